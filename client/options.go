@@ -1,0 +1,64 @@
+package client
+
+import (
+	"log/slog"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/transport"
+)
+
+// Option configures a Client.
+type Option func(*options) error
+
+type options struct {
+	cfg          transport.Config
+	interceptors []ferry.ClientInterceptor
+	plain        bool
+	logger       *slog.Logger
+}
+
+// WithConfig sets the transport tuning (message size, timeouts, windows).
+// Default transport.DefaultConfig(); it must pass Config.Validate.
+func WithConfig(cfg transport.Config) Option {
+	return func(o *options) error {
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		logger := o.cfg.Logger
+		o.cfg = cfg
+		if cfg.Logger == nil {
+			o.cfg.Logger = logger
+		}
+		return nil
+	}
+}
+
+// WithInterceptors appends client interceptors; the first is outermost.
+func WithInterceptors(ics ...ferry.ClientInterceptor) Option {
+	return func(o *options) error {
+		o.interceptors = append(o.interceptors, ics...)
+		return nil
+	}
+}
+
+// WithPlainMsgpackRPC speaks bare MessagePack-RPC on the connection, with
+// no session and no Ferry extensions, so the client can call any
+// MessagePack-RPC server (Neovim, a Python or Node server). Deadlines then
+// bound only the local wait, and cancellation does not reach the server.
+// Default off: Ferry's session protocol.
+func WithPlainMsgpackRPC() Option {
+	return func(o *options) error {
+		o.plain = true
+		return nil
+	}
+}
+
+// WithLogger sends the client's and the transport's log lines to l.
+// Default: silent.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		o.logger = l
+		o.cfg.Logger = l
+		return nil
+	}
+}

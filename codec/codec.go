@@ -1,0 +1,192 @@
+package codec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// MaxDepth is the deepest nesting of arrays and maps Unmarshal accepts.
+const MaxDepth = 64
+
+// ErrDecode is wrapped by every decoding failure.
+var ErrDecode = errors.New("ferry: cannot decode msgpack")
+
+// Raw is an encoded msgpack value, passed through without decoding. A nil
+// Raw encodes as msgpack nil.
+type Raw []byte
+
+// EncodeMsgpack writes the value unchanged.
+func (r Raw) EncodeMsgpack(enc *msgpack.Encoder) error {
+	if len(r) == 0 {
+		return enc.EncodeNil()
+	}
+	_, err := enc.Writer().Write(r)
+	return err
+}
+
+// DecodeMsgpack copies the next value's bytes.
+func (r *Raw) DecodeMsgpack(dec *msgpack.Decoder) error {
+	b, err := dec.DecodeRaw()
+	*r = Raw(b)
+	return err
+}
+
+// Marshal encodes v the way Ferry puts arguments and results on the wire
+// (integers in their smallest form, structs as maps keyed by field name or
+// `msgpack` tag).
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := NewEncoder(&buf).Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Unmarshal validates b (at most one value, nested at most MaxDepth, no
+// declared length beyond the bytes present) and decodes it into v, which
+// must be a non-nil pointer.
+func Unmarshal(b []byte, v any) error {
+	n, err := Validate(b)
+	if err != nil {
+		return err
+	}
+	if n != len(b) {
+		return fmt.Errorf("%w: %d trailing bytes", ErrDecode, len(b)-n)
+	}
+	return NewDecoder().Decode(b, v)
+}
+
+// Validate checks that b starts with one whole, bounded msgpack value and
+// returns its length.
+func Validate(b []byte) (int, error) {
+	sc := wire.NewScanner(wire.Limits{MaxMessage: len(b), MaxDepth: MaxDepth})
+	n, err := sc.Scan(b)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("%w: truncated value", ErrDecode)
+	}
+	return n, nil
+}
+
+// NewEncoder returns a msgpack encoder configured as Ferry encodes.
+func NewEncoder(w io.Writer) *msgpack.Encoder {
+	enc := msgpack.NewEncoder(w)
+	enc.UseCompactInts(true)
+	return enc
+}
+
+// Decoder decodes validated values, reusing its state between calls. It is
+// not safe for concurrent use.
+type Decoder struct {
+	r   sliceReader
+	dec *msgpack.Decoder
+}
+
+// NewDecoder returns a Decoder. Values decoded into `any` get int64 or
+// uint64 for integers, float64 for floats, and map[string]any or, when a
+// key is not a string, map[any]any for maps.
+func NewDecoder() *Decoder {
+	d := &Decoder{}
+	d.dec = msgpack.NewDecoder(&d.r)
+	d.dec.UseLooseInterfaceDecoding(true)
+	d.dec.SetMapDecoder(decodeAnyMap)
+	return d
+}
+
+// Decode decodes b into v. b must have passed validation (Validate, or a
+// wire.Reader); Decode recovers from panics inside the msgpack library and
+// reports them as errors.
+func (d *Decoder) Decode(b []byte, v any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", ErrDecode, p)
+		}
+	}()
+	d.r.b, d.r.off = b, 0
+	if err := d.dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	return nil
+}
+
+func decodeAnyMap(d *msgpack.Decoder) (any, error) {
+	n, err := d.DecodeMapLen()
+	if err != nil || n < 0 {
+		return nil, err
+	}
+	keys := make([]any, n)
+	vals := make([]any, n)
+	allStrings := true
+	for i := 0; i < n; i++ {
+		if keys[i], err = d.DecodeInterfaceLoose(); err != nil {
+			return nil, err
+		}
+		if vals[i], err = d.DecodeInterfaceLoose(); err != nil {
+			return nil, err
+		}
+		_, isStr := keys[i].(string)
+		allStrings = allStrings && isStr
+	}
+	if allStrings {
+		m := make(map[string]any, n)
+		for i, k := range keys {
+			m[k.(string)] = vals[i]
+		}
+		return m, nil
+	}
+	m := make(map[any]any, n)
+	for i, k := range keys {
+		if k != nil && !isHashable(k) {
+			return nil, fmt.Errorf("%w: map key of type %T", ErrDecode, k)
+		}
+		m[k] = vals[i]
+	}
+	return m, nil
+}
+
+func isHashable(k any) bool {
+	switch k.(type) {
+	case []any, []byte, map[string]any, map[any]any:
+		return false
+	}
+	return true
+}
+
+// sliceReader is a minimal io.Reader and io.ByteScanner over a slice.
+type sliceReader struct {
+	b   []byte
+	off int
+}
+
+func (r *sliceReader) Read(p []byte) (int, error) {
+	if r.off >= len(r.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[r.off:])
+	r.off += n
+	return n, nil
+}
+
+func (r *sliceReader) ReadByte() (byte, error) {
+	if r.off >= len(r.b) {
+		return 0, io.EOF
+	}
+	c := r.b[r.off]
+	r.off++
+	return c, nil
+}
+
+func (r *sliceReader) UnreadByte() error {
+	if r.off == 0 {
+		return errors.New("codec: nothing to unread")
+	}
+	r.off--
+	return nil
+}

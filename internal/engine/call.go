@@ -1,0 +1,279 @@
+package engine
+
+import (
+	"context"
+	"sync"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/wire"
+)
+
+// Pending is an outgoing call awaiting its response.
+type Pending struct {
+	id    uint32
+	reply any
+	err   error
+	done  chan struct{}
+	async bool          // done is closed (any number of waiters) rather than sent on
+	stop  func() bool   // unregisters the ctx watcher of an async call
+	conn  *Conn         // for abandon
+	ctx   context.Context
+}
+
+// NewAsync prepares p for an asynchronous call: Done may then be waited on
+// by any number of goroutines.
+func (p *Pending) NewAsync() {
+	p.async = true
+	p.done = make(chan struct{})
+}
+
+// Done is closed when an asynchronous call completes.
+func (p *Pending) Done() <-chan struct{} { return p.done }
+
+// Err returns the call's error; valid once Done is closed.
+func (p *Pending) Err() error { return p.err }
+
+// Fail completes an asynchronous call that was never started.
+func (p *Pending) Fail(err error) { p.finish(err) }
+
+func (p *Pending) finish(err error) {
+	p.err = err
+	if p.stop != nil {
+		p.stop()
+	}
+	if p.async {
+		close(p.done)
+	} else {
+		p.done <- struct{}{}
+	}
+}
+
+var syncPool = sync.Pool{New: func() any { return &Pending{done: make(chan struct{}, 1)} }}
+
+// Call sends a request and waits for its result, which is decoded into
+// reply. Cancelling ctx abandons the call at once and asks the peer to
+// cancel the handler.
+func (c *Conn) Call(ctx context.Context, method string, args, reply any) error {
+	if ic := c.opts.Client; ic != nil {
+		return ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoke)
+	}
+	return c.call(ctx, method, args, reply)
+}
+
+// Notify sends a one-way notification. It returns once the message is
+// queued for writing; no response ever comes.
+func (c *Conn) Notify(ctx context.Context, method string, args any) error {
+	if ic := c.opts.Client; ic != nil {
+		return ic(ctx, &ferry.CallInfo{Method: method, Notify: true}, args, nil, c.invoke)
+	}
+	return c.notify(ctx, method, args)
+}
+
+// Go starts an asynchronous call completing p, which NewAsync prepared. It
+// never blocks on the network; interceptors, if any, run in a goroutine.
+func (c *Conn) Go(ctx context.Context, method string, args, reply any, p *Pending) {
+	if ic := c.opts.Client; ic != nil {
+		c.loops.Add(1)
+		go func() {
+			defer c.loops.Done()
+			p.finish(ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoke))
+		}()
+		return
+	}
+	p.reply = reply
+	if err := c.start(ctx, method, args, p); err != nil {
+		p.finish(err)
+	}
+}
+
+func (c *Conn) invoke(ctx context.Context, info *ferry.CallInfo, args, reply any) error {
+	if info.Notify {
+		return c.notify(ctx, info.Method, args)
+	}
+	return c.call(ctx, info.Method, args, reply)
+}
+
+func (c *Conn) call(ctx context.Context, method string, args, reply any) error {
+	p := syncPool.Get().(*Pending)
+	p.reply = reply
+	if err := c.start(ctx, method, args, p); err != nil {
+		p.reply = nil
+		syncPool.Put(p)
+		return err
+	}
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		if c.abandon(p) {
+			p.reply = nil
+			syncPool.Put(p)
+			return ctxError(ctx.Err())
+		}
+		<-p.done // the response won the race; its decode is finishing
+	}
+	err := p.err
+	p.reply, p.err = nil, nil
+	syncPool.Put(p)
+	return err
+}
+
+func (c *Conn) notify(ctx context.Context, method string, args any) error {
+	if err := ctx.Err(); err != nil {
+		return ctxError(err)
+	}
+	if c.opts.Ext {
+		ext, err := requestExt(ctx)
+		if err != nil {
+			return err
+		}
+		return c.writeErr(c.w.notifyExt(method, args, ext))
+	}
+	return c.writeErr(c.w.notify(method, args))
+}
+
+// start registers p and queues its request. On an error p is neither
+// registered nor finished. If the conn fails after registration, p is
+// finished with that error and start returns nil.
+func (c *Conn) start(ctx context.Context, method string, args any, p *Pending) error {
+	if err := ctx.Err(); err != nil {
+		return ferry.MarkNotExecuted(ctxError(err).(*ferry.Error))
+	}
+	var ext *wire.RequestExt
+	if c.opts.Ext {
+		e, err := requestExt(ctx)
+		if err != nil {
+			return ferry.MarkNotExecuted(err.(*ferry.Error))
+		}
+		ext = &e
+	}
+	c.mu.Lock()
+	switch {
+	case c.err != nil:
+		c.mu.Unlock()
+		return notExecuted(callError(c.err))
+	case c.goaway:
+		c.mu.Unlock()
+		return ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the peer is shutting down"))
+	}
+	for {
+		c.nextID++
+		if _, busy := c.calls[c.nextID]; !busy {
+			break
+		}
+	}
+	p.id, p.conn = c.nextID, c
+	c.calls[p.id] = p
+	if p.async && ctx.Done() != nil {
+		p.ctx = ctx
+		p.stop = context.AfterFunc(ctx, p.abandonAsync)
+	}
+	c.mu.Unlock()
+	if err := c.w.request(p.id, method, args, ext); err != nil {
+		if c.remove(p) {
+			if p.stop != nil {
+				p.stop()
+				p.stop = nil
+			}
+			return notExecuted(c.writeErr(err))
+		}
+	}
+	return nil
+}
+
+func (p *Pending) abandonAsync() {
+	if p.conn.abandon(p) {
+		p.finish(ctxError(p.ctx.Err()))
+	}
+}
+
+// abandon removes p if no response has claimed it yet, and tells a Ferry
+// peer to cancel the handler.
+func (c *Conn) abandon(p *Pending) bool {
+	if !c.remove(p) {
+		return false
+	}
+	if c.opts.Ext {
+		_ = c.w.notify(methodCancel, p.id)
+	}
+	return true
+}
+
+func (c *Conn) remove(p *Pending) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls[p.id] != p {
+		return false
+	}
+	delete(c.calls, p.id)
+	return true
+}
+
+// writeErr maps a writer error to what a caller sees.
+func (c *Conn) writeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(*ferry.Error); ok {
+		return err
+	}
+	return callError(err)
+}
+
+func notExecuted(err error) error {
+	if fe, ok := err.(*ferry.Error); ok {
+		return ferry.MarkNotExecuted(fe)
+	}
+	return err
+}
+
+// complete hands a response to the call waiting for it, decoding the
+// result straight into the caller's reply.
+func (c *Conn) complete(m *wire.Message) {
+	c.mu.Lock()
+	p := c.calls[m.ID]
+	if p != nil {
+		delete(c.calls, m.ID)
+	}
+	c.mu.Unlock()
+	if p == nil {
+		return // abandoned, or an id we never sent
+	}
+	var err error
+	switch {
+	case m.Error != nil:
+		err = c.remoteError(m)
+	case p.reply != nil:
+		if derr := c.dec.Decode(m.Result, p.reply); derr != nil {
+			err = ferry.Errorf(ferry.CodeInternal, "cannot decode the result into %T: %v", p.reply, derr)
+		}
+	}
+	p.finish(err)
+}
+
+// remoteError turns an error field of any shape into a *ferry.Error: a
+// string (or bin) is the message; other shapes are formatted.
+func (c *Conn) remoteError(m *wire.Message) error {
+	fe := &ferry.Error{Code: ferry.CodeUnknown}
+	if s, err := wire.ReadStringBytes(m.Error); err == nil {
+		fe.Message = string(s)
+	} else {
+		var v any
+		if err := c.dec.Decode(m.Error, &v); err != nil {
+			fe.Message = "undecodable error value"
+		} else {
+			fe.Message = formatValue(v)
+		}
+	}
+	if m.Ext != nil {
+		if ext, err := wire.ParseResponseExt(m.Ext); err == nil {
+			if code := ferry.Code(ext.Code); code.Valid() {
+				fe.Code = code
+			}
+			fe.Details = ext.Details
+			if ext.NotExecuted {
+				return ferry.MarkNotExecuted(fe)
+			}
+		}
+	}
+	return fe
+}

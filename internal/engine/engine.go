@@ -1,0 +1,218 @@
+// Package engine is Ferry's call engine: one MessagePack-RPC conversation
+// over one byte stream, in both directions at once. Each side may send
+// requests and notifications and serve the other's; the client and the
+// server packages are thin layers that create Conns.
+//
+// Per Conn there is one reader goroutine, which frames messages, decodes
+// arguments and replies straight into their destination and dispatches, and
+// one writer goroutine, which batches everything queued since its last
+// flush into a single write. Handlers run in their own goroutines, so a
+// slow handler never delays other calls on the connection.
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/registry"
+	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Reserved notification methods (PROTOCOL.md, "Control notifications").
+const (
+	methodCancel = "$ferry.cancel"
+	methodGoAway = "$ferry.goaway"
+)
+
+// Options configure a Conn. The zero value serves nothing and speaks the
+// plain spec.
+type Options struct {
+	Limits       wire.Limits             // zero: wire.DefaultLimits
+	Ext          bool                    // the peer is Ferry: send extensions and control notifications
+	Registry     *registry.Registry      // methods served to the peer; nil serves none
+	Server       ferry.ServerInterceptor // wraps incoming calls
+	Client       ferry.ClientInterceptor // wraps outgoing calls
+	Limiter      *Limiter                // bounds running handlers; nil: unbounded
+	BaseContext  context.Context         // parent of handler contexts; nil: Background
+	WriteTimeout time.Duration           // per flush, when the stream supports deadlines
+	OnGoAway     func()                  // the peer announced shutdown
+	Logger       *slog.Logger            // nil: silent
+}
+
+// Conn is one side of a conversation.
+type Conn struct {
+	rwc  io.ReadWriteCloser
+	opts Options
+	rd   *wire.Reader
+	dec  *codec.Decoder // used by the reader goroutine only
+
+	w writer
+
+	mu      sync.Mutex
+	calls   map[uint32]*Pending
+	nextID  uint32
+	err     error // set once the conn is broken or closed
+	goaway  bool  // the peer is going away: refuse new outgoing calls
+	running map[uint32]context.CancelFunc
+
+	draining atomic.Bool // we are going away: refuse new incoming calls
+	baseCtx  context.Context
+	cancel   context.CancelFunc
+	handlers sync.WaitGroup
+	loops    sync.WaitGroup
+	closed   chan struct{}
+	once     sync.Once
+}
+
+// New starts a Conn over rwc. Close releases it.
+func New(rwc io.ReadWriteCloser, opts Options) *Conn {
+	if opts.Limits.MaxMessage == 0 {
+		opts.Limits = wire.DefaultLimits
+	}
+	if opts.BaseContext == nil {
+		opts.BaseContext = context.Background()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Conn{
+		rwc:     rwc,
+		opts:    opts,
+		rd:      wire.NewReader(rwc, opts.Limits),
+		dec:     codec.NewDecoder(),
+		calls:   make(map[uint32]*Pending),
+		running: make(map[uint32]context.CancelFunc),
+		closed:  make(chan struct{}),
+	}
+	c.baseCtx, c.cancel = context.WithCancel(opts.BaseContext)
+	c.w.init(c)
+	c.loops.Add(2)
+	go c.readLoop()
+	go c.w.loop()
+	return c
+}
+
+// Done is closed once the conn is broken or closed.
+func (c *Conn) Done() <-chan struct{} { return c.closed }
+
+// Err returns why the conn ended, or nil while it is open.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close fails outgoing calls with ferry.ErrClosed, cancels running
+// handlers, flushes what is queued (bounded by the write timeout), closes
+// the stream and waits for every goroutine the conn started.
+func (c *Conn) Close() error {
+	c.fail(errClosedLocally)
+	c.handlers.Wait()
+	c.w.shutdown()
+	c.loops.Wait()
+	return nil
+}
+
+var errClosedLocally = ferry.WrapError(ferry.CodeCanceled, ferry.ErrClosed, "the connection was closed by this side")
+
+// fail records the first error, fails every outgoing call and cancels
+// handlers. It does not wait.
+func (c *Conn) fail(err error) {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.err = err
+		calls := c.calls
+		c.calls = nil
+		c.mu.Unlock()
+		ferr := callError(err)
+		for _, p := range calls {
+			p.finish(ferr)
+		}
+		c.cancel()
+		close(c.closed)
+		if err != errClosedLocally {
+			// The stream is broken: unblock the writer and reader now.
+			c.rwc.Close()
+			c.w.shutdown()
+		}
+		c.opts.Logger.Debug("ferry: connection ended", "err", err)
+	})
+}
+
+// callError is what outgoing calls see when the conn ends under them.
+func callError(err error) error {
+	var fe *ferry.Error
+	if errors.As(err, &fe) {
+		return fe
+	}
+	return ferry.Errorf(ferry.CodeUnavailable, "connection lost (%v): the call may or may not have executed", err)
+}
+
+// Drain stops serving new incoming calls (they are refused as not
+// executed) and, for a Ferry peer, tells it to send no more.
+func (c *Conn) Drain() {
+	if c.draining.Swap(true) || !c.opts.Ext {
+		return
+	}
+	_ = c.w.notify(methodGoAway, nil)
+}
+
+// Running reports how many handlers this conn is running.
+func (c *Conn) Running() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.running)
+}
+
+// WaitHandlers blocks until no handler runs or ctx ends.
+func (c *Conn) WaitHandlers(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { c.handlers.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Limiter bounds how many handlers run at once; one may be shared by every
+// stream of a connection.
+type Limiter struct {
+	n, max atomic.Int64
+}
+
+// NewLimiter returns a Limiter admitting max handlers at once.
+func NewLimiter(max int) *Limiter {
+	l := &Limiter{}
+	l.max.Store(int64(max))
+	return l
+}
+
+func (l *Limiter) acquire() bool {
+	if l == nil {
+		return true
+	}
+	if l.n.Add(1) > l.max.Load() {
+		l.n.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (l *Limiter) release() {
+	if l != nil {
+		l.n.Add(-1)
+	}
+}
+
+// encoder is shared by the writer's callers, under the writer lock.
+func newEncoder(b *wire.Buffer) *msgpack.Encoder { return codec.NewEncoder(b) }

@@ -1,0 +1,205 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/registry"
+	"github.com/ferryrpc/ferry/internal/wire"
+)
+
+func (c *Conn) readLoop() {
+	defer c.loops.Done()
+	for {
+		b, err := c.rd.Next()
+		if err != nil {
+			if err == io.EOF {
+				err = fmt.Errorf("the peer closed the connection")
+			}
+			c.fail(err)
+			return
+		}
+		m, err := wire.Parse(b)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		if m.Type == wire.TypeResponse {
+			c.complete(&m)
+		} else {
+			c.serve(&m)
+		}
+	}
+}
+
+// inbound is one incoming call on its way through a handler goroutine.
+type inbound struct {
+	c      *Conn
+	meth   *registry.Method
+	args   any
+	ctx    context.Context
+	cancel context.CancelFunc
+	id     uint32
+	isReq  bool
+	ext    bool
+	info   ferry.CallInfo
+}
+
+// serve decodes an incoming request or notification in the reader
+// goroutine and runs its handler in a new one.
+func (c *Conn) serve(m *wire.Message) {
+	isReq := m.Type == wire.TypeRequest
+	ext := m.Ext != nil
+	refuse := func(err *ferry.Error) {
+		if isReq {
+			_ = c.w.response(m.ID, nil, err, ext)
+		}
+	}
+	if !isReq && len(m.Method) > 0 && m.Method[0] == '$' {
+		c.control(m)
+		return
+	}
+	if c.draining.Load() {
+		refuse(ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the server is shutting down")))
+		return
+	}
+	var meth *registry.Method
+	if c.opts.Registry != nil {
+		meth = c.opts.Registry.Lookup(m.Method)
+	}
+	if meth == nil {
+		refuse(ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", m.Method))
+		return
+	}
+	if !c.opts.Limiter.acquire() {
+		refuse(ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "too many calls running on this connection")))
+		return
+	}
+	in := &inbound{c: c, meth: meth, id: m.ID, isReq: isReq, ext: ext, ctx: c.baseCtx}
+	in.info = ferry.CallInfo{Method: meth.Name, Notify: !isReq}
+	in.args = meth.NewArgs()
+	if err := c.decodeParams(m.Params, in.args); err != nil {
+		c.opts.Limiter.release()
+		refuse(ferry.Errorf(ferry.CodeInvalidArgument, "%s: cannot decode the arguments: %v", meth.Name, err))
+		return
+	}
+	if ext {
+		re, err := wire.ParseRequestExt(m.Ext)
+		if err != nil {
+			c.opts.Limiter.release()
+			refuse(ferry.Errorf(ferry.CodeInvalidArgument, "malformed extensions: %v", err))
+			return
+		}
+		if re.Metadata != nil {
+			in.ctx = ferry.NewIncomingContext(in.ctx, re.Metadata)
+		}
+		switch {
+		case re.Timeout != 0:
+			in.ctx, in.cancel = context.WithTimeout(in.ctx, time.Duration(max(re.Timeout, 0)))
+		case isReq:
+			in.ctx, in.cancel = context.WithCancel(in.ctx)
+		}
+	}
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		c.opts.Limiter.release()
+		if in.cancel != nil {
+			in.cancel()
+		}
+		return
+	}
+	c.handlers.Add(1)
+	if in.cancel != nil && isReq {
+		c.running[m.ID] = in.cancel
+	}
+	c.mu.Unlock()
+	go in.run()
+}
+
+// decodeParams maps positional params onto one args value: [] leaves args
+// zero, [x] decodes x, and [a, b, ...] decodes the whole array (a struct's
+// fields in order, or a slice). Params that are not an array decode as is.
+func (c *Conn) decodeParams(p []byte, args any) error {
+	n, hdr, ok := wire.ArrayLen(p)
+	switch {
+	case ok && n == 0:
+		return nil
+	case ok && n == 1:
+		return c.dec.Decode(p[hdr:], args)
+	}
+	return c.dec.Decode(p, args)
+}
+
+func (in *inbound) run() {
+	c := in.c
+	defer c.handlers.Done()
+	reply, err := in.invoke()
+	c.opts.Limiter.release()
+	canceledByPeer := false
+	if in.cancel != nil {
+		if in.isReq {
+			c.mu.Lock()
+			_, still := c.running[in.id]
+			delete(c.running, in.id)
+			c.mu.Unlock()
+			canceledByPeer = !still
+		}
+		in.cancel()
+	}
+	switch {
+	case in.isReq && !canceledByPeer:
+		_ = c.w.response(in.id, reply, err, in.ext)
+	case err != nil:
+		c.opts.Logger.Debug("ferry: handler failed", "method", in.info.Method, "err", err)
+	}
+}
+
+func (in *inbound) invoke() (reply any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			in.c.opts.Logger.Error("ferry: handler panicked", "method", in.info.Method, "panic", p)
+			reply, err = nil, ferry.Errorf(ferry.CodeInternal, "the handler of %s panicked", in.info.Method)
+		}
+	}()
+	if ic := in.c.opts.Server; ic != nil {
+		return ic(in.ctx, &in.info, in.args, in.meth.Call)
+	}
+	return in.meth.Call(in.ctx, in.args)
+}
+
+// control handles Ferry's reserved notifications; unknown ones are ignored.
+func (c *Conn) control(m *wire.Message) {
+	switch string(m.Method) {
+	case methodCancel:
+		var id uint32
+		if c.decodeParams(m.Params, &id) != nil {
+			return
+		}
+		c.mu.Lock()
+		cancel := c.running[id]
+		delete(c.running, id)
+		c.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+	case methodGoAway:
+		c.mu.Lock()
+		c.goaway = true
+		c.mu.Unlock()
+		if c.opts.OnGoAway != nil {
+			c.opts.OnGoAway()
+		}
+	}
+}
+
+// formatValue renders a decoded error value of a foreign shape.
+func formatValue(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return fmt.Sprint(v)
+}

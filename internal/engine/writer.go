@@ -1,0 +1,265 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+const (
+	highWater  = 1 << 20  // callers wait while this much is queued
+	keepSpare  = 64 << 10 // flush buffers larger than this are not kept
+	finalFlush = time.Second
+)
+
+// writer batches messages: callers encode under mu straight into out, and
+// one goroutine swaps out for an empty buffer and writes it in one call.
+// Yielding once before each flush lets concurrent callers join the batch.
+type writer struct {
+	c      *Conn
+	mu     sync.Mutex
+	cond   sync.Cond
+	out    wire.Buffer
+	spare  []byte
+	enc    *msgpack.Encoder
+	queued bool
+	err    error
+	wake   chan struct{}
+	stop   chan struct{}
+	once   sync.Once
+}
+
+func (w *writer) init(c *Conn) {
+	w.c = c
+	w.cond.L = &w.mu
+	w.enc = newEncoder(&w.out)
+	w.wake = make(chan struct{}, 1)
+	w.stop = make(chan struct{})
+}
+
+func (w *writer) shutdown() { w.once.Do(func() { close(w.stop) }) }
+
+func (w *writer) loop() {
+	defer w.c.loops.Done()
+	for {
+		select {
+		case <-w.wake:
+			runtime.Gosched()
+			if err := w.flush(w.c.opts.WriteTimeout); err != nil {
+				w.c.fail(err)
+			}
+		case <-w.stop:
+			_ = w.flush(finalFlush)
+			w.mu.Lock()
+			if w.err == nil {
+				w.err = errClosedLocally
+			}
+			w.cond.Broadcast()
+			w.mu.Unlock()
+			w.c.rwc.Close()
+			return
+		}
+	}
+}
+
+type deadliner interface{ SetWriteDeadline(time.Time) error }
+
+func (w *writer) flush(timeout time.Duration) error {
+	w.mu.Lock()
+	buf := w.out.B
+	w.out.B, w.spare = w.spare[:0], nil
+	w.queued = false
+	err := w.err
+	w.cond.Broadcast()
+	w.mu.Unlock()
+	if len(buf) > 0 && err == nil {
+		if d, ok := w.c.rwc.(deadliner); ok && timeout > 0 {
+			_ = d.SetWriteDeadline(time.Now().Add(timeout))
+		}
+		_, err = w.c.rwc.Write(buf)
+	}
+	w.mu.Lock()
+	if cap(buf) <= keepSpare {
+		w.spare = buf[:0]
+	}
+	if err != nil && w.err == nil {
+		w.err = err
+		w.cond.Broadcast()
+	}
+	w.mu.Unlock()
+	return err
+}
+
+// begin waits for room and returns the rollback mark, with mu held on
+// success.
+func (w *writer) begin() (int, error) {
+	w.mu.Lock()
+	for len(w.out.B) >= highWater && w.err == nil {
+		w.cond.Wait()
+	}
+	if w.err != nil {
+		err := w.err
+		w.mu.Unlock()
+		return 0, err
+	}
+	return len(w.out.B), nil
+}
+
+// commit schedules a flush and releases mu.
+func (w *writer) commit() {
+	if !w.queued {
+		w.queued = true
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+	w.mu.Unlock()
+}
+
+// encode appends v with the shared encoder, turning a panic in a user's
+// custom encoder into an error.
+func (w *writer) encode(v any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic while encoding %T: %v", v, p)
+		}
+	}()
+	return w.enc.Encode(v)
+}
+
+// request queues [0, id, method, [args], ext?].
+func (w *writer) request(id uint32, method string, args any, ext *wire.RequestExt) error {
+	mark, err := w.begin()
+	if err != nil {
+		return err
+	}
+	b := wire.AppendArrayHeader(w.out.B, 4+btoi(ext != nil))
+	b = wire.AppendUint(append(b, wire.TypeRequest), uint64(id))
+	w.out.B = wire.AppendString(b, method)
+	if err := w.params(args); err != nil {
+		w.out.B = w.out.B[:mark]
+		w.mu.Unlock()
+		return err
+	}
+	if ext != nil {
+		w.out.B = wire.AppendRequestExt(w.out.B, *ext)
+	}
+	w.commit()
+	return nil
+}
+
+// notify queues [2, method, [args], ext?].
+func (w *writer) notify(method string, args any) error {
+	mark, err := w.begin()
+	if err != nil {
+		return err
+	}
+	b := wire.AppendArrayHeader(w.out.B, 3)
+	w.out.B = wire.AppendString(append(b, wire.TypeNotification), method)
+	if err := w.params(args); err != nil {
+		w.out.B = w.out.B[:mark]
+		w.mu.Unlock()
+		return err
+	}
+	w.commit()
+	return nil
+}
+
+// notifyExt queues a notification carrying request extensions.
+func (w *writer) notifyExt(method string, args any, ext wire.RequestExt) error {
+	mark, err := w.begin()
+	if err != nil {
+		return err
+	}
+	b := wire.AppendArrayHeader(w.out.B, 4)
+	w.out.B = wire.AppendString(append(b, wire.TypeNotification), method)
+	if err := w.params(args); err != nil {
+		w.out.B = w.out.B[:mark]
+		w.mu.Unlock()
+		return err
+	}
+	w.out.B = wire.AppendRequestExt(w.out.B, ext)
+	w.commit()
+	return nil
+}
+
+// params appends args as a one-element params array, or [] for nil.
+func (w *writer) params(args any) error {
+	if args == nil {
+		w.out.B = wire.AppendArrayHeader(w.out.B, 0)
+		return nil
+	}
+	w.out.B = wire.AppendArrayHeader(w.out.B, 1)
+	if err := w.encode(args); err != nil {
+		return ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInternal, "cannot encode arguments: %v", err))
+	}
+	return nil
+}
+
+// response queues [1, id, error, result, ext?]. A reply that fails to
+// encode becomes a CodeInternal error response.
+func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
+	mark, err := w.begin()
+	if err != nil {
+		return err
+	}
+	if herr == nil {
+		b := wire.AppendArrayHeader(w.out.B, 4)
+		w.out.B = wire.AppendNil(wire.AppendUint(append(b, wire.TypeResponse), uint64(id)))
+		if herr = w.encode(reply); herr == nil {
+			w.commit()
+			return nil
+		}
+		w.out.B = w.out.B[:mark]
+		herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the reply: %v", herr)
+	}
+	fe := ferry.FromError(herr)
+	msg := fe.Message
+	if msg == "" {
+		msg = fe.Code.String()
+	}
+	b := wire.AppendArrayHeader(w.out.B, 4+btoi(ext))
+	b = wire.AppendUint(append(b, wire.TypeResponse), uint64(id))
+	b = wire.AppendNil(wire.AppendString(b, msg))
+	if ext {
+		b = wire.AppendResponseExt(b, wire.ResponseExt{Code: uint32(fe.Code), Details: fe.Details, NotExecuted: ferry.NotExecuted(fe)})
+	}
+	w.out.B = b
+	w.commit()
+	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// requestExt builds the extensions of an outgoing call from its ctx.
+func requestExt(ctx context.Context) (wire.RequestExt, error) {
+	var ext wire.RequestExt
+	if dl, ok := ctx.Deadline(); ok {
+		ext.Timeout = int64(time.Until(dl))
+		if ext.Timeout <= 0 {
+			return ext, ctxError(context.DeadlineExceeded)
+		}
+	}
+	ext.Metadata = ferry.OutgoingMetadata(ctx)
+	return ext, nil
+}
+
+// ctxError converts a context error into the *ferry.Error a call returns.
+func ctxError(err error) error {
+	if err == context.DeadlineExceeded {
+		return ferry.WrapError(ferry.CodeDeadlineExceeded, err, "the call's deadline passed")
+	}
+	return ferry.WrapError(ferry.CodeCanceled, err, "the call was canceled")
+}

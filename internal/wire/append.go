@@ -1,0 +1,113 @@
+package wire
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// Buffer is an append-only byte slice that msgpack's encoder can write to
+// directly (it implements io.Writer, io.ByteWriter and io.StringWriter).
+type Buffer struct{ B []byte }
+
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) { b.B = append(b.B, p...); return len(p), nil }
+
+// WriteByte appends c.
+func (b *Buffer) WriteByte(c byte) error { b.B = append(b.B, c); return nil }
+
+// WriteString appends s.
+func (b *Buffer) WriteString(s string) (int, error) { b.B = append(b.B, s...); return len(s), nil }
+
+// AppendArrayHeader appends an array header for n elements.
+func AppendArrayHeader(b []byte, n int) []byte {
+	switch {
+	case n < 16:
+		return append(b, 0x90|byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, 0xdc), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(b, 0xdd), uint32(n))
+}
+
+// AppendMapHeader appends a map header for n pairs.
+func AppendMapHeader(b []byte, n int) []byte {
+	switch {
+	case n < 16:
+		return append(b, 0x80|byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, 0xde), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(b, 0xdf), uint32(n))
+}
+
+// AppendUint appends v in its smallest encoding.
+func AppendUint(b []byte, v uint64) []byte {
+	switch {
+	case v <= 0x7f:
+		return append(b, byte(v))
+	case v <= math.MaxUint8:
+		return append(b, 0xcc, byte(v))
+	case v <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, 0xcd), uint16(v))
+	case v <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0xcf), v)
+}
+
+// AppendInt appends v in its smallest encoding.
+func AppendInt(b []byte, v int64) []byte {
+	if v >= 0 {
+		return AppendUint(b, uint64(v))
+	}
+	switch {
+	case v >= -32:
+		return append(b, byte(int8(v)))
+	case v >= math.MinInt8:
+		return append(b, 0xd0, byte(int8(v)))
+	case v >= math.MinInt16:
+		return binary.BigEndian.AppendUint16(append(b, 0xd1), uint16(int16(v)))
+	case v >= math.MinInt32:
+		return binary.BigEndian.AppendUint32(append(b, 0xd2), uint32(int32(v)))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0xd3), uint64(v))
+}
+
+// AppendString appends s as a msgpack str.
+func AppendString(b []byte, s string) []byte {
+	n := len(s)
+	switch {
+	case n < 32:
+		b = append(b, 0xa0|byte(n))
+	case n <= math.MaxUint8:
+		b = append(b, 0xd9, byte(n))
+	case n <= math.MaxUint16:
+		b = binary.BigEndian.AppendUint16(append(b, 0xda), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, 0xdb), uint32(n))
+	}
+	return append(b, s...)
+}
+
+// AppendNil appends nil.
+func AppendNil(b []byte) []byte { return append(b, 0xc0) }
+
+// AppendBool appends a boolean.
+func AppendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 0xc3)
+	}
+	return append(b, 0xc2)
+}
+
+// AppendStringMap appends a map of strings, or nil for an empty one.
+func AppendStringMap(b []byte, m map[string]string) []byte {
+	if len(m) == 0 {
+		return AppendNil(b)
+	}
+	b = AppendMapHeader(b, len(m))
+	for k, v := range m {
+		b = AppendString(AppendString(b, k), v)
+	}
+	return b
+}

@@ -1,0 +1,171 @@
+package wire
+
+import (
+	"fmt"
+	"math"
+)
+
+// Keys of the Ferry extension maps (PROTOCOL.md, "Extensions").
+const (
+	extTimeout     = "t" // request: relative deadline in nanoseconds
+	extMetadata    = "m" // request: map of str → str
+	extCode        = "c" // response: error code
+	extDetails     = "d" // response: map of str → str
+	extNotExecuted = "n" // response: true when no handler ran
+)
+
+// RequestExt is what a Ferry request carries beyond the spec.
+type RequestExt struct {
+	Timeout  int64             // nanoseconds; 0 for none
+	Metadata map[string]string // nil for none
+}
+
+// ResponseExt is what a Ferry response carries beyond the spec.
+type ResponseExt struct {
+	Code        uint32
+	Details     map[string]string
+	NotExecuted bool
+}
+
+// AppendRequestExt appends the extension map of a request.
+func AppendRequestExt(b []byte, e RequestExt) []byte {
+	n := 0
+	if e.Timeout != 0 {
+		n++
+	}
+	if len(e.Metadata) > 0 {
+		n++
+	}
+	b = AppendMapHeader(b, n)
+	if e.Timeout != 0 {
+		b = AppendInt(AppendString(b, extTimeout), e.Timeout)
+	}
+	if len(e.Metadata) > 0 {
+		b = AppendStringMap(AppendString(b, extMetadata), e.Metadata)
+	}
+	return b
+}
+
+// AppendResponseExt appends the extension map of an error response.
+func AppendResponseExt(b []byte, e ResponseExt) []byte {
+	n := 1
+	if len(e.Details) > 0 {
+		n++
+	}
+	if e.NotExecuted {
+		n++
+	}
+	b = AppendMapHeader(b, n)
+	b = AppendUint(AppendString(b, extCode), uint64(e.Code))
+	if len(e.Details) > 0 {
+		b = AppendStringMap(AppendString(b, extDetails), e.Details)
+	}
+	if e.NotExecuted {
+		b = AppendBool(AppendString(b, extNotExecuted), true)
+	}
+	return b
+}
+
+// ParseRequestExt reads a request's extension map. Unknown keys are
+// ignored so that later versions can add some.
+func ParseRequestExt(b []byte) (RequestExt, error) {
+	var e RequestExt
+	err := walkMap(b, func(key string, val []byte) error {
+		var err error
+		switch key {
+		case extTimeout:
+			var v intVal
+			v, _, err = readInt(val, 0)
+			if err == nil && !v.neg && v.u <= math.MaxInt64 {
+				e.Timeout = int64(v.u)
+			} else if err == nil {
+				e.Timeout = -1 // already expired
+			}
+		case extMetadata:
+			e.Metadata, err = readStringMap(val)
+		}
+		return err
+	})
+	return e, err
+}
+
+// ParseResponseExt reads a response's extension map.
+func ParseResponseExt(b []byte) (ResponseExt, error) {
+	var e ResponseExt
+	err := walkMap(b, func(key string, val []byte) error {
+		var err error
+		switch key {
+		case extCode:
+			var u uint64
+			u, _, err = readUint(val, 0)
+			e.Code = uint32(min(u, math.MaxUint32))
+		case extDetails:
+			e.Details, err = readStringMap(val)
+		case extNotExecuted:
+			e.NotExecuted = len(val) == 1 && val[0] == 0xc3
+		}
+		return err
+	})
+	return e, err
+}
+
+// walkMap calls fn for each pair of a map whose keys are strings; nil is an
+// empty map.
+func walkMap(b []byte, fn func(key string, val []byte) error) error {
+	if len(b) == 1 && b[0] == 0xc0 {
+		return nil
+	}
+	n, off, err := readMapLen(b)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		kl, err := Skip(b[off:])
+		if err != nil {
+			return err
+		}
+		key, err := ReadStringBytes(b[off : off+kl])
+		if err != nil {
+			return fmt.Errorf("%w: extension key", ErrMalformed)
+		}
+		off += kl
+		vl, err := Skip(b[off:])
+		if err != nil {
+			return err
+		}
+		if err := fn(string(key), b[off:off+vl]); err != nil {
+			return err
+		}
+		off += vl
+	}
+	return nil
+}
+
+func readMapLen(b []byte) (int, int, error) {
+	if len(b) == 0 {
+		return 0, 0, ErrMalformed
+	}
+	c := b[0]
+	switch {
+	case c&0xf0 == 0x80:
+		return int(c & 0x0f), 1, nil
+	case c == 0xde && len(b) >= 3:
+		return int(uint16(b[1])<<8 | uint16(b[2])), 3, nil
+	case c == 0xdf && len(b) >= 5:
+		return int(uint32(b[1])<<24 | uint32(b[2])<<16 | uint32(b[3])<<8 | uint32(b[4])), 5, nil
+	}
+	return 0, 0, fmt.Errorf("%w: expected a map", ErrMalformed)
+}
+
+func readStringMap(b []byte) (map[string]string, error) {
+	m := map[string]string{}
+	err := walkMap(b, func(key string, val []byte) error {
+		v, err := ReadStringBytes(val)
+		if err != nil {
+			return fmt.Errorf("%w: metadata value", ErrMalformed)
+		}
+		m[key] = string(v)
+		return nil
+	})
+	return m, err
+}

@@ -1,0 +1,210 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Limits bound what a peer can make us hold.
+type Limits struct {
+	MaxMessage int // largest message in bytes
+	MaxDepth   int // deepest nesting of arrays and maps
+}
+
+// DefaultLimits are 4 MiB messages nested at most 64 deep.
+var DefaultLimits = Limits{MaxMessage: 4 << 20, MaxDepth: 64}
+
+// Errors returned for malformed or hostile input. They are protocol errors:
+// a stream that produced one cannot be resynchronised and must be closed.
+var (
+	ErrTooLarge   = errors.New("ferry: message exceeds the size limit")
+	ErrTooDeep    = errors.New("ferry: message nests deeper than the limit")
+	ErrMalformed  = errors.New("ferry: malformed msgpack")
+	ErrNotMessage = errors.New("ferry: message is not a msgpack array")
+)
+
+// Scanner finds the end of one msgpack value in a buffer that may still be
+// growing. It is resumable: call Scan again with the same buffer extended by
+// newly arrived bytes, and it continues where it stopped. Its state is a
+// fixed-size stack of outstanding item counts, bounded by MaxDepth.
+type Scanner struct {
+	lim   Limits
+	off   int      // bytes of the value accepted so far
+	skip  uint64   // payload bytes still to pass over
+	stack []uint64 // items outstanding in each open container
+}
+
+// NewScanner returns a Scanner enforcing lim.
+func NewScanner(lim Limits) *Scanner {
+	return &Scanner{lim: lim, stack: make([]uint64, 0, 8)}
+}
+
+// Reset prepares the scanner for a new value.
+func (s *Scanner) Reset() {
+	s.off, s.skip, s.stack = 0, 0, s.stack[:0]
+}
+
+// Scan reports the length of the value that starts at buf[0] once it is
+// complete, or 0 while more bytes are needed.
+func (s *Scanner) Scan(buf []byte) (int, error) {
+	for {
+		if s.skip > 0 {
+			avail := uint64(len(buf) - s.off)
+			if avail < s.skip {
+				s.off += int(avail)
+				s.skip -= avail
+				return 0, nil
+			}
+			s.off += int(s.skip)
+			s.skip = 0
+			if s.closeDone() {
+				return s.off, nil
+			}
+			continue
+		}
+		if s.off >= len(buf) {
+			return 0, nil
+		}
+		h, ok, err := header(buf[s.off:])
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return 0, nil
+		}
+		s.off += h.size
+		budget := uint64(s.lim.MaxMessage - s.off)
+		if s.off > s.lim.MaxMessage || h.payload > budget || h.items > budget {
+			return 0, ErrTooLarge
+		}
+		if n := len(s.stack); n > 0 {
+			s.stack[n-1]--
+		}
+		switch {
+		case h.items > 0:
+			if len(s.stack) >= s.lim.MaxDepth {
+				return 0, ErrTooDeep
+			}
+			s.stack = append(s.stack, h.items)
+		case h.payload > 0:
+			s.skip = h.payload
+		default:
+			if s.closeDone() {
+				return s.off, nil
+			}
+		}
+	}
+}
+
+// closeDone pops finished containers and reports whether the value is whole.
+func (s *Scanner) closeDone() bool {
+	for n := len(s.stack); n > 0 && s.stack[n-1] == 0; n-- {
+		s.stack = s.stack[:n-1]
+	}
+	return len(s.stack) == 0
+}
+
+// token describes one msgpack header: its own size, the payload bytes that
+// follow it, and how many nested values follow it (arrays n, maps 2n).
+type token struct {
+	size    int
+	payload uint64
+	items   uint64
+}
+
+// header decodes the header at b[0]. ok is false when b is too short to
+// hold it.
+func header(b []byte) (t token, ok bool, err error) {
+	c := b[0]
+	switch {
+	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+		return token{size: 1}, true, nil
+	case c <= 0x8f:
+		return token{size: 1, items: 2 * uint64(c&0x0f)}, true, nil
+	case c <= 0x9f:
+		return token{size: 1, items: uint64(c & 0x0f)}, true, nil
+	case c <= 0xbf:
+		return token{size: 1, payload: uint64(c & 0x1f)}, true, nil
+	}
+	var lenSize, fixed int
+	var items uint64 // multiplier: 0 → payload, 1 → array, 2 → map
+	switch c {
+	case 0xc4, 0xd9: // bin8, str8
+		lenSize = 1
+	case 0xc5, 0xda:
+		lenSize = 2
+	case 0xc6, 0xdb:
+		lenSize = 4
+	case 0xc7: // ext8: len, type
+		lenSize, fixed = 1, 1
+	case 0xc8:
+		lenSize, fixed = 2, 1
+	case 0xc9:
+		lenSize, fixed = 4, 1
+	case 0xca, 0xce, 0xd2:
+		return token{size: 5}, len(b) >= 5, nil
+	case 0xcb, 0xcf, 0xd3:
+		return token{size: 9}, len(b) >= 9, nil
+	case 0xcc, 0xd0:
+		return token{size: 2}, len(b) >= 2, nil
+	case 0xcd, 0xd1:
+		return token{size: 3}, len(b) >= 3, nil
+	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext 1,2,4,8,16 plus a type byte
+		return token{size: 2, payload: 1 << (c - 0xd4)}, len(b) >= 2, nil
+	case 0xdc:
+		lenSize, items = 2, 1
+	case 0xdd:
+		lenSize, items = 4, 1
+	case 0xde:
+		lenSize, items = 2, 2
+	case 0xdf:
+		lenSize, items = 4, 2
+	default: // 0xc1, never used
+		return token{}, false, fmt.Errorf("%w: reserved byte 0x%02x", ErrMalformed, c)
+	}
+	size := 1 + lenSize + fixed
+	if len(b) < size {
+		return token{}, false, nil
+	}
+	var n uint64
+	switch lenSize {
+	case 1:
+		n = uint64(b[1])
+	case 2:
+		n = uint64(binary.BigEndian.Uint16(b[1:]))
+	case 4:
+		n = uint64(binary.BigEndian.Uint32(b[1:]))
+	}
+	if items == 0 {
+		return token{size: size, payload: n}, true, nil
+	}
+	return token{size: size, items: n * items}, true, nil
+}
+
+// Skip returns the length of the first value in b. b must be whole (a
+// Reader produced it); a truncated value is ErrMalformed.
+func Skip(b []byte) (int, error) {
+	off := 0
+	for pending := uint64(1); pending > 0; pending-- {
+		if off >= len(b) {
+			return 0, ErrMalformed
+		}
+		t, ok, err := header(b[off:])
+		if err != nil {
+			return 0, err
+		}
+		if !ok || t.payload > uint64(len(b)-off-t.size) || t.items > uint64(len(b)) {
+			return 0, ErrMalformed
+		}
+		off += t.size + int(t.payload)
+		pending += t.items
+	}
+	return off, nil
+}
+
+// IsArrayHeader reports whether c starts a msgpack array, the only valid
+// first byte of a MessagePack-RPC message.
+func IsArrayHeader(c byte) bool {
+	return c&0xf0 == 0x90 || c == 0xdc || c == 0xdd
+}

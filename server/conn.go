@@ -1,0 +1,157 @@
+package server
+
+import (
+	"context"
+	"net"
+	"sync"
+
+	"github.com/ferryrpc/ferry/internal/engine"
+	"github.com/ferryrpc/ferry/transport"
+)
+
+// conn is one accepted connection: a yamux session with one engine per
+// stream, or a single engine on bare MessagePack-RPC.
+type conn struct {
+	s       *Server
+	nc      net.Conn
+	limiter *engine.Limiter
+	done    chan struct{}
+
+	mu       sync.Mutex
+	sess     *transport.Session
+	engines  map[*engine.Conn]struct{}
+	draining bool
+	closed   bool
+	streams  sync.WaitGroup
+}
+
+func (c *conn) serve() {
+	defer c.s.wg.Done()
+	defer close(c.done)
+	defer c.s.forget(c)
+	cfg := c.s.opts.cfg
+	proto, pc, err := transport.Sniff(c.nc, cfg.SniffTimeout)
+	if err != nil {
+		c.s.opts.logger.Debug("ferry: connection rejected", "remote", c.nc.RemoteAddr(), "err", err)
+		c.nc.Close()
+		return
+	}
+	if proto == transport.ProtocolMsgpackRPC {
+		if e := c.add(pc, false); e != nil {
+			<-e.Done()
+			e.Close()
+		}
+		c.nc.Close()
+		return
+	}
+	sess, err := transport.Server(pc, cfg)
+	if err != nil {
+		c.nc.Close()
+		return
+	}
+	c.mu.Lock()
+	c.sess = sess
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		sess.Close()
+	}
+	for {
+		st, err := sess.Accept()
+		if err != nil {
+			break
+		}
+		if e := c.add(st, true); e != nil {
+			c.streams.Add(1)
+			go func() {
+				defer c.streams.Done()
+				<-e.Done()
+				e.Close()
+				c.remove(e)
+			}()
+		}
+	}
+	c.closeEngines()
+	c.streams.Wait()
+	sess.Close()
+}
+
+// add starts an engine on a stream unless the connection is closing.
+func (c *conn) add(rwc net.Conn, ferryPeer bool) *engine.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		rwc.Close()
+		return nil
+	}
+	e := engine.New(rwc, c.s.engineOptions(c, ferryPeer))
+	if c.draining {
+		e.Drain()
+	}
+	c.engines[e] = struct{}{}
+	return e
+}
+
+func (c *conn) remove(e *engine.Conn) {
+	c.mu.Lock()
+	delete(c.engines, e)
+	c.mu.Unlock()
+}
+
+func (c *conn) snapshot() []*engine.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*engine.Conn, 0, len(c.engines))
+	for e := range c.engines {
+		out = append(out, e)
+	}
+	return out
+}
+
+func (c *conn) drain() {
+	c.mu.Lock()
+	c.draining = true
+	sess := c.sess
+	c.mu.Unlock()
+	for _, e := range c.snapshot() {
+		e.Drain()
+	}
+	if sess != nil {
+		_ = sess.GoAway()
+	}
+}
+
+func (c *conn) waitIdle(ctx context.Context) error {
+	for _, e := range c.snapshot() {
+		if err := e.WaitHandlers(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// close ends every engine (flushing their last responses) and the
+// connection; serve then returns.
+func (c *conn) close() {
+	c.mu.Lock()
+	c.closed = true
+	sess := c.sess
+	c.mu.Unlock()
+	c.closeEngines()
+	if sess != nil {
+		sess.Close()
+	}
+	c.nc.Close()
+}
+
+func (c *conn) closeEngines() {
+	for _, e := range c.snapshot() {
+		e.Close()
+	}
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}

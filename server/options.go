@@ -1,0 +1,71 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/transport"
+)
+
+// Option configures a Server.
+type Option func(*options) error
+
+type options struct {
+	cfg          transport.Config
+	interceptors []ferry.ServerInterceptor
+	maxCalls     int
+	logger       *slog.Logger
+}
+
+func defaultOptions() options {
+	return options{cfg: transport.DefaultConfig(), maxCalls: 1024}
+}
+
+// WithConfig sets the transport tuning (message size, timeouts, windows).
+// Default transport.DefaultConfig(); it must pass Config.Validate.
+func WithConfig(cfg transport.Config) Option {
+	return func(o *options) error {
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		logger := o.cfg.Logger
+		o.cfg = cfg
+		if cfg.Logger == nil {
+			o.cfg.Logger = logger
+		}
+		return nil
+	}
+}
+
+// WithInterceptors appends server interceptors; the first is outermost.
+func WithInterceptors(ics ...ferry.ServerInterceptor) Option {
+	return func(o *options) error {
+		o.interceptors = append(o.interceptors, ics...)
+		return nil
+	}
+}
+
+// WithMaxConcurrentCalls bounds the handlers running at once for one
+// connection (all its streams together). A call beyond the bound is refused
+// at once with CodeResourceExhausted and ferry.NotExecuted true, so the
+// caller may retry. Default 1024; range 1 to 1,048,576.
+func WithMaxConcurrentCalls(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 1<<20 {
+			return fmt.Errorf("ferry: max concurrent calls %d is outside 1..1048576", n)
+		}
+		o.maxCalls = n
+		return nil
+	}
+}
+
+// WithLogger sends the server's and the transport's log lines to l.
+// Default: silent.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		o.logger = l
+		o.cfg.Logger = l
+		return nil
+	}
+}

@@ -1,0 +1,211 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/engine"
+	"github.com/ferryrpc/ferry/internal/registry"
+	"github.com/ferryrpc/ferry/internal/wire"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("ferry: server closed")
+
+// Server serves registered methods on any number of listeners.
+type Server struct {
+	opts   options
+	optErr error
+	reg    *registry.Registry
+	ic     ferry.ServerInterceptor
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closing   bool
+	wg        sync.WaitGroup // Serve loops and connections
+	ctx       context.Context
+	cancel    context.CancelFunc
+}
+
+// New returns a server. An invalid option is reported by Serve and
+// ServeConn.
+func New(opts ...Option) *Server {
+	s := &Server{opts: defaultOptions(), reg: registry.New()}
+	for _, o := range opts {
+		if err := o(&s.opts); err != nil && s.optErr == nil {
+			s.optErr = err
+		}
+	}
+	if s.opts.logger == nil {
+		s.opts.logger = slog.New(slog.DiscardHandler)
+	}
+	s.ic = ferry.ChainServer(s.opts.interceptors...)
+	s.listeners = map[net.Listener]struct{}{}
+	s.conns = map[*conn]struct{}{}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// Register publishes the exported methods of rcvr as "Type.Method". Each
+// must have the shape M(ctx context.Context, args A, reply *R) error or
+// M(args A, reply *R) error; any other exported method is an error naming
+// it.
+func (s *Server) Register(rcvr any) error { return s.RegisterName("", rcvr) }
+
+// RegisterName is Register with name in place of the type's name.
+func (s *Server) RegisterName(name string, rcvr any) error {
+	ms, err := registry.Reflect(name, rcvr)
+	if err != nil {
+		return err
+	}
+	return s.reg.Add(ms...)
+}
+
+// Handle registers a type-checked handler as name ("Service.Method"):
+//
+//	server.Handle(s, "Greeter.Hello", func(ctx context.Context, req *HelloReq) (*HelloResp, error) {...})
+func Handle[Req, Resp any](s *Server, name string, fn func(context.Context, *Req) (*Resp, error)) error {
+	return s.reg.Add(registry.Typed(name, fn))
+}
+
+// Serve accepts connections on l until Shutdown or Close, and returns
+// ErrServerClosed then, or the listener's error.
+func (s *Server) Serve(l net.Listener) error {
+	if s.optErr != nil {
+		return s.optErr
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			delete(s.listeners, l)
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				s.mu.Lock()
+				s.listeners[l] = struct{}{}
+				s.mu.Unlock()
+				continue
+			}
+			l.Close()
+			return err
+		}
+		backoff = 0
+		s.startConn(nc, false)
+	}
+}
+
+// ServeConn serves one connection and returns when it ends. Use it for
+// connections that do not come from a listener, such as in-memory pipes.
+func (s *Server) ServeConn(nc net.Conn) error {
+	if s.optErr != nil {
+		nc.Close()
+		return s.optErr
+	}
+	if c := s.startConn(nc, true); c != nil {
+		<-c.done
+	}
+	return nil
+}
+
+func (s *Server) startConn(nc net.Conn, wait bool) *conn {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		nc.Close()
+		return nil
+	}
+	c := &conn{s: s, nc: nc, engines: map[*engine.Conn]struct{}{}, done: make(chan struct{})}
+	c.limiter = engine.NewLimiter(s.opts.maxCalls)
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go c.serve()
+	return c
+}
+
+// Shutdown stops accepting connections, tells connected Ferry clients to
+// send no more calls, waits for running handlers to finish, and closes
+// every connection. When ctx ends first it closes everything at once
+// (handlers see their contexts canceled) and returns ctx's error. It
+// returns only after every goroutine the server started has exited.
+func (s *Server) Shutdown(ctx context.Context) error {
+	conns := s.beginClose()
+	for _, c := range conns {
+		c.drain()
+	}
+	var err error
+	for _, c := range conns {
+		if err = c.waitIdle(ctx); err != nil {
+			break
+		}
+	}
+	for _, c := range conns {
+		c.close()
+	}
+	s.wg.Wait()
+	s.cancel()
+	return err
+}
+
+// Close closes every listener and connection at once; running handlers see
+// their contexts canceled. It returns after every goroutine the server
+// started has exited.
+func (s *Server) Close() error {
+	for _, c := range s.beginClose() {
+		c.close()
+	}
+	s.wg.Wait()
+	s.cancel()
+	return nil
+}
+
+func (s *Server) beginClose() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	out := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (s *Server) engineOptions(c *conn, ferryPeer bool) engine.Options {
+	cfg := s.opts.cfg
+	return engine.Options{
+		Limits:       wire.Limits{MaxMessage: cfg.MaxMessageSize, MaxDepth: cfg.MaxDepth},
+		Ext:          ferryPeer,
+		Registry:     s.reg,
+		Server:       s.ic,
+		Limiter:      c.limiter,
+		BaseContext:  s.ctx,
+		WriteTimeout: cfg.WriteTimeout,
+		Logger:       s.opts.logger,
+	}
+}

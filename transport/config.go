@@ -1,0 +1,105 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// Config holds low-level tuning shared by clients and servers. Start from
+// DefaultConfig and change fields; Validate reports values out of range.
+type Config struct {
+	// MaxMessageSize bounds one MessagePack-RPC message in bytes (a
+	// request's or response's whole envelope). Default 4 MiB; range
+	// 1 KiB to 1 GiB.
+	MaxMessageSize int
+	// MaxDepth bounds the nesting of arrays and maps in a message.
+	// Default 64; range 4 to 1000.
+	MaxDepth int
+	// KeepAliveInterval is how often an idle session is pinged; a dead
+	// peer is noticed within about KeepAliveInterval + WriteTimeout.
+	// Default 15 s; zero disables keepalives.
+	KeepAliveInterval time.Duration
+	// WriteTimeout bounds every write; a write that cannot finish in time
+	// breaks the connection. Default 10 s; range 100 ms to 10 min.
+	WriteTimeout time.Duration
+	// StreamCloseTimeout is how long a half-closed stream waits for the
+	// peer's close before it is reset. Default 15 s.
+	StreamCloseTimeout time.Duration
+	// StreamOpenTimeout bounds how long opening a stream waits for the
+	// peer's acknowledgement. Default 10 s.
+	StreamOpenTimeout time.Duration
+	// AcceptBacklog bounds streams opened by the peer and not yet
+	// accepted. Default 256.
+	AcceptBacklog int
+	// StreamWindow is the per-stream flow-control window in bytes: more
+	// window means more bulk throughput and more memory per busy stream.
+	// Default 256 KiB (yamux's minimum); range 256 KiB to 64 MiB.
+	StreamWindow uint32
+	// SniffTimeout bounds how long a server waits for a new connection's
+	// first byte. Default 10 s.
+	SniffTimeout time.Duration
+	// Logger receives the transport's own log lines (yamux's included).
+	// Default nil: silent.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the production defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{
+		MaxMessageSize:     4 << 20,
+		MaxDepth:           64,
+		KeepAliveInterval:  15 * time.Second,
+		WriteTimeout:       10 * time.Second,
+		StreamCloseTimeout: 15 * time.Second,
+		StreamOpenTimeout:  10 * time.Second,
+		AcceptBacklog:      256,
+		StreamWindow:       256 << 10,
+		SniffTimeout:       10 * time.Second,
+	}
+}
+
+// Validate reports the first field outside its documented range.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxMessageSize < 1<<10 || c.MaxMessageSize > 1<<30:
+		return fmt.Errorf("ferry: MaxMessageSize %d is outside 1 KiB..1 GiB", c.MaxMessageSize)
+	case c.MaxDepth < 4 || c.MaxDepth > 1000:
+		return fmt.Errorf("ferry: MaxDepth %d is outside 4..1000", c.MaxDepth)
+	case c.KeepAliveInterval < 0:
+		return errors.New("ferry: KeepAliveInterval is negative")
+	case c.WriteTimeout < 100*time.Millisecond || c.WriteTimeout > 10*time.Minute:
+		return fmt.Errorf("ferry: WriteTimeout %v is outside 100ms..10m", c.WriteTimeout)
+	case c.StreamCloseTimeout <= 0 || c.StreamOpenTimeout <= 0 || c.SniffTimeout <= 0:
+		return errors.New("ferry: stream and sniff timeouts must be positive")
+	case c.AcceptBacklog < 1:
+		return errors.New("ferry: AcceptBacklog must be at least 1")
+	case c.StreamWindow < 256<<10 || c.StreamWindow > 64<<20:
+		return fmt.Errorf("ferry: StreamWindow %d is outside 256 KiB..64 MiB", c.StreamWindow)
+	}
+	return nil
+}
+
+func (c Config) yamux() *yamux.Config {
+	y := yamux.DefaultConfig()
+	y.AcceptBacklog = c.AcceptBacklog
+	y.EnableKeepAlive = c.KeepAliveInterval > 0
+	if y.EnableKeepAlive {
+		y.KeepAliveInterval = c.KeepAliveInterval
+	}
+	y.ConnectionWriteTimeout = c.WriteTimeout
+	y.MaxStreamWindowSize = c.StreamWindow
+	y.StreamCloseTimeout = c.StreamCloseTimeout
+	y.StreamOpenTimeout = c.StreamOpenTimeout
+	if c.Logger != nil {
+		y.LogOutput = nil
+		y.Logger = slog.NewLogLogger(c.Logger.Handler(), slog.LevelWarn)
+	} else {
+		y.LogOutput = io.Discard
+	}
+	return y
+}

@@ -1,0 +1,163 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+// Session is a multiplexed connection: either side may open streams.
+type Session struct {
+	ys *yamux.Session
+}
+
+// Client starts the dialing side of a session over conn.
+func Client(conn net.Conn, cfg Config) (*Session, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ys, err := yamux.Client(newCoalescer(conn), cfg.yamux())
+	if err != nil {
+		return nil, err
+	}
+	return &Session{ys: ys}, nil
+}
+
+// Server starts the accepting side of a session over conn.
+func Server(conn net.Conn, cfg Config) (*Session, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ys, err := yamux.Server(newCoalescer(conn), cfg.yamux())
+	if err != nil {
+		return nil, err
+	}
+	return &Session{ys: ys}, nil
+}
+
+// Open opens a stream. ctx bounds the wait for the peer's acknowledgement
+// (yamux itself takes no context, so a late stream is closed).
+func (s *Session) Open(ctx context.Context) (net.Conn, error) {
+	if ctx.Done() == nil {
+		return s.ys.OpenStream()
+	}
+	type result struct {
+		st  *yamux.Stream
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		st, err := s.ys.OpenStream()
+		ch <- result{st, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.st, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.st != nil {
+				r.st.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+// Accept waits for the next stream the peer opens.
+func (s *Session) Accept() (net.Conn, error) { return s.ys.AcceptStream() }
+
+// GoAway tells the peer to open no more streams.
+func (s *Session) GoAway() error { return s.ys.GoAway() }
+
+// Close ends the session and every stream in it.
+func (s *Session) Close() error { return s.ys.Close() }
+
+// Done is closed when the session ends.
+func (s *Session) Done() <-chan struct{} { return s.ys.CloseChan() }
+
+// NumStreams reports the streams open now.
+func (s *Session) NumStreams() int { return s.ys.NumStreams() }
+
+// RemoteAddr returns the peer's address.
+func (s *Session) RemoteAddr() net.Addr { return s.ys.RemoteAddr() }
+
+// coalescer sits under yamux and sends each data frame's 12-byte header
+// together with its body in one writev, instead of yamux's two writes.
+type coalescer struct {
+	net.Conn
+	mu   sync.Mutex
+	held []byte
+	bufs net.Buffers
+	hdr  [12]byte
+}
+
+func newCoalescer(c net.Conn) net.Conn { return &coalescer{Conn: c} }
+
+func (c *coalescer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held != nil {
+		c.bufs = append(c.bufs[:0], c.held, p)
+		c.held = nil
+		n, err := c.bufs.WriteTo(c.Conn)
+		return max(int(n)-len(c.hdr), 0), err
+	}
+	// A data frame header (version 0, type 0) announcing a body: hold it.
+	if len(p) == 12 && p[0] == 0 && p[1] == 0 && (p[8]|p[9]|p[10]|p[11]) != 0 {
+		copy(c.hdr[:], p)
+		c.held = c.hdr[:]
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// ErrUnknownProtocol is returned by Sniff for a first byte that starts
+// neither a yamux session nor a MessagePack-RPC message.
+var ErrUnknownProtocol = errors.New("ferry: unknown protocol")
+
+// Protocol is what a connection speaks.
+type Protocol int
+
+// The protocols a Ferry port serves.
+const (
+	ProtocolSession    Protocol = iota + 1 // a yamux session of Ferry streams
+	ProtocolMsgpackRPC                     // bare MessagePack-RPC
+)
+
+// Sniff reads conn's first byte within timeout and returns the protocol
+// and a net.Conn that yields that byte again.
+func Sniff(conn net.Conn, timeout time.Duration) (Protocol, net.Conn, error) {
+	_ = conn.SetReadDeadline(time.Now().Add(timeout))
+	var b [1]byte
+	if _, err := conn.Read(b[:]); err != nil {
+		return 0, nil, err
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	pc := &prefixConn{Conn: conn, first: b[0], has: true}
+	switch {
+	case b[0] == 0:
+		return ProtocolSession, pc, nil
+	case b[0]&0xf0 == 0x90 || b[0] == 0xdc || b[0] == 0xdd:
+		return ProtocolMsgpackRPC, pc, nil
+	}
+	return 0, nil, ErrUnknownProtocol
+}
+
+type prefixConn struct {
+	net.Conn
+	first byte
+	has   bool
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) {
+	if p.has && len(b) > 0 {
+		b[0] = p.first
+		p.has = false
+		return 1, nil
+	}
+	return p.Conn.Read(b)
+}
