@@ -73,9 +73,16 @@ func (c *Conn) Notify(ctx context.Context, method string, args any) error {
 // never blocks on the network; interceptors, if any, run in a goroutine.
 func (c *Conn) Go(ctx context.Context, method string, args, reply any, p *Pending) {
 	if ic := c.opts.Client; ic != nil {
-		c.loops.Add(1)
+		c.mu.Lock()
+		if c.err != nil {
+			c.mu.Unlock()
+			p.finish(notExecuted(callError(c.err)))
+			return
+		}
+		c.handlers.Add(1) // Close waits for it like for a handler
+		c.mu.Unlock()
 		go func() {
-			defer c.loops.Done()
+			defer c.handlers.Done()
 			p.finish(ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoke))
 		}()
 		return

@@ -1,0 +1,79 @@
+// Package arith holds the services of the arith example, shared by its
+// server, its client and the interop tests in other languages.
+//
+// Methods, with params as a MessagePack-RPC client sends them:
+//
+//	Echo.Echo [x]     -> x, unchanged (any msgpack value)
+//	Arith.Add [a, b]  -> a+b (int64)
+//	Arith.Div [a, b]  -> a/b truncated toward zero; b = 0 is an error
+//	                     (ferry.CodeInvalidArgument, "division by zero")
+//	Arith.Mul [a, b]  -> a*b (int64), a typed handler registered with server.Handle
+//
+// A Go client passes Args where a MessagePack-RPC client passes [a, b].
+package arith
+
+import (
+	"context"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/server"
+)
+
+// Args are the two operands of the Arith methods. From a plain
+// MessagePack-RPC client they arrive as the params array [a, b].
+type Args struct {
+	A, B int64
+}
+
+// Arith does integer arithmetic. It is registered net/rpc style, with
+// server.Register, which publishes every exported method as "Arith.Name".
+type Arith struct{}
+
+// Add returns A+B.
+func (Arith) Add(ctx context.Context, args Args, reply *int64) error {
+	*reply = args.A + args.B
+	return nil
+}
+
+// Div returns A/B truncated toward zero. B = 0 is an error response with
+// ferry.CodeInvalidArgument and the message "division by zero"; the
+// connection stays open.
+func (Arith) Div(ctx context.Context, args Args, reply *int64) error {
+	if args.B == 0 {
+		return ferry.NewError(ferry.CodeInvalidArgument, "division by zero")
+	}
+	*reply = args.A / args.B
+	return nil
+}
+
+// Mul returns A*B. It is the typed form of a handler: Register publishes
+// it as "Arith.Mul" with server.Handle, so its types are checked at compile
+// time.
+func Mul(ctx context.Context, args *Args) (*int64, error) {
+	p := args.A * args.B
+	return &p, nil
+}
+
+// Echo returns what it is given.
+type Echo struct{}
+
+// Echo returns x unchanged. codec.Raw passes the encoded value through
+// without decoding it, so every msgpack value comes back byte for byte:
+// str stays str and bin stays bin, integers keep their width, maps keep
+// integer keys.
+func (Echo) Echo(ctx context.Context, x codec.Raw, reply *codec.Raw) error {
+	*reply = x
+	return nil
+}
+
+// Register publishes Arith (Add, Div), Arith.Mul and Echo on s.
+func Register(s *server.Server) error {
+	if err := s.Register(Arith{}); err != nil {
+		return err
+	}
+	if err := server.Handle(s, "Arith.Mul", Mul); err != nil {
+		return err
+	}
+	return s.Register(Echo{})
+}
