@@ -87,6 +87,7 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err, "open session: "+err.Error()))
 	}
 	c.sess = sess
+	eo.WriteTimeout = 0 // the session bounds every write itself
 	c.eng = engine.New(st, eo)
 	return c, nil
 }

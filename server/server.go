@@ -198,7 +198,7 @@ func (s *Server) beginClose() []*conn {
 
 func (s *Server) engineOptions(c *conn, ferryPeer bool) engine.Options {
 	cfg := s.opts.cfg
-	return engine.Options{
+	eo := engine.Options{
 		Limits:       wire.Limits{MaxMessage: cfg.MaxMessageSize, MaxDepth: cfg.MaxDepth},
 		Ext:          ferryPeer,
 		Registry:     s.reg,
@@ -208,4 +208,8 @@ func (s *Server) engineOptions(c *conn, ferryPeer bool) engine.Options {
 		WriteTimeout: cfg.WriteTimeout,
 		Logger:       s.opts.logger,
 	}
+	if ferryPeer {
+		eo.WriteTimeout = 0 // the session bounds every write itself
+	}
+	return eo
 }

@@ -86,30 +86,42 @@ func (s *Session) NumStreams() int { return s.ys.NumStreams() }
 func (s *Session) RemoteAddr() net.Addr { return s.ys.RemoteAddr() }
 
 // coalescer sits under yamux and sends each data frame's 12-byte header
-// together with its body in one writev, instead of yamux's two writes.
+// together with its body in one write, instead of yamux's two. Small
+// bodies are copied behind the header into a reused buffer; large ones go
+// out with writev.
 type coalescer struct {
 	net.Conn
 	mu   sync.Mutex
-	held []byte
+	held bool
+	buf  []byte
 	bufs net.Buffers
-	hdr  [12]byte
 }
 
-func newCoalescer(c net.Conn) net.Conn { return &coalescer{Conn: c} }
+const coalesceCopyMax = 64 << 10
+
+func newCoalescer(c net.Conn) net.Conn { return &coalescer{Conn: c, buf: make([]byte, 0, 4096)} }
 
 func (c *coalescer) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.held != nil {
-		c.bufs = append(c.bufs[:0], c.held, p)
-		c.held = nil
+	if c.held {
+		c.held = false
+		if len(p) <= coalesceCopyMax {
+			c.buf = append(c.buf[:12], p...)
+			n, err := c.Conn.Write(c.buf)
+			if cap(c.buf) > 4*coalesceCopyMax {
+				c.buf = make([]byte, 0, 4096)
+			}
+			return max(n-12, 0), err
+		}
+		c.bufs = append(c.bufs[:0], c.buf[:12], p)
 		n, err := c.bufs.WriteTo(c.Conn)
-		return max(int(n)-len(c.hdr), 0), err
+		return max(int(n)-12, 0), err
 	}
 	// A data frame header (version 0, type 0) announcing a body: hold it.
 	if len(p) == 12 && p[0] == 0 && p[1] == 0 && (p[8]|p[9]|p[10]|p[11]) != 0 {
-		copy(c.hdr[:], p)
-		c.held = c.hdr[:]
+		c.buf = append(c.buf[:0], p...)
+		c.held = true
 		return len(p), nil
 	}
 	return c.Conn.Write(p)

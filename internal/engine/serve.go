@@ -53,17 +53,12 @@ type inbound struct {
 func (c *Conn) serve(m *wire.Message) {
 	isReq := m.Type == wire.TypeRequest
 	ext := m.Ext != nil
-	refuse := func(err *ferry.Error) {
-		if isReq {
-			_ = c.w.response(m.ID, nil, err, ext)
-		}
-	}
 	if !isReq && len(m.Method) > 0 && m.Method[0] == '$' {
 		c.control(m)
 		return
 	}
 	if c.draining.Load() {
-		refuse(ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the server is shutting down")))
+		c.refuse(m, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the server is shutting down")))
 		return
 	}
 	var meth *registry.Method
@@ -71,11 +66,11 @@ func (c *Conn) serve(m *wire.Message) {
 		meth = c.opts.Registry.Lookup(m.Method)
 	}
 	if meth == nil {
-		refuse(ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", m.Method))
+		c.refuse(m, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", m.Method))
 		return
 	}
 	if !c.opts.Limiter.acquire() {
-		refuse(ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "too many calls running on this connection")))
+		c.refuse(m, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "too many calls running on this connection")))
 		return
 	}
 	in := &inbound{c: c, meth: meth, id: m.ID, isReq: isReq, ext: ext, ctx: c.baseCtx}
@@ -83,14 +78,14 @@ func (c *Conn) serve(m *wire.Message) {
 	in.args = meth.NewArgs()
 	if err := c.decodeParams(m.Params, in.args); err != nil {
 		c.opts.Limiter.release()
-		refuse(ferry.Errorf(ferry.CodeInvalidArgument, "%s: cannot decode the arguments: %v", meth.Name, err))
+		c.refuse(m, ferry.Errorf(ferry.CodeInvalidArgument, "%s: cannot decode the arguments: %v", meth.Name, err))
 		return
 	}
 	if ext {
 		re, err := wire.ParseRequestExt(m.Ext)
 		if err != nil {
 			c.opts.Limiter.release()
-			refuse(ferry.Errorf(ferry.CodeInvalidArgument, "malformed extensions: %v", err))
+			c.refuse(m, ferry.Errorf(ferry.CodeInvalidArgument, "malformed extensions: %v", err))
 			return
 		}
 		if re.Metadata != nil {
@@ -118,6 +113,14 @@ func (c *Conn) serve(m *wire.Message) {
 	}
 	c.mu.Unlock()
 	go in.run()
+}
+
+// refuse answers a request that no handler will run; a notification gets
+// nothing.
+func (c *Conn) refuse(m *wire.Message, err *ferry.Error) {
+	if m.Type == wire.TypeRequest {
+		_ = c.w.response(m.ID, nil, err, m.Ext != nil)
+	}
 }
 
 // decodeParams maps positional params onto one args value: [] leaves args
