@@ -7,6 +7,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/engine"
+	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
 )
@@ -14,10 +15,11 @@ import (
 // Client is a connection to one server. It is safe for concurrent use;
 // calls from many goroutines share the connection.
 type Client struct {
-	nc   net.Conn
-	sess *transport.Session
-	eng  *engine.Conn
-	once sync.Once
+	*Conn // Call, Go, Notify
+	nc    net.Conn
+	sess  *transport.Session
+	reg   *registry.Registry
+	once  sync.Once
 }
 
 // Dial connects to a server at addr ("host:port") over TCP. ctx bounds the
@@ -53,7 +55,7 @@ func New(conn net.Conn, opts ...Option) (*Client, error) {
 }
 
 func buildOptions(opts []Option) (options, error) {
-	o := options{cfg: transport.DefaultConfig()}
+	o := options{cfg: transport.DefaultConfig(), maxCalls: 1024}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return o, err
@@ -63,16 +65,21 @@ func buildOptions(opts []Option) (options, error) {
 }
 
 func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
-	c := &Client{nc: nc}
+	c := &Client{nc: nc, reg: registry.New(), Conn: &Conn{}}
 	eo := engine.Options{
 		Limits:       wire.Limits{MaxMessage: o.cfg.MaxMessageSize, MaxDepth: o.cfg.MaxDepth},
 		Ext:          !o.plain,
+		Registry:     c.reg,
 		Client:       ferry.ChainClient(o.interceptors...),
+		Server:       ferry.ChainServer(o.serverInterceptors...),
+		Limiter:      engine.NewLimiter(o.maxCalls),
+		BaseContext:  context.WithValue(context.Background(), connKey{}, c.Conn),
 		WriteTimeout: o.cfg.WriteTimeout,
 		Logger:       o.logger,
 	}
 	if o.plain {
 		c.eng = engine.New(nc, eo)
+		c.eng.Start()
 		return c, nil
 	}
 	sess, err := transport.Client(nc, o.cfg)
@@ -89,36 +96,9 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	c.sess = sess
 	eo.WriteTimeout = 0 // the session bounds every write itself
 	c.eng = engine.New(st, eo)
+	c.eng.Start()
 	return c, nil
 }
-
-// Call calls method with args and waits for the result, which is decoded
-// into reply (a pointer, or nil to discard it). The error is a
-// *ferry.Error; errors.Is(err, context.DeadlineExceeded) and
-// errors.Is(err, context.Canceled) hold when ctx ended the call.
-func (c *Client) Call(ctx context.Context, method string, args, reply any) error {
-	return c.eng.Call(ctx, method, args, reply)
-}
-
-// Go starts a call and returns at once. reply must not be touched until
-// the call's Done channel is closed. Go never blocks on the network, never
-// panics and never drops a result.
-func (c *Client) Go(ctx context.Context, method string, args, reply any) *Call {
-	call := &Call{Method: method, Args: args, Reply: reply}
-	call.p.NewAsync()
-	c.eng.Go(ctx, method, args, reply, &call.p)
-	return call
-}
-
-// Notify sends a one-way notification: no response ever comes, and the
-// server does not report whether it ran. It returns once the message is
-// queued.
-func (c *Client) Notify(ctx context.Context, method string, args any) error {
-	return c.eng.Notify(ctx, method, args)
-}
-
-// Done is closed when the connection ends, by Close or by failure.
-func (c *Client) Done() <-chan struct{} { return c.eng.Done() }
 
 // Close ends the connection. Calls in flight fail at once with an error
 // wrapping ferry.ErrClosed. It returns after the client's goroutines exit.
@@ -160,4 +140,23 @@ func (c *Call) Err() error {
 func (c *Call) Wait() error {
 	<-c.p.Done()
 	return c.p.Err()
+}
+
+// Register publishes the exported methods of rcvr for the server to call
+// back over this connection, exactly as server.Server.Register does.
+func (c *Client) Register(rcvr any) error { return c.RegisterName("", rcvr) }
+
+// RegisterName is Register with name in place of the type's name.
+func (c *Client) RegisterName(name string, rcvr any) error {
+	ms, err := registry.Reflect(name, rcvr)
+	if err != nil {
+		return err
+	}
+	return c.reg.Add(ms...)
+}
+
+// Handle registers a type-checked handler that the server can call back
+// over c's connection.
+func Handle[Req, Resp any](c *Client, name string, fn func(context.Context, *Req) (*Resp, error)) error {
+	return c.reg.Add(registry.Typed(name, fn))
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"fmt"
 	"log/slog"
 
 	"github.com/ferryrpc/ferry"
@@ -11,10 +12,12 @@ import (
 type Option func(*options) error
 
 type options struct {
-	cfg          transport.Config
-	interceptors []ferry.ClientInterceptor
-	plain        bool
-	logger       *slog.Logger
+	cfg                transport.Config
+	interceptors       []ferry.ClientInterceptor
+	serverInterceptors []ferry.ServerInterceptor
+	maxCalls           int
+	plain              bool
+	logger             *slog.Logger
 }
 
 // WithConfig sets the transport tuning (message size, timeouts, windows).
@@ -59,6 +62,29 @@ func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
 		o.logger = l
 		o.cfg.Logger = l
+		return nil
+	}
+}
+
+// WithServerInterceptors appends interceptors around the calls the server
+// makes to this client's registered handlers; the first is outermost.
+func WithServerInterceptors(ics ...ferry.ServerInterceptor) Option {
+	return func(o *options) error {
+		o.serverInterceptors = append(o.serverInterceptors, ics...)
+		return nil
+	}
+}
+
+// WithMaxConcurrentCalls bounds the handlers running at once for calls the
+// server makes to this client. Beyond it, calls are refused with
+// CodeResourceExhausted and ferry.NotExecuted true. Default 1024; range 1
+// to 1,048,576.
+func WithMaxConcurrentCalls(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 1<<20 {
+			return fmt.Errorf("ferry: max concurrent calls %d is outside 1..1048576", n)
+		}
+		o.maxCalls = n
 		return nil
 	}
 }

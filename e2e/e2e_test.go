@@ -390,9 +390,9 @@ func TestRegisterRejectsBadShapes(t *testing.T) {
 
 type badService struct{}
 
-func (*badService) NoReply(ctx context.Context, a int) error          { return nil }
+func (*badService) NoReply(ctx context.Context, a int) error           { return nil }
 func (*badService) WrongReturn(ctx context.Context, a int, r *int) int { return 0 }
-func (*badService) Fine(a int, r *int) error                         { return nil }
+func (*badService) Fine(a int, r *int) error                           { return nil }
 
 func TestNetRPCShapeWithoutContext(t *testing.T) {
 	s := server.New()

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 
+	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/transport"
 )
@@ -37,10 +38,10 @@ func (c *conn) serve() {
 		return
 	}
 	if proto == transport.ProtocolMsgpackRPC {
-		if e := c.add(pc, false); e != nil {
-			<-e.Done()
-			e.Close()
+		if e, p := c.add(pc, false); e != nil {
+			c.run(e, p)
 		}
+		c.streams.Wait()
 		c.nc.Close()
 		return
 	}
@@ -61,13 +62,11 @@ func (c *conn) serve() {
 		if err != nil {
 			break
 		}
-		if e := c.add(st, true); e != nil {
+		if e, p := c.add(st, true); e != nil {
 			c.streams.Add(1)
 			go func() {
 				defer c.streams.Done()
-				<-e.Done()
-				e.Close()
-				c.remove(e)
+				c.run(e, p)
 			}()
 		}
 	}
@@ -76,20 +75,41 @@ func (c *conn) serve() {
 	sess.Close()
 }
 
+// run calls the connection hooks around an engine's life and releases it.
+func (c *conn) run(e *engine.Conn, p *Peer) {
+	o := c.s.opts
+	if o.onConnect != nil {
+		c.streams.Add(1)
+		go func() {
+			defer c.streams.Done()
+			o.onConnect(p)
+		}()
+	}
+	<-e.Done()
+	e.Close()
+	c.remove(e)
+	if o.onDisconnect != nil {
+		o.onDisconnect(p)
+	}
+}
+
 // add starts an engine on a stream unless the connection is closing.
-func (c *conn) add(rwc net.Conn, ferryPeer bool) *engine.Conn {
+func (c *conn) add(rwc net.Conn, ferryPeer bool) (*engine.Conn, *Peer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		rwc.Close()
-		return nil
+		return nil, nil
 	}
-	e := engine.New(rwc, c.s.engineOptions(c, ferryPeer))
+	p := &Peer{Conn: &client.Conn{}, id: peerIDs.Add(1), remote: c.nc.RemoteAddr()}
+	e := engine.New(rwc, c.s.engineOptions(c, p, ferryPeer))
+	p.Bind(e)
 	if c.draining {
 		e.Drain()
 	}
 	c.engines[e] = struct{}{}
-	return e
+	e.Start()
+	return e, p
 }
 
 func (c *conn) remove(e *engine.Conn) {

@@ -12,10 +12,13 @@ import (
 type Option func(*options) error
 
 type options struct {
-	cfg          transport.Config
-	interceptors []ferry.ServerInterceptor
-	maxCalls     int
-	logger       *slog.Logger
+	cfg                transport.Config
+	interceptors       []ferry.ServerInterceptor
+	clientInterceptors []ferry.ClientInterceptor
+	maxCalls           int
+	logger             *slog.Logger
+	onConnect          func(*Peer)
+	onDisconnect       func(*Peer)
 }
 
 func defaultOptions() options {
@@ -66,6 +69,27 @@ func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
 		o.logger = l
 		o.cfg.Logger = l
+		return nil
+	}
+}
+
+// WithClientInterceptors appends interceptors around the calls the server
+// makes to its clients through a Peer; the first is outermost.
+func WithClientInterceptors(ics ...ferry.ClientInterceptor) Option {
+	return func(o *options) error {
+		o.clientInterceptors = append(o.clientInterceptors, ics...)
+		return nil
+	}
+}
+
+// WithConnHooks sets functions called when a client connects and after it
+// has gone; either may be nil. onConnect runs in its own goroutine per
+// connection while calls are already being served; it may keep the Peer
+// and call the client at any time (push). onDisconnect runs once the
+// connection has ended and its handlers have returned.
+func WithConnHooks(onConnect, onDisconnect func(*Peer)) Option {
+	return func(o *options) error {
+		o.onConnect, o.onDisconnect = onConnect, onDisconnect
 		return nil
 	}
 }

@@ -23,6 +23,7 @@ type Server struct {
 	optErr error
 	reg    *registry.Registry
 	ic     ferry.ServerInterceptor
+	cic    ferry.ClientInterceptor
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -46,6 +47,7 @@ func New(opts ...Option) *Server {
 		s.opts.logger = slog.New(slog.DiscardHandler)
 	}
 	s.ic = ferry.ChainServer(s.opts.interceptors...)
+	s.cic = ferry.ChainClient(s.opts.clientInterceptors...)
 	s.listeners = map[net.Listener]struct{}{}
 	s.conns = map[*conn]struct{}{}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -196,15 +198,16 @@ func (s *Server) beginClose() []*conn {
 	return out
 }
 
-func (s *Server) engineOptions(c *conn, ferryPeer bool) engine.Options {
+func (s *Server) engineOptions(c *conn, p *Peer, ferryPeer bool) engine.Options {
 	cfg := s.opts.cfg
 	eo := engine.Options{
 		Limits:       wire.Limits{MaxMessage: cfg.MaxMessageSize, MaxDepth: cfg.MaxDepth},
 		Ext:          ferryPeer,
 		Registry:     s.reg,
 		Server:       s.ic,
+		Client:       s.cic,
 		Limiter:      c.limiter,
-		BaseContext:  s.ctx,
+		BaseContext:  context.WithValue(s.ctx, peerKey{}, p),
 		WriteTimeout: cfg.WriteTimeout,
 		Logger:       s.opts.logger,
 	}

@@ -14,9 +14,9 @@ type Pending struct {
 	reply any
 	err   error
 	done  chan struct{}
-	async bool          // done is closed (any number of waiters) rather than sent on
-	stop  func() bool   // unregisters the ctx watcher of an async call
-	conn  *Conn         // for abandon
+	async bool        // done is closed (any number of waiters) rather than sent on
+	stop  func() bool // unregisters the ctx watcher of an async call
+	conn  *Conn       // for abandon
 	ctx   context.Context
 }
 

@@ -72,7 +72,7 @@ type Conn struct {
 	once     sync.Once
 }
 
-// New starts a Conn over rwc. Close releases it.
+// New prepares a Conn over rwc; Start starts it and Close releases it.
 func New(rwc io.ReadWriteCloser, opts Options) *Conn {
 	if opts.Limits.MaxMessage == 0 {
 		opts.Limits = wire.DefaultLimits
@@ -94,10 +94,15 @@ func New(rwc io.ReadWriteCloser, opts Options) *Conn {
 	}
 	c.baseCtx, c.cancel = context.WithCancel(opts.BaseContext)
 	c.w.init(c)
+	return c
+}
+
+// Start starts the reader and writer goroutines. Handlers may run from
+// then on.
+func (c *Conn) Start() {
 	c.loops.Add(2)
 	go c.readLoop()
 	go c.w.loop()
-	return c
 }
 
 // Done is closed once the conn is broken or closed.

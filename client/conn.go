@@ -1,0 +1,63 @@
+package client
+
+import (
+	"context"
+
+	"github.com/ferryrpc/ferry/internal/engine"
+)
+
+// Conn is the calling side of one connection. A Client is one; a handler
+// reaches the Conn its call arrived on through ConnFromContext (on a
+// client) or server.PeerFromContext (on a server) and can call back over
+// the same connection.
+type Conn struct {
+	eng *engine.Conn
+}
+
+// NewConn wraps an engine connection. It is for Ferry's own packages: only
+// they can create an engine connection.
+func NewConn(e *engine.Conn) *Conn { return &Conn{eng: e} }
+
+// Bind sets the engine of a Conn made with a zero value, for Ferry's own
+// packages that must hand a Conn to handlers before its engine starts.
+func (c *Conn) Bind(e *engine.Conn) { c.eng = e }
+
+type connKey struct{}
+
+// ConnFromContext returns the connection a client-side handler's call
+// arrived on, to call the server back; nil outside such a handler.
+func ConnFromContext(ctx context.Context) *Conn {
+	c, _ := ctx.Value(connKey{}).(*Conn)
+	return c
+}
+
+// Call calls method with args and waits for the result, which is decoded
+// into reply (a pointer, or nil to discard it). The error is a
+// *ferry.Error; errors.Is(err, context.DeadlineExceeded) and
+// errors.Is(err, context.Canceled) hold when ctx ended the call.
+func (c *Conn) Call(ctx context.Context, method string, args, reply any) error {
+	return c.eng.Call(ctx, method, args, reply)
+}
+
+// Go starts a call and returns at once. reply must not be touched until
+// the call's Done channel is closed. Go never blocks on the network, never
+// panics and never drops a result.
+func (c *Conn) Go(ctx context.Context, method string, args, reply any) *Call {
+	call := &Call{Method: method, Args: args, Reply: reply}
+	call.p.NewAsync()
+	c.eng.Go(ctx, method, args, reply, &call.p)
+	return call
+}
+
+// Notify sends a one-way notification: no response ever comes, and the
+// server does not report whether it ran. It returns once the message is
+// queued.
+func (c *Conn) Notify(ctx context.Context, method string, args any) error {
+	return c.eng.Notify(ctx, method, args)
+}
+
+// Done is closed when the connection ends, by Close or by failure.
+func (c *Conn) Done() <-chan struct{} { return c.eng.Done() }
+
+// Err returns why the connection ended, or nil while it is open.
+func (c *Conn) Err() error { return c.eng.Err() }

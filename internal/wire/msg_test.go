@@ -1,0 +1,282 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// envelope builds [fields...] from raw msgpack values.
+func envelope(fields ...[]byte) []byte {
+	return cat(append([][]byte{AppendArrayHeader(nil, len(fields))}, fields...)...)
+}
+
+func u(v uint64) []byte  { return AppendUint(nil, v) }
+func s(v string) []byte  { return AppendString(nil, v) }
+func raw(b ...byte) []byte { return b }
+
+func f32(v float32) []byte { return binary.BigEndian.AppendUint32([]byte{0xca}, math.Float32bits(v)) }
+func f64(v float64) []byte { return binary.BigEndian.AppendUint64([]byte{0xcb}, math.Float64bits(v)) }
+
+func TestParseRequest(t *testing.T) {
+	params := raw(0x92, 0x01, 0x02)
+	b := envelope(u(0), u(7), s("Arith.Add"), params)
+	m, err := Parse(b)
+	require.NoError(t, err)
+	assert.Equal(t, TypeRequest, m.Type)
+	assert.Equal(t, uint32(7), m.ID)
+	assert.Equal(t, "Arith.Add", string(m.Method))
+	assert.Equal(t, params, m.Params)
+	assert.Nil(t, m.Ext)
+	assert.Nil(t, m.Error)
+	assert.Nil(t, m.Result)
+	// Fields alias the message.
+	assert.Same(t, &b[len(b)-len(params)], &m.Params[0])
+
+	ext := AppendRequestExt(nil, RequestExt{Timeout: 5})
+	m, err = Parse(envelope(u(0), u(8), s("a.b"), params, ext))
+	require.NoError(t, err)
+	assert.Equal(t, uint32(8), m.ID)
+	assert.Equal(t, ext, m.Ext)
+
+	// A nil ext is still present (non-nil raw value), so the peer is Ferry.
+	m, err = Parse(envelope(u(0), u(8), s("a.b"), params, raw(0xc0)))
+	require.NoError(t, err)
+	assert.Equal(t, raw(0xc0), m.Ext)
+}
+
+func TestParseResponse(t *testing.T) {
+	m, err := Parse(envelope(u(1), u(9), raw(0xc0), u(3)))
+	require.NoError(t, err)
+	assert.Equal(t, TypeResponse, m.Type)
+	assert.Equal(t, uint32(9), m.ID)
+	assert.Nil(t, m.Error)
+	assert.Equal(t, u(3), m.Result)
+	assert.Nil(t, m.Method)
+	assert.Nil(t, m.Params)
+
+	ext := AppendResponseExt(nil, ResponseExt{Code: 3})
+	m, err = Parse(envelope(u(1), u(9), s("boom"), raw(0xc0), ext))
+	require.NoError(t, err)
+	assert.Equal(t, s("boom"), m.Error)
+	assert.Equal(t, raw(0xc0), m.Result)
+	assert.Equal(t, ext, m.Ext)
+
+	// A non-string error (some servers send [code, message]) is kept raw.
+	errVal := raw(0x92, 0x01, 0xa1, 'x')
+	m, err = Parse(envelope(u(1), u(1), errVal, raw(0xc0)))
+	require.NoError(t, err)
+	assert.Equal(t, errVal, m.Error)
+}
+
+func TestParseNotification(t *testing.T) {
+	m, err := Parse(envelope(u(2), s("$ferry.goaway"), raw(0x90)))
+	require.NoError(t, err)
+	assert.Equal(t, TypeNotification, m.Type)
+	assert.Equal(t, uint32(0), m.ID)
+	assert.Equal(t, "$ferry.goaway", string(m.Method))
+	assert.Equal(t, raw(0x90), m.Params)
+	assert.Nil(t, m.Ext)
+
+	m, err = Parse(envelope(u(2), s("n"), raw(0x91, 0x01), raw(0x80)))
+	require.NoError(t, err)
+	assert.Equal(t, raw(0x80), m.Ext)
+}
+
+func TestParseMsgID(t *testing.T) {
+	good := []struct {
+		name string
+		id   []byte
+		want uint32
+	}{
+		{"fixint 0", raw(0x00), 0},
+		{"fixint 127", raw(0x7f), 127},
+		{"uint8", raw(0xcc, 0xff), 255},
+		{"uint8 small", raw(0xcc, 0x01), 1},
+		{"uint16", raw(0xcd, 0xff, 0xff), 65535},
+		{"uint16 small", raw(0xcd, 0x00, 0x02), 2},
+		{"uint32", raw(0xce, 0xff, 0xff, 0xff, 0xff), math.MaxUint32},
+		{"uint64 small", raw(0xcf, 0, 0, 0, 0, 0, 0, 0, 3), 3},
+		{"uint64 max uint32", raw(0xcf, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff), math.MaxUint32},
+		{"int8 positive", raw(0xd0, 0x05), 5},
+		{"int16 positive", raw(0xd1, 0x01, 0x00), 256},
+		{"int32 positive", raw(0xd2, 0x7f, 0xff, 0xff, 0xff), math.MaxInt32},
+		{"int64 positive", raw(0xd3, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff), math.MaxUint32},
+		{"float32 2^31", f32(1 << 31), 1 << 31},
+		{"float32 3e9", f32(3e9), 3_000_000_000},
+		{"float32 0", f32(0), 0},
+		{"float64 2^31", f64(1 << 31), 1 << 31},
+		{"float64 max uint32", f64(math.MaxUint32), math.MaxUint32},
+		{"float64 small", f64(42), 42},
+		{"float64 negative zero", f64(math.Copysign(0, -1)), 0},
+	}
+	for _, c := range good {
+		t.Run(c.name, func(t *testing.T) {
+			for _, b := range [][]byte{
+				envelope(u(0), c.id, s("m"), raw(0x90)),
+				envelope(u(1), c.id, raw(0xc0), raw(0xc0)),
+			} {
+				m, err := Parse(b)
+				require.NoError(t, err)
+				assert.Equal(t, c.want, m.ID)
+			}
+		})
+	}
+	bad := map[string][]byte{
+		"uint64 2^32":       raw(0xcf, 0, 0, 0, 1, 0, 0, 0, 0),
+		"uint64 max":        raw(0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
+		"int64 2^32":        raw(0xd3, 0, 0, 0, 1, 0, 0, 0, 0),
+		"negfixint":         raw(0xff),
+		"int8 negative":     raw(0xd0, 0xff),
+		"int32 negative":    raw(0xd2, 0x80, 0, 0, 0),
+		"int64 negative":    raw(0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff),
+		"float32 2^32":      f32(1 << 32),
+		"float64 2^32":      f64(1 << 32),
+		"float64 1.5":       f64(1.5),
+		"float64 -1":        f64(-1),
+		"float64 NaN":       f64(math.NaN()),
+		"float64 +Inf":      f64(math.Inf(1)),
+		"float32 -Inf":      f32(float32(math.Inf(-1))),
+		"float32 0.5":       f32(0.5),
+		"nil":               raw(0xc0),
+		"string":            s("1"),
+		"bool":              raw(0xc3),
+		"array":             raw(0x91, 0x01),
+		"fixext1 of an int": raw(0xd4, 0x00, 0x01),
+	}
+	for name, id := range bad {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse(envelope(u(0), id, s("m"), raw(0x90)))
+			assert.ErrorIs(t, err, ErrMalformed)
+			_, err = Parse(envelope(u(1), id, raw(0xc0), raw(0xc0)))
+			assert.ErrorIs(t, err, ErrMalformed)
+		})
+	}
+}
+
+func TestParseMethodName(t *testing.T) {
+	long := string(rep([]byte{'m'}, 300))
+	names := map[string][]byte{
+		"fixstr":     s("Echo.Echo"),
+		"empty str":  s(""),
+		"str8":       raw(0xd9, 0x03, 'a', '.', 'b'),
+		"str16":      s(long),
+		"str32":      cat(raw(0xdb, 0, 0, 0, 3), []byte("a.b")),
+		"bin8":       raw(0xc4, 0x03, 'a', '.', 'b'),
+		"bin16":      cat(raw(0xc5, 0x01, 0x2c), []byte(long)),
+		"bin32":      cat(raw(0xc6, 0, 0, 0, 3), []byte("a.b")),
+		"non-ASCII":  s("Σ.λ"),
+		"invalid u8": raw(0xa2, 0xff, 0xfe),
+	}
+	for name, b := range names {
+		t.Run(name, func(t *testing.T) {
+			want, err := ReadStringBytes(b)
+			require.NoError(t, err)
+			m, err := Parse(envelope(u(0), u(1), b, raw(0x90)))
+			require.NoError(t, err)
+			assert.Equal(t, want, m.Method)
+			m, err = Parse(envelope(u(2), b, raw(0x90)))
+			require.NoError(t, err)
+			assert.Equal(t, want, m.Method)
+		})
+	}
+	for _, b := range [][]byte{u(1), raw(0xc0), raw(0x91, 0xa1, 'm'), raw(0xd4, 0x00, 'm'), raw(0xc3)} {
+		_, err := Parse(envelope(u(0), u(1), b, raw(0x90)))
+		assert.ErrorIs(t, err, ErrMalformed, "% x", b)
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	cases := map[string][]byte{
+		"empty":                  nil,
+		"empty array":            raw(0x90),
+		"type only":              envelope(u(0)),
+		"request of 3":           envelope(u(0), u(1), s("m")),
+		"request of 6":           envelope(u(0), u(1), s("m"), raw(0x90), raw(0x80), raw(0xc0)),
+		"response of 3":          envelope(u(1), u(1), raw(0xc0)),
+		"response of 6":          envelope(u(1), u(1), raw(0xc0), raw(0xc0), raw(0x80), raw(0xc0)),
+		"notification of 2":      envelope(u(2), s("m")),
+		"notification of 5":      envelope(u(2), s("m"), raw(0x90), raw(0x80), raw(0xc0)),
+		"type 3":                 envelope(u(3), u(1), s("m"), raw(0x90)),
+		"type 300":               envelope(u(300), u(1), s("m"), raw(0x90)),
+		"type 2^64-1":            envelope(raw(0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), s("m"), raw(0x90)),
+		"negative type":          envelope(raw(0xff), u(1), s("m"), raw(0x90)),
+		"type as string":         envelope(s("0"), u(1), s("m"), raw(0x90)),
+		"type as float":          envelope(f64(0), u(1), s("m"), raw(0x90)),
+		"trailing byte":          cat(envelope(u(0), u(1), s("m"), raw(0x90)), raw(0x00)),
+		"trailing message":       cat(envelope(u(2), s("m"), raw(0x90)), envelope(u(2), s("m"), raw(0x90))),
+		"truncated field":        raw(0x94, 0x00, 0x01, 0xa1, 'm'),
+		"truncated payload":      raw(0x94, 0x00, 0x01, 0xa1, 'm', 0xc4, 0x05, 0x01),
+		"truncated header":       raw(0xdc, 0x00),
+		"reserved byte in param": raw(0x94, 0x00, 0x01, 0xa1, 'm', 0x91, 0xc1),
+		"array32 declared":       raw(0xdd, 0xff, 0xff, 0xff, 0xff, 0x00),
+	}
+	for name, b := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse(b)
+			require.Error(t, err)
+			assert.True(t, errorsIsAny(err, ErrMalformed, ErrNotMessage), "%v", err)
+		})
+	}
+	_, err := Parse(envelope(u(300), u(1), s("m"), raw(0x90)))
+	assert.ErrorContains(t, err, "300")
+	_, err = Parse(raw(0x80))
+	assert.ErrorIs(t, err, ErrNotMessage)
+}
+
+func TestParseLongForms(t *testing.T) {
+	// Envelopes with array16/array32 headers and wide type encodings.
+	body := cat(raw(0xcd, 0x00, 0x00), raw(0xce, 0, 0, 0, 5), s("a.b"), raw(0xdc, 0x00, 0x01, 0xc0))
+	for _, hdr := range [][]byte{raw(0xdc, 0x00, 0x04), raw(0xdd, 0, 0, 0, 4)} {
+		m, err := Parse(cat(hdr, body))
+		require.NoError(t, err)
+		assert.Equal(t, TypeRequest, m.Type)
+		assert.Equal(t, uint32(5), m.ID)
+		assert.Equal(t, "a.b", string(m.Method))
+		assert.Equal(t, raw(0xdc, 0x00, 0x01, 0xc0), m.Params)
+	}
+}
+
+func TestArrayLen(t *testing.T) {
+	for _, c := range []struct {
+		b       []byte
+		n, hdr  int
+		isArray bool
+	}{
+		{raw(0x90), 0, 1, true},
+		{raw(0x9f), 15, 1, true},
+		{raw(0xdc, 0x01, 0x00), 256, 3, true},
+		{raw(0xdd, 0x00, 0x01, 0x00, 0x00), 65536, 5, true},
+		{raw(0xdc, 0x01), 0, 0, false},
+		{raw(0x80), 0, 0, false},
+		{nil, 0, 0, false},
+	} {
+		n, hdr, ok := ArrayLen(c.b)
+		assert.Equal(t, c.isArray, ok, "% x", c.b)
+		if ok {
+			assert.Equal(t, c.n, n, "% x", c.b)
+			assert.Equal(t, c.hdr, hdr, "% x", c.b)
+		}
+	}
+}
+
+func TestReadStringBytesRejects(t *testing.T) {
+	for _, b := range [][]byte{nil, raw(0xa2, 'a'), raw(0xd9), raw(0xd9, 0x02, 'a'), raw(0xda, 0x00),
+		raw(0xdb, 0xff, 0xff, 0xff, 0xff), raw(0xc6, 0xff, 0xff, 0xff, 0xff, 'a'), raw(0xc0), raw(0x01)} {
+		_, err := ReadStringBytes(b)
+		assert.ErrorIs(t, err, ErrMalformed, "% x", b)
+	}
+}
+
+func errorsIsAny(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}
