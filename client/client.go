@@ -15,11 +15,12 @@ import (
 // Client is a connection to one server. It is safe for concurrent use;
 // calls from many goroutines share the connection.
 type Client struct {
-	*Conn // Call, Go, Notify
-	nc    net.Conn
-	sess  *transport.Session
-	reg   *registry.Registry
-	once  sync.Once
+	*Conn  // Call, Go, Notify
+	nc     net.Conn
+	sess   *transport.Session
+	reg    *registry.Registry
+	limits wire.Limits
+	once   sync.Once
 }
 
 // Dial connects to a server at addr ("host:port") over TCP. ctx bounds the
@@ -97,6 +98,13 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	eo.WriteTimeout = 0 // the session bounds every write itself
 	c.eng = engine.New(st, eo)
 	c.eng.Start()
+	c.limits = eo.Limits
+	// Say hello at once so the server starts serving this stream (and
+	// runs its connect hook) before the first call.
+	if err := c.eng.SendControl("$ferry.hello", nil); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -2,11 +2,14 @@ package server
 
 import (
 	"context"
+	"io"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/internal/engine"
+	"github.com/ferryrpc/ferry/internal/stream"
 	"github.com/ferryrpc/ferry/transport"
 )
 
@@ -18,18 +21,25 @@ type conn struct {
 	limiter *engine.Limiter
 	done    chan struct{}
 
-	mu       sync.Mutex
-	sess     *transport.Session
-	engines  map[*engine.Conn]struct{}
-	draining bool
-	closed   bool
-	streams  sync.WaitGroup
+	ctx    context.Context // parent of every handler context; canceled at close
+	cancel context.CancelFunc
+
+	mu             sync.Mutex
+	sess           *transport.Session
+	engines        map[*engine.Conn]struct{}
+	firstPeer      *Peer
+	streamCancels  map[uint32]context.CancelFunc
+	draining       bool
+	closed         bool
+	streams        sync.WaitGroup // goroutines per stream and hook
+	streamHandlers sync.WaitGroup // running streaming handlers
 }
 
 func (c *conn) serve() {
 	defer c.s.wg.Done()
 	defer close(c.done)
 	defer c.s.forget(c)
+	defer c.cancel()
 	cfg := c.s.opts.cfg
 	proto, pc, err := transport.Sniff(c.nc, cfg.SniffTimeout)
 	if err != nil {
@@ -62,17 +72,56 @@ func (c *conn) serve() {
 		if err != nil {
 			break
 		}
-		if e, p := c.add(st, true); e != nil {
-			c.streams.Add(1)
-			go func() {
-				defer c.streams.Done()
-				c.run(e, p)
-			}()
-		}
+		c.streams.Add(1)
+		go func() {
+			defer c.streams.Done()
+			c.serveSessionStream(st)
+		}()
 	}
 	c.closeEngines()
 	c.streams.Wait()
 	sess.Close()
+}
+
+// serveSessionStream tells a streaming call's stream from a
+// MessagePack-RPC call stream by its first byte, and serves it.
+func (c *conn) serveSessionStream(st net.Conn) {
+	_ = st.SetReadDeadline(time.Now().Add(c.s.opts.cfg.SniffTimeout))
+	var b [1]byte
+	if _, err := io.ReadFull(st, b[:]); err != nil {
+		st.Close()
+		return
+	}
+	_ = st.SetReadDeadline(time.Time{})
+	if b[0] == stream.Marker {
+		c.serveStream(st)
+		return
+	}
+	if e, p := c.add(transport.Prepend(st, b[0]), true); e != nil {
+		c.run(e, p)
+	}
+}
+
+// beginStream counts a streaming handler in, unless the connection is
+// going away.
+func (c *conn) beginStream() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.draining || c.closed {
+		return false
+	}
+	c.streamHandlers.Add(1)
+	return true
+}
+
+// streamContext is the parent context of a streaming call's handler.
+func (c *conn) streamContext() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.firstPeer != nil {
+		return context.WithValue(c.ctx, peerKey{}, c.firstPeer)
+	}
+	return c.ctx
 }
 
 // run calls the connection hooks around an engine's life and releases it.
@@ -104,6 +153,9 @@ func (c *conn) add(rwc net.Conn, ferryPeer bool) (*engine.Conn, *Peer) {
 	p := &Peer{Conn: &client.Conn{}, id: peerIDs.Add(1), remote: c.nc.RemoteAddr()}
 	e := engine.New(rwc, c.s.engineOptions(c, p, ferryPeer))
 	p.Bind(e)
+	if c.firstPeer == nil {
+		c.firstPeer = p
+	}
 	if c.draining {
 		e.Drain()
 	}
@@ -147,7 +199,14 @@ func (c *conn) waitIdle(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	done := make(chan struct{})
+	go func() { c.streamHandlers.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // close ends every engine (flushing their last responses) and the
@@ -158,6 +217,7 @@ func (c *conn) close() {
 	sess := c.sess
 	c.mu.Unlock()
 	c.closeEngines()
+	c.cancel()
 	if sess != nil {
 		sess.Close()
 	}

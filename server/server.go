@@ -25,6 +25,9 @@ type Server struct {
 	ic     ferry.ServerInterceptor
 	cic    ferry.ClientInterceptor
 
+	smu     sync.RWMutex
+	streams map[string]streamMethod
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
@@ -48,6 +51,7 @@ func New(opts ...Option) *Server {
 	}
 	s.ic = ferry.ChainServer(s.opts.interceptors...)
 	s.cic = ferry.ChainClient(s.opts.clientInterceptors...)
+	s.streams = map[string]streamMethod{}
 	s.listeners = map[net.Listener]struct{}{}
 	s.conns = map[*conn]struct{}{}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -140,6 +144,8 @@ func (s *Server) startConn(nc net.Conn, wait bool) *conn {
 		return nil
 	}
 	c := &conn{s: s, nc: nc, engines: map[*engine.Conn]struct{}{}, done: make(chan struct{})}
+	c.streamCancels = map[uint32]context.CancelFunc{}
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.limiter = engine.NewLimiter(s.opts.maxCalls)
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
@@ -207,7 +213,8 @@ func (s *Server) engineOptions(c *conn, p *Peer, ferryPeer bool) engine.Options 
 		Server:       s.ic,
 		Client:       s.cic,
 		Limiter:      c.limiter,
-		BaseContext:  context.WithValue(s.ctx, peerKey{}, p),
+		BaseContext:  context.WithValue(c.ctx, peerKey{}, p),
+		Control:      c.control,
 		WriteTimeout: cfg.WriteTimeout,
 		Logger:       s.opts.logger,
 	}

@@ -159,6 +159,19 @@ func Sniff(conn net.Conn, timeout time.Duration) (Protocol, net.Conn, error) {
 	return 0, nil, ErrUnknownProtocol
 }
 
+// Prepend returns a net.Conn whose first Read yields b and then reads
+// from conn.
+func Prepend(conn net.Conn, b byte) net.Conn { return &prefixConn{Conn: conn, first: b, has: true} }
+
+// StreamID returns the session stream number of a stream returned by Open
+// or Accept (the same number on both sides), or 0 for another conn.
+func StreamID(conn net.Conn) uint32 {
+	if s, ok := conn.(interface{ StreamID() uint32 }); ok {
+		return s.StreamID()
+	}
+	return 0
+}
+
 type prefixConn struct {
 	net.Conn
 	first byte

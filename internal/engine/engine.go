@@ -35,16 +35,17 @@ const (
 // Options configure a Conn. The zero value serves nothing and speaks the
 // plain spec.
 type Options struct {
-	Limits       wire.Limits             // zero: wire.DefaultLimits
-	Ext          bool                    // the peer is Ferry: send extensions and control notifications
-	Registry     *registry.Registry      // methods served to the peer; nil serves none
-	Server       ferry.ServerInterceptor // wraps incoming calls
-	Client       ferry.ClientInterceptor // wraps outgoing calls
-	Limiter      *Limiter                // bounds running handlers; nil: unbounded
-	BaseContext  context.Context         // parent of handler contexts; nil: Background
-	WriteTimeout time.Duration           // per flush, when the stream supports deadlines
-	OnGoAway     func()                  // the peer announced shutdown
-	Logger       *slog.Logger            // nil: silent
+	Limits       wire.Limits                        // zero: wire.DefaultLimits
+	Ext          bool                               // the peer is Ferry: send extensions and control notifications
+	Registry     *registry.Registry                 // methods served to the peer; nil serves none
+	Server       ferry.ServerInterceptor            // wraps incoming calls
+	Client       ferry.ClientInterceptor            // wraps outgoing calls
+	Limiter      *Limiter                           // bounds running handlers; nil: unbounded
+	BaseContext  context.Context                    // parent of handler contexts; nil: Background
+	WriteTimeout time.Duration                      // per flush, when the stream supports deadlines
+	OnGoAway     func()                             // the peer announced shutdown
+	Control      func(method string, params []byte) // other reserved notifications ($...)
+	Logger       *slog.Logger                       // nil: silent
 }
 
 // Conn is one side of a conversation.
@@ -201,6 +202,12 @@ func NewLimiter(max int) *Limiter {
 	l.max.Store(int64(max))
 	return l
 }
+
+// Acquire takes a slot if one is free.
+func (l *Limiter) Acquire() bool { return l.acquire() }
+
+// Release returns a slot taken by Acquire.
+func (l *Limiter) Release() { l.release() }
 
 func (l *Limiter) acquire() bool {
 	if l == nil {

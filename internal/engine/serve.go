@@ -196,6 +196,10 @@ func (c *Conn) control(m *wire.Message) {
 		if c.opts.OnGoAway != nil {
 			c.opts.OnGoAway()
 		}
+	default:
+		if c.opts.Control != nil {
+			c.opts.Control(string(m.Method), m.Params)
+		}
 	}
 }
 

@@ -1,0 +1,245 @@
+// Package stream carries one streaming call on its own multiplexed stream,
+// so a slow stream never blocks another and its memory is bounded by the
+// stream's flow-control window. PROTOCOL.md ("Streaming calls") documents
+// the frames; client and server wrap a Conn in their typed APIs.
+package stream
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Marker is the first byte of a streaming-call stream. It is a byte no
+// msgpack value starts with, so a server tells these streams apart from
+// MessagePack-RPC call streams by it.
+const Marker = 0xc1
+
+// Frame types beyond the MessagePack-RPC ones.
+const (
+	typeData = 3 // [3, payload]
+	typeEnd  = 4 // [4]: the sender will send no more data
+)
+
+// Conn is one end of a streaming call. Send and Recv may be used from two
+// goroutines at once, but neither from more than one.
+type Conn struct {
+	rwc   net.Conn
+	rd    *wire.Reader
+	dec   *codec.Decoder
+	limit int
+
+	wmu sync.Mutex
+	out wire.Buffer
+	enc *msgpack.Encoder
+
+	// Set when the final status arrives.
+	final    bool
+	finalErr error
+	result   []byte
+}
+
+// New wraps a stream whose marker byte (if any) was already consumed.
+func New(rwc net.Conn, lim wire.Limits) *Conn {
+	c := &Conn{rwc: rwc, rd: wire.NewReader(rwc, lim), dec: codec.NewDecoder(), limit: lim.MaxMessage}
+	c.enc = codec.NewEncoder(&c.out)
+	return c
+}
+
+// Raw returns the underlying stream.
+func (c *Conn) Raw() net.Conn { return c.rwc }
+
+func (c *Conn) write(timeout time.Duration) error {
+	if n := len(c.out.B); n > c.limit {
+		c.out.B = c.out.B[:0]
+		return ferry.Errorf(ferry.CodeResourceExhausted, "message of %d bytes exceeds the %d-byte limit", n, c.limit)
+	}
+	if timeout > 0 {
+		_ = c.rwc.SetWriteDeadline(time.Now().Add(timeout))
+	}
+	_, err := c.rwc.Write(c.out.B)
+	if cap(c.out.B) > 64<<10 {
+		c.out.B = nil
+	} else {
+		c.out.B = c.out.B[:0]
+	}
+	return err
+}
+
+// WriteOpen sends the opening request [0, 0, method, [], ext] after the
+// marker byte.
+func (c *Conn) WriteOpen(method string, ext wire.RequestExt) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	b := append(c.out.B[:0], Marker)
+	b = wire.AppendArrayHeader(b, 5)
+	b = wire.AppendString(append(b, wire.TypeRequest, 0), method)
+	b = wire.AppendArrayHeader(b, 0)
+	c.out.B = wire.AppendRequestExt(b, ext)
+	return c.write(0)
+}
+
+// ReadOpen reads the opening request.
+func (c *Conn) ReadOpen() (method string, ext wire.RequestExt, err error) {
+	b, err := c.rd.Next()
+	if err != nil {
+		return "", ext, err
+	}
+	m, err := wire.Parse(b)
+	if err != nil {
+		return "", ext, err
+	}
+	if m.Type != wire.TypeRequest {
+		return "", ext, fmt.Errorf("%w: a stream must open with a request", wire.ErrMalformed)
+	}
+	if m.Ext != nil {
+		if ext, err = wire.ParseRequestExt(m.Ext); err != nil {
+			return "", ext, err
+		}
+	}
+	return string(m.Method), ext, nil
+}
+
+// Send writes one data frame carrying v.
+func (c *Conn) Send(v any, timeout time.Duration) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.out.B = append(c.out.B[:0], 0x92, typeData)
+	if err := encode(c.enc, v); err != nil {
+		c.out.B = c.out.B[:0]
+		return ferry.Errorf(ferry.CodeInternal, "cannot encode the message: %v", err)
+	}
+	return c.write(timeout)
+}
+
+// CloseSend writes the end-of-data frame.
+func (c *Conn) CloseSend() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.out.B = append(c.out.B[:0], 0x91, typeEnd)
+	return c.write(0)
+}
+
+// SendStatus writes the final frame [1, 0, error, result, ext].
+func (c *Conn) SendStatus(result any, herr error) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if herr == nil {
+		b := wire.AppendArrayHeader(c.out.B[:0], 4)
+		c.out.B = wire.AppendNil(append(b, wire.TypeResponse, 0))
+		if herr = encode(c.enc, result); herr == nil {
+			return c.write(0)
+		}
+		herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the result: %v", herr)
+	}
+	fe := ferry.FromError(herr)
+	b := wire.AppendArrayHeader(c.out.B[:0], 5)
+	b = wire.AppendString(append(b, wire.TypeResponse, 0), fe.Message)
+	b = wire.AppendNil(b)
+	c.out.B = wire.AppendResponseExt(b, wire.ResponseExt{Code: uint32(fe.Code), Details: fe.Details, NotExecuted: ferry.NotExecuted(fe)})
+	return c.write(0)
+}
+
+func encode(enc *msgpack.Encoder, v any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic while encoding %T: %v", v, p)
+		}
+	}()
+	return enc.Encode(v)
+}
+
+// ErrEnd is returned by Recv when the peer called CloseSend.
+var ErrEnd = errors.New("ferry: end of stream")
+
+// Recv reads the next frame: a data frame is decoded into v; the peer's
+// CloseSend is ErrEnd; the final status is io.EOF on success (the result
+// is kept for Result) or the handler's error.
+func (c *Conn) Recv(v any) error {
+	if c.final {
+		if c.finalErr != nil {
+			return c.finalErr
+		}
+		return io.EOF
+	}
+	b, err := c.rd.Next()
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF // closed without a final status
+	}
+	if err != nil {
+		return err
+	}
+	if len(b) >= 2 && b[1] == typeData && (b[0] == 0x92) {
+		if v == nil {
+			return nil
+		}
+		if err := c.dec.Decode(b[2:], v); err != nil {
+			return ferry.Errorf(ferry.CodeInvalidArgument, "cannot decode the message into %T: %v", v, err)
+		}
+		return nil
+	}
+	if len(b) == 2 && b[0] == 0x91 && b[1] == typeEnd {
+		return ErrEnd
+	}
+	m, err := wire.Parse(b)
+	if err != nil || m.Type != wire.TypeResponse {
+		return fmt.Errorf("%w: unexpected frame on a stream", wire.ErrMalformed)
+	}
+	c.final = true
+	if m.Error != nil {
+		c.finalErr = remoteError(m, c.dec)
+		return c.finalErr
+	}
+	c.result = append([]byte(nil), m.Result...)
+	return io.EOF
+}
+
+// Final reports whether the final status has arrived.
+func (c *Conn) Final() bool { return c.final }
+
+// Result decodes the handler's returned value; valid after Recv returned
+// io.EOF.
+func (c *Conn) Result(v any) error {
+	if !c.final {
+		return errors.New("ferry: the stream has not finished")
+	}
+	if c.finalErr != nil {
+		return c.finalErr
+	}
+	if v == nil || len(c.result) == 0 {
+		return nil
+	}
+	if err := c.dec.Decode(c.result, v); err != nil {
+		return ferry.Errorf(ferry.CodeInternal, "cannot decode the result into %T: %v", v, err)
+	}
+	return nil
+}
+
+func remoteError(m wire.Message, dec *codec.Decoder) error {
+	fe := &ferry.Error{Code: ferry.CodeUnknown}
+	if s, err := wire.ReadStringBytes(m.Error); err == nil {
+		fe.Message = string(s)
+	} else {
+		fe.Message = "undecodable error value"
+	}
+	if m.Ext != nil {
+		if ext, err := wire.ParseResponseExt(m.Ext); err == nil {
+			if code := ferry.Code(ext.Code); code.Valid() {
+				fe.Code = code
+			}
+			fe.Details = ext.Details
+		}
+	}
+	return fe
+}
+
+// Close closes the stream.
+func (c *Conn) Close() error { return c.rwc.Close() }
