@@ -79,6 +79,7 @@ func (c *conn) serve() {
 		}()
 	}
 	c.closeEngines()
+	c.cancel() // ends streaming handlers of the vanished connection
 	c.streams.Wait()
 	sess.Close()
 }

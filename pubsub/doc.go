@@ -1,0 +1,24 @@
+// Package pubsub adds message-queue style publish/subscribe to a Ferry
+// server: clients subscribe to topics and receive, in order, what the
+// server or any client publishes to them.
+//
+// Each subscriber has a bounded queue on the server. When it is full the
+// broker's Overflow policy decides: block the publisher up to a timeout,
+// drop the oldest queued message, or disconnect the slow subscriber. Every
+// subscription counts the messages it lost. Messages travel on the
+// subscription's own stream, in batches, so a slow subscriber never holds
+// up calls or other subscribers.
+//
+// Server:
+//
+//	b := pubsub.NewBroker(pubsub.WithQueue(1024, pubsub.DropOldest))
+//	b.Register(srv) // serves PubSub.Subscribe and PubSub.Publish
+//	b.Publish("news", "hello")
+//
+// Client:
+//
+//	sub, _ := pubsub.Subscribe(ctx, c, "news")
+//	var msg string
+//	for sub.Next(ctx, &msg) == nil { ... }
+//	pubsub.Publish(ctx, c, "news", "hi from a client")
+package pubsub
