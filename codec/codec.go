@@ -144,7 +144,7 @@ func decodeAnyMap(d *msgpack.Decoder) (any, error) {
 	m := make(map[any]any, n)
 	for i, k := range keys {
 		if k != nil && !isHashable(k) {
-			return nil, fmt.Errorf("%w: map key of type %T", ErrDecode, k)
+			return nil, fmt.Errorf("map key of type %T", k)
 		}
 		m[k] = vals[i]
 	}
@@ -185,7 +185,7 @@ func (r *sliceReader) ReadByte() (byte, error) {
 
 func (r *sliceReader) UnreadByte() error {
 	if r.off == 0 {
-		return errors.New("codec: nothing to unread")
+		return errors.New("ferry: nothing to unread")
 	}
 	r.off--
 	return nil

@@ -92,10 +92,10 @@ func (c *Conn) Go(ctx context.Context, method string, args, reply any, p *Pendin
 			p.finish(notExecuted(callError(c.err)))
 			return
 		}
-		c.handlers.Add(1) // Close waits for it like for a handler
+		c.asyncs.Add(1) // Close waits for it
 		c.mu.Unlock()
 		go func() {
-			defer c.handlers.Done()
+			defer c.asyncs.Done()
 			p.finish(ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoke))
 		}()
 		return
@@ -124,7 +124,7 @@ func (c *Conn) call(ctx context.Context, method string, args, reply any) error {
 	select {
 	case <-p.done:
 	case <-ctx.Done():
-		if c.abandon(p) {
+		if c.abandon(p, ctx.Err()) {
 			p.reply = nil
 			syncPool.Put(p)
 			return ctxError(ctx.Err())
@@ -201,18 +201,19 @@ func (c *Conn) start(ctx context.Context, method string, args any, p *Pending) e
 }
 
 func (p *Pending) abandonAsync() {
-	if p.conn.abandon(p) {
-		p.finish(ctxError(p.ctx.Err()))
+	if err := p.ctx.Err(); p.conn.abandon(p, err) {
+		p.finish(ctxError(err))
 	}
 }
 
 // abandon removes p if no response has claimed it yet, and tells a Ferry
-// peer to cancel the handler.
-func (c *Conn) abandon(p *Pending) bool {
+// peer to cancel the handler (not for a deadline: the peer enforces that
+// one itself, and its handler then sees context.DeadlineExceeded).
+func (c *Conn) abandon(p *Pending, why error) bool {
 	if !c.remove(p) {
 		return false
 	}
-	if c.opts.Ext {
+	if c.opts.Ext && why != context.DeadlineExceeded {
 		_ = c.w.notify(methodCancel, p.id)
 	}
 	return true

@@ -64,10 +64,12 @@ type Conn struct {
 	goaway  bool  // the peer is going away: refuse new outgoing calls
 	running map[uint32]context.CancelFunc
 
-	draining atomic.Bool // we are going away: refuse new incoming calls
+	draining atomic.Bool   // we are going away: refuse new incoming calls (set under mu)
+	active   int           // handlers running, under mu
+	idle     chan struct{} // closed when active drops to 0, if someone waits
 	baseCtx  context.Context
 	cancel   context.CancelFunc
-	handlers sync.WaitGroup
+	asyncs   sync.WaitGroup // goroutines running client interceptors for Go
 	loops    sync.WaitGroup
 	closed   chan struct{}
 	once     sync.Once
@@ -120,9 +122,16 @@ func (c *Conn) Err() error {
 // handlers, flushes what is queued (bounded by the write timeout), closes
 // the stream and waits for every goroutine the conn started.
 func (c *Conn) Close() error {
-	c.fail(errClosedLocally)
-	c.handlers.Wait()
+	c.fail(errClosedLocally, false)
+	_ = c.WaitHandlers(context.Background())
+	c.asyncs.Wait()
 	c.w.shutdown()
+	<-c.w.exited
+	// The writer closed the stream, but on a multiplexed stream that is a
+	// half-close: the reader would wait for the peer's. Stop it now.
+	if d, ok := c.rwc.(interface{ SetReadDeadline(time.Time) error }); ok {
+		_ = d.SetReadDeadline(time.Now())
+	}
 	c.loops.Wait()
 	return nil
 }
@@ -130,8 +139,9 @@ func (c *Conn) Close() error {
 var errClosedLocally = ferry.WrapError(ferry.CodeCanceled, ferry.ErrClosed, "the connection was closed by this side")
 
 // fail records the first error, fails every outgoing call and cancels
-// handlers. It does not wait.
-func (c *Conn) fail(err error) {
+// handlers. It does not wait. A graceful failure lets the writer flush
+// what is queued before the stream closes.
+func (c *Conn) fail(err error, graceful bool) {
 	c.once.Do(func() {
 		c.mu.Lock()
 		c.err = err
@@ -145,8 +155,10 @@ func (c *Conn) fail(err error) {
 		c.cancel()
 		close(c.closed)
 		if err != errClosedLocally {
-			// The stream is broken: unblock the writer and reader now.
-			c.rwc.Close()
+			if !graceful {
+				// The stream is broken: unblock the writer and reader now.
+				c.rwc.Close()
+			}
 			c.w.shutdown()
 		}
 		c.opts.Logger.Debug("ferry: connection ended", "err", err)
@@ -165,7 +177,10 @@ func callError(err error) error {
 // Drain stops serving new incoming calls (they are refused as not
 // executed) and, for a Ferry peer, tells it to send no more.
 func (c *Conn) Drain() {
-	if c.draining.Swap(true) || !c.opts.Ext {
+	c.mu.Lock()
+	was := c.draining.Swap(true)
+	c.mu.Unlock()
+	if was || !c.opts.Ext {
 		return
 	}
 	_ = c.w.notify(methodGoAway, nil)
@@ -175,19 +190,72 @@ func (c *Conn) Drain() {
 func (c *Conn) Running() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.running)
+	return c.active
 }
 
-// WaitHandlers blocks until no handler runs or ctx ends.
+// WaitHandlers blocks until no handler runs or ctx ends. Call it after
+// Drain or Close, or new handlers may start at any time.
 func (c *Conn) WaitHandlers(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { c.handlers.Wait(); close(done) }()
+	c.mu.Lock()
+	if c.active == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	if c.idle == nil {
+		c.idle = make(chan struct{})
+	}
+	idle := c.idle
+	c.mu.Unlock()
 	select {
-	case <-done:
+	case <-idle:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// handlerDone counts a handler out.
+func (c *Conn) handlerDone() {
+	c.mu.Lock()
+	c.active--
+	if c.active == 0 && c.idle != nil {
+		close(c.idle)
+		c.idle = nil
+	}
+	c.mu.Unlock()
+}
+
+// halfCloseGrace is how long handlers may keep running, and be answered,
+// after the peer stopped sending.
+const halfCloseGrace = 10 * time.Second
+
+// endInput handles the peer's end of sending (EOF at a message boundary):
+// replies to our own calls can no longer come, but the peer may still read
+// replies to its calls, so running handlers finish (within
+// halfCloseGrace) and their replies are flushed before the stream closes.
+func (c *Conn) endInput() {
+	c.mu.Lock()
+	c.draining.Store(true)
+	c.goaway = true
+	calls := c.calls
+	c.calls = map[uint32]*Pending{}
+	c.mu.Unlock()
+	lost := ferry.NewError(ferry.CodeUnavailable, "the peer closed the connection: the call may or may not have executed")
+	for _, p := range calls {
+		p.finish(lost)
+	}
+	grace := time.AfterFunc(halfCloseGrace, c.cancel)
+	defer grace.Stop()
+	select {
+	case <-c.closed:
+	default:
+		ctx, cancel := context.WithCancel(context.Background())
+		stop := context.AfterFunc(c.baseCtx, cancel)
+		_ = c.WaitHandlers(ctx)
+		stop()
+		cancel()
+	}
+	c.fail(errors.New("the peer closed the connection"), true)
 }
 
 // Limiter bounds how many handlers run at once; one may be shared by every

@@ -15,16 +15,17 @@ func (c *Conn) readLoop() {
 	defer c.loops.Done()
 	for {
 		b, err := c.rd.Next()
+		if err == io.EOF {
+			c.endInput()
+			return
+		}
 		if err != nil {
-			if err == io.EOF {
-				err = fmt.Errorf("the peer closed the connection")
-			}
-			c.fail(err)
+			c.fail(err, false)
 			return
 		}
 		m, err := wire.Parse(b)
 		if err != nil {
-			c.fail(err)
+			c.fail(err, false)
 			return
 		}
 		if m.Type == wire.TypeResponse {
@@ -66,7 +67,11 @@ func (c *Conn) serve(m *wire.Message) {
 		meth = c.opts.Registry.Lookup(m.Method)
 	}
 	if meth == nil {
-		c.refuse(m, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", m.Method))
+		name := m.Method
+		if len(name) > 128 {
+			name = name[:128] // do not let a huge name inflate the reply
+		}
+		c.refuse(m, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", name))
 		return
 	}
 	if !c.opts.Limiter.acquire() {
@@ -99,15 +104,16 @@ func (c *Conn) serve(m *wire.Message) {
 		}
 	}
 	c.mu.Lock()
-	if c.err != nil {
+	if c.err != nil || c.draining.Load() {
 		c.mu.Unlock()
 		c.opts.Limiter.release()
 		if in.cancel != nil {
 			in.cancel()
 		}
+		c.refuse(m, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the server is shutting down")))
 		return
 	}
-	c.handlers.Add(1)
+	c.active++
 	if in.cancel != nil && isReq {
 		c.running[m.ID] = in.cancel
 	}
@@ -139,7 +145,7 @@ func (c *Conn) decodeParams(p []byte, args any) error {
 
 func (in *inbound) run() {
 	c := in.c
-	defer c.handlers.Done()
+	defer c.handlerDone()
 	reply, err := in.invoke()
 	c.opts.Limiter.release()
 	canceledByPeer := false

@@ -32,6 +32,7 @@ type writer struct {
 	err    error
 	wake   chan struct{}
 	stop   chan struct{}
+	exited chan struct{}
 	once   sync.Once
 }
 
@@ -41,18 +42,20 @@ func (w *writer) init(c *Conn) {
 	w.enc = newEncoder(&w.out)
 	w.wake = make(chan struct{}, 1)
 	w.stop = make(chan struct{})
+	w.exited = make(chan struct{})
 }
 
 func (w *writer) shutdown() { w.once.Do(func() { close(w.stop) }) }
 
 func (w *writer) loop() {
 	defer w.c.loops.Done()
+	defer close(w.exited)
 	for {
 		select {
 		case <-w.wake:
 			runtime.Gosched()
 			if err := w.flush(w.c.opts.WriteTimeout); err != nil {
-				w.c.fail(err)
+				w.c.fail(err, false)
 			}
 		case <-w.stop:
 			_ = w.flush(finalFlush)

@@ -76,11 +76,13 @@ func ParseRequestExt(b []byte) (RequestExt, error) {
 		case extTimeout:
 			var v intVal
 			v, _, err = readInt(val, 0)
-			if err == nil && !v.neg && v.u <= math.MaxInt64 {
-				e.Timeout = int64(v.u)
-			} else if err == nil {
+			switch {
+			case err != nil:
+			case v.neg:
 				e.Timeout = -1 // already expired
-			}
+			case v.u <= math.MaxInt64:
+				e.Timeout = int64(v.u)
+			} // larger than any duration: no deadline
 		case extMetadata:
 			e.Metadata, err = readStringMap(val)
 		}

@@ -15,16 +15,16 @@ func envelope(fields ...[]byte) []byte {
 	return cat(append([][]byte{AppendArrayHeader(nil, len(fields))}, fields...)...)
 }
 
-func u(v uint64) []byte  { return AppendUint(nil, v) }
-func s(v string) []byte  { return AppendString(nil, v) }
-func raw(b ...byte) []byte { return b }
+func mpUint(v uint64) []byte { return AppendUint(nil, v) }
+func mpStr(v string) []byte  { return AppendString(nil, v) }
+func raw(b ...byte) []byte   { return b }
 
 func f32(v float32) []byte { return binary.BigEndian.AppendUint32([]byte{0xca}, math.Float32bits(v)) }
 func f64(v float64) []byte { return binary.BigEndian.AppendUint64([]byte{0xcb}, math.Float64bits(v)) }
 
 func TestParseRequest(t *testing.T) {
 	params := raw(0x92, 0x01, 0x02)
-	b := envelope(u(0), u(7), s("Arith.Add"), params)
+	b := envelope(mpUint(0), mpUint(7), mpStr("Arith.Add"), params)
 	m, err := Parse(b)
 	require.NoError(t, err)
 	assert.Equal(t, TypeRequest, m.Type)
@@ -38,43 +38,43 @@ func TestParseRequest(t *testing.T) {
 	assert.Same(t, &b[len(b)-len(params)], &m.Params[0])
 
 	ext := AppendRequestExt(nil, RequestExt{Timeout: 5})
-	m, err = Parse(envelope(u(0), u(8), s("a.b"), params, ext))
+	m, err = Parse(envelope(mpUint(0), mpUint(8), mpStr("a.b"), params, ext))
 	require.NoError(t, err)
 	assert.Equal(t, uint32(8), m.ID)
 	assert.Equal(t, ext, m.Ext)
 
 	// A nil ext is still present (non-nil raw value), so the peer is Ferry.
-	m, err = Parse(envelope(u(0), u(8), s("a.b"), params, raw(0xc0)))
+	m, err = Parse(envelope(mpUint(0), mpUint(8), mpStr("a.b"), params, raw(0xc0)))
 	require.NoError(t, err)
 	assert.Equal(t, raw(0xc0), m.Ext)
 }
 
 func TestParseResponse(t *testing.T) {
-	m, err := Parse(envelope(u(1), u(9), raw(0xc0), u(3)))
+	m, err := Parse(envelope(mpUint(1), mpUint(9), raw(0xc0), mpUint(3)))
 	require.NoError(t, err)
 	assert.Equal(t, TypeResponse, m.Type)
 	assert.Equal(t, uint32(9), m.ID)
 	assert.Nil(t, m.Error)
-	assert.Equal(t, u(3), m.Result)
+	assert.Equal(t, mpUint(3), m.Result)
 	assert.Nil(t, m.Method)
 	assert.Nil(t, m.Params)
 
 	ext := AppendResponseExt(nil, ResponseExt{Code: 3})
-	m, err = Parse(envelope(u(1), u(9), s("boom"), raw(0xc0), ext))
+	m, err = Parse(envelope(mpUint(1), mpUint(9), mpStr("boom"), raw(0xc0), ext))
 	require.NoError(t, err)
-	assert.Equal(t, s("boom"), m.Error)
+	assert.Equal(t, mpStr("boom"), m.Error)
 	assert.Equal(t, raw(0xc0), m.Result)
 	assert.Equal(t, ext, m.Ext)
 
 	// A non-string error (some servers send [code, message]) is kept raw.
 	errVal := raw(0x92, 0x01, 0xa1, 'x')
-	m, err = Parse(envelope(u(1), u(1), errVal, raw(0xc0)))
+	m, err = Parse(envelope(mpUint(1), mpUint(1), errVal, raw(0xc0)))
 	require.NoError(t, err)
 	assert.Equal(t, errVal, m.Error)
 }
 
 func TestParseNotification(t *testing.T) {
-	m, err := Parse(envelope(u(2), s("$ferry.goaway"), raw(0x90)))
+	m, err := Parse(envelope(mpUint(2), mpStr("$ferry.goaway"), raw(0x90)))
 	require.NoError(t, err)
 	assert.Equal(t, TypeNotification, m.Type)
 	assert.Equal(t, uint32(0), m.ID)
@@ -82,7 +82,7 @@ func TestParseNotification(t *testing.T) {
 	assert.Equal(t, raw(0x90), m.Params)
 	assert.Nil(t, m.Ext)
 
-	m, err = Parse(envelope(u(2), s("n"), raw(0x91, 0x01), raw(0x80)))
+	m, err = Parse(envelope(mpUint(2), mpStr("n"), raw(0x91, 0x01), raw(0x80)))
 	require.NoError(t, err)
 	assert.Equal(t, raw(0x80), m.Ext)
 }
@@ -117,8 +117,8 @@ func TestParseMsgID(t *testing.T) {
 	for _, c := range good {
 		t.Run(c.name, func(t *testing.T) {
 			for _, b := range [][]byte{
-				envelope(u(0), c.id, s("m"), raw(0x90)),
-				envelope(u(1), c.id, raw(0xc0), raw(0xc0)),
+				envelope(mpUint(0), c.id, mpStr("m"), raw(0x90)),
+				envelope(mpUint(1), c.id, raw(0xc0), raw(0xc0)),
 			} {
 				m, err := Parse(b)
 				require.NoError(t, err)
@@ -143,16 +143,16 @@ func TestParseMsgID(t *testing.T) {
 		"float32 -Inf":      f32(float32(math.Inf(-1))),
 		"float32 0.5":       f32(0.5),
 		"nil":               raw(0xc0),
-		"string":            s("1"),
+		"string":            mpStr("1"),
 		"bool":              raw(0xc3),
 		"array":             raw(0x91, 0x01),
 		"fixext1 of an int": raw(0xd4, 0x00, 0x01),
 	}
 	for name, id := range bad {
 		t.Run(name, func(t *testing.T) {
-			_, err := Parse(envelope(u(0), id, s("m"), raw(0x90)))
+			_, err := Parse(envelope(mpUint(0), id, mpStr("m"), raw(0x90)))
 			assert.ErrorIs(t, err, ErrMalformed)
-			_, err = Parse(envelope(u(1), id, raw(0xc0), raw(0xc0)))
+			_, err = Parse(envelope(mpUint(1), id, raw(0xc0), raw(0xc0)))
 			assert.ErrorIs(t, err, ErrMalformed)
 		})
 	}
@@ -161,31 +161,31 @@ func TestParseMsgID(t *testing.T) {
 func TestParseMethodName(t *testing.T) {
 	long := string(rep([]byte{'m'}, 300))
 	names := map[string][]byte{
-		"fixstr":     s("Echo.Echo"),
-		"empty str":  s(""),
+		"fixstr":     mpStr("Echo.Echo"),
+		"empty str":  mpStr(""),
 		"str8":       raw(0xd9, 0x03, 'a', '.', 'b'),
-		"str16":      s(long),
+		"str16":      mpStr(long),
 		"str32":      cat(raw(0xdb, 0, 0, 0, 3), []byte("a.b")),
 		"bin8":       raw(0xc4, 0x03, 'a', '.', 'b'),
 		"bin16":      cat(raw(0xc5, 0x01, 0x2c), []byte(long)),
 		"bin32":      cat(raw(0xc6, 0, 0, 0, 3), []byte("a.b")),
-		"non-ASCII":  s("Σ.λ"),
+		"non-ASCII":  mpStr("Σ.λ"),
 		"invalid u8": raw(0xa2, 0xff, 0xfe),
 	}
 	for name, b := range names {
 		t.Run(name, func(t *testing.T) {
 			want, err := ReadStringBytes(b)
 			require.NoError(t, err)
-			m, err := Parse(envelope(u(0), u(1), b, raw(0x90)))
+			m, err := Parse(envelope(mpUint(0), mpUint(1), b, raw(0x90)))
 			require.NoError(t, err)
 			assert.Equal(t, want, m.Method)
-			m, err = Parse(envelope(u(2), b, raw(0x90)))
+			m, err = Parse(envelope(mpUint(2), b, raw(0x90)))
 			require.NoError(t, err)
 			assert.Equal(t, want, m.Method)
 		})
 	}
-	for _, b := range [][]byte{u(1), raw(0xc0), raw(0x91, 0xa1, 'm'), raw(0xd4, 0x00, 'm'), raw(0xc3)} {
-		_, err := Parse(envelope(u(0), u(1), b, raw(0x90)))
+	for _, b := range [][]byte{mpUint(1), raw(0xc0), raw(0x91, 0xa1, 'm'), raw(0xd4, 0x00, 'm'), raw(0xc3)} {
+		_, err := Parse(envelope(mpUint(0), mpUint(1), b, raw(0x90)))
 		assert.ErrorIs(t, err, ErrMalformed, "% x", b)
 	}
 }
@@ -194,21 +194,21 @@ func TestParseRejects(t *testing.T) {
 	cases := map[string][]byte{
 		"empty":                  nil,
 		"empty array":            raw(0x90),
-		"type only":              envelope(u(0)),
-		"request of 3":           envelope(u(0), u(1), s("m")),
-		"request of 6":           envelope(u(0), u(1), s("m"), raw(0x90), raw(0x80), raw(0xc0)),
-		"response of 3":          envelope(u(1), u(1), raw(0xc0)),
-		"response of 6":          envelope(u(1), u(1), raw(0xc0), raw(0xc0), raw(0x80), raw(0xc0)),
-		"notification of 2":      envelope(u(2), s("m")),
-		"notification of 5":      envelope(u(2), s("m"), raw(0x90), raw(0x80), raw(0xc0)),
-		"type 3":                 envelope(u(3), u(1), s("m"), raw(0x90)),
-		"type 300":               envelope(u(300), u(1), s("m"), raw(0x90)),
-		"type 2^64-1":            envelope(raw(0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), s("m"), raw(0x90)),
-		"negative type":          envelope(raw(0xff), u(1), s("m"), raw(0x90)),
-		"type as string":         envelope(s("0"), u(1), s("m"), raw(0x90)),
-		"type as float":          envelope(f64(0), u(1), s("m"), raw(0x90)),
-		"trailing byte":          cat(envelope(u(0), u(1), s("m"), raw(0x90)), raw(0x00)),
-		"trailing message":       cat(envelope(u(2), s("m"), raw(0x90)), envelope(u(2), s("m"), raw(0x90))),
+		"type only":              envelope(mpUint(0)),
+		"request of 3":           envelope(mpUint(0), mpUint(1), mpStr("m")),
+		"request of 6":           envelope(mpUint(0), mpUint(1), mpStr("m"), raw(0x90), raw(0x80), raw(0xc0)),
+		"response of 3":          envelope(mpUint(1), mpUint(1), raw(0xc0)),
+		"response of 6":          envelope(mpUint(1), mpUint(1), raw(0xc0), raw(0xc0), raw(0x80), raw(0xc0)),
+		"notification of 2":      envelope(mpUint(2), mpStr("m")),
+		"notification of 5":      envelope(mpUint(2), mpStr("m"), raw(0x90), raw(0x80), raw(0xc0)),
+		"type 3":                 envelope(mpUint(3), mpUint(1), mpStr("m"), raw(0x90)),
+		"type 300":               envelope(mpUint(300), mpUint(1), mpStr("m"), raw(0x90)),
+		"type 2^64-1":            envelope(raw(0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), mpStr("m"), raw(0x90)),
+		"negative type":          envelope(raw(0xff), mpUint(1), mpStr("m"), raw(0x90)),
+		"type as string":         envelope(mpStr("0"), mpUint(1), mpStr("m"), raw(0x90)),
+		"type as float":          envelope(f64(0), mpUint(1), mpStr("m"), raw(0x90)),
+		"trailing byte":          cat(envelope(mpUint(0), mpUint(1), mpStr("m"), raw(0x90)), raw(0x00)),
+		"trailing message":       cat(envelope(mpUint(2), mpStr("m"), raw(0x90)), envelope(mpUint(2), mpStr("m"), raw(0x90))),
 		"truncated field":        raw(0x94, 0x00, 0x01, 0xa1, 'm'),
 		"truncated payload":      raw(0x94, 0x00, 0x01, 0xa1, 'm', 0xc4, 0x05, 0x01),
 		"truncated header":       raw(0xdc, 0x00),
@@ -222,7 +222,7 @@ func TestParseRejects(t *testing.T) {
 			assert.True(t, errorsIsAny(err, ErrMalformed, ErrNotMessage), "%v", err)
 		})
 	}
-	_, err := Parse(envelope(u(300), u(1), s("m"), raw(0x90)))
+	_, err := Parse(envelope(mpUint(300), mpUint(1), mpStr("m"), raw(0x90)))
 	assert.ErrorContains(t, err, "300")
 	_, err = Parse(raw(0x80))
 	assert.ErrorIs(t, err, ErrNotMessage)
@@ -230,7 +230,7 @@ func TestParseRejects(t *testing.T) {
 
 func TestParseLongForms(t *testing.T) {
 	// Envelopes with array16/array32 headers and wide type encodings.
-	body := cat(raw(0xcd, 0x00, 0x00), raw(0xce, 0, 0, 0, 5), s("a.b"), raw(0xdc, 0x00, 0x01, 0xc0))
+	body := cat(raw(0xcd, 0x00, 0x00), raw(0xce, 0, 0, 0, 5), mpStr("a.b"), raw(0xdc, 0x00, 0x01, 0xc0))
 	for _, hdr := range [][]byte{raw(0xdc, 0x00, 0x04), raw(0xdd, 0, 0, 0, 4)} {
 		m, err := Parse(cat(hdr, body))
 		require.NoError(t, err)

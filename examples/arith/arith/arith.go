@@ -30,15 +30,16 @@ type Args struct {
 // server.Register, which publishes every exported method as "Arith.Name".
 type Arith struct{}
 
-// Add returns A+B.
+// Add returns A+B. Like Go's own arithmetic it wraps around on int64
+// overflow.
 func (Arith) Add(ctx context.Context, args Args, reply *int64) error {
 	*reply = args.A + args.B
 	return nil
 }
 
-// Div returns A/B truncated toward zero. B = 0 is an error response with
-// ferry.CodeInvalidArgument and the message "division by zero"; the
-// connection stays open.
+// Div returns A/B truncated toward zero (and, as in Go, MinInt64 / -1 =
+// MinInt64). B = 0 is an error response with ferry.CodeInvalidArgument and
+// the message "division by zero"; the connection stays open.
 func (Arith) Div(ctx context.Context, args Args, reply *int64) error {
 	if args.B == 0 {
 		return ferry.NewError(ferry.CodeInvalidArgument, "division by zero")

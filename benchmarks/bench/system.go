@@ -1,0 +1,80 @@
+// Package bench drives the comparison: it starts one system's server and
+// client over loopback TCP, runs workers against them for a timed window,
+// and measures throughput, latency, allocations, CPU and idle memory. The
+// systems themselves live under systems/ and only implement the
+// interfaces in this file.
+package bench
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrUnsupported is returned by a client for a workload its system does
+// not run; the driver skips that system for that scenario.
+var ErrUnsupported = errors.New("bench: workload not supported by this system")
+
+// Workload says what every call carries.
+type Workload struct {
+	// Bulk, when positive, makes each call carry an opaque payload of
+	// that many bytes; otherwise each call carries message.New().
+	Bulk int
+}
+
+// System is one RPC stack under test.
+type System interface {
+	// Name is the short label used in tables and charts.
+	Name() string
+	// Listen starts a server on 127.0.0.1:0.
+	Listen() (Server, error)
+}
+
+// Server is a running server of a System.
+type Server interface {
+	// Dial connects a new client to the server. The client is a
+	// SyncClient or an AsyncClient.
+	Dial(ctx context.Context) (Client, error)
+	// Close stops the server and waits for its goroutines.
+	Close() error
+}
+
+// Client is one connection, shared by all the workers of a run.
+type Client interface {
+	// Close ends the connection.
+	Close() error
+}
+
+// SyncClient makes blocking calls: the driver gives each worker
+// goroutine its own Caller.
+type SyncClient interface {
+	Client
+	// NewCaller returns a caller for one goroutine; ErrUnsupported if the
+	// system does not run w.
+	NewCaller(w Workload) (Caller, error)
+}
+
+// Caller makes one blocking echo call at a time.
+type Caller interface {
+	// Call sends the payload and waits for the reply, fully decoded.
+	Call(ctx context.Context) error
+	// Check returns an error unless the last reply equals what was sent.
+	Check() error
+}
+
+// AsyncClient keeps many calls in flight from one goroutine.
+type AsyncClient interface {
+	Client
+	// NewPipeline returns a pipeline of depth slots; ErrUnsupported if
+	// the system does not run w.
+	NewPipeline(w Workload, depth int) (Pipeline, error)
+}
+
+// Pipeline is a fixed set of slots, each holding at most one call.
+type Pipeline interface {
+	// Start begins a call in slot and returns without waiting.
+	Start(ctx context.Context, slot int)
+	// Wait waits for the call in slot to complete.
+	Wait(slot int) error
+	// Check returns an error unless slot's last reply equals what was sent.
+	Check(slot int) error
+}

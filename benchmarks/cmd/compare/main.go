@@ -1,0 +1,232 @@
+// Command compare runs Ferry and its peers (grpc-go with protobuf and with
+// raw bytes, net/rpc with gob, and the raw TCP and yamux echo limits) in
+// one process, round-robin, and writes a markdown table and an SVG chart.
+//
+// From the benchmarks folder:
+//
+//	go run ./cmd/compare -duration 3s -rounds 3 -md results.md -svg results.svg
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferryrpc/ferry/benchmarks/bench"
+	"github.com/ferryrpc/ferry/benchmarks/report"
+	"github.com/ferryrpc/ferry/benchmarks/systems"
+)
+
+type config struct {
+	duration, warmup   time.Duration
+	rounds             int
+	systems, scenarios string
+	conc               []int
+	bulkSize, bulkConc int
+	idleConns          int
+	mdPath, svgPath    string
+	baseline, limit    string
+	selected           []bench.System
+	echo, bulk, idle   bool
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+	fs.DurationVar(&c.duration, "duration", 2*time.Second, "measured window per system and scenario")
+	fs.DurationVar(&c.warmup, "warmup", 250*time.Millisecond, "unmeasured warm-up before each window")
+	fs.IntVar(&c.rounds, "rounds", 3, "rounds; every figure is the median over them")
+	fs.StringVar(&c.systems, "systems", "", "comma-separated systems to run (default all: "+names(systems.All())+")")
+	fs.StringVar(&c.scenarios, "scenarios", "echo,bulk,idle", "comma-separated scenarios: echo, bulk, idle")
+	concStr := fs.String("conc", "1,16,256", "comma-separated concurrency levels for the echo scenario")
+	fs.IntVar(&c.bulkSize, "bulk-size", 1<<20, "payload bytes per call in the bulk scenario")
+	fs.IntVar(&c.bulkConc, "bulk-conc", 4, "goroutines in the bulk scenario")
+	fs.IntVar(&c.idleConns, "idle-conns", 2000, "connections opened in the idle-memory scenario")
+	fs.StringVar(&c.mdPath, "md", "-", `markdown output path ("-" for stdout)`)
+	fs.StringVar(&c.svgPath, "svg", "", "SVG chart output path (empty: no chart)")
+	fs.StringVar(&c.baseline, "baseline", "grpc-raw", "system the first ratio column divides by")
+	fs.StringVar(&c.limit, "limit", "tcp-raw", "system the second ratio column divides by")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var err error
+	if c.conc, err = parseInts(*concStr); err != nil {
+		return nil, err
+	}
+	if c.selected, err = pick(c.systems); err != nil {
+		return nil, err
+	}
+	for _, s := range splitList(c.scenarios) {
+		switch s {
+		case "echo":
+			c.echo = true
+		case "bulk":
+			c.bulk = true
+		case "idle":
+			c.idle = true
+		default:
+			return nil, fmt.Errorf("unknown scenario %q (want echo, bulk, idle)", s)
+		}
+	}
+	switch {
+	case c.rounds < 1:
+		return nil, errors.New("-rounds must be at least 1")
+	case c.duration <= 0 || c.warmup < 0:
+		return nil, errors.New("-duration must be positive and -warmup not negative")
+	case c.bulkSize < 1 || c.bulkConc < 1 || c.idleConns < 1:
+		return nil, errors.New("-bulk-size, -bulk-conc and -idle-conns must be positive")
+	}
+	return c, nil
+}
+
+// run measures every round; within a round, each scenario runs every
+// system in turn, starting from a different system each round.
+func run(ctx context.Context, cfg *config) error {
+	col := report.NewCollector(nameList(cfg.selected))
+	n := len(cfg.selected)
+	for round := range cfg.rounds {
+		order := append(append([]bench.System{}, cfg.selected[round%n:]...), cfg.selected[:round%n]...)
+		if cfg.echo {
+			for _, c := range cfg.conc {
+				if err := window(ctx, cfg, col, order, round, bench.Options{Concurrency: c}); err != nil {
+					return err
+				}
+			}
+		}
+		if cfg.bulk {
+			o := bench.Options{Concurrency: cfg.bulkConc, Workload: bench.Workload{Bulk: cfg.bulkSize}}
+			if err := window(ctx, cfg, col, order, round, o); err != nil {
+				return err
+			}
+		}
+		if cfg.idle {
+			for _, sys := range order {
+				r, err := bench.Idle(ctx, sys, cfg.idleConns)
+				if err != nil {
+					return err
+				}
+				progress("round %d/%d idle %-10s RSS %.1f KiB/conn, heap %.1f KiB/conn", round+1, cfg.rounds, sys.Name(), r.RSSPerConn/1024, r.HeapPerConn/1024)
+				col.AddIdle(r)
+			}
+		}
+	}
+	rep := col.Report(meta(cfg))
+	if err := writeTo(cfg.mdPath, func(w io.Writer) error { return report.Markdown(w, rep) }); err != nil {
+		return err
+	}
+	if cfg.svgPath != "" {
+		return writeTo(cfg.svgPath, func(w io.Writer) error { return report.SVG(w, rep, "tcp-raw", "yamux-raw") })
+	}
+	return nil
+}
+
+// window runs one scenario on every system of order, skipping systems that
+// do not support its workload.
+func window(ctx context.Context, cfg *config, col *report.Collector, order []bench.System, round int, o bench.Options) error {
+	o.Warmup, o.Duration = cfg.warmup, cfg.duration
+	for _, sys := range order {
+		r, err := bench.Run(ctx, sys, o)
+		if errors.Is(err, bench.ErrUnsupported) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		progress("round %d/%d bulk=%d conc=%-3d %-10s %10.0f calls/s  p99 %v", round+1, cfg.rounds, o.Workload.Bulk, o.Concurrency, sys.Name(), r.CallsPerSec, r.P99)
+		col.Add(r)
+	}
+	return nil
+}
+
+func progress(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+
+func writeTo(path string, write func(io.Writer) error) error {
+	if path == "-" {
+		return write(os.Stdout)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func pick(list string) ([]bench.System, error) {
+	all := systems.All()
+	if list == "" {
+		return all, nil
+	}
+	var out []bench.System
+	for _, name := range splitList(list) {
+		found := false
+		for _, s := range all {
+			if s.Name() == name {
+				out, found = append(out, s), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown system %q (have %s)", name, names(all))
+		}
+	}
+	return out, nil
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range splitList(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bad concurrency %q", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func nameList(ss []bench.System) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = s.Name()
+	}
+	return out
+}
+
+func names(ss []bench.System) string { return strings.Join(nameList(ss), ", ") }

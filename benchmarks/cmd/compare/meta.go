@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/ferryrpc/ferry/benchmarks/bench"
+	"github.com/ferryrpc/ferry/benchmarks/report"
+	"github.com/ferryrpc/ferry/benchmarks/systems/grpcsys"
+	"github.com/ferryrpc/ferry/benchmarks/systems/netrpcsys"
+)
+
+// meta describes this run for the report header.
+func meta(cfg *config) report.Meta {
+	return report.Meta{
+		Command:   "go run ./cmd/compare " + strings.Join(os.Args[1:], " "),
+		Date:      time.Now(),
+		GoVersion: runtime.Version(),
+		Platform:  platform(),
+		CPUs:      runtime.GOMAXPROCS(0),
+		Warmup:    cfg.warmup,
+		Duration:  cfg.duration,
+		Rounds:    cfg.rounds,
+		Sizes: []report.Size{
+			{Encoding: "msgpack", Bytes: len(bench.EncodedMessage())},
+			{Encoding: "protobuf", Bytes: grpcsys.ProtoSize()},
+			{Encoding: "gob after the type description", Bytes: netrpcsys.GobSize()},
+		},
+		BulkConc:   cfg.bulkConc,
+		IdleConns:  cfg.idleConns,
+		Baseline:   cfg.baseline,
+		Limit:      cfg.limit,
+		AsyncNames: []string{"ferry-go"},
+	}
+}
+
+// platform names the OS, architecture, CPU model and kernel.
+func platform() string {
+	s := runtime.GOOS + "/" + runtime.GOARCH
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				s += ", " + strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		s += ", Linux " + strings.TrimSpace(string(b))
+	}
+	return s
+}

@@ -1,0 +1,170 @@
+// Package report turns the results of every round into medians and writes
+// them as a markdown table and an SVG chart.
+package report
+
+import (
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/ferryrpc/ferry/benchmarks/bench"
+)
+
+// Meta describes the run, for the report's header.
+type Meta struct {
+	Command    string
+	Date       time.Time
+	GoVersion  string
+	Platform   string // GOOS/GOARCH, CPU model, kernel
+	CPUs       int
+	Warmup     time.Duration
+	Duration   time.Duration
+	Rounds     int
+	Sizes      []Size // encoded size of the message per encoding
+	BulkConc   int
+	IdleConns  int
+	Baseline   string // system the "vs" ratio column divides by (grpc-raw)
+	Limit      string // system the "of limit" column divides by (tcp-raw)
+	AsyncNames []string
+}
+
+// Size is the encoded size of the message in one encoding.
+type Size struct {
+	Encoding string
+	Bytes    int
+}
+
+type key struct {
+	system string
+	conc   int
+	bulk   int
+}
+
+// Collector gathers the results of every round.
+type Collector struct {
+	order []string
+	runs  map[key][]bench.Result
+	idle  map[string][]bench.IdleResult
+}
+
+// NewCollector returns a collector that lists systems in order.
+func NewCollector(order []string) *Collector {
+	return &Collector{order: order, runs: map[key][]bench.Result{}, idle: map[string][]bench.IdleResult{}}
+}
+
+// Add records one window's result.
+func (c *Collector) Add(r bench.Result) {
+	k := key{r.System, r.Concurrency, r.Bulk}
+	c.runs[k] = append(c.runs[k], r)
+}
+
+// AddIdle records one idle-memory measurement.
+func (c *Collector) AddIdle(r bench.IdleResult) { c.idle[r.System] = append(c.idle[r.System], r) }
+
+// Report holds the medians over rounds, ready to print.
+type Report struct {
+	Meta    Meta
+	Systems []string       // in display order
+	Echo    []bench.Result // message workload, by concurrency then system
+	Bulk    []bench.Result // bulk workload, by system
+	Idle    []bench.IdleResult
+}
+
+// Report takes the median of every figure independently over the rounds.
+func (c *Collector) Report(meta Meta) *Report {
+	rep := &Report{Meta: meta, Systems: c.order}
+	rank := map[string]int{}
+	for i, s := range c.order {
+		rank[s] = i
+	}
+	keys := make([]key, 0, len(c.runs))
+	for k := range c.runs {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.bulk != b.bulk || a.conc != b.conc {
+			return a.bulk < b.bulk || (a.bulk == b.bulk && a.conc < b.conc)
+		}
+		return rank[a.system] < rank[b.system]
+	})
+	for _, k := range keys {
+		m := medianResult(c.runs[k])
+		if k.bulk > 0 {
+			rep.Bulk = append(rep.Bulk, m)
+		} else {
+			rep.Echo = append(rep.Echo, m)
+		}
+	}
+	for _, s := range c.order {
+		if rs := c.idle[s]; len(rs) > 0 {
+			rep.Idle = append(rep.Idle, medianIdle(rs))
+		}
+	}
+	return rep
+}
+
+// median returns the median of the values f picks from rs (the mean of
+// the middle two for an even count).
+func median[T any](rs []T, f func(T) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}
+
+func medDur(rs []bench.Result, f func(bench.Result) time.Duration) time.Duration {
+	return time.Duration(median(rs, func(r bench.Result) float64 { return float64(f(r)) }))
+}
+
+func medianResult(rs []bench.Result) bench.Result {
+	m := rs[0]
+	m.Calls = int64(median(rs, func(r bench.Result) float64 { return float64(r.Calls) }))
+	m.Elapsed = medDur(rs, func(r bench.Result) time.Duration { return r.Elapsed })
+	m.CallsPerSec = median(rs, func(r bench.Result) float64 { return r.CallsPerSec })
+	m.P50 = medDur(rs, func(r bench.Result) time.Duration { return r.P50 })
+	m.P99 = medDur(rs, func(r bench.Result) time.Duration { return r.P99 })
+	m.P999 = medDur(rs, func(r bench.Result) time.Duration { return r.P999 })
+	m.AllocsPerCall = median(rs, func(r bench.Result) float64 { return r.AllocsPerCall })
+	m.BytesPerCall = median(rs, func(r bench.Result) float64 { return r.BytesPerCall })
+	m.CPUPerCall = medDur(rs, func(r bench.Result) time.Duration { return r.CPUPerCall })
+	return m
+}
+
+func medianIdle(rs []bench.IdleResult) bench.IdleResult {
+	m := rs[0]
+	m.RSSPerConn = median(rs, func(r bench.IdleResult) float64 { return r.RSSPerConn })
+	m.HeapPerConn = median(rs, func(r bench.IdleResult) float64 { return r.HeapPerConn })
+	m.StackPerConn = median(rs, func(r bench.IdleResult) float64 { return r.StackPerConn })
+	m.GoroutinesPC = median(rs, func(r bench.IdleResult) float64 { return r.GoroutinesPC })
+	return m
+}
+
+// find returns the result of system among rs with the same concurrency and
+// payload as like.
+func find(rs []bench.Result, system string, like bench.Result) (bench.Result, bool) {
+	for _, r := range rs {
+		if r.System == system && r.Concurrency == like.Concurrency && r.Bulk == like.Bulk {
+			return r, true
+		}
+	}
+	return bench.Result{}, false
+}
+
+// concurrencies returns the distinct concurrency levels in rs, ascending.
+func concurrencies(rs []bench.Result) []int {
+	var cs []int
+	for _, r := range rs {
+		if !slices.Contains(cs, r.Concurrency) {
+			cs = append(cs, r.Concurrency)
+		}
+	}
+	slices.Sort(cs)
+	return cs
+}

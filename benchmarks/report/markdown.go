@@ -1,0 +1,132 @@
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferryrpc/ferry/benchmarks/bench"
+)
+
+// Markdown writes the report as markdown tables with a short header that
+// says how and where it was measured.
+func Markdown(w io.Writer, rep *Report) error {
+	bw := bufio.NewWriter(w)
+	m := rep.Meta
+	p := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
+	p("# Ferry and its peers: loopback RPC comparison\n\n")
+	p("Measured %s with `%s`.\n\n", m.Date.UTC().Format("2006-01-02 15:04 MST"), m.Command)
+	p("- machine: %s, %d CPUs, %s\n", m.Platform, m.CPUs, m.GoVersion)
+	p("- client and server in one process over loopback TCP; one connection (one client) shared by all workers\n")
+	p("- each figure is the median over %d round(s) of a %v window after a %v warm-up; systems run round-robin within each round\n", m.Rounds, m.Duration, m.Warmup)
+	var sizes []string
+	for _, s := range m.Sizes {
+		sizes = append(sizes, fmt.Sprintf("%s %d B", s.Encoding, s.Bytes))
+	}
+	p("- the message (%s) is echoed and fully decoded by the client\n", strings.Join(sizes, ", "))
+	p("- allocations and CPU cover client and server together (one process); CPU is getrusage user+sys\n")
+	if len(m.AsyncNames) > 0 {
+		p("- concurrency is the number of goroutines making blocking calls, except for %s: calls kept in flight with Go from ONE goroutine\n", strings.Join(m.AsyncNames, ", "))
+	}
+	p("- vs %s and vs %s: calls/s divided by theirs at the same concurrency\n", m.Baseline, m.Limit)
+	if len(rep.Echo) > 0 {
+		p("\n## Echo of the message\n\n")
+		echoTable(p, rep)
+	}
+	if len(rep.Bulk) > 0 {
+		p("\n## Bulk: %s payload echoed, %d goroutines\n\n", sizeName(rep.Bulk[0].Bulk), m.BulkConc)
+		bulkTable(p, rep)
+	}
+	if len(rep.Idle) > 0 {
+		p("\n## Memory per idle connection (%d connections, client and server ends together)\n\n", m.IdleConns)
+		p("Each connection made one call, then sat idle; process growth after GC divided by the connection count.\n\n")
+		p("| system | RSS KiB/conn | Go heap KiB/conn | stacks KiB/conn | goroutines/conn |\n|---|---:|---:|---:|---:|\n")
+		for _, r := range rep.Idle {
+			p("| %s | %.1f | %.1f | %.1f | %.1f |\n", r.System, r.RSSPerConn/1024, r.HeapPerConn/1024, r.StackPerConn/1024, r.GoroutinesPC)
+		}
+	}
+	return bw.Flush()
+}
+
+func echoTable(p func(string, ...any), rep *Report) {
+	m := rep.Meta
+	p("| conc | system | calls/s | p50 µs | p99 µs | p99.9 µs | allocs/call | B/call | CPU µs/call | vs %s | vs %s |\n", m.Baseline, m.Limit)
+	p("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rep.Echo {
+		name := r.System
+		if slices.Contains(m.AsyncNames, name) {
+			name += " (async)"
+		}
+		p("| %d | %s | %s | %s | %s | %s | %.1f | %s | %s | %s | %s |\n", r.Concurrency, name,
+			thousands(r.CallsPerSec), micros(r.P50), micros(r.P99), micros(r.P999),
+			r.AllocsPerCall, thousands(r.BytesPerCall), micros(r.CPUPerCall),
+			ratio(rep.Echo, r, m.Baseline), ratio(rep.Echo, r, m.Limit))
+	}
+}
+
+func bulkTable(p func(string, ...any), rep *Report) {
+	m := rep.Meta
+	p("MiB/s counts the payload once per call (it crosses the connection once each way).\n\n")
+	p("| system | MiB/s | calls/s | p50 ms | p99 ms | allocs/call | KiB/call | CPU µs/call | vs %s | vs %s |\n", m.Baseline, m.Limit)
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rep.Bulk {
+		p("| %s | %s | %s | %.2f | %.2f | %.1f | %s | %s | %s | %s |\n", r.System,
+			thousands(r.CallsPerSec*float64(r.Bulk)/(1<<20)), thousands(r.CallsPerSec),
+			r.P50.Seconds()*1e3, r.P99.Seconds()*1e3, r.AllocsPerCall, thousands(r.BytesPerCall/1024),
+			micros(r.CPUPerCall), ratio(rep.Bulk, r, m.Baseline), ratio(rep.Bulk, r, m.Limit))
+	}
+}
+
+// ratio is r's calls/s over that of system at the same concurrency.
+func ratio(rs []bench.Result, r bench.Result, system string) string {
+	base, ok := find(rs, system, r)
+	if !ok || base.CallsPerSec == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", r.CallsPerSec/base.CallsPerSec)
+}
+
+// micros formats d in microseconds with three significant digits or more.
+func micros(d time.Duration) string {
+	us := float64(d) / 1e3
+	switch {
+	case us < 10:
+		return strconv.FormatFloat(us, 'f', 2, 64)
+	case us < 100:
+		return strconv.FormatFloat(us, 'f', 1, 64)
+	}
+	return thousands(us)
+}
+
+// thousands formats v rounded to an integer with comma separators.
+func thousands(v float64) string {
+	s := strconv.FormatInt(int64(v+0.5), 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// sizeName formats a byte count as KiB or MiB when it divides evenly.
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,79 @@
+package report
+
+import (
+	"bytes"
+	"encoding/xml"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry/benchmarks/bench"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func sample() *Report {
+	c := NewCollector([]string{"ferry", "grpc-raw", "tcp-raw"})
+	for round, scale := range []float64{1, 3, 2} {
+		for _, sys := range []string{"ferry", "grpc-raw", "tcp-raw"} {
+			for _, conc := range []int{1, 16, 256} {
+				c.Add(bench.Result{System: sys, Concurrency: conc, CallsPerSec: scale * float64(conc) * 1000,
+					P50: time.Duration(round+1) * time.Microsecond, AllocsPerCall: 2})
+			}
+			c.Add(bench.Result{System: sys, Concurrency: 4, Bulk: 1 << 20, CallsPerSec: scale * 100})
+		}
+		c.AddIdle(bench.IdleResult{System: "ferry", Conns: 10, RSSPerConn: scale * 1024})
+	}
+	return c.Report(Meta{Rounds: 3, CPUs: 2, Baseline: "grpc-raw", Limit: "tcp-raw", BulkConc: 4, IdleConns: 10,
+		Sizes: []Size{{"msgpack", 610}}})
+}
+
+func TestMediansAndOrder(t *testing.T) {
+	rep := sample()
+	require.Len(t, rep.Echo, 9)
+	require.Len(t, rep.Bulk, 3)
+	assert.Equal(t, "ferry", rep.Echo[0].System)
+	assert.Equal(t, 1, rep.Echo[0].Concurrency)
+	assert.Equal(t, 256, rep.Echo[8].Concurrency)
+	assert.InDelta(t, 2000.0, rep.Echo[0].CallsPerSec, 1e-9) // median of 1000, 3000, 2000
+	assert.Equal(t, 2*time.Microsecond, rep.Echo[0].P50)
+	require.Len(t, rep.Idle, 1)
+	assert.InDelta(t, 2048.0, rep.Idle[0].RSSPerConn, 1e-9)
+}
+
+func TestMarkdown(t *testing.T) {
+	var b strings.Builder
+	require.NoError(t, Markdown(&b, sample()))
+	out := b.String()
+	assert.Contains(t, out, "| 16 | ferry | 32,000 |")
+	assert.Contains(t, out, "1.00×")
+	assert.Contains(t, out, "## Bulk: 1 MiB payload echoed, 4 goroutines")
+	assert.Contains(t, out, "| ferry | 2.0 |")
+}
+
+func TestSVGIsWellFormed(t *testing.T) {
+	var b bytes.Buffer
+	require.NoError(t, SVG(&b, sample(), "tcp-raw"))
+	dec := xml.NewDecoder(&b)
+	polylines := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			polylines++
+		}
+	}
+	assert.Equal(t, 3, polylines)
+}
+
+func TestFormatting(t *testing.T) {
+	assert.Equal(t, "1,234,568", thousands(1234567.6))
+	assert.Equal(t, "999", thousands(999))
+	assert.Equal(t, "5.60", micros(5600*time.Nanosecond))
+	assert.Equal(t, "1,253", micros(1253*time.Microsecond))
+	assert.Equal(t, "1.5M", shortCount(1.5e6))
+}

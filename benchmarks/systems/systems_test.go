@@ -1,0 +1,70 @@
+package systems_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry/benchmarks/bench"
+	"github.com/ferryrpc/ferry/benchmarks/systems"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// runTiny runs a 20 ms window at concurrency 2, and again with a longer
+// window if a stalled machine let no call complete in it. Run fails unless
+// every worker's last echoed reply decodes equal to what it sent.
+func runTiny(t *testing.T, sys bench.System, w bench.Workload) (bench.Result, error) {
+	t.Helper()
+	var res bench.Result
+	var err error
+	for d := 20 * time.Millisecond; d <= 320*time.Millisecond; d *= 4 {
+		res, err = bench.Run(t.Context(), sys, bench.Options{
+			Workload: w, Concurrency: 2, Warmup: 5 * time.Millisecond, Duration: d,
+		})
+		if err != nil || res.Calls > 0 {
+			break
+		}
+	}
+	return res, err
+}
+
+func TestEverySystemEchoes(t *testing.T) {
+	for _, sys := range systems.All() {
+		t.Run(sys.Name(), func(t *testing.T) {
+			res, err := runTiny(t, sys, bench.Workload{})
+			require.NoError(t, err)
+			assert.Positive(t, res.Calls)
+			assert.Positive(t, res.CallsPerSec)
+			assert.Positive(t, res.P50)
+			assert.LessOrEqual(t, res.P50, res.P999)
+		})
+	}
+}
+
+func TestBulk(t *testing.T) {
+	supported := map[string]bool{}
+	for _, sys := range systems.All() {
+		res, err := runTiny(t, sys, bench.Workload{Bulk: 64 << 10})
+		if err != nil {
+			require.ErrorIs(t, err, bench.ErrUnsupported, sys.Name())
+			continue
+		}
+		supported[sys.Name()] = true
+		assert.Positive(t, res.Calls, sys.Name())
+	}
+	for _, name := range []string{"ferry", "grpc-raw", "tcp-raw", "yamux-raw"} {
+		assert.True(t, supported[name], name)
+	}
+}
+
+func TestIdle(t *testing.T) {
+	for _, sys := range systems.All() {
+		res, err := bench.Idle(t.Context(), sys, 10)
+		require.NoError(t, err, sys.Name())
+		assert.Equal(t, 10, res.Conns)
+		assert.Positive(t, res.GoroutinesPC, sys.Name())
+	}
+}

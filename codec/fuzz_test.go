@@ -1,0 +1,93 @@
+package codec_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry/codec"
+	"github.com/stretchr/testify/require"
+)
+
+// fuzzTarget has a field of most kinds msgpack decodes differently.
+type fuzzTarget struct {
+	I   int64
+	U   uint32
+	F   float64
+	S   string
+	B   []byte
+	L   []string
+	M   map[string]int
+	MA  map[any]any
+	T   time.Time
+	PT  *time.Time
+	P   *fuzzTarget
+	R   codec.Raw
+	A   any
+	Arr [2]int8
+	OK  bool
+	If  fmt.Stringer
+}
+
+var (
+	sharedMu  sync.Mutex
+	sharedDec = codec.NewDecoder()
+)
+
+// FuzzUnmarshal decodes arbitrary bytes into a struct, into any, into Raw
+// and into a few containers. Nothing may panic; every error wraps
+// ErrDecode; a value that validates passes through Raw unchanged; a value
+// decoded into any re-encodes and decodes again; a long-lived Decoder
+// agrees with a fresh one.
+func FuzzUnmarshal(f *testing.F) {
+	f.Add([]byte{0x81, 0xa1, 'T', 0xc0})
+	f.Add([]byte{0x81, 0x91, 0x01, 0x02})
+	f.Add([]byte{0x82, 0x01, 0xa1, 'a', 0xcd, 0x01, 0x00, 0xc3})
+	f.Add([]byte{0x83, 0xa1, 'P', 0x81, 0xa1, 'P', 0x80, 0xa1, 'A', 0x91, 0x01, 0xa2, 'M', 'A', 0x81, 0x01, 0x02})
+	f.Add([]byte{0x82, 0xa1, 'R', 0xd6, 0x05, 1, 2, 3, 4, 0xa2, 'P', 'T', 0xd6, 0xff, 0, 0, 0, 1})
+	f.Add([]byte{0x81, 0xa2, 'I', 'f', 0xa1, 'x'})
+	for _, c := range bombs {
+		f.Add(c.b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var st fuzzTarget
+		var a any
+		var r codec.Raw
+		var sl []any
+		var ma map[any]any
+		var ms map[string]any
+		errs := []error{
+			codec.Unmarshal(data, &st), codec.Unmarshal(data, &a), codec.Unmarshal(data, &r),
+			codec.Unmarshal(data, &sl), codec.Unmarshal(data, &ma), codec.Unmarshal(data, &ms),
+		}
+		for _, err := range errs {
+			if err != nil {
+				require.ErrorIs(t, err, codec.ErrDecode)
+			}
+		}
+		n, verr := codec.Validate(data)
+		whole := verr == nil && n == len(data)
+		require.Equal(t, whole, errs[2] == nil, "Raw accepts exactly the validated values: %v", errs[2])
+		if whole && len(data) > 0 && !(len(data) == 1 && data[0] == 0xc0) {
+			require.Equal(t, data, []byte(r))
+		}
+		if errs[1] == nil {
+			b, err := codec.Marshal(a)
+			require.NoError(t, err)
+			var back any
+			require.NoError(t, codec.Unmarshal(b, &back), "re-encoded % x", b)
+		}
+		if verr != nil {
+			return
+		}
+		// The same bytes through a long-lived Decoder and a fresh one.
+		var v1, v2 any
+		sharedMu.Lock()
+		e1 := sharedDec.Decode(data[:n], &v1)
+		sharedMu.Unlock()
+		e2 := codec.NewDecoder().Decode(data[:n], &v2)
+		require.Equal(t, e2 == nil, e1 == nil, "shared: %v, fresh: %v", e1, e2)
+		require.Equal(t, fmt.Sprintf("%#v", v2), fmt.Sprintf("%#v", v1))
+	})
+}

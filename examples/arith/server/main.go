@@ -1,0 +1,73 @@
+// Command server serves the arith example's services (package
+// examples/arith/arith) to Ferry clients and to plain MessagePack-RPC
+// clients in any language, on one TCP port:
+//
+//	go run ./examples/arith/server -addr 127.0.0.1:7000
+//
+// Its first line on stdout is "listening on HOST:PORT", with the port the
+// system chose when -addr ends in ":0". SIGINT or SIGTERM shuts it down
+// gracefully: running calls finish (for at most -grace), then it exits 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ferryrpc/ferry/examples/arith/arith"
+	"github.com/ferryrpc/ferry/server"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:7000", "TCP address to listen on; port 0 picks a free one")
+	grace := flag.Duration("grace", 10*time.Second, "how long a shutdown waits for running calls")
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("arith server: ")
+	if err := run(*addr, *grace); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(addr string, grace time.Duration) error {
+	s := server.New()
+	if err := arith.Register(s); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	// Scripts read this line to find the port.
+	fmt.Printf("listening on %s\n", l.Addr())
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+
+	select {
+	case err := <-served: // the listener failed
+		s.Close()
+		return err
+	case <-ctx.Done():
+	}
+	log.Print("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := s.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, server.ErrServerClosed) {
+		return err
+	}
+	log.Print("stopped")
+	return nil
+}

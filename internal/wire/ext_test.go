@@ -1,0 +1,162 @@
+package wire
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+func TestRequestExtRoundTrip(t *testing.T) {
+	for _, e := range []RequestExt{
+		{},
+		{Timeout: 1},
+		{Timeout: 1500 * 1e6},
+		{Timeout: math.MaxInt64},
+		{Metadata: map[string]string{"k": "v"}},
+		{Timeout: 7, Metadata: map[string]string{"a": "", "": "b", "long": string(rep([]byte{'x'}, 70000))}},
+	} {
+		b := AppendRequestExt(nil, e)
+		got, err := ParseRequestExt(b)
+		require.NoError(t, err)
+		assert.Equal(t, e, got)
+		// msgpack's decoder sees a plain map.
+		var m map[string]any
+		require.NoError(t, msgpack.Unmarshal(b, &m))
+		assert.Len(t, m, btoiTest(e.Timeout != 0)+btoiTest(len(e.Metadata) > 0))
+	}
+	// An empty metadata map is not sent.
+	got, err := ParseRequestExt(AppendRequestExt(nil, RequestExt{Metadata: map[string]string{}}))
+	require.NoError(t, err)
+	assert.Nil(t, got.Metadata)
+}
+
+func TestRequestExtTimeouts(t *testing.T) {
+	cases := map[string]struct {
+		val  []byte
+		want int64
+	}{
+		"negative":            {AppendInt(nil, -5), -1},
+		"min int64":           {AppendInt(nil, math.MinInt64), -1},
+		"uint64 past int64":   {AppendUint(nil, math.MaxInt64+1), 0}, // longer than any duration: no deadline
+		"uint64 max":          {AppendUint(nil, math.MaxUint64), 0},
+		"int8 positive form":  {raw(0xd0, 0x05), 5},
+		"uint16 form":         {raw(0xcd, 0x00, 0x06), 6},
+		"zero means no limit": {raw(0x00), 0},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			b := cat(AppendMapHeader(nil, 1), mpStr("t"), c.val)
+			e, err := ParseRequestExt(b)
+			require.NoError(t, err)
+			assert.Equal(t, c.want, e.Timeout)
+		})
+	}
+}
+
+func TestExtUnknownKeysIgnored(t *testing.T) {
+	b := AppendMapHeader(nil, 6)
+	b = append(AppendString(b, "x"), 0x93, 0x01, 0x81, 0xa1, 'y', 0xc0, 0xc4, 0x00)
+	b = AppendInt(AppendString(b, "t"), 42)
+	b = append(AppendString(b, "zz"), 0xc0)
+	b = AppendStringMap(AppendString(b, "m"), map[string]string{"k": "v"})
+	b = append(AppendString(b, "future"), 0xd6, 0x05, 1, 2, 3, 4)
+	b = append(b, 0xc4, 0x01, 'q', 0xc3) // a bin key is accepted like a str key
+	e, err := ParseRequestExt(b)
+	require.NoError(t, err)
+	assert.Equal(t, RequestExt{Timeout: 42, Metadata: map[string]string{"k": "v"}}, e)
+
+	r, err := ParseResponseExt(b) // none of the response keys
+	require.NoError(t, err)
+	assert.Equal(t, ResponseExt{}, r)
+}
+
+func TestResponseExtRoundTrip(t *testing.T) {
+	for _, e := range []ResponseExt{
+		{},
+		{Code: 3},
+		{Code: math.MaxUint32},
+		{Code: 14, NotExecuted: true},
+		{Code: 5, Details: map[string]string{"field": "name"}},
+		{Code: 8, Details: map[string]string{"a": "b"}, NotExecuted: true},
+	} {
+		got, err := ParseResponseExt(AppendResponseExt(nil, e))
+		require.NoError(t, err)
+		assert.Equal(t, e, got)
+	}
+	// A code wider than uint32 saturates; NotExecuted is only a literal true.
+	b := cat(AppendMapHeader(nil, 2), mpStr("c"), AppendUint(nil, math.MaxUint64), mpStr("n"), mpUint(1))
+	e, err := ParseResponseExt(b)
+	require.NoError(t, err)
+	assert.Equal(t, ResponseExt{Code: math.MaxUint32}, e)
+	b = cat(AppendMapHeader(nil, 1), mpStr("n"), raw(0xc2))
+	e, err = ParseResponseExt(b)
+	require.NoError(t, err)
+	assert.False(t, e.NotExecuted)
+}
+
+func TestExtNilAndEmpty(t *testing.T) {
+	for _, b := range [][]byte{raw(0xc0), raw(0x80), raw(0xde, 0, 0), raw(0xdf, 0, 0, 0, 0)} {
+		r, err := ParseRequestExt(b)
+		require.NoError(t, err, "% x", b)
+		assert.Equal(t, RequestExt{}, r)
+		s, err := ParseResponseExt(b)
+		require.NoError(t, err, "% x", b)
+		assert.Equal(t, ResponseExt{}, s)
+	}
+	// map16 and map32 headers with entries.
+	b := cat(raw(0xde, 0x00, 0x01), mpStr("t"), mpUint(9))
+	r, err := ParseRequestExt(b)
+	require.NoError(t, err)
+	assert.Equal(t, int64(9), r.Timeout)
+	b = cat(raw(0xdf, 0, 0, 0, 0x01), mpStr("c"), mpUint(9))
+	s, err := ParseResponseExt(b)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(9), s.Code)
+}
+
+func TestExtRejects(t *testing.T) {
+	req := map[string][]byte{
+		"not a map":           raw(0x01),
+		"array":               raw(0x91, 0x01),
+		"empty":               nil,
+		"int key":             cat(raw(0x81), mpUint(1), mpUint(2)),
+		"nil key":             raw(0x81, 0xc0, 0x01),
+		"timeout not int":     cat(raw(0x81), mpStr("t"), mpStr("5")),
+		"timeout float":       cat(raw(0x81), mpStr("t"), f64(5)),
+		"metadata not map":    cat(raw(0x81), mpStr("m"), mpStr("x")),
+		"metadata int value":  cat(raw(0x81), mpStr("m"), raw(0x81), mpStr("k"), mpUint(1)),
+		"metadata int key":    cat(raw(0x81), mpStr("m"), raw(0x81), mpUint(1), mpStr("v")),
+		"fewer pairs":         cat(raw(0x82), mpStr("t"), mpUint(1)),
+		"map32 bomb":          raw(0xdf, 0xff, 0xff, 0xff, 0xff),
+		"truncated value":     cat(raw(0x81), mpStr("t"), raw(0xcd, 0x01)),
+		"reserved byte value": cat(raw(0x81), mpStr("x"), raw(0xc1)),
+	}
+	for name, b := range req {
+		t.Run("request "+name, func(t *testing.T) {
+			_, err := ParseRequestExt(b)
+			assert.ErrorIs(t, err, ErrMalformed)
+		})
+	}
+	resp := map[string][]byte{
+		"code negative":     cat(raw(0x81), mpStr("c"), AppendInt(nil, -1)),
+		"code string":       cat(raw(0x81), mpStr("c"), mpStr("3")),
+		"details not a map": cat(raw(0x81), mpStr("d"), mpUint(1)),
+		"details nil value": cat(raw(0x81), mpStr("d"), raw(0x81), mpStr("k"), raw(0xc0)),
+	}
+	for name, b := range resp {
+		t.Run("response "+name, func(t *testing.T) {
+			_, err := ParseResponseExt(b)
+			assert.ErrorIs(t, err, ErrMalformed)
+		})
+	}
+}
+
+func btoiTest(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

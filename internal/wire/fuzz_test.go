@@ -1,0 +1,187 @@
+package wire
+
+import (
+	"bytes"
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// fuzzSeeds are messages and bombs shared by the wire fuzz targets; the
+// same inputs are committed under testdata/fuzz.
+func fuzzSeeds() [][]byte {
+	return [][]byte{
+		msgReq, msgNotify, msgResp,
+		cat(msgReq, msgNotify, msgResp),
+		envelope(mpUint(0), mpUint(1), mpStr("Arith.Add"), raw(0x91, 0x82, 0xa1, 'A', 0x01, 0xa1, 'B', 0x02),
+			AppendRequestExt(nil, RequestExt{Timeout: 1e9, Metadata: map[string]string{"k": "v"}})),
+		envelope(mpUint(1), f64(1<<31), mpStr("boom"), raw(0xc0),
+			AppendResponseExt(nil, ResponseExt{Code: 3, Details: map[string]string{"a": "b"}, NotExecuted: true})),
+		envelope(mpUint(2), raw(0xc4, 0x01, 'n'), raw(0x90), raw(0xc0)),
+		{0xdd, 0xff, 0xff, 0xff, 0xff},
+		{0xdf, 0xff, 0xff, 0xff, 0xff},
+		{0x94, 0x00, 0x01, 0xa1, 'm', 0x91, 0xc6, 0xff, 0xff, 0xff, 0xff},
+		{0x94, 0x00, 0x01, 0xa1, 'm', 0x91, 0xdb, 0xff, 0xff, 0xff, 0xff},
+		cat([]byte{0x94, 0x00, 0x01, 0xa1, 'm'}, rep([]byte{0x91}, 2000)),
+		rep([]byte{0xdc, 0xff, 0xff}, 100),
+		{0xc1},
+		{0x93, 0x02, 0xa1, 'n', 0x91, 0xd8, 0x01},
+	}
+}
+
+// FuzzReader frames arbitrary bytes with small limits, once from a single
+// buffer and once in small chunks, and checks both agree and every message
+// is one bounded value.
+func FuzzReader(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s, uint16(256), uint8(8), uint8(1))
+		f.Add(s, uint16(4096), uint8(64), uint8(7))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, maxMsg uint16, maxDepth uint8, chunk uint8) {
+		lim := Limits{MaxMessage: 1 + int(maxMsg)%8192, MaxDepth: 1 + int(maxDepth)%70}
+		whole := NewReader(bytes.NewReader(data), lim)
+		msgs, err := fuzzReadAll(t, whole, lim)
+
+		var chunks [][]byte
+		for rest, n := data, 1+int(chunk)%16; len(rest) > 0; rest = rest[min(n, len(rest)):] {
+			chunks = append(chunks, rest[:min(n, len(rest))])
+		}
+		split := NewReader(&chunkReader{chunks: chunks}, lim)
+		msgs2, err2 := fuzzReadAll(t, split, lim)
+
+		require.Equal(t, msgs, msgs2, "framing depends on how the bytes arrived")
+		require.Equal(t, errString(err), errString(err2))
+	})
+}
+
+func fuzzReadAll(t *testing.T, r *Reader, lim Limits) ([][]byte, error) {
+	var out [][]byte
+	for {
+		m, err := r.Next()
+		// Memory is bounded by the limit whatever was declared.
+		require.LessOrEqual(t, cap(r.buf), max(lim.MaxMessage+16, 1))
+		require.LessOrEqual(t, len(r.sc.stack), lim.MaxDepth)
+		if err != nil {
+			if err != io.EOF && err != io.ErrUnexpectedEOF {
+				require.True(t, errorsIsAny(err, ErrTooLarge, ErrTooDeep, ErrMalformed, ErrNotMessage), "%v", err)
+			}
+			return out, err
+		}
+		require.LessOrEqual(t, len(m), lim.MaxMessage)
+		require.Equal(t, len(m), cap(m))
+		require.True(t, IsArrayHeader(m[0]))
+		l, err := Skip(m)
+		require.NoError(t, err)
+		require.Equal(t, len(m), l, "a message is exactly one value")
+		// msgpack's own decoder agrees on where the value ends; this is
+		// safe only because the Reader validated it.
+		src := bytes.NewReader(m)
+		require.NoError(t, msgpack.NewDecoder(src).Skip())
+		require.Equal(t, 0, src.Len())
+		out = append(out, bytes.Clone(m))
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// FuzzParse parses whatever a Reader accepts (and the raw input), runs the
+// extension parsers on it, and re-encodes what parsed to check it reads
+// back the same.
+func FuzzParse(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// Raw input: none of these may panic, whatever the bytes.
+		_, _ = Parse(data)
+		_, _ = ParseRequestExt(data)
+		_, _ = ParseResponseExt(data)
+		_, _ = ReadStringBytes(data)
+		_, _, _ = ArrayLen(data)
+		_, _ = Skip(data)
+
+		r := NewReader(bytes.NewReader(data), Limits{MaxMessage: 1 << 16, MaxDepth: 32})
+		for {
+			b, err := r.Next()
+			if err != nil {
+				return
+			}
+			m, err := Parse(b)
+			if err != nil {
+				require.True(t, errorsIsAny(err, ErrMalformed, ErrNotMessage), "%v", err)
+				continue
+			}
+			checkParsed(t, b, m)
+		}
+	})
+}
+
+// checkParsed verifies a parsed message's fields and that re-encoding them
+// parses to the same message.
+func checkParsed(t *testing.T, b []byte, m Message) {
+	for _, field := range [][]byte{m.Params, m.Error, m.Result, m.Ext} {
+		if field == nil {
+			continue
+		}
+		l, err := Skip(field)
+		require.NoError(t, err)
+		require.Equal(t, len(field), l)
+		require.True(t, bytes.Contains(b, field))
+	}
+	n := 4
+	if m.Type == TypeNotification {
+		n = 3
+	}
+	if m.Ext != nil {
+		n++
+	}
+	out := AppendUint(AppendArrayHeader(nil, n), uint64(m.Type))
+	switch m.Type {
+	case TypeRequest:
+		out = append(AppendString(AppendUint(out, uint64(m.ID)), string(m.Method)), m.Params...)
+	case TypeNotification:
+		out = append(AppendString(out, string(m.Method)), m.Params...)
+	case TypeResponse:
+		out = AppendUint(out, uint64(m.ID))
+		if m.Error == nil {
+			out = AppendNil(out)
+		} else {
+			out = append(out, m.Error...)
+		}
+		out = append(out, m.Result...)
+	default:
+		t.Fatalf("parsed an unknown type %d", m.Type)
+	}
+	out = append(out, m.Ext...)
+	m2, err := Parse(out)
+	require.NoError(t, err)
+	require.Equal(t, m, m2)
+
+	if m.Ext == nil {
+		return
+	}
+	if re, err := ParseRequestExt(m.Ext); err == nil {
+		re2, err := ParseRequestExt(AppendRequestExt(nil, re))
+		require.NoError(t, err)
+		if len(re.Metadata) == 0 {
+			re.Metadata = nil // an empty map is not sent
+		}
+		assert.Equal(t, re, re2)
+	}
+	if se, err := ParseResponseExt(m.Ext); err == nil {
+		se2, err := ParseResponseExt(AppendResponseExt(nil, se))
+		require.NoError(t, err)
+		if len(se.Details) == 0 {
+			se.Details = nil
+		}
+		assert.Equal(t, se, se2)
+	}
+}
