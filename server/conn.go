@@ -23,8 +23,10 @@ type conn struct {
 
 	ctx    context.Context // parent of every handler context; canceled at close
 	cancel context.CancelFunc
+	since  time.Time
 
 	mu             sync.Mutex
+	proto          string
 	sess           *transport.Session
 	engines        map[*engine.Conn]struct{}
 	firstPeer      *Peer
@@ -47,6 +49,9 @@ func (c *conn) serve() {
 		c.nc.Close()
 		return
 	}
+	c.mu.Lock()
+	c.proto = map[transport.Protocol]string{transport.ProtocolSession: "session", transport.ProtocolMsgpackRPC: "msgpack-rpc"}[proto]
+	c.mu.Unlock()
 	if proto == transport.ProtocolMsgpackRPC {
 		if e, p := c.add(pc, false); e != nil {
 			c.run(e, p)

@@ -143,7 +143,7 @@ func (s *Server) startConn(nc net.Conn, wait bool) *conn {
 		nc.Close()
 		return nil
 	}
-	c := &conn{s: s, nc: nc, engines: map[*engine.Conn]struct{}{}, done: make(chan struct{})}
+	c := &conn{s: s, nc: nc, engines: map[*engine.Conn]struct{}{}, done: make(chan struct{}), since: time.Now()}
 	c.streamCancels = map[uint32]context.CancelFunc{}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.limiter = engine.NewLimiter(s.opts.maxCalls)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"reflect"
 	"time"
 
 	"github.com/ferryrpc/ferry"
@@ -43,8 +44,9 @@ func (k StreamKind) String() string {
 type StreamHandler func(ctx context.Context, st *Stream) (result any, err error)
 
 type streamMethod struct {
-	kind StreamKind
-	fn   StreamHandler
+	kind        StreamKind
+	fn          StreamHandler
+	args, reply reflect.Type
 }
 
 // Stream is the server's end of a streaming call. Send and Recv may be
@@ -101,6 +103,10 @@ func (s *Stream) wrap(err error) error {
 
 // HandleStream registers an untyped streaming method.
 func (s *Server) HandleStream(name string, kind StreamKind, fn StreamHandler) error {
+	return s.handleStream(name, streamMethod{kind: kind, fn: fn})
+}
+
+func (s *Server) handleStream(name string, sm streamMethod) error {
 	if name == "" || name[0] == '$' {
 		return fmt.Errorf("ferry: invalid stream method name %q", name)
 	}
@@ -109,7 +115,7 @@ func (s *Server) HandleStream(name string, kind StreamKind, fn StreamHandler) er
 	if _, dup := s.streams[name]; dup {
 		return fmt.Errorf("ferry: stream method %q is already registered", name)
 	}
-	s.streams[name] = streamMethod{kind: kind, fn: fn}
+	s.streams[name] = sm
 	return nil
 }
 
@@ -133,15 +139,16 @@ func (b *BidiStream[Req, Resp]) Context() context.Context { return b.st.ctx }
 
 // HandleBidi registers a typed bidirectional streaming method.
 func HandleBidi[Req, Resp any](s *Server, name string, fn func(context.Context, *BidiStream[Req, Resp]) error) error {
-	return s.HandleStream(name, Bidi, func(ctx context.Context, st *Stream) (any, error) {
-		return nil, fn(ctx, &BidiStream[Req, Resp]{st: st})
-	})
+	return s.handleStream(name, streamMethod{kind: Bidi, args: reflect.TypeFor[Req](), reply: reflect.TypeFor[Resp](),
+		fn: func(ctx context.Context, st *Stream) (any, error) {
+			return nil, fn(ctx, &BidiStream[Req, Resp]{st: st})
+		}})
 }
 
 // HandleServerStream registers a typed method that takes one request and
 // sends any number of responses with send.
 func HandleServerStream[Req, Resp any](s *Server, name string, fn func(ctx context.Context, req *Req, send func(*Resp) error) error) error {
-	return s.HandleStream(name, ServerStream, func(ctx context.Context, st *Stream) (any, error) {
+	return s.handleStream(name, streamMethod{kind: ServerStream, args: reflect.TypeFor[Req](), reply: reflect.TypeFor[Resp](), fn: func(ctx context.Context, st *Stream) (any, error) {
 		req := new(Req)
 		if err := st.Recv(req); err != nil {
 			if err == io.EOF {
@@ -150,13 +157,13 @@ func HandleServerStream[Req, Resp any](s *Server, name string, fn func(ctx conte
 			return nil, err
 		}
 		return nil, fn(ctx, req, func(m *Resp) error { return st.Send(m) })
-	})
+	}})
 }
 
 // HandleClientStream registers a typed method that receives any number of
 // requests with recv (io.EOF after the last) and returns one response.
 func HandleClientStream[Req, Resp any](s *Server, name string, fn func(ctx context.Context, recv func() (*Req, error)) (*Resp, error)) error {
-	return s.HandleStream(name, ClientStream, func(ctx context.Context, st *Stream) (any, error) {
+	return s.handleStream(name, streamMethod{kind: ClientStream, args: reflect.TypeFor[Req](), reply: reflect.TypeFor[Resp](), fn: func(ctx context.Context, st *Stream) (any, error) {
 		resp, err := fn(ctx, func() (*Req, error) {
 			m := new(Req)
 			if err := st.Recv(m); err != nil {
@@ -168,7 +175,7 @@ func HandleClientStream[Req, Resp any](s *Server, name string, fn func(ctx conte
 			return nil, err
 		}
 		return resp, nil
-	})
+	}})
 }
 
 // serveStream runs one streaming call on st, whose marker byte was read.

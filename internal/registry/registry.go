@@ -18,9 +18,11 @@ import (
 
 // Method is one callable method.
 type Method struct {
-	Name    string
-	NewArgs func() any    // a fresh pointer to decode arguments into
-	Call    ferry.Handler // runs the method on decoded arguments
+	Name      string
+	NewArgs   func() any    // a fresh pointer to decode arguments into
+	Call      ferry.Handler // runs the method on decoded arguments
+	ArgsType  reflect.Type  // the arguments' type, for introspection
+	ReplyType reflect.Type  // the reply's type (not a pointer)
 }
 
 // Registry is a copy-on-write method table: lookups take no lock.
@@ -43,12 +45,12 @@ func (r *Registry) Lookup(name []byte) *Method {
 	return (*r.methods.Load())[string(name)]
 }
 
-// Names returns the registered method names (unordered).
-func (r *Registry) Names() []string {
+// All returns the registered methods (unordered).
+func (r *Registry) All() []*Method {
 	m := *r.methods.Load()
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+	out := make([]*Method, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
 	}
 	return out
 }
@@ -90,8 +92,10 @@ func checkName(name string) error {
 // Typed builds a Method from a generic function.
 func Typed[Req, Resp any](name string, fn func(context.Context, *Req) (*Resp, error)) *Method {
 	return &Method{
-		Name:    name,
-		NewArgs: func() any { return new(Req) },
+		Name:      name,
+		ArgsType:  reflect.TypeFor[Req](),
+		ReplyType: reflect.TypeFor[Resp](),
+		NewArgs:   func() any { return new(Req) },
 		Call: func(ctx context.Context, args any) (any, error) {
 			resp, err := fn(ctx, args.(*Req))
 			if err != nil || resp == nil {
@@ -188,5 +192,5 @@ func reflectMethod(service string, rcvr reflect.Value, m reflect.Method) (*Metho
 		}
 		return reply.Interface(), nil
 	}
-	return &Method{Name: service + "." + m.Name, NewArgs: newArgs, Call: call}, nil
+	return &Method{Name: service + "." + m.Name, NewArgs: newArgs, Call: call, ArgsType: argsT, ReplyType: replyT.Elem()}, nil
 }

@@ -1,0 +1,62 @@
+package server
+
+import (
+	"net"
+	"reflect"
+	"sort"
+	"time"
+)
+
+// MethodInfo describes one registered method, for introspection.
+type MethodInfo struct {
+	Name  string       // "Service.Method"
+	Kind  string       // "unary", or a StreamKind's String: "bidi", "server", "client"
+	Args  reflect.Type // the arguments' type (for a stream: each request message's); nil when untyped
+	Reply reflect.Type // the reply's type (for a stream: each response message's); nil when untyped
+}
+
+// Methods lists the registered methods, sorted by name.
+func (s *Server) Methods() []MethodInfo {
+	var out []MethodInfo
+	for _, m := range s.reg.All() {
+		out = append(out, MethodInfo{Name: m.Name, Kind: "unary", Args: m.ArgsType, Reply: m.ReplyType})
+	}
+	s.smu.RLock()
+	for name, sm := range s.streams {
+		out = append(out, MethodInfo{Name: name, Kind: sm.kind.String(), Args: sm.args, Reply: sm.reply})
+	}
+	s.smu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// ConnInfo describes one open connection, for introspection.
+type ConnInfo struct {
+	RemoteAddr net.Addr
+	Protocol   string    // "session" (Ferry) or "msgpack-rpc" (bare); "" while sniffing
+	Since      time.Time // when it was accepted
+	Streams    int       // call streams open on it
+	Running    int       // handlers running for it
+}
+
+// Conns lists the open connections.
+func (s *Server) Conns() []ConnInfo {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	out := make([]ConnInfo, 0, len(conns))
+	for _, c := range conns {
+		c.mu.Lock()
+		ci := ConnInfo{RemoteAddr: c.nc.RemoteAddr(), Protocol: c.proto, Since: c.since, Streams: len(c.engines)}
+		c.mu.Unlock()
+		for _, e := range c.snapshot() {
+			ci.Running += e.Running()
+		}
+		out = append(out, ci)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })
+	return out
+}
