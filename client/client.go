@@ -73,7 +73,7 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		Registry:     c.reg,
 		Client:       ferry.ChainClient(o.interceptors...),
 		Server:       ferry.ChainServer(o.serverInterceptors...),
-		Limiter:      engine.NewLimiter(o.maxCalls),
+		Limiter:      engine.NewLimiter(o.maxCalls, o.maxCalls),
 		BaseContext:  context.WithValue(context.Background(), connKey{}, c.Conn),
 		WriteTimeout: o.cfg.WriteTimeout,
 		Logger:       o.logger,

@@ -245,24 +245,46 @@ func TestInterceptors(t *testing.T) {
 	}, order)
 }
 
-func TestConcurrencyLimitRefusesAsNotExecuted(t *testing.T) {
+func TestConcurrencyLimitQueuesThenRefuses(t *testing.T) {
 	s := newServer(t, server.WithMaxConcurrentCalls(2))
 	b := newBlocker()
 	require.NoError(t, server.Handle(s, "Block.Wait", b.handle))
 	c := dialTCP(t, s)
 	ctx, cancel := context.WithCancel(t.Context())
-	first := c.Go(ctx, "Block.Wait", struct{}{}, nil)
-	second := c.Go(ctx, "Block.Wait", struct{}{}, nil)
+	running := []*client.Call{
+		c.Go(ctx, "Block.Wait", struct{}{}, nil),
+		c.Go(ctx, "Block.Wait", struct{}{}, nil),
+	}
 	<-b.started
 	<-b.started
+	// Two more wait in the queue...
+	var sums [2]int64
+	queued := []*client.Call{
+		c.Go(t.Context(), "Arith.Add", testsvc.Args{A: 1, B: 1}, &sums[0]),
+		c.Go(t.Context(), "Arith.Add", testsvc.Args{A: 2, B: 2}, &sums[1]),
+	}
+	// ...and the next is refused as not executed. Calls on one stream are
+	// read in order, so this one arrives after the queued ones.
 	err := c.Call(t.Context(), "Arith.Add", testsvc.Args{}, nil)
 	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err))
 	assert.True(t, ferry.NotExecuted(err))
+	for _, q := range queued {
+		select {
+		case <-q.Done():
+			t.Fatalf("a queued call ran while every slot was taken: %v", q.Err())
+		default:
+		}
+	}
 	cancel()
-	require.ErrorIs(t, first.Wait(), context.Canceled)
-	require.ErrorIs(t, second.Wait(), context.Canceled)
+	for _, r := range running {
+		require.ErrorIs(t, r.Wait(), context.Canceled)
+	}
 	<-b.ended
 	<-b.ended
+	for _, q := range queued {
+		require.NoError(t, q.Wait(), "queued calls run once slots free up")
+	}
+	assert.Equal(t, [2]int64{2, 4}, sums)
 	require.NoError(t, c.Call(t.Context(), "Arith.Add", testsvc.Args{}, nil), "slots come back")
 }
 

@@ -146,7 +146,7 @@ func (s *Server) startConn(nc net.Conn, wait bool) *conn {
 	c := &conn{s: s, nc: nc, engines: map[*engine.Conn]struct{}{}, done: make(chan struct{}), since: time.Now()}
 	c.streamCancels = map[uint32]context.CancelFunc{}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
-	c.limiter = engine.NewLimiter(s.opts.maxCalls)
+	c.limiter = engine.NewLimiter(s.opts.maxCalls, s.opts.maxCalls)
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()

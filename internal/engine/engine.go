@@ -258,41 +258,113 @@ func (c *Conn) endInput() {
 	c.fail(errors.New("the peer closed the connection"), true)
 }
 
-// Limiter bounds how many handlers run at once; one may be shared by every
-// stream of a connection.
+// Limiter bounds how many handlers run at once, with a bounded queue of
+// calls waiting for a slot; one is shared by every stream of a connection.
 type Limiter struct {
-	n, max atomic.Int64
+	mu       sync.Mutex
+	running  int
+	max      int
+	reserved int        // queue places promised to calls being decoded
+	queue    []*inbound // FIFO of admitted calls waiting for a slot
+	maxQueue int
 }
 
-// NewLimiter returns a Limiter admitting max handlers at once.
-func NewLimiter(max int) *Limiter {
-	l := &Limiter{}
-	l.max.Store(int64(max))
-	return l
+// NewLimiter returns a Limiter running max handlers at once and queueing
+// up to maxQueue more.
+func NewLimiter(max, maxQueue int) *Limiter {
+	return &Limiter{max: max, maxQueue: maxQueue}
 }
 
-// Acquire takes a slot if one is free.
-func (l *Limiter) Acquire() bool { return l.acquire() }
+type admission int
 
-// Release returns a slot taken by Acquire.
-func (l *Limiter) Release() { l.release() }
+const (
+	refused admission = iota
+	runNow
+	queued
+)
 
-func (l *Limiter) acquire() bool {
+// reserve decides a call's fate before its arguments are decoded.
+func (l *Limiter) reserve() admission {
 	if l == nil {
+		return runNow
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.running < l.max:
+		l.running++
+		return runNow
+	case len(l.queue)+l.reserved < l.maxQueue:
+		l.reserved++
+		return queued
+	}
+	return refused
+}
+
+// unreserve gives back what reserve granted to a call that will not run.
+func (l *Limiter) unreserve(a admission) {
+	switch a {
+	case runNow:
+		if next := l.done(); next != nil {
+			go next.loop()
+		}
+	case queued:
+		l.mu.Lock()
+		l.reserved--
+		l.mu.Unlock()
+	}
+}
+
+// enqueue places a call that reserved a queue place; it runs at once if a
+// slot has come free since.
+func (l *Limiter) enqueue(in *inbound) {
+	l.mu.Lock()
+	l.reserved--
+	if l.running < l.max {
+		l.running++
+		l.mu.Unlock()
+		go in.loop()
+		return
+	}
+	l.queue = append(l.queue, in)
+	l.mu.Unlock()
+}
+
+// done ends a handler's use of its slot and returns the next queued call,
+// which inherits the slot, or nil.
+func (l *Limiter) done() *inbound {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.queue) > 0 {
+		next := l.queue[0]
+		l.queue[0] = nil
+		l.queue = l.queue[1:]
+		if len(l.queue) == 0 {
+			l.queue = nil
+		}
+		return next
+	}
+	l.running--
+	return nil
+}
+
+// Acquire takes a slot if one is free, for work that cannot queue
+// (streaming handlers).
+func (l *Limiter) Acquire() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.running < l.max {
+		l.running++
 		return true
 	}
-	if l.n.Add(1) > l.max.Load() {
-		l.n.Add(-1)
-		return false
-	}
-	return true
+	return false
 }
 
-func (l *Limiter) release() {
-	if l != nil {
-		l.n.Add(-1)
-	}
-}
+// Release returns a slot taken by Acquire.
+func (l *Limiter) Release() { l.unreserve(runNow) }
 
 // encoder is shared by the writer's callers, under the writer lock.
 func newEncoder(b *wire.Buffer) *msgpack.Encoder { return codec.NewEncoder(b) }

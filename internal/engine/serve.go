@@ -74,7 +74,8 @@ func (c *Conn) serve(m *wire.Message) {
 		c.refuse(m, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", name))
 		return
 	}
-	if !c.opts.Limiter.acquire() {
+	adm := c.opts.Limiter.reserve()
+	if adm == refused {
 		c.refuse(m, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "too many calls running on this connection")))
 		return
 	}
@@ -82,14 +83,14 @@ func (c *Conn) serve(m *wire.Message) {
 	in.info = ferry.CallInfo{Method: meth.Name, Notify: !isReq}
 	in.args = meth.NewArgs()
 	if err := c.decodeParams(m.Params, in.args); err != nil {
-		c.opts.Limiter.release()
+		c.opts.Limiter.unreserve(adm)
 		c.refuse(m, ferry.Errorf(ferry.CodeInvalidArgument, "%s: cannot decode the arguments: %v", meth.Name, err))
 		return
 	}
 	if ext {
 		re, err := wire.ParseRequestExt(m.Ext)
 		if err != nil {
-			c.opts.Limiter.release()
+			c.opts.Limiter.unreserve(adm)
 			c.refuse(m, ferry.Errorf(ferry.CodeInvalidArgument, "malformed extensions: %v", err))
 			return
 		}
@@ -106,7 +107,7 @@ func (c *Conn) serve(m *wire.Message) {
 	c.mu.Lock()
 	if c.err != nil || c.draining.Load() {
 		c.mu.Unlock()
-		c.opts.Limiter.release()
+		c.opts.Limiter.unreserve(adm)
 		if in.cancel != nil {
 			in.cancel()
 		}
@@ -118,7 +119,11 @@ func (c *Conn) serve(m *wire.Message) {
 		c.running[m.ID] = in.cancel
 	}
 	c.mu.Unlock()
-	go in.run()
+	if adm == queued {
+		c.opts.Limiter.enqueue(in)
+		return
+	}
+	go in.loop()
 }
 
 // refuse answers a request that no handler will run; a notification gets
@@ -143,11 +148,20 @@ func (c *Conn) decodeParams(p []byte, args any) error {
 	return c.dec.Decode(p, args)
 }
 
+// loop runs in's handler, then, in the same goroutine, queued calls that
+// inherit its slot.
+func (in *inbound) loop() {
+	lim := in.c.opts.Limiter
+	for in != nil {
+		in.run()
+		in = lim.done()
+	}
+}
+
 func (in *inbound) run() {
 	c := in.c
 	defer c.handlerDone()
 	reply, err := in.invoke()
-	c.opts.Limiter.release()
 	canceledByPeer := false
 	if in.cancel != nil {
 		if in.isReq {
