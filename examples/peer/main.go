@@ -1,0 +1,126 @@
+// Command peer shows two processes that each serve and call over one
+// connection. Start one that listens, then one that dials:
+//
+//	go run ./examples/peer -listen 127.0.0.1:7002
+//	go run ./examples/peer -dial 127.0.0.1:7002 -name bob
+//
+// Each side serves "Node.Greet". The dialer calls the listener; the
+// listener, inside that handler, calls the dialer back over the same
+// connection, and it also pushes a greeting to every node that connects.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/server"
+)
+
+// Greeting is what nodes exchange.
+type Greeting struct {
+	From string `msgpack:"from"`
+	Text string `msgpack:"text"`
+}
+
+func main() {
+	listen := flag.String("listen", "", "listen on this address")
+	dial := flag.String("dial", "", "dial a listening node at this address")
+	name := flag.String("name", "", "this node's name (default: listener or dialer)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch {
+	case *listen != "":
+		err = runListener(ctx, *listen, or(*name, "listener"), os.Stdout, nil)
+	case *dial != "":
+		err = runDialer(ctx, *dial, or(*name, "dialer"), os.Stdout)
+	default:
+		flag.Usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// runListener serves until ctx ends. ready, if not nil, gets the address.
+func runListener(ctx context.Context, addr, name string, out *os.File, ready chan<- string) error {
+	s := server.New(server.WithConnHooks(func(p *server.Peer) {
+		// Push: call the new node as soon as it connects.
+		var reply Greeting
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := p.Call(cctx, "Node.Greet", Greeting{From: name, Text: "welcome"}, &reply); err == nil {
+			fmt.Fprintf(out, "%s: pushed a welcome to %s, who answered %q\n", name, reply.From, reply.Text)
+		}
+	}, nil))
+	err := server.Handle(s, "Node.Greet", func(ctx context.Context, g *Greeting) (*Greeting, error) {
+		// Call the caller back over the same connection before answering.
+		var back Greeting
+		if err := server.PeerFromContext(ctx).Call(ctx, "Node.Greet", Greeting{From: name, Text: "who is calling?"}, &back); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(out, "%s: %s said %q, and on a callback %q\n", name, g.From, g.Text, back.Text)
+		return &Greeting{From: name, Text: "nice to meet you, " + g.From}, nil
+	})
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: listening on %s\n", name, l.Addr())
+	if ready != nil {
+		ready <- l.Addr().String()
+	}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(sctx)
+	}()
+	if err := s.Serve(l); err != server.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+// runDialer connects, serves Node.Greet to the listener, calls it once and
+// returns.
+func runDialer(ctx context.Context, addr, name string, out *os.File) error {
+	c, err := client.Dial(ctx, addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	err = client.Handle(c, "Node.Greet", func(ctx context.Context, g *Greeting) (*Greeting, error) {
+		fmt.Fprintf(out, "%s: %s calls me: %q\n", name, g.From, g.Text)
+		return &Greeting{From: name, Text: "it is " + name}, nil
+	})
+	if err != nil {
+		return err
+	}
+	var reply Greeting
+	if err := c.Call(ctx, "Node.Greet", Greeting{From: name, Text: "hello"}, &reply); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: %s answered %q\n", name, reply.From, reply.Text)
+	return nil
+}
