@@ -70,6 +70,8 @@ type Conn struct {
 	baseCtx  context.Context
 	cancel   context.CancelFunc
 	asyncs   sync.WaitGroup // goroutines running client interceptors for Go
+	work     chan *inbound  // hands calls to idle workers
+	workers  sync.WaitGroup // handler goroutines, busy or idle
 	loops    sync.WaitGroup
 	closed   chan struct{}
 	once     sync.Once
@@ -94,6 +96,7 @@ func New(rwc io.ReadWriteCloser, opts Options) *Conn {
 		calls:   make(map[uint32]*Pending),
 		running: make(map[uint32]context.CancelFunc),
 		closed:  make(chan struct{}),
+		work:    make(chan *inbound),
 	}
 	c.baseCtx, c.cancel = context.WithCancel(opts.BaseContext)
 	c.w.init(c)
@@ -133,6 +136,7 @@ func (c *Conn) Close() error {
 		_ = d.SetReadDeadline(time.Now())
 	}
 	c.loops.Wait()
+	c.workers.Wait()
 	return nil
 }
 
@@ -328,6 +332,13 @@ func (l *Limiter) enqueue(in *inbound) {
 	}
 	l.queue = append(l.queue, in)
 	l.mu.Unlock()
+}
+
+// Queued reports how many calls wait for a slot.
+func (l *Limiter) Queued() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.queue)
 }
 
 // done ends a handler's use of its slot and returns the next queued call,

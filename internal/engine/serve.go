@@ -123,7 +123,41 @@ func (c *Conn) serve(m *wire.Message) {
 		c.opts.Limiter.enqueue(in)
 		return
 	}
-	go in.loop()
+	c.dispatch(in)
+}
+
+// workerIdle is how long an idle handler goroutine waits for more work
+// before it exits.
+const workerIdle = 2 * time.Second
+
+// dispatch runs in on an idle worker goroutine of this conn, or a new one.
+// Reusing goroutines keeps their grown stacks: a fresh goroutine per call
+// spends much of its time growing its stack through the handler and the
+// reply's encoding. Only the reader goroutine calls dispatch.
+func (c *Conn) dispatch(in *inbound) {
+	select {
+	case c.work <- in:
+	default:
+		c.workers.Add(1)
+		go c.worker(in)
+	}
+}
+
+func (c *Conn) worker(in *inbound) {
+	defer c.workers.Done()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		in.loop()
+		idle.Reset(workerIdle)
+		select {
+		case in = <-c.work:
+		case <-idle.C:
+			return
+		case <-c.closed:
+			return
+		}
+	}
 }
 
 // refuse answers a request that no handler will run; a notification gets
