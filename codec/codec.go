@@ -40,6 +40,9 @@ func (r *Raw) DecodeMsgpack(dec *msgpack.Decoder) error {
 // (integers in their smallest form, structs as maps keyed by field name or
 // `msgpack` tag).
 func Marshal(v any) ([]byte, error) {
+	if b, ok := AppendFast(nil, v); ok {
+		return b, nil
+	}
 	var buf bytes.Buffer
 	if err := NewEncoder(&buf).Encode(v); err != nil {
 		return nil, err
@@ -109,6 +112,12 @@ func (d *Decoder) Decode(b []byte, v any) (err error) {
 			err = fmt.Errorf("%w: %v", ErrDecode, p)
 		}
 	}()
+	if ok, err := decodeFast(b, v); ok {
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrDecode, err)
+		}
+		return nil
+	}
 	d.r.b, d.r.off = b, 0
 	if err := d.dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: %w", ErrDecode, err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -134,6 +135,10 @@ func (w *writer) encode(v any) (err error) {
 			err = fmt.Errorf("panic while encoding %T: %v", v, p)
 		}
 	}()
+	if b, ok := codec.AppendFast(w.out.B, v); ok {
+		w.out.B = b
+		return nil
+	}
 	return w.enc.Encode(v)
 }
 

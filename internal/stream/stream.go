@@ -154,6 +154,10 @@ func encode(enc *msgpack.Encoder, v any) (err error) {
 			err = fmt.Errorf("panic while encoding %T: %v", v, p)
 		}
 	}()
+	if b, ok := codec.AppendFast(enc.Writer().(*wire.Buffer).B, v); ok {
+		enc.Writer().(*wire.Buffer).B = b
+		return nil
+	}
 	return enc.Encode(v)
 }
 
