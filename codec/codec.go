@@ -88,8 +88,9 @@ func NewEncoder(w io.Writer) *msgpack.Encoder {
 // Decoder decodes validated values, reusing its state between calls. It is
 // not safe for concurrent use.
 type Decoder struct {
-	r   sliceReader
-	dec *msgpack.Decoder
+	r    sliceReader
+	dec  *msgpack.Decoder
+	fast fastDecoder
 }
 
 // NewDecoder returns a Decoder. Values decoded into `any` get int64 or
@@ -112,7 +113,7 @@ func (d *Decoder) Decode(b []byte, v any) (err error) {
 			err = fmt.Errorf("%w: %v", ErrDecode, p)
 		}
 	}()
-	if ok, err := decodeFast(b, v); ok {
+	if ok, err := decodeFast(&d.fast, b, v); ok {
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrDecode, err)
 		}

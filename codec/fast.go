@@ -359,10 +359,10 @@ func ptrPlan(t reflect.Type, ep *plan) *plan {
 	}
 }
 
-func encBool(b []byte, v reflect.Value) []byte    { return wire.AppendBool(b, v.Bool()) }
-func encInt(b []byte, v reflect.Value) []byte     { return wire.AppendInt(b, v.Int()) }
-func encUint(b []byte, v reflect.Value) []byte    { return wire.AppendUint(b, v.Uint()) }
-func encString(b []byte, v reflect.Value) []byte  { return wire.AppendString(b, v.String()) }
+func encBool(b []byte, v reflect.Value) []byte   { return wire.AppendBool(b, v.Bool()) }
+func encInt(b []byte, v reflect.Value) []byte    { return wire.AppendInt(b, v.Int()) }
+func encUint(b []byte, v reflect.Value) []byte   { return wire.AppendUint(b, v.Uint()) }
+func encString(b []byte, v reflect.Value) []byte { return wire.AppendString(b, v.String()) }
 func encFloat32(b []byte, v reflect.Value) []byte {
 	return binary.BigEndian.AppendUint32(append(b, 0xca), math.Float32bits(float32(v.Float())))
 }
@@ -671,9 +671,9 @@ func AppendFast(b []byte, v any) (out []byte, ok bool) {
 	return p.enc(b, rv), true
 }
 
-// decodeFast decodes b into v (a non-nil pointer) when v's type has a fast
-// plan.
-func decodeFast(b []byte, v any) (ok bool, err error) {
+// decodeFast decodes b into v (a non-nil pointer) with d when v's type has
+// a fast plan.
+func decodeFast(d *fastDecoder, b []byte, v any) (ok bool, err error) {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return false, nil
@@ -682,6 +682,8 @@ func decodeFast(b []byte, v any) (ok bool, err error) {
 	if p == nil {
 		return false, nil
 	}
-	d := fastDecoder{b: b}
-	return true, p.dec(&d, rv.Elem())
+	d.b, d.off = b, 0
+	err = p.dec(d, rv.Elem())
+	d.b = nil
+	return true, err
 }

@@ -155,7 +155,7 @@ func FuzzFastDecode(f *testing.F) {
 			return
 		}
 		var fast fastAll
-		ok, ferr := decodeFast(b, &fast)
+		ok, ferr := decodeFast(&fastDecoder{}, b, &fast)
 		require.True(t, ok)
 		var slow fastAll
 		serr := func() (err error) {
