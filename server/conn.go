@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/internal/stream"
@@ -83,7 +84,10 @@ func (c *conn) serve() {
 			c.serveSessionStream(st)
 		}()
 	}
-	c.closeEngines()
+	// The session is gone: calls through kept Peers fail as unavailable.
+	for _, e := range c.snapshot() {
+		e.Abort(ferry.NewError(ferry.CodeUnavailable, "the client's connection ended"))
+	}
 	c.cancel() // ends streaming handlers of the vanished connection
 	c.streams.Wait()
 	sess.Close()

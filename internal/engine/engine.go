@@ -140,6 +140,13 @@ func (c *Conn) Close() error {
 	return nil
 }
 
+// Abort ends the conn with err as the reason outgoing calls see, then
+// releases it like Close.
+func (c *Conn) Abort(err error) error {
+	c.fail(err, false)
+	return c.Close()
+}
+
 var errClosedLocally = ferry.WrapError(ferry.CodeCanceled, ferry.ErrClosed, "the connection was closed by this side")
 
 // fail records the first error, fails every outgoing call and cancels

@@ -91,6 +91,8 @@ func (w *writer) flush(timeout time.Duration) error {
 	w.mu.Lock()
 	if cap(buf) <= keepSpare {
 		w.spare = buf[:0]
+	} else {
+		wire.PutBuffer(buf)
 	}
 	if err != nil && w.err == nil {
 		w.err = err
@@ -130,6 +132,13 @@ func (w *writer) commit() {
 // encode appends v with the shared encoder, turning a panic in a user's
 // custom encoder into an error.
 func (w *writer) encode(v any) (err error) {
+	if n := sizeHint(v); n > keepSpare && cap(w.out.B)-len(w.out.B) < n+16 {
+		nb := append(wire.GetBuffer(len(w.out.B)+n+16), w.out.B...)
+		if cap(w.out.B) > keepSpare {
+			wire.PutBuffer(w.out.B)
+		}
+		w.out.B = nb
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic while encoding %T: %v", v, p)
@@ -242,6 +251,28 @@ func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 	w.out.B = b
 	w.commit()
 	return nil
+}
+
+// sizeHint is the encoded size of a byte payload, so big ones go straight
+// into a pooled buffer of the right size.
+func sizeHint(v any) int {
+	switch v := v.(type) {
+	case []byte:
+		return len(v)
+	case *[]byte:
+		if v != nil {
+			return len(*v)
+		}
+	case codec.Raw:
+		return len(v)
+	case *codec.Raw:
+		if v != nil {
+			return len(*v)
+		}
+	case string:
+		return len(v)
+	}
+	return 0
 }
 
 func btoi(b bool) int {

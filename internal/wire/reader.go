@@ -30,6 +30,7 @@ func NewReader(r io.Reader, lim Limits) *Reader {
 // stream; io.ErrUnexpectedEOF reports a message cut short.
 func (r *Reader) Next() ([]byte, error) {
 	if r.start == r.end && len(r.buf) > keepBuffer {
+		PutBuffer(r.buf)
 		r.buf, r.start, r.end = nil, 0, 0
 	}
 	for {
@@ -64,12 +65,25 @@ func (r *Reader) fill() error {
 		if r.start > 0 && used < len(r.buf)/2 {
 			copy(r.buf, r.buf[r.start:r.end])
 		} else {
+			// Grow geometrically with what arrived, never to a declared
+			// length: a peer that declares a big payload and sends a few
+			// bytes must not make us allocate it. Large buffers come from
+			// a shared pool, so growth costs copies, not allocations.
 			size := max(2*len(r.buf), minBuffer)
 			if lim := r.lim.MaxMessage + 16; size > lim {
 				size = max(lim, used+1)
 			}
-			nb := make([]byte, size)
+			var nb []byte
+			if size > keepBuffer {
+				nb = GetBuffer(size)
+				nb = nb[:cap(nb)]
+			} else {
+				nb = make([]byte, size)
+			}
 			copy(nb, r.buf[r.start:r.end])
+			if len(r.buf) > keepBuffer {
+				PutBuffer(r.buf)
+			}
 			r.buf = nb
 		}
 		r.start, r.end = 0, used
