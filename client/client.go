@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"net"
 	"sync"
 
@@ -66,6 +68,13 @@ func buildOptions(opts []Option) (options, error) {
 }
 
 func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
+	if o.tls != nil {
+		tc := tls.Client(nc, o.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err, "TLS handshake: "+err.Error()))
+		}
+		nc = tc
+	}
 	c := &Client{nc: nc, reg: registry.New(), Conn: &Conn{}}
 	eo := engine.Options{
 		Limits:       wire.Limits{MaxMessage: o.cfg.MaxMessageSize, MaxDepth: o.cfg.MaxDepth},
@@ -99,10 +108,20 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	c.eng = engine.New(st, eo)
 	c.eng.Start()
 	c.limits = eo.Limits
-	// Say hello at once so the server starts serving this stream (and
-	// runs its connect hook) before the first call.
-	if err := c.eng.SendControl("$ferry.hello", nil); err != nil {
+	// Say hello at once: the server starts serving this stream (and runs
+	// its connect hook) and authenticates the connection, and its answer
+	// proves the session works before Dial returns.
+	type hello struct {
+		Token string `msgpack:"token,omitempty"`
+	}
+	if err := c.eng.ControlCall(ctx, "$ferry.hello", hello{Token: o.token}, nil); err != nil {
+		cause := sess.Cause()
 		c.Close()
+		var fe *ferry.Error
+		if cause != nil && (!errors.As(err, &fe) || fe.Code == ferry.CodeUnavailable) {
+			return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, cause,
+				"session handshake: "+cause.Error()+" (a TLS-only server, or a refused certificate?)"))
+		}
 		return nil, err
 	}
 	return c, nil

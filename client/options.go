@@ -1,6 +1,8 @@
 package client
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -18,6 +20,8 @@ type options struct {
 	maxCalls           int
 	plain              bool
 	logger             *slog.Logger
+	tls                *tls.Config
+	token              string
 }
 
 // WithConfig sets the transport tuning (message size, timeouts, windows).
@@ -85,6 +89,31 @@ func WithMaxConcurrentCalls(n int) Option {
 			return fmt.Errorf("ferry: max concurrent calls %d is outside 1..1048576", n)
 		}
 		o.maxCalls = n
+		return nil
+	}
+}
+
+// WithTLS dials over TLS with cfg (set Certificates for mutual TLS, and
+// ServerName when dialing an IP). The handshake completes within Dial's
+// ctx, and its failures (unknown authority, expired or misnamed
+// certificate, a refused client certificate) make Dial fail with the
+// cause. Default: plaintext.
+func WithTLS(cfg *tls.Config) Option {
+	return func(o *options) error {
+		if cfg == nil {
+			return errors.New("ferry: WithTLS needs a tls.Config")
+		}
+		o.tls = cfg
+		return nil
+	}
+}
+
+// WithToken sends token in the connection's hello, for a server that
+// authenticates connections (server.WithAuth). The token is never logged
+// or printed. Default: none.
+func WithToken(token string) Option {
+	return func(o *options) error {
+		o.token = token
 		return nil
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"sync"
@@ -19,6 +20,7 @@ import (
 type conn struct {
 	s       *Server
 	nc      net.Conn
+	ip      string
 	limiter *engine.Limiter
 	done    chan struct{}
 
@@ -28,6 +30,11 @@ type conn struct {
 
 	mu             sync.Mutex
 	proto          string
+	tlsState       *tls.ConnectionState
+	authed         bool // authenticated, or no authentication configured
+	identity       any
+	authErr        error
+	nstreams       int
 	sess           *transport.Session
 	engines        map[*engine.Conn]struct{}
 	firstPeer      *Peer
@@ -44,7 +51,23 @@ func (c *conn) serve() {
 	defer c.s.forget(c)
 	defer c.cancel()
 	cfg := c.s.opts.cfg
-	proto, pc, err := transport.Sniff(c.nc, cfg.SniffTimeout)
+	deadline := time.Now().Add(cfg.SniffTimeout)
+	if c.s.opts.tls != nil {
+		tc := tls.Server(c.nc, c.s.opts.tls)
+		hctx, cancel := context.WithDeadline(c.ctx, deadline)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			c.s.opts.logger.Warn("ferry: TLS handshake failed", "remote", c.nc.RemoteAddr(), "err", err)
+			c.nc.Close()
+			return
+		}
+		st := tc.ConnectionState()
+		c.mu.Lock()
+		c.nc, c.tlsState = tc, &st
+		c.mu.Unlock()
+	}
+	proto, pc, err := transport.Sniff(c.nc, time.Until(deadline))
 	if err != nil {
 		c.s.opts.logger.Debug("ferry: connection rejected", "remote", c.nc.RemoteAddr(), "err", err)
 		c.nc.Close()
@@ -52,7 +75,13 @@ func (c *conn) serve() {
 	}
 	c.mu.Lock()
 	c.proto = map[transport.Protocol]string{transport.ProtocolSession: "session", transport.ProtocolMsgpackRPC: "msgpack-rpc"}[proto]
+	c.authed = c.s.opts.auth == nil
 	c.mu.Unlock()
+	if proto == transport.ProtocolMsgpackRPC && c.s.opts.auth != nil {
+		// A bare client is judged by its TLS identity now; it may still
+		// send a hello with a token.
+		_, _ = c.authenticate("")
+	}
 	if proto == transport.ProtocolMsgpackRPC {
 		if e, p := c.add(pc, false); e != nil {
 			c.run(e, p)
@@ -73,14 +102,29 @@ func (c *conn) serve() {
 	if closed {
 		sess.Close()
 	}
+	if c.s.opts.auth != nil {
+		// The hello must come within the handshake budget.
+		timer := time.AfterFunc(time.Until(deadline), func() {
+			if !c.isAuthenticated() {
+				c.s.opts.logger.Warn("ferry: no authenticated hello in time", "remote", c.nc.RemoteAddr())
+				sess.Close()
+			}
+		})
+		defer timer.Stop()
+	}
 	for {
 		st, err := sess.Accept()
 		if err != nil {
 			break
 		}
+		if !c.openStream() {
+			st.Close() // past MaxStreams
+			continue
+		}
 		c.streams.Add(1)
 		go func() {
 			defer c.streams.Done()
+			defer c.closeStream()
 			c.serveSessionStream(st)
 		}()
 	}
@@ -112,6 +156,61 @@ func (c *conn) serveSessionStream(st net.Conn) {
 	}
 }
 
+// openStream counts a session stream in, unless MaxStreams are open.
+func (c *conn) openStream() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.nstreams >= c.s.opts.cfg.MaxStreams {
+		return false
+	}
+	c.nstreams++
+	return true
+}
+
+func (c *conn) closeStream() {
+	c.mu.Lock()
+	c.nstreams--
+	c.mu.Unlock()
+}
+
+func (c *conn) isAuthenticated() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.authed
+}
+
+// authenticate runs the server's AuthFunc once per connection and unlocks
+// its engines on success.
+func (c *conn) authenticate(token string) (any, error) {
+	c.mu.Lock()
+	if c.authed {
+		c.mu.Unlock()
+		return map[string]any{}, nil
+	}
+	info := ferry.AuthInfo{RemoteAddr: c.nc.RemoteAddr(), TLS: c.tlsState, Token: token}
+	c.mu.Unlock()
+	identity, err := c.s.opts.auth(c.ctx, info)
+	if err != nil {
+		c.s.opts.logger.Warn("ferry: authentication failed", "remote", info.RemoteAddr, "err", err)
+		fe := ferry.FromError(err)
+		if fe.Code == ferry.CodeUnknown {
+			fe = ferry.NewError(ferry.CodeUnauthenticated, fe.Message)
+		}
+		return nil, ferry.MarkNotExecuted(fe)
+	}
+	c.mu.Lock()
+	c.authed, c.identity = true, identity
+	engines := make([]*engine.Conn, 0, len(c.engines))
+	for e := range c.engines {
+		engines = append(engines, e)
+	}
+	c.mu.Unlock()
+	for _, e := range engines {
+		e.Unlock(identity)
+	}
+	return map[string]any{}, nil
+}
+
 // beginStream counts a streaming handler in, unless the connection is
 // going away.
 func (c *conn) beginStream() bool {
@@ -128,10 +227,14 @@ func (c *conn) beginStream() bool {
 func (c *conn) streamContext() context.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.firstPeer != nil {
-		return context.WithValue(c.ctx, peerKey{}, c.firstPeer)
+	ctx := c.ctx
+	if c.identity != nil {
+		ctx = ferry.WithIdentity(ctx, c.identity)
 	}
-	return c.ctx
+	if c.firstPeer != nil {
+		ctx = context.WithValue(ctx, peerKey{}, c.firstPeer)
+	}
+	return ctx
 }
 
 // run calls the connection hooks around an engine's life and releases it.
@@ -160,8 +263,13 @@ func (c *conn) add(rwc net.Conn, ferryPeer bool) (*engine.Conn, *Peer) {
 		rwc.Close()
 		return nil, nil
 	}
-	p := &Peer{Conn: &client.Conn{}, id: peerIDs.Add(1), remote: c.nc.RemoteAddr()}
-	e := engine.New(rwc, c.s.engineOptions(c, p, ferryPeer))
+	p := &Peer{Conn: &client.Conn{}, id: peerIDs.Add(1), remote: c.nc.RemoteAddr(), conn: c}
+	eo := c.s.engineOptions(c, p, ferryPeer)
+	eo.Locked = !c.authed
+	e := engine.New(rwc, eo)
+	if c.authed && c.identity != nil {
+		e.Unlock(c.identity)
+	}
 	p.Bind(e)
 	if c.firstPeer == nil {
 		c.firstPeer = p
@@ -243,5 +351,8 @@ func (c *conn) closeEngines() {
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+		delete(s.perIP, c.ip)
+	}
 	s.mu.Unlock()
 }

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -19,10 +21,13 @@ type options struct {
 	logger             *slog.Logger
 	onConnect          func(*Peer)
 	onDisconnect       func(*Peer)
+	tls                *tls.Config
+	auth               ferry.AuthFunc
+	maxConns, perIP    int
 }
 
 func defaultOptions() options {
-	return options{cfg: transport.DefaultConfig(), maxCalls: 1024}
+	return options{cfg: transport.DefaultConfig(), maxCalls: 1024, maxConns: 10000}
 }
 
 // WithConfig sets the transport tuning (message size, timeouts, windows).
@@ -91,6 +96,50 @@ func WithClientInterceptors(ics ...ferry.ClientInterceptor) Option {
 func WithConnHooks(onConnect, onDisconnect func(*Peer)) Option {
 	return func(o *options) error {
 		o.onConnect, o.onDisconnect = onConnect, onDisconnect
+		return nil
+	}
+}
+
+// WithTLS serves every connection over TLS with cfg (set ClientAuth and
+// ClientCAs for mutual TLS). Both protocols (Ferry sessions and bare
+// MessagePack-RPC) are served inside TLS on the same port; a plaintext
+// client is refused during the handshake. Default: plaintext.
+func WithTLS(cfg *tls.Config) Option {
+	return func(o *options) error {
+		if cfg == nil || (len(cfg.Certificates) == 0 && cfg.GetCertificate == nil && cfg.GetConfigForClient == nil) {
+			return errors.New("ferry: WithTLS needs a tls.Config with a certificate")
+		}
+		o.tls = cfg
+		return nil
+	}
+}
+
+// WithAuth authenticates every connection with fn before any of its calls
+// is decoded: after the TLS handshake and the client's hello (which
+// carries client.WithToken's token), within the transport's SniffTimeout.
+// Until then a connection accepts messages of at most 4 KiB and answers
+// every call with CodeUnauthenticated; if fn fails, the client's Dial
+// fails with fn's error. Bare MessagePack-RPC clients are authenticated
+// at connect with TLS information and no token (they may send the hello
+// themselves: a request "$ferry.hello" with params [{"token": "..."}]).
+// Handlers find the identity fn returned with ferry.IdentityFromContext.
+// Default: no authentication.
+func WithAuth(fn ferry.AuthFunc) Option {
+	return func(o *options) error {
+		o.auth = fn
+		return nil
+	}
+}
+
+// WithConnLimits bounds the connections served at once, in total and from
+// one IP address; a connection beyond either is closed at accept. Zero
+// disables a bound. Default 10,000 in total and no per-IP bound.
+func WithConnLimits(total, perIP int) Option {
+	return func(o *options) error {
+		if total < 0 || perIP < 0 {
+			return errors.New("ferry: connection limits must not be negative")
+		}
+		o.maxConns, o.perIP = total, perIP
 		return nil
 	}
 }

@@ -18,6 +18,16 @@ type Peer struct {
 	*client.Conn
 	id     uint64
 	remote net.Addr
+	conn   *conn
+}
+
+// Identity returns what the server's AuthFunc returned for this
+// connection (nil without authentication). Calls the server makes through
+// the Peer go to that authenticated client.
+func (p *Peer) Identity() any {
+	p.conn.mu.Lock()
+	defer p.conn.mu.Unlock()
+	return p.conn.identity
 }
 
 var peerIDs atomic.Uint64

@@ -31,6 +31,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
+	perIP     map[string]int
 	closing   bool
 	wg        sync.WaitGroup // Serve loops and connections
 	ctx       context.Context
@@ -52,6 +53,7 @@ func New(opts ...Option) *Server {
 	s.ic = ferry.ChainServer(s.opts.interceptors...)
 	s.cic = ferry.ChainClient(s.opts.clientInterceptors...)
 	s.streams = map[string]streamMethod{}
+	s.perIP = map[string]int{}
 	s.listeners = map[net.Listener]struct{}{}
 	s.conns = map[*conn]struct{}{}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -137,13 +139,20 @@ func (s *Server) ServeConn(nc net.Conn) error {
 }
 
 func (s *Server) startConn(nc net.Conn, wait bool) *conn {
+	ip := hostOf(nc.RemoteAddr())
 	s.mu.Lock()
-	if s.closing {
+	over := (s.opts.maxConns > 0 && len(s.conns) >= s.opts.maxConns) ||
+		(s.opts.perIP > 0 && s.perIP[ip] >= s.opts.perIP)
+	if s.closing || over {
 		s.mu.Unlock()
+		if over {
+			s.opts.logger.Warn("ferry: connection refused: connection limit reached", "remote", nc.RemoteAddr())
+		}
 		nc.Close()
 		return nil
 	}
-	c := &conn{s: s, nc: nc, engines: map[*engine.Conn]struct{}{}, done: make(chan struct{}), since: time.Now()}
+	s.perIP[ip]++
+	c := &conn{s: s, nc: nc, ip: ip, engines: map[*engine.Conn]struct{}{}, done: make(chan struct{}), since: time.Now()}
 	c.streamCancels = map[uint32]context.CancelFunc{}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.limiter = engine.NewLimiter(s.opts.maxCalls, s.opts.maxCalls)
@@ -204,19 +213,31 @@ func (s *Server) beginClose() []*conn {
 	return out
 }
 
+// hostOf returns the IP of a network address, or its string.
+func hostOf(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		return host
+	}
+	return a.String()
+}
+
 func (s *Server) engineOptions(c *conn, p *Peer, ferryPeer bool) engine.Options {
 	cfg := s.opts.cfg
 	eo := engine.Options{
-		Limits:       wire.Limits{MaxMessage: cfg.MaxMessageSize, MaxDepth: cfg.MaxDepth},
-		Ext:          ferryPeer,
-		Registry:     s.reg,
-		Server:       s.ic,
-		Client:       s.cic,
-		Limiter:      c.limiter,
-		BaseContext:  context.WithValue(c.ctx, peerKey{}, p),
-		Control:      c.control,
-		WriteTimeout: cfg.WriteTimeout,
-		Logger:       s.opts.logger,
+		Control:          c.control,
+		LockedMaxMessage: 4 << 10,
+		Limits:           wire.Limits{MaxMessage: cfg.MaxMessageSize, MaxDepth: cfg.MaxDepth},
+		Ext:              ferryPeer,
+		Registry:         s.reg,
+		Server:           s.ic,
+		Client:           s.cic,
+		Limiter:          c.limiter,
+		BaseContext:      context.WithValue(c.ctx, peerKey{}, p),
+		WriteTimeout:     cfg.WriteTimeout,
+		Logger:           s.opts.logger,
 	}
 	if ferryPeer {
 		eo.WriteTimeout = 0 // the session bounds every write itself

@@ -193,6 +193,9 @@ func (c *conn) serveStream(st net.Conn) {
 	sm, ok := c.s.streams[method]
 	c.s.smu.RUnlock()
 	switch {
+	case !c.isAuthenticated():
+		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnauthenticated, "the connection is not authenticated")))
+		return
 	case !ok:
 		_ = sc.SendStatus(nil, ferry.Errorf(ferry.CodeUnimplemented, "unknown stream method %q", method))
 		return
@@ -254,22 +257,38 @@ func runStream(ctx context.Context, fn StreamHandler, st *Stream, o options) (re
 	return fn(ctx, st)
 }
 
-// cancelStream handles the caller's out-of-band cancel for the stream
-// numbered id, sent on its call stream.
-func (c *conn) control(method string, params []byte) {
-	if method != "$ferry.cancelstream" {
-		return
+// control serves the reserved methods of the connection's call streams:
+// the client's hello (authentication) and the out-of-band cancel of a
+// streaming call.
+func (c *conn) control(method string, params []byte) (any, error) {
+	switch method {
+	case "$ferry.hello":
+		var hello []struct {
+			Token string `msgpack:"token"`
+		}
+		_ = codec.Unmarshal(params, &hello)
+		if c.s.opts.auth == nil {
+			return map[string]any{}, nil
+		}
+		token := ""
+		if len(hello) > 0 {
+			token = hello[0].Token
+		}
+		return c.authenticate(token)
+	case "$ferry.cancelstream":
+		var ids []uint32
+		if codec.Unmarshal(params, &ids) != nil || len(ids) != 1 {
+			return nil, nil
+		}
+		c.mu.Lock()
+		cancel := c.streamCancels[ids[0]]
+		c.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+		return nil, nil
 	}
-	var ids []uint32
-	if codec.Unmarshal(params, &ids) != nil || len(ids) != 1 {
-		return
-	}
-	c.mu.Lock()
-	cancel := c.streamCancels[ids[0]]
-	c.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
+	return nil, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", method)
 }
 
 func (c *conn) trackStream(id uint32, cancel context.CancelFunc) {

@@ -40,9 +40,14 @@ type Config struct {
 	// window means more bulk throughput and more memory per busy stream.
 	// Default 256 KiB (yamux's minimum); range 256 KiB to 64 MiB.
 	StreamWindow uint32
-	// SniffTimeout bounds how long a server waits for a new connection's
-	// first byte. Default 10 s.
+	// SniffTimeout bounds a new connection's handshake on a server: the
+	// TLS handshake, the first byte, and (with authentication) the
+	// client's hello. Default 10 s.
 	SniffTimeout time.Duration
+	// MaxStreams bounds the streams a peer may keep open at once in one
+	// session (call streams and streaming calls); a stream beyond it is
+	// closed at once. Default 1024; range 1 to 65536.
+	MaxStreams int
 	// Logger receives the transport's own log lines (yamux's included).
 	// Default nil: silent.
 	Logger *slog.Logger
@@ -60,6 +65,7 @@ func DefaultConfig() Config {
 		AcceptBacklog:      256,
 		StreamWindow:       256 << 10,
 		SniffTimeout:       10 * time.Second,
+		MaxStreams:         1024,
 	}
 }
 
@@ -78,6 +84,8 @@ func (c Config) Validate() error {
 		return errors.New("ferry: stream and sniff timeouts must be positive")
 	case c.AcceptBacklog < 1:
 		return errors.New("ferry: AcceptBacklog must be at least 1")
+	case c.MaxStreams < 1 || c.MaxStreams > 65536:
+		return fmt.Errorf("ferry: MaxStreams %d is outside 1..65536", c.MaxStreams)
 	case c.StreamWindow < 256<<10 || c.StreamWindow > 64<<20:
 		return fmt.Errorf("ferry: StreamWindow %d is outside 256 KiB..64 MiB", c.StreamWindow)
 	}

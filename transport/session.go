@@ -13,6 +13,7 @@ import (
 // Session is a multiplexed connection: either side may open streams.
 type Session struct {
 	ys *yamux.Session
+	g  *guard
 }
 
 // Client starts the dialing side of a session over conn.
@@ -20,11 +21,12 @@ func Client(conn net.Conn, cfg Config) (*Session, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ys, err := yamux.Client(newCoalescer(conn), cfg.yamux())
+	g := newGuard(conn, false)
+	ys, err := yamux.Client(newCoalescer(g, cfg.WriteTimeout), cfg.yamux())
 	if err != nil {
 		return nil, err
 	}
-	return &Session{ys: ys}, nil
+	return &Session{ys: ys, g: g}, nil
 }
 
 // Server starts the accepting side of a session over conn.
@@ -32,11 +34,12 @@ func Server(conn net.Conn, cfg Config) (*Session, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ys, err := yamux.Server(newCoalescer(conn), cfg.yamux())
+	g := newGuard(conn, true)
+	ys, err := yamux.Server(newCoalescer(g, cfg.WriteTimeout), cfg.yamux())
 	if err != nil {
 		return nil, err
 	}
-	return &Session{ys: ys}, nil
+	return &Session{ys: ys, g: g}, nil
 }
 
 // Open opens a stream. ctx bounds the wait for the peer's acknowledgement
@@ -70,6 +73,11 @@ func (s *Session) Open(ctx context.Context) (net.Conn, error) {
 // Accept waits for the next stream the peer opens.
 func (s *Session) Accept() (net.Conn, error) { return s.ys.AcceptStream() }
 
+// Cause returns the read error that ended the session (a TLS alert, a
+// reset, a broken frame limit), or nil while it is healthy or when it
+// ended another way.
+func (s *Session) Cause() error { return s.g.readCause() }
+
 // GoAway tells the peer to open no more streams.
 func (s *Session) GoAway() error { return s.ys.GoAway() }
 
@@ -91,19 +99,29 @@ func (s *Session) RemoteAddr() net.Addr { return s.ys.RemoteAddr() }
 // out with writev.
 type coalescer struct {
 	net.Conn
-	mu   sync.Mutex
-	held bool
-	buf  []byte
-	bufs net.Buffers
+	timeout time.Duration // every write's deadline: a peer that stops reading breaks the session
+	mu      sync.Mutex
+	held    bool
+	buf     []byte
+	bufs    net.Buffers
 }
 
 const coalesceCopyMax = 64 << 10
 
-func newCoalescer(c net.Conn) net.Conn { return &coalescer{Conn: c, buf: make([]byte, 0, 4096)} }
+func newCoalescer(c net.Conn, timeout time.Duration) net.Conn {
+	return &coalescer{Conn: c, timeout: timeout, buf: make([]byte, 0, 4096)}
+}
+
+func (c *coalescer) deadline() {
+	if c.timeout > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	}
+}
 
 func (c *coalescer) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.deadline()
 	if c.held {
 		c.held = false
 		if len(p) <= coalesceCopyMax {

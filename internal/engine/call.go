@@ -75,6 +75,11 @@ func (c *Conn) SendControl(method string, args any) error {
 	return c.writeErr(c.w.notify(method, args))
 }
 
+// ControlCall calls a reserved method ($...), bypassing interceptors.
+func (c *Conn) ControlCall(ctx context.Context, method string, args, reply any) error {
+	return c.call(ctx, method, args, reply)
+}
+
 // RequestExt returns the extensions a request made with ctx carries, or a
 // not-executed deadline error when ctx's deadline has passed.
 func RequestExt(ctx context.Context) (wire.RequestExt, error) { return requestExt(ctx) }

@@ -35,17 +35,25 @@ const (
 // Options configure a Conn. The zero value serves nothing and speaks the
 // plain spec.
 type Options struct {
-	Limits       wire.Limits                        // zero: wire.DefaultLimits
-	Ext          bool                               // the peer is Ferry: send extensions and control notifications
-	Registry     *registry.Registry                 // methods served to the peer; nil serves none
-	Server       ferry.ServerInterceptor            // wraps incoming calls
-	Client       ferry.ClientInterceptor            // wraps outgoing calls
-	Limiter      *Limiter                           // bounds running handlers; nil: unbounded
-	BaseContext  context.Context                    // parent of handler contexts; nil: Background
-	WriteTimeout time.Duration                      // per flush, when the stream supports deadlines
-	OnGoAway     func()                             // the peer announced shutdown
-	Control      func(method string, params []byte) // other reserved notifications ($...)
-	Logger       *slog.Logger                       // nil: silent
+	Limits       wire.Limits             // zero: wire.DefaultLimits
+	Ext          bool                    // the peer is Ferry: send extensions and control notifications
+	Registry     *registry.Registry      // methods served to the peer; nil serves none
+	Server       ferry.ServerInterceptor // wraps incoming calls
+	Client       ferry.ClientInterceptor // wraps outgoing calls
+	Limiter      *Limiter                // bounds running handlers; nil: unbounded
+	BaseContext  context.Context         // parent of handler contexts; nil: Background
+	WriteTimeout time.Duration           // per flush, when the stream supports deadlines
+	OnGoAway     func()                  // the peer announced shutdown
+	// Control handles reserved methods ($...) other than cancel and
+	// go-away, requests and notifications alike; a request is answered
+	// with its reply or error. Nil: requests get CodeUnimplemented.
+	Control func(method string, params []byte) (reply any, err error)
+	// Locked starts the conn unauthenticated: until Unlock, requests are
+	// refused with CodeUnauthenticated without decoding, notifications are
+	// dropped, and messages are bounded by LockedMaxMessage.
+	Locked           bool
+	LockedMaxMessage int
+	Logger           *slog.Logger // nil: silent
 }
 
 // Conn is one side of a conversation.
@@ -65,6 +73,8 @@ type Conn struct {
 	running map[uint32]context.CancelFunc
 
 	draining atomic.Bool   // we are going away: refuse new incoming calls (set under mu)
+	locked   atomic.Bool   // not yet authenticated
+	identity any           // set by Unlock, under mu
 	active   int           // handlers running, under mu
 	idle     chan struct{} // closed when active drops to 0, if someone waits
 	baseCtx  context.Context
@@ -100,7 +110,25 @@ func New(rwc io.ReadWriteCloser, opts Options) *Conn {
 	}
 	c.baseCtx, c.cancel = context.WithCancel(opts.BaseContext)
 	c.w.init(c)
+	if opts.Locked {
+		c.locked.Store(true)
+		lim := opts.Limits
+		lim.MaxMessage = min(lim.MaxMessage, max(opts.LockedMaxMessage, 256))
+		c.rd.SetLimits(lim)
+	}
 	return c
+}
+
+// Unlock authenticates the conn: handlers from now on see identity in
+// their context (ferry.IdentityFromContext), and the full message size
+// applies. Call it from the reader goroutine (a Control handler) or before
+// Start.
+func (c *Conn) Unlock(identity any) {
+	c.mu.Lock()
+	c.identity = identity
+	c.mu.Unlock()
+	c.rd.SetLimits(c.opts.Limits)
+	c.locked.Store(false)
 }
 
 // Start starts the reader and writer goroutines. Handlers may run from

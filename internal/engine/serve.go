@@ -54,8 +54,12 @@ type inbound struct {
 func (c *Conn) serve(m *wire.Message) {
 	isReq := m.Type == wire.TypeRequest
 	ext := m.Ext != nil
-	if !isReq && len(m.Method) > 0 && m.Method[0] == '$' {
+	if len(m.Method) > 0 && m.Method[0] == '$' {
 		c.control(m)
+		return
+	}
+	if c.locked.Load() {
+		c.refuse(m, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnauthenticated, "the connection is not authenticated")))
 		return
 	}
 	if c.draining.Load() {
@@ -67,11 +71,7 @@ func (c *Conn) serve(m *wire.Message) {
 		meth = c.opts.Registry.Lookup(m.Method)
 	}
 	if meth == nil {
-		name := m.Method
-		if len(name) > 128 {
-			name = name[:128] // do not let a huge name inflate the reply
-		}
-		c.refuse(m, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", name))
+		c.refuse(m, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", truncate(m.Method)))
 		return
 	}
 	adm := c.opts.Limiter.reserve()
@@ -118,7 +118,11 @@ func (c *Conn) serve(m *wire.Message) {
 	if in.cancel != nil && isReq {
 		c.running[m.ID] = in.cancel
 	}
+	identity := c.identity
 	c.mu.Unlock()
+	if identity != nil {
+		in.ctx = ferry.WithIdentity(in.ctx, identity)
+	}
 	if adm == queued {
 		c.opts.Limiter.enqueue(in)
 		return
@@ -228,8 +232,18 @@ func (in *inbound) invoke() (reply any, err error) {
 	return in.meth.Call(in.ctx, in.args)
 }
 
-// control handles Ferry's reserved notifications; unknown ones are ignored.
+// control handles Ferry's reserved methods. Unknown notifications are
+// ignored; unknown requests get CodeUnimplemented.
 func (c *Conn) control(m *wire.Message) {
+	if m.Type == wire.TypeRequest {
+		var reply any
+		err := error(ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", truncate(m.Method)))
+		if c.opts.Control != nil {
+			reply, err = c.opts.Control(string(m.Method), m.Params)
+		}
+		_ = c.w.response(m.ID, reply, err, m.Ext != nil)
+		return
+	}
 	switch string(m.Method) {
 	case methodCancel:
 		var id uint32
@@ -252,9 +266,17 @@ func (c *Conn) control(m *wire.Message) {
 		}
 	default:
 		if c.opts.Control != nil {
-			c.opts.Control(string(m.Method), m.Params)
+			_, _ = c.opts.Control(string(m.Method), m.Params)
 		}
 	}
+}
+
+// truncate keeps a huge method name from inflating an error reply.
+func truncate(name []byte) []byte {
+	if len(name) > 128 {
+		return name[:128]
+	}
+	return name
 }
 
 // formatValue renders a decoded error value of a foreign shape.

@@ -25,6 +25,13 @@ func NewReader(r io.Reader, lim Limits) *Reader {
 	return &Reader{r: r, lim: lim, sc: NewScanner(lim)}
 }
 
+// SetLimits changes the limits for the messages after the current one.
+// Only the goroutine calling Next may call it.
+func (r *Reader) SetLimits(lim Limits) {
+	r.lim = lim
+	r.sc.lim = lim
+}
+
 // Next returns the next whole message. The slice is valid until the next
 // call. Any error other than io.EOF at a message boundary is fatal for the
 // stream; io.ErrUnexpectedEOF reports a message cut short.

@@ -1,0 +1,142 @@
+package transport
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// Frame guard limits: what a hostile peer could otherwise use to make yamux
+// start goroutines (one per ping) or streams without bound.
+const (
+	pingRate  = 16   // pings per second a peer may send, sustained
+	pingBurst = 64   // and in a burst
+	openRate  = 2000 // streams per second a peer may open, sustained
+	openBurst = 4096 // and in a burst
+)
+
+// ErrHostilePeer is wrapped by the error that ends a session whose peer
+// broke a frame-level limit.
+var ErrHostilePeer = errors.New("ferry: peer broke a session limit")
+
+// guard reads a session's inbound bytes before yamux does, parsing only
+// the 12-byte frame headers, and ends the connection when the peer floods
+// pings, opens streams too fast, or (when we accept) opens streams with
+// even ids, which belong to the accepting side.
+type guard struct {
+	net.Conn
+	accepting bool
+	hdr       [12]byte
+	hn        int    // header bytes collected
+	body      uint32 // data-frame body bytes still to pass
+	pings     bucket
+	opens     bucket
+	mu        sync.Mutex
+	cause     error // the first read error: why the session ended
+}
+
+func newGuard(c net.Conn, accepting bool) *guard {
+	return &guard{Conn: c, accepting: accepting,
+		pings: bucket{rate: pingRate, burst: pingBurst, tokens: pingBurst},
+		opens: bucket{rate: openRate, burst: openBurst, tokens: openBurst}}
+}
+
+func (g *guard) Read(p []byte) (int, error) {
+	n, err := g.Conn.Read(p)
+	if n > 0 {
+		if gerr := g.inspect(p[:n]); gerr != nil {
+			g.Conn.Close()
+			n, err = 0, gerr
+		}
+	}
+	if err != nil {
+		g.mu.Lock()
+		if g.cause == nil {
+			g.cause = err
+		}
+		g.mu.Unlock()
+	}
+	return n, err
+}
+
+func (g *guard) readCause() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cause
+}
+
+func (g *guard) inspect(b []byte) error {
+	for len(b) > 0 {
+		if g.body > 0 {
+			k := min(uint32(len(b)), g.body)
+			g.body -= k
+			b = b[k:]
+			continue
+		}
+		k := copy(g.hdr[g.hn:], b)
+		g.hn += k
+		b = b[k:]
+		if g.hn < len(g.hdr) {
+			return nil
+		}
+		g.hn = 0
+		if err := g.frame(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *guard) frame() error {
+	h := g.hdr[:]
+	typ, flags := h[1], binary.BigEndian.Uint16(h[2:])
+	id, length := binary.BigEndian.Uint32(h[4:]), binary.BigEndian.Uint32(h[8:])
+	const syn = 1
+	switch {
+	case h[0] != 0:
+		return fmt.Errorf("%w: frame version %d", ErrHostilePeer, h[0])
+	case typ == 0:
+		g.body = length
+	case typ > 3:
+		return fmt.Errorf("%w: frame type %d", ErrHostilePeer, typ)
+	}
+	if flags&syn == 0 {
+		return nil
+	}
+	switch typ {
+	case 0, 1: // a stream opens
+		if g.accepting && id%2 == 0 {
+			return fmt.Errorf("%w: it opened stream %d, an id reserved for this side", ErrHostilePeer, id)
+		}
+		if !g.opens.take() {
+			return fmt.Errorf("%w: more than %d streams opened per second", ErrHostilePeer, openRate)
+		}
+	case 2:
+		if !g.pings.take() {
+			return fmt.Errorf("%w: more than %d pings per second", ErrHostilePeer, pingRate)
+		}
+	}
+	return nil
+}
+
+// bucket is a token bucket refilled by elapsed time.
+type bucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func (b *bucket) take() bool {
+	now := time.Now()
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
