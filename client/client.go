@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"sync"
 
@@ -100,8 +101,9 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	// the server's protocol sniffing waits for.
 	st, err := sess.Open(ctx)
 	if err != nil {
+		cause := sess.Cause()
 		sess.Close()
-		return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err, "open session: "+err.Error()))
+		return nil, handshakeError(err, cause)
 	}
 	c.sess = sess
 	eo.WriteTimeout = 0 // the session bounds every write itself
@@ -118,13 +120,25 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		cause := sess.Cause()
 		c.Close()
 		var fe *ferry.Error
-		if cause != nil && (!errors.As(err, &fe) || fe.Code == ferry.CodeUnavailable) {
-			return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, cause,
-				"session handshake: "+cause.Error()+" (a TLS-only server, or a refused certificate?)"))
+		if errors.As(err, &fe) && fe.Code != ferry.CodeUnavailable {
+			return nil, err // the server answered: refused authentication
 		}
-		return nil, err
+		return nil, handshakeError(err, cause)
 	}
 	return c, nil
+}
+
+// handshakeError explains a session that died before it was established,
+// naming the cause the connection reported (a TLS alert, a reset).
+func handshakeError(err, cause error) error {
+	if cause == nil {
+		cause = err
+	}
+	msg := "session handshake: " + cause.Error()
+	if errors.Is(cause, io.EOF) {
+		msg = "session handshake: the server closed the connection (is it a TLS-only port, at a connection limit, or not a Ferry server?)"
+	}
+	return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, cause, msg))
 }
 
 // Close ends the connection. Calls in flight fail at once with an error

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"testing"
 
@@ -88,3 +89,5 @@ func (b *blocker) handle(ctx context.Context, _ *struct{}) (*bool, error) {
 	b.ended <- ctx.Err()
 	return nil, ctx.Err()
 }
+
+func fmtV(v any) string { return fmt.Sprintf("%v", v) }

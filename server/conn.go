@@ -59,7 +59,7 @@ func (c *conn) serve() {
 		cancel()
 		if err != nil {
 			c.s.opts.logger.Warn("ferry: TLS handshake failed", "remote", c.nc.RemoteAddr(), "err", err)
-			c.nc.Close()
+			lingeringClose(c.nc)
 			return
 		}
 		st := tc.ConnectionState()
@@ -355,4 +355,17 @@ func (s *Server) forget(c *conn) {
 		delete(s.perIP, c.ip)
 	}
 	s.mu.Unlock()
+}
+
+// lingeringClose closes a connection whose peer may still be sending
+// (after a refused TLS handshake): closing with unread data would reset
+// the connection and destroy the alert that explains the refusal, so it
+// half-closes, reads briefly, then closes.
+func lingeringClose(nc net.Conn) {
+	if tc, ok := nc.(interface{ CloseWrite() error }); ok {
+		_ = tc.CloseWrite()
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+	_, _ = io.CopyN(io.Discard, nc, 64<<10)
+	nc.Close()
 }
