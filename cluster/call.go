@@ -1,0 +1,194 @@
+package cluster
+
+import (
+	"context"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/client"
+)
+
+type idempotentKey struct{}
+
+// Idempotent returns a context whose calls are safe to run more than once,
+// whatever their method: they are retried after a broken connection, and
+// hedged when hedging is on.
+func Idempotent(ctx context.Context) context.Context {
+	return context.WithValue(ctx, idempotentKey{}, true)
+}
+
+func (c *Client) idempotent(ctx context.Context, method string) bool {
+	if c.o.idempotent[method] {
+		return true
+	}
+	v, _ := ctx.Value(idempotentKey{}).(bool)
+	return v
+}
+
+// Call calls method on one endpoint and waits for the result, decoded into
+// reply (a pointer, or nil to discard it). A call that provably did not
+// run there (refused, sent to a server going away, never sent) is retried
+// on another endpoint; a call that may have run is retried only when it
+// is idempotent (WithIdempotent, Idempotent). Errors are *ferry.Error, as
+// from client.Client.Call.
+func (c *Client) Call(ctx context.Context, method string, args, reply any) error {
+	c.budget.deposit()
+	if c.o.hedgeDelay > 0 && c.o.maxAttempts > 1 && c.idempotent(ctx, method) {
+		return c.hedge(ctx, method, args, reply)
+	}
+	var tried []*endpoint
+	var last, unsure error
+	for attempt := 1; ; attempt++ {
+		e, conn, err := c.pick(ctx, method, tried)
+		if err != nil {
+			return finalError(err, last, unsure)
+		}
+		err = e.call(ctx, conn, method, args, reply)
+		if err == nil {
+			return nil
+		}
+		if !ferry.NotExecuted(err) && unsure == nil {
+			unsure = err
+		}
+		if !c.retryable(ctx, method, err, attempt) {
+			return finalError(err, nil, unsure)
+		}
+		tried, last = append(tried, e), err
+	}
+}
+
+// finalError is what a call that gave up returns: the last attempt's
+// error (rather than a later failure to find an endpoint), but never a
+// "not executed" one when an earlier attempt may have run.
+func finalError(err, last, unsure error) error {
+	if last != nil {
+		err = last
+	}
+	if unsure != nil && ferry.NotExecuted(err) {
+		return unsure
+	}
+	return err
+}
+
+// call makes one attempt on e, which admitted it on conn.
+func (e *endpoint) call(ctx context.Context, conn *client.Client, method string, args, reply any) error {
+	err := conn.Call(ctx, method, args, reply)
+	e.done(conn, err)
+	return err
+}
+
+// retryable decides whether attempt, which failed with err, may be
+// followed by another, spending the retry budget where that adds load.
+func (c *Client) retryable(ctx context.Context, method string, err error, attempt int) bool {
+	if attempt >= c.o.maxAttempts || ctx.Err() != nil || c.ctx.Err() != nil {
+		return false
+	}
+	code := ferry.CodeOf(err)
+	switch {
+	case ferry.NotExecuted(err) && code != ferry.CodeResourceExhausted:
+		return true // it ran nowhere and loaded nobody: free
+	case ferry.NotExecuted(err):
+		return c.budget.withdraw() // refused for overload: retry, within budget
+	case code == ferry.CodeUnavailable && c.idempotent(ctx, method):
+		return c.budget.withdraw()
+	}
+	return false
+}
+
+// Call is an asynchronous call started by Go.
+type Call struct {
+	Method string // the method called
+	Args   any    // the arguments sent
+	Reply  any    // where the result is decoded
+	done   chan struct{}
+	err    error
+}
+
+// Done is closed when the call completes; any number of goroutines may
+// wait on it.
+func (c *Call) Done() <-chan struct{} { return c.done }
+
+// Err returns the call's error once Done is closed (nil on success), and
+// nil before.
+func (c *Call) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// Wait blocks until the call completes and returns its error.
+func (c *Call) Wait() error {
+	<-c.done
+	return c.err
+}
+
+// Go starts a call, with Call's retries, and returns at once. reply must
+// not be touched until the call's Done channel is closed.
+func (c *Client) Go(ctx context.Context, method string, args, reply any) *Call {
+	call := &Call{Method: method, Args: args, Reply: reply, done: make(chan struct{})}
+	if !c.spawn(func() {
+		call.err = c.Call(ctx, method, args, reply)
+		close(call.done)
+	}) {
+		call.err = errClientClosed
+		close(call.done)
+	}
+	return call
+}
+
+// Notify sends a one-way notification to one endpoint. No response ever
+// comes; a notification that could not be sent (the endpoint was going
+// away) is sent to another. It returns once the message is queued.
+func (c *Client) Notify(ctx context.Context, method string, args any) error {
+	var tried []*endpoint
+	var last error
+	for attempt := 1; ; attempt++ {
+		e, conn, err := c.pick(ctx, method, tried)
+		if err != nil {
+			if last != nil {
+				return last
+			}
+			return err
+		}
+		err = conn.Notify(ctx, method, args)
+		e.done(conn, err)
+		if err == nil || !ferry.NotExecuted(err) || attempt >= c.o.maxAttempts || ctx.Err() != nil {
+			return err
+		}
+		tried, last = append(tried, e), err
+	}
+}
+
+// Invoke is Call with the reply type checked at compile time.
+func Invoke[Resp any](ctx context.Context, c *Client, method string, args any) (*Resp, error) {
+	r := new(Resp)
+	if err := c.Call(ctx, method, args, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Future is the typed result of Async.
+type Future[T any] struct {
+	call  *Call
+	reply *T
+}
+
+// Async is Go with the reply type checked at compile time.
+func Async[Resp any](ctx context.Context, c *Client, method string, args any) *Future[Resp] {
+	r := new(Resp)
+	return &Future[Resp]{call: c.Go(ctx, method, args, r), reply: r}
+}
+
+// Done is closed when the call completes.
+func (f *Future[T]) Done() <-chan struct{} { return f.call.Done() }
+
+// Wait blocks until the call completes and returns its result.
+func (f *Future[T]) Wait() (*T, error) {
+	if err := f.call.Wait(); err != nil {
+		return nil, err
+	}
+	return f.reply, nil
+}

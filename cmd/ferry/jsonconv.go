@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/ferryrpc/ferry/internal/wire"
+)
+
+// fromJSON encodes one JSON value as MessagePack: objects keep their key
+// order, integers stay exact (int64, or uint64 above MaxInt64; an integer
+// beyond uint64 is an error rather than a rounded float), other numbers
+// become float64 and strings become str.
+func fromJSON(data []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	out, err := encodeJSONValue(dec, nil)
+	if err != nil {
+		return nil, fmt.Errorf("ferry: invalid JSON: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("ferry: invalid JSON: more than one value")
+	}
+	return out, nil
+}
+
+// paramsFromJSON builds the params array of a call from the command
+// line's JSON: an array is the params array as is, any other value is the
+// single param. An empty string means no params.
+func paramsFromJSON(s string) ([]byte, error) {
+	if strings.TrimSpace(s) == "" {
+		return wire.AppendArrayHeader(nil, 0), nil
+	}
+	v, err := fromJSON([]byte(s))
+	if err != nil {
+		return nil, err
+	}
+	if wire.IsArrayHeader(v[0]) {
+		return v, nil
+	}
+	return append(wire.AppendArrayHeader(nil, 1), v...), nil
+}
+
+func encodeJSONValue(dec *json.Decoder, b []byte) ([]byte, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		return encodeJSONContainer(dec, b, t)
+	case nil:
+		return wire.AppendNil(b), nil
+	case bool:
+		return wire.AppendBool(b, t), nil
+	case string:
+		return wire.AppendString(b, t), nil
+	case json.Number:
+		return appendJSONNumber(b, t)
+	}
+	return nil, fmt.Errorf("unexpected token %v", tok)
+}
+
+// encodeJSONContainer encodes an array or object whose opening delimiter
+// was just read. Elements are encoded into a scratch buffer first, since
+// MessagePack puts the count before them.
+func encodeJSONContainer(dec *json.Decoder, b []byte, open json.Delim) ([]byte, error) {
+	var body []byte
+	n := 0
+	for dec.More() {
+		var err error
+		if open == '{' {
+			tok, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			body = wire.AppendString(body, tok.(string))
+		}
+		if body, err = encodeJSONValue(dec, body); err != nil {
+			return nil, err
+		}
+		n++
+	}
+	if _, err := dec.Token(); err != nil { // the closing delimiter
+		return nil, err
+	}
+	if open == '{' {
+		b = wire.AppendMapHeader(b, n)
+	} else {
+		b = wire.AppendArrayHeader(b, n)
+	}
+	return append(b, body...), nil
+}
+
+func appendJSONNumber(b []byte, n json.Number) ([]byte, error) {
+	s := string(n)
+	if !strings.ContainsAny(s, ".eE") {
+		if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return wire.AppendInt(b, v), nil
+		}
+		if v, err := strconv.ParseUint(s, 10, 64); err == nil {
+			return wire.AppendUint(b, v), nil
+		}
+		return nil, fmt.Errorf("integer %s does not fit in 64 bits", s)
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return nil, fmt.Errorf("number %s: %w", s, err)
+	}
+	b = append(b, 0xcb)
+	return binary.BigEndian.AppendUint64(b, math.Float64bits(f)), nil
+}

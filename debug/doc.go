@@ -1,0 +1,27 @@
+// Package debug shows what a Ferry server is doing, for people: a
+// /debug/ferry HTTP page in the spirit of net/http/pprof and gRPC's
+// channelz, and slog-based logging interceptors.
+//
+// Stats counts every call through a server interceptor: calls, errors by
+// code, calls in flight and latency percentiles per method, and calls per
+// second over the last minute. Its Handler renders them, with the server's
+// connections and registered methods, as one self-contained HTML page
+// (inline CSS and SVG charts, no scripts, no external assets), or as JSON
+// with ?format=json:
+//
+//	st := debug.New()
+//	s := server.New(st.Option())
+//	// ... register services, Serve ...
+//	mux := http.NewServeMux()
+//	mux.Handle("/debug/ferry", st.Handler(s))
+//	go http.ListenAndServe("127.0.0.1:6060", mux)
+//
+// Serve the page on a loopback or otherwise private address: it shows
+// client addresses and method names.
+//
+// ServerLogger and ClientLogger log each call to a *slog.Logger. Like the
+// rest of Ferry they are silent unless given a logger.
+//
+// Histogram, the lock-free latency histogram behind the page, is exported
+// for tools (the ferry CLI's bench command uses it).
+package debug

@@ -1,0 +1,122 @@
+package debug
+
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/ferryrpc/ferry/server"
+)
+
+// Handler returns the /debug/ferry page: s's connections and methods with
+// per-method calls, errors, in-flight calls and latency percentiles, a
+// chart of calls per second over the last minute and a latency histogram,
+// all in one HTML document with inline SVG and no external assets. s may
+// be nil (no connections or idle methods then).
+//
+// Query parameters: format=json returns the Snapshot as JSON instead;
+// refresh=N (1 to 3600) reloads the page every N seconds.
+func (st *Stats) Handler(s *server.Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		snap := st.Snapshot(s)
+		w.Header().Set("Cache-Control", "no-store")
+		if r.URL.Query().Get("format") == "json" {
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(snap)
+			return
+		}
+		v := pageView{
+			Snapshot:   snap,
+			Now:        time.Now(),
+			Goroutines: runtime.NumGoroutine(),
+			Rate:       rateChart(snap.Rate),
+			Latency:    latencyChart(snap.Latency),
+		}
+		if n, err := strconv.Atoi(r.URL.Query().Get("refresh")); err == nil && n >= 1 && n <= 3600 {
+			v.Refresh = n
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := page.Execute(w, v); err != nil {
+			http.Error(w, "ferry: rendering the debug page: "+err.Error(), http.StatusInternalServerError)
+		}
+	})
+}
+
+type pageView struct {
+	Snapshot
+	Now        time.Time
+	Goroutines int
+	Refresh    int
+	Rate       chart
+	Latency    chart
+}
+
+// fmtDur prints a duration with three significant digits.
+func fmtDur(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0"
+	case d < time.Microsecond:
+		return fmt.Sprintf("%dns", d)
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.3gµs", float64(d)/1e3)
+	case d < time.Second:
+		return fmt.Sprintf("%.3gms", float64(d)/1e6)
+	}
+	return fmt.Sprintf("%.3gs", d.Seconds())
+}
+
+var page = template.Must(template.New("page").Funcs(template.FuncMap{
+	"dur": fmtDur,
+	"age": func(now, t time.Time) string { return fmtDur(now.Sub(t).Round(time.Second)) },
+}).Parse(pageHTML))
+
+const pageHTML = `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+{{if .Refresh}}<meta http-equiv="refresh" content="{{.Refresh}}">{{end}}
+<title>Ferry debug</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}
+h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.5em}
+table{border-collapse:collapse}td,th{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:right}
+td:first-child,th:first-child{text-align:left}.err{color:#b00}.muted{color:#777}
+svg{background:#fafafa;border:1px solid #ddd}
+</style></head><body>
+<h1>Ferry</h1>
+<p class="muted">up {{dur .Uptime}} · {{.Goroutines}} goroutines · {{.Now.Format "2006-01-02 15:04:05 MST"}} ·
+<a href="?refresh=2">auto-refresh</a> · <a href="?format=json">JSON</a></p>
+
+<h2>Calls per second, last minute</h2>
+{{template "chart" .Rate}}
+
+<h2 id="methods">Methods</h2>
+<table><thead><tr><th>method</th><th>kind</th><th>calls</th><th>errors</th><th>in flight</th>
+<th>p50</th><th>p90</th><th>p99</th><th>max</th><th>error codes</th></tr></thead><tbody>
+{{range .Methods}}<tr class="method" data-method="{{.Name}}"><td>{{.Name}}</td><td>{{.Kind}}</td>
+<td class="calls">{{.Calls}}</td><td class="errors{{if .Errors}} err{{end}}">{{.Errors}}</td><td class="inflight">{{.InFlight}}</td>
+<td>{{dur .P50}}</td><td>{{dur .P90}}</td><td>{{dur .P99}}</td><td>{{dur .Max}}</td>
+<td>{{range $code, $n := .Codes}}{{$code}}: {{$n}} {{end}}</td></tr>
+{{else}}<tr><td colspan="10" class="muted">no methods</td></tr>{{end}}
+</tbody></table>
+
+<h2>Latency, all methods</h2>
+{{template "chart" .Latency}}
+
+<h2 id="conns">Connections ({{len .Conns}})</h2>
+<table><thead><tr><th>remote</th><th>protocol</th><th>age</th><th>streams</th><th>running</th></tr></thead><tbody>
+{{range .Conns}}<tr class="conn"><td>{{.Remote}}</td><td>{{.Protocol}}</td><td>{{age $.Now .Since}}</td><td>{{.Streams}}</td><td>{{.Running}}</td></tr>
+{{else}}<tr><td colspan="5" class="muted">none</td></tr>{{end}}
+</tbody></table>
+</body></html>
+{{define "chart"}}<svg class="{{.Class}}" xmlns="http://www.w3.org/2000/svg" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="{{.Label}}">
+<text x="4" y="12" font-size="10" fill="#777">{{.Top}}</text>
+<text x="4" y="{{.H}}" dy="-3" font-size="10" fill="#777">{{.Left}}</text>
+<text x="{{.W}}" y="{{.H}}" dx="-4" dy="-3" font-size="10" fill="#777" text-anchor="end">{{.Right}}</text>
+{{range .Bars}}<rect x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}" fill="{{.Fill}}"><title>{{.Title}}</title></rect>
+{{end}}</svg>{{end}}`

@@ -1,0 +1,88 @@
+package debug_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry/debug"
+	"github.com/stretchr/testify/assert"
+)
+
+func TestHistogramEmpty(t *testing.T) {
+	var h debug.Histogram
+	assert.Zero(t, h.Count())
+	assert.Zero(t, h.Quantile(0.5))
+	assert.Zero(t, h.Mean())
+	assert.Zero(t, h.Min())
+	assert.Nil(t, h.Linear(10))
+}
+
+func TestHistogramQuantilesWithinBucketPrecision(t *testing.T) {
+	var h debug.Histogram
+	for i := 1; i <= 10000; i++ {
+		h.Record(time.Duration(i) * time.Microsecond)
+	}
+	assert.Equal(t, uint64(10000), h.Count())
+	assert.Equal(t, time.Microsecond, h.Min())
+	assert.Equal(t, 10*time.Millisecond, h.Max())
+	assert.Equal(t, 5000500*time.Nanosecond, h.Mean())
+	for _, q := range []float64{0.1, 0.5, 0.9, 0.99, 0.999} {
+		want := q * float64(10*time.Millisecond)
+		got := float64(h.Quantile(q))
+		assert.InDelta(t, want, got, want*0.0625, "q=%v", q)
+	}
+	assert.Equal(t, time.Microsecond, h.Quantile(0))
+	assert.Equal(t, 10*time.Millisecond, h.Quantile(1))
+}
+
+func TestHistogramSmallAndHugeValues(t *testing.T) {
+	var h debug.Histogram
+	h.Record(-5) // counts as 0
+	h.Record(0)
+	h.Record(7)
+	h.Record(time.Duration(1<<63 - 1))
+	assert.Equal(t, time.Duration(0), h.Min())
+	assert.Equal(t, time.Duration(1<<63-1), h.Max())
+	assert.Equal(t, time.Duration(0), h.Quantile(0.25))
+	assert.Equal(t, time.Duration(7), h.Quantile(0.75))
+}
+
+func TestHistogramLinearAndMerge(t *testing.T) {
+	var a, b debug.Histogram
+	for i := 0; i < 100; i++ {
+		a.Record(time.Millisecond)
+		b.Record(2 * time.Millisecond)
+	}
+	a.Merge(&b)
+	assert.Equal(t, uint64(200), a.Count())
+	assert.Equal(t, time.Millisecond, a.Min())
+	assert.Equal(t, 2*time.Millisecond, a.Max())
+	bs := a.Linear(4)
+	assert.Len(t, bs, 4)
+	var total uint64
+	for _, bk := range bs {
+		total += bk.Count
+	}
+	assert.Equal(t, uint64(200), total)
+	assert.Equal(t, uint64(100), bs[0].Count)
+	assert.Equal(t, uint64(100), bs[3].Count)
+}
+
+func TestHistogramConcurrentRecord(t *testing.T) {
+	var h debug.Histogram
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 1000; i++ {
+				h.Record(time.Duration(i+1) * time.Microsecond)
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, uint64(8000), h.Count())
+	assert.Equal(t, time.Microsecond, h.Min())
+	assert.Equal(t, time.Millisecond, h.Max())
+}

@@ -1,0 +1,25 @@
+// Package etcd registers Ferry servers in etcd and finds them from
+// clients: the registry half of Ferry's scale-out story, in its own module
+// so that etcd's client (and gRPC under it) stays out of Ferry's core.
+//
+// A server registers its address under a lease that the Registration
+// keeps alive; if the lease is ever lost (etcd restarted, a long
+// partition), it registers again. A graceful shutdown revokes the lease,
+// so clients drop the server at once; a crashed server drops out when its
+// lease expires (the TTL, 10 s by default).
+//
+//	reg, err := etcd.Register(ctx, cli, "orders", "10.0.0.5:7000")
+//	...
+//	reg.Close(ctx)          // before srv.Shutdown: clients stop sending first
+//	srv.Shutdown(ctx)
+//
+// Clients watch the service's keys through a resolver.Resolver:
+//
+//	c, err := cluster.New(etcd.NewResolver(cli, "orders"))
+//
+// Keys are PREFIX/SERVICE/ADDR (PREFIX defaults to "/ferry/services/"),
+// and each value is JSON: {"addr": ADDR, "attrs": {"instance": ID, ...}}.
+// The instance id is random per Registration, so a client can tell a
+// restarted server at the same address from the old one and reconnect at
+// once.
+package etcd

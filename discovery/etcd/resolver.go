@@ -1,0 +1,159 @@
+package etcd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ferryrpc/ferry/resolver"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// NewResolver returns a resolver.Resolver of the servers registered under
+// service: each Watcher reads the keys once, then follows etcd's watch
+// from that revision, so a change reaches the client as soon as etcd
+// applies it. A key whose value does not parse is skipped.
+func NewResolver(cli *clientv3.Client, service string, opts ...Option) (resolver.Resolver, error) {
+	if err := validService(service); err != nil {
+		return nil, err
+	}
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &etcdResolver{cli: cli, o: o, prefix: o.prefix + service + "/"}, nil
+}
+
+type etcdResolver struct {
+	cli    *clientv3.Client
+	o      options
+	prefix string
+}
+
+func (r *etcdResolver) Watch(context.Context) (resolver.Watcher, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &watcher{r: r, ctx: ctx, cancel: cancel, eps: map[string]resolver.Endpoint{}}, nil
+}
+
+type watcher struct {
+	r      *etcdResolver
+	ctx    context.Context // ends at Close, and with it the etcd watch
+	cancel context.CancelFunc
+
+	mu     sync.Mutex // one Next at a time
+	eps    map[string]resolver.Endpoint
+	wch    clientv3.WatchChan
+	wstop  context.CancelFunc
+	last   []resolver.Endpoint
+	sent   bool
+	failed int // consecutive failures to (re)load
+}
+
+func (w *watcher) Next(ctx context.Context) ([]resolver.Endpoint, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for {
+		if err := w.ctx.Err(); err != nil {
+			return nil, resolver.ErrClosed
+		}
+		if w.wch == nil {
+			if err := w.load(ctx); err != nil {
+				return nil, err
+			}
+		} else if err := w.follow(ctx); err != nil {
+			return nil, err
+		}
+		set := resolver.Sort(slices.Collect(maps.Values(w.eps)))
+		if !w.sent || !resolver.Equal(set, w.last) {
+			w.sent, w.last = true, set
+			return set, nil
+		}
+	}
+}
+
+// load reads every key and starts a watch from the next revision. After a
+// failure it first waits (200 ms doubling to 5 s), so that a caller
+// retrying at once does not hammer etcd.
+func (w *watcher) load(ctx context.Context) error {
+	if w.failed > 0 {
+		t := time.NewTimer(min(200*time.Millisecond<<min(w.failed-1, 5), 5*time.Second))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-w.ctx.Done():
+			t.Stop()
+			return resolver.ErrClosed
+		}
+	}
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	resp, err := w.r.cli.Get(gctx, w.r.prefix, clientv3.WithPrefix())
+	cancel()
+	if err != nil {
+		w.failed++
+		return fmt.Errorf("ferry: etcd: read %s: %w", w.r.prefix, err)
+	}
+	w.failed = 0
+	clear(w.eps)
+	for _, kv := range resp.Kvs {
+		w.put(string(kv.Key), kv.Value)
+	}
+	wctx, wstop := context.WithCancel(clientv3.WithRequireLeader(w.ctx))
+	w.wch = w.r.cli.Watch(wctx, w.r.prefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+	w.wstop = wstop
+	return nil
+}
+
+// follow applies the next batch of watch events. When the watch ends
+// (compaction, lost leader, closed), it drops it, to be loaded afresh.
+func (w *watcher) follow(ctx context.Context) error {
+	select {
+	case resp, ok := <-w.wch:
+		if !ok || resp.Canceled || resp.Err() != nil {
+			err := fmt.Errorf("ferry: etcd: the watch of %s ended", w.r.prefix)
+			if ok && resp.Err() != nil {
+				err = fmt.Errorf("ferry: etcd: the watch of %s ended: %w", w.r.prefix, resp.Err())
+			}
+			w.r.o.logger.Warn("ferry: etcd watch restarting", "err", err)
+			w.wstop()
+			w.wch = nil
+			return w.load(ctx)
+		}
+		for _, ev := range resp.Events {
+			switch ev.Type {
+			case clientv3.EventTypePut:
+				w.put(string(ev.Kv.Key), ev.Kv.Value)
+			case clientv3.EventTypeDelete:
+				delete(w.eps, string(ev.Kv.Key))
+			}
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.ctx.Done():
+		return resolver.ErrClosed
+	}
+}
+
+func (w *watcher) put(key string, value []byte) {
+	var rec record
+	if err := json.Unmarshal(value, &rec); err != nil || rec.Addr == "" {
+		w.r.o.logger.Warn("ferry: etcd: skipping a malformed registration", "key", key)
+		delete(w.eps, key)
+		return
+	}
+	w.eps[key] = resolver.Endpoint{Addr: rec.Addr, Attrs: rec.Attrs}
+}
+
+// ResolveNow does nothing: etcd pushes every change.
+func (w *watcher) ResolveNow() {}
+
+func (w *watcher) Close() error {
+	w.cancel()
+	return nil
+}

@@ -1,0 +1,48 @@
+// Package otel traces and measures Ferry calls with OpenTelemetry, through
+// interceptors. It is its own Go module (github.com/ferryrpc/ferry/otel),
+// so that Ferry itself does not depend on OpenTelemetry. Import it under
+// another name to keep go.opentelemetry.io/otel's:
+//
+//	import ferryotel "github.com/ferryrpc/ferry/otel"
+//
+//	s := server.New(
+//		server.WithInterceptors(ferryotel.ServerInterceptor()),       // calls it serves
+//		server.WithClientInterceptors(ferryotel.ClientInterceptor()), // calls it makes to clients (Peer)
+//	)
+//	c, err := client.Dial(ctx, addr,
+//		client.WithInterceptors(ferryotel.ClientInterceptor()),       // calls it makes
+//		client.WithServerInterceptors(ferryotel.ServerInterceptor()), // calls the server makes to it
+//	)
+//
+// The interceptors follow OpenTelemetry's RPC semantic conventions v1.40.0
+// (the newest that go.opentelemetry.io/otel ships; since v1.39.0 they have
+// rpc.system.name instead of rpc.system, and a fully qualified rpc.method
+// instead of rpc.service plus rpc.method):
+//
+//   - one span per call, named after the method ("Arith.Add"), of kind
+//     client on the calling side and server on the serving side, with
+//     rpc.system.name = "ferry", rpc.method = "Arith.Add",
+//     rpc.response.status_code = "OK" or the Ferry code in upper case
+//     ("INVALID_ARGUMENT", as gRPC spells its codes), error.type on
+//     failure, and on the server network.peer.address and
+//     network.peer.port. Client spans are errors for every failure; server
+//     spans only for the codes that mean the server failed (unknown,
+//     deadline_exceeded, unimplemented, internal, unavailable, data_loss).
+//   - the histograms rpc.client.call.duration and rpc.server.call.duration
+//     in seconds, with rpc.system.name, rpc.method,
+//     rpc.response.status_code and error.type.
+//
+// Trace context travels in the call's Ferry metadata (MetadataCarrier),
+// in both directions: a server handler that calls its client back through
+// a Peer continues the same trace. The propagator defaults to the global
+// one, which propagates nothing until the program sets one:
+//
+//	otel.SetTextMapPropagator(propagation.TraceContext{})
+//
+// or pass WithPropagators. Metadata only crosses the wire between Ferry
+// peers: a plain MessagePack-RPC peer starts a new trace.
+//
+// Not covered: message sizes (an interceptor sees decoded values, not the
+// bytes; the v1.40.0 conventions no longer define size metrics either) and
+// streaming calls (interceptors do not see them).
+package otel

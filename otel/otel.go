@@ -1,0 +1,193 @@
+package otel
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/server"
+	global "go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/semconv/v1.40.0/rpcconv"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// SystemName is the value of rpc.system.name on every span and metric.
+const SystemName = "ferry"
+
+// ScopeName is the instrumentation scope of the tracer and meter.
+const ScopeName = "github.com/ferryrpc/ferry/otel"
+
+// Option configures the interceptors.
+type Option func(*config)
+
+type config struct {
+	tp    trace.TracerProvider
+	mp    metric.MeterProvider
+	props propagation.TextMapPropagator
+}
+
+// WithTracerProvider sets where spans go. Default: the global provider
+// (otel.GetTracerProvider()) at the time the interceptor is made.
+func WithTracerProvider(tp trace.TracerProvider) Option { return func(c *config) { c.tp = tp } }
+
+// WithMeterProvider sets where metrics go. Default: the global provider
+// (otel.GetMeterProvider()).
+func WithMeterProvider(mp metric.MeterProvider) Option { return func(c *config) { c.mp = mp } }
+
+// WithPropagators sets how trace context travels in call metadata.
+// Default: the global propagator (otel.GetTextMapPropagator()), which
+// propagates nothing until the program sets one, for example
+// propagation.TraceContext{}.
+func WithPropagators(p propagation.TextMapPropagator) Option {
+	return func(c *config) { c.props = p }
+}
+
+// instruments are what one interceptor records with.
+type instruments struct {
+	tracer trace.Tracer
+	trace  bool // false for a no-op tracer provider: spans are skipped
+	props  propagation.TextMapPropagator
+	hist   metric.Float64Histogram // rpc.server.call.duration or rpc.client.call.duration
+	attrs  attrCache
+}
+
+func newInstruments(opts []Option, serverSide bool) *instruments {
+	c := config{tp: global.GetTracerProvider(), mp: global.GetMeterProvider(), props: global.GetTextMapPropagator()}
+	for _, o := range opts {
+		o(&c)
+	}
+	_, isNoop := c.tp.(noop.TracerProvider)
+	in := &instruments{
+		tracer: c.tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),
+		trace:  !isNoop,
+		props:  c.props,
+	}
+	meter := c.mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
+	if serverSide {
+		h, err := rpcconv.NewServerCallDuration(meter)
+		in.hist = h.Inst()
+		if err != nil {
+			global.Handle(err)
+		}
+	} else {
+		h, err := rpcconv.NewClientCallDuration(meter)
+		in.hist = h.Inst()
+		if err != nil {
+			global.Handle(err)
+		}
+	}
+	return in
+}
+
+// noSpan stands in when tracing is off.
+var noSpan = trace.SpanFromContext(context.Background())
+
+// ServerInterceptor returns an interceptor for the calls a side serves:
+// install it with server.WithInterceptors, or client.WithServerInterceptors
+// for the calls a server makes back to its client. Each call gets a span
+// of kind server, a child of the trace context found in the call's
+// metadata, and a rpc.server.call.duration measurement. Errors instrument
+// creation meets go to otel.Handle.
+func ServerInterceptor(opts ...Option) ferry.ServerInterceptor {
+	in := newInstruments(opts, true)
+	return func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+		ma := in.attrs.method(info.Method)
+		span := noSpan
+		if in.trace {
+			if md := ferry.IncomingMetadata(ctx); len(md) > 0 {
+				ctx = in.props.Extract(ctx, MetadataCarrier(md))
+			}
+			ctx, span = in.tracer.Start(ctx, info.Method, ma.serverStart...)
+		}
+		t0 := time.Now()
+		reply, err := next(ctx, args)
+		d := time.Since(t0)
+		code := ferry.CodeOf(err)
+		if span.IsRecording() {
+			if p := server.PeerFromContext(ctx); p != nil {
+				span.SetAttributes(peerAttrs(p.RemoteAddr())...)
+			}
+			span.SetAttributes(statusKVs(code)...)
+			if err != nil && serverFault(code) {
+				span.SetStatus(codes.Error, err.Error())
+			}
+		}
+		span.End()
+		if in.hist.Enabled(ctx) {
+			in.hist.Record(ctx, d.Seconds(), ma.record(code)...)
+		}
+		return reply, err
+	}
+}
+
+// ClientInterceptor returns an interceptor for the calls a side makes:
+// install it with client.WithInterceptors, or server.WithClientInterceptors
+// for the calls a server makes to its clients through a Peer. Each call
+// gets a span of kind client whose context travels in the call's metadata,
+// and a rpc.client.call.duration measurement.
+func ClientInterceptor(opts ...Option) ferry.ClientInterceptor {
+	in := newInstruments(opts, false)
+	return func(ctx context.Context, info *ferry.CallInfo, args, reply any, next ferry.Invoker) error {
+		ma := in.attrs.method(info.Method)
+		span := noSpan
+		if in.trace {
+			ctx, span = in.tracer.Start(ctx, info.Method, ma.clientStart...)
+		}
+		// Skipping Inject when there is nothing to propagate saves an
+		// allocation per call.
+		if span.SpanContext().IsValid() || baggage.FromContext(ctx).Len() > 0 {
+			carrier := MetadataCarrier{}
+			in.props.Inject(ctx, carrier)
+			if len(carrier) > 0 {
+				ctx = ferry.WithOutgoingMetadata(ctx, ferry.Metadata(carrier))
+			}
+		}
+		t0 := time.Now()
+		err := next(ctx, info, args, reply)
+		d := time.Since(t0)
+		code := ferry.CodeOf(err)
+		if span.IsRecording() {
+			span.SetAttributes(statusKVs(code)...)
+			if err != nil {
+				span.SetStatus(codes.Error, err.Error())
+			}
+		}
+		span.End()
+		if in.hist.Enabled(ctx) {
+			in.hist.Record(ctx, d.Seconds(), ma.record(code)...)
+		}
+		return err
+	}
+}
+
+// serverFault reports whether a code means the server failed, which marks
+// a server span as an error; the caller's mistakes (invalid_argument,
+// not_found, ...) do not. This follows what OpenTelemetry specifies for
+// gRPC.
+func serverFault(c ferry.Code) bool {
+	switch c {
+	case ferry.CodeUnknown, ferry.CodeDeadlineExceeded, ferry.CodeUnimplemented,
+		ferry.CodeInternal, ferry.CodeUnavailable, ferry.CodeDataLoss:
+		return true
+	}
+	return false
+}
+
+// peerAttrs returns network.peer.address and network.peer.port.
+func peerAttrs(a net.Addr) []attribute.KeyValue {
+	if tcp, ok := a.(*net.TCPAddr); ok {
+		return []attribute.KeyValue{semconv.NetworkPeerAddress(tcp.IP.String()), semconv.NetworkPeerPort(tcp.Port)}
+	}
+	if a != nil {
+		return []attribute.KeyValue{semconv.NetworkPeerAddress(a.String())}
+	}
+	return nil
+}
