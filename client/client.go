@@ -18,12 +18,13 @@ import (
 // Client is a connection to one server. It is safe for concurrent use;
 // calls from many goroutines share the connection.
 type Client struct {
-	*Conn  // Call, Go, Notify
-	nc     net.Conn
-	sess   *transport.Session
-	reg    *registry.Registry
-	limits wire.Limits
-	once   sync.Once
+	*Conn     // Call, Go, Notify
+	goingAway chan struct{}
+	nc        net.Conn
+	sess      *transport.Session
+	reg       *registry.Registry
+	limits    wire.Limits
+	once      sync.Once
 }
 
 // Dial connects to a server at addr ("host:port") over TCP. ctx bounds the
@@ -76,7 +77,8 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		}
 		nc = tc
 	}
-	c := &Client{nc: nc, reg: registry.New(), Conn: &Conn{}}
+	c := &Client{nc: nc, reg: registry.New(), Conn: &Conn{}, goingAway: make(chan struct{})}
+	var goAwayOnce sync.Once
 	eo := engine.Options{
 		Limits:       wire.Limits{MaxMessage: o.cfg.MaxMessageSize, MaxDepth: o.cfg.MaxDepth},
 		Ext:          !o.plain,
@@ -85,6 +87,7 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		Server:       ferry.ChainServer(o.serverInterceptors...),
 		Limiter:      engine.NewLimiter(o.maxCalls, o.maxCalls),
 		BaseContext:  context.WithValue(context.Background(), connKey{}, c.Conn),
+		OnGoAway:     func() { goAwayOnce.Do(func() { close(c.goingAway) }) },
 		WriteTimeout: o.cfg.WriteTimeout,
 		Logger:       o.logger,
 	}
@@ -182,6 +185,12 @@ func (c *Call) Wait() error {
 	<-c.p.Done()
 	return c.p.Err()
 }
+
+// GoingAway is closed when the server announces that it is shutting down:
+// calls started from then on fail at once with CodeUnavailable and
+// ferry.NotExecuted true, while calls already sent complete. Balancers use
+// it to drain a connection without failing calls.
+func (c *Client) GoingAway() <-chan struct{} { return c.goingAway }
 
 // Register publishes the exported methods of rcvr for the server to call
 // back over this connection, exactly as server.Server.Register does.

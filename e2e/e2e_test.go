@@ -355,6 +355,7 @@ func TestShutdownIsGraceful(t *testing.T) {
 		err := c.Call(t.Context(), "Arith.Add", testsvc.Args{}, nil)
 		return ferry.NotExecuted(err) && ferry.CodeOf(err) == ferry.CodeUnavailable
 	}, 5*time.Second, time.Millisecond)
+	<-c.GoingAway()
 	close(release)
 	require.NoError(t, inflight.Wait())
 	assert.Equal(t, "finished", got)

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry/examples/arith/arith"
+	"github.com/ferryrpc/ferry/health"
+	"github.com/ferryrpc/ferry/introspect"
 	"github.com/ferryrpc/ferry/server"
 )
 
@@ -38,7 +40,8 @@ func main() {
 
 func run(addr string, grace time.Duration) error {
 	s := server.New()
-	if err := arith.Register(s); err != nil {
+	hs := health.NewServer()
+	if err := errors.Join(arith.Register(s), introspect.Register(s), hs.Register(s)); err != nil {
 		return err
 	}
 	l, err := net.Listen("tcp", addr)
@@ -60,6 +63,7 @@ func run(addr string, grace time.Duration) error {
 	case <-ctx.Done():
 	}
 	log.Print("shutting down")
+	hs.Shutdown() // health checks report NOT_SERVING while calls drain
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := s.Shutdown(sctx); err != nil {
