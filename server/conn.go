@@ -33,7 +33,6 @@ type conn struct {
 	tlsState       *tls.ConnectionState
 	authed         bool // authenticated, or no authentication configured
 	identity       any
-	authErr        error
 	nstreams       int
 	sess           *transport.Session
 	engines        map[*engine.Conn]struct{}

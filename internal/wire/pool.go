@@ -36,6 +36,6 @@ func PutBuffer(b []byte) {
 	if c < minPoolClass || c > maxPoolClass {
 		return
 	}
-	b = b[:0:1<<c]
+	b = b[: 0 : 1<<c]
 	bufPools[c].Put(&b)
 }
