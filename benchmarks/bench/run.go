@@ -25,11 +25,15 @@ type Options struct {
 }
 
 // Result is what one window measured. Allocations and CPU cover the whole
-// process: client and server together.
+// process: client and server together. In the stream scenario (Window > 0)
+// a call is one echoed message: Calls counts echoes, Concurrency streams,
+// and the per-call figures are per echoed message; latencies stay zero.
 type Result struct {
 	System        string
 	Concurrency   int
 	Bulk          int // payload bytes per call, 0 for the message workload
+	Window        int // stream scenario: messages in flight per stream; 0 otherwise
+	MessageBytes  int // stream scenario: payload bytes of one message in the system's encoding
 	Calls         int64
 	Elapsed       time.Duration
 	CallsPerSec   float64

@@ -78,3 +78,35 @@ type Pipeline interface {
 	// Check returns an error unless slot's last reply equals what was sent.
 	Check(slot int) error
 }
+
+// StreamClient is a Client whose system has bidirectional streams; the
+// stream scenario skips systems whose clients are not StreamClients.
+type StreamClient interface {
+	Client
+	// OpenStream opens one bidirectional stream to the server's echo
+	// handler, which sends back every message it receives, in order.
+	// Cancelling ctx aborts the stream.
+	OpenStream(ctx context.Context) (Stream, error)
+}
+
+// Stream is one bidirectional echo stream of the message. The driver calls
+// Send from one goroutine and Recv from another at the same time; Check and
+// Close come after both have returned.
+type Stream interface {
+	// Send sends the message without waiting for its echo.
+	Send() error
+	// CloseSend tells the server that no more messages will come; the
+	// server then ends the stream once it has echoed the rest.
+	CloseSend() error
+	// Recv receives the next echo and decodes it as the system's client
+	// does (the raw systems keep the bytes); io.EOF once the server ended
+	// the stream.
+	Recv() error
+	// Check returns an error unless the last echo equals what was sent.
+	Check() error
+	// Close releases the stream.
+	Close() error
+	// MessageSize is the payload bytes of one message in the system's
+	// encoding, framing excluded.
+	MessageSize() int
+}

@@ -26,6 +26,9 @@ type Meta struct {
 	Baseline   string // system the "vs" ratio column divides by (grpc-raw)
 	Limit      string // system the "of limit" column divides by (tcp-raw)
 	AsyncNames []string
+	// StreamBaselines are the systems the stream table's ratio columns
+	// divide by (grpc, grpc-raw).
+	StreamBaselines []string
 }
 
 // Size is the encoded size of the message in one encoding.
@@ -38,6 +41,7 @@ type key struct {
 	system string
 	conc   int
 	bulk   int
+	window int
 }
 
 // Collector gathers the results of every round.
@@ -54,7 +58,7 @@ func NewCollector(order []string) *Collector {
 
 // Add records one window's result.
 func (c *Collector) Add(r bench.Result) {
-	k := key{r.System, r.Concurrency, r.Bulk}
+	k := key{r.System, r.Concurrency, r.Bulk, r.Window}
 	c.runs[k] = append(c.runs[k], r)
 }
 
@@ -67,6 +71,7 @@ type Report struct {
 	Systems []string       // in display order
 	Echo    []bench.Result // message workload, by concurrency then system
 	Bulk    []bench.Result // bulk workload, by system
+	Stream  []bench.Result // stream scenario, by streams then system
 	Idle    []bench.IdleResult
 }
 
@@ -83,6 +88,9 @@ func (c *Collector) Report(meta Meta) *Report {
 	}
 	sort.Slice(keys, func(i, j int) bool {
 		a, b := keys[i], keys[j]
+		if a.window != b.window {
+			return a.window < b.window
+		}
 		if a.bulk != b.bulk || a.conc != b.conc {
 			return a.bulk < b.bulk || (a.bulk == b.bulk && a.conc < b.conc)
 		}
@@ -90,9 +98,12 @@ func (c *Collector) Report(meta Meta) *Report {
 	})
 	for _, k := range keys {
 		m := medianResult(c.runs[k])
-		if k.bulk > 0 {
+		switch {
+		case k.window > 0:
+			rep.Stream = append(rep.Stream, m)
+		case k.bulk > 0:
 			rep.Bulk = append(rep.Bulk, m)
-		} else {
+		default:
 			rep.Echo = append(rep.Echo, m)
 		}
 	}
@@ -146,11 +157,11 @@ func medianIdle(rs []bench.IdleResult) bench.IdleResult {
 	return m
 }
 
-// find returns the result of system among rs with the same concurrency and
-// payload as like.
+// find returns the result of system among rs with the same concurrency,
+// payload and window as like.
 func find(rs []bench.Result, system string, like bench.Result) (bench.Result, bool) {
 	for _, r := range rs {
-		if r.System == system && r.Concurrency == like.Concurrency && r.Bulk == like.Bulk {
+		if r.System == system && r.Concurrency == like.Concurrency && r.Bulk == like.Bulk && r.Window == like.Window {
 			return r, true
 		}
 	}

@@ -41,6 +41,10 @@ func Markdown(w io.Writer, rep *Report) error {
 		p("\n## Bulk: %s payload echoed, %d goroutines\n\n", sizeName(rep.Bulk[0].Bulk), m.BulkConc)
 		bulkTable(p, rep)
 	}
+	if len(rep.Stream) > 0 {
+		p("\n## Bidirectional streams: the message pipelined, %d in flight per stream\n\n", rep.Stream[0].Window)
+		streamTable(p, rep)
+	}
 	if len(rep.Idle) > 0 {
 		p("\n## Memory per idle connection (%d connections, client and server ends together)\n\n", m.IdleConns)
 		p("Each connection made one call, then sat idle; process growth after GC divided by the connection count.\n\n")
@@ -78,6 +82,29 @@ func bulkTable(p func(string, ...any), rep *Report) {
 			thousands(r.CallsPerSec*float64(r.Bulk)/(1<<20)), thousands(r.CallsPerSec),
 			r.P50.Seconds()*1e3, r.P99.Seconds()*1e3, r.AllocsPerCall, thousands(r.BytesPerCall/1024),
 			micros(r.CPUPerCall), ratio(rep.Bulk, r, m.Baseline), ratio(rep.Bulk, r, m.Limit))
+	}
+}
+
+func streamTable(p func(string, ...any), rep *Report) {
+	m := rep.Meta
+	p("One bidirectional stream per worker, all on one connection. Per stream, a sender keeps up to %d messages in flight\n", rep.Stream[0].Window)
+	p("while a receiver takes their echoes; the server sends back each message it receives. Ferry and grpc decode every\n")
+	p("message on both ends; grpc-raw passes the MessagePack bytes through (no codec work). msgs/s counts echoes received.\n")
+	p("MiB/s is msgs/s times the message's payload size in the system's own encoding (\"msg B\", framing excluded), counted\n")
+	p("once per echo although the message crosses the connection both ways. Allocations and CPU are per echoed message,\n")
+	p("client and server together.\n\n")
+	p("| streams | system | msgs/s | MiB/s | msg B | allocs/msg | B/msg | CPU µs/msg |")
+	for _, b := range m.StreamBaselines {
+		p(" vs %s |", b)
+	}
+	p("\n|---:|---|---:|---:|---:|---:|---:|---:|%s\n", strings.Repeat("---:|", len(m.StreamBaselines)))
+	for _, r := range rep.Stream {
+		p("| %d | %s | %s | %.1f | %d | %.1f | %s | %s |", r.Concurrency, r.System, thousands(r.CallsPerSec),
+			r.CallsPerSec*float64(r.MessageBytes)/(1<<20), r.MessageBytes, r.AllocsPerCall, thousands(r.BytesPerCall), micros(r.CPUPerCall))
+		for _, b := range m.StreamBaselines {
+			p(" %s |", ratio(rep.Stream, r, b))
+		}
+		p("\n")
 	}
 }
 

@@ -22,17 +22,20 @@ func sample() *Report {
 					P50: time.Duration(round+1) * time.Microsecond, AllocsPerCall: 2})
 			}
 			c.Add(bench.Result{System: sys, Concurrency: 4, Bulk: 1 << 20, CallsPerSec: scale * 100})
+			c.Add(bench.Result{System: sys, Concurrency: 16, Window: 64, MessageBytes: 1024, CallsPerSec: scale * 1024 * 100})
 		}
 		c.AddIdle(bench.IdleResult{System: "ferry", Conns: 10, RSSPerConn: scale * 1024})
 	}
 	return c.Report(Meta{Rounds: 3, CPUs: 2, Baseline: "grpc-raw", Limit: "tcp-raw", BulkConc: 4, IdleConns: 10,
-		Sizes: []Size{{"msgpack", 610}}})
+		Sizes: []Size{{"msgpack", 610}}, StreamBaselines: []string{"grpc-raw"}})
 }
 
 func TestMediansAndOrder(t *testing.T) {
 	rep := sample()
 	require.Len(t, rep.Echo, 9)
 	require.Len(t, rep.Bulk, 3)
+	require.Len(t, rep.Stream, 3)
+	assert.InDelta(t, 2*1024*100.0, rep.Stream[0].CallsPerSec, 1e-9)
 	assert.Equal(t, "ferry", rep.Echo[0].System)
 	assert.Equal(t, 1, rep.Echo[0].Concurrency)
 	assert.Equal(t, 256, rep.Echo[8].Concurrency)
@@ -50,6 +53,9 @@ func TestMarkdown(t *testing.T) {
 	assert.Contains(t, out, "1.00×")
 	assert.Contains(t, out, "## Bulk: 1 MiB payload echoed, 4 goroutines")
 	assert.Contains(t, out, "| ferry | 2.0 |")
+	assert.Contains(t, out, "## Bidirectional streams: the message pipelined, 64 in flight per stream")
+	assert.Contains(t, out, "| 16 | ferry | 204,800 | 200.0 | 1024 |")
+	assert.Contains(t, out, "| vs grpc-raw |")
 }
 
 func TestSVGIsWellFormed(t *testing.T) {

@@ -1,6 +1,7 @@
 package systems_test
 
 import (
+	"io"
 	"testing"
 	"time"
 
@@ -66,5 +67,76 @@ func TestIdle(t *testing.T) {
 		require.NoError(t, err, sys.Name())
 		assert.Equal(t, 10, res.Conns)
 		assert.Positive(t, res.GoroutinesPC, sys.Name())
+	}
+}
+
+// streamSystems are the systems that must run the stream scenario.
+var streamSystems = []string{"ferry", "grpc", "grpc-raw"}
+
+func TestStream(t *testing.T) {
+	supported := map[string]bool{}
+	for _, sys := range systems.All() {
+		var res bench.Result
+		var err error
+		for d := 20 * time.Millisecond; d <= 320*time.Millisecond; d *= 4 {
+			res, err = bench.RunStream(t.Context(), sys, bench.StreamOptions{
+				Streams: 2, Window: 4, Warmup: 5 * time.Millisecond, Duration: d,
+			})
+			if err != nil || res.Calls > 0 {
+				break
+			}
+		}
+		if err != nil {
+			require.ErrorIs(t, err, bench.ErrUnsupported, sys.Name())
+			continue
+		}
+		supported[sys.Name()] = true
+		assert.Positive(t, res.Calls, sys.Name())
+		assert.Positive(t, res.CallsPerSec, sys.Name())
+		assert.Equal(t, 4, res.Window, sys.Name())
+		assert.Equal(t, 2, res.Concurrency, sys.Name())
+		assert.InDelta(t, 600, res.MessageBytes, 100, sys.Name())
+	}
+	for _, name := range streamSystems {
+		assert.True(t, supported[name], name)
+	}
+}
+
+// TestStreamEchoesEveryMessage sends a few messages ahead of their echoes
+// on one stream, checks that every echo decodes equal to the message, and
+// that the stream ends cleanly after CloseSend.
+func TestStreamEchoesEveryMessage(t *testing.T) {
+	for _, sys := range systems.All() {
+		t.Run(sys.Name(), func(t *testing.T) {
+			srv, err := sys.Listen()
+			require.NoError(t, err)
+			defer srv.Close()
+			cl, err := srv.Dial(t.Context())
+			require.NoError(t, err)
+			defer cl.Close()
+			sc, ok := cl.(bench.StreamClient)
+			if !ok {
+				assert.NotContains(t, streamSystems, sys.Name())
+				return
+			}
+			st, err := sc.OpenStream(t.Context())
+			require.NoError(t, err)
+			defer st.Close()
+			const ahead = 3
+			for range ahead {
+				require.NoError(t, st.Send())
+			}
+			for range 2 * ahead {
+				require.NoError(t, st.Recv())
+				require.NoError(t, st.Check())
+				require.NoError(t, st.Send())
+			}
+			require.NoError(t, st.CloseSend())
+			for range ahead {
+				require.NoError(t, st.Recv())
+				require.NoError(t, st.Check())
+			}
+			require.ErrorIs(t, st.Recv(), io.EOF)
+		})
 	}
 }

@@ -1,6 +1,9 @@
 // Command compare runs Ferry and its peers (grpc-go with protobuf and with
 // raw bytes, net/rpc with gob, and the raw TCP and yamux echo limits) in
-// one process, round-robin, and writes a markdown table and an SVG chart.
+// one process, round-robin, and writes markdown tables and an SVG chart.
+// Its scenarios: unary echo of a message at several concurrency levels,
+// bulk payloads, memory per idle connection, and the message pipelined
+// through bidirectional streams (Ferry and gRPC only).
 //
 // From the benchmarks folder:
 //
@@ -31,10 +34,13 @@ type config struct {
 	conc               []int
 	bulkSize, bulkConc int
 	idleConns          int
+	streamConc         []int
+	streamWindow       int
 	mdPath, svgPath    string
 	baseline, limit    string
 	selected           []bench.System
 	echo, bulk, idle   bool
+	stream             bool
 }
 
 func main() {
@@ -58,11 +64,13 @@ func parseFlags(args []string) (*config, error) {
 	fs.DurationVar(&c.warmup, "warmup", 250*time.Millisecond, "unmeasured warm-up before each window")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds; every figure is the median over them")
 	fs.StringVar(&c.systems, "systems", "", "comma-separated systems to run (default all: "+names(systems.All())+")")
-	fs.StringVar(&c.scenarios, "scenarios", "echo,bulk,idle", "comma-separated scenarios: echo, bulk, idle")
+	fs.StringVar(&c.scenarios, "scenarios", "echo,bulk,idle,stream", "comma-separated scenarios: echo, bulk, idle, stream")
 	concStr := fs.String("conc", "1,16,256", "comma-separated concurrency levels for the echo scenario")
 	fs.IntVar(&c.bulkSize, "bulk-size", 1<<20, "payload bytes per call in the bulk scenario")
 	fs.IntVar(&c.bulkConc, "bulk-conc", 4, "goroutines in the bulk scenario")
 	fs.IntVar(&c.idleConns, "idle-conns", 2000, "connections opened in the idle-memory scenario")
+	streamConcStr := fs.String("stream-conc", "1,16", "comma-separated stream counts (one stream per worker) for the stream scenario")
+	fs.IntVar(&c.streamWindow, "stream-window", 64, "messages in flight per stream in the stream scenario")
 	fs.StringVar(&c.mdPath, "md", "-", `markdown output path ("-" for stdout)`)
 	fs.StringVar(&c.svgPath, "svg", "", "SVG chart output path (empty: no chart)")
 	fs.StringVar(&c.baseline, "baseline", "grpc-raw", "system the first ratio column divides by")
@@ -77,6 +85,9 @@ func parseFlags(args []string) (*config, error) {
 	if c.conc, err = parseInts(*concStr); err != nil {
 		return nil, err
 	}
+	if c.streamConc, err = parseInts(*streamConcStr); err != nil {
+		return nil, err
+	}
 	if c.selected, err = pick(c.systems); err != nil {
 		return nil, err
 	}
@@ -88,8 +99,10 @@ func parseFlags(args []string) (*config, error) {
 			c.bulk = true
 		case "idle":
 			c.idle = true
+		case "stream":
+			c.stream = true
 		default:
-			return nil, fmt.Errorf("unknown scenario %q (want echo, bulk, idle)", s)
+			return nil, fmt.Errorf("unknown scenario %q (want echo, bulk, idle, stream)", s)
 		}
 	}
 	switch {
@@ -97,8 +110,8 @@ func parseFlags(args []string) (*config, error) {
 		return nil, errors.New("-rounds must be at least 1")
 	case c.duration <= 0 || c.warmup < 0:
 		return nil, errors.New("-duration must be positive and -warmup not negative")
-	case c.bulkSize < 1 || c.bulkConc < 1 || c.idleConns < 1:
-		return nil, errors.New("-bulk-size, -bulk-conc and -idle-conns must be positive")
+	case c.bulkSize < 1 || c.bulkConc < 1 || c.idleConns < 1 || c.streamWindow < 1:
+		return nil, errors.New("-bulk-size, -bulk-conc, -idle-conns and -stream-window must be positive")
 	}
 	return c, nil
 }
@@ -121,6 +134,13 @@ func run(ctx context.Context, cfg *config) error {
 			o := bench.Options{Concurrency: cfg.bulkConc, Workload: bench.Workload{Bulk: cfg.bulkSize}}
 			if err := window(ctx, cfg, col, order, round, o); err != nil {
 				return err
+			}
+		}
+		if cfg.stream {
+			for _, n := range cfg.streamConc {
+				if err := streamWindow(ctx, cfg, col, order, round, n); err != nil {
+					return err
+				}
 			}
 		}
 		if cfg.idle {
@@ -157,6 +177,24 @@ func window(ctx context.Context, cfg *config, col *report.Collector, order []ben
 			return err
 		}
 		progress("round %d/%d bulk=%d conc=%-3d %-10s %10.0f calls/s  p99 %v", round+1, cfg.rounds, o.Workload.Bulk, o.Concurrency, sys.Name(), r.CallsPerSec, r.P99)
+		col.Add(r)
+	}
+	return nil
+}
+
+// streamWindow runs the stream scenario with n streams on every system of
+// order that has streams.
+func streamWindow(ctx context.Context, cfg *config, col *report.Collector, order []bench.System, round, n int) error {
+	o := bench.StreamOptions{Streams: n, Window: cfg.streamWindow, Warmup: cfg.warmup, Duration: cfg.duration}
+	for _, sys := range order {
+		r, err := bench.RunStream(ctx, sys, o)
+		if errors.Is(err, bench.ErrUnsupported) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		progress("round %d/%d stream streams=%-3d %-10s %10.0f msgs/s  %6.1f MiB/s", round+1, cfg.rounds, n, sys.Name(), r.CallsPerSec, r.CallsPerSec*float64(r.MessageBytes)/(1<<20))
 		col.Add(r)
 	}
 	return nil

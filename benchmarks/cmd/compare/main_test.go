@@ -16,7 +16,8 @@ func TestTinyRunWritesReport(t *testing.T) {
 	dir := t.TempDir()
 	md, svg := filepath.Join(dir, "out.md"), filepath.Join(dir, "out.svg")
 	cfg, err := parseFlags([]string{"-duration", "20ms", "-warmup", "5ms", "-rounds", "1", "-conc", "2",
-		"-bulk-size", "65536", "-bulk-conc", "2", "-idle-conns", "5", "-md", md, "-svg", svg})
+		"-bulk-size", "65536", "-bulk-conc", "2", "-idle-conns", "5", "-stream-conc", "2", "-stream-window", "4",
+		"-md", md, "-svg", svg})
 	require.NoError(t, err)
 	require.NoError(t, run(t.Context(), cfg))
 	out, err := os.ReadFile(md)
@@ -26,6 +27,10 @@ func TestTinyRunWritesReport(t *testing.T) {
 	}
 	assert.Contains(t, string(out), "## Bulk: 64 KiB payload echoed, 2 goroutines")
 	assert.Contains(t, string(out), "## Memory per idle connection (5 connections")
+	assert.Contains(t, string(out), "## Bidirectional streams: the message pipelined, 4 in flight per stream")
+	for _, name := range []string{"ferry", "grpc", "grpc-raw"} {
+		assert.Regexp(t, `\| 2 \| `+name+` \| [0-9,]+ \| [0-9.]+ \| [0-9]+ \|`, string(out))
+	}
 	chart, err := os.ReadFile(svg)
 	require.NoError(t, err)
 	assert.Contains(t, string(chart), "<polyline")
@@ -35,6 +40,8 @@ func TestFlagErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"-systems", "nope"},
 		{"-scenarios", "echo,nope"},
+		{"-stream-conc", "0"},
+		{"-stream-window", "0"},
 		{"-conc", "0"},
 		{"-rounds", "0"},
 		{"extra"},

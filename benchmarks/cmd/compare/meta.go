@@ -29,12 +29,22 @@ func meta(cfg *config) report.Meta {
 			{Encoding: "protobuf", Bytes: grpcsys.ProtoSize()},
 			{Encoding: "gob after the type description", Bytes: netrpcsys.GobSize()},
 		},
-		BulkConc:   cfg.bulkConc,
-		IdleConns:  cfg.idleConns,
-		Baseline:   cfg.baseline,
-		Limit:      cfg.limit,
-		AsyncNames: []string{"ferry-go"},
+		BulkConc:        cfg.bulkConc,
+		IdleConns:       cfg.idleConns,
+		Baseline:        cfg.baseline,
+		Limit:           cfg.limit,
+		AsyncNames:      []string{"ferry-go"},
+		StreamBaselines: streamBaselines(cfg.baseline),
 	}
+}
+
+// streamBaselines returns the systems the stream table divides by: grpc,
+// and the -baseline system unless it is grpc.
+func streamBaselines(baseline string) []string {
+	if baseline == "grpc" {
+		return []string{"grpc"}
+	}
+	return []string{"grpc", baseline}
 }
 
 // platform names the OS, architecture, CPU model and kernel.

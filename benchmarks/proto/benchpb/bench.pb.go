@@ -369,9 +369,11 @@ const file_bench_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x1f \x01(\tR\tsessionId\x12\x12\n" +
 	"\x04tags\x18  \x03(\tR\x04tags\x12\x18\n" +
-	"\asamples\x18! \x03(\x03R\asamples29\n" +
+	"\asamples\x18! \x03(\x03R\asamples2u\n" +
 	"\x05Bench\x120\n" +
-	"\x04Echo\x12\x13.ferrybench.Message\x1a\x13.ferrybench.MessageB4Z2github.com/ferryrpc/ferry/benchmarks/proto/benchpbb\x06proto3"
+	"\x04Echo\x12\x13.ferrybench.Message\x1a\x13.ferrybench.Message\x12:\n" +
+	"\n" +
+	"EchoStream\x12\x13.ferrybench.Message\x1a\x13.ferrybench.Message(\x010\x01B4Z2github.com/ferryrpc/ferry/benchmarks/proto/benchpbb\x06proto3"
 
 var (
 	file_bench_proto_rawDescOnce sync.Once
@@ -391,9 +393,11 @@ var file_bench_proto_goTypes = []any{
 }
 var file_bench_proto_depIdxs = []int32{
 	0, // 0: ferrybench.Bench.Echo:input_type -> ferrybench.Message
-	0, // 1: ferrybench.Bench.Echo:output_type -> ferrybench.Message
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
+	0, // 1: ferrybench.Bench.EchoStream:input_type -> ferrybench.Message
+	0, // 2: ferrybench.Bench.Echo:output_type -> ferrybench.Message
+	0, // 3: ferrybench.Bench.EchoStream:output_type -> ferrybench.Message
+	2, // [2:4] is the sub-list for method output_type
+	0, // [0:2] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name

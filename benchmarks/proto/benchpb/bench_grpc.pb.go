@@ -22,16 +22,19 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Bench_Echo_FullMethodName = "/ferrybench.Bench/Echo"
+	Bench_Echo_FullMethodName       = "/ferrybench.Bench/Echo"
+	Bench_EchoStream_FullMethodName = "/ferrybench.Bench/EchoStream"
 )
 
 // BenchClient is the client API for Bench service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Bench echoes the record back.
+// Bench echoes the record back: once per call (Echo), or every message of
+// a bidirectional stream, in order (EchoStream).
 type BenchClient interface {
 	Echo(ctx context.Context, in *Message, opts ...grpc.CallOption) (*Message, error)
+	EchoStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Message, Message], error)
 }
 
 type benchClient struct {
@@ -52,13 +55,28 @@ func (c *benchClient) Echo(ctx context.Context, in *Message, opts ...grpc.CallOp
 	return out, nil
 }
 
+func (c *benchClient) EchoStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Message, Message], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Bench_ServiceDesc.Streams[0], Bench_EchoStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[Message, Message]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Bench_EchoStreamClient = grpc.BidiStreamingClient[Message, Message]
+
 // BenchServer is the server API for Bench service.
 // All implementations must embed UnimplementedBenchServer
 // for forward compatibility.
 //
-// Bench echoes the record back.
+// Bench echoes the record back: once per call (Echo), or every message of
+// a bidirectional stream, in order (EchoStream).
 type BenchServer interface {
 	Echo(context.Context, *Message) (*Message, error)
+	EchoStream(grpc.BidiStreamingServer[Message, Message]) error
 	mustEmbedUnimplementedBenchServer()
 }
 
@@ -71,6 +89,9 @@ type UnimplementedBenchServer struct{}
 
 func (UnimplementedBenchServer) Echo(context.Context, *Message) (*Message, error) {
 	return nil, status.Error(codes.Unimplemented, "method Echo not implemented")
+}
+func (UnimplementedBenchServer) EchoStream(grpc.BidiStreamingServer[Message, Message]) error {
+	return status.Error(codes.Unimplemented, "method EchoStream not implemented")
 }
 func (UnimplementedBenchServer) mustEmbedUnimplementedBenchServer() {}
 func (UnimplementedBenchServer) testEmbeddedByValue()               {}
@@ -111,6 +132,13 @@ func _Bench_Echo_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Bench_EchoStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(BenchServer).EchoStream(&grpc.GenericServerStream[Message, Message]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Bench_EchoStreamServer = grpc.BidiStreamingServer[Message, Message]
+
 // Bench_ServiceDesc is the grpc.ServiceDesc for Bench service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -123,6 +151,13 @@ var Bench_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Bench_Echo_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "EchoStream",
+			Handler:       _Bench_EchoStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "bench.proto",
 }

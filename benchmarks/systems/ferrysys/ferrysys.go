@@ -1,12 +1,14 @@
 // Package ferrysys runs Ferry: server.New and Serve on a TCP listener,
 // client.Dial, with default options. "ferry" makes blocking Calls, one per
 // worker goroutine; "ferry-go" keeps N calls in flight with Go from a
-// single goroutine.
+// single goroutine. "ferry" also runs the stream scenario on typed
+// bidirectional streams (server.HandleBidi, client.OpenBidi).
 package ferrysys
 
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 
 	"github.com/ferryrpc/ferry/benchmarks/bench"
@@ -17,8 +19,9 @@ import (
 
 // Method names the server registers.
 const (
-	echoMethod = "Bench.Echo"
-	bulkMethod = "Bench.Bulk"
+	echoMethod   = "Bench.Echo"
+	bulkMethod   = "Bench.Bulk"
+	streamMethod = "Bench.EchoStream"
 )
 
 type system struct {
@@ -47,6 +50,7 @@ func (sys *system) Listen() (bench.Server, error) {
 	err := errors.Join(
 		server.Handle(s, echoMethod, func(_ context.Context, m *message.Message) (*message.Message, error) { return m, nil }),
 		server.Handle(s, bulkMethod, func(_ context.Context, b *[]byte) (*[]byte, error) { return b, nil }),
+		server.HandleBidi(s, streamMethod, echoStream),
 	)
 	if err != nil {
 		return nil, err
@@ -58,6 +62,23 @@ func (sys *system) Listen() (bench.Server, error) {
 	sv := &srv{sys: sys, s: s, addr: l.Addr().String(), served: make(chan error, 1)}
 	go func() { sv.served <- s.Serve(l) }()
 	return sv, nil
+}
+
+// echoStream sends back every message of the stream until the caller
+// closes its side.
+func echoStream(_ context.Context, st *server.BidiStream[message.Message, message.Message]) error {
+	for {
+		m, err := st.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := st.Send(m); err != nil {
+			return err
+		}
+	}
 }
 
 func (sv *srv) Dial(ctx context.Context) (bench.Client, error) {
@@ -102,6 +123,37 @@ func (s syncClient) Close() error { return s.c.Close() }
 
 func (s syncClient) NewCaller(w bench.Workload) (bench.Caller, error) {
 	return &caller{c: s.c, call: newCall(w)}, nil
+}
+
+func (s syncClient) OpenStream(ctx context.Context) (bench.Stream, error) {
+	st, err := client.OpenBidi[message.Message, message.Message](ctx, s.c, streamMethod)
+	if err != nil {
+		return nil, err
+	}
+	return &stream{st: st, msg: message.New()}, nil
+}
+
+// stream sends msg and decodes every echo into a new message, as
+// BidiStream.Recv does.
+type stream struct {
+	st   *client.BidiStream[message.Message, message.Message]
+	msg  *message.Message
+	last *message.Message
+}
+
+func (k *stream) Send() error      { return k.st.Send(k.msg) }
+func (k *stream) CloseSend() error { return k.st.CloseSend() }
+func (k *stream) Close() error     { return k.st.Close() }
+func (k *stream) Check() error     { return bench.CheckMessage(k.last) }
+func (k *stream) MessageSize() int { return len(bench.EncodedMessage()) }
+
+func (k *stream) Recv() error {
+	m, err := k.st.Recv()
+	if err != nil {
+		return err
+	}
+	k.last = m
+	return nil
 }
 
 type caller struct {

@@ -1,12 +1,15 @@
 // Package grpcsys runs grpc-go unary calls with default options over one
 // ClientConn: "grpc" with the protobuf code generated from
 // proto/bench.proto, and "grpc-raw" with a registered codec that passes
-// []byte through, gRPC's own ceiling.
+// []byte through, gRPC's own ceiling. Both also run the stream scenario
+// on bidirectional streams: the generated EchoStream, and a hand-written
+// raw stream with the same codec.
 package grpcsys
 
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 
 	"github.com/ferryrpc/ferry/benchmarks/bench"
@@ -38,6 +41,23 @@ type echoServer struct {
 
 func (echoServer) Echo(_ context.Context, m *benchpb.Message) (*benchpb.Message, error) {
 	return m, nil
+}
+
+// EchoStream sends back every message of the stream until the caller
+// closes its side.
+func (echoServer) EchoStream(st benchpb.Bench_EchoStreamServer) error {
+	for {
+		m, err := st.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := st.Send(m); err != nil {
+			return err
+		}
+	}
 }
 
 type srv struct {
@@ -131,3 +151,73 @@ func (k *rawCaller) Call(ctx context.Context) error {
 }
 
 func (k *rawCaller) Check() error { return bench.CheckRaw(k.w, k.reply) }
+
+func (c *conn) OpenStream(ctx context.Context) (bench.Stream, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	if c.sys.raw {
+		st, err := c.cc.NewStream(ctx, &rawStreamDesc, rawEchoStream, grpc.CallContentSubtype(rawCodecName))
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		return &rawStream{st: st, cancel: cancel, payload: bench.EncodedMessage()}, nil
+	}
+	st, err := benchpb.NewBenchClient(c.cc).EchoStream(ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &protoStream{st: st, cancel: cancel, msg: toProto(message.New())}, nil
+}
+
+// protoStream sends msg and decodes every echo into a new message, as the
+// generated Recv does.
+type protoStream struct {
+	st     benchpb.Bench_EchoStreamClient
+	cancel context.CancelFunc
+	msg    *benchpb.Message
+	last   *benchpb.Message
+}
+
+func (k *protoStream) Send() error      { return k.st.Send(k.msg) }
+func (k *protoStream) CloseSend() error { return k.st.CloseSend() }
+func (k *protoStream) MessageSize() int { return protoSize(k.msg) }
+
+// Close cancels the stream's context, which releases it if the server has
+// not already ended it.
+func (k *protoStream) Close() error { k.cancel(); return nil }
+
+func (k *protoStream) Recv() error {
+	m, err := k.st.Recv()
+	if err != nil {
+		return err
+	}
+	k.last = m
+	return nil
+}
+
+func (k *protoStream) Check() error {
+	if k.last == nil {
+		return bench.CheckMessage(nil)
+	}
+	return bench.CheckMessage(fromProto(k.last))
+}
+
+// rawStream sends the message's MessagePack bytes and keeps every echo's
+// bytes without decoding them, like rawCaller.
+type rawStream struct {
+	st      grpc.ClientStream
+	cancel  context.CancelFunc
+	payload []byte
+	last    []byte
+}
+
+func (k *rawStream) Send() error      { return k.st.SendMsg(k.payload) }
+func (k *rawStream) CloseSend() error { return k.st.CloseSend() }
+func (k *rawStream) Recv() error      { return k.st.RecvMsg(&k.last) }
+func (k *rawStream) Check() error     { return bench.CheckRaw(bench.Workload{}, k.last) }
+func (k *rawStream) MessageSize() int { return len(k.payload) }
+
+// Close cancels the stream's context, which releases it if the server has
+// not already ended it.
+func (k *rawStream) Close() error { k.cancel(); return nil }

@@ -3,6 +3,7 @@ package grpcsys
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
@@ -42,12 +43,17 @@ func (rawCodec) Unmarshal(data []byte, v any) error {
 
 // Full method names of the hand-written raw service.
 const (
-	rawEcho = "/ferrybench.Raw/Echo"
-	rawBulk = "/ferrybench.Raw/Bulk"
+	rawEcho       = "/ferrybench.Raw/Echo"
+	rawBulk       = "/ferrybench.Raw/Bulk"
+	rawEchoStream = "/ferrybench.Raw/EchoStream"
 )
 
+// rawStreamDesc describes EchoStream, a bidirectional stream.
+var rawStreamDesc = grpc.StreamDesc{StreamName: "EchoStream", Handler: rawStreamHandler, ServerStreams: true, ClientStreams: true}
+
 // rawServiceDesc serves Echo and Bulk with the same handler: the request
-// bytes are the response.
+// bytes are the response; and EchoStream, which sends back every message
+// of the stream.
 var rawServiceDesc = grpc.ServiceDesc{
 	ServiceName: "ferrybench.Raw",
 	HandlerType: (*any)(nil),
@@ -55,6 +61,7 @@ var rawServiceDesc = grpc.ServiceDesc{
 		{MethodName: "Echo", Handler: rawHandler},
 		{MethodName: "Bulk", Handler: rawHandler},
 	},
+	Streams: []grpc.StreamDesc{rawStreamDesc},
 }
 
 func rawHandler(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
@@ -63,4 +70,20 @@ func rawHandler(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServe
 		return nil, err
 	}
 	return in, nil
+}
+
+func rawStreamHandler(_ any, st grpc.ServerStream) error {
+	for {
+		var in []byte
+		err := st.RecvMsg(&in)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := st.SendMsg(in); err != nil {
+			return err
+		}
+	}
 }
