@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -93,56 +94,172 @@ func (s *Session) NumStreams() int { return s.ys.NumStreams() }
 // RemoteAddr returns the peer's address.
 func (s *Session) RemoteAddr() net.Addr { return s.ys.RemoteAddr() }
 
-// coalescer sits under yamux and sends each data frame's 12-byte header
-// together with its body in one write, instead of yamux's two. Small
-// bodies are copied behind the header into a reused buffer; large ones go
-// out with writev.
+// coalescer sits under yamux and batches its writes: yamux writes every
+// frame header and body separately, from one goroutine, and waits for each
+// write. The coalescer appends them to a buffer and returns at once; a
+// flusher goroutine, after yielding once so that more frames can join,
+// writes everything pending in one system call. Frames from every stream of
+// the session share the batches. Large bodies skip the buffer (after the
+// pending bytes are written, to keep the order). The flusher is started on
+// demand and exits after a second of idleness, so idle sessions cost no
+// goroutine.
 type coalescer struct {
 	net.Conn
 	timeout time.Duration // every write's deadline: a peer that stops reading breaks the session
-	mu      sync.Mutex
-	held    bool
-	buf     []byte
-	bufs    net.Buffers
+
+	mu       sync.Mutex
+	cond     sync.Cond
+	buf      []byte // pending bytes
+	spare    []byte
+	writing  bool // the flusher is writing a batch
+	running  bool // the flusher goroutine exists
+	wake     chan struct{}
+	err      error
+	closed   bool
+	flushers sync.WaitGroup
 }
 
-const coalesceCopyMax = 64 << 10
+const (
+	coalesceDirect  = 64 << 10 // writes this large skip the buffer
+	coalesceMax     = 1 << 20  // writers wait while this much is pending
+	coalesceIdle    = time.Second
+	coalesceInitial = 4 << 10
+)
 
 func newCoalescer(c net.Conn, timeout time.Duration) net.Conn {
-	return &coalescer{Conn: c, timeout: timeout, buf: make([]byte, 0, 4096)}
+	w := &coalescer{Conn: c, timeout: timeout, wake: make(chan struct{}, 1)}
+	w.cond.L = &w.mu
+	return w
 }
 
-func (c *coalescer) deadline() {
-	if c.timeout > 0 {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+func (w *coalescer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.err == nil && len(w.buf) >= coalesceMax {
+		w.cond.Wait()
 	}
-}
-
-func (c *coalescer) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.deadline()
-	if c.held {
-		c.held = false
-		if len(p) <= coalesceCopyMax {
-			c.buf = append(c.buf[:12], p...)
-			n, err := c.Conn.Write(c.buf)
-			if cap(c.buf) > 4*coalesceCopyMax {
-				c.buf = make([]byte, 0, 4096)
-			}
-			return max(n-12, 0), err
+	if w.err != nil {
+		return 0, w.err
+	}
+	if len(p) >= coalesceDirect {
+		for w.err == nil && (w.writing || len(w.buf) > 0) {
+			w.signal()
+			w.cond.Wait()
 		}
-		c.bufs = append(c.bufs[:0], c.buf[:12], p)
-		n, err := c.bufs.WriteTo(c.Conn)
-		return max(int(n)-12, 0), err
+		if w.err != nil {
+			return 0, w.err
+		}
+		w.writing = true
+		w.mu.Unlock()
+		n, err := w.write(p)
+		w.mu.Lock()
+		w.writing = false
+		w.fail(err)
+		w.cond.Broadcast()
+		return n, err
 	}
-	// A data frame header (version 0, type 0) announcing a body: hold it.
-	if len(p) == 12 && p[0] == 0 && p[1] == 0 && (p[8]|p[9]|p[10]|p[11]) != 0 {
-		c.buf = append(c.buf[:0], p...)
-		c.held = true
-		return len(p), nil
+	if w.buf == nil {
+		w.buf = w.spare[:0]
+		if w.buf == nil {
+			w.buf = make([]byte, 0, coalesceInitial)
+		}
+		w.spare = nil
 	}
-	return c.Conn.Write(p)
+	w.buf = append(w.buf, p...)
+	w.signal()
+	return len(p), nil
+}
+
+// signal wakes the flusher, starting it if needed; mu is held.
+func (w *coalescer) signal() {
+	if !w.running && !w.closed {
+		w.running = true
+		w.flushers.Add(1)
+		go w.flusher()
+	}
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *coalescer) write(p []byte) (int, error) {
+	if w.timeout > 0 {
+		_ = w.Conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	}
+	return w.Conn.Write(p)
+}
+
+// fail records the first write error and breaks the connection, so that
+// yamux's reader fails too and the session ends; mu is held.
+func (w *coalescer) fail(err error) {
+	if err != nil && w.err == nil {
+		w.err = err
+		w.Conn.Close()
+	}
+}
+
+func (w *coalescer) flusher() {
+	defer w.flushers.Done()
+	idle := time.NewTimer(coalesceIdle)
+	defer idle.Stop()
+	for {
+		select {
+		case <-w.wake:
+		case <-idle.C:
+			w.mu.Lock()
+			if len(w.buf) == 0 && !w.writing {
+				w.running = false
+				w.mu.Unlock()
+				return
+			}
+			w.mu.Unlock()
+		}
+		runtime.Gosched() // let more frames join the batch
+		w.mu.Lock()
+		for len(w.buf) > 0 && !w.writing && w.err == nil {
+			batch := w.buf
+			w.buf = nil
+			w.writing = true
+			w.mu.Unlock()
+			_, err := w.write(batch)
+			w.mu.Lock()
+			w.writing = false
+			if cap(batch) <= 4*coalesceDirect {
+				w.spare = batch[:0]
+			}
+			w.fail(err)
+		}
+		w.cond.Broadcast()
+		stop := w.closed && len(w.buf) == 0
+		if stop {
+			w.running = false
+		}
+		w.mu.Unlock()
+		if stop {
+			return
+		}
+		idle.Reset(coalesceIdle)
+	}
+}
+
+// Close writes what is pending (within the write timeout), stops the
+// flusher and closes the connection.
+func (w *coalescer) Close() error {
+	w.mu.Lock()
+	w.closed = true
+	if w.running {
+		w.signal()
+	}
+	w.mu.Unlock()
+	w.flushers.Wait()
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = net.ErrClosed
+	}
+	w.cond.Broadcast()
+	w.mu.Unlock()
+	return w.Conn.Close()
 }
 
 // ErrUnknownProtocol is returned by Sniff for a first byte that starts
