@@ -39,6 +39,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err, "dial "+addr+": "+err.Error()))
 	}
+	_ = transport.SetUserTimeout(nc, o.cfg.DeadPeerTimeout())
 	c, err := newClient(ctx, nc, o)
 	if err != nil {
 		nc.Close()

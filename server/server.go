@@ -12,6 +12,7 @@ import (
 	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/ferryrpc/ferry/transport"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -121,6 +122,7 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		backoff = 0
+		_ = transport.SetUserTimeout(nc, s.opts.cfg.DeadPeerTimeout())
 		s.startConn(nc, false)
 	}
 }

@@ -53,6 +53,13 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// DeadPeerTimeout is how long a connection may go unanswered before it is
+// declared dead: KeepAliveInterval + WriteTimeout, or WriteTimeout alone
+// without keepalives. Ferry sets it as TCP_USER_TIMEOUT on the TCP
+// connections it dials and accepts (Linux), so the kernel also breaks a
+// connection whose sent data stays unacknowledged that long.
+func (c Config) DeadPeerTimeout() time.Duration { return c.KeepAliveInterval + c.WriteTimeout }
+
 // DefaultConfig returns the production defaults documented on Config.
 func DefaultConfig() Config {
 	return Config{
