@@ -134,9 +134,8 @@ func (c *Conn) Unlock(identity any) {
 // Start starts the reader and writer goroutines. Handlers may run from
 // then on.
 func (c *Conn) Start() {
-	c.loops.Add(2)
+	c.loops.Add(1)
 	go c.readLoop()
-	go c.w.loop()
 }
 
 // Done is closed once the conn is broken or closed.

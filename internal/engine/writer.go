@@ -22,6 +22,8 @@ const (
 // writer batches messages: callers encode under mu straight into out, and
 // one goroutine swaps out for an empty buffer and writes it in one call.
 // Yielding once before each flush lets concurrent callers join the batch.
+// The goroutine starts with the first message and exits after writerIdle
+// without one, so an idle connection keeps none.
 type writer struct {
 	c      *Conn
 	mu     sync.Mutex
@@ -32,10 +34,14 @@ type writer struct {
 	queued bool
 	err    error
 	wake   chan struct{}
-	stop   chan struct{}
-	exited chan struct{}
-	once   sync.Once
+	stop    chan struct{}
+	exited  chan struct{}
+	once    sync.Once
+	running bool // the goroutine exists; under mu
+	stopped bool // shutdown began; under mu
 }
+
+const writerIdle = time.Second
 
 func (w *writer) init(c *Conn) {
 	w.c = c
@@ -46,11 +52,49 @@ func (w *writer) init(c *Conn) {
 	w.exited = make(chan struct{})
 }
 
-func (w *writer) shutdown() { w.once.Do(func() { close(w.stop) }) }
+// shutdown makes the writer flush what is queued (bounded by finalFlush),
+// refuse more, and close the stream; exited is closed when that is done.
+func (w *writer) shutdown() {
+	w.once.Do(func() {
+		w.mu.Lock()
+		w.stopped = true
+		running := w.running
+		w.mu.Unlock()
+		close(w.stop)
+		if !running {
+			w.finish()
+			close(w.exited)
+		}
+	})
+}
+
+// finish is the writer's last act: a final flush, then the stream closes.
+func (w *writer) finish() {
+	_ = w.flush(finalFlush)
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = errClosedLocally
+	}
+	w.cond.Broadcast()
+	w.mu.Unlock()
+	w.c.rwc.Close()
+}
+
+// start runs the writer goroutine unless it runs or the writer stopped;
+// mu is held.
+func (w *writer) start() {
+	if w.running || w.stopped {
+		return
+	}
+	w.running = true
+	w.c.loops.Add(1)
+	go w.loop()
+}
 
 func (w *writer) loop() {
 	defer w.c.loops.Done()
-	defer close(w.exited)
+	idle := time.NewTimer(writerIdle)
+	defer idle.Stop()
 	for {
 		select {
 		case <-w.wake:
@@ -58,15 +102,19 @@ func (w *writer) loop() {
 			if err := w.flush(w.c.opts.WriteTimeout); err != nil {
 				w.c.fail(err, false)
 			}
-		case <-w.stop:
-			_ = w.flush(finalFlush)
+			idle.Reset(writerIdle)
+		case <-idle.C:
 			w.mu.Lock()
-			if w.err == nil {
-				w.err = errClosedLocally
+			if !w.queued && !w.stopped {
+				w.running = false
+				w.mu.Unlock()
+				return
 			}
-			w.cond.Broadcast()
 			w.mu.Unlock()
-			w.c.rwc.Close()
+			idle.Reset(writerIdle)
+		case <-w.stop:
+			w.finish()
+			close(w.exited)
 			return
 		}
 	}
@@ -121,6 +169,7 @@ func (w *writer) begin() (int, error) {
 func (w *writer) commit() {
 	if !w.queued {
 		w.queued = true
+		w.start()
 		select {
 		case w.wake <- struct{}{}:
 		default:
