@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ferryrpc/ferry/benchmarks/internal/procstat"
 )
@@ -18,9 +19,16 @@ type IdleResult struct {
 	GoroutinesPC float64 // goroutines per connection
 }
 
+// IdleSettle is how long the connections sit idle before memory is read:
+// a connection that is idle for real has been idle for seconds, and some
+// systems (Ferry) let per-connection goroutines exit after a second or two
+// without work.
+var IdleSettle = 3 * time.Second
+
 // Idle opens n connections to one server of sys, makes one echo call on
 // each (so lazily built state exists, as on any connection in use), lets
-// them sit idle, and divides the growth of the process's memory by n.
+// them sit idle for IdleSettle, and divides the growth of the process's
+// memory by n.
 func Idle(ctx context.Context, sys System, n int) (IdleResult, error) {
 	srv, err := sys.Listen()
 	if err != nil {
@@ -47,6 +55,11 @@ func Idle(ctx context.Context, sys System, n int) (IdleResult, error) {
 		if err := callOnce(ctx, c); err != nil {
 			return IdleResult{}, fmt.Errorf("%s: %w", sys.Name(), err)
 		}
+	}
+	select {
+	case <-time.After(IdleSettle):
+	case <-ctx.Done():
+		return IdleResult{}, ctx.Err()
 	}
 	procstat.Settle()
 	after, err := procstat.ReadMemory()

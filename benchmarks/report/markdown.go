@@ -47,7 +47,7 @@ func Markdown(w io.Writer, rep *Report) error {
 	}
 	if len(rep.Idle) > 0 {
 		p("\n## Memory per idle connection (%d connections, client and server ends together)\n\n", m.IdleConns)
-		p("Each connection made one call, then sat idle; process growth after GC divided by the connection count.\n\n")
+		p("Each connection made one call, then sat idle (3 s by default, -idle-settle); process growth after GC divided by the connection count.\n\n")
 		p("| system | RSS KiB/conn | Go heap KiB/conn | stacks KiB/conn | goroutines/conn |\n|---|---:|---:|---:|---:|\n")
 		for _, r := range rep.Idle {
 			p("| %s | %.1f | %.1f | %.1f | %.1f |\n", r.System, r.RSSPerConn/1024, r.HeapPerConn/1024, r.StackPerConn/1024, r.GoroutinesPC)

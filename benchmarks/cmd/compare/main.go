@@ -69,6 +69,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.bulkSize, "bulk-size", 1<<20, "payload bytes per call in the bulk scenario")
 	fs.IntVar(&c.bulkConc, "bulk-conc", 4, "goroutines in the bulk scenario")
 	fs.IntVar(&c.idleConns, "idle-conns", 2000, "connections opened in the idle-memory scenario")
+	fs.DurationVar(&bench.IdleSettle, "idle-settle", bench.IdleSettle, "how long idle connections sit before memory is read")
 	streamConcStr := fs.String("stream-conc", "1,16", "comma-separated stream counts (one stream per worker) for the stream scenario")
 	fs.IntVar(&c.streamWindow, "stream-window", 64, "messages in flight per stream in the stream scenario")
 	fs.StringVar(&c.mdPath, "md", "-", `markdown output path ("-" for stdout)`)

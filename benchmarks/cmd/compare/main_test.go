@@ -16,7 +16,7 @@ func TestTinyRunWritesReport(t *testing.T) {
 	dir := t.TempDir()
 	md, svg := filepath.Join(dir, "out.md"), filepath.Join(dir, "out.svg")
 	cfg, err := parseFlags([]string{"-duration", "20ms", "-warmup", "5ms", "-rounds", "1", "-conc", "2",
-		"-bulk-size", "65536", "-bulk-conc", "2", "-idle-conns", "5", "-stream-conc", "2", "-stream-window", "4",
+		"-bulk-size", "65536", "-bulk-conc", "2", "-idle-conns", "5", "-idle-settle", "0s", "-stream-conc", "2", "-stream-window", "4",
 		"-md", md, "-svg", svg})
 	require.NoError(t, err)
 	require.NoError(t, run(t.Context(), cfg))
