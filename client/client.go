@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/engine"
@@ -25,6 +26,7 @@ type Client struct {
 	reg       *registry.Registry
 	limits    wire.Limits
 	once      sync.Once
+	bg        sync.WaitGroup // closes of abandoned streams
 }
 
 // Dial connects to a server at addr ("host:port") over TCP. ctx bounds the
@@ -149,11 +151,19 @@ func handshakeError(err, cause error) error {
 // wrapping ferry.ErrClosed. It returns after the client's goroutines exit.
 func (c *Client) Close() error {
 	c.once.Do(func() {
+		grace := time.AfterFunc(time.Second, func() {
+			c.nc.Close() // first: it unblocks a write stuck under the session
+			if c.sess != nil {
+				c.sess.Close()
+			}
+		})
 		c.eng.Close()
 		if c.sess != nil {
 			c.sess.Close()
 		}
+		grace.Stop()
 		c.nc.Close()
+		c.bg.Wait()
 	})
 	return nil
 }

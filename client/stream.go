@@ -116,6 +116,15 @@ func (s *Stream) Close() error {
 func (s *Stream) release() {
 	s.once.Do(func() {
 		s.stop()
+		if s.ctx.Err() != nil {
+			// Abandoned: closing may wait for a stalled connection.
+			s.cl.bg.Add(1)
+			go func() {
+				defer s.cl.bg.Done()
+				s.c.Close()
+			}()
+			return
+		}
 		s.c.Close()
 	})
 }

@@ -102,6 +102,13 @@ func TestFastMatchesMsgpack(t *testing.T) {
 // normalize drops what neither codec carries.
 func normalize(v fastAll) fastAll {
 	v.Skip, v.hidden = "", 0
+	// NaN never equals itself; both codecs carry it, so compare a stand-in.
+	if v.F32 != v.F32 {
+		v.F32 = -0.5
+	}
+	if v.F64 != v.F64 {
+		v.F64 = -0.5
+	}
 	if v.Inner.M == nil {
 		v.Inner.M = map[string]uint32{}
 	}

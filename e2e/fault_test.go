@@ -12,6 +12,7 @@ import (
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/faultnet"
+	"github.com/ferryrpc/ferry/internal/testsvc"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/ferryrpc/ferry/transport"
@@ -181,30 +182,7 @@ func TestPartialReplyIsOutcomeUnknown(t *testing.T) {
 	require.NoError(t, err)
 	defer l.Close()
 	served := make(chan error, 1)
-	go func() {
-		nc, err := l.Accept()
-		if err != nil {
-			served <- err
-			return
-		}
-		defer nc.Close()
-		msg, err := wire.NewReader(nc, wire.DefaultLimits).Next()
-		if err != nil {
-			served <- err
-			return
-		}
-		req, err := wire.Parse(msg)
-		if err != nil {
-			served <- err
-			return
-		}
-		// [1, id, nil, "a 64-byte string...] with only 10 bytes of the string.
-		reply := wire.AppendNil(wire.AppendUint(append(wire.AppendArrayHeader(nil, 4), wire.TypeResponse), uint64(req.ID)))
-		reply = append(reply, 0xd9, 64)
-		reply = append(reply, "0123456789"...)
-		_, err = nc.Write(reply)
-		served <- err
-	}()
+	go func() { served <- sendPartialReply(l) }()
 	c, err := client.Dial(t.Context(), l.Addr().String(), client.WithPlainMsgpackRPC())
 	require.NoError(t, err)
 	defer c.Close()
@@ -213,6 +191,27 @@ func TestPartialReplyIsOutcomeUnknown(t *testing.T) {
 	require.NoError(t, <-served)
 	requireOutcomeUnknown(t, err)
 	assert.Empty(t, got)
+}
+
+// sendPartialReply accepts one connection, reads a request and answers
+// [1, id, nil, "a 64-byte string... with only 10 bytes of the string.
+func sendPartialReply(l net.Listener) error {
+	nc, err := l.Accept()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	msg, err := wire.NewReader(nc, wire.DefaultLimits).Next()
+	if err != nil {
+		return err
+	}
+	req, err := wire.Parse(msg)
+	if err != nil {
+		return err
+	}
+	reply := wire.AppendNil(wire.AppendUint(append(wire.AppendArrayHeader(nil, 4), wire.TypeResponse), uint64(req.ID)))
+	_, err = nc.Write(append(append(reply, 0xd9, 64), "0123456789"...))
+	return err
 }
 
 // TestSlowNetworkStillWorks adds latency, then a bandwidth limit: calls get
@@ -301,5 +300,127 @@ func TestStalledPeerHitsDeadline(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// closePrompt bounds Close on a stalled connection: the final flush may
+// take its 1 s, and no more.
+const closePrompt = time.Second + faultSlack
+
+// TestCloseIsPromptWhenPeerStalls closes clients and servers whose
+// connections cannot send (a peer that stopped reading, a full send
+// buffer): Close and an expired Shutdown must not wait for WriteTimeout
+// per connection.
+func TestCloseIsPromptWhenPeerStalls(t *testing.T) {
+	t.Run("client Close", func(t *testing.T) {
+		s := newServer(t)
+		f := faultnet.New()
+		c := dialFaulty(t, s, f)
+		call := c.Go(t.Context(), "Echo.Sleep", int64(60_000), nil)
+		f.Stall(faultnet.Out)
+		t0 := time.Now()
+		require.NoError(t, c.Close())
+		took := time.Since(t0)
+		t.Logf("client Close on a stalled connection: %v", took)
+		assert.LessOrEqual(t, took, closePrompt)
+		require.ErrorIs(t, call.Wait(), ferry.ErrClosed)
+	})
+	for _, how := range []string{"Close", "Shutdown"} {
+		t.Run("server "+how, func(t *testing.T) {
+			s := newServer(t)
+			f := faultnet.New()
+			addr := serveLoopback(t, s, f)
+			var calls []*client.Call
+			for range 3 {
+				c, err := client.Dial(t.Context(), addr)
+				require.NoError(t, err)
+				defer c.Close()
+				calls = append(calls, c.Go(t.Context(), "Echo.Sleep", int64(60_000), nil))
+			}
+			require.Eventually(t, func() bool { return len(s.Conns()) == 3 }, faultSlack, time.Millisecond)
+			f.Stall(faultnet.Out)
+			t0 := time.Now()
+			if how == "Close" {
+				require.NoError(t, s.Close())
+			} else {
+				ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+				defer cancel()
+				require.ErrorIs(t, s.Shutdown(ctx), context.DeadlineExceeded)
+			}
+			took := time.Since(t0)
+			t.Logf("server %s with 3 stalled connections: %v", how, took)
+			assert.LessOrEqual(t, took, closePrompt)
+			f.Heal()
+			for _, call := range calls {
+				require.Error(t, call.Wait())
+			}
+		})
+	}
+}
+
+// TestStreamDeadlineUnderStall stalls a bidirectional stream: its
+// deadline must end Recv at the deadline, not after WriteTimeout.
+func TestStreamDeadlineUnderStall(t *testing.T) {
+	s := streamServer(t)
+	f := faultnet.New()
+	c := dialFaulty(t, s, f)
+	const timeout = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	t0 := time.Now()
+	bidi, err := client.OpenBidi[num, num](ctx, c, "Num.Double")
+	require.NoError(t, err)
+	defer bidi.Close()
+	require.NoError(t, bidi.Send(&num{1}))
+	_, err = bidi.Recv()
+	require.NoError(t, err)
+	f.Stall(faultnet.Both)
+	_, err = bidi.Recv()
+	took := time.Since(t0)
+	t.Logf("stream Recv on a stalled connection ended after %v (deadline %v): %v", took, timeout, err)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.LessOrEqual(t, took, timeout+faultSlack)
+}
+
+// TestWriteErrorWithPendingFrames breaks a session's connection with a
+// write timeout while more frames wait to be written: the session must
+// still close, and the server with it.
+func TestWriteErrorWithPendingFrames(t *testing.T) {
+	cfg := transport.DefaultConfig()
+	cfg.WriteTimeout = 200 * time.Millisecond
+	// No Close at cleanup: with the bug, it would hang the test binary.
+	s := server.New(server.WithConfig(cfg))
+	require.NoError(t, s.Register(testsvc.Arith{}))
+	f := faultnet.New()
+	addr := serveLoopback(t, s, f)
+	c, err := client.Dial(t.Context(), addr)
+	require.NoError(t, err)
+	f.Stall(faultnet.Out)
+	// Keep replies coming while the server's stalled write waits for its
+	// deadline, so that frames are pending when it fails.
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	end := time.After(faultSlack)
+	for sent := 0; sent < 5000; sent++ {
+		select {
+		case <-tick.C:
+			c.Go(t.Context(), "Arith.Add", map[string]int64{"A": 1}, nil)
+			continue
+		case <-c.Done():
+		case <-end:
+		}
+		break
+	}
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		s.Close()
+		c.Close()
+	}()
+	f.Heal()
+	select {
+	case <-closed:
+	case <-time.After(faultSlack):
+		t.Fatal("the server's or the client's Close deadlocked")
 	}
 }

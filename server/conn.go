@@ -333,6 +333,15 @@ func (c *conn) close() {
 	c.closed = true
 	sess := c.sess
 	c.mu.Unlock()
+	// Engines flush their last replies, but a peer that stopped reading
+	// must not hold Close for WriteTimeout: end the transport after a grace.
+	grace := time.AfterFunc(closeGrace, func() {
+		c.nc.Close() // first: it unblocks a write stuck under the session
+		if sess != nil {
+			sess.Close()
+		}
+	})
+	defer grace.Stop()
 	c.closeEngines()
 	c.cancel()
 	if sess != nil {
@@ -340,6 +349,10 @@ func (c *conn) close() {
 	}
 	c.nc.Close()
 }
+
+// closeGrace bounds how long closing a connection waits for its last
+// writes.
+const closeGrace = time.Second
 
 func (c *conn) closeEngines() {
 	for _, e := range c.snapshot() {

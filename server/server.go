@@ -172,8 +172,15 @@ func (s *Server) startConn(nc net.Conn, wait bool) *conn {
 // returns only after every goroutine the server started has exited.
 func (s *Server) Shutdown(ctx context.Context) error {
 	conns := s.beginClose()
+	// A go-away waits for the session's send loop: a stalled peer must
+	// not hold the others' drain, nor the deadline in ctx.
+	var drains sync.WaitGroup
 	for _, c := range conns {
-		c.drain()
+		drains.Add(1)
+		go func() {
+			defer drains.Done()
+			c.drain()
+		}()
 	}
 	var err error
 	for _, c := range conns {
@@ -181,9 +188,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			break
 		}
 	}
-	for _, c := range conns {
-		c.close()
-	}
+	closeAll(conns)
+	drains.Wait() // the sessions are closed: go-aways return at once
 	s.wg.Wait()
 	s.cancel()
 	return err
@@ -193,9 +199,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // their contexts canceled. It returns after every goroutine the server
 // started has exited.
 func (s *Server) Close() error {
-	for _, c := range s.beginClose() {
-		c.close()
-	}
+	closeAll(s.beginClose())
 	s.wg.Wait()
 	s.cancel()
 	return nil
@@ -245,4 +249,17 @@ func (s *Server) engineOptions(c *conn, p *Peer, ferryPeer bool) engine.Options 
 		eo.WriteTimeout = 0 // the session bounds every write itself
 	}
 	return eo
+}
+
+// closeAll closes conns concurrently, so that slow peers do not add up.
+func closeAll(conns []*conn) {
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.close()
+		}()
+	}
+	wg.Wait()
 }

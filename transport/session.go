@@ -230,6 +230,9 @@ func (w *coalescer) flusher() {
 			}
 			w.fail(err)
 		}
+		if w.err != nil {
+			w.buf = nil // the connection is broken: pending frames can never be sent
+		}
 		w.cond.Broadcast()
 		stop := w.closed && len(w.buf) == 0
 		if stop {

@@ -80,8 +80,9 @@ type Conn struct {
 	baseCtx  context.Context
 	cancel   context.CancelFunc
 	asyncs   sync.WaitGroup // goroutines running client interceptors for Go
-	work     chan *inbound  // hands calls to idle workers
-	workers  sync.WaitGroup // handler goroutines, busy or idle
+	wmu      sync.Mutex
+	idleWk   []chan *inbound // idle workers, most recent last
+	workers  sync.WaitGroup  // handler goroutines, busy or idle
 	loops    sync.WaitGroup
 	closed   chan struct{}
 	once     sync.Once
@@ -106,7 +107,6 @@ func New(rwc io.ReadWriteCloser, opts Options) *Conn {
 		calls:   make(map[uint32]*Pending),
 		running: make(map[uint32]context.CancelFunc),
 		closed:  make(chan struct{}),
-		work:    make(chan *inbound),
 	}
 	c.baseCtx, c.cancel = context.WithCancel(opts.BaseContext)
 	c.w.init(c)

@@ -137,31 +137,60 @@ const workerIdle = 2 * time.Second
 // dispatch runs in on an idle worker goroutine of this conn, or a new one.
 // Reusing goroutines keeps their grown stacks: a fresh goroutine per call
 // spends much of its time growing its stack through the handler and the
-// reply's encoding. Only the reader goroutine calls dispatch.
+// reply's encoding. The most recently idle worker is reused first, so
+// that under a light load the others stay idle long enough to exit. Only
+// the reader goroutine calls dispatch.
 func (c *Conn) dispatch(in *inbound) {
-	select {
-	case c.work <- in:
-	default:
-		c.workers.Add(1)
-		go c.worker(in)
+	c.wmu.Lock()
+	if n := len(c.idleWk); n > 0 {
+		w := c.idleWk[n-1]
+		c.idleWk[n-1] = nil
+		c.idleWk = c.idleWk[:n-1]
+		c.wmu.Unlock()
+		w <- in // buffered: never blocks
+		return
 	}
+	c.wmu.Unlock()
+	c.workers.Add(1)
+	go c.worker(in)
 }
 
 func (c *Conn) worker(in *inbound) {
 	defer c.workers.Done()
+	self := make(chan *inbound, 1)
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
 		in.loop()
+		c.wmu.Lock()
+		c.idleWk = append(c.idleWk, self)
+		c.wmu.Unlock()
 		idle.Reset(workerIdle)
 		select {
-		case in = <-c.work:
+		case in = <-self:
+			continue
 		case <-idle.C:
-			return
 		case <-c.closed:
+		}
+		if c.retire(self) {
 			return
 		}
+		in = <-self // dispatch took this worker just now: its call is on the way
 	}
+}
+
+// retire removes an idle worker from the stack, unless dispatch already
+// took it.
+func (c *Conn) retire(self chan *inbound) bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for i, w := range c.idleWk {
+		if w == self {
+			c.idleWk = append(c.idleWk[:i], c.idleWk[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // refuse answers a request that no handler will run; a notification gets

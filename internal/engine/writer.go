@@ -25,15 +25,15 @@ const (
 // The goroutine starts with the first message and exits after writerIdle
 // without one, so an idle connection keeps none.
 type writer struct {
-	c      *Conn
-	mu     sync.Mutex
-	cond   sync.Cond
-	out    wire.Buffer
-	spare  []byte
-	enc    *msgpack.Encoder
-	queued bool
-	err    error
-	wake   chan struct{}
+	c       *Conn
+	mu      sync.Mutex
+	cond    sync.Cond
+	out     wire.Buffer
+	spare   []byte
+	enc     *msgpack.Encoder
+	queued  bool
+	err     error
+	wake    chan struct{}
 	stop    chan struct{}
 	exited  chan struct{}
 	once    sync.Once
