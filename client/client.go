@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -141,8 +141,10 @@ func handshakeError(err, cause error) error {
 		cause = err
 	}
 	msg := "session handshake: " + cause.Error()
-	if errors.Is(cause, io.EOF) {
-		msg = "session handshake: the server closed the connection (is it a TLS-only port, at a connection limit, or not a Ferry server?)"
+	if !strings.Contains(cause.Error(), "tls:") {
+		// Closed, reset or broken before the hello's answer: the server
+		// refused the connection.
+		msg = "session handshake: the server closed the connection (is it a TLS-only port, at a connection limit, or not a Ferry server?): " + cause.Error()
 	}
 	return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, cause, msg))
 }
