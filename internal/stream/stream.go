@@ -37,9 +37,22 @@ type Conn struct {
 	dec   *codec.Decoder
 	limit int
 
-	wmu sync.Mutex
+	wmu sync.Mutex // one message encoded at a time into out
 	out wire.Buffer
 	enc *msgpack.Encoder
+
+	// Write-behind: encoded messages queue in pend while one write is in
+	// flight, so a sender that outpaces the session's send loop has its
+	// messages batched into one stream write. pend is bounded: a sender
+	// waits while maxPending bytes are queued (and the stream window,
+	// beyond it, bounds what the peer holds).
+	qmu     sync.Mutex
+	qcond   sync.Cond
+	pend    []byte
+	spare   []byte
+	writing bool
+	qerr    error
+	writers sync.WaitGroup
 
 	// Set when the final status arrives.
 	final    bool
@@ -51,27 +64,71 @@ type Conn struct {
 func New(rwc net.Conn, lim wire.Limits) *Conn {
 	c := &Conn{rwc: rwc, rd: wire.NewReader(rwc, lim), dec: codec.NewDecoder(), limit: lim.MaxMessage}
 	c.enc = codec.NewEncoder(&c.out)
+	c.qcond.L = &c.qmu
 	return c
 }
+
+// maxPending bounds the bytes queued behind the write in flight.
+const maxPending = 64 << 10
+
+// closeFlush bounds how long Close waits for queued messages to be written.
+const closeFlush = time.Second
 
 // Raw returns the underlying stream.
 func (c *Conn) Raw() net.Conn { return c.rwc }
 
-func (c *Conn) write(timeout time.Duration) error {
+// write queues the message in out (wmu held) behind the write in flight,
+// starting a writer if none runs.
+func (c *Conn) write(_ time.Duration) error {
+	defer func() {
+		if cap(c.out.B) > 64<<10 {
+			c.out.B = nil
+		} else {
+			c.out.B = c.out.B[:0]
+		}
+	}()
 	if n := len(c.out.B); n > c.limit {
-		c.out.B = c.out.B[:0]
 		return ferry.Errorf(ferry.CodeResourceExhausted, "message of %d bytes exceeds the %d-byte limit", n, c.limit)
 	}
-	if timeout > 0 {
-		_ = c.rwc.SetWriteDeadline(time.Now().Add(timeout))
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	for c.qerr == nil && len(c.pend) > 0 && len(c.pend)+len(c.out.B) > maxPending {
+		c.qcond.Wait()
 	}
-	_, err := c.rwc.Write(c.out.B)
-	if cap(c.out.B) > 64<<10 {
-		c.out.B = nil
-	} else {
-		c.out.B = c.out.B[:0]
+	if c.qerr != nil {
+		return c.qerr
 	}
-	return err
+	c.pend = append(c.pend, c.out.B...)
+	if !c.writing {
+		c.writing = true
+		c.writers.Add(1)
+		go c.flush()
+	}
+	return nil
+}
+
+// flush writes what is queued until nothing is.
+func (c *Conn) flush() {
+	defer c.writers.Done()
+	c.qmu.Lock()
+	for len(c.pend) > 0 && c.qerr == nil {
+		buf := c.pend
+		c.pend = c.spare[:0]
+		c.qmu.Unlock()
+		_, err := c.rwc.Write(buf)
+		c.qmu.Lock()
+		if cap(buf) <= 4*maxPending {
+			c.spare = buf[:0]
+		}
+		if err != nil {
+			c.qerr = err
+			c.pend = nil
+		}
+		c.qcond.Broadcast()
+	}
+	c.writing = false
+	c.qcond.Broadcast()
+	c.qmu.Unlock()
 }
 
 // WriteOpen sends the opening request [0, 0, method, [], ext] after the
@@ -245,5 +302,28 @@ func remoteError(m wire.Message, dec *codec.Decoder) error {
 	return fe
 }
 
-// Close closes the stream.
-func (c *Conn) Close() error { return c.rwc.Close() }
+// Close writes what is queued (waiting at most closeFlush), then closes
+// the stream and waits for the writer.
+func (c *Conn) Close() error {
+	timer := time.AfterFunc(closeFlush, func() {
+		c.qmu.Lock()
+		if c.qerr == nil {
+			c.qerr = net.ErrClosed
+		}
+		c.qcond.Broadcast()
+		c.qmu.Unlock()
+		_ = c.rwc.SetWriteDeadline(time.Now()) // unblock a write stuck on a full window
+	})
+	c.qmu.Lock()
+	for c.writing && c.qerr == nil {
+		c.qcond.Wait()
+	}
+	if c.qerr == nil {
+		c.qerr = net.ErrClosed
+	}
+	c.qmu.Unlock()
+	timer.Stop()
+	err := c.rwc.Close()
+	c.writers.Wait()
+	return err
+}
