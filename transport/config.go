@@ -48,6 +48,22 @@ type Config struct {
 	// session (call streams and streaming calls); a stream beyond it is
 	// closed at once. Default 1024; range 1 to 65536.
 	MaxStreams int
+	// MemoryBudget bounds the bytes one connection can make this side
+	// hold: data buffered for its streams (open ones, and ones closed or
+	// refused until the peer closes them too or StreamCloseTimeout
+	// passes), partial messages in the readers, arguments of calls queued
+	// for or running in a handler (counted at their encoded size), and
+	// replies waiting to be written. A call that would pass it is refused
+	// with CodeResourceExhausted and ferry.NotExecuted true; bytes that have
+	// already arrived past it end the session (or bare connection), logged
+	// with ErrMemoryBudget. Default 64 MiB; range 1 MiB to 64 GiB, and at
+	// least 2 × MaxMessageSize.
+	MemoryBudget int64
+	// PartialMessageTimeout bounds how long a stream or bare connection
+	// may hold part of a message without sending more of it: one that
+	// stalls mid-message longer is closed. Default 10 s; range 100 ms to
+	// 10 min.
+	PartialMessageTimeout time.Duration
 	// Logger receives the transport's own log lines (yamux's included).
 	// Default nil: silent.
 	Logger *slog.Logger
@@ -73,6 +89,9 @@ func DefaultConfig() Config {
 		StreamWindow:       256 << 10,
 		SniffTimeout:       10 * time.Second,
 		MaxStreams:         1024,
+
+		MemoryBudget:          64 << 20,
+		PartialMessageTimeout: 10 * time.Second,
 	}
 }
 
@@ -95,6 +114,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ferry: MaxStreams %d is outside 1..65536", c.MaxStreams)
 	case c.StreamWindow < 256<<10 || c.StreamWindow > 64<<20:
 		return fmt.Errorf("ferry: StreamWindow %d is outside 256 KiB..64 MiB", c.StreamWindow)
+	case c.MemoryBudget < 1<<20 || c.MemoryBudget > 64<<30:
+		return fmt.Errorf("ferry: MemoryBudget %d is outside 1 MiB..64 GiB", c.MemoryBudget)
+	case c.MemoryBudget < 2*int64(c.MaxMessageSize):
+		return fmt.Errorf("ferry: MemoryBudget %d is less than 2 × MaxMessageSize (%d)", c.MemoryBudget, c.MaxMessageSize)
+	case c.PartialMessageTimeout < 100*time.Millisecond || c.PartialMessageTimeout > 10*time.Minute:
+		return fmt.Errorf("ferry: PartialMessageTimeout %v is outside 100ms..10m", c.PartialMessageTimeout)
 	}
 	return nil
 }
