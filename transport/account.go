@@ -25,10 +25,17 @@ type accounts struct {
 	budget       *Budget
 	closeTimeout time.Duration
 
+	onForget  func(id uint32) // yamux dropped stream id; called under mu
+	onTimeout func(id uint32) // stream id, closed by this side, timed out
+
 	mu      sync.Mutex
 	streams map[uint32]*account
 	ended   bool
 }
+
+// streamOverhead is charged for every stream yamux keeps: its state,
+// channels and buffers' headers, about a kilobyte.
+const streamOverhead = 1 << 10
 
 // account is one stream's bytes held by yamux and unread.
 type account struct {
@@ -50,6 +57,9 @@ func (a *accounts) frame(id uint32, flags uint16, peerOpened, data bool, length 
 	if acc == nil && flags&flagSYN != 0 && peerOpened {
 		acc = &account{}
 		a.streams[id] = acc
+		if !a.budget.Force(streamOverhead) {
+			return fmt.Errorf("%w (%d bytes of %d held; %d streams)", ErrMemoryBudget, a.budget.Used(), a.budget.Limit(), len(a.streams))
+		}
 	}
 	if acc == nil {
 		return nil // a stream yamux does not know, or one of ours not yet tracked
@@ -80,6 +90,7 @@ func (a *accounts) track(id uint32) {
 	a.mu.Lock()
 	if !a.ended && a.streams[id] == nil {
 		a.streams[id] = &account{}
+		a.budget.Force(streamOverhead) // past the budget, the peer's next frame ends the session
 	}
 	a.mu.Unlock()
 }
@@ -109,14 +120,13 @@ func (a *accounts) closed(id uint32) {
 		a.forget(id, acc)
 		return
 	}
-	// A little after yamux's own timer, so that nothing it still holds is
-	// released early.
-	acc.timer = time.AfterFunc(a.closeTimeout+time.Second, func() {
-		a.mu.Lock()
-		if a.streams[id] == acc {
-			a.forget(id, acc)
+	// yamux keeps the stream until the peer closes it too (its own close
+	// timer is off: see Config.yamux); after the timeout, what the peer
+	// sent on it is dropped.
+	acc.timer = time.AfterFunc(a.closeTimeout, func() {
+		if a.onTimeout != nil {
+			a.onTimeout(id) // drops the data: reads release it
 		}
-		a.mu.Unlock()
 	})
 }
 
@@ -125,9 +135,12 @@ func (a *accounts) forget(id uint32, acc *account) {
 	if acc.timer != nil {
 		acc.timer.Stop()
 	}
-	a.budget.Release(acc.held)
+	a.budget.Release(acc.held + streamOverhead)
 	acc.held = 0
 	delete(a.streams, id)
+	if a.onForget != nil && acc.localClosed {
+		a.onForget(id)
+	}
 }
 
 // end releases everything: the session is over.

@@ -24,8 +24,9 @@ type Budget struct {
 	limit  int64
 	used   atomic.Int64
 	pool   *Pool
-	shed   func() // ends the connection; set by the pool's owner
-	closed atomic.Bool
+	shed     func() // ends the connection; set by the pool's owner
+	shedding int64  // bytes counted as being shed; under the pool's mu
+	closed   atomic.Bool
 }
 
 // NewBudget returns a budget of limit bytes for one connection; limit ≤ 0
@@ -99,7 +100,13 @@ func (b *Budget) Limit() int64 {
 
 // OnShed sets the function that ends the connection when its pool sheds
 // it. It is called at most once, in its own goroutine.
-func (b *Budget) OnShed(fn func()) { b.shed = fn }
+func (b *Budget) OnShed(fn func()) {
+	if b.pool != nil {
+		b.pool.mu.Lock()
+		defer b.pool.mu.Unlock()
+	}
+	b.shed = fn
+}
 
 // Close gives back everything still charged and leaves the pool; later
 // releases are ignored. Call it once the connection's goroutines have
@@ -119,9 +126,10 @@ func (b *Budget) Close() {
 // the charge only if that connection is the one charging, so well-behaved
 // connections keep being served.
 type Pool struct {
-	limit int64
-	used  atomic.Int64
-	sheds atomic.Int64
+	limit    int64
+	used     atomic.Int64
+	shedding atomic.Int64 // bytes of members being shed: released soon
+	sheds    atomic.Int64
 
 	mu      sync.Mutex
 	members map[*Budget]struct{}
@@ -151,22 +159,27 @@ func (p *Pool) remove(b *Budget) {
 	p.mu.Lock()
 	_, ok := p.members[b]
 	delete(p.members, b)
+	if b.shedding > 0 {
+		p.shedding.Add(-b.shedding)
+		b.shedding = 0
+	}
 	p.mu.Unlock()
 	if ok {
 		p.used.Add(-b.used.Swap(0))
 	}
 }
 
+// over reports whether the pool holds more than its limit, not counting
+// members being shed, whose bytes are about to be released.
+func (p *Pool) over(used int64) bool {
+	return p.limit > 0 && used-p.shedding.Load() > p.limit
+}
+
 func (p *Pool) charge(b *Budget, n int64) bool {
-	if p.limit <= 0 {
-		p.used.Add(n)
+	if !p.over(p.used.Add(n)) {
 		return true
 	}
-	if p.used.Add(n) <= p.limit {
-		return true
-	}
-	victim := p.shedLargest()
-	if victim == b || victim == nil {
+	if victim := p.shedLargest(); victim == b || p.over(p.used.Load()) {
 		p.used.Add(-n)
 		return false
 	}
@@ -174,16 +187,17 @@ func (p *Pool) charge(b *Budget, n int64) bool {
 }
 
 func (p *Pool) force(b *Budget, n int64) bool {
-	if p.used.Add(n) <= p.limit || p.limit <= 0 {
+	if !p.over(p.used.Add(n)) {
 		return true
 	}
 	return p.shedLargest() != b
 }
 
-// shedLargest ends the member holding the most bytes and returns it.
-// Its bytes stay counted until its connection has released them.
+// shedLargest ends the member holding the most bytes and returns it; its
+// bytes count as shedding until its connection has released them.
 func (p *Pool) shedLargest() *Budget {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	var victim *Budget
 	for m := range p.members {
 		if m.shed != nil && (victim == nil || m.used.Load() > victim.used.Load()) {
@@ -193,9 +207,10 @@ func (p *Pool) shedLargest() *Budget {
 	if victim != nil {
 		fn := victim.shed
 		victim.shed = nil // once
+		victim.shedding = max(victim.used.Load(), 1)
+		p.shedding.Add(victim.shedding)
 		p.sheds.Add(1)
 		go fn()
 	}
-	p.mu.Unlock()
 	return victim
 }

@@ -27,8 +27,10 @@ type Config struct {
 	// WriteTimeout bounds every write; a write that cannot finish in time
 	// breaks the connection. Default 10 s; range 100 ms to 10 min.
 	WriteTimeout time.Duration
-	// StreamCloseTimeout is how long a half-closed stream waits for the
-	// peer's close before it is reset. Default 15 s.
+	// StreamCloseTimeout is how long a stream this side closed may keep
+	// what the peer sends on it while waiting for the peer's close; then
+	// that data is dropped (a stream the peer never closes keeps about
+	// 1 KiB, charged to MemoryBudget, until the session ends). Default 15 s.
 	StreamCloseTimeout time.Duration
 	// StreamOpenTimeout bounds how long opening a stream waits for the
 	// peer's acknowledgement. Default 10 s.
@@ -133,7 +135,11 @@ func (c Config) yamux() *yamux.Config {
 	}
 	y.ConnectionWriteTimeout = c.WriteTimeout
 	y.MaxStreamWindowSize = c.StreamWindow
-	y.StreamCloseTimeout = c.StreamCloseTimeout
+	// yamux's own close timer would keep the stream, and through it the
+	// whole session with every buffer of every stream, alive for the
+	// timeout even after the session has ended; the accounts do the job
+	// instead (account.go).
+	y.StreamCloseTimeout = 0
 	y.StreamOpenTimeout = c.StreamOpenTimeout
 	if c.Logger != nil {
 		y.LogOutput = nil

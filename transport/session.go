@@ -20,6 +20,7 @@ type Session struct {
 
 	mu      sync.Mutex
 	live    map[*Stream]struct{}
+	closed  map[uint32]*Stream // closed by this side, still known to yamux
 	woken   bool
 	endOnce sync.Once
 }
@@ -46,8 +47,10 @@ func newSession(conn net.Conn, cfg Config, accepting bool, b *Budget) (*Session,
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Session{budget: b, live: map[*Stream]struct{}{}}
+	s := &Session{budget: b, live: map[*Stream]struct{}{}, closed: map[uint32]*Stream{}}
 	s.g = newGuard(conn, accepting, b, cfg.StreamCloseTimeout)
+	s.g.acct.onForget = s.forget
+	s.g.acct.onTimeout = s.timedOut
 	s.g.onEnd = s.end
 	co := newCoalescer(s.g, cfg.WriteTimeout)
 	co.(*coalescer).onClose = s.end
@@ -125,14 +128,40 @@ func (s *Session) end() {
 	s.endOnce.Do(func() {
 		s.mu.Lock()
 		s.woken = true
-		live := s.live
-		s.live = nil
+		live, closed := s.live, s.closed
+		s.live, s.closed = nil, nil
 		s.mu.Unlock()
 		for st := range live {
 			st.wake()
 		}
+		// yamux keeps a stream closed by this side, and what the peer
+		// sent on it, until its close timer fires, even once the session
+		// is gone: free the buffers now.
+		for _, st := range closed {
+			st.wake()
+			st.discard()
+		}
 		s.g.acct.end()
 	})
+}
+
+// timedOut drops what the peer sent on stream id, closed by this side,
+// which the peer has not closed in time.
+func (s *Session) timedOut(id uint32) {
+	s.mu.Lock()
+	st := s.closed[id]
+	s.mu.Unlock()
+	if st != nil {
+		_ = st.Stream.SetReadDeadline(time.Unix(1, 0))
+		st.discard()
+	}
+}
+
+// forget is told by the accounts that yamux dropped stream id.
+func (s *Session) forget(id uint32) {
+	s.mu.Lock()
+	delete(s.closed, id)
+	s.mu.Unlock()
 }
 
 // Cause returns the read error that ended the session (a TLS alert, a
@@ -205,11 +234,37 @@ func (st *Stream) SetDeadline(t time.Time) error {
 
 // Close closes this side of the stream.
 func (st *Stream) Close() error {
-	st.s.mu.Lock()
-	delete(st.s.live, st)
-	st.s.mu.Unlock()
-	st.s.g.acct.closed(st.id)
-	return st.Stream.Close()
+	s := st.s
+	s.mu.Lock()
+	delete(s.live, st)
+	ended := s.woken
+	if !ended {
+		s.closed[st.id] = st
+	}
+	s.mu.Unlock()
+	err := st.Stream.Close()
+	if ended {
+		st.wake()
+		st.discard()
+	} else {
+		st.Stream.Shrink() // an empty receive buffer is not kept
+	}
+	s.g.acct.closed(st.id)
+	return err
+}
+
+// discard drops what the peer sent and nobody will read, and the buffer
+// that held it; the stream's read deadline is in the past.
+func (st *Stream) discard() {
+	var b [4 << 10]byte
+	for i := 0; i < 1<<16; i++ { // at most 256 MiB: a window is at most 64 MiB
+		n, err := st.Stream.Read(b[:])
+		st.s.g.acct.read(st.id, n)
+		if err != nil {
+			break
+		}
+	}
+	st.Stream.Shrink()
 }
 
 func (st *Stream) wake() {
