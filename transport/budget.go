@@ -21,9 +21,9 @@ var ErrMemoryBudget = errors.New("ferry: connection exceeded its memory budget")
 // The methods are safe for concurrent use. A nil *Budget accepts every
 // charge.
 type Budget struct {
-	limit  int64
-	used   atomic.Int64
-	pool   *Pool
+	limit    int64
+	used     atomic.Int64
+	pool     *Pool
 	shed     func() // ends the connection; set by the pool's owner
 	shedding int64  // bytes counted as being shed; under the pool's mu
 	closed   atomic.Bool
