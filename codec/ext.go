@@ -38,7 +38,7 @@ func extSpans(dst []wire.Span, b []byte) ([]wire.Span, error) {
 			continue
 		}
 		if c := b[s.End]; c&0xf0 == 0x80 || c == 0xde || c == 0xdf || c == 0xc0 {
-			return dst, fmt.Errorf("%w: type %d at byte %d", errEmptyExt, int8(b[s.Start-1]), s.Start-1)
+			return dst, fmt.Errorf("%w: type %d, payload at byte %d", errEmptyExt, int8(b[s.Start-1]), s.Start)
 		}
 	}
 	return dst, nil
