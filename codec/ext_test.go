@@ -52,7 +52,7 @@ type extBomb struct {
 	name string
 	b    []byte
 	into func() any
-	full bool // declares the full 2^32-1 (or the issue's count): run last
+	full bool // declares 2^32-1 elements (or the issue's count): run last
 }
 
 func extBombs() []extBomb {
@@ -71,7 +71,7 @@ func extBombs() []extBomb {
 		// follow the extension, which validation saw as something else.
 		{name: "fixext4, then four fixints", b: cat([]byte{0x95, 0xd6, 0x30, 0x81, 0xa1, 'A', 0xdd}, rep([]byte{0x01}, 4)), into: sliceMap},
 		{name: "fixext2, map16 of 65535", b: []byte{0x92, 0xd5, 0x30, 0xde, 0xff, 0xff}, into: sliceMap},
-		{name: "fixext1, map32 of 2^32-1", b: []byte{0x95, 0xd4, 0x30, 0xdf, 0xff, 0xff, 0xff, 0xff}, into: sliceMap},
+		{name: "fixext1, map32 of 2^20", b: []byte{0x95, 0xd4, 0x30, 0xdf, 0x00, 0x10, 0x00, 0x00}, into: sliceMap},
 		{
 			name: "nested: {m: fixext16 {A: {B: array32}}}",
 			b:    cat([]byte{0x81, 0xa1, 'm', 0xd8, 0x30, 0x81, 0xa1, 'A', 0x81, 0xa1, 'B', 0xdd, 0x01, 0, 0, 0}, rep([]byte{0xc0}, 5)),
@@ -85,13 +85,15 @@ func extBombs() []extBomb {
 		{name: "issue input: array32 of 0x30008530", b: []byte{0xd7, 0x30, 0x8d, 0x30, 0xdd, 0x30, 0x00, 0x85, 0x30, 0x85},
 			into: func() any { return new(map[any]any) }, full: true},
 		{name: "fixext8, array32 of 2^32-1", b: cat([]byte{0xd7, 0x30}, payload8(1<<32-1)), into: mapStr, full: true},
+		// msgpack makes a map[string]any with the declared size, uncapped.
+		{name: "fixext1, map32 of 2^32-1", b: []byte{0x95, 0xd4, 0x30, 0xdf, 0xff, 0xff, 0xff, 0xff}, into: sliceMap, full: true},
 	}
 }
 
 // TestExtPayloadNeverParsed decodes each input into every target: none
 // may allocate more than a few KiB, and the target msgpack would misread
 // it into gets a clear error. The inputs that declare 2^32-1 elements run
-// only when the smaller ones (2^24) passed, so a regression fails instead
+// only when the smaller ones (2^24 elements, 2^20 map entries) passed, so a regression fails instead
 // of exhausting the machine's memory.
 func TestExtPayloadNeverParsed(t *testing.T) {
 	const limit = 64 << 10
