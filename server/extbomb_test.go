@@ -40,6 +40,13 @@ func extBombServer(t *testing.T) string {
 	require.NoError(t, server.Handle(s, "Ext.Slice", func(context.Context, *[]any) (*bool, error) { return new(bool), nil }))
 	require.NoError(t, server.Handle(s, "Ext.Any", func(context.Context, *any) (*bool, error) { return new(bool), nil }))
 	require.NoError(t, server.Handle(s, "Ext.Struct", func(context.Context, *extArgs) (*bool, error) { return new(bool), nil }))
+	require.NoError(t, server.HandleClientStream(s, "Ext.Collect", func(_ context.Context, recv func() (*map[string]any, error)) (*bool, error) {
+		for {
+			if _, err := recv(); err != nil {
+				return nil, err
+			}
+		}
+	}))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	done := make(chan error, 1)
@@ -144,4 +151,40 @@ func TestExtBombsOverFerrySession(t *testing.T) {
 			keep.check(t, addr)
 		})
 	}
+}
+
+// TestExtBombInStreamMessage sends the bomb as a message of a streaming
+// call whose handler receives map[string]any: the call ends with
+// invalid_argument, and the session serves the next call.
+func TestExtBombInStreamMessage(t *testing.T) {
+	addr := extBombServer(t)
+	nc, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer nc.Close()
+	sess, err := transport.Client(nc, transport.DefaultConfig())
+	require.NoError(t, err)
+	defer sess.Close()
+	st, err := sess.Open(t.Context())
+	require.NoError(t, err)
+	defer st.Close()
+
+	open := wire.AppendArrayHeader([]byte{0xc1}, 5)
+	open = append(wire.AppendString(append(open, wire.TypeRequest, 0x00), "Ext.Collect"), 0x90, 0x80)
+	_, err = st.Write(open)
+	require.NoError(t, err)
+	frame := cat([]byte{0x92, 0x03, 0xd7, 0x30}, extBombPayload) // [3, payload]
+	out := throwBomb(t, st, wire.NewReader(st, wire.DefaultLimits), frame, nil)
+	t.Logf("EXT BOMB stream message %d bytes sent: %d bytes allocated, answered in %v (%s)",
+		len(frame), out.alloc, out.elapsed, describe(out))
+	assert.Less(t, out.alloc, uint64(bombAllocLimit))
+	require.NotNil(t, out.reply, "read ended: %v", out.readErr)
+	assert.Equal(t, uint32(0), out.reply.ID)
+	ext, err := wire.ParseResponseExt(out.reply.Ext)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(ferry.CodeInvalidArgument), ext.Code)
+
+	st2, err := sess.Open(t.Context())
+	require.NoError(t, err)
+	defer st2.Close()
+	warmUp(t, st2, wire.NewReader(st2, wire.DefaultLimits))
 }
