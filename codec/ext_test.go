@@ -27,7 +27,7 @@ type extHolder struct {
 }
 
 // extTargets are fresh decoding targets: the containers that hold
-// anything, and the map types msgpack v5.4.1 misreads an extension as.
+// anything, and map types, which msgpack v5.4.1 misreads an extension as.
 var extTargets = []func() any{
 	func() any { return new(any) },
 	func() any { return new([]any) },
@@ -37,6 +37,9 @@ var extTargets = []func() any{
 	func() any { return new([]map[any]any) },
 	func() any { return new(map[string]map[string]any) },
 	func() any { return new(extHolder) },
+	// Types with a fast plan (fast.go), which reads no extension at all.
+	func() any { return new(map[string]map[string]int) },
+	func() any { return new([]map[string]string) },
 }
 
 // payload8 is an extension payload that msgpack's map decoding reads as
@@ -244,4 +247,23 @@ func TestExtDecoderParsingItsPayloadRefused(t *testing.T) {
 	err := codec.Unmarshal([]byte{0xd5, id, 0xa1, 'x'}, &v)
 	require.ErrorIs(t, err, codec.ErrDecode)
 	assert.ErrorContains(t, err, "extension type 43, payload at byte 2: cannot decode it as msgpack")
+}
+
+// TestDecoderReuseAcrossExtensions: a long-lived Decoder guards each input
+// on its own, whatever it decoded before.
+func TestDecoderReuseAcrossExtensions(t *testing.T) {
+	dec := codec.NewDecoder()
+	bomb := cat([]byte{0xd7, 0x30}, payload8(1<<24))
+	times := cat([]byte{0xdc, 0x01, 0x00}, rep([]byte{0xd6, 0xff, 0, 0, 0, 1}, 256))
+	plain := []byte{0x81, 0xa1, 'A', 0x91, 0x01}
+	for range 2 {
+		var m map[string]any
+		require.ErrorContains(t, dec.Decode(bomb, &m), "cannot decode it as msgpack")
+		require.NoError(t, dec.Decode(plain, &m))
+		assert.Equal(t, map[string]any{"A": []any{int64(1)}}, m)
+		var s []any
+		require.NoError(t, dec.Decode(times, &s))
+		require.Len(t, s, 256)
+		assert.True(t, time.Unix(1, 0).Equal(s[255].(time.Time)))
+	}
 }
