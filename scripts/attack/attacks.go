@@ -123,7 +123,6 @@ func openHeld(s *session, n int, e *env) {
 			e.add("write_failed", 1)
 			return
 		}
-		e.addSent(len(buf))
 		done += k
 		if s.waitAcks(done, 2*time.Second) < done {
 			return
@@ -147,6 +146,7 @@ func dialFailed(e *env, err error) {
 // record adds a session's counts to e.
 func record(s *session, e *env) {
 	acks, closes, received, dead := s.counts()
+	e.addSent(int(s.sent.Load()))
 	e.add("streams_accepted", int64(acks))
 	e.add("streams_closed_by_server", int64(closes))
 	e.add("recv_kib", received>>10)
@@ -169,6 +169,7 @@ func teardown(ctx context.Context, e *env) {
 				openHeld(s, maxStreams, e)
 				acks, _, _, _ := s.counts()
 				e.add("streams_accepted", int64(acks))
+				e.addSent(int(s.sent.Load()))
 				s.close()
 				e.add("drops", 1)
 			}
@@ -189,7 +190,8 @@ func bombArg(n uint32) []byte {
 func extBomb(ctx context.Context, e *env) {
 	arg := bombArg(e.bombLen)
 	parallel(e.conns, func(int) {
-		for i := 0; i < 256 && ctx.Err() == nil; {
+		i := 0
+		for attempt := 0; attempt < 256 && i < 256 && ctx.Err() == nil; attempt++ {
 			c, err := dialTCP(ctx, e.addr)
 			if err != nil {
 				dialFailed(e, err)
@@ -245,7 +247,6 @@ func partial(ctx context.Context, e *env) {
 				e.add("write_failed", 1)
 				break
 			}
-			e.addSent(size)
 		}
 		<-ctx.Done()
 		record(s, e)
@@ -270,7 +271,6 @@ func refused(ctx context.Context, e *env) {
 				}
 				break
 			}
-			e.addSent(size)
 			e.add("streams_past_limit", 1)
 		}
 		<-ctx.Done()
@@ -295,7 +295,6 @@ func noRead(ctx context.Context, e *env) {
 				if s.write(ctx, id, head, k == 0) != nil || s.write(ctx, id, zeros[:size], false) != nil {
 					return
 				}
-				e.addSent(len(head) + size)
 				e.add("requests", 1)
 			}
 		})
@@ -313,11 +312,12 @@ func plainMessage(ctx context.Context, e *env, size, n int) (net.Conn, error) {
 	}
 	head := requestHead(1, "Echo.Echo", size-echoHead)
 	bufs := net.Buffers{head, zeros[:n-len(head)]}
-	if _, err := bufs.WriteTo(c); err != nil {
+	written, err := bufs.WriteTo(c)
+	e.addSent(int(written))
+	if err != nil {
 		drop(c)
 		return nil, err
 	}
-	e.addSent(n)
 	return c, nil
 }
 
@@ -354,10 +354,11 @@ func plainPipeline(ctx context.Context, e *env) {
 		defer drop(c)
 		for k := 0; k < 1<<20 && ctx.Err() == nil; k++ {
 			bufs := net.Buffers{requestHead(uint32(k), "Echo.Echo", size), zeros[:size]}
-			if _, err := bufs.WriteTo(c); err != nil {
+			n, err := bufs.WriteTo(c)
+			e.addSent(int(n))
+			if err != nil {
 				break
 			}
-			e.addSent(echoHead + size)
 			e.add("requests", 1)
 		}
 	})
@@ -413,7 +414,6 @@ func openFlood(ctx context.Context, e *env) {
 			if err != nil {
 				break
 			}
-			e.addSent(size + 2*headerSize)
 			e.add("streams", 1)
 		}
 		record(s, e)

@@ -43,11 +43,14 @@
 // session type) or plain MessagePack-RPC.
 //
 // Safety: loopback only; every loop is bounded in count and time; the
-// server runs under an address-space cap (-memcap, 3 GiB by default) and
-// is killed if its RSS passes it, so an attack that makes today's server
-// allocate without bound costs the machine at most that. extbomb declares
-// -bomb elements (2^26 by default, 1 GiB of interface values); the real
-// bomb declares up to 2^32-1.
+// tool kills the server when its RSS passes -memcap (2 GiB by default;
+// sampled every 20 ms), and caps its address space at -memcap + 4 GiB (an
+// idle Go server maps 1.6 GB) so that one huge allocation fails at once,
+// so an attack that makes today's server allocate without bound costs the
+// machine at most about that. A server that dies with "runtime: out of
+// memory" hit the address-space cap. extbomb declares -bomb elements
+// (2^26 by default, 1 GiB of interface values); the real bomb declares up
+// to 2^32-1 (64 GiB, which fails at once on most machines).
 //
 // The short versions run as tests (go test ./scripts/attack), asserting
 // the issue's targets; rows that fail on today's code skip unless
@@ -58,6 +61,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -71,12 +75,16 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "how long each attack runs")
 	after := flag.Duration("after", 5*time.Second, "how long the server is watched after each attack")
 	bin := flag.String("server", "", "a built examples/arith/server; empty: build one")
-	memCap := flag.Int64("memcap", 3<<30, "the server's address-space and RSS cap in bytes; 0: none")
+	memCap := flag.Int64("memcap", 2<<30, "the server's RSS cap in bytes (its address space gets 4 GiB more); 0: none")
 	size := flag.Int("size", 0, "payload bytes; 0: each attack's own")
 	bomb := flag.Uint("bomb", 1<<26, "the element count extbomb declares (1..2^32-1)")
 	probe := flag.Duration("probe", 200*time.Millisecond, "how often a fresh client calls Arith.Add")
+	from := flag.String("from", attackerIP.String(), "source address of the attacking connections (the probes use 127.0.0.1)")
 	list := flag.Bool("list", false, "list the attacks and exit")
 	flag.Parse()
+	if attackerIP = net.ParseIP(*from); attackerIP == nil {
+		fail(fmt.Errorf("-from %q is not an IP address", *from))
+	}
 
 	if *list {
 		for _, a := range attacks {

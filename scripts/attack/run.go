@@ -38,16 +38,18 @@ type result struct {
 	addMaxAft time.Duration // the slowest probe started after the attack
 	addFailed int           // probes that failed or took longer than slowMax
 	probes    int
+	fds       int // the server's most open files
 	alive     bool
 	capped    bool   // killed by us at the memory cap
 	exit      string // the server's crash line, when it died
 	note      string // what the attack itself saw
+	counts    map[string]int64
 }
 
 func (r result) String() string {
 	s := fmt.Sprintf("attack=%s conns=%d rss_peak_mib=%.0f rss_after_mib=%.0f cpu_s=%.2f add_max_ms=%d add_failed=%d alive=%t",
 		r.attack, r.conns, mib(r.rssPeak), mib(r.rssAfter), r.cpu.Seconds(), r.addMax.Milliseconds(), r.addFailed, r.alive)
-	s += fmt.Sprintf(" add_after_max_ms=%d probes=%d", r.addMaxAft.Milliseconds(), r.probes)
+	s += fmt.Sprintf(" add_after_max_ms=%d probes=%d fds_peak=%d", r.addMaxAft.Milliseconds(), r.probes, r.fds)
 	if r.capped {
 		s += " capped=true"
 	}
@@ -108,7 +110,7 @@ func runAttack(ctx context.Context, cfg config, a attack) (result, error) {
 	close(stopSampling)
 	<-sampled
 
-	res.rssPeak, res.rssAfter, res.cpu = smp.peak, smp.last.rss, smp.last.cpu-base.cpu
+	res.rssPeak, res.rssAfter, res.cpu, res.fds = smp.peak, smp.last.rss, smp.last.cpu-base.cpu, smp.fds
 	res.addMax, res.addMaxAft, res.addFailed, res.probes = pr.max, pr.maxAfter, pr.failed, pr.n
 	res.alive = srv.alive()
 	res.capped = srv.wasKilled()
@@ -119,6 +121,7 @@ func runAttack(ctx context.Context, cfg config, a attack) (result, error) {
 		e.note("add_err", pr.firstErr)
 	}
 	res.note = e.summary()
+	res.counts = e.snapshot()
 	return res, nil
 }
 
@@ -127,6 +130,7 @@ type sampler struct {
 	pid  int
 	last procStats
 	peak int64
+	fds  int // the most open files seen
 }
 
 // run samples every 20 ms until stop, and kills the server if its RSS
@@ -134,7 +138,12 @@ type sampler struct {
 func (s *sampler) run(srv *child, memCap int64, stop <-chan struct{}) {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
-	for {
+	for i := 0; ; i++ {
+		if i%10 == 0 { // every 200 ms: a long directory when there are many connections
+			if n, err := countFDs(s.pid); err == nil {
+				s.fds = max(s.fds, n)
+			}
+		}
 		if st, err := readProc(s.pid); err == nil {
 			s.last = st
 			s.peak = max(s.peak, st.rss, st.hwm)
@@ -273,6 +282,13 @@ func (e *env) note(key, text string) {
 	if _, ok := e.texts[key]; !ok {
 		e.texts[key] = text
 	}
+}
+
+// snapshot copies the counts.
+func (e *env) snapshot() map[string]int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return maps.Clone(e.counts)
 }
 
 // summary lists what the attack saw as key=value fields, sorted by key.

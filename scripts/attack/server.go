@@ -48,9 +48,15 @@ type child struct {
 	mu     sync.Mutex
 }
 
-// startServer starts bin on a free loopback port with its address space
-// capped at memCap bytes (0: no cap), and waits for its "listening on"
-// line.
+// addressSlack is what a Go server's address space holds beyond its RSS:
+// an idle arith server maps 1.6 GB.
+const addressSlack = 4 << 30
+
+// startServer starts bin on a free loopback port and waits for its
+// "listening on" line. With memCap > 0, its address space is capped at
+// memCap + addressSlack, so that one huge allocation fails at once instead
+// of filling the machine; the sampler kills the server when its RSS
+// passes memCap.
 func startServer(bin string, memCap int64) (*child, error) {
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
@@ -68,7 +74,7 @@ func startServer(bin string, memCap int64) (*child, error) {
 		close(c.exited)
 	}()
 	if memCap > 0 {
-		if err := capAddressSpace(c.pid, memCap); err != nil {
+		if err := capAddressSpace(c.pid, memCap+addressSlack); err != nil {
 			c.stop()
 			return nil, fmt.Errorf("cap the server's memory: %w", err)
 		}
@@ -139,6 +145,24 @@ func (c *child) stop() {
 	case <-c.exited:
 	case <-time.After(10 * time.Second):
 	}
+}
+
+// countFDs reports how many files pid has open: its connections, mostly.
+func countFDs(pid int) (int, error) {
+	d, err := os.Open(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	n := 0
+	for range 1000 { // 1000 reads of 100 names bound it
+		names, err := d.Readdirnames(100)
+		n += len(names)
+		if err != nil {
+			break
+		}
+	}
+	return n, nil
 }
 
 // procStats is one reading of /proc/PID.

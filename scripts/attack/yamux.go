@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,7 +49,8 @@ type session struct {
 	c     net.Conn
 	grant bool
 
-	wmu sync.Mutex // serialises frames on c
+	wmu  sync.Mutex   // serialises frames on c
+	sent atomic.Int64 // bytes written
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -75,9 +77,15 @@ func dialSession(ctx context.Context, addr string, grant bool) (*session, error)
 	return s, nil
 }
 
-// dialTCP connects to addr with ctx's deadline as the write deadline.
+// attackerIP is the source address of every attacking connection. The
+// probes dial from the default 127.0.0.1, so a per-IP bound on the server
+// can tell them apart.
+var attackerIP = net.IPv4(127, 0, 0, 2)
+
+// dialTCP connects to addr from attackerIP, with ctx's deadline as the
+// write deadline.
 func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
-	var d net.Dialer
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: attackerIP}}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	c, err := d.DialContext(dctx, "tcp", addr)
@@ -126,7 +134,8 @@ func (s *session) writeFrames(b ...[]byte) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	bufs := net.Buffers(b)
-	_, err := bufs.WriteTo(s.c)
+	n, err := bufs.WriteTo(s.c)
+	s.sent.Add(n)
 	return err
 }
 
@@ -164,15 +173,22 @@ func (s *session) write(ctx context.Context, id uint32, p []byte, syn bool) erro
 
 // waitAcks waits until the server accepted n streams, or until timeout.
 func (s *session) waitAcks(n int, timeout time.Duration) int {
+	s.waitUntil(func() bool { return s.acks >= n }, timeout)
+	acks, _, _, _ := s.counts()
+	return acks
+}
+
+// waitUntil waits until done (called with s.mu held) reports true, the
+// session dies, or timeout passes.
+func (s *session) waitUntil(done func() bool, timeout time.Duration) {
 	t := time.AfterFunc(timeout, s.wake)
 	defer t.Stop()
 	end := time.Now().Add(timeout)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.acks < n && !s.dead && time.Now().Before(end) {
+	for !done() && !s.dead && time.Now().Before(end) {
 		s.cond.Wait()
 	}
-	return s.acks
 }
 
 func (s *session) counts() (acks, closes int, received int64, dead bool) {
