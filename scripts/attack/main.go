@@ -80,6 +80,7 @@ func main() {
 	bomb := flag.Uint("bomb", 1<<26, "the element count extbomb declares (1..2^32-1)")
 	probe := flag.Duration("probe", 200*time.Millisecond, "how often a fresh client calls Arith.Add")
 	from := flag.String("from", attackerIP.String(), "source address of the attacking connections (the probes use 127.0.0.1)")
+	verbose := flag.Bool("v", false, "print every probe's time, latency and error to stderr")
 	list := flag.Bool("list", false, "list the attacks and exit")
 	flag.Parse()
 	if attackerIP = net.ParseIP(*from); attackerIP == nil {
@@ -108,7 +109,7 @@ func main() {
 	defer stop()
 
 	cfg := config{bin: *bin, duration: *duration, after: *after, memCap: *memCap, size: *size,
-		bombLen: uint32(*bomb), probeEvery: *probe, probeTimeout: 10 * time.Second, slowMax: 2 * time.Second}
+		bombLen: uint32(*bomb), probeEvery: *probe, probeTimeout: 10 * time.Second, slowMax: 2 * time.Second, verbose: *verbose}
 	if cfg.bin == "" {
 		dir, err := os.MkdirTemp("", "ferry-attack")
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ type config struct {
 	probeEvery   time.Duration // how often a fresh client calls Arith.Add
 	probeTimeout time.Duration // how long one such call may take
 	slowMax      time.Duration // a probe slower than this counts as failed
+	verbose      bool          // print every probe
 }
 
 // result is what one run measured.
@@ -85,7 +87,7 @@ func runAttack(ctx context.Context, cfg config, a attack) (result, error) {
 		defer close(sampled)
 		smp.run(srv, cfg.memCap, stopSampling)
 	}()
-	pr := &prober{addr: srv.addr, timeout: cfg.probeTimeout, slow: cfg.slowMax}
+	pr := &prober{addr: srv.addr, timeout: cfg.probeTimeout, slow: cfg.slowMax, verbose: cfg.verbose, start: time.Now()}
 
 	e := &env{addr: srv.addr, conns: cfg.conns, size: cfg.size, bombLen: cfg.bombLen}
 	if e.size == 0 {
@@ -166,6 +168,8 @@ type prober struct {
 	addr    string
 	timeout time.Duration
 	slow    time.Duration
+	verbose bool      // print every probe to stderr
+	start   time.Time // the attack's start
 	wg      sync.WaitGroup
 
 	mu       sync.Mutex
@@ -205,6 +209,10 @@ func (p *prober) probe(ctx context.Context, after bool) {
 	start := time.Now()
 	err := addCall(ctx, p.addr, p.timeout)
 	took := time.Since(start)
+	if p.verbose {
+		fmt.Fprintf(os.Stderr, "probe at +%.1fs after=%t took %dms err=%v\n",
+			start.Sub(p.start).Seconds(), after, took.Milliseconds(), err)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.n++
