@@ -29,11 +29,18 @@
 // the slowest probe, dial included (failed ones count for the time they
 // took, at most -probe-timeout); add_failed the probes that failed or took
 // longer than 2 s; alive whether the server still ran at the end;
-// add_after_max_ms the slowest probe started after the attack; capped=true
-// when the tool killed the server because its RSS passed -memcap, and
-// exit="..." the first line of the server's crash when it died by itself.
-// The remaining fields are what the attack saw: bytes sent, streams the
-// server accepted or closed, connections it held.
+// add_after_max_ms the slowest probe started after the attack; probes how
+// many were made; fds_peak the most files (connections, mostly) the server
+// had open; capped=true when the tool killed the server because its RSS
+// passed -memcap, and exit="..." the first line of the server's crash when
+// it died by itself. The remaining fields are what the attack saw: bytes
+// sent, streams the server accepted or closed, connections it held, the
+// first error of each kind. -v prints every probe (start time, latency,
+// error) to stderr.
+//
+// The attacking connections come from 127.0.0.2 (-from) and the probes
+// from 127.0.0.1, so that a per-IP bound on the server can tell them
+// apart.
 //
 // The attacks (-list prints them): teardown, extbomb, partial, refused,
 // noread-{1k,64k,255k,4m}, plainpartial, plainpipeline-{64k,1m,4m},
