@@ -62,16 +62,25 @@ func (c *Client) NewStream(ctx context.Context, method string) (*Stream, error) 
 	}
 	st, err := c.sess.Open(ctx)
 	if err != nil {
-		return nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnavailable, "open stream: %v", err))
+		return nil, openError(ctx, err)
 	}
 	sc := stream.New(st, c.limits)
 	if err := sc.WriteOpen(method, ext); err != nil {
 		st.Close()
-		return nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnavailable, "open stream: %v", err))
+		return nil, openError(ctx, err)
 	}
 	s := &Stream{c: sc, cl: c, ctx: ctx, id: transport.StreamID(st)}
 	s.stop = context.AfterFunc(ctx, s.abort)
 	return s, nil
+}
+
+// openError is a failure to open a stream: never executed, and, when ctx
+// ended meanwhile, reported as ctx's error as a unary call would be.
+func openError(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ferry.MarkNotExecuted(status.Context(ctxErr))
+	}
+	return ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnavailable, "open stream: %v", err))
 }
 
 // abort runs when ctx ends: it tells the server (on the call stream, which
@@ -92,13 +101,17 @@ func (s *Stream) Context() context.Context { return s.ctx }
 
 // Send sends one message. It blocks while the server's window is full.
 // After CloseSend it sends nothing and returns a *ferry.Error with
-// CodeFailedPrecondition, as it does once the handler's final status has
-// arrived; after a failure ended the stream, that failure.
+// CodeFailedPrecondition, as it does once the handler has finished
+// successfully; once a failure ended the stream (the handler's error
+// status included), that failure.
 func (s *Stream) Send(v any) error {
 	if err := s.failed(); err != nil {
 		return err
 	}
 	if s.c.Final() {
+		if err := s.c.Result(nil); err != nil {
+			return err // the call failed: its status
+		}
 		return ferry.NewError(ferry.CodeFailedPrecondition, "Send after the call finished: the message was not sent")
 	}
 	if err := s.c.Send(v, 0); err != nil {

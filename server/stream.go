@@ -259,15 +259,17 @@ func (c *conn) serveStream(st net.Conn) {
 	sst := &Stream{c: sc, ctx: ctx, cancel: cancel}
 	result, herr := runStream(ctx, sm.fn, sst, c.s.opts)
 	if !stop() {
-		<-unblocked
-		if ctx.Err() != context.DeadlineExceeded {
-			return // the caller gave up or the connection is closing: nobody to tell
-		}
+		<-unblocked // it set the deadlines: let it finish first
+	}
+	switch err := ctx.Err(); {
+	case err == context.DeadlineExceeded:
 		// The caller waits for the server to enforce its deadline: say so.
 		// Its reading side may have stopped mid-frame, so read no more.
 		_ = st.SetWriteDeadline(time.Time{})
-		_ = sc.SendStatus(nil, status.Context(context.DeadlineExceeded))
+		_ = sc.SendStatus(nil, status.Context(err))
 		return
+	case err != nil:
+		return // the caller gave up or the connection is closing: nobody to tell
 	}
 	if herr == nil && sst.rerr != nil {
 		herr = sst.rerr // a message the handler never got: the caller must know
