@@ -195,8 +195,8 @@ type sub struct {
 	head, n int
 	room    chan struct{} // signaled when the sender takes messages
 	ready   chan struct{} // signaled when a message is queued
-	kicked  bool // the Disconnect policy ended it
-	left    bool // the subscriber unsubscribed
+	kicked  bool          // the Disconnect policy ended it
+	left    bool          // the subscriber unsubscribed
 	policy  Overflow
 	dropped atomic.Uint64
 }
