@@ -93,7 +93,7 @@ func Lost(err error) *ferry.Error {
 	if errors.As(err, &fe) {
 		return fe
 	}
-	return ferry.Errorf(ferry.CodeUnavailable, "connection lost (%v): the call may or may not have executed", err)
+	return ferry.Errorf(ferry.CodeUnavailable, "connection lost (%s): the call may or may not have executed", strings.TrimPrefix(err.Error(), "ferry: "))
 }
 
 // Received maps a failure to read the next message of a call's own stream:
@@ -106,8 +106,10 @@ func Received(err error) *ferry.Error {
 	switch {
 	case errors.As(err, &fe):
 		return fe
-	case errors.Is(err, wire.ErrTooLarge), errors.Is(err, wire.ErrTooDeep):
-		return ferry.WrapError(ferry.CodeResourceExhausted, err, strings.TrimPrefix(err.Error(), "ferry: "))
+	case errors.Is(err, wire.ErrTooLarge):
+		return ferry.WrapError(ferry.CodeResourceExhausted, err, "the message exceeds the receiver's MaxMessageSize")
+	case errors.Is(err, wire.ErrTooDeep):
+		return ferry.WrapError(ferry.CodeResourceExhausted, err, "the message nests deeper than the receiver's MaxDepth")
 	case errors.Is(err, wire.ErrMalformed), errors.Is(err, wire.ErrNotMessage):
 		return ferry.WrapError(ferry.CodeInternal, err, "protocol error: "+strings.TrimPrefix(err.Error(), "ferry: "))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
