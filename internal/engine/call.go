@@ -85,9 +85,6 @@ func (c *Conn) ControlCall(ctx context.Context, method string, args, reply any) 
 // not-executed deadline error when ctx's deadline has passed.
 func RequestExt(ctx context.Context) (wire.RequestExt, error) { return requestExt(ctx) }
 
-// CtxError converts a context error into the *ferry.Error a call returns.
-func CtxError(err error) error { return ctxError(err) }
-
 // Go starts an asynchronous call completing p, which NewAsync prepared. It
 // never blocks on the network; interceptors, if any, run in a goroutine.
 func (c *Conn) Go(ctx context.Context, method string, args, reply any, p *Pending) {
