@@ -95,6 +95,8 @@ func TestStreamDeadline(t *testing.T) {
 		ended := deadlineHandlers(t, s)
 		c := tr.dial(t, s)
 		const rounds = 10
+		trials, slowOpens := 0, 0
+		defer func() { t.Logf("%d deadline trials, %d opens too slow to leave before the deadline", trials, slowOpens) }()
 		for round := range rounds {
 			for _, method := range []string{"Wait.Recv", "Wait.Send", "Wait.Ctx"} {
 				ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
@@ -103,8 +105,10 @@ func TestStreamDeadline(t *testing.T) {
 					assert.Equal(t, ferry.CodeDeadlineExceeded, ferry.CodeOf(err), "%v", err)
 					assert.True(t, ferry.NotExecuted(err))
 					cancel()
+					slowOpens++
 					continue
 				}
+				trials++
 				if method == "Wait.Send" {
 					<-ctx.Done() // the handler fills the window meanwhile
 				}
