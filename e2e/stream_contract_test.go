@@ -96,7 +96,9 @@ func TestStreamDeadline(t *testing.T) {
 		c := tr.dial(t, s)
 		const rounds = 10
 		trials, slowOpens := 0, 0
-		defer func() { t.Logf("%d deadline trials, %d opens too slow to leave before the deadline", trials, slowOpens) }()
+		defer func() {
+			t.Logf("%d deadline trials, %d opens too slow to leave before the deadline", trials, slowOpens)
+		}()
 		for round := range rounds {
 			for _, method := range []string{"Wait.Recv", "Wait.Send", "Wait.Ctx"} {
 				ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
