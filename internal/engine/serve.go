@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"time"
 
@@ -323,12 +322,4 @@ func truncate(name []byte) []byte {
 		return name[:128]
 	}
 	return name
-}
-
-// formatValue renders a decoded error value of a foreign shape.
-func formatValue(v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	return fmt.Sprint(v)
 }
