@@ -80,7 +80,7 @@ func (c *Conn) serve(m *wire.Message) {
 		c.refuse(m, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", truncate(m.Method)))
 		return
 	}
-	cost := len(m.Params)
+	cost := meth.DecodeCost(len(m.Params))
 	if !c.opts.Budget.Charge(cost) {
 		c.refuse(m, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "the connection's memory budget is spent: too much data in calls not yet answered")))
 		return
