@@ -24,7 +24,7 @@ func TestDecodeCost(t *testing.T) {
 		{reflect.TypeFor[small](), 2},
 		{reflect.TypeFor[any](), 16},
 		{reflect.TypeFor[map[string]any](), 24},
-		{reflect.TypeFor[[]big](), 256},            // a whole struct per one-byte element, capped
+		{reflect.TypeFor[[]big](), 256},             // a whole struct per one-byte element, capped
 		{reflect.TypeFor[*map[string]string](), 32}, // pointer to a map
 	}
 	for _, c := range cases {
