@@ -29,13 +29,13 @@ type Session struct {
 // Client starts the dialing side of a session over conn, with a budget of
 // cfg.MemoryBudget bytes.
 func Client(conn net.Conn, cfg Config) (*Session, error) {
-	return newSession(conn, cfg, false, NewBudget(cfg.MemoryBudget, nil))
+	return newSession(conn, cfg, false, NewBudget(cfg.ConnBudget(), nil))
 }
 
 // Server starts the accepting side of a session over conn, with a budget
 // of cfg.MemoryBudget bytes.
 func Server(conn net.Conn, cfg Config) (*Session, error) {
-	return newSession(conn, cfg, true, NewBudget(cfg.MemoryBudget, nil))
+	return newSession(conn, cfg, true, NewBudget(cfg.ConnBudget(), nil))
 }
 
 // ServerWithBudget is Server charging b (which may belong to a server-wide
