@@ -119,6 +119,9 @@ func (d *Decoder) Decode(b []byte, v any) (err error) {
 		}
 		return nil
 	}
+	if b, err = d.fast.checkSlow(b, v); err != nil {
+		return fmt.Errorf("%w: %w", ErrDecode, err)
+	}
 	d.r.b, d.r.off = b, 0
 	if err := d.dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: %w", ErrDecode, err)
