@@ -107,7 +107,8 @@ func FieldNames(t reflect.Type) []string {
 	if t.Kind() != reflect.Struct || isCustom(t) {
 		return nil
 	}
-	return fieldsOf(t).names
+	names := fieldsOf(t).names
+	return append(make([]string, 0, len(names)), names...)
 }
 
 // wrong is the error for a value of the wrong kind at d.off.

@@ -24,6 +24,7 @@ type options struct {
 	tls                *tls.Config
 	auth               ferry.AuthFunc
 	maxConns, perIP    int
+	strictFields       bool
 }
 
 func defaultOptions() options {
@@ -140,6 +141,19 @@ func WithConnLimits(total, perIP int) Option {
 			return errors.New("ferry: connection limits must not be negative")
 		}
 		o.maxConns, o.perIP = total, perIP
+		return nil
+	}
+}
+
+// WithDisallowUnknownFields refuses, with CodeInvalidArgument, a call
+// whose arguments hold a map key that names no field of the struct it is
+// decoded into (like encoding/json's Decoder.DisallowUnknownFields).
+// Default: such keys are skipped, so that an older server accepts a newer
+// client's added fields; a map none of whose keys names a field of the
+// arguments' struct is refused either way.
+func WithDisallowUnknownFields() Option {
+	return func(o *options) error {
+		o.strictFields = true
 		return nil
 	}
 }

@@ -244,6 +244,8 @@ func (s *Server) engineOptions(c *conn, p *Peer, ferryPeer bool) engine.Options 
 		BaseContext:      context.WithValue(c.ctx, peerKey{}, p),
 		WriteTimeout:     cfg.WriteTimeout,
 		Logger:           s.opts.logger,
+
+		DisallowUnknownFields: s.opts.strictFields,
 	}
 	if ferryPeer {
 		eo.WriteTimeout = 0 // the session bounds every write itself

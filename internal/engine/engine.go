@@ -54,6 +54,9 @@ type Options struct {
 	Locked           bool
 	LockedMaxMessage int
 	Logger           *slog.Logger // nil: silent
+	// DisallowUnknownFields refuses arguments with a map key that names
+	// no field (registry.Method.DecodeArgs); by default they are skipped.
+	DisallowUnknownFields bool
 }
 
 // Conn is one side of a conversation.

@@ -23,6 +23,8 @@ type Method struct {
 	Call      ferry.Handler // runs the method on decoded arguments
 	ArgsType  reflect.Type  // the arguments' type, for introspection
 	ReplyType reflect.Type  // the reply's type (not a pointer)
+
+	shape argShape // how params map onto ArgsType; set by Add
 }
 
 // Registry is a copy-on-write method table: lookups take no lock.
@@ -71,6 +73,7 @@ func (r *Registry) Add(ms ...*Method) error {
 		if _, dup := next[m.Name]; dup {
 			return fmt.Errorf("ferry: method %q is already registered", m.Name)
 		}
+		m.shape = shapeOf(m.ArgsType)
 		next[m.Name] = m
 	}
 	r.methods.Store(&next)
