@@ -122,3 +122,17 @@ func TestDisallowUnknownFields(t *testing.T) {
 	require.NoError(t, c.Call(t.Context(), "Arith.Add", map[string]int{"A": 1, "B": 2}, &sum))
 	assert.Equal(t, int64(3), sum)
 }
+
+// TestReplyConversions: the caller decodes replies by the same rules; a
+// reply that does not fit is an error with one "ferry:" prefix.
+func TestReplyConversions(t *testing.T) {
+	c := dialTCP(t, newServer(t))
+	var n int64
+	err := c.Call(t.Context(), "Echo.Echo", 3.5, &n)
+	var fe *ferry.Error
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, ferry.CodeInternal, fe.Code)
+	assert.Equal(t, "ferry: internal: cannot decode the result into *int64: want an integer, got 3.5", err.Error())
+	require.NoError(t, c.Call(t.Context(), "Echo.Echo", 4.0, &n))
+	assert.Equal(t, int64(4), n)
+}
