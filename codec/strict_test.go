@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"reflect"
@@ -213,8 +214,11 @@ func TestFields(t *testing.T) {
 	for _, target := range []any{&args{}, &argsSlow{}} {
 		t.Run(reflect.TypeOf(target).String(), func(t *testing.T) {
 			names := FieldNames(reflect.TypeOf(target))
-			b, err := msgpack.Marshal(map[string]any{"a": 3, "b": 4})
-			require.NoError(t, err)
+			var buf bytes.Buffer
+			enc := msgpack.NewEncoder(&buf)
+			enc.SetSortMapKeys(true)
+			require.NoError(t, enc.Encode(map[string]any{"a": 3, "b": 4}))
+			b := buf.Bytes()
 			var ve *ValueError
 			require.ErrorAs(t, NewDecoder().DecodeArgs(b, target), &ve)
 			assert.Equal(t, ValueError{Msg: `no field named "a", "b" (fields: ` + joinNames(names) + ")"}, *ve)
@@ -223,12 +227,12 @@ func TestFields(t *testing.T) {
 			// key matches or the map is empty.
 			require.NoError(t, NewDecoder().Decode(b, target))
 			for _, m := range []map[string]any{{"A": 1, "zz": 2}, {}} {
-				b, err = msgpack.Marshal(m)
+				b, err := msgpack.Marshal(m)
 				require.NoError(t, err)
 				require.NoError(t, NewDecoder().DecodeArgs(b, target))
 			}
 
-			b, err = msgpack.Marshal(map[string]any{"A": 1, "zz": 2})
+			b, err := msgpack.Marshal(map[string]any{"A": 1, "zz": 2})
 			require.NoError(t, err)
 			d := NewDecoder()
 			d.DisallowUnknownFields(true)

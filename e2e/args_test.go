@@ -29,7 +29,7 @@ var argCases = []argCase{
 		err: "Arith.Add: argument 1 (A): want an integer, got 3.5"},
 	{name: "extra positional", args: codec.Raw(mustMarshal([]any{3, 4, 5})), params: []any{3, 4, 5},
 		err: "Arith.Add: takes at most 2 arguments (A, B), got 3"},
-	{name: "no key matches", args: codec.Raw(mustMarshal(map[string]int{"a": 3, "b": 4})), params: []any{map[string]int{"a": 3, "b": 4}},
+	{name: "no key matches", args: codec.Raw(mustMarshal(map[string]any{"a": 3, "b": 4})), params: []any{map[string]any{"a": 3, "b": 4}},
 		err: `Arith.Add: no field named "a", "b" (fields: A, B)`},
 	{name: "field fraction", args: struct{ A, B float64 }{3, 4.25}, params: []any{map[string]any{"A": 3, "B": 4.25}},
 		err: "Arith.Add: field B: want an integer, got 4.25"},
