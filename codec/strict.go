@@ -190,6 +190,8 @@ func intRange(k reflect.Kind) (lo, hi int64) {
 		return math.MinInt16, math.MaxInt16
 	case reflect.Int32:
 		return math.MinInt32, math.MaxInt32
+	case reflect.Int:
+		return math.MinInt, math.MaxInt
 	}
 	return math.MinInt64, math.MaxInt64
 }
@@ -203,6 +205,8 @@ func uintMax(k reflect.Kind) uint64 {
 		return math.MaxUint16
 	case reflect.Uint32:
 		return math.MaxUint32
+	case reflect.Uint, reflect.Uintptr:
+		return math.MaxUint
 	}
 	return math.MaxUint64
 }
