@@ -23,8 +23,8 @@ type Method struct {
 	Call      ferry.Handler // runs the method on decoded arguments
 	ArgsType  reflect.Type  // the arguments' type, for introspection
 	ReplyType reflect.Type  // the reply's type (not a pointer)
-
-	shape argShape // how params map onto ArgsType; set by Add
+	amplify   atomic.Int32  // DecodeCost's factor, once computed
+	shape     argShape      // how params map onto ArgsType; set by Add
 }
 
 // Registry is a copy-on-write method table: lookups take no lock.
