@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"errors"
 	"reflect"
 	"slices"
 	"strconv"
@@ -22,8 +23,10 @@ import (
 // padded with nils to its struct's length.
 
 // checkSlow checks b against v's type before msgpack decodes it, and
-// returns the bytes msgpack should decode: b, or an edited copy.
+// returns the bytes msgpack should decode: b, or an edited copy (then
+// d.edits is not empty).
 func (d *fastDecoder) checkSlow(b []byte, v any) ([]byte, error) {
+	d.edits = d.edits[:0]
 	t := reflect.TypeOf(v)
 	if t == nil || t.Kind() != reflect.Pointer {
 		return b, nil
@@ -36,14 +39,23 @@ func (d *fastDecoder) checkSlow(b []byte, v any) ([]byte, error) {
 		d.needMatch = false
 		return b, nil // nothing to check: msgpack takes any value
 	}
-	d.b, d.off, d.edits = b, 0, d.edits[:0]
+	d.b, d.off = b, 0
 	err := d.check(t.Elem(), 0)
 	d.b, d.needMatch = nil, false
+	if err == errLeave {
+		d.edits = d.edits[:0]
+		return b, nil
+	}
 	if err != nil || len(d.edits) == 0 {
 		return b, err
 	}
 	return applyEdits(b, d.edits), nil
 }
+
+// errLeave stops check at an extension value where msgpack expects a map,
+// an array or a struct: msgpack refuses it (it would read the payload as
+// the container), and its refusal names the extension.
+var errLeave = errors.New("left to msgpack")
 
 // check walks the value at d.off against t.
 func (d *fastDecoder) check(t reflect.Type, depth int) error {
@@ -55,7 +67,14 @@ func (d *fastDecoder) check(t reflect.Type, depth int) error {
 		d.off++ // nil fits everything
 		return nil
 	}
-	if isExt(c) || depth > 4*MaxDepth || isCustom(t) {
+	if depth > 4*MaxDepth || isCustom(t) {
+		return d.skip()
+	}
+	if isExt(c) {
+		switch t.Kind() {
+		case reflect.Map, reflect.Slice, reflect.Array, reflect.Struct:
+			return errLeave
+		}
 		return d.skip()
 	}
 	switch k := t.Kind(); k {

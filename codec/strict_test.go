@@ -6,6 +6,7 @@ import (
 	"math"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -324,4 +325,27 @@ func FuzzStrictAgrees(f *testing.F) {
 			assert.Equal(t, fv, fastT{I: sv.I, I8: sv.I8, U: sv.U, F: sv.F, S: sv.S, In: sv.In, M: sv.M})
 		}
 	})
+}
+
+// TestEditsMoveExtensions: an edit before an extension value (an integral
+// float made an int, a short array padded) moves it; msgpack still finds
+// it whole.
+func TestEditsMoveExtensions(t *testing.T) {
+	type withTime struct {
+		N  int
+		T  time.Time
+		In struct {
+			A, B int
+			Y    any
+		}
+		X any
+	}
+	when := time.Date(2026, 12, 5, 14, 0, 0, 0, time.UTC)
+	b, err := msgpack.Marshal([]any{4.0, when, []any{1.0}})
+	require.NoError(t, err)
+	var v withTime
+	require.NoError(t, NewDecoder().Decode(b, &v))
+	assert.Equal(t, 4, v.N)
+	assert.True(t, when.Equal(v.T), "%v", v.T)
+	assert.Equal(t, 1, v.In.A)
 }
