@@ -392,7 +392,11 @@ func (w *coalescer) fail(err error) {
 	if err != nil && w.err == nil {
 		w.err = err
 		if w.onClose != nil {
-			go w.onClose() // mu is held; the session's end takes other locks
+			// Before yamux learns of the failure (its writes wait for mu):
+			// once it does, it closes the session and its stream readers
+			// spin until they are woken. The session's end takes no lock
+			// that a coalescer caller holds.
+			w.onClose()
 		}
 		w.Conn.Close()
 	}
