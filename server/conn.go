@@ -326,24 +326,27 @@ func (c *conn) waitIdle(ctx context.Context) error {
 	}
 }
 
-// close ends every engine (flushing their last responses) and the
-// connection; serve then returns.
-func (c *conn) close() {
+// close ends every engine (answering what they read, flushing their last
+// responses and go-away counts) and the connection, by end; serve then
+// returns. Handlers still running at half the time left are abandoned.
+func (c *conn) close(end time.Time) {
 	c.mu.Lock()
 	c.closed = true
 	sess := c.sess
 	c.mu.Unlock()
 	// Engines flush their last replies, but a peer that stopped reading
-	// must not hold Close for WriteTimeout: end the transport after a grace.
-	grace := time.AfterFunc(closeGrace, func() {
+	// must not hold Close for WriteTimeout: end the transport at end.
+	grace := time.AfterFunc(time.Until(end), func() {
 		c.nc.Close() // first: it unblocks a write stuck under the session
 		if sess != nil {
 			sess.Close()
 		}
 	})
 	defer grace.Stop()
-	c.closeEngines()
-	c.cancel()
+	c.cancel() // every handler, unary and streaming, sees its context end
+	hctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(time.Until(end)/2))
+	c.closeEngines(hctx)
+	cancel()
 	if sess != nil {
 		sess.Close()
 	}
@@ -354,9 +357,11 @@ func (c *conn) close() {
 // writes.
 const closeGrace = time.Second
 
-func (c *conn) closeEngines() {
+// closeEngines closes every engine, waiting for their handlers until ctx
+// ends.
+func (c *conn) closeEngines(ctx context.Context) {
 	for _, e := range c.snapshot() {
-		e.Close()
+		_ = e.CloseContext(ctx)
 	}
 }
 

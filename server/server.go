@@ -166,10 +166,20 @@ func (s *Server) startConn(nc net.Conn, wait bool) *conn {
 }
 
 // Shutdown stops accepting connections, tells connected Ferry clients to
-// send no more calls, waits for running handlers to finish, and closes
-// every connection. When ctx ends first it closes everything at once
-// (handlers see their contexts canceled) and returns ctx's error. It
-// returns only after every goroutine the server started has exited.
+// send no more calls, waits for running handlers (unary and streaming) to
+// finish, and closes every connection. Every call a Ferry client sent is
+// either answered or fails with ferry.NotExecuted true (PROTOCOL.md,
+// "Going away"); calls that reach the server while it drains are refused
+// that way.
+//
+// Shutdown returns by ctx's deadline. When ctx ends before the handlers
+// finish, it cancels every handler's context, answers the calls whose
+// handlers have not started as not executed, closes every connection
+// within forceGrace (100 ms) and returns ctx's error; a handler that
+// ignores its context is not waited for: its goroutine runs on until it
+// returns, and its reply is dropped (its caller sees that the outcome is
+// unknown). Otherwise Shutdown returns nil once every goroutine the
+// server started has exited.
 func (s *Server) Shutdown(ctx context.Context) error {
 	conns := s.beginClose()
 	// A go-away waits for the session's send loop: a stalled peer must
@@ -188,18 +198,57 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			break
 		}
 	}
-	closeAll(conns)
+	// Idle: close gracefully, flushing the last replies within closeGrace,
+	// but not past ctx's deadline by more than forceGrace. Forced: cancel
+	// everything and close within forceGrace.
+	grace := forceGrace
+	if err == nil {
+		grace = closeGrace
+		if dl, ok := ctx.Deadline(); ok {
+			grace = min(grace, max(time.Until(dl), forceGrace))
+		}
+	}
+	end := time.Now().Add(grace)
+	if err != nil {
+		s.cancel() // every handler's context, at once
+	}
+	closeAll(conns, end)
 	drains.Wait() // the sessions are closed: go-aways return at once
-	s.wg.Wait()
+	exited := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(exited)
+	}()
+	// Handlers that ignore their context keep their goroutines: wait for
+	// them only until ctx ends, then until end.
+	if err == nil {
+		select {
+		case <-exited:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err != nil {
+		timer := time.NewTimer(time.Until(end))
+		select {
+		case <-exited:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
 	s.cancel()
 	return err
 }
+
+// forceGrace is how long Shutdown, once its ctx ended, spends answering
+// and flushing before it closes the connections and returns.
+const forceGrace = 100 * time.Millisecond
 
 // Close closes every listener and connection at once; running handlers see
 // their contexts canceled. It returns after every goroutine the server
 // started has exited.
 func (s *Server) Close() error {
-	closeAll(s.beginClose())
+	closeAll(s.beginClose(), time.Now().Add(closeGrace))
 	s.wg.Wait()
 	s.cancel()
 	return nil
@@ -251,14 +300,15 @@ func (s *Server) engineOptions(c *conn, p *Peer, ferryPeer bool) engine.Options 
 	return eo
 }
 
-// closeAll closes conns concurrently, so that slow peers do not add up.
-func closeAll(conns []*conn) {
+// closeAll closes conns concurrently by end, so that slow peers do not add
+// up.
+func closeAll(conns []*conn, end time.Time) {
 	var wg sync.WaitGroup
 	for _, c := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.close()
+			c.close(end)
 		}()
 	}
 	wg.Wait()

@@ -1,0 +1,220 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// drainArgs names one call, so the handler can say which calls it ran.
+type drainArgs struct{ ID uint64 }
+
+// drainOutcome is what one round of calls under a shutdown came to.
+type drainOutcome struct {
+	calls       int // calls made
+	ok          int // succeeded
+	notExecuted int // failed, ferry.NotExecuted true
+	maybe       int // failed with the outcome unknown
+	ran         int // handlers started
+	maybeRan    int // failed with the outcome unknown, and the handler ran
+	// Broken promises: a call reported not executed whose handler ran, a
+	// call whose handler never ran that did not say so, a success without
+	// a handler.
+	ranButNotExecuted, notRunButMaybe, okNotRun []string
+}
+
+func (o drainOutcome) String() string {
+	return fmt.Sprintf("%d calls: %d ok, %d not executed, %d maybe executed; %d handlers ran",
+		o.calls, o.ok, o.notExecuted, o.maybe, o.ran)
+}
+
+// drainRound runs callers goroutines calling one client as fast as they
+// can, shuts the server down with budget once after handlers have run, and
+// compares every caller's result with what the handlers saw. work runs in
+// every handler.
+func drainRound(t *testing.T, callers, after int, budget time.Duration, plain bool, work func(context.Context)) drainOutcome {
+	t.Helper()
+	s := server.New()
+	var (
+		mu      sync.Mutex
+		started = map[uint64]bool{}
+		trigger = make(chan struct{})
+		nran    atomic.Int64
+	)
+	require.NoError(t, server.Handle(s, "Count.Do", func(ctx context.Context, a *drainArgs) (*uint64, error) {
+		mu.Lock()
+		started[a.ID] = true
+		mu.Unlock()
+		if nran.Add(1) == int64(after) {
+			close(trigger)
+		}
+		work(ctx)
+		return &a.ID, nil
+	}))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	var opts []client.Option
+	if plain {
+		opts = append(opts, client.WithPlainMsgpackRPC())
+	}
+	c, err := client.Dial(t.Context(), l.Addr().String(), opts...)
+	require.NoError(t, err)
+	defer c.Close()
+
+	type result struct {
+		id  uint64
+		err error
+	}
+	var (
+		nextID  atomic.Uint64
+		results = make([][]result, callers)
+		wg      sync.WaitGroup
+		stop    = time.Now().Add(20 * time.Second)
+	)
+	for g := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100_000 {
+				id := nextID.Add(1)
+				var got uint64
+				err := c.Call(t.Context(), "Count.Do", drainArgs{ID: id}, &got)
+				results[g] = append(results[g], result{id, err})
+				if err == nil && got != id {
+					results[g][len(results[g])-1].err = fmt.Errorf("reply %d for call %d", got, id)
+				}
+				if err != nil {
+					select {
+					case <-c.Done():
+						return
+					case <-c.GoingAway():
+						return // new calls are refused from now on
+					default:
+					}
+				}
+				if time.Now().After(stop) {
+					return
+				}
+			}
+		}()
+	}
+	select {
+	case <-trigger:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handlers never ran")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	_ = s.Shutdown(ctx)
+	cancel()
+	wg.Wait()
+	require.ErrorIs(t, <-served, server.ErrServerClosed)
+
+	var o drainOutcome
+	mu.Lock()
+	defer mu.Unlock()
+	o.ran = len(started)
+	for _, rs := range results {
+		for _, r := range rs {
+			o.calls++
+			ran := started[r.id]
+			switch {
+			case r.err == nil:
+				o.ok++
+				if !ran {
+					o.okNotRun = append(o.okNotRun, fmt.Sprint(r.id))
+				}
+			case ferry.NotExecuted(r.err):
+				o.notExecuted++
+				if ran {
+					o.ranButNotExecuted = append(o.ranButNotExecuted, fmt.Sprintf("%d: %v", r.id, r.err))
+				}
+			default:
+				o.maybe++
+				if ran {
+					o.maybeRan++
+				} else {
+					o.notRunButMaybe = append(o.notRunButMaybe, fmt.Sprintf("%d: %v", r.id, r.err))
+				}
+			}
+		}
+	}
+	return o
+}
+
+// drainRounds runs up to rounds rounds, within a time bound, and checks
+// each: a call whose handler never ran reports ferry.NotExecuted, and a
+// call reported not executed never ran. With graceful set, the budget is
+// ample, so no call may end with its outcome unknown at all.
+func drainRounds(t *testing.T, rounds int, budget time.Duration, graceful bool, work func(context.Context)) {
+	deadline := time.Now().Add(40 * time.Second)
+	var total drainOutcome
+	failedRounds := 0
+	n := 0
+	for n = 0; n < rounds && time.Now().Before(deadline); n++ {
+		o := drainRound(t, 16, 20+(n*37)%300, budget, false, work)
+		total.calls += o.calls
+		total.ok += o.ok
+		total.notExecuted += o.notExecuted
+		total.maybe += o.maybe
+		total.ran += o.ran
+		bad := len(o.ranButNotExecuted) + len(o.notRunButMaybe) + len(o.okNotRun)
+		if graceful {
+			bad += o.maybe
+		}
+		if bad > 0 {
+			failedRounds++
+			t.Errorf("round %d: %v", n, o)
+			for _, s := range o.ranButNotExecuted[:min(3, len(o.ranButNotExecuted))] {
+				t.Errorf("  ran, reported not executed: %s", s)
+			}
+			for _, s := range o.notRunButMaybe[:min(3, len(o.notRunButMaybe))] {
+				t.Errorf("  never ran, not reported as not executed: %s", s)
+			}
+			for _, s := range o.okNotRun[:min(3, len(o.okNotRun))] {
+				t.Errorf("  succeeded, never ran: %s", s)
+			}
+		}
+		assert.Equal(t, o.ran, o.ok+o.maybeRan, "round %d: every handler that ran is a success or unknown", n)
+	}
+	t.Logf("%d rounds, %d failed; in all %v", n, failedRounds, total)
+}
+
+// TestDrainLosesNothing shuts a server down gracefully while 16 goroutines
+// call it: every call succeeds or fails as not executed, and a call that
+// says it was not executed never ran.
+func TestDrainLosesNothing(t *testing.T) {
+	rounds := 50
+	if testing.Short() {
+		rounds = 10
+	}
+	drainRounds(t, rounds, 3*time.Second, true, func(context.Context) { runtime.Gosched() })
+}
+
+// TestForcedDrainMarksUnreadCalls shuts a server down with a budget its
+// handlers overrun: calls whose handlers ran may end with their outcome
+// unknown, but every call no handler ran still reports not executed.
+func TestForcedDrainMarksUnreadCalls(t *testing.T) {
+	rounds := 30
+	if testing.Short() {
+		rounds = 5
+	}
+	drainRounds(t, rounds, time.Millisecond, false, func(ctx context.Context) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	})
+}
