@@ -43,7 +43,7 @@ func (o drainOutcome) String() string {
 // can, shuts the server down with budget once after handlers have run, and
 // compares every caller's result with what the handlers saw. work runs in
 // every handler.
-func drainRound(t *testing.T, callers, after int, budget time.Duration, plain bool, work func(context.Context)) drainOutcome {
+func drainRound(t *testing.T, callers, after int, budget time.Duration, plain bool, work func(ctx context.Context, id uint64) error) drainOutcome {
 	t.Helper()
 	s := server.New()
 	var (
@@ -59,7 +59,9 @@ func drainRound(t *testing.T, callers, after int, budget time.Duration, plain bo
 		if nran.Add(1) == int64(after) {
 			close(trigger)
 		}
-		work(ctx)
+		if err := work(ctx, a.ID); err != nil {
+			return nil, err
+		}
 		return &a.ID, nil
 	}))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -158,13 +160,13 @@ func drainRound(t *testing.T, callers, after int, budget time.Duration, plain bo
 // each: a call whose handler never ran reports ferry.NotExecuted, and a
 // call reported not executed never ran. With graceful set, the budget is
 // ample, so no call may end with its outcome unknown at all.
-func drainRounds(t *testing.T, rounds int, budget time.Duration, graceful bool, work func(context.Context)) {
+func drainRounds(t *testing.T, rounds, maxAfter int, budget time.Duration, graceful bool, work func(context.Context, uint64) error) {
 	deadline := time.Now().Add(40 * time.Second)
 	var total drainOutcome
 	failedRounds := 0
 	n := 0
 	for n = 0; n < rounds && time.Now().Before(deadline); n++ {
-		o := drainRound(t, 16, 20+(n*37)%300, budget, false, work)
+		o := drainRound(t, 16, 16+(n*37)%maxAfter, budget, false, work)
 		total.calls += o.calls
 		total.ok += o.ok
 		total.notExecuted += o.notExecuted
@@ -200,21 +202,88 @@ func TestDrainLosesNothing(t *testing.T) {
 	if testing.Short() {
 		rounds = 10
 	}
-	drainRounds(t, rounds, 3*time.Second, true, func(context.Context) { runtime.Gosched() })
+	drainRounds(t, rounds, 300, 3*time.Second, true, func(context.Context, uint64) error {
+		runtime.Gosched()
+		return nil
+	})
 }
 
 // TestForcedDrainMarksUnreadCalls shuts a server down with a budget its
-// handlers overrun: calls whose handlers ran may end with their outcome
-// unknown, but every call no handler ran still reports not executed.
+// handlers overrun, some of which ignore their context: calls whose
+// handlers ran may end with their outcome unknown, but every call no
+// handler ran still reports not executed.
 func TestForcedDrainMarksUnreadCalls(t *testing.T) {
 	rounds := 30
 	if testing.Short() {
 		rounds = 5
 	}
-	drainRounds(t, rounds, time.Millisecond, false, func(ctx context.Context) {
+	drainRounds(t, rounds, 100, 5*time.Millisecond, false, func(ctx context.Context, id uint64) error {
+		work := time.NewTimer(time.Duration(id%7) * 5 * time.Millisecond)
+		defer work.Stop()
+		if id%3 == 0 { // ignores its context
+			<-work.C
+			return nil
+		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(20 * time.Millisecond):
+			return ctx.Err()
+		case <-work.C:
+			return nil
 		}
 	})
+}
+
+// TestShutdownReturnsByDeadline: a handler that ignores its context does
+// not hold Shutdown past its ctx's deadline (plus the force grace, 100 ms).
+func TestShutdownReturnsByDeadline(t *testing.T) {
+	for _, kind := range []string{"unary", "stream"} {
+		t.Run(kind, func(t *testing.T) {
+			s := newServer(t)
+			release := make(chan struct{})
+			t.Cleanup(func() {
+				select {
+				case <-release:
+				default:
+					close(release)
+				}
+			})
+			started := make(chan struct{}, 1)
+			require.NoError(t, s.HandleStream("Stuck.Stream", server.Bidi, func(context.Context, *server.Stream) (any, error) {
+				started <- struct{}{}
+				<-release // ignores its context
+				return nil, nil
+			}))
+			require.NoError(t, server.Handle(s, "Stuck.Call", func(context.Context, *struct{}) (*struct{}, error) {
+				started <- struct{}{}
+				<-release // ignores its context
+				return &struct{}{}, nil
+			}))
+			c := dialTCP(t, s)
+			var callErr chan error
+			if kind == "stream" {
+				st, err := c.NewStream(t.Context(), "Stuck.Stream")
+				require.NoError(t, err)
+				defer st.Close()
+			} else {
+				callErr = make(chan error, 1)
+				go func() { callErr <- c.Call(t.Context(), "Stuck.Call", struct{}{}, nil) }()
+			}
+			<-started
+			const budget = 200 * time.Millisecond
+			ctx, cancel := context.WithTimeout(t.Context(), budget)
+			defer cancel()
+			t0 := time.Now()
+			err := s.Shutdown(ctx)
+			elapsed := time.Since(t0)
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.Less(t, elapsed, budget+100*time.Millisecond+150*time.Millisecond, "Shutdown returned %v after a %v budget", elapsed, budget)
+			if callErr != nil {
+				// The handler ran: its caller learns that the outcome is unknown.
+				err := <-callErr
+				require.Error(t, err)
+				assert.False(t, ferry.NotExecuted(err), "%v", err)
+			}
+			close(release)
+		})
+	}
 }

@@ -69,8 +69,8 @@ type Conn struct {
 	mu      sync.Mutex
 	calls   map[uint32]*Pending
 	nextID  uint32
-	err     error // set once the conn is broken or closed
-	goaway  bool  // the peer is going away: refuse new outgoing calls
+	err     error               // set once the conn is broken or closed
+	goaway  bool                // the peer is going away: refuse new outgoing calls
 	running map[uint32]*inbound // admitted requests that can be canceled, by msgid
 
 	werr     error         // a write failed; the reader fails the conn with it (under mu)
@@ -107,11 +107,11 @@ func New(rwc io.ReadWriteCloser, opts Options) *Conn {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Conn{
-		rwc:     rwc,
-		opts:    opts,
-		rd:      wire.NewReader(rwc, opts.Limits),
-		dec:     codec.NewDecoder(),
-		calls:   make(map[uint32]*Pending),
+		rwc:      rwc,
+		opts:     opts,
+		rd:       wire.NewReader(rwc, opts.Limits),
+		dec:      codec.NewDecoder(),
+		calls:    make(map[uint32]*Pending),
 		running:  make(map[uint32]*inbound),
 		closed:   make(chan struct{}),
 		readDone: make(chan struct{}),
