@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"sync"
@@ -286,4 +287,153 @@ func TestShutdownReturnsByDeadline(t *testing.T) {
 			close(release)
 		})
 	}
+}
+
+// TestDrainLosesNoStream is TestDrainLosesNothing for streaming calls:
+// streams opened while the server goes away (refused by the session's
+// go-away, by the draining connection, or caught by the close) end
+// successfully or fail as not executed, and those never ran.
+func TestDrainLosesNoStream(t *testing.T) {
+	rounds := 30
+	if testing.Short() {
+		rounds = 5
+	}
+	deadline := time.Now().Add(40 * time.Second)
+	var total drainOutcome
+	failedRounds, n := 0, 0
+	for n = 0; n < rounds && time.Now().Before(deadline); n++ {
+		o := drainStreamRound(t, 8, 8+(n*37)%100)
+		total.calls += o.calls
+		total.ok += o.ok
+		total.notExecuted += o.notExecuted
+		total.maybe += o.maybe
+		total.ran += o.ran
+		if bad := len(o.ranButNotExecuted) + len(o.notRunButMaybe) + len(o.okNotRun) + o.maybe; bad > 0 {
+			failedRounds++
+			t.Errorf("round %d: %v", n, o)
+			for _, s := range o.ranButNotExecuted[:min(3, len(o.ranButNotExecuted))] {
+				t.Errorf("  ran, reported not executed: %s", s)
+			}
+			for _, s := range o.notRunButMaybe[:min(3, len(o.notRunButMaybe))] {
+				t.Errorf("  never ran, not reported as not executed: %s", s)
+			}
+		}
+	}
+	t.Logf("%d rounds, %d failed; in all %v", n, failedRounds, total)
+}
+
+func drainStreamRound(t *testing.T, callers, after int) drainOutcome {
+	t.Helper()
+	s := server.New()
+	var (
+		mu      sync.Mutex
+		started = map[uint64]bool{}
+		trigger = make(chan struct{})
+		nran    atomic.Int64
+	)
+	require.NoError(t, server.HandleServerStream(s, "Count.Stream", func(ctx context.Context, a *drainArgs, send func(*uint64) error) error {
+		mu.Lock()
+		started[a.ID] = true
+		mu.Unlock()
+		if nran.Add(1) == int64(after) {
+			close(trigger)
+		}
+		return send(&a.ID)
+	}))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	c, err := client.Dial(t.Context(), l.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+
+	type result struct {
+		id  uint64
+		err error
+	}
+	var (
+		nextID  atomic.Uint64
+		results = make([][]result, callers)
+		wg      sync.WaitGroup
+		stop    = time.Now().Add(20 * time.Second)
+	)
+	call := func(id uint64) error {
+		r, err := client.OpenServerStream[drainArgs, uint64](t.Context(), c, "Count.Stream", &drainArgs{ID: id})
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		got, err := r.Recv()
+		if err != nil {
+			return err
+		}
+		if *got != id {
+			return fmt.Errorf("message %d for stream %d", *got, id)
+		}
+		if _, err := r.Recv(); err != io.EOF {
+			return fmt.Errorf("stream %d: want io.EOF after the message, got %w", id, err)
+		}
+		return nil
+	}
+	for g := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100_000 {
+				id := nextID.Add(1)
+				err := call(id)
+				results[g] = append(results[g], result{id, err})
+				if err != nil {
+					select {
+					case <-c.Done():
+						return
+					default:
+					}
+				}
+				if time.Now().After(stop) {
+					return
+				}
+			}
+		}()
+	}
+	select {
+	case <-trigger:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handlers never ran")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	_ = s.Shutdown(ctx)
+	cancel()
+	wg.Wait()
+	require.ErrorIs(t, <-served, server.ErrServerClosed)
+
+	var o drainOutcome
+	mu.Lock()
+	defer mu.Unlock()
+	o.ran = len(started)
+	for _, rs := range results {
+		for _, r := range rs {
+			o.calls++
+			ran := started[r.id]
+			switch {
+			case r.err == nil:
+				o.ok++
+				if !ran {
+					o.okNotRun = append(o.okNotRun, fmt.Sprint(r.id))
+				}
+			case ferry.NotExecuted(r.err):
+				o.notExecuted++
+				if ran {
+					o.ranButNotExecuted = append(o.ranButNotExecuted, fmt.Sprintf("%d: %v", r.id, r.err))
+				}
+			default:
+				o.maybe++
+				if !ran {
+					o.notRunButMaybe = append(o.notRunButMaybe, fmt.Sprintf("%d: %v", r.id, r.err))
+				}
+			}
+		}
+	}
+	return o
 }
