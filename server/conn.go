@@ -40,6 +40,8 @@ type conn struct {
 	streamCancels  map[uint32]context.CancelFunc
 	draining       bool
 	closed         bool
+	settling       map[net.Conn]struct{} // session streams not yet serving nor refused
+	settled        chan struct{}         // closed when settling empties, if someone waits
 	streams        sync.WaitGroup // goroutines per stream and hook
 	streamHandlers sync.WaitGroup // running streaming handlers
 }
@@ -139,6 +141,8 @@ func (c *conn) serve() {
 // serveSessionStream tells a streaming call's stream from a
 // MessagePack-RPC call stream by its first byte, and serves it.
 func (c *conn) serveSessionStream(st net.Conn) {
+	c.settle(st, true)
+	defer c.settle(st, false)
 	_ = st.SetReadDeadline(time.Now().Add(c.s.opts.cfg.SniffTimeout))
 	var b [1]byte
 	if _, err := io.ReadFull(st, b[:]); err != nil {
@@ -147,11 +151,38 @@ func (c *conn) serveSessionStream(st net.Conn) {
 	}
 	_ = st.SetReadDeadline(time.Time{})
 	if b[0] == stream.Marker {
-		c.serveStream(st)
+		c.serveStream(st) // settled when its handler starts (beginStream) or it returns
 		return
 	}
-	if e, p := c.add(transport.Prepend(st, b[0]), true); e != nil {
+	e, p := c.add(transport.Prepend(st, b[0]), true)
+	c.settle(st, false) // the engine answers every request it reads, even draining
+	if e != nil {
 		c.run(e, p)
+	}
+}
+
+// settle counts a session stream in (while it is being set up: not yet
+// a call stream, nor a streaming call with a handler, nor refused with its
+// status flushed) or out. A graceful close waits for none to be left
+// (waitIdle), so that no stream accepted before the go-away is cut without
+// an answer.
+func (c *conn) settle(st net.Conn, in bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if in {
+		if c.settling == nil {
+			c.settling = map[net.Conn]struct{}{}
+		}
+		c.settling[st] = struct{}{}
+		return
+	}
+	if _, ok := c.settling[st]; !ok {
+		return
+	}
+	delete(c.settling, st)
+	if len(c.settling) == 0 && c.settled != nil {
+		close(c.settled)
+		c.settled = nil
 	}
 }
 
@@ -212,13 +243,15 @@ func (c *conn) authenticate(token string) (any, error) {
 
 // beginStream counts a streaming handler in, unless the connection is
 // going away.
-func (c *conn) beginStream() bool {
+func (c *conn) beginStream(st net.Conn) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.draining || c.closed {
+		c.mu.Unlock()
 		return false
 	}
 	c.streamHandlers.Add(1)
+	c.mu.Unlock()
+	c.settle(st, false) // streamHandlers holds the close from here on
 	return true
 }
 
@@ -310,16 +343,50 @@ func (c *conn) drain() {
 	}
 }
 
+// waitIdle waits, until ctx ends, for the connection to be idle: no
+// session stream being set up, no handler running. Streams accepted
+// meanwhile (before the go-away reached the client) are waited for too.
 func (c *conn) waitIdle(ctx context.Context) error {
-	for _, e := range c.snapshot() {
-		if err := e.WaitHandlers(ctx); err != nil {
+	for range 1000 {
+		if err := c.waitSettled(ctx); err != nil {
 			return err
 		}
+		for _, e := range c.snapshot() {
+			if err := e.WaitHandlers(ctx); err != nil {
+				return err
+			}
+		}
+		done := make(chan struct{})
+		go func() { c.streamHandlers.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.mu.Lock()
+		idle := len(c.settling) == 0
+		c.mu.Unlock()
+		if idle {
+			return nil
+		}
 	}
-	done := make(chan struct{})
-	go func() { c.streamHandlers.Wait(); close(done) }()
+	return nil
+}
+
+// waitSettled waits until no session stream is being set up, or ctx ends.
+func (c *conn) waitSettled(ctx context.Context) error {
+	c.mu.Lock()
+	if len(c.settling) == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	if c.settled == nil {
+		c.settled = make(chan struct{})
+	}
+	settled := c.settled
+	c.mu.Unlock()
 	select {
-	case <-done:
+	case <-settled:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
