@@ -42,8 +42,8 @@ type conn struct {
 	closed         bool
 	settling       map[net.Conn]struct{} // session streams not yet serving nor refused
 	settled        chan struct{}         // closed when settling empties, if someone waits
-	streams        sync.WaitGroup // goroutines per stream and hook
-	streamHandlers sync.WaitGroup // running streaming handlers
+	streams        sync.WaitGroup        // goroutines per stream and hook
+	streamHandlers sync.WaitGroup        // running streaming handlers
 }
 
 func (c *conn) serve() {
