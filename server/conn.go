@@ -40,10 +40,11 @@ type conn struct {
 	streamCancels  map[uint32]context.CancelFunc
 	draining       bool
 	closed         bool
-	settling       map[net.Conn]struct{} // session streams not yet serving nor refused
-	settled        chan struct{}         // closed when settling empties, if someone waits
-	streams        sync.WaitGroup        // goroutines per stream and hook
-	streamHandlers sync.WaitGroup        // running streaming handlers
+	streams        sync.WaitGroup // goroutines per stream and hook
+	streamHandlers sync.WaitGroup // running streaming handlers
+
+	settling map[net.Conn]struct{} // session streams not yet serving nor refused; under mu
+	settled  chan struct{}         // closed when settling empties, if someone waits; under mu
 }
 
 func (c *conn) serve() {
