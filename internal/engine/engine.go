@@ -79,20 +79,22 @@ type Conn struct {
 	stopRead atomic.Bool   // the reader must stop before handling another message
 	readDone chan struct{} // closed when the reader goroutine returns
 
-	draining atomic.Bool   // we are going away: refuse new incoming calls (set under mu)
-	locked   atomic.Bool   // not yet authenticated
-	identity any           // set by Unlock, under mu
-	active   int           // handlers running, under mu
-	idle     chan struct{} // closed when active drops to 0, if someone waits
-	baseCtx  context.Context
-	cancel   context.CancelFunc
-	asyncs   sync.WaitGroup // goroutines running client interceptors for Go
-	wmu      sync.Mutex
-	idleWk   []chan *inbound // idle workers, most recent last
-	workers  sync.WaitGroup  // handler goroutines, busy or idle
-	loops    sync.WaitGroup
-	closed   chan struct{}
-	once     sync.Once
+	draining    atomic.Bool   // we are going away: refuse new incoming calls (set under mu)
+	locked      atomic.Bool   // not yet authenticated
+	identity    any           // set by Unlock, under mu
+	active      int           // handlers running, under mu
+	idle        chan struct{} // closed when active drops to 0, if someone waits
+	baseCtx     context.Context
+	cancel      context.CancelFunc
+	asyncs      sync.WaitGroup // goroutines running client interceptors for Go
+	wmu         sync.Mutex
+	idleWk      []chan *inbound // idle workers, most recent last
+	workers     sync.WaitGroup  // handler goroutines, busy or idle
+	loops       sync.WaitGroup
+	closed      chan struct{}
+	once        sync.Once
+	closeMu     sync.Mutex // orders concurrent CloseContexts
+	drainedSent bool       // under closeMu
 }
 
 // New prepares a Conn over rwc; Start starts it and Close releases it.
@@ -170,13 +172,21 @@ func (c *Conn) Close() error { return c.CloseContext(context.Background()) }
 // started. Handlers still running when ctx ends are not waited for: their
 // goroutines exit when they return, and their replies are dropped.
 func (c *Conn) CloseContext(ctx context.Context) error {
+	// Closes may run at once (the server closes an engine while the
+	// engine's own goroutine does): the refusals of both are queued
+	// before the count, and before either shuts the writer down.
+	c.closeMu.Lock()
 	c.fail(errClosedLocally, false)
 	n, stopped := c.stopReading()
 	c.refuseUnstarted()
+	c.closeMu.Unlock()
 	idle := c.WaitHandlers(ctx) == nil
-	if stopped && c.opts.Ext {
+	c.closeMu.Lock()
+	if stopped && c.opts.Ext && !c.drainedSent {
+		c.drainedSent = true
 		_ = c.w.notify(methodDrained, n)
 	}
+	c.closeMu.Unlock()
 	c.asyncs.Wait()
 	c.w.shutdown()
 	<-c.w.exited
