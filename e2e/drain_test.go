@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,6 +30,7 @@ type drainOutcome struct {
 	maybe       int // failed with the outcome unknown
 	ran         int // handlers started
 	maybeRan    int // failed with the outcome unknown, and the handler ran
+	refused     int // failed with the message "the server is shutting down"
 	// Broken promises: a call reported not executed whose handler ran, a
 	// call whose handler never ran that did not say so, a success without
 	// a handler.
@@ -146,6 +148,9 @@ func drainRound(t *testing.T, callers, after int, budget time.Duration, plain bo
 				}
 			default:
 				o.maybe++
+				if strings.Contains(r.err.Error(), "the server is shutting down") {
+					o.refused++
+				}
 				if ran {
 					o.maybeRan++
 				} else {
@@ -436,4 +441,36 @@ func drainStreamRound(t *testing.T, callers, after int) drainOutcome {
 		}
 	}
 	return o
+}
+
+// TestDrainPlainMsgpackRPC: a spec-only peer (bare MessagePack-RPC, no
+// extensions) cannot be told "not executed": during a drain its calls are
+// refused with the error string "the server is shutting down" (code
+// unknown to it), and calls it sent that the server had not read when it
+// closed the connection end with the connection, outcome unknown. (The
+// Go client still knows the calls it never sent: those are not executed.)
+// What holds: every success ran, every call that ran was answered.
+func TestDrainPlainMsgpackRPC(t *testing.T) {
+	rounds := 20
+	if testing.Short() {
+		rounds = 5
+	}
+	var total drainOutcome
+	refusedAsString := 0
+	for n := range rounds {
+		o := drainRound(t, 16, 16+(n*37)%300, 3*time.Second, true, func(context.Context, uint64) error {
+			runtime.Gosched()
+			return nil
+		})
+		total.calls += o.calls
+		total.ok += o.ok
+		total.notExecuted += o.notExecuted
+		total.maybe += o.maybe
+		total.ran += o.ran
+		refusedAsString += o.refused
+		assert.Empty(t, o.okNotRun, "round %d", n)
+		assert.Empty(t, o.ranButNotExecuted, "round %d: only calls the client never sent are not executed", n)
+		assert.Equal(t, o.ran, o.ok, "round %d: every handler that ran was answered", n)
+	}
+	t.Logf("%d rounds: %v; %d refused with the string %q", rounds, total, refusedAsString, "the server is shutting down")
 }

@@ -85,7 +85,7 @@ func (c *conn) serve() {
 		_, _ = c.authenticate("")
 	}
 	if proto == transport.ProtocolMsgpackRPC {
-		if e, p := c.add(pc, false); e != nil {
+		if e, p := c.add(&lingerConn{Conn: pc, c: c}, false); e != nil {
 			c.run(e, p)
 		}
 		c.streams.Wait()
@@ -440,6 +440,28 @@ func (s *Server) forget(c *conn) {
 		delete(s.perIP, c.ip)
 	}
 	s.mu.Unlock()
+}
+
+// lingerConn is a bare MessagePack-RPC connection whose Close does not
+// destroy the last replies: closing a TCP connection with unread input
+// (requests the peer sent after the engine stopped reading) resets it,
+// and the peer loses what it had not read yet. Close half-closes instead,
+// so the peer reads every reply and then sees the end, and discards the
+// peer's last input for a moment (lingeringClose).
+type lingerConn struct {
+	net.Conn
+	c    *conn
+	once sync.Once
+}
+
+func (l *lingerConn) Close() error {
+	l.once.Do(func() {
+		l.c.mu.Lock()
+		nc := l.c.nc
+		l.c.mu.Unlock()
+		lingeringClose(nc)
+	})
+	return nil
 }
 
 // lingeringClose closes a connection whose peer may still be sending
