@@ -447,7 +447,8 @@ func (s *Server) forget(c *conn) {
 // (requests the peer sent after the engine stopped reading) resets it,
 // and the peer loses what it had not read yet. Close half-closes instead,
 // so the peer reads every reply and then sees the end, and discards the
-// peer's last input for a moment (lingeringClose).
+// peer's last input for a moment: until the peer closes too, for at most
+// lingerTime and lingerBytes.
 type lingerConn struct {
 	net.Conn
 	c    *conn
@@ -459,10 +460,22 @@ func (l *lingerConn) Close() error {
 		l.c.mu.Lock()
 		nc := l.c.nc
 		l.c.mu.Unlock()
-		lingeringClose(nc)
+		if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		_ = nc.SetReadDeadline(time.Now().Add(lingerTime))
+		_, _ = io.CopyN(io.Discard, nc, lingerBytes)
+		nc.Close()
 	})
 	return nil
 }
+
+// How long, and how much input, a closing bare MessagePack-RPC
+// connection discards while its peer reads the last replies.
+const (
+	lingerTime  = 250 * time.Millisecond
+	lingerBytes = 4 << 20
+)
 
 // lingeringClose closes a connection whose peer may still be sending
 // (after a refused TLS handshake): closing with unread data would reset

@@ -206,6 +206,11 @@ func (c *Conn) stopReading() (uint64, bool) {
 	if !c.started.Load() {
 		return 0, false
 	}
+	select {
+	case <-c.readDone:
+		return c.nread, true // a deadline now could cut a lingering close short
+	default:
+	}
 	// On a multiplexed stream, closing our side is a half-close: the
 	// reader would wait for the peer's. A read deadline wakes it.
 	d, ok := c.rwc.(interface{ SetReadDeadline(time.Time) error })
