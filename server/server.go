@@ -168,18 +168,18 @@ func (s *Server) startConn(nc net.Conn, wait bool) *conn {
 // Shutdown stops accepting connections, tells connected Ferry clients to
 // send no more calls, waits for running handlers (unary and streaming) to
 // finish, and closes every connection. Every call a Ferry client sent is
-// either answered or fails with ferry.NotExecuted true (PROTOCOL.md,
-// "Going away"); calls that reach the server while it drains are refused
-// that way.
+// answered or fails with ferry.NotExecuted true (PROTOCOL.md, "Going
+// away"); only a call whose handler was still running when ctx ended can
+// end with its outcome unknown.
 //
-// Shutdown returns by ctx's deadline. When ctx ends before the handlers
-// finish, it cancels every handler's context, answers the calls whose
-// handlers have not started as not executed, closes every connection
-// within forceGrace (100 ms) and returns ctx's error; a handler that
-// ignores its context is not waited for: its goroutine runs on until it
-// returns, and its reply is dropped (its caller sees that the outcome is
-// unknown). Otherwise Shutdown returns nil once every goroutine the
-// server started has exited.
+// Shutdown returns at most 100 ms after ctx ends, whatever the handlers
+// do. If ctx ends before they finish, Shutdown cancels every handler's
+// context, refuses as not executed the calls whose handlers had not
+// started, spends at most those 100 ms writing the last replies, closes
+// every connection and returns ctx's error. It does not wait for handlers
+// that ignore their context: their goroutines run on until they return,
+// and their replies are dropped. Otherwise Shutdown returns nil once every
+// goroutine the server started has exited.
 func (s *Server) Shutdown(ctx context.Context) error {
 	conns := s.beginClose()
 	// A go-away waits for the session's send loop: a stalled peer must
@@ -246,7 +246,8 @@ const forceGrace = 100 * time.Millisecond
 
 // Close closes every listener and connection at once; running handlers see
 // their contexts canceled. It returns after every goroutine the server
-// started has exited.
+// started has exited, so a handler that ignores its context holds it; use
+// Shutdown with a deadline to bound the wait.
 func (s *Server) Close() error {
 	closeAll(s.beginClose(), time.Now().Add(closeGrace))
 	s.wg.Wait()
