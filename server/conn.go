@@ -43,8 +43,12 @@ type conn struct {
 	streams        sync.WaitGroup // goroutines per stream and hook
 	streamHandlers sync.WaitGroup // running streaming handlers
 
-	settling map[net.Conn]struct{} // session streams not yet serving nor refused; under mu
-	settled  chan struct{}         // closed when settling empties, if someone waits; under mu
+	// Session streams accepted but not yet serving nor refused (settle):
+	// unsettled counts them from Accept on, settling holds those whose
+	// goroutine started. Under mu.
+	unsettled int
+	settling  map[net.Conn]struct{}
+	settled   chan struct{} // closed when unsettled drops to 0, if someone waits
 }
 
 func (c *conn) serve() {
@@ -162,11 +166,12 @@ func (c *conn) serveSessionStream(st net.Conn) {
 	}
 }
 
-// settle counts a session stream in (while it is being set up: not yet
-// a call stream, nor a streaming call with a handler, nor refused with its
-// status flushed) or out. A graceful close waits for none to be left
-// (waitIdle), so that no stream accepted before the go-away is cut without
-// an answer.
+// settle tracks a session stream while it is being set up: not yet a call
+// stream, nor a streaming call with a handler, nor refused with its status
+// flushed. openStream counts it in at Accept; settle(st, true) marks it as
+// its goroutine's, and the first settle(st, false) counts it out. A
+// graceful close waits for none to be left (waitIdle), so that no stream
+// accepted before the go-away is cut without an answer.
 func (c *conn) settle(st net.Conn, in bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -181,7 +186,7 @@ func (c *conn) settle(st net.Conn, in bool) {
 		return
 	}
 	delete(c.settling, st)
-	if len(c.settling) == 0 && c.settled != nil {
+	if c.unsettled--; c.unsettled == 0 && c.settled != nil {
 		close(c.settled)
 		c.settled = nil
 	}
@@ -195,6 +200,7 @@ func (c *conn) openStream() bool {
 		return false
 	}
 	c.nstreams++
+	c.unsettled++ // until settle: counted from Accept, before its goroutine runs
 	return true
 }
 
@@ -365,7 +371,7 @@ func (c *conn) waitIdle(ctx context.Context) error {
 			return ctx.Err()
 		}
 		c.mu.Lock()
-		idle := len(c.settling) == 0
+		idle := c.unsettled == 0
 		c.mu.Unlock()
 		if idle {
 			return nil
@@ -377,7 +383,7 @@ func (c *conn) waitIdle(ctx context.Context) error {
 // waitSettled waits until no session stream is being set up, or ctx ends.
 func (c *conn) waitSettled(ctx context.Context) error {
 	c.mu.Lock()
-	if len(c.settling) == 0 {
+	if c.unsettled == 0 {
 		c.mu.Unlock()
 		return nil
 	}
