@@ -112,7 +112,8 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		return nil, handshakeError(err, cause)
 	}
 	c.sess = sess
-	eo.WriteTimeout = 0 // the session bounds every write itself
+	eo.Budget = sess.Budget()
+	eo.StallTimeout = o.cfg.PartialMessageTimeout
 	c.eng = engine.New(st, eo)
 	c.eng.Start()
 	c.limits = eo.Limits

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferryrpc/ferry"
@@ -20,6 +21,10 @@ import (
 type conn struct {
 	s       *Server
 	nc      net.Conn
+	raw     net.Conn // the accepted connection, under TLS if any
+	budget  *transport.Budget
+	proven  atomic.Bool // it sent a complete message
+	evicted bool        // closed to make room; under s.mu
 	ip      string
 	limiter *engine.Limiter
 	done    chan struct{}
@@ -55,6 +60,7 @@ func (c *conn) serve() {
 	defer c.s.wg.Done()
 	defer close(c.done)
 	defer c.s.forget(c)
+	defer c.budget.Close()
 	defer c.cancel()
 	cfg := c.s.opts.cfg
 	deadline := time.Now().Add(cfg.SniffTimeout)
@@ -96,7 +102,7 @@ func (c *conn) serve() {
 		c.nc.Close()
 		return
 	}
-	sess, err := transport.Server(pc, cfg)
+	sess, err := transport.ServerWithBudget(pc, cfg, c.budget)
 	if err != nil {
 		c.nc.Close()
 		return
@@ -108,6 +114,16 @@ func (c *conn) serve() {
 	if closed {
 		sess.Close()
 	}
+	// A Ferry client opens its first stream and says hello at once: a
+	// session that has sent no complete message by the handshake deadline
+	// is closed.
+	idle := time.AfterFunc(time.Until(deadline), func() {
+		if !c.proven.Load() {
+			c.s.opts.logger.Warn("ferry: no complete message in time", "remote", c.nc.RemoteAddr())
+			sess.Close()
+		}
+	})
+	defer idle.Stop()
 	if c.s.opts.auth != nil {
 		// The hello must come within the handshake budget.
 		timer := time.AfterFunc(time.Until(deadline), func() {
@@ -142,6 +158,13 @@ func (c *conn) serve() {
 	c.streams.Wait()
 	sess.Close()
 }
+
+// prove marks the connection as one that sent a complete message: it is no
+// longer the first to be closed when the connection limit is reached.
+func (c *conn) prove() { c.proven.Store(true) }
+
+// closeRaw closes the accepted connection at once; serve then ends.
+func (c *conn) closeRaw() { c.raw.Close() }
 
 // serveSessionStream tells a streaming call's stream from a
 // MessagePack-RPC call stream by its first byte, and serves it.

@@ -37,6 +37,7 @@ type ConnInfo struct {
 	Since      time.Time // when it was accepted
 	Streams    int       // call streams open on it
 	Running    int       // handlers running for it
+	Memory     int64     // bytes charged to its memory budget now
 }
 
 // Conns lists the open connections.
@@ -50,7 +51,7 @@ func (s *Server) Conns() []ConnInfo {
 	out := make([]ConnInfo, 0, len(conns))
 	for _, c := range conns {
 		c.mu.Lock()
-		ci := ConnInfo{RemoteAddr: c.nc.RemoteAddr(), Protocol: c.proto, Since: c.since, Streams: len(c.engines)}
+		ci := ConnInfo{RemoteAddr: c.nc.RemoteAddr(), Protocol: c.proto, Since: c.since, Streams: len(c.engines), Memory: c.budget.Used()}
 		c.mu.Unlock()
 		for _, e := range c.snapshot() {
 			ci.Running += e.Running()

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"runtime/debug"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/transport"
@@ -24,10 +26,40 @@ type options struct {
 	tls                *tls.Config
 	auth               ferry.AuthFunc
 	maxConns, perIP    int
+	memory             int64 // server-wide memory budget; 0: the default
 }
 
 func defaultOptions() options {
-	return options{cfg: transport.DefaultConfig(), maxCalls: 1024, maxConns: 10000}
+	return options{cfg: transport.DefaultConfig(), maxCalls: 1024, maxConns: 10000, perIP: 2500}
+}
+
+// DefaultMemoryBudget is the server-wide memory budget when WithMemoryBudget
+// is not given: half of the process's Go memory limit (debug.SetMemoryLimit,
+// GOMEMLIMIT) when one is set, otherwise 128 MiB.
+func DefaultMemoryBudget() int64 {
+	if lim := debug.SetMemoryLimit(-1); lim > 0 && lim < math.MaxInt64 {
+		return max(lim/2, 16<<20)
+	}
+	return 128 << 20
+}
+
+// WithMemoryBudget bounds the bytes that all connections together can make
+// the server hold (each connection is also bounded by
+// transport.Config.MemoryBudget, 64 MiB by default). What counts: data
+// buffered for streams, partial messages, arguments of calls queued or
+// running (at their encoded size), replies not yet written. When a call
+// would pass it, the call is refused with CodeResourceExhausted and
+// ferry.NotExecuted true; when bytes that already arrived pass it, the
+// server ends the connection holding the most (logged), so the others keep
+// being served. Default DefaultMemoryBudget(); range 1 MiB to 1 TiB.
+func WithMemoryBudget(bytes int64) Option {
+	return func(o *options) error {
+		if bytes < 1<<20 || bytes > 1<<40 {
+			return fmt.Errorf("ferry: memory budget %d is outside 1 MiB..1 TiB", bytes)
+		}
+		o.memory = bytes
+		return nil
+	}
 }
 
 // WithConfig sets the transport tuning (message size, timeouts, windows).
@@ -132,8 +164,14 @@ func WithAuth(fn ferry.AuthFunc) Option {
 }
 
 // WithConnLimits bounds the connections served at once, in total and from
-// one IP address; a connection beyond either is closed at accept. Zero
-// disables a bound. Default 10,000 in total and no per-IP bound.
+// one IP address. When a new connection would pass either bound, the
+// oldest connection that has not yet sent a complete message (from that
+// IP, for the per-IP bound) is closed to make room: a flood of idle or
+// stalled connections cannot lock well-behaved clients out. When every
+// connection has proven itself, the new one is closed at accept. Zero
+// disables a bound. Default 10,000 in total and 2,500 per IP: one source
+// cannot take more than a quarter of the server. Clients behind one NAT
+// share their address's 2,500: raise perIP (or set 0) for such fleets.
 func WithConnLimits(total, perIP int) Option {
 	return func(o *options) error {
 		if total < 0 || perIP < 0 {

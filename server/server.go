@@ -34,7 +34,8 @@ type Server struct {
 	conns     map[*conn]struct{}
 	perIP     map[string]int
 	closing   bool
-	wg        sync.WaitGroup // Serve loops and connections
+	pool      *transport.Pool // the server-wide memory budget
+	wg        sync.WaitGroup  // Serve loops and connections
 	ctx       context.Context
 	cancel    context.CancelFunc
 }
@@ -58,6 +59,10 @@ func New(opts ...Option) *Server {
 	s.listeners = map[net.Listener]struct{}{}
 	s.conns = map[*conn]struct{}{}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if s.opts.memory == 0 {
+		s.opts.memory = DefaultMemoryBudget()
+	}
+	s.pool = transport.NewPool(s.opts.memory)
 	return s
 }
 
@@ -143,26 +148,58 @@ func (s *Server) ServeConn(nc net.Conn) error {
 func (s *Server) startConn(nc net.Conn, wait bool) *conn {
 	ip := hostOf(nc.RemoteAddr())
 	s.mu.Lock()
-	over := (s.opts.maxConns > 0 && len(s.conns) >= s.opts.maxConns) ||
-		(s.opts.perIP > 0 && s.perIP[ip] >= s.opts.perIP)
-	if s.closing || over {
+	overTotal := s.opts.maxConns > 0 && len(s.conns) >= s.opts.maxConns
+	overIP := s.opts.perIP > 0 && s.perIP[ip] >= s.opts.perIP
+	if (overTotal || overIP) && !s.closing {
+		// Make room by closing the oldest connection that has not sent a
+		// complete message yet, rather than refusing the newcomer.
+		if v := s.oldestUnproven(ip, overIP); v != nil {
+			v.evicted = true
+			v.closeRaw()
+			s.opts.logger.Warn("ferry: connection limit reached: closed an idle new connection", "remote", v.nc.RemoteAddr())
+			overTotal, overIP = false, false
+		}
+	}
+	if s.closing || overTotal || overIP {
 		s.mu.Unlock()
-		if over {
+		if !s.closing {
 			s.opts.logger.Warn("ferry: connection refused: connection limit reached", "remote", nc.RemoteAddr())
 		}
 		nc.Close()
 		return nil
 	}
 	s.perIP[ip]++
-	c := &conn{s: s, nc: nc, ip: ip, engines: map[*engine.Conn]struct{}{}, done: make(chan struct{}), since: time.Now()}
+	c := &conn{s: s, nc: nc, raw: nc, ip: ip, engines: map[*engine.Conn]struct{}{}, done: make(chan struct{}), since: time.Now()}
 	c.streamCancels = map[uint32]context.CancelFunc{}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.limiter = engine.NewLimiter(s.opts.maxCalls, s.opts.maxCalls)
+	c.budget = transport.NewBudget(s.opts.cfg.MemoryBudget, s.pool)
+	c.budget.OnShed(func() {
+		s.opts.logger.Warn("ferry: server memory budget exceeded: closing the connection holding the most",
+			"remote", nc.RemoteAddr(), "bytes", c.budget.Used())
+		c.closeRaw()
+	})
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go c.serve()
 	return c
+}
+
+// oldestUnproven returns the oldest connection, from ip when sameIP, that
+// has not yet sent a complete message and is not being evicted; s.mu is
+// held.
+func (s *Server) oldestUnproven(ip string, sameIP bool) *conn {
+	var v *conn
+	for c := range s.conns {
+		if c.evicted || c.proven.Load() || (sameIP && c.ip != ip) {
+			continue
+		}
+		if v == nil || c.since.Before(v.since) {
+			v = c
+		}
+	}
+	return v
 }
 
 // Shutdown stops accepting connections, tells connected Ferry clients to
@@ -292,11 +329,11 @@ func (s *Server) engineOptions(c *conn, p *Peer, ferryPeer bool) engine.Options 
 		Client:           s.cic,
 		Limiter:          c.limiter,
 		BaseContext:      context.WithValue(c.ctx, peerKey{}, p),
-		WriteTimeout:     cfg.WriteTimeout,
+		WriteTimeout:     cfg.WriteTimeout, // on session streams too: a peer that stops reading replies is cut off
 		Logger:           s.opts.logger,
-	}
-	if ferryPeer {
-		eo.WriteTimeout = 0 // the session bounds every write itself
+		Budget:           c.budget,
+		StallTimeout:     cfg.PartialMessageTimeout,
+		OnMessage:        c.prove,
 	}
 	return eo
 }

@@ -182,6 +182,7 @@ func HandleClientStream[Req, Resp any](s *Server, name string, fn func(ctx conte
 func (c *conn) serveStream(st net.Conn) {
 	cfg := c.s.opts.cfg
 	sc := stream.New(st, wire.Limits{MaxMessage: cfg.MaxMessageSize, MaxDepth: cfg.MaxDepth})
+	sc.Bound(c.budget, cfg.PartialMessageTimeout)
 	defer sc.Close()
 	_ = st.SetReadDeadline(time.Now().Add(cfg.SniffTimeout))
 	method, ext, err := sc.ReadOpen()

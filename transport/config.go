@@ -27,8 +27,10 @@ type Config struct {
 	// WriteTimeout bounds every write; a write that cannot finish in time
 	// breaks the connection. Default 10 s; range 100 ms to 10 min.
 	WriteTimeout time.Duration
-	// StreamCloseTimeout is how long a half-closed stream waits for the
-	// peer's close before it is reset. Default 15 s.
+	// StreamCloseTimeout is how long a stream this side closed may keep
+	// what the peer sends on it while waiting for the peer's close; then
+	// that data is dropped (a stream the peer never closes keeps about
+	// 1 KiB, charged to MemoryBudget, until the session ends). Default 15 s.
 	StreamCloseTimeout time.Duration
 	// StreamOpenTimeout bounds how long opening a stream waits for the
 	// peer's acknowledgement. Default 10 s.
@@ -48,6 +50,22 @@ type Config struct {
 	// session (call streams and streaming calls); a stream beyond it is
 	// closed at once. Default 1024; range 1 to 65536.
 	MaxStreams int
+	// MemoryBudget bounds the bytes one connection can make this side
+	// hold: data buffered for its streams (open ones, and ones closed or
+	// refused until the peer closes them too or StreamCloseTimeout
+	// passes), partial messages in the readers, arguments of calls queued
+	// for or running in a handler (counted at their encoded size), and
+	// replies waiting to be written. A call that would pass it is refused
+	// with CodeResourceExhausted and ferry.NotExecuted true; bytes that have
+	// already arrived past it end the session (or bare connection), logged
+	// with ErrMemoryBudget. Default 64 MiB; range 1 MiB to 64 GiB, and at
+	// least 2 × MaxMessageSize.
+	MemoryBudget int64
+	// PartialMessageTimeout bounds how long a stream or bare connection
+	// may hold part of a message without sending more of it: one that
+	// stalls mid-message longer is closed. Default 10 s; range 100 ms to
+	// 10 min.
+	PartialMessageTimeout time.Duration
 	// Logger receives the transport's own log lines (yamux's included).
 	// Default nil: silent.
 	Logger *slog.Logger
@@ -73,6 +91,9 @@ func DefaultConfig() Config {
 		StreamWindow:       256 << 10,
 		SniffTimeout:       10 * time.Second,
 		MaxStreams:         1024,
+
+		MemoryBudget:          64 << 20,
+		PartialMessageTimeout: 10 * time.Second,
 	}
 }
 
@@ -95,6 +116,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ferry: MaxStreams %d is outside 1..65536", c.MaxStreams)
 	case c.StreamWindow < 256<<10 || c.StreamWindow > 64<<20:
 		return fmt.Errorf("ferry: StreamWindow %d is outside 256 KiB..64 MiB", c.StreamWindow)
+	case c.MemoryBudget < 1<<20 || c.MemoryBudget > 64<<30:
+		return fmt.Errorf("ferry: MemoryBudget %d is outside 1 MiB..64 GiB", c.MemoryBudget)
+	case c.MemoryBudget < 2*int64(c.MaxMessageSize):
+		return fmt.Errorf("ferry: MemoryBudget %d is less than 2 × MaxMessageSize (%d)", c.MemoryBudget, c.MaxMessageSize)
+	case c.PartialMessageTimeout < 100*time.Millisecond || c.PartialMessageTimeout > 10*time.Minute:
+		return fmt.Errorf("ferry: PartialMessageTimeout %v is outside 100ms..10m", c.PartialMessageTimeout)
 	}
 	return nil
 }
@@ -108,7 +135,11 @@ func (c Config) yamux() *yamux.Config {
 	}
 	y.ConnectionWriteTimeout = c.WriteTimeout
 	y.MaxStreamWindowSize = c.StreamWindow
-	y.StreamCloseTimeout = c.StreamCloseTimeout
+	// yamux's own close timer would keep the stream, and through it the
+	// whole session with every buffer of every stream, alive for the
+	// timeout even after the session has ended; the accounts do the job
+	// instead (account.go).
+	y.StreamCloseTimeout = 0
 	y.StreamOpenTimeout = c.StreamOpenTimeout
 	if c.Logger != nil {
 		y.LogOutput = nil

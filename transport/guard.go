@@ -35,13 +35,16 @@ type guard struct {
 	pings     bucket
 	opens     bucket
 	mu        sync.Mutex
-	cause     error // the first read error: why the session ended
+	cause     error  // the first read error: why the session ended
+	onEnd     func() // called once, before the first read error reaches yamux
+	acct      accounts
 }
 
-func newGuard(c net.Conn, accepting bool) *guard {
+func newGuard(c net.Conn, accepting bool, b *Budget, closeTimeout time.Duration) *guard {
 	return &guard{Conn: c, accepting: accepting,
 		pings: bucket{rate: pingRate, burst: pingBurst, tokens: pingBurst},
-		opens: bucket{rate: openRate, burst: openBurst, tokens: openBurst}}
+		opens: bucket{rate: openRate, burst: openBurst, tokens: openBurst},
+		acct:  accounts{budget: b, closeTimeout: closeTimeout, streams: map[uint32]*account{}}}
 }
 
 func (g *guard) Read(p []byte) (int, error) {
@@ -54,13 +57,25 @@ func (g *guard) Read(p []byte) (int, error) {
 	}
 	if err != nil {
 		g.mu.Lock()
-		if g.cause == nil {
+		first := g.cause == nil
+		if first {
 			g.cause = err
 		}
+		onEnd := g.onEnd
 		g.mu.Unlock()
+		if first && onEnd != nil {
+			// yamux wakes every blocked stream reader when the session
+			// ends, and they spin until its Close reaches each of them;
+			// waking them first, with a deadline, lets them return.
+			onEnd()
+		}
 	}
 	return n, err
 }
+
+// peerOpened reports whether stream id belongs to the peer's side: odd
+// ids are the dialer's, even ids the acceptor's.
+func (g *guard) peerOpened(id uint32) bool { return (id%2 == 1) == g.accepting }
 
 func (g *guard) readCause() error {
 	g.mu.Lock()
@@ -102,6 +117,11 @@ func (g *guard) frame() error {
 		g.body = length
 	case typ > 3:
 		return fmt.Errorf("%w: frame type %d", ErrHostilePeer, typ)
+	}
+	if typ <= 1 {
+		if err := g.acct.frame(id, flags, g.peerOpened(id), typ == 0, length); err != nil {
+			return err
+		}
 	}
 	if flags&syn == 0 {
 		return nil

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"runtime"
 	"sync"
@@ -13,41 +14,67 @@ import (
 
 // Session is a multiplexed connection: either side may open streams.
 type Session struct {
-	ys *yamux.Session
-	g  *guard
+	ys     *yamux.Session
+	g      *guard
+	budget *Budget
+
+	mu      sync.Mutex
+	live    map[*Stream]struct{}
+	closed  map[uint32]*Stream // closed by this side, still known to yamux
+	woken   bool
+	endOnce sync.Once
 }
 
-// Client starts the dialing side of a session over conn.
+// Client starts the dialing side of a session over conn, with a budget of
+// cfg.MemoryBudget bytes.
 func Client(conn net.Conn, cfg Config) (*Session, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	g := newGuard(conn, false)
-	ys, err := yamux.Client(newCoalescer(g, cfg.WriteTimeout), cfg.yamux())
-	if err != nil {
-		return nil, err
-	}
-	return &Session{ys: ys, g: g}, nil
+	return newSession(conn, cfg, false, NewBudget(cfg.MemoryBudget, nil))
 }
 
-// Server starts the accepting side of a session over conn.
+// Server starts the accepting side of a session over conn, with a budget
+// of cfg.MemoryBudget bytes.
 func Server(conn net.Conn, cfg Config) (*Session, error) {
+	return newSession(conn, cfg, true, NewBudget(cfg.MemoryBudget, nil))
+}
+
+// ServerWithBudget is Server charging b (which may belong to a server-wide
+// Pool) for what the peer makes this side hold.
+func ServerWithBudget(conn net.Conn, cfg Config, b *Budget) (*Session, error) {
+	return newSession(conn, cfg, true, b)
+}
+
+func newSession(conn net.Conn, cfg Config, accepting bool, b *Budget) (*Session, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	g := newGuard(conn, true)
-	ys, err := yamux.Server(newCoalescer(g, cfg.WriteTimeout), cfg.yamux())
+	s := &Session{budget: b, live: map[*Stream]struct{}{}, closed: map[uint32]*Stream{}}
+	s.g = newGuard(conn, accepting, b, cfg.StreamCloseTimeout)
+	s.g.acct.onForget = s.forget
+	s.g.acct.onTimeout = s.timedOut
+	s.g.onEnd = s.end
+	co := newCoalescer(s.g, cfg.WriteTimeout)
+	co.(*coalescer).onClose = s.end
+	var err error
+	if accepting {
+		s.ys, err = yamux.Server(co, cfg.yamux())
+	} else {
+		s.ys, err = yamux.Client(co, cfg.yamux())
+	}
 	if err != nil {
 		return nil, err
 	}
-	return &Session{ys: ys, g: g}, nil
+	return s, nil
 }
+
+// Budget returns the budget charged for what the peer makes this side
+// hold. Engines on the session's streams charge it too.
+func (s *Session) Budget() *Budget { return s.budget }
 
 // Open opens a stream. ctx bounds the wait for the peer's acknowledgement
 // (yamux itself takes no context, so a late stream is closed).
 func (s *Session) Open(ctx context.Context) (net.Conn, error) {
 	if ctx.Done() == nil {
-		return s.ys.OpenStream()
+		return s.wrap(s.ys.OpenStream())
 	}
 	type result struct {
 		st  *yamux.Stream
@@ -60,7 +87,7 @@ func (s *Session) Open(ctx context.Context) (net.Conn, error) {
 	}()
 	select {
 	case r := <-ch:
-		return r.st, r.err
+		return s.wrap(r.st, r.err)
 	case <-ctx.Done():
 		go func() {
 			if r := <-ch; r.st != nil {
@@ -72,7 +99,70 @@ func (s *Session) Open(ctx context.Context) (net.Conn, error) {
 }
 
 // Accept waits for the next stream the peer opens.
-func (s *Session) Accept() (net.Conn, error) { return s.ys.AcceptStream() }
+func (s *Session) Accept() (net.Conn, error) { return s.wrap(s.ys.AcceptStream()) }
+
+func (s *Session) wrap(ys *yamux.Stream, err error) (net.Conn, error) {
+	if err != nil {
+		return nil, err
+	}
+	st := &Stream{Stream: ys, s: s, id: ys.StreamID()}
+	s.g.acct.track(st.id)
+	s.mu.Lock()
+	woken := s.woken
+	if !woken {
+		s.live[st] = struct{}{}
+	}
+	s.mu.Unlock()
+	if woken {
+		st.wake()
+	}
+	return st, nil
+}
+
+// end wakes every stream's blocked reader with a past deadline before the
+// session ends, and releases the bytes charged for its streams. yamux
+// v0.1.2's Stream.Read spins once the session's shutdown channel is closed
+// until Session.Close reaches that stream (upstream PRs #127 and #176): with
+// a thousand streams that kept the whole process busy for seconds.
+func (s *Session) end() {
+	s.endOnce.Do(func() {
+		s.mu.Lock()
+		s.woken = true
+		live, closed := s.live, s.closed
+		s.live, s.closed = nil, nil
+		s.mu.Unlock()
+		for st := range live {
+			st.wake()
+		}
+		// yamux keeps a stream closed by this side, and what the peer
+		// sent on it, until its close timer fires, even once the session
+		// is gone: free the buffers now.
+		for _, st := range closed {
+			st.wake()
+			st.discard()
+		}
+		s.g.acct.end()
+	})
+}
+
+// timedOut drops what the peer sent on stream id, closed by this side,
+// which the peer has not closed in time.
+func (s *Session) timedOut(id uint32) {
+	s.mu.Lock()
+	st := s.closed[id]
+	s.mu.Unlock()
+	if st != nil {
+		_ = st.Stream.SetReadDeadline(time.Unix(1, 0))
+		st.discard()
+	}
+}
+
+// forget is told by the accounts that yamux dropped stream id.
+func (s *Session) forget(id uint32) {
+	s.mu.Lock()
+	delete(s.closed, id)
+	s.mu.Unlock()
+}
 
 // Cause returns the read error that ended the session (a TLS alert, a
 // reset, a broken frame limit), or nil while it is healthy or when it
@@ -83,7 +173,10 @@ func (s *Session) Cause() error { return s.g.readCause() }
 func (s *Session) GoAway() error { return s.ys.GoAway() }
 
 // Close ends the session and every stream in it.
-func (s *Session) Close() error { return s.ys.Close() }
+func (s *Session) Close() error {
+	s.end()
+	return s.ys.Close()
+}
 
 // Done is closed when the session ends.
 func (s *Session) Done() <-chan struct{} { return s.ys.CloseChan() }
@@ -93,6 +186,93 @@ func (s *Session) NumStreams() int { return s.ys.NumStreams() }
 
 // RemoteAddr returns the peer's address.
 func (s *Session) RemoteAddr() net.Addr { return s.ys.RemoteAddr() }
+
+// Stream is one stream of a Session, a net.Conn. Close is a half-close:
+// the peer may still send until it closes too (or StreamCloseTimeout).
+type Stream struct {
+	*yamux.Stream
+	s  *Session
+	id uint32
+
+	mu   sync.Mutex
+	dead bool // the session ended: reads never block again
+}
+
+// Read reads data the peer sent; it returns io.EOF once the peer closed
+// the stream or the session ended, after the data that had arrived.
+func (st *Stream) Read(p []byte) (int, error) {
+	n, err := st.Stream.Read(p)
+	if n > 0 {
+		st.s.g.acct.read(st.id, n)
+	}
+	if err == yamux.ErrTimeout {
+		st.mu.Lock()
+		if st.dead {
+			err = io.EOF
+		}
+		st.mu.Unlock()
+	}
+	return n, err
+}
+
+// SetReadDeadline sets the read deadline; once the session has ended it
+// stays in the past.
+func (st *Stream) SetReadDeadline(t time.Time) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.dead {
+		return nil
+	}
+	return st.Stream.SetReadDeadline(t)
+}
+
+// SetDeadline sets both deadlines (see SetReadDeadline).
+func (st *Stream) SetDeadline(t time.Time) error {
+	_ = st.SetReadDeadline(t)
+	return st.Stream.SetWriteDeadline(t)
+}
+
+// Close closes this side of the stream.
+func (st *Stream) Close() error {
+	s := st.s
+	s.mu.Lock()
+	delete(s.live, st)
+	ended := s.woken
+	if !ended {
+		s.closed[st.id] = st
+	}
+	s.mu.Unlock()
+	err := st.Stream.Close()
+	if ended {
+		st.wake()
+		st.discard()
+	} else {
+		st.Stream.Shrink() // an empty receive buffer is not kept
+	}
+	s.g.acct.closed(st.id)
+	return err
+}
+
+// discard drops what the peer sent and nobody will read, and the buffer
+// that held it; the stream's read deadline is in the past.
+func (st *Stream) discard() {
+	var b [4 << 10]byte
+	for i := 0; i < 1<<16; i++ { // at most 256 MiB: a window is at most 64 MiB
+		n, err := st.Stream.Read(b[:])
+		st.s.g.acct.read(st.id, n)
+		if err != nil {
+			break
+		}
+	}
+	st.Stream.Shrink()
+}
+
+func (st *Stream) wake() {
+	st.mu.Lock()
+	st.dead = true
+	_ = st.Stream.SetReadDeadline(time.Unix(1, 0))
+	st.mu.Unlock()
+}
 
 // coalescer sits under yamux and batches its writes: yamux writes every
 // frame header and body separately, from one goroutine, and waits for each
@@ -117,6 +297,7 @@ type coalescer struct {
 	err      error
 	closed   bool
 	flushers sync.WaitGroup
+	onClose  func() // called when the connection breaks or closes, before it does
 }
 
 const (
@@ -195,6 +376,9 @@ func (w *coalescer) write(p []byte) (int, error) {
 func (w *coalescer) fail(err error) {
 	if err != nil && w.err == nil {
 		w.err = err
+		if w.onClose != nil {
+			go w.onClose() // mu is held; the session's end takes other locks
+		}
 		w.Conn.Close()
 	}
 }
@@ -249,6 +433,9 @@ func (w *coalescer) flusher() {
 // Close writes what is pending (within the write timeout), stops the
 // flusher and closes the connection.
 func (w *coalescer) Close() error {
+	if w.onClose != nil {
+		w.onClose()
+	}
 	w.mu.Lock()
 	w.closed = true
 	if w.running {

@@ -23,6 +23,7 @@ import (
 	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/ferryrpc/ferry/transport"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -55,6 +56,16 @@ type Options struct {
 	Locked           bool
 	LockedMaxMessage int
 	Logger           *slog.Logger // nil: silent
+	// Budget is charged for the reader's buffer, the encoded size of
+	// every incoming call from its arrival until its reply is queued, and
+	// queued replies until they are written. Nil: unbounded.
+	Budget *transport.Budget
+	// StallTimeout ends the conn when the peer holds part of a message
+	// this long without sending more of it. Zero: never.
+	StallTimeout time.Duration
+	// OnMessage is called once, by the reader, after the first complete
+	// message. Nil: nothing.
+	OnMessage func()
 }
 
 // Conn is one side of a conversation.
@@ -120,6 +131,12 @@ func New(rwc io.ReadWriteCloser, opts Options) *Conn {
 	}
 	c.baseCtx, c.cancel = context.WithCancel(opts.BaseContext)
 	c.w.init(c)
+	if opts.Budget != nil {
+		c.rd.SetAccount(opts.Budget)
+	}
+	if opts.StallTimeout > 0 {
+		c.rd.SetStall(opts.StallTimeout, func() { c.fail(wire.ErrStalled, false) })
+	}
 	if opts.Locked {
 		c.locked.Store(true)
 		lim := opts.Limits
@@ -305,7 +322,11 @@ func (c *Conn) fail(err error, graceful bool) {
 			}
 			c.w.shutdown()
 		}
-		c.opts.Logger.Debug("ferry: connection ended", "err", err)
+		if errors.Is(err, wire.ErrBudget) || errors.Is(err, wire.ErrStalled) || errors.Is(err, transport.ErrMemoryBudget) {
+			c.opts.Logger.Warn("ferry: connection ended", "err", err)
+		} else {
+			c.opts.Logger.Debug("ferry: connection ended", "err", err)
+		}
 	})
 }
 

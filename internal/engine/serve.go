@@ -15,10 +15,16 @@ import (
 func (c *Conn) readLoop() {
 	defer c.loops.Done()
 	defer close(c.readDone)
+	defer c.rd.Close()
+	first := c.opts.OnMessage
 	for {
 		b, err := c.rd.Next()
 		if c.stopRead.Load() {
 			return // closing: this message is not read (stopReading)
+		}
+		if err == nil && first != nil {
+			first()
+			first = nil
 		}
 		if err == io.EOF {
 			c.endInput()
@@ -60,6 +66,7 @@ type inbound struct {
 	isReq  bool
 	ext    bool
 	info   ferry.CallInfo
+	cost   int          // bytes charged to the budget until the reply is queued
 	state  atomic.Int32 // admitted, started or abandoned
 }
 
@@ -97,15 +104,22 @@ func (c *Conn) serve(m *wire.Message) {
 		c.refuse(m, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", truncate(m.Method)))
 		return
 	}
+	cost := len(m.Params)
+	if !c.opts.Budget.Charge(cost) {
+		c.refuse(m, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "the connection's memory budget is spent: too much data in calls not yet answered")))
+		return
+	}
 	adm := c.opts.Limiter.reserve()
 	if adm == refused {
+		c.opts.Budget.Release(cost)
 		c.refuse(m, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "too many calls running on this connection")))
 		return
 	}
-	in := &inbound{c: c, meth: meth, id: m.ID, isReq: isReq, ext: ext, ctx: c.baseCtx}
+	in := &inbound{c: c, meth: meth, id: m.ID, isReq: isReq, ext: ext, ctx: c.baseCtx, cost: cost}
 	in.info = ferry.CallInfo{Method: meth.Name, Notify: !isReq}
 	in.args = meth.NewArgs()
 	if err := c.decodeParams(m.Params, in.args); err != nil {
+		c.opts.Budget.Release(cost)
 		c.opts.Limiter.unreserve(adm)
 		c.refuse(m, ferry.Errorf(ferry.CodeInvalidArgument, "%s: cannot decode the arguments: %v", meth.Name, err))
 		return
@@ -113,6 +127,7 @@ func (c *Conn) serve(m *wire.Message) {
 	if ext {
 		re, err := wire.ParseRequestExt(m.Ext)
 		if err != nil {
+			c.opts.Budget.Release(cost)
 			c.opts.Limiter.unreserve(adm)
 			c.refuse(m, ferry.Errorf(ferry.CodeInvalidArgument, "malformed extensions: %v", err))
 			return
@@ -130,6 +145,7 @@ func (c *Conn) serve(m *wire.Message) {
 	c.mu.Lock()
 	if c.err != nil || c.draining.Load() {
 		c.mu.Unlock()
+		c.opts.Budget.Release(cost)
 		c.opts.Limiter.unreserve(adm)
 		if in.cancel != nil {
 			in.cancel()
@@ -251,6 +267,7 @@ func (in *inbound) loop() {
 func (in *inbound) run() {
 	c := in.c
 	defer c.handlerDone()
+	defer c.opts.Budget.Release(in.cost)
 	if !in.state.CompareAndSwap(admitted, started) {
 		return // refused when the conn closed (refuseUnstarted)
 	}

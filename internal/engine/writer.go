@@ -10,6 +10,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/ferryrpc/ferry/transport"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -39,6 +40,7 @@ type writer struct {
 	once    sync.Once
 	running bool // the goroutine exists; under mu
 	stopped bool // shutdown began; under mu
+	charged int  // bytes of out charged to the budget; under mu
 	// sent counts the requests queued so far, in the order they go out;
 	// the peer counts the requests it reads the same way. After
 	// noRequests is set, no request is queued. Both under mu.
@@ -135,6 +137,8 @@ func (w *writer) flush(timeout time.Duration) error {
 	w.mu.Lock()
 	buf := w.out.B
 	w.out.B, w.spare = w.spare[:0], nil
+	charged := w.charged
+	w.charged = 0
 	w.queued = false
 	err := w.err
 	w.cond.Broadcast()
@@ -145,6 +149,7 @@ func (w *writer) flush(timeout time.Duration) error {
 		}
 		_, err = w.c.rwc.Write(buf)
 	}
+	w.c.opts.Budget.Release(charged)
 	w.mu.Lock()
 	if cap(buf) <= keepSpare {
 		w.spare = buf[:0]
@@ -174,8 +179,17 @@ func (w *writer) begin() (int, error) {
 	return len(w.out.B), nil
 }
 
-// commit schedules a flush and releases mu.
-func (w *writer) commit() {
+// commit charges what was queued since mark, schedules a flush and
+// releases mu. A peer that does not read its replies cannot make them
+// pile up past the budget: the conn fails instead.
+func (w *writer) commit(mark int) {
+	n := len(w.out.B) - mark
+	w.charged += n
+	if !w.c.opts.Budget.Force(n) {
+		w.mu.Unlock()
+		w.c.fail(ferry.WrapError(ferry.CodeResourceExhausted, transport.ErrMemoryBudget, "replies the peer does not read"), false)
+		return
+	}
 	if !w.queued {
 		w.queued = true
 		w.start()
@@ -233,7 +247,7 @@ func (w *writer) request(id uint32, method string, args any, ext *wire.RequestEx
 	}
 	w.sent++
 	*seq = w.sent
-	w.commit()
+	w.commit(mark)
 	return nil
 }
 
@@ -258,7 +272,7 @@ func (w *writer) notify(method string, args any) error {
 		w.mu.Unlock()
 		return err
 	}
-	w.commit()
+	w.commit(mark)
 	return nil
 }
 
@@ -276,7 +290,7 @@ func (w *writer) notifyExt(method string, args any, ext wire.RequestExt) error {
 		return err
 	}
 	w.out.B = wire.AppendRequestExt(w.out.B, ext)
-	w.commit()
+	w.commit(mark)
 	return nil
 }
 
@@ -304,7 +318,7 @@ func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 		b := wire.AppendArrayHeader(w.out.B, 4)
 		w.out.B = wire.AppendNil(wire.AppendUint(append(b, wire.TypeResponse), uint64(id)))
 		if herr = w.encode(reply); herr == nil {
-			w.commit()
+			w.commit(mark)
 			return nil
 		}
 		w.out.B = w.out.B[:mark]
@@ -322,7 +336,7 @@ func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 		b = wire.AppendResponseExt(b, wire.ResponseExt{Code: uint32(fe.Code), Details: fe.Details, NotExecuted: ferry.NotExecuted(fe)})
 	}
 	w.out.B = b
-	w.commit()
+	w.commit(mark)
 	return nil
 }
 

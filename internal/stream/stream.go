@@ -305,6 +305,7 @@ func remoteError(m wire.Message, dec *codec.Decoder) error {
 // Close writes what is queued (waiting at most closeFlush), then closes
 // the stream and waits for the writer.
 func (c *Conn) Close() error {
+	c.rd.Close() // gives back the reader's budget
 	timer := time.AfterFunc(closeFlush, func() {
 		c.qmu.Lock()
 		if c.qerr == nil {
@@ -326,4 +327,16 @@ func (c *Conn) Close() error {
 	err := c.rwc.Close()
 	c.writers.Wait()
 	return err
+}
+
+// Bound charges acct for the reader's buffer and breaks the stream when
+// the peer holds part of a message for stall without sending more of it
+// (zero: never). Call it before the first read.
+func (c *Conn) Bound(acct wire.Account, stall time.Duration) {
+	if acct != nil {
+		c.rd.SetAccount(acct)
+	}
+	if stall > 0 {
+		c.rd.SetStall(stall, func() { c.rwc.Close() })
+	}
 }

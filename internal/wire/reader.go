@@ -1,14 +1,32 @@
 package wire
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"sync"
+	"time"
 )
 
 const (
 	minBuffer  = 4 << 10  // what an idle connection holds
 	keepBuffer = 64 << 10 // larger buffers are released once drained
 )
+
+// Account is charged for a Reader's buffer (transport.Budget fits).
+type Account interface {
+	Charge(n int) bool
+	Release(n int)
+}
+
+// ErrBudget is returned by Next when holding more of a message would pass
+// the connection's memory budget.
+var ErrBudget = errors.New("ferry: message would pass the connection's memory budget")
+
+// ErrStalled is what a Reader's stall function is told when the peer held
+// part of a message without sending more of it for too long.
+var ErrStalled = errors.New("ferry: the peer stalled in the middle of a message")
 
 // Reader splits a byte stream into whole MessagePack-RPC messages. Memory
 // grows only with bytes that actually arrived, never with declared lengths.
@@ -18,6 +36,15 @@ type Reader struct {
 	buf        []byte
 	start, end int
 	sc         *Scanner
+
+	acct       Account
+	stallAfter time.Duration
+	stall      func()
+
+	mu      sync.Mutex // guards what Close touches
+	charged int        // bytes of buf charged to acct
+	timer   *time.Timer
+	closed  bool
 }
 
 // NewReader returns a Reader over r enforcing lim.
@@ -39,6 +66,7 @@ func (r *Reader) Next() ([]byte, error) {
 	if r.start == r.end && len(r.buf) > keepBuffer {
 		PutBuffer(r.buf)
 		r.buf, r.start, r.end = nil, 0, 0
+		_ = r.recharge(0)
 	}
 	for {
 		if r.start < r.end {
@@ -55,6 +83,9 @@ func (r *Reader) Next() ([]byte, error) {
 				r.sc.Reset()
 				return msg, nil
 			}
+		}
+		if r.stall != nil {
+			r.watch(r.start < r.end || r.sc.off > 0)
 		}
 		if err := r.fill(); err != nil {
 			if err == io.EOF && (r.start < r.end || r.sc.off > 0) {
@@ -80,6 +111,9 @@ func (r *Reader) fill() error {
 			if lim := r.lim.MaxMessage + 16; size > lim {
 				size = max(lim, used+1)
 			}
+			if err := r.recharge(size); err != nil {
+				return err
+			}
 			var nb []byte
 			if size > keepBuffer {
 				nb = GetBuffer(size)
@@ -104,5 +138,69 @@ func (r *Reader) fill() error {
 		if err != nil {
 			return err
 		}
+	}
+}
+
+// SetAccount charges a for the reader's buffer from now on. Only the
+// goroutine calling Next may call it, before the first Next.
+func (r *Reader) SetAccount(a Account) { r.acct = a }
+
+// SetStall makes the reader call stall (in another goroutine) when the
+// peer holds part of a message for d without sending more of it; stall
+// should break the stream so that Next returns. Only the goroutine calling
+// Next may call it, before the first Next.
+func (r *Reader) SetStall(d time.Duration, stall func()) {
+	r.stallAfter, r.stall = d, stall
+}
+
+// watch arms the stall timer while a message is partial and disarms it
+// at message boundaries.
+func (r *Reader) watch(partial bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.closed:
+	case partial && r.timer == nil:
+		r.timer = time.AfterFunc(r.stallAfter, r.stall)
+	case partial:
+		r.timer.Reset(r.stallAfter)
+	case r.timer != nil:
+		r.timer.Stop()
+	}
+}
+
+// recharge makes the buffer's charge size bytes, unless that would pass
+// the account's budget or the reader is closed.
+func (r *Reader) recharge(size int) error {
+	if r.acct == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.closed:
+		return net.ErrClosed
+	case size > r.charged && !r.acct.Charge(size-r.charged):
+		return ErrBudget
+	case size < r.charged:
+		r.acct.Release(r.charged - size)
+	}
+	r.charged = size
+	return nil
+}
+
+// Close stops the stall timer and gives back what the buffer's charge.
+// It may be called from any goroutine, while Next runs too; Next fails
+// once it needs more memory afterwards.
+func (r *Reader) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	if r.acct != nil {
+		r.acct.Release(r.charged)
+		r.charged = 0
 	}
 }

@@ -1,0 +1,413 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/internal/testsvc"
+	"github.com/ferryrpc/ferry/server"
+	"github.com/ferryrpc/ferry/transport"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The tests in this file attack the server's memory budget and its
+// teardown from raw sockets, speaking the session framing and
+// MessagePack-RPC by hand, with payloads of every size class. Each
+// measures the server's heap (client and server share the process, so the
+// figures are upper bounds) and checks that a well-behaved client is still
+// served.
+
+// sizeClasses are the payload sizes the attacks use: small, medium, just
+// under the default 256 KiB stream window.
+var sizeClasses = []int{1 << 10, 64 << 10, 256<<10 - 1024}
+
+// partialEcho is the start of an Echo.Echo request whose bin32 argument
+// declares total bytes; n of them follow.
+func partialEcho(total, n int) []byte {
+	b := append([]byte{0x94, 0x00, 0x01, 0xa9}, "Echo.Echo"...)
+	b = append(b, 0x91, 0xc6)
+	b = binary.BigEndian.AppendUint32(b, uint32(total))
+	return append(b, make([]byte, n)...)
+}
+
+// wholeEcho is a complete Echo.Echo request with an n-byte bin payload.
+func wholeEcho(id uint32, n int) []byte {
+	b := append([]byte{0x94, 0x00, 0xce}, 0, 0, 0, 0)
+	binary.BigEndian.PutUint32(b[3:], id)
+	b = append(append(b, 0xa9), "Echo.Echo"...)
+	b = append(b, 0x91, 0xc6)
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	return append(b, make([]byte, n)...)
+}
+
+// rawSession dials addr and starts a session by hand.
+func rawSession(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// openStreams opens n streams (ids first, first+2, ...) and sends data on
+// each, in batches; it stops at the first write error (the server ended
+// the session) and returns how many streams it wrote.
+func openStreams(conn net.Conn, first uint32, n int, data []byte) int {
+	var buf []byte
+	written := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; i < n; i++ {
+		id := first + uint32(2*i)
+		buf = append(buf, yamuxFrame(1, 1, id, 0)...)
+		if len(data) > 0 {
+			buf = append(buf, yamuxFrame(0, 0, id, uint32(len(data)))...)
+			buf = append(buf, data...)
+		}
+		if len(buf) > 1<<20 || i == n-1 {
+			_ = conn.SetWriteDeadline(deadline)
+			if _, err := conn.Write(buf); err != nil {
+				return written
+			}
+			buf = buf[:0]
+			written = i + 1
+		}
+	}
+	return written
+}
+
+// goodCall checks that a fresh client is answered within d.
+func goodCall(t *testing.T, addr string, d time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	c, err := client.Dial(ctx, addr)
+	require.NoError(t, err, "a well-behaved client must still be able to connect")
+	defer c.Close()
+	var sum int64
+	require.NoError(t, c.Call(ctx, "Arith.Add", testsvc.Args{A: 3, B: 4}, &sum))
+	require.Equal(t, int64(7), sum)
+	return time.Since(start)
+}
+
+// released closes the attacking connection, waits until the server has
+// let go of everything it charged for it, and checks that the heap is
+// back near h0: memory the budget released must really be free.
+func released(t *testing.T, s *server.Server, conn net.Conn, h0 uint64) {
+	t.Helper()
+	conn.Close()
+	require.Eventually(t, func() bool { return memoryInUse(s) == 0 && len(s.Conns()) == 0 },
+		10*time.Second, time.Millisecond)
+	grew := heapGrowth(h0)
+	t.Logf("after the attacker left: heap %+.1f MiB", float64(grew)/(1<<20))
+	assert.Less(t, grew, int64(8<<20), "memory released by the budget must be free")
+}
+
+// heapGrowth is the heap in use now less h0, after two collections: pooled
+// buffers survive the first.
+func heapGrowth(h0 uint64) int64 {
+	runtime.GC()
+	_, h := settle()
+	return int64(h) - int64(h0)
+}
+
+// TestRefusedStreamsAreBounded: streams opened past MaxStreams keep what
+// they sent inside the session until the peer closes them or
+// StreamCloseTimeout; all of it is charged to the connection's budget, so
+// the session ends instead of holding gigabytes.
+func TestRefusedStreamsAreBounded(t *testing.T) {
+	for _, size := range sizeClasses {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			cfg := transport.DefaultConfig()
+			cfg.MaxStreams = 8
+			cfg.MemoryBudget = 16 << 20
+			s := newServer(t, server.WithConfig(cfg))
+			addr := listen(t, s)
+			_, h0 := settle()
+			conn := rawSession(t, addr)
+			streams := min(2000, (64<<20)/size)
+			written := openStreams(conn, 1, streams, make([]byte, size))
+			grew := heapGrowth(h0)
+			t.Logf("%d-byte payloads: %d of %d streams written; heap %+.1f MiB; budget in use %v",
+				size, written, streams, float64(grew)/(1<<20), memoryInUse(s))
+			assert.Less(t, grew, int64(cfg.MemoryBudget+16<<20), "held more than the budget")
+			goodCall(t, addr, 2*time.Second)
+			released(t, s, conn, h0)
+		})
+	}
+}
+
+// TestPartialMessagesAreBounded: many streams, each holding part of a
+// 4 MiB request, cannot make the server hold more than the budget.
+func TestPartialMessagesAreBounded(t *testing.T) {
+	for _, size := range sizeClasses {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			cfg := transport.DefaultConfig()
+			cfg.MemoryBudget = 16 << 20
+			s := newServer(t, server.WithConfig(cfg))
+			addr := listen(t, s)
+			_, h0 := settle()
+			conn := rawSession(t, addr)
+			streams := min(1000, (96<<20)/size)
+			written := openStreams(conn, 1, streams, partialEcho(4<<20-64, size-16))
+			require.Eventually(t, func() bool { return memoryInUse(s) > 0 || len(s.Conns()) == 0 }, 5*time.Second, time.Millisecond)
+			grew := heapGrowth(h0)
+			t.Logf("%d-byte parts: %d of %d streams written; heap %+.1f MiB; budget in use %v",
+				size, written, streams, float64(grew)/(1<<20), memoryInUse(s))
+			assert.Less(t, grew, int64(cfg.MemoryBudget+16<<20))
+			assert.LessOrEqual(t, memoryInUse(s), cfg.MemoryBudget)
+			goodCall(t, addr, 2*time.Second)
+			released(t, s, conn, h0)
+		})
+	}
+}
+
+// TestUnreadRepliesAreBounded: a peer that sends complete requests and
+// never reads the replies can make the server hold at most its budget;
+// calls past it are refused, and the write deadline cuts the peer off.
+func TestUnreadRepliesAreBounded(t *testing.T) {
+	for _, size := range sizeClasses {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			cfg := transport.DefaultConfig()
+			cfg.MemoryBudget = 16 << 20
+			cfg.WriteTimeout = 500 * time.Millisecond
+			s := newServer(t, server.WithConfig(cfg))
+			addr := listen(t, s)
+			_, h0 := settle()
+			conn := rawSession(t, addr)
+			var buf []byte
+			const streams = 64
+			perStream := max(1, (200<<10)/(size+32))
+			for i := range streams {
+				id := uint32(2*i + 1)
+				var msgs []byte
+				for j := range perStream {
+					msgs = append(msgs, wholeEcho(uint32(j), size)...)
+				}
+				buf = append(buf, yamuxFrame(1, 1, id, 0)...)
+				buf = append(buf, yamuxFrame(0, 0, id, uint32(len(msgs)))...)
+				buf = append(buf, msgs...)
+			}
+			_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			_, err := conn.Write(buf)
+			require.NoError(t, err)
+			buf = nil
+			peak := int64(0)
+			require.Eventually(t, func() bool {
+				peak = max(peak, memoryInUse(s))
+				return memoryInUse(s) == 0
+			}, 10*time.Second, 5*time.Millisecond, "the write deadline must cut off a peer that does not read")
+			grew := heapGrowth(h0)
+			t.Logf("%d-byte echoes, %d per stream × %d streams: budget peak %.1f MiB; heap after %+.1f MiB",
+				size, perStream, streams, float64(peak)/(1<<20), float64(grew)/(1<<20))
+			assert.LessOrEqual(t, peak, cfg.MemoryBudget)
+			goodCall(t, addr, 2*time.Second)
+			released(t, s, conn, h0)
+		})
+	}
+}
+
+// TestPlainPartialMessages: bare MessagePack-RPC connections each holding
+// part of a 1 MiB message are bounded by the server-wide budget and closed
+// once they stall.
+func TestPlainPartialMessages(t *testing.T) {
+	cfg := transport.DefaultConfig()
+	cfg.PartialMessageTimeout = 300 * time.Millisecond
+	const budget = 32 << 20
+	s := newServer(t, server.WithConfig(cfg), server.WithMemoryBudget(budget))
+	addr := listen(t, s)
+	_, h0 := settle()
+	part := partialEcho(1<<20, 1<<20-64)
+	var conns []net.Conn
+	for range 100 {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_, _ = c.Write(part)
+		conns = append(conns, c)
+	}
+	grew := heapGrowth(h0)
+	t.Logf("100 bare connections × 1 MiB partial: heap %+.1f MiB (budget %d MiB), in use %v", float64(grew)/(1<<20), budget>>20, memoryInUse(s))
+	assert.Less(t, grew, int64(budget+32<<20))
+	goodCall(t, addr, 2*time.Second)
+	for _, c := range conns {
+		waitClosed(t, c, 5*time.Second)
+	}
+}
+
+// TestStalledMessageIsClosed: a connection or stream that sends part of a
+// message and then nothing is closed after PartialMessageTimeout.
+func TestStalledMessageIsClosed(t *testing.T) {
+	cfg := transport.DefaultConfig()
+	cfg.PartialMessageTimeout = 200 * time.Millisecond
+	s := newServer(t, server.WithConfig(cfg))
+	addr := listen(t, s)
+	t.Run("plain", func(t *testing.T) {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Write(partialEcho(1<<10, 100))
+		require.NoError(t, err)
+		took := waitClosed(t, c, 5*time.Second)
+		assert.GreaterOrEqual(t, took, 150*time.Millisecond)
+	})
+	t.Run("session", func(t *testing.T) {
+		c := rawSession(t, addr)
+		start := time.Now()
+		openStreams(c, 1, 1, partialEcho(1<<10, 100))
+		// The server closes the stream: a frame with FIN for stream 1.
+		hdr := make([]byte, 12)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			_, err := io.ReadFull(c, hdr)
+			require.NoError(t, err, "the server did not close the stalled stream")
+			id, n := binary.BigEndian.Uint32(hdr[4:]), binary.BigEndian.Uint32(hdr[8:])
+			if hdr[1] == 0 {
+				_, err = io.CopyN(io.Discard, c, int64(n))
+				require.NoError(t, err)
+			}
+			if id == 1 && binary.BigEndian.Uint16(hdr[2:])&(4|8) != 0 {
+				break
+			}
+		}
+		assert.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond)
+	})
+}
+
+// TestIdleFloodDoesNotLockOutClients: connections that send one byte and
+// stall fill the connection limit, yet a new client is still served: the
+// oldest connection that never sent a complete message makes room.
+func TestIdleFloodDoesNotLockOutClients(t *testing.T) {
+	s := newServer(t, server.WithConnLimits(64, 0))
+	addr := listen(t, s)
+	var flood []net.Conn
+	for range 200 {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		_, _ = c.Write([]byte{0x00})
+		flood = append(flood, c)
+	}
+	for range 3 {
+		took := goodCall(t, addr, 2*time.Second)
+		t.Logf("a good call through a flood of 200 idle connections (limit 64): %v", took)
+	}
+	assert.LessOrEqual(t, len(s.Conns()), 64+1)
+}
+
+// TestServerBudgetShedsTheLargest: with a server-wide budget B, eight
+// attacking connections cannot push the heap past B + 32 MiB, and a
+// well-behaved client keeps being served throughout.
+func TestServerBudgetShedsTheLargest(t *testing.T) {
+	const budget = 32 << 20
+	s := newServer(t, server.WithMemoryBudget(budget))
+	addr := listen(t, s)
+	good, err := client.Dial(t.Context(), addr)
+	require.NoError(t, err)
+	defer good.Close()
+	_, h0 := settle()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			openStreams(conn, 1, 200, partialEcho(4<<20-64, 200<<10))
+		}()
+	}
+	fails := 0
+	for i := 0; i < 200; i++ {
+		var sum int64
+		if err := good.Call(t.Context(), "Arith.Add", testsvc.Args{A: int64(i), B: 1}, &sum); err != nil {
+			if fails == 0 {
+				t.Logf("first failed call: %v", err)
+			}
+			fails++
+		}
+	}
+	wg.Wait()
+	grew := heapGrowth(h0)
+	t.Logf("8 attacking connections, server budget %d MiB: heap %+.1f MiB; in use %v; good calls failed: %d of 200",
+		budget>>20, float64(grew)/(1<<20), memoryInUse(s), fails)
+	assert.Less(t, grew, int64(budget+32<<20))
+	assert.Zero(t, fails)
+	goodCall(t, addr, 2*time.Second)
+}
+
+// TestSessionDropDoesNotFreeze: dropping a session with 1,000 streams
+// blocked in reads costs the rest of the server nothing measurable (yamux
+// v0.1.2 spins those readers until its Close reaches each of them).
+func TestSessionDropDoesNotFreeze(t *testing.T) {
+	s := newServer(t)
+	addr := listen(t, s)
+	good, err := client.Dial(t.Context(), addr)
+	require.NoError(t, err)
+	defer good.Close()
+	for round := range 3 {
+		conn, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		// In steps, so that none waits past the session's accept backlog.
+		for i := 0; i < 1000; i += 100 {
+			require.Equal(t, 100, openStreams(conn, uint32(2*i+1), 100, []byte{0x94}))
+			require.Eventually(t, func() bool { return streamsOpen(s) > i+100 }, 10*time.Second, time.Millisecond)
+		}
+		cpu0 := cpuTime()
+		start := time.Now()
+		conn.Close()
+		var sum int64
+		require.NoError(t, good.Call(t.Context(), "Arith.Add", testsvc.Args{A: 1, B: 2}, &sum))
+		callTook := time.Since(start)
+		require.Eventually(t, func() bool { return len(s.Conns()) == 1 }, 10*time.Second, time.Millisecond)
+		torn := time.Since(start)
+		cpu := cpuTime() - cpu0
+		t.Logf("round %d: call answered %v after the drop; session gone after %v; CPU %v", round, callTook, torn, cpu)
+		assert.Less(t, callTook, 100*time.Millisecond*raceFactor)
+		assert.Less(t, cpu, 500*time.Millisecond*raceFactor)
+	}
+}
+
+// raceFactor loosens time bounds under the race detector, which slows
+// everything about tenfold.
+var raceFactor = func() time.Duration {
+	if raceEnabled {
+		return 5
+	}
+	return 1
+}()
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func memoryInUse(s *server.Server) int64 {
+	var n int64
+	for _, c := range s.Conns() {
+		n += c.Memory
+	}
+	return n
+}
+
+func streamsOpen(s *server.Server) int {
+	n := 0
+	for _, c := range s.Conns() {
+		n += c.Streams
+	}
+	return n
+}

@@ -1,0 +1,154 @@
+package transport
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Frame flags (yamux's spec).
+const (
+	flagSYN = 1
+	flagFIN = 4
+	flagRST = 8
+)
+
+// accounts charges a session's Budget for the bytes that yamux buffers for
+// each stream, from the moment the guard sees a data frame's header until
+// the application reads them, or until yamux forgets the stream: reset by
+// the peer, closed by both sides, or closed by this side and timed out. A
+// stream closed or refused by this side keeps what the peer already sent
+// (and may still send, up to its window) until then; all of it stays
+// charged, so a peer cannot make the session hold more than the budget by
+// opening streams it knows will be refused.
+type accounts struct {
+	budget       *Budget
+	closeTimeout time.Duration
+
+	onForget  func(id uint32) // yamux dropped stream id; called under mu
+	onTimeout func(id uint32) // stream id, closed by this side, timed out
+
+	mu      sync.Mutex
+	streams map[uint32]*account
+	ended   bool
+}
+
+// streamOverhead is charged for every stream yamux keeps: its state,
+// channels and buffers' headers, about a kilobyte.
+const streamOverhead = 1 << 10
+
+// account is one stream's bytes held by yamux and unread.
+type account struct {
+	held         int
+	localClosed  bool
+	remoteClosed bool
+	timer        *time.Timer
+}
+
+// frame is called by the guard for every data and window-update frame
+// header, before yamux sees it.
+func (a *accounts) frame(id uint32, flags uint16, peerOpened, data bool, length uint32) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ended {
+		return nil
+	}
+	acc := a.streams[id]
+	if acc == nil && flags&flagSYN != 0 && peerOpened {
+		acc = &account{}
+		a.streams[id] = acc
+		if !a.budget.Force(streamOverhead) {
+			return fmt.Errorf("%w (%d bytes of %d held; %d streams)", ErrMemoryBudget, a.budget.Used(), a.budget.Limit(), len(a.streams))
+		}
+	}
+	if acc == nil {
+		return nil // a stream yamux does not know, or one of ours not yet tracked
+	}
+	switch {
+	case flags&flagRST != 0:
+		a.forget(id, acc) // yamux drops the stream and its buffer
+		return nil
+	case flags&flagFIN != 0:
+		acc.remoteClosed = true
+		if acc.localClosed {
+			a.forget(id, acc) // closed both ways: yamux drops it
+			return nil
+		}
+	}
+	if !data || length == 0 {
+		return nil
+	}
+	acc.held += int(length)
+	if !a.budget.Force(int(length)) {
+		return fmt.Errorf("%w (%d bytes of %d held; stream %d)", ErrMemoryBudget, a.budget.Used(), a.budget.Limit(), id)
+	}
+	return nil
+}
+
+// track starts accounting for a stream this side opened.
+func (a *accounts) track(id uint32) {
+	a.mu.Lock()
+	if !a.ended && a.streams[id] == nil {
+		a.streams[id] = &account{}
+		a.budget.Force(streamOverhead) // past the budget, the peer's next frame ends the session
+	}
+	a.mu.Unlock()
+}
+
+// read releases n bytes the application read from stream id.
+func (a *accounts) read(id uint32, n int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if acc := a.streams[id]; acc != nil {
+		n = min(n, acc.held)
+		acc.held -= n
+		a.budget.Release(n)
+	}
+}
+
+// closed records that this side closed stream id: yamux drops it once the
+// peer closes too, or after the close timeout.
+func (a *accounts) closed(id uint32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	acc := a.streams[id]
+	if acc == nil || acc.localClosed {
+		return
+	}
+	acc.localClosed = true
+	if acc.remoteClosed {
+		a.forget(id, acc)
+		return
+	}
+	// yamux keeps the stream until the peer closes it too (its own close
+	// timer is off: see Config.yamux); after the timeout, what the peer
+	// sent on it is dropped.
+	acc.timer = time.AfterFunc(a.closeTimeout, func() {
+		if a.onTimeout != nil {
+			a.onTimeout(id) // drops the data: reads release it
+		}
+	})
+}
+
+// forget releases what stream id held; mu is held.
+func (a *accounts) forget(id uint32, acc *account) {
+	if acc.timer != nil {
+		acc.timer.Stop()
+	}
+	a.budget.Release(acc.held + streamOverhead)
+	acc.held = 0
+	delete(a.streams, id)
+	if a.onForget != nil && acc.localClosed {
+		a.onForget(id)
+	}
+}
+
+// end releases everything: the session is over.
+func (a *accounts) end() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ended = true
+	for id, acc := range a.streams {
+		a.forget(id, acc)
+	}
+}

@@ -1,0 +1,216 @@
+package transport
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// ErrMemoryBudget is wrapped by the error that ends a connection which
+// made this side hold more than its memory budget.
+var ErrMemoryBudget = errors.New("ferry: connection exceeded its memory budget")
+
+// Budget counts the bytes one connection makes this side hold: data
+// buffered for its streams, partial messages, arguments of calls waiting
+// for or running in a handler, replies waiting to be written. Charges that
+// would pass the limit fail; what the caller does then (refuse a call, end
+// the stream or the session) depends on what was charged.
+//
+// A Budget may belong to a Pool, which bounds the sum over many
+// connections and, when that is exceeded, sheds the largest consumers.
+// The methods are safe for concurrent use. A nil *Budget accepts every
+// charge.
+type Budget struct {
+	limit    int64
+	used     atomic.Int64
+	pool     *Pool
+	shed     func() // ends the connection; set by the pool's owner
+	shedding int64  // bytes counted as being shed; under the pool's mu
+	closed   atomic.Bool
+}
+
+// NewBudget returns a budget of limit bytes for one connection; limit ≤ 0
+// means unbounded. pool may be nil.
+func NewBudget(limit int64, pool *Pool) *Budget {
+	b := &Budget{limit: limit, pool: pool}
+	if pool != nil {
+		pool.add(b)
+	}
+	return b
+}
+
+// Charge adds n bytes and reports whether both this budget and its pool
+// still hold them. On false nothing stays charged.
+func (b *Budget) Charge(n int) bool {
+	if b == nil || n <= 0 {
+		return true
+	}
+	used := b.used.Add(int64(n))
+	if b.limit > 0 && used > b.limit {
+		b.used.Add(-int64(n))
+		return false
+	}
+	if b.pool != nil && !b.pool.charge(b, int64(n)) {
+		b.used.Add(-int64(n))
+		return false
+	}
+	return true
+}
+
+// Force adds n bytes that are already held and cannot be refused, and
+// reports whether the budget is still within its limits.
+func (b *Budget) Force(n int) bool {
+	if b == nil || n <= 0 {
+		return true
+	}
+	used := b.used.Add(int64(n))
+	ok := b.limit <= 0 || used <= b.limit
+	if b.pool != nil && !b.pool.force(b, int64(n)) {
+		ok = false
+	}
+	return ok
+}
+
+// Release gives back n bytes charged before.
+func (b *Budget) Release(n int) {
+	if b == nil || n <= 0 || b.closed.Load() {
+		return
+	}
+	b.used.Add(-int64(n))
+	if b.pool != nil {
+		b.pool.used.Add(-int64(n))
+	}
+}
+
+// Used reports the bytes charged now.
+func (b *Budget) Used() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.used.Load()
+}
+
+// Limit reports the budget's limit in bytes (≤ 0: unbounded).
+func (b *Budget) Limit() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.limit
+}
+
+// OnShed sets the function that ends the connection when its pool sheds
+// it. It is called at most once, in its own goroutine.
+func (b *Budget) OnShed(fn func()) {
+	if b.pool != nil {
+		b.pool.mu.Lock()
+		defer b.pool.mu.Unlock()
+	}
+	b.shed = fn
+}
+
+// Close gives back everything still charged and leaves the pool; later
+// releases are ignored. Call it once the connection's goroutines have
+// ended.
+func (b *Budget) Close() {
+	if b == nil || b.closed.Swap(true) {
+		return
+	}
+	if b.pool != nil {
+		b.pool.remove(b)
+	}
+}
+
+// Pool bounds the bytes held for many connections together (a server-wide
+// budget). When a charge would pass its limit, the pool ends the
+// connection holding the most (its Budget's OnShed function) and refuses
+// the charge only if that connection is the one charging, so well-behaved
+// connections keep being served.
+type Pool struct {
+	limit    int64
+	used     atomic.Int64
+	shedding atomic.Int64 // bytes of members being shed: released soon
+	sheds    atomic.Int64
+
+	mu      sync.Mutex
+	members map[*Budget]struct{}
+}
+
+// NewPool returns a pool of limit bytes; limit ≤ 0 means unbounded.
+func NewPool(limit int64) *Pool {
+	return &Pool{limit: limit, members: map[*Budget]struct{}{}}
+}
+
+// Used reports the bytes charged now by every member together.
+func (p *Pool) Used() int64 { return p.used.Load() }
+
+// Limit reports the pool's limit in bytes (≤ 0: unbounded).
+func (p *Pool) Limit() int64 { return p.limit }
+
+// Sheds reports how many connections the pool has ended so far.
+func (p *Pool) Sheds() int64 { return p.sheds.Load() }
+
+func (p *Pool) add(b *Budget) {
+	p.mu.Lock()
+	p.members[b] = struct{}{}
+	p.mu.Unlock()
+}
+
+func (p *Pool) remove(b *Budget) {
+	p.mu.Lock()
+	_, ok := p.members[b]
+	delete(p.members, b)
+	if b.shedding > 0 {
+		p.shedding.Add(-b.shedding)
+		b.shedding = 0
+	}
+	p.mu.Unlock()
+	if ok {
+		p.used.Add(-b.used.Swap(0))
+	}
+}
+
+// over reports whether the pool holds more than its limit, not counting
+// members being shed, whose bytes are about to be released.
+func (p *Pool) over(used int64) bool {
+	return p.limit > 0 && used-p.shedding.Load() > p.limit
+}
+
+func (p *Pool) charge(b *Budget, n int64) bool {
+	if !p.over(p.used.Add(n)) {
+		return true
+	}
+	if victim := p.shedLargest(); victim == b || p.over(p.used.Load()) {
+		p.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+func (p *Pool) force(b *Budget, n int64) bool {
+	if !p.over(p.used.Add(n)) {
+		return true
+	}
+	return p.shedLargest() != b
+}
+
+// shedLargest ends the member holding the most bytes and returns it; its
+// bytes count as shedding until its connection has released them.
+func (p *Pool) shedLargest() *Budget {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var victim *Budget
+	for m := range p.members {
+		if m.shed != nil && (victim == nil || m.used.Load() > victim.used.Load()) {
+			victim = m
+		}
+	}
+	if victim != nil {
+		fn := victim.shed
+		victim.shed = nil // once
+		victim.shedding = max(victim.used.Load(), 1)
+		p.shedding.Add(victim.shedding)
+		p.sheds.Add(1)
+		go fn()
+	}
+	return victim
+}
