@@ -22,6 +22,10 @@ import (
 // drainArgs names one call, so the handler can say which calls it ran.
 type drainArgs struct{ ID uint64 }
 
+// callTimeout bounds every call of the drain tests: one that takes this
+// long never ended, and fails its round.
+const callTimeout = 20 * time.Second
+
 // drainOutcome is what one round of calls under a shutdown came to.
 type drainOutcome struct {
 	calls       int // calls made
@@ -35,11 +39,12 @@ type drainOutcome struct {
 	// call whose handler never ran that did not say so, a success without
 	// a handler.
 	ranButNotExecuted, notRunButMaybe, okNotRun, ranMaybe []string
+	hung                                                  int // calls that never ended (callTimeout)
 }
 
 func (o drainOutcome) String() string {
-	return fmt.Sprintf("%d calls: %d ok, %d not executed, %d maybe executed; %d handlers ran",
-		o.calls, o.ok, o.notExecuted, o.maybe, o.ran)
+	return fmt.Sprintf("%d calls: %d ok, %d not executed, %d maybe executed (%d never ended); %d handlers ran",
+		o.calls, o.ok, o.notExecuted, o.maybe, o.hung, o.ran)
 }
 
 // drainRound runs callers goroutines calling one client as fast as they
@@ -96,7 +101,9 @@ func drainRound(t *testing.T, callers, after int, budget time.Duration, plain bo
 			for range 100_000 {
 				id := nextID.Add(1)
 				var got uint64
-				err := c.Call(t.Context(), "Count.Do", drainArgs{ID: id}, &got)
+				ctx, cancel := context.WithTimeout(t.Context(), callTimeout)
+				err := c.Call(ctx, "Count.Do", drainArgs{ID: id}, &got)
+				cancel()
 				results[g] = append(results[g], result{id, err})
 				if err == nil && got != id {
 					results[g][len(results[g])-1].err = fmt.Errorf("reply %d for call %d", got, id)
@@ -147,6 +154,9 @@ func drainRound(t *testing.T, callers, after int, budget time.Duration, plain bo
 					o.ranButNotExecuted = append(o.ranButNotExecuted, fmt.Sprintf("%d: %v", r.id, r.err))
 				}
 			default:
+				if ferry.CodeOf(r.err) == ferry.CodeDeadlineExceeded {
+					o.hung++
+				}
 				o.maybe++
 				if strings.Contains(r.err.Error(), "the server is shutting down") {
 					o.refused++
@@ -179,7 +189,7 @@ func drainRounds(t *testing.T, rounds, maxAfter int, budget time.Duration, grace
 		total.notExecuted += o.notExecuted
 		total.maybe += o.maybe
 		total.ran += o.ran
-		bad := len(o.ranButNotExecuted) + len(o.notRunButMaybe) + len(o.okNotRun)
+		bad := len(o.ranButNotExecuted) + len(o.notRunButMaybe) + len(o.okNotRun) + o.hung
 		if graceful {
 			bad += o.maybe
 		}
@@ -314,7 +324,7 @@ func TestDrainLosesNoStream(t *testing.T) {
 		total.notExecuted += o.notExecuted
 		total.maybe += o.maybe
 		total.ran += o.ran
-		if bad := len(o.ranButNotExecuted) + len(o.notRunButMaybe) + len(o.okNotRun) + o.maybe; bad > 0 {
+		if bad := len(o.ranButNotExecuted) + len(o.notRunButMaybe) + len(o.okNotRun) + o.maybe + o.hung; bad > 0 {
 			failedRounds++
 			t.Errorf("round %d: %v", n, o)
 			for _, s := range o.ranButNotExecuted[:min(3, len(o.ranButNotExecuted))] {
@@ -365,7 +375,9 @@ func drainStreamRound(t *testing.T, callers, after int) drainOutcome {
 		stop    = time.Now().Add(20 * time.Second)
 	)
 	call := func(id uint64) error {
-		r, err := client.OpenServerStream[drainArgs, uint64](t.Context(), c, "Count.Stream", &drainArgs{ID: id})
+		ctx, cancel := context.WithTimeout(t.Context(), callTimeout)
+		defer cancel()
+		r, err := client.OpenServerStream[drainArgs, uint64](ctx, c, "Count.Stream", &drainArgs{ID: id})
 		if err != nil {
 			return err
 		}
@@ -434,6 +446,9 @@ func drainStreamRound(t *testing.T, callers, after int) drainOutcome {
 					o.ranButNotExecuted = append(o.ranButNotExecuted, fmt.Sprintf("%d: %v", r.id, r.err))
 				}
 			default:
+				if ferry.CodeOf(r.err) == ferry.CodeDeadlineExceeded {
+					o.hung++
+				}
 				o.maybe++
 				if !ran {
 					o.notRunButMaybe = append(o.notRunButMaybe, fmt.Sprintf("%d: %v", r.id, r.err))
@@ -470,6 +485,7 @@ func TestDrainPlainMsgpackRPC(t *testing.T) {
 		total.ran += o.ran
 		refusedAsString += o.refused
 		assert.Empty(t, o.okNotRun, "round %d", n)
+		assert.Zero(t, o.hung, "round %d: calls that never ended", n)
 		assert.Empty(t, o.ranButNotExecuted, "round %d: only calls the client never sent are not executed", n)
 		assert.Equal(t, o.ran, o.ok, "round %d: every handler that ran was answered: %v", n, o.ranMaybe[:min(3, len(o.ranMaybe))])
 	}

@@ -54,6 +54,7 @@ type conn struct {
 	unsettled int
 	settling  map[net.Conn]struct{}
 	settled   chan struct{} // closed when unsettled drops to 0, if someone waits
+	drained   chan struct{} // closed when drain returns
 }
 
 func (c *conn) serve() {
@@ -360,23 +361,47 @@ func (c *conn) snapshot() []*engine.Conn {
 	return out
 }
 
+// drain tells the client to send no more calls: a go-away on each call
+// stream and on the session. It returns once the client has seen the
+// session's go-away (a ping answered after it), so that every stream the
+// client opened before then has reached the server: accepted, or reset
+// by yamux as refused.
 func (c *conn) drain() {
 	c.mu.Lock()
 	c.draining = true
 	sess := c.sess
+	done := c.drainDone()
 	c.mu.Unlock()
+	defer close(done)
 	for _, e := range c.snapshot() {
 		e.Drain()
 	}
-	if sess != nil {
-		_ = sess.GoAway()
+	if sess != nil && sess.GoAway() == nil {
+		_ = sess.Ping()
 	}
 }
 
-// waitIdle waits, until ctx ends, for the connection to be idle: no
-// session stream being set up, no handler running. Streams accepted
+// drainDone returns the channel drain closes when it returns; mu is held.
+func (c *conn) drainDone() chan struct{} {
+	if c.drained == nil {
+		c.drained = make(chan struct{})
+	}
+	return c.drained
+}
+
+// waitIdle waits, until ctx ends, for drain to return and then for the
+// connection to be idle: no session stream being set up, no handler
+// running. Streams accepted
 // meanwhile (before the go-away reached the client) are waited for too.
 func (c *conn) waitIdle(ctx context.Context) error {
+	c.mu.Lock()
+	drained := c.drainDone()
+	c.mu.Unlock()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	for range 1000 {
 		if err := c.waitSettled(ctx); err != nil {
 			return err

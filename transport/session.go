@@ -172,6 +172,15 @@ func (s *Session) Cause() error { return s.g.readCause() }
 // GoAway tells the peer to open no more streams.
 func (s *Session) GoAway() error { return s.ys.GoAway() }
 
+// Ping sends a ping and waits for the peer's answer (within the write
+// timeout). The peer handles frames in order: once it answers a ping sent
+// after GoAway, it has seen the go-away, and every stream it opened before
+// has reached this side.
+func (s *Session) Ping() error {
+	_, err := s.ys.Ping()
+	return err
+}
+
 // Close ends the session and every stream in it.
 func (s *Session) Close() error {
 	s.end()
