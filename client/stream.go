@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"sync"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/engine"
+	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/stream"
 	"github.com/ferryrpc/ferry/transport"
 	"github.com/hashicorp/yamux"
@@ -21,6 +21,23 @@ import (
 // the flow-control window. Send and Recv may be used from two goroutines
 // at once, but neither from two. Read until Recv returns io.EOF (or an
 // error), or Close the stream, to release it.
+//
+// Errors follow the unary calls' contract (the same code means the same
+// thing): when ctx's deadline passes, Send and Recv return
+// CodeDeadlineExceeded and the handler's context reports
+// context.DeadlineExceeded; when ctx is canceled, CodeCanceled; a call the
+// server refused before running its handler (a limit, a shutdown) carries
+// ferry.NotExecuted; a message over either side's MaxMessageSize is
+// CodeResourceExhausted; a connection lost mid-call is CodeUnavailable,
+// outcome unknown.
+//
+// The stream's kind (server.StreamKind) is the server's declaration of
+// who sends what, reported by introspection; nothing on the wire enforces
+// it. An untyped caller of a ServerStream method sends its single request
+// with Send, then CloseSend, then reads with Recv, which is what
+// OpenServerStream does; of a ClientStream method, it sends with Send,
+// then CloseSend, then reads until io.EOF and takes the response from
+// Result, which is what ClientStreamWriter.CloseAndRecv does.
 type Stream struct {
 	c    *stream.Conn
 	cl   *Client
@@ -28,6 +45,9 @@ type Stream struct {
 	id   uint32
 	stop func() bool
 	once sync.Once
+
+	mu  sync.Mutex
+	err error // the failure that ended the stream; later calls return it
 }
 
 // NewStream opens a streaming call to method. Cancelling ctx cancels the
@@ -37,7 +57,7 @@ func (c *Client) NewStream(ctx context.Context, method string) (*Stream, error) 
 		return nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnimplemented, "streaming calls need a Ferry session, not plain MessagePack-RPC"))
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, ferry.MarkNotExecuted(engine.CtxError(err).(*ferry.Error))
+		return nil, ferry.MarkNotExecuted(status.Context(err))
 	}
 	ext, err := engine.RequestExt(ctx)
 	if err != nil {
@@ -45,22 +65,35 @@ func (c *Client) NewStream(ctx context.Context, method string) (*Stream, error) 
 	}
 	st, err := c.sess.Open(ctx)
 	if err != nil {
-		return nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnavailable, "open stream: %v", err))
+		return nil, openError(ctx, err)
 	}
 	sc := stream.New(&refusable{Conn: st}, c.limits)
 	if err := sc.WriteOpen(method, ext); err != nil {
 		st.Close()
-		return nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnavailable, "open stream: %v", err))
+		return nil, openError(ctx, err)
 	}
 	s := &Stream{c: sc, cl: c, ctx: ctx, id: transport.StreamID(st)}
 	s.stop = context.AfterFunc(ctx, s.abort)
 	return s, nil
 }
 
+// openError is a failure to open a stream: never executed, and, when ctx
+// ended meanwhile, reported as ctx's error as a unary call would be.
+func openError(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ferry.MarkNotExecuted(status.Context(ctxErr))
+	}
+	return ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnavailable, "open stream: %v", err))
+}
+
 // abort runs when ctx ends: it tells the server (on the call stream, which
-// no stalled data can hold up) and unblocks Send and Recv.
+// no stalled data can hold up) and unblocks Send and Recv. A deadline is
+// not sent as a cancel: the server enforces it itself, as for a unary
+// call, so that its handler sees context.DeadlineExceeded.
 func (s *Stream) abort() {
-	_ = s.cl.eng.SendControl("$ferry.cancelstream", s.id)
+	if s.ctxErr() != context.DeadlineExceeded {
+		_ = s.cl.eng.SendControl("$ferry.cancelstream", s.id)
+	}
 	now := time.Now()
 	_ = s.c.Raw().SetReadDeadline(now)
 	_ = s.c.Raw().SetWriteDeadline(now)
@@ -70,14 +103,28 @@ func (s *Stream) abort() {
 func (s *Stream) Context() context.Context { return s.ctx }
 
 // Send sends one message. It blocks while the server's window is full.
+// After CloseSend it sends nothing and returns a *ferry.Error with
+// CodeFailedPrecondition, as it does once the handler has finished
+// successfully; once a failure ended the stream (the handler's error
+// status included), that failure.
 func (s *Stream) Send(v any) error {
+	if err := s.failed(); err != nil {
+		return err
+	}
+	if s.c.Final() {
+		if err := s.c.Result(nil); err != nil {
+			return err // the call failed: its status
+		}
+		return ferry.NewError(ferry.CodeFailedPrecondition, "Send after the call finished: the message was not sent")
+	}
 	if err := s.c.Send(v, 0); err != nil {
 		return s.wrap(err)
 	}
 	return nil
 }
 
-// CloseSend tells the server no more messages will come.
+// CloseSend tells the server no more messages will come. Calling it again
+// does nothing.
 func (s *Stream) CloseSend() error {
 	if err := s.c.CloseSend(); err != nil {
 		return s.wrap(err)
@@ -89,6 +136,9 @@ func (s *Stream) CloseSend() error {
 // handler finished successfully (its result is then available from
 // Result), and the handler's error as a *ferry.Error when it failed.
 func (s *Stream) Recv(v any) error {
+	if err := s.failed(); err != nil {
+		return err
+	}
 	err := s.c.Recv(v)
 	switch {
 	case err == nil:
@@ -119,30 +169,83 @@ func (s *Stream) Close() error {
 func (s *Stream) release() {
 	s.once.Do(func() {
 		s.stop()
-		if s.ctx.Err() != nil {
-			// Abandoned: closing may wait for a stalled connection.
-			s.cl.bg.Add(1)
-			go func() {
-				defer s.cl.bg.Done()
-				s.c.Close()
-			}()
+		expired := s.ctxErr() == context.DeadlineExceeded
+		if s.c.Final() || s.ctx.Err() == nil && !expired {
+			s.c.Close()
 			return
 		}
-		s.c.Close()
+		// Abandoned: closing may wait for a stalled connection.
+		s.cl.bg.Add(1)
+		go func() {
+			defer s.cl.bg.Done()
+			if expired {
+				s.linger()
+			}
+			s.c.Close()
+		}()
 	})
 }
 
-func (s *Stream) wrap(err error) error {
-	if ctxErr := s.ctx.Err(); ctxErr != nil {
-		s.release()
-		return engine.CtxError(ctxErr)
-	}
-	var fe *ferry.Error
-	if errors.As(err, &fe) {
+// lingerMax bounds how long an expired stream stays open for the server to
+// end it.
+const lingerMax = 2 * time.Second
+
+// linger keeps an expired stream open until the server ends it (its own
+// deadline, sent with the call, passes a moment after ours), discarding
+// what arrives: closing first would reach the server as a cancel, and its
+// handler would see context.Canceled instead of DeadlineExceeded.
+func (s *Stream) linger() {
+	raw := s.c.Raw()
+	_ = raw.SetReadDeadline(time.Now().Add(lingerMax))
+	_, _ = io.Copy(io.Discard, raw)
+}
+
+// ctxErr is the stream's context error, counting a deadline that has
+// passed before ctx's timer fired.
+func (s *Stream) ctxErr() error {
+	if err := s.ctx.Err(); err != nil {
 		return err
 	}
+	if dl, ok := s.ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// failed returns the error that ended the stream, if one did.
+func (s *Stream) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// wrap maps a failure of Send or Recv. A *ferry.Error of the stream layer
+// (a local limit, a message that does not decode, Send after CloseSend)
+// leaves the stream usable; anything else ends it: the context's error if
+// ctx ended, otherwise the transport failure as status maps it.
+func (s *Stream) wrap(err error) error {
+	if ctxErr := s.ctxErr(); ctxErr != nil {
+		return s.end(status.Context(ctxErr))
+	}
+	if _, ok := err.(*ferry.Error); ok {
+		return err
+	}
+	return s.end(status.Received(err))
+}
+
+// end records err as the stream's end, cancels the call on the server
+// unless ctx already did, and releases the stream.
+func (s *Stream) end(err *ferry.Error) error {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+	if s.ctx.Err() == nil && err.Code != ferry.CodeDeadlineExceeded {
+		s.abort()
+	}
 	s.release()
-	return ferry.Errorf(ferry.CodeUnavailable, "stream broken (%v): the call may or may not have completed", err)
+	return err
 }
 
 // BidiStream is a typed bidirectional streaming call.

@@ -119,12 +119,24 @@ func (d *Decoder) Decode(b []byte, v any) (err error) {
 		}
 		return nil
 	}
-	d.r.b, d.r.off = b, 0
-	if err := d.dec.Decode(v); err != nil {
+	d.r.b, d.r.off, d.r.ext = b, 0, d.r.ext[:0]
+	if _, raw := v.(*Raw); !raw { // a Raw copies bytes and parses no payload
+		if d.r.ext, err = extSpans(d.r.ext, b); err != nil {
+			return fmt.Errorf("%w: %w", ErrDecode, err)
+		}
+	}
+	err = d.dec.Decode(v)
+	if cap(d.r.ext) > maxKeptSpans {
+		d.r.ext = nil // a long-lived Decoder keeps no large buffer
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrDecode, err)
 	}
 	return nil
 }
+
+// maxKeptSpans bounds the extension spans a Decoder keeps between calls.
+const maxKeptSpans = 64
 
 func decodeAnyMap(d *msgpack.Decoder) (any, error) {
 	n, err := d.DecodeMapLen()
@@ -169,10 +181,13 @@ func isHashable(k any) bool {
 	return true
 }
 
-// sliceReader is a minimal io.Reader and io.ByteScanner over a slice.
+// sliceReader is a minimal io.Reader and io.ByteScanner over a slice. It
+// hands out no byte inside an extension payload through ReadByte (see
+// ext.go).
 type sliceReader struct {
 	b   []byte
 	off int
+	ext []wire.Span // extension payloads, in order
 }
 
 func (r *sliceReader) Read(p []byte) (int, error) {
@@ -187,6 +202,11 @@ func (r *sliceReader) Read(p []byte) (int, error) {
 func (r *sliceReader) ReadByte() (byte, error) {
 	if r.off >= len(r.b) {
 		return 0, io.EOF
+	}
+	if len(r.ext) > 0 {
+		if err := inPayload(r.ext, r.b, r.off); err != nil {
+			return 0, err
+		}
 	}
 	c := r.b[r.off]
 	r.off++

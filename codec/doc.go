@@ -8,6 +8,22 @@
 // declared lengths larger than the bytes that remain and nesting deeper
 // than the limit, and recovers from any panic inside the library.
 //
+// Extension payloads are opaque to that walk, so the Decoder never lets
+// msgpack parse one as msgpack (msgpack's map decoding would otherwise
+// skip an extension's header and trust lengths declared in its payload).
+// Extension values still decode where their decoder reads the payload as
+// bytes: time.Time, and types registered with msgpack.RegisterExt, whose
+// UnmarshalMsgpack receives the payload unvalidated (decode it with
+// Unmarshal, never msgpack.Unmarshal). An extension value where a map is
+// expected is an error, and so is a zero-length extension value followed
+// by a map or nil, unless the target is a Raw.
+//
+// Decoding allocates in proportion to its input. Into any and its
+// containers it allocates at most about 170 bytes per input byte (a
+// one-entry map nested in the next, two bytes each); FuzzDecodeAllocation
+// holds it to 256. A slice of structs can allocate the struct's size for
+// each input byte (a nil element is one byte).
+//
 // Raw carries a msgpack value through unchanged, so a handler can accept
 // and return values of any shape (str and bin kept apart, integer map keys,
 // extension types).

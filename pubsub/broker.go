@@ -2,8 +2,12 @@ package pubsub
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,8 +34,9 @@ const (
 
 // Method names the broker serves.
 const (
-	SubscribeMethod = "PubSub.Subscribe"
-	PublishMethod   = "PubSub.Publish"
+	SubscribeMethod   = "PubSub.Subscribe"
+	PublishMethod     = "PubSub.Publish"
+	UnsubscribeMethod = "PubSub.Unsubscribe"
 )
 
 // maxBatch bounds the messages sent in one stream frame.
@@ -45,6 +50,7 @@ type Broker struct {
 
 	mu     sync.RWMutex
 	topics map[string]map[*sub]struct{}
+	byID   map[string]*sub
 }
 
 // Option configures a Broker.
@@ -65,7 +71,7 @@ func WithBlockTimeout(d time.Duration) Option {
 
 // NewBroker returns a broker with no topics.
 func NewBroker(opts ...Option) *Broker {
-	b := &Broker{queue: 1024, policy: DropOldest, blockTimeout: time.Second, topics: map[string]map[*sub]struct{}{}}
+	b := &Broker{queue: 1024, policy: DropOldest, blockTimeout: time.Second, topics: map[string]map[*sub]struct{}{}, byID: map[string]*sub{}}
 	for _, o := range opts {
 		o(b)
 	}
@@ -85,13 +91,23 @@ type SubscribeArgs struct {
 	Queue  int      `msgpack:"queue"`  // 0: the broker's default; capped by it
 }
 
-// Batch is one frame of a subscription's stream.
+// Batch is one frame of a subscription's stream. The first, empty, says
+// the subscription is registered and carries its ID; the stream's result,
+// when the subscriber unsubscribed, is a Batch with the final Dropped.
 type Batch struct {
 	Messages []codec.Raw `msgpack:"m"`
-	Dropped  uint64      `msgpack:"d"` // messages this subscription has lost so far
+	Dropped  uint64      `msgpack:"d"`            // messages this subscription has lost so far
+	ID       string      `msgpack:"id,omitempty"` // in the first batch: the subscription's ID, for PubSub.Unsubscribe
 }
 
-// Register serves the broker's methods on s.
+// DroppedDetail is the key of the error details that carry a subscription's
+// final Dropped count when the broker ends it (the Disconnect policy).
+const DroppedDetail = "dropped"
+
+// Register serves the broker's methods on s: PubSub.Subscribe (a
+// ServerStream whose single request is a SubscribeArgs), PubSub.Publish
+// and PubSub.Unsubscribe (the ID of the first Batch; true if it ended a
+// subscription).
 func (b *Broker) Register(s *server.Server) error {
 	if err := server.Handle(s, PublishMethod, func(ctx context.Context, a *PublishArgs) (*int, error) {
 		n, err := b.publishRaw(ctx, a.Topic, a.Data)
@@ -99,7 +115,38 @@ func (b *Broker) Register(s *server.Server) error {
 	}); err != nil {
 		return err
 	}
-	return server.HandleServerStream(s, SubscribeMethod, b.serveSubscription)
+	if err := server.Handle(s, UnsubscribeMethod, func(ctx context.Context, id *string) (*bool, error) {
+		ok := b.unsubscribe(*id)
+		return &ok, nil
+	}); err != nil {
+		return err
+	}
+	return s.HandleStream(SubscribeMethod, server.ServerStream, func(ctx context.Context, st *server.Stream) (any, error) {
+		var a SubscribeArgs
+		if err := st.Recv(&a); err != nil {
+			if err == io.EOF {
+				return nil, ferry.NewError(ferry.CodeInvalidArgument, "the stream carried no request")
+			}
+			return nil, err
+		}
+		return b.serveSubscription(ctx, &a, func(m *Batch) error { return st.Send(m) })
+	})
+}
+
+// unsubscribe ends the subscription with that ID: its stream finishes
+// with the final Dropped count.
+func (b *Broker) unsubscribe(id string) bool {
+	b.mu.RLock()
+	s := b.byID[id]
+	b.mu.RUnlock()
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	s.left = true
+	s.mu.Unlock()
+	signal(s.ready)
+	return true
 }
 
 // Publish sends v to every subscriber of topic and returns how many
@@ -148,7 +195,8 @@ type sub struct {
 	head, n int
 	room    chan struct{} // signaled when the sender takes messages
 	ready   chan struct{} // signaled when a message is queued
-	kicked  bool
+	kicked  bool          // the Disconnect policy ended it
+	left    bool          // the subscriber unsubscribed
 	policy  Overflow
 	dropped atomic.Uint64
 }
@@ -158,7 +206,7 @@ func (s *sub) offer(ctx context.Context, msg codec.Raw, b *Broker) bool {
 	var timer *time.Timer
 	for {
 		s.mu.Lock()
-		if s.kicked {
+		if s.kicked || s.left {
 			s.mu.Unlock()
 			return false
 		}
@@ -178,7 +226,10 @@ func (s *sub) offer(ctx context.Context, msg codec.Raw, b *Broker) bool {
 			s.mu.Unlock()
 			continue
 		case Disconnect:
+			// The subscription ends: this message and those still queued
+			// are lost to it.
 			s.kicked = true
+			s.dropped.Add(uint64(1 + s.n))
 			s.mu.Unlock()
 			signal(s.ready)
 			return false
@@ -200,17 +251,21 @@ func (s *sub) offer(ctx context.Context, msg codec.Raw, b *Broker) bool {
 	}
 }
 
-// take removes up to maxBatch queued messages.
-func (s *sub) take(dst []codec.Raw) ([]codec.Raw, bool) {
+// take removes up to maxBatch queued messages, none once the subscription
+// was kicked or left.
+func (s *sub) take(dst []codec.Raw) (msgs []codec.Raw, kicked, left bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.kicked || s.left {
+		return dst, s.kicked, s.left
+	}
 	for s.n > 0 && len(dst) < maxBatch {
 		dst = append(dst, s.q[s.head])
 		s.q[s.head] = nil
 		s.head = (s.head + 1) % len(s.q)
 		s.n--
 	}
-	return dst, s.kicked
+	return dst, false, false
 }
 
 func signal(ch chan struct{}) {
@@ -222,9 +277,16 @@ func signal(ch chan struct{}) {
 
 var errKicked = errors.New("subscriber too slow")
 
-func (b *Broker) serveSubscription(ctx context.Context, a *SubscribeArgs, send func(*Batch) error) error {
+// serveSubscription sends a's topic to one subscriber until it leaves
+// (the result: a Batch with the final Dropped), the Disconnect policy
+// ends it, or ctx ends.
+func (b *Broker) serveSubscription(ctx context.Context, a *SubscribeArgs, send func(*Batch) error) (any, error) {
 	if a.Topic == "" {
-		return ferry.NewError(ferry.CodeInvalidArgument, "empty topic")
+		return nil, ferry.NewError(ferry.CodeInvalidArgument, "empty topic")
+	}
+	id, err := newID()
+	if err != nil {
+		return nil, err
 	}
 	policy, qlen := b.policy, b.queue
 	if a.Policy >= Block && a.Policy <= Disconnect {
@@ -239,9 +301,11 @@ func (b *Broker) serveSubscription(ctx context.Context, a *SubscribeArgs, send f
 		b.topics[a.Topic] = map[*sub]struct{}{}
 	}
 	b.topics[a.Topic][s] = struct{}{}
+	b.byID[id] = s
 	b.mu.Unlock()
 	defer func() {
 		b.mu.Lock()
+		delete(b.byID, id)
 		delete(b.topics[a.Topic], s)
 		if len(b.topics[a.Topic]) == 0 {
 			delete(b.topics, a.Topic)
@@ -249,29 +313,42 @@ func (b *Broker) serveSubscription(ctx context.Context, a *SubscribeArgs, send f
 		b.mu.Unlock()
 	}()
 	// An empty batch tells the subscriber it is registered.
-	if err := send(&Batch{}); err != nil {
-		return err
+	if err := send(&Batch{ID: id}); err != nil {
+		return nil, err
 	}
 	var batch Batch
 	for {
-		var kicked bool
-		batch.Messages, kicked = s.take(batch.Messages[:0])
-		if kicked {
-			return ferry.Errorf(ferry.CodeResourceExhausted, "%v: its queue of %d overflowed", errKicked, len(s.q))
+		var kicked, left bool
+		batch.Messages, kicked, left = s.take(batch.Messages[:0])
+		switch {
+		case kicked:
+			return nil, ferry.Errorf(ferry.CodeResourceExhausted, "%v: its queue of %d overflowed", errKicked, len(s.q)).
+				WithDetail(DroppedDetail, strconv.FormatUint(s.dropped.Load(), 10))
+		case left:
+			return &Batch{Dropped: s.dropped.Load()}, nil
 		}
 		if len(batch.Messages) == 0 {
 			select {
 			case <-s.ready:
 				continue
 			case <-ctx.Done():
-				return ctx.Err()
+				return nil, ctx.Err()
 			}
 		}
 		signal(s.room)
 		batch.Dropped = s.dropped.Load()
 		if err := send(&batch); err != nil {
-			return fmt.Errorf("deliver: %w", err)
+			return nil, fmt.Errorf("deliver: %w", err)
 		}
 		clear(batch.Messages)
 	}
+}
+
+// newID returns an unguessable subscription ID.
+func newID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", ferry.Errorf(ferry.CodeInternal, "subscription ID: %v", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }

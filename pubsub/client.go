@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
@@ -11,15 +15,25 @@ import (
 )
 
 // Subscription receives a topic's messages in the order they were
-// published. It is not safe for concurrent use.
+// published. Next is not safe for concurrent use; Close may be called
+// from any goroutine, also while Next waits.
 type Subscription struct {
-	rd      *client.ServerStreamReader[Batch]
-	cancel  context.CancelFunc
+	c       *client.Client
+	st      *client.Stream
+	id      string             // for PubSub.Unsubscribe; "" from a broker without it
+	parent  context.Context    // Subscribe's ctx
+	cancel  context.CancelFunc // of the stream, which parent's cancel does not reach
+	stopCtx func() bool        // unregisters the watch on parent
 	batches chan result
-	done    chan struct{}
+	quit    chan struct{} // closed when the subscription ends by Close or its ctx
+	done    chan struct{} // closed when the reader returns
 	pending []codec.Raw
-	dropped uint64
-	err     error
+	dropped atomic.Uint64
+	err     error // from the stream, after the messages before it
+
+	endOnce sync.Once
+	mu      sync.Mutex
+	ended   error // why Close or the ctx ended it
 }
 
 type result struct {
@@ -27,28 +41,65 @@ type result struct {
 	err error
 }
 
+// unsubscribeWait bounds how long ending a subscription waits for the
+// server's final count.
+const unsubscribeWait = time.Second
+
 // Subscribe subscribes c to topic. It returns once the server has
 // registered the subscription, so anything published afterwards is
-// delivered. The subscription ends when ctx ends, on Close, or when the
-// connection ends.
+// delivered. The subscription ends when ctx ends, on Close, when the
+// server ends it, or when the connection ends.
 func Subscribe(ctx context.Context, c *client.Client, topic string, opts ...SubOption) (*Subscription, error) {
 	args := &SubscribeArgs{Topic: topic}
 	for _, o := range opts {
 		o(args)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	rd, err := client.OpenServerStream[SubscribeArgs, Batch](ctx, c, SubscribeMethod, args)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// The stream outlives ctx by the moment it takes to unsubscribe, so
+	// that the server can send its final count.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel) // until registered
+	s, err := open(sctx, c, args)
+	if !stop() || err != nil {
+		cancel()
+		if s != nil {
+			s.st.Close()
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		return nil, err
+	}
+	s.c, s.parent, s.cancel = c, ctx, cancel
+	go s.read()
+	s.stopCtx = context.AfterFunc(ctx, func() { s.end(ctx.Err()) })
+	return s, nil
+}
+
+// open opens the subscription's stream and reads the registration batch.
+func open(ctx context.Context, c *client.Client, args *SubscribeArgs) (*Subscription, error) {
+	st, err := c.NewStream(ctx, SubscribeMethod)
 	if err != nil {
-		cancel()
 		return nil, err
 	}
-	if _, err := rd.Recv(); err != nil { // the registration batch
-		cancel()
-		rd.Close()
-		return nil, err
+	s := &Subscription{st: st, batches: make(chan result, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	if err := st.Send(args); err != nil {
+		return s, err
 	}
-	s := &Subscription{rd: rd, cancel: cancel, batches: make(chan result, 1), done: make(chan struct{})}
-	go s.read(ctx)
+	if err := st.CloseSend(); err != nil {
+		return s, err
+	}
+	var first Batch
+	if err := st.Recv(&first); err != nil {
+		if err == io.EOF {
+			err = ferry.NewError(ferry.CodeUnavailable, "the subscription ended")
+		}
+		return s, err
+	}
+	s.id = first.ID
+	s.noteDropped(first.Dropped)
 	return s, nil
 }
 
@@ -63,32 +114,70 @@ func WithPolicy(p Overflow) SubOption { return func(a *SubscribeArgs) { a.Policy
 // own length. Default: the broker's.
 func WithQueueLen(n int) SubOption { return func(a *SubscribeArgs) { a.Queue = n } }
 
-// read receives batches ahead of Next, one at a time, until the stream ends.
-func (s *Subscription) read(ctx context.Context) {
+// read receives batches ahead of Next, one at a time, until the stream
+// ends; once the subscription ended by Close or its ctx, it discards them
+// until the server's final status.
+func (s *Subscription) read() {
 	defer close(s.done)
 	for {
-		b, err := s.rd.Recv()
+		b := new(Batch)
+		err := s.st.Recv(b)
+		if err == nil {
+			s.noteDropped(b.Dropped)
+			select {
+			case s.batches <- result{b: b}:
+			case <-s.quit:
+			}
+			continue
+		}
 		if errors.Is(err, io.EOF) {
+			var final Batch
+			if s.st.Result(&final) == nil {
+				s.noteDropped(final.Dropped)
+			}
 			err = ferry.NewError(ferry.CodeUnavailable, "the subscription ended")
+		} else if n, perr := strconv.ParseUint(ferry.FromError(err).Details[DroppedDetail], 10, 64); perr == nil {
+			s.noteDropped(n)
 		}
 		select {
-		case s.batches <- result{b, err}:
-		case <-ctx.Done():
-			return
+		case s.batches <- result{err: err}:
+		case <-s.quit:
 		}
-		if err != nil {
+		return
+	}
+}
+
+// noteDropped records the server's count, which only grows.
+func (s *Subscription) noteDropped(n uint64) {
+	for {
+		old := s.dropped.Load()
+		if n <= old || s.dropped.CompareAndSwap(old, n) {
 			return
 		}
 	}
 }
 
-// Next decodes the next message into v, waiting for one until ctx ends.
-// Once the subscription has ended it returns why: CodeResourceExhausted
-// when the server disconnected a slow subscriber, a context error after
-// Close or the subscription's ctx ended, CodeUnavailable when the
+// Next decodes the next message into v, waiting for one until ctx ends
+// (then it returns ctx.Err()). Once the subscription has ended it returns
+// why, every time, whatever was still queued: after Close, an error
+// wrapping ferry.ErrClosed (CodeCanceled); after the subscription's ctx
+// ended, that ctx's Err (context.Canceled or context.DeadlineExceeded);
+// after the messages that arrived before it, CodeResourceExhausted when
+// the server disconnected a slow subscriber, and CodeUnavailable when the
 // connection ended.
 func (s *Subscription) Next(ctx context.Context, v any) error {
-	for len(s.pending) == 0 {
+	for {
+		if err := s.endedBy(); err != nil {
+			select {
+			case <-s.done: // Dropped is final
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			return err
+		}
+		if len(s.pending) > 0 {
+			break
+		}
 		if s.err != nil {
 			return s.err
 		}
@@ -96,16 +185,10 @@ func (s *Subscription) Next(ctx context.Context, v any) error {
 		case r := <-s.batches:
 			if r.err != nil {
 				s.err = r.err
-				continue
+			} else {
+				s.pending = r.b.Messages
 			}
-			s.pending, s.dropped = r.b.Messages, r.b.Dropped
-		case <-s.done:
-			select {
-			case r := <-s.batches:
-				s.batches <- r // handled on the next turn
-			default:
-				s.err = ferry.WrapError(ferry.CodeCanceled, ferry.ErrClosed, "the subscription was closed")
-			}
+		case <-s.quit:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -118,16 +201,76 @@ func (s *Subscription) Next(ctx context.Context, v any) error {
 	return codec.Unmarshal(raw, v)
 }
 
-// Dropped returns how many messages the server dropped for this
-// subscription, as of the last batch received.
-func (s *Subscription) Dropped() uint64 { return s.dropped }
+// endedBy returns why Close or the subscription's ctx ended it, if one did.
+func (s *Subscription) endedBy() error {
+	select {
+	case <-s.quit:
+	case <-s.parent.Done():
+	default:
+		return nil // the fast path of every message
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended == nil {
+		s.ended = s.parent.Err() // before the watch on it has run
+	}
+	return s.ended
+}
 
-// Close ends the subscription and waits for its reader to stop.
+// Dropped returns how many messages the server dropped for this
+// subscription (its queue overflowed, or, with the Disconnect policy,
+// the messages lost when it was disconnected). While the subscription
+// runs it is the count as of the last batch received; once it ended by
+// Close, by its ctx or by the server (Next returned the end), it is the
+// server's final count, drops after the last batch included. Only a lost
+// connection leaves it as of the last batch.
+func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
+
+// Close ends the subscription: it asks the server for its final count
+// (waiting at most a second), then releases the stream and waits for its
+// reader to stop. Next then returns an error wrapping ferry.ErrClosed,
+// unless the subscription's ctx had ended first.
 func (s *Subscription) Close() error {
+	reason := error(ferry.WrapError(ferry.CodeCanceled, ferry.ErrClosed, "the subscription was closed"))
+	if err := s.parent.Err(); err != nil {
+		reason = err
+	}
+	s.end(reason)
+	s.stopCtx()
 	s.cancel()
-	err := s.rd.Close()
+	err := s.st.Close()
 	<-s.done
 	return err
+}
+
+// end ends the subscription for reason, once: it unsubscribes, so that
+// the server finishes the stream with its final count, and waits for that
+// (at most unsubscribeWait) before cutting the stream.
+func (s *Subscription) end(reason error) {
+	s.endOnce.Do(func() {
+		s.mu.Lock()
+		if s.ended == nil {
+			s.ended = reason
+		}
+		s.mu.Unlock()
+		close(s.quit)
+		timer := time.NewTimer(unsubscribeWait)
+		defer timer.Stop()
+		ok := false
+		if s.id != "" {
+			ctx, cancel := context.WithTimeout(context.Background(), unsubscribeWait)
+			err := s.c.Call(ctx, UnsubscribeMethod, s.id, &ok)
+			cancel()
+			ok = ok && err == nil
+		}
+		if ok {
+			select {
+			case <-s.done:
+			case <-timer.C:
+			}
+		}
+		s.cancel()
+	})
 }
 
 // Publish publishes v to topic through the server c is connected to, and

@@ -5,15 +5,23 @@
 // Each subscriber has a bounded queue on the server. When it is full the
 // broker's Overflow policy decides: block the publisher up to a timeout,
 // drop the oldest queued message, or disconnect the slow subscriber. Every
-// subscription counts the messages it lost. Messages travel on the
+// subscription counts the messages it lost (Subscription.Dropped); once
+// the subscription has ended, by Close, by its ctx or by the Disconnect
+// policy, that count is the broker's final one. Messages travel on the
 // subscription's own stream, in batches, so a slow subscriber never holds
 // up calls or other subscribers.
+//
+// A subscription ends for one reason, which Next then returns every time:
+// an error wrapping ferry.ErrClosed after Close, the ctx's error
+// (context.Canceled or context.DeadlineExceeded) after the ctx given to
+// Subscribe ended, CodeResourceExhausted when the broker disconnected a
+// slow subscriber, CodeUnavailable when the connection ended.
 //
 // Server:
 //
 //	b := pubsub.NewBroker(pubsub.WithQueue(1024, pubsub.DropOldest))
-//	b.Register(srv) // serves PubSub.Subscribe and PubSub.Publish
-//	b.Publish("news", "hello")
+//	b.Register(srv) // serves PubSub.Subscribe, PubSub.Publish and PubSub.Unsubscribe
+//	b.Publish(ctx, "news", "hello")
 //
 // Client:
 //

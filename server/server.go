@@ -173,7 +173,7 @@ func (s *Server) startConn(nc net.Conn, wait bool) *conn {
 	c.streamCancels = map[uint32]context.CancelFunc{}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.limiter = engine.NewLimiter(s.opts.maxCalls, s.opts.maxCalls)
-	c.budget = transport.NewBudget(s.opts.cfg.MemoryBudget, s.pool)
+	c.budget = transport.NewBudget(s.opts.cfg.ConnBudget(), s.pool)
 	c.budget.OnShed(func() {
 		s.opts.logger.Warn("ferry: server memory budget exceeded: closing the connection holding the most",
 			"remote", nc.RemoteAddr(), "bytes", c.budget.Used())

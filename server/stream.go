@@ -11,19 +11,27 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/stream"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
 )
 
-// StreamKind says which way messages flow in a streaming method.
+// StreamKind says which way messages flow in a streaming method. It is a
+// declaration, reported by Methods and introspection: at run time every
+// streaming call is the same bidirectional stream, and the kind changes
+// nothing for an untyped StreamHandler, which may Send and Recv as it
+// likes. The typed helpers shape the handler to the kind:
+// HandleServerStream reads exactly one request (a stream that ends
+// without one gets CodeInvalidArgument; messages after the first are
+// never read), HandleClientStream sends nothing but its result.
 type StreamKind int
 
 // The streaming kinds.
 const (
 	Bidi         StreamKind = iota + 1 // both sides send any number of messages
-	ServerStream                       // one request, many responses
-	ClientStream                       // many requests, one response
+	ServerStream                       // one request (the caller's Send, then CloseSend), many responses
+	ClientStream                       // many requests, one response (the handler's result)
 )
 
 // String returns "bidi", "server" or "client".
@@ -40,7 +48,13 @@ func (k StreamKind) String() string {
 }
 
 // StreamHandler serves one streaming call. Its returned value is sent to
-// the caller as the stream's result, and its error as the stream's status.
+// the caller as the stream's result, and its error as the stream's status,
+// encoded as for a unary call (code, message, details). A ServerStream
+// handler reads its single request with st.Recv: the caller sends it as
+// the stream's first message (client.Stream.Send, then CloseSend; the
+// opening request's params are always empty). If ctx's deadline passes
+// before the handler returns, the caller gets CodeDeadlineExceeded
+// whatever it returns.
 type StreamHandler func(ctx context.Context, st *Stream) (result any, err error)
 
 type streamMethod struct {
@@ -56,14 +70,17 @@ type Stream struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	eof    bool
+	rerr   *ferry.Error // a failure that broke the receiving side (a limit, a protocol error)
 }
 
-// Context returns the call's context: canceled when the caller cancels,
-// its deadline passes or the connection ends.
+// Context returns the call's context: it ends with context.Canceled when
+// the caller cancels or the connection ends, and with
+// context.DeadlineExceeded when the caller's deadline passes.
 func (s *Stream) Context() context.Context { return s.ctx }
 
 // Send sends one message. It blocks while the caller's flow-control window
-// is full (the caller is not reading), until ctx ends.
+// is full (the caller is not reading), until ctx ends. A message over
+// MaxMessageSize is not sent: CodeResourceExhausted.
 func (s *Stream) Send(v any) error {
 	if err := s.c.Send(v, 0); err != nil {
 		return s.wrap(err)
@@ -72,10 +89,16 @@ func (s *Stream) Send(v any) error {
 }
 
 // Recv receives the next message into v. It returns io.EOF once the caller
-// has closed its sending side.
+// has closed its sending side, CodeCanceled or CodeDeadlineExceeded once
+// ctx ended, and CodeResourceExhausted for a message over the server's
+// MaxMessageSize; after that failure nothing more can be received, and
+// the caller gets it as the call's status even if the handler returns nil.
 func (s *Stream) Recv(v any) error {
 	if s.eof {
 		return io.EOF
+	}
+	if s.rerr != nil {
+		return s.rerr
 	}
 	err := s.c.Recv(v)
 	if errors.Is(err, stream.ErrEnd) {
@@ -83,22 +106,23 @@ func (s *Stream) Recv(v any) error {
 		return io.EOF
 	}
 	if err != nil {
-		return s.wrap(err)
+		fe := s.wrap(err)
+		if _, local := err.(*ferry.Error); !local && s.ctx.Err() == nil {
+			s.rerr = fe
+		}
+		return fe
 	}
 	return nil
 }
 
-func (s *Stream) wrap(err error) error {
+func (s *Stream) wrap(err error) *ferry.Error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		s.cancel() // the caller closed the stream without finishing: it gave up
 	}
 	if ctxErr := s.ctx.Err(); ctxErr != nil {
-		return ferry.WrapError(ferry.CodeOf(ctxErr), ctxErr, "the stream ended: "+ctxErr.Error())
+		return status.Context(ctxErr)
 	}
-	if _, ok := err.(*ferry.Error); ok {
-		return err
-	}
-	return ferry.Errorf(ferry.CodeUnavailable, "stream broken: %v", err)
+	return status.Received(err)
 }
 
 // HandleStream registers an untyped streaming method.
@@ -226,16 +250,32 @@ func (c *conn) serveStream(st net.Conn) {
 	c.trackStream(id, cancel)
 	defer c.trackStream(id, nil)
 	// A canceled call unblocks the handler's Send and Recv at once.
+	unblocked := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(unblocked)
 		now := time.Now()
 		_ = st.SetReadDeadline(now)
 		_ = st.SetWriteDeadline(now)
 	})
-	result, herr := runStream(ctx, sm.fn, &Stream{c: sc, ctx: ctx, cancel: cancel}, c.s.opts)
-	if !stop() || ctx.Err() != nil {
-		return // the caller is gone or gave up: no status to send
+	sst := &Stream{c: sc, ctx: ctx, cancel: cancel}
+	result, herr := runStream(ctx, sm.fn, sst, c.s.opts)
+	if !stop() {
+		<-unblocked // it set the deadlines: let it finish first
 	}
-	if err := sc.SendStatus(result, herr); err != nil {
+	switch err := ctx.Err(); {
+	case err == context.DeadlineExceeded:
+		// The caller waits for the server to enforce its deadline: say so.
+		// Its reading side may have stopped mid-frame, so read no more.
+		_ = st.SetWriteDeadline(time.Time{})
+		_ = sc.SendStatus(nil, status.Context(err))
+		return
+	case err != nil:
+		return // the caller gave up or the connection is closing: nobody to tell
+	}
+	if herr == nil && sst.rerr != nil {
+		herr = sst.rerr // a message the handler never got: the caller must know
+	}
+	if err := sc.SendStatus(result, herr); err != nil || sst.rerr != nil {
 		return
 	}
 	// Let a caller that is still sending finish without blocking, within

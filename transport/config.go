@@ -58,8 +58,9 @@ type Config struct {
 	// replies waiting to be written. A call that would pass it is refused
 	// with CodeResourceExhausted and ferry.NotExecuted true; bytes that have
 	// already arrived past it end the session (or bare connection), logged
-	// with ErrMemoryBudget. Default 64 MiB; range 1 MiB to 64 GiB, and at
-	// least 2 × MaxMessageSize.
+	// with ErrMemoryBudget. Default 64 MiB; range 1 MiB to 64 GiB. A
+	// budget below 2 × MaxMessageSize + 1 MiB is raised to that, so that
+	// one message of the largest size always fits (see ConnBudget).
 	MemoryBudget int64
 	// PartialMessageTimeout bounds how long a stream or bare connection
 	// may hold part of a message without sending more of it: one that
@@ -77,6 +78,12 @@ type Config struct {
 // connections it dials and accepts (Linux), so the kernel also breaks a
 // connection whose sent data stays unacknowledged that long.
 func (c Config) DeadPeerTimeout() time.Duration { return c.KeepAliveInterval + c.WriteTimeout }
+
+// ConnBudget is the memory budget of one connection: MemoryBudget, raised
+// to 2 × MaxMessageSize + 1 MiB if it is smaller.
+func (c Config) ConnBudget() int64 {
+	return max(c.MemoryBudget, 2*int64(c.MaxMessageSize)+1<<20)
+}
 
 // DefaultConfig returns the production defaults documented on Config.
 func DefaultConfig() Config {
@@ -118,8 +125,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ferry: StreamWindow %d is outside 256 KiB..64 MiB", c.StreamWindow)
 	case c.MemoryBudget < 1<<20 || c.MemoryBudget > 64<<30:
 		return fmt.Errorf("ferry: MemoryBudget %d is outside 1 MiB..64 GiB", c.MemoryBudget)
-	case c.MemoryBudget < 2*int64(c.MaxMessageSize):
-		return fmt.Errorf("ferry: MemoryBudget %d is less than 2 × MaxMessageSize (%d)", c.MemoryBudget, c.MaxMessageSize)
 	case c.PartialMessageTimeout < 100*time.Millisecond || c.PartialMessageTimeout > 10*time.Minute:
 		return fmt.Errorf("ferry: PartialMessageTimeout %v is outside 100ms..10m", c.PartialMessageTimeout)
 	}

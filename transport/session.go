@@ -23,18 +23,19 @@ type Session struct {
 	closed  map[uint32]*Stream // closed by this side, still known to yamux
 	woken   bool
 	endOnce sync.Once
+	ready   chan struct{} // closed once ys is set
 }
 
 // Client starts the dialing side of a session over conn, with a budget of
 // cfg.MemoryBudget bytes.
 func Client(conn net.Conn, cfg Config) (*Session, error) {
-	return newSession(conn, cfg, false, NewBudget(cfg.MemoryBudget, nil))
+	return newSession(conn, cfg, false, NewBudget(cfg.ConnBudget(), nil))
 }
 
 // Server starts the accepting side of a session over conn, with a budget
 // of cfg.MemoryBudget bytes.
 func Server(conn net.Conn, cfg Config) (*Session, error) {
-	return newSession(conn, cfg, true, NewBudget(cfg.MemoryBudget, nil))
+	return newSession(conn, cfg, true, NewBudget(cfg.ConnBudget(), nil))
 }
 
 // ServerWithBudget is Server charging b (which may belong to a server-wide
@@ -47,7 +48,7 @@ func newSession(conn net.Conn, cfg Config, accepting bool, b *Budget) (*Session,
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Session{budget: b, live: map[*Stream]struct{}{}, closed: map[uint32]*Stream{}}
+	s := &Session{budget: b, live: map[*Stream]struct{}{}, closed: map[uint32]*Stream{}, ready: make(chan struct{})}
 	s.g = newGuard(conn, accepting, b, cfg.StreamCloseTimeout)
 	s.g.acct.onForget = s.forget
 	s.g.acct.onTimeout = s.timedOut
@@ -63,6 +64,7 @@ func newSession(conn net.Conn, cfg Config, accepting bool, b *Budget) (*Session,
 	if err != nil {
 		return nil, err
 	}
+	close(s.ready)
 	return s, nil
 }
 
@@ -134,15 +136,28 @@ func (s *Session) end() {
 		for st := range live {
 			st.wake()
 		}
-		// yamux keeps a stream closed by this side, and what the peer
-		// sent on it, until its close timer fires, even once the session
-		// is gone: free the buffers now.
 		for _, st := range closed {
 			st.wake()
-			st.discard()
 		}
+		s.dropLater(func() {
+			for _, st := range closed {
+				st.discard()
+			}
+		})
 		s.g.acct.end()
 	})
+}
+
+// dropLater runs drop once yamux has shut the session down: reading a
+// stream may send a window update, which waits for the send loop until
+// then, and end may run inside yamux's receive loop.
+// The goroutine ends soon after the session: it needs no owner to wait.
+func (s *Session) dropLater(drop func()) {
+	go func() {
+		<-s.ready
+		<-s.ys.CloseChan()
+		drop()
+	}()
 }
 
 // timedOut drops what the peer sent on stream id, closed by this side,
@@ -254,7 +269,7 @@ func (st *Stream) Close() error {
 	err := st.Stream.Close()
 	if ended {
 		st.wake()
-		st.discard()
+		s.dropLater(st.discard)
 	} else {
 		st.Stream.Shrink() // an empty receive buffer is not kept
 	}

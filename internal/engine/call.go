@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 )
 
@@ -84,9 +85,6 @@ func (c *Conn) ControlCall(ctx context.Context, method string, args, reply any) 
 // RequestExt returns the extensions a request made with ctx carries, or a
 // not-executed deadline error when ctx's deadline has passed.
 func RequestExt(ctx context.Context) (wire.RequestExt, error) { return requestExt(ctx) }
-
-// CtxError converts a context error into the *ferry.Error a call returns.
-func CtxError(err error) error { return ctxError(err) }
 
 // Go starts an asynchronous call completing p, which NewAsync prepared. It
 // never blocks on the network; interceptors, if any, run in a goroutine.
@@ -277,30 +275,6 @@ func (c *Conn) complete(m *wire.Message) {
 	p.finish(err)
 }
 
-// remoteError turns an error field of any shape into a *ferry.Error: a
-// string (or bin) is the message; other shapes are formatted.
-func (c *Conn) remoteError(m *wire.Message) error {
-	fe := &ferry.Error{Code: ferry.CodeUnknown}
-	if s, err := wire.ReadStringBytes(m.Error); err == nil {
-		fe.Message = string(s)
-	} else {
-		var v any
-		if err := c.dec.Decode(m.Error, &v); err != nil {
-			fe.Message = "undecodable error value"
-		} else {
-			fe.Message = formatValue(v)
-		}
-	}
-	if m.Ext != nil {
-		if ext, err := wire.ParseResponseExt(m.Ext); err == nil {
-			if code := ferry.Code(ext.Code); code.Valid() {
-				fe.Code = code
-			}
-			fe.Details = ext.Details
-			if ext.NotExecuted {
-				return ferry.MarkNotExecuted(fe)
-			}
-		}
-	}
-	return fe
-}
+// remoteError turns an error field of any shape into a *ferry.Error
+// (internal/status holds the one mapping both calls and streams use).
+func (c *Conn) remoteError(m *wire.Message) error { return status.Decode(m.Error, m.Ext, c.dec) }

@@ -22,6 +22,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/registry"
+	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
 	"github.com/vmihailenco/msgpack/v5"
@@ -351,13 +352,7 @@ func (c *Conn) writeFailed(err error) {
 }
 
 // callError is what outgoing calls see when the conn ends under them.
-func callError(err error) error {
-	var fe *ferry.Error
-	if errors.As(err, &fe) {
-		return fe
-	}
-	return ferry.Errorf(ferry.CodeUnavailable, "connection lost (%v): the call may or may not have executed", err)
-}
+func callError(err error) error { return status.Lost(err) }
 
 // Drain stops serving new incoming calls (they are refused as not
 // executed) and, for a Ferry peer, tells it to send no more.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
 	"github.com/vmihailenco/msgpack/v5"
@@ -324,18 +325,7 @@ func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 		w.out.B = w.out.B[:mark]
 		herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the reply: %v", herr)
 	}
-	fe := ferry.FromError(herr)
-	msg := fe.Message
-	if msg == "" {
-		msg = fe.Code.String()
-	}
-	b := wire.AppendArrayHeader(w.out.B, 4+btoi(ext))
-	b = wire.AppendUint(append(b, wire.TypeResponse), uint64(id))
-	b = wire.AppendNil(wire.AppendString(b, msg))
-	if ext {
-		b = wire.AppendResponseExt(b, wire.ResponseExt{Code: uint32(fe.Code), Details: fe.Details, NotExecuted: ferry.NotExecuted(fe)})
-	}
-	w.out.B = b
+	w.out.B = status.AppendError(w.out.B, id, herr, ext)
 	w.commit(mark)
 	return nil
 }
@@ -383,9 +373,4 @@ func requestExt(ctx context.Context) (wire.RequestExt, error) {
 }
 
 // ctxError converts a context error into the *ferry.Error a call returns.
-func ctxError(err error) error {
-	if err == context.DeadlineExceeded {
-		return ferry.WrapError(ferry.CodeDeadlineExceeded, err, "the call's deadline passed")
-	}
-	return ferry.WrapError(ferry.CodeCanceled, err, "the call was canceled")
-}
+func ctxError(err error) error { return status.Context(err) }

@@ -23,6 +23,7 @@ type Method struct {
 	Call      ferry.Handler // runs the method on decoded arguments
 	ArgsType  reflect.Type  // the arguments' type, for introspection
 	ReplyType reflect.Type  // the reply's type (not a pointer)
+	amplify   atomic.Int32  // DecodeCost's factor, once computed
 }
 
 // Registry is a copy-on-write method table: lookups take no lock.

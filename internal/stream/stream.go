@@ -10,10 +10,12 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -37,9 +39,10 @@ type Conn struct {
 	dec   *codec.Decoder
 	limit int
 
-	wmu sync.Mutex // one message encoded at a time into out
-	out wire.Buffer
-	enc *msgpack.Encoder
+	wmu        sync.Mutex // one message encoded at a time into out
+	out        wire.Buffer
+	enc        *msgpack.Encoder
+	sendClosed error // under wmu: why Send refuses (after CloseSend or the final status)
 
 	// Write-behind: encoded messages queue in pend while one write is in
 	// flight, so a sender that outpaces the session's send loop has its
@@ -54,8 +57,9 @@ type Conn struct {
 	qerr    error
 	writers sync.WaitGroup
 
-	// Set when the final status arrives.
-	final    bool
+	// Set when the final status arrives (final last, so that a Close on
+	// another goroutine may read it).
+	final    atomic.Bool
 	finalErr error
 	result   []byte
 }
@@ -165,10 +169,14 @@ func (c *Conn) ReadOpen() (method string, ext wire.RequestExt, err error) {
 	return string(m.Method), ext, nil
 }
 
-// Send writes one data frame carrying v.
+// Send writes one data frame carrying v. After CloseSend or SendStatus it
+// sends nothing and returns a CodeFailedPrecondition error.
 func (c *Conn) Send(v any, timeout time.Duration) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.sendClosed != nil {
+		return c.sendClosed
+	}
 	c.out.B = append(c.out.B[:0], 0x92, typeData)
 	if err := encode(c.enc, v); err != nil {
 		c.out.B = c.out.B[:0]
@@ -177,18 +185,26 @@ func (c *Conn) Send(v any, timeout time.Duration) error {
 	return c.write(timeout)
 }
 
-// CloseSend writes the end-of-data frame.
+// CloseSend writes the end-of-data frame, once: a second CloseSend does
+// nothing and returns nil.
 func (c *Conn) CloseSend() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.sendClosed != nil {
+		return nil
+	}
+	c.sendClosed = ferry.NewError(ferry.CodeFailedPrecondition, "Send after CloseSend: the message was not sent")
 	c.out.B = append(c.out.B[:0], 0x91, typeEnd)
 	return c.write(0)
 }
 
-// SendStatus writes the final frame [1, 0, error, result, ext].
+// SendStatus writes the final frame: [1, 0, nil, result] on success,
+// [1, 0, error, nil, ext] on failure (internal/status encodes it as for a
+// unary call). Send fails after it.
 func (c *Conn) SendStatus(result any, herr error) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	c.sendClosed = ferry.NewError(ferry.CodeFailedPrecondition, "Send after the call finished: the message was not sent")
 	if herr == nil {
 		b := wire.AppendArrayHeader(c.out.B[:0], 4)
 		c.out.B = wire.AppendNil(append(b, wire.TypeResponse, 0))
@@ -197,11 +213,7 @@ func (c *Conn) SendStatus(result any, herr error) error {
 		}
 		herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the result: %v", herr)
 	}
-	fe := ferry.FromError(herr)
-	b := wire.AppendArrayHeader(c.out.B[:0], 5)
-	b = wire.AppendString(append(b, wire.TypeResponse, 0), fe.Message)
-	b = wire.AppendNil(b)
-	c.out.B = wire.AppendResponseExt(b, wire.ResponseExt{Code: uint32(fe.Code), Details: fe.Details, NotExecuted: ferry.NotExecuted(fe)})
+	c.out.B = status.AppendError(c.out.B[:0], 0, herr, true)
 	return c.write(0)
 }
 
@@ -223,9 +235,12 @@ var ErrEnd = errors.New("ferry: end of stream")
 
 // Recv reads the next frame: a data frame is decoded into v; the peer's
 // CloseSend is ErrEnd; the final status is io.EOF on success (the result
-// is kept for Result) or the handler's error.
+// is kept for Result) or the handler's error, a *ferry.Error with its
+// code, details and not-executed flag. A stream that ends without a final
+// status is io.ErrUnexpectedEOF; other failures are returned as the
+// transport reported them, for status.Received to map.
 func (c *Conn) Recv(v any) error {
-	if c.final {
+	if c.final.Load() {
 		if c.finalErr != nil {
 			return c.finalErr
 		}
@@ -254,22 +269,23 @@ func (c *Conn) Recv(v any) error {
 	if err != nil || m.Type != wire.TypeResponse {
 		return fmt.Errorf("%w: unexpected frame on a stream", wire.ErrMalformed)
 	}
-	c.final = true
 	if m.Error != nil {
-		c.finalErr = remoteError(m, c.dec)
+		c.finalErr = status.Decode(m.Error, m.Ext, c.dec)
+		c.final.Store(true)
 		return c.finalErr
 	}
 	c.result = append([]byte(nil), m.Result...)
+	c.final.Store(true)
 	return io.EOF
 }
 
 // Final reports whether the final status has arrived.
-func (c *Conn) Final() bool { return c.final }
+func (c *Conn) Final() bool { return c.final.Load() }
 
 // Result decodes the handler's returned value; valid after Recv returned
 // io.EOF.
 func (c *Conn) Result(v any) error {
-	if !c.final {
+	if !c.final.Load() {
 		return errors.New("ferry: the stream has not finished")
 	}
 	if c.finalErr != nil {
@@ -284,28 +300,20 @@ func (c *Conn) Result(v any) error {
 	return nil
 }
 
-func remoteError(m wire.Message, dec *codec.Decoder) error {
-	fe := &ferry.Error{Code: ferry.CodeUnknown}
-	if s, err := wire.ReadStringBytes(m.Error); err == nil {
-		fe.Message = string(s)
-	} else {
-		fe.Message = "undecodable error value"
-	}
-	if m.Ext != nil {
-		if ext, err := wire.ParseResponseExt(m.Ext); err == nil {
-			if code := ferry.Code(ext.Code); code.Valid() {
-				fe.Code = code
-			}
-			fe.Details = ext.Details
-		}
-	}
-	return fe
-}
-
-// Close writes what is queued (waiting at most closeFlush), then closes
+// Close writes what is queued (waiting at most closeFlush; not at all once
+// the final status has arrived, since nobody reads after it), then closes
 // the stream and waits for the writer.
 func (c *Conn) Close() error {
 	c.rd.Close() // gives back the reader's budget
+	if c.final.Load() {
+		c.qmu.Lock()
+		if c.qerr == nil {
+			c.qerr = net.ErrClosed
+		}
+		c.qcond.Broadcast()
+		c.qmu.Unlock()
+		_ = c.rwc.SetWriteDeadline(time.Now())
+	}
 	timer := time.AfterFunc(closeFlush, func() {
 		c.qmu.Lock()
 		if c.qerr == nil {

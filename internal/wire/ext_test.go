@@ -2,6 +2,7 @@ package wire
 
 import (
 	"math"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -133,6 +134,13 @@ func TestExtRejects(t *testing.T) {
 		"map32 bomb":          raw(0xdf, 0xff, 0xff, 0xff, 0xff),
 		"truncated value":     cat(raw(0x81), mpStr("t"), raw(0xcd, 0x01)),
 		"reserved byte value": cat(raw(0x81), mpStr("x"), raw(0xc1)),
+		// msgpack's map decoding would skip these extension headers and
+		// read the payloads as maps; ours never looks inside a payload.
+		"extension as the map":           cat(raw(0xd7, 0x30), extBombPayload),
+		"timeout as an extension":        cat(raw(0x81), mpStr("t"), raw(0xd4, 0x30, 0x05)),
+		"metadata as an extension":       cat(raw(0x81), mpStr("m"), raw(0xd7, 0x30), extBombPayload),
+		"metadata value as an extension": cat(raw(0x81), mpStr("m"), raw(0x81), mpStr("k"), raw(0xd5, 0x30, 0xa1, 'v')),
+		"extension as a key":             cat(raw(0x81, 0xd4, 0x30, 0xa1), mpUint(1)),
 	}
 	for name, b := range req {
 		t.Run("request "+name, func(t *testing.T) {
@@ -141,10 +149,13 @@ func TestExtRejects(t *testing.T) {
 		})
 	}
 	resp := map[string][]byte{
-		"code negative":     cat(raw(0x81), mpStr("c"), AppendInt(nil, -1)),
-		"code string":       cat(raw(0x81), mpStr("c"), mpStr("3")),
-		"details not a map": cat(raw(0x81), mpStr("d"), mpUint(1)),
-		"details nil value": cat(raw(0x81), mpStr("d"), raw(0x81), mpStr("k"), raw(0xc0)),
+		"code negative":           cat(raw(0x81), mpStr("c"), AppendInt(nil, -1)),
+		"code string":             cat(raw(0x81), mpStr("c"), mpStr("3")),
+		"details not a map":       cat(raw(0x81), mpStr("d"), mpUint(1)),
+		"details nil value":       cat(raw(0x81), mpStr("d"), raw(0x81), mpStr("k"), raw(0xc0)),
+		"extension as the map":    cat(raw(0xd7, 0x30), extBombPayload),
+		"code as an extension":    cat(raw(0x81), mpStr("c"), raw(0xd4, 0x30, 0x05)),
+		"details as an extension": cat(raw(0x81), mpStr("d"), raw(0xc7, 0x08, 0x30), extBombPayload),
 	}
 	for name, b := range resp {
 		t.Run("response "+name, func(t *testing.T) {
@@ -152,6 +163,24 @@ func TestExtRejects(t *testing.T) {
 			assert.ErrorIs(t, err, ErrMalformed)
 		})
 	}
+}
+
+// extBombPayload is eight payload bytes that msgpack's map decoding reads
+// as {"A": array32 of 2^32-1}.
+var extBombPayload = raw(0x81, 0xa1, 'A', 0xdd, 0xff, 0xff, 0xff, 0xff)
+
+// TestExtMapIgnoresExtensionPayloads: an unknown key may carry an
+// extension value (skipped whole), and parsing allocates nothing in
+// proportion to what a payload declares.
+func TestExtMapIgnoresExtensionPayloads(t *testing.T) {
+	b := cat(raw(0x82), mpStr("x"), raw(0xd7, 0x30), extBombPayload, mpStr("t"), mpUint(7))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r, err := ParseRequestExt(b)
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	assert.Equal(t, RequestExt{Timeout: 7}, r)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<10))
 }
 
 func btoiTest(b bool) int {

@@ -203,6 +203,31 @@ func Skip(b []byte) (int, error) {
 	return off, nil
 }
 
+// Span is the half-open byte range [Start, End) of a buffer.
+type Span struct{ Start, End int }
+
+// ExtPayloads appends to dst the payload spans of the extension values in
+// b, a sequence of whole values (a Reader or Scanner accepted them), in
+// order, and returns the extended slice; a zero-length payload has an
+// empty span. The walk is linear and allocates only to grow dst; it stops
+// at a header that does not fit in b. A payload is opaque: extension
+// values inside it are not reported.
+func ExtPayloads(dst []Span, b []byte) []Span {
+	for off := 0; off < len(b); {
+		t, ok, err := header(b[off:])
+		if err != nil || !ok || t.payload > uint64(len(b)-off-t.size) {
+			break
+		}
+		c := b[off]
+		off += t.size
+		if (c >= 0xc7 && c <= 0xc9) || (c >= 0xd4 && c <= 0xd8) {
+			dst = append(dst, Span{off, off + int(t.payload)})
+		}
+		off += int(t.payload)
+	}
+	return dst
+}
+
 // IsArrayHeader reports whether c starts a msgpack array, the only valid
 // first byte of a MessagePack-RPC message.
 func IsArrayHeader(c byte) bool {

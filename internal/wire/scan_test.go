@@ -316,3 +316,40 @@ func TestIsArrayHeader(t *testing.T) {
 		assert.Equal(t, want, IsArrayHeader(byte(c)), "0x%02x", c)
 	}
 }
+
+func TestExtPayloads(t *testing.T) {
+	cases := []struct {
+		name string
+		b    []byte
+		want []Span
+	}{
+		{"no extension", raw(0x92, 0xa1, 'a', 0xc4, 0x01, 0xd7), nil},
+		{"fixext1", raw(0xd4, 0x30, 0x81), []Span{{2, 3}}},
+		{"fixext2", raw(0xd5, 0x30, 0x81, 0x01), []Span{{2, 4}}},
+		{"fixext4", cat(raw(0xd6, 0xff), rep(raw(0x81), 4)), []Span{{2, 6}}},
+		{"fixext8", cat(raw(0xd7, 0xff), rep(raw(0x81), 8)), []Span{{2, 10}}},
+		{"fixext16", cat(raw(0xd8, 0xff), rep(raw(0x81), 16)), []Span{{2, 18}}},
+		{"ext8", raw(0xc7, 0x02, 0x30, 0x81, 0x01), []Span{{3, 5}}},
+		{"ext8 empty", raw(0xc7, 0x00, 0x30), []Span{{3, 3}}},
+		{"ext16", raw(0xc8, 0x00, 0x02, 0x30, 0x81, 0x01), []Span{{4, 6}}},
+		{"ext32", raw(0xc9, 0, 0, 0, 0x02, 0x30, 0x81, 0x01), []Span{{6, 8}}},
+		{
+			"nested in containers, after a str and a bin that hold ext bytes",
+			cat(raw(0x93, 0xa2, 0xd4, 0x30, 0xc4, 0x01, 0xd4, 0x81, 0xa1, 'k', 0x91), raw(0xd5, 0x01, 0x02, 0x03)),
+			[]Span{{13, 15}},
+		},
+		{"an extension inside a payload is not reported", raw(0xc7, 0x03, 0x30, 0xd4, 0x31, 0x00, 0xd4, 0x32, 0x07), []Span{{3, 6}, {8, 9}}},
+		{"a sequence of values", raw(0xd4, 0x01, 0x00, 0x01, 0xd4, 0x02, 0x00), []Span{{2, 3}, {6, 7}}},
+		{"stops at a truncated payload", raw(0xd4, 0x01, 0x00, 0xd7, 0x02, 0x00), []Span{{2, 3}}},
+		{"stops at a reserved byte", raw(0xc1, 0xd4, 0x01, 0x00), nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			assert.Equal(t, c.want, ExtPayloads(nil, c.b))
+			prev := []Span{{-1, -1}}
+			assert.Equal(t, append(prev, c.want...), ExtPayloads(prev, c.b), "appends to dst")
+		})
+	}
+	big := cat(raw(0xdc, 0x10, 0x00), rep(raw(0xd4, 0x01, 0x00), 0x1000))
+	assert.Len(t, ExtPayloads(nil, big), 0x1000)
+}

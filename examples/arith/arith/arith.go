@@ -4,6 +4,7 @@
 // Methods, with params as a MessagePack-RPC client sends them:
 //
 //	Echo.Echo [x]     -> x, unchanged (any msgpack value)
+//	Echo.Map [m]      -> m, a map with str keys, decoded and encoded again
 //	Arith.Add [a, b]  -> a+b (int64)
 //	Arith.Div [a, b]  -> a/b truncated toward zero; b = 0 is an error
 //	                     (ferry.CodeInvalidArgument, "division by zero")
@@ -65,6 +66,14 @@ type Echo struct{}
 // integer keys.
 func (Echo) Echo(ctx context.Context, x codec.Raw, reply *codec.Raw) error {
 	*reply = x
+	return nil
+}
+
+// Map returns m, decoded into a map[string]any and encoded again: unlike
+// Echo, it exercises the decoding of dynamic values (nested maps, arrays,
+// and any scalar) from untrusted input.
+func (Echo) Map(ctx context.Context, m map[string]any, reply *map[string]any) error {
+	*reply = m
 	return nil
 }
 

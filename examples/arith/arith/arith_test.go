@@ -102,3 +102,19 @@ func TestEchoKeepsBytes(t *testing.T) {
 		assert.Equal(t, in, []byte(out), "%T", v)
 	}
 }
+
+func TestEchoMap(t *testing.T) {
+	addr := start(t)
+	ctx := t.Context()
+	c, err := client.Dial(ctx, addr)
+	require.NoError(t, err)
+	defer c.Close()
+
+	in := map[string]any{"n": int64(-3), "s": "x", "list": []any{int64(1), "two", nil}, "m": map[string]any{"b": true}}
+	var out map[string]any
+	require.NoError(t, c.Call(ctx, "Echo.Map", in, &out))
+	assert.Equal(t, in, out)
+
+	err = c.Call(ctx, "Echo.Map", []int{1}, &out) // not a map
+	assert.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err))
+}

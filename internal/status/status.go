@@ -1,0 +1,119 @@
+// Package status is the one place where a call's outcome becomes bytes on
+// the wire and back, and where local failures (a context that ended, a
+// transport that broke, a limit that was hit) become a *ferry.Error. Unary
+// calls (internal/engine) and streaming calls (internal/stream) both use
+// it, so a code, its details and the not-executed flag mean the same on
+// both paths.
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/wire"
+)
+
+// AppendError appends the response [1, id, message, nil] carrying err, and
+// its ext map {"c": code, "d": details, "n": not executed} when ext is
+// true (the peer speaks Ferry's extensions). An error with no message is
+// sent with its code's name, so a spec-only peer never reads an empty
+// string.
+func AppendError(b []byte, id uint32, err error, ext bool) []byte {
+	fe := ferry.FromError(err)
+	msg := fe.Message
+	if msg == "" {
+		msg = fe.Code.String()
+	}
+	n := 4
+	if ext {
+		n = 5
+	}
+	b = wire.AppendArrayHeader(b, n)
+	b = wire.AppendUint(append(b, wire.TypeResponse), uint64(id))
+	b = wire.AppendNil(wire.AppendString(b, msg))
+	if ext {
+		b = wire.AppendResponseExt(b, wire.ResponseExt{Code: uint32(fe.Code), Details: fe.Details, NotExecuted: ferry.NotExecuted(fe)})
+	}
+	return b
+}
+
+// Decode turns a response's error field of any shape, and its ext map if
+// any, into a *ferry.Error: a string (or bin) is the message, other
+// shapes are formatted; without a valid code in ext the code is
+// CodeUnknown. The not-executed flag survives.
+func Decode(errField, ext []byte, dec *codec.Decoder) *ferry.Error {
+	fe := &ferry.Error{Code: ferry.CodeUnknown}
+	if s, err := wire.ReadStringBytes(errField); err == nil {
+		fe.Message = string(s)
+	} else {
+		var v any
+		if dec == nil || dec.Decode(errField, &v) != nil {
+			fe.Message = "undecodable error value"
+		} else if s, ok := v.(string); ok {
+			fe.Message = s
+		} else {
+			fe.Message = fmt.Sprint(v)
+		}
+	}
+	if ext == nil {
+		return fe
+	}
+	e, err := wire.ParseResponseExt(ext)
+	if err != nil {
+		return fe
+	}
+	if code := ferry.Code(e.Code); code.Valid() {
+		fe.Code = code
+	}
+	fe.Details = e.Details
+	if e.NotExecuted {
+		return ferry.MarkNotExecuted(fe)
+	}
+	return fe
+}
+
+// Context converts a context error into the *ferry.Error a call returns:
+// CodeDeadlineExceeded or CodeCanceled, unwrapping to err.
+func Context(err error) *ferry.Error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return ferry.WrapError(ferry.CodeDeadlineExceeded, err, "the call's deadline passed")
+	}
+	return ferry.WrapError(ferry.CodeCanceled, err, "the call was canceled")
+}
+
+// Lost is what a call in flight sees when its connection or stream breaks
+// under it: an *ferry.Error inside err as is, otherwise CodeUnavailable
+// saying that the outcome is unknown (never flagged not executed).
+func Lost(err error) *ferry.Error {
+	var fe *ferry.Error
+	if errors.As(err, &fe) {
+		return fe
+	}
+	return ferry.Errorf(ferry.CodeUnavailable, "connection lost (%s): the call may or may not have executed", strings.TrimPrefix(err.Error(), "ferry: "))
+}
+
+// Received maps a failure to read the next message of a call's own stream:
+// a message over the size or depth limit is CodeResourceExhausted (the
+// code the sending side's own limit check gives), a malformed frame is
+// CodeInternal (the peer broke the protocol), a context error its code,
+// anything else Lost.
+func Received(err error) *ferry.Error {
+	var fe *ferry.Error
+	switch {
+	case errors.As(err, &fe):
+		return fe
+	case errors.Is(err, wire.ErrTooLarge):
+		return ferry.WrapError(ferry.CodeResourceExhausted, err, "the message exceeds the receiver's MaxMessageSize")
+	case errors.Is(err, wire.ErrTooDeep):
+		return ferry.WrapError(ferry.CodeResourceExhausted, err, "the message nests deeper than the receiver's MaxDepth")
+	case errors.Is(err, wire.ErrMalformed), errors.Is(err, wire.ErrNotMessage):
+		return ferry.WrapError(ferry.CodeInternal, err, "protocol error: "+strings.TrimPrefix(err.Error(), "ferry: "))
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return Context(err)
+	}
+	return Lost(err)
+}
