@@ -103,7 +103,7 @@ func (c *conn) serve() {
 		c.nc.Close()
 		return
 	}
-	sess, err := transport.ServerWithBudget(pc, cfg, c.budget)
+	sess, err := transport.ServerWithBudget(&lingerConn{Conn: pc, c: c}, cfg, c.budget)
 	if err != nil {
 		c.nc.Close()
 		return
@@ -496,11 +496,12 @@ func (s *Server) forget(c *conn) {
 	s.mu.Unlock()
 }
 
-// lingerConn is a bare MessagePack-RPC connection whose Close does not
-// destroy the last replies: closing a TCP connection with unread input
-// (requests the peer sent after the engine stopped reading) resets it,
-// and the peer loses what it had not read yet. Close half-closes instead,
-// so the peer reads every reply and then sees the end, and discards the
+// lingerConn is an accepted connection (bare MessagePack-RPC, or under a
+// session) whose Close does not destroy the last replies: closing a TCP
+// connection with unread input (requests the peer sent after the engine
+// stopped reading, frames the session had not read yet) resets it, and
+// the peer loses what it had not read yet. Close half-closes instead, so
+// the peer reads every reply and then sees the end, and discards the
 // peer's last input for a moment: until the peer closes too, for at most
 // lingerTime and lingerBytes.
 type lingerConn struct {
