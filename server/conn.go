@@ -525,8 +525,8 @@ func (l *lingerConn) Close() error {
 	return nil
 }
 
-// How long, and how much input, a closing bare MessagePack-RPC
-// connection discards while its peer reads the last replies.
+// How long, and how much input, a closing connection discards while its
+// peer reads the last replies (a close with a deadline cuts it shorter).
 const (
 	lingerTime  = 250 * time.Millisecond
 	lingerBytes = 4 << 20
