@@ -55,6 +55,11 @@ type conn struct {
 	settling  map[net.Conn]struct{}
 	settled   chan struct{} // closed when unsettled drops to 0, if someone waits
 	drained   chan struct{} // closed when drain returns
+	// The Accept loop ended: no stream goroutine may start (streams.Wait
+	// follows). Under mu.
+	acceptEnded  bool
+	pauseAccept  context.CancelFunc // stops the Accept loop (waitIdle)
+	acceptPaused chan struct{}      // closed when it stopped for that
 }
 
 func (c *conn) serve() {
@@ -135,22 +140,27 @@ func (c *conn) serve() {
 		})
 		defer timer.Stop()
 	}
+	actx, pause := context.WithCancel(context.Background())
+	defer pause()
+	c.mu.Lock()
+	c.pauseAccept, c.acceptPaused = pause, make(chan struct{})
+	c.mu.Unlock()
 	for {
-		st, err := sess.Accept()
+		st, err := sess.AcceptContext(actx)
 		if err != nil {
+			if actx.Err() != nil {
+				// A graceful close takes the last streams from the
+				// backlog itself (drainBacklog) until the session ends.
+				close(c.acceptPaused)
+				<-sess.Done()
+			}
 			break
 		}
-		if !c.openStream() {
-			st.Close() // past MaxStreams
-			continue
-		}
-		c.streams.Add(1)
-		go func() {
-			defer c.streams.Done()
-			defer c.closeStream()
-			c.serveSessionStream(st)
-		}()
+		c.serveAccepted(st)
 	}
+	c.mu.Lock()
+	c.acceptEnded = true // no stream goroutine starts from now on
+	c.mu.Unlock()
 	// The session is gone: calls through kept Peers fail as unavailable.
 	for _, e := range c.snapshot() {
 		e.Abort(ferry.NewError(ferry.CodeUnavailable, "the client's connection ended"))
@@ -216,16 +226,72 @@ func (c *conn) settle(st net.Conn, in bool) {
 	}
 }
 
-// openStream counts a session stream in, unless MaxStreams are open.
+// serveAccepted serves a stream the session accepted (the Accept loop, or
+// a graceful close taking the last ones from the backlog) in a goroutine
+// of its own.
+func (c *conn) serveAccepted(st net.Conn) {
+	if !c.openStream() {
+		st.Close() // past MaxStreams
+		return
+	}
+	go func() {
+		defer c.streams.Done()
+		defer c.closeStream()
+		c.serveSessionStream(st)
+	}()
+}
+
+// openStream counts a session stream and its goroutine in, unless
+// MaxStreams are open or the session ended.
 func (c *conn) openStream() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.nstreams >= c.s.opts.cfg.MaxStreams {
+	if c.nstreams >= c.s.opts.cfg.MaxStreams || c.acceptEnded {
 		return false
 	}
 	c.nstreams++
 	c.unsettled++ // until settle: counted from Accept, before its goroutine runs
+	c.streams.Add(1)
 	return true
+}
+
+// drainBacklog serves the streams the session accepted before its go-away
+// reached the client but the Accept loop has not taken yet, so that a
+// graceful close answers them too. yamux picks at random between a waiting
+// stream and an ended ctx: 64 misses in a row mean the backlog is empty
+// (or one in 2^64).
+func (c *conn) drainBacklog() {
+	c.mu.Lock()
+	sess, paused := c.sess, c.acceptPaused
+	c.mu.Unlock()
+	if sess == nil || paused == nil {
+		return
+	}
+	// First the Accept loop stops: a stream it took it also counts in
+	// (serveAccepted) before it stops.
+	c.pauseAccept()
+	select {
+	case <-paused:
+	case <-sess.Done():
+		return
+	}
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	misses := 0
+	for range 4096 {
+		st, err := sess.AcceptContext(ended)
+		switch {
+		case err == context.Canceled:
+			if misses++; misses == 64 {
+				return
+			}
+			continue
+		case err != nil:
+			return // the session ended
+		}
+		misses = 0
+		c.serveAccepted(st)
+	}
 }
 
 func (c *conn) closeStream() {
@@ -403,6 +469,7 @@ func (c *conn) waitIdle(ctx context.Context) error {
 		return ctx.Err()
 	}
 	for range 1000 {
+		c.drainBacklog()
 		if err := c.waitSettled(ctx); err != nil {
 			return err
 		}

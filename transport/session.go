@@ -103,6 +103,13 @@ func (s *Session) Open(ctx context.Context) (net.Conn, error) {
 // Accept waits for the next stream the peer opens.
 func (s *Session) Accept() (net.Conn, error) { return s.wrap(s.ys.AcceptStream()) }
 
+// AcceptContext is Accept that gives up when ctx ends. With a ctx already
+// ended it returns a stream waiting to be accepted, or ctx's error, at
+// random when both are ready.
+func (s *Session) AcceptContext(ctx context.Context) (net.Conn, error) {
+	return s.wrap(s.ys.AcceptStreamWithContext(ctx))
+}
+
 func (s *Session) wrap(ys *yamux.Stream, err error) (net.Conn, error) {
 	if err != nil {
 		return nil, err
