@@ -120,8 +120,18 @@ func (d *Decoder) Decode(b []byte, v any) (err error) {
 		return nil
 	}
 	d.r.b, d.r.off, d.r.ext = b, 0, d.r.ext[:0]
-	if _, raw := v.(*Raw); !raw { // a Raw copies bytes and parses no payload
+	_, raw := v.(*Raw) // a Raw copies bytes and parses no payload
+	if !raw {
 		if d.r.ext, err = extSpans(d.r.ext, b); err != nil {
+			return fmt.Errorf("%w: %w", ErrDecode, err)
+		}
+	}
+	if b, err = d.fast.checkSlow(b, v); err != nil {
+		return fmt.Errorf("%w: %w", ErrDecode, err)
+	}
+	if len(d.fast.edits) > 0 { // an edited copy: the spans moved
+		d.r.b = b
+		if d.r.ext, err = extSpans(d.r.ext[:0], b); err != nil {
 			return fmt.Errorf("%w: %w", ErrDecode, err)
 		}
 	}

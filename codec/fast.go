@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -19,10 +20,13 @@ import (
 // pointers and nested plain structs — with a plan compiled once per type,
 // instead of msgpack's per-field reflection and type-cache lookups. Its
 // output is what msgpack produces (structs as maps keyed by field name or
-// `msgpack` tag, compact integers), and it decodes whatever msgpack
-// accepts for those types; any other type (custom encoders, interfaces,
-// time.Time, embedded fields, tag options other than omitempty) goes to
-// msgpack unchanged.
+// `msgpack` tag, compact integers), and it decodes what msgpack accepts
+// for those types, except conversions that would lose information and
+// arrays longer than the struct they fill (see strict.go); an array
+// shorter than its struct leaves the remaining fields zero. Any other type
+// (custom encoders, interfaces, time.Time, embedded fields, tag options
+// other than omitempty) goes to msgpack, after check applies the same
+// rules to the bytes.
 
 type plan struct {
 	enc func(b []byte, v reflect.Value) []byte
@@ -164,8 +168,10 @@ func structPlan(t reflect.Type, seen map[reflect.Type]bool) *plan {
 		fields = append(fields, structField{index: i, name: name, key: wire.AppendString(nil, name), omitEmpty: omit, p: fp})
 	}
 	byName := make(map[string]int, len(fields))
+	names := make([]string, len(fields))
 	for i, f := range fields {
 		byName[f.name] = i
+		names[i] = f.name
 	}
 	p := &plan{}
 	p.enc = func(b []byte, v reflect.Value) []byte {
@@ -187,6 +193,8 @@ func structPlan(t reflect.Type, seen map[reflect.Type]bool) *plan {
 		return b
 	}
 	p.dec = func(d *fastDecoder, v reflect.Value) error {
+		needMatch := d.needMatch
+		d.needMatch = false
 		c, err := d.peek()
 		if err != nil {
 			return err
@@ -196,28 +204,27 @@ func structPlan(t reflect.Type, seen map[reflect.Type]bool) *plan {
 			v.SetZero()
 			return nil
 		}
-		if n, ok := d.arrayLen(); ok { // positional: fields in order
+		if n, ok := d.arrayLen(); ok { // positional: fields in order, maybe fewer
+			if n > len(fields) {
+				return tooMany(n, names)
+			}
 			for i := 0; i < n; i++ {
-				if i >= len(fields) {
-					if err := d.skip(); err != nil {
-						return err
-					}
-					continue
-				}
 				if err := fields[i].p.dec(d, v.Field(fields[i].index)); err != nil {
-					return err
+					return under(err, fields[i].name, i+1)
 				}
 			}
 			return nil
 		}
-		n, err := d.mapLen()
-		if err != nil {
-			return err
+		start := d.off
+		n, ok := d.mapLen()
+		if !ok {
+			return d.wrong("a map or an array")
 		}
+		matched := 0
 		for i := 0; i < n; i++ {
 			key, err := d.str()
 			if err != nil {
-				return err
+				return d.wrong("a string key")
 			}
 			// Keys usually come in field order: try the i-th field first.
 			j := -1
@@ -227,14 +234,21 @@ func structPlan(t reflect.Type, seen map[reflect.Type]bool) *plan {
 				j = k
 			}
 			if j < 0 {
+				if d.strictFields {
+					return unknownField(key, names)
+				}
 				if err := d.skip(); err != nil {
 					return err
 				}
 				continue
 			}
+			matched++
 			if err := fields[j].p.dec(d, v.Field(fields[j].index)); err != nil {
-				return fmt.Errorf("field %s: %w", fields[j].name, err)
+				return under(err, fields[j].name, 0)
 			}
+		}
+		if needMatch && matched == 0 && n > 0 {
+			return d.noMatch(start, names)
 		}
 		return nil
 	}
@@ -279,7 +293,7 @@ func slicePlan(t reflect.Type, ep *plan) *plan {
 			}
 			n, ok := d.arrayLen()
 			if !ok {
-				return d.mismatch("array", t)
+				return d.wrong("an array")
 			}
 			if v.Cap() >= n {
 				v.SetLen(n)
@@ -288,7 +302,7 @@ func slicePlan(t reflect.Type, ep *plan) *plan {
 			}
 			for i := 0; i < n; i++ {
 				if err := ep.dec(d, v.Index(i)); err != nil {
-					return err
+					return under(err, "["+strconv.Itoa(i)+"]", 0)
 				}
 			}
 			return nil
@@ -314,9 +328,9 @@ func mapPlan(t reflect.Type, vp *plan) *plan {
 				v.SetZero()
 				return nil
 			}
-			n, err := d.mapLen()
-			if err != nil {
-				return err
+			n, ok := d.mapLen()
+			if !ok {
+				return d.wrong("a map")
 			}
 			if v.IsNil() {
 				v.Set(reflect.MakeMapWithSize(t, n))
@@ -325,11 +339,11 @@ func mapPlan(t reflect.Type, vp *plan) *plan {
 			for i := 0; i < n; i++ {
 				key, err := d.str()
 				if err != nil {
-					return err
+					return d.wrong("a string key")
 				}
 				ev := reflect.New(et).Elem()
 				if err := vp.dec(d, ev); err != nil {
-					return err
+					return under(err, "["+quote(key)+"]", 0)
 				}
 				v.SetMapIndex(reflect.ValueOf(string(key)).Convert(kt), ev)
 			}
@@ -388,8 +402,11 @@ func encBytes(b []byte, v reflect.Value) []byte {
 
 // fastDecoder reads validated msgpack bytes.
 type fastDecoder struct {
-	b   []byte
-	off int
+	b            []byte
+	off          int
+	strictFields bool   // a map key that names no field is an error
+	needMatch    bool   // the next struct, if a non-empty map, must name a field
+	edits        []edit // what check changes for msgpack
 }
 
 var errShort = errors.New("truncated value")
@@ -409,11 +426,6 @@ func (d *fastDecoder) isNil() bool {
 	return false
 }
 
-func (d *fastDecoder) mismatch(want string, t reflect.Type) error {
-	c, _ := d.peek()
-	return fmt.Errorf("cannot decode msgpack code 0x%02x into %s (want %s)", c, t, want)
-}
-
 func (d *fastDecoder) skip() error {
 	n, err := wire.Skip(d.b[d.off:])
 	d.off += n
@@ -428,25 +440,25 @@ func (d *fastDecoder) arrayLen() (int, bool) {
 	return n, ok
 }
 
-func (d *fastDecoder) mapLen() (int, error) {
+func (d *fastDecoder) mapLen() (int, bool) {
 	c, err := d.peek()
 	if err != nil {
-		return 0, err
+		return 0, false
 	}
 	switch {
 	case c&0xf0 == 0x80:
 		d.off++
-		return int(c & 0x0f), nil
+		return int(c & 0x0f), true
 	case c == 0xde && d.off+3 <= len(d.b):
 		n := int(binary.BigEndian.Uint16(d.b[d.off+1:]))
 		d.off += 3
-		return n, nil
+		return n, true
 	case c == 0xdf && d.off+5 <= len(d.b):
 		n := int(binary.BigEndian.Uint32(d.b[d.off+1:]))
 		d.off += 5
-		return n, nil
+		return n, true
 	}
-	return 0, fmt.Errorf("cannot decode msgpack code 0x%02x as a map", c)
+	return 0, false
 }
 
 // str returns the bytes of a str or bin value.
@@ -546,7 +558,7 @@ func decBool(d *fastDecoder, v reflect.Value) error {
 	case 0xc3:
 		v.SetBool(true)
 	default:
-		return d.mismatch("bool", v.Type())
+		return d.wrong("a boolean")
 	}
 	d.off++
 	return nil
@@ -557,21 +569,9 @@ func decInt(d *fastDecoder, v reflect.Value) error {
 		v.SetInt(0)
 		return nil
 	}
-	i, u, f, kind, err := d.number()
+	i, err := d.intFor(v.Kind())
 	if err != nil {
 		return err
-	}
-	switch kind {
-	case 'u':
-		if u > math.MaxInt64 {
-			return fmt.Errorf("%d overflows %s", u, v.Type())
-		}
-		i = int64(u)
-	case 'f':
-		i = int64(f)
-	}
-	if v.OverflowInt(i) {
-		return fmt.Errorf("%d overflows %s", i, v.Type())
 	}
 	v.SetInt(i)
 	return nil
@@ -582,24 +582,9 @@ func decUint(d *fastDecoder, v reflect.Value) error {
 		v.SetUint(0)
 		return nil
 	}
-	i, u, f, kind, err := d.number()
+	u, err := d.uintFor(v.Kind())
 	if err != nil {
 		return err
-	}
-	switch kind {
-	case 'i':
-		if i < 0 {
-			return fmt.Errorf("%d overflows %s", i, v.Type())
-		}
-		u = uint64(i)
-	case 'f':
-		if f < 0 {
-			return fmt.Errorf("%v overflows %s", f, v.Type())
-		}
-		u = uint64(f)
-	}
-	if v.OverflowUint(u) {
-		return fmt.Errorf("%d overflows %s", u, v.Type())
 	}
 	v.SetUint(u)
 	return nil
@@ -610,15 +595,9 @@ func decFloat(d *fastDecoder, v reflect.Value) error {
 		v.SetFloat(0)
 		return nil
 	}
-	i, u, f, kind, err := d.number()
+	f, err := d.floatFor(v.Kind())
 	if err != nil {
 		return err
-	}
-	switch kind {
-	case 'i':
-		f = float64(i)
-	case 'u':
-		f = float64(u)
 	}
 	v.SetFloat(f)
 	return nil
@@ -631,7 +610,7 @@ func decString(d *fastDecoder, v reflect.Value) error {
 	}
 	s, err := d.str()
 	if err != nil {
-		return err
+		return d.wrong("a string")
 	}
 	v.SetString(string(s))
 	return nil
@@ -644,7 +623,7 @@ func decBytes(d *fastDecoder, v reflect.Value) error {
 	}
 	s, err := d.str()
 	if err != nil {
-		return err
+		return d.wrong("binary data or a string")
 	}
 	buf := v.Bytes()
 	if cap(buf) >= len(s) && buf != nil {

@@ -126,11 +126,17 @@ func TestFastFallsBackForCustomTypes(t *testing.T) {
 
 func TestFastDecodesPositionalParams(t *testing.T) {
 	type Args struct{ A, B int64 }
-	b, err := msgpack.Marshal([]any{3, uint64(4), "extra"})
+	b, err := msgpack.Marshal([]any{3, uint64(4)})
 	require.NoError(t, err)
 	var a Args
 	require.NoError(t, NewDecoder().Decode(b, &a))
 	assert.Equal(t, Args{3, 4}, a)
+
+	b, err = msgpack.Marshal([]any{3, uint64(4), "extra"})
+	require.NoError(t, err)
+	var ve *ValueError
+	require.ErrorAs(t, NewDecoder().Decode(b, &a), &ve)
+	assert.Equal(t, "too many values: want at most 2 (A, B), got 3", ve.Msg)
 }
 
 func TestFastRejectsOverflow(t *testing.T) {

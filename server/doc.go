@@ -7,8 +7,20 @@
 //
 // Params from plain MessagePack-RPC peers are positional arrays and map onto
 // a method's single args value like this: [] leaves args at its zero value;
-// [x] decodes x into args; [a, b, ...] decodes the whole array into args,
-// so a struct receives its fields in declaration order and a slice receives
-// the elements. So `Arith.Add [3, 4]` from Python and
+// [x] decodes x into args (when args is a struct and x is not a map, an
+// array or nil, x is its first field); [a, b, ...] decodes the whole array
+// into args, so a struct receives its fields in declaration order and a
+// slice receives the elements. So `Arith.Add [3, 4]` from Python and
 // c.Call(ctx, "Arith.Add", &Args{3, 4}, &r) from Go reach the same method.
+//
+// Arguments are taken or refused, never guessed. Fewer positional params
+// than fields is allowed (the rest stay zero, so a field can be added at
+// the end); more is refused. A map's keys that name no field are ignored
+// (WithDisallowUnknownFields refuses them), but a non-empty map none of
+// whose keys names a field is refused. Numbers convert only when exact: 4.0
+// fits an int, 3.5 does not; a negative never fits an unsigned type; a
+// string never fits a number. A refusal reaches the caller as
+// CodeInvalidArgument with a message such as
+// "Arith.Add: argument 1 (A): want an integer, got 3.5", and the handler
+// does not run. PROTOCOL.md (section 2.1) has the full rules.
 package server

@@ -27,6 +27,7 @@ type options struct {
 	auth               ferry.AuthFunc
 	maxConns, perIP    int
 	memory             int64 // server-wide memory budget; 0: the default
+	strictFields       bool
 }
 
 func defaultOptions() options {
@@ -178,6 +179,19 @@ func WithConnLimits(total, perIP int) Option {
 			return errors.New("ferry: connection limits must not be negative")
 		}
 		o.maxConns, o.perIP = total, perIP
+		return nil
+	}
+}
+
+// WithDisallowUnknownFields refuses, with CodeInvalidArgument, a call
+// whose arguments hold a map key that names no field of the struct it is
+// decoded into (like encoding/json's Decoder.DisallowUnknownFields).
+// Default: such keys are skipped, so that an older server accepts a newer
+// client's added fields; a map none of whose keys names a field of the
+// arguments' struct is refused either way.
+func WithDisallowUnknownFields() Option {
+	return func(o *options) error {
+		o.strictFields = true
 		return nil
 	}
 }

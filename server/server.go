@@ -334,6 +334,8 @@ func (s *Server) engineOptions(c *conn, p *Peer, ferryPeer bool) engine.Options 
 		Budget:           c.budget,
 		StallTimeout:     cfg.PartialMessageTimeout,
 		OnMessage:        c.prove,
+
+		DisallowUnknownFields: s.opts.strictFields,
 	}
 	return eo
 }

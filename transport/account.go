@@ -33,6 +33,10 @@ type accounts struct {
 	ended   bool
 }
 
+// slack is what yamux's receive buffer (a bytes.Buffer, which doubles as
+// it grows) may allocate per byte it holds: held bytes are charged twice.
+const slack = 2
+
 // streamOverhead is charged for every stream yamux keeps: its state,
 // channels and buffers' headers, about a kilobyte.
 const streamOverhead = 1 << 10
@@ -79,7 +83,7 @@ func (a *accounts) frame(id uint32, flags uint16, peerOpened, data bool, length 
 		return nil
 	}
 	acc.held += int(length)
-	if !a.budget.Force(int(length)) {
+	if !a.budget.Force(slack * int(length)) {
 		return fmt.Errorf("%w (%d bytes of %d held; stream %d)", ErrMemoryBudget, a.budget.Used(), a.budget.Limit(), id)
 	}
 	return nil
@@ -102,7 +106,7 @@ func (a *accounts) read(id uint32, n int) {
 	if acc := a.streams[id]; acc != nil {
 		n = min(n, acc.held)
 		acc.held -= n
-		a.budget.Release(n)
+		a.budget.Release(slack * n)
 	}
 }
 
@@ -135,7 +139,7 @@ func (a *accounts) forget(id uint32, acc *account) {
 	if acc.timer != nil {
 		acc.timer.Stop()
 	}
-	a.budget.Release(acc.held + streamOverhead)
+	a.budget.Release(slack*acc.held + streamOverhead)
 	acc.held = 0
 	delete(a.streams, id)
 	if a.onForget != nil && acc.localClosed {

@@ -179,18 +179,31 @@ func (p *Pool) charge(b *Budget, n int64) bool {
 	if !p.over(p.used.Add(n)) {
 		return true
 	}
-	if victim := p.shedLargest(); victim == b || p.over(p.used.Load()) {
-		p.used.Add(-n)
-		return false
+	if p.shedUntilUnder(b) {
+		return true
 	}
-	return true
+	p.used.Add(-n)
+	return false
 }
 
 func (p *Pool) force(b *Budget, n int64) bool {
 	if !p.over(p.used.Add(n)) {
 		return true
 	}
-	return p.shedLargest() != b
+	return p.shedUntilUnder(b)
+}
+
+// shedUntilUnder sheds the largest members, b excepted, until the pool is
+// back under its limit, and reports whether it is; b itself is shed when
+// it is the largest.
+func (p *Pool) shedUntilUnder(b *Budget) bool {
+	for p.over(p.used.Load()) {
+		victim := p.shedLargest()
+		if victim == nil || victim == b {
+			return false
+		}
+	}
+	return true
 }
 
 // shedLargest ends the member holding the most bytes and returns it; its

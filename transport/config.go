@@ -53,7 +53,8 @@ type Config struct {
 	// MemoryBudget bounds the bytes one connection can make this side
 	// hold: data buffered for its streams (open ones, and ones closed or
 	// refused until the peer closes them too or StreamCloseTimeout
-	// passes), partial messages in the readers, arguments of calls queued
+	// passes; counted twice, for the slack of the growing buffers that
+	// hold it), partial messages in the readers, arguments of calls queued
 	// for or running in a handler (counted at their encoded size), and
 	// replies waiting to be written. A call that would pass it is refused
 	// with CodeResourceExhausted and ferry.NotExecuted true; bytes that have

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+
+	"github.com/ferryrpc/ferry"
 )
 
 // outputFlags say how results print.
@@ -31,8 +33,11 @@ func runCall(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "call", "ADDR Service.Method ['<json params>']")
 	var cf connFlags
 	var of outputFlags
+	var noCheck bool
 	cf.register(fs)
 	of.register(fs)
+	fs.BoolVar(&noCheck, "nocheck", false, "send the params without first checking them against the method's description\n"+
+		"(the check runs when the server offers introspection)")
 	pos, err := parseFlags(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
@@ -62,6 +67,11 @@ func runCall(ctx context.Context, e *env, args []string) int {
 		return exitFail
 	}
 	defer c.Close()
+	if !noCheck {
+		if code, bad := checkCall(ctx, e, &cf, c, pos[1], js); bad {
+			return code
+		}
+	}
 	cctx, cancel := cf.callContext(ctx)
 	defer cancel()
 	res, err := c.call(cctx, pos[1], params)
@@ -75,4 +85,23 @@ func runCall(ctx context.Context, e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "%s\n", out)
 	return exitOK
+}
+
+// checkCall checks the params against the method's description, when the
+// server offers one, and reports what does not fit as the server would
+// refuse it: with invalid_argument's exit status.
+func checkCall(ctx context.Context, e *env, cf *connFlags, c caller, method, js string) (int, bool) {
+	d := describe(ctx, cf, c, method)
+	if d == nil {
+		return 0, false
+	}
+	errs := checkParams(js, d)
+	if len(errs) == 0 {
+		return 0, false
+	}
+	for _, msg := range errs {
+		e.printf("ferry: %s: %s", method, msg)
+	}
+	e.printf("ferry: hint: the params were checked against the server's description (ferry describe ADDR %s); -nocheck sends them anyway", method)
+	return exitCodeBase + int(ferry.CodeInvalidArgument), true
 }

@@ -27,6 +27,20 @@
 // 64 bits is an error, never a rounded float), other numbers are float64,
 // strings are MessagePack str, and object keys keep their order.
 //
+// Before sending, call checks the params against the method's description
+// when the server offers introspection (introspect.Register), mapping them
+// onto the arguments as the server will, and refuses what the server
+// would refuse, with exit status 13 (invalid_argument) and the near miss
+// for a mistyped field name:
+//
+//	ferry: Arith.Add: unknown field "a" (did you mean "A"?)
+//	ferry: Arith.Add: argument 1 (A): want an integer, got 3.5
+//	ferry: Arith.Add: takes at most 2 arguments (A, B), got 3
+//
+// -nocheck sends the params unchecked; against a server without
+// introspection they go out unchecked anyway, and the server refuses
+// them itself with the same messages (after "invalid_argument: ").
+//
 // # Results
 //
 // Results print as indented JSON (-compact: one line). MessagePack values

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"strings"
 	"sync"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 )
@@ -269,7 +271,8 @@ func (c *Conn) complete(m *wire.Message) {
 		err = c.remoteError(m)
 	case p.reply != nil:
 		if derr := c.dec.Decode(m.Result, p.reply); derr != nil {
-			err = ferry.Errorf(ferry.CodeInternal, "cannot decode the result into %T: %v", p.reply, derr)
+			msg := strings.TrimPrefix(derr.Error(), codec.ErrDecode.Error()+": ") // one "ferry:" prefix
+			err = ferry.Errorf(ferry.CodeInternal, "cannot decode the result into %T: %s", p.reply, msg)
 		}
 	}
 	p.finish(err)

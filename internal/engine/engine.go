@@ -67,6 +67,9 @@ type Options struct {
 	// OnMessage is called once, by the reader, after the first complete
 	// message. Nil: nothing.
 	OnMessage func()
+	// DisallowUnknownFields refuses arguments with a map key that names
+	// no field (registry.Method.DecodeArgs); by default they are skipped.
+	DisallowUnknownFields bool
 }
 
 // Conn is one side of a conversation.

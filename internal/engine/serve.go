@@ -116,11 +116,11 @@ func (c *Conn) serve(m *wire.Message) {
 	}
 	in := &inbound{c: c, meth: meth, id: m.ID, isReq: isReq, ext: ext, ctx: c.baseCtx, cost: cost}
 	in.info = ferry.CallInfo{Method: meth.Name, Notify: !isReq}
-	in.args = meth.NewArgs()
-	if err := c.decodeParams(m.Params, in.args); err != nil {
+	var aerr *ferry.Error
+	if in.args, aerr = meth.DecodeArgs(c.dec, m.Params, c.opts.DisallowUnknownFields); aerr != nil {
 		c.opts.Budget.Release(cost)
 		c.opts.Limiter.unreserve(adm)
-		c.refuse(m, ferry.Errorf(ferry.CodeInvalidArgument, "%s: cannot decode the arguments: %v", meth.Name, err))
+		c.refuse(m, aerr)
 		return
 	}
 	if ext {
@@ -239,9 +239,10 @@ func (c *Conn) refuse(m *wire.Message, err *ferry.Error) {
 	}
 }
 
-// decodeParams maps positional params onto one args value: [] leaves args
-// zero, [x] decodes x, and [a, b, ...] decodes the whole array (a struct's
-// fields in order, or a slice). Params that are not an array decode as is.
+// decodeParams maps positional params onto one value: [] leaves it zero,
+// [x] decodes x, and [a, b, ...] decodes the whole array. Params that are
+// not an array decode as is. (Handler arguments go through
+// registry.Method.DecodeArgs.)
 func (c *Conn) decodeParams(p []byte, args any) error {
 	n, hdr, ok := wire.ArrayLen(p)
 	switch {

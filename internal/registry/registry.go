@@ -24,6 +24,7 @@ type Method struct {
 	ArgsType  reflect.Type  // the arguments' type, for introspection
 	ReplyType reflect.Type  // the reply's type (not a pointer)
 	amplify   atomic.Int32  // DecodeCost's factor, once computed
+	shape     argShape      // how params map onto ArgsType; set by Add
 }
 
 // Registry is a copy-on-write method table: lookups take no lock.
@@ -72,6 +73,7 @@ func (r *Registry) Add(ms ...*Method) error {
 		if _, dup := next[m.Name]; dup {
 			return fmt.Errorf("ferry: method %q is already registered", m.Name)
 		}
+		m.shape = shapeOf(m.ArgsType)
 		next[m.Name] = m
 	}
 	r.methods.Store(&next)

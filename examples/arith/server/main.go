@@ -4,6 +4,11 @@
 //
 //	go run ./examples/arith/server -addr 127.0.0.1:7000
 //
+// Like any Go service exposed to the network it runs with a Go memory
+// limit (GOMEMLIMIT, or -memlimit: 192 MiB by default): the collector keeps
+// the heap under it, and the server's memory budget for all connections
+// defaults to half of it (see SECURITY.md).
+//
 // Its first line on stdout is "listening on HOST:PORT", with the port the
 // system chose when -addr ends in ":0". SIGINT or SIGTERM shuts it down
 // gracefully: running calls finish (for at most -grace), then it exits 0.
@@ -18,6 +23,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -30,7 +36,13 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:7000", "TCP address to listen on; port 0 picks a free one")
 	grace := flag.Duration("grace", 10*time.Second, "how long a shutdown waits for running calls")
+	memLimit := flag.Int64("memlimit", 192<<20, "the Go memory limit in bytes, unless GOMEMLIMIT is set; 0: none")
 	flag.Parse()
+	if os.Getenv("GOMEMLIMIT") == "" && *memLimit > 0 {
+		// The collector keeps the heap under the limit, and the server's
+		// memory budget defaults to half of it (server.DefaultMemoryBudget).
+		debug.SetMemoryLimit(*memLimit)
+	}
 	log.SetFlags(0)
 	log.SetPrefix("arith server: ")
 	if err := run(*addr, *grace); err != nil {

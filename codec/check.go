@@ -1,0 +1,368 @@
+package codec
+
+import (
+	"errors"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/ferryrpc/ferry/internal/wire"
+)
+
+// Types without a fast plan go to msgpack, whose rules differ from the
+// fast path's: it refuses an integral float for an int and a float64 for
+// a float32, and an array shorter than the struct it fills, with messages
+// that name msgpack codes. check walks such a value's bytes against its
+// type first and applies the fast path's rules to every part it
+// understands; what it does not understand (interfaces, custom decoders,
+// extension values) it leaves to msgpack. Where the fast path takes a
+// value that msgpack would not, check records an edit, and msgpack decodes
+// an edited copy: the integer or float32 encoding of the number, an array
+// padded with nils to its struct's length.
+
+// checkSlow checks b against v's type before msgpack decodes it, and
+// returns the bytes msgpack should decode: b, or an edited copy (then
+// d.edits is not empty).
+func (d *fastDecoder) checkSlow(b []byte, v any) ([]byte, error) {
+	d.edits = d.edits[:0]
+	t := reflect.TypeOf(v)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return b, nil
+	}
+	top := t.Elem()
+	for top.Kind() == reflect.Pointer {
+		top = top.Elem()
+	}
+	if top.Kind() == reflect.Interface || isCustom(top) {
+		d.needMatch = false
+		return b, nil // nothing to check: msgpack takes any value
+	}
+	d.b, d.off = b, 0
+	err := d.check(t.Elem(), 0)
+	d.b, d.needMatch = nil, false
+	if err == errLeave {
+		d.edits = d.edits[:0]
+		return b, nil
+	}
+	if err != nil || len(d.edits) == 0 {
+		return b, err
+	}
+	return applyEdits(b, d.edits), nil
+}
+
+// errLeave stops check at an extension value where msgpack expects a map,
+// an array or a struct: msgpack refuses it (it would read the payload as
+// the container), and its refusal names the extension.
+var errLeave = errors.New("left to msgpack")
+
+// check walks the value at d.off against t.
+func (d *fastDecoder) check(t reflect.Type, depth int) error {
+	c, err := d.peek()
+	if err != nil {
+		return err
+	}
+	if c == 0xc0 {
+		d.off++ // nil fits everything
+		return nil
+	}
+	if depth > 4*MaxDepth || isCustom(t) {
+		return d.skip()
+	}
+	if isExt(c) {
+		switch t.Kind() {
+		case reflect.Map, reflect.Slice, reflect.Array, reflect.Struct:
+			return errLeave
+		}
+		return d.skip()
+	}
+	switch k := t.Kind(); k {
+	case reflect.Pointer:
+		return d.check(t.Elem(), depth+1)
+	case reflect.Bool:
+		if c != 0xc2 && c != 0xc3 {
+			return d.wrong("a boolean")
+		}
+		d.off++
+		return nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		start := d.off
+		i, err := d.intFor(k)
+		if err == nil && (c == 0xca || c == 0xcb) { // msgpack takes no float here
+			d.edits = append(d.edits, edit{pos: start, end: d.off, repl: wire.AppendInt(nil, i)})
+		}
+		return err
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		start := d.off
+		u, err := d.uintFor(k)
+		if err == nil && (c == 0xca || c == 0xcb) {
+			d.edits = append(d.edits, edit{pos: start, end: d.off, repl: wire.AppendUint(nil, u)})
+		}
+		return err
+	case reflect.Float32, reflect.Float64:
+		start := d.off
+		f, err := d.floatFor(k)
+		if err == nil && k == reflect.Float32 && c == 0xcb { // nor a float64 for a float32
+			d.edits = append(d.edits, edit{pos: start, end: d.off, repl: encFloat32(nil, reflect.ValueOf(f))})
+		}
+		return err
+	case reflect.String:
+		if _, err := d.str(); err != nil {
+			return d.wrong("a string")
+		}
+		return nil
+	case reflect.Slice, reflect.Array:
+		return d.checkArray(t, c, depth)
+	case reflect.Map:
+		return d.checkMap(t, depth)
+	case reflect.Struct:
+		return d.checkStruct(t, depth)
+	}
+	return d.skip() // interfaces; chan, func and complex are msgpack's to refuse
+}
+
+func isExt(c byte) bool { return c >= 0xc7 && c <= 0xc9 || c >= 0xd4 && c <= 0xd8 }
+
+func (d *fastDecoder) checkArray(t reflect.Type, c byte, depth int) error {
+	if t.Elem().Kind() == reflect.Uint8 && (c&0xe0 == 0xa0 || c >= 0xc4 && c <= 0xc6 || c >= 0xd9 && c <= 0xdb) {
+		return d.skip() // bytes from str or bin
+	}
+	n, ok := d.arrayLen()
+	if !ok {
+		return d.wrong("an array")
+	}
+	for i := 0; i < n; i++ {
+		if err := d.check(t.Elem(), depth+1); err != nil {
+			return under(err, "["+strconv.Itoa(i)+"]", 0)
+		}
+	}
+	return nil
+}
+
+func (d *fastDecoder) checkMap(t reflect.Type, depth int) error {
+	n, ok := d.mapLen()
+	if !ok {
+		return d.wrong("a map")
+	}
+	for i := 0; i < n; i++ {
+		seg := "[" + d.got() + "]"
+		if err := d.check(t.Key(), depth+1); err != nil {
+			return under(err, seg, 0)
+		}
+		if err := d.check(t.Elem(), depth+1); err != nil {
+			return under(err, seg, 0)
+		}
+	}
+	return nil
+}
+
+func (d *fastDecoder) checkStruct(t reflect.Type, depth int) error {
+	needMatch := d.needMatch
+	d.needMatch = false
+	si := fieldsOf(t)
+	start := d.off
+	if n, ok := d.arrayLen(); ok {
+		body := d.off
+		if n > len(si.list) {
+			return tooMany(n, si.names)
+		}
+		for i := 0; i < n; i++ {
+			if err := d.check(si.list[i].typ, depth+1); err != nil {
+				return under(err, si.list[i].name, i+1)
+			}
+		}
+		if n > 0 && n < len(si.list) { // a new header, and nils for the rest
+			d.edits = append(d.edits,
+				edit{pos: start, end: body, repl: wire.AppendArrayHeader(nil, len(si.list))},
+				edit{pos: d.off, end: d.off, repl: make([]byte, len(si.list)-n)})
+			nils := d.edits[len(d.edits)-1].repl
+			for i := range nils {
+				nils[i] = 0xc0
+			}
+		}
+		return nil
+	}
+	n, ok := d.mapLen()
+	if !ok {
+		return d.wrong("a map or an array")
+	}
+	matched := 0
+	for i := 0; i < n; i++ {
+		key, err := d.str()
+		if err != nil {
+			return d.wrong("a string key")
+		}
+		ft, found := si.byName[string(key)]
+		if !found {
+			if d.strictFields {
+				return unknownField(key, si.names)
+			}
+			if err := d.skip(); err != nil {
+				return err
+			}
+			continue
+		}
+		matched++
+		if err := d.check(ft, depth+1); err != nil {
+			return under(err, string(key), 0)
+		}
+	}
+	if needMatch && matched == 0 && n > 0 {
+		return d.noMatch(start, si.names)
+	}
+	return nil
+}
+
+// edit replaces b[pos:end] with repl; pos == end inserts.
+type edit struct {
+	pos, end int
+	repl     []byte
+}
+
+// applyEdits returns an edited copy of b. Replacements never overlap;
+// insertions (nils at the end of an array) go before a replacement at the
+// same position, and among themselves keep their order, which is the
+// order their arrays ended: inner arrays first.
+func applyEdits(b []byte, edits []edit) []byte {
+	slices.SortStableFunc(edits, func(x, y edit) int {
+		if x.pos != y.pos {
+			return x.pos - y.pos
+		}
+		return boolInt(x.pos != x.end) - boolInt(y.pos != y.end)
+	})
+	size := len(b)
+	for _, e := range edits {
+		size += len(e.repl) - (e.end - e.pos)
+	}
+	out := make([]byte, 0, size)
+	cur := 0
+	for _, e := range edits {
+		out = append(append(out, b[cur:e.pos]...), e.repl...)
+		cur = e.end
+	}
+	return append(out, b[cur:]...)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+var customTypes sync.Map // reflect.Type → bool
+
+// isCustom reports whether t decodes itself (see custom); cached.
+func isCustom(t reflect.Type) bool {
+	if v, ok := customTypes.Load(t); ok {
+		return v.(bool)
+	}
+	c := custom(t)
+	customTypes.Store(t, c)
+	return c
+}
+
+// structInfo is a struct's fields as msgpack decodes them.
+type structInfo struct {
+	list   []fieldInfo             // in the order an array fills them
+	names  []string                // list's names
+	byName map[string]reflect.Type // every name a map key may use
+}
+
+type fieldInfo struct {
+	name string
+	typ  reflect.Type
+}
+
+func (si *structInfo) add(f fieldInfo) {
+	si.list = append(si.list, f)
+	si.names = append(si.names, f.name)
+	si.byName[f.name] = f.typ
+}
+
+var structInfos sync.Map // reflect.Type → *structInfo
+
+func fieldsOf(t reflect.Type) *structInfo {
+	if v, ok := structInfos.Load(t); ok {
+		return v.(*structInfo)
+	}
+	si := buildFields(t, map[reflect.Type]bool{})
+	structInfos.Store(t, si)
+	return si
+}
+
+// buildFields lists t's fields with msgpack's rules: `msgpack:"-"` and
+// unexported fields are skipped; an embedded struct (or pointer to one)
+// that decodes as a plain struct is inlined when tagged inline, or when
+// none of its fields is shadowed by an earlier one, unless tagged
+// noinline; an alias option adds a second name. stack guards against a
+// struct that embeds itself.
+func buildFields(t reflect.Type, stack map[reflect.Type]bool) *structInfo {
+	stack[t] = true
+	defer delete(stack, t)
+	si := &structInfo{byName: map[string]reflect.Type{}}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, opts := parseTag(f.Tag.Get("msgpack"))
+		if name == "-" || !f.IsExported() && !f.Anonymous {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if f.Anonymous && !opts["noinline"] && inlineInto(si, f.Type, opts["inline"], stack) {
+			si.byName[name] = f.Type
+			continue
+		}
+		si.add(fieldInfo{name: name, typ: f.Type})
+		if alias := aliasOf(f.Tag.Get("msgpack")); alias != "" {
+			si.byName[alias] = f.Type
+		}
+	}
+	return si
+}
+
+// inlineInto adds the fields of the embedded type t to si when msgpack
+// would inline them, and reports whether it did.
+func inlineInto(si *structInfo, t reflect.Type, force bool, stack map[reflect.Type]bool) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || isCustom(t) || stack[t] {
+		return false
+	}
+	inner := buildFields(t, stack)
+	if !force {
+		for _, f := range inner.list {
+			if _, dup := si.byName[f.name]; dup {
+				return false
+			}
+		}
+	}
+	for _, f := range inner.list {
+		if _, dup := si.byName[f.name]; !dup {
+			si.add(f)
+		}
+	}
+	return true
+}
+
+func parseTag(tag string) (name string, opts map[string]bool) {
+	parts := strings.Split(tag, ",")
+	opts = map[string]bool{}
+	for _, p := range parts[1:] {
+		key, _, _ := strings.Cut(strings.TrimSpace(p), ":")
+		opts[key] = true
+	}
+	return strings.TrimSpace(parts[0]), opts
+}
+
+func aliasOf(tag string) string {
+	for _, p := range strings.Split(tag, ",")[1:] {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(p), "alias:"); ok {
+			return v
+		}
+	}
+	return ""
+}
