@@ -227,12 +227,18 @@ type Stream struct {
 
 	mu   sync.Mutex
 	dead bool // the session ended: reads never block again
+	// rmu lets one goroutine read at a time: yamux's Stream.Read takes
+	// its locks in an order that deadlocks two readers of a closing
+	// stream (discard and a reader that has not returned yet).
+	rmu sync.Mutex
 }
 
 // Read reads data the peer sent; it returns io.EOF once the peer closed
 // the stream or the session ended, after the data that had arrived.
 func (st *Stream) Read(p []byte) (int, error) {
+	st.rmu.Lock()
 	n, err := st.Stream.Read(p)
+	st.rmu.Unlock()
 	if n > 0 {
 		st.s.g.acct.read(st.id, n)
 	}
@@ -289,7 +295,9 @@ func (st *Stream) Close() error {
 func (st *Stream) discard() {
 	var b [4 << 10]byte
 	for i := 0; i < 1<<16; i++ { // at most 256 MiB: a window is at most 64 MiB
+		st.rmu.Lock()
 		n, err := st.Stream.Read(b[:])
+		st.rmu.Unlock()
 		st.s.g.acct.read(st.id, n)
 		if err != nil {
 			break
