@@ -138,8 +138,9 @@ func CodeOf(err error) Code {
 }
 
 // NotExecuted reports whether err says that the call provably never reached
-// a handler: refused by a limit, sent to a server that was going away, or
-// never written to any connection. Such a call is always safe to retry.
+// a handler: refused by a limit, refused or left unread by a server that
+// was going away, or never written to any connection. Such a call is
+// always safe to retry.
 // A call that failed when a connection broke mid-flight is not in this
 // class: its outcome is unknown.
 func NotExecuted(err error) bool {

@@ -202,8 +202,10 @@ func (c *Call) Wait() error {
 
 // GoingAway is closed when the server announces that it is shutting down:
 // calls started from then on fail at once with CodeUnavailable and
-// ferry.NotExecuted true, while calls already sent complete. Balancers use
-// it to drain a connection without failing calls.
+// ferry.NotExecuted true, while each call already sent is answered or, if
+// the server closed before reading it, fails as not executed too
+// (PROTOCOL.md, "Going away"). Balancers use it to drain a connection
+// without failing calls.
 func (c *Client) GoingAway() <-chan struct{} { return c.goingAway }
 
 // Register publishes the exported methods of rcvr for the server to call

@@ -3,7 +3,9 @@ package client
 import (
 	"context"
 	"io"
+	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferryrpc/ferry"
@@ -11,6 +13,7 @@ import (
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/stream"
 	"github.com/ferryrpc/ferry/transport"
+	"github.com/hashicorp/yamux"
 )
 
 // Stream is the caller's end of a streaming call, carried on a stream of
@@ -64,7 +67,7 @@ func (c *Client) NewStream(ctx context.Context, method string) (*Stream, error) 
 	if err != nil {
 		return nil, openError(ctx, err)
 	}
-	sc := stream.New(st, c.limits)
+	sc := stream.New(&refusable{Conn: st}, c.limits)
 	if err := sc.WriteOpen(method, ext); err != nil {
 		st.Close()
 		return nil, openError(ctx, err)
@@ -347,3 +350,35 @@ func (w *ClientStreamWriter[Req, Resp]) CloseAndRecv() (*Resp, error) {
 
 // Close releases the stream, cancelling the call if it has not finished.
 func (w *ClientStreamWriter[Req, Resp]) Close() error { return w.s.Close() }
+
+// refusable is a streaming call's session stream. A server resets a
+// stream only when it refuses it unserved (it is going away, or its accept
+// backlog is full), so a reset before the first byte from the server means
+// that no handler ran: reads and writes then fail with a not-executed
+// error.
+type refusable struct {
+	net.Conn
+	got atomic.Bool // a byte came from the server
+}
+
+var errStreamRefused = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the server refused the stream (it is going away, or at its limit)"))
+
+func (r *refusable) Read(b []byte) (int, error) {
+	n, err := r.Conn.Read(b)
+	if n > 0 {
+		r.got.Store(true)
+	}
+	return n, r.refused(err)
+}
+
+func (r *refusable) Write(b []byte) (int, error) {
+	n, err := r.Conn.Write(b)
+	return n, r.refused(err)
+}
+
+func (r *refusable) refused(err error) error {
+	if err == yamux.ErrConnectionReset && !r.got.Load() {
+		return errStreamRefused
+	}
+	return err
+}

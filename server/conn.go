@@ -47,6 +47,19 @@ type conn struct {
 	closed         bool
 	streams        sync.WaitGroup // goroutines per stream and hook
 	streamHandlers sync.WaitGroup // running streaming handlers
+
+	// Session streams accepted but not yet serving nor refused (settle):
+	// unsettled counts them from Accept on, settling holds those whose
+	// goroutine started. Under mu.
+	unsettled int
+	settling  map[net.Conn]struct{}
+	settled   chan struct{} // closed when unsettled drops to 0, if someone waits
+	drained   chan struct{} // closed when drain returns
+	// The Accept loop ended: no stream goroutine may start (streams.Wait
+	// follows). Under mu.
+	acceptEnded  bool
+	pauseAccept  context.CancelFunc // stops the Accept loop (waitIdle)
+	acceptPaused chan struct{}      // closed when it stopped for that
 }
 
 func (c *conn) serve() {
@@ -88,14 +101,14 @@ func (c *conn) serve() {
 		_, _ = c.authenticate("")
 	}
 	if proto == transport.ProtocolMsgpackRPC {
-		if e, p := c.add(pc, false); e != nil {
+		if e, p := c.add(&lingerConn{Conn: pc, c: c}, false); e != nil {
 			c.run(e, p)
 		}
 		c.streams.Wait()
 		c.nc.Close()
 		return
 	}
-	sess, err := transport.ServerWithBudget(pc, cfg, c.budget)
+	sess, err := transport.ServerWithBudget(&lingerConn{Conn: pc, c: c}, cfg, c.budget)
 	if err != nil {
 		c.nc.Close()
 		return
@@ -127,22 +140,27 @@ func (c *conn) serve() {
 		})
 		defer timer.Stop()
 	}
+	actx, pause := context.WithCancel(context.Background())
+	defer pause()
+	c.mu.Lock()
+	c.pauseAccept, c.acceptPaused = pause, make(chan struct{})
+	c.mu.Unlock()
 	for {
-		st, err := sess.Accept()
+		st, err := sess.AcceptContext(actx)
 		if err != nil {
+			if actx.Err() != nil {
+				// A graceful close takes the last streams from the
+				// backlog itself (drainBacklog) until the session ends.
+				close(c.acceptPaused)
+				<-sess.Done()
+			}
 			break
 		}
-		if !c.openStream() {
-			st.Close() // past MaxStreams
-			continue
-		}
-		c.streams.Add(1)
-		go func() {
-			defer c.streams.Done()
-			defer c.closeStream()
-			c.serveSessionStream(st)
-		}()
+		c.serveAccepted(st)
 	}
+	c.mu.Lock()
+	c.acceptEnded = true // no stream goroutine starts from now on
+	c.mu.Unlock()
 	// The session is gone: calls through kept Peers fail as unavailable.
 	for _, e := range c.snapshot() {
 		e.Abort(ferry.NewError(ferry.CodeUnavailable, "the client's connection ended"))
@@ -162,6 +180,8 @@ func (c *conn) closeRaw() { c.raw.Close() }
 // serveSessionStream tells a streaming call's stream from a
 // MessagePack-RPC call stream by its first byte, and serves it.
 func (c *conn) serveSessionStream(st net.Conn) {
+	c.settle(st, true)
+	defer c.settle(st, false)
 	_ = st.SetReadDeadline(time.Now().Add(c.s.opts.cfg.SniffTimeout))
 	var b [1]byte
 	if _, err := io.ReadFull(st, b[:]); err != nil {
@@ -170,23 +190,108 @@ func (c *conn) serveSessionStream(st net.Conn) {
 	}
 	_ = st.SetReadDeadline(time.Time{})
 	if b[0] == stream.Marker {
-		c.serveStream(st)
+		c.serveStream(st) // settled when its handler starts (beginStream) or it returns
 		return
 	}
-	if e, p := c.add(transport.Prepend(st, b[0]), true); e != nil {
+	e, p := c.add(transport.Prepend(st, b[0]), true)
+	c.settle(st, false) // the engine answers every request it reads, even draining
+	if e != nil {
 		c.run(e, p)
 	}
 }
 
-// openStream counts a session stream in, unless MaxStreams are open.
+// settle tracks a session stream while it is being set up: not yet a call
+// stream, nor a streaming call with a handler, nor refused with its status
+// flushed. openStream counts it in at Accept; settle(st, true) marks it as
+// its goroutine's, and the first settle(st, false) counts it out. A
+// graceful close waits for none to be left (waitIdle), so that no stream
+// accepted before the go-away is cut without an answer.
+func (c *conn) settle(st net.Conn, in bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if in {
+		if c.settling == nil {
+			c.settling = map[net.Conn]struct{}{}
+		}
+		c.settling[st] = struct{}{}
+		return
+	}
+	if _, ok := c.settling[st]; !ok {
+		return
+	}
+	delete(c.settling, st)
+	if c.unsettled--; c.unsettled == 0 && c.settled != nil {
+		close(c.settled)
+		c.settled = nil
+	}
+}
+
+// serveAccepted serves a stream the session accepted (the Accept loop, or
+// a graceful close taking the last ones from the backlog) in a goroutine
+// of its own.
+func (c *conn) serveAccepted(st net.Conn) {
+	if !c.openStream() {
+		st.Close() // past MaxStreams
+		return
+	}
+	go func() {
+		defer c.streams.Done()
+		defer c.closeStream()
+		c.serveSessionStream(st)
+	}()
+}
+
+// openStream counts a session stream and its goroutine in, unless
+// MaxStreams are open or the session ended.
 func (c *conn) openStream() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.nstreams >= c.s.opts.cfg.MaxStreams {
+	if c.nstreams >= c.s.opts.cfg.MaxStreams || c.acceptEnded {
 		return false
 	}
 	c.nstreams++
+	c.unsettled++ // until settle: counted from Accept, before its goroutine runs
+	c.streams.Add(1)
 	return true
+}
+
+// drainBacklog serves the streams the session accepted before its go-away
+// reached the client but the Accept loop has not taken yet, so that a
+// graceful close answers them too. yamux picks at random between a waiting
+// stream and an ended ctx: 64 misses in a row mean the backlog is empty
+// (or one in 2^64).
+func (c *conn) drainBacklog() {
+	c.mu.Lock()
+	sess, paused := c.sess, c.acceptPaused
+	c.mu.Unlock()
+	if sess == nil || paused == nil {
+		return
+	}
+	// First the Accept loop stops: a stream it took it also counts in
+	// (serveAccepted) before it stops.
+	c.pauseAccept()
+	select {
+	case <-paused:
+	case <-sess.Done():
+		return
+	}
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	misses := 0
+	for range 4096 {
+		st, err := sess.AcceptContext(ended)
+		switch {
+		case err == context.Canceled:
+			if misses++; misses == 64 {
+				return
+			}
+			continue
+		case err != nil:
+			return // the session ended
+		}
+		misses = 0
+		c.serveAccepted(st)
+	}
 }
 
 func (c *conn) closeStream() {
@@ -235,13 +340,15 @@ func (c *conn) authenticate(token string) (any, error) {
 
 // beginStream counts a streaming handler in, unless the connection is
 // going away.
-func (c *conn) beginStream() bool {
+func (c *conn) beginStream(st net.Conn) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.draining || c.closed {
+		c.mu.Unlock()
 		return false
 	}
 	c.streamHandlers.Add(1)
+	c.mu.Unlock()
+	c.settle(st, false) // streamHandlers holds the close from here on
 	return true
 }
 
@@ -320,53 +427,115 @@ func (c *conn) snapshot() []*engine.Conn {
 	return out
 }
 
+// drain tells the client to send no more calls: a go-away on each call
+// stream and on the session. It returns once the client has seen the
+// session's go-away (a ping answered after it), so that every stream the
+// client opened before then has reached the server: accepted, or reset
+// by yamux as refused.
 func (c *conn) drain() {
 	c.mu.Lock()
 	c.draining = true
 	sess := c.sess
+	done := c.drainDone()
 	c.mu.Unlock()
+	defer close(done)
 	for _, e := range c.snapshot() {
 		e.Drain()
 	}
-	if sess != nil {
-		_ = sess.GoAway()
+	if sess != nil && sess.GoAway() == nil {
+		_ = sess.Ping()
 	}
 }
 
+// drainDone returns the channel drain closes when it returns; mu is held.
+func (c *conn) drainDone() chan struct{} {
+	if c.drained == nil {
+		c.drained = make(chan struct{})
+	}
+	return c.drained
+}
+
+// waitIdle waits, until ctx ends, for drain to return and then for the
+// connection to be idle: no session stream being set up, no handler
+// running. Streams accepted
+// meanwhile (before the go-away reached the client) are waited for too.
 func (c *conn) waitIdle(ctx context.Context) error {
-	for _, e := range c.snapshot() {
-		if err := e.WaitHandlers(ctx); err != nil {
+	c.mu.Lock()
+	drained := c.drainDone()
+	c.mu.Unlock()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for range 1000 {
+		c.drainBacklog()
+		if err := c.waitSettled(ctx); err != nil {
 			return err
 		}
+		for _, e := range c.snapshot() {
+			if err := e.WaitHandlers(ctx); err != nil {
+				return err
+			}
+		}
+		done := make(chan struct{})
+		go func() { c.streamHandlers.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.mu.Lock()
+		idle := c.unsettled == 0
+		c.mu.Unlock()
+		if idle {
+			return nil
+		}
 	}
-	done := make(chan struct{})
-	go func() { c.streamHandlers.Wait(); close(done) }()
+	return nil
+}
+
+// waitSettled waits until no session stream is being set up, or ctx ends.
+func (c *conn) waitSettled(ctx context.Context) error {
+	c.mu.Lock()
+	if c.unsettled == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	if c.settled == nil {
+		c.settled = make(chan struct{})
+	}
+	settled := c.settled
+	c.mu.Unlock()
 	select {
-	case <-done:
+	case <-settled:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-// close ends every engine (flushing their last responses) and the
-// connection; serve then returns.
-func (c *conn) close() {
+// close ends every engine (answering what they read, flushing their last
+// responses and go-away counts) and the connection, by end; serve then
+// returns. Handlers still running at half the time left are abandoned.
+func (c *conn) close(end time.Time) {
 	c.mu.Lock()
 	c.closed = true
 	sess := c.sess
 	c.mu.Unlock()
 	// Engines flush their last replies, but a peer that stopped reading
-	// must not hold Close for WriteTimeout: end the transport after a grace.
-	grace := time.AfterFunc(closeGrace, func() {
+	// must not hold Close for WriteTimeout: end the transport at end.
+	grace := time.AfterFunc(time.Until(end), func() {
 		c.nc.Close() // first: it unblocks a write stuck under the session
 		if sess != nil {
 			sess.Close()
 		}
 	})
 	defer grace.Stop()
-	c.closeEngines()
-	c.cancel()
+	c.cancel() // every handler, unary and streaming, sees its context end
+	hctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(time.Until(end)/2))
+	c.closeEngines(hctx)
+	cancel()
 	if sess != nil {
 		sess.Close()
 	}
@@ -377,9 +546,11 @@ func (c *conn) close() {
 // writes.
 const closeGrace = time.Second
 
-func (c *conn) closeEngines() {
+// closeEngines closes every engine, waiting for their handlers until ctx
+// ends.
+func (c *conn) closeEngines(ctx context.Context) {
 	for _, e := range c.snapshot() {
-		e.Close()
+		_ = e.CloseContext(ctx)
 	}
 }
 
@@ -391,6 +562,42 @@ func (s *Server) forget(c *conn) {
 	}
 	s.mu.Unlock()
 }
+
+// lingerConn is an accepted connection (bare MessagePack-RPC, or under a
+// session) whose Close does not destroy the last replies: closing a TCP
+// connection with unread input (requests the peer sent after the engine
+// stopped reading, frames the session had not read yet) resets it, and
+// the peer loses what it had not read yet. Close half-closes instead, so
+// the peer reads every reply and then sees the end, and discards the
+// peer's last input for a moment: until the peer closes too, for at most
+// lingerTime and lingerBytes.
+type lingerConn struct {
+	net.Conn
+	c    *conn
+	once sync.Once
+}
+
+func (l *lingerConn) Close() error {
+	l.once.Do(func() {
+		l.c.mu.Lock()
+		nc := l.c.nc
+		l.c.mu.Unlock()
+		if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+		_ = nc.SetReadDeadline(time.Now().Add(lingerTime))
+		_, _ = io.CopyN(io.Discard, nc, lingerBytes)
+		nc.Close()
+	})
+	return nil
+}
+
+// How long, and how much input, a closing connection discards while its
+// peer reads the last replies (a close with a deadline cuts it shorter).
+const (
+	lingerTime  = 250 * time.Millisecond
+	lingerBytes = 4 << 20
+)
 
 // lingeringClose closes a connection whose peer may still be sending
 // (after a refused TLS handshake): closing with unread data would reset

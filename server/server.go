@@ -203,10 +203,20 @@ func (s *Server) oldestUnproven(ip string, sameIP bool) *conn {
 }
 
 // Shutdown stops accepting connections, tells connected Ferry clients to
-// send no more calls, waits for running handlers to finish, and closes
-// every connection. When ctx ends first it closes everything at once
-// (handlers see their contexts canceled) and returns ctx's error. It
-// returns only after every goroutine the server started has exited.
+// send no more calls, waits for running handlers (unary and streaming) to
+// finish, and closes every connection. Every call a Ferry client sent is
+// answered or fails with ferry.NotExecuted true (PROTOCOL.md, "Going
+// away"); only a call whose handler was still running when ctx ended can
+// end with its outcome unknown.
+//
+// Shutdown returns at most 100 ms after ctx ends, whatever the handlers
+// do. If ctx ends before they finish, Shutdown cancels every handler's
+// context, refuses as not executed the calls whose handlers had not
+// started, spends at most those 100 ms writing the last replies, closes
+// every connection and returns ctx's error. It does not wait for handlers
+// that ignore their context: their goroutines run on until they return,
+// and their replies are dropped. Otherwise Shutdown returns nil once every
+// goroutine the server started has exited.
 func (s *Server) Shutdown(ctx context.Context) error {
 	conns := s.beginClose()
 	// A go-away waits for the session's send loop: a stalled peer must
@@ -225,18 +235,58 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			break
 		}
 	}
-	closeAll(conns)
+	// Idle: close gracefully, flushing the last replies within closeGrace,
+	// but not past ctx's deadline by more than forceGrace. Forced: cancel
+	// everything and close within forceGrace.
+	grace := forceGrace
+	if err == nil {
+		grace = closeGrace
+		if dl, ok := ctx.Deadline(); ok {
+			grace = min(grace, max(time.Until(dl), forceGrace))
+		}
+	}
+	end := time.Now().Add(grace)
+	if err != nil {
+		s.cancel() // every handler's context, at once
+	}
+	closeAll(conns, end)
 	drains.Wait() // the sessions are closed: go-aways return at once
-	s.wg.Wait()
+	exited := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(exited)
+	}()
+	// Handlers that ignore their context keep their goroutines: wait for
+	// them only until ctx ends, then until end.
+	if err == nil {
+		select {
+		case <-exited:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err != nil {
+		timer := time.NewTimer(time.Until(end))
+		select {
+		case <-exited:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
 	s.cancel()
 	return err
 }
 
+// forceGrace is how long Shutdown, once its ctx ended, spends answering
+// and flushing before it closes the connections and returns.
+const forceGrace = 100 * time.Millisecond
+
 // Close closes every listener and connection at once; running handlers see
 // their contexts canceled. It returns after every goroutine the server
-// started has exited.
+// started has exited, so a handler that ignores its context holds it; use
+// Shutdown with a deadline to bound the wait.
 func (s *Server) Close() error {
-	closeAll(s.beginClose())
+	closeAll(s.beginClose(), time.Now().Add(closeGrace))
 	s.wg.Wait()
 	s.cancel()
 	return nil
@@ -290,14 +340,15 @@ func (s *Server) engineOptions(c *conn, p *Peer, ferryPeer bool) engine.Options 
 	return eo
 }
 
-// closeAll closes conns concurrently, so that slow peers do not add up.
-func closeAll(conns []*conn) {
+// closeAll closes conns concurrently by end, so that slow peers do not add
+// up.
+func closeAll(conns []*conn, end time.Time) {
 	var wg sync.WaitGroup
 	for _, c := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.close()
+			c.close(end)
 		}()
 	}
 	wg.Wait()

@@ -224,7 +224,7 @@ func (c *conn) serveStream(st net.Conn) {
 	case !ok:
 		_ = sc.SendStatus(nil, ferry.Errorf(ferry.CodeUnimplemented, "unknown stream method %q", method))
 		return
-	case !c.beginStream():
+	case !c.beginStream(st):
 		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the server is shutting down")))
 		return
 	case !c.limiter.Acquire():

@@ -103,6 +103,13 @@ func (s *Session) Open(ctx context.Context) (net.Conn, error) {
 // Accept waits for the next stream the peer opens.
 func (s *Session) Accept() (net.Conn, error) { return s.wrap(s.ys.AcceptStream()) }
 
+// AcceptContext is Accept that gives up when ctx ends. With a ctx already
+// ended it returns a stream waiting to be accepted, or ctx's error, at
+// random when both are ready.
+func (s *Session) AcceptContext(ctx context.Context) (net.Conn, error) {
+	return s.wrap(s.ys.AcceptStreamWithContext(ctx))
+}
+
 func (s *Session) wrap(ys *yamux.Stream, err error) (net.Conn, error) {
 	if err != nil {
 		return nil, err
@@ -187,6 +194,15 @@ func (s *Session) Cause() error { return s.g.readCause() }
 // GoAway tells the peer to open no more streams.
 func (s *Session) GoAway() error { return s.ys.GoAway() }
 
+// Ping sends a ping and waits for the peer's answer (within the write
+// timeout). The peer handles frames in order: once it answers a ping sent
+// after GoAway, it has seen the go-away, and every stream it opened before
+// has reached this side.
+func (s *Session) Ping() error {
+	_, err := s.ys.Ping()
+	return err
+}
+
 // Close ends the session and every stream in it.
 func (s *Session) Close() error {
 	s.end()
@@ -211,12 +227,18 @@ type Stream struct {
 
 	mu   sync.Mutex
 	dead bool // the session ended: reads never block again
+	// rmu lets one goroutine read at a time: yamux's Stream.Read takes
+	// its locks in an order that deadlocks two readers of a closing
+	// stream (discard and a reader that has not returned yet).
+	rmu sync.Mutex
 }
 
 // Read reads data the peer sent; it returns io.EOF once the peer closed
 // the stream or the session ended, after the data that had arrived.
 func (st *Stream) Read(p []byte) (int, error) {
+	st.rmu.Lock()
 	n, err := st.Stream.Read(p)
+	st.rmu.Unlock()
 	if n > 0 {
 		st.s.g.acct.read(st.id, n)
 	}
@@ -273,7 +295,9 @@ func (st *Stream) Close() error {
 func (st *Stream) discard() {
 	var b [4 << 10]byte
 	for i := 0; i < 1<<16; i++ { // at most 256 MiB: a window is at most 64 MiB
+		st.rmu.Lock()
 		n, err := st.Stream.Read(b[:])
+		st.rmu.Unlock()
 		st.s.g.acct.read(st.id, n)
 		if err != nil {
 			break

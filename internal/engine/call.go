@@ -21,6 +21,7 @@ type Pending struct {
 	stop  func() bool // unregisters the ctx watcher of an async call
 	conn  *Conn       // for abandon
 	ctx   context.Context
+	seq   uint64 // its place among the requests sent; 0 until queued
 }
 
 // NewAsync prepares p for an asynchronous call: Done may then be waited on
@@ -186,14 +187,14 @@ func (c *Conn) start(ctx context.Context, method string, args any, p *Pending) e
 			break
 		}
 	}
-	p.id, p.conn = c.nextID, c
+	p.id, p.conn, p.seq = c.nextID, c, 0
 	c.calls[p.id] = p
 	if p.async && ctx.Done() != nil {
 		p.ctx = ctx
 		p.stop = context.AfterFunc(ctx, p.abandonAsync)
 	}
 	c.mu.Unlock()
-	if err := c.w.request(p.id, method, args, ext); err != nil {
+	if err := c.w.request(p.id, method, args, ext, &p.seq); err != nil {
 		if c.remove(p) {
 			if p.stop != nil {
 				p.stop()

@@ -30,8 +30,9 @@ import (
 
 // Reserved notification methods (PROTOCOL.md, "Control notifications").
 const (
-	methodCancel = "$ferry.cancel"
-	methodGoAway = "$ferry.goaway"
+	methodCancel  = "$ferry.cancel"
+	methodGoAway  = "$ferry.goaway"
+	methodDrained = "$ferry.drained"
 )
 
 // Options configure a Conn. The zero value serves nothing and speaks the
@@ -83,24 +84,32 @@ type Conn struct {
 	mu      sync.Mutex
 	calls   map[uint32]*Pending
 	nextID  uint32
-	err     error // set once the conn is broken or closed
-	goaway  bool  // the peer is going away: refuse new outgoing calls
-	running map[uint32]context.CancelFunc
+	err     error               // set once the conn is broken or closed
+	goaway  bool                // the peer is going away: refuse new outgoing calls
+	running map[uint32]*inbound // admitted requests that can be canceled, by msgid
 
-	draining atomic.Bool   // we are going away: refuse new incoming calls (set under mu)
-	locked   atomic.Bool   // not yet authenticated
-	identity any           // set by Unlock, under mu
-	active   int           // handlers running, under mu
-	idle     chan struct{} // closed when active drops to 0, if someone waits
-	baseCtx  context.Context
-	cancel   context.CancelFunc
-	asyncs   sync.WaitGroup // goroutines running client interceptors for Go
-	wmu      sync.Mutex
-	idleWk   []chan *inbound // idle workers, most recent last
-	workers  sync.WaitGroup  // handler goroutines, busy or idle
-	loops    sync.WaitGroup
-	closed   chan struct{}
-	once     sync.Once
+	werr     error         // a write failed; the reader fails the conn with it (under mu)
+	nread    uint64        // requests read; reader goroutine only, then read after readDone
+	started  atomic.Bool   // Start was called
+	stopRead atomic.Bool   // the reader must stop before handling another message
+	readDone chan struct{} // closed when the reader goroutine returns
+
+	draining    atomic.Bool   // we are going away: refuse new incoming calls (set under mu)
+	locked      atomic.Bool   // not yet authenticated
+	identity    any           // set by Unlock, under mu
+	active      int           // handlers running, under mu
+	idle        chan struct{} // closed when active drops to 0, if someone waits
+	baseCtx     context.Context
+	cancel      context.CancelFunc
+	asyncs      sync.WaitGroup // goroutines running client interceptors for Go
+	wmu         sync.Mutex
+	idleWk      []chan *inbound // idle workers, most recent last
+	workers     sync.WaitGroup  // handler goroutines, busy or idle
+	loops       sync.WaitGroup
+	closed      chan struct{}
+	once        sync.Once
+	closeMu     sync.Mutex // orders concurrent CloseContexts
+	drainedSent bool       // under closeMu
 }
 
 // New prepares a Conn over rwc; Start starts it and Close releases it.
@@ -115,13 +124,14 @@ func New(rwc io.ReadWriteCloser, opts Options) *Conn {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Conn{
-		rwc:     rwc,
-		opts:    opts,
-		rd:      wire.NewReader(rwc, opts.Limits),
-		dec:     codec.NewDecoder(),
-		calls:   make(map[uint32]*Pending),
-		running: make(map[uint32]context.CancelFunc),
-		closed:  make(chan struct{}),
+		rwc:      rwc,
+		opts:     opts,
+		rd:       wire.NewReader(rwc, opts.Limits),
+		dec:      codec.NewDecoder(),
+		calls:    make(map[uint32]*Pending),
+		running:  make(map[uint32]*inbound),
+		closed:   make(chan struct{}),
+		readDone: make(chan struct{}),
 	}
 	c.baseCtx, c.cancel = context.WithCancel(opts.BaseContext)
 	c.w.init(c)
@@ -155,6 +165,7 @@ func (c *Conn) Unlock(identity any) {
 // Start starts the reader and writer goroutines. Handlers may run from
 // then on.
 func (c *Conn) Start() {
+	c.started.Store(true)
 	c.loops.Add(1)
 	go c.readLoop()
 }
@@ -169,23 +180,118 @@ func (c *Conn) Err() error {
 	return c.err
 }
 
-// Close fails outgoing calls with ferry.ErrClosed, cancels running
-// handlers, flushes what is queued (bounded by the write timeout), closes
-// the stream and waits for every goroutine the conn started.
-func (c *Conn) Close() error {
+// Close is CloseContext with no bound on the wait for running handlers.
+func (c *Conn) Close() error { return c.CloseContext(context.Background()) }
+
+// CloseContext ends the conn. It fails outgoing calls with ferry.ErrClosed,
+// stops reading, refuses as not executed the calls it read whose handlers
+// have not started, cancels running handlers and waits for them until ctx
+// ends. It then tells a Ferry peer how many of its requests it read
+// ($ferry.drained, PROTOCOL.md section 4), so that the peer fails every
+// later one as not executed, flushes what is queued (bounded by the write
+// timeout), closes the stream and waits for the goroutines the conn
+// started. Handlers still running when ctx ends are not waited for: their
+// goroutines exit when they return, and their replies are dropped.
+func (c *Conn) CloseContext(ctx context.Context) error {
+	// Closes may run at once (the server closes an engine while the
+	// engine's own goroutine does): the refusals of both are queued
+	// before the count, and before either shuts the writer down.
+	c.closeMu.Lock()
 	c.fail(errClosedLocally, false)
-	_ = c.WaitHandlers(context.Background())
+	n, stopped := c.stopReading()
+	c.refuseUnstarted()
+	c.closeMu.Unlock()
+	idle := c.WaitHandlers(ctx) == nil
+	c.closeMu.Lock()
+	if stopped && c.opts.Ext && !c.drainedSent {
+		c.drainedSent = true
+		_ = c.w.notify(methodDrained, n)
+	}
+	c.closeMu.Unlock()
 	c.asyncs.Wait()
 	c.w.shutdown()
 	<-c.w.exited
-	// The writer closed the stream, but on a multiplexed stream that is a
-	// half-close: the reader would wait for the peer's. Stop it now.
-	if d, ok := c.rwc.(interface{ SetReadDeadline(time.Time) error }); ok {
-		_ = d.SetReadDeadline(time.Now())
-	}
 	c.loops.Wait()
-	c.workers.Wait()
+	if idle {
+		c.workers.Wait()
+	}
 	return nil
+}
+
+// stopReading makes the reader goroutine return before it handles another
+// message and waits for it. It returns how many requests the reader read,
+// and false when the reader could not be stopped (the stream has no read
+// deadline) or never started.
+func (c *Conn) stopReading() (uint64, bool) {
+	c.stopRead.Store(true)
+	if !c.started.Load() {
+		return 0, false
+	}
+	select {
+	case <-c.readDone:
+		return c.nread, true // a deadline now could cut a lingering close short
+	default:
+	}
+	// On a multiplexed stream, closing our side is a half-close: the
+	// reader would wait for the peer's. A read deadline wakes it.
+	d, ok := c.rwc.(interface{ SetReadDeadline(time.Time) error })
+	if ok && d.SetReadDeadline(time.Now()) == nil {
+		<-c.readDone
+		return c.nread, true
+	}
+	select {
+	case <-c.readDone:
+		return c.nread, true
+	default:
+		return 0, false
+	}
+}
+
+// errNotStarted answers a call that was read but whose handler had not
+// started when the conn closed.
+var errNotStarted = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the connection closed before the call started"))
+
+// refuseUnstarted answers every admitted request whose handler has not
+// started (queued behind the concurrency limit, or on its way to a worker)
+// as not executed; its handler will not run.
+func (c *Conn) refuseUnstarted() {
+	c.mu.Lock()
+	var refused []*inbound
+	for id, in := range c.running {
+		if in.state.CompareAndSwap(admitted, abandoned) {
+			delete(c.running, id)
+			refused = append(refused, in)
+		}
+	}
+	c.mu.Unlock()
+	for _, in := range refused {
+		in.cancel()
+		_ = c.w.response(in.id, nil, errNotStarted, in.ext)
+	}
+}
+
+// peerDrained handles the peer's $ferry.drained: it read n of our
+// requests and reads no more, so every later one, and every call not yet
+// sent, fails as not executed, and no new call is sent.
+func (c *Conn) peerDrained(n uint64) {
+	c.w.stopRequests() // from here on no request gets a sequence number
+	c.mu.Lock()
+	c.goaway = true
+	var unread []*Pending
+	for id, p := range c.calls {
+		if p.seq == 0 || p.seq > n {
+			delete(c.calls, id)
+			unread = append(unread, p)
+		}
+	}
+	c.mu.Unlock()
+	err := ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the peer closed the connection before it read the call"))
+	for _, p := range unread {
+		p.finish(err)
+	}
+	if c.opts.OnGoAway != nil {
+		c.opts.OnGoAway()
+	}
 }
 
 // Abort ends the conn with err as the reason outgoing calls see, then
@@ -226,6 +332,26 @@ func (c *Conn) fail(err error, graceful bool) {
 			c.opts.Logger.Debug("ferry: connection ended", "err", err)
 		}
 	})
+}
+
+// writeFailed handles a failed write. Nothing more can be sent, but what
+// the peer sent before, replies and a $ferry.drained among them, may still
+// wait in the read buffers: the reader handles all of it, then fails the
+// conn with err when the read deadline, set to now, stops it.
+func (c *Conn) writeFailed(err error) {
+	d, ok := c.rwc.(interface{ SetReadDeadline(time.Time) error })
+	if !ok || !c.started.Load() {
+		c.fail(err, false)
+		return
+	}
+	c.mu.Lock()
+	if c.werr == nil {
+		c.werr = err
+	}
+	c.mu.Unlock()
+	if d.SetReadDeadline(time.Now()) != nil {
+		c.fail(err, false)
+	}
 }
 
 // callError is what outgoing calls see when the conn ends under them.

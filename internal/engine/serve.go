@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferryrpc/ferry"
@@ -12,10 +13,14 @@ import (
 
 func (c *Conn) readLoop() {
 	defer c.loops.Done()
+	defer close(c.readDone)
 	defer c.rd.Close()
 	first := c.opts.OnMessage
 	for {
 		b, err := c.rd.Next()
+		if c.stopRead.Load() {
+			return // closing: this message is not read (stopReading)
+		}
 		if err == nil && first != nil {
 			first()
 			first = nil
@@ -25,6 +30,11 @@ func (c *Conn) readLoop() {
 			return
 		}
 		if err != nil {
+			c.mu.Lock()
+			if c.werr != nil {
+				err = c.werr // the read deadline was set because of it
+			}
+			c.mu.Unlock()
 			c.fail(err, false)
 			return
 		}
@@ -36,6 +46,9 @@ func (c *Conn) readLoop() {
 		if m.Type == wire.TypeResponse {
 			c.complete(&m)
 		} else {
+			if m.Type == wire.TypeRequest {
+				c.nread++
+			}
 			c.serve(&m)
 		}
 	}
@@ -52,8 +65,18 @@ type inbound struct {
 	isReq  bool
 	ext    bool
 	info   ferry.CallInfo
-	cost   int // bytes charged to the budget until the reply is queued
+	cost   int          // bytes charged to the budget until the reply is queued
+	state  atomic.Int32 // admitted, started or abandoned
 }
+
+// The states of an inbound call: a handler starts only if it moves the
+// call from admitted to started, and Close answers only the calls it moves
+// from admitted to abandoned.
+const (
+	admitted int32 = iota
+	started
+	abandoned
+)
 
 // serve decodes an incoming request or notification in the reader
 // goroutine and runs its handler in a new one.
@@ -131,7 +154,7 @@ func (c *Conn) serve(m *wire.Message) {
 	}
 	c.active++
 	if in.cancel != nil && isReq {
-		c.running[m.ID] = in.cancel
+		c.running[m.ID] = in
 	}
 	identity := c.identity
 	c.mu.Unlock()
@@ -245,13 +268,18 @@ func (in *inbound) run() {
 	c := in.c
 	defer c.handlerDone()
 	defer c.opts.Budget.Release(in.cost)
+	if !in.state.CompareAndSwap(admitted, started) {
+		return // refused when the conn closed (refuseUnstarted)
+	}
 	reply, err := in.invoke()
 	canceledByPeer := false
 	if in.cancel != nil {
 		if in.isReq {
 			c.mu.Lock()
-			_, still := c.running[in.id]
-			delete(c.running, in.id)
+			still := c.running[in.id] == in
+			if still {
+				delete(c.running, in.id)
+			}
 			c.mu.Unlock()
 			canceledByPeer = !still
 		}
@@ -297,11 +325,16 @@ func (c *Conn) control(m *wire.Message) {
 			return
 		}
 		c.mu.Lock()
-		cancel := c.running[id]
+		in := c.running[id]
 		delete(c.running, id)
 		c.mu.Unlock()
-		if cancel != nil {
-			cancel()
+		if in != nil {
+			in.cancel()
+		}
+	case methodDrained:
+		var n uint64
+		if c.decodeParams(m.Params, &n) == nil {
+			c.peerDrained(n)
 		}
 	case methodGoAway:
 		c.mu.Lock()

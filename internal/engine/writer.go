@@ -42,7 +42,16 @@ type writer struct {
 	running bool // the goroutine exists; under mu
 	stopped bool // shutdown began; under mu
 	charged int  // bytes of out charged to the budget; under mu
+	// sent counts the requests queued so far, in the order they go out;
+	// the peer counts the requests it reads the same way. After
+	// noRequests is set, no request is queued. Both under mu.
+	sent       uint64
+	noRequests bool
 }
+
+// errNoRequests is what a request queued after the peer stopped reading
+// gets.
+var errNoRequests = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the peer is shutting down"))
 
 const writerIdle = time.Second
 
@@ -103,7 +112,7 @@ func (w *writer) loop() {
 		case <-w.wake:
 			runtime.Gosched()
 			if err := w.flush(w.c.opts.WriteTimeout); err != nil {
-				w.c.fail(err, false)
+				w.c.writeFailed(err)
 			}
 			idle.Reset(writerIdle)
 		case <-idle.C:
@@ -215,11 +224,16 @@ func (w *writer) encode(v any) (err error) {
 	return w.enc.Encode(v)
 }
 
-// request queues [0, id, method, [args], ext?].
-func (w *writer) request(id uint32, method string, args any, ext *wire.RequestExt) error {
+// request queues [0, id, method, [args], ext?] and sets *seq to its place
+// among the requests sent (1 for the first).
+func (w *writer) request(id uint32, method string, args any, ext *wire.RequestExt, seq *uint64) error {
 	mark, err := w.begin()
 	if err != nil {
 		return err
+	}
+	if w.noRequests {
+		w.mu.Unlock()
+		return errNoRequests
 	}
 	b := wire.AppendArrayHeader(w.out.B, 4+btoi(ext != nil))
 	b = wire.AppendUint(append(b, wire.TypeRequest), uint64(id))
@@ -232,8 +246,18 @@ func (w *writer) request(id uint32, method string, args any, ext *wire.RequestEx
 	if ext != nil {
 		w.out.B = wire.AppendRequestExt(w.out.B, *ext)
 	}
+	w.sent++
+	*seq = w.sent
 	w.commit(mark)
 	return nil
+}
+
+// stopRequests makes every later request fail with errNoRequests. Once it
+// returns, the sequence numbers of all requests queued are set.
+func (w *writer) stopRequests() {
+	w.mu.Lock()
+	w.noRequests = true
+	w.mu.Unlock()
 }
 
 // notify queues [2, method, [args], ext?].

@@ -1,0 +1,100 @@
+package cluster_test
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/cluster"
+	"github.com/ferryrpc/ferry/resolver"
+	"github.com/ferryrpc/ferry/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A graceful shutdown, announced by nothing but its go-away (no health
+// check turns first), fails no call of a method that is not idempotent:
+// the calls the draining server never ran reach the cluster as not
+// executed and are retried on the other endpoint, and every call runs
+// exactly once. Many rounds, so that every timing of the drain shows.
+func TestDrainRetriesNotExecutedCalls(t *testing.T) {
+	rounds := 12
+	if testing.Short() {
+		rounds = 3
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var total, failedRounds int
+	n := 0
+	for n = 0; n < rounds && time.Now().Before(deadline); n++ {
+		ok, failed := drainRound(t, int64(20+(n*53)%200))
+		total += ok
+		if len(failed) > 0 {
+			failedRounds++
+			t.Errorf("round %d: %d calls failed, for instance %v", n, len(failed), failed[0])
+		}
+	}
+	t.Logf("%d rounds, %d with failed calls; %d calls succeeded", n, failedRounds, total)
+}
+
+// drainRound shuts one of two nodes down gracefully after it served
+// after calls, while 16 goroutines call Svc.Work, and returns how many
+// calls succeeded and the errors of those that failed.
+func drainRound(t *testing.T, after int64) (int, []error) {
+	l := newLedger()
+	a := startNodeWith(t, "a", noOptions, func(n *node) { n.ledger = l })
+	b := startNodeWith(t, "b", noOptions, func(n *node) { n.ledger = l })
+	defer a.kill()
+	defer b.kill()
+	cl := newClient(t, resolver.Static(addrs(a, b)...),
+		cluster.WithHealthCheck("", time.Hour, time.Second)) // no periodic help: the go-away alone
+	defer cl.Close()
+	waitReady(t, cl, 2)
+
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		failed []error
+		ids    []string
+		next   atomic.Int64
+	)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100_000 && ctx.Err() == nil; i++ {
+				id := strconv.FormatInt(next.Add(1), 10)
+				cctx := ferry.WithOutgoingMetadata(t.Context(), ferry.Metadata{"call-id": id})
+				err := cl.Call(cctx, "Svc.Work", struct{}{}, new(bool))
+				mu.Lock()
+				if err != nil {
+					failed = append(failed, err)
+				} else {
+					ids = append(ids, id)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	require.Eventually(t, func() bool { return a.served.Load() >= after }, 5*time.Second, 100*time.Microsecond)
+	sctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	require.NoError(t, a.shutdown(sctx))
+	atStop := b.served.Load()
+	require.Eventually(t, func() bool { return b.served.Load() > atStop+100 }, 5*time.Second, time.Millisecond)
+	stop()
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range ids {
+		assert.Equal(t, 1, l.count(id), "call %s ran %d times", id, l.count(id))
+	}
+	return len(ids), failed
+}
+
+func noOptions(*node) []server.Option { return nil }
