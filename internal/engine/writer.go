@@ -186,11 +186,6 @@ func (w *writer) begin() (int, error) {
 func (w *writer) commit(mark int) {
 	n := len(w.out.B) - mark
 	w.charged += n
-	if !w.c.opts.Budget.Force(n) {
-		w.mu.Unlock()
-		w.c.fail(ferry.WrapError(ferry.CodeResourceExhausted, transport.ErrMemoryBudget, "replies the peer does not read"), false)
-		return
-	}
 	if !w.queued {
 		w.queued = true
 		w.start()
@@ -200,6 +195,11 @@ func (w *writer) commit(mark int) {
 		}
 	}
 	w.mu.Unlock()
+	// Outside the lock: the flush may release these bytes first, which
+	// the counters tolerate.
+	if !w.c.opts.Budget.Force(n) {
+		w.c.fail(ferry.WrapError(ferry.CodeResourceExhausted, transport.ErrMemoryBudget, "replies the peer does not read"), false)
+	}
 }
 
 // encode appends v with the shared encoder, turning a panic in a user's
