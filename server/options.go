@@ -48,7 +48,7 @@ func DefaultMemoryBudget() int64 {
 // the server hold (each connection is also bounded by
 // transport.Config.MemoryBudget, 64 MiB by default). What counts: data
 // buffered for streams, partial messages, arguments of calls queued or
-// running (at their encoded size), replies not yet written. When a call
+// running (at an estimate of their decoded size), replies not yet written. When a call
 // would pass it, the call is refused with CodeResourceExhausted and
 // ferry.NotExecuted true; when bytes that already arrived pass it, the
 // server ends the connection holding the most (logged), so the others keep

@@ -57,7 +57,7 @@ type Options struct {
 	Locked           bool
 	LockedMaxMessage int
 	Logger           *slog.Logger // nil: silent
-	// Budget is charged for the reader's buffer, the encoded size of
+	// Budget is charged for the reader's buffer, the estimated decoded size of
 	// every incoming call from its arrival until its reply is queued, and
 	// queued replies until they are written. Nil: unbounded.
 	Budget *transport.Budget
