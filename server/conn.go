@@ -570,7 +570,8 @@ func (s *Server) forget(c *conn) {
 // the peer loses what it had not read yet. Close half-closes instead, so
 // the peer reads every reply and then sees the end, and discards the
 // peer's last input for a moment: until the peer closes too, for at most
-// lingerTime and lingerBytes.
+// lingerTime and lingerBytes. Only a server that is shutting down
+// lingers; a connection that failed closes at once.
 type lingerConn struct {
 	net.Conn
 	c    *conn
@@ -581,7 +582,15 @@ func (l *lingerConn) Close() error {
 	l.once.Do(func() {
 		l.c.mu.Lock()
 		nc := l.c.nc
+		graceful := l.c.draining || l.c.closed
 		l.c.mu.Unlock()
+		if !graceful {
+			// The connection failed (a protocol error, a broken budget, a
+			// stall): nobody waits for replies, and a hostile peer must
+			// not make the server read megabytes on its way out.
+			nc.Close()
+			return
+		}
 		if cw, ok := nc.(interface{ CloseWrite() error }); ok {
 			_ = cw.CloseWrite()
 		}

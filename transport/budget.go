@@ -120,11 +120,16 @@ func (b *Budget) Close() {
 	}
 }
 
+// shedMax is the largest refusable charge for which a full pool closes
+// its largest members to make room.
+const shedMax = 64 << 10
+
 // Pool bounds the bytes held for many connections together (a server-wide
 // budget). When a charge would pass its limit, the pool ends the
-// connection holding the most (its Budget's OnShed function) and refuses
-// the charge only if that connection is the one charging, so well-behaved
-// connections keep being served.
+// connections holding the most (their Budget's OnShed function) until it
+// is back under it, unless the charge is large (over 64 KiB, such as a
+// message growing) or the charging connection is itself the largest: then
+// the charge is refused. Well-behaved connections keep being served.
 type Pool struct {
 	limit    int64
 	used     atomic.Int64
@@ -179,7 +184,11 @@ func (p *Pool) charge(b *Budget, n int64) bool {
 	if !p.over(p.used.Add(n)) {
 		return true
 	}
-	if p.shedUntilUnder(b) {
+	// Only small charges (a new connection, a small call) displace the
+	// largest members: a large one (a growing message) is refused, so that
+	// a crowd of connections streaming big messages cannot make the server
+	// read all of them by displacing each other.
+	if n <= shedMax && p.shedUntilUnder(b) {
 		return true
 	}
 	p.used.Add(-n)
