@@ -46,9 +46,9 @@ func runTests(m *testing.M) int {
 //     the peak passes it by up to 25 %, and fresh calls can pass 2 s
 //     while the server's two cores work through the attack;
 var failsToday = map[string]bool{
-	"noread-1k":    true,
-	"noread-64k":   true,
-	"noread-255k":  true,
+	"noread-1k":   true,
+	"noread-64k":  true,
+	"noread-255k": true,
 }
 
 // shortConfig is a run short enough for CI. The cap keeps a server that
