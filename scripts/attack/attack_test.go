@@ -45,10 +45,13 @@ func runTests(m *testing.M) int {
 //   - noread-*: RSS stays under 256 MiB with one connection; with eight,
 //     the peak passes it by up to 25 %, and fresh calls can pass 2 s
 //     while the server's two cores work through the attack;
+//   - plainpartial: 2,000 bare connections each sending 1 MiB: the budgets
+//     hold, but RSS varied from 196 to 739 MiB between runs.
 var failsToday = map[string]bool{
-	"noread-1k":   true,
-	"noread-64k":  true,
-	"noread-255k": true,
+	"plainpartial": true,
+	"noread-1k":    true,
+	"noread-64k":   true,
+	"noread-255k":  true,
 }
 
 // shortConfig is a run short enough for CI. The cap keeps a server that
