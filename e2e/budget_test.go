@@ -346,10 +346,13 @@ func TestServerBudgetShedsTheLargest(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	grew := heapGrowth(h0)
+	// The attackers' connections are closing: what the server holds must
+	// settle under the budget plus 32 MiB.
+	var grew int64
+	assert.Eventually(t, func() bool { grew = heapGrowth(h0); return grew < int64(budget+32<<20) },
+		5*time.Second, 50*time.Millisecond)
 	t.Logf("8 attacking connections, server budget %d MiB: heap %+.1f MiB; in use %v; good calls failed: %d of 200",
 		budget>>20, float64(grew)/(1<<20), memoryInUse(s), fails)
-	assert.Less(t, grew, int64(budget+32<<20))
 	assert.Zero(t, fails)
 	goodCall(t, addr, 2*time.Second)
 }

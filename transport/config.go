@@ -55,7 +55,8 @@ type Config struct {
 	// refused until the peer closes them too or StreamCloseTimeout
 	// passes; counted twice, for the slack of the growing buffers that
 	// hold it), partial messages in the readers, arguments of calls queued
-	// for or running in a handler (at an estimate of their decoded size), and
+	// for or running in a handler (at an estimate of their decoded size,
+	// plus 16 KiB each for the handler's stack), and
 	// replies waiting to be written. A call that would pass it is refused
 	// with CodeResourceExhausted and ferry.NotExecuted true; bytes that have
 	// already arrived past it end the session (or bare connection), logged

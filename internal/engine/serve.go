@@ -54,6 +54,12 @@ func (c *Conn) readLoop() {
 	}
 }
 
+// callOverhead is charged to the budget for every call from its arrival
+// until its reply is queued, besides its arguments: the handler
+// goroutine's stack (reused workers keep stacks grown through handlers and
+// encoders) and the call's bookkeeping.
+const callOverhead = 16 << 10
+
 // inbound is one incoming call on its way through a handler goroutine.
 type inbound struct {
 	c      *Conn
@@ -103,7 +109,7 @@ func (c *Conn) serve(m *wire.Message) {
 		c.refuse(m, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", truncate(m.Method)))
 		return
 	}
-	cost := meth.DecodeCost(len(m.Params))
+	cost := meth.DecodeCost(len(m.Params)) + callOverhead
 	if !c.opts.Budget.Charge(cost) {
 		c.refuse(m, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "the connection's memory budget is spent: too much data in calls not yet answered")))
 		return

@@ -7,7 +7,7 @@
 // Like any Go service exposed to the network it runs with a Go memory
 // limit (GOMEMLIMIT, or -memlimit: 192 MiB by default): the collector keeps
 // the heap under it, and the server's memory budget for all connections
-// defaults to half of it (see SECURITY.md).
+// defaults to a quarter of it (see SECURITY.md).
 //
 // Its first line on stdout is "listening on HOST:PORT", with the port the
 // system chose when -addr ends in ":0". SIGINT or SIGTERM shuts it down
@@ -40,7 +40,7 @@ func main() {
 	flag.Parse()
 	if os.Getenv("GOMEMLIMIT") == "" && *memLimit > 0 {
 		// The collector keeps the heap under the limit, and the server's
-		// memory budget defaults to half of it (server.DefaultMemoryBudget).
+		// memory budget defaults to a quarter of it (server.DefaultMemoryBudget).
 		debug.SetMemoryLimit(*memLimit)
 	}
 	log.SetFlags(0)
