@@ -180,7 +180,9 @@ func TestExtMapIgnoresExtensionPayloads(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	require.NoError(t, err)
 	assert.Equal(t, RequestExt{Timeout: 7}, r)
-	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<10))
+	// TotalAlloc is process-wide (other goroutines allocate too); the
+	// payload declares 2^32-1 elements, so 64 KiB still tells.
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(64<<10))
 }
 
 func btoiTest(b bool) int {
