@@ -27,6 +27,7 @@ type Client struct {
 	limits    wire.Limits
 	once      sync.Once
 	bg        sync.WaitGroup // closes of abandoned streams
+	sic       ferry.StreamClientInterceptor
 }
 
 // Dial connects to a server at addr ("host:port") over TCP. ctx bounds the
@@ -80,7 +81,7 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		}
 		nc = tc
 	}
-	c := &Client{nc: nc, reg: registry.New(), Conn: &Conn{}, goingAway: make(chan struct{})}
+	c := &Client{nc: nc, reg: registry.New(), Conn: &Conn{}, goingAway: make(chan struct{}), sic: ferry.ChainStreamClient(o.streamICs...)}
 	var goAwayOnce sync.Once
 	eo := engine.Options{
 		Limits:       wire.Limits{MaxMessage: o.cfg.MaxMessageSize, MaxDepth: o.cfg.MaxDepth},

@@ -17,6 +17,8 @@ type options struct {
 	cfg                transport.Config
 	interceptors       []ferry.ClientInterceptor
 	serverInterceptors []ferry.ServerInterceptor
+	streamICs          []ferry.StreamClientInterceptor // WithStreamInterceptors
+	streamServerICs    []ferry.StreamServerInterceptor // WithStreamServerInterceptors
 	maxCalls           int
 	plain              bool
 	logger             *slog.Logger

@@ -20,18 +20,20 @@ import (
 // its own so that it never blocks other calls and its memory is bounded by
 // the flow-control window. Send and Recv may be used from two goroutines
 // at once, but neither from two. Read until Recv returns io.EOF (or an
-// error), or Close the stream, to release it.
+// error), or Close the stream, to release it. With stream interceptors
+// (WithStreamInterceptors), its methods go through the stream they
+// returned.
 //
 // Errors follow the unary calls' contract (the same code means the same
 // thing): when ctx's deadline passes, Send and Recv return
 // CodeDeadlineExceeded and the handler's context reports
 // context.DeadlineExceeded; when ctx is canceled, CodeCanceled; a call the
-// server refused before running its handler (a limit, a shutdown) carries
-// ferry.NotExecuted; a message over either side's MaxMessageSize is
-// CodeResourceExhausted; a connection lost mid-call is CodeUnavailable,
-// outcome unknown.
+// server refused before running its handler (a limit, a shutdown, a
+// stream interceptor) carries ferry.NotExecuted; a message over either
+// side's MaxMessageSize is CodeResourceExhausted; a connection lost
+// mid-call is CodeUnavailable, outcome unknown.
 //
-// The stream's kind (server.StreamKind) is the server's declaration of
+// The stream's kind (ferry.StreamKind) is the server's declaration of
 // who sends what, reported by introspection; nothing on the wire enforces
 // it. An untyped caller of a ServerStream method sends its single request
 // with Send, then CloseSend, then reads with Recv, which is what
@@ -39,6 +41,12 @@ import (
 // then CloseSend, then reads until io.EOF and takes the response from
 // Result, which is what ClientStreamWriter.CloseAndRecv does.
 type Stream struct {
+	cs ferry.ClientStream
+}
+
+// rawStream is the caller's end on the stream itself, under the
+// interceptors.
+type rawStream struct {
 	c    *stream.Conn
 	cl   *Client
 	ctx  context.Context
@@ -51,8 +59,24 @@ type Stream struct {
 }
 
 // NewStream opens a streaming call to method. Cancelling ctx cancels the
-// call on both sides; its deadline bounds the server's handler.
+// call on both sides; its deadline bounds the server's handler. Stream
+// interceptors see it as ferry.BidiStreaming, the shape that carries every
+// kind.
 func (c *Client) NewStream(ctx context.Context, method string) (*Stream, error) {
+	return c.newStream(ctx, method, ferry.BidiStreaming)
+}
+
+func (c *Client) newStream(ctx context.Context, method string, kind ferry.StreamKind) (*Stream, error) {
+	cs, err := stream.Open(ctx, c.sic, &ferry.StreamInfo{Method: method, Kind: kind}, c.openStream)
+	if err != nil {
+		return nil, err
+	}
+	return &Stream{cs: cs}, nil
+}
+
+// openStream opens the stream itself, under the interceptors.
+func (c *Client) openStream(ctx context.Context, info *ferry.StreamInfo) (ferry.ClientStream, error) {
+	method := info.Method
 	if c.sess == nil {
 		return nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnimplemented, "streaming calls need a Ferry session, not plain MessagePack-RPC"))
 	}
@@ -72,7 +96,7 @@ func (c *Client) NewStream(ctx context.Context, method string) (*Stream, error) 
 		st.Close()
 		return nil, openError(ctx, err)
 	}
-	s := &Stream{c: sc, cl: c, ctx: ctx, id: transport.StreamID(st)}
+	s := &rawStream{c: sc, cl: c, ctx: ctx, id: transport.StreamID(st)}
 	s.stop = context.AfterFunc(ctx, s.abort)
 	return s, nil
 }
@@ -86,11 +110,37 @@ func openError(ctx context.Context, err error) error {
 	return ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnavailable, "open stream: %v", err))
 }
 
+// Context returns the stream's context.
+func (s *Stream) Context() context.Context { return s.cs.Context() }
+
+// Send sends one message. It blocks while the server's window is full.
+// After CloseSend it sends nothing and returns a *ferry.Error with
+// CodeFailedPrecondition, as it does once the handler has finished
+// successfully; once a failure ended the stream (the handler's error
+// status included), that failure.
+func (s *Stream) Send(v any) error { return s.cs.Send(v) }
+
+// CloseSend tells the server no more messages will come. Calling it again
+// does nothing.
+func (s *Stream) CloseSend() error { return s.cs.CloseSend() }
+
+// Recv receives the next message into v. It returns io.EOF when the
+// handler finished successfully (its result is then available from
+// Result), and the handler's error as a *ferry.Error when it failed.
+func (s *Stream) Recv(v any) error { return s.cs.Recv(v) }
+
+// Result decodes the handler's returned value into v once Recv has
+// returned io.EOF.
+func (s *Stream) Result(v any) error { return s.cs.Result(v) }
+
+// Close releases the stream, cancelling the call if it has not finished.
+func (s *Stream) Close() error { return s.cs.Close() }
+
 // abort runs when ctx ends: it tells the server (on the call stream, which
 // no stalled data can hold up) and unblocks Send and Recv. A deadline is
 // not sent as a cancel: the server enforces it itself, as for a unary
 // call, so that its handler sees context.DeadlineExceeded.
-func (s *Stream) abort() {
+func (s *rawStream) abort() {
 	if s.ctxErr() != context.DeadlineExceeded {
 		_ = s.cl.eng.SendControl("$ferry.cancelstream", s.id)
 	}
@@ -100,14 +150,14 @@ func (s *Stream) abort() {
 }
 
 // Context returns the stream's context.
-func (s *Stream) Context() context.Context { return s.ctx }
+func (s *rawStream) Context() context.Context { return s.ctx }
 
 // Send sends one message. It blocks while the server's window is full.
 // After CloseSend it sends nothing and returns a *ferry.Error with
 // CodeFailedPrecondition, as it does once the handler has finished
 // successfully; once a failure ended the stream (the handler's error
 // status included), that failure.
-func (s *Stream) Send(v any) error {
+func (s *rawStream) Send(v any) error {
 	if err := s.failed(); err != nil {
 		return err
 	}
@@ -125,7 +175,7 @@ func (s *Stream) Send(v any) error {
 
 // CloseSend tells the server no more messages will come. Calling it again
 // does nothing.
-func (s *Stream) CloseSend() error {
+func (s *rawStream) CloseSend() error {
 	if err := s.c.CloseSend(); err != nil {
 		return s.wrap(err)
 	}
@@ -135,7 +185,7 @@ func (s *Stream) CloseSend() error {
 // Recv receives the next message into v. It returns io.EOF when the
 // handler finished successfully (its result is then available from
 // Result), and the handler's error as a *ferry.Error when it failed.
-func (s *Stream) Recv(v any) error {
+func (s *rawStream) Recv(v any) error {
 	if err := s.failed(); err != nil {
 		return err
 	}
@@ -155,10 +205,10 @@ func (s *Stream) Recv(v any) error {
 
 // Result decodes the handler's returned value into v once Recv has
 // returned io.EOF.
-func (s *Stream) Result(v any) error { return s.c.Result(v) }
+func (s *rawStream) Result(v any) error { return s.c.Result(v) }
 
 // Close releases the stream, cancelling the call if it has not finished.
-func (s *Stream) Close() error {
+func (s *rawStream) Close() error {
 	if !s.c.Final() {
 		s.abort()
 	}
@@ -166,7 +216,7 @@ func (s *Stream) Close() error {
 	return nil
 }
 
-func (s *Stream) release() {
+func (s *rawStream) release() {
 	s.once.Do(func() {
 		s.stop()
 		expired := s.ctxErr() == context.DeadlineExceeded
@@ -194,7 +244,7 @@ const lingerMax = 2 * time.Second
 // deadline, sent with the call, passes a moment after ours), discarding
 // what arrives: closing first would reach the server as a cancel, and its
 // handler would see context.Canceled instead of DeadlineExceeded.
-func (s *Stream) linger() {
+func (s *rawStream) linger() {
 	raw := s.c.Raw()
 	_ = raw.SetReadDeadline(time.Now().Add(lingerMax))
 	_, _ = io.Copy(io.Discard, raw)
@@ -202,7 +252,7 @@ func (s *Stream) linger() {
 
 // ctxErr is the stream's context error, counting a deadline that has
 // passed before ctx's timer fired.
-func (s *Stream) ctxErr() error {
+func (s *rawStream) ctxErr() error {
 	if err := s.ctx.Err(); err != nil {
 		return err
 	}
@@ -213,7 +263,7 @@ func (s *Stream) ctxErr() error {
 }
 
 // failed returns the error that ended the stream, if one did.
-func (s *Stream) failed() error {
+func (s *rawStream) failed() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err
@@ -223,7 +273,7 @@ func (s *Stream) failed() error {
 // (a local limit, a message that does not decode, Send after CloseSend)
 // leaves the stream usable; anything else ends it: the context's error if
 // ctx ended, otherwise the transport failure as status maps it.
-func (s *Stream) wrap(err error) error {
+func (s *rawStream) wrap(err error) error {
 	if ctxErr := s.ctxErr(); ctxErr != nil {
 		return s.end(status.Context(ctxErr))
 	}
@@ -235,7 +285,7 @@ func (s *Stream) wrap(err error) error {
 
 // end records err as the stream's end, cancels the call on the server
 // unless ctx already did, and releases the stream.
-func (s *Stream) end(err *ferry.Error) error {
+func (s *rawStream) end(err *ferry.Error) error {
 	s.mu.Lock()
 	if s.err == nil {
 		s.err = err
@@ -253,7 +303,7 @@ type BidiStream[Req, Resp any] struct{ s *Stream }
 
 // OpenBidi opens a typed bidirectional streaming call.
 func OpenBidi[Req, Resp any](ctx context.Context, c *Client, method string) (*BidiStream[Req, Resp], error) {
-	s, err := c.NewStream(ctx, method)
+	s, err := c.newStream(ctx, method, ferry.BidiStreaming)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +334,7 @@ type ServerStreamReader[Resp any] struct{ s *Stream }
 
 // OpenServerStream sends req to a server-streaming method.
 func OpenServerStream[Req, Resp any](ctx context.Context, c *Client, method string, req *Req) (*ServerStreamReader[Resp], error) {
-	s, err := c.NewStream(ctx, method)
+	s, err := c.newStream(ctx, method, ferry.ServerStreaming)
 	if err != nil {
 		return nil, err
 	}
@@ -317,7 +367,7 @@ type ClientStreamWriter[Req, Resp any] struct{ s *Stream }
 
 // OpenClientStream opens a client-streaming call.
 func OpenClientStream[Req, Resp any](ctx context.Context, c *Client, method string) (*ClientStreamWriter[Req, Resp], error) {
-	s, err := c.NewStream(ctx, method)
+	s, err := c.newStream(ctx, method, ferry.ClientStreaming)
 	if err != nil {
 		return nil, err
 	}

@@ -300,44 +300,6 @@ func (c *conn) closeStream() {
 	c.mu.Unlock()
 }
 
-func (c *conn) isAuthenticated() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.authed
-}
-
-// authenticate runs the server's AuthFunc once per connection and unlocks
-// its engines on success.
-func (c *conn) authenticate(token string) (any, error) {
-	c.mu.Lock()
-	if c.authed {
-		c.mu.Unlock()
-		return map[string]any{}, nil
-	}
-	info := ferry.AuthInfo{RemoteAddr: c.nc.RemoteAddr(), TLS: c.tlsState, Token: token}
-	c.mu.Unlock()
-	identity, err := c.s.opts.auth(c.ctx, info)
-	if err != nil {
-		c.s.opts.logger.Warn("ferry: authentication failed", "remote", info.RemoteAddr, "err", err)
-		fe := ferry.FromError(err)
-		if fe.Code == ferry.CodeUnknown {
-			fe = ferry.NewError(ferry.CodeUnauthenticated, fe.Message)
-		}
-		return nil, ferry.MarkNotExecuted(fe)
-	}
-	c.mu.Lock()
-	c.authed, c.identity = true, identity
-	engines := make([]*engine.Conn, 0, len(c.engines))
-	for e := range c.engines {
-		engines = append(engines, e)
-	}
-	c.mu.Unlock()
-	for _, e := range engines {
-		e.Unlock(identity)
-	}
-	return map[string]any{}, nil
-}
-
 // beginStream counts a streaming handler in, unless the connection is
 // going away.
 func (c *conn) beginStream(st net.Conn) bool {

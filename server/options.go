@@ -19,6 +19,8 @@ type options struct {
 	cfg                transport.Config
 	interceptors       []ferry.ServerInterceptor
 	clientInterceptors []ferry.ClientInterceptor
+	streamICs          []ferry.StreamServerInterceptor // WithStreamInterceptors
+	streamClientICs    []ferry.StreamClientInterceptor // WithStreamClientInterceptors
 	maxCalls           int
 	logger             *slog.Logger
 	onConnect          func(*Peer)

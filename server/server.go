@@ -25,9 +25,8 @@ type Server struct {
 	reg    *registry.Registry
 	ic     ferry.ServerInterceptor
 	cic    ferry.ClientInterceptor
-
-	smu     sync.RWMutex
-	streams map[string]streamMethod
+	sic    ferry.StreamServerInterceptor // around streams clients open
+	scic   ferry.StreamClientInterceptor // around streams opened through a Peer
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -54,7 +53,8 @@ func New(opts ...Option) *Server {
 	}
 	s.ic = ferry.ChainServer(s.opts.interceptors...)
 	s.cic = ferry.ChainClient(s.opts.clientInterceptors...)
-	s.streams = map[string]streamMethod{}
+	s.sic = ferry.ChainStreamServer(s.opts.streamICs...)
+	s.scic = ferry.ChainStreamClient(s.opts.streamClientICs...)
 	s.perIP = map[string]int{}
 	s.listeners = map[net.Listener]struct{}{}
 	s.conns = map[*conn]struct{}{}

@@ -109,6 +109,10 @@ func (c *Conn) serve(m *wire.Message) {
 		c.refuse(m, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", truncate(m.Method)))
 		return
 	}
+	if !meth.Unary() {
+		c.refuse(m, ferry.Errorf(ferry.CodeUnimplemented, "%s is a %s-streaming method: open a stream to call it", meth.Name, meth.Kind))
+		return
+	}
 	cost := meth.DecodeCost(len(m.Params)) + callOverhead
 	if !c.opts.Budget.Charge(cost) {
 		c.refuse(m, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "the connection's memory budget is spent: too much data in calls not yet answered")))
