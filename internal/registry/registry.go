@@ -28,8 +28,8 @@ type Method struct {
 	Stream    ferry.StreamHandler // runs a streaming method
 	ArgsType  reflect.Type        // the arguments' type, for introspection (a stream's request messages'); nil when untyped
 	ReplyType reflect.Type        // the reply's type, not a pointer (a stream's response messages')
-	amplify   atomic.Int32  // DecodeCost's factor, once computed
-	shape     argShape      // how params map onto ArgsType; set by Add
+	amplify   atomic.Int32        // DecodeCost's factor, once computed
+	shape     argShape            // how params map onto ArgsType; set by Add
 }
 
 // Registry is a copy-on-write method table: lookups take no lock.
