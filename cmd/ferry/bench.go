@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/debug"
 )
 
@@ -23,6 +24,8 @@ type benchConfig struct {
 	duration     time.Duration // stop after this long (0: no bound)
 	progress     bool
 	output       string
+	stream       bool      // a bidi method: each worker sends message after message on one stream
+	message      codec.Raw // the message a stream worker sends
 }
 
 // benchResult is what a load test measured.
@@ -94,6 +97,9 @@ func runBench(ctx context.Context, e *env, args []string) int {
 		}
 		callers = append(callers, c)
 	}
+	if code := cfg.detectStream(ctx, e, &cf, callers[0]); code != exitOK {
+		return code
+	}
 	r := bench(ctx, e, &cf, cfg, callers)
 	if err := writeReport(e.stdout, r); err != nil {
 		e.printf("ferry: %v", err)
@@ -149,6 +155,10 @@ type worker struct {
 }
 
 func (w *worker) loop(ctx context.Context, stop <-chan struct{}, issued, done, failed *atomic.Uint64) {
+	if w.cfg.stream {
+		w.streamLoop(ctx, stop, issued, done, failed)
+		return
+	}
 	for {
 		select {
 		case <-stop:
@@ -168,11 +178,16 @@ func (w *worker) loop(ctx context.Context, stop <-chan struct{}, issued, done, f
 			w.ok++
 			continue
 		}
-		failed.Add(1)
-		w.codes[ferry.CodeOf(err)]++
-		if _, seen := w.messages[err.Error()]; seen || len(w.messages) < maxMessages {
-			w.messages[err.Error()]++
-		}
+		w.fail(err, failed)
+	}
+}
+
+// fail counts a failed call or message.
+func (w *worker) fail(err error, failed *atomic.Uint64) {
+	failed.Add(1)
+	w.codes[ferry.CodeOf(err)]++
+	if _, seen := w.messages[err.Error()]; seen || len(w.messages) < maxMessages {
+		w.messages[err.Error()]++
 	}
 }
 

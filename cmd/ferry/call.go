@@ -72,9 +72,15 @@ func runCall(ctx context.Context, e *env, args []string) int {
 			return code
 		}
 	}
+	if kind := streamKindOf(ctx, &cf, c, pos[1]); kind != "" {
+		return runStreamCall(ctx, e, &cf, c, pos[1], kind, params, len(pos) == 3, jo)
+	}
 	cctx, cancel := cf.callContext(ctx)
 	defer cancel()
 	res, err := c.call(cctx, pos[1], params)
+	if kind := kindFromRefusal(err); kind != "" {
+		return runStreamCall(ctx, e, &cf, c, pos[1], kind, params, len(pos) == 3, jo)
+	}
 	if err != nil {
 		return callExit(e, &cf, err)
 	}

@@ -6,7 +6,7 @@
 //
 // Commands:
 //
-//	ferry call ADDR Service.Method ['<json params>']   call once, print the result as JSON
+//	ferry call ADDR Service.Method ['<json params>']   call once, print the result as JSON (a stream: each message)
 //	ferry list ADDR                                    services and methods (introspection)
 //	ferry describe ADDR Service.Method|Service         argument and reply shapes (introspection)
 //	ferry bench ADDR Service.Method ['<json>'] [-c 64] [-n 100000 | -d 30s] [-o text|json|csv]
@@ -52,6 +52,33 @@
 // Window and Tabpage handles look like that); maps as objects in wire
 // order, with a key that is not a string written as its JSON text (1 →
 // "1", true → "true", [1,2] → "[1,2]").
+//
+// # Streaming methods
+//
+// call streams when the method does (the server's description says so, or
+// a server without introspection refuses the unary call as a streaming
+// method), and prints each message the server sends as one line of
+// compact JSON, then the handler's result if it returned one. A
+// server-streaming method gets the params as its one request, mapped as
+// for a unary call:
+//
+//	ferry call 127.0.0.1:7000 Counter.Count '[3]'     # 1, 2 and 3, one per line
+//
+// A client-streaming or bidi method reads one JSON value per line from
+// standard input (blank lines are skipped; the end of input ends the
+// caller's side), or, when params are given, sends each element of the
+// params array as one message:
+//
+//	printf '"a"\n"b"\n' | ferry call 127.0.0.1:7000 Echo.Chat   # "a" and "b"
+//
+// A line that is not one JSON value cancels the call (exit status 1); the
+// stream's error exits with 10 + its code as a call's does. The -timeout
+// deadline bounds the whole stream. describe names the kind ("server
+// streaming: one request, many responses"), and bench drives a bidi
+// method: each worker sends the params as one message at a time on its
+// own stream and waits for the reply, and the report gives messages per
+// second and per-message latency. Streams need Ferry's session protocol:
+// they are refused with -plain.
 //
 // # Ferry or plain MessagePack-RPC
 //

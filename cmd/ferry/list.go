@@ -168,7 +168,7 @@ func printJSON(e *env, v any) int {
 //	         positional params: [A, B]
 //	  reply: int64
 func writeDescription(w io.Writer, d introspect.Description) {
-	fmt.Fprintf(w, "%s (%s)\n", d.Name, d.Kind)
+	fmt.Fprintf(w, "%s (%s)\n", d.Name, kindLabel(d.Kind))
 	fmt.Fprintf(w, "  args:  %s\n", typeExpr(d.Args))
 	if d.Args != nil && d.Args.Type == "object" && len(d.Args.Order) > 1 {
 		fmt.Fprintf(w, "         positional params: [%s]\n", strings.Join(d.Args.Order, ", "))

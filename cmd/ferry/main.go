@@ -25,13 +25,14 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, tty: isTerminal(os.Stderr)})
+	code := run(ctx, os.Args[1:], &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, tty: isTerminal(os.Stderr)})
 	stop()
 	os.Exit(code)
 }
 
 // env is where a command writes; tests pass buffers.
 type env struct {
+	stdin          io.Reader // messages of client-streaming and bidi calls
 	stdout, stderr io.Writer
 	tty            bool // stderr is a terminal: show progress bars
 }
