@@ -12,6 +12,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/internal/registry"
+	"github.com/ferryrpc/ferry/internal/stream"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
 )
@@ -28,6 +29,7 @@ type Client struct {
 	once      sync.Once
 	bg        sync.WaitGroup // closes of abandoned streams
 	sic       ferry.StreamClientInterceptor
+	dialer    stream.Dialer // opens streaming calls
 }
 
 // Dial connects to a server at addr ("host:port") over TCP. ctx bounds the
@@ -118,6 +120,8 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	c.eng = engine.New(st, eo)
 	c.eng.Start()
 	c.limits = eo.Limits
+	c.dialer = stream.Dialer{Session: sess, Limits: eo.Limits, Background: &c.bg,
+		Cancel: func(id uint32) error { return c.eng.SendControl("$ferry.cancelstream", id) }}
 	// Say hello at once: the server starts serving this stream (and runs
 	// its connect hook) and authenticates the connection, and its answer
 	// proves the session works before Dial returns.

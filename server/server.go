@@ -11,6 +11,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/internal/registry"
+	"github.com/ferryrpc/ferry/internal/stream"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
 )
@@ -20,13 +21,14 @@ var ErrServerClosed = errors.New("ferry: server closed")
 
 // Server serves registered methods on any number of listeners.
 type Server struct {
-	opts   options
-	optErr error
-	reg    *registry.Registry
-	ic     ferry.ServerInterceptor
-	cic    ferry.ClientInterceptor
-	sic    ferry.StreamServerInterceptor // around streams clients open
-	scic   ferry.StreamClientInterceptor // around streams opened through a Peer
+	opts    options
+	optErr  error
+	reg     *registry.Registry
+	ic      ferry.ServerInterceptor
+	cic     ferry.ClientInterceptor
+	sic     ferry.StreamServerInterceptor // around streams clients open
+	scic    ferry.StreamClientInterceptor // around streams opened through a Peer
+	serving stream.Serving                // runs the streams clients open
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -55,6 +57,7 @@ func New(opts ...Option) *Server {
 	s.cic = ferry.ChainClient(s.opts.clientInterceptors...)
 	s.sic = ferry.ChainStreamServer(s.opts.streamICs...)
 	s.scic = ferry.ChainStreamClient(s.opts.streamClientICs...)
+	s.serving = stream.Serving{Interceptor: s.sic, Logger: s.opts.logger, CloseTimeout: s.opts.cfg.StreamCloseTimeout}
 	s.perIP = map[string]int{}
 	s.listeners = map[net.Listener]struct{}{}
 	s.conns = map[*conn]struct{}{}

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/registry"
-	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/stream"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
@@ -70,57 +68,6 @@ func (s *Stream) Send(v any) error { return s.st.Send(v) }
 // MaxMessageSize; after that failure nothing more can be received, and
 // the caller gets it as the call's status even if the handler returns nil.
 func (s *Stream) Recv(v any) error { return s.st.Recv(v) }
-
-// rawStream is the end of a streaming call on the stream itself, under
-// the interceptors.
-type rawStream struct {
-	c      *stream.Conn
-	ctx    context.Context
-	cancel context.CancelFunc
-	eof    bool
-	rerr   *ferry.Error // a failure that broke the receiving side (a limit, a protocol error)
-}
-
-func (s *rawStream) Context() context.Context { return s.ctx }
-
-func (s *rawStream) Send(v any) error {
-	if err := s.c.Send(v, 0); err != nil {
-		return s.wrap(err)
-	}
-	return nil
-}
-
-func (s *rawStream) Recv(v any) error {
-	if s.eof {
-		return io.EOF
-	}
-	if s.rerr != nil {
-		return s.rerr
-	}
-	err := s.c.Recv(v)
-	if errors.Is(err, stream.ErrEnd) {
-		s.eof = true
-		return io.EOF
-	}
-	if err != nil {
-		fe := s.wrap(err)
-		if _, local := err.(*ferry.Error); !local && s.ctx.Err() == nil {
-			s.rerr = fe
-		}
-		return fe
-	}
-	return nil
-}
-
-func (s *rawStream) wrap(err error) *ferry.Error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		s.cancel() // the caller closed the stream without finishing: it gave up
-	}
-	if ctxErr := s.ctx.Err(); ctxErr != nil {
-		return status.Context(ctxErr)
-	}
-	return status.Received(err)
-}
 
 // HandleStream registers an untyped streaming method of the given kind.
 // Streaming and unary methods share one method table: a name may be
@@ -236,66 +183,10 @@ func (c *conn) serveStream(st net.Conn) {
 	defer c.streamHandlers.Done()
 	defer c.limiter.Release()
 
-	ctx := c.streamContext()
-	if ext.Metadata != nil {
-		ctx = ferry.NewIncomingContext(ctx, ext.Metadata)
+	track := func(cancel context.CancelFunc) func() {
+		id := transport.StreamID(st)
+		c.trackStream(id, cancel)
+		return func() { c.trackStream(id, nil) }
 	}
-	var cancel context.CancelFunc
-	if ext.Timeout != 0 {
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(max(ext.Timeout, 0)))
-	} else {
-		ctx, cancel = context.WithCancel(ctx)
-	}
-	defer cancel()
-	id := transport.StreamID(st)
-	c.trackStream(id, cancel)
-	defer c.trackStream(id, nil)
-	// A canceled call unblocks the handler's Send and Recv at once.
-	unblocked := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(unblocked)
-		now := time.Now()
-		_ = st.SetReadDeadline(now)
-		_ = st.SetWriteDeadline(now)
-	})
-	sst := &rawStream{c: sc, ctx: ctx, cancel: cancel}
-	info := &ferry.StreamInfo{Method: sm.Name, Kind: sm.Kind}
-	result, herr := runStream(ctx, c.s.sic, info, sm.Stream, sst, c.s.opts)
-	if !stop() {
-		<-unblocked // it set the deadlines: let it finish first
-	}
-	switch err := ctx.Err(); {
-	case err == context.DeadlineExceeded:
-		// The caller waits for the server to enforce its deadline: say so.
-		// Its reading side may have stopped mid-frame, so read no more.
-		_ = st.SetWriteDeadline(time.Time{})
-		_ = sc.SendStatus(nil, status.Context(err))
-		return
-	case err != nil:
-		return // the caller gave up or the connection is closing: nobody to tell
-	}
-	if herr == nil && sst.rerr != nil {
-		herr = sst.rerr // a message the handler never got: the caller must know
-	}
-	if err := sc.SendStatus(result, herr); err != nil || sst.rerr != nil {
-		return
-	}
-	// Let a caller that is still sending finish without blocking, within
-	// the close timeout.
-	_ = st.SetReadDeadline(time.Now().Add(cfg.StreamCloseTimeout))
-	for {
-		if err := sc.Recv(nil); err != nil && !errors.Is(err, stream.ErrEnd) {
-			return
-		}
-	}
-}
-
-func runStream(ctx context.Context, ic ferry.StreamServerInterceptor, info *ferry.StreamInfo, fn ferry.StreamHandler, st *rawStream, o options) (result any, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			o.logger.Error("ferry: stream handler panicked", "method", info.Method, "panic", p)
-			result, err = nil, ferry.NewError(ferry.CodeInternal, "the stream handler panicked")
-		}
-	}()
-	return stream.Serve(ctx, ic, info, st, fn)
+	c.s.serving.Run(c.streamContext(), st, sc, sm, ext, track)
 }
