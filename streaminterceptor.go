@@ -119,3 +119,11 @@ func ChainStreamClient(ics ...StreamClientInterceptor) StreamClientInterceptor {
 		return s(ctx, info)
 	}
 }
+
+// StreamOpener opens streaming calls over one connection, in either
+// direction: a client.Client opens them to its server's handlers, a
+// server.Peer to the streaming handlers its client registered. kind is
+// what stream interceptors see (the wire carries every kind the same way).
+type StreamOpener interface {
+	OpenStream(ctx context.Context, method string, kind StreamKind) (ClientStream, error)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -30,6 +31,17 @@ type Client struct {
 	bg        sync.WaitGroup // closes of abandoned streams
 	sic       ferry.StreamClientInterceptor
 	dialer    stream.Dialer // opens streaming calls
+
+	// Serving the streams the server opens (serve_stream.go).
+	cfg       transport.Config
+	limiter   *engine.Limiter
+	serving   stream.Serving
+	ctx       context.Context // parent of the handlers' contexts; canceled by Close
+	cancelCtx context.CancelFunc
+	served    sync.WaitGroup // the accept loop and the streams it serves
+	smu       sync.Mutex
+	nserved   int                           // streams being served
+	cancels   map[uint32]context.CancelFunc // by stream id, for $ferry.cancelstream
 }
 
 // Dial connects to a server at addr ("host:port") over TCP. ctx bounds the
@@ -83,7 +95,14 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		}
 		nc = tc
 	}
-	c := &Client{nc: nc, reg: registry.New(), Conn: &Conn{}, goingAway: make(chan struct{}), sic: ferry.ChainStreamClient(o.streamICs...)}
+	c := &Client{nc: nc, reg: registry.New(), Conn: &Conn{}, goingAway: make(chan struct{}), sic: ferry.ChainStreamClient(o.streamICs...),
+		cfg: o.cfg, limiter: engine.NewLimiter(o.maxCalls, o.maxCalls), cancels: map[uint32]context.CancelFunc{}}
+	c.ctx, c.cancelCtx = context.WithCancel(context.WithValue(context.Background(), connKey{}, c.Conn))
+	logger := o.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c.serving = stream.Serving{Interceptor: ferry.ChainStreamServer(o.streamServerICs...), Logger: logger, CloseTimeout: o.cfg.StreamCloseTimeout}
 	var goAwayOnce sync.Once
 	eo := engine.Options{
 		Limits:       wire.Limits{MaxMessage: o.cfg.MaxMessageSize, MaxDepth: o.cfg.MaxDepth},
@@ -91,7 +110,8 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		Registry:     c.reg,
 		Client:       ferry.ChainClient(o.interceptors...),
 		Server:       ferry.ChainServer(o.serverInterceptors...),
-		Limiter:      engine.NewLimiter(o.maxCalls, o.maxCalls),
+		Limiter:      c.limiter,
+		Control:      c.control,
 		BaseContext:  context.WithValue(context.Background(), connKey{}, c.Conn),
 		OnGoAway:     func() { goAwayOnce.Do(func() { close(c.goingAway) }) },
 		WriteTimeout: o.cfg.WriteTimeout,
@@ -137,6 +157,8 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		}
 		return nil, handshakeError(err, cause)
 	}
+	c.served.Add(1)
+	go c.acceptStreams()
 	return c, nil
 }
 
@@ -171,7 +193,9 @@ func (c *Client) Close() error {
 		}
 		grace.Stop()
 		c.nc.Close()
+		c.cancelCtx()
 		c.bg.Wait()
+		c.served.Wait()
 	})
 	return nil
 }

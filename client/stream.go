@@ -81,12 +81,26 @@ func (s *Stream) Result(v any) error { return s.cs.Result(v) }
 // Close releases the stream, cancelling the call if it has not finished.
 func (s *Stream) Close() error { return s.cs.Close() }
 
+// openStream opens a stream through o: a Client, or a server.Peer.
+func openStream(ctx context.Context, o ferry.StreamOpener, method string, kind ferry.StreamKind) (*Stream, error) {
+	if c, ok := o.(*Client); ok {
+		return c.newStream(ctx, method, kind)
+	}
+	cs, err := o.OpenStream(ctx, method, kind)
+	if err != nil {
+		return nil, err
+	}
+	return &Stream{cs: cs}, nil
+}
+
 // BidiStream is a typed bidirectional streaming call.
 type BidiStream[Req, Resp any] struct{ s *Stream }
 
-// OpenBidi opens a typed bidirectional streaming call.
-func OpenBidi[Req, Resp any](ctx context.Context, c *Client, method string) (*BidiStream[Req, Resp], error) {
-	s, err := c.newStream(ctx, method, ferry.BidiStreaming)
+// OpenBidi opens a typed bidirectional streaming call through c: a
+// *Client to its server, or a *server.Peer to the handlers its client
+// registered (HandleBidi).
+func OpenBidi[Req, Resp any](ctx context.Context, c ferry.StreamOpener, method string) (*BidiStream[Req, Resp], error) {
+	s, err := openStream(ctx, c, method, ferry.BidiStreaming)
 	if err != nil {
 		return nil, err
 	}
@@ -115,9 +129,10 @@ func (b *BidiStream[Req, Resp]) Close() error { return b.s.Close() }
 // many responses.
 type ServerStreamReader[Resp any] struct{ s *Stream }
 
-// OpenServerStream sends req to a server-streaming method.
-func OpenServerStream[Req, Resp any](ctx context.Context, c *Client, method string, req *Req) (*ServerStreamReader[Resp], error) {
-	s, err := c.newStream(ctx, method, ferry.ServerStreaming)
+// OpenServerStream sends req to a server-streaming method through c (a
+// *Client or a *server.Peer).
+func OpenServerStream[Req, Resp any](ctx context.Context, c ferry.StreamOpener, method string, req *Req) (*ServerStreamReader[Resp], error) {
+	s, err := openStream(ctx, c, method, ferry.ServerStreaming)
 	if err != nil {
 		return nil, err
 	}
@@ -148,9 +163,10 @@ func (r *ServerStreamReader[Resp]) Close() error { return r.s.Close() }
 // receives one response.
 type ClientStreamWriter[Req, Resp any] struct{ s *Stream }
 
-// OpenClientStream opens a client-streaming call.
-func OpenClientStream[Req, Resp any](ctx context.Context, c *Client, method string) (*ClientStreamWriter[Req, Resp], error) {
-	s, err := c.newStream(ctx, method, ferry.ClientStreaming)
+// OpenClientStream opens a client-streaming call through c (a *Client or
+// a *server.Peer).
+func OpenClientStream[Req, Resp any](ctx context.Context, c ferry.StreamOpener, method string) (*ClientStreamWriter[Req, Resp], error) {
+	s, err := openStream(ctx, c, method, ferry.ClientStreaming)
 	if err != nil {
 		return nil, err
 	}

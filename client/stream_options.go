@@ -14,3 +14,15 @@ func WithStreamInterceptors(ics ...ferry.StreamClientInterceptor) Option {
 		return nil
 	}
 }
+
+// WithStreamServerInterceptors appends interceptors around the streaming
+// calls the server opens to this client's streaming handlers
+// (ferry.StreamServerInterceptor); the first is outermost. A refusal
+// reaches the server with its code and ferry.NotExecuted true. Default:
+// none.
+func WithStreamServerInterceptors(ics ...ferry.StreamServerInterceptor) Option {
+	return func(o *options) error {
+		o.streamServerICs = append(o.streamServerICs, ics...)
+		return nil
+	}
+}

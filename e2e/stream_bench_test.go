@@ -116,3 +116,47 @@ func benchBidi(b *testing.B, streams int, open func(context.Context) (*client.Bi
 		st.Close()
 	}
 }
+
+// BenchmarkStreamDirection measures bidi echo messages per second on one
+// loopback TCP connection, on streams the client opens to the server's
+// handler and on streams the server opens (through its Peer) to the
+// client's handler, on 1 and 16 streams at once.
+func BenchmarkStreamDirection(b *testing.B) {
+	peers := make(chan *server.Peer, 1)
+	s := server.New(server.WithConnHooks(func(p *server.Peer) { peers <- p }, nil))
+	require.NoError(b, server.HandleBidi(s, "Bench.Chat", echoBidi))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	go func() { _ = s.Serve(l) }()
+	c, err := client.Dial(context.Background(), l.Addr().String())
+	require.NoError(b, err)
+	defer func() { c.Close(); s.Close() }()
+	require.NoError(b, client.HandleBidi(c, "Bench.Chat", func(ctx context.Context, recv func() (*benchMsg, error), send func(*benchMsg) error) error {
+		for {
+			m, err := recv()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := send(m); err != nil {
+				return err
+			}
+		}
+	}))
+	p := <-peers
+	for _, dir := range []string{"client-opened", "server-opened"} {
+		var opener ferry.StreamOpener = c
+		if dir == "server-opened" {
+			opener = p
+		}
+		for _, streams := range []int{1, 16} {
+			b.Run(fmt.Sprintf("%s/streams=%d", dir, streams), func(b *testing.B) {
+				benchBidi(b, streams, func(ctx context.Context) (*client.BidiStream[benchMsg, benchMsg], error) {
+					return client.OpenBidi[benchMsg, benchMsg](ctx, opener, "Bench.Chat")
+				})
+			})
+		}
+	}
+}

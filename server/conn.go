@@ -43,6 +43,8 @@ type conn struct {
 	engines        map[*engine.Conn]struct{}
 	firstPeer      *Peer
 	streamCancels  map[uint32]context.CancelFunc
+	opener         *stream.Dialer // the streams the server opens to the client (peerstream.go)
+	opened         sync.WaitGroup // closes of those streams, abandoned
 	draining       bool
 	closed         bool
 	streams        sync.WaitGroup // goroutines per stream and hook
@@ -168,6 +170,7 @@ func (c *conn) serve() {
 	c.cancel() // ends streaming handlers of the vanished connection
 	c.streams.Wait()
 	sess.Close()
+	c.opened.Wait()
 }
 
 // prove marks the connection as one that sent a complete message: it is no

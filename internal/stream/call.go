@@ -19,7 +19,9 @@ import (
 // Dialer opens streaming calls on one session: a client's to its server,
 // or a server's to a client that serves streams.
 type Dialer struct {
-	Session    interface{ Open(context.Context) (net.Conn, error) }
+	Session interface {
+		Open(context.Context) (net.Conn, error)
+	}
 	Limits     wire.Limits
 	Cancel     func(id uint32) error // tells the peer that the call on stream id was canceled ($ferry.cancelstream)
 	Background *sync.WaitGroup       // counts the closes of abandoned streams; its owner waits for it

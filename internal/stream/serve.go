@@ -141,4 +141,3 @@ func (s *served) wrap(err error) *ferry.Error {
 	}
 	return status.Received(err)
 }
-
