@@ -27,6 +27,15 @@
 //     overloaded service. Idempotent calls may also be hedged
 //     (WithHedging).
 //
+// Streaming calls go through the cluster too: NewStream (and the typed
+// client.OpenBidi, client.OpenServerStream and client.OpenClientStream,
+// given the Client) opens the stream on an endpoint the balancer picks,
+// consistent-hash keys included. A stream refused before its handler
+// started (ferry.NotExecuted) moves to another endpoint with the messages
+// already sent; once started, a broken stream fails to the caller with
+// the endpoint's address in the error. StreamStats counts streams opened,
+// failed and moved.
+//
 // A connection failure also asks the resolver to look again, so a DNS
 // name that moved is followed at once rather than at the next poll.
 package cluster
