@@ -127,3 +127,12 @@ func ChainStreamClient(ics ...StreamClientInterceptor) StreamClientInterceptor {
 type StreamOpener interface {
 	OpenStream(ctx context.Context, method string, kind StreamKind) (ClientStream, error)
 }
+
+// WireCounter is implemented by the ServerStream and ClientStream that
+// Ferry hands to its stream interceptors (before any interceptor wraps
+// them): the bytes the stream has carried each way so far, frames
+// included. An interceptor that wants sizes type-asserts the stream it was
+// given; a wrapper installed by another interceptor hides it.
+type WireCounter interface {
+	WireBytes() (sent, received int64)
+}

@@ -91,7 +91,8 @@ func (c *Client) serveStream(st net.Conn) {
 		st.Close() // the server opens only streaming calls to its clients
 		return
 	}
-	sc := stream.New(st, c.limits)
+	cnt := stream.NewCounter(st, 1) // the marker byte was read
+	sc := stream.New(cnt, c.limits)
 	sc.Bound(c.sess.Budget(), c.cfg.PartialMessageTimeout)
 	defer sc.Close()
 	method, ext, err := sc.ReadOpen()
@@ -116,7 +117,7 @@ func (c *Client) serveStream(st net.Conn) {
 	}
 	defer c.limiter.Release()
 	id := transport.StreamID(st)
-	c.serving.Run(c.ctx, st, sc, m, ext, func(cancel context.CancelFunc) func() {
+	c.serving.Run(c.ctx, st, sc, cnt, m, ext, func(cancel context.CancelFunc) func() {
 		c.smu.Lock()
 		c.cancels[id] = cancel
 		c.smu.Unlock()

@@ -152,7 +152,8 @@ func HandleClientStream[Req, Resp any](s *Server, name string, fn func(ctx conte
 // serveStream runs one streaming call on st, whose marker byte was read.
 func (c *conn) serveStream(st net.Conn) {
 	cfg := c.s.opts.cfg
-	sc := stream.New(st, wire.Limits{MaxMessage: cfg.MaxMessageSize, MaxDepth: cfg.MaxDepth})
+	cnt := stream.NewCounter(st, 1) // the marker byte was read
+	sc := stream.New(cnt, wire.Limits{MaxMessage: cfg.MaxMessageSize, MaxDepth: cfg.MaxDepth})
 	sc.Bound(c.budget, cfg.PartialMessageTimeout)
 	defer sc.Close()
 	_ = st.SetReadDeadline(time.Now().Add(cfg.SniffTimeout))
@@ -188,5 +189,5 @@ func (c *conn) serveStream(st net.Conn) {
 		c.trackStream(id, cancel)
 		return func() { c.trackStream(id, nil) }
 	}
-	c.s.serving.Run(c.streamContext(), st, sc, sm, ext, track)
+	c.s.serving.Run(c.streamContext(), st, sc, cnt, sm, ext, track)
 }

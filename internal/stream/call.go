@@ -31,6 +31,7 @@ type Dialer struct {
 // under the interceptors.
 type call struct {
 	c    *Conn
+	cnt  *Counter
 	d    *Dialer
 	ctx  context.Context
 	id   uint32
@@ -56,12 +57,13 @@ func (d *Dialer) Open(ctx context.Context, info *ferry.StreamInfo) (ferry.Client
 	if err != nil {
 		return nil, openError(ctx, err)
 	}
-	sc := New(&refusable{Conn: st}, d.Limits)
+	cnt := &Counter{Conn: &refusable{Conn: st}}
+	sc := New(cnt, d.Limits)
 	if err := sc.WriteOpen(method, ext); err != nil {
 		st.Close()
 		return nil, openError(ctx, err)
 	}
-	s := &call{c: sc, d: d, ctx: ctx, id: transport.StreamID(st)}
+	s := &call{c: sc, cnt: cnt, d: d, ctx: ctx, id: transport.StreamID(st)}
 	s.stop = context.AfterFunc(ctx, s.abort)
 	return s, nil
 }
@@ -90,6 +92,9 @@ func (s *call) abort() {
 
 // Context returns the stream's context.
 func (s *call) Context() context.Context { return s.ctx }
+
+// WireBytes returns the bytes sent and received (ferry.WireCounter).
+func (s *call) WireBytes() (sent, received int64) { return s.cnt.WireBytes() }
 
 // Send sends one message. It blocks while the server's window is full.
 // After CloseSend it sends nothing and returns a *ferry.Error with

@@ -23,12 +23,13 @@ type Serving struct {
 }
 
 // Run serves one admitted streaming call of method m on st, carried by
-// sc, whose opening request carried ext. parent is the handler's parent
+// sc (over cnt, which counts its bytes), whose opening request carried
+// ext. parent is the handler's parent
 // context (the connection's, with its identity and peer); track records
 // the call's cancel for the peer's $ferry.cancelstream and returns the
 // function that forgets it. Run sends the final status and returns when
 // the call is over.
-func (o *Serving) Run(parent context.Context, st net.Conn, sc *Conn, m *registry.Method, ext wire.RequestExt, track func(context.CancelFunc) func()) {
+func (o *Serving) Run(parent context.Context, st net.Conn, sc *Conn, cnt *Counter, m *registry.Method, ext wire.RequestExt, track func(context.CancelFunc) func()) {
 	ctx := parent
 	if ext.Metadata != nil {
 		ctx = ferry.NewIncomingContext(ctx, ext.Metadata)
@@ -49,7 +50,7 @@ func (o *Serving) Run(parent context.Context, st net.Conn, sc *Conn, m *registry
 		_ = st.SetReadDeadline(now)
 		_ = st.SetWriteDeadline(now)
 	})
-	sst := &served{c: sc, ctx: ctx, cancel: cancel}
+	sst := &served{c: sc, ctx: ctx, cancel: cancel, cnt: cnt}
 	info := &ferry.StreamInfo{Method: m.Name, Kind: m.Kind}
 	result, herr := o.run(ctx, info, m.Stream, sst)
 	if !stop() {
@@ -95,6 +96,7 @@ func (o *Serving) run(ctx context.Context, info *ferry.StreamInfo, fn ferry.Stre
 // under the interceptors.
 type served struct {
 	c      *Conn
+	cnt    *Counter
 	ctx    context.Context
 	cancel context.CancelFunc
 	eof    bool
@@ -102,6 +104,8 @@ type served struct {
 }
 
 func (s *served) Context() context.Context { return s.ctx }
+
+func (s *served) WireBytes() (sent, received int64) { return s.cnt.WireBytes() }
 
 func (s *served) Send(v any) error {
 	if err := s.c.Send(v, 0); err != nil {
