@@ -105,6 +105,17 @@ svg{background:#fafafa;border:1px solid #ddd}
 {{else}}<tr><td colspan="10" class="muted">no methods</td></tr>{{end}}
 </tbody></table>
 
+<h2 id="streams">Streams</h2>
+<table><thead><tr><th>method</th><th>kind</th><th>open</th><th>opened</th><th>received</th><th>sent</th><th>errors</th>
+<th>p50</th><th>p90</th><th>p99</th><th>max</th><th>error codes</th></tr></thead><tbody>
+{{range .Streams}}<tr class="stream" data-method="{{.Name}}"><td>{{.Name}}</td><td>{{.Kind}}</td>
+<td class="open">{{.Open}}</td><td class="opened">{{.Opened}}</td><td>{{.Received}}</td><td>{{.Sent}}</td>
+<td class="errors{{if .Errors}} err{{end}}">{{.Errors}}</td>
+<td>{{dur .P50}}</td><td>{{dur .P90}}</td><td>{{dur .P99}}</td><td>{{dur .Max}}</td>
+<td>{{range $code, $n := .Codes}}{{$code}}: {{$n}} {{end}}</td></tr>
+{{else}}<tr><td colspan="12" class="muted">no streaming methods</td></tr>{{end}}
+</tbody></table>
+
 <h2>Latency, all methods</h2>
 {{template "chart" .Latency}}
 

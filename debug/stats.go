@@ -14,10 +14,10 @@ import (
 // window is how many seconds of per-second call counts Stats keeps.
 const window = 60
 
-// Stats counts the calls a server handles, per method. Install its
-// interceptor with Option (or Interceptor) when creating the server; it is
-// safe for concurrent use. Streaming calls are not counted: interceptors
-// do not see them.
+// Stats counts the calls a server handles, per method, and its streaming
+// calls apart (streams.go). Install its interceptors with Option (or
+// Interceptor and StreamInterceptor) when creating the server; it is safe
+// for concurrent use.
 type Stats struct {
 	start   time.Time
 	mu      sync.RWMutex
@@ -25,6 +25,7 @@ type Stats struct {
 	all     Histogram
 	rollMu  sync.Mutex
 	secs    [window]second
+	streams streamTable
 }
 
 type methodStats struct {
@@ -48,12 +49,13 @@ func New() *Stats {
 	return &Stats{start: time.Now(), methods: map[string]*methodStats{}}
 }
 
-// Option installs the statistics' interceptor on a server:
+// Option installs the statistics' interceptors, unary and stream, on a
+// server:
 //
 //	st := debug.New()
 //	s := server.New(st.Option())
 //	http.Handle("/debug/ferry", st.Handler(s))
-func (st *Stats) Option() server.Option { return server.WithInterceptors(st.Interceptor()) }
+func (st *Stats) Option() server.Option { return st.options() }
 
 // Interceptor returns the server interceptor that records every call: its
 // duration, its error code and the calls in flight.
@@ -122,6 +124,7 @@ type Snapshot struct {
 	Rate    []RatePoint   `json:"rate"`    // the last 60 seconds, oldest first, the current second last
 	Latency []Bucket      `json:"latency"` // all methods together, in 20 equal-width buckets
 	Conns   []ConnStats   `json:"conns,omitempty"`
+	Streams []StreamStats `json:"streams,omitempty"` // streaming methods
 }
 
 // ConnStats describes one open connection of the server.
@@ -163,9 +166,14 @@ func (st *Stats) Snapshot(s *server.Server) Snapshot {
 	now := time.Now()
 	snap := Snapshot{Uptime: now.Sub(st.start), Latency: st.all.Linear(20)}
 	kinds := map[string]string{}
+	streamKinds := map[string]string{}
 	if s != nil {
 		for _, mi := range s.Methods() {
-			kinds[mi.Name] = mi.Kind
+			if mi.Kind == "unary" {
+				kinds[mi.Name] = mi.Kind
+			} else {
+				streamKinds[mi.Name] = mi.Kind
+			}
 		}
 		for _, c := range s.Conns() {
 			cs := ConnStats{Protocol: c.Protocol, Since: c.Since, Streams: c.Streams, Running: c.Running}
@@ -185,6 +193,7 @@ func (st *Stats) Snapshot(s *server.Server) Snapshot {
 		snap.Methods = append(snap.Methods, MethodStats{Name: name, Kind: kind})
 	}
 	sort.Slice(snap.Methods, func(i, j int) bool { return snap.Methods[i].Name < snap.Methods[j].Name })
+	snap.Streams = st.streams.snapshot(streamKinds)
 	cur := now.Unix()
 	for u := cur - window + 1; u <= cur; u++ {
 		p := RatePoint{Time: time.Unix(u, 0)}
