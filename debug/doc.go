@@ -4,7 +4,11 @@
 //
 // Stats counts every call through a server interceptor: calls, errors by
 // code, calls in flight and latency percentiles per method, and calls per
-// second over the last minute. Its Handler renders them, with the server's
+// second over the last minute; and every streaming call through a stream
+// interceptor (StreamInterceptor; Option installs both): per streaming
+// method, the streams open now and opened, messages received and sent by
+// the handlers, errors by code and duration percentiles. Its Handler
+// renders them, with the server's
 // connections and registered methods, as one self-contained HTML page
 // (inline CSS and SVG charts, no scripts, no external assets), or as JSON
 // with ?format=json:
