@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ferryrpc/ferry/internal/wire"
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/ferryrpc/ferry/internal/msgpack"
+	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
 
 // MaxDepth is the deepest nesting of arrays and maps Unmarshal accepts.
@@ -21,7 +21,7 @@ var ErrDecode = errors.New("ferry: cannot decode msgpack")
 type Raw []byte
 
 // EncodeMsgpack writes the value unchanged.
-func (r Raw) EncodeMsgpack(enc *msgpack.Encoder) error {
+func (r Raw) EncodeMsgpack(enc *vmsgpack.Encoder) error {
 	if len(r) == 0 {
 		return enc.EncodeNil()
 	}
@@ -30,7 +30,7 @@ func (r Raw) EncodeMsgpack(enc *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack copies the next value's bytes.
-func (r *Raw) DecodeMsgpack(dec *msgpack.Decoder) error {
+func (r *Raw) DecodeMsgpack(dec *vmsgpack.Decoder) error {
 	b, err := dec.DecodeRaw()
 	*r = Raw(b)
 	return err
@@ -67,7 +67,7 @@ func Unmarshal(b []byte, v any) error {
 // Validate checks that b starts with one whole, bounded msgpack value and
 // returns its length.
 func Validate(b []byte) (int, error) {
-	sc := wire.NewScanner(wire.Limits{MaxMessage: len(b), MaxDepth: MaxDepth})
+	sc := msgpack.NewScanner(len(b), MaxDepth)
 	n, err := sc.Scan(b)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrDecode, err)
@@ -79,8 +79,8 @@ func Validate(b []byte) (int, error) {
 }
 
 // NewEncoder returns a msgpack encoder configured as Ferry encodes.
-func NewEncoder(w io.Writer) *msgpack.Encoder {
-	enc := msgpack.NewEncoder(w)
+func NewEncoder(w io.Writer) *vmsgpack.Encoder {
+	enc := vmsgpack.NewEncoder(w)
 	enc.UseCompactInts(true)
 	return enc
 }
@@ -89,7 +89,7 @@ func NewEncoder(w io.Writer) *msgpack.Encoder {
 // not safe for concurrent use.
 type Decoder struct {
 	r    sliceReader
-	dec  *msgpack.Decoder
+	dec  *vmsgpack.Decoder
 	fast fastDecoder
 }
 
@@ -98,7 +98,7 @@ type Decoder struct {
 // key is not a string, map[any]any for maps.
 func NewDecoder() *Decoder {
 	d := &Decoder{}
-	d.dec = msgpack.NewDecoder(&d.r)
+	d.dec = vmsgpack.NewDecoder(&d.r)
 	d.dec.UseLooseInterfaceDecoding(true)
 	d.dec.SetMapDecoder(decodeAnyMap)
 	return d
@@ -148,7 +148,7 @@ func (d *Decoder) Decode(b []byte, v any) (err error) {
 // maxKeptSpans bounds the extension spans a Decoder keeps between calls.
 const maxKeptSpans = 64
 
-func decodeAnyMap(d *msgpack.Decoder) (any, error) {
+func decodeAnyMap(d *vmsgpack.Decoder) (any, error) {
 	n, err := d.DecodeMapLen()
 	if err != nil || n < 0 {
 		return nil, err
@@ -197,7 +197,7 @@ func isHashable(k any) bool {
 type sliceReader struct {
 	b   []byte
 	off int
-	ext []wire.Span // extension payloads, in order
+	ext []msgpack.Span // extension payloads, in order
 }
 
 func (r *sliceReader) Read(p []byte) (int, error) {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
 // Extension payloads are opaque to validation, so msgpack must never parse
@@ -31,8 +31,8 @@ var errEmptyExt = errors.New("empty extension value followed by a map or nil")
 
 // extSpans appends the payload spans of the extension values in b to dst,
 // and refuses the empty ones msgpack would misread.
-func extSpans(dst []wire.Span, b []byte) ([]wire.Span, error) {
-	dst = wire.ExtPayloads(dst, b)
+func extSpans(dst []msgpack.Span, b []byte) ([]msgpack.Span, error) {
+	dst = msgpack.ExtPayloads(dst, b)
 	for _, s := range dst {
 		if s.Start != s.End || s.End >= len(b) {
 			continue
@@ -46,8 +46,8 @@ func extSpans(dst []wire.Span, b []byte) ([]wire.Span, error) {
 
 // inPayload returns an error when off lies inside one of the sorted,
 // disjoint spans.
-func inPayload(spans []wire.Span, b []byte, off int) error {
-	i, _ := slices.BinarySearchFunc(spans, off, func(s wire.Span, off int) int {
+func inPayload(spans []msgpack.Span, b []byte, off int) error {
+	i, _ := slices.BinarySearchFunc(spans, off, func(s msgpack.Span, off int) int {
 		return cmp.Compare(s.End, off+1) // the first span ending after off
 	})
 	if i < len(spans) && spans[i].Start <= off {

@@ -5,14 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/ferryrpc/ferry/internal/msgpack"
+	vmsgpack "github.com/vmihailenco/msgpack/v5"
 	"math"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/ferryrpc/ferry/internal/wire"
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // The fast path encodes and decodes plain Go values — structs of exported
@@ -44,10 +43,10 @@ type structField struct {
 var plans sync.Map // reflect.Type → *plan (nil: not fast)
 
 var (
-	customEncoderType = reflect.TypeFor[msgpack.CustomEncoder]()
-	customDecoderType = reflect.TypeFor[msgpack.CustomDecoder]()
-	marshalerType     = reflect.TypeFor[msgpack.Marshaler]()
-	unmarshalerType   = reflect.TypeFor[msgpack.Unmarshaler]()
+	customEncoderType = reflect.TypeFor[vmsgpack.CustomEncoder]()
+	customDecoderType = reflect.TypeFor[vmsgpack.CustomDecoder]()
+	marshalerType     = reflect.TypeFor[vmsgpack.Marshaler]()
+	unmarshalerType   = reflect.TypeFor[vmsgpack.Unmarshaler]()
 	binMarshalerType  = reflect.TypeFor[encoding.BinaryMarshaler]()
 	binUnmarshalType  = reflect.TypeFor[encoding.BinaryUnmarshaler]()
 	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
@@ -55,7 +54,7 @@ var (
 )
 
 // planFor returns the fast plan of t, or nil when t must go through
-// msgpack.
+// vmsgpack.
 func planFor(t reflect.Type) *plan {
 	if p, ok := plans.Load(t); ok {
 		return p.(*plan)
@@ -76,7 +75,7 @@ func custom(t reflect.Type) bool {
 }
 
 // compile builds t's plan; seen guards against recursive types, which go
-// to msgpack.
+// to vmsgpack.
 func compile(t reflect.Type, seen map[reflect.Type]bool) *plan {
 	if seen[t] || custom(t) {
 		return nil
@@ -165,7 +164,7 @@ func structPlan(t reflect.Type, seen map[reflect.Type]bool) *plan {
 		if fp == nil {
 			return nil
 		}
-		fields = append(fields, structField{index: i, name: name, key: wire.AppendString(nil, name), omitEmpty: omit, p: fp})
+		fields = append(fields, structField{index: i, name: name, key: msgpack.AppendString(nil, name), omitEmpty: omit, p: fp})
 	}
 	byName := make(map[string]int, len(fields))
 	names := make([]string, len(fields))
@@ -181,7 +180,7 @@ func structPlan(t reflect.Type, seen map[reflect.Type]bool) *plan {
 				n--
 			}
 		}
-		b = wire.AppendMapHeader(b, n)
+		b = msgpack.AppendMapHeader(b, n)
 		for i := range fields {
 			f := &fields[i]
 			fv := v.Field(f.index)
@@ -277,10 +276,10 @@ func slicePlan(t reflect.Type, ep *plan) *plan {
 	return &plan{
 		enc: func(b []byte, v reflect.Value) []byte {
 			if v.IsNil() {
-				return wire.AppendNil(b)
+				return msgpack.AppendNil(b)
 			}
 			n := v.Len()
-			b = wire.AppendArrayHeader(b, n)
+			b = msgpack.AppendArrayHeader(b, n)
 			for i := 0; i < n; i++ {
 				b = ep.enc(b, v.Index(i))
 			}
@@ -314,12 +313,12 @@ func mapPlan(t reflect.Type, vp *plan) *plan {
 	return &plan{
 		enc: func(b []byte, v reflect.Value) []byte {
 			if v.IsNil() {
-				return wire.AppendNil(b)
+				return msgpack.AppendNil(b)
 			}
-			b = wire.AppendMapHeader(b, v.Len())
+			b = msgpack.AppendMapHeader(b, v.Len())
 			it := v.MapRange()
 			for it.Next() {
-				b = vp.enc(wire.AppendString(b, it.Key().String()), it.Value())
+				b = vp.enc(msgpack.AppendString(b, it.Key().String()), it.Value())
 			}
 			return b
 		},
@@ -356,7 +355,7 @@ func ptrPlan(t reflect.Type, ep *plan) *plan {
 	return &plan{
 		enc: func(b []byte, v reflect.Value) []byte {
 			if v.IsNil() {
-				return wire.AppendNil(b)
+				return msgpack.AppendNil(b)
 			}
 			return ep.enc(b, v.Elem())
 		},
@@ -373,10 +372,10 @@ func ptrPlan(t reflect.Type, ep *plan) *plan {
 	}
 }
 
-func encBool(b []byte, v reflect.Value) []byte   { return wire.AppendBool(b, v.Bool()) }
-func encInt(b []byte, v reflect.Value) []byte    { return wire.AppendInt(b, v.Int()) }
-func encUint(b []byte, v reflect.Value) []byte   { return wire.AppendUint(b, v.Uint()) }
-func encString(b []byte, v reflect.Value) []byte { return wire.AppendString(b, v.String()) }
+func encBool(b []byte, v reflect.Value) []byte   { return msgpack.AppendBool(b, v.Bool()) }
+func encInt(b []byte, v reflect.Value) []byte    { return msgpack.AppendInt(b, v.Int()) }
+func encUint(b []byte, v reflect.Value) []byte   { return msgpack.AppendUint(b, v.Uint()) }
+func encString(b []byte, v reflect.Value) []byte { return msgpack.AppendString(b, v.String()) }
 func encFloat32(b []byte, v reflect.Value) []byte {
 	return binary.BigEndian.AppendUint32(append(b, 0xca), math.Float32bits(float32(v.Float())))
 }
@@ -385,7 +384,7 @@ func encFloat64(b []byte, v reflect.Value) []byte {
 }
 func encBytes(b []byte, v reflect.Value) []byte {
 	if v.IsNil() {
-		return wire.AppendNil(b)
+		return msgpack.AppendNil(b)
 	}
 	p := v.Bytes()
 	n := len(p)
@@ -427,13 +426,13 @@ func (d *fastDecoder) isNil() bool {
 }
 
 func (d *fastDecoder) skip() error {
-	n, err := wire.Skip(d.b[d.off:])
+	n, err := msgpack.Skip(d.b[d.off:])
 	d.off += n
 	return err
 }
 
 func (d *fastDecoder) arrayLen() (int, bool) {
-	n, hdr, ok := wire.ArrayLen(d.b[d.off:])
+	n, hdr, ok := msgpack.ArrayLen(d.b[d.off:])
 	if ok {
 		d.off += hdr
 	}
@@ -463,11 +462,11 @@ func (d *fastDecoder) mapLen() (int, bool) {
 
 // str returns the bytes of a str or bin value.
 func (d *fastDecoder) str() ([]byte, error) {
-	n, err := wire.Skip(d.b[d.off:])
+	n, err := msgpack.Skip(d.b[d.off:])
 	if err != nil {
 		return nil, err
 	}
-	s, err := wire.ReadStringBytes(d.b[d.off : d.off+n])
+	s, err := msgpack.ReadStringBytes(d.b[d.off : d.off+n])
 	if err != nil {
 		c, _ := d.peek()
 		return nil, fmt.Errorf("cannot decode msgpack code 0x%02x as a string", c)

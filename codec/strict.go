@@ -8,7 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
 // Decoding never guesses. A value is taken when it fits its Go target
@@ -139,18 +139,18 @@ func (d *fastDecoder) got() string {
 		}
 		return formatNumber(i, u, f, kind)
 	case c&0xe0 == 0xa0 || c >= 0xd9 && c <= 0xdb:
-		n, err := wire.Skip(d.b[d.off:])
+		n, err := msgpack.Skip(d.b[d.off:])
 		if err != nil {
 			return "a string"
 		}
-		s, err := wire.ReadStringBytes(d.b[d.off : d.off+n])
+		s, err := msgpack.ReadStringBytes(d.b[d.off : d.off+n])
 		if err != nil {
 			return "a string"
 		}
 		return quote(s)
 	case c >= 0xc4 && c <= 0xc6:
 		return "binary data"
-	case wire.IsArrayHeader(c):
+	case msgpack.IsArrayHeader(c):
 		return "an array"
 	case c&0xf0 == 0x80 || c == 0xde || c == 0xdf:
 		return "a map"

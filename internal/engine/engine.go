@@ -21,11 +21,12 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
-	"github.com/vmihailenco/msgpack/v5"
+	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
 
 // Reserved notification methods (PROTOCOL.md, "Control notifications").
@@ -557,4 +558,4 @@ func (l *Limiter) Acquire() bool {
 func (l *Limiter) Release() { l.unreserve(runNow) }
 
 // encoder is shared by the writer's callers, under the writer lock.
-func newEncoder(b *wire.Buffer) *msgpack.Encoder { return codec.NewEncoder(b) }
+func newEncoder(b *msgpack.Buffer) *vmsgpack.Encoder { return codec.NewEncoder(b) }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
-	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
 // argShape is what DecodeArgs needs to know of a method's args type.
@@ -42,7 +42,7 @@ func shapeOf(t reflect.Type) argShape {
 func (m *Method) DecodeArgs(dec *codec.Decoder, params []byte, strictFields bool) (any, *ferry.Error) {
 	args := m.NewArgs()
 	body := params
-	n, hdr, isArray := wire.ArrayLen(params)
+	n, hdr, isArray := msgpack.ArrayLen(params)
 	switch {
 	case !isArray: // not the spec's array: decode it as the args
 	case n == 0:
@@ -51,7 +51,7 @@ func (m *Method) DecodeArgs(dec *codec.Decoder, params []byte, strictFields bool
 		body = params[hdr:]
 	}
 	if m.shape.isStr {
-		if k, _, ok := wire.ArrayLen(body); ok && k > len(m.shape.fields) {
+		if k, _, ok := msgpack.ArrayLen(body); ok && k > len(m.shape.fields) {
 			return nil, m.tooMany(k)
 		}
 	}
@@ -68,7 +68,7 @@ func (m *Method) DecodeArgs(dec *codec.Decoder, params []byte, strictFields bool
 // isScalar reports whether a value starting with c is neither an array, a
 // map nor nil.
 func isScalar(c byte) bool {
-	return !wire.IsArrayHeader(c) && c&0xf0 != 0x80 && c != 0xde && c != 0xdf && c != 0xc0
+	return !msgpack.IsArrayHeader(c) && c&0xf0 != 0x80 && c != 0xde && c != 0xdf && c != 0xc0
 }
 
 func (m *Method) tooMany(got int) *ferry.Error {

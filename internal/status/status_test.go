@@ -10,6 +10,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -66,7 +67,7 @@ func TestDecodeForeignShapes(t *testing.T) {
 	assert.Equal(t, "undecodable error value", Decode([]byte{0xc1}, nil, dec).Message)
 	// A malformed or out-of-range ext leaves the code unknown.
 	bad := wire.AppendResponseExt(nil, wire.ResponseExt{Code: 99})
-	s := wire.AppendString(nil, "x")
+	s := msgpack.AppendString(nil, "x")
 	got := Decode(s, bad, dec)
 	assert.Equal(t, ferry.CodeUnknown, got.Code)
 	assert.Equal(t, ferry.CodeUnknown, Decode(s, []byte{0x91, 0x01}, dec).Code)
