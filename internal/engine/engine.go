@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/status"
@@ -78,7 +77,7 @@ type Conn struct {
 	rwc  io.ReadWriteCloser
 	opts Options
 	rd   *wire.Reader
-	dec  *codec.Decoder // used by the reader goroutine only
+	dec  *msgpack.Decoder // used by the reader goroutine only
 
 	w writer
 
@@ -128,7 +127,7 @@ func New(rwc io.ReadWriteCloser, opts Options) *Conn {
 		rwc:      rwc,
 		opts:     opts,
 		rd:       wire.NewReader(rwc, opts.Limits),
-		dec:      codec.NewDecoder(),
+		dec:      msgpack.NewDecoder(),
 		calls:    make(map[uint32]*Pending),
 		running:  make(map[uint32]*inbound),
 		closed:   make(chan struct{}),
@@ -558,4 +557,4 @@ func (l *Limiter) Acquire() bool {
 func (l *Limiter) Release() { l.unreserve(runNow) }
 
 // encoder is shared by the writer's callers, under the writer lock.
-func newEncoder(b *msgpack.Buffer) *vmsgpack.Encoder { return codec.NewEncoder(b) }
+func newEncoder(b *msgpack.Buffer) *vmsgpack.Encoder { return msgpack.NewEncoder(b) }

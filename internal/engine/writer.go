@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
@@ -218,7 +217,7 @@ func (w *writer) encode(v any) (err error) {
 			err = fmt.Errorf("panic while encoding %T: %v", v, p)
 		}
 	}()
-	if b, ok := codec.AppendFast(w.out.B, v); ok {
+	if b, ok := msgpack.AppendFast(w.out.B, v); ok {
 		w.out.B = b
 		return nil
 	}
@@ -341,16 +340,10 @@ func sizeHint(v any) int {
 		if v != nil {
 			return len(*v)
 		}
-	case codec.Raw:
-		return len(v)
-	case *codec.Raw:
-		if v != nil {
-			return len(*v)
-		}
 	case string:
 		return len(v)
 	}
-	return 0
+	return msgpack.BytesLen(v) // codec.Raw
 }
 
 func btoi(b bool) int {

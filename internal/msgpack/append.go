@@ -3,6 +3,7 @@ package msgpack
 import (
 	"encoding/binary"
 	"math"
+	"reflect"
 )
 
 // Buffer is an append-only byte slice that msgpack's encoder can write to
@@ -137,4 +138,18 @@ func AppendFloat32(b []byte, v float32) []byte {
 // AppendFloat64 appends v as a msgpack float64.
 func AppendFloat64(b []byte, v float64) []byte {
 	return binary.BigEndian.AppendUint64(append(b, 0xcb), math.Float64bits(v))
+}
+
+// BytesLen returns len(v) when v is a byte slice of any type (such as
+// codec.Raw) or a non-nil pointer to one, and 0 otherwise; it sizes buffers
+// for large payloads.
+func BytesLen(v any) int {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		rv = rv.Elem()
+	}
+	if rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() == reflect.Uint8 {
+		return rv.Len()
+	}
+	return 0
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
@@ -21,7 +20,7 @@ func shapeOf(t reflect.Type) argShape {
 	if t == nil {
 		return argShape{}
 	}
-	f := codec.FieldNames(t)
+	f := msgpack.FieldNames(t)
 	return argShape{fields: f, isStr: f != nil}
 }
 
@@ -39,7 +38,7 @@ func shapeOf(t reflect.Type) argShape {
 // with strictFields every key must name one. Values convert only without
 // loss (see package codec). A refusal is a CodeInvalidArgument error whose
 // message names the method and the argument.
-func (m *Method) DecodeArgs(dec *codec.Decoder, params []byte, strictFields bool) (any, *ferry.Error) {
+func (m *Method) DecodeArgs(dec *msgpack.Decoder, params []byte, strictFields bool) (any, *ferry.Error) {
 	args := m.NewArgs()
 	body := params
 	n, hdr, isArray := msgpack.ArrayLen(params)
@@ -83,9 +82,9 @@ func (m *Method) tooMany(got int) *ferry.Error {
 // "Arith.Add: argument 1 (A): want an integer, got 3.5" when the args
 // came as an array, "Arith.Add: field A: …" when they came as a map.
 func (m *Method) argError(err error) *ferry.Error {
-	var ve *codec.ValueError
+	var ve *msgpack.ValueError
 	if !errors.As(err, &ve) {
-		msg := strings.TrimPrefix(err.Error(), codec.ErrDecode.Error()+": ")
+		msg := strings.TrimPrefix(err.Error(), msgpack.ErrDecode.Error()+": ")
 		return ferry.Errorf(ferry.CodeInvalidArgument, "%s: cannot decode the arguments: %s", m.Name, msg)
 	}
 	where := ""

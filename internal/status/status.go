@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/wire"
 )
@@ -46,7 +45,7 @@ func AppendError(b []byte, id uint32, err error, ext bool) []byte {
 // any, into a *ferry.Error: a string (or bin) is the message, other
 // shapes are formatted; without a valid code in ext the code is
 // CodeUnknown. The not-executed flag survives.
-func Decode(errField, ext []byte, dec *codec.Decoder) *ferry.Error {
+func Decode(errField, ext []byte, dec *msgpack.Decoder) *ferry.Error {
 	fe := &ferry.Error{Code: ferry.CodeUnknown}
 	if s, err := msgpack.ReadStringBytes(errField); err == nil {
 		fe.Message = string(s)

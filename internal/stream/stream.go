@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
@@ -37,7 +36,7 @@ const (
 type Conn struct {
 	rwc   net.Conn
 	rd    *wire.Reader
-	dec   *codec.Decoder
+	dec   *msgpack.Decoder
 	limit int
 
 	wmu        sync.Mutex // one message encoded at a time into out
@@ -67,8 +66,8 @@ type Conn struct {
 
 // New wraps a stream whose marker byte (if any) was already consumed.
 func New(rwc net.Conn, lim wire.Limits) *Conn {
-	c := &Conn{rwc: rwc, rd: wire.NewReader(rwc, lim), dec: codec.NewDecoder(), limit: lim.MaxMessage}
-	c.enc = codec.NewEncoder(&c.out)
+	c := &Conn{rwc: rwc, rd: wire.NewReader(rwc, lim), dec: msgpack.NewDecoder(), limit: lim.MaxMessage}
+	c.enc = msgpack.NewEncoder(&c.out)
 	c.qcond.L = &c.qmu
 	return c
 }
@@ -224,7 +223,7 @@ func encode(enc *vmsgpack.Encoder, v any) (err error) {
 			err = fmt.Errorf("panic while encoding %T: %v", v, p)
 		}
 	}()
-	if b, ok := codec.AppendFast(enc.Writer().(*msgpack.Buffer).B, v); ok {
+	if b, ok := msgpack.AppendFast(enc.Writer().(*msgpack.Buffer).B, v); ok {
 		enc.Writer().(*msgpack.Buffer).B = b
 		return nil
 	}

@@ -1,4 +1,4 @@
-package codec
+package msgpack
 
 import (
 	"fmt"
@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
 // Decoding never guesses. A value is taken when it fits its Go target
@@ -139,18 +137,18 @@ func (d *fastDecoder) got() string {
 		}
 		return formatNumber(i, u, f, kind)
 	case c&0xe0 == 0xa0 || c >= 0xd9 && c <= 0xdb:
-		n, err := msgpack.Skip(d.b[d.off:])
+		n, err := Skip(d.b[d.off:])
 		if err != nil {
 			return "a string"
 		}
-		s, err := msgpack.ReadStringBytes(d.b[d.off : d.off+n])
+		s, err := ReadStringBytes(d.b[d.off : d.off+n])
 		if err != nil {
 			return "a string"
 		}
 		return quote(s)
 	case c >= 0xc4 && c <= 0xc6:
 		return "binary data"
-	case msgpack.IsArrayHeader(c):
+	case IsArrayHeader(c):
 		return "an array"
 	case c&0xf0 == 0x80 || c == 0xde || c == 0xdf:
 		return "a map"

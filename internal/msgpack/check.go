@@ -1,4 +1,4 @@
-package codec
+package msgpack
 
 import (
 	"errors"
@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
 // Types without a fast plan go to msgpack, whose rules differ from the
@@ -90,14 +88,14 @@ func (d *fastDecoder) check(t reflect.Type, depth int) error {
 		start := d.off
 		i, err := d.intFor(k)
 		if err == nil && (c == 0xca || c == 0xcb) { // msgpack takes no float here
-			d.edits = append(d.edits, edit{pos: start, end: d.off, repl: msgpack.AppendInt(nil, i)})
+			d.edits = append(d.edits, edit{pos: start, end: d.off, repl: AppendInt(nil, i)})
 		}
 		return err
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		start := d.off
 		u, err := d.uintFor(k)
 		if err == nil && (c == 0xca || c == 0xcb) {
-			d.edits = append(d.edits, edit{pos: start, end: d.off, repl: msgpack.AppendUint(nil, u)})
+			d.edits = append(d.edits, edit{pos: start, end: d.off, repl: AppendUint(nil, u)})
 		}
 		return err
 	case reflect.Float32, reflect.Float64:
@@ -174,7 +172,7 @@ func (d *fastDecoder) checkStruct(t reflect.Type, depth int) error {
 		}
 		if n > 0 && n < len(si.list) { // a new header, and nils for the rest
 			d.edits = append(d.edits,
-				edit{pos: start, end: body, repl: msgpack.AppendArrayHeader(nil, len(si.list))},
+				edit{pos: start, end: body, repl: AppendArrayHeader(nil, len(si.list))},
 				edit{pos: d.off, end: d.off, repl: make([]byte, len(si.list)-n)})
 			nils := d.edits[len(d.edits)-1].repl
 			for i := range nils {

@@ -1,11 +1,10 @@
-package codec
+package msgpack
 
 import (
 	"encoding"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/ferryrpc/ferry/internal/msgpack"
 	vmsgpack "github.com/vmihailenco/msgpack/v5"
 	"math"
 	"reflect"
@@ -54,7 +53,7 @@ var (
 )
 
 // planFor returns the fast plan of t, or nil when t must go through
-// vmsgpack.
+// msgpack.
 func planFor(t reflect.Type) *plan {
 	if p, ok := plans.Load(t); ok {
 		return p.(*plan)
@@ -75,7 +74,7 @@ func custom(t reflect.Type) bool {
 }
 
 // compile builds t's plan; seen guards against recursive types, which go
-// to vmsgpack.
+// to msgpack.
 func compile(t reflect.Type, seen map[reflect.Type]bool) *plan {
 	if seen[t] || custom(t) {
 		return nil
@@ -164,7 +163,7 @@ func structPlan(t reflect.Type, seen map[reflect.Type]bool) *plan {
 		if fp == nil {
 			return nil
 		}
-		fields = append(fields, structField{index: i, name: name, key: msgpack.AppendString(nil, name), omitEmpty: omit, p: fp})
+		fields = append(fields, structField{index: i, name: name, key: AppendString(nil, name), omitEmpty: omit, p: fp})
 	}
 	byName := make(map[string]int, len(fields))
 	names := make([]string, len(fields))
@@ -180,7 +179,7 @@ func structPlan(t reflect.Type, seen map[reflect.Type]bool) *plan {
 				n--
 			}
 		}
-		b = msgpack.AppendMapHeader(b, n)
+		b = AppendMapHeader(b, n)
 		for i := range fields {
 			f := &fields[i]
 			fv := v.Field(f.index)
@@ -276,10 +275,10 @@ func slicePlan(t reflect.Type, ep *plan) *plan {
 	return &plan{
 		enc: func(b []byte, v reflect.Value) []byte {
 			if v.IsNil() {
-				return msgpack.AppendNil(b)
+				return AppendNil(b)
 			}
 			n := v.Len()
-			b = msgpack.AppendArrayHeader(b, n)
+			b = AppendArrayHeader(b, n)
 			for i := 0; i < n; i++ {
 				b = ep.enc(b, v.Index(i))
 			}
@@ -313,12 +312,12 @@ func mapPlan(t reflect.Type, vp *plan) *plan {
 	return &plan{
 		enc: func(b []byte, v reflect.Value) []byte {
 			if v.IsNil() {
-				return msgpack.AppendNil(b)
+				return AppendNil(b)
 			}
-			b = msgpack.AppendMapHeader(b, v.Len())
+			b = AppendMapHeader(b, v.Len())
 			it := v.MapRange()
 			for it.Next() {
-				b = vp.enc(msgpack.AppendString(b, it.Key().String()), it.Value())
+				b = vp.enc(AppendString(b, it.Key().String()), it.Value())
 			}
 			return b
 		},
@@ -355,7 +354,7 @@ func ptrPlan(t reflect.Type, ep *plan) *plan {
 	return &plan{
 		enc: func(b []byte, v reflect.Value) []byte {
 			if v.IsNil() {
-				return msgpack.AppendNil(b)
+				return AppendNil(b)
 			}
 			return ep.enc(b, v.Elem())
 		},
@@ -372,10 +371,10 @@ func ptrPlan(t reflect.Type, ep *plan) *plan {
 	}
 }
 
-func encBool(b []byte, v reflect.Value) []byte   { return msgpack.AppendBool(b, v.Bool()) }
-func encInt(b []byte, v reflect.Value) []byte    { return msgpack.AppendInt(b, v.Int()) }
-func encUint(b []byte, v reflect.Value) []byte   { return msgpack.AppendUint(b, v.Uint()) }
-func encString(b []byte, v reflect.Value) []byte { return msgpack.AppendString(b, v.String()) }
+func encBool(b []byte, v reflect.Value) []byte   { return AppendBool(b, v.Bool()) }
+func encInt(b []byte, v reflect.Value) []byte    { return AppendInt(b, v.Int()) }
+func encUint(b []byte, v reflect.Value) []byte   { return AppendUint(b, v.Uint()) }
+func encString(b []byte, v reflect.Value) []byte { return AppendString(b, v.String()) }
 func encFloat32(b []byte, v reflect.Value) []byte {
 	return binary.BigEndian.AppendUint32(append(b, 0xca), math.Float32bits(float32(v.Float())))
 }
@@ -384,7 +383,7 @@ func encFloat64(b []byte, v reflect.Value) []byte {
 }
 func encBytes(b []byte, v reflect.Value) []byte {
 	if v.IsNil() {
-		return msgpack.AppendNil(b)
+		return AppendNil(b)
 	}
 	p := v.Bytes()
 	n := len(p)
@@ -426,13 +425,13 @@ func (d *fastDecoder) isNil() bool {
 }
 
 func (d *fastDecoder) skip() error {
-	n, err := msgpack.Skip(d.b[d.off:])
+	n, err := Skip(d.b[d.off:])
 	d.off += n
 	return err
 }
 
 func (d *fastDecoder) arrayLen() (int, bool) {
-	n, hdr, ok := msgpack.ArrayLen(d.b[d.off:])
+	n, hdr, ok := ArrayLen(d.b[d.off:])
 	if ok {
 		d.off += hdr
 	}
@@ -462,11 +461,11 @@ func (d *fastDecoder) mapLen() (int, bool) {
 
 // str returns the bytes of a str or bin value.
 func (d *fastDecoder) str() ([]byte, error) {
-	n, err := msgpack.Skip(d.b[d.off:])
+	n, err := Skip(d.b[d.off:])
 	if err != nil {
 		return nil, err
 	}
-	s, err := msgpack.ReadStringBytes(d.b[d.off : d.off+n])
+	s, err := ReadStringBytes(d.b[d.off : d.off+n])
 	if err != nil {
 		c, _ := d.peek()
 		return nil, fmt.Errorf("cannot decode msgpack code 0x%02x as a string", c)
