@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 )
 
@@ -191,7 +190,7 @@ func (d *fastDecoder) checkStruct(t reflect.Type, depth int) error {
 		if err != nil {
 			return d.wrong("a string key")
 		}
-		ft, found := si.byName[string(key)]
+		fd, found := si.byName[string(key)]
 		if !found {
 			if d.strictFields {
 				return unknownField(key, si.names)
@@ -202,7 +201,7 @@ func (d *fastDecoder) checkStruct(t reflect.Type, depth int) error {
 			continue
 		}
 		matched++
-		if err := d.check(ft, depth+1); err != nil {
+		if err := d.check(fd.typ, depth+1); err != nil {
 			return under(err, string(key), 0)
 		}
 	}
@@ -259,108 +258,4 @@ func isCustom(t reflect.Type) bool {
 	c := custom(t)
 	customTypes.Store(t, c)
 	return c
-}
-
-// structInfo is a struct's fields as msgpack decodes them.
-type structInfo struct {
-	list   []fieldInfo             // in the order an array fills them
-	names  []string                // list's names
-	byName map[string]reflect.Type // every name a map key may use
-}
-
-type fieldInfo struct {
-	name string
-	typ  reflect.Type
-}
-
-func (si *structInfo) add(f fieldInfo) {
-	si.list = append(si.list, f)
-	si.names = append(si.names, f.name)
-	si.byName[f.name] = f.typ
-}
-
-var structInfos sync.Map // reflect.Type → *structInfo
-
-func fieldsOf(t reflect.Type) *structInfo {
-	if v, ok := structInfos.Load(t); ok {
-		return v.(*structInfo)
-	}
-	si := buildFields(t, map[reflect.Type]bool{})
-	structInfos.Store(t, si)
-	return si
-}
-
-// buildFields lists t's fields with msgpack's rules: `msgpack:"-"` and
-// unexported fields are skipped; an embedded struct (or pointer to one)
-// that decodes as a plain struct is inlined when tagged inline, or when
-// none of its fields is shadowed by an earlier one, unless tagged
-// noinline; an alias option adds a second name. stack guards against a
-// struct that embeds itself.
-func buildFields(t reflect.Type, stack map[reflect.Type]bool) *structInfo {
-	stack[t] = true
-	defer delete(stack, t)
-	si := &structInfo{byName: map[string]reflect.Type{}}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, opts := parseTag(f.Tag.Get("msgpack"))
-		if name == "-" || !f.IsExported() && !f.Anonymous {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		if f.Anonymous && !opts["noinline"] && inlineInto(si, f.Type, opts["inline"], stack) {
-			si.byName[name] = f.Type
-			continue
-		}
-		si.add(fieldInfo{name: name, typ: f.Type})
-		if alias := aliasOf(f.Tag.Get("msgpack")); alias != "" {
-			si.byName[alias] = f.Type
-		}
-	}
-	return si
-}
-
-// inlineInto adds the fields of the embedded type t to si when msgpack
-// would inline them, and reports whether it did.
-func inlineInto(si *structInfo, t reflect.Type, force bool, stack map[reflect.Type]bool) bool {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct || isCustom(t) || stack[t] {
-		return false
-	}
-	inner := buildFields(t, stack)
-	if !force {
-		for _, f := range inner.list {
-			if _, dup := si.byName[f.name]; dup {
-				return false
-			}
-		}
-	}
-	for _, f := range inner.list {
-		if _, dup := si.byName[f.name]; !dup {
-			si.add(f)
-		}
-	}
-	return true
-}
-
-func parseTag(tag string) (name string, opts map[string]bool) {
-	parts := strings.Split(tag, ",")
-	opts = map[string]bool{}
-	for _, p := range parts[1:] {
-		key, _, _ := strings.Cut(strings.TrimSpace(p), ":")
-		opts[key] = true
-	}
-	return strings.TrimSpace(parts[0]), opts
-}
-
-func aliasOf(tag string) string {
-	for _, p := range strings.Split(tag, ",")[1:] {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(p), "alias:"); ok {
-			return v
-		}
-	}
-	return ""
 }

@@ -93,22 +93,6 @@ func (d *Decoder) DecodeArgs(b []byte, v any) error {
 	return err
 }
 
-// FieldNames returns the names of a struct type's fields in the order an
-// array fills them (a `msgpack` tag's name, else the Go name; embedded
-// structs inlined as msgpack inlines them). Pointers are followed. It
-// returns nil when t does not decode field by field: not a struct, or a
-// type with its own decoding.
-func FieldNames(t reflect.Type) []string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct || isCustom(t) {
-		return nil
-	}
-	names := fieldsOf(t).names
-	return append(make([]string, 0, len(names)), names...)
-}
-
 // wrong is the error for a value of the wrong kind at d.off.
 func (d *fastDecoder) wrong(want string) error {
 	return &ValueError{Msg: "want " + want + ", got " + d.got()}
