@@ -25,6 +25,7 @@ type benchMsg struct { // 16 strings, about 580 bytes encoded
 }
 
 type benchMsgArray struct {
+	//lint:ignore U1000 msgpack reads the tag
 	_msgpack struct{} `msgpack:",as_array"`
 	ID       int64
 	Name     string
@@ -45,6 +46,7 @@ type benchNumbers struct { // no strings but the keys
 }
 
 type benchNumbersArray struct {
+	//lint:ignore U1000 msgpack reads the tag
 	_msgpack struct{} `msgpack:",as_array"`
 	A, B, C  int64
 	U        uint32

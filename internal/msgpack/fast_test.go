@@ -80,7 +80,7 @@ func randAll(r *rand.Rand) fastAll {
 // TestFastMatchesMsgpack checks the fast path against msgpack itself in
 // both directions, on random values.
 func TestFastMatchesMsgpack(t *testing.T) {
-	require.NotNil(t, planFor(reflect.TypeFor[fastAll]()))
+	require.NotNil(t, planFor(reflect.TypeFor[fastAll]()).p)
 	r := rand.New(rand.NewPCG(1, 2))
 	dec := NewDecoder()
 	for i := 0; i < 2000; i++ {
@@ -129,12 +129,28 @@ func (r *testRaw) DecodeMsgpack(dec *vmsgpack.Decoder) error {
 	return err
 }
 
+// isZeroT has an IsZero method, which msgpack's omitempty asks.
+type isZeroT struct{ N int }
+
+func (z isZeroT) IsZero() bool { return z.N == 7 }
+
 func TestFastFallsBackForCustomTypes(t *testing.T) {
 	type withTime struct{ T time.Time }
-	type embedded struct{ fastInner }
 	type withAny struct{ A any }
-	for _, typ := range []reflect.Type{reflect.TypeFor[withTime](), reflect.TypeFor[embedded](), reflect.TypeFor[withAny](), reflect.TypeFor[testRaw]()} {
-		assert.Nil(t, planFor(typ), "%v", typ)
+	type interned struct {
+		S string `msgpack:",intern"`
+	}
+	type quoted struct {
+		S string `msgpack:"'s'"`
+	}
+	type embeddedPtr struct{ *fastInner }
+	type zeroer struct {
+		T time.Duration
+		Z isZeroT `msgpack:",omitempty"`
+	}
+	for _, typ := range []reflect.Type{reflect.TypeFor[withTime](), reflect.TypeFor[withAny](), reflect.TypeFor[testRaw](),
+		reflect.TypeFor[interned](), reflect.TypeFor[quoted](), reflect.TypeFor[embeddedPtr](), reflect.TypeFor[zeroer]()} {
+		assert.Nil(t, planFor(typ).p, "%v", typ)
 	}
 }
 
