@@ -37,7 +37,10 @@ func (r *Raw) DecodeMsgpack(dec *vmsgpack.Decoder) error {
 
 // Marshal encodes v the way Ferry puts arguments and results on the wire
 // (integers in their smallest form, structs as maps keyed by field name or
-// `msgpack` tag).
+// `msgpack` tag). Struct tags mean what they mean to msgpack v5: as_array
+// on a `_msgpack` field, omitempty, alias, inline and noinline, embedded
+// structs inlined; plain structs with these options are encoded without
+// msgpack's reflection, to the same bytes.
 func Marshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
 
 // Unmarshal validates b (at most one value, nested at most MaxDepth, no
