@@ -15,7 +15,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/codec"
-	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
 // streamer is a connection that can open streaming calls: a Ferry
@@ -77,7 +77,7 @@ func kindLabel(kind string) string {
 // server-streaming method reads, as a unary call maps it onto its args:
 // [] is nil, [x] is x, and [a, b, ...] is the whole array.
 func paramsMessage(params []byte) (codec.Raw, error) {
-	switch n, hdr, ok := wire.ArrayLen(params); {
+	switch n, hdr, ok := msgpack.ArrayLen(params); {
 	case !ok:
 		return nil, errors.New("ferry: params must be an array")
 	case n == 0:
@@ -91,7 +91,7 @@ func paramsMessage(params []byte) (codec.Raw, error) {
 // paramsMessages splits a params array into its elements, each one
 // message of a client-streaming or bidi call.
 func paramsMessages(params []byte) ([]codec.Raw, error) {
-	n, hdr, ok := wire.ArrayLen(params)
+	n, hdr, ok := msgpack.ArrayLen(params)
 	if !ok {
 		return nil, errors.New("ferry: params must be an array")
 	}
