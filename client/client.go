@@ -178,7 +178,9 @@ func handshakeError(err, cause error) error {
 }
 
 // Close ends the connection. Calls in flight fail at once with an error
-// wrapping ferry.ErrClosed. It returns after the client's goroutines exit.
+// wrapping ferry.ErrClosed, and the handlers of streams the server opened
+// see their contexts canceled. It returns after the client's goroutines
+// exit, those handlers included.
 func (c *Client) Close() error {
 	c.once.Do(func() {
 		grace := time.AfterFunc(time.Second, func() {
