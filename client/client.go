@@ -80,23 +80,25 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		}
 		nc = tc
 	}
-	c := &Client{nc: nc, reg: registry.New(), Conn: &Conn{}, goingAway: make(chan struct{})}
+	c := &Client{nc: nc, reg: registry.New(), goingAway: make(chan struct{})}
 	var goAwayOnce sync.Once
 	eo := engine.Options{
-		Limits:       wire.Limits{MaxMessage: o.cfg.MaxMessageSize, MaxDepth: o.cfg.MaxDepth},
-		Ext:          !o.plain,
-		Registry:     c.reg,
-		Client:       ferry.ChainClient(o.interceptors...),
-		Server:       ferry.ChainServer(o.serverInterceptors...),
-		Limiter:      engine.NewLimiter(o.maxCalls, o.maxCalls),
-		BaseContext:  context.WithValue(context.Background(), connKey{}, c.Conn),
+		Limits:   wire.Limits{MaxMessage: o.cfg.MaxMessageSize, MaxDepth: o.cfg.MaxDepth},
+		Ext:      !o.plain,
+		Registry: c.reg,
+		Client:   ferry.ChainClient(o.interceptors...),
+		Server:   ferry.ChainServer(o.serverInterceptors...),
+		Limiter:  engine.NewLimiter(o.maxCalls, o.maxCalls),
+		ConnContext: func(e *engine.Conn) context.Context {
+			c.Conn = &Conn{eng: e}
+			return context.WithValue(context.Background(), connKey{}, c.Conn)
+		},
 		OnGoAway:     func() { goAwayOnce.Do(func() { close(c.goingAway) }) },
 		WriteTimeout: o.cfg.WriteTimeout,
 		Logger:       o.logger,
 	}
 	if o.plain {
-		c.eng = engine.New(nc, eo)
-		c.eng.Start()
+		engine.New(nc, eo).Start()
 		return c, nil
 	}
 	sess, err := transport.Client(nc, o.cfg)
@@ -114,8 +116,7 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	c.sess = sess
 	eo.Budget = sess.Budget()
 	eo.StallTimeout = o.cfg.PartialMessageTimeout
-	c.eng = engine.New(st, eo)
-	c.eng.Start()
+	engine.New(st, eo).Start()
 	c.limits = eo.Limits
 	// Say hello at once: the server starts serving this stream (and runs
 	// its connect hook) and authenticates the connection, and its answer
@@ -169,35 +170,6 @@ func (c *Client) Close() error {
 		c.bg.Wait()
 	})
 	return nil
-}
-
-// Call is an asynchronous call started by Go.
-type Call struct {
-	Method string // the method called
-	Args   any    // the arguments sent
-	Reply  any    // where the result is decoded
-	p      engine.Pending
-}
-
-// Done is closed when the call completes; any number of goroutines may
-// wait on it.
-func (c *Call) Done() <-chan struct{} { return c.p.Done() }
-
-// Err returns the call's error once Done is closed (nil on success), and
-// nil before.
-func (c *Call) Err() error {
-	select {
-	case <-c.p.Done():
-		return c.p.Err()
-	default:
-		return nil
-	}
-}
-
-// Wait blocks until the call completes and returns its error.
-func (c *Call) Wait() error {
-	<-c.p.Done()
-	return c.p.Err()
 }
 
 // GoingAway is closed when the server announces that it is shutting down:

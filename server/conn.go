@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/internal/stream"
 	"github.com/ferryrpc/ferry/transport"
@@ -392,14 +391,17 @@ func (c *conn) add(rwc net.Conn, ferryPeer bool) (*engine.Conn, *Peer) {
 		rwc.Close()
 		return nil, nil
 	}
-	p := &Peer{Conn: &client.Conn{}, id: peerIDs.Add(1), remote: c.nc.RemoteAddr(), conn: c}
-	eo := c.s.engineOptions(c, p, ferryPeer)
+	var p *Peer
+	eo := c.s.engineOptions(c, ferryPeer)
+	eo.ConnContext = func(e *engine.Conn) context.Context {
+		p = &Peer{eng: e, id: peerIDs.Add(1), remote: c.nc.RemoteAddr(), conn: c}
+		return context.WithValue(c.ctx, peerKey{}, p)
+	}
 	eo.Locked = !c.authed
 	e := engine.New(rwc, eo)
 	if c.authed && c.identity != nil {
 		e.Unlock(c.identity)
 	}
-	p.Bind(e)
 	if c.firstPeer == nil {
 		c.firstPeer = p
 	}

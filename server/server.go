@@ -317,7 +317,7 @@ func hostOf(a net.Addr) string {
 	return a.String()
 }
 
-func (s *Server) engineOptions(c *conn, p *Peer, ferryPeer bool) engine.Options {
+func (s *Server) engineOptions(c *conn, ferryPeer bool) engine.Options {
 	cfg := s.opts.cfg
 	eo := engine.Options{
 		Control:          c.control,
@@ -328,7 +328,6 @@ func (s *Server) engineOptions(c *conn, p *Peer, ferryPeer bool) engine.Options 
 		Server:           s.ic,
 		Client:           s.cic,
 		Limiter:          c.limiter,
-		BaseContext:      context.WithValue(c.ctx, peerKey{}, p),
 		WriteTimeout:     cfg.WriteTimeout, // on session streams too: a peer that stops reading replies is cut off
 		Logger:           s.opts.logger,
 		Budget:           c.budget,

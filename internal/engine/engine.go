@@ -44,9 +44,12 @@ type Options struct {
 	Server       ferry.ServerInterceptor // wraps incoming calls
 	Client       ferry.ClientInterceptor // wraps outgoing calls
 	Limiter      *Limiter                // bounds running handlers; nil: unbounded
-	BaseContext  context.Context         // parent of handler contexts; nil: Background
 	WriteTimeout time.Duration           // per flush, when the stream supports deadlines
 	OnGoAway     func()                  // the peer announced shutdown
+	// ConnContext returns the parent of the conn's handler contexts; New
+	// calls it once with the conn it is creating, so that the context can
+	// carry the conn (net/http's Server.ConnContext). Nil: Background.
+	ConnContext func(*Conn) context.Context
 	// Control handles reserved methods ($...) other than cancel and
 	// go-away, requests and notifications alike; a request is answered
 	// with its reply or error. Nil: requests get CodeUnimplemented.
@@ -82,7 +85,7 @@ type Conn struct {
 	w writer
 
 	mu      sync.Mutex
-	calls   map[uint32]*Pending
+	calls   map[uint32]*pending
 	nextID  uint32
 	err     error               // set once the conn is broken or closed
 	goaway  bool                // the peer is going away: refuse new outgoing calls
@@ -117,9 +120,6 @@ func New(rwc io.ReadWriteCloser, opts Options) *Conn {
 	if opts.Limits.MaxMessage == 0 {
 		opts.Limits = wire.DefaultLimits
 	}
-	if opts.BaseContext == nil {
-		opts.BaseContext = context.Background()
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -128,12 +128,16 @@ func New(rwc io.ReadWriteCloser, opts Options) *Conn {
 		opts:     opts,
 		rd:       wire.NewReader(rwc, opts.Limits),
 		dec:      codec.NewDecoder(),
-		calls:    make(map[uint32]*Pending),
+		calls:    make(map[uint32]*pending),
 		running:  make(map[uint32]*inbound),
 		closed:   make(chan struct{}),
 		readDone: make(chan struct{}),
 	}
-	c.baseCtx, c.cancel = context.WithCancel(opts.BaseContext)
+	base := context.Background()
+	if opts.ConnContext != nil {
+		base = opts.ConnContext(c)
+	}
+	c.baseCtx, c.cancel = context.WithCancel(base)
 	c.w.init(c)
 	if opts.Budget != nil {
 		c.rd.SetAccount(opts.Budget)
@@ -277,7 +281,7 @@ func (c *Conn) peerDrained(n uint64) {
 	c.w.stopRequests() // from here on no request gets a sequence number
 	c.mu.Lock()
 	c.goaway = true
-	var unread []*Pending
+	var unread []*pending
 	for id, p := range c.calls {
 		if p.seq == 0 || p.seq > n {
 			delete(c.calls, id)
@@ -421,7 +425,7 @@ func (c *Conn) endInput() {
 	c.draining.Store(true)
 	c.goaway = true
 	calls := c.calls
-	c.calls = map[uint32]*Pending{}
+	c.calls = map[uint32]*pending{}
 	c.mu.Unlock()
 	lost := ferry.NewError(ferry.CodeUnavailable, "the peer closed the connection: the call may or may not have executed")
 	for _, p := range calls {
