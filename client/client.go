@@ -29,6 +29,8 @@ type Client struct {
 	bg        sync.WaitGroup // closes of abandoned streams
 }
 
+var _ ferry.Caller = (*Client)(nil)
+
 // Dial connects to a server at addr ("host:port") over TCP. ctx bounds the
 // dial and the session handshake.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
