@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/stream"
 	"github.com/ferryrpc/ferry/transport"
@@ -59,9 +58,9 @@ func (c *Client) NewStream(ctx context.Context, method string) (*Stream, error) 
 	if err := ctx.Err(); err != nil {
 		return nil, ferry.MarkNotExecuted(status.Context(err))
 	}
-	ext, err := engine.RequestExt(ctx)
-	if err != nil {
-		return nil, ferry.MarkNotExecuted(err.(*ferry.Error))
+	ext, ferr := status.RequestExt(ctx)
+	if ferr != nil {
+		return nil, ferr
 	}
 	st, err := c.sess.Open(ctx)
 	if err != nil {

@@ -79,10 +79,6 @@ func (c *Conn) ControlCall(ctx context.Context, method string, args, reply any) 
 	return c.call(ctx, method, args, reply)
 }
 
-// RequestExt returns the extensions a request made with ctx carries, or a
-// not-executed deadline error when ctx's deadline has passed.
-func RequestExt(ctx context.Context) (wire.RequestExt, error) { return requestExt(ctx) }
-
 // Go starts an asynchronous call and returns its handle. It never blocks
 // on the network; interceptors, if any, run in a goroutine.
 func (c *Conn) Go(ctx context.Context, method string, args, reply any) *async.Call {
@@ -133,7 +129,7 @@ func (c *Conn) call(ctx context.Context, method string, args, reply any) error {
 		if c.abandon(p, ctx.Err()) {
 			p.reply = nil
 			syncPool.Put(p)
-			return ctxError(ctx.Err())
+			return status.Context(ctx.Err())
 		}
 		<-p.done // the response won the race; its decode is finishing
 	}
@@ -145,10 +141,10 @@ func (c *Conn) call(ctx context.Context, method string, args, reply any) error {
 
 func (c *Conn) notify(ctx context.Context, method string, args any) error {
 	if err := ctx.Err(); err != nil {
-		return ctxError(err)
+		return status.Context(err)
 	}
 	if c.opts.Ext {
-		ext, err := requestExt(ctx)
+		ext, err := status.RequestExt(ctx)
 		if err != nil {
 			return err
 		}
@@ -162,13 +158,13 @@ func (c *Conn) notify(ctx context.Context, method string, args any) error {
 // finished with that error and start returns nil.
 func (c *Conn) start(ctx context.Context, method string, args any, p *pending) error {
 	if err := ctx.Err(); err != nil {
-		return ferry.MarkNotExecuted(ctxError(err).(*ferry.Error))
+		return ferry.MarkNotExecuted(status.Context(err))
 	}
 	var ext *wire.RequestExt
 	if c.opts.Ext {
-		e, err := requestExt(ctx)
+		e, err := status.RequestExt(ctx)
 		if err != nil {
-			return ferry.MarkNotExecuted(err.(*ferry.Error))
+			return err
 		}
 		ext = &e
 	}
@@ -208,7 +204,7 @@ func (c *Conn) start(ctx context.Context, method string, args any, p *pending) e
 
 func (p *pending) abandonAsync() {
 	if err := p.ctx.Err(); p.conn.abandon(p, err) {
-		p.finish(ctxError(err))
+		p.finish(status.Context(err))
 	}
 }
 
