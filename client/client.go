@@ -85,7 +85,7 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	c := &Client{nc: nc, reg: registry.New(), goingAway: make(chan struct{})}
 	var goAwayOnce sync.Once
 	eo := engine.Options{
-		Limits:   wire.Limits{MaxMessage: o.cfg.MaxMessageSize, MaxDepth: o.cfg.MaxDepth},
+		Limits:   engine.Limits(o.cfg),
 		Ext:      !o.plain,
 		Registry: c.reg,
 		Client:   ferry.ChainClient(o.interceptors...),
@@ -126,7 +126,7 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	type hello struct {
 		Token string `msgpack:"token,omitempty"`
 	}
-	if err := c.eng.ControlCall(ctx, "$ferry.hello", hello{Token: o.token}, nil); err != nil {
+	if err := c.eng.ControlCall(ctx, wire.MethodHello, hello{Token: o.token}, nil); err != nil {
 		cause := sess.Cause()
 		c.Close()
 		var fe *ferry.Error

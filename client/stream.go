@@ -11,6 +11,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/stream"
+	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
 	"github.com/hashicorp/yamux"
 )
@@ -91,7 +92,7 @@ func openError(ctx context.Context, err error) error {
 // call, so that its handler sees context.DeadlineExceeded.
 func (s *Stream) abort() {
 	if s.ctxErr() != context.DeadlineExceeded {
-		_ = s.cl.eng.SendControl("$ferry.cancelstream", s.id)
+		_ = s.cl.eng.SendControl(wire.MethodCancelStream, s.id)
 	}
 	now := time.Now()
 	_ = s.c.Raw().SetReadDeadline(now)

@@ -11,7 +11,7 @@ import (
 )
 
 // MaxDepth is the deepest nesting of arrays and maps Unmarshal accepts.
-const MaxDepth = 64
+const MaxDepth = wire.DefaultMaxDepth
 
 // ErrDecode is wrapped by every decoding failure.
 var ErrDecode = errors.New("ferry: cannot decode msgpack")

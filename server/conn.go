@@ -11,7 +11,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/engine"
-	"github.com/ferryrpc/ferry/internal/stream"
+	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
 )
 
@@ -188,7 +188,7 @@ func (c *conn) serveSessionStream(st net.Conn) {
 		return
 	}
 	_ = st.SetReadDeadline(time.Time{})
-	if b[0] == stream.Marker {
+	if b[0] == wire.StreamMarker {
 		c.serveStream(st) // settled when its handler starts (beginStream) or it returns
 		return
 	}

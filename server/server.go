@@ -321,8 +321,8 @@ func (s *Server) engineOptions(c *conn, ferryPeer bool) engine.Options {
 	cfg := s.opts.cfg
 	eo := engine.Options{
 		Control:          c.control,
-		LockedMaxMessage: 4 << 10,
-		Limits:           wire.Limits{MaxMessage: cfg.MaxMessageSize, MaxDepth: cfg.MaxDepth},
+		LockedMaxMessage: wire.LockedMaxMessage,
+		Limits:           engine.Limits(cfg),
 		Ext:              ferryPeer,
 		Registry:         s.reg,
 		Server:           s.ic,

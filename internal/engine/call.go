@@ -216,7 +216,7 @@ func (c *Conn) abandon(p *pending, why error) bool {
 		return false
 	}
 	if c.opts.Ext && why != context.DeadlineExceeded {
-		_ = c.w.notify(methodCancel, p.id)
+		_ = c.w.notify(wire.MethodCancel, p.id)
 	}
 	return true
 }

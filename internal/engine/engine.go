@@ -28,13 +28,6 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// Reserved notification methods (PROTOCOL.md, "Control notifications").
-const (
-	methodCancel  = "$ferry.cancel"
-	methodGoAway  = "$ferry.goaway"
-	methodDrained = "$ferry.drained"
-)
-
 // Options configure a Conn. The zero value serves nothing and speaks the
 // plain spec.
 type Options struct {
@@ -209,7 +202,7 @@ func (c *Conn) CloseContext(ctx context.Context) error {
 	c.closeMu.Lock()
 	if stopped && c.opts.Ext && !c.drainedSent {
 		c.drainedSent = true
-		_ = c.w.notify(methodDrained, n)
+		_ = c.w.notify(wire.MethodDrained, n)
 	}
 	c.closeMu.Unlock()
 	c.asyncs.Wait()
@@ -370,7 +363,7 @@ func (c *Conn) Drain() {
 	if was || !c.opts.Ext {
 		return
 	}
-	_ = c.w.notify(methodGoAway, nil)
+	_ = c.w.notify(wire.MethodGoAway, nil)
 }
 
 // Running reports how many handlers this conn is running.
@@ -562,3 +555,10 @@ func (l *Limiter) Release() { l.unreserve(runNow) }
 
 // encoder is shared by the writer's callers, under the writer lock.
 func newEncoder(b *wire.Buffer) *msgpack.Encoder { return codec.NewEncoder(b) }
+
+// Limits returns the message limits a transport configuration sets: the
+// one conversion from transport.Config to wire.Limits, for the client and
+// the server, unary calls and streams alike.
+func Limits(cfg transport.Config) wire.Limits {
+	return wire.Limits{MaxMessage: cfg.MaxMessageSize, MaxDepth: cfg.MaxDepth}
+}

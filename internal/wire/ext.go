@@ -5,15 +5,6 @@ import (
 	"math"
 )
 
-// Keys of the Ferry extension maps (PROTOCOL.md, "Extensions").
-const (
-	extTimeout     = "t" // request: relative deadline in nanoseconds
-	extMetadata    = "m" // request: map of str → str
-	extCode        = "c" // response: error code
-	extDetails     = "d" // response: map of str → str
-	extNotExecuted = "n" // response: true when no handler ran
-)
-
 // RequestExt is what a Ferry request carries beyond the spec.
 type RequestExt struct {
 	Timeout  int64             // nanoseconds; 0 for none

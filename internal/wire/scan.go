@@ -12,8 +12,9 @@ type Limits struct {
 	MaxDepth   int // deepest nesting of arrays and maps
 }
 
-// DefaultLimits are 4 MiB messages nested at most 64 deep.
-var DefaultLimits = Limits{MaxMessage: 4 << 20, MaxDepth: 64}
+// DefaultLimits are DefaultMaxMessage (4 MiB) messages nested at most
+// DefaultMaxDepth (64) deep.
+var DefaultLimits = Limits{MaxMessage: DefaultMaxMessage, MaxDepth: DefaultMaxDepth}
 
 // Errors returned for malformed or hostile input. They are protocol errors:
 // a stream that produced one cannot be resynchronised and must be closed.
