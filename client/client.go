@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
@@ -145,12 +144,27 @@ func handshakeError(err, cause error) error {
 		cause = err
 	}
 	msg := "session handshake: " + cause.Error()
-	if !strings.Contains(cause.Error(), "tls:") {
+	if !tlsFailure(cause) {
 		// Closed, reset or broken before the hello's answer: the server
 		// refused the connection.
 		msg = "session handshake: the server closed the connection (is it a TLS-only port, at a connection limit, or not a Ferry server?): " + cause.Error()
 	}
 	return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, cause, msg))
+}
+
+// tlsFailure reports whether err comes from TLS: an alert (crypto/tls
+// reports one it received or sent over TCP as a *net.OpError whose Op is
+// "remote error" or "local error", and one over QUIC as a tls.AlertError),
+// a certificate that failed verification, or a record that is not TLS.
+func tlsFailure(err error) bool {
+	var alert tls.AlertError
+	var verify *tls.CertificateVerificationError
+	var header tls.RecordHeaderError
+	if errors.As(err, &alert) || errors.As(err, &verify) || errors.As(err, &header) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && (op.Op == "remote error" || op.Op == "local error")
 }
 
 // Close ends the connection. Calls in flight fail at once with an error

@@ -2,27 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-)
-
-// Limits bound what a peer can make us hold.
-type Limits struct {
-	MaxMessage int // largest message in bytes
-	MaxDepth   int // deepest nesting of arrays and maps
-}
-
-// DefaultLimits are DefaultMaxMessage (4 MiB) messages nested at most
-// DefaultMaxDepth (64) deep.
-var DefaultLimits = Limits{MaxMessage: DefaultMaxMessage, MaxDepth: DefaultMaxDepth}
-
-// Errors returned for malformed or hostile input. They are protocol errors:
-// a stream that produced one cannot be resynchronised and must be closed.
-var (
-	ErrTooLarge   = errors.New("ferry: message exceeds the size limit")
-	ErrTooDeep    = errors.New("ferry: message nests deeper than the limit")
-	ErrMalformed  = errors.New("ferry: malformed msgpack")
-	ErrNotMessage = errors.New("ferry: message is not a msgpack array")
 )
 
 // Scanner finds the end of one msgpack value in a buffer that may still be

@@ -1,0 +1,30 @@
+package wire
+
+import "errors"
+
+// Limits bound what a peer can make us hold.
+type Limits struct {
+	MaxMessage int // largest message in bytes
+	MaxDepth   int // deepest nesting of arrays and maps
+}
+
+// DefaultLimits are DefaultMaxMessage (4 MiB) messages nested at most
+// DefaultMaxDepth (64) deep.
+var DefaultLimits = Limits{MaxMessage: DefaultMaxMessage, MaxDepth: DefaultMaxDepth}
+
+// Errors returned for malformed or hostile input. They are protocol errors:
+// a stream that produced one cannot be resynchronised and must be closed.
+var (
+	ErrTooLarge   = errors.New("ferry: message exceeds the size limit")
+	ErrTooDeep    = errors.New("ferry: message nests deeper than the limit")
+	ErrMalformed  = errors.New("ferry: malformed msgpack")
+	ErrNotMessage = errors.New("ferry: message is not a msgpack array")
+)
+
+// ErrBudget is returned by Next when holding more of a message would pass
+// the connection's memory budget.
+var ErrBudget = errors.New("ferry: message would pass the connection's memory budget")
+
+// ErrStalled is what a Reader's stall function is told when the peer held
+// part of a message without sending more of it for too long.
+var ErrStalled = errors.New("ferry: the peer stalled in the middle of a message")
