@@ -46,7 +46,9 @@ type AuthFunc func(ctx context.Context, info AuthInfo) (identity any, err error)
 type identityKey struct{}
 
 // WithIdentity returns a context carrying the authenticated identity of a
-// connection. The server sets it on every handler's context.
+// connection. It exists for Ferry's server, which sets it on every
+// handler's context, and for tests that call a handler directly; a
+// handler reads it with IdentityFromContext.
 func WithIdentity(ctx context.Context, identity any) context.Context {
 	return context.WithValue(ctx, identityKey{}, identity)
 }

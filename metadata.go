@@ -35,8 +35,9 @@ func OutgoingMetadata(ctx context.Context) Metadata {
 }
 
 // NewIncomingContext returns a context carrying md as the metadata a
-// handler received. The server sets it; tests may use it to call handlers
-// directly.
+// handler received. It exists for Ferry's server, which sets it on every
+// handler's context, and for tests that call a handler directly, without
+// a connection; a handler reads it with IncomingMetadata.
 func NewIncomingContext(ctx context.Context, md Metadata) context.Context {
 	return context.WithValue(ctx, incomingKey{}, md)
 }

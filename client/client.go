@@ -87,8 +87,8 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		Limits:   engine.Limits(o.cfg),
 		Ext:      !o.plain,
 		Registry: c.reg,
-		Client:   ferry.ChainClient(o.interceptors...),
-		Server:   ferry.ChainServer(o.serverInterceptors...),
+		Client:   engine.ChainClient(o.interceptors...),
+		Server:   engine.ChainServer(o.serverInterceptors...),
 		Limiter:  engine.NewLimiter(o.maxCalls, o.maxCalls),
 		ConnContext: func(e *engine.Conn) context.Context {
 			c.Conn = &Conn{eng: e}

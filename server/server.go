@@ -52,8 +52,8 @@ func New(opts ...Option) *Server {
 	if s.opts.logger == nil {
 		s.opts.logger = slog.New(slog.DiscardHandler)
 	}
-	s.ic = ferry.ChainServer(s.opts.interceptors...)
-	s.cic = ferry.ChainClient(s.opts.clientInterceptors...)
+	s.ic = engine.ChainServer(s.opts.interceptors...)
+	s.cic = engine.ChainClient(s.opts.clientInterceptors...)
 	s.streams = map[string]streamMethod{}
 	s.perIP = map[string]int{}
 	s.listeners = map[net.Listener]struct{}{}
