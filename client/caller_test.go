@@ -83,3 +83,21 @@ func TestHealthAndPublishThroughCluster(t *testing.T) {
 		assert.Equal(t, 0, n)
 	}
 }
+
+// A server interceptor that refuses a call with ferry.MarkNotExecuted
+// reaches the caller flagged not executed, as its doc promises.
+func TestInterceptorRefusalIsNotExecuted(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // after the server closed
+	ran := false
+	srv := server.New(server.WithInterceptors(func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+		return nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "rate limited"))
+	}))
+	require.NoError(t, server.Handle(srv, "Svc.Echo", func(_ context.Context, s *string) (*string, error) { ran = true; return s, nil }))
+	c, err := client.Dial(t.Context(), serve(t, srv))
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = client.Invoke[string](t.Context(), c, "Svc.Echo", "x")
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err))
+	assert.True(t, ferry.NotExecuted(err))
+	assert.False(t, ran)
+}
