@@ -10,7 +10,8 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// MaxDepth is the deepest nesting of arrays and maps Unmarshal accepts.
+// MaxDepth (64) is the deepest nesting of arrays and maps Unmarshal
+// accepts, the protocol's default (PROTOCOL.md section 5).
 const MaxDepth = wire.DefaultMaxDepth
 
 // ErrDecode is wrapped by every decoding failure.
