@@ -1,6 +1,10 @@
 package wire
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/ferryrpc/ferry/internal/msgpack"
+)
 
 // Limits bound what a peer can make us hold.
 type Limits struct {
@@ -14,10 +18,11 @@ var DefaultLimits = Limits{MaxMessage: DefaultMaxMessage, MaxDepth: DefaultMaxDe
 
 // Errors returned for malformed or hostile input. They are protocol errors:
 // a stream that produced one cannot be resynchronised and must be closed.
+// The first three are internal/msgpack's, so errors.Is matches either name.
 var (
-	ErrTooLarge   = errors.New("ferry: message exceeds the size limit")
-	ErrTooDeep    = errors.New("ferry: message nests deeper than the limit")
-	ErrMalformed  = errors.New("ferry: malformed msgpack")
+	ErrTooLarge   = msgpack.ErrTooLarge
+	ErrTooDeep    = msgpack.ErrTooDeep
+	ErrMalformed  = msgpack.ErrMalformed
 	ErrNotMessage = errors.New("ferry: message is not a msgpack array")
 )
 

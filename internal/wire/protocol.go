@@ -1,5 +1,7 @@
 package wire
 
+import "github.com/ferryrpc/ferry/internal/msgpack"
+
 // This file is the protocol's vocabulary in one place: every reserved
 // name, frame type, marker byte, extension key and default limit that
 // PROTOCOL.md (at the repository root) specifies. Change the two together.
@@ -64,10 +66,11 @@ const (
 )
 
 // Default limits (PROTOCOL.md section 5, "Limits and malformed input");
-// transport.DefaultConfig and codec use them too.
+// transport.DefaultConfig takes its defaults from them. The depth is
+// internal/msgpack's MaxDepth (64), which codec's Unmarshal applies too.
 const (
-	DefaultMaxMessage = 4 << 20 // bytes in one message
-	DefaultMaxDepth   = 64      // nesting of msgpack containers
+	DefaultMaxMessage = 4 << 20          // bytes in one message
+	DefaultMaxDepth   = msgpack.MaxDepth // nesting of msgpack containers
 	// LockedMaxMessage bounds messages on a connection that has not
 	// authenticated yet (PROTOCOL.md section 7, "Security").
 	LockedMaxMessage = 4 << 10
