@@ -10,6 +10,7 @@ import (
 	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/stream"
+	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
 )
 
@@ -87,7 +88,7 @@ func (c *Client) acceptStreams() {
 func (c *Client) serveStream(st net.Conn) {
 	_ = st.SetReadDeadline(time.Now().Add(c.cfg.SniffTimeout))
 	var b [1]byte
-	if _, err := io.ReadFull(st, b[:]); err != nil || b[0] != stream.Marker {
+	if _, err := io.ReadFull(st, b[:]); err != nil || b[0] != wire.StreamMarker {
 		st.Close() // the server opens only streaming calls to its clients
 		return
 	}
@@ -132,7 +133,7 @@ func (c *Client) serveStream(st net.Conn) {
 // control serves the reserved methods the server sends on the call
 // stream: the cancel of a stream it opened.
 func (c *Client) control(method string, params []byte) (any, error) {
-	if method == "$ferry.cancelstream" {
+	if method == wire.MethodCancelStream {
 		var ids []uint32
 		if codec.Unmarshal(params, &ids) == nil && len(ids) == 1 {
 			c.smu.Lock()

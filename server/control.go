@@ -6,6 +6,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/engine"
+	"github.com/ferryrpc/ferry/internal/wire"
 )
 
 // A connection's control plane: the reserved methods its clients call on
@@ -16,7 +17,7 @@ import (
 // streaming call.
 func (c *conn) control(method string, params []byte) (any, error) {
 	switch method {
-	case "$ferry.hello":
+	case wire.MethodHello:
 		var hello []struct {
 			Token string `msgpack:"token"`
 		}
@@ -29,7 +30,7 @@ func (c *conn) control(method string, params []byte) (any, error) {
 			token = hello[0].Token
 		}
 		return c.authenticate(token)
-	case "$ferry.cancelstream":
+	case wire.MethodCancelStream:
 		var ids []uint32
 		if codec.Unmarshal(params, &ids) != nil || len(ids) != 1 {
 			return nil, nil

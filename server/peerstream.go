@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/internal/stream"
 	"github.com/ferryrpc/ferry/internal/wire"
 )
@@ -46,11 +47,11 @@ func (c *conn) dialer() *stream.Dialer {
 		cfg := c.s.opts.cfg
 		c.opener = &stream.Dialer{
 			Session:    c.sess,
-			Limits:     wire.Limits{MaxMessage: cfg.MaxMessageSize, MaxDepth: cfg.MaxDepth},
+			Limits:     engine.Limits(cfg),
 			Background: &c.opened,
 			Cancel: func(id uint32) error {
 				for _, e := range c.snapshot() {
-					return e.SendControl("$ferry.cancelstream", id)
+					return e.SendControl(wire.MethodCancelStream, id)
 				}
 				return nil
 			},

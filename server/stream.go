@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/stream"
-	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
 )
 
@@ -153,7 +153,7 @@ func HandleClientStream[Req, Resp any](s *Server, name string, fn func(ctx conte
 func (c *conn) serveStream(st net.Conn) {
 	cfg := c.s.opts.cfg
 	cnt := stream.NewCounter(st, 1) // the marker byte was read
-	sc := stream.New(cnt, wire.Limits{MaxMessage: cfg.MaxMessageSize, MaxDepth: cfg.MaxDepth})
+	sc := stream.New(cnt, engine.Limits(cfg))
 	sc.Bound(c.budget, cfg.PartialMessageTimeout)
 	defer sc.Close()
 	_ = st.SetReadDeadline(time.Now().Add(cfg.SniffTimeout))

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
@@ -49,9 +48,9 @@ func (d *Dialer) Open(ctx context.Context, info *ferry.StreamInfo) (ferry.Client
 	if err := ctx.Err(); err != nil {
 		return nil, ferry.MarkNotExecuted(status.Context(err))
 	}
-	ext, err := engine.RequestExt(ctx)
-	if err != nil {
-		return nil, ferry.MarkNotExecuted(err.(*ferry.Error))
+	ext, ferr := status.RequestExt(ctx)
+	if ferr != nil {
+		return nil, ferr
 	}
 	st, err := d.Session.Open(ctx)
 	if err != nil {
