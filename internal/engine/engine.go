@@ -25,7 +25,6 @@ import (
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Reserved notification methods (PROTOCOL.md, "Control notifications").
@@ -205,12 +204,12 @@ func (c *Conn) CloseContext(ctx context.Context) error {
 	c.closeMu.Lock()
 	if stopped && c.opts.Ext && !c.drainedSent {
 		c.drainedSent = true
-		_ = c.w.notify(methodDrained, n)
+		_ = c.w.notify(methodDrained, n, nil)
 	}
 	c.closeMu.Unlock()
 	c.asyncs.Wait()
 	c.w.shutdown()
-	<-c.w.exited
+	<-c.w.fw.Done()
 	c.loops.Wait()
 	if idle {
 		c.workers.Wait()
@@ -366,7 +365,7 @@ func (c *Conn) Drain() {
 	if was || !c.opts.Ext {
 		return
 	}
-	_ = c.w.notify(methodGoAway, nil)
+	_ = c.w.notify(methodGoAway, nil, nil)
 }
 
 // Running reports how many handlers this conn is running.
@@ -556,5 +555,3 @@ func (l *Limiter) Acquire() bool {
 // Release returns a slot taken by Acquire.
 func (l *Limiter) Release() { l.unreserve(runNow) }
 
-// encoder is shared by the writer's callers, under the writer lock.
-func newEncoder(b *wire.Buffer) *msgpack.Encoder { return codec.NewEncoder(b) }
