@@ -554,4 +554,3 @@ func (l *Limiter) Acquire() bool {
 
 // Release returns a slot taken by Acquire.
 func (l *Limiter) Release() { l.unreserve(runNow) }
-
