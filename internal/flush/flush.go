@@ -120,6 +120,9 @@ func (w *Writer) Begin() ([]byte, error) {
 		w.mu.Unlock()
 		return nil, err
 	}
+	if w.buf == nil {
+		w.buf, w.spare = w.spare[:0], nil
+	}
 	return w.buf, nil
 }
 
