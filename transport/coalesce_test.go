@@ -88,4 +88,3 @@ type closeCheck struct {
 }
 
 func (c *closeCheck) Close() error { c.closed.Store(true); return c.Conn.Close() }
-
