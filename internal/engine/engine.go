@@ -187,9 +187,9 @@ func (c *Conn) Close() error { return c.CloseContext(context.Background()) }
 // have not started, cancels running handlers and waits for them until ctx
 // ends. It then tells a Ferry peer how many of its requests it read
 // ($ferry.drained, PROTOCOL.md section 4), so that the peer fails every
-// later one as not executed, flushes what is queued (bounded by the write
-// timeout), closes the stream and waits for the goroutines the conn
-// started. Handlers still running when ctx ends are not waited for: their
+// later one as not executed, flushes what is queued (within a second: a
+// write still blocked then is cut short), closes the stream and waits for
+// the goroutines the conn started. Handlers still running when ctx ends are not waited for: their
 // goroutines exit when they return, and their replies are dropped.
 func (c *Conn) CloseContext(ctx context.Context) error {
 	// Closes may run at once (the server closes an engine while the
