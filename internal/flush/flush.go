@@ -333,16 +333,17 @@ func (w *Writer) flushOne() {
 	if w.err == nil {
 		w.write(batch)
 	}
-	w.mu.Unlock()
-	if w.cfg.Flushed != nil {
-		w.cfg.Flushed(len(batch))
-	}
-	w.mu.Lock()
+	n := len(batch)
 	switch {
 	case cap(batch) <= w.cfg.KeepSpare && w.spare == nil:
 		w.spare = batch[:0]
 	case cap(batch) > w.cfg.KeepSpare && w.cfg.Discard != nil:
 		w.cfg.Discard(batch)
+	}
+	if w.cfg.Flushed != nil {
+		w.mu.Unlock()
+		w.cfg.Flushed(n)
+		w.mu.Lock()
 	}
 	if w.err != nil && len(w.buf) > 0 {
 		w.flushOne() // drops what came in meanwhile
