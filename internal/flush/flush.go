@@ -109,9 +109,12 @@ func (w *Writer) Init(dst io.Writer, cfg Config) {
 // Begin waits until there is room (fewer than HighWater bytes pending) or
 // the writer has failed. On success it returns the pending bytes with the
 // writer locked: the caller appends one message to them and calls End.
-func (w *Writer) Begin() ([]byte, error) {
+func (w *Writer) Begin() ([]byte, error) { return w.begin(0) }
+
+// begin is Begin for a message of n bytes.
+func (w *Writer) begin(n int) ([]byte, error) {
 	w.mu.Lock()
-	for w.err == nil && w.full(0) {
+	for w.err == nil && w.full(n) {
 		w.cond.Wait()
 	}
 	if w.err != nil {
@@ -149,33 +152,20 @@ func (w *Writer) Unlock() { w.mu.Unlock() }
 // written by the caller itself once what was queued before it is out.
 // It returns the first error the writer met.
 func (w *Writer) Write(p []byte) (int, error) {
-	w.mu.Lock()
 	if w.cfg.Direct > 0 && len(p) >= w.cfg.Direct {
 		return w.writeDirect(p)
 	}
-	for w.err == nil && w.full(len(p)) {
-		w.cond.Wait()
-	}
-	if w.err != nil {
-		err := w.err
-		w.mu.Unlock()
+	b, err := w.begin(len(p))
+	if err != nil {
 		return 0, err
 	}
-	if w.buf == nil {
-		w.buf, w.spare = w.spare[:0], nil
-	}
-	was := len(w.buf)
-	w.buf = append(w.buf, p...)
-	if was == 0 {
-		w.kick()
-	}
-	w.mu.Unlock()
+	w.End(append(b, p...))
 	return len(p), nil
 }
 
-// writeDirect writes p itself after what is pending; mu is held and is
-// released on return.
+// writeDirect writes p itself after what is pending.
 func (w *Writer) writeDirect(p []byte) (int, error) {
+	w.mu.Lock()
 	for w.err == nil && (w.writing || len(w.buf) > 0) {
 		w.kick()
 		w.cond.Wait()
