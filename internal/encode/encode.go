@@ -1,6 +1,6 @@
 // Package encode appends Go values as msgpack to a caller's buffer: the
 // one encoding step the call engine and streaming calls share. It takes
-// codec's compiled fast path when the type allows it and msgpack's
+// internal/msgpack's compiled fast path when the type allows it and msgpack's
 // reflection otherwise, and turns a panic in a user's custom encoder into
 // an error.
 package encode
@@ -8,9 +8,9 @@ package encode
 import (
 	"fmt"
 
-	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/wire"
-	"github.com/vmihailenco/msgpack/v5"
+	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
 
 // bigPayload is the byte-payload size past which the buffer is grown in
@@ -20,14 +20,14 @@ const bigPayload = 64 << 10
 // Encoder appends values; it is not safe for concurrent use (its owners
 // call it under their writer's lock).
 type Encoder struct {
-	buf wire.Buffer
-	enc *msgpack.Encoder
+	buf msgpack.Buffer
+	enc *vmsgpack.Encoder
 }
 
 // New returns an Encoder.
 func New() *Encoder {
 	e := &Encoder{}
-	e.enc = codec.NewEncoder(&e.buf)
+	e.enc = msgpack.NewEncoder(&e.buf)
 	return e
 }
 
@@ -51,7 +51,7 @@ func (e *Encoder) Append(b []byte, v any) (out []byte, err error) {
 		}
 		out, e.buf.B = e.buf.B, nil
 	}()
-	if fb, ok := codec.AppendFast(e.buf.B, v); ok {
+	if fb, ok := msgpack.AppendFast(e.buf.B, v); ok {
 		e.buf.B = fb
 		return nil, nil // the deferred function sets out
 	}
@@ -68,14 +68,8 @@ func sizeHint(v any) int {
 		if v != nil {
 			return len(*v)
 		}
-	case codec.Raw:
-		return len(v)
-	case *codec.Raw:
-		if v != nil {
-			return len(*v)
-		}
 	case string:
 		return len(v)
 	}
-	return 0
+	return msgpack.BytesLen(v) // codec.Raw
 }

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
@@ -76,7 +76,7 @@ type Conn struct {
 	rwc  io.ReadWriteCloser
 	opts Options
 	rd   *wire.Reader
-	dec  *codec.Decoder // used by the reader goroutine only
+	dec  *msgpack.Decoder // used by the reader goroutine only
 
 	w writer
 
@@ -126,7 +126,7 @@ func New(rwc io.ReadWriteCloser, opts Options) *Conn {
 		rwc:      rwc,
 		opts:     opts,
 		rd:       wire.NewReader(rwc, opts.Limits),
-		dec:      codec.NewDecoder(),
+		dec:      msgpack.NewDecoder(),
 		calls:    make(map[uint32]*Pending),
 		running:  make(map[uint32]*inbound),
 		closed:   make(chan struct{}),

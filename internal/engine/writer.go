@@ -7,6 +7,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/encode"
 	"github.com/ferryrpc/ferry/internal/flush"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
@@ -89,12 +90,12 @@ func (w *writer) request(id uint32, method string, args any, ext *wire.RequestEx
 			w.fw.End(b)
 			return errNoRequests
 		}
-		b = wire.AppendArrayHeader(b, 4+btoi(ext != nil))
-		b = wire.AppendUint(append(b, wire.TypeRequest), uint64(id))
+		b = msgpack.AppendArrayHeader(b, 4+btoi(ext != nil))
+		b = msgpack.AppendUint(append(b, wire.TypeRequest), uint64(id))
 	} else {
-		b = append(wire.AppendArrayHeader(b, 3+btoi(ext != nil)), wire.TypeNotification)
+		b = append(msgpack.AppendArrayHeader(b, 3+btoi(ext != nil)), wire.TypeNotification)
 	}
-	b = wire.AppendString(b, method)
+	b = msgpack.AppendString(b, method)
 	if b, err = w.params(b, args); err != nil {
 		w.fw.End(b[:mark])
 		return err
@@ -126,9 +127,9 @@ func (w *writer) stopRequests() {
 // params appends args as a one-element params array, or [] for nil.
 func (w *writer) params(b []byte, args any) ([]byte, error) {
 	if args == nil {
-		return wire.AppendArrayHeader(b, 0), nil
+		return msgpack.AppendArrayHeader(b, 0), nil
 	}
-	b, err := w.enc.Append(wire.AppendArrayHeader(b, 1), args)
+	b, err := w.enc.Append(msgpack.AppendArrayHeader(b, 1), args)
 	if err != nil {
 		return b, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInternal, "cannot encode arguments: %v", err))
 	}
@@ -144,8 +145,8 @@ func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 	}
 	mark := len(b)
 	if herr == nil {
-		b = wire.AppendArrayHeader(b, 4)
-		b = wire.AppendNil(wire.AppendUint(append(b, wire.TypeResponse), uint64(id)))
+		b = msgpack.AppendArrayHeader(b, 4)
+		b = msgpack.AppendNil(msgpack.AppendUint(append(b, wire.TypeResponse), uint64(id)))
 		if b, herr = w.enc.Append(b, reply); herr == nil {
 			w.commit(b, mark)
 			return nil

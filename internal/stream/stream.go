@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/encode"
 	"github.com/ferryrpc/ferry/internal/flush"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 )
@@ -33,10 +33,10 @@ const (
 )
 
 // The array headers that start a data frame and an end frame, as
-// wire.AppendArrayHeader writes them.
+// msgpack.AppendArrayHeader writes them.
 var (
-	dataHeader = wire.AppendArrayHeader(nil, 2)[0]
-	endHeader  = wire.AppendArrayHeader(nil, 1)[0]
+	dataHeader = msgpack.AppendArrayHeader(nil, 2)[0]
+	endHeader  = msgpack.AppendArrayHeader(nil, 1)[0]
 )
 
 // Conn is one end of a streaming call. Send and Recv may be used from two
@@ -44,7 +44,7 @@ var (
 type Conn struct {
 	rwc   net.Conn
 	rd    *wire.Reader
-	dec   *codec.Decoder
+	dec   *msgpack.Decoder
 	limit int
 
 	// Write-behind: messages are framed straight into the pending bytes
@@ -67,7 +67,7 @@ type Conn struct {
 
 // New wraps a stream whose marker byte (if any) was already consumed.
 func New(rwc net.Conn, lim wire.Limits) *Conn {
-	c := &Conn{rwc: rwc, rd: wire.NewReader(rwc, lim), dec: codec.NewDecoder(), limit: lim.MaxMessage, enc: encode.New()}
+	c := &Conn{rwc: rwc, rd: wire.NewReader(rwc, lim), dec: msgpack.NewDecoder(), limit: lim.MaxMessage, enc: encode.New()}
 	c.w.Init(rwc, flush.Config{HighWater: maxPending, KeepSpare: 4 * maxPending, Final: closeFlush, Discard: wire.PutBuffer})
 	return c
 }
@@ -107,9 +107,9 @@ func (c *Conn) WriteOpen(method string, ext wire.RequestExt) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	return c.write(func(b []byte) ([]byte, error) {
-		b = wire.AppendArrayHeader(append(b, Marker), 5)
-		b = wire.AppendString(append(b, wire.TypeRequest, 0), method)
-		b = wire.AppendArrayHeader(b, 0)
+		b = msgpack.AppendArrayHeader(append(b, Marker), 5)
+		b = msgpack.AppendString(append(b, wire.TypeRequest, 0), method)
+		b = msgpack.AppendArrayHeader(b, 0)
 		return wire.AppendRequestExt(b, ext), nil
 	})
 }
@@ -144,7 +144,7 @@ func (c *Conn) Send(v any) error {
 		return c.sendClosed
 	}
 	return c.write(func(b []byte) ([]byte, error) {
-		b, err := c.enc.Append(append(wire.AppendArrayHeader(b, 2), typeData), v)
+		b, err := c.enc.Append(append(msgpack.AppendArrayHeader(b, 2), typeData), v)
 		if err != nil {
 			return b, ferry.Errorf(ferry.CodeInternal, "cannot encode the message: %v", err)
 		}
@@ -162,7 +162,7 @@ func (c *Conn) CloseSend() error {
 	}
 	c.sendClosed = ferry.NewError(ferry.CodeFailedPrecondition, "Send after CloseSend: the message was not sent")
 	return c.write(func(b []byte) ([]byte, error) {
-		return append(wire.AppendArrayHeader(b, 1), typeEnd), nil
+		return append(msgpack.AppendArrayHeader(b, 1), typeEnd), nil
 	})
 }
 
@@ -176,7 +176,7 @@ func (c *Conn) SendStatus(result any, herr error) error {
 	return c.write(func(b []byte) ([]byte, error) {
 		mark := len(b)
 		if herr == nil {
-			b = wire.AppendNil(append(wire.AppendArrayHeader(b, 4), wire.TypeResponse, 0))
+			b = msgpack.AppendNil(append(msgpack.AppendArrayHeader(b, 4), wire.TypeResponse, 0))
 			var err error
 			if b, err = c.enc.Append(b, result); err == nil {
 				return b, nil
