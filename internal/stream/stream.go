@@ -21,17 +21,6 @@ import (
 	"github.com/ferryrpc/ferry/internal/wire"
 )
 
-// Marker is the first byte of a streaming-call stream. It is a byte no
-// msgpack value starts with, so a server tells these streams apart from
-// MessagePack-RPC call streams by it.
-const Marker = 0xc1
-
-// Frame types beyond the MessagePack-RPC ones.
-const (
-	typeData = 3 // [3, payload]
-	typeEnd  = 4 // [4]: the sender will send no more data
-)
-
 // The array headers that start a data frame and an end frame, as
 // msgpack.AppendArrayHeader writes them.
 var (
@@ -107,7 +96,7 @@ func (c *Conn) WriteOpen(method string, ext wire.RequestExt) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	return c.write(func(b []byte) ([]byte, error) {
-		b = msgpack.AppendArrayHeader(append(b, Marker), 5)
+		b = msgpack.AppendArrayHeader(append(b, wire.StreamMarker), 5)
 		b = msgpack.AppendString(append(b, wire.TypeRequest, 0), method)
 		b = msgpack.AppendArrayHeader(b, 0)
 		return wire.AppendRequestExt(b, ext), nil
@@ -144,7 +133,7 @@ func (c *Conn) Send(v any) error {
 		return c.sendClosed
 	}
 	return c.write(func(b []byte) ([]byte, error) {
-		b, err := c.enc.Append(append(msgpack.AppendArrayHeader(b, 2), typeData), v)
+		b, err := c.enc.Append(append(msgpack.AppendArrayHeader(b, 2), wire.TypeStreamData), v)
 		if err != nil {
 			return b, ferry.Errorf(ferry.CodeInternal, "cannot encode the message: %v", err)
 		}
@@ -162,7 +151,7 @@ func (c *Conn) CloseSend() error {
 	}
 	c.sendClosed = ferry.NewError(ferry.CodeFailedPrecondition, "Send after CloseSend: the message was not sent")
 	return c.write(func(b []byte) ([]byte, error) {
-		return append(msgpack.AppendArrayHeader(b, 1), typeEnd), nil
+		return append(msgpack.AppendArrayHeader(b, 1), wire.TypeStreamEnd), nil
 	})
 }
 
@@ -211,7 +200,7 @@ func (c *Conn) Recv(v any) error {
 	if err != nil {
 		return err
 	}
-	if len(b) >= 2 && b[0] == dataHeader && b[1] == typeData {
+	if len(b) >= 2 && b[0] == dataHeader && b[1] == wire.TypeStreamData {
 		if v == nil {
 			return nil
 		}
@@ -220,7 +209,7 @@ func (c *Conn) Recv(v any) error {
 		}
 		return nil
 	}
-	if len(b) == 2 && b[0] == endHeader && b[1] == typeEnd {
+	if len(b) == 2 && b[0] == endHeader && b[1] == wire.TypeStreamEnd {
 		return ErrEnd
 	}
 	m, err := wire.Parse(b)
