@@ -110,7 +110,7 @@ func (s *call) Send(v any) error {
 		}
 		return ferry.NewError(ferry.CodeFailedPrecondition, "Send after the call finished: the message was not sent")
 	}
-	if err := s.c.Send(v, 0); err != nil {
+	if err := s.c.Send(v); err != nil {
 		return s.wrap(err)
 	}
 	return nil

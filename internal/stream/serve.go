@@ -108,7 +108,7 @@ func (s *served) Context() context.Context { return s.ctx }
 func (s *served) WireBytes() (sent, received int64) { return s.cnt.WireBytes() }
 
 func (s *served) Send(v any) error {
-	if err := s.c.Send(v, 0); err != nil {
+	if err := s.c.Send(v); err != nil {
 		return s.wrap(err)
 	}
 	return nil
