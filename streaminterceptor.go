@@ -120,10 +120,13 @@ func ChainStreamClient(ics ...StreamClientInterceptor) StreamClientInterceptor {
 	}
 }
 
-// StreamOpener opens streaming calls over one connection, in either
-// direction: a client.Client opens them to its server's handlers, a
-// server.Peer to the streaming handlers its client registered. kind is
-// what stream interceptors see (the wire carries every kind the same way).
+// StreamOpener opens streaming calls, in either direction: a
+// client.Client opens them to its server's handlers, a server.Peer to the
+// streaming handlers its client registered, and a cluster.Client on an
+// endpoint its balancer picks. The typed openers (client.OpenBidi,
+// client.OpenServerStream, client.OpenClientStream) take any of them. kind
+// is what stream interceptors see (the wire carries every kind the same
+// way).
 type StreamOpener interface {
 	OpenStream(ctx context.Context, method string, kind StreamKind) (ClientStream, error)
 }
