@@ -1,6 +1,6 @@
 module github.com/ferryrpc/ferry
 
-go 1.24
+go 1.26.0
 
 require (
 	github.com/hashicorp/yamux v0.1.2

@@ -2,10 +2,8 @@ module github.com/ferryrpc/ferry/benchmarks
 
 go 1.26.0
 
-replace github.com/ferryrpc/ferry => ../
-
 require (
-	github.com/ferryrpc/ferry v0.0.0-00010101000000-000000000000
+	github.com/ferryrpc/ferry v0.1.0
 	github.com/hashicorp/yamux v0.1.2
 	github.com/stretchr/testify v1.11.1
 	go.uber.org/goleak v1.3.0

@@ -2,10 +2,8 @@ module github.com/ferryrpc/ferry/discovery/etcd
 
 go 1.26.0
 
-replace github.com/ferryrpc/ferry => ../../
-
 require (
-	github.com/ferryrpc/ferry v0.0.0-00010101000000-000000000000
+	github.com/ferryrpc/ferry v0.1.0
 	github.com/stretchr/testify v1.11.1
 	go.etcd.io/etcd/client/v3 v3.7.3
 	go.uber.org/goleak v1.3.0
