@@ -295,10 +295,20 @@ func (w *writer) notifyExt(method string, args any, ext wire.RequestExt) error {
 	return nil
 }
 
-// params appends args as a one-element params array, or [] for nil.
+// params appends args as a one-element params array, [] for nil, or the
+// elements of a Params as the params array itself.
 func (w *writer) params(args any) error {
 	if args == nil {
 		w.out.B = wire.AppendArrayHeader(w.out.B, 0)
+		return nil
+	}
+	if p, ok := args.(Params); ok {
+		w.out.B = wire.AppendArrayHeader(w.out.B, len(p))
+		for i, v := range p {
+			if err := w.encode(v); err != nil {
+				return ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInternal, "cannot encode param %d: %v", i, err))
+			}
+		}
 		return nil
 	}
 	w.out.B = wire.AppendArrayHeader(w.out.B, 1)
