@@ -141,7 +141,7 @@ func checkConsumer(env []string, version string) error {
 // checkTidy copies nested module m out of the repository, tidies it
 // against the proxy and compares: go.mod must not change, nor go.sum but
 // for the root module's lines.
-func checkTidy(env []string, repo string, m mod) error {
+func checkTidy(env []string, repo string, m mod, fix bool) error {
 	dir, err := os.MkdirTemp("", "modproxy-tidy-")
 	if err != nil {
 		return err
@@ -160,8 +160,15 @@ func checkTidy(env []string, repo string, m mod) error {
 		if name == "go.sum" {
 			want, got = dropRoot(want), dropRoot(got)
 		}
+		if fix && !bytes.Equal(want, got) {
+			fmt.Printf("fix: %s/%s tidied\n", m.dir, name)
+			if err := os.WriteFile(filepath.Join(src, name), got, 0o644); err != nil {
+				return err
+			}
+			continue
+		}
 		if !bytes.Equal(want, got) {
-			return fmt.Errorf("%s/%s is not tidy: run GOWORK=off go mod tidy there with the proxy (RELEASING.md); tidy gives:\n%s", m.dir, name, got)
+			return fmt.Errorf("%s/%s is not tidy: run go run . -check -fix in scripts/modproxy (RELEASING.md); tidy gives:\n%s", m.dir, name, got)
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@
 //
 //	cd scripts/modproxy
 //	go run . -check             # consistency, proxy, consumer, nested tidy
+//	go run . -check -fix        # the same, tidying the nested modules in place
 //	go run . -out /tmp/proxy    # only build the proxy, keep it
 //
 // -check runs three checks. Consistency: every nested module requires the
@@ -17,7 +18,8 @@
 // a program that uses all three. Tidy: each nested module, copied out of
 // the repository, is tidied against the file proxy and must come out as
 // committed, except for the root module's own go.sum lines, whose hashes
-// are only known once a version is tagged (see RELEASING.md).
+// are only known once a version is tagged (see RELEASING.md); -fix writes
+// the tidied files back instead.
 package main
 
 import (
@@ -37,14 +39,15 @@ func main() {
 	version := flag.String("version", "", "the candidate version (default: the root version the nested modules require)")
 	out := flag.String("out", "", "directory for the proxy (default: a temporary one, removed at exit)")
 	check := flag.Bool("check", false, "check consistency, a consumer module and the nested modules' go.mod and go.sum")
+	fix := flag.Bool("fix", false, "with -check: write the tidied go.mod and go.sum of the nested modules back")
 	flag.Parse()
-	if err := run(*repo, *version, *out, *check); err != nil {
+	if err := run(*repo, *version, *out, *check, *fix); err != nil {
 		fmt.Fprintln(os.Stderr, "modproxy:", err)
 		os.Exit(1)
 	}
 }
 
-func run(repo, version, out string, check bool) error {
+func run(repo, version, out string, check, fix bool) error {
 	if repo == "" {
 		top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
 		if err != nil {
@@ -106,7 +109,7 @@ func run(repo, version, out string, check bool) error {
 		if m.dir == "." {
 			continue
 		}
-		if err := checkTidy(env, repo, m); err != nil {
+		if err := checkTidy(env, repo, m, fix); err != nil {
 			return fmt.Errorf("tidy %s: %w", m.dir, err)
 		}
 		fmt.Printf("check: %s is tidy against the proxy\n", m.dir)
