@@ -22,6 +22,7 @@
 // ServerLogger and ClientLogger log each call to a *slog.Logger. Like the
 // rest of Ferry they are silent unless given a logger.
 //
-// Histogram, the lock-free latency histogram behind the page, is exported
-// for tools (the ferry CLI's bench command uses it).
+// The page's latency histograms (log-linear buckets, 16 per power of two,
+// quantiles within 6.25 %) are the same implementation as the ferry CLI's
+// bench report.
 package debug

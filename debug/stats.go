@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/hist"
 	"github.com/ferryrpc/ferry/server"
 )
 
@@ -22,7 +23,7 @@ type Stats struct {
 	start   time.Time
 	mu      sync.RWMutex
 	methods map[string]*methodStats
-	all     Histogram
+	all     hist.Histogram
 	rollMu  sync.Mutex
 	secs    [window]second
 }
@@ -31,7 +32,7 @@ type methodStats struct {
 	calls    atomic.Uint64
 	errors   atomic.Uint64
 	inFlight atomic.Int64
-	hist     Histogram
+	hist     hist.Histogram
 	codesMu  sync.Mutex
 	codes    map[ferry.Code]uint64
 }
@@ -114,6 +115,10 @@ func (st *Stats) tick(unix int64, failed bool) {
 		s.errors.Add(1)
 	}
 }
+
+// Bucket is one bar of a latency histogram: Count observations in
+// [Lo, Hi).
+type Bucket = hist.Bucket
 
 // Snapshot is a copy of the statistics at one moment.
 type Snapshot struct {

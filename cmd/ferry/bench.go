@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/debug"
+	"github.com/ferryrpc/ferry/internal/hist"
 )
 
 // benchConfig is one load test.
@@ -28,7 +28,7 @@ type benchConfig struct {
 // benchResult is what a load test measured.
 type benchResult struct {
 	cfg      benchConfig
-	hist     debug.Histogram
+	hist     hist.Histogram
 	count    uint64
 	errors   uint64
 	elapsed  time.Duration
@@ -148,7 +148,7 @@ type worker struct {
 	cf       *connFlags
 	cfg      benchConfig
 	c        caller
-	hist     debug.Histogram
+	hist     hist.Histogram
 	ok       uint64
 	codes    map[ferry.Code]uint64
 	messages map[string]uint64
