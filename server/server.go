@@ -336,6 +336,7 @@ func (s *Server) engineOptions(c *conn, p *Peer, ferryPeer bool) engine.Options 
 		OnMessage:        c.prove,
 
 		DisallowUnknownFields: s.opts.strictFields,
+		OnRefused:             s.opts.onRefused,
 	}
 	return eo
 }

@@ -237,6 +237,15 @@ func (c *Conn) retire(self chan *inbound) bool {
 // refuse answers a request that no handler will run; a notification gets
 // nothing.
 func (c *Conn) refuse(m *wire.Message, err *ferry.Error) {
+	if c.opts.OnRefused != nil {
+		name := ""
+		if c.opts.Registry != nil {
+			if meth := c.opts.Registry.Lookup(m.Method); meth != nil {
+				name = meth.Name
+			}
+		}
+		c.opts.OnRefused(name, err)
+	}
 	if m.Type == wire.TypeRequest {
 		_ = c.w.response(m.ID, nil, err, m.Ext != nil)
 	}
