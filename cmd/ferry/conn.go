@@ -20,7 +20,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/codec"
-	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/transport"
 )
 
@@ -163,7 +163,7 @@ func (cf *connFlags) dial(ctx context.Context, addr string) (caller, error) {
 		}
 	}
 	switch {
-	case len(answer) > 0 && wire.IsArrayHeader(answer[0]):
+	case len(answer) > 0 && msgpack.IsArrayHeader(answer[0]):
 		// A MessagePack-RPC server that is not Ferry's: it answered the
 		// session's first bytes with a MessagePack-RPC message (Neovim:
 		// [1, 0, [1, "Message is not an array"], nil]) and closed.
@@ -341,14 +341,14 @@ func (f *ferryConn) call(ctx context.Context, method string, params []byte) (cod
 // splitParams turns an encoded params array into client.Params whose
 // elements are the encoded values.
 func splitParams(params []byte) (client.Params, error) {
-	n, hdr, ok := wire.ArrayLen(params)
+	n, hdr, ok := msgpack.ArrayLen(params)
 	if !ok {
 		return nil, errors.New("ferry: params must be an array")
 	}
 	args := make(client.Params, 0, n)
 	rest := params[hdr:]
 	for range n {
-		k, err := wire.Skip(rest)
+		k, err := msgpack.Skip(rest)
 		if err != nil {
 			return nil, fmt.Errorf("ferry: params: %w", err)
 		}
