@@ -98,16 +98,18 @@ svg{background:#fafafa;border:1px solid #ddd}
 {{template "chart" .Rate}}
 
 <h2 id="methods">Methods served</h2>
-<p class="muted">calls, errors and latency of the calls a handler ran (latency: handler time, measured around the handler by the
-statistics' interceptor); refused: calls refused before any handler ran (arguments, unknown method, limits, authentication, shutdown), by code.</p>
+<p class="muted">calls, errors and latency of the calls a handler ran: handler time, measured around the handler by the
+statistics' interceptor, and time since read, from reading the call's message (decoding, waiting for a handler slot, the handler);
+refused: calls refused before any handler ran (arguments, unknown method, limits, authentication, shutdown), by code.</p>
 <table><thead><tr><th>method</th><th>kind</th><th>calls</th><th>errors</th><th>in flight</th>
-<th>handler p50</th><th>p90</th><th>p99</th><th>max</th><th>error codes</th><th>refused</th><th>refused codes</th></tr></thead><tbody>
+<th>handler p50</th><th>p90</th><th>p99</th><th>max</th><th>since read p50</th><th>p99</th><th>error codes</th><th>refused</th><th>refused codes</th></tr></thead><tbody>
 {{range .Methods}}<tr class="method" data-method="{{.Name}}"><td>{{.Name}}</td><td>{{.Kind}}</td>
 <td class="calls">{{.Calls}}</td><td class="errors{{if .Errors}} err{{end}}">{{.Errors}}</td><td class="inflight">{{.InFlight}}</td>
 <td>{{dur .P50}}</td><td>{{dur .P90}}</td><td>{{dur .P99}}</td><td>{{dur .Max}}</td>
+<td class="sinceread">{{dur .SinceReadP50}}</td><td>{{dur .SinceReadP99}}</td>
 <td>{{range $code, $n := .Codes}}{{$code}}: {{$n}} {{end}}</td>
 <td class="refused{{if .Refused}} err{{end}}">{{.Refused}}</td><td class="refusedcodes">{{range $code, $n := .RefusedCodes}}{{$code}}: {{$n}} {{end}}</td></tr>
-{{else}}<tr><td colspan="12" class="muted">no methods</td></tr>{{end}}
+{{else}}<tr><td colspan="14" class="muted">no methods</td></tr>{{end}}
 </tbody></table>
 {{if .Client}}
 <h2 id="client">Calls made</h2>

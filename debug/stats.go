@@ -46,7 +46,8 @@ type methodStats struct {
 	errors   atomic.Uint64
 	refused  atomic.Uint64 // refused before the handler (not in calls)
 	inFlight atomic.Int64
-	hist     hist.Histogram
+	hist     hist.Histogram // handler time (served) or round trip (made)
+	read     hist.Histogram // served: since the message was read (decoding, queueing, handler)
 	codesMu  sync.Mutex
 	codes    map[ferry.Code]uint64 // errors of calls that ran
 	rcodes   map[ferry.Code]uint64 // refusals
@@ -106,8 +107,10 @@ func (st *Stats) Refused(method string, err *ferry.Error) {
 
 // Interceptor returns the server interceptor that records every call a
 // handler runs: its handler time (from the interceptor to the handler's
-// return, interceptors installed after this one included), its error code,
-// the calls in flight, and its connection's counts.
+// return, interceptors installed after this one included), its time since
+// its message was read (decoding, waiting for a handler slot, and the
+// handler), its error code, the calls in flight, and its connection's
+// counts.
 func (st *Stats) Interceptor() ferry.ServerInterceptor {
 	return func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
 		m := st.method(st.methods, info.Method)
@@ -116,6 +119,9 @@ func (st *Stats) Interceptor() ferry.ServerInterceptor {
 		t0 := time.Now()
 		reply, err := next(ctx, args)
 		end := time.Now()
+		if !info.Received.IsZero() {
+			m.read.Record(end.Sub(info.Received))
+		}
 		m.finish(end.Sub(t0), err)
 		st.all.Record(end.Sub(t0))
 		if cc != nil {
@@ -269,6 +275,10 @@ type MethodStats struct {
 	P90          time.Duration     `json:"p90_ns"`
 	P99          time.Duration     `json:"p99_ns"`
 	Max          time.Duration     `json:"max_ns"`
+	// Since the message was read: decoding, queueing for a handler slot
+	// and the handler; served methods only.
+	SinceReadP50 time.Duration `json:"since_read_p50_ns"`
+	SinceReadP99 time.Duration `json:"since_read_p99_ns"`
 }
 
 // RatePoint is the number of calls (and of failed calls) that finished in
@@ -346,6 +356,7 @@ func (m *methodStats) snapshot(name, kind string) MethodStats {
 		Name: name, Kind: kind,
 		Calls: m.calls.Load(), Errors: m.errors.Load(), InFlight: m.inFlight.Load(), Refused: m.refused.Load(),
 		P50: m.hist.Quantile(0.5), P90: m.hist.Quantile(0.9), P99: m.hist.Quantile(0.99), Max: m.hist.Max(),
+		SinceReadP50: m.read.Quantile(0.5), SinceReadP99: m.read.Quantile(0.99),
 	}
 	m.codesMu.Lock()
 	for c, n := range m.codes {

@@ -241,6 +241,8 @@ func TestStatsCountsRefusedCalls(t *testing.T) {
 	wait := find(t, snap, "Gate.Wait")
 	assert.Equal(t, uint64(1), wait.RefusedCodes["resource_exhausted"])
 	assert.Equal(t, uint64(2), wait.Calls)
+	assert.Positive(t, wait.SinceReadP99, "time since read is measured")
+	assert.GreaterOrEqual(t, wait.SinceReadP99, wait.P50, "and includes the handler's time")
 
 	require.Len(t, snap.Conns, 1)
 	assert.Equal(t, uint64(2+1+2), snap.Conns[0].Calls, "the connection's calls that ran")

@@ -89,6 +89,7 @@ const (
 // serve decodes an incoming request or notification in the reader
 // goroutine and runs its handler in a new one.
 func (c *Conn) serve(m *wire.Message) {
+	received := time.Now()
 	isReq := m.Type == wire.TypeRequest
 	ext := m.Ext != nil
 	if len(m.Method) > 0 && m.Method[0] == '$' {
@@ -123,7 +124,7 @@ func (c *Conn) serve(m *wire.Message) {
 		return
 	}
 	in := &inbound{c: c, meth: meth, id: m.ID, isReq: isReq, ext: ext, ctx: c.baseCtx, cost: cost}
-	in.info = ferry.CallInfo{Method: meth.Name, Notify: !isReq}
+	in.info = ferry.CallInfo{Method: meth.Name, Notify: !isReq, Received: received}
 	var aerr *ferry.Error
 	if in.args, aerr = meth.DecodeArgs(c.dec, m.Params, c.opts.DisallowUnknownFields); aerr != nil {
 		c.opts.Budget.Release(cost)
