@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/server"
+	"github.com/ferryrpc/ferry/internal/hist"
 )
 
 // streamTable counts the streaming calls a server handles, per method.
@@ -23,7 +23,7 @@ type streamMethodStats struct {
 	recv     atomic.Uint64 // messages the handlers received
 	sent     atomic.Uint64 // messages the handlers sent
 	errors   atomic.Uint64
-	hist     Histogram // stream durations
+	hist     hist.Histogram // stream durations
 	codesMu  sync.Mutex
 	codes    map[ferry.Code]uint64
 	kindName string
@@ -65,21 +65,6 @@ func (st *Stats) StreamInterceptor() ferry.StreamServerInterceptor {
 		}
 		return res, err
 	}
-}
-
-// both is an option that applies a and b.
-func both[O any](a, b func(O) error) func(O) error {
-	return func(o O) error {
-		if err := a(o); err != nil {
-			return err
-		}
-		return b(o)
-	}
-}
-
-// options installs the unary and the stream interceptor.
-func (st *Stats) options() server.Option {
-	return both(server.WithInterceptors(st.Interceptor()), server.WithStreamInterceptors(st.StreamInterceptor()))
 }
 
 type countedStream struct {
