@@ -187,11 +187,11 @@ func errorOf(t *testing.T, m msg) respError {
 
 // svc is the set of handlers the engine serves in these tests.
 type svc struct {
-	release  chan struct{}   // closed to let T.Block and T.Hold return
-	entered  chan struct{}   // T.Block and T.Hold send on it when they start
-	exited   chan error      // T.Block sends its context's error (nil when released)
-	notes    chan int        // T.Note sends its argument
-	identity chan any        // T.Whoami sends the identity it sees
+	release  chan struct{} // closed to let T.Block and T.Hold return
+	entered  chan struct{} // T.Block and T.Hold send on it when they start
+	exited   chan error    // T.Block sends its context's error (nil when released)
+	notes    chan int      // T.Note sends its argument
+	identity chan any      // T.Whoami sends the identity it sees
 	mu       sync.Mutex
 	md       ferry.Metadata // the incoming metadata T.Double saw last
 }
