@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"syscall"
@@ -118,7 +119,7 @@ func countClosed(cs []net.Conn) int {
 			_ = c.SetReadDeadline(deadline)
 			var b [1]byte
 			_, err := c.Read(b[:])
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 				return
 			}
 			mu.Lock()
