@@ -8,7 +8,6 @@ import (
 	"net"
 	"runtime"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -398,12 +397,6 @@ var raceFactor = func() time.Duration {
 	}
 	return 1
 }()
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 func memoryInUse(s *server.Server) int64 {
 	var n int64

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -75,9 +74,8 @@ func plainPipeline(ctx context.Context, e *env) {
 
 func slowloris(ctx context.Context, e *env) {
 	total := 10000
-	var lim syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
-		total = min(total, int(lim.Cur)-512)
+	if n, ok := openFileLimit(); ok {
+		total = min(total, n-512)
 	}
 	parallel(openers, func(w int) {
 		var held []net.Conn
