@@ -10,6 +10,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/engine"
+	mp "github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
@@ -58,7 +59,7 @@ func TestServeRequestErrorsCarryCodes(t *testing.T) {
 		{"T.Fail", params(0), ferry.CodeNotFound, false, "no such thing"},
 		{"Nope.Nope", params(), ferry.CodeUnimplemented, false, "unknown method"},
 		{"T.Panic", params(0), ferry.CodeInternal, false, "panicked"},
-		{"T.Double", wire.AppendString(wire.AppendArrayHeader(nil, 1), "x"), ferry.CodeInvalidArgument, false, "T.Double"},
+		{"T.Double", mp.AppendString(mp.AppendArrayHeader(nil, 1), "x"), ferry.CodeInvalidArgument, false, "T.Double"},
 		{"$ferry.nosuch", params(), ferry.CodeUnimplemented, false, "$ferry.nosuch"},
 	}
 	for i, tt := range tests {
@@ -106,7 +107,7 @@ func TestCallAndReply(t *testing.T) {
 	assert.Equal(t, 41, reqParams[int](t, m))
 	assert.NotNil(t, m.Ext, "a Ferry peer gets the ext map")
 
-	p.send(response(m.ID+1000, wire.AppendInt(nil, 0)), response(m.ID, wire.AppendInt(nil, 42)))
+	p.send(response(m.ID+1000, mp.AppendInt(nil, 0)), response(m.ID, mp.AppendInt(nil, 42)))
 	r := recv(t, done)
 	require.NoError(t, r.err)
 	assert.Equal(t, 42, r.n)
@@ -184,10 +185,10 @@ func TestCancelOutgoingCall(t *testing.T) {
 	assert.Equal(t, "$ferry.cancel", string(m.Method))
 	assert.Equal(t, req.ID, reqParams[uint32](t, m))
 
-	p.send(response(req.ID, wire.AppendInt(nil, 1))) // too late: ignored
+	p.send(response(req.ID, mp.AppendInt(nil, 1))) // too late: ignored
 	go func() { errc <- c.Call(t.Context(), "Peer.Next", nil, nil) }()
 	m = p.read()
-	p.send(response(m.ID, wire.AppendNil(nil)))
+	p.send(response(m.ID, mp.AppendNil(nil)))
 	require.NoError(t, recv(t, errc))
 }
 
@@ -209,7 +210,7 @@ func TestCallWithEndedContext(t *testing.T) {
 func TestPeerGoAway(t *testing.T) {
 	var gone atomic.Int32
 	c, p := start(t, engine.Options{Ext: true, OnGoAway: func() { gone.Add(1) }})
-	p.send(notification("$ferry.goaway", wire.AppendArrayHeader(nil, 0)))
+	p.send(notification("$ferry.goaway", mp.AppendArrayHeader(nil, 0)))
 	// The engine handles messages in order: once it has answered a later
 	// request, it has handled the go-away.
 	p.send(request(1, "Nope.Nope", params(), noExt))
@@ -238,7 +239,7 @@ func TestPeerDrained(t *testing.T) {
 		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "call %d", i)
 		assert.True(t, ferry.NotExecuted(err), "call %d", i)
 	}
-	p.send(response(ids[0], wire.AppendNil(nil)))
+	p.send(response(ids[0], mp.AppendNil(nil)))
 	require.NoError(t, recv(t, errs[0]))
 	err := c.Call(t.Context(), "Peer.Y", nil, nil)
 	assert.True(t, ferry.NotExecuted(err), "no call is sent after drained")
@@ -337,7 +338,7 @@ func TestLockedConn(t *testing.T) {
 func TestLockedConnBoundsMessages(t *testing.T) {
 	s := newSvc()
 	c, p := start(t, engine.Options{Registry: s.registry(t), Locked: true, LockedMaxMessage: 300})
-	big := wire.AppendString(wire.AppendArrayHeader(nil, 1), string(make([]byte, 1000)))
+	big := mp.AppendString(mp.AppendArrayHeader(nil, 1), string(make([]byte, 1000)))
 	// The engine stops reading at the header: the rest of the write fails.
 	go func() { _, _ = p.conn.Write(request(1, "T.Double", big, nil)) }()
 	p.readEOF()
@@ -539,9 +540,9 @@ func TestMalformedFrame(t *testing.T) {
 		want  error
 	}{
 		{"not an array", []byte{0x01}, wire.ErrNotMessage},
-		{"unknown type", append(wire.AppendArrayHeader(nil, 4), 5, 1, 0xa1, 'x', 0x90), wire.ErrMalformed},
-		{"too few elements", append(wire.AppendArrayHeader(nil, 2), 0, 1), wire.ErrMalformed},
-		{"msgid not an int", append(wire.AppendArrayHeader(nil, 4), 0, 0xa1, 'x', 0xa1, 'm', 0x90), wire.ErrMalformed},
+		{"unknown type", append(mp.AppendArrayHeader(nil, 4), 5, 1, 0xa1, 'x', 0x90), wire.ErrMalformed},
+		{"too few elements", append(mp.AppendArrayHeader(nil, 2), 0, 1), wire.ErrMalformed},
+		{"msgid not an int", append(mp.AppendArrayHeader(nil, 4), 0, 0xa1, 'x', 0xa1, 'm', 0x90), wire.ErrMalformed},
 		{"reserved byte", []byte{0x94, 0xc1, 0, 0, 0}, wire.ErrMalformed},
 	}
 	for _, tt := range tests {
@@ -605,7 +606,7 @@ func TestGoAsync(t *testing.T) {
 	var n int
 	c.Go(t.Context(), "Peer.Inc", 1, &n, &pend)
 	m := p.read()
-	p.send(response(m.ID, wire.AppendInt(nil, 2)))
+	p.send(response(m.ID, mp.AppendInt(nil, 2)))
 	closed(t, pend.Done())
 	require.NoError(t, pend.Err())
 	assert.Equal(t, 2, n)

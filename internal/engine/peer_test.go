@@ -10,6 +10,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/engine"
+	mp "github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/stretchr/testify/require"
@@ -108,39 +109,39 @@ func request(id uint32, method string, params []byte, ext []byte) []byte {
 	if ext != nil {
 		n = 5
 	}
-	b := wire.AppendArrayHeader(nil, n)
-	b = wire.AppendUint(append(b, wire.TypeRequest), uint64(id))
-	b = append(wire.AppendString(b, method), params...)
+	b := mp.AppendArrayHeader(nil, n)
+	b = mp.AppendUint(append(b, wire.TypeRequest), uint64(id))
+	b = append(mp.AppendString(b, method), params...)
 	return append(b, ext...)
 }
 
 // notification builds [2, method, params].
 func notification(method string, params []byte) []byte {
-	b := wire.AppendArrayHeader(nil, 3)
-	b = append(wire.AppendString(append(b, wire.TypeNotification), method), params...)
+	b := mp.AppendArrayHeader(nil, 3)
+	b = append(mp.AppendString(append(b, wire.TypeNotification), method), params...)
 	return b
 }
 
 // response builds [1, id, nil, result].
 func response(id uint32, result []byte) []byte {
-	b := wire.AppendArrayHeader(nil, 4)
-	b = wire.AppendNil(wire.AppendUint(append(b, wire.TypeResponse), uint64(id)))
+	b := mp.AppendArrayHeader(nil, 4)
+	b = mp.AppendNil(mp.AppendUint(append(b, wire.TypeResponse), uint64(id)))
 	return append(b, result...)
 }
 
 // errorResponse builds [1, id, message, nil, {"c": code}].
 func errorResponse(id uint32, code ferry.Code, message string) []byte {
-	b := wire.AppendArrayHeader(nil, 5)
-	b = wire.AppendUint(append(b, wire.TypeResponse), uint64(id))
-	b = wire.AppendNil(wire.AppendString(b, message))
+	b := mp.AppendArrayHeader(nil, 5)
+	b = mp.AppendUint(append(b, wire.TypeResponse), uint64(id))
+	b = mp.AppendNil(mp.AppendString(b, message))
 	return wire.AppendResponseExt(b, wire.ResponseExt{Code: uint32(code)})
 }
 
 // params builds a positional params array of ints.
 func params(vs ...int64) []byte {
-	b := wire.AppendArrayHeader(nil, len(vs))
+	b := mp.AppendArrayHeader(nil, len(vs))
 	for _, v := range vs {
-		b = wire.AppendInt(b, v)
+		b = mp.AppendInt(b, v)
 	}
 	return b
 }
