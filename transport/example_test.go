@@ -66,12 +66,12 @@ func ExampleSniff() {
 		}()
 		proto, conn, err := transport.Sniff(sc, time.Second)
 		b, _ := io.ReadAll(conn)
-		fmt.Println(proto == transport.ProtocolSession, proto == transport.ProtocolMsgpackRPC, b, err)
+		fmt.Printf("session=%v msgpack-rpc=%v first byte %x %v\n", proto == transport.ProtocolSession, proto == transport.ProtocolMsgpackRPC, b, err)
 		sc.Close()
 	}
 	// Output:
-	// true false [0] <nil>
-	// false true [148] <nil>
+	// session=true msgpack-rpc=false first byte 00 <nil>
+	// session=false msgpack-rpc=true first byte 94 <nil>
 }
 
 // A Budget bounds the memory one connection makes this side hold; a Pool
