@@ -76,25 +76,3 @@ func ExampleWithOutgoingMetadata() {
 	// blue 2
 	// Metadata{authorization=[redacted]}
 }
-
-func ExampleChainServer() {
-	trace := func(name string) ferry.ServerInterceptor {
-		return func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
-			fmt.Println("enter", name, info.Method)
-			defer fmt.Println("leave", name)
-			return next(ctx, args)
-		}
-	}
-	chain := ferry.ChainServer(trace("auth"), trace("log"))
-	handler := func(ctx context.Context, args any) (any, error) {
-		fmt.Println("handler")
-		return nil, nil
-	}
-	_, _ = chain(context.Background(), &ferry.CallInfo{Method: "Arith.Add"}, nil, handler)
-	// Output:
-	// enter auth Arith.Add
-	// enter log Arith.Add
-	// handler
-	// leave log
-	// leave auth
-}

@@ -601,13 +601,11 @@ func TestInterceptors(t *testing.T) {
 // wait on Done.
 func TestGoAsync(t *testing.T) {
 	c, p := start(t, engine.Options{})
-	var pend engine.Pending
-	pend.NewAsync()
 	var n int
-	c.Go(t.Context(), "Peer.Inc", 1, &n, &pend)
+	call := c.Go(t.Context(), "Peer.Inc", 1, &n)
 	m := p.read()
 	p.send(response(m.ID, mp.AppendInt(nil, 2)))
-	closed(t, pend.Done())
-	require.NoError(t, pend.Err())
+	closed(t, call.Done())
+	require.NoError(t, call.Err())
 	assert.Equal(t, 2, n)
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/stream"
@@ -29,7 +28,7 @@ func pair(t *testing.T, method string, ext wire.RequestExt) (caller, handler *st
 	var marker [1]byte
 	_, err := io.ReadFull(b, marker[:])
 	require.NoError(t, err)
-	require.Equal(t, byte(stream.Marker), marker[0])
+	require.Equal(t, wire.StreamMarker, marker[0])
 	handler = stream.New(b, wire.DefaultLimits)
 	got, gotExt, err := handler.ReadOpen()
 	require.NoError(t, err)
@@ -50,7 +49,7 @@ func TestStreamExchange(t *testing.T) {
 
 	go func() {
 		for i := range 3 {
-			_ = caller.Send(i, time.Second)
+			_ = caller.Send(i)
 		}
 		_ = caller.CloseSend()
 	}()
@@ -66,12 +65,12 @@ func TestStreamExchange(t *testing.T) {
 	}
 	assert.Equal(t, []int{0, 1, 2}, got)
 
-	err := caller.Send(3, time.Second)
+	err := caller.Send(3)
 	assert.Equal(t, ferry.CodeFailedPrecondition, ferry.CodeOf(err), "Send after CloseSend")
 	assert.NoError(t, caller.CloseSend(), "a second CloseSend does nothing")
 
 	go func() {
-		_ = handler.Send("reply", time.Second)
+		_ = handler.Send("reply")
 		_ = handler.SendStatus(len(got), nil)
 	}()
 	var s string
@@ -85,7 +84,7 @@ func TestStreamExchange(t *testing.T) {
 	assert.Equal(t, 3, result)
 	assert.ErrorIs(t, caller.Recv(nil), io.EOF, "io.EOF every time after the status")
 
-	err = handler.Send("late", time.Second)
+	err = handler.Send("late")
 	assert.Equal(t, ferry.CodeFailedPrecondition, ferry.CodeOf(err), "Send after SendStatus")
 }
 
@@ -115,8 +114,8 @@ func TestStreamResultBeforeEnd(t *testing.T) {
 func TestStreamRecvWrongType(t *testing.T) {
 	caller, handler := pair(t, "Chat.Talk", wire.RequestExt{})
 	go func() {
-		_ = caller.Send("not a number", time.Second)
-		_ = caller.Send(7, time.Second)
+		_ = caller.Send("not a number")
+		_ = caller.Send(7)
 	}()
 	var n int
 	assert.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(handler.Recv(&n)))
@@ -135,9 +134,9 @@ func TestStreamEndsWithoutStatus(t *testing.T) {
 // A value Send cannot encode is refused before anything is written.
 func TestStreamSendUnencodable(t *testing.T) {
 	caller, handler := pair(t, "Chat.Talk", wire.RequestExt{})
-	err := caller.Send(make(chan int), time.Second)
+	err := caller.Send(make(chan int))
 	assert.Equal(t, ferry.CodeInternal, ferry.CodeOf(err))
-	go func() { _ = caller.Send(1, time.Second) }()
+	go func() { _ = caller.Send(1) }()
 	var n int
 	require.NoError(t, handler.Recv(&n), "the stream is still usable")
 	assert.Equal(t, 1, n)
