@@ -1,11 +1,19 @@
 package ferry
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // CallInfo describes the call an interceptor sees.
 type CallInfo struct {
 	Method string // "Service.Method" as it arrived or was called
 	Notify bool   // true for a one-way notification: any reply is dropped
+	// Received is when the serving side read the call's message, before
+	// decoding it and before any wait for a handler slot; zero on the
+	// calling side. Now minus Received is decoding, queueing and handler
+	// time together.
+	Received time.Time
 }
 
 // Handler runs a decoded call on the serving side: args is a pointer to the

@@ -42,6 +42,14 @@
 // or pass WithPropagators. Metadata only crosses the wire between Ferry
 // peers: a plain MessagePack-RPC peer starts a new trace.
 //
+// Inside a trace that is not sampled (the caller's trace context says so,
+// or the context a call is made with holds an unsampled span), neither
+// interceptor starts a span: the caller's decision holds, as with the
+// SDK's default ParentBased samplers, whatever sampler the provider has,
+// and the context is passed on unchanged so that calls further down follow
+// it too. Durations are measured either way. With 1 % sampling, the other
+// 99 % of calls cost the propagation of their trace context and no span.
+//
 // Not covered: message sizes (an interceptor sees decoded values, not the
 // bytes; the v1.40.0 conventions no longer define size metrics either) and
 // streaming calls (interceptors do not see them).

@@ -335,6 +335,7 @@ func (s *Server) engineOptions(c *conn, ferryPeer bool) engine.Options {
 		OnMessage:        c.prove,
 
 		DisallowUnknownFields: s.opts.strictFields,
+		OnRefused:             s.opts.onRefused,
 	}
 	return eo
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/debug"
+	"github.com/ferryrpc/ferry/internal/hist"
 )
 
 // benchConfig is one load test.
@@ -28,7 +28,7 @@ type benchConfig struct {
 // benchResult is what a load test measured.
 type benchResult struct {
 	cfg      benchConfig
-	hist     debug.Histogram
+	hist     hist.Histogram
 	count    uint64
 	errors   uint64
 	elapsed  time.Duration
@@ -39,7 +39,7 @@ type benchResult struct {
 const maxMessages = 20
 
 func runBench(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "bench", "ADDR Service.Method ['<json params>']")
+	fs := newFlagSet(e, "bench", "ADDR Service.Method ['<json params>' | @FILE | @-]")
 	var cf connFlags
 	cf.register(fs)
 	cfg := benchConfig{}
@@ -71,14 +71,16 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	cfg.addr, cfg.method = pos[0], pos[1]
 	var js string
 	if len(pos) == 3 {
-		js = pos[2]
+		if js, err = readParamsArg(e, pos[2]); err != nil {
+			e.printf("%v", err)
+			return exitFail
+		}
 	}
 	if cfg.params, err = paramsFromJSON(js); err != nil {
 		e.printf("%v", err)
 		return exitFail
 	}
 	cfg.progress = cfg.progress || e.tty
-	cf.warnPlain(e)
 
 	callers := make([]caller, 0, cfg.conns)
 	defer func() {
@@ -94,6 +96,7 @@ func runBench(ctx context.Context, e *env, args []string) int {
 		}
 		callers = append(callers, c)
 	}
+	cf.warnPlain(e, callers[0])
 	r := bench(ctx, e, &cf, cfg, callers)
 	if err := writeReport(e.stdout, r); err != nil {
 		e.printf("ferry: %v", err)
@@ -114,6 +117,9 @@ func bench(ctx context.Context, e *env, cf *connFlags, cfg benchConfig, callers 
 	}
 	ctxDone := context.AfterFunc(ctx, halt)
 	defer ctxDone()
+	// Ctrl-C (ctx ending) stops new calls, but the calls in flight finish,
+	// each within -timeout, and count in the report.
+	callCtx := context.WithoutCancel(ctx)
 
 	var issued, done, failed atomic.Uint64
 	var mu sync.Mutex
@@ -125,7 +131,7 @@ func bench(ctx context.Context, e *env, cf *connFlags, cfg benchConfig, callers 
 		go func(c caller) {
 			defer wg.Done()
 			w := worker{cf: cf, cfg: cfg, c: c, codes: map[ferry.Code]uint64{}, messages: map[string]uint64{}}
-			w.loop(ctx, stop, &issued, &done, &failed)
+			w.loop(callCtx, stop, &issued, &done, &failed)
 			mu.Lock()
 			r.merge(&w)
 			mu.Unlock()
@@ -142,7 +148,7 @@ type worker struct {
 	cf       *connFlags
 	cfg      benchConfig
 	c        caller
-	hist     debug.Histogram
+	hist     hist.Histogram
 	ok       uint64
 	codes    map[ferry.Code]uint64
 	messages map[string]uint64

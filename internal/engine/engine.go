@@ -65,6 +65,10 @@ type Options struct {
 	// DisallowUnknownFields refuses arguments with a map key that names
 	// no field (registry.Method.DecodeArgs); by default they are skipped.
 	DisallowUnknownFields bool
+	// OnRefused is called, by the reader, for every incoming call refused
+	// before a handler ran, with the registered method's name ("" when
+	// the name is not registered) and the error sent. Nil: nothing.
+	OnRefused func(method string, err *ferry.Error)
 }
 
 // Conn is one side of a conversation.

@@ -89,6 +89,7 @@ const (
 // serve decodes an incoming request or notification in the reader
 // goroutine and runs its handler in a new one.
 func (c *Conn) serve(m *wire.Message) {
+	received := time.Now()
 	isReq := m.Type == wire.TypeRequest
 	ext := m.Ext != nil
 	if len(m.Method) > 0 && m.Method[0] == '$' {
@@ -123,7 +124,7 @@ func (c *Conn) serve(m *wire.Message) {
 		return
 	}
 	in := &inbound{c: c, meth: meth, id: m.ID, isReq: isReq, ext: ext, ctx: c.baseCtx, cost: cost}
-	in.info = ferry.CallInfo{Method: meth.Name, Notify: !isReq}
+	in.info = ferry.CallInfo{Method: meth.Name, Notify: !isReq, Received: received}
 	var aerr *ferry.Error
 	if in.args, aerr = meth.DecodeArgs(c.dec, m.Params, c.opts.DisallowUnknownFields); aerr != nil {
 		c.opts.Budget.Release(cost)
@@ -238,6 +239,15 @@ func (c *Conn) retire(self chan *inbound) bool {
 // refuse answers a request that no handler will run; a notification gets
 // nothing.
 func (c *Conn) refuse(m *wire.Message, err *ferry.Error) {
+	if c.opts.OnRefused != nil {
+		name := ""
+		if c.opts.Registry != nil {
+			if meth := c.opts.Registry.Lookup(m.Method); meth != nil {
+				name = meth.Name
+			}
+		}
+		c.opts.OnRefused(name, err)
+	}
 	if m.Type == wire.TypeRequest {
 		_ = c.w.response(m.ID, nil, err, m.Ext != nil)
 	}

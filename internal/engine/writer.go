@@ -123,10 +123,21 @@ func (w *writer) stopRequests() {
 	w.fw.Unlock()
 }
 
-// params appends args as a one-element params array, or [] for nil.
+// params appends args as a one-element params array, [] for nil, or the
+// elements of a Params as the params array itself.
 func (w *writer) params(b []byte, args any) ([]byte, error) {
 	if args == nil {
 		return msgpack.AppendArrayHeader(b, 0), nil
+	}
+	if p, ok := args.(Params); ok {
+		b = msgpack.AppendArrayHeader(b, len(p))
+		for i, v := range p {
+			var err error
+			if b, err = w.enc.Append(b, v); err != nil {
+				return b, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInternal, "cannot encode param %d: %v", i, err))
+			}
+		}
+		return b, nil
 	}
 	b, err := w.enc.Append(msgpack.AppendArrayHeader(b, 1), args)
 	if err != nil {

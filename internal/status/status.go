@@ -8,6 +8,7 @@ package status
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -56,6 +57,8 @@ func Decode(errField, ext []byte, dec *msgpack.Decoder) *ferry.Error {
 			fe.Message = "undecodable error value"
 		} else if s, ok := v.(string); ok {
 			fe.Message = s
+		} else if j, err := json.Marshal(v); err == nil {
+			fe.Message = string(j) // Neovim's [0, "Vim:E121: ..."] reads as JSON
 		} else {
 			fe.Message = fmt.Sprint(v)
 		}
