@@ -258,6 +258,6 @@ func TestStatsCountsCallsMade(t *testing.T) {
 	assert.Empty(t, snap.Methods, "nothing served")
 
 	rec := httptest.NewRecorder()
-	cst.Handler(nil).ServeHTTP(rec, httptest.NewRequest("GET", "/debug/ferry", nil))
+	cst.Handler(nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/ferry", nil))
 	assert.Contains(t, rec.Body.String(), `<tr class="client" data-method="Arith.Div">`)
 }
