@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/debug"
+	"github.com/ferryrpc/ferry/internal/ferrytest"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -64,18 +64,7 @@ func start(t *testing.T, opts ...server.Option) *fixture {
 	f.srv = server.New(append([]server.Option{f.st.Option()}, opts...)...)
 	require.NoError(t, f.srv.Register(Arith{}))
 	require.NoError(t, f.srv.RegisterName("Gate", f.gate))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	served := make(chan error, 1)
-	go func() { served <- f.srv.Serve(l) }()
-	f.addr = l.Addr().String()
-	f.c, err = client.Dial(t.Context(), f.addr)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		f.c.Close()
-		f.srv.Close()
-		<-served
-	})
+	f.c, f.addr = ferrytest.ServeAndDial(t, f.srv)
 	return f
 }
 
@@ -269,6 +258,6 @@ func TestStatsCountsCallsMade(t *testing.T) {
 	assert.Empty(t, snap.Methods, "nothing served")
 
 	rec := httptest.NewRecorder()
-	cst.Handler(nil).ServeHTTP(rec, httptest.NewRequest("GET", "/debug/ferry", nil))
+	cst.Handler(nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/ferry", nil))
 	assert.Contains(t, rec.Body.String(), `<tr class="client" data-method="Arith.Div">`)
 }

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"runtime"
@@ -53,11 +54,7 @@ func errorsAs(err error, target *net.Error) bool {
 	if err == nil {
 		return false
 	}
-	ne, ok := err.(net.Error)
-	if ok {
-		*target = ne
-	}
-	return ok
+	return errors.As(err, target)
 }
 
 func settle() (goroutines int, heap uint64) {

@@ -218,7 +218,7 @@ func (c *conn) SetWriteDeadline(t time.Time) error {
 
 // setLingerZero makes the next Close of a TCP connection send a reset.
 func (c *conn) setLingerZero() {
-	var nc net.Conn = c.Conn
+	nc := c.Conn
 	for {
 		switch x := nc.(type) {
 		case *net.TCPConn:

@@ -8,6 +8,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/health"
+	"github.com/ferryrpc/ferry/internal/ferrytest"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -17,21 +18,11 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func start(t *testing.T, srv *server.Server) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() { srv.Close(); <-done })
-	return l.Addr().String()
-}
-
 func TestCheck(t *testing.T) {
 	srv := server.New()
 	hs := health.NewServer()
 	require.NoError(t, hs.Register(srv))
-	c, err := client.Dial(t.Context(), start(t, srv))
+	c, err := client.Dial(t.Context(), ferrytest.Serve(t, srv))
 	require.NoError(t, err)
 	defer c.Close()
 
@@ -55,7 +46,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestCheckWithoutHealthService(t *testing.T) {
-	c, err := client.Dial(t.Context(), start(t, server.New()))
+	c, err := client.Dial(t.Context(), ferrytest.Serve(t, server.New()))
 	require.NoError(t, err)
 	defer c.Close()
 	_, err = health.Check(t.Context(), c, "")
@@ -68,7 +59,7 @@ func TestCheckWithoutHealthService(t *testing.T) {
 func TestWireShape(t *testing.T) {
 	srv := server.New()
 	require.NoError(t, health.NewServer().Register(srv))
-	addr := start(t, srv)
+	addr := ferrytest.Serve(t, srv)
 	nc, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer nc.Close()

@@ -2,11 +2,11 @@ package introspect_test
 
 import (
 	"context"
-	"net"
 	"testing"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/internal/ferrytest"
 	"github.com/ferryrpc/ferry/introspect"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
@@ -28,13 +28,7 @@ func (Arith) Add(ctx context.Context, a Args, r *int64) error { *r = a.A + a.B; 
 func serve(t *testing.T, s *server.Server, opts ...client.Option) *client.Client {
 	t.Helper()
 	require.NoError(t, introspect.Register(s))
-	cc, sc := net.Pipe()
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.ServeConn(sc) }()
-	c, err := client.New(cc, opts...)
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close(); s.Close(); <-done })
-	return c
+	return ferrytest.Pipe(t, s, opts...)
 }
 
 func newServer(t *testing.T) *server.Server {

@@ -3,12 +3,12 @@ package pubsub_test
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/internal/ferrytest"
 	"github.com/ferryrpc/ferry/pubsub"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
@@ -23,20 +23,12 @@ func eachConduit(t *testing.T, b func() *pubsub.Broker, body func(t *testing.T, 
 		s := server.New()
 		require.NoError(t, br.Register(s))
 		t.Cleanup(func() { s.Close() })
-		body(t, br, func() *client.Client {
-			cc, sc := net.Pipe()
-			done := make(chan struct{})
-			go func() { defer close(done); _ = s.ServeConn(sc) }()
-			c, err := client.New(cc)
-			require.NoError(t, err)
-			t.Cleanup(func() { c.Close(); <-done })
-			return c
-		})
+		body(t, br, func() *client.Client { return ferrytest.Pipe(t, s) })
 	})
 	t.Run("tcp", func(t *testing.T) {
 		br := b()
 		addr := start(t, br)
-		body(t, br, func() *client.Client { return dial(t, addr) })
+		body(t, br, func() *client.Client { return ferrytest.Dial(t, addr) })
 	})
 }
 

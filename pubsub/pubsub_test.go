@@ -2,13 +2,13 @@ package pubsub_test
 
 import (
 	"context"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/internal/ferrytest"
 	"github.com/ferryrpc/ferry/pubsub"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
@@ -22,19 +22,7 @@ func start(t *testing.T, b *pubsub.Broker) string {
 	t.Helper()
 	s := server.New()
 	require.NoError(t, b.Register(s))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	go func() { _ = s.Serve(l) }()
-	t.Cleanup(func() { s.Close() })
-	return l.Addr().String()
-}
-
-func dial(t *testing.T, addr string) *client.Client {
-	t.Helper()
-	c, err := client.Dial(t.Context(), addr)
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	return c
+	return ferrytest.Serve(t, s)
 }
 
 // TestFanOut: one publisher, 100 subscribers that keep up (Block policy:
@@ -48,7 +36,7 @@ func TestFanOut(t *testing.T) {
 	}
 	b := pubsub.NewBroker(pubsub.WithQueue(1024, pubsub.Block), pubsub.WithBlockTimeout(10*time.Second))
 	addr := start(t, b)
-	clients := []*client.Client{dial(t, addr), dial(t, addr), dial(t, addr), dial(t, addr)}
+	clients := []*client.Client{ferrytest.Dial(t, addr), ferrytest.Dial(t, addr), ferrytest.Dial(t, addr), ferrytest.Dial(t, addr)}
 	ctx := t.Context()
 	const subscribers = 100
 	subs := make([]*pubsub.Subscription, subscribers)
@@ -114,7 +102,7 @@ func TestFanOut(t *testing.T) {
 func TestSlowSubscriberIsDisconnected(t *testing.T) {
 	b := pubsub.NewBroker(pubsub.WithQueue(8, pubsub.Disconnect))
 	addr := start(t, b)
-	c := dial(t, addr)
+	c := ferrytest.Dial(t, addr)
 	slow, err := pubsub.Subscribe(t.Context(), c, "t")
 	require.NoError(t, err)
 	defer slow.Close()
@@ -134,7 +122,7 @@ func TestSlowSubscriberIsDisconnected(t *testing.T) {
 func TestClientsPublishThroughTheServer(t *testing.T) {
 	b := pubsub.NewBroker()
 	addr := start(t, b)
-	alice, bob := dial(t, addr), dial(t, addr)
+	alice, bob := ferrytest.Dial(t, addr), ferrytest.Dial(t, addr)
 	sub, err := pubsub.Subscribe(t.Context(), bob, "room")
 	require.NoError(t, err)
 	n, err := pubsub.Publish(t.Context(), alice, "room", map[string]string{"from": "alice", "text": "hi"})
@@ -156,7 +144,7 @@ func TestClientsPublishThroughTheServer(t *testing.T) {
 func TestUnsubscribeOnCancelAndDisconnect(t *testing.T) {
 	b := pubsub.NewBroker()
 	addr := start(t, b)
-	c := dial(t, addr)
+	c := ferrytest.Dial(t, addr)
 	ctx, cancel := context.WithCancel(t.Context())
 	_, err := pubsub.Subscribe(ctx, c, "a")
 	require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/ferrytest"
 	"github.com/ferryrpc/ferry/introspect"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
@@ -83,15 +84,7 @@ func newTestServer(t *testing.T) *server.Server {
 // serve serves s on 127.0.0.1:0 until cleanup and returns its address.
 func serve(t *testing.T, s *server.Server) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(l) }()
-	t.Cleanup(func() {
-		s.Close()
-		<-done
-	})
-	return l.Addr().String()
+	return ferrytest.Serve(t, s)
 }
 
 // result is one in-process run of the CLI.

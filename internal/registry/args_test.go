@@ -123,7 +123,7 @@ func TestDecodeArgs(t *testing.T) {
 			continue
 		}
 		require.Nil(t, ferr, "%s %v", c.method, c.params)
-		got := args
+		var got any
 		if c.method != "Svc.AddPtr" {
 			got = derefAny(args)
 		} else {

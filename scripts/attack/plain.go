@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -74,9 +74,8 @@ func plainPipeline(ctx context.Context, e *env) {
 
 func slowloris(ctx context.Context, e *env) {
 	total := 10000
-	var lim syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
-		total = min(total, int(lim.Cur)-512)
+	if n, ok := openFileLimit(); ok {
+		total = min(total, n-512)
 	}
 	parallel(openers, func(w int) {
 		var held []net.Conn
@@ -118,7 +117,7 @@ func countClosed(cs []net.Conn) int {
 			_ = c.SetReadDeadline(deadline)
 			var b [1]byte
 			_, err := c.Read(b[:])
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 				return
 			}
 			mu.Lock()

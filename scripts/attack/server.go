@@ -12,9 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-	"unsafe"
 )
 
 // buildServer builds examples/arith/server into dir and returns the
@@ -102,17 +100,6 @@ func startServer(bin string, memCap int64) (*child, error) {
 		c.stop()
 		return nil, errors.New("server did not report its address in 30 s")
 	}
-}
-
-// capAddressSpace sets RLIMIT_AS of another process (prlimit(2)).
-func capAddressSpace(pid int, limit int64) error {
-	lim := syscall.Rlimit{Cur: uint64(limit), Max: uint64(limit)}
-	_, _, errno := syscall.RawSyscall6(syscall.SYS_PRLIMIT64, uintptr(pid), syscall.RLIMIT_AS,
-		uintptr(unsafe.Pointer(&lim)), 0, 0, 0)
-	if errno != 0 {
-		return errno
-	}
-	return nil
 }
 
 func (c *child) alive() bool {

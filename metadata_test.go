@@ -1,0 +1,47 @@
+package ferry_test
+
+import (
+	"testing"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/stretchr/testify/assert"
+)
+
+// Outgoing metadata merges, the later value winning, and is copied.
+func TestOutgoingMetadata(t *testing.T) {
+	assert.Nil(t, ferry.OutgoingMetadata(t.Context()))
+	md := ferry.Metadata{"a": "1", "b": "1"}
+	ctx := ferry.WithOutgoingMetadata(t.Context(), md)
+	ctx = ferry.WithOutgoingMetadata(ctx, ferry.Metadata{"b": "2", "c": "2"})
+	md["a"] = "changed"
+	assert.Equal(t, ferry.Metadata{"a": "1", "b": "2", "c": "2"}, ferry.OutgoingMetadata(ctx))
+}
+
+// Incoming metadata is separate from outgoing: a handler does not forward
+// what it received unless it copies it.
+func TestIncomingMetadata(t *testing.T) {
+	ctx := ferry.NewIncomingContext(t.Context(), ferry.Metadata{"tenant": "a"})
+	assert.Equal(t, ferry.Metadata{"tenant": "a"}, ferry.IncomingMetadata(ctx))
+	assert.Nil(t, ferry.OutgoingMetadata(ctx))
+	assert.Nil(t, ferry.IncomingMetadata(t.Context()))
+}
+
+func TestMetadataStringRedactsSecrets(t *testing.T) {
+	for _, key := range []string{"Authorization", "x-api-key", "session-id", "password", "Cookie", "refresh_token"} {
+		assert.Equal(t, "Metadata{"+key+"=[redacted]}", ferry.Metadata{key: "hunter2"}.String(), key)
+	}
+	assert.Equal(t, "Metadata{tenant=a}", ferry.Metadata{"tenant": "a"}.String())
+	assert.Equal(t, "Metadata{}", ferry.Metadata{}.String())
+}
+
+func TestAuthInfoStringHidesToken(t *testing.T) {
+	s := ferry.AuthInfo{Token: "hunter2"}.String()
+	assert.NotContains(t, s, "hunter2")
+	assert.Equal(t, "AuthInfo{remote=<nil> tls=false token=[redacted]}", s)
+	assert.Equal(t, "AuthInfo{remote=<nil> tls=false token=none}", ferry.AuthInfo{}.String())
+}
+
+func TestIdentity(t *testing.T) {
+	assert.Nil(t, ferry.IdentityFromContext(t.Context()))
+	assert.Equal(t, "alice", ferry.IdentityFromContext(ferry.WithIdentity(t.Context(), "alice")))
+}
