@@ -122,6 +122,8 @@ func (e *endpoint) admit() *client.Client {
 	select {
 	case <-conn.Done():
 		return nil // lost; run is about to notice
+	case <-conn.GoingAway():
+		return nil // draining; run is about to notice
 	default:
 	}
 	if !e.br.acquire() {
@@ -194,11 +196,16 @@ func classify(err error) outcome {
 	return success
 }
 
-// run keeps a connection to the endpoint until it leaves the set.
+// run keeps a connection to the endpoint until it leaves the set. When
+// the server announces that it is going away, the old connection drains
+// on its own (drainAway) and run dials again at once: a server restarting
+// at the same address, or a new process already sharing its port, comes
+// back into rotation as soon as it accepts.
 func (e *endpoint) run() {
 	defer e.c.wg.Done()
 	defer e.br.stop()
 	failures := 0
+	recovering := false // the last connection was ready and no dial failed since
 	for e.ctx.Err() == nil {
 		e.setState(stateConnecting, nil)
 		e.dials.Add(1)
@@ -208,15 +215,29 @@ func (e *endpoint) run() {
 		if err == nil {
 			e.br.reset()
 			next := stateBackoff
-			if e.serve(conn) {
+			wasReady, away := e.serve(conn)
+			if wasReady {
 				// It was healthy: start the schedule afresh, and let calls
 				// wait for the first redial rather than fail.
-				failures, next = 0, stateReconnecting
+				failures, next, recovering = 0, stateReconnecting, true
 			}
-			e.setState(next, nil)
-			e.close(conn)
+			if away {
+				e.drainAway(conn)
+				if wasReady && e.ctx.Err() == nil {
+					continue // redial now; calls wait meanwhile (connecting)
+				}
+				e.setState(next, nil)
+			} else {
+				e.setState(next, nil)
+				e.close(conn)
+			}
 		} else {
-			e.setState(stateBackoff, nil)
+			next := stateBackoff
+			if recovering {
+				next = stateReconnecting // the first failed redial after a working connection
+			}
+			recovering = false
+			e.setState(next, nil)
 		}
 		if e.ctx.Err() != nil {
 			return
@@ -227,6 +248,25 @@ func (e *endpoint) run() {
 			failures = 0 // kicked: a new instance serves here
 		}
 	}
+}
+
+// drainAway lets the calls in flight on conn, whose server announced that
+// it is going away, finish there: the server answers each, or refuses it
+// as not executed, and then closes the connection. The drain timeout and
+// Close bound the wait.
+func (e *endpoint) drainAway(conn *client.Client) {
+	e.c.wg.Add(1) // run holds the group open: this cannot race Close's Wait
+	go func() {
+		defer e.c.wg.Done()
+		t := time.NewTimer(e.c.o.drainTimeout)
+		defer t.Stop()
+		select {
+		case <-conn.Done():
+		case <-t.C:
+		case <-e.c.ctx.Done():
+		}
+		conn.Close()
+	}()
 }
 
 // sleep waits d, and reports false when it was cut short by a kick.
@@ -243,9 +283,11 @@ func (e *endpoint) sleep(d time.Duration) bool {
 	}
 }
 
-// serve runs one connection until it ends or the endpoint leaves the set,
-// checking health; it reports whether the connection ever became ready.
-func (e *endpoint) serve(conn *client.Client) (wasReady bool) {
+// serve runs one connection until it ends, its server announces that it
+// is going away, or the endpoint leaves the set, checking health; it
+// reports whether the connection ever became ready, and whether it ended
+// with a go-away (the connection is then draining, still open).
+func (e *endpoint) serve(conn *client.Client) (wasReady, away bool) {
 	o := &e.c.o
 	checks := o.healthEvery > 0
 	fails := 0
@@ -275,6 +317,11 @@ func (e *endpoint) serve(conn *client.Client) (wasReady bool) {
 	if checks {
 		check() // a new connection takes calls only once healthy
 	}
+	select {
+	case <-conn.GoingAway():
+		return false, true
+	default:
+	}
 	e.setState(stateReady, conn)
 	wasReady = e.usable()
 	var tick <-chan time.Time
@@ -286,10 +333,13 @@ func (e *endpoint) serve(conn *client.Client) (wasReady bool) {
 	}
 	for {
 		select {
+		case <-conn.GoingAway():
+			e.markDraining(conn)
+			return wasReady, true
 		case <-conn.Done():
-			return wasReady
+			return wasReady, false
 		case <-e.ctx.Done():
-			return wasReady
+			return wasReady, false
 		case <-e.kick:
 			check()
 		case <-e.probe:
