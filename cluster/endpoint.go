@@ -205,38 +205,38 @@ func (e *endpoint) run() {
 	defer e.c.wg.Done()
 	defer e.br.stop()
 	failures := 0
-	recovering := false // the last connection was ready and no dial failed since
+	recovering := false // the last connection was ready and no attempt failed since
 	for e.ctx.Err() == nil {
 		e.setState(stateConnecting, nil)
 		e.dials.Add(1)
 		dctx, cancel := context.WithTimeout(e.ctx, e.c.o.dialTimeout)
 		conn, err := client.Dial(dctx, e.addr, e.c.o.clientOpts...)
 		cancel()
+		wasReady, away := false, false
 		if err == nil {
 			e.br.reset()
-			next := stateBackoff
-			wasReady, away := e.serve(conn)
-			if wasReady {
-				// It was healthy: start the schedule afresh, and let calls
-				// wait for the first redial rather than fail.
-				failures, next, recovering = 0, stateReconnecting, true
+			wasReady, away = e.serve(conn)
+		}
+		// After a working connection, calls wait for the first redial
+		// rather than fail (reconnecting), and the schedule starts afresh.
+		next := stateBackoff
+		switch {
+		case wasReady:
+			failures, next, recovering = 0, stateReconnecting, true
+		case recovering:
+			next, recovering = stateReconnecting, false
+		}
+		switch {
+		case away:
+			e.drainAway(conn)
+			if wasReady && e.ctx.Err() == nil {
+				continue // redial now; calls wait meanwhile (connecting)
 			}
-			if away {
-				e.drainAway(conn)
-				if wasReady && e.ctx.Err() == nil {
-					continue // redial now; calls wait meanwhile (connecting)
-				}
-				e.setState(next, nil)
-			} else {
-				e.setState(next, nil)
-				e.close(conn)
-			}
-		} else {
-			next := stateBackoff
-			if recovering {
-				next = stateReconnecting // the first failed redial after a working connection
-			}
-			recovering = false
+			e.setState(next, nil)
+		case err == nil:
+			e.setState(next, nil)
+			e.close(conn)
+		default:
 			e.setState(next, nil)
 		}
 		if e.ctx.Err() != nil {
@@ -320,6 +320,10 @@ func (e *endpoint) serve(conn *client.Client) (wasReady, away bool) {
 	select {
 	case <-conn.GoingAway():
 		return false, true
+	case <-conn.Done():
+		// Lost before its first check was answered: say, a connection
+		// the kernel had queued for a listener that then closed.
+		return false, false
 	default:
 	}
 	e.setState(stateReady, conn)
