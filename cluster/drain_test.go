@@ -161,3 +161,41 @@ func TestGoAwayLeavesRotationAndComesBack(t *testing.T) {
 	require.NoError(t, cl.Call(onA, "Svc.Who", struct{}{}, &who))
 	assert.Equal(t, "a", who, "the restarted server is back in rotation")
 }
+
+// Priorities and weights (SRV records, RFC 2782): calls go to the lowest
+// priority that has a ready endpoint, spread by weight; when all of them
+// are down the next priority takes over, and hands back when one returns.
+func TestPriorityFailoverAndWeights(t *testing.T) {
+	a, b, c := startNode(t, "a"), startNode(t, "b"), startNode(t, "c")
+	ep := func(n *node, prio, weight string) resolver.Endpoint {
+		return resolver.Endpoint{Addr: n.addr, Attrs: map[string]string{resolver.AttrPriority: prio, resolver.AttrWeight: weight}}
+	}
+	cl := newClient(t, resolver.NewManual(ep(a, "10", "3"), ep(b, "10", "1"), ep(c, "20", "1")),
+		cluster.WithBalancer(balancer.RoundRobin()), cluster.WithHealthCheck("", time.Hour, time.Second))
+	waitReady(t, cl, 3)
+	who := func() string {
+		var w string
+		require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, &w))
+		return w
+	}
+	counts := map[string]int{}
+	for range 400 {
+		counts[who()]++
+	}
+	assert.Equal(t, map[string]int{"a": 300, "b": 100}, counts)
+
+	a.kill()
+	b.kill()
+	require.Eventually(t, func() bool {
+		var w string
+		return cl.Call(t.Context(), "Svc.Who", struct{}{}, &w) == nil && w == "c"
+	}, 5*time.Second, time.Millisecond, "priority 20 takes over")
+	for range 20 {
+		assert.Equal(t, "c", who())
+	}
+	b.restart()
+	require.Eventually(t, func() bool { return who() == "b" }, 5*time.Second, time.Millisecond, "priority 10 is back")
+	for range 20 {
+		assert.Equal(t, "b", who())
+	}
+}

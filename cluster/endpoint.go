@@ -3,7 +3,9 @@ package cluster
 import (
 	"context"
 	"maps"
+	"math"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +40,8 @@ type endpoint struct {
 	idle   chan struct{} // an attempt ended while the endpoint drains
 
 	outstanding atomic.Int64
+	weight      atomic.Int64 // resolver.AttrWeight
+	prio        atomic.Int64 // resolver.AttrPriority
 	dials       atomic.Int64
 	attempts    atomic.Int64
 	failures    atomic.Int64
@@ -51,7 +55,8 @@ type endpoint struct {
 }
 
 func newEndpoint(c *Client, re resolver.Endpoint) *endpoint {
-	e := &endpoint{c: c, addr: re.Addr, attrsV: maps.Clone(re.Attrs), kick: make(chan struct{}, 1), probe: make(chan struct{}, 1), idle: make(chan struct{}, 1)}
+	e := &endpoint{c: c, addr: re.Addr, kick: make(chan struct{}, 1), probe: make(chan struct{}, 1), idle: make(chan struct{}, 1)}
+	e.setAttrs(re.Attrs)
 	e.ctx, e.cancel = context.WithCancel(c.ctx)
 	e.br = breaker{threshold: c.o.breakAfter, coolDown: c.o.coolDown, onChange: c.update}
 	return e
@@ -63,6 +68,12 @@ func (e *endpoint) Addr() string { return e.addr }
 // Outstanding implements balancer.Endpoint.
 func (e *endpoint) Outstanding() int { return int(e.outstanding.Load()) }
 
+// Weight implements balancer.Weighted: the resolver's AttrWeight.
+func (e *endpoint) Weight() int { return int(e.weight.Load()) }
+
+// priority is the resolver's AttrPriority.
+func (e *endpoint) priority() int { return int(e.prio.Load()) }
+
 func (e *endpoint) attrs() map[string]string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -73,6 +84,18 @@ func (e *endpoint) setAttrs(a map[string]string) {
 	e.mu.Lock()
 	e.attrsV = maps.Clone(a)
 	e.mu.Unlock()
+	e.weight.Store(attrInt(a, resolver.AttrWeight, 1, 0, 65535))
+	e.prio.Store(attrInt(a, resolver.AttrPriority, 0, math.MinInt32, math.MaxInt32))
+}
+
+// attrInt parses the integer attribute key, or returns def when it is
+// absent, malformed or outside lo..hi.
+func attrInt(a map[string]string, key string, def, lo, hi int64) int64 {
+	v, err := strconv.ParseInt(a[key], 10, 64)
+	if err != nil || v < lo || v > hi {
+		return def
+	}
+	return v
 }
 
 func (e *endpoint) kickNow() {

@@ -217,8 +217,8 @@ func WithWaitForReady() Option {
 }
 
 // WithDrainTimeout bounds how long the connection to an endpoint that left
-// the set stays open for the calls still running on it. Default 30 s;
-// range 0 to 10 min.
+// the set, or whose server announced that it is going away, stays open
+// for the calls still running on it. Default 30 s; range 0 to 10 min.
 func WithDrainTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 || d > 10*time.Minute {
