@@ -23,4 +23,11 @@
 // CodeInvalidArgument with a message such as
 // "Arith.Add: argument 1 (A): want an integer, got 3.5", and the handler
 // does not run. PROTOCOL.md (section 2.1) has the full rules.
+//
+// Shutdown drains gracefully: clients are told to go away, running calls
+// finish, and every call a Ferry client sent is answered or refused as not
+// executed. To restart a server without refusing a connection, the new
+// process listens on the same port with ListenReusePort (SO_REUSEPORT,
+// Linux) and serves before the old one calls Shutdown; examples/restart
+// shows it.
 package server
