@@ -116,10 +116,14 @@ func (e *endpoint) usable() bool {
 	return ok && e.br.allows()
 }
 
+// connecting reports an endpoint that may be ready soon, so that calls
+// wait for it rather than fail: dialling, about to redial after losing a
+// working connection, or draining (its server is going away, and it is
+// dialled again at once).
 func (e *endpoint) connecting() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return (e.state == stateConnecting || e.state == stateReconnecting) && e.ctx.Err() == nil
+	return (e.state == stateConnecting || e.state == stateReconnecting || e.state == stateDraining) && e.ctx.Err() == nil
 }
 
 func (e *endpoint) setState(s connState, conn *client.Client) {

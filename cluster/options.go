@@ -205,7 +205,8 @@ func WithHedging(delay time.Duration) Option {
 
 // WithWaitForReady makes calls wait, until their context ends, for an
 // endpoint to become ready even when none is connecting. Default off:
-// calls wait while some endpoint is connecting or about to reconnect
+// calls wait while some endpoint is connecting, draining (its server
+// announced a go-away; it is dialled again at once) or about to reconnect
 // after losing a working connection (or before the first set arrives),
 // and fail at once with ferry.CodeUnavailable, not executed, when every
 // endpoint is down: its last dial failed.

@@ -46,7 +46,8 @@ type Config struct {
 type Summary struct {
 	Calls, OK, Failed int64
 	Restarts          int
-	PerProcess        []int64 // successful calls per server process, in start order
+	PerProcess        []int64  // successful calls per server process, in start order
+	Errors            []string // the first few failures
 }
 
 // String is the summary line: calls=N ok=N failed=N restarts=N.
@@ -106,6 +107,8 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Summary, error) {
 
 	per := make([]atomic.Int64, cfg.Restarts+1)
 	var calls, ok, failed atomic.Int64
+	var errMu sync.Mutex
+	var errs []string
 	cctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
@@ -122,6 +125,11 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Summary, error) {
 				if err != nil {
 					failed.Add(1)
 					logf("call failed: %v", err)
+					errMu.Lock()
+					if len(errs) < 5 {
+						errs = append(errs, fmt.Sprintf("%v: %v", time.Now().Format("15:04:05.000000"), err))
+					}
+					errMu.Unlock()
 				} else {
 					ok.Add(1)
 					if gen >= 0 && gen < len(per) {
@@ -162,6 +170,7 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Summary, error) {
 	for i := range per {
 		sum.PerProcess = append(sum.PerProcess, per[i].Load())
 	}
+	sum.Errors = errs
 	logf("successful calls per process: %v", sum.PerProcess)
 	return sum, nil
 }

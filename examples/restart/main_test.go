@@ -31,7 +31,7 @@ func TestRestartRefusesNothing(t *testing.T) {
 	cfg := Config{Duration: 3 * time.Second, Restarts: 3, Callers: 8, Pace: 100 * time.Microsecond, Verbose: testing.Verbose()}
 	sum, err := run(t.Context(), cfg, os.Stderr)
 	require.NoError(t, err)
-	t.Log(sum, sum.PerProcess)
+	t.Log(sum, sum.PerProcess, sum.Errors)
 	assert.Regexp(t, regexp.MustCompile(`^calls=\d+ ok=\d+ failed=0 restarts=3$`), sum.String())
 	assert.Equal(t, sum.Calls, sum.OK+sum.Failed)
 	assert.Zero(t, sum.Failed)
