@@ -29,6 +29,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/cluster"
 	"github.com/ferryrpc/ferry/resolver"
 )
@@ -37,7 +39,8 @@ import (
 type Config struct {
 	Duration time.Duration // the whole run; the restarts are spread evenly over it
 	Restarts int           // restarts of the server process
-	Callers  int           // concurrent callers, each calling in a loop
+	Callers  int           // concurrent callers through one cluster.Client, each calling in a loop
+	Dialers  int           // concurrent callers that each make every call on a new connection
 	Pace     time.Duration // pause between one caller's calls
 	Verbose  bool          // log progress
 }
@@ -48,11 +51,74 @@ type Summary struct {
 	Restarts          int
 	PerProcess        []int64  // successful calls per server process, in start order
 	Errors            []string // the first few failures
+	Fresh             Fresh    // the dialers' calls, each on a new connection
 }
 
-// String is the summary line: calls=N ok=N failed=N restarts=N.
+// Fresh counts the calls made each on a new connection (Config.Dialers).
+type Fresh struct {
+	Calls, OK, Failed int64
+	Retried           int64 // attempts refused before running (the dial, or the call as not executed), retried
+}
+
+// String is the summary line: calls=N ok=N failed=N restarts=N, and with
+// dialers a second line for their calls.
 func (s Summary) String() string {
-	return fmt.Sprintf("calls=%d ok=%d failed=%d restarts=%d", s.Calls, s.OK, s.Failed, s.Restarts)
+	line := fmt.Sprintf("calls=%d ok=%d failed=%d restarts=%d", s.Calls, s.OK, s.Failed, s.Restarts)
+	if s.Fresh.Calls > 0 {
+		line += fmt.Sprintf("\nfresh-connection calls=%d ok=%d failed=%d retried=%d",
+			s.Fresh.Calls, s.Fresh.OK, s.Fresh.Failed, s.Fresh.Retried)
+	}
+	return line
+}
+
+// tally counts calls.
+type tally struct {
+	calls, ok, failed, retried atomic.Int64
+	mu                         sync.Mutex
+	errs                       []string
+}
+
+func (t *tally) record(err error, gen int, per []atomic.Int64, logf func(string, ...any)) {
+	t.calls.Add(1)
+	if err == nil {
+		t.ok.Add(1)
+		if gen >= 0 && gen < len(per) {
+			per[gen].Add(1)
+		}
+		return
+	}
+	t.failed.Add(1)
+	logf("call failed: %v", err)
+	t.mu.Lock()
+	if len(t.errs) < 5 {
+		t.errs = append(t.errs, fmt.Sprintf("%v: %v", time.Now().Format("15:04:05.000000"), err))
+	}
+	t.mu.Unlock()
+}
+
+// freshCall makes one call on a new connection, as a short-lived client
+// would: a dial that fails, or a call refused as not executed, is tried
+// again (at most 3 attempts); a call whose outcome is unknown is not.
+func freshCall(ctx context.Context, addr string, t *tally) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var err error
+	for range 3 {
+		var c *client.Client
+		if c, err = client.Dial(ctx, addr); err == nil {
+			var gen int
+			err = c.Call(ctx, "Restart.Generation", struct{}{}, &gen)
+			c.Close()
+			if err == nil {
+				return gen, nil
+			}
+		}
+		if !ferry.NotExecuted(err) || ctx.Err() != nil {
+			return 0, err
+		}
+		t.retried.Add(1)
+	}
+	return 0, err
 }
 
 func main() {
@@ -62,7 +128,8 @@ func main() {
 	cfg := Config{Duration: 10 * time.Second, Restarts: 3, Callers: 8, Pace: 100 * time.Microsecond}
 	flag.DurationVar(&cfg.Duration, "duration", cfg.Duration, "length of the run")
 	flag.IntVar(&cfg.Restarts, "restarts", cfg.Restarts, "restarts of the server process")
-	flag.IntVar(&cfg.Callers, "callers", cfg.Callers, "concurrent callers")
+	flag.IntVar(&cfg.Callers, "callers", cfg.Callers, "concurrent callers through one cluster.Client")
+	flag.IntVar(&cfg.Dialers, "dialers", cfg.Dialers, "concurrent callers that make each call on a new connection (a second summary line)")
 	flag.DurationVar(&cfg.Pace, "pace", cfg.Pace, "pause between one caller's calls")
 	flag.BoolVar(&cfg.Verbose, "v", cfg.Verbose, "log progress")
 	flag.Parse()
@@ -106,9 +173,7 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Summary, error) {
 	}
 
 	per := make([]atomic.Int64, cfg.Restarts+1)
-	var calls, ok, failed atomic.Int64
-	var errMu sync.Mutex
-	var errs []string
+	var kept, fresh tally
 	cctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
@@ -121,21 +186,18 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Summary, error) {
 				callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 				err := cl.Call(callCtx, "Restart.Generation", struct{}{}, &gen)
 				cancel()
-				calls.Add(1)
-				if err != nil {
-					failed.Add(1)
-					logf("call failed: %v", err)
-					errMu.Lock()
-					if len(errs) < 5 {
-						errs = append(errs, fmt.Sprintf("%v: %v", time.Now().Format("15:04:05.000000"), err))
-					}
-					errMu.Unlock()
-				} else {
-					ok.Add(1)
-					if gen >= 0 && gen < len(per) {
-						per[gen].Add(1)
-					}
-				}
+				kept.record(err, gen, per, logf)
+				pace(cctx, cfg.Pace)
+			}
+		}()
+	}
+	for range cfg.Dialers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for cctx.Err() == nil {
+				gen, err := freshCall(ctx, addr, &fresh)
+				fresh.record(err, gen, per, logf)
 				pace(cctx, cfg.Pace)
 			}
 		}()
@@ -166,11 +228,12 @@ func run(ctx context.Context, cfg Config, logw io.Writer) (Summary, error) {
 	waitUntil(ctx, began.Add(cfg.Duration))
 	stop()
 	wg.Wait()
-	sum.Calls, sum.OK, sum.Failed = calls.Load(), ok.Load(), failed.Load()
+	sum.Calls, sum.OK, sum.Failed = kept.calls.Load(), kept.ok.Load(), kept.failed.Load()
 	for i := range per {
 		sum.PerProcess = append(sum.PerProcess, per[i].Load())
 	}
-	sum.Errors = errs
+	sum.Errors = append(kept.errs, fresh.errs...)
+	sum.Fresh = Fresh{Calls: fresh.calls.Load(), OK: fresh.ok.Load(), Failed: fresh.failed.Load(), Retried: fresh.retried.Load()}
 	logf("successful calls per process: %v", sum.PerProcess)
 	return sum, nil
 }
