@@ -15,8 +15,25 @@
 //
 //	calls=N ok=N failed=N restarts=3
 //
+// The kernel spreads new connections across the listeners sharing a port,
+// and resets those it had queued for a listener that closes before
+// accepting them. The cluster client never loses a call to that: it
+// checks a new connection's health before sending calls there. -dialers N
+// adds callers that make every call on a new connection, as short-lived
+// clients do, and retry what was refused before it ran (a failed dial, a
+// call failed as not executed); their calls are counted on a second line,
+//
+//	fresh-connection calls=N ok=N failed=N retried=N
+//
+// Measured on Linux 6.18 (-dialers 4 -restarts 20 -duration 10s, three
+// runs): 8,548, 5,363 and 7,268 fresh-connection calls, none failed; 32,
+// 32 and 33 attempts were refused as not executed by the old process
+// ("the server is shutting down", "the peer is shutting down") and
+// succeeded when retried.
+//
 //	go run ./examples/restart                # 8 callers, 10 s, 3 restarts
 //	go run ./examples/restart -v -duration 4s
+//	go run ./examples/restart -dialers 4 -restarts 20
 package main
 
 import (

@@ -28,11 +28,12 @@ func TestRestartRefusesNothing(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("server.ListenReusePort is Linux only")
 	}
-	cfg := Config{Duration: 3 * time.Second, Restarts: 3, Callers: 8, Pace: 100 * time.Microsecond, Verbose: testing.Verbose()}
+	cfg := Config{Duration: 3 * time.Second, Restarts: 3, Callers: 8, Dialers: 2, Pace: 100 * time.Microsecond, Verbose: testing.Verbose()}
 	sum, err := run(t.Context(), cfg, os.Stderr)
 	require.NoError(t, err)
 	t.Log(sum, sum.PerProcess, sum.Errors)
-	assert.Regexp(t, regexp.MustCompile(`^calls=\d+ ok=\d+ failed=0 restarts=3$`), sum.String())
+	assert.Regexp(t, regexp.MustCompile(`^calls=\d+ ok=\d+ failed=0 restarts=3\nfresh-connection calls=\d+ ok=\d+ failed=\d+ retried=\d+$`), sum.String())
+	assert.Positive(t, sum.Fresh.OK, "calls on new connections reach the new processes")
 	assert.Equal(t, sum.Calls, sum.OK+sum.Failed)
 	assert.Zero(t, sum.Failed)
 	assert.Equal(t, 3, sum.Restarts)
