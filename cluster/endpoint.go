@@ -232,7 +232,7 @@ func (e *endpoint) run() {
 	defer e.c.wg.Done()
 	defer e.br.stop()
 	failures := 0
-	recovering := false // the last connection was ready and no attempt failed since
+	recovering := false // redialling at once after a go-away: the first failure still waits (reconnecting)
 	for e.ctx.Err() == nil {
 		e.setState(stateConnecting, nil)
 		e.dials.Add(1)
@@ -249,7 +249,7 @@ func (e *endpoint) run() {
 		next := stateBackoff
 		switch {
 		case wasReady:
-			failures, next, recovering = 0, stateReconnecting, true
+			failures, next, recovering = 0, stateReconnecting, false
 		case recovering:
 			next, recovering = stateReconnecting, false
 		}
@@ -257,6 +257,7 @@ func (e *endpoint) run() {
 		case away:
 			e.drainAway(conn)
 			if wasReady && e.ctx.Err() == nil {
+				recovering = true
 				continue // redial now; calls wait meanwhile (connecting)
 			}
 			e.setState(next, nil)
