@@ -33,6 +33,12 @@ func TestListenReusePortHandsOver(t *testing.T) {
 		return srv, l.Addr().String(), done
 	}
 	old, addr, oldDone := start("old", "127.0.0.1:0")
+	c, err := client.Dial(t.Context(), addr)
+	require.NoError(t, err)
+	var who string
+	require.NoError(t, c.Call(t.Context(), "S.Who", struct{}{}, &who))
+	assert.Equal(t, "old", who)
+	c.Close()
 	_, err = net.Listen("tcp", addr)
 	require.Error(t, err, "a listener without SO_REUSEPORT cannot share the port")
 	nu, addr2, nuDone := start("new", addr)
@@ -52,4 +58,17 @@ func TestListenReusePortHandsOver(t *testing.T) {
 	}
 	require.NoError(t, nu.Shutdown(ctx))
 	require.ErrorIs(t, <-nuDone, server.ErrServerClosed)
+}
+
+// A listener handed to a server that was already shut down is closed, not
+// left open to queue connections that nobody accepts.
+func TestServeAfterShutdownClosesTheListener(t *testing.T) {
+	srv := server.New()
+	require.NoError(t, srv.Shutdown(t.Context()))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	require.ErrorIs(t, srv.Serve(l), server.ErrServerClosed)
+	_ = l.(*net.TCPListener).SetDeadline(time.Now().Add(time.Second)) // fail, not hang, if it is open
+	_, err = l.Accept()
+	require.ErrorIs(t, err, net.ErrClosed)
 }
