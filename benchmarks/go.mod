@@ -2,10 +2,8 @@ module github.com/ferryrpc/ferry/benchmarks
 
 go 1.26.0
 
-replace github.com/ferryrpc/ferry => ../
-
 require (
-	github.com/ferryrpc/ferry v0.0.0-00010101000000-000000000000
+	github.com/ferryrpc/ferry v0.1.0
 	github.com/hashicorp/yamux v0.1.2
 	github.com/stretchr/testify v1.11.1
 	go.uber.org/goleak v1.3.0
@@ -19,7 +17,7 @@ require (
 	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
-	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect

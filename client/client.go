@@ -4,14 +4,15 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/internal/registry"
+	"github.com/ferryrpc/ferry/internal/stream"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
 )
@@ -27,7 +28,22 @@ type Client struct {
 	limits    wire.Limits
 	once      sync.Once
 	bg        sync.WaitGroup // closes of abandoned streams
+	sic       ferry.StreamClientInterceptor
+	dialer    stream.Dialer // opens streaming calls
+
+	// Serving the streams the server opens (serve_stream.go).
+	cfg       transport.Config
+	limiter   *engine.Limiter
+	serving   stream.Serving
+	ctx       context.Context // parent of the handlers' contexts; canceled by Close
+	cancelCtx context.CancelFunc
+	served    sync.WaitGroup // the accept loop and the streams it serves
+	smu       sync.Mutex
+	nserved   int                           // streams being served
+	cancels   map[uint32]context.CancelFunc // by stream id, for $ferry.cancelstream
 }
+
+var _ ferry.Caller = (*Client)(nil)
 
 // Dial connects to a server at addr ("host:port") over TCP. ctx bounds the
 // dial and the session handshake.
@@ -80,23 +96,33 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		}
 		nc = tc
 	}
-	c := &Client{nc: nc, reg: registry.New(), Conn: &Conn{}, goingAway: make(chan struct{})}
+	c := &Client{nc: nc, reg: registry.New(), goingAway: make(chan struct{}), sic: ferry.ChainStreamClient(o.streamICs...),
+		cfg: o.cfg, limiter: engine.NewLimiter(o.maxCalls, o.maxCalls), cancels: map[uint32]context.CancelFunc{}}
+	c.ctx, c.cancelCtx = context.WithCancel(context.Background())
+	logger := o.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c.serving = stream.Serving{Interceptor: ferry.ChainStreamServer(o.streamServerICs...), Logger: logger, CloseTimeout: o.cfg.StreamCloseTimeout}
 	var goAwayOnce sync.Once
 	eo := engine.Options{
-		Limits:       wire.Limits{MaxMessage: o.cfg.MaxMessageSize, MaxDepth: o.cfg.MaxDepth},
-		Ext:          !o.plain,
-		Registry:     c.reg,
-		Client:       ferry.ChainClient(o.interceptors...),
-		Server:       ferry.ChainServer(o.serverInterceptors...),
-		Limiter:      engine.NewLimiter(o.maxCalls, o.maxCalls),
-		BaseContext:  context.WithValue(context.Background(), connKey{}, c.Conn),
+		Limits:   engine.Limits(o.cfg),
+		Ext:      !o.plain,
+		Registry: c.reg,
+		Client:   engine.ChainClient(o.interceptors...),
+		Server:   engine.ChainServer(o.serverInterceptors...),
+		Limiter:  c.limiter,
+		Control:  c.control,
+		ConnContext: func(e *engine.Conn) context.Context {
+			c.Conn = &Conn{eng: e}
+			return context.WithValue(context.Background(), connKey{}, c.Conn)
+		},
 		OnGoAway:     func() { goAwayOnce.Do(func() { close(c.goingAway) }) },
 		WriteTimeout: o.cfg.WriteTimeout,
 		Logger:       o.logger,
 	}
 	if o.plain {
-		c.eng = engine.New(nc, eo)
-		c.eng.Start()
+		engine.New(nc, eo).Start()
 		return c, nil
 	}
 	sess, err := transport.Client(nc, o.cfg)
@@ -114,16 +140,17 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	c.sess = sess
 	eo.Budget = sess.Budget()
 	eo.StallTimeout = o.cfg.PartialMessageTimeout
-	c.eng = engine.New(st, eo)
-	c.eng.Start()
+	engine.New(st, eo).Start()
 	c.limits = eo.Limits
+	c.dialer = stream.Dialer{Session: sess, Limits: eo.Limits, Background: &c.bg,
+		Cancel: func(id uint32) error { return c.Conn.eng.SendControl(wire.MethodCancelStream, id) }}
 	// Say hello at once: the server starts serving this stream (and runs
 	// its connect hook) and authenticates the connection, and its answer
 	// proves the session works before Dial returns.
 	type hello struct {
 		Token string `msgpack:"token,omitempty"`
 	}
-	if err := c.eng.ControlCall(ctx, "$ferry.hello", hello{Token: o.token}, nil); err != nil {
+	if err := c.eng.ControlCall(ctx, wire.MethodHello, hello{Token: o.token}, nil); err != nil {
 		cause := sess.Cause()
 		c.Close()
 		var fe *ferry.Error
@@ -132,6 +159,8 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		}
 		return nil, handshakeError(err, cause)
 	}
+	c.served.Add(1)
+	go c.acceptStreams()
 	return c, nil
 }
 
@@ -142,7 +171,7 @@ func handshakeError(err, cause error) error {
 		cause = err
 	}
 	msg := "session handshake: " + cause.Error()
-	if !strings.Contains(cause.Error(), "tls:") {
+	if !tlsFailure(cause) {
 		// Closed, reset or broken before the hello's answer: the server
 		// refused the connection.
 		msg = "session handshake: the server closed the connection (is it a TLS-only port, at a connection limit, or not a Ferry server?): " + cause.Error()
@@ -150,8 +179,25 @@ func handshakeError(err, cause error) error {
 	return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, cause, msg))
 }
 
+// tlsFailure reports whether err comes from TLS: an alert (crypto/tls
+// reports one it received or sent over TCP as a *net.OpError whose Op is
+// "remote error" or "local error", and one over QUIC as a tls.AlertError),
+// a certificate that failed verification, or a record that is not TLS.
+func tlsFailure(err error) bool {
+	var alert tls.AlertError
+	var verify *tls.CertificateVerificationError
+	var header tls.RecordHeaderError
+	if errors.As(err, &alert) || errors.As(err, &verify) || errors.As(err, &header) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && (op.Op == "remote error" || op.Op == "local error")
+}
+
 // Close ends the connection. Calls in flight fail at once with an error
-// wrapping ferry.ErrClosed. It returns after the client's goroutines exit.
+// wrapping ferry.ErrClosed, and the handlers of streams the server opened
+// see their contexts canceled. It returns after the client's goroutines
+// exit, those handlers included.
 func (c *Client) Close() error {
 	c.once.Do(func() {
 		grace := time.AfterFunc(time.Second, func() {
@@ -166,38 +212,11 @@ func (c *Client) Close() error {
 		}
 		grace.Stop()
 		c.nc.Close()
+		c.cancelCtx()
 		c.bg.Wait()
+		c.served.Wait()
 	})
 	return nil
-}
-
-// Call is an asynchronous call started by Go.
-type Call struct {
-	Method string // the method called
-	Args   any    // the arguments sent
-	Reply  any    // where the result is decoded
-	p      engine.Pending
-}
-
-// Done is closed when the call completes; any number of goroutines may
-// wait on it.
-func (c *Call) Done() <-chan struct{} { return c.p.Done() }
-
-// Err returns the call's error once Done is closed (nil on success), and
-// nil before.
-func (c *Call) Err() error {
-	select {
-	case <-c.p.Done():
-		return c.p.Err()
-	default:
-		return nil
-	}
-}
-
-// Wait blocks until the call completes and returns its error.
-func (c *Call) Wait() error {
-	<-c.p.Done()
-	return c.p.Err()
 }
 
 // GoingAway is closed when the server announces that it is shutting down:

@@ -17,6 +17,8 @@ type options struct {
 	cfg                transport.Config
 	interceptors       []ferry.ClientInterceptor
 	serverInterceptors []ferry.ServerInterceptor
+	streamICs          []ferry.StreamClientInterceptor // WithStreamInterceptors
+	streamServerICs    []ferry.StreamServerInterceptor // WithStreamServerInterceptors
 	maxCalls           int
 	plain              bool
 	logger             *slog.Logger
@@ -81,8 +83,9 @@ func WithServerInterceptors(ics ...ferry.ServerInterceptor) Option {
 
 // WithMaxConcurrentCalls bounds the handlers running at once for calls the
 // server makes to this client. Up to n more wait in a queue; beyond that,
-// calls are refused with CodeResourceExhausted and ferry.NotExecuted true. Default 1024; range 1
-// to 1,048,576.
+// calls are refused with CodeResourceExhausted and ferry.NotExecuted true.
+// Streams the server opens take a slot too, but never queue. Default
+// 1024; range 1 to 1,048,576.
 func WithMaxConcurrentCalls(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > 1<<20 {

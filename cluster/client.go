@@ -32,6 +32,7 @@ type Client struct {
 	wg       sync.WaitGroup // the resolver loop, endpoint loops, async calls
 	resolved atomic.Int64   // sets received
 	resErrs  atomic.Int64   // resolver errors
+	streams  streamCounts   // stream.go
 
 	state atomic.Pointer[pickState]
 }

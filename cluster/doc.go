@@ -1,5 +1,7 @@
 // Package cluster calls a service that many servers serve, with the same
-// three ways to call as package client:
+// three ways to call as package client (a Client is a ferry.Caller, so
+// client.Invoke, client.Async, health.Check and pubsub.Publish take it
+// too):
 //
 //	c, err := cluster.New(resolver.Static("10.0.0.1:7000", "10.0.0.2:7000"),
 //		cluster.WithIdempotent("Catalog.Get"))
@@ -38,6 +40,15 @@
 //     spend a retry budget, so retries cannot multiply the load of an
 //     overloaded service. Idempotent calls may also be hedged
 //     (WithHedging).
+//
+// Streaming calls go through the cluster too: NewStream (and the typed
+// client.OpenBidi, client.OpenServerStream and client.OpenClientStream,
+// given the Client) opens the stream on an endpoint the balancer picks,
+// consistent-hash keys included. A stream refused before its handler
+// started (ferry.NotExecuted) moves to another endpoint with the messages
+// already sent; once started, a broken stream fails to the caller with
+// the endpoint's address in the error. StreamStats counts streams opened,
+// failed and moved.
 //
 // A connection failure also asks the resolver to look again, so a DNS
 // name that moved is followed at once rather than at the next poll.

@@ -38,6 +38,8 @@ func TestDebugPageInChromium(t *testing.T) {
 	bin := chromium(t)
 	f := start(t)
 	f.traffic(t, 7) // 7 × Arith.Add, 1 × Arith.Div failing
+	var r int64
+	require.Error(t, f.c.Call(t.Context(), "Arith.Add", "not args", &r)) // refused before the handler
 	web := httptest.NewServer(f.st.Handler(f.srv))
 	defer web.Close()
 
@@ -61,10 +63,12 @@ func TestDebugPageInChromium(t *testing.T) {
 	}
 	assert.Contains(t, row("Arith.Add"), `<td class="calls">7</td>`)
 	assert.Contains(t, row("Arith.Add"), `<td class="errors">0</td>`)
+	assert.Contains(t, row("Arith.Add"), `<td class="refused err">1</td>`)
+	assert.Contains(t, row("Arith.Add"), `invalid_argument: 1`)
 	assert.Contains(t, row("Arith.Div"), `<td class="errors err">1</td>`)
 	assert.Contains(t, row("Arith.Div"), `invalid_argument: 1`)
 	assert.Contains(t, row("Gate.Wait"), `<td class="calls">0</td>`)
-	assert.Regexp(t, `<tr class="conn"><td>127\.0\.0\.1:\d+</td><td>session</td>`, page)
+	assert.Regexp(t, `<tr class="conn"><td>127\.0\.0\.1:\d+</td><td>session</td>.*<td class="calls">8</td><td class="errors">1</td>`, page)
 	assert.Regexp(t, `<svg class="rate"[^>]*>`, page)
 	assert.Regexp(t, `<svg class="latency"[^>]*>`, page)
 	assert.Regexp(t, `<rect [^>]*fill="#c33"`, page, "the failed call is drawn in red")

@@ -3,8 +3,15 @@
 // channelz, and slog-based logging interceptors.
 //
 // Stats counts every call through a server interceptor: calls, errors by
-// code, calls in flight and latency percentiles per method, and calls per
-// second over the last minute. Its Handler renders them, with the server's
+// code, calls in flight and handler-time percentiles per method, calls per
+// connection, and calls per second over the last minute; through a hook
+// (server.WithRefused) the calls refused before any handler ran (arguments
+// that do not decode or fit, unknown methods, limits, authentication), per
+// method and code; and, with ClientInterceptor, the calls a side makes.
+// And every streaming call through a stream interceptor
+// (StreamInterceptor): per streaming method, the streams open now and
+// opened, messages received and sent by the handlers, errors by code and
+// duration percentiles. Its Handler renders them, with the server's
 // connections and registered methods, as one self-contained HTML page
 // (inline CSS and SVG charts, no scripts, no external assets), or as JSON
 // with ?format=json:
@@ -22,6 +29,7 @@
 // ServerLogger and ClientLogger log each call to a *slog.Logger. Like the
 // rest of Ferry they are silent unless given a logger.
 //
-// Histogram, the lock-free latency histogram behind the page, is exported
-// for tools (the ferry CLI's bench command uses it).
+// The page's latency histograms (log-linear buckets, 16 per power of two,
+// quantiles within 6.25 %) are the same implementation as the ferry CLI's
+// bench report.
 package debug

@@ -12,9 +12,11 @@ import (
 	"github.com/ferryrpc/ferry/server"
 )
 
-// Handler returns the /debug/ferry page: s's connections and methods with
-// per-method calls, errors, in-flight calls and latency percentiles, a
-// chart of calls per second over the last minute and a latency histogram,
+// Handler returns the /debug/ferry page: s's connections with their calls
+// and errors, and methods with per-method calls, errors by code, in-flight
+// calls, handler-time percentiles and the calls refused before a handler
+// ran, by code; the calls made (when ClientInterceptor is installed); a
+// chart of calls per second over the last minute and a handler-time histogram,
 // all in one HTML document with inline SVG and no external assets. s may
 // be nil (no connections or idle methods then).
 //
@@ -95,23 +97,50 @@ svg{background:#fafafa;border:1px solid #ddd}
 <h2>Calls per second, last minute</h2>
 {{template "chart" .Rate}}
 
-<h2 id="methods">Methods</h2>
+<h2 id="methods">Methods served</h2>
+<p class="muted">calls, errors and latency of the calls a handler ran: handler time, measured around the handler by the
+statistics' interceptor, and time since read, from reading the call's message (decoding, waiting for a handler slot, the handler);
+refused: calls refused before any handler ran (arguments, unknown method, limits, authentication, shutdown), by code.</p>
 <table><thead><tr><th>method</th><th>kind</th><th>calls</th><th>errors</th><th>in flight</th>
-<th>p50</th><th>p90</th><th>p99</th><th>max</th><th>error codes</th></tr></thead><tbody>
+<th>handler p50</th><th>p90</th><th>p99</th><th>max</th><th>since read p50</th><th>p99</th><th>error codes</th><th>refused</th><th>refused codes</th></tr></thead><tbody>
 {{range .Methods}}<tr class="method" data-method="{{.Name}}"><td>{{.Name}}</td><td>{{.Kind}}</td>
 <td class="calls">{{.Calls}}</td><td class="errors{{if .Errors}} err{{end}}">{{.Errors}}</td><td class="inflight">{{.InFlight}}</td>
 <td>{{dur .P50}}</td><td>{{dur .P90}}</td><td>{{dur .P99}}</td><td>{{dur .Max}}</td>
+<td class="sinceread">{{dur .SinceReadP50}}</td><td>{{dur .SinceReadP99}}</td>
+<td>{{range $code, $n := .Codes}}{{$code}}: {{$n}} {{end}}</td>
+<td class="refused{{if .Refused}} err{{end}}">{{.Refused}}</td><td class="refusedcodes">{{range $code, $n := .RefusedCodes}}{{$code}}: {{$n}} {{end}}</td></tr>
+{{else}}<tr><td colspan="14" class="muted">no methods</td></tr>{{end}}
+</tbody></table>
+{{if .Client}}
+<h2 id="client">Calls made</h2>
+<p class="muted">calls this side made (debug.Stats.ClientInterceptor); latency: the round trip.</p>
+<table><thead><tr><th>method</th><th>calls</th><th>errors</th><th>in flight</th>
+<th>round-trip p50</th><th>p90</th><th>p99</th><th>max</th><th>error codes</th></tr></thead><tbody>
+{{range .Client}}<tr class="client" data-method="{{.Name}}"><td>{{.Name}}</td>
+<td class="calls">{{.Calls}}</td><td class="errors{{if .Errors}} err{{end}}">{{.Errors}}</td><td class="inflight">{{.InFlight}}</td>
+<td>{{dur .P50}}</td><td>{{dur .P90}}</td><td>{{dur .P99}}</td><td>{{dur .Max}}</td>
 <td>{{range $code, $n := .Codes}}{{$code}}: {{$n}} {{end}}</td></tr>
-{{else}}<tr><td colspan="10" class="muted">no methods</td></tr>{{end}}
+{{end}}</tbody></table>
+{{end}}
+
+<h2 id="streams">Streams</h2>
+<table><thead><tr><th>method</th><th>kind</th><th>open</th><th>opened</th><th>received</th><th>sent</th><th>errors</th>
+<th>p50</th><th>p90</th><th>p99</th><th>max</th><th>error codes</th></tr></thead><tbody>
+{{range .Streams}}<tr class="stream" data-method="{{.Name}}"><td>{{.Name}}</td><td>{{.Kind}}</td>
+<td class="open">{{.Open}}</td><td class="opened">{{.Opened}}</td><td>{{.Received}}</td><td>{{.Sent}}</td>
+<td class="errors{{if .Errors}} err{{end}}">{{.Errors}}</td>
+<td>{{dur .P50}}</td><td>{{dur .P90}}</td><td>{{dur .P99}}</td><td>{{dur .Max}}</td>
+<td>{{range $code, $n := .Codes}}{{$code}}: {{$n}} {{end}}</td></tr>
+{{else}}<tr><td colspan="12" class="muted">no streaming methods</td></tr>{{end}}
 </tbody></table>
 
-<h2>Latency, all methods</h2>
+<h2>Handler time, all methods</h2>
 {{template "chart" .Latency}}
 
 <h2 id="conns">Connections ({{len .Conns}})</h2>
-<table><thead><tr><th>remote</th><th>protocol</th><th>age</th><th>streams</th><th>running</th></tr></thead><tbody>
-{{range .Conns}}<tr class="conn"><td>{{.Remote}}</td><td>{{.Protocol}}</td><td>{{age $.Now .Since}}</td><td>{{.Streams}}</td><td>{{.Running}}</td></tr>
-{{else}}<tr><td colspan="5" class="muted">none</td></tr>{{end}}
+<table><thead><tr><th>remote</th><th>protocol</th><th>age</th><th>streams</th><th>running</th><th>calls</th><th>errors</th></tr></thead><tbody>
+{{range .Conns}}<tr class="conn"><td>{{.Remote}}</td><td>{{.Protocol}}</td><td>{{age $.Now .Since}}</td><td>{{.Streams}}</td><td>{{.Running}}</td><td class="calls">{{.Calls}}</td><td class="errors">{{.Errors}}</td></tr>
+{{else}}<tr><td colspan="7" class="muted">none</td></tr>{{end}}
 </tbody></table>
 </body></html>
 {{define "chart"}}<svg class="{{.Class}}" xmlns="http://www.w3.org/2000/svg" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="{{.Label}}">

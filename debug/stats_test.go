@@ -201,3 +201,74 @@ func TestNilLoggerIsSilentPassThrough(t *testing.T) {
 	require.NoError(t, c.Call(t.Context(), "Arith.Add", Args{A: 2, B: 3}, &r))
 	assert.Equal(t, int64(5), r)
 }
+
+// TestStatsCountsRefusedCalls: calls that fail before any handler runs
+// are counted per method and code, apart from the calls that ran.
+func TestStatsCountsRefusedCalls(t *testing.T) {
+	f := start(t, server.WithMaxConcurrentCalls(1))
+	f.traffic(t, 2)
+	var r int64
+	// Arguments that do not fit: invalid_argument before the handler.
+	require.Error(t, f.c.Call(t.Context(), "Arith.Add", "not args", &r))
+	require.Error(t, f.c.Call(t.Context(), "Arith.Add", map[string]int{"C": 1}, &r))
+	// Unknown methods, one row for all of them.
+	require.Error(t, f.c.Call(t.Context(), "Arith.Nope", Args{}, &r))
+	require.Error(t, f.c.Call(t.Context(), "No.Such", Args{}, &r))
+	// A limit: one call holds the only slot and one waits in the queue
+	// (WithMaxConcurrentCalls(1) queues up to 1); the next is refused.
+	held := make(chan error, 3)
+	go func() { held <- f.c.Call(t.Context(), "Gate.Wait", struct{}{}, nil) }()
+	<-f.gate.entered
+	for range 2 { // one is queued, the other refused: it answers first
+		go func() { held <- f.c.Call(t.Context(), "Gate.Wait", struct{}{}, nil) }()
+	}
+	refused := <-held
+	require.Error(t, refused)
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(refused))
+	close(f.gate.release)
+	<-f.gate.entered // the queued call runs
+	require.NoError(t, <-held)
+	require.NoError(t, <-held)
+
+	snap := f.st.Snapshot(f.srv)
+	add := find(t, snap, "Arith.Add")
+	assert.Equal(t, uint64(2), add.Calls, "refused calls are not calls that ran")
+	assert.Equal(t, uint64(2), add.Refused)
+	assert.Equal(t, map[string]uint64{"invalid_argument": 2}, add.RefusedCodes)
+	unreg := find(t, snap, debug.Unregistered)
+	assert.Equal(t, uint64(2), unreg.Refused)
+	assert.Equal(t, map[string]uint64{"unimplemented": 2}, unreg.RefusedCodes)
+	wait := find(t, snap, "Gate.Wait")
+	assert.Equal(t, uint64(1), wait.RefusedCodes["resource_exhausted"])
+	assert.Equal(t, uint64(2), wait.Calls)
+	assert.Positive(t, wait.SinceReadP99, "time since read is measured")
+	assert.GreaterOrEqual(t, wait.SinceReadP99, wait.P50, "and includes the handler's time")
+
+	require.Len(t, snap.Conns, 1)
+	assert.Equal(t, uint64(2+1+2), snap.Conns[0].Calls, "the connection's calls that ran")
+	assert.Equal(t, uint64(1), snap.Conns[0].Errors)
+}
+
+// TestStatsCountsCallsMade: ClientInterceptor counts the calls a side
+// makes, shown apart from the calls it serves.
+func TestStatsCountsCallsMade(t *testing.T) {
+	f := start(t)
+	cst := debug.New()
+	c, err := client.Dial(t.Context(), f.addr, client.WithInterceptors(cst.ClientInterceptor()))
+	require.NoError(t, err)
+	defer c.Close()
+	var r int64
+	require.NoError(t, c.Call(t.Context(), "Arith.Add", Args{A: 1, B: 2}, &r))
+	require.Error(t, c.Call(t.Context(), "Arith.Div", Args{A: 1}, &r))
+	snap := cst.Snapshot(nil)
+	require.Len(t, snap.Client, 2)
+	assert.Equal(t, "Arith.Add", snap.Client[0].Name)
+	assert.Equal(t, uint64(1), snap.Client[0].Calls)
+	assert.Equal(t, uint64(1), snap.Client[1].Errors)
+	assert.Equal(t, map[string]uint64{"invalid_argument": 1}, snap.Client[1].Codes)
+	assert.Empty(t, snap.Methods, "nothing served")
+
+	rec := httptest.NewRecorder()
+	cst.Handler(nil).ServeHTTP(rec, httptest.NewRequest("GET", "/debug/ferry", nil))
+	assert.Contains(t, rec.Body.String(), `<tr class="client" data-method="Arith.Div">`)
+}

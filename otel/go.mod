@@ -2,10 +2,8 @@ module github.com/ferryrpc/ferry/otel
 
 go 1.26.0
 
-replace github.com/ferryrpc/ferry => ../
-
 require (
-	github.com/ferryrpc/ferry v0.0.0-00010101000000-000000000000
+	github.com/ferryrpc/ferry v0.1.0
 	github.com/stretchr/testify v1.12.1
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/exporters/stdout/stdoutmetric v1.47.0
@@ -28,5 +26,5 @@ require (
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel/log v1.47.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
-	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 )

@@ -105,7 +105,12 @@ func ServerInterceptor(opts ...Option) ferry.ServerInterceptor {
 			if md := ferry.IncomingMetadata(ctx); len(md) > 0 {
 				ctx = in.props.Extract(ctx, MetadataCarrier(md))
 			}
-			ctx, span = in.tracer.Start(ctx, info.Method, ma.serverStart...)
+			// A caller that did not sample the trace gets no server span:
+			// its decision holds (as ParentBased samplers, the SDK's
+			// default, decide), and the handler's own calls carry it on.
+			if !unsampled(ctx) {
+				ctx, span = in.tracer.Start(ctx, info.Method, ma.serverStart...)
+			}
 		}
 		t0 := time.Now()
 		reply, err := next(ctx, args)
@@ -138,12 +143,14 @@ func ClientInterceptor(opts ...Option) ferry.ClientInterceptor {
 	return func(ctx context.Context, info *ferry.CallInfo, args, reply any, next ferry.Invoker) error {
 		ma := in.attrs.method(info.Method)
 		span := noSpan
-		if in.trace {
+		// Inside a trace that is not sampled, no span: the call carries
+		// the parent's context and decision on.
+		if in.trace && !unsampled(ctx) {
 			ctx, span = in.tracer.Start(ctx, info.Method, ma.clientStart...)
 		}
 		// Skipping Inject when there is nothing to propagate saves an
 		// allocation per call.
-		if span.SpanContext().IsValid() || baggage.FromContext(ctx).Len() > 0 {
+		if trace.SpanContextFromContext(ctx).IsValid() || baggage.FromContext(ctx).Len() > 0 {
 			carrier := MetadataCarrier{}
 			in.props.Inject(ctx, carrier)
 			if len(carrier) > 0 {
@@ -166,6 +173,13 @@ func ClientInterceptor(opts ...Option) ferry.ClientInterceptor {
 		}
 		return err
 	}
+}
+
+// unsampled reports whether ctx carries a valid span context whose trace
+// is not sampled.
+func unsampled(ctx context.Context) bool {
+	sc := trace.SpanContextFromContext(ctx)
+	return sc.IsValid() && !sc.IsSampled()
 }
 
 // serverFault reports whether a code means the server failed, which marks

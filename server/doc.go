@@ -24,6 +24,19 @@
 // "Arith.Add: argument 1 (A): want an integer, got 3.5", and the handler
 // does not run. PROTOCOL.md (section 2.1) has the full rules.
 //
+// Streaming methods (HandleStream, HandleBidi, HandleServerStream,
+// HandleClientStream) live in the same method table as unary ones: a name
+// is checked by the same rules and registered once, as one kind, and
+// Methods (and so introspection) lists each with its kind and message
+// types. WithStreamInterceptors wraps every stream a client opens, as
+// WithInterceptors wraps unary calls: an interceptor sees the method, its
+// kind and the metadata, may refuse the stream before the handler runs
+// (the caller gets its code with ferry.NotExecuted true) and may wrap the
+// stream to observe or transform each message. A handler, or a Peer kept
+// from one, also opens streams to the streaming handlers its client
+// registered (Peer.NewStream, or client.OpenBidi and its siblings given
+// the Peer), under WithStreamClientInterceptors.
+//
 // Shutdown drains gracefully: clients are told to go away, running calls
 // finish, and every call a Ferry client sent is answered or refused as not
 // executed. To restart a server without refusing a connection, the new

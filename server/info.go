@@ -19,13 +19,8 @@ type MethodInfo struct {
 func (s *Server) Methods() []MethodInfo {
 	var out []MethodInfo
 	for _, m := range s.reg.All() {
-		out = append(out, MethodInfo{Name: m.Name, Kind: "unary", Args: m.ArgsType, Reply: m.ReplyType})
+		out = append(out, MethodInfo{Name: m.Name, Kind: m.KindName(), Args: m.ArgsType, Reply: m.ReplyType})
 	}
-	s.smu.RLock()
-	for name, sm := range s.streams {
-		out = append(out, MethodInfo{Name: name, Kind: sm.kind.String(), Args: sm.args, Reply: sm.reply})
-	}
-	s.smu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }

@@ -19,6 +19,8 @@ type options struct {
 	cfg                transport.Config
 	interceptors       []ferry.ServerInterceptor
 	clientInterceptors []ferry.ClientInterceptor
+	streamICs          []ferry.StreamServerInterceptor // WithStreamInterceptors
+	streamClientICs    []ferry.StreamClientInterceptor // WithStreamClientInterceptors
 	maxCalls           int
 	logger             *slog.Logger
 	onConnect          func(*Peer)
@@ -28,6 +30,7 @@ type options struct {
 	maxConns, perIP    int
 	memory             int64 // server-wide memory budget; 0: the default
 	strictFields       bool
+	onRefused          func(method string, err *ferry.Error)
 }
 
 func defaultOptions() options {
@@ -192,6 +195,22 @@ func WithConnLimits(total, perIP int) Option {
 func WithDisallowUnknownFields() Option {
 	return func(o *options) error {
 		o.strictFields = true
+		return nil
+	}
+}
+
+// WithRefused calls fn for every call refused before a handler ran: on a
+// connection not yet authenticated, for a method not registered, with
+// arguments that do not decode or fit, over a memory or concurrency
+// limit, or while the server shuts down. method is the registered
+// method's name, or "" for a name that is not registered (the peer's
+// text is not passed on: it is unbounded); err is the error sent back
+// (notifications get none, but are reported too). fn runs on the
+// connection's reader and must not block. Interceptors never see these
+// calls. Default: none.
+func WithRefused(fn func(method string, err *ferry.Error)) Option {
+	return func(o *options) error {
+		o.onRefused = fn
 		return nil
 	}
 }

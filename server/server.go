@@ -11,6 +11,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/internal/registry"
+	"github.com/ferryrpc/ferry/internal/stream"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
 )
@@ -20,14 +21,14 @@ var ErrServerClosed = errors.New("ferry: server closed")
 
 // Server serves registered methods on any number of listeners.
 type Server struct {
-	opts   options
-	optErr error
-	reg    *registry.Registry
-	ic     ferry.ServerInterceptor
-	cic    ferry.ClientInterceptor
-
-	smu     sync.RWMutex
-	streams map[string]streamMethod
+	opts    options
+	optErr  error
+	reg     *registry.Registry
+	ic      ferry.ServerInterceptor
+	cic     ferry.ClientInterceptor
+	sic     ferry.StreamServerInterceptor // around streams clients open
+	scic    ferry.StreamClientInterceptor // around streams opened through a Peer
+	serving stream.Serving                // runs the streams clients open
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -52,9 +53,11 @@ func New(opts ...Option) *Server {
 	if s.opts.logger == nil {
 		s.opts.logger = slog.New(slog.DiscardHandler)
 	}
-	s.ic = ferry.ChainServer(s.opts.interceptors...)
-	s.cic = ferry.ChainClient(s.opts.clientInterceptors...)
-	s.streams = map[string]streamMethod{}
+	s.ic = engine.ChainServer(s.opts.interceptors...)
+	s.cic = engine.ChainClient(s.opts.clientInterceptors...)
+	s.sic = ferry.ChainStreamServer(s.opts.streamICs...)
+	s.scic = ferry.ChainStreamClient(s.opts.streamClientICs...)
+	s.serving = stream.Serving{Interceptor: s.sic, Logger: s.opts.logger, CloseTimeout: s.opts.cfg.StreamCloseTimeout}
 	s.perIP = map[string]int{}
 	s.listeners = map[net.Listener]struct{}{}
 	s.conns = map[*conn]struct{}{}
@@ -322,18 +325,17 @@ func hostOf(a net.Addr) string {
 	return a.String()
 }
 
-func (s *Server) engineOptions(c *conn, p *Peer, ferryPeer bool) engine.Options {
+func (s *Server) engineOptions(c *conn, ferryPeer bool) engine.Options {
 	cfg := s.opts.cfg
 	eo := engine.Options{
 		Control:          c.control,
-		LockedMaxMessage: 4 << 10,
-		Limits:           wire.Limits{MaxMessage: cfg.MaxMessageSize, MaxDepth: cfg.MaxDepth},
+		LockedMaxMessage: wire.LockedMaxMessage,
+		Limits:           engine.Limits(cfg),
 		Ext:              ferryPeer,
 		Registry:         s.reg,
 		Server:           s.ic,
 		Client:           s.cic,
 		Limiter:          c.limiter,
-		BaseContext:      context.WithValue(c.ctx, peerKey{}, p),
 		WriteTimeout:     cfg.WriteTimeout, // on session streams too: a peer that stops reading replies is cut off
 		Logger:           s.opts.logger,
 		Budget:           c.budget,
@@ -341,6 +343,7 @@ func (s *Server) engineOptions(c *conn, p *Peer, ferryPeer bool) engine.Options 
 		OnMessage:        c.prove,
 
 		DisallowUnknownFields: s.opts.strictFields,
+		OnRefused:             s.opts.onRefused,
 	}
 	return eo
 }

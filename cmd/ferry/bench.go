@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/debug"
+	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/hist"
 )
 
 // benchConfig is one load test.
@@ -23,12 +24,14 @@ type benchConfig struct {
 	duration     time.Duration // stop after this long (0: no bound)
 	progress     bool
 	output       string
+	stream       bool      // a bidi method: each worker sends message after message on one stream
+	message      codec.Raw // the message a stream worker sends
 }
 
 // benchResult is what a load test measured.
 type benchResult struct {
 	cfg      benchConfig
-	hist     debug.Histogram
+	hist     hist.Histogram
 	count    uint64
 	errors   uint64
 	elapsed  time.Duration
@@ -39,7 +42,7 @@ type benchResult struct {
 const maxMessages = 20
 
 func runBench(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "bench", "ADDR Service.Method ['<json params>']")
+	fs := newFlagSet(e, "bench", "ADDR Service.Method ['<json params>' | @FILE | @-]")
 	var cf connFlags
 	cf.register(fs)
 	cfg := benchConfig{}
@@ -71,14 +74,16 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	cfg.addr, cfg.method = pos[0], pos[1]
 	var js string
 	if len(pos) == 3 {
-		js = pos[2]
+		if js, err = readParamsArg(e, pos[2]); err != nil {
+			e.printf("%v", err)
+			return exitFail
+		}
 	}
 	if cfg.params, err = paramsFromJSON(js); err != nil {
 		e.printf("%v", err)
 		return exitFail
 	}
 	cfg.progress = cfg.progress || e.tty
-	cf.warnPlain(e)
 
 	callers := make([]caller, 0, cfg.conns)
 	defer func() {
@@ -93,6 +98,10 @@ func runBench(ctx context.Context, e *env, args []string) int {
 			return exitFail
 		}
 		callers = append(callers, c)
+	}
+	cf.warnPlain(e, callers[0])
+	if code := cfg.detectStream(ctx, e, &cf, callers[0]); code != exitOK {
+		return code
 	}
 	r := bench(ctx, e, &cf, cfg, callers)
 	if err := writeReport(e.stdout, r); err != nil {
@@ -114,6 +123,9 @@ func bench(ctx context.Context, e *env, cf *connFlags, cfg benchConfig, callers 
 	}
 	ctxDone := context.AfterFunc(ctx, halt)
 	defer ctxDone()
+	// Ctrl-C (ctx ending) stops new calls, but the calls in flight finish,
+	// each within -timeout, and count in the report.
+	callCtx := context.WithoutCancel(ctx)
 
 	var issued, done, failed atomic.Uint64
 	var mu sync.Mutex
@@ -125,7 +137,7 @@ func bench(ctx context.Context, e *env, cf *connFlags, cfg benchConfig, callers 
 		go func(c caller) {
 			defer wg.Done()
 			w := worker{cf: cf, cfg: cfg, c: c, codes: map[ferry.Code]uint64{}, messages: map[string]uint64{}}
-			w.loop(ctx, stop, &issued, &done, &failed)
+			w.loop(callCtx, stop, &issued, &done, &failed)
 			mu.Lock()
 			r.merge(&w)
 			mu.Unlock()
@@ -142,13 +154,17 @@ type worker struct {
 	cf       *connFlags
 	cfg      benchConfig
 	c        caller
-	hist     debug.Histogram
+	hist     hist.Histogram
 	ok       uint64
 	codes    map[ferry.Code]uint64
 	messages map[string]uint64
 }
 
 func (w *worker) loop(ctx context.Context, stop <-chan struct{}, issued, done, failed *atomic.Uint64) {
+	if w.cfg.stream {
+		w.streamLoop(ctx, stop, issued, done, failed)
+		return
+	}
 	for {
 		select {
 		case <-stop:
@@ -168,11 +184,16 @@ func (w *worker) loop(ctx context.Context, stop <-chan struct{}, issued, done, f
 			w.ok++
 			continue
 		}
-		failed.Add(1)
-		w.codes[ferry.CodeOf(err)]++
-		if _, seen := w.messages[err.Error()]; seen || len(w.messages) < maxMessages {
-			w.messages[err.Error()]++
-		}
+		w.fail(err, failed)
+	}
+}
+
+// fail counts a failed call or message.
+func (w *worker) fail(err error, failed *atomic.Uint64) {
+	failed.Add(1)
+	w.codes[ferry.CodeOf(err)]++
+	if _, seen := w.messages[err.Error()]; seen || len(w.messages) < maxMessages {
+		w.messages[err.Error()]++
 	}
 }
 

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"os"
+	"strings"
 
 	"github.com/ferryrpc/ferry"
 )
@@ -30,7 +33,7 @@ func (of *outputFlags) options() (jsonOptions, error) {
 }
 
 func runCall(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "call", "ADDR Service.Method ['<json params>']")
+	fs := newFlagSet(e, "call", "ADDR Service.Method ['<json params>' | @FILE | @-]")
 	var cf connFlags
 	var of outputFlags
 	var noCheck bool
@@ -53,28 +56,37 @@ func runCall(ctx context.Context, e *env, args []string) int {
 	}
 	var js string
 	if len(pos) == 3 {
-		js = pos[2]
+		if js, err = readParamsArg(e, pos[2]); err != nil {
+			e.printf("%v", err)
+			return exitFail
+		}
 	}
 	params, err := paramsFromJSON(js)
 	if err != nil {
 		e.printf("%v", err)
 		return exitFail
 	}
-	cf.warnPlain(e)
 	c, err := cf.dial(ctx, pos[0])
 	if err != nil {
 		e.printf("ferry: connect to %s: %v", pos[0], err)
 		return exitFail
 	}
 	defer c.Close()
+	cf.warnPlain(e, c)
 	if !noCheck {
 		if code, bad := checkCall(ctx, e, &cf, c, pos[1], js); bad {
 			return code
 		}
 	}
+	if kind := streamKindOf(ctx, &cf, c, pos[1]); kind != "" {
+		return runStreamCall(ctx, e, &cf, c, pos[1], kind, params, len(pos) == 3, jo)
+	}
 	cctx, cancel := cf.callContext(ctx)
 	defer cancel()
 	res, err := c.call(cctx, pos[1], params)
+	if kind := kindFromRefusal(err); kind != "" {
+		return runStreamCall(ctx, e, &cf, c, pos[1], kind, params, len(pos) == 3, jo)
+	}
 	if err != nil {
 		return callExit(e, &cf, err)
 	}
@@ -104,4 +116,42 @@ func checkCall(ctx context.Context, e *env, cf *connFlags, c caller, method, js 
 	}
 	e.printf("ferry: hint: the params were checked against the server's description (ferry describe ADDR %s); -nocheck sends them anyway", method)
 	return exitCodeBase + int(ferry.CodeInvalidArgument), true
+}
+
+// maxParamsFile bounds the params read from a file or standard input.
+const maxParamsFile = maxMessage
+
+// readParamsArg returns the JSON params of the argument: the argument
+// itself, or with @FILE the file's contents and with @- standard input's.
+// JSON never starts with "@".
+func readParamsArg(e *env, arg string) (string, error) {
+	name, ok := strings.CutPrefix(arg, "@")
+	if !ok {
+		return arg, nil
+	}
+	var r io.Reader
+	switch {
+	case name == "-":
+		if e.stdin == nil {
+			return "", errors.New("ferry: @-: no standard input")
+		}
+		r = e.stdin
+	case name == "":
+		return "", errors.New("ferry: @ needs a file name, or - for standard input")
+	default:
+		f, err := os.Open(name)
+		if err != nil {
+			return "", fmt.Errorf("ferry: params: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxParamsFile+1))
+	if err != nil {
+		return "", fmt.Errorf("ferry: reading params from %s: %w", arg, err)
+	}
+	if len(b) > maxParamsFile {
+		return "", fmt.Errorf("ferry: params from %s exceed %d MiB", arg, maxParamsFile>>20)
+	}
+	return string(b), nil
 }

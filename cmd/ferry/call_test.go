@@ -91,7 +91,7 @@ func TestCallMetadata(t *testing.T) {
 	r = ferryCmd(t, "call", "-plain", "-H", "tenant=acme", addr, "Echo.Header", `"tenant"`)
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Equal(t, "\"\"\n", r.stdout)
-	assert.Contains(t, r.stderr, "-plain sends no metadata")
+	assert.Contains(t, r.stderr, "plain MessagePack-RPC sends no metadata; -H ignored")
 
 	assert.Equal(t, exitFail, ferryCmd(t, "call", "-H", "novalue", addr, "Echo.Header").code)
 }

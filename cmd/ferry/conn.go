@@ -1,16 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
@@ -36,9 +41,10 @@ type connFlags struct {
 }
 
 func (cf *connFlags) register(fs *flag.FlagSet) {
-	fs.BoolVar(&cf.plain, "plain", false, "speak bare MessagePack-RPC, for servers that are not Ferry (Neovim, Python, Node);\n"+
+	fs.BoolVar(&cf.plain, "plain", false, "speak bare MessagePack-RPC from the start; without it ferry tries Ferry's session\n"+
+		"and falls back to it when the server answers as a plain MessagePack-RPC server (Neovim does);\n"+
 		"works with Ferry servers too, but sends no deadline or metadata and gets no error codes")
-	fs.DurationVar(&cf.timeout, "timeout", 10*time.Second, "deadline of each call, sent to Ferry servers (0: none)")
+	fs.DurationVar(&cf.timeout, "timeout", 10*time.Second, "deadline of connecting, and of each call, sent to Ferry servers (0: none)")
 	fs.Var(&cf.headers, "H", "metadata `key=value` sent with each call (repeatable; Ferry servers only)")
 	fs.BoolVar(&cf.useTLS, "tls", false, "connect with TLS (implied by -cacert, -cert, -servername, -insecure)")
 	fs.StringVar(&cf.caCert, "cacert", "", "PEM `file` of CA certificates that verify the server (default: the system's)")
@@ -110,39 +116,179 @@ type caller interface {
 	Close() error
 }
 
-// dial connects to addr, with TLS when the flags ask for it, and speaks
-// Ferry's session protocol or, with -plain, bare MessagePack-RPC.
+// connectContext bounds connecting by -timeout.
+func (cf *connFlags) connectContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if cf.timeout > 0 {
+		return context.WithTimeout(ctx, cf.timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// dial connects to addr, with TLS when the flags ask for it, within
+// -timeout, and speaks Ferry's session protocol or bare MessagePack-RPC:
+// with -plain, or when the server answers the session's first bytes the
+// way a MessagePack-RPC server answers a message it cannot read (Neovim
+// does), in which case it connects again plainly. A server that answers
+// with something else, or stays silent, gets an error saying so.
 func (cf *connFlags) dial(ctx context.Context, addr string) (caller, error) {
-	tcfg, err := cf.tlsConfig(addr)
+	dctx, cancel := cf.connectContext(ctx)
+	defer cancel()
+	if cf.plain {
+		return cf.dialPlain(dctx, addr)
+	}
+	nc, err := cf.dialConn(dctx, addr)
 	if err != nil {
 		return nil, err
 	}
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	var d net.Dialer
-	nc, err := d.DialContext(dctx, "tcp", addr)
+	sn := &sniffConn{Conn: nc}
+	cfg := transport.DefaultConfig()
+	cfg.MaxMessageSize = maxMessage
+	dl, bounded := dctx.Deadline()
+	if bounded {
+		// A quarter of the time is kept for probing a silent server.
+		cfg.StreamOpenTimeout = max(time.Until(dl)*3/4, time.Millisecond)
+	}
+	c, err := client.New(sn, client.WithConfig(cfg))
+	if err == nil {
+		return &ferryConn{c: c, md: ferry.Metadata(cf.headers)}, nil
+	}
+	nc.Close()
+	answer, closed := sn.answer()
+	if len(answer) == 0 && !closed && bounded {
+		// Silent: an HTTP server waits for a request line that Ferry's
+		// first bytes never complete; ask it something it answers.
+		answer = cf.probeHTTP(dctx, addr)
+		if len(answer) == 0 {
+			return nil, fmt.Errorf("%s accepted the connection but answered nothing within %v: not a Ferry server, or a MessagePack-RPC server that ignores what it cannot read (try -plain)", addr, cf.timeout)
+		}
+	}
+	switch {
+	case len(answer) > 0 && msgpack.IsArrayHeader(answer[0]):
+		// A MessagePack-RPC server that is not Ferry's: it answered the
+		// session's first bytes with a MessagePack-RPC message (Neovim:
+		// [1, 0, [1, "Message is not an array"], nil]) and closed.
+		pc, perr := cf.dialPlain(dctx, addr)
+		if perr != nil {
+			return nil, fmt.Errorf("%s answered as a plain MessagePack-RPC server, but calling it plainly failed: %w", addr, perr)
+		}
+		return pc, nil
+	case len(answer) > 0:
+		return nil, fmt.Errorf("%s is not a Ferry or MessagePack-RPC server: %s", addr, describeAnswer(answer))
+	}
+	return nil, fmt.Errorf("%w\nferry: hint: %s", err, plainHint)
+}
+
+// probeHTTP sends an HTTP request on a new connection and returns the
+// first bytes of the answer, if any comes before ctx ends.
+func (cf *connFlags) probeHTTP(ctx context.Context, addr string) []byte {
+	nc, err := cf.dialConn(ctx, addr)
 	if err != nil {
+		return nil
+	}
+	defer nc.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(dl)
+	}
+	if _, err := io.WriteString(nc, "HEAD / HTTP/1.0\r\n\r\n"); err != nil {
+		return nil
+	}
+	b := make([]byte, sniffBytes)
+	n, _ := io.ReadAtLeast(nc, b, 5)
+	return b[:n]
+}
+
+// describeAnswer names what a server that is not Ferry's sent first.
+func describeAnswer(b []byte) string {
+	if line, ok := bytes.CutPrefix(b, []byte("HTTP/")); ok {
+		line, _, _ = bytes.Cut(line, []byte("\r\n"))
+		return fmt.Sprintf("it is an HTTP server (it answered %q)", "HTTP/"+string(line))
+	}
+	if (b[0] == 0x15 || b[0] == 0x16) && len(b) > 1 && b[1] == 0x03 {
+		return "it answered with a TLS record: a TLS port (try -tls)"
+	}
+	n := min(len(b), 16)
+	if utf8.Valid(b[:n]) && bytes.IndexFunc(b[:n], func(r rune) bool { return r < ' ' && r != '\r' && r != '\n' && r != '\t' }) < 0 {
+		return fmt.Sprintf("it answered %q", b[:n])
+	}
+	return fmt.Sprintf("it answered bytes % x", b[:n])
+}
+
+// dialPlain connects and speaks bare MessagePack-RPC.
+func (cf *connFlags) dialPlain(ctx context.Context, addr string) (caller, error) {
+	nc, err := cf.dialConn(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	cfg := transport.DefaultConfig()
+	cfg.MaxMessageSize = maxMessage
+	c, err := client.New(nc, client.WithPlainMsgpackRPC(), client.WithConfig(cfg))
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &ferryConn{c: c, plain: true}, nil
+}
+
+// dialConn opens the connection, "unix:PATH" a unix socket and anything
+// else TCP, and completes the TLS handshake the flags ask for.
+func (cf *connFlags) dialConn(ctx context.Context, addr string) (net.Conn, error) {
+	network, address := "tcp", addr
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, address = "unix", path
+	}
+	tcfg, err := cf.tlsConfig(address)
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, address)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("no connection within %v: %w", cf.timeout, err)
+		}
 		return nil, err
 	}
 	if tcfg != nil {
 		tc := tls.Client(nc, tcfg)
-		if err := tc.HandshakeContext(dctx); err != nil {
+		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
 			return nil, fmt.Errorf("ferry: TLS handshake with %s: %w", addr, err)
 		}
 		nc = tc
 	}
-	if cf.plain {
-		return newPlainConn(nc), nil
+	return nc, nil
+}
+
+// sniffConn keeps the first bytes a server sends, to tell what kind of
+// server refused the session, and whether it closed the connection.
+type sniffConn struct {
+	net.Conn
+	mu     sync.Mutex
+	first  []byte
+	closed bool // the server closed or reset the connection
+}
+
+const sniffBytes = 64
+
+func (s *sniffConn) Read(p []byte) (int, error) {
+	n, err := s.Conn.Read(p)
+	s.mu.Lock()
+	if k := min(n, sniffBytes-len(s.first)); k > 0 {
+		s.first = append(s.first, p[:k]...)
 	}
-	cfg := transport.DefaultConfig()
-	cfg.MaxMessageSize = maxMessage
-	c, err := client.New(nc, client.WithConfig(cfg))
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("%w\nferry: hint: %s", err, plainHint)
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		s.closed = true
 	}
-	return &ferryConn{c: c, md: ferry.Metadata(cf.headers)}, nil
+	s.mu.Unlock()
+	return n, err
+}
+
+// answer returns the first bytes the server sent, and whether it closed
+// the connection.
+func (s *sniffConn) answer() ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.first...), s.closed
 }
 
 // plainHint is shown when a server does not speak Ferry's protocol.
@@ -156,34 +302,28 @@ func (cf *connFlags) callContext(ctx context.Context) (context.Context, context.
 	return context.WithCancel(ctx)
 }
 
-// warnPlain says what -plain does not carry.
-func (cf *connFlags) warnPlain(e *env) {
-	if cf.plain && len(cf.headers) > 0 {
-		e.printf("ferry: warning: -plain sends no metadata; -H ignored")
+// warnPlain says what a plain connection does not carry.
+func (cf *connFlags) warnPlain(e *env, c caller) {
+	if fc, ok := c.(*ferryConn); ok && fc.plain && len(cf.headers) > 0 {
+		e.printf("ferry: warning: plain MessagePack-RPC sends no metadata; -H ignored")
 	}
 }
 
-// ferryConn calls over a Ferry client.
+// ferryConn calls over a Ferry client, over a session or (plain) bare
+// MessagePack-RPC.
 type ferryConn struct {
-	c  *client.Client
-	md ferry.Metadata
+	c     *client.Client
+	md    ferry.Metadata
+	plain bool
 }
 
-// call maps the params array onto the Go client's single args value so
-// that a Ferry server decodes exactly what it would from the same array
-// sent as bare MessagePack-RPC params: [] is no args, [x] is x, and
-// [a, b, ...] is sent whole, which the server decodes into args the same
-// way (a struct's fields in order, or a slice's elements).
+// call sends the params array as it is (client.Params), so that a Ferry
+// server decodes exactly what it would from the same array sent by any
+// MessagePack-RPC client.
 func (f *ferryConn) call(ctx context.Context, method string, params []byte) (codec.Raw, error) {
-	var args any
-	switch n, hdr, ok := msgpack.ArrayLen(params); {
-	case !ok:
-		return nil, errors.New("ferry: params must be an array")
-	case n == 0:
-	case n == 1:
-		args = codec.Raw(params[hdr:])
-	default:
-		args = codec.Raw(params)
+	args, err := splitParams(params)
+	if err != nil {
+		return nil, err
 	}
 	if len(f.md) > 0 {
 		ctx = ferry.WithOutgoingMetadata(ctx, f.md)
@@ -192,7 +332,30 @@ func (f *ferryConn) call(ctx context.Context, method string, params []byte) (cod
 	if err := f.c.Call(ctx, method, args, &reply); err != nil {
 		return nil, err
 	}
+	if len(reply) == 0 {
+		reply = codec.Raw{0xc0} // the client decodes a nil result as an empty Raw
+	}
 	return reply, nil
+}
+
+// splitParams turns an encoded params array into client.Params whose
+// elements are the encoded values.
+func splitParams(params []byte) (client.Params, error) {
+	n, hdr, ok := msgpack.ArrayLen(params)
+	if !ok {
+		return nil, errors.New("ferry: params must be an array")
+	}
+	args := make(client.Params, 0, n)
+	rest := params[hdr:]
+	for range n {
+		k, err := msgpack.Skip(rest)
+		if err != nil {
+			return nil, fmt.Errorf("ferry: params: %w", err)
+		}
+		args = append(args, codec.Raw(rest[:k]))
+		rest = rest[k:]
+	}
+	return args, nil
 }
 
 // Close ends the connection.

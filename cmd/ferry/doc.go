@@ -6,7 +6,7 @@
 //
 // Commands:
 //
-//	ferry call ADDR Service.Method ['<json params>']   call once, print the result as JSON
+//	ferry call ADDR Service.Method ['<json>'|@FILE|@-] call once, print the result as JSON (a stream: each message)
 //	ferry list ADDR                                    services and methods (introspection)
 //	ferry describe ADDR Service.Method|Service         argument and reply shapes (introspection)
 //	ferry bench ADDR Service.Method ['<json>'] [-c 64] [-n 100000 | -d 30s] [-o text|json|csv]
@@ -22,7 +22,14 @@
 // Arith.Add with a=3, b=4 exactly like a Python client's
 // client.call("Arith.Add", 3, 4). Any other JSON value is the single
 // param: '{"A":3,"B":4}' sends [{"A":3,"B":4}]. To pass one array as the
-// single param, wrap it: '[[1,2,3]]'. No JSON (or "") sends no params.
+// single param, wrap it: '[[1,2,3]]'. No JSON (or "") sends no params,
+// over a session as over bare MessagePack-RPC. @FILE reads the JSON from a
+// file and @- from standard input (JSON never starts with "@"), for call
+// and bench:
+//
+//	echo '[3,4]' | ferry call ADDR Arith.Add @-
+//	ferry bench ADDR Orders.Create @order.json -n 10000
+//
 // Integers stay exact (int64, or uint64 above MaxInt64; an integer beyond
 // 64 bits is an error, never a rounded float), other numbers are float64,
 // strings are MessagePack str, and object keys keep their order.
@@ -53,21 +60,58 @@
 // order, with a key that is not a string written as its JSON text (1 →
 // "1", true → "true", [1,2] → "[1,2]").
 //
+// # Streaming methods
+//
+// call streams when the method does (the server's description says so, or
+// a server without introspection refuses the unary call as a streaming
+// method), and prints each message the server sends as one line of
+// compact JSON, then the handler's result if it returned one. A
+// server-streaming method gets the params as its one request, mapped as
+// for a unary call:
+//
+//	ferry call 127.0.0.1:7000 Counter.Count '[3]'     # 1, 2 and 3, one per line
+//
+// A client-streaming or bidi method reads one JSON value per line from
+// standard input (blank lines are skipped; the end of input ends the
+// caller's side), or, when params are given, sends each element of the
+// params array as one message:
+//
+//	printf '"a"\n"b"\n' | ferry call 127.0.0.1:7000 Echo.Chat   # "a" and "b"
+//
+// A line that is not one JSON value cancels the call (exit status 1); the
+// stream's error exits with 10 + its code as a call's does. The -timeout
+// deadline bounds the whole stream. describe names the kind ("server
+// streaming: one request, many responses"), and bench drives a bidi
+// method: each worker sends the params as one message at a time on its
+// own stream and waits for the reply, and the report gives messages per
+// second and per-message latency. Streams need Ferry's session protocol:
+// they are refused with -plain.
+//
 // # Ferry or plain MessagePack-RPC
 //
-// By default ferry speaks Ferry's session protocol: the -timeout deadline
-// (default 10 s) travels to the server and bounds the handler, -H key=value
-// metadata reaches it, and errors arrive with their codes. Ferry servers
-// also accept bare MessagePack-RPC, which is what every other
-// MessagePack-RPC server speaks (Neovim, msgpack-rpc in Python or Node):
-// -plain selects it. With -plain, -timeout only bounds the local wait,
-// metadata is not sent, and every error has code unknown. A server that is
-// not a Ferry server closes the connection on Ferry's handshake; ferry then
-// suggests -plain.
+// ADDR is host:port (TCP) or unix:PATH (a unix socket, such as Neovim's
+// default server). By default ferry speaks Ferry's session protocol: the
+// -timeout deadline (default 10 s) travels to the server and bounds the
+// handler, -H key=value metadata reaches it, and errors arrive with their
+// codes. Every other MessagePack-RPC server (Neovim, msgpack-rpc in Python
+// or Node) speaks bare MessagePack-RPC, and so do Ferry servers too. When
+// a server answers the session's first bytes with a MessagePack-RPC
+// message, as Neovim does ("Message is not an array"), ferry connects
+// again and speaks bare MessagePack-RPC, with no flag; -plain does so from
+// the start. Then -timeout only bounds the local wait, metadata is not
+// sent, and every error has code unknown, its message the error value as
+// JSON when it is not a string. A server that closes the connection
+// without a word gets the hint to try -plain.
+//
+// -timeout also bounds connecting: a server that accepts the connection
+// but never answers fails within it, and the error says what was found:
+// nothing, an HTTP server (asked with an HTTP request once the session got
+// no answer), a TLS port, or the first bytes it sent.
 //
 //	nvim --headless --listen 127.0.0.1:6666 &
-//	ferry call -plain 127.0.0.1:6666 nvim_eval '["1+2"]'                  # 3
-//	ferry call -plain 127.0.0.1:6666 nvim_buf_get_lines '[0,0,-1,false]'
+//	ferry call 127.0.0.1:6666 nvim_eval '"1+2"'                     # 3
+//	ferry call 127.0.0.1:6666 nvim_buf_get_lines '[0,0,-1,false]'
+//	ferry call unix:/run/user/1000/nvim.1234.0 nvim_get_current_line
 //
 // # TLS
 //
@@ -82,7 +126,7 @@
 //	1       usage error, bad JSON, or no connection (dial, TLS, handshake)
 //	2       health: the server answered NOT_SERVING or UNKNOWN
 //	10+code the call failed with that Ferry error code: 11 canceled,
-//	        12 unknown (every -plain error), 13 invalid_argument,
+//	        12 unknown (every plain MessagePack-RPC error), 13 invalid_argument,
 //	        14 deadline_exceeded, 15 not_found, 17 permission_denied,
 //	        22 unimplemented (no such method), 23 internal,
 //	        24 unavailable (connection lost), 26 unauthenticated, ...
@@ -101,9 +145,12 @@
 //
 // bench runs -c workers (default 16) over -conns connections (default 1),
 // each making one call after another, for -n calls in total (default 1000)
-// or for -d, whichever ends first; Ctrl-C stops it early and still
-// reports. A progress bar goes to stderr when it is a terminal (or with
-// -progress). The report, like ghz's, has the totals, a latency histogram
+// or for -d, whichever ends first. Ctrl-C stops sending, waits for the
+// calls in flight (each bounded by -timeout), prints the report of the
+// calls that completed and exits as if the run had ended there (0 when
+// they all succeeded). A progress bar goes to stderr when it is a terminal
+// (golang.org/x/term decides; a file or /dev/null is not one) or with
+// -progress. The report, like ghz's, has the totals, a latency histogram
 // and percentiles (10 to 99.9) and the status codes and error messages;
 // -o json prints it as JSON (durations in nanoseconds), -o csv as a header
 // and one row (milliseconds), for appending runs to a spreadsheet.

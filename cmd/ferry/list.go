@@ -56,12 +56,12 @@ func connect(ctx context.Context, e *env, name, argsUsage string, args []string,
 	if len(pos) < 1 || len(pos) > want {
 		return nil, nil, nil, usageError(e, fs, "want %s, got %d arguments", argsUsage, len(pos))
 	}
-	cf.warnPlain(e)
 	c, err := cf.dial(ctx, pos[0])
 	if err != nil {
 		e.printf("ferry: connect to %s: %v", pos[0], err)
 		return nil, nil, nil, exitFail
 	}
+	cf.warnPlain(e, c)
 	return c, cf, pos, -1
 }
 
@@ -168,7 +168,7 @@ func printJSON(e *env, v any) int {
 //	         positional params: [A, B]
 //	  reply: int64
 func writeDescription(w io.Writer, d introspect.Description) {
-	fmt.Fprintf(w, "%s (%s)\n", d.Name, d.Kind)
+	fmt.Fprintf(w, "%s (%s)\n", d.Name, kindLabel(d.Kind))
 	fmt.Fprintf(w, "  args:  %s\n", typeExpr(d.Args))
 	if d.Args != nil && d.Args.Type == "object" && len(d.Args.Order) > 1 {
 		fmt.Fprintf(w, "         positional params: [%s]\n", strings.Join(d.Args.Order, ", "))

@@ -12,6 +12,8 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"golang.org/x/term"
+
 	"github.com/ferryrpc/ferry"
 )
 
@@ -25,13 +27,14 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, tty: isTerminal(os.Stderr)})
+	code := run(ctx, os.Args[1:], &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, tty: term.IsTerminal(int(os.Stderr.Fd()))})
 	stop()
 	os.Exit(code)
 }
 
 // env is where a command writes; tests pass buffers.
 type env struct {
+	stdin          io.Reader // params for @-, and the messages of client-streaming and bidi calls; nil: none
 	stdout, stderr io.Writer
 	tty            bool // stderr is a terminal: show progress bars
 }
@@ -169,9 +172,4 @@ func callExit(e *env, cf *connFlags, err error) int {
 		}
 	}
 	return exitCodeBase + int(code)
-}
-
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -38,7 +38,11 @@ func writeTextReport(w io.Writer, r *benchResult) {
 	fmt.Fprintf(w, "  Slowest:      %s ms\n", ms(h.Max()))
 	fmt.Fprintf(w, "  Fastest:      %s ms\n", ms(h.Min()))
 	fmt.Fprintf(w, "  Average:      %s ms\n", ms(h.Mean()))
-	fmt.Fprintf(w, "  Requests/sec: %.2f\n", r.rps())
+	if r.cfg.stream {
+		fmt.Fprintf(w, "  Messages/sec: %.2f (each sent and echoed on a bidi stream; times are per message)\n", r.rps())
+	} else {
+		fmt.Fprintf(w, "  Requests/sec: %.2f\n", r.rps())
+	}
 	if r.count == 0 {
 		return
 	}
@@ -85,6 +89,7 @@ func sortedKeys(m map[string]uint64) []string {
 type jsonReport struct {
 	Addr        string            `json:"addr"`
 	Method      string            `json:"method"`
+	Stream      bool              `json:"stream,omitempty"` // count, rps and latencies are per message on bidi streams
 	Concurrency int               `json:"concurrency"`
 	Connections int               `json:"connections"`
 	Count       uint64            `json:"count"`
@@ -109,7 +114,7 @@ type jsonBucket struct {
 func writeJSONReport(w io.Writer, r *benchResult) error {
 	h := &r.hist
 	rep := jsonReport{
-		Addr: r.cfg.addr, Method: r.cfg.method, Concurrency: r.cfg.concurrency, Connections: r.cfg.conns,
+		Addr: r.cfg.addr, Method: r.cfg.method, Stream: r.cfg.stream, Concurrency: r.cfg.concurrency, Connections: r.cfg.conns,
 		Count: r.count, Errors: r.errors, TotalNS: int64(r.elapsed), RPS: r.rps(),
 		MinNS: int64(h.Min()), MeanNS: int64(h.Mean()), MaxNS: int64(h.Max()),
 		Percentiles: map[string]int64{}, Status: r.codes, Messages: r.messages,

@@ -2,10 +2,8 @@ module github.com/ferryrpc/ferry/discovery/etcd
 
 go 1.26.0
 
-replace github.com/ferryrpc/ferry => ../../
-
 require (
-	github.com/ferryrpc/ferry v0.0.0-00010101000000-000000000000
+	github.com/ferryrpc/ferry v0.1.0
 	github.com/stretchr/testify v1.11.1
 	go.etcd.io/etcd/client/v3 v3.7.3
 	go.uber.org/goleak v1.3.0
@@ -26,7 +24,7 @@ require (
 	go.etcd.io/etcd/client/pkg/v3 v3.7.3 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
 	golang.org/x/net v0.61.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260803160001-6ac0973c030d // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260803160001-6ac0973c030d // indirect

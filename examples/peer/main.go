@@ -6,13 +6,17 @@
 //
 // Each side serves "Node.Greet". The dialer calls the listener; the
 // listener, inside that handler, calls the dialer back over the same
-// connection, and it also pushes a greeting to every node that connects.
+// connection, then subscribes to the dialer's live feed: it opens a
+// server-streaming call, "Node.Feed", to a handler the dialer registered
+// (client.HandleServerStream), and reads each reading as it comes. It also
+// pushes a greeting to every node that connects.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"os"
@@ -23,6 +27,17 @@ import (
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/server"
 )
+
+// FeedRequest asks a node's live feed for Count readings.
+type FeedRequest struct {
+	Count int `msgpack:"count"`
+}
+
+// Reading is one message of a node's live feed.
+type Reading struct {
+	Seq   int     `msgpack:"seq"`
+	Value float64 `msgpack:"value"`
+}
 
 // Greeting is what nodes exchange.
 type Greeting struct {
@@ -77,6 +92,22 @@ func runListener(ctx context.Context, addr, name string, out *os.File, ready cha
 			return nil, err
 		}
 		fmt.Fprintf(out, "%s: %s said %q, and on a callback %q\n", name, g.From, g.Text, back.Text)
+		// Subscribe to the caller's live feed: a stream the server opens.
+		feed, err := client.OpenServerStream[FeedRequest, Reading](ctx, server.PeerFromContext(ctx), "Node.Feed", &FeedRequest{Count: 3})
+		if err != nil {
+			return nil, err
+		}
+		defer feed.Close()
+		for {
+			r, err := feed.Recv()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(out, "%s: %s's feed: reading %d = %.1f\n", name, g.From, r.Seq, r.Value)
+		}
 		return &Greeting{From: name, Text: "nice to meet you, " + g.From}, nil
 	})
 	if err != nil {
@@ -113,6 +144,19 @@ func runDialer(ctx context.Context, addr, name string, out *os.File) error {
 	err = client.Handle(c, "Node.Greet", func(ctx context.Context, g *Greeting) (*Greeting, error) {
 		fmt.Fprintf(out, "%s: %s calls me: %q\n", name, g.From, g.Text)
 		return &Greeting{From: name, Text: "it is " + name}, nil
+	})
+	if err != nil {
+		return err
+	}
+	// The live feed the listener subscribes to.
+	err = client.HandleServerStream(c, "Node.Feed", func(ctx context.Context, req *FeedRequest, send func(*Reading) error) error {
+		for i := 1; i <= req.Count; i++ {
+			if err := send(&Reading{Seq: i, Value: 20 + float64(i)/2}); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(out, "%s: sent %d readings on my feed\n", name, req.Count)
+		return nil
 	})
 	if err != nil {
 		return err

@@ -40,6 +40,7 @@ func TestTwoProcesses(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), `bob: listener calls me: "who is calling?"`)
 	assert.Contains(t, string(out), `bob: listener answered "nice to meet you, bob"`)
+	assert.Contains(t, string(out), `bob: sent 3 readings on my feed`)
 
 	require.NoError(t, listener.Process.Signal(os.Interrupt))
 	rest := make([]byte, 0, 4096)
@@ -52,4 +53,5 @@ func TestTwoProcesses(t *testing.T) {
 	}
 	require.NoError(t, listener.Wait(), "the listener shuts down cleanly on SIGINT")
 	assert.Contains(t, first+string(rest), `listener: bob said "hello", and on a callback "it is bob"`)
+	assert.Contains(t, first+string(rest), "listener: bob's feed: reading 1 = 20.5\nlistener: bob's feed: reading 2 = 21.0\nlistener: bob's feed: reading 3 = 21.5\n")
 }

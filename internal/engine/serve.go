@@ -89,6 +89,7 @@ const (
 // serve decodes an incoming request or notification in the reader
 // goroutine and runs its handler in a new one.
 func (c *Conn) serve(m *wire.Message) {
+	received := time.Now()
 	isReq := m.Type == wire.TypeRequest
 	ext := m.Ext != nil
 	if len(m.Method) > 0 && m.Method[0] == '$' {
@@ -111,6 +112,10 @@ func (c *Conn) serve(m *wire.Message) {
 		c.refuse(m, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", truncate(m.Method)))
 		return
 	}
+	if !meth.Unary() {
+		c.refuse(m, ferry.Errorf(ferry.CodeUnimplemented, "%s is a %s-streaming method: open a stream to call it", meth.Name, meth.Kind))
+		return
+	}
 	cost := meth.DecodeCost(len(m.Params)) + callOverhead
 	if !c.opts.Budget.Charge(cost) {
 		c.refuse(m, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "the connection's memory budget is spent: too much data in calls not yet answered")))
@@ -123,7 +128,7 @@ func (c *Conn) serve(m *wire.Message) {
 		return
 	}
 	in := &inbound{c: c, meth: meth, id: m.ID, isReq: isReq, ext: ext, ctx: c.baseCtx, cost: cost}
-	in.info = ferry.CallInfo{Method: meth.Name, Notify: !isReq}
+	in.info = ferry.CallInfo{Method: meth.Name, Notify: !isReq, Received: received}
 	var aerr *ferry.Error
 	if in.args, aerr = meth.DecodeArgs(c.dec, m.Params, c.opts.DisallowUnknownFields); aerr != nil {
 		c.opts.Budget.Release(cost)
@@ -238,6 +243,15 @@ func (c *Conn) retire(self chan *inbound) bool {
 // refuse answers a request that no handler will run; a notification gets
 // nothing.
 func (c *Conn) refuse(m *wire.Message, err *ferry.Error) {
+	if c.opts.OnRefused != nil {
+		name := ""
+		if c.opts.Registry != nil {
+			if meth := c.opts.Registry.Lookup(m.Method); meth != nil {
+				name = meth.Name
+			}
+		}
+		c.opts.OnRefused(name, err)
+	}
 	if m.Type == wire.TypeRequest {
 		_ = c.w.response(m.ID, nil, err, m.Ext != nil)
 	}
@@ -323,7 +337,7 @@ func (c *Conn) control(m *wire.Message) {
 		return
 	}
 	switch string(m.Method) {
-	case methodCancel:
+	case wire.MethodCancel:
 		var id uint32
 		if c.decodeParams(m.Params, &id) != nil {
 			return
@@ -335,12 +349,12 @@ func (c *Conn) control(m *wire.Message) {
 		if in != nil {
 			in.cancel()
 		}
-	case methodDrained:
+	case wire.MethodDrained:
 		var n uint64
 		if c.decodeParams(m.Params, &n) == nil {
 			c.peerDrained(n)
 		}
-	case methodGoAway:
+	case wire.MethodGoAway:
 		c.mu.Lock()
 		c.goaway = true
 		c.mu.Unlock()

@@ -1,6 +1,8 @@
-// Package registry maps "Service.Method" names to handlers. Servers and
-// clients (for calls in the other direction) both keep one; the call engine
-// looks methods up in it for every incoming request.
+// Package registry maps "Service.Method" names to handlers, unary and
+// streaming in one table: a name is checked once and belongs to one kind.
+// Servers and clients (for calls in the other direction) both keep one;
+// the call engine looks unary methods up in it for every incoming request,
+// and the stream server for every incoming stream.
 package registry
 
 import (
@@ -16,15 +18,18 @@ import (
 	"github.com/ferryrpc/ferry"
 )
 
-// Method is one callable method.
+// Method is one callable method: unary (Call is set) or streaming
+// (Stream is set).
 type Method struct {
 	Name      string
-	NewArgs   func() any    // a fresh pointer to decode arguments into
-	Call      ferry.Handler // runs the method on decoded arguments
-	ArgsType  reflect.Type  // the arguments' type, for introspection
-	ReplyType reflect.Type  // the reply's type (not a pointer)
-	amplify   atomic.Int32  // DecodeCost's factor, once computed
-	shape     argShape      // how params map onto ArgsType; set by Add
+	NewArgs   func() any          // a fresh pointer to decode arguments into
+	Call      ferry.Handler       // runs a unary method on decoded arguments
+	Kind      ferry.StreamKind    // a streaming method's kind; 0 for a unary one
+	Stream    ferry.StreamHandler // runs a streaming method
+	ArgsType  reflect.Type        // the arguments' type, for introspection (a stream's request messages'); nil when untyped
+	ReplyType reflect.Type        // the reply's type, not a pointer (a stream's response messages')
+	amplify   atomic.Int32        // DecodeCost's factor, once computed
+	shape     argShape            // how params map onto ArgsType; set by Add
 }
 
 // Registry is a copy-on-write method table: lookups take no lock.
@@ -70,14 +75,32 @@ func (r *Registry) Add(ms ...*Method) error {
 		if err := checkName(m.Name); err != nil {
 			return err
 		}
-		if _, dup := next[m.Name]; dup {
-			return fmt.Errorf("ferry: method %q is already registered", m.Name)
+		if prev, dup := next[m.Name]; dup {
+			return fmt.Errorf("ferry: method %q is already registered (as a %s method)", m.Name, prev.KindName())
 		}
 		m.shape = shapeOf(m.ArgsType)
 		next[m.Name] = m
 	}
 	r.methods.Store(&next)
 	return nil
+}
+
+// Streaming builds a streaming Method. args and reply are the types of its
+// request and response messages, nil when untyped.
+func Streaming(name string, kind ferry.StreamKind, args, reply reflect.Type, fn ferry.StreamHandler) *Method {
+	return &Method{Name: name, Kind: kind, Stream: fn, ArgsType: args, ReplyType: reply}
+}
+
+// Unary reports whether m is a unary method.
+func (m *Method) Unary() bool { return m.Stream == nil }
+
+// KindName returns "unary", or a streaming method's kind: "bidi",
+// "server" or "client".
+func (m *Method) KindName() string {
+	if m.Unary() {
+		return "unary"
+	}
+	return m.Kind.String()
 }
 
 func checkName(name string) error {

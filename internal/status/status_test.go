@@ -59,7 +59,7 @@ func TestDecodeForeignShapes(t *testing.T) {
 	dec := msgpack.NewDecoder()
 	arr, err := msgpack.Marshal([]any{1, "bad thing"})
 	require.NoError(t, err)
-	assert.Equal(t, "[1 bad thing]", Decode(arr, nil, dec).Message)
+	assert.Equal(t, `[1,"bad thing"]`, Decode(arr, nil, dec).Message, "other shapes read as JSON")
 	n, err := msgpack.Marshal(42)
 	require.NoError(t, err)
 	assert.Equal(t, "42", Decode(n, nil, dec).Message)

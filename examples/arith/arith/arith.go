@@ -10,11 +10,20 @@
 //	                     (ferry.CodeInvalidArgument, "division by zero")
 //	Arith.Mul [a, b]  -> a*b (int64), a typed handler registered with server.Handle
 //
+// Streaming methods (Ferry clients only: they need a session):
+//
+//	Counter.Count     server streaming: one request n, then the messages
+//	                  1, 2, ..., n (int64), then the end; n outside
+//	                  0..1,000,000 is ferry.CodeInvalidArgument
+//	Echo.Chat         bidi: every message comes back, unchanged, until the
+//	                  caller closes its side
+//
 // A Go client passes Args where a MessagePack-RPC client passes [a, b].
 package arith
 
 import (
 	"context"
+	"io"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
@@ -77,7 +86,42 @@ func (Echo) Map(ctx context.Context, m map[string]any, reply *map[string]any) er
 	return nil
 }
 
-// Register publishes Arith (Add, Div), Arith.Mul and Echo on s.
+// MaxCount bounds Counter.Count's n.
+const MaxCount = 1_000_000
+
+// Count sends 1..n, one message each: the server-streaming method
+// Counter.Count. It stops early when the caller goes away.
+func Count(ctx context.Context, n *int64, send func(*int64) error) error {
+	if *n < 0 || *n > MaxCount {
+		return ferry.Errorf(ferry.CodeInvalidArgument, "n = %d is outside 0..%d", *n, MaxCount)
+	}
+	for i := int64(1); i <= *n; i++ {
+		if err := send(&i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Chat echoes every message back unchanged (codec.Raw, like Echo.Echo):
+// the bidi method Echo.Chat. It returns when the caller closes its side.
+func Chat(ctx context.Context, st *server.BidiStream[codec.Raw, codec.Raw]) error {
+	for {
+		m, err := st.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := st.Send(m); err != nil {
+			return err
+		}
+	}
+}
+
+// Register publishes Arith (Add, Div), Arith.Mul, Echo, and the streaming
+// methods Counter.Count and Echo.Chat on s.
 func Register(s *server.Server) error {
 	if err := s.Register(Arith{}); err != nil {
 		return err
@@ -85,5 +129,11 @@ func Register(s *server.Server) error {
 	if err := server.Handle(s, "Arith.Mul", Mul); err != nil {
 		return err
 	}
-	return s.Register(Echo{})
+	if err := s.Register(Echo{}); err != nil {
+		return err
+	}
+	if err := server.HandleServerStream(s, "Counter.Count", Count); err != nil {
+		return err
+	}
+	return server.HandleBidi(s, "Echo.Chat", Chat)
 }

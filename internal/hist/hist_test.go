@@ -1,16 +1,16 @@
-package debug_test
+package hist_test
 
 import (
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/ferryrpc/ferry/debug"
+	"github.com/ferryrpc/ferry/internal/hist"
 	"github.com/stretchr/testify/assert"
 )
 
 func TestHistogramEmpty(t *testing.T) {
-	var h debug.Histogram
+	var h hist.Histogram
 	assert.Zero(t, h.Count())
 	assert.Zero(t, h.Quantile(0.5))
 	assert.Zero(t, h.Mean())
@@ -19,7 +19,7 @@ func TestHistogramEmpty(t *testing.T) {
 }
 
 func TestHistogramQuantilesWithinBucketPrecision(t *testing.T) {
-	var h debug.Histogram
+	var h hist.Histogram
 	for i := 1; i <= 10000; i++ {
 		h.Record(time.Duration(i) * time.Microsecond)
 	}
@@ -37,7 +37,7 @@ func TestHistogramQuantilesWithinBucketPrecision(t *testing.T) {
 }
 
 func TestHistogramSmallAndHugeValues(t *testing.T) {
-	var h debug.Histogram
+	var h hist.Histogram
 	h.Record(-5) // counts as 0
 	h.Record(0)
 	h.Record(7)
@@ -49,7 +49,7 @@ func TestHistogramSmallAndHugeValues(t *testing.T) {
 }
 
 func TestHistogramLinearAndMerge(t *testing.T) {
-	var a, b debug.Histogram
+	var a, b hist.Histogram
 	for i := 0; i < 100; i++ {
 		a.Record(time.Millisecond)
 		b.Record(2 * time.Millisecond)
@@ -70,7 +70,7 @@ func TestHistogramLinearAndMerge(t *testing.T) {
 }
 
 func TestHistogramConcurrentRecord(t *testing.T) {
-	var h debug.Histogram
+	var h hist.Histogram
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// silentServer accepts connections and never writes.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	var conns []net.Conn
+	go func() {
+		defer close(done)
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, nc)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		for _, nc := range conns {
+			nc.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+func TestCallTimeoutBoundsConnecting(t *testing.T) {
+	addr := silentServer(t)
+	start := time.Now()
+	r := ferryCmd(t, "call", "-timeout", "300ms", addr, "Arith.Add", "[1,2]")
+	assert.Equal(t, exitFail, r.code)
+	assert.Contains(t, r.stderr, "accepted the connection but answered nothing within 300ms")
+	assert.Less(t, time.Since(start), 5*time.Second, "bounded by -timeout, not the 10 s default")
+}
+
+func TestCallHTTPServerSaysWhatItFound(t *testing.T) {
+	hs := httptest.NewServer(http.NotFoundHandler())
+	defer hs.Close()
+	// An HTTP server is silent to Ferry's first bytes (no request line);
+	// ferry then asks it an HTTP question within what is left of -timeout.
+	r := ferryCmd(t, "call", "-timeout", "1s", strings.TrimPrefix(hs.URL, "http://"), "Arith.Add", "[1,2]")
+	assert.Equal(t, exitFail, r.code)
+	assert.Contains(t, r.stderr, "is not a Ferry or MessagePack-RPC server: it is an HTTP server")
+	assert.Contains(t, r.stderr, `(it answered "HTTP/1.0 404 Not Found")`)
+}
+
+func TestCallNoParamsOverASession(t *testing.T) {
+	addr := serve(t, newTestServer(t))
+	for _, args := range [][]string{{"call", addr, "Echo.Echo"}, {"call", "-plain", addr, "Echo.Echo"}} {
+		r := ferryCmd(t, args...)
+		require.Equal(t, exitOK, r.code, r.stderr)
+		assert.Equal(t, "null\n", r.stdout, "%q", args)
+	}
+}
+
+func TestCallParamsFromStdinAndFile(t *testing.T) {
+	addr := serve(t, newTestServer(t))
+	var out, errb strings.Builder
+	code := run(t.Context(), []string{"call", addr, "Arith.Add", "@-"}, &env{stdin: strings.NewReader("[5, 6]\n"), stdout: &out, stderr: &errb})
+	require.Equal(t, exitOK, code, errb.String())
+	assert.Equal(t, "11\n", out.String())
+
+	path := filepath.Join(t.TempDir(), "params.json")
+	require.NoError(t, os.WriteFile(path, []byte(`{"A": 40, "B": 2}`), 0o600))
+	r := ferryCmd(t, "call", addr, "Arith.Add", "@"+path)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "42\n", r.stdout)
+
+	r = ferryCmd(t, "call", addr, "Arith.Add", "@"+filepath.Join(t.TempDir(), "missing.json"))
+	assert.Equal(t, exitFail, r.code)
+	assert.Contains(t, r.stderr, "no such file")
+	r = ferryCmd(t, "call", addr, "Arith.Add", "@-") // no standard input in tests
+	assert.Equal(t, exitFail, r.code)
+	assert.Contains(t, r.stderr, "no standard input")
+}
+
+func TestCallPlainFallbackKeepsFerryForFerry(t *testing.T) {
+	addr := serve(t, newTestServer(t))
+	r := ferryCmd(t, "call", "-H", "tenant=acme", addr, "Echo.Header", `"tenant"`)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "\"acme\"\n", r.stdout, "a Ferry server gets a session, with metadata")
+}

@@ -1,0 +1,63 @@
+//go:build unix
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/server"
+)
+
+// TestBenchCtrlCReportsWhatCompleted sends SIGINT to a built ferry binary
+// running bench: it stops sending, lets the calls in flight finish, prints
+// the report and exits 0.
+func TestBenchCtrlCReportsWhatCompleted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the ferry binary")
+	}
+	bin := filepath.Join(t.TempDir(), "ferry")
+	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	busy := make(chan struct{})
+	var calls atomic.Int64
+	s := server.New(server.WithInterceptors(func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+		if calls.Add(1) == 50 {
+			close(busy)
+		}
+		time.Sleep(20 * time.Millisecond) // work, so that calls are in flight at the signal
+		return next(ctx, args)
+	}))
+	require.NoError(t, s.Register(Arith{}))
+	addr := serve(t, s)
+
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(t.Context(), bin, "bench", addr, "Arith.Add", "[1,2]", "-d", "1h", "-c", "8")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Start())
+	select {
+	case <-busy:
+	case <-t.Context().Done():
+		t.Fatal("no calls")
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	err = cmd.Wait()
+	require.NoError(t, err, "exit 0 after Ctrl-C; stderr: %s", stderr.String())
+	assert.Contains(t, stdout.String(), "Summary:")
+	assert.Contains(t, stdout.String(), "[OK]")
+	assert.NotContains(t, stdout.String(), "canceled")
+	assert.NotContains(t, stdout.String(), "Error distribution")
+	assert.GreaterOrEqual(t, calls.Load(), int64(50))
+}

@@ -1,0 +1,147 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/registry"
+	"github.com/ferryrpc/ferry/internal/status"
+	"github.com/ferryrpc/ferry/internal/wire"
+)
+
+// Serving runs streaming calls for one side: a server's for the streams
+// its clients open, a client's for the streams its server opens.
+type Serving struct {
+	Interceptor  ferry.StreamServerInterceptor // nil: none
+	Logger       *slog.Logger
+	CloseTimeout time.Duration // how long a finished call waits for a caller still sending
+}
+
+// Run serves one admitted streaming call of method m on st, carried by
+// sc (over cnt, which counts its bytes), whose opening request carried
+// ext. parent is the handler's parent
+// context (the connection's, with its identity and peer); track records
+// the call's cancel for the peer's $ferry.cancelstream and returns the
+// function that forgets it. Run sends the final status and returns when
+// the call is over.
+func (o *Serving) Run(parent context.Context, st net.Conn, sc *Conn, cnt *Counter, m *registry.Method, ext wire.RequestExt, track func(context.CancelFunc) func()) {
+	ctx := parent
+	if ext.Metadata != nil {
+		ctx = ferry.NewIncomingContext(ctx, ext.Metadata)
+	}
+	var cancel context.CancelFunc
+	if ext.Timeout != 0 {
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(max(ext.Timeout, 0)))
+	} else {
+		ctx, cancel = context.WithCancel(ctx)
+	}
+	defer cancel()
+	defer track(cancel)()
+	// A canceled call unblocks the handler's Send and Recv at once.
+	unblocked := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(unblocked)
+		now := time.Now()
+		_ = st.SetReadDeadline(now)
+		_ = st.SetWriteDeadline(now)
+	})
+	sst := &served{c: sc, ctx: ctx, cancel: cancel, cnt: cnt}
+	info := &ferry.StreamInfo{Method: m.Name, Kind: m.Kind}
+	result, herr := o.run(ctx, info, m.Stream, sst)
+	if !stop() {
+		<-unblocked // it set the deadlines: let it finish first
+	}
+	switch err := ctx.Err(); {
+	case err == context.DeadlineExceeded:
+		// The caller waits for the server to enforce its deadline: say so.
+		// Its reading side may have stopped mid-frame, so read no more.
+		_ = st.SetWriteDeadline(time.Time{})
+		_ = sc.SendStatus(nil, status.Context(err))
+		return
+	case err != nil:
+		return // the caller gave up or the connection is closing: nobody to tell
+	}
+	if herr == nil && sst.rerr != nil {
+		herr = sst.rerr // a message the handler never got: the caller must know
+	}
+	if err := sc.SendStatus(result, herr); err != nil || sst.rerr != nil {
+		return
+	}
+	// Let a caller that is still sending finish without blocking, within
+	// the close timeout.
+	_ = st.SetReadDeadline(time.Now().Add(o.CloseTimeout))
+	for {
+		if err := sc.Recv(nil); err != nil && !errors.Is(err, ErrEnd) {
+			return
+		}
+	}
+}
+
+func (o *Serving) run(ctx context.Context, info *ferry.StreamInfo, fn ferry.StreamHandler, st *served) (result any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			o.Logger.Error("ferry: stream handler panicked", "method", info.Method, "panic", p)
+			result, err = nil, ferry.NewError(ferry.CodeInternal, "the stream handler panicked")
+		}
+	}()
+	return Serve(ctx, o.Interceptor, info, st, fn)
+}
+
+// served is the serving end of a streaming call on the stream itself,
+// under the interceptors.
+type served struct {
+	c      *Conn
+	cnt    *Counter
+	ctx    context.Context
+	cancel context.CancelFunc
+	eof    bool
+	rerr   *ferry.Error // a failure that broke the receiving side (a limit, a protocol error)
+}
+
+func (s *served) Context() context.Context { return s.ctx }
+
+func (s *served) WireBytes() (sent, received int64) { return s.cnt.WireBytes() }
+
+func (s *served) Send(v any) error {
+	if err := s.c.Send(v); err != nil {
+		return s.wrap(err)
+	}
+	return nil
+}
+
+func (s *served) Recv(v any) error {
+	if s.eof {
+		return io.EOF
+	}
+	if s.rerr != nil {
+		return s.rerr
+	}
+	err := s.c.Recv(v)
+	if errors.Is(err, ErrEnd) {
+		s.eof = true
+		return io.EOF
+	}
+	if err != nil {
+		fe := s.wrap(err)
+		if _, local := err.(*ferry.Error); !local && s.ctx.Err() == nil {
+			s.rerr = fe
+		}
+		return fe
+	}
+	return nil
+}
+
+func (s *served) wrap(err error) *ferry.Error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		s.cancel() // the caller closed the stream without finishing: it gave up
+	}
+	if ctxErr := s.ctx.Err(); ctxErr != nil {
+		return status.Context(ctxErr)
+	}
+	return status.Received(err)
+}

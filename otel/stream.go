@@ -1,0 +1,261 @@
+package otel
+
+import (
+	"context"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/server"
+	global "go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Attributes of stream spans and measurements that the RPC conventions do
+// not define.
+const (
+	StreamKindKey        = attribute.Key("ferry.stream.kind")              // "bidi", "server" or "client"
+	StreamDirectionKey   = attribute.Key("ferry.stream.direction")         // "sent" or "received", on the stream metrics
+	MessagesSentKey      = attribute.Key("ferry.stream.messages.sent")     // on stream spans
+	MessagesReceivedKey  = attribute.Key("ferry.stream.messages.received") // on stream spans
+	BytesSentKey         = attribute.Key("ferry.stream.bytes.sent")        // on stream spans, frames included
+	BytesReceivedKey     = attribute.Key("ferry.stream.bytes.received")    // on stream spans, frames included
+	streamDirectionSent  = "sent"
+	streamDirectionRecvd = "received"
+)
+
+// streamInstruments are what one stream interceptor records with.
+type streamInstruments struct {
+	*instruments
+	msgs  metric.Int64Histogram // messages per stream, by direction
+	bytes metric.Int64Histogram // bytes per stream, by direction
+}
+
+func newStreamInstruments(opts []Option, serverSide bool) *streamInstruments {
+	side := "client"
+	if serverSide {
+		side = "server"
+	}
+	in := &streamInstruments{instruments: newInstruments(opts, serverSide)}
+	c := config{mp: global.GetMeterProvider()}
+	for _, o := range opts {
+		o(&c)
+	}
+	meter := c.mp.Meter(ScopeName)
+	var err error
+	if in.msgs, err = meter.Int64Histogram("ferry.rpc."+side+".stream.messages", metric.WithUnit("{message}"),
+		metric.WithDescription("Messages per streaming call, by direction")); err != nil {
+		global.Handle(err)
+	}
+	if in.bytes, err = meter.Int64Histogram("ferry.rpc."+side+".stream.size", metric.WithUnit("By"),
+		metric.WithDescription("Bytes per streaming call on the wire, frames included, by direction")); err != nil {
+		global.Handle(err)
+	}
+	return in
+}
+
+// tally counts a stream's messages, and its bytes when the stream it
+// wraps counts them (ferry.WireCounter).
+type tally struct {
+	sent, received atomic.Int64
+	wire           ferry.WireCounter
+}
+
+// end records the stream's span attributes and measurements.
+func (in *streamInstruments) end(ctx context.Context, span trace.Span, ma *methodAttrs, info *ferry.StreamInfo, t *tally, t0 time.Time, err error) {
+	d := time.Since(t0)
+	code := ferry.CodeOf(err)
+	var bs, br int64
+	if t.wire != nil {
+		bs, br = t.wire.WireBytes()
+	}
+	if span.IsRecording() {
+		span.SetAttributes(statusKVs(code)...)
+		span.SetAttributes(StreamKindKey.String(info.Kind.String()),
+			MessagesSentKey.Int64(t.sent.Load()), MessagesReceivedKey.Int64(t.received.Load()))
+		if t.wire != nil {
+			span.SetAttributes(BytesSentKey.Int64(bs), BytesReceivedKey.Int64(br))
+		}
+	}
+	if in.hist.Enabled(ctx) {
+		in.hist.Record(ctx, d.Seconds(), ma.record(code)...)
+	}
+	base := append(append([]attribute.KeyValue{}, ma.start...), statusKVs(code)...)
+	base = append(base, StreamKindKey.String(info.Kind.String()))
+	for _, dir := range []struct {
+		name       string
+		msgs, size int64
+	}{{streamDirectionSent, t.sent.Load(), bs}, {streamDirectionRecvd, t.received.Load(), br}} {
+		set := metric.WithAttributeSet(attribute.NewSet(append(base, StreamDirectionKey.String(dir.name))...))
+		if in.msgs != nil && in.msgs.Enabled(ctx) {
+			in.msgs.Record(ctx, dir.msgs, set)
+		}
+		if t.wire != nil && in.bytes != nil && in.bytes.Enabled(ctx) {
+			in.bytes.Record(ctx, dir.size, set)
+		}
+	}
+}
+
+// StreamServerInterceptor returns a stream interceptor for the streams a
+// side serves: install it with server.WithStreamInterceptors, or
+// client.WithStreamServerInterceptors for the streams a server opens to
+// its client. Each stream gets a span of kind server, a child of the trace
+// context in the stream's metadata, lasting until the handler returns,
+// with the stream's kind, messages and bytes each way; and measurements:
+// rpc.server.call.duration, and ferry.rpc.server.stream.messages and
+// ferry.rpc.server.stream.size by direction. Install it first, so that the
+// stream it sees is Ferry's own, which counts bytes.
+func StreamServerInterceptor(opts ...Option) ferry.StreamServerInterceptor {
+	in := newStreamInstruments(opts, true)
+	return func(ctx context.Context, info *ferry.StreamInfo, st ferry.ServerStream, next ferry.StreamHandler) (any, error) {
+		ma := in.attrs.method(info.Method)
+		span := noSpan
+		if in.trace {
+			if md := ferry.IncomingMetadata(ctx); len(md) > 0 {
+				ctx = in.props.Extract(ctx, MetadataCarrier(md))
+			}
+			ctx, span = in.tracer.Start(ctx, info.Method, ma.serverStart...)
+		}
+		t := &tally{}
+		t.wire, _ = st.(ferry.WireCounter)
+		t0 := time.Now()
+		res, err := next(ctx, &serverStream{ServerStream: st, ctx: ctx, t: t})
+		if span.IsRecording() {
+			if p := server.PeerFromContext(ctx); p != nil {
+				span.SetAttributes(peerAttrs(p.RemoteAddr())...)
+			}
+			if err != nil && serverFault(ferry.CodeOf(err)) {
+				span.SetStatus(codes.Error, err.Error())
+			}
+		}
+		in.end(ctx, span, ma, info, t, t0, err)
+		span.End()
+		return res, err
+	}
+}
+
+// serverStream counts a served stream's messages.
+type serverStream struct {
+	ferry.ServerStream
+	ctx context.Context
+	t   *tally
+}
+
+func (s *serverStream) Context() context.Context { return s.ctx }
+
+func (s *serverStream) Send(m any) error {
+	err := s.ServerStream.Send(m)
+	if err == nil {
+		s.t.sent.Add(1)
+	}
+	return err
+}
+
+func (s *serverStream) Recv(m any) error {
+	err := s.ServerStream.Recv(m)
+	if err == nil {
+		s.t.received.Add(1)
+	}
+	return err
+}
+
+// StreamClientInterceptor returns a stream interceptor for the streams a
+// side opens: install it with client.WithStreamInterceptors, or
+// server.WithStreamClientInterceptors for the streams a server opens to
+// its clients through a Peer. Each stream gets a span of kind client,
+// whose context travels in the stream's metadata, from the open until the
+// stream ends (Recv's io.EOF or error, or Close), with the stream's kind,
+// messages and bytes each way; and measurements: rpc.client.call.duration,
+// and ferry.rpc.client.stream.messages and ferry.rpc.client.stream.size by
+// direction. Install it last, so that the stream it sees is Ferry's own,
+// which counts bytes.
+func StreamClientInterceptor(opts ...Option) ferry.StreamClientInterceptor {
+	in := newStreamInstruments(opts, false)
+	return func(ctx context.Context, info *ferry.StreamInfo, next ferry.Streamer) (ferry.ClientStream, error) {
+		ma := in.attrs.method(info.Method)
+		span := noSpan
+		if in.trace {
+			ctx, span = in.tracer.Start(ctx, info.Method, ma.clientStart...)
+		}
+		if span.SpanContext().IsValid() || baggage.FromContext(ctx).Len() > 0 {
+			carrier := MetadataCarrier{}
+			for k, v := range ferry.OutgoingMetadata(ctx) {
+				carrier[k] = v
+			}
+			in.props.Inject(ctx, carrier)
+			ctx = ferry.WithOutgoingMetadata(ctx, ferry.Metadata(carrier))
+		}
+		t0 := time.Now()
+		cs, err := next(ctx, info)
+		t := &tally{}
+		if err != nil {
+			if span.IsRecording() {
+				span.SetStatus(codes.Error, err.Error())
+			}
+			in.end(ctx, span, ma, info, t, t0, err)
+			span.End()
+			return nil, err
+		}
+		t.wire, _ = cs.(ferry.WireCounter)
+		return &clientStream{ClientStream: cs, in: in, ctx: ctx, span: span, ma: ma, info: info, t: t, t0: t0}, nil
+	}
+}
+
+// clientStream counts an opened stream's messages and ends its span once.
+type clientStream struct {
+	ferry.ClientStream
+	in    *streamInstruments
+	ctx   context.Context
+	span  trace.Span
+	ma    *methodAttrs
+	info  *ferry.StreamInfo
+	t     *tally
+	t0    time.Time
+	ended atomic.Bool
+}
+
+func (s *clientStream) Send(m any) error {
+	err := s.ClientStream.Send(m)
+	if err == nil {
+		s.t.sent.Add(1)
+	}
+	return err
+}
+
+func (s *clientStream) Recv(m any) error {
+	err := s.ClientStream.Recv(m)
+	switch {
+	case err == nil:
+		s.t.received.Add(1)
+	case err == io.EOF:
+		s.finish(nil)
+	default:
+		if ferry.CodeOf(err) != ferry.CodeInvalidArgument { // a message that did not decode leaves the stream usable
+			s.finish(err)
+		}
+	}
+	return err
+}
+
+func (s *clientStream) Close() error {
+	err := s.ClientStream.Close()
+	s.finish(ferry.NewError(ferry.CodeCanceled, "the stream was closed before it ended"))
+	return err
+}
+
+// finish ends the span and records, once.
+func (s *clientStream) finish(err error) {
+	if !s.ended.CompareAndSwap(false, true) {
+		return
+	}
+	if err != nil && s.span.IsRecording() {
+		s.span.SetStatus(codes.Error, err.Error())
+	}
+	s.in.end(s.ctx, s.span, s.ma, s.info, s.t, s.t0, err)
+	s.span.End()
+}

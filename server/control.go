@@ -1,0 +1,95 @@
+package server
+
+import (
+	"context"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/engine"
+	"github.com/ferryrpc/ferry/internal/wire"
+)
+
+// A connection's control plane: the reserved methods its clients call on
+// their call streams, and authentication.
+
+// control serves the reserved methods of the connection's call streams:
+// the client's hello (authentication) and the out-of-band cancel of a
+// streaming call.
+func (c *conn) control(method string, params []byte) (any, error) {
+	switch method {
+	case wire.MethodHello:
+		var hello []struct {
+			Token string `msgpack:"token"`
+		}
+		_ = codec.Unmarshal(params, &hello)
+		if c.s.opts.auth == nil {
+			return map[string]any{}, nil
+		}
+		token := ""
+		if len(hello) > 0 {
+			token = hello[0].Token
+		}
+		return c.authenticate(token)
+	case wire.MethodCancelStream:
+		var ids []uint32
+		if codec.Unmarshal(params, &ids) != nil || len(ids) != 1 {
+			return nil, nil
+		}
+		c.mu.Lock()
+		cancel := c.streamCancels[ids[0]]
+		c.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+		return nil, nil
+	}
+	return nil, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", method)
+}
+
+func (c *conn) trackStream(id uint32, cancel context.CancelFunc) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cancel == nil {
+		delete(c.streamCancels, id)
+	} else {
+		c.streamCancels[id] = cancel
+	}
+}
+
+func (c *conn) isAuthenticated() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.authed
+}
+
+// authenticate runs the server's AuthFunc once per connection and unlocks
+// its engines on success.
+func (c *conn) authenticate(token string) (any, error) {
+	c.mu.Lock()
+	if c.authed {
+		c.mu.Unlock()
+		return map[string]any{}, nil
+	}
+	info := ferry.AuthInfo{RemoteAddr: c.nc.RemoteAddr(), TLS: c.tlsState, Token: token}
+	c.mu.Unlock()
+	identity, err := c.s.opts.auth(c.ctx, info)
+	if err != nil {
+		c.s.opts.logger.Warn("ferry: authentication failed", "remote", info.RemoteAddr, "err", err)
+		fe := ferry.FromError(err)
+		if fe.Code == ferry.CodeUnknown {
+			fe = ferry.NewError(ferry.CodeUnauthenticated, fe.Message)
+		}
+		return nil, ferry.MarkNotExecuted(fe)
+	}
+	c.mu.Lock()
+	c.authed, c.identity = true, identity
+	engines := make([]*engine.Conn, 0, len(c.engines))
+	for e := range c.engines {
+		engines = append(engines, e)
+	}
+	c.mu.Unlock()
+	for _, e := range engines {
+		e.Unlock(identity)
+	}
+	return map[string]any{}, nil
+}
