@@ -40,11 +40,18 @@ type Balancer interface {
 
 // RoundRobin returns a policy that sends calls to each endpoint in turn,
 // starting at a random one so that many clients do not move in step.
+// Endpoints of different weights (Weighted) get turns in proportion,
+// interleaved.
 func RoundRobin() Balancer { return roundRobin{} }
 
 type roundRobin struct{}
 
 func (roundRobin) Build(ready []Endpoint) Picker {
+	if w := weights(ready); w != nil {
+		p := &wrrPicker{eps: ready, turns: schedule(w)}
+		p.next.Store(rand.Uint64())
+		return p
+	}
 	p := &rrPicker{eps: ready}
 	p.next.Store(rand.Uint64())
 	return p
@@ -69,12 +76,19 @@ func (p *rrPicker) Pick(info *Info) Endpoint {
 
 // P2C returns the power-of-two-choices policy: pick two endpoints at
 // random and use the one with fewer calls outstanding. It follows load
-// without any shared state between clients.
+// without any shared state between clients. Endpoints of different
+// weights (Weighted) are drawn in proportion to weight and compared by
+// calls outstanding per unit of weight.
 func P2C() Balancer { return p2c{} }
 
 type p2c struct{}
 
-func (p2c) Build(ready []Endpoint) Picker { return p2cPicker(ready) }
+func (p2c) Build(ready []Endpoint) Picker {
+	if w := weights(ready); w != nil {
+		return &wp2cPicker{eps: ready, w: w}
+	}
+	return p2cPicker(ready)
+}
 
 type p2cPicker []Endpoint
 

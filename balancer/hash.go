@@ -2,7 +2,9 @@ package balancer
 
 import (
 	"context"
+	"fmt"
 	"hash/fnv"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -37,7 +39,34 @@ const replicas = 160
 // agrees on it.
 func ConsistentHash() Balancer { return consistentHash{} }
 
-type consistentHash struct{}
+// DefaultLoadBound is the ε that BoundedConsistentHash uses when given 0.
+const DefaultLoadBound = 0.25
+
+// BoundedConsistentHash returns ConsistentHash with bounded loads: a call
+// goes to the owner of its key unless that endpoint already has
+// ceil((1+epsilon) × (calls outstanding across the set + 1) / endpoints)
+// calls outstanding; then it goes to the next endpoint along the ring
+// that is under that bound. So no endpoint carries more than (1+epsilon)
+// times the mean load, however skewed the keys (a hot key spills over to
+// the next endpoints instead of swamping its owner), while a key still
+// goes to the same few endpoints, and mostly to its owner. Load is the
+// calls in flight (Endpoint.Outstanding); calls placed at the same
+// instant by concurrent pickers may overshoot the bound by those calls.
+// epsilon 0 means DefaultLoadBound (0.25); the range is 0.01 to 10.
+// Calls without a key go to a random endpoint under the bound.
+func BoundedConsistentHash(epsilon float64) (Balancer, error) {
+	if epsilon == 0 {
+		epsilon = DefaultLoadBound
+	}
+	if !(epsilon >= 0.01 && epsilon <= 10) {
+		return nil, fmt.Errorf("ferry: load bound %v is outside 0.01..10", epsilon)
+	}
+	return consistentHash{bound: epsilon}, nil
+}
+
+type consistentHash struct {
+	bound float64 // ε of the bounded-load variant; 0: unbounded
+}
 
 type point struct {
 	hash uint64
@@ -47,10 +76,11 @@ type point struct {
 type ring struct {
 	eps    []Endpoint
 	points []point
+	bound  float64
 }
 
-func (consistentHash) Build(ready []Endpoint) Picker {
-	r := &ring{eps: ready, points: make([]point, 0, len(ready)*replicas)}
+func (b consistentHash) Build(ready []Endpoint) Picker {
+	r := &ring{eps: ready, points: make([]point, 0, len(ready)*replicas), bound: b.bound}
 	for i, e := range ready {
 		for v := range replicas {
 			r.points = append(r.points, point{hash: hashString(e.Addr() + "#" + strconv.Itoa(v)), ep: i})
@@ -74,11 +104,14 @@ func (r *ring) Pick(info *Info) Endpoint {
 	if info != nil {
 		key, ok = HashKey(info.Ctx)
 	}
+	limit := r.limit()
 	if !ok {
 		start := rand.IntN(len(r.eps))
-		for i := range r.eps {
-			if e := r.eps[(start+i)%len(r.eps)]; !skipped(info, e) {
-				return e
+		for pass := range 2 {
+			for i := range r.eps {
+				if e := r.eps[(start+i)%len(r.eps)]; !skipped(info, e) && (pass == 1 || e.Outstanding() < limit) {
+					return e
+				}
 			}
 		}
 		return r.eps[start]
@@ -93,13 +126,60 @@ func (r *ring) Pick(info *Info) Endpoint {
 		}
 		return 0
 	})
-	for n := range len(r.points) {
-		e := r.eps[r.points[(i+n)%len(r.points)].ep]
-		if !skipped(info, e) {
+	if limit < math.MaxInt {
+		if e := r.walk(i, func(e Endpoint) bool { return !skipped(info, e) && e.Outstanding() < limit }); e != nil {
 			return e
 		}
 	}
+	if e := r.walk(i, func(e Endpoint) bool { return !skipped(info, e) }); e != nil {
+		return e
+	}
 	return r.eps[r.points[i%len(r.points)].ep]
+}
+
+// limit is the most calls an endpoint may have outstanding for it to take
+// one more: ceil((1+ε) × (total+1) / n) under a bound, else no limit.
+func (r *ring) limit() int {
+	if r.bound == 0 {
+		return math.MaxInt
+	}
+	total := 0
+	for _, e := range r.eps {
+		total += e.Outstanding()
+	}
+	return int(math.Ceil((1 + r.bound) * float64(total+1) / float64(len(r.eps))))
+}
+
+// walk returns the first endpoint along the ring from point i that ok
+// accepts, trying each endpoint once, or nil.
+func (r *ring) walk(i int, ok func(Endpoint) bool) Endpoint {
+	var small uint64 // endpoints tried, when there are at most 64
+	var seen []bool
+	if len(r.eps) > 64 {
+		seen = make([]bool, len(r.eps))
+	}
+	tried := 0
+	for n := range len(r.points) {
+		j := r.points[(i+n)%len(r.points)].ep
+		if seen != nil {
+			if seen[j] {
+				continue
+			}
+			seen[j] = true
+		} else {
+			if small&(1<<j) != 0 {
+				continue
+			}
+			small |= 1 << j
+		}
+		if e := r.eps[j]; ok(e) {
+			return e
+		}
+		if tried++; tried == len(r.eps) {
+			break
+		}
+	}
+	return nil
 }
 
 // hashString is FNV-1a finished with a 64-bit mixer, which spreads the

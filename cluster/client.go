@@ -40,9 +40,9 @@ type Client struct {
 // pickState is an immutable snapshot of what calls can use.
 type pickState struct {
 	picker  balancer.Picker // nil when nothing is ready
-	ready   int
-	waiting bool          // something may become ready soon: calls wait
-	changed chan struct{} // closed when a newer snapshot replaces this one
+	ready   int             // endpoints ready, of any priority
+	waiting bool            // something may become ready soon: calls wait
+	changed chan struct{}   // closed when a newer snapshot replaces this one
 }
 
 // New starts a Client over the endpoints r finds. It returns at once;
@@ -203,10 +203,24 @@ func (c *Client) update() {
 	}
 	st := &pickState{ready: len(ready), waiting: waiting, changed: make(chan struct{})}
 	if len(ready) > 0 {
-		st.picker = c.o.balancer.Build(ready)
+		st.picker = c.o.balancer.Build(lowestPriority(ready))
 	}
 	old := c.state.Swap(st)
 	close(old.changed)
+}
+
+// lowestPriority keeps the endpoints of the lowest priority among ready
+// (resolver.AttrPriority): the others take calls only when none of those
+// is ready.
+func lowestPriority(ready []balancer.Endpoint) []balancer.Endpoint {
+	if len(ready) == 0 {
+		return ready
+	}
+	low := ready[0].(*endpoint).priority()
+	for _, e := range ready[1:] {
+		low = min(low, e.(*endpoint).priority())
+	}
+	return slices.DeleteFunc(ready, func(e balancer.Endpoint) bool { return e.(*endpoint).priority() != low })
 }
 
 // errNoEndpoint is returned when no endpoint is ready and none is coming.

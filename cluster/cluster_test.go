@@ -231,7 +231,7 @@ func TestCircuitBreaker(t *testing.T) {
 	a, b := startNode(t, "a"), startNode(t, "b")
 	cl := newClient(t, resolver.Static(addrs(a, b)...),
 		cluster.WithBalancer(balancer.RoundRobin()),
-		cluster.WithCircuitBreaker(3, 200*time.Millisecond))
+		cluster.WithCircuitBreaker(3, time.Second)) // longer than 20 calls take, even on a loaded machine
 	waitReady(t, cl, 2)
 	a.failOn.Store(true)
 	failures := 0

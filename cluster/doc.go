@@ -18,8 +18,20 @@
 //     resolver that reports a new instance at the same address (changed
 //     Attrs, as the etcd registry does) cuts the wait short.
 //   - Active health checks (package health) keep endpoints that are not
-//     SERVING out of rotation; a server that announces shutdown (go-away)
-//     gets no new calls and is drained: the calls it refuses go elsewhere.
+//     SERVING out of rotation, and a new connection takes calls only once
+//     its first check passes.
+//   - A server that announces shutdown (go-away, client.GoingAway) gets no
+//     new call from that moment: the calls in flight finish on its
+//     connection, the calls it refuses as not executed go elsewhere
+//     (idempotent or not), and the endpoint is dialled again at once, so
+//     that a server restarted at the same address, or a new process
+//     sharing its port (server.ListenReusePort), is back in rotation as
+//     soon as it accepts. A rolling deploy fails no call
+//     (examples/cluster -scenario rolling).
+//   - Endpoints may carry a priority and a weight (resolver.AttrPriority,
+//     resolver.AttrWeight; SRV records do): calls go only to the ready
+//     endpoints of the lowest priority that has any, and the balancer
+//     spreads them by weight (balancer.Weighted).
 //   - A circuit breaker per endpoint opens after consecutive failures and
 //     lets one probe through after a cool-down.
 //   - A call that provably did not run (ferry.NotExecuted) is retried on

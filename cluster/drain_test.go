@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/balancer"
 	"github.com/ferryrpc/ferry/cluster"
 	"github.com/ferryrpc/ferry/resolver"
 	"github.com/ferryrpc/ferry/server"
@@ -98,3 +99,103 @@ func drainRound(t *testing.T, after int64) (int, []error) {
 }
 
 func noOptions(*node) []server.Option { return nil }
+
+// The go-away alone takes an endpoint out of rotation, before any call is
+// refused: the call running there finishes there, new calls go elsewhere
+// (none is refused, so none needs a retry), and the server restarted at
+// the same address comes back into rotation.
+func TestGoAwayLeavesRotationAndComesBack(t *testing.T) {
+	a, b := startNode(t, "a"), startNode(t, "b")
+	cl := newClient(t, resolver.Static(addrs(a, b)...),
+		cluster.WithBalancer(balancer.ConsistentHash()),
+		cluster.WithHealthCheck("", time.Hour, time.Second), // no periodic help
+		cluster.WithMaxAttempts(1))                          // a refused call would fail
+	waitReady(t, cl, 2)
+
+	// A key that a owns.
+	var onA context.Context
+	for i := 0; i < 1000 && onA == nil; i++ {
+		ctx := balancer.WithHashKey(t.Context(), "key-"+strconv.Itoa(i))
+		var who string
+		require.NoError(t, cl.Call(ctx, "Svc.Who", struct{}{}, &who))
+		if who == "a" {
+			onA = ctx
+		}
+	}
+	require.NotNil(t, onA)
+
+	a.delay.Store(int64(2 * time.Second))
+	var slow string
+	before := a.served.Load()
+	call := cl.Go(onA, "Svc.Who", struct{}{}, &slow)
+	require.Eventually(t, func() bool { return a.served.Load() > before },
+		5*time.Second, time.Millisecond)
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		shut <- a.shutdown(ctx)
+	}()
+	require.Eventually(t, func() bool { return endpointInfo(cl, a.addr).State != "ready" }, 5*time.Second, time.Millisecond,
+		"the go-away takes a out of rotation with no call refused")
+	select {
+	case <-call.Done():
+		t.Fatal("a left rotation only when its last call ended, not at its go-away")
+	default:
+	}
+	attempts := endpointInfo(cl, a.addr).Attempts
+	for range 20 {
+		var who string
+		require.NoError(t, cl.Call(onA, "Svc.Who", struct{}{}, &who))
+		assert.Equal(t, "b", who)
+	}
+	assert.Equal(t, attempts, endpointInfo(cl, a.addr).Attempts, "no call went to a while it drained")
+	require.NoError(t, call.Wait(), "the call in flight finished on a")
+	assert.Equal(t, "a", slow)
+	require.NoError(t, <-shut)
+
+	a.delay.Store(0)
+	a.restart()
+	waitReady(t, cl, 2)
+	var who string
+	require.NoError(t, cl.Call(onA, "Svc.Who", struct{}{}, &who))
+	assert.Equal(t, "a", who, "the restarted server is back in rotation")
+}
+
+// Priorities and weights (SRV records, RFC 2782): calls go to the lowest
+// priority that has a ready endpoint, spread by weight; when all of them
+// are down the next priority takes over, and hands back when one returns.
+func TestPriorityFailoverAndWeights(t *testing.T) {
+	a, b, c := startNode(t, "a"), startNode(t, "b"), startNode(t, "c")
+	ep := func(n *node, prio, weight string) resolver.Endpoint {
+		return resolver.Endpoint{Addr: n.addr, Attrs: map[string]string{resolver.AttrPriority: prio, resolver.AttrWeight: weight}}
+	}
+	cl := newClient(t, resolver.NewManual(ep(a, "10", "3"), ep(b, "10", "1"), ep(c, "20", "1")),
+		cluster.WithBalancer(balancer.RoundRobin()), cluster.WithHealthCheck("", time.Hour, time.Second))
+	waitReady(t, cl, 3)
+	who := func() string {
+		var w string
+		require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, &w))
+		return w
+	}
+	counts := map[string]int{}
+	for range 400 {
+		counts[who()]++
+	}
+	assert.Equal(t, map[string]int{"a": 300, "b": 100}, counts)
+
+	a.kill()
+	b.kill()
+	require.Eventually(t, func() bool {
+		var w string
+		return cl.Call(t.Context(), "Svc.Who", struct{}{}, &w) == nil && w == "c"
+	}, 5*time.Second, time.Millisecond, "priority 20 takes over")
+	for range 20 {
+		assert.Equal(t, "c", who())
+	}
+	b.restart()
+	require.Eventually(t, func() bool { return who() == "b" }, 5*time.Second, time.Millisecond, "priority 10 is back")
+	for range 20 {
+		assert.Equal(t, "b", who())
+	}
+}

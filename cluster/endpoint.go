@@ -3,7 +3,9 @@ package cluster
 import (
 	"context"
 	"maps"
+	"math"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +40,8 @@ type endpoint struct {
 	idle   chan struct{} // an attempt ended while the endpoint drains
 
 	outstanding atomic.Int64
+	weight      atomic.Int64 // resolver.AttrWeight
+	prio        atomic.Int64 // resolver.AttrPriority
 	dials       atomic.Int64
 	attempts    atomic.Int64
 	failures    atomic.Int64
@@ -51,7 +55,8 @@ type endpoint struct {
 }
 
 func newEndpoint(c *Client, re resolver.Endpoint) *endpoint {
-	e := &endpoint{c: c, addr: re.Addr, attrsV: maps.Clone(re.Attrs), kick: make(chan struct{}, 1), probe: make(chan struct{}, 1), idle: make(chan struct{}, 1)}
+	e := &endpoint{c: c, addr: re.Addr, kick: make(chan struct{}, 1), probe: make(chan struct{}, 1), idle: make(chan struct{}, 1)}
+	e.setAttrs(re.Attrs)
 	e.ctx, e.cancel = context.WithCancel(c.ctx)
 	e.br = breaker{threshold: c.o.breakAfter, coolDown: c.o.coolDown, onChange: c.update}
 	return e
@@ -63,6 +68,12 @@ func (e *endpoint) Addr() string { return e.addr }
 // Outstanding implements balancer.Endpoint.
 func (e *endpoint) Outstanding() int { return int(e.outstanding.Load()) }
 
+// Weight implements balancer.Weighted: the resolver's AttrWeight.
+func (e *endpoint) Weight() int { return int(e.weight.Load()) }
+
+// priority is the resolver's AttrPriority.
+func (e *endpoint) priority() int { return int(e.prio.Load()) }
+
 func (e *endpoint) attrs() map[string]string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -73,6 +84,18 @@ func (e *endpoint) setAttrs(a map[string]string) {
 	e.mu.Lock()
 	e.attrsV = maps.Clone(a)
 	e.mu.Unlock()
+	e.weight.Store(attrInt(a, resolver.AttrWeight, 1, 0, 65535))
+	e.prio.Store(attrInt(a, resolver.AttrPriority, 0, math.MinInt32, math.MaxInt32))
+}
+
+// attrInt parses the integer attribute key, or returns def when it is
+// absent, malformed or outside lo..hi.
+func attrInt(a map[string]string, key string, def, lo, hi int64) int64 {
+	v, err := strconv.ParseInt(a[key], 10, 64)
+	if err != nil || v < lo || v > hi {
+		return def
+	}
+	return v
 }
 
 func (e *endpoint) kickNow() {
@@ -93,10 +116,14 @@ func (e *endpoint) usable() bool {
 	return ok && e.br.allows()
 }
 
+// connecting reports an endpoint that may be ready soon, so that calls
+// wait for it rather than fail: dialling, about to redial after losing a
+// working connection, or draining (its server is going away, and it is
+// dialled again at once).
 func (e *endpoint) connecting() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return (e.state == stateConnecting || e.state == stateReconnecting) && e.ctx.Err() == nil
+	return (e.state == stateConnecting || e.state == stateReconnecting || e.state == stateDraining) && e.ctx.Err() == nil
 }
 
 func (e *endpoint) setState(s connState, conn *client.Client) {
@@ -122,6 +149,8 @@ func (e *endpoint) admit() *client.Client {
 	select {
 	case <-conn.Done():
 		return nil // lost; run is about to notice
+	case <-conn.GoingAway():
+		return nil // draining; run is about to notice
 	default:
 	}
 	if !e.br.acquire() {
@@ -194,29 +223,49 @@ func classify(err error) outcome {
 	return success
 }
 
-// run keeps a connection to the endpoint until it leaves the set.
+// run keeps a connection to the endpoint until it leaves the set. When
+// the server announces that it is going away, the old connection drains
+// on its own (drainAway) and run dials again at once: a server restarting
+// at the same address, or a new process already sharing its port, comes
+// back into rotation as soon as it accepts.
 func (e *endpoint) run() {
 	defer e.c.wg.Done()
 	defer e.br.stop()
 	failures := 0
+	recovering := false // redialling at once after a go-away: the first failure still waits (reconnecting)
 	for e.ctx.Err() == nil {
 		e.setState(stateConnecting, nil)
 		e.dials.Add(1)
 		dctx, cancel := context.WithTimeout(e.ctx, e.c.o.dialTimeout)
 		conn, err := client.Dial(dctx, e.addr, e.c.o.clientOpts...)
 		cancel()
+		wasReady, away := false, false
 		if err == nil {
 			e.br.reset()
-			next := stateBackoff
-			if e.serve(conn) {
-				// It was healthy: start the schedule afresh, and let calls
-				// wait for the first redial rather than fail.
-				failures, next = 0, stateReconnecting
+			wasReady, away = e.serve(conn)
+		}
+		// After a working connection, calls wait for the first redial
+		// rather than fail (reconnecting), and the schedule starts afresh.
+		next := stateBackoff
+		switch {
+		case wasReady:
+			failures, next, recovering = 0, stateReconnecting, false
+		case recovering:
+			next, recovering = stateReconnecting, false
+		}
+		switch {
+		case away:
+			e.drainAway(conn)
+			if wasReady && e.ctx.Err() == nil {
+				recovering = true
+				continue // redial now; calls wait meanwhile (connecting)
 			}
 			e.setState(next, nil)
+		case err == nil:
+			e.setState(next, nil)
 			e.close(conn)
-		} else {
-			e.setState(stateBackoff, nil)
+		default:
+			e.setState(next, nil)
 		}
 		if e.ctx.Err() != nil {
 			return
@@ -227,6 +276,25 @@ func (e *endpoint) run() {
 			failures = 0 // kicked: a new instance serves here
 		}
 	}
+}
+
+// drainAway lets the calls in flight on conn, whose server announced that
+// it is going away, finish there: the server answers each, or refuses it
+// as not executed, and then closes the connection. The drain timeout and
+// Close bound the wait.
+func (e *endpoint) drainAway(conn *client.Client) {
+	e.c.wg.Add(1) // run holds the group open: this cannot race Close's Wait
+	go func() {
+		defer e.c.wg.Done()
+		t := time.NewTimer(e.c.o.drainTimeout)
+		defer t.Stop()
+		select {
+		case <-conn.Done():
+		case <-t.C:
+		case <-e.c.ctx.Done():
+		}
+		conn.Close()
+	}()
 }
 
 // sleep waits d, and reports false when it was cut short by a kick.
@@ -243,9 +311,11 @@ func (e *endpoint) sleep(d time.Duration) bool {
 	}
 }
 
-// serve runs one connection until it ends or the endpoint leaves the set,
-// checking health; it reports whether the connection ever became ready.
-func (e *endpoint) serve(conn *client.Client) (wasReady bool) {
+// serve runs one connection until it ends, its server announces that it
+// is going away, or the endpoint leaves the set, checking health; it
+// reports whether the connection ever became ready, and whether it ended
+// with a go-away (the connection is then draining, still open).
+func (e *endpoint) serve(conn *client.Client) (wasReady, away bool) {
 	o := &e.c.o
 	checks := o.healthEvery > 0
 	fails := 0
@@ -275,6 +345,15 @@ func (e *endpoint) serve(conn *client.Client) (wasReady bool) {
 	if checks {
 		check() // a new connection takes calls only once healthy
 	}
+	select {
+	case <-conn.GoingAway():
+		return false, true
+	case <-conn.Done():
+		// Lost before its first check was answered: say, a connection
+		// the kernel had queued for a listener that then closed.
+		return false, false
+	default:
+	}
 	e.setState(stateReady, conn)
 	wasReady = e.usable()
 	var tick <-chan time.Time
@@ -286,10 +365,13 @@ func (e *endpoint) serve(conn *client.Client) (wasReady bool) {
 	}
 	for {
 		select {
+		case <-conn.GoingAway():
+			e.markDraining(conn)
+			return wasReady, true
 		case <-conn.Done():
-			return wasReady
+			return wasReady, false
 		case <-e.ctx.Done():
-			return wasReady
+			return wasReady, false
 		case <-e.kick:
 			check()
 		case <-e.probe:

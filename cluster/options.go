@@ -205,7 +205,8 @@ func WithHedging(delay time.Duration) Option {
 
 // WithWaitForReady makes calls wait, until their context ends, for an
 // endpoint to become ready even when none is connecting. Default off:
-// calls wait while some endpoint is connecting or about to reconnect
+// calls wait while some endpoint is connecting, draining (its server
+// announced a go-away; it is dialled again at once) or about to reconnect
 // after losing a working connection (or before the first set arrives),
 // and fail at once with ferry.CodeUnavailable, not executed, when every
 // endpoint is down: its last dial failed.
@@ -217,8 +218,8 @@ func WithWaitForReady() Option {
 }
 
 // WithDrainTimeout bounds how long the connection to an endpoint that left
-// the set stays open for the calls still running on it. Default 30 s;
-// range 0 to 10 min.
+// the set, or whose server announced that it is going away, stays open
+// for the calls still running on it. Default 30 s; range 0 to 10 min.
 func WithDrainTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 || d > 10*time.Minute {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -105,9 +106,18 @@ func DNS(hostport string, opts ...DNSOption) (Resolver, error) {
 
 // SRV returns a Resolver of the SRV records of _service._proto.name
 // (RFC 2782), such as SRV("ferry", "tcp", "example.com"). Each target is
-// resolved to its addresses, with the record's port. Every record is used,
-// whatever its priority and weight. A lookup that fails or finds no
-// address is an error: the client keeps its last good set.
+// resolved to its addresses, with the record's port, and each address
+// carries the record's priority and weight as Attrs (AttrPriority,
+// AttrWeight; every address of a target carries the target's weight). An
+// address listed by several records keeps the lowest priority. A lookup
+// that fails or finds no address is an error: the client keeps its last
+// good set.
+//
+// The cluster client honours them as RFC 2782 asks: it sends calls only
+// to the ready endpoints of the lowest priority that has any (the others
+// take over when every endpoint of that priority is down, unhealthy or
+// draining, and hand back when one is ready again), and among those the
+// balancer spreads calls in proportion to weight (balancer.Weighted).
 func SRV(service, proto, name string, opts ...DNSOption) (Resolver, error) {
 	if name == "" {
 		return nil, errors.New("ferry: SRV: empty name")
@@ -124,6 +134,9 @@ func SRV(service, proto, name string, opts ...DNSOption) (Resolver, error) {
 			}
 			return nil, fmt.Errorf("ferry: SRV lookup of _%s._%s.%s: %w", service, proto, name, err)
 		}
+		// Lowest priority first, so that Sort keeps an address's lowest.
+		srvs = slices.Clone(srvs)
+		slices.SortStableFunc(srvs, func(a, b *net.SRV) int { return int(a.Priority) - int(b.Priority) })
 		var eps []Endpoint
 		var lastErr error
 		for _, s := range srvs {
@@ -131,6 +144,12 @@ func SRV(service, proto, name string, opts ...DNSOption) (Resolver, error) {
 			if err != nil {
 				lastErr = err
 				continue
+			}
+			for i := range found {
+				found[i].Attrs = map[string]string{
+					AttrPriority: strconv.Itoa(int(s.Priority)),
+					AttrWeight:   strconv.Itoa(int(s.Weight)),
+				}
 			}
 			eps = append(eps, found...)
 		}

@@ -10,6 +10,11 @@
 //	resolver.SRV("ferry", "tcp", "svc.example.com")    // SRV records, polled
 //	resolver.NewManual()                               // sets pushed by code (tests, custom registries)
 //
+// An endpoint may carry a priority and a weight (AttrPriority, AttrWeight;
+// SRV sets them from its records): the cluster client sends calls only to
+// the ready endpoints of the lowest priority that has any, in proportion
+// to weight (RFC 2782).
+//
 // The etcd registry lives in its own module, discovery/etcd, so that its
 // dependencies stay out of this one.
 package resolver

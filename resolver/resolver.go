@@ -19,6 +19,20 @@ type Endpoint struct {
 	Attrs map[string]string
 }
 
+// Attrs that the cluster client understands, whatever the resolver:
+const (
+	// AttrPriority is an endpoint's priority, a decimal integer (0 when
+	// absent): calls go only to the ready endpoints of the lowest
+	// priority that has any, as with SRV records (RFC 2782).
+	AttrPriority = "priority"
+	// AttrWeight is an endpoint's weight among those of its priority, a
+	// decimal integer from 0 to 65535 (1 when absent or invalid): the
+	// balancer sends it calls in proportion (balancer.Weighted). Weight 0
+	// takes calls only when every other endpoint of its priority is
+	// skipped, unless all of them weigh 0 (then they weigh the same).
+	AttrWeight = "weight"
+)
+
 // Resolver finds the endpoints of one service.
 type Resolver interface {
 	// Watch starts watching the service. ctx bounds only the setup; the

@@ -168,3 +168,31 @@ func TestDNSSRV(t *testing.T) {
 	t.Logf("DNS: a changed SRV record was used after %v (interval %v)", time.Since(changed), interval)
 	assert.Less(t, time.Since(changed), interval+100*time.Millisecond)
 }
+
+// SRV records carry their priority and weight to the endpoints (RFC 2782);
+// an address listed twice keeps its lowest priority.
+func TestDNSSRVPriorityAndWeight(t *testing.T) {
+	dns := newDNSServer(t)
+	dns.setA("a.ferry.test", "127.0.0.1")
+	dns.setA("b.ferry.test", "127.0.0.2")
+	dns.setA("c.ferry.test", "127.0.0.3", "127.0.0.4")
+	dns.setSRV("_ferry._tcp.ferry.test",
+		net.SRV{Target: "c.ferry.test.", Port: 7000, Priority: 20, Weight: 5},
+		net.SRV{Target: "a.ferry.test.", Port: 7000, Priority: 10, Weight: 60},
+		net.SRV{Target: "b.ferry.test.", Port: 7000, Priority: 10, Weight: 0},
+		net.SRV{Target: "a.ferry.test.", Port: 7000, Priority: 30, Weight: 1})
+	r, err := resolver.SRV("ferry", "tcp", "ferry.test.", resolver.WithLookup(dns.resolver()), resolver.WithIPv4Only())
+	require.NoError(t, err)
+	eps, err := watch(t, r).Next(t.Context())
+	require.NoError(t, err)
+	got := map[string]map[string]string{}
+	for _, e := range eps {
+		got[e.Addr] = e.Attrs
+	}
+	assert.Equal(t, map[string]map[string]string{
+		"127.0.0.1:7000": {resolver.AttrPriority: "10", resolver.AttrWeight: "60"},
+		"127.0.0.2:7000": {resolver.AttrPriority: "10", resolver.AttrWeight: "0"},
+		"127.0.0.3:7000": {resolver.AttrPriority: "20", resolver.AttrWeight: "5"},
+		"127.0.0.4:7000": {resolver.AttrPriority: "20", resolver.AttrWeight: "5"},
+	}, got)
+}

@@ -36,4 +36,11 @@
 // from one, also opens streams to the streaming handlers its client
 // registered (Peer.NewStream, or client.OpenBidi and its siblings given
 // the Peer), under WithStreamClientInterceptors.
+//
+// Shutdown drains gracefully: clients are told to go away, running calls
+// finish, and every call a Ferry client sent is answered or refused as not
+// executed. To restart a server without refusing a connection, the new
+// process listens on the same port with ListenReusePort (SO_REUSEPORT,
+// Linux) and serves before the old one calls Shutdown; examples/restart
+// shows it.
 package server

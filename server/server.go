@@ -92,14 +92,19 @@ func Handle[Req, Resp any](s *Server, name string, fn func(context.Context, *Req
 }
 
 // Serve accepts connections on l until Shutdown or Close, and returns
-// ErrServerClosed then, or the listener's error.
+// ErrServerClosed then, or the listener's error. l is closed when Serve
+// returns, even when the server was already shut down (a listener that
+// stayed open would keep receiving connections that nobody accepts, as
+// one sharing its port with ListenReusePort does).
 func (s *Server) Serve(l net.Listener) error {
 	if s.optErr != nil {
+		l.Close()
 		return s.optErr
 	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
+		l.Close()
 		return ErrServerClosed
 	}
 	s.listeners[l] = struct{}{}

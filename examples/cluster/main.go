@@ -1,17 +1,40 @@
 // Command cluster demonstrates Ferry's scale-out client: it starts three
-// servers as child processes, drives 64 concurrent callers through one
-// cluster.Client for 30 s, kills the first server with SIGKILL at 10 s and
-// restarts it at the same address at 20 s, and ends with one line:
+// servers as child processes and drives 64 concurrent callers through one
+// cluster.Client. Half of the calls are Demo.Who (idempotent, read-only);
+// the other half are Demo.Add, which is not idempotent: each call carries
+// a unique id and the server that runs it records the id (a side effect
+// that must happen once). At the end the demo reads the servers' records
+// and prints one line.
 //
-//	calls=N ok=N failed=N per-server=N,N,N
+// The default scenario, kill, runs 30 s, kills the first server with
+// SIGKILL at 10 s and restarts it at the same address at 20 s:
+//
+//	calls=N ok=N failed=N duplicates=N per-server=N,N,N
+//
+// Demo.Add calls that were running on the killed server fail (their
+// outcome is unknown and they are not idempotent, so they are not
+// retried); none runs twice.
+//
+// The rolling scenario is a rolling deploy: each server in turn is stopped
+// gracefully (SIGTERM: deregister, go-away, drain) and started again at
+// the same address, three full rounds spread over the 30 s, each step
+// waiting for the restarted server to serve before the next:
+//
+//	calls=N ok=N failed=N duplicates=N per-server=N,N,N restarts=9
+//
+// Its target is failed=0 duplicates=0: the cluster client sends no new
+// call to a server that announced its go-away, lets the calls in flight
+// finish there, and retries elsewhere the calls the server refused as not
+// executed, idempotent or not.
 //
 // The servers are found through a static list. The same demo with the
 // servers registered in etcd lives in the etcd module, which this one must
 // not depend on: discovery/etcd/examples/cluster.
 //
-//	go run ./examples/cluster                      # the full 30 s run
+//	go run ./examples/cluster                      # the kill scenario, 30 s
+//	go run ./examples/cluster -scenario rolling    # the rolling deploy, 30 s
 //	go run ./examples/cluster -v -duration 6s -kill-at 2s -restart-at 4s
-//	go run ./examples/cluster -idempotent=false    # lost calls are not retried
+//	go run ./examples/cluster -idempotent=false    # lost Demo.Who calls are not retried either
 //
 // A list cannot tell the client that a server is back, so its reconnect
 // backoff decides when it is used again; the demo caps that backoff at

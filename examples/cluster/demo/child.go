@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -17,6 +18,16 @@ import (
 
 // childEnv carries "NAME ADDR" to a server child process.
 const childEnv = "FERRY_DEMO_SERVER"
+
+// ledgerEnv names the directory where server children record the ids of
+// the Demo.Add calls they executed, one file per process.
+const ledgerEnv = "FERRY_DEMO_LEDGER"
+
+// AddArgs are the arguments of Demo.Add, the demo's call that is not
+// idempotent: each runs a side effect that must happen once.
+type AddArgs struct {
+	ID string // unique per call
+}
 
 // ServeIfChild runs this process as one demo server when the parent
 // started it so, and reports false otherwise. Call it first in main (and
@@ -45,6 +56,22 @@ func serveChild(d Discovery, name, addr string) error {
 		return err
 	}
 	err := server.Handle(srv, "Demo.Who", func(ctx context.Context, _ *struct{}) (*string, error) {
+		return &name, nil
+	})
+	if err != nil {
+		return err
+	}
+	ledger, err := openLedger(name)
+	if err != nil {
+		return err
+	}
+	defer ledger.Close()
+	// The side effect: the id goes to the ledger (one unbuffered append,
+	// so that it survives a SIGKILL) before the reply.
+	err = server.Handle(srv, "Demo.Add", func(ctx context.Context, a *AddArgs) (*string, error) {
+		if _, err := ledger.WriteString(a.ID + "\n"); err != nil {
+			return nil, err
+		}
 		return &name, nil
 	})
 	if err != nil {
@@ -82,4 +109,15 @@ func serveChild(d Discovery, name, addr string) error {
 	_ = deregister(ctx)
 	hs.Shutdown()
 	return srv.Shutdown(ctx)
+}
+
+// openLedger opens this process's ledger file, or /dev/null when the
+// parent gave no ledger directory.
+func openLedger(name string) (*os.File, error) {
+	dir := os.Getenv(ledgerEnv)
+	if dir == "" {
+		return os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%s-%d.ids", name, os.Getpid()))
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 }

@@ -1,16 +1,29 @@
 // Command cluster is Ferry's scale-out demo with etcd: it starts three
 // servers as child processes, each registering itself in etcd under a
-// lease, drives 64 concurrent callers through one cluster.Client that
-// watches etcd, kills the first server with SIGKILL at 10 s (its key stays
-// until its lease expires) and restarts it at 20 s (it registers again as
-// a new instance, and the client connects to it at once), and ends with
-// one line:
+// lease, and drives 64 concurrent callers through one cluster.Client that
+// watches etcd; half of the calls are not idempotent and carry unique ids
+// that the servers record, so that the demo counts calls that ran twice.
 //
-//	calls=N ok=N failed=N per-server=N,N,N
+// The default scenario, kill, kills the first server with SIGKILL at 10 s
+// (its key stays until its lease expires) and restarts it at 20 s (it
+// registers again as a new instance, and the client connects to it at
+// once), and ends with one line:
+//
+//	calls=N ok=N failed=N duplicates=N per-server=N,N,N
+//
+// The rolling scenario (-scenario rolling) stops each server in turn
+// gracefully, three full rounds: the server deregisters (the client stops
+// sending it calls), sends its go-away and drains, and its new process
+// registers again at the same address. It ends with
+//
+//	calls=N ok=N failed=N duplicates=N per-server=N,N,N restarts=9
+//
+// and its target is failed=0 duplicates=0.
 //
 // Without an etcd endpoint it falls back to a static list, and says so.
 //
 //	cd discovery/etcd && bash ../../.ci/etcd.sh go run ./examples/cluster -v
+//	cd discovery/etcd && bash ../../.ci/etcd.sh go run ./examples/cluster -scenario rolling
 //	go run ./examples/cluster -etcd http://127.0.0.1:23790 -duration 8s -kill-at 2s -restart-at 5s
 //
 // The demo itself (flags, servers, callers) is shared with the static-only
