@@ -31,3 +31,43 @@ type Invoker func(ctx context.Context, info *CallInfo, args, reply any) error
 // ClientInterceptor wraps every outgoing call. It must call next to send
 // the call, or return an error instead.
 type ClientInterceptor func(ctx context.Context, info *CallInfo, args, reply any, next Invoker) error
+
+// ChainServer folds interceptors into one, the first outermost. It returns
+// nil for an empty list.
+func ChainServer(ics ...ServerInterceptor) ServerInterceptor {
+	switch len(ics) {
+	case 0:
+		return nil
+	case 1:
+		return ics[0]
+	}
+	return func(ctx context.Context, info *CallInfo, args any, next Handler) (any, error) {
+		h := next
+		for i := len(ics) - 1; i >= 0; i-- {
+			ic, inner := ics[i], h
+			h = func(ctx context.Context, args any) (any, error) { return ic(ctx, info, args, inner) }
+		}
+		return h(ctx, args)
+	}
+}
+
+// ChainClient folds interceptors into one, the first outermost. It returns
+// nil for an empty list.
+func ChainClient(ics ...ClientInterceptor) ClientInterceptor {
+	switch len(ics) {
+	case 0:
+		return nil
+	case 1:
+		return ics[0]
+	}
+	return func(ctx context.Context, info *CallInfo, args, reply any, next Invoker) error {
+		inv := next
+		for i := len(ics) - 1; i >= 0; i-- {
+			ic, inner := ics[i], inv
+			inv = func(ctx context.Context, info *CallInfo, args, reply any) error {
+				return ic(ctx, info, args, reply, inner)
+			}
+		}
+		return inv(ctx, info, args, reply)
+	}
+}

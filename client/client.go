@@ -109,8 +109,8 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		Limits:   engine.Limits(o.cfg),
 		Ext:      !o.plain,
 		Registry: c.reg,
-		Client:   engine.ChainClient(o.interceptors...),
-		Server:   engine.ChainServer(o.serverInterceptors...),
+		Client:   ferry.ChainClient(o.interceptors...),
+		Server:   ferry.ChainServer(o.serverInterceptors...),
 		Limiter:  c.limiter,
 		Control:  c.control,
 		ConnContext: func(e *engine.Conn) context.Context {

@@ -53,8 +53,8 @@ func New(opts ...Option) *Server {
 	if s.opts.logger == nil {
 		s.opts.logger = slog.New(slog.DiscardHandler)
 	}
-	s.ic = engine.ChainServer(s.opts.interceptors...)
-	s.cic = engine.ChainClient(s.opts.clientInterceptors...)
+	s.ic = ferry.ChainServer(s.opts.interceptors...)
+	s.cic = ferry.ChainClient(s.opts.clientInterceptors...)
 	s.sic = ferry.ChainStreamServer(s.opts.streamICs...)
 	s.scic = ferry.ChainStreamClient(s.opts.streamClientICs...)
 	s.serving = stream.Serving{Interceptor: s.sic, Logger: s.opts.logger, CloseTimeout: s.opts.cfg.StreamCloseTimeout}

@@ -1,17 +1,16 @@
-package engine_test
+package ferry_test
 
 import (
 	"context"
 	"testing"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/stretchr/testify/assert"
 )
 
 // Chained interceptors run first outermost, around the call.
 func TestChainServer(t *testing.T) {
-	assert.Nil(t, engine.ChainServer())
+	assert.Nil(t, ferry.ChainServer())
 	var order []string
 	ic := func(name string) ferry.ServerInterceptor {
 		return func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
@@ -21,7 +20,7 @@ func TestChainServer(t *testing.T) {
 			return r, err
 		}
 	}
-	chain := engine.ChainServer(ic("a"), ic("b"), ic("c"))
+	chain := ferry.ChainServer(ic("a"), ic("b"), ic("c"))
 	reply, err := chain(t.Context(), &ferry.CallInfo{Method: "S.M"}, 1, func(_ context.Context, args any) (any, error) {
 		order = append(order, "handler")
 		return args.(int) + 1, nil
@@ -32,7 +31,7 @@ func TestChainServer(t *testing.T) {
 }
 
 func TestChainClient(t *testing.T) {
-	assert.Nil(t, engine.ChainClient())
+	assert.Nil(t, ferry.ChainClient())
 	var order []string
 	ic := func(name string) ferry.ClientInterceptor {
 		return func(ctx context.Context, info *ferry.CallInfo, args, reply any, next ferry.Invoker) error {
@@ -41,8 +40,8 @@ func TestChainClient(t *testing.T) {
 		}
 	}
 	one := ic("solo")
-	assert.NotNil(t, engine.ChainClient(one))
-	chain := engine.ChainClient(ic("a"), ic("b"))
+	assert.NotNil(t, ferry.ChainClient(one))
+	chain := ferry.ChainClient(ic("a"), ic("b"))
 	err := chain(t.Context(), &ferry.CallInfo{Method: "S.M"}, nil, nil, func(context.Context, *ferry.CallInfo, any, any) error {
 		order = append(order, "send")
 		return ferry.ErrClosed
