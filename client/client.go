@@ -76,7 +76,7 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	if o.tls != nil {
 		tc := tls.Client(nc, o.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err, "TLS handshake: "+err.Error()))
+			return nil, ferry.MarkNotExecuted(ferry.WrapError(tlsCode(err), err, "TLS handshake: "+err.Error()))
 		}
 		nc = tc
 	}
@@ -147,7 +147,23 @@ func handshakeError(err, cause error) error {
 		// refused the connection.
 		msg = "session handshake: the server closed the connection (is it a TLS-only port, at a connection limit, or not a Ferry server?): " + cause.Error()
 	}
-	return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, cause, msg))
+	return ferry.MarkNotExecuted(ferry.WrapError(tlsCode(cause), cause, msg))
+}
+
+// tlsCode is the code of a failed connection: CodeUnauthenticated when a
+// certificate was refused (this side could not verify the server's, or
+// the server sent an alert refusing the client's: an unknown authority,
+// expired, revoked, missing or bad certificate), otherwise
+// CodeUnavailable.
+func tlsCode(err error) ferry.Code {
+	var cv *tls.CertificateVerificationError
+	if errors.As(err, &cv) {
+		return ferry.CodeUnauthenticated
+	}
+	if msg := err.Error(); strings.Contains(msg, "tls:") && strings.Contains(msg, "certificate") {
+		return ferry.CodeUnauthenticated
+	}
+	return ferry.CodeUnavailable
 }
 
 // Close ends the connection. Calls in flight fail at once with an error

@@ -97,7 +97,10 @@ func WithMaxConcurrentCalls(n int) Option {
 // ServerName when dialing an IP). The handshake completes within Dial's
 // ctx, and its failures (unknown authority, expired or misnamed
 // certificate, a refused client certificate) make Dial fail with the
-// cause. Default: plaintext.
+// cause, as CodeUnauthenticated with ferry.NotExecuted true (other
+// handshake failures are CodeUnavailable). Package auth/pemfile builds a
+// config from PEM files that it reloads when they change. Default:
+// plaintext.
 func WithTLS(cfg *tls.Config) Option {
 	return func(o *options) error {
 		if cfg == nil {

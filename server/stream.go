@@ -222,7 +222,7 @@ func (c *conn) serveStream(st net.Conn) {
 		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnauthenticated, "the connection is not authenticated")))
 		return
 	case !ok:
-		_ = sc.SendStatus(nil, ferry.Errorf(ferry.CodeUnimplemented, "unknown stream method %q", method))
+		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "unknown stream method %q", method)))
 		return
 	case !c.beginStream(st):
 		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the server is shutting down")))
@@ -329,7 +329,7 @@ func (c *conn) control(method string, params []byte) (any, error) {
 		}
 		return nil, nil
 	}
-	return nil, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", method)
+	return nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", method))
 }
 
 func (c *conn) trackStream(id uint32, cancel context.CancelFunc) {

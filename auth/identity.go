@@ -1,0 +1,64 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ferryrpc/ferry"
+)
+
+// Identity is who a connection is, as the AuthFuncs of this package
+// return it: handlers find it with ferry.IdentityFromContext, and a
+// Policy matches its Name.
+type Identity struct {
+	Name   string // the token's identity, or the certificate's name
+	Source string // "token" or "certificate"
+}
+
+// String returns the identity's name; it never holds a secret.
+func (id Identity) String() string { return id.Name }
+
+// All authenticates a connection with every fn in turn: the connection is
+// accepted only if all accept it, and its identity is the one the last fn
+// returned. Use it to require both a verified client certificate and a
+// token:
+//
+//	server.WithAuth(auth.All(auth.Certificates("spiffe://example.org/*"), tokens.Authenticate))
+func All(fns ...ferry.AuthFunc) ferry.AuthFunc {
+	return func(ctx context.Context, info ferry.AuthInfo) (any, error) {
+		if len(fns) == 0 {
+			return nil, ferry.NewError(ferry.CodeUnauthenticated, "no authentication configured (auth.All of nothing)")
+		}
+		var id any
+		for _, fn := range fns {
+			var err error
+			if id, err = fn(ctx, info); err != nil {
+				return nil, err
+			}
+		}
+		return id, nil
+	}
+}
+
+// nameOf returns the name a Policy matches for identity, and false when
+// the caller has none (no authentication, or an identity of a type with
+// no name).
+func nameOf(identity any) (string, bool) {
+	switch id := identity.(type) {
+	case nil:
+		return "", false
+	case Identity:
+		return id.Name, id.Name != ""
+	case *Identity:
+		if id == nil {
+			return "", false
+		}
+		return id.Name, id.Name != ""
+	case string:
+		return id, id != ""
+	case fmt.Stringer:
+		s := id.String()
+		return s, s != ""
+	}
+	return "", false
+}
