@@ -35,7 +35,7 @@ func TestCertificates(t *testing.T) {
 		{[]string{"spiffe://example.org/payments"}, verified(full), ""},
 		{[]string{"spiffe://other.org/*"}, verified(full), ""},
 		{[]string{"billing.internal"}, verified(cnOnly), ""},
-		{nil, ferry.AuthInfo{}, ""}, // plaintext
+		{nil, ferry.AuthInfo{}, ""},                                                                       // plaintext
 		{nil, ferry.AuthInfo{TLS: &tls.ConnectionState{PeerCertificates: []*x509.Certificate{full}}}, ""}, // presented, not verified
 		{nil, ferry.AuthInfo{TLS: &tls.ConnectionState{}}, ""},
 	}

@@ -48,8 +48,8 @@ type Options struct {
 	DNSNames   []string
 	IPs        []net.IP
 	URIs       []*url.URL // URI SANs, such as SPIFFE IDs
-	Expired    bool // valid only in the past
-	Client     bool // for client authentication (else server)
+	Expired    bool       // valid only in the past
+	Client     bool       // for client authentication (else server)
 }
 
 // Issue returns a certificate signed by ca.
