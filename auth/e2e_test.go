@@ -143,14 +143,14 @@ func TestSecureServerEndToEnd(t *testing.T) {
 	// Connections refused at authentication.
 	other := testcerts.NewCA("another CA")
 	cases := map[string][]client.Option{
-		"client certificate from another CA": {client.WithTLS(e.clientTLS(t, "otherca", other.Issue(testcerts.Options{CommonName: "alice", URIs: spiffe(t, "spiffe://test/alice"), Client: true}), e.ca)), client.WithToken(tokAlice)},
-		"expired client certificate":         {client.WithTLS(expiredTLS(t, e)), client.WithToken(tokAlice)},
+		"client certificate from another CA":  {client.WithTLS(e.clientTLS(t, "otherca", other.Issue(testcerts.Options{CommonName: "alice", URIs: spiffe(t, "spiffe://test/alice"), Client: true}), e.ca)), client.WithToken(tokAlice)},
+		"expired client certificate":          {client.WithTLS(expiredTLS(t, e)), client.WithToken(tokAlice)},
 		"client certificate with a wrong SAN": {client.WithTLS(e.clientTLS(t, "wrongsan", e.ca.Issue(testcerts.Options{CommonName: "alice", URIs: spiffe(t, "spiffe://evil/alice"), Client: true}), e.ca)), client.WithToken(tokAlice)},
-		"no client certificate":              {client.WithTLS(&tls.Config{RootCAs: e.ca.Pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}), client.WithToken(tokAlice)},
-		"server from an untrusted CA":        {client.WithTLS(e.clientTLS(t, "trustother", good, other)), client.WithToken(tokAlice)},
-		"unknown token":                      {client.WithTLS(goodTLS), client.WithToken("not-a-valid-token-at-all")},
-		"no token":                           {client.WithTLS(goodTLS)},
-		"plaintext":                          {client.WithToken(tokAlice)},
+		"no client certificate":               {client.WithTLS(&tls.Config{RootCAs: e.ca.Pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}), client.WithToken(tokAlice)},
+		"server from an untrusted CA":         {client.WithTLS(e.clientTLS(t, "trustother", good, other)), client.WithToken(tokAlice)},
+		"unknown token":                       {client.WithTLS(goodTLS), client.WithToken("not-a-valid-token-at-all")},
+		"no token":                            {client.WithTLS(goodTLS)},
+		"plaintext":                           {client.WithToken(tokAlice)},
 	}
 	for name, opts := range cases {
 		c, err := client.Dial(t.Context(), e.addr, opts...)
