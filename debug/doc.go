@@ -4,7 +4,9 @@
 //
 // Stats counts every call through a server interceptor: calls, errors by
 // code, calls in flight and latency percentiles per method, and calls per
-// second over the last minute. Its Handler renders them, with the server's
+// second over the last minute, and the calls denied (permission_denied,
+// from an authorization policy such as auth.Policy installed after it).
+// Its Handler renders them, with the server's
 // connections and registered methods, as one self-contained HTML page
 // (inline CSS and SVG charts, no scripts, no external assets), or as JSON
 // with ?format=json:

@@ -13,7 +13,8 @@ import (
 )
 
 // Handler returns the /debug/ferry page: s's connections and methods with
-// per-method calls, errors, in-flight calls and latency percentiles, a
+// per-method calls, errors, in-flight calls and latency percentiles, the
+// calls denied (permission_denied), a
 // chart of calls per second over the last minute and a latency histogram,
 // all in one HTML document with inline SVG and no external assets. s may
 // be nil (no connections or idle methods then).
@@ -90,7 +91,8 @@ svg{background:#fafafa;border:1px solid #ddd}
 </style></head><body>
 <h1>Ferry</h1>
 <p class="muted">up {{dur .Uptime}} · {{.Goroutines}} goroutines · {{.Now.Format "2006-01-02 15:04:05 MST"}} ·
-<a href="?refresh=2">auto-refresh</a> · <a href="?format=json">JSON</a></p>
+<a href="?refresh=2">auto-refresh</a> · <a href="?format=json">JSON</a> ·
+<span class="denied{{if .Denied}} err{{end}}">{{.Denied}} calls denied</span></p>
 
 <h2>Calls per second, last minute</h2>
 {{template "chart" .Rate}}

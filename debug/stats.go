@@ -23,6 +23,7 @@ type Stats struct {
 	mu      sync.RWMutex
 	methods map[string]*methodStats
 	all     Histogram
+	denied  atomic.Uint64 // calls that ended with CodePermissionDenied
 	rollMu  sync.Mutex
 	secs    [window]second
 }
@@ -72,6 +73,9 @@ func (st *Stats) Interceptor() ferry.ServerInterceptor {
 		if err != nil {
 			m.errors.Add(1)
 			code := ferry.CodeOf(err)
+			if code == ferry.CodePermissionDenied {
+				st.denied.Add(1)
+			}
 			m.codesMu.Lock()
 			m.codes[code]++
 			m.codesMu.Unlock()
@@ -122,6 +126,10 @@ type Snapshot struct {
 	Rate    []RatePoint   `json:"rate"`    // the last 60 seconds, oldest first, the current second last
 	Latency []Bucket      `json:"latency"` // all methods together, in 20 equal-width buckets
 	Conns   []ConnStats   `json:"conns,omitempty"`
+	// Denied counts the calls refused with permission_denied: by an
+	// authorization policy (auth.Policy's interceptor, installed after
+	// Stats' interceptor so that Stats sees its refusals) or a handler.
+	Denied uint64 `json:"denied"`
 }
 
 // ConnStats describes one open connection of the server.
@@ -161,7 +169,7 @@ type RatePoint struct {
 // connections are included.
 func (st *Stats) Snapshot(s *server.Server) Snapshot {
 	now := time.Now()
-	snap := Snapshot{Uptime: now.Sub(st.start), Latency: st.all.Linear(20)}
+	snap := Snapshot{Uptime: now.Sub(st.start), Latency: st.all.Linear(20), Denied: st.denied.Load()}
 	kinds := map[string]string{}
 	if s != nil {
 		for _, mi := range s.Methods() {
