@@ -33,6 +33,8 @@ type connFlags struct {
 	cert, key  string
 	serverName string
 	insecure   bool
+	yesReally  bool
+	tokenFile  string
 }
 
 func (cf *connFlags) register(fs *flag.FlagSet) {
@@ -45,7 +47,19 @@ func (cf *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&cf.cert, "cert", "", "PEM `file` of a client certificate (with -key)")
 	fs.StringVar(&cf.key, "key", "", "PEM `file` of the client certificate's private key")
 	fs.StringVar(&cf.serverName, "servername", "", "server name to verify and to send with SNI (default: ADDR's host)")
-	fs.BoolVar(&cf.insecure, "insecure", false, "TLS without verifying the server's certificate (testing only)")
+	fs.BoolVar(&cf.insecure, "insecure", false, "TLS without verifying the server's certificate (testing only; refused on an\n"+
+		"address other than localhost or a loopback IP unless -yes-really is given too)")
+	fs.BoolVar(&cf.yesReally, "yes-really", false, "allow -insecure on a non-loopback address")
+	fs.StringVar(&cf.tokenFile, "token-file", "", "`file` holding the token to send (client.WithToken; Ferry servers only)")
+}
+
+// isLoopback reports whether host is localhost or a loopback IP address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // headerFlag collects -H key=value flags.
@@ -72,12 +86,15 @@ func (cf *connFlags) tlsConfig(addr string) (*tls.Config, error) {
 	if !cf.useTLS && cf.caCert == "" && cf.cert == "" && cf.serverName == "" && !cf.insecure {
 		return nil, nil
 	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if cf.insecure && !cf.yesReally && !isLoopback(host) {
+		return nil, fmt.Errorf("ferry: -insecure turns off the check of the server's certificate: on %s, anyone on the path could read and change the calls; give -yes-really too if that is what you want", host)
+	}
 	cfg := &tls.Config{ServerName: cf.serverName, InsecureSkipVerify: cf.insecure, MinVersion: tls.VersionTLS12}
 	if cfg.ServerName == "" {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
 		cfg.ServerName = host
 	}
 	if cf.caCert != "" {
@@ -137,9 +154,21 @@ func (cf *connFlags) dial(ctx context.Context, addr string) (caller, error) {
 	}
 	cfg := transport.DefaultConfig()
 	cfg.MaxMessageSize = maxMessage
-	c, err := client.New(nc, client.WithConfig(cfg))
+	opts := []client.Option{client.WithConfig(cfg)}
+	if cf.tokenFile != "" {
+		tok, err := os.ReadFile(cf.tokenFile)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		opts = append(opts, client.WithToken(strings.TrimSpace(string(tok))))
+	}
+	c, err := client.New(nc, opts...)
 	if err != nil {
 		nc.Close()
+		if ferry.CodeOf(err) != ferry.CodeUnavailable {
+			return nil, err // the server answered: refused authentication
+		}
 		return nil, fmt.Errorf("%w\nferry: hint: %s", err, plainHint)
 	}
 	return &ferryConn{c: c, md: ferry.Metadata(cf.headers)}, nil
