@@ -185,3 +185,48 @@ func expiredTLS(t *testing.T, e *secureEnv) *tls.Config {
 	c := e.ca.Issue(testcerts.Options{CommonName: "alice", URIs: spiffe(t, "spiffe://test/alice"), Client: true, Expired: true})
 	return &tls.Config{Certificates: []tls.Certificate{c}, RootCAs: e.ca.Pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 }
+
+// Peer mode: the calls a server makes to a client go through the
+// client's own policy. The server has no identity on the client's side,
+// so "*" rules decide.
+func TestPolicyOnTheClientInPeerMode(t *testing.T) {
+	peers := make(chan *server.Peer, 1)
+	s := server.New(server.WithConnHooks(func(p *server.Peer) { peers <- p }, nil))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Serve(l)
+	}()
+	defer func() {
+		s.Close()
+		<-done
+	}()
+	policy, err := auth.NewPolicy(auth.Rule{Identity: "*", Allow: []string{"Client.*"}, Deny: []string{"Client.Wipe"}})
+	require.NoError(t, err)
+	c, err := client.Dial(t.Context(), l.Addr().String(), client.WithServerInterceptors(policy.Interceptor()))
+	require.NoError(t, err)
+	defer c.Close()
+	var runs atomic.Int64
+	for _, m := range []string{"Client.Push", "Client.Wipe", "Other.Thing"} {
+		require.NoError(t, client.Handle(c, m, func(ctx context.Context, in *string) (*string, error) {
+			runs.Add(1)
+			return in, nil
+		}))
+	}
+	p := <-peers
+	var out string
+	require.NoError(t, p.Call(t.Context(), "Client.Push", "hi", &out))
+	assert.Equal(t, "hi", out)
+	for _, m := range []string{"Client.Wipe", "Other.Thing"} {
+		err := p.Call(t.Context(), m, "hi", &out)
+		assert.Equal(t, ferry.CodePermissionDenied, ferry.CodeOf(err), "%s: %v", m, err)
+		assert.True(t, ferry.NotExecuted(err))
+	}
+	err = p.Call(t.Context(), "client.wipe", "hi", &out)
+	assert.Equal(t, ferry.CodeUnimplemented, ferry.CodeOf(err))
+	assert.True(t, ferry.NotExecuted(err))
+	assert.Equal(t, int64(1), runs.Load())
+	assert.Equal(t, uint64(2), policy.Denied())
+}
