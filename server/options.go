@@ -191,7 +191,8 @@ func checkTLS(cfg *tls.Config) error {
 // at connect with TLS information and no token (they may send the hello
 // themselves: a request "$ferry.hello" with params [{"token": "..."}]).
 // Handlers find the identity fn returned with ferry.IdentityFromContext.
-// Default: no authentication.
+// Package auth has ready AuthFuncs (tokens, client certificates) and a
+// per-method authorization policy. Default: no authentication.
 func WithAuth(fn ferry.AuthFunc) Option {
 	return func(o *options) error {
 		o.auth = fn
