@@ -2,11 +2,13 @@ package auth_test
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/auth"
@@ -140,5 +142,38 @@ func BenchmarkTokenMismatch(b *testing.B) {
 				_, _ = tokens.Authenticate(b.Context(), info)
 			}
 		})
+	}
+}
+
+// BenchmarkTokenMismatchInterleaved measures the same wrong tokens as
+// BenchmarkTokenMismatch in alternating rounds of 256 checks, so that a
+// noisy machine weighs on every prefix alike, and reports each prefix's
+// ns per check as a metric (ns/prefix=N).
+func BenchmarkTokenMismatchInterleaved(b *testing.B) {
+	valid := "0123456789abcdef0123456789abcdef"
+	tokens, err := auth.NewTokens(map[string]string{valid: "svc"})
+	require.NoError(b, err)
+	prefixes := []int{0, 8, 16, 24, 31}
+	infos := make([]ferry.AuthInfo, len(prefixes))
+	for i, p := range prefixes {
+		infos[i] = ferry.AuthInfo{Token: valid[:p] + strings.Repeat("#", len(valid)-p)}
+	}
+	spent := make([]time.Duration, len(prefixes))
+	counts := make([]int, len(prefixes))
+	const round = 256
+	ctx := b.Context()
+	for i := 0; b.Loop(); i++ {
+		k := i % len(prefixes)
+		t0 := time.Now()
+		for range round {
+			_, _ = tokens.Authenticate(ctx, infos[k])
+		}
+		spent[k] += time.Since(t0)
+		counts[k] += round
+	}
+	for k, p := range prefixes {
+		if counts[k] > 0 {
+			b.ReportMetric(float64(spent[k].Nanoseconds())/float64(counts[k]), fmt.Sprintf("ns/prefix=%d", p))
+		}
 	}
 }
