@@ -62,17 +62,18 @@ const callOverhead = 16 << 10
 
 // inbound is one incoming call on its way through a handler goroutine.
 type inbound struct {
-	c      *Conn
-	meth   *registry.Method
-	args   any
-	ctx    context.Context
-	cancel context.CancelFunc
-	id     uint32
-	isReq  bool
-	ext    bool
-	info   ferry.CallInfo
-	cost   int          // bytes charged to the budget until the reply is queued
-	state  atomic.Int32 // admitted, started or abandoned
+	c          *Conn
+	meth       *registry.Method
+	args       any
+	ctx        context.Context
+	call       callCtx // in.ctx's core when the call can end early (cancelable)
+	cancelable bool
+	id         uint32
+	isReq      bool
+	ext        bool
+	info       ferry.CallInfo
+	cost       int          // bytes charged to the budget until the reply is queued
+	state      atomic.Int32 // admitted, started or abandoned
 }
 
 // The states of an inbound call: a handler starts only if it moves the
@@ -140,11 +141,9 @@ func (c *Conn) serve(m *wire.Message) {
 		if re.Metadata != nil {
 			in.ctx = ferry.NewIncomingContext(in.ctx, re.Metadata)
 		}
-		switch {
-		case re.Timeout != 0:
-			in.ctx, in.cancel = context.WithTimeout(in.ctx, time.Duration(max(re.Timeout, 0)))
-		case isReq:
-			in.ctx, in.cancel = context.WithCancel(in.ctx)
+		if re.Timeout != 0 || isReq {
+			in.call.init(in.ctx, time.Duration(max(re.Timeout, 0)), re.Timeout != 0)
+			in.ctx, in.cancelable = &in.call, true
 		}
 	}
 	c.mu.Lock()
@@ -152,14 +151,12 @@ func (c *Conn) serve(m *wire.Message) {
 		c.mu.Unlock()
 		c.opts.Budget.Release(cost)
 		c.opts.Limiter.unreserve(adm)
-		if in.cancel != nil {
-			in.cancel()
-		}
+		in.cancel()
 		c.refuse(m, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the server is shutting down")))
 		return
 	}
 	c.active++
-	if in.cancel != nil && isReq {
+	if in.cancelable && isReq {
 		c.running[m.ID] = in
 	}
 	identity := c.identity
@@ -279,7 +276,7 @@ func (in *inbound) run() {
 	}
 	reply, err := in.invoke()
 	canceledByPeer := false
-	if in.cancel != nil {
+	if in.cancelable {
 		if in.isReq {
 			c.mu.Lock()
 			still := c.running[in.id] == in
