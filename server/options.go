@@ -141,10 +141,12 @@ func WithConnHooks(onConnect, onDisconnect func(*Peer)) Option {
 // plaintext.
 //
 // It fails closed: a config with MinVersion or MaxVersion set below TLS
-// 1.2, or with InsecureSkipVerify, is an error (reported by Serve and
-// ServeConn, like every invalid option), and so is, at handshake time, a
-// config that GetConfigForClient returns with any of these (the handshake
-// fails and is logged). MinVersion 0 means TLS 1.2, Go's default for
+// 1.2, with InsecureSkipVerify, or that verifies client certificates
+// (ClientAuth) with no ClientCAs (Go would then accept any certificate
+// from a public CA) is an error, reported by Serve and ServeConn like
+// every invalid option; so is, at handshake time, a config that
+// GetConfigForClient returns with any of these (the handshake fails and
+// is logged). MinVersion 0 means TLS 1.2, Go's default for
 // servers; TLS 1.3 is preferred whenever the client offers it.
 func WithTLS(cfg *tls.Config) Option {
 	return func(o *options) error {
@@ -178,6 +180,9 @@ func checkTLS(cfg *tls.Config) error {
 		return fmt.Errorf("ferry: WithTLS: MaxVersion %s is below TLS 1.2", tls.VersionName(cfg.MaxVersion))
 	case cfg.InsecureSkipVerify:
 		return errors.New("ferry: WithTLS: InsecureSkipVerify is set; a server must not carry it (verify client certificates with ClientAuth and ClientCAs)")
+	case (cfg.ClientAuth == tls.VerifyClientCertIfGiven || cfg.ClientAuth == tls.RequireAndVerifyClientCert) &&
+		cfg.ClientCAs == nil && cfg.GetConfigForClient == nil && cfg.VerifyPeerCertificate == nil:
+		return errors.New("ferry: WithTLS: ClientAuth verifies client certificates but ClientCAs is nil, so any certificate from a public CA would pass: set ClientCAs")
 	}
 	return nil
 }
