@@ -25,7 +25,9 @@ func TestWithTLSRefusesUnsafeConfigs(t *testing.T) {
 		"InsecureSkipVerify": {Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true},
 		"SSL 3.0 minimum":    {Certificates: []tls.Certificate{cert}, MinVersion: 0x0300}, // SSL 3.0
 		"no certificate":     {},
-		"insecure and old":   {Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS10},
+		"verifies clients against the system's roots":       {Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert},
+		"verifies given clients against the system's roots": {Certificates: []tls.Certificate{cert}, ClientAuth: tls.VerifyClientCertIfGiven},
+		"insecure and old": {Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS10},
 	} {
 		s := server.New(server.WithTLS(cfg))
 		l, err := net.Listen("tcp", "127.0.0.1:0")
