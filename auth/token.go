@@ -61,8 +61,13 @@ type fileStamp struct {
 	fi   os.FileInfo
 }
 
+// same reports whether two stamps describe the same file content; two
+// failed stats (the file is missing both times) are the same.
 func (a fileStamp) same(b fileStamp) bool {
-	return a.fi != nil && b.fi != nil && a.mod.Equal(b.mod) && a.size == b.size && os.SameFile(a.fi, b.fi)
+	if a.fi == nil || b.fi == nil {
+		return a.fi == nil && b.fi == nil
+	}
+	return a.mod.Equal(b.mod) && a.size == b.size && os.SameFile(a.fi, b.fi)
 }
 
 // NewTokens returns a fixed set of tokens, mapping each token to the
