@@ -230,3 +230,69 @@ func TestPolicyOnTheClientInPeerMode(t *testing.T) {
 	assert.Equal(t, int64(1), runs.Load())
 	assert.Equal(t, uint64(2), policy.Denied())
 }
+
+// A client checks the server's certificate identity (WithServerAuth) and
+// its policy names the server: the server may call Client.Push, nothing
+// else; a client that expects another server refuses to connect.
+func TestClientAuthenticatesTheServer(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.NewCA("test CA")
+	caFile := filepath.Join(dir, "ca.crt")
+	writeFile(t, caFile, ca.PEM())
+	certFile, keyFile := writeCert(t, dir, "server", ca.Issue(testcerts.Options{CommonName: "server", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, URIs: spiffe(t, "spiffe://test/server")}))
+	sf, err := pemfile.Load(pemfile.Options{CertFile: certFile, KeyFile: keyFile, CAFile: caFile})
+	require.NoError(t, err)
+	scfg, err := sf.ServerConfig()
+	require.NoError(t, err)
+	peers := make(chan *server.Peer, 1)
+	s := server.New(server.WithTLS(scfg), server.WithAuth(auth.Certificates()), server.WithConnHooks(func(p *server.Peer) { peers <- p }, nil))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Serve(l)
+	}()
+	defer func() {
+		s.Close()
+		<-done
+	}()
+	ccert, ckey := writeCert(t, dir, "client", ca.Issue(testcerts.Options{CommonName: "client", URIs: spiffe(t, "spiffe://test/client"), Client: true}))
+	cf, err := pemfile.Load(pemfile.Options{CertFile: ccert, KeyFile: ckey, CAFile: caFile, ServerName: "127.0.0.1"})
+	require.NoError(t, err)
+	ccfg, err := cf.ClientConfig()
+	require.NoError(t, err)
+
+	_, err = client.Dial(t.Context(), l.Addr().String(), client.WithTLS(ccfg), client.WithServerAuth(cf.ServerAuth("spiffe://test/other")))
+	require.Error(t, err)
+	assert.Equal(t, ferry.CodeUnauthenticated, ferry.CodeOf(err), "%v", err)
+	assert.True(t, ferry.NotExecuted(err))
+
+	policy, err := auth.NewPolicy(auth.Rule{Identity: "spiffe://test/server", Allow: []string{"Client.Push"}})
+	require.NoError(t, err)
+	c, err := client.Dial(t.Context(), l.Addr().String(), client.WithTLS(ccfg),
+		client.WithServerAuth(cf.ServerAuth("spiffe://test/*")), client.WithServerInterceptors(policy.Interceptor()))
+	require.NoError(t, err)
+	defer c.Close()
+	var caller atomic.Value
+	for _, m := range []string{"Client.Push", "Client.Wipe"} {
+		require.NoError(t, client.Handle(c, m, func(ctx context.Context, in *string) (*string, error) {
+			caller.Store(ferry.IdentityFromContext(ctx))
+			return in, nil
+		}))
+	}
+	p := <-peers
+	assert.Equal(t, auth.Identity{Name: "spiffe://test/client", Source: "certificate"}, p.Identity())
+	var out string
+	require.NoError(t, p.Call(t.Context(), "Client.Push", "hi", &out))
+	assert.Equal(t, auth.Identity{Name: "spiffe://test/server", Source: "certificate"}, caller.Load())
+	err = p.Call(t.Context(), "Client.Wipe", "hi", &out)
+	assert.Equal(t, ferry.CodePermissionDenied, ferry.CodeOf(err), "%v", err)
+	assert.True(t, ferry.NotExecuted(err))
+	assert.Equal(t, uint64(1), policy.Denied())
+
+	// Without pemfile's re-verification, Go left VerifiedChains empty:
+	// auth.Certificates alone refuses (fails closed).
+	_, err = client.Dial(t.Context(), l.Addr().String(), client.WithTLS(ccfg), client.WithServerAuth(auth.Certificates()))
+	assert.Equal(t, ferry.CodeUnauthenticated, ferry.CodeOf(err), "%v", err)
+}

@@ -43,8 +43,9 @@ type Rule struct {
 //
 // Install it with server.WithInterceptors(policy.Interceptor()) and, for
 // calls a server makes to a client (peer mode), on the client with
-// client.WithServerInterceptors(policy.Interceptor()). It is safe for
-// concurrent use.
+// client.WithServerInterceptors(policy.Interceptor()); there the caller's
+// identity is what client.WithServerAuth returned for the server (none
+// without it: only "*" rules apply). It is safe for concurrent use.
 type Policy struct {
 	// Logger receives one line per identity and method the first time a
 	// call is denied (nil: silent). Set it before the policy is used.

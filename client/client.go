@@ -80,6 +80,14 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		}
 		nc = tc
 	}
+	base := context.Background()
+	if o.serverAuth != nil {
+		id, err := authenticateServer(ctx, nc, o.serverAuth)
+		if err != nil {
+			return nil, err
+		}
+		base = ferry.WithIdentity(base, id)
+	}
 	c := &Client{nc: nc, reg: registry.New(), Conn: &Conn{}, goingAway: make(chan struct{})}
 	var goAwayOnce sync.Once
 	eo := engine.Options{
@@ -89,7 +97,7 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		Client:       ferry.ChainClient(o.interceptors...),
 		Server:       ferry.ChainServer(o.serverInterceptors...),
 		Limiter:      engine.NewLimiter(o.maxCalls, o.maxCalls),
-		BaseContext:  context.WithValue(context.Background(), connKey{}, c.Conn),
+		BaseContext:  context.WithValue(base, connKey{}, c.Conn),
 		OnGoAway:     func() { goAwayOnce.Do(func() { close(c.goingAway) }) },
 		WriteTimeout: o.cfg.WriteTimeout,
 		Logger:       o.logger,
@@ -133,6 +141,25 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		return nil, handshakeError(err, cause)
 	}
 	return c, nil
+}
+
+// authenticateServer runs fn on the server's side of nc (its TLS state,
+// if any) and returns the identity the client's handlers see.
+func authenticateServer(ctx context.Context, nc net.Conn, fn ferry.AuthFunc) (any, error) {
+	info := ferry.AuthInfo{RemoteAddr: nc.RemoteAddr()}
+	if tc, ok := nc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		info.TLS = &st
+	}
+	id, err := fn(ctx, info)
+	if err != nil {
+		fe := ferry.FromError(err)
+		if fe.Code == ferry.CodeUnknown {
+			fe = ferry.NewError(ferry.CodeUnauthenticated, fe.Message)
+		}
+		return nil, ferry.MarkNotExecuted(ferry.NewError(fe.Code, "the server's identity was refused: "+fe.Message))
+	}
+	return id, nil
 }
 
 // handshakeError explains a session that died before it was established,

@@ -1,10 +1,13 @@
 package pemfile
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/auth"
 )
 
 // ServerConfig returns a config for server.WithTLS that serves the
@@ -66,12 +69,43 @@ func verifyServer(cs tls.ConnectionState, name string, roots *x509.CertPool) err
 	if len(cs.PeerCertificates) == 0 {
 		return errors.New("ferry: pemfile: the server sent no certificate")
 	}
+	if _, err := verifyChains(cs, name, roots); err != nil {
+		return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
+	}
+	return nil
+}
+
+// verifyChains verifies the server's chain for name against roots.
+func verifyChains(cs tls.ConnectionState, name string, roots *x509.CertPool) ([][]*x509.Certificate, error) {
 	opts := x509.VerifyOptions{Roots: roots, DNSName: name, Intermediates: x509.NewCertPool()}
 	for _, c := range cs.PeerCertificates[1:] {
 		opts.Intermediates.AddCert(c)
 	}
-	if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
-		return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: fmt.Errorf("ferry: pemfile: %w", err)}
+	return cs.PeerCertificates[0].Verify(opts) // its errors start with "x509: "
+}
+
+// ServerAuth returns a ferry.AuthFunc for client.WithServerAuth: it checks
+// the server's certificate chain against the current CA pool (or the
+// system's roots) and Options.ServerName, as ClientConfig's
+// VerifyConnection does, and then maps the certificate to an identity
+// with auth.Certificates(accept...), so that a client can require, say,
+// spiffe://example.org/server and its handlers see who calls them. It is
+// needed with ClientConfig: that config verifies the server itself, so Go
+// leaves ConnectionState.VerifiedChains empty and auth.Certificates alone
+// would refuse every server.
+func (f *Files) ServerAuth(accept ...string) ferry.AuthFunc {
+	certs := auth.Certificates(accept...)
+	return func(ctx context.Context, info ferry.AuthInfo) (any, error) {
+		if info.TLS == nil || len(info.TLS.PeerCertificates) == 0 {
+			return nil, ferry.NewError(ferry.CodeUnauthenticated, "the server sent no certificate")
+		}
+		chains, err := verifyChains(*info.TLS, f.o.ServerName, f.snap.Load().pool)
+		if err != nil {
+			return nil, ferry.NewError(ferry.CodeUnauthenticated, err.Error())
+		}
+		st := *info.TLS
+		st.VerifiedChains = chains
+		info.TLS = &st
+		return certs(ctx, info)
 	}
-	return nil
 }
