@@ -70,3 +70,21 @@ func TestAll(t *testing.T) {
 	_, err = auth.All()(t.Context(), ferry.AuthInfo{})
 	assert.Error(t, err)
 }
+
+func TestMatching(t *testing.T) {
+	tokens, err := auth.NewTokens(map[string]string{tokAlice: "spiffe://test/alice", tokBob: "spiffe://test/bob"})
+	require.NoError(t, err)
+	ca := testcerts.NewCA("test CA")
+	leaf := ca.Issue(testcerts.Options{CommonName: "alice", URIs: []*url.URL{{Scheme: "spiffe", Host: "test", Path: "/alice"}}, Client: true}).Leaf
+	tlsInfo := &tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}, VerifiedChains: [][]*x509.Certificate{{leaf, ca.Cert}}}
+	match := auth.Matching(auth.Certificates("spiffe://test/*"), tokens.Authenticate)
+	id, err := match(t.Context(), ferry.AuthInfo{TLS: tlsInfo, Token: tokAlice})
+	require.NoError(t, err)
+	assert.Equal(t, auth.Identity{Name: "spiffe://test/alice", Source: "token"}, id)
+	_, err = match(t.Context(), ferry.AuthInfo{TLS: tlsInfo, Token: tokBob})
+	assert.Equal(t, ferry.CodeUnauthenticated, ferry.CodeOf(err), "bob's token with alice's certificate")
+	_, err = auth.All(auth.Certificates("spiffe://test/*"), tokens.Authenticate)(t.Context(), ferry.AuthInfo{TLS: tlsInfo, Token: tokBob})
+	assert.NoError(t, err, "All does not compare names")
+	_, err = auth.Matching()(t.Context(), ferry.AuthInfo{})
+	assert.Error(t, err)
+}

@@ -12,7 +12,8 @@
 //     mapped to an identity by its URI SANs (SPIFFE IDs), DNS SANs or
 //     subject common name; an unverified chain is refused. Package
 //     auth/pemfile builds the TLS configs from PEM files and reloads them.
-//   - All: several checks together (a certificate and a token).
+//   - All: several checks together (a certificate and a token); Matching
+//     also requires them to name the same identity.
 //
 // A refused connection's Dial fails with CodeUnauthenticated and
 // ferry.NotExecuted true; none of its calls reaches a handler.

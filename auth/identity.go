@@ -40,6 +40,42 @@ func All(fns ...ferry.AuthFunc) ferry.AuthFunc {
 	}
 }
 
+// Matching is All, and also requires every fn's identity to carry the
+// same name: a token is then accepted only over a connection whose client
+// certificate names the token's own identity, so that a stolen token is
+// of no use with another client's certificate. Name the tokens after the
+// certificates (a token file line "spiffe://example.org/alice TOKEN"):
+//
+//	server.WithAuth(auth.Matching(auth.Certificates("spiffe://example.org/*"), tokens.Authenticate))
+//
+// With Certificates, the certificate's name compared is the one its
+// accept patterns selected. The identity is the last fn's.
+func Matching(fns ...ferry.AuthFunc) ferry.AuthFunc {
+	return func(ctx context.Context, info ferry.AuthInfo) (any, error) {
+		if len(fns) == 0 {
+			return nil, ferry.NewError(ferry.CodeUnauthenticated, "no authentication configured (auth.Matching of nothing)")
+		}
+		var id any
+		first := ""
+		for i, fn := range fns {
+			var err error
+			if id, err = fn(ctx, info); err != nil {
+				return nil, err
+			}
+			name, ok := nameOf(id)
+			switch {
+			case !ok:
+				return nil, ferry.NewError(ferry.CodeUnauthenticated, "an identity without a name cannot be matched")
+			case i == 0:
+				first = name
+			case name != first:
+				return nil, ferry.NewError(ferry.CodeUnauthenticated, "the credentials name different identities")
+			}
+		}
+		return id, nil
+	}
+}
+
 // nameOf returns the name a Policy matches for identity, and false when
 // the caller has none (no authentication, or an identity of a type with
 // no name).

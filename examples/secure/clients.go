@@ -53,7 +53,7 @@ func hello(ctx context.Context, addr string, tlsCfg *tls.Config, token, method s
 	return reply, err
 }
 
-// runClients runs the four clients and prints what each got. It returns
+// runClients runs the clients and prints what each got. It returns
 // an error if any got something else than the example expects.
 func runClients(ctx context.Context, out io.Writer, f *files, addr string, stats *debug.Stats, s *server.Server) error {
 	aliceTLS, err := clientTLS(f, f.aliceCert, f.aliceKey)
@@ -90,7 +90,7 @@ func runClients(ctx context.Context, out io.Writer, f *files, addr string, stats
 	reply, err = hello(ctx, addr, bobTLS, f.bobToken, "")
 	fmt.Fprintf(out, "bob (valid token) calls Greeter.Hello: %s %q\n", outcome(err), reply)
 	expect("bob before revocation", err, 0)
-	if err := writeTokens(f.tokensFile, map[string]string{"alice": f.aliceToken}); err != nil {
+	if err := writeTokens(f.tokensFile, map[string]string{aliceID: f.aliceToken}); err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "server: bob's token removed from the token file (no restart)")
@@ -101,6 +101,10 @@ func runClients(ctx context.Context, out io.Writer, f *files, addr string, stats
 	_, err = hello(ctx, addr, aliceTLS, f.aliceToken, "Admin.Reset")
 	fmt.Fprintf(out, "alice calls Admin.Reset (her policy does not allow it): %s\n", outcome(err))
 	expect("alice Admin.Reset", err, ferry.CodePermissionDenied)
+
+	_, err = hello(ctx, addr, bobTLS, f.aliceToken, "")
+	fmt.Fprintf(out, "bob (his own certificate, alice's stolen token) calls Greeter.Hello: %s\n", outcome(err))
+	expect("bob with alice's token", err, ferry.CodeUnauthenticated)
 
 	snap := stats.Snapshot(s)
 	fmt.Fprintf(out, "server: handlers run: %d (Admin.Reset: %d); calls denied on /debug/ferry: %d\n", f.handlerRuns.Load(), f.adminResets.Load(), snap.Denied)

@@ -1,8 +1,9 @@
 // Command secure runs a Ferry server with mutual TLS, bearer tokens and an
-// authorization policy, then four clients against it, and prints what each
+// authorization policy, then five clients against it, and prints what each
 // got: one that succeeds, one with a certificate from the wrong CA, one
-// whose token is revoked (in the token file, while the server runs), and
-// one calling a method its policy denies. Certificates and tokens are
+// whose token is revoked (in the token file, while the server runs), one
+// calling a method its policy denies, and one presenting another
+// identity's token. Certificates and tokens are
 // made at start, in a temporary directory: no private key is committed.
 //
 //	go run ./examples/secure
@@ -41,9 +42,17 @@ import (
 // method, bob only Greeter.Hello; nobody may call Admin.Reset, since
 // nothing allows it (default deny).
 const policyJSON = `[
-	{"identity": "alice", "allow": ["Greeter.*"]},
-	{"identity": "bob",   "allow": ["Greeter.Hello"]}
+	{"identity": "spiffe://example.org/alice", "allow": ["Greeter.*"]},
+	{"identity": "spiffe://example.org/bob",   "allow": ["Greeter.Hello"]}
 ]`
+
+// The identities: SPIFFE IDs in the client certificates, and the same
+// names in the token file, so that auth.Matching can require a token to
+// come with its owner's certificate.
+const (
+	aliceID = "spiffe://example.org/alice"
+	bobID   = "spiffe://example.org/bob"
+)
 
 func main() {
 	serve := flag.Bool("serve", false, "keep serving until interrupted instead of running the clients")
@@ -136,9 +145,9 @@ func makeFiles(dir string) (*files, error) {
 		certFile, keyFile *string
 	}{
 		{good, "server", "", true, &f.serverCert, &f.serverKey},
-		{good, "alice", "spiffe://example.org/alice", false, &f.aliceCert, &f.aliceKey},
-		{good, "bob", "spiffe://example.org/bob", false, &f.bobCert, &f.bobKey},
-		{rogue, "mallory", "spiffe://example.org/alice", false, &f.malloryCert, &f.malloryKey},
+		{good, "alice", aliceID, false, &f.aliceCert, &f.aliceKey},
+		{good, "bob", bobID, false, &f.bobCert, &f.bobKey},
+		{rogue, "mallory", aliceID, false, &f.malloryCert, &f.malloryKey},
 	} {
 		if *c.certFile, *c.keyFile, err = c.ca.issue(dir, c.name, c.server, c.uri); err != nil {
 			return nil, err
@@ -146,7 +155,7 @@ func makeFiles(dir string) (*files, error) {
 	}
 	f.aliceToken, f.bobToken = newToken(), newToken()
 	f.tokensFile = filepath.Join(dir, "tokens")
-	if err := writeTokens(f.tokensFile, map[string]string{"alice": f.aliceToken, "bob": f.bobToken}); err != nil {
+	if err := writeTokens(f.tokensFile, map[string]string{aliceID: f.aliceToken, bobID: f.bobToken}); err != nil {
 		return nil, err
 	}
 	f.aliceTokenFile = filepath.Join(dir, "alice.token")
@@ -175,8 +184,8 @@ func writeTokens(path string, tokens map[string]string) error {
 
 // newServer builds the server: TLS from PEM files (client certificates
 // required and verified), a connection accepted only with a certificate
-// naming a spiffe://example.org/ identity and a valid token, and the
-// policy on every call.
+// naming a spiffe://example.org/ identity and a valid token of that same
+// identity, and the policy on every call.
 func newServer(f *files) (*server.Server, *debug.Stats, error) {
 	pf, err := pemfile.Load(pemfile.Options{CertFile: f.serverCert, KeyFile: f.serverKey, CAFile: f.caFile})
 	if err != nil {
@@ -201,7 +210,7 @@ func newServer(f *files) (*server.Server, *debug.Stats, error) {
 	stats := debug.New()
 	s := server.New(
 		server.WithTLS(tlsConfig),
-		server.WithAuth(auth.All(auth.Certificates("spiffe://example.org/*"), tokens.Authenticate)),
+		server.WithAuth(auth.Matching(auth.Certificates("spiffe://example.org/*"), tokens.Authenticate)),
 		// Stats first, so that /debug/ferry counts the policy's denials.
 		server.WithInterceptors(stats.Interceptor(), policy.Interceptor()),
 	)
