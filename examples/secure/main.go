@@ -3,8 +3,8 @@
 // got: one that succeeds, one with a certificate from the wrong CA, one
 // whose token is revoked (in the token file, while the server runs), one
 // calling a method its policy denies, and one presenting another
-// identity's token. Certificates and tokens are
-// made at start, in a temporary directory: no private key is committed.
+// identity's token. Certificates and tokens are made at start, in a
+// temporary directory: no private key is committed.
 //
 //	go run ./examples/secure
 //
