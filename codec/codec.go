@@ -1,27 +1,26 @@
 package codec
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
-	"io"
+	"reflect"
 
-	"github.com/ferryrpc/ferry/internal/wire"
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/ferryrpc/ferry/internal/msgpack"
+	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
 
 // MaxDepth is the deepest nesting of arrays and maps Unmarshal accepts.
-const MaxDepth = 64
+const MaxDepth = msgpack.MaxDepth
 
 // ErrDecode is wrapped by every decoding failure.
-var ErrDecode = errors.New("ferry: cannot decode msgpack")
+var ErrDecode = msgpack.ErrDecode
 
 // Raw is an encoded msgpack value, passed through without decoding. A nil
 // Raw encodes as msgpack nil.
 type Raw []byte
 
+func init() { msgpack.SetRawType(reflect.TypeFor[Raw]()) }
+
 // EncodeMsgpack writes the value unchanged.
-func (r Raw) EncodeMsgpack(enc *msgpack.Encoder) error {
+func (r Raw) EncodeMsgpack(enc *vmsgpack.Encoder) error {
 	if len(r) == 0 {
 		return enc.EncodeNil()
 	}
@@ -30,7 +29,7 @@ func (r Raw) EncodeMsgpack(enc *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack copies the next value's bytes.
-func (r *Raw) DecodeMsgpack(dec *msgpack.Decoder) error {
+func (r *Raw) DecodeMsgpack(dec *vmsgpack.Decoder) error {
 	b, err := dec.DecodeRaw()
 	*r = Raw(b)
 	return err
@@ -38,195 +37,19 @@ func (r *Raw) DecodeMsgpack(dec *msgpack.Decoder) error {
 
 // Marshal encodes v the way Ferry puts arguments and results on the wire
 // (integers in their smallest form, structs as maps keyed by field name or
-// `msgpack` tag).
-func Marshal(v any) ([]byte, error) {
-	if b, ok := AppendFast(nil, v); ok {
-		return b, nil
-	}
-	var buf bytes.Buffer
-	if err := NewEncoder(&buf).Encode(v); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
+// `msgpack` tag). Struct tags mean what they mean to msgpack v5: as_array
+// on a `_msgpack` field, omitempty, alias, inline and noinline, embedded
+// structs inlined; plain structs with these options are encoded without
+// msgpack's reflection, to the same bytes.
+func Marshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
 
 // Unmarshal validates b (at most one value, nested at most MaxDepth, no
 // declared length beyond the bytes present) and decodes it into v, which
-// must be a non-nil pointer.
-func Unmarshal(b []byte, v any) error {
-	n, err := Validate(b)
-	if err != nil {
-		return err
-	}
-	if n != len(b) {
-		return fmt.Errorf("%w: %d trailing bytes", ErrDecode, len(b)-n)
-	}
-	return NewDecoder().Decode(b, v)
-}
+// must be a non-nil pointer. A value that fits its target only with a loss
+// (3.5 into an int, 300 into an int8, a negative into a uint) is refused
+// with an error that names where it sits.
+func Unmarshal(b []byte, v any) error { return msgpack.Unmarshal(b, v) }
 
 // Validate checks that b starts with one whole, bounded msgpack value and
 // returns its length.
-func Validate(b []byte) (int, error) {
-	sc := wire.NewScanner(wire.Limits{MaxMessage: len(b), MaxDepth: MaxDepth})
-	n, err := sc.Scan(b)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrDecode, err)
-	}
-	if n == 0 {
-		return 0, fmt.Errorf("%w: truncated value", ErrDecode)
-	}
-	return n, nil
-}
-
-// NewEncoder returns a msgpack encoder configured as Ferry encodes.
-func NewEncoder(w io.Writer) *msgpack.Encoder {
-	enc := msgpack.NewEncoder(w)
-	enc.UseCompactInts(true)
-	return enc
-}
-
-// Decoder decodes validated values, reusing its state between calls. It is
-// not safe for concurrent use.
-type Decoder struct {
-	r    sliceReader
-	dec  *msgpack.Decoder
-	fast fastDecoder
-}
-
-// NewDecoder returns a Decoder. Values decoded into `any` get int64 or
-// uint64 for integers, float64 for floats, and map[string]any or, when a
-// key is not a string, map[any]any for maps.
-func NewDecoder() *Decoder {
-	d := &Decoder{}
-	d.dec = msgpack.NewDecoder(&d.r)
-	d.dec.UseLooseInterfaceDecoding(true)
-	d.dec.SetMapDecoder(decodeAnyMap)
-	return d
-}
-
-// Decode decodes b into v. b must have passed validation (Validate, or a
-// wire.Reader); Decode recovers from panics inside the msgpack library and
-// reports them as errors.
-func (d *Decoder) Decode(b []byte, v any) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: %v", ErrDecode, p)
-		}
-	}()
-	if ok, err := decodeFast(&d.fast, b, v); ok {
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrDecode, err)
-		}
-		return nil
-	}
-	d.r.b, d.r.off, d.r.ext = b, 0, d.r.ext[:0]
-	_, raw := v.(*Raw) // a Raw copies bytes and parses no payload
-	if !raw {
-		if d.r.ext, err = extSpans(d.r.ext, b); err != nil {
-			return fmt.Errorf("%w: %w", ErrDecode, err)
-		}
-	}
-	if b, err = d.fast.checkSlow(b, v); err != nil {
-		return fmt.Errorf("%w: %w", ErrDecode, err)
-	}
-	if len(d.fast.edits) > 0 { // an edited copy: the spans moved
-		d.r.b = b
-		if d.r.ext, err = extSpans(d.r.ext[:0], b); err != nil {
-			return fmt.Errorf("%w: %w", ErrDecode, err)
-		}
-	}
-	err = d.dec.Decode(v)
-	if cap(d.r.ext) > maxKeptSpans {
-		d.r.ext = nil // a long-lived Decoder keeps no large buffer
-	}
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrDecode, err)
-	}
-	return nil
-}
-
-// maxKeptSpans bounds the extension spans a Decoder keeps between calls.
-const maxKeptSpans = 64
-
-func decodeAnyMap(d *msgpack.Decoder) (any, error) {
-	n, err := d.DecodeMapLen()
-	if err != nil || n < 0 {
-		return nil, err
-	}
-	keys := make([]any, n)
-	vals := make([]any, n)
-	allStrings := true
-	for i := 0; i < n; i++ {
-		if keys[i], err = d.DecodeInterfaceLoose(); err != nil {
-			return nil, err
-		}
-		if vals[i], err = d.DecodeInterfaceLoose(); err != nil {
-			return nil, err
-		}
-		_, isStr := keys[i].(string)
-		allStrings = allStrings && isStr
-	}
-	if allStrings {
-		m := make(map[string]any, n)
-		for i, k := range keys {
-			m[k.(string)] = vals[i]
-		}
-		return m, nil
-	}
-	m := make(map[any]any, n)
-	for i, k := range keys {
-		if k != nil && !isHashable(k) {
-			return nil, fmt.Errorf("map key of type %T", k)
-		}
-		m[k] = vals[i]
-	}
-	return m, nil
-}
-
-func isHashable(k any) bool {
-	switch k.(type) {
-	case []any, []byte, map[string]any, map[any]any:
-		return false
-	}
-	return true
-}
-
-// sliceReader is a minimal io.Reader and io.ByteScanner over a slice. It
-// hands out no byte inside an extension payload through ReadByte (see
-// ext.go).
-type sliceReader struct {
-	b   []byte
-	off int
-	ext []wire.Span // extension payloads, in order
-}
-
-func (r *sliceReader) Read(p []byte) (int, error) {
-	if r.off >= len(r.b) {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b[r.off:])
-	r.off += n
-	return n, nil
-}
-
-func (r *sliceReader) ReadByte() (byte, error) {
-	if r.off >= len(r.b) {
-		return 0, io.EOF
-	}
-	if len(r.ext) > 0 {
-		if err := inPayload(r.ext, r.b, r.off); err != nil {
-			return 0, err
-		}
-	}
-	c := r.b[r.off]
-	r.off++
-	return c, nil
-}
-
-func (r *sliceReader) UnreadByte() error {
-	if r.off == 0 {
-		return errors.New("ferry: nothing to unread")
-	}
-	r.off--
-	return nil
-}
+func Validate(b []byte) (int, error) { return msgpack.Validate(b) }

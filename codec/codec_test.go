@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vmihailenco/msgpack/v5"
+	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
 
 func rep(b []byte, n int) []byte { return bytes.Repeat(b, n) }
@@ -75,8 +76,8 @@ func TestRawStrAndBinStayApart(t *testing.T) {
 	assert.NotEqual(t, str, bin)
 	var s string
 	var b []byte
-	require.NoError(t, msgpack.Unmarshal(str, &s))
-	require.NoError(t, msgpack.Unmarshal(bin, &b))
+	require.NoError(t, vmsgpack.Unmarshal(str, &s))
+	require.NoError(t, vmsgpack.Unmarshal(bin, &b))
 	assert.Equal(t, "a", s)
 	assert.Equal(t, []byte("a"), b)
 }
@@ -200,7 +201,7 @@ func TestDecodeIntoAny(t *testing.T) {
 		{"nested int-key map", []byte{0x91, 0x81, 0x81, 0x01, 0x02, 0x03}, nil}, // map key: rejected below
 		{"map in array", []byte{0x91, 0x81, 0x07, 0x08}, []any{map[any]any{int64(7): int64(8)}}},
 	}
-	dec := codec.NewDecoder()
+	dec := msgpack.NewDecoder()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var v any
@@ -232,7 +233,7 @@ func TestDecoderRecoversFromMsgpackPanics(t *testing.T) {
 		"map key into any":             {[]byte{0x82, 0x01, 0x02, 0x81, 0x01, 0x02, 0x03}, func() any { return new(any) }},
 		"bin key into map[any]any ok?": {[]byte{0x81, 0xc4, 0x01, 'k', 0x02}, nil},
 	}
-	dec := codec.NewDecoder()
+	dec := msgpack.NewDecoder()
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			if c.v == nil {
@@ -284,6 +285,6 @@ func TestMarshal(t *testing.T) {
 		assert.Equal(t, want, b, "%T %v", v, v)
 	}
 	var buf bytes.Buffer
-	require.NoError(t, codec.NewEncoder(&buf).Encode(int64(5)))
+	require.NoError(t, msgpack.NewEncoder(&buf).Encode(int64(5)))
 	assert.Equal(t, []byte{0x05}, buf.Bytes())
 }

@@ -8,7 +8,7 @@
 // declared lengths larger than the bytes that remain and nesting deeper
 // than the limit, and recovers from any panic inside the library.
 //
-// Extension payloads are opaque to that walk, so the Decoder never lets
+// Extension payloads are opaque to that walk, so Unmarshal never lets
 // msgpack parse one as msgpack (msgpack's map decoding would otherwise
 // skip an extension's header and trust lengths declared in its payload).
 // Extension values still decode where their decoder reads the payload as
@@ -17,6 +17,14 @@
 // Unmarshal, never msgpack.Unmarshal). An extension value where a map is
 // expected is an error, and so is a zero-length extension value followed
 // by a map or nil, unless the target is a Raw.
+//
+// Decoding never guesses: a value is taken when it fits its Go target
+// exactly (an integral float into an int, an integer a float holds
+// exactly) and refused otherwise (a fraction or an out-of-range number into
+// an integer, a string into a number); nil leaves the zero value; a struct
+// takes a map keyed by field name or an array of its fields in order, no
+// longer than the struct. Ferry's server decodes call arguments with the
+// same rules.
 //
 // Decoding allocates in proportion to its input. Into any and its
 // containers it allocates at most about 170 bytes per input byte (a

@@ -8,9 +8,10 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vmihailenco/msgpack/v5"
+	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
 
 // extHolder has every field kind msgpack decodes an extension into
@@ -160,7 +161,7 @@ func TestEmptyExtFollowedByMapRefused(t *testing.T) {
 	assert.Equal(t, []codec.Raw{{0xc7, 0x00, 0x30}, {0x01}}, raws)
 }
 
-// point is an extension type registered the usual way (msgpack.RegisterExt):
+// point is an extension type registered the usual way (vmsgpack.RegisterExt):
 // its decoder takes the payload as bytes.
 type point struct{ X, Y int8 }
 
@@ -180,8 +181,8 @@ const pointExt = 42
 // payload as bytes decode wherever they did, even when the payload starts
 // with bytes that look like a map.
 func TestExtValuesStillDecode(t *testing.T) {
-	msgpack.RegisterExt(pointExt, (*point)(nil))
-	t.Cleanup(func() { msgpack.UnregisterExt(pointExt) })
+	vmsgpack.RegisterExt(pointExt, (*point)(nil))
+	t.Cleanup(func() { vmsgpack.UnregisterExt(pointExt) })
 
 	// 8-byte time form whose first payload byte is 0x8d, a fixmap header.
 	tm := time.Unix(1_700_000_000, 0x8d<<22).UTC()
@@ -237,12 +238,12 @@ type msgPayload struct{ S string }
 // style that no longer decodes.
 func TestExtDecoderParsingItsPayloadRefused(t *testing.T) {
 	const id = 43
-	msgpack.RegisterExtDecoder(id, msgPayload{}, func(d *msgpack.Decoder, v reflect.Value, _ int) error {
+	vmsgpack.RegisterExtDecoder(id, msgPayload{}, func(d *vmsgpack.Decoder, v reflect.Value, _ int) error {
 		s, err := d.DecodeString()
 		v.Set(reflect.ValueOf(msgPayload{S: s}))
 		return err
 	})
-	t.Cleanup(func() { msgpack.UnregisterExt(id) })
+	t.Cleanup(func() { vmsgpack.UnregisterExt(id) })
 	var v any
 	err := codec.Unmarshal([]byte{0xd5, id, 0xa1, 'x'}, &v)
 	require.ErrorIs(t, err, codec.ErrDecode)
@@ -252,7 +253,7 @@ func TestExtDecoderParsingItsPayloadRefused(t *testing.T) {
 // TestDecoderReuseAcrossExtensions: a long-lived Decoder guards each input
 // on its own, whatever it decoded before.
 func TestDecoderReuseAcrossExtensions(t *testing.T) {
-	dec := codec.NewDecoder()
+	dec := msgpack.NewDecoder()
 	bomb := cat([]byte{0xd7, 0x30}, payload8(1<<24))
 	times := cat([]byte{0xdc, 0x01, 0x00}, rep([]byte{0xd6, 0xff, 0, 0, 0, 1}, 256))
 	plain := []byte{0x81, 0xa1, 'A', 0x91, 0x01}

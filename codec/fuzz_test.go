@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/stretchr/testify/require"
 )
 
@@ -33,7 +34,7 @@ type fuzzTarget struct {
 
 var (
 	sharedMu  sync.Mutex
-	sharedDec = codec.NewDecoder()
+	sharedDec = msgpack.NewDecoder()
 )
 
 // FuzzUnmarshal decodes arbitrary bytes into a struct, into any, into Raw
@@ -90,7 +91,7 @@ func FuzzUnmarshal(f *testing.F) {
 		sharedMu.Lock()
 		e1 := sharedDec.Decode(data[:n], &v1)
 		sharedMu.Unlock()
-		e2 := codec.NewDecoder().Decode(data[:n], &v2)
+		e2 := msgpack.NewDecoder().Decode(data[:n], &v2)
 		require.Equal(t, e2 == nil, e1 == nil, "shared: %v, fresh: %v", e1, e2)
 		require.Equal(t, fmt.Sprintf("%#v", v2), fmt.Sprintf("%#v", v1))
 	})

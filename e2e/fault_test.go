@@ -12,6 +12,7 @@ import (
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/faultnet"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/testsvc"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/server"
@@ -209,7 +210,7 @@ func sendPartialReply(l net.Listener) error {
 	if err != nil {
 		return err
 	}
-	reply := wire.AppendNil(wire.AppendUint(append(wire.AppendArrayHeader(nil, 4), wire.TypeResponse), uint64(req.ID)))
+	reply := msgpack.AppendNil(msgpack.AppendUint(append(msgpack.AppendArrayHeader(nil, 4), wire.TypeResponse), uint64(req.ID)))
 	_, err = nc.Write(append(append(reply, 0xd9, 64), "0123456789"...))
 	return err
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/testsvc"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/server"
@@ -41,9 +42,9 @@ func rep(b []byte, n int) []byte { return bytes.Repeat(b, n) }
 
 // bareRequest builds [0, id, method, params] with params as raw bytes.
 func bareRequest(id uint32, method string, params []byte) []byte {
-	b := wire.AppendArrayHeader(nil, 4)
-	b = wire.AppendUint(append(b, wire.TypeRequest), uint64(id))
-	return append(wire.AppendString(b, method), params...)
+	b := msgpack.AppendArrayHeader(nil, 4)
+	b = msgpack.AppendUint(append(b, wire.TypeRequest), uint64(id))
+	return append(msgpack.AppendString(b, method), params...)
 }
 
 // addParams is [{"A": a, "B": b}], the params of Arith.Add.
@@ -224,7 +225,7 @@ func TestBombsOverBareMsgpackRPC(t *testing.T) {
 			if bm.survive {
 				require.NotNil(t, out.reply, "read ended: %v", out.readErr)
 				assert.Equal(t, uint32(9), out.reply.ID)
-				msg, err := wire.ReadStringBytes(out.reply.Error)
+				msg, err := msgpack.ReadStringBytes(out.reply.Error)
 				require.NoError(t, err)
 				assert.Contains(t, string(msg), "cannot decode")
 				// The same connection still serves calls.
@@ -283,7 +284,7 @@ func TestBombsOverFerrySession(t *testing.T) {
 				assert.Less(t, out.alloc, uint64(bombAllocLimit))
 				if bm.survive {
 					require.NotNil(t, out.reply, "read ended: %v", out.readErr)
-					msg, err := wire.ReadStringBytes(out.reply.Error)
+					msg, err := msgpack.ReadStringBytes(out.reply.Error)
 					require.NoError(t, err)
 					assert.Contains(t, string(msg), "cannot decode")
 				} else {
@@ -304,7 +305,7 @@ func TestBombsOverFerrySession(t *testing.T) {
 
 func describe(o bombOutcome) string {
 	if o.reply != nil {
-		msg, _ := wire.ReadStringBytes(o.reply.Error)
+		msg, _ := msgpack.ReadStringBytes(o.reply.Error)
 		return "error reply: " + string(msg)
 	}
 	return "closed: " + o.readErr.Error()

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/testsvc"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/server"
@@ -61,9 +62,9 @@ func extBombServer(t *testing.T) string {
 // extRequest is [0, 9, method, params, {}]: with an (empty) ext map, the
 // error reply carries its code.
 func extRequest(method string, params []byte) []byte {
-	b := wire.AppendArrayHeader(nil, 5)
-	b = wire.AppendUint(append(b, wire.TypeRequest), 9)
-	return append(append(wire.AppendString(b, method), params...), 0x80)
+	b := msgpack.AppendArrayHeader(nil, 5)
+	b = msgpack.AppendUint(append(b, wire.TypeRequest), 9)
+	return append(append(msgpack.AppendString(b, method), params...), 0x80)
 }
 
 // extBombPayload is eight payload bytes that msgpack's map decoding reads
@@ -93,7 +94,7 @@ func checkExtRefusal(t *testing.T, out bombOutcome) {
 	assert.Less(t, out.alloc, uint64(bombAllocLimit))
 	require.NotNil(t, out.reply, "read ended: %v", out.readErr)
 	assert.Equal(t, uint32(9), out.reply.ID)
-	msg, err := wire.ReadStringBytes(out.reply.Error)
+	msg, err := msgpack.ReadStringBytes(out.reply.Error)
 	require.NoError(t, err)
 	assert.Contains(t, string(msg), "cannot decode")
 	ext, err := wire.ParseResponseExt(out.reply.Ext)
@@ -168,8 +169,8 @@ func TestExtBombInStreamMessage(t *testing.T) {
 	require.NoError(t, err)
 	defer st.Close()
 
-	open := wire.AppendArrayHeader([]byte{0xc1}, 5)
-	open = append(wire.AppendString(append(open, wire.TypeRequest, 0x00), "Ext.Collect"), 0x90, 0x80)
+	open := msgpack.AppendArrayHeader([]byte{0xc1}, 5)
+	open = append(msgpack.AppendString(append(open, wire.TypeRequest, 0x00), "Ext.Collect"), 0x90, 0x80)
 	_, err = st.Write(open)
 	require.NoError(t, err)
 	frame := cat([]byte{0x92, 0x03, 0xd7, 0x30}, extBombPayload) // [3, payload]

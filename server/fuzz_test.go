@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/testsvc"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/server"
@@ -64,10 +65,10 @@ func fuzzServer(t *testing.T) *server.Server {
 func fuzzSeeds() [][]byte {
 	add := bareRequest(1, "Arith.Add", []byte{0x91, 0x82, 0xa1, 'A', 0x01, 0xa1, 'B', 0x02})
 	echo := bareRequest(2, "Echo.Echo", []byte{0x91, 0x93, 0xc4, 0x01, 0xff, 0xa1, 'a', 0x81, 0x01, 0xc0})
-	notify := wire.AppendArrayHeader(nil, 3)
-	notify = append(wire.AppendString(append(notify, 2), "Echo.Sleep"), 0x91, 0xcd, 0x27, 0x10)
-	open := append([]byte{0xc1}, wire.AppendArrayHeader(nil, 5)...)
-	open = append(wire.AppendString(append(open, 0, 0), "Stream.Echo"), 0x90, 0x80)
+	notify := msgpack.AppendArrayHeader(nil, 3)
+	notify = append(msgpack.AppendString(append(notify, 2), "Echo.Sleep"), 0x91, 0xcd, 0x27, 0x10)
+	open := append([]byte{0xc1}, msgpack.AppendArrayHeader(nil, 5)...)
+	open = append(msgpack.AppendString(append(open, 0, 0), "Stream.Echo"), 0x90, 0x80)
 	streamData := []byte{0x92, 0x03, 0xa2, 'h', 'i', 0x91, 0x04}
 	return [][]byte{
 		add, echo, cat(add, notify, echo),
@@ -110,7 +111,7 @@ func FuzzServer(f *testing.F) {
 		go func() { served <- s.ServeConn(srv) }()
 		drained := make(chan error, 1)
 		activity := make(chan struct{}, 1)
-		bare := len(data) > 0 && wire.IsArrayHeader(data[0])
+		bare := len(data) > 0 && msgpack.IsArrayHeader(data[0])
 		go func() { drained <- fuzzDrain(cli, bare, activity) }()
 
 		_ = cli.SetWriteDeadline(time.Now().Add(fuzzInputBudget))

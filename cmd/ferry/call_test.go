@@ -4,6 +4,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -120,16 +121,16 @@ func rawServer(t *testing.T) string {
 			if err != nil || m.Type != wire.TypeRequest {
 				continue // the client's answer to our call
 			}
-			note := wire.AppendString(append(wire.AppendArrayHeader(nil, 3), wire.TypeNotification), "redraw")
-			note = wire.AppendArrayHeader(note, 0)
-			call := wire.AppendUint(append(wire.AppendArrayHeader(nil, 4), wire.TypeRequest), 99)
-			call = wire.AppendArrayHeader(wire.AppendString(call, "client.method"), 0)
-			resp := wire.AppendUint(append(wire.AppendArrayHeader(nil, 4), wire.TypeResponse), uint64(m.ID))
+			note := msgpack.AppendString(append(msgpack.AppendArrayHeader(nil, 3), wire.TypeNotification), "redraw")
+			note = msgpack.AppendArrayHeader(note, 0)
+			call := msgpack.AppendUint(append(msgpack.AppendArrayHeader(nil, 4), wire.TypeRequest), 99)
+			call = msgpack.AppendArrayHeader(msgpack.AppendString(call, "client.method"), 0)
+			resp := msgpack.AppendUint(append(msgpack.AppendArrayHeader(nil, 4), wire.TypeResponse), uint64(m.ID))
 			if string(m.Method) == "fail" {
-				resp = wire.AppendString(append(wire.AppendArrayHeader(resp, 2), 0x00), "Vim:E121: Undefined variable: x")
-				resp = wire.AppendNil(resp)
+				resp = msgpack.AppendString(append(msgpack.AppendArrayHeader(resp, 2), 0x00), "Vim:E121: Undefined variable: x")
+				resp = msgpack.AppendNil(resp)
 			} else {
-				resp = append(wire.AppendNil(resp), m.Params...) // echo the params array
+				resp = append(msgpack.AppendNil(resp), m.Params...) // echo the params array
 			}
 			if _, err := nc.Write(append(append(note, call...), resp...)); err != nil {
 				return

@@ -15,7 +15,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/codec"
-	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/transport"
 )
 
@@ -205,7 +205,7 @@ type ferryConn struct {
 // way (a struct's fields in order, or a slice's elements).
 func (f *ferryConn) call(ctx context.Context, method string, params []byte) (codec.Raw, error) {
 	var args any
-	switch n, hdr, ok := wire.ArrayLen(params); {
+	switch n, hdr, ok := msgpack.ArrayLen(params); {
 	case !ok:
 		return nil, errors.New("ferry: params must be an array")
 	case n == 0:

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
 // fromJSON encodes one JSON value as MessagePack: objects keep their key
@@ -36,16 +36,16 @@ func fromJSON(data []byte) ([]byte, error) {
 // single param. An empty string means no params.
 func paramsFromJSON(s string) ([]byte, error) {
 	if strings.TrimSpace(s) == "" {
-		return wire.AppendArrayHeader(nil, 0), nil
+		return msgpack.AppendArrayHeader(nil, 0), nil
 	}
 	v, err := fromJSON([]byte(s))
 	if err != nil {
 		return nil, err
 	}
-	if wire.IsArrayHeader(v[0]) {
+	if msgpack.IsArrayHeader(v[0]) {
 		return v, nil
 	}
-	return append(wire.AppendArrayHeader(nil, 1), v...), nil
+	return append(msgpack.AppendArrayHeader(nil, 1), v...), nil
 }
 
 func encodeJSONValue(dec *json.Decoder, b []byte) ([]byte, error) {
@@ -57,11 +57,11 @@ func encodeJSONValue(dec *json.Decoder, b []byte) ([]byte, error) {
 	case json.Delim:
 		return encodeJSONContainer(dec, b, t)
 	case nil:
-		return wire.AppendNil(b), nil
+		return msgpack.AppendNil(b), nil
 	case bool:
-		return wire.AppendBool(b, t), nil
+		return msgpack.AppendBool(b, t), nil
 	case string:
-		return wire.AppendString(b, t), nil
+		return msgpack.AppendString(b, t), nil
 	case json.Number:
 		return appendJSONNumber(b, t)
 	}
@@ -81,7 +81,7 @@ func encodeJSONContainer(dec *json.Decoder, b []byte, open json.Delim) ([]byte, 
 			if err != nil {
 				return nil, err
 			}
-			body = wire.AppendString(body, tok.(string))
+			body = msgpack.AppendString(body, tok.(string))
 		}
 		if body, err = encodeJSONValue(dec, body); err != nil {
 			return nil, err
@@ -92,9 +92,9 @@ func encodeJSONContainer(dec *json.Decoder, b []byte, open json.Delim) ([]byte, 
 		return nil, err
 	}
 	if open == '{' {
-		b = wire.AppendMapHeader(b, n)
+		b = msgpack.AppendMapHeader(b, n)
 	} else {
-		b = wire.AppendArrayHeader(b, n)
+		b = msgpack.AppendArrayHeader(b, n)
 	}
 	return append(b, body...), nil
 }
@@ -103,10 +103,10 @@ func appendJSONNumber(b []byte, n json.Number) ([]byte, error) {
 	s := string(n)
 	if !strings.ContainsAny(s, ".eE") {
 		if v, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return wire.AppendInt(b, v), nil
+			return msgpack.AppendInt(b, v), nil
 		}
 		if v, err := strconv.ParseUint(s, 10, 64); err == nil {
-			return wire.AppendUint(b, v), nil
+			return msgpack.AppendUint(b, v), nil
 		}
 		return nil, fmt.Errorf("integer %s does not fit in 64 bits", s)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/wire"
 )
 
@@ -49,9 +50,9 @@ func (p *plainConn) call(ctx context.Context, method string, params []byte) (cod
 	p.wait[id] = ch
 	p.mu.Unlock()
 
-	msg := wire.AppendArrayHeader(nil, 4)
-	msg = wire.AppendUint(append(msg, wire.TypeRequest), uint64(id))
-	msg = append(wire.AppendString(msg, method), params...)
+	msg := msgpack.AppendArrayHeader(nil, 4)
+	msg = msgpack.AppendUint(append(msg, wire.TypeRequest), uint64(id))
+	msg = append(msgpack.AppendString(msg, method), params...)
 	p.wmu.Lock()
 	_, err := p.nc.Write(msg)
 	p.wmu.Unlock()
@@ -124,7 +125,7 @@ func (p *plainConn) deliver(m wire.Message) {
 // CodeUnknown: a string is the message, other values their JSON text
 // (Neovim sends [type, "message"]).
 func plainError(v []byte) error {
-	if s, err := wire.ReadStringBytes(v); err == nil {
+	if s, err := msgpack.ReadStringBytes(v); err == nil {
 		return ferry.NewError(ferry.CodeUnknown, string(s))
 	}
 	j, err := toJSON(v, jsonOptions{})
@@ -135,9 +136,9 @@ func plainError(v []byte) error {
 }
 
 func (p *plainConn) refuse(id uint32) {
-	msg := wire.AppendArrayHeader(nil, 4)
-	msg = wire.AppendUint(append(msg, wire.TypeResponse), uint64(id))
-	msg = wire.AppendNil(wire.AppendString(msg, "ferry: the ferry CLI serves no methods"))
+	msg := msgpack.AppendArrayHeader(nil, 4)
+	msg = msgpack.AppendUint(append(msg, wire.TypeResponse), uint64(id))
+	msg = msgpack.AppendNil(msgpack.AppendString(msg, "ferry: the ferry CLI serves no methods"))
 	p.wmu.Lock()
 	_, _ = p.nc.Write(msg)
 	p.wmu.Unlock()

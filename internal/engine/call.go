@@ -6,7 +6,7 @@ import (
 	"sync"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 )
@@ -271,7 +271,7 @@ func (c *Conn) complete(m *wire.Message) {
 		err = c.remoteError(m)
 	case p.reply != nil:
 		if derr := c.dec.Decode(m.Result, p.reply); derr != nil {
-			msg := strings.TrimPrefix(derr.Error(), codec.ErrDecode.Error()+": ") // one "ferry:" prefix
+			msg := strings.TrimPrefix(derr.Error(), msgpack.ErrDecode.Error()+": ") // one "ferry:" prefix
 			err = ferry.Errorf(ferry.CodeInternal, "cannot decode the result into %T: %s", p.reply, msg)
 		}
 	}

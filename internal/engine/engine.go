@@ -20,12 +20,12 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
-	"github.com/vmihailenco/msgpack/v5"
+	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
 
 // Reserved notification methods (PROTOCOL.md, "Control notifications").
@@ -77,7 +77,7 @@ type Conn struct {
 	rwc  io.ReadWriteCloser
 	opts Options
 	rd   *wire.Reader
-	dec  *codec.Decoder // used by the reader goroutine only
+	dec  *msgpack.Decoder // used by the reader goroutine only
 
 	w writer
 
@@ -127,7 +127,7 @@ func New(rwc io.ReadWriteCloser, opts Options) *Conn {
 		rwc:      rwc,
 		opts:     opts,
 		rd:       wire.NewReader(rwc, opts.Limits),
-		dec:      codec.NewDecoder(),
+		dec:      msgpack.NewDecoder(),
 		calls:    make(map[uint32]*Pending),
 		running:  make(map[uint32]*inbound),
 		closed:   make(chan struct{}),
@@ -557,4 +557,4 @@ func (l *Limiter) Acquire() bool {
 func (l *Limiter) Release() { l.unreserve(runNow) }
 
 // encoder is shared by the writer's callers, under the writer lock.
-func newEncoder(b *wire.Buffer) *msgpack.Encoder { return codec.NewEncoder(b) }
+func newEncoder(b *msgpack.Buffer) *vmsgpack.Encoder { return msgpack.NewEncoder(b) }

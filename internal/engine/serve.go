@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/wire"
 )
@@ -247,7 +248,7 @@ func (c *Conn) refuse(m *wire.Message, err *ferry.Error) {
 // not an array decode as is. (Handler arguments go through
 // registry.Method.DecodeArgs.)
 func (c *Conn) decodeParams(p []byte, args any) error {
-	n, hdr, ok := wire.ArrayLen(p)
+	n, hdr, ok := msgpack.ArrayLen(p)
 	switch {
 	case ok && n == 0:
 		return nil

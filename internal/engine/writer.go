@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
-	"github.com/vmihailenco/msgpack/v5"
+	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
 
 const (
@@ -30,9 +30,9 @@ type writer struct {
 	c       *Conn
 	mu      sync.Mutex
 	cond    sync.Cond
-	out     wire.Buffer
+	out     msgpack.Buffer
 	spare   []byte
-	enc     *msgpack.Encoder
+	enc     *vmsgpack.Encoder
 	queued  bool
 	err     error
 	wake    chan struct{}
@@ -217,7 +217,7 @@ func (w *writer) encode(v any) (err error) {
 			err = fmt.Errorf("panic while encoding %T: %v", v, p)
 		}
 	}()
-	if b, ok := codec.AppendFast(w.out.B, v); ok {
+	if b, ok := msgpack.AppendFast(w.out.B, v); ok {
 		w.out.B = b
 		return nil
 	}
@@ -235,9 +235,9 @@ func (w *writer) request(id uint32, method string, args any, ext *wire.RequestEx
 		w.mu.Unlock()
 		return errNoRequests
 	}
-	b := wire.AppendArrayHeader(w.out.B, 4+btoi(ext != nil))
-	b = wire.AppendUint(append(b, wire.TypeRequest), uint64(id))
-	w.out.B = wire.AppendString(b, method)
+	b := msgpack.AppendArrayHeader(w.out.B, 4+btoi(ext != nil))
+	b = msgpack.AppendUint(append(b, wire.TypeRequest), uint64(id))
+	w.out.B = msgpack.AppendString(b, method)
 	if err := w.params(args); err != nil {
 		w.out.B = w.out.B[:mark]
 		w.mu.Unlock()
@@ -266,8 +266,8 @@ func (w *writer) notify(method string, args any) error {
 	if err != nil {
 		return err
 	}
-	b := wire.AppendArrayHeader(w.out.B, 3)
-	w.out.B = wire.AppendString(append(b, wire.TypeNotification), method)
+	b := msgpack.AppendArrayHeader(w.out.B, 3)
+	w.out.B = msgpack.AppendString(append(b, wire.TypeNotification), method)
 	if err := w.params(args); err != nil {
 		w.out.B = w.out.B[:mark]
 		w.mu.Unlock()
@@ -283,8 +283,8 @@ func (w *writer) notifyExt(method string, args any, ext wire.RequestExt) error {
 	if err != nil {
 		return err
 	}
-	b := wire.AppendArrayHeader(w.out.B, 4)
-	w.out.B = wire.AppendString(append(b, wire.TypeNotification), method)
+	b := msgpack.AppendArrayHeader(w.out.B, 4)
+	w.out.B = msgpack.AppendString(append(b, wire.TypeNotification), method)
 	if err := w.params(args); err != nil {
 		w.out.B = w.out.B[:mark]
 		w.mu.Unlock()
@@ -298,10 +298,10 @@ func (w *writer) notifyExt(method string, args any, ext wire.RequestExt) error {
 // params appends args as a one-element params array, or [] for nil.
 func (w *writer) params(args any) error {
 	if args == nil {
-		w.out.B = wire.AppendArrayHeader(w.out.B, 0)
+		w.out.B = msgpack.AppendArrayHeader(w.out.B, 0)
 		return nil
 	}
-	w.out.B = wire.AppendArrayHeader(w.out.B, 1)
+	w.out.B = msgpack.AppendArrayHeader(w.out.B, 1)
 	if err := w.encode(args); err != nil {
 		return ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInternal, "cannot encode arguments: %v", err))
 	}
@@ -316,8 +316,8 @@ func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 		return err
 	}
 	if herr == nil {
-		b := wire.AppendArrayHeader(w.out.B, 4)
-		w.out.B = wire.AppendNil(wire.AppendUint(append(b, wire.TypeResponse), uint64(id)))
+		b := msgpack.AppendArrayHeader(w.out.B, 4)
+		w.out.B = msgpack.AppendNil(msgpack.AppendUint(append(b, wire.TypeResponse), uint64(id)))
 		if herr = w.encode(reply); herr == nil {
 			w.commit(mark)
 			return nil
@@ -340,16 +340,10 @@ func sizeHint(v any) int {
 		if v != nil {
 			return len(*v)
 		}
-	case codec.Raw:
-		return len(v)
-	case *codec.Raw:
-		if v != nil {
-			return len(*v)
-		}
 	case string:
 		return len(v)
 	}
-	return 0
+	return msgpack.BytesLen(v) // codec.Raw
 }
 
 func btoi(b bool) int {

@@ -7,8 +7,7 @@ import (
 	"strings"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/codec"
-	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
 // argShape is what DecodeArgs needs to know of a method's args type.
@@ -21,7 +20,7 @@ func shapeOf(t reflect.Type) argShape {
 	if t == nil {
 		return argShape{}
 	}
-	f := codec.FieldNames(t)
+	f := msgpack.FieldNames(t)
 	return argShape{fields: f, isStr: f != nil}
 }
 
@@ -39,10 +38,10 @@ func shapeOf(t reflect.Type) argShape {
 // with strictFields every key must name one. Values convert only without
 // loss (see package codec). A refusal is a CodeInvalidArgument error whose
 // message names the method and the argument.
-func (m *Method) DecodeArgs(dec *codec.Decoder, params []byte, strictFields bool) (any, *ferry.Error) {
+func (m *Method) DecodeArgs(dec *msgpack.Decoder, params []byte, strictFields bool) (any, *ferry.Error) {
 	args := m.NewArgs()
 	body := params
-	n, hdr, isArray := wire.ArrayLen(params)
+	n, hdr, isArray := msgpack.ArrayLen(params)
 	switch {
 	case !isArray: // not the spec's array: decode it as the args
 	case n == 0:
@@ -51,7 +50,7 @@ func (m *Method) DecodeArgs(dec *codec.Decoder, params []byte, strictFields bool
 		body = params[hdr:]
 	}
 	if m.shape.isStr {
-		if k, _, ok := wire.ArrayLen(body); ok && k > len(m.shape.fields) {
+		if k, _, ok := msgpack.ArrayLen(body); ok && k > len(m.shape.fields) {
 			return nil, m.tooMany(k)
 		}
 	}
@@ -68,7 +67,7 @@ func (m *Method) DecodeArgs(dec *codec.Decoder, params []byte, strictFields bool
 // isScalar reports whether a value starting with c is neither an array, a
 // map nor nil.
 func isScalar(c byte) bool {
-	return !wire.IsArrayHeader(c) && c&0xf0 != 0x80 && c != 0xde && c != 0xdf && c != 0xc0
+	return !msgpack.IsArrayHeader(c) && c&0xf0 != 0x80 && c != 0xde && c != 0xdf && c != 0xc0
 }
 
 func (m *Method) tooMany(got int) *ferry.Error {
@@ -83,9 +82,9 @@ func (m *Method) tooMany(got int) *ferry.Error {
 // "Arith.Add: argument 1 (A): want an integer, got 3.5" when the args
 // came as an array, "Arith.Add: field A: …" when they came as a map.
 func (m *Method) argError(err error) *ferry.Error {
-	var ve *codec.ValueError
+	var ve *msgpack.ValueError
 	if !errors.As(err, &ve) {
-		msg := strings.TrimPrefix(err.Error(), codec.ErrDecode.Error()+": ")
+		msg := strings.TrimPrefix(err.Error(), msgpack.ErrDecode.Error()+": ")
 		return ferry.Errorf(ferry.CodeInvalidArgument, "%s: cannot decode the arguments: %s", m.Name, msg)
 	}
 	where := ""

@@ -6,10 +6,10 @@ import (
 	"testing"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vmihailenco/msgpack/v5"
+	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
 
 type addArgs struct{ A, B int64 }
@@ -31,7 +31,7 @@ type withEmbedded struct {
 // selfDecoding decodes itself: params map onto it as a whole.
 type selfDecoding struct{ S string }
 
-func (s *selfDecoding) DecodeMsgpack(d *msgpack.Decoder) error {
+func (s *selfDecoding) DecodeMsgpack(d *vmsgpack.Decoder) error {
 	var err error
 	s.S, err = d.DecodeString()
 	return err
@@ -51,7 +51,7 @@ func (svc) None(_ struct{}, reply *int64) error                           { retu
 func enc(t *testing.T, v any) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	e := msgpack.NewEncoder(&buf)
+	e := vmsgpack.NewEncoder(&buf)
 	e.SetSortMapKeys(true)
 	require.NoError(t, e.Encode(v))
 	return buf.Bytes()
@@ -111,7 +111,7 @@ func TestDecodeArgs(t *testing.T) {
 		{method: "Svc.None", params: []any{}, want: struct{}{}},
 		{method: "Svc.None", params: []any{1}, err: "Svc.None: takes no arguments, got 1"},
 	}
-	dec := codec.NewDecoder()
+	dec := msgpack.NewDecoder()
 	for _, c := range cases {
 		m := r.Lookup([]byte(c.method))
 		require.NotNil(t, m, c.method)
@@ -158,7 +158,7 @@ func derefAny(v any) any {
 func TestDecodeArgsTyped(t *testing.T) {
 	m := Typed("T.Add", func(ctx context.Context, a *addArgs) (*int64, error) { return nil, nil })
 	require.NoError(t, New().Add(m))
-	dec := codec.NewDecoder()
+	dec := msgpack.NewDecoder()
 	_, ferr := m.DecodeArgs(dec, enc(t, []any{map[string]any{"A": 1, "Z": 1}}), true)
 	require.NotNil(t, ferr)
 	assert.Equal(t, `T.Add: unknown field "Z" (fields: A, B)`, ferr.Message)

@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/wire"
 )
 
@@ -32,9 +32,9 @@ func AppendError(b []byte, id uint32, err error, ext bool) []byte {
 	if ext {
 		n = 5
 	}
-	b = wire.AppendArrayHeader(b, n)
-	b = wire.AppendUint(append(b, wire.TypeResponse), uint64(id))
-	b = wire.AppendNil(wire.AppendString(b, msg))
+	b = msgpack.AppendArrayHeader(b, n)
+	b = msgpack.AppendUint(append(b, wire.TypeResponse), uint64(id))
+	b = msgpack.AppendNil(msgpack.AppendString(b, msg))
 	if ext {
 		b = wire.AppendResponseExt(b, wire.ResponseExt{Code: uint32(fe.Code), Details: fe.Details, NotExecuted: ferry.NotExecuted(fe)})
 	}
@@ -45,9 +45,9 @@ func AppendError(b []byte, id uint32, err error, ext bool) []byte {
 // any, into a *ferry.Error: a string (or bin) is the message, other
 // shapes are formatted; without a valid code in ext the code is
 // CodeUnknown. The not-executed flag survives.
-func Decode(errField, ext []byte, dec *codec.Decoder) *ferry.Error {
+func Decode(errField, ext []byte, dec *msgpack.Decoder) *ferry.Error {
 	fe := &ferry.Error{Code: ferry.CodeUnknown}
-	if s, err := wire.ReadStringBytes(errField); err == nil {
+	if s, err := msgpack.ReadStringBytes(errField); err == nil {
 		fe.Message = string(s)
 	} else {
 		var v any

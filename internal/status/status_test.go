@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,7 +21,7 @@ func roundTrip(t *testing.T, id uint32, err error, ext bool) (wire.Message, *fer
 	require.NoError(t, perr)
 	require.Equal(t, wire.TypeResponse, m.Type)
 	assert.Equal(t, id, m.ID)
-	return m, Decode(m.Error, m.Ext, codec.NewDecoder())
+	return m, Decode(m.Error, m.Ext, msgpack.NewDecoder())
 }
 
 func TestErrorRoundTrip(t *testing.T) {
@@ -56,17 +56,17 @@ func TestEmptyMessageSendsTheCodeName(t *testing.T) {
 }
 
 func TestDecodeForeignShapes(t *testing.T) {
-	dec := codec.NewDecoder()
-	arr, err := codec.Marshal([]any{1, "bad thing"})
+	dec := msgpack.NewDecoder()
+	arr, err := msgpack.Marshal([]any{1, "bad thing"})
 	require.NoError(t, err)
 	assert.Equal(t, "[1 bad thing]", Decode(arr, nil, dec).Message)
-	n, err := codec.Marshal(42)
+	n, err := msgpack.Marshal(42)
 	require.NoError(t, err)
 	assert.Equal(t, "42", Decode(n, nil, dec).Message)
 	assert.Equal(t, "undecodable error value", Decode([]byte{0xc1}, nil, dec).Message)
 	// A malformed or out-of-range ext leaves the code unknown.
 	bad := wire.AppendResponseExt(nil, wire.ResponseExt{Code: 99})
-	s := wire.AppendString(nil, "x")
+	s := msgpack.AppendString(nil, "x")
 	got := Decode(s, bad, dec)
 	assert.Equal(t, ferry.CodeUnknown, got.Code)
 	assert.Equal(t, ferry.CodeUnknown, Decode(s, []byte{0x91, 0x01}, dec).Code)

@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
-	"github.com/vmihailenco/msgpack/v5"
+	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
 
 // Marker is the first byte of a streaming-call stream. It is a byte no
@@ -36,12 +36,12 @@ const (
 type Conn struct {
 	rwc   net.Conn
 	rd    *wire.Reader
-	dec   *codec.Decoder
+	dec   *msgpack.Decoder
 	limit int
 
 	wmu        sync.Mutex // one message encoded at a time into out
-	out        wire.Buffer
-	enc        *msgpack.Encoder
+	out        msgpack.Buffer
+	enc        *vmsgpack.Encoder
 	sendClosed error // under wmu: why Send refuses (after CloseSend or the final status)
 
 	// Write-behind: encoded messages queue in pend while one write is in
@@ -66,8 +66,8 @@ type Conn struct {
 
 // New wraps a stream whose marker byte (if any) was already consumed.
 func New(rwc net.Conn, lim wire.Limits) *Conn {
-	c := &Conn{rwc: rwc, rd: wire.NewReader(rwc, lim), dec: codec.NewDecoder(), limit: lim.MaxMessage}
-	c.enc = codec.NewEncoder(&c.out)
+	c := &Conn{rwc: rwc, rd: wire.NewReader(rwc, lim), dec: msgpack.NewDecoder(), limit: lim.MaxMessage}
+	c.enc = msgpack.NewEncoder(&c.out)
 	c.qcond.L = &c.qmu
 	return c
 }
@@ -141,9 +141,9 @@ func (c *Conn) WriteOpen(method string, ext wire.RequestExt) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	b := append(c.out.B[:0], Marker)
-	b = wire.AppendArrayHeader(b, 5)
-	b = wire.AppendString(append(b, wire.TypeRequest, 0), method)
-	b = wire.AppendArrayHeader(b, 0)
+	b = msgpack.AppendArrayHeader(b, 5)
+	b = msgpack.AppendString(append(b, wire.TypeRequest, 0), method)
+	b = msgpack.AppendArrayHeader(b, 0)
 	c.out.B = wire.AppendRequestExt(b, ext)
 	return c.write(0)
 }
@@ -206,8 +206,8 @@ func (c *Conn) SendStatus(result any, herr error) error {
 	defer c.wmu.Unlock()
 	c.sendClosed = ferry.NewError(ferry.CodeFailedPrecondition, "Send after the call finished: the message was not sent")
 	if herr == nil {
-		b := wire.AppendArrayHeader(c.out.B[:0], 4)
-		c.out.B = wire.AppendNil(append(b, wire.TypeResponse, 0))
+		b := msgpack.AppendArrayHeader(c.out.B[:0], 4)
+		c.out.B = msgpack.AppendNil(append(b, wire.TypeResponse, 0))
 		if herr = encode(c.enc, result); herr == nil {
 			return c.write(0)
 		}
@@ -217,14 +217,14 @@ func (c *Conn) SendStatus(result any, herr error) error {
 	return c.write(0)
 }
 
-func encode(enc *msgpack.Encoder, v any) (err error) {
+func encode(enc *vmsgpack.Encoder, v any) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic while encoding %T: %v", v, p)
 		}
 	}()
-	if b, ok := codec.AppendFast(enc.Writer().(*wire.Buffer).B, v); ok {
-		enc.Writer().(*wire.Buffer).B = b
+	if b, ok := msgpack.AppendFast(enc.Writer().(*msgpack.Buffer).B, v); ok {
+		enc.Writer().(*msgpack.Buffer).B = b
 		return nil
 	}
 	return enc.Encode(v)

@@ -3,6 +3,8 @@ package wire
 import (
 	"fmt"
 	"math"
+
+	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
 // Keys of the Ferry extension maps (PROTOCOL.md, "Extensions").
@@ -36,12 +38,12 @@ func AppendRequestExt(b []byte, e RequestExt) []byte {
 	if len(e.Metadata) > 0 {
 		n++
 	}
-	b = AppendMapHeader(b, n)
+	b = msgpack.AppendMapHeader(b, n)
 	if e.Timeout != 0 {
-		b = AppendInt(AppendString(b, extTimeout), e.Timeout)
+		b = msgpack.AppendInt(msgpack.AppendString(b, extTimeout), e.Timeout)
 	}
 	if len(e.Metadata) > 0 {
-		b = AppendStringMap(AppendString(b, extMetadata), e.Metadata)
+		b = msgpack.AppendStringMap(msgpack.AppendString(b, extMetadata), e.Metadata)
 	}
 	return b
 }
@@ -55,13 +57,13 @@ func AppendResponseExt(b []byte, e ResponseExt) []byte {
 	if e.NotExecuted {
 		n++
 	}
-	b = AppendMapHeader(b, n)
-	b = AppendUint(AppendString(b, extCode), uint64(e.Code))
+	b = msgpack.AppendMapHeader(b, n)
+	b = msgpack.AppendUint(msgpack.AppendString(b, extCode), uint64(e.Code))
 	if len(e.Details) > 0 {
-		b = AppendStringMap(AppendString(b, extDetails), e.Details)
+		b = msgpack.AppendStringMap(msgpack.AppendString(b, extDetails), e.Details)
 	}
 	if e.NotExecuted {
-		b = AppendBool(AppendString(b, extNotExecuted), true)
+		b = msgpack.AppendBool(msgpack.AppendString(b, extNotExecuted), true)
 	}
 	return b
 }
@@ -74,14 +76,14 @@ func ParseRequestExt(b []byte) (RequestExt, error) {
 		var err error
 		switch key {
 		case extTimeout:
-			var v intVal
-			v, _, err = readInt(val, 0)
+			var v msgpack.Num
+			v, _, err = msgpack.ReadInt(val)
 			switch {
 			case err != nil:
-			case v.neg:
+			case v.Kind == msgpack.Int:
 				e.Timeout = -1 // already expired
-			case v.u <= math.MaxInt64:
-				e.Timeout = int64(v.u)
+			case v.U <= math.MaxInt64:
+				e.Timeout = int64(v.U)
 			} // larger than any duration: no deadline
 		case extMetadata:
 			e.Metadata, err = readStringMap(val)
@@ -99,7 +101,7 @@ func ParseResponseExt(b []byte) (ResponseExt, error) {
 		switch key {
 		case extCode:
 			var u uint64
-			u, _, err = readUint(val, 0)
+			u, _, err = msgpack.ReadUint(val)
 			e.Code = uint32(min(u, math.MaxUint32))
 		case extDetails:
 			e.Details, err = readStringMap(val)
@@ -117,21 +119,21 @@ func walkMap(b []byte, fn func(key string, val []byte) error) error {
 	if len(b) == 1 && b[0] == 0xc0 {
 		return nil
 	}
-	n, off, err := readMapLen(b)
-	if err != nil {
-		return err
+	n, off, ok := msgpack.MapLen(b)
+	if !ok {
+		return fmt.Errorf("%w: expected a map", ErrMalformed)
 	}
 	for i := 0; i < n; i++ {
-		kl, err := Skip(b[off:])
+		kl, err := msgpack.Skip(b[off:])
 		if err != nil {
 			return err
 		}
-		key, err := ReadStringBytes(b[off : off+kl])
+		key, err := msgpack.ReadStringBytes(b[off : off+kl])
 		if err != nil {
 			return fmt.Errorf("%w: extension key", ErrMalformed)
 		}
 		off += kl
-		vl, err := Skip(b[off:])
+		vl, err := msgpack.Skip(b[off:])
 		if err != nil {
 			return err
 		}
@@ -143,26 +145,10 @@ func walkMap(b []byte, fn func(key string, val []byte) error) error {
 	return nil
 }
 
-func readMapLen(b []byte) (int, int, error) {
-	if len(b) == 0 {
-		return 0, 0, ErrMalformed
-	}
-	c := b[0]
-	switch {
-	case c&0xf0 == 0x80:
-		return int(c & 0x0f), 1, nil
-	case c == 0xde && len(b) >= 3:
-		return int(uint16(b[1])<<8 | uint16(b[2])), 3, nil
-	case c == 0xdf && len(b) >= 5:
-		return int(uint32(b[1])<<24 | uint32(b[2])<<16 | uint32(b[3])<<8 | uint32(b[4])), 5, nil
-	}
-	return 0, 0, fmt.Errorf("%w: expected a map", ErrMalformed)
-}
-
 func readStringMap(b []byte) (map[string]string, error) {
 	m := map[string]string{}
 	err := walkMap(b, func(key string, val []byte) error {
-		v, err := ReadStringBytes(val)
+		v, err := msgpack.ReadStringBytes(val)
 		if err != nil {
 			return fmt.Errorf("%w: metadata value", ErrMalformed)
 		}

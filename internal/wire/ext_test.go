@@ -3,11 +3,13 @@ package wire
 import (
 	"math"
 	"runtime"
+	"strings"
 	"testing"
 
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vmihailenco/msgpack/v5"
+	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
 
 func TestRequestExtRoundTrip(t *testing.T) {
@@ -25,7 +27,7 @@ func TestRequestExtRoundTrip(t *testing.T) {
 		assert.Equal(t, e, got)
 		// msgpack's decoder sees a plain map.
 		var m map[string]any
-		require.NoError(t, msgpack.Unmarshal(b, &m))
+		require.NoError(t, vmsgpack.Unmarshal(b, &m))
 		assert.Len(t, m, btoiTest(e.Timeout != 0)+btoiTest(len(e.Metadata) > 0))
 	}
 	// An empty metadata map is not sent.
@@ -39,17 +41,17 @@ func TestRequestExtTimeouts(t *testing.T) {
 		val  []byte
 		want int64
 	}{
-		"negative":            {AppendInt(nil, -5), -1},
-		"min int64":           {AppendInt(nil, math.MinInt64), -1},
-		"uint64 past int64":   {AppendUint(nil, math.MaxInt64+1), 0}, // longer than any duration: no deadline
-		"uint64 max":          {AppendUint(nil, math.MaxUint64), 0},
+		"negative":            {msgpack.AppendInt(nil, -5), -1},
+		"min int64":           {msgpack.AppendInt(nil, math.MinInt64), -1},
+		"uint64 past int64":   {msgpack.AppendUint(nil, math.MaxInt64+1), 0}, // longer than any duration: no deadline
+		"uint64 max":          {msgpack.AppendUint(nil, math.MaxUint64), 0},
 		"int8 positive form":  {raw(0xd0, 0x05), 5},
 		"uint16 form":         {raw(0xcd, 0x00, 0x06), 6},
 		"zero means no limit": {raw(0x00), 0},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			b := cat(AppendMapHeader(nil, 1), mpStr("t"), c.val)
+			b := cat(msgpack.AppendMapHeader(nil, 1), mpStr("t"), c.val)
 			e, err := ParseRequestExt(b)
 			require.NoError(t, err)
 			assert.Equal(t, c.want, e.Timeout)
@@ -58,12 +60,12 @@ func TestRequestExtTimeouts(t *testing.T) {
 }
 
 func TestExtUnknownKeysIgnored(t *testing.T) {
-	b := AppendMapHeader(nil, 6)
-	b = append(AppendString(b, "x"), 0x93, 0x01, 0x81, 0xa1, 'y', 0xc0, 0xc4, 0x00)
-	b = AppendInt(AppendString(b, "t"), 42)
-	b = append(AppendString(b, "zz"), 0xc0)
-	b = AppendStringMap(AppendString(b, "m"), map[string]string{"k": "v"})
-	b = append(AppendString(b, "future"), 0xd6, 0x05, 1, 2, 3, 4)
+	b := msgpack.AppendMapHeader(nil, 6)
+	b = append(msgpack.AppendString(b, "x"), 0x93, 0x01, 0x81, 0xa1, 'y', 0xc0, 0xc4, 0x00)
+	b = msgpack.AppendInt(msgpack.AppendString(b, "t"), 42)
+	b = append(msgpack.AppendString(b, "zz"), 0xc0)
+	b = msgpack.AppendStringMap(msgpack.AppendString(b, "m"), map[string]string{"k": "v"})
+	b = append(msgpack.AppendString(b, "future"), 0xd6, 0x05, 1, 2, 3, 4)
 	b = append(b, 0xc4, 0x01, 'q', 0xc3) // a bin key is accepted like a str key
 	e, err := ParseRequestExt(b)
 	require.NoError(t, err)
@@ -88,11 +90,11 @@ func TestResponseExtRoundTrip(t *testing.T) {
 		assert.Equal(t, e, got)
 	}
 	// A code wider than uint32 saturates; NotExecuted is only a literal true.
-	b := cat(AppendMapHeader(nil, 2), mpStr("c"), AppendUint(nil, math.MaxUint64), mpStr("n"), mpUint(1))
+	b := cat(msgpack.AppendMapHeader(nil, 2), mpStr("c"), msgpack.AppendUint(nil, math.MaxUint64), mpStr("n"), mpUint(1))
 	e, err := ParseResponseExt(b)
 	require.NoError(t, err)
 	assert.Equal(t, ResponseExt{Code: math.MaxUint32}, e)
-	b = cat(AppendMapHeader(nil, 1), mpStr("n"), raw(0xc2))
+	b = cat(msgpack.AppendMapHeader(nil, 1), mpStr("n"), raw(0xc2))
 	e, err = ParseResponseExt(b)
 	require.NoError(t, err)
 	assert.False(t, e.NotExecuted)
@@ -149,7 +151,7 @@ func TestExtRejects(t *testing.T) {
 		})
 	}
 	resp := map[string][]byte{
-		"code negative":           cat(raw(0x81), mpStr("c"), AppendInt(nil, -1)),
+		"code negative":           cat(raw(0x81), mpStr("c"), msgpack.AppendInt(nil, -1)),
 		"code string":             cat(raw(0x81), mpStr("c"), mpStr("3")),
 		"details not a map":       cat(raw(0x81), mpStr("d"), mpUint(1)),
 		"details nil value":       cat(raw(0x81), mpStr("d"), raw(0x81), mpStr("k"), raw(0xc0)),
@@ -190,4 +192,33 @@ func btoiTest(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+func TestReadStringMap(t *testing.T) {
+	in := map[string]string{"k": "v", "": "", "long": strings.Repeat("z", 300)}
+	got, err := readStringMap(msgpack.AppendStringMap(nil, in))
+	require.NoError(t, err)
+	assert.Equal(t, in, got)
+}
+
+// TestEnvelopesDecodeWithMsgpack checks whole envelopes built with Append*
+// against msgpack's own decoder.
+func TestEnvelopesDecodeWithMsgpack(t *testing.T) {
+	b := msgpack.AppendArrayHeader(nil, 5)
+	b = msgpack.AppendUint(b, TypeRequest)
+	b = msgpack.AppendUint(b, math.MaxUint32)
+	b = msgpack.AppendString(b, "Arith.Add")
+	b = append(msgpack.AppendArrayHeader(b, 1), msgpack.AppendMapHeader(nil, 0)...)
+	b = AppendRequestExt(b, RequestExt{Timeout: 1500, Metadata: map[string]string{"k": "v"}})
+	var got []any
+	require.NoError(t, vmsgpack.Unmarshal(b, &got))
+	require.Len(t, got, 5)
+	assert.EqualValues(t, 0, got[0])
+	assert.EqualValues(t, uint32(math.MaxUint32), got[1])
+	assert.Equal(t, "Arith.Add", got[2])
+	assert.Equal(t, map[string]any{"t": uint16(1500), "m": map[string]any{"k": "v"}}, got[4])
+
+	m, err := Parse(b)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(math.MaxUint32), m.ID)
 }

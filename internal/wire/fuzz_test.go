@@ -5,9 +5,10 @@ import (
 	"io"
 	"testing"
 
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vmihailenco/msgpack/v5"
+	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
 
 // fuzzSeeds are messages and bombs shared by the wire fuzz targets; the
@@ -63,7 +64,7 @@ func fuzzReadAll(t *testing.T, r *Reader, lim Limits) ([][]byte, error) {
 		m, err := r.Next()
 		// Memory is bounded by the limit whatever was declared.
 		require.LessOrEqual(t, cap(r.buf), max(lim.MaxMessage+16, 1))
-		require.LessOrEqual(t, len(r.sc.stack), lim.MaxDepth)
+		require.LessOrEqual(t, r.sc.Depth(), lim.MaxDepth)
 		if err != nil {
 			if err != io.EOF && err != io.ErrUnexpectedEOF {
 				require.True(t, errorsIsAny(err, ErrTooLarge, ErrTooDeep, ErrMalformed, ErrNotMessage), "%v", err)
@@ -72,14 +73,14 @@ func fuzzReadAll(t *testing.T, r *Reader, lim Limits) ([][]byte, error) {
 		}
 		require.LessOrEqual(t, len(m), lim.MaxMessage)
 		require.Equal(t, len(m), cap(m))
-		require.True(t, IsArrayHeader(m[0]))
-		l, err := Skip(m)
+		require.True(t, msgpack.IsArrayHeader(m[0]))
+		l, err := msgpack.Skip(m)
 		require.NoError(t, err)
 		require.Equal(t, len(m), l, "a message is exactly one value")
 		// msgpack's own decoder agrees on where the value ends; this is
 		// safe only because the Reader validated it.
 		src := bytes.NewReader(m)
-		require.NoError(t, msgpack.NewDecoder(src).Skip())
+		require.NoError(t, vmsgpack.NewDecoder(src).Skip())
 		require.Equal(t, 0, src.Len())
 		out = append(out, bytes.Clone(m))
 	}
@@ -104,9 +105,9 @@ func FuzzParse(f *testing.F) {
 		_, _ = Parse(data)
 		_, _ = ParseRequestExt(data)
 		_, _ = ParseResponseExt(data)
-		_, _ = ReadStringBytes(data)
-		_, _, _ = ArrayLen(data)
-		_, _ = Skip(data)
+		_, _ = msgpack.ReadStringBytes(data)
+		_, _, _ = msgpack.ArrayLen(data)
+		_, _ = msgpack.Skip(data)
 
 		r := NewReader(bytes.NewReader(data), Limits{MaxMessage: 1 << 16, MaxDepth: 32})
 		for {
@@ -131,7 +132,7 @@ func checkParsed(t *testing.T, b []byte, m Message) {
 		if field == nil {
 			continue
 		}
-		l, err := Skip(field)
+		l, err := msgpack.Skip(field)
 		require.NoError(t, err)
 		require.Equal(t, len(field), l)
 		require.True(t, bytes.Contains(b, field))
@@ -143,16 +144,16 @@ func checkParsed(t *testing.T, b []byte, m Message) {
 	if m.Ext != nil {
 		n++
 	}
-	out := AppendUint(AppendArrayHeader(nil, n), uint64(m.Type))
+	out := msgpack.AppendUint(msgpack.AppendArrayHeader(nil, n), uint64(m.Type))
 	switch m.Type {
 	case TypeRequest:
-		out = append(AppendString(AppendUint(out, uint64(m.ID)), string(m.Method)), m.Params...)
+		out = append(msgpack.AppendString(msgpack.AppendUint(out, uint64(m.ID)), string(m.Method)), m.Params...)
 	case TypeNotification:
-		out = append(AppendString(out, string(m.Method)), m.Params...)
+		out = append(msgpack.AppendString(out, string(m.Method)), m.Params...)
 	case TypeResponse:
-		out = AppendUint(out, uint64(m.ID))
+		out = msgpack.AppendUint(out, uint64(m.ID))
 		if m.Error == nil {
-			out = AppendNil(out)
+			out = msgpack.AppendNil(out)
 		} else {
 			out = append(out, m.Error...)
 		}

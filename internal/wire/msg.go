@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
 // Message types of the MessagePack-RPC spec.
@@ -29,11 +31,12 @@ type Message struct {
 // Parse splits a whole message (as a Reader returns it) into its fields.
 func Parse(b []byte) (Message, error) {
 	var m Message
-	n, off, err := readArrayLen(b, 0)
-	if err != nil {
-		return m, err
+	n, off, ok := msgpack.ArrayLen(b)
+	if !ok {
+		return m, ErrNotMessage
 	}
-	typ, off, err := readUint(b, off)
+	typ, tl, err := msgpack.ReadUint(b[off:])
+	off += tl
 	if err != nil {
 		return m, fmt.Errorf("%w: message type", ErrMalformed)
 	}
@@ -51,7 +54,7 @@ func Parse(b []byte) (Message, error) {
 		return m, fmt.Errorf("%w: type %d message with %d elements", ErrMalformed, m.Type, n)
 	}
 	for i := 0; i < n-1; i++ {
-		l, err := Skip(b[off:])
+		l, err := msgpack.Skip(b[off:])
 		if err != nil {
 			return m, err
 		}
@@ -75,7 +78,7 @@ func Parse(b []byte) (Message, error) {
 		}
 		m.Result = rest[1]
 	} else {
-		name, err := ReadStringBytes(rest[0])
+		name, err := msgpack.ReadStringBytes(rest[0])
 		if err != nil {
 			return m, fmt.Errorf("%w: method name", ErrMalformed)
 		}
@@ -97,7 +100,7 @@ func readID(b []byte) (uint32, error) {
 	case 0xcb:
 		f = math.Float64frombits(binary.BigEndian.Uint64(b[1:]))
 	default:
-		v, _, err := readUint(b, 0)
+		v, _, err := msgpack.ReadUint(b)
 		if err != nil || v > math.MaxUint32 {
 			return 0, fmt.Errorf("%w: msgid is not a uint32", ErrMalformed)
 		}
@@ -107,120 +110,4 @@ func readID(b []byte) (uint32, error) {
 		return 0, fmt.Errorf("%w: msgid is not a uint32", ErrMalformed)
 	}
 	return uint32(f), nil
-}
-
-// readUint reads a non-negative integer of any width at b[off].
-func readUint(b []byte, off int) (uint64, int, error) {
-	v, off, err := readInt(b, off)
-	if err != nil {
-		return 0, off, err
-	}
-	if v.neg {
-		return 0, off, fmt.Errorf("%w: negative integer", ErrMalformed)
-	}
-	return v.u, off, nil
-}
-
-type intVal struct {
-	u   uint64 // magnitude for non-negative values
-	i   int64  // value for negative ones
-	neg bool
-}
-
-// readInt reads an integer of any width at b[off]; b must hold it whole.
-func readInt(b []byte, off int) (intVal, int, error) {
-	if off >= len(b) {
-		return intVal{}, off, ErrMalformed
-	}
-	c := b[off]
-	switch {
-	case c <= 0x7f:
-		return intVal{u: uint64(c)}, off + 1, nil
-	case c >= 0xe0:
-		return intVal{i: int64(int8(c)), neg: true}, off + 1, nil
-	}
-	var n int
-	switch c {
-	case 0xcc, 0xd0:
-		n = 1
-	case 0xcd, 0xd1:
-		n = 2
-	case 0xce, 0xd2:
-		n = 4
-	case 0xcf, 0xd3:
-		n = 8
-	}
-	if n == 0 || len(b) < off+1+n {
-		return intVal{}, off, fmt.Errorf("%w: expected an integer", ErrMalformed)
-	}
-	p := b[off+1:]
-	var u uint64
-	switch n {
-	case 1:
-		u = uint64(p[0])
-	case 2:
-		u = uint64(binary.BigEndian.Uint16(p))
-	case 4:
-		u = uint64(binary.BigEndian.Uint32(p))
-	case 8:
-		u = binary.BigEndian.Uint64(p)
-	}
-	if c >= 0xd0 { // signed: sign-extend from n bytes
-		s := int64(u<<(64-8*n)) >> (64 - 8*n)
-		if s < 0 {
-			return intVal{i: s, neg: true}, off + 1 + n, nil
-		}
-		u = uint64(s)
-	}
-	return intVal{u: u}, off + 1 + n, nil
-}
-
-// readArrayLen reads an array header at b[off].
-func readArrayLen(b []byte, off int) (int, int, error) {
-	if off >= len(b) {
-		return 0, off, ErrMalformed
-	}
-	c := b[off]
-	switch {
-	case c&0xf0 == 0x90:
-		return int(c & 0x0f), off + 1, nil
-	case c == 0xdc && len(b) >= off+3:
-		return int(binary.BigEndian.Uint16(b[off+1:])), off + 3, nil
-	case c == 0xdd && len(b) >= off+5:
-		return int(binary.BigEndian.Uint32(b[off+1:])), off + 5, nil
-	}
-	return 0, off, ErrNotMessage
-}
-
-// ArrayLen returns the element count and header size of an array value, or
-// ok=false when b holds some other value.
-func ArrayLen(b []byte) (n, hdr int, ok bool) {
-	n, off, err := readArrayLen(b, 0)
-	return n, off, err == nil
-}
-
-// ReadStringBytes returns the bytes of a str or bin value (method names may
-// arrive as either).
-func ReadStringBytes(b []byte) ([]byte, error) {
-	if len(b) == 0 {
-		return nil, ErrMalformed
-	}
-	c := b[0]
-	var n, h int
-	switch {
-	case c&0xe0 == 0xa0:
-		n, h = int(c&0x1f), 1
-	case (c == 0xd9 || c == 0xc4) && len(b) >= 2:
-		n, h = int(b[1]), 2
-	case (c == 0xda || c == 0xc5) && len(b) >= 3:
-		n, h = int(binary.BigEndian.Uint16(b[1:])), 3
-	case (c == 0xdb || c == 0xc6) && len(b) >= 5:
-		n, h = int(binary.BigEndian.Uint32(b[1:])), 5
-	default:
-		return nil, ErrMalformed
-	}
-	if n > len(b)-h {
-		return nil, ErrMalformed
-	}
-	return b[h : h+n], nil
 }

@@ -1,23 +1,31 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math"
 	"testing"
 
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // envelope builds [fields...] from raw msgpack values.
 func envelope(fields ...[]byte) []byte {
-	return cat(append([][]byte{AppendArrayHeader(nil, len(fields))}, fields...)...)
+	return cat(append([][]byte{msgpack.AppendArrayHeader(nil, len(fields))}, fields...)...)
 }
 
-func mpUint(v uint64) []byte { return AppendUint(nil, v) }
-func mpStr(v string) []byte  { return AppendString(nil, v) }
+func mpUint(v uint64) []byte { return msgpack.AppendUint(nil, v) }
+func mpStr(v string) []byte  { return msgpack.AppendString(nil, v) }
 func raw(b ...byte) []byte   { return b }
+
+// cat joins byte slices.
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// rep returns n copies of b.
+func rep(b []byte, n int) []byte { return bytes.Repeat(b, n) }
 
 func f32(v float32) []byte { return binary.BigEndian.AppendUint32([]byte{0xca}, math.Float32bits(v)) }
 func f64(v float64) []byte { return binary.BigEndian.AppendUint64([]byte{0xcb}, math.Float64bits(v)) }
@@ -174,7 +182,7 @@ func TestParseMethodName(t *testing.T) {
 	}
 	for name, b := range names {
 		t.Run(name, func(t *testing.T) {
-			want, err := ReadStringBytes(b)
+			want, err := msgpack.ReadStringBytes(b)
 			require.NoError(t, err)
 			m, err := Parse(envelope(mpUint(0), mpUint(1), b, raw(0x90)))
 			require.NoError(t, err)
@@ -238,37 +246,6 @@ func TestParseLongForms(t *testing.T) {
 		assert.Equal(t, uint32(5), m.ID)
 		assert.Equal(t, "a.b", string(m.Method))
 		assert.Equal(t, raw(0xdc, 0x00, 0x01, 0xc0), m.Params)
-	}
-}
-
-func TestArrayLen(t *testing.T) {
-	for _, c := range []struct {
-		b       []byte
-		n, hdr  int
-		isArray bool
-	}{
-		{raw(0x90), 0, 1, true},
-		{raw(0x9f), 15, 1, true},
-		{raw(0xdc, 0x01, 0x00), 256, 3, true},
-		{raw(0xdd, 0x00, 0x01, 0x00, 0x00), 65536, 5, true},
-		{raw(0xdc, 0x01), 0, 0, false},
-		{raw(0x80), 0, 0, false},
-		{nil, 0, 0, false},
-	} {
-		n, hdr, ok := ArrayLen(c.b)
-		assert.Equal(t, c.isArray, ok, "% x", c.b)
-		if ok {
-			assert.Equal(t, c.n, n, "% x", c.b)
-			assert.Equal(t, c.hdr, hdr, "% x", c.b)
-		}
-	}
-}
-
-func TestReadStringBytesRejects(t *testing.T) {
-	for _, b := range [][]byte{nil, raw(0xa2, 'a'), raw(0xd9), raw(0xd9, 0x02, 'a'), raw(0xda, 0x00),
-		raw(0xdb, 0xff, 0xff, 0xff, 0xff), raw(0xc6, 0xff, 0xff, 0xff, 0xff, 'a'), raw(0xc0), raw(0x01)} {
-		_, err := ReadStringBytes(b)
-		assert.ErrorIs(t, err, ErrMalformed, "% x", b)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
 const (
@@ -35,7 +37,7 @@ type Reader struct {
 	lim        Limits
 	buf        []byte
 	start, end int
-	sc         *Scanner
+	sc         *msgpack.Scanner
 
 	acct       Account
 	stallAfter time.Duration
@@ -49,14 +51,14 @@ type Reader struct {
 
 // NewReader returns a Reader over r enforcing lim.
 func NewReader(r io.Reader, lim Limits) *Reader {
-	return &Reader{r: r, lim: lim, sc: NewScanner(lim)}
+	return &Reader{r: r, lim: lim, sc: msgpack.NewScanner(lim.MaxMessage, lim.MaxDepth)}
 }
 
 // SetLimits changes the limits for the messages after the current one.
 // Only the goroutine calling Next may call it.
 func (r *Reader) SetLimits(lim Limits) {
 	r.lim = lim
-	r.sc.lim = lim
+	r.sc.SetLimits(lim.MaxMessage, lim.MaxDepth)
 }
 
 // Next returns the next whole message. The slice is valid until the next
@@ -70,7 +72,7 @@ func (r *Reader) Next() ([]byte, error) {
 	}
 	for {
 		if r.start < r.end {
-			if r.sc.off == 0 && !IsArrayHeader(r.buf[r.start]) {
+			if !r.sc.Started() && !msgpack.IsArrayHeader(r.buf[r.start]) {
 				return nil, fmt.Errorf("%w: first byte 0x%02x", ErrNotMessage, r.buf[r.start])
 			}
 			n, err := r.sc.Scan(r.buf[r.start:r.end])
@@ -85,10 +87,10 @@ func (r *Reader) Next() ([]byte, error) {
 			}
 		}
 		if r.stall != nil {
-			r.watch(r.start < r.end || r.sc.off > 0)
+			r.watch(r.start < r.end || r.sc.Started())
 		}
 		if err := r.fill(); err != nil {
-			if err == io.EOF && (r.start < r.end || r.sc.off > 0) {
+			if err == io.EOF && (r.start < r.end || r.sc.Started()) {
 				err = io.ErrUnexpectedEOF
 			}
 			return nil, err

@@ -1,4 +1,4 @@
-package codec
+package msgpack
 
 import (
 	"fmt"
@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/ferryrpc/ferry/internal/wire"
 )
 
 // Decoding never guesses. A value is taken when it fits its Go target
@@ -95,22 +93,6 @@ func (d *Decoder) DecodeArgs(b []byte, v any) error {
 	return err
 }
 
-// FieldNames returns the names of a struct type's fields in the order an
-// array fills them (a `msgpack` tag's name, else the Go name; embedded
-// structs inlined as msgpack inlines them). Pointers are followed. It
-// returns nil when t does not decode field by field: not a struct, or a
-// type with its own decoding.
-func FieldNames(t reflect.Type) []string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct || isCustom(t) {
-		return nil
-	}
-	names := fieldsOf(t).names
-	return append(make([]string, 0, len(names)), names...)
-}
-
 // wrong is the error for a value of the wrong kind at d.off.
 func (d *fastDecoder) wrong(want string) error {
 	return &ValueError{Msg: "want " + want + ", got " + d.got()}
@@ -139,18 +121,18 @@ func (d *fastDecoder) got() string {
 		}
 		return formatNumber(i, u, f, kind)
 	case c&0xe0 == 0xa0 || c >= 0xd9 && c <= 0xdb:
-		n, err := wire.Skip(d.b[d.off:])
+		n, err := Skip(d.b[d.off:])
 		if err != nil {
 			return "a string"
 		}
-		s, err := wire.ReadStringBytes(d.b[d.off : d.off+n])
+		s, err := ReadStringBytes(d.b[d.off : d.off+n])
 		if err != nil {
 			return "a string"
 		}
 		return quote(s)
 	case c >= 0xc4 && c <= 0xc6:
 		return "binary data"
-	case wire.IsArrayHeader(c):
+	case IsArrayHeader(c):
 		return "an array"
 	case c&0xf0 == 0x80 || c == 0xde || c == 0xdf:
 		return "a map"

@@ -1,4 +1,4 @@
-package wire
+package msgpack
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vmihailenco/msgpack/v5"
+	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
 
 // cat joins byte slices.
@@ -76,7 +76,7 @@ func scanSamples() []scanSample {
 		{"empty containers inside", []byte{0x94, 0x90, 0x80, 0xdc, 0, 0, 0xde, 0, 0}},
 	}
 	// A value produced by msgpack's own encoder, mixing most families.
-	enc, err := msgpack.Marshal(map[string]any{
+	enc, err := vmsgpack.Marshal(map[string]any{
 		"a": []any{1, -1, 300, -300, 70000, -70000, 1 << 40, -1 << 40, 1.5, float32(2.5)},
 		"b": []byte("bytes"), "c": strings.Repeat("x", 300), "d": nil, "e": true,
 		"f": map[string]any{"g": []any{[]any{}, map[string]any{}}},
@@ -92,10 +92,10 @@ func TestScannerTypeFamilies(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			// The sample really is one msgpack value.
 			src := bytes.NewReader(s.b)
-			require.NoError(t, msgpack.NewDecoder(src).Skip())
+			require.NoError(t, vmsgpack.NewDecoder(src).Skip())
 			require.Equal(t, 0, src.Len())
 
-			sc := NewScanner(DefaultLimits)
+			sc := NewScanner(4<<20, MaxDepth)
 			n, err := sc.Scan(s.b)
 			require.NoError(t, err)
 			assert.Equal(t, len(s.b), n)
@@ -108,7 +108,7 @@ func TestScannerTypeFamilies(t *testing.T) {
 
 			// Every proper prefix asks for more bytes.
 			for i := 0; i < len(s.b) && i < 64; i++ {
-				sc := NewScanner(DefaultLimits)
+				sc := NewScanner(4<<20, MaxDepth)
 				n, err := sc.Scan(s.b[:i])
 				require.NoError(t, err, "prefix %d", i)
 				require.Equal(t, 0, n, "prefix %d", i)
@@ -127,7 +127,7 @@ func TestScannerTypeFamilies(t *testing.T) {
 // given cut points, the way a Reader does as bytes arrive.
 func scanInChunks(t *testing.T, b []byte, cuts []int) int {
 	t.Helper()
-	sc := NewScanner(DefaultLimits)
+	sc := NewScanner(4<<20, MaxDepth)
 	for _, c := range cuts {
 		n, err := sc.Scan(b[:c])
 		require.NoError(t, err)
@@ -148,7 +148,7 @@ func TestScannerResumable(t *testing.T) {
 			want := len(s.b)
 
 			// One byte at a time: nothing before the last byte, the length at it.
-			sc := NewScanner(DefaultLimits)
+			sc := NewScanner(4<<20, MaxDepth)
 			for i := 1; i <= len(whole); i++ {
 				n, err := sc.Scan(whole[:i])
 				require.NoError(t, err)
@@ -161,7 +161,7 @@ func TestScannerResumable(t *testing.T) {
 			}
 
 			// Calling again without new bytes changes nothing.
-			sc = NewScanner(DefaultLimits)
+			sc = NewScanner(4<<20, MaxDepth)
 			for i := 0; i < 3; i++ {
 				n, err := sc.Scan(whole[:want/2])
 				require.NoError(t, err)
@@ -182,7 +182,7 @@ func TestScannerResumable(t *testing.T) {
 }
 
 func TestScannerReset(t *testing.T) {
-	sc := NewScanner(DefaultLimits)
+	sc := NewScanner(4<<20, MaxDepth)
 	n, err := sc.Scan([]byte{0x92, 0x01})
 	require.NoError(t, err)
 	require.Equal(t, 0, n)
@@ -211,7 +211,7 @@ func TestScannerDeclaredLengthsPastLimit(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			// Rejected from the header alone, before any payload arrives.
-			sc := NewScanner(DefaultLimits)
+			sc := NewScanner(4<<20, MaxDepth)
 			_, err := sc.Scan(c.b)
 			if c.name == "array16 nest" {
 				// 65535 items fit in 4 MiB; only the depth bound stops it.
@@ -224,72 +224,72 @@ func TestScannerDeclaredLengthsPastLimit(t *testing.T) {
 }
 
 func TestScannerSizeBoundary(t *testing.T) {
-	lim := Limits{MaxMessage: 100, MaxDepth: 8}
+	maxSize, maxDepth := 100, 8
 	// bin8: 2 header bytes + n payload bytes.
 	ok := cat([]byte{0xc4, 98}, make([]byte, 98))
-	n, err := NewScanner(lim).Scan(ok)
+	n, err := NewScanner(maxSize, maxDepth).Scan(ok)
 	require.NoError(t, err)
 	assert.Equal(t, 100, n)
 
-	_, err = NewScanner(lim).Scan([]byte{0xc4, 99})
+	_, err = NewScanner(maxSize, maxDepth).Scan([]byte{0xc4, 99})
 	assert.ErrorIs(t, err, ErrTooLarge)
 
 	// Container counts are bounded by the bytes left: each item takes one.
-	_, err = NewScanner(lim).Scan([]byte{0xdc, 0x00, 97})
+	_, err = NewScanner(maxSize, maxDepth).Scan([]byte{0xdc, 0x00, 97})
 	require.NoError(t, err)
-	_, err = NewScanner(lim).Scan([]byte{0xdc, 0x00, 98})
+	_, err = NewScanner(maxSize, maxDepth).Scan([]byte{0xdc, 0x00, 98})
 	assert.ErrorIs(t, err, ErrTooLarge)
 	// A map of n pairs holds 2n items.
-	_, err = NewScanner(lim).Scan([]byte{0xde, 0x00, 48})
+	_, err = NewScanner(maxSize, maxDepth).Scan([]byte{0xde, 0x00, 48})
 	require.NoError(t, err)
-	_, err = NewScanner(lim).Scan([]byte{0xde, 0x00, 49})
+	_, err = NewScanner(maxSize, maxDepth).Scan([]byte{0xde, 0x00, 49})
 	assert.ErrorIs(t, err, ErrTooLarge)
 
 	// Many small items crossing the limit.
-	_, err = NewScanner(lim).Scan(cat([]byte{0xdc, 0, 97}, rep([]byte{0xcc, 1}, 60)))
+	_, err = NewScanner(maxSize, maxDepth).Scan(cat([]byte{0xdc, 0, 97}, rep([]byte{0xcc, 1}, 60)))
 	assert.ErrorIs(t, err, ErrTooLarge)
 	// A header that itself crosses the limit.
-	_, err = NewScanner(lim).Scan(cat([]byte{0x92, 0xc4, 95}, make([]byte, 95), []byte{0xcf}, make([]byte, 8)))
+	_, err = NewScanner(maxSize, maxDepth).Scan(cat([]byte{0x92, 0xc4, 95}, make([]byte, 95), []byte{0xcf}, make([]byte, 8)))
 	assert.ErrorIs(t, err, ErrTooLarge)
 }
 
 func TestScannerDepth(t *testing.T) {
-	lim := Limits{MaxMessage: 1 << 20, MaxDepth: 4}
-	n, err := NewScanner(lim).Scan(cat(rep([]byte{0x91}, 4), []byte{0x00}))
+	maxSize, maxDepth := 1<<20, 4
+	n, err := NewScanner(maxSize, maxDepth).Scan(cat(rep([]byte{0x91}, 4), []byte{0x00}))
 	require.NoError(t, err)
 	assert.Equal(t, 5, n)
 
-	_, err = NewScanner(lim).Scan(cat(rep([]byte{0x91}, 5), []byte{0x00}))
+	_, err = NewScanner(maxSize, maxDepth).Scan(cat(rep([]byte{0x91}, 5), []byte{0x00}))
 	assert.ErrorIs(t, err, ErrTooDeep)
-	_, err = NewScanner(lim).Scan(cat(rep([]byte{0x81, 0xc0}, 5), []byte{0x00}))
+	_, err = NewScanner(maxSize, maxDepth).Scan(cat(rep([]byte{0x81, 0xc0}, 5), []byte{0x00}))
 	assert.ErrorIs(t, err, ErrTooDeep)
 
 	// An empty container opens nothing, so it does not count as a level.
-	n, err = NewScanner(lim).Scan(cat(rep([]byte{0x91}, 4), []byte{0x90}))
+	n, err = NewScanner(maxSize, maxDepth).Scan(cat(rep([]byte{0x91}, 4), []byte{0x90}))
 	require.NoError(t, err)
 	assert.Equal(t, 5, n)
 
 	// Siblings do not add up: depth is per path.
-	n, err = NewScanner(lim).Scan(cat([]byte{0x92}, rep([]byte{0x91}, 3), []byte{0x01}, rep([]byte{0x91}, 3), []byte{0x02}))
+	n, err = NewScanner(maxSize, maxDepth).Scan(cat([]byte{0x92}, rep([]byte{0x91}, 3), []byte{0x01}, rep([]byte{0x91}, 3), []byte{0x02}))
 	require.NoError(t, err)
 	assert.Equal(t, 9, n)
 
 	// 100,000 nested arrays: rejected at the bound, the stack never grows past it.
-	sc := NewScanner(DefaultLimits)
+	sc := NewScanner(4<<20, MaxDepth)
 	_, err = sc.Scan(rep([]byte{0x91}, 100_000))
 	require.ErrorIs(t, err, ErrTooDeep)
-	assert.LessOrEqual(t, len(sc.stack), DefaultLimits.MaxDepth)
+	assert.LessOrEqual(t, len(sc.stack), MaxDepth)
 }
 
 func TestScannerReservedByte(t *testing.T) {
 	for _, b := range [][]byte{{0xc1}, {0x91, 0xc1}, {0x81, 0xc1, 0x01}, {0x92, 0x01, 0xc1}} {
-		_, err := NewScanner(DefaultLimits).Scan(b)
+		_, err := NewScanner(4<<20, MaxDepth).Scan(b)
 		assert.ErrorIs(t, err, ErrMalformed, "% x", b)
 		_, err = Skip(b)
 		assert.ErrorIs(t, err, ErrMalformed, "% x", b)
 	}
 	// Inside a payload the byte is just data.
-	n, err := NewScanner(DefaultLimits).Scan([]byte{0xc4, 0x01, 0xc1})
+	n, err := NewScanner(4<<20, MaxDepth).Scan([]byte{0xc4, 0x01, 0xc1})
 	require.NoError(t, err)
 	assert.Equal(t, 3, n)
 }

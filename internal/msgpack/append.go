@@ -1,8 +1,9 @@
-package wire
+package msgpack
 
 import (
 	"encoding/binary"
 	"math"
+	"reflect"
 )
 
 // Buffer is an append-only byte slice that msgpack's encoder can write to
@@ -110,4 +111,45 @@ func AppendStringMap(b []byte, m map[string]string) []byte {
 		b = AppendString(AppendString(b, k), v)
 	}
 	return b
+}
+
+// AppendBin appends p as a msgpack bin, or nil for a nil slice.
+func AppendBin(b []byte, p []byte) []byte {
+	if p == nil {
+		return AppendNil(b)
+	}
+	n := len(p)
+	switch {
+	case n <= math.MaxUint8:
+		b = append(b, 0xc4, byte(n))
+	case n <= math.MaxUint16:
+		b = binary.BigEndian.AppendUint16(append(b, 0xc5), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(n))
+	}
+	return append(b, p...)
+}
+
+// AppendFloat32 appends v as a msgpack float32.
+func AppendFloat32(b []byte, v float32) []byte {
+	return binary.BigEndian.AppendUint32(append(b, 0xca), math.Float32bits(v))
+}
+
+// AppendFloat64 appends v as a msgpack float64.
+func AppendFloat64(b []byte, v float64) []byte {
+	return binary.BigEndian.AppendUint64(append(b, 0xcb), math.Float64bits(v))
+}
+
+// BytesLen returns len(v) when v is a byte slice of any type (such as
+// codec.Raw) or a non-nil pointer to one, and 0 otherwise; it sizes buffers
+// for large payloads.
+func BytesLen(v any) int {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		rv = rv.Elem()
+	}
+	if rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() == reflect.Uint8 {
+		return rv.Len()
+	}
+	return 0
 }

@@ -1,4 +1,4 @@
-package wire
+package msgpack
 
 import (
 	"bytes"
@@ -8,14 +8,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/vmihailenco/msgpack/v5"
+	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
 
 // refEncode encodes with msgpack's own encoder configured as Ferry's codec.
-func refEncode(t *testing.T, fn func(*msgpack.Encoder) error) []byte {
+func refEncode(t *testing.T, fn func(*vmsgpack.Encoder) error) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
+	enc := vmsgpack.NewEncoder(&buf)
 	enc.UseCompactInts(true)
 	require.NoError(t, fn(enc))
 	return buf.Bytes()
@@ -31,22 +31,22 @@ func TestAppendIntBoundaries(t *testing.T) {
 	for _, v := range ints {
 		b := AppendInt([]byte{0xee}, v)[1:] // appends, keeps the prefix
 		var got int64
-		require.NoError(t, msgpack.Unmarshal(b, &got), "%d", v)
+		require.NoError(t, vmsgpack.Unmarshal(b, &got), "%d", v)
 		assert.Equal(t, v, got)
-		assert.Equal(t, refEncode(t, func(e *msgpack.Encoder) error { return e.EncodeInt(v) }), b, "%d", v)
+		assert.Equal(t, refEncode(t, func(e *vmsgpack.Encoder) error { return e.EncodeInt(v) }), b, "%d", v)
 		l, err := Skip(b)
 		require.NoError(t, err)
 		assert.Equal(t, len(b), l)
 
-		iv, off, err := readInt(b, 0)
+		iv, off, err := ReadInt(b)
 		require.NoError(t, err)
 		assert.Equal(t, len(b), off)
 		if v < 0 {
-			assert.True(t, iv.neg)
-			assert.Equal(t, v, iv.i)
+			assert.Equal(t, Int, iv.Kind)
+			assert.Equal(t, v, iv.I)
 		} else {
-			assert.False(t, iv.neg)
-			assert.Equal(t, uint64(v), iv.u)
+			assert.Equal(t, Uint, iv.Kind)
+			assert.Equal(t, uint64(v), iv.U)
 		}
 	}
 }
@@ -61,22 +61,22 @@ func TestAppendUintBoundaries(t *testing.T) {
 	for _, v := range uints {
 		b := AppendUint(nil, v)
 		var got uint64
-		require.NoError(t, msgpack.Unmarshal(b, &got), "%d", v)
+		require.NoError(t, vmsgpack.Unmarshal(b, &got), "%d", v)
 		assert.Equal(t, v, got)
-		assert.Equal(t, refEncode(t, func(e *msgpack.Encoder) error { return e.EncodeUint(v) }), b, "%d", v)
+		assert.Equal(t, refEncode(t, func(e *vmsgpack.Encoder) error { return e.EncodeUint(v) }), b, "%d", v)
 		if n, ok := wantLen[v]; ok {
 			assert.Len(t, b, n, "%d", v)
 		}
-		r, off, err := readUint(b, 0)
+		r, off, err := ReadUint(b)
 		require.NoError(t, err)
 		assert.Equal(t, v, r)
 		assert.Equal(t, len(b), off)
 	}
-	_, _, err := readUint(AppendInt(nil, -1), 0)
+	_, _, err := ReadUint(AppendInt(nil, -1))
 	assert.ErrorIs(t, err, ErrMalformed)
-	_, _, err = readInt([]byte{0xcd, 0x01}, 0)
+	_, _, err = ReadInt([]byte{0xcd, 0x01})
 	assert.ErrorIs(t, err, ErrMalformed)
-	_, _, err = readInt([]byte{0xc0}, 0)
+	_, _, err = ReadInt([]byte{0xc0})
 	assert.ErrorIs(t, err, ErrMalformed)
 }
 
@@ -86,9 +86,9 @@ func TestAppendString(t *testing.T) {
 		require.Len(t, str, n)
 		b := AppendString(nil, str)
 		var got string
-		require.NoError(t, msgpack.Unmarshal(b, &got), "len %d", n)
+		require.NoError(t, vmsgpack.Unmarshal(b, &got), "len %d", n)
 		assert.Equal(t, str, got, "len %d", n)
-		assert.Equal(t, refEncode(t, func(e *msgpack.Encoder) error { return e.EncodeString(str) }), b, "len %d", n)
+		assert.Equal(t, refEncode(t, func(e *vmsgpack.Encoder) error { return e.EncodeString(str) }), b, "len %d", n)
 		name, err := ReadStringBytes(b)
 		require.NoError(t, err)
 		assert.Equal(t, str, string(name))
@@ -109,53 +109,50 @@ func TestAppendContainerHeaders(t *testing.T) {
 		require.True(t, ok)
 		assert.Equal(t, n, got)
 		assert.Equal(t, len(arr), hdr)
-		assert.Equal(t, refEncode(t, func(e *msgpack.Encoder) error { return e.EncodeArrayLen(n) }), arr, "array %d", n)
+		assert.Equal(t, refEncode(t, func(e *vmsgpack.Encoder) error { return e.EncodeArrayLen(n) }), arr, "array %d", n)
 		var vals []any
-		require.NoError(t, msgpack.Unmarshal(cat(arr, rep([]byte{0xc0}, n)), &vals), "array %d", n)
+		require.NoError(t, vmsgpack.Unmarshal(cat(arr, rep([]byte{0xc0}, n)), &vals), "array %d", n)
 		assert.Len(t, vals, n)
 
 		m := AppendMapHeader(nil, n)
-		got, hdr, err := readMapLen(m)
-		require.NoError(t, err)
+		got, hdr, ok = MapLen(m)
+		require.True(t, ok)
 		assert.Equal(t, n, got)
 		assert.Equal(t, len(m), hdr)
-		assert.Equal(t, refEncode(t, func(e *msgpack.Encoder) error { return e.EncodeMapLen(n) }), m, "map %d", n)
+		assert.Equal(t, refEncode(t, func(e *vmsgpack.Encoder) error { return e.EncodeMapLen(n) }), m, "map %d", n)
 		body := m
 		for i := 0; i < n; i++ {
 			body = AppendNil(AppendUint(body, uint64(i)))
 		}
 		var mv map[uint64]any
-		require.NoError(t, msgpack.Unmarshal(body, &mv), "map %d", n)
+		require.NoError(t, vmsgpack.Unmarshal(body, &mv), "map %d", n)
 		assert.Len(t, mv, n)
 	}
 }
 
 func TestAppendScalars(t *testing.T) {
 	var v any
-	require.NoError(t, msgpack.Unmarshal(AppendNil(nil), &v))
+	require.NoError(t, vmsgpack.Unmarshal(AppendNil(nil), &v))
 	assert.Nil(t, v)
 	for _, want := range []bool{true, false} {
 		var got bool
-		require.NoError(t, msgpack.Unmarshal(AppendBool(nil, want), &got))
+		require.NoError(t, vmsgpack.Unmarshal(AppendBool(nil, want), &got))
 		assert.Equal(t, want, got)
 	}
 	assert.Equal(t, []byte{0xc0}, AppendStringMap(nil, nil))
 	assert.Equal(t, []byte{0xc0}, AppendStringMap(nil, map[string]string{}))
 	in := map[string]string{"k": "v", "": "", "long": strings.Repeat("z", 300)}
 	var out map[string]string
-	require.NoError(t, msgpack.Unmarshal(AppendStringMap(nil, in), &out))
+	require.NoError(t, vmsgpack.Unmarshal(AppendStringMap(nil, in), &out))
 	assert.Equal(t, in, out)
-	got, err := readStringMap(AppendStringMap(nil, in))
-	require.NoError(t, err)
-	assert.Equal(t, in, got)
 }
 
 func TestBufferIsAnEncoderTarget(t *testing.T) {
 	var buf Buffer
-	enc := msgpack.NewEncoder(&buf)
+	enc := vmsgpack.NewEncoder(&buf)
 	v := map[string]any{"a": []any{1, "two", 3.0, nil, []byte{4}}}
 	require.NoError(t, enc.Encode(v))
-	want, err := msgpack.Marshal(v)
+	want, err := vmsgpack.Marshal(v)
 	require.NoError(t, err)
 	assert.Equal(t, want, buf.B)
 	n, err := buf.WriteString("xy")
@@ -165,24 +162,17 @@ func TestBufferIsAnEncoderTarget(t *testing.T) {
 	assert.Equal(t, "xyz", string(buf.B[len(buf.B)-3:]))
 }
 
-// TestEnvelopesDecodeWithMsgpack checks whole envelopes built with Append*
-// against msgpack's own decoder.
-func TestEnvelopesDecodeWithMsgpack(t *testing.T) {
-	b := AppendArrayHeader(nil, 5)
-	b = AppendUint(b, TypeRequest)
-	b = AppendUint(b, math.MaxUint32)
-	b = AppendString(b, "Arith.Add")
-	b = append(AppendArrayHeader(b, 1), AppendMapHeader(nil, 0)...)
-	b = AppendRequestExt(b, RequestExt{Timeout: 1500, Metadata: map[string]string{"k": "v"}})
-	var got []any
-	require.NoError(t, msgpack.Unmarshal(b, &got))
-	require.Len(t, got, 5)
-	assert.EqualValues(t, 0, got[0])
-	assert.EqualValues(t, uint32(math.MaxUint32), got[1])
-	assert.Equal(t, "Arith.Add", got[2])
-	assert.Equal(t, map[string]any{"t": uint16(1500), "m": map[string]any{"k": "v"}}, got[4])
-
-	m, err := Parse(b)
-	require.NoError(t, err)
-	assert.Equal(t, uint32(math.MaxUint32), m.ID)
+func TestAppendBinAndFloats(t *testing.T) {
+	for _, n := range []int{0, 1, 255, 256, 65535, 65536} {
+		p := rep([]byte{'b'}, n)
+		b := AppendBin(nil, p)
+		assert.Equal(t, refEncode(t, func(e *vmsgpack.Encoder) error { return e.EncodeBytes(p) }), b, "bin %d", n)
+		s, l, err := ReadString(b)
+		require.NoError(t, err)
+		assert.Equal(t, p, s)
+		assert.Equal(t, len(b), l)
+	}
+	assert.Equal(t, []byte{0xc0}, AppendBin(nil, nil))
+	assert.Equal(t, refEncode(t, func(e *vmsgpack.Encoder) error { return e.EncodeFloat32(1.5) }), AppendFloat32(nil, 1.5))
+	assert.Equal(t, refEncode(t, func(e *vmsgpack.Encoder) error { return e.EncodeFloat64(-2.5) }), AppendFloat64(nil, -2.5))
 }

@@ -1,14 +1,11 @@
-package codec
+package msgpack
 
 import (
 	"errors"
 	"reflect"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
-
-	"github.com/ferryrpc/ferry/internal/wire"
 )
 
 // Types without a fast plan go to msgpack, whose rules differ from the
@@ -57,7 +54,9 @@ func (d *fastDecoder) checkSlow(b []byte, v any) ([]byte, error) {
 // the container), and its refusal names the extension.
 var errLeave = errors.New("left to msgpack")
 
-// check walks the value at d.off against t.
+// check walks the value at d.off against t. It is one switch over the Go
+// kinds, each case a few lines, kept together (63 lines) so that the rules
+// read side by side with the fast path's dec functions.
 func (d *fastDecoder) check(t reflect.Type, depth int) error {
 	c, err := d.peek()
 	if err != nil {
@@ -90,21 +89,21 @@ func (d *fastDecoder) check(t reflect.Type, depth int) error {
 		start := d.off
 		i, err := d.intFor(k)
 		if err == nil && (c == 0xca || c == 0xcb) { // msgpack takes no float here
-			d.edits = append(d.edits, edit{pos: start, end: d.off, repl: wire.AppendInt(nil, i)})
+			d.edits = append(d.edits, edit{pos: start, end: d.off, repl: AppendInt(nil, i)})
 		}
 		return err
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		start := d.off
 		u, err := d.uintFor(k)
 		if err == nil && (c == 0xca || c == 0xcb) {
-			d.edits = append(d.edits, edit{pos: start, end: d.off, repl: wire.AppendUint(nil, u)})
+			d.edits = append(d.edits, edit{pos: start, end: d.off, repl: AppendUint(nil, u)})
 		}
 		return err
 	case reflect.Float32, reflect.Float64:
 		start := d.off
 		f, err := d.floatFor(k)
 		if err == nil && k == reflect.Float32 && c == 0xcb { // nor a float64 for a float32
-			d.edits = append(d.edits, edit{pos: start, end: d.off, repl: encFloat32(nil, reflect.ValueOf(f))})
+			d.edits = append(d.edits, edit{pos: start, end: d.off, repl: AppendFloat32(nil, float32(f))})
 		}
 		return err
 	case reflect.String:
@@ -174,7 +173,7 @@ func (d *fastDecoder) checkStruct(t reflect.Type, depth int) error {
 		}
 		if n > 0 && n < len(si.list) { // a new header, and nils for the rest
 			d.edits = append(d.edits,
-				edit{pos: start, end: body, repl: wire.AppendArrayHeader(nil, len(si.list))},
+				edit{pos: start, end: body, repl: AppendArrayHeader(nil, len(si.list))},
 				edit{pos: d.off, end: d.off, repl: make([]byte, len(si.list)-n)})
 			nils := d.edits[len(d.edits)-1].repl
 			for i := range nils {
@@ -193,7 +192,7 @@ func (d *fastDecoder) checkStruct(t reflect.Type, depth int) error {
 		if err != nil {
 			return d.wrong("a string key")
 		}
-		ft, found := si.byName[string(key)]
+		fd, found := si.byName[string(key)]
 		if !found {
 			if d.strictFields {
 				return unknownField(key, si.names)
@@ -204,7 +203,7 @@ func (d *fastDecoder) checkStruct(t reflect.Type, depth int) error {
 			continue
 		}
 		matched++
-		if err := d.check(ft, depth+1); err != nil {
+		if err := d.check(fd.typ, depth+1); err != nil {
 			return under(err, string(key), 0)
 		}
 	}
@@ -261,108 +260,4 @@ func isCustom(t reflect.Type) bool {
 	c := custom(t)
 	customTypes.Store(t, c)
 	return c
-}
-
-// structInfo is a struct's fields as msgpack decodes them.
-type structInfo struct {
-	list   []fieldInfo             // in the order an array fills them
-	names  []string                // list's names
-	byName map[string]reflect.Type // every name a map key may use
-}
-
-type fieldInfo struct {
-	name string
-	typ  reflect.Type
-}
-
-func (si *structInfo) add(f fieldInfo) {
-	si.list = append(si.list, f)
-	si.names = append(si.names, f.name)
-	si.byName[f.name] = f.typ
-}
-
-var structInfos sync.Map // reflect.Type → *structInfo
-
-func fieldsOf(t reflect.Type) *structInfo {
-	if v, ok := structInfos.Load(t); ok {
-		return v.(*structInfo)
-	}
-	si := buildFields(t, map[reflect.Type]bool{})
-	structInfos.Store(t, si)
-	return si
-}
-
-// buildFields lists t's fields with msgpack's rules: `msgpack:"-"` and
-// unexported fields are skipped; an embedded struct (or pointer to one)
-// that decodes as a plain struct is inlined when tagged inline, or when
-// none of its fields is shadowed by an earlier one, unless tagged
-// noinline; an alias option adds a second name. stack guards against a
-// struct that embeds itself.
-func buildFields(t reflect.Type, stack map[reflect.Type]bool) *structInfo {
-	stack[t] = true
-	defer delete(stack, t)
-	si := &structInfo{byName: map[string]reflect.Type{}}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, opts := parseTag(f.Tag.Get("msgpack"))
-		if name == "-" || !f.IsExported() && !f.Anonymous {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		if f.Anonymous && !opts["noinline"] && inlineInto(si, f.Type, opts["inline"], stack) {
-			si.byName[name] = f.Type
-			continue
-		}
-		si.add(fieldInfo{name: name, typ: f.Type})
-		if alias := aliasOf(f.Tag.Get("msgpack")); alias != "" {
-			si.byName[alias] = f.Type
-		}
-	}
-	return si
-}
-
-// inlineInto adds the fields of the embedded type t to si when msgpack
-// would inline them, and reports whether it did.
-func inlineInto(si *structInfo, t reflect.Type, force bool, stack map[reflect.Type]bool) bool {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct || isCustom(t) || stack[t] {
-		return false
-	}
-	inner := buildFields(t, stack)
-	if !force {
-		for _, f := range inner.list {
-			if _, dup := si.byName[f.name]; dup {
-				return false
-			}
-		}
-	}
-	for _, f := range inner.list {
-		if _, dup := si.byName[f.name]; !dup {
-			si.add(f)
-		}
-	}
-	return true
-}
-
-func parseTag(tag string) (name string, opts map[string]bool) {
-	parts := strings.Split(tag, ",")
-	opts = map[string]bool{}
-	for _, p := range parts[1:] {
-		key, _, _ := strings.Cut(strings.TrimSpace(p), ":")
-		opts[key] = true
-	}
-	return strings.TrimSpace(parts[0]), opts
-}
-
-func aliasOf(tag string) string {
-	for _, p := range strings.Split(tag, ",")[1:] {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(p), "alias:"); ok {
-			return v
-		}
-	}
-	return ""
 }

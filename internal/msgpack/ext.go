@@ -1,12 +1,10 @@
-package codec
+package msgpack
 
 import (
 	"cmp"
 	"errors"
 	"fmt"
 	"slices"
-
-	"github.com/ferryrpc/ferry/internal/wire"
 )
 
 // Extension payloads are opaque to validation, so msgpack must never parse
@@ -19,7 +17,7 @@ import (
 // The Decoder's reader therefore refuses to hand out a msgpack code
 // (ReadByte, the only way msgpack starts a value) from inside a payload.
 // Decoders that take a payload as bytes (time.Time, types registered with
-// msgpack.RegisterExt, skipping, Raw) read it with Read and are not
+// vmsgpack.RegisterExt, skipping, Raw) read it with Read and are not
 // affected. An empty payload has no byte to guard: the byte after it is
 // the next value's header. msgpack misreads an empty extension only when
 // that next value is a map or nil, so that case is refused before
@@ -31,8 +29,8 @@ var errEmptyExt = errors.New("empty extension value followed by a map or nil")
 
 // extSpans appends the payload spans of the extension values in b to dst,
 // and refuses the empty ones msgpack would misread.
-func extSpans(dst []wire.Span, b []byte) ([]wire.Span, error) {
-	dst = wire.ExtPayloads(dst, b)
+func extSpans(dst []Span, b []byte) ([]Span, error) {
+	dst = ExtPayloads(dst, b)
 	for _, s := range dst {
 		if s.Start != s.End || s.End >= len(b) {
 			continue
@@ -46,8 +44,8 @@ func extSpans(dst []wire.Span, b []byte) ([]wire.Span, error) {
 
 // inPayload returns an error when off lies inside one of the sorted,
 // disjoint spans.
-func inPayload(spans []wire.Span, b []byte, off int) error {
-	i, _ := slices.BinarySearchFunc(spans, off, func(s wire.Span, off int) int {
+func inPayload(spans []Span, b []byte, off int) error {
+	i, _ := slices.BinarySearchFunc(spans, off, func(s Span, off int) int {
 		return cmp.Compare(s.End, off+1) // the first span ending after off
 	})
 	if i < len(spans) && spans[i].Start <= off {

@@ -1,4 +1,4 @@
-package wire
+package msgpack
 
 import (
 	"encoding/binary"
@@ -6,22 +6,15 @@ import (
 	"fmt"
 )
 
-// Limits bound what a peer can make us hold.
-type Limits struct {
-	MaxMessage int // largest message in bytes
-	MaxDepth   int // deepest nesting of arrays and maps
-}
+// MaxDepth is the deepest nesting of arrays and maps a value may have
+// unless a caller sets another bound.
+const MaxDepth = 64
 
-// DefaultLimits are 4 MiB messages nested at most 64 deep.
-var DefaultLimits = Limits{MaxMessage: 4 << 20, MaxDepth: 64}
-
-// Errors returned for malformed or hostile input. They are protocol errors:
-// a stream that produced one cannot be resynchronised and must be closed.
+// Errors returned for malformed or hostile input.
 var (
-	ErrTooLarge   = errors.New("ferry: message exceeds the size limit")
-	ErrTooDeep    = errors.New("ferry: message nests deeper than the limit")
-	ErrMalformed  = errors.New("ferry: malformed msgpack")
-	ErrNotMessage = errors.New("ferry: message is not a msgpack array")
+	ErrTooLarge  = errors.New("ferry: message exceeds the size limit")
+	ErrTooDeep   = errors.New("ferry: message nests deeper than the limit")
+	ErrMalformed = errors.New("ferry: malformed msgpack")
 )
 
 // Scanner finds the end of one msgpack value in a buffer that may still be
@@ -29,16 +22,30 @@ var (
 // newly arrived bytes, and it continues where it stopped. Its state is a
 // fixed-size stack of outstanding item counts, bounded by MaxDepth.
 type Scanner struct {
-	lim   Limits
-	off   int      // bytes of the value accepted so far
-	skip  uint64   // payload bytes still to pass over
-	stack []uint64 // items outstanding in each open container
+	maxSize  int      // bytes a value may take
+	maxDepth int      // nesting a value may reach
+	off      int      // bytes of the value accepted so far
+	skip     uint64   // payload bytes still to pass over
+	stack    []uint64 // items outstanding in each open container
 }
 
-// NewScanner returns a Scanner enforcing lim.
-func NewScanner(lim Limits) *Scanner {
-	return &Scanner{lim: lim, stack: make([]uint64, 0, 8)}
+// NewScanner returns a Scanner that refuses values longer than maxSize
+// bytes or nested deeper than maxDepth.
+func NewScanner(maxSize, maxDepth int) *Scanner {
+	return &Scanner{maxSize: maxSize, maxDepth: maxDepth, stack: make([]uint64, 0, 8)}
 }
+
+// SetLimits changes the bounds for the values after the current one.
+func (s *Scanner) SetLimits(maxSize, maxDepth int) {
+	s.maxSize, s.maxDepth = maxSize, maxDepth
+}
+
+// Depth is the number of containers open in the value being scanned.
+func (s *Scanner) Depth() int { return len(s.stack) }
+
+// Started reports whether part of a value has been accepted since the last
+// Reset.
+func (s *Scanner) Started() bool { return s.off > 0 }
 
 // Reset prepares the scanner for a new value.
 func (s *Scanner) Reset() {
@@ -74,8 +81,8 @@ func (s *Scanner) Scan(buf []byte) (int, error) {
 			return 0, nil
 		}
 		s.off += h.size
-		budget := uint64(s.lim.MaxMessage - s.off)
-		if s.off > s.lim.MaxMessage || h.payload > budget || h.items > budget {
+		budget := uint64(s.maxSize - s.off)
+		if s.off > s.maxSize || h.payload > budget || h.items > budget {
 			return 0, ErrTooLarge
 		}
 		if n := len(s.stack); n > 0 {
@@ -83,7 +90,7 @@ func (s *Scanner) Scan(buf []byte) (int, error) {
 		}
 		switch {
 		case h.items > 0:
-			if len(s.stack) >= s.lim.MaxDepth {
+			if len(s.stack) >= s.maxDepth {
 				return 0, ErrTooDeep
 			}
 			s.stack = append(s.stack, h.items)
@@ -114,7 +121,8 @@ type token struct {
 }
 
 // header decodes the header at b[0]. ok is false when b is too short to
-// hold it.
+// hold it. It is a table of msgpack's first bytes (66 lines), one case per
+// family, the only place header sizes are written down.
 func header(b []byte) (t token, ok bool, err error) {
 	c := b[0]
 	switch {
