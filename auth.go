@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
-	"strings"
 )
 
 // AuthInfo is what a server's authentication hook sees of a new
@@ -47,7 +46,9 @@ type AuthFunc func(ctx context.Context, info AuthInfo) (identity any, err error)
 type identityKey struct{}
 
 // WithIdentity returns a context carrying the authenticated identity of a
-// connection. The server sets it on every handler's context.
+// connection. It exists for Ferry's server, which sets it on every
+// handler's context, and for tests that call a handler directly; a
+// handler reads it with IdentityFromContext.
 func WithIdentity(ctx context.Context, identity any) context.Context {
 	return context.WithValue(ctx, identityKey{}, identity)
 }
@@ -56,39 +57,4 @@ func WithIdentity(ctx context.Context, identity any) context.Context {
 // calling connection, or nil.
 func IdentityFromContext(ctx context.Context) any {
 	return ctx.Value(identityKey{})
-}
-
-// sensitive reports whether a metadata key names a secret.
-func sensitive(key string) bool {
-	k := strings.ToLower(key)
-	for _, s := range []string{"auth", "token", "secret", "password", "passwd", "cookie", "key", "credential", "session"} {
-		if strings.Contains(k, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// String renders metadata with the values of secret-looking keys
-// (authorization, tokens, passwords, cookies, keys) redacted, so printing
-// metadata, or a context carrying it, never leaks them.
-func (md Metadata) String() string {
-	var b strings.Builder
-	b.WriteString("Metadata{")
-	first := true
-	for k, v := range md {
-		if !first {
-			b.WriteString(", ")
-		}
-		first = false
-		b.WriteString(k)
-		b.WriteString("=")
-		if sensitive(k) {
-			b.WriteString("[redacted]")
-		} else {
-			b.WriteString(v)
-		}
-	}
-	b.WriteString("}")
-	return b.String()
 }

@@ -1,6 +1,8 @@
 // Package ferry holds the vocabulary that Ferry's clients and servers
-// share: error codes and the Error type, call metadata, and interceptor
-// types.
+// share: error codes and the Error type, call metadata, interceptor types,
+// and Caller, the contract of everything that makes calls (a client, a
+// server's view of a connected peer, a cluster client), with Call, the
+// handle of an asynchronous call.
 //
 // Ferry is an RPC framework: a server registers methods and serves them
 // on a port; a client calls them three ways side by side.

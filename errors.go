@@ -149,8 +149,11 @@ func NotExecuted(err error) bool {
 }
 
 // MarkNotExecuted returns a copy of e flagged so that NotExecuted reports
-// true. Servers use it to refuse work; transports use it for calls that were
-// never sent.
+// true. It is for code that refuses a call before any handler runs: Ferry's
+// own server and transports (limits, shutdown, calls never sent), and a
+// user's server interceptor that refuses a call it did not run (a rate
+// limit), so that callers and cluster retry it safely. The flag crosses
+// the wire.
 func MarkNotExecuted(e *Error) *Error {
 	c := *e
 	c.notExecuted = true

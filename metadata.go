@@ -1,6 +1,9 @@
 package ferry
 
-import "context"
+import (
+	"context"
+	"strings"
+)
 
 // Metadata is a set of string key/value pairs that travels with a call,
 // like HTTP headers. Keys are case-sensitive.
@@ -32,8 +35,9 @@ func OutgoingMetadata(ctx context.Context) Metadata {
 }
 
 // NewIncomingContext returns a context carrying md as the metadata a
-// handler received. The server sets it; tests may use it to call handlers
-// directly.
+// handler received. It exists for Ferry's server, which sets it on every
+// handler's context, and for tests that call a handler directly, without
+// a connection; a handler reads it with IncomingMetadata.
 func NewIncomingContext(ctx context.Context, md Metadata) context.Context {
 	return context.WithValue(ctx, incomingKey{}, md)
 }
@@ -44,4 +48,39 @@ func NewIncomingContext(ctx context.Context, md Metadata) context.Context {
 func IncomingMetadata(ctx context.Context) Metadata {
 	md, _ := ctx.Value(incomingKey{}).(Metadata)
 	return md
+}
+
+// sensitive reports whether a metadata key names a secret.
+func sensitive(key string) bool {
+	k := strings.ToLower(key)
+	for _, s := range []string{"auth", "token", "secret", "password", "passwd", "cookie", "key", "credential", "session"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// String renders metadata with the values of secret-looking keys
+// (authorization, tokens, passwords, cookies, keys) redacted, so printing
+// metadata, or a context carrying it, never leaks them.
+func (md Metadata) String() string {
+	var b strings.Builder
+	b.WriteString("Metadata{")
+	first := true
+	for k, v := range md {
+		if !first {
+			b.WriteString(", ")
+		}
+		first = false
+		b.WriteString(k)
+		b.WriteString("=")
+		if sensitive(k) {
+			b.WriteString("[redacted]")
+		} else {
+			b.WriteString(v)
+		}
+	}
+	b.WriteString("}")
+	return b.String()
 }

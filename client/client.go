@@ -29,6 +29,8 @@ type Client struct {
 	bg        sync.WaitGroup // closes of abandoned streams
 }
 
+var _ ferry.Caller = (*Client)(nil)
+
 // Dial connects to a server at addr ("host:port") over TCP. ctx bounds the
 // dial and the session handshake.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
@@ -88,23 +90,25 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		}
 		base = ferry.WithIdentity(base, id)
 	}
-	c := &Client{nc: nc, reg: registry.New(), Conn: &Conn{}, goingAway: make(chan struct{})}
+	c := &Client{nc: nc, reg: registry.New(), goingAway: make(chan struct{})}
 	var goAwayOnce sync.Once
 	eo := engine.Options{
-		Limits:       wire.Limits{MaxMessage: o.cfg.MaxMessageSize, MaxDepth: o.cfg.MaxDepth},
-		Ext:          !o.plain,
-		Registry:     c.reg,
-		Client:       ferry.ChainClient(o.interceptors...),
-		Server:       ferry.ChainServer(o.serverInterceptors...),
-		Limiter:      engine.NewLimiter(o.maxCalls, o.maxCalls),
-		BaseContext:  context.WithValue(base, connKey{}, c.Conn),
+		Limits:   engine.Limits(o.cfg),
+		Ext:      !o.plain,
+		Registry: c.reg,
+		Client:   engine.ChainClient(o.interceptors...),
+		Server:   engine.ChainServer(o.serverInterceptors...),
+		Limiter:  engine.NewLimiter(o.maxCalls, o.maxCalls),
+		ConnContext: func(e *engine.Conn) context.Context {
+			c.Conn = &Conn{eng: e}
+			return context.WithValue(base, connKey{}, c.Conn)
+		},
 		OnGoAway:     func() { goAwayOnce.Do(func() { close(c.goingAway) }) },
 		WriteTimeout: o.cfg.WriteTimeout,
 		Logger:       o.logger,
 	}
 	if o.plain {
-		c.eng = engine.New(nc, eo)
-		c.eng.Start()
+		engine.New(nc, eo).Start()
 		return c, nil
 	}
 	sess, err := transport.Client(nc, o.cfg)
@@ -122,8 +126,7 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	c.sess = sess
 	eo.Budget = sess.Budget()
 	eo.StallTimeout = o.cfg.PartialMessageTimeout
-	c.eng = engine.New(st, eo)
-	c.eng.Start()
+	engine.New(st, eo).Start()
 	c.limits = eo.Limits
 	// Say hello at once: the server starts serving this stream (and runs
 	// its connect hook) and authenticates the connection, and its answer
@@ -131,7 +134,7 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	type hello struct {
 		Token string `msgpack:"token,omitempty"`
 	}
-	if err := c.eng.ControlCall(ctx, "$ferry.hello", hello{Token: o.token}, nil); err != nil {
+	if err := c.eng.ControlCall(ctx, wire.MethodHello, hello{Token: o.token}, nil); err != nil {
 		cause := sess.Cause()
 		c.Close()
 		var fe *ferry.Error
@@ -169,7 +172,7 @@ func handshakeError(err, cause error) error {
 		cause = err
 	}
 	msg := "session handshake: " + cause.Error()
-	if !strings.Contains(cause.Error(), "tls:") {
+	if !tlsFailure(cause) {
 		// Closed, reset or broken before the hello's answer: the server
 		// refused the connection.
 		msg = "session handshake: the server closed the connection (is it a TLS-only port, at a connection limit, or not a Ferry server?): " + cause.Error()
@@ -187,10 +190,25 @@ func tlsCode(err error) ferry.Code {
 	if errors.As(err, &cv) {
 		return ferry.CodeUnauthenticated
 	}
-	if msg := err.Error(); strings.Contains(msg, "tls:") && strings.Contains(msg, "certificate") {
-		return ferry.CodeUnauthenticated
+	if tlsFailure(err) && strings.Contains(err.Error(), "certificate") {
+		return ferry.CodeUnauthenticated // an alert: bad, unknown, expired, revoked or required certificate
 	}
 	return ferry.CodeUnavailable
+}
+
+// tlsFailure reports whether err comes from TLS: an alert (crypto/tls
+// reports one it received or sent over TCP as a *net.OpError whose Op is
+// "remote error" or "local error", and one over QUIC as a tls.AlertError),
+// a certificate that failed verification, or a record that is not TLS.
+func tlsFailure(err error) bool {
+	var alert tls.AlertError
+	var verify *tls.CertificateVerificationError
+	var header tls.RecordHeaderError
+	if errors.As(err, &alert) || errors.As(err, &verify) || errors.As(err, &header) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && (op.Op == "remote error" || op.Op == "local error")
 }
 
 // Close ends the connection. Calls in flight fail at once with an error
@@ -212,35 +230,6 @@ func (c *Client) Close() error {
 		c.bg.Wait()
 	})
 	return nil
-}
-
-// Call is an asynchronous call started by Go.
-type Call struct {
-	Method string // the method called
-	Args   any    // the arguments sent
-	Reply  any    // where the result is decoded
-	p      engine.Pending
-}
-
-// Done is closed when the call completes; any number of goroutines may
-// wait on it.
-func (c *Call) Done() <-chan struct{} { return c.p.Done() }
-
-// Err returns the call's error once Done is closed (nil on success), and
-// nil before.
-func (c *Call) Err() error {
-	select {
-	case <-c.p.Done():
-		return c.p.Err()
-	default:
-		return nil
-	}
-}
-
-// Wait blocks until the call completes and returns its error.
-func (c *Call) Wait() error {
-	<-c.p.Done()
-	return c.p.Err()
 }
 
 // GoingAway is closed when the server announces that it is shutting down:

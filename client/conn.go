@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 
+	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/engine"
 )
 
@@ -14,13 +15,7 @@ type Conn struct {
 	eng *engine.Conn
 }
 
-// NewConn wraps an engine connection. It is for Ferry's own packages: only
-// they can create an engine connection.
-func NewConn(e *engine.Conn) *Conn { return &Conn{eng: e} }
-
-// Bind sets the engine of a Conn made with a zero value, for Ferry's own
-// packages that must hand a Conn to handlers before its engine starts.
-func (c *Conn) Bind(e *engine.Conn) { c.eng = e }
+var _ ferry.Caller = (*Conn)(nil)
 
 type connKey struct{}
 
@@ -42,11 +37,8 @@ func (c *Conn) Call(ctx context.Context, method string, args, reply any) error {
 // Go starts a call and returns at once. reply must not be touched until
 // the call's Done channel is closed. Go never blocks on the network, never
 // panics and never drops a result.
-func (c *Conn) Go(ctx context.Context, method string, args, reply any) *Call {
-	call := &Call{Method: method, Args: args, Reply: reply}
-	call.p.NewAsync()
-	c.eng.Go(ctx, method, args, reply, &call.p)
-	return call
+func (c *Conn) Go(ctx context.Context, method string, args, reply any) *ferry.Call {
+	return c.eng.Go(ctx, method, args, reply)
 }
 
 // Notify sends a one-way notification: no response ever comes, and the

@@ -5,7 +5,10 @@
 //	call := c.Go(ctx, "Arith.Add", &Args{3, 4}, &sum)     // a future: <-call.Done(), call.Err()
 //	err = c.Notify(ctx, "Log.Write", "hello")             // one-way, never answered
 //
-// Invoke and Async are their type-checked forms. Every blocking call takes
+// A Client is a ferry.Caller, as are the Conn a client-side handler calls
+// the server back on (ConnFromContext), a server.Peer and a
+// cluster.Client. Invoke and Async are the type-checked forms of Call and
+// Go over any of them. Every blocking call takes
 // a context: its deadline crosses the wire and bounds the handler, and
 // cancelling it cancels the handler on the server.
 package client

@@ -56,7 +56,7 @@ func ExampleClient_Call() {
 func ExampleClient_Go() {
 	c, done := pipeClient()
 	defer done()
-	calls := make([]*client.Call, 3)
+	calls := make([]*ferry.Call, 3)
 	for i := range calls {
 		calls[i] = c.Go(context.Background(), "Arith.Add", Args{i, 10}, new(int))
 	}

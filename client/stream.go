@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/stream"
+	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
 	"github.com/hashicorp/yamux"
 )
@@ -59,9 +59,9 @@ func (c *Client) NewStream(ctx context.Context, method string) (*Stream, error) 
 	if err := ctx.Err(); err != nil {
 		return nil, ferry.MarkNotExecuted(status.Context(err))
 	}
-	ext, err := engine.RequestExt(ctx)
-	if err != nil {
-		return nil, ferry.MarkNotExecuted(err.(*ferry.Error))
+	ext, ferr := status.RequestExt(ctx)
+	if ferr != nil {
+		return nil, ferr
 	}
 	st, err := c.sess.Open(ctx)
 	if err != nil {
@@ -92,7 +92,7 @@ func openError(ctx context.Context, err error) error {
 // call, so that its handler sees context.DeadlineExceeded.
 func (s *Stream) abort() {
 	if s.ctxErr() != context.DeadlineExceeded {
-		_ = s.cl.eng.SendControl("$ferry.cancelstream", s.id)
+		_ = s.cl.eng.SendControl(wire.MethodCancelStream, s.id)
 	}
 	now := time.Now()
 	_ = s.c.Raw().SetReadDeadline(now)

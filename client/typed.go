@@ -1,11 +1,17 @@
 package client
 
-import "context"
+import (
+	"context"
 
-// Invoke is Call with the reply type checked at compile time:
+	"github.com/ferryrpc/ferry"
+)
+
+// Invoke is Call with the reply type checked at compile time. c is any
+// ferry.Caller: a *Client, the *Conn or server.Peer a handler calls back
+// on, or a cluster.Client.
 //
 //	sum, err := client.Invoke[int](ctx, c, "Arith.Add", &Args{3, 4})
-func Invoke[Resp any](ctx context.Context, c *Client, method string, args any) (*Resp, error) {
+func Invoke[Resp any](ctx context.Context, c ferry.Caller, method string, args any) (*Resp, error) {
 	r := new(Resp)
 	if err := c.Call(ctx, method, args, r); err != nil {
 		return nil, err
@@ -15,12 +21,13 @@ func Invoke[Resp any](ctx context.Context, c *Client, method string, args any) (
 
 // Future is the typed result of Async.
 type Future[T any] struct {
-	call  *Call
+	call  *ferry.Call
 	reply *T
 }
 
-// Async is Go with the reply type checked at compile time.
-func Async[Resp any](ctx context.Context, c *Client, method string, args any) *Future[Resp] {
+// Async is Go with the reply type checked at compile time; c is any
+// ferry.Caller, as for Invoke.
+func Async[Resp any](ctx context.Context, c ferry.Caller, method string, args any) *Future[Resp] {
 	r := new(Resp)
 	return &Future[Resp]{call: c.Go(ctx, method, args, r), reply: r}
 }

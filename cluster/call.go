@@ -5,7 +5,10 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/internal/async"
 )
+
+var _ ferry.Caller = (*Client)(nil)
 
 type idempotentKey struct{}
 
@@ -96,46 +99,12 @@ func (c *Client) retryable(ctx context.Context, method string, err error, attemp
 	return false
 }
 
-// Call is an asynchronous call started by Go.
-type Call struct {
-	Method string // the method called
-	Args   any    // the arguments sent
-	Reply  any    // where the result is decoded
-	done   chan struct{}
-	err    error
-}
-
-// Done is closed when the call completes; any number of goroutines may
-// wait on it.
-func (c *Call) Done() <-chan struct{} { return c.done }
-
-// Err returns the call's error once Done is closed (nil on success), and
-// nil before.
-func (c *Call) Err() error {
-	select {
-	case <-c.done:
-		return c.err
-	default:
-		return nil
-	}
-}
-
-// Wait blocks until the call completes and returns its error.
-func (c *Call) Wait() error {
-	<-c.done
-	return c.err
-}
-
 // Go starts a call, with Call's retries, and returns at once. reply must
 // not be touched until the call's Done channel is closed.
-func (c *Client) Go(ctx context.Context, method string, args, reply any) *Call {
-	call := &Call{Method: method, Args: args, Reply: reply, done: make(chan struct{})}
-	if !c.spawn(func() {
-		call.err = c.Call(ctx, method, args, reply)
-		close(call.done)
-	}) {
-		call.err = errClientClosed
-		close(call.done)
+func (c *Client) Go(ctx context.Context, method string, args, reply any) *ferry.Call {
+	call := async.New(method, args, reply)
+	if !c.spawn(func() { async.Finish(call, c.Call(ctx, method, args, reply)) }) {
+		async.Finish(call, errClientClosed)
 	}
 	return call
 }
@@ -161,36 +130,4 @@ func (c *Client) Notify(ctx context.Context, method string, args any) error {
 		}
 		tried, last = append(tried, e), err
 	}
-}
-
-// Invoke is Call with the reply type checked at compile time.
-func Invoke[Resp any](ctx context.Context, c *Client, method string, args any) (*Resp, error) {
-	r := new(Resp)
-	if err := c.Call(ctx, method, args, r); err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-// Future is the typed result of Async.
-type Future[T any] struct {
-	call  *Call
-	reply *T
-}
-
-// Async is Go with the reply type checked at compile time.
-func Async[Resp any](ctx context.Context, c *Client, method string, args any) *Future[Resp] {
-	r := new(Resp)
-	return &Future[Resp]{call: c.Go(ctx, method, args, r), reply: r}
-}
-
-// Done is closed when the call completes.
-func (f *Future[T]) Done() <-chan struct{} { return f.call.Done() }
-
-// Wait blocks until the call completes and returns its result.
-func (f *Future[T]) Wait() (*T, error) {
-	if err := f.call.Wait(); err != nil {
-		return nil, err
-	}
-	return f.reply, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/balancer"
+	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/cluster"
 	"github.com/ferryrpc/ferry/health"
 	"github.com/ferryrpc/ferry/resolver"
@@ -53,7 +54,7 @@ func TestCallGoNotify(t *testing.T) {
 	}
 	assert.Equal(t, map[string]int{"a": 10, "b": 10, "c": 10}, counts)
 
-	calls := make([]*cluster.Call, 10)
+	calls := make([]*ferry.Call, 10)
 	for i := range calls {
 		calls[i] = cl.Go(ctx, "Svc.Who", struct{}{}, new(string))
 	}
@@ -63,10 +64,10 @@ func TestCallGoNotify(t *testing.T) {
 		assert.NotEmpty(t, *call.Reply.(*string))
 	}
 
-	got, err := cluster.Invoke[string](ctx, cl, "Svc.Who", struct{}{})
+	got, err := client.Invoke[string](ctx, cl, "Svc.Who", struct{}{})
 	require.NoError(t, err)
 	assert.Contains(t, []string{"a", "b", "c"}, *got)
-	got, err = cluster.Async[string](ctx, cl, "Svc.Who", struct{}{}).Wait()
+	got, err = client.Async[string](ctx, cl, "Svc.Who", struct{}{}).Wait()
 	require.NoError(t, err)
 	assert.Contains(t, []string{"a", "b", "c"}, *got)
 

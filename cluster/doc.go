@@ -1,5 +1,7 @@
 // Package cluster calls a service that many servers serve, with the same
-// three ways to call as package client:
+// three ways to call as package client (a Client is a ferry.Caller, so
+// client.Invoke, client.Async, health.Check and pubsub.Publish take it
+// too):
 //
 //	c, err := cluster.New(resolver.Static("10.0.0.1:7000", "10.0.0.2:7000"),
 //		cluster.WithIdempotent("Catalog.Get"))

@@ -251,7 +251,7 @@ func (e *endpoint) serve(conn *client.Client) (wasReady bool) {
 	fails := 0
 	check := func() {
 		ctx, cancel := context.WithTimeout(e.ctx, o.healthTimeout)
-		st, err := health.Check(ctx, conn.Conn, o.healthService)
+		st, err := health.Check(ctx, conn, o.healthService)
 		cancel()
 		defer e.clearSuspect(conn)
 		switch {

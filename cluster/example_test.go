@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/ferryrpc/ferry/balancer"
+	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/cluster"
 	"github.com/ferryrpc/ferry/resolver"
 	"github.com/ferryrpc/ferry/server"
@@ -35,7 +36,7 @@ func Example() {
 
 	var seen []string
 	for range 3 {
-		who, err := cluster.Invoke[string](ctx, c, "Who.Am", struct{}{})
+		who, err := client.Invoke[string](ctx, c, "Who.Am", struct{}{})
 		if err != nil {
 			panic(err)
 		}

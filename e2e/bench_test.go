@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/require"
@@ -86,7 +87,7 @@ func BenchmarkGo(b *testing.B) {
 	ctx := context.Background()
 	msg := newBenchMsg()
 	const window = 256
-	ring := make([]*client.Call, 0, window)
+	ring := make([]*ferry.Call, 0, window)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

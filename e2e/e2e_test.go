@@ -35,7 +35,7 @@ func TestCallStyles(t *testing.T) {
 		require.NoError(t, c.Call(ctx, "Arith.Add", testsvc.Args{A: 3, B: 4}, &sum))
 		assert.Equal(t, int64(7), sum)
 
-		calls := make([]*client.Call, 100)
+		calls := make([]*ferry.Call, 100)
 		for i := range calls {
 			calls[i] = c.Go(ctx, "Arith.Add", testsvc.Args{A: int64(i), B: 1}, new(int64))
 		}
@@ -251,7 +251,7 @@ func TestConcurrencyLimitQueuesThenRefuses(t *testing.T) {
 	require.NoError(t, server.Handle(s, "Block.Wait", b.handle))
 	c := dialTCP(t, s)
 	ctx, cancel := context.WithCancel(t.Context())
-	running := []*client.Call{
+	running := []*ferry.Call{
 		c.Go(ctx, "Block.Wait", struct{}{}, nil),
 		c.Go(ctx, "Block.Wait", struct{}{}, nil),
 	}
@@ -259,7 +259,7 @@ func TestConcurrencyLimitQueuesThenRefuses(t *testing.T) {
 	<-b.started
 	// Two more wait in the queue...
 	var sums [2]int64
-	queued := []*client.Call{
+	queued := []*ferry.Call{
 		c.Go(t.Context(), "Arith.Add", testsvc.Args{A: 1, B: 1}, &sums[0]),
 		c.Go(t.Context(), "Arith.Add", testsvc.Args{A: 2, B: 2}, &sums[1]),
 	}
@@ -317,7 +317,7 @@ func TestServerCloseFailsInFlightCalls(t *testing.T) {
 	b := newBlocker()
 	require.NoError(t, server.Handle(s, "Block.Wait", b.handle))
 	c := dialTCP(t, s)
-	calls := make([]*client.Call, 16)
+	calls := make([]*ferry.Call, 16)
 	for i := range calls {
 		calls[i] = c.Go(t.Context(), "Block.Wait", struct{}{}, nil)
 	}
@@ -382,7 +382,7 @@ func TestGoNeverDropsResults(t *testing.T) {
 	s := newServer(t)
 	c := dialTCP(t, s)
 	const n = 2000
-	calls := make([]*client.Call, n)
+	calls := make([]*ferry.Call, n)
 	for i := range calls {
 		calls[i] = c.Go(t.Context(), "Arith.Add", testsvc.Args{A: int64(i), B: int64(i)}, new(int64))
 	}

@@ -94,7 +94,7 @@ func TestBlackholedPeerIsDetected(t *testing.T) {
 	c := dialFaulty(t, s, f, client.WithConfig(cfg))
 
 	const n = 16
-	calls := make([]*client.Call, n)
+	calls := make([]*ferry.Call, n)
 	for i := range calls {
 		calls[i] = c.Go(t.Context(), "Block.Wait", struct{}{}, nil)
 	}
@@ -234,7 +234,7 @@ func TestSlowNetworkStillWorks(t *testing.T) {
 			assert.Equal(t, int64(5), sum)
 			assert.GreaterOrEqual(t, took, 2*delay)
 			assert.LessOrEqual(t, took, 2*delay+faultSlack)
-			calls := make([]*client.Call, 64)
+			calls := make([]*ferry.Call, 64)
 			for i := range calls {
 				calls[i] = c.Go(t.Context(), "Arith.Add", map[string]int64{"A": int64(i), "B": 1}, new(int64))
 			}
@@ -331,7 +331,7 @@ func TestCloseIsPromptWhenPeerStalls(t *testing.T) {
 			s := newServer(t)
 			f := faultnet.New()
 			addr := serveLoopback(t, s, f)
-			var calls []*client.Call
+			var calls []*ferry.Call
 			for range 3 {
 				c, err := client.Dial(t.Context(), addr)
 				require.NoError(t, err)

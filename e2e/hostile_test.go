@@ -238,7 +238,7 @@ func TestPanicsAndGarbageDoNotHurtGoodCalls(t *testing.T) {
 	s := newServer(t)
 	c := dialTCP(t, s)
 	g0, _ := settle()
-	var calls []*client.Call
+	var calls []*ferry.Call
 	for i := 0; i < 1000; i++ {
 		calls = append(calls,
 			c.Go(t.Context(), "Echo.Panic", struct{}{}, nil),

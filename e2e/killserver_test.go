@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -49,7 +50,7 @@ func TestKillServerProcess(t *testing.T) {
 	defer cancel()
 
 	clients := make([]*client.Client, len(clientModes))
-	calls := make([][]*client.Call, len(clientModes))
+	calls := make([][]*ferry.Call, len(clientModes))
 	for i, mode := range clientModes {
 		c, err := client.Dial(ctx, addr, mode.opts...)
 		require.NoError(t, err)

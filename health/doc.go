@@ -13,6 +13,7 @@
 //	...
 //	hs.Shutdown()                        // everything NOT_SERVING, before srv.Shutdown
 //
-// Check calls it from a client; package cluster calls it on every
+// Check calls it through any ferry.Caller (a client.Client, a
+// cluster.Client); package cluster calls it on every
 // endpoint to keep unhealthy ones out of rotation.
 package health

@@ -4,7 +4,7 @@ import (
 	"context"
 	"sync"
 
-	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/server"
 )
 
@@ -87,9 +87,10 @@ func (h *Server) Shutdown() {
 }
 
 // Check asks the server at the other end of c for the status of service
-// ("" for the whole server). A server without the health service answers
-// with an error of code ferry.CodeUnimplemented.
-func Check(ctx context.Context, c *client.Conn, service string) (Status, error) {
+// ("" for the whole server). c is any ferry.Caller: a client.Client, or a
+// cluster.Client (which asks one of its endpoints). A server without the
+// health service answers with an error of code ferry.CodeUnimplemented.
+func Check(ctx context.Context, c ferry.Caller, service string) (Status, error) {
 	var resp CheckResponse
 	if err := c.Call(ctx, Method, &CheckRequest{Service: service}, &resp); err != nil {
 		return Unknown, err

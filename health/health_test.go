@@ -36,7 +36,7 @@ func TestCheck(t *testing.T) {
 	defer c.Close()
 
 	check := func(service string) health.Status {
-		s, err := health.Check(t.Context(), c.Conn, service)
+		s, err := health.Check(t.Context(), c, service)
 		require.NoError(t, err)
 		return s
 	}
@@ -58,7 +58,7 @@ func TestCheckWithoutHealthService(t *testing.T) {
 	c, err := client.Dial(t.Context(), start(t, server.New()))
 	require.NoError(t, err)
 	defer c.Close()
-	_, err = health.Check(t.Context(), c.Conn, "")
+	_, err = health.Check(t.Context(), c, "")
 	assert.Equal(t, ferry.CodeUnimplemented, ferry.CodeOf(err))
 }
 

@@ -274,8 +274,10 @@ func (s *Subscription) end(reason error) {
 }
 
 // Publish publishes v to topic through the server c is connected to, and
-// returns how many subscribers it was queued for.
-func Publish(ctx context.Context, c *client.Client, topic string, v any) (int, error) {
+// returns how many subscribers it was queued for. c is any ferry.Caller: a
+// client.Client, or a cluster.Client (the message then reaches the
+// subscribers of the one server that takes the call).
+func Publish(ctx context.Context, c ferry.Caller, topic string, v any) (int, error) {
 	raw, err := codec.Marshal(v)
 	if err != nil {
 		return 0, ferry.Errorf(ferry.CodeInvalidArgument, "cannot encode the message: %v", err)

@@ -10,9 +10,8 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/internal/engine"
-	"github.com/ferryrpc/ferry/internal/stream"
+	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
 )
 
@@ -68,22 +67,9 @@ func (c *conn) serve() {
 	defer c.s.forget(c)
 	defer c.budget.Close()
 	defer c.cancel()
-	cfg := c.s.opts.cfg
-	deadline := time.Now().Add(cfg.SniffTimeout)
-	if c.s.opts.tls != nil {
-		tc := tls.Server(c.nc, c.s.opts.tls)
-		hctx, cancel := context.WithDeadline(c.ctx, deadline)
-		err := tc.HandshakeContext(hctx)
-		cancel()
-		if err != nil {
-			c.s.opts.logger.Warn("ferry: TLS handshake failed", "remote", c.nc.RemoteAddr(), "err", err)
-			lingeringClose(c.nc)
-			return
-		}
-		st := tc.ConnectionState()
-		c.mu.Lock()
-		c.nc, c.tlsState = tc, &st
-		c.mu.Unlock()
+	deadline := time.Now().Add(c.s.opts.cfg.SniffTimeout)
+	if c.s.opts.tls != nil && !c.handshakeTLS(deadline) {
+		return
 	}
 	proto, pc, err := transport.Sniff(c.nc, time.Until(deadline))
 	if err != nil {
@@ -95,20 +81,53 @@ func (c *conn) serve() {
 	c.proto = map[transport.Protocol]string{transport.ProtocolSession: "session", transport.ProtocolMsgpackRPC: "msgpack-rpc"}[proto]
 	c.authed = c.s.opts.auth == nil
 	c.mu.Unlock()
-	if proto == transport.ProtocolMsgpackRPC && c.s.opts.auth != nil {
-		// A bare client is judged by its TLS identity now; it may still
-		// send a hello with a token.
-		_, _ = c.authenticate("")
-	}
 	if proto == transport.ProtocolMsgpackRPC {
-		if e, p := c.add(&lingerConn{Conn: pc, c: c}, false); e != nil {
-			c.run(e, p)
+		if c.s.opts.auth != nil {
+			// A bare client is judged by its TLS identity now; it may
+			// still send a hello with a token.
+			_, _ = c.authenticate("")
 		}
-		c.streams.Wait()
-		c.nc.Close()
+		c.serveBare(pc)
 		return
 	}
-	sess, err := transport.ServerWithBudget(&lingerConn{Conn: pc, c: c}, cfg, c.budget)
+	c.serveSession(pc, deadline)
+}
+
+// handshakeTLS runs the server's side of the TLS handshake by deadline.
+// On failure it closes the connection, keeping the alert that explains
+// why (lingeringClose).
+func (c *conn) handshakeTLS(deadline time.Time) bool {
+	tc := tls.Server(c.nc, c.s.opts.tls)
+	hctx, cancel := context.WithDeadline(c.ctx, deadline)
+	err := tc.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		c.s.opts.logger.Warn("ferry: TLS handshake failed", "remote", c.nc.RemoteAddr(), "err", err)
+		lingeringClose(c.nc)
+		return false
+	}
+	st := tc.ConnectionState()
+	c.mu.Lock()
+	c.nc, c.tlsState = tc, &st
+	c.mu.Unlock()
+	return true
+}
+
+// serveBare serves a bare MessagePack-RPC connection: one engine over the
+// whole connection.
+func (c *conn) serveBare(pc net.Conn) {
+	if e, p := c.add(&lingerConn{Conn: pc, c: c}, false); e != nil {
+		c.run(e, p)
+	}
+	c.streams.Wait()
+	c.nc.Close()
+}
+
+// serveSession serves a yamux session: it accepts streams until the
+// session ends, and closes it when the client sends no complete message,
+// or no authenticated hello, by deadline.
+func (c *conn) serveSession(pc net.Conn, deadline time.Time) {
+	sess, err := transport.ServerWithBudget(&lingerConn{Conn: pc, c: c}, c.s.opts.cfg, c.budget)
 	if err != nil {
 		c.nc.Close()
 		return
@@ -120,26 +139,47 @@ func (c *conn) serve() {
 	if closed {
 		sess.Close()
 	}
-	// A Ferry client opens its first stream and says hello at once: a
-	// session that has sent no complete message by the handshake deadline
-	// is closed.
+	defer c.watchHello(sess, deadline)()
+	c.acceptStreams(sess)
+	c.mu.Lock()
+	c.acceptEnded = true // no stream goroutine starts from now on
+	c.mu.Unlock()
+	// The session is gone: calls through kept Peers fail as unavailable.
+	for _, e := range c.snapshot() {
+		e.Abort(ferry.NewError(ferry.CodeUnavailable, "the client's connection ended"))
+	}
+	c.cancel() // ends streaming handlers of the vanished connection
+	c.streams.Wait()
+	sess.Close()
+}
+
+// watchHello closes sess if the client has sent no complete message by
+// deadline, or, with authentication, no authenticated hello: a Ferry
+// client opens its first stream and says hello at once. It returns the
+// function that stops watching.
+func (c *conn) watchHello(sess *transport.Session, deadline time.Time) (stop func()) {
 	idle := time.AfterFunc(time.Until(deadline), func() {
 		if !c.proven.Load() {
 			c.s.opts.logger.Warn("ferry: no complete message in time", "remote", c.nc.RemoteAddr())
 			sess.Close()
 		}
 	})
-	defer idle.Stop()
-	if c.s.opts.auth != nil {
-		// The hello must come within the handshake budget.
-		timer := time.AfterFunc(time.Until(deadline), func() {
-			if !c.isAuthenticated() {
-				c.s.opts.logger.Warn("ferry: no authenticated hello in time", "remote", c.nc.RemoteAddr())
-				sess.Close()
-			}
-		})
-		defer timer.Stop()
+	if c.s.opts.auth == nil {
+		return func() { idle.Stop() }
 	}
+	auth := time.AfterFunc(time.Until(deadline), func() {
+		if !c.isAuthenticated() {
+			c.s.opts.logger.Warn("ferry: no authenticated hello in time", "remote", c.nc.RemoteAddr())
+			sess.Close()
+		}
+	})
+	return func() { idle.Stop(); auth.Stop() }
+}
+
+// acceptStreams serves the session's streams, each in a goroutine of its
+// own, until the session ends or a graceful close pauses it (drainBacklog
+// then takes the last ones).
+func (c *conn) acceptStreams(sess *transport.Session) {
 	actx, pause := context.WithCancel(context.Background())
 	defer pause()
 	c.mu.Lock()
@@ -158,16 +198,6 @@ func (c *conn) serve() {
 		}
 		c.serveAccepted(st)
 	}
-	c.mu.Lock()
-	c.acceptEnded = true // no stream goroutine starts from now on
-	c.mu.Unlock()
-	// The session is gone: calls through kept Peers fail as unavailable.
-	for _, e := range c.snapshot() {
-		e.Abort(ferry.NewError(ferry.CodeUnavailable, "the client's connection ended"))
-	}
-	c.cancel() // ends streaming handlers of the vanished connection
-	c.streams.Wait()
-	sess.Close()
 }
 
 // prove marks the connection as one that sent a complete message: it is no
@@ -189,7 +219,7 @@ func (c *conn) serveSessionStream(st net.Conn) {
 		return
 	}
 	_ = st.SetReadDeadline(time.Time{})
-	if b[0] == stream.Marker {
+	if b[0] == wire.StreamMarker {
 		c.serveStream(st) // settled when its handler starts (beginStream) or it returns
 		return
 	}
@@ -392,14 +422,17 @@ func (c *conn) add(rwc net.Conn, ferryPeer bool) (*engine.Conn, *Peer) {
 		rwc.Close()
 		return nil, nil
 	}
-	p := &Peer{Conn: &client.Conn{}, id: peerIDs.Add(1), remote: c.nc.RemoteAddr(), conn: c}
-	eo := c.s.engineOptions(c, p, ferryPeer)
+	var p *Peer
+	eo := c.s.engineOptions(c, ferryPeer)
+	eo.ConnContext = func(e *engine.Conn) context.Context {
+		p = &Peer{eng: e, id: peerIDs.Add(1), remote: c.nc.RemoteAddr(), conn: c}
+		return context.WithValue(c.ctx, peerKey{}, p)
+	}
 	eo.Locked = !c.authed
 	e := engine.New(rwc, eo)
 	if c.authed && c.identity != nil {
 		e.Unlock(c.identity)
 	}
-	p.Bind(e)
 	if c.firstPeer == nil {
 		c.firstPeer = p
 	}

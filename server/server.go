@@ -52,8 +52,8 @@ func New(opts ...Option) *Server {
 	if s.opts.logger == nil {
 		s.opts.logger = slog.New(slog.DiscardHandler)
 	}
-	s.ic = ferry.ChainServer(s.opts.interceptors...)
-	s.cic = ferry.ChainClient(s.opts.clientInterceptors...)
+	s.ic = engine.ChainServer(s.opts.interceptors...)
+	s.cic = engine.ChainClient(s.opts.clientInterceptors...)
 	s.streams = map[string]streamMethod{}
 	s.perIP = map[string]int{}
 	s.listeners = map[net.Listener]struct{}{}
@@ -317,18 +317,17 @@ func hostOf(a net.Addr) string {
 	return a.String()
 }
 
-func (s *Server) engineOptions(c *conn, p *Peer, ferryPeer bool) engine.Options {
+func (s *Server) engineOptions(c *conn, ferryPeer bool) engine.Options {
 	cfg := s.opts.cfg
 	eo := engine.Options{
 		Control:          c.control,
-		LockedMaxMessage: 4 << 10,
-		Limits:           wire.Limits{MaxMessage: cfg.MaxMessageSize, MaxDepth: cfg.MaxDepth},
+		LockedMaxMessage: wire.LockedMaxMessage,
+		Limits:           engine.Limits(cfg),
 		Ext:              ferryPeer,
 		Registry:         s.reg,
 		Server:           s.ic,
 		Client:           s.cic,
 		Limiter:          c.limiter,
-		BaseContext:      context.WithValue(c.ctx, peerKey{}, p),
 		WriteTimeout:     cfg.WriteTimeout, // on session streams too: a peer that stops reading replies is cut off
 		Logger:           s.opts.logger,
 		Budget:           c.budget,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/stream"
 	"github.com/ferryrpc/ferry/internal/wire"
@@ -205,7 +206,7 @@ func HandleClientStream[Req, Resp any](s *Server, name string, fn func(ctx conte
 // serveStream runs one streaming call on st, whose marker byte was read.
 func (c *conn) serveStream(st net.Conn) {
 	cfg := c.s.opts.cfg
-	sc := stream.New(st, wire.Limits{MaxMessage: cfg.MaxMessageSize, MaxDepth: cfg.MaxDepth})
+	sc := stream.New(st, engine.Limits(cfg))
 	sc.Bound(c.budget, cfg.PartialMessageTimeout)
 	defer sc.Close()
 	_ = st.SetReadDeadline(time.Now().Add(cfg.SniffTimeout))
@@ -303,7 +304,7 @@ func runStream(ctx context.Context, fn StreamHandler, st *Stream, o options) (re
 // streaming call.
 func (c *conn) control(method string, params []byte) (any, error) {
 	switch method {
-	case "$ferry.hello":
+	case wire.MethodHello:
 		var hello []struct {
 			Token string `msgpack:"token"`
 		}
@@ -316,7 +317,7 @@ func (c *conn) control(method string, params []byte) (any, error) {
 			token = hello[0].Token
 		}
 		return c.authenticate(token)
-	case "$ferry.cancelstream":
+	case wire.MethodCancelStream:
 		var ids []uint32
 		if codec.Unmarshal(params, &ids) != nil || len(ids) != 1 {
 			return nil, nil

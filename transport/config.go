@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"github.com/ferryrpc/ferry/internal/wire"
 	"io"
 	"log/slog"
 	"time"
@@ -90,8 +91,8 @@ func (c Config) ConnBudget() int64 {
 // DefaultConfig returns the production defaults documented on Config.
 func DefaultConfig() Config {
 	return Config{
-		MaxMessageSize:     4 << 20,
-		MaxDepth:           64,
+		MaxMessageSize:     wire.DefaultMaxMessage,
+		MaxDepth:           wire.DefaultMaxDepth,
 		KeepAliveInterval:  15 * time.Second,
 		WriteTimeout:       10 * time.Second,
 		StreamCloseTimeout: 15 * time.Second,

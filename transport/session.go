@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"github.com/ferryrpc/ferry/internal/wire"
 	"io"
 	"net"
 	"runtime"
@@ -519,9 +520,9 @@ func Sniff(conn net.Conn, timeout time.Duration) (Protocol, net.Conn, error) {
 	_ = conn.SetReadDeadline(time.Time{})
 	pc := &prefixConn{Conn: conn, first: b[0], has: true}
 	switch {
-	case b[0] == 0:
+	case b[0] == wire.SessionByte:
 		return ProtocolSession, pc, nil
-	case b[0]&0xf0 == 0x90 || b[0] == 0xdc || b[0] == 0xdd:
+	case wire.IsArrayStart(b[0]):
 		return ProtocolMsgpackRPC, pc, nil
 	}
 	return 0, nil, ErrUnknownProtocol

@@ -78,7 +78,7 @@ func main() {
 	fmt.Println("Call   Arith.Add(3, 4) =", sum)
 
 	// Async: Go returns at once; several calls are in flight together.
-	var calls []*client.Call
+	var calls []*ferry.Call
 	for i := int64(1); i <= 3; i++ {
 		calls = append(calls, c.Go(ctx, "Arith.Add", Args{i, 10 * i}, new(int64)))
 	}

@@ -6,53 +6,48 @@ import (
 	"sync"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/async"
 	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 )
 
-// Pending is an outgoing call awaiting its response.
-type Pending struct {
+// pending is an outgoing call awaiting its response.
+type pending struct {
 	id    uint32
 	reply any
 	err   error
-	done  chan struct{}
-	async bool        // done is closed (any number of waiters) rather than sent on
-	stop  func() bool // unregisters the ctx watcher of an async call
-	conn  *Conn       // for abandon
+	done  chan struct{} // sent on once, for a call waiting in Call
+	call  *async.Call   // the handle of an asynchronous call (Go); nil for Call
+	stop  func() bool   // unregisters the ctx watcher of an async call
+	conn  *Conn         // for abandon
 	ctx   context.Context
 	seq   uint64 // its place among the requests sent; 0 until queued
 }
 
-// NewAsync prepares p for an asynchronous call: Done may then be waited on
-// by any number of goroutines.
-func (p *Pending) NewAsync() {
-	p.async = true
-	p.done = make(chan struct{})
-}
-
-// Done is closed when an asynchronous call completes.
-func (p *Pending) Done() <-chan struct{} { return p.done }
-
-// Err returns the call's error; valid once Done is closed.
-func (p *Pending) Err() error { return p.err }
-
-// Fail completes an asynchronous call that was never started.
-func (p *Pending) Fail(err error) { p.finish(err) }
-
-func (p *Pending) finish(err error) {
-	p.err = err
+func (p *pending) finish(err error) {
 	if p.stop != nil {
 		p.stop()
 	}
-	if p.async {
-		close(p.done)
-	} else {
-		p.done <- struct{}{}
+	if p.call != nil {
+		async.Finish(p.call, err)
+		return
 	}
+	p.err = err
+	p.done <- struct{}{}
 }
 
-var syncPool = sync.Pool{New: func() any { return &Pending{done: make(chan struct{}, 1)} }}
+// goCall is an asynchronous call's pending entry and its handle, in one
+// allocation.
+type goCall struct {
+	p    pending
+	call async.Call
+}
+
+// syncPool recycles the pending entries of synchronous calls: only Call
+// knows when its entry is free again (it has read the result), while an
+// asynchronous call's handle lives on with the caller.
+var syncPool = sync.Pool{New: func() any { return &pending{done: make(chan struct{}, 1)} }}
 
 // Call sends a request and waits for its result, which is decoded into
 // reply. Cancelling ctx abandons the call at once and asks the peer to
@@ -84,19 +79,19 @@ func (c *Conn) ControlCall(ctx context.Context, method string, args, reply any) 
 	return c.call(ctx, method, args, reply)
 }
 
-// RequestExt returns the extensions a request made with ctx carries, or a
-// not-executed deadline error when ctx's deadline has passed.
-func RequestExt(ctx context.Context) (wire.RequestExt, error) { return requestExt(ctx) }
-
-// Go starts an asynchronous call completing p, which NewAsync prepared. It
-// never blocks on the network; interceptors, if any, run in a goroutine.
-func (c *Conn) Go(ctx context.Context, method string, args, reply any, p *Pending) {
+// Go starts an asynchronous call and returns its handle. It never blocks
+// on the network; interceptors, if any, run in a goroutine.
+func (c *Conn) Go(ctx context.Context, method string, args, reply any) *async.Call {
+	g := new(goCall)
+	async.Init(&g.call, method, args, reply)
+	p := &g.p
+	p.call = &g.call
 	if ic := c.opts.Client; ic != nil {
 		c.mu.Lock()
 		if c.err != nil {
 			c.mu.Unlock()
 			p.finish(notExecuted(callError(c.err)))
-			return
+			return p.call
 		}
 		c.asyncs.Add(1) // Close waits for it
 		c.mu.Unlock()
@@ -104,12 +99,13 @@ func (c *Conn) Go(ctx context.Context, method string, args, reply any, p *Pendin
 			defer c.asyncs.Done()
 			p.finish(ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoke))
 		}()
-		return
+		return p.call
 	}
 	p.reply = reply
 	if err := c.start(ctx, method, args, p); err != nil {
 		p.finish(err)
 	}
+	return p.call
 }
 
 func (c *Conn) invoke(ctx context.Context, info *ferry.CallInfo, args, reply any) error {
@@ -120,7 +116,7 @@ func (c *Conn) invoke(ctx context.Context, info *ferry.CallInfo, args, reply any
 }
 
 func (c *Conn) call(ctx context.Context, method string, args, reply any) error {
-	p := syncPool.Get().(*Pending)
+	p := syncPool.Get().(*pending)
 	p.reply = reply
 	if err := c.start(ctx, method, args, p); err != nil {
 		p.reply = nil
@@ -133,7 +129,7 @@ func (c *Conn) call(ctx context.Context, method string, args, reply any) error {
 		if c.abandon(p, ctx.Err()) {
 			p.reply = nil
 			syncPool.Put(p)
-			return ctxError(ctx.Err())
+			return status.Context(ctx.Err())
 		}
 		<-p.done // the response won the race; its decode is finishing
 	}
@@ -145,10 +141,10 @@ func (c *Conn) call(ctx context.Context, method string, args, reply any) error {
 
 func (c *Conn) notify(ctx context.Context, method string, args any) error {
 	if err := ctx.Err(); err != nil {
-		return ctxError(err)
+		return status.Context(err)
 	}
 	if c.opts.Ext {
-		ext, err := requestExt(ctx)
+		ext, err := status.RequestExt(ctx)
 		if err != nil {
 			return err
 		}
@@ -160,15 +156,15 @@ func (c *Conn) notify(ctx context.Context, method string, args any) error {
 // start registers p and queues its request. On an error p is neither
 // registered nor finished. If the conn fails after registration, p is
 // finished with that error and start returns nil.
-func (c *Conn) start(ctx context.Context, method string, args any, p *Pending) error {
+func (c *Conn) start(ctx context.Context, method string, args any, p *pending) error {
 	if err := ctx.Err(); err != nil {
-		return ferry.MarkNotExecuted(ctxError(err).(*ferry.Error))
+		return ferry.MarkNotExecuted(status.Context(err))
 	}
 	var ext *wire.RequestExt
 	if c.opts.Ext {
-		e, err := requestExt(ctx)
+		e, err := status.RequestExt(ctx)
 		if err != nil {
-			return ferry.MarkNotExecuted(err.(*ferry.Error))
+			return err
 		}
 		ext = &e
 	}
@@ -189,7 +185,7 @@ func (c *Conn) start(ctx context.Context, method string, args any, p *Pending) e
 	}
 	p.id, p.conn, p.seq = c.nextID, c, 0
 	c.calls[p.id] = p
-	if p.async && ctx.Done() != nil {
+	if p.call != nil && ctx.Done() != nil {
 		p.ctx = ctx
 		p.stop = context.AfterFunc(ctx, p.abandonAsync)
 	}
@@ -206,26 +202,26 @@ func (c *Conn) start(ctx context.Context, method string, args any, p *Pending) e
 	return nil
 }
 
-func (p *Pending) abandonAsync() {
+func (p *pending) abandonAsync() {
 	if err := p.ctx.Err(); p.conn.abandon(p, err) {
-		p.finish(ctxError(err))
+		p.finish(status.Context(err))
 	}
 }
 
 // abandon removes p if no response has claimed it yet, and tells a Ferry
 // peer to cancel the handler (not for a deadline: the peer enforces that
 // one itself, and its handler then sees context.DeadlineExceeded).
-func (c *Conn) abandon(p *Pending, why error) bool {
+func (c *Conn) abandon(p *pending, why error) bool {
 	if !c.remove(p) {
 		return false
 	}
 	if c.opts.Ext && why != context.DeadlineExceeded {
-		_ = c.w.notify(methodCancel, p.id)
+		_ = c.w.notify(wire.MethodCancel, p.id)
 	}
 	return true
 }
 
-func (c *Conn) remove(p *Pending) bool {
+func (c *Conn) remove(p *pending) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.calls[p.id] != p {

@@ -28,13 +28,6 @@ import (
 	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
 
-// Reserved notification methods (PROTOCOL.md, "Control notifications").
-const (
-	methodCancel  = "$ferry.cancel"
-	methodGoAway  = "$ferry.goaway"
-	methodDrained = "$ferry.drained"
-)
-
 // Options configure a Conn. The zero value serves nothing and speaks the
 // plain spec.
 type Options struct {
@@ -44,9 +37,12 @@ type Options struct {
 	Server       ferry.ServerInterceptor // wraps incoming calls
 	Client       ferry.ClientInterceptor // wraps outgoing calls
 	Limiter      *Limiter                // bounds running handlers; nil: unbounded
-	BaseContext  context.Context         // parent of handler contexts; nil: Background
 	WriteTimeout time.Duration           // per flush, when the stream supports deadlines
 	OnGoAway     func()                  // the peer announced shutdown
+	// ConnContext returns the parent of the conn's handler contexts; New
+	// calls it once with the conn it is creating, so that the context can
+	// carry the conn (net/http's Server.ConnContext). Nil: Background.
+	ConnContext func(*Conn) context.Context
 	// Control handles reserved methods ($...) other than cancel and
 	// go-away, requests and notifications alike; a request is answered
 	// with its reply or error. Nil: requests get CodeUnimplemented.
@@ -82,7 +78,7 @@ type Conn struct {
 	w writer
 
 	mu      sync.Mutex
-	calls   map[uint32]*Pending
+	calls   map[uint32]*pending
 	nextID  uint32
 	err     error               // set once the conn is broken or closed
 	goaway  bool                // the peer is going away: refuse new outgoing calls
@@ -117,9 +113,6 @@ func New(rwc io.ReadWriteCloser, opts Options) *Conn {
 	if opts.Limits.MaxMessage == 0 {
 		opts.Limits = wire.DefaultLimits
 	}
-	if opts.BaseContext == nil {
-		opts.BaseContext = context.Background()
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -128,12 +121,16 @@ func New(rwc io.ReadWriteCloser, opts Options) *Conn {
 		opts:     opts,
 		rd:       wire.NewReader(rwc, opts.Limits),
 		dec:      msgpack.NewDecoder(),
-		calls:    make(map[uint32]*Pending),
+		calls:    make(map[uint32]*pending),
 		running:  make(map[uint32]*inbound),
 		closed:   make(chan struct{}),
 		readDone: make(chan struct{}),
 	}
-	c.baseCtx, c.cancel = context.WithCancel(opts.BaseContext)
+	base := context.Background()
+	if opts.ConnContext != nil {
+		base = opts.ConnContext(c)
+	}
+	c.baseCtx, c.cancel = context.WithCancel(base)
 	c.w.init(c)
 	if opts.Budget != nil {
 		c.rd.SetAccount(opts.Budget)
@@ -205,7 +202,7 @@ func (c *Conn) CloseContext(ctx context.Context) error {
 	c.closeMu.Lock()
 	if stopped && c.opts.Ext && !c.drainedSent {
 		c.drainedSent = true
-		_ = c.w.notify(methodDrained, n)
+		_ = c.w.notify(wire.MethodDrained, n)
 	}
 	c.closeMu.Unlock()
 	c.asyncs.Wait()
@@ -277,7 +274,7 @@ func (c *Conn) peerDrained(n uint64) {
 	c.w.stopRequests() // from here on no request gets a sequence number
 	c.mu.Lock()
 	c.goaway = true
-	var unread []*Pending
+	var unread []*pending
 	for id, p := range c.calls {
 		if p.seq == 0 || p.seq > n {
 			delete(c.calls, id)
@@ -366,7 +363,7 @@ func (c *Conn) Drain() {
 	if was || !c.opts.Ext {
 		return
 	}
-	_ = c.w.notify(methodGoAway, nil)
+	_ = c.w.notify(wire.MethodGoAway, nil)
 }
 
 // Running reports how many handlers this conn is running.
@@ -421,7 +418,7 @@ func (c *Conn) endInput() {
 	c.draining.Store(true)
 	c.goaway = true
 	calls := c.calls
-	c.calls = map[uint32]*Pending{}
+	c.calls = map[uint32]*pending{}
 	c.mu.Unlock()
 	lost := ferry.NewError(ferry.CodeUnavailable, "the peer closed the connection: the call may or may not have executed")
 	for _, p := range calls {
@@ -441,120 +438,12 @@ func (c *Conn) endInput() {
 	c.fail(errors.New("the peer closed the connection"), true)
 }
 
-// Limiter bounds how many handlers run at once, with a bounded queue of
-// calls waiting for a slot; one is shared by every stream of a connection.
-type Limiter struct {
-	mu       sync.Mutex
-	running  int
-	max      int
-	reserved int        // queue places promised to calls being decoded
-	queue    []*inbound // FIFO of admitted calls waiting for a slot
-	maxQueue int
-}
-
-// NewLimiter returns a Limiter running max handlers at once and queueing
-// up to maxQueue more.
-func NewLimiter(max, maxQueue int) *Limiter {
-	return &Limiter{max: max, maxQueue: maxQueue}
-}
-
-type admission int
-
-const (
-	refused admission = iota
-	runNow
-	queued
-)
-
-// reserve decides a call's fate before its arguments are decoded.
-func (l *Limiter) reserve() admission {
-	if l == nil {
-		return runNow
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	switch {
-	case l.running < l.max:
-		l.running++
-		return runNow
-	case len(l.queue)+l.reserved < l.maxQueue:
-		l.reserved++
-		return queued
-	}
-	return refused
-}
-
-// unreserve gives back what reserve granted to a call that will not run.
-func (l *Limiter) unreserve(a admission) {
-	switch a {
-	case runNow:
-		if next := l.done(); next != nil {
-			go next.loop()
-		}
-	case queued:
-		l.mu.Lock()
-		l.reserved--
-		l.mu.Unlock()
-	}
-}
-
-// enqueue places a call that reserved a queue place; it runs at once if a
-// slot has come free since.
-func (l *Limiter) enqueue(in *inbound) {
-	l.mu.Lock()
-	l.reserved--
-	if l.running < l.max {
-		l.running++
-		l.mu.Unlock()
-		go in.loop()
-		return
-	}
-	l.queue = append(l.queue, in)
-	l.mu.Unlock()
-}
-
-// Queued reports how many calls wait for a slot.
-func (l *Limiter) Queued() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.queue)
-}
-
-// done ends a handler's use of its slot and returns the next queued call,
-// which inherits the slot, or nil.
-func (l *Limiter) done() *inbound {
-	if l == nil {
-		return nil
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.queue) > 0 {
-		next := l.queue[0]
-		l.queue[0] = nil
-		l.queue = l.queue[1:]
-		if len(l.queue) == 0 {
-			l.queue = nil
-		}
-		return next
-	}
-	l.running--
-	return nil
-}
-
-// Acquire takes a slot if one is free, for work that cannot queue
-// (streaming handlers).
-func (l *Limiter) Acquire() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.running < l.max {
-		l.running++
-		return true
-	}
-	return false
-}
-
-// Release returns a slot taken by Acquire.
-func (l *Limiter) Release() { l.unreserve(runNow) }
-
 // encoder is shared by the writer's callers, under the writer lock.
 func newEncoder(b *msgpack.Buffer) *vmsgpack.Encoder { return msgpack.NewEncoder(b) }
+
+// Limits returns the message limits a transport configuration sets: the
+// one conversion from transport.Config to wire.Limits, for the client and
+// the server, unary calls and streams alike.
+func Limits(cfg transport.Config) wire.Limits {
+	return wire.Limits{MaxMessage: cfg.MaxMessageSize, MaxDepth: cfg.MaxDepth}
+}

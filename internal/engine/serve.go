@@ -323,7 +323,7 @@ func (c *Conn) control(m *wire.Message) {
 		return
 	}
 	switch string(m.Method) {
-	case methodCancel:
+	case wire.MethodCancel:
 		var id uint32
 		if c.decodeParams(m.Params, &id) != nil {
 			return
@@ -335,12 +335,12 @@ func (c *Conn) control(m *wire.Message) {
 		if in != nil {
 			in.cancel()
 		}
-	case methodDrained:
+	case wire.MethodDrained:
 		var n uint64
 		if c.decodeParams(m.Params, &n) == nil {
 			c.peerDrained(n)
 		}
-	case methodGoAway:
+	case wire.MethodGoAway:
 		c.mu.Lock()
 		c.goaway = true
 		c.mu.Unlock()

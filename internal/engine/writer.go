@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 	"sync"
@@ -352,19 +351,3 @@ func btoi(b bool) int {
 	}
 	return 0
 }
-
-// requestExt builds the extensions of an outgoing call from its ctx.
-func requestExt(ctx context.Context) (wire.RequestExt, error) {
-	var ext wire.RequestExt
-	if dl, ok := ctx.Deadline(); ok {
-		ext.Timeout = int64(time.Until(dl))
-		if ext.Timeout <= 0 {
-			return ext, ctxError(context.DeadlineExceeded)
-		}
-	}
-	ext.Metadata = ferry.OutgoingMetadata(ctx)
-	return ext, nil
-}
-
-// ctxError converts a context error into the *ferry.Error a call returns.
-func ctxError(err error) error { return status.Context(err) }

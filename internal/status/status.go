@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/msgpack"
@@ -83,6 +84,22 @@ func Context(err error) *ferry.Error {
 		return ferry.WrapError(ferry.CodeDeadlineExceeded, err, "the call's deadline passed")
 	}
 	return ferry.WrapError(ferry.CodeCanceled, err, "the call was canceled")
+}
+
+// RequestExt builds the extensions of an outgoing call, or stream, from
+// its ctx: the time left before its deadline and its outgoing metadata.
+// A deadline that has passed is a DeadlineExceeded error, flagged not
+// executed (the call is not sent).
+func RequestExt(ctx context.Context) (wire.RequestExt, *ferry.Error) {
+	var ext wire.RequestExt
+	if dl, ok := ctx.Deadline(); ok {
+		ext.Timeout = int64(time.Until(dl))
+		if ext.Timeout <= 0 {
+			return ext, ferry.MarkNotExecuted(Context(context.DeadlineExceeded))
+		}
+	}
+	ext.Metadata = ferry.OutgoingMetadata(ctx)
+	return ext, nil
 }
 
 // Lost is what a call in flight sees when its connection or stream breaks

@@ -20,17 +20,6 @@ import (
 	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
 
-// Marker is the first byte of a streaming-call stream. It is a byte no
-// msgpack value starts with, so a server tells these streams apart from
-// MessagePack-RPC call streams by it.
-const Marker = 0xc1
-
-// Frame types beyond the MessagePack-RPC ones.
-const (
-	typeData = 3 // [3, payload]
-	typeEnd  = 4 // [4]: the sender will send no more data
-)
-
 // Conn is one end of a streaming call. Send and Recv may be used from two
 // goroutines at once, but neither from more than one.
 type Conn struct {
@@ -140,7 +129,7 @@ func (c *Conn) flush() {
 func (c *Conn) WriteOpen(method string, ext wire.RequestExt) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	b := append(c.out.B[:0], Marker)
+	b := append(c.out.B[:0], wire.StreamMarker)
 	b = msgpack.AppendArrayHeader(b, 5)
 	b = msgpack.AppendString(append(b, wire.TypeRequest, 0), method)
 	b = msgpack.AppendArrayHeader(b, 0)
@@ -177,7 +166,7 @@ func (c *Conn) Send(v any, timeout time.Duration) error {
 	if c.sendClosed != nil {
 		return c.sendClosed
 	}
-	c.out.B = append(c.out.B[:0], 0x92, typeData)
+	c.out.B = append(c.out.B[:0], 0x92, wire.TypeStreamData)
 	if err := encode(c.enc, v); err != nil {
 		c.out.B = c.out.B[:0]
 		return ferry.Errorf(ferry.CodeInternal, "cannot encode the message: %v", err)
@@ -194,7 +183,7 @@ func (c *Conn) CloseSend() error {
 		return nil
 	}
 	c.sendClosed = ferry.NewError(ferry.CodeFailedPrecondition, "Send after CloseSend: the message was not sent")
-	c.out.B = append(c.out.B[:0], 0x91, typeEnd)
+	c.out.B = append(c.out.B[:0], 0x91, wire.TypeStreamEnd)
 	return c.write(0)
 }
 
@@ -253,7 +242,7 @@ func (c *Conn) Recv(v any) error {
 	if err != nil {
 		return err
 	}
-	if len(b) >= 2 && b[1] == typeData && (b[0] == 0x92) {
+	if len(b) >= 2 && b[1] == wire.TypeStreamData && (b[0] == 0x92) {
 		if v == nil {
 			return nil
 		}
@@ -262,7 +251,7 @@ func (c *Conn) Recv(v any) error {
 		}
 		return nil
 	}
-	if len(b) == 2 && b[0] == 0x91 && b[1] == typeEnd {
+	if len(b) == 2 && b[0] == 0x91 && b[1] == wire.TypeStreamEnd {
 		return ErrEnd
 	}
 	m, err := wire.Parse(b)

@@ -7,15 +7,6 @@ import (
 	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
-// Keys of the Ferry extension maps (PROTOCOL.md, "Extensions").
-const (
-	extTimeout     = "t" // request: relative deadline in nanoseconds
-	extMetadata    = "m" // request: map of str → str
-	extCode        = "c" // response: error code
-	extDetails     = "d" // response: map of str → str
-	extNotExecuted = "n" // response: true when no handler ran
-)
-
 // RequestExt is what a Ferry request carries beyond the spec.
 type RequestExt struct {
 	Timeout  int64             // nanoseconds; 0 for none

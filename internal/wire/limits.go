@@ -12,8 +12,9 @@ type Limits struct {
 	MaxDepth   int // deepest nesting of arrays and maps
 }
 
-// DefaultLimits are 4 MiB messages nested at most 64 deep.
-var DefaultLimits = Limits{MaxMessage: 4 << 20, MaxDepth: msgpack.MaxDepth}
+// DefaultLimits are DefaultMaxMessage (4 MiB) messages nested at most
+// DefaultMaxDepth (64) deep.
+var DefaultLimits = Limits{MaxMessage: DefaultMaxMessage, MaxDepth: DefaultMaxDepth}
 
 // Errors returned for malformed or hostile input. They are protocol errors:
 // a stream that produced one cannot be resynchronised and must be closed.
@@ -24,3 +25,11 @@ var (
 	ErrMalformed  = msgpack.ErrMalformed
 	ErrNotMessage = errors.New("ferry: message is not a msgpack array")
 )
+
+// ErrBudget is returned by Next when holding more of a message would pass
+// the connection's memory budget.
+var ErrBudget = errors.New("ferry: message would pass the connection's memory budget")
+
+// ErrStalled is what a Reader's stall function is told when the peer held
+// part of a message without sending more of it for too long.
+var ErrStalled = errors.New("ferry: the peer stalled in the middle of a message")

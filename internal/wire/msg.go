@@ -8,13 +8,6 @@ import (
 	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
-// Message types of the MessagePack-RPC spec.
-const (
-	TypeRequest      = 0
-	TypeResponse     = 1
-	TypeNotification = 2
-)
-
 // Message is a parsed envelope. Its byte fields alias the buffer it was
 // parsed from and hold raw msgpack values, except Method, which holds the
 // name's bytes.

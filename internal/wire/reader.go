@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,14 +20,6 @@ type Account interface {
 	Charge(n int) bool
 	Release(n int)
 }
-
-// ErrBudget is returned by Next when holding more of a message would pass
-// the connection's memory budget.
-var ErrBudget = errors.New("ferry: message would pass the connection's memory budget")
-
-// ErrStalled is what a Reader's stall function is told when the peer held
-// part of a message without sending more of it for too long.
-var ErrStalled = errors.New("ferry: the peer stalled in the middle of a message")
 
 // Reader splits a byte stream into whole MessagePack-RPC messages. Memory
 // grows only with bytes that actually arrived, never with declared lengths.

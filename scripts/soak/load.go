@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/faultnet"
@@ -144,7 +145,7 @@ func (w *worker) bursts(ctx context.Context, c *client.Client) {
 	payload, _ := codec.Marshal(bytes.Repeat([]byte{byte(w.id)}, 512))
 	for i := 0; i < maxOps && next(ctx); i++ {
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
-		calls := make([]*client.Call, 32)
+		calls := make([]*ferry.Call, 32)
 		for j := range calls {
 			calls[j] = c.Go(cctx, "Echo.Echo", codec.Raw(payload), new(codec.Raw))
 		}

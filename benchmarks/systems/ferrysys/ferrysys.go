@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 
+	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/benchmarks/bench"
 	"github.com/ferryrpc/ferry/benchmarks/message"
 	"github.com/ferryrpc/ferry/client"
@@ -172,7 +173,7 @@ type asyncClient struct{ c *client.Client }
 func (a asyncClient) Close() error { return a.c.Close() }
 
 func (a asyncClient) NewPipeline(w bench.Workload, depth int) (bench.Pipeline, error) {
-	p := &pipeline{c: a.c, calls: make([]call, depth), inflight: make([]*client.Call, depth)}
+	p := &pipeline{c: a.c, calls: make([]call, depth), inflight: make([]*ferry.Call, depth)}
 	for i := range p.calls {
 		p.calls[i] = newCall(w)
 	}
@@ -182,7 +183,7 @@ func (a asyncClient) NewPipeline(w bench.Workload, depth int) (bench.Pipeline, e
 type pipeline struct {
 	c        *client.Client
 	calls    []call
-	inflight []*client.Call
+	inflight []*ferry.Call
 }
 
 func (p *pipeline) Start(ctx context.Context, slot int) {

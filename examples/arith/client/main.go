@@ -66,7 +66,7 @@ func run(ctx context.Context, addr string) error {
 	fmt.Printf("Call   Arith.Div(1, 0) failed as expected: code=%s message=%q\n", fe.Code, fe.Message)
 
 	// Go: several calls in flight at once on the one connection.
-	calls := make([]*client.Call, 5)
+	calls := make([]*ferry.Call, 5)
 	for i := range calls {
 		calls[i] = c.Go(ctx, "Arith.Div", arith.Args{A: 100, B: int64(i + 1)}, new(int64))
 	}

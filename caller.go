@@ -1,0 +1,36 @@
+package ferry
+
+import (
+	"context"
+
+	"github.com/ferryrpc/ferry/internal/async"
+)
+
+// Caller is what makes calls: a client.Client, the client.Conn a
+// client-side handler calls the server back on, a server.Peer a
+// server-side handler calls the client back on, and a cluster.Client.
+// Code written against a Caller (client.Invoke and client.Async,
+// health.Check, pubsub.Publish) works with any of them.
+type Caller interface {
+	// Call calls method with args and waits for the result, which is
+	// decoded into reply (a pointer, or nil to discard it). The error is
+	// an *Error; errors.Is(err, context.DeadlineExceeded) and
+	// errors.Is(err, context.Canceled) hold when ctx ended the call.
+	Call(ctx context.Context, method string, args, reply any) error
+	// Go starts a call and returns at once. reply must not be touched
+	// until the call's Done channel is closed. Go never blocks on the
+	// network, never panics and never drops a result.
+	Go(ctx context.Context, method string, args, reply any) *Call
+	// Notify sends a one-way notification: no response ever comes, and
+	// the peer does not report whether it ran. It returns once the message
+	// is queued.
+	Notify(ctx context.Context, method string, args any) error
+}
+
+// Call is an asynchronous call started by a Caller's Go, net/rpc's shape
+// with a context: its fields Method, Args and Reply say what was called;
+// Done returns a channel closed when the call completes (any number of
+// goroutines may wait on it); Err returns the call's error once Done is
+// closed (nil on success, and nil before); Wait blocks until the call
+// completes and returns its error.
+type Call = async.Call

@@ -1,0 +1,118 @@
+package engine
+
+import "sync"
+
+// Limiter bounds how many handlers run at once, with a bounded queue of
+// calls waiting for a slot; one is shared by every stream of a connection.
+type Limiter struct {
+	mu       sync.Mutex
+	running  int
+	max      int
+	reserved int        // queue places promised to calls being decoded
+	queue    []*inbound // FIFO of admitted calls waiting for a slot
+	maxQueue int
+}
+
+// NewLimiter returns a Limiter running max handlers at once and queueing
+// up to maxQueue more.
+func NewLimiter(max, maxQueue int) *Limiter {
+	return &Limiter{max: max, maxQueue: maxQueue}
+}
+
+type admission int
+
+const (
+	refused admission = iota
+	runNow
+	queued
+)
+
+// reserve decides a call's fate before its arguments are decoded.
+func (l *Limiter) reserve() admission {
+	if l == nil {
+		return runNow
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.running < l.max:
+		l.running++
+		return runNow
+	case len(l.queue)+l.reserved < l.maxQueue:
+		l.reserved++
+		return queued
+	}
+	return refused
+}
+
+// unreserve gives back what reserve granted to a call that will not run.
+func (l *Limiter) unreserve(a admission) {
+	switch a {
+	case runNow:
+		if next := l.done(); next != nil {
+			go next.loop()
+		}
+	case queued:
+		l.mu.Lock()
+		l.reserved--
+		l.mu.Unlock()
+	}
+}
+
+// enqueue places a call that reserved a queue place; it runs at once if a
+// slot has come free since.
+func (l *Limiter) enqueue(in *inbound) {
+	l.mu.Lock()
+	l.reserved--
+	if l.running < l.max {
+		l.running++
+		l.mu.Unlock()
+		go in.loop()
+		return
+	}
+	l.queue = append(l.queue, in)
+	l.mu.Unlock()
+}
+
+// Queued reports how many calls wait for a slot.
+func (l *Limiter) Queued() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.queue)
+}
+
+// done ends a handler's use of its slot and returns the next queued call,
+// which inherits the slot, or nil.
+func (l *Limiter) done() *inbound {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.queue) > 0 {
+		next := l.queue[0]
+		l.queue[0] = nil
+		l.queue = l.queue[1:]
+		if len(l.queue) == 0 {
+			l.queue = nil
+		}
+		return next
+	}
+	l.running--
+	return nil
+}
+
+// Acquire takes a slot if one is free, for work that cannot queue
+// (streaming handlers).
+func (l *Limiter) Acquire() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.running < l.max {
+		l.running++
+		return true
+	}
+	return false
+}
+
+// Release returns a slot taken by Acquire.
+func (l *Limiter) Release() { l.unreserve(runNow) }
