@@ -117,7 +117,7 @@ func (s *Stream) Send(v any) error {
 		}
 		return ferry.NewError(ferry.CodeFailedPrecondition, "Send after the call finished: the message was not sent")
 	}
-	if err := s.c.Send(v, 0); err != nil {
+	if err := s.c.Send(v); err != nil {
 		return s.wrap(err)
 	}
 	return nil

@@ -78,7 +78,7 @@ func (c *conn) serve() {
 		return
 	}
 	c.mu.Lock()
-	c.proto = map[transport.Protocol]string{transport.ProtocolSession: "session", transport.ProtocolMsgpackRPC: "msgpack-rpc"}[proto]
+	c.proto = proto.String()
 	c.authed = c.s.opts.auth == nil
 	c.mu.Unlock()
 	if proto == transport.ProtocolMsgpackRPC {

@@ -83,7 +83,7 @@ func (s *Stream) Context() context.Context { return s.ctx }
 // is full (the caller is not reading), until ctx ends. A message over
 // MaxMessageSize is not sent: CodeResourceExhausted.
 func (s *Stream) Send(v any) error {
-	if err := s.c.Send(v, 0); err != nil {
+	if err := s.c.Send(v); err != nil {
 		return s.wrap(err)
 	}
 	return nil

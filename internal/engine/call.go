@@ -71,7 +71,7 @@ func (c *Conn) Notify(ctx context.Context, method string, args any) error {
 // SendControl sends a reserved notification ($...), bypassing
 // interceptors.
 func (c *Conn) SendControl(method string, args any) error {
-	return c.writeErr(c.w.notify(method, args))
+	return c.writeErr(c.w.notify(method, args, nil))
 }
 
 // ControlCall calls a reserved method ($...), bypassing interceptors.
@@ -148,9 +148,9 @@ func (c *Conn) notify(ctx context.Context, method string, args any) error {
 		if err != nil {
 			return err
 		}
-		return c.writeErr(c.w.notifyExt(method, args, ext))
+		return c.writeErr(c.w.notify(method, args, &ext))
 	}
-	return c.writeErr(c.w.notify(method, args))
+	return c.writeErr(c.w.notify(method, args, nil))
 }
 
 // start registers p and queues its request. On an error p is neither
@@ -216,7 +216,7 @@ func (c *Conn) abandon(p *pending, why error) bool {
 		return false
 	}
 	if c.opts.Ext && why != context.DeadlineExceeded {
-		_ = c.w.notify(wire.MethodCancel, p.id)
+		_ = c.w.notify(wire.MethodCancel, p.id, nil)
 	}
 	return true
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
-	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
 
 // Options configure a Conn. The zero value serves nothing and speaks the
@@ -185,9 +184,9 @@ func (c *Conn) Close() error { return c.CloseContext(context.Background()) }
 // have not started, cancels running handlers and waits for them until ctx
 // ends. It then tells a Ferry peer how many of its requests it read
 // ($ferry.drained, PROTOCOL.md section 4), so that the peer fails every
-// later one as not executed, flushes what is queued (bounded by the write
-// timeout), closes the stream and waits for the goroutines the conn
-// started. Handlers still running when ctx ends are not waited for: their
+// later one as not executed, flushes what is queued (within a second: a
+// write still blocked then is cut short), closes the stream and waits for
+// the goroutines the conn started. Handlers still running when ctx ends are not waited for: their
 // goroutines exit when they return, and their replies are dropped.
 func (c *Conn) CloseContext(ctx context.Context) error {
 	// Closes may run at once (the server closes an engine while the
@@ -202,12 +201,12 @@ func (c *Conn) CloseContext(ctx context.Context) error {
 	c.closeMu.Lock()
 	if stopped && c.opts.Ext && !c.drainedSent {
 		c.drainedSent = true
-		_ = c.w.notify(wire.MethodDrained, n)
+		_ = c.w.notify(wire.MethodDrained, n, nil)
 	}
 	c.closeMu.Unlock()
 	c.asyncs.Wait()
 	c.w.shutdown()
-	<-c.w.exited
+	<-c.w.fw.Done()
 	c.loops.Wait()
 	if idle {
 		c.workers.Wait()
@@ -363,7 +362,7 @@ func (c *Conn) Drain() {
 	if was || !c.opts.Ext {
 		return
 	}
-	_ = c.w.notify(wire.MethodGoAway, nil)
+	_ = c.w.notify(wire.MethodGoAway, nil, nil)
 }
 
 // Running reports how many handlers this conn is running.
@@ -437,9 +436,6 @@ func (c *Conn) endInput() {
 	}
 	c.fail(errors.New("the peer closed the connection"), true)
 }
-
-// encoder is shared by the writer's callers, under the writer lock.
-func newEncoder(b *msgpack.Buffer) *vmsgpack.Encoder { return msgpack.NewEncoder(b) }
 
 // Limits returns the message limits a transport configuration sets: the
 // one conversion from transport.Config to wire.Limits, for the client and

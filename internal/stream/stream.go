@@ -14,10 +14,18 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/encode"
+	"github.com/ferryrpc/ferry/internal/flush"
 	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
-	vmsgpack "github.com/vmihailenco/msgpack/v5"
+)
+
+// The array headers that start a data frame and an end frame, as
+// msgpack.AppendArrayHeader writes them.
+var (
+	dataHeader = msgpack.AppendArrayHeader(nil, 2)[0]
+	endHeader  = msgpack.AppendArrayHeader(nil, 1)[0]
 )
 
 // Conn is one end of a streaming call. Send and Recv may be used from two
@@ -28,23 +36,16 @@ type Conn struct {
 	dec   *msgpack.Decoder
 	limit int
 
-	wmu        sync.Mutex // one message encoded at a time into out
-	out        msgpack.Buffer
-	enc        *vmsgpack.Encoder
-	sendClosed error // under wmu: why Send refuses (after CloseSend or the final status)
-
-	// Write-behind: encoded messages queue in pend while one write is in
-	// flight, so a sender that outpaces the session's send loop has its
-	// messages batched into one stream write. pend is bounded: a sender
-	// waits while maxPending bytes are queued (and the stream window,
-	// beyond it, bounds what the peer holds).
-	qmu     sync.Mutex
-	qcond   sync.Cond
-	pend    []byte
-	spare   []byte
-	writing bool
-	qerr    error
-	writers sync.WaitGroup
+	// Write-behind: messages are framed straight into the pending bytes
+	// of w, whose flusher writes them while the sender goes on, so a
+	// sender that outpaces the session's send loop has its messages
+	// batched into one stream write. A sender waits while maxPending
+	// bytes are queued (and the stream window, beyond it, bounds what the
+	// peer holds).
+	wmu        sync.Mutex // one message framed at a time
+	w          flush.Writer
+	enc        *encode.Encoder // under w's lock
+	sendClosed error           // under wmu: why Send refuses (after CloseSend or the final status)
 
 	// Set when the final status arrives (final last, so that a Close on
 	// another goroutine may read it).
@@ -55,9 +56,8 @@ type Conn struct {
 
 // New wraps a stream whose marker byte (if any) was already consumed.
 func New(rwc net.Conn, lim wire.Limits) *Conn {
-	c := &Conn{rwc: rwc, rd: wire.NewReader(rwc, lim), dec: msgpack.NewDecoder(), limit: lim.MaxMessage}
-	c.enc = msgpack.NewEncoder(&c.out)
-	c.qcond.L = &c.qmu
+	c := &Conn{rwc: rwc, rd: wire.NewReader(rwc, lim), dec: msgpack.NewDecoder(), limit: lim.MaxMessage, enc: encode.New()}
+	c.w.Init(rwc, flush.Config{HighWater: maxPending, KeepSpare: 4 * maxPending, Final: closeFlush, Discard: wire.PutBuffer})
 	return c
 }
 
@@ -70,58 +70,24 @@ const closeFlush = time.Second
 // Raw returns the underlying stream.
 func (c *Conn) Raw() net.Conn { return c.rwc }
 
-// write queues the message in out (wmu held) behind the write in flight,
-// starting a writer if none runs.
-func (c *Conn) write(_ time.Duration) error {
-	defer func() {
-		if cap(c.out.B) > 64<<10 {
-			c.out.B = nil
-		} else {
-			c.out.B = c.out.B[:0]
-		}
-	}()
-	if n := len(c.out.B); n > c.limit {
-		return ferry.Errorf(ferry.CodeResourceExhausted, "message of %d bytes exceeds the %d-byte limit", n, c.limit)
+// write queues one message behind the write in flight (wmu held): frame
+// appends it to the pending bytes; a message over the size limit is
+// dropped with an error.
+func (c *Conn) write(frame func(b []byte) ([]byte, error)) error {
+	b, err := c.w.Begin()
+	if err != nil {
+		return err
 	}
-	c.qmu.Lock()
-	defer c.qmu.Unlock()
-	for c.qerr == nil && len(c.pend) > 0 && len(c.pend)+len(c.out.B) > maxPending {
-		c.qcond.Wait()
+	mark := len(b)
+	b, err = frame(b)
+	if err == nil && len(b)-mark > c.limit {
+		err = ferry.Errorf(ferry.CodeResourceExhausted, "message of %d bytes exceeds the %d-byte limit", len(b)-mark, c.limit)
 	}
-	if c.qerr != nil {
-		return c.qerr
+	if err != nil {
+		b = b[:mark]
 	}
-	c.pend = append(c.pend, c.out.B...)
-	if !c.writing {
-		c.writing = true
-		c.writers.Add(1)
-		go c.flush()
-	}
-	return nil
-}
-
-// flush writes what is queued until nothing is.
-func (c *Conn) flush() {
-	defer c.writers.Done()
-	c.qmu.Lock()
-	for len(c.pend) > 0 && c.qerr == nil {
-		buf := c.pend
-		c.pend = c.spare[:0]
-		c.qmu.Unlock()
-		_, err := c.rwc.Write(buf)
-		c.qmu.Lock()
-		if cap(buf) <= 4*maxPending {
-			c.spare = buf[:0]
-		}
-		if err != nil {
-			c.qerr = err
-			c.pend = nil
-		}
-		c.qcond.Broadcast()
-	}
-	c.writing = false
-	c.qcond.Broadcast()
-	c.qmu.Unlock()
+	c.w.End(b)
+	return err
 }
 
 // WriteOpen sends the opening request [0, 0, method, [], ext] after the
@@ -129,12 +95,12 @@ func (c *Conn) flush() {
 func (c *Conn) WriteOpen(method string, ext wire.RequestExt) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	b := append(c.out.B[:0], wire.StreamMarker)
-	b = msgpack.AppendArrayHeader(b, 5)
-	b = msgpack.AppendString(append(b, wire.TypeRequest, 0), method)
-	b = msgpack.AppendArrayHeader(b, 0)
-	c.out.B = wire.AppendRequestExt(b, ext)
-	return c.write(0)
+	return c.write(func(b []byte) ([]byte, error) {
+		b = msgpack.AppendArrayHeader(append(b, wire.StreamMarker), 5)
+		b = msgpack.AppendString(append(b, wire.TypeRequest, 0), method)
+		b = msgpack.AppendArrayHeader(b, 0)
+		return wire.AppendRequestExt(b, ext), nil
+	})
 }
 
 // ReadOpen reads the opening request.
@@ -160,18 +126,19 @@ func (c *Conn) ReadOpen() (method string, ext wire.RequestExt, err error) {
 
 // Send writes one data frame carrying v. After CloseSend or SendStatus it
 // sends nothing and returns a CodeFailedPrecondition error.
-func (c *Conn) Send(v any, timeout time.Duration) error {
+func (c *Conn) Send(v any) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.sendClosed != nil {
 		return c.sendClosed
 	}
-	c.out.B = append(c.out.B[:0], 0x92, wire.TypeStreamData)
-	if err := encode(c.enc, v); err != nil {
-		c.out.B = c.out.B[:0]
-		return ferry.Errorf(ferry.CodeInternal, "cannot encode the message: %v", err)
-	}
-	return c.write(timeout)
+	return c.write(func(b []byte) ([]byte, error) {
+		b, err := c.enc.Append(append(msgpack.AppendArrayHeader(b, 2), wire.TypeStreamData), v)
+		if err != nil {
+			return b, ferry.Errorf(ferry.CodeInternal, "cannot encode the message: %v", err)
+		}
+		return b, nil
+	})
 }
 
 // CloseSend writes the end-of-data frame, once: a second CloseSend does
@@ -183,8 +150,9 @@ func (c *Conn) CloseSend() error {
 		return nil
 	}
 	c.sendClosed = ferry.NewError(ferry.CodeFailedPrecondition, "Send after CloseSend: the message was not sent")
-	c.out.B = append(c.out.B[:0], 0x91, wire.TypeStreamEnd)
-	return c.write(0)
+	return c.write(func(b []byte) ([]byte, error) {
+		return append(msgpack.AppendArrayHeader(b, 1), wire.TypeStreamEnd), nil
+	})
 }
 
 // SendStatus writes the final frame: [1, 0, nil, result] on success,
@@ -194,29 +162,19 @@ func (c *Conn) SendStatus(result any, herr error) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.sendClosed = ferry.NewError(ferry.CodeFailedPrecondition, "Send after the call finished: the message was not sent")
-	if herr == nil {
-		b := msgpack.AppendArrayHeader(c.out.B[:0], 4)
-		c.out.B = msgpack.AppendNil(append(b, wire.TypeResponse, 0))
-		if herr = encode(c.enc, result); herr == nil {
-			return c.write(0)
+	return c.write(func(b []byte) ([]byte, error) {
+		mark := len(b)
+		if herr == nil {
+			b = msgpack.AppendNil(append(msgpack.AppendArrayHeader(b, 4), wire.TypeResponse, 0))
+			var err error
+			if b, err = c.enc.Append(b, result); err == nil {
+				return b, nil
+			}
+			b = b[:mark]
+			herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the result: %v", err)
 		}
-		herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the result: %v", herr)
-	}
-	c.out.B = status.AppendError(c.out.B[:0], 0, herr, true)
-	return c.write(0)
-}
-
-func encode(enc *vmsgpack.Encoder, v any) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("panic while encoding %T: %v", v, p)
-		}
-	}()
-	if b, ok := msgpack.AppendFast(enc.Writer().(*msgpack.Buffer).B, v); ok {
-		enc.Writer().(*msgpack.Buffer).B = b
-		return nil
-	}
-	return enc.Encode(v)
+		return status.AppendError(b, 0, herr, true), nil
+	})
 }
 
 // ErrEnd is returned by Recv when the peer called CloseSend.
@@ -242,7 +200,7 @@ func (c *Conn) Recv(v any) error {
 	if err != nil {
 		return err
 	}
-	if len(b) >= 2 && b[1] == wire.TypeStreamData && (b[0] == 0x92) {
+	if len(b) >= 2 && b[0] == dataHeader && b[1] == wire.TypeStreamData {
 		if v == nil {
 			return nil
 		}
@@ -251,7 +209,7 @@ func (c *Conn) Recv(v any) error {
 		}
 		return nil
 	}
-	if len(b) == 2 && b[0] == 0x91 && b[1] == wire.TypeStreamEnd {
+	if len(b) == 2 && b[0] == endHeader && b[1] == wire.TypeStreamEnd {
 		return ErrEnd
 	}
 	m, err := wire.Parse(b)
@@ -295,35 +253,9 @@ func (c *Conn) Result(v any) error {
 func (c *Conn) Close() error {
 	c.rd.Close() // gives back the reader's budget
 	if c.final.Load() {
-		c.qmu.Lock()
-		if c.qerr == nil {
-			c.qerr = net.ErrClosed
-		}
-		c.qcond.Broadcast()
-		c.qmu.Unlock()
-		_ = c.rwc.SetWriteDeadline(time.Now())
+		c.w.Abort()
 	}
-	timer := time.AfterFunc(closeFlush, func() {
-		c.qmu.Lock()
-		if c.qerr == nil {
-			c.qerr = net.ErrClosed
-		}
-		c.qcond.Broadcast()
-		c.qmu.Unlock()
-		_ = c.rwc.SetWriteDeadline(time.Now()) // unblock a write stuck on a full window
-	})
-	c.qmu.Lock()
-	for c.writing && c.qerr == nil {
-		c.qcond.Wait()
-	}
-	if c.qerr == nil {
-		c.qerr = net.ErrClosed
-	}
-	c.qmu.Unlock()
-	timer.Stop()
-	err := c.rwc.Close()
-	c.writers.Wait()
-	return err
+	return c.w.Close()
 }
 
 // Bound charges acct for the reader's buffer and breaks the stream when

@@ -1,0 +1,263 @@
+// Package flush is the write batcher that the call engine, streaming calls
+// and the session transport share: callers append messages under a lock
+// and return at once; one flusher goroutine swaps the pending bytes for an
+// empty buffer and writes them in one call, so that messages queued while a
+// write is in flight go out together. Batching is what makes many
+// concurrent callers cheap: letting a caller write directly when no write
+// is in flight measured 25-32 % slower at 256 callers.
+//
+// A Writer starts its flusher with the first message and lets it exit
+// after Config.Idle without one, so an idle writer costs no goroutine. It
+// keeps one spare buffer for the next batch, makes callers wait while
+// Config.HighWater bytes are pending, latches the first write error (every
+// later call returns it) and bounds its final flush by Config.Final.
+package flush
+
+import (
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Config tunes a Writer. The zero value batches with no bound on pending
+// bytes, no deadlines and a flusher that exits as soon as nothing is
+// pending.
+type Config struct {
+	// HighWater makes callers wait while at least this many bytes are
+	// pending and their message would pass it (a message is always
+	// accepted into an empty buffer). Zero: never wait.
+	HighWater int
+	// KeepSpare is the largest buffer capacity kept for the next batch;
+	// larger buffers go to Discard. Zero: none is kept.
+	KeepSpare int
+	// Direct makes Write send a message of at least this many bytes
+	// itself, once what is pending has gone out, instead of copying it.
+	// Zero: always copy. Begin and End never write directly.
+	Direct int
+	// Idle is how long the flusher waits for more work before it exits.
+	// Zero: it exits as soon as nothing is pending.
+	Idle time.Duration
+	// Yield makes the flusher yield the processor once before each write,
+	// so that callers running at the same time join the batch.
+	Yield bool
+	// Timeout is every write's deadline, when the destination has
+	// SetWriteDeadline: a peer that stops reading fails the writer.
+	// Zero: none.
+	Timeout time.Duration
+	// Final bounds Close and Shutdown: a write in flight when they begin,
+	// and the final flush, get a deadline this far ahead (when the
+	// destination has SetWriteDeadline). Zero: the final flush is bounded
+	// by Timeout alone.
+	Final time.Duration
+	// Closed is what calls return once the writer is closed. Nil:
+	// net.ErrClosed.
+	Closed error
+	// OnError is called once, with the first write error, before any
+	// caller can see it (the flusher still counts as writing, and no
+	// other write starts). It may call Shutdown, but not Close.
+	OnError func(error)
+	// Flushed is called, without the lock, with the size of every batch
+	// that leaves the writer: written, failed or dropped. The engine
+	// releases the memory budget it charged for queued bytes with it.
+	Flushed func(n int)
+	// Discard receives flushed buffers larger than KeepSpare (a pool's
+	// Put). Nil: the garbage collector takes them.
+	Discard func([]byte)
+}
+
+// Writer batches writes to one destination. Its methods are safe for
+// concurrent use.
+type Writer struct {
+	dst io.Writer
+	cfg Config
+
+	mu       sync.Mutex
+	cond     sync.Cond // broadcast when bytes leave, a write ends or err is set
+	buf      []byte    // pending bytes
+	spare    []byte
+	writing  bool // a write is in flight (or its failure is being handled)
+	running  bool // the flusher goroutine exists
+	closing  bool // Shutdown began
+	final    time.Time
+	err      error // the first error: every later call returns it
+	closeErr error // what closing dst returned
+	wake     chan struct{}
+	done     chan struct{} // closed when Shutdown has finished
+	flushers sync.WaitGroup
+}
+
+// New returns a Writer writing to dst; Close or Shutdown ends it, closing
+// dst when dst is an io.Closer.
+func New(dst io.Writer, cfg Config) *Writer {
+	w := &Writer{}
+	w.Init(dst, cfg)
+	return w
+}
+
+// Init prepares a zero Writer embedded in another value, as New does.
+func (w *Writer) Init(dst io.Writer, cfg Config) {
+	if cfg.Closed == nil {
+		cfg.Closed = net.ErrClosed
+	}
+	w.dst, w.cfg = dst, cfg
+	w.cond.L = &w.mu
+	w.wake = make(chan struct{}, 1)
+	w.done = make(chan struct{})
+}
+
+// Begin waits until there is room (fewer than HighWater bytes pending) or
+// the writer has failed. On success it returns the pending bytes with the
+// writer locked: the caller appends one message to them and calls End.
+func (w *Writer) Begin() ([]byte, error) { return w.begin(0) }
+
+// begin is Begin for a message of n bytes.
+func (w *Writer) begin(n int) ([]byte, error) {
+	w.mu.Lock()
+	for w.err == nil && w.full(n) {
+		w.cond.Wait()
+	}
+	if w.err != nil {
+		err := w.err
+		w.mu.Unlock()
+		return nil, err
+	}
+	if w.buf == nil {
+		w.buf, w.spare = w.spare[:0], nil
+	}
+	return w.buf, nil
+}
+
+// End stores b, the slice Begin returned with a message appended (or cut
+// back to Begin's length to drop it), as the pending bytes, schedules a
+// flush if it grew, and unlocks the writer.
+func (w *Writer) End(b []byte) {
+	was := len(w.buf)
+	w.buf = b
+	if was == 0 && len(b) > 0 {
+		w.kick()
+	}
+	w.mu.Unlock()
+}
+
+// Lock locks the writer without waiting for room, so that a caller can
+// read or set, between appends, state that it keeps in step with the
+// order of its messages. Unlock releases it.
+func (w *Writer) Lock() { w.mu.Lock() }
+
+// Unlock releases the lock taken by Lock.
+func (w *Writer) Unlock() { w.mu.Unlock() }
+
+// Write queues a copy of p; a message of Config.Direct bytes or more is
+// written by the caller itself once what was queued before it is out.
+// It returns the first error the writer met.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.cfg.Direct > 0 && len(p) >= w.cfg.Direct {
+		return w.writeDirect(p)
+	}
+	b, err := w.begin(len(p))
+	if err != nil {
+		return 0, err
+	}
+	w.End(append(b, p...))
+	return len(p), nil
+}
+
+// writeDirect writes p itself after what is pending.
+func (w *Writer) writeDirect(p []byte) (int, error) {
+	w.mu.Lock()
+	for w.err == nil && (w.writing || len(w.buf) > 0) {
+		w.kick()
+		w.cond.Wait()
+	}
+	if w.err != nil {
+		err := w.err
+		w.mu.Unlock()
+		return 0, err
+	}
+	n, err := w.write(p) // unlocks and locks again
+	if w.running || len(w.buf) > 0 {
+		w.kick() // the flusher waits for this write, or bytes came meanwhile
+	}
+	w.mu.Unlock()
+	return n, err
+}
+
+// full reports whether a message of n bytes must wait; mu is held.
+func (w *Writer) full(n int) bool {
+	return w.cfg.HighWater > 0 && len(w.buf) > 0 && len(w.buf)+n >= w.cfg.HighWater
+}
+
+// kick wakes the flusher, starting it if needed; mu is held. Callers kick
+// when the pending bytes stop being empty: the flusher looks at them again
+// before it waits.
+func (w *Writer) kick() {
+	if !w.running {
+		w.running = true
+		w.flushers.Add(1)
+		go w.run()
+		return
+	}
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Err returns the first error the writer met (Config.Closed once it is
+// closed), or nil.
+func (w *Writer) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// write writes p with the writer's deadline; mu is held, released during
+// the write and held again on return. A failure is handled before it is
+// latched: OnError runs while the writer still counts as writing.
+func (w *Writer) write(p []byte) (int, error) {
+	w.writing = true
+	w.setDeadline()
+	w.mu.Unlock()
+	n, err := w.dst.Write(p)
+	if err != nil && w.cfg.OnError != nil && w.Err() == nil {
+		w.cfg.OnError(err)
+	}
+	w.mu.Lock()
+	w.writing = false
+	w.fail(err)
+	w.cond.Broadcast()
+	return n, err
+}
+
+type deadliner interface{ SetWriteDeadline(time.Time) error }
+
+// setDeadline sets the next write's deadline: Timeout from now, and no
+// later than the final flush's bound once closing; mu is held, so that it
+// orders with Shutdown's.
+func (w *Writer) setDeadline() {
+	d, ok := w.dst.(deadliner)
+	if !ok {
+		return
+	}
+	var dl time.Time
+	if w.cfg.Timeout > 0 {
+		dl = time.Now().Add(w.cfg.Timeout)
+	}
+	if w.closing && !w.final.IsZero() && (dl.IsZero() || w.final.Before(dl)) {
+		dl = w.final
+	}
+	if !dl.IsZero() {
+		_ = d.SetWriteDeadline(dl)
+	}
+}
+
+// fail latches err if it is the first; pending bytes are then dropped,
+// since they can never be written. mu is held.
+func (w *Writer) fail(err error) {
+	if err == nil || w.err != nil {
+		return
+	}
+	w.err = err
+	w.cond.Broadcast()
+}

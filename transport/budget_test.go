@@ -1,0 +1,95 @@
+package transport_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry/transport"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestBudget: charges within the limit hold, one past it is refused and
+// leaves nothing charged; Force always counts and reports the overrun.
+func TestBudget(t *testing.T) {
+	b := transport.NewBudget(100, nil)
+	assert.Equal(t, int64(100), b.Limit())
+	require.True(t, b.Charge(60))
+	require.False(t, b.Charge(41))
+	assert.Equal(t, int64(60), b.Used())
+	require.True(t, b.Force(40))
+	require.False(t, b.Force(1))
+	assert.Equal(t, int64(101), b.Used())
+	b.Release(101)
+	assert.Zero(t, b.Used())
+	assert.True(t, b.Charge(0), "nothing to charge")
+	b.Close()
+	b.Release(10) // after Close: ignored
+	assert.Zero(t, b.Used())
+}
+
+// TestBudgetNil: a nil budget accepts everything.
+func TestBudgetNil(t *testing.T) {
+	var b *transport.Budget
+	assert.True(t, b.Charge(1<<40))
+	assert.True(t, b.Force(1<<40))
+	b.Release(1)
+	b.Close()
+	assert.Zero(t, b.Used())
+	assert.Zero(t, b.Limit())
+}
+
+// TestBudgetUnbounded: a limit of zero or less bounds nothing.
+func TestBudgetUnbounded(t *testing.T) {
+	b := transport.NewBudget(0, nil)
+	assert.True(t, b.Charge(1<<40))
+	assert.Equal(t, int64(1<<40), b.Used())
+}
+
+// TestPoolSheds: a small charge that would pass the pool's limit ends the
+// largest other member (its OnShed runs once) and is granted.
+func TestPoolSheds(t *testing.T) {
+	p := transport.NewPool(1000)
+	big := transport.NewBudget(0, p)
+	small := transport.NewBudget(0, p)
+	shed := make(chan struct{}, 2)
+	big.OnShed(func() { shed <- struct{}{} })
+	small.OnShed(func() { t.Error("the smaller member was shed") })
+	require.True(t, big.Charge(900))
+	require.True(t, small.Charge(50))
+	require.True(t, small.Charge(100), "the largest member makes room")
+	select {
+	case <-shed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the largest member was not shed")
+	}
+	assert.Equal(t, int64(1), p.Sheds())
+	assert.Equal(t, int64(1050), p.Used())
+	big.Close() // its connection ended: its bytes leave the pool
+	assert.Equal(t, int64(150), p.Used())
+	small.Close()
+	assert.Zero(t, p.Used())
+}
+
+// TestPoolRefusesLarge: a large charge (over 64 KiB) past the pool's limit
+// is refused instead of shedding others; a charge by the largest member
+// itself is refused and ends that member.
+func TestPoolRefusesLarge(t *testing.T) {
+	p := transport.NewPool(100 << 10)
+	a := transport.NewBudget(0, p)
+	b := transport.NewBudget(0, p)
+	shed := make(chan struct{}, 1)
+	a.OnShed(func() { shed <- struct{}{} })
+	b.OnShed(func() { t.Error("b was shed") })
+	require.True(t, a.Charge(60<<10))
+	require.False(t, b.Charge(65<<10), "a large charge")
+	assert.Equal(t, int64(60<<10), p.Used())
+	require.True(t, b.Charge(30<<10))
+	assert.Zero(t, p.Sheds())
+	require.False(t, a.Charge(20<<10), "the largest member cannot displace others")
+	assert.Equal(t, int64(90<<10), p.Used())
+	<-shed
+	assert.Equal(t, int64(1), p.Sheds())
+	a.Close()
+	b.Close()
+}
