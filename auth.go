@@ -40,7 +40,7 @@ func boolString(b bool) string {
 // AuthFunc authenticates a connection. It returns the identity that the
 // connection's handlers find with IdentityFromContext, or an error: the
 // connection's calls then fail with CodeUnauthenticated and no handler
-// runs.
+// runs. Package auth has ready ones: static tokens, client certificates.
 type AuthFunc func(ctx context.Context, info AuthInfo) (identity any, err error)
 
 type identityKey struct{}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -92,13 +93,21 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	if o.tls != nil {
 		tc := tls.Client(nc, o.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err, "TLS handshake: "+err.Error()))
+			return nil, ferry.MarkNotExecuted(ferry.WrapError(tlsCode(err), err, "TLS handshake: "+err.Error()))
 		}
 		nc = tc
 	}
+	base := context.Background()
+	if o.serverAuth != nil {
+		id, err := authenticateServer(ctx, nc, o.serverAuth)
+		if err != nil {
+			return nil, err
+		}
+		base = ferry.WithIdentity(base, id)
+	}
 	c := &Client{nc: nc, reg: registry.New(), goingAway: make(chan struct{}), sic: ferry.ChainStreamClient(o.streamICs...),
 		cfg: o.cfg, limiter: engine.NewLimiter(o.maxCalls, o.maxCalls), cancels: map[uint32]context.CancelFunc{}}
-	c.ctx, c.cancelCtx = context.WithCancel(context.Background())
+	c.ctx, c.cancelCtx = context.WithCancel(base)
 	logger := o.logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -115,7 +124,7 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		Control:  c.control,
 		ConnContext: func(e *engine.Conn) context.Context {
 			c.Conn = &Conn{eng: e}
-			return context.WithValue(context.Background(), connKey{}, c.Conn)
+			return context.WithValue(base, connKey{}, c.Conn)
 		},
 		OnGoAway:     func() { goAwayOnce.Do(func() { close(c.goingAway) }) },
 		WriteTimeout: o.cfg.WriteTimeout,
@@ -164,6 +173,25 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	return c, nil
 }
 
+// authenticateServer runs fn on the server's side of nc (its TLS state,
+// if any) and returns the identity the client's handlers see.
+func authenticateServer(ctx context.Context, nc net.Conn, fn ferry.AuthFunc) (any, error) {
+	info := ferry.AuthInfo{RemoteAddr: nc.RemoteAddr()}
+	if tc, ok := nc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		info.TLS = &st
+	}
+	id, err := fn(ctx, info)
+	if err != nil {
+		fe := ferry.FromError(err)
+		if fe.Code == ferry.CodeUnknown {
+			fe = ferry.NewError(ferry.CodeUnauthenticated, fe.Message)
+		}
+		return nil, ferry.MarkNotExecuted(ferry.NewError(fe.Code, "the server's identity was refused: "+fe.Message))
+	}
+	return id, nil
+}
+
 // handshakeError explains a session that died before it was established,
 // naming the cause the connection reported (a TLS alert, a reset).
 func handshakeError(err, cause error) error {
@@ -176,7 +204,23 @@ func handshakeError(err, cause error) error {
 		// refused the connection.
 		msg = "session handshake: the server closed the connection (is it a TLS-only port, at a connection limit, or not a Ferry server?): " + cause.Error()
 	}
-	return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, cause, msg))
+	return ferry.MarkNotExecuted(ferry.WrapError(tlsCode(cause), cause, msg))
+}
+
+// tlsCode is the code of a failed connection: CodeUnauthenticated when a
+// certificate was refused (this side could not verify the server's, or
+// the server sent an alert refusing the client's: an unknown authority,
+// expired, revoked, missing or bad certificate), otherwise
+// CodeUnavailable.
+func tlsCode(err error) ferry.Code {
+	var cv *tls.CertificateVerificationError
+	if errors.As(err, &cv) {
+		return ferry.CodeUnauthenticated
+	}
+	if tlsFailure(err) && strings.Contains(err.Error(), "certificate") {
+		return ferry.CodeUnauthenticated // an alert: bad, unknown, expired, revoked or required certificate
+	}
+	return ferry.CodeUnavailable
 }
 
 // tlsFailure reports whether err comes from TLS: an alert (crypto/tls

@@ -24,6 +24,7 @@ type options struct {
 	logger             *slog.Logger
 	tls                *tls.Config
 	token              string
+	serverAuth         ferry.AuthFunc
 }
 
 // WithConfig sets the transport tuning (message size, timeouts, windows).
@@ -100,7 +101,10 @@ func WithMaxConcurrentCalls(n int) Option {
 // ServerName when dialing an IP). The handshake completes within Dial's
 // ctx, and its failures (unknown authority, expired or misnamed
 // certificate, a refused client certificate) make Dial fail with the
-// cause. Default: plaintext.
+// cause, as CodeUnauthenticated with ferry.NotExecuted true (other
+// handshake failures are CodeUnavailable). Package auth/pemfile builds a
+// config from PEM files that it reloads when they change. Default:
+// plaintext.
 func WithTLS(cfg *tls.Config) Option {
 	return func(o *options) error {
 		if cfg == nil {
@@ -117,6 +121,28 @@ func WithTLS(cfg *tls.Config) Option {
 func WithToken(token string) Option {
 	return func(o *options) error {
 		o.token = token
+		return nil
+	}
+}
+
+// WithServerAuth checks the server with fn once the connection is made
+// (after the TLS handshake, before the session starts): fn sees the
+// server's address and TLS state, with the server's verified chain in
+// TLS.VerifiedChains when the config verified it (AuthInfo.Token is
+// empty). If fn fails, Dial fails with CodeUnauthenticated (or fn's code)
+// and ferry.NotExecuted true. The identity fn returns is what the
+// client's handlers find with ferry.IdentityFromContext when the server
+// calls them, so that an authorization policy on the client
+// (WithServerInterceptors) can name the server. For example,
+// auth.Certificates("spiffe://example.org/server") accepts only a server
+// whose certificate carries that SPIFFE ID. Default: none; handlers see no
+// identity.
+func WithServerAuth(fn ferry.AuthFunc) Option {
+	return func(o *options) error {
+		if fn == nil {
+			return errors.New("ferry: WithServerAuth needs a function")
+		}
+		o.serverAuth = fn
 		return nil
 	}
 }

@@ -87,6 +87,8 @@ func (c *Client) retryable(ctx context.Context, method string, err error, attemp
 	}
 	code := ferry.CodeOf(err)
 	switch {
+	case code == ferry.CodePermissionDenied || code == ferry.CodeUnauthenticated:
+		return false // every server refuses the same credentials
 	case ferry.NotExecuted(err) && code != ferry.CodeResourceExhausted:
 		return true // it ran nowhere and loaded nobody: free
 	case ferry.NotExecuted(err):

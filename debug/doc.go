@@ -11,7 +11,9 @@
 // And every streaming call through a stream interceptor
 // (StreamInterceptor): per streaming method, the streams open now and
 // opened, messages received and sent by the handlers, errors by code and
-// duration percentiles. Its Handler renders them, with the server's
+// duration percentiles; and the calls denied (permission_denied, from an
+// authorization policy such as auth.Policy installed after it). Its
+// Handler renders them, with the server's
 // connections and registered methods, as one self-contained HTML page
 // (inline CSS and SVG charts, no scripts, no external assets), or as JSON
 // with ?format=json:

@@ -15,7 +15,7 @@ import (
 // Handler returns the /debug/ferry page: s's connections with their calls
 // and errors, and methods with per-method calls, errors by code, in-flight
 // calls, handler-time percentiles and the calls refused before a handler
-// ran, by code; the calls made (when ClientInterceptor is installed); a
+// ran, by code; the calls denied (permission_denied); the calls made (when ClientInterceptor is installed); a
 // chart of calls per second over the last minute and a handler-time histogram,
 // all in one HTML document with inline SVG and no external assets. s may
 // be nil (no connections or idle methods then).
@@ -92,7 +92,8 @@ svg{background:#fafafa;border:1px solid #ddd}
 </style></head><body>
 <h1>Ferry</h1>
 <p class="muted">up {{dur .Uptime}} · {{.Goroutines}} goroutines · {{.Now.Format "2006-01-02 15:04:05 MST"}} ·
-<a href="?refresh=2">auto-refresh</a> · <a href="?format=json">JSON</a></p>
+<a href="?refresh=2">auto-refresh</a> · <a href="?format=json">JSON</a> ·
+<span class="denied{{if .Denied}} err{{end}}">{{.Denied}} calls denied</span></p>
 
 <h2>Calls per second, last minute</h2>
 {{template "chart" .Rate}}

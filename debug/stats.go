@@ -26,6 +26,7 @@ type Stats struct {
 	methods map[string]*methodStats // calls served
 	client  map[string]*methodStats // calls made (ClientInterceptor)
 	all     hist.Histogram
+	denied  atomic.Uint64 // calls that ended with CodePermissionDenied
 	rollMu  sync.Mutex
 	secs    [window]second
 	connMu  sync.Mutex
@@ -126,6 +127,9 @@ func (st *Stats) Interceptor() ferry.ServerInterceptor {
 		}
 		m.finish(end.Sub(t0), err)
 		st.all.Record(end.Sub(t0))
+		if ferry.CodeOf(err) == ferry.CodePermissionDenied {
+			st.denied.Add(1)
+		}
 		if cc != nil {
 			cc.calls.Add(1)
 			if err != nil {
@@ -245,6 +249,10 @@ type Snapshot struct {
 	Latency []Bucket      `json:"latency"`                  // handler time, all methods together, in 20 equal-width buckets
 	Conns   []ConnStats   `json:"conns,omitempty"`
 	Streams []StreamStats `json:"streams,omitempty"` // streaming methods
+	// Denied counts the calls refused with permission_denied: by an
+	// authorization policy (auth.Policy's interceptor, installed after
+	// Stats' interceptor so that Stats sees its refusals) or a handler.
+	Denied uint64 `json:"denied"`
 }
 
 // ConnStats describes one open connection of the server.
@@ -297,7 +305,7 @@ type RatePoint struct {
 // connections are included.
 func (st *Stats) Snapshot(s *server.Server) Snapshot {
 	now := time.Now()
-	snap := Snapshot{Uptime: now.Sub(st.start), Latency: st.all.Linear(20)}
+	snap := Snapshot{Uptime: now.Sub(st.start), Latency: st.all.Linear(20), Denied: st.denied.Load()}
 	kinds := map[string]string{}
 	streamKinds := map[string]string{}
 	if s != nil {

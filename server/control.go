@@ -43,7 +43,7 @@ func (c *conn) control(method string, params []byte) (any, error) {
 		}
 		return nil, nil
 	}
-	return nil, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", method)
+	return nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", method))
 }
 
 func (c *conn) trackStream(id uint32, cancel context.CancelFunc) {

@@ -137,17 +137,57 @@ func WithConnHooks(onConnect, onDisconnect func(*Peer)) Option {
 }
 
 // WithTLS serves every connection over TLS with cfg (set ClientAuth and
-// ClientCAs for mutual TLS). Both protocols (Ferry sessions and bare
-// MessagePack-RPC) are served inside TLS on the same port; a plaintext
-// client is refused during the handshake. Default: plaintext.
+// ClientCAs for mutual TLS; package auth/pemfile builds such a config from
+// PEM files and reloads them when they change). Both protocols (Ferry
+// sessions and bare MessagePack-RPC) are served inside TLS on the same
+// port; a plaintext client is refused during the handshake. Default:
+// plaintext.
+//
+// It fails closed: a config with MinVersion or MaxVersion set below TLS
+// 1.2, with InsecureSkipVerify, or that verifies client certificates
+// (ClientAuth) with no ClientCAs (Go would then accept any certificate
+// from a public CA) is an error, reported by Serve and ServeConn like
+// every invalid option; so is, at handshake time, a config that
+// GetConfigForClient returns with any of these (the handshake fails and
+// is logged). MinVersion 0 means TLS 1.2, Go's default for
+// servers; TLS 1.3 is preferred whenever the client offers it.
 func WithTLS(cfg *tls.Config) Option {
 	return func(o *options) error {
 		if cfg == nil || (len(cfg.Certificates) == 0 && cfg.GetCertificate == nil && cfg.GetConfigForClient == nil) {
 			return errors.New("ferry: WithTLS needs a tls.Config with a certificate")
 		}
+		if err := checkTLS(cfg); err != nil {
+			return err
+		}
+		if get := cfg.GetConfigForClient; get != nil {
+			cfg = cfg.Clone()
+			cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+				c, err := get(hello)
+				if err != nil || c == nil {
+					return c, err
+				}
+				return c, checkTLS(c)
+			}
+		}
 		o.tls = cfg
 		return nil
 	}
+}
+
+// checkTLS refuses a server TLS config that is unsafe.
+func checkTLS(cfg *tls.Config) error {
+	switch {
+	case cfg.MinVersion != 0 && cfg.MinVersion < tls.VersionTLS12:
+		return fmt.Errorf("ferry: WithTLS: MinVersion %s is below TLS 1.2", tls.VersionName(cfg.MinVersion))
+	case cfg.MaxVersion != 0 && cfg.MaxVersion < tls.VersionTLS12:
+		return fmt.Errorf("ferry: WithTLS: MaxVersion %s is below TLS 1.2", tls.VersionName(cfg.MaxVersion))
+	case cfg.InsecureSkipVerify:
+		return errors.New("ferry: WithTLS: InsecureSkipVerify is set; a server must not carry it (verify client certificates with ClientAuth and ClientCAs)")
+	case (cfg.ClientAuth == tls.VerifyClientCertIfGiven || cfg.ClientAuth == tls.RequireAndVerifyClientCert) &&
+		cfg.ClientCAs == nil && cfg.GetConfigForClient == nil && cfg.VerifyPeerCertificate == nil:
+		return errors.New("ferry: WithTLS: ClientAuth verifies client certificates but ClientCAs is nil, so any certificate from a public CA would pass: set ClientCAs")
+	}
+	return nil
 }
 
 // WithAuth authenticates every connection with fn before any of its calls
@@ -159,7 +199,8 @@ func WithTLS(cfg *tls.Config) Option {
 // at connect with TLS information and no token (they may send the hello
 // themselves: a request "$ferry.hello" with params [{"token": "..."}]).
 // Handlers find the identity fn returned with ferry.IdentityFromContext.
-// Default: no authentication.
+// Package auth has ready AuthFuncs (tokens, client certificates) and a
+// per-method authorization policy. Default: no authentication.
 func WithAuth(fn ferry.AuthFunc) Option {
 	return func(o *options) error {
 		o.auth = fn

@@ -168,7 +168,7 @@ func (c *conn) serveStream(st net.Conn) {
 		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnauthenticated, "the connection is not authenticated")))
 		return
 	case sm == nil:
-		_ = sc.SendStatus(nil, ferry.Errorf(ferry.CodeUnimplemented, "unknown stream method %q", method))
+		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "unknown stream method %q", method)))
 		return
 	case sm.Unary():
 		_ = sc.SendStatus(nil, ferry.Errorf(ferry.CodeUnimplemented, "%s is a unary method: call it, do not open a stream", method))

@@ -38,6 +38,8 @@ type connFlags struct {
 	cert, key  string
 	serverName string
 	insecure   bool
+	yesReally  bool
+	tokenFile  string
 }
 
 func (cf *connFlags) register(fs *flag.FlagSet) {
@@ -51,7 +53,19 @@ func (cf *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&cf.cert, "cert", "", "PEM `file` of a client certificate (with -key)")
 	fs.StringVar(&cf.key, "key", "", "PEM `file` of the client certificate's private key")
 	fs.StringVar(&cf.serverName, "servername", "", "server name to verify and to send with SNI (default: ADDR's host)")
-	fs.BoolVar(&cf.insecure, "insecure", false, "TLS without verifying the server's certificate (testing only)")
+	fs.BoolVar(&cf.insecure, "insecure", false, "TLS without verifying the server's certificate (testing only; refused on an\n"+
+		"address other than localhost or a loopback IP unless -yes-really is given too)")
+	fs.BoolVar(&cf.yesReally, "yes-really", false, "allow -insecure on a non-loopback address")
+	fs.StringVar(&cf.tokenFile, "token-file", "", "`file` holding the token to send (client.WithToken; Ferry servers only)")
+}
+
+// isLoopback reports whether host is localhost or a loopback IP address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // headerFlag collects -H key=value flags.
@@ -78,12 +92,15 @@ func (cf *connFlags) tlsConfig(addr string) (*tls.Config, error) {
 	if !cf.useTLS && cf.caCert == "" && cf.cert == "" && cf.serverName == "" && !cf.insecure {
 		return nil, nil
 	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if cf.insecure && !cf.yesReally && !isLoopback(host) {
+		return nil, fmt.Errorf("ferry: -insecure turns off the check of the server's certificate: on %s, anyone on the path could read and change the calls; give -yes-really too if that is what you want", host)
+	}
 	cfg := &tls.Config{ServerName: cf.serverName, InsecureSkipVerify: cf.insecure, MinVersion: tls.VersionTLS12}
 	if cfg.ServerName == "" {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
 		cfg.ServerName = host
 	}
 	if cf.caCert != "" {
@@ -148,11 +165,23 @@ func (cf *connFlags) dial(ctx context.Context, addr string) (caller, error) {
 		// A quarter of the time is kept for probing a silent server.
 		cfg.StreamOpenTimeout = max(time.Until(dl)*3/4, time.Millisecond)
 	}
-	c, err := client.New(sn, client.WithConfig(cfg))
+	opts := []client.Option{client.WithConfig(cfg)}
+	if cf.tokenFile != "" {
+		tok, err := os.ReadFile(cf.tokenFile)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		opts = append(opts, client.WithToken(strings.TrimSpace(string(tok))))
+	}
+	c, err := client.New(sn, opts...)
 	if err == nil {
 		return &ferryConn{c: c, md: ferry.Metadata(cf.headers)}, nil
 	}
 	nc.Close()
+	if code := ferry.CodeOf(err); code == ferry.CodeUnauthenticated || code == ferry.CodePermissionDenied {
+		return nil, err // the server answered: refused authentication
+	}
 	answer, closed := sn.answer()
 	if len(answer) == 0 && !closed && bounded {
 		// Silent: an HTTP server waits for a request line that Ferry's

@@ -118,7 +118,15 @@
 // -tls connects with TLS, verifying the server against the system's CAs or
 // -cacert FILE, for the name in ADDR or -servername; -cert and -key present
 // a client certificate; -insecure skips verification (testing only). Any
-// of these flags implies -tls.
+// of these flags implies -tls. -insecure is refused on an address other
+// than localhost or a loopback IP, where anyone on the path could read and
+// change the calls, unless -yes-really is given too:
+//
+//	ferry call -insecure 127.0.0.1:7000 Arith.Add '[3,4]'                     # allowed
+//	ferry call -insecure -yes-really 10.0.0.5:7000 Arith.Add '[3,4]'          # told twice
+//
+// -token-file FILE sends the token in FILE (white space around it is
+// dropped) to a server that authenticates connections with tokens.
 //
 // # Exit status
 //

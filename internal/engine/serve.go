@@ -109,7 +109,7 @@ func (c *Conn) serve(m *wire.Message) {
 		meth = c.opts.Registry.Lookup(m.Method)
 	}
 	if meth == nil {
-		c.refuse(m, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", truncate(m.Method)))
+		c.refuse(m, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", truncate(m.Method))))
 		return
 	}
 	if !meth.Unary() {
@@ -329,7 +329,7 @@ func (in *inbound) invoke() (reply any, err error) {
 func (c *Conn) control(m *wire.Message) {
 	if m.Type == wire.TypeRequest {
 		var reply any
-		err := error(ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", truncate(m.Method)))
+		err := error(ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", truncate(m.Method))))
 		if c.opts.Control != nil {
 			reply, err = c.opts.Control(string(m.Method), m.Params)
 		}

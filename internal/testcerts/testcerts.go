@@ -9,8 +9,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"math/big"
 	"net"
+	"net/url"
 	"time"
 )
 
@@ -45,8 +47,9 @@ type Options struct {
 	CommonName string
 	DNSNames   []string
 	IPs        []net.IP
-	Expired    bool // valid only in the past
-	Client     bool // for client authentication (else server)
+	URIs       []*url.URL // URI SANs, such as SPIFFE IDs
+	Expired    bool       // valid only in the past
+	Client     bool       // for client authentication (else server)
 }
 
 // Issue returns a certificate signed by ca.
@@ -65,6 +68,7 @@ func (ca *CA) Issue(o Options) tls.Certificate {
 		Subject:      pkix.Name{CommonName: o.CommonName},
 		DNSNames:     o.DNSNames,
 		IPAddresses:  o.IPs,
+		URIs:         o.URIs,
 		NotBefore:    notBefore,
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
@@ -72,6 +76,20 @@ func (ca *CA) Issue(o Options) tls.Certificate {
 	}
 	der := must(x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key))
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: must(x509.ParseCertificate(der))}
+}
+
+// PEM returns the CA's certificate in PEM.
+func (ca *CA) PEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
+}
+
+// PEM returns a certificate's chain and its private key in PEM.
+func PEM(c tls.Certificate) (certPEM, keyPEM []byte) {
+	for _, der := range c.Certificate {
+		certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	key := must(x509.MarshalPKCS8PrivateKey(c.PrivateKey))
+	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key})
 }
 
 func must[T any](v T, err error) T {
