@@ -116,13 +116,13 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	var goAwayOnce sync.Once
 	eo := engine.Options{
 		Limits:   engine.Limits(o.cfg),
-		Ext:      !o.plain,
+		FerryPeer:      !o.plain,
 		Registry: c.reg,
 		Client:   ferry.ChainClient(o.interceptors...),
 		Server:   ferry.ChainServer(o.serverInterceptors...),
 		Limiter:  c.limiter,
 		Control:  c.control,
-		ConnContext: func(e *engine.Conn) context.Context {
+		ConnContext: func(e *engine.Channel) context.Context {
 			c.Conn = &Conn{eng: e}
 			return context.WithValue(base, connKey{}, c.Conn)
 		},

@@ -12,7 +12,7 @@ import (
 // client) or server.PeerFromContext (on a server) and can call back over
 // the same connection.
 type Conn struct {
-	eng *engine.Conn
+	eng *engine.Channel
 }
 
 var _ ferry.Caller = (*Conn)(nil)

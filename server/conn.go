@@ -16,9 +16,9 @@ import (
 	"github.com/ferryrpc/ferry/transport"
 )
 
-// conn is one accepted connection: a yamux session with one engine per
+// netConn is one accepted connection: a yamux session with one engine per
 // stream, or a single engine on bare MessagePack-RPC.
-type conn struct {
+type netConn struct {
 	s       *Server
 	nc      net.Conn
 	raw     net.Conn // the accepted connection, under TLS if any
@@ -40,7 +40,7 @@ type conn struct {
 	identity       any
 	nstreams       int
 	sess           *transport.Session
-	engines        map[*engine.Conn]struct{}
+	engines        map[*engine.Channel]struct{}
 	firstPeer      *Peer
 	streamCancels  map[uint32]context.CancelFunc
 	opener         *stream.Dialer // the streams the server opens to the client (peerstream.go)
@@ -64,7 +64,7 @@ type conn struct {
 	acceptPaused chan struct{}      // closed when it stopped for that
 }
 
-func (c *conn) serve() {
+func (c *netConn) serve() {
 	defer c.s.wg.Done()
 	defer close(c.done)
 	defer c.s.forget(c)
@@ -99,7 +99,7 @@ func (c *conn) serve() {
 // handshakeTLS runs the server's side of the TLS handshake by deadline.
 // On failure it closes the connection, keeping the alert that explains
 // why (lingeringClose).
-func (c *conn) handshakeTLS(deadline time.Time) bool {
+func (c *netConn) handshakeTLS(deadline time.Time) bool {
 	tc := tls.Server(c.nc, c.s.opts.tls)
 	hctx, cancel := context.WithDeadline(c.ctx, deadline)
 	err := tc.HandshakeContext(hctx)
@@ -118,7 +118,7 @@ func (c *conn) handshakeTLS(deadline time.Time) bool {
 
 // serveBare serves a bare MessagePack-RPC connection: one engine over the
 // whole connection.
-func (c *conn) serveBare(pc net.Conn) {
+func (c *netConn) serveBare(pc net.Conn) {
 	if e, p := c.add(&lingerConn{Conn: pc, c: c}, false); e != nil {
 		c.run(e, p)
 	}
@@ -129,7 +129,7 @@ func (c *conn) serveBare(pc net.Conn) {
 // serveSession serves a yamux session: it accepts streams until the
 // session ends, and closes it when the client sends no complete message,
 // or no authenticated hello, by deadline.
-func (c *conn) serveSession(pc net.Conn, deadline time.Time) {
+func (c *netConn) serveSession(pc net.Conn, deadline time.Time) {
 	sess, err := transport.ServerWithBudget(&lingerConn{Conn: pc, c: c}, c.s.opts.cfg, c.budget)
 	if err != nil {
 		c.nc.Close()
@@ -161,7 +161,7 @@ func (c *conn) serveSession(pc net.Conn, deadline time.Time) {
 // deadline, or, with authentication, no authenticated hello: a Ferry
 // client opens its first stream and says hello at once. It returns the
 // function that stops watching.
-func (c *conn) watchHello(sess *transport.Session, deadline time.Time) (stop func()) {
+func (c *netConn) watchHello(sess *transport.Session, deadline time.Time) (stop func()) {
 	idle := time.AfterFunc(time.Until(deadline), func() {
 		if !c.proven.Load() {
 			c.s.opts.logger.Warn("ferry: no complete message in time", "remote", c.nc.RemoteAddr())
@@ -183,7 +183,7 @@ func (c *conn) watchHello(sess *transport.Session, deadline time.Time) (stop fun
 // acceptStreams serves the session's streams, each in a goroutine of its
 // own, until the session ends or a graceful close pauses it (drainBacklog
 // then takes the last ones).
-func (c *conn) acceptStreams(sess *transport.Session) {
+func (c *netConn) acceptStreams(sess *transport.Session) {
 	actx, pause := context.WithCancel(context.Background())
 	defer pause()
 	c.mu.Lock()
@@ -206,14 +206,14 @@ func (c *conn) acceptStreams(sess *transport.Session) {
 
 // prove marks the connection as one that sent a complete message: it is no
 // longer the first to be closed when the connection limit is reached.
-func (c *conn) prove() { c.proven.Store(true) }
+func (c *netConn) prove() { c.proven.Store(true) }
 
 // closeRaw closes the accepted connection at once; serve then ends.
-func (c *conn) closeRaw() { c.raw.Close() }
+func (c *netConn) closeRaw() { c.raw.Close() }
 
 // serveSessionStream tells a streaming call's stream from a
 // MessagePack-RPC call stream by its first byte, and serves it.
-func (c *conn) serveSessionStream(st net.Conn) {
+func (c *netConn) serveSessionStream(st net.Conn) {
 	c.settle(st, true)
 	defer c.settle(st, false)
 	_ = st.SetReadDeadline(time.Now().Add(c.s.opts.cfg.SniffTimeout))
@@ -240,7 +240,7 @@ func (c *conn) serveSessionStream(st net.Conn) {
 // its goroutine's, and the first settle(st, false) counts it out. A
 // graceful close waits for none to be left (waitIdle), so that no stream
 // accepted before the go-away is cut without an answer.
-func (c *conn) settle(st net.Conn, in bool) {
+func (c *netConn) settle(st net.Conn, in bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if in {
@@ -263,7 +263,7 @@ func (c *conn) settle(st net.Conn, in bool) {
 // serveAccepted serves a stream the session accepted (the Accept loop, or
 // a graceful close taking the last ones from the backlog) in a goroutine
 // of its own.
-func (c *conn) serveAccepted(st net.Conn) {
+func (c *netConn) serveAccepted(st net.Conn) {
 	if !c.openStream() {
 		st.Close() // past MaxStreams
 		return
@@ -277,7 +277,7 @@ func (c *conn) serveAccepted(st net.Conn) {
 
 // openStream counts a session stream and its goroutine in, unless
 // MaxStreams are open or the session ended.
-func (c *conn) openStream() bool {
+func (c *netConn) openStream() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.nstreams >= c.s.opts.cfg.MaxStreams || c.acceptEnded {
@@ -294,7 +294,7 @@ func (c *conn) openStream() bool {
 // graceful close answers them too. yamux picks at random between a waiting
 // stream and an ended ctx: 64 misses in a row mean the backlog is empty
 // (or one in 2^64).
-func (c *conn) drainBacklog() {
+func (c *netConn) drainBacklog() {
 	c.mu.Lock()
 	sess, paused := c.sess, c.acceptPaused
 	c.mu.Unlock()
@@ -328,7 +328,7 @@ func (c *conn) drainBacklog() {
 	}
 }
 
-func (c *conn) closeStream() {
+func (c *netConn) closeStream() {
 	c.mu.Lock()
 	c.nstreams--
 	c.mu.Unlock()
@@ -336,7 +336,7 @@ func (c *conn) closeStream() {
 
 // beginStream counts a streaming handler in, unless the connection is
 // going away.
-func (c *conn) beginStream(st net.Conn) bool {
+func (c *netConn) beginStream(st net.Conn) bool {
 	c.mu.Lock()
 	if c.draining || c.closed {
 		c.mu.Unlock()
@@ -349,7 +349,7 @@ func (c *conn) beginStream(st net.Conn) bool {
 }
 
 // streamContext is the parent context of a streaming call's handler.
-func (c *conn) streamContext() context.Context {
+func (c *netConn) streamContext() context.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ctx := c.ctx
@@ -363,7 +363,7 @@ func (c *conn) streamContext() context.Context {
 }
 
 // run calls the connection hooks around an engine's life and releases it.
-func (c *conn) run(e *engine.Conn, p *Peer) {
+func (c *netConn) run(e *engine.Channel, p *Peer) {
 	o := c.s.opts
 	if o.onConnect != nil {
 		c.streams.Add(1)
@@ -381,7 +381,7 @@ func (c *conn) run(e *engine.Conn, p *Peer) {
 }
 
 // add starts an engine on a stream unless the connection is closing.
-func (c *conn) add(rwc net.Conn, ferryPeer bool) (*engine.Conn, *Peer) {
+func (c *netConn) add(rwc net.Conn, ferryPeer bool) (*engine.Channel, *Peer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -390,14 +390,14 @@ func (c *conn) add(rwc net.Conn, ferryPeer bool) (*engine.Conn, *Peer) {
 	}
 	var p *Peer
 	eo := c.s.engineOptions(c, ferryPeer)
-	eo.ConnContext = func(e *engine.Conn) context.Context {
+	eo.ConnContext = func(e *engine.Channel) context.Context {
 		p = &Peer{eng: e, id: peerIDs.Add(1), remote: c.nc.RemoteAddr(), conn: c}
 		return context.WithValue(c.ctx, peerKey{}, p)
 	}
-	eo.Locked = !c.authed
+	eo.Unauthenticated = !c.authed
 	e := engine.New(rwc, eo)
 	if c.authed && c.identity != nil {
-		e.Unlock(c.identity)
+		e.Authenticate(c.identity)
 	}
 	if c.firstPeer == nil {
 		c.firstPeer = p
@@ -410,16 +410,16 @@ func (c *conn) add(rwc net.Conn, ferryPeer bool) (*engine.Conn, *Peer) {
 	return e, p
 }
 
-func (c *conn) remove(e *engine.Conn) {
+func (c *netConn) remove(e *engine.Channel) {
 	c.mu.Lock()
 	delete(c.engines, e)
 	c.mu.Unlock()
 }
 
-func (c *conn) snapshot() []*engine.Conn {
+func (c *netConn) snapshot() []*engine.Channel {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]*engine.Conn, 0, len(c.engines))
+	out := make([]*engine.Channel, 0, len(c.engines))
 	for e := range c.engines {
 		out = append(out, e)
 	}
@@ -431,7 +431,7 @@ func (c *conn) snapshot() []*engine.Conn {
 // session's go-away (a ping answered after it), so that every stream the
 // client opened before then has reached the server: accepted, or reset
 // by yamux as refused.
-func (c *conn) drain() {
+func (c *netConn) drain() {
 	c.mu.Lock()
 	c.draining = true
 	sess := c.sess
@@ -447,7 +447,7 @@ func (c *conn) drain() {
 }
 
 // drainDone returns the channel drain closes when it returns; mu is held.
-func (c *conn) drainDone() chan struct{} {
+func (c *netConn) drainDone() chan struct{} {
 	if c.drained == nil {
 		c.drained = make(chan struct{})
 	}
@@ -458,7 +458,7 @@ func (c *conn) drainDone() chan struct{} {
 // connection to be idle: no session stream being set up, no handler
 // running. Streams accepted
 // meanwhile (before the go-away reached the client) are waited for too.
-func (c *conn) waitIdle(ctx context.Context) error {
+func (c *netConn) waitIdle(ctx context.Context) error {
 	c.mu.Lock()
 	drained := c.drainDone()
 	c.mu.Unlock()
@@ -495,7 +495,7 @@ func (c *conn) waitIdle(ctx context.Context) error {
 }
 
 // waitSettled waits until no session stream is being set up, or ctx ends.
-func (c *conn) waitSettled(ctx context.Context) error {
+func (c *netConn) waitSettled(ctx context.Context) error {
 	c.mu.Lock()
 	if c.unsettled == 0 {
 		c.mu.Unlock()
@@ -517,7 +517,7 @@ func (c *conn) waitSettled(ctx context.Context) error {
 // close ends every engine (answering what they read, flushing their last
 // responses and go-away counts) and the connection, by end; serve then
 // returns. Handlers still running at half the time left are abandoned.
-func (c *conn) close(end time.Time) {
+func (c *netConn) close(end time.Time) {
 	c.mu.Lock()
 	c.closed = true
 	sess := c.sess
@@ -547,13 +547,13 @@ const closeGrace = time.Second
 
 // closeEngines closes every engine, waiting for their handlers until ctx
 // ends.
-func (c *conn) closeEngines(ctx context.Context) {
+func (c *netConn) closeEngines(ctx context.Context) {
 	for _, e := range c.snapshot() {
 		_ = e.CloseContext(ctx)
 	}
 }
 
-func (s *Server) forget(c *conn) {
+func (s *Server) forget(c *netConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
@@ -573,7 +573,7 @@ func (s *Server) forget(c *conn) {
 // lingers; a connection that failed closes at once.
 type lingerConn struct {
 	net.Conn
-	c    *conn
+	c    *netConn
 	once sync.Once
 }
 

@@ -15,7 +15,7 @@ import (
 // control serves the reserved methods of the connection's call streams:
 // the client's hello (authentication) and the out-of-band cancel of a
 // streaming call.
-func (c *conn) control(method string, params []byte) (any, error) {
+func (c *netConn) control(method string, params []byte) (any, error) {
 	switch method {
 	case wire.MethodHello:
 		var hello []struct {
@@ -46,7 +46,7 @@ func (c *conn) control(method string, params []byte) (any, error) {
 	return nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", method))
 }
 
-func (c *conn) trackStream(id uint32, cancel context.CancelFunc) {
+func (c *netConn) trackStream(id uint32, cancel context.CancelFunc) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cancel == nil {
@@ -56,7 +56,7 @@ func (c *conn) trackStream(id uint32, cancel context.CancelFunc) {
 	}
 }
 
-func (c *conn) isAuthenticated() bool {
+func (c *netConn) isAuthenticated() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.authed
@@ -64,7 +64,7 @@ func (c *conn) isAuthenticated() bool {
 
 // authenticate runs the server's AuthFunc once per connection and unlocks
 // its engines on success.
-func (c *conn) authenticate(token string) (any, error) {
+func (c *netConn) authenticate(token string) (any, error) {
 	c.mu.Lock()
 	if c.authed {
 		c.mu.Unlock()
@@ -83,13 +83,13 @@ func (c *conn) authenticate(token string) (any, error) {
 	}
 	c.mu.Lock()
 	c.authed, c.identity = true, identity
-	engines := make([]*engine.Conn, 0, len(c.engines))
+	engines := make([]*engine.Channel, 0, len(c.engines))
 	for e := range c.engines {
 		engines = append(engines, e)
 	}
 	c.mu.Unlock()
 	for _, e := range engines {
-		e.Unlock(identity)
+		e.Authenticate(identity)
 	}
 	return map[string]any{}, nil
 }

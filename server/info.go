@@ -38,7 +38,7 @@ type ConnInfo struct {
 // Conns lists the open connections.
 func (s *Server) Conns() []ConnInfo {
 	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
+	conns := make([]*netConn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
 	}

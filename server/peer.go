@@ -16,10 +16,10 @@ import (
 // kept and used after the handler that found it returns, until Done is
 // closed.
 type Peer struct {
-	eng    *engine.Conn
+	eng    *engine.Channel
 	id     uint64
 	remote net.Addr
-	conn   *conn
+	conn   *netConn
 }
 
 var _ ferry.Caller = (*Peer)(nil)

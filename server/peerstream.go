@@ -37,7 +37,7 @@ func (p *Peer) OpenStream(ctx context.Context, method string, kind ferry.StreamK
 
 // dialer returns the Dialer of the streams the server opens to the
 // client, or nil without a session.
-func (c *conn) dialer() *stream.Dialer {
+func (c *netConn) dialer() *stream.Dialer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.sess == nil {

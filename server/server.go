@@ -32,7 +32,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
+	conns     map[*netConn]struct{}
 	perIP     map[string]int
 	closing   bool
 	pool      *transport.Pool // the server-wide memory budget
@@ -60,7 +60,7 @@ func New(opts ...Option) *Server {
 	s.serving = stream.Serving{Interceptor: s.sic, Logger: s.opts.logger, CloseTimeout: s.opts.cfg.StreamCloseTimeout}
 	s.perIP = map[string]int{}
 	s.listeners = map[net.Listener]struct{}{}
-	s.conns = map[*conn]struct{}{}
+	s.conns = map[*netConn]struct{}{}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.opts.memory == 0 {
 		s.opts.memory = DefaultMemoryBudget()
@@ -153,7 +153,7 @@ func (s *Server) ServeConn(nc net.Conn) error {
 	return nil
 }
 
-func (s *Server) startConn(nc net.Conn, wait bool) *conn {
+func (s *Server) startConn(nc net.Conn, wait bool) *netConn {
 	ip := hostOf(nc.RemoteAddr())
 	s.mu.Lock()
 	overTotal := s.opts.maxConns > 0 && len(s.conns) >= s.opts.maxConns
@@ -177,7 +177,7 @@ func (s *Server) startConn(nc net.Conn, wait bool) *conn {
 		return nil
 	}
 	s.perIP[ip]++
-	c := &conn{s: s, nc: nc, raw: nc, ip: ip, engines: map[*engine.Conn]struct{}{}, done: make(chan struct{}), since: time.Now()}
+	c := &netConn{s: s, nc: nc, raw: nc, ip: ip, engines: map[*engine.Channel]struct{}{}, done: make(chan struct{}), since: time.Now()}
 	c.streamCancels = map[uint32]context.CancelFunc{}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.limiter = engine.NewLimiter(s.opts.maxCalls, s.opts.maxCalls)
@@ -197,8 +197,8 @@ func (s *Server) startConn(nc net.Conn, wait bool) *conn {
 // oldestUnproven returns the oldest connection, from ip when sameIP, that
 // has not yet sent a complete message and is not being evicted; s.mu is
 // held.
-func (s *Server) oldestUnproven(ip string, sameIP bool) *conn {
-	var v *conn
+func (s *Server) oldestUnproven(ip string, sameIP bool) *netConn {
+	var v *netConn
 	for c := range s.conns {
 		if c.evicted || c.proven.Load() || (sameIP && c.ip != ip) {
 			continue
@@ -300,14 +300,14 @@ func (s *Server) Close() error {
 	return nil
 }
 
-func (s *Server) beginClose() []*conn {
+func (s *Server) beginClose() []*netConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closing = true
 	for l := range s.listeners {
 		l.Close()
 	}
-	out := make([]*conn, 0, len(s.conns))
+	out := make([]*netConn, 0, len(s.conns))
 	for c := range s.conns {
 		out = append(out, c)
 	}
@@ -325,13 +325,13 @@ func hostOf(a net.Addr) string {
 	return a.String()
 }
 
-func (s *Server) engineOptions(c *conn, ferryPeer bool) engine.Options {
+func (s *Server) engineOptions(c *netConn, ferryPeer bool) engine.Options {
 	cfg := s.opts.cfg
 	eo := engine.Options{
 		Control:          c.control,
-		LockedMaxMessage: wire.LockedMaxMessage,
+		UnauthMaxMessage: wire.UnauthMaxMessage,
 		Limits:           engine.Limits(cfg),
-		Ext:              ferryPeer,
+		FerryPeer:              ferryPeer,
 		Registry:         s.reg,
 		Server:           s.ic,
 		Client:           s.cic,
@@ -350,7 +350,7 @@ func (s *Server) engineOptions(c *conn, ferryPeer bool) engine.Options {
 
 // closeAll closes conns concurrently by end, so that slow peers do not add
 // up.
-func closeAll(conns []*conn, end time.Time) {
+func closeAll(conns []*netConn, end time.Time) {
 	var wg sync.WaitGroup
 	for _, c := range conns {
 		wg.Add(1)

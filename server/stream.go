@@ -150,7 +150,7 @@ func HandleClientStream[Req, Resp any](s *Server, name string, fn func(ctx conte
 }
 
 // serveStream runs one streaming call on st, whose marker byte was read.
-func (c *conn) serveStream(st net.Conn) {
+func (c *netConn) serveStream(st net.Conn) {
 	cfg := c.s.opts.cfg
 	cnt := stream.NewCounter(st, 1) // the marker byte was read
 	sc := stream.New(cnt, engine.Limits(cfg))

@@ -20,7 +20,7 @@ type pending struct {
 	done  chan struct{} // sent on once, for a call waiting in Call
 	call  *async.Call   // the handle of an asynchronous call (Go); nil for Call
 	stop  func() bool   // unregisters the ctx watcher of an async call
-	conn  *Conn         // for abandon
+	conn  *Channel         // for abandon
 	ctx   context.Context
 	seq   uint64 // its place among the requests sent; 0 until queued
 }
@@ -52,7 +52,7 @@ var syncPool = sync.Pool{New: func() any { return &pending{done: make(chan struc
 // Call sends a request and waits for its result, which is decoded into
 // reply. Cancelling ctx abandons the call at once and asks the peer to
 // cancel the handler.
-func (c *Conn) Call(ctx context.Context, method string, args, reply any) error {
+func (c *Channel) Call(ctx context.Context, method string, args, reply any) error {
 	if ic := c.opts.Client; ic != nil {
 		return ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoke)
 	}
@@ -61,7 +61,7 @@ func (c *Conn) Call(ctx context.Context, method string, args, reply any) error {
 
 // Notify sends a one-way notification. It returns once the message is
 // queued for writing; no response ever comes.
-func (c *Conn) Notify(ctx context.Context, method string, args any) error {
+func (c *Channel) Notify(ctx context.Context, method string, args any) error {
 	if ic := c.opts.Client; ic != nil {
 		return ic(ctx, &ferry.CallInfo{Method: method, Notify: true}, args, nil, c.invoke)
 	}
@@ -70,18 +70,18 @@ func (c *Conn) Notify(ctx context.Context, method string, args any) error {
 
 // SendControl sends a reserved notification ($...), bypassing
 // interceptors.
-func (c *Conn) SendControl(method string, args any) error {
+func (c *Channel) SendControl(method string, args any) error {
 	return c.writeErr(c.w.notify(method, args, nil))
 }
 
 // ControlCall calls a reserved method ($...), bypassing interceptors.
-func (c *Conn) ControlCall(ctx context.Context, method string, args, reply any) error {
+func (c *Channel) ControlCall(ctx context.Context, method string, args, reply any) error {
 	return c.call(ctx, method, args, reply)
 }
 
 // Go starts an asynchronous call and returns its handle. It never blocks
 // on the network; interceptors, if any, run in a goroutine.
-func (c *Conn) Go(ctx context.Context, method string, args, reply any) *async.Call {
+func (c *Channel) Go(ctx context.Context, method string, args, reply any) *async.Call {
 	g := new(goCall)
 	async.Init(&g.call, method, args, reply)
 	p := &g.p
@@ -108,14 +108,14 @@ func (c *Conn) Go(ctx context.Context, method string, args, reply any) *async.Ca
 	return p.call
 }
 
-func (c *Conn) invoke(ctx context.Context, info *ferry.CallInfo, args, reply any) error {
+func (c *Channel) invoke(ctx context.Context, info *ferry.CallInfo, args, reply any) error {
 	if info.Notify {
 		return c.notify(ctx, info.Method, args)
 	}
 	return c.call(ctx, info.Method, args, reply)
 }
 
-func (c *Conn) call(ctx context.Context, method string, args, reply any) error {
+func (c *Channel) call(ctx context.Context, method string, args, reply any) error {
 	p := syncPool.Get().(*pending)
 	p.reply = reply
 	if err := c.start(ctx, method, args, p); err != nil {
@@ -139,11 +139,11 @@ func (c *Conn) call(ctx context.Context, method string, args, reply any) error {
 	return err
 }
 
-func (c *Conn) notify(ctx context.Context, method string, args any) error {
+func (c *Channel) notify(ctx context.Context, method string, args any) error {
 	if err := ctx.Err(); err != nil {
 		return status.Context(err)
 	}
-	if c.opts.Ext {
+	if c.opts.FerryPeer {
 		ext, err := status.RequestExt(ctx)
 		if err != nil {
 			return err
@@ -156,12 +156,12 @@ func (c *Conn) notify(ctx context.Context, method string, args any) error {
 // start registers p and queues its request. On an error p is neither
 // registered nor finished. If the conn fails after registration, p is
 // finished with that error and start returns nil.
-func (c *Conn) start(ctx context.Context, method string, args any, p *pending) error {
+func (c *Channel) start(ctx context.Context, method string, args any, p *pending) error {
 	if err := ctx.Err(); err != nil {
 		return ferry.MarkNotExecuted(status.Context(err))
 	}
 	var ext *wire.RequestExt
-	if c.opts.Ext {
+	if c.opts.FerryPeer {
 		e, err := status.RequestExt(ctx)
 		if err != nil {
 			return err
@@ -211,17 +211,17 @@ func (p *pending) abandonAsync() {
 // abandon removes p if no response has claimed it yet, and tells a Ferry
 // peer to cancel the handler (not for a deadline: the peer enforces that
 // one itself, and its handler then sees context.DeadlineExceeded).
-func (c *Conn) abandon(p *pending, why error) bool {
+func (c *Channel) abandon(p *pending, why error) bool {
 	if !c.remove(p) {
 		return false
 	}
-	if c.opts.Ext && why != context.DeadlineExceeded {
+	if c.opts.FerryPeer && why != context.DeadlineExceeded {
 		_ = c.w.notify(wire.MethodCancel, p.id, nil)
 	}
 	return true
 }
 
-func (c *Conn) remove(p *pending) bool {
+func (c *Channel) remove(p *pending) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.calls[p.id] != p {
@@ -232,7 +232,7 @@ func (c *Conn) remove(p *pending) bool {
 }
 
 // writeErr maps a writer error to what a caller sees.
-func (c *Conn) writeErr(err error) error {
+func (c *Channel) writeErr(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -251,7 +251,7 @@ func notExecuted(err error) error {
 
 // complete hands a response to the call waiting for it, decoding the
 // result straight into the caller's reply.
-func (c *Conn) complete(m *wire.Message) {
+func (c *Channel) complete(m *wire.Message) {
 	c.mu.Lock()
 	p := c.calls[m.ID]
 	if p != nil {
@@ -276,4 +276,4 @@ func (c *Conn) complete(m *wire.Message) {
 
 // remoteError turns an error field of any shape into a *ferry.Error
 // (internal/status holds the one mapping both calls and streams use).
-func (c *Conn) remoteError(m *wire.Message) error { return status.Decode(m.Error, m.Ext, c.dec) }
+func (c *Channel) remoteError(m *wire.Message) error { return status.Decode(m.Error, m.Ext, c.dec) }

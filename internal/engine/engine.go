@@ -31,7 +31,7 @@ import (
 // plain spec.
 type Options struct {
 	Limits       wire.Limits             // zero: wire.DefaultLimits
-	Ext          bool                    // the peer is Ferry: send extensions and control notifications
+	FerryPeer    bool                    // the peer is Ferry: send extensions and control notifications
 	Registry     *registry.Registry      // methods served to the peer; nil serves none
 	Server       ferry.ServerInterceptor // wraps incoming calls
 	Client       ferry.ClientInterceptor // wraps outgoing calls
@@ -41,16 +41,17 @@ type Options struct {
 	// ConnContext returns the parent of the conn's handler contexts; New
 	// calls it once with the conn it is creating, so that the context can
 	// carry the conn (net/http's Server.ConnContext). Nil: Background.
-	ConnContext func(*Conn) context.Context
+	ConnContext func(*Channel) context.Context
 	// Control handles reserved methods ($...) other than cancel and
 	// go-away, requests and notifications alike; a request is answered
 	// with its reply or error. Nil: requests get CodeUnimplemented.
 	Control func(method string, params []byte) (reply any, err error)
-	// Locked starts the conn unauthenticated: until Unlock, requests are
-	// refused with CodeUnauthenticated without decoding, notifications are
-	// dropped, and messages are bounded by LockedMaxMessage.
-	Locked           bool
-	LockedMaxMessage int
+	// Unauthenticated starts the channel unauthenticated: until
+	// Authenticate, requests are refused with CodeUnauthenticated without
+	// decoding, notifications are dropped, and messages are bounded by
+	// UnauthMaxMessage.
+	Unauthenticated  bool
+	UnauthMaxMessage int
 	Logger           *slog.Logger // nil: silent
 	// Budget is charged for the reader's buffer, the estimated decoded size of
 	// every incoming call from its arrival until its reply is queued, and
@@ -71,8 +72,10 @@ type Options struct {
 	OnRefused func(method string, err *ferry.Error)
 }
 
-// Conn is one side of a conversation.
-type Conn struct {
+// Channel is one side of a MessagePack-RPC conversation over one byte
+// stream (a session's call stream, or a bare connection): it calls and
+// serves at once, with one reader goroutine and one batching writer.
+type Channel struct {
 	rwc  io.ReadWriteCloser
 	opts Options
 	rd   *wire.Reader
@@ -95,7 +98,7 @@ type Conn struct {
 
 	draining    atomic.Bool   // we are going away: refuse new incoming calls (set under mu)
 	locked      atomic.Bool   // not yet authenticated
-	identity    any           // set by Unlock, under mu
+	identity    any           // set by Authenticate, under mu
 	active      int           // handlers running, under mu
 	idle        chan struct{} // closed when active drops to 0, if someone waits
 	baseCtx     context.Context
@@ -112,14 +115,14 @@ type Conn struct {
 }
 
 // New prepares a Conn over rwc; Start starts it and Close releases it.
-func New(rwc io.ReadWriteCloser, opts Options) *Conn {
+func New(rwc io.ReadWriteCloser, opts Options) *Channel {
 	if opts.Limits.MaxMessage == 0 {
 		opts.Limits = wire.DefaultLimits
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Conn{
+	c := &Channel{
 		rwc:      rwc,
 		opts:     opts,
 		rd:       wire.NewReader(rwc, opts.Limits),
@@ -141,20 +144,20 @@ func New(rwc io.ReadWriteCloser, opts Options) *Conn {
 	if opts.StallTimeout > 0 {
 		c.rd.SetStall(opts.StallTimeout, func() { c.fail(wire.ErrStalled, false) })
 	}
-	if opts.Locked {
+	if opts.Unauthenticated {
 		c.locked.Store(true)
 		lim := opts.Limits
-		lim.MaxMessage = min(lim.MaxMessage, max(opts.LockedMaxMessage, 256))
+		lim.MaxMessage = min(lim.MaxMessage, max(opts.UnauthMaxMessage, 256))
 		c.rd.SetLimits(lim)
 	}
 	return c
 }
 
-// Unlock authenticates the conn: handlers from now on see identity in
+// Authenticate marks the channel authenticated: handlers from now on see identity in
 // their context (ferry.IdentityFromContext), and the full message size
 // applies. Call it from the reader goroutine (a Control handler) or before
 // Start.
-func (c *Conn) Unlock(identity any) {
+func (c *Channel) Authenticate(identity any) {
 	c.mu.Lock()
 	c.identity = identity
 	c.mu.Unlock()
@@ -164,24 +167,24 @@ func (c *Conn) Unlock(identity any) {
 
 // Start starts the reader and writer goroutines. Handlers may run from
 // then on.
-func (c *Conn) Start() {
+func (c *Channel) Start() {
 	c.started.Store(true)
 	c.loops.Add(1)
 	go c.readLoop()
 }
 
 // Done is closed once the conn is broken or closed.
-func (c *Conn) Done() <-chan struct{} { return c.closed }
+func (c *Channel) Done() <-chan struct{} { return c.closed }
 
 // Err returns why the conn ended, or nil while it is open.
-func (c *Conn) Err() error {
+func (c *Channel) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
 }
 
 // Close is CloseContext with no bound on the wait for running handlers.
-func (c *Conn) Close() error { return c.CloseContext(context.Background()) }
+func (c *Channel) Close() error { return c.CloseContext(context.Background()) }
 
 // CloseContext ends the conn. It fails outgoing calls with ferry.ErrClosed,
 // stops reading, refuses as not executed the calls it read whose handlers
@@ -192,7 +195,7 @@ func (c *Conn) Close() error { return c.CloseContext(context.Background()) }
 // write still blocked then is cut short), closes the stream and waits for
 // the goroutines the conn started. Handlers still running when ctx ends are not waited for: their
 // goroutines exit when they return, and their replies are dropped.
-func (c *Conn) CloseContext(ctx context.Context) error {
+func (c *Channel) CloseContext(ctx context.Context) error {
 	// Closes may run at once (the server closes an engine while the
 	// engine's own goroutine does): the refusals of both are queued
 	// before the count, and before either shuts the writer down.
@@ -203,7 +206,7 @@ func (c *Conn) CloseContext(ctx context.Context) error {
 	c.closeMu.Unlock()
 	idle := c.WaitHandlers(ctx) == nil
 	c.closeMu.Lock()
-	if stopped && c.opts.Ext && !c.drainedSent {
+	if stopped && c.opts.FerryPeer && !c.drainedSent {
 		c.drainedSent = true
 		_ = c.w.notify(wire.MethodDrained, n, nil)
 	}
@@ -222,7 +225,7 @@ func (c *Conn) CloseContext(ctx context.Context) error {
 // message and waits for it. It returns how many requests the reader read,
 // and false when the reader could not be stopped (the stream has no read
 // deadline) or never started.
-func (c *Conn) stopReading() (uint64, bool) {
+func (c *Channel) stopReading() (uint64, bool) {
 	c.stopRead.Store(true)
 	if !c.started.Load() {
 		return 0, false
@@ -254,7 +257,7 @@ var errNotStarted = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, 
 // refuseUnstarted answers every admitted request whose handler has not
 // started (queued behind the concurrency limit, or on its way to a worker)
 // as not executed; its handler will not run.
-func (c *Conn) refuseUnstarted() {
+func (c *Channel) refuseUnstarted() {
 	c.mu.Lock()
 	var refused []*inbound
 	for id, in := range c.running {
@@ -273,7 +276,7 @@ func (c *Conn) refuseUnstarted() {
 // peerDrained handles the peer's $ferry.drained: it read n of our
 // requests and reads no more, so every later one, and every call not yet
 // sent, fails as not executed, and no new call is sent.
-func (c *Conn) peerDrained(n uint64) {
+func (c *Channel) peerDrained(n uint64) {
 	c.w.stopRequests() // from here on no request gets a sequence number
 	c.mu.Lock()
 	c.goaway = true
@@ -296,7 +299,7 @@ func (c *Conn) peerDrained(n uint64) {
 
 // Abort ends the conn with err as the reason outgoing calls see, then
 // releases it like Close.
-func (c *Conn) Abort(err error) error {
+func (c *Channel) Abort(err error) error {
 	c.fail(err, false)
 	return c.Close()
 }
@@ -306,7 +309,7 @@ var errClosedLocally = ferry.WrapError(ferry.CodeCanceled, ferry.ErrClosed, "the
 // fail records the first error, fails every outgoing call and cancels
 // handlers. It does not wait. A graceful failure lets the writer flush
 // what is queued before the stream closes.
-func (c *Conn) fail(err error, graceful bool) {
+func (c *Channel) fail(err error, graceful bool) {
 	c.once.Do(func() {
 		c.mu.Lock()
 		c.err = err
@@ -338,7 +341,7 @@ func (c *Conn) fail(err error, graceful bool) {
 // the peer sent before, replies and a $ferry.drained among them, may still
 // wait in the read buffers: the reader handles all of it, then fails the
 // conn with err when the read deadline, set to now, stops it.
-func (c *Conn) writeFailed(err error) {
+func (c *Channel) writeFailed(err error) {
 	d, ok := c.rwc.(interface{ SetReadDeadline(time.Time) error })
 	if !ok || !c.started.Load() {
 		c.fail(err, false)
@@ -359,18 +362,18 @@ func callError(err error) error { return status.Lost(err) }
 
 // Drain stops serving new incoming calls (they are refused as not
 // executed) and, for a Ferry peer, tells it to send no more.
-func (c *Conn) Drain() {
+func (c *Channel) Drain() {
 	c.mu.Lock()
 	was := c.draining.Swap(true)
 	c.mu.Unlock()
-	if was || !c.opts.Ext {
+	if was || !c.opts.FerryPeer {
 		return
 	}
 	_ = c.w.notify(wire.MethodGoAway, nil, nil)
 }
 
 // Running reports how many handlers this conn is running.
-func (c *Conn) Running() int {
+func (c *Channel) Running() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.active
@@ -378,7 +381,7 @@ func (c *Conn) Running() int {
 
 // WaitHandlers blocks until no handler runs or ctx ends. Call it after
 // Drain or Close, or new handlers may start at any time.
-func (c *Conn) WaitHandlers(ctx context.Context) error {
+func (c *Channel) WaitHandlers(ctx context.Context) error {
 	c.mu.Lock()
 	if c.active == 0 {
 		c.mu.Unlock()
@@ -398,7 +401,7 @@ func (c *Conn) WaitHandlers(ctx context.Context) error {
 }
 
 // handlerDone counts a handler out.
-func (c *Conn) handlerDone() {
+func (c *Channel) handlerDone() {
 	c.mu.Lock()
 	c.active--
 	if c.active == 0 && c.idle != nil {
@@ -416,7 +419,7 @@ const halfCloseGrace = 10 * time.Second
 // replies to our own calls can no longer come, but the peer may still read
 // replies to its calls, so running handlers finish (within
 // halfCloseGrace) and their replies are flushed before the stream closes.
-func (c *Conn) endInput() {
+func (c *Channel) endInput() {
 	c.mu.Lock()
 	c.draining.Store(true)
 	c.goaway = true

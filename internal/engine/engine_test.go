@@ -48,7 +48,7 @@ func TestServeRequest(t *testing.T) {
 
 func TestServeRequestErrorsCarryCodes(t *testing.T) {
 	s := newSvc()
-	_, p := start(t, engine.Options{Registry: s.registry(t), Ext: true})
+	_, p := start(t, engine.Options{Registry: s.registry(t), FerryPeer: true})
 	tests := []struct {
 		method   string
 		params   []byte
@@ -76,7 +76,7 @@ func TestServeRequestErrorsCarryCodes(t *testing.T) {
 // A request's ext carries metadata into the handler's context.
 func TestServeRequestMetadata(t *testing.T) {
 	s := newSvc()
-	_, p := start(t, engine.Options{Registry: s.registry(t), Ext: true})
+	_, p := start(t, engine.Options{Registry: s.registry(t), FerryPeer: true})
 	ext := wire.AppendRequestExt(nil, wire.RequestExt{Metadata: map[string]string{"tenant": "a"}})
 	p.send(request(3, "T.Double", params(1), ext))
 	m := p.read()
@@ -90,7 +90,7 @@ func TestServeRequestMetadata(t *testing.T) {
 // one-element array, the reply decodes into the caller's value, an error
 // response keeps its code, and a reply to an unknown id is ignored.
 func TestCallAndReply(t *testing.T) {
-	c, p := start(t, engine.Options{Ext: true})
+	c, p := start(t, engine.Options{FerryPeer: true})
 	type result struct {
 		n   int
 		err error
@@ -147,7 +147,7 @@ func TestNotification(t *testing.T) {
 // canceled call gets no response.
 func TestPeerCancelsHandler(t *testing.T) {
 	s := newSvc()
-	c, p := start(t, engine.Options{Registry: s.registry(t), Ext: true})
+	c, p := start(t, engine.Options{Registry: s.registry(t), FerryPeer: true})
 	p.send(request(11, "T.Block", params(1), noExt))
 	recv(t, s.entered)
 	assert.Equal(t, 1, c.Running())
@@ -167,7 +167,7 @@ func TestPeerCancelsHandler(t *testing.T) {
 // Canceling an outgoing call's context returns at once and asks a Ferry
 // peer to cancel its handler; a late reply is dropped.
 func TestCancelOutgoingCall(t *testing.T) {
-	c, p := start(t, engine.Options{Ext: true})
+	c, p := start(t, engine.Options{FerryPeer: true})
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() {
@@ -194,7 +194,7 @@ func TestCancelOutgoingCall(t *testing.T) {
 
 // A call whose context has ended is never sent.
 func TestCallWithEndedContext(t *testing.T) {
-	c, p := start(t, engine.Options{Ext: true})
+	c, p := start(t, engine.Options{FerryPeer: true})
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	err := c.Call(ctx, "Peer.X", nil, nil)
@@ -209,7 +209,7 @@ func TestCallWithEndedContext(t *testing.T) {
 // calls OnGoAway.
 func TestPeerGoAway(t *testing.T) {
 	var gone atomic.Int32
-	c, p := start(t, engine.Options{Ext: true, OnGoAway: func() { gone.Add(1) }})
+	c, p := start(t, engine.Options{FerryPeer: true, OnGoAway: func() { gone.Add(1) }})
 	p.send(notification("$ferry.goaway", mp.AppendArrayHeader(nil, 0)))
 	// The engine handles messages in order: once it has answered a later
 	// request, it has handled the go-away.
@@ -225,7 +225,7 @@ func TestPeerGoAway(t *testing.T) {
 // did not read (sequence > n), and keeps the ones it read waiting for
 // their replies.
 func TestPeerDrained(t *testing.T) {
-	c, p := start(t, engine.Options{Ext: true})
+	c, p := start(t, engine.Options{FerryPeer: true})
 	errs := make([]chan error, 3)
 	ids := make([]uint32, 3)
 	for i := range errs {
@@ -250,7 +250,7 @@ func TestPeerDrained(t *testing.T) {
 // many requests it read ($ferry.drained).
 func TestDrainAndClose(t *testing.T) {
 	s := newSvc()
-	c, p := start(t, engine.Options{Registry: s.registry(t), Ext: true})
+	c, p := start(t, engine.Options{Registry: s.registry(t), FerryPeer: true})
 	p.send(request(1, "T.Block", params(1), noExt))
 	recv(t, s.entered)
 
@@ -306,16 +306,16 @@ func TestCloseFailsCallsAndCancelsHandlers(t *testing.T) {
 // identity.
 func TestLockedConn(t *testing.T) {
 	s := newSvc()
-	var c *engine.Conn
+	var c *engine.Channel
 	c, p := start(t, engine.Options{
 		Registry: s.registry(t),
-		Ext:      true,
-		Locked:   true,
+		FerryPeer:      true,
+		Unauthenticated:   true,
 		Control: func(method string, params []byte) (any, error) {
 			if method != "$ferry.auth" {
 				return nil, ferry.NewError(ferry.CodeUnimplemented, "no")
 			}
-			c.Unlock("alice")
+			c.Authenticate("alice")
 			return "ok", nil
 		},
 	})
@@ -337,7 +337,7 @@ func TestLockedConn(t *testing.T) {
 
 func TestLockedConnBoundsMessages(t *testing.T) {
 	s := newSvc()
-	c, p := start(t, engine.Options{Registry: s.registry(t), Locked: true, LockedMaxMessage: 300})
+	c, p := start(t, engine.Options{Registry: s.registry(t), Unauthenticated: true, UnauthMaxMessage: 300})
 	big := mp.AppendString(mp.AppendArrayHeader(nil, 1), string(make([]byte, 1000)))
 	// The engine stops reading at the header: the rest of the write fails.
 	go func() { _, _ = p.conn.Write(request(1, "T.Double", big, nil)) }()
@@ -352,7 +352,7 @@ func TestLockedConnBoundsMessages(t *testing.T) {
 func TestLimiterQueue(t *testing.T) {
 	s := newSvc()
 	lim := engine.NewLimiter(1, 1)
-	_, p := start(t, engine.Options{Registry: s.registry(t), Ext: true, Limiter: lim})
+	_, p := start(t, engine.Options{Registry: s.registry(t), FerryPeer: true, Limiter: lim})
 	p.send(request(1, "T.Block", params(1), noExt))
 	recv(t, s.entered)
 	p.send(request(2, "T.Block", params(2), noExt), request(3, "T.Double", params(3), noExt))
@@ -386,7 +386,7 @@ func TestLimiterQueue(t *testing.T) {
 func TestCloseRefusesQueuedCall(t *testing.T) {
 	s := newSvc()
 	lim := engine.NewLimiter(1, 1)
-	c, p := start(t, engine.Options{Registry: s.registry(t), Ext: true, Limiter: lim})
+	c, p := start(t, engine.Options{Registry: s.registry(t), FerryPeer: true, Limiter: lim})
 	p.send(request(1, "T.Hold", params(1), noExt), request(2, "T.Double", params(2), noExt))
 	recv(t, s.entered)
 	// Once the third request is refused, the second has been queued.
@@ -419,7 +419,7 @@ func TestCloseRefusesQueuedCall(t *testing.T) {
 func TestBudgetRefusesCall(t *testing.T) {
 	s := newSvc()
 	budget := transport.NewBudget(24<<10, nil)
-	c, p := start(t, engine.Options{Registry: s.registry(t), Ext: true, Budget: budget})
+	c, p := start(t, engine.Options{Registry: s.registry(t), FerryPeer: true, Budget: budget})
 	p.send(request(1, "T.Block", params(1), noExt))
 	recv(t, s.entered)
 
@@ -459,7 +459,7 @@ func TestHalfClose(t *testing.T) {
 	c := engine.New(halfPipe{inR, outW, func() error {
 		inR.Close()
 		return outW.Close()
-	}}, engine.Options{Registry: s.registry(t), Ext: true})
+	}}, engine.Options{Registry: s.registry(t), FerryPeer: true})
 	c.Start()
 	t.Cleanup(func() { c.Close() })
 	rd := wire.NewReader(outR, wire.DefaultLimits)
@@ -513,7 +513,7 @@ func (f *failWriter) Write(b []byte) (int, error) {
 func TestWriteError(t *testing.T) {
 	a, b := net.Pipe()
 	fw := &failWriter{Conn: a}
-	c := engine.New(fw, engine.Options{Ext: true})
+	c := engine.New(fw, engine.Options{FerryPeer: true})
 	c.Start()
 	t.Cleanup(func() {
 		b.Close()
@@ -547,7 +547,7 @@ func TestMalformedFrame(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, p := start(t, engine.Options{Ext: true})
+			c, p := start(t, engine.Options{FerryPeer: true})
 			errc := make(chan error, 1)
 			go func() { errc <- c.Call(t.Context(), "Peer.X", nil, nil) }()
 			p.read()

@@ -38,7 +38,7 @@ type msg = wire.Message
 
 // start runs an engine.Conn with opts over one end of a net.Pipe and
 // returns it with a peer on the other end. Cleanup closes both.
-func start(t *testing.T, opts engine.Options) (*engine.Conn, *peer) {
+func start(t *testing.T, opts engine.Options) (*engine.Channel, *peer) {
 	t.Helper()
 	a, b := net.Pipe()
 	c := engine.New(a, opts)

@@ -12,7 +12,7 @@ import (
 	"github.com/ferryrpc/ferry/internal/wire"
 )
 
-func (c *Conn) readLoop() {
+func (c *Channel) readLoop() {
 	defer c.loops.Done()
 	defer close(c.readDone)
 	defer c.rd.Close()
@@ -63,7 +63,7 @@ const callOverhead = 16 << 10
 
 // inbound is one incoming call on its way through a handler goroutine.
 type inbound struct {
-	c          *Conn
+	c          *Channel
 	meth       *registry.Method
 	args       any
 	ctx        context.Context
@@ -88,7 +88,7 @@ const (
 
 // serve decodes an incoming request or notification in the reader
 // goroutine and runs its handler in a new one.
-func (c *Conn) serve(m *wire.Message) {
+func (c *Channel) serve(m *wire.Message) {
 	received := time.Now()
 	isReq := m.Type == wire.TypeRequest
 	ext := m.Ext != nil
@@ -187,7 +187,7 @@ const workerIdle = 2 * time.Second
 // reply's encoding. The most recently idle worker is reused first, so
 // that under a light load the others stay idle long enough to exit. Only
 // the reader goroutine calls dispatch.
-func (c *Conn) dispatch(in *inbound) {
+func (c *Channel) dispatch(in *inbound) {
 	c.wmu.Lock()
 	if n := len(c.idleWk); n > 0 {
 		w := c.idleWk[n-1]
@@ -202,7 +202,7 @@ func (c *Conn) dispatch(in *inbound) {
 	go c.worker(in)
 }
 
-func (c *Conn) worker(in *inbound) {
+func (c *Channel) worker(in *inbound) {
 	defer c.workers.Done()
 	self := make(chan *inbound, 1)
 	idle := time.NewTimer(workerIdle)
@@ -228,7 +228,7 @@ func (c *Conn) worker(in *inbound) {
 
 // retire removes an idle worker from the stack, unless dispatch already
 // took it.
-func (c *Conn) retire(self chan *inbound) bool {
+func (c *Channel) retire(self chan *inbound) bool {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	for i, w := range c.idleWk {
@@ -242,7 +242,7 @@ func (c *Conn) retire(self chan *inbound) bool {
 
 // refuse answers a request that no handler will run; a notification gets
 // nothing.
-func (c *Conn) refuse(m *wire.Message, err *ferry.Error) {
+func (c *Channel) refuse(m *wire.Message, err *ferry.Error) {
 	if c.opts.OnRefused != nil {
 		name := ""
 		if c.opts.Registry != nil {
@@ -261,7 +261,7 @@ func (c *Conn) refuse(m *wire.Message, err *ferry.Error) {
 // [x] decodes x, and [a, b, ...] decodes the whole array. Params that are
 // not an array decode as is. (Handler arguments go through
 // registry.Method.DecodeArgs.)
-func (c *Conn) decodeParams(p []byte, args any) error {
+func (c *Channel) decodeParams(p []byte, args any) error {
 	n, hdr, ok := msgpack.ArrayLen(p)
 	switch {
 	case ok && n == 0:
@@ -326,7 +326,7 @@ func (in *inbound) invoke() (reply any, err error) {
 
 // control handles Ferry's reserved methods. Unknown notifications are
 // ignored; unknown requests get CodeUnimplemented.
-func (c *Conn) control(m *wire.Message) {
+func (c *Channel) control(m *wire.Message) {
 	if m.Type == wire.TypeRequest {
 		var reply any
 		err := error(ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", truncate(m.Method))))

@@ -26,7 +26,7 @@ const (
 // and exits after writerIdle without one, so an idle connection keeps
 // none.
 type writer struct {
-	c   *Conn
+	c   *Channel
 	fw  flush.Writer
 	enc *encode.Encoder // under fw's lock
 	// sent counts the requests queued so far, in the order they go out;
@@ -40,7 +40,7 @@ type writer struct {
 // gets.
 var errNoRequests = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the peer is shutting down"))
 
-func (w *writer) init(c *Conn) {
+func (w *writer) init(c *Channel) {
 	w.c = c
 	w.enc = encode.New()
 	w.fw.Init(c.rwc, flush.Config{

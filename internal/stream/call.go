@@ -29,7 +29,7 @@ type Dialer struct {
 // call is the caller's end of a streaming call on the stream itself,
 // under the interceptors.
 type call struct {
-	c    *Conn
+	c    *Call
 	cnt  *Counter
 	d    *Dialer
 	ctx  context.Context

@@ -29,7 +29,7 @@ type Serving struct {
 // the call's cancel for the peer's $ferry.cancelstream and returns the
 // function that forgets it. Run sends the final status and returns when
 // the call is over.
-func (o *Serving) Run(parent context.Context, st net.Conn, sc *Conn, cnt *Counter, m *registry.Method, ext wire.RequestExt, track func(context.CancelFunc) func()) {
+func (o *Serving) Run(parent context.Context, st net.Conn, sc *Call, cnt *Counter, m *registry.Method, ext wire.RequestExt, track func(context.CancelFunc) func()) {
 	ctx := parent
 	if ext.Metadata != nil {
 		ctx = ferry.NewIncomingContext(ctx, ext.Metadata)
@@ -95,7 +95,7 @@ func (o *Serving) run(ctx context.Context, info *ferry.StreamInfo, fn ferry.Stre
 // served is the serving end of a streaming call on the stream itself,
 // under the interceptors.
 type served struct {
-	c      *Conn
+	c      *Call
 	cnt    *Counter
 	ctx    context.Context
 	cancel context.CancelFunc

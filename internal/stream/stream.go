@@ -28,9 +28,9 @@ var (
 	endHeader  = msgpack.AppendArrayHeader(nil, 1)[0]
 )
 
-// Conn is one end of a streaming call. Send and Recv may be used from two
+// Call is one end of a streaming call. Send and Recv may be used from two
 // goroutines at once, but neither from more than one.
-type Conn struct {
+type Call struct {
 	rwc   net.Conn
 	rd    *wire.Reader
 	dec   *msgpack.Decoder
@@ -55,8 +55,8 @@ type Conn struct {
 }
 
 // New wraps a stream whose marker byte (if any) was already consumed.
-func New(rwc net.Conn, lim wire.Limits) *Conn {
-	c := &Conn{rwc: rwc, rd: wire.NewReader(rwc, lim), dec: msgpack.NewDecoder(), limit: lim.MaxMessage, enc: encode.New()}
+func New(rwc net.Conn, lim wire.Limits) *Call {
+	c := &Call{rwc: rwc, rd: wire.NewReader(rwc, lim), dec: msgpack.NewDecoder(), limit: lim.MaxMessage, enc: encode.New()}
 	c.w.Init(rwc, flush.Config{HighWater: maxPending, KeepSpare: 4 * maxPending, Final: closeFlush, Discard: wire.PutBuffer})
 	return c
 }
@@ -68,12 +68,12 @@ const maxPending = 64 << 10
 const closeFlush = time.Second
 
 // Raw returns the underlying stream.
-func (c *Conn) Raw() net.Conn { return c.rwc }
+func (c *Call) Raw() net.Conn { return c.rwc }
 
 // write queues one message behind the write in flight (wmu held): frame
 // appends it to the pending bytes; a message over the size limit is
 // dropped with an error.
-func (c *Conn) write(frame func(b []byte) ([]byte, error)) error {
+func (c *Call) write(frame func(b []byte) ([]byte, error)) error {
 	b, err := c.w.Begin()
 	if err != nil {
 		return err
@@ -92,7 +92,7 @@ func (c *Conn) write(frame func(b []byte) ([]byte, error)) error {
 
 // WriteOpen sends the opening request [0, 0, method, [], ext] after the
 // marker byte.
-func (c *Conn) WriteOpen(method string, ext wire.RequestExt) error {
+func (c *Call) WriteOpen(method string, ext wire.RequestExt) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	return c.write(func(b []byte) ([]byte, error) {
@@ -104,7 +104,7 @@ func (c *Conn) WriteOpen(method string, ext wire.RequestExt) error {
 }
 
 // ReadOpen reads the opening request.
-func (c *Conn) ReadOpen() (method string, ext wire.RequestExt, err error) {
+func (c *Call) ReadOpen() (method string, ext wire.RequestExt, err error) {
 	b, err := c.rd.Next()
 	if err != nil {
 		return "", ext, err
@@ -126,7 +126,7 @@ func (c *Conn) ReadOpen() (method string, ext wire.RequestExt, err error) {
 
 // Send writes one data frame carrying v. After CloseSend or SendStatus it
 // sends nothing and returns a CodeFailedPrecondition error.
-func (c *Conn) Send(v any) error {
+func (c *Call) Send(v any) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.sendClosed != nil {
@@ -143,7 +143,7 @@ func (c *Conn) Send(v any) error {
 
 // CloseSend writes the end-of-data frame, once: a second CloseSend does
 // nothing and returns nil.
-func (c *Conn) CloseSend() error {
+func (c *Call) CloseSend() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.sendClosed != nil {
@@ -158,7 +158,7 @@ func (c *Conn) CloseSend() error {
 // SendStatus writes the final frame: [1, 0, nil, result] on success,
 // [1, 0, error, nil, ext] on failure (internal/status encodes it as for a
 // unary call). Send fails after it.
-func (c *Conn) SendStatus(result any, herr error) error {
+func (c *Call) SendStatus(result any, herr error) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.sendClosed = ferry.NewError(ferry.CodeFailedPrecondition, "Send after the call finished: the message was not sent")
@@ -186,7 +186,7 @@ var ErrEnd = errors.New("ferry: end of stream")
 // code, details and not-executed flag. A stream that ends without a final
 // status is io.ErrUnexpectedEOF; other failures are returned as the
 // transport reported them, for status.Received to map.
-func (c *Conn) Recv(v any) error {
+func (c *Call) Recv(v any) error {
 	if c.final.Load() {
 		if c.finalErr != nil {
 			return c.finalErr
@@ -227,11 +227,11 @@ func (c *Conn) Recv(v any) error {
 }
 
 // Final reports whether the final status has arrived.
-func (c *Conn) Final() bool { return c.final.Load() }
+func (c *Call) Final() bool { return c.final.Load() }
 
 // Result decodes the handler's returned value; valid after Recv returned
 // io.EOF.
-func (c *Conn) Result(v any) error {
+func (c *Call) Result(v any) error {
 	if !c.final.Load() {
 		return errors.New("ferry: the stream has not finished")
 	}
@@ -250,7 +250,7 @@ func (c *Conn) Result(v any) error {
 // Close writes what is queued (waiting at most closeFlush; not at all once
 // the final status has arrived, since nobody reads after it), then closes
 // the stream and waits for the writer.
-func (c *Conn) Close() error {
+func (c *Call) Close() error {
 	c.rd.Close() // gives back the reader's budget
 	if c.final.Load() {
 		c.w.Abort()
@@ -261,7 +261,7 @@ func (c *Conn) Close() error {
 // Bound charges acct for the reader's buffer and breaks the stream when
 // the peer holds part of a message for stall without sending more of it
 // (zero: never). Call it before the first read.
-func (c *Conn) Bound(acct wire.Account, stall time.Duration) {
+func (c *Call) Bound(acct wire.Account, stall time.Duration) {
 	if acct != nil {
 		c.rd.SetAccount(acct)
 	}

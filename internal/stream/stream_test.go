@@ -19,7 +19,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // pair opens a streaming call over a net.Pipe: the caller's Conn has sent
 // the opening request, and the handler's Conn has consumed the marker, as
 // a server does before it hands the stream on.
-func pair(t *testing.T, method string, ext wire.RequestExt) (caller, handler *stream.Conn) {
+func pair(t *testing.T, method string, ext wire.RequestExt) (caller, handler *stream.Call) {
 	t.Helper()
 	a, b := net.Pipe()
 	caller = stream.New(a, wire.DefaultLimits)

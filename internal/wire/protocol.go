@@ -71,7 +71,7 @@ const (
 const (
 	DefaultMaxMessage = 4 << 20          // bytes in one message
 	DefaultMaxDepth   = msgpack.MaxDepth // nesting of msgpack containers
-	// LockedMaxMessage bounds messages on a connection that has not
+	// UnauthMaxMessage bounds messages on a connection that has not
 	// authenticated yet (PROTOCOL.md section 7, "Security").
-	LockedMaxMessage = 4 << 10
+	UnauthMaxMessage = 4 << 10
 )
