@@ -57,10 +57,10 @@ func TestServeRequestErrorsCarryCodes(t *testing.T) {
 		contains string
 	}{
 		{"T.Fail", params(0), ferry.CodeNotFound, false, "no such thing"},
-		{"Nope.Nope", params(), ferry.CodeUnimplemented, false, "unknown method"},
+		{"Nope.Nope", params(), ferry.CodeUnimplemented, true, "unknown method"},
 		{"T.Panic", params(0), ferry.CodeInternal, false, "panicked"},
 		{"T.Double", mp.AppendString(mp.AppendArrayHeader(nil, 1), "x"), ferry.CodeInvalidArgument, false, "T.Double"},
-		{"$ferry.nosuch", params(), ferry.CodeUnimplemented, false, "$ferry.nosuch"},
+		{"$ferry.nosuch", params(), ferry.CodeUnimplemented, true, "$ferry.nosuch"},
 	}
 	for i, tt := range tests {
 		p.send(request(uint32(i+1), tt.method, tt.params, noExt))

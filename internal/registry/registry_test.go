@@ -179,7 +179,7 @@ func TestAddRefuses(t *testing.T) {
 		{"S.with space", `ferry: method name "S.with space" has a space or control character`},
 		{"S.tab\t", `ferry: method name "S.tab\t" has a space or control character`},
 		{"S.del\x7f", `ferry: method name "S.del\x7f" has a space or control character`},
-		{"S.A", `ferry: method "S.A" is already registered`},
+		{"S.A", `ferry: method "S.A" is already registered (as a unary method)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,7 +191,7 @@ func TestAddRefuses(t *testing.T) {
 		})
 	}
 	r := registry.New()
-	assert.EqualError(t, r.Add(echo("S.X"), echo("S.X")), `ferry: method "S.X" is already registered`)
+	assert.EqualError(t, r.Add(echo("S.X"), echo("S.X")), `ferry: method "S.X" is already registered (as a unary method)`)
 	assert.Empty(t, r.All())
 	require.NoError(t, r.Add(echo("S.ünïcode")), "non-ASCII names are allowed")
 }
