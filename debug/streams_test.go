@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
@@ -95,7 +96,7 @@ func TestStreamsAreCounted(t *testing.T) {
 	}
 
 	rec := httptest.NewRecorder()
-	st.Handler(s).ServeHTTP(rec, httptest.NewRequest("GET", "/debug/ferry", nil))
+	st.Handler(s).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/ferry", nil))
 	assert.Contains(t, rec.Body.String(), `<tr class="stream" data-method="Chat.Echo"><td>Chat.Echo</td><td>bidi</td>`)
 	assert.Contains(t, rec.Body.String(), `<td class="open">1</td><td class="opened">3</td>`)
 

@@ -98,8 +98,13 @@ func Handle[Req, Resp any](s *Server, name string, fn func(context.Context, *Req
 // one sharing its port with ListenReusePort does).
 func (s *Server) Serve(l net.Listener) error {
 	if s.optErr != nil {
-		l.Close()
+		if l != nil {
+			l.Close()
+		}
 		return s.optErr
+	}
+	if l == nil {
+		return errors.New("ferry: Serve of a nil listener")
 	}
 	s.mu.Lock()
 	if s.closing {

@@ -35,7 +35,13 @@ func Start(t testing.TB) *Nvim {
 		}
 		t.Skip("nvim is not installed (Debian: apt-get install neovim); FERRY_REQUIRE_NVIM=1 makes this a failure")
 	}
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	syscall.ForkLock.RLock() // no exec between making the fds and marking them
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fds[0])
+		syscall.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -220,7 +220,7 @@ func (s *call) wrap(err error) error {
 	if ctxErr := s.ctxErr(); ctxErr != nil {
 		return s.end(status.Context(ctxErr))
 	}
-	if _, ok := err.(*ferry.Error); ok {
+	if _, ok := err.(*ferry.Error); ok { //nolint:errorlint // only the stream layer's own errors, never wrapped, leave the stream usable
 		return err
 	}
 	return s.end(status.Received(err))

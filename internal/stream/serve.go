@@ -128,7 +128,7 @@ func (s *served) Recv(v any) error {
 	}
 	if err != nil {
 		fe := s.wrap(err)
-		if _, local := err.(*ferry.Error); !local && s.ctx.Err() == nil {
+		if _, local := err.(*ferry.Error); !local && s.ctx.Err() == nil { //nolint:errorlint // the stream layer's own errors are never wrapped
 			s.rerr = fe
 		}
 		return fe
