@@ -115,13 +115,13 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	c.serving = stream.Serving{Interceptor: ferry.ChainStreamServer(o.streamServerICs...), Logger: logger, CloseTimeout: o.cfg.StreamCloseTimeout}
 	var goAwayOnce sync.Once
 	eo := engine.Options{
-		Limits:   engine.Limits(o.cfg),
-		FerryPeer:      !o.plain,
-		Registry: c.reg,
-		Client:   ferry.ChainClient(o.interceptors...),
-		Server:   ferry.ChainServer(o.serverInterceptors...),
-		Limiter:  c.limiter,
-		Control:  c.control,
+		Limits:    engine.Limits(o.cfg),
+		FerryPeer: !o.plain,
+		Registry:  c.reg,
+		Client:    ferry.ChainClient(o.interceptors...),
+		Server:    ferry.ChainServer(o.serverInterceptors...),
+		Limiter:   c.limiter,
+		Control:   c.control,
 		ConnContext: func(e *engine.Channel) context.Context {
 			c.Conn = &Conn{eng: e}
 			return context.WithValue(base, connKey{}, c.Conn)

@@ -336,7 +336,7 @@ func (s *Server) engineOptions(c *netConn, ferryPeer bool) engine.Options {
 		Control:          c.control,
 		UnauthMaxMessage: wire.UnauthMaxMessage,
 		Limits:           engine.Limits(cfg),
-		FerryPeer:              ferryPeer,
+		FerryPeer:        ferryPeer,
 		Registry:         s.reg,
 		Server:           s.ic,
 		Client:           s.cic,

@@ -20,7 +20,7 @@ type pending struct {
 	done  chan struct{} // sent on once, for a call waiting in Call
 	call  *async.Call   // the handle of an asynchronous call (Go); nil for Call
 	stop  func() bool   // unregisters the ctx watcher of an async call
-	conn  *Channel         // for abandon
+	conn  *Channel      // for abandon
 	ctx   context.Context
 	seq   uint64 // its place among the requests sent; 0 until queued
 }

@@ -308,9 +308,9 @@ func TestLockedConn(t *testing.T) {
 	s := newSvc()
 	var c *engine.Channel
 	c, p := start(t, engine.Options{
-		Registry: s.registry(t),
-		FerryPeer:      true,
-		Unauthenticated:   true,
+		Registry:        s.registry(t),
+		FerryPeer:       true,
+		Unauthenticated: true,
 		Control: func(method string, params []byte) (any, error) {
 			if method != "$ferry.auth" {
 				return nil, ferry.NewError(ferry.CodeUnimplemented, "no")
