@@ -2,6 +2,7 @@ package debug_test
 
 import (
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
@@ -27,7 +28,7 @@ func TestStatsCountsDenials(t *testing.T) {
 	assert.Equal(t, uint64(2), policy.Denied())
 
 	rec := httptest.NewRecorder()
-	f.st.Handler(f.srv).ServeHTTP(rec, httptest.NewRequest("GET", "/debug/ferry", nil))
+	f.st.Handler(f.srv).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/ferry", nil))
 	body, _ := io.ReadAll(rec.Body)
 	assert.Contains(t, string(body), "2 calls denied")
 }
