@@ -520,12 +520,12 @@ func (c *netConn) waitSettled(ctx context.Context) error {
 func (c *netConn) close(end time.Time) {
 	c.mu.Lock()
 	c.closed = true
-	sess := c.sess
+	sess, nc := c.sess, c.nc // c.nc changes under mu after a TLS handshake
 	c.mu.Unlock()
 	// Engines flush their last replies, but a peer that stopped reading
 	// must not hold Close for WriteTimeout: end the transport at end.
 	grace := time.AfterFunc(time.Until(end), func() {
-		c.nc.Close() // first: it unblocks a write stuck under the session
+		nc.Close() // first: it unblocks a write stuck under the session
 		if sess != nil {
 			sess.Close()
 		}
@@ -538,7 +538,7 @@ func (c *netConn) close(end time.Time) {
 	if sess != nil {
 		sess.Close()
 	}
-	c.nc.Close()
+	nc.Close()
 }
 
 // closeGrace bounds how long closing a connection waits for its last
