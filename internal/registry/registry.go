@@ -193,7 +193,6 @@ func reflectMethod(service string, rcvr reflect.Value, m reflect.Method) (*Metho
 	if argsT == ctxType {
 		return nil, fmt.Errorf("method %s: args may not be a context", m.Name)
 	}
-	fn := m.Func
 	argIsPtr := argsT.Kind() == reflect.Pointer
 	newArgs := func() any {
 		if argIsPtr {
@@ -201,22 +200,11 @@ func reflectMethod(service string, rcvr reflect.Value, m reflect.Method) (*Metho
 		}
 		return reflect.New(argsT).Interface()
 	}
-	call := func(ctx context.Context, args any) (any, error) {
-		av := reflect.ValueOf(args)
-		if !argIsPtr {
-			av = av.Elem()
-		}
-		reply := reflect.New(replyT.Elem())
-		var out []reflect.Value
-		if withCtx {
-			out = fn.Call([]reflect.Value{rcvr, reflect.ValueOf(&ctx).Elem(), av, reply})
-		} else {
-			out = fn.Call([]reflect.Value{rcvr, av, reply})
-		}
-		if err, _ := out[0].Interface().(error); err != nil {
-			return nil, err
-		}
-		return reply.Interface(), nil
+	var call ferry.Handler
+	if argIsPtr {
+		call = directCall(service+"."+m.Name, rcvr, m, withCtx, argsT, replyT.Elem())
+	} else {
+		call = valueCall(service+"."+m.Name, rcvr, m.Func, withCtx, argsT, replyT.Elem())
 	}
 	return &Method{Name: service + "." + m.Name, NewArgs: newArgs, Call: call, ArgsType: argsT, ReplyType: replyT.Elem()}, nil
 }
