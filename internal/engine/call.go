@@ -182,8 +182,10 @@ func (c *Channel) start(ctx context.Context, method string, args any, p *pending
 		c.mu.Unlock()
 		return ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the peer is shutting down"))
 	}
-	for {
-		c.nextID++
+	// Ids are handed out in order, so until they wrap around none is in
+	// use: one map operation per call.
+	for c.nextID++; c.nextID == 0 || c.wrapped; c.nextID++ {
+		c.wrapped = true
 		if _, busy := c.calls[c.nextID]; !busy {
 			break
 		}

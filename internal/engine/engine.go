@@ -86,6 +86,7 @@ type Channel struct {
 	mu      sync.Mutex
 	calls   map[uint32]*pending
 	nextID  uint32
+	wrapped bool // nextID has wrapped around: skip ids still in use
 	err     error               // set once the conn is broken or closed
 	goaway  bool                // the peer is going away: refuse new outgoing calls
 	running map[uint32]*inbound // admitted requests that can be canceled, by msgid
@@ -99,8 +100,9 @@ type Channel struct {
 	draining    atomic.Bool   // we are going away: refuse new incoming calls (set under mu)
 	locked      atomic.Bool   // not yet authenticated
 	identity    any           // set by Authenticate, under mu
-	active      int           // handlers running, under mu
-	idle        chan struct{} // closed when active drops to 0, if someone waits
+	active      atomic.Int64  // handlers running; raised under mu (serve), lowered without it
+	waiting     atomic.Bool   // idle is set: the handler that brings active to 0 closes it
+	idle        chan struct{} // closed when active drops to 0, if someone waits (under mu)
 	baseCtx     context.Context
 	cancel      context.CancelFunc
 	asyncs      sync.WaitGroup // goroutines running client interceptors for Go
@@ -373,17 +375,19 @@ func (c *Channel) Drain() {
 }
 
 // Running reports how many handlers this conn is running.
-func (c *Channel) Running() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.active
-}
+func (c *Channel) Running() int { return int(c.active.Load()) }
 
 // WaitHandlers blocks until no handler runs or ctx ends. Call it after
 // Drain or Close, or new handlers may start at any time.
 func (c *Channel) WaitHandlers(ctx context.Context) error {
 	c.mu.Lock()
-	if c.active == 0 {
+	// Raised before active is read: a handler that ends after the read
+	// sees it and closes idle (handlerDone).
+	c.waiting.Store(true)
+	if c.active.Load() == 0 {
+		if c.idle == nil {
+			c.waiting.Store(false)
+		}
 		c.mu.Unlock()
 		return nil
 	}
@@ -400,13 +404,17 @@ func (c *Channel) WaitHandlers(ctx context.Context) error {
 	}
 }
 
-// handlerDone counts a handler out.
+// handlerDone counts a handler out. It takes the lock only when it ends
+// the last handler while WaitHandlers waits.
 func (c *Channel) handlerDone() {
+	if c.active.Add(-1) != 0 || !c.waiting.Load() {
+		return
+	}
 	c.mu.Lock()
-	c.active--
-	if c.active == 0 && c.idle != nil {
+	if c.idle != nil && c.active.Load() == 0 {
 		close(c.idle)
 		c.idle = nil
+		c.waiting.Store(false)
 	}
 	c.mu.Unlock()
 }
