@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +78,25 @@ type inbound struct {
 	state      atomic.Int32 // admitted, started or abandoned
 }
 
+// inbounds recycles the records of calls that handed out nothing of
+// theirs (see inbound.recycle).
+var inbounds = sync.Pool{New: func() any { return new(inbound) }}
+
+// recycle returns in to inbounds once its handler has returned and its
+// reply is queued, if nothing can still reach it: a handler may keep its
+// context after it returns, and once canceled that context must stay so,
+// so a record whose embedded callCtx was handed out (a call from a Ferry
+// peer) is left to the garbage collector; so is one whose CallInfo an
+// interceptor saw. Calls from spec-only peers, and notifications without
+// extensions, reuse theirs.
+func (in *inbound) recycle() {
+	if in.cancelable || in.c.opts.Server != nil {
+		return
+	}
+	*in = inbound{}
+	inbounds.Put(in)
+}
+
 // The states of an inbound call: a handler starts only if it moves the
 // call from admitted to started, and Close answers only the calls it moves
 // from admitted to abandoned.
@@ -89,7 +109,10 @@ const (
 // serve decodes an incoming request or notification in the reader
 // goroutine and runs its handler in a new one.
 func (c *Channel) serve(m *wire.Message) {
-	received := time.Now()
+	var received time.Time // only interceptors see it (CallInfo)
+	if c.opts.Server != nil {
+		received = time.Now()
+	}
 	isReq := m.Type == wire.TypeRequest
 	ext := m.Ext != nil
 	if len(m.Method) > 0 && m.Method[0] == '$' {
@@ -127,7 +150,8 @@ func (c *Channel) serve(m *wire.Message) {
 		c.refuse(m, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "too many calls running on this connection")))
 		return
 	}
-	in := &inbound{c: c, meth: meth, id: m.ID, isReq: isReq, ext: ext, ctx: c.baseCtx, cost: cost}
+	in := inbounds.Get().(*inbound)
+	*in = inbound{c: c, meth: meth, id: m.ID, isReq: isReq, ext: ext, ctx: c.baseCtx, cost: cost}
 	in.info = ferry.CallInfo{Method: meth.Name, Notify: !isReq, Received: received}
 	var aerr *ferry.Error
 	if in.args, aerr = meth.DecodeArgs(c.dec, m.Params, c.opts.DisallowUnknownFields); aerr != nil {
@@ -334,6 +358,7 @@ func (in *inbound) run() {
 	case err != nil:
 		c.opts.Logger.Debug("ferry: handler failed", "method", in.info.Method, "err", err)
 	}
+	in.recycle()
 }
 
 func (in *inbound) invoke() (reply any, err error) {
