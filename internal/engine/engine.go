@@ -86,7 +86,7 @@ type Channel struct {
 	mu      sync.Mutex
 	calls   map[uint32]*pending
 	nextID  uint32
-	wrapped bool // nextID has wrapped around: skip ids still in use
+	wrapped bool                // nextID has wrapped around: skip ids still in use
 	err     error               // set once the conn is broken or closed
 	goaway  bool                // the peer is going away: refuse new outgoing calls
 	running map[uint32]*inbound // admitted requests that can be canceled, by msgid
