@@ -204,7 +204,7 @@ func (c *Channel) serve(m *wire.Message) {
 // workerIdle is how long an idle handler goroutine waits for more work
 // before it exits: between one and two periods, since the timer is not
 // reset for every call (see park).
-const workerIdle = 2 * time.Second
+const workerIdle = time.Second
 
 // dispatch runs in on an idle worker goroutine of this conn, or a new one.
 // Reusing goroutines keeps their grown stacks: a fresh goroutine per call
