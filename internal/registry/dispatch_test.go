@@ -65,7 +65,7 @@ func (v valRecv) Val(args pair, reply *int64) error {
 	return nil
 }
 
-func methods(t *testing.T, name string, rcvr any) map[string]*registry.Method {
+func methods(t testing.TB, name string, rcvr any) map[string]*registry.Method {
 	t.Helper()
 	ms, err := registry.Reflect(name, rcvr)
 	require.NoError(t, err)
@@ -178,4 +178,27 @@ func TestDispatchAllocations(t *testing.T) {
 		}
 	})
 	assert.Zero(t, got, "a typed handler's dispatch allocates nothing")
+}
+
+// BenchmarkDispatch measures Method.Call alone for each shape.
+func BenchmarkDispatch(b *testing.B) {
+	ms := methods(b, "C", &counter{})
+	ms["T.Add"] = registry.Typed("T.Add", func(ctx context.Context, p *pair) (*int64, error) {
+		v := p.A + p.B
+		return &v, nil
+	})
+	ctx := context.Background()
+	for _, name := range []string{"T.Add", "C.PtrCtx", "C.Ptr", "C.ValCtx", "C.Val"} {
+		b.Run(name, func(b *testing.B) {
+			m := ms[name]
+			args := m.NewArgs()
+			*args.(*pair) = pair{7, 1}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := m.Call(ctx, args); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
