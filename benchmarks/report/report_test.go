@@ -37,7 +37,7 @@ func sample() *Report {
 		c.AddIdle(bench.IdleResult{System: "ferry", Conns: 10, RSSPerConn: scale * 1024, GoroutinesPC: 9 + scale})
 	}
 	return c.Report(Meta{Rounds: 3, CPUs: 2, Baseline: "grpc-raw", Limit: "tcp-raw", BulkConc: 4, IdleConns: 10,
-		Sizes: []Size{{message.Default, "msgpack", 610}, {message.NoStrings, "msgpack", 607}, {message.NoStrings, "protobuf", 590}},
+		Sizes:           []Size{{message.Default, "msgpack", 610}, {message.NoStrings, "msgpack", 607}, {message.NoStrings, "protobuf", 590}},
 		StreamBaselines: []string{"grpc-raw"}, Labels: map[string]string{"ferry": "ferry (typed)", "ferry-reflect": "ferry (reflect)"}})
 }
 
