@@ -31,6 +31,8 @@ type Meta struct {
 	// Labels are the names tables and the chart show for some systems
 	// ("ferry" as "ferry (typed)"); the others show their own name.
 	Labels map[string]string
+	// Notes are extra lines for the report's header.
+	Notes []string
 	// StreamBaselines are the systems the stream table's ratio columns
 	// divide by (grpc, grpc-raw).
 	StreamBaselines []string
@@ -172,6 +174,8 @@ func medianIdle(rs []bench.IdleResult) bench.IdleResult {
 	m.HeapPerConn = median(rs, func(r bench.IdleResult) float64 { return r.HeapPerConn })
 	m.StackPerConn = median(rs, func(r bench.IdleResult) float64 { return r.StackPerConn })
 	m.GoroutinesPC = median(rs, func(r bench.IdleResult) float64 { return r.GoroutinesPC })
+	m.ClientGoroutinesPC = median(rs, func(r bench.IdleResult) float64 { return r.ClientGoroutinesPC })
+	m.ServerGoroutinesPC = median(rs, func(r bench.IdleResult) float64 { return r.ServerGoroutinesPC })
 	return m
 }
 

@@ -29,6 +29,9 @@ func Markdown(w io.Writer, rep *Report) error {
 		p("- concurrency is the number of goroutines making blocking calls, except for %s: calls kept in flight with Go from ONE goroutine\n", strings.Join(m.AsyncNames, ", "))
 	}
 	p("- vs %s and vs %s: calls/s divided by theirs at the same concurrency\n", m.Baseline, m.Limit)
+	for _, n := range m.Notes {
+		p("- %s\n", n)
+	}
 	for _, k := range messages(rep.Echo) {
 		p("\n## %s\n\n", echoTitle(k))
 		if note := echoNote(k, m); note != "" {
@@ -46,10 +49,13 @@ func Markdown(w io.Writer, rep *Report) error {
 	}
 	if len(rep.Idle) > 0 {
 		p("\n## Memory per idle connection (%d connections, client and server ends together)\n\n", m.IdleConns)
-		p("Each connection made one call, then sat idle (3 s by default, -idle-settle); process growth after GC divided by the connection count.\n\n")
-		p("| system | RSS KiB/conn | Go heap KiB/conn | stacks KiB/conn | goroutines/conn |\n|---|---:|---:|---:|---:|\n")
+		p("Each connection made one call, then sat idle (3 s by default, -idle-settle); process growth after GC divided by the connection count.\n")
+		p("Goroutines: runtime.NumGoroutine's growth, both ends; the client and server columns split it by the end that started them\n")
+		p("(a profiler label the goroutines inherit), so they can sum to less when a timer started one.\n\n")
+		p("| system | RSS KiB/conn | Go heap KiB/conn | stacks KiB/conn | goroutines/conn | client | server |\n|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range rep.Idle {
-			p("| %s | %.1f | %.1f | %.1f | %.1f |\n", m.Label(r.System), r.RSSPerConn/1024, r.HeapPerConn/1024, r.StackPerConn/1024, r.GoroutinesPC)
+			p("| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", m.Label(r.System), r.RSSPerConn/1024, r.HeapPerConn/1024,
+				r.StackPerConn/1024, r.GoroutinesPC, r.ClientGoroutinesPC, r.ServerGoroutinesPC)
 		}
 	}
 	return bw.Flush()

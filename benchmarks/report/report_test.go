@@ -34,11 +34,11 @@ func sample() *Report {
 			c.Add(bench.Result{System: sys, Concurrency: 16, Window: 64, MessageBytes: 1024, CallsPerSec: scale * 1024 * 100})
 		}
 		c.Add(bench.Result{System: "ferry-reflect", Concurrency: 16, CallsPerSec: scale * 8000})
-		c.AddIdle(bench.IdleResult{System: "ferry", Conns: 10, RSSPerConn: scale * 1024, GoroutinesPC: 9 + scale})
+		c.AddIdle(bench.IdleResult{System: "ferry", Conns: 10, RSSPerConn: scale * 1024, GoroutinesPC: 9 + scale, ClientGoroutinesPC: 4 + scale, ServerGoroutinesPC: 5})
 	}
 	return c.Report(Meta{Rounds: 3, CPUs: 2, Baseline: "grpc-raw", Limit: "tcp-raw", BulkConc: 4, IdleConns: 10,
 		Sizes:           []Size{{message.Default, "msgpack", 610}, {message.NoStrings, "msgpack", 607}, {message.NoStrings, "protobuf", 590}},
-		StreamBaselines: []string{"grpc-raw"}, Labels: map[string]string{"ferry": "ferry (typed)", "ferry-reflect": "ferry (reflect)"}})
+		StreamBaselines: []string{"grpc-raw"}, Notes: []string{"a note"}, Labels: map[string]string{"ferry": "ferry (typed)", "ferry-reflect": "ferry (reflect)"}})
 }
 
 func TestMediansAndOrder(t *testing.T) {
@@ -65,6 +65,7 @@ func TestMarkdown(t *testing.T) {
 	var b strings.Builder
 	require.NoError(t, Markdown(&b, sample()))
 	out := b.String()
+	assert.Contains(t, out, "\n- a note\n")
 	assert.Contains(t, out, "| 16 | ferry (typed) | 32,000 |")
 	assert.Contains(t, out, "| 16 | ferry (reflect) | 16,000 |")
 	assert.Contains(t, out, "| 16 | ferry (reflect) | 16,000 | 0.00 | 0.00 | 0.00 | 0.0 | 0 | 0.00 | 0.50× | 0.50× |")
@@ -75,7 +76,7 @@ func TestMarkdown(t *testing.T) {
 	assert.Contains(t, out, "| 256 | ferry (typed) | 256,000 | 0.00 | 0.00 | 0.00 | 0.0 | 0 | 0.00 | 1.00× | 0.33× |")
 	assert.Less(t, strings.Index(out, "## Echo of the message\n"), strings.Index(out, "## Echo of the string-free message"))
 	assert.NotContains(t, out, "declared as_array", "no table for a message that did not run")
-	assert.Contains(t, out, "| ferry (typed) | 2.0 | 0.0 | 0.0 | 11.0 |")
+	assert.Contains(t, out, "| ferry (typed) | 2.0 | 0.0 | 0.0 | 11.0 | 6.0 | 5.0 |")
 	assert.Contains(t, out, "## Bulk: 1 MiB payload echoed, 4 goroutines")
 	assert.Contains(t, out, "## Bidirectional streams: the message pipelined, 64 in flight per stream")
 	assert.Contains(t, out, "| 16 | ferry (typed) | 204,800 | 200.0 | 1024 |")

@@ -43,6 +43,7 @@ func TestTinyRunWritesReport(t *testing.T) {
 		assert.NotContains(t, asArray+noStrings, "| 3 | "+name+" |")
 	}
 	assert.Regexp(t, `\| 3 \| ferry \(typed\) \| [0-9,]+ \|( [0-9.,]+ \|){6} [0-9.]+× \| [0-9.]+× \|`, noStrings, "ratios within the table")
+	assert.Contains(t, string(out), "- ferry (typed) and ferry-go register typed handlers")
 	assert.Contains(t, string(out), "## Bulk: 64 KiB payload echoed, 2 goroutines")
 	idle := section(t, string(out), "## Memory per idle connection (5 connections")
 	assert.Contains(t, idle, "| goroutines/conn |")

@@ -17,21 +17,23 @@ import (
 // meta describes this run for the report header.
 func meta(cfg *config) report.Meta {
 	return report.Meta{
-		Command:         "go run ./cmd/compare " + strings.Join(os.Args[1:], " "),
-		Date:            time.Now(),
-		GoVersion:       runtime.Version(),
-		Platform:        platform(),
-		CPUs:            runtime.GOMAXPROCS(0),
-		Warmup:          cfg.warmup,
-		Duration:        cfg.duration,
-		Rounds:          cfg.rounds,
-		Sizes:           sizes(),
-		BulkConc:        cfg.bulkConc,
-		IdleConns:       cfg.idleConns,
-		Baseline:        cfg.baseline,
-		Limit:           cfg.limit,
-		AsyncNames:      []string{"ferry-go"},
-		Labels:          map[string]string{"ferry": "ferry (typed)", "ferry-reflect": "ferry (reflect)", "ferry-go": "ferry-go (async)"},
+		Command:    "go run ./cmd/compare " + strings.Join(os.Args[1:], " "),
+		Date:       time.Now(),
+		GoVersion:  runtime.Version(),
+		Platform:   platform(),
+		CPUs:       runtime.GOMAXPROCS(0),
+		Warmup:     cfg.warmup,
+		Duration:   cfg.duration,
+		Rounds:     cfg.rounds,
+		Sizes:      sizes(),
+		BulkConc:   cfg.bulkConc,
+		IdleConns:  cfg.idleConns,
+		Baseline:   cfg.baseline,
+		Limit:      cfg.limit,
+		AsyncNames: []string{"ferry-go"},
+		Labels:     map[string]string{"ferry": "ferry (typed)", "ferry-reflect": "ferry (reflect)", "ferry-go": "ferry-go (async)"},
+		Notes: []string{"ferry (typed) and ferry-go register typed handlers (server.Handle); ferry (reflect) registers the same echoes " +
+			"as net/rpc-style methods of a receiver (Server.RegisterName), dispatched by reflection"},
 		StreamBaselines: streamBaselines(cfg.baseline),
 	}
 }
