@@ -5,7 +5,8 @@ package message
 // (no keys), the common compact wire form. Protobuf and gob have no such
 // form; the systems using them send Message's encoding instead.
 type Array struct {
-	_msgpack struct{} `msgpack:",as_array"` //nolint:unused // read by msgpack through reflection
+	//lint:ignore U1000 the msgpack library reads the tag
+	_msgpack struct{} `msgpack:",as_array"`
 
 	ID        int64
 	Kind      int32
