@@ -112,11 +112,11 @@ func TestIdle(t *testing.T) {
 		assert.Equal(t, 10, res.Conns)
 		assert.Positive(t, res.GoroutinesPC, sys.Name())
 		// Every system keeps goroutines at both ends (a reader at least),
-		// and the split cannot count more than the total (give or take
-		// one goroutine that ends between the two readings).
+		// and the split cannot count more than the total (give or take a
+		// few goroutines that start or end between the two readings).
 		assert.Positive(t, res.ClientGoroutinesPC, sys.Name())
 		assert.Positive(t, res.ServerGoroutinesPC, sys.Name())
-		assert.LessOrEqual(t, res.ClientGoroutinesPC+res.ServerGoroutinesPC, res.GoroutinesPC+0.1, sys.Name())
+		assert.LessOrEqual(t, res.ClientGoroutinesPC+res.ServerGoroutinesPC, res.GoroutinesPC+0.5, sys.Name())
 	}
 }
 
