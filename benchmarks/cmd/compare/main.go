@@ -149,9 +149,10 @@ func parseFlags(args []string) (*config, error) {
 // defaultMessageSystems run the messages other than the default: typed
 // Ferry and the two systems the ratio columns divide by, and Ferry's
 // reflection dispatch on the string-free message (where its allocations
-// are the framework's own). Each window costs about -duration plus
-// -warmup; three levels of -message-conc and three rounds make these 24
-// windows a round, about 3 minutes with the defaults.
+// are the framework's own). With three -message-conc levels that is 21
+// windows a round, each costing about -duration plus -warmup: with
+// ferry-reflect's 3 windows of the default message, about 3 minutes over
+// three rounds with the defaults.
 const defaultMessageSystems = "ferry,ferry-reflect:nostrings,grpc-raw,tcp-raw"
 
 // parseMessageSystems parses -message-systems: "name" runs every message
