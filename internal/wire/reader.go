@@ -29,6 +29,11 @@ type Reader struct {
 	buf        []byte
 	start, end int
 	sc         *msgpack.Scanner
+	// hint is how many bytes the last large buffer held when it was
+	// released: the next buffer that outgrows minBuffer starts at that
+	// size, so that a run of large messages costs one small copy each
+	// instead of a geometric regrowth. Zero after a small one.
+	hint int
 
 	acct       Account
 	stallAfter time.Duration
@@ -57,6 +62,10 @@ func (r *Reader) SetLimits(lim Limits) {
 // stream; io.ErrUnexpectedEOF reports a message cut short.
 func (r *Reader) Next() ([]byte, error) {
 	if r.start == r.end && len(r.buf) > keepBuffer {
+		r.hint = 0
+		if r.end > keepBuffer {
+			r.hint = r.end
+		}
 		PutBuffer(r.buf)
 		r.buf, r.start, r.end = nil, 0, 0
 		_ = r.recharge(0)
@@ -100,9 +109,17 @@ func (r *Reader) fill() error {
 			// length: a peer that declares a big payload and sends a few
 			// bytes must not make us allocate it. Large buffers come from
 			// a shared pool, so growth costs copies, not allocations.
+			// The hint is what arrived in the last large buffer: bytes
+			// that did arrive, not a declared length.
 			size := max(2*len(r.buf), minBuffer)
 			if lim := r.lim.MaxMessage + 16; size > lim {
 				size = max(lim, used+1)
+			}
+			if hint := min(r.hint, r.lim.MaxMessage+16); len(r.buf) >= minBuffer && hint > size {
+				if r.recharge(hint) == nil {
+					size = hint
+				}
+				r.hint = 0 // once per message: later growth is geometric
 			}
 			if err := r.recharge(size); err != nil {
 				return err
