@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/encode"
 	"github.com/ferryrpc/ferry/internal/flush"
 	"github.com/ferryrpc/ferry/internal/msgpack"
@@ -17,6 +18,9 @@ const (
 	keepSpare  = 64 << 10 // flush buffers larger than this are not kept
 	finalFlush = time.Second
 	writerIdle = time.Second
+	// linkMin is the size from which a []byte or codec.Raw argument or
+	// reply is queued by reference instead of copied into the batch.
+	linkMin = 64 << 10
 )
 
 // writer frames messages straight into the pending bytes of a
@@ -62,11 +66,12 @@ func (w *writer) init(c *Channel) {
 // done.
 func (w *writer) shutdown() { w.fw.Shutdown() }
 
-// commit stores b, which holds what was queued since mark, and charges it.
-// A peer that does not read its replies cannot make them pile up past the
-// budget: the conn fails instead.
-func (w *writer) commit(b []byte, mark int) {
-	n := len(b) - mark
+// commit stores b, which holds what was queued since mark (and linked
+// bytes linked by reference), and charges it. A peer that does not read
+// its replies cannot make them pile up past the budget: the conn fails
+// instead.
+func (w *writer) commit(b []byte, mark, linked int) {
+	n := len(b) - mark + linked
 	w.fw.End(b)
 	// Outside the lock: the flush may release these bytes first, which
 	// the counters tolerate.
@@ -95,7 +100,11 @@ func (w *writer) request(id uint32, method string, args any, ext *wire.RequestEx
 		b = append(msgpack.AppendArrayHeader(b, 3+btoi(ext != nil)), wire.TypeNotification)
 	}
 	b = msgpack.AppendString(b, method)
-	if b, err = w.params(b, args); err != nil {
+	var ticket uint64
+	body, bin := linkable(args)
+	if body != nil {
+		b, ticket = w.link(msgpack.AppendArrayHeader(b, 1), body, bin)
+	} else if b, err = w.params(b, args); err != nil {
 		w.fw.End(b[:mark])
 		return err
 	}
@@ -106,8 +115,51 @@ func (w *writer) request(id uint32, method string, args any, ext *wire.RequestEx
 		w.sent++
 		*seq = w.sent
 	}
-	w.commit(b, mark)
+	w.commit(b, mark, len(body))
+	w.wait(ticket)
 	return nil
+}
+
+// linkable returns the bytes of v when it is a []byte or codec.Raw (or a
+// pointer to one) of at least linkMin bytes, which go out by reference,
+// and whether they are a bin's (rather than an encoded value's).
+func linkable(v any) (body []byte, bin bool) {
+	switch v := v.(type) {
+	case []byte:
+		body, bin = v, true
+	case *[]byte:
+		if v != nil {
+			body, bin = *v, true
+		}
+	case codec.Raw:
+		body = v
+	case *codec.Raw:
+		if v != nil {
+			body = *v
+		}
+	}
+	if len(body) < linkMin {
+		return nil, false
+	}
+	return body, bin
+}
+
+// link queues body by reference after b, as a bin when bin is set; fw's
+// lock is held. After commit, the caller waits for the ticket: body is the
+// caller's (or the handler's) and must not be kept past its write.
+func (w *writer) link(b, body []byte, bin bool) ([]byte, uint64) {
+	if bin {
+		b = msgpack.AppendBinHeader(b, len(body))
+	}
+	return w.fw.Link(b, body)
+}
+
+// wait waits until a body linked under ticket is written (or dropped);
+// ticket 0 is none.
+func (w *writer) wait(ticket uint64) {
+	if ticket != 0 {
+		w.fw.Wait(ticket)
+	}
 }
 
 // notify queues [2, method, [args], ext?].
@@ -157,14 +209,20 @@ func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 	if herr == nil {
 		b = msgpack.AppendArrayHeader(b, 4)
 		b = msgpack.AppendNil(msgpack.AppendUint(append(b, wire.TypeResponse), uint64(id)))
+		if body, bin := linkable(reply); body != nil {
+			b, ticket := w.link(b, body, bin)
+			w.commit(b, mark, len(body))
+			w.wait(ticket)
+			return nil
+		}
 		if b, herr = w.enc.Append(b, reply); herr == nil {
-			w.commit(b, mark)
+			w.commit(b, mark, 0)
 			return nil
 		}
 		b = b[:mark]
 		herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the reply: %v", herr)
 	}
-	w.commit(status.AppendError(b, id, herr, ext), mark)
+	w.commit(status.AppendError(b, id, herr, ext), mark, 0)
 	return nil
 }
 
