@@ -3,6 +3,7 @@ package wire
 import (
 	"fmt"
 	"io"
+	"math/bits"
 	"net"
 	"sync"
 	"time"
@@ -115,8 +116,10 @@ func (r *Reader) fill() error {
 			if lim := r.lim.MaxMessage + 16; size > lim {
 				size = max(lim, used+1)
 			}
-			if hint := min(r.hint, r.lim.MaxMessage+16); len(r.buf) >= minBuffer && hint > size {
-				if r.recharge(hint) == nil {
+			if r.hint > size && len(r.buf) >= minBuffer {
+				// A power of two: the pooled buffer is what is charged.
+				hint := min(1<<bits.Len(uint(r.hint-1)), r.lim.MaxMessage+16)
+				if hint > size && r.recharge(hint) == nil {
 					size = hint
 				}
 				r.hint = 0 // once per message: later growth is geometric
