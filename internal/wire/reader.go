@@ -142,8 +142,15 @@ func (r *Reader) fill() error {
 		}
 		r.start, r.end = 0, used
 	}
+	room := r.buf[r.end:]
+	if p := r.sc.Pending(); p > 0 && p < len(room) && r.end-r.start+p > keepBuffer {
+		// Stop at the end of a payload that makes the message large: a
+		// message ending with it then leaves the buffer drained instead
+		// of a partial next message to move.
+		room = room[:p]
+	}
 	for {
-		n, err := r.r.Read(r.buf[r.end:])
+		n, err := r.r.Read(room)
 		r.end += n
 		if n > 0 {
 			return nil

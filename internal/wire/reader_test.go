@@ -245,6 +245,24 @@ func (s *sizeReader) Read(p []byte) (int, error) {
 	return s.r.Read(p)
 }
 
+// TestReaderStopsAtLargePayload: reads stop at the end of a large
+// payload, so that back-to-back large messages that end with it leave the
+// buffer drained (no partial next message to move) and released.
+func TestReaderStopsAtLargePayload(t *testing.T) {
+	r := NewReader(bytes.NewReader(cat(msgBig, msgBig, msgBig, msgReq)), Limits{MaxMessage: 1 << 20, MaxDepth: 8})
+	for i := range 3 {
+		m, err := r.Next()
+		require.NoError(t, err)
+		require.Equal(t, msgBig, m)
+		assert.Equal(t, r.start, r.end, "message %d: the read stopped at its end", i)
+	}
+	m, err := r.Next()
+	require.NoError(t, err)
+	require.Equal(t, msgReq, m)
+	_, err = r.Next()
+	require.Equal(t, io.EOF, err)
+}
+
 // TestReaderHint: after a large message, the next one that outgrows the
 // small buffer gets a buffer of the last large one's size at once instead
 // of growing geometrically; between them, the reader holds the small
