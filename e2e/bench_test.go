@@ -47,10 +47,10 @@ func benchPair(b *testing.B) *client.Client {
 	return c
 }
 
-// BenchmarkCall measures synchronous round trips over loopback TCP with 1
-// and 256 goroutines sharing one client.
+// BenchmarkCall measures synchronous round trips over loopback TCP with 1,
+// 16 and 256 goroutines sharing one client.
 func BenchmarkCall(b *testing.B) {
-	for _, p := range []int{1, 256} {
+	for _, p := range []int{1, 16, 256} {
 		b.Run(fmt.Sprintf("p=%d", p), func(b *testing.B) {
 			c := benchPair(b)
 			ctx := context.Background()

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sync"
 	"time"
 
 	"github.com/ferryrpc/ferry"
@@ -30,9 +31,8 @@ const (
 // and exits after writerIdle without one, so an idle connection keeps
 // none.
 type writer struct {
-	c   *Channel
-	fw  flush.Writer
-	enc *encode.Encoder // under fw's lock
+	c  *Channel
+	fw flush.Writer
 	// sent counts the requests queued so far, in the order they go out;
 	// the peer counts the requests it reads the same way. After
 	// noRequests is set, no request is queued. Both under fw's lock.
@@ -46,7 +46,6 @@ var errNoRequests = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, 
 
 func (w *writer) init(c *Channel) {
 	w.c = c
-	w.enc = encode.New()
 	w.fw.Init(c.rwc, flush.Config{
 		HighWater: highWater,
 		KeepSpare: keepSpare,
@@ -84,6 +83,19 @@ func (w *writer) commit(b []byte, mark, linked int) {
 // ext?] when seq is nil (a notification), and sets *seq to the request's
 // place among the requests sent (1 for the first).
 func (w *writer) request(id uint32, method string, args any, ext *wire.RequestExt, seq *uint64) error {
+	// The arguments are encoded before the lock is taken, so that
+	// callers encode at the same time.
+	body, bin := linkable(args)
+	var eb *encBuf
+	if body == nil {
+		eb = getEncBuf()
+		defer eb.put()
+		var err error
+		if eb.b, err = eb.params(eb.b[:0], args); err != nil {
+			return err
+		}
+		body, bin = eb.large()
+	}
 	b, err := w.fw.Begin()
 	if err != nil {
 		return err
@@ -101,12 +113,13 @@ func (w *writer) request(id uint32, method string, args any, ext *wire.RequestEx
 	}
 	b = msgpack.AppendString(b, method)
 	var ticket uint64
-	body, bin := linkable(args)
-	if body != nil {
+	switch {
+	case body != nil && eb != nil: // encoded params, large
+		b, ticket = w.fw.Link(b, body)
+	case body != nil:
 		b, ticket = w.link(msgpack.AppendArrayHeader(b, 1), body, bin)
-	} else if b, err = w.params(b, args); err != nil {
-		w.fw.End(b[:mark])
-		return err
+	default:
+		b = append(b, eb.b...)
 	}
 	if ext != nil {
 		b = wire.AppendRequestExt(b, *ext)
@@ -175,9 +188,39 @@ func (w *writer) stopRequests() {
 	w.fw.Unlock()
 }
 
+// encBuf is an encoder and its buffer, pooled: a call's arguments or
+// reply are encoded into one outside the writer's lock, then copied into
+// the batch (or, when large, linked to it).
+type encBuf struct {
+	b   []byte
+	enc *encode.Encoder
+}
+
+var encBufs = sync.Pool{New: func() any { return &encBuf{enc: encode.New()} }}
+
+func getEncBuf() *encBuf { return encBufs.Get().(*encBuf) }
+
+// put returns eb to the pool; a large buffer goes back to wire's.
+func (eb *encBuf) put() {
+	if cap(eb.b) > keepSpare {
+		wire.PutBuffer(eb.b)
+		eb.b = nil
+	}
+	encBufs.Put(eb)
+}
+
+// large returns eb's bytes when they are to be linked rather than copied
+// (the caller waits for the ticket before eb goes back to the pool).
+func (eb *encBuf) large() ([]byte, bool) {
+	if len(eb.b) >= linkMin {
+		return eb.b, false
+	}
+	return nil, false
+}
+
 // params appends args as a one-element params array, [] for nil, or the
 // elements of a Params as the params array itself.
-func (w *writer) params(b []byte, args any) ([]byte, error) {
+func (eb *encBuf) params(b []byte, args any) ([]byte, error) {
 	if args == nil {
 		return msgpack.AppendArrayHeader(b, 0), nil
 	}
@@ -185,13 +228,13 @@ func (w *writer) params(b []byte, args any) ([]byte, error) {
 		b = msgpack.AppendArrayHeader(b, len(p))
 		for i, v := range p {
 			var err error
-			if b, err = w.enc.Append(b, v); err != nil {
+			if b, err = eb.enc.Append(b, v); err != nil {
 				return b, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInternal, "cannot encode param %d: %v", i, err))
 			}
 		}
 		return b, nil
 	}
-	b, err := w.enc.Append(msgpack.AppendArrayHeader(b, 1), args)
+	b, err := eb.enc.Append(msgpack.AppendArrayHeader(b, 1), args)
 	if err != nil {
 		return b, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInternal, "cannot encode arguments: %v", err))
 	}
@@ -201,28 +244,44 @@ func (w *writer) params(b []byte, args any) ([]byte, error) {
 // response queues [1, id, error, result, ext?]. A reply that fails to
 // encode becomes a CodeInternal error response.
 func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
+	var body []byte
+	var bin bool
+	var eb *encBuf
+	if herr == nil {
+		// Encoded before the lock is taken, as in request.
+		if body, bin = linkable(reply); body == nil {
+			eb = getEncBuf()
+			defer eb.put()
+			var err error
+			if eb.b, err = eb.enc.Append(eb.b[:0], reply); err != nil {
+				herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the reply: %v", err)
+			} else {
+				body, bin = eb.large()
+			}
+		}
+	}
 	b, err := w.fw.Begin()
 	if err != nil {
 		return err
 	}
 	mark := len(b)
-	if herr == nil {
-		b = msgpack.AppendArrayHeader(b, 4)
-		b = msgpack.AppendNil(msgpack.AppendUint(append(b, wire.TypeResponse), uint64(id)))
-		if body, bin := linkable(reply); body != nil {
-			b, ticket := w.link(b, body, bin)
-			w.commit(b, mark, len(body))
-			w.wait(ticket)
-			return nil
-		}
-		if b, herr = w.enc.Append(b, reply); herr == nil {
-			w.commit(b, mark, 0)
-			return nil
-		}
-		b = b[:mark]
-		herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the reply: %v", herr)
+	if herr != nil {
+		w.commit(status.AppendError(b, id, herr, ext), mark, 0)
+		return nil
 	}
-	w.commit(status.AppendError(b, id, herr, ext), mark, 0)
+	b = msgpack.AppendArrayHeader(b, 4)
+	b = msgpack.AppendNil(msgpack.AppendUint(append(b, wire.TypeResponse), uint64(id)))
+	var ticket uint64
+	switch {
+	case body != nil && eb != nil: // encoded, large
+		b, ticket = w.fw.Link(b, body)
+	case body != nil:
+		b, ticket = w.link(b, body, bin)
+	default:
+		b = append(b, eb.b...)
+	}
+	w.commit(b, mark, len(body))
+	w.wait(ticket)
 	return nil
 }
 
