@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -81,11 +82,18 @@ func (w *writer) commit(b []byte, mark, linked int) {
 
 // request queues [0, id, method, [args], ext?], or [2, method, [args],
 // ext?] when seq is nil (a notification), and sets *seq to the request's
-// place among the requests sent (1 for the first).
-func (w *writer) request(id uint32, method string, args any, ext *wire.RequestExt, seq *uint64) error {
-	// The arguments are encoded before the lock is taken, so that
-	// callers encode at the same time.
-	body, bin := linkable(args)
+// place among the requests sent (1 for the first). The arguments are
+// encoded before the writer's lock is taken, so that callers encode at the
+// same time. For a synchronous call (sync set: its caller waits anyway),
+// a large []byte or codec.Raw argument goes out by reference and request
+// returns once it is written, or once ctx ends while it is still queued
+// (the writer then sends a copy); otherwise it is copied.
+func (w *writer) request(ctx context.Context, sync bool, id uint32, method string, args any, ext *wire.RequestExt, seq *uint64) error {
+	var body []byte
+	var bin bool
+	if sync {
+		body, bin = linkable(args)
+	}
 	var eb *encBuf
 	if body == nil {
 		eb = getEncBuf()
@@ -94,7 +102,6 @@ func (w *writer) request(id uint32, method string, args any, ext *wire.RequestEx
 		if eb.b, err = eb.params(eb.b[:0], args); err != nil {
 			return err
 		}
-		body, bin = eb.large()
 	}
 	b, err := w.fw.Begin()
 	if err != nil {
@@ -112,14 +119,12 @@ func (w *writer) request(id uint32, method string, args any, ext *wire.RequestEx
 		b = append(msgpack.AppendArrayHeader(b, 3+btoi(ext != nil)), wire.TypeNotification)
 	}
 	b = msgpack.AppendString(b, method)
-	var ticket uint64
-	switch {
-	case body != nil && eb != nil: // encoded params, large
-		b, ticket = w.fw.Link(b, body)
-	case body != nil:
+	var ticket flush.Ticket
+	linked := len(body)
+	if body != nil {
 		b, ticket = w.link(msgpack.AppendArrayHeader(b, 1), body, bin)
-	default:
-		b = append(b, eb.b...)
+	} else {
+		b, linked = w.appendEncoded(b, eb)
 	}
 	if ext != nil {
 		b = wire.AppendRequestExt(b, *ext)
@@ -128,9 +133,28 @@ func (w *writer) request(id uint32, method string, args any, ext *wire.RequestEx
 		w.sent++
 		*seq = w.sent
 	}
-	w.commit(b, mark, len(body))
-	w.wait(ticket)
+	w.commit(b, mark, linked)
+	if body != nil {
+		w.fw.Wait(ctx, ticket)
+	}
 	return nil
+}
+
+// notify queues [2, method, [args], ext?].
+func (w *writer) notify(method string, args any, ext *wire.RequestExt) error {
+	return w.request(context.Background(), false, 0, method, args, ext, nil)
+}
+
+// appendEncoded appends eb's bytes to b, or, when they are large, hands
+// eb's buffer over to the writer (which returns it to wire's pool once
+// written) and returns how many bytes it linked; fw's lock is held.
+func (w *writer) appendEncoded(b []byte, eb *encBuf) ([]byte, int) {
+	if n := len(eb.b); n >= linkMin {
+		b = w.fw.LinkOwned(b, eb.b)
+		eb.b = nil
+		return b, n
+	}
+	return append(b, eb.b...), 0
 }
 
 // linkable returns the bytes of v when it is a []byte or codec.Raw (or a
@@ -160,24 +184,11 @@ func linkable(v any) (body []byte, bin bool) {
 // link queues body by reference after b, as a bin when bin is set; fw's
 // lock is held. After commit, the caller waits for the ticket: body is the
 // caller's (or the handler's) and must not be kept past its write.
-func (w *writer) link(b, body []byte, bin bool) ([]byte, uint64) {
+func (w *writer) link(b, body []byte, bin bool) ([]byte, flush.Ticket) {
 	if bin {
 		b = msgpack.AppendBinHeader(b, len(body))
 	}
 	return w.fw.Link(b, body)
-}
-
-// wait waits until a body linked under ticket is written (or dropped);
-// ticket 0 is none.
-func (w *writer) wait(ticket uint64) {
-	if ticket != 0 {
-		w.fw.Wait(ticket)
-	}
-}
-
-// notify queues [2, method, [args], ext?].
-func (w *writer) notify(method string, args any, ext *wire.RequestExt) error {
-	return w.request(0, method, args, ext, nil)
 }
 
 // stopRequests makes every later request fail with errNoRequests. Once it
@@ -190,7 +201,7 @@ func (w *writer) stopRequests() {
 
 // encBuf is an encoder and its buffer, pooled: a call's arguments or
 // reply are encoded into one outside the writer's lock, then copied into
-// the batch (or, when large, linked to it).
+// the batch, or, when large, handed over to the writer.
 type encBuf struct {
 	b   []byte
 	enc *encode.Encoder
@@ -207,15 +218,6 @@ func (eb *encBuf) put() {
 		eb.b = nil
 	}
 	encBufs.Put(eb)
-}
-
-// large returns eb's bytes when they are to be linked rather than copied
-// (the caller waits for the ticket before eb goes back to the pool).
-func (eb *encBuf) large() ([]byte, bool) {
-	if len(eb.b) >= linkMin {
-		return eb.b, false
-	}
-	return nil, false
 }
 
 // params appends args as a one-element params array, [] for nil, or the
@@ -242,21 +244,20 @@ func (eb *encBuf) params(b []byte, args any) ([]byte, error) {
 }
 
 // response queues [1, id, error, result, ext?]. A reply that fails to
-// encode becomes a CodeInternal error response.
+// encode becomes a CodeInternal error response. The reply is encoded
+// before the writer's lock is taken; a large []byte or codec.Raw reply
+// goes out by reference, and response returns once it is written.
 func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 	var body []byte
 	var bin bool
 	var eb *encBuf
 	if herr == nil {
-		// Encoded before the lock is taken, as in request.
 		if body, bin = linkable(reply); body == nil {
 			eb = getEncBuf()
 			defer eb.put()
 			var err error
 			if eb.b, err = eb.enc.Append(eb.b[:0], reply); err != nil {
 				herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the reply: %v", err)
-			} else {
-				body, bin = eb.large()
 			}
 		}
 	}
@@ -271,17 +272,15 @@ func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 	}
 	b = msgpack.AppendArrayHeader(b, 4)
 	b = msgpack.AppendNil(msgpack.AppendUint(append(b, wire.TypeResponse), uint64(id)))
-	var ticket uint64
-	switch {
-	case body != nil && eb != nil: // encoded, large
-		b, ticket = w.fw.Link(b, body)
-	case body != nil:
-		b, ticket = w.link(b, body, bin)
-	default:
-		b = append(b, eb.b...)
+	if body == nil {
+		var linked int
+		b, linked = w.appendEncoded(b, eb)
+		w.commit(b, mark, linked)
+		return nil
 	}
+	b, ticket := w.link(b, body, bin)
 	w.commit(b, mark, len(body))
-	w.wait(ticket)
+	w.fw.Wait(context.Background(), ticket)
 	return nil
 }
 

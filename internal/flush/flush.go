@@ -15,10 +15,13 @@
 // A large body can be queued by reference (Link) instead of being copied
 // into the pending bytes: the batch then goes out as consecutive writes
 // (one writev on a net.Conn), and the caller keeps the body unchanged
-// until Wait says that its batch has left the writer.
+// until Wait says that its batch has left the writer; a pooled body can be
+// handed over instead (LinkOwned), and goes to Config.Discard once written.
 package flush
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"net"
 	"sync"
@@ -121,10 +124,18 @@ func (w *Writer) Init(dst io.Writer, cfg Config) {
 	w.batch = 1
 }
 
-// link is a body queued by reference: it goes out after buf[:off].
+// link is a body queued by reference: it goes out after buf[:off]. An
+// owned body goes to Config.Discard once its batch has left.
 type link struct {
-	off  int
-	body []byte
+	off   int
+	body  []byte
+	owned bool
+}
+
+// Ticket identifies a linked body for Wait.
+type Ticket struct {
+	batch uint64 // the batch it is in
+	i     int    // its place in the batch's links
 }
 
 // Link queues body by reference after b, which is Begin's slice with what
@@ -133,22 +144,55 @@ type link struct {
 // follows a link must not be cut back past it. The caller must not change
 // body until Wait(ticket) returns, and must call Wait (after End): the
 // writer forgets body once its batch has left.
-func (w *Writer) Link(b, body []byte) (out []byte, ticket uint64) {
-	w.links = append(w.links, link{off: len(b), body: body})
-	w.linked += len(body)
-	w.linkKick = true
-	return b, w.batch
+func (w *Writer) Link(b, body []byte) (out []byte, ticket Ticket) {
+	t := Ticket{batch: w.batch, i: len(w.links)}
+	return w.link(b, body, false), t
 }
 
-// Wait waits until the batch numbered ticket (Link's) has left the writer:
-// written, failed or dropped.
-func (w *Writer) Wait(ticket uint64) {
+// LinkOwned is Link for a body the caller hands over, such as a pooled
+// buffer: nobody waits for it, and it goes to Config.Discard (if set) once
+// its batch has left the writer.
+func (w *Writer) LinkOwned(b, body []byte) []byte { return w.link(b, body, true) }
+
+func (w *Writer) link(b, body []byte, owned bool) []byte {
+	w.links = append(w.links, link{off: len(b), body: body, owned: owned})
+	w.linked += len(body)
+	w.linkKick = true
+	return b
+}
+
+// Wait waits until the batch of the body linked under ticket has left the
+// writer: written, failed or dropped. If ctx ends first while the batch
+// is still pending, the writer takes a copy of the body and Wait returns
+// at once; once the batch is being written, Wait waits for the write
+// (which Config.Timeout bounds).
+func (w *Writer) Wait(ctx context.Context, ticket Ticket) {
 	w.mu.Lock()
-	for ticket >= w.batch || ticket == w.inflight {
+	defer w.mu.Unlock()
+	if w.left(ticket) {
+		return
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() {
+			w.mu.Lock()
+			w.cond.Broadcast()
+			w.mu.Unlock()
+		})
+		defer stop()
+	}
+	for !w.left(ticket) {
+		if ctx.Err() != nil && ticket.batch == w.batch {
+			l := &w.links[ticket.i]
+			l.body, l.owned = bytes.Clone(l.body), false
+			return
+		}
 		w.cond.Wait()
 	}
-	w.mu.Unlock()
 }
+
+// left reports whether the batch of ticket has left the writer; mu is
+// held.
+func (w *Writer) left(t Ticket) bool { return t.batch < w.batch && t.batch != w.inflight }
 
 // pending is how many bytes are queued, linked bodies included; mu is
 // held.
@@ -164,11 +208,18 @@ func (w *Writer) take() (buf []byte, links []link, n int) {
 	return buf, links, n
 }
 
-// forget drops the references a taken batch held to linked bodies and
-// keeps its list for the next one; mu is held.
+// forget drops the references a taken batch held to linked bodies (owned
+// ones go to Discard) and keeps its list for the next one; mu is held.
 func (w *Writer) forget(links []link) {
 	if links == nil {
 		return
+	}
+	if w.cfg.Discard != nil {
+		for _, l := range links {
+			if l.owned {
+				w.cfg.Discard(l.body)
+			}
+		}
 	}
 	clear(links)
 	if w.spareLnk == nil {

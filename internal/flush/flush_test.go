@@ -2,6 +2,7 @@ package flush
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -437,7 +438,7 @@ func linkMsg(t *testing.T, w *Writer, g, i int) {
 	require.NoError(t, err)
 	b, ticket := w.Link(append(b, m[:4]...), m[4:])
 	w.End(b)
-	w.Wait(ticket)
+	w.Wait(context.Background(), ticket)
 	clear(m) // the writer is done with it
 }
 
@@ -484,7 +485,7 @@ func TestLinkByReference(t *testing.T) {
 	b, ticket := w.Link(append(b, "head"...), body)
 	w.End(append(b, "tail"...))
 	var waited atomic.Bool
-	go func() { w.Wait(ticket); waited.Store(true) }()
+	go func() { w.Wait(context.Background(), ticket); waited.Store(true) }()
 	assert.Never(t, waited.Load, 50*time.Millisecond, 5*time.Millisecond, "Wait returns before the write")
 	for range 3 {
 		dst.gate <- struct{}{}
@@ -529,7 +530,7 @@ func TestLinkBackPressure(t *testing.T) {
 	assert.Never(t, done.Load, 50*time.Millisecond, 5*time.Millisecond, "Begin waits while 500 linked bytes are pending")
 	close(dst.gate)
 	require.Eventually(t, done.Load, 5*time.Second, time.Millisecond)
-	w.Wait(ticket)
+	w.Wait(context.Background(), ticket)
 	require.NoError(t, w.Close())
 	assert.Len(t, dst.bytes(), 511)
 }
@@ -550,7 +551,7 @@ func TestLinkDropped(t *testing.T) {
 		buf, ticket := w.Link(append(buf, 'h'), make([]byte, 300))
 		w.End(buf)
 		w.Abort()
-		w.Wait(ticket)
+		w.Wait(context.Background(), ticket)
 		require.NoError(t, w.Close())
 		assert.Equal(t, int64(len("in flight")+1+300), flushed.Load())
 	})
@@ -568,7 +569,7 @@ func TestLinkDropped(t *testing.T) {
 		buf, ticket := w.Link(buf, make([]byte, 300))
 		w.End(buf)
 		close(dst.gate)
-		w.Wait(ticket)
+		w.Wait(context.Background(), ticket)
 		require.ErrorIs(t, w.Err(), boom)
 		require.NoError(t, w.Close())
 		assert.Equal(t, int64(5+300), flushed.Load())
@@ -606,7 +607,7 @@ func TestLinkTCP(t *testing.T) {
 		require.NoError(t, err)
 		b, ticket := w.Link(append(b, byte(i)), body)
 		w.End(append(b, 0xff))
-		w.Wait(ticket)
+		w.Wait(context.Background(), ticket)
 		want = append(append(append(want, byte(i)), body...), 0xff)
 	}
 	require.NoError(t, w.Close()) // closes c
@@ -616,4 +617,87 @@ func TestLinkTCP(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("nothing arrived")
 	}
+}
+
+// TestLinkWaitContext: a caller whose context ends while its linked body
+// is still pending gets back at once, and the writer sends a copy taken
+// then; once the body's batch is being written, Wait waits for the write.
+func TestLinkWaitContext(t *testing.T) {
+	dst := &sink{gate: make(chan struct{}, 10)}
+	w := New(dst, Config{})
+	_, err := w.Write([]byte("first")) // the flusher takes it and blocks at the gate
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { dst.mu.Lock(); defer dst.mu.Unlock(); return len(dst.batches) == 1 },
+		5*time.Second, time.Millisecond)
+	body := []byte("pending body")
+	b, err := w.Begin()
+	require.NoError(t, err)
+	b, ticket := w.Link(b, body)
+	w.End(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	returned := make(chan struct{})
+	go func() { w.Wait(ctx, ticket); close(returned) }()
+	cancel()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not return when its context ended")
+	}
+	copy(body, "CHANGED BODY") // the caller owns it again
+	for range 2 {
+		dst.gate <- struct{}{}
+	}
+	require.NoError(t, w.Close())
+	assert.Equal(t, "firstpending body", string(dst.bytes()))
+
+	// In flight: Wait outlasts its context until the write ends.
+	dst = &sink{gate: make(chan struct{}, 10)}
+	w = New(dst, Config{})
+	b, err = w.Begin()
+	require.NoError(t, err)
+	b, ticket = w.Link(b, body)
+	w.End(b)
+	require.Eventually(t, func() bool { dst.mu.Lock(); defer dst.mu.Unlock(); return len(dst.batches) == 1 },
+		5*time.Second, time.Millisecond)
+	var waited atomic.Bool
+	go func() { w.Wait(ctx, ticket); waited.Store(true) }() // ctx has ended
+	assert.Never(t, waited.Load, 50*time.Millisecond, 5*time.Millisecond, "Wait returns while the body is being written")
+	dst.gate <- struct{}{}
+	require.Eventually(t, waited.Load, 5*time.Second, time.Millisecond)
+	require.NoError(t, w.Close())
+}
+
+// TestLinkOwned: an owned body goes out in place and then to Discard,
+// without anyone waiting; one dropped at Abort goes to Discard too.
+func TestLinkOwned(t *testing.T) {
+	var mu sync.Mutex
+	var discarded [][]byte
+	discard := func(b []byte) { mu.Lock(); discarded = append(discarded, b); mu.Unlock() }
+	dst := &sink{}
+	w := New(dst, Config{KeepSpare: 1 << 10, Discard: discard})
+	body := []byte("owned")
+	b, err := w.Begin()
+	require.NoError(t, err)
+	w.End(append(w.LinkOwned(append(b, '<'), body), '>'))
+	require.NoError(t, w.Close())
+	assert.Equal(t, "<owned>", string(dst.bytes()))
+	mu.Lock()
+	require.Len(t, discarded, 1)
+	assert.Equal(t, unsafe.SliceData(body), unsafe.SliceData(discarded[0]))
+	discarded = nil
+	mu.Unlock()
+
+	a, peer := net.Pipe() // never read
+	defer peer.Close()
+	w = New(a, Config{KeepSpare: 1 << 10, Discard: discard})
+	_, err = w.Write([]byte("stuck"))
+	require.NoError(t, err)
+	b, err = w.Begin()
+	require.NoError(t, err)
+	w.End(w.LinkOwned(b, body))
+	w.Abort()
+	require.NoError(t, w.Close())
+	mu.Lock()
+	assert.Len(t, discarded, 1, "the dropped owned body")
+	mu.Unlock()
 }
