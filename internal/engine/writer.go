@@ -207,7 +207,7 @@ type encBuf struct {
 	enc *encode.Encoder
 }
 
-var encBufs = sync.Pool{New: func() any { return &encBuf{enc: encode.New()} }}
+var encBufs = sync.Pool{New: func() any { return &encBuf{b: make([]byte, 0, 1<<10), enc: encode.New()} }}
 
 func getEncBuf() *encBuf { return encBufs.Get().(*encBuf) }
 
