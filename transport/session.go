@@ -22,6 +22,7 @@ type Session struct {
 	woken   bool
 	endOnce sync.Once
 	ready   chan struct{} // closed once ys is set
+	ka      *keepalive    // nil without keepalives
 }
 
 // Client starts the dialing side of a session over conn, with a budget of
@@ -53,6 +54,9 @@ func newSession(conn net.Conn, cfg Config, accepting bool, b *Budget) (*Session,
 	s.g.onEnd = s.end
 	co := newCoalescer(s.g, cfg.WriteTimeout)
 	co.onClose = s.end
+	if cfg.KeepAliveInterval > 0 {
+		s.ka = &keepalive{s: s, every: cfg.KeepAliveInterval, logger: cfg.Logger}
+	}
 	var err error
 	if accepting {
 		s.ys, err = yamux.Server(co, cfg.yamux())
@@ -63,6 +67,9 @@ func newSession(conn net.Conn, cfg Config, accepting bool, b *Budget) (*Session,
 		return nil, err
 	}
 	close(s.ready)
+	if s.ka != nil {
+		s.ka.start()
+	}
 	return s, nil
 }
 
@@ -133,6 +140,7 @@ func (s *Session) wrap(ys *yamux.Stream, err error) (net.Conn, error) {
 // a thousand streams that kept the whole process busy for seconds.
 func (s *Session) end() {
 	s.endOnce.Do(func() {
+		s.ka.stop()
 		s.mu.Lock()
 		s.woken = true
 		live, closed := s.live, s.closed
@@ -201,10 +209,13 @@ func (s *Session) Ping() error {
 	return err
 }
 
-// Close ends the session and every stream in it.
+// Close ends the session and every stream in it, and waits for a
+// keepalive ping under way.
 func (s *Session) Close() error {
 	s.end()
-	return s.ys.Close()
+	err := s.ys.Close()
+	s.ka.wait()
+	return err
 }
 
 // Done is closed when the session ends.
