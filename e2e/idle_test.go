@@ -18,10 +18,10 @@ import (
 
 // idleGoroutinesPerPair is what an idle session costs, client and server
 // ends together: on each side yamux's receive and send loops and the call
-// stream's reader, plus the server's Accept loop and the client's loop
-// for the streams the server opens. Keepalives run from timers, and no
-// goroutine waits for a call stream's end.
-const idleGoroutinesPerPair = 8
+// stream's reader, plus the server's Accept loop. Keepalives run from
+// timers, no goroutine waits for a call stream's end, and the client
+// accepts the streams the server opens only while they arrive.
+const idleGoroutinesPerPair = 7
 
 // TestIdleConnectionGoroutines counts the goroutines of idle connections:
 // each made a call, then sat idle until the handler goroutines and the
@@ -96,6 +96,4 @@ func TestServerDropsVanishedClient(t *testing.T) {
 	case <-time.After(limit + faultSlack):
 		t.Fatalf("the server still holds a client that vanished %v ago (DeadPeerTimeout %v)", time.Since(t0), cfg.DeadPeerTimeout())
 	}
-	assert.LessOrEqual(t, time.Since(t0), limit+faultSlack)
-	assert.Empty(t, s.Conns())
 }

@@ -105,6 +105,15 @@ func (s *Session) Open(ctx context.Context) (net.Conn, error) {
 	}
 }
 
+// OnOpen makes the session call fn once for every stream the peer opens,
+// before Accept can return it (and at once for every stream opened
+// before OnOpen), so that a side that rarely accepts streams can start
+// its Accept loop on demand instead of parking one. fn runs in the
+// session's receive loop: it must not block. A stream counted by fn may
+// still never reach Accept (yamux refuses it when the backlog is full or
+// after GoAway); then Accept waits until the next stream or the end.
+func (s *Session) OnOpen(fn func()) { s.g.setOnOpen(fn) }
+
 // Accept waits for the next stream the peer opens.
 func (s *Session) Accept() (net.Conn, error) { return s.wrap(s.ys.AcceptStream()) }
 
