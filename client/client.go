@@ -129,7 +129,7 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 			c.Conn = &Conn{eng: e}
 			return context.WithValue(base, connKey{}, c.Conn)
 		},
-		OnGoAway:     func() { goAwayOnce.Do(func() { close(c.goingAway) }) },
+		OnGoAway:     func() { goAwayOnce.Do(c.onGoAway) },
 		WriteTimeout: o.cfg.WriteTimeout,
 		Logger:       o.logger,
 	}
@@ -160,9 +160,10 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	// its connect hook) and authenticates the connection, and its answer
 	// proves the session works before Dial returns.
 	type hello struct {
-		Token string `msgpack:"token,omitempty"`
+		Token  string `msgpack:"token,omitempty"`
+		Settle bool   `msgpack:"settle"` // answers $ferry.goaway with $ferry.settled
 	}
-	if err := c.eng.ControlCall(ctx, wire.MethodHello, hello{Token: o.token}, nil); err != nil {
+	if err := c.eng.ControlCall(ctx, wire.MethodHello, hello{Token: o.token, Settle: true}, nil); err != nil {
 		cause := sess.Cause()
 		c.Close()
 		var fe *ferry.Error
@@ -173,6 +174,25 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	}
 	sess.OnOpen(c.opened) // the accept loop runs only while streams arrive
 	return c, nil
+}
+
+// onGoAway reacts to the server's $ferry.goaway: new calls fail at once,
+// and once every stream open in progress has sent its opening frame, the
+// client says so with $ferry.settled, so that a draining server knows no
+// stream it has not seen is still on its way (PROTOCOL.md section 4). An
+// open may wait for the server to take streams it holds, so the reader
+// that delivered the go-away does not wait for it.
+func (c *Client) onGoAway() {
+	close(c.goingAway)
+	if c.sess == nil {
+		return
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		c.sess.Seal()
+		_ = c.Conn.eng.SendControl(wire.MethodSettled, nil)
+	}()
 }
 
 // authenticateServer runs fn on the server's side of nc (its TLS state,

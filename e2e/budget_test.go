@@ -383,7 +383,7 @@ func TestSessionDropDoesNotFreeze(t *testing.T) {
 		torn := time.Since(start)
 		cpu := cpuTime() - cpu0
 		t.Logf("round %d: call answered %v after the drop; session gone after %v; CPU %v", round, callTook, torn, cpu)
-		assert.Less(t, callTook, 100*time.Millisecond*raceFactor)
+		assert.Less(t, callTook, 300*time.Millisecond*raceFactor) // a freeze was 30 s; loose for loaded CI machines
 		assert.Less(t, cpu, 500*time.Millisecond*raceFactor)
 	}
 }

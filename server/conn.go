@@ -62,6 +62,11 @@ type netConn struct {
 	acceptEnded  bool
 	pauseAccept  context.CancelFunc // stops the Accept loop (waitIdle)
 	acceptPaused chan struct{}      // closed when it stopped for that
+
+	// Set (under mu) when the client said in its hello that it answers
+	// $ferry.goaway with $ferry.settled; closed when it does.
+	peerSettled chan struct{}
+	settleOnce  sync.Once
 }
 
 func (c *netConn) serve() {
@@ -457,9 +462,10 @@ func (c *netConn) snapshot() []*engine.Channel {
 
 // drain tells the client to send no more calls: a go-away on each call
 // stream and on the session. It returns once the client has seen the
-// session's go-away (a ping answered after it), so that every stream the
-// client opened before then has reached the server: accepted, or reset
-// by yamux as refused.
+// session's go-away (a ping answered after it) and, from a client that
+// promised it in its hello, once its $ferry.settled arrived (within the
+// write timeout), so that every stream the client opened before then has
+// reached the server: accepted, or reset by yamux as refused.
 func (c *netConn) drain() {
 	c.mu.Lock()
 	c.draining = true
@@ -470,8 +476,25 @@ func (c *netConn) drain() {
 	for _, e := range c.snapshot() {
 		e.Drain()
 	}
-	if sess != nil && sess.GoAway() == nil {
-		_ = sess.Ping()
+	if sess == nil || sess.GoAway() != nil {
+		return
+	}
+	_ = sess.Ping()
+	c.mu.Lock()
+	settled := c.peerSettled
+	c.mu.Unlock()
+	if settled == nil {
+		return
+	}
+	// The ping's answer does not cover a stream the client was opening
+	// when the go-away arrived: its opening frame may follow the answer.
+	// $ferry.settled follows every such frame.
+	t := time.NewTimer(c.s.opts.cfg.WriteTimeout)
+	defer t.Stop()
+	select {
+	case <-settled:
+	case <-sess.Done():
+	case <-t.C:
 	}
 }
 

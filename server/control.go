@@ -19,9 +19,17 @@ func (c *netConn) control(method string, params []byte) (any, error) {
 	switch method {
 	case wire.MethodHello:
 		var hello []struct {
-			Token string `msgpack:"token"`
+			Token  string `msgpack:"token"`
+			Settle bool   `msgpack:"settle"`
 		}
 		_ = codec.Unmarshal(params, &hello)
+		if len(hello) > 0 && hello[0].Settle {
+			c.mu.Lock()
+			if c.peerSettled == nil {
+				c.peerSettled = make(chan struct{})
+			}
+			c.mu.Unlock()
+		}
 		if c.s.opts.auth == nil {
 			return map[string]any{}, nil
 		}
@@ -30,6 +38,13 @@ func (c *netConn) control(method string, params []byte) (any, error) {
 			token = hello[0].Token
 		}
 		return c.authenticate(token)
+	case wire.MethodSettled:
+		c.mu.Lock()
+		if ch := c.peerSettled; ch != nil {
+			c.settleOnce.Do(func() { close(ch) })
+		}
+		c.mu.Unlock()
+		return nil, nil
 	case wire.MethodCancelStream:
 		var ids []uint32
 		if codec.Unmarshal(params, &ids) != nil || len(ids) != 1 {

@@ -23,6 +23,11 @@ type Session struct {
 	endOnce sync.Once
 	ready   chan struct{} // closed once ys is set
 	ka      *keepalive    // nil without keepalives
+
+	// openMu is held shared by every stream open in progress and
+	// exclusively by Seal; sealed makes later opens fail.
+	openMu sync.RWMutex
+	sealed bool
 }
 
 // Client starts the dialing side of a session over conn, with a budget of
@@ -81,7 +86,7 @@ func (s *Session) Budget() *Budget { return s.budget }
 // (yamux itself takes no context, so a late stream is closed).
 func (s *Session) Open(ctx context.Context) (net.Conn, error) {
 	if ctx.Done() == nil {
-		return s.wrap(s.ys.OpenStream())
+		return s.wrap(s.openStream())
 	}
 	type result struct {
 		st  *yamux.Stream
@@ -89,7 +94,7 @@ func (s *Session) Open(ctx context.Context) (net.Conn, error) {
 	}
 	ch := make(chan result, 1)
 	go func() {
-		st, err := s.ys.OpenStream()
+		st, err := s.openStream()
 		ch <- result{st, err}
 	}()
 	select {
@@ -113,6 +118,28 @@ func (s *Session) Open(ctx context.Context) (net.Conn, error) {
 // still never reach Accept (yamux refuses it when the backlog is full or
 // after GoAway); then Accept waits until the next stream or the end.
 func (s *Session) OnOpen(fn func()) { s.g.setOnOpen(fn) }
+
+// openStream opens a yamux stream unless the session is sealed; the
+// stream's opening frame is sent when it returns.
+func (s *Session) openStream() (*yamux.Stream, error) {
+	s.openMu.RLock()
+	defer s.openMu.RUnlock()
+	if s.sealed {
+		return nil, yamux.ErrRemoteGoAway
+	}
+	return s.ys.OpenStream()
+}
+
+// Seal makes every later Open fail as a yamux go-away from the peer
+// would, and returns once every Open in progress has sent its stream's
+// opening frame. Whatever this side writes afterwards reaches the peer
+// after those frames: a client answers a server's go-away this way, so
+// that the server knows when no stream it has not seen is on its way.
+func (s *Session) Seal() {
+	s.openMu.Lock()
+	s.sealed = true
+	s.openMu.Unlock()
+}
 
 // Accept waits for the next stream the peer opens.
 func (s *Session) Accept() (net.Conn, error) { return s.wrap(s.ys.AcceptStream()) }

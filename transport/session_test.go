@@ -1,11 +1,14 @@
 package transport_test
 
 import (
+	"context"
 	"io"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/ferryrpc/ferry/transport"
+	"github.com/hashicorp/yamux"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -87,4 +90,24 @@ func TestSessionPeerGone(t *testing.T) {
 	assert.Error(t, <-readErr)
 	<-ss.Done()
 	require.NoError(t, ss.Close())
+}
+
+func TestSealRefusesLaterOpens(t *testing.T) {
+	cli, srv := sessionPair(t)
+	defer srv.Close()
+	defer cli.Close()
+	st, err := cli.Open(context.Background())
+	require.NoError(t, err, "an open before Seal works")
+	st.Close()
+	cli.Seal()
+	_, err = cli.Open(context.Background())
+	require.ErrorIs(t, err, yamux.ErrRemoteGoAway)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err = cli.Open(ctx)
+	require.ErrorIs(t, err, yamux.ErrRemoteGoAway, "with a context too")
+	// The other side can still open streams: Seal is one-way.
+	st2, err := srv.Open(context.Background())
+	require.NoError(t, err)
+	st2.Close()
 }

@@ -54,6 +54,10 @@ const (
 	// MethodDrained notifies how many requests the sender read before it
 	// stopped reading (section 4, "Going away").
 	MethodDrained = "$ferry.drained"
+	// MethodSettled is a client's answer to $ferry.goaway: every session
+	// stream it opened before has been sent ahead of it (section 4,
+	// "Going away").
+	MethodSettled = "$ferry.settled"
 )
 
 // Keys of the Ferry extension maps (PROTOCOL.md section 3, "Extensions").
