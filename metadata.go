@@ -27,6 +27,15 @@ func WithOutgoingMetadata(ctx context.Context, md Metadata) context.Context {
 	return context.WithValue(ctx, outgoingKey{}, merged)
 }
 
+// NewOutgoingContext returns a context whose calls carry md and only md:
+// it replaces the metadata ctx carries instead of merging with it. md is
+// not copied, so it must not be modified afterwards. It saves the copy
+// WithOutgoingMetadata makes, for an interceptor that builds the metadata
+// of one call (merging what OutgoingMetadata returns itself).
+func NewOutgoingContext(ctx context.Context, md Metadata) context.Context {
+	return context.WithValue(ctx, outgoingKey{}, md)
+}
+
 // OutgoingMetadata returns the metadata that calls made with ctx carry. The
 // map must not be modified.
 func OutgoingMetadata(ctx context.Context) Metadata {

@@ -17,6 +17,17 @@ func TestOutgoingMetadata(t *testing.T) {
 	assert.Equal(t, ferry.Metadata{"a": "1", "b": "2", "c": "2"}, ferry.OutgoingMetadata(ctx))
 }
 
+// NewOutgoingContext replaces the outgoing metadata, without a copy.
+func TestNewOutgoingContext(t *testing.T) {
+	ctx := ferry.WithOutgoingMetadata(t.Context(), ferry.Metadata{"a": "1"})
+	md := ferry.Metadata{"b": "2"}
+	ctx = ferry.NewOutgoingContext(ctx, md)
+	assert.Equal(t, ferry.Metadata{"b": "2"}, ferry.OutgoingMetadata(ctx))
+	md["c"] = "3" // not copied: the context sees it
+	assert.Equal(t, ferry.Metadata{"b": "2", "c": "3"}, ferry.OutgoingMetadata(ctx))
+	assert.Nil(t, ferry.OutgoingMetadata(ferry.NewOutgoingContext(ctx, nil)))
+}
+
 // Incoming metadata is separate from outgoing: a handler does not forward
 // what it received unless it copies it.
 func TestIncomingMetadata(t *testing.T) {

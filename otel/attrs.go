@@ -67,6 +67,14 @@ type methodAttrs struct {
 	serverStart []trace.SpanStartOption
 	clientStart []trace.SpanStartOption
 	sets        [nCodes]atomic.Pointer[[]metric.RecordOption]
+	streamSets  sync.Map // streamKey -> []metric.RecordOption
+}
+
+// streamKey selects a stream measurement's attribute set.
+type streamKey struct {
+	code ferry.Code
+	kind ferry.StreamKind
+	dir  string // streamDirectionSent or streamDirectionRecvd
 }
 
 func newMethodAttrs(name string) *methodAttrs {
@@ -95,6 +103,23 @@ func (m *methodAttrs) record(c ferry.Code) []metric.RecordOption {
 func (m *methodAttrs) build(c ferry.Code) []metric.RecordOption {
 	kvs := append(append([]attribute.KeyValue{}, m.start...), statusKVs(c)...)
 	return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
+}
+
+// streamRecord returns the options that record a stream measurement
+// (messages or bytes in one direction) for code and kind, built once.
+func (m *methodAttrs) streamRecord(c ferry.Code, kind ferry.StreamKind, dir string) []metric.RecordOption {
+	k := streamKey{c, kind, dir}
+	if v, ok := m.streamSets.Load(k); ok {
+		return v.([]metric.RecordOption)
+	}
+	kvs := append(append([]attribute.KeyValue{}, m.start...), statusKVs(c)...)
+	kvs = append(kvs, StreamKindKey.String(kind.String()), StreamDirectionKey.String(dir))
+	o := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
+	if int(c) >= nCodes || kind < ferry.BidiStreaming || kind > ferry.ClientStreaming {
+		return o // not cached: the set of such keys is not bounded
+	}
+	v, _ := m.streamSets.LoadOrStore(k, o)
+	return v.([]metric.RecordOption)
 }
 
 // attrCache maps method names to their attributes.

@@ -61,12 +61,42 @@
 // peers: a plain MessagePack-RPC peer starts a new trace.
 //
 // Inside a trace that is not sampled (the caller's trace context says so,
-// or the context a call is made with holds an unsampled span), neither
-// unary interceptor starts a span (the stream interceptors do): the caller's decision holds, as with the
-// SDK's default ParentBased samplers, whatever sampler the provider has,
-// and the context is passed on unchanged so that calls further down follow
-// it too. Durations are measured either way. With 1 % sampling, the other
-// 99 % of calls cost the propagation of their trace context and no span.
+// or the context a call is made or a stream opened with holds an
+// unsampled span), no interceptor, unary or stream, starts a span: the
+// caller's decision holds, as with the SDK's default ParentBased samplers,
+// whatever sampler the provider has, and the context is passed on
+// unchanged so that calls further down follow it too. Durations are
+// measured either way.
+//
+// # Cost
+//
+// Per call, the calling side looks up the method's attributes (built once
+// per method), asks the tracer for a span unless the trace is known not
+// to be sampled (for a call outside any trace this is the sampler's
+// decision: with the SDK, a span that records nothing when it says no),
+// writes the trace context and baggage into the call's metadata when the
+// context holds any (one map and the traceparent string; nothing when
+// tracing is off and the context holds no span), reads the monotonic
+// clock twice, and records one duration with an attribute set built once
+// per method and code. The serving side, when tracing is on, reads the
+// trace context from the metadata and asks its tracer for a span unless
+// that trace is not sampled; it too reads the clock twice and records one
+// duration. Span attributes beyond those given at the start are set only
+// on spans that record. With 1 % sampling, the other 99 % of calls cost
+// the sampling decision and the propagation of their trace context (so
+// that the decision holds downstream), and no span.
+//
+// Measured with BenchmarkOverhead (a trivial call over TCP loopback, 16
+// concurrent callers, the interceptors on both sides, against no
+// interceptors in the same run, alternating; the process's CPU time per
+// call, medians of 3 runs, two sessions, on a shared, noisy 2-core VM):
+// interceptors that only call next cost 1.05–1.12 times the CPU time of
+// no interceptors, metrics only 1.29–1.33, tracing at 1 % 1.76–1.84,
+// metrics and tracing at 1 % 1.82–1.91. What remains is the metric SDK's
+// Record (about 0.2 µs alone, several times that when 16 callers record
+// into the same histogram on 2 cores), the tracer's start of a span for
+// each new trace, and the trace context in the metadata: encoded, decoded
+// and extracted on every call.
 //
 // Not covered: unary message sizes (a unary interceptor sees decoded
 // values, not the bytes; the v1.40.0 conventions no longer define size

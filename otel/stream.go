@@ -10,7 +10,6 @@ import (
 	"github.com/ferryrpc/ferry/server"
 	global "go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -67,8 +66,8 @@ type tally struct {
 }
 
 // end records the stream's span attributes and measurements.
-func (in *streamInstruments) end(ctx context.Context, span trace.Span, ma *methodAttrs, info *ferry.StreamInfo, t *tally, t0 time.Time, err error) {
-	d := time.Since(t0)
+func (in *streamInstruments) end(ctx context.Context, span trace.Span, ma *methodAttrs, info *ferry.StreamInfo, t *tally, t0 time.Duration, err error) {
+	d := now() - t0
 	code := ferry.CodeOf(err)
 	var bs, br int64
 	if t.wire != nil {
@@ -85,19 +84,13 @@ func (in *streamInstruments) end(ctx context.Context, span trace.Span, ma *metho
 	if in.hist.Enabled(ctx) {
 		in.hist.Record(ctx, d.Seconds(), ma.record(code)...)
 	}
-	base := append(append([]attribute.KeyValue{}, ma.start...), statusKVs(code)...)
-	base = append(base, StreamKindKey.String(info.Kind.String()))
-	for _, dir := range []struct {
-		name       string
-		msgs, size int64
-	}{{streamDirectionSent, t.sent.Load(), bs}, {streamDirectionRecvd, t.received.Load(), br}} {
-		set := metric.WithAttributeSet(attribute.NewSet(append(base, StreamDirectionKey.String(dir.name))...))
-		if in.msgs != nil && in.msgs.Enabled(ctx) {
-			in.msgs.Record(ctx, dir.msgs, set)
-		}
-		if t.wire != nil && in.bytes != nil && in.bytes.Enabled(ctx) {
-			in.bytes.Record(ctx, dir.size, set)
-		}
+	if in.msgs != nil && in.msgs.Enabled(ctx) {
+		in.msgs.Record(ctx, t.sent.Load(), ma.streamRecord(code, info.Kind, streamDirectionSent)...)
+		in.msgs.Record(ctx, t.received.Load(), ma.streamRecord(code, info.Kind, streamDirectionRecvd)...)
+	}
+	if t.wire != nil && in.bytes != nil && in.bytes.Enabled(ctx) {
+		in.bytes.Record(ctx, bs, ma.streamRecord(code, info.Kind, streamDirectionSent)...)
+		in.bytes.Record(ctx, br, ma.streamRecord(code, info.Kind, streamDirectionRecvd)...)
 	}
 }
 
@@ -119,11 +112,15 @@ func StreamServerInterceptor(opts ...Option) ferry.StreamServerInterceptor {
 			if md := ferry.IncomingMetadata(ctx); len(md) > 0 {
 				ctx = in.props.Extract(ctx, MetadataCarrier(md))
 			}
-			ctx, span = in.tracer.Start(ctx, info.Method, ma.serverStart...)
+			// As for unary calls: no span inside a trace the caller did
+			// not sample.
+			if !unsampled(ctx) {
+				ctx, span = in.tracer.Start(ctx, info.Method, ma.serverStart...)
+			}
 		}
 		t := &tally{}
 		t.wire, _ = st.(ferry.WireCounter)
-		t0 := time.Now()
+		t0 := now()
 		res, err := next(ctx, &serverStream{ServerStream: st, ctx: ctx, t: t})
 		if span.IsRecording() {
 			if p := server.PeerFromContext(ctx); p != nil {
@@ -179,18 +176,11 @@ func StreamClientInterceptor(opts ...Option) ferry.StreamClientInterceptor {
 	return func(ctx context.Context, info *ferry.StreamInfo, next ferry.Streamer) (ferry.ClientStream, error) {
 		ma := in.attrs.method(info.Method)
 		span := noSpan
-		if in.trace {
+		if in.trace && !unsampled(ctx) {
 			ctx, span = in.tracer.Start(ctx, info.Method, ma.clientStart...)
 		}
-		if span.SpanContext().IsValid() || baggage.FromContext(ctx).Len() > 0 {
-			carrier := MetadataCarrier{}
-			for k, v := range ferry.OutgoingMetadata(ctx) {
-				carrier[k] = v
-			}
-			in.props.Inject(ctx, carrier)
-			ctx = ferry.WithOutgoingMetadata(ctx, ferry.Metadata(carrier))
-		}
-		t0 := time.Now()
+		ctx = in.inject(ctx)
+		t0 := now()
 		cs, err := next(ctx, info)
 		t := &tally{}
 		if err != nil {
@@ -215,7 +205,7 @@ type clientStream struct {
 	ma    *methodAttrs
 	info  *ferry.StreamInfo
 	t     *tally
-	t0    time.Time
+	t0    time.Duration
 	ended atomic.Bool
 }
 
