@@ -10,6 +10,7 @@ import (
 // is not answered within the write timeout (yamux's Ping waits that long),
 // as yamux's own keepalive does; but it runs from a timer, so that between
 // pings no goroutine waits for the next one (yamux parks one per session).
+// After each ping it releases the empty receive buffers of open streams.
 type keepalive struct {
 	s       *Session
 	every   time.Duration
@@ -51,6 +52,7 @@ func (k *keepalive) ping() {
 		}
 		return
 	}
+	k.s.shrink()
 	k.mu.Lock()
 	if k.t != nil {
 		k.t.Reset(k.every)

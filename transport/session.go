@@ -209,6 +209,23 @@ func (s *Session) dropLater(drop func()) {
 	}()
 }
 
+// shrink releases the receive buffers of open streams that hold no data:
+// an idle stream keeps none (one in use gets a new one with its next
+// frame).
+func (s *Session) shrink() {
+	s.mu.Lock()
+	live := make([]*Stream, 0, len(s.live))
+	for st := range s.live {
+		live = append(live, st)
+	}
+	s.mu.Unlock()
+	// Not under mu: yamux's receive loop holds a stream's receive lock
+	// while it reads through the guard, whose accounts take mu.
+	for _, st := range live {
+		st.Stream.Shrink()
+	}
+}
+
 // timedOut drops what the peer sent on stream id, closed by this side,
 // which the peer has not closed in time.
 func (s *Session) timedOut(id uint32) {
