@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/faultnet"
 	"github.com/ferryrpc/ferry/internal/testsvc"
@@ -25,9 +26,12 @@ const idleGoroutinesPerPair = 7
 
 // TestIdleConnectionGoroutines counts the goroutines of idle connections:
 // each made a call, then sat idle until the handler goroutines and the
-// write batchers that serve bursts had exited.
+// write batchers that serve bursts had exited; and again after the
+// server opened a stream to one of the clients.
 func TestIdleConnectionGoroutines(t *testing.T) {
-	s := newServer(t)
+	const n = 8
+	peers := make(chan *server.Peer, n)
+	s := newServer(t, server.WithConnHooks(func(p *server.Peer) { peers <- p }, nil))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	served := make(chan error, 1)
@@ -39,7 +43,6 @@ func TestIdleConnectionGoroutines(t *testing.T) {
 	_ = goleak.Find() // waits a moment for goroutines of earlier tests to exit
 	before := runtime.NumGoroutine()
 
-	const n = 8
 	for range n {
 		c, err := client.Dial(t.Context(), l.Addr().String())
 		require.NoError(t, err)
@@ -48,20 +51,32 @@ func TestIdleConnectionGoroutines(t *testing.T) {
 		require.NoError(t, c.Call(t.Context(), "Arith.Add", testsvc.Args{A: 1, B: 2}, &sum))
 		require.Equal(t, int64(3), sum)
 	}
-	perPair := func() float64 { return float64(runtime.NumGoroutine()-before) / n }
-	// Idle handler goroutines exit after 2 s, idle batchers after 1 s.
-	// (Polled here: assert.Eventually counts its own goroutine.)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for end := time.Now().Add(10 * time.Second); perPair() > idleGoroutinesPerPair && time.Now().Before(end); {
-		<-tick.C
+	requireIdle := func(when string) {
+		t.Helper()
+		perPair := func() float64 { return float64(runtime.NumGoroutine()-before) / n }
+		// Idle handler goroutines exit after 2 s, idle batchers after 1 s.
+		// (Polled here: assert.Eventually counts its own goroutine.)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for end := time.Now().Add(10 * time.Second); perPair() > idleGoroutinesPerPair && time.Now().Before(end); {
+			<-tick.C
+		}
+		got := perPair()
+		t.Logf("goroutines per idle connection, both ends, %s: %.2f", when, got)
+		if !assert.LessOrEqual(t, got, float64(idleGoroutinesPerPair), when) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("goroutines:\n%s", buf[:runtime.Stack(buf, true)])
+		}
 	}
-	got := perPair()
-	t.Logf("goroutines per idle connection, both ends: %.2f", got)
-	if !assert.LessOrEqual(t, got, float64(idleGoroutinesPerPair)) {
-		buf := make([]byte, 1<<20)
-		t.Logf("goroutines:\n%s", buf[:runtime.Stack(buf, true)])
-	}
+	requireIdle("after a call")
+
+	// The client accepts a stream the server opens (and refuses it: it
+	// serves none), then goes idle again.
+	st, err := (<-peers).NewStream(t.Context(), "Feed.Live")
+	require.NoError(t, err)
+	assert.Equal(t, ferry.CodeUnimplemented, ferry.CodeOf(st.Recv(nil)))
+	require.NoError(t, st.Close())
+	requireIdle("after a server-opened stream")
 }
 
 // TestServerDropsVanishedClient: a client whose network vanished (a
