@@ -8,22 +8,22 @@ import (
 	"github.com/ferryrpc/ferry/benchmarks/message"
 )
 
-var (
-	encodedOnce sync.Once
-	encoded     []byte
-)
-
-// EncodedMessage returns the MessagePack encoding of message.New(): what
-// the systems without a codec send. Callers must not modify it.
-func EncodedMessage() []byte {
-	encodedOnce.Do(func() {
-		var err error
-		if encoded, err = message.Marshal(message.New()); err != nil {
-			panic(fmt.Sprintf("bench: encode the message: %v", err))
+var encoded = sync.OnceValue(func() map[message.Kind][]byte {
+	m := map[message.Kind][]byte{}
+	for _, k := range message.Kinds() {
+		b, err := k.Marshal()
+		if err != nil {
+			panic(fmt.Sprintf("bench: encode the %s message: %v", k, err))
 		}
-	})
-	return encoded
-}
+		m[k] = b
+	}
+	return m
+})
+
+// EncodedMessage returns the MessagePack encoding of k.New(), as Ferry
+// encodes it: what the systems without a codec send. Callers must not
+// modify it.
+func EncodedMessage(k message.Kind) []byte { return encoded()[k] }
 
 // BulkPayload returns n bytes of a fixed pattern.
 func BulkPayload(n int) []byte {
@@ -39,13 +39,14 @@ func RawPayload(w Workload) []byte {
 	if w.Bulk > 0 {
 		return BulkPayload(w.Bulk)
 	}
-	return EncodedMessage()
+	return EncodedMessage(w.Message)
 }
 
-// CheckMessage returns an error unless got equals message.New().
-func CheckMessage(got *message.Message) error {
-	if got == nil || !got.Equal(message.New()) {
-		return fmt.Errorf("bench: echoed message differs from the one sent: %+v", got)
+// CheckMessage returns an error unless got is a pointer to k's record
+// type holding the values k.New() returns.
+func CheckMessage(k message.Kind, got any) error {
+	if !k.Same(got) {
+		return fmt.Errorf("bench: echoed %s message differs from the one sent: %+v", k, got)
 	}
 	return nil
 }
@@ -59,9 +60,9 @@ func CheckRaw(w Workload, got []byte) error {
 		}
 		return nil
 	}
-	m, err := message.Unmarshal(got)
+	m, err := w.Message.Unmarshal(got)
 	if err != nil {
-		return fmt.Errorf("bench: decode echoed message: %w", err)
+		return fmt.Errorf("bench: decode echoed %s message: %w", w.Message, err)
 	}
-	return CheckMessage(m)
+	return CheckMessage(w.Message, m)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferryrpc/ferry/benchmarks/internal/hist"
 	"github.com/ferryrpc/ferry/benchmarks/internal/procstat"
+	"github.com/ferryrpc/ferry/benchmarks/message"
 )
 
 // Options describe one timed window.
@@ -31,9 +32,10 @@ type Options struct {
 type Result struct {
 	System        string
 	Concurrency   int
-	Bulk          int // payload bytes per call, 0 for the message workload
-	Window        int // stream scenario: messages in flight per stream; 0 otherwise
-	MessageBytes  int // stream scenario: payload bytes of one message in the system's encoding
+	Bulk          int          // payload bytes per call, 0 for the message workload
+	Message       message.Kind // the record echoed when Bulk is 0
+	Window        int          // stream scenario: messages in flight per stream; 0 otherwise
+	MessageBytes  int          // stream scenario: payload bytes of one message in the system's encoding
 	Calls         int64
 	Elapsed       time.Duration
 	CallsPerSec   float64
@@ -150,7 +152,7 @@ func sleep(ctx context.Context, d time.Duration) {
 
 // finish turns the window's totals into per-call figures.
 func (r *Result) finish(h *hist.Histogram, name string, o Options) {
-	r.System, r.Concurrency, r.Bulk = name, o.Concurrency, o.Workload.Bulk
+	r.System, r.Concurrency, r.Bulk, r.Message = name, o.Concurrency, o.Workload.Bulk, o.Workload.Message
 	r.P50, r.P99, r.P999 = h.Quantile(0.5), h.Quantile(0.99), h.Quantile(0.999)
 	if r.Calls == 0 {
 		return

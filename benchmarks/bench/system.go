@@ -8,6 +8,8 @@ package bench
 import (
 	"context"
 	"errors"
+
+	"github.com/ferryrpc/ferry/benchmarks/message"
 )
 
 // ErrUnsupported is returned by a client for a workload its system does
@@ -17,8 +19,13 @@ var ErrUnsupported = errors.New("bench: workload not supported by this system")
 // Workload says what every call carries.
 type Workload struct {
 	// Bulk, when positive, makes each call carry an opaque payload of
-	// that many bytes; otherwise each call carries message.New().
+	// that many bytes; otherwise each call carries the record Message
+	// names.
 	Bulk int
+	// Message is the record each call carries when Bulk is 0: Message.New()
+	// in the system's own encoding (the raw systems send its MessagePack
+	// encoding).
+	Message message.Kind
 }
 
 // System is one RPC stack under test.
@@ -27,6 +34,15 @@ type System interface {
 	Name() string
 	// Listen starts a server on 127.0.0.1:0.
 	Listen() (Server, error)
+}
+
+// Variant is implemented by a System that runs another system's transport
+// and client and differs from it only in how its server dispatches calls
+// (ferry-reflect from ferry). The idle scenario skips a system whose
+// VariantOf is not empty: its idle connections are the other system's.
+type Variant interface {
+	// VariantOf names the system this one is a variant of, or is empty.
+	VariantOf() string
 }
 
 // Server is a running server of a System.

@@ -3,11 +3,13 @@
 package report
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"time"
 
 	"github.com/ferryrpc/ferry/benchmarks/bench"
+	"github.com/ferryrpc/ferry/benchmarks/message"
 )
 
 // Meta describes the run, for the report's header.
@@ -20,28 +22,43 @@ type Meta struct {
 	Warmup     time.Duration
 	Duration   time.Duration
 	Rounds     int
-	Sizes      []Size // encoded size of the message per encoding
+	Sizes      []Size // encoded size of each message per encoding
 	BulkConc   int
 	IdleConns  int
 	Baseline   string // system the "vs" ratio column divides by (grpc-raw)
 	Limit      string // system the "of limit" column divides by (tcp-raw)
 	AsyncNames []string
+	// Labels are the names tables and the chart show for some systems
+	// ("ferry" as "ferry (typed)"); the others show their own name.
+	Labels map[string]string
+	// Notes are extra lines for the report's header.
+	Notes []string
 	// StreamBaselines are the systems the stream table's ratio columns
 	// divide by (grpc, grpc-raw).
 	StreamBaselines []string
 }
 
-// Size is the encoded size of the message in one encoding.
+// Size is the encoded size of one message in one encoding.
 type Size struct {
+	Message  message.Kind
 	Encoding string
 	Bytes    int
 }
 
+// Label returns the name tables and the chart show for system.
+func (m Meta) Label(system string) string {
+	if l, ok := m.Labels[system]; ok {
+		return l
+	}
+	return system
+}
+
 type key struct {
-	system string
-	conc   int
-	bulk   int
-	window int
+	system  string
+	conc    int
+	bulk    int
+	window  int
+	message message.Kind
 }
 
 // Collector gathers the results of every round.
@@ -58,7 +75,7 @@ func NewCollector(order []string) *Collector {
 
 // Add records one window's result.
 func (c *Collector) Add(r bench.Result) {
-	k := key{r.System, r.Concurrency, r.Bulk, r.Window}
+	k := key{r.System, r.Concurrency, r.Bulk, r.Window, r.Message}
 	c.runs[k] = append(c.runs[k], r)
 }
 
@@ -69,7 +86,7 @@ func (c *Collector) AddIdle(r bench.IdleResult) { c.idle[r.System] = append(c.id
 type Report struct {
 	Meta    Meta
 	Systems []string       // in display order
-	Echo    []bench.Result // message workload, by concurrency then system
+	Echo    []bench.Result // message workload, by message, concurrency, system
 	Bulk    []bench.Result // bulk workload, by system
 	Stream  []bench.Result // stream scenario, by streams then system
 	Idle    []bench.IdleResult
@@ -90,6 +107,9 @@ func (c *Collector) Report(meta Meta) *Report {
 		a, b := keys[i], keys[j]
 		if a.window != b.window {
 			return a.window < b.window
+		}
+		if a.message != b.message {
+			return a.message < b.message
 		}
 		if a.bulk != b.bulk || a.conc != b.conc {
 			return a.bulk < b.bulk || (a.bulk == b.bulk && a.conc < b.conc)
@@ -154,18 +174,55 @@ func medianIdle(rs []bench.IdleResult) bench.IdleResult {
 	m.HeapPerConn = median(rs, func(r bench.IdleResult) float64 { return r.HeapPerConn })
 	m.StackPerConn = median(rs, func(r bench.IdleResult) float64 { return r.StackPerConn })
 	m.GoroutinesPC = median(rs, func(r bench.IdleResult) float64 { return r.GoroutinesPC })
+	m.ClientGoroutinesPC = median(rs, func(r bench.IdleResult) float64 { return r.ClientGoroutinesPC })
+	m.ServerGoroutinesPC = median(rs, func(r bench.IdleResult) float64 { return r.ServerGoroutinesPC })
 	return m
 }
 
 // find returns the result of system among rs with the same concurrency,
-// payload and window as like.
+// payload, message and window as like.
 func find(rs []bench.Result, system string, like bench.Result) (bench.Result, bool) {
 	for _, r := range rs {
-		if r.System == system && r.Concurrency == like.Concurrency && r.Bulk == like.Bulk && r.Window == like.Window {
+		if r.System == system && r.Concurrency == like.Concurrency && r.Bulk == like.Bulk &&
+			r.Window == like.Window && r.Message == like.Message {
 			return r, true
 		}
 	}
 	return bench.Result{}, false
+}
+
+// messages returns the distinct messages in rs, in Kind order.
+func messages(rs []bench.Result) []message.Kind {
+	var ks []message.Kind
+	for _, r := range rs {
+		if !slices.Contains(ks, r.Message) {
+			ks = append(ks, r.Message)
+		}
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// ofMessage returns the results in rs that echo k.
+func ofMessage(rs []bench.Result, k message.Kind) []bench.Result {
+	var out []bench.Result
+	for _, r := range rs {
+		if r.Message == k {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// sizes returns the sizes of k in every encoding, as "msgpack 610 B".
+func (m Meta) sizes(k message.Kind) []string {
+	var out []string
+	for _, s := range m.Sizes {
+		if s.Message == k {
+			out = append(out, fmt.Sprintf("%s %d B", s.Encoding, s.Bytes))
+		}
+	}
+	return out
 }
 
 // concurrencies returns the distinct concurrency levels in rs, ascending.

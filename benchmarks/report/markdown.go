@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ferryrpc/ferry/benchmarks/bench"
+	"github.com/ferryrpc/ferry/benchmarks/message"
 )
 
 // Markdown writes the report as markdown tables with a short header that
@@ -23,19 +23,21 @@ func Markdown(w io.Writer, rep *Report) error {
 	p("- machine: %s, %d CPUs, %s\n", m.Platform, m.CPUs, m.GoVersion)
 	p("- client and server in one process over loopback TCP; one connection (one client) shared by all workers\n")
 	p("- each figure is the median over %d round(s) of a %v window after a %v warm-up; systems run round-robin within each round\n", m.Rounds, m.Duration, m.Warmup)
-	var sizes []string
-	for _, s := range m.Sizes {
-		sizes = append(sizes, fmt.Sprintf("%s %d B", s.Encoding, s.Bytes))
-	}
-	p("- the message (%s) is echoed and fully decoded by the client\n", strings.Join(sizes, ", "))
+	p("- the message (%s) is echoed and fully decoded by the client\n", strings.Join(m.sizes(message.Default), ", "))
 	p("- allocations and CPU cover client and server together (one process); CPU is getrusage user+sys\n")
 	if len(m.AsyncNames) > 0 {
 		p("- concurrency is the number of goroutines making blocking calls, except for %s: calls kept in flight with Go from ONE goroutine\n", strings.Join(m.AsyncNames, ", "))
 	}
 	p("- vs %s and vs %s: calls/s divided by theirs at the same concurrency\n", m.Baseline, m.Limit)
-	if len(rep.Echo) > 0 {
-		p("\n## Echo of the message\n\n")
-		echoTable(p, rep)
+	for _, n := range m.Notes {
+		p("- %s\n", n)
+	}
+	for _, k := range messages(rep.Echo) {
+		p("\n## %s\n\n", echoTitle(k))
+		if note := echoNote(k, m); note != "" {
+			p("%s\n\n", note)
+		}
+		echoTable(p, rep, ofMessage(rep.Echo, k))
 	}
 	if len(rep.Bulk) > 0 {
 		p("\n## Bulk: %s payload echoed, %d goroutines\n\n", sizeName(rep.Bulk[0].Bulk), m.BulkConc)
@@ -47,28 +49,57 @@ func Markdown(w io.Writer, rep *Report) error {
 	}
 	if len(rep.Idle) > 0 {
 		p("\n## Memory per idle connection (%d connections, client and server ends together)\n\n", m.IdleConns)
-		p("Each connection made one call, then sat idle (3 s by default, -idle-settle); process growth after GC divided by the connection count.\n\n")
-		p("| system | RSS KiB/conn | Go heap KiB/conn | stacks KiB/conn | goroutines/conn |\n|---|---:|---:|---:|---:|\n")
+		p("Each connection made one call, then sat idle (3 s by default, -idle-settle); process growth after GC divided by the connection count.\n")
+		p("Goroutines: runtime.NumGoroutine's growth, both ends; the client and server columns split it by the end that started them\n")
+		p("(a profiler label the goroutines inherit), so they can sum to less when a timer started one.\n\n")
+		p("| system | RSS KiB/conn | Go heap KiB/conn | stacks KiB/conn | goroutines/conn | client | server |\n|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range rep.Idle {
-			p("| %s | %.1f | %.1f | %.1f | %.1f |\n", r.System, r.RSSPerConn/1024, r.HeapPerConn/1024, r.StackPerConn/1024, r.GoroutinesPC)
+			p("| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", m.Label(r.System), r.RSSPerConn/1024, r.HeapPerConn/1024,
+				r.StackPerConn/1024, r.GoroutinesPC, r.ClientGoroutinesPC, r.ServerGoroutinesPC)
 		}
 	}
 	return bw.Flush()
 }
 
-func echoTable(p func(string, ...any), rep *Report) {
+// echoTitle is the heading of k's echo table.
+func echoTitle(k message.Kind) string {
+	switch k {
+	case message.Default:
+		return "Echo of the message"
+	case message.AsArray:
+		return "Echo of the message declared as_array"
+	case message.NoStrings:
+		return "Echo of the string-free message"
+	}
+	return "Echo of " + k.String()
+}
+
+// echoNote says what k is and how each system encodes it; empty for the
+// message the header describes.
+func echoNote(k message.Kind, m Meta) string {
+	sizes := strings.Join(m.sizes(k), ", ")
+	switch k {
+	case message.AsArray:
+		return fmt.Sprintf("The same fields and values, declared `msgpack:\",as_array\"`: a positional array without keys (%s). "+
+			"Ferry encodes it so and the raw systems send those bytes; protobuf and gob have no such form, "+
+			"so grpc sends the same protobuf message as above and netrpc-gob the same gob.", sizes)
+	case message.NoStrings:
+		return fmt.Sprintf("A record of about the same size with no strings: 20 integer, float and boolean fields, "+
+			"a 300-byte blob, two number lists and a nested struct of 8 numbers and booleans (%s). "+
+			"Each system uses its own encoding as above (grpc: the protobuf `Numbers`).", sizes)
+	}
+	return ""
+}
+
+func echoTable(p func(string, ...any), rep *Report, rs []bench.Result) {
 	m := rep.Meta
 	p("| conc | system | calls/s | p50 µs | p99 µs | p99.9 µs | allocs/call | B/call | CPU µs/call | vs %s | vs %s |\n", m.Baseline, m.Limit)
 	p("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, r := range rep.Echo {
-		name := r.System
-		if slices.Contains(m.AsyncNames, name) {
-			name += " (async)"
-		}
-		p("| %d | %s | %s | %s | %s | %s | %.1f | %s | %s | %s | %s |\n", r.Concurrency, name,
+	for _, r := range rs {
+		p("| %d | %s | %s | %s | %s | %s | %.1f | %s | %s | %s | %s |\n", r.Concurrency, m.Label(r.System),
 			thousands(r.CallsPerSec), micros(r.P50), micros(r.P99), micros(r.P999),
 			r.AllocsPerCall, thousands(r.BytesPerCall), micros(r.CPUPerCall),
-			ratio(rep.Echo, r, m.Baseline), ratio(rep.Echo, r, m.Limit))
+			ratio(rs, r, m.Baseline), ratio(rs, r, m.Limit))
 	}
 }
 
@@ -78,7 +109,7 @@ func bulkTable(p func(string, ...any), rep *Report) {
 	p("| system | MiB/s | calls/s | p50 ms | p99 ms | allocs/call | KiB/call | CPU µs/call | vs %s | vs %s |\n", m.Baseline, m.Limit)
 	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rep.Bulk {
-		p("| %s | %s | %s | %.2f | %.2f | %.1f | %s | %s | %s | %s |\n", r.System,
+		p("| %s | %s | %s | %.2f | %.2f | %.1f | %s | %s | %s | %s |\n", m.Label(r.System),
 			thousands(r.CallsPerSec*float64(r.Bulk)/(1<<20)), thousands(r.CallsPerSec),
 			r.P50.Seconds()*1e3, r.P99.Seconds()*1e3, r.AllocsPerCall, thousands(r.BytesPerCall/1024),
 			micros(r.CPUPerCall), ratio(rep.Bulk, r, m.Baseline), ratio(rep.Bulk, r, m.Limit))
@@ -99,7 +130,7 @@ func streamTable(p func(string, ...any), rep *Report) {
 	}
 	p("\n|---:|---|---:|---:|---:|---:|---:|---:|%s\n", strings.Repeat("---:|", len(m.StreamBaselines)))
 	for _, r := range rep.Stream {
-		p("| %d | %s | %s | %.1f | %d | %.1f | %s | %s |", r.Concurrency, r.System, thousands(r.CallsPerSec),
+		p("| %d | %s | %s | %.1f | %d | %.1f | %s | %s |", r.Concurrency, m.Label(r.System), thousands(r.CallsPerSec),
 			r.CallsPerSec*float64(r.MessageBytes)/(1<<20), r.MessageBytes, r.AllocsPerCall, thousands(r.BytesPerCall), micros(r.CPUPerCall))
 		for _, b := range m.StreamBaselines {
 			p(" %s |", ratio(rep.Stream, r, b))

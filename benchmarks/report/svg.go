@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ferryrpc/ferry/benchmarks/bench"
+	"github.com/ferryrpc/ferry/benchmarks/message"
 )
 
 // Chart geometry, in SVG user units.
@@ -25,22 +26,28 @@ const (
 // palette gives each system a color, in display order.
 var palette = []string{"#d62728", "#ff7f0e", "#1f77b4", "#17becf", "#2ca02c", "#7f7f7f", "#9467bd", "#8c564b", "#e377c2", "#bcbd22"}
 
-// SVG writes a line chart of echo throughput against concurrency: one
-// polyline per system, both axes log-scaled (the limits run an order of
-// magnitude above the RPC systems), and a legend. The systems named in
-// dashed are drawn dashed (the limits). It uses no external assets.
+// SVG writes a line chart of echo throughput against concurrency for the
+// first message of the report (the default one when it ran): one polyline
+// per system, both axes log-scaled (the limits run an order of magnitude
+// above the RPC systems), and a legend. The systems named in dashed are
+// drawn dashed (the limits). It uses no external assets.
 func SVG(w io.Writer, rep *Report, dashed ...string) error {
 	bw := bufio.NewWriter(w)
 	c := &chart{p: func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }}
-	c.scale(rep.Echo)
+	var k message.Kind
+	if ks := messages(rep.Echo); len(ks) > 0 {
+		k = ks[0]
+	}
+	echo := ofMessage(rep.Echo, k)
+	c.scale(echo)
 	c.p(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="13">`+"\n", chartW, chartH, chartW, chartH)
 	c.p(`<rect width="100%%" height="100%%" fill="#ffffff"/>` + "\n")
 	c.p(`<text x="%d" y="28" font-size="17" font-weight="bold">Echo throughput against concurrency</text>`+"\n", plotLeft)
-	c.p(`<text x="%d" y="46" fill="#555">%s</text>`+"\n", plotLeft, html.EscapeString(subtitle(rep)))
+	c.p(`<text x="%d" y="46" fill="#555">%s</text>`+"\n", plotLeft, html.EscapeString(subtitle(rep, k)))
 	c.axes()
 	legendY := plotTop + 10
 	for i, sys := range rep.Systems {
-		if c.series(rep.Echo, sys, palette[i%len(palette)], slices.Contains(dashed, sys), legendY) {
+		if c.series(echo, sys, rep.Meta.Label(sys), palette[i%len(palette)], slices.Contains(dashed, sys), legendY) {
 			legendY += 22
 		}
 	}
@@ -110,19 +117,19 @@ func (c *chart) axes() {
 }
 
 // series draws sys's polyline, its points (with a tooltip each) and its
-// legend entry at legendY. It reports false, drawing nothing, when rs
-// holds no result for sys.
-func (c *chart) series(rs []bench.Result, sys, color string, dashed bool, legendY int) bool {
+// legend entry, label, at legendY. It reports false, drawing nothing, when
+// rs holds no result for sys.
+func (c *chart) series(rs []bench.Result, sys, label, color string, dashed bool, legendY int) bool {
 	var pts, marks []string
 	for _, n := range c.conc {
-		r, ok := find(rs, sys, echoAt(n))
+		r, ok := find(rs, sys, echoAt(n, rs[0].Message))
 		if !ok || r.CallsPerSec <= 0 {
 			continue
 		}
 		x, y := c.x(n), c.y(r.CallsPerSec)
 		pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
 		marks = append(marks, fmt.Sprintf(`<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s, concurrency %d: %s calls/s</title></circle>`,
-			x, y, color, html.EscapeString(sys), n, thousands(r.CallsPerSec)))
+			x, y, color, html.EscapeString(label), n, thousands(r.CallsPerSec)))
 	}
 	if len(pts) == 0 {
 		return false
@@ -136,18 +143,32 @@ func (c *chart) series(rs []bench.Result, sys, color string, dashed bool, legend
 		c.p("%s\n", m)
 	}
 	c.p(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2.2"%s/>`+"\n", plotRight+25, legendY, plotRight+55, legendY, color, dash)
-	c.p(`<text x="%d" y="%d">%s</text>`+"\n", plotRight+62, legendY+4, html.EscapeString(sys))
+	c.p(`<text x="%d" y="%d">%s</text>`+"\n", plotRight+62, legendY+4, html.EscapeString(label))
 	return true
 }
 
-func echoAt(c int) (r bench.Result) { r.Concurrency = c; return r }
+func echoAt(c int, k message.Kind) (r bench.Result) { r.Concurrency, r.Message = c, k; return r }
 
-func subtitle(rep *Report) string {
+func subtitle(rep *Report, k message.Kind) string {
 	s := fmt.Sprintf("%d CPUs, loopback TCP, one shared connection, median of %d round(s) × %v", rep.Meta.CPUs, rep.Meta.Rounds, rep.Meta.Duration)
-	if len(rep.Meta.Sizes) > 0 {
-		s += fmt.Sprintf(", %d-byte message (%s)", rep.Meta.Sizes[0].Bytes, rep.Meta.Sizes[0].Encoding)
+	for _, size := range rep.Meta.Sizes {
+		if size.Message == k {
+			s += fmt.Sprintf(", %d-byte %s (%s)", size.Bytes, messageNoun(k), size.Encoding)
+			break
+		}
 	}
 	return s
+}
+
+// messageNoun names k in the chart's subtitle.
+func messageNoun(k message.Kind) string {
+	switch k {
+	case message.AsArray:
+		return "as_array message"
+	case message.NoStrings:
+		return "string-free message"
+	}
+	return "message"
 }
 
 // gridColor draws decade lines darker than the 2× and 5× lines.

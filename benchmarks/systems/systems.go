@@ -13,6 +13,7 @@ import (
 func All() []bench.System {
 	return []bench.System{
 		ferrysys.Sync(),
+		ferrysys.Reflect(),
 		ferrysys.Async(),
 		grpcsys.Proto(),
 		grpcsys.Raw(),

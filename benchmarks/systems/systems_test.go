@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry/benchmarks/bench"
+	"github.com/ferryrpc/ferry/benchmarks/message"
 	"github.com/ferryrpc/ferry/benchmarks/systems"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,13 +35,53 @@ func runTiny(t *testing.T, sys bench.System, w bench.Workload) (bench.Result, er
 
 func TestEverySystemEchoes(t *testing.T) {
 	for _, sys := range systems.All() {
+		for _, k := range message.Kinds() {
+			t.Run(sys.Name()+"/"+k.String(), func(t *testing.T) {
+				res, err := runTiny(t, sys, bench.Workload{Message: k})
+				require.NoError(t, err)
+				assert.Positive(t, res.Calls)
+				assert.Positive(t, res.CallsPerSec)
+				assert.Positive(t, res.P50)
+				assert.LessOrEqual(t, res.P50, res.P999)
+				assert.Equal(t, k, res.Message)
+			})
+		}
+	}
+}
+
+// TestCheckNeedsTheEcho checks, for every system and message, that a
+// caller's Check fails until a call has brought the echo back, and passes
+// after one: the runs above rely on Check to prove the echo.
+func TestCheckNeedsTheEcho(t *testing.T) {
+	for _, sys := range systems.All() {
 		t.Run(sys.Name(), func(t *testing.T) {
-			res, err := runTiny(t, sys, bench.Workload{})
+			srv, err := sys.Listen()
 			require.NoError(t, err)
-			assert.Positive(t, res.Calls)
-			assert.Positive(t, res.CallsPerSec)
-			assert.Positive(t, res.P50)
-			assert.LessOrEqual(t, res.P50, res.P999)
+			defer srv.Close()
+			cl, err := srv.Dial(t.Context())
+			require.NoError(t, err)
+			defer cl.Close()
+			for _, k := range message.Kinds() {
+				w := bench.Workload{Message: k}
+				switch c := cl.(type) {
+				case bench.SyncClient:
+					k1, err := c.NewCaller(w)
+					require.NoError(t, err, k)
+					require.Error(t, k1.Check(), k)
+					require.NoError(t, k1.Call(t.Context()), k)
+					require.NoError(t, k1.Check(), k)
+				case bench.AsyncClient:
+					p, err := c.NewPipeline(w, 2)
+					require.NoError(t, err, k)
+					require.Error(t, p.Check(1), k)
+					p.Start(t.Context(), 1)
+					require.NoError(t, p.Wait(1), k)
+					require.NoError(t, p.Check(1), k)
+					require.Error(t, p.Check(0), "%s: slot 0 made no call", k)
+				default:
+					t.Fatalf("client %T is neither sync nor async", cl)
+				}
+			}
 		})
 	}
 }
@@ -59,6 +100,7 @@ func TestBulk(t *testing.T) {
 	for _, name := range []string{"ferry", "grpc-raw", "tcp-raw", "yamux-raw"} {
 		assert.True(t, supported[name], name)
 	}
+	assert.False(t, supported["ferry-reflect"], "ferry-reflect registers no bulk method")
 }
 
 func TestIdle(t *testing.T) {
@@ -69,6 +111,35 @@ func TestIdle(t *testing.T) {
 		require.NoError(t, err, sys.Name())
 		assert.Equal(t, 10, res.Conns)
 		assert.Positive(t, res.GoroutinesPC, sys.Name())
+		// Every system keeps goroutines at both ends (a reader at least),
+		// and the split cannot count more than the total (give or take a
+		// few goroutines that start or end between the two readings).
+		assert.Positive(t, res.ClientGoroutinesPC, sys.Name())
+		assert.Positive(t, res.ServerGoroutinesPC, sys.Name())
+		assert.LessOrEqual(t, res.ClientGoroutinesPC+res.ServerGoroutinesPC, res.GoroutinesPC+0.5, sys.Name())
+	}
+}
+
+// TestVariants checks which systems the idle scenario skips as handler
+// variants of another.
+func TestVariants(t *testing.T) {
+	names := map[string]bool{}
+	for _, sys := range systems.All() {
+		names[sys.Name()] = true
+	}
+	for _, sys := range systems.All() {
+		of := ""
+		if v, ok := sys.(bench.Variant); ok {
+			of = v.VariantOf()
+		}
+		if sys.Name() == "ferry-reflect" {
+			assert.Equal(t, "ferry", of)
+		} else {
+			assert.Empty(t, of, sys.Name())
+		}
+		if of != "" {
+			assert.True(t, names[of], "%s varies %s, which is not a system", sys.Name(), of)
+		}
 	}
 }
 

@@ -1,9 +1,11 @@
 // Command compare runs Ferry and its peers (grpc-go with protobuf and with
 // raw bytes, net/rpc with gob, and the raw TCP and yamux echo limits) in
 // one process, round-robin, and writes markdown tables and an SVG chart.
-// Its scenarios: unary echo of a message at several concurrency levels,
-// bulk payloads, memory per idle connection, and the message pipelined
-// through bidirectional streams (Ferry and gRPC only).
+// Its scenarios: unary echo of a message at several concurrency levels
+// (also the same message declared as_array, and a string-free one, on a
+// subset of the systems), bulk payloads, memory and goroutines per idle
+// connection, and the message pipelined through bidirectional streams
+// (Ferry and gRPC only).
 //
 // From the benchmarks folder:
 //
@@ -18,11 +20,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ferryrpc/ferry/benchmarks/bench"
+	"github.com/ferryrpc/ferry/benchmarks/message"
 	"github.com/ferryrpc/ferry/benchmarks/report"
 	"github.com/ferryrpc/ferry/benchmarks/systems"
 )
@@ -32,6 +36,11 @@ type config struct {
 	rounds             int
 	systems, scenarios string
 	conc               []int
+	messages           []message.Kind
+	messageConc        []int
+	// messageSystems maps each system of -message-systems to the messages
+	// other than the default that it runs.
+	messageSystems     map[string][]message.Kind
 	bulkSize, bulkConc int
 	idleConns          int
 	streamConc         []int
@@ -66,6 +75,10 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.systems, "systems", "", "comma-separated systems to run (default all: "+names(systems.All())+")")
 	fs.StringVar(&c.scenarios, "scenarios", "echo,bulk,idle,stream", "comma-separated scenarios: echo, bulk, idle, stream")
 	concStr := fs.String("conc", "1,16,256", "comma-separated concurrency levels for the echo scenario")
+	messagesStr := fs.String("messages", "default,asarray,nostrings", "comma-separated messages the echo scenario runs: default, asarray, nostrings")
+	messageConcStr := fs.String("message-conc", "1,16,256", "comma-separated concurrency levels for the messages other than the default")
+	messageSysStr := fs.String("message-systems", defaultMessageSystems,
+		"comma-separated systems (those also in -systems) that run the messages other than the default; name:m1+m2 limits one to those messages")
 	fs.IntVar(&c.bulkSize, "bulk-size", 1<<20, "payload bytes per call in the bulk scenario")
 	fs.IntVar(&c.bulkConc, "bulk-conc", 4, "goroutines in the bulk scenario")
 	fs.IntVar(&c.idleConns, "idle-conns", 2000, "connections opened in the idle-memory scenario")
@@ -92,6 +105,15 @@ func parseFlags(args []string) (*config, error) {
 	if c.selected, err = pick(c.systems); err != nil {
 		return nil, err
 	}
+	if c.messageConc, err = parseInts(*messageConcStr); err != nil {
+		return nil, err
+	}
+	if c.messages, err = parseMessages(*messagesStr); err != nil {
+		return nil, err
+	}
+	if c.messageSystems, err = parseMessageSystems(*messageSysStr); err != nil {
+		return nil, err
+	}
 	for _, s := range splitList(c.scenarios) {
 		switch s {
 		case "echo":
@@ -114,7 +136,83 @@ func parseFlags(args []string) (*config, error) {
 	case c.bulkSize < 1 || c.bulkConc < 1 || c.idleConns < 1 || c.streamWindow < 1:
 		return nil, errors.New("-bulk-size, -bulk-conc, -idle-conns and -stream-window must be positive")
 	}
+	if c.echo {
+		for _, k := range c.messages {
+			if k != message.Default && len(c.systemsFor(k, c.selected)) == 0 {
+				return nil, fmt.Errorf("no system of -systems runs the %s message (see -message-systems)", k)
+			}
+		}
+	}
 	return c, nil
+}
+
+// defaultMessageSystems run the messages other than the default: typed
+// Ferry and the two systems the ratio columns divide by, and Ferry's
+// reflection dispatch on the string-free message (where its allocations
+// are the framework's own). With three -message-conc levels that is 21
+// windows a round, each costing about -duration plus -warmup: with
+// ferry-reflect's 3 windows of the default message, about 3 minutes over
+// three rounds with the defaults.
+const defaultMessageSystems = "ferry,ferry-reflect:nostrings,grpc-raw,tcp-raw"
+
+// parseMessageSystems parses -message-systems: "name" runs every message
+// other than the default, "name:m1+m2" only those.
+func parseMessageSystems(s string) (map[string][]message.Kind, error) {
+	out := map[string][]message.Kind{}
+	for _, f := range splitList(s) {
+		name, list, limited := strings.Cut(f, ":")
+		if _, err := pick(name); err != nil {
+			return nil, fmt.Errorf("-message-systems: %w", err)
+		}
+		var ks []message.Kind
+		if limited {
+			var err error
+			if ks, err = parseMessages(strings.ReplaceAll(list, "+", ",")); err != nil {
+				return nil, fmt.Errorf("-message-systems %s: %w", name, err)
+			}
+			if slices.Contains(ks, message.Default) {
+				return nil, fmt.Errorf("-message-systems %s: every system runs the default message", name)
+			}
+		} else {
+			ks = []message.Kind{message.AsArray, message.NoStrings}
+		}
+		out[name] = ks
+	}
+	return out, nil
+}
+
+// systemsFor returns the systems of order that echo k: all of them for
+// the default message, those -message-systems gives k for the others.
+func (c *config) systemsFor(k message.Kind, order []bench.System) []bench.System {
+	if k == message.Default {
+		return order
+	}
+	var out []bench.System
+	for _, s := range order {
+		if slices.Contains(c.messageSystems[s.Name()], k) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// parseMessages parses -messages: names of message.Kind, each once.
+func parseMessages(s string) ([]message.Kind, error) {
+	var out []message.Kind
+	for _, f := range splitList(s) {
+		k, err := message.ParseKind(f)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("-messages names no message")
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // run measures every round; within a round, each scenario runs every
@@ -125,10 +223,8 @@ func run(ctx context.Context, cfg *config) error {
 	for round := range cfg.rounds {
 		order := append(append([]bench.System{}, cfg.selected[round%n:]...), cfg.selected[:round%n]...)
 		if cfg.echo {
-			for _, c := range cfg.conc {
-				if err := window(ctx, cfg, col, order, round, bench.Options{Concurrency: c}); err != nil {
-					return err
-				}
+			if err := echoWindows(ctx, cfg, col, order, round); err != nil {
+				return err
 			}
 		}
 		if cfg.bulk {
@@ -146,11 +242,14 @@ func run(ctx context.Context, cfg *config) error {
 		}
 		if cfg.idle {
 			for _, sys := range order {
+				if v, ok := sys.(bench.Variant); ok && v.VariantOf() != "" {
+					continue // its connections are those of the system it varies
+				}
 				r, err := bench.Idle(ctx, sys, cfg.idleConns)
 				if err != nil {
 					return err
 				}
-				progress("round %d/%d idle %-10s RSS %.1f KiB/conn, heap %.1f KiB/conn", round+1, cfg.rounds, sys.Name(), r.RSSPerConn/1024, r.HeapPerConn/1024)
+				progress("round %d/%d idle %-13s RSS %.1f KiB/conn, heap %.1f KiB/conn, %.1f goroutines/conn", round+1, cfg.rounds, sys.Name(), r.RSSPerConn/1024, r.HeapPerConn/1024, r.GoroutinesPC)
 				col.AddIdle(r)
 			}
 		}
@@ -161,6 +260,25 @@ func run(ctx context.Context, cfg *config) error {
 	}
 	if cfg.svgPath != "" {
 		return writeTo(cfg.svgPath, func(w io.Writer) error { return report.SVG(w, rep, "tcp-raw", "yamux-raw") })
+	}
+	return nil
+}
+
+// echoWindows runs the echo scenario: the default message on every system
+// of order at each -conc level, then each other message on the systems of
+// order that are in -message-systems at each -message-conc level.
+func echoWindows(ctx context.Context, cfg *config, col *report.Collector, order []bench.System, round int) error {
+	for _, k := range cfg.messages {
+		conc := cfg.conc
+		if k != message.Default {
+			conc = cfg.messageConc
+		}
+		for _, c := range conc {
+			o := bench.Options{Concurrency: c, Workload: bench.Workload{Message: k}}
+			if err := window(ctx, cfg, col, cfg.systemsFor(k, order), round, o); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -177,7 +295,11 @@ func window(ctx context.Context, cfg *config, col *report.Collector, order []ben
 		if err != nil {
 			return err
 		}
-		progress("round %d/%d bulk=%d conc=%-3d %-10s %10.0f calls/s  p99 %v", round+1, cfg.rounds, o.Workload.Bulk, o.Concurrency, sys.Name(), r.CallsPerSec, r.P99)
+		what := o.Workload.Message.String()
+		if o.Workload.Bulk > 0 {
+			what = fmt.Sprintf("bulk=%d", o.Workload.Bulk)
+		}
+		progress("round %d/%d %-9s conc=%-3d %-13s %10.0f calls/s  p99 %v", round+1, cfg.rounds, what, o.Concurrency, sys.Name(), r.CallsPerSec, r.P99)
 		col.Add(r)
 	}
 	return nil

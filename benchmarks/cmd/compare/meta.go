@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry/benchmarks/bench"
+	"github.com/ferryrpc/ferry/benchmarks/message"
 	"github.com/ferryrpc/ferry/benchmarks/report"
 	"github.com/ferryrpc/ferry/benchmarks/systems/grpcsys"
 	"github.com/ferryrpc/ferry/benchmarks/systems/netrpcsys"
@@ -16,26 +17,37 @@ import (
 // meta describes this run for the report header.
 func meta(cfg *config) report.Meta {
 	return report.Meta{
-		Command:   "go run ./cmd/compare " + strings.Join(os.Args[1:], " "),
-		Date:      time.Now(),
-		GoVersion: runtime.Version(),
-		Platform:  platform(),
-		CPUs:      runtime.GOMAXPROCS(0),
-		Warmup:    cfg.warmup,
-		Duration:  cfg.duration,
-		Rounds:    cfg.rounds,
-		Sizes: []report.Size{
-			{Encoding: "msgpack", Bytes: len(bench.EncodedMessage())},
-			{Encoding: "protobuf", Bytes: grpcsys.ProtoSize()},
-			{Encoding: "gob after the type description", Bytes: netrpcsys.GobSize()},
-		},
-		BulkConc:        cfg.bulkConc,
-		IdleConns:       cfg.idleConns,
-		Baseline:        cfg.baseline,
-		Limit:           cfg.limit,
-		AsyncNames:      []string{"ferry-go"},
+		Command:    "go run ./cmd/compare " + strings.Join(os.Args[1:], " "),
+		Date:       time.Now(),
+		GoVersion:  runtime.Version(),
+		Platform:   platform(),
+		CPUs:       runtime.GOMAXPROCS(0),
+		Warmup:     cfg.warmup,
+		Duration:   cfg.duration,
+		Rounds:     cfg.rounds,
+		Sizes:      sizes(),
+		BulkConc:   cfg.bulkConc,
+		IdleConns:  cfg.idleConns,
+		Baseline:   cfg.baseline,
+		Limit:      cfg.limit,
+		AsyncNames: []string{"ferry-go"},
+		Labels:     map[string]string{"ferry": "ferry (typed)", "ferry-reflect": "ferry (reflect)", "ferry-go": "ferry-go (async)"},
+		Notes: []string{"ferry (typed) and ferry-go register typed handlers (server.Handle); ferry (reflect) registers the same echoes " +
+			"as net/rpc-style methods of a receiver (Server.RegisterName), dispatched by reflection"},
 		StreamBaselines: streamBaselines(cfg.baseline),
 	}
+}
+
+// sizes returns the encoded size of every message in each encoding.
+func sizes() []report.Size {
+	var out []report.Size
+	for _, k := range message.Kinds() {
+		out = append(out,
+			report.Size{Message: k, Encoding: "msgpack", Bytes: len(bench.EncodedMessage(k))},
+			report.Size{Message: k, Encoding: "protobuf", Bytes: grpcsys.ProtoSize(k)},
+			report.Size{Message: k, Encoding: "gob after the type description", Bytes: netrpcsys.GobSize(k)})
+	}
+	return out
 }
 
 // streamBaselines returns the systems the stream table divides by: grpc,

@@ -325,6 +325,336 @@ func (x *Message) GetSamples() []int64 {
 	return nil
 }
 
+// Numbers mirrors message.Numbers field for field: the string-free record.
+type Numbers struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind          int32                  `protobuf:"varint,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Active        bool                   `protobuf:"varint,3,opt,name=active,proto3" json:"active,omitempty"`
+	Verified      bool                   `protobuf:"varint,4,opt,name=verified,proto3" json:"verified,omitempty"`
+	Age           int32                  `protobuf:"varint,5,opt,name=age,proto3" json:"age,omitempty"`
+	Score         int64                  `protobuf:"varint,6,opt,name=score,proto3" json:"score,omitempty"`
+	Balance       int64                  `protobuf:"varint,7,opt,name=balance,proto3" json:"balance,omitempty"`
+	CreatedAt     int64                  `protobuf:"varint,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt     int64                  `protobuf:"varint,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Tier          int32                  `protobuf:"varint,10,opt,name=tier,proto3" json:"tier,omitempty"`
+	Flags         int32                  `protobuf:"varint,11,opt,name=flags,proto3" json:"flags,omitempty"`
+	Retries       int32                  `protobuf:"varint,12,opt,name=retries,proto3" json:"retries,omitempty"`
+	Priority      int32                  `protobuf:"varint,13,opt,name=priority,proto3" json:"priority,omitempty"`
+	Archived      bool                   `protobuf:"varint,14,opt,name=archived,proto3" json:"archived,omitempty"`
+	Deleted       bool                   `protobuf:"varint,15,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	Version       int64                  `protobuf:"varint,16,opt,name=version,proto3" json:"version,omitempty"`
+	Counter       int64                  `protobuf:"varint,17,opt,name=counter,proto3" json:"counter,omitempty"`
+	Ratio         float64                `protobuf:"fixed64,18,opt,name=ratio,proto3" json:"ratio,omitempty"`
+	Latitude      float64                `protobuf:"fixed64,19,opt,name=latitude,proto3" json:"latitude,omitempty"`
+	Longitude     float64                `protobuf:"fixed64,20,opt,name=longitude,proto3" json:"longitude,omitempty"`
+	Blob          []byte                 `protobuf:"bytes,21,opt,name=blob,proto3" json:"blob,omitempty"`
+	Samples       []int64                `protobuf:"varint,22,rep,packed,name=samples,proto3" json:"samples,omitempty"`
+	Weights       []float64              `protobuf:"fixed64,23,rep,packed,name=weights,proto3" json:"weights,omitempty"`
+	Limits        *Limits                `protobuf:"bytes,24,opt,name=limits,proto3" json:"limits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Numbers) Reset() {
+	*x = Numbers{}
+	mi := &file_bench_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Numbers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Numbers) ProtoMessage() {}
+
+func (x *Numbers) ProtoReflect() protoreflect.Message {
+	mi := &file_bench_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Numbers.ProtoReflect.Descriptor instead.
+func (*Numbers) Descriptor() ([]byte, []int) {
+	return file_bench_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Numbers) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Numbers) GetKind() int32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
+}
+
+func (x *Numbers) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+func (x *Numbers) GetVerified() bool {
+	if x != nil {
+		return x.Verified
+	}
+	return false
+}
+
+func (x *Numbers) GetAge() int32 {
+	if x != nil {
+		return x.Age
+	}
+	return 0
+}
+
+func (x *Numbers) GetScore() int64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *Numbers) GetBalance() int64 {
+	if x != nil {
+		return x.Balance
+	}
+	return 0
+}
+
+func (x *Numbers) GetCreatedAt() int64 {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return 0
+}
+
+func (x *Numbers) GetUpdatedAt() int64 {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return 0
+}
+
+func (x *Numbers) GetTier() int32 {
+	if x != nil {
+		return x.Tier
+	}
+	return 0
+}
+
+func (x *Numbers) GetFlags() int32 {
+	if x != nil {
+		return x.Flags
+	}
+	return 0
+}
+
+func (x *Numbers) GetRetries() int32 {
+	if x != nil {
+		return x.Retries
+	}
+	return 0
+}
+
+func (x *Numbers) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *Numbers) GetArchived() bool {
+	if x != nil {
+		return x.Archived
+	}
+	return false
+}
+
+func (x *Numbers) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+func (x *Numbers) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Numbers) GetCounter() int64 {
+	if x != nil {
+		return x.Counter
+	}
+	return 0
+}
+
+func (x *Numbers) GetRatio() float64 {
+	if x != nil {
+		return x.Ratio
+	}
+	return 0
+}
+
+func (x *Numbers) GetLatitude() float64 {
+	if x != nil {
+		return x.Latitude
+	}
+	return 0
+}
+
+func (x *Numbers) GetLongitude() float64 {
+	if x != nil {
+		return x.Longitude
+	}
+	return 0
+}
+
+func (x *Numbers) GetBlob() []byte {
+	if x != nil {
+		return x.Blob
+	}
+	return nil
+}
+
+func (x *Numbers) GetSamples() []int64 {
+	if x != nil {
+		return x.Samples
+	}
+	return nil
+}
+
+func (x *Numbers) GetWeights() []float64 {
+	if x != nil {
+		return x.Weights
+	}
+	return nil
+}
+
+func (x *Numbers) GetLimits() *Limits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+// Limits mirrors message.Limits, Numbers' nested struct.
+type Limits struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MaxCalls      int32                  `protobuf:"varint,1,opt,name=max_calls,json=maxCalls,proto3" json:"max_calls,omitempty"`
+	MaxBytes      int64                  `protobuf:"varint,2,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	Rate          float64                `protobuf:"fixed64,3,opt,name=rate,proto3" json:"rate,omitempty"`
+	Burst         int32                  `protobuf:"varint,4,opt,name=burst,proto3" json:"burst,omitempty"`
+	TimeoutNs     int64                  `protobuf:"varint,5,opt,name=timeout_ns,json=timeoutNs,proto3" json:"timeout_ns,omitempty"`
+	Backoff       float64                `protobuf:"fixed64,6,opt,name=backoff,proto3" json:"backoff,omitempty"`
+	Enabled       bool                   `protobuf:"varint,7,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	Strict        bool                   `protobuf:"varint,8,opt,name=strict,proto3" json:"strict,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Limits) Reset() {
+	*x = Limits{}
+	mi := &file_bench_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Limits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Limits) ProtoMessage() {}
+
+func (x *Limits) ProtoReflect() protoreflect.Message {
+	mi := &file_bench_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Limits.ProtoReflect.Descriptor instead.
+func (*Limits) Descriptor() ([]byte, []int) {
+	return file_bench_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Limits) GetMaxCalls() int32 {
+	if x != nil {
+		return x.MaxCalls
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxBytes() int64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+func (x *Limits) GetRate() float64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
+func (x *Limits) GetBurst() int32 {
+	if x != nil {
+		return x.Burst
+	}
+	return 0
+}
+
+func (x *Limits) GetTimeoutNs() int64 {
+	if x != nil {
+		return x.TimeoutNs
+	}
+	return 0
+}
+
+func (x *Limits) GetBackoff() float64 {
+	if x != nil {
+		return x.Backoff
+	}
+	return 0
+}
+
+func (x *Limits) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *Limits) GetStrict() bool {
+	if x != nil {
+		return x.Strict
+	}
+	return false
+}
+
 var File_bench_proto protoreflect.FileDescriptor
 
 const file_bench_proto_rawDesc = "" +
@@ -369,9 +699,48 @@ const file_bench_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x1f \x01(\tR\tsessionId\x12\x12\n" +
 	"\x04tags\x18  \x03(\tR\x04tags\x12\x18\n" +
-	"\asamples\x18! \x03(\x03R\asamples2u\n" +
+	"\asamples\x18! \x03(\x03R\asamples\"\xef\x04\n" +
+	"\aNumbers\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\x05R\x04kind\x12\x16\n" +
+	"\x06active\x18\x03 \x01(\bR\x06active\x12\x1a\n" +
+	"\bverified\x18\x04 \x01(\bR\bverified\x12\x10\n" +
+	"\x03age\x18\x05 \x01(\x05R\x03age\x12\x14\n" +
+	"\x05score\x18\x06 \x01(\x03R\x05score\x12\x18\n" +
+	"\abalance\x18\a \x01(\x03R\abalance\x12\x1d\n" +
+	"\n" +
+	"created_at\x18\b \x01(\x03R\tcreatedAt\x12\x1d\n" +
+	"\n" +
+	"updated_at\x18\t \x01(\x03R\tupdatedAt\x12\x12\n" +
+	"\x04tier\x18\n" +
+	" \x01(\x05R\x04tier\x12\x14\n" +
+	"\x05flags\x18\v \x01(\x05R\x05flags\x12\x18\n" +
+	"\aretries\x18\f \x01(\x05R\aretries\x12\x1a\n" +
+	"\bpriority\x18\r \x01(\x05R\bpriority\x12\x1a\n" +
+	"\barchived\x18\x0e \x01(\bR\barchived\x12\x18\n" +
+	"\adeleted\x18\x0f \x01(\bR\adeleted\x12\x18\n" +
+	"\aversion\x18\x10 \x01(\x03R\aversion\x12\x18\n" +
+	"\acounter\x18\x11 \x01(\x03R\acounter\x12\x14\n" +
+	"\x05ratio\x18\x12 \x01(\x01R\x05ratio\x12\x1a\n" +
+	"\blatitude\x18\x13 \x01(\x01R\blatitude\x12\x1c\n" +
+	"\tlongitude\x18\x14 \x01(\x01R\tlongitude\x12\x12\n" +
+	"\x04blob\x18\x15 \x01(\fR\x04blob\x12\x18\n" +
+	"\asamples\x18\x16 \x03(\x03R\asamples\x12\x18\n" +
+	"\aweights\x18\x17 \x03(\x01R\aweights\x12*\n" +
+	"\x06limits\x18\x18 \x01(\v2\x12.ferrybench.LimitsR\x06limits\"\xd7\x01\n" +
+	"\x06Limits\x12\x1b\n" +
+	"\tmax_calls\x18\x01 \x01(\x05R\bmaxCalls\x12\x1b\n" +
+	"\tmax_bytes\x18\x02 \x01(\x03R\bmaxBytes\x12\x12\n" +
+	"\x04rate\x18\x03 \x01(\x01R\x04rate\x12\x14\n" +
+	"\x05burst\x18\x04 \x01(\x05R\x05burst\x12\x1d\n" +
+	"\n" +
+	"timeout_ns\x18\x05 \x01(\x03R\ttimeoutNs\x12\x18\n" +
+	"\abackoff\x18\x06 \x01(\x01R\abackoff\x12\x18\n" +
+	"\aenabled\x18\a \x01(\bR\aenabled\x12\x16\n" +
+	"\x06strict\x18\b \x01(\bR\x06strict2\xae\x01\n" +
 	"\x05Bench\x120\n" +
-	"\x04Echo\x12\x13.ferrybench.Message\x1a\x13.ferrybench.Message\x12:\n" +
+	"\x04Echo\x12\x13.ferrybench.Message\x1a\x13.ferrybench.Message\x127\n" +
+	"\vEchoNumbers\x12\x13.ferrybench.Numbers\x1a\x13.ferrybench.Numbers\x12:\n" +
 	"\n" +
 	"EchoStream\x12\x13.ferrybench.Message\x1a\x13.ferrybench.Message(\x010\x01B4Z2github.com/ferryrpc/ferry/benchmarks/proto/benchpbb\x06proto3"
 
@@ -387,20 +756,25 @@ func file_bench_proto_rawDescGZIP() []byte {
 	return file_bench_proto_rawDescData
 }
 
-var file_bench_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_bench_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_bench_proto_goTypes = []any{
 	(*Message)(nil), // 0: ferrybench.Message
+	(*Numbers)(nil), // 1: ferrybench.Numbers
+	(*Limits)(nil),  // 2: ferrybench.Limits
 }
 var file_bench_proto_depIdxs = []int32{
-	0, // 0: ferrybench.Bench.Echo:input_type -> ferrybench.Message
-	0, // 1: ferrybench.Bench.EchoStream:input_type -> ferrybench.Message
-	0, // 2: ferrybench.Bench.Echo:output_type -> ferrybench.Message
-	0, // 3: ferrybench.Bench.EchoStream:output_type -> ferrybench.Message
-	2, // [2:4] is the sub-list for method output_type
-	0, // [0:2] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	2, // 0: ferrybench.Numbers.limits:type_name -> ferrybench.Limits
+	0, // 1: ferrybench.Bench.Echo:input_type -> ferrybench.Message
+	1, // 2: ferrybench.Bench.EchoNumbers:input_type -> ferrybench.Numbers
+	0, // 3: ferrybench.Bench.EchoStream:input_type -> ferrybench.Message
+	0, // 4: ferrybench.Bench.Echo:output_type -> ferrybench.Message
+	1, // 5: ferrybench.Bench.EchoNumbers:output_type -> ferrybench.Numbers
+	0, // 6: ferrybench.Bench.EchoStream:output_type -> ferrybench.Message
+	4, // [4:7] is the sub-list for method output_type
+	1, // [1:4] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_bench_proto_init() }
@@ -414,7 +788,7 @@ func file_bench_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bench_proto_rawDesc), len(file_bench_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,18 +22,20 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Bench_Echo_FullMethodName       = "/ferrybench.Bench/Echo"
-	Bench_EchoStream_FullMethodName = "/ferrybench.Bench/EchoStream"
+	Bench_Echo_FullMethodName        = "/ferrybench.Bench/Echo"
+	Bench_EchoNumbers_FullMethodName = "/ferrybench.Bench/EchoNumbers"
+	Bench_EchoStream_FullMethodName  = "/ferrybench.Bench/EchoStream"
 )
 
 // BenchClient is the client API for Bench service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Bench echoes the record back: once per call (Echo), or every message of
-// a bidirectional stream, in order (EchoStream).
+// Bench echoes the record back: once per call (Echo, EchoNumbers), or
+// every message of a bidirectional stream, in order (EchoStream).
 type BenchClient interface {
 	Echo(ctx context.Context, in *Message, opts ...grpc.CallOption) (*Message, error)
+	EchoNumbers(ctx context.Context, in *Numbers, opts ...grpc.CallOption) (*Numbers, error)
 	EchoStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Message, Message], error)
 }
 
@@ -49,6 +51,16 @@ func (c *benchClient) Echo(ctx context.Context, in *Message, opts ...grpc.CallOp
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Message)
 	err := c.cc.Invoke(ctx, Bench_Echo_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *benchClient) EchoNumbers(ctx context.Context, in *Numbers, opts ...grpc.CallOption) (*Numbers, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Numbers)
+	err := c.cc.Invoke(ctx, Bench_EchoNumbers_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -72,10 +84,11 @@ type Bench_EchoStreamClient = grpc.BidiStreamingClient[Message, Message]
 // All implementations must embed UnimplementedBenchServer
 // for forward compatibility.
 //
-// Bench echoes the record back: once per call (Echo), or every message of
-// a bidirectional stream, in order (EchoStream).
+// Bench echoes the record back: once per call (Echo, EchoNumbers), or
+// every message of a bidirectional stream, in order (EchoStream).
 type BenchServer interface {
 	Echo(context.Context, *Message) (*Message, error)
+	EchoNumbers(context.Context, *Numbers) (*Numbers, error)
 	EchoStream(grpc.BidiStreamingServer[Message, Message]) error
 	mustEmbedUnimplementedBenchServer()
 }
@@ -89,6 +102,9 @@ type UnimplementedBenchServer struct{}
 
 func (UnimplementedBenchServer) Echo(context.Context, *Message) (*Message, error) {
 	return nil, status.Error(codes.Unimplemented, "method Echo not implemented")
+}
+func (UnimplementedBenchServer) EchoNumbers(context.Context, *Numbers) (*Numbers, error) {
+	return nil, status.Error(codes.Unimplemented, "method EchoNumbers not implemented")
 }
 func (UnimplementedBenchServer) EchoStream(grpc.BidiStreamingServer[Message, Message]) error {
 	return status.Error(codes.Unimplemented, "method EchoStream not implemented")
@@ -132,6 +148,24 @@ func _Bench_Echo_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Bench_EchoNumbers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Numbers)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BenchServer).EchoNumbers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Bench_EchoNumbers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BenchServer).EchoNumbers(ctx, req.(*Numbers))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Bench_EchoStream_Handler(srv interface{}, stream grpc.ServerStream) error {
 	return srv.(BenchServer).EchoStream(&grpc.GenericServerStream[Message, Message]{ServerStream: stream})
 }
@@ -149,6 +183,10 @@ var Bench_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Echo",
 			Handler:    _Bench_Echo_Handler,
+		},
+		{
+			MethodName: "EchoNumbers",
+			Handler:    _Bench_EchoNumbers_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

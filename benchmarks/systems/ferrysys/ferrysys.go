@@ -1,8 +1,12 @@
 // Package ferrysys runs Ferry: server.New and Serve on a TCP listener,
-// client.Dial, with default options. "ferry" makes blocking Calls, one per
-// worker goroutine; "ferry-go" keeps N calls in flight with Go from a
-// single goroutine. "ferry" also runs the stream scenario on typed
-// bidirectional streams (server.HandleBidi, client.OpenBidi).
+// client.Dial, with default options. "ferry" registers typed handlers
+// (server.Handle) and makes blocking Calls, one per worker goroutine;
+// "ferry-go" runs the same server and keeps N calls in flight with Go from
+// a single goroutine; "ferry-reflect" registers the same echoes as the
+// net/rpc-style methods of a receiver (Server.RegisterName), dispatched by
+// reflection, and makes blocking Calls. "ferry" also runs the stream
+// scenario on typed bidirectional streams (server.HandleBidi,
+// client.OpenBidi).
 package ferrysys
 
 import (
@@ -20,24 +24,46 @@ import (
 
 // Method names the server registers.
 const (
-	echoMethod   = "Bench.Echo"
 	bulkMethod   = "Bench.Bulk"
 	streamMethod = "Bench.EchoStream"
 )
 
-type system struct {
-	name  string
-	async bool
+// echoMethods name the echo of each record.
+var echoMethods = map[message.Kind]string{
+	message.Default:   "Bench.Echo",
+	message.AsArray:   "Bench.EchoArray",
+	message.NoStrings: "Bench.EchoNumbers",
 }
 
-// Sync returns Ferry with blocking Call ("ferry").
+type system struct {
+	name    string
+	async   bool
+	reflect bool
+}
+
+// Sync returns Ferry with typed handlers and blocking Call ("ferry").
 func Sync() bench.System { return &system{name: "ferry"} }
 
-// Async returns Ferry with Go, many calls in flight from one goroutine
-// ("ferry-go").
+// Async returns Ferry with typed handlers and Go, many calls in flight
+// from one goroutine ("ferry-go").
 func Async() bench.System { return &system{name: "ferry-go", async: true} }
 
+// Reflect returns Ferry with the echoes registered as the methods of a
+// receiver, dispatched by reflection, and blocking Call
+// ("ferry-reflect"). It runs the echo of every record, not the bulk or
+// stream scenarios.
+func Reflect() bench.System { return &system{name: "ferry-reflect", reflect: true} }
+
 func (sys *system) Name() string { return sys.name }
+
+// VariantOf says that ferry-reflect's connections are ferry's: only the
+// server's dispatch differs.
+func (sys *system) VariantOf() string {
+	if sys.reflect {
+		return "ferry"
+	}
+	return ""
+}
 
 type srv struct {
 	sys    *system
@@ -48,11 +74,18 @@ type srv struct {
 
 func (sys *system) Listen() (bench.Server, error) {
 	s := server.New()
-	err := errors.Join(
-		server.Handle(s, echoMethod, func(_ context.Context, m *message.Message) (*message.Message, error) { return m, nil }),
-		server.Handle(s, bulkMethod, func(_ context.Context, b *[]byte) (*[]byte, error) { return b, nil }),
-		server.HandleBidi(s, streamMethod, echoStream),
-	)
+	var err error
+	if sys.reflect {
+		err = s.RegisterName("Bench", Reflected{})
+	} else {
+		err = errors.Join(
+			server.Handle(s, echoMethods[message.Default], echo[message.Message]),
+			server.Handle(s, echoMethods[message.AsArray], echo[message.Array]),
+			server.Handle(s, echoMethods[message.NoStrings], echo[message.Numbers]),
+			server.Handle(s, bulkMethod, echo[[]byte]),
+			server.HandleBidi(s, streamMethod, echoStream),
+		)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +96,32 @@ func (sys *system) Listen() (bench.Server, error) {
 	sv := &srv{sys: sys, s: s, addr: l.Addr().String(), served: make(chan error, 1)}
 	go func() { sv.served <- s.Serve(l) }()
 	return sv, nil
+}
+
+// echo is the typed handler of every unary echo.
+func echo[T any](_ context.Context, m *T) (*T, error) { return m, nil }
+
+// Reflected is ferry-reflect's receiver: net/rpc-style methods that
+// Server.RegisterName publishes as "Bench.Echo", "Bench.EchoArray" and
+// "Bench.EchoNumbers".
+type Reflected struct{}
+
+// Echo returns the default record it was sent.
+func (Reflected) Echo(_ context.Context, args *message.Message, reply *message.Message) error {
+	*reply = *args
+	return nil
+}
+
+// EchoArray returns the as_array record it was sent.
+func (Reflected) EchoArray(_ context.Context, args *message.Array, reply *message.Array) error {
+	*reply = *args
+	return nil
+}
+
+// EchoNumbers returns the string-free record it was sent.
+func (Reflected) EchoNumbers(_ context.Context, args *message.Numbers, reply *message.Numbers) error {
+	*reply = *args
+	return nil
 }
 
 // echoStream sends back every message of the stream until the caller
@@ -87,8 +146,11 @@ func (sv *srv) Dial(ctx context.Context) (bench.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if sv.sys.async {
+	switch {
+	case sv.sys.async:
 		return asyncClient{c}, nil
+	case sv.sys.reflect:
+		return reflectClient{c}, nil
 	}
 	return syncClient{c}, nil
 }
@@ -114,8 +176,21 @@ func newCall(w bench.Workload) call {
 		reply := new([]byte)
 		return call{bulkMethod, bench.BulkPayload(w.Bulk), reply, func() error { return bench.CheckRaw(w, *reply) }}
 	}
-	reply := new(message.Message)
-	return call{echoMethod, message.New(), reply, func() error { return bench.CheckMessage(reply) }}
+	reply := w.Message.Zero()
+	return call{echoMethods[w.Message], w.Message.New(), reply, func() error { return bench.CheckMessage(w.Message, reply) }}
+}
+
+// reflectClient is ferry-reflect's client: blocking calls of the echoes,
+// no bulk method and no streams on its server.
+type reflectClient struct{ c *client.Client }
+
+func (r reflectClient) Close() error { return r.c.Close() }
+
+func (r reflectClient) NewCaller(w bench.Workload) (bench.Caller, error) {
+	if w.Bulk > 0 {
+		return nil, bench.ErrUnsupported
+	}
+	return &caller{c: r.c, call: newCall(w)}, nil
 }
 
 type syncClient struct{ c *client.Client }
@@ -145,8 +220,8 @@ type stream struct {
 func (k *stream) Send() error      { return k.st.Send(k.msg) }
 func (k *stream) CloseSend() error { return k.st.CloseSend() }
 func (k *stream) Close() error     { return k.st.Close() }
-func (k *stream) Check() error     { return bench.CheckMessage(k.last) }
-func (k *stream) MessageSize() int { return len(bench.EncodedMessage()) }
+func (k *stream) Check() error     { return bench.CheckMessage(message.Default, k.last) }
+func (k *stream) MessageSize() int { return len(bench.EncodedMessage(message.Default)) }
 
 func (k *stream) Recv() error {
 	m, err := k.st.Recv()

@@ -35,5 +35,47 @@ func fromProto(p *benchpb.Message) *message.Message {
 	}
 }
 
-// ProtoSize returns the protobuf encoding size of message.New().
-func ProtoSize() int { return protoSize(toProto(message.New())) }
+// numbersToProto copies n into the generated protobuf type.
+func numbersToProto(n *message.Numbers) *benchpb.Numbers {
+	l := n.Limits
+	return &benchpb.Numbers{
+		Id: n.ID, Kind: n.Kind, Active: n.Active, Verified: n.Verified, Age: n.Age,
+		Score: n.Score, Balance: n.Balance, CreatedAt: n.CreatedAt, UpdatedAt: n.UpdatedAt,
+		Tier: n.Tier, Flags: n.Flags, Retries: n.Retries, Priority: n.Priority,
+		Archived: n.Archived, Deleted: n.Deleted, Version: n.Version, Counter: n.Counter,
+		Ratio: n.Ratio, Latitude: n.Latitude, Longitude: n.Longitude, Blob: n.Blob,
+		Samples: n.Samples, Weights: n.Weights,
+		Limits: &benchpb.Limits{
+			MaxCalls: l.MaxCalls, MaxBytes: l.MaxBytes, Rate: l.Rate, Burst: l.Burst,
+			TimeoutNs: l.TimeoutNS, Backoff: l.Backoff, Enabled: l.Enabled, Strict: l.Strict,
+		},
+	}
+}
+
+// numbersFromProto copies p into a message.Numbers.
+func numbersFromProto(p *benchpb.Numbers) *message.Numbers {
+	n := &message.Numbers{
+		ID: p.Id, Kind: p.Kind, Active: p.Active, Verified: p.Verified, Age: p.Age,
+		Score: p.Score, Balance: p.Balance, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
+		Tier: p.Tier, Flags: p.Flags, Retries: p.Retries, Priority: p.Priority,
+		Archived: p.Archived, Deleted: p.Deleted, Version: p.Version, Counter: p.Counter,
+		Ratio: p.Ratio, Latitude: p.Latitude, Longitude: p.Longitude, Blob: p.Blob,
+		Samples: p.Samples, Weights: p.Weights,
+	}
+	if l := p.Limits; l != nil {
+		n.Limits = message.Limits{
+			MaxCalls: l.MaxCalls, MaxBytes: l.MaxBytes, Rate: l.Rate, Burst: l.Burst,
+			TimeoutNS: l.TimeoutNs, Backoff: l.Backoff, Enabled: l.Enabled, Strict: l.Strict,
+		}
+	}
+	return n
+}
+
+// ProtoSize returns the protobuf encoding size of k's record: the Message
+// for message.Default and message.AsArray, Numbers for message.NoStrings.
+func ProtoSize(k message.Kind) int {
+	if k == message.NoStrings {
+		return protoSize(numbersToProto(message.NewNumbers()))
+	}
+	return protoSize(toProto(message.New()))
+}

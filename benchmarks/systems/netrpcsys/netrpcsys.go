@@ -1,5 +1,7 @@
 // Package netrpcsys runs the standard library's net/rpc with its default
 // gob codec over TCP ("netrpc-gob"): one rpc.Client shared by every worker.
+// Gob ignores MessagePack's field tags, so message.Array travels in gob as
+// message.Message does.
 package netrpcsys
 
 import (
@@ -28,6 +30,25 @@ type Bench struct{}
 func (Bench) Echo(args *message.Message, reply *message.Message) error {
 	*reply = *args
 	return nil
+}
+
+// EchoArray returns the as_array record it was sent.
+func (Bench) EchoArray(args *message.Array, reply *message.Array) error {
+	*reply = *args
+	return nil
+}
+
+// EchoNumbers returns the string-free record it was sent.
+func (Bench) EchoNumbers(args *message.Numbers, reply *message.Numbers) error {
+	*reply = *args
+	return nil
+}
+
+// methods name the echo of each record.
+var methods = map[message.Kind]string{
+	message.Default:   "Bench.Echo",
+	message.AsArray:   "Bench.EchoArray",
+	message.NoStrings: "Bench.EchoNumbers",
 }
 
 type srv struct {
@@ -105,26 +126,28 @@ func (c conn) NewCaller(w bench.Workload) (bench.Caller, error) {
 	if w.Bulk > 0 {
 		return nil, bench.ErrUnsupported
 	}
-	return &caller{c: c.c, args: message.New(), reply: new(message.Message)}, nil
+	return &caller{c: c.c, kind: w.Message, method: methods[w.Message], args: w.Message.New(), reply: w.Message.Zero()}, nil
 }
 
 type caller struct {
-	c     *rpc.Client
-	args  *message.Message
-	reply *message.Message
+	c      *rpc.Client
+	kind   message.Kind
+	method string
+	args   any
+	reply  any
 }
 
 // Call ignores ctx: net/rpc has no context.
-func (k *caller) Call(context.Context) error { return k.c.Call("Bench.Echo", k.args, k.reply) }
+func (k *caller) Call(context.Context) error { return k.c.Call(k.method, k.args, k.reply) }
 
-func (k *caller) Check() error { return bench.CheckMessage(k.reply) }
+func (k *caller) Check() error { return bench.CheckMessage(k.kind, k.reply) }
 
-// GobSize returns the size of message.New() in gob once the type has been
+// GobSize returns the size of k's record in gob once the type has been
 // described on the stream (what every call after the first sends).
-func GobSize() int {
+func GobSize(k message.Kind) int {
 	var buf bytes.Buffer
 	enc := gob.NewEncoder(&buf)
-	m := message.New()
+	m := k.New()
 	if enc.Encode(m) != nil {
 		return 0
 	}
