@@ -137,10 +137,9 @@ func (c Config) Validate() error {
 func (c Config) yamux() *yamux.Config {
 	y := yamux.DefaultConfig()
 	y.AcceptBacklog = c.AcceptBacklog
-	y.EnableKeepAlive = c.KeepAliveInterval > 0
-	if y.EnableKeepAlive {
-		y.KeepAliveInterval = c.KeepAliveInterval
-	}
+	// The session pings from a timer instead (keepalive.go): yamux's
+	// keepalive parks a goroutine per session.
+	y.EnableKeepAlive = false
 	y.ConnectionWriteTimeout = c.WriteTimeout
 	y.MaxStreamWindowSize = c.StreamWindow
 	// yamux's own close timer would keep the stream, and through it the
