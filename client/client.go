@@ -40,6 +40,9 @@ type Client struct {
 	cancelCtx context.CancelFunc
 	served    sync.WaitGroup // the accept loop and the streams it serves
 	smu       sync.Mutex
+	opens     int                           // streams the server opened and the accept loop has not taken
+	accepting bool                          // the accept loop runs
+	closing   bool                          // Close waits for served: no accept loop starts
 	nserved   int                           // streams being served
 	cancels   map[uint32]context.CancelFunc // by stream id, for $ferry.cancelstream
 }
@@ -169,8 +172,7 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		}
 		return nil, handshakeError(err, cause)
 	}
-	c.served.Add(1)
-	go c.acceptStreams()
+	sess.OnOpen(c.opened) // the accept loop runs only while streams arrive
 	return c, nil
 }
 
@@ -278,6 +280,9 @@ func (c *Client) Close() error {
 		c.nc.Close()
 		c.cancelCtx()
 		c.bg.Wait()
+		c.smu.Lock()
+		c.closing = true
+		c.smu.Unlock()
 		c.served.Wait()
 	})
 	return nil

@@ -52,16 +52,38 @@ func HandleClientStream[Req, Resp any](c *Client, name string, fn func(ctx conte
 	return c.reg.Add(registry.ClientStream(name, fn))
 }
 
-// acceptStreams serves the streams the server opens until the session
-// ends.
+// opened starts the accept loop, unless it runs, for a stream the server
+// opened (transport.Session.OnOpen): an idle client parks no goroutine
+// waiting for streams.
+func (c *Client) opened() {
+	c.smu.Lock()
+	c.opens++
+	start := !c.accepting && !c.closing
+	if start {
+		c.accepting = true
+		c.served.Add(1)
+	}
+	c.smu.Unlock()
+	if start {
+		go c.acceptStreams()
+	}
+}
+
+// acceptStreams serves the streams the server opened, until none is left
+// to take or the session ends.
 func (c *Client) acceptStreams() {
 	defer c.served.Done()
 	for {
 		st, err := c.sess.Accept()
 		if err != nil {
-			return
+			return // the session ended: no stream comes any more
 		}
 		c.smu.Lock()
+		c.opens--
+		idle := c.opens <= 0
+		if idle {
+			c.accepting = false
+		}
 		full := c.nserved >= c.cfg.MaxStreams
 		if !full {
 			c.nserved++
@@ -70,18 +92,25 @@ func (c *Client) acceptStreams() {
 		c.smu.Unlock()
 		if full {
 			st.Close()
-			continue
+		} else {
+			go c.serveAccepted(st)
 		}
-		go func() {
-			defer c.served.Done()
-			defer func() {
-				c.smu.Lock()
-				c.nserved--
-				c.smu.Unlock()
-			}()
-			c.serveStream(st)
-		}()
+		if idle {
+			return
+		}
 	}
+}
+
+// serveAccepted serves a stream the accept loop took, in a goroutine of
+// its own.
+func (c *Client) serveAccepted(st net.Conn) {
+	defer c.served.Done()
+	defer func() {
+		c.smu.Lock()
+		c.nserved--
+		c.smu.Unlock()
+	}()
+	c.serveStream(st)
 }
 
 // serveStream serves one stream the server opened.

@@ -47,10 +47,10 @@ func benchPair(b *testing.B) *client.Client {
 	return c
 }
 
-// BenchmarkCall measures synchronous round trips over loopback TCP with 1
-// and 256 goroutines sharing one client.
+// BenchmarkCall measures synchronous round trips over loopback TCP with 1,
+// 16 and 256 goroutines sharing one client.
 func BenchmarkCall(b *testing.B) {
-	for _, p := range []int{1, 256} {
+	for _, p := range []int{1, 16, 256} {
 		b.Run(fmt.Sprintf("p=%d", p), func(b *testing.B) {
 			c := benchPair(b)
 			ctx := context.Background()
@@ -104,4 +104,40 @@ func BenchmarkGo(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkBulk measures 1 MiB payloads echoed by 4 goroutines sharing one
+// client over loopback TCP; MB/s counts the payload once per call.
+func BenchmarkBulk(b *testing.B) {
+	s := server.New()
+	require.NoError(b, server.Handle(s, "Bench.Bulk", func(_ context.Context, p *[]byte) (*[]byte, error) { return p, nil }))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	go func() { _ = s.Serve(l) }()
+	c, err := client.Dial(context.Background(), l.Addr().String())
+	require.NoError(b, err)
+	b.Cleanup(func() { c.Close(); s.Close() })
+	const size = 1 << 20
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	ctx := context.Background()
+	b.SetBytes(size)
+	b.ReportAllocs()
+	b.SetParallelism(max(4/runtime.GOMAXPROCS(0), 1))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			reply := new([]byte)
+			if err := c.Call(ctx, "Bench.Bulk", payload, reply); err != nil {
+				b.Error(err)
+				return
+			}
+			if len(*reply) != size || (*reply)[size-1] != payload[size-1] {
+				b.Error("echo differs")
+				return
+			}
+		}
+	})
 }

@@ -27,7 +27,8 @@ import (
 // served.
 
 // sizeClasses are the payload sizes the attacks use: small, medium, just
-// under the default 256 KiB stream window.
+// under the 256 KiB window every stream starts with (it grows to
+// StreamWindow only as the server reads what arrived).
 var sizeClasses = []int{1 << 10, 64 << 10, 256<<10 - 1024}
 
 // partialEcho is the start of an Echo.Echo request whose bin32 argument

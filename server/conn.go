@@ -124,7 +124,7 @@ func (c *netConn) handshakeTLS(deadline time.Time) bool {
 // serveBare serves a bare MessagePack-RPC connection: one engine over the
 // whole connection.
 func (c *netConn) serveBare(pc net.Conn) {
-	if e, p := c.add(&lingerConn{Conn: pc, c: c}, false); e != nil {
+	if e, p := c.add(&lingerConn{Conn: pc, c: c}, false, nil); e != nil {
 		c.run(e, p)
 	}
 	c.streams.Wait()
@@ -217,26 +217,40 @@ func (c *netConn) prove() { c.proven.Store(true) }
 func (c *netConn) closeRaw() { c.raw.Close() }
 
 // serveSessionStream tells a streaming call's stream from a
-// MessagePack-RPC call stream by its first byte, and serves it.
-func (c *netConn) serveSessionStream(st net.Conn) {
+// MessagePack-RPC call stream by its first byte, and serves it. A call
+// stream's engine outlives the call: serveSessionStream returns true when
+// it started one, which then releases the stream (ended).
+func (c *netConn) serveSessionStream(st net.Conn) (handedOff bool) {
 	c.settle(st, true)
 	defer c.settle(st, false)
 	_ = st.SetReadDeadline(time.Now().Add(c.s.opts.cfg.SniffTimeout))
 	var b [1]byte
 	if _, err := io.ReadFull(st, b[:]); err != nil {
 		st.Close()
-		return
+		return false
 	}
 	_ = st.SetReadDeadline(time.Time{})
 	if b[0] == wire.StreamMarker {
 		c.serveStream(st) // settled when its handler starts (beginStream) or it returns
-		return
+		return false
 	}
-	e, p := c.add(transport.Prepend(st, b[0]), true)
+	c.streams.Add(1) // the engine's, until ended
+	e, p := c.add(transport.Prepend(st, b[0]), true, func(e *engine.Channel, p *Peer) { go c.ended(e, p) })
 	c.settle(st, false) // the engine answers every request it reads, even draining
-	if e != nil {
-		c.run(e, p)
+	if e == nil {
+		c.streams.Done()
+		return false
 	}
+	c.connected(p)
+	return true
+}
+
+// ended releases a session call stream whose engine ended: no goroutine
+// waits for that while the stream is idle (the engine's reader serves it).
+func (c *netConn) ended(e *engine.Channel, p *Peer) {
+	defer c.streams.Done()
+	defer c.closeStream()
+	c.finish(e, p)
 }
 
 // settle tracks a session stream while it is being set up: not yet a call
@@ -275,8 +289,9 @@ func (c *netConn) serveAccepted(st net.Conn) {
 	}
 	go func() {
 		defer c.streams.Done()
-		defer c.closeStream()
-		c.serveSessionStream(st)
+		if !c.serveSessionStream(st) {
+			c.closeStream()
+		} // else its engine serves it on, and ended releases it
 	}()
 }
 
@@ -369,24 +384,34 @@ func (c *netConn) streamContext() context.Context {
 
 // run calls the connection hooks around an engine's life and releases it.
 func (c *netConn) run(e *engine.Channel, p *Peer) {
-	o := c.s.opts
-	if o.onConnect != nil {
+	c.connected(p)
+	<-e.Done()
+	c.finish(e, p)
+}
+
+// connected runs the connect hook, in a goroutine of its own.
+func (c *netConn) connected(p *Peer) {
+	if fn := c.s.opts.onConnect; fn != nil {
 		c.streams.Add(1)
 		go func() {
 			defer c.streams.Done()
-			o.onConnect(p)
+			fn(p)
 		}()
-	}
-	<-e.Done()
-	e.Close()
-	c.remove(e)
-	if o.onDisconnect != nil {
-		o.onDisconnect(p)
 	}
 }
 
-// add starts an engine on a stream unless the connection is closing.
-func (c *netConn) add(rwc net.Conn, ferryPeer bool) (*engine.Channel, *Peer) {
+// finish releases an engine that ended and runs the disconnect hook.
+func (c *netConn) finish(e *engine.Channel, p *Peer) {
+	e.Close()
+	c.remove(e)
+	if fn := c.s.opts.onDisconnect; fn != nil {
+		fn(p)
+	}
+}
+
+// add starts an engine on a stream unless the connection is closing;
+// onDone, if not nil, is called when the engine ends (engine.Options.OnDone).
+func (c *netConn) add(rwc net.Conn, ferryPeer bool, onDone func(*engine.Channel, *Peer)) (*engine.Channel, *Peer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -400,7 +425,11 @@ func (c *netConn) add(rwc net.Conn, ferryPeer bool) (*engine.Channel, *Peer) {
 		return context.WithValue(c.ctx, peerKey{}, p)
 	}
 	eo.Unauthenticated = !c.authed
-	e := engine.New(rwc, eo)
+	var e *engine.Channel
+	if onDone != nil {
+		eo.OnDone = func() { onDone(e, p) } // after Start, below
+	}
+	e = engine.New(rwc, eo)
 	if c.authed && c.identity != nil {
 		e.Authenticate(c.identity)
 	}

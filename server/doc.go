@@ -37,6 +37,11 @@
 // registered (Peer.NewStream, or client.OpenBidi and its siblings given
 // the Peer), under WithStreamClientInterceptors.
 //
+// A handler's reply belongs to Ferry once the handler returns: it is
+// encoded after that, and a []byte or codec.Raw reply of 64 KiB or more is
+// written from the handler's own slice, without a copy. Do not change a
+// returned reply (or what it points to) afterwards.
+//
 // Shutdown drains gracefully: clients are told to go away, running calls
 // finish, and every call a Ferry client sent is answered or refused as not
 // executed. To restart a server without refusing a connection, the new

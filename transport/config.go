@@ -41,7 +41,11 @@ type Config struct {
 	AcceptBacklog int
 	// StreamWindow is the per-stream flow-control window in bytes: more
 	// window means more bulk throughput and more memory per busy stream.
-	// Default 256 KiB (yamux's minimum); range 256 KiB to 64 MiB.
+	// Every stream starts at yamux's 256 KiB and grows to StreamWindow as
+	// its reader keeps up. Default 1 MiB (1 MiB echoes ran at about twice
+	// the rate of 256 KiB on loopback; a stream that stops reading holds
+	// at most this much, charged twice to MemoryBudget, so 32 stalled
+	// streams fill the default budget); range 256 KiB to 64 MiB.
 	StreamWindow uint32
 	// SniffTimeout bounds a new connection's handshake on a server: the
 	// TLS handshake, the first byte, and (with authentication) the
@@ -98,7 +102,7 @@ func DefaultConfig() Config {
 		StreamCloseTimeout: 15 * time.Second,
 		StreamOpenTimeout:  10 * time.Second,
 		AcceptBacklog:      256,
-		StreamWindow:       256 << 10,
+		StreamWindow:       1 << 20,
 		SniffTimeout:       10 * time.Second,
 		MaxStreams:         1024,
 
@@ -137,10 +141,9 @@ func (c Config) Validate() error {
 func (c Config) yamux() *yamux.Config {
 	y := yamux.DefaultConfig()
 	y.AcceptBacklog = c.AcceptBacklog
-	y.EnableKeepAlive = c.KeepAliveInterval > 0
-	if y.EnableKeepAlive {
-		y.KeepAliveInterval = c.KeepAliveInterval
-	}
+	// The session pings from a timer instead (keepalive.go): yamux's
+	// keepalive parks a goroutine per session.
+	y.EnableKeepAlive = false
 	y.ConnectionWriteTimeout = c.WriteTimeout
 	y.MaxStreamWindowSize = c.StreamWindow
 	// yamux's own close timer would keep the stream, and through it the

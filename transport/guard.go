@@ -38,6 +38,8 @@ type guard struct {
 	cause     error  // the first read error: why the session ended
 	onEnd     func() // called once, before the first read error reaches yamux
 	acct      accounts
+	onOpen    func() // called for every stream the peer opens; under mu
+	early     int    // streams the peer opened before onOpen was set; under mu
 }
 
 func newGuard(c net.Conn, accepting bool, b *Budget, closeTimeout time.Duration) *guard {
@@ -76,6 +78,32 @@ func (g *guard) Read(p []byte) (int, error) {
 // peerOpened reports whether stream id belongs to the peer's side: odd
 // ids are the dialer's, even ids the acceptor's.
 func (g *guard) peerOpened(id uint32) bool { return (id%2 == 1) == g.accepting }
+
+// opened tells onOpen that the peer opened a stream (yamux queues it for
+// Accept once this frame is parsed), or counts it until onOpen is set.
+func (g *guard) opened() {
+	g.mu.Lock()
+	fn := g.onOpen
+	if fn == nil {
+		g.early++
+	}
+	g.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+}
+
+// setOnOpen sets onOpen and calls it for every stream opened before.
+func (g *guard) setOnOpen(fn func()) {
+	g.mu.Lock()
+	g.onOpen = fn
+	n := g.early
+	g.early = 0
+	g.mu.Unlock()
+	for range n {
+		fn()
+	}
+}
 
 func (g *guard) readCause() error {
 	g.mu.Lock()
@@ -134,6 +162,7 @@ func (g *guard) frame() error {
 		if !g.opens.take() {
 			return fmt.Errorf("%w: more than %d streams opened per second", ErrHostilePeer, openRate)
 		}
+		g.opened()
 	case 2:
 		if !g.pings.take() {
 			return fmt.Errorf("%w: more than %d pings per second", ErrHostilePeer, pingRate)

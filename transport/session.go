@@ -22,6 +22,7 @@ type Session struct {
 	woken   bool
 	endOnce sync.Once
 	ready   chan struct{} // closed once ys is set
+	ka      *keepalive    // nil without keepalives
 
 	// openMu is held shared by every stream open in progress and
 	// exclusively by Seal; sealed makes later opens fail.
@@ -58,6 +59,9 @@ func newSession(conn net.Conn, cfg Config, accepting bool, b *Budget) (*Session,
 	s.g.onEnd = s.end
 	co := newCoalescer(s.g, cfg.WriteTimeout)
 	co.onClose = s.end
+	if cfg.KeepAliveInterval > 0 {
+		s.ka = &keepalive{s: s, every: cfg.KeepAliveInterval, logger: cfg.Logger}
+	}
 	var err error
 	if accepting {
 		s.ys, err = yamux.Server(co, cfg.yamux())
@@ -68,6 +72,9 @@ func newSession(conn net.Conn, cfg Config, accepting bool, b *Budget) (*Session,
 		return nil, err
 	}
 	close(s.ready)
+	if s.ka != nil {
+		s.ka.start()
+	}
 	return s, nil
 }
 
@@ -102,6 +109,15 @@ func (s *Session) Open(ctx context.Context) (net.Conn, error) {
 		return nil, ctx.Err()
 	}
 }
+
+// OnOpen makes the session call fn once for every stream the peer opens,
+// before Accept can return it (and at once for every stream opened
+// before OnOpen), so that a side that rarely accepts streams can start
+// its Accept loop on demand instead of parking one. fn runs in the
+// session's receive loop: it must not block. A stream counted by fn may
+// still never reach Accept (yamux refuses it when the backlog is full or
+// after GoAway); then Accept waits until the next stream or the end.
+func (s *Session) OnOpen(fn func()) { s.g.setOnOpen(fn) }
 
 // openStream opens a yamux stream unless the session is sealed; the
 // stream's opening frame is sent when it returns.
@@ -160,6 +176,7 @@ func (s *Session) wrap(ys *yamux.Stream, err error) (net.Conn, error) {
 // a thousand streams that kept the whole process busy for seconds.
 func (s *Session) end() {
 	s.endOnce.Do(func() {
+		s.ka.stop()
 		s.mu.Lock()
 		s.woken = true
 		live, closed := s.live, s.closed
@@ -190,6 +207,23 @@ func (s *Session) dropLater(drop func()) {
 		<-s.ys.CloseChan()
 		drop()
 	}()
+}
+
+// shrink releases the receive buffers of open streams that hold no data:
+// an idle stream keeps none (one in use gets a new one with its next
+// frame).
+func (s *Session) shrink() {
+	s.mu.Lock()
+	live := make([]*Stream, 0, len(s.live))
+	for st := range s.live {
+		live = append(live, st)
+	}
+	s.mu.Unlock()
+	// Not under mu: yamux's receive loop holds a stream's receive lock
+	// while it reads through the guard, whose accounts take mu.
+	for _, st := range live {
+		st.Stream.Shrink()
+	}
 }
 
 // timedOut drops what the peer sent on stream id, closed by this side,
@@ -228,10 +262,13 @@ func (s *Session) Ping() error {
 	return err
 }
 
-// Close ends the session and every stream in it.
+// Close ends the session and every stream in it, and waits for a
+// keepalive ping under way.
 func (s *Session) Close() error {
 	s.end()
-	return s.ys.Close()
+	err := s.ys.Close()
+	s.ka.wait()
+	return err
 }
 
 // Done is closed when the session ends.

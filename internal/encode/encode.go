@@ -21,14 +21,12 @@ const bigPayload = 64 << 10
 // call it under their writer's lock).
 type Encoder struct {
 	buf msgpack.Buffer
-	enc *vmsgpack.Encoder
+	enc *vmsgpack.Encoder // made on first use: most types take the fast path
 }
 
 // New returns an Encoder.
 func New() *Encoder {
-	e := &Encoder{}
-	e.enc = msgpack.NewEncoder(&e.buf)
-	return e
+	return &Encoder{}
 }
 
 // Append appends v's encoding to b and returns the extended slice. On an
@@ -54,6 +52,9 @@ func (e *Encoder) Append(b []byte, v any) (out []byte, err error) {
 	if fb, ok := msgpack.AppendFast(e.buf.B, v); ok {
 		e.buf.B = fb
 		return nil, nil // the deferred function sets out
+	}
+	if e.enc == nil {
+		e.enc = msgpack.NewEncoder(&e.buf)
 	}
 	return nil, e.enc.Encode(v)
 }

@@ -197,7 +197,8 @@ func (c *Channel) start(ctx context.Context, method string, args any, p *pending
 		p.stop = context.AfterFunc(ctx, p.abandonAsync)
 	}
 	c.mu.Unlock()
-	if err := c.w.request(p.id, method, args, ext, &p.seq); err != nil {
+	// A synchronous call (it waits anyway) sends large arguments uncopied.
+	if err := c.w.request(ctx, p.call == nil, p.id, method, args, ext, &p.seq); err != nil {
 		if c.remove(p) {
 			if p.stop != nil {
 				p.stop()

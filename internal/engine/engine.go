@@ -70,6 +70,11 @@ type Options struct {
 	// before a handler ran, with the registered method's name ("" when
 	// the name is not registered) and the error sent. Nil: nothing.
 	OnRefused func(method string, err *ferry.Error)
+	// OnDone is called once, when the conn ends (Done is closed), by the
+	// goroutine that ended it, which may hold the conn's locks: it must
+	// not block nor use the conn (start a goroutine to Close it). Nil:
+	// nothing.
+	OnDone func()
 }
 
 // Channel is one side of a MessagePack-RPC conversation over one byte
@@ -335,6 +340,9 @@ func (c *Channel) fail(err error, graceful bool) {
 			c.opts.Logger.Warn("ferry: connection ended", "err", err)
 		} else {
 			c.opts.Logger.Debug("ferry: connection ended", "err", err)
+		}
+		if c.opts.OnDone != nil {
+			c.opts.OnDone()
 		}
 	})
 }

@@ -19,41 +19,55 @@ func (c *Channel) readLoop() {
 	defer c.rd.Close()
 	first := c.opts.OnMessage
 	for {
+		// The reader parks in Next while the conn is idle: handle keeps
+		// its large frame off the stack then, so that the stack, grown
+		// while handling, shrinks back to 4 KiB.
 		b, err := c.rd.Next()
-		if c.stopRead.Load() {
-			return // closing: this message is not read (stopReading)
-		}
-		if err == nil && first != nil {
-			first()
-			first = nil
-		}
-		if err == io.EOF {
-			c.endInput()
+		if !c.handle(b, err, &first) {
 			return
-		}
-		if err != nil {
-			c.mu.Lock()
-			if c.werr != nil {
-				err = c.werr // the read deadline was set because of it
-			}
-			c.mu.Unlock()
-			c.fail(err, false)
-			return
-		}
-		m, err := wire.Parse(b)
-		if err != nil {
-			c.fail(err, false)
-			return
-		}
-		if m.Type == wire.TypeResponse {
-			c.complete(&m)
-		} else {
-			if m.Type == wire.TypeRequest {
-				c.nread++
-			}
-			c.serve(&m)
 		}
 	}
+}
+
+// handle handles what the reader read: a message b, or err. It returns
+// false when the reader must return.
+//
+//go:noinline
+func (c *Channel) handle(b []byte, err error, first *func()) bool {
+	if c.stopRead.Load() {
+		return false // closing: this message is not read (stopReading)
+	}
+	if err == nil && *first != nil {
+		(*first)()
+		*first = nil
+	}
+	if err == io.EOF {
+		c.endInput()
+		return false
+	}
+	if err != nil {
+		c.mu.Lock()
+		if c.werr != nil {
+			err = c.werr // the read deadline was set because of it
+		}
+		c.mu.Unlock()
+		c.fail(err, false)
+		return false
+	}
+	m, err := wire.Parse(b)
+	if err != nil {
+		c.fail(err, false)
+		return false
+	}
+	if m.Type == wire.TypeResponse {
+		c.complete(&m)
+	} else {
+		if m.Type == wire.TypeRequest {
+			c.nread++
+		}
+		c.serve(&m)
+	}
+	return true
 }
 
 // callOverhead is charged to the budget for every call from its arrival

@@ -1,9 +1,12 @@
 package engine
 
 import (
+	"context"
+	"sync"
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/encode"
 	"github.com/ferryrpc/ferry/internal/flush"
 	"github.com/ferryrpc/ferry/internal/msgpack"
@@ -17,6 +20,9 @@ const (
 	keepSpare  = 64 << 10 // flush buffers larger than this are not kept
 	finalFlush = time.Second
 	writerIdle = time.Second
+	// linkMin is the size from which a []byte or codec.Raw argument or
+	// reply is queued by reference instead of copied into the batch.
+	linkMin = 64 << 10
 )
 
 // writer frames messages straight into the pending bytes of a
@@ -26,9 +32,8 @@ const (
 // and exits after writerIdle without one, so an idle connection keeps
 // none.
 type writer struct {
-	c   *Channel
-	fw  flush.Writer
-	enc *encode.Encoder // under fw's lock
+	c  *Channel
+	fw flush.Writer
 	// sent counts the requests queued so far, in the order they go out;
 	// the peer counts the requests it reads the same way. After
 	// noRequests is set, no request is queued. Both under fw's lock.
@@ -42,7 +47,6 @@ var errNoRequests = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, 
 
 func (w *writer) init(c *Channel) {
 	w.c = c
-	w.enc = encode.New()
 	w.fw.Init(c.rwc, flush.Config{
 		HighWater: highWater,
 		KeepSpare: keepSpare,
@@ -62,11 +66,12 @@ func (w *writer) init(c *Channel) {
 // done.
 func (w *writer) shutdown() { w.fw.Shutdown() }
 
-// commit stores b, which holds what was queued since mark, and charges it.
-// A peer that does not read its replies cannot make them pile up past the
-// budget: the conn fails instead.
-func (w *writer) commit(b []byte, mark int) {
-	n := len(b) - mark
+// commit stores b, which holds what was queued since mark (and linked
+// bytes linked by reference), and charges it. A peer that does not read
+// its replies cannot make them pile up past the budget: the conn fails
+// instead.
+func (w *writer) commit(b []byte, mark, linked int) {
+	n := len(b) - mark + linked
 	w.fw.End(b)
 	// Outside the lock: the flush may release these bytes first, which
 	// the counters tolerate.
@@ -77,8 +82,27 @@ func (w *writer) commit(b []byte, mark int) {
 
 // request queues [0, id, method, [args], ext?], or [2, method, [args],
 // ext?] when seq is nil (a notification), and sets *seq to the request's
-// place among the requests sent (1 for the first).
-func (w *writer) request(id uint32, method string, args any, ext *wire.RequestExt, seq *uint64) error {
+// place among the requests sent (1 for the first). The arguments are
+// encoded before the writer's lock is taken, so that callers encode at the
+// same time. For a synchronous call (sync set: its caller waits anyway),
+// a large []byte or codec.Raw argument goes out by reference and request
+// returns once it is written, or once ctx ends while it is still queued
+// (the writer then sends a copy); otherwise it is copied.
+func (w *writer) request(ctx context.Context, sync bool, id uint32, method string, args any, ext *wire.RequestExt, seq *uint64) error {
+	var body []byte
+	var bin bool
+	if sync {
+		body, bin = linkable(args)
+	}
+	var eb *encBuf
+	if body == nil {
+		eb = getEncBuf()
+		defer eb.put()
+		var err error
+		if eb.b, err = eb.params(eb.b[:0], args); err != nil {
+			return err
+		}
+	}
 	b, err := w.fw.Begin()
 	if err != nil {
 		return err
@@ -95,9 +119,12 @@ func (w *writer) request(id uint32, method string, args any, ext *wire.RequestEx
 		b = append(msgpack.AppendArrayHeader(b, 3+btoi(ext != nil)), wire.TypeNotification)
 	}
 	b = msgpack.AppendString(b, method)
-	if b, err = w.params(b, args); err != nil {
-		w.fw.End(b[:mark])
-		return err
+	var ticket flush.Ticket
+	linked := len(body)
+	if body != nil {
+		b, ticket = w.link(msgpack.AppendArrayHeader(b, 1), body, bin)
+	} else {
+		b, linked = w.appendEncoded(b, eb)
 	}
 	if ext != nil {
 		b = wire.AppendRequestExt(b, *ext)
@@ -106,13 +133,62 @@ func (w *writer) request(id uint32, method string, args any, ext *wire.RequestEx
 		w.sent++
 		*seq = w.sent
 	}
-	w.commit(b, mark)
+	w.commit(b, mark, linked)
+	if body != nil {
+		w.fw.Wait(ctx, ticket)
+	}
 	return nil
 }
 
 // notify queues [2, method, [args], ext?].
 func (w *writer) notify(method string, args any, ext *wire.RequestExt) error {
-	return w.request(0, method, args, ext, nil)
+	return w.request(context.Background(), false, 0, method, args, ext, nil)
+}
+
+// appendEncoded appends eb's bytes to b, or, when they are large, hands
+// eb's buffer over to the writer (which returns it to wire's pool once
+// written) and returns how many bytes it linked; fw's lock is held.
+func (w *writer) appendEncoded(b []byte, eb *encBuf) ([]byte, int) {
+	if n := len(eb.b); n >= linkMin {
+		b = w.fw.LinkOwned(b, eb.b)
+		eb.b = nil
+		return b, n
+	}
+	return append(b, eb.b...), 0
+}
+
+// linkable returns the bytes of v when it is a []byte or codec.Raw (or a
+// pointer to one) of at least linkMin bytes, which go out by reference,
+// and whether they are a bin's (rather than an encoded value's).
+func linkable(v any) (body []byte, bin bool) {
+	switch v := v.(type) {
+	case []byte:
+		body, bin = v, true
+	case *[]byte:
+		if v != nil {
+			body, bin = *v, true
+		}
+	case codec.Raw:
+		body = v
+	case *codec.Raw:
+		if v != nil {
+			body = *v
+		}
+	}
+	if len(body) < linkMin {
+		return nil, false
+	}
+	return body, bin
+}
+
+// link queues body by reference after b, as a bin when bin is set; fw's
+// lock is held. After commit, the caller waits for the ticket: body is the
+// caller's (or the handler's) and must not be kept past its write.
+func (w *writer) link(b, body []byte, bin bool) ([]byte, flush.Ticket) {
+	if bin {
+		b = msgpack.AppendBinHeader(b, len(body))
+	}
+	return w.fw.Link(b, body)
 }
 
 // stopRequests makes every later request fail with errNoRequests. Once it
@@ -123,9 +199,30 @@ func (w *writer) stopRequests() {
 	w.fw.Unlock()
 }
 
+// encBuf is an encoder and its buffer, pooled: a call's arguments or
+// reply are encoded into one outside the writer's lock, then copied into
+// the batch, or, when large, handed over to the writer.
+type encBuf struct {
+	b   []byte
+	enc *encode.Encoder
+}
+
+var encBufs = sync.Pool{New: func() any { return &encBuf{b: make([]byte, 0, 1<<10), enc: encode.New()} }}
+
+func getEncBuf() *encBuf { return encBufs.Get().(*encBuf) }
+
+// put returns eb to the pool; a large buffer goes back to wire's.
+func (eb *encBuf) put() {
+	if cap(eb.b) > keepSpare {
+		wire.PutBuffer(eb.b)
+		eb.b = nil
+	}
+	encBufs.Put(eb)
+}
+
 // params appends args as a one-element params array, [] for nil, or the
 // elements of a Params as the params array itself.
-func (w *writer) params(b []byte, args any) ([]byte, error) {
+func (eb *encBuf) params(b []byte, args any) ([]byte, error) {
 	if args == nil {
 		return msgpack.AppendArrayHeader(b, 0), nil
 	}
@@ -133,13 +230,13 @@ func (w *writer) params(b []byte, args any) ([]byte, error) {
 		b = msgpack.AppendArrayHeader(b, len(p))
 		for i, v := range p {
 			var err error
-			if b, err = w.enc.Append(b, v); err != nil {
+			if b, err = eb.enc.Append(b, v); err != nil {
 				return b, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInternal, "cannot encode param %d: %v", i, err))
 			}
 		}
 		return b, nil
 	}
-	b, err := w.enc.Append(msgpack.AppendArrayHeader(b, 1), args)
+	b, err := eb.enc.Append(msgpack.AppendArrayHeader(b, 1), args)
 	if err != nil {
 		return b, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInternal, "cannot encode arguments: %v", err))
 	}
@@ -147,24 +244,43 @@ func (w *writer) params(b []byte, args any) ([]byte, error) {
 }
 
 // response queues [1, id, error, result, ext?]. A reply that fails to
-// encode becomes a CodeInternal error response.
+// encode becomes a CodeInternal error response. The reply is encoded
+// before the writer's lock is taken; a large []byte or codec.Raw reply
+// goes out by reference, and response returns once it is written.
 func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
+	var body []byte
+	var bin bool
+	var eb *encBuf
+	if herr == nil {
+		if body, bin = linkable(reply); body == nil {
+			eb = getEncBuf()
+			defer eb.put()
+			var err error
+			if eb.b, err = eb.enc.Append(eb.b[:0], reply); err != nil {
+				herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the reply: %v", err)
+			}
+		}
+	}
 	b, err := w.fw.Begin()
 	if err != nil {
 		return err
 	}
 	mark := len(b)
-	if herr == nil {
-		b = msgpack.AppendArrayHeader(b, 4)
-		b = msgpack.AppendNil(msgpack.AppendUint(append(b, wire.TypeResponse), uint64(id)))
-		if b, herr = w.enc.Append(b, reply); herr == nil {
-			w.commit(b, mark)
-			return nil
-		}
-		b = b[:mark]
-		herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the reply: %v", herr)
+	if herr != nil {
+		w.commit(status.AppendError(b, id, herr, ext), mark, 0)
+		return nil
 	}
-	w.commit(status.AppendError(b, id, herr, ext), mark)
+	b = msgpack.AppendArrayHeader(b, 4)
+	b = msgpack.AppendNil(msgpack.AppendUint(append(b, wire.TypeResponse), uint64(id)))
+	if body == nil {
+		var linked int
+		b, linked = w.appendEncoded(b, eb)
+		w.commit(b, mark, linked)
+		return nil
+	}
+	b, ticket := w.link(b, body, bin)
+	w.commit(b, mark, len(body))
+	w.fw.Wait(context.Background(), ticket)
 	return nil
 }
 

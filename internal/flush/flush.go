@@ -11,9 +11,17 @@
 // keeps one spare buffer for the next batch, makes callers wait while
 // Config.HighWater bytes are pending, latches the first write error (every
 // later call returns it) and bounds its final flush by Config.Final.
+//
+// A large body can be queued by reference (Link) instead of being copied
+// into the pending bytes: the batch then goes out as consecutive writes
+// (one writev on a net.Conn), and the caller keeps the body unchanged
+// until Wait says that its batch has left the writer; a pooled body can be
+// handed over instead (LinkOwned), and goes to Config.Discard once written.
 package flush
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"net"
 	"sync"
@@ -76,15 +84,24 @@ type Writer struct {
 	cond     sync.Cond // broadcast when bytes leave, a write ends or err is set
 	buf      []byte    // pending bytes
 	spare    []byte
-	writing  bool // a write is in flight (or its failure is being handled)
-	running  bool // the flusher goroutine exists
-	closing  bool // Shutdown began
-	final    time.Time
-	err      error // the first error: every later call returns it
-	closeErr error // what closing dst returned
-	wake     chan struct{}
-	done     chan struct{} // closed when Shutdown has finished
-	flushers sync.WaitGroup
+	links    []link // bodies queued by reference among the pending bytes
+	linked   int    // their bytes
+	linkKick bool   // a body was linked since Begin
+	spareLnk []link
+	vec      net.Buffers // the flusher's scratch for a batch with links
+	// batch is the number of the pending batch (Link's ticket); batches
+	// are numbered from 1 in the order they leave the pending bytes.
+	// inflight is the batch being written, 0 for none.
+	batch, inflight uint64
+	writing         bool // a write is in flight (or its failure is being handled)
+	running         bool // the flusher goroutine exists
+	closing         bool // Shutdown began
+	final           time.Time
+	err             error // the first error: every later call returns it
+	closeErr        error // what closing dst returned
+	wake            chan struct{}
+	done            chan struct{} // closed when Shutdown has finished
+	flushers        sync.WaitGroup
 }
 
 // New returns a Writer writing to dst; Close or Shutdown ends it, closing
@@ -104,6 +121,110 @@ func (w *Writer) Init(dst io.Writer, cfg Config) {
 	w.cond.L = &w.mu
 	w.wake = make(chan struct{}, 1)
 	w.done = make(chan struct{})
+	w.batch = 1
+}
+
+// link is a body queued by reference: it goes out after buf[:off]. An
+// owned body goes to Config.Discard once its batch has left.
+type link struct {
+	off   int
+	body  []byte
+	owned bool
+}
+
+// Ticket identifies a linked body for Wait.
+type Ticket struct {
+	batch uint64 // the batch it is in
+	i     int    // its place in the batch's links
+}
+
+// Link queues body by reference after b, which is Begin's slice with what
+// was appended to it so far, and returns b for the caller to go on
+// appending to and pass to End. It counts as len(body) pending bytes. What
+// follows a link must not be cut back past it. The caller must not change
+// body until Wait(ticket) returns, and must call Wait (after End): the
+// writer forgets body once its batch has left.
+func (w *Writer) Link(b, body []byte) (out []byte, ticket Ticket) {
+	t := Ticket{batch: w.batch, i: len(w.links)}
+	return w.link(b, body, false), t
+}
+
+// LinkOwned is Link for a body the caller hands over, such as a pooled
+// buffer: nobody waits for it, and it goes to Config.Discard (if set) once
+// its batch has left the writer.
+func (w *Writer) LinkOwned(b, body []byte) []byte { return w.link(b, body, true) }
+
+func (w *Writer) link(b, body []byte, owned bool) []byte {
+	w.links = append(w.links, link{off: len(b), body: body, owned: owned})
+	w.linked += len(body)
+	w.linkKick = true
+	return b
+}
+
+// Wait waits until the batch of the body linked under ticket has left the
+// writer: written, failed or dropped. If ctx ends first while the batch
+// is still pending, the writer takes a copy of the body and Wait returns
+// at once; once the batch is being written, Wait waits for the write
+// (which Config.Timeout bounds).
+func (w *Writer) Wait(ctx context.Context, ticket Ticket) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.left(ticket) {
+		return
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() {
+			w.mu.Lock()
+			w.cond.Broadcast()
+			w.mu.Unlock()
+		})
+		defer stop()
+	}
+	for !w.left(ticket) {
+		if ctx.Err() != nil && ticket.batch == w.batch {
+			l := &w.links[ticket.i]
+			l.body, l.owned = bytes.Clone(l.body), false
+			return
+		}
+		w.cond.Wait()
+	}
+}
+
+// left reports whether the batch of ticket has left the writer; mu is
+// held.
+func (w *Writer) left(t Ticket) bool { return t.batch < w.batch && t.batch != w.inflight }
+
+// pending is how many bytes are queued, linked bodies included; mu is
+// held.
+func (w *Writer) pending() int { return len(w.buf) + w.linked }
+
+// take empties the pending bytes and returns them, for a write or to drop
+// them; mu is held.
+func (w *Writer) take() (buf []byte, links []link, n int) {
+	buf, links, n = w.buf, w.links, len(w.buf)+w.linked
+	w.buf, w.spare = w.spare[:0], nil
+	w.links, w.spareLnk, w.linked = w.spareLnk[:0], nil, 0
+	w.batch++
+	return buf, links, n
+}
+
+// forget drops the references a taken batch held to linked bodies (owned
+// ones go to Discard) and keeps its list for the next one; mu is held.
+func (w *Writer) forget(links []link) {
+	if links == nil {
+		return
+	}
+	if w.cfg.Discard != nil {
+		for _, l := range links {
+			if l.owned {
+				w.cfg.Discard(l.body)
+			}
+		}
+	}
+	clear(links)
+	if w.spareLnk == nil {
+		w.spareLnk = links[:0]
+	}
 }
 
 // Begin waits until there is room (fewer than HighWater bytes pending) or
@@ -134,7 +255,8 @@ func (w *Writer) begin(n int) ([]byte, error) {
 func (w *Writer) End(b []byte) {
 	was := len(w.buf)
 	w.buf = b
-	if was == 0 && len(b) > 0 {
+	if (was == 0 && len(b) > 0) || w.linkKick {
+		w.linkKick = false
 		w.kick()
 	}
 	w.mu.Unlock()
@@ -166,7 +288,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 // writeDirect writes p itself after what is pending.
 func (w *Writer) writeDirect(p []byte) (int, error) {
 	w.mu.Lock()
-	for w.err == nil && (w.writing || len(w.buf) > 0) {
+	for w.err == nil && (w.writing || w.pending() > 0) {
 		w.kick()
 		w.cond.Wait()
 	}
@@ -175,8 +297,8 @@ func (w *Writer) writeDirect(p []byte) (int, error) {
 		w.mu.Unlock()
 		return 0, err
 	}
-	n, err := w.write(p) // unlocks and locks again
-	if w.running || len(w.buf) > 0 {
+	n, err := w.write(p, nil) // unlocks and locks again
+	if w.running || w.pending() > 0 {
 		w.kick() // the flusher waits for this write, or bytes came meanwhile
 	}
 	w.mu.Unlock()
@@ -185,7 +307,8 @@ func (w *Writer) writeDirect(p []byte) (int, error) {
 
 // full reports whether a message of n bytes must wait; mu is held.
 func (w *Writer) full(n int) bool {
-	return w.cfg.HighWater > 0 && len(w.buf) > 0 && len(w.buf)+n >= w.cfg.HighWater
+	p := w.pending()
+	return w.cfg.HighWater > 0 && p > 0 && p+n >= w.cfg.HighWater
 }
 
 // kick wakes the flusher, starting it if needed; mu is held. Callers kick
@@ -212,14 +335,21 @@ func (w *Writer) Err() error {
 	return w.err
 }
 
-// write writes p with the writer's deadline; mu is held, released during
-// the write and held again on return. A failure is handled before it is
-// latched: OnError runs while the writer still counts as writing.
-func (w *Writer) write(p []byte) (int, error) {
+// write writes p, with the linked bodies in their places, with the
+// writer's deadline; mu is held, released during the write and held again
+// on return. A failure is handled before it is latched: OnError runs while
+// the writer still counts as writing.
+func (w *Writer) write(p []byte, links []link) (int, error) {
 	w.writing = true
 	w.setDeadline()
 	w.mu.Unlock()
-	n, err := w.dst.Write(p)
+	var n int
+	var err error
+	if len(links) == 0 {
+		n, err = w.dst.Write(p)
+	} else {
+		n, err = w.writeLinked(p, links)
+	}
 	if err != nil && w.cfg.OnError != nil && w.Err() == nil {
 		w.cfg.OnError(err)
 	}
@@ -228,6 +358,29 @@ func (w *Writer) write(p []byte) (int, error) {
 	w.fail(err)
 	w.cond.Broadcast()
 	return n, err
+}
+
+// writeLinked writes p with the linked bodies in their places, in
+// consecutive writes (one writev on a net.Conn). Only the flusher calls
+// it, without mu.
+func (w *Writer) writeLinked(p []byte, links []link) (int, error) {
+	v, off := w.vec[:0], 0
+	for _, l := range links {
+		if l.off > off {
+			v = append(v, p[off:l.off])
+		}
+		if len(l.body) > 0 {
+			v = append(v, l.body)
+		}
+		off = l.off
+	}
+	if off < len(p) {
+		v = append(v, p[off:])
+	}
+	w.vec = v[:0]
+	n, err := v.WriteTo(w.dst) // consumes its copy of v
+	clear(w.vec[:cap(w.vec)])
+	return int(n), err
 }
 
 type deadliner interface{ SetWriteDeadline(time.Time) error }

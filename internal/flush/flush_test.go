@@ -2,6 +2,7 @@ package flush
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -427,3 +428,276 @@ func BenchmarkWrite(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// linkMsg queues writer g's i-th message with its tail linked by
+// reference, waits until it has left the writer, then clears the tail (a
+// write still reading it would race).
+func linkMsg(t *testing.T, w *Writer, g, i int) {
+	m := msg(g, i)
+	b, err := w.Begin()
+	require.NoError(t, err)
+	b, ticket := w.Link(append(b, m[:4]...), m[4:])
+	w.End(b)
+	w.Wait(context.Background(), ticket)
+	clear(m) // the writer is done with it
+}
+
+// TestLinkOrder: bodies queued by reference go out in their places among
+// appended messages, whole and in order, with concurrent callers and
+// back-pressure; Flushed counts them.
+func TestLinkOrder(t *testing.T) {
+	var flushed atomic.Int64
+	dst := &sink{}
+	w := New(dst, Config{HighWater: 256, KeepSpare: 1 << 10, Idle: time.Millisecond, Yield: true,
+		Flushed: func(n int) { flushed.Add(int64(n)) }})
+	const writers, count = 6, 200
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range count {
+				if g%2 == 0 {
+					linkMsg(t, w, g, i)
+					continue
+				}
+				_, err := w.Write(msg(g, i))
+				require.NoError(t, err)
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, w.Close())
+	got := dst.bytes()
+	checkOrder(t, got, writers, count)
+	assert.Equal(t, int64(len(got)), flushed.Load())
+}
+
+// TestLinkByReference: a linked body is written from the caller's own
+// array, not copied; Wait returns only once that write is over, and the
+// writer keeps no reference to the body afterwards.
+func TestLinkByReference(t *testing.T) {
+	dst := &sink{gate: make(chan struct{}, 10)}
+	w := New(dst, Config{})
+	body := bytes.Repeat([]byte{7}, 1000)
+	b, err := w.Begin()
+	require.NoError(t, err)
+	b, ticket := w.Link(append(b, "head"...), body)
+	w.End(append(b, "tail"...))
+	var waited atomic.Bool
+	go func() { w.Wait(context.Background(), ticket); waited.Store(true) }()
+	assert.Never(t, waited.Load, 50*time.Millisecond, 5*time.Millisecond, "Wait returns before the write")
+	for range 3 {
+		dst.gate <- struct{}{}
+	}
+	require.Eventually(t, waited.Load, 5*time.Second, time.Millisecond)
+	dst.mu.Lock()
+	require.Len(t, dst.batches, 3, "head, body, tail")
+	assert.Equal(t, unsafe.SliceData(body), unsafe.SliceData(dst.batches[1]), "the body is written in place")
+	dst.mu.Unlock()
+	w.mu.Lock()
+	for _, l := range w.spareLnk[:cap(w.spareLnk)] {
+		assert.Nil(t, l.body, "a written body is forgotten")
+	}
+	for _, p := range w.vec[:cap(w.vec)] {
+		assert.Nil(t, p)
+	}
+	w.mu.Unlock()
+	require.NoError(t, w.Close())
+	assert.Equal(t, append(append([]byte("head"), body...), "tail"...), dst.bytes())
+}
+
+// TestLinkBackPressure: linked bytes count as pending for HighWater.
+func TestLinkBackPressure(t *testing.T) {
+	dst := &sink{gate: make(chan struct{})}
+	w := New(dst, Config{HighWater: 100})
+	_, err := w.Write(make([]byte, 10)) // the flusher takes it and blocks at the gate
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { dst.mu.Lock(); defer dst.mu.Unlock(); return len(dst.batches) == 1 },
+		5*time.Second, time.Millisecond)
+	b, err := w.Begin()
+	require.NoError(t, err)
+	b, ticket := w.Link(b, make([]byte, 500))
+	w.End(b)
+	var done atomic.Bool
+	go func() {
+		b, err := w.Begin()
+		if err == nil {
+			w.End(append(b, 1))
+		}
+		done.Store(true)
+	}()
+	assert.Never(t, done.Load, 50*time.Millisecond, 5*time.Millisecond, "Begin waits while 500 linked bytes are pending")
+	close(dst.gate)
+	require.Eventually(t, done.Load, 5*time.Second, time.Millisecond)
+	w.Wait(context.Background(), ticket)
+	require.NoError(t, w.Close())
+	assert.Len(t, dst.bytes(), 511)
+}
+
+// TestLinkDropped: a linked body behind a stuck write is dropped by Abort
+// (Wait returns, Flushed counts it) and one queued after a failure is
+// dropped by the flusher.
+func TestLinkDropped(t *testing.T) {
+	t.Run("abort", func(t *testing.T) {
+		a, b := net.Pipe() // never read
+		defer b.Close()
+		var flushed atomic.Int64
+		w := New(a, Config{Flushed: func(n int) { flushed.Add(int64(n)) }})
+		_, err := w.Write([]byte("in flight"))
+		require.NoError(t, err)
+		buf, err := w.Begin()
+		require.NoError(t, err)
+		buf, ticket := w.Link(append(buf, 'h'), make([]byte, 300))
+		w.End(buf)
+		w.Abort()
+		w.Wait(context.Background(), ticket)
+		require.NoError(t, w.Close())
+		assert.Equal(t, int64(len("in flight")+1+300), flushed.Load())
+	})
+	t.Run("failed", func(t *testing.T) {
+		boom := errors.New("boom")
+		dst := &sink{gate: make(chan struct{}), fail: func(int) error { return boom }}
+		var flushed atomic.Int64
+		w := New(dst, Config{Flushed: func(n int) { flushed.Add(int64(n)) }})
+		_, err := w.Write([]byte("fails"))
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { dst.mu.Lock(); defer dst.mu.Unlock(); return len(dst.batches) == 1 },
+			5*time.Second, time.Millisecond)
+		buf, err := w.Begin()
+		require.NoError(t, err)
+		buf, ticket := w.Link(buf, make([]byte, 300))
+		w.End(buf)
+		close(dst.gate)
+		w.Wait(context.Background(), ticket)
+		require.ErrorIs(t, w.Err(), boom)
+		require.NoError(t, w.Close())
+		assert.Equal(t, int64(5+300), flushed.Load())
+		dst.mu.Lock()
+		assert.Len(t, dst.batches, 1, "the linked body is never written")
+		dst.mu.Unlock()
+	})
+}
+
+// TestLinkTCP: on a net.Conn, a batch with links goes out whole (as one
+// writev) and arrives intact.
+func TestLinkTCP(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		var all bytes.Buffer
+		_, _ = all.ReadFrom(c)
+		got <- all.Bytes()
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	w := New(c, Config{Timeout: 5 * time.Second})
+	var want []byte
+	for i := range 20 {
+		body := bytes.Repeat([]byte{byte(i)}, 70_000+i)
+		b, err := w.Begin()
+		require.NoError(t, err)
+		b, ticket := w.Link(append(b, byte(i)), body)
+		w.End(append(b, 0xff))
+		w.Wait(context.Background(), ticket)
+		want = append(append(append(want, byte(i)), body...), 0xff)
+	}
+	require.NoError(t, w.Close()) // closes c
+	select {
+	case b := <-got:
+		assert.Equal(t, want, b)
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing arrived")
+	}
+}
+
+// TestLinkWaitContext: a caller whose context ends while its linked body
+// is still pending gets back at once, and the writer sends a copy taken
+// then; once the body's batch is being written, Wait waits for the write.
+func TestLinkWaitContext(t *testing.T) {
+	dst := &sink{gate: make(chan struct{}, 10)}
+	w := New(dst, Config{})
+	_, err := w.Write([]byte("first")) // the flusher takes it and blocks at the gate
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { dst.mu.Lock(); defer dst.mu.Unlock(); return len(dst.batches) == 1 },
+		5*time.Second, time.Millisecond)
+	body := []byte("pending body")
+	b, err := w.Begin()
+	require.NoError(t, err)
+	b, ticket := w.Link(b, body)
+	w.End(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	returned := make(chan struct{})
+	go func() { w.Wait(ctx, ticket); close(returned) }()
+	cancel()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not return when its context ended")
+	}
+	copy(body, "CHANGED BODY") // the caller owns it again
+	for range 2 {
+		dst.gate <- struct{}{}
+	}
+	require.NoError(t, w.Close())
+	assert.Equal(t, "firstpending body", string(dst.bytes()))
+
+	// In flight: Wait outlasts its context until the write ends.
+	dst = &sink{gate: make(chan struct{}, 10)}
+	w = New(dst, Config{})
+	b, err = w.Begin()
+	require.NoError(t, err)
+	b, ticket = w.Link(b, body)
+	w.End(b)
+	require.Eventually(t, func() bool { dst.mu.Lock(); defer dst.mu.Unlock(); return len(dst.batches) == 1 },
+		5*time.Second, time.Millisecond)
+	var waited atomic.Bool
+	go func() { w.Wait(ctx, ticket); waited.Store(true) }() // ctx has ended
+	assert.Never(t, waited.Load, 50*time.Millisecond, 5*time.Millisecond, "Wait returns while the body is being written")
+	dst.gate <- struct{}{}
+	require.Eventually(t, waited.Load, 5*time.Second, time.Millisecond)
+	require.NoError(t, w.Close())
+}
+
+// TestLinkOwned: an owned body goes out in place and then to Discard,
+// without anyone waiting; one dropped at Abort goes to Discard too.
+func TestLinkOwned(t *testing.T) {
+	var mu sync.Mutex
+	var discarded [][]byte
+	discard := func(b []byte) { mu.Lock(); discarded = append(discarded, b); mu.Unlock() }
+	dst := &sink{}
+	w := New(dst, Config{KeepSpare: 1 << 10, Discard: discard})
+	body := []byte("owned")
+	b, err := w.Begin()
+	require.NoError(t, err)
+	w.End(append(w.LinkOwned(append(b, '<'), body), '>'))
+	require.NoError(t, w.Close())
+	assert.Equal(t, "<owned>", string(dst.bytes()))
+	mu.Lock()
+	require.Len(t, discarded, 1)
+	assert.Equal(t, unsafe.SliceData(body), unsafe.SliceData(discarded[0]))
+	discarded = nil
+	mu.Unlock()
+
+	a, peer := net.Pipe() // never read
+	defer peer.Close()
+	w = New(a, Config{KeepSpare: 1 << 10, Discard: discard})
+	_, err = w.Write([]byte("stuck"))
+	require.NoError(t, err)
+	b, err = w.Begin()
+	require.NoError(t, err)
+	w.End(w.LinkOwned(b, body))
+	w.Abort()
+	require.NoError(t, w.Close())
+	mu.Lock()
+	assert.Len(t, discarded, 1, "the dropped owned body")
+	mu.Unlock()
+}

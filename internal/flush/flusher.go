@@ -27,11 +27,11 @@ func (w *Writer) run() {
 			w.mu.Unlock()
 			<-w.wake
 			continue
-		case w.closing && (len(w.buf) == 0 || w.err != nil):
+		case w.closing && (w.pending() == 0 || w.err != nil):
 			w.running = false
 			w.finish() // unlocks
 			return
-		case len(w.buf) > 0 && w.err == nil:
+		case w.pending() > 0 && w.err == nil:
 			w.mu.Unlock()
 			continue
 		case idle == nil:
@@ -45,7 +45,7 @@ func (w *Writer) run() {
 		case <-w.wake:
 		case <-idle.C:
 			w.mu.Lock()
-			if len(w.buf) == 0 && !w.closing && !w.writing {
+			if w.pending() == 0 && !w.closing && !w.writing {
 				w.running = false
 				w.mu.Unlock()
 				return
@@ -58,15 +58,17 @@ func (w *Writer) run() {
 // flushOne writes the pending bytes as one batch, unless another write is
 // in flight; after a failure it drops them. mu is held.
 func (w *Writer) flushOne() {
-	if len(w.buf) == 0 || w.writing {
+	if w.pending() == 0 || w.writing {
 		return
 	}
-	batch := w.buf
-	w.buf, w.spare = w.spare[:0], nil
+	no := w.batch
+	batch, links, n := w.take()
 	if w.err == nil {
-		w.write(batch)
+		w.inflight = no
+		w.write(batch, links)
+		w.inflight = 0
 	}
-	n := len(batch)
+	w.forget(links)
 	switch {
 	case cap(batch) <= w.cfg.KeepSpare && w.spare == nil:
 		w.spare = batch[:0]
@@ -78,7 +80,7 @@ func (w *Writer) flushOne() {
 		w.cfg.Flushed(n)
 		w.mu.Lock()
 	}
-	if w.err != nil && len(w.buf) > 0 {
+	if w.err != nil && w.pending() > 0 {
 		w.flushOne() // drops what came in meanwhile
 	}
 	w.cond.Broadcast()
@@ -101,7 +103,7 @@ func (w *Writer) Shutdown() {
 			w.setDeadline()
 		}
 	}
-	if w.running || w.writing || (len(w.buf) > 0 && w.err == nil) {
+	if w.running || w.writing || (w.pending() > 0 && w.err == nil) {
 		w.kick() // the flusher writes what is pending, then finishes
 		w.mu.Unlock()
 		return
@@ -114,7 +116,7 @@ func (w *Writer) Shutdown() {
 // written.
 func (w *Writer) finish() {
 	w.fail(w.cfg.Closed)
-	n := len(w.buf)
+	n := w.drop()
 	w.buf = nil
 	w.mu.Unlock()
 	if n > 0 && w.cfg.Flushed != nil {
@@ -136,7 +138,7 @@ func (w *Writer) finish() {
 func (w *Writer) Abort() {
 	w.mu.Lock()
 	w.fail(w.cfg.Closed)
-	n := len(w.buf)
+	n := w.drop()
 	w.buf = nil
 	if d, ok := w.dst.(deadliner); ok && w.writing {
 		_ = d.SetWriteDeadline(time.Unix(1, 0))
@@ -145,6 +147,18 @@ func (w *Writer) Abort() {
 	if n > 0 && w.cfg.Flushed != nil {
 		w.cfg.Flushed(n)
 	}
+}
+
+// drop drops the pending bytes, if any, and returns how many there were;
+// mu is held.
+func (w *Writer) drop() int {
+	if w.pending() == 0 {
+		return 0
+	}
+	_, links, n := w.take()
+	w.forget(links)
+	w.cond.Broadcast() // for Wait
+	return n
 }
 
 // Done is closed once Shutdown or Close has flushed, closed the

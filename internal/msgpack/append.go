@@ -118,16 +118,20 @@ func AppendBin(b []byte, p []byte) []byte {
 	if p == nil {
 		return AppendNil(b)
 	}
-	n := len(p)
+	return append(AppendBinHeader(b, len(p)), p...)
+}
+
+// AppendBinHeader appends the header of a bin of n bytes, in its smallest
+// form.
+func AppendBinHeader(b []byte, n int) []byte {
 	switch {
 	case n <= math.MaxUint8:
-		b = append(b, 0xc4, byte(n))
+		return append(b, 0xc4, byte(n))
 	case n <= math.MaxUint16:
-		b = binary.BigEndian.AppendUint16(append(b, 0xc5), uint16(n))
+		return binary.BigEndian.AppendUint16(append(b, 0xc5), uint16(n))
 	default:
-		b = binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(n))
+		return binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(n))
 	}
-	return append(b, p...)
 }
 
 // AppendFloat32 appends v as a msgpack float32.

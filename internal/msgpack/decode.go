@@ -313,12 +313,16 @@ func decBytes(d *fastDecoder, v reflect.Value) error {
 		return d.wrong("binary data or a string")
 	}
 	buf := v.Bytes()
-	if cap(buf) >= len(s) && buf != nil {
-		buf = buf[:len(s)]
-	} else {
-		buf = make([]byte, len(s))
+	switch {
+	case cap(buf) >= len(s) && buf != nil:
+		buf = buf[:copy(buf[:len(s)], s)]
+	case len(s) == 0:
+		buf = []byte{}
+	default:
+		// append, unlike make and copy, does not clear memory it is
+		// about to overwrite: a large payload is written once.
+		buf = append([]byte(nil), s...)
 	}
-	copy(buf, s)
 	v.SetBytes(buf)
 	return nil
 }

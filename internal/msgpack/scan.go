@@ -47,6 +47,11 @@ func (s *Scanner) Depth() int { return len(s.stack) }
 // Reset.
 func (s *Scanner) Started() bool { return s.off > 0 }
 
+// Pending is how many payload bytes (of a str, bin or ext) the value
+// still needs at least before the scanner can go on: after a Scan that
+// returned 0, the value cannot end sooner.
+func (s *Scanner) Pending() int { return int(min(s.skip, uint64(s.maxSize))) }
+
 // Reset prepares the scanner for a new value.
 func (s *Scanner) Reset() {
 	s.off, s.skip, s.stack = 0, 0, s.stack[:0]

@@ -3,6 +3,7 @@ package wire
 import (
 	"fmt"
 	"io"
+	"math/bits"
 	"net"
 	"sync"
 	"time"
@@ -29,6 +30,11 @@ type Reader struct {
 	buf        []byte
 	start, end int
 	sc         *msgpack.Scanner
+	// hint is how many bytes the last large buffer held when it was
+	// released: the next buffer that outgrows minBuffer starts at that
+	// size, so that a run of large messages costs one small copy each
+	// instead of a geometric regrowth. Zero after a small one.
+	hint int
 
 	acct       Account
 	stallAfter time.Duration
@@ -57,6 +63,10 @@ func (r *Reader) SetLimits(lim Limits) {
 // stream; io.ErrUnexpectedEOF reports a message cut short.
 func (r *Reader) Next() ([]byte, error) {
 	if r.start == r.end && len(r.buf) > keepBuffer {
+		r.hint = 0
+		if r.end > keepBuffer {
+			r.hint = r.end
+		}
 		PutBuffer(r.buf)
 		r.buf, r.start, r.end = nil, 0, 0
 		_ = r.recharge(0)
@@ -100,9 +110,19 @@ func (r *Reader) fill() error {
 			// length: a peer that declares a big payload and sends a few
 			// bytes must not make us allocate it. Large buffers come from
 			// a shared pool, so growth costs copies, not allocations.
+			// The hint is what arrived in the last large buffer: bytes
+			// that did arrive, not a declared length.
 			size := max(2*len(r.buf), minBuffer)
 			if lim := r.lim.MaxMessage + 16; size > lim {
 				size = max(lim, used+1)
+			}
+			if r.hint > size && len(r.buf) >= minBuffer {
+				// A power of two: the pooled buffer is what is charged.
+				hint := min(1<<bits.Len(uint(r.hint-1)), r.lim.MaxMessage+16)
+				if hint > size && r.recharge(hint) == nil {
+					size = hint
+				}
+				r.hint = 0 // once per message: later growth is geometric
 			}
 			if err := r.recharge(size); err != nil {
 				return err
@@ -122,8 +142,15 @@ func (r *Reader) fill() error {
 		}
 		r.start, r.end = 0, used
 	}
+	room := r.buf[r.end:]
+	if p := r.sc.Pending(); p > 0 && p < len(room) && r.end-r.start+p > keepBuffer {
+		// Stop at the end of a payload that makes the message large: a
+		// message ending with it then leaves the buffer drained instead
+		// of a partial next message to move.
+		room = room[:p]
+	}
 	for {
-		n, err := r.r.Read(r.buf[r.end:])
+		n, err := r.r.Read(room)
 		r.end += n
 		if n > 0 {
 			return nil

@@ -233,3 +233,91 @@ func TestReaderSizedToLimit(t *testing.T) {
 	assert.ErrorIs(t, err, ErrTooLarge)
 	assert.LessOrEqual(t, cap(r.buf), lim.MaxMessage+16)
 }
+
+// sizeReader records the room every Read call was given.
+type sizeReader struct {
+	r     io.Reader
+	rooms []int
+}
+
+func (s *sizeReader) Read(p []byte) (int, error) {
+	s.rooms = append(s.rooms, len(p))
+	return s.r.Read(p)
+}
+
+// TestReaderStopsAtLargePayload: reads stop at the end of a large
+// payload, so that back-to-back large messages that end with it leave the
+// buffer drained (no partial next message to move) and released.
+func TestReaderStopsAtLargePayload(t *testing.T) {
+	r := NewReader(bytes.NewReader(cat(msgBig, msgBig, msgBig, msgReq)), Limits{MaxMessage: 1 << 20, MaxDepth: 8})
+	for i := range 3 {
+		m, err := r.Next()
+		require.NoError(t, err)
+		require.Equal(t, msgBig, m)
+		assert.Equal(t, r.start, r.end, "message %d: the read stopped at its end", i)
+	}
+	m, err := r.Next()
+	require.NoError(t, err)
+	require.Equal(t, msgReq, m)
+	_, err = r.Next()
+	require.Equal(t, io.EOF, err)
+}
+
+// TestReaderHint: after a large message, the next one that outgrows the
+// small buffer gets a buffer of the last large one's size at once instead
+// of growing geometrically; between them, the reader holds the small
+// buffer only.
+func TestReaderHint(t *testing.T) {
+	src := &sizeReader{r: &chunkReader{chunks: [][]byte{msgBig, msgReq, msgBig}}}
+	r := NewReader(src, Limits{MaxMessage: 1 << 20, MaxDepth: 8})
+	m, err := r.Next()
+	require.NoError(t, err)
+	require.Equal(t, msgBig, m)
+	first := len(src.rooms)
+	m, err = r.Next()
+	require.NoError(t, err)
+	require.Equal(t, msgReq, m)
+	assert.LessOrEqual(t, cap(r.buf), minBuffer, "the large buffer is released once drained")
+	src.rooms = src.rooms[:0]
+	m, err = r.Next()
+	require.NoError(t, err)
+	require.Equal(t, msgBig, m)
+	t.Logf("rooms of the reads: %v (the first large message took %d reads)", src.rooms, first)
+	require.GreaterOrEqual(t, len(src.rooms), 2)
+	assert.GreaterOrEqual(t, src.rooms[1], len(msgBig)-minBuffer, "the second read has room for the rest")
+	assert.Less(t, len(src.rooms), first, "fewer reads than the first time")
+}
+
+// TestReaderHintWithinBudget: the hint never takes the buffer past the
+// account: when the hinted size does not fit, growth is geometric.
+func TestReaderHintWithinBudget(t *testing.T) {
+	acct := &limitAccount{limit: 300 << 10}
+	mid := cat([]byte{0x94, 0x01, 0x02, 0xc0, 0xc6, 0x00, 0x00, 0xa0, 0x00}, make([]byte, 40<<10))
+	src := &chunkReader{chunks: [][]byte{msgBig, mid}}
+	r := NewReader(src, Limits{MaxMessage: 1 << 20, MaxDepth: 8})
+	r.SetAccount(acct)
+	m, err := r.Next()
+	require.NoError(t, err)
+	require.Equal(t, msgBig, m)
+	acct.used += 100 << 10 // someone else's: the hinted 256 KiB no longer fits
+	m, err = r.Next()
+	require.NoError(t, err)
+	require.Equal(t, mid, m)
+	assert.LessOrEqual(t, acct.used, acct.limit)
+	assert.Equal(t, 64<<10, cap(r.buf), "geometric growth")
+	r.Close()
+	assert.Equal(t, 100<<10, acct.used)
+}
+
+// limitAccount is an Account with a fixed limit.
+type limitAccount struct{ used, limit int }
+
+func (a *limitAccount) Charge(n int) bool {
+	if a.used+n > a.limit {
+		return false
+	}
+	a.used += n
+	return true
+}
+
+func (a *limitAccount) Release(n int) { a.used -= n }
