@@ -51,7 +51,9 @@ type Config struct {
 	Yield bool
 	// Timeout is every write's deadline, when the destination has
 	// SetWriteDeadline: a peer that stops reading fails the writer.
-	// Zero: none.
+	// Setting a deadline can cost an allocation (yamux's streams), so a
+	// deadline still at least 7/8 of Timeout ahead is kept: each write
+	// gets between 7/8 of Timeout and Timeout. Zero: none.
 	Timeout time.Duration
 	// Final bounds Close and Shutdown: a write in flight when they begin,
 	// and the final flush, get a deadline this far ahead (when the
@@ -97,8 +99,9 @@ type Writer struct {
 	running         bool // the flusher goroutine exists
 	closing         bool // Shutdown began
 	final           time.Time
-	err             error // the first error: every later call returns it
-	closeErr        error // what closing dst returned
+	armed           time.Time // the write deadline last set on dst
+	err             error     // the first error: every later call returns it
+	closeErr        error     // what closing dst returned
 	wake            chan struct{}
 	done            chan struct{} // closed when Shutdown has finished
 	flushers        sync.WaitGroup
@@ -395,12 +398,17 @@ func (w *Writer) setDeadline() {
 	}
 	var dl time.Time
 	if w.cfg.Timeout > 0 {
-		dl = time.Now().Add(w.cfg.Timeout)
+		now := time.Now()
+		if !w.closing && w.armed.Sub(now) >= w.cfg.Timeout-w.cfg.Timeout/8 {
+			return // still far enough ahead
+		}
+		dl = now.Add(w.cfg.Timeout)
 	}
 	if w.closing && !w.final.IsZero() && (dl.IsZero() || w.final.Before(dl)) {
 		dl = w.final
 	}
 	if !dl.IsZero() {
+		w.armed = dl
 		_ = d.SetWriteDeadline(dl)
 	}
 }

@@ -701,3 +701,39 @@ func TestLinkOwned(t *testing.T) {
 	assert.Len(t, discarded, 1, "the dropped owned body")
 	mu.Unlock()
 }
+
+// deadlineSink is a sink that records the write deadlines it is given.
+type deadlineSink struct {
+	sink
+	dmu       sync.Mutex
+	deadlines []time.Time
+}
+
+func (s *deadlineSink) SetWriteDeadline(t time.Time) error {
+	s.dmu.Lock()
+	s.deadlines = append(s.deadlines, t)
+	s.dmu.Unlock()
+	return nil
+}
+
+// TestDeadlineKept: writes in quick succession keep the deadline set for
+// the first (still at least 7/8 of Timeout ahead) instead of setting one
+// each; a shutdown still sets the final bound.
+func TestDeadlineKept(t *testing.T) {
+	d := &deadlineSink{}
+	d.writes = make(chan int, 1)
+	w := New(d, Config{Timeout: time.Hour, Final: time.Second})
+	start := time.Now()
+	for i := range 50 {
+		_, err := w.Write(msg(0, i))
+		require.NoError(t, err)
+		<-d.writes // one write at a time: each is its own batch
+	}
+	d.dmu.Lock()
+	require.Len(t, d.deadlines, 1, "50 writes within a few ms of each other")
+	assert.WithinDuration(t, start.Add(time.Hour), d.deadlines[0], time.Minute)
+	d.dmu.Unlock()
+	w.Shutdown()
+	<-w.Done()
+	checkOrder(t, d.bytes(), 1, 50)
+}

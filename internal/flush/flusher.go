@@ -141,7 +141,8 @@ func (w *Writer) Abort() {
 	n := w.drop()
 	w.buf = nil
 	if d, ok := w.dst.(deadliner); ok && w.writing {
-		_ = d.SetWriteDeadline(time.Unix(1, 0))
+		w.armed = time.Unix(1, 0)
+		_ = d.SetWriteDeadline(w.armed)
 	}
 	w.mu.Unlock()
 	if n > 0 && w.cfg.Flushed != nil {
