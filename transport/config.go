@@ -26,7 +26,9 @@ type Config struct {
 	// Default 15 s; zero disables keepalives.
 	KeepAliveInterval time.Duration
 	// WriteTimeout bounds every write; a write that cannot finish in time
-	// breaks the connection. Default 10 s; range 100 ms to 10 min.
+	// breaks the connection. A call stream's writer re-arms its deadline
+	// only once less than 7/8 of it is left, so a write there may be cut
+	// after 7/8 of WriteTimeout. Default 10 s; range 100 ms to 10 min.
 	WriteTimeout time.Duration
 	// StreamCloseTimeout is how long a stream this side closed may keep
 	// what the peer sends on it while waiting for the peer's close; then
