@@ -112,8 +112,11 @@ type Channel struct {
 	cancel      context.CancelFunc
 	asyncs      sync.WaitGroup // goroutines running client interceptors for Go
 	wmu         sync.Mutex
-	idleWk      []chan *inbound // idle workers, most recent last
-	workers     sync.WaitGroup  // handler goroutines, busy or idle
+	idleWk      []*worker      // idle workers, most recent last (under wmu)
+	nWorkers    int            // handler goroutines, busy or idle (under wmu)
+	wkStop      bool           // the conn ended: workers exit instead of idling (under wmu)
+	reaper      *time.Timer    // retires workers idle for a whole period (under wmu)
+	workers     sync.WaitGroup // handler goroutines, busy or idle
 	loops       sync.WaitGroup
 	closed      chan struct{}
 	once        sync.Once
@@ -329,6 +332,7 @@ func (c *Channel) fail(err error, graceful bool) {
 		}
 		c.cancel()
 		close(c.closed)
+		c.stopWorkers()
 		if err != errClosedLocally {
 			if !graceful {
 				// The stream is broken: unblock the writer and reader now.

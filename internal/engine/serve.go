@@ -216,9 +216,16 @@ func (c *Channel) serve(m *wire.Message) {
 }
 
 // workerIdle is how long an idle handler goroutine waits for more work
-// before it exits: between one and two periods, since the timer is not
-// reset for every call (see park).
+// before it exits: between one and two periods, since one timer per conn
+// (the reaper) retires, every period, the workers that stayed idle
+// through the whole previous one.
 const workerIdle = time.Second
+
+// worker is an idle handler goroutine's mailbox.
+type worker struct {
+	next   chan *inbound // buffered: dispatch hands a call, or the reaper nil
+	served bool          // it served a call since the reaper last looked (under wmu)
+}
 
 // dispatch runs in on an idle worker goroutine of this conn, or a new one.
 // Reusing goroutines keeps their grown stacks: a fresh goroutine per call
@@ -233,74 +240,83 @@ func (c *Channel) dispatch(in *inbound) {
 		c.idleWk[n-1] = nil
 		c.idleWk = c.idleWk[:n-1]
 		c.wmu.Unlock()
-		w <- in // buffered: never blocks
+		w.next <- in // buffered and empty: never blocks
 		return
+	}
+	c.nWorkers++
+	if c.nWorkers == 1 && !c.wkStop {
+		if c.reaper == nil {
+			c.reaper = time.AfterFunc(workerIdle, c.reap)
+		} else {
+			c.reaper.Reset(workerIdle)
+		}
 	}
 	c.wmu.Unlock()
 	c.workers.Add(1)
-	go c.worker(in)
+	go c.runWorker(in)
 }
 
-func (c *Channel) worker(in *inbound) {
+// runWorker runs in, then waits on its own channel for the next call.
+// It parks in a plain channel receive, not a select with a timer and the
+// conn's end: the reaper and stopWorkers wake it with nil instead.
+func (c *Channel) runWorker(in *inbound) {
 	defer c.workers.Done()
-	self := make(chan *inbound, 1)
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
+	w := &worker{next: make(chan *inbound, 1)}
+	for in != nil {
 		in.loop()
 		c.wmu.Lock()
-		c.idleWk = append(c.idleWk, self)
-		c.wmu.Unlock()
-		if in = c.park(self, idle); in == nil {
+		if c.wkStop {
+			c.nWorkers--
+			c.wmu.Unlock()
 			return
 		}
+		w.served = true
+		c.idleWk = append(c.idleWk, w)
+		c.wmu.Unlock()
+		in = <-w.next
 	}
 }
 
-// park waits for an idle worker's next call, or returns nil once the
-// worker has retired: when the conn ends, or when the idle timer fires a
-// second time in one wait (the first time, the period that ended held the
-// call the worker just served). The timer runs on through calls
-// instead of being reset for each one (a reset per call was a measurable
-// share of the engine's CPU), so an idle worker exits after one to two
-// periods of workerIdle.
-func (c *Channel) park(self chan *inbound, idle *time.Timer) *inbound {
-	select {
-	case in := <-self: // the common case under load: no timer involved
-		return in
-	default:
-	}
-	for quiet := false; ; quiet = true {
-		select {
-		case in := <-self:
-			return in
-		case <-idle.C:
-			if !quiet { // the worker served a call in the period that ended
-				idle.Reset(workerIdle)
-				continue
-			}
-		case <-c.closed:
-		}
-		if c.retire(self) {
-			return nil
-		}
-		idle.Reset(workerIdle)
-		return <-self // dispatch took this worker just now: its call is on the way
-	}
-}
-
-// retire removes an idle worker from the stack, unless dispatch already
-// took it.
-func (c *Channel) retire(self chan *inbound) bool {
+// reap runs every workerIdle while the conn has workers: it retires the
+// idle workers that served no call in the period that ended.
+func (c *Channel) reap() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	for i, w := range c.idleWk {
-		if w == self {
-			c.idleWk = append(c.idleWk[:i], c.idleWk[i+1:]...)
-			return true
-		}
+	if c.wkStop {
+		return
 	}
-	return false
+	kept := c.idleWk[:0]
+	for _, w := range c.idleWk {
+		if w.served {
+			w.served = false
+			kept = append(kept, w)
+			continue
+		}
+		c.nWorkers--
+		w.next <- nil // it is idle, so its channel is empty
+	}
+	clear(c.idleWk[len(kept):])
+	c.idleWk = kept
+	if c.nWorkers > 0 {
+		c.reaper.Reset(workerIdle)
+	}
+}
+
+// stopWorkers retires the idle workers when the conn ends; busy ones exit
+// when their calls return.
+func (c *Channel) stopWorkers() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wkStop = true
+	if c.reaper != nil {
+		c.reaper.Stop()
+	}
+	for i, w := range c.idleWk {
+		c.nWorkers--
+		w.next <- nil
+		c.idleWk[i] = nil
+	}
+	c.idleWk = nil
 }
 
 // refuse answers a request that no handler will run; a notification gets
