@@ -123,15 +123,19 @@ func (c *Channel) call(ctx context.Context, method string, args, reply any) erro
 		syncPool.Put(p)
 		return err
 	}
-	select {
-	case <-p.done:
-	case <-ctx.Done():
-		if c.abandon(p, ctx.Err()) {
-			p.reply = nil
-			syncPool.Put(p)
-			return status.Context(ctx.Err())
+	if done := ctx.Done(); done == nil {
+		<-p.done // a context that never ends: a plain receive, no select
+	} else {
+		select {
+		case <-p.done:
+		case <-done:
+			if c.abandon(p, ctx.Err()) {
+				p.reply = nil
+				syncPool.Put(p)
+				return status.Context(ctx.Err())
+			}
+			<-p.done // the response won the race; its decode is finishing
 		}
-		<-p.done // the response won the race; its decode is finishing
 	}
 	err := p.err
 	p.reply, p.err = nil, nil
