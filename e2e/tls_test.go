@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
@@ -15,6 +17,7 @@ import (
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // tlsServer serves Arith over mutual TLS and counts handler runs; the auth
@@ -206,4 +209,45 @@ func TestMethodVariantsNeverPassADenyRule(t *testing.T) {
 		}
 	}
 	assert.Equal(t, int64(0), ran.Load())
+}
+
+// TestAuthAttemptsBounded: one connection cannot try token after token.
+// A bare MessagePack-RPC client is judged once on connecting (no token)
+// and may send hellos; the AuthFunc runs at most 3 times on the
+// connection, and later hellos, even with the right token, are refused
+// without running it. A new connection starts afresh.
+func TestAuthAttemptsBounded(t *testing.T) {
+	var runs atomic.Int64
+	s := server.New(server.WithAuth(func(ctx context.Context, info ferry.AuthInfo) (any, error) {
+		runs.Add(1)
+		if info.Token != "s3cret-token" {
+			return nil, ferry.NewError(ferry.CodeUnauthenticated, "invalid token")
+		}
+		return "service-a", nil
+	}))
+	defer s.Close()
+	addr := listen(t, s)
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	dec := msgpack.NewDecoder(conn)
+	hello := func(id int, token string) any {
+		_, err := conn.Write(mustMarshal([]any{0, id, "$ferry.hello", []any{map[string]string{"token": token}}}))
+		require.NoError(t, err)
+		var resp []any
+		require.NoError(t, dec.Decode(&resp))
+		require.Len(t, resp, 4)
+		assert.EqualValues(t, id, resp[1])
+		return resp[2]
+	}
+	for i := range 6 {
+		assert.NotNil(t, hello(i, fmt.Sprintf("guess-%d", i)), "guess %d refused", i)
+	}
+	assert.Contains(t, fmt.Sprint(hello(6, "s3cret-token")), "too many failed authentication attempts")
+	assert.Equal(t, int64(3), runs.Load(), "the connect-time check and two hellos")
+
+	c, err := client.Dial(t.Context(), addr, client.WithToken("s3cret-token"))
+	require.NoError(t, err, "a new connection authenticates")
+	c.Close()
 }

@@ -37,6 +37,7 @@ type netConn struct {
 	proto          string
 	tlsState       *tls.ConnectionState
 	authed         bool // authenticated, or no authentication configured
+	authFailures   int  // AuthFunc runs that did not succeed (or are running)
 	identity       any
 	nstreams       int
 	sess           *transport.Session

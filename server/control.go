@@ -77,14 +77,27 @@ func (c *netConn) isAuthenticated() bool {
 	return c.authed
 }
 
-// authenticate runs the server's AuthFunc once per connection and unlocks
-// its engines on success.
+// maxAuthAttempts bounds the AuthFunc's runs on one connection, so that
+// a client cannot try token after token on it.
+const maxAuthAttempts = 3
+
+// errAuthAttempts answers every hello after maxAuthAttempts failures.
+var errAuthAttempts = ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnauthenticated, "too many failed authentication attempts on this connection"))
+
+// authenticate runs the server's AuthFunc until it succeeds once on the
+// connection (at most maxAuthAttempts times) and unlocks its engines on
+// success.
 func (c *netConn) authenticate(token string) (any, error) {
 	c.mu.Lock()
 	if c.authed {
 		c.mu.Unlock()
 		return map[string]any{}, nil
 	}
+	if c.authFailures >= maxAuthAttempts {
+		c.mu.Unlock()
+		return nil, errAuthAttempts
+	}
+	c.authFailures++ // counted before the run: concurrent hellos cannot exceed the bound
 	info := ferry.AuthInfo{RemoteAddr: c.nc.RemoteAddr(), TLS: c.tlsState, Token: token}
 	c.mu.Unlock()
 	identity, err := c.s.opts.auth(c.ctx, info)

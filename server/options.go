@@ -198,6 +198,9 @@ func checkTLS(cfg *tls.Config) error {
 // fails with fn's error. Bare MessagePack-RPC clients are authenticated
 // at connect with TLS information and no token (they may send the hello
 // themselves: a request "$ferry.hello" with params [{"token": "..."}]).
+// fn runs at most 3 times on one connection (the bare client's check at
+// connect counts): later hellos are refused with CodeUnauthenticated
+// without running it, so a connection cannot try token after token.
 // Handlers find the identity fn returned with ferry.IdentityFromContext.
 // Package auth has ready AuthFuncs (tokens, client certificates) and a
 // per-method authorization policy. Default: no authentication.
