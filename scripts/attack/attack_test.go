@@ -120,7 +120,7 @@ func TestSelectAttacks(t *testing.T) {
 		}
 		return out
 	}
-	assert.Equal(t, []string{"noread-1k", "noread-64k", "noread-255k", "noread-4m"}, names(selectAttacks("noread")))
+	assert.Equal(t, []string{"noread-1k", "noread-64k", "noread-255k", "noread-1023k", "noread-4m"}, names(selectAttacks("noread")))
 	assert.Equal(t, []string{"teardown"}, names(selectAttacks("teardown")))
 	assert.Len(t, selectAttacks("all"), len(attacks))
 	assert.Empty(t, selectAttacks("nread"))
