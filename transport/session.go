@@ -287,8 +287,9 @@ type Stream struct {
 	s  *Session
 	id uint32
 
-	mu   sync.Mutex
-	dead bool // the session ended: reads never block again
+	mu       sync.Mutex
+	dead     bool // the session ended: reads never block again
+	deadline bool // a read deadline is set
 	// rmu lets one goroutine read at a time: yamux's Stream.Read takes
 	// its locks in an order that deadlocks two readers of a closing
 	// stream (discard and a reader that has not returned yet).
@@ -322,7 +323,30 @@ func (st *Stream) SetReadDeadline(t time.Time) error {
 	if st.dead {
 		return nil
 	}
-	return st.Stream.SetReadDeadline(t)
+	st.deadline = !t.IsZero()
+	err := st.Stream.SetReadDeadline(t)
+	st.s.g.acct.wake(st.id) // a parked reader must see the deadline
+	return err
+}
+
+// Park lets the goroutine that reads the stream exit while nothing
+// arrives: unless a Read could return at once (data or the peer's close
+// has arrived, a read deadline is set, the session ended), it arranges
+// for resume to be called once, as soon as a Read may have something to
+// return (data, the peer's close or reset, a read deadline, this side's
+// close, the end of the session), and returns true; otherwise it returns
+// false and never calls resume. resume runs in the session's receive loop
+// or in the goroutine that sets the deadline or closes: it must not block
+// nor call the stream's methods (starting a goroutine to read is its job).
+// One reader parks at a time.
+func (st *Stream) Park(resume func()) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.dead || st.deadline {
+		return false
+	}
+	st.Stream.Shrink() // an empty receive buffer is not kept while idle
+	return st.s.g.acct.park(st.id, resume)
 }
 
 // SetDeadline sets both deadlines (see SetReadDeadline).
@@ -349,6 +373,7 @@ func (st *Stream) Close() error {
 		st.Stream.Shrink() // an empty receive buffer is not kept
 	}
 	s.g.acct.closed(st.id)
+	s.g.acct.wake(st.id)
 	return err
 }
 
@@ -372,5 +397,6 @@ func (st *Stream) wake() {
 	st.mu.Lock()
 	st.dead = true
 	_ = st.Stream.SetReadDeadline(time.Unix(1, 0))
+	st.s.g.acct.wake(st.id)
 	st.mu.Unlock()
 }

@@ -14,19 +14,26 @@ import (
 )
 
 func (c *Channel) readLoop() {
-	defer c.loops.Done()
-	defer close(c.readDone)
-	defer c.rd.Close()
-	first := c.opts.OnMessage
+	c.armIdle()
 	for {
-		// The reader parks in Next while the conn is idle: handle keeps
+		// The reader waits in Next while the conn is idle: handle keeps
 		// its large frame off the stack then, so that the stack, grown
 		// while handling, shrinks back to 4 KiB.
 		b, err := c.rd.Next()
-		if !c.handle(b, err, &first) {
-			return
+		if err != nil && c.parkRequested(err) {
+			if c.park() {
+				return // resume starts the reader again
+			}
+			continue
+		}
+		if !c.handle(b, err, &c.onFirst) {
+			break
 		}
 	}
+	c.stopIdle()
+	c.rd.Close()
+	close(c.readDone)
+	c.loops.Done()
 }
 
 // handle handles what the reader read: a message b, or err. It returns
@@ -36,6 +43,9 @@ func (c *Channel) readLoop() {
 func (c *Channel) handle(b []byte, err error, first *func()) bool {
 	if c.stopRead.Load() {
 		return false // closing: this message is not read (stopReading)
+	}
+	if c.quiet.Load() {
+		c.quiet.Store(false) // the idle timer sees a message came
 	}
 	if err == nil && *first != nil {
 		(*first)()
