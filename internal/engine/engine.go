@@ -8,8 +8,9 @@
 // one writer goroutine, which batches everything queued since its last
 // flush into a single write. On a session stream, both exit while the
 // stream is idle: the reader parks (park.go) and the next arrival starts
-// it again; the writer starts with the next message. Handlers run in their own goroutines, so a
-// slow handler never delays other calls on the connection.
+// it again; the writer starts with the next message. Handlers run in
+// their own goroutines, so a slow handler never delays other calls on the
+// connection.
 package engine
 
 import (
