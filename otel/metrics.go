@@ -152,14 +152,20 @@ func (h *histogram) get(set attribute.Set) *series {
 	return v.(*series)
 }
 
-// series is one attribute set's histogram.
+// series is one attribute set's histogram. Every measurement writes sum
+// and one count, and only reads min and max (almost always): they sit on
+// cache lines of their own, so that the processors recording at once do
+// not take the read-mostly fields from each other, nor from another
+// series.
 type series struct {
-	attrs  attribute.Set
-	start  time.Time
-	sum    atomic.Int64
-	min    atomic.Int64
-	max    atomic.Int64
-	counts []atomic.Uint64 // len(bounds)+1
+	_        [64]byte
+	min, max atomic.Int64
+	attrs    attribute.Set
+	start    time.Time
+	counts   []atomic.Uint64 // len(bounds)+1, an allocation of its own
+	_        [64]byte
+	sum      atomic.Int64
+	_        [64]byte
 }
 
 func newSeries(set attribute.Set, nBounds int) *series {
