@@ -124,12 +124,21 @@ var noSpan = trace.SpanFromContext(context.Background())
 // install it with server.WithInterceptors, or client.WithServerInterceptors
 // for the calls a server makes back to its client. Each call gets a span
 // of kind server, a child of the trace context found in the call's
-// metadata, and a rpc.server.call.duration measurement. Errors instrument
-// creation meets go to otel.Handle.
+// metadata, and a rpc.server.call.duration measurement, both from the
+// moment the call's message was read (ferry.CallInfo.Received): decoding
+// and any wait for a handler count, as the server sees them. Errors
+// instrument creation meets go to otel.Handle.
 func ServerInterceptor(opts ...Option) ferry.ServerInterceptor {
 	in := newInstruments(opts, true)
 	return func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
 		ma := in.attrs.method(info.Method)
+		// The call started when its message was read: the duration
+		// includes decoding and any wait for a handler, as the server
+		// sees it.
+		t0 := info.Received
+		if t0.IsZero() {
+			t0 = time.Now()
+		}
 		span := noSpan
 		if in.trace {
 			if md := ferry.IncomingMetadata(ctx); len(md) > 0 {
@@ -139,12 +148,12 @@ func ServerInterceptor(opts ...Option) ferry.ServerInterceptor {
 			// its decision holds (as ParentBased samplers, the SDK's
 			// default, decide), and the handler's own calls carry it on.
 			if !unsampled(ctx) {
-				ctx, span = in.tracer.Start(ctx, info.Method, ma.serverStart...)
+				opts := append(ma.serverStart[:len(ma.serverStart):len(ma.serverStart)], trace.WithTimestamp(t0))
+				ctx, span = in.tracer.Start(ctx, info.Method, opts...)
 			}
 		}
-		t0 := now()
 		reply, err := next(ctx, args)
-		d := now() - t0
+		d := time.Since(t0)
 		code := ferry.CodeOf(err)
 		if span.IsRecording() {
 			if p := server.PeerFromContext(ctx); p != nil {

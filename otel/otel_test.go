@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
@@ -293,4 +294,27 @@ func TestMetricsWithNoopTracing(t *testing.T) {
 	require.NoError(t, reader.Collect(t.Context(), &rm))
 	require.Len(t, rm.ScopeMetrics, 1)
 	assert.Len(t, rm.ScopeMetrics[0].Metrics, 2, "client and server durations")
+}
+
+// TestServerDurationFromReceived checks that a served call's duration and
+// span start when its message was read (CallInfo.Received), not when the
+// interceptor runs: the wait for a handler counts.
+func TestServerDurationFromReceived(t *testing.T) {
+	tel := newTelemetryMode(t, producer)
+	ic := ferryotel.ServerInterceptor(tel.opts...)
+	received := time.Now().Add(-time.Second)
+	_, err := ic(t.Context(), &ferry.CallInfo{Method: "Svc.Late", Received: received}, nil,
+		func(context.Context, any) (any, error) { return nil, nil })
+	require.NoError(t, err)
+
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, tel.reader.Collect(t.Context(), &rm))
+	require.Len(t, rm.ScopeMetrics, 1)
+	require.Len(t, rm.ScopeMetrics[0].Metrics, 1)
+	dps := rm.ScopeMetrics[0].Metrics[0].Data.(metricdata.Histogram[float64]).DataPoints
+	require.Len(t, dps, 1)
+	assert.GreaterOrEqual(t, dps[0].Sum, 1.0)
+	spans := tel.spans.Ended()
+	require.Len(t, spans, 1)
+	assert.True(t, spans[0].StartTime().Equal(received), "the span starts at %v, not %v", spans[0].StartTime(), received)
 }
