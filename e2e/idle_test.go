@@ -18,12 +18,11 @@ import (
 )
 
 // idleGoroutinesPerPair is what an idle session costs, client and server
-// ends together: on each side yamux's receive and send loops, plus the
-// server's Accept loop. Keepalives run from timers, no goroutine waits for
-// a call stream's end, the call streams' readers park while nothing
-// arrives, and the client accepts the streams the server opens only while
-// they arrive.
-const idleGoroutinesPerPair = 5
+// ends together: on each side yamux's receive and send loops. Keepalives
+// run from timers, no goroutine waits for a call stream's end nor for the
+// session's, the call streams' readers park while nothing arrives, and
+// both sides accept the streams the other opens only while they arrive.
+const idleGoroutinesPerPair = 4
 
 // TestIdleConnectionGoroutines counts the goroutines of idle connections:
 // each made a call, then sat idle until the handler goroutines and the

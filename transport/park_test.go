@@ -103,3 +103,30 @@ func TestStreamPark(t *testing.T) {
 	assert.True(t, called(false), "the session's end resumes a parked reader")
 	assert.False(t, s2.Park(resume))
 }
+
+// TestSessionOnEnd: OnEnd's fn runs once when the session ends, whoever
+// ends it, and at once when it has already ended.
+func TestSessionOnEnd(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cs, ss := sessionPair(t)
+	ended := make(chan string, 4)
+	cs.OnEnd(func() { ended <- "client" })
+	ss.OnEnd(func() { ended <- "server" })
+	assert.Empty(t, ended, "nothing ended yet")
+	require.NoError(t, cs.Close()) // the server's end follows from the broken connection
+	got := map[string]bool{}
+	for range 2 {
+		select {
+		case who := <-ended:
+			got[who] = true
+		case <-time.After(5 * time.Second):
+			t.Fatal("a session ended without calling OnEnd's fn")
+		}
+	}
+	assert.Equal(t, map[string]bool{"client": true, "server": true}, got)
+	<-ss.Done()
+	require.NoError(t, ss.Close())
+	assert.Empty(t, ended, "fn runs once")
+	cs.OnEnd(func() { ended <- "late" })
+	assert.Equal(t, "late", <-ended, "an ended session calls fn at once")
+}

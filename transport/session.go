@@ -20,6 +20,7 @@ type Session struct {
 	live    map[*Stream]struct{}
 	closed  map[uint32]*Stream // closed by this side, still known to yamux
 	woken   bool
+	onEnd   func() // called once the session ends (OnEnd); under mu
 	endOnce sync.Once
 	ready   chan struct{} // closed once ys is set
 	ka      *keepalive    // nil without keepalives
@@ -181,6 +182,8 @@ func (s *Session) end() {
 		s.woken = true
 		live, closed := s.live, s.closed
 		s.live, s.closed = nil, nil
+		onEnd := s.onEnd
+		s.onEnd = nil
 		s.mu.Unlock()
 		for st := range live {
 			st.wake()
@@ -194,7 +197,27 @@ func (s *Session) end() {
 			}
 		})
 		s.g.acct.end()
+		if onEnd != nil {
+			onEnd()
+		}
 	})
+}
+
+// OnEnd makes the session call fn once it ends (or at once if it has
+// ended), so that a side can release a session without a goroutine
+// waiting for Done. fn may run before Done is closed, and in the
+// session's receive loop or the goroutine that ends it: it must not block
+// (starting a goroutine that waits for Done is its job).
+func (s *Session) OnEnd(fn func()) {
+	s.mu.Lock()
+	ended := s.woken
+	if !ended {
+		s.onEnd = fn
+	}
+	s.mu.Unlock()
+	if ended {
+		fn()
+	}
 }
 
 // dropLater runs drop once yamux has shut the session down: reading a
