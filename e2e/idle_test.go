@@ -54,8 +54,8 @@ func TestIdleConnectionGoroutines(t *testing.T) {
 	requireIdle := func(when string) {
 		t.Helper()
 		perPair := func() float64 { return float64(runtime.NumGoroutine()-before) / n }
-		// Idle handler goroutines exit after 2 s, idle batchers and
-		// readers within half a second.
+		// Idle handler goroutines, batchers and readers exit within
+		// half a second.
 		// (Polled here: assert.Eventually counts its own goroutine.)
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
