@@ -85,6 +85,11 @@ type Channel struct {
 	opts Options
 	rd   *wire.Reader
 	dec  *msgpack.Decoder // used by the reader goroutine only
+	// head is the request whose body the reader has yet to read while
+	// serve handles it (direct.go), and headErr the error reading it;
+	// reader goroutine only.
+	head    *wire.Head
+	headErr error
 
 	w writer
 
@@ -148,6 +153,7 @@ func New(rwc io.ReadWriteCloser, opts Options) *Channel {
 	}
 	c.baseCtx, c.cancel = context.WithCancel(base)
 	c.w.init(c)
+	c.rd.SetDirect(directMin)
 	if opts.Budget != nil {
 		c.rd.SetAccount(opts.Budget)
 	}
