@@ -66,8 +66,26 @@ type methodAttrs struct {
 	start       []attribute.KeyValue
 	serverStart []trace.SpanStartOption
 	clientStart []trace.SpanStartOption
-	sets        [nCodes]atomic.Pointer[[]metric.RecordOption]
-	streamSets  sync.Map // streamKey -> []metric.RecordOption
+	codes       [nCodes]atomic.Pointer[codeAttrs]
+	streamSets  sync.Map // streamKey -> *codeAttrs
+}
+
+// codeAttrs is what records one measurement with a given attribute set:
+// the options for an SDK instrument, and the series of the interceptor's
+// Metrics histogram (nil without WithMetrics).
+type codeAttrs struct {
+	set  attribute.Set
+	opts []metric.RecordOption
+	own  *series
+}
+
+func newCodeAttrs(kvs []attribute.KeyValue, h *histogram) *codeAttrs {
+	set := attribute.NewSet(kvs...)
+	ca := &codeAttrs{set: set, opts: []metric.RecordOption{metric.WithAttributeSet(set)}}
+	if h != nil {
+		ca.own = h.get(set)
+	}
+	return ca
 }
 
 // streamKey selects a stream measurement's attribute set.
@@ -86,40 +104,41 @@ func newMethodAttrs(name string) *methodAttrs {
 	}
 }
 
-// record returns the options that record a measurement for code, as a
-// ready slice so that passing them allocates nothing.
-func (m *methodAttrs) record(c ferry.Code) []metric.RecordOption {
+// record returns what records a duration for code: built once per code,
+// so that recording allocates nothing. h is the interceptor's Metrics
+// histogram, or nil; it is the same on every call for one methodAttrs.
+func (m *methodAttrs) record(c ferry.Code, h *histogram) *codeAttrs {
 	if int(c) >= nCodes {
-		return m.build(c)
+		return m.build(c, h)
 	}
-	if p := m.sets[c].Load(); p != nil {
-		return *p
+	if p := m.codes[c].Load(); p != nil {
+		return p
 	}
-	o := m.build(c)
-	m.sets[c].Store(&o)
-	return o
+	ca := m.build(c, h)
+	m.codes[c].Store(ca)
+	return ca
 }
 
-func (m *methodAttrs) build(c ferry.Code) []metric.RecordOption {
-	kvs := append(append([]attribute.KeyValue{}, m.start...), statusKVs(c)...)
-	return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
+func (m *methodAttrs) build(c ferry.Code, h *histogram) *codeAttrs {
+	return newCodeAttrs(append(append([]attribute.KeyValue{}, m.start...), statusKVs(c)...), h)
 }
 
-// streamRecord returns the options that record a stream measurement
-// (messages or bytes in one direction) for code and kind, built once.
-func (m *methodAttrs) streamRecord(c ferry.Code, kind ferry.StreamKind, dir string) []metric.RecordOption {
+// streamRecord returns what records a stream measurement (messages or
+// bytes in one direction) for code and kind, built once. Its own series,
+// if any, is not set: the stream histograms look theirs up by set.
+func (m *methodAttrs) streamRecord(c ferry.Code, kind ferry.StreamKind, dir string) *codeAttrs {
 	k := streamKey{c, kind, dir}
 	if v, ok := m.streamSets.Load(k); ok {
-		return v.([]metric.RecordOption)
+		return v.(*codeAttrs)
 	}
 	kvs := append(append([]attribute.KeyValue{}, m.start...), statusKVs(c)...)
 	kvs = append(kvs, StreamKindKey.String(kind.String()), StreamDirectionKey.String(dir))
-	o := []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
+	ca := newCodeAttrs(kvs, nil)
 	if int(c) >= nCodes || kind < ferry.BidiStreaming || kind > ferry.ClientStreaming {
-		return o // not cached: the set of such keys is not bounded
+		return ca // not cached: the set of such keys is not bounded
 	}
-	v, _ := m.streamSets.LoadOrStore(k, o)
-	return v.([]metric.RecordOption)
+	v, _ := m.streamSets.LoadOrStore(k, ca)
+	return v.(*codeAttrs)
 }
 
 // attrCache maps method names to their attributes.

@@ -46,11 +46,18 @@ func sampled1() sdktrace.Sampler { return sdktrace.ParentBased(sdktrace.TraceIDR
 //
 //   - passthrough: interceptors that only call next (the cost of having
 //     interceptors at all);
-//   - metrics: SDK metrics, no-op tracing;
+//   - busy-300ns: passthrough, but the calling side's interceptor first
+//     keeps the processor busy for 300 ns, without allocating: what any
+//     fixed work per call costs in this benchmark (a yardstick for the
+//     others);
+//   - metrics: metrics aggregated in a Metrics that an SDK reader
+//     collects (WithMetrics), no-op tracing;
+//   - metrics-sdk: metrics recorded through an SDK MeterProvider
+//     (WithMeterProvider), no-op tracing;
 //   - trace-1%: SDK tracing at 1 % (ParentBased(TraceIDRatioBased(0.01)),
 //     batched to a discarding exporter), no-op metrics;
-//   - both-1%: SDK metrics and tracing at 1 %;
-//   - always: SDK metrics and every call traced;
+//   - both-1%: metrics (as in metrics) and tracing at 1 %;
+//   - always: metrics (as in metrics) and every call traced;
 //   - noop: the interceptors on OpenTelemetry's no-op providers.
 //
 // Trace context travels in metadata (propagation.TraceContext) in all of
@@ -64,8 +71,25 @@ var benchVariants = []benchVariant{
 				return next(ctx, info, args, reply)
 			}
 	}},
+	{"busy-300ns", func(*testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
+		return func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+				return next(ctx, args)
+			},
+			func(ctx context.Context, info *ferry.CallInfo, args, reply any, next ferry.Invoker) error {
+				for t0 := time.Now(); time.Since(t0) < 300*time.Nanosecond; {
+				}
+				return next(ctx, info, args, reply)
+			}
+	}},
 	{"metrics", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
 		return sdkInterceptors(b, true, nil)
+	}},
+	{"metrics-sdk", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
+		opts := sdkOptions(b, false, nil)
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+		opts = append(opts, ferryotel.WithMeterProvider(mp))
+		return ferryotel.ServerInterceptor(opts...), ferryotel.ClientInterceptor(opts...)
 	}},
 	{"trace-1%", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
 		return sdkInterceptors(b, false, sampled1())
@@ -154,15 +178,16 @@ func startPair(b *testing.B, sic ferry.ServerInterceptor, cic ferry.ClientInterc
 	return c
 }
 
-// sdkOptions returns interceptor options on fresh SDK providers: SDK
-// metrics (a manual reader) or no-op metrics, and SDK tracing with sampler
+// sdkOptions returns interceptor options on fresh SDK providers: metrics
+// in a Metrics collected by an SDK manual reader, or no-op metrics, and SDK tracing with sampler
 // (batched to a discarding exporter) or, when nil, no-op tracing.
 func sdkOptions(b *testing.B, metrics bool, sampler sdktrace.Sampler) []ferryotel.Option {
 	opts := []ferryotel.Option{ferryotel.WithPropagators(propagation.TraceContext{})}
 	if metrics {
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		m := ferryotel.NewMetrics()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader(sdkmetric.WithProducer(m))))
 		b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-		opts = append(opts, ferryotel.WithMeterProvider(mp))
+		opts = append(opts, ferryotel.WithMetrics(m))
 	} else {
 		opts = append(opts, ferryotel.WithMeterProvider(metricnoop.NewMeterProvider()))
 	}

@@ -34,7 +34,8 @@
 //     deadline_exceeded, unimplemented, internal, unavailable, data_loss).
 //   - the histograms rpc.client.call.duration and rpc.server.call.duration
 //     in seconds, with rpc.system.name, rpc.method,
-//     rpc.response.status_code and error.type.
+//     rpc.response.status_code and error.type, and the bucket boundaries
+//     the conventions advise (DurationBuckets, 5 ms to 10 s).
 //
 // Streaming calls get the same span and duration histogram, the span
 // lasting from the open to the stream's end (the handler's return on the
@@ -60,6 +61,26 @@
 // or pass WithPropagators. Metadata only crosses the wire between Ferry
 // peers: a plain MessagePack-RPC peer starts a new trace.
 //
+// # Metrics: a MeterProvider, or Metrics
+//
+// By default the interceptors record through the global MeterProvider
+// (or WithMeterProvider's): one SDK Record per measurement. For calls
+// that take microseconds that Record is a large part of the cost (see
+// Cost), so the package offers a cheaper way with the same histograms:
+// a Metrics aggregates the measurements itself, with a few atomic
+// additions each, and an SDK reader collects it as a Producer:
+//
+//	m := ferryotel.NewMetrics()
+//	reader := sdkmetric.NewPeriodicReader(exporter, sdkmetric.WithProducer(m))
+//	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+//	opts := []ferryotel.Option{ferryotel.WithMetrics(m)}
+//	s := server.New(server.WithInterceptors(ferryotel.ServerInterceptor(opts...)))
+//
+// What a Metrics does not do: views, exemplars, delta temporality (its
+// histograms are cumulative) and the attribute filters a MeterProvider
+// applies; its series are kept for its lifetime, at most MaxSeries per
+// histogram.
+//
 // Inside a trace that is not sampled (the caller's trace context says so,
 // or the context a call is made or a stream opened with holds an
 // unsampled span), no interceptor, unary or stream, starts a span: the
@@ -78,9 +99,11 @@
 // context holds any (one map and the traceparent string; nothing when
 // tracing is off and the context holds no span), reads the monotonic
 // clock twice, and records one duration with an attribute set built once
-// per method and code. The serving side, when tracing is on, reads the
-// trace context from the metadata and asks its tracer for a span unless
-// that trace is not sampled; it too reads the clock twice and records one
+// per method and code: an SDK Record, or with WithMetrics an atomic
+// addition to the sum and to one bucket. The serving side, when tracing
+// is on, reads the trace context from the metadata and asks its tracer
+// for a span unless that trace is not sampled; it reads the clock once
+// (the engine read it when the message arrived) and records one
 // duration. Span attributes beyond those given at the start are set only
 // on spans that record. With 1 % sampling, the other 99 % of calls cost
 // the sampling decision and the propagation of their trace context (so

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
@@ -35,17 +36,39 @@ type telemetry struct {
 	opts   []ferryotel.Option
 }
 
-func newTelemetry(t *testing.T) *telemetry {
+func newTelemetry(t *testing.T) *telemetry { return newTelemetryMode(t, meterProvider) }
+
+// The two ways the interceptors record metrics.
+const (
+	meterProvider = "meter-provider" // WithMeterProvider: the SDK's instruments
+	producer      = "producer"       // WithMetrics: a Metrics the reader collects
+)
+
+var metricModes = []string{meterProvider, producer}
+
+// newTelemetryMode is newTelemetry with metrics recorded as mode says.
+func newTelemetryMode(t *testing.T, mode string) *telemetry {
 	t.Helper()
-	tel := &telemetry{spans: tracetest.NewSpanRecorder(), reader: sdkmetric.NewManualReader()}
+	tel := &telemetry{spans: tracetest.NewSpanRecorder()}
+	metrics := ferryotel.WithMeterProvider(nil)
+	if mode == producer {
+		m := ferryotel.NewMetrics()
+		tel.reader = sdkmetric.NewManualReader(sdkmetric.WithProducer(m))
+		metrics = ferryotel.WithMetrics(m)
+	} else {
+		tel.reader = sdkmetric.NewManualReader()
+	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(tel.spans))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(tel.reader))
+	if mode != producer {
+		metrics = ferryotel.WithMeterProvider(mp)
+	}
 	t.Cleanup(func() {
 		_ = tp.Shutdown(context.Background())
 		_ = mp.Shutdown(context.Background())
 	})
 	tel.opts = []ferryotel.Option{
-		ferryotel.WithTracerProvider(tp), ferryotel.WithMeterProvider(mp),
+		ferryotel.WithTracerProvider(tp), metrics,
 		ferryotel.WithPropagators(propagation.TraceContext{}),
 	}
 	return tel
@@ -137,7 +160,12 @@ func TestTraceCrossesBothDirections(t *testing.T) {
 }
 
 func TestErrorStatusAndMetrics(t *testing.T) {
-	tel := newTelemetry(t)
+	for _, mode := range metricModes {
+		t.Run(mode, func(t *testing.T) { testErrorStatusAndMetrics(t, newTelemetryMode(t, mode)) })
+	}
+}
+
+func testErrorStatusAndMetrics(t *testing.T, tel *telemetry) {
 	c := pair(t, tel)
 	var r int64
 	require.NoError(t, c.Call(t.Context(), "Svc.Add", Args{A: 1, B: 2}, &r))
@@ -167,7 +195,20 @@ func TestErrorStatusAndMetrics(t *testing.T) {
 			assert.Equal(t, "s", m.Unit)
 			h, ok := m.Data.(metricdata.Histogram[float64])
 			require.True(t, ok, m.Name)
+			assert.Equal(t, metricdata.CumulativeTemporality, h.Temporality)
 			for _, dp := range h.DataPoints {
+				assert.Equal(t, ferryotel.DurationBuckets, dp.Bounds, "the conventions' buckets, in seconds")
+				var n uint64
+				for _, b := range dp.BucketCounts {
+					n += b
+				}
+				assert.Equal(t, dp.Count, n)
+				lo, _ := dp.Min.Value()
+				hi, _ := dp.Max.Value()
+				assert.Positive(t, lo)
+				assert.LessOrEqual(t, lo, hi)
+				assert.GreaterOrEqual(t, dp.Sum, lo*float64(dp.Count)*(1-1e-9))
+				assert.LessOrEqual(t, dp.Sum, hi*float64(dp.Count)*(1+1e-9))
 				method, _ := dp.Attributes.Value("rpc.method")
 				code, _ := dp.Attributes.Value("rpc.response.status_code")
 				system, _ := dp.Attributes.Value("rpc.system.name")
@@ -253,4 +294,27 @@ func TestMetricsWithNoopTracing(t *testing.T) {
 	require.NoError(t, reader.Collect(t.Context(), &rm))
 	require.Len(t, rm.ScopeMetrics, 1)
 	assert.Len(t, rm.ScopeMetrics[0].Metrics, 2, "client and server durations")
+}
+
+// TestServerDurationFromReceived checks that a served call's duration and
+// span start when its message was read (CallInfo.Received), not when the
+// interceptor runs: the wait for a handler counts.
+func TestServerDurationFromReceived(t *testing.T) {
+	tel := newTelemetryMode(t, producer)
+	ic := ferryotel.ServerInterceptor(tel.opts...)
+	received := time.Now().Add(-time.Second)
+	_, err := ic(t.Context(), &ferry.CallInfo{Method: "Svc.Late", Received: received}, nil,
+		func(context.Context, any) (any, error) { return nil, nil })
+	require.NoError(t, err)
+
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, tel.reader.Collect(t.Context(), &rm))
+	require.Len(t, rm.ScopeMetrics, 1)
+	require.Len(t, rm.ScopeMetrics[0].Metrics, 1)
+	dps := rm.ScopeMetrics[0].Metrics[0].Data.(metricdata.Histogram[float64]).DataPoints
+	require.Len(t, dps, 1)
+	assert.GreaterOrEqual(t, dps[0].Sum, 1.0)
+	spans := tel.spans.Ended()
+	require.Len(t, spans, 1)
+	assert.True(t, spans[0].StartTime().Equal(received), "the span starts at %v, not %v", spans[0].StartTime(), received)
 }

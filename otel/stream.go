@@ -33,6 +33,9 @@ type streamInstruments struct {
 	*instruments
 	msgs  metric.Int64Histogram // messages per stream, by direction
 	bytes metric.Int64Histogram // bytes per stream, by direction
+	// ownMsgs and ownBytes are the same in the Metrics of WithMetrics,
+	// which replace msgs and bytes.
+	ownMsgs, ownBytes *histogram
 }
 
 func newStreamInstruments(opts []Option, serverSide bool) *streamInstruments {
@@ -45,17 +48,37 @@ func newStreamInstruments(opts []Option, serverSide bool) *streamInstruments {
 	for _, o := range opts {
 		o(&c)
 	}
+	const (
+		msgsDesc = "Messages per streaming call, by direction"
+		sizeDesc = "Bytes per streaming call on the wire, frames included, by direction"
+	)
+	msgsName, sizeName := "ferry.rpc."+side+".stream.messages", "ferry.rpc."+side+".stream.size"
+	if c.metrics != nil {
+		in.ownMsgs = c.metrics.histogram(msgsName, msgsDesc, "{message}", countBuckets, false)
+		in.ownBytes = c.metrics.histogram(sizeName, sizeDesc, "By", countBuckets, false)
+		return in
+	}
 	meter := c.mp.Meter(ScopeName)
 	var err error
-	if in.msgs, err = meter.Int64Histogram("ferry.rpc."+side+".stream.messages", metric.WithUnit("{message}"),
-		metric.WithDescription("Messages per streaming call, by direction")); err != nil {
+	if in.msgs, err = meter.Int64Histogram(msgsName, metric.WithUnit("{message}"), metric.WithDescription(msgsDesc)); err != nil {
 		global.Handle(err)
 	}
-	if in.bytes, err = meter.Int64Histogram("ferry.rpc."+side+".stream.size", metric.WithUnit("By"),
-		metric.WithDescription("Bytes per streaming call on the wire, frames included, by direction")); err != nil {
+	if in.bytes, err = meter.Int64Histogram(sizeName, metric.WithUnit("By"), metric.WithDescription(sizeDesc)); err != nil {
 		global.Handle(err)
 	}
 	return in
+}
+
+// recordCount records one stream measurement (messages or bytes) of v,
+// into own when set, else into the SDK instrument sdk.
+func recordCount(ctx context.Context, own *histogram, sdk metric.Int64Histogram, ca *codeAttrs, v int64) {
+	if own != nil {
+		own.get(ca.set).record(own, v)
+		return
+	}
+	if sdk != nil && sdk.Enabled(ctx) {
+		sdk.Record(ctx, v, ca.opts...)
+	}
 }
 
 // tally counts a stream's messages, and its bytes when the stream it
@@ -81,16 +104,13 @@ func (in *streamInstruments) end(ctx context.Context, span trace.Span, ma *metho
 			span.SetAttributes(BytesSentKey.Int64(bs), BytesReceivedKey.Int64(br))
 		}
 	}
-	if in.hist.Enabled(ctx) {
-		in.hist.Record(ctx, d.Seconds(), ma.record(code)...)
-	}
-	if in.msgs != nil && in.msgs.Enabled(ctx) {
-		in.msgs.Record(ctx, t.sent.Load(), ma.streamRecord(code, info.Kind, streamDirectionSent)...)
-		in.msgs.Record(ctx, t.received.Load(), ma.streamRecord(code, info.Kind, streamDirectionRecvd)...)
-	}
-	if t.wire != nil && in.bytes != nil && in.bytes.Enabled(ctx) {
-		in.bytes.Record(ctx, bs, ma.streamRecord(code, info.Kind, streamDirectionSent)...)
-		in.bytes.Record(ctx, br, ma.streamRecord(code, info.Kind, streamDirectionRecvd)...)
+	in.record(ctx, ma, code, d)
+	sent, recvd := ma.streamRecord(code, info.Kind, streamDirectionSent), ma.streamRecord(code, info.Kind, streamDirectionRecvd)
+	recordCount(ctx, in.ownMsgs, in.msgs, sent, t.sent.Load())
+	recordCount(ctx, in.ownMsgs, in.msgs, recvd, t.received.Load())
+	if t.wire != nil {
+		recordCount(ctx, in.ownBytes, in.bytes, sent, bs)
+		recordCount(ctx, in.ownBytes, in.bytes, recvd, br)
 	}
 }
 

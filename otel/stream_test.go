@@ -80,7 +80,12 @@ func chat(t *testing.T, ctx context.Context, o ferry.StreamOpener, msgs ...strin
 }
 
 func TestStreamsAreTracedBothWays(t *testing.T) {
-	tel := newTelemetry(t)
+	for _, mode := range metricModes {
+		t.Run(mode, func(t *testing.T) { testStreamsAreTracedBothWays(t, newTelemetryMode(t, mode)) })
+	}
+}
+
+func testStreamsAreTracedBothWays(t *testing.T, tel *telemetry) {
 	c, peers := streamPair(t, tel)
 	p := <-peers
 	tracer := sdktrace.NewTracerProvider().Tracer("test")

@@ -56,7 +56,7 @@ var syncPool = sync.Pool{New: func() any { return &pending{done: make(chan struc
 // Call returns once that read ends.
 func (c *Channel) Call(ctx context.Context, method string, args, reply any) error {
 	if ic := c.opts.Client; ic != nil {
-		return ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoke)
+		return ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoker)
 	}
 	return c.call(ctx, method, args, reply)
 }
@@ -65,7 +65,7 @@ func (c *Channel) Call(ctx context.Context, method string, args, reply any) erro
 // queued for writing; no response ever comes.
 func (c *Channel) Notify(ctx context.Context, method string, args any) error {
 	if ic := c.opts.Client; ic != nil {
-		return ic(ctx, &ferry.CallInfo{Method: method, Notify: true}, args, nil, c.invoke)
+		return ic(ctx, &ferry.CallInfo{Method: method, Notify: true}, args, nil, c.invoker)
 	}
 	return c.notify(ctx, method, args)
 }
@@ -99,7 +99,7 @@ func (c *Channel) Go(ctx context.Context, method string, args, reply any) *async
 		c.mu.Unlock()
 		go func() {
 			defer c.asyncs.Done()
-			p.finish(ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoke))
+			p.finish(ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoker))
 		}()
 		return p.call
 	}

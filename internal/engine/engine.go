@@ -81,6 +81,9 @@ type Options struct {
 // stream (a session's call stream, or a bare connection): it calls and
 // serves at once, with one reader goroutine and one batching writer.
 type Channel struct {
+	// invoker is c.invoke, bound once: interceptors get it on every call.
+	invoker ferry.Invoker
+
 	rwc  io.ReadWriteCloser
 	opts Options
 	rd   *wire.Reader
@@ -152,6 +155,7 @@ func New(rwc io.ReadWriteCloser, opts Options) *Channel {
 		base = opts.ConnContext(c)
 	}
 	c.baseCtx, c.cancel = context.WithCancel(base)
+	c.invoker = c.invoke
 	c.w.init(c)
 	c.rd.SetDirect(directMin)
 	if opts.Budget != nil {

@@ -1,0 +1,64 @@
+package otel_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/ferryrpc/ferry/client"
+	ferryotel "github.com/ferryrpc/ferry/otel"
+	"github.com/ferryrpc/ferry/server"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+// ExampleNewMetrics aggregates call durations in a Metrics, which an SDK
+// reader collects as a Producer. A real program would give the reader an
+// exporter (sdkmetric.NewPeriodicReader(exporter, sdkmetric.WithProducer(m))).
+func ExampleNewMetrics() {
+	ctx := context.Background()
+	m := ferryotel.NewMetrics()
+	reader := sdkmetric.NewManualReader(sdkmetric.WithProducer(m))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(ctx)
+
+	s := server.New(server.WithInterceptors(ferryotel.ServerInterceptor(ferryotel.WithMetrics(m))))
+	_ = server.Handle(s, "Svc.Double", func(ctx context.Context, n *int) (*int, error) {
+		r := 2 * *n
+		return &r, nil
+	})
+	cc, sc := net.Pipe()
+	go s.ServeConn(sc)
+	defer s.Close()
+	c, err := client.New(cc, client.WithInterceptors(ferryotel.ClientInterceptor(ferryotel.WithMetrics(m))))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	for i := range 3 {
+		var r int
+		if err := c.Call(ctx, "Svc.Double", i, &r); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, md := range sm.Metrics {
+			for _, dp := range md.Data.(metricdata.Histogram[float64]).DataPoints {
+				method, _ := dp.Attributes.Value("rpc.method")
+				code, _ := dp.Attributes.Value("rpc.response.status_code")
+				fmt.Println(md.Name, method.AsString(), code.AsString(), dp.Count)
+			}
+		}
+	}
+	// Output:
+	// rpc.server.call.duration Svc.Double OK 3
+	// rpc.client.call.duration Svc.Double OK 3
+}
