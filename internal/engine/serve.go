@@ -192,6 +192,9 @@ func (c *Channel) serve(m *wire.Message) {
 			inbounds.Put(in)
 			return
 		}
+		if c.opts.Server != nil {
+			in.info.Received = time.Now() // the message is whole only now
+		}
 	} else if in.args, aerr = meth.DecodeArgs(c.dec, m.Params, c.opts.DisallowUnknownFields); aerr != nil {
 		c.opts.Budget.Release(cost)
 		c.opts.Limiter.unreserve(adm)
