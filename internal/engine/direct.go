@@ -23,14 +23,15 @@ import (
 // allocated (a call's arguments as DecodeCost, a reply while it is read).
 const directMin = 64 << 10
 
-var bytesType = reflect.TypeFor[[]byte]()
-
-// directArgs reports whether meth's arguments are a []byte that a bin
-// decodes into whole (as registry.Method.DecodeArgs would decode params
-// [bin] or bin).
-func directArgs(meth *registry.Method) bool {
-	t := meth.ArgsType
-	return t == bytesType || (t != nil && t.Kind() == reflect.Pointer && t.Elem() == bytesType)
+// directArgs returns a fresh *[]byte for meth's arguments when they are
+// a []byte that a bin decodes into whole (as registry.Method.DecodeArgs
+// decodes params [bin] or bin), and nil otherwise.
+func directArgs(meth *registry.Method) *[]byte {
+	if t := meth.ArgsType; t == nil || (t.Kind() != reflect.Slice && t.Kind() != reflect.Pointer) {
+		return nil
+	}
+	args, _ := meth.NewArgs().(*[]byte)
+	return args
 }
 
 // handleHead handles the head of a message whose body the reader has not
@@ -44,7 +45,12 @@ func (c *Channel) handleHead(b []byte) (whole, ok bool) {
 	if c.locked.Load() || len(h.Method) == 0 || h.Method[0] == '$' || c.opts.Registry == nil {
 		return true, true
 	}
-	if meth := c.opts.Registry.Lookup(h.Method); meth == nil || !meth.Unary() || !directArgs(meth) {
+	meth := c.opts.Registry.Lookup(h.Method)
+	if meth == nil || !meth.Unary() {
+		return true, true
+	}
+	args := directArgs(meth)
+	if args == nil {
 		return true, true
 	}
 	c.nread++
@@ -52,9 +58,9 @@ func (c *Channel) handleHead(b []byte) (whole, ok bool) {
 	if h.HasExt {
 		m.Ext = noExt // not nil: the request has extensions (read after the body)
 	}
-	c.head, c.headErr = &h, nil
+	c.head, c.headArgs, c.headErr = &h, args, nil
 	c.serve(&m)
-	c.head = nil
+	c.head, c.headArgs = nil, nil
 	if err := c.headErr; err != nil {
 		c.readFailed(err)
 		return false, false
@@ -72,10 +78,10 @@ func (c *Channel) handleHead(b []byte) (whole, ok bool) {
 var noExt = []byte{}
 
 // readArgs reads the body of the request c.head into a new []byte, the
-// call's arguments, and its extensions into m.Ext. A read error is left
-// in c.headErr.
-func (c *Channel) readArgs(meth *registry.Method, m *wire.Message) any {
-	args := meth.NewArgs().(*[]byte)
+// call's arguments (c.headArgs), and its extensions into m.Ext. A read
+// error is left in c.headErr.
+func (c *Channel) readArgs(m *wire.Message) any {
+	args := c.headArgs
 	buf := uncleared(c.head.Body)
 	rest, err := c.rd.ReadBody(buf)
 	if err != nil {

@@ -71,3 +71,47 @@ func TestDirectBodiesSkipTheReaderBuffer(t *testing.T) {
 	assert.Less(t, sa.max(), directMin)
 	assert.Greater(t, ca.max(), len(payload), "a string reply is decoded from the whole message")
 }
+
+// BytesSvc takes []byte arguments by value and by pointer, net/rpc style.
+type BytesSvc struct{}
+
+// Len returns the length of its argument.
+func (BytesSvc) Len(_ context.Context, p []byte, n *int) error { *n = len(p); return nil }
+
+// PtrLen returns the length of its argument.
+func (BytesSvc) PtrLen(_ context.Context, p *[]byte, n *int) error { *n = len(*p); return nil }
+
+// TestDirectArgsShapes: every way to take a []byte gets the bin, straight
+// or (a pointer to a pointer) through the whole message.
+func TestDirectArgsShapes(t *testing.T) {
+	r := registry.New()
+	ms, err := registry.Reflect("", BytesSvc{})
+	require.NoError(t, err)
+	require.NoError(t, r.Add(ms...))
+	require.NoError(t, r.Add(registry.Typed("B.PtrPtr", func(_ context.Context, p **[]byte) (*int, error) {
+		n := len(**p)
+		return &n, nil
+	})))
+	a, b := net.Pipe()
+	srv := New(a, Options{Registry: r, FerryPeer: true})
+	cli := New(b, Options{FerryPeer: true})
+	var sa peakAccount
+	srv.rd.SetAccount(&sa)
+	srv.Start()
+	cli.Start()
+	t.Cleanup(func() {
+		cli.Close()
+		srv.Close()
+	})
+	payload := make([]byte, 200<<10)
+	for _, m := range []string{"BytesSvc.Len", "BytesSvc.PtrLen"} {
+		var n int
+		require.NoError(t, cli.Call(context.Background(), m, payload, &n), m)
+		assert.Equal(t, len(payload), n, m)
+	}
+	assert.Less(t, sa.max(), directMin)
+	var n int
+	require.NoError(t, cli.Call(context.Background(), "B.PtrPtr", payload, &n))
+	assert.Equal(t, len(payload), n)
+	assert.Greater(t, sa.max(), len(payload), "a **[]byte is decoded from the whole message")
+}

@@ -89,10 +89,11 @@ type Channel struct {
 	rd   *wire.Reader
 	dec  *msgpack.Decoder // used by the reader goroutine only
 	// head is the request whose body the reader has yet to read while
-	// serve handles it (direct.go), and headErr the error reading it;
-	// reader goroutine only.
-	head    *wire.Head
-	headErr error
+	// serve handles it (direct.go), headArgs the arguments it goes into,
+	// and headErr the error reading it; reader goroutine only.
+	head     *wire.Head
+	headArgs *[]byte
+	headErr  error
 
 	w writer
 

@@ -185,7 +185,7 @@ func (c *Channel) serve(m *wire.Message) {
 	in.info = ferry.CallInfo{Method: meth.Name, Notify: !isReq, Received: received}
 	var aerr *ferry.Error
 	if c.head != nil {
-		if in.args = c.readArgs(meth, m); in.args == nil {
+		if in.args = c.readArgs(m); in.args == nil {
 			c.opts.Budget.Release(cost)
 			c.opts.Limiter.unreserve(adm)
 			*in = inbound{}
