@@ -88,6 +88,12 @@ type Channel struct {
 	opts Options
 	rd   *wire.Reader
 	dec  *msgpack.Decoder // used by the reader goroutine only
+	// head is the request whose body the reader has yet to read while
+	// serve handles it (direct.go), headArgs the arguments it goes into,
+	// and headErr the error reading it; reader goroutine only.
+	head     *wire.Head
+	headArgs *[]byte
+	headErr  error
 
 	w writer
 
@@ -152,6 +158,7 @@ func New(rwc io.ReadWriteCloser, opts Options) *Channel {
 	c.baseCtx, c.cancel = context.WithCancel(base)
 	c.invoker = c.invoke
 	c.w.init(c)
+	c.rd.SetDirect(directMin)
 	if opts.Budget != nil {
 		c.rd.SetAccount(opts.Budget)
 	}
