@@ -51,7 +51,9 @@ var syncPool = sync.Pool{New: func() any { return &pending{done: make(chan struc
 
 // Call sends a request and waits for its result, which is decoded into
 // reply. Cancelling ctx abandons the call at once and asks the peer to
-// cancel the handler.
+// cancel the handler, unless the response has already begun to arrive
+// into reply (a large []byte body read straight into it, direct.go): then
+// Call returns once that read ends.
 func (c *Channel) Call(ctx context.Context, method string, args, reply any) error {
 	if ic := c.opts.Client; ic != nil {
 		return ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoker)

@@ -91,6 +91,12 @@ type Channel struct {
 	opts Options
 	rd   *wire.Reader
 	dec  *msgpack.Decoder // used by the reader goroutine only
+	// head is the request whose body the reader has yet to read while
+	// serve handles it (direct.go), headArgs the arguments it goes into,
+	// and headErr the error reading it; reader goroutine only.
+	head     *wire.Head
+	headArgs *[]byte
+	headErr  error
 
 	w writer
 
@@ -112,6 +118,8 @@ type Channel struct {
 	// The reader parks while the stream is idle (park.go).
 	pk      parker      // rwc, if its reader can park; nil otherwise
 	quiet   atomic.Bool // no message since the idle timer last looked
+	rdWait  atomic.Bool // the reader waits in Next for a new message
+	parking atomic.Bool // parkReq, for the reader to read without rdMu
 	rdMu    sync.Mutex  // orders read deadlines; guards what follows
 	parkReq bool        // the idle timer set a deadline to park the reader
 	idleT   *time.Timer // the idle timer; nil while the reader is parked
@@ -166,6 +174,7 @@ func New(rwc io.ReadWriteCloser, opts Options) *Channel {
 	c.baseCtx, c.cancel = context.WithCancel(base)
 	c.invoker = c.invoke
 	c.w.init(c)
+	c.rd.SetDirect(directMin)
 	if opts.Budget != nil {
 		c.rd.SetAccount(opts.Budget)
 	}

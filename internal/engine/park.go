@@ -57,8 +57,42 @@ func (c *Channel) idleCheck() {
 	case !c.quiet.Swap(true): // a message came during the period
 		c.idleT.Reset(readerIdle)
 	default:
+		// Only a reader waiting for a new message may be woken: not one
+		// handling a message or reading a body. The reader clears
+		// rdWait before it reads parking (and this side sets parking
+		// before it reads rdWait), so one of the two sees the other.
 		c.parkReq = true
+		c.parking.Store(true)
+		if !c.rdWait.Load() {
+			c.parkReq = false
+			c.parking.Store(false)
+			c.idleT.Reset(readerIdle)
+			return
+		}
 		_ = c.pk.SetReadDeadline(time.Unix(1, 0)) // wakes the reader
+	}
+}
+
+// unpark withdraws a park request the reader did not take: Next returned
+// a message before the deadline woke it.
+func (c *Channel) unpark() {
+	c.rdMu.Lock()
+	defer c.rdMu.Unlock()
+	if !c.parkReq {
+		return
+	}
+	c.parkReq = false
+	c.parking.Store(false)
+	if !c.stopRead.Load() && !c.writeBroken() { // else that deadline stays
+		_ = c.pk.SetReadDeadline(time.Time{})
+		c.rearmLocked()
+	}
+}
+
+// rearmLocked starts another idle period; rdMu is held.
+func (c *Channel) rearmLocked() {
+	if !c.idleOff && c.idleT != nil {
+		c.idleT.Reset(readerIdle)
 	}
 }
 
@@ -89,6 +123,7 @@ func (c *Channel) parkRequested(err error) bool {
 		return false
 	}
 	c.parkReq = false
+	c.parking.Store(false)
 	if c.stopRead.Load() || c.writeBroken() {
 		return false
 	}

@@ -109,3 +109,46 @@ func TestReaderWithoutParkStaysUp(t *testing.T) {
 	assert.Nil(t, c.idleT)
 	c.rdMu.Unlock()
 }
+
+// TestIdleTimerSparesBusyReader: the idle timer wakes the reader only
+// while it waits in Next for a new message, never while it handles one
+// or reads a body (a deadline there would fail the conn).
+func TestIdleTimerSparesBusyReader(t *testing.T) {
+	p1, p2 := net.Pipe()
+	cs, err := transport.Client(p1, transport.DefaultConfig())
+	require.NoError(t, err)
+	ss, err := transport.Server(p2, transport.DefaultConfig())
+	require.NoError(t, err)
+	defer func() {
+		assert.NoError(t, cs.Close())
+		<-ss.Done()
+		assert.NoError(t, ss.Close())
+	}()
+	st, err := cs.Open(t.Context())
+	require.NoError(t, err)
+	c := New(st, Options{}) // not started: the test plays its reader
+	c.idleT = time.AfterFunc(time.Hour, func() {})
+	defer c.idleT.Stop()
+	noDeadline := func() bool {
+		if c.pk.Park(func() {}) { // refused while a read deadline is set
+			require.NoError(t, c.pk.SetReadDeadline(time.Time{})) // withdraws it
+			return true
+		}
+		return false
+	}
+	c.quiet.Store(true)
+	c.idleCheck() // the reader is busy
+	c.rdMu.Lock()
+	assert.False(t, c.parkReq)
+	c.rdMu.Unlock()
+	assert.True(t, noDeadline(), "no deadline for a busy reader")
+	c.rdWait.Store(true)
+	c.quiet.Store(true)
+	c.idleCheck() // the reader waits for a message
+	c.rdMu.Lock()
+	assert.True(t, c.parkReq)
+	c.rdMu.Unlock()
+	assert.False(t, noDeadline(), "a waiting reader is woken")
+	c.unpark()
+	assert.True(t, noDeadline(), "unpark withdraws the deadline")
+}

@@ -19,12 +19,22 @@ func (c *Channel) readLoop() {
 		// The reader waits in Next while the conn is idle: handle keeps
 		// its large frame off the stack then, so that the stack, grown
 		// while handling, shrinks back to 4 KiB.
+		idle := c.pk != nil && c.rd.Idle()
+		if idle {
+			c.rdWait.Store(true) // the idle timer may wake Next now
+		}
 		b, err := c.rd.Next()
-		if err != nil && c.parkRequested(err) {
-			if c.park() {
-				return // resume starts the reader again
+		if idle {
+			c.rdWait.Store(false)
+			if c.parking.Load() {
+				if err != nil && c.parkRequested(err) {
+					if c.park() {
+						return // resume starts the reader again
+					}
+					continue
+				}
+				c.unpark() // a message came first: no deadline while handling it
 			}
-			continue
 		}
 		if !c.handle(b, err, &c.onFirst) {
 			break
@@ -47,7 +57,7 @@ func (c *Channel) handle(b []byte, err error, first *func()) bool {
 	if c.quiet.Load() {
 		c.quiet.Store(false) // the idle timer sees a message came
 	}
-	if err == nil && *first != nil {
+	if err == nil && *first != nil && c.rd.Body() == 0 {
 		(*first)()
 		*first = nil
 	}
@@ -56,13 +66,25 @@ func (c *Channel) handle(b []byte, err error, first *func()) bool {
 		return false
 	}
 	if err != nil {
-		c.mu.Lock()
-		if c.werr != nil {
-			err = c.werr // the read deadline was set because of it
-		}
-		c.mu.Unlock()
-		c.fail(err, false)
+		c.readFailed(err)
 		return false
+	}
+	if c.rd.Body() > 0 {
+		whole, ok := *first != nil, true
+		if !whole {
+			whole, ok = c.handleHead(b)
+		}
+		if !whole {
+			return ok
+		}
+		if b, err = c.rd.Whole(); err != nil {
+			c.readFailed(err)
+			return false
+		}
+		if *first != nil {
+			(*first)()
+			*first = nil
+		}
 	}
 	m, err := wire.Parse(b)
 	if err != nil {
@@ -163,7 +185,11 @@ func (c *Channel) serve(m *wire.Message) {
 		c.refuse(m, ferry.Errorf(ferry.CodeUnimplemented, "%s is a %s-streaming method: open a stream to call it", meth.Name, meth.Kind))
 		return
 	}
-	cost := meth.DecodeCost(len(m.Params)) + callOverhead
+	size := len(m.Params)
+	if c.head != nil {
+		size = c.head.Body + 8 // its params: the bin and their headers
+	}
+	cost := meth.DecodeCost(size) + callOverhead
 	if !c.opts.Budget.Charge(cost) {
 		c.refuse(m, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "the connection's memory budget is spent: too much data in calls not yet answered")))
 		return
@@ -178,7 +204,18 @@ func (c *Channel) serve(m *wire.Message) {
 	*in = inbound{c: c, meth: meth, id: m.ID, isReq: isReq, ext: ext, ctx: c.baseCtx, cost: cost}
 	in.info = ferry.CallInfo{Method: meth.Name, Notify: !isReq, Received: received}
 	var aerr *ferry.Error
-	if in.args, aerr = meth.DecodeArgs(c.dec, m.Params, c.opts.DisallowUnknownFields); aerr != nil {
+	if c.head != nil {
+		if in.args = c.readArgs(m); in.args == nil {
+			c.opts.Budget.Release(cost)
+			c.opts.Limiter.unreserve(adm)
+			*in = inbound{}
+			inbounds.Put(in)
+			return
+		}
+		if c.opts.Server != nil {
+			in.info.Received = time.Now() // the message is whole only now
+		}
+	} else if in.args, aerr = meth.DecodeArgs(c.dec, m.Params, c.opts.DisallowUnknownFields); aerr != nil {
 		c.opts.Budget.Release(cost)
 		c.opts.Limiter.unreserve(adm)
 		c.refuse(m, aerr)

@@ -1,7 +1,13 @@
 // Package wire frames and parses MessagePack-RPC messages without trusting
 // the bytes: a Reader finds where each message ends while enforcing a size
-// and nesting bound, so no declared length is ever allocated before the
+// and nesting bound, and never allocates a declared length before the
 // bytes behind it have arrived; Parse then splits a complete message into
 // its envelope fields without reflection. Append* functions write envelopes
 // by hand. The format is documented in PROTOCOL.md at the repository root.
+//
+// With direct bodies (Reader.SetDirect) a Reader hands over the head of a
+// request or response whose payload is one large bin once the bin's
+// header has passed the size bound, so that its caller can read the body
+// straight into the destination: the caller then allocates the declared
+// length, which the bound and its own budget have already limited.
 package wire

@@ -186,3 +186,80 @@ func checkParsed(t *testing.T, b []byte, m Message) {
 		assert.Equal(t, se, se2)
 	}
 }
+
+// FuzzReaderDirect frames arbitrary bytes with direct bodies on (a small
+// threshold, in small chunks), reads, skips or takes whole each head as
+// the fuzzer says, and checks that head, body and rest put together are
+// the messages a plain Reader returns, ending with the same kind of error.
+func FuzzReaderDirect(f *testing.F) {
+	req, resp, bare, _, _ := directMsgs(40)
+	for _, s := range append(fuzzSeeds(), req, resp, bare, cat(req, msgReq, resp, bare),
+		envelope(mpUint(0), mpUint(1), mpStr("m"), cat(raw(0x91), binOf(40)), rep([]byte{0x91}, 70)),
+		envelope(mpUint(0), mpUint(1), mpStr("m"), cat(raw(0x91), binOf(40)), raw(0xdf, 0xff, 0xff, 0xff, 0xff)),
+		req[:len(req)-3], resp[:30]) {
+		f.Add(s, uint16(256), uint8(8), uint8(3), uint8(0))
+		f.Add(s, uint16(4096), uint8(64), uint8(7), uint8(0xb6))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, maxMsg uint16, maxDepth uint8, chunk uint8, mode uint8) {
+		lim := Limits{MaxMessage: 1 + int(maxMsg)%8192, MaxDepth: 1 + int(maxDepth)%70}
+		msgs, err := fuzzReadAll(t, NewReader(bytes.NewReader(data), lim), lim)
+
+		r := NewReader(&chunkReader{chunks: chunksOf(data, 1+int(chunk)%16)}, lim)
+		r.SetDirect(1 + int(chunk)%32)
+		var got [][]byte
+		var err2 error
+		skipped := map[int]bool{}
+		for i := 0; ; i++ {
+			b, err := r.Next()
+			if err != nil {
+				err2 = err
+				break
+			}
+			require.LessOrEqual(t, cap(r.buf), max(lim.MaxMessage+16, 1))
+			if r.Body() == 0 {
+				got = append(got, bytes.Clone(b))
+				continue
+			}
+			h, ok := ParseHead(b)
+			require.True(t, ok)
+			require.Equal(t, h.Body, r.Body())
+			require.LessOrEqual(t, h.Len+h.Body, lim.MaxMessage)
+			head := bytes.Clone(b)
+			switch (mode >> (i % 4 * 2)) & 3 {
+			case 0, 1: // read
+				body := make([]byte, h.Body)
+				rest, err := r.ReadBody(body)
+				if err != nil {
+					err2 = err
+					break
+				}
+				require.Equal(t, head, r.Head())
+				got = append(got, cat(head, body, rest))
+			case 2: // skipped by the next Next
+				skipped[i] = true
+			case 3:
+				b, err := r.Whole()
+				if err != nil {
+					err2 = err
+					break
+				}
+				require.True(t, bytes.HasPrefix(b, head))
+				got = append(got, bytes.Clone(b))
+			}
+			if err2 != nil {
+				break
+			}
+		}
+		var want [][]byte // what was not skipped
+		for i, m := range msgs {
+			if !skipped[i] {
+				want = append(want, m)
+			}
+		}
+		require.Equal(t, want, got)
+		require.Equal(t, errorsIsAny(err, io.EOF), errorsIsAny(err2, io.EOF), "%v / %v", err, err2)
+		for _, e := range []error{io.ErrUnexpectedEOF, ErrTooLarge, ErrTooDeep, ErrMalformed, ErrNotMessage} {
+			require.Equal(t, errorsIsAny(err, e), errorsIsAny(err2, e), "%v / %v", err, err2)
+		}
+	})
+}

@@ -82,3 +82,28 @@ func TestReleaseIdle(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, msgReq, msg)
 }
+
+// TestReadBodyCountsArrivals: body bytes that ReadBody reads straight
+// into their destination count as arrivals for the stall timer, like the
+// bytes the buffer takes.
+func TestReadBodyCountsArrivals(t *testing.T) {
+	const body = 70000
+	head := []byte{0x94, 0x01, 0x00, 0xc0, 0xc6, 0x00, 0x01, 0x11, 0x70} // [1, 0, nil, bin32(70000)]
+	steps := []any{head}
+	for range body / 10000 {
+		steps = append(steps, make([]byte, 10000))
+	}
+	r := NewReader(&scriptReader{steps: steps}, DefaultLimits)
+	r.SetDirect(64 << 10)
+	r.SetStall(time.Hour, func() {})
+	defer r.Close()
+	_, err := r.Next()
+	require.NoError(t, err)
+	require.Equal(t, body, r.Body())
+	before := r.got
+	dst := make([]byte, body)
+	_, err = r.ReadBody(dst)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(body), r.got-before)
+	assert.True(t, r.Idle())
+}

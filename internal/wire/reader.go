@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
@@ -15,6 +16,9 @@ const (
 	minBuffer  = 4 << 10  // what an idle connection holds
 	keepBuffer = 64 << 10 // larger buffers are released once drained
 )
+
+// errNoBody is ReadBody's answer when it is called wrong.
+var errNoBody = errors.New("ferry: ReadBody without a pending body of that length")
 
 // Account is charged for a Reader's buffer (transport.Budget fits).
 type Account interface {
@@ -36,6 +40,17 @@ type Reader struct {
 	// instead of a geometric regrowth. Zero after a small one.
 	hint int
 
+	// Direct bodies (SetDirect): when Next returned a head, hd describes
+	// it and pend is set until ReadBody or Whole takes the body. keep is
+	// where the head starts in buf while ReadBody reads the rest of its
+	// message, -1 otherwise: buffer moves carry it along. declined is
+	// set when the current message is not split.
+	direct   int
+	hd       Head
+	pend     bool
+	keep     int
+	declined bool
+
 	acct       Account
 	stallAfter time.Duration
 	stall      func()
@@ -51,8 +66,16 @@ type Reader struct {
 
 // NewReader returns a Reader over r enforcing lim.
 func NewReader(r io.Reader, lim Limits) *Reader {
-	return &Reader{r: r, lim: lim, sc: msgpack.NewScanner(lim.MaxMessage, lim.MaxDepth)}
+	return &Reader{r: r, lim: lim, sc: msgpack.NewScanner(lim.MaxMessage, lim.MaxDepth), keep: -1}
 }
+
+// SetDirect makes Next return the head of a request or response whose
+// payload is one bin of at least min bytes (see ParseHead), once the bin's
+// header has arrived and its body has not, instead of the whole message:
+// the caller then reads the body straight into its destination with
+// ReadBody, or takes the whole message with Whole. min 0 turns it off.
+// Only the goroutine calling Next may call it.
+func (r *Reader) SetDirect(min int) { r.direct = min }
 
 // SetLimits changes the limits for the messages after the current one.
 // Only the goroutine calling Next may call it.
@@ -61,10 +84,19 @@ func (r *Reader) SetLimits(lim Limits) {
 	r.sc.SetLimits(lim.MaxMessage, lim.MaxDepth)
 }
 
-// Next returns the next whole message. The slice is valid until the next
-// call. Any error other than io.EOF at a message boundary is fatal for the
-// stream; io.ErrUnexpectedEOF reports a message cut short.
+// Next returns the next whole message, or with SetDirect the head of one
+// (then Body is not 0). The slice is valid until the next call. Any error
+// other than io.EOF at a message boundary is fatal for the stream;
+// io.ErrUnexpectedEOF reports a message cut short. A head whose body
+// neither ReadBody nor Whole took is skipped, with the rest of its
+// message.
 func (r *Reader) Next() ([]byte, error) {
+	if r.pend {
+		if _, err := r.ReadBody(nil); err != nil {
+			return nil, err
+		}
+	}
+	r.keep, r.declined = -1, false
 	if r.start == r.end && len(r.buf) > keepBuffer {
 		r.hint = 0
 		if r.end > keepBuffer {
@@ -74,6 +106,107 @@ func (r *Reader) Next() ([]byte, error) {
 		r.buf, r.start, r.end = nil, 0, 0
 		_ = r.recharge(0)
 	}
+	return r.next()
+}
+
+// Body is the length of the bin body that follows the head Next returned
+// last, until ReadBody or Whole takes it; 0 when Next returned a whole
+// message.
+func (r *Reader) Body() int {
+	if !r.pend {
+		return 0
+	}
+	return r.hd.Body
+}
+
+// Whole returns the whole message whose head Next returned, as Next
+// would have without SetDirect. The head slice is no longer valid.
+func (r *Reader) Whole() ([]byte, error) {
+	r.pend, r.declined = false, true
+	return r.next()
+}
+
+// ReadBody reads the body of the head that Next returned into dst, which
+// must be Body bytes long, or skips it when dst is nil; then it reads the
+// rest of the message and returns it: its extension map, or nothing. The
+// rest is bounded like the message: the limit minus what came before it.
+// Afterwards Head returns the head (the slice Next returned may have
+// moved); both stay valid until the next Next.
+func (r *Reader) ReadBody(dst []byte) (rest []byte, err error) {
+	h := r.hd
+	if !r.pend || (dst != nil && len(dst) != h.Body) {
+		return nil, errNoBody
+	}
+	r.pend = false
+	got := r.end - r.start - h.Len // of the body, in buf
+	copy(dst, r.buf[r.start+h.Len:r.end])
+	r.keep, r.end = r.start, r.start+h.Len
+	r.start = r.end
+	var skip []byte // where a skipped body goes
+	if dst == nil && got < h.Body {
+		skip = make([]byte, min(h.Body-got, 32<<10))
+	}
+	for got < h.Body {
+		if r.stall != nil {
+			r.watch(true)
+		}
+		p := skip
+		if dst != nil {
+			p = dst[got:]
+		}
+		n, err := r.r.Read(p[:min(len(p), h.Body-got)])
+		got += n
+		r.got += uint64(n)
+		if err != nil && got < h.Body {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	r.sc.Reset()
+	if !h.HasExt {
+		return nil, nil
+	}
+	// The extension map, scanned as a value of its own: what the message
+	// has left of the size limit, one level less deep.
+	r.sc.SetLimits(r.lim.MaxMessage-h.Len-h.Body, r.lim.MaxDepth-1)
+	defer r.sc.SetLimits(r.lim.MaxMessage, r.lim.MaxDepth)
+	for {
+		if r.start < r.end {
+			n, err := r.sc.Scan(r.buf[r.start:r.end])
+			if err != nil {
+				return nil, err
+			}
+			if n > 0 {
+				rest = r.buf[r.start : r.start+n : r.start+n]
+				r.start += n
+				r.sc.Reset()
+				return rest, nil
+			}
+		}
+		if r.stall != nil {
+			r.watch(true)
+		}
+		if err := r.fill(); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+}
+
+// Head returns the head whose body ReadBody read, until the next Next.
+func (r *Reader) Head() []byte {
+	if r.keep < 0 {
+		return nil
+	}
+	return r.buf[r.keep : r.keep+r.hd.Len : r.keep+r.hd.Len]
+}
+
+// next reads on until a message is whole, or its head is ready.
+func (r *Reader) next() ([]byte, error) {
 	for {
 		if r.start < r.end {
 			if !r.sc.Started() && !msgpack.IsArrayHeader(r.buf[r.start]) {
@@ -90,6 +223,12 @@ func (r *Reader) Next() ([]byte, error) {
 				return msg, nil
 			}
 		}
+		if r.direct > 0 && !r.declined && r.sc.Pending() >= r.direct {
+			if r.split() {
+				return r.buf[r.start : r.start+r.hd.Len : r.start+r.hd.Len], nil
+			}
+			r.declined = true // once per message
+		}
 		if r.stall != nil {
 			r.watch(r.start < r.end || r.sc.Started())
 		}
@@ -102,12 +241,28 @@ func (r *Reader) Next() ([]byte, error) {
 	}
 }
 
-// fill makes room and reads at least one byte.
+// split reports whether the partial message in buf is a head whose bin
+// body is what the scanner waits for, and if so makes it the pending head.
+func (r *Reader) split() bool {
+	h, ok := ParseHead(r.buf[r.start:r.end])
+	if !ok || h.Len+h.Body-(r.end-r.start) != r.sc.Pending() {
+		return false
+	}
+	r.hd, r.pend = h, true
+	return true
+}
+
+// fill makes room and reads at least one byte. What it moves starts at
+// keep, when set, else at start.
 func (r *Reader) fill() error {
 	if r.end == len(r.buf) {
-		used := r.end - r.start
-		if r.start > 0 && used < len(r.buf)/2 {
-			copy(r.buf, r.buf[r.start:r.end])
+		lo := r.start
+		if r.keep >= 0 {
+			lo = r.keep
+		}
+		used := r.end - lo
+		if lo > 0 && used < len(r.buf)/2 {
+			copy(r.buf, r.buf[lo:r.end])
 		} else {
 			// Grow geometrically with what arrived, never to a declared
 			// length: a peer that declares a big payload and sends a few
@@ -137,13 +292,16 @@ func (r *Reader) fill() error {
 			} else {
 				nb = make([]byte, size)
 			}
-			copy(nb, r.buf[r.start:r.end])
+			copy(nb, r.buf[lo:r.end])
 			if len(r.buf) > keepBuffer {
 				PutBuffer(r.buf)
 			}
 			r.buf = nb
 		}
-		r.start, r.end = 0, used
+		r.start, r.end = r.start-lo, used
+		if r.keep >= 0 {
+			r.keep = 0
+		}
 	}
 	room := r.buf[r.end:]
 	if p := r.sc.Pending(); p > 0 && p < len(room) && r.end-r.start+p > keepBuffer {
@@ -196,12 +354,17 @@ func (r *Reader) watch(partial bool) {
 	r.armed, r.armedAt = partial && !r.closed, r.got
 }
 
+// Idle reports whether the reader holds no byte of a message (nor a head
+// whose body is pending): the next Next waits for a new message. Only the
+// goroutine calling Next may call it.
+func (r *Reader) Idle() bool { return r.start == r.end && !r.sc.Started() && !r.pend }
+
 // ReleaseIdle drops the buffer, and its charge, when the reader holds no
 // byte of a message, and reports whether it did: a reader about to wait
 // long for the next message keeps nothing (the next read allocates a
 // small buffer again). Only the goroutine calling Next may call it.
 func (r *Reader) ReleaseIdle() bool {
-	if r.start < r.end || r.sc.Started() {
+	if !r.Idle() {
 		return false
 	}
 	if len(r.buf) > keepBuffer {

@@ -1,0 +1,223 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/server"
+	"github.com/ferryrpc/ferry/transport"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The tests in this file cover large bin arguments and replies, which the
+// reader hands over after the bin's header so that the body is read
+// straight into the destination []byte (internal/engine/direct.go).
+
+// directServer serves Direct.Bytes, an echo of []byte arguments, and
+// Direct.Meta, which returns the request's metadata and whether it has a
+// deadline.
+func directServer(t *testing.T, opts ...server.Option) *server.Server {
+	s := newServer(t, opts...)
+	require.NoError(t, server.Handle(s, "Direct.Bytes", func(_ context.Context, p *[]byte) (*[]byte, error) { return p, nil }))
+	require.NoError(t, server.Handle(s, "Direct.Meta", func(ctx context.Context, p *[]byte) (*[]string, error) {
+		_, deadline := ctx.Deadline()
+		return &[]string{ferry.IncomingMetadata(ctx)["k"], map[bool]string{true: "deadline"}[deadline], string((*p)[:4])}, nil
+	}))
+	return s
+}
+
+func pattern(n int, seed byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = seed + byte(i*7+i>>8)
+	}
+	return b
+}
+
+// TestDirectBodies: large bins arrive intact into every kind of reply, a
+// []byte reply with room is filled in place, and the extensions after
+// the body (metadata, deadline) reach the handler.
+func TestDirectBodies(t *testing.T) {
+	eachConduit(t, func(t *testing.T, tr conduit) {
+		c := tr.dial(t, directServer(t))
+		ctx := context.Background()
+		const n = 300 << 10
+		payload := pattern(n, 1)
+
+		reply := make([]byte, 10, n+100)
+		array := unsafe.SliceData(reply)
+		require.NoError(t, c.Call(ctx, "Direct.Bytes", payload, &reply))
+		assert.True(t, bytes.Equal(payload, reply))
+		assert.Same(t, array, unsafe.SliceData(reply), "a reply with room is filled in place")
+
+		var fresh []byte
+		require.NoError(t, c.Call(ctx, "Direct.Bytes", payload, &fresh))
+		assert.True(t, bytes.Equal(payload, fresh))
+		assert.NotSame(t, array, unsafe.SliceData(fresh))
+
+		var s string // not a []byte: the whole message is decoded as before
+		require.NoError(t, c.Call(ctx, "Direct.Bytes", payload, &s))
+		assert.Equal(t, string(payload), s)
+
+		require.NoError(t, c.Call(ctx, "Direct.Bytes", payload, nil), "a nil reply skips the body")
+
+		var async []byte
+		call := c.Go(ctx, "Direct.Bytes", pattern(n, 2), &async)
+		require.NoError(t, call.Wait())
+		assert.True(t, bytes.Equal(pattern(n, 2), async))
+
+		mctx, cancel := context.WithTimeout(ferry.WithOutgoingMetadata(ctx, ferry.Metadata{"k": "v"}), time.Minute)
+		defer cancel()
+		var meta []string
+		require.NoError(t, c.Call(mctx, "Direct.Meta", payload, &meta))
+		if tr.plain {
+			assert.Equal(t, []string{"", "", string(payload[:4])}, meta, "no extensions on plain connections")
+		} else {
+			assert.Equal(t, []string{"v", "deadline", string(payload[:4])}, meta)
+		}
+
+		var sum int64 // small calls around them still work
+		require.NoError(t, c.Call(ctx, "Arith.Add", map[string]int{"A": 1, "B": 2}, &sum))
+		assert.Equal(t, int64(3), sum)
+	})
+}
+
+// TestDirectBodiesConcurrent: callers reusing their reply buffers while
+// others' bodies arrive get their own bytes (the race detector watches
+// the writes into the callers' arrays).
+func TestDirectBodiesConcurrent(t *testing.T) {
+	c := dialTCP(t, directServer(t))
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reply := make([]byte, 0, 200<<10)
+			for i := range 8 {
+				want := pattern(100<<10+i*1000, byte(g*16+i))
+				if !assert.NoError(t, c.Call(context.Background(), "Direct.Bytes", want, &reply)) {
+					return
+				}
+				assert.True(t, bytes.Equal(want, reply), "caller %d call %d", g, i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// bytesRequest is a Direct.Bytes request whose bin declares total bytes,
+// of which n follow, and then ext (when not nil) as a fifth element.
+func bytesRequest(id uint32, total, n int, ext []byte) []byte {
+	b := []byte{0x94, 0x00, 0xce, 0, 0, 0, 0}
+	if ext != nil {
+		b[0] = 0x95
+	}
+	binary.BigEndian.PutUint32(b[3:], id)
+	b = append(append(b, 0xac), "Direct.Bytes"...)
+	b = append(b, 0x91, 0xc6)
+	b = binary.BigEndian.AppendUint32(b, uint32(total))
+	b = append(b, make([]byte, n)...)
+	if n == total {
+		b = append(b, ext...)
+	}
+	return b
+}
+
+// TestDirectBodyHostile sends large-bin requests to a []byte method from
+// raw sockets: past the size limit (declared, or through the extensions
+// after the body), stalled in the body, or held on many streams at once.
+func TestDirectBodyHostile(t *testing.T) {
+	cfg := transport.DefaultConfig()
+	cfg.PartialMessageTimeout = 200 * time.Millisecond
+	cfg.MemoryBudget = 16 << 20
+	s := directServer(t, server.WithConfig(cfg))
+	addr := listen(t, s)
+	plain := func(t *testing.T, msg []byte) net.Conn {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_, _ = c.Write(msg)
+		return c
+	}
+
+	t.Run("declared past the limit", func(t *testing.T) {
+		_, h0 := settle()
+		c := plain(t, bytesRequest(1, cfg.MaxMessageSize, 1000, nil))
+		took := waitClosed(t, c, 5*time.Second)
+		assert.Less(t, took, 150*time.Millisecond, "refused at the header, not by the stall timeout")
+		assert.Less(t, heapGrowth(h0), int64(1<<20))
+	})
+	t.Run("extensions past the limit", func(t *testing.T) {
+		n := cfg.MaxMessageSize - 100
+		ext := append([]byte{0x81, 0xa1, 'm', 0x81, 0xa1, 'k', 0xd9, 200}, make([]byte, 200)...)
+		c := plain(t, bytesRequest(1, n, n, ext))
+		took := waitClosed(t, c, 5*time.Second)
+		assert.Less(t, took, 150*time.Millisecond, "refused as the extensions pass the limit")
+	})
+	t.Run("stalled in the body", func(t *testing.T) {
+		c := plain(t, bytesRequest(1, 1<<20, 100<<10, nil))
+		took := waitClosed(t, c, 5*time.Second)
+		assert.GreaterOrEqual(t, took, 150*time.Millisecond)
+	})
+	t.Run("held on many streams", func(t *testing.T) {
+		_, h0 := settle()
+		conn := rawSession(t, addr)
+		written := openStreams(conn, 1, 200, bytesRequest(1, cfg.MaxMessageSize-64, 64<<10, nil))
+		require.Eventually(t, func() bool { return memoryInUse(s) > 0 || len(s.Conns()) == 0 }, 5*time.Second, time.Millisecond)
+		peak := memoryInUse(s)
+		grew := heapGrowth(h0)
+		t.Logf("%d streams each holding the head of a 4 MiB bin: heap %+.1f MiB; budget in use %v", written, float64(grew)/(1<<20), peak)
+		assert.LessOrEqual(t, peak, cfg.MemoryBudget+int64(cfg.MaxMessageSize))
+		assert.Less(t, grew, 2*cfg.MemoryBudget+16<<20)
+		goodCall(t, addr, 2*time.Second)
+		released(t, s, conn, h0)
+	})
+}
+
+// TestDirectBodyRefused: a large-bin call past the connection's budget is
+// refused before its body is allocated, the body is skipped, and the
+// connection goes on serving.
+func TestDirectBodyRefused(t *testing.T) {
+	cfg := transport.DefaultConfig()
+	cfg.MaxMessageSize = 2 << 20
+	cfg.MemoryBudget = 1 << 20 // raised to 2 × 2 MiB + 1 MiB
+	release := make(chan struct{})
+	held := make(chan struct{}, 1)
+	s := directServer(t, server.WithConfig(cfg))
+	require.NoError(t, server.Handle(s, "Direct.Hold", func(_ context.Context, p *[]byte) (*int, error) {
+		held <- struct{}{}
+		<-release
+		n := len(*p)
+		return &n, nil
+	}))
+	c := dialTCP(t, s)
+	ctx := context.Background()
+	big := pattern(1200<<10, 3)
+	first := c.Go(ctx, "Direct.Hold", big, new(int))
+	select { // its arguments stay charged, 2 × their size, of 5 MiB
+	case <-held:
+	case <-first.Done():
+		require.NoError(t, first.Err())
+	}
+	err := c.Call(ctx, "Direct.Bytes", big, new([]byte))
+	var fe *ferry.Error
+	require.True(t, errors.As(err, &fe), "%v", err)
+	assert.Equal(t, ferry.CodeResourceExhausted, fe.Code)
+	assert.True(t, ferry.NotExecuted(err))
+	close(release)
+	require.NoError(t, first.Wait())
+	assert.Equal(t, len(big), *first.Reply.(*int))
+	var got []byte
+	require.NoError(t, c.Call(ctx, "Direct.Bytes", big[:300<<10], &got))
+	assert.True(t, bytes.Equal(big[:300<<10], got))
+}

@@ -1,0 +1,169 @@
+package engine
+
+import (
+	"reflect"
+	"strings"
+	"unsafe"
+
+	"github.com/ferryrpc/ferry/internal/registry"
+	"github.com/ferryrpc/ferry/internal/wire"
+)
+
+// Direct bodies: a request or response whose payload is one bin of at
+// least directMin bytes is read in two parts (wire.Reader.SetDirect). The
+// reader hands over the head as soon as the bin's header has arrived; the
+// body is then read from the stream straight into the slice that a []byte
+// argument or reply ends up in, instead of into the reader's buffer first
+// and copied from there. Anything else (another argument or reply type, a
+// reserved method, the first message) takes the whole message as before.
+//
+// The bounds stay those of a whole message: the reader's scanner has
+// checked the bin's declared length against the size limit before it
+// splits, and the destination is charged to the budget before it is
+// allocated (a call's arguments as DecodeCost, a reply while it is read).
+const directMin = 64 << 10
+
+// directArgs returns a fresh *[]byte for meth's arguments when they are
+// a []byte that a bin decodes into whole (as registry.Method.DecodeArgs
+// decodes params [bin] or bin), and nil otherwise.
+func directArgs(meth *registry.Method) *[]byte {
+	if t := meth.ArgsType; t == nil || (t.Kind() != reflect.Slice && t.Kind() != reflect.Pointer) {
+		return nil
+	}
+	args, _ := meth.NewArgs().(*[]byte)
+	return args
+}
+
+// handleHead handles the head of a message whose body the reader has not
+// read yet. It returns whole when the message must be taken whole
+// instead, and false when the reader must return.
+func (c *Channel) handleHead(b []byte) (whole, ok bool) {
+	h, _ := wire.ParseHead(b)
+	if h.Type == wire.TypeResponse {
+		return c.completeHead(&h)
+	}
+	if c.locked.Load() || len(h.Method) == 0 || h.Method[0] == '$' || c.opts.Registry == nil {
+		return true, true
+	}
+	meth := c.opts.Registry.Lookup(h.Method)
+	if meth == nil || !meth.Unary() {
+		return true, true
+	}
+	args := directArgs(meth)
+	if args == nil {
+		return true, true
+	}
+	c.nread++
+	m := h.Message
+	if h.HasExt {
+		m.Ext = noExt // not nil: the request has extensions (read after the body)
+	}
+	c.head, c.headArgs, c.headErr = &h, args, nil
+	c.serve(&m)
+	c.head, c.headArgs = nil, nil
+	if err := c.headErr; err != nil {
+		c.readFailed(err)
+		return false, false
+	}
+	if c.rd.Body() > 0 { // refused before its body was read
+		if _, err := c.rd.ReadBody(nil); err != nil {
+			c.readFailed(err)
+			return false, false
+		}
+	}
+	return false, true
+}
+
+// noExt stands for the extensions of a request until they are read.
+var noExt = []byte{}
+
+// readArgs reads the body of the request c.head into a new []byte, the
+// call's arguments (c.headArgs), and its extensions into m.Ext. A read
+// error is left in c.headErr.
+func (c *Channel) readArgs(m *wire.Message) any {
+	args := c.headArgs
+	buf := uncleared(c.head.Body)
+	rest, err := c.rd.ReadBody(buf)
+	if err != nil {
+		c.headErr = err
+		return nil
+	}
+	*args = buf
+	m.Ext = rest
+	if h, ok := wire.ParseHead(c.rd.Head()); ok {
+		m.Method = h.Method // the head may have moved while the extensions arrived
+	}
+	return args
+}
+
+// completeHead reads the body of a response straight into the caller's
+// *[]byte reply (reusing its array when large enough, as decoding does),
+// or skips it for a nil reply; any other reply takes the whole message.
+func (c *Channel) completeHead(h *wire.Head) (whole, ok bool) {
+	c.mu.Lock()
+	p := c.calls[h.ID]
+	if p == nil {
+		c.mu.Unlock()
+		return false, true // abandoned, or an id we never sent: Next skips it
+	}
+	dst, isBytes := p.reply.(*[]byte)
+	if (!isBytes || dst == nil) && p.reply != nil {
+		c.mu.Unlock()
+		return true, true
+	}
+	charged := 0
+	if dst != nil && cap(*dst) < h.Body {
+		// A new array: charged while it is filled, as the reader's buffer
+		// would have been.
+		if !c.opts.Budget.Charge(h.Body) {
+			c.mu.Unlock()
+			return true, true // the reader's own charge fails the conn
+		}
+		charged = h.Body
+	}
+	delete(c.calls, h.ID)
+	c.mu.Unlock()
+	var buf []byte
+	switch {
+	case dst == nil: // skipped
+	case charged > 0:
+		buf = uncleared(h.Body)
+	default:
+		buf = (*dst)[:h.Body]
+	}
+	_, err := c.rd.ReadBody(buf)
+	c.opts.Budget.Release(charged)
+	if err != nil {
+		c.readFailed(err)
+		p.finish(callError(c.Err()))
+		return false, false
+	}
+	if dst != nil {
+		*dst = buf
+	}
+	p.finish(nil)
+	return false, true
+}
+
+// readFailed ends the conn after a read error.
+func (c *Channel) readFailed(err error) {
+	c.mu.Lock()
+	if c.werr != nil {
+		err = c.werr // the read deadline was set because of it
+	}
+	c.mu.Unlock()
+	c.fail(err, false)
+}
+
+// uncleared returns a new slice of n bytes whose contents are left as
+// the allocator found them: the body read into it overwrites every byte,
+// and clearing a large new array first costs as much as reading into it.
+// It is strings.Builder's allocation (the only uncleared one the standard
+// library makes for a length it is not copying from), taken back as the
+// []byte it was allocated as; the string is never used.
+func uncleared(n int) []byte {
+	var sb strings.Builder
+	sb.Grow(n)
+	sb.WriteByte(0)
+	return unsafe.Slice(unsafe.StringData(sb.String()), n)
+}
