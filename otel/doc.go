@@ -117,13 +117,13 @@
 // metrics through a Metrics 1.11–1.18 (through a MeterProvider
 // 1.25–1.34); tracing at 1 % 1.92–2.04; metrics and tracing at 1 %
 // 1.94–1.97. As a yardstick, a calling-side interceptor that does nothing
-// but keep the processor busy for 300 ns costs 1.15–1.18: with calls of
+// but keep the processor busy for 300 ns costs 1.13–1.21: with calls of
 // about 5 µs of CPU, fixed work per call costs this benchmark about twice
 // its own time, because it thins the batches the writers send. What
 // remains for tracing is the tracer's start of a span for each new trace
 // (the SDK's sampler, new IDs, a span that records nothing and its
 // context: about 0.3 µs and 3 allocations; an interceptor doing only that
-// measured 1.22–1.34 alone) and the trace context in the metadata, on
+// measured 1.27–1.33 alone, the start-1% variant) and the trace context in the metadata, on
 // every call: a map and the traceparent string on the calling side, a
 // decoded map, its strings and the extraction on the serving side.
 //
