@@ -13,10 +13,12 @@ import (
 	ferryotel "github.com/ferryrpc/ferry/otel"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
@@ -50,6 +52,10 @@ func sampled1() sdktrace.Sampler { return sdktrace.ParentBased(sdktrace.TraceIDR
 //     keeps the processor busy for 300 ns, without allocating: what any
 //     fixed work per call costs in this benchmark (a yardstick for the
 //     others);
+//   - start-1%: passthrough, but the calling side's interceptor starts
+//     and ends an SDK span per call as the interceptors do, sampled at
+//     1 %, with no propagation and no metrics: the tracer's part of
+//     trace-1%;
 //   - metrics: metrics aggregated in a Metrics that an SDK reader
 //     collects (WithMetrics), no-op tracing;
 //   - metrics-sdk: metrics recorded through an SDK MeterProvider
@@ -79,6 +85,22 @@ var benchVariants = []benchVariant{
 				for t0 := time.Now(); time.Since(t0) < 300*time.Nanosecond; {
 				}
 				return next(ctx, info, args, reply)
+			}
+	}},
+	{"start-1%", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampled1()), sdktrace.WithBatcher(discard{}))
+		b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+		tracer := tp.Tracer("bench")
+		start := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("rpc.system.name", "ferry"), attribute.String("rpc.method", "Svc.Add"))}
+		return func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+				return next(ctx, args)
+			},
+			func(ctx context.Context, info *ferry.CallInfo, args, reply any, next ferry.Invoker) error {
+				ctx, span := tracer.Start(ctx, info.Method, start...)
+				err := next(ctx, info, args, reply)
+				span.End()
+				return err
 			}
 	}},
 	{"metrics", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
