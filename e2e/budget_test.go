@@ -370,9 +370,9 @@ func TestSessionDropDoesNotFreeze(t *testing.T) {
 		conn, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
 		// In steps, so that none waits past the session's accept backlog.
-		for i := 0; i < 1000; i += 100 {
-			require.Equal(t, 100, openStreams(conn, uint32(2*i+1), 100, []byte{0x94}))
-			require.Eventually(t, func() bool { return streamsOpen(s) > i+100 }, 10*time.Second, time.Millisecond)
+		for i := 0; i < 1000; i += 50 {
+			require.Equal(t, 50, openStreams(conn, uint32(2*i+1), 50, []byte{0x94}))
+			require.Eventually(t, func() bool { return streamsOpen(s) > i+50 }, 10*time.Second, time.Millisecond)
 		}
 		cpu0 := cpuTime()
 		start := time.Now()

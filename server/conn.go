@@ -58,11 +58,19 @@ type netConn struct {
 	settling  map[net.Conn]struct{}
 	settled   chan struct{} // closed when unsettled drops to 0, if someone waits
 	drained   chan struct{} // closed when drain returns
-	// The Accept loop ended: no stream goroutine may start (streams.Wait
-	// follows). Under mu.
+	// The Accept loop runs only while streams arrive (opened): opens
+	// counts the streams the client opened and no loop took yet,
+	// accepting is set while a loop runs. A graceful close pauses it for
+	// good (acceptPaused; drainBacklog takes the last streams); once the
+	// session ended, acceptEnded: no stream goroutine may start
+	// (streams.Wait follows). Under mu.
+	opens        int
+	accepting    bool
+	acceptPaused bool
 	acceptEnded  bool
-	pauseAccept  context.CancelFunc // stops the Accept loop (waitIdle)
-	acceptPaused chan struct{}      // closed when it stopped for that
+	pauseAccept  context.CancelFunc // ends a running loop's Accept (drainBacklog)
+	acceptCtx    context.Context    // the loops' Accept context
+	acceptLoops  sync.WaitGroup
 
 	// Set (under mu) when the client said in its hello that it answers
 	// $ferry.goaway with $ferry.settled; closed when it does.
@@ -70,21 +78,36 @@ type netConn struct {
 	settleOnce  sync.Once
 }
 
+// serve serves the connection. A session outlives it: its end finishes
+// the connection (endSession), and no goroutine waits for that while it
+// is idle.
 func (c *netConn) serve() {
-	defer c.s.wg.Done()
-	defer close(c.done)
-	defer c.s.forget(c)
-	defer c.budget.Close()
-	defer c.cancel()
+	if !c.serveConn() {
+		c.release()
+	}
+}
+
+// release releases the connection once it has ended.
+func (c *netConn) release() {
+	c.cancel()
+	c.budget.Close()
+	c.s.forget(c)
+	close(c.done)
+	c.s.wg.Done()
+}
+
+// serveConn serves a bare connection, or sets up a session and returns
+// true (endSession then finishes the connection).
+func (c *netConn) serveConn() (session bool) {
 	deadline := time.Now().Add(c.s.opts.cfg.SniffTimeout)
 	if c.s.opts.tls != nil && !c.handshakeTLS(deadline) {
-		return
+		return false
 	}
 	proto, pc, err := transport.Sniff(c.nc, time.Until(deadline))
 	if err != nil {
 		c.s.opts.logger.Debug("ferry: connection rejected", "remote", c.nc.RemoteAddr(), "err", err)
 		c.nc.Close()
-		return
+		return false
 	}
 	c.mu.Lock()
 	c.proto = proto.String()
@@ -97,9 +120,9 @@ func (c *netConn) serve() {
 			_, _ = c.authenticate("")
 		}
 		c.serveBare(pc)
-		return
+		return false
 	}
-	c.serveSession(pc, deadline)
+	return c.serveSession(pc, deadline)
 }
 
 // handshakeTLS runs the server's side of the TLS handshake by deadline.
@@ -132,24 +155,40 @@ func (c *netConn) serveBare(pc net.Conn) {
 	c.nc.Close()
 }
 
-// serveSession serves a yamux session: it accepts streams until the
-// session ends, and closes it when the client sends no complete message,
-// or no authenticated hello, by deadline.
-func (c *netConn) serveSession(pc net.Conn, deadline time.Time) {
+// serveSession sets up a yamux session and returns true, or false when it
+// fails. The session accepts streams, with a loop that runs only while
+// they arrive, until it ends; it is closed when the client sends no
+// complete message, or no authenticated hello, by deadline.
+func (c *netConn) serveSession(pc net.Conn, deadline time.Time) bool {
 	sess, err := transport.ServerWithBudget(&lingerConn{Conn: pc, c: c}, c.s.opts.cfg, c.budget)
 	if err != nil {
 		c.nc.Close()
-		return
+		return false
 	}
+	actx, pause := context.WithCancel(context.Background())
 	c.mu.Lock()
 	c.sess = sess
+	c.acceptCtx, c.pauseAccept = actx, pause
 	closed := c.closed
 	c.mu.Unlock()
 	if closed {
 		sess.Close()
 	}
-	defer c.watchHello(sess, deadline)()
-	c.acceptStreams(sess)
+	stop := c.watchHello(sess, deadline)
+	sess.OnOpen(c.streamOpened)
+	sess.OnEnd(func() { go c.endSession(sess, stop) })
+	return true
+}
+
+// endSession releases a session that ended, then the connection.
+func (c *netConn) endSession(sess *transport.Session, stopWatch func()) {
+	<-sess.Done() // OnEnd may come first
+	stopWatch()
+	c.mu.Lock()
+	c.acceptPaused = true // no Accept loop starts from now on
+	c.mu.Unlock()
+	c.pauseAccept()
+	c.acceptLoops.Wait()
 	c.mu.Lock()
 	c.acceptEnded = true // no stream goroutine starts from now on
 	c.mu.Unlock()
@@ -161,6 +200,7 @@ func (c *netConn) serveSession(pc net.Conn, deadline time.Time) {
 	c.streams.Wait()
 	sess.Close()
 	c.opened.Wait() // closes of streams the server opened to the client
+	c.release()
 }
 
 // watchHello closes sess if the client has sent no complete message by
@@ -186,27 +226,48 @@ func (c *netConn) watchHello(sess *transport.Session, deadline time.Time) (stop 
 	return func() { idle.Stop(); auth.Stop() }
 }
 
-// acceptStreams serves the session's streams, each in a goroutine of its
-// own, until the session ends or a graceful close pauses it (drainBacklog
-// then takes the last ones).
-func (c *netConn) acceptStreams(sess *transport.Session) {
-	actx, pause := context.WithCancel(context.Background())
-	defer pause()
+// streamOpened starts the Accept loop, unless it runs, for a stream the client
+// opened (transport.Session.OnOpen): an idle session parks no goroutine
+// waiting for streams. It runs in the session's receive loop.
+func (c *netConn) streamOpened() {
 	c.mu.Lock()
-	c.pauseAccept, c.acceptPaused = pause, make(chan struct{})
+	c.opens++
+	start := !c.accepting && !c.acceptPaused && !c.acceptEnded
+	if start {
+		c.accepting = true
+		c.acceptLoops.Add(1)
+	}
+	sess, actx := c.sess, c.acceptCtx
 	c.mu.Unlock()
+	if start {
+		go c.acceptStreams(sess, actx)
+	}
+}
+
+// acceptStreams serves the session's streams, each in a goroutine of its
+// own, until none is left to take, the session ends or a graceful close
+// pauses it (drainBacklog then takes the last ones).
+func (c *netConn) acceptStreams(sess *transport.Session, actx context.Context) {
+	defer c.acceptLoops.Done()
 	for {
 		st, err := sess.AcceptContext(actx)
 		if err != nil {
-			if actx.Err() != nil {
-				// A graceful close takes the last streams from the
-				// backlog itself (drainBacklog) until the session ends.
-				close(c.acceptPaused)
-				<-sess.Done()
-			}
-			break
+			c.mu.Lock()
+			c.accepting = false
+			c.mu.Unlock()
+			return
 		}
-		c.serveAccepted(st)
+		c.mu.Lock()
+		c.opens--
+		idle := c.opens <= 0
+		if idle {
+			c.accepting = false
+		}
+		c.mu.Unlock()
+		c.serveAccepted(st) // counted in before the loop can stop
+		if idle {
+			return
+		}
 	}
 }
 
@@ -317,18 +378,20 @@ func (c *netConn) openStream() bool {
 // (or one in 2^64).
 func (c *netConn) drainBacklog() {
 	c.mu.Lock()
-	sess, paused := c.sess, c.acceptPaused
+	sess, pause := c.sess, c.pauseAccept
+	c.acceptPaused = true // no Accept loop starts from now on
 	c.mu.Unlock()
-	if sess == nil || paused == nil {
+	if sess == nil || pause == nil {
 		return
 	}
 	// First the Accept loop stops: a stream it took it also counts in
 	// (serveAccepted) before it stops.
-	c.pauseAccept()
+	pause()
+	c.acceptLoops.Wait()
 	select {
-	case <-paused:
 	case <-sess.Done():
 		return
+	default:
 	}
 	ended, cancel := context.WithCancel(context.Background())
 	cancel()

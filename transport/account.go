@@ -47,6 +47,7 @@ type account struct {
 	localClosed  bool
 	remoteClosed bool
 	timer        *time.Timer
+	resume       func() // a parked reader's (park); called once, then nil
 }
 
 // frame is called by the guard for every data and window-update frame
@@ -67,6 +68,9 @@ func (a *accounts) frame(id uint32, flags uint16, peerOpened, data bool, length 
 	}
 	if acc == nil {
 		return nil // a stream yamux does not know, or one of ours not yet tracked
+	}
+	if data && length > 0 || flags&(flagFIN|flagRST) != 0 {
+		acc.unpark() // before yamux has the frame: the reader may wait for it
 	}
 	switch {
 	case flags&flagRST != 0:
@@ -134,8 +138,41 @@ func (a *accounts) closed(id uint32) {
 	})
 }
 
+// park calls resume once something arrives for stream id (data, its
+// close or reset), or the stream is forgotten, and returns true; or it
+// returns false at once when data or the peer's close already came, or the
+// stream is not (or no longer) tracked.
+func (a *accounts) park(id uint32, resume func()) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	acc := a.streams[id]
+	if a.ended || acc == nil || acc.held > 0 || acc.remoteClosed {
+		return false
+	}
+	acc.resume = resume
+	return true
+}
+
+// wake calls the resume of a reader parked on stream id, if any.
+func (a *accounts) wake(id uint32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if acc := a.streams[id]; acc != nil {
+		acc.unpark()
+	}
+}
+
+// unpark calls the parked reader's resume, once; the accounts' mu is held.
+func (acc *account) unpark() {
+	if fn := acc.resume; fn != nil {
+		acc.resume = nil
+		fn()
+	}
+}
+
 // forget releases what stream id held; mu is held.
 func (a *accounts) forget(id uint32, acc *account) {
+	acc.unpark()
 	if acc.timer != nil {
 		acc.timer.Stop()
 	}

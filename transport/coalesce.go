@@ -14,8 +14,9 @@ import (
 // writes everything pending in one system call (internal/flush). Frames
 // from every stream of the session share the batches. Large bodies skip
 // the buffer (after the pending bytes are written, to keep the order). The
-// flusher is started on demand and exits after a second of idleness, so
-// idle sessions cost no goroutine.
+// flusher is started on demand and exits after a quarter of a second of
+// idleness, so idle sessions cost no goroutine (and, after a burst, the
+// memory of its goroutine serves sessions still busy).
 type coalescer struct {
 	net.Conn
 	w       flush.Writer
@@ -25,7 +26,7 @@ type coalescer struct {
 const (
 	coalesceDirect = 64 << 10 // writes this large skip the buffer
 	coalesceMax    = 1 << 20  // writers wait while this much is pending
-	coalesceIdle   = time.Second
+	coalesceIdle   = 250 * time.Millisecond
 )
 
 // newCoalescer returns c with its writes batched; every write has a

@@ -39,7 +39,11 @@ type Config struct {
 	// peer's acknowledgement. Default 10 s.
 	StreamOpenTimeout time.Duration
 	// AcceptBacklog bounds streams opened by the peer and not yet
-	// accepted. Default 256.
+	// accepted (more are refused), and the streams this side opens that
+	// the peer has not accepted yet (more wait). Default 64: Ferry accepts
+	// every stream as it arrives, and a Ferry peer with the same backlog
+	// never has more than that many unaccepted; each unit costs 8 bytes
+	// per session, idle or not.
 	AcceptBacklog int
 	// StreamWindow is the per-stream flow-control window in bytes: more
 	// window means more bulk throughput and more memory per busy stream.
@@ -103,7 +107,7 @@ func DefaultConfig() Config {
 		WriteTimeout:       10 * time.Second,
 		StreamCloseTimeout: 15 * time.Second,
 		StreamOpenTimeout:  10 * time.Second,
-		AcceptBacklog:      256,
+		AcceptBacklog:      64,
 		StreamWindow:       1 << 20,
 		SniffTimeout:       10 * time.Second,
 		MaxStreams:         1024,

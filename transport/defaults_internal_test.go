@@ -13,6 +13,6 @@ func TestDocumentedDefaults(t *testing.T) {
 	assert.Equal(t, uint32(1<<20), cfg.StreamWindow, "stream window 1 MiB")
 	y := cfg.yamux()
 	assert.Equal(t, uint32(1<<20), y.MaxStreamWindowSize)
-	assert.Equal(t, 256, y.AcceptBacklog)
+	assert.Equal(t, 64, y.AcceptBacklog, "accept backlog 64")
 	assert.Equal(t, cfg.WriteTimeout, y.ConnectionWriteTimeout)
 }

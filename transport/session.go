@@ -20,6 +20,7 @@ type Session struct {
 	live    map[*Stream]struct{}
 	closed  map[uint32]*Stream // closed by this side, still known to yamux
 	woken   bool
+	onEnd   func() // called once the session ends (OnEnd); under mu
 	endOnce sync.Once
 	ready   chan struct{} // closed once ys is set
 	ka      *keepalive    // nil without keepalives
@@ -181,6 +182,8 @@ func (s *Session) end() {
 		s.woken = true
 		live, closed := s.live, s.closed
 		s.live, s.closed = nil, nil
+		onEnd := s.onEnd
+		s.onEnd = nil
 		s.mu.Unlock()
 		for st := range live {
 			st.wake()
@@ -194,7 +197,27 @@ func (s *Session) end() {
 			}
 		})
 		s.g.acct.end()
+		if onEnd != nil {
+			onEnd()
+		}
 	})
+}
+
+// OnEnd makes the session call fn once it ends (or at once if it has
+// ended), so that a side can release a session without a goroutine
+// waiting for Done. fn may run before Done is closed, and in the
+// session's receive loop or the goroutine that ends it: it must not block
+// (starting a goroutine that waits for Done is its job).
+func (s *Session) OnEnd(fn func()) {
+	s.mu.Lock()
+	ended := s.woken
+	if !ended {
+		s.onEnd = fn
+	}
+	s.mu.Unlock()
+	if ended {
+		fn()
+	}
 }
 
 // dropLater runs drop once yamux has shut the session down: reading a
@@ -287,8 +310,9 @@ type Stream struct {
 	s  *Session
 	id uint32
 
-	mu   sync.Mutex
-	dead bool // the session ended: reads never block again
+	mu       sync.Mutex
+	dead     bool // the session ended: reads never block again
+	deadline bool // a read deadline is set
 	// rmu lets one goroutine read at a time: yamux's Stream.Read takes
 	// its locks in an order that deadlocks two readers of a closing
 	// stream (discard and a reader that has not returned yet).
@@ -322,7 +346,30 @@ func (st *Stream) SetReadDeadline(t time.Time) error {
 	if st.dead {
 		return nil
 	}
-	return st.Stream.SetReadDeadline(t)
+	st.deadline = !t.IsZero()
+	err := st.Stream.SetReadDeadline(t)
+	st.s.g.acct.wake(st.id) // a parked reader must see the deadline
+	return err
+}
+
+// Park lets the goroutine that reads the stream exit while nothing
+// arrives: unless a Read could return at once (data or the peer's close
+// has arrived, a read deadline is set, the session ended), it arranges
+// for resume to be called once, as soon as a Read may have something to
+// return (data, the peer's close or reset, a read deadline, this side's
+// close, the end of the session), and returns true; otherwise it returns
+// false and never calls resume. resume runs in the session's receive loop
+// or in the goroutine that sets the deadline or closes: it must not block
+// nor call the stream's methods (starting a goroutine to read is its job).
+// One reader parks at a time.
+func (st *Stream) Park(resume func()) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.dead || st.deadline {
+		return false
+	}
+	st.Stream.Shrink() // an empty receive buffer is not kept while idle
+	return st.s.g.acct.park(st.id, resume)
 }
 
 // SetDeadline sets both deadlines (see SetReadDeadline).
@@ -349,6 +396,7 @@ func (st *Stream) Close() error {
 		st.Stream.Shrink() // an empty receive buffer is not kept
 	}
 	s.g.acct.closed(st.id)
+	s.g.acct.wake(st.id)
 	return err
 }
 
@@ -372,5 +420,6 @@ func (st *Stream) wake() {
 	st.mu.Lock()
 	st.dead = true
 	_ = st.Stream.SetReadDeadline(time.Unix(1, 0))
+	st.s.g.acct.wake(st.id)
 	st.mu.Unlock()
 }

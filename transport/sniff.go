@@ -79,3 +79,13 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 	}
 	return p.Conn.Read(b)
 }
+
+// Park parks the reader of the stream underneath (Stream.Park) once the
+// prepended byte has been read; before, or over another conn, it returns
+// false.
+func (p *prefixConn) Park(resume func()) bool {
+	if pk, ok := p.Conn.(interface{ Park(func()) bool }); ok && !p.has {
+		return pk.Park(resume)
+	}
+	return false
+}

@@ -6,8 +6,11 @@
 // Per Conn there is one reader goroutine, which frames messages, decodes
 // arguments and replies straight into their destination and dispatches, and
 // one writer goroutine, which batches everything queued since its last
-// flush into a single write. Handlers run in their own goroutines, so a
-// slow handler never delays other calls on the connection.
+// flush into a single write. On a session stream, both exit while the
+// stream is idle: the reader parks (park.go) and the next arrival starts
+// it again; the writer starts with the next message. Handlers run in
+// their own goroutines, so a slow handler never delays other calls on the
+// connection.
 package engine
 
 import (
@@ -110,6 +113,17 @@ type Channel struct {
 	started  atomic.Bool   // Start was called
 	stopRead atomic.Bool   // the reader must stop before handling another message
 	readDone chan struct{} // closed when the reader goroutine returns
+	onFirst  func()        // OnMessage until the first message; reader only
+
+	// The reader parks while the stream is idle (park.go).
+	pk      parker      // rwc, if its reader can park; nil otherwise
+	quiet   atomic.Bool // no message since the idle timer last looked
+	rdWait  atomic.Bool // the reader waits in Next for a new message
+	parking atomic.Bool // parkReq, for the reader to read without rdMu
+	rdMu    sync.Mutex  // orders read deadlines; guards what follows
+	parkReq bool        // the idle timer set a deadline to park the reader
+	idleT   *time.Timer // the idle timer; nil while the reader is parked
+	idleOff bool        // the reader returned: the timer stays off
 
 	draining    atomic.Bool   // we are going away: refuse new incoming calls (set under mu)
 	locked      atomic.Bool   // not yet authenticated
@@ -150,7 +164,9 @@ func New(rwc io.ReadWriteCloser, opts Options) *Channel {
 		running:  make(map[uint32]*inbound),
 		closed:   make(chan struct{}),
 		readDone: make(chan struct{}),
+		onFirst:  opts.OnMessage,
 	}
+	c.pk, _ = rwc.(parker)
 	base := context.Background()
 	if opts.ConnContext != nil {
 		base = opts.ConnContext(c)
@@ -259,7 +275,7 @@ func (c *Channel) stopReading() (uint64, bool) {
 	// On a multiplexed stream, closing our side is a half-close: the
 	// reader would wait for the peer's. A read deadline wakes it.
 	d, ok := c.rwc.(interface{ SetReadDeadline(time.Time) error })
-	if ok && d.SetReadDeadline(time.Now()) == nil {
+	if ok && c.setReadDeadline(d, time.Now()) == nil {
 		<-c.readDone
 		return c.nread, true
 	}
@@ -377,7 +393,7 @@ func (c *Channel) writeFailed(err error) {
 		c.werr = err
 	}
 	c.mu.Unlock()
-	if d.SetReadDeadline(time.Now()) != nil {
+	if c.setReadDeadline(d, time.Now()) != nil {
 		c.fail(err, false)
 	}
 }

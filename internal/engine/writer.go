@@ -19,7 +19,10 @@ const (
 	highWater  = 1 << 20  // callers wait while this much is queued
 	keepSpare  = 64 << 10 // flush buffers larger than this are not kept
 	finalFlush = time.Second
-	writerIdle = time.Second
+	// writerIdle is short: the flusher's stack and buffers, released soon
+	// after a burst, serve the connections still busy (started again at
+	// most four times a second, a flusher costs little).
+	writerIdle = 250 * time.Millisecond
 	// linkMin is the size from which a []byte or codec.Raw argument or
 	// reply is queued by reference instead of copied into the batch.
 	linkMin = 64 << 10

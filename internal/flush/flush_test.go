@@ -333,8 +333,8 @@ func TestShutdownFlushes(t *testing.T) {
 	require.NoError(t, w.Close())
 }
 
-// TestIdleExit: the flusher exits after Idle without work and starts
-// again with the next message.
+// TestIdleExit: the flusher exits after Idle without work, keeping no
+// buffer, and starts again with the next message.
 func TestIdleExit(t *testing.T) {
 	dst := &sink{writes: make(chan int, 4)}
 	w := New(dst, Config{Idle: 5 * time.Millisecond})
@@ -345,6 +345,10 @@ func TestIdleExit(t *testing.T) {
 		<-dst.writes
 		require.Eventually(t, func() bool { return !running() }, 5*time.Second, time.Millisecond)
 	}
+	w.mu.Lock()
+	assert.Nil(t, w.buf, "an idle writer keeps no buffer")
+	assert.Nil(t, w.spare, "an idle writer keeps no buffer")
+	w.mu.Unlock()
 	require.NoError(t, w.Close())
 	assert.Equal(t, "xx", string(dst.bytes()))
 }

@@ -47,6 +47,9 @@ func (w *Writer) run() {
 			w.mu.Lock()
 			if w.pending() == 0 && !w.closing && !w.writing {
 				w.running = false
+				// An idle writer keeps no buffer: the next batch
+				// allocates one.
+				w.buf, w.spare, w.spareLnk, w.vec = nil, nil, nil, nil
 				w.mu.Unlock()
 				return
 			}

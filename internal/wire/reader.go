@@ -54,6 +54,9 @@ type Reader struct {
 	acct       Account
 	stallAfter time.Duration
 	stall      func()
+	got        uint64 // bytes read so far
+	armedAt    uint64 // got when the stall timer was last armed
+	armed      bool   // the stall timer is armed
 
 	mu      sync.Mutex // guards what Close touches
 	charged int        // bytes of buf charged to acct
@@ -153,6 +156,7 @@ func (r *Reader) ReadBody(dst []byte) (rest []byte, err error) {
 		}
 		n, err := r.r.Read(p[:min(len(p), h.Body-got)])
 		got += n
+		r.got += uint64(n)
 		if err != nil && got < h.Body {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
@@ -309,6 +313,7 @@ func (r *Reader) fill() error {
 	for {
 		n, err := r.r.Read(room)
 		r.end += n
+		r.got += uint64(n)
 		if n > 0 {
 			return nil
 		}
@@ -331,12 +336,14 @@ func (r *Reader) SetStall(d time.Duration, stall func()) {
 }
 
 // watch arms the stall timer while a message is partial and disarms it
-// at message boundaries.
+// at message boundaries. Only bytes that arrived re-arm it: a Next called
+// again after a read error (a deadline) gives the peer no extra time.
 func (r *Reader) watch(partial bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
 	case r.closed:
+	case partial && r.armed && r.got == r.armedAt:
 	case partial && r.timer == nil:
 		r.timer = time.AfterFunc(r.stallAfter, r.stall)
 	case partial:
@@ -344,6 +351,28 @@ func (r *Reader) watch(partial bool) {
 	case r.timer != nil:
 		r.timer.Stop()
 	}
+	r.armed, r.armedAt = partial && !r.closed, r.got
+}
+
+// Idle reports whether the reader holds no byte of a message (nor a head
+// whose body is pending): the next Next waits for a new message. Only the
+// goroutine calling Next may call it.
+func (r *Reader) Idle() bool { return r.start == r.end && !r.sc.Started() && !r.pend }
+
+// ReleaseIdle drops the buffer, and its charge, when the reader holds no
+// byte of a message, and reports whether it did: a reader about to wait
+// long for the next message keeps nothing (the next read allocates a
+// small buffer again). Only the goroutine calling Next may call it.
+func (r *Reader) ReleaseIdle() bool {
+	if !r.Idle() {
+		return false
+	}
+	if len(r.buf) > keepBuffer {
+		PutBuffer(r.buf)
+	}
+	r.buf, r.start, r.end = nil, 0, 0
+	_ = r.recharge(0)
+	return true
 }
 
 // recharge makes the buffer's charge size bytes, unless that would pass

@@ -108,9 +108,9 @@ func pace(ctx context.Context, start time.Time, i, rate int) bool {
 
 // openHeld opens n streams that each carry one byte, the start of a
 // request that never comes. It opens them in batches small enough for the
-// server's accept backlog (256), each after the server accepted the last.
+// server's accept backlog (64), each after the server accepted the last.
 func openHeld(s *session, n int, e *env) {
-	const batch = 128
+	const batch = 32
 	for done := 0; done < n; {
 		k := min(batch, n-done)
 		buf := make([]byte, 0, k*(headerSize+1))

@@ -1,0 +1,109 @@
+package wire
+
+import (
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// scriptReader returns its steps one Read at a time: bytes, or an error.
+type scriptReader struct{ steps []any }
+
+func (s *scriptReader) Read(p []byte) (int, error) {
+	if len(s.steps) == 0 {
+		return 0, io.EOF
+	}
+	step := s.steps[0]
+	s.steps = s.steps[1:]
+	if err, ok := step.(error); ok {
+		return 0, err
+	}
+	return copy(p, step.([]byte)), nil
+}
+
+var errWoken = errors.New("woken")
+
+// wokenReader returns part of a message, then fails every later Read
+// after a pause, like a blocked read woken by a deadline.
+type wokenReader struct{ sent bool }
+
+func (w *wokenReader) Read(p []byte) (int, error) {
+	if !w.sent {
+		w.sent = true
+		return copy(p, msgReq[:3]), nil
+	}
+	time.Sleep(time.Millisecond)
+	return 0, errWoken
+}
+
+// TestStallNotExtendedByRetries: a Next called again and again after a
+// read error (the deadline that parks an idle reader) gives a peer that
+// holds part of a message no more time: only bytes that arrive do, so the
+// stall still fires.
+func TestStallNotExtendedByRetries(t *testing.T) {
+	stalled := make(chan struct{})
+	r := NewReader(&wokenReader{}, DefaultLimits)
+	r.SetStall(20*time.Millisecond, func() { close(stalled) })
+	defer r.Close()
+	for range 5000 { // each retry takes at least 1 ms
+		_, err := r.Next()
+		require.ErrorIs(t, err, errWoken)
+		select {
+		case <-stalled:
+			return
+		default:
+		}
+	}
+	t.Fatal("retries without new bytes kept the stall timer from firing")
+}
+
+// TestReleaseIdle: an idle reader drops its buffer and its charge; one
+// holding part of a message keeps them.
+func TestReleaseIdle(t *testing.T) {
+	acct := &limitAccount{limit: 1 << 20}
+	r := NewReader(&scriptReader{steps: []any{msgReq, msgReq[:3], errWoken, msgReq[3:]}}, DefaultLimits)
+	r.SetAccount(acct)
+	defer r.Close()
+	_, err := r.Next()
+	require.NoError(t, err)
+	assert.Equal(t, minBuffer, acct.used)
+	require.True(t, r.ReleaseIdle())
+	assert.Nil(t, r.buf)
+	assert.Zero(t, acct.used)
+	_, err = r.Next()
+	require.ErrorIs(t, err, errWoken)
+	assert.False(t, r.ReleaseIdle(), "part of a message is held")
+	assert.NotNil(t, r.buf)
+	msg, err := r.Next()
+	require.NoError(t, err)
+	assert.Equal(t, msgReq, msg)
+}
+
+// TestReadBodyCountsArrivals: body bytes that ReadBody reads straight
+// into their destination count as arrivals for the stall timer, like the
+// bytes the buffer takes.
+func TestReadBodyCountsArrivals(t *testing.T) {
+	const body = 70000
+	head := []byte{0x94, 0x01, 0x00, 0xc0, 0xc6, 0x00, 0x01, 0x11, 0x70} // [1, 0, nil, bin32(70000)]
+	steps := []any{head}
+	for range body / 10000 {
+		steps = append(steps, make([]byte, 10000))
+	}
+	r := NewReader(&scriptReader{steps: steps}, DefaultLimits)
+	r.SetDirect(64 << 10)
+	r.SetStall(time.Hour, func() {})
+	defer r.Close()
+	_, err := r.Next()
+	require.NoError(t, err)
+	require.Equal(t, body, r.Body())
+	before := r.got
+	dst := make([]byte, body)
+	_, err = r.ReadBody(dst)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(body), r.got-before)
+	assert.True(t, r.Idle())
+}
