@@ -5,9 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -413,4 +416,63 @@ func streamsOpen(s *server.Server) int {
 		n += c.Streams
 	}
 	return n
+}
+
+// TestFreshClientsWhileShedding: while the server sheds attacking
+// connections, what they still receive until they have ended (data in
+// flight, up to their windows) is about to be released: it must not make
+// the server shed, or refuse, new clients. Each fresh client dials and
+// calls during the attack.
+func TestFreshClientsWhileShedding(t *testing.T) {
+	const budget = 8 << 20
+	var sheds atomic.Int64
+	logs := slog.New(countingHandler{msg: "holding the most", n: &sheds})
+	s := newServer(t, server.WithMemoryBudget(budget), server.WithLogger(logs))
+	addr := listen(t, s)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := 0; round < 4; round++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				conn, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				// 60 streams (under the accept backlog), each a request
+				// just under its window whose reply the attacker never
+				// grants window for: 15 MiB per connection each way.
+				openStreams(conn, 1, 60, wholeEcho(1, 250<<10))
+				conn.Close()
+			}
+		}()
+	}
+	for range 10 {
+		goodCall(t, addr, 5*time.Second)
+	}
+	close(stop)
+	wg.Wait()
+	assert.Positive(t, sheds.Load(), "the attack must have made the server shed")
+}
+
+// countingHandler counts the log records whose message contains msg.
+type countingHandler struct {
+	msg string
+	n   *atomic.Int64
+}
+
+func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h countingHandler) WithGroup(string) slog.Handler            { return h }
+func (h countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, h.msg) {
+		h.n.Add(1)
+	}
+	return nil
 }

@@ -21,12 +21,12 @@ var ErrMemoryBudget = errors.New("ferry: connection exceeded its memory budget")
 // The methods are safe for concurrent use. A nil *Budget accepts every
 // charge.
 type Budget struct {
-	limit    int64
-	used     atomic.Int64
-	pool     *Pool
-	shed     func() // ends the connection; set by the pool's owner
-	shedding int64  // bytes counted as being shed; under the pool's mu
-	closed   atomic.Bool
+	limit  int64
+	used   atomic.Int64
+	pool   *Pool
+	shed   func()      // ends the connection; set by the pool's owner
+	doomed atomic.Bool // shed by the pool: its connection is ending
+	closed atomic.Bool
 }
 
 // NewBudget returns a budget of limit bytes for one connection; limit ≤ 0
@@ -44,6 +44,9 @@ func NewBudget(limit int64, pool *Pool) *Budget {
 func (b *Budget) Charge(n int) bool {
 	if b == nil || n <= 0 {
 		return true
+	}
+	if b.doomed.Load() {
+		return false // shed: its connection is ending
 	}
 	used := b.used.Add(int64(n))
 	if b.limit > 0 && used > b.limit {
@@ -130,19 +133,24 @@ const shedMax = 64 << 10
 // is back under it, unless the charge is large (over 64 KiB, such as a
 // message growing) or the charging connection is itself the largest: then
 // the charge is refused. Well-behaved connections keep being served.
+//
+// A member being shed keeps what its peer had in flight when it was shed
+// (forced charges, up to its windows) until its connection has ended; all
+// it holds then is about to be released, so it does not count against
+// the limit for the others.
 type Pool struct {
-	limit    int64
-	used     atomic.Int64
-	shedding atomic.Int64 // bytes of members being shed: released soon
-	sheds    atomic.Int64
+	limit int64
+	used  atomic.Int64
+	sheds atomic.Int64
 
 	mu      sync.Mutex
 	members map[*Budget]struct{}
+	doomed  map[*Budget]struct{} // members being shed, until they leave
 }
 
 // NewPool returns a pool of limit bytes; limit ≤ 0 means unbounded.
 func NewPool(limit int64) *Pool {
-	return &Pool{limit: limit, members: map[*Budget]struct{}{}}
+	return &Pool{limit: limit, members: map[*Budget]struct{}{}, doomed: map[*Budget]struct{}{}}
 }
 
 // Used reports the bytes charged now by every member together.
@@ -164,10 +172,7 @@ func (p *Pool) remove(b *Budget) {
 	p.mu.Lock()
 	_, ok := p.members[b]
 	delete(p.members, b)
-	if b.shedding > 0 {
-		p.shedding.Add(-b.shedding)
-		b.shedding = 0
-	}
+	delete(p.doomed, b)
 	p.mu.Unlock()
 	if ok {
 		p.used.Add(-b.used.Swap(0))
@@ -175,9 +180,17 @@ func (p *Pool) remove(b *Budget) {
 }
 
 // over reports whether the pool holds more than its limit, not counting
-// members being shed, whose bytes are about to be released.
+// what members being shed hold now: those bytes are about to be released.
 func (p *Pool) over(used int64) bool {
-	return p.limit > 0 && used-p.shedding.Load() > p.limit
+	if p.limit <= 0 || used <= p.limit {
+		return false
+	}
+	p.mu.Lock()
+	for m := range p.doomed {
+		used -= m.used.Load()
+	}
+	p.mu.Unlock()
+	return used > p.limit
 }
 
 func (p *Pool) charge(b *Budget, n int64) bool {
@@ -215,8 +228,8 @@ func (p *Pool) shedUntilUnder(b *Budget) bool {
 	return true
 }
 
-// shedLargest ends the member holding the most bytes and returns it; its
-// bytes count as shedding until its connection has released them.
+// shedLargest ends the member holding the most bytes and returns it; what
+// it holds stops counting against the limit (over).
 func (p *Pool) shedLargest() *Budget {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -229,8 +242,8 @@ func (p *Pool) shedLargest() *Budget {
 	if victim != nil {
 		fn := victim.shed
 		victim.shed = nil // once
-		victim.shedding = max(victim.used.Load(), 1)
-		p.shedding.Add(victim.shedding)
+		victim.doomed.Store(true)
+		p.doomed[victim] = struct{}{}
 		p.sheds.Add(1)
 		go fn()
 	}

@@ -93,3 +93,38 @@ func TestPoolRefusesLarge(t *testing.T) {
 	a.Close()
 	b.Close()
 }
+
+// TestPoolShedMemberKeepsGrowing: a shed connection still receives what its
+// peer had in flight (forced, up to its windows) until it has ended. Those
+// bytes leave with it, so they must not make the pool shed, or refuse,
+// a newcomer: that newcomer would be reset at its handshake.
+func TestPoolShedMemberKeepsGrowing(t *testing.T) {
+	p := transport.NewPool(1 << 20)
+	attacker := transport.NewBudget(0, p)
+	shed := make(chan struct{}, 1)
+	attacker.OnShed(func() { shed <- struct{}{} })
+	other := transport.NewBudget(0, p)
+	other.OnShed(func() { t.Error("a small member was shed") })
+	require.True(t, attacker.Force(900<<10))
+	require.True(t, other.Charge(1<<10))
+	assert.False(t, attacker.Force(200<<10), "past the pool: the largest member is shed")
+	<-shed
+
+	// In flight when it was shed: 4 MiB more, past the pool's limit.
+	for range 16 {
+		attacker.Force(256 << 10)
+	}
+	assert.False(t, attacker.Charge(1<<10), "a member being shed gets no new charge")
+	newcomer := transport.NewBudget(0, p)
+	newcomer.OnShed(func() { t.Error("the newcomer was shed") })
+	assert.True(t, newcomer.Force(1<<10), "a new stream's overhead")
+	assert.True(t, newcomer.Charge(4<<10), "a small call")
+	assert.True(t, other.Charge(8<<10))
+	assert.Equal(t, int64(1), p.Sheds())
+
+	attacker.Close() // its connection ended
+	assert.Equal(t, int64(14<<10), p.Used())
+	newcomer.Close()
+	other.Close()
+	assert.Zero(t, p.Used())
+}
