@@ -21,12 +21,24 @@ var ErrMemoryBudget = errors.New("ferry: connection exceeded its memory budget")
 // The methods are safe for concurrent use. A nil *Budget accepts every
 // charge.
 type Budget struct {
-	limit  int64
-	used   atomic.Int64
-	pool   *Pool
-	shed   func()      // ends the connection; set by the pool's owner
-	doomed atomic.Bool // shed by the pool: its connection is ending
-	closed atomic.Bool
+	limit   int64
+	used    atomic.Int64
+	pool    *Pool
+	shed    func()       // ends the connection; set by the pool's owner
+	doomed  atomic.Bool  // shed by the pool: its connection is ending
+	counted atomic.Int64 // bytes added to the pool's doomed sum for it
+	closed  atomic.Bool
+}
+
+// trackDoomed adds n (which may be negative), just added to b.used, to the
+// pool's sum of bytes held by members being shed, if b is one. A change
+// racing with b's shedding may be counted twice there, never missed: the
+// pool errs towards admitting.
+func (b *Budget) trackDoomed(n int64) {
+	if b.doomed.Load() {
+		b.counted.Add(n)
+		b.pool.doomedUsed.Add(n)
+	}
 }
 
 // NewBudget returns a budget of limit bytes for one connection; limit ≤ 0
@@ -53,9 +65,12 @@ func (b *Budget) Charge(n int) bool {
 		b.used.Add(-int64(n))
 		return false
 	}
-	if b.pool != nil && !b.pool.charge(b, int64(n)) {
-		b.used.Add(-int64(n))
-		return false
+	if b.pool != nil {
+		if !b.pool.charge(b, int64(n)) {
+			b.used.Add(-int64(n))
+			return false
+		}
+		b.trackDoomed(int64(n))
 	}
 	return true
 }
@@ -68,8 +83,11 @@ func (b *Budget) Force(n int) bool {
 	}
 	used := b.used.Add(int64(n))
 	ok := b.limit <= 0 || used <= b.limit
-	if b.pool != nil && !b.pool.force(b, int64(n)) {
-		ok = false
+	if b.pool != nil {
+		b.trackDoomed(int64(n))
+		if !b.pool.force(b, int64(n)) {
+			ok = false
+		}
 	}
 	return ok
 }
@@ -81,6 +99,7 @@ func (b *Budget) Release(n int) {
 	}
 	b.used.Add(-int64(n))
 	if b.pool != nil {
+		b.trackDoomed(-int64(n))
 		b.pool.used.Add(-int64(n))
 	}
 }
@@ -139,18 +158,18 @@ const shedMax = 64 << 10
 // it holds then is about to be released, so it does not count against
 // the limit for the others.
 type Pool struct {
-	limit int64
-	used  atomic.Int64
-	sheds atomic.Int64
+	limit      int64
+	used       atomic.Int64
+	doomedUsed atomic.Int64 // of used, what members being shed hold
+	sheds      atomic.Int64
 
 	mu      sync.Mutex
 	members map[*Budget]struct{}
-	doomed  map[*Budget]struct{} // members being shed, until they leave
 }
 
 // NewPool returns a pool of limit bytes; limit ≤ 0 means unbounded.
 func NewPool(limit int64) *Pool {
-	return &Pool{limit: limit, members: map[*Budget]struct{}{}, doomed: map[*Budget]struct{}{}}
+	return &Pool{limit: limit, members: map[*Budget]struct{}{}}
 }
 
 // Used reports the bytes charged now by every member together.
@@ -172,25 +191,17 @@ func (p *Pool) remove(b *Budget) {
 	p.mu.Lock()
 	_, ok := p.members[b]
 	delete(p.members, b)
-	delete(p.doomed, b)
 	p.mu.Unlock()
 	if ok {
 		p.used.Add(-b.used.Swap(0))
+		p.doomedUsed.Add(-b.counted.Swap(0))
 	}
 }
 
 // over reports whether the pool holds more than its limit, not counting
 // what members being shed hold now: those bytes are about to be released.
 func (p *Pool) over(used int64) bool {
-	if p.limit <= 0 || used <= p.limit {
-		return false
-	}
-	p.mu.Lock()
-	for m := range p.doomed {
-		used -= m.used.Load()
-	}
-	p.mu.Unlock()
-	return used > p.limit
+	return p.limit > 0 && used-p.doomedUsed.Load() > p.limit
 }
 
 func (p *Pool) charge(b *Budget, n int64) bool {
@@ -243,7 +254,9 @@ func (p *Pool) shedLargest() *Budget {
 		fn := victim.shed
 		victim.shed = nil // once
 		victim.doomed.Store(true)
-		p.doomed[victim] = struct{}{}
+		held := victim.used.Load()
+		victim.counted.Add(held)
+		p.doomedUsed.Add(held)
 		p.sheds.Add(1)
 		go fn()
 	}
