@@ -3,11 +3,16 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"io"
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ferryrpc/ferry/internal/registry"
+	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -114,4 +119,62 @@ func TestDirectArgsShapes(t *testing.T) {
 	require.NoError(t, cli.Call(context.Background(), "B.PtrPtr", payload, &n))
 	assert.Equal(t, len(payload), n)
 	assert.Greater(t, sa.max(), len(payload), "a **[]byte is decoded from the whole message")
+}
+
+// stallingReplier answers the first request it reads on conn with the
+// head of a response whose bin result declares body bytes and carries
+// sent of them, then sends nothing more until conn is closed.
+func stallingReplier(t *testing.T, conn net.Conn, body, sent int) {
+	t.Helper()
+	go func() {
+		rd := wire.NewReader(conn, wire.DefaultLimits)
+		b, err := rd.Next()
+		if err != nil {
+			return
+		}
+		m, err := wire.Parse(b)
+		if err != nil {
+			return
+		}
+		resp := []byte{0x94, 0x01, 0xce, 0, 0, 0, 0, 0xc0, 0xc6, 0, 0, 0, 0}
+		binary.BigEndian.PutUint32(resp[3:], m.ID)
+		binary.BigEndian.PutUint32(resp[9:], uint32(body))
+		_, _ = conn.Write(append(resp, bytes.Repeat([]byte{0xa5}, sent)...))
+		_, _ = io.Copy(io.Discard, conn)
+	}()
+}
+
+// TestDirectReplyHonorsDeadline: a call whose large []byte reply has
+// begun to arrive still ends with its context when the peer stalls in the
+// body, whether the reply is read into a new array or into the caller's.
+func TestDirectReplyHonorsDeadline(t *testing.T) {
+	for _, inPlace := range []bool{false, true} {
+		a, b := net.Pipe()
+		budget := transport.NewBudget(64<<20, nil)
+		cli := New(b, Options{Budget: budget})
+		cli.Start()
+		stallingReplier(t, a, 1<<20, 100<<10)
+
+		var reply []byte
+		if inPlace {
+			reply = make([]byte, 0, 2<<20)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		done := make(chan error, 1)
+		go func() { done <- cli.Call(ctx, "M", []byte("x"), &reply) }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(5 * time.Second):
+			t.Errorf("in place %v: the call outlived its deadline by 5 s", inPlace)
+			a.Close() // ends the read, and the call
+			err = <-done
+		}
+		cancel()
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "in place %v", inPlace)
+		a.Close()
+		cli.Close()
+		<-cli.readDone
+		assert.Equal(t, int64(0), budget.Used(), "in place %v: charges left", inPlace)
+	}
 }
