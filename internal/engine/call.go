@@ -23,6 +23,7 @@ type pending struct {
 	conn  *Channel      // for abandon
 	ctx   context.Context
 	seq   uint64 // its place among the requests sent; 0 until queued
+	ends  bool   // its context can end it (a large reply is then never read in place)
 }
 
 func (p *pending) finish(err error) {
@@ -51,9 +52,8 @@ var syncPool = sync.Pool{New: func() any { return &pending{done: make(chan struc
 
 // Call sends a request and waits for its result, which is decoded into
 // reply. Cancelling ctx abandons the call at once and asks the peer to
-// cancel the handler, unless the response has already begun to arrive
-// into reply (a large []byte body read straight into it, direct.go): then
-// Call returns once that read ends.
+// cancel the handler, even while a large []byte result is being read
+// (direct.go: it goes into the caller's array only when ctx cannot end).
 func (c *Channel) Call(ctx context.Context, method string, args, reply any) error {
 	if ic := c.opts.Client; ic != nil {
 		return ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoker)
@@ -196,7 +196,7 @@ func (c *Channel) start(ctx context.Context, method string, args any, p *pending
 			break
 		}
 	}
-	p.id, p.conn, p.seq = c.nextID, c, 0
+	p.id, p.conn, p.seq, p.ends = c.nextID, c, 0, ctx.Done() != nil
 	c.calls[p.id] = p
 	if p.call != nil && ctx.Done() != nil {
 		p.ctx = ctx

@@ -99,6 +99,10 @@ func (c *Channel) readArgs(m *wire.Message) any {
 // completeHead reads the body of a response straight into the caller's
 // *[]byte reply (reusing its array when large enough, as decoding does),
 // or skips it for a nil reply; any other reply takes the whole message.
+// The call stays abandonable while its body arrives, unless the body goes
+// into the caller's array, which only a call whose context cannot end
+// lends (a slow or stalled body must not hold a call past its deadline,
+// nor be written into an array its caller got back).
 func (c *Channel) completeHead(h *wire.Head) (whole, ok bool) {
 	c.mu.Lock()
 	p := c.calls[h.ID]
@@ -111,8 +115,13 @@ func (c *Channel) completeHead(h *wire.Head) (whole, ok bool) {
 		c.mu.Unlock()
 		return true, true
 	}
+	inPlace := dst != nil && cap(*dst) >= h.Body
+	if inPlace && p.ends {
+		c.mu.Unlock()
+		return true, true // decoded from the whole message, as before
+	}
 	charged := 0
-	if dst != nil && cap(*dst) < h.Body {
+	if dst != nil && !inPlace {
 		// A new array: charged while it is filled, as the reader's buffer
 		// would have been.
 		if !c.opts.Budget.Charge(h.Body) {
@@ -121,18 +130,35 @@ func (c *Channel) completeHead(h *wire.Head) (whole, ok bool) {
 		}
 		charged = h.Body
 	}
-	delete(c.calls, h.ID)
+	if inPlace {
+		delete(c.calls, h.ID) // the caller waits for the read to end
+	}
 	c.mu.Unlock()
 	var buf []byte
 	switch {
 	case dst == nil: // skipped
-	case charged > 0:
-		buf = uncleared(h.Body)
-	default:
+	case inPlace:
 		buf = (*dst)[:h.Body]
+	default:
+		buf = uncleared(h.Body)
 	}
 	_, err := c.rd.ReadBody(buf)
 	c.opts.Budget.Release(charged)
+	if !inPlace {
+		c.mu.Lock()
+		owned := c.calls[h.ID] == p // else abandoned, or failed, meanwhile
+		if owned {
+			delete(c.calls, h.ID)
+		}
+		c.mu.Unlock()
+		if !owned {
+			if err != nil {
+				c.readFailed(err)
+				return false, false
+			}
+			return false, true
+		}
+	}
 	if err != nil {
 		c.readFailed(err)
 		p.finish(callError(c.Err()))
