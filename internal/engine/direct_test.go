@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
@@ -177,4 +178,228 @@ func TestDirectReplyHonorsDeadline(t *testing.T) {
 		<-cli.readDone
 		assert.Equal(t, int64(0), budget.Used(), "in place %v: charges left", inPlace)
 	}
+}
+
+// rawRequest is a request (typ 0) or notification (typ 2) to method whose
+// params are a bin (wrapped in an array when wrapped) that declares
+// declared bytes and carries body, followed by ext when not nil.
+func rawRequest(typ byte, id uint32, method string, wrapped bool, declared int, body, ext []byte) []byte {
+	n := byte(0x94)
+	if typ == 2 {
+		n = 0x93
+	}
+	if ext != nil {
+		n++
+	}
+	b := []byte{n, typ}
+	if typ != 2 {
+		b = binary.BigEndian.AppendUint32(append(b, 0xce), id)
+	}
+	b = append(append(b, 0xa0|byte(len(method))), method...)
+	if wrapped {
+		b = append(b, 0x91)
+	}
+	b = binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(declared))
+	b = append(b, body...)
+	if len(body) == declared {
+		b = append(b, ext...)
+	}
+	return b
+}
+
+// bodyOf is n bytes of a pattern that no allocator leaves behind.
+func bodyOf(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7+i>>8) | 1
+	}
+	return b
+}
+
+// directPeer is an engine serving B.Len, which checks that its argument
+// is bodyOf(len) and returns the length (-1 when it is not), over a pipe
+// whose other end the test writes raw bytes into; replies are parsed and
+// sent on the returned channel.
+func directPeer(t *testing.T, budget *transport.Budget) (srv *Channel, raw net.Conn, replies chan wire.Message, ran chan int) {
+	t.Helper()
+	ran = make(chan int, 64)
+	r := registry.New()
+	require.NoError(t, r.Add(registry.Typed("B.Len", func(_ context.Context, p *[]byte) (*int, error) {
+		n := len(*p)
+		if !bytes.Equal(*p, bodyOf(n)) {
+			n = -1
+		}
+		ran <- n
+		return &n, nil
+	})))
+	a, b := net.Pipe()
+	srv = New(a, Options{Registry: r, Budget: budget, StallTimeout: 200 * time.Millisecond, FerryPeer: true})
+	srv.Start()
+	replies = make(chan wire.Message, 64)
+	go func() {
+		defer close(replies)
+		rd := wire.NewReader(b, wire.DefaultLimits)
+		for {
+			msg, err := rd.Next()
+			if err != nil {
+				return
+			}
+			m, err := wire.Parse(msg)
+			if err != nil {
+				return
+			}
+			m.Error, m.Result = bytes.Clone(m.Error), bytes.Clone(m.Result)
+			replies <- m
+		}
+	}()
+	t.Cleanup(func() {
+		b.Close()
+		srv.Close()
+	})
+	return srv, b, replies, ran
+}
+
+// ended waits for srv's reader to return, and then for its budget to be
+// spent on nothing.
+func ended(t *testing.T, srv *Channel, budget *transport.Budget) {
+	t.Helper()
+	select {
+	case <-srv.readDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reader did not return")
+	}
+	srv.Close()
+	assert.Equal(t, int64(0), budget.Used(), "charges left")
+}
+
+// TestDirectArgsCutShort: a large bin argument cut short, by the end of
+// input, a stall, or a length past the size limit, ends the conn without
+// running the handler, and gives back every charge.
+func TestDirectArgsCutShort(t *testing.T) {
+	max := wire.DefaultLimits.MaxMessage
+	head := len(rawRequest(0, 1, "B.Len", true, 0, nil, nil))
+	for _, c := range []struct {
+		name     string
+		declared int
+		sent     int
+		keepOpen bool
+		ext      []byte // partial: not nil for a fifth element
+	}{
+		{name: "64 KiB, end of input in the body", declared: 64 << 10, sent: 1000},
+		{name: "1 MiB-1, end of input in the body", declared: 1<<20 - 1, sent: 300 << 10},
+		{name: "255 KiB, end of input before the extensions", declared: 255 << 10, sent: 255 << 10, ext: []byte{}},
+		{name: "255 KiB, end of input in the extensions", declared: 255 << 10, sent: 255 << 10, ext: []byte{0x81, 0xa1}},
+		{name: "255 KiB, stalled in the body", declared: 255 << 10, sent: 100 << 10, keepOpen: true},
+		{name: "255 KiB, stalled in the extensions", declared: 255 << 10, sent: 255 << 10, keepOpen: true, ext: []byte{0x81, 0xa1}},
+		{name: "past the size limit", declared: max - head + 1, sent: 1000, keepOpen: true},
+		{name: "extensions past the size limit", declared: max - head - 3, sent: max - head - 3, keepOpen: true, ext: []byte{0x81, 0xa1, 'm', 0x80}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			budget := transport.NewBudget(64<<20, nil)
+			srv, raw, replies, ran := directPeer(t, budget)
+			msg := rawRequest(0, 1, "B.Len", true, c.declared, bodyOf(c.sent), c.ext)
+			_, err := raw.Write(msg)
+			if err != nil { // the reader stopped first (past the limit)
+				t.Logf("write: %v", err)
+			}
+			if !c.keepOpen {
+				raw.Close()
+			}
+			ended(t, srv, budget)
+			assert.Empty(t, ran, "a handler ran")
+			for m := range replies {
+				t.Errorf("a reply: %+v", m)
+			}
+		})
+	}
+}
+
+// TestDirectArgsPipelined: small and large bin arguments of every size
+// class, wrapped or not, with or without extensions, up to the size limit
+// exactly, to a []byte method, an unknown one and as a notification, in
+// one stream, each reach their handler intact or get their error, and
+// the conn gives back every charge.
+func TestDirectArgsPipelined(t *testing.T) {
+	budget := transport.NewBudget(64<<20, nil)
+	srv, raw, replies, ran := directPeer(t, budget)
+	max := wire.DefaultLimits.MaxMessage
+	exact := max - len(rawRequest(0, 1, "B.Len", false, 0, nil, []byte{0x80})) - 1
+	type call struct {
+		typ     byte
+		method  string
+		wrapped bool
+		n       int
+		ext     []byte
+	}
+	calls := []call{
+		{0, "B.Len", true, 10, nil},
+		{0, "B.Len", true, 64<<10 - 1, nil},
+		{0, "B.Len", true, 64 << 10, nil},
+		{0, "B.Len", false, 64 << 10, []byte{0x80}},
+		{0, "B.Len", true, 255 << 10, []byte{0x81, 0xa1, 'm', 0x81, 0xa1, 'k', 0xa1, 'v'}},
+		{0, "B.Nope", true, 255 << 10, []byte{0x80}},
+		{2, "B.Len", true, 255 << 10, nil},
+		{0, "B.Len", false, 1<<20 - 1, nil},
+		{0, "B.Len", true, 10, []byte{0x80}},
+		{0, "B.Len", false, exact, []byte{0x80}},
+		{0, "B.Len", true, 100, nil},
+	}
+	go func() {
+		for i, c := range calls {
+			if _, err := raw.Write(rawRequest(c.typ, uint32(i+1), c.method, c.wrapped, c.n, bodyOf(c.n), c.ext)); err != nil {
+				return
+			}
+		}
+	}()
+	got := map[uint32]wire.Message{}
+	for range len(calls) - 1 { // no reply to the notification
+		select {
+		case m, ok := <-replies:
+			require.True(t, ok, "the conn ended")
+			got[m.ID] = m
+		case <-time.After(10 * time.Second):
+			t.Fatal("replies missing")
+		}
+	}
+	for i, c := range calls {
+		m, ok := got[uint32(i+1)]
+		switch {
+		case c.typ == 2:
+			assert.False(t, ok)
+		case c.method != "B.Len":
+			require.True(t, ok)
+			assert.Contains(t, string(m.Error), "unknown method")
+		default:
+			require.True(t, ok, "call %d", i)
+			require.Nil(t, m.Error, "call %d: %s", i, m.Error)
+			var n int
+			require.NoError(t, msgpack.Unmarshal(m.Result, &n))
+			assert.Equal(t, c.n, n, "call %d", i)
+		}
+	}
+	for range len(calls) - 1 { // the notification's handler ran too
+		assert.GreaterOrEqual(t, <-ran, 0, "a handler saw bytes it was not sent")
+	}
+	raw.Close()
+	ended(t, srv, budget)
+}
+
+// TestDirectArgsRefused: a large bin call past the budget is refused
+// before its body is allocated, its body is skipped, and the conn goes on.
+func TestDirectArgsRefused(t *testing.T) {
+	budget := transport.NewBudget(1<<20, nil)
+	srv, raw, replies, ran := directPeer(t, budget)
+	go func() {
+		_, _ = raw.Write(rawRequest(0, 1, "B.Len", true, 1<<20-1, bodyOf(1<<20-1), []byte{0x80}))
+		_, _ = raw.Write(rawRequest(0, 2, "B.Len", true, 100<<10, bodyOf(100<<10), nil))
+	}()
+	m := <-replies
+	assert.Equal(t, uint32(1), m.ID)
+	assert.Contains(t, string(m.Error), "budget")
+	m = <-replies
+	assert.Equal(t, uint32(2), m.ID)
+	assert.Nil(t, m.Error)
+	assert.Equal(t, 100<<10, <-ran)
+	raw.Close()
+	ended(t, srv, budget)
 }
