@@ -323,7 +323,7 @@ func TestDirectArgsPipelined(t *testing.T) {
 	budget := transport.NewBudget(64<<20, nil)
 	srv, raw, replies, ran := directPeer(t, budget)
 	max := wire.DefaultLimits.MaxMessage
-	exact := max - len(rawRequest(0, 1, "B.Len", false, 0, nil, []byte{0x80})) - 1
+	exact := max - len(rawRequest(0, 1, "B.Len", false, 0, nil, []byte{0x80}))
 	type call struct {
 		typ     byte
 		method  string
@@ -402,4 +402,137 @@ func TestDirectArgsRefused(t *testing.T) {
 	assert.Equal(t, 100<<10, <-ran)
 	raw.Close()
 	ended(t, srv, budget)
+}
+
+// replier answers every request it reads on conn with what answer makes
+// of its id; it closes conn after the first answer when once.
+func replier(conn net.Conn, once bool, answer func(id uint32) []byte) {
+	go func() {
+		defer conn.Close()
+		rd := wire.NewReader(conn, wire.DefaultLimits)
+		for {
+			b, err := rd.Next()
+			if err != nil {
+				return
+			}
+			m, err := wire.Parse(b)
+			if err != nil {
+				return
+			}
+			if _, err := conn.Write(answer(m.ID)); err != nil || once {
+				return
+			}
+		}
+	}()
+}
+
+// binResponse is a response to id whose bin result declares declared
+// bytes and carries body, followed by ext when not nil.
+func binResponse(id uint32, declared int, body, ext []byte) []byte {
+	b := []byte{0x94, 0x01}
+	if ext != nil {
+		b[0] = 0x95
+	}
+	b = binary.BigEndian.AppendUint32(append(b, 0xce), id)
+	b = binary.BigEndian.AppendUint32(append(b, 0xc0, 0xc6), uint32(declared))
+	b = append(b, body...)
+	if len(body) == declared {
+		b = append(b, ext...)
+	}
+	return b
+}
+
+// namedBytes is a byte slice of another type: not read in place.
+type namedBytes []byte
+
+// TestDirectReplyHostile: a peer's large bin result cut short, past the
+// size limit, for an id never sent, or followed by extensions, into every
+// kind of reply: the call gets the bytes sent or an error, never bytes
+// that were not sent (a failed call's reply keeps its length; an array
+// lent in place may hold what was read), and the conn gives back every
+// charge.
+func TestDirectReplyHostile(t *testing.T) {
+	max := wire.DefaultLimits.MaxMessage
+	exact := max - len(binResponse(1, 0, nil, []byte{0x80}))
+	for _, c := range []struct {
+		name     string
+		declared int
+		sent     int
+		ext      []byte
+		stranger bool // first a response to an id never sent
+		fails    bool
+	}{
+		{name: "64 KiB", declared: 64 << 10, sent: 64 << 10},
+		{name: "64 KiB-1", declared: 64<<10 - 1, sent: 64<<10 - 1},
+		{name: "1 MiB-1 with extensions", declared: 1<<20 - 1, sent: 1<<20 - 1, ext: []byte{0x81, 0xa1, 'k', 0xa1, 'v'}},
+		{name: "the size limit exactly", declared: exact, sent: exact, ext: []byte{0x80}},
+		{name: "after one to an id never sent", declared: 255 << 10, sent: 255 << 10, stranger: true},
+		{name: "cut short in the body", declared: 255 << 10, sent: 100 << 10, fails: true},
+		{name: "cut short in the extensions", declared: 255 << 10, sent: 255 << 10, ext: []byte{0x81}, fails: true},
+		{name: "extensions past the size limit", declared: exact + 1, sent: exact + 1, ext: []byte{0x80}, fails: true},
+		{name: "past the size limit", declared: exact + 2, sent: 1000, ext: []byte{0x80}, fails: true},
+	} {
+		for _, kind := range []string{"new", "in place", "in place, cancelable", "nil", "named", "string"} {
+			t.Run(c.name+"/"+kind, func(t *testing.T) {
+				a, b := net.Pipe()
+				budget := transport.NewBudget(64<<20, nil)
+				cli := New(b, Options{Budget: budget, StallTimeout: time.Second})
+				cli.Start()
+				defer func() {
+					cli.Close()
+					<-cli.readDone
+					assert.Equal(t, int64(0), budget.Used(), "charges left")
+				}()
+				replier(a, c.fails, func(id uint32) []byte {
+					out := binResponse(id, c.declared, bodyOf(c.sent), c.ext)
+					if c.stranger {
+						out = append(binResponse(id+100, c.declared, bodyOf(c.declared), nil), out...)
+					}
+					return out
+				})
+				ctx := context.Background()
+				var reply, got any
+				switch kind {
+				case "new":
+					var r []byte
+					reply, got = &r, func() []byte { return r }
+				case "in place", "in place, cancelable":
+					r := make([]byte, 3, max)
+					copy(r, "abc")
+					reply, got = &r, func() []byte { return r }
+					if kind == "in place, cancelable" {
+						var cancel context.CancelFunc
+						ctx, cancel = context.WithTimeout(ctx, time.Minute)
+						defer cancel()
+					}
+				case "nil":
+				case "named":
+					var r namedBytes
+					reply, got = &r, func() []byte { return r }
+				case "string":
+					var r string
+					reply, got = &r, func() []byte { return []byte(r) }
+				}
+				err := cli.Call(ctx, "M", []byte("x"), reply)
+				if c.fails {
+					require.Error(t, err)
+					if got != nil {
+						r := got.(func() []byte)()
+						if kind == "in place" || kind == "in place, cancelable" {
+							assert.Len(t, r, 3, "the reply changed") // its array may hold what was read
+						} else {
+							assert.Empty(t, r)
+						}
+					}
+					return
+				}
+				require.NoError(t, err)
+				if got != nil {
+					r := got.(func() []byte)()
+					assert.Equal(t, c.declared, len(r))
+					assert.True(t, bytes.Equal(bodyOf(c.declared), r), "the reply holds bytes that were not sent")
+				}
+			})
+		}
+	}
 }
