@@ -149,7 +149,8 @@ func stallingReplier(t *testing.T, conn net.Conn, body, sent int) {
 // begun to arrive still ends with its context when the peer stalls in the
 // body, whether the reply is read into a new array or into the caller's.
 func TestDirectReplyHonorsDeadline(t *testing.T) {
-	for _, inPlace := range []bool{false, true} {
+	for _, c := range []struct{ inPlace, async bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		inPlace := c.inPlace
 		a, b := net.Pipe()
 		budget := transport.NewBudget(64<<20, nil)
 		cli := New(b, Options{Budget: budget})
@@ -162,21 +163,26 @@ func TestDirectReplyHonorsDeadline(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		done := make(chan error, 1)
-		go func() { done <- cli.Call(ctx, "M", []byte("x"), &reply) }()
+		if c.async {
+			call := cli.Go(ctx, "M", []byte("x"), &reply)
+			go func() { done <- call.Wait() }()
+		} else {
+			go func() { done <- cli.Call(ctx, "M", []byte("x"), &reply) }()
+		}
 		var err error
 		select {
 		case err = <-done:
 		case <-time.After(5 * time.Second):
-			t.Errorf("in place %v: the call outlived its deadline by 5 s", inPlace)
+			t.Errorf("%+v: the call outlived its deadline by 5 s", c)
 			a.Close() // ends the read, and the call
 			err = <-done
 		}
 		cancel()
-		assert.ErrorIs(t, err, context.DeadlineExceeded, "in place %v", inPlace)
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "%+v", c)
 		a.Close()
 		cli.Close()
 		<-cli.readDone
-		assert.Equal(t, int64(0), budget.Used(), "in place %v: charges left", inPlace)
+		assert.Equal(t, int64(0), budget.Used(), "%+v: charges left", c)
 	}
 }
 
@@ -207,14 +213,17 @@ func rawRequest(typ byte, id uint32, method string, wrapped bool, declared int, 
 	return b
 }
 
-// bodyOf is n bytes of a pattern that no allocator leaves behind.
-func bodyOf(n int) []byte {
-	b := make([]byte, n)
+// bodyOf is n bytes (up to 4 MiB) of a pattern that no allocator leaves
+// behind; read only.
+func bodyOf(n int) []byte { return bodyPattern()[:n:n] }
+
+var bodyPattern = sync.OnceValue(func() []byte {
+	b := make([]byte, wire.DefaultLimits.MaxMessage)
 	for i := range b {
 		b[i] = byte(i*7+i>>8) | 1
 	}
 	return b
-}
+})
 
 // directPeer is an engine serving B.Len, which checks that its argument
 // is bodyOf(len) and returns the length (-1 when it is not), over a pipe
@@ -452,7 +461,8 @@ type namedBytes []byte
 // lent in place may hold what was read), and the conn gives back every
 // charge.
 func TestDirectReplyHostile(t *testing.T) {
-	max := wire.DefaultLimits.MaxMessage
+	lim := wire.Limits{MaxMessage: 2 << 20, MaxDepth: wire.DefaultLimits.MaxDepth}
+	max := lim.MaxMessage
 	exact := max - len(binResponse(1, 0, nil, []byte{0x80}))
 	for _, c := range []struct {
 		name     string
@@ -476,7 +486,7 @@ func TestDirectReplyHostile(t *testing.T) {
 			t.Run(c.name+"/"+kind, func(t *testing.T) {
 				a, b := net.Pipe()
 				budget := transport.NewBudget(64<<20, nil)
-				cli := New(b, Options{Budget: budget, StallTimeout: time.Second})
+				cli := New(b, Options{Budget: budget, StallTimeout: time.Second, Limits: lim})
 				cli.Start()
 				defer func() {
 					cli.Close()
