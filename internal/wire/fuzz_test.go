@@ -196,7 +196,14 @@ func FuzzReaderDirect(f *testing.F) {
 	for _, s := range append(fuzzSeeds(), req, resp, bare, cat(req, msgReq, resp, bare),
 		envelope(mpUint(0), mpUint(1), mpStr("m"), cat(raw(0x91), binOf(40)), rep([]byte{0x91}, 70)),
 		envelope(mpUint(0), mpUint(1), mpStr("m"), cat(raw(0x91), binOf(40)), raw(0xdf, 0xff, 0xff, 0xff, 0xff)),
-		req[:len(req)-3], resp[:30]) {
+		req[:len(req)-3], resp[:30],
+		// small, large and small pipelined; a response with extensions;
+		// params [bin, x]; a float msgid; extensions cut short
+		cat(msgReq, req, msgReq, bare, resp, msgReq),
+		envelope(mpUint(1), mpUint(9), raw(0xc0), binOf(40), raw(0x81, 0xa1, 'k', 0xa1, 'v')),
+		envelope(mpUint(0), mpUint(1), mpStr("m"), cat(raw(0x92), binOf(40), mpUint(1))),
+		envelope(mpUint(0), raw(0xcb, 0x41, 0xe0, 0, 0, 0, 0, 0, 0), mpStr("m"), binOf(40), raw(0x80)),
+		envelope(mpUint(0), mpUint(1), mpStr("m"), binOf(40), raw(0x81, 0xa1))) {
 		f.Add(s, uint16(256), uint8(8), uint8(3), uint8(0))
 		f.Add(s, uint16(4096), uint8(64), uint8(7), uint8(0xb6))
 	}
@@ -206,6 +213,12 @@ func FuzzReaderDirect(f *testing.F) {
 
 		r := NewReader(&chunkReader{chunks: chunksOf(data, 1+int(chunk)%16)}, lim)
 		r.SetDirect(1 + int(chunk)%32)
+		acct := &limitAccount{limit: 1 << 30}
+		r.SetAccount(acct)
+		defer func() {
+			r.Close()
+			require.Zero(t, acct.used, "charges left")
+		}()
 		var got [][]byte
 		var err2 error
 		skipped := map[int]bool{}
@@ -227,7 +240,7 @@ func FuzzReaderDirect(f *testing.F) {
 			head := bytes.Clone(b)
 			switch (mode >> (i % 4 * 2)) & 3 {
 			case 0, 1: // read
-				body := make([]byte, h.Body)
+				body := bytes.Repeat([]byte{0xa5}, h.Body) // not what a short read leaves
 				rest, err := r.ReadBody(body)
 				if err != nil {
 					err2 = err
