@@ -238,15 +238,22 @@ func FuzzReaderDirect(f *testing.F) {
 			require.Equal(t, h.Body, r.Body())
 			require.LessOrEqual(t, h.Len+h.Body, lim.MaxMessage)
 			head := bytes.Clone(b)
-			switch (mode >> (i % 4 * 2)) & 3 {
-			case 0, 1: // read
+			code := (mode >> (i % 4 * 2)) & 3
+			switch code {
+			case 0, 1: // read, or (1) read until the second read, then skipped
 				body := bytes.Repeat([]byte{0xa5}, h.Body) // not what a short read leaves
-				rest, err := r.ReadBody(body)
+				reads := 0
+				keep := func() bool { reads++; return code == 0 || reads < 2 }
+				rest, filled, err := r.ReadBodyWhile(body, keep)
 				if err != nil {
 					err2 = err
 					break
 				}
 				require.Equal(t, head, r.Head())
+				if !filled {
+					skipped[i] = true
+					break
+				}
 				got = append(got, cat(head, body, rest))
 			case 2: // skipped by the next Next
 				skipped[i] = true

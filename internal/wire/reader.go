@@ -133,10 +133,20 @@ func (r *Reader) Whole() ([]byte, error) {
 // Afterwards Head returns the head (the slice Next returned may have
 // moved); both stay valid until the next Next.
 func (r *Reader) ReadBody(dst []byte) (rest []byte, err error) {
+	rest, _, err = r.ReadBodyWhile(dst, nil)
+	return rest, err
+}
+
+// ReadBodyWhile is ReadBody that asks keep (when not nil), before each
+// read into dst, whether the body still goes there: once keep reports
+// false, dst is left alone and the rest of the body is skipped; filled
+// reports whether all of it went into dst.
+func (r *Reader) ReadBodyWhile(dst []byte, keep func() bool) (rest []byte, filled bool, err error) {
 	h := r.hd
 	if !r.pend || (dst != nil && len(dst) != h.Body) {
-		return nil, errNoBody
+		return nil, false, errNoBody
 	}
+	filled = dst != nil
 	r.pend = false
 	got := r.end - r.start - h.Len // of the body, in buf
 	copy(dst, r.buf[r.start+h.Len:r.end])
@@ -150,6 +160,10 @@ func (r *Reader) ReadBody(dst []byte) (rest []byte, err error) {
 		if r.stall != nil {
 			r.watch(true)
 		}
+		if dst != nil && keep != nil && !keep() {
+			dst, filled = nil, false
+			skip = make([]byte, min(h.Body-got, 32<<10))
+		}
 		p := skip
 		if dst != nil {
 			p = dst[got:]
@@ -161,12 +175,12 @@ func (r *Reader) ReadBody(dst []byte) (rest []byte, err error) {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, err
+			return nil, false, err
 		}
 	}
 	r.sc.Reset()
 	if !h.HasExt {
-		return nil, nil
+		return nil, filled, nil
 	}
 	// The extension map, scanned as a value of its own: what the message
 	// has left of the size limit, one level less deep.
@@ -176,13 +190,13 @@ func (r *Reader) ReadBody(dst []byte) (rest []byte, err error) {
 		if r.start < r.end {
 			n, err := r.sc.Scan(r.buf[r.start:r.end])
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			if n > 0 {
 				rest = r.buf[r.start : r.start+n : r.start+n]
 				r.start += n
 				r.sc.Reset()
-				return rest, nil
+				return rest, filled, nil
 			}
 		}
 		if r.stall != nil {
@@ -192,7 +206,7 @@ func (r *Reader) ReadBody(dst []byte) (rest []byte, err error) {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return nil, err
+			return nil, false, err
 		}
 	}
 }
