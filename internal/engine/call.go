@@ -23,7 +23,7 @@ type pending struct {
 	conn  *Channel      // for abandon
 	ctx   context.Context
 	seq   uint64 // its place among the requests sent; 0 until queued
-	ends  bool   // its context can end it (a large reply is then never read in place)
+	ends  bool   // its context can end it (direct.go)
 }
 
 func (p *pending) finish(err error) {
@@ -52,8 +52,10 @@ var syncPool = sync.Pool{New: func() any { return &pending{done: make(chan struc
 
 // Call sends a request and waits for its result, which is decoded into
 // reply. Cancelling ctx abandons the call at once and asks the peer to
-// cancel the handler, even while a large []byte result is being read
-// (direct.go: it goes into the caller's array only when ctx cannot end).
+// cancel the handler, unless the response has already begun to arrive
+// into reply's own array (a large []byte body read straight into it,
+// direct.go): then Call returns once the read under way ends, which the
+// stall timeout bounds.
 func (c *Channel) Call(ctx context.Context, method string, args, reply any) error {
 	if ic := c.opts.Client; ic != nil {
 		return ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoker)
@@ -136,6 +138,7 @@ func (c *Channel) call(ctx context.Context, method string, args, reply any) erro
 				syncPool.Put(p)
 				return status.Context(ctx.Err())
 			}
+			c.abandonLent(p, ctx.Err())
 			<-p.done // the response won the race; its decode is finishing
 		}
 	}
@@ -219,6 +222,8 @@ func (c *Channel) start(ctx context.Context, method string, args any, p *pending
 func (p *pending) abandonAsync() {
 	if err := p.ctx.Err(); p.conn.abandon(p, err) {
 		p.finish(status.Context(err))
+	} else {
+		p.conn.abandonLent(p, err)
 	}
 }
 

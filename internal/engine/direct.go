@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/ferryrpc/ferry/internal/registry"
+	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 )
 
@@ -99,10 +100,13 @@ func (c *Channel) readArgs(m *wire.Message) any {
 // completeHead reads the body of a response straight into the caller's
 // *[]byte reply (reusing its array when large enough, as decoding does),
 // or skips it for a nil reply; any other reply takes the whole message.
-// The call stays abandonable while its body arrives, unless the body goes
-// into the caller's array, which only a call whose context cannot end
-// lends (a slow or stalled body must not hold a call past its deadline,
-// nor be written into an array its caller got back).
+// A call whose context ends while its body arrives ends at once when the
+// body goes into a new array (its entry stays abandonable until the body
+// is read), and after the read under way when it goes into the caller's
+// array (lent: the reader then skips the rest). On a conn without a stall
+// timeout, where that read may never end, the caller's array is lent only
+// by a call whose context cannot end; other such calls take the whole
+// message.
 func (c *Channel) completeHead(h *wire.Head) (whole, ok bool) {
 	c.mu.Lock()
 	p := c.calls[h.ID]
@@ -116,7 +120,7 @@ func (c *Channel) completeHead(h *wire.Head) (whole, ok bool) {
 		return true, true
 	}
 	inPlace := dst != nil && cap(*dst) >= h.Body
-	if inPlace && p.ends {
+	if inPlace && p.ends && c.opts.StallTimeout <= 0 {
 		c.mu.Unlock()
 		return true, true // decoded from the whole message, as before
 	}
@@ -130,8 +134,26 @@ func (c *Channel) completeHead(h *wire.Head) (whole, ok bool) {
 		}
 		charged = h.Body
 	}
+	var keep func() bool
+	ended := false // the call was ended while its array was lent
 	if inPlace {
-		delete(c.calls, h.ID) // the caller waits for the read to end
+		delete(c.calls, h.ID) // the caller waits for the read under way
+		if p.ends {
+			c.lent = p
+			c.lentStop.Store(false)
+			keep = func() bool {
+				if !c.lentStop.Load() {
+					return true
+				}
+				c.mu.Lock()
+				c.lent = nil
+				why := c.lentWhy
+				c.mu.Unlock()
+				ended = true
+				p.finish(status.Context(why))
+				return false
+			}
+		}
 	}
 	c.mu.Unlock()
 	var buf []byte
@@ -142,33 +164,48 @@ func (c *Channel) completeHead(h *wire.Head) (whole, ok bool) {
 	default:
 		buf = uncleared(h.Body)
 	}
-	_, err := c.rd.ReadBody(buf)
+	_, _, err := c.rd.ReadBodyWhile(buf, keep)
 	c.opts.Budget.Release(charged)
+	owned := !ended
+	c.mu.Lock()
+	if c.lent == p {
+		c.lent = nil
+	}
 	if !inPlace {
-		c.mu.Lock()
-		owned := c.calls[h.ID] == p // else abandoned, or failed, meanwhile
+		owned = c.calls[h.ID] == p // else abandoned, or failed, meanwhile
 		if owned {
 			delete(c.calls, h.ID)
 		}
-		c.mu.Unlock()
-		if !owned {
-			if err != nil {
-				c.readFailed(err)
-				return false, false
-			}
-			return false, true
-		}
 	}
+	c.mu.Unlock()
 	if err != nil {
 		c.readFailed(err)
-		p.finish(callError(c.Err()))
+		if owned {
+			p.finish(callError(c.Err()))
+		}
 		return false, false
 	}
-	if dst != nil {
-		*dst = buf
+	if owned {
+		if dst != nil {
+			*dst = buf
+		}
+		p.finish(nil)
 	}
-	p.finish(nil)
 	return false, true
+}
+
+// abandonLent asks the reader to stop reading a response body into the
+// reply array of p, whose context ended for why; it reports whether p's
+// array was lent. The reader then finishes p before its next read.
+func (c *Channel) abandonLent(p *pending, why error) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lent != p {
+		return false
+	}
+	c.lentWhy = why
+	c.lentStop.Store(true)
+	return true
 }
 
 // readFailed ends the conn after a read error.

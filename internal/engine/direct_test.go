@@ -124,8 +124,9 @@ func TestDirectArgsShapes(t *testing.T) {
 
 // stallingReplier answers the first request it reads on conn with the
 // head of a response whose bin result declares body bytes and carries
-// sent of them, then sends nothing more until conn is closed.
-func stallingReplier(t *testing.T, conn net.Conn, body, sent int) {
+// sent of them, then, when trickle, 1 KiB every 10 ms (up to 5 s), and
+// then nothing more until conn is closed.
+func stallingReplier(t *testing.T, conn net.Conn, body, sent int, trickle bool) {
 	t.Helper()
 	go func() {
 		rd := wire.NewReader(conn, wire.DefaultLimits)
@@ -141,21 +142,37 @@ func stallingReplier(t *testing.T, conn net.Conn, body, sent int) {
 		binary.BigEndian.PutUint32(resp[3:], m.ID)
 		binary.BigEndian.PutUint32(resp[9:], uint32(body))
 		_, _ = conn.Write(append(resp, bytes.Repeat([]byte{0xa5}, sent)...))
+		for i := 0; trickle && i < 500; i++ {
+			time.Sleep(10 * time.Millisecond) // a slow peer, not a wait for an event
+			if _, err := conn.Write(make([]byte, 1<<10)); err != nil {
+				return
+			}
+		}
 		_, _ = io.Copy(io.Discard, conn)
 	}()
 }
 
 // TestDirectReplyHonorsDeadline: a call whose large []byte reply has
 // begun to arrive still ends with its context when the peer stalls in the
-// body, whether the reply is read into a new array or into the caller's.
+// body (on a conn without a stall timeout) or trickles it, whether the
+// reply is read into a new array or into the caller's.
 func TestDirectReplyHonorsDeadline(t *testing.T) {
-	for _, c := range []struct{ inPlace, async bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+	type tc struct{ inPlace, async, trickle bool }
+	var cases []tc
+	for i := range 8 {
+		cases = append(cases, tc{i&1 != 0, i&2 != 0, i&4 != 0})
+	}
+	for _, c := range cases {
 		inPlace := c.inPlace
 		a, b := net.Pipe()
 		budget := transport.NewBudget(64<<20, nil)
-		cli := New(b, Options{Budget: budget})
+		opts := Options{Budget: budget}
+		if c.trickle {
+			opts.StallTimeout = time.Minute
+		}
+		cli := New(b, opts)
 		cli.Start()
-		stallingReplier(t, a, 1<<20, 100<<10)
+		stallingReplier(t, a, 1<<20, 100<<10, c.trickle)
 
 		var reply []byte
 		if inPlace {

@@ -97,6 +97,12 @@ type Channel struct {
 	head     *wire.Head
 	headArgs *[]byte
 	headErr  error
+	// lent is the call whose reply array a response body is being read
+	// into (direct.go) when its context can end, and lentWhy why it ended
+	// (under mu); lentStop asks the reader to stop reading into it.
+	lent     *pending
+	lentWhy  error
+	lentStop atomic.Bool
 
 	w writer
 
