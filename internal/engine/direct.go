@@ -16,7 +16,9 @@ import (
 // body is then read from the stream straight into the slice that a []byte
 // argument or reply ends up in, instead of into the reader's buffer first
 // and copied from there. Anything else (another argument or reply type, a
-// reserved method, the first message) takes the whole message as before.
+// reserved method, the first message, a reply into the caller's array
+// for a call whose context can end on a conn without a stall timeout)
+// takes the whole message as before.
 //
 // The bounds stay those of a whole message: the reader's scanner has
 // checked the bin's declared length against the size limit before it
