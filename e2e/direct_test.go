@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
@@ -220,4 +221,21 @@ func TestDirectBodyRefused(t *testing.T) {
 	var got []byte
 	require.NoError(t, c.Call(ctx, "Direct.Bytes", big[:300<<10], &got))
 	assert.True(t, bytes.Equal(big[:300<<10], got))
+}
+
+// TestDirectBodiesRaw: a codec.Raw argument or reply, a byte slice of
+// another type, gets the bin whole, header included, never just its body.
+func TestDirectBodiesRaw(t *testing.T) {
+	s := directServer(t)
+	require.NoError(t, server.Handle(s, "Direct.Raw", func(_ context.Context, p *codec.Raw) (*codec.Raw, error) { return p, nil }))
+	c := dialTCP(t, s)
+	payload := pattern(300<<10, 5)
+	want, err := codec.Marshal(payload)
+	require.NoError(t, err)
+	var raw codec.Raw
+	require.NoError(t, c.Call(context.Background(), "Direct.Raw", payload, &raw))
+	assert.True(t, bytes.Equal(want, raw), "the handler or the reply lost the bin's header")
+	raw = make(codec.Raw, 0, len(want)+10)
+	require.NoError(t, c.Call(context.Background(), "Direct.Bytes", payload, &raw))
+	assert.True(t, bytes.Equal(want, raw))
 }
