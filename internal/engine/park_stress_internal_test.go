@@ -56,7 +56,7 @@ func pongPair(t *testing.T) (a, b *Channel) {
 // periods after the reader last started or saw a message) are all read
 // and answered: an arrival racing a reader that parks starts it again.
 func TestParkBoundaryBursts(t *testing.T) {
-	const pairs, rounds, burst = 6, 6, 4
+	const pairs, rounds, burst = 6, 4, 4
 	var wg sync.WaitGroup
 	var parkedAt atomic.Int32
 	for p := range pairs {
