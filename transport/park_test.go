@@ -2,6 +2,8 @@ package transport_test
 
 import (
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -129,4 +131,90 @@ func TestSessionOnEnd(t *testing.T) {
 	assert.Empty(t, ended, "fn runs once")
 	cs.OnEnd(func() { ended <- "late" })
 	assert.Equal(t, "late", <-ended, "an ended session calls fn at once")
+}
+
+// TestParkRacesEnds: readers park on many streams while the peer, at the
+// same moment, sends data, closes or leaves the stream, this side closes
+// some, and finally the session ends: each parked reader is resumed once
+// and its goroutine returns.
+func TestParkRacesEnds(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	cs, ss := sessionPair(t)
+	const n = 64
+	accepted := make(chan net.Conn, n)
+	go func() {
+		for range n {
+			st, err := ss.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- st
+		}
+	}()
+	var readers sync.WaitGroup
+	for i := range n {
+		c, err := cs.Open(t.Context())
+		require.NoError(t, err)
+		_, err = c.Write([]byte{byte(i)}) // the server's Accept needs a frame
+		require.NoError(t, err)
+		s := (<-accepted).(*transport.Stream)
+		var b [1]byte
+		_, err = s.Read(b[:])
+		require.NoError(t, err)
+		var read func()
+		// park parks s's reader, counting in the goroutine resume starts,
+		// and reports whether it did.
+		park := func() bool {
+			readers.Add(1)
+			var called atomic.Bool
+			if s.Park(func() {
+				assert.False(t, called.Swap(true), "resume is called once")
+				go read()
+			}) {
+				return true
+			}
+			readers.Done()
+			return false
+		}
+		read = func() { // a reader that parks whenever nothing waits
+			defer readers.Done()
+			var b [16]byte
+			for {
+				if _, err := s.Read(b[:]); err != nil {
+					return
+				}
+				if park() {
+					return
+				}
+			}
+		}
+		if !park() {
+			readers.Add(1)
+			go read()
+		}
+		go func() { // the peer, at once
+			switch i % 4 {
+			case 0:
+				_, _ = c.Write([]byte("data"))
+			case 1:
+				_ = c.Close()
+			case 2:
+				_, _ = c.Write([]byte("data"))
+				_ = c.Close()
+			}
+		}()
+		if i%3 == 0 {
+			go s.Close() // this side, at once
+		}
+	}
+	require.NoError(t, cs.Close())
+	<-ss.Done()
+	require.NoError(t, ss.Close())
+	done := make(chan struct{})
+	go func() { readers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a parked reader was not resumed")
+	}
 }

@@ -363,12 +363,16 @@ func (st *Stream) SetReadDeadline(t time.Time) error {
 // nor call the stream's methods (starting a goroutine to read is its job).
 // One reader parks at a time.
 func (st *Stream) Park(resume func()) bool {
+	// An empty receive buffer is not kept while idle. Not under mu:
+	// yamux's receive loop holds the receive lock while it copies a
+	// frame's body, and a read error there ends the session, whose end
+	// takes mu (wake).
+	st.Stream.Shrink()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.dead || st.deadline {
 		return false
 	}
-	st.Stream.Shrink() // an empty receive buffer is not kept while idle
 	return st.s.g.acct.park(st.id, resume)
 }
 
