@@ -210,7 +210,9 @@ func TestDirectBodyRefused(t *testing.T) {
 	case <-first.Done():
 		require.NoError(t, first.Err())
 	}
-	err := c.Call(ctx, "Direct.Bytes", big, new([]byte))
+	// 2 × 1.6 MiB more passes the budget whatever the streams' buffers
+	// hold (2 × 1.2 MiB passed it only with some 150 KiB buffered).
+	err := c.Call(ctx, "Direct.Bytes", pattern(1600<<10, 4), new([]byte))
 	var fe *ferry.Error
 	require.True(t, errors.As(err, &fe), "%v", err)
 	assert.Equal(t, ferry.CodeResourceExhausted, fe.Code)
