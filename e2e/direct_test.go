@@ -183,6 +183,26 @@ func TestDirectBodyHostile(t *testing.T) {
 		goodCall(t, addr, 2*time.Second)
 		released(t, s, conn, h0)
 	})
+	t.Run("heads with a trickle of body", func(t *testing.T) {
+		// 16 streams each send the head of a 4 MiB bin and 1 KiB of it
+		// (about 17 KiB in all): what the server holds follows what arrived, not
+		// what was declared (it was 56 MiB of the budget when every such
+		// head got an array of its declared length).
+		_, h0 := settle()
+		conn := rawSession(t, addr)
+		// A small first message on each (a stream's first message is always
+		// taken whole), then the trickled head.
+		first := bytesRequest(1, 10, 10, nil)
+		require.Equal(t, 16, openStreams(conn, 1, 16, append(first, bytesRequest(2, cfg.MaxMessageSize-64, 1<<10, nil)...)))
+		require.Eventually(t, func() bool { return streamsOpen(s) >= 16 }, 5*time.Second, time.Millisecond)
+		var peak int64
+		assert.Never(t, func() bool { peak = max(peak, memoryInUse(s)); return peak > 4<<20 },
+			300*time.Millisecond, 5*time.Millisecond, "held far more than arrived")
+		grew := heapGrowth(h0)
+		t.Logf("16 heads of a 4 MiB bin with 1 KiB each: budget in use at most %d KiB, heap %+.1f MiB", peak>>10, float64(grew)/(1<<20))
+		assert.Less(t, grew, int64(8<<20))
+		released(t, s, conn, h0)
+	})
 }
 
 // TestDirectBodyRefused: a large-bin call past the connection's budget is

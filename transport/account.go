@@ -153,6 +153,16 @@ func (a *accounts) park(id uint32, resume func()) bool {
 	return true
 }
 
+// buffered reports the bytes held for stream id and not read yet.
+func (a *accounts) buffered(id uint32) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if acc := a.streams[id]; acc != nil {
+		return acc.held
+	}
+	return 0
+}
+
 // wake calls the resume of a reader parked on stream id, if any.
 func (a *accounts) wake(id uint32) {
 	a.mu.Lock()

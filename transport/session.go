@@ -376,6 +376,11 @@ func (st *Stream) Park(resume func()) bool {
 	return st.s.g.acct.park(st.id, resume)
 }
 
+// Buffered reports how many bytes the peer has sent on the stream that no
+// Read has returned yet: those yamux holds, counted from the moment a data
+// frame's header arrives (its body may still be on its way).
+func (st *Stream) Buffered() int { return st.s.g.acct.buffered(st.id) }
+
 // SetDeadline sets both deadlines (see SetReadDeadline).
 func (st *Stream) SetDeadline(t time.Time) error {
 	_ = st.SetReadDeadline(t)

@@ -80,6 +80,20 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 	return p.Conn.Read(b)
 }
 
+// Buffered reports the bytes the stream underneath holds unread
+// (Stream.Buffered), plus the prepended byte while it is unread; over
+// another conn, 0.
+func (p *prefixConn) Buffered() int {
+	n := 0
+	if p.has {
+		n = 1
+	}
+	if b, ok := p.Conn.(interface{ Buffered() int }); ok {
+		n += b.Buffered()
+	}
+	return n
+}
+
 // Park parks the reader of the stream underneath (Stream.Park) once the
 // prepended byte has been read; before, or over another conn, it returns
 // false.

@@ -26,6 +26,25 @@ import (
 // allocated (a call's arguments as DecodeCost, a reply while it is read).
 const directMin = 64 << 10
 
+// directAhead bounds what a direct body may make us allocate ahead of what
+// arrived: a body goes direct only when what has arrived of it (in the
+// reader's buffer, and held by the stream, up to the frame just announced)
+// is at least 1/directAhead of it. A peer that sends a head and trickles the
+// body gets the whole-message path, whose buffer grows with what arrives,
+// instead of an array of the declared length charged at once; a fast
+// sender has sent a window's worth (256 KiB at first) by then.
+const directAhead = 8
+
+// arrivedEnough reports whether enough of the pending body of n bytes has
+// arrived for it to be read direct (directAhead).
+func (c *Channel) arrivedEnough(n int) bool {
+	got := c.rd.Arrived()
+	if b, ok := c.rwc.(interface{ Buffered() int }); ok {
+		got += b.Buffered()
+	}
+	return n <= directAhead*got
+}
+
 // directArgs returns a fresh *[]byte for meth's arguments when they are
 // a []byte that a bin decodes into whole (as registry.Method.DecodeArgs
 // decodes params [bin] or bin), and nil otherwise.
@@ -53,7 +72,7 @@ func (c *Channel) handleHead(b []byte) (whole, ok bool) {
 		return true, true
 	}
 	args := directArgs(meth)
-	if args == nil {
+	if args == nil || !c.arrivedEnough(h.Body) {
 		return true, true
 	}
 	c.nread++
@@ -122,6 +141,10 @@ func (c *Channel) completeHead(h *wire.Head) (whole, ok bool) {
 		return true, true
 	}
 	inPlace := dst != nil && cap(*dst) >= h.Body
+	if dst != nil && !inPlace && !c.arrivedEnough(h.Body) {
+		c.mu.Unlock()
+		return true, true // a new array only for a body that is arriving
+	}
 	if inPlace && p.ends && c.opts.StallTimeout <= 0 {
 		c.mu.Unlock()
 		return true, true // decoded from the whole message, as before

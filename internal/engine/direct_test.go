@@ -51,7 +51,7 @@ func (a *peakAccount) max() int {
 func TestDirectBodiesSkipTheReaderBuffer(t *testing.T) {
 	r := registry.New()
 	require.NoError(t, r.Add(registry.Typed("B.Echo", func(_ context.Context, p *[]byte) (*[]byte, error) { return p, nil })))
-	a, b := net.Pipe()
+	a, b := announcedPipe()
 	srv := New(a, Options{Registry: r, FerryPeer: true})
 	cli := New(b, Options{FerryPeer: true})
 	var sa, ca peakAccount
@@ -98,7 +98,7 @@ func TestDirectArgsShapes(t *testing.T) {
 		n := len(**p)
 		return &n, nil
 	})))
-	a, b := net.Pipe()
+	a, b := announcedPipe()
 	srv := New(a, Options{Registry: r, FerryPeer: true})
 	cli := New(b, Options{FerryPeer: true})
 	var sa peakAccount
@@ -164,7 +164,7 @@ func TestDirectReplyHonorsDeadline(t *testing.T) {
 	}
 	for _, c := range cases {
 		inPlace := c.inPlace
-		a, b := net.Pipe()
+		a, b := announcedPipe()
 		budget := transport.NewBudget(64<<20, nil)
 		opts := Options{Budget: budget}
 		if c.trickle {
@@ -258,7 +258,7 @@ func directPeer(t *testing.T, budget *transport.Budget) (srv *Channel, raw net.C
 		ran <- n
 		return &n, nil
 	})))
-	a, b := net.Pipe()
+	a, b := announcedPipe()
 	srv = New(a, Options{Registry: r, Budget: budget, StallTimeout: 200 * time.Millisecond, FerryPeer: true})
 	srv.Start()
 	replies = make(chan wire.Message, 64)
@@ -501,7 +501,7 @@ func TestDirectReplyHostile(t *testing.T) {
 	} {
 		for _, kind := range []string{"new", "in place", "in place, cancelable", "nil", "named", "string"} {
 			t.Run(c.name+"/"+kind, func(t *testing.T) {
-				a, b := net.Pipe()
+				a, b := announcedPipe()
 				budget := transport.NewBudget(64<<20, nil)
 				cli := New(b, Options{Budget: budget, StallTimeout: time.Second, Limits: lim})
 				cli.Start()
@@ -562,4 +562,48 @@ func TestDirectReplyHostile(t *testing.T) {
 			})
 		}
 	}
+}
+
+// announced is a conn that reports every body as arrived, as a session
+// stream does once the frames carrying it are announced (Buffered): the
+// direct path is taken whenever it applies.
+type announced struct{ net.Conn }
+
+func (announced) Buffered() int { return 1 << 30 }
+
+func announcedPipe() (net.Conn, net.Conn) {
+	a, b := net.Pipe()
+	return announced{a}, announced{b}
+}
+
+// TestDirectWaitsForArrival: a head declaring a large body of which little
+// has arrived takes the whole-message path, whose buffer grows with what
+// arrives: the peer cannot make us allocate, nor charge, the declared
+// length by sending a head. Once the body arrives, the call is served.
+func TestDirectWaitsForArrival(t *testing.T) {
+	const size = 4<<20 - 64
+	budget := transport.NewBudget(64<<20, nil)
+	r := registry.New()
+	ran := make(chan int, 1)
+	require.NoError(t, r.Add(registry.Typed("B.Len", func(_ context.Context, p *[]byte) (*int, error) {
+		n := len(*p)
+		ran <- n
+		return &n, nil
+	})))
+	a, b := net.Pipe() // reports nothing buffered
+	srv := New(a, Options{Registry: r, Budget: budget, StallTimeout: 5 * time.Second, FerryPeer: true})
+	srv.Start()
+	go func() { _, _ = io.Copy(io.Discard, b) }()
+	msg := rawRequest(0, 1, "B.Len", true, size, bodyOf(size), nil)
+	head := msg[:len(msg)-size+1024]
+	_, err := b.Write(head)
+	require.NoError(t, err)
+	// The reader has taken the head and 1 KiB of the body.
+	assert.Never(t, func() bool { return budget.Used() > 64<<10 }, 200*time.Millisecond, 5*time.Millisecond,
+		"charged ahead of what arrived")
+	_, err = b.Write(msg[len(head):])
+	require.NoError(t, err)
+	assert.Equal(t, size, <-ran)
+	b.Close()
+	ended(t, srv, budget)
 }

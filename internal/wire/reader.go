@@ -119,6 +119,15 @@ func (r *Reader) Body() int {
 	return r.hd.Body
 }
 
+// Arrived reports how many bytes of the pending body are already in the
+// reader's buffer.
+func (r *Reader) Arrived() int {
+	if !r.pend {
+		return 0
+	}
+	return r.end - r.start - r.hd.Len
+}
+
 // Whole returns the whole message whose head Next returned, as Next
 // would have without SetDirect. The head slice is no longer valid.
 func (r *Reader) Whole() ([]byte, error) {
