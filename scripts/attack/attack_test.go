@@ -41,13 +41,14 @@ func runTests(m *testing.M) int {
 
 // failsToday lists the rows that may still miss one of issue 10's
 // targets on a 2-core machine while other test packages run beside them;
-// each is skipped unless FERRY_ATTACK_STRICT=1. Both met the targets in a
-// full run of the tool on a quiet machine (SECURITY.md, "Figures"):
-//   - noread-1k, 8 connections: RSS 212 MiB, slowest call 1.1 s; with this
+// each is skipped unless FERRY_ATTACK_STRICT=1. In the last full run of the
+// tool on a quiet machine (SECURITY.md, "Figures", 2026-12-06):
+//   - noread-1k, 8 connections: RSS 195 MiB, slowest call 0.75 s; with this
 //     test's attacker built with the race detector, 3 of 20 fresh calls
-//     took over 2 s;
-//   - plainpartial, 8 connections: RSS 196 MiB, slowest call 1.4 s; in one
-//     CI run beside the other packages' tests, 268 MiB and one call 2.3 s.
+//     took over 2 s in an earlier run;
+//   - plainpartial, 8 connections: RSS 232 MiB, 2 of 50 calls over 2 s
+//     (the slowest 2.3 s) while the attacker wrote its 2 GB from the same
+//     two cores; 1.4 s in the run before.
 var failsToday = map[string]bool{
 	"noread-1k":    true,
 	"plainpartial": true,
