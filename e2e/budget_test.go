@@ -476,3 +476,20 @@ func (h countingHandler) Handle(_ context.Context, r slog.Record) error {
 	}
 	return nil
 }
+
+// TestYamuxLinesRateLimited: a raw peer that opens 500 streams in one burst
+// (past the accept backlog of 64: yamux logs a line for each it refuses)
+// cannot make the server write a log line per stream.
+func TestYamuxLinesRateLimited(t *testing.T) {
+	var lines atomic.Int64
+	logs := slog.New(countingHandler{msg: "yamux", n: &lines})
+	s := newServer(t, server.WithLogger(logs))
+	addr := listen(t, s)
+	conn := rawSession(t, addr)
+	require.Equal(t, 500, openStreams(conn, 1, 500, nil))
+	goodCall(t, addr, 2*time.Second)
+	require.Eventually(t, func() bool { return lines.Load() >= 20 }, 5*time.Second, time.Millisecond,
+		"the refusals are logged")
+	t.Logf("500 streams in one burst: %d yamux lines logged", lines.Load())
+	assert.Less(t, lines.Load(), int64(100))
+}

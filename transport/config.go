@@ -80,7 +80,9 @@ type Config struct {
 	// stalls mid-message longer is closed. Default 10 s; range 100 ms to
 	// 10 min.
 	PartialMessageTimeout time.Duration
-	// Logger receives the transport's own log lines (yamux's included).
+	// Logger receives the transport's own log lines (yamux's included,
+	// at level Warn, at most 20 at once and 5 a second after that per
+	// session: a peer can make yamux log a line per stream it sends).
 	// Default nil: silent.
 	Logger *slog.Logger
 }
@@ -160,7 +162,7 @@ func (c Config) yamux() *yamux.Config {
 	y.StreamOpenTimeout = c.StreamOpenTimeout
 	if c.Logger != nil {
 		y.LogOutput = nil
-		y.Logger = slog.NewLogLogger(c.Logger.Handler(), slog.LevelWarn)
+		y.Logger = newYamuxLog(c.Logger) // rate-limited (yamuxlog.go)
 	} else {
 		y.LogOutput = io.Discard
 	}
