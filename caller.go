@@ -15,7 +15,9 @@ type Caller interface {
 	// Call calls method with args and waits for the result, which is
 	// decoded into reply (a pointer, or nil to discard it). A *[]byte
 	// reply whose slice has the capacity is filled in place: its array is
-	// overwritten, so keep no other use of it. The error is
+	// overwritten, so keep no other use of it (when ctx ends while a large
+	// reply arrives into it, the call ends after the read under way, which
+	// the stall timeout bounds). The error is
 	// an *Error; errors.Is(err, context.DeadlineExceeded) and
 	// errors.Is(err, context.Canceled) hold when ctx ended the call.
 	Call(ctx context.Context, method string, args, reply any) error
