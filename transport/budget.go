@@ -212,7 +212,7 @@ func (p *Pool) charge(b *Budget, n int64) bool {
 	// largest members: a large one (a growing message) is refused, so that
 	// a crowd of connections streaming big messages cannot make the server
 	// read all of them by displacing each other.
-	if n <= shedMax && p.shedUntilUnder(b) {
+	if n <= shedMax && (p.shedUntilUnder(b) || b.small()) {
 		return true
 	}
 	p.used.Add(-n)
@@ -223,12 +223,23 @@ func (p *Pool) force(b *Budget, n int64) bool {
 	if !p.over(p.used.Add(n)) {
 		return true
 	}
-	return p.shedUntilUnder(b)
+	return p.shedUntilUnder(b) || b.small()
 }
+
+// shedFloor is what a member must hold for the pool to shed it. Ending a
+// connection that holds less frees next to nothing, and what keeps a pool
+// over its limit once every large member is being shed is their data
+// still in flight: a new connection, holding a few kilobytes, is then let
+// in rather than ended. Members that small can grow past the floor only
+// while the pool is under its limit.
+const shedFloor = 16 << 10
+
+// small reports whether b holds less than shedFloor.
+func (b *Budget) small() bool { return b.used.Load() < shedFloor }
 
 // shedUntilUnder sheds the largest members, b excepted, until the pool is
 // back under its limit, and reports whether it is; b itself is shed when
-// it is the largest.
+// it is the largest. Members under shedFloor are never shed.
 func (p *Pool) shedUntilUnder(b *Budget) bool {
 	for p.over(p.used.Load()) {
 		victim := p.shedLargest()
@@ -246,7 +257,7 @@ func (p *Pool) shedLargest() *Budget {
 	defer p.mu.Unlock()
 	var victim *Budget
 	for m := range p.members {
-		if m.shed != nil && (victim == nil || m.used.Load() > victim.used.Load()) {
+		if m.shed != nil && !m.small() && (victim == nil || m.used.Load() > victim.used.Load()) {
 			victim = m
 		}
 	}

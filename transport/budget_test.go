@@ -49,24 +49,24 @@ func TestBudgetUnbounded(t *testing.T) {
 // TestPoolSheds: a small charge that would pass the pool's limit ends the
 // largest other member (its OnShed runs once) and is granted.
 func TestPoolSheds(t *testing.T) {
-	p := transport.NewPool(1000)
+	p := transport.NewPool(100 << 10)
 	big := transport.NewBudget(0, p)
 	small := transport.NewBudget(0, p)
 	shed := make(chan struct{}, 2)
 	big.OnShed(func() { shed <- struct{}{} })
 	small.OnShed(func() { t.Error("the smaller member was shed") })
-	require.True(t, big.Charge(900))
-	require.True(t, small.Charge(50))
-	require.True(t, small.Charge(100), "the largest member makes room")
+	require.True(t, big.Charge(90<<10))
+	require.True(t, small.Charge(5<<10))
+	require.True(t, small.Charge(10<<10), "the largest member makes room")
 	select {
 	case <-shed:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the largest member was not shed")
 	}
 	assert.Equal(t, int64(1), p.Sheds())
-	assert.Equal(t, int64(1050), p.Used())
+	assert.Equal(t, int64(105<<10), p.Used())
 	big.Close() // its connection ended: its bytes leave the pool
-	assert.Equal(t, int64(150), p.Used())
+	assert.Equal(t, int64(15<<10), p.Used())
 	small.Close()
 	assert.Zero(t, p.Used())
 }
@@ -126,5 +126,59 @@ func TestPoolShedMemberKeepsGrowing(t *testing.T) {
 	assert.Equal(t, int64(14<<10), p.Used())
 	newcomer.Close()
 	other.Close()
+	assert.Zero(t, p.Used())
+}
+
+// TestPoolSparesSmallMembers: when the pool is over its limit and no member
+// holds enough to be worth ending (shedFloor, 16 KiB), a small charge of a
+// small member is let in, and nobody is shed; a member past the floor is
+// still refused.
+func TestPoolSparesSmallMembers(t *testing.T) {
+	p := transport.NewPool(1 << 20)
+	held := transport.NewBudget(0, p)
+	shed := make(chan struct{}, 1)
+	held.OnShed(func() { shed <- struct{}{} })
+	require.True(t, held.Force(1<<20))
+	require.False(t, held.Force(64<<10), "past the pool: the largest member is shed")
+	<-shed
+	// Its bytes no longer count; a member small enough is never shed.
+	a := transport.NewBudget(0, p)
+	a.OnShed(func() { t.Error("a small member was shed") })
+	assert.True(t, a.Force(1<<10), "a new stream of a new connection")
+	assert.True(t, a.Charge(4<<10))
+	b := transport.NewBudget(0, p)
+	b.OnShed(func() { t.Error("a small member was shed") })
+	assert.True(t, b.Charge(4<<10))
+	assert.Equal(t, int64(1), p.Sheds())
+	held.Close()
+	a.Close()
+	b.Close()
+	assert.Zero(t, p.Used())
+}
+
+// TestPoolFloor: members under 16 KiB are never shed, even when together
+// they pass the pool's limit: ending one frees next to nothing.
+func TestPoolFloor(t *testing.T) {
+	p := transport.NewPool(512 << 10)
+	members := make([]*transport.Budget, 64)
+	for i := range members {
+		members[i] = transport.NewBudget(0, p)
+		members[i].OnShed(func() { t.Error("a member under the floor was shed") })
+		assert.True(t, members[i].Force(12<<10), "member %d", i)
+	}
+	assert.Zero(t, p.Sheds())
+	assert.Equal(t, int64(64*12<<10), p.Used())
+	// A member that grows past the floor while the pool is over is the
+	// largest: its charge is refused and it is shed.
+	grower := transport.NewBudget(0, p)
+	shed := make(chan struct{}, 1)
+	grower.OnShed(func() { shed <- struct{}{} })
+	assert.True(t, grower.Force(12<<10))
+	assert.False(t, grower.Charge(8<<10))
+	<-shed
+	grower.Close()
+	for _, m := range members {
+		m.Close()
+	}
 	assert.Zero(t, p.Used())
 }
