@@ -20,10 +20,16 @@ func (c *Counter) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// Write writes to the stream, counting.
+// Write writes to the stream, counting. The bytes count from the moment
+// they are handed over: a session stream's Write returns only after its
+// sender has written them, so the peer may have them, and have answered,
+// before it returns (less is counted back if less was written).
 func (c *Counter) Write(b []byte) (int, error) {
+	c.sent.Add(int64(len(b)))
 	n, err := c.Conn.Write(b)
-	c.sent.Add(int64(n))
+	if n < len(b) {
+		c.sent.Add(int64(n - len(b)))
+	}
 	return n, err
 }
 
