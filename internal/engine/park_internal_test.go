@@ -14,6 +14,19 @@ import (
 // second answers the control method $test.ping with "pong".
 func parkedPair(t *testing.T) (a, b *Channel, ba, bb *transport.Budget) {
 	t.Helper()
+	ba, bb = transport.NewBudget(1<<20, nil), transport.NewBudget(1<<20, nil)
+	a, b = sessionPair(t, Options{Budget: ba}, Options{Budget: bb, Control: pong})
+	return a, b, ba, bb
+}
+
+// pong answers every control call with "pong".
+func pong(string, []byte) (any, error) { return "pong", nil }
+
+// sessionPair runs a channel with options ao over a stream opened on a
+// session pair, and one with bo over the stream as the other side accepts
+// it, once a's first call ($test.ping, which bo must answer) arrives.
+func sessionPair(t *testing.T, ao, bo Options) (a, b *Channel) {
+	t.Helper()
 	p1, p2 := net.Pipe()
 	cfg := transport.DefaultConfig()
 	cs, err := transport.Client(p1, cfg)
@@ -27,11 +40,9 @@ func parkedPair(t *testing.T) (a, b *Channel, ba, bb *transport.Budget) {
 	}()
 	ca, err := cs.Open(t.Context())
 	require.NoError(t, err)
-	ba, bb = transport.NewBudget(1<<20, nil), transport.NewBudget(1<<20, nil)
-	a = New(ca, Options{Budget: ba})
+	a = New(ca, ao)
 	a.Start()
 	// The server accepts once the first frame (a's first call) arrives.
-	pong := func(method string, _ []byte) (any, error) { return "pong", nil }
 	call := make(chan error, 1)
 	go func() {
 		var reply string
@@ -39,7 +50,7 @@ func parkedPair(t *testing.T) (a, b *Channel, ba, bb *transport.Budget) {
 	}()
 	cb := <-accepted
 	require.NotNil(t, cb)
-	b = New(cb, Options{Budget: bb, Control: pong})
+	b = New(cb, bo)
 	b.Start()
 	require.NoError(t, <-call)
 	t.Cleanup(func() {
@@ -49,7 +60,7 @@ func parkedPair(t *testing.T) (a, b *Channel, ba, bb *transport.Budget) {
 		<-ss.Done()
 		assert.NoError(t, ss.Close())
 	})
-	return a, b, ba, bb
+	return a, b
 }
 
 // parked reports whether c's reader is parked: its goroutine returned,

@@ -3,52 +3,19 @@ package engine
 import (
 	"context"
 	"math/rand/v2"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // pongPair runs two channels over one stream of a session pair, each
 // answering the control method $test.ping with "pong".
 func pongPair(t *testing.T) (a, b *Channel) {
 	t.Helper()
-	p1, p2 := net.Pipe()
-	cfg := transport.DefaultConfig()
-	cs, err := transport.Client(p1, cfg)
-	require.NoError(t, err)
-	ss, err := transport.Server(p2, cfg)
-	require.NoError(t, err)
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		st, _ := ss.Accept()
-		accepted <- st
-	}()
-	ca, err := cs.Open(t.Context())
-	require.NoError(t, err)
-	pong := func(string, []byte) (any, error) { return "pong", nil }
-	a = New(ca, Options{Control: pong})
-	a.Start()
-	call := make(chan error, 1)
-	go func() { call <- a.ControlCall(t.Context(), "$test.ping", nil, nil) }()
-	cb := <-accepted // once a's first call arrives
-	require.NotNil(t, cb)
-	b = New(cb, Options{Control: pong})
-	b.Start()
-	require.NoError(t, <-call)
-	t.Cleanup(func() {
-		assert.NoError(t, a.Close())
-		assert.NoError(t, b.Close())
-		assert.NoError(t, cs.Close())
-		<-ss.Done()
-		assert.NoError(t, ss.Close())
-	})
-	return a, b
+	return sessionPair(t, Options{Control: pong}, Options{Control: pong})
 }
 
 // TestParkBoundaryBursts: calls that arrive, in bursts from both sides
