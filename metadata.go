@@ -3,6 +3,8 @@ package ferry
 import (
 	"context"
 	"strings"
+
+	"github.com/ferryrpc/ferry/internal/meta"
 )
 
 // Metadata is a set of string key/value pairs that travels with a call,
@@ -10,7 +12,6 @@ import (
 type Metadata map[string]string
 
 type outgoingKey struct{}
-type incomingKey struct{}
 
 // WithOutgoingMetadata returns a context whose calls carry md in addition to
 // any metadata ctx already carries; md's values win on conflict. md is
@@ -48,15 +49,36 @@ func OutgoingMetadata(ctx context.Context) Metadata {
 // handler's context, and for tests that call a handler directly, without
 // a connection; a handler reads it with IncomingMetadata.
 func NewIncomingContext(ctx context.Context, md Metadata) context.Context {
-	return context.WithValue(ctx, incomingKey{}, md)
+	return context.WithValue(ctx, meta.Key{}, md)
 }
 
 // IncomingMetadata returns the metadata that arrived with the call being
 // handled. The map must not be modified. Incoming metadata is not forwarded
 // on calls a handler makes: copy it with WithOutgoingMetadata to propagate.
 func IncomingMetadata(ctx context.Context) Metadata {
-	md, _ := ctx.Value(incomingKey{}).(Metadata)
-	return md
+	switch md := ctx.Value(meta.Key{}).(type) {
+	case Metadata:
+		return md
+	case *meta.Incoming:
+		return md.Map() // decoded here, on first use, not by the read loop
+	}
+	return nil
+}
+
+// IncomingMetadataValue returns the value of key in the metadata that
+// arrived with the call being handled, and whether it is there. It reads
+// that key alone, without building the map IncomingMetadata returns: the
+// cheaper way for an interceptor that looks for a key or two (a trace
+// context, a token) on every call.
+func IncomingMetadataValue(ctx context.Context, key string) (string, bool) {
+	switch md := ctx.Value(meta.Key{}).(type) {
+	case Metadata:
+		v, ok := md[key]
+		return v, ok
+	case *meta.Incoming:
+		return md.Get(key)
+	}
+	return "", false
 }
 
 // sensitive reports whether a metadata key names a secret.

@@ -35,6 +35,13 @@ func TestIncomingMetadata(t *testing.T) {
 	assert.Equal(t, ferry.Metadata{"tenant": "a"}, ferry.IncomingMetadata(ctx))
 	assert.Nil(t, ferry.OutgoingMetadata(ctx))
 	assert.Nil(t, ferry.IncomingMetadata(t.Context()))
+	v, ok := ferry.IncomingMetadataValue(ctx, "tenant")
+	assert.True(t, ok)
+	assert.Equal(t, "a", v)
+	_, ok = ferry.IncomingMetadataValue(ctx, "other")
+	assert.False(t, ok)
+	_, ok = ferry.IncomingMetadataValue(t.Context(), "tenant")
+	assert.False(t, ok)
 }
 
 func TestMetadataStringRedactsSecrets(t *testing.T) {

@@ -190,7 +190,13 @@ func TestCancelSyncCallReturnsAtOnce(t *testing.T) {
 func TestMetadata(t *testing.T) {
 	s := newServer(t)
 	require.NoError(t, server.Handle(s, "Md.Get", func(ctx context.Context, key *string) (*string, error) {
+		// One key alone first (read from the metadata as it arrived),
+		// then the map; both agree.
+		one, found := ferry.IncomingMetadataValue(ctx, *key)
 		v, ok := ferry.IncomingMetadata(ctx)[*key]
+		if found != ok || one != v {
+			return nil, ferry.Errorf(ferry.CodeInternal, "IncomingMetadataValue says %q, %v; the map %q, %v", one, found, v, ok)
+		}
 		if !ok {
 			return nil, ferry.Errorf(ferry.CodeNotFound, "no %q", *key)
 		}

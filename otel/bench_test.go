@@ -56,6 +56,10 @@ func sampled1() sdktrace.Sampler { return sdktrace.ParentBased(sdktrace.TraceIDR
 //     and ends an SDK span per call as the interceptors do, sampled at
 //     1 %, with no propagation and no metrics: the tracer's part of
 //     trace-1%;
+//   - metadata: passthrough, but the calling side sends one metadata
+//     entry the size of a traceparent (55 bytes, the same on every call)
+//     and the serving side reads it, with no tracing: what carrying a
+//     trace context costs by itself;
 //   - metrics: metrics aggregated in a Metrics that an SDK reader
 //     collects (WithMetrics), no-op tracing;
 //   - metrics-sdk: metrics recorded through an SDK MeterProvider
@@ -101,6 +105,18 @@ var benchVariants = []benchVariant{
 				err := next(ctx, info, args, reply)
 				span.End()
 				return err
+			}
+	}},
+	{"metadata", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
+		md := ferry.Metadata{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"}
+		return func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+				if _, ok := ferry.IncomingMetadataValue(ctx, "traceparent"); !ok {
+					return nil, ferry.NewError(ferry.CodeInvalidArgument, "no traceparent")
+				}
+				return next(ctx, args)
+			},
+			func(ctx context.Context, info *ferry.CallInfo, args, reply any, next ferry.Invoker) error {
+				return next(ferry.NewOutgoingContext(ctx, md), info, args, reply)
 			}
 	}},
 	{"metrics", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {

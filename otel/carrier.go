@@ -1,6 +1,8 @@
 package otel
 
 import (
+	"context"
+
 	"github.com/ferryrpc/ferry"
 	"go.opentelemetry.io/otel/propagation"
 )
@@ -28,4 +30,22 @@ func (c MetadataCarrier) Keys() []string {
 		keys = append(keys, k)
 	}
 	return keys
+}
+
+// incomingCarrier lets a propagator read the metadata a call arrived with
+// key by key (ferry.IncomingMetadataValue), without decoding the whole
+// map on every call. It is read-only: Set does nothing.
+type incomingCarrier struct{ ctx context.Context }
+
+var _ propagation.TextMapCarrier = incomingCarrier{}
+
+func (c incomingCarrier) Get(key string) string {
+	v, _ := ferry.IncomingMetadataValue(c.ctx, key)
+	return v
+}
+
+func (c incomingCarrier) Set(string, string) {}
+
+func (c incomingCarrier) Keys() []string {
+	return MetadataCarrier(ferry.IncomingMetadata(c.ctx)).Keys()
 }

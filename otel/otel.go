@@ -141,9 +141,7 @@ func ServerInterceptor(opts ...Option) ferry.ServerInterceptor {
 		}
 		span := noSpan
 		if in.trace {
-			if md := ferry.IncomingMetadata(ctx); len(md) > 0 {
-				ctx = in.props.Extract(ctx, MetadataCarrier(md))
-			}
+			ctx = in.props.Extract(ctx, incomingCarrier{ctx})
 			// A caller that did not sample the trace gets no server span:
 			// its decision holds (as ParentBased samplers, the SDK's
 			// default, decide), and the handler's own calls carry it on.

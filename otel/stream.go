@@ -129,9 +129,7 @@ func StreamServerInterceptor(opts ...Option) ferry.StreamServerInterceptor {
 		ma := in.attrs.method(info.Method)
 		span := noSpan
 		if in.trace {
-			if md := ferry.IncomingMetadata(ctx); len(md) > 0 {
-				ctx = in.props.Extract(ctx, MetadataCarrier(md))
-			}
+			ctx = in.props.Extract(ctx, incomingCarrier{ctx})
 			// As for unary calls: no span inside a trace the caller did
 			// not sample.
 			if !unsampled(ctx) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/meta"
 	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/wire"
@@ -229,8 +230,8 @@ func (c *Channel) serve(m *wire.Message) {
 			c.refuse(m, ferry.Errorf(ferry.CodeInvalidArgument, "malformed extensions: %v", err))
 			return
 		}
-		if re.Metadata != nil {
-			in.ctx = ferry.NewIncomingContext(in.ctx, re.Metadata)
+		if re.Incoming != nil {
+			in.ctx = context.WithValue(in.ctx, meta.Key{}, re.Incoming)
 		}
 		if re.Timeout != 0 || isReq {
 			in.call.init(in.ctx, time.Duration(max(re.Timeout, 0)), re.Timeout != 0)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/meta"
 	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
@@ -31,8 +32,8 @@ type Serving struct {
 // the call is over.
 func (o *Serving) Run(parent context.Context, st net.Conn, sc *Call, cnt *Counter, m *registry.Method, ext wire.RequestExt, track func(context.CancelFunc) func()) {
 	ctx := parent
-	if ext.Metadata != nil {
-		ctx = ferry.NewIncomingContext(ctx, ext.Metadata)
+	if ext.Incoming != nil {
+		ctx = context.WithValue(ctx, meta.Key{}, ext.Incoming)
 	}
 	var cancel context.CancelFunc
 	if ext.Timeout != 0 {

@@ -4,13 +4,17 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/ferryrpc/ferry/internal/meta"
 	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
 // RequestExt is what a Ferry request carries beyond the spec.
 type RequestExt struct {
 	Timeout  int64             // nanoseconds; 0 for none
-	Metadata map[string]string // nil for none
+	Metadata map[string]string // to send; nil for none
+	// Incoming is the metadata ParseRequestExt found, checked and copied
+	// but not decoded (nil for none): the read loop spends no map on it.
+	Incoming *meta.Incoming
 }
 
 // ResponseExt is what a Ferry response carries beyond the spec.
@@ -77,7 +81,9 @@ func ParseRequestExt(b []byte) (RequestExt, error) {
 				e.Timeout = int64(v.U)
 			} // larger than any duration: no deadline
 		case extMetadata:
-			e.Metadata, err = readStringMap(val)
+			if e.Incoming, err = meta.Parse(val); err != nil {
+				err = fmt.Errorf("%w: metadata: %v", ErrMalformed, err)
+			}
 		}
 		return err
 	})
