@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/module"
 )
 
 //go:embed consumer/main.go.txt
@@ -47,95 +49,139 @@ func checkConsistency(repo string, mods []mod, version string) error {
 	return fmt.Errorf("go.work does not replace %s %s by ./ (RELEASING.md)", rootPath, version)
 }
 
-// goEnv returns the environment of the go commands the checks run: the
-// file proxy first, then the local module cache's downloads and the
-// proxies the user configured; a fresh module cache so that no earlier
-// build of the candidate version is reused; no workspace; no checksum
-// database for Ferry's own modules, which it cannot know before they are
-// published.
-func goEnv(proxyDir string) ([]string, func(), error) {
+// netProxies returns the proxies of the first consumer run: the file
+// proxy first, then the local module cache's downloads and the proxies the
+// user configured ("go env GOPROXY"), which supply the modules other than
+// Ferry's.
+func netProxies(proxyDir string) ([]string, error) {
 	out, err := exec.Command("go", "env", "GOPROXY", "GOMODCACHE").Output()
 	if err != nil {
-		return nil, nil, fmt.Errorf("go env: %w", err)
+		return nil, fmt.Errorf("go env: %w", err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(lines) != 2 {
-		return nil, nil, fmt.Errorf("go env: unexpected output %q", out)
+		return nil, fmt.Errorf("go env: unexpected output %q", out)
 	}
-	proxies := []string{"file://" + filepath.ToSlash(proxyDir)}
+	proxies := []string{fileURL(proxyDir)}
 	if lines[1] != "" {
-		proxies = append(proxies, "file://"+filepath.ToSlash(filepath.Join(lines[1], "cache", "download")))
+		proxies = append(proxies, fileURL(filepath.Join(lines[1], "cache", "download")))
 	}
 	if lines[0] != "" && lines[0] != "off" {
 		proxies = append(proxies, lines[0])
 	}
-	cache, err := os.MkdirTemp("", "modproxy-cache-")
-	if err != nil {
-		return nil, nil, err
-	}
+	return proxies, nil
+}
+
+// fileURL is the GOPROXY entry of a directory.
+func fileURL(dir string) string { return "file://" + filepath.ToSlash(dir) }
+
+// goEnv returns the environment of go commands that get modules from
+// proxies into the module cache at cache (a fresh one, so that no earlier
+// build of the candidate version is reused), with no workspace, plus
+// extra settings.
+func goEnv(proxies []string, cache string, extra ...string) []string {
 	env := append(os.Environ(),
 		"GOWORK=off",
 		"GOPROXY="+strings.Join(proxies, ","),
 		"GOMODCACHE="+cache,
-		"GONOSUMDB="+rootPath,
 		"GOFLAGS=-mod=mod -modcacherw",
 		"GOTOOLCHAIN=local",
 	)
-	return env, func() { os.RemoveAll(cache) }, nil
+	return append(env, extra...)
 }
 
-// goCmd runs a go command in dir with env, echoing it and its output.
-func goCmd(env []string, dir string, args ...string) ([]byte, error) {
-	fmt.Printf("$ go %s\n", strings.Join(args, " "))
+// depsProxy makes, in dir, a GOPROXY=file:// proxy of the modules in the
+// module cache at cache, except Ferry's own (their path is under
+// rootPath's): links to the cache's downloads, which have the proxy
+// layout.
+func depsProxy(cache, dir string) error {
+	src := filepath.Join(cache, "cache", "download")
+	epath, err := module.EscapePath(rootPath)
+	if err != nil {
+		return err
+	}
+	parts := strings.Split(epath, "/")
+	for i := range parts {
+		from := filepath.Join(src, filepath.Join(parts[:i]...))
+		to := filepath.Join(dir, filepath.Join(parts[:i]...))
+		if err := os.MkdirAll(to, 0o755); err != nil {
+			return err
+		}
+		entries, err := os.ReadDir(from)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if e.Name() == parts[i] || (i == 0 && e.Name() == "sumdb") {
+				continue
+			}
+			if err := os.Symlink(filepath.Join(from, e.Name()), filepath.Join(to, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// goCmd runs a go command in dir with env, echoing it and its output to
+// w.
+func goCmd(w io.Writer, env []string, dir string, args ...string) ([]byte, error) {
+	fmt.Fprintf(w, "$ go %s\n", strings.Join(args, " "))
 	cmd := exec.Command("go", args...)
 	cmd.Dir, cmd.Env = dir, env
 	out, err := cmd.CombinedOutput()
-	os.Stdout.Write(out)
+	w.Write(out)
 	if err != nil {
 		return out, fmt.Errorf("go %s: %w", strings.Join(args, " "), err)
 	}
 	return out, nil
 }
 
-// checkConsumer gets the three modules into an empty module and builds
-// and runs a program that uses them.
-func checkConsumer(env []string, version string) error {
+// checkConsumer gets the three modules into an empty module for a program
+// that uses them and, if build, builds and runs it, writing the commands
+// and their output to w; it returns the consumer's go.sum.
+func checkConsumer(w io.Writer, env []string, version string, build bool) ([]byte, error) {
 	dir, err := os.MkdirTemp("", "modproxy-consumer-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	fmt.Println("consumer: an empty module in", dir)
-	if _, err := goCmd(env, dir, "mod", "init", "example.com/consumer"); err != nil {
-		return err
+	fmt.Fprintln(w, "consumer: an empty module in", dir)
+	if _, err := goCmd(w, env, dir, "mod", "init", "example.com/consumer"); err != nil {
+		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "main.go"), consumerMain, 0o644); err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := goCmd(env, dir, "get", rootPath+"@"+version, rootPath+"/otel@"+version, rootPath+"/discovery/etcd@"+version); err != nil {
-		return err
+	if _, err := goCmd(w, env, dir, "get", rootPath+"@"+version, rootPath+"/otel@"+version, rootPath+"/discovery/etcd@"+version); err != nil {
+		return nil, err
 	}
-	if _, err := goCmd(env, dir, "mod", "tidy"); err != nil {
-		return err
+	if _, err := goCmd(w, env, dir, "mod", "tidy"); err != nil {
+		return nil, err
 	}
-	if _, err := goCmd(env, dir, "build", "-o", "consumer", "."); err != nil {
-		return err
+	if !build {
+		return os.ReadFile(filepath.Join(dir, "go.sum"))
+	}
+	if _, err := goCmd(w, env, dir, "build", "-o", "consumer", "."); err != nil {
+		return nil, err
 	}
 	modText, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if bytes.Contains(modText, []byte("replace")) {
-		return errors.New("the consumer's go.mod has a replace directive")
+		return nil, errors.New("the consumer's go.mod has a replace directive")
 	}
-	fmt.Printf("consumer: go.mod\n%s", modText)
+	fmt.Fprintf(w, "consumer: go.mod\n%s", modText)
 	cmd := exec.Command(filepath.Join(dir, "consumer"))
 	out, err := cmd.CombinedOutput()
-	os.Stdout.Write(out)
+	w.Write(out)
 	if err != nil {
-		return fmt.Errorf("running the consumer: %w", err)
+		return nil, fmt.Errorf("running the consumer: %w", err)
 	}
-	return nil
+	return os.ReadFile(filepath.Join(dir, "go.sum"))
 }
 
 // checkTidy copies nested module m out of the repository, tidies it
@@ -151,7 +197,7 @@ func checkTidy(env []string, repo string, m mod, fix bool) error {
 	if err := copyModule(src, dir); err != nil {
 		return err
 	}
-	if _, err := goCmd(env, dir, "mod", "tidy"); err != nil {
+	if _, err := goCmd(os.Stdout, env, dir, "mod", "tidy"); err != nil {
 		return err
 	}
 	for _, name := range []string{"go.mod", "go.sum"} {
