@@ -156,7 +156,8 @@
 // or for -d, whichever ends first. Ctrl-C stops sending, waits for the
 // calls in flight (each bounded by -timeout), prints the report of the
 // calls that completed and exits as if the run had ended there (0 when
-// they all succeeded). A progress bar goes to stderr when it is a terminal
+// they all succeeded); a second Ctrl-C quits at once, without a report
+// (for calls that hang, as they may with -timeout 0). A progress bar goes to stderr when it is a terminal
 // (golang.org/x/term decides; a file or /dev/null is not one) or with
 // -progress. The report, like ghz's, has the totals, a latency histogram
 // and percentiles (10 to 99.9) and the status codes and error messages;

@@ -27,6 +27,10 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first Ctrl-C (or SIGTERM) ends ctx, and the command winds down
+	// (bench waits for its calls in flight); a second one ends the process
+	// at once, as it would without this handler.
+	context.AfterFunc(ctx, stop)
 	code := run(ctx, os.Args[1:], &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, tty: term.IsTerminal(int(os.Stderr.Fd()))})
 	stop()
 	os.Exit(code)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -60,4 +61,64 @@ func TestBenchCtrlCReportsWhatCompleted(t *testing.T) {
 	assert.NotContains(t, stdout.String(), "canceled")
 	assert.NotContains(t, stdout.String(), "Error distribution")
 	assert.GreaterOrEqual(t, calls.Load(), int64(50))
+}
+
+// TestBenchSecondCtrlCQuits: after Ctrl-C, bench waits for the calls in
+// flight; when they hang (here with -timeout 0), a second Ctrl-C ends the
+// process at once, as without ferry's handler.
+func TestBenchSecondCtrlCQuits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the ferry binary")
+	}
+	bin := filepath.Join(t.TempDir(), "ferry")
+	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	busy := make(chan struct{})
+	var once sync.Once
+	hang := make(chan struct{})
+	defer close(hang) // before the server's cleanup waits for its handlers
+	s := server.New(server.WithInterceptors(func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+		once.Do(func() { close(busy) })
+		<-hang
+		return next(ctx, args)
+	}))
+	require.NoError(t, s.Register(Arith{}))
+	addr := serve(t, s)
+
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(t.Context(), bin, "bench", addr, "Arith.Add", "[1,2]", "-d", "1h", "-c", "2", "-timeout", "0")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Start())
+	select {
+	case <-busy:
+	case <-t.Context().Done():
+		t.Fatal("no calls")
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Signals sent together may arrive as one: send until the process
+	// ends, at most for 10 s.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+		select {
+		case err := <-exited:
+			var ee *exec.ExitError
+			require.ErrorAs(t, err, &ee, "stdout: %s\nstderr: %s", stdout.String(), stderr.String())
+			ws, ok := ee.Sys().(syscall.WaitStatus)
+			require.True(t, ok)
+			assert.True(t, ws.Signaled(), "ended by the signal: %v", ws)
+			assert.Equal(t, syscall.SIGINT, ws.Signal())
+			return
+		case <-deadline:
+			require.NoError(t, cmd.Process.Kill())
+			<-exited
+			t.Fatal("bench did not end after repeated Ctrl-C while its calls hang")
+		case <-tick.C:
+		}
+	}
 }
