@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/introspect"
 )
 
 // outputFlags say how results print.
@@ -73,12 +74,23 @@ func runCall(ctx context.Context, e *env, args []string) int {
 	}
 	defer c.Close()
 	cf.warnPlain(e, c)
+	var desc *introspect.Description
+	if !noCheck || !cf.plain {
+		// One Introspect.Describe serves the check and the stream kind. A
+		// server that does not answer it in time would not answer the call
+		// either: stop here rather than wait out -timeout a second time.
+		d, err := describe(ctx, &cf, c, pos[1])
+		if err != nil && (ferry.CodeOf(err) == ferry.CodeDeadlineExceeded || ctx.Err() != nil) {
+			return callExit(e, &cf, err)
+		}
+		desc = d
+	}
 	if !noCheck {
-		if code, bad := checkCall(ctx, e, &cf, c, pos[1], js); bad {
+		if code, bad := checkCall(e, pos[1], js, desc); bad {
 			return code
 		}
 	}
-	if kind := streamKindOf(ctx, &cf, c, pos[1]); kind != "" {
+	if kind := streamKind(&cf, desc); kind != "" {
 		return runStreamCall(ctx, e, &cf, c, pos[1], kind, params, len(pos) == 3, jo)
 	}
 	cctx, cancel := cf.callContext(ctx)
@@ -99,11 +111,10 @@ func runCall(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
-// checkCall checks the params against the method's description, when the
-// server offers one, and reports what does not fit as the server would
-// refuse it: with invalid_argument's exit status.
-func checkCall(ctx context.Context, e *env, cf *connFlags, c caller, method, js string) (int, bool) {
-	d := describe(ctx, cf, c, method)
+// checkCall checks the params against the method's description d, when
+// the server offered one, and reports what does not fit as the server
+// would refuse it: with invalid_argument's exit status.
+func checkCall(e *env, method, js string, d *introspect.Description) (int, bool) {
 	if d == nil {
 		return 0, false
 	}

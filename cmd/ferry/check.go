@@ -17,23 +17,23 @@ import (
 
 // describe asks the server for method's description; nil when the server
 // does not offer introspection or does not know the method, in which case
-// the call goes out unchecked.
-func describe(ctx context.Context, cf *connFlags, c caller, method string) *introspect.Description {
+// the call goes out unchecked. The error is the Introspect.Describe call's.
+func describe(ctx context.Context, cf *connFlags, c caller, method string) (*introspect.Description, error) {
 	p, err := codec.Marshal([]any{introspect.DescribeArgs{Method: method}})
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	cctx, cancel := cf.callContext(ctx)
 	defer cancel()
 	res, err := c.call(cctx, introspect.DescribeMethod, p)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	var d introspect.Description
 	if codec.Unmarshal(res, &d) != nil || d.Name != method {
-		return nil
+		return nil, nil
 	}
-	return &d
+	return &d, nil
 }
 
 // checkParams checks a call's JSON params against the method's argument

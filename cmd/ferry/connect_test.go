@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ferryrpc/ferry"
 )
 
 // silentServer accepts connections and never writes.
@@ -96,4 +99,45 @@ func TestCallPlainFallbackKeepsFerryForFerry(t *testing.T) {
 	r := ferryCmd(t, "call", "-H", "tenant=acme", addr, "Echo.Header", `"tenant"`)
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Equal(t, "\"acme\"\n", r.stdout, "a Ferry server gets a session, with metadata")
+}
+
+// recordingServer accepts one connection, never writes, and sends what it
+// read on the returned channel once the client closes the connection.
+func recordingServer(t *testing.T) (string, <-chan []byte) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	got := make(chan []byte, 1)
+	go func() {
+		nc, err := l.Accept()
+		l.Close()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer nc.Close()
+		_ = nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+		b, _ := io.ReadAll(io.LimitReader(nc, 1<<20))
+		got <- b
+	}()
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().String(), got
+}
+
+// TestCallPlainSilentServerOneTimeout: with -plain, call first asks the
+// server for the method's description; a server that does not answer
+// within -timeout fails the call there, rather than being sent the call
+// and waited for a second -timeout.
+func TestCallPlainSilentServerOneTimeout(t *testing.T) {
+	addr, got := recordingServer(t)
+	r := ferryCmd(t, "call", "-plain", "-timeout", "200ms", addr, "Arith.Add", "[1,2]")
+	assert.Equal(t, exitCodeBase+int(ferry.CodeDeadlineExceeded), r.code, r.stderr)
+	var sent []byte
+	select {
+	case sent = <-got:
+	case <-t.Context().Done():
+		t.Fatal("the connection stayed open")
+	}
+	assert.Contains(t, string(sent), "Introspect.Describe")
+	assert.Equal(t, 1, strings.Count(string(sent), "Arith.Add"), "only in Introspect.Describe's params: the call itself is not sent")
 }

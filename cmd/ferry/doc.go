@@ -36,9 +36,11 @@
 //
 // Before sending, call checks the params against the method's description
 // when the server offers introspection (introspect.Register), mapping them
-// onto the arguments as the server will, and refuses what the server
-// would refuse, with exit status 13 (invalid_argument) and the near miss
-// for a mistyped field name:
+// onto the arguments as the server will. It refuses what the server would
+// refuse, and also a field name that no argument has (a server ignores
+// one unless built with server.WithDisallowUnknownFields), with exit
+// status 13 (invalid_argument) and the near miss for a mistyped field
+// name:
 //
 //	ferry: Arith.Add: unknown field "a" (did you mean "A"?)
 //	ferry: Arith.Add: argument 1 (A): want an integer, got 3.5
@@ -46,7 +48,9 @@
 //
 // -nocheck sends the params unchecked; against a server without
 // introspection they go out unchecked anyway, and the server refuses
-// them itself with the same messages (after "invalid_argument: ").
+// them itself with the same messages (after "invalid_argument: "), but
+// for a field name it does not know, which it ignores by default:
+// '{"a":3,"B":4}' then adds 0 and 4.
 //
 // # Results
 //

@@ -16,6 +16,7 @@ import (
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/msgpack"
+	"github.com/ferryrpc/ferry/introspect"
 )
 
 // streamer is a connection that can open streaming calls: a Ferry
@@ -39,8 +40,14 @@ func streamKindOf(ctx context.Context, cf *connFlags, c caller, method string) s
 	if cf.plain {
 		return ""
 	}
-	d := describe(ctx, cf, c, method)
-	if d == nil || d.Kind == "unary" {
+	d, _ := describe(ctx, cf, c, method)
+	return streamKind(cf, d)
+}
+
+// streamKind returns the streaming kind d describes, or "" for a unary
+// method, no description, or -plain (no streams).
+func streamKind(cf *connFlags, d *introspect.Description) string {
+	if cf.plain || d == nil || d.Kind == "unary" {
 		return ""
 	}
 	return d.Kind
