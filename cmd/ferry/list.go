@@ -30,8 +30,13 @@ func introspectCall(ctx context.Context, e *env, cf *connFlags, c caller, method
 	cctx, cancel := cf.callContext(ctx)
 	defer cancel()
 	res, err := c.call(cctx, method, p)
-	if ferry.CodeOf(err) == ferry.CodeUnimplemented {
+	fc, _ := c.(*ferryConn)
+	switch {
+	case ferry.CodeOf(err) == ferry.CodeUnimplemented:
 		e.printf("ferry: the server does not answer %s; a Ferry server offers it after introspect.Register(s)", method)
+	case err != nil && fc != nil && fc.plain && ferry.CodeOf(err) == ferry.CodeUnknown:
+		// A plain MessagePack-RPC server's errors have no code.
+		e.printf("ferry: hint: the server speaks plain MessagePack-RPC and refused %s: a server other than Ferry's has no introspection", method)
 	}
 	if err != nil {
 		return err

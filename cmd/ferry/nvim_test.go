@@ -36,6 +36,11 @@ func TestCallNeovimWithoutPlain(t *testing.T) {
 	assert.Equal(t, exitCodeBase+2, r.code, "every plain error has code unknown")
 	assert.Contains(t, r.stderr, `Vim:E121: Undefined variable: x`)
 
+	r = ferryCmd(t, "list", addr)
+	assert.Equal(t, exitCodeBase+2, r.code)
+	assert.Contains(t, r.stderr, "Invalid method: Introspect.List")
+	assert.Contains(t, r.stderr, "a server other than Ferry's has no introspection")
+
 	r = ferryCmd(t, "call", "-plain", "-compact", addr, "nvim_buf_get_lines", "[0,1,2,true]")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Equal(t, "[\"beta\"]\n", r.stdout)
