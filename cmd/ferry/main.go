@@ -31,10 +31,14 @@ func main() {
 	// (bench waits for its calls in flight); a second one ends the process
 	// at once, as it would without this handler.
 	context.AfterFunc(ctx, stop)
-	code := run(ctx, os.Args[1:], &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, tty: term.IsTerminal(int(os.Stderr.Fd()))})
+	code := run(ctx, os.Args[1:], &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, tty: isTerminal(os.Stderr)})
 	stop()
 	os.Exit(code)
 }
+
+// isTerminal tells whether f is a terminal (golang.org/x/term decides: a
+// file, a pipe or /dev/null is not one).
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 // env is where a command writes; tests pass buffers.
 type env struct {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -152,4 +154,17 @@ func TestParseFlagsAnywhere(t *testing.T) {
 		assert.Equal(t, tc.pos, pos, "%q", tc.args)
 		assert.Equal(t, tc.c, *c, "%q", tc.args)
 	}
+}
+
+// TestDevNullIsNotATerminal: bench draws its progress bar only on a
+// terminal; /dev/null, a character device, is not one.
+func TestDevNullIsNotATerminal(t *testing.T) {
+	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	assert.False(t, isTerminal(f))
+	g, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	require.NoError(t, err)
+	defer g.Close()
+	assert.False(t, isTerminal(g))
 }
