@@ -163,22 +163,34 @@ func (c *netConn) serveStream(st net.Conn) {
 		return
 	}
 	sm := c.s.reg.Lookup([]byte(method))
+	// refuse answers a stream refused before any handler ran, and reports
+	// it to WithRefused's function as the reader does a refused call.
+	refuse := func(err *ferry.Error) {
+		_ = sc.SendStatus(nil, err)
+		if fn := c.s.opts.onRefused; fn != nil {
+			name := ""
+			if sm != nil {
+				name = sm.Name
+			}
+			fn(name, err)
+		}
+	}
 	switch {
 	case !c.isAuthenticated():
-		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnauthenticated, "the connection is not authenticated")))
+		refuse(ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnauthenticated, "the connection is not authenticated")))
 		return
 	case sm == nil:
-		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "unknown stream method %q", method)))
+		refuse(ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "unknown stream method %q", method)))
 		return
 	case sm.Unary():
-		_ = sc.SendStatus(nil, ferry.Errorf(ferry.CodeUnimplemented, "%s is a unary method: call it, do not open a stream", method))
+		refuse(ferry.Errorf(ferry.CodeUnimplemented, "%s is a unary method: call it, do not open a stream", method))
 		return
 	case !c.beginStream(st):
-		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the server is shutting down")))
+		refuse(ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the server is shutting down")))
 		return
 	case !c.limiter.Acquire():
 		c.streamHandlers.Done()
-		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "too many calls running on this connection")))
+		refuse(ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "too many calls running on this connection")))
 		return
 	}
 	defer c.streamHandlers.Done()
