@@ -174,8 +174,17 @@ func (cf *connFlags) dial(ctx context.Context, addr string) (caller, error) {
 		}
 		opts = append(opts, client.WithToken(strings.TrimSpace(string(tok))))
 	}
+	// An HTTP server stays silent: Ferry's first bytes never complete its
+	// request line. After a little silence, ask it an HTTP question on a
+	// second connection while the session waits, and stop waiting if it
+	// answers as one, rather than wait out most of -timeout first.
+	var probe *httpProbe
+	if bounded {
+		probe = cf.startHTTPProbe(dctx, addr, sn, min(httpProbeAfter, time.Until(dl)/4))
+	}
 	c, err := client.New(sn, opts...)
 	if err == nil {
+		probe.stop()
 		return &ferryConn{c: c, md: ferry.Metadata(cf.headers)}, nil
 	}
 	nc.Close()
@@ -184,9 +193,13 @@ func (cf *connFlags) dial(ctx context.Context, addr string) (caller, error) {
 	}
 	answer, closed := sn.answer()
 	if len(answer) == 0 && !closed && bounded {
-		// Silent: an HTTP server waits for a request line that Ferry's
-		// first bytes never complete; ask it something it answers.
-		answer = cf.probeHTTP(dctx, addr)
+		// Silent: ask it something an HTTP server answers, unless the
+		// probe above already did.
+		var asked bool
+		answer, asked = probe.result()
+		if !asked {
+			answer = cf.probeHTTP(dctx, addr)
+		}
 		if len(answer) == 0 {
 			return nil, fmt.Errorf("%s accepted the connection but answered nothing within %v: not a Ferry server, or a MessagePack-RPC server that ignores what it cannot read (try -plain)", addr, cf.timeout)
 		}
@@ -205,6 +218,54 @@ func (cf *connFlags) dial(ctx context.Context, addr string) (caller, error) {
 		return nil, fmt.Errorf("%s is not a Ferry or MessagePack-RPC server: %s", addr, describeAnswer(answer))
 	}
 	return nil, fmt.Errorf("%w\nferry: hint: %s", err, plainHint)
+}
+
+// httpProbeAfter is how long the session waits for a server's first
+// bytes before ferry also asks it an HTTP question (at most a quarter of
+// the time left to connect).
+const httpProbeAfter = time.Second
+
+// httpProbe is an HTTP question asked while the session waits.
+type httpProbe struct {
+	timer  *time.Timer
+	done   chan struct{}
+	answer []byte
+}
+
+// startHTTPProbe asks addr an HTTP question after wait, unless the server
+// has sent something on the session's connection by then; an answer that
+// is HTTP closes that connection, which ends the session's wait.
+func (cf *connFlags) startHTTPProbe(ctx context.Context, addr string, sn *sniffConn, wait time.Duration) *httpProbe {
+	p := &httpProbe{done: make(chan struct{})}
+	p.timer = time.AfterFunc(wait, func() {
+		defer close(p.done)
+		if a, closed := sn.answer(); len(a) > 0 || closed {
+			return
+		}
+		p.answer = cf.probeHTTP(ctx, addr)
+		if bytes.HasPrefix(p.answer, []byte("HTTP/")) {
+			sn.Close()
+		}
+	})
+	return p
+}
+
+// result returns the probe's answer once it is in, and whether the
+// question was asked at all (it is not, once result or stop was called
+// first).
+func (p *httpProbe) result() ([]byte, bool) {
+	if p == nil || p.timer.Stop() {
+		return nil, false
+	}
+	<-p.done
+	return p.answer, true
+}
+
+// stop cancels the probe if it has not started.
+func (p *httpProbe) stop() {
+	if p != nil {
+		p.timer.Stop()
+	}
 }
 
 // probeHTTP sends an HTTP request on a new connection and returns the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,4 +143,73 @@ func TestCallPlainSilentServerOneTimeout(t *testing.T) {
 	}
 	assert.Contains(t, string(sent), "Introspect.Describe")
 	assert.Equal(t, 1, strings.Count(string(sent), "Arith.Add"), "only in Introspect.Describe's params: the call itself is not sent")
+}
+
+// lineHTTPServer is an HTTP/1.0 server that, like Python's http.server,
+// waits for a request's header lines and answers 404; it reports how many
+// of its connections were open when each request was complete.
+func lineHTTPServer(t *testing.T) (string, <-chan int) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var open atomic.Int64
+	atRequest := make(chan int, 16)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, nc)
+			mu.Unlock()
+			open.Add(1)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer open.Add(-1)
+				defer nc.Close()
+				br := bufio.NewReader(io.LimitReader(nc, 1<<16))
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if line == "\r\n" || line == "\n" {
+						break
+					}
+				}
+				atRequest <- int(open.Load())
+				_, _ = io.WriteString(nc, "HTTP/1.0 404 Not Found\r\n\r\n")
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, nc := range conns {
+			nc.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return l.Addr().String(), atRequest
+}
+
+// TestCallHTTPProbeWhileSessionWaits: an HTTP server that waits for a
+// request line is asked its HTTP question while the session's connection
+// still waits for an answer, rather than after most of -timeout: when the
+// question arrives, both connections are open.
+func TestCallHTTPProbeWhileSessionWaits(t *testing.T) {
+	addr, atRequest := lineHTTPServer(t)
+	r := ferryCmd(t, "call", "-timeout", "1m", addr, "Arith.Add", "[1,2]")
+	assert.Equal(t, exitFail, r.code)
+	assert.Contains(t, r.stderr, `it is an HTTP server (it answered "HTTP/1.0 404 Not Found")`)
+	require.Len(t, atRequest, 1)
+	assert.Equal(t, 2, <-atRequest, "the session's connection and the HTTP question's")
 }

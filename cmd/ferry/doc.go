@@ -109,8 +109,9 @@
 //
 // -timeout also bounds connecting: a server that accepts the connection
 // but never answers fails within it, and the error says what was found:
-// nothing, an HTTP server (asked with an HTTP request once the session got
-// no answer), a TLS port, or the first bytes it sent.
+// nothing, an HTTP server (asked with an HTTP request on a second
+// connection after a second of silence, or a quarter of -timeout if that
+// is less), a TLS port, or the first bytes it sent.
 //
 //	nvim --headless --listen 127.0.0.1:6666 &
 //	ferry call 127.0.0.1:6666 nvim_eval '"1+2"'                     # 3
