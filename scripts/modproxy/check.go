@@ -19,9 +19,22 @@ import (
 //go:embed consumer/main.go.txt
 var consumerMain []byte
 
-// checkConsistency checks that every nested module requires the root at
-// version and that go.work replaces exactly that version by the root.
+// checkConsistency checks that every module and go.work state the root's
+// go directive, that every nested module requires the root at version,
+// and that go.work replaces exactly that version by the root.
 func checkConsistency(repo string, mods []mod, version string) error {
+	goVersion := func(f *modfile.Go) string {
+		if f == nil {
+			return "(none)"
+		}
+		return f.Version
+	}
+	want := goVersion(mods[0].file.Go)
+	for _, m := range mods[1:] {
+		if got := goVersion(m.file.Go); got != want {
+			return fmt.Errorf("%s/go.mod says go %s, the root go %s: every module states the same go directive (RELEASING.md)", m.dir, got, want)
+		}
+	}
 	for _, m := range mods[1:] {
 		for _, r := range m.file.Require {
 			if r.Mod.Path == rootPath && r.Mod.Version != version {
@@ -40,6 +53,9 @@ func checkConsistency(repo string, mods []mod, version string) error {
 	wf, err := modfile.ParseWork(p, raw, nil)
 	if err != nil {
 		return err
+	}
+	if got := goVersion(wf.Go); got != want {
+		return fmt.Errorf("go.work says go %s, the root go %s: every module states the same go directive (RELEASING.md)", got, want)
 	}
 	for _, r := range wf.Replace {
 		if r.Old.Path == rootPath && r.Old.Version == version && filepath.Clean(r.New.Path) == "." {

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -41,6 +42,48 @@ func TestDepsProxyLeavesOutFerry(t *testing.T) {
 	for _, p := range []string{"github.com/ferryrpc/ferry", "sumdb"} {
 		if _, err := os.Stat(filepath.Join(deps, filepath.FromSlash(p))); !os.IsNotExist(err) {
 			t.Errorf("%s is in the proxy (%v); want it left out", p, err)
+		}
+	}
+}
+
+// TestConsistencyWantsOneGoDirective: a module or go.work whose go
+// directive differs from the root's fails the check.
+func TestConsistencyWantsOneGoDirective(t *testing.T) {
+	write := func(dir, name, text string) {
+		t.Helper()
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repo := func(rootGo, otelGo, workGo string) string {
+		r := t.TempDir()
+		write(r, "go.mod", "module "+rootPath+"\n\ngo "+rootGo+"\n")
+		write(filepath.Join(r, "otel"), "go.mod", "module "+rootPath+"/otel\n\ngo "+otelGo+"\n\nrequire "+rootPath+" v0.1.0\n")
+		write(r, "go.work", "go "+workGo+"\n\nuse (\n\t.\n\t./otel\n)\n\nreplace "+rootPath+" v0.1.0 => ./\n")
+		return r
+	}
+	for _, tc := range []struct {
+		root, otel, work string
+		bad              string
+	}{
+		{"1.26.0", "1.26.0", "1.26.0", ""},
+		{"1.24", "1.26.0", "1.26.0", "otel/go.mod says go 1.26.0, the root go 1.24"},
+		{"1.26.0", "1.26.0", "1.25.0", "go.work says go 1.25.0, the root go 1.26.0"},
+	} {
+		r := repo(tc.root, tc.otel, tc.work)
+		mods, err := findModules(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = checkConsistency(r, mods, "v0.1.0")
+		switch {
+		case tc.bad == "" && err != nil:
+			t.Errorf("%+v: %v", tc, err)
+		case tc.bad != "" && (err == nil || !strings.Contains(err.Error(), tc.bad)):
+			t.Errorf("%+v: got %v, want an error saying %q", tc, err, tc.bad)
 		}
 	}
 }
