@@ -319,12 +319,14 @@ func (cf *connFlags) dialPlain(ctx context.Context, addr string) (caller, error)
 	return &ferryConn{c: c, plain: true}, nil
 }
 
-// dialConn opens the connection, "unix:PATH" a unix socket and anything
-// else TCP, and completes the TLS handshake the flags ask for.
+// dialConn opens the connection, "unix:PATH" or an absolute path a unix
+// socket and anything else TCP, and completes the TLS handshake the flags ask for.
 func (cf *connFlags) dialConn(ctx context.Context, addr string) (net.Conn, error) {
 	network, address := "tcp", addr
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		network, address = "unix", path
+	} else if strings.HasPrefix(addr, "/") {
+		network = "unix" // an absolute path, such as Neovim's v:servername
 	}
 	tcfg, err := cf.tlsConfig(address)
 	if err != nil {

@@ -93,8 +93,8 @@
 //
 // # Ferry or plain MessagePack-RPC
 //
-// ADDR is host:port (TCP) or unix:PATH (a unix socket, such as Neovim's
-// default server). By default ferry speaks Ferry's session protocol: the
+// ADDR is host:port (TCP), or unix:PATH or an absolute PATH (a unix
+// socket, such as Neovim's default server: :echo v:servername). By default ferry speaks Ferry's session protocol: the
 // -timeout deadline (default 10 s) travels to the server and bounds the
 // handler, -H key=value metadata reaches it, and errors arrive with their
 // codes. Every other MessagePack-RPC server (Neovim, msgpack-rpc in Python

@@ -28,6 +28,10 @@ func TestCallNeovimWithoutPlain(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Equal(t, "[\"alpha\",\"beta\"]\n", r.stdout)
 
+	r = ferryCmd(t, "call", nv.Socket, "nvim_eval", `"1+2"`)
+	require.Equal(t, exitOK, r.code, "an absolute path is a unix socket: %s", r.stderr)
+	assert.Equal(t, "3\n", r.stdout)
+
 	r = ferryCmd(t, "call", addr, "nvim_eval", `"1+2"`)
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Equal(t, "3\n", r.stdout)
