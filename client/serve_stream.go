@@ -76,7 +76,13 @@ func (c *Client) acceptStreams() {
 	for {
 		st, err := c.sess.Accept()
 		if err != nil {
-			return // the session ended: no stream comes any more
+			// The session ended, or yamux could not acknowledge a stream
+			// in time (a write timeout, which need not end the session):
+			// the next stream the server opens starts the loop again.
+			c.smu.Lock()
+			c.accepting = false
+			c.smu.Unlock()
+			return
 		}
 		c.smu.Lock()
 		c.opens--
