@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"time"
@@ -133,6 +134,10 @@ func (c *Client) serveStream(st net.Conn) {
 	defer sc.Close()
 	method, ext, err := sc.ReadOpen()
 	_ = st.SetReadDeadline(time.Time{})
+	if errors.Is(err, wire.ErrMetadataTooLarge) {
+		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInvalidArgument, "%s: %v", method, err)))
+		return
+	}
 	if err != nil {
 		return
 	}

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -81,7 +82,7 @@ func ParseRequestExt(b []byte) (RequestExt, error) {
 				e.Timeout = int64(v.U)
 			} // larger than any duration: no deadline
 		case extMetadata:
-			if e.Incoming, err = meta.Parse(val); err != nil {
+			if e.Incoming, err = meta.Parse(val); err != nil && !errors.Is(err, ErrMetadataTooLarge) {
 				err = fmt.Errorf("%w: metadata: %v", ErrMalformed, err)
 			}
 		}

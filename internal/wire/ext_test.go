@@ -19,7 +19,7 @@ func TestRequestExtRoundTrip(t *testing.T) {
 		{Timeout: 1500 * 1e6},
 		{Timeout: math.MaxInt64},
 		{Metadata: map[string]string{"k": "v"}},
-		{Timeout: 7, Metadata: map[string]string{"a": "", "": "b", "long": string(rep([]byte{'x'}, 70000))}},
+		{Timeout: 7, Metadata: map[string]string{"a": "", "": "b", "long": string(rep([]byte{'x'}, 60000))}},
 	} {
 		b := AppendRequestExt(nil, e)
 		got, err := ParseRequestExt(b)

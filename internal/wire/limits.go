@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 
+	"github.com/ferryrpc/ferry/internal/meta"
 	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
@@ -25,6 +26,12 @@ var (
 	ErrMalformed  = msgpack.ErrMalformed
 	ErrNotMessage = errors.New("ferry: message is not a msgpack array")
 )
+
+// ErrMetadataTooLarge is returned by ParseRequestExt for a call's
+// metadata of more than 1,024 pairs or 64 KiB (internal/meta's MaxPairs
+// and MaxBytes). Unlike the errors above it leaves the stream in sync:
+// the call is refused, not the connection.
+var ErrMetadataTooLarge = meta.ErrTooMuch
 
 // ErrBudget is returned by Next when holding more of a message would pass
 // the connection's memory budget.
