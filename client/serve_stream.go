@@ -135,7 +135,7 @@ func (c *Client) serveStream(st net.Conn) {
 	method, ext, err := sc.ReadOpen()
 	_ = st.SetReadDeadline(time.Time{})
 	if errors.Is(err, wire.ErrMetadataTooLarge) {
-		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInvalidArgument, "%s: %v", method, err)))
+		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInvalidArgument, "%s: %v", wire.EchoName(method), err)))
 		return
 	}
 	if err != nil {
@@ -144,10 +144,10 @@ func (c *Client) serveStream(st net.Conn) {
 	m := c.reg.Lookup([]byte(method))
 	switch {
 	case m == nil && !c.reg.HasStreams():
-		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "this client serves no streams (it registered no streaming handler): %q", method)))
+		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "this client serves no streams (it registered no streaming handler): %q", wire.EchoName(method))))
 		return
 	case m == nil:
-		_ = sc.SendStatus(nil, ferry.Errorf(ferry.CodeUnimplemented, "unknown stream method %q", method))
+		_ = sc.SendStatus(nil, ferry.Errorf(ferry.CodeUnimplemented, "unknown stream method %q", wire.EchoName(method)))
 		return
 	case m.Unary():
 		_ = sc.SendStatus(nil, ferry.Errorf(ferry.CodeUnimplemented, "%s is a unary method: call it, do not open a stream", method))
@@ -185,7 +185,7 @@ func (c *Client) control(method string, params []byte) (any, error) {
 		}
 		return nil, nil
 	}
-	return nil, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", method)
+	return nil, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", wire.EchoName(method))
 }
 
 // OpenStream opens a streaming call of kind to method (ferry.StreamOpener):

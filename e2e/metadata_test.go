@@ -145,3 +145,47 @@ func TestMetadataLimits(t *testing.T) {
 		}
 	})
 }
+
+// TestLongMethodNamesAreCut: a method name is echoed in errors cut to 128
+// bytes, however long it arrived: quoted in full, 1 MiB of bytes that are
+// not printable would come back as a 4 MiB message, from every path that
+// refuses a name (unknown unary methods, unknown streams, control
+// messages), as from a stream refused for its metadata.
+func TestLongMethodNamesAreCut(t *testing.T) {
+	s := newServer(t)
+	require.NoError(t, server.HandleServerStream(s, "Md.Stream", func(ctx context.Context, _ *struct{}, send func(*int) error) error {
+		return send(new(int))
+	}))
+	c := dialTCP(t, s)
+	long := strings.Repeat("\xff", 1<<20)
+	check := func(t *testing.T, err error, code ferry.Code) {
+		t.Helper()
+		var fe *ferry.Error
+		require.ErrorAs(t, err, &fe)
+		assert.Equal(t, code, fe.Code, "%.300s", fe.Message)
+		assert.Less(t, len(fe.Message), 1<<10, "the name is cut")
+	}
+	t.Run("unary", func(t *testing.T) {
+		check(t, c.Call(t.Context(), long, struct{}{}, nil), ferry.CodeUnimplemented)
+	})
+	t.Run("control", func(t *testing.T) {
+		check(t, c.Call(t.Context(), "$ferry."+long, struct{}{}, nil), ferry.CodeUnimplemented)
+	})
+	t.Run("stream", func(t *testing.T) {
+		rd, err := client.OpenServerStream[struct{}, int](t.Context(), c, long, &struct{}{})
+		if err == nil {
+			_, err = rd.Recv()
+			_ = rd.Close()
+		}
+		check(t, err, ferry.CodeUnimplemented)
+	})
+	t.Run("stream with too much metadata", func(t *testing.T) {
+		md := ferry.Metadata{"k": strings.Repeat("v", 1<<17)}
+		rd, err := client.OpenServerStream[struct{}, int](ferry.WithOutgoingMetadata(t.Context(), md), c, "Md."+long, &struct{}{})
+		if err == nil {
+			_, err = rd.Recv()
+			_ = rd.Close()
+		}
+		check(t, err, ferry.CodeInvalidArgument)
+	})
+}

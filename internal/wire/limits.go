@@ -40,3 +40,17 @@ var ErrBudget = errors.New("ferry: message would pass the connection's memory bu
 // ErrStalled is what a Reader's stall function is told when the peer held
 // part of a message without sending more of it for too long.
 var ErrStalled = errors.New("ferry: the peer stalled in the middle of a message")
+
+// maxEchoedName is how much of a method name an error message quotes.
+const maxEchoedName = 128
+
+// EchoName returns a method name as an error message may quote it: its
+// first 128 bytes. A name arrives from the peer with no bound but the
+// message's; quoted whole, 1 MiB of bytes that are not printable would
+// make a 4 MiB error.
+func EchoName(name string) string {
+	if len(name) > maxEchoedName {
+		return name[:maxEchoedName]
+	}
+	return name
+}
