@@ -161,11 +161,7 @@ func (c *netConn) serveStream(st net.Conn) {
 	_ = st.SetReadDeadline(time.Now().Add(cfg.SniffTimeout))
 	method, ext, err := sc.ReadOpen()
 	_ = st.SetReadDeadline(time.Time{})
-	if errors.Is(err, wire.ErrMetadataTooLarge) {
-		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInvalidArgument, "%s: %v", wire.EchoName(method), err)))
-		return
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, wire.ErrMetadataTooLarge) {
 		return
 	}
 	sm := c.s.reg.Lookup([]byte(method))
@@ -180,6 +176,10 @@ func (c *netConn) serveStream(st net.Conn) {
 			}
 			fn(name, err)
 		}
+	}
+	if err != nil { // metadata past the bounds
+		refuse(ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInvalidArgument, "%s: %v", wire.EchoName(method), err)))
+		return
 	}
 	switch {
 	case !c.isAuthenticated():
