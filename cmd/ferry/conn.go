@@ -320,7 +320,8 @@ func (cf *connFlags) dialPlain(ctx context.Context, addr string) (caller, error)
 }
 
 // dialConn opens the connection, "unix:PATH" or an absolute path a unix
-// socket and anything else TCP, and completes the TLS handshake the flags ask for.
+// socket and anything else TCP, and completes the TLS handshake the flags
+// ask for.
 func (cf *connFlags) dialConn(ctx context.Context, addr string) (net.Conn, error) {
 	network, address := "tcp", addr
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
