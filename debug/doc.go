@@ -33,5 +33,6 @@
 //
 // The page's latency histograms (log-linear buckets, 16 per power of two,
 // quantiles within 6.25 %) are the same implementation as the ferry CLI's
-// bench report.
+// bench report; the chart shows them in 20 log-scaled bars, fastest to
+// slowest.
 package debug

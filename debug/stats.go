@@ -246,7 +246,7 @@ type Snapshot struct {
 	Methods []MethodStats `json:"methods"`                  // calls served; handler time
 	Client  []MethodStats `json:"client_methods,omitempty"` // calls made (ClientInterceptor); round-trip time
 	Rate    []RatePoint   `json:"rate"`                     // the last 60 seconds, oldest first, the current second last
-	Latency []Bucket      `json:"latency"`                  // handler time, all methods together, in 20 equal-width buckets
+	Latency []Bucket      `json:"latency"`                  // handler time, all methods together, in 20 log-scaled buckets (hist.Histogram.Log)
 	Conns   []ConnStats   `json:"conns,omitempty"`
 	Streams []StreamStats `json:"streams,omitempty"` // streaming methods
 	// Denied counts the calls refused with permission_denied: by an
@@ -305,7 +305,7 @@ type RatePoint struct {
 // connections are included.
 func (st *Stats) Snapshot(s *server.Server) Snapshot {
 	now := time.Now()
-	snap := Snapshot{Uptime: now.Sub(st.start), Latency: st.all.Linear(20), Denied: st.denied.Load()}
+	snap := Snapshot{Uptime: now.Sub(st.start), Latency: st.all.Log(20), Denied: st.denied.Load()}
 	kinds := map[string]string{}
 	streamKinds := map[string]string{}
 	if s != nil {

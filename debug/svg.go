@@ -62,7 +62,7 @@ func rateChart(pts []RatePoint) chart {
 
 // latencyChart draws a latency histogram.
 func latencyChart(bs []Bucket) chart {
-	c := chart{Class: "latency", Label: "handler-time histogram of all calls", W: chartW, H: chartH}
+	c := chart{Class: "latency", Label: "handler-time histogram of all calls (log scale)", W: chartW, H: chartH}
 	if len(bs) == 0 {
 		c.Top = "no calls yet"
 		return c

@@ -165,7 +165,9 @@
 // (for calls that hang, as they may with -timeout 0). A progress bar goes to stderr when it is a terminal
 // (golang.org/x/term decides; a file or /dev/null is not one) or with
 // -progress. The report, like ghz's, has the totals, a latency histogram
-// and percentiles (10 to 99.9) and the status codes and error messages;
+// (ten buckets from the fastest call to the slowest whose bounds grow by
+// one factor, so that a long tail does not squeeze every other call into
+// the first bar) and percentiles (10 to 99.9) and the status codes and error messages;
 // -o json prints it as JSON (durations in nanoseconds), -o csv as a header
 // and one row (milliseconds), for appending runs to a spreadsheet.
 // Latencies are measured at the client and are exact to within 6.25 %.

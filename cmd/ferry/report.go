@@ -47,8 +47,8 @@ func writeTextReport(w io.Writer, r *benchResult) {
 		return
 	}
 
-	fmt.Fprintf(w, "\nResponse time histogram (ms):\n")
-	buckets := h.Linear(10)
+	fmt.Fprintf(w, "\nResponse time histogram (ms, log scale):\n")
+	buckets := h.Log(10)
 	var top uint64
 	for _, b := range buckets {
 		top = max(top, b.Count)
@@ -122,7 +122,7 @@ func writeJSONReport(w io.Writer, r *benchResult) error {
 	for _, p := range percentiles {
 		rep.Percentiles["p"+strconv.FormatFloat(p, 'f', -1, 64)] = int64(h.Quantile(p / 100))
 	}
-	for _, b := range h.Linear(10) {
+	for _, b := range h.Log(10) {
 		rep.Histogram = append(rep.Histogram, jsonBucket{LoNS: int64(b.Lo), HiNS: int64(b.Hi), Count: b.Count})
 	}
 	enc := json.NewEncoder(w)

@@ -125,7 +125,7 @@ func TestBenchText(t *testing.T) {
 	addr := serve(t, newTestServer(t))
 	r := ferryCmd(t, "bench", addr, "Arith.Add", "[3,4]", "-c", "4", "-n", "200", "-progress")
 	require.Equal(t, exitOK, r.code, r.stderr)
-	for _, want := range []string{"Summary:", "Count:        200", "Requests/sec:", "Response time histogram (ms):",
+	for _, want := range []string{"Summary:", "Count:        200", "Requests/sec:", "Response time histogram (ms, log scale):",
 		"Latency distribution:", "99.9 % in", "[OK]", "200 responses"} {
 		assert.Contains(t, r.stdout, want)
 	}

@@ -150,3 +150,38 @@ func (h *Histogram) Linear(n int) []Bucket {
 	}
 	return out
 }
+
+// Log regroups the observations into n buckets from Min to Max whose
+// bounds grow by one factor, as the histogram stores them, so that a long
+// tail does not squeeze the body of the distribution into the first bar;
+// nil when there are no observations. When Max is less than twice Min
+// the buckets are equal-width (Linear), which then reads as well.
+func (h *Histogram) Log(n int) []Bucket {
+	lo, hi := h.Min(), h.Max()
+	if h.Count() == 0 || n < 1 {
+		return nil
+	}
+	base := max(lo, 1)
+	if hi < 2*base {
+		return h.Linear(n)
+	}
+	step := math.Log(float64(hi+1)/float64(base)) / float64(n)
+	out := make([]Bucket, n)
+	for i := range out {
+		out[i].Lo = time.Duration(float64(base) * math.Exp(step*float64(i)))
+		out[i].Hi = time.Duration(float64(base) * math.Exp(step*float64(i+1)))
+	}
+	out[0].Lo, out[n-1].Hi = lo, hi+1
+	for i := range h.counts {
+		c := h.counts[i].Load()
+		if c == 0 {
+			continue
+		}
+		blo, bhi := bucketBounds(i)
+		mid := time.Duration(blo + (bhi-blo-1)/2)
+		mid = min(max(mid, base), hi)
+		k := int(math.Log(float64(mid)/float64(base)) / step)
+		out[min(max(k, 0), n-1)].Count += c
+	}
+	return out
+}
