@@ -134,6 +134,15 @@ func (c *rawConn) write(b ...[]byte) {
 	}
 }
 
+// writeMay writes b, which the server may refuse part way: a write error
+// is returned, not a failure.
+func (c *rawConn) writeMay(b []byte) error {
+	c.t.Helper()
+	require.NoError(c.t, c.conn.SetWriteDeadline(time.Now().Add(10*time.Second)))
+	_, err := c.conn.Write(b)
+	return err
+}
+
 // readRaw returns the next whole msgpack value the server sends, as bytes.
 func (c *rawConn) readRaw() []byte {
 	c.t.Helper()

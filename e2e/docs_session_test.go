@@ -1,0 +1,241 @@
+package e2e_test
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// wireSession is a yamux session to a Ferry port on whose streams the test
+// writes hand-built messages: a Ferry client without Ferry's client.
+type wireSession struct {
+	t    *testing.T
+	sess *yamux.Session
+	call *wireStream // the call stream, after the hello
+}
+
+// wireStream is one session stream.
+type wireStream struct {
+	t  *testing.T
+	st *yamux.Stream
+	r  *bufio.Reader
+}
+
+// dialSession opens a session and its call stream, and says hello.
+func dialSession(t *testing.T, addr string) *wireSession {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	cfg := yamux.DefaultConfig()
+	cfg.EnableKeepAlive = false
+	cfg.LogOutput = io.Discard
+	sess, err := yamux.Client(conn, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { sess.Close() })
+	s := &wireSession{t: t, sess: sess}
+	s.call = s.open()
+	// PROTOCOL.md 4: the hello's answer is {}.
+	s.call.write(request(1, "$ferry.hello", []any{map[string]any{}}, map[string]any{}))
+	r := parseResponse(t, s.call.read())
+	require.Nil(t, r.err)
+	require.Equal(t, map[string]any{}, r.result)
+	return s
+}
+
+func (s *wireSession) open() *wireStream {
+	s.t.Helper()
+	st, err := s.sess.OpenStream()
+	require.NoError(s.t, err)
+	s.t.Cleanup(func() { st.Close() })
+	return &wireStream{t: s.t, st: st, r: bufio.NewReader(st)}
+}
+
+// openCall opens a streaming call: 0xc1, then [0, 0, method, [], ext].
+func (s *wireSession) openCall(method string) *wireStream {
+	s.t.Helper()
+	st := s.open()
+	st.write(append([]byte{0xc1}, request(0, method, []any{}, map[string]any{})...))
+	return st
+}
+
+func (st *wireStream) write(b ...[]byte) {
+	st.t.Helper()
+	require.NoError(st.t, st.st.SetWriteDeadline(time.Now().Add(10*time.Second)))
+	for _, p := range b {
+		_, err := st.st.Write(p)
+		require.NoError(st.t, err)
+	}
+}
+
+func (st *wireStream) read() []any {
+	st.t.Helper()
+	require.NoError(st.t, st.st.SetReadDeadline(time.Now().Add(10*time.Second)))
+	var msg []any
+	require.NoError(st.t, msgpack.NewDecoder(st.r).Decode(&msg))
+	return msg
+}
+
+// status reads frames up to the final status and returns the [3] payloads
+// before it and the status.
+func (st *wireStream) status() ([]any, response) {
+	st.t.Helper()
+	var msgs []any
+	for range 1000 {
+		m := st.read()
+		require.NotEmpty(st.t, m)
+		if t, _ := toUint(m[0]); t == 3 {
+			require.Len(st.t, m, 2, "a message frame: %v", m)
+			msgs = append(msgs, m[1])
+			continue
+		}
+		return msgs, parseResponse(st.t, m)
+	}
+	st.t.Fatal("no final status within 1000 frames")
+	return nil, response{}
+}
+
+// ended closes the caller's side and asserts the server ends the stream:
+// after its final status, the server closes its side once the caller has
+// closed its own.
+func (st *wireStream) ended() {
+	st.t.Helper()
+	require.NoError(st.t, st.st.Close())
+	require.NoError(st.t, st.st.SetReadDeadline(time.Now().Add(10*time.Second)))
+	n, err := io.Copy(io.Discard, st.r)
+	require.NoError(st.t, err, "the stream ends (EOF)")
+	require.Zero(st.t, n)
+}
+
+func frame(payload any) []byte { return enc([]any{3, payload}) }
+
+var closeSend = []byte{0x91, 0x04}
+
+// TestDocsSessionWire checks PROTOCOL.md sections 4 and 6 on the wire,
+// against the example server: a session's call stream, and streaming calls
+// as frames.
+func TestDocsSessionWire(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+
+	t.Run("CallStream", func(t *testing.T) {
+		s := dialSession(t, srv.addr)
+		r := parseResponse(t, s.call.read2(request(2, "Arith.Add", []any{3, 4}, map[string]any{})))
+		assert.EqualValues(t, 7, r.result)
+		r = parseResponse(t, s.call.read2(request(3, "Arith.Nope", []any{}, map[string]any{})))
+		assert.EqualValues(t, 12, r.code())
+		assert.Equal(t, true, r.ext["n"])
+	})
+
+	t.Run("ServerStreaming", func(t *testing.T) {
+		// "A caller of a server-streaming method sends its request as one
+		// [3, request], then [4], then reads."
+		s := dialSession(t, srv.addr)
+		st := s.openCall("Counter.Count")
+		st.write(frame(3), closeSend)
+		msgs, r := st.status()
+		assert.Equal(t, []any{int8(1), int8(2), int8(3)}, msgs)
+		assert.Nil(t, r.err)
+		assert.EqualValues(t, 0, r.msgid)
+		st.ended()
+	})
+
+	t.Run("Bidi", func(t *testing.T) {
+		s := dialSession(t, srv.addr)
+		st := s.openCall("Echo.Chat")
+		for _, m := range []any{"a", int8(-1), map[string]any{"k": []any{"v"}}} {
+			st.write(frame(m))
+			got := st.read()
+			assert.Equal(t, []any{int8(3), m}, got)
+		}
+		st.write(closeSend)
+		msgs, r := st.status()
+		assert.Empty(t, msgs)
+		assert.Nil(t, r.err)
+		st.ended()
+	})
+
+	t.Run("Refusals", func(t *testing.T) {
+		// PROTOCOL.md 6: a stream opened to an unknown name is refused with
+		// unimplemented and "n": true, like an unknown unary method; one
+		// opened to a unary method gets unimplemented without the flag.
+		s := dialSession(t, srv.addr)
+		for _, name := range []string{"Nope.Nope", "echo.chat", "Echo.Chat ", "Arith.Add"} {
+			st := s.openCall(name)
+			msgs, r := st.status()
+			assert.Empty(t, msgs, name)
+			require.Equal(t, 5, r.n, name)
+			assert.EqualValues(t, 12, r.code(), name)
+			if name == "Arith.Add" {
+				assert.NotContains(t, r.ext, "n", name)
+			} else {
+				assert.Equal(t, true, r.ext["n"], name)
+			}
+			st.ended()
+		}
+		// "Ferry's typed server helpers read exactly one request for a
+		// server-streaming method (invalid_argument if the stream ends
+		// without one ...)"; Counter.Count refuses n outside 0..1,000,000.
+		for _, req := range [][]byte{closeSend, append(frame(-1), closeSend...), append(frame(1_000_001), closeSend...)} {
+			st := s.openCall("Counter.Count")
+			st.write(req)
+			msgs, r := st.status()
+			assert.Empty(t, msgs)
+			assert.EqualValues(t, 3, r.code(), "% x: %v", req, r.err)
+		}
+	})
+
+	t.Run("StreamMessageSizes", func(t *testing.T) {
+		// "Each message is bounded by MaxMessageSize ... A server that
+		// receives a frame over its limit stops reading the stream and ends
+		// the call with the status resource_exhausted".
+		s := dialSession(t, srv.addr)
+		st := s.openCall("Echo.Chat")
+		for _, n := range []int{1 << 10, 64 << 10, 1 << 20, docMaxMessage - 16} {
+			payload := bytes.Repeat([]byte{'z'}, n)
+			st.write(frame(payload))
+			got := st.read()
+			require.Len(t, got, 2, "%d bytes", n)
+			assert.Equal(t, payload, got[1], "%d bytes", n)
+		}
+		// The server stops reading, so the write may block on the stream
+		// window: write from another goroutine, and give up at the end.
+		wrote := make(chan error, 1)
+		go func() {
+			_ = st.st.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			_, err := st.st.Write(frame(bytes.Repeat([]byte{'z'}, docMaxMessage+1)))
+			wrote <- err
+		}()
+		_, r := st.status()
+		assert.EqualValues(t, 8, r.code(), "resource_exhausted: %v", r.err)
+		st.st.Close()
+		<-wrote
+
+		r = parseResponse(t, s.call.read2(request(9, "Arith.Add", []any{1, 1}, map[string]any{})))
+		assert.EqualValues(t, 2, r.result, "the session stays usable")
+	})
+
+	t.Run("NotAnArrayClosesTheCallStream", func(t *testing.T) {
+		// "A protocol error closes the stream."
+		s := dialSession(t, srv.addr)
+		s.call.write([]byte{0x80})
+		s.call.ended()
+		st := s.openCall("Counter.Count")
+		st.write(frame(1), closeSend)
+		msgs, _ := st.status()
+		assert.Len(t, msgs, 1, "other streams of the session are served")
+	})
+}
+
+// read2 writes req and reads the next message.
+func (st *wireStream) read2(req []byte) []any {
+	st.t.Helper()
+	st.write(req)
+	return st.read()
+}
