@@ -165,6 +165,15 @@ func (c *rawConn) read() []any {
 // sending anything more, and returns how long it took.
 func (c *rawConn) closedWithin(d time.Duration) time.Duration {
 	c.t.Helper()
+	took, n := c.discardUntilClosed(d)
+	require.Zero(c.t, n, "bytes the server sent before closing")
+	return took
+}
+
+// discardUntilClosed reads until the server closes the connection, for at
+// most d, and returns how long it took and the bytes it read.
+func (c *rawConn) discardUntilClosed(d time.Duration) (time.Duration, int64) {
+	c.t.Helper()
 	start := time.Now()
 	require.NoError(c.t, c.conn.SetReadDeadline(start.Add(d)))
 	n, err := io.Copy(io.Discard, c.r)
@@ -172,8 +181,7 @@ func (c *rawConn) closedWithin(d time.Duration) time.Duration {
 	if err != nil {
 		require.False(c.t, errorsAs(err, &ne) && ne.Timeout(), "the server did not close the connection within %v", d)
 	}
-	require.Zero(c.t, n, "bytes the server sent before closing")
-	return time.Since(start)
+	return time.Since(start), n
 }
 
 // enc encodes v with sorted map keys.
