@@ -32,6 +32,11 @@ type wireStream struct {
 // dialSession opens a session and its call stream, and says hello.
 func dialSession(t *testing.T, addr string) *wireSession {
 	t.Helper()
+	return dialSessionWith(t, addr, true)
+}
+
+func dialSessionWith(t *testing.T, addr string, hello bool) *wireSession {
+	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	cfg := yamux.DefaultConfig()
@@ -42,6 +47,9 @@ func dialSession(t *testing.T, addr string) *wireSession {
 	t.Cleanup(func() { sess.Close() })
 	s := &wireSession{t: t, sess: sess}
 	s.call = s.open()
+	if !hello {
+		return s
+	}
 	// PROTOCOL.md 4: the hello's answer is {}.
 	s.call.write(request(1, "$ferry.hello", []any{map[string]any{}}, map[string]any{}))
 	r := parseResponse(t, s.call.read())

@@ -1,0 +1,121 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/examples/arith/arith"
+	"github.com/ferryrpc/ferry/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// arithServer serves the example's services in this process, with opts:
+// for the promises that need a non-default option.
+func arithServer(t *testing.T, opts ...server.Option) string {
+	t.Helper()
+	s := server.New(opts...)
+	require.NoError(t, arith.Register(s))
+	t.Cleanup(func() { s.Close() })
+	return listen(t, s)
+}
+
+// TestDocsConnLimitsPerIP checks PROTOCOL.md 7 and SECURITY.md: "When a
+// new connection would pass either bound, the oldest connection that has
+// not yet sent a complete message (from that IP, for the per-IP bound) is
+// closed to make room; only when every connection has sent one is the
+// newcomer refused."
+func TestDocsConnLimitsPerIP(t *testing.T) {
+	addr := arithServer(t, server.WithConnLimits(0, 3))
+	a := dialRaw(t, addr)
+	require.EqualValues(t, 3, a.call(request(1, "Arith.Add", []any{1, 2})).result)
+	b := dialRaw(t, addr)
+	b.write([]byte{0x00}) // a session that never says hello
+	c := dialRaw(t, addr)
+	req := request(1, "Arith.Add", []any{2, 2})
+	c.write(req[:5]) // part of a message
+
+	// b and c have sent no complete message; b is the older.
+	d := dialRaw(t, addr)
+	require.EqualValues(t, 5, d.call(request(1, "Arith.Add", []any{2, 3})).result)
+	b.discardUntilClosed(5 * time.Second)
+	c.write(req[5:])
+	require.EqualValues(t, 4, parseResponse(t, c.read()).result, "the younger silent connection was kept")
+
+	// a, c and d have each sent a complete message: a newcomer is refused.
+	e := dialRaw(t, addr)
+	_ = e.writeMay(request(1, "Arith.Add", []any{1, 1}))
+	e.closedWithin(5 * time.Second)
+	for i, x := range []*rawConn{a, c, d} {
+		assert.EqualValues(t, 2, x.call(request(9, "Arith.Add", []any{1, 1})).result, "connection %d is still served", i)
+	}
+}
+
+// TestDocsUnauthenticatedConnection checks PROTOCOL.md 7 and SECURITY.md
+// on a raw session to a server with authentication: until the hello
+// succeeds, messages are bounded to 4 KiB, every request is refused with
+// unauthenticated, "n": true, without decoding its params or running a
+// handler, and streaming calls are refused.
+func TestDocsUnauthenticatedConnection(t *testing.T) {
+	const token = "a-token-of-16-bytes-at-least"
+	var runs atomic.Int64
+	addr := arithServer(t, server.WithAuth(func(ctx context.Context, info ferry.AuthInfo) (any, error) {
+		runs.Add(1)
+		if info.Token != token {
+			return nil, ferry.NewError(ferry.CodeUnauthenticated, "invalid token")
+		}
+		return "ok", nil
+	}))
+
+	s := dialSessionNoHello(t, addr)
+	// Echo.Echo with a str param that makes the message exactly n bytes.
+	echo := func(id byte, n int) []byte {
+		head := rawRequest([]byte{id}, str8("Echo.Echo"), []byte{0x91, 0xda, 0, 0})
+		pad := n - len(head) - 1 // the ext map
+		head[len(head)-2], head[len(head)-1] = byte(pad>>8), byte(pad)
+		msg := append(append(head, bytes.Repeat([]byte{'p'}, pad)...), 0x80)
+		msg[0] = 0x95
+		return msg
+	}
+	for i, n := range []int{1 << 10, 4<<10 - 1, 4 << 10} {
+		msg := echo(byte(i), n)
+		require.Len(t, msg, n)
+		r := parseResponse(t, s.call.read2(msg))
+		assert.EqualValues(t, 16, r.code(), "%d bytes: unauthenticated (%v)", n, r.err)
+		assert.Equal(t, true, r.ext["n"], "%d bytes", n)
+	}
+	// Params that do not even fit are refused the same way: never decoded.
+	r := parseResponse(t, s.call.read2(request(7, "Arith.Add", []any{"not", "numbers"}, map[string]any{})))
+	assert.EqualValues(t, 16, r.code())
+	st := s.openCall("Echo.Chat")
+	_, r = st.status()
+	assert.EqualValues(t, 16, r.code(), "a streaming call is refused: %v", r.err)
+	assert.Equal(t, true, r.ext["n"])
+	assert.Zero(t, runs.Load(), "no hello, no check")
+
+	// 4 KiB + 1 closes the call stream.
+	s.call.write(echo(9, 4<<10+1))
+	s.call.ended()
+
+	// A new session that says hello with the token is served in full.
+	s = dialSessionNoHello(t, addr)
+	r = parseResponse(t, s.call.read2(request(1, "$ferry.hello", []any{map[string]any{"token": token}}, map[string]any{})))
+	require.Nil(t, r.err)
+	msg := echo(2, 64<<10)
+	r = parseResponse(t, s.call.read2(msg))
+	assert.Nil(t, r.err)
+	got, _ := r.result.(string)
+	assert.Equal(t, 64<<10-19, len(got), "the str param comes back whole")
+}
+
+// dialSessionNoHello opens a session and its call stream without saying
+// hello.
+func dialSessionNoHello(t *testing.T, addr string) *wireSession {
+	t.Helper()
+	s := dialSessionWith(t, addr, false)
+	return s
+}
