@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"testing"
@@ -42,6 +43,9 @@ func dialSessionWith(t *testing.T, addr string, hello bool) *wireSession {
 	cfg := yamux.DefaultConfig()
 	cfg.EnableKeepAlive = false
 	cfg.LogOutput = io.Discard
+	// The server refuses streams past its accept backlog (64, PROTOCOL.md
+	// 8) that it has not yet accepted: open no more than that unacknowledged.
+	cfg.AcceptBacklog = 64
 	sess, err := yamux.Client(conn, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { sess.Close() })
@@ -246,4 +250,68 @@ func (st *wireStream) read2(req []byte) []any {
 	st.t.Helper()
 	st.write(req)
 	return st.read()
+}
+
+// TestDocsMaxStreams checks PROTOCOL.md 7 and SECURITY.md against the
+// example server: "At most MaxStreams (1,024) streams are served at once;
+// more are closed as they arrive", and the session keeps serving the
+// others.
+func TestDocsMaxStreams(t *testing.T) {
+	const maxStreams = 1024
+	srv := startArith(t, buildArithServer(t))
+	s := dialSession(t, srv.addr) // the call stream is one of them
+	var chats []*wireStream
+	for i := range maxStreams - 1 {
+		st := s.open()
+		_, err := st.st.Write(append(append([]byte{0xc1}, request(0, "Echo.Chat", []any{}, map[string]any{})...), frame(i)...))
+		require.NoError(t, err, "stream %d", i)
+		chats = append(chats, st)
+	}
+	for i, st := range chats {
+		got := st.read()
+		require.Len(t, got, 2, "stream %d", i)
+		require.EqualValues(t, i, got[1], "stream %d is served", i)
+	}
+	extraSt, err := s.sess.OpenStream()
+	require.NoError(t, err)
+	defer extraSt.Close()
+	extra := &wireStream{t: t, st: extraSt, r: bufio.NewReader(extraSt)}
+	_, err = extraSt.Write(append(append([]byte{0xc1}, request(0, "Echo.Chat", []any{}, map[string]any{})...), frame("more")...))
+	t.Logf("writing on the stream past the bound: %v", err)
+	require.NoError(t, extra.st.SetReadDeadline(time.Now().Add(10*time.Second)))
+	n, err := io.Copy(io.Discard, extra.r)
+	assert.Zero(t, n, "the stream past the bound is closed without an answer")
+	t.Logf("the stream past the bound: %v", err)
+	var ne interface{ Timeout() bool }
+	if errorsAsTimeout(err, &ne) {
+		t.Fatal("the stream past the bound was not closed")
+	}
+
+	// The others are still served; once one ends, a new stream is served.
+	r := parseResponse(t, s.call.read2(request(2, "Arith.Add", []any{1, 2}, map[string]any{})))
+	assert.EqualValues(t, 3, r.result)
+	chats[0].write(closeSend)
+	_, r = chats[0].status()
+	assert.Nil(t, r.err)
+	chats[0].ended()
+	var served bool
+	for range 100 { // the server may not have seen the close yet
+		st := s.open()
+		_, _ = st.st.Write(append(append([]byte{0xc1}, request(0, "Echo.Chat", []any{}, map[string]any{})...), frame("again")...))
+		require.NoError(t, st.st.SetReadDeadline(time.Now().Add(10*time.Second)))
+		var msg []any
+		if msgpack.NewDecoder(st.r).Decode(&msg) == nil {
+			assert.Equal(t, []any{int8(3), "again"}, msg)
+			served = true
+			break
+		}
+	}
+	assert.True(t, served, "a stream is served once another ended")
+}
+
+func errorsAsTimeout(err error, target *interface{ Timeout() bool }) bool {
+	if err == nil {
+		return false
+	}
+	return errors.As(err, target) && (*target).Timeout()
 }
