@@ -285,4 +285,3 @@ func binHeader(n int) []byte {
 
 // str8 encodes s as a str8, whatever its length (< 256).
 func str8(s string) []byte { return append([]byte{0xd9, byte(len(s))}, s...) }
-
