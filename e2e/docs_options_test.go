@@ -3,15 +3,18 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/examples/arith/arith"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // arithServer serves the example's services in this process, with opts:
@@ -118,4 +121,92 @@ func dialSessionNoHello(t *testing.T, addr string) *wireSession {
 	t.Helper()
 	s := dialSessionWith(t, addr, false)
 	return s
+}
+
+// TestDocsDeadlineAndCancelOnTheWire checks PROTOCOL.md 3 and 4 from a raw
+// session: the request ext's "t" is the handler's relative deadline, and
+// the server answers deadline_exceeded when it passes; $ferry.cancel
+// [msgid] cancels the handler's context, and no response is sent for the
+// canceled request.
+func TestDocsDeadlineAndCancelOnTheWire(t *testing.T) {
+	b := newBlocker()
+	s := server.New()
+	require.NoError(t, server.Handle(s, "Block.Wait", b.handle))
+	require.NoError(t, arith.Register(s))
+	t.Cleanup(func() { s.Close() })
+	ws := dialSession(t, listen(t, s))
+
+	ws.call.write(request(2, "Block.Wait", []any{}, map[string]any{"t": int64(50 * time.Millisecond)}))
+	<-b.started
+	r := parseResponse(t, ws.call.read())
+	assert.EqualValues(t, 2, r.msgid)
+	assert.EqualValues(t, 4, r.code(), "deadline_exceeded: %v", r.err)
+	assert.Equal(t, context.DeadlineExceeded, <-b.ended)
+
+	ws.call.write(request(3, "Block.Wait", []any{}, map[string]any{}))
+	<-b.started
+	ws.call.write(notification("$ferry.cancel", []any{3}, map[string]any{}))
+	assert.Equal(t, context.Canceled, <-b.ended)
+	r = parseResponse(t, ws.call.read2(request(4, "Arith.Add", []any{1, 2}, map[string]any{})))
+	assert.EqualValues(t, 4, r.msgid, "no response for the canceled request")
+	assert.EqualValues(t, 3, r.result)
+}
+
+// TestDocsClientReadsAnyErrorShape checks PROTOCOL.md 2: "Ferry accepts any
+// shape from others (str or bin as the message; arrays, maps and integers
+// become the message as their JSON text ...), with code unknown", against
+// a hand-written plain MessagePack-RPC server.
+func TestDocsClientReadsAnyErrorShape(t *testing.T) {
+	cases := []struct {
+		err  []byte // the error element, encoded
+		want string
+	}{
+		{enc("boom"), "boom"},
+		{[]byte{0xc4, 0x04, 'b', 'o', 'o', 'm'}, "boom"},
+		{enc([]any{0, "Vim:E121: Undefined variable: x"}), `[0,"Vim:E121: Undefined variable: x"]`},
+		{enc(map[string]any{"code": 7}), `{"code":7}`},
+		{enc(42), "42"},
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	served := make(chan error, 1)
+	go func() {
+		conn, err := l.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		defer conn.Close()
+		dec := msgpack.NewDecoder(conn)
+		for range cases {
+			var req []any
+			if err := dec.Decode(&req); err != nil {
+				served <- err
+				return
+			}
+			id, _ := toUint(req[1])
+			params, _ := req[3].([]any)
+			i, _ := toUint(params[0])
+			resp := append([]byte{0x94, 0x01}, enc(id)...)
+			resp = append(append(resp, cases[i].err...), 0xc0)
+			if _, err := conn.Write(resp); err != nil {
+				served <- err
+				return
+			}
+		}
+		served <- nil
+	}()
+	c, err := client.Dial(t.Context(), l.Addr().String(), client.WithPlainMsgpackRPC())
+	require.NoError(t, err)
+	defer c.Close()
+	for i, tc := range cases {
+		err := c.Call(t.Context(), "Any.Thing", i, nil)
+		require.Error(t, err)
+		assert.Equal(t, ferry.CodeUnknown, ferry.CodeOf(err), "%v", err)
+		var fe *ferry.Error
+		require.ErrorAs(t, err, &fe)
+		assert.Equal(t, tc.want, fe.Message, "% x", tc.err)
+	}
+	require.NoError(t, <-served)
 }
