@@ -230,6 +230,36 @@ func TestDocsBareMsgpackRPC(t *testing.T) {
 		}
 	})
 
+	t.Run("ParamsAndExtShapes", func(t *testing.T) {
+		// PROTOCOL.md 2.1 and 3: params that are a map are taken as [map],
+		// nil as []; other non-array params, and a malformed ext map, get
+		// invalid_argument with the connection open. A nil ext is no ext.
+		c := dialRaw(t, srv.addr)
+		r := c.call(enc([]any{0, 1, "Arith.Add", map[string]any{"A": 1, "B": 2}}))
+		assert.EqualValues(t, 3, r.result)
+		r = c.call(enc([]any{0, 2, "Arith.Add", nil}))
+		assert.Nil(t, r.err)
+		assert.EqualValues(t, 0, r.result)
+		r = c.call(enc([]any{0, 3, "Arith.Add", 5}))
+		assert.Equal(t, "Arith.Add: want a map or an array, got 5", r.err)
+		r = c.call(enc([]any{0, 4, "Arith.Add", []any{1, 2}, nil}))
+		assert.Equal(t, 4, r.n)
+		assert.EqualValues(t, 3, r.result)
+		for i, ext := range []any{5, map[int]any{1: 1}, map[string]any{"t": "soon"}, map[string]any{"m": map[string]any{"k": 1}}, map[string]any{"m": []any{"k"}}} {
+			r = c.call(enc([]any{0, 10 + i, "Arith.Add", []any{1, 2}, ext}))
+			assert.EqualValues(t, 3, r.code(), "%v: %v", ext, r.err)
+			assert.Contains(t, r.err, "malformed extensions", "%v", ext)
+		}
+		r = c.call(request(20, "Arith.Add", []any{1, 2}))
+		assert.EqualValues(t, 3, r.result)
+		// A method that is neither a str nor a bin is a protocol error.
+		for _, method := range []any{7, nil, []any{"Arith.Add"}} {
+			c := dialRaw(t, srv.addr)
+			c.write(enc([]any{0, 1, method, []any{1, 2}}))
+			c.closedWithin(5 * time.Second)
+		}
+	})
+
 	t.Run("FirstByte", func(t *testing.T) {
 		// PROTOCOL.md 1: 0x90–0x9f, 0xdc, 0xdd start bare MessagePack-RPC;
 		// anything but those and 0x00 closes the connection.
