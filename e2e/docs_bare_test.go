@@ -129,6 +129,9 @@ func TestDocsBareMsgpackRPC(t *testing.T) {
 			notification("Arith.Add", []any{1, 2}),
 			notification("Arith.Nope", []any{1}, map[string]any{}),
 			notification("Echo.Chat", []any{1}, map[string]any{}),
+			enc([]any{2, "Arith.Add", []any{1, 2}, 5}),
+			enc([]any{2, "Arith.Add", 5}),
+			notification("$ferry.goaway", []any{}),
 		)
 		r := c.call(request(42, "Arith.Add", []any{1, 2}))
 		assert.EqualValues(t, 42, r.msgid, "the first response is the request's")
