@@ -10,8 +10,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -51,18 +53,52 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// buildArithServer builds examples/arith/server into a directory removed
-// when t ends, or skips t when there is no go command.
+// cleanupM runs the tests, then removes what they built once for all.
+type cleanupM struct{ m *testing.M }
+
+func (c cleanupM) Run() int {
+	defer builtArith.remove()
+	return c.m.Run()
+}
+
+// builtBinary is a binary built once by the first test that needs it.
+type builtBinary struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+// builtArith is the example server.
+var builtArith builtBinary
+
+func (b *builtBinary) remove() {
+	if b.dir != "" {
+		_ = os.RemoveAll(b.dir)
+	}
+}
+
+// buildArithServer builds examples/arith/server once per test binary, or
+// skips t when there is no go command.
 func buildArithServer(t *testing.T) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command to build the example server with:", err)
 	}
-	bin := filepath.Join(t.TempDir(), "arith-server")
-	out, err := exec.Command(goTool, "build", "-o", bin, "../examples/arith/server").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	return bin
+	b := &builtArith
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "ferry-docs-"); b.err != nil {
+			return
+		}
+		b.bin = filepath.Join(b.dir, "arith-server")
+		out, err := exec.Command(goTool, "build", "-o", b.bin, "../examples/arith/server").CombinedOutput()
+		if err != nil {
+			b.err = fmt.Errorf("go build: %w: %s", err, out)
+		}
+	})
+	require.NoError(t, b.err)
+	return b.bin
 }
 
 // startArith starts the example server binary on 127.0.0.1:0 and returns
