@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -157,4 +158,31 @@ func TestDocsMessageLimits(t *testing.T) {
 		require.NoError(t, c2.Call(ctx, "Arith.Add", map[string]int{"A": 1, "B": 2}, &sum))
 		assert.EqualValues(t, 3, sum)
 	})
+}
+
+// TestDocsReadmeClient runs the README's client snippet against the
+// example server binary.
+func TestDocsReadmeClient(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, srv.addr)
+	require.NoError(t, err)
+	defer c.Close()
+	type Args struct{ A, B int }
+
+	var sum int
+	require.NoError(t, c.Call(ctx, "Arith.Add", Args{3, 4}, &sum))
+	assert.Equal(t, 7, sum)
+	call := c.Go(ctx, "Arith.Add", Args{5, 6}, new(int))
+	<-call.Done()
+	require.NoError(t, call.Err())
+	assert.Equal(t, 11, *call.Reply.(*int))
+	assert.NoError(t, c.Notify(ctx, "Arith.Add", Args{1, 1}))
+	err = c.Call(ctx, "Arith.Nope", Args{}, nil)
+	assert.Equal(t, "unimplemented", fmt.Sprint(ferry.CodeOf(err)))
+	assert.True(t, ferry.NotExecuted(err))
+	err = c.Call(ctx, "Arith.Div", Args{1, 0}, nil)
+	assert.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err))
+	assert.Equal(t, "ferry: invalid_argument: division by zero", err.Error())
 }
