@@ -233,6 +233,21 @@ func TestDocsSessionWire(t *testing.T) {
 		assert.EqualValues(t, 2, r.result, "the session stays usable")
 	})
 
+	t.Run("MalformedFrames", func(t *testing.T) {
+		// PROTOCOL.md 6: a frame that is none of [3, payload] and [4] is a
+		// protocol error: the final status internal, then the stream ends.
+		s := dialSession(t, srv.addr)
+		for _, bad := range [][]byte{enc([]any{7}), enc([]any{3}), enc([]any{4, 1}), enc(5), {0xc1}, enc([]any{0, 1, "Echo.Chat", []any{}})} {
+			st := s.openCall("Echo.Chat")
+			st.write(frame("a"), bad)
+			msgs, r := st.status()
+			assert.Equal(t, []any{"a"}, msgs)
+			assert.EqualValues(t, 13, r.code(), "% x: %v", bad, r.err)
+			assert.Contains(t, r.err, "protocol error", "% x", bad)
+			st.ended()
+		}
+	})
+
 	t.Run("NotAnArrayClosesTheCallStream", func(t *testing.T) {
 		// "A protocol error closes the stream."
 		s := dialSession(t, srv.addr)
