@@ -59,6 +59,11 @@ func TestDocsBareMsgpackRPC(t *testing.T) {
 		assert.EqualValues(t, 5, r.result, "an integral float fits an integer")
 		r = c.call(request(21, "Arith.Add", []any{3}))
 		assert.EqualValues(t, 3, r.result, "fewer positional params leave zero values")
+		for i, params := range [][]any{{nil, 4}, {[]any{3, 1}}, {map[string]any{"A": 3, "B": 1}}, {map[string]any{"B": 4, "C": 9}}, {int8(3), uint64(1)}} {
+			r = c.call(request(uint32(30+i), "Arith.Add", params))
+			assert.Nil(t, r.err, "%v", params)
+			assert.EqualValues(t, 4, r.result, "%v", params)
+		}
 	})
 
 	t.Run("ErrorExt", func(t *testing.T) {
