@@ -113,6 +113,25 @@ func TestDocsUnauthenticatedConnection(t *testing.T) {
 	assert.Nil(t, r.err)
 	got, _ := r.result.(string)
 	assert.Equal(t, 64<<10-19, len(got), "the str param comes back whole")
+
+	// "A later hello on an authenticated connection changes nothing."
+	before := runs.Load()
+	r = parseResponse(t, s.call.read2(request(3, "$ferry.hello", []any{map[string]any{"token": "wrong-wrong-wrong-wrong"}}, map[string]any{})))
+	assert.Nil(t, r.err)
+	assert.Equal(t, before, runs.Load(), "the check does not run again")
+	r = parseResponse(t, s.call.read2(request(4, "Arith.Add", []any{1, 2}, map[string]any{})))
+	assert.EqualValues(t, 3, r.result)
+
+	// "The server judges a connection at most 3 times."
+	s = dialSessionNoHello(t, addr)
+	for i := range 3 {
+		r = parseResponse(t, s.call.read2(request(uint32(1+i), "$ferry.hello", []any{map[string]any{"token": "wrong-wrong-wrong-wrong"}}, map[string]any{})))
+		assert.EqualValues(t, 16, r.code(), "attempt %d", i+1)
+	}
+	r = parseResponse(t, s.call.read2(request(4, "$ferry.hello", []any{map[string]any{"token": token}}, map[string]any{})))
+	assert.EqualValues(t, 16, r.code(), "the right token after 3 failures: %v", r.err)
+	assert.Equal(t, true, r.ext["n"])
+	assert.Equal(t, before+3, runs.Load())
 }
 
 // dialSessionNoHello opens a session and its call stream without saying

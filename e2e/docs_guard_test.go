@@ -35,11 +35,11 @@ func readPingAck(t *testing.T, c *rawConn, opaque uint32) bool {
 	return false
 }
 
-// TestDocsSessionFloodBounds checks PROTOCOL.md 7 and SECURITY.md against
+// TestDocsSessionGuard checks PROTOCOL.md 7 and SECURITY.md against
 // the example server, from a raw socket speaking yamux frames: "more than
 // 16 pings per second (burst 64), more than 2,000 stream opens per second
 // (burst 4,096) ... or a malformed frame header end the session."
-func TestDocsSessionFloodBounds(t *testing.T) {
+func TestDocsSessionGuard(t *testing.T) {
 	srv := startArith(t, buildArithServer(t))
 	pings := func(from, n int) []byte {
 		var b []byte
