@@ -76,3 +76,25 @@ func ExampleWithOutgoingMetadata() {
 	// blue 2
 	// Metadata{authorization=[redacted]}
 }
+
+// A server interceptor that looks for one key reads it alone: no map of
+// the call's metadata is built for it.
+func ExampleIncomingMetadataValue() {
+	requireTenant := func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+		if _, ok := ferry.IncomingMetadataValue(ctx, "tenant"); !ok {
+			return nil, ferry.Errorf(ferry.CodeInvalidArgument, "%s: no tenant", info.Method)
+		}
+		return next(ctx, args)
+	}
+	handler := func(ctx context.Context, args any) (any, error) {
+		tenant, _ := ferry.IncomingMetadataValue(ctx, "tenant")
+		return "hello " + tenant, nil
+	}
+	// What the server does for a call that arrived with metadata:
+	ctx := ferry.NewIncomingContext(context.Background(), ferry.Metadata{"tenant": "blue"})
+	fmt.Println(requireTenant(ctx, &ferry.CallInfo{Method: "Greeter.Hello"}, nil, handler))
+	fmt.Println(requireTenant(context.Background(), &ferry.CallInfo{Method: "Greeter.Hello"}, nil, handler))
+	// Output:
+	// hello blue <nil>
+	// <nil> ferry: invalid_argument: Greeter.Hello: no tenant
+}

@@ -8,7 +8,9 @@ import (
 )
 
 // Metadata is a set of string key/value pairs that travels with a call,
-// like HTTP headers. Keys are case-sensitive.
+// like HTTP headers. Keys are case-sensitive. A call carries at most
+// 1,024 pairs and 64 KiB of them (encoded); a Ferry server refuses more
+// with CodeInvalidArgument, and the handler does not run (NotExecuted).
 type Metadata map[string]string
 
 type outgoingKey struct{}

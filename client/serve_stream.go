@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"time"
@@ -76,7 +77,13 @@ func (c *Client) acceptStreams() {
 	for {
 		st, err := c.sess.Accept()
 		if err != nil {
-			return // the session ended: no stream comes any more
+			// The session ended, or yamux could not acknowledge a stream
+			// in time (a write timeout, which need not end the session):
+			// the next stream the server opens starts the loop again.
+			c.smu.Lock()
+			c.accepting = false
+			c.smu.Unlock()
+			return
 		}
 		c.smu.Lock()
 		c.opens--
@@ -127,16 +134,20 @@ func (c *Client) serveStream(st net.Conn) {
 	defer sc.Close()
 	method, ext, err := sc.ReadOpen()
 	_ = st.SetReadDeadline(time.Time{})
+	if errors.Is(err, wire.ErrMetadataTooLarge) {
+		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInvalidArgument, "%s: %v", wire.EchoName(method), err)))
+		return
+	}
 	if err != nil {
 		return
 	}
 	m := c.reg.Lookup([]byte(method))
 	switch {
 	case m == nil && !c.reg.HasStreams():
-		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "this client serves no streams (it registered no streaming handler): %q", method)))
+		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "this client serves no streams (it registered no streaming handler): %q", wire.EchoName(method))))
 		return
 	case m == nil:
-		_ = sc.SendStatus(nil, ferry.Errorf(ferry.CodeUnimplemented, "unknown stream method %q", method))
+		_ = sc.SendStatus(nil, ferry.Errorf(ferry.CodeUnimplemented, "unknown stream method %q", wire.EchoName(method)))
 		return
 	case m.Unary():
 		_ = sc.SendStatus(nil, ferry.Errorf(ferry.CodeUnimplemented, "%s is a unary method: call it, do not open a stream", method))
@@ -174,7 +185,7 @@ func (c *Client) control(method string, params []byte) (any, error) {
 		}
 		return nil, nil
 	}
-	return nil, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", method)
+	return nil, ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", wire.EchoName(method))
 }
 
 // OpenStream opens a streaming call of kind to method (ferry.StreamOpener):

@@ -58,7 +58,7 @@ func (c *netConn) control(method string, params []byte) (any, error) {
 		}
 		return nil, nil
 	}
-	return nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", method))
+	return nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", wire.EchoName(method)))
 }
 
 func (c *netConn) trackStream(id uint32, cancel context.CancelFunc) {

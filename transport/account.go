@@ -93,14 +93,25 @@ func (a *accounts) frame(id uint32, flags uint16, peerOpened, data bool, length 
 	return nil
 }
 
-// track starts accounting for a stream this side opened.
-func (a *accounts) track(id uint32) {
+// track starts accounting for a stream this side opened, or checks that
+// one the peer opened, about to be accepted, is accounted for. It reports
+// false for a stream the peer opened that is already forgotten: reset
+// before it was accepted (yamux still hands it to Accept), which must
+// not be charged again, since no frame will come to release it.
+func (a *accounts) track(id uint32, peerOpened bool) bool {
 	a.mu.Lock()
-	if !a.ended && a.streams[id] == nil {
-		a.streams[id] = &account{}
-		a.budget.Force(streamOverhead) // past the budget, the peer's next frame ends the session
+	defer a.mu.Unlock()
+	switch {
+	case a.ended:
+		return true // the session's end released everything already
+	case a.streams[id] != nil:
+		return true
+	case peerOpened:
+		return false
 	}
-	a.mu.Unlock()
+	a.streams[id] = &account{}
+	a.budget.Force(streamOverhead) // past the budget, the peer's next frame ends the session
+	return true
 }
 
 // read releases n bytes the application read from stream id.

@@ -157,7 +157,7 @@ func (s *Session) wrap(ys *yamux.Stream, err error) (net.Conn, error) {
 		return nil, err
 	}
 	st := &Stream{Stream: ys, s: s, id: ys.StreamID()}
-	s.g.acct.track(st.id)
+	st.gone = !s.g.acct.track(st.id, s.g.peerOpened(st.id))
 	s.mu.Lock()
 	woken := s.woken
 	if !woken {
@@ -309,6 +309,10 @@ type Stream struct {
 	*yamux.Stream
 	s  *Session
 	id uint32
+	// gone: the peer reset the stream (or closed it both ways) before it
+	// was accepted; yamux has forgotten it, no frame will come for it,
+	// and nothing is accounted for it.
+	gone bool
 
 	mu       sync.Mutex
 	dead     bool // the session ended: reads never block again
@@ -393,8 +397,8 @@ func (st *Stream) Close() error {
 	s.mu.Lock()
 	delete(s.live, st)
 	ended := s.woken
-	if !ended {
-		s.closed[st.id] = st
+	if !ended && !st.gone {
+		s.closed[st.id] = st // until yamux forgets it
 	}
 	s.mu.Unlock()
 	err := st.Stream.Close()

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -227,7 +228,11 @@ func (c *Channel) serve(m *wire.Message) {
 		if err != nil {
 			c.opts.Budget.Release(cost)
 			c.opts.Limiter.unreserve(adm)
-			c.refuse(m, ferry.Errorf(ferry.CodeInvalidArgument, "malformed extensions: %v", err))
+			if errors.Is(err, wire.ErrMetadataTooLarge) {
+				c.refuse(m, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInvalidArgument, "%s: %v", meth.Name, err)))
+			} else {
+				c.refuse(m, ferry.Errorf(ferry.CodeInvalidArgument, "malformed extensions: %v", err))
+			}
 			return
 		}
 		if re.Incoming != nil {

@@ -30,6 +30,19 @@ type Incoming struct {
 // to strings.
 var ErrNotStringMap = errors.New("metadata is not a map of strings")
 
+// Limits on the metadata of one call. Within a message's own limit,
+// metadata of many tiny pairs would cost far more as a map than as bytes
+// (a 4 MiB message of 700,000 pairs decodes into about 44 MiB), so the
+// number of pairs is bounded, and so is the whole, as HTTP servers bound
+// headers.
+const (
+	MaxPairs = 1024     // pairs in one call's metadata
+	MaxBytes = 64 << 10 // bytes of one call's encoded metadata
+)
+
+// ErrTooMuch is returned by Parse for metadata past MaxPairs or MaxBytes.
+var ErrTooMuch = errors.New("metadata has more than 1024 pairs or 64 KiB")
+
 // Parse checks that b is a MessagePack map of strings to strings (nil
 // counts as empty) and returns it as an Incoming that owns a copy of b,
 // or nil when it holds no pair. b is not retained. The keys and values
@@ -39,9 +52,15 @@ func Parse(b []byte) (*Incoming, error) {
 	if len(b) == 1 && b[0] == 0xc0 {
 		return nil, nil
 	}
+	if n, _, ok := msgpack.MapLen(b); ok && n > MaxPairs {
+		return nil, ErrTooMuch
+	}
 	n, end, err := scan(b, nil)
 	if err != nil {
 		return nil, err
+	}
+	if end > MaxBytes {
+		return nil, ErrTooMuch
 	}
 	if n == 0 {
 		return nil, nil

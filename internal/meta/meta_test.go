@@ -1,6 +1,8 @@
 package meta
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -10,7 +12,7 @@ import (
 )
 
 func TestParseAndRead(t *testing.T) {
-	want := map[string]string{"traceparent": "00-ab-cd-01", "a": "", "": "b", "long": string(make([]byte, 70000))}
+	want := map[string]string{"traceparent": "00-ab-cd-01", "a": "", "": "b", "long": string(make([]byte, 60000))}
 	b := msgpack.AppendStringMap(nil, want)
 	in, err := Parse(b)
 	require.NoError(t, err)
@@ -64,19 +66,49 @@ func TestParseBinAndRepeats(t *testing.T) {
 
 func TestParseRefuses(t *testing.T) {
 	for name, b := range map[string][]byte{
-		"empty":                 nil,
-		"array":                 {0x91, 0xa1, 'a'},
-		"int value":             {0x81, 0xa1, 'k', 0x01},
-		"int key":               {0x81, 0x01, 0xa1, 'v'},
-		"cut value":             {0x81, 0xa1, 'k', 0xa3, 'v'},
-		"missing value":         {0x81, 0xa1, 'k'},
-		"map32 of 4G, no pairs": {0xdf, 0xff, 0xff, 0xff, 0xff},
-		"nested map value":      {0x81, 0xa1, 'k', 0x80},
+		"empty":                   nil,
+		"array":                   {0x91, 0xa1, 'a'},
+		"int value":               {0x81, 0xa1, 'k', 0x01},
+		"int key":                 {0x81, 0x01, 0xa1, 'v'},
+		"cut value":               {0x81, 0xa1, 'k', 0xa3, 'v'},
+		"missing value":           {0x81, 0xa1, 'k'},
+		"map16 of 1000, no pairs": {0xde, 0x03, 0xe8},
+		"nested map value":        {0x81, 0xa1, 'k', 0x80},
 	} {
 		in, err := Parse(b)
 		assert.ErrorIs(t, err, ErrNotStringMap, name)
 		assert.Nil(t, in, name)
 	}
+}
+
+// Metadata past MaxPairs or MaxBytes is refused before it is copied; at
+// the limits it is taken.
+func TestParseLimits(t *testing.T) {
+	pairs := func(n, valueLen int) map[string]string {
+		m := make(map[string]string, n)
+		for i := range n {
+			m[fmt.Sprint(i)] = strings.Repeat("v", valueLen)
+		}
+		return m
+	}
+	in, err := Parse(msgpack.AppendStringMap(nil, pairs(MaxPairs, 1)))
+	require.NoError(t, err)
+	assert.Equal(t, MaxPairs, in.Len())
+	_, err = Parse(msgpack.AppendStringMap(nil, pairs(MaxPairs+1, 1)))
+	assert.ErrorIs(t, err, ErrTooMuch)
+	// A header that claims more than MaxPairs is refused at once.
+	_, err = Parse([]byte{0xdf, 0xff, 0xff, 0xff, 0xff})
+	assert.ErrorIs(t, err, ErrTooMuch)
+
+	one := func(valueLen int) []byte {
+		return msgpack.AppendStringMap(nil, map[string]string{"k": strings.Repeat("v", valueLen)})
+	}
+	const overhead = 1 + 2 + 3 // map header, "k", a str16 header
+	in, err = Parse(one(MaxBytes - overhead))
+	require.NoError(t, err)
+	assert.Equal(t, 1, in.Len())
+	_, err = Parse(one(MaxBytes - overhead + 1))
+	assert.ErrorIs(t, err, ErrTooMuch)
 }
 
 // Parse allocates only its copy: a huge declared count costs nothing.
@@ -96,7 +128,7 @@ func TestParseAllocations(t *testing.T) {
 		}
 	})
 	assert.Zero(t, allocs, "Get returns part of the copy")
-	hostile := []byte{0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 'k', 0xa1, 'v'}
+	hostile := []byte{0xde, 0x03, 0xe8, 0xa1, 'k', 0xa1, 'v'} // 1000 pairs declared, 1 sent
 	allocs = testing.AllocsPerRun(100, func() { _, _ = Parse(hostile) })
 	assert.Zero(t, allocs)
 }

@@ -118,6 +118,9 @@ func (c *Call) ReadOpen() (method string, ext wire.RequestExt, err error) {
 	}
 	if m.Ext != nil {
 		if ext, err = wire.ParseRequestExt(m.Ext); err != nil {
+			if errors.Is(err, wire.ErrMetadataTooLarge) {
+				return string(m.Method), ext, err // the stream can still be answered
+			}
 			return "", ext, err
 		}
 	}

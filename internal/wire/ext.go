@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -81,7 +82,7 @@ func ParseRequestExt(b []byte) (RequestExt, error) {
 				e.Timeout = int64(v.U)
 			} // larger than any duration: no deadline
 		case extMetadata:
-			if e.Incoming, err = meta.Parse(val); err != nil {
+			if e.Incoming, err = meta.Parse(val); err != nil && !errors.Is(err, ErrMetadataTooLarge) {
 				err = fmt.Errorf("%w: metadata: %v", ErrMalformed, err)
 			}
 		}
@@ -142,7 +143,13 @@ func walkMap(b []byte, fn func(key string, val []byte) error) error {
 	return nil
 }
 
+// readStringMap decodes a map of strings (an error's details) within the
+// bounds of call metadata: a peer cannot make it decode a map far larger
+// than its bytes.
 func readStringMap(b []byte) (map[string]string, error) {
+	if n, _, ok := msgpack.MapLen(b); len(b) > meta.MaxBytes || ok && n > meta.MaxPairs {
+		return nil, fmt.Errorf("%w: details: more than %d pairs or %d bytes", ErrMalformed, meta.MaxPairs, meta.MaxBytes)
+	}
 	m := map[string]string{}
 	err := walkMap(b, func(key string, val []byte) error {
 		v, err := msgpack.ReadStringBytes(val)

@@ -19,7 +19,7 @@ func TestRequestExtRoundTrip(t *testing.T) {
 		{Timeout: 1500 * 1e6},
 		{Timeout: math.MaxInt64},
 		{Metadata: map[string]string{"k": "v"}},
-		{Timeout: 7, Metadata: map[string]string{"a": "", "": "b", "long": string(rep([]byte{'x'}, 70000))}},
+		{Timeout: 7, Metadata: map[string]string{"a": "", "": "b", "long": string(rep([]byte{'x'}, 60000))}},
 	} {
 		b := AppendRequestExt(nil, e)
 		got, err := ParseRequestExt(b)
@@ -201,6 +201,18 @@ func TestReadStringMap(t *testing.T) {
 	got, err := readStringMap(msgpack.AppendStringMap(nil, in))
 	require.NoError(t, err)
 	assert.Equal(t, in, got)
+
+	// An error's details are bounded as metadata is.
+	many := make(map[string]string, 1025)
+	for i := range 1025 {
+		many[strings.Repeat("k", i)] = ""
+	}
+	_, err = readStringMap(msgpack.AppendStringMap(nil, many))
+	assert.ErrorIs(t, err, ErrMalformed)
+	_, err = readStringMap(msgpack.AppendStringMap(nil, map[string]string{"k": strings.Repeat("v", 64<<10)}))
+	assert.ErrorIs(t, err, ErrMalformed)
+	_, err = readStringMap(msgpack.AppendStringMap(nil, map[string]string{"k": strings.Repeat("v", 60<<10)}))
+	assert.NoError(t, err)
 }
 
 // TestEnvelopesDecodeWithMsgpack checks whole envelopes built with Append*
