@@ -257,6 +257,7 @@ func TestDocsBareMsgpackRPC(t *testing.T) {
 			r = c.call(enc([]any{0, 10 + i, "Arith.Add", []any{1, 2}, ext}))
 			assert.EqualValues(t, 3, r.code(), "%v: %v", ext, r.err)
 			assert.Contains(t, r.err, "malformed extensions", "%v", ext)
+			assert.NotContains(t, r.ext, "n", "%v", ext)
 		}
 		r = c.call(request(20, "Arith.Add", []any{1, 2}))
 		assert.EqualValues(t, 3, r.result)
