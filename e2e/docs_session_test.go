@@ -248,6 +248,40 @@ func TestDocsSessionWire(t *testing.T) {
 		}
 	})
 
+	t.Run("StreamDeadline", func(t *testing.T) {
+		// "The opening request's "t" is the caller's remaining time ... the
+		// server ... ends the handler's context with DeadlineExceeded, sends
+		// the status deadline_exceeded ... and closes."
+		s := dialSession(t, srv.addr)
+		st := s.open()
+		st.write(append([]byte{0xc1}, request(0, "Echo.Chat", []any{}, map[string]any{"t": int64(100 * time.Millisecond)})...))
+		st.write(frame("a"))
+		msgs, r := st.status()
+		assert.Equal(t, []any{"a"}, msgs)
+		assert.EqualValues(t, 4, r.code(), "deadline_exceeded: %v", r.err)
+		st.ended()
+	})
+
+	t.Run("StreamCancel", func(t *testing.T) {
+		// "a server that sees the stream close before the caller's [4]
+		// treats the call as canceled ... and sends no status", and
+		// $ferry.cancelstream [stream id] cancels the call likewise.
+		s := dialSession(t, srv.addr)
+		st := s.openCall("Echo.Chat")
+		st.write(frame("a"))
+		assert.Equal(t, []any{int8(3), "a"}, st.read())
+		st.ended() // closes the caller's side first: no status, then EOF
+
+		st = s.openCall("Echo.Chat")
+		st.write(frame("b"))
+		assert.Equal(t, []any{int8(3), "b"}, st.read())
+		s.call.write(notification("$ferry.cancelstream", []any{st.st.StreamID()}, map[string]any{}))
+		require.NoError(t, st.st.SetReadDeadline(time.Now().Add(10*time.Second)))
+		n, err := io.Copy(io.Discard, st.r)
+		assert.NoError(t, err, "the server ends the canceled stream")
+		assert.Zero(t, n, "and sends no status")
+	})
+
 	t.Run("NotAnArrayClosesTheCallStream", func(t *testing.T) {
 		// "A protocol error closes the stream."
 		s := dialSession(t, srv.addr)
