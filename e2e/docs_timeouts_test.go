@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"io"
 	"testing"
 	"time"
 
@@ -59,6 +60,27 @@ func TestDocsHandshakeAndStallTimeouts(t *testing.T) {
 		t.Parallel()
 		req := request(1, "Arith.Add", []any{1, 2})
 		closedAfter(t, req[:len(req)-1])
+	})
+	t.Run("SessionStreamPartialMessage", func(t *testing.T) {
+		// The same on a session: the stream holding the partial message is
+		// closed, and the session goes on.
+		t.Parallel()
+		s := dialSession(t, srv.addr)
+		st := s.openCall("Counter.Count")
+		req := frame(3)
+		start := time.Now()
+		st.write(req[:len(req)-1])
+		require.NoError(t, st.st.SetReadDeadline(time.Now().Add(docTimeout+10*time.Second)))
+		_, err := io.Copy(io.Discard, st.r)
+		took := time.Since(start)
+		t.Logf("stream ended after %v: %v", took, err)
+		var ne interface{ Timeout() bool }
+		require.False(t, errorsAsTimeout(err, &ne), "the stream was not closed")
+		assert.GreaterOrEqual(t, took, docTimeout-time.Second, "not before the timeout")
+		st = s.openCall("Counter.Count")
+		st.write(frame(2), closeSend)
+		msgs, _ := st.status()
+		assert.Len(t, msgs, 2, "the session goes on")
 	})
 	t.Run("BareIdleAfterACompleteMessageStaysOpen", func(t *testing.T) {
 		t.Parallel()
