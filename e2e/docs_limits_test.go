@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -158,6 +159,31 @@ func TestDocsMessageLimits(t *testing.T) {
 		require.NoError(t, c2.Call(ctx, "Arith.Add", map[string]int{"A": 1, "B": 2}, &sum))
 		assert.EqualValues(t, 3, sum)
 	})
+}
+
+// TestDocsStreamSendLimit checks PROTOCOL.md 6: "A sender refuses to send
+// a message over its own limit (resource_exhausted, the stream stays
+// usable)", with the Ferry client against the example server.
+func TestDocsStreamSendLimit(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	c, err := client.Dial(ctx, srv.addr)
+	require.NoError(t, err)
+	defer c.Close()
+	st, err := c.NewStream(ctx, "Echo.Chat")
+	require.NoError(t, err)
+	defer st.Close()
+	err = st.Send(make([]byte, docMaxMessage))
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
+	for _, n := range []int{1 << 10, 64 << 10, docMaxMessage - 64} {
+		require.NoError(t, st.Send(make([]byte, n)), "%d bytes", n)
+		var got []byte
+		require.NoError(t, st.Recv(&got), "%d bytes", n)
+		assert.Len(t, got, n)
+	}
+	require.NoError(t, st.CloseSend())
+	assert.ErrorIs(t, st.Recv(nil), io.EOF)
 }
 
 // TestDocsReadmeClient runs the README's client snippet against the
