@@ -282,6 +282,22 @@ func TestDocsSessionWire(t *testing.T) {
 		assert.Zero(t, n, "and sends no status")
 	})
 
+	t.Run("TooDeepFrame", func(t *testing.T) {
+		// PROTOCOL.md 5: nesting deeper than 64 is rejected; on a streaming
+		// call the stream ends after a final status.
+		s := dialSession(t, srv.addr)
+		st := s.openCall("Echo.Chat")
+		ok := append([]byte{0x92, 0x03}, nested(63, []byte{0x01})...) // [3, 63 arrays]: 64 levels
+		st.write(ok)
+		got := st.read()
+		require.Len(t, got, 2)
+		st.write(append([]byte{0x92, 0x03}, nested(64, []byte{0x01})...))
+		msgs, r := st.status()
+		assert.Empty(t, msgs)
+		assert.EqualValues(t, 8, r.code(), "resource_exhausted, like a frame over the size limit: %v", r.err)
+		st.ended()
+	})
+
 	t.Run("NotAnArrayClosesTheCallStream", func(t *testing.T) {
 		// "A protocol error closes the stream."
 		s := dialSession(t, srv.addr)
