@@ -125,7 +125,12 @@
 // nothing and its context; the start-1% variant: 1.27–1.29) and the
 // trace context carried on every call (the metadata variant, a constant
 // 55-byte entry sent and read, no tracing at all: 1.17–1.23), plus
-// formatting and parsing the traceparent.
+// formatting and parsing the traceparent. A throwaway variant that did
+// the least any propagation must (random IDs, a hand-formatted
+// traceparent in the metadata, parsed by hand into the handler's context,
+// no SDK at all) measured 1.30–1.41 in the same runs: with a trace
+// context on every call, this trivial call cannot cost less than about
+// a third more.
 //
 // Not covered: unary message sizes (a unary interceptor sees decoded
 // values, not the bytes; the v1.40.0 conventions no longer define size

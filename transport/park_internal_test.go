@@ -30,6 +30,20 @@ next:
 	return false
 }
 
+// rawPeerServer returns a server session without keepalive pings over a
+// pipe, and the pipe's other end, for a test to write raw frames to;
+// what the server sends is read and dropped.
+func rawPeerServer(t *testing.T) (*Session, net.Conn) {
+	t.Helper()
+	a, b := net.Pipe()
+	cfg := DefaultConfig()
+	cfg.KeepAliveInterval = 0
+	ss, err := Server(a, cfg)
+	require.NoError(t, err)
+	go func() { _, _ = io.Copy(io.Discard, b) }()
+	return ss, b
+}
+
 // TestParkDuringFrameBodyAndEnd: a reader parks while yamux's receive
 // loop copies the body of a data frame for its stream (holding the
 // stream's receive lock), and the connection breaks before the body is
@@ -37,14 +51,9 @@ next:
 // neither may wait for the other: Park returns, and so does Close.
 func TestParkDuringFrameBodyAndEnd(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	a, b := net.Pipe()
-	cfg := DefaultConfig()
-	cfg.KeepAliveInterval = 0
-	ss, err := Server(a, cfg)
-	require.NoError(t, err)
-	go func() { _, _ = io.Copy(io.Discard, b) }() // what the server sends
+	ss, b := rawPeerServer(t)
 
-	_, err = b.Write(frame(1, flagSYN, 1, 0)) // the raw peer opens stream 1
+	_, err := b.Write(frame(1, flagSYN, 1, 0)) // the raw peer opens stream 1
 	require.NoError(t, err)
 	c, err := ss.Accept()
 	require.NoError(t, err)

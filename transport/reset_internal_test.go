@@ -1,8 +1,6 @@
 package transport
 
 import (
-	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -20,13 +18,8 @@ import (
 // budget until the session was shed.
 func TestResetBeforeAcceptReleased(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	a, b := net.Pipe()
-	cfg := DefaultConfig()
-	cfg.KeepAliveInterval = 0
-	ss, err := Server(a, cfg)
-	require.NoError(t, err)
+	ss, b := rawPeerServer(t)
 	defer ss.Close()
-	go func() { _, _ = io.Copy(io.Discard, b) }() // what the server sends
 	base := ss.Budget().Used()
 
 	const n = 32 // under the open burst and the accept backlog

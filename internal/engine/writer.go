@@ -106,6 +106,14 @@ func (w *writer) request(ctx context.Context, sync bool, id uint32, method strin
 			return err
 		}
 	}
+	// The extensions too are encoded before the lock (iterating the
+	// metadata map is most of their cost), into a buffer on the stack
+	// when they are small.
+	var extArr [256]byte
+	var extB []byte
+	if ext != nil {
+		extB = wire.AppendRequestExt(extArr[:0], *ext)
+	}
 	b, err := w.fw.Begin()
 	if err != nil {
 		return err
@@ -129,9 +137,7 @@ func (w *writer) request(ctx context.Context, sync bool, id uint32, method strin
 	} else {
 		b, linked = w.appendEncoded(b, eb)
 	}
-	if ext != nil {
-		b = wire.AppendRequestExt(b, *ext)
-	}
+	b = append(b, extB...)
 	if seq != nil {
 		w.sent++
 		*seq = w.sent
