@@ -18,7 +18,7 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(cleanupM{m}) }
 
 func TestCallStyles(t *testing.T) {
 	eachConduit(t, func(t *testing.T, tr conduit) {

@@ -173,9 +173,9 @@ func (s *Server) startConn(nc net.Conn, wait bool) *netConn {
 			overTotal, overIP = false, false
 		}
 	}
-	if s.closing || overTotal || overIP {
+	if closing := s.closing; closing || overTotal || overIP {
 		s.mu.Unlock()
-		if !s.closing {
+		if !closing {
 			s.opts.logger.Warn("ferry: connection refused: connection limit reached", "remote", nc.RemoteAddr())
 		}
 		nc.Close()
