@@ -114,6 +114,24 @@ func (w *writer) request(ctx context.Context, sync bool, id uint32, method strin
 	if ext != nil {
 		extB = wire.AppendRequestExt(extArr[:0], *ext)
 	}
+	// A request past the message limit is refused here, not sent: the
+	// peer would close the stream every call shares.
+	size := 2 + strHeaderSize(len(method)) + len(method) + len(extB) // array header, type
+	if seq != nil {
+		size += uintSize(id)
+	}
+	if body != nil {
+		size += 1 + len(body) // the params array's header
+		if bin {
+			size += binHeaderSize(len(body))
+		}
+	} else {
+		size += len(eb.b)
+	}
+	if max := w.c.opts.Limits.MaxMessage; size > max {
+		return ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeResourceExhausted,
+			"%s: the request (%d bytes) is larger than the %d-byte message limit", method, size, max))
+	}
 	b, err := w.fw.Begin()
 	if err != nil {
 		return err
@@ -270,6 +288,23 @@ func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 			}
 		}
 	}
+	if herr == nil {
+		// A reply past the message limit is replaced by an error: the
+		// peer would close the stream every call shares.
+		size := 3 + uintSize(id) // array header, type, nil error
+		switch {
+		case eb != nil:
+			size += len(eb.b)
+		case bin:
+			size += binHeaderSize(len(body)) + len(body)
+		default:
+			size += len(body)
+		}
+		if max := w.c.opts.Limits.MaxMessage; size > max {
+			body = nil
+			herr = ferry.Errorf(ferry.CodeResourceExhausted, "the reply (%d bytes) is larger than the %d-byte message limit", size, max)
+		}
+	}
 	b, err := w.fw.Begin()
 	if err != nil {
 		return err
@@ -291,6 +326,44 @@ func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 	w.commit(b, mark, len(body))
 	w.fw.Wait(context.Background(), ticket)
 	return nil
+}
+
+// uintSize is the size of v encoded by msgpack.AppendUint.
+func uintSize(v uint32) int {
+	switch {
+	case v < 1<<7:
+		return 1
+	case v < 1<<8:
+		return 2
+	case v < 1<<16:
+		return 3
+	}
+	return 5
+}
+
+// strHeaderSize is the size of a str header for n bytes
+// (msgpack.AppendString's).
+func strHeaderSize(n int) int {
+	switch {
+	case n < 32:
+		return 1
+	case n < 1<<8:
+		return 2
+	case n < 1<<16:
+		return 3
+	}
+	return 5
+}
+
+// binHeaderSize is the size of msgpack.AppendBinHeader's header for n.
+func binHeaderSize(n int) int {
+	switch {
+	case n < 1<<8:
+		return 2
+	case n < 1<<16:
+		return 3
+	}
+	return 5
 }
 
 func btoi(b bool) int {

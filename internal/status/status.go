@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/meta"
 	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/wire"
 )
@@ -30,6 +32,11 @@ func AppendError(b []byte, id uint32, err error, ext bool) []byte {
 	if msg == "" {
 		msg = fe.Code.String()
 	}
+	msg = capMessage(msg)
+	details := fe.Details
+	if !detailsFit(details) {
+		details = nil // the peer would drop them: see wire.ParseResponseExt
+	}
 	n := 4
 	if ext {
 		n = 5
@@ -38,7 +45,7 @@ func AppendError(b []byte, id uint32, err error, ext bool) []byte {
 	b = msgpack.AppendUint(append(b, wire.TypeResponse), uint64(id))
 	b = msgpack.AppendNil(msgpack.AppendString(b, msg))
 	if ext {
-		b = wire.AppendResponseExt(b, wire.ResponseExt{Code: uint32(fe.Code), Details: fe.Details, NotExecuted: ferry.NotExecuted(fe)})
+		b = wire.AppendResponseExt(b, wire.ResponseExt{Code: uint32(fe.Code), Details: details, NotExecuted: ferry.NotExecuted(fe)})
 	}
 	return b
 }
@@ -136,4 +143,54 @@ func Received(err error) *ferry.Error {
 		return Context(err)
 	}
 	return Lost(err)
+}
+
+// maxMessage bounds the message of an error response: a handler's error
+// is not allowed to make a response the peer refuses as too large, which
+// would end the stream every call shares.
+const maxMessage = 64 << 10
+
+// capMessage cuts msg to maxMessage bytes, on a rune boundary, marking
+// the cut with "…".
+func capMessage(msg string) string {
+	if len(msg) <= maxMessage {
+		return msg
+	}
+	cut := maxMessage - len("…")
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + "…"
+}
+
+// detailsFit reports whether an error's details stay within the bounds
+// of call metadata (1,024 pairs, 64 KiB encoded), which the peer applies.
+func detailsFit(d map[string]string) bool {
+	if len(d) > meta.MaxPairs {
+		return false
+	}
+	n := 1 // map header
+	if len(d) >= 16 {
+		n = 3
+	}
+	for k, v := range d {
+		n += strSize(len(k)) + strSize(len(v))
+		if n > meta.MaxBytes {
+			return false
+		}
+	}
+	return true
+}
+
+// strSize is the size of a msgpack str of n bytes (msgpack.AppendString).
+func strSize(n int) int {
+	switch {
+	case n < 32:
+		return 1 + n
+	case n < 1<<8:
+		return 2 + n
+	case n < 1<<16:
+		return 3 + n
+	}
+	return 5 + n
 }

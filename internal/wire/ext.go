@@ -102,7 +102,9 @@ func ParseResponseExt(b []byte) (ResponseExt, error) {
 			u, _, err = msgpack.ReadUint(val)
 			e.Code = uint32(min(u, math.MaxUint32))
 		case extDetails:
-			e.Details, err = readStringMap(val)
+			if e.Details, err = readStringMap(val); errors.Is(err, errTooManyDetails) {
+				e.Details, err = nil, nil // dropped; the code still counts
+			}
 		case extNotExecuted:
 			e.NotExecuted = len(val) == 1 && val[0] == 0xc3
 		}
@@ -143,12 +145,16 @@ func walkMap(b []byte, fn func(key string, val []byte) error) error {
 	return nil
 }
 
+// errTooManyDetails is readStringMap's error for a map past the bounds of
+// call metadata: ParseResponseExt drops such details.
+var errTooManyDetails = fmt.Errorf("%w: details: more than %d pairs or %d bytes", ErrMalformed, meta.MaxPairs, meta.MaxBytes)
+
 // readStringMap decodes a map of strings (an error's details) within the
 // bounds of call metadata: a peer cannot make it decode a map far larger
 // than its bytes.
 func readStringMap(b []byte) (map[string]string, error) {
 	if n, _, ok := msgpack.MapLen(b); len(b) > meta.MaxBytes || ok && n > meta.MaxPairs {
-		return nil, fmt.Errorf("%w: details: more than %d pairs or %d bytes", ErrMalformed, meta.MaxPairs, meta.MaxBytes)
+		return nil, errTooManyDetails
 	}
 	m := map[string]string{}
 	err := walkMap(b, func(key string, val []byte) error {

@@ -213,6 +213,13 @@ func TestReadStringMap(t *testing.T) {
 	assert.ErrorIs(t, err, ErrMalformed)
 	_, err = readStringMap(msgpack.AppendStringMap(nil, map[string]string{"k": strings.Repeat("v", 60<<10)}))
 	assert.NoError(t, err)
+
+	// A response whose details pass the bounds keeps its code and flag;
+	// the details are dropped.
+	b := AppendResponseExt(nil, ResponseExt{Code: 10, Details: many, NotExecuted: true})
+	e, err := ParseResponseExt(b)
+	require.NoError(t, err)
+	assert.Equal(t, ResponseExt{Code: 10, NotExecuted: true}, e)
 }
 
 // TestEnvelopesDecodeWithMsgpack checks whole envelopes built with Append*
