@@ -121,6 +121,7 @@ type inbound struct {
 	id         uint32
 	isReq      bool
 	ext        bool
+	canceled   bool // by the peer's $ferry.cancel: no response; guarded by c.mu
 	info       ferry.CallInfo
 	cost       int          // bytes charged to the budget until the reply is queued
 	state      atomic.Int32 // admitted, started or abandoned
@@ -429,13 +430,15 @@ func (in *inbound) run() {
 	canceledByPeer := false
 	if in.cancelable {
 		if in.isReq {
+			// A later request with the same msgid may have taken in's
+			// place in running: in is still answered, unless the peer
+			// canceled it.
 			c.mu.Lock()
-			still := c.running[in.id] == in
-			if still {
+			if c.running[in.id] == in {
 				delete(c.running, in.id)
 			}
+			canceledByPeer = in.canceled
 			c.mu.Unlock()
-			canceledByPeer = !still
 		}
 		in.cancel()
 	}
@@ -482,6 +485,9 @@ func (c *Channel) control(m *wire.Message) {
 		c.mu.Lock()
 		in := c.running[id]
 		delete(c.running, id)
+		if in != nil {
+			in.canceled = true
+		}
 		c.mu.Unlock()
 		if in != nil {
 			in.cancel()

@@ -1,0 +1,199 @@
+package e2e_test
+
+// The attack_*_test.go files attack the example server
+// (examples/arith/server, built as a binary, run with its defaults: a
+// 192 MiB Go memory limit) in ways scripts/attack does not, and check what
+// SECURITY.md's threat model promises: the server's RSS stays within
+// 256 MiB, a fresh client's Arith.Add succeeds within 2 s all along, the
+// server neither dies nor hangs, and the attacker gets errors or a close.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/examples/arith/arith"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	siegeRSSMax     = 256 << 20       // the RSS the example server must stay under
+	siegeProbeLimit = 2 * time.Second // how long a fresh client's call may take
+	siegeProbeEvery = 200 * time.Millisecond
+)
+
+// siege is the example server under attack, with a fresh client calling
+// Arith.Add every 200 ms until finish.
+type siege struct {
+	t    *testing.T
+	p    *arithProc
+	pid  int
+	stop chan struct{}
+	done sync.WaitGroup
+
+	mu      sync.Mutex
+	probes  int
+	slowest time.Duration
+	errs    []error
+}
+
+// besiege starts the example server and the probing client.
+func besiege(t *testing.T) *siege {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("attacks the example server for several seconds")
+	}
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("reads the server's RSS from /proc")
+	}
+	s := &siege{t: t, p: startArith(t, buildArithServer(t)), stop: make(chan struct{})}
+	s.pid = s.p.cmd.Process.Pid
+	s.done.Add(1)
+	go s.probeLoop()
+	t.Cleanup(s.halt)
+	return s
+}
+
+func (s *siege) halt() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.done.Wait()
+}
+
+func (s *siege) probeLoop() {
+	defer s.done.Done()
+	tick := time.NewTicker(siegeProbeEvery)
+	defer tick.Stop()
+	for range 1000 { // at most 200 s
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		took, err := probeAdd(s.p.addr)
+		s.mu.Lock()
+		s.probes++
+		s.slowest = max(s.slowest, took)
+		if err != nil {
+			s.errs = append(s.errs, fmt.Errorf("probe %d after %v: %w", s.probes, took.Round(time.Millisecond), err))
+		}
+		s.mu.Unlock()
+	}
+}
+
+// probeAdd dials a fresh client and calls Arith.Add, within 2 s in all.
+func probeAdd(addr string) (time.Duration, error) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), siegeProbeLimit)
+	defer cancel()
+	c, err := client.Dial(ctx, addr)
+	if err != nil {
+		return time.Since(start), err
+	}
+	defer c.Close()
+	var sum int64
+	if err := c.Call(ctx, "Arith.Add", arith.Args{A: 3, B: 4}, &sum); err != nil {
+		return time.Since(start), err
+	}
+	if sum != 7 {
+		return time.Since(start), fmt.Errorf("Arith.Add(3, 4) = %d", sum)
+	}
+	return time.Since(start), nil
+}
+
+// procStatus returns a field of /proc/PID/status in bytes (VmRSS, VmHWM).
+func procStatus(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// procCPU returns the user and system time the process used.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %q %q", pid, f[11], f[12])
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil // USER_HZ is 100 on Linux
+}
+
+// rss returns the server's resident set now.
+func (s *siege) rss() int64 {
+	s.t.Helper()
+	v, err := procStatus(s.pid, "VmRSS")
+	require.NoError(s.t, err)
+	return v
+}
+
+// alive fails t if the server exited.
+func (s *siege) alive() {
+	s.t.Helper()
+	select {
+	case err := <-s.p.exited:
+		s.p.exited <- err
+		s.t.Fatalf("the server exited: %v; stderr: %s", err, s.p.stderr)
+	default:
+	}
+}
+
+// finish stops probing, checks the server is alive, answers, and stayed
+// within its RSS bound, and logs the figures.
+func (s *siege) finish() {
+	s.t.Helper()
+	s.halt()
+	s.alive()
+	took, err := probeAdd(s.p.addr)
+	require.NoError(s.t, err, "a fresh call after the attack")
+	hwm, err := procStatus(s.pid, "VmHWM")
+	require.NoError(s.t, err)
+	cpu, err := procCPU(s.pid)
+	require.NoError(s.t, err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.t.Logf("figures: RSS peak %.0f MiB (now %.0f MiB), server CPU %.2f s, %d probes, slowest %v, %d failed, last %v",
+		float64(hwm)/(1<<20), float64(s.rss())/(1<<20), cpu.Seconds(), s.probes,
+		s.slowest.Round(time.Millisecond), len(s.errs), took.Round(time.Millisecond))
+	assert.Less(s.t, hwm, int64(siegeRSSMax), "the server's RSS peak")
+	assert.Empty(s.t, s.errs, "fresh calls while the attack ran")
+}
+
+// until runs fn(i) for i = 0, 1, ... until d has passed or fn returns
+// false, at most n times; it returns how many calls returned true.
+func until(d time.Duration, n int, fn func(i int) bool) int {
+	end := time.Now().Add(d)
+	for i := range n {
+		if time.Now().After(end) || !fn(i) {
+			return i
+		}
+	}
+	return n
+}

@@ -1,0 +1,151 @@
+package e2e_test
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// helloSession is the bytes that open a session and its call stream and
+// say hello on it (PROTOCOL.md 4): a window update with SYN for stream 1,
+// then a data frame carrying the hello request.
+func helloSession() []byte {
+	hello := request(1, "$ferry.hello", []any{map[string]any{}}, map[string]any{})
+	b := yamuxFrame(1, 1, 1, 0)
+	b = append(b, yamuxFrame(0, 0, 1, uint32(len(hello)))...)
+	return append(b, hello...)
+}
+
+// readSessionReply reads session frames until a data frame with a payload
+// arrives on stream 1, and returns the payload.
+func readSessionReply(r *bufio.Reader) ([]byte, error) {
+	for range 16 {
+		var h [12]byte
+		if _, err := io.ReadFull(r, h[:]); err != nil {
+			return nil, err
+		}
+		n := binary.BigEndian.Uint32(h[8:])
+		if h[1] != 0 || n == 0 { // a window update, a ping, or an empty data frame
+			continue
+		}
+		if n > 1<<20 {
+			return nil, fmt.Errorf("a data frame of %d bytes", n)
+		}
+		p := make([]byte, n)
+		if _, err := io.ReadFull(r, p); err != nil {
+			return nil, err
+		}
+		if binary.BigEndian.Uint32(h[4:]) == 1 {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("no reply on the call stream within 16 frames")
+}
+
+// TestAttackIdleSessions: thousands of connections that each complete the
+// session handshake (hello answered) and then go idle. They are not
+// evicted as idle connections are (they sent a complete message), so what
+// each costs the server is what bounds them: 8,000 of them, from four
+// loopback addresses (the per-IP bound is 2,500), must stay within the
+// RSS bound, and fresh clients must still be served.
+func TestAttackIdleSessions(t *testing.T) {
+	s := besiege(t)
+	const (
+		perIP0  = 2000
+		ips     = 4
+		workers = 16
+	)
+	perIP := perIP0
+	if v, err := strconv.Atoi(os.Getenv("ATTACK_PERIP")); err == nil {
+		perIP = v
+	}
+	rss0 := s.rss()
+	hello := helloSession()
+	var (
+		mu     sync.Mutex
+		conns  []net.Conn
+		failed atomic.Int64
+		first  atomic.Value
+	)
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	start := time.Now()
+	end := start.Add(20 * time.Second)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ip := net.IPv4(127, 0, 0, byte(2+w%ips))
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 5 * time.Second}
+			for range perIP * ips / workers {
+				if time.Now().After(end) {
+					return
+				}
+				c, err := d.Dial("tcp", s.p.addr)
+				if err != nil {
+					failed.Add(1)
+					first.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				_, err = c.Write(hello)
+				var reply []byte
+				if err == nil {
+					reply, err = readSessionReply(bufio.NewReaderSize(c, 512))
+				}
+				if err == nil {
+					var msg []any
+					if err = msgpack.Unmarshal(reply, &msg); err == nil && (len(msg) < 4 || msg[2] != nil) {
+						err = fmt.Errorf("hello answered %v", msg)
+					}
+				}
+				if err != nil {
+					c.Close()
+					failed.Add(1)
+					first.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				_ = c.SetDeadline(time.Time{})
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	opened := time.Since(start)
+	rss1 := s.rss()
+	s.alive()
+	// Idle for a while: the server must not spend on them, nor let go of
+	// fresh clients.
+	cpu0, err := procCPU(s.pid)
+	require.NoError(t, err)
+	idle := time.NewTimer(3 * time.Second)
+	<-idle.C
+	cpu1, err := procCPU(s.pid)
+	require.NoError(t, err)
+	mu.Lock()
+	n := len(conns)
+	mu.Unlock()
+	t.Logf("%d sessions open in %v (%d failed, first: %v); RSS %.0f → %.0f MiB: %.1f KiB per session; idle CPU %v in 3 s",
+		n, opened.Round(time.Millisecond), failed.Load(), first.Load(), float64(rss0)/(1<<20), float64(rss1)/(1<<20),
+		float64(rss1-rss0)/float64(max(n, 1))/1024, cpu1-cpu0)
+	assert.Greater(t, n, perIP*ips/2, "sessions the server accepted")
+	s.finish()
+}
