@@ -149,3 +149,78 @@ func TestAttackIdleSessions(t *testing.T) {
 	assert.Greater(t, n, perIP*ips/2, "sessions the server accepted")
 	s.finish()
 }
+
+// TestAttackSessionFrames: session frames the server does not expect,
+// after a proper hello, on four connections: window updates of the
+// largest delta on the call stream (the send window would overflow),
+// data frames of 64 KiB on stream ids never opened, and a go-away
+// followed by more streams and data. The server must stay within its
+// bounds and serve fresh clients; what it does with the attacker is
+// logged.
+func TestAttackSessionFrames(t *testing.T) {
+	s := besiege(t)
+	body := make([]byte, 64<<10)
+	kinds := map[string]func(i int) []byte{
+		"window-overflow": func(int) []byte { return yamuxFrame(1, 0, 1, 0xffffffff) },
+		"data-unknown-ids": func(i int) []byte {
+			return append(yamuxFrame(0, 0, uint32(1001+2*i), uint32(len(body))), body...)
+		},
+		"goaway-then-more": func(i int) []byte {
+			if i == 0 {
+				return yamuxFrame(3, 0, 0, 0)
+			}
+			hello := request(1, "$ferry.hello", []any{map[string]any{}}, map[string]any{})
+			b := yamuxFrame(1, 1, uint32(1+2*i), 0)
+			return append(append(b, yamuxFrame(0, 0, uint32(1+2*i), uint32(len(hello)))...), hello...)
+		},
+		"data-after-fin": func(i int) []byte {
+			if i == 0 {
+				return yamuxFrame(1, 4, 1, 0) // FIN on the call stream
+			}
+			return append(yamuxFrame(0, 0, 1, 1024), body[:1024]...)
+		},
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	notes := map[string]string{}
+	for name, msg := range kinds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := net.Dial("tcp", s.p.addr)
+			note := ""
+			defer func() { mu.Lock(); notes[name] = note; mu.Unlock() }()
+			if err != nil {
+				note = err.Error()
+				return
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err = conn.Write(helloSession()); err == nil {
+				_, err = readSessionReply(bufio.NewReader(conn))
+			}
+			if err != nil {
+				note = "hello: " + err.Error()
+				return
+			}
+			// Read and drop whatever the server sends, so that only
+			// the frames themselves are the attack.
+			go func() { _ = conn.SetReadDeadline(time.Now().Add(10 * time.Second)); _, _ = io.Copy(io.Discard, conn) }()
+			var sent int64
+			var werr error
+			until(5*time.Second, 1_000_000, func(i int) bool {
+				_ = conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+				n, err := conn.Write(msg(i))
+				sent += int64(n)
+				werr = err
+				return err == nil
+			})
+			note = fmt.Sprintf("%.1f MiB sent; stopped by %v", float64(sent)/(1<<20), werr)
+		}()
+	}
+	wg.Wait()
+	for name, n := range notes {
+		t.Logf("%s: %s", name, n)
+	}
+	s.finish()
+}

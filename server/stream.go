@@ -157,6 +157,7 @@ func (c *netConn) serveStream(st net.Conn) {
 	cnt := stream.NewCounter(st, 1) // the marker byte was read
 	sc := stream.New(cnt, engine.Limits(cfg))
 	sc.Bound(c.budget, cfg.PartialMessageTimeout)
+	sc.BoundWrites(c.budget, cfg.WriteTimeout) // a peer that grants no window is cut off, and what waits for it is charged
 	defer sc.Close()
 	_ = st.SetReadDeadline(time.Now().Add(cfg.SniffTimeout))
 	method, ext, err := sc.ReadOpen()

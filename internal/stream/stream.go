@@ -44,6 +44,7 @@ type Call struct {
 	// peer holds).
 	wmu        sync.Mutex // one message framed at a time
 	w          flush.Writer
+	wacct      wire.Account    // charged for the bytes queued in w until they leave (BoundWrites); nil: none
 	enc        *encode.Encoder // under w's lock
 	sendClosed error           // under wmu: why Send refuses (after CloseSend or the final status)
 
@@ -57,8 +58,16 @@ type Call struct {
 // New wraps a stream whose marker byte (if any) was already consumed.
 func New(rwc net.Conn, lim wire.Limits) *Call {
 	c := &Call{rwc: rwc, rd: wire.NewReader(rwc, lim), dec: msgpack.NewDecoder(), limit: lim.MaxMessage, enc: encode.New()}
-	c.w.Init(rwc, flush.Config{HighWater: maxPending, KeepSpare: 4 * maxPending, Final: closeFlush, Discard: wire.PutBuffer})
+	c.w.Init(rwc, c.writerConfig(0))
 	return c
+}
+
+func (c *Call) writerConfig(timeout time.Duration) flush.Config {
+	cfg := flush.Config{HighWater: maxPending, KeepSpare: 4 * maxPending, Timeout: timeout, Final: closeFlush, Discard: wire.PutBuffer}
+	if c.wacct != nil {
+		cfg.Flushed = c.wacct.Release
+	}
+	return cfg
 }
 
 // maxPending bounds the bytes queued behind the write in flight.
@@ -82,6 +91,9 @@ func (c *Call) write(frame func(b []byte) ([]byte, error)) error {
 	b, err = frame(b)
 	if err == nil && len(b)-mark > c.limit {
 		err = ferry.Errorf(ferry.CodeResourceExhausted, "message of %d bytes exceeds the %d-byte limit", len(b)-mark, c.limit)
+	}
+	if err == nil && c.wacct != nil && !c.wacct.Charge(len(b)-mark) {
+		err = ferry.WrapError(ferry.CodeResourceExhausted, errWriteBudget, "messages the peer does not read")
 	}
 	if err != nil {
 		b = b[:mark]
@@ -259,6 +271,20 @@ func (c *Call) Close() error {
 		c.w.Abort()
 	}
 	return c.w.Close()
+}
+
+// errWriteBudget is why a message is not queued when the memory budget
+// cannot hold it.
+var errWriteBudget = errors.New("the connection's memory budget is spent")
+
+// BoundWrites charges acct for the messages queued to be written until
+// they leave (a message it cannot hold is not sent: Send returns a
+// CodeResourceExhausted error), and fails every write that waits for the
+// peer longer than timeout, such as one the peer never grants window for
+// (zero: no bound). Call it before the first write.
+func (c *Call) BoundWrites(acct wire.Account, timeout time.Duration) {
+	c.wacct = acct
+	c.w.Init(c.rwc, c.writerConfig(timeout))
 }
 
 // Bound charges acct for the reader's buffer and breaks the stream when
