@@ -99,7 +99,7 @@ func str32(s string) []byte {
 func TestAttackBareFloods(t *testing.T) {
 	const (
 		conns = 4
-		d     = 6 * time.Second
+		d     = 4 * time.Second
 	)
 	bin64k := append(binHeader(64<<10), make([]byte, 64<<10)...)
 	name := longName(60 << 10)

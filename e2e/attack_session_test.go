@@ -134,7 +134,7 @@ func TestAttackSessionControlFlood(t *testing.T) {
 		},
 	}
 	sessionAttackers(t, s.p.addr, len(kinds), func(i int, a *attackSession) string {
-		sent, err := pipeline(a.call, 6*time.Second, kinds[i])
+		sent, err := pipeline(a.call, 4*time.Second, kinds[i])
 		return fmt.Sprintf("%d messages sent, stopped by %v", sent, err)
 	})
 	s.finish()
