@@ -112,11 +112,11 @@ func WithHealthCheck(service string, interval, timeout time.Duration) Option {
 		if interval != 0 && (interval < 10*time.Millisecond || interval > time.Hour) {
 			return fmt.Errorf("ferry: health check interval %v is outside 10ms..1h", interval)
 		}
-		if interval != 0 && (timeout < time.Millisecond || timeout > time.Minute) {
+		if (interval != 0 || timeout != 0) && (timeout < time.Millisecond || timeout > time.Minute) {
 			return fmt.Errorf("ferry: health check timeout %v is outside 1ms..1m", timeout)
 		}
 		o.healthService, o.healthEvery = service, interval
-		if interval != 0 || timeout > 0 {
+		if timeout != 0 {
 			o.healthTimeout = timeout
 		}
 		return nil
