@@ -1,0 +1,203 @@
+package e2e_test
+
+// Promises of the client and server package docs about calls, streams
+// and peers, checked over loopback TCP.
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/internal/testsvc"
+	"github.com/ferryrpc/ferry/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestPkgDocsClientHandlerQueue checks client.WithMaxConcurrentCalls:
+// "bounds the handlers running at once for calls the server makes to this
+// client. Up to n more wait in a queue; beyond that, calls are refused
+// with CodeResourceExhausted and ferry.NotExecuted true."
+func TestPkgDocsClientHandlerQueue(t *testing.T) {
+	s, peers := peerServer(t)
+	c := dialTCP(t, s, client.WithMaxConcurrentCalls(1))
+	started := make(chan struct{}, 4)
+	gate := make(chan struct{})
+	require.NoError(t, client.Handle(c, "Cb.Wait", func(ctx context.Context, n *int) (*int, error) {
+		started <- struct{}{}
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return n, nil
+	}))
+	p := <-peers
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+
+	var r0 int
+	first := p.Go(ctx, "Cb.Wait", 0, &r0)
+	select {
+	case <-started:
+	case <-ctx.Done():
+		t.Fatal("the first call did not start")
+	}
+	// One more may wait in the queue; of the two sent now, exactly one is
+	// queued and the other refused as not executed.
+	var r1, r2 int
+	a, b := p.Go(ctx, "Cb.Wait", 1, &r1), p.Go(ctx, "Cb.Wait", 2, &r2)
+	var refused *ferry.Call
+	select {
+	case <-a.Done():
+		refused = a
+	case <-b.Done():
+		refused = b
+	case <-ctx.Done():
+		t.Fatal("neither extra call was refused")
+	}
+	err := refused.Err()
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
+	assert.True(t, ferry.NotExecuted(err), "%v", err)
+	close(gate)
+	require.NoError(t, first.Wait())
+	queued := a
+	want, got := 2, &r2
+	if refused == a {
+		queued = b
+	} else {
+		want, got = 1, &r1
+	}
+	require.NoError(t, queued.Wait(), "the queued call runs once a slot frees")
+	assert.Equal(t, want, *got)
+}
+
+// TestPkgDocsStreamDeadlineWins checks server.StreamHandler: "If ctx's
+// deadline passes before the handler returns, the caller gets
+// CodeDeadlineExceeded whatever it returns."
+func TestPkgDocsStreamDeadlineWins(t *testing.T) {
+	s := newServer(t)
+	require.NoError(t, s.HandleStream("Slow.Ok", ferry.BidiStreaming, func(ctx context.Context, st *server.Stream) (any, error) {
+		<-ctx.Done()
+		return "fine", nil // a success, returned too late
+	}))
+	c := dialTCP(t, s)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	st, err := c.NewStream(ctx, "Slow.Ok")
+	require.NoError(t, err)
+	defer st.Close()
+	err = st.Recv(nil)
+	assert.Equal(t, ferry.CodeDeadlineExceeded, ferry.CodeOf(err), "%v", err)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+// TestPkgDocsStreamSendSide checks client.Stream: "CloseSend ... Calling it
+// again does nothing", Send after CloseSend returns CodeFailedPrecondition,
+// Recv returns io.EOF when the handler finished and Result then gives its
+// value; and server.HandleServerStream: "a stream that ends without one
+// [request] gets CodeInvalidArgument".
+func TestPkgDocsStreamSendSide(t *testing.T) {
+	s := newServer(t)
+	require.NoError(t, server.HandleClientStream(s, "Sum.Ints", func(ctx context.Context, recv func() (*int, error)) (*int, error) {
+		total := 0
+		for {
+			n, err := recv()
+			if errors.Is(err, io.EOF) {
+				return &total, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			total += *n
+		}
+	}))
+	require.NoError(t, server.HandleServerStream(s, "Count.To", func(ctx context.Context, n *int, send func(*int) error) error {
+		for i := range *n {
+			if err := send(&i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	c := dialTCP(t, s)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+
+	st, err := c.NewStream(ctx, "Sum.Ints")
+	require.NoError(t, err)
+	defer st.Close()
+	for _, n := range []int{1, 2, 3} {
+		require.NoError(t, st.Send(n))
+	}
+	require.NoError(t, st.CloseSend())
+	require.NoError(t, st.CloseSend(), "calling it again does nothing")
+	err = st.Send(4)
+	assert.Equal(t, ferry.CodeFailedPrecondition, ferry.CodeOf(err), "%v", err)
+	assert.ErrorIs(t, st.Recv(nil), io.EOF)
+	var total int
+	require.NoError(t, st.Result(&total))
+	assert.Equal(t, 6, total)
+
+	empty, err := c.NewStream(ctx, "Count.To")
+	require.NoError(t, err)
+	defer empty.Close()
+	require.NoError(t, empty.CloseSend())
+	err = empty.Recv(nil)
+	assert.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err), "%v", err)
+}
+
+// TestPkgDocsCallerContract checks ferry.Caller and client.Client.Close:
+// Go never panics (arguments that cannot be encoded, a closed client) and
+// reports through the Call; every error is an *ferry.Error; a nil reply
+// discards the result; calls after Close fail with an error wrapping
+// ferry.ErrClosed; Peer.ID is unique, Peer.Identity is nil without
+// authentication, and Peer.Err is nil while the connection is open and
+// set once it ended.
+func TestPkgDocsCallerContract(t *testing.T) {
+	s, peers := peerServer(t)
+	c := dialTCP(t, s)
+	c2 := dialTCP(t, s)
+	p1, p2 := <-peers, <-peers
+	assert.NotEqual(t, p1.ID(), p2.ID())
+	assert.Nil(t, p1.Identity())
+	require.NoError(t, p1.Err())
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+
+	require.NoError(t, c.Call(ctx, "Arith.Add", testsvc.Args{A: 1, B: 2}, nil), "a nil reply discards the result")
+	var sum int64
+	call := c.Go(ctx, "Arith.Add", testsvc.Args{A: 2, B: 3}, &sum)
+	require.NoError(t, call.Wait())
+	assert.Equal(t, int64(5), sum)
+
+	bad := c.Go(ctx, "Arith.Add", make(chan int), nil) // cannot be encoded
+	<-bad.Done()
+	require.Error(t, bad.Err())
+	var fe *ferry.Error
+	assert.ErrorAs(t, bad.Err(), &fe)
+
+	canceled, cancelNow := context.WithCancel(ctx)
+	cancelNow()
+	err := c.Call(canceled, "Arith.Add", testsvc.Args{}, nil)
+	assert.Equal(t, ferry.CodeCanceled, ferry.CodeOf(err))
+	assert.ErrorIs(t, err, context.Canceled)
+
+	require.NoError(t, c2.Close())
+	late := c2.Go(ctx, "Arith.Add", testsvc.Args{}, nil)
+	<-late.Done()
+	assert.ErrorIs(t, late.Err(), ferry.ErrClosed)
+	assert.ErrorAs(t, late.Err(), &fe)
+	assert.ErrorIs(t, c2.Call(ctx, "Arith.Add", testsvc.Args{}, nil), ferry.ErrClosed)
+	assert.ErrorIs(t, c2.Notify(ctx, "Arith.Add", testsvc.Args{}), ferry.ErrClosed)
+	select {
+	case <-p2.Done():
+	case <-ctx.Done():
+		t.Fatal("the peer did not see its client go")
+	}
+	assert.Error(t, p2.Err(), "set once the connection ended")
+}
