@@ -12,6 +12,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -388,4 +389,44 @@ func TestPkgDocsDefaultMemoryBudget(t *testing.T) {
 	debug.SetMemoryLimit(32 << 20)
 	assert.Equal(t, int64(16<<20), server.DefaultMemoryBudget(), "a quarter of 32 MiB is below the 16 MiB floor")
 	debug.SetMemoryLimit(old)
+}
+
+// TestPkgDocsNoYamuxInAPI checks transport's package doc: streams are
+// "tuned and wrapped so that no yamux type appears in Ferry's API": no
+// exported field, method parameter or result of transport's types is a
+// yamux type.
+func TestPkgDocsNoYamuxInAPI(t *testing.T) {
+	isYamux := func(ty reflect.Type) bool {
+		for ty.Kind() == reflect.Pointer || ty.Kind() == reflect.Slice || ty.Kind() == reflect.Chan || ty.Kind() == reflect.Map {
+			ty = ty.Elem()
+		}
+		return strings.Contains(ty.PkgPath(), "yamux")
+	}
+	for _, ty := range []reflect.Type{
+		reflect.TypeFor[*transport.Session](), reflect.TypeFor[*transport.Stream](), reflect.TypeFor[transport.Config](),
+		reflect.TypeFor[*transport.Budget](), reflect.TypeFor[*transport.Pool](), reflect.TypeFor[transport.Protocol](),
+	} {
+		for i := range ty.NumMethod() {
+			m := ty.Method(i)
+			for j := range m.Type.NumIn() {
+				assert.False(t, isYamux(m.Type.In(j)), "%v.%s takes %v", ty, m.Name, m.Type.In(j))
+			}
+			for j := range m.Type.NumOut() {
+				assert.False(t, isYamux(m.Type.Out(j)), "%v.%s returns %v", ty, m.Name, m.Type.Out(j))
+			}
+		}
+		st := ty
+		if st.Kind() == reflect.Pointer {
+			st = st.Elem()
+		}
+		if st.Kind() != reflect.Struct {
+			continue
+		}
+		for i := range st.NumField() {
+			f := st.Field(i)
+			if f.IsExported() {
+				assert.False(t, isYamux(f.Type), "%v.%s is %v", st, f.Name, f.Type)
+			}
+		}
+	}
 }
