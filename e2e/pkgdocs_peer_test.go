@@ -201,3 +201,52 @@ func TestPkgDocsCallerContract(t *testing.T) {
 	}
 	assert.Error(t, p2.Err(), "set once the connection ended")
 }
+
+// TestPkgDocsPositionalParams checks the server package doc's mapping of
+// plain MessagePack-RPC params onto a struct argument: [] leaves it at its
+// zero value; [x] decodes x into it (a map by field name, an array field by
+// field, nil as nothing, and any other x as its first field); a non-empty
+// map none of whose keys names a field is refused, an empty one is not.
+func TestPkgDocsPositionalParams(t *testing.T) {
+	c := dialRaw(t, listen(t, newServer(t)))
+	cases := []struct {
+		name   string
+		params []any
+		sum    int64
+		code   ferry.Code // a refusal (its message is what a bare client gets)
+	}{
+		{"no params", []any{}, 0, 0},
+		{"one scalar: the first field", []any{3}, 3, 0},
+		{"one array: the fields in order", []any{[]any{3, 4}}, 7, 0},
+		{"one map: by name", []any{map[string]any{"A": 3, "B": 4}}, 7, 0},
+		{"nil", []any{nil}, 0, 0},
+		{"empty map", []any{map[string]any{}}, 0, 0},
+		{"whole array", []any{3, 4}, 7, 0},
+		{"map naming no field", []any{map[string]any{"x": 1}}, 0, ferry.CodeInvalidArgument},
+		{"one array too long", []any{[]any{1, 2, 3}}, 0, ferry.CodeInvalidArgument},
+	}
+	for i, tc := range cases {
+		r := c.call(request(uint32(i+1), "Arith.Add", tc.params))
+		if tc.code != 0 {
+			require.NotNil(t, r.err, tc.name)
+			assert.Nil(t, r.result, tc.name)
+			assert.Contains(t, r.err, "Arith.Add: ", "%s: refused with a message naming the method", tc.name)
+			continue
+		}
+		require.Nil(t, r.err, "%s: %v", tc.name, r.err)
+		assert.EqualValues(t, tc.sum, r.result, tc.name)
+	}
+
+	// The same params from a Go client (client.Params is the params array).
+	gc := dialTCP(t, newServer(t))
+	for _, tc := range cases {
+		var sum int64
+		err := gc.Call(t.Context(), "Arith.Add", client.Params(tc.params), &sum)
+		if tc.code != 0 {
+			assert.Equal(t, tc.code, ferry.CodeOf(err), "%s: %v", tc.name, err)
+			continue
+		}
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, tc.sum, sum, tc.name)
+	}
+}
