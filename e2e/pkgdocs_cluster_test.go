@@ -5,6 +5,8 @@ package e2e_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/ferryrpc/ferry/balancer"
 	"github.com/ferryrpc/ferry/cluster"
 	"github.com/ferryrpc/ferry/resolver"
+	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -423,4 +426,76 @@ func TestPkgDocsResolvers(t *testing.T) {
 	assert.Error(t, err, "a lookup that finds no address is an error")
 	_, err = resolver.DNS("no-port.example")
 	assert.Error(t, err)
+}
+
+// TestPkgDocsClusterStreamReplayLimit checks cluster.Client.NewStream: a
+// stream refused before its handler started is opened again on another
+// endpoint "and the messages already sent are sent again there ... Once
+// ... 64 messages were sent, the stream stays on its endpoint, and a
+// failure reaches the caller with the endpoint's address in its message."
+func TestPkgDocsClusterStreamReplayLimit(t *testing.T) {
+	for _, sent := range []int{64, 65} {
+		t.Run(fmt.Sprint(sent), func(t *testing.T) {
+			gate := make(chan struct{})
+			refusing := server.New(server.WithStreamInterceptors(func(ctx context.Context, info *ferry.StreamInfo, st ferry.ServerStream, next ferry.StreamHandler) (any, error) {
+				select {
+				case <-gate:
+				case <-ctx.Done():
+				}
+				return nil, ferry.NewError(ferry.CodeUnavailable, "refused before the handler")
+			}))
+			counting := server.New()
+			count := func(ctx context.Context, st *server.Stream) (any, error) {
+				n := 0
+				for {
+					var v int
+					if err := st.Recv(&v); errors.Is(err, io.EOF) {
+						return n, nil
+					} else if err != nil {
+						return nil, err
+					}
+					if v != n {
+						return nil, ferry.Errorf(ferry.CodeDataLoss, "message %d is %d", n, v)
+					}
+					n++
+				}
+			}
+			for _, s := range []*server.Server{refusing, counting} {
+				require.NoError(t, s.HandleStream("Count.All", ferry.ClientStreaming, count))
+				t.Cleanup(func() { s.Close() })
+			}
+			a, b := listen(t, refusing), listen(t, counting)
+
+			m := resolver.NewManual(resolver.Endpoint{Addr: a})
+			c, err := cluster.New(m)
+			require.NoError(t, err)
+			t.Cleanup(func() { c.Close() })
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			require.NoError(t, c.WaitReady(ctx, 1))
+			st, err := c.NewStream(ctx, "Count.All") // on a: the only endpoint
+			require.NoError(t, err)
+			defer st.Close()
+			for i := range sent {
+				require.NoError(t, st.Send(i))
+			}
+			m.Update(resolver.Endpoint{Addr: a}, resolver.Endpoint{Addr: b})
+			require.NoError(t, c.WaitReady(ctx, 2))
+			close(gate) // a refuses the stream, not executed
+			require.NoError(t, st.CloseSend())
+			err = st.Recv(nil)
+			if sent <= 64 {
+				require.ErrorIs(t, err, io.EOF, "moved to b with its messages: %v", err)
+				var n int
+				require.NoError(t, st.Result(&n))
+				assert.Equal(t, sent, n)
+				assert.Equal(t, int64(1), c.StreamStats().Retried)
+				return
+			}
+			require.Error(t, err)
+			assert.NotErrorIs(t, err, io.EOF)
+			assert.Contains(t, err.Error(), a, "the endpoint's address")
+			assert.Equal(t, int64(0), c.StreamStats().Retried)
+		})
+	}
 }
