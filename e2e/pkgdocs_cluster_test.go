@@ -499,3 +499,32 @@ func TestPkgDocsClusterStreamReplayLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestPkgDocsClusterEndpoints checks cluster.Client.Endpoints: "the
+// current endpoint set, sorted by address", each with the Attrs the
+// resolver reported and a State among the documented ones.
+func TestPkgDocsClusterEndpoints(t *testing.T) {
+	live := listen(t, newServer(t))
+	m := resolver.NewManual(
+		resolver.Endpoint{Addr: live, Attrs: map[string]string{"id": "x"}},
+		resolver.Endpoint{Addr: "127.0.0.1:1"},
+	)
+	c, err := cluster.New(m)
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, c.WaitReady(ctx, 1))
+	eps := c.Endpoints()
+	require.Len(t, eps, 2)
+	assert.Less(t, eps[0].Addr, eps[1].Addr, "sorted by address")
+	states := map[string]bool{"connecting": true, "ready": true, "unhealthy": true, "draining": true, "open": true, "half-open": true, "reconnecting": true, "backoff": true}
+	for _, e := range eps {
+		assert.True(t, states[e.State], "state %q", e.State)
+		if e.Addr == live {
+			assert.Equal(t, "ready", e.State)
+			assert.Equal(t, map[string]string{"id": "x"}, e.Attrs)
+			assert.GreaterOrEqual(t, e.Dials, int64(1))
+		}
+	}
+}

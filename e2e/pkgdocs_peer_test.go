@@ -250,3 +250,42 @@ func TestPkgDocsPositionalParams(t *testing.T) {
 		assert.Equal(t, tc.sum, sum, tc.name)
 	}
 }
+
+// TestPkgDocsCallHandle checks ferry.Call: "Done returns a channel closed
+// when the call completes (any number of goroutines may wait on it); Err
+// returns the call's error once Done is closed (nil on success, and nil
+// before); Wait blocks until the call completes and returns its error."
+func TestPkgDocsCallHandle(t *testing.T) {
+	s := newServer(t)
+	gate := make(chan struct{})
+	require.NoError(t, server.Handle(s, "Gate.Fail", func(ctx context.Context, _ *struct{}) (*struct{}, error) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+		return nil, ferry.NewError(ferry.CodeAborted, "after the gate")
+	}))
+	c := dialTCP(t, s)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	call := c.Go(ctx, "Gate.Fail", struct{}{}, nil)
+	assert.Equal(t, "Gate.Fail", call.Method)
+	require.NoError(t, call.Err(), "nil before Done is closed")
+	waiters := make(chan error, 3)
+	for range 3 {
+		go func() {
+			<-call.Done()
+			waiters <- call.Err()
+		}()
+	}
+	close(gate)
+	for range 3 {
+		select {
+		case err := <-waiters:
+			assert.Equal(t, ferry.CodeAborted, ferry.CodeOf(err))
+		case <-ctx.Done():
+			t.Fatal("a waiter was not woken")
+		}
+	}
+	assert.Equal(t, ferry.CodeAborted, ferry.CodeOf(call.Wait()))
+}
