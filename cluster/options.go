@@ -208,8 +208,9 @@ func WithHedging(delay time.Duration) Option {
 // calls wait while some endpoint is connecting, draining (its server
 // announced a go-away; it is dialled again at once) or about to reconnect
 // after losing a working connection (or before the first set arrives),
-// and fail at once with ferry.CodeUnavailable, not executed, when every
-// endpoint is down: its last dial failed.
+// and fail at once with ferry.CodeUnavailable, not executed, when none
+// is: every endpoint is down (its last dial failed), failing its health
+// checks, or has its circuit breaker open.
 func WithWaitForReady() Option {
 	return func(o *options) error {
 		o.waitForReady = true

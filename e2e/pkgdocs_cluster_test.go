@@ -17,6 +17,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/balancer"
 	"github.com/ferryrpc/ferry/cluster"
+	"github.com/ferryrpc/ferry/health"
 	"github.com/ferryrpc/ferry/resolver"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
@@ -527,4 +528,44 @@ func TestPkgDocsClusterEndpoints(t *testing.T) {
 			assert.GreaterOrEqual(t, e.Dials, int64(1))
 		}
 	}
+}
+
+// TestPkgDocsClusterNamedHealth checks cluster.WithHealthCheck: "a named
+// service the server does not know reports UNKNOWN, which is not serving"
+// and "A new connection takes calls only after its first check passes";
+// and health.Check through a cluster.Client, "which asks one of its
+// endpoints".
+func TestPkgDocsClusterNamedHealth(t *testing.T) {
+	s := newServer(t)
+	hs := health.NewServer()
+	require.NoError(t, hs.Register(s))
+	addr := listen(t, s)
+	c, err := cluster.New(resolver.Static(addr), cluster.WithHealthCheck("Orders", 10*time.Millisecond, time.Second))
+	require.NoError(t, err)
+	defer c.Close()
+
+	// While the endpoint connects the call waits; once its first check
+	// failed no endpoint may become ready soon, and without
+	// WithWaitForReady the call fails at once, not executed.
+	_, err = health.Check(t.Context(), c, "Orders")
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+	assert.True(t, ferry.NotExecuted(err), "%v", err)
+	short, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	err = c.WaitReady(short, 1)
+	cancel()
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "UNKNOWN is not serving: no endpoint is ready")
+
+	hs.SetStatus("Orders", health.Serving)
+	ctx, cancel2 := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel2()
+	require.NoError(t, c.WaitReady(ctx, 1))
+	st, err := health.Check(ctx, c, "Orders")
+	require.NoError(t, err)
+	assert.Equal(t, health.Serving, st)
+	st, err = health.Check(ctx, c, "Billing")
+	require.NoError(t, err)
+	assert.Equal(t, health.Unknown, st, "a name that was never set")
+	var sum int64
+	require.NoError(t, c.Call(ctx, "Arith.Add", map[string]int{"A": 2, "B": 2}, &sum))
+	assert.Equal(t, int64(4), sum)
 }
