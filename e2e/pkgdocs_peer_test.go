@@ -289,3 +289,51 @@ func TestPkgDocsCallHandle(t *testing.T) {
 	}
 	assert.Equal(t, ferry.CodeAborted, ferry.CodeOf(call.Wait()))
 }
+
+// TestPkgDocsDisconnectHookAfterHandlers checks server.WithConnHooks:
+// "onDisconnect runs once the connection has ended and its handlers have
+// returned", once per connection.
+func TestPkgDocsDisconnectHookAfterHandlers(t *testing.T) {
+	gone := make(chan uint64, 2)
+	s := newServer(t, server.WithConnHooks(nil, func(p *server.Peer) { gone <- p.ID() }))
+	started, canceled, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	require.NoError(t, server.Handle(s, "Hold.On", func(ctx context.Context, _ *struct{}) (*struct{}, error) {
+		close(started)
+		<-ctx.Done()
+		close(canceled)
+		<-release // still running after the connection ended
+		return nil, ctx.Err()
+	}))
+	c := dialTCP(t, s)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	call := c.Go(ctx, "Hold.On", struct{}{}, nil)
+	select {
+	case <-started:
+	case <-ctx.Done():
+		t.Fatal("the handler did not start")
+	}
+	require.NoError(t, c.Close())
+	require.ErrorIs(t, call.Wait(), ferry.ErrClosed)
+	select {
+	case <-canceled:
+	case <-ctx.Done():
+		t.Fatal("the handler's context was not canceled")
+	}
+	select {
+	case <-gone:
+		t.Fatal("onDisconnect ran while a handler was still running")
+	default:
+	}
+	close(release)
+	select {
+	case <-gone:
+	case <-ctx.Done():
+		t.Fatal("onDisconnect did not run")
+	}
+	select {
+	case <-gone:
+		t.Fatal("onDisconnect ran twice")
+	default:
+	}
+}
