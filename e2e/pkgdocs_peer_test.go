@@ -337,3 +337,40 @@ func TestPkgDocsDisconnectHookAfterHandlers(t *testing.T) {
 	default:
 	}
 }
+
+// TestPkgDocsConnFromContext checks client.ConnFromContext ("the
+// connection a client-side handler's call arrived on, to call the server
+// back; nil outside such a handler"), Invoke and Async over it, and
+// Conn.Done and Conn.Err ("nil while it is open").
+func TestPkgDocsConnFromContext(t *testing.T) {
+	assert.Nil(t, client.ConnFromContext(context.Background()))
+	s, peers := peerServer(t)
+	c := dialTCP(t, s)
+	require.NoError(t, client.Handle(c, "Cb.AddBack", func(ctx context.Context, a *testsvc.Args) (*int64, error) {
+		conn := client.ConnFromContext(ctx)
+		if conn == nil {
+			return nil, ferry.NewError(ferry.CodeInternal, "no Conn in the handler's context")
+		}
+		return client.Invoke[int64](ctx, conn, "Arith.Add", a)
+	}))
+	p := <-peers
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	sum, err := client.Invoke[int64](ctx, p, "Cb.AddBack", testsvc.Args{A: 20, B: 22})
+	require.NoError(t, err)
+	assert.Equal(t, int64(42), *sum)
+	f := client.Async[int64](ctx, c, "Arith.Add", testsvc.Args{A: 1, B: 1})
+	<-f.Done()
+	got, err := f.Wait()
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), *got)
+
+	require.NoError(t, c.Err())
+	require.NoError(t, c.Close())
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatal("Done was not closed by Close")
+	}
+	assert.Error(t, c.Err())
+}
