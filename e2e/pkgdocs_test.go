@@ -222,7 +222,7 @@ func TestPkgDocsCodecDecoding(t *testing.T) {
 	assert.Equal(t, []byte{0xc0}, mustEnc(codec.Raw(nil)))
 	var raw codec.Raw
 	require.NoError(t, codec.Unmarshal(mustEnc(map[string]any{"x": []any{1, "y"}}), &raw))
-	assert.Equal(t, mustEnc(map[string]any{"x": []any{1, "y"}}), []byte(mustEnc(raw)), "passed through unchanged")
+	assert.Equal(t, mustEnc(map[string]any{"x": []any{1, "y"}}), mustEnc(raw), "passed through unchanged")
 }
 
 // TestPkgDocsTransportDefaults checks every default documented on
