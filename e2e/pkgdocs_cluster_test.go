@@ -238,6 +238,15 @@ func TestPkgDocsBalancers(t *testing.T) {
 		}
 		owner[key] = a
 	}
+	// "Placement depends only on the addresses, so every client agrees on
+	// it": the same set in another order, with other loads, places every
+	// key the same.
+	reordered := balancer.ConsistentHash().Build([]balancer.Endpoint{
+		&fakeEP{addr: set[2].Addr(), load: 9}, &fakeEP{addr: set[0].Addr(), load: 3}, &fakeEP{addr: set[1].Addr()},
+	})
+	for key, a := range owner {
+		assert.Equal(t, a, reordered.Pick(&balancer.Info{Ctx: balancer.WithHashKey(context.Background(), key)}).Addr(), key)
+	}
 	k, ok := balancer.HashKey(balancer.WithHashKey(context.Background(), "k1"))
 	assert.True(t, ok)
 	assert.Equal(t, "k1", k)
@@ -374,6 +383,25 @@ func TestPkgDocsResolvers(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "the error comes once; the set stays")
 	mw.ResolveNow()
 	assert.Equal(t, int64(1), m.ResolveNowCalls())
+
+	// Every Watcher sees every Update and Fail.
+	other, err := m.Watch(ctx)
+	require.NoError(t, err)
+	set, err = other.Next(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []resolver.Endpoint{{Addr: "z:1"}}, set)
+	m.Fail(boom)
+	for _, w := range []resolver.Watcher{mw, other} {
+		_, err = w.Next(ctx)
+		assert.ErrorIs(t, err, boom)
+	}
+	m.Update(resolver.Endpoint{Addr: "b:1"}, resolver.Endpoint{Addr: "a:1"})
+	for _, w := range []resolver.Watcher{mw, other} {
+		set, err = w.Next(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, []resolver.Endpoint{{Addr: "a:1"}, {Addr: "b:1"}}, set, "the whole set, sorted by Addr")
+	}
+	require.NoError(t, other.Close())
 	require.NoError(t, mw.Close())
 	_, err = mw.Next(ctx)
 	assert.ErrorIs(t, err, resolver.ErrClosed)
@@ -568,4 +596,23 @@ func TestPkgDocsClusterNamedHealth(t *testing.T) {
 	var sum int64
 	require.NoError(t, c.Call(ctx, "Arith.Add", map[string]int{"A": 2, "B": 2}, &sum))
 	assert.Equal(t, int64(4), sum)
+}
+
+// TestPkgDocsManualFailBeforeWatch checks resolver.Watcher's "the first
+// call returns the first set" for a Manual whose latest news was a Fail:
+// a cluster started then still finds the set ("An error from Next is
+// transient: the client keeps the last good set").
+func TestPkgDocsManualFailBeforeWatch(t *testing.T) {
+	addr := listen(t, newServer(t))
+	m := resolver.NewManual(resolver.Endpoint{Addr: addr})
+	m.Fail(errors.New("registry hiccup"))
+	c, err := cluster.New(m)
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, c.WaitReady(ctx, 1))
+	var sum int64
+	require.NoError(t, c.Call(ctx, "Arith.Add", map[string]int{"A": 1, "B": 1}, &sum))
+	assert.Equal(t, int64(2), sum)
 }

@@ -430,3 +430,28 @@ func TestPkgDocsNoYamuxInAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestPkgDocsCodecMarshal checks codec.Marshal: "integers in their
+// smallest form, structs as maps keyed by field name or `msgpack` tag",
+// omitempty honoured.
+func TestPkgDocsCodecMarshal(t *testing.T) {
+	for v, want := range map[any][]byte{
+		int64(1):    {0x01},
+		int64(-1):   {0xff},
+		uint64(300): {0xcd, 0x01, 0x2c},
+		int32(-200): {0xd1, 0xff, 0x38},
+		uint16(7):   {0x07},
+	} {
+		got, err := codec.Marshal(v)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "%T %v", v, v)
+	}
+	type tagged struct {
+		Name string `msgpack:"n"`
+		Skip string `msgpack:",omitempty"`
+		Age  int
+	}
+	got, err := codec.Marshal(tagged{Name: "x", Age: 2})
+	require.NoError(t, err)
+	assert.Equal(t, []byte{0x82, 0xa1, 'n', 0xa1, 'x', 0xa3, 'A', 'g', 'e', 0x02}, got)
+}
