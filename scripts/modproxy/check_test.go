@@ -19,7 +19,7 @@ func TestDepsProxyLeavesOutFerry(t *testing.T) {
 		"github.com/ferryrpc/other/@v/list",
 		"github.com/hashicorp/yamux/@v/list",
 		"go.etcd.io/etcd/client/v3/@v/list",
-		"sumdb/sum.golang.org/lookup/x",
+		"sumdb/checksum.example/lookup/x",
 	} {
 		f := filepath.Join(dl, filepath.FromSlash(p))
 		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
