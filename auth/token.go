@@ -93,9 +93,11 @@ func NewTokens(tokens map[string]string) (*Tokens, error) {
 //
 // Each line is "NAME TOKEN": an identity name, then white space, then the
 // token (no white space inside either); blank lines and lines starting
-// with # are ignored. Several lines may share a NAME. A file that can no
-// longer be read or parsed fails closed: every connection is refused, and
-// the cause logged to logger (nil: silent), until the file is fixed.
+// with # are ignored. Several lines may share a NAME, but not a TOKEN: a
+// file that lists a token twice, or one shorter than MinTokenLen, does not
+// parse (LoadTokens returns an error). A file that can no longer be read
+// or parsed fails closed: every connection is refused, and the cause
+// logged to logger (nil: silent), until the file is fixed.
 func LoadTokens(path string, logger *slog.Logger) (*Tokens, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

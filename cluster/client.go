@@ -47,7 +47,8 @@ type pickState struct {
 
 // New starts a Client over the endpoints r finds. It returns at once;
 // connections are made in the background, and calls made before one is
-// ready wait for it (bounded by their context).
+// ready wait for it (bounded by their context) while it is being made;
+// WithWaitForReady says when they fail instead.
 func New(r resolver.Resolver, opts ...Option) (*Client, error) {
 	if r == nil {
 		return nil, errors.New("ferry: nil resolver")

@@ -112,11 +112,11 @@ func WithHealthCheck(service string, interval, timeout time.Duration) Option {
 		if interval != 0 && (interval < 10*time.Millisecond || interval > time.Hour) {
 			return fmt.Errorf("ferry: health check interval %v is outside 10ms..1h", interval)
 		}
-		if interval != 0 && (timeout < time.Millisecond || timeout > time.Minute) {
+		if (interval != 0 || timeout != 0) && (timeout < time.Millisecond || timeout > time.Minute) {
 			return fmt.Errorf("ferry: health check timeout %v is outside 1ms..1m", timeout)
 		}
 		o.healthService, o.healthEvery = service, interval
-		if interval != 0 || timeout > 0 {
+		if timeout != 0 {
 			o.healthTimeout = timeout
 		}
 		return nil
@@ -208,8 +208,9 @@ func WithHedging(delay time.Duration) Option {
 // calls wait while some endpoint is connecting, draining (its server
 // announced a go-away; it is dialled again at once) or about to reconnect
 // after losing a working connection (or before the first set arrives),
-// and fail at once with ferry.CodeUnavailable, not executed, when every
-// endpoint is down: its last dial failed.
+// and fail at once with ferry.CodeUnavailable, not executed, when none
+// is: every endpoint is down (its last dial failed), failing its health
+// checks, or has its circuit breaker open.
 func WithWaitForReady() Option {
 	return func(o *options) error {
 		o.waitForReady = true

@@ -9,11 +9,13 @@ import (
 // Manual is a Resolver whose set is pushed by code: tests, and registries
 // that are not built in. Every Watcher sees every Update and Fail made
 // after its previous Next returned (updates in between coalesce into the
-// latest).
+// latest); its first Next returns the current set, even when a Fail came
+// after it.
 type Manual struct {
 	mu      sync.Mutex
 	set     []Endpoint
 	err     error
+	hasSet  bool   // an Update was made
 	version uint64 // 0: nothing published yet
 	changed chan struct{}
 	hints   atomic.Int64
@@ -45,7 +47,7 @@ func (m *Manual) ResolveNowCalls() int64 { return m.hints.Load() }
 func (m *Manual) publish(set []Endpoint, err error) {
 	m.mu.Lock()
 	if err == nil {
-		m.set = set
+		m.set, m.hasSet = set, true
 	}
 	m.err = err
 	m.version++
@@ -75,10 +77,13 @@ func (w *manualWatcher) Next(ctx context.Context) ([]Endpoint, error) {
 		default:
 		}
 		w.m.mu.Lock()
-		version, set, err, changed := w.m.version, w.m.set, w.m.err, w.m.changed
+		version, set, hasSet, err, changed := w.m.version, w.m.set, w.m.hasSet, w.m.err, w.m.changed
 		w.m.mu.Unlock()
 		w.mu.Lock()
 		fresh := version != 0 && version != w.seen
+		if fresh && w.seen == 0 && hasSet {
+			err = nil // the first call returns the first set, not a Fail made before it
+		}
 		if fresh {
 			w.seen = version
 		}

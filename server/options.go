@@ -39,7 +39,7 @@ func defaultOptions() options {
 
 // DefaultMemoryBudget is the server-wide memory budget when WithMemoryBudget
 // is not given: a quarter of the process's Go memory limit (debug.SetMemoryLimit,
-// GOMEMLIMIT) when one is set, otherwise 128 MiB.
+// GOMEMLIMIT), but at least 16 MiB, when one is set, otherwise 128 MiB.
 func DefaultMemoryBudget() int64 {
 	if lim := debug.SetMemoryLimit(-1); lim > 0 && lim < math.MaxInt64 {
 		return max(lim/4, 16<<20)

@@ -156,7 +156,7 @@ func (s *Session) wrap(ys *yamux.Stream, err error) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Stream{Stream: ys, s: s, id: ys.StreamID()}
+	st := &Stream{ys: ys, s: s, id: ys.StreamID()}
 	st.gone = !s.g.acct.track(st.id, s.g.peerOpened(st.id))
 	s.mu.Lock()
 	woken := s.woken
@@ -245,7 +245,7 @@ func (s *Session) shrink() {
 	// Not under mu: yamux's receive loop holds a stream's receive lock
 	// while it reads through the guard, whose accounts take mu.
 	for _, st := range live {
-		st.Stream.Shrink()
+		st.ys.Shrink()
 	}
 }
 
@@ -256,7 +256,7 @@ func (s *Session) timedOut(id uint32) {
 	st := s.closed[id]
 	s.mu.Unlock()
 	if st != nil {
-		_ = st.Stream.SetReadDeadline(time.Unix(1, 0))
+		_ = st.ys.SetReadDeadline(time.Unix(1, 0))
 		st.discard()
 	}
 }
@@ -306,7 +306,7 @@ func (s *Session) RemoteAddr() net.Addr { return s.ys.RemoteAddr() }
 // Stream is one stream of a Session, a net.Conn. Close is a half-close:
 // the peer may still send until it closes too (or StreamCloseTimeout).
 type Stream struct {
-	*yamux.Stream
+	ys *yamux.Stream // unexported: no yamux type in Ferry's API
 	s  *Session
 	id uint32
 	// gone: the peer reset the stream (or closed it both ways) before it
@@ -327,7 +327,7 @@ type Stream struct {
 // the stream or the session ended, after the data that had arrived.
 func (st *Stream) Read(p []byte) (int, error) {
 	st.rmu.Lock()
-	n, err := st.Stream.Read(p)
+	n, err := st.ys.Read(p)
 	st.rmu.Unlock()
 	if n > 0 {
 		st.s.g.acct.read(st.id, n)
@@ -351,7 +351,7 @@ func (st *Stream) SetReadDeadline(t time.Time) error {
 		return nil
 	}
 	st.deadline = !t.IsZero()
-	err := st.Stream.SetReadDeadline(t)
+	err := st.ys.SetReadDeadline(t)
 	st.s.g.acct.wake(st.id) // a parked reader must see the deadline
 	return err
 }
@@ -371,7 +371,7 @@ func (st *Stream) Park(resume func()) bool {
 	// yamux's receive loop holds the receive lock while it copies a
 	// frame's body, and a read error there ends the session, whose end
 	// takes mu (wake).
-	st.Stream.Shrink()
+	st.ys.Shrink()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.dead || st.deadline {
@@ -379,6 +379,23 @@ func (st *Stream) Park(resume func()) bool {
 	}
 	return st.s.g.acct.park(st.id, resume)
 }
+
+// Write writes data to the stream; it blocks while the peer's window is
+// full, until the write deadline.
+func (st *Stream) Write(p []byte) (int, error) { return st.ys.Write(p) }
+
+// SetWriteDeadline sets the write deadline.
+func (st *Stream) SetWriteDeadline(t time.Time) error { return st.ys.SetWriteDeadline(t) }
+
+// LocalAddr returns the session's local address.
+func (st *Stream) LocalAddr() net.Addr { return st.ys.LocalAddr() }
+
+// RemoteAddr returns the peer's address.
+func (st *Stream) RemoteAddr() net.Addr { return st.ys.RemoteAddr() }
+
+// StreamID returns the stream's number in its session (see the package
+// function StreamID).
+func (st *Stream) StreamID() uint32 { return st.id }
 
 // Buffered reports how many bytes the peer has sent on the stream that no
 // Read has returned yet: those yamux holds, counted from the moment a data
@@ -388,7 +405,7 @@ func (st *Stream) Buffered() int { return st.s.g.acct.buffered(st.id) }
 // SetDeadline sets both deadlines (see SetReadDeadline).
 func (st *Stream) SetDeadline(t time.Time) error {
 	_ = st.SetReadDeadline(t)
-	return st.Stream.SetWriteDeadline(t)
+	return st.ys.SetWriteDeadline(t)
 }
 
 // Close closes this side of the stream.
@@ -401,12 +418,12 @@ func (st *Stream) Close() error {
 		s.closed[st.id] = st // until yamux forgets it
 	}
 	s.mu.Unlock()
-	err := st.Stream.Close()
+	err := st.ys.Close()
 	if ended {
 		st.wake()
 		s.dropLater(st.discard)
 	} else {
-		st.Stream.Shrink() // an empty receive buffer is not kept
+		st.ys.Shrink() // an empty receive buffer is not kept
 	}
 	s.g.acct.closed(st.id)
 	s.g.acct.wake(st.id)
@@ -419,20 +436,20 @@ func (st *Stream) discard() {
 	var b [4 << 10]byte
 	for i := 0; i < 1<<16; i++ { // at most 256 MiB: a window is at most 64 MiB
 		st.rmu.Lock()
-		n, err := st.Stream.Read(b[:])
+		n, err := st.ys.Read(b[:])
 		st.rmu.Unlock()
 		st.s.g.acct.read(st.id, n)
 		if err != nil {
 			break
 		}
 	}
-	st.Stream.Shrink()
+	st.ys.Shrink()
 }
 
 func (st *Stream) wake() {
 	st.mu.Lock()
 	st.dead = true
-	_ = st.Stream.SetReadDeadline(time.Unix(1, 0))
+	_ = st.ys.SetReadDeadline(time.Unix(1, 0))
 	st.s.g.acct.wake(st.id)
 	st.mu.Unlock()
 }
