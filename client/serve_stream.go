@@ -131,6 +131,7 @@ func (c *Client) serveStream(st net.Conn) {
 	cnt := stream.NewCounter(st, 1) // the marker byte was read
 	sc := stream.New(cnt, c.limits)
 	sc.Bound(c.sess.Budget(), c.cfg.PartialMessageTimeout)
+	sc.BoundWrites(c.sess.Budget(), c.cfg.WriteTimeout) // as on the server: a peer that grants no window is cut off
 	defer sc.Close()
 	method, ext, err := sc.ReadOpen()
 	_ = st.SetReadDeadline(time.Time{})
