@@ -26,7 +26,8 @@ type Config struct {
 	// Default 15 s; zero disables keepalives.
 	KeepAliveInterval time.Duration
 	// WriteTimeout bounds every write; a write that cannot finish in time
-	// breaks the connection. A call stream's writer re-arms its deadline
+	// breaks the connection (on a streaming call's own stream, it ends
+	// that call). A call stream's writer re-arms its deadline
 	// only once less than 7/8 of it is left, so a write there may be cut
 	// after 7/8 of WriteTimeout. Default 10 s; range 100 ms to 10 min.
 	WriteTimeout time.Duration
