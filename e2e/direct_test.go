@@ -210,8 +210,7 @@ func TestDirectBodyHostile(t *testing.T) {
 // connection goes on serving.
 func TestDirectBodyRefused(t *testing.T) {
 	cfg := transport.DefaultConfig()
-	cfg.MaxMessageSize = 2 << 20
-	cfg.MemoryBudget = 1 << 20 // raised to 2 × 2 MiB + 1 MiB
+	cfg.MemoryBudget = 1 << 20 // raised to 2 × 4 MiB + 1 MiB
 	release := make(chan struct{})
 	held := make(chan struct{}, 1)
 	s := directServer(t, server.WithConfig(cfg))
@@ -230,9 +229,13 @@ func TestDirectBodyRefused(t *testing.T) {
 	case <-first.Done():
 		require.NoError(t, first.Err())
 	}
-	// 2 × 1.6 MiB more passes the budget whatever the streams' buffers
-	// hold (2 × 1.2 MiB passed it only with some 150 KiB buffered).
-	err := c.Call(ctx, "Direct.Bytes", pattern(1600<<10, 4), new([]byte))
+	// 2 × 3.5 MiB more passes the 9 MiB budget even on top of the least
+	// the first call holds (2 × 1.2 MiB), while the session's own charges
+	// stay well under it on top of the most (the first call's message
+	// read whole, 3.6 MiB, and up to a window of the second's body
+	// arriving unread, 2 MiB). With a 5 MiB budget and 1.6 MiB here, 3
+	// runs in 30 under load ended the session instead.
+	err := c.Call(ctx, "Direct.Bytes", pattern(3584<<10, 4), new([]byte))
 	var fe *ferry.Error
 	require.True(t, errors.As(err, &fe), "%v", err)
 	assert.Equal(t, ferry.CodeResourceExhausted, fe.Code)
