@@ -97,6 +97,7 @@ func str32(s string) []byte {
 // (notifications, responses to calls the server never made, cancels) or
 // whose replies pile up unread.
 func TestAttackBareFloods(t *testing.T) {
+	needAttacks(t)
 	const (
 		conns = 4
 		d     = 4 * time.Second
@@ -143,6 +144,7 @@ func TestAttackBareFloods(t *testing.T) {
 // none stops the connection, and a flood of calls with the largest
 // deadline leaves nothing behind.
 func TestAttackExtTimeouts(t *testing.T) {
+	needAttacks(t)
 	s := besiege(t)
 	c := dialRaw(t, s.p.addr)
 	for i, tv := range []any{
@@ -193,6 +195,7 @@ func pipelineAdd(t *testing.T, c *rawConn, batches int, ext map[string]any, id f
 // the server drop the earlier one's response (its caller would wait for
 // it forever).
 func TestAttackDuplicateMsgids(t *testing.T) {
+	needAttacks(t)
 	s := besiege(t)
 	c := dialRaw(t, s.p.addr)
 	n := pipelineAdd(t, c, 5, map[string]any{}, func(int) uint32 { return 7 })

@@ -46,6 +46,17 @@ type siege struct {
 }
 
 // besiege starts the example server and the probing client.
+// needAttacks skips an attack test unless FERRY_ATTACKS=1: each keeps
+// both cores busy for seconds and asserts the latency of fresh calls, so
+// they run in a step of their own (bash .ci/run), not beside every other
+// package's tests, where the machine's load, not the server, decides.
+func needAttacks(t *testing.T) {
+	t.Helper()
+	if os.Getenv("FERRY_ATTACKS") != "1" {
+		t.Skip("attack tests run alone: FERRY_ATTACKS=1 go test -race -run '^TestAttack' ./e2e (bash .ci/run does)")
+	}
+}
+
 func besiege(t *testing.T) *siege {
 	t.Helper()
 	if testing.Short() {

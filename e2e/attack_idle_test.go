@@ -61,6 +61,7 @@ func readSessionReply(r *bufio.Reader) ([]byte, error) {
 // loopback addresses (the per-IP bound is 2,500), must stay within the
 // RSS bound, and fresh clients must still be served.
 func TestAttackIdleSessions(t *testing.T) {
+	needAttacks(t)
 	s := besiege(t)
 	const (
 		perIP0  = 2000
@@ -158,6 +159,7 @@ func TestAttackIdleSessions(t *testing.T) {
 // bounds and serve fresh clients; what it does with the attacker is
 // logged.
 func TestAttackSessionFrames(t *testing.T) {
+	needAttacks(t)
 	s := besiege(t)
 	body := make([]byte, 64<<10)
 	kinds := map[string]func(i int) []byte{

@@ -116,6 +116,7 @@ func pipeline(st *yamux.Stream, d time.Duration, msg func(i int) []byte) (sent i
 // cancels of requests and streams that do not exist, and hello after
 // hello (each answered, into a window never granted).
 func TestAttackSessionControlFlood(t *testing.T) {
+	needAttacks(t)
 	s := besiege(t)
 	kinds := []func(i int) []byte{
 		func(i int) []byte { return notification("$ferry.cancel", []any{uint32(i * 7919)}) },
@@ -156,6 +157,7 @@ func metadataAtBounds() map[string]any {
 // opened with it on two more; then the same one pair past the bound,
 // which is refused.
 func TestAttackMetadataAtBounds(t *testing.T) {
+	needAttacks(t)
 	s := besiege(t)
 	md := metadataAtBounds()
 	ext := map[string]any{"m": md}
@@ -239,6 +241,7 @@ func TestAttackMetadataAtBounds(t *testing.T) {
 // sessions of up to 500 such streams each must stay within the RSS
 // bound, and their streams must end (10 of each session's are checked).
 func TestAttackNoWindowStreams(t *testing.T) {
+	needAttacks(t)
 	s := besiege(t)
 	count := append([]byte{0xc1}, request(0, "Counter.Count", []any{}, map[string]any{})...)
 	count = append(append(count, frame(1_000_000)...), closeSend...)
