@@ -20,17 +20,25 @@ import (
 	"github.com/ferryrpc/ferry/server"
 )
 
-// TestBenchCtrlCReportsWhatCompleted sends SIGINT to a built ferry binary
-// running bench: it stops sending, lets the calls in flight finish, prints
-// the report and exits 0.
-func TestBenchCtrlCReportsWhatCompleted(t *testing.T) {
+// ferryBinary builds the ferry command into the test's temporary
+// directory, for the tests that signal a real process; in -short mode
+// they skip.
+func ferryBinary(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the ferry binary")
 	}
 	bin := filepath.Join(t.TempDir(), "ferry")
-	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
-	out, err := build.CombinedOutput()
+	out, err := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".").CombinedOutput()
 	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+// TestBenchCtrlCReportsWhatCompleted sends SIGINT to a built ferry binary
+// running bench: it stops sending, lets the calls in flight finish, prints
+// the report and exits 0.
+func TestBenchCtrlCReportsWhatCompleted(t *testing.T) {
+	bin := ferryBinary(t)
 
 	busy := make(chan struct{})
 	var calls atomic.Int64
@@ -54,7 +62,7 @@ func TestBenchCtrlCReportsWhatCompleted(t *testing.T) {
 		t.Fatal("no calls")
 	}
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	err = cmd.Wait()
+	err := cmd.Wait()
 	require.NoError(t, err, "exit 0 after Ctrl-C; stderr: %s", stderr.String())
 	assert.Contains(t, stdout.String(), "Summary:")
 	assert.Contains(t, stdout.String(), "[OK]")
@@ -67,13 +75,7 @@ func TestBenchCtrlCReportsWhatCompleted(t *testing.T) {
 // flight; when they hang (here with -timeout 0), a second Ctrl-C ends the
 // process at once, as without ferry's handler.
 func TestBenchSecondCtrlCQuits(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the ferry binary")
-	}
-	bin := filepath.Join(t.TempDir(), "ferry")
-	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := ferryBinary(t)
 
 	busy := make(chan struct{})
 	var once sync.Once
