@@ -111,10 +111,18 @@ func released(t *testing.T, s *server.Server, conn net.Conn, h0 uint64) {
 	conn.Close()
 	require.Eventually(t, func() bool { return memoryInUse(s) == 0 && len(s.Conns()) == 0 },
 		10*time.Second, time.Millisecond)
-	var grew int64
-	assert.Eventually(t, func() bool { grew = heapGrowth(h0); return grew < 8<<20 },
+	var grew atomic.Int64
+	assert.Eventually(t, func() bool { grew.Store(heapGrowth(h0)); return grew.Load() < 8<<20 },
 		5*time.Second, 50*time.Millisecond, "memory released by the budget must be free")
-	t.Logf("after the attacker left: heap %+.1f MiB", float64(grew)/(1<<20))
+	t.Logf("after the attacker left: heap %+.1f MiB", float64(grew.Load())/(1<<20))
+}
+
+// raise sets m to v when v is larger. Conditions given to Eventually and
+// Never run on goroutines of their own, which may still be running when
+// those return, so what they record goes through atomics.
+func raise(m *atomic.Int64, v int64) {
+	for old := m.Load(); v > old && !m.CompareAndSwap(old, v); old = m.Load() {
+	}
 }
 
 // heapGrowth is the heap in use now less h0, after two collections: pooled
@@ -207,11 +215,12 @@ func TestUnreadRepliesAreBounded(t *testing.T) {
 				t.Logf("the server ended the session while it was sent: %v", err)
 			}
 			buf = nil //nolint:ineffassign // drops the last reference so the GC may free it before the peak is read
-			peak := int64(0)
+			var peakv atomic.Int64
 			require.Eventually(t, func() bool {
-				peak = max(peak, memoryInUse(s))
+				raise(&peakv, memoryInUse(s))
 				return memoryInUse(s) == 0
 			}, 10*time.Second, 5*time.Millisecond, "the write deadline must cut off a peer that does not read")
+			peak := peakv.Load()
 			grew := heapGrowth(h0)
 			t.Logf("%d-byte echoes, %d per stream × %d streams: budget peak %.1f MiB; heap after %+.1f MiB",
 				size, perStream, streams, float64(peak)/(1<<20), float64(grew)/(1<<20))
@@ -351,11 +360,11 @@ func TestServerBudgetShedsTheLargest(t *testing.T) {
 	wg.Wait()
 	// The attackers' connections are closing: what the server holds must
 	// settle under the budget plus 32 MiB.
-	var grew int64
-	assert.Eventually(t, func() bool { grew = heapGrowth(h0); return grew < int64(budget+32<<20) },
+	var grew atomic.Int64
+	assert.Eventually(t, func() bool { grew.Store(heapGrowth(h0)); return grew.Load() < int64(budget+32<<20) },
 		5*time.Second, 50*time.Millisecond)
 	t.Logf("8 attacking connections, server budget %d MiB: heap %+.1f MiB; in use %v; good calls failed: %d of 200",
-		budget>>20, float64(grew)/(1<<20), memoryInUse(s), fails)
+		budget>>20, float64(grew.Load())/(1<<20), memoryInUse(s), fails)
 	assert.Zero(t, fails)
 	goodCall(t, addr, 2*time.Second)
 }

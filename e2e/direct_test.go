@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -195,9 +196,10 @@ func TestDirectBodyHostile(t *testing.T) {
 		first := bytesRequest(1, 10, 10, nil)
 		require.Equal(t, 16, openStreams(conn, 1, 16, append(first, bytesRequest(2, cfg.MaxMessageSize-64, 1<<10, nil)...)))
 		require.Eventually(t, func() bool { return streamsOpen(s) >= 16 }, 5*time.Second, time.Millisecond)
-		var peak int64
-		assert.Never(t, func() bool { peak = max(peak, memoryInUse(s)); return peak > 4<<20 },
+		var peakv atomic.Int64
+		assert.Never(t, func() bool { raise(&peakv, memoryInUse(s)); return peakv.Load() > 4<<20 },
 			300*time.Millisecond, 5*time.Millisecond, "held far more than arrived")
+		peak := peakv.Load()
 		grew := heapGrowth(h0)
 		t.Logf("16 heads of a 4 MiB bin with 1 KiB each: budget in use at most %d KiB, heap %+.1f MiB", peak>>10, float64(grew)/(1<<20))
 		assert.Less(t, grew, int64(8<<20))
