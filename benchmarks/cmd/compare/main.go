@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +36,7 @@ type config struct {
 	duration, warmup   time.Duration
 	rounds             int
 	systems, scenarios string
+	cpuProfile         string
 	conc               []int
 	messages           []message.Kind
 	messageConc        []int
@@ -60,7 +62,20 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(ctx, cfg); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
 	}
@@ -89,6 +104,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.svgPath, "svg", "", "SVG chart output path (empty: no chart)")
 	fs.StringVar(&c.baseline, "baseline", "grpc-raw", "system the first ratio column divides by")
 	fs.StringVar(&c.limit, "limit", "tcp-raw", "system the second ratio column divides by")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (every system, both ends) to this file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
