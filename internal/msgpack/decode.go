@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"strconv"
+	"unsafe"
 )
 
 // fastDecoder reads validated msgpack bytes.
@@ -15,6 +16,10 @@ type fastDecoder struct {
 	edits        []edit       // what check changes for msgpack
 	lastT        reflect.Type // the pointer type decoded last
 	lastP        *plan        // its element's plan
+	// The strings decoded from b share copies of spans of b: window
+	// holds b[windowOff:windowOff+len(window)] (see string).
+	window    string
+	windowOff int
 }
 
 // decodeFast decodes b into v (a non-nil pointer) with d when v's type has
@@ -31,8 +36,8 @@ func decodeFast(d *fastDecoder, b []byte, v any) (ok bool, err error) {
 		return false, nil
 	}
 	d.b, d.off = b, 0
-	err = d.lastP.dec(d, rv.Elem())
-	d.b = nil
+	err = d.lastP.decP(d, rv.UnsafePointer())
+	d.b, d.window, d.windowOff = nil, "", 0
 	return true, err
 }
 
@@ -84,6 +89,48 @@ func (d *fastDecoder) str() ([]byte, error) {
 	return s, nil
 }
 
+// strSpan returns where the bytes of the str or bin value at d.off start
+// and end in d.b, and moves past it.
+func (d *fastDecoder) strSpan() (start, end int, err error) {
+	if d.off < len(d.b) {
+		if c := d.b[d.off]; c&0xe0 == 0xa0 { // fixstr
+			start, end = d.off+1, d.off+1+int(c&0x1f)
+			if end <= len(d.b) {
+				d.off = end
+				return start, end, nil
+			}
+		}
+	}
+	s, n, err := ReadString(d.b[d.off:])
+	if err != nil {
+		return 0, 0, errNotString
+	}
+	d.off += n
+	return d.off - len(s), d.off, nil
+}
+
+// stringWindow is the most a decoded string shares: the strings of one
+// value are cut from copies of b of up to this many bytes, one allocation
+// for all the strings a copy covers, instead of one each. A longer string
+// has its own copy.
+const stringWindow = 1024
+
+// string returns a string holding d.b[start:end], cut from the current
+// window when it lies inside it, else from a new one that starts at start.
+// No string refers to d.b.
+func (d *fastDecoder) string(start, end int) string {
+	switch {
+	case start == end:
+		return ""
+	case start >= d.windowOff && end <= d.windowOff+len(d.window):
+		return d.window[start-d.windowOff : end-d.windowOff]
+	case end-start >= stringWindow:
+		return string(d.b[start:end])
+	}
+	d.window, d.windowOff = string(d.b[start:min(len(d.b), start+stringWindow)]), start
+	return d.window[:end-start]
+}
+
 // number reads any integer or float: i for a negative integer, u for a
 // non-negative one, f for a float; kind 'i', 'u' or 'f' says which holds
 // it.
@@ -96,74 +143,96 @@ func (d *fastDecoder) number() (i int64, u uint64, f float64, kind byte, err err
 	return v.I, v.U, v.F, "?uif"[v.Kind], nil
 }
 
+// decode is a struct's reflect.Value form, which an unexported embedded
+// field reaches: reflect cannot set it to nil.
 func (sp *structPlan) decode(d *fastDecoder, v reflect.Value) error {
+	if !v.CanSet() && d.off < len(d.b) && d.b[d.off] == 0xc0 { // msgpack panics
+		d.needMatch = false
+		return &ValueError{Msg: "cannot set an unexported embedded " + v.Type().String() + " to nil"}
+	}
+	return sp.decodeP(d, v.Addr().UnsafePointer())
+}
+
+func (sp *structPlan) decodeP(d *fastDecoder, p unsafe.Pointer) error {
 	needMatch := d.needMatch
 	d.needMatch = false
 	if d.isNil() {
-		if !v.CanSet() { // an unexported embedded struct: msgpack panics
-			return &ValueError{Msg: "cannot set an unexported embedded " + v.Type().String() + " to nil"}
-		}
-		v.SetZero()
+		reflect.NewAt(sp.t, p).Elem().SetZero()
 		return nil
 	}
 	if n, ok := d.arrayLen(); ok { // positional: fields in order, maybe fewer
-		return sp.decodeArray(d, v, n)
+		return sp.decodeArray(d, p, n)
 	}
 	start := d.off
 	n, ok := d.mapLen()
 	if !ok {
 		return d.wrong("a map or an array")
 	}
-	matched, err := sp.decodeMap(d, v, n)
+	matched, err := sp.decodeMap(d, p, n)
 	if err == nil && needMatch && matched == 0 && n > 0 {
 		return d.noMatch(start, sp.names)
 	}
 	return err
 }
 
-func (sp *structPlan) decodeArray(d *fastDecoder, v reflect.Value, n int) error {
+// decodeField decodes the next value into f, a field of the struct at p.
+func (sp *structPlan) decodeField(d *fastDecoder, p unsafe.Pointer, f *fieldPlan) error {
+	if f.readOnly {
+		return f.p.dec(d, f.value(reflect.NewAt(sp.t, p).Elem()))
+	}
+	return f.p.decP(d, unsafe.Add(p, f.offset))
+}
+
+func (sp *structPlan) decodeArray(d *fastDecoder, p unsafe.Pointer, n int) error {
 	if n > len(sp.fields) {
 		return tooMany(n, sp.names)
 	}
 	for i := 0; i < n; i++ {
 		f := &sp.fields[i]
-		if err := f.p.dec(d, f.value(v)); err != nil {
+		if err := sp.decodeField(d, p, f); err != nil {
 			return under(err, f.name, i+1)
 		}
 	}
 	return nil
 }
 
-// decodeMap decodes n pairs into v's fields and returns how many named
-// one.
-func (sp *structPlan) decodeMap(d *fastDecoder, v reflect.Value, n int) (matched int, err error) {
+// decodeMap decodes n pairs into the fields of the struct at p and returns
+// how many named one.
+func (sp *structPlan) decodeMap(d *fastDecoder, p unsafe.Pointer, n int) (matched int, err error) {
 	for i := 0; i < n; i++ {
-		key, err := d.str()
-		if err != nil {
-			return matched, d.wrong("a string key")
-		}
-		// Keys usually come in field order: try the i-th field first.
+		// Keys usually come in field order, encoded as msgpack encodes
+		// them: try the i-th field's encoded name first.
 		var f *fieldPlan
-		if i < len(sp.fields) && sp.fields[i].first && string(key) == sp.fields[i].name {
+		if i < len(sp.fields) && sp.fields[i].first && hasPrefix(d.b[d.off:], sp.fields[i].key) {
 			f = &sp.fields[i]
+			d.off += len(f.key)
 		} else {
-			f = sp.byName[string(key)]
-		}
-		if f == nil {
-			if d.strictFields {
-				return matched, unknownField(key, sp.names)
+			start, end, err := d.strSpan()
+			if err != nil {
+				return matched, d.wrong("a string key")
 			}
-			if err := d.skip(); err != nil {
-				return matched, err
+			key := d.b[start:end]
+			if f = sp.byName[string(key)]; f == nil {
+				if d.strictFields {
+					return matched, unknownField(key, sp.names)
+				}
+				if err := d.skip(); err != nil {
+					return matched, err
+				}
+				continue
 			}
-			continue
 		}
 		matched++
-		if err := f.p.dec(d, f.value(v)); err != nil {
+		if err := sp.decodeField(d, p, f); err != nil {
 			return matched, under(err, f.name, 0)
 		}
 	}
 	return matched, nil
+}
+
+// hasPrefix reports whether b starts with prefix.
+func hasPrefix(b, prefix []byte) bool {
+	return len(b) >= len(prefix) && string(b[:len(prefix)]) == string(prefix)
 }
 
 func decSlice(t reflect.Type, ep *plan) func(d *fastDecoder, v reflect.Value) error {
@@ -207,15 +276,15 @@ func decMap(t reflect.Type, vp *plan) func(d *fastDecoder, v reflect.Value) erro
 			v.Set(reflect.MakeMapWithSize(t, n))
 		}
 		for i := 0; i < n; i++ {
-			key, err := d.str()
+			start, end, err := d.strSpan()
 			if err != nil {
 				return d.wrong("a string key")
 			}
-			ev := reflect.New(et).Elem()
-			if err := vp.dec(d, ev); err != nil {
-				return under(err, "["+quote(key)+"]", 0)
+			ev := reflect.New(et)
+			if err := vp.decP(d, ev.UnsafePointer()); err != nil {
+				return under(err, "["+quote(d.b[start:end])+"]", 0)
 			}
-			v.SetMapIndex(reflect.ValueOf(string(key)).Convert(kt), ev)
+			v.SetMapIndex(reflect.ValueOf(d.string(start, end)).Convert(kt), ev.Elem())
 		}
 		return nil
 	}
@@ -295,11 +364,11 @@ func decString(d *fastDecoder, v reflect.Value) error {
 		v.SetString("")
 		return nil
 	}
-	s, err := d.str()
+	start, end, err := d.strSpan()
 	if err != nil {
 		return d.wrong("a string")
 	}
-	v.SetString(string(s))
+	v.SetString(d.string(start, end))
 	return nil
 }
 

@@ -3,6 +3,7 @@ package msgpack
 import (
 	"reflect"
 	"sync/atomic"
+	"unsafe"
 )
 
 // lastEnc is the type AppendFast saw last, with its plan: a caller that
@@ -21,13 +22,64 @@ func AppendFast(b []byte, v any) (out []byte, ok bool) {
 		tp = planFor(rv.Type())
 		lastEnc.Store(tp)
 	}
-	if tp.p == nil {
+	switch {
+	case tp.p == nil:
 		return b, false
+	case tp.p.elem != nil: // a pointer: encode what it points to by its address
+		if rv.IsNil() {
+			return AppendNil(b), true
+		}
+		return tp.p.elem.encP(b, rv.UnsafePointer()), true
 	}
 	return tp.p.enc(b, rv), true
 }
 
+// encodeP encodes the struct at p.
+func (sp *structPlan) encodeP(b []byte, p unsafe.Pointer) []byte {
+	if sp.asArray { // every field, omitempty or not
+		b = AppendArrayHeader(b, len(sp.fields))
+		for i := range sp.fields {
+			f := &sp.fields[i]
+			b = f.p.encP(b, unsafe.Add(p, f.offset))
+		}
+		return b
+	}
+	n := len(sp.fields)
+	if sp.omits {
+		for i := range sp.fields {
+			if f := &sp.fields[i]; f.omitEmpty && f.p.emptyP(unsafe.Add(p, f.offset)) {
+				n--
+			}
+		}
+	}
+	b = AppendMapHeader(b, n)
+	for i := range sp.fields {
+		f := &sp.fields[i]
+		fp := unsafe.Add(p, f.offset)
+		if sp.omits && f.omitEmpty && f.p.emptyP(fp) {
+			continue
+		}
+		b = f.p.encP(append(b, f.key...), fp)
+	}
+	return b
+}
+
+// isEmptyP is isEmpty for the struct at p.
+func (sp *structPlan) isEmptyP(p unsafe.Pointer) bool {
+	for i := range sp.fields {
+		if f := &sp.fields[i]; !f.omitEmpty || !f.p.emptyP(unsafe.Add(p, f.offset)) {
+			return false
+		}
+	}
+	return true
+}
+
+// encode is a struct's reflect.Value form: by address when v has one (it
+// is a field or element of a value passed by value), else field by field.
 func (sp *structPlan) encode(b []byte, v reflect.Value) []byte {
+	if v.CanAddr() {
+		return sp.encodeP(b, v.Addr().UnsafePointer())
+	}
 	if sp.asArray { // every field, omitempty or not
 		b = AppendArrayHeader(b, len(sp.fields))
 		for i := range sp.fields {

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"unsafe"
 
 	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
@@ -27,6 +28,11 @@ type plan struct {
 	dec func(d *fastDecoder, v reflect.Value) error
 	// empty reports whether omitempty omits v; nil means isEmpty.
 	empty func(v reflect.Value) bool
+	// The same on the value's address (see ptr.go).
+	encP   func(b []byte, p unsafe.Pointer) []byte
+	decP   func(d *fastDecoder, p unsafe.Pointer) error
+	emptyP func(p unsafe.Pointer) bool
+	elem   *plan // a pointer's element
 }
 
 // typedPlan is a type and its plan (nil: not fast), what the plan cache
@@ -70,24 +76,6 @@ func custom(t reflect.Type) bool {
 	return false
 }
 
-// scalarPlans are the plans of the basic kinds.
-var scalarPlans = map[reflect.Kind]*plan{
-	reflect.Bool:    {enc: encBool, dec: decBool},
-	reflect.Int:     {enc: encInt, dec: decInt},
-	reflect.Int8:    {enc: encInt, dec: decInt},
-	reflect.Int16:   {enc: encInt, dec: decInt},
-	reflect.Int32:   {enc: encInt, dec: decInt},
-	reflect.Int64:   {enc: encInt, dec: decInt},
-	reflect.Uint:    {enc: encUint, dec: decUint},
-	reflect.Uint8:   {enc: encUint, dec: decUint},
-	reflect.Uint16:  {enc: encUint, dec: decUint},
-	reflect.Uint32:  {enc: encUint, dec: decUint},
-	reflect.Uint64:  {enc: encUint, dec: decUint},
-	reflect.Float32: {enc: encFloat32, dec: decFloat},
-	reflect.Float64: {enc: encFloat64, dec: decFloat},
-	reflect.String:  {enc: encString, dec: decString},
-}
-
 // compile builds t's plan; seen guards against recursive types, which go
 // to msgpack.
 func compile(t reflect.Type, seen map[reflect.Type]bool) *plan {
@@ -96,7 +84,7 @@ func compile(t reflect.Type, seen map[reflect.Type]bool) *plan {
 	}
 	seen[t] = true
 	defer delete(seen, t)
-	if p := scalarPlans[t.Kind()]; p != nil {
+	if p := scalarPlan(t.Kind()); p != nil {
 		return p
 	}
 	switch t.Kind() {
@@ -105,16 +93,22 @@ func compile(t reflect.Type, seen map[reflect.Type]bool) *plan {
 			if custom(t.Elem()) {
 				return nil
 			}
-			return &plan{enc: encBytes, dec: decBytes}
+			return &plan{enc: encBytes, dec: decBytes, encP: encBytesP, decP: decBytesP, emptyP: emptySliceP}
 		}
-		return withElem(t.Elem(), seen, func(ep *plan) *plan { return &plan{enc: encSlice(ep), dec: decSlice(t, ep)} })
+		return withElem(t.Elem(), seen, func(ep *plan) *plan {
+			return &plan{enc: encSlice(ep), dec: decSlice(t, ep), encP: encSliceP(t, ep), decP: decSliceP(t, ep),
+				emptyP: emptySliceP}
+		})
 	case reflect.Map:
 		if t.Key().Kind() != reflect.String || custom(t.Key()) {
 			return nil
 		}
-		return withElem(t.Elem(), seen, func(vp *plan) *plan { return &plan{enc: encMap(vp), dec: decMap(t, vp)} })
+		return withElem(t.Elem(), seen, func(vp *plan) *plan { return reflectP(t, &plan{enc: encMap(vp), dec: decMap(t, vp)}) })
 	case reflect.Pointer:
-		return withElem(t.Elem(), seen, func(ep *plan) *plan { return &plan{enc: encPtr(ep), dec: decPtr(t, ep)} })
+		return withElem(t.Elem(), seen, func(ep *plan) *plan {
+			return &plan{enc: encPtr(ep), dec: decPtr(t, ep), encP: encPtrP(ep), decP: decPtrP(t, ep), emptyP: nilPtrP,
+				elem: ep}
+		})
 	case reflect.Struct:
 		return compileStruct(t, seen)
 	}
@@ -133,6 +127,7 @@ func withElem(elem reflect.Type, seen map[reflect.Type]bool, build func(*plan) *
 
 // structPlan is a struct's compiled fields.
 type structPlan struct {
+	t       reflect.Type
 	fields  []fieldPlan           // as fieldsOf lists them
 	byName  map[string]*fieldPlan // every name a map key may use
 	names   []string
@@ -143,10 +138,12 @@ type structPlan struct {
 // fieldPlan is one field of a structPlan.
 type fieldPlan struct {
 	name      string
-	key       []byte // the encoded name
-	index     int    // the field, when path is nil
-	path      []int  // through inlined embedded structs
+	key       []byte  // the encoded name
+	offset    uintptr // from the struct's address, through path
+	index     int     // the field, when path is nil
+	path      []int   // through inlined embedded structs
 	omitEmpty bool
+	readOnly  bool // an unexported embedded field: reflect decodes it
 	first     bool // byName[name] is this field (a later duplicate wins)
 	p         *plan
 }
@@ -156,9 +153,9 @@ func compileStruct(t reflect.Type, seen map[reflect.Type]bool) *plan {
 	if !si.plain {
 		return nil
 	}
-	sp := &structPlan{fields: make([]fieldPlan, len(si.list)), names: si.names, asArray: si.asArray}
+	sp := &structPlan{t: t, fields: make([]fieldPlan, len(si.list)), names: si.names, asArray: si.asArray}
 	for i, f := range si.list {
-		if !compileField(&sp.fields[i], f, seen) {
+		if !compileField(&sp.fields[i], t, f, seen) {
 			return nil
 		}
 		sp.omits = sp.omits || f.omitEmpty
@@ -174,7 +171,7 @@ func compileStruct(t reflect.Type, seen map[reflect.Type]bool) *plan {
 			continue
 		}
 		fp := &fieldPlan{} // an embedded struct, decoded whole
-		if !compileField(fp, f, seen) {
+		if !compileField(fp, t, f, seen) {
 			return nil
 		}
 		sp.byName[name] = fp
@@ -182,13 +179,14 @@ func compileStruct(t reflect.Type, seen map[reflect.Type]bool) *plan {
 	for i := range sp.fields {
 		sp.fields[i].first = sp.byName[sp.fields[i].name] == &sp.fields[i]
 	}
-	return &plan{enc: sp.encode, dec: sp.decode, empty: sp.isEmpty}
+	return &plan{enc: sp.encode, dec: sp.decode, empty: sp.isEmpty, encP: sp.encodeP, decP: sp.decodeP, emptyP: sp.isEmptyP}
 }
 
-// compileField fills fp for f, and reports false when f takes msgpack's
-// path: its type has no plan, or omitempty would ask msgpack's IsZero or
-// read an unexported embedded value (msgpack panics on that).
-func compileField(fp *fieldPlan, f field, seen map[reflect.Type]bool) bool {
+// compileField fills fp for f, a field of t, and reports false when f
+// takes msgpack's path: its type has no plan, or omitempty would ask
+// msgpack's IsZero or read an unexported embedded value (msgpack panics on
+// that).
+func compileField(fp *fieldPlan, t reflect.Type, f field, seen map[reflect.Type]bool) bool {
 	if f.omitEmpty && (f.readOnly || f.typ.Implements(isZeroerType)) {
 		return false
 	}
@@ -196,7 +194,13 @@ func compileField(fp *fieldPlan, f field, seen map[reflect.Type]bool) bool {
 	if p == nil {
 		return false
 	}
-	*fp = fieldPlan{name: f.name, key: AppendString(nil, f.name), index: f.index[0], omitEmpty: f.omitEmpty, p: p}
+	*fp = fieldPlan{name: f.name, key: AppendString(nil, f.name), index: f.index[0], omitEmpty: f.omitEmpty,
+		readOnly: f.readOnly, p: p}
+	for _, i := range f.index { // inlined structs are fields, never pointers
+		sf := t.Field(i)
+		fp.offset += sf.Offset
+		t = sf.Type
+	}
 	if len(f.index) > 1 {
 		fp.path = f.index
 	}
