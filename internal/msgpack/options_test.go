@@ -122,6 +122,17 @@ func fill(r *rand.Rand, v reflect.Value, depth int) {
 		for i := 0; i < n; i++ {
 			fill(r, v.Index(i), depth+1)
 		}
+	case reflect.Map: // at most one entry: both encoders follow the map's own order
+		if r.IntN(3) == 0 || depth > 3 {
+			return
+		}
+		v.Set(reflect.MakeMap(v.Type()))
+		if r.IntN(3) > 0 {
+			k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+			fill(r, k, depth+1)
+			fill(r, e, depth+1)
+			v.SetMapIndex(k, e)
+		}
 	case reflect.Pointer:
 		if r.IntN(2) == 0 || depth > 3 {
 			return
