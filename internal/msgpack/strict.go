@@ -1,6 +1,7 @@
 package msgpack
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"reflect"
@@ -199,6 +200,12 @@ func rangeError(lo, hi string, k reflect.Kind, got string) error {
 
 // intFor reads a number for a signed integer of kind k.
 func (d *fastDecoder) intFor(k reflect.Kind) (int64, error) {
+	if d.off < len(d.b) { // a fixint fits every integer kind
+		if c := d.b[d.off]; c <= 0x7f || c >= 0xe0 {
+			d.off++
+			return int64(int8(c)), nil
+		}
+	}
 	start := d.off
 	i, u, f, kind, err := d.number()
 	if err != nil {
@@ -229,6 +236,10 @@ func (d *fastDecoder) intFor(k reflect.Kind) (int64, error) {
 
 // uintFor reads a number for an unsigned integer of kind k.
 func (d *fastDecoder) uintFor(k reflect.Kind) (uint64, error) {
+	if d.off < len(d.b) && d.b[d.off] <= 0x7f { // fits every unsigned kind
+		d.off++
+		return uint64(d.b[d.off-1]), nil
+	}
 	start := d.off
 	i, u, f, kind, err := d.number()
 	if err != nil {
@@ -259,6 +270,10 @@ func (d *fastDecoder) uintFor(k reflect.Kind) (uint64, error) {
 
 // floatFor reads a number for a float of kind k (Float32 or Float64).
 func (d *fastDecoder) floatFor(k reflect.Kind) (float64, error) {
+	if k == reflect.Float64 && d.off+9 <= len(d.b) && d.b[d.off] == 0xcb {
+		d.off += 9
+		return math.Float64frombits(binary.BigEndian.Uint64(d.b[d.off-8:])), nil
+	}
 	start := d.off
 	i, u, f, kind, err := d.number()
 	if err != nil {
