@@ -138,3 +138,34 @@ func BenchmarkCodec(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkScan frames each message as a wire.Reader does (Scan) and walks
+// it as wire.Parse walks a message's fields (Skip).
+func BenchmarkScan(b *testing.B) {
+	for _, c := range benchValues() {
+		data, err := Marshal(c.v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("scan/"+c.name, func(b *testing.B) {
+			sc := NewScanner(1<<20, MaxDepth)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				sc.Reset()
+				if n, err := sc.Scan(data); n != len(data) || err != nil {
+					b.Fatal(n, err)
+				}
+			}
+		})
+		b.Run("skip/"+c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if n, err := Skip(data); n != len(data) || err != nil {
+					b.Fatal(n, err)
+				}
+			}
+		})
+	}
+}

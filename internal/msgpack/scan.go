@@ -78,12 +78,17 @@ func (s *Scanner) Scan(buf []byte) (int, error) {
 		if s.off >= len(buf) {
 			return 0, nil
 		}
-		h, ok, err := header(buf[s.off:])
-		if err != nil {
-			return 0, err
-		}
-		if !ok {
-			return 0, nil
+		var h token
+		if c := buf[s.off]; c <= 0xbf || c >= 0xe0 {
+			h = fixHeader(c)
+		} else {
+			var ok bool
+			var err error
+			if h, ok, err = header(buf[s.off:]); err != nil {
+				return 0, err
+			} else if !ok {
+				return 0, nil
+			}
 		}
 		s.off += h.size
 		budget := uint64(s.maxSize - s.off)
@@ -99,9 +104,10 @@ func (s *Scanner) Scan(buf []byte) (int, error) {
 				return 0, ErrTooDeep
 			}
 			s.stack = append(s.stack, h.items)
-		case h.payload > 0:
-			s.skip = h.payload
+		case h.payload > uint64(len(buf)-s.off):
+			s.skip = h.payload // the loop's first step passes over what has come
 		default:
+			s.off += int(h.payload)
 			if s.closeDone() {
 				return s.off, nil
 			}
@@ -123,6 +129,20 @@ type token struct {
 	size    int
 	payload uint64
 	items   uint64
+}
+
+// fixHeader is header for the one-byte headers up to 0xbf and from 0xe0:
+// fixint, fixmap, fixarray, fixstr.
+func fixHeader(c byte) token {
+	switch {
+	case c <= 0x7f || c >= 0xe0:
+		return token{size: 1}
+	case c <= 0x8f:
+		return token{size: 1, items: 2 * uint64(c&0x0f)}
+	case c <= 0x9f:
+		return token{size: 1, items: uint64(c & 0x0f)}
+	}
+	return token{size: 1, payload: uint64(c & 0x1f)}
 }
 
 // header decodes the header at b[0]. ok is false when b is too short to
@@ -202,6 +222,15 @@ func Skip(b []byte) (int, error) {
 	for pending := uint64(1); pending > 0; pending-- {
 		if off >= len(b) {
 			return 0, ErrMalformed
+		}
+		if c := b[off]; c <= 0x7f || c >= 0xe0 { // fixint
+			off++
+			continue
+		} else if c >= 0xa0 && c <= 0xbf { // fixstr
+			if off += 1 + int(c&0x1f); off > len(b) {
+				return 0, ErrMalformed
+			}
+			continue
 		}
 		t, ok, err := header(b[off:])
 		if err != nil {
