@@ -32,6 +32,12 @@
 // holds it to 256. A slice of structs can allocate the struct's size for
 // each input byte (a nil element is one byte).
 //
+// Strings decoded into plain structs, slices and maps may share memory
+// with each other, never with the input: they are cut from copies of up
+// to 1 KiB of the input, one allocation for all the strings a copy holds,
+// so a string kept from a decoded value keeps up to 1 KiB alive (a string
+// of 1 KiB or more is a copy of its own).
+//
 // Raw carries a msgpack value through unchanged, so a handler can accept
 // and return values of any shape (str and bin kept apart, integer map keys,
 // extension types).

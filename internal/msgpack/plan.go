@@ -21,7 +21,9 @@ import (
 // struct they fill (see strict.go); an array shorter than its struct
 // leaves the remaining fields zero. Any other type (custom encoders,
 // interfaces, time.Time, the field options fields.go marks not plain) goes
-// to msgpack, after check applies the same rules to the bytes.
+// to msgpack, after check applies the same rules to the bytes. Fields are
+// reached by address (ptr.go); the strings of one value are cut from
+// shared copies of at most stringWindow bytes of it (decode.go).
 
 type plan struct {
 	enc func(b []byte, v reflect.Value) []byte
