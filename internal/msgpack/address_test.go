@@ -303,9 +303,13 @@ func FuzzAddressAgree(f *testing.F) {
 			if ferr != nil || serr != nil {
 				continue
 			}
-			require.Equal(t, slow.Interface(), fast.Interface(), "%v % x", typ, b)
 			want, err := refMarshal(slow.Interface())
 			require.NoError(t, err)
+			if !assert.ObjectsAreEqual(slow.Interface(), fast.Interface()) { // a NaN never equals itself: compare bits
+				fastBits, err := refMarshal(fast.Interface())
+				require.NoError(t, err)
+				require.Equal(t, want, fastBits, "%v % x", typ, b)
+			}
 			got, _ := AppendFast(nil, fast.Interface())
 			require.Equal(t, want, got)
 		}
