@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,5 +117,25 @@ func TestDocsAnyTLSFlagImpliesTLS(t *testing.T) {
 	help, _, _ = strings.Cut(help, "\n")
 	for _, f := range []string{"-cacert", "-cert", "-key", "-servername", "-insecure"} {
 		assert.Contains(t, help, f, "the -tls help names %s", f)
+	}
+}
+
+// TestDocsUnixSocket checks "ADDR is host:port (TCP), or unix:PATH or an
+// absolute PATH (a unix socket ...)" against a Ferry server, which speaks
+// the session protocol there too.
+func TestDocsUnixSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ferry.sock")
+	l, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	s := newTestServer(t)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	defer func() { s.Close(); <-served }()
+	for _, addr := range []string{"unix:" + path, path} {
+		r := ferryCmd(t, "call", addr, "Arith.Add", "[3,4]")
+		require.Equal(t, exitOK, r.code, "%s: %s", addr, r.stderr)
+		assert.Equal(t, "7\n", r.stdout, addr)
+		r = ferryCmd(t, "call", "-timeout", "500ms", addr, "Echo.Wait", "{}")
+		assert.Equal(t, 14, r.code, "%s: the deadline travels, as over a session: %s", addr, r.stderr)
 	}
 }
