@@ -382,3 +382,30 @@ func dialPipe(t *testing.T, s *server.Server, opts ...client.Option) *client.Cli
 	t.Cleanup(func() { c.Close(); s.Close(); <-done })
 	return c
 }
+
+// This holds the package doc's and Metrics' code, so that a renamed
+// option breaks the build of the tests. It is compiled, not run.
+var _ = func(ctx context.Context, addr string, exporter sdkmetric.Exporter) error {
+	s := server.New(
+		server.WithInterceptors(ferryotel.ServerInterceptor()),                   // calls it serves
+		server.WithClientInterceptors(ferryotel.ClientInterceptor()),             // calls it makes to clients (Peer)
+		server.WithStreamInterceptors(ferryotel.StreamServerInterceptor()),       // streams it serves
+		server.WithStreamClientInterceptors(ferryotel.StreamClientInterceptor()), // streams it opens to clients
+	)
+	c, err := client.Dial(ctx, addr,
+		client.WithInterceptors(ferryotel.ClientInterceptor()),                   // calls it makes
+		client.WithServerInterceptors(ferryotel.ServerInterceptor()),             // calls the server makes to it
+		client.WithStreamInterceptors(ferryotel.StreamClientInterceptor()),       // streams it opens
+		client.WithStreamServerInterceptors(ferryotel.StreamServerInterceptor()), // streams the server opens to it
+	)
+	global.SetTextMapPropagator(propagation.TraceContext{})
+
+	m := ferryotel.NewMetrics()
+	reader := sdkmetric.NewPeriodicReader(exporter, sdkmetric.WithProducer(m))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	opts := []ferryotel.Option{ferryotel.WithMetrics(m)}
+	s2 := server.New(server.WithInterceptors(ferryotel.ServerInterceptor(opts...)))
+	s3 := server.New(server.WithInterceptors(ferryotel.ServerInterceptor(ferryotel.WithMetrics(m))))
+	_, _, _, _, _ = s, c, mp, s2, s3
+	return err
+}

@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryrpc/ferry/cluster"
 	"github.com/ferryrpc/ferry/discovery/etcd"
 	"github.com/ferryrpc/ferry/resolver"
+	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -211,4 +213,23 @@ func TestDocsResolverSkipsMalformed(t *testing.T) {
 	require.NoError(t, w.Close())
 	_, err = w.Next(t.Context())
 	require.ErrorIs(t, err, resolver.ErrClosed)
+}
+
+// This holds the package doc's code, so that a changed signature
+// breaks the build of the tests. It is compiled, not run.
+var _ = func(ctx context.Context, cli *clientv3.Client, srv *server.Server) error {
+	reg, err := etcd.Register(ctx, cli, "orders", "10.0.0.5:7000")
+	if err != nil {
+		return err
+	}
+	reg.Close(ctx) // before srv.Shutdown: clients stop sending first
+	srv.Shutdown(ctx)
+
+	r, err := etcd.NewResolver(cli, "orders")
+	if err != nil {
+		return err
+	}
+	c, err := cluster.New(r)
+	_ = c
+	return err
 }
