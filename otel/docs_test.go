@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ferryrpc/ferry"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	global "go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
@@ -26,6 +28,8 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/embedded"
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
@@ -381,6 +385,75 @@ func dialPipe(t *testing.T, s *server.Server, opts ...client.Option) *client.Cli
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close(); s.Close(); <-done })
 	return c
+}
+
+// spyProvider's spans count the attributes and statuses set on them; they
+// record or not as recording says.
+type spyProvider struct {
+	embedded.TracerProvider
+	recording bool
+	sets      *atomic.Int32
+}
+
+func (p spyProvider) Tracer(string, ...trace.TracerOption) trace.Tracer {
+	return spyTracer{recording: p.recording, sets: p.sets}
+}
+
+type spyTracer struct {
+	embedded.Tracer
+	recording bool
+	sets      *atomic.Int32
+}
+
+func (t spyTracer) Start(ctx context.Context, _ string, _ ...trace.SpanStartOption) (context.Context, trace.Span) {
+	s := spySpan{recording: t.recording, sets: t.sets}
+	return trace.ContextWithSpan(ctx, s), s
+}
+
+type spySpan struct {
+	noop.Span
+	recording bool
+	sets      *atomic.Int32
+}
+
+func (s spySpan) IsRecording() bool                   { return s.recording }
+func (s spySpan) SetAttributes(...attribute.KeyValue) { s.sets.Add(1) }
+func (s spySpan) SetStatus(codes.Code, string)        { s.sets.Add(1) }
+
+// TestDocsAttributesOnlyOnRecordingSpans checks Cost's "Span attributes
+// beyond those given at the start are set only on spans that record", on
+// both sides, for calls and streams, failed or not.
+func TestDocsAttributesOnlyOnRecordingSpans(t *testing.T) {
+	for _, recording := range []bool{false, true} {
+		sets := new(atomic.Int32)
+		opts := []ferryotel.Option{ferryotel.WithTracerProvider(spyProvider{recording: recording, sets: sets}),
+			ferryotel.WithMeterProvider(metricnoop.NewMeterProvider()), ferryotel.WithPropagators(propagation.TraceContext{})}
+		s := server.New(server.WithInterceptors(ferryotel.ServerInterceptor(opts...)),
+			server.WithStreamInterceptors(ferryotel.StreamServerInterceptor(opts...)))
+		require.NoError(t, server.Handle(s, "Svc.Div", func(ctx context.Context, a *Args) (*int64, error) {
+			if a.B == 0 {
+				return nil, ferry.NewError(ferry.CodeInternal, "boom")
+			}
+			r := a.A / a.B
+			return &r, nil
+		}))
+		require.NoError(t, s.HandleStream("Echo.Chat", server.Bidi, func(ctx context.Context, st *server.Stream) (any, error) {
+			return echoStream(ctx, st)
+		}))
+		c := dialPipe(t, s, client.WithInterceptors(ferryotel.ClientInterceptor(opts...)),
+			client.WithStreamInterceptors(ferryotel.StreamClientInterceptor(opts...)))
+		var r int64
+		require.NoError(t, c.Call(t.Context(), "Svc.Div", Args{A: 4, B: 2}, &r))
+		require.Error(t, c.Call(t.Context(), "Svc.Div", Args{A: 4}, &r))
+		require.NoError(t, chat(t, t.Context(), c, "a"))
+		require.Error(t, chat(t, t.Context(), c, "fail"))
+		c.Close()
+		if recording {
+			assert.Positive(t, sets.Load(), "recording spans get their attributes")
+		} else {
+			assert.Zero(t, sets.Load(), "spans that do not record get nothing set")
+		}
+	}
 }
 
 // This holds the package doc's and Metrics' code, so that a renamed
