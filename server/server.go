@@ -165,11 +165,18 @@ func (s *Server) startConn(nc net.Conn, wait bool) *netConn {
 	overIP := s.opts.perIP > 0 && s.perIP[ip] >= s.opts.perIP
 	if (overTotal || overIP) && !s.closing {
 		// Make room by closing the oldest connection that has not sent a
-		// complete message yet, rather than refusing the newcomer.
-		if v := s.oldestUnproven(ip, overIP); v != nil {
+		// complete message yet, else a quiet session, rather than
+		// refusing the newcomer.
+		what := "an idle new connection"
+		v := s.oldestUnproven(ip, overIP)
+		if v == nil {
+			what = "a quiet connection"
+			v = s.quietest(ip, overIP)
+		}
+		if v != nil {
 			v.evicted = true
 			v.closeRaw()
-			s.opts.logger.Warn("ferry: connection limit reached: closed an idle new connection", "remote", v.nc.RemoteAddr())
+			s.opts.logger.Warn("ferry: connection limit reached: closed "+what, "remote", v.nc.RemoteAddr())
 			overTotal, overIP = false, false
 		}
 	}
@@ -213,6 +220,41 @@ func (s *Server) oldestUnproven(ip string, sameIP bool) *netConn {
 		}
 	}
 	return v
+}
+
+// quietChecks bounds the connections quietest examines closely per new
+// connection.
+const quietChecks = 4
+
+// quietest returns a connection to close to make room, or nil: one that
+// is quiet (nothing arrived on it for a while, no call in progress either
+// way, no stream open but its call streams) and not being evicted; from
+// ip when sameIP. Among those it takes one from the address holding the
+// most connections, so that a flood from a few addresses loses its own
+// first, and of those the one quiet the longest. s.mu is held.
+func (s *Server) quietest(ip string, sameIP bool) *netConn {
+	for range quietChecks {
+		var v *netConn
+		var vn int
+		var vat int64
+		for c := range s.conns {
+			at := c.hint()
+			if at == 0 || c.evicted || !c.proven.Load() || (sameIP && c.ip != ip) {
+				continue
+			}
+			n := s.perIP[c.ip]
+			if v == nil || n > vn || (n == vn && at < vat) {
+				v, vn, vat = c, n, at
+			}
+		}
+		if v == nil {
+			return nil
+		}
+		if v.quiet(vat) {
+			return v
+		}
+	}
+	return nil
 }
 
 // Shutdown stops accepting connections, tells connected Ferry clients to

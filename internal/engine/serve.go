@@ -59,6 +59,9 @@ func (c *Channel) handle(b []byte, err error, first *func()) bool {
 	if c.quiet.Load() {
 		c.quiet.Store(false) // the idle timer sees a message came
 	}
+	if c.pk == nil && err == nil {
+		c.lastMsg.Store(time.Now().UnixNano())
+	}
 	if err == nil && *first != nil && c.rd.Body() == 0 {
 		(*first)()
 		*first = nil
