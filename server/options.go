@@ -233,16 +233,18 @@ func WithAuth(fn ferry.AuthFunc) Option {
 // WithConnLimits bounds the connections served at once, in total and from
 // one IP address. When a new connection would pass either bound, one
 // connection (from that IP, for the per-IP bound) is closed to make room:
-// the oldest that has not yet sent a complete message; else a quiet one
-// (ConnInfo.QuietSince in Server.Conns: nothing arrived on it for at least
-// 250 ms, no call in progress either way, no stream open), from the
-// address holding the most connections, quiet the longest. A flood of
-// idle, stalled or silent connections cannot lock well-behaved clients
-// out. Only when every connection is busy is the new one closed at
-// accept. Zero disables a bound. Default DefaultConnLimits(): 10,000 in
-// total and 2,500 per IP without a Go memory limit, so that one source
-// cannot take more than a quarter of the server. Clients behind one NAT
-// share their address's bound: raise perIP (or set 0) for such fleets.
+// the oldest that has not sent a complete message within 500 ms of
+// connecting; else a quiet one (ConnInfo.QuietSince in Server.Conns:
+// nothing arrived on it for at least 250 ms, no call in progress either
+// way, no stream open but its call streams) from the address holding the
+// most connections, quiet the longest; else the oldest that has not sent
+// a complete message yet. A flood of idle, stalled or silent connections
+// cannot lock well-behaved clients out: only when every connection is
+// busy is the new one closed at accept. Zero disables a bound. Default
+// DefaultConnLimits(): 10,000 in total and 2,500 per IP without a Go
+// memory limit, so that one source cannot take more than a quarter of the
+// server. Clients behind one NAT share their address's bound: raise
+// perIP (or set 0) for such fleets.
 func WithConnLimits(total, perIP int) Option {
 	return func(o *options) error {
 		if total < 0 || perIP < 0 {

@@ -168,10 +168,14 @@ func (s *Server) startConn(nc net.Conn, wait bool) *netConn {
 		// complete message yet, else a quiet session, rather than
 		// refusing the newcomer.
 		what := "an idle new connection"
-		v := s.oldestUnproven(ip, overIP)
+		v := s.oldestUnproven(ip, overIP, time.Now().Add(-unprovenGrace))
 		if v == nil {
 			what = "a quiet connection"
 			v = s.quietest(ip, overIP)
+		}
+		if v == nil {
+			what = "a new connection"
+			v = s.oldestUnproven(ip, overIP, time.Time{})
 		}
 		if v != nil {
 			v.evicted = true
@@ -206,13 +210,18 @@ func (s *Server) startConn(nc net.Conn, wait bool) *netConn {
 	return c
 }
 
-// oldestUnproven returns the oldest connection, from ip when sameIP, that
-// has not yet sent a complete message and is not being evicted; s.mu is
-// held.
-func (s *Server) oldestUnproven(ip string, sameIP bool) *netConn {
+// unprovenGrace is how long a new connection has to send its first
+// complete message before it makes room at a connection bound ahead of
+// quiet ones: a client that just connected is sending it.
+const unprovenGrace = 500 * time.Millisecond
+
+// oldestUnproven returns the oldest connection, from ip when sameIP,
+// accepted before before (if not zero), that has not yet sent a complete
+// message and is not being evicted; s.mu is held.
+func (s *Server) oldestUnproven(ip string, sameIP bool, before time.Time) *netConn {
 	var v *netConn
 	for c := range s.conns {
-		if c.evicted || c.proven.Load() || (sameIP && c.ip != ip) {
+		if c.evicted || c.proven.Load() || (sameIP && c.ip != ip) || (!before.IsZero() && !c.since.Before(before)) {
 			continue
 		}
 		if v == nil || c.since.Before(v.since) {

@@ -39,8 +39,10 @@ func main() {
 	memLimit := flag.Int64("memlimit", 192<<20, "the Go memory limit in bytes, unless GOMEMLIMIT is set; 0: none")
 	flag.Parse()
 	if os.Getenv("GOMEMLIMIT") == "" && *memLimit > 0 {
-		// The collector keeps the heap under the limit, and the server's
-		// memory budget defaults to a quarter of it (server.DefaultMemoryBudget).
+		// The collector keeps the heap under the limit, the server's
+		// memory budget defaults to a quarter of it
+		// (server.DefaultMemoryBudget), and its connection bounds to one
+		// connection per 64 KiB of it (server.DefaultConnLimits).
 		debug.SetMemoryLimit(*memLimit)
 	}
 	log.SetFlags(0)
