@@ -14,6 +14,7 @@ import (
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // dialFrom dials addr from the loopback address from (127.0.0.x) and
@@ -134,6 +135,45 @@ func TestConnLimitsCloseQuietConnections(t *testing.T) {
 		close(release)
 		require.NoError(t, held.Wait(), "the call in progress was not cut")
 		assert.NoError(t, add(busy))
+	})
+
+	t.Run("a call sent as it is closed is refused, not executed", func(t *testing.T) {
+		// The quiet session gets a go-away before it is closed: a call it
+		// sends after that is answered as not executed, not lost.
+		s := newServer(t, server.WithConnLimits(1, 0))
+		addr := listen(t, s)
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err = c.Write(helloSession())
+		require.NoError(t, err)
+		r := bufio.NewReaderSize(c, 4<<10)
+		_, err = readSessionReply(r)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { return allQuiet(s, 1) }, 5*time.Second, 5*time.Millisecond)
+
+		fresh := dialFrom(t, addr, "127.0.0.2")
+		goAway, err := readSessionReply(r)
+		require.NoError(t, err)
+		var note []any
+		require.NoError(t, msgpack.Unmarshal(goAway, &note))
+		require.Len(t, note, 3)
+		assert.Equal(t, "$ferry.goaway", note[1])
+		req := request(2, "Arith.Add", []any{map[string]any{"A": 1, "B": 2}}, map[string]any{})
+		_, err = c.Write(append(yamuxFrame(0, 0, 1, uint32(len(req))), req...))
+		require.NoError(t, err)
+		reply, err := readSessionReply(r)
+		require.NoError(t, err)
+		var msg []any
+		require.NoError(t, msgpack.Unmarshal(reply, &msg))
+		require.Len(t, msg, 5, "a response with its ext: %v", msg)
+		assert.NotNil(t, msg[2], "an error: %v", msg)
+		ext, ok := msg[4].(map[string]any)
+		require.True(t, ok, "%v", msg)
+		assert.Equal(t, true, ext["n"], "not executed: %v", msg)
+		assert.EqualValues(t, 14, ext["c"], "unavailable: %v", msg)
+		require.NoError(t, add(fresh))
 	})
 
 	t.Run("raw sessions and bare connections", func(t *testing.T) {

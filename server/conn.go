@@ -580,6 +580,41 @@ func (c *netConn) quiet(hint int64) bool {
 	return ok
 }
 
+// evictGrace bounds how long closing a quiet connection to make room
+// waits for the client to acknowledge the go-away, and then to flush.
+const evictGrace = 250 * time.Millisecond
+
+// evict closes a quiet connection to make room at a connection bound. A
+// go-away goes first, so that a call the client was sending just then is
+// refused as not executed (and later ones fail at the client as not
+// executed) rather than lost with the connection: the connection closes
+// once the client has answered a ping sent after the go-away (every call
+// it sent before it has then arrived, and been refused), or after
+// evictGrace.
+func (c *netConn) evict() {
+	c.mu.Lock()
+	c.draining = true
+	sess := c.sess
+	c.mu.Unlock()
+	for _, e := range c.snapshot() {
+		e.Drain()
+	}
+	if sess != nil && sess.GoAway() == nil {
+		pong := make(chan struct{})
+		go func() { // returns when the session closes, at the latest
+			_ = sess.Ping()
+			close(pong)
+		}()
+		t := time.NewTimer(evictGrace)
+		select {
+		case <-pong:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	c.close(time.Now().Add(evictGrace))
+}
+
 func (c *netConn) remove(e *engine.Channel) {
 	c.mu.Lock()
 	delete(c.engines, e)

@@ -237,8 +237,9 @@ func WithAuth(fn ferry.AuthFunc) Option {
 // connecting; else a quiet one (ConnInfo.QuietSince in Server.Conns:
 // nothing arrived on it for at least 250 ms, no call in progress either
 // way, no stream open but its call streams) from the address holding the
-// most connections, quiet the longest; else the oldest that has not sent
-// a complete message yet. A flood of idle, stalled or silent connections
+// most connections, quiet the longest, after a go-away (a call it sent
+// just then is refused as not executed); else the oldest that has not
+// sent a complete message yet. A flood of idle, stalled or silent connections
 // cannot lock well-behaved clients out: only when every connection is
 // busy is the new one closed at accept. Zero disables a bound. Default
 // DefaultConnLimits(): 10,000 in total and 2,500 per IP without a Go

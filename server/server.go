@@ -167,11 +167,12 @@ func (s *Server) startConn(nc net.Conn, wait bool) *netConn {
 		// Make room by closing the oldest connection that has not sent a
 		// complete message yet, else a quiet session, rather than
 		// refusing the newcomer.
-		what := "an idle new connection"
+		what, quiet := "an idle new connection", false
 		v := s.oldestUnproven(ip, overIP, time.Now().Add(-unprovenGrace))
 		if v == nil {
 			what = "a quiet connection"
 			v = s.quietest(ip, overIP)
+			quiet = v != nil
 		}
 		if v == nil {
 			what = "a new connection"
@@ -179,7 +180,15 @@ func (s *Server) startConn(nc net.Conn, wait bool) *netConn {
 		}
 		if v != nil {
 			v.evicted = true
-			v.closeRaw()
+			if quiet {
+				s.wg.Add(1) // before Close can wait: closing is false under s.mu
+				go func() {
+					defer s.wg.Done()
+					v.evict()
+				}()
+			} else {
+				v.closeRaw()
+			}
 			s.opts.logger.Warn("ferry: connection limit reached: closed "+what, "remote", v.nc.RemoteAddr())
 			overTotal, overIP = false, false
 		}
