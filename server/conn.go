@@ -33,6 +33,7 @@ type netConn struct {
 	notQuiet  atomic.Int64
 	evicted   bool // closed to make room; under s.mu
 	ip        string
+	ipConns   *int // the connections open from ip (Server.perIP), under s.mu
 	limiter   *engine.Limiter
 	done      chan struct{}
 
@@ -779,7 +780,7 @@ func (c *netConn) closeEngines(ctx context.Context) {
 func (s *Server) forget(c *netConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+	if *c.ipConns--; *c.ipConns <= 0 {
 		delete(s.perIP, c.ip)
 	}
 	s.mu.Unlock()

@@ -33,7 +33,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*netConn]struct{}
-	perIP     map[string]int
+	perIP     map[string]*int // connections per IP, shared with each netConn (ipConns); under mu
 	closing   bool
 	pool      *transport.Pool // the server-wide memory budget
 	wg        sync.WaitGroup  // Serve loops and connections
@@ -58,7 +58,7 @@ func New(opts ...Option) *Server {
 	s.sic = ferry.ChainStreamServer(s.opts.streamICs...)
 	s.scic = ferry.ChainStreamClient(s.opts.streamClientICs...)
 	s.serving = stream.Serving{Interceptor: s.sic, Logger: s.opts.logger, CloseTimeout: s.opts.cfg.StreamCloseTimeout}
-	s.perIP = map[string]int{}
+	s.perIP = map[string]*int{}
 	s.listeners = map[net.Listener]struct{}{}
 	s.conns = map[*netConn]struct{}{}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -162,7 +162,7 @@ func (s *Server) startConn(nc net.Conn, wait bool) *netConn {
 	ip := hostOf(nc.RemoteAddr())
 	s.mu.Lock()
 	overTotal := s.opts.maxConns > 0 && len(s.conns) >= s.opts.maxConns
-	overIP := s.opts.perIP > 0 && s.perIP[ip] >= s.opts.perIP
+	overIP := s.opts.perIP > 0 && s.perIP[ip] != nil && *s.perIP[ip] >= s.opts.perIP
 	if (overTotal || overIP) && !s.closing {
 		// Make room by closing the oldest connection that has not sent a
 		// complete message yet, else a quiet session, rather than
@@ -201,8 +201,13 @@ func (s *Server) startConn(nc net.Conn, wait bool) *netConn {
 		nc.Close()
 		return nil
 	}
-	s.perIP[ip]++
-	c := &netConn{s: s, nc: nc, raw: nc, ip: ip, engines: map[*engine.Channel]struct{}{}, done: make(chan struct{}), since: time.Now()}
+	n := s.perIP[ip]
+	if n == nil {
+		n = new(int)
+		s.perIP[ip] = n
+	}
+	*n++
+	c := &netConn{s: s, nc: nc, raw: nc, ip: ip, ipConns: n, engines: map[*engine.Channel]struct{}{}, done: make(chan struct{}), since: time.Now()}
 	c.streamCancels = map[uint32]context.CancelFunc{}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.limiter = engine.NewLimiter(s.opts.maxCalls, s.opts.maxCalls)
@@ -260,7 +265,7 @@ func (s *Server) quietest(ip string, sameIP bool) *netConn {
 			if at == 0 || c.evicted || !c.proven.Load() || (sameIP && c.ip != ip) {
 				continue
 			}
-			n := s.perIP[c.ip]
+			n := *c.ipConns
 			if v == nil || n > vn || (n == vn && at < vat) {
 				v, vn, vat = c, n, at
 			}
