@@ -63,8 +63,9 @@ func defineFlags(fs *flag.FlagSet) *options {
 
 // setMemoryLimit sets the Go memory limit to limit bytes, unless
 // GOMEMLIMIT is set or limit is 0. The collector keeps the heap under the
-// limit, and the server's memory budget defaults to a quarter of it
-// (server.DefaultMemoryBudget).
+// limit, the server's memory budget defaults to a quarter of it
+// (server.DefaultMemoryBudget), and its connection bounds to one
+// connection per 64 KiB of it (server.DefaultConnLimits).
 func setMemoryLimit(limit int64) {
 	if os.Getenv("GOMEMLIMIT") == "" && limit > 0 {
 		debug.SetMemoryLimit(limit)

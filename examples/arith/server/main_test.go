@@ -61,6 +61,9 @@ func TestDocsMemoryLimit(t *testing.T) {
 	setMemoryLimit(192 << 20)
 	assert.Equal(t, int64(192<<20), debug.SetMemoryLimit(-1))
 	assert.Equal(t, int64(48<<20), server.DefaultMemoryBudget(), "a quarter of the limit")
+	total, perIP := server.DefaultConnLimits()
+	assert.Equal(t, 3072, total, "one connection per 64 KiB of the limit")
+	assert.Equal(t, 768, perIP)
 
 	debug.SetMemoryLimit(math.MaxInt64)
 	setMemoryLimit(0)
