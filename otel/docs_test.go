@@ -482,3 +482,47 @@ var _ = func(ctx context.Context, addr string, exporter sdkmetric.Exporter) erro
 	_, _, _, _, _ = s, c, mp, s2, s3
 	return err
 }
+
+// TestDocsPlainPeerStartsANewTrace checks "Metadata only crosses the wire
+// between Ferry peers: a plain MessagePack-RPC peer starts a new trace":
+// a call made inside a trace over plain MessagePack-RPC gets a server
+// span with no parent, while the same call over a session continues the
+// caller's trace.
+func TestDocsPlainPeerStartsANewTrace(t *testing.T) {
+	tel := newTelemetry(t)
+	s := server.New(server.WithInterceptors(ferryotel.ServerInterceptor(tel.opts...)))
+	require.NoError(t, server.Handle(s, "Svc.Add", func(ctx context.Context, a *Args) (*int64, error) {
+		r := a.A + a.B
+		return &r, nil
+	}))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	defer func() { s.Close(); <-served }()
+
+	ctx, root := sdktrace.NewTracerProvider().Tracer("test").Start(t.Context(), "root")
+	defer root.End()
+	for _, plain := range []bool{true, false} {
+		opts := []client.Option{client.WithInterceptors(ferryotel.ClientInterceptor(tel.opts...))}
+		if plain {
+			opts = append(opts, client.WithPlainMsgpackRPC())
+		}
+		c, err := client.Dial(t.Context(), l.Addr().String(), opts...)
+		require.NoError(t, err)
+		var r int64
+		require.NoError(t, c.Call(ctx, "Svc.Add", Args{A: 1, B: 2}, &r))
+		c.Close()
+	}
+	var servers []sdktrace.ReadOnlySpan
+	for _, sp := range tel.spans.Ended() {
+		if sp.SpanKind().String() == "server" {
+			servers = append(servers, sp)
+		}
+	}
+	require.Len(t, servers, 2)
+	assert.False(t, servers[0].Parent().IsValid(), "plain MessagePack-RPC: a new trace")
+	assert.NotEqual(t, root.SpanContext().TraceID(), servers[0].SpanContext().TraceID())
+	assert.True(t, servers[1].Parent().IsRemote(), "a session: the caller's trace continues")
+	assert.Equal(t, root.SpanContext().TraceID(), servers[1].SpanContext().TraceID())
+}
