@@ -33,7 +33,7 @@ type netConn struct {
 	notQuiet  atomic.Int64
 	evicted   bool // closed to make room; under s.mu
 	ip        string
-	ipConns   *int // the connections open from ip (Server.perIP), under s.mu
+	peers     map[*netConn]struct{} // the connections open from ip (Server.perIP), under s.mu
 	limiter   *engine.Limiter
 	done      chan struct{}
 
@@ -780,7 +780,7 @@ func (c *netConn) closeEngines(ctx context.Context) {
 func (s *Server) forget(c *netConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	if *c.ipConns--; *c.ipConns <= 0 {
+	if delete(c.peers, c); len(c.peers) == 0 {
 		delete(s.perIP, c.ip)
 	}
 	s.mu.Unlock()

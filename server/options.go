@@ -238,13 +238,14 @@ func WithAuth(fn ferry.AuthFunc) Option {
 // nothing arrived on it for at least 250 ms, no call in progress either
 // way, no stream open but its call streams) from the address holding the
 // most connections, quiet the longest, after a go-away (a call it sent
-// just then is refused as not executed); else the oldest that has not
-// sent a complete message yet. A flood of idle, stalled or silent connections
-// cannot lock well-behaved clients out: only when every connection is
-// busy is the new one closed at accept. Zero disables a bound. Default
-// DefaultConnLimits(): 10,000 in total and 2,500 per IP without a Go
-// memory limit, so that one source cannot take more than a quarter of the
-// server. Clients behind one NAT share their address's bound: raise
+// just then is refused as not executed); else the oldest that has not sent
+// a complete message yet. A flood of idle, stalled or silent connections
+// cannot lock well-behaved clients out: only when every connection is busy
+// is the new one closed at accept. Past 1,024 connections, the choice is
+// made among 1,024 taken from a random place. Zero disables a bound.
+// Default DefaultConnLimits(): 10,000 in total and 2,500 per IP without a
+// Go memory limit, so that one source cannot take more than a quarter of
+// the server. Clients behind one NAT share their address's bound: raise
 // perIP (or set 0) for such fleets.
 func WithConnLimits(total, perIP int) Option {
 	return func(o *options) error {
