@@ -143,7 +143,7 @@ func TestDirectBodyHostile(t *testing.T) {
 	cfg.MemoryBudget = 16 << 20
 	s := directServer(t, server.WithConfig(cfg))
 	addr := listen(t, s)
-	plain := func(t *testing.T, msg []byte) net.Conn {
+	dial := func(t *testing.T, addr string, msg []byte) net.Conn {
 		c, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
 		t.Cleanup(func() { c.Close() })
@@ -151,20 +151,26 @@ func TestDirectBodyHostile(t *testing.T) {
 		_, _ = c.Write(msg)
 		return c
 	}
+	plain := func(t *testing.T, msg []byte) net.Conn { return dial(t, addr, msg) }
+	// Refusals at the header are told from the stall timeout by a server
+	// whose stall timeout is far longer than any scheduling delay.
+	patient := cfg
+	patient.PartialMessageTimeout = 20 * time.Second
+	patientAddr := listen(t, directServer(t, server.WithConfig(patient)))
 
 	t.Run("declared past the limit", func(t *testing.T) {
 		_, h0 := settle()
-		c := plain(t, bytesRequest(1, cfg.MaxMessageSize, 1000, nil))
-		took := waitClosed(t, c, 5*time.Second)
-		assert.Less(t, took, 150*time.Millisecond, "refused at the header, not by the stall timeout")
+		c := dial(t, patientAddr, bytesRequest(1, cfg.MaxMessageSize, 1000, nil))
+		took := waitClosed(t, c, 15*time.Second)
+		assert.Less(t, took, 5*time.Second, "refused at the header, not by the stall (20 s) or first-message (10 s) timeouts")
 		assert.Less(t, heapGrowth(h0), int64(1<<20))
 	})
 	t.Run("extensions past the limit", func(t *testing.T) {
 		n := cfg.MaxMessageSize - 100
 		ext := append([]byte{0x81, 0xa1, 'm', 0x81, 0xa1, 'k', 0xd9, 200}, make([]byte, 200)...)
-		c := plain(t, bytesRequest(1, n, n, ext))
-		took := waitClosed(t, c, 5*time.Second)
-		assert.Less(t, took, 150*time.Millisecond, "refused as the extensions pass the limit")
+		c := dial(t, patientAddr, bytesRequest(1, n, n, ext))
+		took := waitClosed(t, c, 15*time.Second)
+		assert.Less(t, took, 5*time.Second, "refused as the extensions pass the limit, not by a timeout")
 	})
 	t.Run("stalled in the body", func(t *testing.T) {
 		c := plain(t, bytesRequest(1, 1<<20, 100<<10, nil))

@@ -28,14 +28,32 @@ func arithServer(t *testing.T, opts ...server.Option) string {
 }
 
 // TestDocsConnLimitsPerIP checks PROTOCOL.md 7 and SECURITY.md: "When a
-// new connection would pass either bound, the oldest connection that has
-// not yet sent a complete message (from that IP, for the per-IP bound) is
-// closed to make room; only when every connection has sent one is the
-// newcomer refused."
+// new connection would pass either bound, one connection (from that IP,
+// for the per-IP bound) is closed to make room: the oldest that has not
+// yet sent a complete message [...] Only when every connection is busy is
+// the newcomer refused." (The quiet ones that make room are
+// TestConnLimitsCloseQuietConnections'.)
 func TestDocsConnLimitsPerIP(t *testing.T) {
-	addr := arithServer(t, server.WithConnLimits(0, 3))
+	// a keeps a call in progress: a quiet connection would make room
+	// before a connection that is new (WithConnLimits).
+	release := make(chan struct{})
+	started := make(chan struct{}, 3)
+	s := server.New(server.WithConnLimits(0, 3))
+	require.NoError(t, arith.Register(s))
+	require.NoError(t, server.Handle(s, "Hold.Hold", func(ctx context.Context, _ *struct{}) (*int, error) {
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return new(int), nil
+	}))
+	t.Cleanup(func() { s.Close() })
+	addr := listen(t, s)
 	a := dialRaw(t, addr)
 	require.EqualValues(t, 3, a.call(request(1, "Arith.Add", []any{1, 2})).result)
+	a.write(request(2, "Hold.Hold", []any{nil}))
+	<-started
 	b := dialRaw(t, addr)
 	b.write([]byte{0x00}) // a session that never says hello
 	c := dialRaw(t, addr)
@@ -49,11 +67,17 @@ func TestDocsConnLimitsPerIP(t *testing.T) {
 	c.write(req[5:])
 	require.EqualValues(t, 4, parseResponse(t, c.read()).result, "the younger silent connection was kept")
 
-	// a, c and d have each sent a complete message: a newcomer is refused.
+	// a, c and d each have a call in progress: a newcomer is refused.
+	for _, x := range []*rawConn{c, d} {
+		x.write(request(2, "Hold.Hold", []any{nil}))
+		<-started
+	}
 	e := dialRaw(t, addr)
 	_ = e.writeMay(request(1, "Arith.Add", []any{1, 1}))
 	e.closedWithin(5 * time.Second)
+	close(release)
 	for i, x := range []*rawConn{a, c, d} {
+		assert.EqualValues(t, 0, parseResponse(t, x.read()).result, "connection %d: its call in progress", i)
 		assert.EqualValues(t, 2, x.call(request(9, "Arith.Add", []any{1, 1})).result, "connection %d is still served", i)
 	}
 }

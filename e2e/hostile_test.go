@@ -194,8 +194,21 @@ func TestMaxStreamsPerSession(t *testing.T) {
 	require.NoError(t, c.Call(t.Context(), "Arith.Add", testsvc.Args{}, nil), "calls still work")
 }
 
+// TestConnectionLimits: when every connection at the bound is busy (a
+// call in progress on each), a newcomer is refused, not executed; a slot
+// frees when a client leaves.
 func TestConnectionLimits(t *testing.T) {
 	s := newServer(t, server.WithConnLimits(0, 2))
+	release := make(chan struct{})
+	started := make(chan struct{}, 2)
+	require.NoError(t, server.Handle(s, "Hold.Hold", func(ctx context.Context, _ *struct{}) (*struct{}, error) {
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return &struct{}{}, nil
+	}))
 	addr := listen(t, s)
 	a, err := client.Dial(t.Context(), addr)
 	require.NoError(t, err)
@@ -203,10 +216,17 @@ func TestConnectionLimits(t *testing.T) {
 	b, err := client.Dial(t.Context(), addr)
 	require.NoError(t, err)
 	defer b.Close()
+	held := []*ferry.Call{a.Go(t.Context(), "Hold.Hold", struct{}{}, nil), b.Go(t.Context(), "Hold.Hold", struct{}{}, nil)}
+	<-started
+	<-started
 	_, err = client.Dial(t.Context(), addr)
 	require.Error(t, err)
 	assert.True(t, ferry.NotExecuted(err))
 	assert.Contains(t, err.Error(), "connection limit")
+	close(release)
+	for _, h := range held {
+		require.NoError(t, h.Wait())
+	}
 	require.NoError(t, a.Close())
 	require.Eventually(t, func() bool {
 		c, err := client.Dial(t.Context(), addr)

@@ -19,7 +19,8 @@
 //	)
 //
 // The interceptors follow OpenTelemetry's RPC semantic conventions v1.40.0
-// (the newest that go.opentelemetry.io/otel ships; since v1.39.0 they have
+// (the RPC attributes and metrics are the same up to v1.43.0, the newest
+// that go.opentelemetry.io/otel v1.47.0 ships; since v1.39.0 they have
 // rpc.system.name instead of rpc.system, and a fully qualified rpc.method
 // instead of rpc.service plus rpc.method):
 //

@@ -19,15 +19,23 @@ import (
 // netConn is one accepted connection: a yamux session with one engine per
 // stream, or a single engine on bare MessagePack-RPC.
 type netConn struct {
-	s       *Server
-	nc      net.Conn
-	raw     net.Conn // the accepted connection, under TLS if any
-	budget  *transport.Budget
-	proven  atomic.Bool // it sent a complete message
-	evicted bool        // closed to make room; under s.mu
-	ip      string
-	limiter *engine.Limiter
-	done    chan struct{}
+	s      *Server
+	nc     net.Conn
+	raw    net.Conn // the accepted connection, under TLS if any
+	budget *transport.Budget
+	proven atomic.Bool // it sent a complete message
+	// quietHint is when a call stream's reader last parked (Unix ns), 0
+	// since one read again; bare is the engine of a bare connection, whose
+	// QuietHint stands in. A hint of which connection may be quiet,
+	// confirmed by quiet; notQuiet is the hint quiet last refused.
+	quietHint atomic.Int64
+	bare      atomic.Pointer[engine.Channel]
+	notQuiet  atomic.Int64
+	evicted   bool // closed to make room; under s.mu
+	ip        string
+	peers     map[*netConn]struct{} // the connections open from ip (Server.perIP), under s.mu
+	limiter   *engine.Limiter
+	done      chan struct{}
 
 	ctx    context.Context // parent of every handler context; canceled at close
 	cancel context.CancelFunc
@@ -149,6 +157,7 @@ func (c *netConn) handshakeTLS(deadline time.Time) bool {
 // whole connection.
 func (c *netConn) serveBare(pc net.Conn) {
 	if e, p := c.add(&lingerConn{Conn: pc, c: c}, false, nil); e != nil {
+		c.bare.Store(e)
 		c.run(e, p)
 	}
 	c.streams.Wait()
@@ -489,6 +498,7 @@ func (c *netConn) add(rwc net.Conn, ferryPeer bool, onDone func(*engine.Channel,
 		return context.WithValue(c.ctx, peerKey{}, p)
 	}
 	eo.Unauthenticated = !c.authed
+	eo.OnPark = c.parked
 	var e *engine.Channel
 	if onDone != nil {
 		eo.OnDone = func() { onDone(e, p) } // after Start, below
@@ -506,6 +516,104 @@ func (c *netConn) add(rwc net.Conn, ferryPeer bool, onDone func(*engine.Channel,
 	c.engines[e] = struct{}{}
 	e.Start()
 	return e, p
+}
+
+// parked records that a call stream's reader parked or started again
+// (engine.Options.OnPark).
+func (c *netConn) parked(yes bool) {
+	if yes {
+		c.quietHint.Store(time.Now().UnixNano())
+	} else {
+		c.quietHint.Store(0)
+	}
+}
+
+// hint returns when the connection may have become quiet (Unix ns), or 0
+// when it is not (see quietHint); cheap.
+func (c *netConn) hint() int64 {
+	at := c.quietHint.Load()
+	if e := c.bare.Load(); e != nil {
+		at = e.QuietHint()
+	}
+	if at == c.notQuiet.Load() {
+		return 0 // refused by quiet already: wait for the next park
+	}
+	return at
+}
+
+// quietSince reports whether the connection has nothing in progress, and
+// since when: every call stream quiet (engine.Channel.QuietSince) and, on
+// a session, no stream open but those (no streaming call either way,
+// none being set up); not closing.
+func (c *netConn) quietSince() (since time.Time, ok bool) {
+	c.mu.Lock()
+	sess, n := c.sess, len(c.engines)
+	ok = n > 0 && !c.closed && !c.draining && (sess == nil || c.unsettled == 0 && c.opens <= 0 && c.nstreams == n)
+	for e := range c.engines {
+		if !ok {
+			break
+		}
+		var t time.Time
+		t, ok = e.QuietSince()
+		if t.After(since) {
+			since = t
+		}
+	}
+	c.mu.Unlock()
+	// Outside c.mu: the session counts the streams it holds, those this
+	// side opened and those not accepted yet among them.
+	if ok && sess != nil {
+		ok = sess.NumStreams() == n
+	}
+	if !ok {
+		return time.Time{}, false
+	}
+	return since, true
+}
+
+// quiet is quietSince for a connection chosen by hint: when it is not
+// quiet, that hint is not used again.
+func (c *netConn) quiet(hint int64) bool {
+	_, ok := c.quietSince()
+	if !ok {
+		c.notQuiet.Store(hint)
+	}
+	return ok
+}
+
+// evictGrace bounds how long closing a quiet connection to make room
+// waits for the client to acknowledge the go-away, and then to flush.
+const evictGrace = 250 * time.Millisecond
+
+// evict closes a quiet connection to make room at a connection bound. A
+// go-away goes first, so that a call the client was sending just then is
+// refused as not executed (and later ones fail at the client as not
+// executed) rather than lost with the connection: the connection closes
+// once the client has answered a ping sent after the go-away (every call
+// it sent before it has then arrived, and been refused), or after
+// evictGrace.
+func (c *netConn) evict() {
+	c.mu.Lock()
+	c.draining = true
+	sess := c.sess
+	c.mu.Unlock()
+	for _, e := range c.snapshot() {
+		e.Drain()
+	}
+	if sess != nil && sess.GoAway() == nil {
+		pong := make(chan struct{})
+		go func() { // returns when the session closes, at the latest
+			_ = sess.Ping()
+			close(pong)
+		}()
+		t := time.NewTimer(evictGrace)
+		select {
+		case <-pong:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	c.close(time.Now().Add(evictGrace))
 }
 
 func (c *netConn) remove(e *engine.Channel) {
@@ -672,7 +780,7 @@ func (c *netConn) closeEngines(ctx context.Context) {
 func (s *Server) forget(c *netConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+	if delete(c.peers, c); len(c.peers) == 0 {
 		delete(s.perIP, c.ip)
 	}
 	s.mu.Unlock()

@@ -33,6 +33,11 @@ type ConnInfo struct {
 	Streams    int       // call streams open on it
 	Running    int       // handlers running for it
 	Memory     int64     // bytes charged to its memory budget now
+	// QuietSince is when the connection became quiet: nothing arrived on
+	// it for a while (at least 250 ms), no call in progress either way, no
+	// stream open but its call streams. Zero while it is not quiet. At a
+	// connection bound (WithConnLimits), quiet connections make room.
+	QuietSince time.Time
 }
 
 // Conns lists the open connections.
@@ -51,6 +56,7 @@ func (s *Server) Conns() []ConnInfo {
 		for _, e := range c.snapshot() {
 			ci.Running += e.Running()
 		}
+		ci.QuietSince, _ = c.quietSince()
 		out = append(out, ci)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Since.Before(out[j].Since) })

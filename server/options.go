@@ -34,7 +34,26 @@ type options struct {
 }
 
 func defaultOptions() options {
-	return options{cfg: transport.DefaultConfig(), maxCalls: 1024, maxConns: 10000, perIP: 2500}
+	total, perIP := DefaultConnLimits()
+	return options{cfg: transport.DefaultConfig(), maxCalls: 1024, maxConns: total, perIP: perIP}
+}
+
+// connMemory is the share of the Go memory limit the default connection
+// bound gives each connection: a quiet session holds 25–41 KiB, and a
+// quarter of the limit goes to the memory budget (DefaultMemoryBudget).
+const connMemory = 64 << 10
+
+// DefaultConnLimits returns the connection bounds when WithConnLimits is
+// not given: 10,000 in total and 2,500 per IP; or, when the process has a
+// Go memory limit (debug.SetMemoryLimit, GOMEMLIMIT) under 625 MiB, one
+// connection per 64 KiB of it (at least 256) in total, and a quarter of
+// that per IP. With a 192 MiB limit: 3,072 in total, 768 per IP.
+func DefaultConnLimits() (total, perIP int) {
+	total = 10000
+	if lim := debug.SetMemoryLimit(-1); lim > 0 && lim < math.MaxInt64 {
+		total = int(min(max(lim/connMemory, 256), int64(total)))
+	}
+	return total, total / 4
 }
 
 // DefaultMemoryBudget is the server-wide memory budget when WithMemoryBudget
@@ -212,14 +231,22 @@ func WithAuth(fn ferry.AuthFunc) Option {
 }
 
 // WithConnLimits bounds the connections served at once, in total and from
-// one IP address. When a new connection would pass either bound, the
-// oldest connection that has not yet sent a complete message (from that
-// IP, for the per-IP bound) is closed to make room: a flood of idle or
-// stalled connections cannot lock well-behaved clients out. When every
-// connection has proven itself, the new one is closed at accept. Zero
-// disables a bound. Default 10,000 in total and 2,500 per IP: one source
-// cannot take more than a quarter of the server. Clients behind one NAT
-// share their address's 2,500: raise perIP (or set 0) for such fleets.
+// one IP address. When a new connection would pass either bound, one
+// connection (from that IP, for the per-IP bound) is closed to make room:
+// the oldest that has not sent a complete message within 500 ms of
+// connecting; else a quiet one (ConnInfo.QuietSince in Server.Conns:
+// nothing arrived on it for at least 250 ms, no call in progress either
+// way, no stream open but its call streams) from the address holding the
+// most connections, quiet the longest, after a go-away (a call it sent
+// just then is refused as not executed); else the oldest that has not sent
+// a complete message yet. A flood of idle, stalled or silent connections
+// cannot lock well-behaved clients out: only when every connection is busy
+// is the new one closed at accept. Past 1,024 connections, the choice is
+// made among 1,024 taken from a random place. Zero disables a bound.
+// Default DefaultConnLimits(): 10,000 in total and 2,500 per IP without a
+// Go memory limit, so that one source cannot take more than a quarter of
+// the server. Clients behind one NAT share their address's bound: raise
+// perIP (or set 0) for such fleets.
 func WithConnLimits(total, perIP int) Option {
 	return func(o *options) error {
 		if total < 0 || perIP < 0 {

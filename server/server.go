@@ -33,7 +33,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*netConn]struct{}
-	perIP     map[string]int
+	perIP     map[string]map[*netConn]struct{} // the connections from each IP (netConn.peers); under mu
 	closing   bool
 	pool      *transport.Pool // the server-wide memory budget
 	wg        sync.WaitGroup  // Serve loops and connections
@@ -58,7 +58,7 @@ func New(opts ...Option) *Server {
 	s.sic = ferry.ChainStreamServer(s.opts.streamICs...)
 	s.scic = ferry.ChainStreamClient(s.opts.streamClientICs...)
 	s.serving = stream.Serving{Interceptor: s.sic, Logger: s.opts.logger, CloseTimeout: s.opts.cfg.StreamCloseTimeout}
-	s.perIP = map[string]int{}
+	s.perIP = map[string]map[*netConn]struct{}{}
 	s.listeners = map[net.Listener]struct{}{}
 	s.conns = map[*netConn]struct{}{}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -162,14 +162,34 @@ func (s *Server) startConn(nc net.Conn, wait bool) *netConn {
 	ip := hostOf(nc.RemoteAddr())
 	s.mu.Lock()
 	overTotal := s.opts.maxConns > 0 && len(s.conns) >= s.opts.maxConns
-	overIP := s.opts.perIP > 0 && s.perIP[ip] >= s.opts.perIP
+	overIP := s.opts.perIP > 0 && len(s.perIP[ip]) >= s.opts.perIP
 	if (overTotal || overIP) && !s.closing {
 		// Make room by closing the oldest connection that has not sent a
-		// complete message yet, rather than refusing the newcomer.
-		if v := s.oldestUnproven(ip, overIP); v != nil {
+		// complete message yet, else a quiet session, rather than
+		// refusing the newcomer.
+		what, quiet := "an idle new connection", false
+		v := s.oldestUnproven(ip, overIP, time.Now().Add(-unprovenGrace))
+		if v == nil {
+			what = "a quiet connection"
+			v = s.quietest(ip, overIP)
+			quiet = v != nil
+		}
+		if v == nil {
+			what = "a new connection"
+			v = s.oldestUnproven(ip, overIP, time.Time{})
+		}
+		if v != nil {
 			v.evicted = true
-			v.closeRaw()
-			s.opts.logger.Warn("ferry: connection limit reached: closed an idle new connection", "remote", v.nc.RemoteAddr())
+			if quiet {
+				s.wg.Add(1) // before Close can wait: closing is false under s.mu
+				go func() {
+					defer s.wg.Done()
+					v.evict()
+				}()
+			} else {
+				v.closeRaw()
+			}
+			s.opts.logger.Warn("ferry: connection limit reached: closed "+what, "remote", v.nc.RemoteAddr())
 			overTotal, overIP = false, false
 		}
 	}
@@ -181,8 +201,12 @@ func (s *Server) startConn(nc net.Conn, wait bool) *netConn {
 		nc.Close()
 		return nil
 	}
-	s.perIP[ip]++
-	c := &netConn{s: s, nc: nc, raw: nc, ip: ip, engines: map[*engine.Channel]struct{}{}, done: make(chan struct{}), since: time.Now()}
+	peers := s.perIP[ip]
+	if peers == nil {
+		peers = map[*netConn]struct{}{}
+		s.perIP[ip] = peers
+	}
+	c := &netConn{s: s, nc: nc, raw: nc, ip: ip, peers: peers, engines: map[*engine.Channel]struct{}{}, done: make(chan struct{}), since: time.Now()}
 	c.streamCancels = map[uint32]context.CancelFunc{}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.limiter = engine.NewLimiter(s.opts.maxCalls, s.opts.maxCalls)
@@ -193,19 +217,30 @@ func (s *Server) startConn(nc net.Conn, wait bool) *netConn {
 		c.closeRaw()
 	})
 	s.conns[c] = struct{}{}
+	peers[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	go c.serve()
 	return c
 }
 
-// oldestUnproven returns the oldest connection, from ip when sameIP, that
-// has not yet sent a complete message and is not being evicted; s.mu is
-// held.
-func (s *Server) oldestUnproven(ip string, sameIP bool) *netConn {
+// unprovenGrace is how long a new connection has to send its first
+// complete message before it makes room at a connection bound ahead of
+// quiet ones: a client that just connected is sending it.
+const unprovenGrace = 500 * time.Millisecond
+
+// oldestUnproven returns the oldest connection, from ip when sameIP,
+// accepted before before (if not zero), that has not yet sent a complete
+// message and is not being evicted; among the quietScan connections it
+// looks at when there are more. s.mu is held.
+func (s *Server) oldestUnproven(ip string, sameIP bool, before time.Time) *netConn {
 	var v *netConn
-	for c := range s.conns {
-		if c.evicted || c.proven.Load() || (sameIP && c.ip != ip) {
+	seen := 0
+	for c := range s.candidates(ip, sameIP) {
+		if seen++; seen > quietScan {
+			break
+		}
+		if c.evicted || c.proven.Load() || (!before.IsZero() && !c.since.Before(before)) {
 			continue
 		}
 		if v == nil || c.since.Before(v.since) {
@@ -213,6 +248,61 @@ func (s *Server) oldestUnproven(ip string, sameIP bool) *netConn {
 		}
 	}
 	return v
+}
+
+// quietChecks bounds the connections quietest examines closely per new
+// connection, and quietScan the connections each of its passes looks at:
+// from a random place (Go's map iteration), so that a server holding
+// tens of thousands spends microseconds, not a millisecond, per new
+// connection at a bound.
+const (
+	quietChecks = 4
+	quietScan   = 1024
+)
+
+// candidates returns the connections from ip when sameIP, else all; s.mu
+// is held.
+func (s *Server) candidates(ip string, sameIP bool) map[*netConn]struct{} {
+	if sameIP {
+		return s.perIP[ip]
+	}
+	return s.conns
+}
+
+// quietest returns a connection to close to make room, or nil: one that
+// is quiet (nothing arrived on it for a while, no call in progress either
+// way, no stream open but its call streams) and not being evicted; from
+// ip when sameIP. Among those it takes one from the address holding the
+// most connections, so that a flood from a few addresses loses its own
+// first, and of those the one quiet the longest; among the quietScan
+// connections it looks at when there are more. s.mu is held.
+func (s *Server) quietest(ip string, sameIP bool) *netConn {
+	for range quietChecks {
+		var v *netConn
+		var vn int
+		var vat int64
+		seen := 0
+		for c := range s.candidates(ip, sameIP) {
+			if seen++; seen > quietScan {
+				break
+			}
+			at := c.hint()
+			if at == 0 || c.evicted || !c.proven.Load() {
+				continue
+			}
+			n := len(c.peers)
+			if v == nil || n > vn || (n == vn && at < vat) {
+				v, vn, vat = c, n, at
+			}
+		}
+		if v == nil {
+			return nil
+		}
+		if v.quiet(vat) {
+			return v
+		}
+	}
+	return nil
 }
 
 // Shutdown stops accepting connections, tells connected Ferry clients to

@@ -48,7 +48,7 @@ func (cf *connFlags) register(fs *flag.FlagSet) {
 		"works with Ferry servers too, but sends no deadline or metadata and gets no error codes")
 	fs.DurationVar(&cf.timeout, "timeout", 10*time.Second, "deadline of connecting, and of each call, sent to Ferry servers (0: none)")
 	fs.Var(&cf.headers, "H", "metadata `key=value` sent with each call (repeatable; Ferry servers only)")
-	fs.BoolVar(&cf.useTLS, "tls", false, "connect with TLS (implied by -cacert, -cert, -servername, -insecure)")
+	fs.BoolVar(&cf.useTLS, "tls", false, "connect with TLS (implied by -cacert, -cert, -key, -servername, -insecure)")
 	fs.StringVar(&cf.caCert, "cacert", "", "PEM `file` of CA certificates that verify the server (default: the system's)")
 	fs.StringVar(&cf.cert, "cert", "", "PEM `file` of a client certificate (with -key)")
 	fs.StringVar(&cf.key, "key", "", "PEM `file` of the client certificate's private key")
@@ -89,7 +89,7 @@ func (h *headerFlag) Set(s string) error {
 
 // tlsConfig builds the TLS configuration, or nil for plain TCP.
 func (cf *connFlags) tlsConfig(addr string) (*tls.Config, error) {
-	if !cf.useTLS && cf.caCert == "" && cf.cert == "" && cf.serverName == "" && !cf.insecure {
+	if !cf.useTLS && cf.caCert == "" && cf.cert == "" && cf.key == "" && cf.serverName == "" && !cf.insecure {
 		return nil, nil
 	}
 	host, _, err := net.SplitHostPort(addr)

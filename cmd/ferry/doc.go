@@ -157,8 +157,8 @@
 // # Load tests
 //
 // bench runs -c workers (default 16) over -conns connections (default 1),
-// each making one call after another, for -n calls in total (default 1000)
-// or for -d, whichever ends first. Ctrl-C stops sending, waits for the
+// each making one call after another, for -n calls in total (default 1000
+// when -d is not given) or for -d, whichever ends first. Ctrl-C stops sending, waits for the
 // calls in flight (each bounded by -timeout), prints the report of the
 // calls that completed and exits as if the run had ended there (0 when
 // they all succeeded); a second Ctrl-C quits at once, without a report

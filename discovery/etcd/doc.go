@@ -15,7 +15,9 @@
 //
 // Clients watch the service's keys through a resolver.Resolver:
 //
-//	c, err := cluster.New(etcd.NewResolver(cli, "orders"))
+//	r, err := etcd.NewResolver(cli, "orders")
+//	...
+//	c, err := cluster.New(r)
 //
 // Keys are PREFIX/SERVICE/ADDR (PREFIX defaults to "/ferry/services/"),
 // and each value is JSON: {"addr": ADDR, "attrs": {"instance": ID, ...}}.

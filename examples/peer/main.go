@@ -9,11 +9,15 @@
 // connection, then subscribes to the dialer's live feed: it opens a
 // server-streaming call, "Node.Feed", to a handler the dialer registered
 // (client.HandleServerStream), and reads each reading as it comes. It also
-// pushes a greeting to every node that connects.
+// pushes a greeting to every node that connects, trying again until the
+// node has registered its handlers (a client registers them after it has
+// dialed, so the first try may find none); the dialer waits for that
+// greeting before it exits.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,9 +25,11 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/server"
 )
@@ -81,7 +87,7 @@ func runListener(ctx context.Context, addr, name string, out *os.File, ready cha
 		var reply Greeting
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		if err := p.Call(cctx, "Node.Greet", Greeting{From: name, Text: "welcome"}, &reply); err == nil {
+		if err := push(cctx, p, Greeting{From: name, Text: "welcome"}, &reply); err == nil {
 			fmt.Fprintf(out, "%s: pushed a welcome to %s, who answered %q\n", name, reply.From, reply.Text)
 		}
 	}, nil))
@@ -133,16 +139,41 @@ func runListener(ctx context.Context, addr, name string, out *os.File, ready cha
 	return nil
 }
 
-// runDialer connects, serves Node.Greet to the listener, calls it once and
-// returns.
+// push calls Node.Greet on a node that has just connected. A node
+// registers its handlers once it has dialed, so a call that comes first
+// finds no handler (unimplemented, not executed): push tries again, every
+// 20 ms, until ctx ends.
+func push(ctx context.Context, p *server.Peer, g Greeting, reply *Greeting) error {
+	for {
+		err := p.Call(ctx, "Node.Greet", g, reply)
+		if ferry.CodeOf(err) != ferry.CodeUnimplemented {
+			return err
+		}
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
+}
+
+// runDialer connects, serves Node.Greet to the listener, calls it once,
+// waits for the listener's welcome (at most 5 s) and returns.
 func runDialer(ctx context.Context, addr, name string, out *os.File) error {
 	c, err := client.Dial(ctx, addr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	welcomed := make(chan struct{})
+	var once sync.Once
 	err = client.Handle(c, "Node.Greet", func(ctx context.Context, g *Greeting) (*Greeting, error) {
 		fmt.Fprintf(out, "%s: %s calls me: %q\n", name, g.From, g.Text)
+		if g.Text == "welcome" {
+			once.Do(func() { close(welcomed) })
+		}
 		return &Greeting{From: name, Text: "it is " + name}, nil
 	})
 	if err != nil {
@@ -166,5 +197,14 @@ func runDialer(ctx context.Context, addr, name string, out *os.File) error {
 		return err
 	}
 	fmt.Fprintf(out, "%s: %s answered %q\n", name, reply.From, reply.Text)
-	return nil
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case <-welcomed:
+		return nil
+	case <-t.C:
+		return errors.New("the listener pushed no welcome within 5 s")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

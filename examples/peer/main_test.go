@@ -41,6 +41,7 @@ func TestTwoProcesses(t *testing.T) {
 	assert.Contains(t, string(out), `bob: listener calls me: "who is calling?"`)
 	assert.Contains(t, string(out), `bob: listener answered "nice to meet you, bob"`)
 	assert.Contains(t, string(out), `bob: sent 3 readings on my feed`)
+	assert.Contains(t, string(out), `bob: listener calls me: "welcome"`, "the listener pushes a greeting")
 
 	require.NoError(t, listener.Process.Signal(os.Interrupt))
 	rest := make([]byte, 0, 4096)
@@ -53,5 +54,6 @@ func TestTwoProcesses(t *testing.T) {
 	}
 	require.NoError(t, listener.Wait(), "the listener shuts down cleanly on SIGINT")
 	assert.Contains(t, first+string(rest), `listener: bob said "hello", and on a callback "it is bob"`)
+	assert.Contains(t, first+string(rest), "listener: pushed a welcome to bob, who answered", "it pushes a greeting to every node that connects")
 	assert.Contains(t, first+string(rest), "listener: bob's feed: reading 1 = 20.5\nlistener: bob's feed: reading 2 = 21.0\nlistener: bob's feed: reading 3 = 21.5\n")
 }

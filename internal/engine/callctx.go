@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/ferryrpc/ferry/internal/meta"
 )
 
 // callCtx is the context a handler gets for one call from a Ferry peer:
@@ -19,7 +21,8 @@ import (
 // comparing the clock with the deadline and asking the parent.
 type callCtx struct {
 	parent   context.Context
-	deadline time.Time // zero: none of its own
+	deadline time.Time      // zero: none of its own
+	incoming *meta.Incoming // the call's metadata (meta.Key), or nil
 
 	mu     sync.Mutex
 	err    error
@@ -32,10 +35,10 @@ type callCtx struct {
 
 type afterFn struct{ f func() }
 
-// init prepares c for a new call; timeout ≤ 0 with hasDeadline means the
-// call is already past its deadline.
-func (c *callCtx) init(parent context.Context, timeout time.Duration, hasDeadline bool) {
-	c.parent = parent
+// init prepares c for a new call with its metadata (nil: none); timeout
+// ≤ 0 with hasDeadline means the call is already past its deadline.
+func (c *callCtx) init(parent context.Context, incoming *meta.Incoming, timeout time.Duration, hasDeadline bool) {
+	c.parent, c.incoming = parent, incoming
 	if hasDeadline {
 		c.deadline = time.Now().Add(timeout)
 	}
@@ -52,8 +55,15 @@ func (c *callCtx) Deadline() (time.Time, bool) {
 	return c.parent.Deadline()
 }
 
-// Value looks key up in the parent: the call adds no values of its own.
-func (c *callCtx) Value(key any) any { return c.parent.Value(key) }
+// Value returns the call's metadata for meta.Key (a value of its own, so
+// that metadata costs no context of its own), else looks key up in the
+// parent.
+func (c *callCtx) Value(key any) any {
+	if _, ok := key.(meta.Key); ok && c.incoming != nil {
+		return c.incoming
+	}
+	return c.parent.Value(key)
+}
 
 // Err reports why the context ended, or nil.
 func (c *callCtx) Err() error {

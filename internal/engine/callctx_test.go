@@ -5,13 +5,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/meta"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func TestCallCtxDeadlineWithoutDone(t *testing.T) {
 	var c callCtx
-	c.init(context.Background(), time.Millisecond, true)
+	c.init(context.Background(), nil, time.Millisecond, true)
 	require.Eventually(t, func() bool { return c.Err() != nil }, 5*time.Second, time.Millisecond)
 	require.ErrorIs(t, c.Err(), context.DeadlineExceeded)
 	select {
@@ -24,7 +26,7 @@ func TestCallCtxDeadlineWithoutDone(t *testing.T) {
 
 func TestCallCtxPastDeadline(t *testing.T) {
 	var c callCtx
-	c.init(context.Background(), 0, true)
+	c.init(context.Background(), nil, 0, true)
 	require.ErrorIs(t, c.Err(), context.DeadlineExceeded)
 	d, ok := c.Deadline()
 	require.True(t, ok)
@@ -33,7 +35,7 @@ func TestCallCtxPastDeadline(t *testing.T) {
 
 func TestCallCtxDoneAtDeadline(t *testing.T) {
 	var c callCtx
-	c.init(context.Background(), 20*time.Millisecond, true)
+	c.init(context.Background(), nil, 20*time.Millisecond, true)
 	require.NoError(t, c.Err())
 	select {
 	case <-c.Done():
@@ -47,7 +49,7 @@ func TestCallCtxParentEnds(t *testing.T) {
 	for _, armed := range []bool{false, true} {
 		parent, cancel := context.WithCancel(context.Background())
 		var c callCtx
-		c.init(parent, 0, false)
+		c.init(parent, nil, 0, false)
 		var done <-chan struct{}
 		if armed {
 			done = c.Done()
@@ -67,7 +69,7 @@ func TestCallCtxParentEnds(t *testing.T) {
 
 func TestCallCtxEnd(t *testing.T) {
 	var c callCtx
-	c.init(context.Background(), time.Hour, true)
+	c.init(context.Background(), nil, time.Hour, true)
 	child, cancel := context.WithCancel(&c)
 	defer cancel()
 	stopped := make(chan struct{})
@@ -103,13 +105,36 @@ func TestCallCtxDeadlineIsTheEarlier(t *testing.T) {
 	defer cancel()
 	pd, _ := parent.Deadline()
 	var c callCtx
-	c.init(parent, time.Hour, true)
+	c.init(parent, nil, time.Hour, true)
 	d, ok := c.Deadline()
 	require.True(t, ok)
 	assert.Equal(t, pd, d)
 	var n callCtx
-	n.init(parent, 0, false)
+	n.init(parent, nil, 0, false)
 	d, ok = n.Deadline()
 	require.True(t, ok)
 	assert.Equal(t, pd, d)
+}
+
+// TestCallCtxMetadata: a call's metadata is a value of the call context
+// itself (no context of its own), found through contexts derived from
+// it; other keys are the parent's.
+func TestCallCtxMetadata(t *testing.T) {
+	type k struct{}
+	parent := context.WithValue(context.Background(), k{}, "parent's")
+	in, err := meta.Parse([]byte{0x81, 0xa1, 'a', 0xa1, 'b'})
+	require.NoError(t, err)
+	var c callCtx
+	c.init(parent, in, time.Hour, true)
+	derived := context.WithValue(&c, struct{ x int }{}, 1)
+	v, ok := ferry.IncomingMetadataValue(derived, "a")
+	assert.True(t, ok)
+	assert.Equal(t, "b", v)
+	assert.Equal(t, ferry.Metadata{"a": "b"}, ferry.IncomingMetadata(derived))
+	assert.Equal(t, "parent's", derived.Value(k{}))
+
+	var none callCtx
+	none.init(parent, nil, 0, false)
+	assert.Nil(t, ferry.IncomingMetadata(&none))
+	assert.Equal(t, "parent's", none.Value(k{}))
 }

@@ -73,6 +73,12 @@ type Options struct {
 	// before a handler ran, with the registered method's name ("" when
 	// the name is not registered) and the error sent. Nil: nothing.
 	OnRefused func(method string, err *ferry.Error)
+	// OnPark is called by the reader of a stream that can park when it
+	// parks (true), nothing having arrived for a while, and when it starts
+	// again (false). The two may reach it out of order around a park that
+	// something interrupts at once: treat a true as a hint, and confirm
+	// with QuietSince. Nil: nothing.
+	OnPark func(parked bool)
 	// OnDone is called once, when the conn ends (Done is closed), by the
 	// goroutine that ended it, which may hold the conn's locks: it must
 	// not block nor use the conn (start a goroutine to Close it). Nil:
@@ -122,14 +128,16 @@ type Channel struct {
 	onFirst  func()        // OnMessage until the first message; reader only
 
 	// The reader parks while the stream is idle (park.go).
-	pk      parker      // rwc, if its reader can park; nil otherwise
-	quiet   atomic.Bool // no message since the idle timer last looked
-	rdWait  atomic.Bool // the reader waits in Next for a new message
-	parking atomic.Bool // parkReq, for the reader to read without rdMu
-	rdMu    sync.Mutex  // orders read deadlines; guards what follows
-	parkReq bool        // the idle timer set a deadline to park the reader
-	idleT   *time.Timer // the idle timer; nil while the reader is parked
-	idleOff bool        // the reader returned: the timer stays off
+	pk       parker       // rwc, if its reader can park; nil otherwise
+	quiet    atomic.Bool  // no message since the idle timer last looked
+	parkedAt atomic.Int64 // when the reader parked (Unix ns); 0 while it reads
+	lastMsg  atomic.Int64 // a stream that cannot park: when its last message arrived (Unix ns)
+	rdWait   atomic.Bool  // the reader waits in Next for a new message
+	parking  atomic.Bool  // parkReq, for the reader to read without rdMu
+	rdMu     sync.Mutex   // orders read deadlines; guards what follows
+	parkReq  bool         // the idle timer set a deadline to park the reader
+	idleT    *time.Timer  // the idle timer; nil while the reader is parked
+	idleOff  bool         // the reader returned: the timer stays off
 
 	draining    atomic.Bool   // we are going away: refuse new incoming calls (set under mu)
 	locked      atomic.Bool   // not yet authenticated
@@ -173,6 +181,9 @@ func New(rwc io.ReadWriteCloser, opts Options) *Channel {
 		onFirst:  opts.OnMessage,
 	}
 	c.pk, _ = rwc.(parker)
+	if c.pk == nil {
+		c.lastMsg.Store(time.Now().UnixNano())
+	}
 	base := context.Background()
 	if opts.ConnContext != nil {
 		base = opts.ConnContext(c)

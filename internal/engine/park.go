@@ -140,16 +140,61 @@ func (c *Channel) park() bool {
 		c.rdMu.Lock()
 		c.idleT = nil // fired: a parked reader keeps no timer
 		c.rdMu.Unlock()
+		// Before Park: the next arrival may resume the reader before
+		// Park returns, and resume clears it.
+		c.parkedAt.Store(time.Now().UnixNano())
+		c.onPark(true)
 		if c.pk.Park(c.resume) {
 			return true
 		}
+		c.parkedAt.Store(0)
+		c.onPark(false)
 	}
 	c.armIdle()
 	return false
 }
 
 // resume starts the reader again (parker.Park calls it).
-func (c *Channel) resume() { go c.readLoop() }
+func (c *Channel) resume() {
+	c.parkedAt.Store(0)
+	c.onPark(false)
+	go c.readLoop()
+}
+
+func (c *Channel) onPark(parked bool) {
+	if c.opts.OnPark != nil {
+		c.opts.OnPark(parked)
+	}
+}
+
+// QuietSince reports whether the conn is quiet, and since when: nothing
+// arrived for a while (the reader parked; on a stream that cannot park,
+// no message for readerIdle), no handler runs and no call of this side
+// waits for its reply.
+func (c *Channel) QuietSince() (time.Time, bool) {
+	at := c.QuietHint()
+	if at == 0 || c.active.Load() != 0 || (c.pk == nil && time.Since(time.Unix(0, at)) < readerIdle) {
+		return time.Time{}, false
+	}
+	c.mu.Lock()
+	busy := len(c.calls) > 0 || c.err != nil
+	c.mu.Unlock()
+	if busy || c.QuietHint() != at {
+		return time.Time{}, false
+	}
+	return time.Unix(0, at), true
+}
+
+// QuietHint returns, in Unix ns, when the reader parked, or for a stream
+// that cannot park when its last message arrived; 0 while a reader that
+// can park reads. Cheap (atomic loads): a hint of which conn may be
+// quiet, which QuietSince confirms.
+func (c *Channel) QuietHint() int64 {
+	if c.pk == nil {
+		return c.lastMsg.Load()
+	}
+	return c.parkedAt.Load()
+}
 
 // writeBroken reports whether a write failed (writeFailed set the read
 // deadline that makes the reader fail the conn).

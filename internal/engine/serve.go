@@ -59,6 +59,9 @@ func (c *Channel) handle(b []byte, err error, first *func()) bool {
 	if c.quiet.Load() {
 		c.quiet.Store(false) // the idle timer sees a message came
 	}
+	if c.pk == nil && err == nil {
+		c.lastMsg.Store(time.Now().UnixNano())
+	}
 	if err == nil && *first != nil && c.rd.Body() == 0 {
 		(*first)()
 		*first = nil
@@ -236,12 +239,11 @@ func (c *Channel) serve(m *wire.Message) {
 			}
 			return
 		}
-		if re.Incoming != nil {
-			in.ctx = context.WithValue(in.ctx, meta.Key{}, re.Incoming)
-		}
 		if re.Timeout != 0 || isReq {
-			in.call.init(in.ctx, time.Duration(max(re.Timeout, 0)), re.Timeout != 0)
+			in.call.init(in.ctx, re.Incoming, time.Duration(max(re.Timeout, 0)), re.Timeout != 0)
 			in.ctx, in.cancelable = &in.call, true
+		} else if re.Incoming != nil {
+			in.ctx = context.WithValue(in.ctx, meta.Key{}, re.Incoming)
 		}
 	}
 	c.mu.Lock()

@@ -81,8 +81,14 @@ func main() {
 	}
 }
 
-func parseFlags(args []string) (*config, error) {
-	c := &config{}
+// listFlags are the flags that parseFlags parses further, as given.
+type listFlags struct {
+	conc, messages, messageConc, messageSystems, streamConc *string
+}
+
+// newFlagSet defines compare's flags, which store into c, except the
+// lists, which stay strings in the returned listFlags.
+func newFlagSet(c *config) (*flag.FlagSet, listFlags) {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.DurationVar(&c.duration, "duration", 2*time.Second, "measured window per system and scenario")
 	fs.DurationVar(&c.warmup, "warmup", 250*time.Millisecond, "unmeasured warm-up before each window")
@@ -105,6 +111,13 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.baseline, "baseline", "grpc-raw", "system the first ratio column divides by")
 	fs.StringVar(&c.limit, "limit", "tcp-raw", "system the second ratio column divides by")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (every system, both ends) to this file")
+	return fs, listFlags{conc: concStr, messages: messagesStr, messageConc: messageConcStr, messageSystems: messageSysStr, streamConc: streamConcStr}
+}
+
+func parseFlags(args []string) (*config, error) {
+	c := &config{}
+	fs, lists := newFlagSet(c)
+	concStr, messagesStr, messageConcStr, messageSysStr, streamConcStr := lists.conc, lists.messages, lists.messageConc, lists.messageSystems, lists.streamConc
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

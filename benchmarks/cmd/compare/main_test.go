@@ -6,7 +6,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ferryrpc/ferry/benchmarks/bench"
 	"github.com/ferryrpc/ferry/benchmarks/message"
 	"github.com/ferryrpc/ferry/benchmarks/systems"
 	"github.com/stretchr/testify/assert"
@@ -19,6 +21,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestTinyRunWritesReport(t *testing.T) {
 	dir := t.TempDir()
 	md, svg := filepath.Join(dir, "out.md"), filepath.Join(dir, "out.svg")
+	defer func(d time.Duration) { bench.IdleSettle = d }(bench.IdleSettle) // -idle-settle sets it
 	cfg, err := parseFlags([]string{"-duration", "20ms", "-warmup", "5ms", "-rounds", "1", "-conc", "2",
 		"-message-conc", "3", "-bulk-size", "65536", "-bulk-conc", "2", "-idle-conns", "5", "-idle-settle", "0s", "-stream-conc", "2", "-stream-window", "4",
 		"-md", md, "-svg", svg})

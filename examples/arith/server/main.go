@@ -11,7 +11,8 @@
 //
 // Its first line on stdout is "listening on HOST:PORT", with the port the
 // system chose when -addr ends in ":0". SIGINT or SIGTERM shuts it down
-// gracefully: running calls finish (for at most -grace), then it exits 0.
+// gracefully: running calls finish (for at most -grace), then it exits 0
+// when they all finished, 1 when -grace cut them off.
 package main
 
 import (
@@ -34,19 +35,40 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:7000", "TCP address to listen on; port 0 picks a free one")
-	grace := flag.Duration("grace", 10*time.Second, "how long a shutdown waits for running calls")
-	memLimit := flag.Int64("memlimit", 192<<20, "the Go memory limit in bytes, unless GOMEMLIMIT is set; 0: none")
+	o := defineFlags(flag.CommandLine)
 	flag.Parse()
-	if os.Getenv("GOMEMLIMIT") == "" && *memLimit > 0 {
-		// The collector keeps the heap under the limit, and the server's
-		// memory budget defaults to a quarter of it (server.DefaultMemoryBudget).
-		debug.SetMemoryLimit(*memLimit)
-	}
+	setMemoryLimit(o.memLimit)
 	log.SetFlags(0)
 	log.SetPrefix("arith server: ")
-	if err := run(*addr, *grace); err != nil {
+	if err := run(o.addr, o.grace); err != nil {
 		log.Fatal(err)
+	}
+}
+
+// options are the server's flags.
+type options struct {
+	addr     string
+	grace    time.Duration
+	memLimit int64
+}
+
+// defineFlags defines the server's flags on fs.
+func defineFlags(fs *flag.FlagSet) *options {
+	o := &options{}
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:7000", "TCP address to listen on; port 0 picks a free one")
+	fs.DurationVar(&o.grace, "grace", 10*time.Second, "how long a shutdown waits for running calls")
+	fs.Int64Var(&o.memLimit, "memlimit", 192<<20, "the Go memory limit in bytes, unless GOMEMLIMIT is set; 0: none")
+	return o
+}
+
+// setMemoryLimit sets the Go memory limit to limit bytes, unless
+// GOMEMLIMIT is set or limit is 0. The collector keeps the heap under the
+// limit, the server's memory budget defaults to a quarter of it
+// (server.DefaultMemoryBudget), and its connection bounds to one
+// connection per 64 KiB of it (server.DefaultConnLimits).
+func setMemoryLimit(limit int64) {
+	if os.Getenv("GOMEMLIMIT") == "" && limit > 0 {
+		debug.SetMemoryLimit(limit)
 	}
 }
 
