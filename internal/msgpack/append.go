@@ -148,12 +148,22 @@ func AppendFloat64(b []byte, v float64) []byte {
 // codec.Raw) or a non-nil pointer to one, and 0 otherwise; it sizes buffers
 // for large payloads.
 func BytesLen(v any) int {
+	t := reflect.TypeOf(v) // the type first: most values are not bytes
+	if t == nil {
+		return 0
+	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Slice || t.Elem().Kind() != reflect.Uint8 {
+		return 0
+	}
 	rv := reflect.ValueOf(v)
-	if rv.Kind() == reflect.Pointer && !rv.IsNil() {
+	if rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return 0
+		}
 		rv = rv.Elem()
 	}
-	if rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() == reflect.Uint8 {
-		return rv.Len()
-	}
-	return 0
+	return rv.Len()
 }

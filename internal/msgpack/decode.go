@@ -1,6 +1,7 @@
 package msgpack
 
 import (
+	"encoding/binary"
 	"errors"
 	"reflect"
 	"strconv"
@@ -203,7 +204,7 @@ func (sp *structPlan) decodeMap(d *fastDecoder, p unsafe.Pointer, n int) (matche
 		// Keys usually come in field order, encoded as msgpack encodes
 		// them: try the i-th field's encoded name first.
 		var f *fieldPlan
-		if i < len(sp.fields) && sp.fields[i].first && hasPrefix(d.b[d.off:], sp.fields[i].key) {
+		if i < len(sp.fields) && sp.fields[i].first && sp.fields[i].keyAt(d.b[d.off:]) {
 			f = &sp.fields[i]
 			d.off += len(f.key)
 		} else {
@@ -230,9 +231,13 @@ func (sp *structPlan) decodeMap(d *fastDecoder, p unsafe.Pointer, n int) (matche
 	return matched, nil
 }
 
-// hasPrefix reports whether b starts with prefix.
-func hasPrefix(b, prefix []byte) bool {
-	return len(b) >= len(prefix) && string(b[:len(prefix)]) == string(prefix)
+// keyAt reports whether b starts with f's encoded name: for an encoded
+// name of up to 8 bytes, one 8-byte load compared under a mask.
+func (f *fieldPlan) keyAt(b []byte) bool {
+	if f.keyMask != 0 && len(b) >= 8 {
+		return binary.LittleEndian.Uint64(b)&f.keyMask == f.keyWord
+	}
+	return len(b) >= len(f.key) && string(b[:len(f.key)]) == string(f.key)
 }
 
 func decSlice(t reflect.Type, ep *plan) func(d *fastDecoder, v reflect.Value) error {

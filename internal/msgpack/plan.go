@@ -2,6 +2,7 @@ package msgpack
 
 import (
 	"encoding"
+	"encoding/binary"
 	"reflect"
 	"slices"
 	"sync"
@@ -141,6 +142,8 @@ type structPlan struct {
 type fieldPlan struct {
 	name      string
 	key       []byte  // the encoded name
+	keyWord   uint64  // key's bytes in a little-endian word, when it fits one
+	keyMask   uint64  // the bytes of keyWord that are key's; 0: key is longer
 	offset    uintptr // from the struct's address, through path
 	index     int     // the field, when path is nil
 	path      []int   // through inlined embedded structs
@@ -198,6 +201,11 @@ func compileField(fp *fieldPlan, t reflect.Type, f field, seen map[reflect.Type]
 	}
 	*fp = fieldPlan{name: f.name, key: AppendString(nil, f.name), index: f.index[0], omitEmpty: f.omitEmpty,
 		readOnly: f.readOnly, p: p}
+	if len(fp.key) <= 8 {
+		var w [8]byte
+		copy(w[:], fp.key)
+		fp.keyWord, fp.keyMask = binary.LittleEndian.Uint64(w[:]), ^uint64(0)>>(64-8*len(fp.key))
+	}
 	for _, i := range f.index { // inlined structs are fields, never pointers
 		sf := t.Field(i)
 		fp.offset += sf.Offset

@@ -200,10 +200,26 @@ func rangeError(lo, hi string, k reflect.Kind, got string) error {
 
 // intFor reads a number for a signed integer of kind k.
 func (d *fastDecoder) intFor(k reflect.Kind) (int64, error) {
-	if d.off < len(d.b) { // a fixint fits every integer kind
-		if c := d.b[d.off]; c <= 0x7f || c >= 0xe0 {
-			d.off++
-			return int64(int8(c)), nil
+	if d.off >= len(d.b) {
+		return 0, d.wrong("an integer")
+	}
+	c := d.b[d.off]
+	if c <= 0x7f || c >= 0xe0 { // a fixint fits every integer kind
+		d.off++
+		return int64(int8(c)), nil
+	}
+	lo, hi := intRange(k)
+	if c >= 0xcc && c <= 0xd3 { // uint8…64, int8…64 in range: no conversion to check
+		if size := numSize[c-0xca]; d.off+1+size <= len(d.b) {
+			u := beUint(d.b[d.off+1:], size)
+			i := int64(u<<(64-8*size)) >> (64 - 8*size) // sign-extended
+			if c <= 0xcf && u <= uint64(hi) || c >= 0xd0 && i >= lo && i <= hi {
+				d.off += 1 + size
+				if c <= 0xcf {
+					return int64(u), nil
+				}
+				return i, nil
+			}
 		}
 	}
 	start := d.off
@@ -212,7 +228,6 @@ func (d *fastDecoder) intFor(k reflect.Kind) (int64, error) {
 		d.off = start
 		return 0, d.wrong("an integer")
 	}
-	lo, hi := intRange(k)
 	switch kind {
 	case 'u':
 		if u > uint64(hi) {
