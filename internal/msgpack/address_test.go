@@ -205,6 +205,18 @@ func TestAddressUnexportedEmbedded(t *testing.T) {
 		}
 	}
 
+	// A Decoder that recovered from reflect's panic decodes the next
+	// value's strings from that value.
+	// The second value's "zzzzz" (bytes 12 to 17) lies where the first
+	// one's window (from "first value", byte 7, on) was.
+	d := NewDecoder()
+	b := append(append([]byte{0x82, 0xa4}, "Last\xabfirst value\xa7addrNum"...), 0x01)
+	require.ErrorIs(t, d.Decode(b, new(addrRO)), ErrDecode)
+	var next struct{ LongName1 string }
+	b = append([]byte{0x81, 0xa9}, "LongName1\xa5zzzzz"...)
+	require.NoError(t, d.Decode(b, &next))
+	assert.Equal(t, "zzzzz", next.LongName1)
+
 	// Through a pointer already set, the pointed-to struct's fields are
 	// set, as reflect allows.
 	b, err := vmsgpack.Marshal(map[string]any{"addrInner": map[string]any{"N": 5}})

@@ -36,7 +36,9 @@ func decodeFast(d *fastDecoder, b []byte, v any) (ok bool, err error) {
 	if d.lastP == nil {
 		return false, nil
 	}
-	d.b, d.off = b, 0
+	// The window is reset before as well as after: a panic (reflect
+	// refusing to set a field; Decode recovers it) skips the reset after.
+	d.b, d.off, d.window, d.windowOff = b, 0, "", 0
 	err = d.lastP.decP(d, rv.UnsafePointer())
 	d.b, d.window, d.windowOff = nil, "", 0
 	return true, err
