@@ -124,14 +124,13 @@ type addrInner struct{ N int8 }
 var addrTypes = []reflect.Type{reflect.TypeFor[addrKinds](), reflect.TypeFor[addrSlices](), reflect.TypeFor[addrPtrs](),
 	reflect.TypeFor[addrOmit](), reflect.TypeFor[addrRO]()}
 
-// decodeBoth decodes b into a new value of typ with Ferry's Decoder and
-// with msgpack. (Into values already filled the two differ, as they always
+// decodeBoth decodes b into a new value of typ with dec and with msgpack. (Into values already filled the two differ, as they always
 // have: msgpack keeps a []string when it decodes nil into it, and the
 // elements of a slice it grows; TestDecodeIntoFilledValues pins the fast
 // path's rules.)
-func decodeBoth(typ reflect.Type, b []byte) (fast, slow reflect.Value, ferr, serr error) {
+func decodeBoth(dec *Decoder, typ reflect.Type, b []byte) (fast, slow reflect.Value, ferr, serr error) {
 	fast, slow = reflect.New(typ), reflect.New(typ)
-	ferr = NewDecoder().Decode(b, fast.Interface())
+	ferr = dec.Decode(b, fast.Interface())
 	func() {
 		defer func() {
 			if recover() != nil {
@@ -148,6 +147,7 @@ func decodeBoth(typ reflect.Type, b []byte) (fast, slow reflect.Value, ferr, ser
 // values, into zero values and into values already filled.
 func TestAddressFormsMatchMsgpack(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
+	dec := NewDecoder() // one for all, as the engine keeps one per connection
 	for _, typ := range addrTypes {
 		require.NotNil(t, planFor(typ).p, "%v", typ)
 		for i := 0; i < 300; i++ {
@@ -162,7 +162,7 @@ func TestAddressFormsMatchMsgpack(t *testing.T) {
 			require.True(t, ok)
 			require.Equal(t, want, got, "%v by value", typ)
 
-			fast, slow, ferr, serr := decodeBoth(typ, want)
+			fast, slow, ferr, serr := decodeBoth(dec, typ, want)
 			if typ == reflect.TypeFor[addrRO]() { // reflect refuses to set addrNum
 				require.Error(t, ferr)
 				require.Error(t, serr)
@@ -194,7 +194,7 @@ func TestAddressUnexportedEmbedded(t *testing.T) {
 	} {
 		b, err := vmsgpack.Marshal(c.wire)
 		require.NoError(t, err)
-		fast, slow, ferr, serr := decodeBoth(reflect.TypeFor[addrRO](), b)
+		fast, slow, ferr, serr := decodeBoth(NewDecoder(), reflect.TypeFor[addrRO](), b)
 		if !c.ok {
 			assert.ErrorIs(t, ferr, ErrDecode, "%v", c.wire)
 			continue
@@ -306,12 +306,13 @@ func FuzzAddressAgree(f *testing.F) {
 	}
 	f.Add([]byte{0x81, 0xa4, 'S', 't', 'r', 's', 0x92, 0xa1, 'a', 0xc4, 0x01, 'b'})
 	f.Add([]byte{0x81, 0xa4, 'P', 't', 'r', 's', 0x92, 0xc0, 0x80})
+	dec := NewDecoder() // one for all, as the engine keeps one per connection
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if n, err := Validate(b); err != nil || n != len(b) {
 			return
 		}
 		for _, typ := range addrTypes {
-			fast, slow, ferr, serr := decodeBoth(typ, b)
+			fast, slow, ferr, serr := decodeBoth(dec, typ, b)
 			if ferr != nil || serr != nil {
 				continue
 			}
