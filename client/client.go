@@ -111,6 +111,13 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	c := &Client{nc: nc, reg: registry.New(), goingAway: make(chan struct{}), sic: ferry.ChainStreamClient(o.streamICs...),
 		cfg: o.cfg, limiter: engine.NewLimiter(o.maxCalls, o.maxCalls), cancels: map[uint32]context.CancelFunc{}}
 	c.ctx, c.cancelCtx = context.WithCancel(base)
+	for _, register := range o.handlers {
+		if err := register(c); err != nil {
+			nc.Close()
+			c.cancelCtx()
+			return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeInvalidArgument, err, "registering handlers: "+err.Error()))
+		}
+	}
 	logger := o.logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

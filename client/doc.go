@@ -20,5 +20,7 @@
 // HandleClientStream) that its server opens through a server.Peer, served
 // under WithStreamServerInterceptors and WithMaxConcurrentCalls; a client
 // that registers none refuses such streams with CodeUnimplemented and
-// ferry.NotExecuted true.
+// ferry.NotExecuted true. Handlers registered with WithHandlers exist
+// before the connection starts, for a server that calls back as soon as
+// the client connects (server.WithConnHooks).
 package client

@@ -25,6 +25,7 @@ type options struct {
 	tls                *tls.Config
 	token              string
 	serverAuth         ferry.AuthFunc
+	handlers           []func(*Client) error // WithHandlers
 }
 
 // WithConfig sets the transport tuning (message size, timeouts, windows).
@@ -143,6 +144,24 @@ func WithServerAuth(fn ferry.AuthFunc) Option {
 			return errors.New("ferry: WithServerAuth needs a function")
 		}
 		o.serverAuth = fn
+		return nil
+	}
+}
+
+// WithHandlers calls register with the new Client before its connection
+// starts serving, so that the handlers it registers (Client.Register,
+// Handle, HandleStream, HandleBidi, ...) exist when the server first calls
+// back: a server's connect hook (server.WithConnHooks) may call the client
+// as soon as it connects, before Dial returns, and a method registered
+// after Dial can miss such calls (they fail as unimplemented, not
+// executed). An error from register fails Dial, and the connection is
+// closed. Several WithHandlers run in order.
+func WithHandlers(register func(c *Client) error) Option {
+	return func(o *options) error {
+		if register == nil {
+			return errors.New("ferry: WithHandlers needs a function")
+		}
+		o.handlers = append(o.handlers, register)
 		return nil
 	}
 }

@@ -137,6 +137,49 @@ func TestConnLimitsCloseQuietConnections(t *testing.T) {
 		assert.NoError(t, add(busy))
 	})
 
+	t.Run("busy when looked at, closed once quiet", func(t *testing.T) {
+		// A connection passed over while its call runs is not spared
+		// for good: once quiet, it makes room again.
+		release := make(chan struct{})
+		started := make(chan struct{}, 1)
+		s := newServer(t, server.WithConnLimits(1, 0))
+		require.NoError(t, server.Handle(s, "Hold.Hold", func(ctx context.Context, _ *struct{}) (*bool, error) {
+			started <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			ok := true
+			return &ok, nil
+		}))
+		addr := listen(t, s)
+		busy := dialFrom(t, addr, "127.0.0.2")
+		held := busy.Go(t.Context(), "Hold.Hold", struct{}{}, new(bool))
+		<-started
+		// For a second (its reader parks within half of one), every
+		// newcomer is refused: the only connection has a call running.
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for end := time.Now().Add(time.Second); time.Now().Before(end); <-tick.C {
+			_, err := client.Dial(t.Context(), addr)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), "connection limit")
+		}
+		close(release)
+		require.NoError(t, held.Wait())
+		var fresh *client.Client
+		require.Eventually(t, func() bool {
+			c, err := client.Dial(t.Context(), addr)
+			if err == nil {
+				fresh = c
+			}
+			return err == nil
+		}, 10*time.Second, 20*time.Millisecond, "the connection, quiet now, makes room")
+		t.Cleanup(func() { fresh.Close() })
+		require.NoError(t, add(fresh))
+		assert.Error(t, add(busy))
+	})
+
 	t.Run("a call sent as it is closed is refused, not executed", func(t *testing.T) {
 		// The quiet session gets a go-away before it is closed: a call it
 		// sends after that is answered as not executed, not lost.

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -126,4 +127,42 @@ func TestCancelPropagationServerToClient(t *testing.T) {
 	p99 := percentile(delays, 0.99)
 	t.Logf("server→client cancel propagation over %d trials: p50=%v p99=%v max=%v", trials, percentile(delays, 0.5), p99, percentile(delays, 1))
 	assert.LessOrEqual(t, p99, 100*time.Millisecond)
+}
+
+// TestWithHandlersServeTheConnectHook: handlers a client registers with
+// client.WithHandlers exist when the server's connect hook calls back
+// at once (registered after Dial, the same call can fail as
+// unimplemented); an error from the registration fails Dial and closes
+// the connection.
+func TestWithHandlersServeTheConnectHook(t *testing.T) {
+	pushed := make(chan error, 1)
+	s := newServer(t, server.WithConnHooks(func(p *server.Peer) {
+		var reply string
+		err := p.Call(t.Context(), "Node.Greet", "welcome", &reply)
+		if err == nil && reply != "thanks for welcome" {
+			err = fmt.Errorf("the client answered %q", reply)
+		}
+		pushed <- err
+	}, nil))
+	addr := listen(t, s)
+	for i := range 20 {
+		c, err := client.Dial(t.Context(), addr, client.WithHandlers(func(c *client.Client) error {
+			return client.Handle(c, "Node.Greet", func(_ context.Context, s *string) (*string, error) {
+				r := "thanks for " + *s
+				return &r, nil
+			})
+		}))
+		require.NoError(t, err)
+		require.NoError(t, <-pushed, "connection %d: the push at connect found its handler", i)
+		require.NoError(t, c.Close())
+	}
+
+	bad := errors.New("a handler registered twice")
+	_, err := client.Dial(t.Context(), addr, client.WithHandlers(func(*client.Client) error { return bad }))
+	require.ErrorIs(t, err, bad)
+	assert.True(t, ferry.NotExecuted(err))
+	require.Eventually(t, func() bool { return len(s.Conns()) == 0 }, 5*time.Second, time.Millisecond,
+		"the connection closed")
+	_, err = client.Dial(t.Context(), addr, client.WithHandlers(nil))
+	require.Error(t, err)
 }

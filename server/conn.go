@@ -27,10 +27,11 @@ type netConn struct {
 	// quietHint is when a call stream's reader last parked (Unix ns), 0
 	// since one read again; bare is the engine of a bare connection, whose
 	// QuietHint stands in. A hint of which connection may be quiet,
-	// confirmed by quiet; notQuiet is the hint quiet last refused.
+	// confirmed by quiet; until quiet refused it, it is not used again
+	// before busyUntil (Unix ns).
 	quietHint atomic.Int64
 	bare      atomic.Pointer[engine.Channel]
-	notQuiet  atomic.Int64
+	busyUntil atomic.Int64
 	evicted   bool // closed to make room; under s.mu
 	ip        string
 	peers     map[*netConn]struct{} // the connections open from ip (Server.perIP), under s.mu
@@ -529,16 +530,15 @@ func (c *netConn) parked(yes bool) {
 }
 
 // hint returns when the connection may have become quiet (Unix ns), or 0
-// when it is not (see quietHint); cheap.
-func (c *netConn) hint() int64 {
-	at := c.quietHint.Load()
+// when it is not (see quietHint), now being the time in Unix ns; cheap.
+func (c *netConn) hint(now int64) int64 {
+	if now < c.busyUntil.Load() {
+		return 0 // quiet refused it a moment ago
+	}
 	if e := c.bare.Load(); e != nil {
-		at = e.QuietHint()
+		return e.QuietHint()
 	}
-	if at == c.notQuiet.Load() {
-		return 0 // refused by quiet already: wait for the next park
-	}
-	return at
+	return c.quietHint.Load()
 }
 
 // quietSince reports whether the connection has nothing in progress, and
@@ -571,12 +571,18 @@ func (c *netConn) quietSince() (since time.Time, ok bool) {
 	return since, true
 }
 
-// quiet is quietSince for a connection chosen by hint: when it is not
-// quiet, that hint is not used again.
-func (c *netConn) quiet(hint int64) bool {
+// busyPause is how long a connection that quiet refused is not looked at
+// closely again: a connection busy behind a quiet hint (a long call, a
+// stream) costs a check per new connection at a bound at most once per
+// pause, and becomes a candidate again after it.
+const busyPause = time.Second
+
+// quiet is quietSince for a connection chosen by its hint: when it is not
+// quiet, it is passed over for busyPause.
+func (c *netConn) quiet(now int64) bool {
 	_, ok := c.quietSince()
 	if !ok {
-		c.notQuiet.Store(hint)
+		c.busyUntil.Store(now + int64(busyPause))
 	}
 	return ok
 }

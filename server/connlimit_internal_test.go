@@ -47,7 +47,7 @@ func BenchmarkConnLimitScan(b *testing.B) {
 					}
 					b.StopTimer()
 					for c := range s.conns {
-						c.notQuiet.Store(0)
+						c.busyUntil.Store(0)
 					}
 					b.StartTimer()
 				}

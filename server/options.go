@@ -146,7 +146,9 @@ func WithClientInterceptors(ics ...ferry.ClientInterceptor) Option {
 // WithConnHooks sets functions called when a client connects and after it
 // has gone; either may be nil. onConnect runs in its own goroutine per
 // connection while calls are already being served; it may keep the Peer
-// and call the client at any time (push). onDisconnect runs once the
+// and call the client at any time (push), from the start: a Ferry client
+// registers the handlers such calls need before it connects
+// (client.WithHandlers). onDisconnect runs once the
 // connection has ended and its handlers have returned.
 func WithConnHooks(onConnect, onDisconnect func(*Peer)) Option {
 	return func(o *options) error {

@@ -277,6 +277,7 @@ func (s *Server) candidates(ip string, sameIP bool) map[*netConn]struct{} {
 // first, and of those the one quiet the longest; among the quietScan
 // connections it looks at when there are more. s.mu is held.
 func (s *Server) quietest(ip string, sameIP bool) *netConn {
+	now := time.Now().UnixNano()
 	for range quietChecks {
 		var v *netConn
 		var vn int
@@ -286,7 +287,7 @@ func (s *Server) quietest(ip string, sameIP bool) *netConn {
 			if seen++; seen > quietScan {
 				break
 			}
-			at := c.hint()
+			at := c.hint(now)
 			if at == 0 || c.evicted || !c.proven.Load() {
 				continue
 			}
@@ -298,7 +299,7 @@ func (s *Server) quietest(ip string, sameIP bool) *netConn {
 		if v == nil {
 			return nil
 		}
-		if v.quiet(vat) {
+		if v.quiet(now) {
 			return v
 		}
 	}

@@ -9,10 +9,9 @@
 // connection, then subscribes to the dialer's live feed: it opens a
 // server-streaming call, "Node.Feed", to a handler the dialer registered
 // (client.HandleServerStream), and reads each reading as it comes. It also
-// pushes a greeting to every node that connects, trying again until the
-// node has registered its handlers (a client registers them after it has
-// dialed, so the first try may find none); the dialer waits for that
-// greeting before it exits.
+// pushes a greeting to every node that connects, at once: the dialer
+// registers its handlers before it connects (client.WithHandlers), and
+// waits for that greeting before it exits.
 package main
 
 import (
@@ -29,7 +28,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/server"
 )
@@ -87,7 +85,7 @@ func runListener(ctx context.Context, addr, name string, out *os.File, ready cha
 		var reply Greeting
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		if err := push(cctx, p, Greeting{From: name, Text: "welcome"}, &reply); err == nil {
+		if err := p.Call(cctx, "Node.Greet", Greeting{From: name, Text: "welcome"}, &reply); err == nil {
 			fmt.Fprintf(out, "%s: pushed a welcome to %s, who answered %q\n", name, reply.From, reply.Text)
 		}
 	}, nil))
@@ -139,59 +137,40 @@ func runListener(ctx context.Context, addr, name string, out *os.File, ready cha
 	return nil
 }
 
-// push calls Node.Greet on a node that has just connected. A node
-// registers its handlers once it has dialed, so a call that comes first
-// finds no handler (unimplemented, not executed): push tries again, every
-// 20 ms, until ctx ends.
-func push(ctx context.Context, p *server.Peer, g Greeting, reply *Greeting) error {
-	for {
-		err := p.Call(ctx, "Node.Greet", g, reply)
-		if ferry.CodeOf(err) != ferry.CodeUnimplemented {
-			return err
-		}
-		t := time.NewTimer(20 * time.Millisecond)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		}
-	}
-}
-
-// runDialer connects, serves Node.Greet to the listener, calls it once,
-// waits for the listener's welcome (at most 5 s) and returns.
+// runDialer connects, serving Node.Greet and Node.Feed to the listener,
+// calls Node.Greet once, waits for the listener's welcome (at most 5 s)
+// and returns.
 func runDialer(ctx context.Context, addr, name string, out *os.File) error {
-	c, err := client.Dial(ctx, addr)
+	welcomed := make(chan struct{})
+	var once sync.Once
+	// The handlers the listener calls back, registered before the
+	// connection starts: its welcome comes as soon as this node connects.
+	c, err := client.Dial(ctx, addr, client.WithHandlers(func(c *client.Client) error {
+		err := client.Handle(c, "Node.Greet", func(ctx context.Context, g *Greeting) (*Greeting, error) {
+			fmt.Fprintf(out, "%s: %s calls me: %q\n", name, g.From, g.Text)
+			if g.Text == "welcome" {
+				once.Do(func() { close(welcomed) })
+			}
+			return &Greeting{From: name, Text: "it is " + name}, nil
+		})
+		if err != nil {
+			return err
+		}
+		// The live feed the listener subscribes to.
+		return client.HandleServerStream(c, "Node.Feed", func(ctx context.Context, req *FeedRequest, send func(*Reading) error) error {
+			for i := 1; i <= req.Count; i++ {
+				if err := send(&Reading{Seq: i, Value: 20 + float64(i)/2}); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(out, "%s: sent %d readings on my feed\n", name, req.Count)
+			return nil
+		})
+	}))
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	welcomed := make(chan struct{})
-	var once sync.Once
-	err = client.Handle(c, "Node.Greet", func(ctx context.Context, g *Greeting) (*Greeting, error) {
-		fmt.Fprintf(out, "%s: %s calls me: %q\n", name, g.From, g.Text)
-		if g.Text == "welcome" {
-			once.Do(func() { close(welcomed) })
-		}
-		return &Greeting{From: name, Text: "it is " + name}, nil
-	})
-	if err != nil {
-		return err
-	}
-	// The live feed the listener subscribes to.
-	err = client.HandleServerStream(c, "Node.Feed", func(ctx context.Context, req *FeedRequest, send func(*Reading) error) error {
-		for i := 1; i <= req.Count; i++ {
-			if err := send(&Reading{Seq: i, Value: 20 + float64(i)/2}); err != nil {
-				return err
-			}
-		}
-		fmt.Fprintf(out, "%s: sent %d readings on my feed\n", name, req.Count)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
 	var reply Greeting
 	if err := c.Call(ctx, "Node.Greet", Greeting{From: name, Text: "hello"}, &reply); err != nil {
 		return err
