@@ -48,6 +48,15 @@ func allQuiet(s *server.Server, n int) bool {
 	return len(conns) == n
 }
 
+// settledAt waits until the server holds n connections: a connection
+// closed to make room is closed after its go-away, a moment after the
+// newcomer was let in.
+func settledAt(t *testing.T, s *server.Server, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool { return len(s.Conns()) == n }, 5*time.Second, time.Millisecond,
+		"the connection that made room is gone")
+}
+
 // TestConnLimitsCloseQuietConnections checks server.WithConnLimits and
 // SECURITY.md: at a bound, when every connection has sent a complete
 // message, a quiet one (nothing arriving, no call in progress, no stream)
@@ -71,6 +80,7 @@ func TestConnLimitsCloseQuietConnections(t *testing.T) {
 
 		fresh := dialFrom(t, addr, "127.0.0.4")
 		require.NoError(t, add(fresh), "a newcomer is served at the bound")
+		settledAt(t, s, 4)
 		assert.NoError(t, add(other), "the lone address's connection is kept")
 		lost := 0
 		for _, c := range flood {
@@ -94,6 +104,7 @@ func TestConnLimitsCloseQuietConnections(t *testing.T) {
 
 		a3 := dialFrom(t, addr, "127.0.0.2")
 		require.NoError(t, add(a3))
+		settledAt(t, s, 3)
 		assert.NoError(t, add(other), "another address is not touched by the per-IP bound")
 		assert.NotEqual(t, add(a1) == nil, add(a2) == nil, "exactly one of the address's two quiet connections made room")
 	})
@@ -131,6 +142,7 @@ func TestConnLimitsCloseQuietConnections(t *testing.T) {
 
 		fresh := dialFrom(t, addr, "127.0.0.4")
 		require.NoError(t, add(fresh))
+		settledAt(t, s, 2)
 		assert.Error(t, add(quiet), "the quiet connection made room")
 		close(release)
 		require.NoError(t, held.Wait(), "the call in progress was not cut")
@@ -177,6 +189,7 @@ func TestConnLimitsCloseQuietConnections(t *testing.T) {
 		}, 10*time.Second, 20*time.Millisecond, "the connection, quiet now, makes room")
 		t.Cleanup(func() { fresh.Close() })
 		require.NoError(t, add(fresh))
+		settledAt(t, s, 1)
 		assert.Error(t, add(busy))
 	})
 
