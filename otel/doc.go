@@ -114,24 +114,25 @@
 // Measured with BenchmarkOverhead (a trivial call over TCP loopback, 16
 // concurrent callers, the interceptors on both sides, against no
 // interceptors in the same run, alternating; the process's CPU time per
-// call, 3 runs each on a shared 2-core VM, 2026-12-06): interceptors that
-// only call next cost 1.06–1.07 times the CPU time of no interceptors;
-// metrics through a Metrics 1.10–1.14; tracing at 1 % 1.75–1.98. As a
-// yardstick, a calling-side interceptor that does nothing but keep the
-// processor busy for 300 ns costs 1.15–1.20: with calls of about 7 µs of
-// CPU, fixed work per call costs this benchmark several times its own
-// time, because it thins the batches the writers send. Tracing at 1 % is
-// the sum of two parts measured alone: the tracer's start of a span for
-// each new trace (the SDK's sampler, new IDs, a span that records
-// nothing and its context; the start-1% variant: 1.27–1.29) and the
-// trace context carried on every call (the metadata variant, a constant
-// 55-byte entry sent and read, no tracing at all: 1.17–1.23), plus
-// formatting and parsing the traceparent. A throwaway variant that did
-// the least any propagation must (random IDs, a hand-formatted
+// call, 3 runs on a quiet 2-core VM, 2026-12-06 07:54 UTC): interceptors
+// that only call next cost 1.06–1.07 times the CPU time of no
+// interceptors; metrics through a Metrics 1.11–1.15; tracing at 1 %
+// 1.82–1.96. As a yardstick, a calling-side interceptor that does nothing
+// but keep the processor busy for 300 ns costs 1.09–1.19: with calls of
+// about 7 µs of CPU, fixed work per call costs this benchmark several
+// times its own time, because it thins the batches the writers send.
+// Tracing at 1 % is the sum of two parts measured alone: the tracer's
+// start of a span for each new trace (the SDK's sampler, new IDs, a span
+// that records nothing and its context; the start-1% variant: 1.25–1.34)
+// and the trace context carried on every call (the metadata variant, a
+// constant 55-byte entry sent and read, no tracing at all: 1.14–1.25),
+// plus formatting and parsing the traceparent. A throwaway variant that
+// did the least any propagation must (random IDs, a hand-formatted
 // traceparent in the metadata, parsed by hand into the handler's context,
-// no SDK at all) measured 1.30–1.41 in the same runs: with a trace
-// context on every call, this trivial call cannot cost less than about
-// a third more.
+// no SDK at all) measured 1.30–1.41 in three earlier runs the same day
+// (03:53 UTC, tracing at 1 % 1.75–1.98 in those): with a trace context on
+// every call, this trivial call cannot cost less than about a third
+// more.
 //
 // Not covered: unary message sizes (a unary interceptor sees decoded
 // values, not the bytes; the v1.40.0 conventions no longer define size
