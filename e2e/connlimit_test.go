@@ -48,6 +48,24 @@ func allQuiet(s *server.Server, n int) bool {
 	return len(conns) == n
 }
 
+// holdCalls registers Hold.Hold on s: a call that runs until release is
+// closed (or its context ends) and then returns true; each start is sent
+// on started (room for 8).
+func holdCalls(t *testing.T, s *server.Server) (release, started chan struct{}) {
+	t.Helper()
+	release, started = make(chan struct{}), make(chan struct{}, 8)
+	require.NoError(t, server.Handle(s, "Hold.Hold", func(ctx context.Context, _ *struct{}) (*bool, error) {
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		ok := true
+		return &ok, nil
+	}))
+	return release, started
+}
+
 // settledAt waits until the server holds n connections: a connection
 // closed to make room is closed after its go-away, a moment after the
 // newcomer was let in.
@@ -110,18 +128,8 @@ func TestConnLimitsCloseQuietConnections(t *testing.T) {
 	})
 
 	t.Run("a call in progress is kept", func(t *testing.T) {
-		release := make(chan struct{})
-		started := make(chan struct{}, 1)
 		s := newServer(t, server.WithConnLimits(2, 0))
-		require.NoError(t, server.Handle(s, "Hold.Hold", func(ctx context.Context, _ *struct{}) (*bool, error) {
-			started <- struct{}{}
-			select {
-			case <-release:
-			case <-ctx.Done():
-			}
-			ok := true
-			return &ok, nil
-		}))
+		release, started := holdCalls(t, s)
 		addr := listen(t, s)
 		busy := dialFrom(t, addr, "127.0.0.2")
 		held := busy.Go(t.Context(), "Hold.Hold", struct{}{}, new(bool))
@@ -152,18 +160,8 @@ func TestConnLimitsCloseQuietConnections(t *testing.T) {
 	t.Run("busy when looked at, closed once quiet", func(t *testing.T) {
 		// A connection passed over while its call runs is not spared
 		// for good: once quiet, it makes room again.
-		release := make(chan struct{})
-		started := make(chan struct{}, 1)
 		s := newServer(t, server.WithConnLimits(1, 0))
-		require.NoError(t, server.Handle(s, "Hold.Hold", func(ctx context.Context, _ *struct{}) (*bool, error) {
-			started <- struct{}{}
-			select {
-			case <-release:
-			case <-ctx.Done():
-			}
-			ok := true
-			return &ok, nil
-		}))
+		release, started := holdCalls(t, s)
 		addr := listen(t, s)
 		busy := dialFrom(t, addr, "127.0.0.2")
 		held := busy.Go(t.Context(), "Hold.Hold", struct{}{}, new(bool))

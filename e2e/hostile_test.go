@@ -199,16 +199,7 @@ func TestMaxStreamsPerSession(t *testing.T) {
 // frees when a client leaves.
 func TestConnectionLimits(t *testing.T) {
 	s := newServer(t, server.WithConnLimits(0, 2))
-	release := make(chan struct{})
-	started := make(chan struct{}, 2)
-	require.NoError(t, server.Handle(s, "Hold.Hold", func(ctx context.Context, _ *struct{}) (*struct{}, error) {
-		started <- struct{}{}
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
-		return &struct{}{}, nil
-	}))
+	release, started := holdCalls(t, s)
 	addr := listen(t, s)
 	a, err := client.Dial(t.Context(), addr)
 	require.NoError(t, err)
