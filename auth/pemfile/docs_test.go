@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -144,4 +145,33 @@ func TestDocsFailedChangeKeptLoggedRetried(t *testing.T) {
 	require.Eventually(t, func() bool { return served() == "second" }, 10*time.Second, time.Millisecond,
 		"retried when the files change again")
 	assert.Contains(t, logs.String(), "reloaded")
+}
+
+// TestDocsFileSizeCap checks Options' "Each file may be at most 1 MiB":
+// a CA file padded (text before its PEM block, which PEM ignores) to
+// exactly 1 MiB loads; one byte more is refused, for CAFile and CertFile
+// alike.
+func TestDocsFileSizeCap(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.NewCA("CA")
+	certFile, keyFile := writeCert(t, dir, "s", ca.Issue(testcerts.Options{CommonName: "s", IPs: localhost}))
+	padded := func(name string, pem []byte, size int) string {
+		b := append([]byte(strings.Repeat("x", size-len(pem)-1)+"\n"), pem...)
+		require.Len(t, b, size)
+		path := filepath.Join(dir, name)
+		writeFile(t, path, b)
+		return path
+	}
+	_, err := pemfile.Load(pemfile.Options{CAFile: padded("ca-1m", ca.PEM(), 1<<20)})
+	require.NoError(t, err, "exactly 1 MiB")
+	_, err = pemfile.Load(pemfile.Options{CAFile: padded("ca-1m1", ca.PEM(), 1<<20+1)})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "larger than 1048576 bytes")
+	certPEM, err := os.ReadFile(certFile)
+	require.NoError(t, err)
+	_, err = pemfile.Load(pemfile.Options{CertFile: padded("s-1m", certPEM, 1<<20), KeyFile: keyFile})
+	require.NoError(t, err, "exactly 1 MiB")
+	_, err = pemfile.Load(pemfile.Options{CertFile: padded("s-1m1", certPEM, 1<<20+1), KeyFile: keyFile})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "larger than 1048576 bytes")
 }

@@ -51,7 +51,9 @@ const maxPEM = 1 << 20
 type Options struct {
 	// CertFile and KeyFile hold this side's certificate chain (leaf
 	// first) and its private key. A server needs them; a client sets them
-	// for mutual TLS.
+	// for mutual TLS. Each file may be at most 1 MiB, as CAFile: a larger
+	// one is refused (by Load, or by a reload, which keeps the files in
+	// use).
 	CertFile, KeyFile string
 	// CAFile holds the CA certificates that verify the peer: on a server,
 	// client certificates are then required and verified against them;

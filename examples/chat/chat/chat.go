@@ -49,11 +49,13 @@ func Serve(ctx context.Context, addr string, ready chan<- string) error {
 	if ready != nil {
 		ready <- l.Addr().String()
 	}
-	go func() {
-		<-ctx.Done()
-		s.Shutdown(context.Background())
-	}()
+	// Shut down when ctx ends; if Serve fails first, close the server
+	// and stop watching ctx.
+	stop := context.AfterFunc(ctx, func() { s.Shutdown(context.Background()) })
 	if err := s.Serve(l); err != server.ErrServerClosed {
+		if stop() {
+			s.Close()
+		}
 		return err
 	}
 	return nil
