@@ -388,17 +388,21 @@ func decBytes(d *fastDecoder, v reflect.Value) error {
 	if err != nil {
 		return d.wrong("binary data or a string")
 	}
-	buf := v.Bytes()
+	v.SetBytes(fillBytes(v.Bytes(), s))
+	return nil
+}
+
+// fillBytes returns s copied into buf when buf has the room (buf's array
+// is reused), else into a new slice; an empty s gives an empty, non-nil
+// slice, as msgpack does.
+func fillBytes(buf, s []byte) []byte {
 	switch {
 	case cap(buf) >= len(s) && buf != nil:
-		buf = buf[:copy(buf[:len(s)], s)]
+		return buf[:copy(buf[:len(s)], s)]
 	case len(s) == 0:
-		buf = []byte{}
-	default:
-		// append, unlike make and copy, does not clear memory it is
-		// about to overwrite: a large payload is written once.
-		buf = append([]byte(nil), s...)
+		return []byte{}
 	}
-	v.SetBytes(buf)
-	return nil
+	// append, unlike make and copy, does not clear memory it is about to
+	// overwrite: a large payload is written once.
+	return append([]byte(nil), s...)
 }

@@ -134,18 +134,7 @@ func decBytesP(d *fastDecoder, p unsafe.Pointer) error {
 	if err != nil {
 		return d.wrong("binary data or a string")
 	}
-	s, buf := d.b[start:end], *bp
-	switch {
-	case cap(buf) >= len(s) && buf != nil:
-		buf = buf[:copy(buf[:len(s)], s)]
-	case len(s) == 0:
-		buf = []byte{}
-	default:
-		// append, unlike make and copy, does not clear memory it is
-		// about to overwrite: a large payload is written once.
-		buf = append([]byte(nil), s...)
-	}
-	*bp = buf
+	*bp = fillBytes(*bp, d.b[start:end])
 	return nil
 }
 
