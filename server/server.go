@@ -163,35 +163,8 @@ func (s *Server) startConn(nc net.Conn, wait bool) *netConn {
 	s.mu.Lock()
 	overTotal := s.opts.maxConns > 0 && len(s.conns) >= s.opts.maxConns
 	overIP := s.opts.perIP > 0 && len(s.perIP[ip]) >= s.opts.perIP
-	if (overTotal || overIP) && !s.closing {
-		// Make room by closing the oldest connection that has not sent a
-		// complete message yet, else a quiet session, rather than
-		// refusing the newcomer.
-		what, quiet := "an idle new connection", false
-		v := s.oldestUnproven(ip, overIP, time.Now().Add(-unprovenGrace))
-		if v == nil {
-			what = "a quiet connection"
-			v = s.quietest(ip, overIP)
-			quiet = v != nil
-		}
-		if v == nil {
-			what = "a new connection"
-			v = s.oldestUnproven(ip, overIP, time.Time{})
-		}
-		if v != nil {
-			v.evicted = true
-			if quiet {
-				s.wg.Add(1) // before Close can wait: closing is false under s.mu
-				go func() {
-					defer s.wg.Done()
-					v.evict()
-				}()
-			} else {
-				v.closeRaw()
-			}
-			s.opts.logger.Warn("ferry: connection limit reached: closed "+what, "remote", v.nc.RemoteAddr())
-			overTotal, overIP = false, false
-		}
+	if (overTotal || overIP) && !s.closing && s.makeRoom(ip, overIP) {
+		overTotal, overIP = false, false
 	}
 	if closing := s.closing; closing || overTotal || overIP {
 		s.mu.Unlock()
@@ -222,6 +195,40 @@ func (s *Server) startConn(nc net.Conn, wait bool) *netConn {
 	s.mu.Unlock()
 	go c.serve()
 	return c
+}
+
+// makeRoom closes one connection, from ip when sameIP, so that a new one
+// fits within the connection bounds, and reports whether it found one:
+// the oldest that sent no complete message within unprovenGrace, else the
+// quietest (after a go-away), else the oldest that sent none yet. s.mu is
+// held and s is not closing.
+func (s *Server) makeRoom(ip string, sameIP bool) bool {
+	what, quiet := "an idle new connection", false
+	v := s.oldestUnproven(ip, sameIP, time.Now().Add(-unprovenGrace))
+	if v == nil {
+		what = "a quiet connection"
+		v = s.quietest(ip, sameIP)
+		quiet = v != nil
+	}
+	if v == nil {
+		what = "a new connection"
+		v = s.oldestUnproven(ip, sameIP, time.Time{})
+	}
+	if v == nil {
+		return false
+	}
+	v.evicted = true
+	if quiet {
+		s.wg.Add(1) // before Close can wait: closing is false under s.mu
+		go func() {
+			defer s.wg.Done()
+			v.evict()
+		}()
+	} else {
+		v.closeRaw()
+	}
+	s.opts.logger.Warn("ferry: connection limit reached: closed "+what, "remote", v.nc.RemoteAddr())
+	return true
 }
 
 // unprovenGrace is how long a new connection has to send its first
