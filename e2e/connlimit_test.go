@@ -270,3 +270,26 @@ func TestConnLimitsCloseQuietConnections(t *testing.T) {
 		}
 	})
 }
+
+// TestConnInfoQuietSince checks server.ConnInfo.QuietSince: zero while a
+// call runs, and once set no earlier than 250 ms after the last message
+// arrived (which was after t0 below).
+func TestConnInfoQuietSince(t *testing.T) {
+	s := newServer(t)
+	addr := listen(t, s)
+	release, started := holdCalls(t, s)
+	c := dialFrom(t, addr, "127.0.0.2")
+	held := c.Go(t.Context(), "Hold.Hold", struct{}{}, new(bool))
+	<-started
+	conns := s.Conns()
+	require.Len(t, conns, 1)
+	assert.True(t, conns[0].QuietSince.IsZero(), "a call is running")
+	close(release)
+	require.NoError(t, held.Wait())
+
+	t0 := time.Now()
+	require.NoError(t, add(c))
+	require.Eventually(t, func() bool { return allQuiet(s, 1) }, 5*time.Second, 5*time.Millisecond)
+	since := s.Conns()[0].QuietSince
+	assert.GreaterOrEqual(t, since.Sub(t0), 250*time.Millisecond, "quiet since %v after the last call began", since.Sub(t0))
+}

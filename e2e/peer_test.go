@@ -165,4 +165,20 @@ func TestWithHandlersServeTheConnectHook(t *testing.T) {
 		"the connection closed")
 	_, err = client.Dial(t.Context(), addr, client.WithHandlers(nil))
 	require.Error(t, err)
+
+	// Several run in order.
+	var order []int
+	c, err := client.Dial(t.Context(), addr,
+		client.WithHandlers(func(*client.Client) error { order = append(order, 1); return nil }),
+		client.WithHandlers(func(c *client.Client) error {
+			order = append(order, 2)
+			return client.Handle(c, "Node.Greet", func(_ context.Context, s *string) (*string, error) {
+				r := "thanks for " + *s
+				return &r, nil
+			})
+		}))
+	require.NoError(t, err)
+	require.NoError(t, <-pushed)
+	require.NoError(t, c.Close())
+	assert.Equal(t, []int{1, 2}, order)
 }
