@@ -27,7 +27,16 @@ type Scanner struct {
 	off      int      // bytes of the value accepted so far
 	skip     uint64   // payload bytes still to pass over
 	stack    []uint64 // items outstanding in each open container
+	// tops holds where the first elements of the top-level container
+	// begin, from the value's start (ntop of them): Elements.
+	tops [maxTops]int
+	ntop int
 }
+
+// maxTops is how many top-level elements a Scanner locates: enough for
+// every MessagePack-RPC message (at most five elements with Ferry's
+// extensions).
+const maxTops = 6
 
 // NewScanner returns a Scanner that refuses values longer than maxSize
 // bytes or nested deeper than maxDepth.
@@ -54,8 +63,15 @@ func (s *Scanner) Pending() int { return int(min(s.skip, uint64(s.maxSize))) }
 
 // Reset prepares the scanner for a new value.
 func (s *Scanner) Reset() {
-	s.off, s.skip, s.stack = 0, 0, s.stack[:0]
+	s.off, s.skip, s.stack, s.ntop = 0, 0, s.stack[:0], 0
 }
+
+// Elements returns where the elements of the top-level array (or the keys
+// and values of a top-level map) begin, as offsets from the value's start,
+// once Scan has reported the value whole and until Reset: the first six of
+// them. A caller splitting a message uses them instead of walking it
+// again.
+func (s *Scanner) Elements() []int { return s.tops[:s.ntop] }
 
 // Scan reports the length of the value that starts at buf[0] once it is
 // complete, or 0 while more bytes are needed.
@@ -89,6 +105,10 @@ func (s *Scanner) Scan(buf []byte) (int, error) {
 			} else if !ok {
 				return 0, nil
 			}
+		}
+		if len(s.stack) == 1 && s.ntop < maxTops {
+			s.tops[s.ntop] = s.off
+			s.ntop++
 		}
 		s.off += h.size
 		budget := uint64(s.maxSize - s.off)
