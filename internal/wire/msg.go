@@ -27,9 +27,10 @@ func Parse(b []byte) (Message, error) { return parse(b, nil) }
 // ParseScanned is Parse for a message b that a Reader returned, whose
 // elements begin at the offsets at that the Reader's scanner found while
 // it framed b (Reader.Elements): the fields are cut at them instead of
-// being walked again, b being known to be one whole value. Offsets that cannot be b's (too few or too many, the
-// second one not right after the type, out of order or past the end) are
-// ignored: it then walks b as Parse does.
+// being walked again, b being known to be one whole value. Offsets that
+// cannot be b's (too few or too many, the second one not right after the
+// type, out of order or past the end) are ignored: it then walks b as
+// Parse does.
 func ParseScanned(b []byte, at []int) (Message, error) { return parse(b, at) }
 
 func parse(b []byte, at []int) (Message, error) {
