@@ -189,3 +189,45 @@ func TestLongMethodNamesAreCut(t *testing.T) {
 		check(t, err, ferry.CodeInvalidArgument)
 	})
 }
+
+// TestAppendOutgoingMetadata: pairs added with AppendOutgoingMetadata on
+// top of a map arrive with it over TCP, each key once and the newest pair
+// winning, on a call and a stream's
+// opening; the handler sees the same through IncomingMetadataValue and
+// IncomingMetadata.
+func TestAppendOutgoingMetadata(t *testing.T) {
+	s := newServer(t)
+	require.NoError(t, server.Handle(s, "Md.All", func(ctx context.Context, _ *struct{}) (*ferry.Metadata, error) {
+		md := ferry.IncomingMetadata(ctx)
+		for k, v := range md {
+			if one, ok := ferry.IncomingMetadataValue(ctx, k); !ok || one != v {
+				return nil, ferry.Errorf(ferry.CodeInternal, "IncomingMetadataValue(%q) = %q, %v; the map has %q", k, one, ok, v)
+			}
+		}
+		return &md, nil
+	}))
+	require.NoError(t, server.HandleServerStream(s, "Md.Stream", func(ctx context.Context, _ *struct{}, send func(*ferry.Metadata) error) error {
+		md := ferry.IncomingMetadata(ctx)
+		return send(&md)
+	}))
+	c := dialTCP(t, s)
+	ctx := ferry.WithOutgoingMetadata(t.Context(), ferry.Metadata{"tenant": "acme", "traceparent": "old"})
+	ctx = ferry.AppendOutgoingMetadata(ctx, "traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	ctx = ferry.AppendOutgoingMetadata(ctx, "tracestate", "a=1")
+	ctx = ferry.AppendOutgoingMetadata(ctx, "tracestate", "a=2")
+	want := ferry.Metadata{"tenant": "acme", "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": "a=2"}
+
+	var got ferry.Metadata
+	require.NoError(t, c.Call(ctx, "Md.All", struct{}{}, &got))
+	assert.Equal(t, want, got)
+
+	rd, err := client.OpenServerStream[struct{}, ferry.Metadata](ctx, c, "Md.Stream", &struct{}{})
+	require.NoError(t, err)
+	first, err := rd.Recv()
+	require.NoError(t, err)
+	assert.Equal(t, want, *first)
+
+	got = nil
+	require.NoError(t, c.Call(ferry.AppendOutgoingMetadata(t.Context(), "only", "1"), "Md.All", struct{}{}, &got))
+	assert.Equal(t, ferry.Metadata{"only": "1"}, got)
+}

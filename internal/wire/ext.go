@@ -13,6 +13,9 @@ import (
 type RequestExt struct {
 	Timeout  int64             // nanoseconds; 0 for none
 	Metadata map[string]string // to send; nil for none
+	// Appended is metadata to send built by AppendOutgoingMetadata, in
+	// place of Metadata; nil for none.
+	Appended *meta.Appended
 	// Incoming is the metadata ParseRequestExt found, checked and copied
 	// but not decoded (nil for none): the read loop spends no map on it.
 	Incoming *meta.Incoming
@@ -31,14 +34,17 @@ func AppendRequestExt(b []byte, e RequestExt) []byte {
 	if e.Timeout != 0 {
 		n++
 	}
-	if len(e.Metadata) > 0 {
+	if len(e.Metadata) > 0 || e.Appended != nil {
 		n++
 	}
 	b = msgpack.AppendMapHeader(b, n)
 	if e.Timeout != 0 {
 		b = msgpack.AppendInt(msgpack.AppendString(b, extTimeout), e.Timeout)
 	}
-	if len(e.Metadata) > 0 {
+	switch {
+	case e.Appended != nil:
+		b = e.Appended.AppendTo(msgpack.AppendString(b, extMetadata))
+	case len(e.Metadata) > 0:
 		b = msgpack.AppendStringMap(msgpack.AppendString(b, extMetadata), e.Metadata)
 	}
 	return b
