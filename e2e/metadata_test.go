@@ -231,3 +231,35 @@ func TestAppendOutgoingMetadata(t *testing.T) {
 	require.NoError(t, c.Call(ferry.AppendOutgoingMetadata(t.Context(), "only", "1"), "Md.All", struct{}{}, &got))
 	assert.Equal(t, ferry.Metadata{"only": "1"}, got)
 }
+
+// TestNotificationKeepsMetadata: a notification handler that keeps its
+// context reads the metadata its own notification carried, even after
+// many more notifications have been served (the server reuses what it
+// keeps per notification).
+func TestNotificationKeepsMetadata(t *testing.T) {
+	const n = 200
+	kept := make(chan context.Context, n)
+	s := newServer(t)
+	require.NoError(t, server.Handle(s, "Md.Keep", func(ctx context.Context, _ *int) (*struct{}, error) {
+		kept <- ctx
+		return nil, nil
+	}))
+	c := dialTCP(t, s)
+	for i := range n {
+		ctx := ferry.WithOutgoingMetadata(t.Context(), ferry.Metadata{"i": fmt.Sprint(i)})
+		require.NoError(t, c.Notify(ctx, "Md.Keep", i))
+	}
+	seen := map[string]bool{}
+	for range n {
+		select {
+		case ctx := <-kept:
+			v, ok := ferry.IncomingMetadataValue(ctx, "i")
+			require.True(t, ok)
+			assert.Equal(t, v, ferry.IncomingMetadata(ctx)["i"])
+			seen[v] = true
+		case <-time.After(10 * time.Second):
+			t.Fatal("notifications not all served")
+		}
+	}
+	assert.Len(t, seen, n, "each kept context holds its own notification's metadata")
+}

@@ -72,7 +72,11 @@ func AppendResponseExt(b []byte, e ResponseExt) []byte {
 
 // ParseRequestExt reads a request's extension map. Unknown keys are
 // ignored so that later versions can add some.
-func ParseRequestExt(b []byte) (RequestExt, error) {
+func ParseRequestExt(b []byte) (RequestExt, error) { return ParseRequestExtInto(b, nil) }
+
+// ParseRequestExtInto is ParseRequestExt with the metadata parsed into md
+// (meta.ParseInto): Incoming is then md or nil.
+func ParseRequestExtInto(b []byte, md *meta.Incoming) (RequestExt, error) {
 	var e RequestExt
 	err := walkMap(b, func(key string, val []byte) error {
 		var err error
@@ -88,7 +92,7 @@ func ParseRequestExt(b []byte) (RequestExt, error) {
 				e.Timeout = int64(v.U)
 			} // larger than any duration: no deadline
 		case extMetadata:
-			if e.Incoming, err = meta.Parse(val); err != nil && !errors.Is(err, ErrMetadataTooLarge) {
+			if e.Incoming, err = meta.ParseInto(md, val); err != nil && !errors.Is(err, ErrMetadataTooLarge) {
 				err = fmt.Errorf("%w: metadata: %v", ErrMalformed, err)
 			}
 		}
