@@ -65,7 +65,7 @@ func BenchmarkConnLimitScan(b *testing.B) {
 // third of the time) when 3,000 are, from a different place each time.
 func TestConnLimitScanIsBounded(t *testing.T) {
 	for _, tc := range []struct {
-		n             int
+		n      int
 		always bool
 	}{{n: 1000, always: true}, {n: 3000}} {
 		s := New()
