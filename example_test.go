@@ -77,6 +77,22 @@ func ExampleWithOutgoingMetadata() {
 	// Metadata{authorization=[redacted]}
 }
 
+// A client interceptor adds a pair to every call it sees without copying
+// the metadata the call already carries.
+func ExampleAppendOutgoingMetadata() {
+	requestID := func(ctx context.Context, info *ferry.CallInfo, args, reply any, next ferry.Invoker) error {
+		return next(ferry.AppendOutgoingMetadata(ctx, "request-id", "42"), info, args, reply)
+	}
+	send := func(ctx context.Context, _ *ferry.CallInfo, _, _ any) error {
+		md := ferry.OutgoingMetadata(ctx) // what the call would carry
+		fmt.Println(md["tenant"], md["request-id"], len(md))
+		return nil
+	}
+	ctx := ferry.WithOutgoingMetadata(context.Background(), ferry.Metadata{"tenant": "blue"})
+	_ = requestID(ctx, &ferry.CallInfo{Method: "Svc.Do"}, nil, nil, send)
+	// Output: blue 42 2
+}
+
 // A server interceptor that looks for one key reads it alone: no map of
 // the call's metadata is built for it.
 func ExampleIncomingMetadataValue() {

@@ -1,7 +1,10 @@
 package ferry_test
 
 import (
+	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/stretchr/testify/assert"
@@ -62,4 +65,51 @@ func TestAuthInfoStringHidesToken(t *testing.T) {
 func TestIdentity(t *testing.T) {
 	assert.Nil(t, ferry.IdentityFromContext(t.Context()))
 	assert.Equal(t, "alice", ferry.IdentityFromContext(ferry.WithIdentity(t.Context(), "alice")))
+}
+
+// AppendOutgoingMetadata adds one pair on top of whatever ctx carries
+// (a map, earlier pairs), the newest winning, without touching the map
+// below it; WithOutgoingMetadata and NewOutgoingContext work on top of it.
+func TestAppendOutgoingMetadata(t *testing.T) {
+	ctx := ferry.AppendOutgoingMetadata(t.Context(), "a", "1")
+	assert.Equal(t, ferry.Metadata{"a": "1"}, ferry.OutgoingMetadata(ctx))
+
+	base := ferry.Metadata{"a": "base", "b": "base"}
+	ctx = ferry.NewOutgoingContext(t.Context(), base)
+	ctx = ferry.AppendOutgoingMetadata(ctx, "b", "1")
+	ctx = ferry.AppendOutgoingMetadata(ctx, "c", "1")
+	ctx = ferry.AppendOutgoingMetadata(ctx, "c", "2")
+	assert.Equal(t, ferry.Metadata{"a": "base", "b": "1", "c": "2"}, ferry.OutgoingMetadata(ctx))
+	assert.Equal(t, ferry.Metadata{"a": "base", "b": "base"}, base, "the map below is not changed")
+
+	merged := ferry.WithOutgoingMetadata(ctx, ferry.Metadata{"c": "3", "d": "3"})
+	assert.Equal(t, ferry.Metadata{"a": "base", "b": "1", "c": "3", "d": "3"}, ferry.OutgoingMetadata(merged))
+	assert.Equal(t, ferry.Metadata{"only": "x"}, ferry.OutgoingMetadata(ferry.NewOutgoingContext(ctx, ferry.Metadata{"only": "x"})))
+	again := ferry.AppendOutgoingMetadata(merged, "a", "4")
+	assert.Equal(t, ferry.Metadata{"a": "4", "b": "1", "c": "3", "d": "3"}, ferry.OutgoingMetadata(again))
+
+	// Everything else comes from the parent: values, deadline, cancellation.
+	type key struct{}
+	parent, cancel := context.WithTimeout(context.WithValue(t.Context(), key{}, "v"), time.Hour)
+	ctx = ferry.AppendOutgoingMetadata(parent, "token", "s3cr3t-value-0123456789")
+	assert.Equal(t, "v", ctx.Value(key{}))
+	dl, ok := ctx.Deadline()
+	want, _ := parent.Deadline()
+	assert.True(t, ok)
+	assert.Equal(t, want, dl)
+	child, stop := context.WithCancel(ctx)
+	defer stop()
+	cancel()
+	<-child.Done()
+	assert.ErrorIs(t, ctx.Err(), context.Canceled)
+	assert.NotContains(t, fmt.Sprint(ctx), "s3cr3t", "printing the context shows no value")
+
+	// "It copies no map and allocates once."
+	big := make(ferry.Metadata, 100)
+	for i := range 100 {
+		big[fmt.Sprint(i)] = "v"
+	}
+	ctx = ferry.AppendOutgoingMetadata(ferry.NewOutgoingContext(t.Context(), big), "x", "1")
+	allocs := testing.AllocsPerRun(100, func() { _ = ferry.AppendOutgoingMetadata(ctx, "traceparent", "00-01") })
+	assert.Equal(t, 1.0, allocs)
 }

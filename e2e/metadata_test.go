@@ -189,3 +189,77 @@ func TestLongMethodNamesAreCut(t *testing.T) {
 		check(t, err, ferry.CodeInvalidArgument)
 	})
 }
+
+// TestAppendOutgoingMetadata: pairs added with AppendOutgoingMetadata on
+// top of a map arrive with it over TCP, each key once and the newest pair
+// winning, on a call and a stream's
+// opening; the handler sees the same through IncomingMetadataValue and
+// IncomingMetadata.
+func TestAppendOutgoingMetadata(t *testing.T) {
+	s := newServer(t)
+	require.NoError(t, server.Handle(s, "Md.All", func(ctx context.Context, _ *struct{}) (*ferry.Metadata, error) {
+		md := ferry.IncomingMetadata(ctx)
+		for k, v := range md {
+			if one, ok := ferry.IncomingMetadataValue(ctx, k); !ok || one != v {
+				return nil, ferry.Errorf(ferry.CodeInternal, "IncomingMetadataValue(%q) = %q, %v; the map has %q", k, one, ok, v)
+			}
+		}
+		return &md, nil
+	}))
+	require.NoError(t, server.HandleServerStream(s, "Md.Stream", func(ctx context.Context, _ *struct{}, send func(*ferry.Metadata) error) error {
+		md := ferry.IncomingMetadata(ctx)
+		return send(&md)
+	}))
+	c := dialTCP(t, s)
+	ctx := ferry.WithOutgoingMetadata(t.Context(), ferry.Metadata{"tenant": "acme", "traceparent": "old"})
+	ctx = ferry.AppendOutgoingMetadata(ctx, "traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	ctx = ferry.AppendOutgoingMetadata(ctx, "tracestate", "a=1")
+	ctx = ferry.AppendOutgoingMetadata(ctx, "tracestate", "a=2")
+	want := ferry.Metadata{"tenant": "acme", "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": "a=2"}
+
+	var got ferry.Metadata
+	require.NoError(t, c.Call(ctx, "Md.All", struct{}{}, &got))
+	assert.Equal(t, want, got)
+
+	rd, err := client.OpenServerStream[struct{}, ferry.Metadata](ctx, c, "Md.Stream", &struct{}{})
+	require.NoError(t, err)
+	first, err := rd.Recv()
+	require.NoError(t, err)
+	assert.Equal(t, want, *first)
+
+	got = nil
+	require.NoError(t, c.Call(ferry.AppendOutgoingMetadata(t.Context(), "only", "1"), "Md.All", struct{}{}, &got))
+	assert.Equal(t, ferry.Metadata{"only": "1"}, got)
+}
+
+// TestNotificationKeepsMetadata: a notification handler that keeps its
+// context reads the metadata its own notification carried, even after
+// many more notifications have been served (the server reuses what it
+// keeps per notification).
+func TestNotificationKeepsMetadata(t *testing.T) {
+	const n = 200
+	kept := make(chan context.Context, n)
+	s := newServer(t)
+	require.NoError(t, server.Handle(s, "Md.Keep", func(ctx context.Context, _ *int) (*struct{}, error) {
+		kept <- ctx
+		return nil, nil
+	}))
+	c := dialTCP(t, s)
+	for i := range n {
+		ctx := ferry.WithOutgoingMetadata(t.Context(), ferry.Metadata{"i": fmt.Sprint(i)})
+		require.NoError(t, c.Notify(ctx, "Md.Keep", i))
+	}
+	seen := map[string]bool{}
+	for range n {
+		select {
+		case ctx := <-kept:
+			v, ok := ferry.IncomingMetadataValue(ctx, "i")
+			require.True(t, ok)
+			assert.Equal(t, v, ferry.IncomingMetadata(ctx)["i"])
+			seen[v] = true
+		case <-time.After(10 * time.Second):
+			t.Fatal("notifications not all served")
+		}
+	}
+	assert.Len(t, seen, n, "each kept context holds its own notification's metadata")
+}

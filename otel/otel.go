@@ -9,7 +9,6 @@ import (
 	"github.com/ferryrpc/ferry/server"
 	global "go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
@@ -62,6 +61,7 @@ type instruments struct {
 	tracer trace.Tracer
 	trace  bool // false for a no-op tracer provider: spans are skipped
 	props  propagation.TextMapPropagator
+	w3c    bool                    // props is propagation.TraceContext: see isW3C
 	hist   metric.Float64Histogram // rpc.server.call.duration or rpc.client.call.duration
 	own    *histogram              // the same in the Metrics of WithMetrics, or nil
 	attrs  attrCache
@@ -77,6 +77,7 @@ func newInstruments(opts []Option, serverSide bool) *instruments {
 		tracer: c.tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),
 		trace:  !isNoop,
 		props:  c.props,
+		w3c:    isW3C(c.props),
 	}
 	if c.metrics != nil {
 		if serverSide {
@@ -141,7 +142,7 @@ func ServerInterceptor(opts ...Option) ferry.ServerInterceptor {
 		}
 		span := noSpan
 		if in.trace {
-			ctx = in.props.Extract(ctx, incomingCarrier{ctx})
+			ctx = in.extract(ctx)
 			// A caller that did not sample the trace gets no server span:
 			// its decision holds (as ParentBased samplers, the SDK's
 			// default, decide), and the handler's own calls carry it on.
@@ -198,27 +199,6 @@ func ClientInterceptor(opts ...Option) ferry.ClientInterceptor {
 		in.record(ctx, ma, code, d)
 		return err
 	}
-}
-
-// inject returns ctx with the trace context and baggage it holds added to
-// the outgoing metadata, or ctx itself when it holds neither: a call
-// outside any trace, with tracing off, costs no propagation. The metadata
-// is built once, in a map sized for it, and handed to the context without
-// a further copy.
-func (in *instruments) inject(ctx context.Context) context.Context {
-	if !trace.SpanContextFromContext(ctx).IsValid() && baggage.FromContext(ctx).Len() == 0 {
-		return ctx
-	}
-	prev := ferry.OutgoingMetadata(ctx)
-	md := make(ferry.Metadata, len(prev)+2) // traceparent, tracestate
-	for k, v := range prev {
-		md[k] = v
-	}
-	in.props.Inject(ctx, MetadataCarrier(md))
-	if len(md) == 0 {
-		return ctx // the propagator propagates nothing
-	}
-	return ferry.NewOutgoingContext(ctx, md)
 }
 
 // epoch is the origin of now.

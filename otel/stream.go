@@ -129,7 +129,7 @@ func StreamServerInterceptor(opts ...Option) ferry.StreamServerInterceptor {
 		ma := in.attrs.method(info.Method)
 		span := noSpan
 		if in.trace {
-			ctx = in.props.Extract(ctx, incomingCarrier{ctx})
+			ctx = in.extract(ctx)
 			// As for unary calls: no span inside a trace the caller did
 			// not sample.
 			if !unsampled(ctx) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // BenchmarkConnLimitScan measures what choosing a connection to close
@@ -53,5 +55,50 @@ func BenchmarkConnLimitScan(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// TestConnLimitScanIsBounded checks WithConnLimits' "Past 1,024
+// connections, the choice is made among 1,024 taken from a random place":
+// with one connection that never sent a message among proven ones, a pass
+// finds it every time when 1,000 are open, and only sometimes (about a
+// third of the time) when 3,000 are, from a different place each time.
+func TestConnLimitScanIsBounded(t *testing.T) {
+	for _, tc := range []struct {
+		n      int
+		always bool
+	}{{n: 1000, always: true}, {n: 3000}} {
+		s := New()
+		ip := "127.0.0.2"
+		s.perIP[ip] = map[*netConn]struct{}{}
+		now := time.Now()
+		var target *netConn
+		for i := range tc.n {
+			c := &netConn{s: s, ip: ip, peers: s.perIP[ip], since: now.Add(time.Duration(i) * time.Millisecond)}
+			c.peers[c] = struct{}{}
+			if i == tc.n/2 {
+				target = c
+			} else {
+				c.proven.Store(true)
+			}
+			s.conns[c] = struct{}{}
+		}
+		found := 0
+		const passes = 300
+		for range passes {
+			switch s.oldestUnproven(ip, false, time.Time{}) {
+			case target:
+				found++
+			case nil:
+			default:
+				t.Fatal("a proven connection was chosen")
+			}
+		}
+		if tc.always {
+			assert.Equal(t, passes, found, "%d connections: each pass sees them all", tc.n)
+		} else {
+			assert.Greater(t, found, 0, "%d connections: some passes start near it", tc.n)
+			assert.Less(t, found, passes, "%d connections: a pass sees 1,024 of them", tc.n)
+		}
 	}
 }

@@ -4,6 +4,7 @@ package pemfile_test
 // the other tests do not cover.
 
 import (
+	"context"
 	"crypto/tls"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/auth/pemfile"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/internal/testcerts"
@@ -175,3 +177,51 @@ func TestDocsFileSizeCap(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "larger than 1048576 bytes")
 }
+
+// TestDocsClientWithoutCertificate checks "A server with a CAFile requires
+// and verifies client certificates" from the client's side: a client
+// config without CertFile (GetClientCertificate offers none: "the server
+// decides") is refused by a server with a CAFile, over a real handshake
+// and a first call, and a client with a certificate from that CA is
+// served.
+func TestDocsClientWithoutCertificate(t *testing.T) {
+	dir := t.TempDir()
+	ca := testcerts.NewCA("CA")
+	caFile := filepath.Join(dir, "ca.crt")
+	writeFile(t, caFile, ca.PEM())
+	certFile, keyFile := writeCert(t, dir, "s", ca.Issue(testcerts.Options{CommonName: "s", IPs: localhost}))
+	sf, err := pemfile.Load(pemfile.Options{CertFile: certFile, KeyFile: keyFile, CAFile: caFile})
+	require.NoError(t, err)
+	scfg, err := sf.ServerConfig()
+	require.NoError(t, err)
+	s := server.New(server.WithTLS(scfg))
+	require.NoError(t, server.Handle(s, "T.Ping", func(context.Context, *struct{}) (*bool, error) { return ptrTrue(), nil }))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	defer func() { s.Close(); <-served }()
+
+	call := func(o pemfile.Options) error {
+		f, err := pemfile.Load(o)
+		require.NoError(t, err)
+		cfg, err := f.ClientConfig()
+		require.NoError(t, err)
+		c, err := client.Dial(t.Context(), l.Addr().String(), client.WithTLS(cfg))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		var ok bool
+		return c.Call(t.Context(), "T.Ping", struct{}{}, &ok)
+	}
+	err = call(pemfile.Options{CAFile: caFile, ServerName: "127.0.0.1"})
+	require.Error(t, err, "no client certificate")
+	assert.Equal(t, ferry.CodeUnauthenticated, ferry.CodeOf(err), "%v", err)
+	assert.Contains(t, err.Error(), "certificate required")
+
+	ccert, ckey := writeCert(t, dir, "c", ca.Issue(testcerts.Options{CommonName: "c", Client: true}))
+	require.NoError(t, call(pemfile.Options{CertFile: ccert, KeyFile: ckey, CAFile: caFile, ServerName: "127.0.0.1"}))
+}
+
+func ptrTrue() *bool { b := true; return &b }

@@ -245,8 +245,8 @@ var bodyPattern = sync.OnceValue(func() []byte {
 // directPeer is an engine serving B.Len, which checks that its argument
 // is bodyOf(len) and returns the length (-1 when it is not), over a pipe
 // whose other end the test writes raw bytes into; replies are parsed and
-// sent on the returned channel.
-func directPeer(t *testing.T, budget *transport.Budget) (srv *Channel, raw net.Conn, replies chan wire.Message, ran chan int) {
+// sent on the returned channel. A body stalled for stall ends the conn.
+func directPeer(t *testing.T, budget *transport.Budget, stall time.Duration) (srv *Channel, raw net.Conn, replies chan wire.Message, ran chan int) {
 	t.Helper()
 	ran = make(chan int, 64)
 	r := registry.New()
@@ -259,7 +259,7 @@ func directPeer(t *testing.T, budget *transport.Budget) (srv *Channel, raw net.C
 		return &n, nil
 	})))
 	a, b := announcedPipe()
-	srv = New(a, Options{Registry: r, Budget: budget, StallTimeout: 200 * time.Millisecond, FerryPeer: true})
+	srv = New(a, Options{Registry: r, Budget: budget, StallTimeout: stall, FerryPeer: true})
 	srv.Start()
 	replies = make(chan wire.Message, 64)
 	go func() {
@@ -322,7 +322,7 @@ func TestDirectArgsCutShort(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			budget := transport.NewBudget(64<<20, nil)
-			srv, raw, replies, ran := directPeer(t, budget)
+			srv, raw, replies, ran := directPeer(t, budget, 200*time.Millisecond)
 			msg := rawRequest(0, 1, "B.Len", true, c.declared, bodyOf(c.sent), c.ext)
 			_, err := raw.Write(msg)
 			if err != nil { // the reader stopped first (past the limit)
@@ -347,7 +347,7 @@ func TestDirectArgsCutShort(t *testing.T) {
 // the conn gives back every charge.
 func TestDirectArgsPipelined(t *testing.T) {
 	budget := transport.NewBudget(64<<20, nil)
-	srv, raw, replies, ran := directPeer(t, budget)
+	srv, raw, replies, ran := directPeer(t, budget, 20*time.Second) // no stall here
 	max := wire.DefaultLimits.MaxMessage
 	exact := max - len(rawRequest(0, 1, "B.Len", false, 0, nil, []byte{0x80}))
 	type call struct {
@@ -414,7 +414,7 @@ func TestDirectArgsPipelined(t *testing.T) {
 // before its body is allocated, its body is skipped, and the conn goes on.
 func TestDirectArgsRefused(t *testing.T) {
 	budget := transport.NewBudget(1<<20, nil)
-	srv, raw, replies, ran := directPeer(t, budget)
+	srv, raw, replies, ran := directPeer(t, budget, 20*time.Second) // no stall here
 	go func() {
 		_, _ = raw.Write(rawRequest(0, 1, "B.Len", true, 1<<20-1, bodyOf(1<<20-1), []byte{0x80}))
 		_, _ = raw.Write(rawRequest(0, 2, "B.Len", true, 100<<10, bodyOf(100<<10), nil))

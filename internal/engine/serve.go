@@ -121,7 +121,8 @@ type inbound struct {
 	meth       *registry.Method
 	args       any
 	ctx        context.Context
-	call       callCtx // in.ctx's core when the call can end early (cancelable)
+	call       callCtx       // in.ctx's core when the call can end early (cancelable)
+	md         meta.Incoming // the call's metadata, which call refers to
 	cancelable bool
 	id         uint32
 	isReq      bool
@@ -230,7 +231,7 @@ func (c *Channel) serve(m *wire.Message) {
 		return
 	}
 	if ext {
-		re, err := wire.ParseRequestExt(m.Ext)
+		re, err := wire.ParseRequestExtInto(m.Ext, &in.md)
 		if err != nil {
 			c.opts.Budget.Release(cost)
 			c.opts.Limiter.unreserve(adm)
@@ -245,7 +246,9 @@ func (c *Channel) serve(m *wire.Message) {
 			in.call.init(in.ctx, re.Incoming, time.Duration(max(re.Timeout, 0)), re.Timeout != 0)
 			in.ctx, in.cancelable = &in.call, true
 		} else if re.Incoming != nil {
-			in.ctx = context.WithValue(in.ctx, meta.Key{}, re.Incoming)
+			// in may be reused once the handler returns, while a
+			// handler may keep its context: the metadata moves out.
+			in.ctx = context.WithValue(in.ctx, meta.Key{}, re.Incoming.Clone())
 		}
 	}
 	c.mu.Lock()

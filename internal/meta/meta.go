@@ -48,7 +48,12 @@ var ErrTooMuch = errors.New("metadata has more than 1024 pairs or 64 KiB")
 // or nil when it holds no pair. b is not retained. The keys and values
 // Get and Map return share that one copy: reading them allocates nothing
 // more.
-func Parse(b []byte) (*Incoming, error) {
+func Parse(b []byte) (*Incoming, error) { return ParseInto(nil, b) }
+
+// ParseInto is Parse into dst, a zero Incoming that the caller keeps
+// inside a value of its own (nil: a new one): it returns dst, filled, or
+// nil when b holds no pair, and saves Parse's allocation of an Incoming.
+func ParseInto(dst *Incoming, b []byte) (*Incoming, error) {
 	if len(b) == 1 && b[0] == 0xc0 {
 		return nil, nil
 	}
@@ -65,7 +70,20 @@ func Parse(b []byte) (*Incoming, error) {
 	if n == 0 {
 		return nil, nil
 	}
-	return &Incoming{raw: string(b[:end]), n: n}, nil
+	if dst == nil {
+		dst = new(Incoming)
+	}
+	dst.raw, dst.n = string(b[:end]), n
+	return dst, nil
+}
+
+// Clone returns a new Incoming holding the same metadata as in (which
+// shares its bytes), for when in lives in a value that is reused.
+func (in *Incoming) Clone() *Incoming {
+	if in == nil {
+		return nil
+	}
+	return &Incoming{raw: in.raw, n: in.n}
 }
 
 // span is where a key or value lies in a map's encoding.

@@ -108,7 +108,12 @@ func RequestExt(ctx context.Context) (wire.RequestExt, *ferry.Error) {
 			return ext, ferry.MarkNotExecuted(Context(context.DeadlineExceeded))
 		}
 	}
-	ext.Metadata = ferry.OutgoingMetadata(ctx)
+	switch md := ctx.Value(meta.OutKey{}).(type) {
+	case ferry.Metadata:
+		ext.Metadata = md
+	case *meta.Appended:
+		ext.Appended = md
+	}
 	return ext, nil
 }
 

@@ -13,6 +13,9 @@ import (
 type RequestExt struct {
 	Timeout  int64             // nanoseconds; 0 for none
 	Metadata map[string]string // to send; nil for none
+	// Appended is metadata to send built by AppendOutgoingMetadata, in
+	// place of Metadata; nil for none.
+	Appended *meta.Appended
 	// Incoming is the metadata ParseRequestExt found, checked and copied
 	// but not decoded (nil for none): the read loop spends no map on it.
 	Incoming *meta.Incoming
@@ -31,14 +34,17 @@ func AppendRequestExt(b []byte, e RequestExt) []byte {
 	if e.Timeout != 0 {
 		n++
 	}
-	if len(e.Metadata) > 0 {
+	if len(e.Metadata) > 0 || e.Appended != nil {
 		n++
 	}
 	b = msgpack.AppendMapHeader(b, n)
 	if e.Timeout != 0 {
 		b = msgpack.AppendInt(msgpack.AppendString(b, extTimeout), e.Timeout)
 	}
-	if len(e.Metadata) > 0 {
+	switch {
+	case e.Appended != nil:
+		b = e.Appended.AppendTo(msgpack.AppendString(b, extMetadata))
+	case len(e.Metadata) > 0:
 		b = msgpack.AppendStringMap(msgpack.AppendString(b, extMetadata), e.Metadata)
 	}
 	return b
@@ -66,7 +72,11 @@ func AppendResponseExt(b []byte, e ResponseExt) []byte {
 
 // ParseRequestExt reads a request's extension map. Unknown keys are
 // ignored so that later versions can add some.
-func ParseRequestExt(b []byte) (RequestExt, error) {
+func ParseRequestExt(b []byte) (RequestExt, error) { return ParseRequestExtInto(b, nil) }
+
+// ParseRequestExtInto is ParseRequestExt with the metadata parsed into md
+// (meta.ParseInto): Incoming is then md or nil.
+func ParseRequestExtInto(b []byte, md *meta.Incoming) (RequestExt, error) {
 	var e RequestExt
 	err := walkMap(b, func(key string, val []byte) error {
 		var err error
@@ -82,7 +92,7 @@ func ParseRequestExt(b []byte) (RequestExt, error) {
 				e.Timeout = int64(v.U)
 			} // larger than any duration: no deadline
 		case extMetadata:
-			if e.Incoming, err = meta.Parse(val); err != nil && !errors.Is(err, ErrMetadataTooLarge) {
+			if e.Incoming, err = meta.ParseInto(md, val); err != nil && !errors.Is(err, ErrMetadataTooLarge) {
 				err = fmt.Errorf("%w: metadata: %v", ErrMalformed, err)
 			}
 		}
