@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 )
 
 // MaxDepth is the deepest nesting of arrays and maps a value may have
@@ -28,9 +29,10 @@ type Scanner struct {
 	skip     uint64   // payload bytes still to pass over
 	stack    []uint64 // items outstanding in each open container
 	// tops holds where the first elements of the top-level container
-	// begin, from the value's start (ntop of them): Elements.
-	tops [maxTops]int
-	ntop int
+	// begin, from the value's start (ntop of them): Elements. They are
+	// kept through Reset, until the next value begins.
+	tops [maxTops]int32
+	ntop uint8
 }
 
 // maxTops is how many top-level elements a Scanner locates: enough for
@@ -63,19 +65,23 @@ func (s *Scanner) Pending() int { return int(min(s.skip, uint64(s.maxSize))) }
 
 // Reset prepares the scanner for a new value.
 func (s *Scanner) Reset() {
-	s.off, s.skip, s.stack, s.ntop = 0, 0, s.stack[:0], 0
+	s.off, s.skip, s.stack = 0, 0, s.stack[:0]
 }
 
 // Elements returns where the elements of the top-level array (or the keys
-// and values of a top-level map) begin, as offsets from the value's start,
-// once Scan has reported the value whole and until Reset: the first six of
-// them. A caller splitting a message uses them instead of walking it
-// again.
-func (s *Scanner) Elements() []int { return s.tops[:s.ntop] }
+// and values of a top-level map) begin, as offsets from the value's start:
+// the first six of them. Once Scan has reported a value whole, they are
+// that value's until the next value begins (Reset keeps them); a value
+// past 2 GiB records none past that offset. A caller splitting a message
+// uses them instead of walking it again.
+func (s *Scanner) Elements() []int32 { return s.tops[:s.ntop] }
 
 // Scan reports the length of the value that starts at buf[0] once it is
 // complete, or 0 while more bytes are needed.
 func (s *Scanner) Scan(buf []byte) (int, error) {
+	if s.off == 0 {
+		s.ntop = 0 // a new value: the last one's elements are forgotten
+	}
 	for {
 		if s.skip > 0 {
 			avail := uint64(len(buf) - s.off)
@@ -106,8 +112,8 @@ func (s *Scanner) Scan(buf []byte) (int, error) {
 				return 0, nil
 			}
 		}
-		if len(s.stack) == 1 && s.ntop < maxTops {
-			s.tops[s.ntop] = s.off
+		if len(s.stack) == 1 && s.ntop < maxTops && s.off <= math.MaxInt32 {
+			s.tops[s.ntop] = int32(s.off)
 			s.ntop++
 		}
 		s.off += h.size

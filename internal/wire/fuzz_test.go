@@ -82,7 +82,7 @@ func fuzzReadAll(t *testing.T, r *Reader, lim Limits) ([][]byte, error) {
 		at := r.Elements()
 		require.Len(t, at, min(n, 6))
 		for i := range at {
-			require.Equal(t, off, at[i], "element %d", i)
+			require.Equal(t, int32(off), at[i], "element %d", i)
 			l, err := msgpack.Skip(m[off:])
 			require.NoError(t, err)
 			off += l

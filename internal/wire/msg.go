@@ -31,9 +31,9 @@ func Parse(b []byte) (Message, error) { return parse(b, nil) }
 // cannot be b's (too few or too many, the second one not right after the
 // type, out of order or past the end) are ignored: it then walks b as
 // Parse does.
-func ParseScanned(b []byte, at []int) (Message, error) { return parse(b, at) }
+func ParseScanned(b []byte, at []int32) (Message, error) { return parse(b, at) }
 
-func parse(b []byte, at []int) (Message, error) {
+func parse(b []byte, at []int32) (Message, error) {
 	var m Message
 	n, off, ok := msgpack.ArrayLen(b)
 	if !ok {
@@ -65,7 +65,7 @@ func parse(b []byte, at []int) (Message, error) {
 		if at != nil {
 			end := len(b)
 			if i+2 < n {
-				end = at[i+2]
+				end = int(at[i+2])
 			}
 			l = end - off
 		} else if l, err = msgpack.Skip(b[off:]); err != nil {
@@ -106,12 +106,12 @@ func parse(b []byte, at []int) (Message, error) {
 // fits reports whether at holds the starts of all n elements of a
 // message of size bytes, the second one (after the type) at off, in
 // increasing order.
-func fits(at []int, n, off, size int) bool {
-	if len(at) != n || at[1] != off {
+func fits(at []int32, n, off, size int) bool {
+	if len(at) != n || int(at[1]) != off {
 		return false
 	}
 	for i := 2; i < n; i++ {
-		if at[i] <= at[i-1] || at[i] >= size {
+		if at[i] <= at[i-1] || int(at[i]) >= size {
 			return false
 		}
 	}

@@ -34,10 +34,6 @@ type Reader struct {
 	buf        []byte
 	start, end int
 	sc         *msgpack.Scanner
-	// elems holds where the elements of the message that next returned
-	// whole begin (nelems of them; 0 after a head): Elements.
-	elems  [6]int
-	nelems int
 	// hint is how many bytes the last large buffer held when it was
 	// released: the next buffer that outgrows minBuffer starts at that
 	// size, so that a run of large messages costs one small copy each
@@ -114,9 +110,10 @@ func (r *Reader) Next() ([]byte, error) {
 }
 
 // Elements returns where the elements of the message that Next or Whole
-// last returned whole begin in it (its first six; ParseScanned uses them),
-// or nil after a head. It is valid until the next call of the Reader.
-func (r *Reader) Elements() []int { return r.elems[:r.nelems] }
+// last returned whole begin in it (its first six; ParseScanned uses them).
+// It is valid until the next call of the Reader, and only after a whole
+// message: after a head it may hold part of that message's.
+func (r *Reader) Elements() []int32 { return r.sc.Elements() }
 
 // Body is the length of the bin body that follows the head Next returned
 // last, until ReadBody or Whole takes it; 0 when Next returned a whole
@@ -239,7 +236,6 @@ func (r *Reader) Head() []byte {
 
 // next reads on until a message is whole, or its head is ready.
 func (r *Reader) next() ([]byte, error) {
-	r.nelems = 0
 	for {
 		if r.start < r.end {
 			if !r.sc.Started() && !msgpack.IsArrayHeader(r.buf[r.start]) {
@@ -252,7 +248,6 @@ func (r *Reader) next() ([]byte, error) {
 			if n > 0 {
 				msg := r.buf[r.start : r.start+n : r.start+n]
 				r.start += n
-				r.nelems = copy(r.elems[:], r.sc.Elements())
 				r.sc.Reset()
 				return msg, nil
 			}

@@ -28,12 +28,12 @@ func echoParams() []byte {
 
 // elementsOf frames b with a Reader and returns the message and where the
 // Reader says its elements begin.
-func elementsOf(t *testing.T, b []byte) ([]byte, []int) {
+func elementsOf(t *testing.T, b []byte) ([]byte, []int32) {
 	t.Helper()
 	r := NewReader(bytes.NewReader(b), DefaultLimits)
 	m, err := r.Next()
 	require.NoError(t, err)
-	return m, append([]int(nil), r.Elements()...)
+	return m, append([]int32(nil), r.Elements()...)
 }
 
 // TestReaderElements checks that the Reader reports where every element
@@ -48,9 +48,9 @@ func TestReaderElements(t *testing.T) {
 		m, at := elementsOf(t, msg)
 		n, off, ok := msgpack.ArrayLen(m)
 		require.True(t, ok)
-		var want []int
+		var want []int32
 		for range n {
-			want = append(want, off)
+			want = append(want, int32(off))
 			l, err := msgpack.Skip(m[off:])
 			require.NoError(t, err)
 			off += l
@@ -74,7 +74,7 @@ func TestParseScanned(t *testing.T) {
 	assert.Equal(t, echoParams(), got.Params)
 	assert.Equal(t, ext, got.Ext)
 
-	for _, bad := range [][]int{nil, {}, at[:3], {0, 1, 2, 3, 4}, {at[0], at[1], at[3], at[2], at[4]}, {at[0], at[1], at[2], at[3], len(m)}} {
+	for _, bad := range [][]int32{nil, {}, at[:3], {0, 1, 2, 3, 4}, {at[0], at[1], at[3], at[2], at[4]}, {at[0], at[1], at[2], at[3], int32(len(m))}} {
 		got, err := ParseScanned(m, bad)
 		require.NoError(t, err, "%v", bad)
 		assert.Equal(t, want, got, "%v", bad)
@@ -90,7 +90,7 @@ func BenchmarkParse(b *testing.B) {
 	r := NewReader(bytes.NewReader(req), DefaultLimits)
 	m, err := r.Next()
 	require.NoError(b, err)
-	at := append([]int(nil), r.Elements()...)
+	at := append([]int32(nil), r.Elements()...)
 	b.Run("walk", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := Parse(m); err != nil {
