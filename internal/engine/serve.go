@@ -91,7 +91,9 @@ func (c *Channel) handle(b []byte, err error, first *func()) bool {
 			*first = nil
 		}
 	}
-	m, err := wire.Parse(b)
+	// The reader's scanner found where the message's elements begin
+	// while it framed the message: no second walk over it.
+	m, err := wire.ParseScanned(b, c.rd.Elements())
 	if err != nil {
 		c.fail(err, false)
 		return false

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 )
 
 // MaxDepth is the deepest nesting of arrays and maps a value may have
@@ -27,7 +28,17 @@ type Scanner struct {
 	off      int      // bytes of the value accepted so far
 	skip     uint64   // payload bytes still to pass over
 	stack    []uint64 // items outstanding in each open container
+	// tops holds where the first elements of the top-level container
+	// begin, from the value's start (ntop of them): Elements. They are
+	// kept through Reset, until the next value begins.
+	tops [maxTops]int32
+	ntop uint8
 }
+
+// maxTops is how many top-level elements a Scanner locates: enough for
+// every MessagePack-RPC message (at most five elements with Ferry's
+// extensions).
+const maxTops = 6
 
 // NewScanner returns a Scanner that refuses values longer than maxSize
 // bytes or nested deeper than maxDepth.
@@ -57,9 +68,20 @@ func (s *Scanner) Reset() {
 	s.off, s.skip, s.stack = 0, 0, s.stack[:0]
 }
 
+// Elements returns where the elements of the top-level array (or the keys
+// and values of a top-level map) begin, as offsets from the value's start:
+// the first six of them. Once Scan has reported a value whole, they are
+// that value's until the next value begins (Reset keeps them); a value
+// past 2 GiB records none past that offset. A caller splitting a message
+// uses them instead of walking it again.
+func (s *Scanner) Elements() []int32 { return s.tops[:s.ntop] }
+
 // Scan reports the length of the value that starts at buf[0] once it is
 // complete, or 0 while more bytes are needed.
 func (s *Scanner) Scan(buf []byte) (int, error) {
+	if s.off == 0 {
+		s.ntop = 0 // a new value: the last one's elements are forgotten
+	}
 	for {
 		if s.skip > 0 {
 			avail := uint64(len(buf) - s.off)
@@ -89,6 +111,10 @@ func (s *Scanner) Scan(buf []byte) (int, error) {
 			} else if !ok {
 				return 0, nil
 			}
+		}
+		if len(s.stack) == 1 && s.ntop < maxTops && s.off <= math.MaxInt32 {
+			s.tops[s.ntop] = int32(s.off)
+			s.ntop++
 		}
 		s.off += h.size
 		budget := uint64(s.maxSize - s.off)

@@ -2,7 +2,8 @@
 // the bytes: a Reader finds where each message ends while enforcing a size
 // and nesting bound, and never allocates a declared length before the
 // bytes behind it have arrived; Parse then splits a complete message into
-// its envelope fields without reflection. Append* functions write envelopes
+// its envelope fields without reflection (ParseScanned without walking it
+// again, at the places the Reader's scanner found them). Append* functions write envelopes
 // by hand. The format is documented in PROTOCOL.md at the repository root.
 //
 // With direct bodies (Reader.SetDirect) a Reader hands over the head of a

@@ -77,6 +77,16 @@ func fuzzReadAll(t *testing.T, r *Reader, lim Limits) ([][]byte, error) {
 		l, err := msgpack.Skip(m)
 		require.NoError(t, err)
 		require.Equal(t, len(m), l, "a message is exactly one value")
+		// Elements are where a walk finds the message's elements.
+		n, off, _ := msgpack.ArrayLen(m)
+		at := r.Elements()
+		require.Len(t, at, min(n, 6))
+		for i := range at {
+			require.Equal(t, int32(off), at[i], "element %d", i)
+			l, err := msgpack.Skip(m[off:])
+			require.NoError(t, err)
+			off += l
+		}
 		// msgpack's own decoder agrees on where the value ends; this is
 		// safe only because the Reader validated it.
 		src := bytes.NewReader(m)
@@ -116,10 +126,15 @@ func FuzzParse(f *testing.F) {
 				return
 			}
 			m, err := Parse(b)
+			// Cut where the Reader found the elements, the message
+			// parses the same as when walked.
+			ms, errS := ParseScanned(b, r.Elements())
+			require.Equal(t, errString(err), errString(errS))
 			if err != nil {
 				require.True(t, errorsIsAny(err, ErrMalformed, ErrNotMessage), "%v", err)
 				continue
 			}
+			require.Equal(t, m, ms)
 			checkParsed(t, b, m)
 		}
 	})

@@ -22,7 +22,18 @@ type Message struct {
 }
 
 // Parse splits a whole message (as a Reader returns it) into its fields.
-func Parse(b []byte) (Message, error) {
+func Parse(b []byte) (Message, error) { return parse(b, nil) }
+
+// ParseScanned is Parse for a message b that a Reader returned, whose
+// elements begin at the offsets at that the Reader's scanner found while
+// it framed b (Reader.Elements): the fields are cut at them instead of
+// being walked again, b being known to be one whole value. Offsets that
+// cannot be b's (too few or too many, the second one not right after the
+// type, out of order or past the end) are ignored: it then walks b as
+// Parse does.
+func ParseScanned(b []byte, at []int32) (Message, error) { return parse(b, at) }
+
+func parse(b []byte, at []int32) (Message, error) {
 	var m Message
 	n, off, ok := msgpack.ArrayLen(b)
 	if !ok {
@@ -46,9 +57,18 @@ func Parse(b []byte) (Message, error) {
 	if n != want && n != want+1 {
 		return m, fmt.Errorf("%w: type %d message with %d elements", ErrMalformed, m.Type, n)
 	}
+	if !fits(at, n, off, len(b)) {
+		at = nil
+	}
 	for i := 0; i < n-1; i++ {
-		l, err := msgpack.Skip(b[off:])
-		if err != nil {
+		var l int
+		if at != nil {
+			end := len(b)
+			if i+2 < n {
+				end = int(at[i+2])
+			}
+			l = end - off
+		} else if l, err = msgpack.Skip(b[off:]); err != nil {
 			return m, err
 		}
 		fields[i] = b[off : off+l]
@@ -81,6 +101,21 @@ func Parse(b []byte) (Message, error) {
 		m.Ext = rest[2]
 	}
 	return m, nil
+}
+
+// fits reports whether at holds the starts of all n elements of a
+// message of size bytes, the second one (after the type) at off, in
+// increasing order.
+func fits(at []int32, n, off, size int) bool {
+	if len(at) != n || int(at[1]) != off {
+		return false
+	}
+	for i := 2; i < n; i++ {
+		if at[i] <= at[i-1] || int(at[i]) >= size {
+			return false
+		}
+	}
+	return true
 }
 
 // readID accepts a msgid of any integer width, or an integral float (one

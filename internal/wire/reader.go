@@ -109,6 +109,12 @@ func (r *Reader) Next() ([]byte, error) {
 	return r.next()
 }
 
+// Elements returns where the elements of the message that Next or Whole
+// last returned whole begin in it (its first six; ParseScanned uses them).
+// It is valid until the next call of the Reader, and only after a whole
+// message: after a head it may hold part of that message's.
+func (r *Reader) Elements() []int32 { return r.sc.Elements() }
+
 // Body is the length of the bin body that follows the head Next returned
 // last, until ReadBody or Whole takes it; 0 when Next returned a whole
 // message.
