@@ -109,8 +109,8 @@ func invokerMetadata(t *testing.T, cic ferry.ClientInterceptor, ctx context.Cont
 	return md
 }
 
-// TestDocsPropagation checks what travels in metadata: "writes the trace
-// context and baggage into the call's metadata when the context holds any
+// TestDocsPropagation checks what travels in metadata: "adds the trace
+// context and baggage to the call's metadata when the context holds any
 // (...; nothing when tracing is off and the context holds no span)", with
 // the keys the propagator gives (MetadataCarrier), and metadata the
 // caller set kept.

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -317,4 +318,74 @@ func TestServerDurationFromReceived(t *testing.T) {
 	spans := tel.spans.Ended()
 	require.Len(t, spans, 1)
 	assert.True(t, spans[0].StartTime().Equal(received), "the span starts at %v, not %v", spans[0].StartTime(), received)
+}
+
+// TestPropagatorsRoundTrip: over a real connection, the trace context
+// reaches the handler and the server span is the client span's child with
+// TraceContext itself (which the interceptors write and read without a
+// carrier) and inside a composite with Baggage (which goes through a
+// carrier), and the baggage arrives too; metadata the caller set travels
+// beside them.
+func TestPropagatorsRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		props   propagation.TextMapPropagator
+		baggage bool
+	}{
+		{"TraceContext", propagation.TraceContext{}, false},
+		{"composite", propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tel := newTelemetry(t)
+			opts := append(tel.opts, ferryotel.WithPropagators(tc.props))
+			s := server.New(server.WithInterceptors(ferryotel.ServerInterceptor(opts...)))
+			type seen struct{ User, Mine, Parent string }
+			require.NoError(t, server.Handle(s, "Svc.Seen", func(ctx context.Context, _ *struct{}) (*seen, error) {
+				mine, _ := ferry.IncomingMetadataValue(ctx, "mine")
+				return &seen{
+					User:   baggage.FromContext(ctx).Member("user").Value(),
+					Mine:   mine,
+					Parent: trace.SpanFromContext(ctx).SpanContext().SpanID().String(),
+				}, nil
+			}))
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			served := make(chan error, 1)
+			go func() { served <- s.Serve(l) }()
+			c, err := client.Dial(t.Context(), l.Addr().String(), client.WithInterceptors(ferryotel.ClientInterceptor(opts...)))
+			require.NoError(t, err)
+			defer func() { c.Close(); s.Close(); <-served }()
+
+			member, err := baggage.NewMember("user", "ada")
+			require.NoError(t, err)
+			bag, err := baggage.New(member)
+			require.NoError(t, err)
+			ctx := ferry.WithOutgoingMetadata(baggage.ContextWithBaggage(t.Context(), bag), ferry.Metadata{"mine": "kept"})
+			var got seen
+			require.NoError(t, c.Call(ctx, "Svc.Seen", struct{}{}, &got))
+
+			spans := tel.spans.Ended()
+			require.Len(t, spans, 2)
+			var cli, srv sdktrace.ReadOnlySpan
+			for _, sp := range spans {
+				if sp.SpanKind() == trace.SpanKindClient {
+					cli = sp
+				} else {
+					srv = sp
+				}
+			}
+			require.NotNil(t, cli)
+			require.NotNil(t, srv)
+			assert.Equal(t, cli.SpanContext().TraceID(), srv.SpanContext().TraceID())
+			assert.Equal(t, cli.SpanContext().SpanID(), srv.Parent().SpanID())
+			assert.True(t, srv.Parent().IsRemote())
+			assert.Equal(t, srv.SpanContext().SpanID().String(), got.Parent, "the handler runs in the server span")
+			assert.Equal(t, "kept", got.Mine)
+			if tc.baggage {
+				assert.Equal(t, "ada", got.User)
+			} else {
+				assert.Empty(t, got.User, "TraceContext alone carries no baggage")
+			}
+		})
+	}
 }
