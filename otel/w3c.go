@@ -3,6 +3,7 @@ package otel
 import (
 	"context"
 	"encoding/hex"
+	"strings"
 
 	"github.com/ferryrpc/ferry"
 	"go.opentelemetry.io/otel/baggage"
@@ -122,13 +123,7 @@ func parseTraceparent(h string) (trace.SpanContextConfig, bool) {
 // into dst, which must be n/2 bytes, and leaves *h after the dash; it
 // fails unless the field is n lower-case hex digits.
 func hexPart(dst []byte, h *string, n int) bool {
-	part, rest := *h, ""
-	for i := 0; i < len(part); i++ {
-		if part[i] == '-' {
-			part, rest = part[:i], part[i+1:]
-			break
-		}
-	}
+	part, rest, _ := strings.Cut(*h, "-")
 	*h = rest
 	if len(part) != n {
 		return false

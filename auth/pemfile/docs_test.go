@@ -59,11 +59,7 @@ func TestDocsClientVerifiesNameAndRoots(t *testing.T) {
 	scfg, err := sf.ServerConfig()
 	require.NoError(t, err)
 	s := server.New(server.WithTLS(scfg))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
-	defer func() { s.Close(); <-served }()
+	addr := serve(t, s)
 
 	dial := func(o pemfile.Options) error {
 		f, err := pemfile.Load(o)
@@ -73,7 +69,7 @@ func TestDocsClientVerifiesNameAndRoots(t *testing.T) {
 		assert.Nil(t, f.Certificate(), "no CertFile: no certificate")
 		cfg, err := f.ClientConfig()
 		require.NoError(t, err)
-		c, err := client.Dial(t.Context(), l.Addr().String(), client.WithTLS(cfg))
+		c, err := client.Dial(t.Context(), addr, client.WithTLS(cfg))
 		if c != nil {
 			c.Close()
 		}
@@ -90,7 +86,7 @@ func TestDocsClientVerifiesNameAndRoots(t *testing.T) {
 	assert.NotNil(t, f.Certificate())
 	cfg, err := f.ClientConfig()
 	require.NoError(t, err)
-	_, err = client.Dial(t.Context(), l.Addr().String(), client.WithTLS(cfg))
+	_, err = client.Dial(t.Context(), addr, client.WithTLS(cfg))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "unknown authority")
 }
@@ -196,18 +192,14 @@ func TestDocsClientWithoutCertificate(t *testing.T) {
 	require.NoError(t, err)
 	s := server.New(server.WithTLS(scfg))
 	require.NoError(t, server.Handle(s, "T.Ping", func(context.Context, *struct{}) (*bool, error) { return ptrTrue(), nil }))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
-	defer func() { s.Close(); <-served }()
+	addr := serve(t, s)
 
 	call := func(o pemfile.Options) error {
 		f, err := pemfile.Load(o)
 		require.NoError(t, err)
 		cfg, err := f.ClientConfig()
 		require.NoError(t, err)
-		c, err := client.Dial(t.Context(), l.Addr().String(), client.WithTLS(cfg))
+		c, err := client.Dial(t.Context(), addr, client.WithTLS(cfg))
 		if err != nil {
 			return err
 		}
@@ -225,3 +217,15 @@ func TestDocsClientWithoutCertificate(t *testing.T) {
 }
 
 func ptrTrue() *bool { b := true; return &b }
+
+// serve serves s on a loopback port until the test ends and returns its
+// address.
+func serve(t *testing.T, s *server.Server) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	t.Cleanup(func() { s.Close(); <-served })
+	return l.Addr().String()
+}
