@@ -128,27 +128,29 @@ func hexPart(dst []byte, h *string, n int) bool {
 	if len(part) != n {
 		return false
 	}
-	for i := 0; i < n; i += 2 {
-		hi, ok1 := lowerHex(part[i])
-		lo, ok2 := lowerHex(part[i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i/2] = hi<<4 | lo
+	bad := byte(0)
+	for i := range dst[:n/2] {
+		hi, lo := lowerHex[part[2*i]], lowerHex[part[2*i+1]]
+		bad |= hi | lo
+		dst[i] = hi<<4 | lo&0x0f
 	}
-	return true
+	return bad&0x10 == 0
 }
 
-// lowerHex returns the value of a lower-case hex digit.
-func lowerHex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
+// lowerHex maps a lower-case hex digit to its value and every other byte
+// to 0x10, so that one test after a whole field finds any bad digit.
+var lowerHex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0x10
 	}
-	return 0, false
-}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	return t
+}()
 
 // outgoingCarrier lets any propagator add fields to a call's outgoing
 // metadata with ferry.AppendOutgoingMetadata: Set appends to ctx.

@@ -134,3 +134,21 @@ func FuzzTraceparent(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTraceparent measures formatting a span context as a
+// traceparent and parsing it back, what every traced call costs its two
+// sides.
+func BenchmarkTraceparent(b *testing.B) {
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c},
+		SpanID:     trace.SpanID{0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31},
+		TraceFlags: trace.FlagsSampled,
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		scc, ok := parseTraceparent(traceparent(sc))
+		if !ok || scc.SpanID != sc.SpanID() {
+			b.Fatal("did not round-trip")
+		}
+	}
+}
