@@ -35,7 +35,7 @@ type auditNested struct {
 }
 
 // auditServer serves the example's services and Audit.*, with opts; runs
-// counts Audit.Count's and Audit.Deadline's runs.
+// counts the runs of Audit.Count, Audit.Deadline and Audit.Sum.
 func auditServer(t *testing.T, runs *atomic.Int64, opts ...server.Option) string {
 	t.Helper()
 	s := server.New(opts...)
@@ -63,6 +63,7 @@ func auditServer(t *testing.T, runs *atomic.Int64, opts ...server.Option) string
 		return a, nil
 	}))
 	require.NoError(t, server.HandleClientStream(s, "Audit.Sum", func(_ context.Context, recv func() (*int, error)) (*int, error) {
+		runs.Add(1)
 		sum := 0
 		for range 1000 {
 			n, err := recv()

@@ -1,0 +1,234 @@
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/testsvc"
+	"github.com/ferryrpc/ferry/server"
+	"github.com/hashicorp/yamux"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestProtocolAuditStreams checks PROTOCOL.md 6 on raw session streams:
+// the kinds, the final status and the stream's end, refusals before a
+// handler runs.
+func TestProtocolAuditStreams(t *testing.T) {
+	var runs atomic.Int64
+	addr := auditServer(t, &runs)
+
+	t.Run("ClientStreamingSendsOnlyTheResult", func(t *testing.T) {
+		// "Ferry's typed server helpers ... send only the final result for a
+		// client-streaming one": no [3] frame, the result in the status.
+		s := dialSession(t, addr)
+		st := s.openCall("Audit.Sum")
+		st.write(frame(1), frame(2), frame(39), closeSend)
+		msgs, r := st.status()
+		assert.Empty(t, msgs)
+		assert.Nil(t, r.err)
+		assert.EqualValues(t, 42, r.result)
+		assert.EqualValues(t, 0, r.msgid)
+		st.ended()
+	})
+
+	t.Run("ServerStreamingReadsOneRequest", func(t *testing.T) {
+		// "read exactly one request for a server-streaming method (... later
+		// messages are never read)".
+		s := dialSession(t, addr)
+		st := s.openCall("Counter.Count")
+		st.write(frame(2), frame(5), frame("not a number"), closeSend)
+		msgs, r := st.status()
+		assert.Equal(t, []any{int8(1), int8(2)}, msgs)
+		assert.Nil(t, r.err)
+		st.ended()
+	})
+
+	t.Run("ServerClosesAfterTheCaller", func(t *testing.T) {
+		// "nothing follows it, and the server closes its side of the stream
+		// once the caller has closed its own": until then, reads wait.
+		s := dialSession(t, addr)
+		st := s.openCall("Counter.Count")
+		st.write(frame(1), closeSend)
+		msgs, r := st.status()
+		require.Len(t, msgs, 1)
+		require.Nil(t, r.err)
+		require.NoError(t, st.st.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
+		_, err := st.r.ReadByte()
+		var ne interface{ Timeout() bool }
+		assert.True(t, errorsAsTimeout(err, &ne), "the server keeps its side open while the caller's is: %v", err)
+		st.ended()
+	})
+
+	t.Run("MalformedOpeningExt", func(t *testing.T) {
+		// Section 3: "An ext that is not a map, or whose keys are not str or
+		// whose known keys hold the wrong types, gets invalid_argument
+		// ("malformed extensions") and the handler does not run", and a
+		// stream's final status "is encoded exactly as a unary call's
+		// response": no "n" flag.
+		s := dialSession(t, addr)
+		before := runs.Load()
+		for _, ext := range []any{5, map[int]any{1: 1}, map[string]any{"t": "soon"}, map[string]any{"m": []any{"k"}}} {
+			st := s.open()
+			st.write(append([]byte{0xc1}, enc([]any{0, 0, "Audit.Sum", []any{}, ext})...), frame(1), closeSend)
+			msgs, r := st.status()
+			assert.Empty(t, msgs, "%v", ext)
+			assert.EqualValues(t, 3, r.code(), "%v: %v", ext, r.err)
+			assert.Contains(t, r.err, "malformed extensions", "%v", ext)
+			assert.NotContains(t, r.ext, "n", "%v", ext)
+			st.ended()
+		}
+		assert.Equal(t, before, runs.Load(), "no handler ran")
+	})
+
+	t.Run("OtherFrames", func(t *testing.T) {
+		// "Any other frame ... is a protocol error: ... the status internal
+		// ("protocol error: …")": here a [3] with one element too many.
+		s := dialSession(t, addr)
+		st := s.openCall("Echo.Chat")
+		st.write(enc([]any{3, "a", "b"}))
+		msgs, r := st.status()
+		assert.Empty(t, msgs)
+		assert.EqualValues(t, 13, r.code(), "%v", r.err)
+		assert.Contains(t, r.err, "protocol error")
+		st.ended()
+	})
+}
+
+// TestProtocolAuditStreamRefusals checks PROTOCOL.md 3 and 6: a call refused
+// by the concurrency limit, unary or streaming, is resource_exhausted with
+// "n": true; a stream a stream interceptor refuses carries the
+// interceptor's code and "n": true; no handler runs.
+func TestProtocolAuditStreamRefusals(t *testing.T) {
+	var runs atomic.Int64
+	refuse := func(ctx context.Context, info *ferry.StreamInfo, st ferry.ServerStream, next ferry.StreamHandler) (any, error) {
+		if info.Method == "Audit.Sum" {
+			return nil, ferry.NewError(ferry.CodePermissionDenied, "no sums")
+		}
+		return next(ctx, st)
+	}
+	s := server.New(server.WithMaxConcurrentCalls(1), server.WithStreamInterceptors(refuse))
+	release, started := holdCalls(t, s)
+	require.NoError(t, server.Handle(s, "Audit.Count", func(context.Context, *struct{}) (*int64, error) {
+		n := runs.Add(1)
+		return &n, nil
+	}))
+	require.NoError(t, server.HandleClientStream(s, "Audit.Sum", func(_ context.Context, recv func() (*int, error)) (*int, error) {
+		runs.Add(1)
+		return new(int), nil
+	}))
+	require.NoError(t, server.HandleBidi(s, "Audit.Chat", func(ctx context.Context, st *server.BidiStream[int, int]) error {
+		runs.Add(1)
+		return nil
+	}))
+	t.Cleanup(func() { s.Close() })
+	ws := dialSession(t, listen(t, s))
+
+	st := ws.openCall("Audit.Sum")
+	_, r := st.status()
+	assert.EqualValues(t, 7, r.code(), "the interceptor's code: %v", r.err)
+	assert.Equal(t, true, r.ext["n"])
+	st.ended()
+
+	ws.call.write(request(2, "Hold.Hold", []any{nil}, map[string]any{}))
+	<-started
+	ws.call.write(request(3, "Audit.Count", []any{}, map[string]any{})) // queued
+	r = parseResponse(t, ws.call.read2(request(4, "Audit.Count", []any{}, map[string]any{})))
+	assert.EqualValues(t, 4, r.msgid)
+	assert.EqualValues(t, 8, r.code(), "past the limit and its queue: %v", r.err)
+	assert.Equal(t, true, r.ext["n"])
+	st = ws.openCall("Audit.Chat")
+	_, r = st.status()
+	assert.EqualValues(t, 8, r.code(), "a stream never queues: %v", r.err)
+	assert.Equal(t, true, r.ext["n"])
+	st.ended()
+	assert.Zero(t, runs.Load(), "no handler ran")
+
+	close(release)
+	for range 2 {
+		r = parseResponse(t, ws.call.read())
+		assert.Nil(t, r.err, "msgid %d", r.msgid)
+	}
+	assert.EqualValues(t, 1, runs.Load(), "the queued call ran")
+}
+
+// TestProtocolAuditGoingAway checks PROTOCOL.md 4, "Going away", step 1
+// against the example server: after $ferry.goaway comes a yamux go-away
+// (the session opens no more streams), a streaming call on a stream opened
+// before it is refused unavailable, "n": true, and a peer that uses
+// extensions on a bare connection gets its refusals flagged too.
+func TestProtocolAuditGoingAway(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	ws := dialSession(t, srv.addr)
+	chat := ws.openCall("Echo.Chat") // keeps the drain waiting
+	chat.write(frame("a"))
+	require.Equal(t, []any{int8(3), "a"}, chat.read())
+	early := ws.open() // opened before the go-away; its opening request comes after
+	bare := dialRaw(t, srv.addr)
+	require.EqualValues(t, 3, bare.call(request(1, "Arith.Add", []any{1, 2}, map[string]any{})).result)
+
+	require.NoError(t, srv.cmd.Process.Signal(sigterm))
+	msg := ws.call.read()
+	require.GreaterOrEqual(t, len(msg), 3, "%v", msg)
+	require.Equal(t, "$ferry.goaway", msg[1])
+	require.Equal(t, []any{}, msg[2], "params []")
+
+	// The yamux go-away follows on the session: it opens no more streams.
+	require.Eventually(t, func() bool {
+		st, err := ws.sess.OpenStream()
+		if err == nil {
+			st.Close()
+		}
+		return errors.Is(err, yamux.ErrRemoteGoAway)
+	}, 5*time.Second, 5*time.Millisecond)
+
+	early.write(append([]byte{0xc1}, request(0, "Echo.Chat", []any{}, map[string]any{})...))
+	_, r := early.status()
+	assert.EqualValues(t, 14, r.code(), "unavailable: %v", r.err)
+	assert.Equal(t, true, r.ext["n"])
+	early.ended()
+
+	refused := false
+	for i := range 200 {
+		r = bare.call(request(uint32(10+i), "Arith.Add", []any{1, 2}, map[string]any{}))
+		if r.err != nil {
+			assert.Equal(t, "the server is shutting down", r.err)
+			assert.EqualValues(t, 14, r.code())
+			assert.Equal(t, true, r.ext["n"], "refused for going away: not executed")
+			refused = true
+			break
+		}
+	}
+	assert.True(t, refused, "a bare request was refused during the drain")
+
+	chat.write(closeSend)
+	_, r = chat.status()
+	assert.Nil(t, r.err)
+	chat.ended()
+	msg = ws.call.read()
+	assert.Equal(t, "$ferry.drained", msg[1], "%v", msg)
+	require.NoError(t, srv.wait(t, 15*time.Second), "stderr: %s", srv.stderr)
+}
+
+// TestProtocolAuditClientServesStreams checks PROTOCOL.md 6, "Either side
+// opens", on the client's side: a stream the server opens to a name the
+// client did not register is refused with unimplemented and "n": true, as
+// the server refuses one, though the client serves other streams.
+func TestProtocolAuditClientServesStreams(t *testing.T) {
+	s, peers := peerServer(t)
+	c := dialTCP(t, s)
+	clientFeeds(t, c)
+	var sum int64
+	require.NoError(t, c.Call(t.Context(), "Arith.Add", testsvc.Args{A: 1, B: 2}, &sum))
+	p := <-peers
+	st, err := p.NewStream(t.Context(), "Feed.Nope")
+	require.NoError(t, err)
+	defer st.Close()
+	err = st.Recv(nil)
+	assert.Equal(t, ferry.CodeUnimplemented, ferry.CodeOf(err), "%v", err)
+	assert.True(t, ferry.NotExecuted(err), "%v", err)
+}
