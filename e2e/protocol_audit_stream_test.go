@@ -3,12 +3,14 @@ package e2e_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/testsvc"
+	"github.com/ferryrpc/ferry/pubsub"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/hashicorp/yamux"
 	"github.com/stretchr/testify/assert"
@@ -231,4 +233,48 @@ func TestProtocolAuditClientServesStreams(t *testing.T) {
 	err = st.Recv(nil)
 	assert.Equal(t, ferry.CodeUnimplemented, ferry.CodeOf(err), "%v", err)
 	assert.True(t, ferry.NotExecuted(err), "%v", err)
+}
+
+// TestProtocolAuditPubSubDisconnect checks PROTOCOL.md 9 on the wire:
+// "When the broker disconnects a slow subscriber, the final status is
+// resource_exhausted with the detail "dropped": the final count, which
+// includes the message that overflowed and those still queued", with the
+// policy 3 (disconnect) and a queue of 1, asked for in the request.
+func TestProtocolAuditPubSubDisconnect(t *testing.T) {
+	s := server.New()
+	t.Cleanup(func() { s.Close() })
+	require.NoError(t, pubsub.NewBroker().Register(s))
+	ws := dialSession(t, listen(t, s))
+	sub := ws.openCall("PubSub.Subscribe")
+	sub.write(frame(map[string]any{"topic": "t", "policy": 3, "queue": 1}), closeSend)
+	first := sub.read()
+	require.Len(t, first, 2)
+	assert.NotEmpty(t, field(t, first[1], "id"), "the first batch carries the ID")
+
+	// The subscriber reads nothing: once the stream window (256 KiB) is
+	// full, its queue of 1 overflows.
+	data := make([]byte, 64<<10)
+	queued := 0
+	overflowed := false
+	for i := range 64 {
+		r := parseResponse(t, ws.call.read2(request(uint32(10+i), "PubSub.Publish", []any{map[string]any{"topic": "t", "data": data}}, map[string]any{})))
+		require.Nil(t, r.err)
+		if toInt(t, r.result) == 0 {
+			overflowed = true
+			break
+		}
+		queued++
+	}
+	require.True(t, overflowed, "the queue overflowed within 64 messages")
+	msgs, r := sub.status()
+	delivered := 0
+	for _, m := range msgs {
+		batch, _ := field(t, m, "m").([]any)
+		delivered += len(batch)
+	}
+	t.Logf("%d queued, %d delivered", queued, delivered)
+	assert.EqualValues(t, 8, r.code(), "resource_exhausted: %v", r.err)
+	assert.Equal(t, map[string]any{"dropped": fmt.Sprint(queued - delivered + 1)}, r.ext["d"],
+		"%d queued, %d delivered, and the one that overflowed", queued, delivered)
+	sub.ended()
 }
