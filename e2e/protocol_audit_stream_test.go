@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/auth"
 	"github.com/ferryrpc/ferry/internal/testsvc"
 	"github.com/ferryrpc/ferry/pubsub"
 	"github.com/ferryrpc/ferry/server"
@@ -277,4 +278,77 @@ func TestProtocolAuditPubSubDisconnect(t *testing.T) {
 	assert.Equal(t, map[string]any{"dropped": fmt.Sprint(queued - delivered + 1)}, r.ext["d"],
 		"%d queued, %d delivered, and the one that overflowed", queued, delivered)
 	sub.ended()
+}
+
+// TestProtocolAuditAuthorization checks PROTOCOL.md 7 on the wire: "one
+// an authorization policy refuses gets permission_denied; [it carries] ext
+// "n": true, and no handler runs", for a unary call and a stream.
+func TestProtocolAuditAuthorization(t *testing.T) {
+	policy, err := auth.NewPolicy(auth.Rule{Identity: "alice", Allow: []string{"Arith.*"}})
+	require.NoError(t, err)
+	var runs atomic.Int64
+	addr := auditServer(t, &runs,
+		server.WithAuth(func(_ context.Context, info ferry.AuthInfo) (any, error) {
+			if info.Token != "alice-token-of-16-bytes" {
+				return nil, ferry.NewError(ferry.CodeUnauthenticated, "who?")
+			}
+			return "alice", nil
+		}),
+		server.WithInterceptors(policy.Interceptor()),
+		server.WithStreamInterceptors(policy.StreamInterceptor()))
+	ws := dialSessionNoHello(t, addr)
+	r := parseResponse(t, ws.call.read2(request(1, "$ferry.hello", []any{map[string]any{"token": "alice-token-of-16-bytes"}}, map[string]any{})))
+	require.Nil(t, r.err)
+	r = parseResponse(t, ws.call.read2(request(2, "Arith.Add", []any{1, 2}, map[string]any{})))
+	assert.EqualValues(t, 3, r.result)
+	r = parseResponse(t, ws.call.read2(request(3, "Audit.Count", []any{}, map[string]any{})))
+	assert.EqualValues(t, 7, r.code(), "permission_denied: %v", r.err)
+	assert.Equal(t, true, r.ext["n"])
+	st := ws.openCall("Audit.Sum")
+	_, r = st.status()
+	assert.EqualValues(t, 7, r.code(), "permission_denied: %v", r.err)
+	assert.Equal(t, true, r.ext["n"])
+	st.ended()
+	assert.Zero(t, runs.Load(), "no handler ran")
+}
+
+// TestProtocolAuditPeerGoAway checks PROTOCOL.md 4 with the roles
+// swapped: a client's $ferry.goaway on its call stream means "send no new
+// requests on this stream", so the server's calls to it fail at once, not
+// executed; and the server answers a $ferry.drained from it by failing
+// the calls the client never read.
+func TestProtocolAuditPeerGoAway(t *testing.T) {
+	s, peers := peerServer(t)
+	ws := dialSession(t, listen(t, s))
+	p := <-peers
+	// A call the client reads, and leaves unanswered.
+	first := p.Go(t.Context(), "C.First", nil, nil)
+	m := ws.call.read()
+	require.Equal(t, "C.First", m[2])
+	ws.call.write(notification("$ferry.goaway", []any{}))
+	// The server reads its call stream in order: once it answered a
+	// request sent after the go-away, it has read the go-away.
+	r := parseResponse(t, ws.call.read2(request(2, "Arith.Add", []any{1, 2}, map[string]any{})))
+	require.EqualValues(t, 3, r.result)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	err := p.Call(ctx, "C.Second", nil, nil)
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+	assert.True(t, ferry.NotExecuted(err), "calls after the go-away fail, not executed: %v", err)
+	// The client read one request (C.First): $ferry.drained [1] leaves it
+	// running, until the stream ends without its answer.
+	ws.call.write(notification("$ferry.drained", []any{1}))
+	select {
+	case <-first.Done():
+		t.Fatalf("a call the client read ended at its drained: %v", first.Err())
+	case <-time.After(100 * time.Millisecond):
+	}
+	// Our side closes: the server, too, says how many requests it read
+	// (the hello) as it closes the stream.
+	require.NoError(t, ws.call.st.Close())
+	m = ws.call.read()
+	assert.Equal(t, []any{int8(2), "$ferry.drained", []any{int8(2)}}, m[:3], "the hello and Arith.Add")
+	err = first.Wait()
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+	assert.False(t, ferry.NotExecuted(err), "outcome unknown: %v", err)
 }
