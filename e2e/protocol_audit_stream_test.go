@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/ferryrpc/ferry/internal/testsvc"
 	"github.com/ferryrpc/ferry/pubsub"
 	"github.com/ferryrpc/ferry/server"
-	"github.com/hashicorp/yamux"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -159,64 +157,6 @@ func TestProtocolAuditStreamRefusals(t *testing.T) {
 	assert.EqualValues(t, 1, runs.Load(), "the queued call ran")
 }
 
-// TestProtocolAuditGoingAway checks PROTOCOL.md 4, "Going away", step 1
-// against the example server: after $ferry.goaway comes a yamux go-away
-// (the session opens no more streams), a streaming call on a stream opened
-// before it is refused unavailable, "n": true, and a peer that uses
-// extensions on a bare connection gets its refusals flagged too.
-func TestProtocolAuditGoingAway(t *testing.T) {
-	srv := startArith(t, buildArithServer(t))
-	ws := dialSession(t, srv.addr)
-	chat := ws.openCall("Echo.Chat") // keeps the drain waiting
-	chat.write(frame("a"))
-	require.Equal(t, []any{int8(3), "a"}, chat.read())
-	early := ws.open() // opened before the go-away; its opening request comes after
-	bare := dialRaw(t, srv.addr)
-	require.EqualValues(t, 3, bare.call(request(1, "Arith.Add", []any{1, 2}, map[string]any{})).result)
-
-	require.NoError(t, srv.cmd.Process.Signal(sigterm))
-	msg := ws.call.read()
-	require.GreaterOrEqual(t, len(msg), 3, "%v", msg)
-	require.Equal(t, "$ferry.goaway", msg[1])
-	require.Equal(t, []any{}, msg[2], "params []")
-
-	// The yamux go-away follows on the session: it opens no more streams.
-	require.Eventually(t, func() bool {
-		st, err := ws.sess.OpenStream()
-		if err == nil {
-			st.Close()
-		}
-		return errors.Is(err, yamux.ErrRemoteGoAway)
-	}, 5*time.Second, 5*time.Millisecond)
-
-	early.write(append([]byte{0xc1}, request(0, "Echo.Chat", []any{}, map[string]any{})...))
-	_, r := early.status()
-	assert.EqualValues(t, 14, r.code(), "unavailable: %v", r.err)
-	assert.Equal(t, true, r.ext["n"])
-	early.ended()
-
-	refused := false
-	for i := range 200 {
-		r = bare.call(request(uint32(10+i), "Arith.Add", []any{1, 2}, map[string]any{}))
-		if r.err != nil {
-			assert.Equal(t, "the server is shutting down", r.err)
-			assert.EqualValues(t, 14, r.code())
-			assert.Equal(t, true, r.ext["n"], "refused for going away: not executed")
-			refused = true
-			break
-		}
-	}
-	assert.True(t, refused, "a bare request was refused during the drain")
-
-	chat.write(closeSend)
-	_, r = chat.status()
-	assert.Nil(t, r.err)
-	chat.ended()
-	msg = ws.call.read()
-	assert.Equal(t, "$ferry.drained", msg[1], "%v", msg)
-	require.NoError(t, srv.wait(t, 15*time.Second), "stderr: %s", srv.stderr)
-}
-
 // TestProtocolAuditClientServesStreams checks PROTOCOL.md 6, "Either side
 // opens", on the client's side: a stream the server opens to a name the
 // client did not register is refused with unimplemented and "n": true, as
@@ -310,45 +250,4 @@ func TestProtocolAuditAuthorization(t *testing.T) {
 	assert.Equal(t, true, r.ext["n"])
 	st.ended()
 	assert.Zero(t, runs.Load(), "no handler ran")
-}
-
-// TestProtocolAuditPeerGoAway checks PROTOCOL.md 4 with the roles
-// swapped: a client's $ferry.goaway on its call stream means "send no new
-// requests on this stream", so the server's calls to it fail at once, not
-// executed; and the server answers a $ferry.drained from it by failing
-// the calls the client never read.
-func TestProtocolAuditPeerGoAway(t *testing.T) {
-	s, peers := peerServer(t)
-	ws := dialSession(t, listen(t, s))
-	p := <-peers
-	// A call the client reads, and leaves unanswered.
-	first := p.Go(t.Context(), "C.First", nil, nil)
-	m := ws.call.read()
-	require.Equal(t, "C.First", m[2])
-	ws.call.write(notification("$ferry.goaway", []any{}))
-	// The server reads its call stream in order: once it answered a
-	// request sent after the go-away, it has read the go-away.
-	r := parseResponse(t, ws.call.read2(request(2, "Arith.Add", []any{1, 2}, map[string]any{})))
-	require.EqualValues(t, 3, r.result)
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	err := p.Call(ctx, "C.Second", nil, nil)
-	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
-	assert.True(t, ferry.NotExecuted(err), "calls after the go-away fail, not executed: %v", err)
-	// The client read one request (C.First): $ferry.drained [1] leaves it
-	// running, until the stream ends without its answer.
-	ws.call.write(notification("$ferry.drained", []any{1}))
-	select {
-	case <-first.Done():
-		t.Fatalf("a call the client read ended at its drained: %v", first.Err())
-	case <-time.After(100 * time.Millisecond):
-	}
-	// Our side closes: the server, too, says how many requests it read
-	// (the hello) as it closes the stream.
-	require.NoError(t, ws.call.st.Close())
-	m = ws.call.read()
-	assert.Equal(t, []any{int8(2), "$ferry.drained", []any{int8(2)}}, m[:3], "the hello and Arith.Add")
-	err = first.Wait()
-	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
-	assert.False(t, ferry.NotExecuted(err), "outcome unknown: %v", err)
 }
