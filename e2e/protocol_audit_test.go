@@ -184,6 +184,35 @@ func TestProtocolAuditMessages(t *testing.T) {
 		assert.Equal(t, before, runs.Load(), "no handler ran")
 		r := c.call(request(50, "Audit.Count", []any{}, map[string]any{"zz": []any{1}, "c": "x"}))
 		assert.Nil(t, r.err, "unknown keys are ignored")
+		r = c.call(request(51, "Audit.Deadline", []any{}, map[string]any{"t": nil, "m": nil}))
+		assert.Nil(t, r.err, "a key whose value is nil is as if absent")
+		assert.EqualValues(t, -1, toInt(t, r.result), "no deadline")
+	})
+
+	t.Run("NilExt", func(t *testing.T) {
+		// "a nil in place of the map is an empty map (the request still has
+		// five elements: an error response to it carries an ext map too)".
+		c := dialRaw(t, addr)
+		r := c.call(enc([]any{0, 1, "Arith.Add", []any{1, 2}, nil}))
+		assert.Equal(t, 4, r.n)
+		assert.EqualValues(t, 3, r.result)
+		r = c.call(enc([]any{0, 2, "Arith.Div", []any{1, 0}, nil}))
+		require.Equal(t, 5, r.n)
+		assert.Equal(t, "division by zero", r.err)
+		assert.EqualValues(t, 3, r.code())
+	})
+
+	t.Run("WrongElementCounts", func(t *testing.T) {
+		// Section 5: "a wrong element count ... [is a] protocol error", for
+		// every message type: a notification has 3 or 4, a response 4 or 5.
+		for _, msg := range [][]byte{
+			enc([]any{2, "Arith.Add"}), enc([]any{2, "Arith.Add", []any{1, 2}, map[string]any{}, 0}),
+			enc([]any{1, 5, nil}), enc([]any{1, 5, nil, nil, nil, nil}), enc([]any{0, 1, "Arith.Add", []any{}, map[string]any{}, nil}),
+		} {
+			c := dialRaw(t, addr)
+			c.write(msg)
+			c.closedWithin(5 * time.Second)
+		}
 	})
 
 	t.Run("Deadline", func(t *testing.T) {
