@@ -394,3 +394,40 @@ func (st *wireStream) closedByServer() {
 	require.NoError(st.t, err, "the stream ends (EOF)")
 	require.Zero(st.t, n, "bytes the server sent before closing")
 }
+
+// TestProtocolAuditCancelSuppressesTheAnswer checks PROTOCOL.md 4: "No
+// response is sent for a canceled request", even when its handler ignores
+// the cancel and returns a result afterwards; and section 2: names starting
+// with $ "can't be registered".
+func TestProtocolAuditCancelSuppressesTheAnswer(t *testing.T) {
+	s := server.New()
+	require.NoError(t, arith.Register(s))
+	release, started := make(chan struct{}), make(chan struct{}, 1)
+	require.NoError(t, server.Handle(s, "Audit.Deaf", func(context.Context, *struct{}) (*bool, error) {
+		started <- struct{}{}
+		<-release // the context's end goes unheeded
+		ok := true
+		return &ok, nil
+	}))
+	for _, name := range []string{"$ferry.hello", "$Audit.X", "$"} {
+		assert.Error(t, server.Handle(s, name, func(context.Context, *struct{}) (*bool, error) { return nil, nil }), name)
+	}
+	t.Cleanup(func() { s.Close() })
+	ws := dialSession(t, listen(t, s))
+	ws.call.write(request(2, "Audit.Deaf", []any{}, map[string]any{}))
+	<-started
+	ws.call.write(notification("$ferry.cancel", []any{2}, map[string]any{}))
+	// The call stream is read in order: once Arith.Add is answered, the
+	// cancel was read.
+	r := parseResponse(t, ws.call.read2(request(3, "Arith.Add", []any{1, 2}, map[string]any{})))
+	require.EqualValues(t, 3, r.msgid)
+	close(release)
+	// A handler counts as running until its response, if any, is queued.
+	require.Eventually(t, func() bool {
+		conns := s.Conns()
+		return len(conns) == 1 && conns[0].Running == 0
+	}, 5*time.Second, time.Millisecond)
+	r = parseResponse(t, ws.call.read2(request(4, "Arith.Add", []any{2, 2}, map[string]any{})))
+	assert.EqualValues(t, 4, r.msgid, "no response for the canceled request 2")
+	assert.EqualValues(t, 4, r.result)
+}
