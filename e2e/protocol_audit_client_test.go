@@ -225,3 +225,87 @@ func TestProtocolAuditClientDrained(t *testing.T) {
 		assert.False(t, ferry.NotExecuted(err), "call %d: outcome unknown", i)
 	}
 }
+
+// acceptCall accepts the next session stream the client opens and reads
+// its marker byte and opening request.
+func (f *fakeServer) acceptCall() (*wireStream, []any) {
+	f.t.Helper()
+	st, err := f.sess.AcceptStream()
+	require.NoError(f.t, err)
+	ws := &wireStream{t: f.t, st: st, r: bufio.NewReader(st)}
+	require.NoError(f.t, st.SetReadDeadline(time.Now().Add(10*time.Second)))
+	b, err := ws.r.ReadByte()
+	require.NoError(f.t, err)
+	require.Equal(f.t, byte(0xc1), b, "a streaming call's first byte")
+	return ws, ws.read()
+}
+
+// TestProtocolAuditClientStreams checks PROTOCOL.md 6 from a fake server:
+// the opening request [0, 0, method, [], ext] with the caller's "t"; the
+// caller's cancel ($ferry.cancelstream [stream id] on the call stream,
+// then, as a Recv was waiting, the stream closes); and at its deadline, no cancel: the caller
+// waits for the server's status and reports deadline_exceeded.
+func TestProtocolAuditClientStreams(t *testing.T) {
+	c, f, _ := dialFake(t)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	st, err := c.NewStream(ctx, "S.Chat")
+	require.NoError(t, err)
+	defer st.Close()
+	ws, open := f.acceptCall()
+	require.Len(t, open, 5, "%v", open)
+	assert.Equal(t, []any{int8(0), int8(0), "S.Chat", []any{}}, open[:4])
+	require.NoError(t, st.Send("a"))
+	assert.Equal(t, []any{int8(3), "a"}, ws.read())
+	recv := make(chan error, 1)
+	go func() { recv <- st.Recv(nil) }()
+	cancel()
+	assert.ErrorIs(t, <-recv, context.Canceled)
+	m := f.next()
+	assert.Equal(t, []any{int64(2), "$ferry.cancelstream", []any{int64(ws.st.StreamID())}}, normalizeInts(m[:3]))
+	require.NoError(t, ws.st.SetReadDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.Copy(io.Discard, ws.r)
+	assert.NoError(t, err, "the caller closes the stream")
+
+	dctx, dcancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer dcancel()
+	st, err = c.NewStream(dctx, "S.Chat")
+	require.NoError(t, err)
+	defer st.Close()
+	ws, open = f.acceptCall()
+	ext, _ := open[4].(map[string]any)
+	left := toInt(t, ext["t"])
+	assert.Greater(t, left, int64(0))
+	assert.LessOrEqual(t, left, int64(300*time.Millisecond), "t: the caller's remaining time")
+	got := make(chan error, 1)
+	go func() { got <- st.Recv(nil) }()
+	<-dctx.Done()
+	// The server's deadline passes a moment later: its status comes
+	// within the caller's 2 s.
+	ws.write(enc([]any{1, 0, "deadline exceeded", nil, map[string]any{"c": 4}}))
+	assert.Equal(t, ferry.CodeDeadlineExceeded, ferry.CodeOf(<-got))
+	call := c.Go(t.Context(), "S.After", nil, nil)
+	m = f.next()
+	assert.Equal(t, "S.After", m[2], "no $ferry.cancelstream when a deadline passes: %v", m)
+	f.call.write(enc([]any{1, m[1], nil, true}))
+	require.NoError(t, call.Wait())
+}
+
+// normalizeInts returns v with every integer as an int64, so that values
+// decoded in different widths compare equal.
+func normalizeInts(v []any) []any {
+	out := make([]any, len(v))
+	for i, x := range v {
+		switch y := x.(type) {
+		case []any:
+			out[i] = normalizeInts(y)
+		default:
+			if n, ok := toUint(x); ok {
+				out[i] = int64(n)
+			} else {
+				out[i] = x
+			}
+		}
+	}
+	return out
+}

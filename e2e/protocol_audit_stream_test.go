@@ -34,6 +34,7 @@ func TestProtocolAuditStreams(t *testing.T) {
 		assert.Nil(t, r.err)
 		assert.EqualValues(t, 42, r.result)
 		assert.EqualValues(t, 0, r.msgid)
+		assert.Equal(t, 4, r.n, "encoded as a unary call's response: a success has no ext")
 		st.ended()
 	})
 
