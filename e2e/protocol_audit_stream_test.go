@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -221,25 +222,38 @@ func TestProtocolAuditPubSubDisconnect(t *testing.T) {
 	sub.ended()
 }
 
-// TestProtocolAuditAuthorization checks PROTOCOL.md 7 on the wire: "one
-// an authorization policy refuses gets permission_denied; [it carries] ext
-// "n": true, and no handler runs", for a unary call and a stream.
+// TestProtocolAuditAuthorization checks PROTOCOL.md 4 and 7 on the wire:
+// the hello's answer, and "one an authorization policy refuses gets
+// permission_denied; [it carries] ext "n": true, and no handler runs", for
+// a unary call and a stream.
 func TestProtocolAuditAuthorization(t *testing.T) {
 	policy, err := auth.NewPolicy(auth.Rule{Identity: "alice", Allow: []string{"Arith.*"}})
 	require.NoError(t, err)
 	var runs atomic.Int64
 	addr := auditServer(t, &runs,
 		server.WithAuth(func(_ context.Context, info ferry.AuthInfo) (any, error) {
-			if info.Token != "alice-token-of-16-bytes" {
-				return nil, ferry.NewError(ferry.CodeUnauthenticated, "who?")
+			switch info.Token {
+			case "alice-token-of-16-bytes":
+				return "alice", nil
+			case "banned-token-of-16-bytes":
+				return nil, ferry.NewError(ferry.CodePermissionDenied, "banned")
 			}
-			return "alice", nil
+			return nil, errors.New("who?")
 		}),
 		server.WithInterceptors(policy.Interceptor()),
 		server.WithStreamInterceptors(policy.StreamInterceptor()))
+	// Section 4: the hello is answered {} or the check's error, not
+	// executed: unauthenticated when the error carries no code.
 	ws := dialSessionNoHello(t, addr)
-	r := parseResponse(t, ws.call.read2(request(1, "$ferry.hello", []any{map[string]any{"token": "alice-token-of-16-bytes"}}, map[string]any{})))
+	r := parseResponse(t, ws.call.read2(request(1, "$ferry.hello", []any{map[string]any{"token": "nobody"}}, map[string]any{})))
+	assert.EqualValues(t, 16, r.code(), "%v", r.err)
+	assert.Equal(t, true, r.ext["n"])
+	r = parseResponse(t, ws.call.read2(request(2, "$ferry.hello", []any{map[string]any{"token": "banned-token-of-16-bytes"}}, map[string]any{})))
+	assert.EqualValues(t, 7, r.code(), "%v", r.err)
+	assert.Equal(t, true, r.ext["n"])
+	r = parseResponse(t, ws.call.read2(request(1, "$ferry.hello", []any{map[string]any{"token": "alice-token-of-16-bytes"}}, map[string]any{})))
 	require.Nil(t, r.err)
+	assert.Equal(t, map[string]any{}, r.result)
 	r = parseResponse(t, ws.call.read2(request(2, "Arith.Add", []any{1, 2}, map[string]any{})))
 	assert.EqualValues(t, 3, r.result)
 	r = parseResponse(t, ws.call.read2(request(3, "Audit.Count", []any{}, map[string]any{})))
