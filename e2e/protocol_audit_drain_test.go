@@ -2,13 +2,18 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"testing"
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/testcerts"
+	"github.com/ferryrpc/ferry/server"
+	"github.com/ferryrpc/ferry/transport"
 	"github.com/hashicorp/yamux"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -165,4 +170,54 @@ func (c *rawConn) frameWhere(ok func(yamuxFrameSeen) bool) yamuxFrameSeen {
 	}
 	c.t.Fatal("no such frame within 10,000")
 	return yamuxFrameSeen{}
+}
+
+// TestProtocolAuditTLSSniffTimeout checks PROTOCOL.md 7: "With TLS ... the
+// handshake, the first byte and the hello must complete within
+// SniffTimeout": a connection stuck at any of the three is closed once
+// SniffTimeout (here 1 s) has passed, and not before.
+func TestProtocolAuditTLSSniffTimeout(t *testing.T) {
+	const sniff = time.Second
+	ca := testcerts.NewCA("audit")
+	tcfg := &tls.Config{
+		Certificates: []tls.Certificate{ca.Issue(testcerts.Options{CommonName: "server", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})},
+		MinVersion:   tls.VersionTLS12,
+	}
+	cfg := transport.DefaultConfig()
+	cfg.SniffTimeout = sniff
+	s := server.New(server.WithTLS(tcfg), server.WithConfig(cfg))
+	t.Cleanup(func() { s.Close() })
+	addr := listen(t, s)
+	handshake := func(t *testing.T) *tls.Conn {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12})
+		require.NoError(t, err)
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	for name, stall := range map[string]func(t *testing.T) net.Conn{
+		"in the handshake": func(t *testing.T) net.Conn {
+			conn, err := net.Dial("tcp", addr)
+			require.NoError(t, err)
+			t.Cleanup(func() { conn.Close() })
+			return conn
+		},
+		"before the first byte": func(t *testing.T) net.Conn { return handshake(t) },
+		"before the hello": func(t *testing.T) net.Conn {
+			conn := handshake(t)
+			_, err := conn.Write([]byte{0x00})
+			require.NoError(t, err)
+			return conn
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			conn := stall(t)
+			waitClosed(t, conn, 10*time.Second)
+			took := time.Since(start)
+			t.Logf("closed after %v", took)
+			assert.GreaterOrEqual(t, took, sniff-100*time.Millisecond, "not before SniffTimeout")
+			assert.Less(t, took, sniff+3*time.Second)
+		})
+	}
 }
