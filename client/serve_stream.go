@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"time"
@@ -135,11 +134,10 @@ func (c *Client) serveStream(st net.Conn) {
 	defer sc.Close()
 	method, ext, err := sc.ReadOpen()
 	_ = st.SetReadDeadline(time.Time{})
-	if errors.Is(err, wire.ErrMetadataTooLarge) {
-		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInvalidArgument, "%s: %v", wire.EchoName(method), err)))
-		return
-	}
 	if err != nil {
+		if refusal := stream.OpenRefusal(method, err); refusal != nil {
+			_ = sc.SendStatus(nil, refusal)
+		}
 		return
 	}
 	m := c.reg.Lookup([]byte(method))
@@ -148,7 +146,7 @@ func (c *Client) serveStream(st net.Conn) {
 		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "this client serves no streams (it registered no streaming handler): %q", wire.EchoName(method))))
 		return
 	case m == nil:
-		_ = sc.SendStatus(nil, ferry.Errorf(ferry.CodeUnimplemented, "unknown stream method %q", wire.EchoName(method)))
+		_ = sc.SendStatus(nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "unknown stream method %q", wire.EchoName(method))))
 		return
 	case m.Unary():
 		_ = sc.SendStatus(nil, ferry.Errorf(ferry.CodeUnimplemented, "%s is a unary method: call it, do not open a stream", method))

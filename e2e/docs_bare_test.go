@@ -241,7 +241,7 @@ func TestDocsBareMsgpackRPC(t *testing.T) {
 	t.Run("ParamsAndExtShapes", func(t *testing.T) {
 		// PROTOCOL.md 2.1 and 3: params that are a map are taken as [map],
 		// nil as []; other non-array params, and a malformed ext map, get
-		// invalid_argument with the connection open. A nil ext is no ext.
+		// invalid_argument with the connection open. A nil ext is an empty one.
 		c := dialRaw(t, srv.addr)
 		r := c.call(enc([]any{0, 1, "Arith.Add", map[string]any{"A": 1, "B": 2}}))
 		assert.EqualValues(t, 3, r.result)

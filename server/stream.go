@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -162,7 +161,8 @@ func (c *netConn) serveStream(st net.Conn) {
 	_ = st.SetReadDeadline(time.Now().Add(cfg.SniffTimeout))
 	method, ext, err := sc.ReadOpen()
 	_ = st.SetReadDeadline(time.Time{})
-	if err != nil && !errors.Is(err, wire.ErrMetadataTooLarge) {
+	refusal := stream.OpenRefusal(method, err)
+	if err != nil && refusal == nil {
 		return
 	}
 	sm := c.s.reg.Lookup([]byte(method))
@@ -178,8 +178,8 @@ func (c *netConn) serveStream(st net.Conn) {
 			fn(name, err)
 		}
 	}
-	if err != nil { // metadata past the bounds
-		refuse(ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInvalidArgument, "%s: %v", wire.EchoName(method), err)))
+	if refusal != nil { // metadata past the bounds, or a malformed ext
+		refuse(refusal)
 		return
 	}
 	switch {

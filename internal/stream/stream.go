@@ -115,7 +115,28 @@ func (c *Call) WriteOpen(method string, ext wire.RequestExt) error {
 	})
 }
 
-// ReadOpen reads the opening request.
+// ErrMalformedExt is ReadOpen's error for an opening request whose
+// extension map is malformed. The method comes with it: the stream can
+// still be answered (OpenRefusal).
+var ErrMalformedExt = errors.New("malformed extensions")
+
+// OpenRefusal returns the final status that refuses a stream whose opening
+// ReadOpen failed with err, for method: its metadata past the bounds
+// (CodeInvalidArgument, not executed) or a malformed extension map
+// (CodeInvalidArgument, PROTOCOL.md 3). It returns nil when the opening
+// cannot be answered: it was not a request.
+func OpenRefusal(method string, err error) *ferry.Error {
+	switch {
+	case errors.Is(err, wire.ErrMetadataTooLarge):
+		return ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInvalidArgument, "%s: %v", wire.EchoName(method), err))
+	case errors.Is(err, ErrMalformedExt):
+		return ferry.NewError(ferry.CodeInvalidArgument, err.Error())
+	}
+	return nil
+}
+
+// ReadOpen reads the opening request. It returns the method with
+// wire.ErrMetadataTooLarge and ErrMalformedExt.
 func (c *Call) ReadOpen() (method string, ext wire.RequestExt, err error) {
 	b, err := c.rd.Next()
 	if err != nil {
@@ -130,10 +151,10 @@ func (c *Call) ReadOpen() (method string, ext wire.RequestExt, err error) {
 	}
 	if m.Ext != nil {
 		if ext, err = wire.ParseRequestExt(m.Ext); err != nil {
-			if errors.Is(err, wire.ErrMetadataTooLarge) {
-				return string(m.Method), ext, err // the stream can still be answered
+			if !errors.Is(err, wire.ErrMetadataTooLarge) {
+				err = fmt.Errorf("%w: %w", ErrMalformedExt, err)
 			}
-			return "", ext, err
+			return string(m.Method), ext, err // the stream can still be answered
 		}
 	}
 	return string(m.Method), ext, nil

@@ -80,8 +80,9 @@ func ParseRequestExtInto(b []byte, md *meta.Incoming) (RequestExt, error) {
 	var e RequestExt
 	err := walkMap(b, func(key string, val []byte) error {
 		var err error
-		switch key {
-		case extTimeout:
+		switch {
+		case len(val) == 1 && val[0] == 0xc0: // nil: as if absent
+		case key == extTimeout:
 			var v msgpack.Num
 			v, _, err = msgpack.ReadInt(val)
 			switch {
@@ -91,7 +92,7 @@ func ParseRequestExtInto(b []byte, md *meta.Incoming) (RequestExt, error) {
 			case v.U <= math.MaxInt64:
 				e.Timeout = int64(v.U)
 			} // larger than any duration: no deadline
-		case extMetadata:
+		case key == extMetadata:
 			if e.Incoming, err = meta.ParseInto(md, val); err != nil && !errors.Is(err, ErrMetadataTooLarge) {
 				err = fmt.Errorf("%w: metadata: %v", ErrMalformed, err)
 			}
