@@ -1,0 +1,160 @@
+package e2e_test
+
+// Attacks on the example server that the other attack_*_test.go files and
+// scripts/attack do not make (an audit of their gaps): decoding bombs that
+// the memory budget's estimate must cover, Ferry's control methods with
+// the wrong params, yamux frames that break the session's rules, and
+// connections that open slowly or half-close.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// bareConn is a bare MessagePack-RPC connection for an attacking
+// goroutine: its methods return errors rather than failing a test.
+type bareConn struct {
+	conn net.Conn
+	dec  *msgpack.Decoder
+}
+
+func dialBare(addr string) (*bareConn, error) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &bareConn{conn: conn, dec: msgpack.NewDecoder(bufio.NewReaderSize(conn, 64<<10))}, nil
+}
+
+// send writes b within 5 s.
+func (c *bareConn) send(b []byte) error {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, err := c.conn.Write(b)
+	return err
+}
+
+// next reads the next message within 5 s.
+func (c *bareConn) next() ([]any, error) {
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var msg []any
+	err := c.dec.Decode(&msg)
+	return msg, err
+}
+
+// mapBomb is an Echo.Map request whose map holds, under "a", an array of
+// n copies of el.
+func mapBomb(msgid uint32, el []byte, n int) []byte {
+	arg := binary.BigEndian.AppendUint32([]byte{0x81, 0xa1, 'a', 0xdd}, uint32(n))
+	arg = append(arg, bytes.Repeat(el, n)...)
+	head := binary.BigEndian.AppendUint32([]byte{0x94, 0x00, 0xce}, msgid)
+	return append(append(append(head, str8("Echo.Map")...), 0x91), arg...)
+}
+
+// chain is k one-entry maps nested one in the other around nil:
+// {"": {"": ... nil}}, two bytes a map.
+func chain(k int) []byte {
+	return append(bytes.Repeat([]byte{0x81, 0xa0}, k), 0xc0)
+}
+
+// TestAuditMapBombCharged: the example server charges a map[string]any
+// argument what it may decode into (up to 256 bytes a byte), not 24 bytes
+// a byte: 1.9 MiB of nested one-entry maps, which decode into some 300 MiB,
+// is refused before decoding (resource_exhausted, not executed, the
+// connection goes on), while 16 KiB of them is answered.
+func TestAuditMapBombCharged(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	c := dialRaw(t, srv.addr)
+	withExt := func(req []byte) []byte { // [0, id, method, params, {}]
+		req[0] = 0x95
+		return append(req, 0x80)
+	}
+	r := c.call(withExt(mapBomb(1, chain(58), (1900<<10)/117)))
+	require.EqualValues(t, 8, r.code(), "error %v", r.err)
+	assert.Equal(t, true, r.ext["n"], "not executed")
+	r = c.call(mapBomb(2, chain(58), (16<<10)/117))
+	assert.Nil(t, r.err)
+	assert.EqualValues(t, 2, r.msgid)
+	r = c.call(request(3, "Arith.Add", []any{3, 4}))
+	assert.EqualValues(t, 7, r.result, "the connection goes on")
+}
+
+// TestAttackAuditMapBombs: Echo.Map (a map[string]any argument) with
+// arrays of the values that decode into the most memory per byte: one-entry
+// maps (three bytes, 0x81 0xa0 0xc0, become a Go map of ~350 bytes) and
+// chains of 58 nested one-entry maps (two bytes a map, ~165 bytes a byte).
+// Each size, from 64 KiB to 1.9 MiB, is sent for 2 s, one call at a time
+// on each of two connections: the memory budget must charge each call what
+// it will decode into (it charged 24 bytes a byte, so that one call of
+// 1.9 MiB was admitted and took the server past 350 MiB), so that the
+// calls it admits stay within the RSS bound.
+func TestAttackAuditMapBombs(t *testing.T) {
+	needAttacks(t)
+	s := besiege(t)
+	for _, bomb := range [][]byte{
+		mapBomb(0, []byte{0x81, 0xa0, 0xc0}, (1<<20)/3),
+		mapBomb(0, chain(58), (64<<10)/117),
+		mapBomb(0, chain(58), (180<<10)/117),
+		mapBomb(0, chain(58), (1<<20)/117),
+		mapBomb(0, chain(58), (1900<<10)/117),
+	} {
+		var wg sync.WaitGroup
+		notes := make([]string, 2)
+		for i := range notes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				notes[i] = pipelineBombs(s.p.addr, bomb, 2*time.Second)
+			}()
+		}
+		wg.Wait()
+		t.Logf("%d KiB a request: %v; RSS now %d MiB", len(bomb)>>10, notes, s.rss()>>20)
+		s.alive()
+	}
+	s.finish()
+}
+
+// pipelineBombs writes req over and over on a bare connection, one call at
+// a time, for d, reading the replies; it reports how many were answered,
+// how many refused (and the first refusal), and what stopped it.
+func pipelineBombs(addr string, req []byte, d time.Duration) string {
+	c, err := dialBare(addr)
+	if err != nil {
+		return err.Error()
+	}
+	defer c.conn.Close()
+	answered, refused, inflight := 0, 0, 0
+	var stop error
+	var first any
+	until(d, 10_000, func(int) bool {
+		for ; inflight < 1; inflight++ {
+			if stop = c.send(req); stop != nil {
+				return false
+			}
+		}
+		var msg []any
+		if msg, stop = c.next(); stop != nil {
+			return false
+		}
+		inflight--
+		if len(msg) >= 3 && msg[2] == nil {
+			answered++
+		} else {
+			refused++
+			if first == nil && len(msg) >= 3 {
+				first = msg[2]
+			}
+		}
+		return true
+	})
+	return fmt.Sprintf("%d answered, %d refused (first: %v), stopped by %v", answered, refused, first, stop)
+}
