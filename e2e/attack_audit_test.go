@@ -10,12 +10,15 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/yamux"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
@@ -157,4 +160,98 @@ func pipelineBombs(addr string, req []byte, d time.Duration) string {
 		return true
 	})
 	return fmt.Sprintf("%d answered, %d refused (first: %v), stopped by %v", answered, refused, first, stop)
+}
+
+// TestAuditIdleStreamsCharged: every running streaming handler is charged
+// to the memory budget. Four sessions open 1,000 Echo.Chat streams each
+// on the example server (a 48 MiB server budget) and send nothing after
+// the opening request: past about 2,800 running handlers the server-wide
+// budget is full, and the server ends the session holding the most (before,
+// a handler was charged 1 KiB and all 4,000 were held, at ~19 KiB each).
+// The last session's streams still echo, and a fresh client is served.
+func TestAuditIdleStreamsCharged(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	open := append([]byte{0xc1}, request(0, "Echo.Chat", []any{}, map[string]any{})...)
+	var sessions []*yamux.Session
+	var last *yamux.Stream
+	for range 4 {
+		a, err := dialAttackSession(srv.addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { a.sess.Close() })
+		sessions = append(sessions, a.sess)
+		for i := range 1000 {
+			st, err := a.sess.OpenStream()
+			require.NoError(t, err)
+			require.NoError(t, st.SetWriteDeadline(time.Now().Add(5*time.Second)))
+			_, err = st.Write(open)
+			require.NoError(t, err)
+			if i == 999 {
+				last = st
+			}
+		}
+	}
+	require.Eventually(t, func() bool {
+		for _, s := range sessions {
+			if s.IsClosed() {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 10*time.Millisecond, "the server ends a session once its handlers fill the budget")
+	require.NoError(t, last.SetDeadline(time.Now().Add(5*time.Second)))
+	_, err := last.Write(frame("hi"))
+	require.NoError(t, err)
+	var msg []any
+	require.NoError(t, msgpack.NewDecoder(last).Decode(&msg))
+	assert.Equal(t, []any{int8(3), "hi"}, msg, "the last session's streams are served")
+	took, err := probeAdd(srv.addr)
+	require.NoError(t, err)
+	assert.Less(t, took, siegeProbeLimit)
+}
+
+// TestAttackAuditIdleStreams: sessions that open as many Echo.Chat
+// streams as the server serves (MaxStreams, 1,024 a session, the call
+// stream included), send the opening request on each and then nothing:
+// each is a running handler waiting for a message, which holds about
+// 19 KiB. Ninety-six sessions hold them for 3 s. A running streaming
+// handler is charged to the memory budget like a unary call (16 KiB), so
+// the server refuses streams past its budget rather than holding tens of
+// thousands of handlers (before, it charged 1 KiB a stream, and its RSS
+// passed 275 MiB); it must stay within the RSS bound and serve fresh
+// clients.
+func TestAttackAuditIdleStreams(t *testing.T) {
+	needAttacks(t)
+	s := besiege(t)
+	open := append([]byte{0xc1}, request(0, "Echo.Chat", []any{}, map[string]any{})...)
+	var opened, refused atomic.Int64
+	sessionAttackers(t, s.p.addr, 96, func(i int, a *attackSession) string {
+		var streams []*yamux.Stream
+		n := until(4*time.Second, 1023, func(int) bool {
+			st, err := a.sess.OpenStream()
+			if err != nil {
+				return false
+			}
+			streams = append(streams, st)
+			_ = st.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			_, err = st.Write(open)
+			return err == nil
+		})
+		opened.Add(int64(n))
+		hold := time.NewTimer(3 * time.Second)
+		<-hold.C
+		// A stream the server refused got a final status, or was reset.
+		r := 0
+		for _, st := range streams {
+			_ = st.SetReadDeadline(time.Now().Add(time.Millisecond))
+			var b [1]byte
+			if _, err := st.Read(b[:]); !errors.Is(err, yamux.ErrTimeout) {
+				r++
+			}
+		}
+		refused.Add(int64(r))
+		return fmt.Sprintf("%d streams opened, %d answered or reset, RSS now %d MiB", n, r, s.rss()>>20)
+	})
+	t.Logf("%d streams opened, %d answered or reset", opened.Load(), refused.Load())
+	assert.Positive(t, opened.Load())
+	s.finish()
 }

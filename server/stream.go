@@ -199,9 +199,17 @@ func (c *netConn) serveStream(st net.Conn) {
 		c.streamHandlers.Done()
 		refuse(ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "too many calls running on this connection")))
 		return
+	case !c.budget.Charge(engine.CallOverhead):
+		// A handler waiting for a message holds about 19 KiB, and the
+		// limiter allows 1,024 on each of many connections.
+		c.limiter.Release()
+		c.streamHandlers.Done()
+		refuse(ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "the connection's memory budget is spent: too many streaming calls running")))
+		return
 	}
 	defer c.streamHandlers.Done()
 	defer c.limiter.Release()
+	defer c.budget.Release(engine.CallOverhead)
 
 	track := func(cancel context.CancelFunc) func() {
 		id := transport.StreamID(st)

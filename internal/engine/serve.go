@@ -109,11 +109,12 @@ func (c *Channel) handle(b []byte, err error, first *func()) bool {
 	return true
 }
 
-// callOverhead is charged to the budget for every call from its arrival
+// CallOverhead is charged to the budget for every call from its arrival
 // until its reply is queued, besides its arguments: the handler
 // goroutine's stack (reused workers keep stacks grown through handlers and
-// encoders) and the call's bookkeeping.
-const callOverhead = 16 << 10
+// encoders) and the call's bookkeeping. A streaming call is charged it too
+// while its handler runs.
+const CallOverhead = 16 << 10
 
 // inbound is one incoming call on its way through a handler goroutine.
 type inbound struct {
@@ -198,7 +199,7 @@ func (c *Channel) serve(m *wire.Message) {
 	if c.head != nil {
 		size = c.head.Body + 8 // its params: the bin and their headers
 	}
-	cost := meth.DecodeCost(size) + callOverhead
+	cost := meth.DecodeCost(size) + CallOverhead
 	if !c.opts.Budget.Charge(cost) {
 		c.refuse(m, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "the connection's memory budget is spent: too much data in calls not yet answered")))
 		return
