@@ -255,3 +255,44 @@ func TestAttackAuditIdleStreams(t *testing.T) {
 	assert.Positive(t, opened.Load())
 	s.finish()
 }
+
+// TestAuditDescribeLongName: Introspect.Describe (registered by the
+// example server) quotes at most 128 bytes of an unknown name in its
+// not_found error: quoted whole, 1 MiB of control bytes made a 4 MiB
+// message (sent cut to 64 KiB), and 4 MiB a 16 MiB one.
+func TestAuditDescribeLongName(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	c := dialRaw(t, srv.addr)
+	name := string(bytes.Repeat([]byte{0x01}, 1<<20))
+	r := c.call(request(1, "Introspect.Describe", []any{name}, map[string]any{}))
+	require.EqualValues(t, 5, r.code(), "not_found: %.100v", r.err)
+	msg, _ := r.err.(string)
+	assert.Less(t, len(msg), 1024, "the error quotes a cut name")
+	r = c.call(request(2, "Arith.Add", []any{3, 4}))
+	assert.EqualValues(t, 7, r.result, "the connection goes on")
+}
+
+// TestAttackAuditDescribeNames: Introspect.Describe with names of nearly
+// 4 MiB of control bytes, which quoted whole made an error of four times
+// their size (the server's RSS peaked at 247 MiB), on eight connections,
+// one call at a time each, for 4 s.
+func TestAttackAuditDescribeNames(t *testing.T) {
+	needAttacks(t)
+	s := besiege(t)
+	name := bytes.Repeat([]byte{0x01}, 4<<20-64)
+	req := append(append(append([]byte{0x94, 0x00, 0x01}, str8("Introspect.Describe")...), 0x91), str32(string(name))...)
+	var wg sync.WaitGroup
+	notes := make([]string, 8)
+	for i := range notes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			notes[i] = pipelineBombs(s.p.addr, req, 4*time.Second)
+		}()
+	}
+	wg.Wait()
+	for i, n := range notes {
+		t.Logf("attacker %d: %.300s", i, n)
+	}
+	s.finish()
+}
