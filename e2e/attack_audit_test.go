@@ -296,3 +296,127 @@ func TestAttackAuditDescribeNames(t *testing.T) {
 	}
 	s.finish()
 }
+
+// TestAuditControlWrongParams: Ferry's control methods ($ferry.hello,
+// cancel, cancelstream, goaway, settled, drained, and reserved names that
+// are none of them) with params of every wrong shape, each sent as a
+// notification and then as a request, on a bare connection and on a
+// session's call stream. Every request is answered (a result or an
+// error), no notification is, the connection is not closed, and an
+// Arith.Add sent after each pair is answered.
+func TestAuditControlWrongParams(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	params := []any{
+		nil, 5, "x", []any{}, []any{"x"}, []any{-1}, []any{uint64(1) << 40}, []any{1.5},
+		[]any{map[string]any{}}, []any{[]any{1}}, map[string]any{"a": 1}, []any{1, 2, 3},
+		[]any{map[string]any{"token": 5}}, []any{map[string]any{"settle": "yes"}},
+		[]any{map[string]any{"token": string(make([]byte, 3000))}}, []any{uint32(1<<32 - 1)},
+	}
+	methods := []string{
+		"$ferry.hello", "$ferry.cancel", "$ferry.cancelstream", "$ferry.goaway",
+		"$ferry.settled", "$ferry.drained", "$ferry.nope", "$ferry", "$", "$ferry.hello\x00",
+	}
+	for _, bare := range []bool{true, false} {
+		var write func(b ...[]byte)
+		var read func() []any
+		if bare {
+			c := dialRaw(t, srv.addr)
+			write, read = c.write, c.read
+		} else {
+			ws := dialSession(t, srv.addr)
+			write, read = ws.call.write, ws.call.read
+		}
+		id := uint32(100)
+		for _, m := range methods {
+			for _, p := range params {
+				id += 2
+				write(enc([]any{2, m, p, map[string]any{}}),
+					enc([]any{0, id, m, p, map[string]any{}}),
+					request(id+1, "Arith.Add", []any{3, 4}, map[string]any{}))
+				got := map[uint64]response{}
+				for range 2 { // in any order
+					r := parseResponse(t, read())
+					got[r.msgid] = r
+				}
+				require.Contains(t, got, uint64(id), "bare %t: %q %v: the request is answered", bare, m, p)
+				require.Contains(t, got, uint64(id+1), "bare %t: %q %v", bare, m, p)
+				require.EqualValues(t, 7, got[uint64(id+1)].result, "bare %t: %q %v", bare, m, p)
+			}
+		}
+	}
+	took, err := probeAdd(srv.addr)
+	require.NoError(t, err)
+	assert.Less(t, took, siegeProbeLimit)
+}
+
+// TestAuditSessionFrames: yamux frames that break the session's rules, or
+// that it must tolerate, each on a fresh session after its hello, followed
+// by a ping. A frame that breaks the rules (a data frame longer than the
+// stream's window, a second SYN for an open stream, a SYN for stream 0, a
+// go-away) ends the session, at once; one it tolerates (frames for streams
+// that do not exist, an unsolicited ping answer, a message split into
+// one-byte frames, floods of empty frames) leaves it answering the ping.
+// Either way the server lives and serves a fresh client.
+func TestAuditSessionFrames(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	add := request(5, "Arith.Add", []any{3, 4}, map[string]any{})
+	repeat := func(b []byte, n int) []byte { return bytes.Repeat(b, n) }
+	oneByteFrames := func(p []byte) []byte {
+		var b []byte
+		for _, x := range p {
+			b = append(append(b, yamuxFrame(0, 0, 1, 1)...), x)
+		}
+		return b
+	}
+	// The call stream's window grows to 1 MiB once the server has read
+	// the hello: a frame of 1 MiB + 1 passes it.
+	pastWindow := echoBinRequest(1, 2<<20)[:1<<20+1]
+	cases := []struct {
+		name  string
+		b     []byte
+		ended bool
+	}{
+		{"data frame declaring 4 GiB", yamuxFrame(0, 0, 1, 0xffffffff), true},
+		{"data frame past the window", append(yamuxFrame(0, 0, 1, uint32(len(pastWindow))), pastWindow...), true},
+		{"SYN again on the open call stream", yamuxFrame(1, 1, 1, 0), true},
+		{"data with SYN again on the call stream", append(yamuxFrame(0, 1, 1, uint32(len(add))), add...), true},
+		{"every flag on the call stream", yamuxFrame(1, 15, 1, 0), true},
+		{"SYN on stream 0", yamuxFrame(1, 1, 0, 0), true},
+		{"go-away, code 2^32-1", yamuxFrame(3, 0, 0, 0xffffffff), true},
+		{"go-away with every flag", yamuxFrame(3, 15, 7, 2), true},
+		{"RST for a stream never opened", yamuxFrame(1, 8, 99, 0), false},
+		{"FIN for a stream never opened", yamuxFrame(1, 4, 97, 0), false},
+		{"window update for a stream never opened", yamuxFrame(1, 0, 95, 1000), false},
+		{"ACK for a stream never opened", yamuxFrame(1, 2, 93, 0), false},
+		{"data without SYN for a stream never opened", append(yamuxFrame(0, 0, 91, 10), make([]byte, 10)...), false},
+		{"data on stream 0", append(yamuxFrame(0, 0, 0, 4), 1, 2, 3, 4), false},
+		{"ping answer never asked for", yamuxFrame(2, 2, 0, 12345), false},
+		{"ping on stream 5", yamuxFrame(2, 1, 5, 3), false},
+		{"SYN for stream 2^32-1", yamuxFrame(1, 1, 0xffffffff, 0), false},
+		{"SYN for 5, then for 3", append(yamuxFrame(1, 1, 5, 0), yamuxFrame(1, 1, 3, 0)...), false},
+		{"SYN with a window of 2^32-1", yamuxFrame(1, 1, 7, 0xffffffff), false},
+		{"stream 3 reset, then opened again", append(append(yamuxFrame(1, 1, 3, 0), yamuxFrame(1, 8, 3, 0)...), yamuxFrame(1, 1, 3, 0)...), false},
+		{"unknown flag bits", yamuxFrame(0, 0x8000, 1, 0), false},
+		{"20,000 empty data frames", repeat(yamuxFrame(0, 0, 1, 0), 20_000), false},
+		{"20,000 empty window updates", repeat(yamuxFrame(1, 0, 1, 0), 20_000), false},
+		{"a request in one-byte frames", oneByteFrames(add), false},
+	}
+	for _, tc := range cases {
+		c := dialRaw(t, srv.addr)
+		c.write(helloSession())
+		_, err := readSessionReply(c.r)
+		require.NoError(t, err, tc.name)
+		_ = c.writeMay(append(tc.b, yamuxFrame(2, 1, 0, 77)...))
+		acked := readPingAck(t, c, 77)
+		if tc.ended {
+			assert.False(t, acked, "%s: the session ends", tc.name)
+			c.discardUntilClosed(5 * time.Second)
+		} else {
+			assert.True(t, acked, "%s: the session goes on", tc.name)
+		}
+		c.conn.Close()
+	}
+	took, err := probeAdd(srv.addr)
+	require.NoError(t, err)
+	assert.Less(t, took, siegeProbeLimit)
+}
