@@ -12,6 +12,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -419,4 +421,137 @@ func TestAuditSessionFrames(t *testing.T) {
 	took, err := probeAdd(srv.addr)
 	require.NoError(t, err)
 	assert.Less(t, took, siegeProbeLimit)
+}
+
+// TestAuditParamsConfusion: params of the wrong type for every unary
+// method of the example server, the introspection and health methods
+// included (NaN, infinities, 2^63 as a float, extension values where
+// numbers, strings or maps belong, maps with integer keys, arrays nested
+// where a string belongs). Each is answered on the same connection: a
+// result when the value fits exactly, else invalid_argument (or
+// not_found), never internal (what a panicking handler or decoder gets).
+func TestAuditParamsConfusion(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	c := dialRaw(t, srv.addr)
+	f32NaN := msgpack.RawMessage{0xca, 0x7f, 0xc0, 0, 0}
+	stamp := msgpack.RawMessage{0xd6, 0xff, 0, 0, 0, 1} // a timestamp
+	ext5 := msgpack.RawMessage{0xd4, 5, 0}
+	const ok, invalid, notFound = 0, 3, 5
+	cases := []struct {
+		method string
+		params any
+		code   uint64
+		result any
+	}{
+		{"Arith.Add", []any{math.NaN(), 0}, invalid, nil},
+		{"Arith.Add", []any{f32NaN, 0}, invalid, nil},
+		{"Arith.Add", []any{math.Inf(1), 0}, invalid, nil},
+		{"Arith.Add", []any{math.Inf(-1), 0}, invalid, nil},
+		{"Arith.Add", []any{float64(1 << 63), 0}, invalid, nil},
+		{"Arith.Add", []any{-float64(1 << 63), 0}, ok, int64(math.MinInt64)},
+		{"Arith.Add", []any{math.Copysign(0, -1), 0}, ok, int8(0)},
+		{"Arith.Add", []any{1e300, 0}, invalid, nil},
+		{"Arith.Add", []any{stamp, 1}, invalid, nil},
+		{"Arith.Add", []any{[]byte("3"), 4}, invalid, nil},
+		{"Arith.Add", []any{map[int]int{0: 3, 1: 4}}, invalid, nil},
+		{"Arith.Add", map[int]int{0: 3, 1: 4}, invalid, nil},
+		{"Arith.Add", ext5, invalid, nil},
+		{"Arith.Add", []any{map[string]any{"A": stamp}}, invalid, nil},
+		{"Arith.Div", []any{int64(math.MinInt64), -1}, ok, int64(math.MinInt64)},
+		{"Arith.Mul", []any{int64(math.MaxInt64), 2}, ok, int8(-2)},
+		{"Arith.Mul", []any{math.NaN()}, invalid, nil},
+		{"Echo.Map", []any{map[int]int{1: 2}}, invalid, nil},
+		{"Echo.Map", []any{map[string]any{"a": ext5}}, invalid, nil},
+		{"Echo.Map", []any{ext5}, invalid, nil},
+		{"Health.Check", []any{map[string]any{"service": 5}}, invalid, nil},
+		{"Health.Check", []any{ext5}, invalid, nil},
+		{"Introspect.Describe", []any{5}, invalid, nil},
+		{"Introspect.Describe", []any{ext5}, invalid, nil},
+		{"Introspect.Describe", []any{map[string]any{"method": stamp}}, invalid, nil},
+		{"Introspect.Describe", []any{[]any{[]any{[]any{}}}}, invalid, nil},
+		{"Introspect.Describe", []any{map[any]any{1: "x", "method": "Arith.Add"}}, invalid, nil},
+		{"Introspect.Describe", []any{nil}, notFound, nil},
+		{"Introspect.List", []any{map[string]any{"x": stamp}}, invalid, nil},
+	}
+	for i, tc := range cases {
+		r := c.call(enc([]any{0, uint32(i), tc.method, tc.params, map[string]any{}}))
+		require.EqualValues(t, i, r.msgid)
+		assert.Equal(t, tc.code, r.code(), "%s %v: %v", tc.method, tc.params, r.err)
+		if tc.code == ok {
+			assert.Equal(t, tc.result, r.result, "%s %v", tc.method, tc.params)
+		}
+	}
+	r := c.call(request(99, "Arith.Add", []any{3, 4}))
+	assert.EqualValues(t, 7, r.result, "the connection goes on")
+}
+
+// TestAuditHalfClose: peers that half-close (TCP FIN on a bare
+// connection, yamux FIN on the call stream) after their requests: every
+// complete request is answered before the server closes its side, a
+// partial one is dropped and the connection closed at once (not after
+// PartialMessageTimeout), and a session's call stream ends with
+// $ferry.drained counting the requests read.
+func TestAuditHalfClose(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+
+	c := dialRaw(t, srv.addr)
+	c.write(request(1, "Arith.Add", []any{3, 4}), request(2, "Arith.Add", []any{5, 4}))
+	require.NoError(t, c.conn.(*net.TCPConn).CloseWrite())
+	got := map[uint64]any{}
+	for range 2 {
+		r := parseResponse(t, c.read())
+		got[r.msgid] = r.result
+	}
+	assert.Equal(t, map[uint64]any{1: int8(7), 2: int8(9)}, got)
+	assert.Less(t, c.closedWithin(5*time.Second), 2*time.Second, "closed after the replies")
+
+	c = dialRaw(t, srv.addr)
+	req := request(1, "Arith.Add", []any{3, 4})
+	c.write(req[:len(req)-1])
+	require.NoError(t, c.conn.(*net.TCPConn).CloseWrite())
+	assert.Less(t, c.closedWithin(5*time.Second), 2*time.Second, "a partial message, then the end of input")
+
+	ws := dialSession(t, srv.addr)
+	ws.call.write(request(7, "Arith.Add", []any{3, 4}, map[string]any{}))
+	require.NoError(t, ws.call.st.Close())
+	r := parseResponse(t, ws.call.read())
+	assert.EqualValues(t, 7, r.result)
+	assert.Equal(t, []any{int8(2), "$ferry.drained", []any{int8(2)}}, ws.call.read(), "the hello and the request were read")
+	require.NoError(t, ws.call.st.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, err := ws.call.r.ReadByte()
+	assert.ErrorIs(t, err, io.EOF)
+}
+
+// TestAttackAuditSlowPreface: a session that sends its opening frames and
+// hello one byte every 250 ms (80 bytes: 20 s in all), keeping the
+// connection busy but never completing a message within SniffTimeout
+// (10 s of its first byte), is closed at 10 s; one that sends them a byte
+// every 5 ms is served.
+func TestAttackAuditSlowPreface(t *testing.T) {
+	needAttacks(t)
+	srv := startArith(t, buildArithServer(t))
+	drip := func(c *rawConn, every time.Duration) (time.Duration, error) {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		start := time.Now()
+		for _, b := range helloSession() {
+			<-tick.C
+			if err := c.writeMay([]byte{b}); err != nil {
+				return time.Since(start), err
+			}
+		}
+		return time.Since(start), nil
+	}
+	c := dialRaw(t, srv.addr)
+	took, err := drip(c, 5*time.Millisecond)
+	require.NoError(t, err)
+	_, err = readSessionReply(c.r)
+	require.NoError(t, err, "a hello sent in %v is answered", took)
+
+	c = dialRaw(t, srv.addr)
+	took, err = drip(c, 250*time.Millisecond)
+	require.Error(t, err, "the server closes the connection")
+	t.Logf("closed after %v", took)
+	assert.Greater(t, took, 9*time.Second)
+	assert.Less(t, took, 13*time.Second)
 }
