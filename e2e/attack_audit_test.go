@@ -15,6 +15,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -554,4 +555,69 @@ func TestAttackAuditSlowPreface(t *testing.T) {
 	t.Logf("closed after %v", took)
 	assert.Greater(t, took, 9*time.Second)
 	assert.Less(t, took, 13*time.Second)
+}
+
+// TestAuditStreamOpenings: streams whose opening, after the 0xc1 marker,
+// is not the request PROTOCOL.md 6 asks for (a notification, a response,
+// a bare integer, the marker again, nesting past MaxDepth, an ext that is
+// not a map, a deadline already passed, a reserved method, metadata past
+// its bounds), followed by a message and a CloseSend, then the caller's
+// close. Each stream ends (a final status, or a close) within 3 s, and the
+// session's call stream goes on answering.
+func TestAuditStreamOpenings(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	s := dialSession(t, srv.addr)
+	md := map[string]any{}
+	for i := range 1025 {
+		md[strconv.Itoa(i)] = ""
+	}
+	opens := [][]byte{
+		enc([]any{2, "Echo.Chat", []any{}, map[string]any{}}),
+		enc([]any{1, 0, nil, nil}),
+		enc([]any{0, 5, "Echo.Chat", []any{1, 2}, map[string]any{}}),
+		enc([]any{0, 0, []byte("Echo.Chat"), []any{}, map[string]any{}}),
+		enc([]any{0, 0, "Echo.Chat", []any{}, map[string]any{"t": -1}}),
+		enc([]any{0, 0, "Echo.Chat", []any{}, 5}),
+		enc([]any{0, 0, "Echo.Chat", []any{}}),
+		{0xc1},
+		enc(5),
+		enc([]any{0, 0, "$ferry.hello", []any{}, map[string]any{}}),
+		enc([]any{0, 0, "$ferry.cancelstream", []any{}, map[string]any{}}),
+		enc([]any{0, 0, "Echo.Chat", []any{}, map[string]any{"m": md}}),
+		append(nested(70, nil), 0x90),
+	}
+	for i, b := range opens {
+		st := s.open()
+		st.write(append([]byte{0xc1}, b...), frame("a"), closeSend)
+		require.NoError(t, st.st.Close())
+		require.NoError(t, st.st.SetReadDeadline(time.Now().Add(3*time.Second)))
+		got, err := io.ReadAll(st.r)
+		require.NoError(t, err, "opening %d (% x): the stream ends; got % x", i, b[:min(len(b), 16)], got)
+		r := parseResponse(t, s.call.read2(request(uint32(i), "Arith.Add", []any{1, 1}, map[string]any{})))
+		require.EqualValues(t, 2, r.result, "the call stream after opening %d", i)
+	}
+}
+
+// TestAuditUnaskedResponses: responses to calls the server never made,
+// on a session's call stream (the bare case is in TestAttackBareFloods):
+// with results, errors of every shape, extension maps of unknown and
+// wrong-typed keys, and a result of 60 KiB. They are dropped, and calls
+// on the stream go on being answered.
+func TestAuditUnaskedResponses(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	s := dialSession(t, srv.addr)
+	for i, resp := range []any{
+		[]any{1, 5, nil, 1},
+		[]any{1, uint32(1<<32 - 1), "boom", nil, map[string]any{"c": 99, "d": map[string]any{"k": "v"}}},
+		[]any{1, 0, []any{0, "Vim:E121"}, nil},
+		[]any{1, 1, map[string]any{"x": 1}, nil, map[string]any{"c": "x", "n": 5, "d": 7}},
+		[]any{1, 2, nil, nil, 5},
+		[]any{1, 3, nil, make([]byte, 60<<10)},
+		[]any{1, 4, 17, nil, map[string]any{}},
+	} {
+		s.call.write(enc(resp))
+		r := parseResponse(t, s.call.read2(request(uint32(100+i), "Arith.Add", []any{3, 4}, map[string]any{})))
+		require.EqualValues(t, 100+i, r.msgid)
+		require.EqualValues(t, 7, r.result, "after response %d", i)
+	}
 }
