@@ -174,12 +174,12 @@ func pipelineBombs(addr string, req []byte, d time.Duration) string {
 // the opening request: past about 2,800 running handlers the server-wide
 // budget is full, and the server ends the session holding the most (before,
 // a handler was charged 1 KiB and all 4,000 were held, at ~19 KiB each).
-// The last session's streams still echo, and a fresh client is served.
+// The sessions left still echo, and a fresh client is served.
 func TestAuditIdleStreamsCharged(t *testing.T) {
 	srv := startArith(t, buildArithServer(t))
 	open := append([]byte{0xc1}, request(0, "Echo.Chat", []any{}, map[string]any{})...)
 	var sessions []*yamux.Session
-	var last *yamux.Stream
+	var lasts []*yamux.Stream
 	for range 4 {
 		a, err := dialAttackSession(srv.addr)
 		require.NoError(t, err)
@@ -192,10 +192,11 @@ func TestAuditIdleStreamsCharged(t *testing.T) {
 			_, err = st.Write(open)
 			require.NoError(t, err)
 			if i == 999 {
-				last = st
+				lasts = append(lasts, st)
 			}
 		}
 	}
+	var last *yamux.Stream
 	require.Eventually(t, func() bool {
 		for _, s := range sessions {
 			if s.IsClosed() {
@@ -204,12 +205,18 @@ func TestAuditIdleStreamsCharged(t *testing.T) {
 		}
 		return false
 	}, 5*time.Second, 10*time.Millisecond, "the server ends a session once its handlers fill the budget")
+	for i, s := range sessions {
+		if !s.IsClosed() {
+			last = lasts[i]
+		}
+	}
+	require.NotNil(t, last, "a session is left")
 	require.NoError(t, last.SetDeadline(time.Now().Add(5*time.Second)))
 	_, err := last.Write(frame("hi"))
 	require.NoError(t, err)
 	var msg []any
 	require.NoError(t, msgpack.NewDecoder(last).Decode(&msg))
-	assert.Equal(t, []any{int8(3), "hi"}, msg, "the last session's streams are served")
+	assert.Equal(t, []any{int8(3), "hi"}, msg, "the sessions left are served")
 	took, err := probeAdd(srv.addr)
 	require.NoError(t, err)
 	assert.Less(t, took, siegeProbeLimit)
@@ -758,6 +765,89 @@ func TestAttackAuditBusySessions(t *testing.T) {
 			for _, c := range conns {
 				c.Close()
 			}
+			s.finish()
+		})
+	}
+}
+
+// silentOpenings are the first bytes of streams that start nothing: none
+// at all, the streaming-call marker alone, one byte of a call stream's
+// request, and all but the last byte of a streaming call's opening.
+func silentOpenings() map[string][]byte {
+	open := append([]byte{0xc1}, request(0, "Echo.Chat", []any{}, map[string]any{})...)
+	return map[string][]byte{
+		"nothing":            nil,
+		"marker":             {0xc1},
+		"one request byte":   {0x94},
+		"most of an opening": open[:len(open)-1],
+	}
+}
+
+// openSilent opens n streams on a that send first and then nothing, and
+// returns how many it opened.
+func openSilent(a *attackSession, n int, first []byte) int {
+	return until(4*time.Second, n, func(int) bool {
+		st, err := a.sess.OpenStream()
+		if err != nil {
+			return false
+		}
+		if len(first) > 0 {
+			_ = st.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			_, err = st.Write(first)
+		}
+		return err == nil
+	})
+}
+
+// TestAuditSilentStreamsCharged: streams that send nothing, or one byte
+// of a message, are charged what their goroutines hold (8 KiB while a
+// stream is being set up, 8 KiB for a call stream's running reader), not
+// only 1 KiB and their buffers: six sessions of 1,000 such streams pass
+// the example server's 48 MiB budget, which ends one of them, and a fresh
+// client is served.
+func TestAuditSilentStreamsCharged(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	var sessions []*yamux.Session
+	for i := range 6 {
+		a, err := dialAttackSession(srv.addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { a.sess.Close() })
+		sessions = append(sessions, a.sess)
+		first := []byte(nil)
+		if i%2 == 1 {
+			first = []byte{0x94}
+		}
+		openSilent(a, 1000, first)
+	}
+	require.Eventually(t, func() bool {
+		for _, s := range sessions {
+			if s.IsClosed() {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 10*time.Millisecond, "the server ends a session once its streams fill the budget")
+	took, err := probeAdd(srv.addr)
+	require.NoError(t, err)
+	assert.Less(t, took, siegeProbeLimit)
+}
+
+// TestAttackAuditSilentStreams: 96 sessions each open 1,023 streams that
+// send nothing, or one byte of a message (silentOpenings), and hold them
+// for 5 s. Before they were charged what their goroutines hold, the
+// server's RSS reached 355 MiB (nothing) and 258 MiB (one request byte),
+// and 15 s of CPU.
+func TestAttackAuditSilentStreams(t *testing.T) {
+	needAttacks(t)
+	for name, first := range silentOpenings() {
+		t.Run(name, func(t *testing.T) {
+			s := besiege(t)
+			sessionAttackers(t, s.p.addr, 96, func(i int, a *attackSession) string {
+				n := openSilent(a, 1023, first)
+				hold := time.NewTimer(5 * time.Second)
+				<-hold.C
+				return fmt.Sprintf("%d streams opened; RSS now %d MiB", n, s.rss()>>20)
+			})
 			s.finish()
 		})
 	}

@@ -151,8 +151,9 @@ func HandleClientStream[Req, Resp any](s *Server, name string, fn func(ctx conte
 	}))
 }
 
-// serveStream runs one streaming call on st, whose marker byte was read.
-func (c *netConn) serveStream(st net.Conn) {
+// serveStream runs one streaming call on st, whose marker byte was read;
+// it calls setUp once the opening request is read.
+func (c *netConn) serveStream(st net.Conn, setUp func()) {
 	cfg := c.s.opts.cfg
 	cnt := stream.NewCounter(st, 1) // the marker byte was read
 	sc := stream.New(cnt, engine.Limits(cfg))
@@ -162,6 +163,7 @@ func (c *netConn) serveStream(st net.Conn) {
 	_ = st.SetReadDeadline(time.Now().Add(cfg.SniffTimeout))
 	method, ext, err := sc.ReadOpen()
 	_ = st.SetReadDeadline(time.Time{})
+	setUp()
 	if err != nil && !errors.Is(err, wire.ErrMetadataTooLarge) {
 		return
 	}

@@ -16,6 +16,10 @@ import (
 )
 
 func (c *Channel) readLoop() {
+	// The reader goroutine is charged while it runs (a parked reader has
+	// none): many streams each holding one byte of a message would
+	// otherwise hold far more than their buffers.
+	c.opts.Budget.Force(readerOverhead)
 	c.armIdle()
 	for {
 		// The reader waits in Next while the conn is idle: handle keeps
@@ -31,6 +35,7 @@ func (c *Channel) readLoop() {
 			if c.parking.Load() {
 				if err != nil && c.parkRequested(err) {
 					if c.park() {
+						c.opts.Budget.Release(readerOverhead)
 						return // resume starts the reader again
 					}
 					continue
@@ -44,9 +49,15 @@ func (c *Channel) readLoop() {
 	}
 	c.stopIdle()
 	c.rd.Close()
+	c.opts.Budget.Release(readerOverhead)
 	close(c.readDone)
 	c.loops.Done()
 }
+
+// readerOverhead is charged to the budget while the reader goroutine
+// runs: its stack and what it holds besides its buffer (a stream holding
+// one byte of a message measured about 15 KiB in all).
+const readerOverhead = 8 << 10
 
 // handle handles what the reader read: a message b, or err. It returns
 // false when the reader must return.
