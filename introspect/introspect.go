@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -113,7 +114,9 @@ func Describe(s *server.Server, name string) (*Description, error) {
 			Defs:  g.Defs(),
 		}, nil
 	}
-	return nil, ferry.Errorf(ferry.CodeNotFound, "no method %q", name)
+	// The name comes from the caller: quoted whole, 4 MiB of bytes that
+	// are not printable would make a 16 MiB error.
+	return nil, ferry.Errorf(ferry.CodeNotFound, "no method %q", wire.EchoName(name))
 }
 
 func serviceOf(method string) string {

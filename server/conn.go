@@ -295,6 +295,24 @@ func (c *netConn) closeRaw() { c.raw.Close() }
 func (c *netConn) serveSessionStream(st net.Conn) (handedOff bool) {
 	c.settle(st, true)
 	defer c.settle(st, false)
+	// The goroutine waiting for the stream's first bytes (up to
+	// SniffTimeout, and a streaming call's opening request) holds a few
+	// KiB: charged until then, so that sessions opening streams that send
+	// nothing are bounded by the memory budget, not only by MaxStreams
+	// each. A call stream's reader, and a streaming call's handler, are
+	// charged from then on.
+	if !c.budget.Charge(streamSetupCost) {
+		st.Close()
+		return false
+	}
+	charged := true
+	setUp := func() {
+		if charged {
+			charged = false
+			c.budget.Release(streamSetupCost)
+		}
+	}
+	defer setUp()
 	_ = st.SetReadDeadline(time.Now().Add(c.s.opts.cfg.SniffTimeout))
 	var b [1]byte
 	if _, err := io.ReadFull(st, b[:]); err != nil {
@@ -303,9 +321,10 @@ func (c *netConn) serveSessionStream(st net.Conn) (handedOff bool) {
 	}
 	_ = st.SetReadDeadline(time.Time{})
 	if b[0] == wire.StreamMarker {
-		c.serveStream(st) // settled when its handler starts (beginStream) or it returns
+		c.serveStream(st, setUp) // settled when its handler starts (beginStream) or it returns
 		return false
 	}
+	setUp()
 	c.streams.Add(1) // the engine's, until ended
 	e, p := c.add(transport.Prepend(st, b[0]), true, func(e *engine.Channel, p *Peer) { go c.ended(e, p) })
 	c.settle(st, false) // the engine answers every request it reads, even draining
@@ -316,6 +335,11 @@ func (c *netConn) serveSessionStream(st net.Conn) (handedOff bool) {
 	c.connected(p)
 	return true
 }
+
+// streamSetupCost is charged to the connection's memory budget while a
+// session stream is being set up: its goroutine's stack and the reads
+// waiting in it (measured: 4–7 KiB a stream that sends nothing).
+const streamSetupCost = 8 << 10
 
 // ended releases a session call stream whose engine ended: no goroutine
 // waits for that while the stream is idle (the engine's reader serves it).

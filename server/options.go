@@ -241,9 +241,12 @@ func WithAuth(fn ferry.AuthFunc) Option {
 // way, no stream open but its call streams) from the address holding the
 // most connections, quiet the longest, after a go-away (a call it sent
 // just then is refused as not executed); else the oldest that has not sent
-// a complete message yet. A flood of idle, stalled or silent connections
-// cannot lock well-behaved clients out: only when every connection is busy
-// is the new one closed at accept. Past 1,024 connections, the choice is
+// a complete message yet; else, at the total bound, the newest of the
+// address holding the most, busy or not (after a go-away), if it holds at
+// least two more than the new one's address. A flood of idle, stalled,
+// silent or busy connections from a few addresses cannot lock well-behaved
+// clients out: only when every connection is busy and no address holds two
+// more than the new one's is it closed at accept. Past 1,024 connections, the choice is
 // made among 1,024 taken from a random place. Zero disables a bound.
 // Default DefaultConnLimits(): 10,000 in total and 2,500 per IP without a
 // Go memory limit, so that one source cannot take more than a quarter of

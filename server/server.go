@@ -200,8 +200,9 @@ func (s *Server) startConn(nc net.Conn, wait bool) *netConn {
 // makeRoom closes one connection, from ip when sameIP, so that a new one
 // fits within the connection bounds, and reports whether it found one:
 // the oldest that sent no complete message within unprovenGrace, else the
-// quietest (after a go-away), else the oldest that sent none yet. s.mu is
-// held and s is not closing.
+// quietest (after a go-away), else the oldest that sent none yet, else
+// (at the total bound) the newest of an address holding at least two
+// more than ip (after a go-away). s.mu is held and s is not closing.
 func (s *Server) makeRoom(ip string, sameIP bool) bool {
 	what, quiet := "an idle new connection", false
 	v := s.oldestUnproven(ip, sameIP, time.Now().Add(-unprovenGrace))
@@ -213,6 +214,11 @@ func (s *Server) makeRoom(ip string, sameIP bool) bool {
 	if v == nil {
 		what = "a new connection"
 		v = s.oldestUnproven(ip, sameIP, time.Time{})
+	}
+	if v == nil && !sameIP {
+		what = "a busy connection of the address holding the most"
+		v = s.crowded(ip)
+		quiet = v != nil
 	}
 	if v == nil {
 		return false
@@ -251,6 +257,40 @@ func (s *Server) oldestUnproven(ip string, sameIP bool, before time.Time) *netCo
 			continue
 		}
 		if v == nil || c.since.Before(v.since) {
+			v = c
+		}
+	}
+	return v
+}
+
+// crowded returns a connection to close at the total bound when none is
+// quiet or new: the newest of the address holding the most connections,
+// if that address holds at least two more than ip, else nil. Without it, a
+// few addresses that keep every connection they hold busy (a message
+// every 200 ms, a stream held open) would lock every other address out.
+// It looks at the quietScan addresses and connections it meets first.
+// s.mu is held.
+func (s *Server) crowded(ip string) *netConn {
+	var top map[*netConn]struct{}
+	seen := 0
+	for _, peers := range s.perIP {
+		if seen++; seen > quietScan {
+			break
+		}
+		if len(peers) > len(top) {
+			top = peers
+		}
+	}
+	if len(top) < len(s.perIP[ip])+2 {
+		return nil
+	}
+	var v *netConn
+	seen = 0
+	for c := range top {
+		if seen++; seen > quietScan {
+			break
+		}
+		if !c.evicted && (v == nil || c.since.After(v.since)) {
 			v = c
 		}
 	}

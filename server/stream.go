@@ -150,8 +150,9 @@ func HandleClientStream[Req, Resp any](s *Server, name string, fn func(ctx conte
 	}))
 }
 
-// serveStream runs one streaming call on st, whose marker byte was read.
-func (c *netConn) serveStream(st net.Conn) {
+// serveStream runs one streaming call on st, whose marker byte was read;
+// it calls setUp once the opening request is read.
+func (c *netConn) serveStream(st net.Conn, setUp func()) {
 	cfg := c.s.opts.cfg
 	cnt := stream.NewCounter(st, 1) // the marker byte was read
 	sc := stream.New(cnt, engine.Limits(cfg))
@@ -161,6 +162,7 @@ func (c *netConn) serveStream(st net.Conn) {
 	_ = st.SetReadDeadline(time.Now().Add(cfg.SniffTimeout))
 	method, ext, err := sc.ReadOpen()
 	_ = st.SetReadDeadline(time.Time{})
+	setUp()
 	refusal := stream.OpenRefusal(method, err)
 	if err != nil && refusal == nil {
 		return
@@ -199,9 +201,17 @@ func (c *netConn) serveStream(st net.Conn) {
 		c.streamHandlers.Done()
 		refuse(ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "too many calls running on this connection")))
 		return
+	case !c.budget.Charge(engine.CallOverhead):
+		// A handler waiting for a message holds about 19 KiB, and the
+		// limiter allows 1,024 on each of many connections.
+		c.limiter.Release()
+		c.streamHandlers.Done()
+		refuse(ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "the connection's memory budget is spent: too many streaming calls running")))
+		return
 	}
 	defer c.streamHandlers.Done()
 	defer c.limiter.Release()
+	defer c.budget.Release(engine.CallOverhead)
 
 	track := func(cancel context.CancelFunc) func() {
 		id := transport.StreamID(st)

@@ -66,10 +66,12 @@ type Config struct {
 	// hold: data buffered for its streams (open ones, and ones closed or
 	// refused until the peer closes them too or StreamCloseTimeout
 	// passes; counted twice, for the slack of the growing buffers that
-	// hold it), partial messages in the readers, arguments of calls queued
-	// for or running in a handler (at an estimate of their decoded size,
-	// plus 16 KiB each for the handler's stack), and
-	// replies waiting to be written. A call that would pass it is refused
+	// hold it), partial messages in the readers and the goroutines
+	// reading them (8 KiB while a stream is set up, 8 KiB for each running
+	// call-stream reader), arguments of calls queued for or running in a
+	// handler (at an estimate of their decoded size, plus 16 KiB each for
+	// the handler's stack), streaming calls while their handler runs
+	// (16 KiB each), and replies waiting to be written. A call that would pass it is refused
 	// with CodeResourceExhausted and ferry.NotExecuted true; bytes that have
 	// already arrived past it end the session (or bare connection), logged
 	// with ErrMemoryBudget. Default 64 MiB; range 1 MiB to 64 GiB. A

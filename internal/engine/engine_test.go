@@ -418,7 +418,9 @@ func TestCloseRefusesQueuedCall(t *testing.T) {
 // call fits again once they return.
 func TestBudgetRefusesCall(t *testing.T) {
 	s := newSvc()
-	budget := transport.NewBudget(24<<10, nil)
+	// One call fits (its 16 KiB, the reader's 4 KiB buffer and 8 KiB for
+	// its goroutine), two do not.
+	budget := transport.NewBudget(32<<10, nil)
 	c, p := start(t, engine.Options{Registry: s.registry(t), FerryPeer: true, Budget: budget})
 	p.send(request(1, "T.Block", params(1), noExt))
 	recv(t, s.entered)

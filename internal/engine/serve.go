@@ -16,6 +16,10 @@ import (
 )
 
 func (c *Channel) readLoop() {
+	// The reader goroutine is charged while it runs (a parked reader has
+	// none): many streams each holding one byte of a message would
+	// otherwise hold far more than their buffers.
+	c.opts.Budget.Force(readerOverhead)
 	c.armIdle()
 	for {
 		// The reader waits in Next while the conn is idle: handle keeps
@@ -31,6 +35,7 @@ func (c *Channel) readLoop() {
 			if c.parking.Load() {
 				if err != nil && c.parkRequested(err) {
 					if c.park() {
+						c.opts.Budget.Release(readerOverhead)
 						return // resume starts the reader again
 					}
 					continue
@@ -44,9 +49,15 @@ func (c *Channel) readLoop() {
 	}
 	c.stopIdle()
 	c.rd.Close()
+	c.opts.Budget.Release(readerOverhead)
 	close(c.readDone)
 	c.loops.Done()
 }
+
+// readerOverhead is charged to the budget while the reader goroutine
+// runs: its stack and what it holds besides its buffer (a stream holding
+// one byte of a message measured about 15 KiB in all).
+const readerOverhead = 8 << 10
 
 // handle handles what the reader read: a message b, or err. It returns
 // false when the reader must return.
@@ -109,11 +120,12 @@ func (c *Channel) handle(b []byte, err error, first *func()) bool {
 	return true
 }
 
-// callOverhead is charged to the budget for every call from its arrival
+// CallOverhead is charged to the budget for every call from its arrival
 // until its reply is queued, besides its arguments: the handler
 // goroutine's stack (reused workers keep stacks grown through handlers and
-// encoders) and the call's bookkeeping.
-const callOverhead = 16 << 10
+// encoders) and the call's bookkeeping. A streaming call is charged it too
+// while its handler runs.
+const CallOverhead = 16 << 10
 
 // inbound is one incoming call on its way through a handler goroutine.
 type inbound struct {
@@ -198,7 +210,7 @@ func (c *Channel) serve(m *wire.Message) {
 	if c.head != nil {
 		size = c.head.Body + 8 // its params: the bin and their headers
 	}
-	cost := meth.DecodeCost(size) + callOverhead
+	cost := meth.DecodeCost(size) + CallOverhead
 	if !c.opts.Budget.Charge(cost) {
 		c.refuse(m, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "the connection's memory budget is spent: too much data in calls not yet answered")))
 		return

@@ -5,10 +5,12 @@ import "reflect"
 // DecodeCost estimates the memory that n bytes of encoded arguments take
 // once decoded into the method's argument type: n times a factor from the
 // type's shape. Plain structs, strings and bytes take about what they
-// weighed; an interface or map holds every one-byte msgpack value in a
-// boxed value of 16 bytes or more, and a slice of structs allocates a whole
-// struct per one-byte element. The factor is at most 256 (the bound the
-// codec's fuzz target enforces per input byte).
+// weighed; a slice of structs allocates a whole struct per one-byte
+// element; a map may be one of many (three bytes, 0x81 0xa0 0xc0, become a
+// Go map of one entry, about 350 bytes); an interface may hold maps nested
+// in maps (two bytes each, 0x81 0xa0, about 165 bytes a byte). The factor
+// is at most 256 (the bound the codec's fuzz target enforces per input
+// byte).
 func (m *Method) DecodeCost(n int) int {
 	f := int(m.amplify.Load())
 	if f == 0 {
@@ -29,9 +31,9 @@ func amplification(t reflect.Type, depth int) int {
 	}
 	switch t.Kind() {
 	case reflect.Interface:
-		return 16
+		return 256
 	case reflect.Map:
-		return max(24, amplification(t.Key(), depth+1), amplification(t.Elem(), depth+1))
+		return max(128, amplification(t.Key(), depth+1), amplification(t.Elem(), depth+1))
 	case reflect.Pointer:
 		return 8 + amplification(t.Elem(), depth+1)
 	case reflect.Slice, reflect.Array:

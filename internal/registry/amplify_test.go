@@ -22,10 +22,12 @@ func TestDecodeCost(t *testing.T) {
 		{reflect.TypeFor[[]byte](), 2},
 		{reflect.TypeFor[string](), 2},
 		{reflect.TypeFor[small](), 2},
-		{reflect.TypeFor[any](), 16},
-		{reflect.TypeFor[map[string]any](), 24},
-		{reflect.TypeFor[[]big](), 256},             // a whole struct per one-byte element, capped
-		{reflect.TypeFor[*map[string]string](), 32}, // pointer to a map
+		{reflect.TypeFor[any](), 256}, // maps nested in maps
+		{reflect.TypeFor[map[string]any](), 256},
+		{reflect.TypeFor[map[string]string](), 128}, // one of many maps
+		{reflect.TypeFor[[]map[string]string](), 128},
+		{reflect.TypeFor[[]big](), 256},              // a whole struct per one-byte element, capped
+		{reflect.TypeFor[*map[string]string](), 136}, // pointer to a map
 	}
 	for _, c := range cases {
 		m := &Method{ArgsType: c.typ}
