@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/internal/testsvc"
 	"github.com/ferryrpc/ferry/server"
@@ -501,4 +502,52 @@ func TestYamuxLinesRateLimited(t *testing.T) {
 		"the refusals are logged")
 	t.Logf("500 streams in one burst: %d yamux lines logged", lines.Load())
 	assert.Less(t, lines.Load(), int64(100))
+}
+
+// TestBudgetChargesMapsByElement: an argument type that holds a map is
+// charged for its map's elements, not as if every byte were one: a 1 MiB
+// and a 3 MiB []byte beside a small metadata map go through at the
+// default 64 MiB budget (charged at the map's rate per byte, 128 bytes a
+// byte would have been 128 and 384 MiB), while many small maps of the
+// same total are refused as not executed.
+func TestBudgetChargesMapsByElement(t *testing.T) {
+	type blob struct {
+		Key  string
+		Meta map[string]string
+		Data []byte
+	}
+	type many struct {
+		Key   string
+		Metas []map[string]string
+	}
+	s := newServer(t)
+	require.NoError(t, server.Handle(s, "Blob.Put", func(_ context.Context, b *blob) (*int, error) {
+		n := len(b.Data) + len(b.Meta)
+		return &n, nil
+	}))
+	require.NoError(t, server.Handle(s, "Blob.Many", func(_ context.Context, m *many) (*int, error) {
+		n := len(m.Metas)
+		return &n, nil
+	}))
+	c := dialTCP(t, s)
+	for _, size := range []int{1 << 10, 64 << 10, 1 << 20, 3 << 20} {
+		var n int
+		err := c.Call(t.Context(), "Blob.Put", blob{Key: "k", Meta: map[string]string{"a": "1", "b": "2"}, Data: make([]byte, size)}, &n)
+		require.NoError(t, err, "%d bytes beside a map", size)
+		assert.Equal(t, size+2, n)
+	}
+	// 1 MiB of one-entry maps (four bytes each: 0x81 0xa1 'a' 0xa0): 768 Ki
+	// elements (each map in the array, its key and its value), charged at
+	// least 192 bytes each, 144 MiB.
+	metas := make([]map[string]string, 1<<18)
+	for i := range metas {
+		metas[i] = map[string]string{"a": ""}
+	}
+	var n int
+	err := c.Call(t.Context(), "Blob.Many", many{Key: "k", Metas: metas}, &n)
+	require.Error(t, err)
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
+	assert.True(t, ferry.NotExecuted(err), "%v", err)
+	require.NoError(t, c.Call(t.Context(), "Blob.Many", many{Key: "k", Metas: metas[:1000]}, &n), "a thousand maps are cheap")
+	assert.Equal(t, 1000, n)
 }

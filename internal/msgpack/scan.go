@@ -33,6 +33,9 @@ type Scanner struct {
 	// kept through Reset, until the next value begins.
 	tops [maxTops]int32
 	ntop uint8
+	// items counts the elements the value's arrays and maps declare (a
+	// map's keys and values both): Items.
+	items uint64
 }
 
 // maxTops is how many top-level elements a Scanner locates: enough for
@@ -76,11 +79,18 @@ func (s *Scanner) Reset() {
 // uses them instead of walking it again.
 func (s *Scanner) Elements() []int32 { return s.tops[:s.ntop] }
 
+// Items returns how many elements the arrays and maps of the value
+// declare, a map's keys and values both, so far: once Scan has reported
+// a value whole, that value's, until the next value begins. Each is at
+// least one byte of the value, and what some types decode each of them
+// into (a map, a boxed value) weighs far more than a byte.
+func (s *Scanner) Items() int { return int(min(s.items, uint64(s.maxSize))) }
+
 // Scan reports the length of the value that starts at buf[0] once it is
 // complete, or 0 while more bytes are needed.
 func (s *Scanner) Scan(buf []byte) (int, error) {
 	if s.off == 0 {
-		s.ntop = 0 // a new value: the last one's elements are forgotten
+		s.ntop, s.items = 0, 0 // a new value: the last one's elements are forgotten
 	}
 	for {
 		if s.skip > 0 {
@@ -129,6 +139,7 @@ func (s *Scanner) Scan(buf []byte) (int, error) {
 			if len(s.stack) >= s.maxDepth {
 				return 0, ErrTooDeep
 			}
+			s.items += h.items
 			s.stack = append(s.stack, h.items)
 		case h.payload > uint64(len(buf)-s.off):
 			s.skip = h.payload // the loop's first step passes over what has come

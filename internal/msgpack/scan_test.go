@@ -353,3 +353,40 @@ func TestExtPayloads(t *testing.T) {
 	big := cat(raw(0xdc, 0x10, 0x00), rep(raw(0xd4, 0x01, 0x00), 0x1000))
 	assert.Len(t, ExtPayloads(nil, big), 0x1000)
 }
+
+// TestScannerItems: Items counts the elements every array and map of a
+// value declares (a map's keys and values both), the same whether the
+// value arrives whole or a byte at a time, and starts again with the next
+// value.
+func TestScannerItems(t *testing.T) {
+	v := []any{int8(1), map[string]any{"a": []any{int8(1), int8(2)}, "b": map[string]any{}}, "x", []byte("yz")}
+	b, err := Marshal(v)
+	require.NoError(t, err)
+	const want = 4 + 4 + 2 // the array, the map's two pairs, the inner array
+	sc := NewScanner(4<<20, MaxDepth)
+	n, err := sc.Scan(b)
+	require.NoError(t, err)
+	require.Equal(t, len(b), n)
+	assert.Equal(t, want, sc.Items())
+
+	sc.Reset()
+	for i := 1; i <= len(b); i++ {
+		n, err = sc.Scan(b[:i])
+		require.NoError(t, err)
+	}
+	require.Equal(t, len(b), n)
+	assert.Equal(t, want, sc.Items(), "a byte at a time")
+	sc.Reset()
+	assert.Equal(t, want, sc.Items(), "kept through Reset")
+
+	n, err = sc.Scan([]byte{0x93, 0x01, 0x02, 0x03})
+	require.NoError(t, err)
+	require.Equal(t, 4, n)
+	assert.Equal(t, 3, sc.Items(), "the next value's own")
+
+	sc.Reset()
+	n, err = sc.Scan([]byte{0xdd, 0xff, 0xff, 0xff, 0xff})
+	require.ErrorIs(t, err, ErrTooLarge)
+	assert.Equal(t, 0, n)
+	assert.LessOrEqual(t, sc.Items(), 4<<20, "never more than the size bound")
+}

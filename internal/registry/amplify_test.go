@@ -14,25 +14,38 @@ func TestDecodeCost(t *testing.T) {
 		Name string
 		Vals [40]int64
 	}
+	type blob struct {
+		Key  string
+		Meta map[string]string
+		Data []byte
+	}
 	cases := []struct {
-		typ  reflect.Type
-		want int
+		typ   reflect.Type
+		want  int  // bytes per encoded byte
+		boxes bool // and perItem per element
 	}{
-		{reflect.TypeFor[args](), 8},
-		{reflect.TypeFor[[]byte](), 2},
-		{reflect.TypeFor[string](), 2},
-		{reflect.TypeFor[small](), 2},
-		{reflect.TypeFor[any](), 256}, // maps nested in maps
-		{reflect.TypeFor[map[string]any](), 256},
-		{reflect.TypeFor[map[string]string](), 128}, // one of many maps
-		{reflect.TypeFor[[]map[string]string](), 128},
-		{reflect.TypeFor[[]big](), 256},              // a whole struct per one-byte element, capped
-		{reflect.TypeFor[*map[string]string](), 136}, // pointer to a map
+		{reflect.TypeFor[args](), 8, false},
+		{reflect.TypeFor[[]byte](), 2, false},
+		{reflect.TypeFor[string](), 2, false},
+		{reflect.TypeFor[small](), 2, false},
+		{reflect.TypeFor[[]int64](), 8, false},
+		{reflect.TypeFor[map[int64]int8](), 8, true},
+		{reflect.TypeFor[any](), 2, true},
+		{reflect.TypeFor[map[string]any](), 2, true},
+		{reflect.TypeFor[map[string]string](), 2, true},
+		{reflect.TypeFor[[]map[string]string](), 8, true},
+		{reflect.TypeFor[blob](), 2, true},
+		{reflect.TypeFor[[]big](), 256, false},            // a whole struct per one-byte element, capped
+		{reflect.TypeFor[*map[string]string](), 10, true}, // pointer to a map
 	}
 	for _, c := range cases {
 		m := &Method{ArgsType: c.typ}
-		assert.Equal(t, 100*c.want, m.DecodeCost(100), c.typ.String())
-		assert.Equal(t, 100*c.want, m.DecodeCost(100), "cached: %s", c.typ)
+		want := 100 * c.want
+		if c.boxes {
+			want += 7 * perItem
+		}
+		assert.Equal(t, want, m.DecodeCost(100, 7), c.typ.String())
+		assert.Equal(t, want, m.DecodeCost(100, 7), "cached: %s", c.typ)
 	}
-	assert.Equal(t, 10, (&Method{}).DecodeCost(10), "untyped methods cost what they weigh")
+	assert.Equal(t, 10, (&Method{}).DecodeCost(10, 3), "untyped methods cost what they weigh")
 }

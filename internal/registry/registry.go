@@ -28,7 +28,7 @@ type Method struct {
 	Stream    ferry.StreamHandler // runs a streaming method
 	ArgsType  reflect.Type        // the arguments' type, for introspection (a stream's request messages'); nil when untyped
 	ReplyType reflect.Type        // the reply's type, not a pointer (a stream's response messages')
-	amplify   atomic.Int32        // DecodeCost's factor, once computed
+	amplify   atomic.Int32        // DecodeCost's factor and boxesFlag, once computed
 	shape     argShape            // how params map onto ArgsType; set by Add
 }
 

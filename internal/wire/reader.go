@@ -115,6 +115,10 @@ func (r *Reader) Next() ([]byte, error) {
 // message: after a head it may hold part of that message's.
 func (r *Reader) Elements() []int32 { return r.sc.Elements() }
 
+// Items returns how many elements the arrays and maps of the message that
+// Next or Whole last returned whole declare (msgpack.Scanner.Items).
+func (r *Reader) Items() int { return r.sc.Items() }
+
 // Body is the length of the bin body that follows the head Next returned
 // last, until ReadBody or Whole takes it; 0 when Next returned a whole
 // message.
