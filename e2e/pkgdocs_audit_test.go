@@ -1,0 +1,772 @@
+package e2e_test
+
+// An audit of the core packages' documentation (go doc -all of ferry,
+// server, client, codec and transport) as an outside tester reads it:
+// each test quotes the sentences it checks, end to end over loopback TCP.
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// auditNums is a handler's arguments with one field of each numeric kind.
+type auditNums struct {
+	I   int64
+	U   uint8
+	F   float64
+	F32 float32
+}
+
+// auditListen starts a server with opts, registers register's methods and
+// serves it on a loopback port, returning its address; it closes at
+// cleanup.
+func auditListen(t *testing.T, register func(s *server.Server), opts ...server.Option) (*server.Server, string) {
+	t.Helper()
+	s := server.New(opts...)
+	register(s)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	t.Cleanup(func() {
+		s.Close()
+		<-done
+	})
+	return s, l.Addr().String()
+}
+
+// auditServer is auditListen with a client dialed to the server, closed at
+// cleanup.
+func auditServer(t *testing.T, register func(s *server.Server), opts ...server.Option) (*server.Server, *client.Client) {
+	t.Helper()
+	s, addr := auditListen(t, register, opts...)
+	c, err := client.Dial(t.Context(), addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return s, c
+}
+
+// TestAuditCanceledContext checks Caller.Call: "errors.Is(err,
+// context.Canceled) hold[s] when ctx ended the call", and NotExecuted: a
+// call "never written to any connection" is in the not-executed class, for
+// Call, Go and Notify given a context already canceled; no handler runs.
+func TestAuditCanceledContext(t *testing.T) {
+	var ran atomic.Int32
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.Count", func(ctx context.Context, _ *struct{}) (*int, error) {
+			ran.Add(1)
+			n := 1
+			return &n, nil
+		}))
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+
+	var n int
+	err := c.Call(ctx, "A.Count", nil, &n)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, ferry.CodeCanceled, ferry.CodeOf(err))
+	assert.True(t, ferry.NotExecuted(err), "never written: %v", err)
+	var fe *ferry.Error
+	assert.ErrorAs(t, err, &fe, "every error a call returns is an *Error")
+
+	call := c.Go(ctx, "A.Count", nil, &n)
+	select {
+	case <-call.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Go with a canceled ctx never completed")
+	}
+	assert.ErrorIs(t, call.Err(), context.Canceled)
+	assert.True(t, ferry.NotExecuted(call.Err()))
+
+	err = c.Notify(ctx, "A.Count", nil)
+	assert.ErrorIs(t, err, context.Canceled, "Notify with a canceled ctx")
+
+	// A call with a live context still works, and the handler never ran
+	// for the three above.
+	require.NoError(t, c.Call(t.Context(), "A.Count", nil, &n))
+	assert.Equal(t, 1, n)
+	assert.Equal(t, int32(1), ran.Load())
+}
+
+// TestAuditCallsAfterClose checks ErrClosed: "wrapped by the error of
+// every call that fails because this side closed its client", for Call,
+// Go and Notify after Close; Conn.Done "is closed when the connection
+// ends, by Close"; Err "returns why the connection ended, or nil while it
+// is open"; such calls were never written (NotExecuted). Close twice does
+// not panic.
+func TestAuditCallsAfterClose(t *testing.T) {
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.One", func(ctx context.Context, _ *struct{}) (*int, error) {
+			n := 1
+			return &n, nil
+		}))
+	})
+	assert.NoError(t, c.Err(), "nil while open")
+	select {
+	case <-c.Done():
+		t.Fatal("Done closed while open")
+	default:
+	}
+	require.NoError(t, c.Close())
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Done not closed after Close")
+	}
+	assert.Error(t, c.Err())
+
+	var n int
+	err := c.Call(t.Context(), "A.One", nil, &n)
+	assert.ErrorIs(t, err, ferry.ErrClosed)
+	assert.True(t, ferry.NotExecuted(err), "%v", err)
+	call := c.Go(t.Context(), "A.One", nil, &n)
+	<-call.Done()
+	assert.ErrorIs(t, call.Err(), ferry.ErrClosed)
+	assert.ErrorIs(t, c.Notify(t.Context(), "A.One", nil), ferry.ErrClosed)
+	assert.NotPanics(t, func() { _ = c.Close() })
+}
+
+// TestAuditNewOwnsConn checks client.New: "The client owns conn and
+// closes it on Close."
+func TestAuditNewOwnsConn(t *testing.T) {
+	s := server.New()
+	t.Cleanup(func() { s.Close() })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = s.Serve(l) }()
+	nc, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	c, err := client.New(nc)
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	_, err = nc.Write([]byte{0})
+	assert.ErrorIs(t, err, net.ErrClosed, "conn closed by Close")
+}
+
+// TestAuditHandlerResults checks Error's doc: "A handler's *Error reaches
+// the caller with its code, message and details intact; any other handler
+// error arrives as CodeUnknown carrying its message"; Details is "nil when
+// none"; CodeInternal is what "a handler panicked, a reply failed to
+// encode" get; and errors.Is(err, context.DeadlineExceeded) "holds for a
+// deadline that passed on either side".
+func TestAuditHandlerResults(t *testing.T) {
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "H.Detailed", func(ctx context.Context, _ *struct{}) (*int, error) {
+			return nil, ferry.NewError(ferry.CodeNotFound, "no such item").WithDetail("item", "7")
+		}))
+		require.NoError(t, server.Handle(s, "H.Bare", func(ctx context.Context, _ *struct{}) (*int, error) {
+			return nil, ferry.NewError(ferry.CodeAborted, "conflict")
+		}))
+		require.NoError(t, server.Handle(s, "H.Plain", func(ctx context.Context, _ *struct{}) (*int, error) {
+			return nil, errors.New("disk full")
+		}))
+		require.NoError(t, server.Handle(s, "H.Panic", func(ctx context.Context, _ *struct{}) (*int, error) {
+			panic("boom")
+		}))
+		require.NoError(t, server.Handle(s, "H.BadReply", func(ctx context.Context, _ *struct{}) (*chan int, error) {
+			ch := make(chan int)
+			return &ch, nil
+		}))
+		require.NoError(t, server.Handle(s, "H.ServerDeadline", func(ctx context.Context, _ *struct{}) (*int, error) {
+			inner, cancel := context.WithTimeout(ctx, time.Millisecond)
+			defer cancel()
+			<-inner.Done()
+			return nil, inner.Err()
+		}))
+		require.NoError(t, server.Handle(s, "H.NilReply", func(ctx context.Context, _ *struct{}) (*int, error) {
+			return nil, nil
+		}))
+	})
+	ctx := t.Context()
+
+	err := c.Call(ctx, "H.Detailed", nil, nil)
+	var fe *ferry.Error
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, ferry.CodeNotFound, fe.Code)
+	assert.Equal(t, "no such item", fe.Message)
+	assert.Equal(t, map[string]string{"item": "7"}, fe.Details)
+	assert.False(t, ferry.NotExecuted(err), "the handler ran")
+
+	err = c.Call(ctx, "H.Bare", nil, nil)
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, ferry.CodeAborted, fe.Code)
+	assert.Nil(t, fe.Details, "Details: nil when none")
+
+	err = c.Call(ctx, "H.Plain", nil, nil)
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, ferry.CodeUnknown, fe.Code)
+	assert.Contains(t, fe.Message, "disk full")
+
+	err = c.Call(ctx, "H.Panic", nil, nil)
+	assert.Equal(t, ferry.CodeInternal, ferry.CodeOf(err), "%v", err)
+	assert.False(t, ferry.NotExecuted(err), "a handler that panicked ran")
+
+	err = c.Call(ctx, "H.BadReply", nil, nil)
+	assert.Equal(t, ferry.CodeInternal, ferry.CodeOf(err), "%v", err)
+
+	err = c.Call(ctx, "H.ServerDeadline", nil, nil)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "%v", err)
+	assert.Equal(t, ferry.CodeDeadlineExceeded, ferry.CodeOf(err))
+
+	n := 5
+	require.NoError(t, c.Call(ctx, "H.NilReply", nil, &n), "a nil *Resp is msgpack nil")
+	assert.Equal(t, 0, n, "nil leaves the zero value")
+
+	// The connection still serves after all of these.
+	require.NoError(t, c.Call(ctx, "H.NilReply", nil, nil))
+}
+
+// TestAuditCallArgumentShapes checks that Call "never panics" on odd
+// arguments: a reply that is not a pointer and arguments that cannot be
+// encoded are errors (Go "never panics"), reply nil discards the result.
+func TestAuditCallArgumentShapes(t *testing.T) {
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.Seven", func(ctx context.Context, _ *struct{}) (*int, error) {
+			n := 7
+			return &n, nil
+		}))
+	})
+	ctx := t.Context()
+	require.NoError(t, c.Call(ctx, "A.Seven", nil, nil), "reply nil discards the result")
+
+	var n int
+	assert.NotPanics(t, func() {
+		err := c.Call(ctx, "A.Seven", nil, n)
+		assert.Error(t, err, "a reply that is not a pointer")
+	})
+	assert.NotPanics(t, func() {
+		call := c.Go(ctx, "A.Seven", make(chan int), &n)
+		<-call.Done()
+		assert.Error(t, call.Err(), "arguments that cannot be encoded")
+		assert.True(t, ferry.NotExecuted(call.Err()), "never sent: %v", call.Err())
+	})
+	assert.NotPanics(t, func() {
+		assert.Error(t, c.Notify(ctx, "A.Seven", make(chan int)))
+	})
+	require.NoError(t, c.Call(ctx, "A.Seven", nil, &n))
+	assert.Equal(t, 7, n)
+}
+
+// TestAuditCallHandle checks ferry.Call: "Err returns the call's error
+// once Done is closed (nil on success, and nil before); Wait blocks until
+// the call completes and returns its error", with "any number of
+// goroutines" waiting on Done.
+func TestAuditCallHandle(t *testing.T) {
+	release := make(chan struct{})
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.Wait", func(ctx context.Context, _ *struct{}) (*int, error) {
+			<-release
+			return nil, ferry.NewError(ferry.CodeAborted, "done")
+		}))
+	})
+	call := c.Go(t.Context(), "A.Wait", nil, nil)
+	assert.NoError(t, call.Err(), "nil before Done")
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { <-call.Done() })
+	}
+	close(release)
+	assert.Equal(t, ferry.CodeAborted, ferry.CodeOf(call.Wait()))
+	wg.Wait()
+	assert.Equal(t, ferry.CodeAborted, ferry.CodeOf(call.Err()))
+	assert.Equal(t, "A.Wait", call.Method)
+}
+
+// TestAuditServeAfterClose checks Serve: it "returns ErrServerClosed
+// [after Shutdown or Close] ... l is closed when Serve returns, even when
+// the server was already shut down".
+func TestAuditServeAfterClose(t *testing.T) {
+	for _, stop := range []string{"close", "shutdown"} {
+		t.Run(stop, func(t *testing.T) {
+			s := server.New()
+			if stop == "close" {
+				require.NoError(t, s.Close())
+			} else {
+				require.NoError(t, s.Shutdown(t.Context()))
+			}
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			assert.ErrorIs(t, s.Serve(l), server.ErrServerClosed)
+			_, err = l.Accept()
+			assert.ErrorIs(t, err, net.ErrClosed, "l is closed")
+
+			// A server stopped while serving returns ErrServerClosed too.
+			s2 := server.New()
+			l2, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			done := make(chan error, 1)
+			go func() { done <- s2.Serve(l2) }()
+			require.Eventually(t, func() bool { return dialable(l2.Addr().String()) }, 5*time.Second, 5*time.Millisecond)
+			if stop == "close" {
+				require.NoError(t, s2.Close())
+			} else {
+				require.NoError(t, s2.Shutdown(t.Context()))
+			}
+			select {
+			case err := <-done:
+				assert.ErrorIs(t, err, server.ErrServerClosed)
+			case <-time.After(5 * time.Second):
+				t.Fatal("Serve did not return")
+			}
+		})
+	}
+}
+
+// dialable reports whether addr accepts a TCP connection now.
+func dialable(addr string) bool {
+	nc, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	nc.Close()
+	return true
+}
+
+// TestAuditServeConnInvalidOption checks New: "An invalid option is
+// reported by Serve and ServeConn."
+func TestAuditServeConnInvalidOption(t *testing.T) {
+	s := server.New(server.WithMaxConcurrentCalls(0))
+	t.Cleanup(func() { s.Close() })
+	a, b := net.Pipe()
+	defer b.Close()
+	err := s.ServeConn(a)
+	require.Error(t, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "ferry: "), err.Error())
+	assert.NotErrorIs(t, err, server.ErrServerClosed)
+}
+
+// TestAuditMethodTable checks Methods: "lists the registered methods,
+// sorted by name" with Kind "unary" or the stream kind and the message
+// types; "a name may be registered once, as one kind" across Handle,
+// Register and HandleStream.
+func TestAuditMethodTable(t *testing.T) {
+	s := server.New()
+	t.Cleanup(func() { s.Close() })
+	require.NoError(t, server.Handle(s, "Z.Last", func(ctx context.Context, a *auditNums) (*int, error) { return nil, nil }))
+	require.NoError(t, server.HandleServerStream(s, "A.First", func(ctx context.Context, req *string, send func(*int) error) error { return nil }))
+	require.NoError(t, s.RegisterName("M", auditRcvr{}))
+
+	assert.Error(t, server.Handle(s, "Z.Last", func(ctx context.Context, a *auditNums) (*int, error) { return nil, nil }), "twice")
+	assert.Error(t, s.HandleStream("Z.Last", server.Bidi, func(ctx context.Context, st *server.Stream) (any, error) { return nil, nil }), "as another kind")
+	assert.Error(t, server.Handle(s, "A.First", func(ctx context.Context, a *string) (*int, error) { return nil, nil }), "a stream's name")
+	assert.Error(t, s.RegisterName("M", auditRcvr{}), "a receiver twice")
+
+	ms := s.Methods()
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.Name
+	}
+	assert.Equal(t, []string{"A.First", "M.Do", "Z.Last"}, names)
+	assert.Equal(t, "server", ms[0].Kind)
+	assert.Equal(t, "string", ms[0].Args.String())
+	assert.Equal(t, "int", ms[0].Reply.String())
+	assert.Equal(t, "unary", ms[1].Kind)
+	assert.Equal(t, "unary", ms[2].Kind)
+	assert.Equal(t, "e2e_test.auditNums", ms[2].Args.String())
+}
+
+// auditRcvr is a net/rpc-style receiver with one method.
+type auditRcvr struct{}
+
+// Do doubles its argument.
+func (auditRcvr) Do(n int, reply *int) error { *reply = 2 * n; return nil }
+
+// TestAuditNumbersNeverGuessed checks server's and codec's docs on
+// arguments: "Numbers convert only when exact: 4.0 fits an int, 3.5 does
+// not; a negative never fits an unsigned type; a string never fits a
+// number", "an integer a float holds exactly" (and no other), a float
+// into a float32 "rounded to the nearest float32 (refused past its
+// range)", refused "as
+// CodeInvalidArgument ... and the handler does not run"; "more [positional
+// params than fields] is refused".
+func TestAuditNumbersNeverGuessed(t *testing.T) {
+	var got []auditNums
+	var mu sync.Mutex
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "N.Take", func(ctx context.Context, a *auditNums) (*int, error) {
+			mu.Lock()
+			got = append(got, *a)
+			mu.Unlock()
+			n := 0
+			return &n, nil
+		}))
+	})
+	ctx := t.Context()
+	ok := []map[string]any{
+		{"I": 4.0},
+		{"I": float32(-8)},
+		{"U": 255},
+		{"U": 3.0},
+		{"F": int64(1 << 53)},
+		{"F32": int64(1 << 24)},
+		{"F": float32(0.5)},
+		{"F32": 0.1},
+	}
+	for _, args := range ok {
+		assert.NoError(t, c.Call(ctx, "N.Take", args, nil), "%v", args)
+	}
+	bad := []map[string]any{
+		{"I": 3.5},
+		{"I": float32(0.25)},
+		{"I": math.Inf(1)},
+		{"I": math.NaN()},
+		{"I": 1e19},
+		{"I": uint64(math.MaxUint64)},
+		{"I": "12"},
+		{"I": true},
+		{"U": 256},
+		{"U": -1},
+		{"U": 1.5},
+		{"F": int64(1<<53 + 1)},
+		{"F32": int64(1<<24 + 1)},
+		{"F32": math.MaxFloat64},
+		{"F": "1.5"},
+	}
+	for _, args := range bad {
+		err := c.Call(ctx, "N.Take", args, nil)
+		assert.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err), "%v: %v", args, err)
+	}
+	err := c.Call(ctx, "N.Take", client.Params{1, 2, 3, 4, 5}, nil)
+	assert.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err), "more params than fields: %v", err)
+	err = c.Call(ctx, "N.Take", client.Params{3.5}, nil)
+	assert.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err), "%v", err)
+	assert.Contains(t, err.Error(), "3.5")
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, got, len(ok), "the handler never ran for a refused call")
+	assert.Equal(t, int64(4), got[0].I)
+	assert.Equal(t, int64(-8), got[1].I)
+	assert.Equal(t, uint8(255), got[2].U)
+	assert.Equal(t, uint8(3), got[3].U)
+	assert.Equal(t, float64(1<<53), got[4].F)
+	assert.Equal(t, float32(1<<24), got[5].F32)
+	assert.Equal(t, 0.5, got[6].F)
+	assert.Equal(t, float32(0.1), got[7].F32, "a float into a float32 is rounded")
+}
+
+// TestAuditCodecExactness checks codec's rules with Unmarshal directly:
+// "an integer a float holds exactly" into a float, and no other, while "a float
+// into a float32 is rounded to the nearest float32 (refused past its
+// range)"; a struct
+// takes "an array of its fields in order, no longer than the struct";
+// strings "never [share memory] with the input"; "An extension value
+// where a map is expected is an error".
+func TestAuditCodecExactness(t *testing.T) {
+	enc := func(v any) []byte {
+		b, err := codec.Marshal(v)
+		require.NoError(t, err)
+		return b
+	}
+	var f64 float64
+	assert.ErrorIs(t, codec.Unmarshal(enc(int64(1<<53+1)), &f64), codec.ErrDecode)
+	assert.ErrorIs(t, codec.Unmarshal(enc(uint64(math.MaxUint64)), &f64), codec.ErrDecode)
+	require.NoError(t, codec.Unmarshal(enc(int64(-1<<53)), &f64))
+	assert.Equal(t, float64(-1<<53), f64)
+	var f32 float32
+	assert.ErrorIs(t, codec.Unmarshal(enc(int64(1<<24+1)), &f32), codec.ErrDecode)
+	require.NoError(t, codec.Unmarshal(enc(0.1), &f32), "a float into a float32 is rounded")
+	assert.Equal(t, float32(0.1), f32)
+	assert.ErrorIs(t, codec.Unmarshal(enc(1e39), &f32), codec.ErrDecode, "past float32's range")
+	var i int64
+	assert.ErrorIs(t, codec.Unmarshal(enc(math.NaN()), &i), codec.ErrDecode)
+	assert.ErrorIs(t, codec.Unmarshal(enc(9.3e18), &i), codec.ErrDecode, "past MaxInt64")
+	assert.ErrorIs(t, codec.Unmarshal(enc(uint64(math.MaxUint64)), &i), codec.ErrDecode)
+	assert.ErrorIs(t, codec.Unmarshal(enc(true), &i), codec.ErrDecode)
+	var s string
+	assert.ErrorIs(t, codec.Unmarshal(enc(5), &s), codec.ErrDecode, "a number is not a string")
+
+	var n auditNums
+	require.NoError(t, codec.Unmarshal(enc([]any{1, 2}), &n))
+	assert.Equal(t, auditNums{I: 1, U: 2}, n)
+	assert.ErrorIs(t, codec.Unmarshal(enc([]any{1, 2, 3, 4, 5}), &n), codec.ErrDecode, "longer than the struct")
+
+	in := enc(map[string]string{"k": "value-that-is-kept"})
+	var m map[string]string
+	require.NoError(t, codec.Unmarshal(in, &m))
+	for j := range in {
+		in[j] = 'x'
+	}
+	assert.Equal(t, map[string]string{"k": "value-that-is-kept"}, m, "strings never share the input")
+
+	ext := []byte{0xd4, 0x05, 0x00} // fixext1, type 5
+	assert.Error(t, codec.Unmarshal(ext, &m), "an extension where a map is expected")
+	var st struct{ A int }
+	assert.Error(t, codec.Unmarshal(ext, &st), "an extension where a struct's map is expected")
+	var raw codec.Raw
+	require.NoError(t, codec.Unmarshal(ext, &raw))
+	assert.Equal(t, ext, []byte(raw))
+}
+
+// TestAuditWithRefused checks WithRefused: fn is called "for every call
+// refused before a handler ran", with "method ... the registered method's
+// name, or "" for a name that is not registered", "err is the error sent
+// back (notifications get none, but are reported too)", and "Interceptors
+// never see these calls".
+func TestAuditWithRefused(t *testing.T) {
+	type refusal struct {
+		method string
+		code   ferry.Code
+	}
+	refused := make(chan refusal, 16)
+	var seen atomic.Int32
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "N.Take", func(ctx context.Context, a *auditNums) (*int, error) { return nil, nil }))
+	},
+		server.WithRefused(func(method string, err *ferry.Error) {
+			refused <- refusal{method, err.Code}
+		}),
+		server.WithInterceptors(func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+			seen.Add(1)
+			return next(ctx, args)
+		}))
+	ctx := t.Context()
+	next := func() refusal {
+		select {
+		case r := <-refused:
+			return r
+		case <-time.After(5 * time.Second):
+			t.Fatal("no refusal reported")
+			return refusal{}
+		}
+	}
+
+	err := c.Call(ctx, "No.Such", nil, nil)
+	assert.Equal(t, ferry.CodeUnimplemented, ferry.CodeOf(err))
+	assert.Equal(t, refusal{"", ferry.CodeUnimplemented}, next())
+
+	err = c.Call(ctx, "N.Take", map[string]any{"I": 3.5}, nil)
+	assert.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err))
+	assert.Equal(t, refusal{"N.Take", ferry.CodeInvalidArgument}, next())
+
+	require.NoError(t, c.Notify(ctx, "N.Take", map[string]any{"U": -1}))
+	assert.Equal(t, refusal{"N.Take", ferry.CodeInvalidArgument}, next(), "notifications are reported too")
+
+	require.NoError(t, c.Call(ctx, "N.Take", map[string]any{"I": 1}, nil))
+	assert.Equal(t, int32(1), seen.Load(), "interceptors never see refused calls")
+	assert.Empty(t, refused)
+}
+
+// TestAuditUnimplementedNotExecuted checks client.WithHandlers' sentence
+// that calls to a method not registered "fail as unimplemented, not
+// executed" (CodeUnimplemented with NotExecuted true), in both directions,
+// and that arguments refused before the handler ran are CodeInvalidArgument.
+func TestAuditUnimplementedNotExecuted(t *testing.T) {
+	peers := make(chan *server.Peer, 1)
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "P.Hello", func(ctx context.Context, _ *struct{}) (*int, error) {
+			peers <- server.PeerFromContext(ctx)
+			return nil, nil
+		}))
+	})
+	err := c.Call(t.Context(), "No.Such", nil, nil)
+	assert.Equal(t, ferry.CodeUnimplemented, ferry.CodeOf(err))
+	assert.True(t, ferry.NotExecuted(err), "%v", err)
+
+	require.NoError(t, c.Call(t.Context(), "P.Hello", nil, nil))
+	p := <-peers
+	err = p.Call(t.Context(), "Client.Nothing", nil, nil)
+	assert.Equal(t, ferry.CodeUnimplemented, ferry.CodeOf(err))
+	assert.True(t, ferry.NotExecuted(err), "%v", err)
+}
+
+// TestAuditPeer checks Peer's docs: PeerFromContext "returns ... nil
+// outside a handler"; ID is "unique to this peer"; RemoteAddr is the
+// client's address; Identity is "nil without authentication"; Err is "nil
+// while it is open"; Done "is closed when the connection to the client
+// ends", and Err then says why.
+func TestAuditPeer(t *testing.T) {
+	assert.Nil(t, server.PeerFromContext(context.Background()))
+	assert.Nil(t, client.ConnFromContext(context.Background()))
+	peers := make(chan *server.Peer, 2)
+	s := server.New()
+	require.NoError(t, server.Handle(s, "P.Hello", func(ctx context.Context, _ *struct{}) (*int, error) {
+		peers <- server.PeerFromContext(ctx)
+		return nil, nil
+	}))
+	t.Cleanup(func() { s.Close() })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = s.Serve(l) }()
+
+	var locals []string
+	var ps []*server.Peer
+	for range 2 {
+		nc, err := net.Dial("tcp", l.Addr().String())
+		require.NoError(t, err)
+		locals = append(locals, nc.LocalAddr().String())
+		c, err := client.New(nc)
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.Call(t.Context(), "P.Hello", nil, nil))
+		ps = append(ps, <-peers)
+		require.NotNil(t, ps[len(ps)-1])
+		if len(ps) == 1 {
+			require.NoError(t, c.Close())
+		}
+	}
+	assert.NotEqual(t, ps[0].ID(), ps[1].ID())
+	assert.Equal(t, locals[0], ps[0].RemoteAddr().String())
+	assert.Equal(t, locals[1], ps[1].RemoteAddr().String())
+	assert.Nil(t, ps[1].Identity())
+	assert.NoError(t, ps[1].Err())
+	select {
+	case <-ps[0].Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Done not closed after the client closed")
+	}
+	assert.Error(t, ps[0].Err())
+}
+
+// TestAuditConns checks ConnInfo: Protocol is "session" (Ferry) or
+// "msgpack-rpc" (bare), Since "when it was accepted", RemoteAddr the
+// client's address.
+func TestAuditConns(t *testing.T) {
+	s := server.New()
+	require.NoError(t, server.Handle(s, "A.Nop", func(ctx context.Context, _ *struct{}) (*int, error) { return nil, nil }))
+	t.Cleanup(func() { s.Close() })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = s.Serve(l) }()
+	before := time.Now()
+	want := map[string]string{}
+	for _, plain := range []bool{false, true} {
+		nc, err := net.Dial("tcp", l.Addr().String())
+		require.NoError(t, err)
+		var opts []client.Option
+		proto := "session"
+		if plain {
+			opts = append(opts, client.WithPlainMsgpackRPC())
+			proto = "msgpack-rpc"
+		}
+		want[nc.LocalAddr().String()] = proto
+		c, err := client.New(nc, opts...)
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.Call(t.Context(), "A.Nop", nil, nil))
+	}
+	got := map[string]string{}
+	for _, ci := range s.Conns() {
+		got[ci.RemoteAddr.String()] = ci.Protocol
+		assert.False(t, ci.Since.Before(before.Add(-time.Second)), "Since")
+		assert.False(t, ci.Since.After(time.Now()))
+	}
+	assert.Equal(t, want, got)
+}
+
+// TestAuditDialContext checks Dial: "ctx bounds the dial and the session
+// handshake", against a listener that accepts and never answers.
+func TestAuditDialContext(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	held := make(chan net.Conn, 1)
+	go func() {
+		nc, err := l.Accept()
+		if err == nil {
+			held <- nc
+		}
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	c, err := client.Dial(ctx, l.Addr().String())
+	elapsed := time.Since(start)
+	require.Error(t, err)
+	assert.Nil(t, c)
+	assert.Less(t, elapsed, 3*time.Second, "ctx bounds the handshake")
+	select {
+	case nc := <-held:
+		nc.Close()
+	default:
+	}
+}
+
+// TestAuditWithHandlersOrderAndError checks WithHandlers: "An error from
+// register fails Dial, and the connection is closed. Several WithHandlers
+// run in order."
+func TestAuditWithHandlersOrderAndError(t *testing.T) {
+	s := server.New()
+	t.Cleanup(func() { s.Close() })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = s.Serve(l) }()
+
+	var order []int
+	reg := func(i int) client.Option {
+		return client.WithHandlers(func(c *client.Client) error { order = append(order, i); return nil })
+	}
+	c, err := client.Dial(t.Context(), l.Addr().String(), reg(1), reg(2), reg(3))
+	require.NoError(t, err)
+	c.Close()
+	assert.Equal(t, []int{1, 2, 3}, order)
+
+	boom := errors.New("cannot register")
+	c, err = client.Dial(t.Context(), l.Addr().String(), client.WithHandlers(func(*client.Client) error { return boom }))
+	require.Error(t, err)
+	assert.Nil(t, c)
+	assert.ErrorIs(t, err, boom)
+	require.Eventually(t, func() bool { return len(s.Conns()) == 0 }, 5*time.Second, 5*time.Millisecond,
+		"the connection is closed")
+}
+
+// TestAuditCallInfo checks CallInfo: Notify is "true for a one-way
+// notification"; Received is set on the serving side and "zero on the
+// calling side"; MarkNotExecuted's flag "crosses the wire" when a server
+// interceptor refuses a call it did not run.
+func TestAuditCallInfo(t *testing.T) {
+	infos := make(chan ferry.CallInfo, 4)
+	_, addr := auditListen(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.Nop", func(ctx context.Context, _ *struct{}) (*int, error) { return nil, nil }))
+		require.NoError(t, server.Handle(s, "A.Limited", func(ctx context.Context, _ *struct{}) (*int, error) { return nil, nil }))
+	}, server.WithInterceptors(func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+		if info.Method == "A.Limited" {
+			return nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "rate limited"))
+		}
+		infos <- *info
+		return next(ctx, args)
+	}))
+	calling := make(chan ferry.CallInfo, 1)
+	c, err := client.Dial(t.Context(), addr, client.WithInterceptors(
+		func(ctx context.Context, info *ferry.CallInfo, args, reply any, next ferry.Invoker) error {
+			if !info.Notify {
+				calling <- *info
+			}
+			return next(ctx, info, args, reply)
+		}))
+	require.NoError(t, err)
+	defer c.Close()
+	before := time.Now()
+	require.NoError(t, c.Call(t.Context(), "A.Nop", nil, nil))
+	ci := <-infos
+	assert.Equal(t, "A.Nop", ci.Method)
+	assert.False(t, ci.Notify)
+	assert.False(t, ci.Received.Before(before))
+	require.NoError(t, c.Notify(t.Context(), "A.Nop", nil))
+	ci = <-infos
+	assert.True(t, ci.Notify)
+
+	ci = <-calling
+	assert.Equal(t, "A.Nop", ci.Method)
+	assert.True(t, ci.Received.IsZero(), "zero on the calling side")
+
+	err = c.Call(t.Context(), "A.Limited", nil, nil)
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err))
+	assert.True(t, ferry.NotExecuted(err), "the flag crosses the wire")
+}
