@@ -160,14 +160,7 @@ func (c *Client) serveStream(st net.Conn) {
 	defer c.limiter.Release()
 	id := transport.StreamID(st)
 	c.serving.Run(c.ctx, st, sc, cnt, m, ext, func(cancel context.CancelFunc) func() {
-		c.smu.Lock()
-		c.cancels[id] = cancel
-		c.smu.Unlock()
-		return func() {
-			c.smu.Lock()
-			delete(c.cancels, id)
-			c.smu.Unlock()
-		}
+		return c.cancels.Track(id, cancel)
 	})
 }
 
@@ -177,12 +170,7 @@ func (c *Client) control(method string, params []byte) (any, error) {
 	if method == wire.MethodCancelStream {
 		var ids []uint32
 		if codec.Unmarshal(params, &ids) == nil && len(ids) == 1 {
-			c.smu.Lock()
-			cancel := c.cancels[ids[0]]
-			c.smu.Unlock()
-			if cancel != nil {
-				cancel()
-			}
+			c.cancels.Cancel(ids[0])
 		}
 		return nil, nil
 	}

@@ -7,6 +7,7 @@ package e2e_test
 import (
 	"context"
 	"errors"
+	"io"
 	"math"
 	"net"
 	"strings"
@@ -769,4 +770,371 @@ func TestAuditCallInfo(t *testing.T) {
 	err = c.Call(t.Context(), "A.Limited", nil, nil)
 	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err))
 	assert.True(t, ferry.NotExecuted(err), "the flag crosses the wire")
+}
+
+// TestAuditMetadataNotForwarded checks IncomingMetadata: "Incoming
+// metadata is not forwarded on calls a handler makes: copy it with
+// WithOutgoingMetadata to propagate"; and OutgoingMetadata: "After
+// AppendOutgoingMetadata it is a new map on every call".
+func TestAuditMetadataNotForwarded(t *testing.T) {
+	seen := make(chan ferry.Metadata, 2)
+	_, backAddr := auditListen(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "B.Look", func(ctx context.Context, _ *struct{}) (*int, error) {
+			seen <- ferry.IncomingMetadata(ctx)
+			return nil, nil
+		}))
+	})
+	back, err := client.Dial(t.Context(), backAddr)
+	require.NoError(t, err)
+	defer back.Close()
+	_, front := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "F.Relay", func(ctx context.Context, propagate *bool) (*int, error) {
+			if *propagate {
+				ctx = ferry.WithOutgoingMetadata(ctx, ferry.IncomingMetadata(ctx))
+			}
+			return nil, back.Call(ctx, "B.Look", nil, nil)
+		}))
+	})
+	ctx := ferry.WithOutgoingMetadata(t.Context(), ferry.Metadata{"tenant": "t1"})
+	require.NoError(t, front.Call(ctx, "F.Relay", false, nil))
+	assert.Empty(t, <-seen, "not forwarded")
+	require.NoError(t, front.Call(ctx, "F.Relay", true, nil))
+	assert.Equal(t, "t1", (<-seen)["tenant"], "propagated when copied")
+
+	actx := ferry.AppendOutgoingMetadata(ctx, "k", "v")
+	m1 := ferry.OutgoingMetadata(actx)
+	m1["k"] = "changed"
+	m2 := ferry.OutgoingMetadata(actx)
+	assert.Equal(t, ferry.Metadata{"tenant": "t1", "k": "v"}, m2, "a new map on every call")
+}
+
+// TestAuditStreamSlotsNeverQueue checks WithMaxConcurrentCalls:
+// "Streaming calls take a slot but never queue", while "Up to n more
+// calls wait in a queue for a slot".
+func TestAuditStreamSlotsNeverQueue(t *testing.T) {
+	started := make(chan struct{}, 4)
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, s.HandleStream("S.Hold", server.Bidi, func(ctx context.Context, st *server.Stream) (any, error) {
+			started <- struct{}{}
+			var v int
+			for st.Recv(&v) == nil {
+			}
+			return nil, nil
+		}))
+		require.NoError(t, server.Handle(s, "A.Nop", func(ctx context.Context, _ *struct{}) (*int, error) { return nil, nil }))
+	}, server.WithMaxConcurrentCalls(1))
+	ctx := t.Context()
+	st, err := c.NewStream(ctx, "S.Hold")
+	require.NoError(t, err)
+	<-started
+
+	st2, err := c.NewStream(ctx, "S.Hold")
+	require.NoError(t, err)
+	var v int
+	err = st2.Recv(&v)
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "a stream never queues: %v", err)
+	assert.True(t, ferry.NotExecuted(err))
+
+	call := c.Go(ctx, "A.Nop", nil, nil)
+	select {
+	case <-call.Done():
+		t.Fatalf("a unary call did not queue behind the stream: %v", call.Err())
+	case <-time.After(100 * time.Millisecond):
+	}
+	require.NoError(t, st.CloseSend())
+	require.ErrorIs(t, st.Recv(&v), io.EOF)
+	require.NoError(t, call.Wait(), "it ran once the slot was free")
+}
+
+// TestAuditStreamEnds checks client.Stream: Send "once the handler has
+// finished successfully" returns CodeFailedPrecondition, and "once a
+// failure ended the stream (the handler's error status included), that
+// failure"; Recv returns "the handler's error as a *ferry.Error"; a
+// ServerStream method's stream "that ends without [a request] gets
+// CodeInvalidArgument"; the server Stream's Context "ends with
+// context.Canceled when the caller cancels".
+func TestAuditStreamEnds(t *testing.T) {
+	canceled := make(chan error, 1)
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, s.HandleStream("S.Ok", server.Bidi, func(ctx context.Context, st *server.Stream) (any, error) {
+			return "result", nil
+		}))
+		require.NoError(t, s.HandleStream("S.Fail", server.Bidi, func(ctx context.Context, st *server.Stream) (any, error) {
+			return nil, ferry.NewError(ferry.CodeAborted, "no").WithDetail("why", "test")
+		}))
+		require.NoError(t, server.HandleServerStream(s, "S.Count", func(ctx context.Context, n *int, send func(*int) error) error {
+			return nil
+		}))
+		require.NoError(t, s.HandleStream("S.Wait", server.Bidi, func(ctx context.Context, st *server.Stream) (any, error) {
+			<-st.Context().Done()
+			canceled <- st.Context().Err()
+			return nil, nil
+		}))
+	})
+	ctx := t.Context()
+
+	st, err := c.NewStream(ctx, "S.Ok")
+	require.NoError(t, err)
+	var s string
+	require.ErrorIs(t, st.Recv(&s), io.EOF)
+	require.NoError(t, st.Result(&s))
+	assert.Equal(t, "result", s)
+	assert.Equal(t, ferry.CodeFailedPrecondition, ferry.CodeOf(st.Send(1)))
+
+	st, err = c.NewStream(ctx, "S.Fail")
+	require.NoError(t, err)
+	err = st.Recv(&s)
+	var fe *ferry.Error
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, ferry.CodeAborted, fe.Code)
+	assert.Equal(t, "test", fe.Details["why"])
+	err = st.Send(1)
+	assert.Equal(t, ferry.CodeAborted, ferry.CodeOf(err), "that failure: %v", err)
+
+	st, err = c.NewStream(ctx, "S.Count")
+	require.NoError(t, err)
+	require.NoError(t, st.CloseSend())
+	require.NoError(t, st.CloseSend(), "calling it again does nothing")
+	err = st.Recv(&s)
+	assert.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err), "no request: %v", err)
+
+	sctx, cancel := context.WithCancel(ctx)
+	st, err = c.NewStream(sctx, "S.Wait")
+	require.NoError(t, err)
+	require.NoError(t, st.Send(1))
+	cancel()
+	select {
+	case err := <-canceled:
+		assert.ErrorIs(t, err, context.Canceled)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler's context did not end")
+	}
+	err = st.Recv(&s)
+	assert.Equal(t, ferry.CodeCanceled, ferry.CodeOf(err), "%v", err)
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// TestAuditPlainDeadlineIsLocal checks WithPlainMsgpackRPC: "Deadlines
+// then bound only the local wait": the call returns at its deadline with
+// CodeDeadlineExceeded while the handler runs on.
+func TestAuditPlainDeadlineIsLocal(t *testing.T) {
+	release := make(chan struct{})
+	finished := make(chan error, 1)
+	_, addr := auditListen(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.Slow", func(ctx context.Context, _ *struct{}) (*int, error) {
+			<-release
+			finished <- ctx.Err()
+			return nil, nil
+		}))
+	})
+	c, err := client.Dial(t.Context(), addr, client.WithPlainMsgpackRPC())
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = c.Call(ctx, "A.Slow", nil, nil)
+	assert.Less(t, time.Since(start), 3*time.Second)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	close(release)
+	assert.NoError(t, <-finished, "the handler's context knew no deadline")
+}
+
+// TestAuditGoingAway checks Client.GoingAway: "closed when the server
+// announces that it is shutting down: calls started from then on fail at
+// once with CodeUnavailable and ferry.NotExecuted true, while each call
+// already sent is answered"; and Shutdown "waits for running handlers".
+func TestAuditGoingAway(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	s, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.Slow", func(ctx context.Context, _ *struct{}) (*int, error) {
+			started <- struct{}{}
+			<-release
+			n := 9
+			return &n, nil
+		}))
+	})
+	var n int
+	call := c.Go(t.Context(), "A.Slow", nil, &n)
+	<-started
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(t.Context()) }()
+	select {
+	case <-c.GoingAway():
+	case <-time.After(5 * time.Second):
+		t.Fatal("GoingAway not closed during Shutdown")
+	}
+	err := c.Call(t.Context(), "A.Slow", nil, nil)
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+	assert.True(t, ferry.NotExecuted(err))
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a handler running", err)
+	default:
+	}
+	close(release)
+	require.NoError(t, call.Wait(), "the call already sent is answered")
+	assert.Equal(t, 9, n)
+	select {
+	case err := <-shut:
+		assert.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+}
+
+// TestAuditServerClose checks Close: "running handlers see their contexts
+// canceled. It returns after every goroutine the server started has
+// exited"; the caller's call fails.
+func TestAuditServerClose(t *testing.T) {
+	started := make(chan struct{}, 1)
+	var exited atomic.Bool
+	s, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.Block", func(ctx context.Context, _ *struct{}) (*int, error) {
+			started <- struct{}{}
+			<-ctx.Done()
+			time.Sleep(50 * time.Millisecond) // work after the cancel that Close must wait for
+			exited.Store(true)
+			return nil, ctx.Err()
+		}))
+	})
+	call := c.Go(t.Context(), "A.Block", nil, nil)
+	<-started
+	require.NoError(t, s.Close())
+	assert.True(t, exited.Load(), "Close returned before the handler exited")
+	select {
+	case <-call.Done():
+		assert.Error(t, call.Err())
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call did not fail after Close")
+	}
+}
+
+// TestAuditWireCounter checks WireCounter: "implemented by the
+// ServerStream and ClientStream that Ferry hands to its stream
+// interceptors ... the bytes the stream has carried each way so far".
+func TestAuditWireCounter(t *testing.T) {
+	type counts struct{ sent, received int64 }
+	serverSide := make(chan counts, 1)
+	_, addr := auditListen(t, func(s *server.Server) {
+		require.NoError(t, s.HandleStream("S.Echo", server.Bidi, func(ctx context.Context, st *server.Stream) (any, error) {
+			var b []byte
+			for st.Recv(&b) == nil {
+				if err := st.Send(b); err != nil {
+					return nil, err
+				}
+			}
+			return nil, nil
+		}))
+	}, server.WithStreamInterceptors(func(ctx context.Context, info *ferry.StreamInfo, st ferry.ServerStream, next ferry.StreamHandler) (any, error) {
+		res, err := next(ctx, st)
+		wc, ok := st.(ferry.WireCounter)
+		if assert.True(t, ok, "the server stream is a WireCounter") {
+			s, r := wc.WireBytes()
+			serverSide <- counts{s, r}
+		}
+		return res, err
+	}))
+	var clientWC ferry.WireCounter
+	c, err := client.Dial(t.Context(), addr, client.WithStreamInterceptors(
+		func(ctx context.Context, info *ferry.StreamInfo, next ferry.Streamer) (ferry.ClientStream, error) {
+			cs, err := next(ctx, info)
+			if err == nil {
+				clientWC, _ = cs.(ferry.WireCounter)
+			}
+			return cs, err
+		}))
+	require.NoError(t, err)
+	defer c.Close()
+	st, err := c.NewStream(t.Context(), "S.Echo")
+	require.NoError(t, err)
+	payload := make([]byte, 10000)
+	for range 3 {
+		require.NoError(t, st.Send(payload))
+		var back []byte
+		require.NoError(t, st.Recv(&back))
+	}
+	require.NoError(t, st.CloseSend())
+	var b []byte
+	require.ErrorIs(t, st.Recv(&b), io.EOF)
+	require.NotNil(t, clientWC, "the client stream is a WireCounter")
+	sent, received := clientWC.WireBytes()
+	assert.GreaterOrEqual(t, sent, int64(30000))
+	assert.GreaterOrEqual(t, received, int64(30000))
+	sc := <-serverSide
+	assert.GreaterOrEqual(t, sc.sent, int64(30000))
+	assert.GreaterOrEqual(t, sc.received, int64(30000))
+}
+
+// TestAuditStreamCancelRightAfterOpen checks NewStream: "Cancelling ctx
+// cancels the call on both sides", also when ctx ends right after the
+// stream opens, before the server has started the handler (the cancel
+// then overtakes the stream's opening), for a handler that only watches
+// its context; and the same for a stream a server opens to its client
+// (Peer.NewStream: "ctx's deadline and cancellation on both sides").
+func TestAuditStreamCancelRightAfterOpen(t *testing.T) {
+	const trials = 20
+	canceled := make(chan error, trials)
+	watch := func(ctx context.Context) {
+		select {
+		case <-ctx.Done():
+			canceled <- ctx.Err()
+		case <-time.After(10 * time.Second):
+			canceled <- errors.New("never canceled")
+		}
+	}
+	peers := make(chan *server.Peer, 1)
+	_, addr := auditListen(t, func(s *server.Server) {
+		require.NoError(t, s.HandleStream("S.Watch", server.Bidi, func(ctx context.Context, st *server.Stream) (any, error) {
+			watch(ctx)
+			return nil, nil
+		}))
+		require.NoError(t, server.Handle(s, "P.Hello", func(ctx context.Context, _ *struct{}) (*int, error) {
+			peers <- server.PeerFromContext(ctx)
+			return nil, nil
+		}))
+	})
+	c, err := client.Dial(t.Context(), addr, client.WithHandlers(func(c *client.Client) error {
+		return c.HandleStream("C.Watch", ferry.BidiStreaming, func(ctx context.Context, st ferry.ServerStream) (any, error) {
+			watch(ctx)
+			return nil, nil
+		})
+	}))
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Call(t.Context(), "P.Hello", nil, nil))
+	peer := <-peers
+
+	open := map[string]func(ctx context.Context) (func() error, error){
+		"client to server": func(ctx context.Context) (func() error, error) {
+			st, err := c.NewStream(ctx, "S.Watch")
+			if err != nil {
+				return nil, err
+			}
+			return st.Close, st.Send(1)
+		},
+		"server to client": func(ctx context.Context) (func() error, error) {
+			st, err := peer.NewStream(ctx, "C.Watch")
+			if err != nil {
+				return nil, err
+			}
+			return st.Close, st.Send(1)
+		},
+	}
+	for name, open := range open {
+		for i := range trials {
+			ctx, cancel := context.WithCancel(t.Context())
+			closeStream, err := open(ctx)
+			require.NoError(t, err, "%s %d", name, i)
+			cancel()
+			select {
+			case err := <-canceled:
+				require.ErrorIs(t, err, context.Canceled, "%s, trial %d", name, i)
+			case <-time.After(15 * time.Second):
+				t.Fatalf("%s, trial %d: the handler did not end", name, i)
+			}
+			_ = closeStream()
+		}
+	}
 }

@@ -180,7 +180,6 @@ func (s *Server) startConn(nc net.Conn, wait bool) *netConn {
 		s.perIP[ip] = peers
 	}
 	c := &netConn{s: s, nc: nc, raw: nc, ip: ip, peers: peers, engines: map[*engine.Channel]struct{}{}, done: make(chan struct{}), since: time.Now()}
-	c.streamCancels = map[uint32]context.CancelFunc{}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.limiter = engine.NewLimiter(s.opts.maxCalls, s.opts.maxCalls)
 	c.budget = transport.NewBudget(s.opts.cfg.ConnBudget(), s.pool)

@@ -204,9 +204,7 @@ func (c *netConn) serveStream(st net.Conn) {
 	defer c.limiter.Release()
 
 	track := func(cancel context.CancelFunc) func() {
-		id := transport.StreamID(st)
-		c.trackStream(id, cancel)
-		return func() { c.trackStream(id, nil) }
+		return c.streamCancels.Track(transport.StreamID(st), cancel)
 	}
 	c.s.serving.Run(c.streamContext(), st, sc, cnt, sm, ext, track)
 }
