@@ -304,6 +304,7 @@ func TestAuditServeAfterClose(t *testing.T) {
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			require.NoError(t, err)
 			assert.ErrorIs(t, s.Serve(l), server.ErrServerClosed)
+			require.NoError(t, l.(*net.TCPListener).SetDeadline(time.Now().Add(2*time.Second)))
 			_, err = l.Accept()
 			assert.ErrorIs(t, err, net.ErrClosed, "l is closed")
 
