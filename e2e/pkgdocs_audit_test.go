@@ -1139,3 +1139,202 @@ func TestAuditStreamCancelRightAfterOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditAuthErrors checks WithAuth: "if fn fails, the client's Dial
+// fails with fn's error" (its code and message), handlers find "the
+// identity fn returned with ferry.IdentityFromContext", and Peer.Identity
+// is the same; and client.WithServerAuth: "If fn fails, Dial fails with
+// CodeUnauthenticated (or fn's code) and ferry.NotExecuted true", "The
+// identity fn returns is what the client's handlers find".
+func TestAuditAuthErrors(t *testing.T) {
+	identities := make(chan [2]any, 1)
+	_, addr := auditListen(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.Who", func(ctx context.Context, _ *struct{}) (*int, error) {
+			identities <- [2]any{ferry.IdentityFromContext(ctx), server.PeerFromContext(ctx).Identity()}
+			return nil, nil
+		}))
+	}, server.WithAuth(func(ctx context.Context, info ferry.AuthInfo) (any, error) {
+		switch info.Token {
+		case "good":
+			return "alice", nil
+		case "denied":
+			return nil, ferry.NewError(ferry.CodePermissionDenied, "banned")
+		}
+		return nil, errors.New("who are you")
+	}))
+	c, err := client.Dial(t.Context(), addr, client.WithToken("good"))
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Call(t.Context(), "A.Who", nil, nil))
+	assert.Equal(t, [2]any{"alice", "alice"}, <-identities)
+
+	_, err = client.Dial(t.Context(), addr, client.WithToken("denied"))
+	assert.Equal(t, ferry.CodePermissionDenied, ferry.CodeOf(err), "fn's error: %v", err)
+	assert.Contains(t, err.Error(), "banned")
+	_, err = client.Dial(t.Context(), addr, client.WithToken("bad"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "who are you", "fn's error")
+
+	// The client checks the server.
+	serverIDs := make(chan any, 1)
+	_, err = client.Dial(t.Context(), addr, client.WithToken("good"),
+		client.WithServerAuth(func(ctx context.Context, info ferry.AuthInfo) (any, error) {
+			return nil, errors.New("not my server")
+		}))
+	assert.Equal(t, ferry.CodeUnauthenticated, ferry.CodeOf(err), "%v", err)
+	assert.True(t, ferry.NotExecuted(err))
+	_, err = client.Dial(t.Context(), addr, client.WithToken("good"),
+		client.WithServerAuth(func(ctx context.Context, info ferry.AuthInfo) (any, error) {
+			return nil, ferry.NewError(ferry.CodePermissionDenied, "wrong server")
+		}))
+	assert.Equal(t, ferry.CodePermissionDenied, ferry.CodeOf(err), "fn's code: %v", err)
+	assert.True(t, ferry.NotExecuted(err))
+
+	peers := make(chan *server.Peer, 1)
+	_, addr2 := auditListen(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "P.Hello", func(ctx context.Context, _ *struct{}) (*int, error) {
+			peers <- server.PeerFromContext(ctx)
+			return nil, nil
+		}))
+	})
+	c2, err := client.Dial(t.Context(), addr2,
+		client.WithServerAuth(func(ctx context.Context, info ferry.AuthInfo) (any, error) {
+			assert.Empty(t, info.Token)
+			assert.Equal(t, addr2, info.RemoteAddr.String())
+			return "the-server", nil
+		}),
+		client.WithHandlers(func(c *client.Client) error {
+			return client.Handle(c, "C.Who", func(ctx context.Context, _ *struct{}) (*int, error) {
+				serverIDs <- ferry.IdentityFromContext(ctx)
+				return nil, nil
+			})
+		}))
+	require.NoError(t, err)
+	defer c2.Close()
+	require.NoError(t, c2.Call(t.Context(), "P.Hello", nil, nil))
+	require.NoError(t, (<-peers).Call(t.Context(), "C.Who", nil, nil))
+	assert.Equal(t, "the-server", <-serverIDs)
+}
+
+// TestAuditInterceptorOptionsAppend checks WithInterceptors on both
+// sides: it "appends" ("the first is outermost"), so two options add up.
+func TestAuditInterceptorOptionsAppend(t *testing.T) {
+	var order []string
+	var mu sync.Mutex
+	note := func(s string) {
+		mu.Lock()
+		order = append(order, s)
+		mu.Unlock()
+	}
+	si := func(name string) ferry.ServerInterceptor {
+		return func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+			note(name)
+			return next(ctx, args)
+		}
+	}
+	ci := func(name string) ferry.ClientInterceptor {
+		return func(ctx context.Context, info *ferry.CallInfo, args, reply any, next ferry.Invoker) error {
+			note(name)
+			return next(ctx, info, args, reply)
+		}
+	}
+	_, addr := auditListen(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.Nop", func(ctx context.Context, _ *struct{}) (*int, error) {
+			note("handler")
+			return nil, nil
+		}))
+	}, server.WithInterceptors(si("s1"), si("s2")), server.WithInterceptors(si("s3")))
+	c, err := client.Dial(t.Context(), addr, client.WithInterceptors(ci("c1")), client.WithInterceptors(ci("c2"), ci("c3")))
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Call(t.Context(), "A.Nop", nil, nil))
+	assert.Equal(t, []string{"c1", "c2", "c3", "s1", "s2", "s3", "handler"}, order)
+}
+
+// TestAuditClientCloseEndsServedStreams checks Client.Close: "the
+// handlers of streams the server opened see their contexts canceled. It
+// returns after the client's goroutines exit, those handlers included."
+func TestAuditClientCloseEndsServedStreams(t *testing.T) {
+	peers := make(chan *server.Peer, 1)
+	_, addr := auditListen(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "P.Hello", func(ctx context.Context, _ *struct{}) (*int, error) {
+			peers <- server.PeerFromContext(ctx)
+			return nil, nil
+		}))
+	})
+	started := make(chan struct{}, 1)
+	var ended atomic.Value
+	c, err := client.Dial(t.Context(), addr, client.WithHandlers(func(c *client.Client) error {
+		return c.HandleStream("C.Hold", ferry.BidiStreaming, func(ctx context.Context, st ferry.ServerStream) (any, error) {
+			started <- struct{}{}
+			<-ctx.Done()
+			time.Sleep(50 * time.Millisecond) // work after the cancel that Close must wait for
+			ended.Store(ctx.Err())
+			return nil, nil
+		})
+	}))
+	require.NoError(t, err)
+	require.NoError(t, c.Call(t.Context(), "P.Hello", nil, nil))
+	st, err := (<-peers).NewStream(t.Context(), "C.Hold")
+	require.NoError(t, err)
+	defer st.Close()
+	require.NoError(t, st.Send(1))
+	<-started
+	require.NoError(t, c.Close())
+	got := ended.Load()
+	require.NotNil(t, got, "Close returned before the stream handler exited")
+	assert.ErrorIs(t, got.(error), context.Canceled)
+}
+
+// TestAuditCallFieldsAndInPlaceBytes checks ferry.Call: "its fields Method,
+// Args and Reply say what was called"; and Caller.Call: "A *[]byte reply
+// whose slice has the capacity is filled in place".
+func TestAuditCallFieldsAndInPlaceBytes(t *testing.T) {
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "B.Bytes", func(ctx context.Context, n *int) (*[]byte, error) {
+			b := make([]byte, *n)
+			for i := range b {
+				b[i] = byte(i)
+			}
+			return &b, nil
+		}))
+	})
+	args := 100
+	buf := make([]byte, 0, 4096)
+	call := c.Go(t.Context(), "B.Bytes", &args, &buf)
+	require.NoError(t, call.Wait())
+	assert.Equal(t, "B.Bytes", call.Method)
+	assert.Same(t, &args, call.Args)
+	assert.Same(t, &buf, call.Reply)
+	require.Len(t, buf, 100)
+	assert.Equal(t, byte(99), buf[99])
+	assert.Equal(t, 4096, cap(buf), "filled in place")
+
+	whole := buf[:cap(buf)]
+	args = 3000
+	require.NoError(t, c.Call(t.Context(), "B.Bytes", &args, &buf))
+	require.Len(t, buf, 3000)
+	assert.Same(t, &whole[0], &buf[0], "the same array")
+}
+
+// TestAuditRawRoundTrip checks codec.Raw: it "carries a msgpack value
+// through unchanged, so a handler can accept and return values of any
+// shape (str and bin kept apart, integer map keys, extension types)".
+func TestAuditRawRoundTrip(t *testing.T) {
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "E.Echo", func(ctx context.Context, r *codec.Raw) (*codec.Raw, error) {
+			return r, nil
+		}))
+	})
+	for name, v := range map[string][]byte{
+		"str":         {0xa2, 'h', 'i'},
+		"bin":         {0xc4, 0x02, 'h', 'i'},
+		"int map key": {0x81, 0x07, 0xa1, 'x'},
+		"ext":         {0xd6, 0x09, 1, 2, 3, 4},
+		"nested":      {0x92, 0xc4, 0x00, 0x81, 0xff, 0xc0},
+	} {
+		var back codec.Raw
+		require.NoError(t, c.Call(t.Context(), "E.Echo", codec.Raw(v), &back), name)
+		assert.Equal(t, v, []byte(back), name)
+	}
+}
