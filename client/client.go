@@ -319,5 +319,8 @@ func (c *Client) RegisterName(name string, rcvr any) error {
 // Handle registers a type-checked handler that the server can call back
 // over c's connection.
 func Handle[Req, Resp any](c *Client, name string, fn func(context.Context, *Req) (*Resp, error)) error {
+	if fn == nil {
+		return registry.NilHandler(name)
+	}
 	return c.reg.Add(registry.Typed(name, fn))
 }

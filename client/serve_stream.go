@@ -37,12 +37,18 @@ func (c *Client) HandleStream(name string, kind ferry.StreamKind, fn ferry.Strea
 // server can open to this client: fn receives with recv (io.EOF once the
 // server closed its side) and sends with send.
 func HandleBidi[Req, Resp any](c *Client, name string, fn func(ctx context.Context, recv func() (*Req, error), send func(*Resp) error) error) error {
+	if fn == nil {
+		return registry.NilHandler(name)
+	}
 	return c.reg.Add(registry.Bidi(name, fn))
 }
 
 // HandleServerStream registers a typed method that the server can open to
 // this client: it takes one request and sends any number of responses.
 func HandleServerStream[Req, Resp any](c *Client, name string, fn func(ctx context.Context, req *Req, send func(*Resp) error) error) error {
+	if fn == nil {
+		return registry.NilHandler(name)
+	}
 	return c.reg.Add(registry.ServerStream(name, fn))
 }
 
@@ -50,6 +56,9 @@ func HandleServerStream[Req, Resp any](c *Client, name string, fn func(ctx conte
 // this client: it receives any number of requests with recv (io.EOF after
 // the last) and returns one response.
 func HandleClientStream[Req, Resp any](c *Client, name string, fn func(ctx context.Context, recv func() (*Req, error)) (*Resp, error)) error {
+	if fn == nil {
+		return registry.NilHandler(name)
+	}
 	return c.reg.Add(registry.ClientStream(name, fn))
 }
 

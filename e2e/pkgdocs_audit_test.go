@@ -140,6 +140,9 @@ func TestAuditCallsAfterClose(t *testing.T) {
 	<-call.Done()
 	assert.ErrorIs(t, call.Err(), ferry.ErrClosed)
 	assert.ErrorIs(t, c.Notify(t.Context(), "A.One", nil), ferry.ErrClosed)
+	_, err = c.NewStream(t.Context(), "A.One")
+	assert.ErrorIs(t, err, ferry.ErrClosed, "a stream is a call too")
+	assert.True(t, ferry.NotExecuted(err), "%v", err)
 	assert.NotPanics(t, func() { _ = c.Close() })
 }
 
@@ -304,7 +307,7 @@ func TestAuditServeAfterClose(t *testing.T) {
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			require.NoError(t, err)
 			assert.ErrorIs(t, s.Serve(l), server.ErrServerClosed)
-			require.NoError(t, l.(*net.TCPListener).SetDeadline(time.Now().Add(2*time.Second)))
+			_ = l.(*net.TCPListener).SetDeadline(time.Now().Add(2 * time.Second)) // an error once closed
 			_, err = l.Accept()
 			assert.ErrorIs(t, err, net.ErrClosed, "l is closed")
 
@@ -1336,5 +1339,198 @@ func TestAuditRawRoundTrip(t *testing.T) {
 		var back codec.Raw
 		require.NoError(t, c.Call(t.Context(), "E.Echo", codec.Raw(v), &back), name)
 		assert.Equal(t, v, []byte(back), name)
+	}
+}
+
+// TestAuditEveryErrorIsAnError checks the root package doc: "Every error
+// a call returns is an *Error with a Code", for failures that happen on
+// the calling side: a reply that is not a pointer, arguments that cannot
+// be encoded, a reply that does not fit its target, a closed client.
+func TestAuditEveryErrorIsAnError(t *testing.T) {
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.Text", func(ctx context.Context, _ *struct{}) (*string, error) {
+			s := "text"
+			return &s, nil
+		}))
+	})
+	ctx := t.Context()
+	var n int
+	for name, err := range map[string]error{
+		"reply not a pointer":  c.Call(ctx, "A.Text", nil, n),
+		"args not encodable":   c.Call(ctx, "A.Text", make(chan int), nil),
+		"reply does not fit":   c.Call(ctx, "A.Text", nil, &n),
+		"notify not encodable": c.Notify(ctx, "A.Text", func() {}),
+	} {
+		var fe *ferry.Error
+		if assert.ErrorAs(t, err, &fe, name) {
+			assert.True(t, fe.Code.Valid(), "%s: %v", name, err)
+		}
+	}
+	require.NoError(t, c.Close())
+	var fe *ferry.Error
+	assert.ErrorAs(t, c.Call(ctx, "A.Text", nil, nil), &fe, "closed")
+}
+
+// TestAuditKeptPeerAfterDisconnect checks Peer: "A Peer may be kept and
+// used after the handler that found it returns, until Done is closed";
+// afterwards its calls fail, never written (NotExecuted), as *Error.
+func TestAuditKeptPeerAfterDisconnect(t *testing.T) {
+	peers := make(chan *server.Peer, 1)
+	_, addr := auditListen(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "P.Hello", func(ctx context.Context, _ *struct{}) (*int, error) {
+			peers <- server.PeerFromContext(ctx)
+			return nil, nil
+		}))
+	})
+	c, err := client.Dial(t.Context(), addr, client.WithHandlers(func(c *client.Client) error {
+		return client.Handle(c, "C.Ping", func(ctx context.Context, _ *struct{}) (*string, error) {
+			s := "pong"
+			return &s, nil
+		})
+	}))
+	require.NoError(t, err)
+	require.NoError(t, c.Call(t.Context(), "P.Hello", nil, nil))
+	p := <-peers
+	var s string
+	require.NoError(t, p.Call(t.Context(), "C.Ping", nil, &s), "after the handler returned")
+	assert.Equal(t, "pong", s)
+	require.NoError(t, c.Close())
+	select {
+	case <-p.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Done not closed")
+	}
+	err = p.Call(t.Context(), "C.Ping", nil, &s)
+	var fe *ferry.Error
+	require.ErrorAs(t, err, &fe)
+	assert.True(t, ferry.NotExecuted(err), "%v", err)
+	assert.Error(t, p.Notify(t.Context(), "C.Ping", nil))
+	_, err = p.NewStream(t.Context(), "C.Ping")
+	assert.Error(t, err)
+}
+
+// TestAuditConnHooks checks WithConnHooks: "either may be nil. onConnect
+// runs in its own goroutine per connection while calls are already being
+// served"; "onDisconnect runs once the connection has ended"; for bare
+// MessagePack-RPC clients too, whose Peer "has no streams:
+// CodeUnimplemented at once"; and ConnInfo.Running counts "handlers
+// running for it".
+func TestAuditConnHooks(t *testing.T) {
+	for _, hooks := range [][2]func(*server.Peer){{nil, nil}, {func(*server.Peer) {}, nil}, {nil, func(*server.Peer) {}}} {
+		_, c := auditServer(t, func(s *server.Server) {
+			require.NoError(t, server.Handle(s, "A.Nop", func(ctx context.Context, _ *struct{}) (*int, error) { return nil, nil }))
+		}, server.WithConnHooks(hooks[0], hooks[1]))
+		require.NoError(t, c.Call(t.Context(), "A.Nop", nil, nil))
+	}
+
+	connected := make(chan *server.Peer, 2)
+	disconnected := make(chan *server.Peer, 2)
+	unblock := make(chan struct{})
+	defer close(unblock)
+	running := make(chan struct{})
+	release := make(chan struct{})
+	s, addr := auditListen(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.Nop", func(ctx context.Context, _ *struct{}) (*int, error) { return nil, nil }))
+		require.NoError(t, server.Handle(s, "A.Hold", func(ctx context.Context, _ *struct{}) (*int, error) {
+			close(running)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil, nil
+		}))
+	}, server.WithConnHooks(func(p *server.Peer) {
+		connected <- p
+		<-unblock // a hook that never returns blocks nothing
+	}, func(p *server.Peer) { disconnected <- p }))
+	for _, plain := range []bool{false, true} {
+		var opts []client.Option
+		if plain {
+			opts = append(opts, client.WithPlainMsgpackRPC())
+		}
+		c, err := client.Dial(t.Context(), addr, opts...)
+		require.NoError(t, err)
+		require.NoError(t, c.Call(t.Context(), "A.Nop", nil, nil), "served while onConnect runs")
+		var p *server.Peer
+		select {
+		case p = <-connected:
+		case <-time.After(5 * time.Second):
+			t.Fatal("onConnect did not run")
+		}
+		if plain {
+			_, err := p.NewStream(t.Context(), "C.Any")
+			assert.Equal(t, ferry.CodeUnimplemented, ferry.CodeOf(err), "a bare client has no streams: %v", err)
+
+			call := c.Go(t.Context(), "A.Hold", nil, nil)
+			<-running
+			running := -1
+			for _, ci := range s.Conns() {
+				if ci.Protocol == "msgpack-rpc" {
+					running = ci.Running
+				}
+			}
+			assert.Equal(t, 1, running)
+			close(release)
+			require.NoError(t, call.Wait())
+		}
+		require.NoError(t, c.Close())
+		select {
+		case gone := <-disconnected:
+			assert.Same(t, p, gone)
+		case <-time.After(5 * time.Second):
+			t.Fatal("onDisconnect did not run")
+		}
+	}
+}
+
+// TestAuditNilHandlers checks that registering a nil handler or receiver
+// is an error at registration, never a panic when called: "Register ...
+// any other exported method is an error naming it".
+func TestAuditNilHandlers(t *testing.T) {
+	s := server.New()
+	defer s.Close()
+	assert.Error(t, server.Handle[struct{}, int](s, "A.Nil", nil))
+	assert.Error(t, s.HandleStream("A.NilStream", server.Bidi, nil))
+	assert.Error(t, s.HandleStream("A.BadKind", server.StreamKind(0), func(ctx context.Context, st *server.Stream) (any, error) { return nil, nil }))
+	assert.Error(t, s.Register(nil))
+	assert.Error(t, s.Register((*auditRcvr)(nil)), "a nil pointer receiver")
+	assert.Error(t, server.Handle(s, "", func(ctx context.Context, _ *struct{}) (*int, error) { return nil, nil }), "an empty name")
+	assert.Error(t, server.HandleBidi[int, int](s, "A.NilBidi", nil))
+	assert.Error(t, server.HandleServerStream[int, int](s, "A.NilServer", nil))
+	assert.Error(t, server.HandleClientStream[int, int](s, "A.NilClient", nil))
+	assert.Empty(t, s.Methods())
+
+	// The same on a client, for the calls its server makes.
+	_, addr := auditListen(t, func(s *server.Server) {})
+	c, err := client.Dial(t.Context(), addr, client.WithHandlers(func(c *client.Client) error {
+		assert.Error(t, client.Handle[int, int](c, "C.Nil", nil))
+		assert.Error(t, client.HandleBidi[int, int](c, "C.NilBidi", nil))
+		assert.Error(t, client.HandleServerStream[int, int](c, "C.NilServer", nil))
+		assert.Error(t, client.HandleClientStream[int, int](c, "C.NilClient", nil))
+		assert.Error(t, c.HandleStream("C.NilStream", ferry.BidiStreaming, nil))
+		assert.Error(t, c.Register((*auditRcvr)(nil)))
+		return nil
+	}))
+	require.NoError(t, err)
+	c.Close()
+}
+
+// TestAuditStreamAfterConnectionEnd checks that once Done is closed (Conn:
+// "closed when the connection ends, by Close or by failure"; Peer: "when
+// the connection to the client ends") no stream opens: NewStream fails,
+// not executed, on a client whose server closed it and on a Peer whose
+// client left.
+func TestAuditStreamAfterConnectionEnd(t *testing.T) {
+	for range 10 {
+		s, c := auditServer(t, func(s *server.Server) {})
+		require.NoError(t, s.Close())
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("Done not closed")
+		}
+		_, err := c.NewStream(t.Context(), "S.Any")
+		require.Error(t, err)
+		assert.True(t, ferry.NotExecuted(err), "%v", err)
 	}
 }

@@ -88,6 +88,9 @@ func (s *Server) RegisterName(name string, rcvr any) error {
 //
 //	server.Handle(s, "Greeter.Hello", func(ctx context.Context, req *HelloReq) (*HelloResp, error) {...})
 func Handle[Req, Resp any](s *Server, name string, fn func(context.Context, *Req) (*Resp, error)) error {
+	if fn == nil {
+		return registry.NilHandler(name)
+	}
 	return s.reg.Add(registry.Typed(name, fn))
 }
 
