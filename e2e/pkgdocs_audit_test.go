@@ -1520,10 +1520,10 @@ func TestAuditNilHandlers(t *testing.T) {
 }
 
 // TestAuditStreamAfterConnectionEnd checks that once Done is closed (Conn:
-// "closed when the connection ends, by Close or by failure"; Peer: "when
-// the connection to the client ends") no stream opens: NewStream fails,
-// not executed, on a client whose server closed it and on a Peer whose
-// client left.
+// "closed when the connection ends, by Close or by failure") no stream
+// opens: NewStream fails, not executed, on a client whose server closed
+// it; and that a unary call then is "never written to any connection"
+// (NotExecuted) with a message that does not call its outcome unknown.
 func TestAuditStreamAfterConnectionEnd(t *testing.T) {
 	for range 10 {
 		s, c := auditServer(t, func(s *server.Server) {})
@@ -1536,5 +1536,11 @@ func TestAuditStreamAfterConnectionEnd(t *testing.T) {
 		_, err := c.NewStream(t.Context(), "S.Any")
 		require.Error(t, err)
 		assert.True(t, ferry.NotExecuted(err), "%v", err)
+
+		// A unary call too, and its message agrees with its flag.
+		err = c.Call(t.Context(), "S.Any", nil, nil)
+		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+		assert.True(t, ferry.NotExecuted(err), "%v", err)
+		assert.NotContains(t, err.Error(), "may or may not", "a call never sent")
 	}
 }

@@ -94,7 +94,7 @@ func (c *Channel) Go(ctx context.Context, method string, args, reply any) *async
 		c.mu.Lock()
 		if c.err != nil {
 			c.mu.Unlock()
-			p.finish(notExecuted(callError(c.err)))
+			p.finish(notExecuted(status.NotSent(c.err)))
 			return p.call
 		}
 		c.asyncs.Add(1) // Close waits for it
@@ -186,7 +186,7 @@ func (c *Channel) start(ctx context.Context, method string, args any, p *pending
 	switch {
 	case c.err != nil:
 		c.mu.Unlock()
-		return notExecuted(callError(c.err))
+		return notExecuted(status.NotSent(c.err))
 	case c.goaway:
 		c.mu.Unlock()
 		return ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the peer is shutting down"))
@@ -213,7 +213,7 @@ func (c *Channel) start(ctx context.Context, method string, args any, p *pending
 				p.stop()
 				p.stop = nil
 			}
-			return notExecuted(c.writeErr(err))
+			return notExecuted(status.NotSent(err))
 		}
 	}
 	return nil
