@@ -1544,3 +1544,56 @@ func TestAuditStreamAfterConnectionEnd(t *testing.T) {
 		assert.NotContains(t, err.Error(), "may or may not", "a call never sent")
 	}
 }
+
+// TestAuditStreamCloseCancels checks the typed streams' Close: "releases
+// the stream, cancelling the call if it has not finished" (the handler's
+// context ends with context.Canceled), and server.Stream.Recv: it returns
+// "CodeCanceled ... once ctx ended".
+func TestAuditStreamCloseCancels(t *testing.T) {
+	ended := make(chan [2]error, 1)
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.HandleServerStream(s, "S.Forever", func(ctx context.Context, n *int, send func(*int) error) error {
+			for i := 0; ; i++ {
+				if err := send(&i); err != nil {
+					break
+				}
+			}
+			<-ctx.Done()
+			ended <- [2]error{ctx.Err(), nil}
+			return nil
+		}))
+		require.NoError(t, s.HandleStream("S.Recv", server.ClientStream, func(ctx context.Context, st *server.Stream) (any, error) {
+			var v int
+			for {
+				if err := st.Recv(&v); err != nil {
+					ended <- [2]error{ctx.Err(), err}
+					return nil, nil
+				}
+			}
+		}))
+	})
+	one := 1
+	r, err := client.OpenServerStream[int, int](t.Context(), c, "S.Forever", &one)
+	require.NoError(t, err)
+	_, err = r.Recv()
+	require.NoError(t, err)
+	require.NoError(t, r.Close())
+	select {
+	case got := <-ended:
+		assert.ErrorIs(t, got[0], context.Canceled)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not cancel the handler")
+	}
+
+	w, err := client.OpenClientStream[int, int](t.Context(), c, "S.Recv")
+	require.NoError(t, err)
+	require.NoError(t, w.Send(&one))
+	require.NoError(t, w.Close())
+	select {
+	case got := <-ended:
+		assert.ErrorIs(t, got[0], context.Canceled)
+		assert.Equal(t, ferry.CodeCanceled, ferry.CodeOf(got[1]), "Recv once ctx ended: %v", got[1])
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not cancel the handler")
+	}
+}
