@@ -5,9 +5,12 @@ package e2e_test
 // each test quotes the sentences it checks, end to end over loopback TCP.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"log"
+	"log/slog"
 	"math"
 	"net"
 	"strings"
@@ -1596,4 +1599,55 @@ func TestAuditStreamCloseCancels(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close did not cancel the handler")
 	}
+}
+
+// TestAuditLoggerDefaultSilent checks WithLogger: "sends the server's and
+// the transport's log lines to l. Default: silent": a handler panic (which
+// Ferry logs) writes nothing to slog's or log's default output without the
+// option, and reaches l with it.
+func TestAuditLoggerDefaultSilent(t *testing.T) {
+	var defaults bytes.Buffer
+	var dmu sync.Mutex
+	dw := &lockedWriter{w: &defaults, mu: &dmu}
+	oldSlog := slog.Default()
+	oldLog := log.Writer()
+	slog.SetDefault(slog.New(slog.NewTextHandler(dw, nil)))
+	log.SetOutput(dw)
+	t.Cleanup(func() {
+		slog.SetDefault(oldSlog)
+		log.SetOutput(oldLog)
+	})
+	panicky := func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.Panic", func(ctx context.Context, _ *struct{}) (*int, error) { panic("boom") }))
+	}
+
+	srv, c := auditServer(t, panicky)
+	assert.Equal(t, ferry.CodeInternal, ferry.CodeOf(c.Call(t.Context(), "A.Panic", nil, nil)))
+	require.NoError(t, c.Close())
+	require.NoError(t, srv.Close())
+
+	var mine bytes.Buffer
+	var mu sync.Mutex
+	l := slog.New(slog.NewTextHandler(&lockedWriter{w: &mine, mu: &mu}, nil))
+	_, c = auditServer(t, panicky, server.WithLogger(l))
+	assert.Equal(t, ferry.CodeInternal, ferry.CodeOf(c.Call(t.Context(), "A.Panic", nil, nil)))
+	mu.Lock()
+	assert.Contains(t, mine.String(), "panic")
+	mu.Unlock()
+	dmu.Lock()
+	defer dmu.Unlock()
+	assert.Empty(t, defaults.String(), "nothing on the default loggers")
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+// Write writes p to w under the lock.
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
