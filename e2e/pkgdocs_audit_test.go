@@ -569,6 +569,59 @@ func TestAuditWithRefused(t *testing.T) {
 	require.NoError(t, c.Call(ctx, "N.Take", map[string]any{"I": 1}, nil))
 	assert.Equal(t, int32(1), seen.Load(), "interceptors never see refused calls")
 	assert.Empty(t, refused)
+
+	// Streams too: one for a name not registered, one opened for a unary
+	// method.
+	for _, name := range []string{"No.Such", "N.Take"} {
+		st, err := c.NewStream(ctx, name)
+		require.NoError(t, err)
+		var v any
+		err = st.Recv(&v)
+		assert.Equal(t, ferry.CodeUnimplemented, ferry.CodeOf(err), "%s: %v", name, err)
+		want := ""
+		if name == "N.Take" {
+			want = name
+		}
+		assert.Equal(t, refusal{want, ferry.CodeUnimplemented}, next(), "stream %s", name)
+		st.Close()
+	}
+}
+
+// TestAuditWithRefusedLimit checks WithRefused for a call refused "over a
+// ... concurrency limit" (CodeResourceExhausted), with the method's name.
+func TestAuditWithRefusedLimit(t *testing.T) {
+	refused := make(chan string, 16)
+	release := make(chan struct{})
+	started := make(chan struct{}, 4)
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.Hold", func(ctx context.Context, _ *struct{}) (*int, error) {
+			started <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil, nil
+		}))
+	}, server.WithMaxConcurrentCalls(1), server.WithRefused(func(method string, err *ferry.Error) {
+		refused <- method + " " + err.Code.String()
+	}))
+	first := c.Go(t.Context(), "A.Hold", nil, nil)
+	<-started
+	queued := c.Go(t.Context(), "A.Hold", nil, nil) // waits for the slot: the queue holds 1
+	// Sent after the queued one on the same connection, so read after it.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	err := c.Call(ctx, "A.Hold", nil, nil)
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
+	select {
+	case got := <-refused:
+		assert.Equal(t, "A.Hold resource_exhausted", got)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no refusal reported")
+	}
+	close(release)
+	require.NoError(t, first.Wait())
+	require.NoError(t, queued.Wait())
 }
 
 // TestAuditUnimplementedNotExecuted checks client.WithHandlers' sentence
