@@ -12,6 +12,7 @@ import (
 	"log"
 	"log/slog"
 	"math"
+	"reflect"
 	"net"
 	"strings"
 	"sync"
@@ -1703,4 +1704,24 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestAuditInterceptorArgs checks ferry.Handler: "args is a pointer to the
+// decoded arguments", as a server interceptor sees it, for Handle and for
+// a net/rpc-style method taking its arguments by value.
+func TestAuditInterceptorArgs(t *testing.T) {
+	types := make(chan string, 2)
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "N.Take", func(ctx context.Context, a *auditNums) (*int, error) { return nil, nil }))
+		require.NoError(t, s.RegisterName("M", auditRcvr{}))
+	}, server.WithInterceptors(func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+		types <- reflect.TypeOf(args).String()
+		return next(ctx, args)
+	}))
+	require.NoError(t, c.Call(t.Context(), "N.Take", auditNums{I: 1}, nil))
+	assert.Equal(t, "*e2e_test.auditNums", <-types)
+	var n int
+	require.NoError(t, c.Call(t.Context(), "M.Do", 4, &n))
+	assert.Equal(t, "*int", <-types)
+	assert.Equal(t, 8, n)
 }
