@@ -606,3 +606,32 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestAuditGoInterceptorPanic checks Go: it "never panics and never drops
+// a result", also when a client interceptor panics in the goroutine Go
+// runs the interceptors in: the call fails with CodeInternal and the
+// process lives on.
+func TestAuditGoInterceptorPanic(t *testing.T) {
+	_, addr := auditListen(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.Nop", func(ctx context.Context, _ *struct{}) (*int, error) { return nil, nil }))
+	})
+	c, err := client.Dial(t.Context(), addr, client.WithInterceptors(
+		func(ctx context.Context, info *ferry.CallInfo, args, reply any, next ferry.Invoker) error {
+			if info.Method == "A.Boom" {
+				panic("interceptor bug")
+			}
+			return next(ctx, info, args, reply)
+		}))
+	require.NoError(t, err)
+	defer c.Close()
+	call := c.Go(t.Context(), "A.Boom", nil, nil)
+	select {
+	case <-call.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call never completed")
+	}
+	assert.Equal(t, ferry.CodeInternal, ferry.CodeOf(call.Err()), "%v", call.Err())
+	_, err = client.Async[int](t.Context(), c, "A.Boom", nil).Wait()
+	assert.Equal(t, ferry.CodeInternal, ferry.CodeOf(err))
+	require.NoError(t, c.Call(t.Context(), "A.Nop", nil, nil), "the client still works")
+}

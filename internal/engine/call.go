@@ -101,7 +101,7 @@ func (c *Channel) Go(ctx context.Context, method string, args, reply any) *async
 		c.mu.Unlock()
 		go func() {
 			defer c.asyncs.Done()
-			p.finish(ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoker))
+			p.finish(c.goIntercepted(ctx, ic, method, args, reply))
 		}()
 		return p.call
 	}
@@ -110,6 +110,19 @@ func (c *Channel) Go(ctx context.Context, method string, args, reply any) *async
 		p.finish(err)
 	}
 	return p.call
+}
+
+// goIntercepted runs a Go call through the client interceptors. A panic
+// in one becomes the call's CodeInternal error: it happens in a goroutine
+// the caller cannot recover in, and Go never panics nor drops a result.
+func (c *Channel) goIntercepted(ctx context.Context, ic ferry.ClientInterceptor, method string, args, reply any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.opts.Logger.Error("ferry: client interceptor panicked", "method", method, "panic", r)
+			err = ferry.Errorf(ferry.CodeInternal, "a client interceptor of %s panicked", method)
+		}
+	}()
+	return ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoker)
 }
 
 func (c *Channel) invoke(ctx context.Context, info *ferry.CallInfo, args, reply any) error {
