@@ -617,3 +617,57 @@ func TestAuditNilHandlers(t *testing.T) {
 	require.NoError(t, err)
 	c.Close()
 }
+
+// TestAuditQueuedCallExpires checks WithMaxConcurrentCalls: queued calls'
+// "deadlines keep running: a call whose deadline passes, or whose caller
+// cancels it, while it waits never runs"; WithRefused reports it. (The
+// canceled case: it is deterministic, the cancel travelling ahead of the
+// next call.)
+func TestAuditQueuedCallExpires(t *testing.T) {
+	var runs atomic.Int32
+	release := make(chan struct{})
+	started := make(chan struct{}, 4)
+	refused := make(chan string, 4)
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.Hold", func(ctx context.Context, hold *bool) (*int, error) {
+			runs.Add(1)
+			if *hold {
+				started <- struct{}{}
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+			}
+			return nil, nil
+		}))
+	}, server.WithMaxConcurrentCalls(1), server.WithRefused(func(method string, err *ferry.Error) {
+		refused <- method + " " + err.Code.String()
+	}))
+	first := c.Go(t.Context(), "A.Hold", true, nil)
+	<-started
+
+	ctx, cancel := context.WithCancel(t.Context())
+	queued := c.Go(ctx, "A.Hold", false, nil)
+	// The queue holds one: a call sent after the queued one is refused,
+	// which also says that the server has read the queued one.
+	err := c.Call(t.Context(), "A.Hold", false, nil)
+	require.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
+	<-refused
+	cancel()
+	assert.ErrorIs(t, queued.Wait(), context.Canceled)
+	// The cancel travels ahead of this call: once it is refused, the
+	// server has seen the cancel.
+	err = c.Call(t.Context(), "A.Hold", false, nil)
+	require.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
+	<-refused
+	close(release)
+	require.NoError(t, first.Wait())
+	require.NoError(t, c.Call(t.Context(), "A.Hold", false, nil), "runs after the canceled one left the queue")
+	assert.Equal(t, int32(2), runs.Load(), "the canceled call never ran")
+	select {
+	case got := <-refused:
+		assert.Equal(t, "A.Hold canceled", got)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the canceled call was not reported")
+	}
+}
