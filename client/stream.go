@@ -79,7 +79,8 @@ func (s *Stream) CloseSend() error { return s.cs.CloseSend() }
 func (s *Stream) Recv(v any) error { return s.cs.Recv(v) }
 
 // Result decodes the handler's returned value into v once Recv has
-// returned io.EOF.
+// returned io.EOF; before that it returns a *ferry.Error with
+// CodeFailedPrecondition.
 func (s *Stream) Result(v any) error { return s.cs.Result(v) }
 
 // Close releases the stream, cancelling the call if it has not finished.

@@ -59,7 +59,8 @@ func TestAuditStreamSlotsNeverQueue(t *testing.T) {
 // TestAuditStreamEnds checks client.Stream: Send "once the handler has
 // finished successfully" returns CodeFailedPrecondition, and "once a
 // failure ended the stream (the handler's error status included), that
-// failure"; Recv returns "the handler's error as a *ferry.Error"; a
+// failure"; Result before Recv returned io.EOF is CodeFailedPrecondition;
+// Recv returns "the handler's error as a *ferry.Error"; a
 // ServerStream method's stream "that ends without [a request] gets
 // CodeInvalidArgument"; the server Stream's Context "ends with
 // context.Canceled when the caller cancels".
@@ -86,6 +87,10 @@ func TestAuditStreamEnds(t *testing.T) {
 	st, err := c.NewStream(ctx, "S.Ok")
 	require.NoError(t, err)
 	var s string
+	err = st.Result(&s)
+	assert.Equal(t, ferry.CodeFailedPrecondition, ferry.CodeOf(err), "Result before io.EOF: %v", err)
+	var fe *ferry.Error
+	assert.ErrorAs(t, err, &fe)
 	require.ErrorIs(t, st.Recv(&s), io.EOF)
 	require.NoError(t, st.Result(&s))
 	assert.Equal(t, "result", s)
@@ -94,7 +99,6 @@ func TestAuditStreamEnds(t *testing.T) {
 	st, err = c.NewStream(ctx, "S.Fail")
 	require.NoError(t, err)
 	err = st.Recv(&s)
-	var fe *ferry.Error
 	require.ErrorAs(t, err, &fe)
 	assert.Equal(t, ferry.CodeAborted, fe.Code)
 	assert.Equal(t, "test", fe.Details["why"])
