@@ -314,6 +314,9 @@ func TestAuditStreamAfterConnectionEnd(t *testing.T) {
 		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
 		assert.True(t, ferry.NotExecuted(err), "%v", err)
 		assert.NotContains(t, err.Error(), "may or may not", "a call never sent")
+		err = c.Notify(t.Context(), "S.Any", nil)
+		assert.True(t, ferry.NotExecuted(err), "%v", err)
+		assert.NotContains(t, err.Error(), "may or may not", "a notification never sent")
 	}
 }
 

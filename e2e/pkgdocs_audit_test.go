@@ -97,6 +97,7 @@ func TestAuditCanceledContext(t *testing.T) {
 
 	err = c.Notify(ctx, "A.Count", nil)
 	assert.ErrorIs(t, err, context.Canceled, "Notify with a canceled ctx")
+	assert.True(t, ferry.NotExecuted(err), "a notification never written: %v", err)
 
 	// A call with a live context still works, and the handler never ran
 	// for the three above.

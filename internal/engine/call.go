@@ -163,12 +163,12 @@ func (c *Channel) call(ctx context.Context, method string, args, reply any) erro
 
 func (c *Channel) notify(ctx context.Context, method string, args any) error {
 	if err := ctx.Err(); err != nil {
-		return status.Context(err)
+		return ferry.MarkNotExecuted(status.Context(err))
 	}
 	if err := c.Err(); err != nil {
 		// The conn has failed: its writer may not have latched the error
 		// yet (it learns of it on its next flush), so do not queue.
-		return c.writeErr(err)
+		return notExecuted(status.NotSent(err))
 	}
 	if c.opts.FerryPeer {
 		ext, err := status.RequestExt(ctx)
