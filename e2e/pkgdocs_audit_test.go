@@ -636,3 +636,25 @@ func TestAuditGoInterceptorPanic(t *testing.T) {
 	assert.Equal(t, ferry.CodeInternal, ferry.CodeOf(err))
 	require.NoError(t, c.Call(t.Context(), "A.Nop", nil, nil), "the client still works")
 }
+
+// TestAuditMetadataCaseSensitive checks Metadata: "Keys are
+// case-sensitive", across the wire, for a call and a notification, and
+// IncomingMetadataValue reads one key.
+func TestAuditMetadataCaseSensitive(t *testing.T) {
+	seen := make(chan ferry.Metadata, 2)
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "M.Look", func(ctx context.Context, _ *struct{}) (*string, error) {
+			seen <- ferry.IncomingMetadata(ctx)
+			v, _ := ferry.IncomingMetadataValue(ctx, "Key")
+			return &v, nil
+		}))
+	})
+	md := ferry.Metadata{"Key": "upper", "key": "lower"}
+	ctx := ferry.WithOutgoingMetadata(t.Context(), md)
+	var v string
+	require.NoError(t, c.Call(ctx, "M.Look", nil, &v))
+	assert.Equal(t, "upper", v)
+	assert.Equal(t, md, <-seen)
+	require.NoError(t, c.Notify(ctx, "M.Look", nil))
+	assert.Equal(t, md, <-seen)
+}
