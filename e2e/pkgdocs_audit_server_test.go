@@ -110,6 +110,8 @@ func TestAuditMethodTable(t *testing.T) {
 	assert.Equal(t, "string", ms[0].Args.String())
 	assert.Equal(t, "int", ms[0].Reply.String())
 	assert.Equal(t, "unary", ms[1].Kind)
+	assert.Equal(t, "int", ms[1].Args.String(), "a net/rpc method's args type")
+	assert.Equal(t, "int", ms[1].Reply.String(), "its reply type, not the pointer")
 	assert.Equal(t, "unary", ms[2].Kind)
 	assert.Equal(t, "e2e_test.auditNums", ms[2].Args.String())
 }

@@ -372,3 +372,46 @@ func TestAuditStreamCloseCancels(t *testing.T) {
 		t.Fatal("Close did not cancel the handler")
 	}
 }
+
+// TestAuditStreamInfoKind checks StreamInfo.Kind: "on the serving side,
+// the kind the method was registered with; on the calling side, the kind
+// the caller opened (BidiStreaming for an untyped stream)".
+func TestAuditStreamInfoKind(t *testing.T) {
+	serving := make(chan ferry.StreamKind, 2)
+	_, addr := auditListen(t, func(s *server.Server) {
+		require.NoError(t, server.HandleServerStream(s, "S.Count", func(ctx context.Context, n *int, send func(*int) error) error {
+			return send(n)
+		}))
+	}, server.WithStreamInterceptors(func(ctx context.Context, info *ferry.StreamInfo, st ferry.ServerStream, next ferry.StreamHandler) (any, error) {
+		serving <- info.Kind
+		return next(ctx, st)
+	}))
+	calling := make(chan ferry.StreamKind, 2)
+	c, err := client.Dial(t.Context(), addr, client.WithStreamInterceptors(
+		func(ctx context.Context, info *ferry.StreamInfo, next ferry.Streamer) (ferry.ClientStream, error) {
+			calling <- info.Kind
+			return next(ctx, info)
+		}))
+	require.NoError(t, err)
+	defer c.Close()
+
+	st, err := c.NewStream(t.Context(), "S.Count")
+	require.NoError(t, err)
+	require.NoError(t, st.Send(1))
+	require.NoError(t, st.CloseSend())
+	var n int
+	require.NoError(t, st.Recv(&n))
+	require.ErrorIs(t, st.Recv(&n), io.EOF)
+	assert.Equal(t, ferry.BidiStreaming, <-calling, "an untyped stream")
+	assert.Equal(t, ferry.ServerStreaming, <-serving, "as registered")
+
+	two := 2
+	r, err := client.OpenServerStream[int, int](t.Context(), c, "S.Count", &two)
+	require.NoError(t, err)
+	got, err := r.Recv()
+	require.NoError(t, err)
+	assert.Equal(t, 2, *got)
+	assert.Equal(t, ferry.ServerStreaming, <-calling, "the kind the caller opened")
+	assert.Equal(t, ferry.ServerStreaming, <-serving)
+	require.NoError(t, r.Close())
+}
