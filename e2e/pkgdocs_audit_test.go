@@ -300,7 +300,8 @@ type auditRcvr struct{}
 func (auditRcvr) Do(n int, reply *int) error { *reply = 2 * n; return nil }
 
 // TestAuditDialContext checks Dial: "ctx bounds the dial and the session
-// handshake", against a listener that accepts and never answers.
+// handshake", against a listener that accepts and never answers; and
+// only those: a client whose dial ctx ends afterwards keeps working.
 func TestAuditDialContext(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -325,6 +326,17 @@ func TestAuditDialContext(t *testing.T) {
 		nc.Close()
 	default:
 	}
+
+	_, addr := auditListen(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.Nop", func(ctx context.Context, _ *struct{}) (*int, error) { return nil, nil }))
+	})
+	dctx, dcancel := context.WithCancel(t.Context())
+	c, err = client.Dial(dctx, addr)
+	require.NoError(t, err)
+	defer c.Close()
+	dcancel()
+	require.NoError(t, c.Call(t.Context(), "A.Nop", nil, nil), "the dial's ctx ended after Dial")
+	assert.NoError(t, c.Err())
 }
 
 // TestAuditWithHandlersOrderAndError checks WithHandlers: "An error from
