@@ -40,11 +40,11 @@ type Client struct {
 	cancelCtx context.CancelFunc
 	served    sync.WaitGroup // the accept loop and the streams it serves
 	smu       sync.Mutex
-	opens     int                           // streams the server opened and the accept loop has not taken
-	accepting bool                          // the accept loop runs
-	closing   bool                          // Close waits for served: no accept loop starts
-	nserved   int                           // streams being served
-	cancels   map[uint32]context.CancelFunc // by stream id, for $ferry.cancelstream
+	opens     int            // streams the server opened and the accept loop has not taken
+	accepting bool           // the accept loop runs
+	closing   bool           // Close waits for served: no accept loop starts
+	nserved   int            // streams being served
+	cancels   stream.Cancels // by stream id, for $ferry.cancelstream
 }
 
 var _ ferry.Caller = (*Client)(nil)
@@ -109,7 +109,7 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		base = ferry.WithIdentity(base, id)
 	}
 	c := &Client{nc: nc, reg: registry.New(), goingAway: make(chan struct{}), sic: ferry.ChainStreamClient(o.streamICs...),
-		cfg: o.cfg, limiter: engine.NewLimiter(o.maxCalls, o.maxCalls), cancels: map[uint32]context.CancelFunc{}}
+		cfg: o.cfg, limiter: engine.NewLimiter(o.maxCalls, o.maxCalls)}
 	c.ctx, c.cancelCtx = context.WithCancel(base)
 	for _, register := range o.handlers {
 		if err := register(c); err != nil {
@@ -319,5 +319,8 @@ func (c *Client) RegisterName(name string, rcvr any) error {
 // Handle registers a type-checked handler that the server can call back
 // over c's connection.
 func Handle[Req, Resp any](c *Client, name string, fn func(context.Context, *Req) (*Resp, error)) error {
+	if fn == nil {
+		return registry.NilHandler(name)
+	}
 	return c.reg.Add(registry.Typed(name, fn))
 }

@@ -45,6 +45,9 @@ func WithConfig(cfg transport.Config) Option {
 }
 
 // WithInterceptors appends client interceptors; the first is outermost.
+// An interceptor that panics in a Go call (which runs the interceptors in
+// a goroutine of its own) fails that call with CodeInternal; in Call, the
+// panic reaches the caller.
 func WithInterceptors(ics ...ferry.ClientInterceptor) Option {
 	return func(o *options) error {
 		o.interceptors = append(o.interceptors, ics...)
@@ -84,8 +87,10 @@ func WithServerInterceptors(ics ...ferry.ServerInterceptor) Option {
 }
 
 // WithMaxConcurrentCalls bounds the handlers running at once for calls the
-// server makes to this client. Up to n more wait in a queue; beyond that,
-// calls are refused with CodeResourceExhausted and ferry.NotExecuted true.
+// server makes to this client. Up to n more wait in a queue (a call whose
+// deadline passes, or whose caller cancels it, while it waits never runs);
+// beyond that, calls are refused with CodeResourceExhausted and
+// ferry.NotExecuted true.
 // Streams the server opens take a slot too, but never queue. Default
 // 1024; range 1 to 1,048,576.
 func WithMaxConcurrentCalls(n int) Option {

@@ -36,12 +36,18 @@ func (c *Client) HandleStream(name string, kind ferry.StreamKind, fn ferry.Strea
 // server can open to this client: fn receives with recv (io.EOF once the
 // server closed its side) and sends with send.
 func HandleBidi[Req, Resp any](c *Client, name string, fn func(ctx context.Context, recv func() (*Req, error), send func(*Resp) error) error) error {
+	if fn == nil {
+		return registry.NilHandler(name)
+	}
 	return c.reg.Add(registry.Bidi(name, fn))
 }
 
 // HandleServerStream registers a typed method that the server can open to
 // this client: it takes one request and sends any number of responses.
 func HandleServerStream[Req, Resp any](c *Client, name string, fn func(ctx context.Context, req *Req, send func(*Resp) error) error) error {
+	if fn == nil {
+		return registry.NilHandler(name)
+	}
 	return c.reg.Add(registry.ServerStream(name, fn))
 }
 
@@ -49,6 +55,9 @@ func HandleServerStream[Req, Resp any](c *Client, name string, fn func(ctx conte
 // this client: it receives any number of requests with recv (io.EOF after
 // the last) and returns one response.
 func HandleClientStream[Req, Resp any](c *Client, name string, fn func(ctx context.Context, recv func() (*Req, error)) (*Resp, error)) error {
+	if fn == nil {
+		return registry.NilHandler(name)
+	}
 	return c.reg.Add(registry.ClientStream(name, fn))
 }
 
@@ -158,14 +167,7 @@ func (c *Client) serveStream(st net.Conn) {
 	defer c.limiter.Release()
 	id := transport.StreamID(st)
 	c.serving.Run(c.ctx, st, sc, cnt, m, ext, func(cancel context.CancelFunc) func() {
-		c.smu.Lock()
-		c.cancels[id] = cancel
-		c.smu.Unlock()
-		return func() {
-			c.smu.Lock()
-			delete(c.cancels, id)
-			c.smu.Unlock()
-		}
+		return c.cancels.Track(id, cancel)
 	})
 }
 
@@ -175,12 +177,7 @@ func (c *Client) control(method string, params []byte) (any, error) {
 	if method == wire.MethodCancelStream {
 		var ids []uint32
 		if codec.Unmarshal(params, &ids) == nil && len(ids) == 1 {
-			c.smu.Lock()
-			cancel := c.cancels[ids[0]]
-			c.smu.Unlock()
-			if cancel != nil {
-				cancel()
-			}
+			c.cancels.Cancel(ids[0])
 		}
 		return nil, nil
 	}

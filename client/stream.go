@@ -48,6 +48,10 @@ func (c *Client) newStream(ctx context.Context, method string, kind ferry.Stream
 	if c.sess == nil {
 		return nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnimplemented, "streaming calls need a Ferry session, not plain MessagePack-RPC"))
 	}
+	if err := c.Err(); err != nil {
+		// The session may take a moment longer to notice: open nothing.
+		return nil, ferry.MarkNotExecuted(ferry.FromError(err))
+	}
 	cs, err := stream.Open(ctx, c.sic, &ferry.StreamInfo{Method: method, Kind: kind}, c.dialer.Open)
 	if err != nil {
 		return nil, err
@@ -75,7 +79,8 @@ func (s *Stream) CloseSend() error { return s.cs.CloseSend() }
 func (s *Stream) Recv(v any) error { return s.cs.Recv(v) }
 
 // Result decodes the handler's returned value into v once Recv has
-// returned io.EOF.
+// returned io.EOF; before that it returns a *ferry.Error with
+// CodeFailedPrecondition.
 func (s *Stream) Result(v any) error { return s.cs.Result(v) }
 
 // Close releases the stream, cancelling the call if it has not finished.

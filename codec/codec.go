@@ -46,8 +46,10 @@ func Marshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
 // Unmarshal validates b (at most one value, nested at most MaxDepth, no
 // declared length beyond the bytes present) and decodes it into v, which
 // must be a non-nil pointer. A value that fits its target only with a loss
-// (3.5 into an int, 300 into an int8, a negative into a uint) is refused
-// with an error that names where it sits.
+// (3.5 into an int, 300 into an int8, a negative into a uint, 2^53+1 into
+// a float64) is refused with an error that names where it sits; a float
+// into a float32 is rounded to the nearest float32 (refused past its
+// range).
 func Unmarshal(b []byte, v any) error { return msgpack.Unmarshal(b, v) }
 
 // Validate checks that b starts with one whole, bounded msgpack value and

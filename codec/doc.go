@@ -21,7 +21,9 @@
 // Decoding never guesses: a value is taken when it fits its Go target
 // exactly (an integral float into an int, an integer a float holds
 // exactly) and refused otherwise (a fraction or an out-of-range number into
-// an integer, a string into a number); nil leaves the zero value; a struct
+// an integer, a string into a number). The one rounding is a float into a
+// float32: taken at the nearest float32 (0.1 is 0.1f), refused past
+// float32's range. nil leaves the zero value; a struct
 // takes a map keyed by field name or an array of its fields in order, no
 // longer than the struct. Ferry's server decodes call arguments with the
 // same rules.

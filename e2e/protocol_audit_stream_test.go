@@ -22,7 +22,7 @@ import (
 // handler runs.
 func TestProtocolAuditStreams(t *testing.T) {
 	var runs atomic.Int64
-	addr := auditServer(t, &runs)
+	addr := protoAuditServer(t, &runs)
 
 	t.Run("ClientStreamingSendsOnlyTheResult", func(t *testing.T) {
 		// "Ferry's typed server helpers ... send only the final result for a
@@ -230,7 +230,7 @@ func TestProtocolAuditAuthorization(t *testing.T) {
 	policy, err := auth.NewPolicy(auth.Rule{Identity: "alice", Allow: []string{"Arith.*"}})
 	require.NoError(t, err)
 	var runs atomic.Int64
-	addr := auditServer(t, &runs,
+	addr := protoAuditServer(t, &runs,
 		server.WithAuth(func(_ context.Context, info ferry.AuthInfo) (any, error) {
 			switch info.Token {
 			case "alice-token-of-16-bytes":

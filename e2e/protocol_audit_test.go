@@ -34,9 +34,9 @@ type auditNested struct {
 	Opts struct{ Limit uint8 }
 }
 
-// auditServer serves the example's services and Audit.*, with opts; runs
+// protoAuditServer serves the example's services and Audit.*, with opts; runs
 // counts the runs of Audit.Count, Audit.Deadline and Audit.Sum.
-func auditServer(t *testing.T, runs *atomic.Int64, opts ...server.Option) string {
+func protoAuditServer(t *testing.T, runs *atomic.Int64, opts ...server.Option) string {
 	t.Helper()
 	s := server.New(opts...)
 	require.NoError(t, arith.Register(s))
@@ -83,7 +83,7 @@ func auditServer(t *testing.T, runs *atomic.Int64, opts ...server.Option) string
 // shape with and without ext, error codes and details on the wire.
 func TestProtocolAuditMessages(t *testing.T) {
 	var runs atomic.Int64
-	addr := auditServer(t, &runs)
+	addr := protoAuditServer(t, &runs)
 
 	t.Run("MsgidWidths", func(t *testing.T) {
 		// "any value in uint32 ... in any integer width; an integral float
@@ -265,7 +265,7 @@ func TestProtocolAuditMessages(t *testing.T) {
 // first-field rule, a nested field's message.
 func TestProtocolAuditArguments(t *testing.T) {
 	var runs atomic.Int64
-	c := dialRaw(t, auditServer(t, &runs))
+	c := dialRaw(t, protoAuditServer(t, &runs))
 	r := c.call(request(1, "Audit.Nested", []any{"bob"}))
 	assert.Equal(t, "bob", field(t, r.result, "Name"), "[x] with x not a map, an array or nil: x is the first field")
 	r = c.call(request(2, "Audit.Nested", []any{"n", []any{7}}))
@@ -290,7 +290,7 @@ func TestProtocolAuditArguments(t *testing.T) {
 // opened without 0xc1 is one more independent call stream (section 1).
 func TestProtocolAuditCallStreamErrors(t *testing.T) {
 	var runs atomic.Int64
-	addr := auditServer(t, &runs)
+	addr := protoAuditServer(t, &runs)
 	for _, tc := range []struct {
 		name string
 		msg  []byte
@@ -338,7 +338,7 @@ func TestProtocolAuditCallStreamErrors(t *testing.T) {
 // adds no level".
 func TestProtocolAuditNestingMaps(t *testing.T) {
 	var runs atomic.Int64
-	addr := auditServer(t, &runs)
+	addr := protoAuditServer(t, &runs)
 	maps := func(k int, inner []byte) []byte {
 		return append(bytes.Repeat([]byte{0x81, 0xa1, 'k'}, k), inner...)
 	}

@@ -52,7 +52,7 @@ type netConn struct {
 	sess           *transport.Session
 	engines        map[*engine.Channel]struct{}
 	firstPeer      *Peer
-	streamCancels  map[uint32]context.CancelFunc
+	streamCancels  stream.Cancels
 	opener         *stream.Dialer // the streams the server opens to the client (peerstream.go)
 	opened         sync.WaitGroup // closes of those streams, abandoned
 	draining       bool

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"context"
-
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/engine"
@@ -50,25 +48,10 @@ func (c *netConn) control(method string, params []byte) (any, error) {
 		if codec.Unmarshal(params, &ids) != nil || len(ids) != 1 {
 			return nil, nil
 		}
-		c.mu.Lock()
-		cancel := c.streamCancels[ids[0]]
-		c.mu.Unlock()
-		if cancel != nil {
-			cancel()
-		}
+		c.streamCancels.Cancel(ids[0])
 		return nil, nil
 	}
 	return nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", wire.EchoName(method)))
-}
-
-func (c *netConn) trackStream(id uint32, cancel context.CancelFunc) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cancel == nil {
-		delete(c.streamCancels, id)
-	} else {
-		c.streamCancels[id] = cancel
-	}
 }
 
 func (c *netConn) isAuthenticated() bool {

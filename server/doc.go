@@ -19,7 +19,8 @@
 // (WithDisallowUnknownFields refuses them), but a non-empty map none of
 // whose keys names a field is refused. Numbers convert only when exact: 4.0
 // fits an int, 3.5 does not; a negative never fits an unsigned type; a
-// string never fits a number. A refusal reaches the caller as
+// string never fits a number; a float into a float32 is rounded to the
+// nearest float32 (refused past its range). A refusal reaches the caller as
 // CodeInvalidArgument with a message such as
 // "Arith.Add: argument 1 (A): want an integer, got 3.5", and the handler
 // does not run. PROTOCOL.md (section 2.1) has the full rules.

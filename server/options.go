@@ -111,9 +111,11 @@ func WithInterceptors(ics ...ferry.ServerInterceptor) Option {
 
 // WithMaxConcurrentCalls bounds the handlers running at once for one
 // connection (all its streams together). Up to n more calls wait in a
-// queue for a slot (their deadlines keep running); a call beyond that is
-// refused at once with CodeResourceExhausted and ferry.NotExecuted true, so
-// the caller may retry. Streaming calls take a slot but never queue. Default 1024; range 1 to 1,048,576.
+// queue for a slot (their deadlines keep running: a call whose deadline
+// passes, or whose caller cancels it, while it waits never runs); a call
+// beyond that is refused at once with CodeResourceExhausted and
+// ferry.NotExecuted true, so the caller may retry. Streaming calls take a
+// slot but never queue. Default 1024; range 1 to 1,048,576.
 func WithMaxConcurrentCalls(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > 1<<20 {

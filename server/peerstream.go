@@ -28,6 +28,12 @@ func (p *Peer) NewStream(ctx context.Context, method string) (ferry.ClientStream
 // OpenStream is NewStream with the kind that stream interceptors see
 // (ferry.StreamOpener).
 func (p *Peer) OpenStream(ctx context.Context, method string, kind ferry.StreamKind) (ferry.ClientStream, error) {
+	select {
+	case <-p.Done():
+		// The session may take a moment longer to notice: open nothing.
+		return nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the connection to the client has ended"))
+	default:
+	}
 	d := p.conn.dialer()
 	if d == nil {
 		return nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnimplemented, "streaming calls need a Ferry session: this client speaks plain MessagePack-RPC"))

@@ -88,6 +88,9 @@ func (s *Server) RegisterName(name string, rcvr any) error {
 //
 //	server.Handle(s, "Greeter.Hello", func(ctx context.Context, req *HelloReq) (*HelloResp, error) {...})
 func Handle[Req, Resp any](s *Server, name string, fn func(context.Context, *Req) (*Resp, error)) error {
+	if fn == nil {
+		return registry.NilHandler(name)
+	}
 	return s.reg.Add(registry.Typed(name, fn))
 }
 
@@ -180,7 +183,6 @@ func (s *Server) startConn(nc net.Conn, wait bool) *netConn {
 		s.perIP[ip] = peers
 	}
 	c := &netConn{s: s, nc: nc, raw: nc, ip: ip, peers: peers, engines: map[*engine.Channel]struct{}{}, done: make(chan struct{}), since: time.Now()}
-	c.streamCancels = map[uint32]context.CancelFunc{}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.limiter = engine.NewLimiter(s.opts.maxCalls, s.opts.maxCalls)
 	c.budget = transport.NewBudget(s.opts.cfg.ConnBudget(), s.pool)

@@ -111,6 +111,9 @@ func (b *BidiStream[Req, Resp]) Context() context.Context { return b.st.ctx }
 
 // HandleBidi registers a typed bidirectional streaming method.
 func HandleBidi[Req, Resp any](s *Server, name string, fn func(context.Context, *BidiStream[Req, Resp]) error) error {
+	if fn == nil {
+		return registry.NilHandler(name)
+	}
 	return s.reg.Add(streamMethod(name, Bidi, reflect.TypeFor[Req](), reflect.TypeFor[Resp](),
 		func(ctx context.Context, st *Stream) (any, error) {
 			return nil, fn(ctx, &BidiStream[Req, Resp]{st: st})
@@ -120,6 +123,9 @@ func HandleBidi[Req, Resp any](s *Server, name string, fn func(context.Context, 
 // HandleServerStream registers a typed method that takes one request and
 // sends any number of responses with send.
 func HandleServerStream[Req, Resp any](s *Server, name string, fn func(ctx context.Context, req *Req, send func(*Resp) error) error) error {
+	if fn == nil {
+		return registry.NilHandler(name)
+	}
 	return s.reg.Add(streamMethod(name, ServerStream, reflect.TypeFor[Req](), reflect.TypeFor[Resp](), func(ctx context.Context, st *Stream) (any, error) {
 		req := new(Req)
 		if err := st.Recv(req); err != nil {
@@ -135,6 +141,9 @@ func HandleServerStream[Req, Resp any](s *Server, name string, fn func(ctx conte
 // HandleClientStream registers a typed method that receives any number of
 // requests with recv (io.EOF after the last) and returns one response.
 func HandleClientStream[Req, Resp any](s *Server, name string, fn func(ctx context.Context, recv func() (*Req, error)) (*Resp, error)) error {
+	if fn == nil {
+		return registry.NilHandler(name)
+	}
 	return s.reg.Add(streamMethod(name, ClientStream, reflect.TypeFor[Req](), reflect.TypeFor[Resp](), func(ctx context.Context, st *Stream) (any, error) {
 		resp, err := fn(ctx, func() (*Req, error) {
 			m := new(Req)
@@ -214,9 +223,7 @@ func (c *netConn) serveStream(st net.Conn, setUp func()) {
 	defer c.budget.Release(engine.CallOverhead)
 
 	track := func(cancel context.CancelFunc) func() {
-		id := transport.StreamID(st)
-		c.trackStream(id, cancel)
-		return func() { c.trackStream(id, nil) }
+		return c.streamCancels.Track(transport.StreamID(st), cancel)
 	}
 	c.s.serving.Run(c.streamContext(), st, sc, cnt, sm, ext, track)
 }

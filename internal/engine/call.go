@@ -94,14 +94,14 @@ func (c *Channel) Go(ctx context.Context, method string, args, reply any) *async
 		c.mu.Lock()
 		if c.err != nil {
 			c.mu.Unlock()
-			p.finish(notExecuted(callError(c.err)))
+			p.finish(notExecuted(status.NotSent(c.err)))
 			return p.call
 		}
 		c.asyncs.Add(1) // Close waits for it
 		c.mu.Unlock()
 		go func() {
 			defer c.asyncs.Done()
-			p.finish(ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoker))
+			p.finish(c.goIntercepted(ctx, ic, method, args, reply))
 		}()
 		return p.call
 	}
@@ -110,6 +110,19 @@ func (c *Channel) Go(ctx context.Context, method string, args, reply any) *async
 		p.finish(err)
 	}
 	return p.call
+}
+
+// goIntercepted runs a Go call through the client interceptors. A panic
+// in one becomes the call's CodeInternal error: it happens in a goroutine
+// the caller cannot recover in, and Go never panics nor drops a result.
+func (c *Channel) goIntercepted(ctx context.Context, ic ferry.ClientInterceptor, method string, args, reply any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.opts.Logger.Error("ferry: client interceptor panicked", "method", method, "panic", r)
+			err = ferry.Errorf(ferry.CodeInternal, "a client interceptor of %s panicked", method)
+		}
+	}()
+	return ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoker)
 }
 
 func (c *Channel) invoke(ctx context.Context, info *ferry.CallInfo, args, reply any) error {
@@ -150,12 +163,12 @@ func (c *Channel) call(ctx context.Context, method string, args, reply any) erro
 
 func (c *Channel) notify(ctx context.Context, method string, args any) error {
 	if err := ctx.Err(); err != nil {
-		return status.Context(err)
+		return ferry.MarkNotExecuted(status.Context(err))
 	}
 	if err := c.Err(); err != nil {
 		// The conn has failed: its writer may not have latched the error
 		// yet (it learns of it on its next flush), so do not queue.
-		return c.writeErr(err)
+		return notExecuted(status.NotSent(err))
 	}
 	if c.opts.FerryPeer {
 		ext, err := status.RequestExt(ctx)
@@ -186,7 +199,7 @@ func (c *Channel) start(ctx context.Context, method string, args any, p *pending
 	switch {
 	case c.err != nil:
 		c.mu.Unlock()
-		return notExecuted(callError(c.err))
+		return notExecuted(status.NotSent(c.err))
 	case c.goaway:
 		c.mu.Unlock()
 		return ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the peer is shutting down"))
@@ -213,7 +226,7 @@ func (c *Channel) start(ctx context.Context, method string, args any, p *pending
 				p.stop()
 				p.stop = nil
 			}
-			return notExecuted(c.writeErr(err))
+			return notExecuted(status.NotSent(err))
 		}
 	}
 	return nil

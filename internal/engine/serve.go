@@ -12,6 +12,7 @@ import (
 	"github.com/ferryrpc/ferry/internal/meta"
 	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/registry"
+	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 )
 
@@ -448,7 +449,19 @@ func (in *inbound) run() {
 	if !in.state.CompareAndSwap(admitted, started) {
 		return // refused when the conn closed (refuseUnstarted)
 	}
-	reply, err := in.invoke()
+	var reply any
+	var err error
+	if ended := in.ctx.Err(); ended != nil {
+		// Its deadline passed or its caller gave up while it waited for
+		// a slot: run no handler for a call nobody waits for.
+		fe := ferry.MarkNotExecuted(status.Context(ended))
+		if c.opts.OnRefused != nil {
+			c.opts.OnRefused(in.info.Method, fe)
+		}
+		err = fe
+	} else {
+		reply, err = in.invoke()
+	}
 	canceledByPeer := false
 	if in.cancelable {
 		if in.isReq {

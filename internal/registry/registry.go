@@ -146,6 +146,9 @@ func Reflect(name string, rcvr any) ([]*Method, error) {
 		return nil, errors.New("ferry: Register of a nil receiver")
 	}
 	v := reflect.ValueOf(rcvr)
+	if v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil, errors.New("ferry: Register of a nil receiver")
+	}
 	t := v.Type()
 	if name == "" {
 		name = reflect.Indirect(v).Type().Name()

@@ -67,6 +67,11 @@ func ClientStream[Req, Resp any](name string, fn func(ctx context.Context, recv 
 	})
 }
 
+// NilHandler is the error for a typed handler registered as nil.
+func NilHandler(name string) error {
+	return fmt.Errorf("ferry: method %q: nil handler", name)
+}
+
 // CheckStream checks what every streaming registration needs besides a
 // valid name: a known kind and a handler.
 func CheckStream(name string, kind ferry.StreamKind, fn ferry.StreamHandler) error {

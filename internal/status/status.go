@@ -128,6 +128,18 @@ func Lost(err error) *ferry.Error {
 	return ferry.Errorf(ferry.CodeUnavailable, "connection lost (%s): the call may or may not have executed", strings.TrimPrefix(err.Error(), "ferry: "))
 }
 
+// NotSent is what a call sees when its connection had failed before the
+// call was written: an *ferry.Error inside err as is, otherwise
+// CodeUnavailable saying that the call was not sent. The caller flags it
+// not executed.
+func NotSent(err error) *ferry.Error {
+	var fe *ferry.Error
+	if errors.As(err, &fe) {
+		return fe
+	}
+	return ferry.Errorf(ferry.CodeUnavailable, "connection lost (%s): the call was not sent", strings.TrimPrefix(err.Error(), "ferry: "))
+}
+
 // Received maps a failure to read the next message of a call's own stream:
 // a message over the size or depth limit is CodeResourceExhausted (the
 // code the sending side's own limit check gives), a malformed frame is

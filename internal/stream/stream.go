@@ -269,7 +269,7 @@ func (c *Call) Final() bool { return c.final.Load() }
 // io.EOF.
 func (c *Call) Result(v any) error {
 	if !c.final.Load() {
-		return errors.New("ferry: the stream has not finished")
+		return ferry.NewError(ferry.CodeFailedPrecondition, "Result before the stream finished: read until Recv returns io.EOF")
 	}
 	if c.finalErr != nil {
 		return c.finalErr
