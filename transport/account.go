@@ -126,18 +126,23 @@ func (a *accounts) read(id uint32, n int) {
 }
 
 // closed records that this side closed stream id: yamux drops it once the
-// peer closes too, or after the close timeout.
-func (a *accounts) closed(id uint32) {
+// peer closes too, or after the close timeout. It reports false when the
+// stream is not tracked: yamux already dropped it (the peer reset it, or
+// the session ended), so no forget will follow.
+func (a *accounts) closed(id uint32) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	acc := a.streams[id]
-	if acc == nil || acc.localClosed {
-		return
+	if acc == nil {
+		return false
+	}
+	if acc.localClosed {
+		return true
 	}
 	acc.localClosed = true
 	if acc.remoteClosed {
 		a.forget(id, acc)
-		return
+		return true
 	}
 	// yamux keeps the stream until the peer closes it too (its own close
 	// timer is off: see Config.yamux); after the timeout, what the peer
@@ -147,6 +152,7 @@ func (a *accounts) closed(id uint32) {
 			a.onTimeout(id) // drops the data: reads release it
 		}
 	})
+	return true
 }
 
 // park calls resume once something arrives for stream id (data, its

@@ -49,3 +49,42 @@ func TestResetBeforeAcceptReleased(t *testing.T) {
 	assert.Zero(t, tracked)
 	_ = b.Close()
 }
+
+// TestResetAfterAcceptNotKept: a raw peer opens streams one at a time and
+// resets each once the server has accepted it; the server reads the reset
+// and closes the stream. None may stay in the session's closed set: yamux
+// forgot each stream before this side closed it, so no forget follows.
+// Before the fix every such stream stayed there, with its yamux stream,
+// until the session ended (not charged to the budget): a peer could grow
+// the server's memory by opening and resetting streams.
+func TestResetAfterAcceptNotKept(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ss, b := rawPeerServer(t)
+	defer ss.Close()
+	base := ss.Budget().Used()
+
+	const n = 100
+	for i := range n {
+		id := uint32(2*i + 1)
+		_, err := b.Write(frame(1, flagSYN, id, 0))
+		require.NoError(t, err)
+		c, err := ss.Accept()
+		require.NoError(t, err)
+		_, err = b.Write(frame(1, flagRST, id, 0))
+		require.NoError(t, err)
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+		_, err = c.Read(make([]byte, 1))
+		require.Error(t, err, "a reset stream reads an error")
+		require.NoError(t, c.Close())
+	}
+	ss.mu.Lock()
+	kept := len(ss.closed)
+	ss.mu.Unlock()
+	assert.Zero(t, kept, "closed streams that yamux already forgot")
+	ss.g.acct.mu.Lock()
+	tracked := len(ss.g.acct.streams)
+	ss.g.acct.mu.Unlock()
+	assert.Zero(t, tracked)
+	assert.Equal(t, base, ss.Budget().Used())
+	_ = b.Close()
+}

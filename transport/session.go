@@ -425,7 +425,12 @@ func (st *Stream) Close() error {
 	} else {
 		st.ys.Shrink() // an empty receive buffer is not kept
 	}
-	s.g.acct.closed(st.id)
+	if !s.g.acct.closed(st.id) {
+		// yamux forgot the stream before this Close (the peer reset it
+		// after it was accepted): no forget will come to drop it from
+		// closed.
+		s.forget(st.id)
+	}
 	s.g.acct.wake(st.id)
 	return err
 }
