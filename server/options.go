@@ -151,7 +151,9 @@ func WithClientInterceptors(ics ...ferry.ClientInterceptor) Option {
 // and call the client at any time (push), from the start: a Ferry client
 // registers the handlers such calls need before it connects
 // (client.WithHandlers). onDisconnect runs once the
-// connection has ended and its handlers have returned.
+// connection has ended and its handlers have returned. Unlike a handler's,
+// a panic in either is not recovered: it ends the program, as in any
+// goroutine of its own.
 func WithConnHooks(onConnect, onDisconnect func(*Peer)) Option {
 	return func(o *options) error {
 		o.onConnect, o.onDisconnect = onConnect, onDisconnect
@@ -285,7 +287,8 @@ func WithDisallowUnknownFields() Option {
 // a name that is not registered (the peer's text is not passed on: it is
 // unbounded); err is the error sent back (notifications get none, but are
 // reported too). fn runs on the connection's reader (for a stream, on the
-// stream's goroutine) and must not block. Interceptors never see these
+// stream's goroutine) and must not block; unlike a handler's, a panic in
+// it is not recovered (it ends the program). Interceptors never see these
 // calls. Default: none.
 func WithRefused(fn func(method string, err *ferry.Error)) Option {
 	return func(o *options) error {
