@@ -551,3 +551,68 @@ func TestBudgetChargesMapsByElement(t *testing.T) {
 	require.NoError(t, c.Call(t.Context(), "Blob.Many", many{Key: "k", Metas: metas[:1000]}, &n), "a thousand maps are cheap")
 	assert.Equal(t, 1000, n)
 }
+
+// TestStreamMessagesChargedWhileDecoded: a streaming handler's message
+// type that holds maps is charged for its elements while a message is
+// decoded, as a call's arguments are: 1 MiB of one-entry maps (768 Ki
+// elements, at least 144 MiB charged) is refused with resource_exhausted
+// at the default 64 MiB budget, while a thousand of them and a large
+// []byte beside a small map go through. Before, stream messages were
+// decoded uncharged.
+func TestStreamMessagesChargedWhileDecoded(t *testing.T) {
+	type msg struct {
+		Metas []map[string]string
+		Data  []byte
+	}
+	s := newServer(t)
+	require.NoError(t, server.HandleClientStream(s, "Blob.Upload", func(_ context.Context, recv func() (*msg, error)) (*int, error) {
+		n := 0
+		for {
+			m, err := recv()
+			if err == io.EOF {
+				return &n, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			n += len(m.Metas) + len(m.Data)
+		}
+	}))
+	c := dialTCP(t, s)
+	upload := func(msgs ...msg) (int, error) {
+		st, err := c.NewStream(t.Context(), "Blob.Upload")
+		require.NoError(t, err)
+		defer st.Close()
+		for _, m := range msgs {
+			if err := st.Send(m); err != nil {
+				break // the status says why
+			}
+		}
+		_ = st.CloseSend()
+		for {
+			if err := st.Recv(nil); err != nil {
+				if err != io.EOF {
+					return 0, err
+				}
+				break
+			}
+		}
+		var n int
+		return n, st.Result(&n)
+	}
+	small := make([]map[string]string, 1000)
+	for i := range small {
+		small[i] = map[string]string{"a": ""}
+	}
+	n, err := upload(msg{Metas: small}, msg{Metas: small[:1], Data: make([]byte, 3<<20)})
+	require.NoError(t, err)
+	assert.Equal(t, 1000+1+3<<20, n)
+
+	bomb := make([]map[string]string, 1<<18)
+	for i := range bomb {
+		bomb[i] = map[string]string{"a": ""}
+	}
+	_, err = upload(msg{Metas: bomb})
+	require.Error(t, err)
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
+}

@@ -1,6 +1,9 @@
 package registry
 
-import "reflect"
+import (
+	"reflect"
+	"sync"
+)
 
 // DecodeCost estimates the memory that n bytes of encoded arguments,
 // whose arrays and maps declare items elements in all, take once decoded
@@ -34,6 +37,30 @@ func (m *Method) DecodeCost(n, items int) int {
 	}
 	return cost
 }
+
+// DecodeCostOf is DecodeCost for a value of type t (a pointer is
+// followed), for a message of n bytes whose arrays and maps declare items
+// elements: what decoding a streaming call's message into it may take.
+// Factors are kept per type.
+func DecodeCostOf(t reflect.Type, n, items int) int {
+	if t == nil {
+		return n
+	}
+	f, ok := typeFactors.Load(t)
+	if !ok {
+		m := &Method{ArgsType: t}
+		if t.Kind() == reflect.Pointer {
+			m.ArgsType = t.Elem()
+		}
+		m.DecodeCost(0, 0) // computes the factor
+		f, _ = typeFactors.LoadOrStore(t, m)
+	}
+	return f.(*Method).DecodeCost(n, items)
+}
+
+// typeFactors holds DecodeCostOf's factors: reflect.Type to a *Method
+// holding only ArgsType and its factor. Message types are few.
+var typeFactors sync.Map
 
 // perItem is what DecodeCost charges for each array or map element of
 // arguments whose type holds maps or interfaces: more than a one-entry

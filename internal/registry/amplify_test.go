@@ -49,3 +49,18 @@ func TestDecodeCost(t *testing.T) {
 	}
 	assert.Equal(t, 10, (&Method{}).DecodeCost(10, 3), "untyped methods cost what they weigh")
 }
+
+// TestDecodeCostOf: a value's type is costed as a method's argument type,
+// a pointer followed, and the same again from the cache.
+func TestDecodeCostOf(t *testing.T) {
+	type msg struct {
+		Metas []map[string]string
+		Data  []byte
+	}
+	for range 2 {
+		assert.Equal(t, 100*8+7*perItem, DecodeCostOf(reflect.TypeFor[*msg](), 100, 7))
+		assert.Equal(t, 100*8+7*perItem, DecodeCostOf(reflect.TypeFor[msg](), 100, 7))
+		assert.Equal(t, 100*2, DecodeCostOf(reflect.TypeFor[*[]byte](), 100, 7))
+	}
+	assert.Equal(t, 100, DecodeCostOf(nil, 100, 7))
+}

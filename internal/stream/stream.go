@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/ferryrpc/ferry/internal/encode"
 	"github.com/ferryrpc/ferry/internal/flush"
 	"github.com/ferryrpc/ferry/internal/msgpack"
+	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 )
@@ -45,6 +47,7 @@ type Call struct {
 	wmu        sync.Mutex // one message framed at a time
 	w          flush.Writer
 	wacct      wire.Account    // charged for the bytes queued in w until they leave (BoundWrites); nil: none
+	dacct      wire.Account    // charged while Recv decodes a message, for what it decodes into (BoundWrites); nil: none
 	enc        *encode.Encoder // under w's lock
 	sendClosed error           // under wmu: why Send refuses (after CloseSend or the final status)
 
@@ -240,6 +243,16 @@ func (c *Call) Recv(v any) error {
 		if v == nil {
 			return nil
 		}
+		if c.dacct != nil {
+			// What the message decodes into is charged while it is
+			// decoded: maps and boxed values make far more of a byte
+			// than the reader's buffer held (registry.DecodeCost).
+			cost := registry.DecodeCostOf(reflect.TypeOf(v), len(b)-2, c.rd.Items())
+			if !c.dacct.Charge(cost) {
+				return ferry.Errorf(ferry.CodeResourceExhausted, "a message of %d bytes would decode into %T past the connection's memory budget", len(b)-2, v)
+			}
+			defer c.dacct.Release(cost)
+		}
 		if err := c.dec.Decode(b[2:], v); err != nil {
 			return ferry.Errorf(ferry.CodeInvalidArgument, "cannot decode the message into %T: %v", v, err)
 		}
@@ -302,9 +315,12 @@ var errWriteBudget = errors.New("the connection's memory budget is spent")
 // they leave (a message it cannot hold is not sent: Send returns a
 // CodeResourceExhausted error), and fails every write that waits for the
 // peer longer than timeout, such as one the peer never grants window for
-// (zero: no bound). Call it before the first write.
+// (zero: no bound). Recv charges acct too, while it decodes a message, for
+// what the message decodes into (registry.DecodeCostOf): one that would
+// not fit is refused with CodeResourceExhausted. Call it before the first
+// write.
 func (c *Call) BoundWrites(acct wire.Account, timeout time.Duration) {
-	c.wacct = acct
+	c.wacct, c.dacct = acct, acct
 	c.w.Init(c.rwc, c.writerConfig(timeout))
 }
 
