@@ -56,7 +56,7 @@ func (e *Encoder) Append(b []byte, v any) (out []byte, err error) {
 	if e.enc == nil {
 		e.enc = msgpack.NewEncoder(&e.buf)
 	}
-	return nil, e.enc.Encode(v)
+	return nil, msgpack.Own(e.enc.Encode(v))
 }
 
 // sizeHint is the encoded size of a byte payload, so big ones go straight

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strings"
 
 	vmsgpack "github.com/vmihailenco/msgpack/v5"
 )
@@ -30,7 +31,7 @@ func Marshal(v any) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	if err := NewEncoder(&buf).Encode(v); err != nil {
-		return nil, err
+		return nil, Own(err)
 	}
 	return buf.Bytes(), nil
 }
@@ -124,10 +125,29 @@ func (d *Decoder) Decode(b []byte, v any) (err error) {
 		d.r.ext = nil // a long-lived Decoder keeps no large buffer
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrDecode, err)
+		return fmt.Errorf("%w: %w", ErrDecode, Own(err))
 	}
 	return nil
 }
+
+// Own returns err, an error of the msgpack library, without the
+// library's "msgpack: " prefix at the start of its text, which Ferry's
+// errors do not carry; errors.Is and errors.As still find err. nil stays
+// nil.
+func Own(err error) error {
+	if err == nil || !strings.HasPrefix(err.Error(), foreignPrefix) {
+		return err
+	}
+	return foreign{err}
+}
+
+const foreignPrefix = "msgpack: "
+
+// foreign is Own's error.
+type foreign struct{ err error }
+
+func (f foreign) Error() string { return strings.TrimPrefix(f.err.Error(), foreignPrefix) }
+func (f foreign) Unwrap() error { return f.err }
 
 // maxKeptSpans bounds the extension spans a Decoder keeps between calls.
 const maxKeptSpans = 64

@@ -107,7 +107,7 @@ func TestDecodeArgs(t *testing.T) {
 		{method: "Svc.Embedded", params: []any{map[string]any{"c": 1}}, err: `Svc.Embedded: no field named "c" (fields: A, B, C)`},
 		// a type that decodes itself gets [x] whole
 		{method: "Svc.Self", params: []any{"s"}, want: selfDecoding{S: "s"}},
-		{method: "Svc.Self", params: []any{1}, err: "Svc.Self: cannot decode the arguments: msgpack: invalid code=1 decoding string/bytes length"},
+		{method: "Svc.Self", params: []any{1}, err: "Svc.Self: cannot decode the arguments: invalid code=1 decoding string/bytes length"},
 		{method: "Svc.None", params: []any{}, want: struct{}{}},
 		{method: "Svc.None", params: []any{1}, err: "Svc.None: takes no arguments, got 1"},
 	}
