@@ -505,6 +505,15 @@ func (c *Channel) endInput() {
 		stop()
 		cancel()
 	}
+	// The stream is intact: a Ferry peer learns how many of its requests
+	// were read, after their answers (PROTOCOL.md 4). This runs on the
+	// reader goroutine, which counts them. A later Close finds it sent.
+	c.closeMu.Lock()
+	if c.opts.FerryPeer && !c.drainedSent {
+		c.drainedSent = true
+		_ = c.w.notify(wire.MethodDrained, c.nread, nil)
+	}
+	c.closeMu.Unlock()
 	c.fail(errors.New("the peer closed the connection"), true)
 }
 

@@ -490,6 +490,12 @@ func TestHalfClose(t *testing.T) {
 	m := next()
 	assert.Equal(t, uint32(1), m.ID)
 	assert.Equal(t, 7, decode[int](t, m.Result))
+	// The stream is intact: the count of requests read comes after their
+	// answers (PROTOCOL.md 4), then the end.
+	m = next()
+	assert.Equal(t, wire.TypeNotification, m.Type)
+	assert.Equal(t, wire.MethodDrained, string(m.Method))
+	assert.Equal(t, []int{1}, decode[[]int](t, m.Params))
 	_, err = rd.Next()
 	assert.ErrorIs(t, err, io.EOF)
 	closed(t, c.Done())
