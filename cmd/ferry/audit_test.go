@@ -1,0 +1,155 @@
+package main
+
+// Audit of doc.go and the -h texts, run against the built binary the way
+// a user runs it: what the other tests of this package do not check.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferryrpc/ferry/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// runBinary runs the built ferry binary with stdin and returns its exit
+// status and output.
+func runBinary(t *testing.T, bin, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), bin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+// TestAuditCLIBinary checks, on the built binary: "--" ends the flags and
+// a negative number is an argument; -timeout 0 means no deadline; -bin
+// string and hex; an integer beyond 64 bits and bad JSON exit 1; bench
+// reads @FILE and @-; -n with -d stops at whichever ends first; the
+// report's histogram runs from the fastest call to the slowest, its
+// bounds growing by one factor; "ferry COMMAND -h" exits 0 and lists the
+// flags on every command.
+func TestAuditCLIBinary(t *testing.T) {
+	bin := ferryBinary(t)
+	s := newTestServer(t)
+	require.NoError(t, server.Handle(s, "Bin.Get", func(context.Context, *struct{}) (*[]byte, error) {
+		b := []byte("hi\x00")
+		return &b, nil
+	}))
+	addr := serve(t, s)
+
+	t.Run("negative number and --", func(t *testing.T) {
+		r := runBinary(t, bin, "", "call", addr, "Arith.Add", "-5", "-compact")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		assert.Equal(t, "-5\n", r.stdout, "-5 is the single param: A=-5")
+		r = runBinary(t, bin, "", "call", "-compact", addr, "Arith.Add", "--", "[-3,-4]")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		assert.Equal(t, "-7\n", r.stdout)
+	})
+	t.Run("timeout 0 is none", func(t *testing.T) {
+		r := runBinary(t, bin, "", "call", "-timeout", "0", addr, "Arith.Add", "[1,2]")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		assert.Equal(t, "3\n", r.stdout)
+	})
+	t.Run("bin", func(t *testing.T) {
+		for mode, want := range map[string]string{"": `"aGkA"`, "base64": `"aGkA"`, "hex": `"686900"`, "string": `"hi\u0000"`} {
+			args := []string{"call", addr, "Bin.Get"}
+			if mode != "" {
+				args = append(args, "-bin", mode)
+			}
+			r := runBinary(t, bin, "", args...)
+			require.Equal(t, exitOK, r.code, r.stderr)
+			assert.Equal(t, want+"\n", r.stdout, mode)
+		}
+	})
+	t.Run("bad input exits 1", func(t *testing.T) {
+		for _, p := range []string{"[1, 18446744073709551616]", "[-9223372036854775809]", "[1,", "{\"A\":}", "@" + filepath.Join(t.TempDir(), "none")} {
+			r := runBinary(t, bin, "", "call", addr, "Arith.Add", p)
+			assert.Equal(t, exitFail, r.code, "%s: %s", p, r.stderr)
+			assert.Empty(t, r.stdout, p)
+		}
+	})
+	t.Run("bench params from a file and stdin", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "p.json")
+		require.NoError(t, os.WriteFile(file, []byte("[1,0]\n"), 0o600))
+		for _, tc := range []struct{ stdin, param string }{{"", "@" + file}, {"[1,0]", "@-"}} {
+			r := runBinary(t, bin, tc.stdin, "bench", addr, "Arith.Div", tc.param, "-n", "7", "-c", "2", "-o", "json")
+			assert.Equal(t, 13, r.code, "the params reached the server: every call divides by zero (%s)", r.stderr)
+			var rep jsonReport
+			require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+			assert.Equal(t, uint64(7), rep.Count)
+			assert.Equal(t, map[string]uint64{"invalid_argument": 7}, rep.Status)
+		}
+	})
+	t.Run("bench -n with -d: whichever ends first", func(t *testing.T) {
+		r := runBinary(t, bin, "", "bench", addr, "Arith.Add", "[1,2]", "-n", "5", "-d", "1h", "-c", "1", "-o", "json")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		var rep jsonReport
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+		assert.Equal(t, uint64(5), rep.Count)
+		assert.Equal(t, map[string]uint64{"OK": 5}, rep.Status)
+	})
+	t.Run("bench histogram", func(t *testing.T) {
+		r := runBinary(t, bin, "", "bench", addr, "Arith.Add", "[1,2]", "-n", "300", "-c", "4", "-o", "json")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		var rep jsonReport
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+		h := rep.Histogram
+		require.NotEmpty(t, h)
+		require.LessOrEqual(t, len(h), 10)
+		assert.LessOrEqual(t, h[0].LoNS, rep.MinNS, "from the fastest call")
+		assert.GreaterOrEqual(t, h[len(h)-1].HiNS, rep.MaxNS, "to the slowest")
+		var n uint64
+		for i, b := range h {
+			n += b.Count
+			if i > 0 {
+				assert.Equal(t, h[i-1].HiNS, b.LoNS, "contiguous buckets")
+			}
+		}
+		assert.Equal(t, rep.Count, n)
+		if len(h) >= 3 && h[0].LoNS > 0 {
+			f0 := float64(h[0].HiNS) / float64(h[0].LoNS)
+			f1 := float64(h[len(h)-2].HiNS) / float64(h[len(h)-2].LoNS)
+			assert.InEpsilon(t, f0, f1, 0.05, "bounds grow by one factor: %+v", h)
+		}
+	})
+	t.Run("every command's -h", func(t *testing.T) {
+		common := []string{"-H key=value", "-cacert file", "-cert file", "-key file", "-insecure", "-plain", "-servername string",
+			"-timeout duration", "-tls", "-token-file file", "-yes-really"}
+		for cmd, own := range map[string][]string{
+			"call":     {"-bin string", "-compact", "-nocheck"},
+			"list":     {"-json"},
+			"describe": {"-json"},
+			"bench":    {"-c int", "-conns int", "-d duration", "-n uint", "-o string", "-progress"},
+			"health":   nil,
+		} {
+			r := runBinary(t, bin, "", cmd, "-h")
+			assert.Equal(t, exitOK, r.code, cmd)
+			assert.Contains(t, r.stderr, "Usage: ferry "+cmd+" [flags] ADDR", cmd)
+			for _, f := range append(append([]string(nil), common...), own...) {
+				assert.Contains(t, r.stderr, "  "+f+"\n", "%s -h lists %s", cmd, f)
+			}
+		}
+		r := runBinary(t, bin, "")
+		assert.Equal(t, exitFail, r.code, "no command is a usage error")
+		r = runBinary(t, bin, "", "-h")
+		assert.Equal(t, exitOK, r.code)
+		assert.Contains(t, r.stderr+r.stdout, "Usage: ferry COMMAND")
+	})
+}
