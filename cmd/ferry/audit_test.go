@@ -8,12 +8,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/introspect"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -152,4 +156,106 @@ func TestAuditCLIBinary(t *testing.T) {
 		assert.Equal(t, exitOK, r.code)
 		assert.Contains(t, r.stderr+r.stdout, "Usage: ferry COMMAND")
 	})
+}
+
+// streamServer serves Sum.Add, a client-streaming method that returns
+// the sum of the numbers it receives, and Wait.Chat, a bidi method that
+// waits for its caller or its deadline.
+func streamServer(t *testing.T, withIntrospection bool) string {
+	t.Helper()
+	s := server.New()
+	require.NoError(t, server.HandleClientStream(s, "Sum.Add", func(ctx context.Context, recv func() (*int64, error)) (*int64, error) {
+		var sum int64
+		for {
+			n, err := recv()
+			if errors.Is(err, io.EOF) {
+				return &sum, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			sum += *n
+		}
+	}))
+	require.NoError(t, server.HandleBidi(s, "Wait.Chat", func(ctx context.Context, bs *server.BidiStream[int64, int64]) error {
+		for {
+			n, err := bs.Recv()
+			if err != nil {
+				return err
+			}
+			if err := bs.Send(n); err != nil {
+				return err
+			}
+		}
+	}))
+	if withIntrospection {
+		require.NoError(t, introspect.Register(s))
+	}
+	return serve(t, s)
+}
+
+// TestAuditCLIStreams checks, on the built binary: a client-streaming
+// method reads one JSON value per line from standard input and prints
+// the handler's result, with or without introspection; params given on
+// the command line are its messages, each checked against the message
+// schema (exit 13 for one that does not fit); describe names
+// its kind; the -timeout deadline bounds the whole stream (a bidi call
+// whose input never ends fails with deadline_exceeded, exit 14, soon
+// after it).
+func TestAuditCLIStreams(t *testing.T) {
+	bin := ferryBinary(t)
+	for _, introspection := range []bool{true, false} {
+		addr := streamServer(t, introspection)
+		r := runBinary(t, bin, "1\n2\n\n3\n", "call", addr, "Sum.Add")
+		require.Equal(t, exitOK, r.code, "introspection %v: %s", introspection, r.stderr)
+		assert.Equal(t, "6\n", r.stdout, "the handler's result")
+		r = runBinary(t, bin, "", "call", addr, "Sum.Add", "[4,5]")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		assert.Equal(t, "9\n", r.stdout, "each element of the params array is one message")
+	}
+	addr := streamServer(t, true)
+	r := runBinary(t, bin, "", "call", addr, "Sum.Add", `[1, "x"]`)
+	assert.Equal(t, exitCodeBase+int(ferry.CodeInvalidArgument), r.code, "each message is checked: %s", r.stderr)
+	assert.Contains(t, r.stderr, "ferry: Sum.Add: message 2: want an integer")
+	r = runBinary(t, bin, "", "describe", addr, "Sum.Add")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "Sum.Add (client streaming: many requests, one response)")
+
+	cmd := exec.CommandContext(t.Context(), bin, "call", "-timeout", "400ms", addr, "Wait.Chat")
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	defer stdin.Close()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	require.NoError(t, cmd.Start())
+	_, err = stdin.Write([]byte("1\n"))
+	require.NoError(t, err)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "stdout %q stderr %q", out.String(), errb.String())
+	assert.Equal(t, exitCodeBase+int(ferry.CodeDeadlineExceeded), ee.ExitCode(), errb.String())
+	assert.Less(t, time.Since(start), 8*time.Second, "the deadline ends the stream, not the end of input")
+	assert.Equal(t, "1\n", out.String(), "the message sent before the deadline came back")
+}
+
+// TestAuditCLIPlainAgainstFerry: -plain works with Ferry servers too, but
+// every error has code unknown (exit 12), and -timeout only bounds the
+// local wait (exit 14 when it passes, though the handler got no deadline).
+func TestAuditCLIPlainAgainstFerry(t *testing.T) {
+	bin := ferryBinary(t)
+	addr := serve(t, newTestServer(t))
+	r := runBinary(t, bin, "", "call", "-plain", addr, "Arith.Add", "[3,4]")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "7\n", r.stdout)
+	r = runBinary(t, bin, "", "call", "-plain", addr, "Arith.Div", "[1,0]")
+	assert.Equal(t, exitCodeBase+int(ferry.CodeUnknown), r.code, r.stderr)
+	assert.Contains(t, r.stderr, "division by zero")
+	r = runBinary(t, bin, "", "call", addr, "Arith.Div", "[1,0]")
+	assert.Equal(t, exitCodeBase+int(ferry.CodeInvalidArgument), r.code, "over a session the code arrives: %s", r.stderr)
+
+	start := time.Now()
+	r = runBinary(t, bin, "", "call", "-plain", "-timeout", "300ms", addr, "Echo.Wait", "{}")
+	assert.Equal(t, exitCodeBase+int(ferry.CodeDeadlineExceeded), r.code, r.stderr)
+	assert.Less(t, time.Since(start), 8*time.Second)
 }
