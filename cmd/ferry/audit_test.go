@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/auth"
 	"github.com/ferryrpc/ferry/introspect"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
@@ -258,4 +260,70 @@ func TestAuditCLIPlainAgainstFerry(t *testing.T) {
 	r = runBinary(t, bin, "", "call", "-plain", "-timeout", "300ms", addr, "Echo.Wait", "{}")
 	assert.Equal(t, exitCodeBase+int(ferry.CodeDeadlineExceeded), r.code, r.stderr)
 	assert.Less(t, time.Since(start), 8*time.Second)
+}
+
+// cutProxy forwards one connection to addr and cuts both sides when cut
+// is closed.
+func cutProxy(t *testing.T, addr string, cut <-chan struct{}) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		in, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer in.Close()
+		out, err := net.Dial("tcp", addr)
+		if err != nil {
+			return
+		}
+		defer out.Close()
+		go func() { _, _ = io.Copy(out, in) }()
+		go func() { _, _ = io.Copy(in, out) }()
+		select {
+		case <-cut:
+		case <-t.Context().Done():
+		}
+	}()
+	t.Cleanup(func() { l.Close(); <-done })
+	return l.Addr().String()
+}
+
+// TestAuditCLIExitStatus checks, on the built binary: a connection lost
+// during a call exits 24 (unavailable); a token file's surrounding white
+// space is dropped; a connection the server's authentication refuses
+// is "no connection" (exit 1) and says unauthenticated, while a handler's
+// own unauthenticated error exits 26.
+func TestAuditCLIExitStatus(t *testing.T) {
+	bin := ferryBinary(t)
+
+	entered := make(chan struct{})
+	s := server.New()
+	require.NoError(t, server.Handle(s, "Slow.Call", func(ctx context.Context, _ *struct{}) (*struct{}, error) {
+		close(entered)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}))
+	addr := cutProxy(t, serve(t, s), entered)
+	r := runBinary(t, bin, "", "call", "-nocheck", addr, "Slow.Call")
+	assert.Equal(t, exitCodeBase+int(ferry.CodeUnavailable), r.code, "connection lost: %s", r.stderr)
+
+	const token = "audit-token-0123456789abcdef"
+	tokens, err := auth.NewTokens(map[string]string{token: "cli"})
+	require.NoError(t, err)
+	ts := server.New(server.WithAuth(tokens.Authenticate))
+	require.NoError(t, server.Handle(ts, "Who.Not", func(context.Context, *struct{}) (*struct{}, error) {
+		return nil, ferry.NewError(ferry.CodeUnauthenticated, "session expired")
+	}))
+	taddr := serve(t, ts)
+	path := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(path, []byte("  \t"+token+" \r\n\n"), 0o600))
+	r = runBinary(t, bin, "", "call", "-token-file", path, taddr, "Who.Not")
+	assert.Equal(t, exitCodeBase+int(ferry.CodeUnauthenticated), r.code, "the handler's code: %s", r.stderr)
+	r = runBinary(t, bin, "", "call", taddr, "Who.Not")
+	assert.Equal(t, exitFail, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "unauthenticated")
 }
