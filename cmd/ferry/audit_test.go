@@ -327,3 +327,49 @@ func TestAuditCLIExitStatus(t *testing.T) {
 	assert.Equal(t, exitFail, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "unauthenticated")
 }
+
+// TestAuditBenchUnits: -o json gives durations in nanoseconds and -o csv
+// in milliseconds; the text report lists the status codes and error
+// messages. The handler works for 20 ms, so the units tell apart.
+func TestAuditBenchUnits(t *testing.T) {
+	bin := ferryBinary(t)
+	s := server.New()
+	require.NoError(t, server.Handle(s, "Work.Do", func(_ context.Context, fail *bool) (*bool, error) {
+		time.Sleep(20 * time.Millisecond) // the work being measured
+		if *fail {
+			return nil, ferry.NewError(ferry.CodeAborted, "asked to fail")
+		}
+		return fail, nil
+	}))
+	addr := serve(t, s)
+
+	r := runBinary(t, bin, "", "bench", "-n", "4", "-c", "2", "-o", "json", addr, "Work.Do", "false")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	var rep jsonReport
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+	assert.GreaterOrEqual(t, rep.MinNS, int64(20*time.Millisecond))
+	assert.Less(t, rep.MaxNS, int64(time.Minute))
+	assert.GreaterOrEqual(t, rep.Percentiles["p50"], int64(19*time.Millisecond), "within 6.25 %")
+
+	r = runBinary(t, bin, "", "bench", "-n", "4", "-c", "2", "-o", "csv", addr, "Work.Do", "false")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.Len(t, lines, 2)
+	head, row := strings.Split(lines[0], ","), strings.Split(lines[1], ",")
+	require.Equal(t, len(head), len(row))
+	col := map[string]string{}
+	for i, h := range head {
+		col[h] = row[i]
+	}
+	var minMS, meanMS float64
+	require.NoError(t, json.Unmarshal([]byte(col["min_ms"]), &minMS))
+	require.NoError(t, json.Unmarshal([]byte(col["mean_ms"]), &meanMS))
+	assert.GreaterOrEqual(t, minMS, 20.0, "milliseconds")
+	assert.Less(t, meanMS, 60000.0)
+	assert.Equal(t, "4", col["count"])
+
+	r = runBinary(t, bin, "", "bench", "-n", "4", "-c", "2", addr, "Work.Do", "true")
+	assert.Equal(t, exitCodeBase+int(ferry.CodeAborted), r.code, r.stderr)
+	assert.Contains(t, r.stdout, "[aborted]")
+	assert.Contains(t, r.stdout, "asked to fail")
+}
