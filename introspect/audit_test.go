@@ -5,17 +5,21 @@ package introspect_test
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/ferrytest"
 	"github.com/ferryrpc/ferry/introspect"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Point is a typed stream message.
@@ -121,4 +125,68 @@ func keys(m map[string]any) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// selfEncoded encodes itself (msgpack.CustomEncoder): any value.
+type selfEncoded struct{ n int }
+
+// EncodeMsgpack writes the number as a string.
+func (s selfEncoded) EncodeMsgpack(e *msgpack.Encoder) error { return e.EncodeString(fmt.Sprint(s.n)) }
+
+// binaryID is an encoding.BinaryMarshaler.
+type binaryID [2]byte
+
+// MarshalBinary returns the bytes.
+func (b binaryID) MarshalBinary() ([]byte, error) { return b[:], nil }
+
+// textLevel is an encoding.TextMarshaler.
+type textLevel int
+
+// MarshalText names the level.
+func (l textLevel) MarshalText() ([]byte, error) { return []byte(fmt.Sprint("L", int(l))), nil }
+
+// TestAuditSchemaAsTheEncoderSeesIt: "schemas derived from the Go types
+// the way Ferry's MessagePack encoder sees them": a type with its own
+// encoder is any value (empty Type), a BinaryMarshaler and a
+// TextMarshaler binary, as codec.Marshal writes them (the text as bin); Defs is nil when
+// no recursive type was met.
+func TestAuditSchemaAsTheEncoderSeesIt(t *testing.T) {
+	g := introspect.NewGenerator()
+	for _, tc := range []struct {
+		v        any
+		typ      string
+		wireType msgpcode
+	}{
+		{selfEncoded{7}, "", wireStr},
+		{binaryID{1, 2}, "binary", wireBin},
+		{textLevel(3), "binary", wireBin}, // the encoder writes the text as bin
+	} {
+		s := g.SchemaOf(reflect.TypeOf(tc.v))
+		require.NotNil(t, s)
+		assert.Equal(t, tc.typ, s.Type, "%T", tc.v)
+		assert.Equal(t, reflect.TypeOf(tc.v).String(), s.GoType)
+		b, err := codec.Marshal(tc.v)
+		require.NoError(t, err)
+		assert.Equal(t, tc.wireType, kindOf(b[0]), "%T encodes as %x", tc.v, b)
+	}
+	assert.Nil(t, g.Defs(), "no recursive type met")
+}
+
+type msgpcode int
+
+const (
+	wireOther msgpcode = iota
+	wireStr
+	wireBin
+)
+
+// kindOf classifies a MessagePack value by its first byte.
+func kindOf(b byte) msgpcode {
+	switch {
+	case b >= 0xa0 && b <= 0xbf, b == 0xd9, b == 0xda, b == 0xdb:
+		return wireStr
+	case b == 0xc4, b == 0xc5, b == 0xc6:
+		return wireBin
+	}
+	return wireOther
 }
