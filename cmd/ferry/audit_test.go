@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -372,4 +373,65 @@ func TestAuditBenchUnits(t *testing.T) {
 	assert.Equal(t, exitCodeBase+int(ferry.CodeAborted), r.code, r.stderr)
 	assert.Contains(t, r.stdout, "[aborted]")
 	assert.Contains(t, r.stdout, "asked to fail")
+}
+
+// greetingServer accepts connections, writes greeting on each, and then
+// stays silent until the test ends.
+func greetingServer(t *testing.T, greeting string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 8 {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, nc)
+			_, _ = nc.Write([]byte(greeting))
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		for _, nc := range conns {
+			nc.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+// TestAuditCLIWhatItFound: a server that is not Ferry's fails the call
+// within -timeout (exit 1) and the error says what was found: a TLS
+// port (one that closes without a word, or one that answers with a TLS
+// alert record), or the first bytes it sent.
+func TestAuditCLIWhatItFound(t *testing.T) {
+	bin := ferryBinary(t)
+	cfg, _ := selfSigned(t)
+	tl, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	require.NoError(t, err)
+	hs := server.New()
+	served := make(chan struct{})
+	go func() { defer close(served); _ = hs.Serve(tl) }()
+	t.Cleanup(func() { hs.Close(); <-served })
+
+	start := time.Now()
+	r := runBinary(t, bin, "", "call", "-timeout", "3s", tl.Addr().String(), "Arith.Add", "[1,2]")
+	assert.Equal(t, exitFail, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "TLS", "Go's TLS server closes without a word: the error names TLS among the causes")
+	assert.Less(t, time.Since(start), 10*time.Second)
+
+	// A TLS server that answers with an alert record, as OpenSSL's do.
+	r = runBinary(t, bin, "", "call", "-timeout", "2s", greetingServer(t, "\x15\x03\x03\x00\x02\x02\x0a"), "Arith.Add", "[1,2]")
+	assert.Equal(t, exitFail, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "a TLS port (try -tls)")
+
+	start = time.Now()
+	r = runBinary(t, bin, "", "call", "-timeout", "1s", greetingServer(t, "SSH-2.0-OpenSSH_9.6\r\n"), "Arith.Add", "[1,2]")
+	assert.Equal(t, exitFail, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "SSH-2.0-OpenSSH_")
+	assert.Less(t, time.Since(start), 10*time.Second, "within -timeout")
 }
