@@ -105,8 +105,10 @@ func TestAuditCLIBinary(t *testing.T) {
 		}
 	})
 	t.Run("bench -n with -d: whichever ends first", func(t *testing.T) {
-		r := runBinary(t, bin, "", "bench", addr, "Arith.Add", "[1,2]", "-n", "5", "-d", "1h", "-c", "1", "-o", "json")
+		start := time.Now()
+		r := runBinary(t, bin, "", "bench", addr, "Arith.Add", "[1,2]", "-n", "5", "-d", "20s", "-c", "1", "-o", "json")
 		require.Equal(t, exitOK, r.code, r.stderr)
+		assert.Less(t, time.Since(start), 10*time.Second, "-n ended it, not -d")
 		var rep jsonReport
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
 		assert.Equal(t, uint64(5), rep.Count)
