@@ -10,9 +10,12 @@ import (
 	"encoding/json"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/auth"
@@ -138,4 +141,37 @@ func TestAuditSmallPromises(t *testing.T) {
 	assert.Error(t, p.Allow(42, "Greeter.Hello"))
 	_, err = auth.NewPolicy(auth.Rule{Identity: "", Allow: []string{"A.B"}})
 	assert.Error(t, err, "empty identity")
+}
+
+// TestAuditTokenFileInPlaceEdit: LoadTokens reads the file again when its
+// modification time changes, even with the same size and inode (an edit
+// in place), at the next Authenticate, with no Reload.
+func TestAuditTokenFileInPlaceEdit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens")
+	require.NoError(t, os.WriteFile(path, []byte("alice "+tokAlice+"\n"), 0o600))
+	tokens, err := auth.LoadTokens(path, nil)
+	require.NoError(t, err)
+	_, err = tokens.Authenticate(t.Context(), ferry.AuthInfo{Token: tokAlice})
+	require.NoError(t, err)
+	before, err := os.Stat(path)
+	require.NoError(t, err)
+
+	other := strings.Repeat("z", len(tokAlice))
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt([]byte("alice "+other+"\n"), 0)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	mtime := before.ModTime().Add(2 * time.Second)
+	require.NoError(t, os.Chtimes(path, mtime, mtime))
+	after, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, before.Size(), after.Size())
+	require.True(t, os.SameFile(before, after), "same inode")
+
+	_, err = tokens.Authenticate(t.Context(), ferry.AuthInfo{Token: tokAlice})
+	assert.Equal(t, ferry.CodeUnauthenticated, ferry.CodeOf(err), "the edited-out token is refused at once")
+	id, err := tokens.Authenticate(t.Context(), ferry.AuthInfo{Token: other})
+	require.NoError(t, err)
+	assert.Equal(t, auth.Identity{Name: "alice", Source: "token"}, id)
 }
