@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/auth"
+	"github.com/ferryrpc/ferry/internal/testcerts"
 	"github.com/ferryrpc/ferry/introspect"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
@@ -436,4 +437,46 @@ func TestAuditCLIWhatItFound(t *testing.T) {
 	assert.Equal(t, exitFail, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "SSH-2.0-OpenSSH_")
 	assert.Less(t, time.Since(start), 10*time.Second, "within -timeout")
+}
+
+// TestAuditCLIMutualTLS: -cert and -key present a client certificate
+// that a server requiring one (and auth.Certificates) accepts, with
+// -cacert verifying the server for the name in ADDR; without -cert the
+// server refuses the connection (exit 1); without -cacert the system's
+// CAs do not know the test CA (exit 1).
+func TestAuditCLIMutualTLS(t *testing.T) {
+	bin := ferryBinary(t)
+	ca := testcerts.NewCA("audit CA")
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, ca.PEM(), 0o600))
+	certPEM, keyPEM := testcerts.PEM(ca.Issue(testcerts.Options{CommonName: "alice", Client: true}))
+	certFile, keyFile := filepath.Join(dir, "c.crt"), filepath.Join(dir, "c.key")
+	require.NoError(t, os.WriteFile(certFile, certPEM, 0o600))
+	require.NoError(t, os.WriteFile(keyFile, keyPEM, 0o600))
+
+	s := server.New(
+		server.WithTLS(&tls.Config{
+			Certificates: []tls.Certificate{ca.Issue(testcerts.Options{CommonName: "server", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})},
+			ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool, MinVersion: tls.VersionTLS12,
+		}),
+		server.WithAuth(auth.Certificates()),
+	)
+	require.NoError(t, server.Handle(s, "Who.Am", func(ctx context.Context, _ *struct{}) (*string, error) {
+		n := ferry.IdentityFromContext(ctx).(auth.Identity).Name
+		return &n, nil
+	}))
+	addr := serve(t, s)
+
+	r := runBinary(t, bin, "", "call", "-cacert", caFile, "-cert", certFile, "-key", keyFile, addr, "Who.Am")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "\"alice\"\n", r.stdout)
+
+	r = runBinary(t, bin, "", "call", "-cacert", caFile, addr, "Who.Am")
+	assert.Equal(t, exitFail, r.code, r.stderr)
+	assert.Empty(t, r.stdout)
+
+	r = runBinary(t, bin, "", "call", "-cert", certFile, "-key", keyFile, addr, "Who.Am")
+	assert.Equal(t, exitFail, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "certificate")
 }
