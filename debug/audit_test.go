@@ -200,3 +200,45 @@ func TestAuditLoggerAttributes(t *testing.T) {
 	assert.Equal(t, "invalid_argument", cli[1]["code"])
 	assert.Contains(t, cli[1], "err")
 }
+
+// TestAuditCallsMadeThroughAPeer: ClientInterceptor installed with
+// server.WithClientInterceptors records the calls a server makes to its
+// clients through a Peer, apart from the calls it serves.
+func TestAuditCallsMadeThroughAPeer(t *testing.T) {
+	st := debug.New()
+	s := server.New(st.Option(), server.WithClientInterceptors(st.ClientInterceptor()))
+	require.NoError(t, server.Handle(s, "Svc.Ask", func(ctx context.Context, q *string) (*string, error) {
+		var a string
+		err := server.PeerFromContext(ctx).Call(ctx, "Client.Ping", *q, &a)
+		return &a, err
+	}))
+	addr := ferrytest.Serve(t, s)
+	c, err := client.Dial(t.Context(), addr)
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, client.Handle(c, "Client.Ping", func(_ context.Context, q *string) (*string, error) {
+		if *q == "fail" {
+			return nil, ferry.NewError(ferry.CodeAborted, "no")
+		}
+		r := "pong " + *q
+		return &r, nil
+	}))
+	var a string
+	require.NoError(t, c.Call(t.Context(), "Svc.Ask", "hi", &a))
+	assert.Equal(t, "pong hi", a)
+	require.Error(t, c.Call(t.Context(), "Svc.Ask", "fail", &a))
+
+	snap := st.Snapshot(s)
+	require.Len(t, snap.Client, 1)
+	ping := snap.Client[0]
+	assert.Equal(t, "Client.Ping", ping.Name)
+	assert.Equal(t, uint64(2), ping.Calls)
+	assert.Equal(t, uint64(1), ping.Errors)
+	assert.Equal(t, map[string]uint64{"aborted": 1}, ping.Codes)
+	assert.Positive(t, ping.Max, "round-trip time")
+	ask := find(t, snap, "Svc.Ask")
+	assert.Equal(t, uint64(2), ask.Calls)
+	for _, m := range snap.Methods {
+		assert.NotEqual(t, "Client.Ping", m.Name, "calls made are not calls served")
+	}
+}
