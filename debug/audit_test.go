@@ -242,3 +242,23 @@ func TestAuditCallsMadeThroughAPeer(t *testing.T) {
 		assert.NotEqual(t, "Client.Ping", m.Name, "calls made are not calls served")
 	}
 }
+
+// TestAuditUnknownNamesNotKept: calls to method names that are not
+// registered are counted in the one Unregistered row; the names from the
+// network appear nowhere, on the page or in the JSON.
+func TestAuditUnknownNamesNotKept(t *testing.T) {
+	f := start(t)
+	for i := range 20 {
+		err := f.c.Call(t.Context(), "Probe"+string(rune('A'+i))+".Secret", struct{}{}, nil)
+		require.Equal(t, ferry.CodeUnimplemented, ferry.CodeOf(err))
+	}
+	snap := f.st.Snapshot(f.srv)
+	un := find(t, snap, debug.Unregistered)
+	assert.Equal(t, uint64(20), un.Refused)
+	for _, q := range []string{"", "?format=json"} {
+		rec := httptest.NewRecorder()
+		f.st.Handler(f.srv).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/ferry"+q, nil))
+		assert.NotContains(t, rec.Body.String(), "Probe", q)
+		assert.NotContains(t, rec.Body.String(), ".Secret", q)
+	}
+}
