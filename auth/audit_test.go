@@ -175,3 +175,52 @@ func TestAuditTokenFileInPlaceEdit(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, auth.Identity{Name: "alice", Source: "token"}, id)
 }
+
+// TestAuditStreamPolicyOnTheClient: Policy.StreamInterceptor installed
+// with client.WithStreamServerInterceptors refuses a stream the server
+// opens to the client with permission_denied, NotExecuted, before the
+// client's handler; with no client.WithServerAuth only "*" rules apply.
+func TestAuditStreamPolicyOnTheClient(t *testing.T) {
+	policy, err := auth.NewPolicy(auth.Rule{Identity: "*", Allow: []string{"Client.Open"}})
+	require.NoError(t, err)
+	s := server.New()
+	opened := make(chan error, 2)
+	require.NoError(t, server.Handle(s, "Svc.Poke", func(ctx context.Context, method *string) (*struct{}, error) {
+		st, err := server.PeerFromContext(ctx).OpenStream(ctx, *method, ferry.ServerStreaming)
+		if err == nil {
+			if err = st.Send(&struct{}{}); err == nil {
+				err = st.CloseSend()
+			}
+			if err == nil {
+				var n int
+				err = st.Recv(&n)
+			}
+			st.Close()
+		}
+		opened <- err
+		return &struct{}{}, nil
+	}))
+	addr := ferrytest.Serve(t, s)
+	c, err := client.Dial(t.Context(), addr, client.WithStreamServerInterceptors(policy.StreamInterceptor()))
+	require.NoError(t, err)
+	defer c.Close()
+	var ran atomic.Int32
+	for _, m := range []string{"Client.Open", "Client.Secret"} {
+		require.NoError(t, client.HandleServerStream(c, m, func(_ context.Context, _ *struct{}, send func(*int) error) error {
+			ran.Add(1)
+			n := 1
+			return send(&n)
+		}))
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, c.Call(ctx, "Svc.Poke", "Client.Open", nil))
+	require.NoError(t, <-opened)
+	require.NoError(t, c.Call(ctx, "Svc.Poke", "Client.Secret", nil))
+	err = <-opened
+	require.Error(t, err)
+	assert.Equal(t, ferry.CodePermissionDenied, ferry.CodeOf(err), "%v", err)
+	assert.True(t, ferry.NotExecuted(err))
+	assert.Equal(t, int32(1), ran.Load(), "the denied stream's handler never ran")
+	assert.Equal(t, uint64(1), policy.Denied())
+}
