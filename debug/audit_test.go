@@ -262,3 +262,28 @@ func TestAuditUnknownNamesNotKept(t *testing.T) {
 		assert.NotContains(t, rec.Body.String(), ".Secret", q)
 	}
 }
+
+// TestAuditRateAndLatencyOrder: Rate's last point is the current second;
+// Latency's buckets go from the fastest to the slowest, each [Lo, Hi)
+// after the previous, and hold every call that ran.
+func TestAuditRateAndLatencyOrder(t *testing.T) {
+	f := start(t)
+	f.traffic(t, 5)
+	now := time.Now()
+	snap := f.st.Snapshot(f.srv)
+	after := time.Now()
+	require.Len(t, snap.Rate, 60)
+	last := snap.Rate[len(snap.Rate)-1]
+	assert.False(t, last.Time.After(after), "the current second: %v", last.Time)
+	assert.True(t, now.Before(last.Time.Add(time.Second)) || after.Before(last.Time.Add(time.Second)), "the current second: %v", last.Time)
+	require.Len(t, snap.Latency, 20)
+	var n uint64
+	for i, b := range snap.Latency {
+		n += b.Count
+		assert.LessOrEqual(t, b.Lo, b.Hi, "bucket %d", i)
+		if i > 0 {
+			assert.LessOrEqual(t, snap.Latency[i-1].Hi, b.Lo, "bucket %d after %d", i, i-1)
+		}
+	}
+	assert.Equal(t, uint64(6), n, "the 6 calls that ran")
+}
