@@ -249,9 +249,9 @@ type Snapshot struct {
 	Latency []Bucket      `json:"latency"`                  // handler time, all methods together, in 20 log-scaled buckets (hist.Histogram.Log)
 	Conns   []ConnStats   `json:"conns,omitempty"`
 	Streams []StreamStats `json:"streams,omitempty"` // streaming methods
-	// Denied counts the calls refused with permission_denied: by an
-	// authorization policy (auth.Policy's interceptor, installed after
-	// Stats' interceptor so that Stats sees its refusals) or a handler.
+	// Denied counts the calls and streams refused with permission_denied:
+	// by an authorization policy (auth.Policy's interceptors, installed
+	// after Stats' so that Stats sees their refusals) or a handler.
 	Denied uint64 `json:"denied"`
 }
 

@@ -47,7 +47,10 @@ type StreamStats struct {
 
 // StreamInterceptor returns the stream interceptor that records every
 // streaming call: streams open now and opened, messages each way, errors
-// by code and durations. Option installs it along with Interceptor.
+// by code and durations; a stream that ends with permission_denied (an
+// authorization policy's stream interceptor installed after this one, or
+// the handler) is also counted in Snapshot.Denied. Option installs it
+// along with Interceptor.
 func (st *Stats) StreamInterceptor() ferry.StreamServerInterceptor {
 	return func(ctx context.Context, info *ferry.StreamInfo, ss ferry.ServerStream, next ferry.StreamHandler) (any, error) {
 		m := st.streams.method(info.Method, info.Kind.String())
@@ -58,10 +61,14 @@ func (st *Stats) StreamInterceptor() ferry.StreamServerInterceptor {
 		m.open.Add(-1)
 		m.hist.Record(time.Since(t0))
 		if err != nil {
+			code := ferry.CodeOf(err)
 			m.errors.Add(1)
 			m.codesMu.Lock()
-			m.codes[ferry.CodeOf(err)]++
+			m.codes[code]++
 			m.codesMu.Unlock()
+			if code == ferry.CodePermissionDenied {
+				st.denied.Add(1) // a denied stream is a call denied, as a unary one is
+			}
 		}
 		return res, err
 	}

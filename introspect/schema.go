@@ -108,7 +108,8 @@ func special(t reflect.Type) *Schema {
 	case t.Implements(binaryType) || pt.Implements(binaryType):
 		return &Schema{Type: "binary", GoType: t.String()}
 	case t.Implements(textType) || pt.Implements(textType):
-		return &Schema{Type: "string", GoType: t.String()}
+		// The encoder writes the text as bin (EncodeBytes), not str.
+		return &Schema{Type: "binary", GoType: t.String()}
 	}
 	return nil
 }

@@ -34,12 +34,15 @@ type config struct {
 	props   propagation.TextMapPropagator
 }
 
-// WithTracerProvider sets where spans go. Default: the global provider
-// (otel.GetTracerProvider()) at the time the interceptor is made.
+// WithTracerProvider sets where spans go. Default (or nil): the global
+// provider (otel.GetTracerProvider()) as it is when the interceptor is
+// made: one the program sets later is not used, except that an
+// interceptor made before the program first sets one follows it, as
+// OpenTelemetry's global delegation does.
 func WithTracerProvider(tp trace.TracerProvider) Option { return func(c *config) { c.tp = tp } }
 
-// WithMeterProvider sets where metrics go. Default: the global provider
-// (otel.GetMeterProvider()).
+// WithMeterProvider sets where metrics go. Default (or nil): the global
+// provider (otel.GetMeterProvider()), as for WithTracerProvider.
 func WithMeterProvider(mp metric.MeterProvider) Option { return func(c *config) { c.mp = mp } }
 
 // WithMetrics makes the interceptors record their measurements into m,
@@ -49,7 +52,7 @@ func WithMeterProvider(mp metric.MeterProvider) Option { return func(c *config) 
 func WithMetrics(m *Metrics) Option { return func(c *config) { c.metrics = m } }
 
 // WithPropagators sets how trace context travels in call metadata.
-// Default: the global propagator (otel.GetTextMapPropagator()), which
+// Default (or nil): the global propagator (otel.GetTextMapPropagator()), which
 // propagates nothing until the program sets one, for example
 // propagation.TraceContext{}.
 func WithPropagators(p propagation.TextMapPropagator) Option {
@@ -67,11 +70,26 @@ type instruments struct {
 	attrs  attrCache
 }
 
+// defaults puts the global providers and propagator where an option
+// left nil.
+func (c *config) defaults() {
+	if c.tp == nil {
+		c.tp = global.GetTracerProvider()
+	}
+	if c.mp == nil {
+		c.mp = global.GetMeterProvider()
+	}
+	if c.props == nil {
+		c.props = global.GetTextMapPropagator()
+	}
+}
+
 func newInstruments(opts []Option, serverSide bool) *instruments {
-	c := config{tp: global.GetTracerProvider(), mp: global.GetMeterProvider(), props: global.GetTextMapPropagator()}
+	var c config
 	for _, o := range opts {
 		o(&c)
 	}
+	c.defaults()
 	_, isNoop := c.tp.(noop.TracerProvider)
 	in := &instruments{
 		tracer: c.tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),

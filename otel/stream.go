@@ -44,10 +44,11 @@ func newStreamInstruments(opts []Option, serverSide bool) *streamInstruments {
 		side = "server"
 	}
 	in := &streamInstruments{instruments: newInstruments(opts, serverSide)}
-	c := config{mp: global.GetMeterProvider()}
+	var c config
 	for _, o := range opts {
 		o(&c)
 	}
+	c.defaults()
 	const (
 		msgsDesc = "Messages per streaming call, by direction"
 		sizeDesc = "Bytes per streaming call on the wire, frames included, by direction"

@@ -38,7 +38,9 @@ func describe(ctx context.Context, cf *connFlags, c caller, method string) (*int
 
 // checkParams checks a call's JSON params against the method's argument
 // schema the way the server maps params onto its args (see
-// registry.Method.DecodeArgs), and returns one message per problem.
+// registry.Method.DecodeArgs), and returns one message per problem. For a
+// client-streaming or bidi method, each element of the params array is
+// one message, checked against the message schema.
 func checkParams(js string, d *introspect.Description) []string {
 	if strings.TrimSpace(js) == "" || d.Args == nil {
 		return nil
@@ -54,6 +56,16 @@ func checkParams(js string, d *introspect.Description) []string {
 	list, isArray := v.([]any)
 	if !isArray {
 		list = []any{v}
+	}
+	if d.Kind == "client" || d.Kind == "bidi" {
+		for i, m := range list {
+			one := &checker{defs: d.Defs}
+			one.value(place{}, m, args)
+			for _, e := range one.errs {
+				ck.errs = append(ck.errs, fmt.Sprintf("message %d: %s", i+1, e))
+			}
+		}
+		return ck.errs
 	}
 	switch {
 	case args == nil || args.Type == "":

@@ -136,7 +136,8 @@
 // # Exit status
 //
 //	0       success (health: SERVING)
-//	1       usage error, bad JSON, or no connection (dial, TLS, handshake)
+//	1       usage error, bad JSON, or no connection (dial, TLS, handshake,
+//	        or the server's authentication refused the token or certificate)
 //	2       health: the server answered NOT_SERVING or UNKNOWN
 //	10+code the call failed with that Ferry error code: 11 canceled,
 //	        12 unknown (every plain MessagePack-RPC error), 13 invalid_argument,
