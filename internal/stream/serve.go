@@ -70,7 +70,9 @@ func (o *Serving) Run(parent context.Context, st net.Conn, sc *Call, cnt *Counte
 	if herr == nil && sst.rerr != nil {
 		herr = sst.rerr // a message the handler never got: the caller must know
 	}
-	if err := sc.SendStatus(result, herr); err != nil || sst.rerr != nil {
+	// A caller whose end the handler read sends nothing more: the call is
+	// over, and a graceful shutdown must not wait for the caller to read it.
+	if err := sc.SendStatus(result, herr); err != nil || sst.rerr != nil || sst.eof {
 		return
 	}
 	// Let a caller that is still sending finish without blocking, within
