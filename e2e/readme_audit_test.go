@@ -7,6 +7,7 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/cluster"
+	"github.com/ferryrpc/ferry/examples/arith/arith"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -285,4 +287,44 @@ func TestReadmeShutdownAfterStreamEnds(t *testing.T) {
 	require.NoError(t, s.Shutdown(ctx), "the call was over: Shutdown waits for no one")
 	assert.Less(t, time.Since(start), time.Second)
 	require.ErrorIs(t, <-served, server.ErrServerClosed)
+	_, err = st.Recv()
+	assert.ErrorIs(t, err, io.EOF, "the call's end reached the caller")
+}
+
+// TestReadmeShutdownAfterServerStreamEnds is the same for a server stream
+// (examples/arith's Counter.Count) whose handler sent its three messages
+// and returned while the caller had read only the first: the call is
+// over, and Shutdown does not wait for the caller to read the rest.
+func TestReadmeShutdownAfterServerStreamEnds(t *testing.T) {
+	s := server.New()
+	require.NoError(t, arith.Register(s))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+
+	c, err := client.Dial(t.Context(), l.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	n := int64(3)
+	st, err := client.OpenServerStream[int64, int64](t.Context(), c, "Counter.Count", &n)
+	require.NoError(t, err)
+	defer st.Close()
+	m, err := st.Recv()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, *m)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	require.NoError(t, s.Shutdown(ctx), "the call was over: Shutdown waits for no one")
+	assert.Less(t, time.Since(start), time.Second)
+	require.ErrorIs(t, <-served, server.ErrServerClosed)
+	for _, want := range []int64{2, 3} {
+		m, err := st.Recv()
+		require.NoError(t, err)
+		assert.Equal(t, want, *m)
+	}
+	_, err = st.Recv()
+	assert.ErrorIs(t, err, io.EOF, "the call's end reached the caller")
 }
