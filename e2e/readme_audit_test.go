@@ -18,10 +18,15 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/auth"
+	"github.com/ferryrpc/ferry/auth/pemfile"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/cluster"
+	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/examples/arith/arith"
+	"github.com/ferryrpc/ferry/faultnet"
 	"github.com/ferryrpc/ferry/server"
+	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -327,4 +332,41 @@ func TestReadmeShutdownAfterServerStreamEnds(t *testing.T) {
 	}
 	_, err = st.Recv()
 	assert.ErrorIs(t, err, io.EOF, "the call's end reached the caller")
+}
+
+// TestReadmeNames refers to every API name README.md and SECURITY.md
+// mention, so that a rename breaks this test's build, not a reader's.
+func TestReadmeNames(t *testing.T) {
+	names := []any{
+		// README: call styles, errors, metadata.
+		(*client.Client).Call, (*client.Client).Go, (*client.Client).Notify, ferry.CodeOf, ferry.NotExecuted,
+		ferry.IncomingMetadata, (*ferry.Error).Error,
+		// Both directions, streams.
+		server.PeerFromContext, (*server.Peer).Call, client.Handle[int, int], client.HandleServerStream[int, int],
+		client.WithHandlers, server.HandleBidi[int, int], server.HandleServerStream[int, int],
+		server.HandleClientStream[int, int], server.WithStreamInterceptors, client.WithStreamInterceptors,
+		// Packages table.
+		server.New, (*server.Server).Register, server.Handle[int, int], (*server.Server).Serve, (*server.Server).Shutdown,
+		client.Dial, client.New, transport.DefaultConfig, cluster.New,
+		// Safe on an open port; SECURITY.md's bounds and checks.
+		server.WithTLS, client.WithTLS, server.WithAuth, client.WithToken, server.WithMemoryBudget,
+		server.WithConnLimits, server.DefaultConnLimits, server.DefaultMemoryBudget, server.WithMaxConcurrentCalls,
+		server.ListenReusePort, client.WithPlainMsgpackRPC, client.WithServerInterceptors, client.WithServerAuth,
+		client.WithStreamServerInterceptors,
+		// auth.
+		auth.NewTokens, auth.LoadTokens, auth.Certificates, auth.All, auth.Matching, auth.NewPolicy,
+		(*auth.Policy).Interceptor, (*auth.Policy).StreamInterceptor, (*auth.Policy).Allow, (*auth.Policy).Denied,
+		pemfile.Load, (*pemfile.Files).ServerAuth,
+		// faultnet: latency, stall, blackhole, partition (Drop), bandwidth.
+		(*faultnet.Faults).SetLatency, (*faultnet.Faults).Stall, (*faultnet.Faults).Blackhole,
+		(*faultnet.Faults).Drop, (*faultnet.Faults).SetBandwidth,
+	}
+	for i, n := range names {
+		assert.NotNil(t, n, "name %d", i)
+	}
+	var info server.ConnInfo
+	_ = info.QuietSince
+	_ = client.Params{0, 0, -1, false}
+	var raw codec.Raw
+	_ = raw
 }
