@@ -3,6 +3,10 @@ package e2e_test
 import (
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,4 +68,49 @@ func addOnce(addr string) bool {
 	}
 	sum, ok := toUint(msg[3])
 	return ok && sum == 7
+}
+
+// TestSecurityAuditNamedTests checks that the tests, benchmarks and fuzz
+// targets SECURITY.md names for its figures exist where it says, and that
+// its command for the in-process figures runs every test that measures
+// one.
+func TestSecurityAuditNamedTests(t *testing.T) {
+	b, err := os.ReadFile("../SECURITY.md")
+	require.NoError(t, err)
+	doc := string(b)
+	for _, c := range []struct{ name, dir string }{
+		{"TestAttackAuditBusySessions", "."},
+		{"BenchmarkConnLimitScan", "../server"},
+		{"TestAttackIdleSessions", "."},
+		{"FuzzDecodeAllocation", "../codec"},
+		{"BenchmarkTokenMismatch", "../auth"},
+		{"TestRotationUnderLoad", "../auth/pemfile"},
+		{"TestAttacks", "../scripts/attack"},
+	} {
+		require.Contains(t, doc, "`"+c.name+"`")
+		files, err := filepath.Glob(filepath.Join(c.dir, "*_test.go"))
+		require.NoError(t, err)
+		found := false
+		for _, f := range files {
+			src, err := os.ReadFile(f)
+			require.NoError(t, err)
+			found = found || strings.Contains(string(src), "\nfunc "+c.name+"(")
+		}
+		assert.True(t, found, "%s is not in %s", c.name, c.dir)
+	}
+
+	m := regexp.MustCompile("`go test -run '([^']+)' -v ./e2e/`").FindStringSubmatch(doc)
+	require.NotNil(t, m, "SECURITY.md's command for the in-process figures")
+	run := regexp.MustCompile(m[1])
+	for _, name := range []string{
+		"TestRefusedStreamsAreBounded",       // streams past MaxStreams
+		"TestPartialMessagesAreBounded",      // streams each holding part of a 4 MiB request
+		"TestUnreadRepliesAreBounded",        // 64 streams whose replies are never read
+		"TestServerBudgetShedsTheLargest",    // server budget 32 MiB, 8 connections
+		"TestPlainPartialMessages",           // 100 bare connections each sending 1 MiB
+		"TestSessionDropDoesNotFreeze",       // dropping a session with 1,000 streams
+		"TestIdleFloodDoesNotLockOutClients", // 200 idle one-byte connections
+	} {
+		assert.True(t, run.MatchString(name), "-run %q does not run %s", m[1], name)
+	}
 }
