@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -113,4 +114,56 @@ func TestSecurityAuditNamedTests(t *testing.T) {
 	} {
 		assert.True(t, run.MatchString(name), "-run %q does not run %s", m[1], name)
 	}
+}
+
+// TestSecurityAuditFiguresTable checks SECURITY.md's figures table
+// against its own summary and against the attack tool: every attack of
+// scripts/attack has a row with one and with eight connections; "every
+// row but one meets the targets in this run: RSS peak ≤ 256 MiB (at most
+// 232 MiB), every fresh call within 2 s", the exception being
+// plainpartial with eight connections, 2 of 50 probes over 2 s.
+func TestSecurityAuditFiguresTable(t *testing.T) {
+	b, err := os.ReadFile("../SECURITY.md")
+	require.NoError(t, err)
+	src, err := os.ReadFile("../scripts/attack/attacks.go")
+	require.NoError(t, err)
+	var attacks []string
+	for _, m := range regexp.MustCompile(`(?m)^\t\{"([a-z0-9-]+)", `).FindAllStringSubmatch(string(src), -1) {
+		if m[1] != "none" { // the baseline, no row
+			attacks = append(attacks, m[1])
+		}
+	}
+	require.Len(t, attacks, 15, "scripts/attack's attacks")
+
+	row := regexp.MustCompile(`(?m)^\| ([a-z0-9-]+) \| (\d) \| [^|]+ \| (\d+) MiB, [\d.]+ s CPU, slowest Add (\d+) ms, (\d+) failed \|$`)
+	rows := map[string]bool{}
+	maxRSS := 0
+	for _, m := range row.FindAllStringSubmatch(string(b), -1) {
+		key := m[1] + "/" + m[2]
+		rows[key] = true
+		rss, slowest, failed := atoi(t, m[3]), atoi(t, m[4]), atoi(t, m[5])
+		maxRSS = max(maxRSS, rss)
+		assert.LessOrEqual(t, rss, 256, "%s: RSS peak", key)
+		if key == "plainpartial/8" {
+			assert.Equal(t, 2, failed, "%s: the exception, 2 of 50 probes", key)
+			assert.Greater(t, slowest, 2000, key)
+			continue
+		}
+		assert.Zero(t, failed, "%s: failed probes", key)
+		assert.Less(t, slowest, 2000, "%s: slowest fresh call", key)
+	}
+	assert.Equal(t, 232, maxRSS, "at most 232 MiB")
+	for _, a := range attacks {
+		for _, conns := range []string{"1", "8"} {
+			assert.True(t, rows[a+"/"+conns], "no row for %s with %s connections", a, conns)
+		}
+	}
+	assert.Len(t, rows, 2*len(attacks), "rows for attacks the tool does not have")
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	require.NoError(t, err)
+	return n
 }
