@@ -370,3 +370,40 @@ func TestReadmeNames(t *testing.T) {
 	var raw codec.Raw
 	_ = raw
 }
+
+// TestReadmeLicenceCoversEveryDependency checks that the README's licence
+// paragraph names every module the root module's non-test code needs.
+func TestReadmeLicenceCoversEveryDependency(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command:", err)
+	}
+	cmd := exec.CommandContext(t.Context(), goTool, "list", "-deps", "-f", "{{with .Module}}{{.Path}}{{end}}", "./...")
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod", "GOPROXY=off")
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	_, licence, ok := strings.Cut(string(readme), "\n## License\n")
+	require.True(t, ok)
+	licence = strings.Join(strings.Fields(licence), " ")
+	named := map[string]string{
+		"github.com/hashicorp/yamux":          "yamux (MPL-2.0",
+		"github.com/vmihailenco/msgpack/v5":   "msgpack",
+		"github.com/vmihailenco/tagparser/v2": "tagparser",
+		"golang.org/x/term":                   "golang.org/x/term",
+		"golang.org/x/sys":                    "golang.org/x/sys",
+	}
+	seen := map[string]bool{}
+	for _, mod := range strings.Fields(string(out)) {
+		if mod == "github.com/ferryrpc/ferry" || seen[mod] {
+			continue
+		}
+		seen[mod] = true
+		name, ok := named[mod]
+		if assert.True(t, ok, "README's licence paragraph does not name %s", mod) {
+			assert.Contains(t, licence, name, mod)
+		}
+	}
+}
