@@ -167,3 +167,16 @@ func atoi(t *testing.T, s string) int {
 	require.NoError(t, err)
 	return n
 }
+
+// TestSecurityAuditYamuxVersion checks "Session teardown: yamux v0.1.2
+// makes every stream reader of a dropped session spin ...": that is the
+// version go.mod requires.
+func TestSecurityAuditYamuxVersion(t *testing.T) {
+	doc, err := os.ReadFile("../SECURITY.md")
+	require.NoError(t, err)
+	mod, err := os.ReadFile("../go.mod")
+	require.NoError(t, err)
+	m := regexp.MustCompile(`yamux (v[\d.]+) makes every stream reader`).FindSubmatch(doc)
+	require.NotNil(t, m)
+	assert.Contains(t, string(mod), "github.com/hashicorp/yamux "+string(m[1])+"\n")
+}
