@@ -39,6 +39,7 @@ type Server struct {
 	wg        sync.WaitGroup  // Serve loops and connections
 	ctx       context.Context
 	cancel    context.CancelFunc
+	draining  context.CancelFunc // ends serving.Draining: a shutdown began
 }
 
 // New returns a server. An invalid option is reported by Serve and
@@ -58,6 +59,7 @@ func New(opts ...Option) *Server {
 	s.sic = ferry.ChainStreamServer(s.opts.streamICs...)
 	s.scic = ferry.ChainStreamClient(s.opts.streamClientICs...)
 	s.serving = stream.Serving{Interceptor: s.sic, Logger: s.opts.logger, CloseTimeout: s.opts.cfg.StreamCloseTimeout}
+	s.serving.Draining, s.draining = context.WithCancel(context.Background())
 	s.perIP = map[string]map[*netConn]struct{}{}
 	s.listeners = map[net.Listener]struct{}{}
 	s.conns = map[*netConn]struct{}{}
@@ -449,6 +451,7 @@ func (s *Server) beginClose() []*netConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closing = true
+	s.draining()
 	for l := range s.listeners {
 		l.Close()
 	}

@@ -221,6 +221,9 @@ func (c *netConn) serveStream(st net.Conn, setUp func()) {
 	defer c.streamHandlers.Done()
 	defer c.limiter.Release()
 	defer c.budget.Release(engine.CallOverhead)
+	// The final status is written before a graceful shutdown, which waits
+	// for streamHandlers, may close the session (Close again is a no-op).
+	defer sc.Close()
 
 	track := func(cancel context.CancelFunc) func() {
 		return c.streamCancels.Track(transport.StreamID(st), cancel)

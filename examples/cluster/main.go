@@ -50,9 +50,16 @@ import (
 )
 
 func main() {
+	cfg := defineFlags(flag.CommandLine)
+	flag.Parse()
+	demo.Main(*cfg, demo.Static{})
+}
+
+// defineFlags defines the demo's flags on fs, with the demo's defaults
+// (a reconnect backoff capped at 1 s), and returns what they set.
+func defineFlags(fs *flag.FlagSet) *demo.Config {
 	cfg := demo.DefaultConfig()
 	cfg.BackoffMax = time.Second
-	cfg.RegisterFlags(flag.CommandLine)
-	flag.Parse()
-	demo.Main(cfg, demo.Static{})
+	cfg.RegisterFlags(fs)
+	return &cfg
 }

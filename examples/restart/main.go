@@ -142,7 +142,7 @@ func main() {
 	if serveIfChild() {
 		return
 	}
-	cfg := Config{Duration: 10 * time.Second, Restarts: 3, Callers: 8, Pace: 100 * time.Microsecond}
+	cfg := defaultConfig()
 	flag.DurationVar(&cfg.Duration, "duration", cfg.Duration, "length of the run")
 	flag.IntVar(&cfg.Restarts, "restarts", cfg.Restarts, "restarts of the server process")
 	flag.IntVar(&cfg.Callers, "callers", cfg.Callers, "concurrent callers through one cluster.Client")
@@ -156,6 +156,11 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println(sum)
+}
+
+// defaultConfig is a run without flags: 8 callers, 10 s, 3 restarts.
+func defaultConfig() Config {
+	return Config{Duration: 10 * time.Second, Restarts: 3, Callers: 8, Pace: 100 * time.Microsecond}
 }
 
 // run starts the first server, the client and its callers, and replaces

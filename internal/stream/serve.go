@@ -21,6 +21,10 @@ type Serving struct {
 	Interceptor  ferry.StreamServerInterceptor // nil: none
 	Logger       *slog.Logger
 	CloseTimeout time.Duration // how long a finished call waits for a caller still sending
+	// Draining, when not nil, is done once a graceful shutdown begins: a
+	// finished call then stops waiting for its caller to close its side,
+	// so that a caller that never does cannot hold the shutdown.
+	Draining context.Context
 }
 
 // Run serves one admitted streaming call of method m on st, carried by
@@ -74,8 +78,20 @@ func (o *Serving) Run(parent context.Context, st net.Conn, sc *Call, cnt *Counte
 		return
 	}
 	// Let a caller that is still sending finish without blocking, within
-	// the close timeout.
+	// the close timeout, or until a graceful shutdown begins.
 	_ = st.SetReadDeadline(time.Now().Add(o.CloseTimeout))
+	if o.Draining != nil {
+		cut := make(chan struct{})
+		stopCut := context.AfterFunc(o.Draining, func() {
+			defer close(cut)
+			_ = st.SetReadDeadline(time.Now())
+		})
+		defer func() {
+			if !stopCut() {
+				<-cut
+			}
+		}()
+	}
 	for {
 		if err := sc.Recv(nil); err != nil && !errors.Is(err, ErrEnd) {
 			return

@@ -4,6 +4,12 @@
 //
 //	go run ./examples/arith/server -addr 127.0.0.1:7000
 //
+// It serves the methods package arith lists (Arith.Add, Arith.Div,
+// Arith.Mul, Echo.Echo, Echo.Map, and the streams Counter.Count and
+// Echo.Chat), introspection (Introspect.List and Introspect.Describe, for
+// "ferry list" and "ferry describe") and health (Health.Check), with the
+// server's default options.
+//
 // Like any Go service exposed to the network it runs with a Go memory
 // limit (GOMEMLIMIT, or -memlimit: 192 MiB by default): the collector keeps
 // the heap under it, and the server's memory budget for all connections
