@@ -1,0 +1,223 @@
+package cluster_test
+
+// Tests of cluster's doc promises that the other tests leave open.
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/balancer"
+	"github.com/ferryrpc/ferry/cluster"
+	"github.com/ferryrpc/ferry/resolver"
+	"github.com/ferryrpc/ferry/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// preferred is a balancer that picks the first endpoint of order that is
+// ready and not skipped, so that a test knows where each attempt goes.
+type preferred []string
+
+func (p preferred) Build(ready []balancer.Endpoint) balancer.Picker { return preferredPicker{p, ready} }
+
+type preferredPicker struct {
+	order []string
+	ready []balancer.Endpoint
+}
+
+func (p preferredPicker) Pick(info *balancer.Info) balancer.Endpoint {
+	for _, a := range p.order {
+		for _, e := range p.ready {
+			if e.Addr() == a && (info.Skip == nil || !info.Skip(e)) {
+				return e
+			}
+		}
+	}
+	return p.ready[0]
+}
+
+// TestAuditIdempotentContext checks Idempotent's "calls [of that context]
+// are safe to run more than once, whatever their method: they are retried
+// after a broken connection": a call whose connection breaks after its
+// handler ran fails when not marked (it ran once), and is retried on the
+// other endpoint, and succeeds, when its context is marked.
+func TestAuditIdempotentContext(t *testing.T) {
+	l := newLedger()
+	var breakNext atomic.Bool
+	mk := func(name string) *node {
+		return startNodeWith(t, name, func(n *node) []server.Option {
+			return []server.Option{server.WithInterceptors(func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+				if info.Method == "Svc.Work" && breakNext.CompareAndSwap(true, false) {
+					ctx = context.WithValue(ctx, midHandlerFault{}, true)
+				}
+				return next(ctx, args)
+			})}
+		}, func(n *node) { n.ledger = l })
+	}
+	a, b := mk("a"), mk("b")
+	cl := newClient(t, resolver.Static(addrs(a, b)...), cluster.WithBalancer(preferred{a.addr, b.addr}), cluster.WithCircuitBreaker(0, 0))
+	waitReady(t, cl, 2)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	breakNext.Store(true)
+	err := cl.Call(ferry.WithOutgoingMetadata(ctx, ferry.Metadata{"call-id": "plain"}), "Svc.Work", struct{}{}, new(bool))
+	require.Error(t, err, "a call that may have run is not retried")
+	assert.False(t, ferry.NotExecuted(err), "%v", err)
+	assert.Equal(t, 1, l.count("plain"))
+
+	waitReady(t, cl, 2)
+	breakNext.Store(true)
+	var ok bool
+	require.NoError(t, cl.Call(cluster.Idempotent(ferry.WithOutgoingMetadata(ctx, ferry.Metadata{"call-id": "idem"})), "Svc.Work", struct{}{}, &ok))
+	assert.True(t, ok)
+	assert.Equal(t, 2, l.count("idem"), "ran where it broke, then again on the other endpoint")
+}
+
+// TestAuditHedgesUpToMaxAttempts checks WithHedging's "a second attempt
+// ... after delay, a third after another delay, and so on up to the max
+// attempts", and Idempotent's "hedged when hedging is on": with two slow
+// endpoints preferred, only the third attempt reaches the fast one; with
+// WithMaxAttempts(2) it never does; unmarked calls are not hedged.
+func TestAuditHedgesUpToMaxAttempts(t *testing.T) {
+	s1, s2, fast := startNode(t, "s1"), startNode(t, "s2"), startNode(t, "fast")
+	s1.delay.Store(int64(time.Minute))
+	s2.delay.Store(int64(time.Minute))
+	order := preferred{s1.addr, s2.addr, fast.addr}
+	r := resolver.Static(addrs(s1, s2, fast)...)
+
+	three := newClient(t, r, cluster.WithBalancer(order), cluster.WithHedging(20*time.Millisecond))
+	two := newClient(t, r, cluster.WithBalancer(order), cluster.WithHedging(20*time.Millisecond), cluster.WithMaxAttempts(2))
+	waitReady(t, three, 3)
+	waitReady(t, two, 3)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var who string
+	require.NoError(t, three.Call(cluster.Idempotent(ctx), "Svc.Who", struct{}{}, &who))
+	assert.Equal(t, "fast", who, "the third attempt won")
+
+	served := fast.served.Load()
+	short, cancelShort := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancelShort()
+	err := two.Call(cluster.Idempotent(short), "Svc.Who", struct{}{}, &who)
+	assert.Equal(t, ferry.CodeDeadlineExceeded, ferry.CodeOf(err), "two attempts, both slow: %v", err)
+	assert.Equal(t, served, fast.served.Load(), "WithMaxAttempts(2) never reached the third endpoint")
+
+	short2, cancelShort2 := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancelShort2()
+	err = three.Call(short2, "Svc.Who", struct{}{}, &who)
+	assert.Equal(t, ferry.CodeDeadlineExceeded, ferry.CodeOf(err), "a call not marked idempotent is not hedged: %v", err)
+	assert.Equal(t, served, fast.served.Load())
+}
+
+// TestAuditBreakerCountsAvailabilityOnly checks WithCircuitBreaker's
+// "after failures consecutive failed calls (unavailable, deadline exceeded,
+// resource exhausted)" and EndpointInfo.Failures' "attempts that failed for
+// want of the endpoint": an application error (invalid argument) neither
+// opens the breaker nor counts, resource exhausted does both, and
+// "failures 0 turns the breaker off".
+func TestAuditBreakerCountsAvailabilityOnly(t *testing.T) {
+	var invalid atomic.Bool
+	a := startNode(t, "a", server.WithInterceptors(func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+		if invalid.Load() {
+			return nil, ferry.NewError(ferry.CodeInvalidArgument, "injected application error")
+		}
+		return next(ctx, args)
+	}))
+	cl := newClient(t, resolver.Static(a.addr), cluster.WithCircuitBreaker(2, time.Minute))
+	off := newClient(t, resolver.Static(a.addr), cluster.WithCircuitBreaker(0, 0))
+	waitReady(t, cl, 1)
+	waitReady(t, off, 1)
+	invalid.Store(true)
+	for range 10 {
+		err := cl.Call(t.Context(), "Svc.Who", struct{}{}, nil)
+		require.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err), "%v", err)
+	}
+	invalid.Store(false)
+	info := endpointInfo(cl, a.addr)
+	assert.Equal(t, "ready", info.State, "application errors do not open the breaker")
+	assert.Zero(t, info.Failures)
+	assert.Equal(t, int64(10), info.Attempts)
+
+	a.failOn.Store(true)
+	for range 2 {
+		assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(cl.Call(t.Context(), "Svc.Who", struct{}{}, nil)))
+	}
+	info = endpointInfo(cl, a.addr)
+	assert.Equal(t, "open", info.State, "two overloads in a row open it")
+	assert.Equal(t, int64(2), info.Failures)
+
+	for range 10 {
+		assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(off.Call(t.Context(), "Svc.Who", struct{}{}, nil)))
+	}
+	assert.Equal(t, "ready", endpointInfo(off, a.addr).State, "failures 0: no breaker")
+	assert.Equal(t, int64(10), endpointInfo(off, a.addr).Failures)
+}
+
+// TestAuditNoHealthServiceIsServing checks WithHealthCheck's "A server
+// without the health service counts as serving": with checks every 10 ms,
+// such an endpoint becomes ready and stays in rotation.
+func TestAuditNoHealthServiceIsServing(t *testing.T) {
+	srv := server.New()
+	require.NoError(t, srv.RegisterName("Svc", &svc{n: &node{}}))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+
+	cl := newClient(t, resolver.Static(l.Addr().String()), cluster.WithHealthCheck("", 10*time.Millisecond, time.Second))
+	waitReady(t, cl, 1)
+	deadline := time.Now().Add(200 * time.Millisecond) // twenty check periods
+	for time.Now().Before(deadline) {
+		require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, nil))
+		require.Equal(t, "ready", endpointInfo(cl, l.Addr().String()).State)
+	}
+}
+
+// TestAuditRetryBudgetFreeRetries checks WithRetryBudget's "Retrying a
+// call that provably did not run, and was not refused for overload,
+// spends nothing": with a budget that never refills (0, 0: 100 tokens)
+// 150 calls refused as not executed (unavailable) by the preferred
+// endpoint all succeed on the other, while refusals for
+// overload (resource exhausted, not executed) exhaust the budget and
+// some calls fail.
+func TestAuditRetryBudgetFreeRetries(t *testing.T) {
+	for _, code := range []ferry.Code{ferry.CodeUnavailable, ferry.CodeResourceExhausted} {
+		t.Run(code.String(), func(t *testing.T) {
+			var refused atomic.Int64
+			bad := startNode(t, "bad", server.WithInterceptors(func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+				if info.Method == "Svc.Who" {
+					refused.Add(1)
+					return nil, ferry.MarkNotExecuted(ferry.NewError(code, "injected refusal"))
+				}
+				return next(ctx, args)
+			}))
+			good := startNode(t, "good")
+			cl := newClient(t, resolver.Static(addrs(bad, good)...), cluster.WithBalancer(preferred{bad.addr, good.addr}),
+				cluster.WithRetryBudget(0, 0), cluster.WithCircuitBreaker(0, 0), cluster.WithHealthCheck("", 0, 0))
+			waitReady(t, cl, 2)
+			failed := 0
+			for i := 0; i < 3000 && refused.Load() < 150; i++ { // more refusals than the 100 tokens
+				ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+				if err := cl.Call(ctx, "Svc.Who", struct{}{}, nil); err != nil {
+					require.True(t, ferry.NotExecuted(err), "%v", err)
+					failed++
+				}
+				cancel()
+			}
+			require.GreaterOrEqual(t, refused.Load(), int64(150))
+			if code == ferry.CodeUnavailable {
+				assert.Zero(t, failed, "free retries")
+			} else {
+				assert.Positive(t, failed, "overload retries spend the budget")
+				assert.LessOrEqual(t, good.served.Load(), int64(110), "about 100 tokens")
+			}
+		})
+	}
+}
