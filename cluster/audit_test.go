@@ -3,8 +3,13 @@ package cluster_test
 // Tests of cluster's doc promises that the other tests leave open.
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"log/slog"
 	"net"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -220,4 +225,97 @@ func TestAuditRetryBudgetFreeRetries(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAuditHealthTwoFailedChecks checks WithHealthCheck's "keeps endpoints
+// that ... fail two checks in a row, out of rotation until they pass
+// again": after one failed check the endpoint is still ready, after the
+// second it is unhealthy, and a passing check brings it back.
+func TestAuditHealthTwoFailedChecks(t *testing.T) {
+	var failing atomic.Bool
+	var failed atomic.Int64
+	a := startNode(t, "a", server.WithInterceptors(func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+		if info.Method == "Health.Check" && failing.Load() {
+			failed.Add(1)
+			return nil, ferry.NewError(ferry.CodeInternal, "injected check failure")
+		}
+		return next(ctx, args)
+	}))
+	cl := newClient(t, resolver.Static(a.addr), cluster.WithHealthCheck("", 300*time.Millisecond, time.Second))
+	waitReady(t, cl, 1)
+	failing.Store(true)
+	require.Eventually(t, func() bool { return failed.Load() >= 1 }, 5*time.Second, time.Millisecond)
+	if failed.Load() == 1 { // the next check is at least 270 ms away
+		assert.Equal(t, "ready", endpointInfo(cl, a.addr).State, "one failed check keeps it in rotation")
+	}
+	require.Eventually(t, func() bool { return endpointInfo(cl, a.addr).State == "unhealthy" }, 5*time.Second, time.Millisecond)
+	assert.GreaterOrEqual(t, failed.Load(), int64(2), "out of rotation only after two failed checks")
+	failing.Store(false)
+	require.Eventually(t, func() bool { return endpointInfo(cl, a.addr).State == "ready" }, 5*time.Second, time.Millisecond)
+}
+
+// TestAuditDrainTimeout checks WithDrainTimeout's "bounds how long the
+// connection to an endpoint that left the set ... stays open for the calls
+// still running on it": a call that would run a minute fails soon after
+// its endpoint leaves the set.
+func TestAuditDrainTimeout(t *testing.T) {
+	a, b := startNode(t, "a"), startNode(t, "b")
+	a.delay.Store(int64(time.Minute))
+	m := resolver.NewManual(resolver.Endpoint{Addr: a.addr})
+	cl := newClient(t, m, cluster.WithDrainTimeout(100*time.Millisecond))
+	waitReady(t, cl, 1)
+	call := cl.Go(t.Context(), "Svc.Who", struct{}{}, new(string))
+	require.Eventually(t, func() bool { return endpointInfo(cl, a.addr).Outstanding == 1 }, 5*time.Second, time.Millisecond)
+	m.Update(resolver.Endpoint{Addr: b.addr})
+	select {
+	case <-call.Done():
+		require.Error(t, call.Err())
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call outlived the drain timeout")
+	}
+	var who string
+	require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, &who))
+	assert.Equal(t, "b", who)
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestAuditLogger checks WithLogger's "sends the Client's log lines
+// (endpoints coming and going, resolver errors) to l".
+func TestAuditLogger(t *testing.T) {
+	var out syncBuffer
+	m := resolver.NewManual(resolver.Endpoint{Addr: "127.0.0.1:1"})
+	newClient(t, m, cluster.WithLogger(slog.New(slog.NewTextHandler(&out, nil))))
+	logged := func(parts ...string) func() bool {
+		return func() bool {
+			s := out.String()
+			for _, p := range parts {
+				if !strings.Contains(s, p) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	assert.Eventually(t, logged("added", "127.0.0.1:1"), 5*time.Second, time.Millisecond)
+	m.Update(resolver.Endpoint{Addr: "127.0.0.1:2"})
+	assert.Eventually(t, logged("removed", "127.0.0.1:2"), 5*time.Second, time.Millisecond)
+	m.Fail(errors.New("registry hiccup"))
+	assert.Eventually(t, logged("registry hiccup"), 5*time.Second, time.Millisecond)
 }
