@@ -5,6 +5,10 @@ package resolver_test
 import (
 	"context"
 	"errors"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,4 +105,81 @@ func TestAuditStaticForever(t *testing.T) {
 	defer cancel()
 	_, err = w.Next(short)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+// countingLookup answers LookupNetIP with 10.0.0.N, N counting lookups,
+// or with an error when fail is set; it records the networks asked.
+type countingLookup struct {
+	mu       sync.Mutex
+	n        int
+	at       []time.Time
+	fail     bool
+	networks []string
+}
+
+func (c *countingLookup) LookupNetIP(_ context.Context, network, _ string) ([]netip.Addr, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	c.at = append(c.at, time.Now())
+	c.networks = append(c.networks, network)
+	if c.fail {
+		return nil, errors.New("injected lookup failure")
+	}
+	return []netip.Addr{netip.AddrFrom4([4]byte{10, 0, 0, byte(c.n)})}, nil
+}
+
+func (c *countingLookup) LookupSRV(context.Context, string, string, string) (string, []*net.SRV, error) {
+	return "", nil, errors.New("no SRV here")
+}
+
+func (c *countingLookup) times() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.at)
+}
+
+// TestAuditDNSPacing checks DNS's pacing: Next "paces its retries itself"
+// (a failing lookup is tried again only after the interval), a ResolveNow
+// hint triggers a lookup "at most one per second" after the previous one,
+// and without WithIPv4Only the lookups ask for A and AAAA ("ip").
+func TestAuditDNSPacing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+
+	failing := &countingLookup{fail: true}
+	r, err := resolver.DNS("svc.example:7000", resolver.WithLookup(failing), resolver.WithInterval(100*time.Millisecond))
+	require.NoError(t, err)
+	w, err := r.Watch(ctx)
+	require.NoError(t, err)
+	defer w.Close()
+	for range 3 {
+		_, err := w.Next(ctx)
+		require.Error(t, err)
+	}
+	at := failing.times()
+	require.Len(t, at, 3, "one lookup per Next")
+	for i := 1; i < len(at); i++ {
+		assert.GreaterOrEqual(t, at[i].Sub(at[i-1]), 90*time.Millisecond, "retries paced by the interval")
+	}
+	assert.Equal(t, []string{"ip", "ip", "ip"}, failing.networks, "A and AAAA by default")
+
+	hinted := &countingLookup{}
+	r, err = resolver.DNS("svc.example:7000", resolver.WithLookup(hinted), resolver.WithInterval(time.Hour))
+	require.NoError(t, err)
+	hw, err := r.Watch(ctx)
+	require.NoError(t, err)
+	defer hw.Close()
+	set, err := hw.Next(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []resolver.Endpoint{{Addr: "10.0.0.1:7000"}}, set)
+	for range 5 {
+		hw.ResolveNow()
+	}
+	set, err = hw.Next(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []resolver.Endpoint{{Addr: "10.0.0.2:7000"}}, set, "a hint brought a lookup long before the hour")
+	at = hinted.times()
+	require.Len(t, at, 2, "five hints, one lookup")
+	assert.GreaterOrEqual(t, at[1].Sub(at[0]), 950*time.Millisecond, "at most one lookup per second")
 }
