@@ -319,3 +319,27 @@ func TestAuditLogger(t *testing.T) {
 	m.Fail(errors.New("registry hiccup"))
 	assert.Eventually(t, logged("registry hiccup"), 5*time.Second, time.Millisecond)
 }
+
+// TestAuditAttrDefaults checks resolver.AttrWeight's "1 when absent or
+// invalid" and AttrPriority's "0 when absent": with round robin, endpoints
+// without attributes, with a malformed or out-of-range weight each get one
+// turn for the two of an endpoint of weight 2, and an endpoint of priority
+// 1 gets none while those of priority 0 are ready.
+func TestAuditAttrDefaults(t *testing.T) {
+	a, b, c, d, e := startNode(t, "a"), startNode(t, "b"), startNode(t, "c"), startNode(t, "d"), startNode(t, "e")
+	cl := newClient(t, resolver.NewManual(
+		resolver.Endpoint{Addr: a.addr},
+		resolver.Endpoint{Addr: b.addr, Attrs: map[string]string{resolver.AttrWeight: "heavy"}},
+		resolver.Endpoint{Addr: c.addr, Attrs: map[string]string{resolver.AttrWeight: "70000"}},
+		resolver.Endpoint{Addr: d.addr, Attrs: map[string]string{resolver.AttrWeight: "2", resolver.AttrPriority: "0"}},
+		resolver.Endpoint{Addr: e.addr, Attrs: map[string]string{resolver.AttrPriority: "1"}},
+	), cluster.WithBalancer(balancer.RoundRobin()))
+	waitReady(t, cl, 5)
+	counts := map[string]int{}
+	for range 500 {
+		var who string
+		require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, &who))
+		counts[who]++
+	}
+	assert.Equal(t, map[string]int{"a": 100, "b": 100, "c": 100, "d": 200}, counts)
+}
