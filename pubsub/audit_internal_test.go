@@ -1,0 +1,44 @@
+package pubsub
+
+// Tests of pubsub's doc promises that the other tests leave open, on the
+// broker's side.
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestAuditBlockPolicy checks Block's "makes the publisher wait for room,
+// up to the block timeout; a message that still does not fit is dropped
+// and counted", and Publish's count of subscribers it was queued for:
+// with a full queue, Publish waits about the block timeout, queues for
+// nobody, and the subscription's dropped count grows by one.
+func TestAuditBlockPolicy(t *testing.T) {
+	const wait = 150 * time.Millisecond
+	b := NewBroker(WithQueue(4, Block), WithBlockTimeout(wait))
+	id, stop := stalledSubscriber(t, b, &SubscribeArgs{Topic: "t"})
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 4 {
+		start := time.Now()
+		n, err := b.Publish(ctx, "t", i)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "room in the queue")
+		assert.Less(t, time.Since(start), wait, "no wait while there is room")
+	}
+	start := time.Now()
+	n, err := b.Publish(ctx, "t", 99)
+	took := time.Since(start)
+	require.NoError(t, err)
+	assert.Zero(t, n, "queued for nobody")
+	assert.GreaterOrEqual(t, took, wait, "waited the block timeout")
+	assert.Less(t, took, 5*time.Second)
+	dropped, ok := b.serverDropped(id)
+	require.True(t, ok)
+	assert.Equal(t, uint64(1), dropped, "dropped and counted")
+}
