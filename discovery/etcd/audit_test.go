@@ -71,3 +71,30 @@ func TestAuditResolverSetSemantics(t *testing.T) {
 
 // clientv3WithLease keeps a rewritten key on the registration's lease.
 func clientv3WithLease(r *etcd.Registration) clientv3.OpOption { return clientv3.WithLease(r.Lease()) }
+
+// TestAuditCloseCtxBoundsRevoke checks Close's "ctx bounds the revoke":
+// with a ctx already ended Close fails at once, the key stays on its lease,
+// which no longer kept alive ("stops the keep-alive") expires within the
+// TTL, so watchers drop the server then.
+func TestAuditCloseCtxBoundsRevoke(t *testing.T) {
+	cli := etcdClient(t)
+	p := prefix(t)
+	w := watch(t, cli, "orders", p)
+	assert.Empty(t, next(t, w))
+	reg, err := etcd.Register(t.Context(), cli, "orders", "127.0.0.1:7001", p, etcd.WithTTL(2))
+	require.NoError(t, err)
+	require.Len(t, next(t, w), 1)
+
+	ended, cancel := context.WithCancel(t.Context())
+	cancel()
+	start := time.Now()
+	err = reg.Close(ended)
+	require.Error(t, err)
+	assert.Less(t, time.Since(start), time.Second)
+	resp, err := cli.Get(t.Context(), reg.Key())
+	require.NoError(t, err)
+	assert.Len(t, resp.Kvs, 1, "not revoked")
+	assert.Empty(t, next(t, w), "the lease expired")
+	assert.Less(t, time.Since(start), 6*time.Second, "within the TTL (and etcd's expiry granularity)")
+	t.Logf("the key left %v after Close", time.Since(start))
+}
