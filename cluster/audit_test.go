@@ -16,6 +16,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/balancer"
+	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/cluster"
 	"github.com/ferryrpc/ferry/resolver"
 	"github.com/ferryrpc/ferry/server"
@@ -342,4 +343,31 @@ func TestAuditAttrDefaults(t *testing.T) {
 		counts[who]++
 	}
 	assert.Equal(t, map[string]int{"a": 100, "b": 100, "c": 100, "d": 200}, counts)
+}
+
+// TestAuditStreamStatsCancel checks StreamStats.Failed's "streams that
+// ended with an error other than the caller's cancel": a stream the caller
+// cancels is opened but not failed; streams that end normally are neither.
+func TestAuditStreamStatsCancel(t *testing.T) {
+	nodes := []*streamNode{startStreamNode(t, "a", false)}
+	c := streamCluster(t, nodes)
+	_, err := chatOnce(t.Context(), c, "one", "two")
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	st, err := client.OpenBidi[tagged, tagged](ctx, c, "Svc.Chat")
+	require.NoError(t, err)
+	require.NoError(t, st.Send(&tagged{Text: "hi"}))
+	_, err = st.Recv()
+	require.NoError(t, err)
+	cancel()
+	_, err = st.Recv()
+	require.Error(t, err)
+	assert.Equal(t, ferry.CodeCanceled, ferry.CodeOf(err), "%v", err)
+	st.Close()
+
+	stats := c.StreamStats()
+	assert.Equal(t, int64(2), stats.Opened)
+	assert.Zero(t, stats.Failed, "the caller's cancel is not a failure")
+	assert.Zero(t, stats.Retried)
 }
