@@ -377,3 +377,32 @@ func TestAuditStreamStatsCancel(t *testing.T) {
 	assert.Zero(t, stats.Failed, "the caller's cancel is not a failure")
 	assert.Zero(t, stats.Retried)
 }
+
+// TestAuditGoRetries checks Go's "starts a call, with Call's retries": a
+// call refused as not executed by the endpoint it went to first completes
+// on the other one.
+func TestAuditGoRetries(t *testing.T) {
+	var refused atomic.Int64
+	bad := startNode(t, "bad", server.WithInterceptors(func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+		if info.Method == "Svc.Who" {
+			refused.Add(1)
+			return nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "injected refusal"))
+		}
+		return next(ctx, args)
+	}))
+	good := startNode(t, "good")
+	cl := newClient(t, resolver.Static(addrs(bad, good)...), cluster.WithBalancer(preferred{bad.addr, good.addr}), cluster.WithHealthCheck("", 0, 0))
+	waitReady(t, cl, 2)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var who string
+	call := cl.Go(ctx, "Svc.Who", struct{}{}, &who)
+	select {
+	case <-call.Done():
+	case <-ctx.Done():
+		t.Fatal("the call did not finish")
+	}
+	require.NoError(t, call.Err())
+	assert.Equal(t, "good", who)
+	assert.Equal(t, int64(1), refused.Load(), "the first attempt went to the refusing endpoint")
+}
