@@ -406,3 +406,43 @@ func TestAuditGoRetries(t *testing.T) {
 	assert.Equal(t, "good", who)
 	assert.Equal(t, int64(1), refused.Load(), "the first attempt went to the refusing endpoint")
 }
+
+// TestAuditDialTimeout checks WithDialTimeout's "bounds one connection
+// attempt, handshake included": against a listener that accepts but never
+// speaks, each attempt gives up after the timeout and the endpoint dials
+// again, while with the default 5 s the first attempt is still pending.
+func TestAuditDialTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	addr := l.Addr().String()
+	short := newClient(t, resolver.Static(addr), cluster.WithDialTimeout(50*time.Millisecond))
+	long := newClient(t, resolver.Static(addr))
+	require.Eventually(t, func() bool { return endpointInfo(short, addr).Dials >= 3 }, 5*time.Second, time.Millisecond,
+		"each attempt ends at the dial timeout")
+	assert.Equal(t, int64(1), endpointInfo(long, addr).Dials, "the default 5 s: still the first attempt")
+	assert.NotEqual(t, "ready", endpointInfo(short, addr).State)
+}
