@@ -446,3 +446,78 @@ func TestAuditDialTimeout(t *testing.T) {
 	assert.Equal(t, int64(1), endpointInfo(long, addr).Dials, "the default 5 s: still the first attempt")
 	assert.NotEqual(t, "ready", endpointInfo(short, addr).State)
 }
+
+// countingBalancer is round robin that checks balancer.Balancer's contract
+// on the cluster's side: Build gets the ready set, "never empty", each time
+// it changes.
+type countingBalancer struct {
+	mu     sync.Mutex
+	builds [][]string
+	empty  int
+}
+
+func (b *countingBalancer) Build(ready []balancer.Endpoint) balancer.Picker {
+	set := make([]string, len(ready))
+	for i, e := range ready {
+		set[i] = e.Addr()
+	}
+	b.mu.Lock()
+	if len(ready) == 0 {
+		b.empty++
+	}
+	b.builds = append(b.builds, set)
+	b.mu.Unlock()
+	return balancer.RoundRobin().Build(ready)
+}
+
+func (b *countingBalancer) last() ([]string, int, int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.builds) == 0 {
+		return nil, 0, b.empty
+	}
+	return b.builds[len(b.builds)-1], len(b.builds), b.empty
+}
+
+// TestAuditBalancerBuildContract checks Balancer.Build's "It is called
+// whenever the ready set changes" with a ready set that "is never empty":
+// the latest Build has exactly the ready endpoints as they come and go,
+// and none is ever empty, even when every endpoint is down.
+func TestAuditBalancerBuildContract(t *testing.T) {
+	a, b := startNode(t, "a"), startNode(t, "b")
+	cb := &countingBalancer{}
+	cl := newClient(t, resolver.Static(addrs(a, b)...), cluster.WithBalancer(cb), cluster.WithHealthCheck("", 0, 0))
+	waitReady(t, cl, 2)
+	latest := func(want ...string) func() bool {
+		return func() bool {
+			set, _, _ := cb.last()
+			return assert.ObjectsAreEqual(want, set)
+		}
+	}
+	both := []string{a.addr, b.addr}
+	if both[0] > both[1] {
+		both[0], both[1] = both[1], both[0]
+	}
+	sortedLast := func() bool {
+		set, _, _ := cb.last()
+		s := append([]string(nil), set...)
+		if len(s) == 2 && s[0] > s[1] {
+			s[0], s[1] = s[1], s[0]
+		}
+		return assert.ObjectsAreEqual(both, s)
+	}
+	require.Eventually(t, sortedLast, 5*time.Second, time.Millisecond, "both ready")
+	a.kill()
+	require.Eventually(t, latest(b.addr), 5*time.Second, time.Millisecond, "a left the ready set")
+	b.kill()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	require.Eventually(t, func() bool {
+		return endpointInfo(cl, b.addr).State != "ready" && endpointInfo(cl, b.addr).State != ""
+	}, 5*time.Second, time.Millisecond)
+	a.restart()
+	require.NoError(t, cl.WaitReady(ctx, 1))
+	require.Eventually(t, latest(a.addr), 5*time.Second, time.Millisecond, "a is back, alone")
+	_, _, empty := cb.last()
+	assert.Zero(t, empty, "Build was never given an empty set")
+}
