@@ -521,3 +521,31 @@ func TestAuditBalancerBuildContract(t *testing.T) {
 	_, _, empty := cb.last()
 	assert.Zero(t, empty, "Build was never given an empty set")
 }
+
+// TestAuditCredentialRefusalNotRetried checks Call's "unless it was
+// refused for its credentials": a refusal, not executed, with permission
+// denied or unauthenticated reaches the caller without a retry, while the
+// same refusal with unavailable goes to the other endpoint.
+func TestAuditCredentialRefusalNotRetried(t *testing.T) {
+	for _, code := range []ferry.Code{ferry.CodePermissionDenied, ferry.CodeUnauthenticated, ferry.CodeUnavailable} {
+		t.Run(code.String(), func(t *testing.T) {
+			bad := startNode(t, "bad", server.WithInterceptors(func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+				if info.Method == "Svc.Who" {
+					return nil, ferry.MarkNotExecuted(ferry.NewError(code, "injected refusal"))
+				}
+				return next(ctx, args)
+			}))
+			good := startNode(t, "good")
+			cl := newClient(t, resolver.Static(addrs(bad, good)...), cluster.WithBalancer(preferred{bad.addr, good.addr}), cluster.WithHealthCheck("", 0, 0))
+			waitReady(t, cl, 2)
+			err := cl.Call(t.Context(), "Svc.Who", struct{}{}, nil)
+			if code == ferry.CodeUnavailable {
+				require.NoError(t, err)
+				assert.Equal(t, int64(1), good.served.Load())
+				return
+			}
+			assert.Equal(t, code, ferry.CodeOf(err), "%v", err)
+			assert.Zero(t, good.served.Load(), "not retried")
+		})
+	}
+}
