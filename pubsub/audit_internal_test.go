@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryrpc/ferry"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -41,4 +42,39 @@ func TestAuditBlockPolicy(t *testing.T) {
 	dropped, ok := b.serverDropped(id)
 	require.True(t, ok)
 	assert.Equal(t, uint64(1), dropped, "dropped and counted")
+}
+
+// TestAuditQueueOptionEdges checks WithQueue's "n below 1 means 1, and a
+// policy other than Block, DropOldest and Disconnect keeps the default
+// policy", and that a subscriber's unknown policy gets the broker's.
+func TestAuditQueueOptionEdges(t *testing.T) {
+	b := NewBroker(WithQueue(0, Overflow(42)))
+	assert.Equal(t, 1, b.queue)
+	assert.Equal(t, DropOldest, b.policy)
+	b = NewBroker(WithQueue(-5, Disconnect))
+	assert.Equal(t, 1, b.queue)
+	assert.Equal(t, Disconnect, b.policy)
+
+	// A stalled subscriber asking for policy 42 on a DropOldest broker of
+	// 2: publishing more keeps queueing (DropOldest), never blocks or ends it.
+	b = NewBroker(WithQueue(2, DropOldest), WithBlockTimeout(time.Minute))
+	id, stop := stalledSubscriber(t, b, &SubscribeArgs{Topic: "t", Policy: Overflow(42)})
+	defer stop()
+	for i := range 10 {
+		n, err := b.Publish(context.Background(), "t", i)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+	}
+	dropped, ok := b.serverDropped(id)
+	require.True(t, ok)
+	assert.Equal(t, uint64(8), dropped)
+}
+
+// TestAuditEmptyTopic checks the documented error of an empty topic:
+// ferry.CodeInvalidArgument from Broker.Publish.
+func TestAuditEmptyTopic(t *testing.T) {
+	_, err := NewBroker().Publish(context.Background(), "", "x")
+	assert.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err), "%v", err)
+	_, err = NewBroker().Publish(context.Background(), "t", func() {})
+	assert.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err), "a value that does not encode: %v", err)
 }

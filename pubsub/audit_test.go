@@ -87,7 +87,8 @@ func TestAuditNextCtxAndPerSubscriptionPolicy(t *testing.T) {
 
 // TestAuditPublishThroughCluster checks Publish's "c is any ferry.Caller:
 // ... a cluster.Client (the message then reaches the subscribers of the
-// one server that takes the call)".
+// one server that takes the call)", and that an empty topic is an error
+// of code ferry.CodeInvalidArgument for Subscribe and Publish.
 func TestAuditPublishThroughCluster(t *testing.T) {
 	b := pubsub.NewBroker()
 	s := server.New()
@@ -109,4 +110,10 @@ func TestAuditPublishThroughCluster(t *testing.T) {
 	var msg string
 	require.NoError(t, sub.Next(ctx, &msg))
 	assert.Equal(t, "via the cluster", msg)
+
+	// The documented error of an empty topic.
+	_, err = pubsub.Subscribe(ctx, c, "")
+	assert.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err), "%v", err)
+	_, err = pubsub.Publish(ctx, cl, "", "x")
+	assert.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err), "%v", err)
 }
