@@ -78,3 +78,24 @@ func TestAuditEmptyTopic(t *testing.T) {
 	_, err = NewBroker().Publish(context.Background(), "t", func() {})
 	assert.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err), "a value that does not encode: %v", err)
 }
+
+// TestAuditBlockBoundedByCtx checks Broker.Publish's "ctx bounds the Block
+// policy's wait": with a minute's block timeout, a publisher whose ctx
+// ends after 50 ms returns then, and the message is dropped and counted.
+func TestAuditBlockBoundedByCtx(t *testing.T) {
+	b := NewBroker(WithQueue(1, Block), WithBlockTimeout(time.Minute))
+	id, stop := stalledSubscriber(t, b, &SubscribeArgs{Topic: "t"})
+	defer stop()
+	n, err := b.Publish(context.Background(), "t", 1)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	n, _ = b.Publish(ctx, "t", 2)
+	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.Zero(t, n)
+	dropped, ok := b.serverDropped(id)
+	require.True(t, ok)
+	assert.Equal(t, uint64(1), dropped)
+}
