@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -548,4 +549,78 @@ func TestAuditCredentialRefusalNotRetried(t *testing.T) {
 			assert.Zero(t, good.served.Load(), "not retried")
 		})
 	}
+}
+
+// recordingBalancer prefers the endpoints of order (as preferred does) and
+// records what each Pick was told.
+type recordingBalancer struct {
+	order preferred
+	mu    sync.Mutex
+	seen  []pickSeen
+}
+
+type pickSeen struct {
+	method, key string
+	skipped     []string // endpoints Skip rejected
+}
+
+func (b *recordingBalancer) Build(ready []balancer.Endpoint) balancer.Picker {
+	return recordingPicker{b, ready, b.order.Build(ready)}
+}
+
+type recordingPicker struct {
+	b     *recordingBalancer
+	ready []balancer.Endpoint
+	next  balancer.Picker
+}
+
+func (p recordingPicker) Pick(info *balancer.Info) balancer.Endpoint {
+	s := pickSeen{method: info.Method}
+	s.key, _ = balancer.HashKey(info.Ctx)
+	for _, e := range p.ready {
+		if info.Skip != nil && info.Skip(e) {
+			s.skipped = append(s.skipped, e.Addr())
+		}
+	}
+	p.b.mu.Lock()
+	p.b.seen = append(p.b.seen, s)
+	p.b.mu.Unlock()
+	return p.next.Pick(info)
+}
+
+// TestAuditBalancerInfo checks balancer.Info as the cluster fills it: the
+// call's "Service.Method", its context carrying the hash key, and on a
+// retry a Skip that rejects the endpoint that refused the call; for
+// streams too.
+func TestAuditBalancerInfo(t *testing.T) {
+	bad := startNode(t, "bad", server.WithInterceptors(func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+		if info.Method == "Svc.Who" {
+			return nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "injected refusal"))
+		}
+		return next(ctx, args)
+	}))
+	good := startNode(t, "good")
+	rb := &recordingBalancer{order: preferred{bad.addr, good.addr}}
+	cl := newClient(t, resolver.Static(addrs(bad, good)...), cluster.WithBalancer(rb), cluster.WithHealthCheck("", 0, 0))
+	waitReady(t, cl, 2)
+	var who string
+	require.NoError(t, cl.Call(balancer.WithHashKey(t.Context(), "user-7"), "Svc.Who", struct{}{}, &who))
+	assert.Equal(t, "good", who)
+	rb.mu.Lock()
+	seen := slices.Clone(rb.seen)
+	rb.seen = nil
+	rb.mu.Unlock()
+	require.Len(t, seen, 2, "two attempts")
+	assert.Equal(t, pickSeen{method: "Svc.Who", key: "user-7"}, seen[0])
+	assert.Equal(t, pickSeen{method: "Svc.Who", key: "user-7", skipped: []string{bad.addr}}, seen[1])
+
+	st, err := cl.NewStream(balancer.WithHashKey(t.Context(), "room-1"), "Svc.Chat")
+	if err == nil {
+		st.Close()
+	}
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	require.NotEmpty(t, rb.seen)
+	assert.Equal(t, "Svc.Chat", rb.seen[0].method)
+	assert.Equal(t, "room-1", rb.seen[0].key)
 }
