@@ -183,3 +183,47 @@ func TestAuditDNSPacing(t *testing.T) {
 	require.Len(t, at, 2, "five hints, one lookup")
 	assert.GreaterOrEqual(t, at[1].Sub(at[0]), 950*time.Millisecond, "at most one lookup per second")
 }
+
+// srvLookup answers SRV lookups from a list and host lookups from a table.
+type srvLookup struct {
+	srvs  []*net.SRV
+	hosts map[string]string
+}
+
+func (s *srvLookup) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if a, ok := s.hosts[host]; ok {
+		return []netip.Addr{netip.MustParseAddr(a)}, nil
+	}
+	return nil, errors.New("no such host")
+}
+
+func (s *srvLookup) LookupSRV(context.Context, string, string, string) (string, []*net.SRV, error) {
+	return "", s.srvs, nil
+}
+
+// TestAuditSRVTargets checks SRV's "A target that does not resolve is
+// left out of the set; a lookup that fails, or whose targets give no
+// address at all, is an error", including no SRV records at all.
+func TestAuditSRVTargets(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	next := func(l resolver.Lookup) ([]resolver.Endpoint, error) {
+		r, err := resolver.SRV("ferry", "tcp", "svc.example", resolver.WithLookup(l))
+		require.NoError(t, err)
+		w, err := r.Watch(ctx)
+		require.NoError(t, err)
+		defer w.Close()
+		return w.Next(ctx)
+	}
+	set, err := next(&srvLookup{
+		srvs:  []*net.SRV{{Target: "gone.example", Port: 7000}, {Target: "a.example", Port: 7001, Weight: 5}},
+		hosts: map[string]string{"a.example": "10.0.0.1"},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []resolver.Endpoint{{Addr: "10.0.0.1:7001", Attrs: map[string]string{resolver.AttrPriority: "0", resolver.AttrWeight: "5"}}}, set)
+
+	_, err = next(&srvLookup{srvs: []*net.SRV{{Target: "gone.example", Port: 7000}}})
+	assert.Error(t, err, "no target resolves")
+	_, err = next(&srvLookup{})
+	assert.Error(t, err, "no SRV records")
+}
