@@ -624,3 +624,32 @@ func TestAuditBalancerInfo(t *testing.T) {
 	assert.Equal(t, "Svc.Chat", rb.seen[0].method)
 	assert.Equal(t, "room-1", rb.seen[0].key)
 }
+
+// TestAuditSingleCheckOnRefusal checks WithHealthCheck's "An interval of 0
+// turns periodic checks off; a single check still runs when a connection
+// refuses a call as not executed": no check runs while calls succeed, and
+// one runs after a refusal.
+func TestAuditSingleCheckOnRefusal(t *testing.T) {
+	var checks atomic.Int64
+	var refuse atomic.Bool
+	a := startNode(t, "a", server.WithInterceptors(func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+		switch {
+		case info.Method == "Health.Check":
+			checks.Add(1)
+		case refuse.CompareAndSwap(true, false):
+			return nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "injected refusal"))
+		}
+		return next(ctx, args)
+	}))
+	cl := newClient(t, resolver.Static(a.addr), cluster.WithHealthCheck("", 0, 0))
+	waitReady(t, cl, 1)
+	for range 20 {
+		require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, nil))
+	}
+	assert.Zero(t, checks.Load(), "no periodic checks")
+	refuse.Store(true)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, cl.Call(ctx, "Svc.Who", struct{}{}, nil), "retried after the refusal")
+	require.Eventually(t, func() bool { return checks.Load() == 1 }, 5*time.Second, time.Millisecond, "one check after the refusal")
+}
