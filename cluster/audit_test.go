@@ -142,7 +142,7 @@ func TestAuditBreakerCountsAvailabilityOnly(t *testing.T) {
 	waitReady(t, off, 1)
 	invalid.Store(true)
 	for range 10 {
-		err := cl.Call(t.Context(), "Svc.Who", struct{}{}, nil)
+		err := cl.Call(callCtx(t), "Svc.Who", struct{}{}, nil)
 		require.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err), "%v", err)
 	}
 	invalid.Store(false)
@@ -153,14 +153,14 @@ func TestAuditBreakerCountsAvailabilityOnly(t *testing.T) {
 
 	a.failOn.Store(true)
 	for range 2 {
-		assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(cl.Call(t.Context(), "Svc.Who", struct{}{}, nil)))
+		assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(cl.Call(callCtx(t), "Svc.Who", struct{}{}, nil)))
 	}
 	info = endpointInfo(cl, a.addr)
 	assert.Equal(t, "open", info.State, "two overloads in a row open it")
 	assert.Equal(t, int64(2), info.Failures)
 
 	for range 10 {
-		assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(off.Call(t.Context(), "Svc.Who", struct{}{}, nil)))
+		assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(off.Call(callCtx(t), "Svc.Who", struct{}{}, nil)))
 	}
 	assert.Equal(t, "ready", endpointInfo(off, a.addr).State, "failures 0: no breaker")
 	assert.Equal(t, int64(10), endpointInfo(off, a.addr).Failures)
@@ -182,7 +182,7 @@ func TestAuditNoHealthServiceIsServing(t *testing.T) {
 	waitReady(t, cl, 1)
 	deadline := time.Now().Add(200 * time.Millisecond) // twenty check periods
 	for time.Now().Before(deadline) {
-		require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, nil))
+		require.NoError(t, cl.Call(callCtx(t), "Svc.Who", struct{}{}, nil))
 		require.Equal(t, "ready", endpointInfo(cl, l.Addr().String()).State)
 	}
 }
@@ -276,7 +276,7 @@ func TestAuditDrainTimeout(t *testing.T) {
 		t.Fatal("the call outlived the drain timeout")
 	}
 	var who string
-	require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, &who))
+	require.NoError(t, cl.Call(callCtx(t), "Svc.Who", struct{}{}, &who))
 	assert.Equal(t, "b", who)
 }
 
@@ -340,7 +340,7 @@ func TestAuditAttrDefaults(t *testing.T) {
 	counts := map[string]int{}
 	for range 500 {
 		var who string
-		require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, &who))
+		require.NoError(t, cl.Call(callCtx(t), "Svc.Who", struct{}{}, &who))
 		counts[who]++
 	}
 	assert.Equal(t, map[string]int{"a": 100, "b": 100, "c": 100, "d": 200}, counts)
@@ -539,7 +539,7 @@ func TestAuditCredentialRefusalNotRetried(t *testing.T) {
 			good := startNode(t, "good")
 			cl := newClient(t, resolver.Static(addrs(bad, good)...), cluster.WithBalancer(preferred{bad.addr, good.addr}), cluster.WithHealthCheck("", 0, 0))
 			waitReady(t, cl, 2)
-			err := cl.Call(t.Context(), "Svc.Who", struct{}{}, nil)
+			err := cl.Call(callCtx(t), "Svc.Who", struct{}{}, nil)
 			if code == ferry.CodeUnavailable {
 				require.NoError(t, err)
 				assert.Equal(t, int64(1), good.served.Load())
@@ -604,7 +604,7 @@ func TestAuditBalancerInfo(t *testing.T) {
 	cl := newClient(t, resolver.Static(addrs(bad, good)...), cluster.WithBalancer(rb), cluster.WithHealthCheck("", 0, 0))
 	waitReady(t, cl, 2)
 	var who string
-	require.NoError(t, cl.Call(balancer.WithHashKey(t.Context(), "user-7"), "Svc.Who", struct{}{}, &who))
+	require.NoError(t, cl.Call(balancer.WithHashKey(callCtx(t), "user-7"), "Svc.Who", struct{}{}, &who))
 	assert.Equal(t, "good", who)
 	rb.mu.Lock()
 	seen := slices.Clone(rb.seen)
@@ -614,7 +614,7 @@ func TestAuditBalancerInfo(t *testing.T) {
 	assert.Equal(t, pickSeen{method: "Svc.Who", key: "user-7"}, seen[0])
 	assert.Equal(t, pickSeen{method: "Svc.Who", key: "user-7", skipped: []string{bad.addr}}, seen[1])
 
-	st, err := cl.NewStream(balancer.WithHashKey(t.Context(), "room-1"), "Svc.Chat")
+	st, err := cl.NewStream(balancer.WithHashKey(callCtx(t), "room-1"), "Svc.Chat")
 	if err == nil {
 		st.Close()
 	}
@@ -644,7 +644,7 @@ func TestAuditSingleCheckOnRefusal(t *testing.T) {
 	cl := newClient(t, resolver.Static(a.addr), cluster.WithHealthCheck("", 0, 0))
 	waitReady(t, cl, 1)
 	for range 20 {
-		require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, nil))
+		require.NoError(t, cl.Call(callCtx(t), "Svc.Who", struct{}{}, nil))
 	}
 	assert.Zero(t, checks.Load(), "no periodic checks")
 	refuse.Store(true)
@@ -652,4 +652,12 @@ func TestAuditSingleCheckOnRefusal(t *testing.T) {
 	defer cancel()
 	require.NoError(t, cl.Call(ctx, "Svc.Who", struct{}{}, nil), "retried after the refusal")
 	require.Eventually(t, func() bool { return checks.Load() == 1 }, 5*time.Second, time.Millisecond, "one check after the refusal")
+}
+
+// callCtx bounds one call of these tests, so that a regression fails
+// rather than hangs.
+func callCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }
