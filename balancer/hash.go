@@ -106,15 +106,7 @@ func (r *ring) Pick(info *Info) Endpoint {
 	}
 	limit := r.limit()
 	if !ok {
-		start := rand.IntN(len(r.eps))
-		for pass := range 2 {
-			for i := range r.eps {
-				if e := r.eps[(start+i)%len(r.eps)]; !skipped(info, e) && (pass == 1 || e.Outstanding() < limit) {
-					return e
-				}
-			}
-		}
-		return r.eps[start]
+		return r.pickAny(info, limit)
 	}
 	h := hashString(key)
 	i, _ := slices.BinarySearchFunc(r.points, h, func(p point, h uint64) int {
@@ -135,6 +127,34 @@ func (r *ring) Pick(info *Info) Endpoint {
 		return e
 	}
 	return r.eps[r.points[i%len(r.points)].ep]
+}
+
+// pickAny places a call without a key: uniformly at random among the
+// endpoints that are not skipped and under limit, else among those not
+// skipped, else anywhere. The first draw usually fits; only when it does
+// not are the others counted, so that the endpoint after a full or skipped
+// one does not inherit its share.
+func (r *ring) pickAny(info *Info, limit int) Endpoint {
+	start := rand.IntN(len(r.eps))
+	if e := r.eps[start]; !skipped(info, e) && e.Outstanding() < limit {
+		return e
+	}
+	for pass := range 2 {
+		var pick Endpoint
+		seen := 0
+		for _, e := range r.eps {
+			if !skipped(info, e) && (pass == 1 || e.Outstanding() < limit) {
+				seen++
+				if rand.IntN(seen) == 0 { // reservoir sampling: each with chance 1/seen
+					pick = e
+				}
+			}
+		}
+		if pick != nil {
+			return pick
+		}
+	}
+	return r.eps[start]
 }
 
 // limit is the most calls an endpoint may have outstanding for it to take

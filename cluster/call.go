@@ -30,7 +30,9 @@ func (c *Client) idempotent(ctx context.Context, method string) bool {
 // Call calls method on one endpoint and waits for the result, decoded into
 // reply (a pointer, or nil to discard it). A call that provably did not
 // run there (refused, sent to a server going away, never sent) is retried
-// on another endpoint; a call that may have run is retried only when it
+// on another endpoint, unless it was refused for its credentials
+// (ferry.CodePermissionDenied, ferry.CodeUnauthenticated: every endpoint
+// would refuse them); a call that may have run is retried only when it
 // is idempotent (WithIdempotent, Idempotent). Errors are *ferry.Error, as
 // from client.Client.Call.
 func (c *Client) Call(ctx context.Context, method string, args, reply any) error {

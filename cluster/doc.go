@@ -35,7 +35,8 @@
 //   - A circuit breaker per endpoint opens after consecutive failures and
 //     lets one probe through after a cool-down.
 //   - A call that provably did not run (ferry.NotExecuted) is retried on
-//     another endpoint. A call that may have run is retried only when it
+//     another endpoint, unless its credentials were refused (permission
+//     denied, unauthenticated), which every endpoint would repeat. A call that may have run is retried only when it
 //     is idempotent (WithIdempotent, or Idempotent(ctx)); such retries
 //     spend a retry budget, so retries cannot multiply the load of an
 //     overloaded service. Idempotent calls may also be hedged

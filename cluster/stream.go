@@ -110,7 +110,9 @@ func (s *stream) open(cause error) error {
 		e.done(conn, err)
 		s.tried = append(s.tried, e)
 		if !ferry.NotExecuted(err) || !s.c.retryable(s.ctx, s.method, err, s.attempt) {
-			s.c.streams.failed.Add(1)
+			if ferry.CodeOf(err) != ferry.CodeCanceled { // the caller's cancel is no failure
+				s.c.streams.failed.Add(1)
+			}
 			return named(e, err)
 		}
 		cause = err

@@ -74,7 +74,8 @@ func (h *Server) SetStatus(service string, s Status) {
 }
 
 // Shutdown sets every service, and the whole server, to NOT_SERVING for
-// good. Call it before the server's Shutdown, so that checking clients
+// good (a name that was never set still reports UNKNOWN, which is not
+// serving either). Call it before the server's Shutdown, so that checking clients
 // move their calls away while the server still answers.
 func (h *Server) Shutdown() {
 	h.mu.Lock()

@@ -58,9 +58,16 @@ type Option func(*Broker)
 
 // WithQueue sets the default (and largest) queue length of a subscriber
 // and the default overflow policy; a subscriber may ask for a shorter
-// queue and another policy. Default 1024 messages, DropOldest.
+// queue and another policy. Default 1024 messages, DropOldest; n below 1
+// means 1, and a policy other than Block, DropOldest and Disconnect keeps
+// the default policy.
 func WithQueue(n int, policy Overflow) Option {
-	return func(b *Broker) { b.queue, b.policy = max(n, 1), policy }
+	return func(b *Broker) {
+		b.queue = max(n, 1)
+		if policy >= Block && policy <= Disconnect {
+			b.policy = policy
+		}
+	}
 }
 
 // WithBlockTimeout bounds how long the Block policy makes a publisher wait
@@ -150,7 +157,9 @@ func (b *Broker) unsubscribe(id string) bool {
 }
 
 // Publish sends v to every subscriber of topic and returns how many
-// subscribers it was queued for.
+// subscribers it was queued for. ctx bounds the Block policy's wait. An
+// empty topic, or a v that does not encode, is an error of code
+// ferry.CodeInvalidArgument.
 func (b *Broker) Publish(ctx context.Context, topic string, v any) (int, error) {
 	raw, err := codec.Marshal(v)
 	if err != nil {

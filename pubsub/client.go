@@ -48,7 +48,8 @@ const unsubscribeWait = time.Second
 // Subscribe subscribes c to topic. It returns once the server has
 // registered the subscription, so anything published afterwards is
 // delivered. The subscription ends when ctx ends, on Close, when the
-// server ends it, or when the connection ends.
+// server ends it, or when the connection ends. An empty topic is an error
+// of code ferry.CodeInvalidArgument.
 func Subscribe(ctx context.Context, c *client.Client, topic string, opts ...SubOption) (*Subscription, error) {
 	args := &SubscribeArgs{Topic: topic}
 	for _, o := range opts {
@@ -107,7 +108,8 @@ func open(ctx context.Context, c *client.Client, args *SubscribeArgs) (*Subscrip
 type SubOption func(*SubscribeArgs)
 
 // WithPolicy asks the server for an overflow policy for this subscription.
-// Default: the broker's.
+// Default: the broker's, which a policy other than Block, DropOldest and
+// Disconnect also gets.
 func WithPolicy(p Overflow) SubOption { return func(a *SubscribeArgs) { a.Policy = p } }
 
 // WithQueueLen asks for a queue of n messages; the broker caps it at its
@@ -276,7 +278,8 @@ func (s *Subscription) end(reason error) {
 // Publish publishes v to topic through the server c is connected to, and
 // returns how many subscribers it was queued for. c is any ferry.Caller: a
 // client.Client, or a cluster.Client (the message then reaches the
-// subscribers of the one server that takes the call).
+// subscribers of the one server that takes the call). An empty topic, or
+// a v that does not encode, is an error of code ferry.CodeInvalidArgument.
 func Publish(ctx context.Context, c ferry.Caller, topic string, v any) (int, error) {
 	raw, err := codec.Marshal(v)
 	if err != nil {

@@ -109,9 +109,10 @@ func DNS(hostport string, opts ...DNSOption) (Resolver, error) {
 // resolved to its addresses, with the record's port, and each address
 // carries the record's priority and weight as Attrs (AttrPriority,
 // AttrWeight; every address of a target carries the target's weight). An
-// address listed by several records keeps the lowest priority. A lookup
-// that fails or finds no address is an error: the client keeps its last
-// good set.
+// address listed by several records keeps the lowest priority. A target
+// that does not resolve is left out of the set; a lookup that fails, or
+// whose targets give no address at all, is an error: the client keeps its
+// last good set.
 //
 // The cluster client honours them as RFC 2782 asks: it sends calls only
 // to the ready endpoints of the lowest priority that has any (the others

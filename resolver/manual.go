@@ -17,6 +17,8 @@ type Manual struct {
 	err     error
 	hasSet  bool   // an Update was made
 	version uint64 // 0: nothing published yet
+	setVer  uint64 // the version of the last Update
+	errVer  uint64 // the version of the last Fail
 	changed chan struct{}
 	hints   atomic.Int64
 }
@@ -46,11 +48,12 @@ func (m *Manual) ResolveNowCalls() int64 { return m.hints.Load() }
 
 func (m *Manual) publish(set []Endpoint, err error) {
 	m.mu.Lock()
-	if err == nil {
-		m.set, m.hasSet = set, true
-	}
-	m.err = err
 	m.version++
+	if err == nil {
+		m.set, m.hasSet, m.setVer = set, true, m.version
+	} else {
+		m.err, m.errVer = err, m.version
+	}
 	close(m.changed)
 	m.changed = make(chan struct{})
 	m.mu.Unlock()
@@ -62,13 +65,18 @@ func (m *Manual) Watch(context.Context) (Watcher, error) {
 }
 
 type manualWatcher struct {
-	m      *Manual
-	mu     sync.Mutex
-	seen   uint64
-	once   sync.Once
-	closed chan struct{}
+	m       *Manual
+	mu      sync.Mutex
+	started bool   // Next returned something
+	seenSet uint64 // the version of the last set Next returned
+	seenErr uint64 // the version of the last Fail Next returned or passed over
+	once    sync.Once
+	closed  chan struct{}
 }
 
+// Next returns what was published since its previous call: the latest
+// set and the latest Fail, each once, in the order they were made; the
+// first call returns the current set even when a Fail came after it.
 func (w *manualWatcher) Next(ctx context.Context) ([]Endpoint, error) {
 	for {
 		select {
@@ -77,22 +85,10 @@ func (w *manualWatcher) Next(ctx context.Context) ([]Endpoint, error) {
 		default:
 		}
 		w.m.mu.Lock()
-		version, set, hasSet, err, changed := w.m.version, w.m.set, w.m.hasSet, w.m.err, w.m.changed
+		set, hasSet, setVer, err, errVer, changed := w.m.set, w.m.hasSet, w.m.setVer, w.m.err, w.m.errVer, w.m.changed
 		w.m.mu.Unlock()
-		w.mu.Lock()
-		fresh := version != 0 && version != w.seen
-		if fresh && w.seen == 0 && hasSet {
-			err = nil // the first call returns the first set, not a Fail made before it
-		}
-		if fresh {
-			w.seen = version
-		}
-		w.mu.Unlock()
-		if fresh {
-			if err != nil {
-				return nil, err
-			}
-			return clone(set), nil
+		if set, ok, err := w.pending(set, hasSet, setVer, err, errVer); ok {
+			return set, err
 		}
 		select {
 		case <-changed:
@@ -102,6 +98,28 @@ func (w *manualWatcher) Next(ctx context.Context) ([]Endpoint, error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// pending picks what Next returns from the Manual's state, and reports
+// false when there is nothing new.
+func (w *manualWatcher) pending(set []Endpoint, hasSet bool, setVer uint64, err error, errVer uint64) ([]Endpoint, bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.started && hasSet {
+		w.started, w.seenSet, w.seenErr = true, setVer, max(w.seenErr, errVer)
+		return clone(set), true, nil
+	}
+	newSet := hasSet && setVer > w.seenSet
+	newErr := errVer > w.seenErr
+	switch {
+	case newErr && (!newSet || errVer < setVer):
+		w.started, w.seenErr = true, errVer
+		return nil, true, err
+	case newSet:
+		w.started, w.seenSet = true, setVer
+		return clone(set), true, nil
+	}
+	return nil, false, nil
 }
 
 func (w *manualWatcher) ResolveNow() { w.m.hints.Add(1) }
