@@ -157,8 +157,8 @@ type Channel struct {
 	loops       sync.WaitGroup
 	closed      chan struct{}
 	once        sync.Once
-	closeMu     sync.Mutex // orders concurrent CloseContexts
-	drainedSent bool       // under closeMu
+	closeMu     sync.Mutex  // orders concurrent CloseContexts
+	drainedSent atomic.Bool // $ferry.drained was queued (CloseContext, or endInput on the reader)
 }
 
 // New prepares a Conn over rwc; Start starts it and Close releases it.
@@ -260,8 +260,7 @@ func (c *Channel) CloseContext(ctx context.Context) error {
 	c.closeMu.Unlock()
 	idle := c.WaitHandlers(ctx) == nil
 	c.closeMu.Lock()
-	if stopped && c.opts.FerryPeer && !c.drainedSent {
-		c.drainedSent = true
+	if stopped && c.opts.FerryPeer && c.drainedSent.CompareAndSwap(false, true) {
 		_ = c.w.notify(wire.MethodDrained, n, nil)
 	}
 	c.closeMu.Unlock()
@@ -507,13 +506,12 @@ func (c *Channel) endInput() {
 	}
 	// The stream is intact: a Ferry peer learns how many of its requests
 	// were read, after their answers (PROTOCOL.md 4). This runs on the
-	// reader goroutine, which counts them. A later Close finds it sent.
-	c.closeMu.Lock()
-	if c.opts.FerryPeer && !c.drainedSent {
-		c.drainedSent = true
+	// reader goroutine, which counts them; it must not take closeMu, which
+	// a Close holds while it waits for the reader to return. A later Close
+	// finds the count sent.
+	if c.opts.FerryPeer && c.drainedSent.CompareAndSwap(false, true) {
 		_ = c.w.notify(wire.MethodDrained, c.nread, nil)
 	}
-	c.closeMu.Unlock()
 	c.fail(errors.New("the peer closed the connection"), true)
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/engine"
@@ -451,6 +452,11 @@ type halfPipe struct {
 
 func (h halfPipe) Close() error { return h.closeFn() }
 
+// deadlinePipe is a halfPipe whose reads take deadlines, which it ignores.
+type deadlinePipe struct{ halfPipe }
+
+func (deadlinePipe) SetReadDeadline(time.Time) error { return nil }
+
 // When the peer stops sending (EOF at a message boundary), calls in flight
 // fail as possibly executed, running handlers finish and their replies
 // still reach the peer, then the engine closes the stream.
@@ -498,6 +504,37 @@ func TestHalfClose(t *testing.T) {
 	assert.Equal(t, []int{1}, decode[[]int](t, m.Params))
 	_, err = rd.Next()
 	assert.ErrorIs(t, err, io.EOF)
+	closed(t, c.Done())
+}
+
+// TestCloseDuringHalfClose: a Close while the reader waits, after the
+// peer's half-close, for a handler to finish: Close cancels the handler,
+// the reader sends the count and returns, and Close returns. The reader
+// once took the lock a Close holds while it waits for the reader: both
+// waited forever (a server's Close hung).
+func TestCloseDuringHalfClose(t *testing.T) {
+	s := newSvc()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	// A stream with read deadlines, as a session's: Close waits for the
+	// reader to return (here it has read its last byte already: the
+	// deadline has nothing to wake).
+	c := engine.New(deadlinePipe{halfPipe{inR, outW, func() error {
+		inR.Close()
+		return outW.Close()
+	}}}, engine.Options{Registry: s.registry(t), FerryPeer: true})
+	c.Start()
+	go func() { _, _ = io.Copy(io.Discard, outR) }()
+
+	_, err := inW.Write(request(1, "T.Block", params(7), noExt))
+	require.NoError(t, err)
+	recv(t, s.entered)
+	require.NoError(t, inW.Close()) // the half-close: the reader waits for T.Block
+
+	closedc := make(chan error, 1)
+	go func() { closedc <- c.Close() }()
+	assert.ErrorIs(t, recv(t, s.exited), context.Canceled, "Close cancels the handler")
+	require.NoError(t, recv(t, closedc), "Close returns")
 	closed(t, c.Done())
 }
 
