@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -19,20 +18,6 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/server"
 )
-
-// ferryBinary builds the ferry command into the test's temporary
-// directory, for the tests that signal a real process; in -short mode
-// they skip.
-func ferryBinary(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds the ferry binary")
-	}
-	bin := filepath.Join(t.TempDir(), "ferry")
-	out, err := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	return bin
-}
 
 // TestBenchCtrlCReportsWhatCompleted sends SIGINT to a built ferry binary
 // running bench: it stops sending, lets the calls in flight finish, prints
