@@ -75,14 +75,15 @@ func TestAuditNextCtxAndPerSubscriptionPolicy(t *testing.T) {
 	assert.Equal(t, "still here", echo)
 	_, err = b.Publish(ctx, "t", "end")
 	require.NoError(t, err)
-	for i := 0; i < 1000; i++ { // the kept subscriber still receives, after what it dropped
+	// The kept subscriber still receives, after whatever its DropOldest
+	// queue dropped (how much depends on how fast it read: maybe none).
+	got := false
+	for i := 0; i < 1000 && !got; i++ {
 		var m any
 		require.NoError(t, sub.Next(ctx, &m))
-		if m == "end" {
-			break
-		}
+		got = m == "end"
 	}
-	assert.Positive(t, sub.Dropped())
+	assert.True(t, got, "the last message reached the kept subscriber")
 }
 
 // TestAuditPublishThroughCluster checks Publish's "c is any ferry.Caller:
