@@ -233,17 +233,7 @@ func TestAttackAuditIdleStreams(t *testing.T) {
 	open := append([]byte{0xc1}, request(0, "Echo.Chat", []any{}, map[string]any{})...)
 	var opened, refused atomic.Int64
 	sessionAttackers(t, s.p.addr, 96, func(i int, a *attackSession) string {
-		var streams []*yamux.Stream
-		n := until(4*time.Second, 1023, func(int) bool {
-			st, err := a.sess.OpenStream()
-			if err != nil {
-				return false
-			}
-			streams = append(streams, st)
-			_ = st.SetWriteDeadline(time.Now().Add(2 * time.Second))
-			_, err = st.Write(open)
-			return err == nil
-		})
+		streams, n := a.openEach(1023, open)
 		opened.Add(int64(n))
 		hold := time.NewTimer(3 * time.Second)
 		<-hold.C

@@ -26,6 +26,24 @@ type attackSession struct {
 	r    *bufio.Reader
 }
 
+// openEach opens up to max streams on a's session within 4 s, writing
+// msg on each as it opens, and stops at the first that fails; it returns
+// the streams opened and how many took msg whole.
+func (a *attackSession) openEach(max int, msg []byte) ([]*yamux.Stream, int) {
+	var streams []*yamux.Stream
+	n := until(4*time.Second, max, func(int) bool {
+		st, err := a.sess.OpenStream()
+		if err != nil {
+			return false
+		}
+		streams = append(streams, st)
+		_ = st.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		_, err = st.Write(msg)
+		return err == nil
+	})
+	return streams, n
+}
+
 func dialAttackSession(addr string) (*attackSession, error) {
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -247,17 +265,7 @@ func TestAttackNoWindowStreams(t *testing.T) {
 	count = append(append(count, frame(1_000_000)...), closeSend...)
 	var started, checked, ended, closed atomic.Int64
 	sessionAttackers(t, s.p.addr, 8, func(i int, a *attackSession) string {
-		var streams []*yamux.Stream
-		n := until(4*time.Second, 500, func(int) bool {
-			st, err := a.sess.OpenStream()
-			if err != nil {
-				return false
-			}
-			streams = append(streams, st)
-			_ = st.SetWriteDeadline(time.Now().Add(2 * time.Second))
-			_, err = st.Write(count)
-			return err == nil
-		})
+		streams, n := a.openEach(500, count)
 		started.Add(int64(n))
 		// Hold them, unread, past the server's write timeout; then see
 		// what the server did with them: each stream ends (reset, or

@@ -4,11 +4,9 @@ package pemfile_test
 // not check.
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/ferryrpc/ferry/auth/pemfile"
@@ -18,26 +16,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-// Write appends p.
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// String returns what was written.
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestAuditLoadNamesTheFile: Load's error names the file that is missing
 // or invalid.
@@ -73,7 +51,7 @@ func TestAuditEstablishedConnectionsUntouched(t *testing.T) {
 	caFile := filepath.Join(dir, "ca.crt")
 	writeFile(t, caFile, oldCA.PEM())
 	certFile, keyFile := writeCert(t, dir, "s", oldCA.Issue(testcerts.Options{CommonName: "s", IPs: localhost}))
-	var logs syncBuffer
+	var logs logBuffer
 	sf, err := pemfile.Load(pemfile.Options{CertFile: certFile, KeyFile: keyFile, CAFile: caFile,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, err)
