@@ -221,7 +221,12 @@ func TestDirectBodyRefused(t *testing.T) {
 	cfg.MemoryBudget = 1 << 20 // raised to 2 × 4 MiB + 1 MiB
 	release := make(chan struct{})
 	held := make(chan struct{}, 1)
-	s := directServer(t, server.WithConfig(cfg))
+	var why atomic.Value
+	s := directServer(t, server.WithConfig(cfg), server.WithConnHooks(nil, func(p *server.Peer) {
+		if err := p.Err(); err != nil {
+			why.Store(err.Error())
+		}
+	}))
 	require.NoError(t, server.Handle(s, "Direct.Hold", func(_ context.Context, p *[]byte) (*int, error) {
 		held <- struct{}{}
 		<-release
@@ -246,7 +251,11 @@ func TestDirectBodyRefused(t *testing.T) {
 	err := c.Call(ctx, "Direct.Bytes", pattern(3584<<10, 4), new([]byte))
 	var fe *ferry.Error
 	require.True(t, errors.As(err, &fe), "%v", err)
-	assert.Equal(t, ferry.CodeResourceExhausted, fe.Code)
+	if fe.Code != ferry.CodeResourceExhausted {
+		// Say why the server ended the session, when it did.
+		assert.Eventually(t, func() bool { return why.Load() != nil }, 5*time.Second, time.Millisecond)
+		require.Failf(t, "not refused", "%v; the server's side: %v", err, why.Load())
+	}
 	assert.True(t, ferry.NotExecuted(err))
 	close(release)
 	require.NoError(t, first.Wait())
