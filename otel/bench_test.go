@@ -67,6 +67,12 @@ func sampled1() sdktrace.Sampler { return sdktrace.ParentBased(sdktrace.TraceIDR
 //   - trace-1%: SDK tracing at 1 % (ParentBased(TraceIDRatioBased(0.01)),
 //     batched to a discarding exporter), no-op metrics;
 //   - both-1%: metrics (as in metrics) and tracing at 1 %;
+//   - head-1%: tracing at 1 % decided by the interceptors
+//     (WithHeadSampling(0.01) on the calling side, WithHeadSampling(0)
+//     on the serving side, which continues the traces its callers
+//     sample), SDK tracing that samples what it is asked (its default
+//     sampler), no-op metrics;
+//   - both-head-1%: metrics (as in metrics) and head-1%'s tracing;
 //   - always: metrics (as in metrics) and every call traced;
 //   - noop: the interceptors on OpenTelemetry's no-op providers.
 //
@@ -135,6 +141,22 @@ var benchVariants = []benchVariant{
 	{"both-1%", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
 		return sdkInterceptors(b, true, sampled1())
 	}},
+	{"head-1%", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
+		return headInterceptors(b, false)
+	}},
+	{"both-head-1%", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
+		return headInterceptors(b, true)
+	}},
+	{"head-0", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
+		opts := sdkOptions(b, false, sdktrace.ParentBased(sdktrace.AlwaysSample()))
+		return ferryotel.ServerInterceptor(append(opts, ferryotel.WithHeadSampling(0))...),
+			ferryotel.ClientInterceptor(append(opts, ferryotel.WithHeadSampling(0))...)
+	}},
+	{"head-100", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
+		opts := sdkOptions(b, false, sdktrace.ParentBased(sdktrace.AlwaysSample()))
+		return ferryotel.ServerInterceptor(append(opts, ferryotel.WithHeadSampling(0))...),
+			ferryotel.ClientInterceptor(append(opts, ferryotel.WithHeadSampling(1))...)
+	}},
 	{"always", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
 		return sdkInterceptors(b, true, sdktrace.AlwaysSample())
 	}},
@@ -168,6 +190,15 @@ func BenchmarkInterceptors(b *testing.B) {
 func sdkInterceptors(b *testing.B, metrics bool, sampler sdktrace.Sampler) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
 	opts := sdkOptions(b, metrics, sampler)
 	return ferryotel.ServerInterceptor(opts...), ferryotel.ClientInterceptor(opts...)
+}
+
+// headInterceptors returns the interceptors of the head-1% variants:
+// the calling side samples 1 % of new traces itself, the serving side
+// only continues them; the SDK provider samples what it is asked about.
+func headInterceptors(b *testing.B, metrics bool) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
+	opts := sdkOptions(b, metrics, sdktrace.ParentBased(sdktrace.AlwaysSample()))
+	return ferryotel.ServerInterceptor(append(opts, ferryotel.WithHeadSampling(0))...),
+		ferryotel.ClientInterceptor(append(opts, ferryotel.WithHeadSampling(0.01))...)
 }
 
 func benchCalls(b *testing.B, sic ferry.ServerInterceptor, cic ferry.ClientInterceptor) {

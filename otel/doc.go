@@ -88,7 +88,33 @@
 // caller's decision holds, as with the SDK's default ParentBased samplers,
 // whatever sampler the provider has, and the context is passed on
 // unchanged so that calls further down follow it too. Durations are
-// measured either way.
+// measured either way (unless the MeterProvider is a no-op one: a call
+// that nothing records reads no clock for it).
+//
+// # Sampling in the interceptors
+//
+// By default a call outside any trace asks the tracer for a span and the
+// provider's sampler decides; when it says no, the trace still gets IDs,
+// and its context travels in the metadata so that the decision holds
+// downstream. That costs every call a span start and a traceparent, the
+// bulk of tracing's cost on a call of a few microseconds (see Cost).
+// WithHeadSampling moves the decision into the interceptors, before
+// any span exists:
+//
+//	edge := []ferryotel.Option{ferryotel.WithHeadSampling(0.01)} // 1 % of new traces
+//	inner := []ferryotel.Option{ferryotel.WithHeadSampling(0)}   // continue the callers' traces, start none
+//	c, err := client.Dial(ctx, addr, client.WithInterceptors(ferryotel.ClientInterceptor(edge...)))
+//	s := server.New(server.WithInterceptors(ferryotel.ServerInterceptor(inner...)))
+//
+// A call or stream outside any trace starts one with the given
+// probability; the others get no span, no IDs and no trace context on the
+// wire. Inside a trace the trace's decision holds, as without the option.
+// A served call that was not sampled gives its handler a context that
+// says so, and calls made with it through interceptors with the option
+// start no trace either. A "no" does not cross the wire: a server with a
+// ratio above zero samples the calls that reach it outside a trace on its
+// own. The provider's sampler still sees the traces the interceptors
+// sample: keep the SDK's default, ParentBased(AlwaysSample()).
 //
 // # Cost
 //

@@ -2,6 +2,8 @@ package otel
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
 	"net"
 	"time"
 
@@ -32,6 +34,8 @@ type config struct {
 	mp      metric.MeterProvider
 	metrics *Metrics
 	props   propagation.TextMapPropagator
+	head    bool    // WithHeadSampling was given
+	ratio   float64 // its ratio
 }
 
 // WithTracerProvider sets where spans go. Default (or nil): the global
@@ -59,6 +63,34 @@ func WithPropagators(p propagation.TextMapPropagator) Option {
 	return func(c *config) { c.props = p }
 }
 
+// WithHeadSampling makes the interceptors decide themselves, before any
+// span exists, which new traces to sample. A call made, a call served or
+// a stream opened outside any trace (no span in its context, no trace
+// context in its metadata) starts one with probability ratio (0 to 1);
+// the others get no span, no trace IDs and no trace context in their
+// metadata, so that they cost the interceptors a random number and no
+// work of the tracer's. Inside a trace the caller's decision holds, as
+// without this option. On the serving side a handler whose call was not
+// sampled gets a context that says so, and the calls it makes through
+// interceptors with this option start no trace of their own.
+//
+// Without it (the default), every call outside a trace asks the tracer
+// for a span, and its provider's sampler decides; a trace that is not
+// sampled still gets IDs, and its context travels in the metadata so that
+// the decision holds downstream. With it, a decision not to sample does
+// not cross the wire: the next server sees a call outside any trace and
+// decides again at its own ratio. Give servers that only serve
+// instrumented callers WithHeadSampling(0): they continue the traces
+// their callers sample and start none.
+//
+// The provider's sampler still sees the traces this option samples:
+// use it with one that samples every trace it is asked about, such as
+// the SDK's default, ParentBased(AlwaysSample()); a TraceIDRatioBased(r)
+// sampler would sample ratio × r of the traces.
+func WithHeadSampling(ratio float64) Option {
+	return func(c *config) { c.head, c.ratio = true, ratio }
+}
+
 // instruments are what one interceptor records with.
 type instruments struct {
 	tracer trace.Tracer
@@ -68,6 +100,12 @@ type instruments struct {
 	hist   metric.Float64Histogram // rpc.server.call.duration or rpc.client.call.duration
 	own    *histogram              // the same in the Metrics of WithMetrics, or nil
 	attrs  attrCache
+	// head is set by WithHeadSampling: a new trace is started when a
+	// random uint64 is below below, or always when all is set.
+	head       bool
+	all        bool
+	below      uint64
+	serverSide bool
 }
 
 // defaults puts the global providers and propagator where an option
@@ -92,10 +130,14 @@ func newInstruments(opts []Option, serverSide bool) *instruments {
 	c.defaults()
 	_, isNoop := c.tp.(noop.TracerProvider)
 	in := &instruments{
-		tracer: c.tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),
-		trace:  !isNoop,
-		props:  c.props,
-		w3c:    isW3C(c.props),
+		tracer:     c.tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),
+		trace:      !isNoop,
+		props:      c.props,
+		w3c:        isW3C(c.props),
+		head:       c.head,
+		all:        c.head && c.ratio >= 1,
+		below:      headBelow(c.ratio),
+		serverSide: serverSide,
 	}
 	if c.metrics != nil {
 		if serverSide {
@@ -125,19 +167,64 @@ func newInstruments(opts []Option, serverSide bool) *instruments {
 	return in
 }
 
-// record records a call's duration d with code.
+// measuring reports whether a call with ctx is to be measured: always
+// into a Metrics, and into the SDK's histogram when it is enabled (not
+// with a no-op MeterProvider). A call not measured reads no clock for it.
+func (in *instruments) measuring(ctx context.Context) bool {
+	return in.own != nil || in.hist != nil && in.hist.Enabled(ctx)
+}
+
+// record records a call's duration d with code; measuring said yes.
 func (in *instruments) record(ctx context.Context, ma *methodAttrs, code ferry.Code, d time.Duration) {
 	if in.own != nil {
 		ma.record(code, in.own).own.record(in.own, int64(d))
 		return
 	}
-	if in.hist.Enabled(ctx) {
-		in.hist.Record(ctx, d.Seconds(), ma.record(code, nil).opts...)
-	}
+	in.hist.Record(ctx, d.Seconds(), ma.record(code, nil).opts...)
 }
 
 // noSpan stands in when tracing is off.
 var noSpan = trace.SpanFromContext(context.Background())
+
+// headBelow is ratio × 2⁶⁴ as a threshold for a random uint64: 0 (never)
+// for ratio ≤ 0 or NaN, up to 2⁶⁴ − 2¹¹ below 1 (instruments.all covers
+// ratio ≥ 1).
+func headBelow(ratio float64) uint64 {
+	if !(ratio > 0) {
+		return 0
+	}
+	return uint64(math.Ldexp(min(ratio, math.Nextafter(1, 0)), 64))
+}
+
+// declinedKey marks a served call's context, under WithHeadSampling, as
+// not sampled: calls made with it start no trace.
+type declinedKey struct{}
+
+// sample reports whether a call or stream with ctx gets a span, and
+// whether ctx is outside any trace (root), and returns the context to go
+// on with. Inside a trace the trace's decision holds. Outside one,
+// without WithHeadSampling, the tracer's sampler decides when the span is
+// started; with it, the decision is made here, once, and a serving side's
+// "no" is kept in the handler's context, which only a serving side's
+// handler can hold.
+func (in *instruments) sample(ctx context.Context) (_ context.Context, start, root bool) {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		return ctx, sc.IsSampled(), false
+	}
+	if !in.head {
+		return ctx, true, true
+	}
+	if !in.serverSide && ctx.Value(declinedKey{}) != nil {
+		return ctx, false, true
+	}
+	if in.all || rand.Uint64() < in.below {
+		return ctx, true, true
+	}
+	if in.serverSide {
+		ctx = context.WithValue(ctx, declinedKey{}, true)
+	}
+	return ctx, false, true
+}
 
 // ServerInterceptor returns an interceptor for the calls a side serves:
 // install it with server.WithInterceptors, or client.WithServerInterceptors
@@ -151,6 +238,7 @@ func ServerInterceptor(opts ...Option) ferry.ServerInterceptor {
 	in := newInstruments(opts, true)
 	return func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
 		ma := in.attrs.method(info.Method)
+		measure := in.measuring(ctx)
 		// The call started when its message was read: the duration
 		// includes decoding and any wait for a handler, as the server
 		// sees it.
@@ -164,13 +252,13 @@ func ServerInterceptor(opts ...Option) ferry.ServerInterceptor {
 			// A caller that did not sample the trace gets no server span:
 			// its decision holds (as ParentBased samplers, the SDK's
 			// default, decide), and the handler's own calls carry it on.
-			if !unsampled(ctx) {
+			var start bool
+			if ctx, start, _ = in.sample(ctx); start {
 				opts := append(ma.serverStart[:len(ma.serverStart):len(ma.serverStart)], trace.WithTimestamp(t0))
 				ctx, span = in.tracer.Start(ctx, info.Method, opts...)
 			}
 		}
 		reply, err := next(ctx, args)
-		d := time.Since(t0)
 		code := ferry.CodeOf(err)
 		if span.IsRecording() {
 			if p := server.PeerFromContext(ctx); p != nil {
@@ -182,7 +270,9 @@ func ServerInterceptor(opts ...Option) ferry.ServerInterceptor {
 			}
 		}
 		span.End()
-		in.record(ctx, ma, code, d)
+		if measure {
+			in.record(ctx, ma, code, time.Since(t0))
+		}
 		return reply, err
 	}
 }
@@ -199,13 +289,26 @@ func ClientInterceptor(opts ...Option) ferry.ClientInterceptor {
 		span := noSpan
 		// Inside a trace that is not sampled, no span: the call carries
 		// the parent's context and decision on.
-		if in.trace && !unsampled(ctx) {
-			ctx, span = in.tracer.Start(ctx, info.Method, ma.clientStart...)
+		if in.trace {
+			sctx, start, root := in.sample(ctx)
+			if start {
+				ctx, span = in.tracer.Start(sctx, info.Method, ma.clientStart...)
+			}
+			// A new trace not sampled (WithHeadSampling) has no context
+			// to carry; baggage goes through a propagator other than
+			// TraceContext.
+			if start || !root || !in.w3c {
+				ctx = in.inject(ctx)
+			}
+		} else {
+			ctx = in.inject(ctx)
 		}
-		ctx = in.inject(ctx)
-		t0 := now()
+		measure := in.measuring(ctx)
+		var t0 time.Duration
+		if measure {
+			t0 = now()
+		}
 		err := next(ctx, info, args, reply)
-		d := now() - t0
 		code := ferry.CodeOf(err)
 		if span.IsRecording() {
 			span.SetAttributes(statusKVs(code)...)
@@ -214,7 +317,9 @@ func ClientInterceptor(opts ...Option) ferry.ClientInterceptor {
 			}
 		}
 		span.End()
-		in.record(ctx, ma, code, d)
+		if measure {
+			in.record(ctx, ma, code, now()-t0)
+		}
 		return err
 	}
 }
@@ -225,13 +330,6 @@ var epoch = time.Now()
 // now returns the monotonic time since epoch, which reads one clock where
 // time.Now reads two.
 func now() time.Duration { return time.Since(epoch) }
-
-// unsampled reports whether ctx carries a valid span context whose trace
-// is not sampled.
-func unsampled(ctx context.Context) bool {
-	sc := trace.SpanContextFromContext(ctx)
-	return sc.IsValid() && !sc.IsSampled()
-}
 
 // serverFault reports whether a code means the server failed, which marks
 // a server span as an error; the caller's mistakes (invalid_argument,

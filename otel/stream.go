@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -59,7 +60,8 @@ func newStreamInstruments(opts []Option, serverSide bool) *streamInstruments {
 		in.ownBytes = c.metrics.histogram(sizeName, sizeDesc, "By", countBuckets, false)
 		return in
 	}
-	meter := c.mp.Meter(ScopeName)
+	// The same scope as the call duration's: name and schema URL.
+	meter := c.mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
 	var err error
 	if in.msgs, err = meter.Int64Histogram(msgsName, metric.WithUnit("{message}"), metric.WithDescription(msgsDesc)); err != nil {
 		global.Handle(err)
@@ -105,7 +107,9 @@ func (in *streamInstruments) end(ctx context.Context, span trace.Span, ma *metho
 			span.SetAttributes(BytesSentKey.Int64(bs), BytesReceivedKey.Int64(br))
 		}
 	}
-	in.record(ctx, ma, code, d)
+	if in.measuring(ctx) {
+		in.record(ctx, ma, code, d)
+	}
 	sent, recvd := ma.streamRecord(code, info.Kind, streamDirectionSent), ma.streamRecord(code, info.Kind, streamDirectionRecvd)
 	recordCount(ctx, in.ownMsgs, in.msgs, sent, t.sent.Load())
 	recordCount(ctx, in.ownMsgs, in.msgs, recvd, t.received.Load())
@@ -133,7 +137,8 @@ func StreamServerInterceptor(opts ...Option) ferry.StreamServerInterceptor {
 			ctx = in.extract(ctx)
 			// As for unary calls: no span inside a trace the caller did
 			// not sample.
-			if !unsampled(ctx) {
+			var start bool
+			if ctx, start, _ = in.sample(ctx); start {
 				ctx, span = in.tracer.Start(ctx, info.Method, ma.serverStart...)
 			}
 		}
@@ -195,8 +200,10 @@ func StreamClientInterceptor(opts ...Option) ferry.StreamClientInterceptor {
 	return func(ctx context.Context, info *ferry.StreamInfo, next ferry.Streamer) (ferry.ClientStream, error) {
 		ma := in.attrs.method(info.Method)
 		span := noSpan
-		if in.trace && !unsampled(ctx) {
-			ctx, span = in.tracer.Start(ctx, info.Method, ma.clientStart...)
+		if in.trace {
+			if sctx, start, _ := in.sample(ctx); start {
+				ctx, span = in.tracer.Start(sctx, info.Method, ma.clientStart...)
+			}
 		}
 		ctx = in.inject(ctx)
 		t0 := now()
