@@ -73,6 +73,8 @@ func sampled1() sdktrace.Sampler { return sdktrace.ParentBased(sdktrace.TraceIDR
 //     sample), SDK tracing that samples what it is asked (its default
 //     sampler), no-op metrics;
 //   - both-head-1%: metrics (as in metrics) and head-1%'s tracing;
+//   - head-0: head-1% with no new trace sampled: what the interceptors
+//     cost a call that is not sampled;
 //   - always: metrics (as in metrics) and every call traced;
 //   - noop: the interceptors on OpenTelemetry's no-op providers.
 //
@@ -142,20 +144,13 @@ var benchVariants = []benchVariant{
 		return sdkInterceptors(b, true, sampled1())
 	}},
 	{"head-1%", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
-		return headInterceptors(b, false)
+		return headInterceptors(b, false, 0.01)
 	}},
 	{"both-head-1%", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
-		return headInterceptors(b, true)
+		return headInterceptors(b, true, 0.01)
 	}},
 	{"head-0", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
-		opts := sdkOptions(b, false, sdktrace.ParentBased(sdktrace.AlwaysSample()))
-		return ferryotel.ServerInterceptor(append(opts, ferryotel.WithHeadSampling(0))...),
-			ferryotel.ClientInterceptor(append(opts, ferryotel.WithHeadSampling(0))...)
-	}},
-	{"head-100", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
-		opts := sdkOptions(b, false, sdktrace.ParentBased(sdktrace.AlwaysSample()))
-		return ferryotel.ServerInterceptor(append(opts, ferryotel.WithHeadSampling(0))...),
-			ferryotel.ClientInterceptor(append(opts, ferryotel.WithHeadSampling(1))...)
+		return headInterceptors(b, false, 0)
 	}},
 	{"always", func(b *testing.B) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
 		return sdkInterceptors(b, true, sdktrace.AlwaysSample())
@@ -192,13 +187,13 @@ func sdkInterceptors(b *testing.B, metrics bool, sampler sdktrace.Sampler) (ferr
 	return ferryotel.ServerInterceptor(opts...), ferryotel.ClientInterceptor(opts...)
 }
 
-// headInterceptors returns the interceptors of the head-1% variants:
-// the calling side samples 1 % of new traces itself, the serving side
-// only continues them; the SDK provider samples what it is asked about.
-func headInterceptors(b *testing.B, metrics bool) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
+// headInterceptors returns the interceptors of the head variants: the
+// calling side samples ratio of new traces itself, the serving side only
+// continues them; the SDK provider samples what it is asked about.
+func headInterceptors(b *testing.B, metrics bool, ratio float64) (ferry.ServerInterceptor, ferry.ClientInterceptor) {
 	opts := sdkOptions(b, metrics, sdktrace.ParentBased(sdktrace.AlwaysSample()))
 	return ferryotel.ServerInterceptor(append(opts, ferryotel.WithHeadSampling(0))...),
-		ferryotel.ClientInterceptor(append(opts, ferryotel.WithHeadSampling(0.01))...)
+		ferryotel.ClientInterceptor(append(opts, ferryotel.WithHeadSampling(ratio))...)
 }
 
 func benchCalls(b *testing.B, sic ferry.ServerInterceptor, cic ferry.ClientInterceptor) {
