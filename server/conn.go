@@ -32,11 +32,14 @@ type netConn struct {
 	quietHint atomic.Int64
 	bare      atomic.Pointer[engine.Channel]
 	busyUntil atomic.Int64
-	evicted   bool // closed to make room; under s.mu
-	ip        string
-	peers     map[*netConn]struct{} // the connections open from ip (Server.perIP), under s.mu
-	limiter   *engine.Limiter
-	done      chan struct{}
+	// streamCalls counts the streaming calls whose handler runs
+	// (ConnInfo.StreamingCalls).
+	streamCalls atomic.Int32
+	evicted     bool // closed to make room; under s.mu
+	ip          string
+	peers       map[*netConn]struct{} // the connections open from ip (Server.perIP), under s.mu
+	limiter     *engine.Limiter
+	done        chan struct{}
 
 	ctx    context.Context // parent of every handler context; canceled at close
 	cancel context.CancelFunc

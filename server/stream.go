@@ -219,6 +219,8 @@ func (c *netConn) serveStream(st net.Conn, setUp func()) {
 		return
 	}
 	defer c.streamHandlers.Done()
+	c.streamCalls.Add(1)
+	defer c.streamCalls.Add(-1)
 	defer c.limiter.Release()
 	defer c.budget.Release(engine.CallOverhead)
 	// The final status is written before a graceful shutdown, which waits
