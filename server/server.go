@@ -362,7 +362,10 @@ func (s *Server) quietest(ip string, sameIP bool) *netConn {
 // finish, and closes every connection. Every call a Ferry client sent is
 // answered or fails with ferry.NotExecuted true (PROTOCOL.md, "Going
 // away"); only a call whose handler was still running when ctx ended can
-// end with its outcome unknown.
+// end with its outcome unknown. A request that has only partly arrived
+// is not waited for: once the clients have seen the go-away, it is
+// refused (the opening request of a streaming call) or left unread and
+// reported to the client as not executed (a call).
 //
 // Shutdown returns at most 100 ms after ctx ends, whatever the handlers
 // do. If ctx ends before they finish, Shutdown cancels every handler's
