@@ -3,6 +3,7 @@ package e2e_test
 // Tests of fixed bugs (CHANGELOG.md, Fixed).
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"sync"
@@ -104,4 +105,35 @@ func TestFixShutdownSkipsPartialRequest(t *testing.T) {
 		t.Fatal("Shutdown did not return")
 	}
 	assert.Less(t, time.Since(start), 5*time.Second, "well below PartialMessageTimeout and SniffTimeout")
+}
+
+// TestFixServerBudgetFitsOneLargestMessage: the server-wide memory budget
+// is raised, as each connection's is (transport.Config.ConnBudget), to fit
+// one message of the largest size: a 600 KiB call under a 1 MiB
+// server-wide budget is served, from a Ferry client and from a plain
+// MessagePack-RPC socket (it ended the connection).
+func TestFixServerBudgetFitsOneLargestMessage(t *testing.T) {
+	big := bytes.Repeat([]byte{'x'}, 600<<10)
+	t.Run("client", func(t *testing.T) {
+		s := newServer(t, server.WithMemoryBudget(1<<20))
+		addr, _ := serveFix(t, s)
+		c, err := client.Dial(t.Context(), addr)
+		require.NoError(t, err)
+		defer c.Close()
+		for range 2 { // what the first held was given back
+			var got []byte
+			require.NoError(t, c.Call(t.Context(), "Echo.Echo", big, &got))
+			assert.Equal(t, big, got)
+		}
+	})
+	t.Run("raw", func(t *testing.T) {
+		s := newServer(t, server.WithMemoryBudget(1<<20))
+		addr, _ := serveFix(t, s)
+		raw := dialRaw(t, addr)
+		for i := range 2 {
+			r := raw.call(request(uint32(i+1), "Echo.Echo", []any{big}))
+			require.Nil(t, r.err)
+			assert.Equal(t, big, r.result)
+		}
+	})
 }

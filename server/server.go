@@ -67,7 +67,9 @@ func New(opts ...Option) *Server {
 	if s.opts.memory == 0 {
 		s.opts.memory = DefaultMemoryBudget()
 	}
-	s.pool = transport.NewPool(s.opts.memory)
+	// Raised as each connection's is (transport.Config.ConnBudget), so
+	// that one message of the largest size always fits.
+	s.pool = transport.NewPool(max(s.opts.memory, 2*int64(s.opts.cfg.MaxMessageSize)+1<<20))
 	return s
 }
 
