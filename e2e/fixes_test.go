@@ -137,3 +137,33 @@ func TestFixServerBudgetFitsOneLargestMessage(t *testing.T) {
 		}
 	})
 }
+
+// TestFixControlNotificationsAsRequests: every reserved method but
+// $ferry.hello is a notification; sent as a request, each gets
+// unimplemented, not executed, naming it a control notification
+// (PROTOCOL.md 4). $ferry.cancelstream and $ferry.settled got success.
+func TestFixControlNotificationsAsRequests(t *testing.T) {
+	s := newServer(t)
+	addr, _ := serveFix(t, s)
+	ws := dialSession(t, addr)
+	for i, req := range []struct {
+		method string
+		params []any
+	}{
+		{"$ferry.cancel", []any{1}},
+		{"$ferry.cancelstream", []any{3}},
+		{"$ferry.goaway", []any{}},
+		{"$ferry.settled", []any{}},
+		{"$ferry.drained", []any{0}},
+	} {
+		r := parseResponse(t, ws.call.read2(request(uint32(10+i), req.method, req.params, map[string]any{})))
+		assert.EqualValues(t, 10+i, r.msgid)
+		assert.EqualValues(t, 12, r.code(), "%s: unimplemented: %v", req.method, r.err)
+		assert.Equal(t, true, r.ext["n"], "%s: not executed", req.method)
+		assert.Contains(t, r.err, req.method+" is a control notification", req.method)
+	}
+	// None acted: the stream still serves calls.
+	r := parseResponse(t, ws.call.read2(request(20, "Echo.Echo", []any{"x"}, map[string]any{})))
+	require.Nil(t, r.err)
+	assert.Equal(t, "x", r.result)
+}
