@@ -114,7 +114,8 @@ func TestAuditConnStats(t *testing.T) {
 	sess, ok := byProto["session"]
 	require.True(t, ok, "%+v", snap.Conns)
 	assert.Equal(t, 1, sess.Running, "Gate.Wait's handler runs for it")
-	assert.GreaterOrEqual(t, sess.Streams, 1, "its call stream is open")
+	assert.Equal(t, 1, sess.CallStreams, "its call stream is open")
+	assert.Equal(t, 0, sess.Streams, "no streaming call")
 	assert.Equal(t, uint64(0), sess.Calls)
 }
 

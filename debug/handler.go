@@ -139,9 +139,9 @@ refused: calls refused before any handler ran (arguments, unknown method, limits
 {{template "chart" .Latency}}
 
 <h2 id="conns">Connections ({{len .Conns}})</h2>
-<table><thead><tr><th>remote</th><th>protocol</th><th>age</th><th>streams</th><th>running</th><th>calls</th><th>errors</th></tr></thead><tbody>
-{{range .Conns}}<tr class="conn"><td>{{.Remote}}</td><td>{{.Protocol}}</td><td>{{age $.Now .Since}}</td><td>{{.Streams}}</td><td>{{.Running}}</td><td class="calls">{{.Calls}}</td><td class="errors">{{.Errors}}</td></tr>
-{{else}}<tr><td colspan="7" class="muted">none</td></tr>{{end}}
+<table><thead><tr><th>remote</th><th>protocol</th><th>age</th><th>streams</th><th>call streams</th><th>running</th><th>calls</th><th>errors</th></tr></thead><tbody>
+{{range .Conns}}<tr class="conn"><td>{{.Remote}}</td><td>{{.Protocol}}</td><td>{{age $.Now .Since}}</td><td>{{.Streams}}</td><td>{{.CallStreams}}</td><td>{{.Running}}</td><td class="calls">{{.Calls}}</td><td class="errors">{{.Errors}}</td></tr>
+{{else}}<tr><td colspan="8" class="muted">none</td></tr>{{end}}
 </tbody></table>
 </body></html>
 {{define "chart"}}<svg class="{{.Class}}" xmlns="http://www.w3.org/2000/svg" width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="{{.Label}}">

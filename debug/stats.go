@@ -260,10 +260,17 @@ type ConnStats struct {
 	Remote   string    `json:"remote"`
 	Protocol string    `json:"protocol"` // "session" (Ferry) or "msgpack-rpc" (bare); "" while sniffing
 	Since    time.Time `json:"since"`
-	Streams  int       `json:"streams"` // call streams open on it
-	Running  int       `json:"running"` // handlers running for it
-	Calls    uint64    `json:"calls"`   // calls its handlers finished
-	Errors   uint64    `json:"errors"`  // of which failed
+	// Streams counts the streaming calls the client opened on it whose
+	// handler is running (server.ConnInfo.StreamingCalls); 0 once they
+	// have all closed.
+	Streams int `json:"streams"`
+	// CallStreams counts its call streams, which carry the unary calls (a
+	// Ferry client opens one a session; a MessagePack-RPC connection is
+	// one): server.ConnInfo.Streams.
+	CallStreams int    `json:"call_streams"`
+	Running     int    `json:"running"` // unary handlers running for it
+	Calls       uint64 `json:"calls"`   // unary calls its handlers finished
+	Errors      uint64 `json:"errors"`  // of which failed
 }
 
 // MethodStats are one method's numbers. Kind is empty for a method that
@@ -318,7 +325,7 @@ func (st *Stats) Snapshot(s *server.Server) Snapshot {
 		}
 		counts := st.connCounts()
 		for _, c := range s.Conns() {
-			cs := ConnStats{Protocol: c.Protocol, Since: c.Since, Streams: c.Streams, Running: c.Running}
+			cs := ConnStats{Protocol: c.Protocol, Since: c.Since, Streams: c.StreamingCalls, CallStreams: c.Streams, Running: c.Running}
 			if c.RemoteAddr != nil {
 				cs.Remote = c.RemoteAddr.String()
 				cs.Calls, cs.Errors = counts[cs.Remote][0], counts[cs.Remote][1]

@@ -32,11 +32,14 @@ type netConn struct {
 	quietHint atomic.Int64
 	bare      atomic.Pointer[engine.Channel]
 	busyUntil atomic.Int64
-	evicted   bool // closed to make room; under s.mu
-	ip        string
-	peers     map[*netConn]struct{} // the connections open from ip (Server.perIP), under s.mu
-	limiter   *engine.Limiter
-	done      chan struct{}
+	// streamCalls counts the streaming calls whose handler runs
+	// (ConnInfo.StreamingCalls).
+	streamCalls atomic.Int32
+	evicted     bool // closed to make room; under s.mu
+	ip          string
+	peers       map[*netConn]struct{} // the connections open from ip (Server.perIP), under s.mu
+	limiter     *engine.Limiter
+	done        chan struct{}
 
 	ctx    context.Context // parent of every handler context; canceled at close
 	cancel context.CancelFunc
@@ -64,9 +67,10 @@ type netConn struct {
 	// unsettled counts them from Accept on, settling holds those whose
 	// goroutine started. Under mu.
 	unsettled int
-	settling  map[net.Conn]struct{}
-	settled   chan struct{} // closed when unsettled drops to 0, if someone waits
-	drained   chan struct{} // closed when drain returns
+	settling  map[net.Conn]time.Time // each one's setup read deadline (setup.go); zero once it is read no more
+	setupCut  bool                   // drained: setups are waited for no more (cutSetup)
+	settled   chan struct{}          // closed when unsettled drops to 0, if someone waits
+	drained   chan struct{}          // closed when drain returns
 	// The Accept loop runs only while streams arrive (opened): opens
 	// counts the streams the client opened and no loop took yet,
 	// accepting is set while a loop runs. A graceful close pauses it for
@@ -313,17 +317,22 @@ func (c *netConn) serveSessionStream(st net.Conn) (handedOff bool) {
 		}
 	}
 	defer setUp()
-	_ = st.SetReadDeadline(time.Now().Add(c.s.opts.cfg.SniffTimeout))
+	c.armSetup(st)
 	var b [1]byte
 	if _, err := io.ReadFull(st, b[:]); err != nil {
+		if c.setupWasCut(err) {
+			sc := stream.New(st, engine.Limits(c.s.opts.cfg))
+			_ = sc.SendStatus(nil, errDrainedSetup)
+			sc.Close()
+		}
 		st.Close()
 		return false
 	}
-	_ = st.SetReadDeadline(time.Time{})
 	if b[0] == wire.StreamMarker {
 		c.serveStream(st, setUp) // settled when its handler starts (beginStream) or it returns
 		return false
 	}
+	c.endSetup(st)
 	setUp()
 	c.streams.Add(1) // the engine's, until ended
 	e, p := c.add(transport.Prepend(st, b[0]), true, func(e *engine.Channel, p *Peer) { go c.ended(e, p) })
@@ -360,9 +369,9 @@ func (c *netConn) settle(st net.Conn, in bool) {
 	defer c.mu.Unlock()
 	if in {
 		if c.settling == nil {
-			c.settling = map[net.Conn]struct{}{}
+			c.settling = map[net.Conn]time.Time{}
 		}
-		c.settling[st] = struct{}{}
+		c.settling[st] = c.setupDeadline()
 		return
 	}
 	if _, ok := c.settling[st]; !ok {
@@ -667,7 +676,8 @@ func (c *netConn) snapshot() []*engine.Channel {
 // session's go-away (a ping answered after it) and, from a client that
 // promised it in its hello, once its $ferry.settled arrived (within the
 // write timeout), so that every stream the client opened before then has
-// reached the server: accepted, or reset by yamux as refused.
+// reached the server: accepted, or reset by yamux as refused. Then the
+// streams still being set up are refused (cutSetup).
 func (c *netConn) drain() {
 	c.mu.Lock()
 	c.draining = true
@@ -675,6 +685,7 @@ func (c *netConn) drain() {
 	done := c.drainDone()
 	c.mu.Unlock()
 	defer close(done)
+	defer c.cutSetup() // the client has seen the go-away: a partial opening is no call
 	for _, e := range c.snapshot() {
 		e.Drain()
 	}

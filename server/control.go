@@ -11,8 +11,9 @@ import (
 // their call streams, and authentication.
 
 // control serves the reserved methods of the connection's call streams:
-// the client's hello (authentication) and the out-of-band cancel of a
-// streaming call.
+// the client's hello (authentication), and the notifications of its
+// settling after a go-away and of the out-of-band cancel of a streaming
+// call (the engine refuses those two sent as requests).
 func (c *netConn) control(method string, params []byte) (any, error) {
 	switch method {
 	case wire.MethodHello:

@@ -30,9 +30,15 @@ type ConnInfo struct {
 	RemoteAddr net.Addr
 	Protocol   string    // "session" (Ferry) or "msgpack-rpc" (bare); "" while sniffing
 	Since      time.Time // when it was accepted
-	Streams    int       // call streams open on it
-	Running    int       // handlers running for it
-	Memory     int64     // bytes charged to its memory budget now
+	// Streams counts its call streams: the streams carrying unary calls
+	// (a Ferry client opens one a session, a MessagePack-RPC connection
+	// is one), not streaming calls.
+	Streams int
+	// StreamingCalls counts the streaming calls the client opened on it
+	// whose handler is running (a session stream each).
+	StreamingCalls int
+	Running        int   // unary handlers running for it (StreamingCalls counts the streaming ones)
+	Memory         int64 // bytes charged to its memory budget now
 	// QuietSince is when the connection became quiet: nothing arrived on
 	// it for a while (at least 250 ms), no call in progress either way, no
 	// stream open but its call streams. Zero while it is not quiet. At a
@@ -51,7 +57,7 @@ func (s *Server) Conns() []ConnInfo {
 	out := make([]ConnInfo, 0, len(conns))
 	for _, c := range conns {
 		c.mu.Lock()
-		ci := ConnInfo{RemoteAddr: c.nc.RemoteAddr(), Protocol: c.proto, Since: c.since, Streams: len(c.engines), Memory: c.budget.Used()}
+		ci := ConnInfo{RemoteAddr: c.nc.RemoteAddr(), Protocol: c.proto, Since: c.since, Streams: len(c.engines), StreamingCalls: int(c.streamCalls.Load()), Memory: c.budget.Used()}
 		c.mu.Unlock()
 		for _, e := range c.snapshot() {
 			ci.Running += e.Running()

@@ -74,7 +74,11 @@ func DefaultMemoryBudget() int64 {
 // would pass it, the call is refused with CodeResourceExhausted and
 // ferry.NotExecuted true; when bytes that already arrived pass it, the
 // server ends the connection holding the most (logged), so the others keep
-// being served. Default DefaultMemoryBudget(); range 1 MiB to 1 TiB.
+// being served. Default DefaultMemoryBudget(); range 1 MiB to 1 TiB. A
+// budget below 2 × transport.Config.MaxMessageSize + 1 MiB (9 MiB by
+// default) is raised to that, as each connection's is
+// (transport.Config.ConnBudget), so that one message of the largest size
+// always fits.
 func WithMemoryBudget(bytes int64) Option {
 	return func(o *options) error {
 		if bytes < 1<<20 || bytes > 1<<40 {

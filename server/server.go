@@ -67,7 +67,9 @@ func New(opts ...Option) *Server {
 	if s.opts.memory == 0 {
 		s.opts.memory = DefaultMemoryBudget()
 	}
-	s.pool = transport.NewPool(s.opts.memory)
+	// Raised as each connection's is (transport.Config.ConnBudget), so
+	// that one message of the largest size always fits.
+	s.pool = transport.NewPool(max(s.opts.memory, 2*int64(s.opts.cfg.MaxMessageSize)+1<<20))
 	return s
 }
 
@@ -362,7 +364,10 @@ func (s *Server) quietest(ip string, sameIP bool) *netConn {
 // finish, and closes every connection. Every call a Ferry client sent is
 // answered or fails with ferry.NotExecuted true (PROTOCOL.md, "Going
 // away"); only a call whose handler was still running when ctx ended can
-// end with its outcome unknown.
+// end with its outcome unknown. A request that has only partly arrived
+// is not waited for: once the clients have seen the go-away, it is
+// refused (the opening request of a streaming call) or left unread and
+// reported to the client as not executed (a call).
 //
 // Shutdown returns at most 100 ms after ctx ends, whatever the handlers
 // do. If ctx ends before they finish, Shutdown cancels every handler's

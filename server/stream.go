@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"reflect"
-	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/engine"
@@ -168,12 +167,14 @@ func (c *netConn) serveStream(st net.Conn, setUp func()) {
 	sc.Bound(c.budget, cfg.PartialMessageTimeout)
 	sc.BoundWrites(c.budget, cfg.WriteTimeout) // a peer that grants no window is cut off, and what waits for it is charged
 	defer sc.Close()
-	_ = st.SetReadDeadline(time.Now().Add(cfg.SniffTimeout))
-	method, ext, err := sc.ReadOpen()
-	_ = st.SetReadDeadline(time.Time{})
+	method, ext, err := sc.ReadOpen() // within the setup deadline (armSetup)
+	c.endSetup(st)
 	setUp()
 	refusal := stream.OpenRefusal(method, err)
 	if err != nil && refusal == nil {
+		if c.setupWasCut(err) {
+			_ = sc.SendStatus(nil, errDrainedSetup)
+		}
 		return
 	}
 	sm := c.s.reg.Lookup([]byte(method))
@@ -219,6 +220,8 @@ func (c *netConn) serveStream(st net.Conn, setUp func()) {
 		return
 	}
 	defer c.streamHandlers.Done()
+	c.streamCalls.Add(1)
+	defer c.streamCalls.Add(-1)
 	defer c.limiter.Release()
 	defer c.budget.Release(engine.CallOverhead)
 	// The final status is written before a graceful shutdown, which waits

@@ -40,7 +40,8 @@ func runCall(ctx context.Context, e *env, args []string) int {
 	var noCheck bool
 	cf.register(fs)
 	of.register(fs)
-	fs.BoolVar(&noCheck, "nocheck", false, "send the params without first checking them against the method's description\n"+
+	fs.BoolVar(&noCheck, "nocheck", false, "send the params, and the stream messages read from standard input, without first\n"+
+		"checking them against the method's description "+
 		"(the check runs when the server offers introspection)")
 	pos, err := parseFlags(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -85,19 +86,23 @@ func runCall(ctx context.Context, e *env, args []string) int {
 		}
 		desc = d
 	}
+	sc := streamCall{method: pos[1], params: params, haveParams: len(pos) == 3, jo: jo}
 	if !noCheck {
 		if code, bad := checkCall(e, pos[1], js, desc); bad {
 			return code
 		}
+		sc.check = desc // and each message read from standard input
 	}
 	if kind := streamKind(&cf, desc); kind != "" {
-		return runStreamCall(ctx, e, &cf, c, pos[1], kind, params, len(pos) == 3, jo)
+		sc.kind = kind
+		return runStreamCall(ctx, e, &cf, c, sc)
 	}
 	cctx, cancel := cf.callContext(ctx)
 	defer cancel()
 	res, err := c.call(cctx, pos[1], params)
 	if kind := kindFromRefusal(err); kind != "" {
-		return runStreamCall(ctx, e, &cf, c, pos[1], kind, params, len(pos) == 3, jo)
+		sc.kind = kind
+		return runStreamCall(ctx, e, &cf, c, sc)
 	}
 	if err != nil {
 		return callExit(e, &cf, err)
@@ -125,9 +130,12 @@ func checkCall(e *env, method, js string, d *introspect.Description) (int, bool)
 	for _, msg := range errs {
 		e.printf("ferry: %s: %s", method, msg)
 	}
-	e.printf("ferry: hint: the params were checked against the server's description (ferry describe ADDR %s); -nocheck sends them anyway", method)
+	e.printf(checkHint, "params", method)
 	return exitCodeBase + int(ferry.CodeInvalidArgument), true
 }
+
+// checkHint follows what a check refused: what was checked, the method.
+const checkHint = "ferry: hint: the %s were checked against the server's description (ferry describe ADDR %s); -nocheck sends them anyway"
 
 // maxParamsFile bounds the params read from a file or standard input.
 const maxParamsFile = maxMessage

@@ -59,9 +59,7 @@ func checkParams(js string, d *introspect.Description) []string {
 	}
 	if d.Kind == "client" || d.Kind == "bidi" {
 		for i, m := range list {
-			one := &checker{defs: d.Defs}
-			one.value(place{}, m, args)
-			for _, e := range one.errs {
+			for _, e := range checkOne(d, args, m) {
 				ck.errs = append(ck.errs, fmt.Sprintf("message %d: %s", i+1, e))
 			}
 		}
@@ -77,6 +75,31 @@ func checkParams(js string, d *introspect.Description) []string {
 		ck.value(place{}, list, args)
 	}
 	return ck.errs
+}
+
+// checkMessage checks one message of a client-streaming or bidi call,
+// the JSON text of a line of standard input, against the method's message
+// schema, as checkParams checks each element of a params array. It
+// returns nil for text that is not one JSON value (fromJSON reports it).
+func checkMessage(js []byte, d *introspect.Description) []string {
+	if d.Args == nil {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return nil
+	}
+	return checkOne(d, (&checker{defs: d.Defs}).resolve(d.Args), v)
+}
+
+// checkOne checks v, one message, against args, the resolved message
+// schema of d.
+func checkOne(d *introspect.Description, args *introspect.Schema, v any) []string {
+	one := &checker{defs: d.Defs}
+	one.value(place{}, v, args)
+	return one.errs
 }
 
 // checker collects what does not fit.

@@ -83,8 +83,14 @@
 //	printf '"a"\n"b"\n' | ferry call 127.0.0.1:7000 Echo.Chat   # "a" and "b"
 //
 // A line that is not one JSON value cancels the call (exit status 1); the
-// stream's error exits with 10 + its code as a call's does. The -timeout
-// deadline bounds the whole stream. describe names the kind ("server
+// stream's error exits with 10 + its code as a call's does. Each line is
+// checked against the method's description as params are: one that does
+// not fit cancels the call with exit status 13, naming the line and the
+// near miss, and -nocheck sends it:
+//
+//	ferry: Geo.Move: standard input, line 2: unknown field "x" (did you mean "X"?)
+//
+// The -timeout deadline bounds the whole stream. describe names the kind ("server
 // streaming: one request, many responses"), and bench drives a bidi
 // method: each worker sends the params as one message at a time on its
 // own stream and waits for the reply, and the report gives messages per

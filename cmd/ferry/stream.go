@@ -115,13 +115,25 @@ func paramsMessages(params []byte) ([]codec.Raw, error) {
 	return out, nil
 }
 
+// streamCall is what runStreamCall needs of the command line.
+type streamCall struct {
+	method, kind string
+	params       []byte
+	haveParams   bool
+	jo           jsonOptions
+	// check, unless nil, is the description each message read from
+	// standard input is checked against before it is sent.
+	check *introspect.Description
+}
+
 // runStreamCall makes a streaming call and prints each message the server
 // sends as one line of JSON, then the handler's result, if any. A
 // server-streaming call sends the params as its one request; a
 // client-streaming or bidi call sends the elements of the params array
 // when they were given, otherwise one message per line of JSON read from
 // standard input, and ends its side at the end of the input.
-func runStreamCall(ctx context.Context, e *env, cf *connFlags, c caller, method, kind string, params []byte, haveParams bool, jo jsonOptions) int {
+func runStreamCall(ctx context.Context, e *env, cf *connFlags, c caller, sc streamCall) int {
+	method, kind, jo := sc.method, sc.kind, sc.jo
 	s, ok := c.(streamer)
 	if !ok {
 		e.printf("ferry: %s is a %s-streaming method: streams need Ferry's session protocol, not -plain", method, kind)
@@ -131,10 +143,10 @@ func runStreamCall(ctx context.Context, e *env, cf *connFlags, c caller, method,
 	var err error
 	if kind == "server" {
 		var m codec.Raw
-		m, err = paramsMessage(params)
+		m, err = paramsMessage(sc.params)
 		msgs = []codec.Raw{m}
-	} else if haveParams {
-		msgs, err = paramsMessages(params)
+	} else if sc.haveParams {
+		msgs, err = paramsMessages(sc.params)
 	}
 	if err != nil {
 		e.printf("%v", err)
@@ -150,9 +162,10 @@ func runStreamCall(ctx context.Context, e *env, cf *connFlags, c caller, method,
 	jo.indent = false // one value per line
 	var bad atomic.Pointer[error]
 	sent := make(chan struct{})
+	fixed := kind == "server" || sc.haveParams
 	go func() {
 		defer close(sent)
-		if err := sendMessages(st, msgs, kind == "server" || haveParams, e.stdin); err != nil {
+		if err := sendMessages(st, msgs, fixed, e.stdin, sc.check); err != nil {
 			bad.Store(&err)
 			st.Close() // cancels the call
 		}
@@ -161,20 +174,40 @@ func runStreamCall(ctx context.Context, e *env, cf *connFlags, c caller, method,
 	if code != exitOK {
 		cancel()
 	}
-	if e.stdin != os.Stdin || kind == "server" || haveParams {
+	if e.stdin != os.Stdin || fixed {
 		<-sent
 	} // else: a read from the terminal cannot be interrupted, and the process exits without waiting for it
 	if err := bad.Load(); err != nil {
+		var ce *checkError
+		if errors.As(*err, &ce) {
+			for _, msg := range ce.errs {
+				e.printf("ferry: %s: standard input, line %d: %s", method, ce.line, msg)
+			}
+			e.printf(checkHint, "messages", method)
+			return exitCodeBase + int(ferry.CodeInvalidArgument)
+		}
 		e.printf("%v", *err)
 		return exitFail
 	}
 	return code
 }
 
+// checkError is a line of standard input that does not fit the method's
+// message schema.
+type checkError struct {
+	line int
+	errs []string
+}
+
+func (ce *checkError) Error() string {
+	return fmt.Sprintf("ferry: standard input, line %d: %s", ce.line, strings.Join(ce.errs, "; "))
+}
+
 // sendMessages sends msgs, or, unless fixed, the lines of in, then ends
 // the sending side. It returns an error for a line that is not one JSON
-// value, or input that cannot be read.
-func sendMessages(st *client.Stream, msgs []codec.Raw, fixed bool, in io.Reader) error {
+// value, or that does not fit check's message schema (a *checkError)
+// when check is not nil, or input that cannot be read.
+func sendMessages(st *client.Stream, msgs []codec.Raw, fixed bool, in io.Reader, check *introspect.Description) error {
 	if fixed || in == nil {
 		for _, m := range msgs {
 			if err := st.Send(m); err != nil {
@@ -196,6 +229,11 @@ func sendMessages(st *client.Stream, msgs []codec.Raw, fixed bool, in io.Reader)
 		m, err := fromJSON(text)
 		if err != nil {
 			return fmt.Errorf("ferry: standard input, line %d: %v", line, strings.TrimPrefix(err.Error(), "ferry: "))
+		}
+		if check != nil {
+			if errs := checkMessage(text, check); len(errs) > 0 {
+				return &checkError{line: line, errs: errs}
+			}
 		}
 		if err := st.Send(codec.Raw(m)); err != nil {
 			return nil

@@ -45,9 +45,10 @@ type Options struct {
 	// calls it once with the conn it is creating, so that the context can
 	// carry the conn (net/http's Server.ConnContext). Nil: Background.
 	ConnContext func(*Channel) context.Context
-	// Control handles reserved methods ($...) other than cancel and
-	// go-away, requests and notifications alike; a request is answered
-	// with its reply or error. Nil: requests get CodeUnimplemented.
+	// Control handles reserved methods ($...) other than cancel, drained
+	// and go-away: the requests other than a notification-only method's
+	// (wire.NotificationOnly), answered with its reply or error, and the
+	// notifications. Nil: requests get CodeUnimplemented.
 	Control func(method string, params []byte) (reply any, err error)
 	// Unauthenticated starts the channel unauthenticated: until
 	// Authenticate, requests are refused with CodeUnauthenticated without

@@ -500,12 +500,16 @@ func (in *inbound) invoke() (reply any, err error) {
 }
 
 // control handles Ferry's reserved methods. Unknown notifications are
-// ignored; unknown requests get CodeUnimplemented.
+// ignored; unknown requests, and requests for a method sent only as a
+// notification, get CodeUnimplemented, not executed.
 func (c *Channel) control(m *wire.Message) {
 	if m.Type == wire.TypeRequest {
 		var reply any
 		err := error(ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", truncate(m.Method))))
-		if c.opts.Control != nil {
+		switch {
+		case wire.NotificationOnly(m.Method):
+			err = ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "%s is a control notification: sent as a request, it is not executed", m.Method))
+		case c.opts.Control != nil:
 			reply, err = c.opts.Control(string(m.Method), m.Params)
 		}
 		_ = c.w.response(m.ID, reply, err, m.Ext != nil)

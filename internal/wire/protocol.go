@@ -60,6 +60,17 @@ const (
 	MethodSettled = "$ferry.settled"
 )
 
+// NotificationOnly reports whether method is a reserved method that is
+// sent only as a notification: every one but MethodHello. Sent as a
+// request, such a method is refused, not executed.
+func NotificationOnly(method []byte) bool {
+	switch string(method) {
+	case MethodCancel, MethodCancelStream, MethodGoAway, MethodDrained, MethodSettled:
+		return true
+	}
+	return false
+}
+
 // Keys of the Ferry extension maps (PROTOCOL.md section 3, "Extensions").
 const (
 	extTimeout     = "t" // request: relative deadline in nanoseconds
