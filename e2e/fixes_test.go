@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/ferryrpc/ferry/transport"
@@ -164,6 +165,31 @@ func TestFixControlNotificationsAsRequests(t *testing.T) {
 	}
 	// None acted: the stream still serves calls.
 	r := parseResponse(t, ws.call.read2(request(20, "Echo.Echo", []any{"x"}, map[string]any{})))
+	require.Nil(t, r.err)
+	assert.Equal(t, "x", r.result)
+}
+
+// TestFixHelloAsNotificationIgnored: $ferry.hello is a request only
+// (PROTOCOL.md 4): sent as a notification with a valid token it does not
+// authenticate the connection; the hello sent as a request does.
+func TestFixHelloAsNotificationIgnored(t *testing.T) {
+	s := newServer(t, server.WithAuth(func(_ context.Context, info ferry.AuthInfo) (any, error) {
+		if info.Token != "good" {
+			return nil, ferry.NewError(ferry.CodeUnauthenticated, "bad token")
+		}
+		return "user", nil
+	}))
+	addr, _ := serveFix(t, s)
+	ws := dialSessionNoHello(t, addr)
+	ws.call.write(notification("$ferry.hello", []any{map[string]any{"token": "good", "settle": true}}))
+	r := parseResponse(t, ws.call.read2(request(2, "Echo.Echo", []any{"x"}, map[string]any{})))
+	assert.EqualValues(t, 2, r.msgid)
+	assert.EqualValues(t, 16, r.code(), "unauthenticated: %v", r.err)
+	assert.Equal(t, true, r.ext["n"], "not executed")
+
+	r = parseResponse(t, ws.call.read2(request(3, "$ferry.hello", []any{map[string]any{"token": "good"}}, map[string]any{})))
+	require.Nil(t, r.err)
+	r = parseResponse(t, ws.call.read2(request(4, "Echo.Echo", []any{"x"}, map[string]any{})))
 	require.Nil(t, r.err)
 	assert.Equal(t, "x", r.result)
 }

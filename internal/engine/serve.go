@@ -543,6 +543,9 @@ func (c *Channel) control(m *wire.Message) {
 		if c.opts.OnGoAway != nil {
 			c.opts.OnGoAway()
 		}
+	case wire.MethodHello:
+		// A request only: sent as a notification it would authenticate,
+		// or promise a $ferry.settled, with no answer; it is ignored.
 	default:
 		if c.opts.Control != nil {
 			_, _ = c.opts.Control(string(m.Method), m.Params)
