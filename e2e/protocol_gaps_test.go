@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/pubsub"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
@@ -264,4 +267,215 @@ func TestGapDrainedZero(t *testing.T) {
 		m := f.next()
 		assert.Equal(t, []any{int8(2), "$ferry.drained", []any{int8(0)}}, m[:3])
 	})
+}
+
+// TestGapBareHalfClose checks PROTOCOL.md 4 for a spec-only peer: "Once
+// the handlers have finished, the server half-closes the connection after
+// its last reply, so that the peer reads every reply before the end of
+// input, and discards what the peer still sends for up to 250 ms (4 MiB)
+// before closing." Three bare connections each wait for a handler while
+// the server shuts down; each reads its reply and then the end of input;
+// then one sends as fast as it can (closed after at most about 4 MiB
+// discarded, plus what the sockets buffer) and one trickles (closed by
+// the time bound, long before 4 MiB).
+func TestGapBareHalfClose(t *testing.T) {
+	s := newServer(t)
+	started := make(chan struct{}, 3)
+	release := make(chan struct{})
+	require.NoError(t, server.Handle(s, "Gap.Hold", func(context.Context, *struct{}) (*string, error) {
+		started <- struct{}{}
+		<-release
+		r := "done"
+		return &r, nil
+	}))
+	addr := listen(t, s)
+	conns := make([]*rawConn, 3)
+	for i := range conns {
+		conns[i] = dialRaw(t, addr)
+		conns[i].write(request(1, "Gap.Hold", []any{}))
+		<-started
+	}
+	done := shutdownAsync(s)
+	close(release)
+	for i, c := range conns {
+		r := parseResponse(t, c.read())
+		assert.Equal(t, "done", r.result, "conn %d", i)
+		require.NoError(t, c.conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+		_, err := c.r.ReadByte()
+		require.ErrorIs(t, err, io.EOF, "conn %d: the end of input, after the last reply", i)
+	}
+
+	// As fast as it can: at most 64 MiB, for at most 10 s.
+	fast := conns[1].conn.(*net.TCPConn)
+	require.NoError(t, fast.SetWriteBuffer(64<<10))
+	chunk := make([]byte, 64<<10)
+	var written int
+	var err error
+	start := time.Now()
+	require.NoError(t, fast.SetWriteDeadline(start.Add(10*time.Second)))
+	for written < 64<<20 && err == nil {
+		var n int
+		n, err = fast.Write(chunk)
+		written += n
+	}
+	took := time.Since(start)
+	t.Logf("fast: closed after %.1f MiB, %v (%v)", float64(written)/(1<<20), took, err)
+	require.Error(t, err, "the server closed the connection")
+	assert.False(t, isTimeout(err), "closed, not stalled: %v", err)
+	// 4 MiB discarded, plus the server's receive buffer (a few MiB on
+	// loopback) and this side's send buffer.
+	assert.Less(t, written, 16<<20)
+
+	// A trickle: 16 bytes every 10 ms (1.6 KiB/s), for at most 5 s.
+	slow := conns[2]
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	written, err = 0, nil
+	start = time.Now()
+	for i := 0; i < 500 && err == nil; i++ {
+		<-tick.C
+		require.NoError(t, slow.conn.SetWriteDeadline(time.Now().Add(5*time.Second)))
+		var n int
+		n, err = slow.conn.Write(chunk[:16])
+		written += n
+	}
+	took = time.Since(start)
+	t.Logf("trickle: closed after %d bytes, %v (%v)", written, took, err)
+	require.Error(t, err, "the server closed the connection within 5 s")
+	assert.Less(t, written, 8<<10, "closed by the time bound, not the byte bound")
+	require.NoError(t, <-done)
+}
+
+// TestGapStreamWindow checks PROTOCOL.md 8, "stream window 1 MiB": a
+// stream starts at yamux's 256 KiB and the side that accepts it (the
+// server) or opens it (a Ferry client) raises its receive window to
+// StreamWindow at once, in that frame; the server sends no more than the
+// 256 KiB a raw peer's stream starts with until the peer grants more, and
+// never lets the peer have more than StreamWindow outstanding.
+func TestGapStreamWindow(t *testing.T) {
+	const initial = 256 << 10
+	for _, window := range []uint32{1 << 20, 512 << 10} {
+		cfg := transport.DefaultConfig()
+		cfg.StreamWindow = window
+		s := newServer(t, server.WithConfig(cfg))
+		c := dialRaw(t, listen(t, s))
+		c.write(yamuxFrame(1, 1, 1, 0), yamuxFrame(0, 0, 1, uint32(len(helloFrame))), helloFrame)
+		f, delta, err := gapFrame(c, 10*time.Second)
+		require.NoError(t, err)
+		require.Equal(t, yamuxFrameSeen{typ: 1, flags: 2, stream: 1}, f, "the accept: a window update with ACK")
+		assert.EqualValues(t, window-initial, delta, "window %d: raised at once", window)
+		if window != 1<<20 {
+			continue
+		}
+		// credit is what the server lets us send; got is what it sent us
+		// on the stream (the hello's answer first).
+		credit := int64(initial) + int64(delta) - int64(len(helloFrame))
+		got := 0
+		read := func(d time.Duration) error {
+			f, length, err := gapFrame(c, d)
+			if err != nil {
+				return err
+			}
+			switch {
+			case f.typ == 1 && f.stream == 1:
+				credit += int64(length)
+				require.LessOrEqual(t, credit, int64(window), "never more than StreamWindow outstanding")
+			case f.typ == 0 && f.stream == 1:
+				got += len(f.data)
+			}
+			return nil
+		}
+		for got == 0 {
+			require.NoError(t, read(10*time.Second))
+		}
+		answer := got
+		msg := wholeEcho(2, 900<<10)
+		require.LessOrEqual(t, int64(len(msg)), credit)
+		c.write(yamuxFrame(0, 0, 1, uint32(len(msg))), msg)
+		credit -= int64(len(msg))
+		// Nothing granted yet: 256 KiB of the reply, and no more.
+		var err2 error
+		for range 1000 {
+			if err2 = read(300 * time.Millisecond); err2 != nil {
+				break
+			}
+		}
+		require.True(t, isTimeout(err2), "%v", err2)
+		assert.Equal(t, initial, got, "the reply stops at the 256 KiB our stream started with")
+		c.write(yamuxFrame(1, 0, 1, 1<<20))
+		// The reply [1, 2, nil, bin] is 14 bytes shorter than the request
+		// [0, 2 (uint32), "Echo.Echo", [bin]].
+		want := answer + len(msg) - 14
+		for range 1000 {
+			if got >= want {
+				break
+			}
+			require.NoError(t, read(10*time.Second))
+		}
+		assert.Equal(t, want, got)
+	}
+
+	t.Run("client", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer l.Close()
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		dialed := make(chan struct{})
+		go func() {
+			defer close(dialed)
+			c, err := client.Dial(ctx, l.Addr().String())
+			if err == nil {
+				c.Close()
+			}
+		}()
+		conn, err := l.Accept()
+		require.NoError(t, err)
+		defer conn.Close()
+		c := &rawConn{t: t, conn: conn, r: bufio.NewReader(conn)}
+		f, delta, err := gapFrame(c, 10*time.Second)
+		require.NoError(t, err)
+		assert.Equal(t, yamuxFrameSeen{typ: 1, flags: 1, stream: 1}, f, "the open: a window update with SYN")
+		assert.EqualValues(t, 1<<20-initial, delta, "raised to 1 MiB at once")
+		cancel()
+		conn.Close()
+		<-dialed
+	})
+}
+
+// TestGapSubscriberJustCloses checks PROTOCOL.md 9: "A subscriber that
+// just closes its stream gets no final count": a subscriber that gives up
+// as section 6 says a caller does ($ferry.cancelstream on its call
+// stream, and it closes the stream), after its request and [4] or before
+// its [4], sees the stream end without a final status, and the broker
+// drops the subscription.
+func TestGapSubscriberJustCloses(t *testing.T) {
+	s := server.New()
+	t.Cleanup(func() { s.Close() })
+	b := pubsub.NewBroker()
+	require.NoError(t, b.Register(s))
+	ws := dialSession(t, listen(t, s))
+	for i, sendEnd := range []bool{false, true} {
+		sub := ws.openCall("PubSub.Subscribe")
+		sub.write(frame(map[string]any{"topic": "t"}))
+		if sendEnd {
+			sub.write(closeSend)
+		}
+		first := sub.read()
+		require.Len(t, first, 2)
+		id := field(t, first[1], "id")
+		require.NotEmpty(t, id)
+		require.Equal(t, 1, b.Subscribers("t"))
+		ws.call.write(notification("$ferry.cancelstream", []any{sub.st.StreamID()}))
+		require.NoError(t, sub.st.Close())
+		require.NoError(t, sub.st.SetReadDeadline(time.Now().Add(10*time.Second)))
+		rest, err := io.ReadAll(sub.r)
+		require.NoError(t, err, "the stream ends (EOF), [4] sent: %v", sendEnd)
+		for _, m := range gapMessages(t, rest) {
+			assert.NotEqualValues(t, 1, m[0], "no final status after the subscriber closed ([4] sent: %v): %v", sendEnd, m)
+		}
+		require.Eventually(t, func() bool { return b.Subscribers("t") == 0 }, 5*time.Second, time.Millisecond)
+		r := parseResponse(t, ws.call.read2(request(uint32(10+i), "PubSub.Unsubscribe", []any{id}, map[string]any{})))
+		assert.Equal(t, false, r.result, "the subscription already ended")
+	}
 }
