@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -477,5 +478,64 @@ func TestGapSubscriberJustCloses(t *testing.T) {
 		require.Eventually(t, func() bool { return b.Subscribers("t") == 0 }, 5*time.Second, time.Millisecond)
 		r := parseResponse(t, ws.call.read2(request(uint32(10+i), "PubSub.Unsubscribe", []any{id}, map[string]any{})))
 		assert.Equal(t, false, r.result, "the subscription already ended")
+	}
+}
+
+// TestGapDirectCountsSessionFrames checks PROTOCOL.md 5: a large bin's
+// body "may be read straight into that slice once ... at least an eighth
+// of the body has arrived (a session counts the data frames it was
+// announced in)": what arrived counts whether the reader has read it or
+// the session still holds it. A raw session sends the head of a 512 KiB
+// bin and L bytes of its body in one data frame, then stalls:
+// with L an eighth of the body the body goes direct (its whole array is
+// charged at once, though the reader itself has read a few KiB of it at
+// most), with L 1 KiB short of that it is read as a whole message, whose
+// buffer holds what arrived. Both calls are answered, the body intact,
+// once the rest arrives.
+func TestGapDirectCountsSessionFrames(t *testing.T) {
+	const n = 512 << 10
+	s := directServer(t)
+	addr := listen(t, s)
+	for _, tc := range []struct {
+		sent   int
+		direct bool
+	}{{n / 8, true}, {n/8 - 1<<10, false}} {
+		body := pattern(n, byte(tc.sent))
+		c := dialRaw(t, addr)
+		// A stream's first message is always read whole.
+		first := bytesRequest(1, 10, 10, nil)
+		c.write(yamuxFrame(1, 1, 1, 0), yamuxFrame(0, 0, 1, uint32(len(first))), first)
+		c.frameWhere(func(f yamuxFrameSeen) bool { return f.stream == 1 && len(f.data) > 0 })
+		head := bytesRequest(2, n, 0, nil)
+		// One frame: the reader sees the head only once all of it is in.
+		c.write(yamuxFrame(0, 0, 1, uint32(len(head)+tc.sent)), head, body[:tc.sent])
+		var peak atomic.Int64
+		if tc.direct {
+			require.Eventually(t, func() bool { raise(&peak, memoryInUse(s)); return peak.Load() >= n }, 5*time.Second, time.Millisecond,
+				"%d bytes sent: the body's array is charged at once", tc.sent)
+		} else {
+			assert.Never(t, func() bool { raise(&peak, memoryInUse(s)); return peak.Load() >= n/2 }, 300*time.Millisecond, 5*time.Millisecond,
+				"%d bytes sent: read whole, holding what arrived", tc.sent)
+		}
+		t.Logf("%d KiB of the body sent: budget in use up to %d KiB", tc.sent>>10, peak.Load()>>10)
+		// The rest of the body, and window for the reply.
+		c.write(yamuxFrame(0, 0, 1, uint32(n-tc.sent)), body[tc.sent:], yamuxFrame(1, 0, 1, 1<<20))
+		var reply []byte
+		for range 10_000 {
+			f := c.frame()
+			if f.stream == 1 && f.typ == 0 {
+				reply = append(reply, f.data...)
+				if len(reply) >= n {
+					break
+				}
+			}
+		}
+		var msg []any
+		require.NoError(t, msgpack.Unmarshal(reply, &msg))
+		require.Len(t, msg, 4)
+		assert.Nil(t, msg[2])
+		got, _ := msg[3].([]byte)
+		assert.True(t, bytes.Equal(body, got), "%d bytes sent first: the body arrives intact", tc.sent)
+		c.conn.Close()
 	}
 }
