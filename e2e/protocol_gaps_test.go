@@ -343,7 +343,10 @@ func TestGapBareHalfClose(t *testing.T) {
 	took = time.Since(start)
 	t.Logf("trickle: closed after %d bytes, %v (%v)", written, took, err)
 	require.Error(t, err, "the server closed the connection within 5 s")
-	assert.Less(t, written, 8<<10, "closed by the time bound, not the byte bound")
+	// Closed about 250 ms after the half-close, by the time bound and not
+	// the byte bound, nor Shutdown's own 1 s bound on closing: 16 bytes
+	// a tick, and a loaded machine only skips ticks.
+	assert.Less(t, written, 16*75, "closed within 750 ms")
 	require.NoError(t, <-done)
 }
 
