@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/pubsub"
 	"github.com/ferryrpc/ferry/server"
@@ -541,4 +542,71 @@ func TestGapDirectCountsSessionFrames(t *testing.T) {
 		assert.True(t, bytes.Equal(body, got), "%d bytes sent first: the body arrives intact", tc.sent)
 		c.conn.Close()
 	}
+}
+
+// TestGapClientSettlesAfterOpens checks PROTOCOL.md 4, "Going away", step
+// 2, from a fake server: "a Ferry client that reads $ferry.goaway stops
+// opening streams, waits for the opens under way to send their opening
+// frames, and then sends $ferry.settled on the call stream: every stream
+// it opened has reached the server before it." The fake accepts no
+// stream until it has sent the go-away, so that past the client's accept
+// backlog (64) opens are held under way; every stream the client opened
+// is then among those the fake's session had seen when $ferry.settled
+// arrived. (The streams stay open: one the client closed before the fake
+// accepted it gets no ACK from yamux, and holds its backlog slot until the
+// fake closes it too.)
+func TestGapClientSettlesAfterOpens(t *testing.T) {
+	c, f, hello := dialFake(t)
+	params, _ := hello[3].([]any)
+	require.Len(t, params, 1)
+	assert.Equal(t, true, field(t, params[0], "settle"), "the hello promises $ferry.settled")
+	const opens = 80
+	var opened atomic.Int64
+	results := make(chan error, opens)
+	for range opens {
+		go func() {
+			st, err := c.NewStream(t.Context(), "S.M")
+			if err == nil {
+				opened.Add(1)
+				t.Cleanup(func() { st.Close() })
+			}
+			results <- err
+		}()
+	}
+	// 64 open, not accepted; the rest wait for room.
+	require.Eventually(t, func() bool { return f.sess.NumStreams() >= 1+64 }, 5*time.Second, time.Millisecond)
+	f.call.write(notification("$ferry.goaway", []any{}))
+	var accepted atomic.Int64
+	go func() {
+		for {
+			st, err := f.sess.AcceptStream()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			t.Cleanup(func() { st.Close() })
+		}
+	}()
+	var seen int
+	for range 1000 {
+		require.NoError(t, f.call.st.SetReadDeadline(time.Now().Add(5*time.Second)))
+		var m []any
+		if err := msgpack.NewDecoder(f.call.r).Decode(&m); err != nil {
+			t.Fatalf("no $ferry.settled: %v; %d streams opened, %d accepted", err, opened.Load(), accepted.Load())
+		}
+		if len(m) >= 2 && m[1] == "$ferry.settled" {
+			seen = f.sess.NumStreams() - 1 // less the call stream
+			break
+		}
+	}
+	var failed int
+	for range opens {
+		if err := <-results; err != nil {
+			failed++
+			assert.True(t, ferry.NotExecuted(err), "%v", err)
+		}
+	}
+	t.Logf("%d streams opened, %d failed, %d seen before $ferry.settled", opened.Load(), failed, seen)
+	assert.Greater(t, opened.Load(), int64(64), "opens under way at the go-away went on")
+	assert.LessOrEqual(t, opened.Load(), int64(seen), "every stream opened reached the server before $ferry.settled")
 }
