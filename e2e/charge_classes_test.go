@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"io"
 	"runtime/metrics"
 	"sync/atomic"
@@ -213,6 +212,34 @@ type chargeMany struct {
 	Metas []map[string]string
 }
 
+// chargeMsg is Blob.Upload's message. (An []any field beside Data would
+// make every byte of it count 16: the factor of a slice of interfaces.)
+type chargeMsg struct {
+	Metas []map[string]string
+	Data  []byte
+	Text  string
+}
+
+// uploader is a client-streaming handler that counts the messages it
+// got in runs and returns the sum of size over them.
+func uploader[M any](runs *atomic.Int64, size func(*M) int) func(context.Context, func() (*M, error)) (*int, error) {
+	return func(_ context.Context, recv func() (*M, error)) (*int, error) {
+		n := 0
+		for range 1000 {
+			m, err := recv()
+			if err == io.EOF {
+				return &n, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			runs.Add(1)
+			n += size(m)
+		}
+		return &n, nil
+	}
+}
+
 // chargeServer serves Blob.Put, Blob.Many and Blob.Nums (counting the
 // calls that ran in runs) and Blob.Hold (blocks until release is closed)
 // under budget (0: the default).
@@ -237,6 +264,10 @@ func chargeServer(t *testing.T, budget int64, runs *atomic.Int64, held chan<- st
 		n := len(*a)
 		return &n, nil
 	}))
+	require.NoError(t, server.HandleClientStream(s, "Blob.Upload", uploader(runs, func(m *chargeMsg) int {
+		return len(m.Metas) + len(m.Data) + len(m.Text)
+	})))
+	require.NoError(t, server.HandleClientStream(s, "Blob.UploadAny", uploader(runs, func(m *[]any) int { return len(*m) })))
 	require.NoError(t, server.Handle(s, "Blob.Hold", func(_ context.Context, p *[]byte) (*int, error) {
 		held <- struct{}{}
 		<-release
@@ -417,20 +448,126 @@ func TestChargeClassesUnary(t *testing.T) {
 	}
 }
 
-var errNoStatus = errors.New("no status")
-
-// readStatus reads [3, x] frames on stream id up to the final status.
-func (s *chargeSession) readStatus(id uint32) ([]any, response, error) {
-	var msgs []any
-	for range 10_000 {
-		m := s.read(id)
-		if typ, _ := toUint(m[0]); typ == 3 {
-			msgs = append(msgs, m[1])
-			continue
-		}
-		return msgs, parseResponse(s.t, m), nil
-	}
-	return msgs, response{}, errNoStatus
+// status reads the final status on stream id (a client-streaming
+// method's server sends nothing before it), and closes this side.
+func (s *chargeSession) status(id uint32) response {
+	s.t.Helper()
+	m := s.read(id)
+	s.c.write(yamuxFrame(1, 4, id, 0))
+	return parseResponse(s.t, m)
 }
 
-var _ = io.EOF
+// streamMsg is the frame [3, payload] of size bytes for Blob.Upload: a
+// bin or a str beside a one-entry map (legitimate), or a bomb of
+// one-entry maps or of small numbers. It returns the frame and the
+// payload's elements (legitimate: the bytes).
+func streamMsg(size int, kind string) ([]byte, int) {
+	b := []byte{0x92, 0x03}
+	switch kind {
+	case "bin", "str":
+		b = append(b, 0x82)
+		b = append(append(b, mpStr("Metas")...), 0x91, 0x81, 0xa1, 'a', 0xa1, '1')
+		n := size - len(b) - 5 - 5
+		if kind == "bin" {
+			return append(append(b, mpStr("Data")...), mpBin(n, 'b')...), n
+		}
+		return append(append(b, mpStr("Text")...), mpStr(string(bytes.Repeat([]byte{'t'}, n)))...), n
+	case "maps":
+		b = append(append(b, 0x81), mpStr("Metas")...)
+		n := (size - len(b) - 5) / 4
+		return append(append(b, mpArray(n)...), bytes.Repeat([]byte{0x81, 0xa1, 'a', 0xa0}, n)...), n
+	default: // "nums", for Blob.UploadAny
+		n := size - len(b) - 5
+		return append(append(b, mpArray(n)...), bytes.Repeat([]byte{0x01}, n)...), n
+	}
+}
+
+// TestChargeClassesStream: in every size class, a served stream's
+// messages are charged while decoded, as a call's arguments are: a
+// []byte or a string beside a small map reaches the handler, while a
+// message of one-entry maps or of small numbers in an []any whose
+// elements are charged past the budget is refused (the handler's Recv
+// fails with resource_exhausted, which becomes the stream's status, and
+// the handler never sees the message), and the session goes on: a new
+// stream and a unary call are served. The budget in use stays within the
+// budget and one message, and the live heap grows by no more than what
+// the budget holds and a few messages.
+func TestChargeClassesStream(t *testing.T) {
+	open := append([]byte{0xc1}, request(0, "Blob.Upload", []any{}, map[string]any{})...)
+	for _, cl := range chargeClasses {
+		t.Run(cl.name, func(t *testing.T) {
+			var runs atomic.Int64
+			held := make(chan struct{}, 100)
+			release := make(chan struct{})
+			s := chargeServer(t, cl.budget, &runs, held, release)
+			defer close(release)
+			budget := cl.budget
+			if budget == 0 {
+				budget = 64 << 20
+			}
+			legitB, n := streamMsg(cl.size, "bin")
+			legitS, _ := streamMsg(cl.size, "str")
+			maps, nmaps := streamMsg(cl.size, "maps")
+			nums, nnums := streamMsg(cl.size, "nums")
+			_, h0 := settle()
+			ws := dialCharge(t, listen(t, s))
+			if cl.free > 0 {
+				left := holdUntilFree(t, s, budget, cl.free, held)
+				t.Logf("held calls leave %d KiB of the %d KiB budget", left>>10, budget>>10)
+				require.Less(t, left, int64(155<<10), "a 1 KiB bomb (at least 160 KiB) must not fit")
+				require.Greater(t, left, int64(50<<10), "a 1 KiB legitimate message (about 40 KiB with its stream) must fit")
+			}
+			var peak atomic.Int64
+			stop := make(chan struct{})
+			watched := make(chan struct{})
+			go func() {
+				defer close(watched)
+				for range 100_000 {
+					raise(&peak, memoryInUse(s))
+					select {
+					case <-stop:
+						return
+					case <-time.After(time.Millisecond):
+					}
+				}
+			}()
+			heap := sampleHeap()
+
+			for _, b := range []struct {
+				kind   string
+				method string
+				first  []byte
+				msg    []byte
+				elems  int
+			}{{"maps", "Blob.Upload", legitB, maps, nmaps}, {"nums", "Blob.UploadAny", enc([]any{3, []any{1, 2, 3}}), nums, nnums}} {
+				before := runs.Load()
+				id := ws.open()
+				ws.send(id, append([]byte{0xc1}, request(0, b.method, []any{}, map[string]any{})...))
+				ws.send(id, b.first)
+				ws.send(id, b.msg)
+				r := ws.status(id)
+				assert.Equal(t, uint64(8), r.code(), "%s: resource_exhausted: %v", b.kind, r.err)
+				t.Logf("%s: a %d-byte message, %d elements: %v", b.kind, len(b.msg), b.elems, r.err)
+				assert.Equal(t, before+1, runs.Load(), "%s: the handler got the legitimate message, not the bomb", b.kind)
+				// The session goes on.
+				u := ws.call(chargeRequest(uint32(100+id), "Arith.Add", []byte{0x92, 0x03, 0x04}))
+				assert.EqualValues(t, 7, u.result, "%s: a unary call after the refusal", b.kind)
+			}
+			id := ws.open()
+			ws.send(id, open)
+			ws.send(id, legitB)
+			ws.send(id, legitS)
+			ws.send(id, closeSend)
+			r := ws.status(id)
+			require.Nil(t, r.err)
+			assert.EqualValues(t, 2*(n+1), r.result, "both legitimate messages of %d bytes served", len(legitB))
+
+			grew := heap.end() - int64(h0)
+			close(stop)
+			<-watched
+			t.Logf("budget in use at most %d KiB of %d KiB; live heap up to %+.1f MiB", peak.Load()>>10, budget>>10, float64(grew)/(1<<20))
+			assert.LessOrEqual(t, peak.Load(), budget+int64(cl.size), "the budget and one message")
+			assert.Less(t, grew, 2*budget+int64(8*cl.size)+16<<20, "never decoded: a bomb would take %d MiB", int64(nmaps)*350>>20)
+		})
+	}
+}
