@@ -307,7 +307,7 @@ func TestGapBareHalfClose(t *testing.T) {
 		require.ErrorIs(t, err, io.EOF, "conn %d: the end of input, after the last reply", i)
 	}
 
-	// As fast as it can: at most 64 MiB, for at most 10 s.
+	// As fast as it can: at most 128 MiB, for at most 10 s.
 	fast := conns[1].conn.(*net.TCPConn)
 	require.NoError(t, fast.SetWriteBuffer(64<<10))
 	chunk := make([]byte, 64<<10)
@@ -315,7 +315,7 @@ func TestGapBareHalfClose(t *testing.T) {
 	var err error
 	start := time.Now()
 	require.NoError(t, fast.SetWriteDeadline(start.Add(10*time.Second)))
-	for written < 64<<20 && err == nil {
+	for written < 128<<20 && err == nil {
 		var n int
 		n, err = fast.Write(chunk)
 		written += n
@@ -325,8 +325,8 @@ func TestGapBareHalfClose(t *testing.T) {
 	require.Error(t, err, "the server closed the connection")
 	assert.False(t, isTimeout(err), "closed, not stalled: %v", err)
 	// 4 MiB discarded, plus the server's receive buffer (a few MiB on
-	// loopback) and this side's send buffer.
-	assert.Less(t, written, 16<<20)
+	// loopback; up to 32 MiB allowed for) and this side's send buffer.
+	assert.Less(t, written, 36<<20)
 
 	// A trickle: 16 bytes every 10 ms (1.6 KiB/s), for at most 5 s.
 	slow := conns[2]
@@ -399,13 +399,19 @@ func TestGapStreamWindow(t *testing.T) {
 		c.write(yamuxFrame(0, 0, 1, uint32(len(msg))), msg)
 		credit -= int64(len(msg))
 		// Nothing granted yet: 256 KiB of the reply, and no more.
-		var err2 error
 		for range 1000 {
-			if err2 = read(300 * time.Millisecond); err2 != nil {
+			if got >= initial {
 				break
 			}
+			require.NoError(t, read(10*time.Second))
 		}
-		require.True(t, isTimeout(err2), "%v", err2)
+		for range 1000 {
+			err := read(300 * time.Millisecond)
+			if isTimeout(err) {
+				break
+			}
+			require.NoError(t, err)
+		}
 		assert.Equal(t, initial, got, "the reply stops at the 256 KiB our stream started with")
 		c.write(yamuxFrame(1, 0, 1, 1<<20))
 		// The reply [1, 2, nil, bin] is 14 bytes shorter than the request
