@@ -58,6 +58,7 @@ type chargeSession struct {
 	next   uint32          // the next stream id to open
 }
 
+// dialCharge starts a raw session to addr and says hello on stream 1.
 func dialCharge(t *testing.T, addr string) *chargeSession {
 	t.Helper()
 	s := &chargeSession{t: t, c: dialRaw(t, addr), credit: map[uint32]int64{}, in: map[uint32][]byte{}, closed: map[uint32]bool{}, next: 1}
@@ -151,6 +152,8 @@ func (s *chargeSession) call(req []byte) response {
 
 // Hand-built MessagePack.
 
+// mpStr, mpBin and mpArray encode a str, a bin of n fill bytes and an
+// array32 header.
 func mpStr(s string) []byte {
 	if len(s) < 32 {
 		return append([]byte{0xa0 | byte(len(s))}, s...)
@@ -324,7 +327,8 @@ func settledUse(t *testing.T, s *server.Server, budget int64) int64 {
 	return budget - last.Load()
 }
 
-// heapSampler records the peak of the live heap while it runs.
+// heapSampler records the peak of the heap's objects (live, and dead ones
+// not yet swept) while it runs, every 2 ms.
 type heapSampler struct {
 	peak atomic.Int64
 	stop chan struct{}
