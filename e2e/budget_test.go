@@ -31,8 +31,8 @@ import (
 // served.
 
 // sizeClasses are the payload sizes the attacks use: small, medium, just
-// under the 256 KiB window every stream starts with (it grows to
-// StreamWindow only as the server reads what arrived).
+// under the 256 KiB window every stream starts with (an opener may send
+// that much before the server's accept raises it to StreamWindow).
 var sizeClasses = []int{1 << 10, 64 << 10, 256<<10 - 1024}
 
 // partialEcho is the start of an Echo.Echo request whose bin32 argument

@@ -636,9 +636,7 @@ func (c *netConn) evict() {
 	c.draining = true
 	sess := c.sess
 	c.mu.Unlock()
-	for _, e := range c.snapshot() {
-		e.Drain()
-	}
+	c.drainEngines(evictGrace)
 	if sess != nil && sess.GoAway() == nil {
 		pong := make(chan struct{})
 		go func() { // returns when the session closes, at the latest
@@ -686,9 +684,7 @@ func (c *netConn) drain() {
 	c.mu.Unlock()
 	defer close(done)
 	defer c.cutSetup() // the client has seen the go-away: a partial opening is no call
-	for _, e := range c.snapshot() {
-		e.Drain()
-	}
+	c.drainEngines(c.s.opts.cfg.WriteTimeout)
 	if sess == nil || sess.GoAway() != nil {
 		return
 	}
@@ -708,6 +704,18 @@ func (c *netConn) drain() {
 	case <-settled:
 	case <-sess.Done():
 	case <-t.C:
+	}
+}
+
+// drainEngines sends $ferry.goaway on every call stream and waits, for at
+// most d in all, until each has been written: the session's go-away and
+// ping, sent next, follow them on the wire (PROTOCOL.md 4, "Going away",
+// step 1).
+func (c *netConn) drainEngines(d time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for _, e := range c.snapshot() {
+		e.DrainWritten(ctx)
 	}
 }
 

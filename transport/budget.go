@@ -60,9 +60,7 @@ func (b *Budget) Charge(n int) bool {
 	if b.doomed.Load() {
 		return false // shed: its connection is ending
 	}
-	used := b.used.Add(int64(n))
-	if b.limit > 0 && used > b.limit {
-		b.used.Add(-int64(n))
+	if !b.reserve(int64(n)) {
 		return false
 	}
 	if b.pool != nil {
@@ -73,6 +71,21 @@ func (b *Budget) Charge(n int) bool {
 		b.trackDoomed(int64(n))
 	}
 	return true
+}
+
+// reserve adds n bytes unless they would pass the limit. A charge that is
+// refused is never added first: a concurrent Force would see it and end
+// the connection, and Used would report it.
+func (b *Budget) reserve(n int64) bool {
+	for {
+		used := b.used.Load()
+		if b.limit > 0 && used+n > b.limit {
+			return false
+		}
+		if b.used.CompareAndSwap(used, used+n) {
+			return true
+		}
+	}
 }
 
 // Force adds n bytes that are already held and cannot be refused, and
@@ -205,14 +218,27 @@ func (p *Pool) over(used int64) bool {
 }
 
 func (p *Pool) charge(b *Budget, n int64) bool {
-	if !p.over(p.used.Add(n)) {
-		return true
-	}
 	// Only small charges (a new connection, a small call) displace the
 	// largest members: a large one (a growing message) is refused, so that
 	// a crowd of connections streaming big messages cannot make the server
-	// read all of them by displacing each other.
-	if n <= shedMax && (p.shedUntilUnder(b) || b.small()) {
+	// read all of them by displacing each other. A large charge is
+	// refused before it is added: a concurrent force must not see the
+	// pool over its limit because of it, and shed a member.
+	if n > shedMax {
+		for {
+			used := p.used.Load()
+			if p.over(used + n) {
+				return false
+			}
+			if p.used.CompareAndSwap(used, used+n) {
+				return true
+			}
+		}
+	}
+	if !p.over(p.used.Add(n)) {
+		return true
+	}
+	if p.shedUntilUnder(b) || b.small() {
 		return true
 	}
 	p.used.Add(-n)

@@ -48,8 +48,9 @@ type Config struct {
 	AcceptBacklog int
 	// StreamWindow is the per-stream flow-control window in bytes: more
 	// window means more bulk throughput and more memory per busy stream.
-	// Every stream starts at yamux's 256 KiB and grows to StreamWindow as
-	// its reader keeps up. Default 1 MiB (1 MiB echoes ran at about twice
+	// Every stream starts at yamux's 256 KiB, and each side raises its
+	// receiving half to StreamWindow at once, in the frame that opens or
+	// accepts the stream. Default 1 MiB (1 MiB echoes ran at about twice
 	// the rate of 256 KiB on loopback; a stream that stops reading holds
 	// at most this much, charged twice to MemoryBudget, so 32 stalled
 	// streams fill the default budget); range 256 KiB to 64 MiB.

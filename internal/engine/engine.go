@@ -421,13 +421,29 @@ func callError(err error) error { return status.Lost(err) }
 // Drain stops serving new incoming calls (they are refused as not
 // executed) and, for a Ferry peer, tells it to send no more.
 func (c *Channel) Drain() {
+	if c.startDrain() {
+		_ = c.w.notify(wire.MethodGoAway, nil, nil)
+	}
+}
+
+// DrainWritten is Drain, and then waits, until ctx ends, for a Ferry
+// peer's $ferry.goaway to leave the writer (written, or failed): what the
+// caller then sends on the session underneath, such as yamux's go-away
+// and ping, follows it on the wire (PROTOCOL.md section 4, "Going away",
+// step 1).
+func (c *Channel) DrainWritten(ctx context.Context) {
+	if c.startDrain() {
+		_ = c.w.notifyWritten(ctx, wire.MethodGoAway)
+	}
+}
+
+// startDrain marks the channel draining and reports whether a go-away is
+// to be sent: the first time, to a Ferry peer.
+func (c *Channel) startDrain() bool {
 	c.mu.Lock()
 	was := c.draining.Swap(true)
 	c.mu.Unlock()
-	if was || !c.opts.FerryPeer {
-		return
-	}
-	_ = c.w.notify(wire.MethodGoAway, nil, nil)
+	return !was && c.opts.FerryPeer
 }
 
 // Running reports how many handlers this conn is running.

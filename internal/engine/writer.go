@@ -172,6 +172,22 @@ func (w *writer) notify(method string, args any, ext *wire.RequestExt) error {
 	return w.request(context.Background(), false, 0, method, args, ext, nil)
 }
 
+// notifyWritten queues [2, method, []] and waits, until ctx ends, for it
+// to leave the writer: written, failed or dropped.
+func (w *writer) notifyWritten(ctx context.Context, method string) error {
+	b, err := w.fw.Begin()
+	if err != nil {
+		return err
+	}
+	mark := len(b)
+	b = append(msgpack.AppendArrayHeader(b, 3), wire.TypeNotification)
+	b = msgpack.AppendArrayHeader(msgpack.AppendString(b, method), 0)
+	b, ticket := w.fw.Link(b, nil) // nothing linked: a mark to wait for
+	w.commit(b, mark, 0)
+	w.fw.Wait(ctx, ticket)
+	return nil
+}
+
 // appendEncoded appends eb's bytes to b, or, when they are large, hands
 // eb's buffer over to the writer (which returns it to wire's pool once
 // written) and returns how many bytes it linked; fw's lock is held.
