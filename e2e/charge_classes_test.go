@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry/server"
+	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
@@ -28,22 +29,24 @@ import (
 
 // chargeClass is one size class: the encoded size of each request or
 // stream message, and the server-wide budget the class is tried under
-// (0: the default). Under the smallest possible budget (1 MiB) a 1 KiB
-// bomb (about 160 KiB charged) still fits, so that class leaves only
-// about 100 KiB of the budget free with held calls: the bomb no longer
-// fits, the legitimate message does.
+// (0: the default) with the largest message it allows (0: the default;
+// a server-wide budget is at least 2 × that + 1 MiB). Under a budget that
+// small (1.25 MiB) a 1 KiB bomb (about 160 KiB charged) still fits, so
+// that class leaves only about 100 KiB of the budget free with held
+// calls: the bomb no longer fits, the legitimate message does.
 type chargeClass struct {
 	name   string
 	size   int
 	budget int64
+	maxMsg int
 	free   int64 // hold calls until about this much of the budget is left
 }
 
 var chargeClasses = []chargeClass{
-	{"1KiB", 1 << 10, 1 << 20, 90 << 10},
-	{"64KiB", 64 << 10, 4 << 20, 0},
-	{"just under the stream window", 1<<20 - 1<<10, 0, 0},
-	{"max message", 4<<20 - 64, 0, 0},
+	{"1KiB", 1 << 10, 1<<20 + 256<<10, 128 << 10, 90 << 10},
+	{"64KiB", 64 << 10, 4 << 20, 1 << 20, 0},
+	{"just under the stream window", 1<<20 - 1<<10, 0, 0, 0},
+	{"max message", 4<<20 - 64, 0, 0, 0},
 }
 
 // chargeSession is a raw session: stream 1 is its call stream; it tracks
@@ -245,11 +248,16 @@ func uploader[M any](runs *atomic.Int64, size func(*M) int) func(context.Context
 
 // chargeServer serves Blob.Put, Blob.Many and Blob.Nums (counting the
 // calls that ran in runs) and Blob.Hold (blocks until release is closed)
-// under budget (0: the default).
-func chargeServer(t *testing.T, budget int64, runs *atomic.Int64, held chan<- struct{}, release <-chan struct{}) *server.Server {
+// under cl's budget and largest message.
+func chargeServer(t *testing.T, cl chargeClass, runs *atomic.Int64, held chan<- struct{}, release <-chan struct{}) *server.Server {
 	var opts []server.Option
-	if budget > 0 {
-		opts = append(opts, server.WithMemoryBudget(budget))
+	if cl.budget > 0 {
+		opts = append(opts, server.WithMemoryBudget(cl.budget))
+	}
+	if cl.maxMsg > 0 {
+		cfg := transport.DefaultConfig()
+		cfg.MaxMessageSize = cl.maxMsg
+		opts = append(opts, server.WithConfig(cfg))
 	}
 	s := newServer(t, opts...)
 	require.NoError(t, server.Handle(s, "Blob.Put", func(_ context.Context, b *chargeBlob) (*int, error) {
@@ -283,7 +291,10 @@ func chargeServer(t *testing.T, budget int64, runs *atomic.Int64, held chan<- st
 // holdUntilFree makes calls that hold part of the budget (a 64 KiB call
 // holds about 144 KiB: its bytes, charged twice as a []byte's decoded
 // size, and its goroutine; a 16 KiB one about 51 KiB) until between free
-// and free + 51 KiB of it are left, and returns what is left.
+// and free + 51 KiB of it are left, and returns what is left. While a
+// call's arguments are charged, its bytes may still be held by the
+// session too (twice, as they arrived): a 64 KiB call needs about 272 KiB
+// free to be admitted, a 16 KiB one about 80 KiB.
 func holdUntilFree(t *testing.T, s *server.Server, budget, free int64, held <-chan struct{}) int64 {
 	t.Helper()
 	c := dialTCP(t, s)
@@ -291,7 +302,7 @@ func holdUntilFree(t *testing.T, s *server.Server, budget, free int64, held <-ch
 	for range 100 {
 		var size int
 		switch {
-		case left >= free+150<<10:
+		case left >= free+300<<10:
 			size = 64 << 10
 		case left >= free+51<<10:
 			size = 16 << 10
@@ -382,7 +393,7 @@ func TestChargeClassesUnary(t *testing.T) {
 			var runs atomic.Int64
 			held := make(chan struct{}, 100)
 			release := make(chan struct{})
-			s := chargeServer(t, cl.budget, &runs, held, release)
+			s := chargeServer(t, cl, &runs, held, release)
 			defer close(release)
 			budget := cl.budget
 			if budget == 0 {
@@ -503,7 +514,7 @@ func TestChargeClassesStream(t *testing.T) {
 			var runs atomic.Int64
 			held := make(chan struct{}, 100)
 			release := make(chan struct{})
-			s := chargeServer(t, cl.budget, &runs, held, release)
+			s := chargeServer(t, cl, &runs, held, release)
 			defer close(release)
 			budget := cl.budget
 			if budget == 0 {
