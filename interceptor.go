@@ -5,7 +5,12 @@ import (
 	"time"
 )
 
-// CallInfo describes the call an interceptor sees.
+// CallInfo describes the call an interceptor sees. Interceptors read it
+// and do not modify it: the calling side shares one CallInfo among the
+// calls of a method, and the serving side reuses a call's once its
+// handler has returned, so an interceptor that keeps something for later
+// copies it. To send a call under another name, an interceptor passes
+// next a CallInfo of its own.
 type CallInfo struct {
 	Method string // "Service.Method" as it arrived or was called
 	Notify bool   // true for a one-way notification: any reply is dropped

@@ -58,7 +58,7 @@ var syncPool = sync.Pool{New: func() any { return &pending{done: make(chan struc
 // stall timeout bounds.
 func (c *Channel) Call(ctx context.Context, method string, args, reply any) error {
 	if ic := c.opts.Client; ic != nil {
-		return ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoker)
+		return ic(ctx, callInfo(method, false), args, reply, c.invoker)
 	}
 	return c.call(ctx, method, args, reply)
 }
@@ -67,7 +67,7 @@ func (c *Channel) Call(ctx context.Context, method string, args, reply any) erro
 // queued for writing; no response ever comes.
 func (c *Channel) Notify(ctx context.Context, method string, args any) error {
 	if ic := c.opts.Client; ic != nil {
-		return ic(ctx, &ferry.CallInfo{Method: method, Notify: true}, args, nil, c.invoker)
+		return ic(ctx, callInfo(method, true), args, nil, c.invoker)
 	}
 	return c.notify(ctx, method, args)
 }
@@ -122,7 +122,7 @@ func (c *Channel) goIntercepted(ctx context.Context, ic ferry.ClientInterceptor,
 			err = ferry.Errorf(ferry.CodeInternal, "a client interceptor of %s panicked", method)
 		}
 	}()
-	return ic(ctx, &ferry.CallInfo{Method: method}, args, reply, c.invoker)
+	return ic(ctx, callInfo(method, false), args, reply, c.invoker)
 }
 
 func (c *Channel) invoke(ctx context.Context, info *ferry.CallInfo, args, reply any) error {
