@@ -200,6 +200,17 @@ func headBelow(ratio float64) uint64 {
 // not sampled: calls made with it start no trace.
 type declinedKey struct{}
 
+// declined is a served call's context marked with declinedKey: smaller
+// than context.WithValue's.
+type declined struct{ context.Context }
+
+func (c declined) Value(key any) any {
+	if _, ok := key.(declinedKey); ok {
+		return true
+	}
+	return c.Context.Value(key)
+}
+
 // sample reports whether a call or stream with ctx gets a span, and
 // whether ctx is outside any trace (root), and returns the context to go
 // on with. Inside a trace the trace's decision holds. Outside one,
@@ -221,7 +232,7 @@ func (in *instruments) sample(ctx context.Context) (_ context.Context, start, ro
 		return ctx, true, true
 	}
 	if in.serverSide {
-		ctx = context.WithValue(ctx, declinedKey{}, true)
+		ctx = declined{ctx}
 	}
 	return ctx, false, true
 }
