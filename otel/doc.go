@@ -144,26 +144,25 @@
 // Measured with BenchmarkOverhead (a trivial call over TCP loopback, 16
 // concurrent callers, the interceptors on both sides, against no
 // interceptors in the same run, alternating; the process's CPU time per
-// call, 3 runs on a 2-core VM shared with another benchmark, 2026-12-06
-// 09:01 UTC): interceptors that only call next cost 1.04–1.09 times the
-// CPU time of no interceptors; metrics through a Metrics 1.11–1.12;
-// tracing at 1 % 1.77–1.84 (1.82–1.96 before the trace context went in
-// without a map and TraceContext's fields without a carrier). As a
-// yardstick, a calling-side interceptor that does nothing but keep the
-// processor busy for 300 ns costs 1.16–1.22: with calls of about 5 µs of
-// CPU, fixed work per call costs this closed loop two to three times its
-// own time. On one processor (-test.cpu 1, 2 runs), where a plain call
-// costs about 3.6 µs of CPU, the same 300 ns cost 1.15–1.18 and tracing
-// at 1 % 1.57–1.67. Tracing at 1 % is
-// above the sum of two parts measured alone, neither of which this
-// package can avoid: the tracer's start of a span for each new trace (the
-// SDK's sampler, new IDs, a span that records nothing and its context;
-// the start-1% variant: 1.25–1.50) and the trace context carried on every
-// call (the metadata variant, a constant 55-byte entry sent and read, no
-// tracing at all: 1.22–1.23); the rest is formatting and parsing the
-// traceparent and the remote span context the handler's context carries.
-// With a trace context on every call and a span started for every new
-// trace, this trivial call cannot cost less than about half more.
+// call, 3 runs on a quiet 2-core VM, 2026-12-06 14:26 UTC): interceptors
+// that only call next cost 1.04–1.07 times the CPU time of no
+// interceptors; metrics through a Metrics 1.16–1.19; tracing at 1 %
+// decided by the SDK's sampler 1.73–1.79; tracing at 1 % decided by the
+// interceptors (WithHeadSampling(0.01) calling, WithHeadSampling(0)
+// serving: the head-1% variant) 1.24, of which a call not sampled costs
+// 1.14–1.21 (head-0) and the 1 % that are sampled, recorded and exported
+// the rest; head-1% with metrics 1.26–1.31. As a yardstick, a
+// calling-side interceptor that does nothing but keep the processor busy
+// for 300 ns costs 1.14–1.19: with calls of about 5 µs of CPU, fixed work
+// per call costs this closed loop two to three times its own time.
+// Tracing at 1 % decided by the sampler is above the sum of two parts
+// measured alone, which only WithHeadSampling avoids: the tracer's start
+// of a span for each new trace (the SDK's sampler, new IDs, a span that
+// records nothing and its context; the start-1% variant: 1.33–1.34) and
+// the trace context carried on every call (the metadata variant, a
+// constant 55-byte entry sent and read, no tracing at all: 1.19–1.26);
+// the rest is formatting and parsing the traceparent and the remote span
+// context the handler's context carries.
 //
 // Not covered: unary message sizes (a unary interceptor sees decoded
 // values, not the bytes; the v1.40.0 conventions no longer define size
