@@ -565,7 +565,7 @@ func TestChargeClassesStream(t *testing.T) {
 				t.Logf("%s: a %d-byte message, %d elements: %v", b.kind, len(b.msg), b.elems, r.err)
 				assert.Equal(t, before+1, runs.Load(), "%s: the handler got the legitimate message, not the bomb", b.kind)
 				// The session goes on.
-				u := ws.call(chargeRequest(uint32(100+id), "Arith.Add", []byte{0x92, 0x03, 0x04}))
+				u := ws.call(chargeRequest(100+id, "Arith.Add", []byte{0x92, 0x03, 0x04}))
 				assert.EqualValues(t, 7, u.result, "%s: a unary call after the refusal", b.kind)
 			}
 			id := ws.open()
