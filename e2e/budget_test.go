@@ -550,6 +550,33 @@ func TestBudgetChargesMapsByElement(t *testing.T) {
 	assert.True(t, ferry.NotExecuted(err), "%v", err)
 	require.NoError(t, c.Call(t.Context(), "Blob.Many", many{Key: "k", Metas: metas[:1000]}, &n), "a thousand maps are cheap")
 	assert.Equal(t, 1000, n)
+
+	// A []byte beside a []any: its bytes are charged as bytes (they were
+	// charged 16 times over, the size of an interface slot: a 4 MiB
+	// []byte beside an empty []any was refused), the []any's elements
+	// each as an element.
+	type withAny struct {
+		Data  []byte
+		Extra []any
+	}
+	require.NoError(t, server.Handle(s, "Blob.Any", func(_ context.Context, w *withAny) (*int, error) {
+		n := len(w.Data) + len(w.Extra)
+		return &n, nil
+	}))
+	for _, size := range []int{1 << 10, 64 << 10, 1 << 20, 4<<20 - 256} {
+		require.NoError(t, c.Call(t.Context(), "Blob.Any", withAny{Data: make([]byte, size), Extra: []any{}}, &n), "%d bytes beside an empty []any", size)
+		assert.Equal(t, size, n)
+		require.NoError(t, c.Call(t.Context(), "Blob.Any", withAny{Data: make([]byte, size), Extra: []any{1, "x", true}}, &n), "%d bytes beside a small []any", size)
+		assert.Equal(t, size+3, n)
+	}
+	// 1 Mi one-byte numbers in the []any: 1 Mi elements, at least 192 MiB.
+	nums := make([]any, 1<<20)
+	for i := range nums {
+		nums[i] = 1
+	}
+	err = c.Call(t.Context(), "Blob.Any", withAny{Extra: nums}, &n)
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
+	assert.True(t, ferry.NotExecuted(err), "%v", err)
 }
 
 // TestStreamMessagesChargedWhileDecoded: a streaming handler's message

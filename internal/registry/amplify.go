@@ -94,6 +94,13 @@ func amplification(t reflect.Type, depth int) (f int, boxes bool) {
 			return 2, false
 		}
 		e, b := amplification(t.Elem(), depth+1)
+		if k := t.Elem().Kind(); k == reflect.Interface || k == reflect.Map {
+			// Each element is an item: its slot and what it holds are
+			// charged per element (perItem), not by every byte of the
+			// message (a large []byte beside an empty []any was charged
+			// 16 times its size).
+			return e, b
+		}
 		return max(int(t.Elem().Size()), e), b
 	case reflect.Struct:
 		f = 2

@@ -19,6 +19,10 @@ func TestDecodeCost(t *testing.T) {
 		Meta map[string]string
 		Data []byte
 	}
+	type blobAny struct {
+		Data  []byte
+		Extra []any
+	}
 	cases := []struct {
 		typ   reflect.Type
 		want  int  // bytes per encoded byte
@@ -33,7 +37,9 @@ func TestDecodeCost(t *testing.T) {
 		{reflect.TypeFor[any](), 2, true},
 		{reflect.TypeFor[map[string]any](), 2, true},
 		{reflect.TypeFor[map[string]string](), 2, true},
-		{reflect.TypeFor[[]map[string]string](), 8, true},
+		{reflect.TypeFor[[]map[string]string](), 2, true}, // each map an item
+		{reflect.TypeFor[[]any](), 2, true},               // each value an item
+		{reflect.TypeFor[blobAny](), 2, true},             // a []byte beside a []any: bytes are bytes
 		{reflect.TypeFor[blob](), 2, true},
 		{reflect.TypeFor[[]big](), 256, false},            // a whole struct per one-byte element, capped
 		{reflect.TypeFor[*map[string]string](), 10, true}, // pointer to a map
@@ -58,8 +64,8 @@ func TestDecodeCostOf(t *testing.T) {
 		Data  []byte
 	}
 	for range 2 {
-		assert.Equal(t, 100*8+7*perItem, DecodeCostOf(reflect.TypeFor[*msg](), 100, 7))
-		assert.Equal(t, 100*8+7*perItem, DecodeCostOf(reflect.TypeFor[msg](), 100, 7))
+		assert.Equal(t, 100*2+7*perItem, DecodeCostOf(reflect.TypeFor[*msg](), 100, 7))
+		assert.Equal(t, 100*2+7*perItem, DecodeCostOf(reflect.TypeFor[msg](), 100, 7))
 		assert.Equal(t, 100*2, DecodeCostOf(reflect.TypeFor[*[]byte](), 100, 7))
 	}
 	assert.Equal(t, 100, DecodeCostOf(nil, 100, 7))
