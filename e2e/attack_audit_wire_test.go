@@ -89,8 +89,8 @@ func TestAuditSessionFrames(t *testing.T) {
 		}
 		return b
 	}
-	// The call stream's window grows to 1 MiB once the server has read
-	// the hello: a frame of 1 MiB + 1 passes it.
+	// The server raises the call stream's window to 1 MiB in the frame
+	// that accepts it (PROTOCOL.md 8): a frame of 1 MiB + 1 passes it.
 	pastWindow := echoBinRequest(1, 2<<20)[:1<<20+1]
 	cases := []struct {
 		name  string

@@ -36,7 +36,7 @@ var attacks = []attack{
 	{"noread-1k", 1 << 10, "128 streams sending Echo.Echo requests of -size, never granting window for the replies", noRead},
 	{"noread-64k", 64 << 10, "as noread-1k", noRead},
 	{"noread-255k", 255 << 10, "as noread-1k, just under the 256 KiB window a stream starts with", noRead},
-	{"noread-1023k", 1023 << 10, "as noread-1k, just under the 1 MiB window a stream grows to", noRead},
+	{"noread-1023k", 1023 << 10, "as noread-1k, just under the 1 MiB window a stream is raised to", noRead},
 	{"noread-4m", maxMessage - 64, "as noread-1k, at MaxMessageSize", noRead},
 	{"plainpartial", 1 << 20, "2,000 plain connections, each holding all but the last byte of a -size message", plainPartial},
 	{"plainpipeline-64k", 64 << 10, "one plain connection pipelining Echo.Echo of -size, never reading", plainPipeline},

@@ -46,7 +46,7 @@
 // noread-{1k,64k,255k,1023k,4m}, plainpartial, plainpipeline-{64k,1m,4m},
 // slowloris, openflood. Payloads span the size classes: 1 KiB, 64 KiB, just
 // under the 256 KiB window every stream starts with, just under the 1 MiB
-// window it grows to, and MaxMessageSize (4 MiB). Every
+// window it is raised to, and MaxMessageSize (4 MiB). Every
 // attack speaks raw bytes: yamux frames written by hand (scripts/attack's
 // session type) or plain MessagePack-RPC.
 //
