@@ -28,6 +28,10 @@ type Budget struct {
 	doomed  atomic.Bool  // shed by the pool: its connection is ending
 	counted atomic.Int64 // bytes added to the pool's doomed sum for it
 	closed  atomic.Bool
+	// asking is held, with a pool, from a charge's reservation in used
+	// until the pool has decided and a refused charge is taken back: who
+	// holds it sees no charge that may yet be refused (Force, Used).
+	asking sync.Mutex
 }
 
 // trackDoomed adds n (which may be negative), just added to b.used, to the
@@ -60,17 +64,32 @@ func (b *Budget) Charge(n int) bool {
 	if b.doomed.Load() {
 		return false // shed: its connection is ending
 	}
+	if b.pool == nil {
+		return b.reserve(int64(n))
+	}
+	b.asking.Lock()
+	defer b.asking.Unlock()
 	if !b.reserve(int64(n)) {
 		return false
 	}
-	if b.pool != nil {
-		if !b.pool.charge(b, int64(n)) {
-			b.used.Add(-int64(n))
-			return false
-		}
-		b.trackDoomed(int64(n))
+	if !b.pool.charge(b, int64(n)) {
+		b.used.Add(-int64(n))
+		return false
 	}
+	b.trackDoomed(int64(n))
 	return true
+}
+
+// settled returns used once no charge is waiting for the pool's answer:
+// an over-limit sum that may count a charge the pool is about to refuse
+// is read again.
+func (b *Budget) settled(used int64) int64 {
+	if b.pool == nil || b.limit <= 0 || used <= b.limit {
+		return used
+	}
+	b.asking.Lock()
+	defer b.asking.Unlock()
+	return b.used.Load()
 }
 
 // reserve adds n bytes unless they would pass the limit. A charge that is
@@ -94,7 +113,7 @@ func (b *Budget) Force(n int) bool {
 	if b == nil || n <= 0 {
 		return true
 	}
-	used := b.used.Add(int64(n))
+	used := b.settled(b.used.Add(int64(n)))
 	ok := b.limit <= 0 || used <= b.limit
 	if b.pool != nil {
 		b.trackDoomed(int64(n))
@@ -122,7 +141,7 @@ func (b *Budget) Used() int64 {
 	if b == nil {
 		return 0
 	}
-	return b.used.Load()
+	return b.settled(b.used.Load())
 }
 
 // Limit reports the budget's limit in bytes (≤ 0: unbounded).
