@@ -63,6 +63,7 @@ func statusKVs(c ferry.Code) []attribute.KeyValue {
 // options and, built on first use, a metric attribute set per code, which
 // spares allocations and the SDK's sorting of attributes on every call.
 type methodAttrs struct {
+	name        string
 	start       []attribute.KeyValue
 	serverStart []trace.SpanStartOption
 	clientStart []trace.SpanStartOption
@@ -98,6 +99,7 @@ type streamKey struct {
 func newMethodAttrs(name string) *methodAttrs {
 	start := []attribute.KeyValue{semconv.RPCSystemNameKey.String(SystemName), semconv.RPCMethod(name)}
 	return &methodAttrs{
+		name:        name,
 		start:       start,
 		serverStart: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(start...)},
 		clientStart: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(start...)},
@@ -141,15 +143,24 @@ func (m *methodAttrs) streamRecord(c ferry.Code, kind ferry.StreamKind, dir stri
 	return v.(*codeAttrs)
 }
 
-// attrCache maps method names to their attributes.
+// attrCache maps method names to their attributes. The last method
+// looked up is kept at hand: an interceptor mostly sees one method after
+// another, whose name is then compared, not hashed (the same string each
+// time, as Ferry passes them, compares by its pointer).
 type attrCache struct {
-	m sync.Map // string -> *methodAttrs
-	n atomic.Int32
+	m    sync.Map // string -> *methodAttrs
+	n    atomic.Int32
+	last atomic.Pointer[methodAttrs]
 }
 
 func (a *attrCache) method(name string) *methodAttrs {
+	if ma := a.last.Load(); ma != nil && ma.name == name {
+		return ma
+	}
 	if v, ok := a.m.Load(name); ok {
-		return v.(*methodAttrs)
+		ma := v.(*methodAttrs)
+		a.last.Store(ma)
+		return ma
 	}
 	ma := newMethodAttrs(name)
 	if a.n.Load() >= maxCachedMethods {

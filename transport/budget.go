@@ -64,8 +64,17 @@ func (b *Budget) Charge(n int) bool {
 	if b.doomed.Load() {
 		return false // shed: its connection is ending
 	}
-	if b.pool == nil {
-		return b.reserve(int64(n))
+	if b.pool == nil || b.pool.limit <= 0 {
+		// No pool, or one that refuses nothing: no charge can be
+		// refused after its reservation.
+		if !b.reserve(int64(n)) {
+			return false
+		}
+		if b.pool != nil {
+			b.pool.charge(b, int64(n))
+			b.trackDoomed(int64(n))
+		}
+		return true
 	}
 	b.asking.Lock()
 	defer b.asking.Unlock()
@@ -96,6 +105,10 @@ func (b *Budget) settled(used int64) int64 {
 // refused is never added first: a concurrent Force would see it and end
 // the connection, and Used would report it.
 func (b *Budget) reserve(n int64) bool {
+	if b.limit <= 0 {
+		b.used.Add(n)
+		return true
+	}
 	for {
 		used := b.used.Load()
 		if b.limit > 0 && used+n > b.limit {

@@ -57,7 +57,10 @@ type Config struct {
 	StreamWindow uint32
 	// SniffTimeout bounds a new connection's handshake on a server: the
 	// TLS handshake, the first byte, and (with authentication) the
-	// client's hello. Default 10 s.
+	// client's hello; and, in a session, the set-up of each stream the
+	// client opens: its first byte and, for a streaming call, its whole
+	// opening request must arrive within SniffTimeout of its accept.
+	// Default 10 s.
 	SniffTimeout time.Duration
 	// MaxStreams bounds the streams a peer may keep open at once in one
 	// session (call streams and streaming calls); a stream beyond it is

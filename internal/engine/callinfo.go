@@ -11,12 +11,16 @@ import (
 // The CallInfo that client interceptors see for an outgoing call is the
 // same for every call of a method: it is made once and shared
 // (ferry.CallInfo says interceptors do not modify it), which spares each
-// intercepted call an allocation. The names kept are bounded, for a
-// program that calls names it builds; past the bound each call gets its
-// own.
+// intercepted call an allocation. The names kept are bounded in number
+// and length, for a program that calls names it builds; past the bounds
+// each call gets its own.
 
-// maxCallInfos bounds the methods whose CallInfo is kept.
-const maxCallInfos = 4096
+// maxCallInfos bounds the methods whose CallInfo is kept, and
+// maxCallInfoName the length of their names.
+const (
+	maxCallInfos    = 4096
+	maxCallInfoName = 256
+)
 
 type callInfoKey struct {
 	method string
@@ -35,7 +39,7 @@ func callInfo(method string, notify bool) *ferry.CallInfo {
 		return v.(*ferry.CallInfo)
 	}
 	ci := &ferry.CallInfo{Method: method, Notify: notify}
-	if callInfoCount.Load() >= maxCallInfos {
+	if len(method) > maxCallInfoName || callInfoCount.Load() >= maxCallInfos {
 		return ci
 	}
 	// Kept: its own copy of the name, not a slice of a larger string.

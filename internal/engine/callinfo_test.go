@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -18,6 +19,9 @@ func TestCallInfoShared(t *testing.T) {
 	assert.NotSame(t, a, n)
 	assert.True(t, n.Notify)
 	assert.Equal(t, "Svc.Shared", n.Method)
+
+	long := strings.Repeat("x", maxCallInfoName+1)
+	assert.NotSame(t, callInfo(long, false), callInfo(long, false), "a long name is not kept")
 
 	saved := callInfoCount.Load()
 	callInfoCount.Store(maxCallInfos)
