@@ -144,23 +144,25 @@
 // Measured with BenchmarkOverhead (a trivial call over TCP loopback, 16
 // concurrent callers, the interceptors on both sides, against no
 // interceptors in the same run, alternating; the process's CPU time per
-// call, 3 runs on a quiet 2-core VM, 2026-12-06 14:26 UTC): interceptors
-// that only call next cost 1.04–1.07 times the CPU time of no
-// interceptors; metrics through a Metrics 1.16–1.19; tracing at 1 %
-// decided by the SDK's sampler 1.73–1.79; tracing at 1 % decided by the
-// interceptors (WithHeadSampling(0.01) calling, WithHeadSampling(0)
-// serving: the head-1% variant) 1.24, of which a call not sampled costs
-// 1.14–1.21 (head-0) and the 1 % that are sampled, recorded and exported
-// the rest; head-1% with metrics 1.26–1.31. As a yardstick, a
+// call, 5 runs on a quiet 2-core VM, 2026-12-06 14:55 UTC, medians in
+// brackets): interceptors that only call next cost 0.99–1.08 times the
+// CPU time of no interceptors; metrics through a Metrics 1.11–1.21
+// (1.135); tracing at 1 % decided by the SDK's sampler 1.65–1.76 (1.71);
+// tracing at 1 % decided by the interceptors (WithHeadSampling(0.01)
+// calling, WithHeadSampling(0) serving: the head-1% variant) 1.18–1.25
+// (1.21), of which a call not sampled costs 1.11–1.21 (head-0) and the
+// 1 % that are sampled, recorded and exported the rest; head-1% with
+// metrics 1.20–1.25. As a yardstick (3 runs at 14:26 UTC), a
 // calling-side interceptor that does nothing but keep the processor busy
 // for 300 ns costs 1.14–1.19: with calls of about 5 µs of CPU, fixed work
 // per call costs this closed loop two to three times its own time.
 // Tracing at 1 % decided by the sampler is above the sum of two parts
 // measured alone, which only WithHeadSampling avoids: the tracer's start
 // of a span for each new trace (the SDK's sampler, new IDs, a span that
-// records nothing and its context; the start-1% variant: 1.33–1.34) and
-// the trace context carried on every call (the metadata variant, a
-// constant 55-byte entry sent and read, no tracing at all: 1.19–1.26);
+// records nothing and its context; the start-1% variant, 14:26 UTC:
+// 1.33–1.34) and the trace context carried on every call (the metadata
+// variant, a constant 55-byte entry sent and read, no tracing at all:
+// 1.19–1.26);
 // the rest is formatting and parsing the traceparent and the remote span
 // context the handler's context carries.
 //
