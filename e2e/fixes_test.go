@@ -5,7 +5,9 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -190,6 +192,58 @@ func TestFixHelloAsNotificationIgnored(t *testing.T) {
 	r = parseResponse(t, ws.call.read2(request(3, "$ferry.hello", []any{map[string]any{"token": "good"}}, map[string]any{})))
 	require.Nil(t, r.err)
 	r = parseResponse(t, ws.call.read2(request(4, "Echo.Echo", []any{"x"}, map[string]any{})))
+	require.Nil(t, r.err)
+	assert.Equal(t, "x", r.result)
+}
+
+// TestFixStreamSetupWithinSniffTimeout checks PROTOCOL.md 7 and
+// transport.Config.SniffTimeout: a stream a client opens must send its
+// first byte, and a streaming call its whole opening request, within
+// SniffTimeout of its accept, or it is closed; an opening request that
+// trickles in does not hold the stream open.
+func TestFixStreamSetupWithinSniffTimeout(t *testing.T) {
+	cfg := transport.DefaultConfig()
+	cfg.SniffTimeout = 300 * time.Millisecond
+	s := newServer(t, server.WithConfig(cfg))
+	addr, _ := serveFix(t, s)
+	ws := dialSession(t, addr)
+	silent := ws.open()
+	silent.write([]byte{}) // opened: the frame that opens it carries no byte
+	trickled := ws.open()
+	opening := append([]byte{0xc1}, request(0, "Echo.Echo", []any{strings.Repeat("x", 200)}, map[string]any{})...)
+	start := time.Now()
+	stop := make(chan struct{})
+	sent := make(chan int, 1)
+	go func() {
+		// One byte every 20 ms: the whole request would take about 4 s.
+		n := 0
+		defer func() { sent <- n }()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for _, b := range opening[:len(opening)-1] {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if _, err := trickled.st.Write([]byte{b}); err != nil {
+				return
+			}
+			n++
+		}
+	}()
+	for name, st := range map[string]*wireStream{"silent": silent, "trickled": trickled} {
+		require.NoError(t, st.st.SetReadDeadline(time.Now().Add(10*time.Second)))
+		_, _ = io.Copy(io.Discard, st.r) // until the server closes or resets it
+		took := time.Since(start)
+		assert.Less(t, took, 3*time.Second, "%s: closed within the set-up bound", name)
+		t.Logf("%s: closed after %v", name, took.Round(time.Millisecond))
+	}
+	close(stop)
+	n := <-sent
+	assert.Less(t, n, len(opening)-1, "the trickle did not hold the stream open until its end")
+	// The session goes on.
+	r := parseResponse(t, ws.call.read2(request(2, "Echo.Echo", []any{"x"}, map[string]any{})))
 	require.Nil(t, r.err)
 	assert.Equal(t, "x", r.result)
 }
