@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/flush"
 	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/status"
@@ -140,26 +141,33 @@ type Channel struct {
 	idleT    *time.Timer  // the idle timer; nil while the reader is parked
 	idleOff  bool         // the reader returned: the timer stays off
 
-	draining    atomic.Bool   // we are going away: refuse new incoming calls (set under mu)
-	locked      atomic.Bool   // not yet authenticated
-	identity    any           // set by Authenticate, under mu
-	active      atomic.Int64  // handlers running; raised under mu (serve), lowered without it
-	waiting     atomic.Bool   // idle is set: the handler that brings active to 0 closes it
-	idle        chan struct{} // closed when active drops to 0, if someone waits (under mu)
-	baseCtx     context.Context
-	cancel      context.CancelFunc
-	asyncs      sync.WaitGroup // goroutines running client interceptors for Go
-	wmu         sync.Mutex
-	idleWk      []*worker      // idle workers, most recent last (under wmu)
-	nWorkers    int            // handler goroutines, busy or idle (under wmu)
-	wkStop      bool           // the conn ended: workers exit instead of idling (under wmu)
-	reaper      *time.Timer    // retires workers idle for a whole period (under wmu)
-	workers     sync.WaitGroup // handler goroutines, busy or idle
-	loops       sync.WaitGroup
-	closed      chan struct{}
-	once        sync.Once
-	closeMu     sync.Mutex  // orders concurrent CloseContexts
-	drainedSent atomic.Bool // $ferry.drained was queued (CloseContext, or endInput on the reader)
+	draining atomic.Bool // we are going away: refuse new incoming calls (set under mu)
+	// goawayQueued is made (under mu) by the drain that sends a Ferry
+	// peer $ferry.goaway, and closed once it is queued; goawayTicket
+	// (valid when goawayOK) is then what to wait for until it is written
+	// (DrainWritten). Nil when no go-away is sent.
+	goawayQueued chan struct{}
+	goawayTicket flush.Ticket
+	goawayOK     bool
+	locked       atomic.Bool   // not yet authenticated
+	identity     any           // set by Authenticate, under mu
+	active       atomic.Int64  // handlers running; raised under mu (serve), lowered without it
+	waiting      atomic.Bool   // idle is set: the handler that brings active to 0 closes it
+	idle         chan struct{} // closed when active drops to 0, if someone waits (under mu)
+	baseCtx      context.Context
+	cancel       context.CancelFunc
+	asyncs       sync.WaitGroup // goroutines running client interceptors for Go
+	wmu          sync.Mutex
+	idleWk       []*worker      // idle workers, most recent last (under wmu)
+	nWorkers     int            // handler goroutines, busy or idle (under wmu)
+	wkStop       bool           // the conn ended: workers exit instead of idling (under wmu)
+	reaper       *time.Timer    // retires workers idle for a whole period (under wmu)
+	workers      sync.WaitGroup // handler goroutines, busy or idle
+	loops        sync.WaitGroup
+	closed       chan struct{}
+	once         sync.Once
+	closeMu      sync.Mutex  // orders concurrent CloseContexts
+	drainedSent  atomic.Bool // $ferry.drained was queued (CloseContext, or endInput on the reader)
 }
 
 // New prepares a Conn over rwc; Start starts it and Close releases it.
@@ -422,28 +430,53 @@ func callError(err error) error { return status.Lost(err) }
 // executed) and, for a Ferry peer, tells it to send no more.
 func (c *Channel) Drain() {
 	if c.startDrain() {
-		_ = c.w.notify(wire.MethodGoAway, nil, nil)
+		c.queueGoAway()
 	}
 }
 
 // DrainWritten is Drain, and then waits, until ctx ends, for a Ferry
-// peer's $ferry.goaway to leave the writer (written, or failed): what the
-// caller then sends on the session underneath, such as yamux's go-away
-// and ping, follows it on the wire (PROTOCOL.md section 4, "Going away",
-// step 1).
+// peer's $ferry.goaway to leave the writer (written, or failed), whoever
+// started the drain: what the caller then sends on the session
+// underneath, such as yamux's go-away and ping, follows it on the wire
+// (PROTOCOL.md section 4, "Going away", step 1).
 func (c *Channel) DrainWritten(ctx context.Context) {
 	if c.startDrain() {
-		_ = c.w.notifyWritten(ctx, wire.MethodGoAway)
+		c.queueGoAway()
 	}
+	c.mu.Lock()
+	queued := c.goawayQueued
+	c.mu.Unlock()
+	if queued == nil {
+		return // no go-away is sent: not a Ferry peer, or it stopped sending first
+	}
+	select {
+	case <-queued:
+	case <-ctx.Done():
+		return
+	}
+	if c.goawayOK {
+		c.w.fw.Wait(ctx, c.goawayTicket)
+	}
+}
+
+// queueGoAway queues $ferry.goaway, once, and publishes the ticket to
+// wait for it (goawayQueued).
+func (c *Channel) queueGoAway() {
+	t, err := c.w.notifyTicket(wire.MethodGoAway)
+	c.goawayTicket, c.goawayOK = t, err == nil
+	close(c.goawayQueued)
 }
 
 // startDrain marks the channel draining and reports whether a go-away is
 // to be sent: the first time, to a Ferry peer.
 func (c *Channel) startDrain() bool {
 	c.mu.Lock()
-	was := c.draining.Swap(true)
-	c.mu.Unlock()
-	return !was && c.opts.FerryPeer
+	defer c.mu.Unlock()
+	send := !c.draining.Swap(true) && c.opts.FerryPeer
+	if send {
+		c.goawayQueued = make(chan struct{})
+	}
+	return send
 }
 
 // Running reports how many handlers this conn is running.

@@ -172,20 +172,19 @@ func (w *writer) notify(method string, args any, ext *wire.RequestExt) error {
 	return w.request(context.Background(), false, 0, method, args, ext, nil)
 }
 
-// notifyWritten queues [2, method, []] and waits, until ctx ends, for it
-// to leave the writer: written, failed or dropped.
-func (w *writer) notifyWritten(ctx context.Context, method string) error {
+// notifyTicket queues [2, method, []] and returns the ticket to wait
+// for it to leave the writer (flush.Writer.Wait).
+func (w *writer) notifyTicket(method string) (flush.Ticket, error) {
 	b, err := w.fw.Begin()
 	if err != nil {
-		return err
+		return flush.Ticket{}, err
 	}
 	mark := len(b)
 	b = append(msgpack.AppendArrayHeader(b, 3), wire.TypeNotification)
 	b = msgpack.AppendArrayHeader(msgpack.AppendString(b, method), 0)
 	b, ticket := w.fw.Link(b, nil) // nothing linked: a mark to wait for
 	w.commit(b, mark, 0)
-	w.fw.Wait(ctx, ticket)
-	return nil
+	return ticket, nil
 }
 
 // appendEncoded appends eb's bytes to b, or, when they are large, hands
