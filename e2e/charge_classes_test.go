@@ -338,6 +338,26 @@ func settledUse(t *testing.T, s *server.Server, budget int64) int64 {
 	return budget - last.Load()
 }
 
+// watchPeak samples the memory s's connections hold, every millisecond
+// (for at most 100 s), until stop is called; peak returns the most seen.
+func watchPeak(s *server.Server) (peak func() int64, stop func()) {
+	var most atomic.Int64
+	done := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for range 100_000 {
+			raise(&most, memoryInUse(s))
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	return most.Load, func() { close(done); <-watched }
+}
+
 // heapSampler records the peak of the heap's objects (live, and dead ones
 // not yet swept) while it runs, every 2 ms.
 type heapSampler struct {
@@ -411,20 +431,7 @@ func TestChargeClassesUnary(t *testing.T) {
 				require.Less(t, left, int64(160<<10), "a 1 KiB bomb (at least 160 KiB) must not fit")
 				require.Greater(t, left, int64(50<<10), "a 1 KiB legitimate call (about 30 KiB) must fit")
 			}
-			var peak atomic.Int64
-			stop := make(chan struct{})
-			watched := make(chan struct{})
-			go func() {
-				defer close(watched)
-				for range 100_000 {
-					raise(&peak, memoryInUse(s))
-					select {
-					case <-stop:
-						return
-					case <-time.After(time.Millisecond):
-					}
-				}
-			}()
+			peak, stopPeak := watchPeak(s)
 			heap := sampleHeap()
 
 			id := uint32(10)
@@ -454,11 +461,10 @@ func TestChargeClassesUnary(t *testing.T) {
 			}
 			assert.Equal(t, ranBefore+2, runs.Load(), "no bomb's handler ran")
 			grew := heap.end() - int64(h0)
-			close(stop)
-			<-watched
-			t.Logf("budget in use at most %d KiB of %d KiB; live heap up to %+.1f MiB", peak.Load()>>10, budget>>10, float64(grew)/(1<<20))
-			assert.LessOrEqual(t, peak.Load(), budget+int64(cl.size), "the budget and one message")
-			assert.Less(t, grew, 2*peak.Load()+int64(8*cl.size)+16<<20, "what the budget held, a few messages: never decoded, a bomb would take %d MiB", int64(nmaps)*350>>20)
+			stopPeak()
+			t.Logf("budget in use at most %d KiB of %d KiB; live heap up to %+.1f MiB", peak()>>10, budget>>10, float64(grew)/(1<<20))
+			assert.LessOrEqual(t, peak(), budget+int64(cl.size), "the budget and one message")
+			assert.Less(t, grew, 2*peak()+int64(8*cl.size)+16<<20, "what the budget held, a few messages: never decoded, a bomb would take %d MiB", int64(nmaps)*350>>20)
 		})
 	}
 }
@@ -532,20 +538,7 @@ func TestChargeClassesStream(t *testing.T) {
 				require.Less(t, left, int64(160<<10), "a 1 KiB bomb (at least 160 KiB) must not fit")
 				require.Greater(t, left, int64(50<<10), "a 1 KiB legitimate message (about 40 KiB with its stream) must fit")
 			}
-			var peak atomic.Int64
-			stop := make(chan struct{})
-			watched := make(chan struct{})
-			go func() {
-				defer close(watched)
-				for range 100_000 {
-					raise(&peak, memoryInUse(s))
-					select {
-					case <-stop:
-						return
-					case <-time.After(time.Millisecond):
-					}
-				}
-			}()
+			peak, stopPeak := watchPeak(s)
 			heap := sampleHeap()
 
 			for _, b := range []struct {
@@ -578,11 +571,10 @@ func TestChargeClassesStream(t *testing.T) {
 			assert.EqualValues(t, 2*(n+1), r.result, "both legitimate messages of %d bytes served", len(legitB))
 
 			grew := heap.end() - int64(h0)
-			close(stop)
-			<-watched
-			t.Logf("budget in use at most %d KiB of %d KiB; live heap up to %+.1f MiB", peak.Load()>>10, budget>>10, float64(grew)/(1<<20))
-			assert.LessOrEqual(t, peak.Load(), budget+int64(cl.size), "the budget and one message")
-			assert.Less(t, grew, 2*peak.Load()+int64(8*cl.size)+16<<20, "what the budget held, a few messages: never decoded, a bomb would take %d MiB", int64(nmaps)*350>>20)
+			stopPeak()
+			t.Logf("budget in use at most %d KiB of %d KiB; live heap up to %+.1f MiB", peak()>>10, budget>>10, float64(grew)/(1<<20))
+			assert.LessOrEqual(t, peak(), budget+int64(cl.size), "the budget and one message")
+			assert.Less(t, grew, 2*peak()+int64(8*cl.size)+16<<20, "what the budget held, a few messages: never decoded, a bomb would take %d MiB", int64(nmaps)*350>>20)
 		})
 	}
 }
