@@ -643,3 +643,47 @@ func TestStreamMessagesChargedWhileDecoded(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
 }
+
+// TestBudgetNumbersBesideAMap: an argument type that holds a map is
+// charged per map and map entry, not per array element: 500,000 small
+// numbers beside a one-entry map (about 500 KB, about 1 MB decoded) are
+// served at the default budget (charged 96 MB and refused when every
+// element was charged as a map's), while 1 MiB of one-entry maps is
+// still refused.
+func TestBudgetNumbersBesideAMap(t *testing.T) {
+	type samples struct {
+		Labels map[string]string
+		Values []int16
+	}
+	type labelled struct {
+		Labels []map[string]string
+		Values []int16
+	}
+	s := newServer(t)
+	require.NoError(t, server.Handle(s, "Stats.Sum", func(_ context.Context, a *samples) (*int, error) {
+		n := len(a.Values)
+		return &n, nil
+	}))
+	require.NoError(t, server.Handle(s, "Stats.Labels", func(_ context.Context, a *labelled) (*int, error) {
+		n := len(a.Labels)
+		return &n, nil
+	}))
+	c := dialTCP(t, s)
+	args := &samples{Labels: map[string]string{"host": "a"}, Values: make([]int16, 500_000)}
+	for i := range args.Values {
+		args.Values[i] = int16(i % 100) // one byte each on the wire
+	}
+	var n int
+	require.NoError(t, c.Call(t.Context(), "Stats.Sum", args, &n))
+	require.Equal(t, 500_000, n)
+
+	// 256 Ki one-entry maps (about 1 MiB): 512 Ki maps and entries, at
+	// least 96 MiB charged.
+	bomb := &labelled{Labels: make([]map[string]string, 1<<18)}
+	for i := range bomb.Labels {
+		bomb.Labels[i] = map[string]string{"a": ""}
+	}
+	err := c.Call(t.Context(), "Stats.Labels", bomb, &n)
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
+	assert.True(t, ferry.NotExecuted(err), "%v", err)
+}

@@ -286,13 +286,16 @@ func WithDisallowUnknownFields() Option {
 // WithRefused calls fn for every call refused before a handler ran: on a
 // connection not yet authenticated, for a method not registered, with
 // arguments that do not decode or fit, over a memory or concurrency
-// limit, or while the server shuts down; streams too (also one opened
-// for a unary method). method is the registered method's name, or "" for
-// a name that is not registered (the peer's text is not passed on: it is
-// unbounded); err is the error sent back (notifications get none, but are
-// reported too). fn runs on the connection's reader (for a stream, on the
-// stream's goroutine) and must not block; unlike a handler's, a panic in
-// it is not recovered (it ends the program). Interceptors never see these
+// limit, whose deadline passed or whose caller canceled it while it
+// waited for a handler, or while the server shuts down; streams too (also
+// one opened for a unary method). method is the registered method's
+// name, or "" for a name that is not registered (the peer's text is not
+// passed on: it is unbounded); err is the error sent back (notifications
+// get none, but are reported too). fn runs on the connection's reader, or
+// on the goroutine that would have run the handler for a call that ended
+// while it waited (for a stream, on the stream's goroutine): it may run
+// for several calls at once, and must not block; unlike a handler's, a
+// panic in it is not recovered (it ends the program). Interceptors never see these
 // calls. Default: none.
 func WithRefused(fn func(method string, err *ferry.Error)) Option {
 	return func(o *options) error {

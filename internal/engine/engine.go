@@ -71,9 +71,11 @@ type Options struct {
 	// DisallowUnknownFields refuses arguments with a map key that names
 	// no field (registry.Method.DecodeArgs); by default they are skipped.
 	DisallowUnknownFields bool
-	// OnRefused is called, by the reader, for every incoming call refused
-	// before a handler ran, with the registered method's name ("" when
-	// the name is not registered) and the error sent. Nil: nothing.
+	// OnRefused is called for every incoming call refused before a
+	// handler ran (by the reader, or by the worker that took a call whose
+	// deadline passed or whose caller canceled it while it waited), with
+	// the registered method's name ("" when the name is not registered)
+	// and the error sent. Nil: nothing.
 	OnRefused func(method string, err *ferry.Error)
 	// OnPark is called by the reader of a stream that can park when it
 	// parks (true), nothing having arrived for a while, and when it starts

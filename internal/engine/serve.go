@@ -211,10 +211,11 @@ func (c *Channel) serve(m *wire.Message) {
 	if c.head != nil {
 		size = c.head.Body + 8 // its params: the bin and their headers
 	}
-	// The elements the message's arrays and maps declare: the reader's
-	// scanner counted them while it framed the message (a direct body's
-	// head declares a few; its bin none).
-	cost := meth.DecodeCost(size, c.rd.Items()) + CallOverhead
+	// The elements the message's arrays and maps declare, and its maps
+	// and their entries: the reader's scanner counted them while it
+	// framed the message (a direct body's head declares a few; its bin
+	// none).
+	cost := meth.DecodeCost(size, c.rd.Items(), c.rd.MapItems()) + CallOverhead
 	if !c.opts.Budget.Charge(cost) {
 		c.refuse(m, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "the connection's memory budget is spent: too much data in calls not yet answered")))
 		return

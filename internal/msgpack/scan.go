@@ -34,8 +34,11 @@ type Scanner struct {
 	tops [maxTops]int32
 	ntop uint8
 	// items counts the elements the value's arrays and maps declare (a
-	// map's keys and values both): Items.
+	// map's keys and values both): Items. maps counts its maps and their
+	// entries (one for each map, one for each key and value pair):
+	// MapItems.
 	items uint64
+	maps  uint64
 }
 
 // maxTops is how many top-level elements a Scanner locates: enough for
@@ -86,11 +89,17 @@ func (s *Scanner) Elements() []int32 { return s.tops[:s.ntop] }
 // into (a map, a boxed value) weighs far more than a byte.
 func (s *Scanner) Items() int { return int(min(s.items, uint64(s.maxSize))) }
 
+// MapItems returns, as Items does, how many maps the value holds plus
+// how many entries they declare (a key and its value count once): what
+// decoding into a type that holds maps but no interfaces may allocate
+// besides the bytes themselves.
+func (s *Scanner) MapItems() int { return int(min(s.maps, uint64(s.maxSize))) }
+
 // Scan reports the length of the value that starts at buf[0] once it is
 // complete, or 0 while more bytes are needed.
 func (s *Scanner) Scan(buf []byte) (int, error) {
 	if s.off == 0 {
-		s.ntop, s.items = 0, 0 // a new value: the last one's elements are forgotten
+		s.ntop, s.items, s.maps = 0, 0, 0 // a new value: the last one's elements are forgotten
 	}
 	for {
 		if s.skip > 0 {
@@ -134,6 +143,9 @@ func (s *Scanner) Scan(buf []byte) (int, error) {
 		if n := len(s.stack); n > 0 {
 			s.stack[n-1]--
 		}
+		if h.isMap {
+			s.maps += 1 + h.items/2
+		}
 		switch {
 		case h.items > 0:
 			if len(s.stack) >= s.maxDepth {
@@ -166,6 +178,7 @@ type token struct {
 	size    int
 	payload uint64
 	items   uint64
+	isMap   bool
 }
 
 // fixHeader is header for the one-byte headers up to 0xbf and from 0xe0:
@@ -175,7 +188,7 @@ func fixHeader(c byte) token {
 	case c <= 0x7f || c >= 0xe0:
 		return token{size: 1}
 	case c <= 0x8f:
-		return token{size: 1, items: 2 * uint64(c&0x0f)}
+		return token{size: 1, items: 2 * uint64(c&0x0f), isMap: true}
 	case c <= 0x9f:
 		return token{size: 1, items: uint64(c & 0x0f)}
 	}
@@ -191,7 +204,7 @@ func header(b []byte) (t token, ok bool, err error) {
 	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
 		return token{size: 1}, true, nil
 	case c <= 0x8f:
-		return token{size: 1, items: 2 * uint64(c&0x0f)}, true, nil
+		return token{size: 1, items: 2 * uint64(c&0x0f), isMap: true}, true, nil
 	case c <= 0x9f:
 		return token{size: 1, items: uint64(c & 0x0f)}, true, nil
 	case c <= 0xbf:
@@ -249,7 +262,7 @@ func header(b []byte) (t token, ok bool, err error) {
 	if items == 0 {
 		return token{size: size, payload: n}, true, nil
 	}
-	return token{size: size, items: n * items}, true, nil
+	return token{size: size, items: n * items, isMap: items == 2}, true, nil
 }
 
 // Skip returns the length of the first value in b. b must be whole (a

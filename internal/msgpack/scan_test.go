@@ -362,12 +362,14 @@ func TestScannerItems(t *testing.T) {
 	v := []any{int8(1), map[string]any{"a": []any{int8(1), int8(2)}, "b": map[string]any{}}, "x", []byte("yz")}
 	b, err := Marshal(v)
 	require.NoError(t, err)
-	const want = 4 + 4 + 2 // the array, the map's two pairs, the inner array
+	const want = 4 + 4 + 2     // the array, the map's two pairs, the inner array
+	const wantMaps = 1 + 2 + 1 // the outer map and its two entries, the empty inner map
 	sc := NewScanner(4<<20, MaxDepth)
 	n, err := sc.Scan(b)
 	require.NoError(t, err)
 	require.Equal(t, len(b), n)
 	assert.Equal(t, want, sc.Items())
+	assert.Equal(t, wantMaps, sc.MapItems())
 
 	sc.Reset()
 	for i := 1; i <= len(b); i++ {
@@ -376,13 +378,24 @@ func TestScannerItems(t *testing.T) {
 	}
 	require.Equal(t, len(b), n)
 	assert.Equal(t, want, sc.Items(), "a byte at a time")
+	assert.Equal(t, wantMaps, sc.MapItems(), "a byte at a time")
 	sc.Reset()
 	assert.Equal(t, want, sc.Items(), "kept through Reset")
+	assert.Equal(t, wantMaps, sc.MapItems(), "kept through Reset")
 
 	n, err = sc.Scan([]byte{0x93, 0x01, 0x02, 0x03})
 	require.NoError(t, err)
 	require.Equal(t, 4, n)
 	assert.Equal(t, 3, sc.Items(), "the next value's own")
+	assert.Equal(t, 0, sc.MapItems(), "the next value's own")
+
+	// map16 and map32 headers, and empty maps in an array.
+	sc.Reset()
+	n, err = sc.Scan([]byte{0x93, 0xde, 0x00, 0x01, 0xa0, 0xc0, 0xdf, 0x00, 0x00, 0x00, 0x00, 0x80})
+	require.NoError(t, err)
+	require.Equal(t, 12, n)
+	assert.Equal(t, 3+2, sc.Items())
+	assert.Equal(t, (1+1)+1+1, sc.MapItems())
 
 	sc.Reset()
 	n, err = sc.Scan([]byte{0xdd, 0xff, 0xff, 0xff, 0xff})

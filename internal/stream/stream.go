@@ -247,7 +247,7 @@ func (c *Call) Recv(v any) error {
 			// What the message decodes into is charged while it is
 			// decoded: maps and boxed values make far more of a byte
 			// than the reader's buffer held (registry.DecodeCost).
-			cost := registry.DecodeCostOf(reflect.TypeOf(v), len(b)-2, c.rd.Items())
+			cost := registry.DecodeCostOf(reflect.TypeOf(v), len(b)-2, c.rd.Items(), c.rd.MapItems())
 			if !c.dacct.Charge(cost) {
 				return ferry.Errorf(ferry.CodeResourceExhausted, "a message of %d bytes would decode into %T past the connection's memory budget", len(b)-2, v)
 			}

@@ -119,6 +119,10 @@ func (r *Reader) Elements() []int32 { return r.sc.Elements() }
 // Next or Whole last returned whole declare (msgpack.Scanner.Items).
 func (r *Reader) Items() int { return r.sc.Items() }
 
+// MapItems returns the maps of the message that Next or Whole last
+// returned whole plus the entries they declare (msgpack.Scanner.MapItems).
+func (r *Reader) MapItems() int { return r.sc.MapItems() }
+
 // Body is the length of the bin body that follows the head Next returned
 // last, until ReadBody or Whole takes it; 0 when Next returned a whole
 // message.
