@@ -556,6 +556,9 @@ func (c *Channel) endInput() {
 		stop()
 		cancel()
 	}
+	// A call still waiting for a handler (the wait ended early: a Close,
+	// or the grace passed) is answered, not executed, before the count.
+	c.refuseUnstarted()
 	// The stream is intact: a Ferry peer learns how many of its requests
 	// were read, after their answers (PROTOCOL.md 4). This runs on the
 	// reader goroutine, which counts them; it must not take closeMu, which

@@ -1,0 +1,80 @@
+package engine_test
+
+import (
+	"io"
+	"testing"
+
+	"github.com/ferryrpc/ferry/internal/engine"
+	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestCloseDuringHalfCloseRefusesBeforeTheCount: when a Close ends the
+// wait that follows the peer's half-close, a call still queued behind
+// the limiter is answered as not executed before $ferry.drained [n], as
+// PROTOCOL.md 4 orders them (the count came first, and the answer after
+// it, if at all).
+func TestCloseDuringHalfCloseRefusesBeforeTheCount(t *testing.T) {
+	s := newSvc()
+	inR, inW := io.Pipe()   // peer → engine
+	outR, outW := io.Pipe() // engine → peer
+	c := engine.New(deadlinePipe{halfPipe{inR, outW, func() error {
+		inR.Close()
+		return outW.Close()
+	}}}, engine.Options{Registry: s.registry(t), FerryPeer: true, Limiter: engine.NewLimiter(1, 1)})
+	c.Start()
+	t.Cleanup(func() { c.Close() })
+
+	type seen struct {
+		id      uint32
+		drained bool
+	}
+	order := make(chan seen, 16)
+	go func() {
+		defer close(order)
+		rd := wire.NewReader(outR, wire.DefaultLimits)
+		for {
+			b, err := rd.Next()
+			if err != nil {
+				return
+			}
+			m, err := wire.Parse(b)
+			if err != nil {
+				return
+			}
+			switch {
+			case m.Type == wire.TypeResponse:
+				order <- seen{id: m.ID}
+			case string(m.Method) == wire.MethodDrained:
+				order <- seen{drained: true}
+			}
+		}
+	}()
+
+	_, err := inW.Write(request(1, "T.Block", params(1), noExt))
+	require.NoError(t, err)
+	recv(t, s.entered)
+	_, err = inW.Write(request(2, "T.Block", params(2), noExt)) // queued: the limiter's one slot is taken
+	require.NoError(t, err)
+	require.NoError(t, inW.Close()) // the half-close: the reader waits for the handlers
+	require.NoError(t, c.Close())
+
+	var got []seen
+	for m := range order {
+		got = append(got, m)
+	}
+	drained, answered2 := -1, -1
+	for i, m := range got {
+		switch {
+		case m.drained:
+			drained = i
+		case m.id == 2:
+			answered2 = i
+		}
+	}
+	require.NotEqual(t, -1, answered2, "the queued call is answered: %v", got)
+	if drained >= 0 {
+		assert.Less(t, answered2, drained, "answered before the count: %v", got)
+	}
+}
