@@ -10,7 +10,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // produced returns m's one histogram called name.
@@ -143,5 +146,32 @@ func TestMetricsConcurrent(t *testing.T) {
 		assert.InDelta(t, float64(writers/2)*float64(each*(each-1)/2)*1e-3, dp.Sum, 1e-6)
 		hi, _ := dp.Max.Value()
 		assert.InDelta(t, float64(each-1)*1e-3, hi, 1e-12)
+	}
+}
+
+// TestMeasuringOnlyWhatIsRecorded: the package doc says a call that
+// nothing records reads no clock for it. The interceptors read the clock
+// only when measuring says so: with a Metrics, or with a MeterProvider
+// whose histogram records; not with a no-op provider, nor with an SDK
+// provider whose view drops the duration histograms.
+func TestMeasuringOnlyWhatIsRecorded(t *testing.T) {
+	ctx := context.Background()
+	drop := sdkmetric.NewView(sdkmetric.Instrument{Name: "rpc.*.call.duration"},
+		sdkmetric.Stream{Aggregation: sdkmetric.AggregationDrop{}})
+	cases := []struct {
+		name string
+		opt  Option
+		want bool
+	}{
+		{"metrics", WithMetrics(NewMetrics()), true},
+		{"sdk", WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))), true},
+		{"noop", WithMeterProvider(metricnoop.NewMeterProvider()), false},
+		{"dropped", WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()), sdkmetric.WithView(drop))), false},
+	}
+	for _, c := range cases {
+		for _, serverSide := range []bool{false, true} {
+			in := newInstruments([]Option{c.opt, WithTracerProvider(tracenoop.NewTracerProvider())}, serverSide)
+			assert.Equal(t, c.want, in.measuring(ctx), "%s, server side %v", c.name, serverSide)
+		}
 	}
 }
