@@ -203,6 +203,9 @@ func New(rwc io.ReadWriteCloser, opts Options) *Channel {
 	c.invoker = c.invoke
 	c.w.init(c)
 	c.rd.SetDirect(directMin)
+	// Interceptors see when a call's message was read (CallInfo.Received):
+	// the reader notes it once per read, not once per message.
+	c.rd.SetStamp(opts.Server != nil)
 	if opts.Budget != nil {
 		c.rd.SetAccount(opts.Budget)
 	}

@@ -177,10 +177,9 @@ const (
 // serve decodes an incoming request or notification in the reader
 // goroutine and runs its handler in a new one.
 func (c *Channel) serve(m *wire.Message) {
-	var received time.Time // only interceptors see it (CallInfo)
-	if c.opts.Server != nil {
-		received = time.Now()
-	}
+	// Only interceptors see it (CallInfo.Received); the reader notes it
+	// only when there are some (SetStamp).
+	received := c.rd.ReadAt()
 	isReq := m.Type == wire.TypeRequest
 	ext := m.Ext != nil
 	if len(m.Method) > 0 && m.Method[0] == '$' {

@@ -54,9 +54,11 @@ type Reader struct {
 	acct       Account
 	stallAfter time.Duration
 	stall      func()
-	got        uint64 // bytes read so far
-	armedAt    uint64 // got when the stall timer was last armed
-	armed      bool   // the stall timer is armed
+	got        uint64    // bytes read so far
+	armedAt    uint64    // got when the stall timer was last armed
+	armed      bool      // the stall timer is armed
+	stamp      bool      // SetStamp: note when reads return bytes
+	readAt     time.Time // when the last read that returned bytes did
 
 	mu      sync.Mutex // guards what Close touches
 	charged int        // bytes of buf charged to acct
@@ -76,6 +78,17 @@ func NewReader(r io.Reader, lim Limits) *Reader {
 // ReadBody, or takes the whole message with Whole. min 0 turns it off.
 // Only the goroutine calling Next may call it.
 func (r *Reader) SetDirect(min int) { r.direct = min }
+
+// SetStamp makes the Reader note the time of every read that returns
+// bytes, for ReadAt: one clock reading per read, however many messages it
+// brings. Only the goroutine calling Next may call it.
+func (r *Reader) SetStamp(on bool) { r.stamp = on }
+
+// ReadAt returns, with SetStamp, when the read that completed the message
+// Next or Whole last returned whole took place: the Reader reads only
+// while a message is incomplete, so that is its last read. Zero without
+// SetStamp.
+func (r *Reader) ReadAt() time.Time { return r.readAt }
 
 // SetLimits changes the limits for the messages after the current one.
 // Only the goroutine calling Next may call it.
@@ -352,6 +365,9 @@ func (r *Reader) fill() error {
 		r.end += n
 		r.got += uint64(n)
 		if n > 0 {
+			if r.stamp {
+				r.readAt = time.Now()
+			}
 			return nil
 		}
 		if err != nil {

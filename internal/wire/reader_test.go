@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -321,3 +322,43 @@ func (a *limitAccount) Charge(n int) bool {
 }
 
 func (a *limitAccount) Release(n int) { a.used -= n }
+
+// timedReader is a chunkReader that notes when each Read began.
+type timedReader struct {
+	chunkReader
+	began []time.Time
+}
+
+func (r *timedReader) Read(p []byte) (int, error) {
+	r.began = append(r.began, time.Now())
+	return r.chunkReader.Read(p)
+}
+
+// TestReaderReadAt: with SetStamp, a message's ReadAt is the time of the
+// read that completed it (the messages of one read share it); without,
+// it is zero.
+func TestReaderReadAt(t *testing.T) {
+	half := len(msgResp) / 2
+	chunks := func() [][]byte {
+		return [][]byte{cat(msgReq, msgNotify, msgResp[:half]), bytes.Clone(msgResp[half:])}
+	}
+	src := &timedReader{chunkReader: chunkReader{chunks: chunks()}}
+	r := NewReader(src, DefaultLimits)
+	r.SetStamp(true)
+	var at []time.Time
+	for range 3 {
+		_, err := r.Next()
+		require.NoError(t, err)
+		at = append(at, r.ReadAt())
+	}
+	require.Len(t, src.began, 2)
+	assert.Equal(t, at[0], at[1], "two messages of one read")
+	assert.False(t, at[0].Before(src.began[0]))
+	assert.True(t, at[0].Before(src.began[1]), "the first read's time, not the second's")
+	assert.False(t, at[2].Before(src.began[1]), "completed by the second read")
+
+	r = NewReader(&chunkReader{chunks: chunks()}, DefaultLimits)
+	_, err := r.Next()
+	require.NoError(t, err)
+	assert.True(t, r.ReadAt().IsZero(), "no stamp without SetStamp")
+}
