@@ -396,8 +396,8 @@ func (r *Reader) watch(partial bool) {
 // goroutine calling Next may call it.
 func (r *Reader) Idle() bool { return r.start == r.end && !r.sc.Started() && !r.pend }
 
-// ReleaseIdle drops the buffer, and its charge, when the reader holds no
-// byte of a message, and reports whether it did: a reader about to wait
+// ReleaseIdle drops the buffer, its charge and the stall timer, when the
+// reader holds no byte of a message, and reports whether it did: a reader about to wait
 // long for the next message keeps nothing (the next read allocates a
 // small buffer again). Only the goroutine calling Next may call it.
 func (r *Reader) ReleaseIdle() bool {
@@ -409,6 +409,12 @@ func (r *Reader) ReleaseIdle() bool {
 	}
 	r.buf, r.start, r.end = nil, 0, 0
 	_ = r.recharge(0)
+	r.mu.Lock()
+	if r.timer != nil && !r.armed {
+		r.timer.Stop()
+		r.timer = nil // nor the stall timer: the next partial message makes one
+	}
+	r.mu.Unlock()
 	return true
 }
 
