@@ -70,7 +70,7 @@ func TestReleaseIdle(t *testing.T) {
 	defer r.Close()
 	_, err := r.Next()
 	require.NoError(t, err)
-	assert.Equal(t, minBuffer, acct.used)
+	assert.Equal(t, startBuffer, acct.used)
 	require.True(t, r.ReleaseIdle())
 	assert.Nil(t, r.buf)
 	assert.Zero(t, acct.used)
