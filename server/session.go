@@ -147,6 +147,9 @@ func (c *netConn) settle(st net.Conn, in bool) {
 		return
 	}
 	delete(c.settling, st)
+	if len(c.settling) == 0 {
+		c.settling = nil // a map keeps its slots: an idle conn keeps none
+	}
 	if c.unsettled--; c.unsettled == 0 && c.settled != nil {
 		close(c.settled)
 		c.settled = nil

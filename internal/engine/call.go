@@ -213,6 +213,9 @@ func (c *Channel) start(ctx context.Context, method string, args any, p *pending
 		}
 	}
 	p.id, p.conn, p.seq, p.ends = c.nextID, c, 0, ctx.Done() != nil
+	if c.calls == nil {
+		c.calls = make(map[uint32]*pending) // dropped while the reader is parked
+	}
 	c.calls[p.id] = p
 	if p.call != nil && ctx.Done() != nil {
 		p.ctx = ctx

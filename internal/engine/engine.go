@@ -117,12 +117,12 @@ type Channel struct {
 	w writer
 
 	mu      sync.Mutex
-	calls   map[uint32]*pending
+	calls   map[uint32]*pending // made by the first call, dropped when empty as the reader parks (nil after fail)
 	nextID  uint32
 	wrapped bool                // nextID has wrapped around: skip ids still in use
-	err     error               // set once the conn is broken or closed
 	goaway  bool                // the peer is going away: refuse new outgoing calls
-	running map[uint32]*inbound // admitted requests that can be canceled, by msgid
+	err     error               // set once the conn is broken or closed
+	running map[uint32]*inbound // admitted requests that can be canceled, by msgid; made and dropped as calls
 
 	werr     error         // a write failed; the reader fails the conn with it (under mu)
 	nread    uint64        // requests read; reader goroutine only, then read after readDone
@@ -139,8 +139,8 @@ type Channel struct {
 	rdWait   atomic.Bool  // the reader waits in Next for a new message
 	parking  atomic.Bool  // parkReq, for the reader to read without rdMu
 	rdMu     sync.Mutex   // orders read deadlines; guards what follows
-	parkReq  bool         // the idle timer set a deadline to park the reader
 	idleT    *time.Timer  // the idle timer; nil while the reader is parked
+	parkReq  bool         // the idle timer set a deadline to park the reader
 	idleOff  bool         // the reader returned: the timer stays off
 
 	draining atomic.Bool // we are going away: refuse new incoming calls (set under mu)
@@ -185,8 +185,6 @@ func New(rwc io.ReadWriteCloser, opts Options) *Channel {
 		opts:     opts,
 		rd:       wire.NewReader(rwc, opts.Limits),
 		dec:      msgpack.NewDecoder(),
-		calls:    make(map[uint32]*pending),
-		running:  make(map[uint32]*inbound),
 		closed:   make(chan struct{}),
 		readDone: make(chan struct{}),
 		onFirst:  opts.OnMessage,

@@ -140,6 +140,16 @@ func (c *Channel) park() bool {
 		c.rdMu.Lock()
 		c.idleT = nil // fired: a parked reader keeps no timer
 		c.rdMu.Unlock()
+		// Nor empty maps: a map keeps the slots it grew to (the next
+		// call or request makes a new one).
+		c.mu.Lock()
+		if len(c.calls) == 0 {
+			c.calls = nil
+		}
+		if len(c.running) == 0 {
+			c.running = nil
+		}
+		c.mu.Unlock()
 		// Before Park: the next arrival may resume the reader before
 		// Park returns, and resume clears it.
 		c.parkedAt.Store(time.Now().UnixNano())

@@ -278,6 +278,9 @@ func (c *Channel) serve(m *wire.Message) {
 	}
 	c.active.Add(1)
 	if in.cancelable && isReq {
+		if c.running == nil {
+			c.running = make(map[uint32]*inbound) // dropped while the reader is parked
+		}
 		c.running[m.ID] = in
 	}
 	identity := c.identity
@@ -380,7 +383,11 @@ func (c *Channel) reap() {
 	c.idleWk = kept
 	if c.nWorkers > 0 {
 		c.reaper.Reset(workerIdle)
+		return
 	}
+	// Every worker is gone: an idle conn keeps no timer (the next
+	// dispatch starts one), nor the list's array.
+	c.reaper, c.idleWk = nil, nil
 }
 
 // stopWorkers retires the idle workers when the conn ends; busy ones exit

@@ -75,19 +75,25 @@ func NewEncoder(w io.Writer) *vmsgpack.Encoder {
 // not safe for concurrent use.
 type Decoder struct {
 	r    sliceReader
-	dec  *vmsgpack.Decoder
+	dec  *vmsgpack.Decoder // nil until the fast path declines a value (slow)
 	fast fastDecoder
 }
 
 // NewDecoder returns a Decoder. Values decoded into `any` get int64 or
 // uint64 for integers, float64 for floats, and map[string]any or, when a
 // key is not a string, map[any]any for maps.
-func NewDecoder() *Decoder {
-	d := &Decoder{}
-	d.dec = vmsgpack.NewDecoder(&d.r)
-	d.dec.UseLooseInterfaceDecoding(true)
-	d.dec.SetMapDecoder(decodeAnyMap)
-	return d
+func NewDecoder() *Decoder { return &Decoder{} }
+
+// slow returns the msgpack library's decoder, made on first use: the
+// fast path decodes most values without it, and every connection's
+// engine holds a Decoder for its life.
+func (d *Decoder) slow() *vmsgpack.Decoder {
+	if d.dec == nil {
+		d.dec = vmsgpack.NewDecoder(&d.r)
+		d.dec.UseLooseInterfaceDecoding(true)
+		d.dec.SetMapDecoder(decodeAnyMap)
+	}
+	return d.dec
 }
 
 // Decode decodes b into v. b must have passed validation (Validate, or a
@@ -120,7 +126,7 @@ func (d *Decoder) Decode(b []byte, v any) (err error) {
 			return fmt.Errorf("%w: %w", ErrDecode, err)
 		}
 	}
-	err = d.dec.Decode(v)
+	err = d.slow().Decode(v)
 	if cap(d.r.ext) > maxKeptSpans {
 		d.r.ext = nil // a long-lived Decoder keeps no large buffer
 	}

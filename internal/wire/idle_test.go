@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"testing"
@@ -10,7 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// scriptReader returns its steps one Read at a time: bytes, or an error.
+// scriptReader returns its steps one Read at a time: bytes, or an error;
+// an io.Reader step is read over as many Reads as it takes.
 type scriptReader struct{ steps []any }
 
 func (s *scriptReader) Read(p []byte) (int, error) {
@@ -21,6 +23,16 @@ func (s *scriptReader) Read(p []byte) (int, error) {
 	s.steps = s.steps[1:]
 	if err, ok := step.(error); ok {
 		return 0, err
+	}
+	if rd, ok := step.(io.Reader); ok { // read until it ends, then the next step
+		n, err := rd.Read(p)
+		if err != io.EOF {
+			s.steps = append([]any{rd}, s.steps...)
+		}
+		if n == 0 && err == io.EOF {
+			return s.Read(p)
+		}
+		return n, nil
 	}
 	return copy(p, step.([]byte)), nil
 }
@@ -70,7 +82,7 @@ func TestReleaseIdle(t *testing.T) {
 	defer r.Close()
 	_, err := r.Next()
 	require.NoError(t, err)
-	assert.Equal(t, minBuffer, acct.used)
+	assert.Equal(t, startBuffer, acct.used)
 	require.True(t, r.ReleaseIdle())
 	assert.Nil(t, r.buf)
 	assert.Zero(t, acct.used)
@@ -106,4 +118,61 @@ func TestReadBodyCountsArrivals(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(body), r.got-before)
 	assert.True(t, r.Idle())
+}
+
+// TestReaderStartsSmall: a reader's first buffer, and its first after
+// ReleaseIdle, is startBuffer: a burst of connections that each read a
+// small message and park leaves small holes in the heap, not 4 KiB ones
+// among yamux's lasting 4 KiB read buffers. A read that fills it replaces
+// it with a minBuffer one (more is on its way), with no message lost.
+func TestReaderStartsSmall(t *testing.T) {
+	var stream []byte
+	for range 300 { // 3300 bytes: fills the first buffer
+		stream = append(stream, msgReq...)
+	}
+	r := NewReader(&scriptReader{steps: []any{msgReq, errWoken, bytes.NewReader(stream)}}, DefaultLimits)
+	defer r.Close()
+	msg, err := r.Next()
+	require.NoError(t, err)
+	require.Equal(t, msgReq, msg)
+	assert.Equal(t, 1<<10, cap(r.buf), "the first buffer")
+	_, err = r.Next()
+	require.ErrorIs(t, err, errWoken)
+	require.True(t, r.ReleaseIdle())
+	for i := range 300 {
+		msg, err := r.Next()
+		require.NoError(t, err, "message %d", i)
+		require.Equal(t, msgReq, msg, "message %d", i)
+		if i == 0 {
+			assert.Equal(t, 1<<10, cap(r.buf), "the first buffer after ReleaseIdle")
+		}
+	}
+	assert.Equal(t, minBuffer, cap(r.buf), "a read filled the first buffer")
+	_, err = r.Next()
+	require.Equal(t, io.EOF, err)
+}
+
+// TestReleaseIdleDropsStallTimer: an idle reader keeps no stall timer;
+// the next partial message makes one, which still fires.
+func TestReleaseIdleDropsStallTimer(t *testing.T) {
+	stalled := make(chan struct{})
+	r := NewReader(&scriptReader{steps: []any{msgReq[:3], msgReq[3:], errWoken, msgReq[:3]}}, DefaultLimits)
+	r.SetStall(50*time.Millisecond, func() { close(stalled) })
+	defer r.Close()
+	msg, err := r.Next() // partial, then whole: the timer was armed
+	require.NoError(t, err)
+	require.Equal(t, msgReq, msg)
+	_, err = r.Next() // at the boundary the timer is disarmed; then woken, as to park
+	require.ErrorIs(t, err, errWoken)
+	require.True(t, r.ReleaseIdle())
+	r.mu.Lock()
+	assert.Nil(t, r.timer, "an idle reader keeps no stall timer")
+	r.mu.Unlock()
+	_, err = r.Next() // part of a message, then EOF
+	require.Error(t, err)
+	select {
+	case <-stalled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stall timer made after ReleaseIdle did not fire")
+	}
 }

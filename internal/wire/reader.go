@@ -13,8 +13,15 @@ import (
 )
 
 const (
-	minBuffer  = 4 << 10  // what an idle connection holds
-	keepBuffer = 64 << 10 // larger buffers are released once drained
+	// startBuffer is the first buffer of a reader, and again after
+	// ReleaseIdle: most messages are small, and a reader that parks soon
+	// after a few of them leaves the hole its buffer made in the heap (the
+	// buffers of a burst of connections that go idle together are freed
+	// among the connections' lasting objects). A read that fills it
+	// replaces it with a minBuffer one.
+	startBuffer = 1 << 10
+	minBuffer   = 4 << 10  // the buffer once a read filled the first one
+	keepBuffer  = 64 << 10 // larger buffers are released once drained
 )
 
 // errNoBody is ReadBody's answer when it is called wrong.
@@ -35,7 +42,7 @@ type Reader struct {
 	start, end int
 	sc         *msgpack.Scanner
 	// hint is how many bytes the last large buffer held when it was
-	// released: the next buffer that outgrows minBuffer starts at that
+	// released: the next buffer that outgrows the first one starts at that
 	// size, so that a run of large messages costs one small copy each
 	// instead of a geometric regrowth. Zero after a small one.
 	hint int
@@ -311,7 +318,10 @@ func (r *Reader) fill() error {
 			lo = r.keep
 		}
 		used := r.end - lo
-		if lo > 0 && used < len(r.buf)/2 {
+		// A first buffer that a read filled grows to minBuffer rather
+		// than moving its partial message: more is on its way.
+		first := len(r.buf) < minBuffer && len(r.buf) < r.lim.MaxMessage+16
+		if lo > 0 && used < len(r.buf)/2 && !first {
 			copy(r.buf, r.buf[lo:r.end])
 		} else {
 			// Grow geometrically with what arrived, never to a declared
@@ -321,10 +331,13 @@ func (r *Reader) fill() error {
 			// The hint is what arrived in the last large buffer: bytes
 			// that did arrive, not a declared length.
 			size := max(2*len(r.buf), minBuffer)
+			if len(r.buf) == 0 {
+				size = startBuffer
+			}
 			if lim := r.lim.MaxMessage + 16; size > lim {
 				size = max(lim, used+1)
 			}
-			if r.hint > size && len(r.buf) >= minBuffer {
+			if r.hint > size && len(r.buf) > 0 {
 				// A power of two: the pooled buffer is what is charged.
 				hint := min(1<<bits.Len(uint(r.hint-1)), r.lim.MaxMessage+16)
 				if hint > size && r.recharge(hint) == nil {
@@ -412,8 +425,8 @@ func (r *Reader) watch(partial bool) {
 // goroutine calling Next may call it.
 func (r *Reader) Idle() bool { return r.start == r.end && !r.sc.Started() && !r.pend }
 
-// ReleaseIdle drops the buffer, and its charge, when the reader holds no
-// byte of a message, and reports whether it did: a reader about to wait
+// ReleaseIdle drops the buffer, its charge and the stall timer, when the
+// reader holds no byte of a message, and reports whether it did: a reader about to wait
 // long for the next message keeps nothing (the next read allocates a
 // small buffer again). Only the goroutine calling Next may call it.
 func (r *Reader) ReleaseIdle() bool {
@@ -425,6 +438,12 @@ func (r *Reader) ReleaseIdle() bool {
 	}
 	r.buf, r.start, r.end = nil, 0, 0
 	_ = r.recharge(0)
+	r.mu.Lock()
+	if r.timer != nil && !r.armed {
+		r.timer.Stop()
+		r.timer = nil // nor the stall timer: the next partial message makes one
+	}
+	r.mu.Unlock()
 	return true
 }
 
