@@ -227,6 +227,10 @@ func TestDirectBodyRefused(t *testing.T) {
 			why.Store(err.Error())
 		}
 	}))
+	// Cleanups run last first: a failure below releases the handler
+	// before the server's cleanup waits for it.
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock)
 	require.NoError(t, server.Handle(s, "Direct.Hold", func(_ context.Context, p *[]byte) (*int, error) {
 		held <- struct{}{}
 		<-release
@@ -257,7 +261,7 @@ func TestDirectBodyRefused(t *testing.T) {
 		require.Failf(t, "not refused", "%v; the server's side: %v", err, why.Load())
 	}
 	assert.True(t, ferry.NotExecuted(err))
-	close(release)
+	unblock()
 	require.NoError(t, first.Wait())
 	assert.Equal(t, len(big), *first.Reply.(*int))
 	var got []byte
