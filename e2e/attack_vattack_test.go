@@ -228,3 +228,52 @@ func TestVattackStreamSetupsAbandoned(t *testing.T) {
 	good.finish(t)
 	leftClean(t, s, g0)
 }
+
+// TestVattackSlowReaders: four sessions each start 100 server-streaming
+// calls and pipeline 30 unary calls with 32 KiB replies, then never read
+// (no window granted on any stream), under a 16 MiB server budget. The
+// server bounds what it holds for them (each connection within its
+// budget, all within the server's plus what the shed still hold), keeps
+// serving another client within 2 s, and gives everything back once they
+// go.
+func TestVattackSlowReaders(t *testing.T) {
+	const budget = 16 << 20
+	s := vattackServer(t, server.WithMemoryBudget(budget))
+	addr := listen(t, s)
+	g0, _ := settle()
+	stop := make(chan struct{})
+	good := startInnocent(t, addr, stop)
+	peak, stopPeak := watchPeak(s)
+	payload := make([]byte, 32<<10)
+	serverStream := append(append(streamOpening("Flood.Stream"), enc([]any{3, 1})...), enc([]any{4})...)
+	var attackers []*rawConn
+	for range 4 {
+		c := helloRaw(t, addr)
+		var b []byte
+		for i := range 100 {
+			b = append(b, dataFrame(uint32(3+2*i), 1, serverStream)...)
+		}
+		_ = c.writeMay(b)
+		for i := range 30 { // 960 KiB, within the 1 MiB the server's accept granted
+			_ = c.writeMay(dataFrame(1, 0, enc([]any{0, 100 + i, "Echo.Echo", []any{payload}})))
+		}
+		attackers = append(attackers, c)
+	}
+	good.atLeast(t, 25) // half a second at least with every reply stuck
+	goodCall(t, addr, 2*time.Second)
+	var held int64
+	for _, ci := range s.Conns() {
+		held += ci.Memory
+		assert.LessOrEqual(t, ci.Memory, int64(64<<20), "one connection's budget")
+	}
+	t.Logf("with the readers stuck: %d bytes held, peak %d, %d connections", held, peak(), len(s.Conns()))
+	assert.GreaterOrEqual(t, len(s.Conns()), 1+len(attackers), "the readers' connections stay until they leave or time out")
+	for _, c := range attackers {
+		c.conn.Close()
+	}
+	close(stop)
+	good.finish(t)
+	stopPeak()
+	assert.LessOrEqual(t, peak(), int64(budget+8<<20), "the server's budget in use")
+	leftClean(t, s, g0)
+}
