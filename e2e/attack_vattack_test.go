@@ -3,7 +3,9 @@ package e2e_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -13,6 +15,7 @@ import (
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/internal/testsvc"
 	"github.com/ferryrpc/ferry/server"
+	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -276,4 +279,217 @@ func TestVattackSlowReaders(t *testing.T) {
 	stopPeak()
 	assert.LessOrEqual(t, peak(), int64(budget+8<<20), "the server's budget in use")
 	leftClean(t, s, g0)
+}
+
+// TestVattackPoolCrowd: one attacker with 24 connections at a time keeps
+// the server-wide budget (9 MiB) full for two seconds with partial
+// messages on many streams, reconnecting as the server sheds them. An
+// innocent connection that stays within its share (small calls, 32 KiB
+// echoes, a bidi stream of 16 KiB messages) is neither refused nor shed,
+// nor frozen; once the attacker has gone, the innocent's connection holds
+// what it held before the attack, and then nothing is left at all.
+func TestVattackPoolCrowd(t *testing.T) {
+	s := vattackServer(t, server.WithMemoryBudget(9<<20))
+	addr := listen(t, s)
+	g0, _ := settle()
+	c, err := client.Dial(t.Context(), addr)
+	require.NoError(t, err)
+	var idle atomic.Int64
+	require.Eventually(t, func() bool { idle.Store(memoryInUse(s)); return len(s.Conns()) == 1 }, 5*time.Second, time.Millisecond)
+	stop := make(chan struct{})
+	good := startInnocent(t, addr, stop)
+	var wg sync.WaitGroup
+	var innocentErrs atomic.Int64
+	var innocentLast atomic.Value
+	wg.Add(2)
+	go func() { // 32 KiB echoes
+		defer wg.Done()
+		arg := make([]byte, 32<<10)
+		for range 10_000 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			var back []byte
+			if err := c.Call(ctx, "Echo.Echo", arg, &back); err != nil || len(back) != len(arg) {
+				innocentErrs.Add(1)
+				innocentLast.Store(fmt.Sprint("echo: ", err))
+			}
+			cancel()
+		}
+	}()
+	go func() { // a bidi stream of 16 KiB messages
+		defer wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		st, err := client.OpenBidi[[]byte, []byte](ctx, c, "Flood.Chat")
+		if err != nil {
+			innocentErrs.Add(1)
+			innocentLast.Store(fmt.Sprint("open: ", err))
+			return
+		}
+		defer st.Close()
+		m := make([]byte, 16<<10)
+		for range 100_000 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := st.Send(&m); err != nil {
+				innocentErrs.Add(1)
+				innocentLast.Store(fmt.Sprint("send: ", err))
+				return
+			}
+			if back, err := st.Recv(); err != nil || len(*back) != len(m) {
+				innocentErrs.Add(1)
+				innocentLast.Store(fmt.Sprint("recv: ", err))
+				return
+			}
+		}
+	}()
+	var conns atomic.Int64
+	end := time.Now().Add(2 * time.Second)
+	var attackers sync.WaitGroup
+	for range 24 {
+		attackers.Add(1)
+		go func() {
+			defer attackers.Done()
+			for time.Now().Before(end) { // a connection a round, until shed
+				conn, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				conns.Add(1)
+				openStreams(conn, 3, 40, partialEcho(4<<20-64, 128<<10))
+				_ = conn.SetReadDeadline(end)
+				_, _ = io.Copy(io.Discard, conn) // until shed, or the end
+				conn.Close()
+			}
+		}()
+	}
+	attackers.Wait()
+	good.atLeast(t, 10)
+	close(stop)
+	wg.Wait()
+	good.finish(t)
+	t.Logf("attacker connections: %d; innocent's echo and stream errors: %d (last: %v)", conns.Load(), innocentErrs.Load(), innocentLast.Load())
+	assert.Zero(t, innocentErrs.Load(), "the innocent connection's echoes and stream")
+	var left atomic.Int64
+	assert.Eventually(t, func() bool { left.Store(memoryInUse(s)); return len(s.Conns()) == 1 && left.Load() <= idle.Load() },
+		10*time.Second, 5*time.Millisecond, "the innocent's connection holds what it held before (%d)", idle.Load())
+	t.Logf("innocent's connection: %d bytes before the attack, %d after", idle.Load(), left.Load())
+	c.Close()
+	leftClean(t, s, g0)
+}
+
+// TestVattackBudgetRace: sixteen connections' budgets in one pool charge,
+// force and release concurrently, each in two goroutines, while others
+// read Used; the pool sheds some. Every refused charge leaves nothing
+// charged, no budget reads negative or, without a force, past its
+// limit, nothing deadlocks, and once each owner has given back what it
+// holds and closed its budget, the pool holds nothing.
+func TestVattackBudgetRace(t *testing.T) {
+	pool := transport.NewPool(1 << 20)
+	const members, ops = 16, 3000
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	var badWhat atomic.Value
+	stopRead := make(chan struct{})
+	budgets := make([]*transport.Budget, members)
+	for i := range budgets {
+		budgets[i] = transport.NewBudget(256<<10, pool)
+	}
+	var readers sync.WaitGroup
+	readers.Add(1)
+	go func() { // Used, as ConnInfo reads it
+		defer readers.Done()
+		for range 1_000_000 {
+			select {
+			case <-stopRead:
+				return
+			default:
+			}
+			for _, b := range budgets {
+				if u := b.Used(); u < 0 {
+					bad.Add(1)
+					badWhat.Store(fmt.Sprint("Used ", u))
+				}
+			}
+		}
+	}()
+	for i, b := range budgets {
+		shed := make(chan struct{})
+		b.OnShed(func() { close(shed) })
+		var mu sync.Mutex
+		var held []int
+		forced := atomic.Bool{}
+		var owners sync.WaitGroup
+		for w := range 2 {
+			owners.Add(1)
+			go func() {
+				defer owners.Done()
+				for k := range ops {
+					select {
+					case <-shed:
+						return
+					default:
+					}
+					n := 1 + (i*7919+w*104729+k*31)%(80<<10)
+					switch k % 4 {
+					case 0, 1:
+						if b.Charge(n) {
+							mu.Lock()
+							held = append(held, n)
+							mu.Unlock()
+						} else if u := b.Used(); !forced.Load() && u > b.Limit() {
+							bad.Add(1)
+							badWhat.Store(fmt.Sprint("refused charge left ", u, " > limit"))
+						}
+					case 2:
+						forced.Store(true)
+						b.Force(n % (16 << 10))
+						mu.Lock()
+						held = append(held, n%(16<<10))
+						mu.Unlock()
+					case 3:
+						mu.Lock()
+						var r int
+						if len(held) > 0 {
+							r, held = held[len(held)-1], held[:len(held)-1]
+						}
+						mu.Unlock()
+						b.Release(r)
+					}
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			owners.Wait()
+			for _, n := range held {
+				b.Release(n)
+			}
+			if u := b.Used(); u != 0 {
+				bad.Add(1)
+				badWhat.Store(fmt.Sprint("member ", i, " holds ", u, " after releasing all"))
+			}
+			b.Close()
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the budgets deadlocked")
+	}
+	close(stopRead)
+	readers.Wait()
+	t.Logf("sheds %d; pool in use at the end %d", pool.Sheds(), pool.Used())
+	assert.Zero(t, bad.Load(), "%v", badWhat.Load())
+	assert.Zero(t, pool.Used(), "the pool once every member closed")
 }
