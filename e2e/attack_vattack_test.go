@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/internal/testsvc"
 	"github.com/ferryrpc/ferry/server"
@@ -492,4 +493,62 @@ func TestVattackBudgetRace(t *testing.T) {
 	t.Logf("sheds %d; pool in use at the end %d", pool.Sheds(), pool.Used())
 	assert.Zero(t, bad.Load(), "%v", badWhat.Load())
 	assert.Zero(t, pool.Used(), "the pool once every member closed")
+}
+
+// TestVattackLargestChargerIsRefusedNotShed: 800 connections each hold
+// 13 KiB (3 KiB of a message, its stream and its reader), under the 16 KiB below which
+// the pool sheds no one, and together more than the server's 9 MiB. A
+// call from an innocent connection would pass the budget and its
+// connection is then the largest: the call is refused with
+// resource_exhausted, not executed (server.WithMemoryBudget), and the
+// connection goes on, answering calls once the crowd has gone. It was
+// shed instead, and the call failed as unavailable with its outcome
+// unknown: the pool chose whom to shed by what members held with the
+// charges it was still deciding on, so the innocent's call made it the
+// largest while the crowd's bytes made the pool shed; and a member
+// charging while the largest was shed for its own refused charge.
+func TestVattackLargestChargerIsRefusedNotShed(t *testing.T) {
+	s := vattackServer(t, server.WithMemoryBudget(9<<20))
+	addr := listen(t, s)
+	g0, _ := settle()
+	c, err := client.Dial(t.Context(), addr)
+	require.NoError(t, err)
+	defer c.Close()
+	// Idle, its reader parked, it holds little: bytes arriving for the
+	// crowd do not make the pool shed it, since the crowd holds more.
+	require.Eventually(t, func() bool { return memoryInUse(s) <= 4<<10 }, 10*time.Second, time.Millisecond)
+	var crowd []net.Conn
+	opening := append(yamuxFrame(1, 1, 1, 0), dataFrame(1, 0, partialEcho(64<<10, 3<<10))...)
+	for range 800 {
+		conn, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		crowd = append(crowd, conn)
+		_, err = conn.Write(opening)
+		require.NoError(t, err)
+	}
+	if !assert.Eventually(t, func() bool { return memoryInUse(s) > 9<<20 }, 10*time.Second, time.Millisecond, "the crowd fills the budget") {
+		t.Fatalf("the crowd holds %d bytes in %d connections", memoryInUse(s), len(s.Conns()))
+	}
+	t.Logf("the crowd holds %d bytes in %d connections", memoryInUse(s), len(s.Conns()))
+	for i := range 3 {
+		var sum int64
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		err := c.Call(ctx, "Arith.Add", testsvc.Args{A: 1, B: 2}, &sum)
+		cancel()
+		t.Logf("call %d: %v (in use %d)", i, err, memoryInUse(s))
+		if err == nil {
+			continue // the budget had room after all
+		}
+		require.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "call %d: %v", i, err)
+		require.True(t, ferry.NotExecuted(err), "call %d: %v", i, err)
+	}
+	for _, conn := range crowd {
+		conn.Close()
+	}
+	require.Eventually(t, func() bool { return len(s.Conns()) == 1 }, 10*time.Second, time.Millisecond)
+	var sum int64
+	require.NoError(t, c.Call(t.Context(), "Arith.Add", testsvc.Args{A: 3, B: 4}, &sum), "the innocent's connection, once the crowd has gone")
+	assert.Equal(t, int64(7), sum)
+	c.Close()
+	leftClean(t, s, g0)
 }

@@ -32,6 +32,11 @@ type Budget struct {
 	// until the pool has decided and a refused charge is taken back: who
 	// holds it sees no charge that may yet be refused (Force, Used).
 	asking sync.Mutex
+	// pending is, of used, the charge the pool is deciding on (under
+	// asking): the pool picks whom to shed by what each member holds
+	// without it, so that a member is not shed, while another makes the
+	// pool shed, for a charge it may be refused.
+	pending atomic.Int64
 }
 
 // trackDoomed adds n (which may be negative), just added to b.used, to the
@@ -81,10 +86,13 @@ func (b *Budget) Charge(n int) bool {
 	if !b.reserve(int64(n)) {
 		return false
 	}
+	b.pending.Store(int64(n))
 	if !b.pool.charge(b, int64(n)) {
 		b.used.Add(-int64(n))
+		b.pending.Store(0)
 		return false
 	}
+	b.pending.Store(0)
 	b.trackDoomed(int64(n))
 	return true
 }
@@ -196,7 +204,9 @@ const shedMax = 64 << 10
 // connections holding the most (their Budget's OnShed function) until it
 // is back under it, unless the charge is large (over 64 KiB, such as a
 // message growing) or the charging connection is itself the largest: then
-// the charge is refused. Well-behaved connections keep being served.
+// the charge is refused, and that connection is not ended for it (bytes
+// it is forced to hold past the limit end it). Well-behaved connections
+// keep being served.
 //
 // A member being shed keeps what its peer had in flight when it was shed
 // (forced charges, up to its windows) until its connection has ended; all
@@ -270,7 +280,7 @@ func (p *Pool) charge(b *Budget, n int64) bool {
 	if !p.over(p.used.Add(n)) {
 		return true
 	}
-	if p.shedUntilUnder(b) || b.small() {
+	if p.shedUntilUnder(b, false) || b.small() {
 		return true
 	}
 	p.used.Add(-n)
@@ -281,7 +291,7 @@ func (p *Pool) force(b *Budget, n int64) bool {
 	if !p.over(p.used.Add(n)) {
 		return true
 	}
-	return p.shedUntilUnder(b) || b.small()
+	return p.shedUntilUnder(b, true) || b.small()
 }
 
 // shedFloor is what a member must hold for the pool to shed it. Ending a
@@ -295,12 +305,18 @@ const shedFloor = 16 << 10
 // small reports whether b holds less than shedFloor.
 func (b *Budget) small() bool { return b.used.Load() < shedFloor }
 
+// held is what b holds but a charge the pool is still deciding on.
+func (b *Budget) held() int64 { return b.used.Load() - b.pending.Load() }
+
 // shedUntilUnder sheds the largest members, b excepted, until the pool is
-// back under its limit, and reports whether it is; b itself is shed when
-// it is the largest. Members under shedFloor are never shed.
-func (p *Pool) shedUntilUnder(b *Budget) bool {
+// back under its limit, and reports whether it is. When b is the largest,
+// it is shed only if forced (bytes that already arrived): a refusable
+// charge is refused, and its connection goes on, so that its peer learns
+// the call was not executed rather than losing every call in flight.
+// Members under shedFloor are never shed.
+func (p *Pool) shedUntilUnder(b *Budget, forced bool) bool {
 	for p.over(p.used.Load()) {
-		victim := p.shedLargest()
+		victim := p.shedLargest(b, forced)
 		if victim == nil || victim == b {
 			return false
 		}
@@ -309,15 +325,20 @@ func (p *Pool) shedUntilUnder(b *Budget) bool {
 }
 
 // shedLargest ends the member holding the most bytes and returns it; what
-// it holds stops counting against the limit (over).
-func (p *Pool) shedLargest() *Budget {
+// it holds stops counting against the limit (over). When that is b and
+// not shedB, it returns b without ending it.
+func (p *Pool) shedLargest(b *Budget, shedB bool) *Budget {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var victim *Budget
+	var most int64
 	for m := range p.members {
-		if m.shed != nil && !m.small() && (victim == nil || m.used.Load() > victim.used.Load()) {
-			victim = m
+		if h := m.held(); m.shed != nil && h >= shedFloor && (victim == nil || h > most) {
+			victim, most = m, h
 		}
+	}
+	if victim == b && !shedB {
+		return b
 	}
 	if victim != nil {
 		fn := victim.shed
