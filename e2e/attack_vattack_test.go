@@ -552,3 +552,46 @@ func TestVattackLargestChargerIsRefusedNotShed(t *testing.T) {
 	c.Close()
 	leftClean(t, s, g0)
 }
+
+// TestVattackConcurrentForcesShedOnlyWhatIsNeeded: twelve goroutines force
+// bytes at once into four large members of a pool, passing its limit by
+// about two of them; a fifth member, smaller, forces nothing. Each forcer
+// sees the pool over its limit; the first sheds enough, and the others
+// must then shed no one: they shed the next largest each, the innocent
+// member among them (TestVattackPoolCrowd's innocent connection was shed
+// that way now and then).
+func TestVattackConcurrentForcesShedOnlyWhatIsNeeded(t *testing.T) {
+	innocentShed, most := 0, int64(0)
+	for range 2000 {
+		pool := transport.NewPool(1 << 20)
+		var innocentWasShed atomic.Bool
+		innocent := transport.NewBudget(0, pool)
+		innocent.OnShed(func() { innocentWasShed.Store(true) })
+		require.True(t, innocent.Force(150<<10))
+		bigs := make([]*transport.Budget, 4)
+		for i := range bigs {
+			bigs[i] = transport.NewBudget(0, pool)
+			bigs[i].OnShed(func() {})
+			require.True(t, bigs[i].Force(200<<10))
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for g := range 12 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				bigs[g%4].Force(32 << 10)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if innocentWasShed.Load() {
+			innocentShed++
+		}
+		most = max(most, pool.Sheds())
+	}
+	t.Logf("most members shed in a round: %d (2 needed); the innocent shed in %d rounds of 2,000", most, innocentShed)
+	assert.Zero(t, innocentShed, "rounds in which the member that forced nothing was shed")
+	assert.LessOrEqual(t, most, int64(3), "members shed in a round: two are enough, whatever the order")
+}

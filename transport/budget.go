@@ -316,7 +316,10 @@ func (b *Budget) held() int64 { return b.used.Load() - b.pending.Load() }
 // Members under shedFloor are never shed.
 func (p *Pool) shedUntilUnder(b *Budget, forced bool) bool {
 	for p.over(p.used.Load()) {
-		victim := p.shedLargest(b, forced)
+		victim, under := p.shedLargest(b, forced)
+		if under {
+			return true
+		}
 		if victim == nil || victim == b {
 			return false
 		}
@@ -326,11 +329,17 @@ func (p *Pool) shedUntilUnder(b *Budget, forced bool) bool {
 
 // shedLargest ends the member holding the most bytes and returns it; what
 // it holds stops counting against the limit (over). When that is b and
-// not shedB, it returns b without ending it.
-func (p *Pool) shedLargest(b *Budget, shedB bool) *Budget {
+// not shedB, it returns b without ending it. It sheds no one, and
+// reports under, when the pool is no longer over its limit once it has
+// the lock: members charging at once all see the pool over, and the
+// first ones shed enough; the others must not shed the next largest
+// each, down to connections that did nothing.
+func (p *Pool) shedLargest(b *Budget, shedB bool) (victim *Budget, under bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var victim *Budget
+	if !p.over(p.used.Load()) {
+		return nil, true
+	}
 	var most int64
 	for m := range p.members {
 		if h := m.held(); m.shed != nil && h >= shedFloor && (victim == nil || h > most) {
@@ -338,7 +347,7 @@ func (p *Pool) shedLargest(b *Budget, shedB bool) *Budget {
 		}
 	}
 	if victim == b && !shedB {
-		return b
+		return b, false
 	}
 	if victim != nil {
 		fn := victim.shed
@@ -350,5 +359,5 @@ func (p *Pool) shedLargest(b *Budget, shedB bool) *Budget {
 		p.sheds.Add(1)
 		go fn()
 	}
-	return victim
+	return victim, false
 }
