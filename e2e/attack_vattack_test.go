@@ -595,3 +595,54 @@ func TestVattackConcurrentForcesShedOnlyWhatIsNeeded(t *testing.T) {
 	assert.Zero(t, innocentShed, "rounds in which the member that forced nothing was shed")
 	assert.LessOrEqual(t, most, int64(3), "members shed in a round: two are enough, whatever the order")
 }
+
+// TestVattackShedMemberReadingShedsNoOne: a member being shed keeps
+// receiving what its peer had in flight, and reading it (2 MiB forced,
+// then released, over and over) while another member's small charges
+// come and go. Those bytes never count as held by the others: the member
+// holding 100 KiB of a 1 MiB pool is not shed. Release took them from
+// the members being shed before the pool's sum, and a sum read in
+// between made the pool look 2 MiB over (x was shed within microseconds).
+func TestVattackShedMemberReadingShedsNoOne(t *testing.T) {
+	pool := transport.NewPool(1 << 20)
+	x := transport.NewBudget(0, pool)
+	var xShed atomic.Bool
+	x.OnShed(func() { xShed.Store(true) })
+	require.True(t, x.Force(100<<10))
+	d := transport.NewBudget(0, pool)
+	dShed := make(chan struct{})
+	d.OnShed(func() { close(dShed) })
+	d.Force(1000 << 10)
+	s := transport.NewBudget(0, pool)
+	s.OnShed(func() {})
+	s.Force(64 << 10) // past the pool: d, the largest, is shed
+	<-dShed
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 200_000 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			d.Force(2 << 20)
+			d.Release(2 << 20)
+		}
+	}()
+	small := transport.NewBudget(0, pool)
+	small.OnShed(func() {})
+	for range 200_000 {
+		if xShed.Load() {
+			break
+		}
+		small.Force(1)
+		small.Release(1)
+	}
+	close(stop)
+	wg.Wait()
+	assert.False(t, xShed.Load(), "the member within its share was shed (%d sheds)", pool.Sheds())
+	assert.Equal(t, int64(1), pool.Sheds())
+}

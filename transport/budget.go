@@ -152,8 +152,8 @@ func (b *Budget) Release(n int) {
 	}
 	b.used.Add(-int64(n))
 	if b.pool != nil {
+		b.pool.used.Add(-int64(n)) // before trackDoomed: see over
 		b.trackDoomed(-int64(n))
-		b.pool.used.Add(-int64(n))
 	}
 }
 
@@ -253,10 +253,20 @@ func (p *Pool) remove(b *Budget) {
 	}
 }
 
-// over reports whether the pool holds more than its limit, not counting
-// what members being shed hold now: those bytes are about to be released.
-func (p *Pool) over(used int64) bool {
-	return p.limit > 0 && used-p.doomedUsed.Load() > p.limit
+// over reports whether the pool, with n bytes more, holds more than its
+// limit, not counting what members being shed hold now: those bytes are
+// about to be released. Members being shed add to what they hold before
+// the sum (Force) and take from the sum first (Release, remove), so the
+// sum is read before what they hold and again after, and the smaller
+// taken: their bytes never count as held by the others, which would shed
+// a connection for nothing.
+func (p *Pool) over(n int64) bool {
+	if p.limit <= 0 {
+		return false
+	}
+	before := p.used.Load()
+	doomed := p.doomedUsed.Load()
+	return min(before, p.used.Load())+n-doomed > p.limit
 }
 
 func (p *Pool) charge(b *Budget, n int64) bool {
@@ -269,7 +279,7 @@ func (p *Pool) charge(b *Budget, n int64) bool {
 	if n > shedMax {
 		for {
 			used := p.used.Load()
-			if p.over(used + n) {
+			if p.over(n) {
 				return false
 			}
 			if p.used.CompareAndSwap(used, used+n) {
@@ -277,7 +287,8 @@ func (p *Pool) charge(b *Budget, n int64) bool {
 			}
 		}
 	}
-	if !p.over(p.used.Add(n)) {
+	p.used.Add(n)
+	if !p.over(0) {
 		return true
 	}
 	if p.shedUntilUnder(b, false) || b.small() {
@@ -288,7 +299,8 @@ func (p *Pool) charge(b *Budget, n int64) bool {
 }
 
 func (p *Pool) force(b *Budget, n int64) bool {
-	if !p.over(p.used.Add(n)) {
+	p.used.Add(n)
+	if !p.over(0) {
 		return true
 	}
 	return p.shedUntilUnder(b, true) || b.small()
@@ -315,7 +327,7 @@ func (b *Budget) held() int64 { return b.used.Load() - b.pending.Load() }
 // the call was not executed rather than losing every call in flight.
 // Members under shedFloor are never shed.
 func (p *Pool) shedUntilUnder(b *Budget, forced bool) bool {
-	for p.over(p.used.Load()) {
+	for p.over(0) {
 		victim, under := p.shedLargest(b, forced)
 		if under {
 			return true
@@ -337,7 +349,7 @@ func (p *Pool) shedUntilUnder(b *Budget, forced bool) bool {
 func (p *Pool) shedLargest(b *Budget, shedB bool) (victim *Budget, under bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.over(p.used.Load()) {
+	if !p.over(0) {
 		return nil, true
 	}
 	var most int64
