@@ -129,7 +129,11 @@ func (b *Budget) reserve(n int64) bool {
 }
 
 // Force adds n bytes that are already held and cannot be refused, and
-// reports whether the budget is still within its limits.
+// reports whether the budget is still within its limits. A budget its
+// pool shed is not: its connection is ending, and the receive loop that
+// forces what arrives stops reading at once rather than when the shedding
+// goroutine closes it (meanwhile it read megabytes more, outside the
+// pool's limit).
 func (b *Budget) Force(n int) bool {
 	if b == nil || n <= 0 {
 		return true
@@ -138,7 +142,7 @@ func (b *Budget) Force(n int) bool {
 	ok := b.limit <= 0 || used <= b.limit
 	if b.pool != nil {
 		b.trackDoomed(int64(n))
-		if !b.pool.force(b, int64(n)) {
+		if !b.pool.force(b, int64(n)) || b.doomed.Load() {
 			ok = false
 		}
 	}
