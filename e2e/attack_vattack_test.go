@@ -764,3 +764,46 @@ func TestVattackShedMemberStopsReading(t *testing.T) {
 	other.Close()
 	assert.Zero(t, pool.Used())
 }
+
+// TestVattackWindowGames: sessions grant absurd windows and never read:
+// 2^32-1 in all on a server stream (the server may send 4 GiB on it),
+// window updates that wrap the call stream's window around, and updates
+// for stream 0 and for streams never opened. The server stays within a
+// budget's worth for them while its writes wait, another client is
+// served meanwhile, and once they go nothing is left.
+func TestVattackWindowGames(t *testing.T) {
+	s := vattackServer(t)
+	addr := listen(t, s)
+	g0, _ := settle()
+	stop := make(chan struct{})
+	good := startInnocent(t, addr, stop)
+	peak, stopPeak := watchPeak(s)
+	serverStream := append(append(streamOpening("Flood.Stream"), enc([]any{3, 1})...), enc([]any{4})...)
+	var attackers []*rawConn
+	for range 4 {
+		c := helloRaw(t, addr)
+		c.write(
+			dataFrame(3, 1, serverStream),
+			yamuxFrame(1, 0, 3, 1<<32-1-256<<10), // the stream's window: 2^32-1
+			dataFrame(5, 1, serverStream),
+			yamuxFrame(1, 0, 5, 1<<31), yamuxFrame(1, 0, 5, 1<<31), // wraps around to 256 KiB
+			yamuxFrame(1, 0, 1, 1<<32-1), yamuxFrame(1, 0, 1, 1<<32-1),
+			yamuxFrame(1, 0, 0, 1<<32-1), yamuxFrame(1, 0, 999, 1<<32-1),
+			dataFrame(1, 0, request(9, "Arith.Add", []any{2, 3}, map[string]any{})),
+		)
+		attackers = append(attackers, c)
+	}
+	good.atLeast(t, 25)
+	goodCall(t, addr, 2*time.Second)
+	held := memoryInUse(s)
+	t.Logf("with the windows wide open and nothing read: %d bytes held, %d connections", held, len(s.Conns()))
+	for _, c := range attackers {
+		c.conn.Close()
+	}
+	close(stop)
+	good.finish(t)
+	stopPeak()
+	t.Logf("budget in use at the peak: %.1f MiB", float64(peak())/(1<<20))
+	assert.LessOrEqual(t, peak(), int64(4*64<<20), "four connections' budgets")
+	leftClean(t, s, g0)
+}
