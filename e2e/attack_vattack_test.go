@@ -403,7 +403,7 @@ func TestVattackBudgetRace(t *testing.T) {
 	pool := transport.NewPool(1 << 20)
 	const members, ops = 16, 3000
 	var wg sync.WaitGroup
-	var bad atomic.Int64
+	var bad, poolRefused atomic.Int64
 	var badWhat atomic.Value
 	stopRead := make(chan struct{})
 	budgets := make([]*transport.Budget, members)
@@ -455,6 +455,8 @@ func TestVattackBudgetRace(t *testing.T) {
 						} else if u := b.Used(); !forced.Load() && u > b.Limit() {
 							bad.Add(1)
 							badWhat.Store(fmt.Sprint("refused charge left ", u, " > limit"))
+						} else if u+int64(n) <= b.Limit() {
+							poolRefused.Add(1) // the budget had room: the pool refused it
 						}
 					case 2:
 						forced.Store(true)
@@ -497,7 +499,8 @@ func TestVattackBudgetRace(t *testing.T) {
 	}
 	close(stopRead)
 	readers.Wait()
-	t.Logf("sheds %d; pool in use at the end %d", pool.Sheds(), pool.Used())
+	t.Logf("sheds %d; charges the pool refused about %d; pool in use at the end %d", pool.Sheds(), poolRefused.Load(), pool.Used())
+	assert.Positive(t, poolRefused.Load(), "charges the pool refused")
 	assert.Zero(t, bad.Load(), "%v", badWhat.Load())
 	assert.Zero(t, pool.Used(), "the pool once every member closed")
 }
