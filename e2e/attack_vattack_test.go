@@ -397,7 +397,9 @@ func TestVattackPoolCrowd(t *testing.T) {
 
 // TestVattackBudgetRace: sixteen connections' budgets in one pool charge,
 // force and release concurrently, each in two goroutines, while others
-// read Used; the pool sheds some. Every refused charge leaves nothing
+// read Used; the pool sheds half of them and refuses the others' charges
+// (they have no OnShed, and a member that is never shed holds half the
+// pool). Every refused charge leaves nothing
 // charged, no budget reads negative or, without a force, past its
 // limit, nothing deadlocks, and once each owner has given back what it
 // holds and closed its budget, the pool holds nothing.
@@ -408,9 +410,13 @@ func TestVattackBudgetRace(t *testing.T) {
 	var bad, poolRefused atomic.Int64
 	var badWhat atomic.Value
 	stopRead := make(chan struct{})
+	// A member that is never shed (no OnShed) holds half the pool: the
+	// pool refuses charges once it is full, not only sheds.
+	blocker := transport.NewBudget(0, pool)
+	require.True(t, blocker.Force(512<<10))
 	budgets := make([]*transport.Budget, members)
 	for i := range budgets {
-		budgets[i] = transport.NewBudget(256<<10, pool)
+		budgets[i] = transport.NewBudget(512<<10, pool)
 	}
 	var readers sync.WaitGroup
 	readers.Add(1)
@@ -432,7 +438,9 @@ func TestVattackBudgetRace(t *testing.T) {
 	}()
 	for i, b := range budgets {
 		shed := make(chan struct{})
-		b.OnShed(func() { close(shed) })
+		if i%2 == 0 { // the others are never shed: the pool refuses them
+			b.OnShed(func() { close(shed) })
+		}
 		var mu sync.Mutex
 		var held []int
 		forced := atomic.Bool{}
@@ -501,6 +509,8 @@ func TestVattackBudgetRace(t *testing.T) {
 	}
 	close(stopRead)
 	readers.Wait()
+	blocker.Release(512 << 10)
+	blocker.Close()
 	t.Logf("sheds %d; charges the pool refused about %d; pool in use at the end %d", pool.Sheds(), poolRefused.Load(), pool.Used())
 	assert.Positive(t, poolRefused.Load(), "charges the pool refused")
 	assert.Zero(t, bad.Load(), "%v", badWhat.Load())
