@@ -289,12 +289,16 @@ func TestVattackSlowReaders(t *testing.T) {
 // the server-wide budget (9 MiB) full for two seconds with partial
 // messages on many streams, reconnecting as the server sheds them. An
 // innocent connection that stays within its share (small calls, 32 KiB
-// echoes, a bidi stream of 16 KiB messages) is neither refused nor shed,
-// nor frozen; once the attacker has gone, the innocent's connection holds
-// what it held before the attack, and then nothing is left at all. The
-// budget's peak in use is logged, not asserted: connections being shed
-// keep what their peers had in flight until they have ended, outside the
-// budget (58-75 MiB in use at the peak under the 9 MiB budget, 16:45 UTC).
+// echoes, a bidi stream of 16 KiB messages) is neither shed nor frozen,
+// and seldom refused (an echo may be, resource_exhausted and not
+// executed, when the connection holds the most while the budget is full,
+// as server.WithMemoryBudget says: 1-2 of about 1,000 in 2 of 24 runs,
+// a tenth at most allowed); once the attacker has gone, the innocent's
+// connection holds what it held before the attack, and then nothing is
+// left at all. The budget's peak in use is logged, not asserted:
+// connections being shed keep what they hold until they have ended,
+// outside the budget (a median 61 MiB at the peak under the 9 MiB budget
+// while they read on after being shed, 34 MiB since they stop; 16:45 UTC).
 func TestVattackPoolCrowd(t *testing.T) {
 	s := vattackServer(t, server.WithMemoryBudget(9<<20))
 	addr := listen(t, s)
@@ -306,7 +310,7 @@ func TestVattackPoolCrowd(t *testing.T) {
 	stop := make(chan struct{})
 	good := startInnocent(t, addr, stop)
 	var wg sync.WaitGroup
-	var innocentErrs atomic.Int64
+	var innocentErrs, echoes, refusedEchoes atomic.Int64
 	var innocentLast atomic.Value
 	wg.Add(2)
 	go func() { // 32 KiB echoes
@@ -320,11 +324,18 @@ func TestVattackPoolCrowd(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			var back []byte
-			if err := c.Call(ctx, "Echo.Echo", arg, &back); err != nil || len(back) != len(arg) {
+			err := c.Call(ctx, "Echo.Echo", arg, &back)
+			cancel()
+			echoes.Add(1)
+			switch {
+			case ferry.CodeOf(err) == ferry.CodeResourceExhausted && ferry.NotExecuted(err):
+				// The connection was the largest while the budget was
+				// full: its call is refused (server.WithMemoryBudget).
+				refusedEchoes.Add(1)
+			case err != nil || len(back) != len(arg):
 				innocentErrs.Add(1)
 				innocentLast.Store(fmt.Sprint("echo: ", err))
 			}
-			cancel()
 		}
 	}()
 	go func() { // a bidi stream of 16 KiB messages
@@ -385,8 +396,10 @@ func TestVattackPoolCrowd(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	good.finish(t)
-	t.Logf("attacker connections: %d; innocent's echo and stream errors: %d (last: %v)", conns.Load(), innocentErrs.Load(), innocentLast.Load())
+	t.Logf("attacker connections: %d; innocent's echoes %d, refused %d; echo and stream errors: %d (last: %v)",
+		conns.Load(), echoes.Load(), refusedEchoes.Load(), innocentErrs.Load(), innocentLast.Load())
 	assert.Zero(t, innocentErrs.Load(), "the innocent connection's echoes and stream")
+	assert.Less(t, 10*refusedEchoes.Load(), echoes.Load(), "echoes refused: at most a tenth")
 	var left atomic.Int64
 	assert.Eventually(t, func() bool { left.Store(memoryInUse(s)); return len(s.Conns()) == 1 && left.Load() <= idle.Load() },
 		10*time.Second, 5*time.Millisecond, "the innocent's connection holds what it held before (%d)", idle.Load())
