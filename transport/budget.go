@@ -32,6 +32,11 @@ type Budget struct {
 	// until the pool has decided and a refused charge is taken back: who
 	// holds it sees no charge that may yet be refused (Force, Used).
 	asking sync.Mutex
+	// pending is, of used, the charge the pool is deciding on (under
+	// asking): the pool picks whom to shed by what each member holds
+	// without it, so that a member is not shed, while another makes the
+	// pool shed, for a charge it may be refused.
+	pending atomic.Int64
 }
 
 // trackDoomed adds n (which may be negative), just added to b.used, to the
@@ -81,10 +86,13 @@ func (b *Budget) Charge(n int) bool {
 	if !b.reserve(int64(n)) {
 		return false
 	}
+	b.pending.Store(int64(n))
 	if !b.pool.charge(b, int64(n)) {
 		b.used.Add(-int64(n))
+		b.pending.Store(0)
 		return false
 	}
+	b.pending.Store(0)
 	b.trackDoomed(int64(n))
 	return true
 }
@@ -121,7 +129,11 @@ func (b *Budget) reserve(n int64) bool {
 }
 
 // Force adds n bytes that are already held and cannot be refused, and
-// reports whether the budget is still within its limits.
+// reports whether the budget is still within its limits. A budget its
+// pool shed is not: its connection is ending, and the receive loop that
+// forces what arrives stops reading at once rather than when the shedding
+// goroutine closes it (meanwhile it read megabytes more, outside the
+// pool's limit).
 func (b *Budget) Force(n int) bool {
 	if b == nil || n <= 0 {
 		return true
@@ -130,7 +142,7 @@ func (b *Budget) Force(n int) bool {
 	ok := b.limit <= 0 || used <= b.limit
 	if b.pool != nil {
 		b.trackDoomed(int64(n))
-		if !b.pool.force(b, int64(n)) {
+		if !b.pool.force(b, int64(n)) || b.doomed.Load() {
 			ok = false
 		}
 	}
@@ -144,8 +156,8 @@ func (b *Budget) Release(n int) {
 	}
 	b.used.Add(-int64(n))
 	if b.pool != nil {
+		b.pool.used.Add(-int64(n)) // before trackDoomed: see over
 		b.trackDoomed(-int64(n))
-		b.pool.used.Add(-int64(n))
 	}
 }
 
@@ -196,7 +208,9 @@ const shedMax = 64 << 10
 // connections holding the most (their Budget's OnShed function) until it
 // is back under it, unless the charge is large (over 64 KiB, such as a
 // message growing) or the charging connection is itself the largest: then
-// the charge is refused. Well-behaved connections keep being served.
+// the charge is refused, and that connection is not ended for it (bytes
+// it is forced to hold past the limit end it). Well-behaved connections
+// keep being served.
 //
 // A member being shed keeps what its peer had in flight when it was shed
 // (forced charges, up to its windows) until its connection has ended; all
@@ -243,10 +257,20 @@ func (p *Pool) remove(b *Budget) {
 	}
 }
 
-// over reports whether the pool holds more than its limit, not counting
-// what members being shed hold now: those bytes are about to be released.
-func (p *Pool) over(used int64) bool {
-	return p.limit > 0 && used-p.doomedUsed.Load() > p.limit
+// over reports whether the pool, with n bytes more, holds more than its
+// limit, not counting what members being shed hold now: those bytes are
+// about to be released. Members being shed add to what they hold before
+// the sum (Force) and take from the sum first (Release, remove), so the
+// sum is read before what they hold and again after, and the smaller
+// taken: their bytes never count as held by the others, which would shed
+// a connection for nothing.
+func (p *Pool) over(n int64) bool {
+	if p.limit <= 0 {
+		return false
+	}
+	before := p.used.Load()
+	doomed := p.doomedUsed.Load()
+	return min(before, p.used.Load())+n-doomed > p.limit
 }
 
 func (p *Pool) charge(b *Budget, n int64) bool {
@@ -259,7 +283,7 @@ func (p *Pool) charge(b *Budget, n int64) bool {
 	if n > shedMax {
 		for {
 			used := p.used.Load()
-			if p.over(used + n) {
+			if p.over(n) {
 				return false
 			}
 			if p.used.CompareAndSwap(used, used+n) {
@@ -267,10 +291,11 @@ func (p *Pool) charge(b *Budget, n int64) bool {
 			}
 		}
 	}
-	if !p.over(p.used.Add(n)) {
+	p.used.Add(n)
+	if !p.over(0) {
 		return true
 	}
-	if p.shedUntilUnder(b) || b.small() {
+	if p.shedUntilUnder(b, false) || b.small() {
 		return true
 	}
 	p.used.Add(-n)
@@ -278,10 +303,11 @@ func (p *Pool) charge(b *Budget, n int64) bool {
 }
 
 func (p *Pool) force(b *Budget, n int64) bool {
-	if !p.over(p.used.Add(n)) {
+	p.used.Add(n)
+	if !p.over(0) {
 		return true
 	}
-	return p.shedUntilUnder(b) || b.small()
+	return p.shedUntilUnder(b, true) || b.small()
 }
 
 // shedFloor is what a member must hold for the pool to shed it. Ending a
@@ -295,12 +321,21 @@ const shedFloor = 16 << 10
 // small reports whether b holds less than shedFloor.
 func (b *Budget) small() bool { return b.used.Load() < shedFloor }
 
+// held is what b holds but a charge the pool is still deciding on.
+func (b *Budget) held() int64 { return b.used.Load() - b.pending.Load() }
+
 // shedUntilUnder sheds the largest members, b excepted, until the pool is
-// back under its limit, and reports whether it is; b itself is shed when
-// it is the largest. Members under shedFloor are never shed.
-func (p *Pool) shedUntilUnder(b *Budget) bool {
-	for p.over(p.used.Load()) {
-		victim := p.shedLargest()
+// back under its limit, and reports whether it is. When b is the largest,
+// it is shed only if forced (bytes that already arrived): a refusable
+// charge is refused, and its connection goes on, so that its peer learns
+// the call was not executed rather than losing every call in flight.
+// Members under shedFloor are never shed.
+func (p *Pool) shedUntilUnder(b *Budget, forced bool) bool {
+	for p.over(0) {
+		victim, under := p.shedLargest(b, forced)
+		if under {
+			return true
+		}
 		if victim == nil || victim == b {
 			return false
 		}
@@ -309,15 +344,26 @@ func (p *Pool) shedUntilUnder(b *Budget) bool {
 }
 
 // shedLargest ends the member holding the most bytes and returns it; what
-// it holds stops counting against the limit (over).
-func (p *Pool) shedLargest() *Budget {
+// it holds stops counting against the limit (over). When that is b and
+// not shedB, it returns b without ending it. It sheds no one, and
+// reports under, when the pool is no longer over its limit once it has
+// the lock: members charging at once all see the pool over, and the
+// first ones shed enough; the others must not shed the next largest
+// each, down to connections that did nothing.
+func (p *Pool) shedLargest(b *Budget, shedB bool) (victim *Budget, under bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var victim *Budget
+	if !p.over(0) {
+		return nil, true
+	}
+	var most int64
 	for m := range p.members {
-		if m.shed != nil && !m.small() && (victim == nil || m.used.Load() > victim.used.Load()) {
-			victim = m
+		if h := m.held(); m.shed != nil && h >= shedFloor && (victim == nil || h > most) {
+			victim, most = m, h
 		}
+	}
+	if victim == b && !shedB {
+		return b, false
 	}
 	if victim != nil {
 		fn := victim.shed
@@ -329,5 +375,5 @@ func (p *Pool) shedLargest() *Budget {
 		p.sheds.Add(1)
 		go fn()
 	}
-	return victim
+	return victim, false
 }

@@ -73,7 +73,8 @@ func TestPoolSheds(t *testing.T) {
 
 // TestPoolRefusesLarge: a large charge (over 64 KiB) past the pool's limit
 // is refused instead of shedding others; a charge by the largest member
-// itself is refused and ends that member.
+// itself is refused, and does not end that member (its call is refused,
+// not lost with the connection); bytes it is forced to hold do.
 func TestPoolRefusesLarge(t *testing.T) {
 	p := transport.NewPool(100 << 10)
 	a := transport.NewBudget(0, p)
@@ -88,6 +89,8 @@ func TestPoolRefusesLarge(t *testing.T) {
 	assert.Zero(t, p.Sheds())
 	require.False(t, a.Charge(20<<10), "the largest member cannot displace others")
 	assert.Equal(t, int64(90<<10), p.Used())
+	assert.Zero(t, p.Sheds(), "a refused charge ends no one")
+	assert.False(t, a.Force(20<<10), "bytes that arrived past the pool")
 	<-shed
 	assert.Equal(t, int64(1), p.Sheds())
 	a.Close()
@@ -168,13 +171,16 @@ func TestPoolFloor(t *testing.T) {
 	}
 	assert.Zero(t, p.Sheds())
 	assert.Equal(t, int64(64*12<<10), p.Used())
-	// A member that grows past the floor while the pool is over is the
-	// largest: its charge is refused and it is shed.
+	// A member that would grow past the floor while the pool is over is
+	// the largest: its charge is refused, and it is not shed for that;
+	// bytes that arrive and take it past the floor shed it.
 	grower := transport.NewBudget(0, p)
 	shed := make(chan struct{}, 1)
 	grower.OnShed(func() { shed <- struct{}{} })
 	assert.True(t, grower.Force(12<<10))
 	assert.False(t, grower.Charge(8<<10))
+	assert.Zero(t, p.Sheds())
+	assert.False(t, grower.Force(8<<10))
 	<-shed
 	grower.Close()
 	for _, m := range members {
