@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/ferryrpc/ferry/transport"
@@ -216,9 +217,21 @@ func TestDirectBodyHostile(t *testing.T) {
 // TestDirectBodyRefused: a large-bin call past the connection's budget is
 // refused before its body is allocated, the body is skipped, and the
 // connection goes on serving.
+//
+// The sizes leave a margin both ways. The budget (raised to its floor,
+// 2 × 8 MiB + 1 MiB = 17 MiB) must refuse the second call, charged 2 ×
+// 7.5 MiB, on top of the first's held arguments (2 × 1.5 MiB): 18 MiB.
+// And the session's own charges on top of those arguments must stay
+// under it at their worst: a reader buffer grown to the message limit
+// (8 MiB) and the refused body arriving unread, up to 1.5 MiB on the call
+// stream charged twice (3 MiB), so 14 MiB. With 4 MiB messages and a 9 MiB
+// budget that second margin was 0.4 MiB: under load the reader's buffer
+// reached 4 MiB and 1.5 MiB of the body waited unread, and the session
+// ended in about one run in 250 (9,823,292 bytes of 9,437,184).
 func TestDirectBodyRefused(t *testing.T) {
 	cfg := transport.DefaultConfig()
-	cfg.MemoryBudget = 1 << 20 // raised to 2 × 4 MiB + 1 MiB
+	cfg.MaxMessageSize = 8 << 20
+	cfg.MemoryBudget = 1 << 20 // raised to 2 × 8 MiB + 1 MiB
 	release := make(chan struct{})
 	held := make(chan struct{}, 1)
 	var why atomic.Value
@@ -237,22 +250,16 @@ func TestDirectBodyRefused(t *testing.T) {
 		n := len(*p)
 		return &n, nil
 	}))
-	c := dialTCP(t, s)
+	c := dialTCP(t, s, client.WithConfig(cfg))
 	ctx := context.Background()
-	big := pattern(1200<<10, 3)
+	big := pattern(1536<<10, 3)
 	first := c.Go(ctx, "Direct.Hold", big, new(int))
-	select { // its arguments stay charged, 2 × their size, of 5 MiB
+	select { // its arguments stay charged, 2 × their size
 	case <-held:
 	case <-first.Done():
 		require.NoError(t, first.Err())
 	}
-	// 2 × 3.5 MiB more passes the 9 MiB budget even on top of the least
-	// the first call holds (2 × 1.2 MiB), while the session's own charges
-	// stay well under it on top of the most (the first call's message
-	// read whole, 3.6 MiB, and up to a window of the second's body
-	// arriving unread, 2 MiB). With a 5 MiB budget and 1.6 MiB here, 3
-	// runs in 30 under load ended the session instead.
-	err := c.Call(ctx, "Direct.Bytes", pattern(3584<<10, 4), new([]byte))
+	err := c.Call(ctx, "Direct.Bytes", pattern(7680<<10, 4), new([]byte))
 	var fe *ferry.Error
 	require.True(t, errors.As(err, &fe), "%v", err)
 	if fe.Code != ferry.CodeResourceExhausted {
