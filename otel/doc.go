@@ -131,8 +131,9 @@
 // is on, reads the trace context from the metadata as it arrived, key by
 // key (ferry.IncomingMetadataValue: no map is decoded for it), and asks
 // its tracer for a span unless that trace is not sampled; it reads the
-// clock once (the engine read it when the message arrived) and records
-// one duration. Span attributes beyond those given at the start are set
+// clock once (the time the message arrived is noted by the reader once
+// per read, which brings several calls under load) and records one
+// duration. Span attributes beyond those given at the start are set
 // only on spans that record. With 1 % sampling, the other 99 % of calls
 // cost the sampling decision and the propagation of their trace context
 // (so that the decision holds downstream), and no span. With
@@ -144,15 +145,16 @@
 // Measured with BenchmarkOverhead (a trivial call over TCP loopback, 16
 // concurrent callers, the interceptors on both sides, against no
 // interceptors in the same run, alternating; the process's CPU time per
-// call, 5 runs on a quiet 2-core VM, 2026-12-06 14:55 UTC, medians in
-// brackets): interceptors that only call next cost 0.99–1.08 times the
-// CPU time of no interceptors; metrics through a Metrics 1.11–1.21
-// (1.135); tracing at 1 % decided by the SDK's sampler 1.65–1.76 (1.71);
-// tracing at 1 % decided by the interceptors (WithHeadSampling(0.01)
-// calling, WithHeadSampling(0) serving: the head-1% variant) 1.18–1.25
-// (1.21), of which a call not sampled costs 1.11–1.21 (head-0) and the
-// 1 % that are sampled, recorded and exported the rest; head-1% with
-// metrics 1.20–1.25. As a yardstick (3 runs at 14:26 UTC), a
+// call, and where said the wall time, 5 runs on a quiet 2-core VM,
+// 2026-12-06 17:21 UTC, medians in brackets): interceptors that only
+// call next cost 1.04–1.08 times the CPU time of no interceptors;
+// metrics through a Metrics 1.13–1.17 (1.147; wall 1.13–1.15, 1.140);
+// tracing at 1 % decided by the SDK's sampler 1.66–1.73 (1.70); tracing
+// at 1 % decided by the interceptors (WithHeadSampling(0.01) calling,
+// WithHeadSampling(0) serving: the head-1% variant) 1.18–1.23 (1.21), of
+// which a call not sampled costs 1.11–1.21 (head-0, 5 runs at 14:55 UTC)
+// and the 1 % that are sampled, recorded and exported the rest; head-1%
+// with metrics 1.19–1.28 (1.25). As a yardstick (3 runs at 14:26 UTC), a
 // calling-side interceptor that does nothing but keep the processor busy
 // for 300 ns costs 1.14–1.19: with calls of about 5 µs of CPU, fixed work
 // per call costs this closed loop two to three times its own time.
