@@ -343,7 +343,15 @@ func TestAuditAttrDefaults(t *testing.T) {
 		require.NoError(t, cl.Call(callCtx(t), "Svc.Who", struct{}{}, &who))
 		counts[who]++
 	}
-	assert.Equal(t, map[string]int{"a": 100, "b": 100, "c": 100, "d": 200}, counts)
+	// The turns restart when the picker is rebuilt (an endpoint's state
+	// changing under a loaded machine moved one call from d to b in a CI
+	// run), so each share is checked within two calls.
+	want := map[string]int{"a": 100, "b": 100, "c": 100, "d": 200}
+	for who, n := range counts {
+		assert.Contains(t, want, who, "priority 1 gets no call while priority 0 is ready")
+		assert.InDelta(t, want[who], n, 2, "%s: %v", who, counts)
+	}
+	assert.Len(t, counts, 4, "%v", counts)
 }
 
 // TestAuditStreamStatsCancel checks StreamStats.Failed's "streams that
