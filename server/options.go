@@ -78,7 +78,7 @@ func DefaultMemoryBudget() int64 {
 // budget, until its goroutines have exited: many ended at once (a peer
 // reconnecting as fast as it is shed) can make the server hold several
 // times the budget for a moment (a 9 MiB budget peaked at 29-42 MiB in
-// use in six runs of e2e's TestVattackPoolCrowd, 24 attacking connections
+// use in six runs of e2e's TestPoolCrowd, 24 attacking connections
 // at a time). Default DefaultMemoryBudget(); range 1 MiB to 1 TiB. A
 // budget below 2 × transport.Config.MaxMessageSize + 1 MiB (9 MiB by
 // default) is raised to that, as each connection's is

@@ -2,12 +2,10 @@ package e2e_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,270 +20,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The tests in this file attack, from raw sockets, what changed last and
-// was attacked least: the server-wide memory pool under many connections,
-// streaming calls abandoned in every state of their set-up, and peers
-// that open streams and never read them. Each checks what SECURITY.md
-// promises: the server stays up, a well-behaved client is served within
-// a bound meanwhile, and once the attacker has gone every byte charged
-// for it is given back (ConnInfo.Memory) and its goroutines have ended.
+// The tests in this file attack the server-wide memory pool
+// (server.WithMemoryBudget) with many connections: members shed only when
+// the pool is over its limit and only as many as needed, a refusable
+// charge refused rather than its connection ended, and a shed
+// connection's reader stopped. Their helpers (crowdServer, the innocent
+// client, leftClean) are in hostile_session_test.go.
 
-// vattackServer is the test services plus two streaming methods:
-// Flood.Stream sends 32 KiB messages until its caller goes (a reader
-// that never reads makes its sends wait), Flood.Chat echoes each message.
-func vattackServer(t *testing.T, opts ...server.Option) *server.Server {
-	t.Helper()
-	s := newServer(t, opts...)
-	msg := make([]byte, 32<<10)
-	require.NoError(t, server.HandleServerStream(s, "Flood.Stream", func(ctx context.Context, _ *int64, send func(*[]byte) error) error {
-		for range 100_000 {
-			if err := send(&msg); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
-	require.NoError(t, server.HandleBidi(s, "Flood.Chat", func(ctx context.Context, st *server.BidiStream[[]byte, []byte]) error {
-		for range 100_000 {
-			m, err := st.Recv()
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				return err
-			}
-			if err := st.Send(m); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
-	return s
-}
-
-// innocent calls Arith.Add on its own connection every 20 ms until stop
-// is closed, and records the slowest answer and any failure.
-type innocent struct {
-	done    chan struct{}
-	calls   atomic.Int64
-	slowest atomic.Int64
-	mu      sync.Mutex
-	errs    []error
-}
-
-func startInnocent(t *testing.T, addr string, stop <-chan struct{}) *innocent {
-	t.Helper()
-	c, err := client.Dial(t.Context(), addr)
-	require.NoError(t, err)
-	in := &innocent{done: make(chan struct{})}
-	go func() {
-		defer close(in.done)
-		defer c.Close()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for i := range 2_000 { // at most 40 s
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			start := time.Now()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			var sum int64
-			err := c.Call(ctx, "Arith.Add", testsvc.Args{A: int64(i), B: 1}, &sum)
-			cancel()
-			raise(&in.slowest, int64(time.Since(start)))
-			in.calls.Add(1)
-			if err == nil && sum != int64(i+1) {
-				err = errors.New("wrong sum")
-			}
-			if err != nil {
-				in.mu.Lock()
-				in.errs = append(in.errs, err)
-				in.mu.Unlock()
-			}
-		}
-	}()
-	return in
-}
-
-// atLeast waits until the innocent client has made n more calls.
-func (in *innocent) atLeast(t *testing.T, n int64) {
-	t.Helper()
-	n += in.calls.Load()
-	require.Eventually(t, func() bool { return in.calls.Load() >= n }, 10*time.Second, time.Millisecond)
-}
-
-// finish waits for the innocent client to stop and checks it was served.
-func (in *innocent) finish(t *testing.T) {
-	t.Helper()
-	<-in.done
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	t.Logf("innocent client: %d calls, slowest %v, %d failed", in.calls.Load(), time.Duration(in.slowest.Load()).Round(time.Millisecond), len(in.errs))
-	assert.Positive(t, in.calls.Load())
-	assert.Empty(t, in.errs, "the innocent connection's calls")
-}
-
-// leftClean waits until the server holds no connection, no charged byte
-// and no more goroutines than g0 (with a little slack for the runtime's).
-func leftClean(t *testing.T, s *server.Server, g0 int) {
-	t.Helper()
-	var mem, conns, gs atomic.Int64
-	ok := assert.Eventually(t, func() bool {
-		mem.Store(memoryInUse(s))
-		conns.Store(int64(len(s.Conns())))
-		gs.Store(int64(runtime.NumGoroutine()))
-		return mem.Load() == 0 && conns.Load() == 0 && gs.Load() <= int64(g0+2)
-	}, 10*time.Second, 5*time.Millisecond, "after the attacker left")
-	if !ok {
-		t.Logf("memory in use %d, connections %d, goroutines %d (baseline %d)", mem.Load(), conns.Load(), gs.Load(), g0)
-		buf := make([]byte, 1<<20)
-		t.Logf("%s", buf[:runtime.Stack(buf, true)])
-	}
-}
-
-// helloRaw starts a raw session on addr: stream 1 is the call stream,
-// hello answered.
-func helloRaw(t *testing.T, addr string) *rawConn {
-	t.Helper()
-	c := dialRaw(t, addr)
-	c.write(helloSession())
-	_, err := readSessionReply(c.r)
-	require.NoError(t, err)
-	return c
-}
-
-// streamOpening is the 0xc1 byte and the opening request of a streaming
-// call to method.
-func streamOpening(method string) []byte {
-	return append([]byte{0xc1}, request(0, method, []any{}, map[string]any{})...)
-}
-
-// dataFrame is a data frame on stream id carrying b.
-func dataFrame(id uint32, flags uint16, b []byte) []byte {
-	return append(yamuxFrame(0, flags, id, uint32(len(b))), b...)
-}
-
-// TestVattackStreamSetupsAbandoned: one session opens streaming calls and
-// abandons each in another state of its set-up (opened and never
-// written; 0xc1 alone, then reset; half an opening request, then
-// half-closed; a running bidi call reset after a message; a
-// server-streaming call whose replies it never reads, then half-closed;
-// an unknown method, then more data; a stream whose id goes backwards;
-// data after its own reset). The session keeps answering pings and
-// calls, another client is served meanwhile, and once the attacker has
-// gone the server holds nothing for it.
-func TestVattackStreamSetupsAbandoned(t *testing.T) {
-	s := vattackServer(t)
-	addr := listen(t, s)
-	g0, _ := settle()
-	stop := make(chan struct{})
-	good := startInnocent(t, addr, stop)
-
-	c := helloRaw(t, addr)
-	opening := streamOpening("Flood.Chat")
-	var b []byte
-	id := uint32(2001) // ids 3 to 1999 are left for the backward ones
-	next := func() uint32 { id += 2; return id - 2 }
-	for range 100 { // opened, never written
-		b = append(b, yamuxFrame(1, 1, next(), 0)...)
-	}
-	for range 50 { // 0xc1, then reset
-		n := next()
-		b = append(append(b, dataFrame(n, 1, []byte{0xc1})...), yamuxFrame(1, 8, n, 0)...)
-	}
-	for range 50 { // half an opening, then half-closed
-		n := next()
-		b = append(append(b, dataFrame(n, 1, opening[:len(opening)/2])...), yamuxFrame(1, 4, n, 0)...)
-	}
-	msg := enc([]any{3, []byte("hello")})
-	for range 50 { // a running bidi call: a message, then reset
-		n := next()
-		b = append(append(append(b, dataFrame(n, 1, opening)...), dataFrame(n, 0, msg)...), yamuxFrame(1, 8, n, 0)...)
-	}
-	serverStream := append(append(streamOpening("Flood.Stream"), enc([]any{3, 1})...), enc([]any{4})...)
-	for range 20 { // replies never read, then half-closed
-		n := next()
-		b = append(append(b, dataFrame(n, 1, serverStream)...), yamuxFrame(1, 4, n, 0)...)
-	}
-	for range 20 { // an unknown method, then more data
-		n := next()
-		b = append(append(b, dataFrame(n, 1, streamOpening("No.Such"))...), dataFrame(n, 0, msg)...)
-	}
-	b = append(b, dataFrame(id-4, 0, msg)...) // data on a stream opened above
-	for i := range 10 {                       // stream ids lower than the last: yamux takes them
-		b = append(b, dataFrame(uint32(1001+2*i), 1, opening)...)
-	}
-	for range 20 { // data after its own reset
-		n := next()
-		b = append(append(append(b, dataFrame(n, 1, opening)...), yamuxFrame(1, 8, n, 0)...), dataFrame(n, 0, msg)...)
-	}
-	c.write(b, yamuxFrame(2, 1, 0, 77))
-	assert.True(t, readPingAck(t, c, 77), "the session answers a ping after the abandoned set-ups")
-	c.write(dataFrame(1, 0, request(9, "Arith.Add", []any{2, 3}, map[string]any{})), yamuxFrame(2, 1, 0, 78))
-	assert.True(t, readPingAck(t, c, 78), "and another")
-	t.Logf("attacker's session: %d streams open, %d bytes charged", streamsOpen(s), memoryInUse(s))
-	goodCall(t, addr, 2*time.Second)
-	good.atLeast(t, 10)
-	c.conn.Close()
-	close(stop)
-	good.finish(t)
-	leftClean(t, s, g0)
-}
-
-// TestVattackSlowReaders: four sessions each start 100 server-streaming
-// calls and pipeline 30 unary calls with 32 KiB replies, then never read
-// (no window granted on any stream), under a 16 MiB server budget. The
-// server bounds what it holds for them (each connection within its
-// budget, all within twice the server's: what the shed still hold), keeps
-// serving another client within 2 s, and gives everything back once they
-// go.
-func TestVattackSlowReaders(t *testing.T) {
-	const budget = 16 << 20
-	s := vattackServer(t, server.WithMemoryBudget(budget))
-	addr := listen(t, s)
-	g0, _ := settle()
-	stop := make(chan struct{})
-	good := startInnocent(t, addr, stop)
-	peak, stopPeak := watchPeak(s)
-	payload := make([]byte, 32<<10)
-	serverStream := append(append(streamOpening("Flood.Stream"), enc([]any{3, 1})...), enc([]any{4})...)
-	var attackers []*rawConn
-	for range 4 {
-		c := helloRaw(t, addr)
-		var b []byte
-		for i := range 100 {
-			b = append(b, dataFrame(uint32(3+2*i), 1, serverStream)...)
-		}
-		_ = c.writeMay(b)
-		for i := range 30 { // 960 KiB, within the 1 MiB the server's accept granted
-			_ = c.writeMay(dataFrame(1, 0, enc([]any{0, 100 + i, "Echo.Echo", []any{payload}})))
-		}
-		attackers = append(attackers, c)
-	}
-	good.atLeast(t, 25) // half a second at least with every reply stuck
-	goodCall(t, addr, 2*time.Second)
-	var held int64
-	for _, ci := range s.Conns() {
-		held += ci.Memory
-		assert.LessOrEqual(t, ci.Memory, int64(64<<20), "one connection's budget")
-	}
-	t.Logf("with the readers stuck: %d bytes held, peak %d, %d connections", held, peak(), len(s.Conns()))
-	for _, c := range attackers {
-		c.conn.Close()
-	}
-	close(stop)
-	good.finish(t)
-	stopPeak()
-	// Together they may pass the budget (without the race detector
-	// they often do): the largest is shed, and keeps what it holds
-	// until it has ended (server.WithMemoryBudget).
-	assert.LessOrEqual(t, peak(), int64(2*budget), "the server's budget in use")
-	leftClean(t, s, g0)
-}
-
-// TestVattackPoolCrowd: one attacker with 24 connections at a time keeps
+// TestPoolCrowd: one attacker with 24 connections at a time keeps
 // the server-wide budget (9 MiB) full for two seconds with partial
 // messages on many streams, reconnecting as the server sheds them. An
 // innocent connection that stays within its share (small calls, 32 KiB
@@ -299,8 +41,8 @@ func TestVattackSlowReaders(t *testing.T) {
 // connections being shed keep what they hold until they have ended,
 // outside the budget (a median 61 MiB at the peak under the 9 MiB budget
 // while they read on after being shed, 34 MiB since they stop; 16:45 UTC).
-func TestVattackPoolCrowd(t *testing.T) {
-	s := vattackServer(t, server.WithMemoryBudget(9<<20))
+func TestPoolCrowd(t *testing.T) {
+	s := crowdServer(t, server.WithMemoryBudget(9<<20))
 	addr := listen(t, s)
 	g0, _ := settle()
 	c, err := client.Dial(t.Context(), addr)
@@ -408,7 +150,7 @@ func TestVattackPoolCrowd(t *testing.T) {
 	leftClean(t, s, g0)
 }
 
-// TestVattackBudgetRace: sixteen connections' budgets in one pool charge,
+// TestPoolBudgetRace: sixteen connections' budgets in one pool charge,
 // force and release concurrently, each in two goroutines, while others
 // read Used; the pool sheds half of them and refuses the others' charges
 // (they have no OnShed, and a member that is never shed holds half the
@@ -416,7 +158,7 @@ func TestVattackPoolCrowd(t *testing.T) {
 // charged, no budget reads negative or, without a force, past its
 // limit, nothing deadlocks, and once each owner has given back what it
 // holds and closed its budget, the pool holds nothing.
-func TestVattackBudgetRace(t *testing.T) {
+func TestPoolBudgetRace(t *testing.T) {
 	pool := transport.NewPool(1 << 20)
 	const members, ops = 16, 3000
 	var wg sync.WaitGroup
@@ -530,7 +272,7 @@ func TestVattackBudgetRace(t *testing.T) {
 	assert.Zero(t, pool.Used(), "the pool once every member closed")
 }
 
-// TestVattackLargestChargerIsRefusedNotShed: 800 connections each hold
+// TestPoolLargestChargerIsRefusedNotShed: 800 connections each hold
 // 13 KiB (3 KiB of a message, its stream and its reader), under the 16 KiB below which
 // the pool sheds no one, and together more than the server's 9 MiB. A
 // call from an innocent connection would pass the budget and its
@@ -542,8 +284,8 @@ func TestVattackBudgetRace(t *testing.T) {
 // charges it was still deciding on, so the innocent's call made it the
 // largest while the crowd's bytes made the pool shed; and a member
 // charging while the largest was shed for its own refused charge.
-func TestVattackLargestChargerIsRefusedNotShed(t *testing.T) {
-	s := vattackServer(t, server.WithMemoryBudget(9<<20))
+func TestPoolLargestChargerIsRefusedNotShed(t *testing.T) {
+	s := crowdServer(t, server.WithMemoryBudget(9<<20))
 	addr := listen(t, s)
 	g0, _ := settle()
 	c, err := client.Dial(t.Context(), addr)
@@ -588,14 +330,14 @@ func TestVattackLargestChargerIsRefusedNotShed(t *testing.T) {
 	leftClean(t, s, g0)
 }
 
-// TestVattackConcurrentForcesShedOnlyWhatIsNeeded: twelve goroutines force
+// TestPoolConcurrentForcesShedOnlyWhatIsNeeded: twelve goroutines force
 // bytes at once into four large members of a pool, passing its limit by
 // about two of them; a fifth member, smaller, forces nothing. Each forcer
 // sees the pool over its limit; the first sheds enough, and the others
 // must then shed no one: they shed the next largest each, the innocent
-// member among them (TestVattackPoolCrowd's innocent connection was shed
+// member among them (TestPoolCrowd's innocent connection was shed
 // that way now and then).
-func TestVattackConcurrentForcesShedOnlyWhatIsNeeded(t *testing.T) {
+func TestPoolConcurrentForcesShedOnlyWhatIsNeeded(t *testing.T) {
 	innocentShed, most := 0, int64(0)
 	for range 2000 {
 		pool := transport.NewPool(1 << 20)
@@ -631,14 +373,14 @@ func TestVattackConcurrentForcesShedOnlyWhatIsNeeded(t *testing.T) {
 	assert.LessOrEqual(t, most, int64(3), "members shed in a round: two are enough, whatever the order")
 }
 
-// TestVattackShedMemberReadingShedsNoOne: a member being shed keeps
+// TestPoolShedMemberReadingShedsNoOne: a member being shed keeps
 // receiving what its peer had in flight, and reading it (2 MiB forced,
 // then released, over and over) while another member's small charges
 // come and go. Those bytes never count as held by the others: the member
 // holding 100 KiB of a 1 MiB pool is not shed. Release took them from
 // the members being shed before the pool's sum, and a sum read in
 // between made the pool look 2 MiB over (x was shed within microseconds).
-func TestVattackShedMemberReadingShedsNoOne(t *testing.T) {
+func TestPoolShedMemberReadingShedsNoOne(t *testing.T) {
 	pool := transport.NewPool(1 << 20)
 	x := transport.NewBudget(0, pool)
 	var xShed atomic.Bool
@@ -682,7 +424,7 @@ func TestVattackShedMemberReadingShedsNoOne(t *testing.T) {
 	assert.Equal(t, int64(1), pool.Sheds())
 }
 
-// TestAttackVattackCrowd: the example server (48 MiB server budget) under
+// TestAttackPoolCrowd: the example server (48 MiB server budget) under
 // 48 attacking connections at a time that fill the budget with partial
 // messages on many streams, reconnecting as they are shed, for 4 s. A
 // persistent client that stays within its share (a call every 20 ms and
@@ -695,11 +437,11 @@ func TestVattackShedMemberReadingShedsNoOne(t *testing.T) {
 // the budget; since they stop at their next frame, 246-257 MiB (16:47
 // UTC). What is left is what they hold until their goroutines exit, and
 // the collector falling behind: the server used both cores (5.3 s of CPU
-// in 4.8 s). It runs with FERRY_VATTACK_KNOWN=1.
-func TestAttackVattackCrowd(t *testing.T) {
+// in 4.8 s). It runs with FERRY_ATTACK_KNOWN=1.
+func TestAttackPoolCrowd(t *testing.T) {
 	needAttacks(t)
-	if os.Getenv("FERRY_VATTACK_KNOWN") != "1" {
-		t.Skip("known to fail: connections being shed hold memory outside the server budget; FERRY_VATTACK_KNOWN=1 runs it")
+	if os.Getenv("FERRY_ATTACK_KNOWN") != "1" {
+		t.Skip("known to fail: connections being shed hold memory outside the server budget; FERRY_ATTACK_KNOWN=1 runs it")
 	}
 	sg := besiege(t)
 	addr := sg.p.addr
@@ -768,14 +510,14 @@ func TestAttackVattackCrowd(t *testing.T) {
 	sg.finish()
 }
 
-// TestVattackShedMemberStopsReading: once the pool sheds a member, every
+// TestPoolShedMemberStopsReading: once the pool sheds a member, every
 // byte forced on it reports the budget past its limits, so that its
 // session's receive loop stops reading at the next frame instead of when
 // the shedding goroutine gets to close the connection: meanwhile
 // connections being shed read on, outside the pool's limit (in
-// TestVattackPoolCrowd the budget in use peaked at a median 61 MiB of 6
+// TestPoolCrowd the budget in use peaked at a median 61 MiB of 6
 // runs under the 9 MiB budget, 34 MiB with this; 16:45 UTC).
-func TestVattackShedMemberStopsReading(t *testing.T) {
+func TestPoolShedMemberStopsReading(t *testing.T) {
 	pool := transport.NewPool(1 << 20)
 	d := transport.NewBudget(64<<20, pool)
 	shed := make(chan struct{})
@@ -791,47 +533,4 @@ func TestVattackShedMemberStopsReading(t *testing.T) {
 	d.Close()
 	other.Close()
 	assert.Zero(t, pool.Used())
-}
-
-// TestVattackWindowGames: sessions grant absurd windows and never read:
-// 2^32-1 in all on a server stream (the server may send 4 GiB on it),
-// window updates that wrap the call stream's window around, and updates
-// for stream 0 and for streams never opened. The server stays within a
-// budget's worth for them while its writes wait, another client is
-// served meanwhile, and once they go nothing is left.
-func TestVattackWindowGames(t *testing.T) {
-	s := vattackServer(t)
-	addr := listen(t, s)
-	g0, _ := settle()
-	stop := make(chan struct{})
-	good := startInnocent(t, addr, stop)
-	peak, stopPeak := watchPeak(s)
-	serverStream := append(append(streamOpening("Flood.Stream"), enc([]any{3, 1})...), enc([]any{4})...)
-	var attackers []*rawConn
-	for range 4 {
-		c := helloRaw(t, addr)
-		c.write(
-			dataFrame(3, 1, serverStream),
-			yamuxFrame(1, 0, 3, 1<<32-1-256<<10), // the stream's window: 2^32-1
-			dataFrame(5, 1, serverStream),
-			yamuxFrame(1, 0, 5, 1<<31), yamuxFrame(1, 0, 5, 1<<31), // wraps around to 256 KiB
-			yamuxFrame(1, 0, 1, 1<<32-1), yamuxFrame(1, 0, 1, 1<<32-1),
-			yamuxFrame(1, 0, 0, 1<<32-1), yamuxFrame(1, 0, 999, 1<<32-1),
-			dataFrame(1, 0, request(9, "Arith.Add", []any{2, 3}, map[string]any{})),
-		)
-		attackers = append(attackers, c)
-	}
-	good.atLeast(t, 25)
-	goodCall(t, addr, 2*time.Second)
-	held := memoryInUse(s)
-	t.Logf("with the windows wide open and nothing read: %d bytes held, %d connections", held, len(s.Conns()))
-	for _, c := range attackers {
-		c.conn.Close()
-	}
-	close(stop)
-	good.finish(t)
-	stopPeak()
-	t.Logf("budget in use at the peak: %.1f MiB", float64(peak())/(1<<20))
-	assert.LessOrEqual(t, peak(), int64(4*64<<20), "four connections' budgets")
-	leftClean(t, s, g0)
 }
