@@ -39,14 +39,23 @@ type Budget struct {
 	pending atomic.Int64
 }
 
-// trackDoomed adds n (which may be negative), just added to b.used, to the
-// pool's sum of bytes held by members being shed, if b is one. A change
-// racing with b's shedding may be counted twice there, never missed: the
-// pool errs towards admitting.
-func (b *Budget) trackDoomed(n int64) {
-	if b.doomed.Load() {
-		b.counted.Add(n)
-		b.pool.doomedUsed.Add(n)
+// trackDoomed, once b.used has changed, makes what the pool's doomed sum
+// counts for b, if b is being shed, what b holds now. It sets the count
+// to b.used rather than adding the change: a change racing with b's
+// shedding, which reads b.used, was counted twice there, or taken away
+// twice (a release then counted as held by the others, which sheds a
+// connection for nothing). Concurrent callers converge: a count set from
+// a stale read makes the next caller's swap fail, and it reads again.
+func (b *Budget) trackDoomed() {
+	if !b.doomed.Load() {
+		return
+	}
+	for {
+		c, u := b.counted.Load(), b.used.Load()
+		if c == u || b.counted.CompareAndSwap(c, u) {
+			b.pool.doomedUsed.Add(u - c)
+			return
+		}
 	}
 }
 
@@ -77,7 +86,7 @@ func (b *Budget) Charge(n int) bool {
 		}
 		if b.pool != nil {
 			b.pool.charge(b, int64(n))
-			b.trackDoomed(int64(n))
+			b.trackDoomed()
 		}
 		return true
 	}
@@ -89,11 +98,12 @@ func (b *Budget) Charge(n int) bool {
 	b.pending.Store(int64(n))
 	if !b.pool.charge(b, int64(n)) {
 		b.used.Add(-int64(n))
+		b.trackDoomed() // shed meanwhile: it counted the charge
 		b.pending.Store(0)
 		return false
 	}
 	b.pending.Store(0)
-	b.trackDoomed(int64(n))
+	b.trackDoomed()
 	return true
 }
 
@@ -141,7 +151,7 @@ func (b *Budget) Force(n int) bool {
 	used := b.settled(b.used.Add(int64(n)))
 	ok := b.limit <= 0 || used <= b.limit
 	if b.pool != nil {
-		b.trackDoomed(int64(n))
+		b.trackDoomed()
 		if !b.pool.force(b, int64(n)) || b.doomed.Load() {
 			ok = false
 		}
@@ -157,7 +167,7 @@ func (b *Budget) Release(n int) {
 	b.used.Add(-int64(n))
 	if b.pool != nil {
 		b.pool.used.Add(-int64(n)) // before trackDoomed: see over
-		b.trackDoomed(-int64(n))
+		b.trackDoomed()
 	}
 }
 
@@ -369,9 +379,7 @@ func (p *Pool) shedLargest(b *Budget, shedB bool) (victim *Budget, under bool) {
 		fn := victim.shed
 		victim.shed = nil // once
 		victim.doomed.Store(true)
-		held := victim.used.Load()
-		victim.counted.Add(held)
-		p.doomedUsed.Add(held)
+		victim.trackDoomed()
 		p.sheds.Add(1)
 		go fn()
 	}
