@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -37,6 +38,9 @@ type Budget struct {
 	// without it, so that a member is not shed, while another makes the
 	// pool shed, for a charge it may be refused.
 	pending atomic.Int64
+	// pendingSeq is odd while a charge changes used and pending together
+	// (under asking), so that held reads them as one.
+	pendingSeq atomic.Uint64
 }
 
 // trackDoomed, once b.used has changed, makes what the pool's doomed sum
@@ -92,14 +96,19 @@ func (b *Budget) Charge(n int) bool {
 	}
 	b.asking.Lock()
 	defer b.asking.Unlock()
+	b.pendingSeq.Add(1) // the charge and pending change together: see held
 	if !b.reserve(int64(n)) {
+		b.pendingSeq.Add(1)
 		return false
 	}
 	b.pending.Store(int64(n))
+	b.pendingSeq.Add(1)
 	if !b.pool.charge(b, int64(n)) {
+		b.pendingSeq.Add(1)
 		b.used.Add(-int64(n))
-		b.trackDoomed() // shed meanwhile: it counted the charge
 		b.pending.Store(0)
+		b.pendingSeq.Add(1)
+		b.trackDoomed() // shed meanwhile: it counted the charge
 		return false
 	}
 	b.pending.Store(0)
@@ -331,8 +340,23 @@ const shedFloor = 16 << 10
 // small reports whether b holds less than shedFloor.
 func (b *Budget) small() bool { return b.used.Load() < shedFloor }
 
-// held is what b holds but a charge the pool is still deciding on.
-func (b *Budget) held() int64 { return b.used.Load() - b.pending.Load() }
+// held is what b holds but a charge the pool is still deciding on. It
+// reads used and pending while no charge changes both (pendingSeq): read
+// between the two, a charge reserved but not yet pending made b look
+// larger (shed for a charge it may be refused), and one taken back but
+// still pending smaller.
+func (b *Budget) held() int64 {
+	for {
+		seq := b.pendingSeq.Load()
+		if seq&1 == 0 {
+			h := b.used.Load() - b.pending.Load()
+			if b.pendingSeq.Load() == seq {
+				return h
+			}
+		}
+		runtime.Gosched() // a charge is between two stores: no wait
+	}
+}
 
 // shedUntilUnder sheds the largest members, b excepted, until the pool is
 // back under its limit, and reports whether it is. When b is the largest,
