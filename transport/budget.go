@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -37,16 +38,28 @@ type Budget struct {
 	// without it, so that a member is not shed, while another makes the
 	// pool shed, for a charge it may be refused.
 	pending atomic.Int64
+	// pendingSeq is odd while a charge changes used and pending together
+	// (under asking), so that held reads them as one.
+	pendingSeq atomic.Uint64
 }
 
-// trackDoomed adds n (which may be negative), just added to b.used, to the
-// pool's sum of bytes held by members being shed, if b is one. A change
-// racing with b's shedding may be counted twice there, never missed: the
-// pool errs towards admitting.
-func (b *Budget) trackDoomed(n int64) {
-	if b.doomed.Load() {
-		b.counted.Add(n)
-		b.pool.doomedUsed.Add(n)
+// trackDoomed, once b.used has changed, makes what the pool's doomed sum
+// counts for b, if b is being shed, what b holds now. It sets the count
+// to b.used rather than adding the change: a change racing with b's
+// shedding, which reads b.used, was counted twice there, or taken away
+// twice (a release then counted as held by the others, which sheds a
+// connection for nothing). Concurrent callers converge: a count set from
+// a stale read makes the next caller's swap fail, and it reads again.
+func (b *Budget) trackDoomed() {
+	if !b.doomed.Load() {
+		return
+	}
+	for {
+		c, u := b.counted.Load(), b.used.Load()
+		if c == u || b.counted.CompareAndSwap(c, u) {
+			b.pool.doomedUsed.Add(u - c)
+			return
+		}
 	}
 }
 
@@ -77,23 +90,29 @@ func (b *Budget) Charge(n int) bool {
 		}
 		if b.pool != nil {
 			b.pool.charge(b, int64(n))
-			b.trackDoomed(int64(n))
+			b.trackDoomed()
 		}
 		return true
 	}
 	b.asking.Lock()
 	defer b.asking.Unlock()
+	b.pendingSeq.Add(1) // the charge and pending change together: see held
 	if !b.reserve(int64(n)) {
+		b.pendingSeq.Add(1)
 		return false
 	}
 	b.pending.Store(int64(n))
+	b.pendingSeq.Add(1)
 	if !b.pool.charge(b, int64(n)) {
+		b.pendingSeq.Add(1)
 		b.used.Add(-int64(n))
 		b.pending.Store(0)
+		b.pendingSeq.Add(1)
+		b.trackDoomed() // shed meanwhile: it counted the charge
 		return false
 	}
 	b.pending.Store(0)
-	b.trackDoomed(int64(n))
+	b.trackDoomed()
 	return true
 }
 
@@ -141,7 +160,7 @@ func (b *Budget) Force(n int) bool {
 	used := b.settled(b.used.Add(int64(n)))
 	ok := b.limit <= 0 || used <= b.limit
 	if b.pool != nil {
-		b.trackDoomed(int64(n))
+		b.trackDoomed()
 		if !b.pool.force(b, int64(n)) || b.doomed.Load() {
 			ok = false
 		}
@@ -157,7 +176,7 @@ func (b *Budget) Release(n int) {
 	b.used.Add(-int64(n))
 	if b.pool != nil {
 		b.pool.used.Add(-int64(n)) // before trackDoomed: see over
-		b.trackDoomed(-int64(n))
+		b.trackDoomed()
 	}
 }
 
@@ -321,8 +340,23 @@ const shedFloor = 16 << 10
 // small reports whether b holds less than shedFloor.
 func (b *Budget) small() bool { return b.used.Load() < shedFloor }
 
-// held is what b holds but a charge the pool is still deciding on.
-func (b *Budget) held() int64 { return b.used.Load() - b.pending.Load() }
+// held is what b holds but a charge the pool is still deciding on. It
+// reads used and pending while no charge changes both (pendingSeq): read
+// between the two, a charge reserved but not yet pending made b look
+// larger (shed for a charge it may be refused), and one taken back but
+// still pending smaller.
+func (b *Budget) held() int64 {
+	for {
+		seq := b.pendingSeq.Load()
+		if seq&1 == 0 {
+			h := b.used.Load() - b.pending.Load()
+			if b.pendingSeq.Load() == seq {
+				return h
+			}
+		}
+		runtime.Gosched() // a charge is between two stores: no wait
+	}
+}
 
 // shedUntilUnder sheds the largest members, b excepted, until the pool is
 // back under its limit, and reports whether it is. When b is the largest,
@@ -369,9 +403,7 @@ func (p *Pool) shedLargest(b *Budget, shedB bool) (victim *Budget, under bool) {
 		fn := victim.shed
 		victim.shed = nil // once
 		victim.doomed.Store(true)
-		held := victim.used.Load()
-		victim.counted.Add(held)
-		p.doomedUsed.Add(held)
+		victim.trackDoomed()
 		p.sheds.Add(1)
 		go fn()
 	}
