@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -112,9 +113,17 @@ func released(t *testing.T, s *server.Server, conn net.Conn, h0 uint64) {
 	conn.Close()
 	require.Eventually(t, func() bool { return memoryInUse(s) == 0 && len(s.Conns()) == 0 },
 		10*time.Second, time.Millisecond)
+	// Within 15 s: in whole-package runs under load the heap stayed 9.5
+	// and 16.1 MiB up for the 5 s this waited before (1 run in 3 or 4 of
+	// CI, never alone); what held it is not known yet, so a failure shows
+	// the goroutines that were running.
 	var grew atomic.Int64
-	assert.Eventually(t, func() bool { grew.Store(heapGrowth(h0)); return grew.Load() < 8<<20 },
-		5*time.Second, 50*time.Millisecond, "memory released by the budget must be free")
+	if !assert.Eventually(t, func() bool { grew.Store(heapGrowth(h0)); return grew.Load() < 8<<20 },
+		15*time.Second, 50*time.Millisecond, "memory released by the budget must be free") {
+		var b strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+		t.Logf("goroutines:\n%s", b.String())
+	}
 	t.Logf("after the attacker left: heap %+.1f MiB", float64(grew.Load())/(1<<20))
 }
 
