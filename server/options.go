@@ -76,9 +76,9 @@ func DefaultMemoryBudget() int64 {
 // server ends the connection holding the most (logged), so the others keep
 // being served. A connection it ends keeps what it holds, outside the
 // budget, until its goroutines have exited: many ended at once (a peer
-// reconnecting as fast as it is shed) can make the server hold several
-// times the budget for a moment (a 9 MiB budget peaked at 29-42 MiB in
-// use in six runs of e2e's TestPoolCrowd, 24 attacking connections
+// reconnecting as fast as it is shed) can make the server hold about
+// twice the budget for a moment (a 9 MiB budget peaked at 15.4-17.7 MiB
+// in use in six runs of e2e's TestPoolCrowd, 24 attacking connections
 // at a time). Default DefaultMemoryBudget(); range 1 MiB to 1 TiB. A
 // budget below 2 × transport.Config.MaxMessageSize + 1 MiB (9 MiB by
 // default) is raised to that, as each connection's is
