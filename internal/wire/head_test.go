@@ -218,3 +218,56 @@ func chunksOf(b []byte, n int) [][]byte {
 	}
 	return out
 }
+
+// TestReaderHeadAloneWaitsOneRead: a head that arrives without any of its
+// body (a sender that writes them separately) is handed over after one
+// more read, so that the caller can see how much of the body is arriving;
+// one read only, however little it brings.
+func TestReaderHeadAloneWaitsOneRead(t *testing.T) {
+	const n = 100 << 10
+	_, resp, _, _, body := directMsgs(n)
+	head := resp[:len(resp)-n]
+	for name, tc := range map[string]struct {
+		steps   []any
+		arrived int
+	}{
+		"then the body":      {[]any{head, bytes.NewReader(body)}, 1<<10 - len(head)},
+		"then a byte a read": {append(append([]any{head}, chunksAny(body[:10], 1)...), bytes.NewReader(body[10:])), 1},
+		"then 500 bytes":     {append([]any{head}, chunksAny(body, 500)...), 500},
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := &scriptReader{steps: tc.steps}
+			r := NewReader(src, DefaultLimits)
+			r.SetDirect(64 << 10)
+			defer r.Close()
+			b, err := r.Next()
+			require.NoError(t, err)
+			assert.Equal(t, head, b)
+			require.Equal(t, n, r.Body())
+			assert.Equal(t, tc.arrived, r.Arrived())
+			dst := make([]byte, n)
+			_, err = r.ReadBody(dst)
+			require.NoError(t, err)
+			assert.Equal(t, body, dst)
+			_, err = r.Next()
+			require.ErrorIs(t, err, io.EOF)
+		})
+	}
+	// A head whose body never comes is cut short, not handed over.
+	r := NewReader(&scriptReader{steps: []any{head}}, DefaultLimits)
+	r.SetDirect(64 << 10)
+	defer r.Close()
+	_, err := r.Next()
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+}
+
+// chunksAny is b in readers of size bytes each, for scriptReader.
+func chunksAny(b []byte, size int) []any {
+	var out []any
+	for len(b) > 0 {
+		k := min(size, len(b))
+		out = append(out, bytes.NewReader(b[:k]))
+		b = b[k:]
+	}
+	return out
+}

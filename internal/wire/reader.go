@@ -51,12 +51,14 @@ type Reader struct {
 	// it and pend is set until ReadBody or Whole takes the body. keep is
 	// where the head starts in buf while ReadBody reads the rest of its
 	// message, -1 otherwise: buffer moves carry it along. declined is
-	// set when the current message is not split.
+	// set when the current message is not split; waited once a head that
+	// came without any of its body waited for one more read.
 	direct   int
 	hd       Head
 	pend     bool
 	keep     int
 	declined bool
+	waited   bool
 
 	acct       Account
 	stallAfter time.Duration
@@ -116,7 +118,7 @@ func (r *Reader) Next() ([]byte, error) {
 			return nil, err
 		}
 	}
-	r.keep, r.declined = -1, false
+	r.keep, r.declined, r.waited = -1, false, false
 	if r.start == r.end && len(r.buf) > keepBuffer {
 		r.hint = 0
 		if r.end > keepBuffer {
@@ -281,10 +283,18 @@ func (r *Reader) next() ([]byte, error) {
 			}
 		}
 		if r.direct > 0 && !r.declined && r.sc.Pending() >= r.direct {
-			if r.split() {
+			switch {
+			case !r.split():
+				r.declined = true // once per message
+			case r.end-r.start > r.hd.Len || r.waited:
 				return r.buf[r.start : r.start+r.hd.Len : r.start+r.hd.Len], nil
+			default:
+				// A head that came alone (a sender that writes the head and
+				// the body separately) waits for one more read, so that the
+				// caller sees how much of its body is arriving (Arrived,
+				// and what the source holds) before choosing.
+				r.pend, r.waited = false, true
 			}
-			r.declined = true // once per message
 		}
 		if r.stall != nil {
 			r.watch(r.start < r.end || r.sc.Started())
