@@ -21,9 +21,7 @@ import (
 // that batched the frames of every stream; that goroutine was one more
 // hand-off per message each way, and batching is the call engine's work
 // (one frame carries every message queued while the previous one was
-// written). Against it, on a 2-core VM: 1 caller echoing a 580-byte
-// message 30-31k calls/s before, 39-42k after; 16 bidirectional streams
-// 219-221k messages/s before, 319-324k after (BENCHMARKS.md).
+// written). CHANGELOG.md has what the change measured.
 //
 // Only one goroutine may call Write (yamux's send loop does); Close may
 // be called from any goroutine, at any time.
