@@ -73,12 +73,14 @@ func (co *coalescer) Write(p []byte) (int, error) {
 		_, err = co.Conn.Write(p)
 	case len(p) <= coalesceCopy:
 		bp := joined.Get().(*[]byte)
+		if n := frameHeader + len(p); cap(*bp) < n {
+			// Grown here, not by append, whose rounding could pass the
+			// limit and lose the buffer to the pool for good.
+			*bp = make([]byte, 0, min(max(n, 2*cap(*bp)), coalesceCopy+frameHeader))
+		}
 		b := append(append((*bp)[:0], co.hdr[:]...), p...)
 		_, err = co.Conn.Write(b)
-		if cap(b) <= coalesceCopy+frameHeader {
-			*bp = b[:0]
-			joined.Put(bp)
-		}
+		joined.Put(bp)
 	default:
 		if _, err = co.Conn.Write(co.hdr[:]); err == nil {
 			_, err = co.Conn.Write(p)
