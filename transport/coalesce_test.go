@@ -222,12 +222,14 @@ func TestCoalescerKeepsJoinBuffer(t *testing.T) {
 				require.NoError(t, err)
 			}
 		})
-		if raceEnabled {
-			// About 3/4 of an allocation per frame (the pool's New and
-			// one growth for a quarter of the frames), rounded down.
-			assert.Less(t, allocs, float64(len(sizes)), "bodies of %v bytes", sizes)
-		} else {
+		switch {
+		case !raceEnabled:
 			assert.Zero(t, allocs, "bodies of %v bytes", sizes)
+		case len(sizes) == 1:
+			// The race detector drops a quarter of the pool's buffers:
+			// about 3/4 of an allocation a frame (New and one growth),
+			// which AllocsPerRun rounds down.
+			assert.Less(t, allocs, 1.0, "bodies of %v bytes", sizes)
 		}
 	}
 }
