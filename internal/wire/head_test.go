@@ -271,3 +271,40 @@ func chunksAny(b []byte, size int) []any {
 	}
 	return out
 }
+
+// TestReaderWaitedHeadStaysDirect: a head that came alone and waited for
+// one more read is handed over however much of its body that read
+// brought, as long as the body has not all arrived: the wait is for the
+// caller to see what arrives, not for the reader to choose. A 100 KiB body
+// whose first read filled most of a kept 64 KiB buffer was taken whole,
+// in a 128 KiB buffer, where the head alone would have gone direct.
+func TestReaderWaitedHeadStaysDirect(t *testing.T) {
+	_, a, _, _, _ := directMsgs(40 << 10) // grows the buffer to 64 KiB, kept
+	_, small, _, _, _ := directMsgs(1000)
+	_, b, _, _, _ := directMsgs(64<<10 - len(a) - (len(small) - 1000)) // fills it
+	require.Equal(t, 64<<10, len(a)+len(b))
+	const n = 100 << 10
+	_, resp, _, _, body := directMsgs(n)
+	head := resp[:len(resp)-n]
+	src := &scriptReader{steps: []any{bytes.NewReader(a), bytes.NewReader(b), head, bytes.NewReader(body)}}
+	r := NewReader(src, DefaultLimits)
+	r.SetDirect(64 << 10)
+	defer r.Close()
+	for _, want := range [][]byte{a, b} {
+		m, err := r.Next()
+		require.NoError(t, err)
+		require.Equal(t, want, m)
+	}
+	m, err := r.Next()
+	require.NoError(t, err)
+	require.Equal(t, n, r.Body(), "the head, not the whole message")
+	assert.Equal(t, head, m)
+	assert.Equal(t, 64<<10-len(head), r.Arrived())
+	assert.Equal(t, 64<<10, len(r.buf), "the buffer did not grow")
+	dst := make([]byte, n)
+	_, err = r.ReadBody(dst)
+	require.NoError(t, err)
+	assert.Equal(t, body, dst)
+	_, err = r.Next()
+	require.ErrorIs(t, err, io.EOF)
+}

@@ -282,7 +282,11 @@ func (r *Reader) next() ([]byte, error) {
 				return msg, nil
 			}
 		}
-		if r.direct > 0 && !r.declined && r.sc.Pending() >= r.direct {
+		// A head that waited qualified before its read: it is handed over
+		// however much of the body that read brought (unless it brought
+		// all of it), or the wait would take the whole message in a
+		// grown buffer where the head alone went direct.
+		if r.direct > 0 && !r.declined && (r.waited || r.sc.Pending() >= r.direct) {
 			switch {
 			case !r.split():
 				r.declined = true // once per message
