@@ -8,7 +8,8 @@
 //
 // With direct bodies (Reader.SetDirect) a Reader hands over the head of a
 // request or response whose payload is one large bin once the bin's
-// header has passed the size bound, so that its caller can read the body
+// header has passed the size bound (after one more read when the head
+// came without any of its body), so that its caller can read the body
 // straight into the destination: the caller then allocates the declared
 // length, which the bound and its own budget have already limited.
 package wire

@@ -82,9 +82,11 @@ func NewReader(r io.Reader, lim Limits) *Reader {
 
 // SetDirect makes Next return the head of a request or response whose
 // payload is one bin of at least min bytes (see ParseHead), once the bin's
-// header has arrived and its body has not, instead of the whole message:
-// the caller then reads the body straight into its destination with
-// ReadBody, or takes the whole message with Whole. min 0 turns it off.
+// header has arrived and its body has not, instead of the whole message;
+// a head that arrived without any of its body is returned after one more
+// read, so that Arrived shows how much of the body is coming. The caller
+// then reads the body straight into its destination with ReadBody, or
+// takes the whole message with Whole. min 0 turns it off.
 // Only the goroutine calling Next may call it.
 func (r *Reader) SetDirect(min int) { r.direct = min }
 
