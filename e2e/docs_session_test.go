@@ -87,6 +87,18 @@ func (st *wireStream) write(b ...[]byte) {
 	}
 }
 
+// writeLast writes b, the last thing the server waits for before it may
+// close the session: yamux may then report ErrSessionShutdown for a frame
+// it did write (its send and its shutdown race in waitForSendErr), so
+// that error is accepted, and what follows must show the write landed.
+func (st *wireStream) writeLast(b []byte) {
+	st.t.Helper()
+	require.NoError(st.t, st.st.SetWriteDeadline(time.Now().Add(10*time.Second)))
+	if _, err := st.st.Write(b); !errors.Is(err, yamux.ErrSessionShutdown) {
+		require.NoError(st.t, err)
+	}
+}
+
 func (st *wireStream) read() []any {
 	st.t.Helper()
 	require.NoError(st.t, st.st.SetReadDeadline(time.Now().Add(10*time.Second)))

@@ -12,8 +12,9 @@ import (
 
 // Direct bodies: a request or response whose payload is one bin of at
 // least directMin bytes is read in two parts (wire.Reader.SetDirect). The
-// reader hands over the head as soon as the bin's header has arrived; the
-// body is then read from the stream straight into the slice that a []byte
+// reader hands over the head as soon as the bin's header has arrived, or,
+// when nothing of the body came with it, after one more read (so that
+// arrivedEnough sees the body arriving); the body is then read from the stream straight into the slice that a []byte
 // argument or reply ends up in, instead of into the reader's buffer first
 // and copied from there. Anything else (another argument or reply type, a
 // reserved method, the first message, a reply into the caller's array
