@@ -23,25 +23,15 @@ func TestShedRacingReleaseKeepsDoomedCount(t *testing.T) {
 		v.OnShed(func() {})
 		require.True(t, v.Force(60<<10))
 		c := NewBudget(0, p) // never shed: no OnShed
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			<-start
+		together(func() {
 			for range 200 {
 				v.Release(64)
 			}
-		}()
-		go func() {
-			defer wg.Done()
-			<-start
+		}, func() {
 			for range 12 {
 				c.Force(1 << 10)
 			}
-		}()
-		close(start)
-		wg.Wait()
+		})
 		if v.doomed.Load() {
 			shed++
 			require.GreaterOrEqual(t, p.doomedUsed.Load(), v.used.Load(),
@@ -72,21 +62,11 @@ func TestPendingChargeNeverPicksVictim(t *testing.T) {
 		b.OnShed(func() {})
 		require.True(t, b.Force(30<<10))
 		d := NewBudget(0, p) // never shed: no OnShed
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			<-start
+		together(func() {
 			b.Charge(20 << 10)
-		}()
-		go func() {
-			defer wg.Done()
-			<-start
+		}, func() {
 			d.Force(15 << 10)
-		}()
-		close(start)
-		wg.Wait()
+		})
 		require.False(t, b.doomed.Load(), "round %d: shed the member holding 30 KiB, not the one holding 40 KiB", i)
 		big.Close()
 		b.Close()
@@ -109,24 +89,31 @@ func TestRefusedChargeNeverHidesLargest(t *testing.T) {
 		b.OnShed(func() {})
 		require.True(t, b.Force(50<<10))
 		d := NewBudget(0, p) // never shed: no OnShed
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			<-start
+		together(func() {
 			b.Charge(30 << 10) // refused: b holds the most
-		}()
-		go func() {
-			defer wg.Done()
-			<-start
+		}, func() {
 			d.Force(15 << 10) // sheds b, the largest
-		}()
-		close(start)
-		wg.Wait()
+		})
 		require.False(t, other.doomed.Load(), "round %d: shed the member holding 20 KiB, not the one holding 50 KiB", i)
 		other.Close()
 		b.Close()
 		d.Close()
 	}
+}
+
+// together runs f and g at once, released by one signal so that they
+// overlap as much as they can, and returns when both have.
+func together(f, g func()) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, fn := range []func(){f, g} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			fn()
+		}()
+	}
+	close(start)
+	wg.Wait()
 }
