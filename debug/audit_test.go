@@ -92,6 +92,16 @@ func TestAuditConnStats(t *testing.T) {
 	var r int64
 	require.NoError(t, bare.Call(t.Context(), "Arith.Add", Args{A: 1, B: 2}, &r))
 	require.Error(t, bare.Call(t.Context(), "Arith.Div", Args{A: 1}, &r))
+	// A reply can reach the caller a moment before its handler's
+	// bookkeeping ends: wait for the bare connection's handlers to finish.
+	require.Eventually(t, func() bool {
+		for _, cs := range f.st.Snapshot(f.srv).Conns {
+			if cs.Protocol == "msgpack-rpc" {
+				return cs.Running == 0 && cs.Calls == 2
+			}
+		}
+		return false
+	}, 5*time.Second, time.Millisecond)
 
 	call := f.c.Go(t.Context(), "Gate.Wait", struct{}{}, nil)
 	<-f.gate.entered
