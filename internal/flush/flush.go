@@ -100,6 +100,7 @@ type Writer struct {
 	closing         bool // Shutdown began
 	final           time.Time
 	armed           time.Time // the write deadline last set on dst
+	expired         bool      // Expire cut the writes: set no deadline over it until Renew
 	err             error     // the first error: every later call returns it
 	closeErr        error     // what closing dst returned
 	wake            chan struct{}
@@ -393,7 +394,7 @@ type deadliner interface{ SetWriteDeadline(time.Time) error }
 // orders with Shutdown's.
 func (w *Writer) setDeadline() {
 	d, ok := w.dst.(deadliner)
-	if !ok {
+	if !ok || w.expired {
 		return
 	}
 	var dl time.Time
@@ -411,6 +412,37 @@ func (w *Writer) setDeadline() {
 		w.armed = dl
 		_ = d.SetWriteDeadline(dl)
 	}
+}
+
+// Expire cuts short the write in flight and makes later writes fail at
+// once (when the destination has SetWriteDeadline), until Renew: the
+// writer sets no deadline of its own over the cut, as it would if the
+// caller set a past deadline on the destination itself (the writer's
+// next write would re-arm Timeout over it).
+func (w *Writer) Expire() {
+	d, ok := w.dst.(deadliner)
+	if !ok {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.expired = true
+	w.armed = time.Unix(1, 0)
+	_ = d.SetWriteDeadline(w.armed)
+}
+
+// Renew ends Expire: the destination's deadline is cleared, and the next
+// write gets the writer's own.
+func (w *Writer) Renew() {
+	d, ok := w.dst.(deadliner)
+	if !ok {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.expired = false
+	w.armed = time.Time{}
+	_ = d.SetWriteDeadline(time.Time{})
 }
 
 // fail latches err if it is the first; pending bytes are then dropped,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -740,4 +741,43 @@ func TestDeadlineKept(t *testing.T) {
 	w.Shutdown()
 	<-w.Done()
 	checkOrder(t, d.bytes(), 1, 50)
+}
+
+// TestExpireKeepsTheCut: after Expire, writes fail at once although the
+// writer has a Timeout of its own, which it would otherwise set before
+// its first write (over a past deadline set on the destination directly);
+// Shutdown's final bound does not lift the cut either. Renew lifts it.
+func TestExpireKeepsTheCut(t *testing.T) {
+	a, b := net.Pipe() // b reads only where the test says
+	defer b.Close()
+	errs := make(chan error, 1)
+	w := New(a, Config{Timeout: time.Hour, Final: time.Hour, OnError: func(err error) { errs <- err }})
+	w.Expire()
+	_, err := w.Write([]byte("never read"))
+	require.NoError(t, err, "queued")
+	select {
+	case err := <-errs:
+		var ne net.Error
+		require.ErrorAs(t, err, &ne)
+		assert.True(t, ne.Timeout())
+	case <-time.After(5 * time.Second):
+		t.Fatal("a write after Expire waited for the writer's own deadline")
+	}
+	require.NoError(t, w.Close())
+
+	// Renew: a writer cut and renewed before it wrote writes normally.
+	c, d := net.Pipe()
+	defer d.Close()
+	w = New(c, Config{Timeout: time.Hour})
+	w.Expire()
+	w.Renew()
+	_, err = w.Write([]byte("read"))
+	require.NoError(t, err)
+	got := make([]byte, len("read"))
+	_, err = io.ReadFull(d, got)
+	require.NoError(t, err)
+	assert.Equal(t, "read", string(got))
+	require.NoError(t, w.Err())
+	w.Shutdown()
+	<-w.Done()
 }

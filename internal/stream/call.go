@@ -84,9 +84,7 @@ func (s *call) abort() {
 	if s.ctxErr() != context.DeadlineExceeded {
 		_ = s.d.Cancel(s.id)
 	}
-	now := time.Now()
-	_ = s.c.Raw().SetReadDeadline(now)
-	_ = s.c.Raw().SetWriteDeadline(now)
+	s.c.Cut()
 }
 
 // Context returns the stream's context.

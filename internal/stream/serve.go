@@ -51,9 +51,7 @@ func (o *Serving) Run(parent context.Context, st net.Conn, sc *Call, cnt *Counte
 	unblocked := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		defer close(unblocked)
-		now := time.Now()
-		_ = st.SetReadDeadline(now)
-		_ = st.SetWriteDeadline(now)
+		sc.Cut()
 	})
 	sst := &served{c: sc, ctx: ctx, cancel: cancel, cnt: cnt}
 	info := &ferry.StreamInfo{Method: m.Name, Kind: m.Kind}
@@ -65,7 +63,7 @@ func (o *Serving) Run(parent context.Context, st net.Conn, sc *Call, cnt *Counte
 	case err == context.DeadlineExceeded:
 		// The caller waits for the server to enforce its deadline: say so.
 		// Its reading side may have stopped mid-frame, so read no more.
-		_ = st.SetWriteDeadline(time.Time{})
+		sc.ResumeWrites()
 		_ = sc.SendStatus(nil, status.Context(err))
 		return
 	case err != nil:

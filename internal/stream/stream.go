@@ -79,6 +79,19 @@ const maxPending = 64 << 10
 // closeFlush bounds how long Close waits for queued messages to be written.
 const closeFlush = time.Second
 
+// Cut makes the stream's reads and writes fail at once, those in flight
+// included, for a call whose context ended. The writer keeps the cut: its
+// own write deadline is not set over it (a deadline set on Raw would be).
+// ResumeWrites lifts it for writes.
+func (c *Call) Cut() {
+	_ = c.rwc.SetReadDeadline(time.Now())
+	c.w.Expire()
+}
+
+// ResumeWrites lets writes go on after Cut, with the writer's own
+// deadline: for the final status of a call whose deadline passed.
+func (c *Call) ResumeWrites() { c.w.Renew() }
+
 // Raw returns the underlying stream.
 func (c *Call) Raw() net.Conn { return c.rwc }
 
