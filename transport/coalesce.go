@@ -7,7 +7,8 @@ import (
 	"github.com/ferryrpc/ferry/internal/flush"
 )
 
-// coalescer sits under yamux and batches its writes: yamux writes every
+// coalescer sits under yamux on the accepting side of a session (the
+// dialing side has the joiner) and batches its writes: yamux writes every
 // frame header and body separately, from one goroutine, and waits for each
 // write. The coalescer appends them to a buffer and returns at once; a
 // flusher goroutine, after yielding once so that more frames can join,

@@ -58,8 +58,18 @@ func newSession(conn net.Conn, cfg Config, accepting bool, b *Budget) (*Session,
 	s.g.acct.onForget = s.forget
 	s.g.acct.onTimeout = s.timedOut
 	s.g.onEnd = s.end
-	co := newCoalescer(s.g, cfg.WriteTimeout)
-	co.onClose = s.end
+	// A server batches the frames of its streams in a goroutine; a client
+	// writes each frame in yamux's send loop (join.go says why).
+	var co net.Conn
+	if accepting {
+		c := newCoalescer(s.g, cfg.WriteTimeout)
+		c.onClose = s.end
+		co = c
+	} else {
+		j := newJoiner(s.g, cfg.WriteTimeout)
+		j.onClose = s.end
+		co = j
+	}
 	if cfg.KeepAliveInterval > 0 {
 		s.ka = &keepalive{s: s, every: cfg.KeepAliveInterval, logger: cfg.Logger}
 	}

@@ -43,10 +43,11 @@ func fillWindow(t *testing.T, s *transport.Session) <-chan error {
 	return done
 }
 
-// TestSessionPeerStopsReading: a peer that stops reading blocks the
-// session's writes; the write deadline ends the session within
-// WriteTimeout (between 7/8 of it and all of it after the blocked write
-// began).
+// TestSessionPeerStopsReading: yamux's send loop now writes to the
+// connection itself, so a peer that stops reading blocks it; the write
+// deadline still ends the session within WriteTimeout (between 7/8 of it
+// and all of it after the blocked write began), and Close from another
+// goroutine cuts the blocked write at once, whatever the timeout.
 func TestSessionPeerStopsReading(t *testing.T) {
 	t.Run("deadline", func(t *testing.T) {
 		cfg := transport.DefaultConfig()
@@ -65,6 +66,28 @@ func TestSessionPeerStopsReading(t *testing.T) {
 		took := time.Since(t0)
 		t.Logf("the session ended %v after the writes began", took)
 		assert.GreaterOrEqual(t, took, cfg.WriteTimeout-cfg.WriteTimeout/8)
+		assert.Error(t, <-wrote)
+	})
+	t.Run("Close", func(t *testing.T) {
+		cfg := transport.DefaultConfig()
+		cfg.KeepAliveInterval = 0
+		cfg.WriteTimeout = time.Minute
+		s, err := transport.Client(stuckPeer(t), cfg)
+		require.NoError(t, err)
+		wrote := fillWindow(t, s)
+		select {
+		case err := <-wrote:
+			t.Fatalf("the write did not block: %v", err)
+		case <-time.After(100 * time.Millisecond): // not a wait for an event: 4 MiB cannot pass 8 KiB of buffers
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- s.Close() }()
+		select {
+		case err := <-closed:
+			assert.NoError(t, err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("Close waited for the blocked write")
+		}
 		assert.Error(t, <-wrote)
 	})
 }
