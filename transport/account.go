@@ -3,6 +3,7 @@ package transport
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,7 @@ type accounts struct {
 	mu      sync.Mutex
 	streams map[uint32]*account
 	ended   bool
+	count   atomic.Int32 // len(streams), read without mu
 }
 
 // slack is what yamux's receive buffer (a bytes.Buffer, which doubles as
@@ -62,6 +64,7 @@ func (a *accounts) frame(id uint32, flags uint16, peerOpened, data bool, length 
 	if acc == nil && flags&flagSYN != 0 && peerOpened {
 		acc = &account{}
 		a.streams[id] = acc
+		a.count.Store(int32(len(a.streams)))
 		if !a.budget.Force(streamOverhead) {
 			return fmt.Errorf("%w (%d bytes of %d held; %d streams)", ErrMemoryBudget, a.budget.Used(), a.budget.Limit(), len(a.streams))
 		}
@@ -110,6 +113,7 @@ func (a *accounts) track(id uint32, peerOpened bool) bool {
 		return false
 	}
 	a.streams[id] = &account{}
+	a.count.Store(int32(len(a.streams)))
 	a.budget.Force(streamOverhead) // past the budget, the peer's next frame ends the session
 	return true
 }
@@ -206,6 +210,7 @@ func (a *accounts) forget(id uint32, acc *account) {
 	a.budget.Release(slack*acc.held + streamOverhead)
 	acc.held = 0
 	delete(a.streams, id)
+	a.count.Store(int32(len(a.streams)))
 	if a.onForget != nil && acc.localClosed {
 		a.onForget(id)
 	}

@@ -53,6 +53,26 @@ const (
 // so that an idle connection keeps no buffer.
 var joined = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
+// join returns a pooled buffer holding hdr and then body (together at
+// most frameHeader+joinCopy bytes), and the joined bytes; the caller puts
+// the buffer back in joined once it has written them.
+func join(hdr, body []byte) (*[]byte, []byte) {
+	bp := joined.Get().(*[]byte)
+	if n := len(hdr) + len(body); cap(*bp) < n {
+		// Grown here, not by append, whose rounding could pass the limit
+		// and lose the buffer to the pool for good.
+		*bp = make([]byte, 0, min(max(n, 2*cap(*bp)), joinCopy+frameHeader))
+	}
+	return bp, append(append((*bp)[:0], hdr...), body...)
+}
+
+// dataHeader reports whether p is the header of a yamux data frame with a
+// body (version 0, type data, a non-zero length): yamux's send loop
+// writes that body next.
+func dataHeader(p []byte) bool {
+	return len(p) == frameHeader && p[0] == 0 && p[1] == 0 && (p[8]|p[9]|p[10]|p[11]) != 0
+}
+
 // newJoiner returns c with each data frame's header written with its
 // body; every write has a deadline of timeout (a peer that stops reading
 // breaks the session).
@@ -66,8 +86,8 @@ func (j *joiner) Write(p []byte) (int, error) {
 	if err := j.failed(); err != nil {
 		return 0, err
 	}
-	if !j.held && len(p) == frameHeader && p[0] == 0 && p[1] == 0 && (p[8]|p[9]|p[10]|p[11]) != 0 {
-		copy(j.hdr[:], p) // version 0, type data, a body follows
+	if !j.held && dataHeader(p) {
+		copy(j.hdr[:], p)
 		j.held = true
 		return len(p), nil
 	}
@@ -77,13 +97,7 @@ func (j *joiner) Write(p []byte) (int, error) {
 	case !j.held:
 		_, err = j.Conn.Write(p)
 	case len(p) <= joinCopy:
-		bp := joined.Get().(*[]byte)
-		if n := frameHeader + len(p); cap(*bp) < n {
-			// Grown here, not by append, whose rounding could pass the
-			// limit and lose the buffer to the pool for good.
-			*bp = make([]byte, 0, min(max(n, 2*cap(*bp)), joinCopy+frameHeader))
-		}
-		b := append(append((*bp)[:0], j.hdr[:]...), p...)
+		bp, b := join(j.hdr[:], p)
 		_, err = j.Conn.Write(b)
 		joined.Put(bp)
 	default:

@@ -31,6 +31,11 @@ type Session struct {
 	sealed bool
 }
 
+// quietStreams is the most streams an accepting session may have for its
+// frames to be written in yamux's send loop when nothing is queued: a
+// client's call stream and a few streaming calls.
+const quietStreams = 4
+
 // Client starts the dialing side of a session over conn, with a budget of
 // cfg.MemoryBudget bytes.
 func Client(conn net.Conn, cfg Config) (*Session, error) {
@@ -58,12 +63,14 @@ func newSession(conn net.Conn, cfg Config, accepting bool, b *Budget) (*Session,
 	s.g.acct.onForget = s.forget
 	s.g.acct.onTimeout = s.timedOut
 	s.g.onEnd = s.end
-	// A server batches the frames of its streams in a goroutine; a client
-	// writes each frame in yamux's send loop (join.go says why).
+	// A server batches the frames of its streams in a goroutine, but for
+	// a session of few streams; a client writes each frame in yamux's
+	// send loop (join.go and coalesce.go say why).
 	var co net.Conn
 	if accepting {
 		c := newCoalescer(s.g, cfg.WriteTimeout)
 		c.onClose = s.end
+		c.quiet = func() bool { return s.g.acct.count.Load() <= quietStreams }
 		co = c
 	} else {
 		j := newJoiner(s.g, cfg.WriteTimeout)

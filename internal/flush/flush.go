@@ -91,6 +91,7 @@ type Writer struct {
 	linkKick bool   // a body was linked since Begin
 	spareLnk []link
 	vec      net.Buffers // the flusher's scratch for a batch with links
+	inline   [1]link     // TryWrite's body, while it writes
 	// batch is the number of the pending batch (Link's ticket); batches
 	// are numbered from 1 in the order they leave the pending bytes.
 	// inflight is the batch being written, 0 for none.
@@ -289,6 +290,32 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// TryWrite writes p itself, with body after it in the same vectored
+// write when body is not empty, if the writer is idle: nothing pending,
+// no write in flight, not closing and no error. Otherwise it writes
+// nothing and reports false, and the caller queues p (and body) with
+// Write. A single caller that only ever writes through TryWrite and Write
+// keeps its order: what TryWrite writes has nothing queued before it.
+func (w *Writer) TryWrite(p, body []byte) (n int, ok bool, err error) {
+	w.mu.Lock()
+	if w.err != nil || w.writing || w.closing || w.pending() > 0 {
+		w.mu.Unlock()
+		return 0, false, nil
+	}
+	var links []link
+	if len(body) > 0 {
+		w.inline[0] = link{off: len(p), body: body}
+		links = w.inline[:1]
+	}
+	n, err = w.write(p, links) // unlocks and locks again
+	w.inline[0] = link{}
+	if w.running || w.pending() > 0 {
+		w.kick() // the flusher waits for this write, or bytes came meanwhile
+	}
+	w.mu.Unlock()
+	return n, true, err
+}
+
 // writeDirect writes p itself after what is pending.
 func (w *Writer) writeDirect(p []byte) (int, error) {
 	w.mu.Lock()
@@ -365,8 +392,8 @@ func (w *Writer) write(p []byte, links []link) (int, error) {
 }
 
 // writeLinked writes p with the linked bodies in their places, in
-// consecutive writes (one writev on a net.Conn). Only the flusher calls
-// it, without mu.
+// consecutive writes (one writev on a net.Conn). Only the write in flight
+// calls it (the flusher's or TryWrite's), without mu.
 func (w *Writer) writeLinked(p []byte, links []link) (int, error) {
 	v, off := w.vec[:0], 0
 	for _, l := range links {
