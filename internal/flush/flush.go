@@ -91,7 +91,6 @@ type Writer struct {
 	linkKick bool   // a body was linked since Begin
 	spareLnk []link
 	vec      net.Buffers // the flusher's scratch for a batch with links
-	inline   [1]link     // TryWrite's body, while it writes
 	// batch is the number of the pending batch (Link's ticket); batches
 	// are numbered from 1 in the order they leave the pending bytes.
 	// inflight is the batch being written, 0 for none.
@@ -302,13 +301,12 @@ func (w *Writer) TryWrite(p, body []byte) (n int, ok bool, err error) {
 		w.mu.Unlock()
 		return 0, false, nil
 	}
-	var links []link
+	var one [1]link // on the stack: write keeps no reference to it
+	links := one[:0]
 	if len(body) > 0 {
-		w.inline[0] = link{off: len(p), body: body}
-		links = w.inline[:1]
+		links = append(links, link{off: len(p), body: body})
 	}
 	n, err = w.write(p, links) // unlocks and locks again
-	w.inline[0] = link{}
 	if w.running || w.pending() > 0 {
 		w.kick() // the flusher waits for this write, or bytes came meanwhile
 	}
