@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -95,4 +96,30 @@ func TestRenewBoundsTheWriteInFlight(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the write in flight at Renew had no deadline")
 	}
+}
+
+// TestAbortKeepsTheCut: Shutdown right after Abort (as a stream's Close
+// does once the final status has arrived) does not set the final flush's
+// deadline over the cut that Abort made for the write in flight: a
+// destination that looks at its deadline only when it must wait (a yamux
+// stream) would otherwise go on waiting until the final bound.
+func TestAbortKeepsTheCut(t *testing.T) {
+	c := newWindowConn()
+	w := New(c, Config{Timeout: time.Hour, Final: 2 * time.Second})
+	_, err := w.Write([]byte("in flight"))
+	require.NoError(t, err)
+	<-c.started
+	w.Abort()
+	w.Shutdown()
+	c.mu.Lock()
+	dl := c.dl
+	c.mu.Unlock()
+	close(c.proceed)
+	assert.True(t, dl.Before(time.Now()), "the write deadline was set again after Abort: %v", time.Until(dl))
+	select {
+	case <-w.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown waited for the write Abort cut")
+	}
+	require.NoError(t, w.Close())
 }
