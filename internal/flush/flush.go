@@ -457,7 +457,10 @@ func (w *Writer) Expire() {
 }
 
 // Renew ends Expire: the destination's deadline is cleared, and the next
-// write gets the writer's own.
+// write gets the writer's own. So does a write still in flight: it began
+// under the cut with no deadline of the writer's, and a destination that
+// lets a write go on past a deadline while it can (a yamux stream with
+// window left) would otherwise leave it waiting with none.
 func (w *Writer) Renew() {
 	d, ok := w.dst.(deadliner)
 	if !ok {
@@ -468,6 +471,9 @@ func (w *Writer) Renew() {
 	w.expired = false
 	w.armed = time.Time{}
 	_ = d.SetWriteDeadline(time.Time{})
+	if w.writing {
+		w.setDeadline()
+	}
 }
 
 // fail latches err if it is the first; pending bytes are then dropped,

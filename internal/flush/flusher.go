@@ -137,13 +137,15 @@ func (w *Writer) finish() {
 
 // Abort stops writing at once: what is pending is dropped, a write in
 // flight is cut short (when the destination has SetWriteDeadline), and
-// later calls fail with Config.Closed. Close still closes the destination.
+// later calls fail with Config.Closed. Close still closes the destination;
+// its final bound is not set over the cut (as after Expire).
 func (w *Writer) Abort() {
 	w.mu.Lock()
 	w.fail(w.cfg.Closed)
 	n := w.drop()
 	w.buf = nil
 	if d, ok := w.dst.(deadliner); ok && w.writing {
+		w.expired = true
 		w.armed = time.Unix(1, 0)
 		_ = d.SetWriteDeadline(w.armed)
 	}
