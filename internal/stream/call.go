@@ -35,6 +35,7 @@ type call struct {
 	ctx  context.Context
 	id   uint32
 	stop func() bool
+	cut  chan struct{} // closed once the context's abort has run
 	once sync.Once
 
 	mu  sync.Mutex
@@ -62,8 +63,11 @@ func (d *Dialer) Open(ctx context.Context, info *ferry.StreamInfo) (ferry.Client
 		st.Close()
 		return nil, openError(ctx, err)
 	}
-	s := &call{c: sc, cnt: cnt, d: d, ctx: ctx, id: transport.StreamID(st)}
-	s.stop = context.AfterFunc(ctx, s.abort)
+	s := &call{c: sc, cnt: cnt, d: d, ctx: ctx, id: transport.StreamID(st), cut: make(chan struct{})}
+	s.stop = context.AfterFunc(ctx, func() {
+		defer close(s.cut)
+		s.abort()
+	})
 	return s, nil
 }
 
@@ -159,7 +163,7 @@ func (s *call) Close() error {
 
 func (s *call) release() {
 	s.once.Do(func() {
-		s.stop()
+		stopped := s.stop()
 		expired := s.ctxErr() == context.DeadlineExceeded
 		if s.c.Final() || s.ctx.Err() == nil && !expired {
 			s.c.Close()
@@ -170,6 +174,12 @@ func (s *call) release() {
 		go func() {
 			defer s.d.Background.Done()
 			if expired {
+				if !stopped {
+					// The context's abort is cutting the stream: linger
+					// after its cut, or the cut ends the lingering at
+					// once and the server sees a cancel.
+					<-s.cut
+				}
 				s.linger()
 			}
 			s.c.Close()
