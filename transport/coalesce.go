@@ -89,8 +89,9 @@ func (co *coalescer) Write(p []byte) (int, error) {
 
 // frame writes a frame's header and body (nil for a frame without one)
 // at once when the session is quiet (few streams, and quietGap since the
-// previous frame) and the writer idle; otherwise it queues them. It returns the length of what yamux wrote last: body, or
-// hdr when there is no body.
+// previous frame) and the writer idle; otherwise it queues them. It
+// returns the length of what yamux wrote last: body, or hdr when there is
+// no body.
 func (co *coalescer) frame(hdr, body []byte) (int, error) {
 	now := co.clock()
 	gap := now.Sub(co.last)
