@@ -98,6 +98,7 @@ type Writer struct {
 	writing         bool // a write is in flight (or its failure is being handled)
 	running         bool // the flusher goroutine exists
 	closing         bool // Shutdown began
+	awaiting        bool // the flusher waits for a caller's write to end: the caller kicks
 	final           time.Time
 	armed           time.Time // the write deadline last set on dst
 	expired         bool      // Expire cut the writes: set no deadline over it until Renew
@@ -307,9 +308,7 @@ func (w *Writer) TryWrite(p, body []byte) (n int, ok bool, err error) {
 		links = append(links, link{off: len(p), body: body})
 	}
 	n, err = w.write(p, links) // unlocks and locks again
-	if w.running || w.pending() > 0 {
-		w.kick() // the flusher waits for this write, or bytes came meanwhile
-	}
+	w.wakeAfterWrite()
 	w.mu.Unlock()
 	return n, true, err
 }
@@ -327,11 +326,20 @@ func (w *Writer) writeDirect(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := w.write(p, nil) // unlocks and locks again
-	if w.running || w.pending() > 0 {
-		w.kick() // the flusher waits for this write, or bytes came meanwhile
-	}
+	w.wakeAfterWrite()
 	w.mu.Unlock()
 	return n, err
+}
+
+// wakeAfterWrite kicks the flusher after a caller's own write, when it
+// waits for that write to end or bytes came meanwhile; mu is held. A
+// flusher waiting for work is left alone: waking it for every write of a
+// quiet writer would cost a hand-off per write, and keep it from idling.
+func (w *Writer) wakeAfterWrite() {
+	if w.awaiting || w.pending() > 0 {
+		w.awaiting = false
+		w.kick()
+	}
 }
 
 // full reports whether a message of n bytes must wait; mu is held.

@@ -23,7 +23,9 @@ func (w *Writer) run() {
 		w.flushOne()
 		switch {
 		case w.writing:
-			// Write's caller writes directly; it kicks when done.
+			// A caller writes itself (Write's direct path, TryWrite);
+			// it kicks when done.
+			w.awaiting = true
 			w.mu.Unlock()
 			<-w.wake
 			continue

@@ -115,3 +115,27 @@ func TestTryWriteInFlightAtClose(t *testing.T) {
 	assert.Equal(t, "ab", string(dst.bytes()))
 	assert.Equal(t, int32(1), dst.closed.Load())
 }
+
+// TestTryWriteLetsTheFlusherIdle: writes made by TryWrite do not wake a
+// flusher that waits for work: it exits after Idle although they go on
+// (each used to wake it, and reset its idle time: a hand-off per write,
+// and a goroutine kept while a quiet writer wrote).
+func TestTryWriteLetsTheFlusherIdle(t *testing.T) {
+	w := New(&sink{}, Config{Idle: 20 * time.Millisecond})
+	defer w.Close()
+	_, err := w.Write([]byte("a")) // starts the flusher
+	require.NoError(t, err)
+	running := func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.running
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	tries := 0
+	for running() && time.Now().Before(deadline) {
+		_, _, err := w.TryWrite([]byte("b"), nil)
+		require.NoError(t, err)
+		tries++
+	}
+	assert.False(t, running(), "the flusher still runs after %d TryWrites in 2 s", tries)
+}
