@@ -68,6 +68,24 @@ func TestSessionPeerStopsReading(t *testing.T) {
 		assert.GreaterOrEqual(t, took, cfg.WriteTimeout-cfg.WriteTimeout/8)
 		assert.Error(t, <-wrote)
 	})
+	t.Run("deadline, accepting side", func(t *testing.T) {
+		// A quiet server session writes in yamux's send loop too
+		// (coalesce.go): the write deadline bounds it as it bounds the
+		// batching goroutine's writes.
+		cfg := transport.DefaultConfig()
+		cfg.KeepAliveInterval = 0
+		cfg.WriteTimeout = 200 * time.Millisecond
+		s, err := transport.Server(stuckPeer(t), cfg)
+		require.NoError(t, err)
+		defer s.Close()
+		wrote := fillWindow(t, s)
+		select {
+		case <-s.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the session outlived a peer that stopped reading")
+		}
+		assert.Error(t, <-wrote)
+	})
 	t.Run("Close", func(t *testing.T) {
 		cfg := transport.DefaultConfig()
 		cfg.KeepAliveInterval = 0
