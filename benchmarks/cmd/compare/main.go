@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ type config struct {
 	rounds             int
 	systems, scenarios string
 	cpuProfile         string
+	trace              string
 	conc               []int
 	messages           []message.Kind
 	messageConc        []int
@@ -74,8 +76,21 @@ func main() {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
+	if cfg.trace != "" {
+		f, err := os.Create(cfg.trace)
+		if err == nil {
+			err = trace.Start(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer trace.Stop()
+	}
 	if err := run(ctx, cfg); err != nil {
 		pprof.StopCPUProfile()
+		trace.Stop()
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
 	}
@@ -110,6 +125,7 @@ func newFlagSet(c *config) (*flag.FlagSet, listFlags) {
 	fs.StringVar(&c.svgPath, "svg", "", "SVG chart output path (empty: no chart)")
 	fs.StringVar(&c.baseline, "baseline", "grpc-raw", "system the first ratio column divides by")
 	fs.StringVar(&c.limit, "limit", "tcp-raw", "system the second ratio column divides by")
+	fs.StringVar(&c.trace, "trace", "", "write an execution trace of the whole run to this file (go tool trace)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (every system, both ends) to this file")
 	return fs, listFlags{conc: concStr, messages: messagesStr, messageConc: messageConcStr, messageSystems: messageSysStr, streamConc: streamConcStr}
 }
