@@ -158,6 +158,20 @@ func BenchmarkScan(b *testing.B) {
 				}
 			}
 		})
+		// As a request carries it: [0, id, method, [value]].
+		req := append([]byte{0x94, 0x00, 0xcd, 0x30, 0x39, 0xa9}, "Echo.Echo"...)
+		req = append(append(req, 0x91), data...)
+		b.Run("request/"+c.name, func(b *testing.B) {
+			sc := NewScanner(1<<20, MaxDepth)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(req)))
+			for b.Loop() {
+				sc.Reset()
+				if n, err := sc.Scan(req); n != len(req) || err != nil {
+					b.Fatal(n, err)
+				}
+			}
+		})
 		b.Run("skip/"+c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))

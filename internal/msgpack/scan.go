@@ -116,6 +116,11 @@ func (s *Scanner) Scan(buf []byte) (int, error) {
 			}
 			continue
 		}
+		if len(s.stack) > 1 {
+			if n, done := s.scanScalars(buf); done {
+				return n, nil
+			}
+		}
 		if s.off >= len(buf) {
 			return 0, nil
 		}
@@ -162,6 +167,56 @@ func (s *Scanner) Scan(buf []byte) (int, error) {
 			}
 		}
 	}
+}
+
+// scanScalars is Scan's inner loop for the common case, kept in locals:
+// below the top level (where Elements are recorded), it passes over the
+// scalars and strings whose headers and payloads lie whole in buf and
+// within the size limit, and stops at anything else (a container, a bin
+// or ext, a payload that runs past buf or the limit) for Scan's general
+// step, having stored its progress. It reports the value's length when
+// a scalar it passed over closed the value. s.skip is 0 and the stack
+// holds more than one container.
+func (s *Scanner) scanScalars(buf []byte) (int, bool) {
+	off, st := s.off, s.stack
+	n := len(st)
+	limit := min(len(buf), s.maxSize)
+loop:
+	for n > 1 && off < limit {
+		c := buf[off]
+		end := off + 1
+		switch {
+		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
+		case c >= 0xa0 && c <= 0xbf: // fixstr
+			end += int(c & 0x1f)
+		case c == 0xd9: // str8
+			if end >= limit {
+				break loop // its length byte is not here: the general step
+			}
+			end += 1 + int(buf[end])
+		case c == 0xcc || c == 0xd0:
+			end++
+		case c == 0xcd || c == 0xd1:
+			end += 2
+		case c == 0xca || c == 0xce || c == 0xd2:
+			end += 4
+		case c == 0xcb || c == 0xcf || c == 0xd3:
+			end += 8
+		default:
+			break loop // a container, bin or ext: the general step
+		}
+		if end > limit {
+			break
+		}
+		off = end
+		st[n-1]--
+		for n > 0 && st[n-1] == 0 {
+			n--
+		}
+		st = st[:n]
+	}
+	s.off, s.stack = off, st
+	return off, len(st) == 0
 }
 
 // closeDone pops finished containers and reports whether the value is whole.

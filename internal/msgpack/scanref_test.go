@@ -13,6 +13,9 @@ import (
 // here as the reference the fast forms must agree with.
 
 func refScan(s *Scanner, buf []byte) (int, error) {
+	if s.off == 0 {
+		s.ntop, s.items, s.maps = 0, 0, 0
+	}
 	for {
 		if s.skip > 0 {
 			avail := uint64(len(buf) - s.off)
@@ -38,6 +41,10 @@ func refScan(s *Scanner, buf []byte) (int, error) {
 		if !ok {
 			return 0, nil
 		}
+		if len(s.stack) == 1 && s.ntop < maxTops {
+			s.tops[s.ntop] = int32(s.off)
+			s.ntop++
+		}
 		s.off += h.size
 		budget := uint64(s.maxSize - s.off)
 		if s.off > s.maxSize || h.payload > budget || h.items > budget {
@@ -46,11 +53,15 @@ func refScan(s *Scanner, buf []byte) (int, error) {
 		if n := len(s.stack); n > 0 {
 			s.stack[n-1]--
 		}
+		if h.isMap {
+			s.maps += 1 + h.items/2
+		}
 		switch {
 		case h.items > 0:
 			if len(s.stack) >= s.maxDepth {
 				return 0, ErrTooDeep
 			}
+			s.items += h.items
 			s.stack = append(s.stack, h.items)
 		case h.payload > 0:
 			s.skip = h.payload
@@ -89,7 +100,10 @@ func scanSteps(scan func(*Scanner, []byte) (int, error), b []byte, maxSize, maxD
 	for end, i := 0, 0; ; i++ {
 		end = min(len(b), end+steps[i%len(steps)])
 		n, err := scan(sc, b[:end])
-		stops = append(stops, sc.off, int(sc.skip), sc.Depth())
+		stops = append(stops, sc.off, int(sc.skip), sc.Depth(), sc.Items(), sc.MapItems())
+		for _, e := range sc.Elements() {
+			stops = append(stops, int(e))
+		}
 		if n > 0 || err != nil || end == len(b) {
 			return n, stops, err
 		}
