@@ -62,7 +62,10 @@ func (c *Client) newStream(ctx context.Context, method string, kind ferry.Stream
 // Context returns the stream's context.
 func (s *Stream) Context() context.Context { return s.cs.Context() }
 
-// Send sends one message. It blocks while the server's window is full.
+// Send sends one message. It blocks while the server's window is full,
+// for at most the connection's WriteTimeout (transport.Config): a write
+// the server takes nothing of for that long fails with CodeUnavailable
+// ("stream write timed out") and ends the call.
 // After CloseSend it sends nothing and returns a *ferry.Error with
 // CodeFailedPrecondition, as it does once the handler has finished
 // successfully; once a failure ended the stream (the handler's error

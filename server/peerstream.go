@@ -52,9 +52,10 @@ func (c *netConn) dialer() *stream.Dialer {
 	if c.opener == nil {
 		cfg := c.s.opts.cfg
 		c.opener = &stream.Dialer{
-			Session:    c.sess,
-			Limits:     engine.Limits(cfg),
-			Background: &c.opened,
+			Session:      c.sess,
+			Limits:       engine.Limits(cfg),
+			WriteTimeout: cfg.WriteTimeout,
+			Background:   &c.opened,
 			Cancel: func(id uint32) error {
 				for _, e := range c.snapshot() {
 					return e.SendControl(wire.MethodCancelStream, id)

@@ -144,7 +144,7 @@ func NotSent(err error) *ferry.Error {
 // a message over the size or depth limit is CodeResourceExhausted (the
 // code the sending side's own limit check gives), a malformed frame is
 // CodeInternal (the peer broke the protocol), a context error its code,
-// anything else Lost.
+// a write that timed out CodeUnavailable saying so, anything else Lost.
 func Received(err error) *ferry.Error {
 	var fe *ferry.Error
 	switch {
@@ -158,8 +158,19 @@ func Received(err error) *ferry.Error {
 		return ferry.WrapError(ferry.CodeInternal, err, "protocol error: "+strings.TrimPrefix(err.Error(), "ferry: "))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return Context(err)
+	case isTimeout(err):
+		// The write deadline (transport.Config.WriteTimeout): a context's
+		// end is mapped by the callers before this.
+		return ferry.Errorf(ferry.CodeUnavailable, "stream write timed out: the peer took nothing for the write timeout (%s); the call may or may not have executed", strings.TrimPrefix(err.Error(), "ferry: "))
 	}
 	return Lost(err)
+}
+
+// isTimeout reports whether err is a deadline's timeout (yamux's and the
+// net package's errors say so with Timeout).
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
 }
 
 // maxMessage bounds the message of an error response: a handler's error

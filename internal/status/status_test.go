@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -96,6 +97,7 @@ func TestTransportFailures(t *testing.T) {
 		{context.Canceled, ferry.CodeCanceled},
 		{io.ErrUnexpectedEOF, ferry.CodeUnavailable},
 		{errors.New("connection reset by peer"), ferry.CodeUnavailable},
+		{fmt.Errorf("write: %w", os.ErrDeadlineExceeded), ferry.CodeUnavailable},
 	}
 	for _, c := range cases {
 		got := Received(c.in)
@@ -104,6 +106,9 @@ func TestTransportFailures(t *testing.T) {
 		assert.Equal(t, 1, strings.Count(got.Error(), "ferry: "), "one prefix: %v", got)
 	}
 	assert.Same(t, own, Received(own))
+	timedOut := Received(fmt.Errorf("write: %w", os.ErrDeadlineExceeded))
+	assert.Contains(t, timedOut.Message, "stream write timed out", "a write deadline is named, not a lost connection")
+	assert.Contains(t, Received(io.ErrUnexpectedEOF).Message, "connection lost")
 	lost := Lost(io.EOF)
 	assert.Equal(t, ferry.CodeUnavailable, lost.Code)
 	assert.Equal(t, "connection lost (EOF): the call may or may not have executed", lost.Message)

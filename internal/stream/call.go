@@ -21,9 +21,13 @@ type Dialer struct {
 	Session interface {
 		Open(context.Context) (net.Conn, error)
 	}
-	Limits     wire.Limits
-	Cancel     func(id uint32) error // tells the peer that the call on stream id was canceled ($ferry.cancelstream)
-	Background *sync.WaitGroup       // counts the closes of abandoned streams; its owner waits for it
+	Limits wire.Limits
+	// WriteTimeout fails a write that waits for the peer longer than
+	// this (transport.Config.WriteTimeout): a server that stops reading
+	// ends the call instead of holding Send forever. Zero: no bound.
+	WriteTimeout time.Duration
+	Cancel       func(id uint32) error // tells the peer that the call on stream id was canceled ($ferry.cancelstream)
+	Background   *sync.WaitGroup       // counts the closes of abandoned streams; its owner waits for it
 }
 
 // call is the caller's end of a streaming call on the stream itself,
@@ -59,6 +63,9 @@ func (d *Dialer) Open(ctx context.Context, info *ferry.StreamInfo) (ferry.Client
 	}
 	cnt := &Counter{Conn: &refusable{Conn: st}}
 	sc := New(cnt, d.Limits)
+	if d.WriteTimeout > 0 {
+		sc.BoundWrites(nil, d.WriteTimeout)
+	}
 	if err := sc.WriteOpen(method, ext); err != nil {
 		st.Close()
 		return nil, openError(ctx, err)
@@ -97,7 +104,10 @@ func (s *call) Context() context.Context { return s.ctx }
 // WireBytes returns the bytes sent and received (ferry.WireCounter).
 func (s *call) WireBytes() (sent, received int64) { return s.cnt.WireBytes() }
 
-// Send sends one message. It blocks while the server's window is full.
+// Send sends one message. It blocks while the server's window is full,
+// for at most the connection's WriteTimeout (transport.Config): a write
+// the server takes nothing of for that long fails with CodeUnavailable
+// ("stream write timed out") and ends the call.
 // After CloseSend it sends nothing and returns a *ferry.Error with
 // CodeFailedPrecondition, as it does once the handler has finished
 // successfully; once a failure ended the stream (the handler's error
