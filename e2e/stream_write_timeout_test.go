@@ -52,14 +52,29 @@ func sendUntilRefused(t *testing.T, send func(*[]byte) error, size int) error {
 	}
 }
 
-// checkWriteTimedOut checks the error a Send got when its write timed out.
-func checkWriteTimedOut(t *testing.T, err error) {
+// checkWriteTimedOut streams size-byte messages on st, whose handler
+// (the peer's) never receives and reports its context's end on ended:
+// Send fails with the write timeout's error, the handler's context ends,
+// and c's connection still carries calls.
+func checkWriteTimedOut(t *testing.T, st *client.BidiStream[[]byte, []byte], size int, ended <-chan error, c *client.Client) {
 	t.Helper()
+	t0 := time.Now()
+	err := sendUntilRefused(t, st.Send, size)
+	t.Logf("%d-byte messages: Send failed after %v: %v", size, time.Since(t0), err)
 	var fe *ferry.Error
 	require.ErrorAs(t, err, &fe)
 	assert.Equal(t, ferry.CodeUnavailable, fe.Code)
 	assert.Contains(t, fe.Message, "write timed out")
 	assert.False(t, ferry.NotExecuted(err), "the handler was running")
+	select {
+	case herr := <-ended:
+		assert.Error(t, herr, "the handler's context ended")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the peer's handler still runs after the write timed out")
+	}
+	var sum int64
+	require.NoError(t, c.Call(t.Context(), "Arith.Add", testsvc.Args{A: 2, B: 3}, &sum), "the connection still carries calls")
+	assert.Equal(t, int64(5), sum)
 }
 
 // TestCallingStreamWriteTimeout: "WriteTimeout bounds every write" holds
@@ -86,19 +101,7 @@ func TestCallingStreamWriteTimeout(t *testing.T) {
 			require.NoError(t, err)
 			defer st.Close()
 
-			t0 := time.Now()
-			err = sendUntilRefused(t, st.Send, size)
-			t.Logf("%d-byte messages: Send failed after %v: %v", size, time.Since(t0), err)
-			checkWriteTimedOut(t, err)
-			select {
-			case herr := <-ended:
-				assert.Error(t, herr, "the handler's context ended")
-			case <-time.After(5 * time.Second):
-				t.Fatal("the server's handler still runs after the caller's write timed out")
-			}
-			var sum int64
-			require.NoError(t, c.Call(t.Context(), "Arith.Add", testsvc.Args{A: 2, B: 3}, &sum), "the connection still carries calls")
-			assert.Equal(t, int64(5), sum)
+			checkWriteTimedOut(t, st, size, ended, c)
 		})
 		t.Run(fmt.Sprintf("server/%d", size), func(t *testing.T) {
 			s, peers := peerServer(t, server.WithConfig(writeTimeoutConfig()))
@@ -116,19 +119,7 @@ func TestCallingStreamWriteTimeout(t *testing.T) {
 			require.NoError(t, err)
 			defer st.Close()
 
-			t0 := time.Now()
-			err = sendUntilRefused(t, st.Send, size)
-			t.Logf("%d-byte messages: the server's Send failed after %v: %v", size, time.Since(t0), err)
-			checkWriteTimedOut(t, err)
-			select {
-			case herr := <-ended:
-				assert.Error(t, herr, "the client's handler's context ended")
-			case <-time.After(5 * time.Second):
-				t.Fatal("the client's handler still runs after the server's write timed out")
-			}
-			var sum int64
-			require.NoError(t, c.Call(t.Context(), "Arith.Add", testsvc.Args{A: 2, B: 3}, &sum), "the connection still carries calls")
-			assert.Equal(t, int64(5), sum)
+			checkWriteTimedOut(t, st, size, ended, c)
 		})
 	}
 }
