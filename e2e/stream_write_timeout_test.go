@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,5 +131,121 @@ func TestCallingStreamWriteTimeout(t *testing.T) {
 			require.NoError(t, c.Call(t.Context(), "Arith.Add", testsvc.Args{A: 2, B: 3}, &sum), "the connection still carries calls")
 			assert.Equal(t, int64(5), sum)
 		})
+	}
+}
+
+// checkCanceledByClose checks what a Send or Recv returns once the
+// stream was closed: the cancel, not a write that timed out (Close cuts
+// the stream's reads and writes with a past deadline).
+func checkCanceledByClose(t *testing.T, what string, err error) {
+	t.Helper()
+	require.Error(t, err, what)
+	assert.Equal(t, ferry.CodeCanceled, ferry.CodeOf(err), "%s: %v", what, err)
+	require.ErrorIs(t, err, context.Canceled, what)
+	assert.NotContains(t, err.Error(), "timed out", what)
+}
+
+// TestStreamCloseIsNoWriteTimeout: Close cancels the call by cutting its
+// stream with a past deadline; a Recv in flight on another goroutine, and
+// a Send or Recv after it, say the call was canceled (CodeCanceled,
+// context.Canceled) instead of mapping the cut as a write that timed out
+// ("the peer took nothing for the write timeout", CodeUnavailable, when
+// nothing timed out).
+func TestStreamCloseIsNoWriteTimeout(t *testing.T) {
+	s := newServer(t)
+	ended := make(chan error, 1)
+	require.NoError(t, server.HandleBidi(s, "Sink.Ignore", func(ctx context.Context, st *server.BidiStream[[]byte, []byte]) error {
+		<-ctx.Done()
+		ended <- ctx.Err()
+		return ctx.Err()
+	}))
+	c, err := client.Dial(t.Context(), listen(t, s))
+	require.NoError(t, err)
+	defer c.Close()
+	st, err := client.OpenBidi[[]byte, []byte](t.Context(), c, "Sink.Ignore")
+	require.NoError(t, err)
+	m := []byte("x")
+	require.NoError(t, st.Send(&m))
+	inFlight := make(chan error, 1)
+	go func() {
+		_, err := st.Recv()
+		inFlight <- err
+	}()
+	require.NoError(t, st.Close())
+	select {
+	case err := <-inFlight:
+		checkCanceledByClose(t, "Recv in flight", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a Recv in flight still blocks 5 s after Close")
+	}
+	_, err = st.Recv()
+	checkCanceledByClose(t, "Recv after Close", err)
+	checkCanceledByClose(t, "Send after Close", st.Send(&m))
+	select {
+	case herr := <-ended:
+		require.ErrorIs(t, herr, context.Canceled, "the handler's context")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler still runs 5 s after the caller's Close")
+	}
+}
+
+// TestStreamSendCutByRecvFailure: a Send blocked on a full window, on one
+// goroutine, when Recv on another fails in a way that ends the call (a
+// message over the caller's MaxMessageSize): the Send returns that
+// failure, not the cut the failure's cancel made ("stream write timed
+// out" though nothing timed out).
+func TestStreamSendCutByRecvFailure(t *testing.T) {
+	const size = 16 << 10
+	ccfg := transport.DefaultConfig()
+	ccfg.MaxMessageSize = 32 << 10
+	s := newServer(t)
+	sendBig := make(chan struct{})
+	require.NoError(t, server.HandleBidi(s, "Sink.Shout", func(ctx context.Context, st *server.BidiStream[[]byte, []byte]) error {
+		select {
+		case <-sendBig:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		big := make([]byte, 64<<10) // over the caller's MaxMessageSize
+		_ = st.Send(&big)
+		<-ctx.Done() // and never receives
+		return ctx.Err()
+	}))
+	c, err := client.Dial(t.Context(), listen(t, s), client.WithConfig(ccfg))
+	require.NoError(t, err)
+	defer c.Close()
+	st, err := client.OpenBidi[[]byte, []byte](t.Context(), c, "Sink.Shout")
+	require.NoError(t, err)
+	defer st.Close()
+
+	// The stream's window (StreamWindow) takes 1 MiB at least before
+	// Send blocks; the sender fills it, and blocks a few messages later
+	// (what the writer queues behind the write in flight), long before
+	// the big message comes back.
+	window := int(transport.DefaultConfig().StreamWindow)
+	var sent atomic.Int64
+	sendErr := make(chan error, 1)
+	go func() {
+		m := make([]byte, size)
+		for range (64 << 20) / size {
+			if err := st.Send(&m); err != nil {
+				sendErr <- err
+				return
+			}
+			if sent.Add(1) == int64(window/size) {
+				close(sendBig)
+			}
+		}
+		sendErr <- nil
+	}()
+	_, err = st.Recv()
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "Recv: %v", err)
+	select {
+	case err := <-sendErr:
+		require.Error(t, err, "64 MiB sent to a handler that never receives")
+		assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "the blocked Send, after %d sent: %v", sent.Load(), err)
+		assert.NotContains(t, err.Error(), "timed out")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Send still blocks 5 s after Recv ended the call")
 	}
 }

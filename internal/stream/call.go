@@ -162,9 +162,20 @@ func (s *call) Recv(v any) error {
 // returned io.EOF.
 func (s *call) Result(v any) error { return s.c.Result(v) }
 
-// Close releases the stream, cancelling the call if it has not finished.
+// Close releases the stream, cancelling the call if it has not finished:
+// Send and Recv then return CodeCanceled (the context's error if it ended
+// first), those in flight included.
 func (s *call) Close() error {
 	if !s.c.Final() {
+		ended := ferry.WrapError(ferry.CodeCanceled, context.Canceled, "the stream was closed: the call was canceled")
+		if ctxErr := s.ctxErr(); ctxErr != nil {
+			ended = status.Context(ctxErr)
+		}
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = ended
+		}
+		s.mu.Unlock()
 		s.abort()
 	}
 	s.release()
@@ -233,13 +244,19 @@ func (s *call) failed() error {
 // wrap maps a failure of Send or Recv. A *ferry.Error of the stream layer
 // (a local limit, a message that does not decode, Send after CloseSend)
 // leaves the stream usable; anything else ends it: the context's error if
-// ctx ended, otherwise the transport failure as status maps it.
+// ctx ended, the failure (or Close) that already ended the stream if one
+// did (its abort cut the stream under this Send or Recv: the cut's
+// timeout is no failure of its own), otherwise the transport failure as
+// status maps it.
 func (s *call) wrap(err error) error {
 	if ctxErr := s.ctxErr(); ctxErr != nil {
 		return s.end(status.Context(ctxErr))
 	}
 	if _, ok := err.(*ferry.Error); ok { //nolint:errorlint // only the stream layer's own errors, never wrapped, leave the stream usable
 		return err
+	}
+	if ended := s.failed(); ended != nil {
+		return ended
 	}
 	return s.end(status.Received(err))
 }
