@@ -149,8 +149,7 @@ func checkCanceledByClose(t *testing.T, what string, err error) {
 // stream with a past deadline; a Recv in flight on another goroutine, and
 // a Send or Recv after it, say the call was canceled (CodeCanceled,
 // context.Canceled) instead of mapping the cut as a write that timed out
-// ("the peer took nothing for the write timeout", CodeUnavailable, when
-// nothing timed out).
+// ("stream write timed out", CodeUnavailable, when nothing timed out).
 func TestStreamCloseIsNoWriteTimeout(t *testing.T) {
 	s := newServer(t)
 	ended := make(chan error, 1)
@@ -248,4 +247,47 @@ func TestStreamSendCutByRecvFailure(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Send still blocks 5 s after Recv ended the call")
 	}
+}
+
+// TestStreamWriteTimeoutSlowSteadyReader pins what client.Stream.Send,
+// server.Stream.Send and transport.Config.WriteTimeout say of a reader
+// that is slow but steady: the writer's deadline is per write, and the
+// reader grants window in steps of half its StreamWindow, so a handler
+// that reads 1 KiB every 4 ms (about 250 KiB/s, under the 128 KiB per
+// 300 ms that a 256 KiB window and a 300 ms WriteTimeout need) has its
+// caller's Send fail with "stream write timed out" once the window is
+// full, though it never stopped reading. Should this ever change (window
+// granted as data moves), the docs that name the rule change with it.
+func TestStreamWriteTimeoutSlowSteadyReader(t *testing.T) {
+	cfg := writeTimeoutConfig()
+	cfg.StreamWindow = 256 << 10
+	s := newServer(t, server.WithConfig(cfg))
+	var read atomic.Int64
+	require.NoError(t, server.HandleClientStream(s, "Sink.Slow", func(ctx context.Context, recv func() (*[]byte, error)) (*int, error) {
+		tick := time.NewTicker(4 * time.Millisecond) // the reader's pace, not a wait for an event
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if _, err := recv(); err != nil {
+				return nil, err
+			}
+			read.Add(1)
+		}
+	}))
+	c, err := client.Dial(t.Context(), listen(t, s), client.WithConfig(cfg))
+	require.NoError(t, err)
+	defer c.Close()
+	st, err := client.OpenBidi[[]byte, int](t.Context(), c, "Sink.Slow")
+	require.NoError(t, err)
+	defer st.Close()
+
+	t0 := time.Now()
+	err = sendUntilRefused(t, st.Send, 1<<10)
+	t.Logf("Send failed after %v, the handler having read %d messages: %v", time.Since(t0), read.Load(), err)
+	checkWriteTimedOut(t, err)
+	assert.Positive(t, read.Load(), "the handler was reading")
 }

@@ -22,9 +22,11 @@ type Dialer struct {
 		Open(context.Context) (net.Conn, error)
 	}
 	Limits wire.Limits
-	// WriteTimeout fails a write that waits for the peer longer than
-	// this (transport.Config.WriteTimeout): a server that stops reading
-	// ends the call instead of holding Send forever. Zero: no bound.
+	// WriteTimeout fails a write that takes longer than this
+	// (transport.Config.WriteTimeout): a server that stops reading ends
+	// the call instead of holding Send forever, and so does one that
+	// reads less than half its window per timeout (yamux grants window in
+	// such steps). Zero: no bound.
 	WriteTimeout time.Duration
 	Cancel       func(id uint32) error // tells the peer that the call on stream id was canceled ($ferry.cancelstream)
 	Background   *sync.WaitGroup       // counts the closes of abandoned streams; its owner waits for it
@@ -106,8 +108,9 @@ func (s *call) WireBytes() (sent, received int64) { return s.cnt.WireBytes() }
 
 // Send sends one message. It blocks while the server's window is full,
 // for at most the connection's WriteTimeout (transport.Config): a write
-// the server takes nothing of for that long fails with CodeUnavailable
-// ("stream write timed out") and ends the call.
+// that waits that long fails with CodeUnavailable ("stream write timed
+// out") and ends the call (the server grants window in steps of half its
+// StreamWindow: one that reads less than that per WriteTimeout too).
 // After CloseSend it sends nothing and returns a *ferry.Error with
 // CodeFailedPrecondition, as it does once the handler has finished
 // successfully; once a failure ended the stream (the handler's error
