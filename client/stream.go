@@ -89,7 +89,9 @@ func (s *Stream) Recv(v any) error { return s.cs.Recv(v) }
 // CodeFailedPrecondition.
 func (s *Stream) Result(v any) error { return s.cs.Result(v) }
 
-// Close releases the stream, cancelling the call if it has not finished.
+// Close releases the stream, cancelling the call if it has not finished:
+// Send and Recv, those in flight included, then return CodeCanceled
+// wrapping ferry.ErrClosed (the context's error if it ended first).
 func (s *Stream) Close() error { return s.cs.Close() }
 
 // openStream opens a stream through o: a Client, or a server.Peer.

@@ -141,14 +141,14 @@ func checkCanceledByClose(t *testing.T, what string, err error) {
 	t.Helper()
 	require.Error(t, err, what)
 	assert.Equal(t, ferry.CodeCanceled, ferry.CodeOf(err), "%s: %v", what, err)
-	require.ErrorIs(t, err, context.Canceled, what)
+	require.ErrorIs(t, err, ferry.ErrClosed, what)
 	assert.NotContains(t, err.Error(), "timed out", what)
 }
 
 // TestStreamCloseIsNoWriteTimeout: Close cancels the call by cutting its
 // stream with a past deadline; a Recv in flight on another goroutine, and
 // a Send or Recv after it, say the call was canceled (CodeCanceled,
-// context.Canceled) instead of mapping the cut as a write that timed out
+// ferry.ErrClosed) instead of mapping the cut as a write that timed out
 // ("stream write timed out", CodeUnavailable, when nothing timed out).
 func TestStreamCloseIsNoWriteTimeout(t *testing.T) {
 	s := newServer(t)

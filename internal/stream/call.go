@@ -166,11 +166,11 @@ func (s *call) Recv(v any) error {
 func (s *call) Result(v any) error { return s.c.Result(v) }
 
 // Close releases the stream, cancelling the call if it has not finished:
-// Send and Recv then return CodeCanceled (the context's error if it ended
-// first), those in flight included.
+// Send and Recv then return CodeCanceled wrapping ferry.ErrClosed (the
+// context's error if it ended first), those in flight included.
 func (s *call) Close() error {
 	if !s.c.Final() {
-		ended := ferry.WrapError(ferry.CodeCanceled, context.Canceled, "the stream was closed: the call was canceled")
+		ended := ferry.WrapError(ferry.CodeCanceled, ferry.ErrClosed, "the stream was closed by this side: the call was canceled")
 		if ctxErr := s.ctxErr(); ctxErr != nil {
 			ended = status.Context(ctxErr)
 		}
