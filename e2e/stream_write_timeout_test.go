@@ -217,10 +217,13 @@ func TestStreamSendCutByRecvFailure(t *testing.T) {
 	require.NoError(t, err)
 	defer st.Close()
 
-	// The stream's window (StreamWindow) takes 1 MiB at least before
-	// Send blocks; the sender fills it, and blocks a few messages later
-	// (what the writer queues behind the write in flight), long before
-	// the big message comes back.
+	// The stream's window (StreamWindow, 1 MiB) takes 63 of the messages
+	// before Send can block; the sender blocks a few messages later
+	// (what the writer queues behind the write in flight). The big
+	// message is sent once the sender has passed the window's worth less
+	// a margin and then returned from no Send for 50 ms: blocked. (Were
+	// it not yet, the Send would start after the failure and return it
+	// anyway: the test cannot then fail, but it cannot hang either.)
 	window := int(transport.DefaultConfig().StreamWindow)
 	var sent atomic.Int64
 	sendErr := make(chan error, 1)
@@ -231,12 +234,20 @@ func TestStreamSendCutByRecvFailure(t *testing.T) {
 				sendErr <- err
 				return
 			}
-			if sent.Add(1) == int64(window/size) {
-				close(sendBig)
-			}
+			sent.Add(1)
 		}
 		sendErr <- nil
 	}()
+	require.Eventually(t, func() bool { return sent.Load() >= int64(window/size-8) }, 5*time.Second, time.Millisecond,
+		"the sender fills the window")
+	last, still := sent.Load(), time.Now()
+	require.Eventually(t, func() bool {
+		if n := sent.Load(); n != last {
+			last, still = n, time.Now()
+		}
+		return time.Since(still) > 50*time.Millisecond
+	}, 5*time.Second, 5*time.Millisecond, "Send blocks once the window is full")
+	close(sendBig)
 	_, err = st.Recv()
 	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "Recv: %v", err)
 	select {
