@@ -64,8 +64,11 @@ func (s *Stream) Context() context.Context { return s.cs.Context() }
 
 // Send sends one message. It blocks while the server's window is full,
 // for at most the connection's WriteTimeout (transport.Config): a write
-// the server takes nothing of for that long fails with CodeUnavailable
-// ("stream write timed out") and ends the call.
+// that waits that long fails with CodeUnavailable ("stream write timed
+// out") and ends the call. The server grants window in steps of half its
+// StreamWindow (512 KiB by default), so once the window is full a
+// handler that reads less than that per WriteTimeout, however steadily,
+// ends the call so too.
 // After CloseSend it sends nothing and returns a *ferry.Error with
 // CodeFailedPrecondition, as it does once the handler has finished
 // successfully; once a failure ended the stream (the handler's error
@@ -86,7 +89,9 @@ func (s *Stream) Recv(v any) error { return s.cs.Recv(v) }
 // CodeFailedPrecondition.
 func (s *Stream) Result(v any) error { return s.cs.Result(v) }
 
-// Close releases the stream, cancelling the call if it has not finished.
+// Close releases the stream, cancelling the call if it has not finished:
+// Send and Recv, those in flight included, then return CodeCanceled
+// wrapping ferry.ErrClosed (the context's error if it ended first).
 func (s *Stream) Close() error { return s.cs.Close() }
 
 // openStream opens a stream through o: a Client, or a server.Peer.

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,4 +123,173 @@ func TestCallingStreamWriteTimeout(t *testing.T) {
 			checkWriteTimedOut(t, st, size, ended, c)
 		})
 	}
+}
+
+// checkCanceledByClose checks what a Send or Recv returns once the
+// stream was closed: the cancel, not a write that timed out (Close cuts
+// the stream's reads and writes with a past deadline).
+func checkCanceledByClose(t *testing.T, what string, err error) {
+	t.Helper()
+	require.Error(t, err, what)
+	assert.Equal(t, ferry.CodeCanceled, ferry.CodeOf(err), "%s: %v", what, err)
+	require.ErrorIs(t, err, ferry.ErrClosed, what)
+	assert.NotContains(t, err.Error(), "timed out", what)
+}
+
+// TestStreamCloseIsNoWriteTimeout: Close cancels the call by cutting its
+// stream with a past deadline; a Recv in flight on another goroutine, and
+// a Send or Recv after it, say the call was canceled (CodeCanceled,
+// ferry.ErrClosed) instead of mapping the cut as a write that timed out
+// ("stream write timed out", CodeUnavailable, when nothing timed out).
+func TestStreamCloseIsNoWriteTimeout(t *testing.T) {
+	s := newServer(t)
+	ended := make(chan error, 1)
+	require.NoError(t, server.HandleBidi(s, "Sink.Ignore", func(ctx context.Context, st *server.BidiStream[[]byte, []byte]) error {
+		<-ctx.Done()
+		ended <- ctx.Err()
+		return ctx.Err()
+	}))
+	c, err := client.Dial(t.Context(), listen(t, s))
+	require.NoError(t, err)
+	defer c.Close()
+	st, err := client.OpenBidi[[]byte, []byte](t.Context(), c, "Sink.Ignore")
+	require.NoError(t, err)
+	m := []byte("x")
+	require.NoError(t, st.Send(&m))
+	inFlight := make(chan error, 1)
+	go func() {
+		_, err := st.Recv()
+		inFlight <- err
+	}()
+	require.NoError(t, st.Close())
+	select {
+	case err := <-inFlight:
+		checkCanceledByClose(t, "Recv in flight", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("a Recv in flight still blocks 5 s after Close")
+	}
+	_, err = st.Recv()
+	checkCanceledByClose(t, "Recv after Close", err)
+	checkCanceledByClose(t, "Send after Close", st.Send(&m))
+	select {
+	case herr := <-ended:
+		require.ErrorIs(t, herr, context.Canceled, "the handler's context")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler still runs 5 s after the caller's Close")
+	}
+}
+
+// TestStreamSendCutByRecvFailure: a Send blocked on a full window, on one
+// goroutine, when Recv on another fails in a way that ends the call (a
+// message over the caller's MaxMessageSize): the Send returns that
+// failure, not the cut the failure's cancel made ("stream write timed
+// out" though nothing timed out).
+func TestStreamSendCutByRecvFailure(t *testing.T) {
+	const size = 16 << 10
+	ccfg := transport.DefaultConfig()
+	ccfg.MaxMessageSize = 32 << 10
+	s := newServer(t)
+	sendBig := make(chan struct{})
+	require.NoError(t, server.HandleBidi(s, "Sink.Shout", func(ctx context.Context, st *server.BidiStream[[]byte, []byte]) error {
+		select {
+		case <-sendBig:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		big := make([]byte, 64<<10) // over the caller's MaxMessageSize
+		_ = st.Send(&big)
+		<-ctx.Done() // and never receives
+		return ctx.Err()
+	}))
+	c, err := client.Dial(t.Context(), listen(t, s), client.WithConfig(ccfg))
+	require.NoError(t, err)
+	defer c.Close()
+	st, err := client.OpenBidi[[]byte, []byte](t.Context(), c, "Sink.Shout")
+	require.NoError(t, err)
+	defer st.Close()
+
+	// The stream's window (StreamWindow, 1 MiB) takes 63 of the messages
+	// before Send can block; the sender blocks a few messages later
+	// (what the writer queues behind the write in flight). The big
+	// message is sent once the sender has passed the window's worth less
+	// a margin and then returned from no Send for 50 ms: blocked. (Were
+	// it not yet, the Send would start after the failure and return it
+	// anyway: the test cannot then fail, but it cannot hang either.)
+	window := int(transport.DefaultConfig().StreamWindow)
+	var sent atomic.Int64
+	sendErr := make(chan error, 1)
+	go func() {
+		m := make([]byte, size)
+		for range (64 << 20) / size {
+			if err := st.Send(&m); err != nil {
+				sendErr <- err
+				return
+			}
+			sent.Add(1)
+		}
+		sendErr <- nil
+	}()
+	require.Eventually(t, func() bool { return sent.Load() >= int64(window/size-8) }, 5*time.Second, time.Millisecond,
+		"the sender fills the window")
+	last, still := sent.Load(), time.Now()
+	require.Eventually(t, func() bool {
+		if n := sent.Load(); n != last {
+			last, still = n, time.Now()
+		}
+		return time.Since(still) > 50*time.Millisecond
+	}, 5*time.Second, 5*time.Millisecond, "Send blocks once the window is full")
+	close(sendBig)
+	_, err = st.Recv()
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "Recv: %v", err)
+	select {
+	case err := <-sendErr:
+		require.Error(t, err, "64 MiB sent to a handler that never receives")
+		assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "the blocked Send, after %d sent: %v", sent.Load(), err)
+		assert.NotContains(t, err.Error(), "timed out")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Send still blocks 5 s after Recv ended the call")
+	}
+}
+
+// TestStreamWriteTimeoutSlowSteadyReader pins what client.Stream.Send,
+// server.Stream.Send and transport.Config.WriteTimeout say of a reader
+// that is slow but steady: the writer's deadline is per write, and the
+// reader grants window in steps of half its StreamWindow, so a handler
+// that reads 1 KiB every 4 ms (about 250 KiB/s, under the 128 KiB per
+// 300 ms that a 256 KiB window and a 300 ms WriteTimeout need) has its
+// caller's Send fail with "stream write timed out" once the window is
+// full, though it never stopped reading. Should this ever change (window
+// granted as data moves), the docs that name the rule change with it.
+func TestStreamWriteTimeoutSlowSteadyReader(t *testing.T) {
+	cfg := writeTimeoutConfig()
+	cfg.StreamWindow = 256 << 10
+	s := newServer(t, server.WithConfig(cfg))
+	var read atomic.Int64
+	require.NoError(t, server.HandleClientStream(s, "Sink.Slow", func(ctx context.Context, recv func() (*[]byte, error)) (*int, error) {
+		tick := time.NewTicker(4 * time.Millisecond) // the reader's pace, not a wait for an event
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if _, err := recv(); err != nil {
+				return nil, err
+			}
+			read.Add(1)
+		}
+	}))
+	c, err := client.Dial(t.Context(), listen(t, s), client.WithConfig(cfg))
+	require.NoError(t, err)
+	defer c.Close()
+	st, err := client.OpenBidi[[]byte, int](t.Context(), c, "Sink.Slow")
+	require.NoError(t, err)
+	defer st.Close()
+
+	t0 := time.Now()
+	err = sendUntilRefused(t, st.Send, 1<<10)
+	t.Logf("Send failed after %v, the handler having read %d messages: %v", time.Since(t0), read.Load(), err)
+	checkWriteTimedOut(t, err)
+	assert.Positive(t, read.Load(), "the handler was reading")
 }

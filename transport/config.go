@@ -29,7 +29,10 @@ type Config struct {
 	// breaks the connection (on a streaming call's own stream, it ends
 	// that call). A call stream's writer re-arms its deadline
 	// only once less than 7/8 of it is left, so a write there may be cut
-	// after 7/8 of WriteTimeout. Default 10 s; range 100 ms to 10 min.
+	// after 7/8 of WriteTimeout. A stream's reader grants window in steps
+	// of half its StreamWindow, so a streaming call whose reader takes
+	// less than that per WriteTimeout, however steadily, ends once its
+	// window is full. Default 10 s; range 100 ms to 10 min.
 	WriteTimeout time.Duration
 	// StreamCloseTimeout is how long a stream this side closed may keep
 	// what the peer sends on it while waiting for the peer's close; then

@@ -104,6 +104,9 @@ func scanSteps(scan func(*Scanner, []byte) (int, error), b []byte, maxSize, maxD
 		for _, e := range sc.Elements() {
 			stops = append(stops, int(e))
 		}
+		for _, left := range sc.stack { // what each open container still holds
+			stops = append(stops, int(left))
+		}
 		if n > 0 || err != nil || end == len(b) {
 			return n, stops, err
 		}
@@ -111,7 +114,10 @@ func scanSteps(scan func(*Scanner, []byte) (int, error), b []byte, maxSize, maxD
 }
 
 func checkScanAgrees(t *testing.T, b []byte, steps []int) {
-	for _, lim := range [][2]int{{len(b), MaxDepth}, {len(b) / 2, 3}, {1 << 20, 1}} {
+	// The limits: none that bites, a size limit inside the value (at
+	// its last byte too, where a str8's length byte may lie) and depth
+	// limits at the levels the inner loop works below.
+	for _, lim := range [][2]int{{len(b), MaxDepth}, {len(b) / 2, 3}, {len(b) - 1, 2}, {1 << 20, 1}} {
 		n, stops, err := scanSteps((*Scanner).Scan, b, lim[0], lim[1], steps)
 		rn, rstops, rerr := scanSteps(refScan, b, lim[0], lim[1], steps)
 		require.Equal(t, rn, n, "% x %v", b, lim)

@@ -161,7 +161,7 @@ func Received(err error) *ferry.Error {
 	case isTimeout(err):
 		// The write deadline (transport.Config.WriteTimeout): a context's
 		// end is mapped by the callers before this.
-		return ferry.Errorf(ferry.CodeUnavailable, "stream write timed out: the peer took nothing for the write timeout (%s); the call may or may not have executed", strings.TrimPrefix(err.Error(), "ferry: "))
+		return ferry.Errorf(ferry.CodeUnavailable, "stream write timed out (%s): the peer did not take a write within the write timeout (it stopped reading, or reads too slowly); the call may or may not have executed", strings.TrimPrefix(err.Error(), "ferry: "))
 	}
 	return Lost(err)
 }

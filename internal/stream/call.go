@@ -22,9 +22,11 @@ type Dialer struct {
 		Open(context.Context) (net.Conn, error)
 	}
 	Limits wire.Limits
-	// WriteTimeout fails a write that waits for the peer longer than
-	// this (transport.Config.WriteTimeout): a server that stops reading
-	// ends the call instead of holding Send forever. Zero: no bound.
+	// WriteTimeout fails a write that takes longer than this
+	// (transport.Config.WriteTimeout): a server that stops reading ends
+	// the call instead of holding Send forever, and so does one that
+	// reads less than half its window per timeout (yamux grants window in
+	// such steps). Zero: no bound.
 	WriteTimeout time.Duration
 	Cancel       func(id uint32) error // tells the peer that the call on stream id was canceled ($ferry.cancelstream)
 	Background   *sync.WaitGroup       // counts the closes of abandoned streams; its owner waits for it
@@ -106,8 +108,9 @@ func (s *call) WireBytes() (sent, received int64) { return s.cnt.WireBytes() }
 
 // Send sends one message. It blocks while the server's window is full,
 // for at most the connection's WriteTimeout (transport.Config): a write
-// the server takes nothing of for that long fails with CodeUnavailable
-// ("stream write timed out") and ends the call.
+// that waits that long fails with CodeUnavailable ("stream write timed
+// out") and ends the call (the server grants window in steps of half its
+// StreamWindow: one that reads less than that per WriteTimeout too).
 // After CloseSend it sends nothing and returns a *ferry.Error with
 // CodeFailedPrecondition, as it does once the handler has finished
 // successfully; once a failure ended the stream (the handler's error
@@ -162,9 +165,20 @@ func (s *call) Recv(v any) error {
 // returned io.EOF.
 func (s *call) Result(v any) error { return s.c.Result(v) }
 
-// Close releases the stream, cancelling the call if it has not finished.
+// Close releases the stream, cancelling the call if it has not finished:
+// Send and Recv then return CodeCanceled wrapping ferry.ErrClosed (the
+// context's error if it ended first), those in flight included.
 func (s *call) Close() error {
 	if !s.c.Final() {
+		ended := ferry.WrapError(ferry.CodeCanceled, ferry.ErrClosed, "the stream was closed by this side: the call was canceled")
+		if ctxErr := s.ctxErr(); ctxErr != nil {
+			ended = status.Context(ctxErr)
+		}
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = ended
+		}
+		s.mu.Unlock()
 		s.abort()
 	}
 	s.release()
@@ -233,13 +247,19 @@ func (s *call) failed() error {
 // wrap maps a failure of Send or Recv. A *ferry.Error of the stream layer
 // (a local limit, a message that does not decode, Send after CloseSend)
 // leaves the stream usable; anything else ends it: the context's error if
-// ctx ended, otherwise the transport failure as status maps it.
+// ctx ended, the failure (or Close) that already ended the stream if one
+// did (its abort cut the stream under this Send or Recv: the cut's
+// timeout is no failure of its own), otherwise the transport failure as
+// status maps it.
 func (s *call) wrap(err error) error {
 	if ctxErr := s.ctxErr(); ctxErr != nil {
 		return s.end(status.Context(ctxErr))
 	}
 	if _, ok := err.(*ferry.Error); ok { //nolint:errorlint // only the stream layer's own errors, never wrapped, leave the stream usable
 		return err
+	}
+	if ended := s.failed(); ended != nil {
+		return ended
 	}
 	return s.end(status.Received(err))
 }
