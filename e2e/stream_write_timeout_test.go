@@ -25,7 +25,8 @@ func writeTimeoutConfig() transport.Config {
 }
 
 // sendUntilRefused sends messages of size bytes on a stream whose handler
-// never receives, under a context without a deadline, until Send fails,
+// does not keep up (it never receives, or too slowly), under a context
+// without a deadline, until Send fails,
 // and returns that failure. The loop is bounded (64 MiB in all, far past
 // the stream's window), and so is the wait for it: a Send that blocks
 // for good fails the test after 10 s (the stream's Close, deferred by
@@ -45,28 +46,34 @@ func sendUntilRefused(t *testing.T, send func(*[]byte) error, size int) error {
 	}()
 	select {
 	case err := <-res:
-		require.Error(t, err, "64 MiB sent to a handler that never receives")
+		require.Error(t, err, "64 MiB sent to a handler that does not keep up")
 		return err
 	case <-time.After(10 * time.Second):
-		t.Fatalf("Send of %d-byte messages to a handler that never receives still blocks after 10 s", size)
+		t.Fatalf("Send of %d-byte messages to a handler that does not keep up still blocks after 10 s", size)
 		return nil
 	}
 }
 
-// checkWriteTimedOut streams size-byte messages on st, whose handler
-// (the peer's) never receives and reports its context's end on ended:
-// Send fails with the write timeout's error, the handler's context ends,
-// and c's connection still carries calls.
-func checkWriteTimedOut(t *testing.T, st *client.BidiStream[[]byte, []byte], size int, ended <-chan error, c *client.Client) {
+// checkWriteTimedOut checks the error of a Send whose write timed out.
+func checkWriteTimedOut(t *testing.T, err error) {
 	t.Helper()
-	t0 := time.Now()
-	err := sendUntilRefused(t, st.Send, size)
-	t.Logf("%d-byte messages: Send failed after %v: %v", size, time.Since(t0), err)
 	var fe *ferry.Error
 	require.ErrorAs(t, err, &fe)
 	assert.Equal(t, ferry.CodeUnavailable, fe.Code)
 	assert.Contains(t, fe.Message, "write timed out")
 	assert.False(t, ferry.NotExecuted(err), "the handler was running")
+}
+
+// checkCallEndsOnWriteTimeout streams size-byte messages on st, whose
+// handler (the peer's) never receives and reports its context's end on
+// ended: Send fails with the write timeout's error, the handler's
+// context ends, and c's connection still carries calls.
+func checkCallEndsOnWriteTimeout(t *testing.T, st *client.BidiStream[[]byte, []byte], size int, ended <-chan error, c *client.Client) {
+	t.Helper()
+	t0 := time.Now()
+	err := sendUntilRefused(t, st.Send, size)
+	t.Logf("%d-byte messages: Send failed after %v: %v", size, time.Since(t0), err)
+	checkWriteTimedOut(t, err)
 	select {
 	case herr := <-ended:
 		assert.Error(t, herr, "the handler's context ended")
@@ -102,7 +109,7 @@ func TestCallingStreamWriteTimeout(t *testing.T) {
 			require.NoError(t, err)
 			defer st.Close()
 
-			checkWriteTimedOut(t, st, size, ended, c)
+			checkCallEndsOnWriteTimeout(t, st, size, ended, c)
 		})
 		t.Run(fmt.Sprintf("server/%d", size), func(t *testing.T) {
 			s, peers := peerServer(t, server.WithConfig(writeTimeoutConfig()))
@@ -120,7 +127,7 @@ func TestCallingStreamWriteTimeout(t *testing.T) {
 			require.NoError(t, err)
 			defer st.Close()
 
-			checkWriteTimedOut(t, st, size, ended, c)
+			checkCallEndsOnWriteTimeout(t, st, size, ended, c)
 		})
 	}
 }
