@@ -90,11 +90,14 @@ type Report struct {
 	Bulk    []bench.Result // bulk workload, by system
 	Stream  []bench.Result // stream scenario, by streams then system
 	Idle    []bench.IdleResult
+	// rounds keeps every round's result of each system and workload, in
+	// round order, for the ratio columns (Ratio).
+	rounds map[key][]bench.Result
 }
 
 // Report takes the median of every figure independently over the rounds.
 func (c *Collector) Report(meta Meta) *Report {
-	rep := &Report{Meta: meta, Systems: c.order}
+	rep := &Report{Meta: meta, Systems: c.order, rounds: c.runs}
 	rank := map[string]int{}
 	for i, s := range c.order {
 		rank[s] = i
@@ -177,6 +180,38 @@ func medianIdle(rs []bench.IdleResult) bench.IdleResult {
 	m.ClientGoroutinesPC = median(rs, func(r bench.IdleResult) float64 { return r.ClientGoroutinesPC })
 	m.ServerGoroutinesPC = median(rs, func(r bench.IdleResult) float64 { return r.ServerGoroutinesPC })
 	return m
+}
+
+// Ratio is r's calls/s over that of system on the same workload: the
+// median over the rounds of the ratio within each round (the systems of
+// a round run back to back, so a round's ratio compares them under the
+// same conditions, and a round that was slow for both moves it little).
+// When the two were not measured in the same rounds, it is the ratio of
+// their medians. It reports false when system has no result there.
+func (rep *Report) Ratio(r bench.Result, system string) (float64, bool) {
+	k := key{r.System, r.Concurrency, r.Bulk, r.Window, r.Message}
+	bk := k
+	bk.system = system
+	a, b := rep.rounds[k], rep.rounds[bk]
+	if len(a) > 0 && len(a) == len(b) {
+		per := make([]float64, 0, len(a))
+		for i := range a {
+			if b[i].CallsPerSec > 0 {
+				per = append(per, a[i].CallsPerSec/b[i].CallsPerSec)
+			}
+		}
+		if len(per) == len(a) {
+			return median(per, func(v float64) float64 { return v }), true
+		}
+	}
+	if len(b) == 0 {
+		return 0, false
+	}
+	base := medianResult(b)
+	if base.CallsPerSec == 0 {
+		return 0, false
+	}
+	return r.CallsPerSec / base.CallsPerSec, true
 }
 
 // find returns the result of system among rs with the same concurrency,

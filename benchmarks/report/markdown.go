@@ -28,7 +28,7 @@ func Markdown(w io.Writer, rep *Report) error {
 	if len(m.AsyncNames) > 0 {
 		p("- concurrency is the number of goroutines making blocking calls, except for %s: calls kept in flight with Go from ONE goroutine\n", strings.Join(m.AsyncNames, ", "))
 	}
-	p("- vs %s and vs %s: calls/s divided by theirs at the same concurrency\n", m.Baseline, m.Limit)
+	p("- vs %s and vs %s: calls/s divided by theirs at the same concurrency in the same round, the median over the rounds (so a ratio need not equal the quotient of the two medians shown)\n", m.Baseline, m.Limit)
 	for _, n := range m.Notes {
 		p("- %s\n", n)
 	}
@@ -99,7 +99,7 @@ func echoTable(p func(string, ...any), rep *Report, rs []bench.Result) {
 		p("| %d | %s | %s | %s | %s | %s | %.1f | %s | %s | %s | %s |\n", r.Concurrency, m.Label(r.System),
 			thousands(r.CallsPerSec), micros(r.P50), micros(r.P99), micros(r.P999),
 			r.AllocsPerCall, thousands(r.BytesPerCall), micros(r.CPUPerCall),
-			ratio(rs, r, m.Baseline), ratio(rs, r, m.Limit))
+			rep.ratio(r, m.Baseline), rep.ratio(r, m.Limit))
 	}
 }
 
@@ -112,7 +112,7 @@ func bulkTable(p func(string, ...any), rep *Report) {
 		p("| %s | %s | %s | %.2f | %.2f | %.1f | %s | %s | %s | %s |\n", m.Label(r.System),
 			thousands(r.CallsPerSec*float64(r.Bulk)/(1<<20)), thousands(r.CallsPerSec),
 			r.P50.Seconds()*1e3, r.P99.Seconds()*1e3, r.AllocsPerCall, thousands(r.BytesPerCall/1024),
-			micros(r.CPUPerCall), ratio(rep.Bulk, r, m.Baseline), ratio(rep.Bulk, r, m.Limit))
+			micros(r.CPUPerCall), rep.ratio(r, m.Baseline), rep.ratio(r, m.Limit))
 	}
 }
 
@@ -133,19 +133,19 @@ func streamTable(p func(string, ...any), rep *Report) {
 		p("| %d | %s | %s | %.1f | %d | %.1f | %s | %s |", r.Concurrency, m.Label(r.System), thousands(r.CallsPerSec),
 			r.CallsPerSec*float64(r.MessageBytes)/(1<<20), r.MessageBytes, r.AllocsPerCall, thousands(r.BytesPerCall), micros(r.CPUPerCall))
 		for _, b := range m.StreamBaselines {
-			p(" %s |", ratio(rep.Stream, r, b))
+			p(" %s |", rep.ratio(r, b))
 		}
 		p("\n")
 	}
 }
 
-// ratio is r's calls/s over that of system at the same concurrency.
-func ratio(rs []bench.Result, r bench.Result, system string) string {
-	base, ok := find(rs, system, r)
-	if !ok || base.CallsPerSec == 0 {
+// ratio formats Ratio, or "–" when there is none.
+func (rep *Report) ratio(r bench.Result, system string) string {
+	v, ok := rep.Ratio(r, system)
+	if !ok {
 		return "–"
 	}
-	return fmt.Sprintf("%.2f×", r.CallsPerSec/base.CallsPerSec)
+	return fmt.Sprintf("%.2f×", v)
 }
 
 // micros formats d in microseconds with three significant digits or more.

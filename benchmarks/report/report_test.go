@@ -117,3 +117,35 @@ func TestFormatting(t *testing.T) {
 	assert.Equal(t, "1,253", micros(1253*time.Microsecond))
 	assert.Equal(t, "1.5M", shortCount(1.5e6))
 }
+
+// TestRatioPairsRounds: a ratio column is the median of the ratios within
+// each round, not the quotient of the medians; a system not measured in
+// the same rounds falls back to that quotient, and one with no result at
+// all gives none.
+func TestRatioPairsRounds(t *testing.T) {
+	c := NewCollector([]string{"a", "b", "c"})
+	// Round by round a/b is 1, 3, 1: median 1. The medians are 20 and 10:
+	// their quotient would be 2.
+	for _, pair := range [][2]float64{{10, 10}, {30, 10}, {20, 20}} {
+		c.Add(bench.Result{System: "a", Concurrency: 1, CallsPerSec: pair[0]})
+		c.Add(bench.Result{System: "b", Concurrency: 1, CallsPerSec: pair[1]})
+	}
+	c.Add(bench.Result{System: "c", Concurrency: 1, CallsPerSec: 5}) // one round only
+	rep := c.Report(Meta{Rounds: 3, Baseline: "b", Limit: "c"})
+	require.Len(t, rep.Echo, 3)
+	a := rep.Echo[0]
+	require.Equal(t, "a", a.System)
+	assert.InDelta(t, 20.0, a.CallsPerSec, 1e-9)
+	v, ok := rep.Ratio(a, "b")
+	require.True(t, ok)
+	assert.InDelta(t, 1.0, v, 1e-9, "the median of the per-round ratios")
+	v, ok = rep.Ratio(a, "c")
+	require.True(t, ok)
+	assert.InDelta(t, 4.0, v, 1e-9, "rounds that do not pair: the quotient of the medians")
+	_, ok = rep.Ratio(a, "nobody")
+	assert.False(t, ok)
+	var md bytes.Buffer
+	require.NoError(t, Markdown(&md, rep))
+	assert.Contains(t, md.String(), "| 1 | a | 20 |")
+	assert.Contains(t, md.String(), " 1.00× | 4.00× |")
+}
