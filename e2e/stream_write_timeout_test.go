@@ -91,9 +91,13 @@ func checkCallEndsOnWriteTimeout(t *testing.T, st *client.BidiStream[[]byte, []b
 // the stream's window is full, its Send fails within about WriteTimeout,
 // the call ends on the server (its handler's context is canceled), and
 // the connection goes on carrying calls. The same holds for a stream the
-// server opens to a client's handler.
+// server opens to a client's handler, and for messages of every size
+// class up to the largest one.
 func TestCallingStreamWriteTimeout(t *testing.T) {
-	for _, size := range []int{1 << 10, 64 << 10} {
+	cfg := writeTimeoutConfig()
+	// 1 KiB, 64 KiB, just under the stream's window, and the largest
+	// message (less its headers).
+	for _, size := range []int{1 << 10, 64 << 10, int(cfg.StreamWindow) - 1<<10, cfg.MaxMessageSize - 64} {
 		t.Run(fmt.Sprintf("client/%d", size), func(t *testing.T) {
 			ended := make(chan error, 1)
 			s := newServer(t, server.WithConfig(writeTimeoutConfig()))
