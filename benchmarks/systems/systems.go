@@ -15,6 +15,7 @@ func All() []bench.System {
 		ferrysys.Sync(),
 		ferrysys.Reflect(),
 		ferrysys.Async(),
+		ferrysys.Plain(),
 		grpcsys.Proto(),
 		grpcsys.Raw(),
 		netrpcsys.Gob(),

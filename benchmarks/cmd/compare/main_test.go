@@ -29,7 +29,7 @@ func TestTinyRunWritesReport(t *testing.T) {
 	require.NoError(t, run(t.Context(), cfg))
 	out, err := os.ReadFile(md)
 	require.NoError(t, err)
-	for _, name := range []string{"ferry (typed)", "ferry (reflect)", "ferry-go (async)", "grpc", "grpc-raw", "netrpc-gob", "tcp-raw", "yamux-raw"} {
+	for _, name := range []string{"ferry (typed)", "ferry (reflect)", "ferry-go (async)", "ferry-plain (no yamux)", "grpc", "grpc-raw", "netrpc-gob", "tcp-raw", "yamux-raw"} {
 		assert.Contains(t, string(out), "| 2 | "+name+" |")
 	}
 	// The other messages, at -message-conc, on -message-systems.
@@ -58,6 +58,11 @@ func TestTinyRunWritesReport(t *testing.T) {
 	for _, name := range []string{"ferry (typed)", "grpc", "grpc-raw"} {
 		assert.Regexp(t, `\| 2 \| `+regexp.QuoteMeta(name)+` \| [0-9,]+ \| [0-9.]+ \| [0-9]+ \|`, string(out))
 	}
+	bulk := section(t, string(out), "## Bulk: 64 KiB payload echoed, 2 goroutines")
+	assert.Regexp(t, `\| ferry-plain \(no yamux\) \| [0-9,.]+ \|`, bulk)
+	assert.Regexp(t, `\| ferry-plain \(no yamux\) \| -?[0-9.]+ \| -?[0-9.]+ \| -?[0-9.]+ \| [0-9.]+ \|`, idle)
+	streams := section(t, string(out), "## Bidirectional streams")
+	assert.NotContains(t, streams, "ferry-plain", "bare MessagePack-RPC has no streams")
 	chart, err := os.ReadFile(svg)
 	require.NoError(t, err)
 	assert.Contains(t, string(chart), "<polyline")

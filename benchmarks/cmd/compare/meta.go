@@ -31,7 +31,7 @@ func meta(cfg *config) report.Meta {
 		Baseline:   cfg.baseline,
 		Limit:      cfg.limit,
 		AsyncNames: []string{"ferry-go"},
-		Labels:     map[string]string{"ferry": "ferry (typed)", "ferry-reflect": "ferry (reflect)", "ferry-go": "ferry-go (async)"},
+		Labels:     map[string]string{"ferry": "ferry (typed)", "ferry-reflect": "ferry (reflect)", "ferry-go": "ferry-go (async)", "ferry-plain": "ferry-plain (no yamux)"},
 		Notes: []string{"ferry (typed) and ferry-go register typed handlers (server.Handle); ferry (reflect) registers the same echoes " +
 			"as net/rpc-style methods of a receiver (Server.RegisterName), dispatched by reflection"},
 		StreamBaselines: streamBaselines(cfg.baseline),

@@ -4,9 +4,11 @@
 // "ferry-go" runs the same server and keeps N calls in flight with Go from
 // a single goroutine; "ferry-reflect" registers the same echoes as the
 // net/rpc-style methods of a receiver (Server.RegisterName), dispatched by
-// reflection, and makes blocking Calls. "ferry" also runs the stream
-// scenario on typed bidirectional streams (server.HandleBidi,
-// client.OpenBidi).
+// reflection, and makes blocking Calls; "ferry-plain" runs ferry's server
+// and makes the same blocking Calls from a client that speaks bare
+// MessagePack-RPC (client.WithPlainMsgpackRPC): Ferry without yamux.
+// "ferry" also runs the stream scenario on typed bidirectional streams
+// (server.HandleBidi, client.OpenBidi).
 package ferrysys
 
 import (
@@ -39,7 +41,13 @@ type system struct {
 	name    string
 	async   bool
 	reflect bool
+	plain   bool
 }
+
+// Plain returns Ferry with typed handlers and blocking Call, the client
+// speaking bare MessagePack-RPC (client.WithPlainMsgpackRPC) to the same
+// server: Ferry's engine and codec without yamux ("ferry-plain").
+func Plain() bench.System { return &system{name: "ferry-plain", plain: true} }
 
 // Sync returns Ferry with typed handlers and blocking Call ("ferry").
 func Sync() bench.System { return &system{name: "ferry"} }
@@ -142,7 +150,11 @@ func echoStream(_ context.Context, st *server.BidiStream[message.Message, messag
 }
 
 func (sv *srv) Dial(ctx context.Context) (bench.Client, error) {
-	c, err := client.Dial(ctx, sv.addr)
+	var opts []client.Option
+	if sv.sys.plain {
+		opts = append(opts, client.WithPlainMsgpackRPC())
+	}
+	c, err := client.Dial(ctx, sv.addr, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +163,8 @@ func (sv *srv) Dial(ctx context.Context) (bench.Client, error) {
 		return asyncClient{c}, nil
 	case sv.sys.reflect:
 		return reflectClient{c}, nil
+	case sv.sys.plain:
+		return plainClient{c}, nil
 	}
 	return syncClient{c}, nil
 }
@@ -191,6 +205,16 @@ func (r reflectClient) NewCaller(w bench.Workload) (bench.Caller, error) {
 		return nil, bench.ErrUnsupported
 	}
 	return &caller{c: r.c, call: newCall(w)}, nil
+}
+
+// plainClient is ferry-plain's client: blocking calls over bare
+// MessagePack-RPC, which has no streams.
+type plainClient struct{ c *client.Client }
+
+func (p plainClient) Close() error { return p.c.Close() }
+
+func (p plainClient) NewCaller(w bench.Workload) (bench.Caller, error) {
+	return &caller{c: p.c, call: newCall(w)}, nil
 }
 
 type syncClient struct{ c *client.Client }
