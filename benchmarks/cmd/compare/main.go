@@ -20,8 +20,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/pprof"
-	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,34 +61,9 @@ func main() {
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if cfg.cpuProfile != "" {
-		f, err := os.Create(cfg.cpuProfile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "compare:", err)
-			os.Exit(1)
-		}
-		defer f.Close()
-		defer pprof.StopCPUProfile()
-	}
-	if cfg.trace != "" {
-		f, err := os.Create(cfg.trace)
-		if err == nil {
-			err = trace.Start(f)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "compare:", err)
-			os.Exit(1)
-		}
-		defer f.Close()
-		defer trace.Stop()
-	}
-	if err := run(ctx, cfg); err != nil {
-		pprof.StopCPUProfile()
-		trace.Stop()
+	err = profiled(cfg, func() error { return run(ctx, cfg) })
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
 	}
@@ -110,7 +83,7 @@ func newFlagSet(c *config) (*flag.FlagSet, listFlags) {
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds; every figure is the median over them")
 	fs.StringVar(&c.systems, "systems", "", "comma-separated systems to run (default all: "+names(systems.All())+")")
 	fs.StringVar(&c.scenarios, "scenarios", "echo,bulk,idle,stream", "comma-separated scenarios: echo, bulk, idle, stream")
-	concStr := fs.String("conc", "1,16,256", "comma-separated concurrency levels for the echo scenario")
+	concStr := fs.String("conc", "1,16,256", "comma-separated concurrency levels of the echo scenario for the default message (-message-conc for the others)")
 	messagesStr := fs.String("messages", "default,asarray,nostrings", "comma-separated messages the echo scenario runs: default, asarray, nostrings")
 	messageConcStr := fs.String("message-conc", "1,16,256", "comma-separated concurrency levels for the messages other than the default")
 	messageSysStr := fs.String("message-systems", defaultMessageSystems,
@@ -123,7 +96,7 @@ func newFlagSet(c *config) (*flag.FlagSet, listFlags) {
 	fs.IntVar(&c.streamWindow, "stream-window", 64, "messages in flight per stream in the stream scenario")
 	fs.StringVar(&c.mdPath, "md", "-", `markdown output path ("-" for stdout)`)
 	fs.StringVar(&c.svgPath, "svg", "", "SVG chart output path (empty: no chart)")
-	fs.StringVar(&c.baseline, "baseline", "grpc-raw", "system the first ratio column divides by")
+	fs.StringVar(&c.baseline, "baseline", "grpc-raw", "system the first ratio column divides by (the stream table's second: its first divides by grpc)")
 	fs.StringVar(&c.limit, "limit", "tcp-raw", "system the second ratio column divides by")
 	fs.StringVar(&c.trace, "trace", "", "write an execution trace of the whole run to this file (go tool trace)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (every system, both ends) to this file")

@@ -1,0 +1,363 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry/benchmarks/bench"
+	"github.com/ferryrpc/ferry/benchmarks/message"
+	"github.com/ferryrpc/ferry/benchmarks/report"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// These tests hold benchmarks/README.md and the repository's BENCHMARKS.md
+// and BENCHMARKS.svg to what compare does.
+
+// tinyOverrides shrink a run's time and scale, leaving the systems,
+// scenarios, messages and concurrency levels alone: a worker must
+// complete one call before its window ends, so the warm-up is generous.
+var tinyOverrides = []string{"-duration", "20ms", "-warmup", "40ms", "-rounds", "1",
+	"-bulk-size", "65536", "-idle-conns", "4", "-idle-settle", "0s", "-svg", ""}
+
+// tinyRuns keeps the markdown of each tiny run by the flags' values, so
+// that tests that check the same configuration run it once.
+var tinyRuns = map[string]string{}
+
+// tinyRun runs compare with args followed by tinyOverrides and returns the
+// markdown it writes and the configuration it ran.
+func tinyRun(t *testing.T, args ...string) (string, *config) {
+	t.Helper()
+	defer func(d time.Duration) { bench.IdleSettle = d }(bench.IdleSettle) // -idle-settle sets it
+	args = slices.Concat(args, tinyOverrides)
+	fs, _ := newFlagSet(&config{})
+	require.NoError(t, fs.Parse(args))
+	var key strings.Builder
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name != "md" {
+			fmt.Fprintf(&key, "-%s=%s ", f.Name, f.Value)
+		}
+	})
+	md := filepath.Join(t.TempDir(), "out.md")
+	cfg, err := parseFlags(append(args, "-md", md))
+	require.NoError(t, err)
+	if out, ok := tinyRuns[key.String()]; ok {
+		return out, cfg
+	}
+	require.NoError(t, run(t.Context(), cfg))
+	out, err := os.ReadFile(md)
+	require.NoError(t, err)
+	tinyRuns[key.String()] = string(out)
+	return string(out), cfg
+}
+
+// tableRows returns the rows of the first table in section, without its
+// header and separator, each as its cells.
+func tableRows(section string) [][]string {
+	var rows [][]string
+	header := 0
+	for _, line := range strings.Split(section, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			if header > 0 {
+				break
+			}
+			continue
+		}
+		if header++; header <= 2 {
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		rows = append(rows, cells)
+	}
+	return rows
+}
+
+// systemsOf returns the distinct systems of rows (their cell col, a
+// label) by name, in order.
+func systemsOf(t *testing.T, cfg *config, rows [][]string, col int) []string {
+	t.Helper()
+	byLabel := map[string]string{}
+	for _, s := range cfg.selected {
+		byLabel[meta(cfg).Label(s.Name())] = s.Name()
+	}
+	var out []string
+	for _, r := range rows {
+		require.Greater(t, len(r), col)
+		name, ok := byLabel[r[col]]
+		require.True(t, ok, "row of an unknown system %q", r[col])
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// readme returns benchmarks/README.md with its lines joined by spaces.
+func readme(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	return strings.Join(strings.Fields(string(b)), " ")
+}
+
+// ticked returns the `names` in s.
+func ticked(s string) []string {
+	var out []string
+	for _, m := range regexp.MustCompile("`([^`]*)`").FindAllStringSubmatch(s, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// TestDocsDefaultRun checks what README.md says a run with the default
+// flags does against a tiny run with them: the windows and idle
+// measurements a round makes, which systems run the bulk and stream
+// scenarios, and what the systems table says ferry-reflect and
+// ferry-plain run.
+func TestDocsDefaultRun(t *testing.T) {
+	out, cfg := tinyRun(t)
+	doc := readme(t)
+
+	m := regexp.MustCompile(`a round makes (\d+) echo windows \((\d+) of the default message, (\d+) of the other two\), (\d+) bulk and (\d+) stream windows, .* and (\d+) idle measurements`).FindStringSubmatch(doc)
+	require.NotNil(t, m, "README.md says how many windows a round makes")
+	def := tableRows(section(t, out, "## Echo of the message\n"))
+	others := len(tableRows(section(t, out, "## Echo of the message declared as_array"))) +
+		len(tableRows(section(t, out, "## Echo of the string-free message")))
+	bulk := tableRows(section(t, out, "## Bulk:"))
+	stream := tableRows(section(t, out, "## Bidirectional streams"))
+	idle := tableRows(section(t, out, "## Memory per idle connection"))
+	// One round: each window is one row.
+	got := []string{fmt.Sprint(len(def) + others), fmt.Sprint(len(def)), fmt.Sprint(others),
+		fmt.Sprint(len(bulk)), fmt.Sprint(len(stream)), fmt.Sprint(len(idle))}
+	assert.Equal(t, m[1:], got, "echo windows (default, others), bulk, stream windows and idle measurements a round makes")
+
+	bulkDoc := regexp.MustCompile(`\*\*bulk\*\*: .*? for the systems that carry raw bytes \(([^)]*)\)`).FindStringSubmatch(doc)
+	require.NotNil(t, bulkDoc)
+	assert.Equal(t, ticked(bulkDoc[1]), systemsOf(t, cfg, bulk, 0), "the systems README.md says run the bulk scenario")
+	streamDoc := regexp.MustCompile(`\*\*stream\*\*: .*? for the systems that have them \(([^)]*)\)`).FindStringSubmatch(doc)
+	require.NotNil(t, streamDoc)
+	assert.Equal(t, ticked(streamDoc[1]), systemsOf(t, cfg, stream, 1), "the systems README.md says run the stream scenario")
+
+	// The systems table: ferry-reflect runs the echo scenario only,
+	// ferry-plain the echo, bulk and idle scenarios.
+	assert.Regexp(t, "\\| `ferry-reflect` \\| [^|]*\\| [^|]*; echo scenario only \\(no bulk method, no streams; [^|]*the idle scenario skips it\\)", doc)
+	assert.Regexp(t, "\\| `ferry-plain` \\| [^|]*\\| [^|]*; echo, bulk and idle scenarios \\(bare MessagePack-RPC has no streams\\) \\|", doc)
+	runs := func(name string) []string {
+		var in []string
+		for what, rows := range map[string][][]string{"bulk": bulk, "stream": stream, "idle": idle} {
+			col := 0
+			if what == "stream" {
+				col = 1
+			}
+			if slices.Contains(systemsOf(t, cfg, rows, col), name) {
+				in = append(in, what)
+			}
+		}
+		if slices.Contains(systemsOf(t, cfg, def, 1), name) {
+			in = append(in, "echo")
+		}
+		slices.Sort(in)
+		return in
+	}
+	assert.Equal(t, []string{"echo"}, runs("ferry-reflect"))
+	assert.Equal(t, []string{"bulk", "echo", "idle"}, runs("ferry-plain"))
+}
+
+// benchmarksMd returns the repository's BENCHMARKS.md, and the arguments
+// of the command it says produced its tables.
+func benchmarksMd(t *testing.T) (string, []string) {
+	t.Helper()
+	b, err := os.ReadFile("../../../BENCHMARKS.md")
+	require.NoError(t, err)
+	m := regexp.MustCompile("(?s)\\*\\*Command\\*\\*.*?```sh\ngo run \\./cmd/compare ([^\n]*)\n```").FindStringSubmatch(string(b))
+	require.NotNil(t, m, "BENCHMARKS.md states its command")
+	return string(b), strings.Fields(m[1])
+}
+
+// TestDocsBenchmarksMethod checks that the method bullets of BENCHMARKS.md
+// are those compare writes for the command it states (all but the
+// machine, which is where it ran), message sizes included.
+func TestDocsBenchmarksMethod(t *testing.T) {
+	doc, args := benchmarksMd(t)
+	cfg, err := parseFlags(args)
+	require.NoError(t, err)
+	var b strings.Builder
+	require.NoError(t, report.Markdown(&b, &report.Report{Meta: meta(cfg)}))
+	var want []string
+	for _, line := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(line, "- ") && !strings.HasPrefix(line, "- machine: ") {
+			want = append(want, line)
+		}
+	}
+	require.NotEmpty(t, want)
+	_, method, ok := strings.Cut(doc, "The method, for every table below:\n\n")
+	require.True(t, ok)
+	method, _, _ = strings.Cut(method, "\n\n")
+	var got []string
+	for _, line := range strings.Split(method, "\n") {
+		if !strings.HasPrefix(line, "- machine: ") {
+			got = append(got, line)
+		}
+	}
+	assert.Equal(t, want, got)
+}
+
+// numeric is a table cell holding a figure.
+var numeric = regexp.MustCompile(`^(-?[0-9][0-9,.]*×?|–)$`)
+
+// layout returns out from its first echo table on, with every figure in a
+// table replaced by # (a row's first cell, its concurrency or system, is
+// kept).
+func layout(out string) []string {
+	i := strings.Index(out, "\n## Echo of the message\n")
+	if i < 0 {
+		return nil
+	}
+	var lines []string
+	for _, line := range strings.Split(strings.TrimSpace(out[i:]), "\n") {
+		if strings.HasPrefix(line, "| ") {
+			cells := strings.Split(line, " | ")
+			for j := 1; j < len(cells); j++ {
+				if c := strings.TrimSuffix(cells[j], " |"); numeric.MatchString(c) {
+					cells[j] = strings.Replace(cells[j], c, "#", 1)
+				}
+			}
+			line = strings.Join(cells, " | ")
+		}
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// TestDocsBenchmarksTables checks that BENCHMARKS.md's tables, with their
+// headings and notes, are laid out as compare writes them for the command
+// BENCHMARKS.md states: the same sections, columns, systems and
+// concurrency levels in the same order (the figures aside). The run is
+// tiny, its bulk payload and idle connections fewer: their headings are
+// compared with the stated sizes put back.
+func TestDocsBenchmarksTables(t *testing.T) {
+	doc, args := benchmarksMd(t)
+	out, cfg := tinyRun(t, args...)
+	stated, err := parseFlags(args)
+	require.NoError(t, err)
+	out = strings.Replace(out, fmt.Sprintf("(%d connections,", cfg.idleConns), fmt.Sprintf("(%d connections,", stated.idleConns), 1)
+	out = strings.Replace(out, "## Bulk: 64 KiB payload", "## Bulk: "+bulkName(stated.bulkSize)+" payload", 1)
+	want := layout(out)
+	require.NotEmpty(t, want)
+	assert.Equal(t, want, layout(doc))
+}
+
+// bulkName names a bulk payload size as the bulk heading does.
+func bulkName(n int) string {
+	var b strings.Builder
+	_ = report.Markdown(&b, &report.Report{Meta: report.Meta{BulkConc: 1}, Bulk: []bench.Result{{Bulk: n}}})
+	m := regexp.MustCompile(`## Bulk: (.*) payload`).FindStringSubmatch(b.String())
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// TestDocsBenchmarksChart checks that BENCHMARKS.svg is the chart of the
+// run BENCHMARKS.md shows: its subtitle states the command's rounds and
+// window and the default message's size, and its points are the calls/s
+// of the default message's table, system by system in table order.
+func TestDocsBenchmarksChart(t *testing.T) {
+	doc, args := benchmarksMd(t)
+	cfg, err := parseFlags(args)
+	require.NoError(t, err)
+	svg, err := os.ReadFile("../../../BENCHMARKS.svg")
+	require.NoError(t, err)
+	assert.Contains(t, string(svg), fmt.Sprintf("median of %d round(s) × %v, %d-byte message (msgpack)",
+		cfg.rounds, cfg.duration, len(bench.EncodedMessage(message.Default))))
+	var want []string
+	for _, r := range tableRows(section(t, doc, "## Echo of the message\n")) {
+		want = append(want, fmt.Sprintf("%s, concurrency %s: %s calls/s", r[1], r[0], r[2]))
+	}
+	require.NotEmpty(t, want)
+	var got []string
+	for _, m := range regexp.MustCompile(`<title>([^<]*)</title>`).FindAllStringSubmatch(string(svg), -1) {
+		got = append(got, m[1])
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	assert.Equal(t, want, got)
+}
+
+// TestDocsRatioColumns checks what README.md and -h say the ratio columns
+// divide by: -baseline and -limit for the echo and bulk tables, grpc and
+// -baseline for the stream table.
+func TestDocsRatioColumns(t *testing.T) {
+	cfg, err := parseFlags([]string{"-baseline", "yamux-raw", "-limit", "grpc-raw"})
+	require.NoError(t, err)
+	c := report.NewCollector(nameList(cfg.selected))
+	for _, s := range []string{"ferry", "grpc", "grpc-raw", "yamux-raw"} {
+		c.Add(bench.Result{System: s, Concurrency: 1, CallsPerSec: 1})
+		c.Add(bench.Result{System: s, Concurrency: 4, Bulk: 1 << 20, CallsPerSec: 1})
+		c.Add(bench.Result{System: s, Concurrency: 1, Window: 64, CallsPerSec: 1})
+	}
+	var b strings.Builder
+	require.NoError(t, report.Markdown(&b, c.Report(meta(cfg))))
+	out := b.String()
+	assert.Contains(t, section(t, out, "## Echo of the message\n"), "| CPU µs/call | vs yamux-raw | vs grpc-raw |\n")
+	assert.Contains(t, section(t, out, "## Bulk:"), "| CPU µs/call | vs yamux-raw | vs grpc-raw |\n")
+	assert.Contains(t, section(t, out, "## Bidirectional streams"), "| CPU µs/msg | vs grpc | vs yamux-raw |\n")
+
+	doc := readme(t)
+	assert.True(t, strings.Contains(doc, "| `-baseline`, `-limit` | `grpc-raw`, `tcp-raw` | systems the two ratio columns of the echo and bulk tables divide by; the stream table's divide by `grpc` and by `-baseline` |"),
+		"README.md's -baseline and -limit row")
+	fs, _ := newFlagSet(&config{})
+	assert.Contains(t, fs.Lookup("baseline").Usage, "the stream table's second")
+}
+
+// TestDocsProfiles checks what -cpuprofile and -trace write: a CPU profile
+// (gzipped protobuf) and an execution trace of the whole run, both
+// complete when the run ends; and that a profile started before the other
+// fails to start is still written.
+func TestDocsProfiles(t *testing.T) {
+	dir := t.TempDir()
+	prof, tr := filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "run.trace")
+	cfg, err := parseFlags([]string{"-systems", "ferry", "-scenarios", "echo", "-messages", "default",
+		"-conc", "4", "-duration", "150ms", "-warmup", "10ms", "-rounds", "1", "-md", filepath.Join(dir, "out.md"),
+		"-cpuprofile", prof, "-trace", tr})
+	require.NoError(t, err)
+	require.NoError(t, profiled(cfg, func() error { return run(t.Context(), cfg) }))
+
+	b, err := os.ReadFile(prof)
+	require.NoError(t, err)
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	require.NoError(t, err, "a CPU profile is gzipped")
+	raw, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), "github.com/ferryrpc/ferry/", "the profile has samples of Ferry's code")
+	b, err = os.ReadFile(tr)
+	require.NoError(t, err)
+	assert.Regexp(t, `^go 1\.[0-9]+ trace\x00`, string(b[:min(len(b), 16)]), "an execution trace's header")
+	assert.Greater(t, len(b), 1<<10)
+
+	// The trace cannot start: the CPU profile is stopped and written all
+	// the same, and the run does not happen.
+	cfg.trace = filepath.Join(dir, "missing", "run.trace")
+	require.NoError(t, os.Remove(prof))
+	ran := false
+	err = profiled(cfg, func() error { ran = true; return nil })
+	require.Error(t, err)
+	assert.False(t, ran)
+	b, err = os.ReadFile(prof)
+	require.NoError(t, err)
+	_, err = gzip.NewReader(bytes.NewReader(b))
+	assert.NoError(t, err, "the CPU profile was written")
+}
