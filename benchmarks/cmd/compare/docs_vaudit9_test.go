@@ -361,3 +361,16 @@ func TestDocsProfiles(t *testing.T) {
 	_, err = gzip.NewReader(bytes.NewReader(b))
 	assert.NoError(t, err, "the CPU profile was written")
 }
+
+// TestDocsSystemsFlag checks -systems as README.md describes it: a
+// comma-separated subset of the systems, each named once however often it
+// is given, and at least one.
+func TestDocsSystemsFlag(t *testing.T) {
+	cfg, err := parseFlags([]string{"-systems", "ferry,tcp-raw,ferry", "-messages", "default"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"ferry", "tcp-raw"}, nameList(cfg.selected))
+	for _, list := range []string{",", " , "} {
+		_, err = parseFlags([]string{"-systems", list, "-messages", "default"})
+		assert.Error(t, err, "-systems %q names no system", list)
+	}
+}

@@ -358,6 +358,8 @@ func writeTo(path string, write func(io.Writer) error) error {
 	return f.Close()
 }
 
+// pick returns the systems list names, in its order and each once: all of
+// them when list is empty.
 func pick(list string) ([]bench.System, error) {
 	all := systems.All()
 	if list == "" {
@@ -365,15 +367,16 @@ func pick(list string) ([]bench.System, error) {
 	}
 	var out []bench.System
 	for _, name := range splitList(list) {
-		found := false
-		for _, s := range all {
-			if s.Name() == name {
-				out, found = append(out, s), true
-			}
-		}
-		if !found {
+		i := slices.IndexFunc(all, func(s bench.System) bool { return s.Name() == name })
+		if i < 0 {
 			return nil, fmt.Errorf("unknown system %q (have %s)", name, names(all))
 		}
+		if !slices.ContainsFunc(out, func(s bench.System) bool { return s.Name() == name }) {
+			out = append(out, all[i])
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-systems %q names no system", list)
 	}
 	return out, nil
 }
