@@ -24,9 +24,8 @@ import (
 // These tests hold benchmarks/README.md and the repository's BENCHMARKS.md
 // and BENCHMARKS.svg to what compare does.
 
-// tinyOverrides shrink a run's time and scale, leaving the systems,
-// scenarios, messages and concurrency levels alone: a worker must
-// complete one call before its window ends, so the warm-up is generous.
+// tinyOverrides shrink a run's time and scale; tinyRun adds smaller
+// concurrency levels.
 var tinyOverrides = []string{"-duration", "20ms", "-warmup", "40ms", "-rounds", "1",
 	"-bulk-size", "65536", "-idle-conns", "4", "-idle-settle", "0s", "-svg", ""}
 
@@ -34,12 +33,27 @@ var tinyOverrides = []string{"-duration", "20ms", "-warmup", "40ms", "-rounds", 
 // that tests that check the same configuration run it once.
 var tinyRuns = map[string]string{}
 
-// tinyRun runs compare with args followed by tinyOverrides and returns the
-// markdown it writes and the configuration it ran.
+// tinyRun runs compare as args configure it, only smaller: tinyOverrides,
+// and as many concurrency levels of each kind as args give, but of 1, 2, 3
+// and so on (every worker must make a call before its short window ends).
+// It returns the markdown with the levels of args put back in the rows'
+// first cells and args' bulk size and idle connection count in the
+// headings, so that it reads as the report of args, and the configuration
+// args give.
 func tinyRun(t *testing.T, args ...string) (string, *config) {
 	t.Helper()
 	defer func(d time.Duration) { bench.IdleSettle = d }(bench.IdleSettle) // -idle-settle sets it
-	args = slices.Concat(args, tinyOverrides)
+	stated, err := parseFlags(args)
+	require.NoError(t, err)
+	levels := func(n []int) string {
+		var l []string
+		for i := range n {
+			l = append(l, fmt.Sprint(i+1))
+		}
+		return strings.Join(l, ",")
+	}
+	args = slices.Concat(args, tinyOverrides, []string{"-conc", levels(stated.conc),
+		"-message-conc", levels(stated.messageConc), "-stream-conc", levels(stated.streamConc)})
 	fs, _ := newFlagSet(&config{})
 	require.NoError(t, fs.Parse(args))
 	var key strings.Builder
@@ -48,17 +62,53 @@ func tinyRun(t *testing.T, args ...string) (string, *config) {
 			fmt.Fprintf(&key, "-%s=%s ", f.Name, f.Value)
 		}
 	})
-	md := filepath.Join(t.TempDir(), "out.md")
-	cfg, err := parseFlags(append(args, "-md", md))
-	require.NoError(t, err)
-	if out, ok := tinyRuns[key.String()]; ok {
-		return out, cfg
+	out, ok := tinyRuns[key.String()]
+	if !ok {
+		md := filepath.Join(t.TempDir(), "out.md")
+		cfg, err := parseFlags(append(args, "-md", md))
+		require.NoError(t, err)
+		require.NoError(t, run(t.Context(), cfg))
+		b, err := os.ReadFile(md)
+		require.NoError(t, err)
+		out = string(b)
+		tinyRuns[key.String()] = out
 	}
-	require.NoError(t, run(t.Context(), cfg))
-	out, err := os.ReadFile(md)
-	require.NoError(t, err)
-	tinyRuns[key.String()] = string(out)
-	return string(out), cfg
+	return asStated(t, out, stated), stated
+}
+
+// asStated rewrites a tiny run's markdown as that of stated: each row's
+// level i (1, 2, ...) becomes stated's i-th level of its table's kind, and
+// the bulk and idle headings state stated's payload and connections.
+func asStated(t *testing.T, out string, stated *config) string {
+	t.Helper()
+	var conc []int
+	lines := strings.Split(out, "\n")
+	for i, line := range lines {
+		switch {
+		case line == "## Echo of the message":
+			conc = stated.conc
+		case strings.HasPrefix(line, "## Echo of"):
+			conc = stated.messageConc
+		case strings.HasPrefix(line, "## Bidirectional streams"):
+			conc = stated.streamConc
+		case strings.HasPrefix(line, "## Bulk: "):
+			_, rest, _ := strings.Cut(line, " payload echoed")
+			lines[i], conc = "## Bulk: "+bulkName(stated.bulkSize)+" payload echoed"+rest, nil
+		case strings.HasPrefix(line, "## Memory per idle connection ("):
+			_, rest, _ := strings.Cut(line, " connections,")
+			lines[i], conc = fmt.Sprintf("## Memory per idle connection (%d connections,%s", stated.idleConns, rest), nil
+		case strings.HasPrefix(line, "## "):
+			conc = nil
+		case conc != nil && strings.HasPrefix(line, "| "):
+			cells := strings.SplitN(line, " | ", 2)
+			var level int
+			if _, err := fmt.Sscanf(cells[0], "| %d", &level); err == nil {
+				require.True(t, level >= 1 && level <= len(conc), line)
+				lines[i] = fmt.Sprintf("| %d | %s", conc[level-1], cells[1])
+			}
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // tableRows returns the rows of the first table in section, without its
@@ -245,16 +295,11 @@ func layout(out string) []string {
 // TestDocsBenchmarksTables checks that BENCHMARKS.md's tables, with their
 // headings and notes, are laid out as compare writes them for the command
 // BENCHMARKS.md states: the same sections, columns, systems and
-// concurrency levels in the same order (the figures aside). The run is
-// tiny, its bulk payload and idle connections fewer: their headings are
-// compared with the stated sizes put back.
+// concurrency levels in the same order (the figures aside), from a tiny
+// run of that command (tinyRun).
 func TestDocsBenchmarksTables(t *testing.T) {
 	doc, args := benchmarksMd(t)
-	out, cfg := tinyRun(t, args...)
-	stated, err := parseFlags(args)
-	require.NoError(t, err)
-	out = strings.Replace(out, fmt.Sprintf("(%d connections,", cfg.idleConns), fmt.Sprintf("(%d connections,", stated.idleConns), 1)
-	out = strings.Replace(out, "## Bulk: 64 KiB payload", "## Bulk: "+bulkName(stated.bulkSize)+" payload", 1)
+	out, _ := tinyRun(t, args...)
 	want := layout(out)
 	require.NotEmpty(t, want)
 	assert.Equal(t, want, layout(doc))
