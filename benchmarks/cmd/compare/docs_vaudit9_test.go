@@ -419,3 +419,22 @@ func TestDocsSystemsFlag(t *testing.T) {
 		assert.Error(t, err, "-systems %q names no system", list)
 	}
 }
+
+// TestDocsRoundRobin checks README.md's "one after the other within each
+// round (round-robin, starting from a different system each round)".
+func TestDocsRoundRobin(t *testing.T) {
+	all := nameList(mustPick(t, ""))
+	for round := range 2 * len(all) {
+		order := nameList(roundOrder(mustPick(t, ""), round))
+		i := round % len(all)
+		assert.Equal(t, slices.Concat(all[i:], all[:i]), order, "round %d", round)
+	}
+	assert.NotEqual(t, nameList(roundOrder(mustPick(t, ""), 0))[0], nameList(roundOrder(mustPick(t, ""), 1))[0])
+}
+
+func mustPick(t *testing.T, list string) []bench.System {
+	t.Helper()
+	s, err := pick(list)
+	require.NoError(t, err)
+	return s
+}

@@ -237,9 +237,8 @@ func parseMessages(s string) ([]message.Kind, error) {
 // system in turn, starting from a different system each round.
 func run(ctx context.Context, cfg *config) error {
 	col := report.NewCollector(nameList(cfg.selected))
-	n := len(cfg.selected)
 	for round := range cfg.rounds {
-		order := append(append([]bench.System{}, cfg.selected[round%n:]...), cfg.selected[:round%n]...)
+		order := roundOrder(cfg.selected, round)
 		if cfg.echo {
 			if err := echoWindows(ctx, cfg, col, order, round); err != nil {
 				return err
@@ -280,6 +279,13 @@ func run(ctx context.Context, cfg *config) error {
 		return writeTo(cfg.svgPath, func(w io.Writer) error { return report.SVG(w, rep, "tcp-raw", "yamux-raw") })
 	}
 	return nil
+}
+
+// roundOrder is the order in which round runs the systems: round-robin,
+// each round starting from the next system.
+func roundOrder(selected []bench.System, round int) []bench.System {
+	i := round % len(selected)
+	return slices.Concat(selected[i:], selected[:i])
 }
 
 // echoWindows runs the echo scenario: the default message on every system
