@@ -13,7 +13,8 @@ type Kind int
 
 // The records.
 const (
-	// Default is Message: 33 fields, 16 of them strings, encoded as a map.
+	// Default is Message: 33 fields, 14 of them strings and one a list of
+	// strings, encoded as a map.
 	Default Kind = iota
 	// AsArray is Array: Message's fields and values declared
 	// msgpack:",as_array".

@@ -1,8 +1,9 @@
 // Package message defines the records the systems echo. Message has 33
-// string, integer and boolean fields, roughly 580 bytes once encoded, the
-// shape of a typical service-to-service request. Array is the same record
-// declared msgpack:",as_array", and Numbers a record of similar size with
-// no strings at all. Kind names the three for the driver and the systems.
+// string, integer, boolean and repeated fields, roughly 580 bytes once
+// encoded, the shape of a typical service-to-service request. Array is the
+// same record declared msgpack:",as_array", and Numbers a record of
+// similar size with no strings at all. Kind names the three for the
+// driver and the systems.
 package message
 
 import (

@@ -20,8 +20,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/pprof"
-	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,34 +61,9 @@ func main() {
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if cfg.cpuProfile != "" {
-		f, err := os.Create(cfg.cpuProfile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "compare:", err)
-			os.Exit(1)
-		}
-		defer f.Close()
-		defer pprof.StopCPUProfile()
-	}
-	if cfg.trace != "" {
-		f, err := os.Create(cfg.trace)
-		if err == nil {
-			err = trace.Start(f)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "compare:", err)
-			os.Exit(1)
-		}
-		defer f.Close()
-		defer trace.Stop()
-	}
-	if err := run(ctx, cfg); err != nil {
-		pprof.StopCPUProfile()
-		trace.Stop()
+	err = profiled(cfg, func() error { return run(ctx, cfg) })
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
 	}
@@ -110,7 +83,7 @@ func newFlagSet(c *config) (*flag.FlagSet, listFlags) {
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds; every figure is the median over them")
 	fs.StringVar(&c.systems, "systems", "", "comma-separated systems to run (default all: "+names(systems.All())+")")
 	fs.StringVar(&c.scenarios, "scenarios", "echo,bulk,idle,stream", "comma-separated scenarios: echo, bulk, idle, stream")
-	concStr := fs.String("conc", "1,16,256", "comma-separated concurrency levels for the echo scenario")
+	concStr := fs.String("conc", "1,16,256", "comma-separated concurrency levels of the echo scenario for the default message (-message-conc for the others)")
 	messagesStr := fs.String("messages", "default,asarray,nostrings", "comma-separated messages the echo scenario runs: default, asarray, nostrings")
 	messageConcStr := fs.String("message-conc", "1,16,256", "comma-separated concurrency levels for the messages other than the default")
 	messageSysStr := fs.String("message-systems", defaultMessageSystems,
@@ -123,7 +96,7 @@ func newFlagSet(c *config) (*flag.FlagSet, listFlags) {
 	fs.IntVar(&c.streamWindow, "stream-window", 64, "messages in flight per stream in the stream scenario")
 	fs.StringVar(&c.mdPath, "md", "-", `markdown output path ("-" for stdout)`)
 	fs.StringVar(&c.svgPath, "svg", "", "SVG chart output path (empty: no chart)")
-	fs.StringVar(&c.baseline, "baseline", "grpc-raw", "system the first ratio column divides by")
+	fs.StringVar(&c.baseline, "baseline", "grpc-raw", "system the first ratio column divides by (the stream table's second: its first divides by grpc)")
 	fs.StringVar(&c.limit, "limit", "tcp-raw", "system the second ratio column divides by")
 	fs.StringVar(&c.trace, "trace", "", "write an execution trace of the whole run to this file (go tool trace)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (every system, both ends) to this file")
@@ -264,9 +237,8 @@ func parseMessages(s string) ([]message.Kind, error) {
 // system in turn, starting from a different system each round.
 func run(ctx context.Context, cfg *config) error {
 	col := report.NewCollector(nameList(cfg.selected))
-	n := len(cfg.selected)
 	for round := range cfg.rounds {
-		order := append(append([]bench.System{}, cfg.selected[round%n:]...), cfg.selected[:round%n]...)
+		order := roundOrder(cfg.selected, round)
 		if cfg.echo {
 			if err := echoWindows(ctx, cfg, col, order, round); err != nil {
 				return err
@@ -307,6 +279,13 @@ func run(ctx context.Context, cfg *config) error {
 		return writeTo(cfg.svgPath, func(w io.Writer) error { return report.SVG(w, rep, "tcp-raw", "yamux-raw") })
 	}
 	return nil
+}
+
+// roundOrder is the order in which round runs the systems: round-robin,
+// each round starting from the next system.
+func roundOrder(selected []bench.System, round int) []bench.System {
+	i := round % len(selected)
+	return slices.Concat(selected[i:], selected[:i])
 }
 
 // echoWindows runs the echo scenario: the default message on every system
@@ -385,6 +364,8 @@ func writeTo(path string, write func(io.Writer) error) error {
 	return f.Close()
 }
 
+// pick returns the systems list names, in its order and each once: all of
+// them when list is empty.
 func pick(list string) ([]bench.System, error) {
 	all := systems.All()
 	if list == "" {
@@ -392,15 +373,16 @@ func pick(list string) ([]bench.System, error) {
 	}
 	var out []bench.System
 	for _, name := range splitList(list) {
-		found := false
-		for _, s := range all {
-			if s.Name() == name {
-				out, found = append(out, s), true
-			}
-		}
-		if !found {
+		i := slices.IndexFunc(all, func(s bench.System) bool { return s.Name() == name })
+		if i < 0 {
 			return nil, fmt.Errorf("unknown system %q (have %s)", name, names(all))
 		}
+		if !slices.ContainsFunc(out, func(s bench.System) bool { return s.Name() == name }) {
+			out = append(out, all[i])
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("-systems %q names no system", list)
 	}
 	return out, nil
 }
