@@ -25,8 +25,9 @@ type Meta struct {
 	Sizes      []Size // encoded size of each message per encoding
 	BulkConc   int
 	IdleConns  int
-	Baseline   string // system the "vs" ratio column divides by (grpc-raw)
-	Limit      string // system the "of limit" column divides by (tcp-raw)
+	IdleSettle time.Duration // how long the idle connections sat before memory was read
+	Baseline   string        // system the "vs" ratio column divides by (grpc-raw)
+	Limit      string        // system the "of limit" column divides by (tcp-raw)
 	AsyncNames []string
 	// Labels are the names tables and the chart show for some systems
 	// ("ferry" as "ferry (typed)"); the others show their own name.

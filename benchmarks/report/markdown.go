@@ -23,7 +23,7 @@ func Markdown(w io.Writer, rep *Report) error {
 	p("- machine: %s, %d CPUs, %s\n", m.Platform, m.CPUs, m.GoVersion)
 	p("- client and server in one process over loopback TCP; one connection (one client) shared by all workers\n")
 	p("- each figure is the median over %d round(s) of a %v window after a %v warm-up; systems run round-robin within each round\n", m.Rounds, m.Duration, m.Warmup)
-	p("- the message (%s) is echoed and fully decoded by the client\n", strings.Join(m.sizes(message.Default), ", "))
+	p("- the message (%s) is echoed and fully decoded by the client, except by the raw systems, which pass its MessagePack bytes through\n", strings.Join(m.sizes(message.Default), ", "))
 	p("- allocations and CPU cover client and server together (one process); CPU is getrusage user+sys\n")
 	if len(m.AsyncNames) > 0 {
 		p("- concurrency is the number of goroutines making blocking calls, except for %s: calls kept in flight with Go from ONE goroutine\n", strings.Join(m.AsyncNames, ", "))
@@ -49,7 +49,7 @@ func Markdown(w io.Writer, rep *Report) error {
 	}
 	if len(rep.Idle) > 0 {
 		p("\n## Memory per idle connection (%d connections, client and server ends together)\n\n", m.IdleConns)
-		p("Each connection made one call, then sat idle (3 s by default, -idle-settle); process growth after GC divided by the connection count.\n")
+		p("Each connection made one call, then sat idle for %v (-idle-settle); process growth after GC divided by the connection count.\n", m.IdleSettle)
 		p("Goroutines: runtime.NumGoroutine's growth, both ends; the client and server columns split it by the end that started them\n")
 		p("(a profiler label the goroutines inherit), so they can sum to less when a timer started one.\n\n")
 		p("| system | RSS KiB/conn | Go heap KiB/conn | stacks KiB/conn | goroutines/conn | client | server |\n|---|---:|---:|---:|---:|---:|---:|\n")

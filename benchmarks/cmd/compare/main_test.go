@@ -48,10 +48,11 @@ func TestTinyRunWritesReport(t *testing.T) {
 		assert.NotContains(t, asArray+noStrings, "| 3 | "+name+" |")
 	}
 	assert.Regexp(t, `\| 3 \| ferry \(typed\) \| [0-9,]+ \|( [0-9.,]+ \|){6} [0-9.]+× \| [0-9.]+× \|`, noStrings, "ratios within the table")
-	assert.Contains(t, string(out), "- ferry (typed) and ferry-go register typed handlers")
+	assert.Contains(t, string(out), "- ferry (typed), ferry-go and ferry-plain register typed handlers")
 	assert.Contains(t, string(out), "## Bulk: 64 KiB payload echoed, 2 goroutines")
 	idle := section(t, string(out), "## Memory per idle connection (5 connections")
 	assert.Contains(t, idle, "| goroutines/conn |")
+	assert.Contains(t, idle, "sat idle for 0s (-idle-settle)", "the note states the -idle-settle used")
 	assert.Regexp(t, `\| ferry \(typed\) \| -?[0-9.]+ \| -?[0-9.]+ \| -?[0-9.]+ \| [0-9.]+ \|`, idle)
 	assert.NotContains(t, idle, "reflect", "a handler variant has the same connections")
 	assert.Contains(t, string(out), "## Bidirectional streams: the message pipelined, 4 in flight per stream")

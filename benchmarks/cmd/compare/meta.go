@@ -28,11 +28,12 @@ func meta(cfg *config) report.Meta {
 		Sizes:      sizes(),
 		BulkConc:   cfg.bulkConc,
 		IdleConns:  cfg.idleConns,
+		IdleSettle: bench.IdleSettle,
 		Baseline:   cfg.baseline,
 		Limit:      cfg.limit,
 		AsyncNames: []string{"ferry-go"},
 		Labels:     map[string]string{"ferry": "ferry (typed)", "ferry-reflect": "ferry (reflect)", "ferry-go": "ferry-go (async)", "ferry-plain": "ferry-plain (no yamux)"},
-		Notes: []string{"ferry (typed) and ferry-go register typed handlers (server.Handle); ferry (reflect) registers the same echoes " +
+		Notes: []string{"ferry (typed), ferry-go and ferry-plain register typed handlers (server.Handle); ferry (reflect) registers the same echoes " +
 			"as net/rpc-style methods of a receiver (Server.RegisterName), dispatched by reflection"},
 		StreamBaselines: streamBaselines(cfg.baseline),
 	}
