@@ -1,0 +1,342 @@
+package e2e_test
+
+// The tests in this file check what the docs promise about time bounds,
+// writes and drains (PROTOCOL.md 4, 5, 6 and 8; SECURITY.md's bounds;
+// transport.Config; server and client Stream.Send, Close and Shutdown)
+// where the earlier audits left no test: a Send blocked on a full window
+// that its context or Close ends, the handler's Send bounded the same
+// way, a peer that stops reading its socket, and an open the peer never
+// acknowledges.
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/server"
+	"github.com/ferryrpc/ferry/transport"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// audit8Slack is how late, past the moment a bound allows, an event may
+// come on a machine shared with other tests.
+const audit8Slack = 1500 * time.Millisecond
+
+// audit8LongWrites is a configuration whose WriteTimeout (5 s) is far
+// past any bound a test below checks, so that a write that timed out
+// cannot pass for what the test expects.
+func audit8LongWrites() transport.Config {
+	cfg := transport.DefaultConfig()
+	cfg.WriteTimeout = 5 * time.Second
+	return cfg
+}
+
+// blockedSend streams 16 KiB messages with send, on a goroutine, until
+// Send blocks on the peer's full window (stalled), and returns the
+// channel on which the result of the Send that ends the loop arrives.
+// The loop is bounded (64 MiB).
+func blockedSend(t *testing.T, send func(*[]byte) error, window int) <-chan error {
+	t.Helper()
+	var sent atomic.Int64
+	res := make(chan error, 1)
+	go func() {
+		m := make([]byte, 16<<10)
+		for range 4096 {
+			if err := send(&m); err != nil {
+				res <- err
+				return
+			}
+			sent.Add(1)
+		}
+		res <- nil
+	}()
+	stalled(t, &sent, res, window)
+	return res
+}
+
+// stalled returns once a sender of 16 KiB messages, which counts them in
+// sent, has passed the window's worth of them (less a margin) and then
+// sent none for 50 ms: it blocks on the peer's full window. It fails t
+// if something arrives on res (the sender ended) first.
+func stalled[T any](t *testing.T, sent *atomic.Int64, res <-chan T, window int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		require.Empty(t, res, "the sender ended before it blocked")
+		return sent.Load() >= int64(window/(16<<10)-8)
+	}, 5*time.Second, time.Millisecond, "the sender fills the window")
+	last, still := sent.Load(), time.Now()
+	require.Eventually(t, func() bool {
+		require.Empty(t, res, "the sender ended before it blocked")
+		if n := sent.Load(); n != last {
+			last, still = n, time.Now()
+		}
+		return time.Since(still) > 50*time.Millisecond
+	}, 5*time.Second, 5*time.Millisecond, "Send blocks once the window is full")
+}
+
+// within returns what arrives on ch within d, or fails t.
+func within[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(d):
+		t.Fatalf("%s: nothing within %v", what, d)
+		var zero T
+		return zero
+	}
+}
+
+// sinkEnds is a streaming handler's report: its context's error once it
+// ended.
+type sinkEnds chan error
+
+// audit8Opener opens a stream whose peer handler ("Sink.Ignore") never
+// receives and reports its context's end on the sinkEnds; the window is
+// the handler side's StreamWindow.
+type audit8Opener func(t *testing.T, ctx context.Context) (*client.BidiStream[[]byte, []byte], sinkEnds)
+
+// audit8Openers are the two calling sides: a client opening a stream to
+// its server, and a server opening one (through a Peer) to its client.
+// Both ends run with audit8LongWrites.
+func audit8Openers() map[string]audit8Opener {
+	return map[string]audit8Opener{
+		"client": func(t *testing.T, ctx context.Context) (*client.BidiStream[[]byte, []byte], sinkEnds) {
+			ended := make(sinkEnds, 1)
+			s := newServer(t, server.WithConfig(audit8LongWrites()))
+			require.NoError(t, server.HandleBidi(s, "Sink.Ignore", func(ctx context.Context, st *server.BidiStream[[]byte, []byte]) error {
+				<-ctx.Done()
+				ended <- ctx.Err()
+				return ctx.Err()
+			}))
+			c, err := client.Dial(t.Context(), listen(t, s), client.WithConfig(audit8LongWrites()))
+			require.NoError(t, err)
+			t.Cleanup(func() { c.Close() })
+			st, err := client.OpenBidi[[]byte, []byte](ctx, c, "Sink.Ignore")
+			require.NoError(t, err)
+			t.Cleanup(func() { st.Close() })
+			return st, ended
+		},
+		"server": func(t *testing.T, ctx context.Context) (*client.BidiStream[[]byte, []byte], sinkEnds) {
+			ended := make(sinkEnds, 1)
+			s, peers := peerServer(t, server.WithConfig(audit8LongWrites()))
+			c, err := client.Dial(t.Context(), listen(t, s), client.WithConfig(audit8LongWrites()))
+			require.NoError(t, err)
+			t.Cleanup(func() { c.Close() })
+			require.NoError(t, client.HandleBidi(c, "Sink.Ignore", func(ctx context.Context, recv func() (*[]byte, error), send func(*[]byte) error) error {
+				<-ctx.Done()
+				ended <- ctx.Err()
+				return ctx.Err()
+			}))
+			p := within(t, peers, 5*time.Second, "the connect hook")
+			st, err := client.OpenBidi[[]byte, []byte](ctx, p, "Sink.Ignore")
+			require.NoError(t, err)
+			t.Cleanup(func() { st.Close() })
+			return st, ended
+		},
+	}
+}
+
+// TestAudit8BlockedSendEndsWithItsContext checks client.Stream's contract
+// for a Send blocked on a full window, on both calling sides (a client's
+// stream, and one a server opens through a Peer), with a WriteTimeout
+// far away: "when ctx's deadline passes, Send and Recv return
+// CodeDeadlineExceeded and the handler's context reports
+// context.DeadlineExceeded; when ctx is canceled, CodeCanceled"; and
+// Close "cancelling the call if it has not finished: Send and Recv, those
+// in flight included, then return CodeCanceled wrapping ferry.ErrClosed".
+// None of them may come out as the write timeout ("stream write timed
+// out", CodeUnavailable), nor wait for it.
+func TestAudit8BlockedSendEndsWithItsContext(t *testing.T) {
+	window := int(transport.DefaultConfig().StreamWindow)
+	for side, open := range audit8Openers() {
+		t.Run(side+"/deadline", func(t *testing.T) {
+			const d = 600 * time.Millisecond
+			ctx, cancel := context.WithTimeout(t.Context(), d)
+			defer cancel()
+			dl, _ := ctx.Deadline()
+			st, ended := open(t, ctx)
+			res := blockedSend(t, st.Send, window)
+			err := within(t, res, time.Until(dl)+audit8Slack, "the blocked Send after the deadline")
+			t.Logf("Send returned %v after the deadline: %v", time.Since(dl), err)
+			assert.Equal(t, ferry.CodeDeadlineExceeded, ferry.CodeOf(err), "%v", err)
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.NotContains(t, fmtV(err), "write timed out")
+			assert.False(t, ferry.NotExecuted(err), "the handler was running")
+			assert.ErrorIs(t, within(t, ended, 5*time.Second, "the handler's end"), context.DeadlineExceeded, "the handler's context")
+			_, err = st.Recv()
+			assert.Equal(t, ferry.CodeDeadlineExceeded, ferry.CodeOf(err), "Recv after it: %v", err)
+		})
+		t.Run(side+"/cancel", func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			st, ended := open(t, ctx)
+			res := blockedSend(t, st.Send, window)
+			cancel()
+			err := within(t, res, audit8Slack, "the blocked Send after cancel")
+			assert.Equal(t, ferry.CodeCanceled, ferry.CodeOf(err), "%v", err)
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.NotContains(t, fmtV(err), "write timed out")
+			assert.ErrorIs(t, within(t, ended, 5*time.Second, "the handler's end"), context.Canceled, "the handler's context")
+		})
+		t.Run(side+"/close", func(t *testing.T) {
+			st, ended := open(t, t.Context())
+			res := blockedSend(t, st.Send, window)
+			require.NoError(t, st.Close())
+			err := within(t, res, audit8Slack, "the blocked Send after Close")
+			assert.Equal(t, ferry.CodeCanceled, ferry.CodeOf(err), "%v", err)
+			assert.ErrorIs(t, err, ferry.ErrClosed)
+			assert.NotContains(t, fmtV(err), "write timed out")
+			assert.ErrorIs(t, within(t, ended, 5*time.Second, "the handler's end"), context.Canceled, "the handler's context")
+			m := []byte("x")
+			err = st.Send(&m)
+			assert.ErrorIs(t, err, ferry.ErrClosed, "Send after Close: %v", err)
+		})
+		t.Run(side+"/deadline-then-close", func(t *testing.T) {
+			// "(the context's error if it ended first)": the deadline
+			// passes while the application uses the stream not at all.
+			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+			defer cancel()
+			st, ended := open(t, ctx)
+			assert.ErrorIs(t, within(t, ended, 5*time.Second, "the handler's end"), context.DeadlineExceeded, "the handler's context")
+			<-ctx.Done()
+			require.NoError(t, st.Close())
+			m := []byte("x")
+			err := st.Send(&m)
+			assert.Equal(t, ferry.CodeDeadlineExceeded, ferry.CodeOf(err), "Send: %v", err)
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			_, err = st.Recv()
+			assert.Equal(t, ferry.CodeDeadlineExceeded, ferry.CodeOf(err), "Recv: %v", err)
+		})
+	}
+}
+
+// flood is a handler's report: the error of the Send that ended its
+// flood, how long that Send took, and its context's error once it ended
+// (nil if it had not within 5 s after the Send failed).
+type flood struct {
+	sendErr error
+	took    time.Duration
+	ctxErr  error
+}
+
+// floodHandler registers "Sink.Flood", which sends 16 KiB messages
+// (counted in sent) until Send fails, then waits (at most 5 s) for its
+// context to end, and reports on the channel.
+func floodHandler(t *testing.T, s *server.Server, sent *atomic.Int64) <-chan flood {
+	t.Helper()
+	rep := make(chan flood, 1)
+	require.NoError(t, server.HandleBidi(s, "Sink.Flood", func(ctx context.Context, st *server.BidiStream[[]byte, []byte]) error {
+		var r flood
+		m := make([]byte, 16<<10)
+		for range 4096 { // 64 MiB, far past the caller's window
+			t0 := time.Now()
+			if r.sendErr = st.Send(&m); r.sendErr != nil {
+				r.took = time.Since(t0)
+				break
+			}
+			sent.Add(1)
+		}
+		select {
+		case <-ctx.Done():
+			r.ctxErr = ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+		rep <- r
+		return r.sendErr
+	}))
+	return rep
+}
+
+// TestAudit8ServedSendWriteTimeoutEndsTheCall checks server.Stream.Send
+// for a caller that stops reading: "It blocks while the caller's
+// flow-control window is full [...] for at most WriteTimeout
+// (transport.Config), after which it fails with CodeUnavailable ("stream
+// write timed out") and the call ends" (and transport.Config.WriteTimeout:
+// "on a streaming call's own stream, it ends that call"). The call ends
+// for the handler too: its context ends, so that a handler that goes on
+// (reading, or waiting for its context) is not left running on a stream
+// that can send nothing more; the caller learns that the outcome is
+// unknown.
+func TestAudit8ServedSendWriteTimeoutEndsTheCall(t *testing.T) {
+	cfg := writeTimeoutConfig()
+	s := newServer(t, server.WithConfig(cfg))
+	rep := floodHandler(t, s, new(atomic.Int64))
+	c, err := client.Dial(t.Context(), listen(t, s), client.WithConfig(cfg))
+	require.NoError(t, err)
+	defer c.Close()
+	st, err := client.OpenBidi[[]byte, []byte](t.Context(), c, "Sink.Flood")
+	require.NoError(t, err)
+	defer st.Close()
+
+	r := within(t, rep, 10*time.Second, "the handler's report")
+	t.Logf("the handler's Send failed after %v: %v; its context then: %v", r.took, r.sendErr, r.ctxErr)
+	checkWriteTimedOut(t, r.sendErr)
+	assert.LessOrEqual(t, r.took, cfg.WriteTimeout+audit8Slack, "Send blocks for at most WriteTimeout")
+	assert.ErrorIs(t, r.ctxErr, context.Canceled, "the call ended: the handler's context")
+
+	var rerr error
+	for range 4096 {
+		if _, rerr = st.Recv(); rerr != nil {
+			break
+		}
+	}
+	require.Error(t, rerr)
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(rerr), "the caller: %v", rerr)
+	assert.False(t, ferry.NotExecuted(rerr), "the handler ran: outcome unknown")
+}
+
+// TestAudit8ServedSendEndsWithTheCallersContext checks server.Stream.Send
+// when the caller's context ends first (WriteTimeout far away): Send
+// "blocks while the caller's flow-control window is full, until ctx ends"
+// and then returns the context's code (Stream.Recv's doc: CodeCanceled or
+// CodeDeadlineExceeded once ctx ended). The cancel comes while the
+// caller's application does not use the stream at all: PROTOCOL.md 6,
+// "Cancel", has a Ferry client send $ferry.cancelstream as soon as its
+// context ends.
+func TestAudit8ServedSendEndsWithTheCallersContext(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		code ferry.Code
+		want error
+	}{
+		{"deadline", ferry.CodeDeadlineExceeded, context.DeadlineExceeded},
+		{"cancel", ferry.CodeCanceled, context.Canceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newServer(t, server.WithConfig(audit8LongWrites()))
+			var sent atomic.Int64
+			rep := floodHandler(t, s, &sent)
+			c, err := client.Dial(t.Context(), listen(t, s), client.WithConfig(audit8LongWrites()))
+			require.NoError(t, err)
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+			defer cancel()
+			st, err := client.OpenBidi[[]byte, []byte](ctx, c, "Sink.Flood")
+			require.NoError(t, err)
+			defer st.Close()
+			// The handler fills the window at once (1 MiB); its Send then
+			// blocks until the caller's context ends.
+			stalled(t, &sent, rep, int(audit8LongWrites().StreamWindow))
+			if tc.name == "cancel" {
+				cancel()
+			}
+			r := within(t, rep, 10*time.Second, "the handler's report")
+			t.Logf("the handler's Send failed after %v: %v", r.took, r.sendErr)
+			assert.Equal(t, tc.code, ferry.CodeOf(r.sendErr), "%v", r.sendErr)
+			assert.ErrorIs(t, r.sendErr, tc.want)
+			assert.NotContains(t, fmtV(r.sendErr), "write timed out")
+			assert.ErrorIs(t, r.ctxErr, tc.want, "the handler's context")
+			assert.Less(t, r.took, 500*time.Millisecond+audit8Slack, "Send waited for the write timeout")
+		})
+	}
+}
+
+var _ = errors.New
+var _ net.Conn
