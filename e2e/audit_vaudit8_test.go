@@ -10,8 +10,8 @@ package e2e_test
 
 import (
 	"context"
-	"errors"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -338,5 +338,166 @@ func TestAudit8ServedSendEndsWithTheCallersContext(t *testing.T) {
 	}
 }
 
-var _ = errors.New
-var _ net.Conn
+// deafConn is a client's connection that stops reading, for good, once
+// deaf is closed: the server's writes then fill the socket buffers and
+// stall, as with a peer that stopped reading its socket.
+type deafConn struct {
+	net.Conn
+	deaf   chan struct{}
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (c *deafConn) Read(p []byte) (int, error) {
+	select {
+	case <-c.deaf:
+		<-c.closed
+		return 0, net.ErrClosed
+	default:
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *deafConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+// opaqueListener hands out its connections as plain net.Conns, which
+// hide the TCP connection under them: the server cannot set the kernel's
+// TCP_USER_TIMEOUT on them (transport.SetUserTimeout), which would break
+// a stalled connection on its own on Linux. Only Ferry's own write
+// deadlines are then left to do it.
+type opaqueListener struct{ net.Listener }
+
+func (l opaqueListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return struct{ net.Conn }{c}, nil
+}
+
+// bigReply is what "Big.Get" returns to every call: 1 MiB, written from
+// this one slice (server.Handle's replies are not copied).
+var bigReply = make([]byte, 1<<20)
+
+// deafSetup serves "Big.Get" (a 1 MiB reply) and "Sink.Hold" (a stream
+// that waits for its context) with cfg, and connects a client whose
+// reads stop on deaf, with a stream window (64 MiB) that lets the server
+// send far more than the socket buffers hold before any window runs
+// out. gone is closed when the server has ended the connection.
+func deafSetup(t *testing.T, cfg transport.Config) (s *server.Server, c *client.Client, deaf chan struct{}, gone chan struct{}) {
+	t.Helper()
+	gone = make(chan struct{})
+	var once sync.Once
+	s = newServer(t, server.WithConfig(cfg), server.WithMemoryBudget(1<<30),
+		server.WithConnHooks(nil, func(*server.Peer) { once.Do(func() { close(gone) }) }))
+	require.NoError(t, server.Handle(s, "Big.Get", func(context.Context, *struct{}) (*[]byte, error) {
+		return &bigReply, nil
+	}))
+	require.NoError(t, server.HandleBidi(s, "Sink.Hold", func(ctx context.Context, st *server.BidiStream[[]byte, []byte]) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = s.Serve(opaqueListener{l}) }()
+	nc, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	deaf = make(chan struct{})
+	ccfg := transport.DefaultConfig()
+	ccfg.KeepAliveInterval = 0
+	ccfg.StreamWindow = 64 << 20
+	ccfg.MemoryBudget = 1 << 30
+	c, err = client.New(&deafConn{Conn: nc, deaf: deaf, closed: make(chan struct{})}, client.WithConfig(ccfg))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return s, c, deaf, gone
+}
+
+// TestAudit8PeerThatStopsReadingItsSocket checks SECURITY.md's "a peer
+// that stops reading: WriteTimeout on every write, session streams
+// included (... on the call stream, the connection)" and PROTOCOL.md 5
+// ("Writes on every stream have a deadline (WriteTimeout ...): a peer
+// that stops reading its replies has the stream closed") for a peer that
+// stops reading its socket while granting all the window the server
+// wants, so that the server's writes stall in the socket, under the
+// session, not in a stream's window. The server's session writes a quiet
+// session's frames in yamux's send loop and batches a busy one's
+// (transport/coalesce.go): both must give up within about WriteTimeout
+// and end the connection, with keepalives off (they would end it too)
+// and memory budgets far away.
+func TestAudit8PeerThatStopsReadingItsSocket(t *testing.T) {
+	for _, busy := range []bool{false, true} {
+		name := "quiet"
+		if busy {
+			name = "busy"
+		}
+		t.Run(name, func(t *testing.T) {
+			cfg := transport.DefaultConfig()
+			cfg.WriteTimeout = time.Second
+			cfg.KeepAliveInterval = 0
+			cfg.MemoryBudget = 1 << 30
+			s, c, deaf, gone := deafSetup(t, cfg)
+			if busy {
+				// More streams than a quiet session has (four).
+				for range 6 {
+					st, err := client.OpenBidi[[]byte, []byte](t.Context(), c, "Sink.Hold")
+					require.NoError(t, err)
+					defer st.Close()
+				}
+				require.Eventually(t, func() bool {
+					conns := s.Conns()
+					return len(conns) == 1 && conns[0].StreamingCalls == 6
+				}, 5*time.Second, time.Millisecond)
+			}
+			close(deaf)
+			t0 := time.Now()
+			for range 64 { // 64 MiB of replies, more than the socket buffers take
+				c.Go(t.Context(), "Big.Get", struct{}{}, nil)
+			}
+			within(t, gone, cfg.WriteTimeout+5*time.Second, "the server ends the connection of a peer that stopped reading")
+			took := time.Since(t0)
+			t.Logf("%s: the server ended the connection %v after the calls were sent (WriteTimeout %v)", name, took, cfg.WriteTimeout)
+			// Within about WriteTimeout of the stall, which comes as soon
+			// as the socket buffers are full: not after a second
+			// timeout (a write in yamux's send loop without a deadline
+			// ends only when the session's close gives up on it, twice
+			// WriteTimeout after the stall).
+			assert.Less(t, took, cfg.WriteTimeout*8/5, "the server took more than about WriteTimeout to give up on the peer")
+		})
+	}
+}
+
+// TestAudit8ShutdownWithAPeerThatStopsReading checks server.Shutdown's
+// bound, "Shutdown returns at most 100 ms after ctx ends, whatever the
+// handlers do", when a peer has stopped reading its socket with replies
+// queued for it and the write timeout (10 s by default) far away: the
+// drain's go-away cannot be written, and must not hold Shutdown.
+func TestAudit8ShutdownWithAPeerThatStopsReading(t *testing.T) {
+	cfg := transport.DefaultConfig()
+	cfg.KeepAliveInterval = 0
+	cfg.MemoryBudget = 1 << 30
+	s, c, deaf, gone := deafSetup(t, cfg)
+	close(deaf)
+	for range 64 {
+		c.Go(t.Context(), "Big.Get", struct{}{}, nil)
+	}
+	// The replies pile up unwritten: their calls count as running until
+	// their replies are written (a 1 MiB reply is written from the
+	// handler's slice).
+	require.Eventually(t, func() bool {
+		conns := s.Conns()
+		return len(conns) == 1 && conns[0].Running >= 32
+	}, 5*time.Second, time.Millisecond, "calls whose replies wait for the peer")
+	const budget = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), budget)
+	defer cancel()
+	t0 := time.Now()
+	err := s.Shutdown(ctx)
+	took := time.Since(t0)
+	t.Logf("Shutdown returned after %v with a %v budget: %v", took, budget, err)
+	assert.Less(t, took, budget+100*time.Millisecond+150*time.Millisecond, "at most 100 ms after ctx ends")
+	within(t, gone, audit8Slack, "the connection ended")
+}
