@@ -9,7 +9,9 @@ package e2e_test
 // acknowledges.
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -500,4 +502,142 @@ func TestAudit8ShutdownWithAPeerThatStopsReading(t *testing.T) {
 	t.Logf("Shutdown returned after %v with a %v budget: %v", took, budget, err)
 	assert.Less(t, took, budget+100*time.Millisecond+150*time.Millisecond, "at most 100 ms after ctx ends")
 	within(t, gone, audit8Slack, "the connection ended")
+}
+
+// TestAudit8StreamOpenNeverAcknowledged checks transport.Config's
+// StreamOpenTimeout ("how long a stream this side opened may go
+// unacknowledged by the peer: once it passes, the whole session is
+// closed") from a raw session whose server opens a streaming call to it
+// (through a Peer) that it never acknowledges. The stream's caller
+// learns that the connection was lost.
+func TestAudit8StreamOpenNeverAcknowledged(t *testing.T) {
+	cfg := transport.DefaultConfig()
+	cfg.StreamOpenTimeout = 300 * time.Millisecond
+	gone := make(chan struct{})
+	opened := make(chan error, 1)
+	s := newServer(t, server.WithConfig(cfg), server.WithConnHooks(func(p *server.Peer) {
+		st, err := p.NewStream(context.Background(), "Feed.Anything")
+		if err == nil {
+			err = st.Recv(nil)
+			st.Close()
+		}
+		opened <- err
+	}, func(*server.Peer) { close(gone) }))
+	c := dialRaw(t, listen(t, s))
+	hello := request(1, "$ferry.hello", []any{map[string]any{}}, map[string]any{})
+	c.write(yamuxFrame(1, 1, 1, 0), yamuxFrame(0, 0, 1, uint32(len(hello))), hello)
+	// Read on, never acknowledging stream 2, until the session ends.
+	var syn time.Time
+	var err error
+	for range 1000 {
+		var f yamuxFrameSeen
+		if f, _, err = gapFrame(c, 5*time.Second); err != nil {
+			break
+		}
+		if f.stream == 2 && f.typ == 1 && f.flags&1 != 0 {
+			syn = time.Now()
+		}
+	}
+	require.False(t, syn.IsZero(), "the server opened stream 2 (a window update with SYN)")
+	took := time.Since(syn)
+	require.Error(t, err)
+	require.False(t, isTimeout(err), "the session still runs 5 s after an open it never acknowledged")
+	t.Logf("the session ended %v after the unacknowledged open (StreamOpenTimeout %v): %v", took, cfg.StreamOpenTimeout, err)
+	assert.GreaterOrEqual(t, took, cfg.StreamOpenTimeout-50*time.Millisecond, "not before StreamOpenTimeout")
+	assert.Less(t, took, cfg.StreamOpenTimeout+audit8Slack)
+	within(t, gone, 5*time.Second, "the connection's end")
+	err = within(t, opened, 5*time.Second, "the stream's end")
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "the stream's caller: %v", err)
+}
+
+// TestAudit8SessionOpen checks transport.Session.Open against a peer
+// that never acknowledges a stream: Open "returns once its opening frame
+// is sent, without waiting for the peer's acknowledgement"; "while
+// AcceptBacklog streams this side opened are still unacknowledged, Open
+// waits for one of them to be; ctx bounds that wait"; and the session
+// ends once StreamOpenTimeout has passed.
+func TestAudit8SessionOpen(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	peer := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		peer <- c
+	}()
+	nc, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	pc := within(t, peer, 5*time.Second, "the accept")
+	defer pc.Close()
+	raw := &rawConn{t: t, conn: pc, r: bufio.NewReader(pc)}
+
+	cfg := transport.DefaultConfig()
+	cfg.AcceptBacklog = 2
+	cfg.StreamOpenTimeout = time.Second
+	cfg.KeepAliveInterval = 0
+	sess, err := transport.Client(nc, cfg)
+	require.NoError(t, err)
+	defer sess.Close()
+	for i := range cfg.AcceptBacklog {
+		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+		st, err := sess.Open(ctx)
+		cancel()
+		require.NoError(t, err, "open %d, no acknowledgement needed", i+1)
+		defer st.Close()
+		f, _, err := gapFrame(raw, 5*time.Second)
+		require.NoError(t, err)
+		assert.Equal(t, uint32(2*i+1), f.stream, "the opening frame was sent")
+	}
+	t0 := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	_, err = sess.Open(ctx)
+	took := time.Since(t0)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "an open past AcceptBacklog unacknowledged streams waits, until ctx ends")
+	assert.Less(t, took, 200*time.Millisecond+audit8Slack)
+	select {
+	case <-sess.Done():
+		t.Logf("the session ended %v after the first open", time.Since(t0))
+	case <-time.After(cfg.StreamOpenTimeout + 5*time.Second):
+		t.Fatal("the session still runs 5 s past StreamOpenTimeout with streams never acknowledged")
+	}
+}
+
+// TestAudit8NewBoundsItsHandshake checks transport.Config's "A client
+// started with client.New also bounds its handshake by it"
+// (StreamOpenTimeout): New on a connection to a peer that never answers
+// the hello fails once StreamOpenTimeout has passed, and not before.
+func TestAudit8NewBoundsItsHandshake(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.Copy(io.Discard, c) // reads all, answers nothing
+	}()
+	nc, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	cfg := transport.DefaultConfig()
+	cfg.StreamOpenTimeout = 400 * time.Millisecond
+	t0 := time.Now()
+	c, err := client.New(nc, client.WithConfig(cfg))
+	took := time.Since(t0)
+	if c != nil {
+		c.Close()
+	}
+	t.Logf("New failed after %v: %v", took, err)
+	require.Error(t, err)
+	assert.GreaterOrEqual(t, took, cfg.StreamOpenTimeout-50*time.Millisecond)
+	assert.Less(t, took, cfg.StreamOpenTimeout+audit8Slack)
+	// Two bounds of the same length race: the hello's deadline
+	// (deadline_exceeded) and the call stream that was never
+	// acknowledged (the session closes: unavailable).
+	assert.Contains(t, []ferry.Code{ferry.CodeUnavailable, ferry.CodeDeadlineExceeded}, ferry.CodeOf(err), "%v", err)
 }

@@ -39,8 +39,12 @@ type Config struct {
 	// that data is dropped (a stream the peer never closes keeps about
 	// 1 KiB, charged to MemoryBudget, until the session ends). Default 15 s.
 	StreamCloseTimeout time.Duration
-	// StreamOpenTimeout bounds how long opening a stream waits for the
-	// peer's acknowledgement. Default 10 s.
+	// StreamOpenTimeout bounds how long a stream this side opened may go
+	// unacknowledged by the peer: once it passes, the whole session is
+	// closed (yamux's rule; a Ferry peer acknowledges every stream as it
+	// arrives). Opening does not wait for the acknowledgement (see
+	// Session.Open). A client started with client.New also bounds its
+	// handshake by it. Default 10 s.
 	StreamOpenTimeout time.Duration
 	// AcceptBacklog bounds streams opened by the peer and not yet
 	// accepted (more are refused), and the streams this side opens that
