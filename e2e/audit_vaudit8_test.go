@@ -641,3 +641,121 @@ func TestAudit8NewBoundsItsHandshake(t *testing.T) {
 	// acknowledged (the session closes: unavailable).
 	assert.Contains(t, []ferry.Code{ferry.CodeUnavailable, ferry.CodeDeadlineExceeded}, ferry.CodeOf(err), "%v", err)
 }
+
+// deafListener hands out connections whose reads stop once deaf is
+// closed (deafConn), hiding the TCP connection as opaqueListener does.
+type deafListener struct {
+	net.Listener
+	deaf chan struct{}
+}
+
+func (l deafListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &deafConn{Conn: c, deaf: l.deaf, closed: make(chan struct{})}, nil
+}
+
+// stalledServer serves the test services with a 64 MiB stream window on
+// connections whose reads stop once the returned channel is closed, and
+// dials it with ccfg: closing the channel makes the client's writes
+// stall in the socket, under the session.
+func stalledServer(t *testing.T, ccfg transport.Config) (*client.Client, chan struct{}) {
+	t.Helper()
+	cfg := transport.DefaultConfig()
+	cfg.StreamWindow = 64 << 20
+	cfg.MemoryBudget = 1 << 30
+	cfg.KeepAliveInterval = 0
+	s := newServer(t, server.WithConfig(cfg), server.WithMemoryBudget(1<<30))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	deaf := make(chan struct{})
+	go func() { _ = s.Serve(deafListener{l, deaf}) }()
+	ccfg.KeepAliveInterval = 0
+	c, err := client.Dial(t.Context(), l.Addr().String(), client.WithConfig(ccfg))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c, deaf
+}
+
+// TestAudit8ClientCloseWithAServerThatStopsReading checks client.Close,
+// "Calls in flight fail at once with an error wrapping ferry.ErrClosed (a
+// call still waiting for room in a full write queue, behind writes the
+// server does not take, within Close's one second for the last writes)",
+// when the server has stopped reading its socket: no call waits for the
+// write timeout (10 s by default), and Close returns.
+func TestAudit8ClientCloseWithAServerThatStopsReading(t *testing.T) {
+	c, deaf := stalledServer(t, transport.DefaultConfig())
+	close(deaf)
+	args := make([]byte, 1<<20)
+	const n = 32 // 32 MiB: more than the socket buffers take
+	errs := make(chan error, n)
+	for range n {
+		go func() { errs <- c.Call(t.Context(), "Echo.Echo", args, nil) }()
+	}
+	// The calls are stalled: none ends while the server does not read.
+	select {
+	case err := <-errs:
+		t.Fatalf("a call ended while the server read nothing: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	t0 := time.Now()
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		c.Close()
+	}()
+	for i := range n {
+		err := within(t, errs, 5*time.Second, "a call in flight after Close")
+		took := time.Since(t0)
+		if i == 0 || i == n-1 {
+			t.Logf("call %d failed %v after Close began: %v", i+1, took, err)
+		}
+		if i == 0 {
+			assert.Less(t, took, 500*time.Millisecond, "the calls sent fail at once")
+		}
+		assert.ErrorIs(t, err, ferry.ErrClosed)
+	}
+	assert.Less(t, time.Since(t0), time.Second+audit8Slack, "every call in flight fails within Close's second")
+	within(t, closed, time.Second+audit8Slack, "Close")
+	t.Logf("Close returned after %v", time.Since(t0))
+}
+
+// TestAudit8GoWaitsForRoomAtMostWriteTimeout checks client.Conn.Go's
+// "It does not wait for the network, only for room in the connection's
+// write queue: while 1 MiB of messages waits behind a write the server
+// does not take, Go (like Call and Notify) waits, for at most the
+// WriteTimeout": against a server that stopped reading its socket, Go
+// returns at once until the queue is full, then the Go that waits
+// returns within about WriteTimeout, whatever its ctx's deadline, and the
+// connection is lost (outcome unknown for what was sent, not executed
+// for what was not).
+func TestAudit8GoWaitsForRoomAtMostWriteTimeout(t *testing.T) {
+	ccfg := transport.DefaultConfig()
+	ccfg.WriteTimeout = time.Second
+	c, deaf := stalledServer(t, ccfg)
+	close(deaf)
+	args := make([]byte, 256<<10)
+	var calls []*ferry.Call
+	blocked := time.Duration(0)
+	for range 1024 { // 256 MiB at most, far past the socket buffers
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		t0 := time.Now()
+		calls = append(calls, c.Go(ctx, "Echo.Echo", args, nil))
+		took := time.Since(t0)
+		cancel()
+		if took > 50*time.Millisecond {
+			blocked = took
+			break
+		}
+	}
+	require.NotZero(t, blocked, "no Go waited")
+	t.Logf("Go %d waited %v (WriteTimeout %v, ctx 100 ms)", len(calls), blocked, ccfg.WriteTimeout)
+	assert.Less(t, blocked, ccfg.WriteTimeout+audit8Slack, "Go waits for at most WriteTimeout")
+	within(t, c.Done(), audit8Slack, "the connection's end after its write timed out")
+	for i, call := range calls {
+		within(t, call.Done(), audit8Slack, "a call's end")
+		assert.Error(t, call.Err(), "call %d", i+1)
+	}
+}
