@@ -759,3 +759,115 @@ func TestAudit8GoWaitsForRoomAtMostWriteTimeout(t *testing.T) {
 		assert.Error(t, call.Err(), "call %d", i+1)
 	}
 }
+
+// TestAudit8EvictedSessionThatNeverAnswersThePing checks the time bound
+// of WithConnLimits (and PROTOCOL.md 7): "A quiet session [...] gets
+// $ferry.goaway on its call streams and a yamux go-away first, and is
+// closed once it answered a ping sent after them (or after 250 ms)". A
+// raw session that reads everything but never answers a ping makes room
+// for a newcomer from its address: it sees the three in that order, then
+// the end of the connection about 250 ms after the ping, and the newcomer
+// is served.
+func TestAudit8EvictedSessionThatNeverAnswersThePing(t *testing.T) {
+	s := newServer(t, server.WithConnLimits(0, 1))
+	addr := listen(t, s)
+	c := dialRaw(t, addr)
+	hello := request(1, "$ferry.hello", []any{map[string]any{}}, map[string]any{})
+	c.write(yamuxFrame(1, 1, 1, 0), yamuxFrame(0, 0, 1, uint32(len(hello))), hello)
+	f, _, err := gapFrame(c, 5*time.Second)
+	for range 10 {
+		if err != nil || f.stream == 1 && len(f.data) > 0 {
+			break
+		}
+		f, _, err = gapFrame(c, 5*time.Second)
+	}
+	require.NoError(t, err)
+	require.NotEmpty(t, f.data, "the hello's answer")
+	require.Eventually(t, func() bool { return allQuiet(s, 1) }, 5*time.Second, 5*time.Millisecond)
+
+	fresh := make(chan error, 1)
+	go func() {
+		c, err := client.Dial(t.Context(), addr)
+		if err == nil {
+			var sum int64
+			err = c.Call(t.Context(), "Arith.Add", map[string]int64{"A": 1, "B": 2}, &sum)
+			c.Close()
+		}
+		fresh <- err
+	}()
+	var seen []string
+	var ping time.Time
+	for range 100 {
+		f, _, err = gapFrame(c, 5*time.Second)
+		if err != nil {
+			break
+		}
+		switch {
+		case f.typ == 0 && f.stream == 1:
+			for _, m := range gapMessages(t, f.data) {
+				seen = append(seen, fmtV(m[1]))
+			}
+		case f.typ == 3:
+			seen = append(seen, "go-away")
+		case f.typ == 2 && f.flags&1 != 0:
+			seen = append(seen, "ping")
+			ping = time.Now()
+		}
+	}
+	took := time.Since(ping)
+	require.Error(t, err)
+	require.False(t, isTimeout(err), "the evicted session still runs 5 s later")
+	require.GreaterOrEqual(t, len(seen), 3, "%v", seen)
+	assert.Equal(t, []string{"$ferry.goaway", "go-away", "ping"}, seen[:3])
+	t.Logf("frames %v; the connection ended %v after the ping: %v", seen, took, err)
+	assert.GreaterOrEqual(t, took, 200*time.Millisecond, "it waited for the ping's answer")
+	assert.Less(t, took, 250*time.Millisecond+audit8Slack, "closed about 250 ms after a ping it does not answer")
+	require.NoError(t, within(t, fresh, 10*time.Second, "the newcomer's call"), "the newcomer is served")
+}
+
+// TestAudit8StreamWriteMayBeCutAfterSevenEighths checks what
+// transport.Config.WriteTimeout says of every writer (a streaming call's
+// included): it "re-arms its deadline only once less than 7/8 of it is
+// left, so a write may be cut after 7/8 of WriteTimeout". A caller sends
+// a small message (its write arms the deadline), then, WriteTimeout/16
+// later, a message larger than the handler's window, which never
+// receives: that write waits under the deadline armed before it, and
+// fails about WriteTimeout/16 before a full WriteTimeout has passed since
+// it began, never before 7/8 of it.
+func TestAudit8StreamWriteMayBeCutAfterSevenEighths(t *testing.T) {
+	cfg := transport.DefaultConfig()
+	cfg.WriteTimeout = 2 * time.Second
+	s := newServer(t, server.WithConfig(cfg))
+	require.NoError(t, server.HandleBidi(s, "Sink.Ignore", func(ctx context.Context, st *server.BidiStream[[]byte, []byte]) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}))
+	c, err := client.Dial(t.Context(), listen(t, s), client.WithConfig(cfg))
+	require.NoError(t, err)
+	defer c.Close()
+	st, err := client.OpenBidi[[]byte, []byte](t.Context(), c, "Sink.Ignore")
+	require.NoError(t, err)
+	defer st.Close()
+	small := []byte("x")
+	armed := time.Now()
+	require.NoError(t, st.Send(&small))
+	<-time.After(cfg.WriteTimeout / 16) // the gap between the two writes
+	big := make([]byte, 2*int(cfg.StreamWindow))
+	began := time.Now()
+	require.NoError(t, st.Send(&big)) // queued: its write waits for window
+	// Messages queue behind it (64 KiB at most); Send fails once the
+	// write did.
+	more := make([]byte, 16<<10)
+	for range 1 << 12 {
+		if err = st.Send(&more); err != nil {
+			break
+		}
+	}
+	took := time.Since(began)
+	gap := began.Sub(armed)
+	t.Logf("the write failed %v after it began, %v after the deadline was armed: %v", took, time.Since(armed), err)
+	checkWriteTimedOut(t, err)
+	require.Less(t, gap, cfg.WriteTimeout/8, "the second write began while the deadline was still 7/8 ahead")
+	assert.Less(t, took, cfg.WriteTimeout-gap/2, "cut under the deadline armed before it began")
+	assert.GreaterOrEqual(t, took, cfg.WriteTimeout*7/8-50*time.Millisecond, "never before 7/8 of WriteTimeout")
+}

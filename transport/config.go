@@ -27,9 +27,9 @@ type Config struct {
 	KeepAliveInterval time.Duration
 	// WriteTimeout bounds every write; a write that cannot finish in time
 	// breaks the connection (on a streaming call's own stream, it ends
-	// that call). A call stream's writer re-arms its deadline
-	// only once less than 7/8 of it is left, so a write there may be cut
-	// after 7/8 of WriteTimeout. A stream's reader grants window in steps
+	// that call). Every writer (a call stream's, a streaming call's,
+	// the session's own) re-arms its deadline only once less than 7/8 of
+	// it is left, so a write may be cut after 7/8 of WriteTimeout. A stream's reader grants window in steps
 	// of half its StreamWindow, so a streaming call whose reader takes
 	// less than that per WriteTimeout, however steadily, ends once its
 	// window is full. Default 10 s; range 100 ms to 10 min.
