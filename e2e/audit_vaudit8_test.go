@@ -268,30 +268,65 @@ func floodHandler(t *testing.T, s *server.Server, sent *atomic.Int64) <-chan flo
 // unknown.
 func TestAudit8ServedSendWriteTimeoutEndsTheCall(t *testing.T) {
 	cfg := writeTimeoutConfig()
-	s := newServer(t, server.WithConfig(cfg))
-	rep := floodHandler(t, s, new(atomic.Int64))
-	c, err := client.Dial(t.Context(), listen(t, s), client.WithConfig(cfg))
-	require.NoError(t, err)
-	defer c.Close()
-	st, err := client.OpenBidi[[]byte, []byte](t.Context(), c, "Sink.Flood")
-	require.NoError(t, err)
-	defer st.Close()
-
-	r := within(t, rep, 10*time.Second, "the handler's report")
-	t.Logf("the handler's Send failed after %v: %v; its context then: %v", r.took, r.sendErr, r.ctxErr)
-	checkWriteTimedOut(t, r.sendErr)
-	assert.LessOrEqual(t, r.took, cfg.WriteTimeout+audit8Slack, "Send blocks for at most WriteTimeout")
-	assert.ErrorIs(t, r.ctxErr, context.Canceled, "the call ended: the handler's context")
-
-	var rerr error
-	for range 4096 {
-		if _, rerr = st.Recv(); rerr != nil {
-			break
+	check := func(t *testing.T, rep <-chan flood, st *client.BidiStream[[]byte, []byte]) {
+		r := within(t, rep, 10*time.Second, "the handler's report")
+		t.Logf("the handler's Send failed after %v: %v; its context then: %v", r.took, r.sendErr, r.ctxErr)
+		checkWriteTimedOut(t, r.sendErr)
+		assert.LessOrEqual(t, r.took, cfg.WriteTimeout+audit8Slack, "Send blocks for at most WriteTimeout")
+		assert.ErrorIs(t, r.ctxErr, context.Canceled, "the call ended: the handler's context")
+		var rerr error
+		for range 4096 {
+			if _, rerr = st.Recv(); rerr != nil {
+				break
+			}
 		}
+		require.Error(t, rerr)
+		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(rerr), "the caller: %v", rerr)
+		assert.False(t, ferry.NotExecuted(rerr), "the handler ran: outcome unknown")
 	}
-	require.Error(t, rerr)
-	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(rerr), "the caller: %v", rerr)
-	assert.False(t, ferry.NotExecuted(rerr), "the handler ran: outcome unknown")
+	t.Run("server handler", func(t *testing.T) {
+		s := newServer(t, server.WithConfig(cfg))
+		rep := floodHandler(t, s, new(atomic.Int64))
+		c, err := client.Dial(t.Context(), listen(t, s), client.WithConfig(cfg))
+		require.NoError(t, err)
+		defer c.Close()
+		st, err := client.OpenBidi[[]byte, []byte](t.Context(), c, "Sink.Flood")
+		require.NoError(t, err)
+		defer st.Close()
+		check(t, rep, st)
+	})
+	t.Run("client handler", func(t *testing.T) {
+		// The same handler served by a client, on a stream its server
+		// opens (Peer): the same rules with the roles swapped.
+		s, peers := peerServer(t, server.WithConfig(cfg))
+		c, err := client.Dial(t.Context(), listen(t, s), client.WithConfig(cfg))
+		require.NoError(t, err)
+		defer c.Close()
+		rep := make(chan flood, 1)
+		require.NoError(t, client.HandleBidi(c, "Sink.Flood", func(ctx context.Context, recv func() (*[]byte, error), send func(*[]byte) error) error {
+			var r flood
+			m := make([]byte, 16<<10)
+			for range 4096 {
+				t0 := time.Now()
+				if r.sendErr = send(&m); r.sendErr != nil {
+					r.took = time.Since(t0)
+					break
+				}
+			}
+			select {
+			case <-ctx.Done():
+				r.ctxErr = ctx.Err()
+			case <-time.After(5 * time.Second):
+			}
+			rep <- r
+			return r.sendErr
+		}))
+		p := within(t, peers, 5*time.Second, "the connect hook")
+		st, err := client.OpenBidi[[]byte, []byte](t.Context(), p, "Sink.Flood")
+		require.NoError(t, err)
+		defer st.Close()
+		check(t, rep, st)
+	})
 }
 
 // TestAudit8ServedSendEndsWithTheCallersContext checks server.Stream.Send
@@ -870,4 +905,42 @@ func TestAudit8StreamWriteMayBeCutAfterSevenEighths(t *testing.T) {
 	require.Less(t, gap, cfg.WriteTimeout/8, "the second write began while the deadline was still 7/8 ahead")
 	assert.Less(t, took, cfg.WriteTimeout-gap/2, "cut under the deadline armed before it began")
 	assert.GreaterOrEqual(t, took, cfg.WriteTimeout*7/8-50*time.Millisecond, "never before 7/8 of WriteTimeout")
+}
+
+// TestAudit8ExpiredStreamLingersAtMostTwoSeconds checks PROTOCOL.md 6,
+// "Deadline", from a fake server that never sends the final status: when
+// the caller's deadline passes, "the caller sends no cancel [...]: it
+// keeps the stream open (reading and discarding, for at most 2 s)", and
+// "the caller reports deadline_exceeded either way". The stream closes
+// about 2 s after the deadline (not at once: a close would read as a
+// cancel), and the next thing on the call stream is the next call, no
+// $ferry.cancelstream.
+func TestAudit8ExpiredStreamLingersAtMostTwoSeconds(t *testing.T) {
+	c, f, _ := dialFake(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	dl, _ := ctx.Deadline()
+	st, err := c.NewStream(ctx, "S.Chat")
+	require.NoError(t, err)
+	defer st.Close()
+	ws, open := f.acceptCall()
+	require.Equal(t, "S.Chat", open[2])
+	got := make(chan error, 1)
+	go func() { got <- st.Recv(nil) }()
+	err = within(t, got, time.Until(dl)+audit8Slack, "Recv after the deadline")
+	assert.Equal(t, ferry.CodeDeadlineExceeded, ferry.CodeOf(err), "%v", err)
+	// The server sends nothing: the caller closes its side by itself.
+	require.NoError(t, ws.st.SetReadDeadline(time.Now().Add(10*time.Second)))
+	n, err := io.Copy(io.Discard, ws.r)
+	closed := time.Since(dl)
+	require.NoError(t, err, "the caller closes the stream (EOF)")
+	assert.Zero(t, n, "nothing after the opening request")
+	t.Logf("the caller closed the expired stream %v after its deadline", closed)
+	assert.GreaterOrEqual(t, closed, time.Second, "it kept the stream open for the server's status")
+	assert.Less(t, closed, 2*time.Second+audit8Slack, "for at most 2 s")
+	call := c.Go(t.Context(), "S.After", nil, nil)
+	m := f.next()
+	assert.Equal(t, "S.After", m[2], "no $ferry.cancelstream when a deadline passes: %v", m)
+	f.call.write(enc([]any{1, m[1], nil, true}))
+	require.NoError(t, call.Wait())
 }
