@@ -455,11 +455,11 @@ func deafSetup(t *testing.T, cfg transport.Config) (s *server.Server, c *client.
 
 // TestAudit8PeerThatStopsReadingItsSocket checks SECURITY.md's "a peer
 // that stops reading: WriteTimeout on every write, session streams
-// included (... on the call stream, the connection)" and PROTOCOL.md 5
-// ("Writes on every stream have a deadline (WriteTimeout ...): a peer
-// that stops reading its replies has the stream closed") for a peer that
-// stops reading its socket while granting all the window the server
-// wants, so that the server's writes stall in the socket, under the
+// included (a peer that stops reading its socket loses the connection
+// ...)" and transport.Config.WriteTimeout ("a write that cannot finish
+// in time breaks what it writes to: the connection, for a write to the
+// socket") for a peer that stops reading its socket while granting all
+// the window the server wants, so that the server's writes stall in the socket, under the
 // session, not in a stream's window. The server's session writes a quiet
 // session's frames in yamux's send loop and batches a busy one's
 // (transport/coalesce.go): both must give up within about WriteTimeout
@@ -943,4 +943,49 @@ func TestAudit8ExpiredStreamLingersAtMostTwoSeconds(t *testing.T) {
 	assert.Equal(t, "S.After", m[2], "no $ferry.cancelstream when a deadline passes: %v", m)
 	f.call.write(enc([]any{1, m[1], nil, true}))
 	require.NoError(t, call.Wait())
+}
+
+// TestAudit8CallStreamWithoutWindowIsClosed checks what
+// transport.Config.WriteTimeout and SECURITY.md say of a peer that stops
+// reading one stream ("a write that cannot finish in time breaks what it
+// writes to: [...] a stream, for a write that waits for the stream's
+// window (a call stream is closed, which ends a Ferry client's
+// connection ...)") from a raw session that reads its socket and answers
+// pings but never grants its call stream more window: replies past the
+// stream's 256 KiB wait, and once WriteTimeout has passed the server
+// closes that stream; the session goes on serving another call stream.
+func TestAudit8CallStreamWithoutWindowIsClosed(t *testing.T) {
+	cfg := transport.DefaultConfig()
+	cfg.WriteTimeout = 300 * time.Millisecond
+	s := newServer(t, server.WithConfig(cfg))
+	c := dialRaw(t, listen(t, s))
+	hello := request(1, "$ferry.hello", []any{map[string]any{}}, map[string]any{})
+	c.write(yamuxFrame(1, 1, 1, 0), yamuxFrame(0, 0, 1, uint32(len(hello))), hello)
+	// The hello's answer: the server has accepted the stream (and raised
+	// its own window to 1 MiB).
+	got := len(c.frameWhere(func(f yamuxFrameSeen) bool { return f.typ == 0 && f.stream == 1 }).data)
+	var reqs []byte
+	for i := range 8 { // 8 × 64 KiB of replies: twice the stream's window
+		reqs = append(reqs, request(uint32(2+i), "Echo.Echo", []any{make([]byte, 64<<10)}, map[string]any{})...)
+	}
+	c.write(yamuxFrame(0, 0, 1, uint32(len(reqs))), reqs)
+	t0 := time.Now()
+	f := c.frameWhere(func(f yamuxFrameSeen) bool {
+		if f.typ == 0 && f.stream == 1 {
+			got += len(f.data)
+		}
+		return f.stream == 1 && f.flags&(4|8) != 0 // FIN or RST
+	})
+	took := time.Since(t0)
+	t.Logf("the server closed the call stream (flags %d) %v after the requests, %d bytes of replies taken", f.flags, took, got)
+	assert.LessOrEqual(t, got, 256<<10, "no more than the stream's window")
+	assert.Less(t, took, cfg.WriteTimeout+audit8Slack, "within about WriteTimeout")
+
+	// The session itself goes on: another call stream is served.
+	add := request(1, "Arith.Add", []any{1, 2}, map[string]any{})
+	c.write(yamuxFrame(1, 1, 3, 0), yamuxFrame(0, 0, 3, uint32(len(add))), add)
+	f = c.frameWhere(func(f yamuxFrameSeen) bool { return f.typ == 0 && f.stream == 3 && len(f.data) > 0 })
+	msgs := gapMessages(t, f.data)
+	require.NotEmpty(t, msgs)
+	assert.EqualValues(t, 3, parseResponse(t, msgs[0]).result)
 }

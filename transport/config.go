@@ -26,13 +26,16 @@ type Config struct {
 	// Default 15 s; zero disables keepalives.
 	KeepAliveInterval time.Duration
 	// WriteTimeout bounds every write; a write that cannot finish in time
-	// breaks the connection (on a streaming call's own stream, it ends
-	// that call). Every writer (a call stream's, a streaming call's,
-	// the session's own) re-arms its deadline only once less than 7/8 of
-	// it is left, so a write may be cut after 7/8 of WriteTimeout. A stream's reader grants window in steps
-	// of half its StreamWindow, so a streaming call whose reader takes
-	// less than that per WriteTimeout, however steadily, ends once its
-	// window is full. Default 10 s; range 100 ms to 10 min.
+	// breaks what it writes to: the connection, for a write to the socket;
+	// a stream, for a write that waits for the stream's window (a call
+	// stream is closed, which ends a Ferry client's connection; a
+	// streaming call's own stream ends that call). Every writer (a call
+	// stream's, a streaming call's, the session's own) re-arms its
+	// deadline only once less than 7/8 of it is left, so a write may be
+	// cut after 7/8 of WriteTimeout. A stream's reader grants window in
+	// steps of half its StreamWindow, so a streaming call whose reader
+	// takes less than that per WriteTimeout, however steadily, ends once
+	// its window is full. Default 10 s; range 100 ms to 10 min.
 	WriteTimeout time.Duration
 	// StreamCloseTimeout is how long a stream this side closed may keep
 	// what the peer sends on it while waiting for the peer's close; then
