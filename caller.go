@@ -22,8 +22,11 @@ type Caller interface {
 	// errors.Is(err, context.Canceled) hold when ctx ended the call.
 	Call(ctx context.Context, method string, args, reply any) error
 	// Go starts a call and returns at once. reply must not be touched
-	// until the call's Done channel is closed. Go never blocks on the
-	// network, never panics and never drops a result.
+	// until the call's Done channel is closed. Go never panics and never
+	// drops a result. It does not wait for the network, only for room in
+	// the connection's write queue: while 1 MiB of messages waits behind
+	// a write the peer does not take, Go (like Call and Notify) waits, for
+	// at most the transport's WriteTimeout, whatever ctx says.
 	Go(ctx context.Context, method string, args, reply any) *Call
 	// Notify sends a one-way notification: no response ever comes, and
 	// the peer does not report whether it ran. It returns once the message

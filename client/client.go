@@ -268,7 +268,9 @@ func tlsFailure(err error) bool {
 }
 
 // Close ends the connection. Calls in flight fail at once with an error
-// wrapping ferry.ErrClosed, and the handlers of streams the server opened
+// wrapping ferry.ErrClosed (a call still waiting for room in a full write
+// queue, behind writes the server does not take, within Close's one
+// second for the last writes), and the handlers of streams the server opened
 // see their contexts canceled. It returns after the client's goroutines
 // exit, those handlers included.
 func (c *Client) Close() error {

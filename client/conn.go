@@ -38,8 +38,11 @@ func (c *Conn) Call(ctx context.Context, method string, args, reply any) error {
 }
 
 // Go starts a call and returns at once. reply must not be touched until
-// the call's Done channel is closed. Go never blocks on the network, never
-// panics and never drops a result.
+// the call's Done channel is closed. Go never panics and never drops a
+// result. It does not wait for the network, only for room in the
+// connection's write queue: while 1 MiB of messages waits behind a write
+// the server does not take, Go (like Call and Notify) waits, for at most
+// the WriteTimeout (transport.Config), whatever ctx says.
 func (c *Conn) Go(ctx context.Context, method string, args, reply any) *ferry.Call {
 	return c.eng.Go(ctx, method, args, reply)
 }

@@ -63,9 +63,10 @@ func (c *Client) newStream(ctx context.Context, method string, kind ferry.Stream
 func (s *Stream) Context() context.Context { return s.cs.Context() }
 
 // Send sends one message. It blocks while the server's window is full,
-// for at most the connection's WriteTimeout (transport.Config): a write
-// that waits that long fails with CodeUnavailable ("stream write timed
-// out") and ends the call. The server grants window in steps of half its
+// for at most the connection's WriteTimeout (transport.Config; a write
+// may be cut after 7/8 of it, as that doc says): a write that waits that
+// long fails with CodeUnavailable ("stream write timed out") and ends the
+// call. The server grants window in steps of half its
 // StreamWindow (512 KiB by default), so once the window is full a
 // handler that reads less than that per WriteTimeout, however steadily,
 // ends the call so too.

@@ -59,12 +59,13 @@ func (s *Stream) Context() context.Context { return s.ctx }
 
 // Send sends one message. It blocks while the caller's flow-control window
 // is full (the caller is not reading), until ctx ends or for at most
-// WriteTimeout (transport.Config), after which it fails with
-// CodeUnavailable ("stream write timed out") and the call ends. The
-// caller grants window in steps of half its StreamWindow (512 KiB by
-// default), so a caller that reads less than that per WriteTimeout,
-// however steadily, ends the call so too once the window is full. A
-// message over MaxMessageSize is not sent: CodeResourceExhausted.
+// WriteTimeout (transport.Config; a write may be cut after 7/8 of it, as
+// that doc says), after which it fails with CodeUnavailable ("stream write
+// timed out") and the call ends (its context is canceled). The caller
+// grants window in steps of half its StreamWindow (512 KiB by default), so
+// a caller that reads less than that per WriteTimeout, however steadily,
+// ends the call so too once the window is full. A message over
+// MaxMessageSize is not sent: CodeResourceExhausted.
 func (s *Stream) Send(v any) error { return s.st.Send(v) }
 
 // Recv receives the next message into v. It returns io.EOF once the caller

@@ -26,21 +26,28 @@ type Config struct {
 	// Default 15 s; zero disables keepalives.
 	KeepAliveInterval time.Duration
 	// WriteTimeout bounds every write; a write that cannot finish in time
-	// breaks the connection (on a streaming call's own stream, it ends
-	// that call). A call stream's writer re-arms its deadline
-	// only once less than 7/8 of it is left, so a write there may be cut
-	// after 7/8 of WriteTimeout. A stream's reader grants window in steps
-	// of half its StreamWindow, so a streaming call whose reader takes
-	// less than that per WriteTimeout, however steadily, ends once its
-	// window is full. Default 10 s; range 100 ms to 10 min.
+	// breaks what it writes to: the connection, for a write to the socket;
+	// a stream, for a write that waits for the stream's window (a call
+	// stream is closed, which ends a Ferry client's connection; a
+	// streaming call's own stream ends that call). Every writer (a call
+	// stream's, a streaming call's, the session's own) re-arms its
+	// deadline only once less than 7/8 of it is left, so a write may be
+	// cut after 7/8 of WriteTimeout. A stream's reader grants window in
+	// steps of half its StreamWindow, so a streaming call whose reader
+	// takes less than that per WriteTimeout, however steadily, ends once
+	// its window is full. Default 10 s; range 100 ms to 10 min.
 	WriteTimeout time.Duration
 	// StreamCloseTimeout is how long a stream this side closed may keep
 	// what the peer sends on it while waiting for the peer's close; then
 	// that data is dropped (a stream the peer never closes keeps about
 	// 1 KiB, charged to MemoryBudget, until the session ends). Default 15 s.
 	StreamCloseTimeout time.Duration
-	// StreamOpenTimeout bounds how long opening a stream waits for the
-	// peer's acknowledgement. Default 10 s.
+	// StreamOpenTimeout bounds how long a stream this side opened may go
+	// unacknowledged by the peer: once it passes, the whole session is
+	// closed (yamux's rule; a Ferry peer acknowledges every stream as it
+	// arrives). Opening does not wait for the acknowledgement (see
+	// Session.Open). A client started with client.New also bounds its
+	// handshake by it. Default 10 s.
 	StreamOpenTimeout time.Duration
 	// AcceptBacklog bounds streams opened by the peer and not yet
 	// accepted (more are refused), and the streams this side opens that

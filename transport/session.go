@@ -100,8 +100,12 @@ func newSession(conn net.Conn, cfg Config, accepting bool, b *Budget) (*Session,
 // hold. Engines on the session's streams charge it too.
 func (s *Session) Budget() *Budget { return s.budget }
 
-// Open opens a stream. ctx bounds the wait for the peer's acknowledgement
-// (yamux itself takes no context, so a late stream is closed).
+// Open opens a stream and returns once its opening frame is sent, without
+// waiting for the peer's acknowledgement (a stream the peer leaves
+// unacknowledged for StreamOpenTimeout closes the session). While
+// AcceptBacklog streams this side opened are still unacknowledged, Open
+// waits for one of them to be; ctx bounds that wait (yamux itself takes
+// no context, so a stream opened late is closed).
 func (s *Session) Open(ctx context.Context) (net.Conn, error) {
 	if ctx.Done() == nil {
 		return s.wrap(s.openStream())

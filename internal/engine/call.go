@@ -83,8 +83,9 @@ func (c *Channel) ControlCall(ctx context.Context, method string, args, reply an
 	return c.call(ctx, method, args, reply)
 }
 
-// Go starts an asynchronous call and returns its handle. It never blocks
-// on the network; interceptors, if any, run in a goroutine.
+// Go starts an asynchronous call and returns its handle. It waits only
+// for room in the write queue (highWater), not for the network;
+// interceptors, if any, run in a goroutine.
 func (c *Channel) Go(ctx context.Context, method string, args, reply any) *async.Call {
 	g := new(goCall)
 	async.Init(&g.call, method, args, reply)

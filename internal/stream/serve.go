@@ -124,7 +124,15 @@ func (s *served) WireBytes() (sent, received int64) { return s.cnt.WireBytes() }
 
 func (s *served) Send(v any) error {
 	if err := s.c.Send(v); err != nil {
-		return s.wrap(err)
+		fe := s.wrap(err)
+		if _, local := err.(*ferry.Error); !local { //nolint:errorlint // the stream layer's own errors are never wrapped
+			// The stream can send nothing more (a write that timed out,
+			// a reset): the call is over, as on the calling side, so
+			// that a handler still reading or waiting is not left
+			// running on it.
+			s.cancel()
+		}
+		return fe
 	}
 	return nil
 }
