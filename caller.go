@@ -25,8 +25,10 @@ type Caller interface {
 	// until the call's Done channel is closed. Go never panics and never
 	// drops a result. It does not wait for the network, only for room in
 	// the connection's write queue: while 1 MiB of messages waits behind
-	// a write the peer does not take, Go (like Call and Notify) waits, for
-	// at most the transport's WriteTimeout, whatever ctx says.
+	// a write the peer does not take, Go (like Call and Notify) waits
+	// until ctx ends, the call then failing with ctx's error and flagged
+	// not executed (nothing was sent), or for at most the transport's
+	// WriteTimeout.
 	Go(ctx context.Context, method string, args, reply any) *Call
 	// Notify sends a one-way notification: no response ever comes, and
 	// the peer does not report whether it ran. It returns once the message

@@ -41,8 +41,9 @@ func (c *Conn) Call(ctx context.Context, method string, args, reply any) error {
 // the call's Done channel is closed. Go never panics and never drops a
 // result. It does not wait for the network, only for room in the
 // connection's write queue: while 1 MiB of messages waits behind a write
-// the server does not take, Go (like Call and Notify) waits, for at most
-// the WriteTimeout (transport.Config), whatever ctx says.
+// the server does not take, Go (like Call and Notify) waits until ctx
+// ends, the call then failing with ctx's error and flagged not executed
+// (nothing was sent), or for at most the WriteTimeout (transport.Config).
 func (c *Conn) Go(ctx context.Context, method string, args, reply any) *ferry.Call {
 	return c.eng.Go(ctx, method, args, reply)
 }

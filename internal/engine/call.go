@@ -75,7 +75,7 @@ func (c *Channel) Notify(ctx context.Context, method string, args any) error {
 // SendControl sends a reserved notification ($...), bypassing
 // interceptors.
 func (c *Channel) SendControl(method string, args any) error {
-	return c.writeErr(c.w.notify(method, args, nil))
+	return c.writeErr(c.w.notify(context.Background(), method, args, nil))
 }
 
 // ControlCall calls a reserved method ($...), bypassing interceptors.
@@ -84,8 +84,8 @@ func (c *Channel) ControlCall(ctx context.Context, method string, args, reply an
 }
 
 // Go starts an asynchronous call and returns its handle. It waits only
-// for room in the write queue (highWater), not for the network;
-// interceptors, if any, run in a goroutine.
+// for room in the write queue (highWater), until ctx ends, not for the
+// network; interceptors, if any, run in a goroutine.
 func (c *Channel) Go(ctx context.Context, method string, args, reply any) *async.Call {
 	g := new(goCall)
 	async.Init(&g.call, method, args, reply)
@@ -176,9 +176,9 @@ func (c *Channel) notify(ctx context.Context, method string, args any) error {
 		if err != nil {
 			return err
 		}
-		return c.writeErr(c.w.notify(method, args, &ext))
+		return c.writeErr(c.w.notify(ctx, method, args, &ext))
 	}
-	return c.writeErr(c.w.notify(method, args, nil))
+	return c.writeErr(c.w.notify(ctx, method, args, nil))
 }
 
 // start registers p and queues its request. On an error p is neither
@@ -236,12 +236,24 @@ func (c *Channel) start(ctx context.Context, method string, args any, p *pending
 	return nil
 }
 
+// abandonAsync ends an asynchronous call whose context ended. A call
+// whose request was still waiting for room in the write queue was not
+// sent: it fails flagged not executed, and the peer is told nothing. The
+// call ends before a cancel is queued for the peer, which can wait for
+// room itself.
 func (p *pending) abandonAsync() {
-	if err := p.ctx.Err(); p.conn.abandon(p, err) {
-		p.finish(status.Context(err))
-	} else {
-		p.conn.abandonLent(p, err)
+	c, err := p.conn, p.ctx.Err()
+	if !c.remove(p) {
+		c.abandonLent(p, err)
+		return
 	}
+	if c.w.claimUnqueued(&p.seq) {
+		p.finish(ferry.MarkNotExecuted(status.Context(err)))
+		return
+	}
+	id := p.id
+	p.finish(status.Context(err))
+	c.cancelPeer(id, err)
 }
 
 // abandon removes p if no response has claimed it yet, and tells a Ferry
@@ -251,10 +263,17 @@ func (c *Channel) abandon(p *pending, why error) bool {
 	if !c.remove(p) {
 		return false
 	}
-	if c.opts.FerryPeer && why != context.DeadlineExceeded {
-		_ = c.w.notify(wire.MethodCancel, p.id, nil)
-	}
+	c.cancelPeer(p.id, why)
 	return true
+}
+
+// cancelPeer tells a Ferry peer to cancel the handler of call id, whose
+// context ended for why (not for a deadline: the peer enforces that one
+// itself, and its handler then sees context.DeadlineExceeded).
+func (c *Channel) cancelPeer(id uint32, why error) {
+	if c.opts.FerryPeer && why != context.DeadlineExceeded {
+		_ = c.w.notify(context.Background(), wire.MethodCancel, id, nil)
+	}
 }
 
 func (c *Channel) remove(p *pending) bool {

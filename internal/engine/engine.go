@@ -273,7 +273,7 @@ func (c *Channel) CloseContext(ctx context.Context) error {
 	idle := c.WaitHandlers(ctx) == nil
 	c.closeMu.Lock()
 	if stopped && c.opts.FerryPeer && c.drainedSent.CompareAndSwap(false, true) {
-		_ = c.w.notify(wire.MethodDrained, n, nil)
+		_ = c.w.notify(context.Background(), wire.MethodDrained, n, nil)
 	}
 	c.closeMu.Unlock()
 	c.asyncs.Wait()
@@ -566,7 +566,7 @@ func (c *Channel) endInput() {
 	// a Close holds while it waits for the reader to return. A later Close
 	// finds the count sent.
 	if c.opts.FerryPeer && c.drainedSent.CompareAndSwap(false, true) {
-		_ = c.w.notify(wire.MethodDrained, c.nread, nil)
+		_ = c.w.notify(context.Background(), wire.MethodDrained, c.nread, nil)
 	}
 	c.fail(errors.New("the peer closed the connection"), true)
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 
@@ -132,12 +133,26 @@ func (w *writer) request(ctx context.Context, sync bool, id uint32, method strin
 		return ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeResourceExhausted,
 			"%s: the request (%d bytes) is larger than the %d-byte message limit", method, size, max))
 	}
-	b, err := w.fw.Begin()
+	b, err := w.fw.BeginContext(ctx)
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil && err == cerr { //nolint:errorlint // BeginContext returns ctx.Err() itself
+			// ctx ended while the write queue was full: nothing was queued.
+			return ferry.MarkNotExecuted(status.Context(err))
+		}
 		return err
 	}
 	mark := len(b)
 	if seq != nil {
+		if *seq == unqueued {
+			// The call was abandoned (claimUnqueued) while this waited
+			// for room: it is over, and its request is not sent.
+			w.fw.End(b)
+			err := ctx.Err()
+			if err == nil {
+				err = context.Canceled
+			}
+			return ferry.MarkNotExecuted(status.Context(err))
+		}
 		if w.noRequests {
 			w.fw.End(b)
 			return errNoRequests
@@ -167,9 +182,10 @@ func (w *writer) request(ctx context.Context, sync bool, id uint32, method strin
 	return nil
 }
 
-// notify queues [2, method, [args], ext?].
-func (w *writer) notify(method string, args any, ext *wire.RequestExt) error {
-	return w.request(context.Background(), false, 0, method, args, ext, nil)
+// notify queues [2, method, [args], ext?], waiting for room in the write
+// queue until ctx ends.
+func (w *writer) notify(ctx context.Context, method string, args any, ext *wire.RequestExt) error {
+	return w.request(ctx, false, 0, method, args, ext, nil)
 }
 
 // notifyTicket queues [2, method, []] and returns the ticket to wait
@@ -235,6 +251,23 @@ func (w *writer) link(b, body []byte, bin bool) ([]byte, flush.Ticket) {
 
 // stopRequests makes every later request fail with errNoRequests. Once it
 // returns, the sequence numbers of all requests queued are set.
+// unqueued is the place claimUnqueued gives a request not yet queued.
+const unqueued = math.MaxUint64
+
+// claimUnqueued reports whether the request whose place is *seq (see
+// request) is not queued yet, and if so sets the place to unqueued, so
+// that request never queues it: an abandoned call whose request was
+// waiting for room in the write queue was not sent.
+func (w *writer) claimUnqueued(seq *uint64) bool {
+	w.fw.Lock()
+	defer w.fw.Unlock()
+	if *seq != 0 {
+		return false
+	}
+	*seq = unqueued
+	return true
+}
+
 func (w *writer) stopRequests() {
 	w.fw.Lock()
 	w.noRequests = true

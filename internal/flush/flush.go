@@ -235,13 +235,21 @@ func (w *Writer) forget(links []link) {
 // Begin waits until there is room (fewer than HighWater bytes pending) or
 // the writer has failed. On success it returns the pending bytes with the
 // writer locked: the caller appends one message to them and calls End.
-func (w *Writer) Begin() ([]byte, error) { return w.begin(0) }
+func (w *Writer) Begin() ([]byte, error) { return w.begin(context.Background(), 0) }
 
-// begin is Begin for a message of n bytes.
-func (w *Writer) begin(n int) ([]byte, error) {
+// BeginContext is Begin that also stops waiting for room when ctx ends:
+// it then returns ctx's error, with nothing queued and the writer
+// unlocked. When there is room it does not look at ctx.
+func (w *Writer) BeginContext(ctx context.Context) ([]byte, error) { return w.begin(ctx, 0) }
+
+// begin is BeginContext for a message of n bytes.
+func (w *Writer) begin(ctx context.Context, n int) ([]byte, error) {
 	w.mu.Lock()
-	for w.err == nil && w.full(n) {
-		w.cond.Wait()
+	if w.err == nil && w.full(n) {
+		if err := w.waitRoom(ctx, n); err != nil {
+			w.mu.Unlock()
+			return nil, err
+		}
 	}
 	if w.err != nil {
 		err := w.err
@@ -282,7 +290,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if w.cfg.Direct > 0 && len(p) >= w.cfg.Direct {
 		return w.writeDirect(p)
 	}
-	b, err := w.begin(len(p))
+	b, err := w.begin(context.Background(), len(p))
 	if err != nil {
 		return 0, err
 	}
@@ -340,6 +348,33 @@ func (w *Writer) wakeAfterWrite() {
 		w.awaiting = false
 		w.kick()
 	}
+}
+
+// waitRoom waits until a message of n bytes need not wait (full) or the
+// writer has failed, or returns ctx's error once ctx ends; mu is held, and
+// released while it waits. Only a wait registers ctx's callback, which
+// wakes the waiters once ctx ends: the check of ctx and the wait happen
+// under mu, which the callback takes before it wakes them, so no end of
+// ctx goes unseen.
+func (w *Writer) waitRoom(ctx context.Context, n int) error {
+	ends := ctx.Done() != nil
+	if ends {
+		stop := context.AfterFunc(ctx, func() {
+			w.mu.Lock()
+			w.cond.Broadcast()
+			w.mu.Unlock()
+		})
+		defer stop()
+	}
+	for w.err == nil && w.full(n) {
+		if ends {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		w.cond.Wait()
+	}
+	return nil
 }
 
 // full reports whether a message of n bytes must wait; mu is held.
