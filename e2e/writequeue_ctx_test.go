@@ -2,28 +2,68 @@ package e2e_test
 
 import (
 	"context"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
+// stallingConn is a client's connection whose writes stop once stall is
+// closed: each later Write blocks until the connection is closed, so that
+// nothing the client queues afterwards leaves it (a write already in the
+// kernel's hands when stall closes still completes).
+type stallingConn struct {
+	net.Conn
+	stall  chan struct{}
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (c *stallingConn) Write(p []byte) (int, error) {
+	select {
+	case <-c.stall:
+		<-c.closed
+		return 0, net.ErrClosed
+	default:
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *stallingConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
 // TestWriteQueueWaitEndsWithTheContext checks what Go's doc (ferry.Caller,
 // client.Conn) says of a full write queue: Go, Call and Notify wait for
 // room "until ctx ends, the call then failing with ctx's error and flagged
 // not executed (nothing was sent), or for at most the WriteTimeout".
-// Against a server that stopped reading its socket, with a WriteTimeout
+// Once the client's connection takes no more writes, with a WriteTimeout
 // far away (10 s), the queue fills; then each of Go, Call and Notify with
 // a 150 ms deadline, and a Go whose context is canceled, returns when its
 // context ends, not at the write timeout.
 func TestWriteQueueWaitEndsWithTheContext(t *testing.T) {
+	s := newServer(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = s.Serve(l) }()
+	nc, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	conn := &stallingConn{Conn: nc, stall: make(chan struct{}), closed: make(chan struct{})}
 	ccfg := transport.DefaultConfig()
 	ccfg.WriteTimeout = 10 * time.Second
-	c, deaf := stalledServer(t, ccfg)
-	close(deaf)
+	ccfg.KeepAliveInterval = 0
+	c, err := client.New(conn, client.WithConfig(ccfg))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	require.NoError(t, c.Call(t.Context(), "Echo.Echo", []byte("up"), nil))
+	close(conn.stall)
 	args := make([]byte, 256<<10)
 	const wait = 150 * time.Millisecond
 	const slack = time.Second
@@ -31,7 +71,7 @@ func TestWriteQueueWaitEndsWithTheContext(t *testing.T) {
 	// Fill the queue: each Go has wait to find room; the first that
 	// takes that long found none.
 	full := false
-	for range 1024 { // 256 MiB at most, far past the socket buffers
+	for range 64 { // 16 MiB at most, far past the 1 MiB queue
 		ctx, cancel := context.WithTimeout(t.Context(), wait)
 		t0 := time.Now()
 		call := c.Go(ctx, "Echo.Echo", args, nil)
