@@ -173,9 +173,10 @@ const (
 	vr9Plain   vr9Mode = iota // contexts end while room appears
 	vr9Drained                // ... and the peer sends $ferry.drained
 	vr9Close                  // ... and the channel is closed
+	vr9Broken                 // ... and the peer's end of the stream closes
 )
 
-// goRace runs one round: k Go calls wait for room, then their contexts
+// goRace runs one round: k calls (Go and Call) wait for room, then their contexts
 // end, the peer starts reading, and (mode) the peer drains or the channel
 // closes, in a random order. It checks every call's outcome against what
 // the peer read.
@@ -201,20 +202,32 @@ func goRace(t *testing.T, r *rand.Rand, mode vr9Mode, k int, st *vr9Stats) {
 	}()
 	fillQueue(t, c)
 
+	// Even calls are Go, odd ones Call: calls[i] ends with each's error.
 	calls := make([]*async.Call, k)
 	cancels := make([]context.CancelFunc, k)
 	var started sync.WaitGroup
-	var wg sync.WaitGroup
+	var returned sync.WaitGroup // the Go calls have returned
 	begin := make(chan struct{})
 	for i := range k {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancels[i] = cancel
+		method := fmt.Sprintf("T.C%d", i)
+		calls[i] = async.New(method, i, nil)
 		started.Add(1)
-		wg.Add(1)
+		if i%2 == 1 {
+			go func() {
+				started.Done()
+				async.Finish(calls[i], c.Call(ctx, method, i, nil))
+			}()
+			continue
+		}
+		returned.Add(1)
 		go func() {
-			defer wg.Done()
 			started.Done()
-			calls[i] = c.Go(ctx, fmt.Sprintf("T.C%d", i), i, nil)
+			h := c.Go(ctx, method, i, nil)
+			returned.Done()
+			<-h.Done()
+			async.Finish(calls[i], h.Err())
 		}()
 	}
 	started.Wait()
@@ -235,20 +248,23 @@ func goRace(t *testing.T, r *rand.Rand, mode vr9Mode, k int, st *vr9Stats) {
 		}
 	}
 	act(func() { close(q.resume) })
-	if mode == vr9Close {
+	switch mode {
+	case vr9Close:
 		act(func() { _ = c.Close() })
+	case vr9Broken:
+		act(func() { b.Close() })
 	}
 	close(begin)
 	actors.Wait()
 	waitDone := make(chan struct{})
-	go func() { wg.Wait(); close(waitDone) }()
+	go func() { returned.Wait(); close(waitDone) }()
 	select {
 	case <-waitDone:
 	case <-time.After(ioTimeoutVR9):
 		t.Fatal("a Go still waits for room")
 	}
 	for i := range k {
-		if mode == vr9Drained || mode == vr9Close {
+		if mode != vr9Plain {
 			cancels[i]() // calls the peer read after its drained point get no answer
 		}
 		select {
@@ -262,7 +278,7 @@ func goRace(t *testing.T, r *rand.Rand, mode vr9Mode, k int, st *vr9Stats) {
 	}
 	// Everything queued so far reaches the peer before the marker (or the
 	// end of the stream when the channel was closed).
-	if mode == vr9Close {
+	if mode == vr9Close || mode == vr9Broken {
 		_ = c.Close()
 		select {
 		case <-q.done:
@@ -306,12 +322,12 @@ func TestVReview9GoWaitingForRoomRaces(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		mode vr9Mode
-	}{{"plain", vr9Plain}, {"drained", vr9Drained}, {"close", vr9Close}} {
+	}{{"plain", vr9Plain}, {"drained", vr9Drained}, {"close", vr9Close}, {"broken", vr9Broken}} {
 		t.Run(tc.name, func(t *testing.T) {
 			seed := uint64(time.Now().UnixNano())
 			t.Logf("seed %d", seed)
 			r := rand.New(rand.NewPCG(seed, 9))
-			deadline := time.Now().Add(2 * time.Second)
+			deadline := time.Now().Add(1500 * time.Millisecond)
 			var st vr9Stats
 			for ; st.rounds < 200 && time.Now().Before(deadline); st.rounds++ {
 				goRace(t, r, tc.mode, 8, &st)
