@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -338,4 +339,52 @@ func TestVReview9GoWaitingForRoomRaces(t *testing.T) {
 			t.Logf("%+v", st)
 		})
 	}
+}
+
+// brokenWriter is a net.Conn whose writes fail once fail is set, and
+// whose read deadline does nothing: the reader never ends the channel, so
+// the writer's latched error stays the only sign of the failure.
+type brokenWriter struct {
+	net.Conn
+	fail chan struct{}
+}
+
+var errVR9Write = errors.New("test: write refused")
+
+func (b *brokenWriter) Write(p []byte) (int, error) {
+	select {
+	case <-b.fail:
+		return 0, errVR9Write
+	default:
+		return b.Conn.Write(p)
+	}
+}
+
+func (*brokenWriter) SetReadDeadline(time.Time) error { return nil }
+
+// TestVReview9NotifyAfterAWriteFailedIsNotExecuted: once the writer has
+// latched a write error, and before the channel has failed, a Notify
+// queues nothing, as a Call does not: it is flagged not executed like the
+// Call, not reported as a lost connection whose outcome is unknown.
+func TestVReview9NotifyAfterAWriteFailedIsNotExecuted(t *testing.T) {
+	a, b := net.Pipe()
+	bw := &brokenWriter{Conn: a, fail: make(chan struct{})}
+	c := New(bw, Options{FerryPeer: true})
+	c.Start()
+	t.Cleanup(func() {
+		b.Close()
+		c.Close()
+	})
+	close(bw.fail)
+	require.NoError(t, c.Notify(t.Context(), "T.First", nil), "queued: its write fails later")
+	require.Eventually(t, func() bool { return c.w.fw.Err() != nil }, 5*time.Second, time.Millisecond)
+	require.NoError(t, c.Err(), "the channel has not failed yet")
+
+	err := c.Call(t.Context(), "T.Call", nil, nil)
+	assert.True(t, ferry.NotExecuted(err), "Call: %v", err)
+	err = c.Notify(t.Context(), "T.Notify", nil)
+	require.Error(t, err)
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "Notify: %v", err)
+	assert.True(t, ferry.NotExecuted(err), "Notify: %v", err)
+	assert.NotContains(t, err.Error(), "may or may not", "Notify: %v", err)
 }
