@@ -106,8 +106,15 @@ func beginContextRound(t *testing.T, r *rand.Rand, failing bool) {
 	if !room {
 		close(dst.gate)
 	}
-	require.True(t, w.mu.TryLock(), "a BeginContext left the writer locked")
-	w.mu.Unlock()
+	// The flusher and the contexts' callbacks take the lock for a moment:
+	// it must come free.
+	locked := make(chan struct{})
+	go func() { w.mu.Lock(); w.mu.Unlock(); close(locked) }()
+	select {
+	case <-locked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a BeginContext left the writer locked")
+	}
 	closeErr := w.Close()
 	got := dst.bytes()
 	oks := 0
