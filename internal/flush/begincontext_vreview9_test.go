@@ -109,7 +109,11 @@ func beginContextRound(t *testing.T, r *rand.Rand, failing bool) {
 	// The flusher and the contexts' callbacks take the lock for a moment:
 	// it must come free.
 	locked := make(chan struct{})
-	go func() { w.mu.Lock(); w.mu.Unlock(); close(locked) }()
+	go func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		close(locked)
+	}()
 	select {
 	case <-locked:
 	case <-time.After(5 * time.Second):
