@@ -176,9 +176,20 @@ func (c *Channel) notify(ctx context.Context, method string, args any) error {
 		if err != nil {
 			return err
 		}
-		return c.writeErr(c.w.notify(ctx, method, args, &ext))
+		return notQueued(c.w.notify(ctx, method, args, &ext))
 	}
-	return c.writeErr(c.w.notify(ctx, method, args, nil))
+	return notQueued(c.w.notify(ctx, method, args, nil))
+}
+
+// notQueued maps the error of a notification the writer refused: it
+// queued nothing (a failed write it has latched, the context's end while
+// the queue was full), so the notification was not sent, as start says
+// of a call.
+func notQueued(err error) error {
+	if err == nil {
+		return nil
+	}
+	return notExecuted(status.NotSent(err))
 }
 
 // start registers p and queues its request. On an error p is neither

@@ -249,8 +249,6 @@ func (w *writer) link(b, body []byte, bin bool) ([]byte, flush.Ticket) {
 	return w.fw.Link(b, body)
 }
 
-// stopRequests makes every later request fail with errNoRequests. Once it
-// returns, the sequence numbers of all requests queued are set.
 // unqueued is the place claimUnqueued gives a request not yet queued.
 const unqueued = math.MaxUint64
 
@@ -268,6 +266,8 @@ func (w *writer) claimUnqueued(seq *uint64) bool {
 	return true
 }
 
+// stopRequests makes every later request fail with errNoRequests. Once it
+// returns, the sequence numbers of all requests queued are set.
 func (w *writer) stopRequests() {
 	w.fw.Lock()
 	w.noRequests = true
