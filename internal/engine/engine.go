@@ -373,9 +373,12 @@ var errClosedLocally = ferry.WrapError(ferry.CodeCanceled, ferry.ErrClosed, "the
 
 // fail records the first error, fails every outgoing call and cancels
 // handlers. It does not wait. A graceful failure lets the writer flush
-// what is queued before the stream closes.
+// what is queued before the stream closes. No request is queued after
+// it: a call's request still waiting for room in the write queue (whose
+// call it fails) is never sent.
 func (c *Channel) fail(err error, graceful bool) {
 	c.once.Do(func() {
+		c.w.stopRequests()
 		c.mu.Lock()
 		c.err = err
 		calls := c.calls
