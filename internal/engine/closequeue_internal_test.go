@@ -14,8 +14,8 @@ import (
 )
 
 // TestCloseSendsNoRequestStillWaitingForRoom: a Go whose request waits for
-// room in a full write queue when Close runs fails with ErrClosed, and its
-// request is never sent, although room appears while Close flushes what
+// room in a full write queue when Close runs fails with ErrClosed, flagged
+// not executed, and its request is never sent, although room appears while Close flushes what
 // was queued before (the peer resumes reading as soon as the channel has
 // failed). Before fail stopped requests, the woken request was queued and
 // written in Close's final flush: the peer ran a call its caller had been
@@ -61,6 +61,7 @@ func TestCloseSendsNoRequestStillWaitingForRoom(t *testing.T) {
 		select {
 		case err := <-got:
 			assert.True(t, errors.Is(err, ferry.ErrClosed), "round %d: %v", round, err)
+			assert.True(t, ferry.NotExecuted(err), "round %d: a request never queued is not executed: %v", round, err)
 		case <-time.After(5 * time.Second):
 			t.Fatalf("round %d: the call waiting for room did not end", round)
 		}

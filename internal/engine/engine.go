@@ -374,18 +374,27 @@ var errClosedLocally = ferry.WrapError(ferry.CodeCanceled, ferry.ErrClosed, "the
 // fail records the first error, fails every outgoing call and cancels
 // handlers. It does not wait. A graceful failure lets the writer flush
 // what is queued before the stream closes. No request is queued after
-// it: a call's request still waiting for room in the write queue (whose
-// call it fails) is never sent.
+// it: a call whose request was still waiting for room in the write queue
+// is never sent, and fails flagged not executed; the others may have
+// executed.
 func (c *Channel) fail(err error, graceful bool) {
 	c.once.Do(func() {
-		c.w.stopRequests()
+		c.w.stopRequests() // from here on every call's seq stays as it is
 		c.mu.Lock()
 		c.err = err
 		calls := c.calls
 		c.calls = nil
 		c.mu.Unlock()
 		ferr := callError(err)
+		var unsent error
 		for _, p := range calls {
+			if p.seq == 0 { // its request was never queued
+				if unsent == nil {
+					unsent = notExecuted(status.NotSent(err))
+				}
+				p.finish(unsent)
+				continue
+			}
 			p.finish(ferr)
 		}
 		c.cancel()
