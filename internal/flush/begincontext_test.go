@@ -24,6 +24,24 @@ func fullWriter(t *testing.T) (*Writer, *sink) {
 	return w, dst
 }
 
+// requireUnlocked fails t unless w's lock comes free within 5 s: a
+// BeginContext that returned left it unlocked (the flusher and the
+// contexts' callbacks may hold it for a moment, so no TryLock).
+func requireUnlocked(t *testing.T, w *Writer) {
+	t.Helper()
+	locked := make(chan struct{})
+	go func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		close(locked)
+	}()
+	select {
+	case <-locked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a BeginContext left the writer locked")
+	}
+}
+
 // TestBeginContextEnds: a BeginContext waiting for room returns its
 // context's error once the context ends (deadline or cancel), with
 // nothing queued and the writer unlocked; the bytes already queued are
@@ -61,18 +79,7 @@ func TestBeginContextEnds(t *testing.T) {
 	}
 
 	// The writer is not left locked, and what was queued goes out.
-	// (The contexts' callbacks may hold the lock for a moment.)
-	locked := make(chan struct{})
-	go func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		close(locked)
-	}()
-	select {
-	case <-locked:
-	case <-time.After(5 * time.Second):
-		t.Fatal("BeginContext left the writer locked")
-	}
+	requireUnlocked(t, w)
 	close(dst.gate)
 	require.NoError(t, w.Close())
 	assert.Len(t, dst.bytes(), 510)

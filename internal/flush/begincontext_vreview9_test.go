@@ -106,19 +106,7 @@ func beginContextRound(t *testing.T, r *rand.Rand, failing bool) {
 	if !room {
 		close(dst.gate)
 	}
-	// The flusher and the contexts' callbacks take the lock for a moment:
-	// it must come free.
-	locked := make(chan struct{})
-	go func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		close(locked)
-	}()
-	select {
-	case <-locked:
-	case <-time.After(5 * time.Second):
-		t.Fatal("a BeginContext left the writer locked")
-	}
+	requireUnlocked(t, w)
 	closeErr := w.Close()
 	got := dst.bytes()
 	oks := 0
