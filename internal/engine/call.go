@@ -95,7 +95,7 @@ func (c *Channel) Go(ctx context.Context, method string, args, reply any) *async
 		c.mu.Lock()
 		if c.err != nil {
 			c.mu.Unlock()
-			p.finish(notExecuted(status.NotSent(c.err)))
+			p.finish(notSent(c.err))
 			return p.call
 		}
 		c.asyncs.Add(1) // Close waits for it
@@ -169,23 +169,23 @@ func (c *Channel) notify(ctx context.Context, method string, args any) error {
 	if err := c.Err(); err != nil {
 		// The conn has failed: its writer may not have latched the error
 		// yet (it learns of it on its next flush), so do not queue.
-		return notExecuted(status.NotSent(err))
+		return notSent(err)
 	}
 	if c.opts.FerryPeer {
 		ext, err := status.RequestExt(ctx)
 		if err != nil {
 			return err
 		}
-		return notQueued(c.w.notify(ctx, method, args, &ext))
+		return notSent(c.w.notify(ctx, method, args, &ext))
 	}
-	return notQueued(c.w.notify(ctx, method, args, nil))
+	return notSent(c.w.notify(ctx, method, args, nil))
 }
 
-// notQueued maps the error of a notification the writer refused: it
-// queued nothing (a failed write it has latched, the context's end while
-// the queue was full), so the notification was not sent, as start says
-// of a call.
-func notQueued(err error) error {
+// notSent maps err, the reason a call or notification was never queued
+// (a failed connection, a failed write the writer has latched, the
+// context's end while the queue was full), to what its caller sees: not
+// sent, flagged not executed. A nil err stays nil.
+func notSent(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -211,7 +211,7 @@ func (c *Channel) start(ctx context.Context, method string, args any, p *pending
 	switch {
 	case c.err != nil:
 		c.mu.Unlock()
-		return notExecuted(status.NotSent(c.err))
+		return notSent(c.err)
 	case c.goaway:
 		c.mu.Unlock()
 		return ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the peer is shutting down"))
@@ -241,7 +241,7 @@ func (c *Channel) start(ctx context.Context, method string, args any, p *pending
 				p.stop()
 				p.stop = nil
 			}
-			return notExecuted(status.NotSent(err))
+			return notSent(err)
 		}
 	}
 	return nil

@@ -390,7 +390,7 @@ func (c *Channel) fail(err error, graceful bool) {
 		for _, p := range calls {
 			if p.seq == 0 { // its request was never queued
 				if unsent == nil {
-					unsent = notExecuted(status.NotSent(err))
+					unsent = notSent(err)
 				}
 				p.finish(unsent)
 				continue
