@@ -227,13 +227,20 @@ func handshakeError(err, cause error) error {
 	if cause == nil {
 		cause = err
 	}
-	msg := "session handshake: " + cause.Error()
-	if !tlsFailure(cause) {
+	msg := "session handshake: " + strings.TrimPrefix(cause.Error(), "ferry: ")
+	if !tlsFailure(cause) && !localEnd(cause) {
 		// Closed, reset or broken before the hello's answer: the server
 		// refused the connection.
 		msg = "session handshake: the server closed the connection (is it a TLS-only port, at a connection limit, or not a Ferry server?): " + cause.Error()
 	}
 	return ferry.MarkNotExecuted(ferry.WrapError(tlsCode(cause), cause, msg))
+}
+
+// localEnd reports whether this side ended the session: the server did
+// not acknowledge the call stream, answer a ping or read what was written
+// in time.
+func localEnd(err error) bool {
+	return errors.Is(err, transport.ErrOpenTimeout) || errors.Is(err, transport.ErrWriteTimeout) || errors.Is(err, transport.ErrPingTimeout)
 }
 
 // tlsCode is the code of a failed connection: CodeUnauthenticated when a

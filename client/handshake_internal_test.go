@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -41,5 +43,24 @@ func TestHandshakeErrorClassifiesTLS(t *testing.T) {
 			assert.True(t, ferry.NotExecuted(err))
 			assert.Equal(t, tc.code, ferry.CodeOf(err))
 		})
+	}
+}
+
+// A session this side ended (the server never acknowledged the call
+// stream, never answered a ping, or stopped reading) is not explained as
+// a refusal by the server: the message names the cause.
+func TestHandshakeErrorNamesLocalEnds(t *testing.T) {
+	for _, cause := range []error{
+		transport.ErrOpenTimeout,
+		transport.ErrPingTimeout,
+		fmt.Errorf("%w: %w", transport.ErrWriteTimeout, os.ErrDeadlineExceeded),
+	} {
+		err := handshakeError(errors.New("hello failed"), cause)
+		assert.NotContains(t, err.Error(), "the server closed the connection")
+		assert.Contains(t, err.Error(), strings.TrimPrefix(cause.Error(), "ferry: "))
+		assert.Equal(t, 1, strings.Count(err.Error(), "ferry:"), "%v", err)
+		assert.ErrorIs(t, err, cause)
+		assert.True(t, ferry.NotExecuted(err))
+		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err))
 	}
 }

@@ -48,6 +48,7 @@ type account struct {
 	held         int
 	localClosed  bool
 	remoteClosed bool
+	fin          atomic.Bool // the peer closed the stream (read without mu)
 	timer        *time.Timer
 	resume       func() // a parked reader's (park); called once, then nil
 }
@@ -81,6 +82,7 @@ func (a *accounts) frame(id uint32, flags uint16, peerOpened, data bool, length 
 		return nil
 	case flags&flagFIN != 0:
 		acc.remoteClosed = true
+		acc.fin.Store(true)
 		if acc.localClosed {
 			a.forget(id, acc) // closed both ways: yamux drops it
 			return nil
@@ -97,25 +99,27 @@ func (a *accounts) frame(id uint32, flags uint16, peerOpened, data bool, length 
 }
 
 // track starts accounting for a stream this side opened, or checks that
-// one the peer opened, about to be accepted, is accounted for. It reports
-// false for a stream the peer opened that is already forgotten: reset
-// before it was accepted (yamux still hands it to Accept), which must
-// not be charged again, since no frame will come to release it.
-func (a *accounts) track(id uint32, peerOpened bool) bool {
+// one the peer opened, about to be accepted, is accounted for, and
+// returns its account (nil once the session has ended). It reports false
+// for a stream the peer opened that is already forgotten: reset before
+// it was accepted (yamux still hands it to Accept), which must not be
+// charged again, since no frame will come to release it.
+func (a *accounts) track(id uint32, peerOpened bool) (*account, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
 	case a.ended:
-		return true // the session's end released everything already
+		return nil, true // the session's end released everything already
 	case a.streams[id] != nil:
-		return true
+		return a.streams[id], true
 	case peerOpened:
-		return false
+		return nil, false
 	}
-	a.streams[id] = &account{}
+	acc := &account{}
+	a.streams[id] = acc
 	a.count.Store(int32(len(a.streams)))
 	a.budget.Force(streamOverhead) // past the budget, the peer's next frame ends the session
-	return true
+	return acc, true
 }
 
 // read releases n bytes the application read from stream id.

@@ -185,3 +185,12 @@ func (c Config) yamux() *yamux.Config {
 	}
 	return y
 }
+
+// yamuxFor is yamux's configuration for a session whose guard is g: its
+// lines pass through an endLog, which notes why the session ends.
+func (c Config) yamuxFor(g *guard) *yamux.Config {
+	y := c.yamux()
+	next, _ := y.Logger.(*yamuxLog)
+	y.LogOutput, y.Logger = nil, endLog{g: g, next: next}
+	return y
+}

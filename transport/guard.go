@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 )
@@ -22,24 +24,45 @@ const (
 // broke a frame-level limit.
 var ErrHostilePeer = errors.New("ferry: peer broke a session limit")
 
+// ErrWriteTimeout is wrapped by the cause of a session that ended because
+// a write to its connection did not finish within WriteTimeout: the peer
+// stopped reading, or the network stopped carrying.
+var ErrWriteTimeout = errors.New("ferry: a write to the connection timed out (WriteTimeout)")
+
+// ErrPingTimeout is the cause of a session that ended because the peer
+// did not answer a keepalive ping within WriteTimeout.
+var ErrPingTimeout = errors.New("ferry: the peer did not answer a keepalive ping in time")
+
+// ErrOpenTimeout is the cause of a session that ended because the peer
+// did not acknowledge a stream this side opened within StreamOpenTimeout.
+var ErrOpenTimeout = errors.New("ferry: the peer did not acknowledge a stream within StreamOpenTimeout")
+
+// errPeerClosed is the cause of a session whose peer closed the
+// connection; it wraps io.EOF.
+var errPeerClosed = fmt.Errorf("ferry: the peer closed the connection: %w", io.EOF)
+
+// ErrClosedHere is the cause of a session this side closed.
+var ErrClosedHere = errors.New("ferry: the session was closed by this side")
+
 // guard reads a session's inbound bytes before yamux does, parsing only
 // the 12-byte frame headers, and ends the connection when the peer floods
 // pings, opens streams too fast, or (when we accept) opens streams with
 // even ids, which belong to the accepting side.
 type guard struct {
 	net.Conn
-	accepting bool
-	hdr       [12]byte
-	hn        int    // header bytes collected
-	body      uint32 // data-frame body bytes still to pass
-	pings     bucket
-	opens     bucket
-	mu        sync.Mutex
-	cause     error  // the first read error: why the session ended
-	onEnd     func() // called once, before the first read error reaches yamux
-	acct      accounts
-	onOpen    func() // called for every stream the peer opens; under mu
-	early     int    // streams the peer opened before onOpen was set; under mu
+	accepting  bool
+	hdr        [12]byte
+	hn         int    // header bytes collected
+	body       uint32 // data-frame body bytes still to pass
+	pings      bucket
+	opens      bucket
+	mu         sync.Mutex
+	cause      error  // why the session ended: its first read or write error, or a local end (ended)
+	readFailed bool   // a read failed
+	onEnd      func() // called once, before the first read error reaches yamux
+	acct       accounts
+	onOpen     func() // called for every stream the peer opens; under mu
+	early      int    // streams the peer opened before onOpen was set; under mu
 }
 
 func newGuard(c net.Conn, accepting bool, b *Budget, closeTimeout time.Duration) *guard {
@@ -59,9 +82,13 @@ func (g *guard) Read(p []byte) (int, error) {
 	}
 	if err != nil {
 		g.mu.Lock()
-		first := g.cause == nil
-		if first {
+		first := !g.readFailed
+		g.readFailed = true
+		if g.cause == nil {
 			g.cause = err
+			if err == io.EOF {
+				g.cause = errPeerClosed
+			}
 		}
 		onEnd := g.onEnd
 		g.mu.Unlock()
@@ -109,6 +136,29 @@ func (g *guard) readCause() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.cause
+}
+
+// Write writes to the connection; its first error, if it comes before any
+// read error, is why the session ended.
+func (g *guard) Write(p []byte) (int, error) {
+	n, err := g.Conn.Write(p)
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			g.ended(fmt.Errorf("%w: %w", ErrWriteTimeout, err))
+		} else {
+			g.ended(err)
+		}
+	}
+	return n, err
+}
+
+// ended records why the session is ending, unless a reason came first.
+func (g *guard) ended(err error) {
+	g.mu.Lock()
+	if g.cause == nil {
+		g.cause = err
+	}
+	g.mu.Unlock()
 }
 
 func (g *guard) inspect(b []byte) error {

@@ -47,6 +47,7 @@ func (k *keepalive) ping() {
 			if k.logger != nil {
 				k.logger.Warn("ferry: keepalive failed: the peer did not answer a ping in time", "remote", k.s.ys.RemoteAddr(), "err", err)
 			}
+			k.s.g.ended(ErrPingTimeout)
 			k.s.end()
 			_ = k.s.ys.Close()
 		}

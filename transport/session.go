@@ -2,9 +2,11 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -82,9 +84,9 @@ func newSession(conn net.Conn, cfg Config, accepting bool, b *Budget) (*Session,
 	}
 	var err error
 	if accepting {
-		s.ys, err = yamux.Server(co, cfg.yamux())
+		s.ys, err = yamux.Server(co, cfg.yamuxFor(s.g))
 	} else {
-		s.ys, err = yamux.Client(co, cfg.yamux())
+		s.ys, err = yamux.Client(co, cfg.yamuxFor(s.g))
 	}
 	if err != nil {
 		return nil, err
@@ -178,7 +180,8 @@ func (s *Session) wrap(ys *yamux.Stream, err error) (net.Conn, error) {
 		return nil, err
 	}
 	st := &Stream{ys: ys, s: s, id: ys.StreamID()}
-	st.gone = !s.g.acct.track(st.id, s.g.peerOpened(st.id))
+	acc, tracked := s.g.acct.track(st.id, s.g.peerOpened(st.id))
+	st.acc, st.gone = acc, !tracked
 	s.mu.Lock()
 	woken := s.woken
 	if !woken {
@@ -289,9 +292,11 @@ func (s *Session) forget(id uint32) {
 	s.mu.Unlock()
 }
 
-// Cause returns the read error that ended the session (a TLS alert, a
-// reset, a broken frame limit), or nil while it is healthy or when it
-// ended another way.
+// Cause returns why the session ended, or nil while it is healthy: the
+// first of its connection's read error (the peer's close, a reset, a TLS
+// alert, a broken frame limit: ErrHostilePeer, ErrMemoryBudget), its
+// write error (ErrWriteTimeout, wrapping the connection's error, when the
+// peer stopped reading), ErrPingTimeout, ErrOpenTimeout and ErrClosedHere.
 func (s *Session) Cause() error { return s.g.readCause() }
 
 // GoAway tells the peer to open no more streams.
@@ -309,6 +314,7 @@ func (s *Session) Ping() error {
 // Close ends the session and every stream in it, and waits for a
 // keepalive ping under way.
 func (s *Session) Close() error {
+	s.g.ended(ErrClosedHere)
 	s.end()
 	err := s.ys.Close()
 	s.ka.wait()
@@ -334,6 +340,9 @@ type Stream struct {
 	// was accepted; yamux has forgotten it, no frame will come for it,
 	// and nothing is accounted for it.
 	gone bool
+	acc  *account // its account, which notes the peer's close; nil if none
+	// localClosed: Close was called (a write fails as yamux says then).
+	localClosed atomic.Bool
 
 	mu       sync.Mutex
 	dead     bool // the session ended: reads never block again
@@ -344,8 +353,10 @@ type Stream struct {
 	rmu sync.Mutex
 }
 
-// Read reads data the peer sent; it returns io.EOF once the peer closed
-// the stream or the session ended, after the data that had arrived.
+// Read reads data the peer sent, and after the data that had arrived
+// returns io.EOF once the peer closed the stream, or, once the session
+// ended without that, an error wrapping ErrSessionEnded and saying why
+// (Session.Cause).
 func (st *Stream) Read(p []byte) (int, error) {
 	st.rmu.Lock()
 	n, err := st.ys.Read(p)
@@ -360,8 +371,42 @@ func (st *Stream) Read(p []byte) (int, error) {
 		}
 		st.mu.Unlock()
 	}
+	if err == io.EOF && (st.acc == nil || !st.acc.fin.Load()) && st.s.ended() {
+		err = st.s.endErr()
+	}
 	return n, err
 }
+
+// ErrSessionEnded is wrapped by what a stream's Read returns once its
+// session ended before the peer closed the stream.
+var ErrSessionEnded = errors.New("ferry: the connection ended")
+
+// ended reports whether the session has ended.
+func (s *Session) ended() bool {
+	select {
+	case <-s.ys.CloseChan():
+		return true
+	default:
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.woken
+}
+
+// endErr is the error of a stream read after the session ended.
+func (s *Session) endErr() error {
+	if cause := s.Cause(); cause != nil {
+		return endedError{cause}
+	}
+	return ErrSessionEnded
+}
+
+// endedError is ErrSessionEnded with its cause, which its text gives.
+type endedError struct{ cause error }
+
+func (e endedError) Error() string { return e.cause.Error() }
+
+func (e endedError) Unwrap() []error { return []error{ErrSessionEnded, e.cause} }
 
 // SetReadDeadline sets the read deadline; once the session has ended it
 // stays in the past.
@@ -403,7 +448,19 @@ func (st *Stream) Park(resume func()) bool {
 
 // Write writes data to the stream; it blocks while the peer's window is
 // full, until the write deadline.
-func (st *Stream) Write(p []byte) (int, error) { return st.ys.Write(p) }
+//
+// Once the session has ended, it fails with an error wrapping
+// ErrSessionEnded and saying why (Session.Cause).
+func (st *Stream) Write(p []byte) (int, error) {
+	n, err := st.ys.Write(p)
+	switch {
+	case err == yamux.ErrSessionShutdown:
+		err = st.s.endErr()
+	case err == yamux.ErrStreamClosed && !st.localClosed.Load() && st.s.ended():
+		err = st.s.endErr() // the session's end closed it
+	}
+	return n, err
+}
 
 // SetWriteDeadline sets the write deadline.
 func (st *Stream) SetWriteDeadline(t time.Time) error { return st.ys.SetWriteDeadline(t) }
@@ -431,6 +488,7 @@ func (st *Stream) SetDeadline(t time.Time) error {
 
 // Close closes this side of the stream.
 func (st *Stream) Close() error {
+	st.localClosed.Store(true)
 	s := st.s
 	s.mu.Lock()
 	delete(s.live, st)

@@ -57,3 +57,40 @@ func (y *yamuxLog) Printf(format string, v ...any) { y.emit(fmt.Sprintf(format, 
 
 // Println logs like fmt.Sprintln.
 func (y *yamuxLog) Println(v ...any) { y.emit(fmt.Sprintln(v...)) }
+
+// openTimeoutLine is the format of the line yamux v0.1.2 logs just before
+// it closes a session because a stream it opened went unacknowledged for
+// StreamOpenTimeout; it tells that end from others in no other way.
+const openTimeoutLine = "[ERR] yamux: aborted stream open (destination=%s): %v"
+
+// endLog is the yamux.Logger of every session: it records the session's
+// cause when yamux closes it for an unacknowledged stream, and passes
+// every line on to next (nil: none).
+type endLog struct {
+	g    *guard
+	next *yamuxLog
+}
+
+// Print passes the line on.
+func (e endLog) Print(v ...any) {
+	if e.next != nil {
+		e.next.Print(v...)
+	}
+}
+
+// Printf notes an aborted stream open, and passes the line on.
+func (e endLog) Printf(format string, v ...any) {
+	if format == openTimeoutLine {
+		e.g.ended(ErrOpenTimeout)
+	}
+	if e.next != nil {
+		e.next.Printf(format, v...)
+	}
+}
+
+// Println passes the line on.
+func (e endLog) Println(v ...any) {
+	if e.next != nil {
+		e.next.Println(v...)
+	}
+}
