@@ -9,7 +9,9 @@
 // the subscription has ended, by Close, by its ctx or by the Disconnect
 // policy, that count is the broker's final one. Messages travel on the
 // subscription's own stream, in batches, so a slow subscriber never holds
-// up calls or other subscribers.
+// up calls, nor other subscribers unless the Block policy makes a
+// publisher wait for its room: then every message that publisher sends
+// next, to every subscriber, waits too.
 //
 // A subscription ends for one reason, which Next then returns every time:
 // an error wrapping ferry.ErrClosed after Close, the ctx's error

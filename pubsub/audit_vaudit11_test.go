@@ -1,0 +1,146 @@
+package pubsub_test
+
+// Tests of pubsub's doc promises that depend on the core engine: what a
+// stalled subscriber does to the others, and how a subscription ends when
+// its server goes.
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/ferrytest"
+	"github.com/ferryrpc/ferry/pubsub"
+	"github.com/ferryrpc/ferry/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// stallPublish publishes 64 KiB messages to topic until one Publish takes
+// at least hold (then it reports true) or 200 were published. A subscriber
+// that never reads fills its stream window and its queue within a few
+// dozen of them.
+func stallPublish(t *testing.T, b *pubsub.Broker, topic string, hold time.Duration) (published int, held bool) {
+	t.Helper()
+	big := make([]byte, 64<<10)
+	for published < 200 {
+		t0 := time.Now()
+		_, err := b.Publish(t.Context(), topic, big)
+		require.NoError(t, err)
+		published++
+		if time.Since(t0) >= hold {
+			return published, true
+		}
+	}
+	return published, false
+}
+
+// TestAuditV11StalledSubscriberAndOthers checks the package doc's "a slow
+// subscriber never holds up calls or other subscribers" against the
+// policies: with DropOldest (and Disconnect) a subscriber that never
+// reads costs the others nothing, and Publish never waits for it; with
+// Block, as Block's doc says, the publisher waits for its room up to the
+// block timeout, so every message after that one, to every subscriber,
+// waits as well. The doc says so since this audit; before, it promised
+// that no policy holds up other subscribers.
+func TestAuditV11StalledSubscriberAndOthers(t *testing.T) {
+	for _, policy := range []pubsub.Overflow{pubsub.DropOldest, pubsub.Disconnect, pubsub.Block} {
+		b := pubsub.NewBroker(pubsub.WithQueue(4, policy), pubsub.WithBlockTimeout(400*time.Millisecond))
+		s := server.New()
+		require.NoError(t, b.Register(s))
+		addr := ferrytest.Serve(t, s)
+		stalled, err := pubsub.Subscribe(t.Context(), ferrytest.Dial(t, addr), "t")
+		require.NoError(t, err)
+		// The other subscriber reads everything; DropOldest, so that its
+		// own queue never makes the publisher wait.
+		reader, err := pubsub.Subscribe(t.Context(), ferrytest.Dial(t, addr), "t", pubsub.WithPolicy(pubsub.DropOldest), pubsub.WithQueueLen(1024))
+		require.NoError(t, err)
+		got := make(chan int, 1)
+		go func() {
+			n := 0
+			for reader.Next(t.Context(), nil) == nil {
+				n++
+			}
+			got <- n
+		}()
+
+		published, held := stallPublish(t, b, "t", 300*time.Millisecond)
+		if policy == pubsub.Block {
+			assert.True(t, held, "Block: Publish waits for the stalled subscriber's room (%d published)", published)
+		} else {
+			assert.False(t, held, "policy %d: no Publish waited for the stalled subscriber", policy)
+			assert.Equal(t, 200, published)
+		}
+		require.NoError(t, stalled.Close())
+		require.NoError(t, reader.Close())
+		n := <-got
+		// The reader lost nothing: what it received and what its queue
+		// dropped is every message (Close may cut the last ones off).
+		assert.LessOrEqual(t, n+int(reader.Dropped()), published, "policy %d", policy)
+		s.Close()
+	}
+}
+
+// TestAuditV11EndWhenTheServerGoes checks Next's "CodeUnavailable when
+// the connection ended", every time, whether the server closes at once
+// or shuts down gracefully (a subscription never finishes by itself, so
+// Shutdown's deadline passes and the connection is cut), and that the
+// messages received before the end are delivered first, in order; and
+// the package doc's "A subscription ends for one reason, which Next then
+// returns every time" when Close or the subscription's ctx come after.
+func TestAuditV11EndWhenTheServerGoes(t *testing.T) {
+	for _, graceful := range []bool{false, true} {
+		b := pubsub.NewBroker()
+		s := server.New()
+		require.NoError(t, b.Register(s))
+		addr := ferrytest.Serve(t, s)
+		c := ferrytest.Dial(t, addr)
+		sctx, cancelSub := context.WithCancel(t.Context())
+		defer cancelSub()
+		sub, err := pubsub.Subscribe(sctx, c, "t")
+		require.NoError(t, err)
+		for i := range 3 {
+			n, err := b.Publish(t.Context(), "t", i)
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+		}
+		var v int
+		require.NoError(t, sub.Next(t.Context(), &v))
+		assert.Equal(t, 0, v, "in order")
+
+		if graceful {
+			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+			err := s.Shutdown(ctx)
+			cancel()
+			assert.ErrorIs(t, err, context.DeadlineExceeded, "the subscription holds the shutdown to its deadline")
+		} else {
+			require.NoError(t, s.Close())
+		}
+		want := 1
+		var end error
+		for range 10 {
+			if end = sub.Next(t.Context(), &v); end != nil {
+				break
+			}
+			assert.Equal(t, want, v, "graceful %v: in order", graceful)
+			want++
+		}
+		require.Error(t, end)
+		for range 2 {
+			err := sub.Next(t.Context(), &v)
+			assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "graceful %v: %v", graceful, err)
+		}
+		assert.Equal(t, uint64(0), sub.Dropped())
+		assert.Equal(t, 0, b.Subscribers("t"))
+		// "A subscription ends for one reason, which Next then returns
+		// every time": neither its ctx ending nor Close afterwards
+		// changes it (Close used to make it ferry.ErrClosed).
+		cancelSub()
+		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(sub.Next(t.Context(), &v)), "the ctx ended after the end")
+		require.NoError(t, sub.Close())
+		err = sub.Next(t.Context(), &v)
+		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "Close after the end: %v", err)
+		assert.NotErrorIs(t, err, ferry.ErrClosed)
+	}
+}
