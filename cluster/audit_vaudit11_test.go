@@ -16,6 +16,7 @@ import (
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/cluster"
 	"github.com/ferryrpc/ferry/faultnet"
+	"github.com/ferryrpc/ferry/health"
 	"github.com/ferryrpc/ferry/resolver"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/ferryrpc/ferry/transport"
@@ -156,4 +157,111 @@ func TestAuditV11StalledEndpointFailsOver(t *testing.T) {
 		assert.LessOrEqual(t, l.count(id), 1, "failed call %s ran %d times", id, l.count(id))
 	}
 	t.Logf("%d calls succeeded, %d failed as may have executed; %d attempts not executed", len(ok), len(failed), unsent.Load())
+}
+
+// TestAuditV11NoneReadyFailsAtOnce checks WithWaitForReady's "Default
+// off: ... fail at once with ferry.CodeUnavailable, not executed, when
+// none is: every endpoint is ... failing its health checks, or has its
+// circuit breaker open", and that with WithWaitForReady such a call waits
+// instead, until an endpoint passes its checks again.
+func TestAuditV11NoneReadyFailsAtOnce(t *testing.T) {
+	a, b := startNode(t, "a"), startNode(t, "b")
+	checks := cluster.WithHealthCheck("", 20*time.Millisecond, time.Second)
+	cl := newClient(t, resolver.Static(addrs(a, b)...), checks)
+	waiting := newClient(t, resolver.Static(addrs(a, b)...), checks, cluster.WithWaitForReady())
+	waitReady(t, cl, 2)
+	waitReady(t, waiting, 2)
+
+	// Every endpoint failing its health checks.
+	a.health().SetStatus("", health.NotServing)
+	b.health().SetStatus("", health.NotServing)
+	require.Eventually(t, func() bool {
+		return endpointInfo(cl, a.addr).State == "unhealthy" && endpointInfo(cl, b.addr).State == "unhealthy" &&
+			endpointInfo(waiting, a.addr).State == "unhealthy" && endpointInfo(waiting, b.addr).State == "unhealthy"
+	}, 5*time.Second, time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	err := cl.Call(ctx, "Svc.Who", struct{}{}, nil)
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+	assert.True(t, ferry.NotExecuted(err), "%v", err)
+	assert.NoError(t, ctx.Err(), "failed at once")
+
+	var who string
+	call := waiting.Go(ctx, "Svc.Who", struct{}{}, &who)
+	select {
+	case <-call.Done():
+		t.Fatalf("WithWaitForReady: the call ended with no endpoint ready: %v", call.Err())
+	case <-time.After(100 * time.Millisecond): // it waits (five checks' time)
+	}
+	b.health().SetStatus("", health.Serving)
+	require.NoError(t, call.Wait())
+	assert.Equal(t, "b", who)
+	a.health().SetStatus("", health.Serving)
+	waitReady(t, cl, 2)
+
+	// Every endpoint's breaker open.
+	br := newClient(t, resolver.Static(addrs(a, b)...), cluster.WithCircuitBreaker(2, time.Minute))
+	waitReady(t, br, 2)
+	a.failOn.Store(true)
+	b.failOn.Store(true)
+	for range 10 {
+		if endpointInfo(br, a.addr).State == "open" && endpointInfo(br, b.addr).State == "open" {
+			break
+		}
+		assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(br.Call(ctx, "Svc.Who", struct{}{}, nil)))
+	}
+	require.Equal(t, "open", endpointInfo(br, a.addr).State)
+	require.Equal(t, "open", endpointInfo(br, b.addr).State)
+	served := a.served.Load() + b.served.Load()
+	err = br.Call(ctx, "Svc.Who", struct{}{}, nil)
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+	assert.True(t, ferry.NotExecuted(err), "%v", err)
+	assert.NoError(t, ctx.Err(), "failed at once")
+	assert.Equal(t, served, a.served.Load()+b.served.Load(), "no endpoint saw it")
+}
+
+// TestAuditV11HedgesSpendTheBudget checks WithHedging's "Hedges spend the
+// retry budget" with WithRetryBudget's bucket "at least 100" tokens: with
+// a budget that never refills (0, 0) and every first attempt on a slow
+// endpoint, exactly 100 calls are hedged to the fast one; the next waits
+// for the slow one.
+func TestAuditV11HedgesSpendTheBudget(t *testing.T) {
+	slow, fast := startNode(t, "slow"), startNode(t, "fast")
+	slow.delay.Store(int64(time.Minute))
+	cl := newClient(t, resolver.Static(addrs(slow, fast)...),
+		cluster.WithBalancer(preferred{slow.addr, fast.addr}),
+		cluster.WithHedging(time.Millisecond), cluster.WithMaxAttempts(2),
+		cluster.WithRetryBudget(0, 0), cluster.WithCircuitBreaker(0, 0),
+		cluster.WithIdempotent("Svc.Who"))
+	waitReady(t, cl, 2)
+	for i := range 100 {
+		var who string
+		require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, &who), "call %d", i)
+		require.Equal(t, "fast", who, "call %d", i)
+	}
+	served := fast.served.Load()
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	err := cl.Call(ctx, "Svc.Who", struct{}{}, nil)
+	assert.Equal(t, ferry.CodeDeadlineExceeded, ferry.CodeOf(err), "the budget is spent: no hedge: %v", err)
+	assert.Equal(t, served, fast.served.Load())
+}
+
+// TestAuditV11HedgeWithOneEndpoint checks WithHedging's "sends a second
+// attempt of an idempotent call to another endpoint (the same one when no
+// other is ready)": with a single endpoint, a call that answers after
+// 300 ms is sent there three times (at 0, 20 and 40 ms), and the first
+// answer wins. (The doc said "to another endpoint" alone.)
+func TestAuditV11HedgeWithOneEndpoint(t *testing.T) {
+	slow := startNode(t, "slow")
+	slow.delay.Store(int64(300 * time.Millisecond))
+	cl := newClient(t, resolver.Static(slow.addr),
+		cluster.WithHedging(20*time.Millisecond), cluster.WithIdempotent("Svc.Who"))
+	waitReady(t, cl, 1)
+	var who string
+	require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, &who))
+	assert.Equal(t, "slow", who)
+	assert.Equal(t, int64(3), slow.served.Load(), "the hedges went to the only endpoint")
+	require.Eventually(t, func() bool { return endpointInfo(cl, slow.addr).Outstanding == 0 }, 5*time.Second, time.Millisecond,
+		"the losers were canceled")
 }
