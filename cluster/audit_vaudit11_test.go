@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/balancer"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/cluster"
 	"github.com/ferryrpc/ferry/faultnet"
@@ -264,4 +265,65 @@ func TestAuditV11HedgeWithOneEndpoint(t *testing.T) {
 	assert.Equal(t, int64(3), slow.served.Load(), "the hedges went to the only endpoint")
 	require.Eventually(t, func() bool { return endpointInfo(cl, slow.addr).Outstanding == 0 }, 5*time.Second, time.Millisecond,
 		"the losers were canceled")
+}
+
+// TestAuditV11StreamsThroughAGracefulShutdown checks the package doc's
+// "A server that announces shutdown (go-away ...) gets no new call from
+// that moment: the calls in flight finish on its connection, the calls it
+// refuses as not executed go elsewhere" and "A stream refused before its
+// handler started (ferry.NotExecuted) moves to another endpoint with the
+// messages already sent" together, for streaming calls: while one of two
+// servers shuts down gracefully, streams opened through the Client all
+// end successfully, each answered by one server, and none is opened on
+// the stopped server afterwards.
+func TestAuditV11StreamsThroughAGracefulShutdown(t *testing.T) {
+	a, b := startStreamNode(t, "a", false), startStreamNode(t, "b", false)
+	cl := streamCluster(t, []*streamNode{a, b}, cluster.WithBackoff(fastBackoff), cluster.WithBalancer(balancer.RoundRobin()))
+	var (
+		mu     sync.Mutex
+		failed []error
+		ok     int
+		wg     sync.WaitGroup
+	)
+	stop := make(chan struct{})
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10_000 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+				_, err := chatOnce(ctx, cl, "x", "y", "z")
+				cancel()
+				mu.Lock()
+				if err != nil {
+					failed = append(failed, err)
+				} else {
+					ok++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	require.Eventually(t, func() bool { return a.handled.Load() >= 150 }, 10*time.Second, time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, a.srv.Shutdown(ctx), "the streams in flight finished")
+	<-a.done
+	atStop, handledA := b.handled.Load(), a.handled.Load()
+	require.Eventually(t, func() bool { return b.handled.Load() >= atStop+300 }, 10*time.Second, time.Millisecond)
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, err := range failed[:min(len(failed), 5)] {
+		t.Errorf("a stream failed: %v (not executed %v)", err, ferry.NotExecuted(err))
+	}
+	assert.Empty(t, failed)
+	assert.Equal(t, handledA, a.handled.Load(), "no stream ran on the stopped server")
+	t.Logf("%d streams, %d failed; %v", ok, len(failed), cl.StreamStats())
 }
