@@ -327,3 +327,48 @@ func TestAuditV11StreamsThroughAGracefulShutdown(t *testing.T) {
 	assert.Equal(t, handledA, a.handled.Load(), "no stream ran on the stopped server")
 	t.Logf("%d streams, %d failed; %v", ok, len(failed), cl.StreamStats())
 }
+
+// TestAuditV11DrainTimeoutAfterGoAway checks WithDrainTimeout's "bounds
+// how long the connection to an endpoint ... whose server announced that
+// it is going away, stays open for the calls still running on it": a call
+// that would run a minute on a server shutting down (with a minute to
+// spare) fails soon after the go-away, flagged "may have executed" (its
+// handler ran), and is not retried: it is not idempotent. New calls go to
+// the other endpoint meanwhile.
+func TestAuditV11DrainTimeoutAfterGoAway(t *testing.T) {
+	a, b := startNode(t, "a"), startNode(t, "b")
+	a.delay.Store(int64(time.Minute))
+	cl := newClient(t, resolver.Static(addrs(a, b)...),
+		cluster.WithBalancer(preferred{a.addr, b.addr}),
+		cluster.WithDrainTimeout(100*time.Millisecond))
+	waitReady(t, cl, 2)
+	call := cl.Go(t.Context(), "Svc.Who", struct{}{}, new(string))
+	require.Eventually(t, func() bool { return a.served.Load() == 1 }, 5*time.Second, time.Millisecond)
+
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		shut <- a.shutdown(ctx)
+	}()
+	select {
+	case <-call.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call outlived the drain timeout")
+	}
+	err := call.Err()
+	require.Error(t, err)
+	assert.False(t, ferry.NotExecuted(err), "its handler ran: %v", err)
+	assert.Equal(t, int64(1), a.served.Load(), "not retried")
+	var who string
+	require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, &who))
+	assert.Equal(t, "b", who)
+	// The connection closed, the handler's context ended: the server's
+	// Shutdown did not wait out its minute.
+	select {
+	case err := <-shut:
+		assert.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server still waits for the call")
+	}
+}
