@@ -10,14 +10,18 @@
 // policy, that count is the broker's final one. Messages travel on the
 // subscription's own stream, in batches, so a slow subscriber never holds
 // up calls, nor other subscribers unless the Block policy makes a
-// publisher wait for its room: then every message that publisher sends
-// next, to every subscriber, waits too.
+// publisher wait for its room: the others then wait too, for that
+// message and for whatever that publisher sends next.
 //
 // A subscription ends for one reason, which Next then returns every time:
 // an error wrapping ferry.ErrClosed after Close, the ctx's error
 // (context.Canceled or context.DeadlineExceeded) after the ctx given to
 // Subscribe ended, CodeResourceExhausted when the broker disconnected a
 // slow subscriber, CodeUnavailable when the connection ended.
+//
+// A subscription lasts until the subscriber or the broker ends it, so the
+// server's graceful Shutdown waits for it until Shutdown's ctx ends and
+// then cuts it (Next returns CodeUnavailable): give Shutdown a deadline.
 //
 // Server:
 //
