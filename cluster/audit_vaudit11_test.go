@@ -6,6 +6,7 @@ package cluster_test
 import (
 	"context"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -371,4 +372,68 @@ func TestAuditV11DrainTimeoutAfterGoAway(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the server still waits for the call")
 	}
+}
+
+// movingSRV answers SRV lookups with one record, at a port it can move,
+// whose target resolves to 127.0.0.1; it counts the SRV lookups.
+type movingSRV struct {
+	mu      sync.Mutex
+	port    uint16
+	lookups int
+}
+
+func (m *movingSRV) moveTo(addr string) {
+	_, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	m.mu.Lock()
+	m.port = uint16(p)
+	m.mu.Unlock()
+}
+
+func (m *movingSRV) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lookups
+}
+
+func (m *movingSRV) LookupSRV(context.Context, string, string, string) (string, []*net.SRV, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lookups++
+	return "", []*net.SRV{{Target: "svc.test.", Port: m.port, Weight: 1}}, nil
+}
+
+func (m *movingSRV) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
+	return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+}
+
+// TestAuditV11ConnectionFailureFollowsDNS checks the package doc's "A
+// connection failure also asks the resolver to look again, so a DNS name
+// that moved is followed at once rather than at the next poll", with
+// resolver.WithInterval's "A connection failure also triggers a lookup (at
+// most one per second ...)": with a poll every hour, a name that moved to
+// another server is followed within seconds of the old server's death.
+func TestAuditV11ConnectionFailureFollowsDNS(t *testing.T) {
+	a, b := startNode(t, "a"), startNode(t, "b")
+	dns := &movingSRV{}
+	dns.moveTo(a.addr)
+	r, err := resolver.SRV("ferry", "tcp", "svc.test", resolver.WithLookup(dns), resolver.WithInterval(time.Hour))
+	require.NoError(t, err)
+	cl := newClient(t, r)
+	waitReady(t, cl, 1)
+	var who string
+	require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, &who))
+	assert.Equal(t, "a", who)
+	assert.Equal(t, 1, dns.count(), "one lookup until something fails")
+
+	dns.moveTo(b.addr) // the name moved; nothing polls for an hour
+	start := time.Now()
+	a.kill()
+	require.Eventually(t, func() bool {
+		eps := cl.Endpoints()
+		return len(eps) == 1 && eps[0].Addr == b.addr && eps[0].State == "ready"
+	}, 10*time.Second, time.Millisecond)
+	assert.Less(t, time.Since(start), 3*time.Second, "followed at once, not at the next poll")
+	require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, &who))
+	assert.Equal(t, "b", who)
 }
