@@ -437,3 +437,38 @@ func TestAuditV11ConnectionFailureFollowsDNS(t *testing.T) {
 	require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, &who))
 	assert.Equal(t, "b", who)
 }
+
+// TestAuditV11CloseEndsStreams checks Close's "calls and streams in flight
+// fail with an error wrapping ferry.ErrClosed" for a stream (its Recv and
+// Send; they failed with "connection lost" before this audit, though the
+// doc's calls did not), and StreamStats' Failed, "streams that ended with
+// an error other than the caller's cancel": closing the Client is the
+// caller's doing, so the stream is not counted.
+func TestAuditV11CloseEndsStreams(t *testing.T) {
+	a := startStreamNode(t, "a", false)
+	cl, err := cluster.New(resolver.Static(a.addr))
+	require.NoError(t, err)
+	defer cl.Close()
+	require.NoError(t, cl.WaitReady(t.Context(), 1))
+	st, err := client.OpenBidi[tagged, tagged](t.Context(), cl, "Svc.Chat")
+	require.NoError(t, err)
+	defer st.Close()
+	require.NoError(t, st.Send(&tagged{Text: "x"}))
+	_, err = st.Recv()
+	require.NoError(t, err)
+
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := st.Recv()
+		waiting <- err
+	}()
+	require.NoError(t, cl.Close())
+	err = <-waiting
+	assert.ErrorIs(t, err, ferry.ErrClosed, "Recv: %v", err)
+	err = st.Send(&tagged{Text: "y"})
+	assert.ErrorIs(t, err, ferry.ErrClosed, "Send: %v", err)
+	assert.Contains(t, err.Error(), a.addr, "the endpoint's address, as for any failure after the start")
+	_, err = cl.NewStream(t.Context(), "Svc.Chat")
+	assert.ErrorIs(t, err, ferry.ErrClosed, "NewStream: %v", err)
+	assert.Equal(t, int64(0), cl.StreamStats().Failed)
+}
