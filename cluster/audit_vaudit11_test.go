@@ -472,3 +472,28 @@ func TestAuditV11CloseEndsStreams(t *testing.T) {
 	assert.ErrorIs(t, err, ferry.ErrClosed, "NewStream: %v", err)
 	assert.Equal(t, int64(0), cl.StreamStats().Failed)
 }
+
+// TestAuditV11CallsWaitThroughARestart checks WithWaitForReady's "Default
+// off: calls wait while some endpoint is ... draining (its server
+// announced a go-away; it is dialled again at once) or about to reconnect
+// after losing a working connection", and the package doc's "a server
+// restarted at the same address ... is back in rotation as soon as it
+// accepts": with one endpoint, default options, a call made as its server
+// shuts down gracefully waits, and completes on the server restarted at
+// the same address.
+func TestAuditV11CallsWaitThroughARestart(t *testing.T) {
+	a := startNode(t, "a")
+	cl, err := cluster.New(resolver.Static(a.addr)) // the default backoff: 1 s before the second dial
+	require.NoError(t, err)
+	defer cl.Close()
+	waitReady(t, cl, 1)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, a.shutdown(ctx))
+	var who string
+	call := cl.Go(ctx, "Svc.Who", struct{}{}, &who)
+	a.restart()
+	require.NoError(t, call.Wait())
+	assert.Equal(t, "a", who)
+}
