@@ -6,10 +6,12 @@ package pubsub_test
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/faultnet"
 	"github.com/ferryrpc/ferry/internal/ferrytest"
 	"github.com/ferryrpc/ferry/pubsub"
 	"github.com/ferryrpc/ferry/server"
@@ -143,4 +145,43 @@ func TestAuditV11EndWhenTheServerGoes(t *testing.T) {
 		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "Close after the end: %v", err)
 		assert.NotErrorIs(t, err, ferry.ErrClosed)
 	}
+}
+
+// TestAuditV11CloseOnAFrozenServer checks Close's "it asks the server for
+// its final count (waiting at most a second), then releases the stream
+// and waits for its reader to stop" against a server that stopped reading
+// (a frozen process, not a closed connection): Close returns soon after
+// that second, and Next then returns an error wrapping ferry.ErrClosed.
+func TestAuditV11CloseOnAFrozenServer(t *testing.T) {
+	b := pubsub.NewBroker()
+	s := server.New()
+	require.NoError(t, b.Register(s))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	f := faultnet.New()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Serve(f.Listener(l))
+	}()
+	defer func() {
+		f.Heal()
+		s.Close()
+		<-done
+	}()
+	c := ferrytest.Dial(t, l.Addr().String())
+	sub, err := pubsub.Subscribe(t.Context(), c, "t")
+	require.NoError(t, err)
+	_, err = b.Publish(t.Context(), "t", 1)
+	require.NoError(t, err)
+	var v int
+	require.NoError(t, sub.Next(t.Context(), &v))
+
+	f.Stall(faultnet.Both) // the server neither reads nor writes
+	t0 := time.Now()
+	require.NoError(t, sub.Close())
+	elapsed := time.Since(t0)
+	assert.GreaterOrEqual(t, elapsed, 900*time.Millisecond, "it waited for the final count")
+	assert.Less(t, elapsed, 3*time.Second, "at most a second, then the stream is released")
+	assert.ErrorIs(t, sub.Next(t.Context(), &v), ferry.ErrClosed)
 }
