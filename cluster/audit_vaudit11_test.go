@@ -40,7 +40,7 @@ func storeServer(t *testing.T, l *ledger, f *faultnet.Faults) (string, *server.S
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
-	var wrapped net.Listener = ln
+	wrapped := ln
 	if f != nil {
 		wrapped = f.Listener(ln)
 	}
