@@ -241,3 +241,45 @@ func TestAuditV11LargeMessagesQueued(t *testing.T) {
 		assert.Equal(t, "more", more)
 	}
 }
+
+// TestAuditV11StalledStreamIsCut checks the package doc's "A subscriber
+// that reads nothing while a batch waits for that window longer than the
+// server's write timeout ... loses the subscription whatever the policy:
+// its stream is cut, Next returns CodeUnavailable (the connection itself
+// lives on)", here with DropOldest, whose doc alone suggests that a slow
+// subscriber only loses messages. Before this audit the doc did not say
+// so, and named only the connection's end for CodeUnavailable.
+func TestAuditV11StalledStreamIsCut(t *testing.T) {
+	cfg := transport.DefaultConfig()
+	cfg.WriteTimeout = 300 * time.Millisecond
+	b := pubsub.NewBroker(pubsub.WithQueue(16, pubsub.DropOldest))
+	s := server.New(server.WithConfig(cfg))
+	require.NoError(t, b.Register(s))
+	c := ferrytest.Dial(t, ferrytest.Serve(t, s))
+	sub, err := pubsub.Subscribe(t.Context(), c, "t")
+	require.NoError(t, err)
+	defer sub.Close()
+	big := make([]byte, 64<<10) // 16 of them fill the window
+	t0 := time.Now()
+	require.Eventually(t, func() bool {
+		_, err := b.Publish(t.Context(), "t", big)
+		return err == nil && b.Subscribers("t") == 0
+	}, 10*time.Second, 5*time.Millisecond, "the broker let the subscription go")
+	assert.GreaterOrEqual(t, time.Since(t0), 250*time.Millisecond, "after the write timeout")
+
+	var end error
+	for range 1000 {
+		if end = sub.Next(t.Context(), nil); end != nil {
+			break
+		}
+	}
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(end), "%v", end)
+	assert.NotErrorIs(t, end, ferry.ErrClosed)
+	// The connection lives on: calls and a new subscription work.
+	n, err := pubsub.Publish(t.Context(), c, "t", "again")
+	require.NoError(t, err)
+	assert.Equal(t, 0, n)
+	again, err := pubsub.Subscribe(t.Context(), c, "t")
+	require.NoError(t, err)
+	require.NoError(t, again.Close())
+}

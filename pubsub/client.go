@@ -166,7 +166,8 @@ func (s *Subscription) noteDropped(n uint64) {
 // ended, that ctx's Err (context.Canceled or context.DeadlineExceeded);
 // after the messages that arrived before it, CodeResourceExhausted when
 // the server disconnected a slow subscriber, and CodeUnavailable when the
-// connection ended.
+// connection or the subscription's stream ended (a subscriber that reads
+// nothing for the server's write timeout: see the package doc).
 func (s *Subscription) Next(ctx context.Context, v any) error {
 	for {
 		if err := s.endedBy(); err != nil {
@@ -231,7 +232,7 @@ func (s *Subscription) endedBy() error {
 // runs it is the count as of the last batch received; once it ended by
 // Close, by its ctx or by the server (Next returned the end), it is the
 // server's final count, drops after the last batch included. Only a lost
-// connection leaves it as of the last batch.
+// connection or stream leaves it as of the last batch.
 func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
 
 // Close ends the subscription: it asks the server for its final count
