@@ -497,3 +497,36 @@ func TestAuditV11CallsWaitThroughARestart(t *testing.T) {
 	require.NoError(t, call.Wait())
 	assert.Equal(t, "a", who)
 }
+
+// TestAuditV11AttemptsBound checks WithMaxAttempts' "bounds the attempts
+// of one call, the first included, across retries ... 1 turns retries
+// off. Default 3": against five endpoints that all refuse the call as not
+// executed, it makes three attempts, or one, and fails not executed.
+func TestAuditV11AttemptsBound(t *testing.T) {
+	var attempts atomic.Int64
+	refuse := func(*node) []server.Option {
+		return []server.Option{server.WithInterceptors(func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
+			if info.Method != "Svc.Who" {
+				return next(ctx, args)
+			}
+			attempts.Add(1)
+			return nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "refused"))
+		})}
+	}
+	var nodes []*node
+	for _, name := range []string{"a", "b", "c", "d", "e"} {
+		nodes = append(nodes, startNodeWith(t, name, refuse))
+	}
+	for _, tc := range []struct {
+		opts []cluster.Option
+		want int64
+	}{{nil, 3}, {[]cluster.Option{cluster.WithMaxAttempts(1)}, 1}} {
+		cl := newClient(t, resolver.Static(addrs(nodes...)...), tc.opts...)
+		waitReady(t, cl, 5)
+		attempts.Store(0)
+		err := cl.Call(t.Context(), "Svc.Who", struct{}{}, nil)
+		assert.True(t, ferry.NotExecuted(err), "%v", err)
+		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+		assert.Equal(t, tc.want, attempts.Load())
+	}
+}
