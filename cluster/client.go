@@ -73,9 +73,9 @@ func New(r resolver.Resolver, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// Close stops the Client: calls in flight fail with an error wrapping
-// ferry.ErrClosed, connections close, and Close returns once every
-// goroutine the Client started has exited.
+// Close stops the Client: calls and streams in flight fail with an error
+// wrapping ferry.ErrClosed, connections close, and Close returns once
+// every goroutine the Client started has exited.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closing {

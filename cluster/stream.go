@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -161,9 +162,17 @@ func (s *stream) move(gen int, err error) error {
 	return nil
 }
 
-// fail ends the stream with err, named after its endpoint. mu is held.
+// fail ends the stream with err, named after its endpoint; after Close,
+// with an error wrapping ferry.ErrClosed, as for a call. mu is held.
 func (s *stream) fail(err error) error {
 	if s.err == nil {
+		if s.c.ctx.Err() != nil && !errors.Is(err, ferry.ErrClosed) {
+			closed := ferry.WrapError(ferry.CodeCanceled, ferry.ErrClosed, "the cluster client was closed: "+ferry.FromError(err).Message)
+			if ferry.NotExecuted(err) {
+				closed = ferry.MarkNotExecuted(closed)
+			}
+			err = closed
+		}
 		s.err = named(s.e, err)
 		if ferry.CodeOf(err) != ferry.CodeCanceled {
 			s.c.streams.failed.Add(1)

@@ -39,8 +39,14 @@ const (
 	UnsubscribeMethod = "PubSub.Unsubscribe"
 )
 
-// maxBatch bounds the messages sent in one stream frame.
-const maxBatch = 256
+// maxBatch bounds the messages sent in one stream frame, and
+// maxBatchBytes their bytes, so that a frame stays well within a
+// receiver's message size limit (4 MiB by default); a larger message
+// travels alone.
+const (
+	maxBatch      = 256
+	maxBatchBytes = 256 << 10
+)
 
 // Broker routes published messages to subscribers.
 type Broker struct {
@@ -260,15 +266,19 @@ func (s *sub) offer(ctx context.Context, msg codec.Raw, b *Broker) bool {
 	}
 }
 
-// take removes up to maxBatch queued messages, none once the subscription
-// was kicked or left.
+// take removes up to maxBatch queued messages, of at most maxBatchBytes
+// (or one larger message), none once the subscription was kicked or left.
 func (s *sub) take(dst []codec.Raw) (msgs []codec.Raw, kicked, left bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.kicked || s.left {
 		return dst, s.kicked, s.left
 	}
+	size := 0
 	for s.n > 0 && len(dst) < maxBatch {
+		if size += len(s.q[s.head]); len(dst) > 0 && size > maxBatchBytes {
+			break
+		}
 		dst = append(dst, s.q[s.head])
 		s.q[s.head] = nil
 		s.head = (s.head + 1) % len(s.q)

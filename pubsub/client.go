@@ -33,7 +33,7 @@ type Subscription struct {
 
 	endOnce sync.Once
 	mu      sync.Mutex
-	ended   error // why Close or the ctx ended it
+	ended   error // why it ended: Close, the ctx, or the stream's end once Next returned it
 }
 
 type result struct {
@@ -166,7 +166,8 @@ func (s *Subscription) noteDropped(n uint64) {
 // ended, that ctx's Err (context.Canceled or context.DeadlineExceeded);
 // after the messages that arrived before it, CodeResourceExhausted when
 // the server disconnected a slow subscriber, and CodeUnavailable when the
-// connection ended.
+// connection or the subscription's stream ended (a subscriber that reads
+// nothing for the server's write timeout: see the package doc).
 func (s *Subscription) Next(ctx context.Context, v any) error {
 	for {
 		if err := s.endedBy(); err != nil {
@@ -187,6 +188,11 @@ func (s *Subscription) Next(ctx context.Context, v any) error {
 		case r := <-s.batches:
 			if r.err != nil {
 				s.err = r.err
+				s.mu.Lock()
+				if s.ended == nil {
+					s.ended = r.err // the one reason: a later Close or ctx keeps it
+				}
+				s.mu.Unlock()
 			} else {
 				s.pending = r.b.Messages
 			}
@@ -203,7 +209,8 @@ func (s *Subscription) Next(ctx context.Context, v any) error {
 	return codec.Unmarshal(raw, v)
 }
 
-// endedBy returns why Close or the subscription's ctx ended it, if one did.
+// endedBy returns why the subscription ended, once Close or its ctx ended
+// it (an end that Next had already returned stays the reason).
 func (s *Subscription) endedBy() error {
 	select {
 	case <-s.quit:
@@ -225,13 +232,14 @@ func (s *Subscription) endedBy() error {
 // runs it is the count as of the last batch received; once it ended by
 // Close, by its ctx or by the server (Next returned the end), it is the
 // server's final count, drops after the last batch included. Only a lost
-// connection leaves it as of the last batch.
+// connection or stream leaves it as of the last batch.
 func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
 
 // Close ends the subscription: it asks the server for its final count
 // (waiting at most a second), then releases the stream and waits for its
 // reader to stop. Next then returns an error wrapping ferry.ErrClosed,
-// unless the subscription's ctx had ended first.
+// unless the subscription had ended first (its ctx, or an end that Next
+// already returned): that reason stays.
 func (s *Subscription) Close() error {
 	reason := error(ferry.WrapError(ferry.CodeCanceled, ferry.ErrClosed, "the subscription was closed"))
 	if err := s.parent.Err(); err != nil {

@@ -9,13 +9,30 @@
 // the subscription has ended, by Close, by its ctx or by the Disconnect
 // policy, that count is the broker's final one. Messages travel on the
 // subscription's own stream, in batches, so a slow subscriber never holds
-// up calls or other subscribers.
+// up calls, nor other subscribers unless the Block policy makes a
+// publisher wait for its room: the others then wait too, for that
+// message and for whatever that publisher sends next.
+//
+// The policies govern the queue on the server. Beyond it, the
+// subscription's stream holds what its flow-control window allows (1 MiB
+// by default), and the Subscription reads up to two batches ahead of
+// Next. A subscriber that reads nothing while a batch waits for that
+// window longer than the server's write timeout
+// (transport.Config.WriteTimeout, 10 s by default) loses the subscription
+// whatever the policy: its stream is cut, Next returns CodeUnavailable
+// (the connection itself lives on), and Dropped stays as of the last
+// batch.
 //
 // A subscription ends for one reason, which Next then returns every time:
 // an error wrapping ferry.ErrClosed after Close, the ctx's error
 // (context.Canceled or context.DeadlineExceeded) after the ctx given to
 // Subscribe ended, CodeResourceExhausted when the broker disconnected a
-// slow subscriber, CodeUnavailable when the connection ended.
+// slow subscriber, CodeUnavailable when the connection or the
+// subscription's stream ended.
+//
+// A subscription lasts until the subscriber or the broker ends it, so the
+// server's graceful Shutdown waits for it until Shutdown's ctx ends and
+// then cuts it (Next returns CodeUnavailable): give Shutdown a deadline.
 //
 // Server:
 //

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/pubsub"
@@ -35,8 +36,15 @@ func NewServer() (*server.Server, error) {
 	return s, nil
 }
 
+// shutdownGrace is how long the server, once Serve's ctx ended, lets
+// the calls in flight finish. Members' subscriptions never finish by
+// themselves: at its end they are cut.
+const shutdownGrace = time.Second
+
 // Serve listens on addr and serves the room until ctx ends; ready, if not
-// nil, receives the bound address.
+// nil, receives the bound address. Then the members still in the room are
+// let go within a second (Member returns an error of code
+// ferry.CodeUnavailable), and Serve returns once the server is shut down.
 func Serve(ctx context.Context, addr string, ready chan<- string) error {
 	s, err := NewServer()
 	if err != nil {
@@ -51,14 +59,23 @@ func Serve(ctx context.Context, addr string, ready chan<- string) error {
 	}
 	// Shut down when ctx ends; if Serve fails first, close the server
 	// and stop watching ctx.
-	stop := context.AfterFunc(ctx, func() { s.Shutdown(context.Background()) })
-	if err := s.Serve(l); err != server.ErrServerClosed {
-		if stop() {
-			s.Close()
-		}
+	shut := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(shut)
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		_ = s.Shutdown(sctx) // its deadline passes while members remain
+	})
+	err = s.Serve(l)
+	if stop() {
+		s.Close()
 		return err
 	}
-	return nil
+	<-shut
+	if err == server.ErrServerClosed {
+		return nil
+	}
+	return err
 }
 
 // Member joins the room at addr as name: it prints "[joined]" once it
