@@ -23,6 +23,7 @@ type pending struct {
 	conn  *Channel      // for abandon
 	ctx   context.Context
 	seq   uint64 // its place among the requests sent; 0 until queued
+	batch uint64 // the write queue's batch its request joined (flush.Writer.Batch)
 	ends  bool   // its context can end it (direct.go)
 }
 
@@ -235,7 +236,7 @@ func (c *Channel) start(ctx context.Context, method string, args any, p *pending
 	}
 	c.mu.Unlock()
 	// A synchronous call (it waits anyway) sends large arguments uncopied.
-	if err := c.w.request(ctx, p.call == nil, p.id, method, args, ext, &p.seq); err != nil {
+	if err := c.w.request(ctx, p.call == nil, p.id, method, args, ext, &p.seq, &p.batch); err != nil {
 		if c.remove(p) {
 			if p.stop != nil {
 				p.stop()

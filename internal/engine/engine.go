@@ -18,6 +18,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -375,11 +376,17 @@ var errClosedLocally = ferry.WrapError(ferry.CodeCanceled, ferry.ErrClosed, "the
 // handlers. It does not wait. A graceful failure lets the writer flush
 // what is queued before the stream closes. No request is queued after
 // it: a call whose request was still waiting for room in the write queue
-// is never sent, and fails flagged not executed; the others may have
+// is never sent, and fails flagged not executed; so does, when the stream
+// is broken (not graceful, not Close), one whose request was queued
+// behind the last write that began, which is dropped. The others may have
 // executed.
 func (c *Channel) fail(err error, graceful bool) {
 	c.once.Do(func() {
-		c.w.stopRequests() // from here on every call's seq stays as it is
+		c.w.stopRequests()              // from here on every call's seq stays as it is
+		begun := uint64(math.MaxUint64) // every queued request may be written
+		if !graceful && err != errClosedLocally {
+			begun = c.w.fw.Stop(err) // nothing is written from here on
+		}
 		c.mu.Lock()
 		c.err = err
 		calls := c.calls
@@ -388,7 +395,7 @@ func (c *Channel) fail(err error, graceful bool) {
 		ferr := callError(err)
 		var unsent error
 		for _, p := range calls {
-			if p.seq == 0 { // its request was never queued
+			if p.seq == 0 || p.batch > begun { // its request was never written
 				if unsent == nil {
 					unsent = notSent(err)
 				}

@@ -86,13 +86,14 @@ func (w *writer) commit(b []byte, mark, linked int) {
 
 // request queues [0, id, method, [args], ext?], or [2, method, [args],
 // ext?] when seq is nil (a notification), and sets *seq to the request's
-// place among the requests sent (1 for the first). The arguments are
+// place among the requests sent (1 for the first) and *batch to the
+// write queue's batch it joined (flush.Writer.Batch). The arguments are
 // encoded before the writer's lock is taken, so that callers encode at the
 // same time. For a synchronous call (sync set: its caller waits anyway),
 // a large []byte or codec.Raw argument goes out by reference and request
 // returns once it is written, or once ctx ends while it is still queued
 // (the writer then sends a copy); otherwise it is copied.
-func (w *writer) request(ctx context.Context, sync bool, id uint32, method string, args any, ext *wire.RequestExt, seq *uint64) error {
+func (w *writer) request(ctx context.Context, sync bool, id uint32, method string, args any, ext *wire.RequestExt, seq, batch *uint64) error {
 	var body []byte
 	var bin bool
 	if sync {
@@ -173,7 +174,7 @@ func (w *writer) request(ctx context.Context, sync bool, id uint32, method strin
 	b = append(b, extB...)
 	if seq != nil {
 		w.sent++
-		*seq = w.sent
+		*seq, *batch = w.sent, w.fw.Batch()
 	}
 	w.commit(b, mark, linked)
 	if body != nil {
@@ -185,7 +186,7 @@ func (w *writer) request(ctx context.Context, sync bool, id uint32, method strin
 // notify queues [2, method, [args], ext?], waiting for room in the write
 // queue until ctx ends.
 func (w *writer) notify(ctx context.Context, method string, args any, ext *wire.RequestExt) error {
-	return w.request(ctx, false, 0, method, args, ext, nil)
+	return w.request(ctx, false, 0, method, args, ext, nil, nil)
 }
 
 // notifyTicket queues [2, method, []] and returns the ticket to wait

@@ -95,11 +95,12 @@ type Writer struct {
 	// are numbered from 1 in the order they leave the pending bytes.
 	// inflight is the batch being written, 0 for none.
 	batch, inflight uint64
-	writing         bool // a write is in flight (or its failure is being handled)
-	running         bool // the flusher goroutine exists
-	closing         bool // Shutdown began
-	awaiting        bool // the flusher waits for a caller's write to end: the caller kicks
-	final           time.Time
+	begun           uint64    // the last batch whose write began (a later one never reached dst)
+	writing         bool      // a write is in flight (or its failure is being handled)
+	running         bool      // the flusher goroutine exists
+	closing         bool      // Shutdown began
+	awaiting        bool      // the flusher waits for a caller's write to end: the caller kicks
+	final           int64     // the final flush's bound (Unix nanoseconds), 0 for none
 	armed           time.Time // the write deadline last set on dst
 	expired         bool      // Expire cut the writes: set no deadline over it until Renew
 	err             error     // the first error: every later call returns it
@@ -399,6 +400,22 @@ func (w *Writer) kick() {
 	}
 }
 
+// Batch returns the number of the pending batch, which a message appended
+// now belongs to; the writer is locked (between Begin and End). Batches
+// are numbered from 1, in the order they leave.
+func (w *Writer) Batch() uint64 { return w.batch }
+
+// Stop latches err, unless the writer has already failed, so that no
+// batch is written from now on (what is pending is dropped, a write in
+// flight ends as it does), and returns the number of the last batch whose
+// write began: the later ones never reached the destination.
+func (w *Writer) Stop(err error) (begun uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.fail(err)
+	return w.begun
+}
+
 // Err returns the first error the writer met (Config.Closed once it is
 // closed), or nil.
 func (w *Writer) Err() error {
@@ -473,8 +490,10 @@ func (w *Writer) setDeadline() {
 		}
 		dl = now.Add(w.cfg.Timeout)
 	}
-	if w.closing && !w.final.IsZero() && (dl.IsZero() || w.final.Before(dl)) {
-		dl = w.final
+	if w.closing && w.final != 0 {
+		if final := time.Unix(0, w.final); dl.IsZero() || final.Before(dl) {
+			dl = final
+		}
 	}
 	if !dl.IsZero() {
 		w.armed = dl

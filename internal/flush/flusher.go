@@ -69,7 +69,7 @@ func (w *Writer) flushOne() {
 	no := w.batch
 	batch, links, n := w.take()
 	if w.err == nil {
-		w.inflight = no
+		w.inflight, w.begun = no, no
 		w.write(batch, links)
 		w.inflight = 0
 	}
@@ -103,7 +103,7 @@ func (w *Writer) Shutdown() {
 	}
 	w.closing = true
 	if w.cfg.Final > 0 {
-		w.final = time.Now().Add(w.cfg.Final)
+		w.final = time.Now().Add(w.cfg.Final).UnixNano()
 		if w.writing {
 			w.setDeadline()
 		}
