@@ -89,10 +89,11 @@ func TestAuditV11StalledSubscriberAndOthers(t *testing.T) {
 }
 
 // TestAuditV11EndWhenTheServerGoes checks Next's "CodeUnavailable when
-// the connection ended", every time, whether the server closes at once
-// or shuts down gracefully (a subscription never finishes by itself, so
-// Shutdown's deadline passes and the connection is cut), and that the
-// messages received before the end are delivered first, in order; and
+// the server shut down", every time, whether the server closes at once
+// or shuts down gracefully (the broker ends the subscription once it
+// delivered what was queued, so Shutdown does not wait for its deadline),
+// and that the messages queued before the end are delivered first, in
+// order; and
 // the package doc's "A subscription ends for one reason, which Next then
 // returns every time" when Close or the subscription's ctx come after.
 func TestAuditV11EndWhenTheServerGoes(t *testing.T) {
@@ -116,10 +117,12 @@ func TestAuditV11EndWhenTheServerGoes(t *testing.T) {
 		assert.Equal(t, 0, v, "in order")
 
 		if graceful {
-			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			t0 := time.Now()
 			err := s.Shutdown(ctx)
 			cancel()
-			assert.ErrorIs(t, err, context.DeadlineExceeded, "the subscription holds the shutdown to its deadline")
+			require.NoError(t, err, "the subscription does not hold the shutdown")
+			assert.Less(t, time.Since(t0), 5*time.Second)
 		} else {
 			require.NoError(t, s.Close())
 		}
@@ -133,6 +136,10 @@ func TestAuditV11EndWhenTheServerGoes(t *testing.T) {
 			want++
 		}
 		require.Error(t, end)
+		if graceful {
+			assert.Equal(t, 3, want, "every queued message was delivered first")
+			assert.Contains(t, end.Error(), "the server is shutting down")
+		}
 		for range 2 {
 			err := sub.Next(t.Context(), &v)
 			assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "graceful %v: %v", graceful, err)

@@ -212,6 +212,7 @@ type sub struct {
 	ready   chan struct{} // signaled when a message is queued
 	kicked  bool          // the Disconnect policy ended it
 	left    bool          // the subscriber unsubscribed
+	ended   bool          // the server's shutdown ended it
 	policy  Overflow
 	dropped atomic.Uint64
 }
@@ -221,7 +222,7 @@ func (s *sub) offer(ctx context.Context, msg codec.Raw, b *Broker) bool {
 	var timer *time.Timer
 	for {
 		s.mu.Lock()
-		if s.kicked || s.left {
+		if s.kicked || s.left || s.ended {
 			s.mu.Unlock()
 			return false
 		}
@@ -287,6 +288,24 @@ func (s *sub) take(dst []codec.Raw) (msgs []codec.Raw, kicked, left bool) {
 	return dst, false, false
 }
 
+// end ends the subscription for the server's shutdown: later offers are
+// refused, and the messages still queued count as dropped. It returns the
+// error the subscriber gets, with the final count.
+func (s *sub) end() error {
+	s.mu.Lock()
+	s.ended = true
+	n := s.n
+	for ; s.n > 0; s.n-- {
+		s.q[s.head] = nil
+		s.head = (s.head + 1) % len(s.q)
+	}
+	s.mu.Unlock()
+	s.dropped.Add(uint64(n))
+	signal(s.room) // a publisher waiting for room gives up
+	return ferry.NewError(ferry.CodeUnavailable, "the server is shutting down: subscribe again").
+		WithDetail(DroppedDetail, strconv.FormatUint(s.dropped.Load(), 10))
+}
+
 func signal(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
@@ -298,7 +317,8 @@ var errKicked = errors.New("subscriber too slow")
 
 // serveSubscription sends a's topic to one subscriber until it leaves
 // (the result: a Batch with the final Dropped), the Disconnect policy
-// ends it, or ctx ends.
+// ends it, the server shuts down (after what was queued then), or ctx
+// ends.
 func (b *Broker) serveSubscription(ctx context.Context, a *SubscribeArgs, send func(*Batch) error) (any, error) {
 	if a.Topic == "" {
 		return nil, ferry.NewError(ferry.CodeInvalidArgument, "empty topic")
@@ -335,8 +355,23 @@ func (b *Broker) serveSubscription(ctx context.Context, a *SubscribeArgs, send f
 	if err := send(&Batch{ID: id}); err != nil {
 		return nil, err
 	}
+	// Once the server begins to shut down, what is queued then (at most a
+	// queue's worth) is delivered, and the subscription ends, so that the
+	// shutdown does not wait for it.
+	shutting := server.ShuttingDown(ctx)
+	stopping, budget := false, 0
 	var batch Batch
 	for {
+		if !stopping {
+			select {
+			case <-shutting:
+				stopping, budget = true, len(s.q)
+			default:
+			}
+		}
+		if stopping && budget <= 0 {
+			return nil, s.end()
+		}
 		var kicked, left bool
 		batch.Messages, kicked, left = s.take(batch.Messages[:0])
 		switch {
@@ -347,8 +382,13 @@ func (b *Broker) serveSubscription(ctx context.Context, a *SubscribeArgs, send f
 			return &Batch{Dropped: s.dropped.Load()}, nil
 		}
 		if len(batch.Messages) == 0 {
+			if stopping {
+				return nil, s.end()
+			}
 			select {
 			case <-s.ready:
+				continue
+			case <-shutting:
 				continue
 			case <-ctx.Done():
 				return nil, ctx.Err()
@@ -359,6 +399,7 @@ func (b *Broker) serveSubscription(ctx context.Context, a *SubscribeArgs, send f
 		if err := send(&batch); err != nil {
 			return nil, fmt.Errorf("deliver: %w", err)
 		}
+		budget -= len(batch.Messages)
 		clear(batch.Messages)
 	}
 }

@@ -166,8 +166,9 @@ func (s *Subscription) noteDropped(n uint64) {
 // ended, that ctx's Err (context.Canceled or context.DeadlineExceeded);
 // after the messages that arrived before it, CodeResourceExhausted when
 // the server disconnected a slow subscriber, and CodeUnavailable when the
-// connection or the subscription's stream ended (a subscriber that reads
-// nothing for the server's write timeout: see the package doc).
+// server shut down, or the connection or the subscription's stream ended
+// (a subscriber that reads nothing for the server's write timeout: see
+// the package doc).
 func (s *Subscription) Next(ctx context.Context, v any) error {
 	for {
 		if err := s.endedBy(); err != nil {

@@ -6,8 +6,9 @@
 // broker's Overflow policy decides: block the publisher up to a timeout,
 // drop the oldest queued message, or disconnect the slow subscriber. Every
 // subscription counts the messages it lost (Subscription.Dropped); once
-// the subscription has ended, by Close, by its ctx or by the Disconnect
-// policy, that count is the broker's final one. Messages travel on the
+// the subscription has ended, by Close, by its ctx, by the Disconnect
+// policy or by the server's shutdown, that count is the broker's final
+// one. Messages travel on the
 // subscription's own stream, in batches, so a slow subscriber never holds
 // up calls, nor other subscribers unless the Block policy makes a
 // publisher wait for its room: the others then wait too, for that
@@ -27,12 +28,16 @@
 // an error wrapping ferry.ErrClosed after Close, the ctx's error
 // (context.Canceled or context.DeadlineExceeded) after the ctx given to
 // Subscribe ended, CodeResourceExhausted when the broker disconnected a
-// slow subscriber, CodeUnavailable when the connection or the
-// subscription's stream ended.
+// slow subscriber, CodeUnavailable when the server shut down, or the
+// connection or the subscription's stream ended.
 //
-// A subscription lasts until the subscriber or the broker ends it, so the
-// server's graceful Shutdown waits for it until Shutdown's ctx ends and
-// then cuts it (Next returns CodeUnavailable): give Shutdown a deadline.
+// When the server begins a graceful Shutdown (or a Close), the broker
+// delivers what each subscription has queued then and ends it, so that
+// the shutdown does not wait for subscribers: Next returns those messages
+// (and perhaps a few published meanwhile), then CodeUnavailable ("the
+// server is shutting down"), and Dropped is final (it counts any left
+// queued; later messages are not offered to the ended subscription).
+// Subscribe again, to another server.
 //
 // Server:
 //

@@ -63,7 +63,8 @@ func New(opts ...Option) *Server {
 	s.perIP = map[string]map[*netConn]struct{}{}
 	s.listeners = map[net.Listener]struct{}{}
 	s.conns = map[*netConn]struct{}{}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	base, cancel := context.WithCancel(context.Background())
+	s.ctx, s.cancel = context.WithValue(base, shuttingKey{}, s.serving.Draining.Done()), cancel
 	if s.opts.memory == 0 {
 		s.opts.memory = DefaultMemoryBudget()
 	}
@@ -71,6 +72,17 @@ func New(opts ...Option) *Server {
 	// that one message of the largest size always fits.
 	s.pool = transport.NewPool(max(s.opts.memory, 2*int64(s.opts.cfg.MaxMessageSize)+1<<20))
 	return s
+}
+
+type shuttingKey struct{}
+
+// ShuttingDown returns a channel that is closed once the server running
+// the handler whose context is ctx (or one derived from it) begins a
+// graceful Shutdown, or a Close; it returns nil (a channel that never
+// closes) outside such a handler.
+func ShuttingDown(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(shuttingKey{}).(<-chan struct{})
+	return ch
 }
 
 // Register publishes the exported methods of rcvr as "Type.Method". Each
@@ -377,6 +389,10 @@ func (s *Server) quietest(ip string, sameIP bool) *netConn {
 // that ignore their context: their goroutines run on until they return,
 // and their replies are dropped. Otherwise Shutdown returns nil once every
 // goroutine the server started has exited.
+//
+// A handler that would otherwise run until its caller ends it (a
+// subscription, a watch) should watch ShuttingDown and return, so that
+// Shutdown does not wait for it until ctx ends; pubsub's broker does.
 func (s *Server) Shutdown(ctx context.Context) error {
 	conns := s.beginClose()
 	// A go-away waits for the session's send loop: a stalled peer must
