@@ -360,6 +360,10 @@ func TestAuditV11DrainTimeoutAfterGoAway(t *testing.T) {
 	err := call.Err()
 	require.Error(t, err)
 	assert.False(t, ferry.NotExecuted(err), "its handler ran: %v", err)
+	// The endpoint did not answer in time: unavailable, not the
+	// cancellation of a Close the caller never made.
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+	assert.NotErrorIs(t, err, ferry.ErrClosed)
 	assert.Equal(t, int64(1), a.served.Load(), "not retried")
 	var who string
 	require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, &who))
@@ -528,5 +532,40 @@ func TestAuditV11AttemptsBound(t *testing.T) {
 		assert.True(t, ferry.NotExecuted(err), "%v", err)
 		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
 		assert.Equal(t, tc.want, attempts.Load())
+	}
+}
+
+// TestAuditV11DrainTimeoutRetriesIdempotentCalls: an idempotent call cut
+// by the drain timeout (its endpoint announced it was going away and did
+// not answer in time) may have run, and is retried on another endpoint,
+// like any idempotent call that failed unavailable.
+func TestAuditV11DrainTimeoutRetriesIdempotentCalls(t *testing.T) {
+	a, b := startNode(t, "a"), startNode(t, "b")
+	a.delay.Store(int64(time.Minute))
+	cl := newClient(t, resolver.Static(addrs(a, b)...),
+		cluster.WithBalancer(preferred{a.addr, b.addr}),
+		cluster.WithDrainTimeout(100*time.Millisecond))
+	waitReady(t, cl, 2)
+	var who string
+	call := cl.Go(cluster.Idempotent(t.Context()), "Svc.Who", struct{}{}, &who)
+	require.Eventually(t, func() bool { return a.served.Load() == 1 }, 5*time.Second, time.Millisecond)
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		shut <- a.shutdown(ctx)
+	}()
+	select {
+	case <-call.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call outlived the drain timeout")
+	}
+	require.NoError(t, call.Err(), "retried on the other endpoint")
+	assert.Equal(t, "b", who)
+	select {
+	case err := <-shut:
+		assert.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server still waits for the call")
 	}
 }

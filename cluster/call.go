@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
@@ -78,7 +79,23 @@ func finalError(err, last, unsure error) error {
 func (e *endpoint) call(ctx context.Context, conn *client.Client, method string, args, reply any) error {
 	err := conn.Call(ctx, method, args, reply)
 	e.done(conn, err)
-	return err
+	return e.cut(ctx, err)
+}
+
+// cut maps the error of an attempt whose connection this Client closed
+// while the caller and the Client were still waiting (its drain timeout
+// passed after the endpoint left or announced it was going away): the
+// endpoint did not answer in time, CodeUnavailable, not a Close of the
+// caller's (ferry.ErrClosed, CodeCanceled). Its not-executed flag stays.
+func (e *endpoint) cut(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(err, ferry.ErrClosed) || ctx.Err() != nil || e.c.ctx.Err() != nil {
+		return err
+	}
+	fe := ferry.Errorf(ferry.CodeUnavailable, "%s did not answer within the drain timeout after it began going away or left the set", e.addr)
+	if ferry.NotExecuted(err) {
+		fe = ferry.MarkNotExecuted(fe)
+	}
+	return fe
 }
 
 // retryable decides whether attempt, which failed with err, may be

@@ -220,7 +220,10 @@ func WithWaitForReady() Option {
 
 // WithDrainTimeout bounds how long the connection to an endpoint that left
 // the set, or whose server announced that it is going away, stays open
-// for the calls still running on it. Default 30 s; range 0 to 10 min.
+// for the calls still running on it; a call still unanswered then fails
+// with ferry.CodeUnavailable, its outcome unknown, and is retried on
+// another endpoint only when it is idempotent. Default 30 s; range 0 to
+// 10 min.
 func WithDrainTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 || d > 10*time.Minute {
