@@ -19,7 +19,9 @@ import (
 // Errors follow the unary calls' contract (the same code means the same
 // thing): when ctx's deadline passes, Send and Recv return
 // CodeDeadlineExceeded and the handler's context reports
-// context.DeadlineExceeded; when ctx is canceled, CodeCanceled; a call the
+// context.DeadlineExceeded; when ctx is canceled, CodeCanceled (a Send
+// after that sends nothing, and a Recv returns no message that had
+// arrived before); a call the
 // server refused before running its handler (a limit, a shutdown, a
 // stream interceptor) carries ferry.NotExecuted; a message over either
 // side's MaxMessageSize is CodeResourceExhausted; a connection lost
