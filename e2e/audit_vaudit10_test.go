@@ -374,3 +374,72 @@ func TestAudit10CallerStalledFrame(t *testing.T) {
 		})
 	}
 }
+
+// TestAudit10CallerSendsAStatus checks PROTOCOL.md 6: the final status
+// goes "server to caller only", and "Any other frame ... is a protocol
+// error: the server ends the call with the status internal ("protocol
+// error: …") and closes the stream". A raw caller that sent a status
+// frame had it taken as the end of its own messages: [1, 0, nil, nil]
+// canceled the call and [1, 0, "x", nil] reached the handler's Recv as
+// the error "x", and the caller got no status either way.
+func TestAudit10CallerSendsAStatus(t *testing.T) {
+	s := newServer(t)
+	got := make(chan error, 4)
+	require.NoError(t, s.HandleStream("A10.Recv", server.Bidi, func(ctx context.Context, st *server.Stream) (any, error) {
+		var v any
+		err := st.Recv(&v)
+		got <- err
+		return nil, err
+	}))
+	ws := dialSession(t, listen(t, s))
+	for _, status := range [][]byte{enc([]any{1, 0, nil, nil}), enc([]any{1, 0, "x", nil}), enc([]any{1, 0, "x", nil, map[string]any{"c": 9}})} {
+		st := ws.openCall("A10.Recv")
+		st.write(status)
+		select {
+		case err := <-got:
+			assert.Equal(t, ferry.CodeInternal, ferry.CodeOf(err), "the handler's Recv, % x: %v", status, err)
+		case <-time.After(a10Wait):
+			t.Fatal("the handler's Recv never returned")
+		}
+		msgs, r := st.status()
+		assert.Empty(t, msgs)
+		assert.EqualValues(t, 13, r.code(), "internal, % x: %v", status, r.err)
+		assert.Contains(t, r.err, "protocol error", "% x", status)
+		st.ended()
+	}
+}
+
+// TestAudit10ServerSendsEnd checks PROTOCOL.md 6 from a fake server: "in
+// both directions, frames ...: [4] the sender will send no more messages
+// (CloseSend)". A Ferry caller whose server sent [4] before its final
+// status failed the call as "connection lost" (unavailable) and never
+// read the status; it now reads on to the status: io.EOF and the result,
+// or the handler's error.
+func TestAudit10ServerSendsEnd(t *testing.T) {
+	c, f, _ := dialFake(t)
+	for _, tc := range []struct {
+		status []byte
+		code   ferry.Code
+	}{
+		{enc([]any{1, 0, nil, 5}), 0},
+		{enc([]any{1, 0, "gone", nil, map[string]any{"c": 5}}), ferry.CodeNotFound},
+	} {
+		st, err := c.NewStream(t.Context(), "S.Chat")
+		require.NoError(t, err)
+		ws, _ := f.acceptCall()
+		ws.write(frame("a"), closeSend, tc.status)
+		var v string
+		require.NoError(t, st.Recv(&v))
+		assert.Equal(t, "a", v)
+		err = st.Recv(&v)
+		if tc.code == 0 {
+			require.ErrorIs(t, err, io.EOF)
+			var r int
+			require.NoError(t, st.Result(&r))
+			assert.Equal(t, 5, r)
+		} else {
+			assert.Equal(t, tc.code, ferry.CodeOf(err), "%v", err)
+		}
+		require.NoError(t, st.Close())
+	}
+}

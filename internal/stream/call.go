@@ -164,6 +164,14 @@ func (s *call) Recv(v any) error {
 		return s.wrap(nil) // not a message that was buffered before ctx ended
 	}
 	err := s.c.Recv(v)
+	for range maxEnds {
+		if err != ErrEnd { //nolint:errorlint // Call.Recv returns ErrEnd itself
+			break
+		}
+		// The server's [4]: it sends no more messages, its final status
+		// follows (PROTOCOL.md 6 allows [4] both ways).
+		err = s.c.Recv(v)
+	}
 	switch {
 	case err == nil:
 		return nil
@@ -226,6 +234,9 @@ func (s *call) release() {
 		}()
 	})
 }
+
+// maxEnds bounds the [4] frames Recv skips in a row.
+const maxEnds = 16
 
 // lingerMax bounds how long an expired stream stays open for the server to
 // end it.

@@ -35,6 +35,7 @@ type Serving struct {
 // function that forgets it. Run sends the final status and returns when
 // the call is over.
 func (o *Serving) Run(parent context.Context, st net.Conn, sc *Call, cnt *Counter, m *registry.Method, ext wire.RequestExt, track func(context.CancelFunc) func()) {
+	sc.serving = true // before the handler reads
 	ctx := parent
 	if ext.Incoming != nil {
 		ctx = context.WithValue(ctx, meta.Key{}, ext.Incoming)

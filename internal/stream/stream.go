@@ -58,6 +58,7 @@ type Call struct {
 	result   []byte
 
 	stalled atomic.Bool // the peer held part of a message too long (Bound): the stream is closed
+	serving bool        // the serving end (Serving.Run): a final status from the caller is a protocol error
 }
 
 // New wraps a stream whose marker byte (if any) was already consumed.
@@ -280,7 +281,7 @@ func (c *Call) Recv(v any) error {
 		return ErrEnd
 	}
 	m, err := wire.Parse(b)
-	if err != nil || m.Type != wire.TypeResponse {
+	if err != nil || m.Type != wire.TypeResponse || c.serving {
 		return fmt.Errorf("%w: unexpected frame on a stream", wire.ErrMalformed)
 	}
 	if m.Error != nil {
