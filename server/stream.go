@@ -71,12 +71,13 @@ func (s *Stream) Send(v any) error { return s.st.Send(v) }
 
 // Recv receives the next message into v. It returns io.EOF once the caller
 // has closed its sending side, CodeCanceled or CodeDeadlineExceeded once
-// ctx ended (not a message that arrived before), CodeUnavailable once the
-// caller held part of a message past PartialMessageTimeout
-// (transport.Config; the stream is closed), and CodeResourceExhausted for
-// a message over the server's
-// MaxMessageSize; after that failure nothing more can be received, and
-// the caller gets it as the call's status even if the handler returns nil.
+// ctx ended (not a message that arrived before), and
+// CodeResourceExhausted for a message over the server's MaxMessageSize;
+// after that failure nothing more can be received, and the caller gets it
+// as the call's status even if the handler returns nil. A caller that
+// holds part of a message past PartialMessageTimeout (transport.Config)
+// has the stream closed: Recv returns CodeUnavailable, and no status is
+// sent.
 func (s *Stream) Recv(v any) error { return s.st.Recv(v) }
 
 // HandleStream registers an untyped streaming method of the given kind.
