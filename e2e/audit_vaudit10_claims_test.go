@@ -160,3 +160,55 @@ func TestAudit10MessageSizeClasses(t *testing.T) {
 	assert.Nil(t, r.err)
 	raw.ended()
 }
+
+// TestAudit10UndecodableMessageKeepsTheCall checks client.Stream (and its
+// Recv) and server.Stream.Recv: "A message that does not decode into v is
+// dropped with CodeInvalidArgument, and the call goes on". client.Stream
+// used to say "Read until Recv returns io.EOF (or an error) ... to release
+// it", but this error releases nothing: the handler still runs.
+func TestAudit10UndecodableMessageKeepsTheCall(t *testing.T) {
+	s := streamServer(t)
+	require.NoError(t, s.HandleStream("A10.Ints", server.Bidi, func(ctx context.Context, st *server.Stream) (any, error) {
+		sum := 0
+		for {
+			var n int
+			err := st.Recv(&n)
+			switch {
+			case err == io.EOF:
+				return sum, nil
+			case ferry.CodeOf(err) == ferry.CodeInvalidArgument:
+				sum += 1000 // counted, and the call goes on
+			case err != nil:
+				return nil, err
+			}
+			sum += n
+		}
+	}))
+	c := dialTCP(t, s)
+
+	st, err := c.NewStream(t.Context(), "Num.Double")
+	require.NoError(t, err)
+	defer st.Close()
+	require.NoError(t, st.Send(&num{1}))
+	var bad struct{ N string }
+	err = st.Recv(&bad)
+	assert.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err), "%v", err)
+	require.NoError(t, st.Send(&num{2}), "the call goes on")
+	var m num
+	require.NoError(t, st.Recv(&m))
+	assert.Equal(t, 4, m.N, "the next message, not the dropped one")
+	require.NoError(t, st.CloseSend())
+	assert.ErrorIs(t, st.Recv(&m), io.EOF)
+
+	st, err = c.NewStream(t.Context(), "A10.Ints")
+	require.NoError(t, err)
+	defer st.Close()
+	for _, v := range []any{1, "two", 3} {
+		require.NoError(t, st.Send(v))
+	}
+	require.NoError(t, st.CloseSend())
+	require.ErrorIs(t, st.Recv(nil), io.EOF)
+	var sum int
+	require.NoError(t, st.Result(&sum))
+	assert.Equal(t, 1004, sum, "the handler dropped one message and read on")
+}
