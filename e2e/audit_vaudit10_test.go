@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -442,4 +443,45 @@ func TestAudit10ServerSendsEnd(t *testing.T) {
 		}
 		require.NoError(t, st.Close())
 	}
+}
+
+// TestAudit10ClientServedStalledFrame checks the same bound on a stream a
+// server opens to a client's streaming handler (client.HandleStream: "the
+// same semantics as streams a client opens to a server"), from a fake
+// server: the handler's Recv fails with CodeUnavailable once the server
+// held part of a message past PartialMessageTimeout, and the client closes
+// the stream; it used to wait in Recv for as long as the server kept the
+// stream open.
+func TestAudit10ClientServedStalledFrame(t *testing.T) {
+	cfg := transport.DefaultConfig()
+	cfg.PartialMessageTimeout = 200 * time.Millisecond
+	c, f, _ := dialFake(t, client.WithConfig(cfg))
+	got := make(chan error, 1)
+	require.NoError(t, c.HandleStream("C.Read", ferry.BidiStreaming, func(ctx context.Context, st ferry.ServerStream) (any, error) {
+		var err error
+		for range 1000 {
+			var b []byte
+			if err = st.Recv(&b); err != nil {
+				break
+			}
+		}
+		got <- err
+		return nil, err
+	}))
+	raw, err := f.sess.OpenStream()
+	require.NoError(t, err)
+	defer raw.Close()
+	ws := &wireStream{t: t, st: raw, r: bufio.NewReader(raw)}
+	whole := frame(bytes.Repeat([]byte{'c'}, 64<<10))
+	ws.write(append([]byte{0xc1}, request(0, "C.Read", []any{}, map[string]any{})...), frame("first"), whole[:len(whole)/2])
+	select {
+	case err = <-got:
+	case <-time.After(a10Wait):
+		t.Fatal("the client's handler still waits in Recv on a stalled stream")
+	}
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+	require.NoError(t, raw.SetReadDeadline(time.Now().Add(a10Wait)))
+	rest, err := io.ReadAll(ws.r)
+	require.NoError(t, err, "the client closed the stream")
+	assert.Empty(t, rest, "no status after a stall")
 }
