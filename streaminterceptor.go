@@ -79,7 +79,9 @@ type Streamer func(ctx context.Context, info *StreamInfo) (ClientStream, error)
 // to open the stream and may return a ClientStream wrapping the one next
 // returns, to observe or transform each message; an error returned
 // without calling next refuses the stream: the caller gets it with
-// NotExecuted true.
+// NotExecuted true. An error (or a nil stream) returned after next opened
+// the stream closes that stream, cancelling its call; the caller gets the
+// error without NotExecuted, since the handler may have started.
 type StreamClientInterceptor func(ctx context.Context, info *StreamInfo, next Streamer) (ClientStream, error)
 
 // ChainStreamServer folds stream interceptors into one, the first

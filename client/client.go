@@ -162,6 +162,7 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	engine.New(st, eo).Start()
 	c.limits = eo.Limits
 	c.dialer = stream.Dialer{Session: sess, Limits: eo.Limits, Background: &c.bg, WriteTimeout: o.cfg.WriteTimeout,
+		Budget: sess.Budget(), Stall: o.cfg.PartialMessageTimeout,
 		Cancel: func(id uint32) error { return c.Conn.eng.SendControl(wire.MethodCancelStream, id) }}
 	// Say hello at once: the server starts serving this stream (and runs
 	// its connect hook) and authenticates the connection, and its answer

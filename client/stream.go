@@ -11,15 +11,18 @@ import (
 // Stream is the caller's end of a streaming call, carried on a stream of
 // its own so that it never blocks other calls and its memory is bounded by
 // the flow-control window. Send and Recv may be used from two goroutines
-// at once, but neither from two. Read until Recv returns io.EOF (or an
-// error), or Close the stream, to release it. With stream interceptors
-// (WithStreamInterceptors), its methods go through the stream they
-// returned.
+// at once, but neither from two. Read until Recv returns io.EOF or an
+// error that ends the call, or Close the stream, to release it (a message
+// that does not decode into Recv's v ends nothing: see Recv). With stream
+// interceptors (WithStreamInterceptors), its methods go through the
+// stream they returned.
 //
 // Errors follow the unary calls' contract (the same code means the same
 // thing): when ctx's deadline passes, Send and Recv return
 // CodeDeadlineExceeded and the handler's context reports
-// context.DeadlineExceeded; when ctx is canceled, CodeCanceled; a call the
+// context.DeadlineExceeded; when ctx is canceled, CodeCanceled (a Send
+// after that sends nothing, and a Recv returns no message that had
+// arrived before); a call the
 // server refused before running its handler (a limit, a shutdown, a
 // stream interceptor) carries ferry.NotExecuted; a message over either
 // side's MaxMessageSize is CodeResourceExhausted; a connection lost
@@ -82,7 +85,9 @@ func (s *Stream) CloseSend() error { return s.cs.CloseSend() }
 
 // Recv receives the next message into v. It returns io.EOF when the
 // handler finished successfully (its result is then available from
-// Result), and the handler's error as a *ferry.Error when it failed.
+// Result), and the handler's error as a *ferry.Error when it failed. A
+// message that does not decode into v is dropped with CodeInvalidArgument,
+// and the call goes on: the next Recv reads the next message.
 func (s *Stream) Recv(v any) error { return s.cs.Recv(v) }
 
 // Result decodes the handler's returned value into v once Recv has

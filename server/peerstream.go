@@ -55,6 +55,8 @@ func (c *netConn) dialer() *stream.Dialer {
 			Session:      c.sess,
 			Limits:       engine.Limits(cfg),
 			WriteTimeout: cfg.WriteTimeout,
+			Budget:       c.budget,
+			Stall:        cfg.PartialMessageTimeout,
 			Background:   &c.opened,
 			Cancel: func(id uint32) error {
 				for _, e := range c.snapshot() {

@@ -64,15 +64,22 @@ func (s *Stream) Context() context.Context { return s.ctx }
 // timed out") and the call ends (its context is canceled). The caller
 // grants window in steps of half its StreamWindow (512 KiB by default), so
 // a caller that reads less than that per WriteTimeout, however steadily,
-// ends the call so too once the window is full. A message over
-// MaxMessageSize is not sent: CodeResourceExhausted.
+// ends the call so too once the window is full. Once ctx has ended it
+// sends nothing and returns CodeCanceled or CodeDeadlineExceeded. A
+// message over MaxMessageSize is not sent: CodeResourceExhausted.
 func (s *Stream) Send(v any) error { return s.st.Send(v) }
 
 // Recv receives the next message into v. It returns io.EOF once the caller
 // has closed its sending side, CodeCanceled or CodeDeadlineExceeded once
-// ctx ended, and CodeResourceExhausted for a message over the server's
-// MaxMessageSize; after that failure nothing more can be received, and
-// the caller gets it as the call's status even if the handler returns nil.
+// ctx ended (not a message that arrived before), and
+// CodeResourceExhausted for a message over the server's MaxMessageSize;
+// after that failure nothing more can be received, and the caller gets it
+// as the call's status even if the handler returns nil. A message that
+// does not decode into v is dropped with CodeInvalidArgument, and the call
+// goes on. A caller that
+// holds part of a message past PartialMessageTimeout (transport.Config)
+// has the stream closed: Recv returns CodeUnavailable, and no status is
+// sent.
 func (s *Stream) Recv(v any) error { return s.st.Recv(v) }
 
 // HandleStream registers an untyped streaming method of the given kind.

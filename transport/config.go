@@ -94,8 +94,9 @@ type Config struct {
 	MemoryBudget int64
 	// PartialMessageTimeout bounds how long a stream or bare connection
 	// may hold part of a message without sending more of it: one that
-	// stalls mid-message longer is closed. Default 10 s; range 100 ms to
-	// 10 min.
+	// stalls mid-message longer is closed (on a streaming call, either
+	// side's, Recv then fails with CodeUnavailable and nothing more is
+	// read). Default 10 s; range 100 ms to 10 min.
 	PartialMessageTimeout time.Duration
 	// Logger receives the transport's own log lines (yamux's included,
 	// at level Warn, at most 20 at once and 5 a second after that per

@@ -158,6 +158,8 @@ func Received(err error) *ferry.Error {
 		return ferry.WrapError(ferry.CodeInternal, err, "protocol error: "+strings.TrimPrefix(err.Error(), "ferry: "))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return Context(err)
+	case errors.Is(err, wire.ErrStalled):
+		return ferry.WrapError(ferry.CodeUnavailable, err, "the peer held part of a message past the partial message timeout: the stream was closed")
 	case isTimeout(err):
 		// The write deadline (transport.Config.WriteTimeout): a context's
 		// end is mapped by the callers before this.

@@ -28,8 +28,14 @@ type Dialer struct {
 	// reads less than half its window per timeout (yamux grants window in
 	// such steps). Zero: no bound.
 	WriteTimeout time.Duration
-	Cancel       func(id uint32) error // tells the peer that the call on stream id was canceled ($ferry.cancelstream)
-	Background   *sync.WaitGroup       // counts the closes of abandoned streams; its owner waits for it
+	// Budget is charged for each stream's partial message (nil: none),
+	// and Stall closes a stream whose peer holds part of a message that
+	// long without sending more of it (transport.Config's MemoryBudget
+	// and PartialMessageTimeout; zero: never), as on the serving side.
+	Budget     wire.Account
+	Stall      time.Duration
+	Cancel     func(id uint32) error // tells the peer that the call on stream id was canceled ($ferry.cancelstream)
+	Background *sync.WaitGroup       // counts the closes of abandoned streams; its owner waits for it
 }
 
 // call is the caller's end of a streaming call on the stream itself,
@@ -43,6 +49,7 @@ type call struct {
 	stop func() bool
 	cut  chan struct{} // closed once the context's abort has run
 	once sync.Once
+	told sync.Once // the cancel is sent once, whichever of ctx, Close and a failure ends the call first
 
 	mu  sync.Mutex
 	err error // the failure that ended the stream; later calls return it
@@ -65,6 +72,7 @@ func (d *Dialer) Open(ctx context.Context, info *ferry.StreamInfo) (ferry.Client
 	}
 	cnt := &Counter{Conn: &refusable{Conn: st}}
 	sc := New(cnt, d.Limits)
+	sc.Bound(d.Budget, d.Stall)
 	if d.WriteTimeout > 0 {
 		sc.BoundWrites(nil, d.WriteTimeout)
 	}
@@ -95,7 +103,7 @@ func openError(ctx context.Context, err error) error {
 // call, so that its handler sees context.DeadlineExceeded.
 func (s *call) abort() {
 	if s.ctxErr() != context.DeadlineExceeded {
-		_ = s.d.Cancel(s.id)
+		s.told.Do(func() { _ = s.d.Cancel(s.id) })
 	}
 	s.c.Cut()
 }
@@ -125,6 +133,11 @@ func (s *call) Send(v any) error {
 		}
 		return ferry.NewError(ferry.CodeFailedPrecondition, "Send after the call finished: the message was not sent")
 	}
+	if s.ctxErr() != nil {
+		// A stream whose window has room takes a write past its cut:
+		// send nothing once ctx has ended.
+		return s.wrap(nil)
+	}
 	if err := s.c.Send(v); err != nil {
 		return s.wrap(err)
 	}
@@ -147,7 +160,18 @@ func (s *call) Recv(v any) error {
 	if err := s.failed(); err != nil {
 		return err
 	}
+	if !s.c.Final() && s.ctxErr() != nil {
+		return s.wrap(nil) // not a message that was buffered before ctx ended
+	}
 	err := s.c.Recv(v)
+	for range maxEnds {
+		if err != ErrEnd { //nolint:errorlint // Call.Recv returns ErrEnd itself
+			break
+		}
+		// The server's [4]: it sends no more messages, its final status
+		// follows (PROTOCOL.md 6 allows [4] both ways).
+		err = s.c.Recv(v)
+	}
 	switch {
 	case err == nil:
 		return nil
@@ -210,6 +234,9 @@ func (s *call) release() {
 		}()
 	})
 }
+
+// maxEnds bounds the [4] frames Recv skips in a row.
+const maxEnds = 16
 
 // lingerMax bounds how long an expired stream stays open for the server to
 // end it.

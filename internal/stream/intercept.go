@@ -26,21 +26,33 @@ func Serve(ctx context.Context, ic ferry.StreamServerInterceptor, info *ferry.St
 
 // Open opens a stream through the calling side's stream interceptor ic
 // (nil: none). A failure before open ran is marked not executed: an
-// interceptor refused the stream before it reached the network.
+// interceptor refused the stream before it reached the network. A
+// failure after it ran closes the streams open gave it, cancelling their
+// calls: the caller has no stream to close.
 func Open(ctx context.Context, ic ferry.StreamClientInterceptor, info *ferry.StreamInfo, open ferry.Streamer) (ferry.ClientStream, error) {
 	if ic == nil {
 		return open(ctx, info)
 	}
-	ran := false
+	var opened []ferry.ClientStream // under the interceptor's goroutine
 	cs, err := ic(ctx, info, func(ctx context.Context, info *ferry.StreamInfo) (ferry.ClientStream, error) {
-		ran = true
-		return open(ctx, info)
+		cs, err := open(ctx, info)
+		if err == nil {
+			opened = append(opened, cs)
+		}
+		return cs, err
 	})
-	if err != nil && !ran {
+	ran := opened != nil
+	if err == nil && cs == nil {
+		err = ferry.NewError(ferry.CodeInternal, "a stream interceptor returned neither a stream nor an error")
+	}
+	if err == nil {
+		return cs, nil
+	}
+	for _, o := range opened {
+		_ = o.Close()
+	}
+	if !ran {
 		return nil, ferry.MarkNotExecuted(ferry.FromError(err))
 	}
-	if err == nil && cs == nil {
-		return nil, ferry.MarkNotExecuted(ferry.NewError(ferry.CodeInternal, "a stream interceptor returned neither a stream nor an error"))
-	}
-	return cs, err
+	return nil, err
 }

@@ -35,6 +35,7 @@ type Serving struct {
 // function that forgets it. Run sends the final status and returns when
 // the call is over.
 func (o *Serving) Run(parent context.Context, st net.Conn, sc *Call, cnt *Counter, m *registry.Method, ext wire.RequestExt, track func(context.CancelFunc) func()) {
+	sc.serving = true // before the handler reads
 	ctx := parent
 	if ext.Incoming != nil {
 		ctx = context.WithValue(ctx, meta.Key{}, ext.Incoming)
@@ -123,6 +124,11 @@ func (s *served) Context() context.Context { return s.ctx }
 func (s *served) WireBytes() (sent, received int64) { return s.cnt.WireBytes() }
 
 func (s *served) Send(v any) error {
+	if err := s.ctx.Err(); err != nil {
+		// A stream whose window has room takes a write past its cut:
+		// send nothing once the call has ended.
+		return status.Context(err)
+	}
 	if err := s.c.Send(v); err != nil {
 		fe := s.wrap(err)
 		if _, local := err.(*ferry.Error); !local { //nolint:errorlint // the stream layer's own errors are never wrapped
@@ -143,6 +149,9 @@ func (s *served) Recv(v any) error {
 	}
 	if s.rerr != nil {
 		return s.rerr
+	}
+	if err := s.ctx.Err(); err != nil {
+		return status.Context(err) // not a message that was buffered before the call ended
 	}
 	err := s.c.Recv(v)
 	if errors.Is(err, ErrEnd) {

@@ -56,6 +56,9 @@ type Call struct {
 	final    atomic.Bool
 	finalErr error
 	result   []byte
+
+	stalled atomic.Bool // the peer held part of a message too long (Bound): the stream is closed
+	serving bool        // the serving end (Serving.Run): a final status from the caller is a protocol error
 }
 
 // New wraps a stream whose marker byte (if any) was already consumed.
@@ -246,6 +249,9 @@ func (c *Call) Recv(v any) error {
 		return io.EOF
 	}
 	b, err := c.rd.Next()
+	if err != nil && c.stalled.Load() {
+		return wire.ErrStalled
+	}
 	if err == io.EOF {
 		return io.ErrUnexpectedEOF // closed without a final status
 	}
@@ -275,7 +281,7 @@ func (c *Call) Recv(v any) error {
 		return ErrEnd
 	}
 	m, err := wire.Parse(b)
-	if err != nil || m.Type != wire.TypeResponse {
+	if err != nil || m.Type != wire.TypeResponse || c.serving {
 		return fmt.Errorf("%w: unexpected frame on a stream", wire.ErrMalformed)
 	}
 	if m.Error != nil {
@@ -345,6 +351,12 @@ func (c *Call) Bound(acct wire.Account, stall time.Duration) {
 		c.rd.SetAccount(acct)
 	}
 	if stall > 0 {
-		c.rd.SetStall(stall, func() { c.rwc.Close() })
+		c.rd.SetStall(stall, func() {
+			// Close alone half-closes a session stream: a Read waiting
+			// for the peer would go on waiting, and read what it sends.
+			c.stalled.Store(true)
+			_ = c.rwc.SetReadDeadline(time.Now())
+			c.rwc.Close()
+		})
 	}
 }
