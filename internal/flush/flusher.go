@@ -68,6 +68,7 @@ func (w *Writer) flushOne() {
 	}
 	no := w.batch
 	batch, links, n := w.take()
+	w.cond.Broadcast() // nothing is pending now: callers waiting for room go on
 	if w.err == nil {
 		w.inflight, w.begun = no, no
 		w.write(batch, links)
