@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"sync"
 
 	"github.com/ferryrpc/ferry"
 )
@@ -33,15 +34,23 @@ func Open(ctx context.Context, ic ferry.StreamClientInterceptor, info *ferry.Str
 	if ic == nil {
 		return open(ctx, info)
 	}
-	var opened []ferry.ClientStream // under the interceptor's goroutine
+	var (
+		mu     sync.Mutex // an interceptor may call open from another goroutine
+		ran    bool       // open ran: what it sent may have reached the peer
+		opened []ferry.ClientStream
+	)
 	cs, err := ic(ctx, info, func(ctx context.Context, info *ferry.StreamInfo) (ferry.ClientStream, error) {
 		cs, err := open(ctx, info)
+		mu.Lock()
+		ran = true
 		if err == nil {
 			opened = append(opened, cs)
 		}
+		mu.Unlock()
 		return cs, err
 	})
-	ran := opened != nil
+	mu.Lock()
+	defer mu.Unlock()
 	if err == nil && cs == nil {
 		err = ferry.NewError(ferry.CodeInternal, "a stream interceptor returned neither a stream nor an error")
 	}
