@@ -31,9 +31,14 @@ type accounts struct {
 
 	mu      sync.Mutex
 	streams map[uint32]*account
+	early   map[uint32]uint16 // FIN and RST flags that came for streams of ours not tracked yet
 	ended   bool
 	count   atomic.Int32 // len(streams), read without mu
 }
+
+// maxEarly bounds the closes kept for streams of ours not tracked yet:
+// Open tracks a stream as soon as its opening frame is sent.
+const maxEarly = 64
 
 // slack is what yamux's receive buffer (a bytes.Buffer, which doubles as
 // it grows) may allocate per byte it holds: held bytes are charged twice.
@@ -71,6 +76,14 @@ func (a *accounts) frame(id uint32, flags uint16, peerOpened, data bool, length 
 		}
 	}
 	if acc == nil {
+		if !peerOpened && flags&(flagFIN|flagRST) != 0 && len(a.early) < maxEarly {
+			// One of ours the peer answered before Open returned (track):
+			// its close must not be missed.
+			if a.early == nil {
+				a.early = map[uint32]uint16{}
+			}
+			a.early[id] |= flags & (flagFIN | flagRST)
+		}
 		return nil // a stream yamux does not know, or one of ours not yet tracked
 	}
 	if data && length > 0 || flags&(flagFIN|flagRST) != 0 {
@@ -103,7 +116,9 @@ func (a *accounts) frame(id uint32, flags uint16, peerOpened, data bool, length 
 // returns its account (nil once the session has ended). It reports false
 // for a stream the peer opened that is already forgotten: reset before
 // it was accepted (yamux still hands it to Accept), which must not be
-// charged again, since no frame will come to release it.
+// charged again, since no frame will come to release it; and for one of
+// ours the peer reset before Open returned. One of ours the peer closed
+// by then starts closed by the peer.
 func (a *accounts) track(id uint32, peerOpened bool) (*account, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -115,7 +130,13 @@ func (a *accounts) track(id uint32, peerOpened bool) (*account, bool) {
 	case peerOpened:
 		return nil, false
 	}
-	acc := &account{}
+	early := a.early[id]
+	delete(a.early, id)
+	if early&flagRST != 0 {
+		return nil, false // reset before Open returned: yamux forgot it
+	}
+	acc := &account{remoteClosed: early&flagFIN != 0}
+	acc.fin.Store(acc.remoteClosed)
 	a.streams[id] = acc
 	a.count.Store(int32(len(a.streams)))
 	a.budget.Force(streamOverhead) // past the budget, the peer's next frame ends the session
@@ -225,6 +246,7 @@ func (a *accounts) end() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.ended = true
+	a.early = nil
 	for id, acc := range a.streams {
 		a.forget(id, acc)
 	}

@@ -59,6 +59,7 @@ type guard struct {
 	mu         sync.Mutex
 	cause      error  // why the session ended: its first read or write error, or a local end (ended)
 	readFailed bool   // a read failed
+	later      error  // a read's error that came with bytes: the next Read returns it (yamux's receive loop alone reads)
 	onEnd      func() // called once, before the first read error reaches yamux
 	acct       accounts
 	onOpen     func() // called for every stream the peer opens; under mu
@@ -73,6 +74,10 @@ func newGuard(c net.Conn, accepting bool, b *Budget, closeTimeout time.Duration)
 }
 
 func (g *guard) Read(p []byte) (int, error) {
+	if err := g.later; err != nil {
+		g.later = nil
+		return g.failed(0, err)
+	}
 	n, err := g.Conn.Read(p)
 	if n > 0 {
 		if gerr := g.inspect(p[:n]); gerr != nil {
@@ -80,6 +85,17 @@ func (g *guard) Read(p []byte) (int, error) {
 			n, err = 0, gerr
 		}
 	}
+	if n > 0 && err != nil {
+		// The bytes first (a tls.Conn returns its last record with
+		// io.EOF): ending the session wakes the streams' readers, which
+		// must find what these bytes carry already handled.
+		g.later, err = err, nil
+	}
+	return g.failed(n, err)
+}
+
+// failed handles a read's error, if any, and returns n and err.
+func (g *guard) failed(n int, err error) (int, error) {
 	if err != nil {
 		g.mu.Lock()
 		first := !g.readFailed

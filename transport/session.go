@@ -126,8 +126,12 @@ func (s *Session) Open(ctx context.Context) (net.Conn, error) {
 		return s.wrap(r.st, r.err)
 	case <-ctx.Done():
 		go func() {
+			// Closed through wrap, so that its account (and a close
+			// the peer sent early) is released.
 			if r := <-ch; r.st != nil {
-				r.st.Close()
+				if st, err := s.wrap(r.st, nil); err == nil {
+					st.Close()
+				}
 			}
 		}()
 		return nil, ctx.Err()
@@ -337,7 +341,7 @@ type Stream struct {
 	s  *Session
 	id uint32
 	// gone: the peer reset the stream (or closed it both ways) before it
-	// was accepted; yamux has forgotten it, no frame will come for it,
+	// was accepted, or before Open returned; yamux has forgotten it, no frame will come for it,
 	// and nothing is accounted for it.
 	gone bool
 	acc  *account // its account, which notes the peer's close; nil if none

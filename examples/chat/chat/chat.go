@@ -37,8 +37,8 @@ func NewServer() (*server.Server, error) {
 }
 
 // shutdownGrace is how long the server, once Serve's ctx ended, lets
-// the calls in flight finish. Members' subscriptions never finish by
-// themselves: at its end they are cut.
+// the calls in flight finish. The broker ends members' subscriptions as
+// the shutdown begins; a member that reads nothing more is cut at its end.
 const shutdownGrace = time.Second
 
 // Serve listens on addr and serves the room until ctx ends; ready, if not
@@ -64,7 +64,7 @@ func Serve(ctx context.Context, addr string, ready chan<- string) error {
 		defer close(shut)
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()
-		_ = s.Shutdown(sctx) // its deadline passes while members remain
+		_ = s.Shutdown(sctx)
 	})
 	err = s.Serve(l)
 	if stop() {
