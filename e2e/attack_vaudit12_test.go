@@ -7,12 +7,19 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/examples/arith/arith"
+	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/server"
+	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -99,4 +106,207 @@ func TestAudit12UnauthenticatedStreamOpening(t *testing.T) {
 	msgs, r := st.status()
 	assert.Nil(t, r.err)
 	assert.Equal(t, []any{"hi"}, msgs)
+}
+
+// audit12Steady polls the server's charged memory until it has not
+// changed for 300 ms (the server's writers wait for the peer), for at
+// most d, and returns it; it fails t if the connection ended first.
+func audit12Steady(t *testing.T, s *server.Server, d time.Duration, why *atomic.Value) int64 {
+	t.Helper()
+	var last int64 = -1
+	since := time.Now()
+	end := time.Now().Add(d)
+	for range 10_000 {
+		conns := s.Conns()
+		require.Len(t, conns, 1, "the attacker's connection ended before the server's writers stalled: %v", why.Load())
+		if used := conns[0].Memory; used != last {
+			last, since = used, time.Now()
+		} else if time.Since(since) >= 300*time.Millisecond || time.Now().After(end) {
+			return used
+		}
+		time.Sleep(5 * time.Millisecond) // polling, bounded by d
+	}
+	return last
+}
+
+// audit12Uncharged is what SECURITY.md's "memory held for one
+// connection" row leaves uncharged on a connection whose peer stopped
+// reading, beyond the room of buffers (audit12Room): up to 2 MiB of
+// frames taken for the socket and yamux's copy of the frame it is sending
+// (at most a stream's window, 1 MiB), plus 1 MiB for the session's and
+// streams' structures and the measurement.
+const audit12Uncharged = 2<<20 + 1<<20 + 1<<20
+
+// audit12Room is the room SECURITY.md's row lets buffers keep beyond the
+// bytes charged: each stream's receive buffer, as large as the largest
+// frame it took (frame bytes), and as much again as is charged for the
+// write queues (at most all that is charged).
+func audit12Room(streams, frame int, used int64) int64 {
+	return int64(streams*frame) + used
+}
+
+// TestAudit12DeafPeerHeldWithinBudget checks SECURITY.md's "memory held
+// for one connection" row for a peer that stops reading its socket while
+// replies of each size class pile up for it (1 KiB, 64 KiB, just under
+// the 1 MiB stream window; bare MessagePack-RPC also 4 MiB, which no
+// stream window lets through): what the server's heap holds beyond what
+// its budget charges stays within the uncharged part the row lists; then
+// WriteTimeout ends the connection and everything is released. Before
+// the row listed the room of buffers, the uncharged part it gave (3 MiB
+// and the kernel's) was passed 6–8 times over: 16 streams of 1 KiB echoes
+// left 37–39 MiB of heap with 15–16 MiB charged.
+func TestAudit12DeafPeerHeldWithinBudget(t *testing.T) {
+	for _, bare := range []bool{false, true} {
+		name := "session"
+		if bare {
+			name = "bare"
+		}
+		t.Run(name, func(t *testing.T) { audit12Deaf(t, bare) })
+	}
+}
+
+// audit12Deaf runs TestAudit12DeafPeerHeldWithinBudget's attacks, on
+// sessions or on bare connections.
+func audit12Deaf(t *testing.T, bare bool) {
+	type attack struct {
+		name    string
+		bare    bool
+		size    int
+		reqs    int // requests per stream (sessions) or in all (bare)
+		streams int // (sessions)
+	}
+	var attacks []attack
+	for _, size := range []int{1 << 10, 64 << 10, 1<<20 - 1<<10} {
+		// About 1 MiB of requests on each of 16 streams, in one frame
+		// within the stream's window: 16 MiB of replies, of which each
+		// stream's window lets 256 KiB through to the session.
+		attacks = append(attacks, attack{fmt.Sprint(size), false, size, max(1, (1<<20-1<<10)/(size+32)), 16})
+	}
+	if bare {
+		attacks = attacks[:0]
+		for _, size := range []int{1 << 10, 64 << 10, 1<<20 - 1<<10, docMaxMessage - 64} {
+			attacks = append(attacks, attack{fmt.Sprint(size), true, size, (48 << 20) / (size + 32), 1})
+		}
+	}
+	for _, a := range attacks {
+		t.Run(a.name, func(t *testing.T) {
+			cfg := transport.DefaultConfig()
+			cfg.WriteTimeout = 4 * time.Second
+			cfg.KeepAliveInterval = 0
+			var why atomic.Value
+			s := newServer(t, server.WithConfig(cfg), server.WithConnHooks(nil, func(p *server.Peer) {
+				if err := p.Err(); err != nil {
+					why.Store(err.Error())
+				}
+			}))
+			addr := listen(t, s)
+			_, h0 := settle()
+			conn := rawSession(t, addr)
+			msg := wholeEcho(1, a.size)
+			start := time.Now()
+			send := func(b []byte) {
+				_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = conn.Write(b) // a write the server no longer reads times out
+			}
+			frame := 0
+			if a.bare {
+				for i := 0; i < a.reqs && time.Since(start) < 1500*time.Millisecond; i++ {
+					send(msg)
+				}
+			} else {
+				// The hello, then streams that each start with a
+				// harmless message. The server grants a stream its 1 MiB
+				// window as it accepts it, before it reads it: send the
+				// rest only then.
+				b := helloSession()
+				first := notification("$ferry.cancel", []any{uint32(1 << 30)})
+				for i := range a.streams {
+					b = append(b, yamuxFrame(1, 1, uint32(3+2*i), 0)...)
+					b = append(b, dataFrame(uint32(3+2*i), 0, first)...)
+				}
+				send(b)
+				require.Eventually(t, func() bool { return streamsOpen(s) >= a.streams+1 }, 5*time.Second, time.Millisecond)
+				for i := range a.streams {
+					b = b[:0]
+					for range a.reqs {
+						b = append(b, msg...)
+					}
+					frame = len(b)
+					send(dataFrame(uint32(3+2*i), 0, b))
+				}
+			}
+			msg = nil //nolint:ineffassign // drops the last reference so the collector may free it before the heap is measured
+			used := audit12Steady(t, s, 3*time.Second, &why)
+			grew := heapGrowth(h0)
+			room := audit12Room(a.streams, frame, used)
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			t.Logf("%s: %d goroutines, %.1f MiB of stacks", a.name, runtime.NumGoroutine(), float64(ms.StackInuse)/(1<<20))
+			t.Logf("%s: %v to send; budget in use %.1f MiB, heap %+.1f MiB: %+.1f MiB not charged (room allowed %.1f MiB)",
+				a.name, time.Since(start).Round(time.Millisecond), float64(used)/(1<<20), float64(grew)/(1<<20),
+				float64(grew-used)/(1<<20), float64(room)/(1<<20))
+			assert.Less(t, grew-used, audit12Uncharged+room, "held beyond what the budget charges")
+			assert.LessOrEqual(t, used, cfg.MemoryBudget+int64(cfg.MaxMessageSize))
+			released(t, s, conn, h0)
+		})
+	}
+}
+
+// TestAudit12BudgetCauseWhileWriting checks PROTOCOL.md 5's "data that
+// has already arrived past the budget [...] end the session (logged with
+// ErrMemoryBudget)" and transport.Session.Cause ("the first of its
+// connection's read error ([...] a broken frame limit: ErrHostilePeer,
+// ErrMemoryBudget), its write error [...]") while the server is writing
+// to the peer: a raw session that grants a server-streaming call a large
+// window and stops reading, so that the server's socket write blocks, then
+// announces a data frame past the budget. The connection must end with
+// ErrMemoryBudget as its cause, not with the error of the write that the
+// server's close of the socket broke ("use of closed network connection",
+// which the server logged at debug level only).
+func TestAudit12BudgetCauseWhileWriting(t *testing.T) {
+	for i := range 2 {
+		ended := make(chan error, 1)
+		cfg := transport.DefaultConfig()
+		cfg.KeepAliveInterval = 0
+		s := server.New(server.WithConfig(cfg), server.WithConnHooks(nil, func(p *server.Peer) { ended <- p.Err() }))
+		require.NoError(t, arith.Register(s))
+		t.Cleanup(func() { s.Close() })
+		conn := rawSession(t, listen(t, s))
+		open := append([]byte{0xc1}, request(0, "Counter.Count", []any{}, map[string]any{})...)
+		open = append(append(open, frame(arith.MaxCount)...), closeSend...)
+		b := helloSession()
+		for id := uint32(3); id <= 7; id += 2 { // three, to fill the socket sooner
+			b = append(b, yamuxFrame(1, 1, id, 64<<20)...) // opens stream id, granting the server 64 MiB more
+			b = append(b, dataFrame(id, 0, open)...)
+		}
+		_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_, err := conn.Write(b)
+		require.NoError(t, err)
+		// The server's socket is full once its stream's messages wait:
+		// its charged memory stops changing.
+		var last, steady int64
+		require.Eventually(t, func() bool {
+			m := memoryInUse(s)
+			if m != last || m < 64<<10 {
+				last, steady = m, 0
+				return false
+			}
+			steady++
+			return steady >= 20
+		}, 5*time.Second, 10*time.Millisecond, "run %d: the server's writes never stalled", i)
+		// A frame charged (twice its length, at its header) past the
+		// connection's budget, 64 MiB, and within the server's, 128 MiB
+		// (past that one, the server sheds the connection instead).
+		_, err = conn.Write(yamuxFrame(0, 1, 9, 40<<20))
+		require.NoError(t, err)
+		select {
+		case err := <-ended:
+			// The call stream's reader may find the budget spent first
+			// (wire.ErrBudget): the budget's error either way.
+			require.True(t, errors.Is(err, transport.ErrMemoryBudget) || errors.Is(err, wire.ErrBudget), "run %d: %v", i, err)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("run %d: the session did not end", i)
+		}
+		conn.Close()
+	}
 }
