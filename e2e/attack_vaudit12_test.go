@@ -5,11 +5,13 @@ package e2e_test
 // 127.0.0.1:0.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -22,6 +24,7 @@ import (
 	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // audit12Token is the token the authenticating servers here accept.
@@ -155,15 +158,11 @@ func audit12Room(streams, frame int, used int64) int64 {
 // the row listed the room of buffers, the uncharged part it gave (3 MiB
 // and the kernel's) was passed 6–8 times over: 16 streams of 1 KiB echoes
 // left 37–39 MiB of heap with 15–16 MiB charged.
-func TestAudit12DeafPeerHeldWithinBudget(t *testing.T) {
-	for _, bare := range []bool{false, true} {
-		name := "session"
-		if bare {
-			name = "bare"
-		}
-		t.Run(name, func(t *testing.T) { audit12Deaf(t, bare) })
-	}
-}
+func TestAudit12DeafPeerHeldWithinBudget(t *testing.T) { audit12Deaf(t, false) }
+
+// TestAudit12DeafBareHeldWithinBudget is TestAudit12DeafPeerHeldWithinBudget
+// on bare MessagePack-RPC connections.
+func TestAudit12DeafBareHeldWithinBudget(t *testing.T) { audit12Deaf(t, true) }
 
 // audit12Deaf runs TestAudit12DeafPeerHeldWithinBudget's attacks, on
 // sessions or on bare connections.
@@ -308,5 +307,114 @@ func TestAudit12BudgetCauseWhileWriting(t *testing.T) {
 			t.Fatalf("run %d: the session did not end", i)
 		}
 		conn.Close()
+	}
+}
+
+// TestAudit12HandlersPerConnection checks SECURITY.md's "handlers per
+// connection: WithMaxConcurrentCalls running + as many queued; more
+// refused, not executed | 1,024" with the default, from raw sockets: 2,100
+// calls to a handler that blocks, pipelined on a bare connection, or
+// spread over four call streams of a session ("all its streams
+// together", server.WithMaxConcurrentCalls): 1,024 run, 1,024 wait, the
+// other 52 are refused at once with resource_exhausted, "n": true; once
+// the handlers are released, the 2,048 are all answered.
+func TestAudit12HandlersPerConnection(t *testing.T) {
+	const calls, admitted = 2100, 2 * 1024
+	for _, bare := range []bool{true, false} {
+		t.Run(map[bool]string{true: "bare", false: "session"}[bare], func(t *testing.T) {
+			release := make(chan struct{})
+			var runs atomic.Int64
+			s := newServer(t)
+			require.NoError(t, server.Handle(s, "Block.Wait", func(ctx context.Context, _ *struct{}) (*bool, error) {
+				runs.Add(1)
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+				return new(bool), nil
+			}))
+			t.Cleanup(func() {
+				select {
+				case <-release:
+				default:
+					close(release)
+				}
+			})
+			addr := listen(t, s)
+			// Each stream's answers, read as they come, in a goroutine of
+			// its own: which calls are refused depends on how the
+			// streams' requests interleave.
+			type answer struct {
+				msg []any
+				err error
+			}
+			got := make(chan answer, calls)
+			var conns []net.Conn
+			var readers []*bufio.Reader
+			if bare {
+				c := dialRaw(t, addr)
+				conns, readers = append(conns, c.conn), append(readers, c.r)
+			} else {
+				sess := dialSession(t, addr)
+				for _, st := range []*wireStream{sess.call, sess.open(), sess.open(), sess.open()} {
+					conns, readers = append(conns, st.st), append(readers, st.r)
+				}
+			}
+			lanes := len(conns)
+			for i, c := range conns {
+				var b []byte
+				for id := i; id < calls; id += lanes {
+					b = append(b, request(uint32(id+1), "Block.Wait", []any{map[string]any{}}, map[string]any{})...)
+				}
+				require.NoError(t, c.SetDeadline(time.Now().Add(8*time.Second)))
+				_, err := c.Write(b)
+				require.NoError(t, err)
+				go func() {
+					dec := msgpack.NewDecoder(readers[i])
+					for range len(b) { // at most one answer per byte sent, until an error
+						var m []any
+						err := dec.Decode(&m)
+						got <- answer{m, err}
+						if err != nil {
+							return
+						}
+					}
+				}()
+			}
+			next := func() response {
+				t.Helper()
+				select {
+				case a := <-got:
+					require.NoError(t, a.err)
+					return parseResponse(t, a.msg)
+				case <-time.After(8 * time.Second):
+					require.FailNow(t, "no answer within 8 s")
+				}
+				return response{}
+			}
+			refused := map[uint64]bool{}
+			for k := range calls - admitted {
+				r := next()
+				require.EqualValues(t, ferry.CodeResourceExhausted, r.code(), "answer %d: %v", k, r.err)
+				assert.Equal(t, true, r.ext["n"])
+				refused[r.msgid] = true
+			}
+			require.Eventually(t, func() bool { return runs.Load() == 1024 }, 5*time.Second, time.Millisecond)
+			select {
+			case a := <-got:
+				require.Failf(t, "an answer before any handler returned", "%v %v", a.msg, a.err)
+			default:
+			}
+			close(release)
+			answered := 0
+			for range admitted {
+				r := next()
+				assert.Nil(t, r.err, "call %d", r.msgid)
+				assert.False(t, refused[r.msgid])
+				answered++
+			}
+			assert.Equal(t, admitted, answered)
+			assert.EqualValues(t, admitted, runs.Load())
+		})
 	}
 }
