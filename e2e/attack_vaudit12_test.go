@@ -418,3 +418,44 @@ func TestAudit12HandlersPerConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestAudit12GuardBursts pins the bursts of SECURITY.md's "stream opens:
+// 2,000/s (burst 4,096); more end the session" and "pings: 16/s (burst
+// 64); more end the session" rows on the example server, from raw
+// sockets: a burst just under each bound leaves the session alive (a
+// ping sent after it is answered), one just past it ends the session.
+func TestAudit12GuardBursts(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	frames := func(n int, f func(i int) []byte) []byte {
+		var b []byte
+		for i := range n {
+			b = append(b, f(i)...)
+		}
+		return b
+	}
+	syn := func(i int) []byte { return yamuxFrame(1, 1, uint32(2*i+1), 0) }
+	ping := func(i int) []byte { return yamuxFrame(2, 1, 0, uint32(1000+i)) }
+	for _, tc := range []struct {
+		name  string
+		burst []byte
+		alive bool
+	}{
+		{"opens 4,000", frames(4000, syn), true},
+		{"opens 4,200", frames(4200, syn), false},
+		{"pings 63", frames(63, ping), true},
+		{"pings 70", frames(70, ping), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRaw(t, srv.addr)
+			_ = c.writeMay(tc.burst)
+			if tc.alive {
+				c.write(yamuxFrame(2, 1, 0, 7)) // the 64th ping, in the pings' case
+				assert.True(t, readPingAck(t, c, 7), "the session lives")
+				return
+			}
+			_ = c.writeMay(yamuxFrame(2, 1, 0, 7))
+			assert.False(t, readPingAck(t, c, 7), "the session ends")
+			c.discardUntilClosed(5 * time.Second)
+		})
+	}
+}
