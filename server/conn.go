@@ -204,9 +204,14 @@ func (c *netConn) endSession(sess *transport.Session, stopWatch func()) {
 	c.mu.Lock()
 	c.acceptEnded = true // no stream goroutine starts from now on
 	c.mu.Unlock()
-	// The session is gone: calls through kept Peers fail as unavailable.
+	// The session is gone: calls through kept Peers fail as unavailable,
+	// saying why (Peer.Err: the peer's close, the budget, a write timeout).
+	gone := ferry.NewError(ferry.CodeUnavailable, "the client's connection ended")
+	if cause := sess.Cause(); cause != nil {
+		gone = ferry.WrapError(ferry.CodeUnavailable, cause, "the client's connection ended: "+cause.Error())
+	}
 	for _, e := range c.snapshot() {
-		e.Abort(ferry.NewError(ferry.CodeUnavailable, "the client's connection ended"))
+		e.Abort(gone)
 	}
 	c.cancel() // ends streaming handlers of the vanished connection
 	c.streams.Wait()

@@ -176,10 +176,17 @@ func HandleClientStream[Req, Resp any](s *Server, name string, fn func(ctx conte
 func (c *netConn) serveStream(st net.Conn, setUp func()) {
 	cfg := c.s.opts.cfg
 	cnt := stream.NewCounter(st, 1) // the marker byte was read
-	sc := stream.New(cnt, engine.Limits(cfg))
+	lim := engine.Limits(cfg)
+	sc := stream.New(cnt, lim)
 	sc.Bound(c.budget, cfg.PartialMessageTimeout)
 	sc.BoundWrites(c.budget, cfg.WriteTimeout) // a peer that grants no window is cut off, and what waits for it is charged
 	defer sc.Close()
+	locked := !c.isAuthenticated()
+	if locked { // every message before the hello is bounded, openings too (PROTOCOL.md 7)
+		open := lim
+		open.MaxMessage = min(open.MaxMessage, wire.UnauthMaxMessage)
+		sc.SetReadLimits(open)
+	}
 	method, ext, err := sc.ReadOpen() // within the setup deadline (armSetup)
 	c.endSetup(st)
 	setUp()
@@ -231,6 +238,9 @@ func (c *netConn) serveStream(st net.Conn, setUp func()) {
 		c.streamHandlers.Done()
 		refuse(ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "the connection's memory budget is spent: too many streaming calls running")))
 		return
+	}
+	if locked { // authenticated while the opening was read
+		sc.SetReadLimits(lim)
 	}
 	defer c.streamHandlers.Done()
 	c.streamCalls.Add(1)

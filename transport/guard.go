@@ -81,6 +81,7 @@ func (g *guard) Read(p []byte) (int, error) {
 	n, err := g.Conn.Read(p)
 	if n > 0 {
 		if gerr := g.inspect(p[:n]); gerr != nil {
+			g.ended(gerr) // before the close, which fails a write in flight with an error of its own
 			g.Conn.Close()
 			n, err = 0, gerr
 		}

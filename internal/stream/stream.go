@@ -343,6 +343,11 @@ func (c *Call) BoundWrites(acct wire.Account, timeout time.Duration) {
 	c.w.Init(c.rwc, c.writerConfig(timeout))
 }
 
+// SetReadLimits bounds the messages read from now on; Call it between
+// reads (a server reads an unauthenticated connection's openings with
+// wire.UnauthMaxMessage).
+func (c *Call) SetReadLimits(lim wire.Limits) { c.rd.SetLimits(lim) }
+
 // Bound charges acct for the reader's buffer and breaks the stream when
 // the peer holds part of a message for stall without sending more of it
 // (zero: never). Call it before the first read.
