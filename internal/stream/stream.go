@@ -359,9 +359,11 @@ func (c *Call) Bound(acct wire.Account, stall time.Duration) {
 		c.rd.SetStall(stall, func() {
 			// Close alone half-closes a session stream: a Read waiting
 			// for the peer would go on waiting, and read what it sends.
+			// Closed first, so that the reader the deadline wakes can
+			// send nothing more on it (no final status after a stall).
 			c.stalled.Store(true)
-			_ = c.rwc.SetReadDeadline(time.Now())
 			c.rwc.Close()
+			_ = c.rwc.SetReadDeadline(time.Now())
 		})
 	}
 }
