@@ -53,7 +53,7 @@ func TestHandshakeErrorNamesLocalEnds(t *testing.T) {
 	for _, cause := range []error{
 		transport.ErrOpenTimeout,
 		transport.ErrPingTimeout,
-		fmt.Errorf("%w: %w", transport.ErrWriteTimeout, os.ErrDeadlineExceeded),
+		fmt.Errorf("%w: %v", transport.ErrWriteTimeout, os.ErrDeadlineExceeded),
 	} {
 		err := handshakeError(errors.New("hello failed"), cause)
 		assert.NotContains(t, err.Error(), "the server closed the connection")

@@ -26,7 +26,8 @@ var ErrHostilePeer = errors.New("ferry: peer broke a session limit")
 
 // ErrWriteTimeout is wrapped by the cause of a session that ended because
 // a write to its connection did not finish within WriteTimeout: the peer
-// stopped reading, or the network stopped carrying.
+// stopped reading, or the network stopped carrying. The cause names the
+// connection's error without wrapping it, so it is no Timeout() error.
 var ErrWriteTimeout = errors.New("ferry: a write to the connection timed out (WriteTimeout)")
 
 // ErrPingTimeout is the cause of a session that ended because the peer
@@ -161,7 +162,10 @@ func (g *guard) Write(p []byte) (int, error) {
 	n, err := g.Conn.Write(p)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			g.ended(fmt.Errorf("%w: %w", ErrWriteTimeout, err))
+			// The connection's error is named, not wrapped: a stream read
+			// that returns this cause must not pass for a deadline of its
+			// own (a Timeout() error).
+			g.ended(fmt.Errorf("%w: %v", ErrWriteTimeout, err))
 		} else {
 			g.ended(err)
 		}
