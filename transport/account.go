@@ -1,7 +1,9 @@
 package transport
 
 import (
+	"encoding/binary"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,13 +33,14 @@ type accounts struct {
 
 	mu      sync.Mutex
 	streams map[uint32]*account
-	early   map[uint32]uint16 // FIN and RST flags that came for streams of ours not tracked yet
+	early   map[uint32]uint16 // streams of ours whose opening frame left, not tracked yet: the FIN and RST flags the peer sent for them
 	ended   bool
 	count   atomic.Int32 // len(streams), read without mu
 }
 
-// maxEarly bounds the closes kept for streams of ours not tracked yet:
-// Open tracks a stream as soon as its opening frame is sent.
+// maxEarly bounds the streams of ours noted between their opening frame
+// and their tracking: Open tracks a stream as soon as that frame is sent
+// (one whose open failed meanwhile stays noted until the session ends).
 const maxEarly = 64
 
 // slack is what yamux's receive buffer (a bytes.Buffer, which doubles as
@@ -76,13 +79,12 @@ func (a *accounts) frame(id uint32, flags uint16, peerOpened, data bool, length 
 		}
 	}
 	if acc == nil {
-		if !peerOpened && flags&(flagFIN|flagRST) != 0 && len(a.early) < maxEarly {
+		if f, ok := a.early[id]; ok && !peerOpened {
 			// One of ours the peer answered before Open returned (track):
-			// its close must not be missed.
-			if a.early == nil {
-				a.early = map[uint32]uint16{}
-			}
-			a.early[id] |= flags & (flagFIN | flagRST)
+			// its close must not be missed. Only once its opening frame
+			// left: yamux drops a close for a stream it does not know yet,
+			// which a peer can send for the ids this side opens next.
+			a.early[id] = f | flags&(flagFIN|flagRST)
 		}
 		return nil // a stream yamux does not know, or one of ours not yet tracked
 	}
@@ -109,6 +111,45 @@ func (a *accounts) frame(id uint32, flags uint16, peerOpened, data bool, length 
 		return fmt.Errorf("%w (%d bytes of %d held; stream %d)", ErrMemoryBudget, a.budget.Used(), a.budget.Limit(), id)
 	}
 	return nil
+}
+
+// opening notes that the opening frame of stream id, one of ours, is
+// being written: the peer may close the stream before Open tracks it.
+func (a *accounts) opening(id uint32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ended || len(a.early) >= maxEarly {
+		return
+	}
+	if a.early == nil {
+		a.early = map[uint32]uint16{}
+	}
+	if _, ok := a.early[id]; !ok {
+		a.early[id] = 0
+	}
+}
+
+// openings is yamux's connection, below it: it tells the accounts of
+// every stream this side opens as its opening frame is written (yamux
+// writes a frame's header apart from its body, and only after it
+// registered the stream).
+type openings struct {
+	net.Conn
+	acct *accounts
+	body bool // the next write is a data frame's body
+}
+
+func (o *openings) Write(p []byte) (int, error) {
+	switch {
+	case o.body:
+		o.body = false
+	case len(p) == frameHeader && p[0] == 0 && p[1] <= 1:
+		if binary.BigEndian.Uint16(p[2:])&flagSYN != 0 {
+			o.acct.opening(binary.BigEndian.Uint32(p[4:]))
+		}
+		o.body = dataHeader(p)
+	}
+	return o.Conn.Write(p)
 }
 
 // track starts accounting for a stream this side opened, or checks that

@@ -79,6 +79,7 @@ func newSession(conn net.Conn, cfg Config, accepting bool, b *Budget) (*Session,
 		j.onClose = s.end
 		co = j
 	}
+	co = &openings{Conn: co, acct: &s.g.acct}
 	if cfg.KeepAliveInterval > 0 {
 		s.ka = &keepalive{s: s, every: cfg.KeepAliveInterval, logger: cfg.Logger}
 	}
@@ -299,8 +300,9 @@ func (s *Session) forget(id uint32) {
 // Cause returns why the session ended, or nil while it is healthy: the
 // first of its connection's read error (the peer's close, a reset, a TLS
 // alert, a broken frame limit: ErrHostilePeer, ErrMemoryBudget), its
-// write error (ErrWriteTimeout, wrapping the connection's error, when the
-// peer stopped reading), ErrPingTimeout, ErrOpenTimeout and ErrClosedHere.
+// write error (one wrapping ErrWriteTimeout and naming the connection's
+// error when the peer stopped reading), ErrPingTimeout, ErrOpenTimeout
+// and ErrClosedHere.
 func (s *Session) Cause() error { return s.g.readCause() }
 
 // GoAway tells the peer to open no more streams.
@@ -341,8 +343,8 @@ type Stream struct {
 	s  *Session
 	id uint32
 	// gone: the peer reset the stream (or closed it both ways) before it
-	// was accepted, or before Open returned; yamux has forgotten it, no frame will come for it,
-	// and nothing is accounted for it.
+	// was accepted, or reset it before Open returned; yamux has forgotten
+	// it, no frame will come for it, and nothing is accounted for it.
 	gone bool
 	acc  *account // its account, which notes the peer's close; nil if none
 	// localClosed: Close was called (a write fails as yamux says then).
