@@ -26,31 +26,40 @@ func Serve(ctx context.Context, ic ferry.StreamServerInterceptor, info *ferry.St
 }
 
 // Open opens a stream through the calling side's stream interceptor ic
-// (nil: none). A failure before open ran is marked not executed: an
-// interceptor refused the stream before it reached the network. A
-// failure after it ran closes the streams open gave it, cancelling their
-// calls: the caller has no stream to close.
+// (nil: none). A failure before open was called is marked not executed:
+// an interceptor refused the stream before it reached the network. A
+// failure after it was called closes the streams open gave it (one still
+// opening, once open returns), cancelling their calls: the caller has no
+// stream to close.
 func Open(ctx context.Context, ic ferry.StreamClientInterceptor, info *ferry.StreamInfo, open ferry.Streamer) (ferry.ClientStream, error) {
 	if ic == nil {
 		return open(ctx, info)
 	}
 	var (
 		mu     sync.Mutex // an interceptor may call open from another goroutine
-		ran    bool       // open ran: what it sent may have reached the peer
+		ran    bool       // open began: what it sends may reach the peer
+		failed bool       // the interceptor failed: a stream opened later is closed
 		opened []ferry.ClientStream
 	)
 	cs, err := ic(ctx, info, func(ctx context.Context, info *ferry.StreamInfo) (ferry.ClientStream, error) {
+		mu.Lock()
+		ran = true // before open: the interceptor may fail while it runs
+		mu.Unlock()
 		cs, err := open(ctx, info)
 		mu.Lock()
-		ran = true
-		if err == nil {
+		defer mu.Unlock()
+		switch {
+		case err != nil:
+		case failed:
+			_ = cs.Close() // nobody is left to close it
+		default:
 			opened = append(opened, cs)
 		}
-		mu.Unlock()
 		return cs, err
 	})
 	mu.Lock()
 	defer mu.Unlock()
+	failed = err != nil || cs == nil
 	if err == nil && cs == nil {
 		err = ferry.NewError(ferry.CodeInternal, "a stream interceptor returned neither a stream nor an error")
 	}
