@@ -33,14 +33,13 @@ type accounts struct {
 
 	mu      sync.Mutex
 	streams map[uint32]*account
-	early   map[uint32]uint16 // streams of ours whose opening frame left, not tracked yet: the FIN and RST flags the peer sent for them
+	early   map[uint32]bool // streams of ours the peer reset between their opening frame and Open's track
 	ended   bool
 	count   atomic.Int32 // len(streams), read without mu
 }
 
-// maxEarly bounds the streams of ours noted between their opening frame
-// and their tracking: Open tracks a stream as soon as that frame is sent
-// (one whose open failed meanwhile stays noted until the session ends).
+// maxEarly bounds the resets kept for streams of ours not tracked yet:
+// Open tracks a stream as soon as its opening frame is sent.
 const maxEarly = 64
 
 // slack is what yamux's receive buffer (a bytes.Buffer, which doubles as
@@ -59,6 +58,7 @@ type account struct {
 	fin          atomic.Bool // the peer closed the stream (read without mu)
 	timer        *time.Timer
 	resume       func() // a parked reader's (park); called once, then nil
+	opening      bool   // one of ours, accounted for from its opening frame, not tracked by Open yet
 }
 
 // frame is called by the guard for every data and window-update frame
@@ -79,20 +79,21 @@ func (a *accounts) frame(id uint32, flags uint16, peerOpened, data bool, length 
 		}
 	}
 	if acc == nil {
-		if f, ok := a.early[id]; ok && !peerOpened {
-			// One of ours the peer answered before Open returned (track):
-			// its close must not be missed. Only once its opening frame
-			// left: yamux drops a close for a stream it does not know yet,
-			// which a peer can send for the ids this side opens next.
-			a.early[id] = f | flags&(flagFIN|flagRST)
-		}
-		return nil // a stream yamux does not know, or one of ours not yet tracked
+		// A stream yamux does not know: a close of it is dropped, and one
+		// of ours is accounted for from its opening frame (opening).
+		return nil
 	}
 	if data && length > 0 || flags&(flagFIN|flagRST) != 0 {
 		acc.unpark() // before yamux has the frame: the reader may wait for it
 	}
 	switch {
 	case flags&flagRST != 0:
+		if acc.opening && len(a.early) < maxEarly {
+			if a.early == nil {
+				a.early = map[uint32]bool{}
+			}
+			a.early[id] = true // for track, which must not account for it again
+		}
 		a.forget(id, acc) // yamux drops the stream and its buffer
 		return nil
 	case flags&flagFIN != 0:
@@ -113,20 +114,20 @@ func (a *accounts) frame(id uint32, flags uint16, peerOpened, data bool, length 
 	return nil
 }
 
-// opening notes that the opening frame of stream id, one of ours, is
-// being written: the peer may close the stream before Open tracks it.
+// opening starts accounting for stream id, one of ours, as its opening
+// frame is written: the peer may answer (send data, close or reset it)
+// before Open tracks it. yamux registers a stream before it writes that
+// frame, and drops a close of a stream it does not know: a close the
+// peer sends for the ids this side opens next must not count.
 func (a *accounts) opening(id uint32) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.ended || len(a.early) >= maxEarly {
+	if a.ended || a.streams[id] != nil {
 		return
 	}
-	if a.early == nil {
-		a.early = map[uint32]uint16{}
-	}
-	if _, ok := a.early[id]; !ok {
-		a.early[id] = 0
-	}
+	a.streams[id] = &account{opening: true}
+	a.count.Store(int32(len(a.streams)))
+	a.budget.Force(streamOverhead) // past the budget, the peer's next frame ends the session
 }
 
 // openings is yamux's connection, below it: it tells the accounts of
@@ -152,14 +153,13 @@ func (o *openings) Write(p []byte) (int, error) {
 	return o.Conn.Write(p)
 }
 
-// track starts accounting for a stream this side opened, or checks that
-// one the peer opened, about to be accepted, is accounted for, and
-// returns its account (nil once the session has ended). It reports false
-// for a stream the peer opened that is already forgotten: reset before
-// it was accepted (yamux still hands it to Accept), which must not be
-// charged again, since no frame will come to release it; and for one of
-// ours the peer reset before Open returned. One of ours the peer closed
-// by then starts closed by the peer.
+// track checks that a stream, one the peer opened about to be accepted
+// or one this side opened (accounted for from its opening frame), is
+// accounted for, and returns its account (nil once the session has
+// ended). It reports false for a stream already forgotten, reset before
+// it was accepted (yamux still hands it to Accept) or before Open
+// returned, which must not be charged again, since no frame will come to
+// release it. What the peer sent or closed by then is in the account.
 func (a *accounts) track(id uint32, peerOpened bool) (*account, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -167,17 +167,18 @@ func (a *accounts) track(id uint32, peerOpened bool) (*account, bool) {
 	case a.ended:
 		return nil, true // the session's end released everything already
 	case a.streams[id] != nil:
-		return a.streams[id], true
+		acc := a.streams[id]
+		acc.opening = false
+		return acc, true
 	case peerOpened:
 		return nil, false
-	}
-	early := a.early[id]
-	delete(a.early, id)
-	if early&flagRST != 0 {
+	case a.early[id]:
+		delete(a.early, id)
 		return nil, false // reset before Open returned: yamux forgot it
 	}
-	acc := &account{remoteClosed: early&flagFIN != 0}
-	acc.fin.Store(acc.remoteClosed)
+	// One of ours not seen opening, or reset past maxEarly (then kept
+	// until the session ends): accounted for from now on.
+	acc := &account{}
 	a.streams[id] = acc
 	a.count.Store(int32(len(a.streams)))
 	a.budget.Force(streamOverhead) // past the budget, the peer's next frame ends the session

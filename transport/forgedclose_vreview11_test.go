@@ -129,3 +129,20 @@ func TestVreview11ForgedCloseBeforeOpen(t *testing.T) {
 	assert.Equal(t, int32(1), cs.g.acct.count.Load(), "the stream is still accounted for")
 	require.NoError(t, cs.Close())
 }
+
+// TestVreview11DataBeforeOpenReturns: what the peer sends on a stream
+// this side opened before Open has returned is charged, as what it sends
+// later is: it was held by yamux uncharged until the stream was read.
+func TestVreview11DataBeforeOpenReturns(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	const n = 64 << 10
+	cs, st, _ := answeredBeforeOpenReturns(t, append(frame(1, 2, 1, 0), data(1, n)...))
+	assert.Equal(t, n, st.Buffered(), "held for the stream")
+	assert.GreaterOrEqual(t, cs.budget.Used(), int64(slack*n), "charged")
+	got, err := io.ReadFull(st, make([]byte, n))
+	require.NoError(t, err)
+	assert.Equal(t, n, got)
+	require.NoError(t, st.Close())
+	require.NoError(t, cs.Close())
+	assert.Equal(t, int64(0), cs.budget.Used(), "released")
+}
