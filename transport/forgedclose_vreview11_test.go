@@ -146,3 +146,15 @@ func TestVreview11DataBeforeOpenReturns(t *testing.T) {
 	require.NoError(t, cs.Close())
 	assert.Equal(t, int64(0), cs.budget.Used(), "released")
 }
+
+// TestVreview11DialerRefusesStreamsWithItsIDs: a dialing side refuses a
+// stream the peer opens with an odd id, one of its own (as an accepting
+// side refuses even ids): nothing was charged for such a stream, whose
+// data yamux held, and its id was the one this side opens next.
+func TestVreview11DialerRefusesStreamsWithItsIDs(t *testing.T) {
+	g := testGuard(false)
+	err := g.inspect(append(frame(0, flagSYN, 3, 100), make([]byte, 100)...))
+	require.ErrorIs(t, err, ErrHostilePeer)
+	assert.Contains(t, err.Error(), "reserved for this side")
+	require.NoError(t, testGuard(false).inspect(frame(1, flagSYN, 4, 0)))
+}

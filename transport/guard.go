@@ -47,8 +47,8 @@ var ErrClosedHere = errors.New("ferry: the session was closed by this side")
 
 // guard reads a session's inbound bytes before yamux does, parsing only
 // the 12-byte frame headers, and ends the connection when the peer floods
-// pings, opens streams too fast, or (when we accept) opens streams with
-// even ids, which belong to the accepting side.
+// pings, opens streams too fast, or opens streams with ids of this side's
+// (even ones belong to the accepting side, odd ones to the dialing side).
 type guard struct {
 	net.Conn
 	accepting  bool
@@ -227,7 +227,7 @@ func (g *guard) frame() error {
 	}
 	switch typ {
 	case 0, 1: // a stream opens
-		if g.accepting && id%2 == 0 {
+		if !g.peerOpened(id) {
 			return fmt.Errorf("%w: it opened stream %d, an id reserved for this side", ErrHostilePeer, id)
 		}
 		if !g.opens.take() {
