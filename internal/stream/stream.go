@@ -102,6 +102,9 @@ func (c *Call) Raw() net.Conn { return c.rwc }
 // appends it to the pending bytes; a message over the size limit is
 // dropped with an error.
 func (c *Call) write(frame func(b []byte) ([]byte, error)) error {
+	if c.stalled.Load() {
+		return wire.ErrStalled // the stream is being closed: nothing more goes out
+	}
 	b, err := c.w.Begin()
 	if err != nil {
 		return err
@@ -359,11 +362,13 @@ func (c *Call) Bound(acct wire.Account, stall time.Duration) {
 		c.rd.SetStall(stall, func() {
 			// Close alone half-closes a session stream: a Read waiting
 			// for the peer would go on waiting, and read what it sends.
-			// Closed first, so that the reader the deadline wakes can
-			// send nothing more on it (no final status after a stall).
+			// Marked first, so that nothing more is queued once the
+			// deadline wakes the reader (no final status after a stall);
+			// the reader is woken before Close, which may wait for the
+			// session to write the close.
 			c.stalled.Store(true)
-			c.rwc.Close()
 			_ = c.rwc.SetReadDeadline(time.Now())
+			c.rwc.Close()
 		})
 	}
 }
