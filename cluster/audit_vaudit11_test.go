@@ -337,15 +337,34 @@ func TestAuditV11StreamsThroughAGracefulShutdown(t *testing.T) {
 // handler ran), and is not retried: it is not idempotent. New calls go to
 // the other endpoint meanwhile.
 func TestAuditV11DrainTimeoutAfterGoAway(t *testing.T) {
+	who, a, cl, err := drainCut(t, t.Context())
+	require.Error(t, err)
+	assert.Empty(t, who)
+	assert.False(t, ferry.NotExecuted(err), "its handler ran: %v", err)
+	// The endpoint did not answer in time: unavailable, not the
+	// cancellation of a Close the caller never made.
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+	assert.NotErrorIs(t, err, ferry.ErrClosed)
+	assert.Equal(t, int64(1), a.served.Load(), "not retried")
+	require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, &who))
+	assert.Equal(t, "b", who)
+}
+
+// drainCut makes a call with ctx that would run a minute on endpoint a,
+// shuts a down (with a minute to spare) once the call runs there, with a
+// drain timeout of 100 ms, and returns the call's reply and error; it
+// checks that a's Shutdown did not wait out its minute (the connection
+// closed, the handler's context ended).
+func drainCut(t *testing.T, ctx context.Context) (who string, a *node, cl *cluster.Client, err error) {
+	t.Helper()
 	a, b := startNode(t, "a"), startNode(t, "b")
 	a.delay.Store(int64(time.Minute))
-	cl := newClient(t, resolver.Static(addrs(a, b)...),
+	cl = newClient(t, resolver.Static(addrs(a, b)...),
 		cluster.WithBalancer(preferred{a.addr, b.addr}),
 		cluster.WithDrainTimeout(100*time.Millisecond))
 	waitReady(t, cl, 2)
-	call := cl.Go(t.Context(), "Svc.Who", struct{}{}, new(string))
+	call := cl.Go(ctx, "Svc.Who", struct{}{}, &who)
 	require.Eventually(t, func() bool { return a.served.Load() == 1 }, 5*time.Second, time.Millisecond)
-
 	shut := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -357,25 +376,13 @@ func TestAuditV11DrainTimeoutAfterGoAway(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the call outlived the drain timeout")
 	}
-	err := call.Err()
-	require.Error(t, err)
-	assert.False(t, ferry.NotExecuted(err), "its handler ran: %v", err)
-	// The endpoint did not answer in time: unavailable, not the
-	// cancellation of a Close the caller never made.
-	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
-	assert.NotErrorIs(t, err, ferry.ErrClosed)
-	assert.Equal(t, int64(1), a.served.Load(), "not retried")
-	var who string
-	require.NoError(t, cl.Call(t.Context(), "Svc.Who", struct{}{}, &who))
-	assert.Equal(t, "b", who)
-	// The connection closed, the handler's context ended: the server's
-	// Shutdown did not wait out its minute.
 	select {
 	case err := <-shut:
 		assert.NoError(t, err)
 	case <-time.After(5 * time.Second):
 		t.Fatal("the server still waits for the call")
 	}
+	return who, a, cl, call.Err()
 }
 
 // movingSRV answers SRV lookups with one record, at a port it can move,
@@ -540,32 +547,7 @@ func TestAuditV11AttemptsBound(t *testing.T) {
 // not answer in time) may have run, and is retried on another endpoint,
 // like any idempotent call that failed unavailable.
 func TestAuditV11DrainTimeoutRetriesIdempotentCalls(t *testing.T) {
-	a, b := startNode(t, "a"), startNode(t, "b")
-	a.delay.Store(int64(time.Minute))
-	cl := newClient(t, resolver.Static(addrs(a, b)...),
-		cluster.WithBalancer(preferred{a.addr, b.addr}),
-		cluster.WithDrainTimeout(100*time.Millisecond))
-	waitReady(t, cl, 2)
-	var who string
-	call := cl.Go(cluster.Idempotent(t.Context()), "Svc.Who", struct{}{}, &who)
-	require.Eventually(t, func() bool { return a.served.Load() == 1 }, 5*time.Second, time.Millisecond)
-	shut := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-		defer cancel()
-		shut <- a.shutdown(ctx)
-	}()
-	select {
-	case <-call.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the call outlived the drain timeout")
-	}
-	require.NoError(t, call.Err(), "retried on the other endpoint")
+	who, _, _, err := drainCut(t, cluster.Idempotent(t.Context()))
+	require.NoError(t, err, "retried on the other endpoint")
 	assert.Equal(t, "b", who)
-	select {
-	case err := <-shut:
-		assert.NoError(t, err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("the server still waits for the call")
-	}
 }
