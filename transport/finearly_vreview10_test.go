@@ -141,10 +141,18 @@ func TestVreview10FinBeforeOpenReturnsThenClose(t *testing.T) {
 	data, err := io.ReadAll(st)
 	require.NoError(t, err)
 	assert.Equal(t, "hi", string(data))
+	requireReleased(t, cs, st)
+}
+
+// requireReleased closes st, a stream of cs, and checks that nothing is
+// held for it: no account, no entry among the closed streams, no budget;
+// then closes cs.
+func requireReleased(t *testing.T, cs *Session, st net.Conn) {
+	t.Helper()
 	require.NoError(t, st.Close())
 	assert.Equal(t, int32(0), cs.g.acct.count.Load(), "the stream's account")
 	cs.mu.Lock()
-	assert.Empty(t, cs.closed, "the closed stream is dropped")
+	assert.Empty(t, cs.closed, "the stream is dropped")
 	cs.mu.Unlock()
 	assert.Equal(t, int64(0), cs.budget.Used())
 	require.NoError(t, cs.Close())
@@ -159,13 +167,7 @@ func TestVreview10ResetBeforeOpenReturns(t *testing.T) {
 	_, err := st.Read(make([]byte, 1))
 	require.Error(t, err)
 	assert.NotEqual(t, io.EOF, err, "a reset is no clean close")
-	require.NoError(t, st.Close())
-	assert.Equal(t, int32(0), cs.g.acct.count.Load(), "the stream's account")
-	cs.mu.Lock()
-	assert.Empty(t, cs.closed, "the reset stream is dropped")
-	cs.mu.Unlock()
-	assert.Equal(t, int64(0), cs.budget.Used())
-	require.NoError(t, cs.Close())
+	requireReleased(t, cs, st)
 }
 
 // TestVreview10AbandonedOpenReleasesItsClose: an Open whose ctx ended
