@@ -164,6 +164,7 @@ type Channel struct {
 	idleWk       []*worker      // idle workers, most recent last (under wmu)
 	nWorkers     int            // handler goroutines, busy or idle (under wmu)
 	wkStop       bool           // the conn ended: workers exit instead of idling (under wmu)
+	workerIdle   time.Duration  // the reaper's period when not workerIdle (tests)
 	reaper       *time.Timer    // retires workers idle for a whole period (under wmu)
 	workers      sync.WaitGroup // handler goroutines, busy or idle
 	loops        sync.WaitGroup

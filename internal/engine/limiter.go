@@ -1,10 +1,18 @@
 package engine
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Limiter bounds how many handlers run at once, with a bounded queue of
 // calls waiting for a slot; one is shared by every stream of a connection.
+// It also bounds the handler goroutines the connection's streams keep
+// idle for their next calls (each stream keeps its own, see dispatch) to
+// as many as may run: a peer that bursts calls on one stream after
+// another cannot make each keep hundreds.
 type Limiter struct {
+	idle     atomic.Int64 // idle handler goroutines of the connection's streams
 	mu       sync.Mutex
 	running  int
 	max      int
@@ -101,6 +109,30 @@ func (l *Limiter) done() *inbound {
 	l.running--
 	return nil
 }
+
+// keepIdle reports whether a handler goroutine that finished its call may
+// stay idle for the next one, and counts it if so; otherwise it exits.
+func (l *Limiter) keepIdle() bool {
+	if l == nil {
+		return true
+	}
+	if l.idle.Add(1) > int64(l.max) {
+		l.idle.Add(-1)
+		return false
+	}
+	return true
+}
+
+// leftIdle uncounts n idle handler goroutines that took a call or exited.
+func (l *Limiter) leftIdle(n int) {
+	if l != nil && n > 0 {
+		l.idle.Add(-int64(n))
+	}
+}
+
+// Idle reports how many handler goroutines the connection's streams keep
+// idle.
+func (l *Limiter) Idle() int { return int(l.idle.Load()) }
 
 // Acquire takes a slot if one is free, for work that cannot queue
 // (streaming handlers).

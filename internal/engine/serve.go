@@ -305,6 +305,14 @@ func (c *Channel) serve(m *wire.Message) {
 // 1 s), and a call that finds no worker only starts a goroutine.
 const workerIdle = 250 * time.Millisecond
 
+// reapEvery is the reaper's period: workerIdle, or what a test set.
+func (c *Channel) reapEvery() time.Duration {
+	if c.workerIdle > 0 {
+		return c.workerIdle
+	}
+	return workerIdle
+}
+
 // worker is an idle handler goroutine's mailbox.
 type worker struct {
 	next   chan *inbound // buffered: dispatch hands a call, or the reaper nil
@@ -324,15 +332,16 @@ func (c *Channel) dispatch(in *inbound) {
 		c.idleWk[n-1] = nil
 		c.idleWk = c.idleWk[:n-1]
 		c.wmu.Unlock()
+		c.opts.Limiter.leftIdle(1)
 		w.next <- in // buffered and empty: never blocks
 		return
 	}
 	c.nWorkers++
 	if c.nWorkers == 1 && !c.wkStop {
 		if c.reaper == nil {
-			c.reaper = time.AfterFunc(workerIdle, c.reap)
+			c.reaper = time.AfterFunc(c.reapEvery(), c.reap)
 		} else {
-			c.reaper.Reset(workerIdle)
+			c.reaper.Reset(c.reapEvery())
 		}
 	}
 	c.wmu.Unlock()
@@ -349,7 +358,7 @@ func (c *Channel) runWorker(in *inbound) {
 	for in != nil {
 		in.loop()
 		c.wmu.Lock()
-		if c.wkStop {
+		if c.wkStop || !c.opts.Limiter.keepIdle() {
 			c.nWorkers--
 			c.wmu.Unlock()
 			return
@@ -379,10 +388,11 @@ func (c *Channel) reap() {
 		c.nWorkers--
 		w.next <- nil // it is idle, so its channel is empty
 	}
+	c.opts.Limiter.leftIdle(len(c.idleWk) - len(kept))
 	clear(c.idleWk[len(kept):])
 	c.idleWk = kept
 	if c.nWorkers > 0 {
-		c.reaper.Reset(workerIdle)
+		c.reaper.Reset(c.reapEvery())
 		return
 	}
 	// Every worker is gone: an idle conn keeps no timer (the next
@@ -404,6 +414,7 @@ func (c *Channel) stopWorkers() {
 		w.next <- nil
 		c.idleWk[i] = nil
 	}
+	c.opts.Limiter.leftIdle(len(c.idleWk))
 	c.idleWk = nil
 }
 
