@@ -270,7 +270,15 @@ func TestAudit12BudgetCauseWhileWriting(t *testing.T) {
 		s := server.New(server.WithConfig(cfg), server.WithConnHooks(nil, func(p *server.Peer) { ended <- p.Err() }))
 		require.NoError(t, arith.Register(s))
 		t.Cleanup(func() { s.Close() })
-		conn := rawSession(t, listen(t, s))
+		// Small socket buffers on both ends: the server's socket fills
+		// within a few thousand messages (with the defaults, filling its
+		// send buffer took Counter.Count 3.4 s of a -race run, close to
+		// the wait below: it failed under load in CI).
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		go func() { _ = s.Serve(smallSendBuffers{l}) }()
+		conn := rawSession(t, l.Addr().String())
+		require.NoError(t, conn.(*net.TCPConn).SetReadBuffer(16<<10))
 		open := append([]byte{0xc1}, request(0, "Counter.Count", []any{}, map[string]any{})...)
 		open = append(append(open, frame(arith.MaxCount)...), closeSend...)
 		b := helloSession()
@@ -279,7 +287,7 @@ func TestAudit12BudgetCauseWhileWriting(t *testing.T) {
 			b = append(b, dataFrame(id, 0, open)...)
 		}
 		_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		_, err := conn.Write(b)
+		_, err = conn.Write(b)
 		require.NoError(t, err)
 		// The server's socket is full once its stream's messages wait:
 		// its charged memory stops changing.
@@ -308,6 +316,18 @@ func TestAudit12BudgetCauseWhileWriting(t *testing.T) {
 		}
 		conn.Close()
 	}
+}
+
+// smallSendBuffers gives every connection it accepts a 16 KiB socket
+// send buffer.
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(16 << 10)
+	}
+	return c, err
 }
 
 // TestAudit12HandlersPerConnection checks SECURITY.md's "handlers per
