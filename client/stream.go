@@ -80,7 +80,8 @@ func (s *Stream) Context() context.Context { return s.cs.Context() }
 func (s *Stream) Send(v any) error { return s.cs.Send(v) }
 
 // CloseSend tells the server no more messages will come. Calling it again
-// does nothing.
+// does nothing. Once the stream's context has ended, or a failure ended
+// the stream, it sends nothing and returns that error, as Send does.
 func (s *Stream) CloseSend() error { return s.cs.CloseSend() }
 
 // Recv receives the next message into v. It returns io.EOF when the

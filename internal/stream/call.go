@@ -145,8 +145,15 @@ func (s *call) Send(v any) error {
 }
 
 // CloseSend tells the server no more messages will come. Calling it again
-// does nothing.
+// does nothing. Once the context has ended, or a failure ended the
+// stream, it sends nothing and returns that error, as Send does.
 func (s *call) CloseSend() error {
+	if err := s.failed(); err != nil {
+		return err
+	}
+	if !s.c.Final() && s.ctxErr() != nil {
+		return s.wrap(nil)
+	}
 	if err := s.c.CloseSend(); err != nil {
 		return s.wrap(err)
 	}
