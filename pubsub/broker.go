@@ -14,6 +14,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/server"
 )
 
@@ -395,13 +396,39 @@ func (b *Broker) serveSubscription(ctx context.Context, a *SubscribeArgs, send f
 			}
 		}
 		signal(s.room)
-		batch.Dropped = s.dropped.Load()
-		if err := send(&batch); err != nil {
+		if err := s.deliver(&batch, send); err != nil {
 			return nil, fmt.Errorf("deliver: %w", err)
 		}
 		budget -= len(batch.Messages)
 		clear(batch.Messages)
 	}
+}
+
+// deliver sends batch. A batch over the stream's message limit
+// (transport.Config.MaxMessageSize; the stream stays usable) goes out in
+// halves, and a message that is alone over it is dropped and counted:
+// one message the subscriber can never receive does not end its
+// subscription.
+func (s *sub) deliver(batch *Batch, send func(*Batch) error) error {
+	batch.Dropped = s.dropped.Load()
+	err := send(batch)
+	if err == nil || !errors.Is(err, wire.ErrTooLarge) {
+		return err
+	}
+	msgs := batch.Messages
+	defer func() { batch.Messages = msgs }()
+	if len(msgs) == 1 {
+		s.dropped.Add(1)
+		return nil
+	}
+	half := len(msgs) / 2
+	for _, part := range [][]codec.Raw{msgs[:half], msgs[half:]} {
+		batch.Messages = part
+		if err := s.deliver(batch, send); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // newID returns an unguessable subscription ID.

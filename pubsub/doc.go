@@ -14,6 +14,10 @@
 // publisher wait for its room: the others then wait too, for that
 // message and for whatever that publisher sends next.
 //
+// A message too large to reach the subscriber (over the server's
+// transport.Config.MaxMessageSize in a batch of its own) is dropped and
+// counted, and the subscription goes on.
+//
 // The policies govern the queue on the server. Beyond it, the
 // subscription's stream holds what its flow-control window allows (1 MiB
 // by default), and the Subscription reads up to two batches ahead of

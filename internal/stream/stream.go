@@ -112,7 +112,8 @@ func (c *Call) write(frame func(b []byte) ([]byte, error)) error {
 	mark := len(b)
 	b, err = frame(b)
 	if err == nil && len(b)-mark > c.limit {
-		err = ferry.Errorf(ferry.CodeResourceExhausted, "message of %d bytes exceeds the %d-byte limit", len(b)-mark, c.limit)
+		err = ferry.WrapError(ferry.CodeResourceExhausted, wire.ErrTooLarge,
+			fmt.Sprintf("message of %d bytes exceeds the %d-byte limit", len(b)-mark, c.limit))
 	}
 	if err == nil && c.wacct != nil && !c.wacct.Charge(len(b)-mark) {
 		err = ferry.WrapError(ferry.CodeResourceExhausted, errWriteBudget, "messages the peer does not read")
