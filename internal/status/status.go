@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -169,10 +170,13 @@ func Received(err error) *ferry.Error {
 }
 
 // isTimeout reports whether err is a deadline's timeout (yamux's and the
-// net package's errors say so with Timeout).
+// net package's errors say so with Timeout). A connection the kernel gave
+// up on (ETIMEDOUT: TCP_USER_TIMEOUT, keepalive probes, a connect) also
+// says Timeout, but it is a lost connection, not a write of ours that
+// waited too long.
 func isTimeout(err error) bool {
 	var te interface{ Timeout() bool }
-	return errors.As(err, &te) && te.Timeout()
+	return errors.As(err, &te) && te.Timeout() && !errors.Is(err, syscall.ETIMEDOUT)
 }
 
 // maxMessage bounds the message of an error response: a handler's error

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ferryrpc/ferry"
@@ -109,6 +111,12 @@ func TestTransportFailures(t *testing.T) {
 	timedOut := Received(fmt.Errorf("write: %w", os.ErrDeadlineExceeded))
 	assert.Contains(t, timedOut.Message, "stream write timed out", "a write deadline is named, not a lost connection")
 	assert.Contains(t, Received(io.ErrUnexpectedEOF).Message, "connection lost")
+	// A connection the kernel timed out (TCP_USER_TIMEOUT, keepalive)
+	// says Timeout() too, but no write of ours waited: it is lost.
+	gone := Received(fmt.Errorf("session ended: %w", &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ETIMEDOUT)}))
+	assert.Equal(t, ferry.CodeUnavailable, gone.Code)
+	assert.Contains(t, gone.Message, "connection lost")
+	assert.NotContains(t, gone.Message, "write timed out")
 	lost := Lost(io.EOF)
 	assert.Equal(t, ferry.CodeUnavailable, lost.Code)
 	assert.Equal(t, "connection lost (EOF): the call may or may not have executed", lost.Message)
