@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -22,10 +23,20 @@ import (
 // that the bound is tight: 64 running + 64 idle + each stream's reader
 // and writer, and some slack.
 func TestIdleHandlersBoundedPerConnection(t *testing.T) {
-	const streams, each, maxCalls = 64, 200, 64
+	// Each size class fills each stream's 1 MiB window once.
+	for _, size := range []int{1 << 10, 64 << 10, 1<<20 - 1<<10} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) { idleHandlersBounded(t, size, max(1, min(200, (1<<20-1<<10)/(size+32)))) })
+	}
+}
+
+// idleHandlersBounded runs TestIdleHandlersBoundedPerConnection's attack
+// with each echo request carrying size bytes, each of the 64 streams
+// sending each of them in one frame.
+func idleHandlersBounded(t *testing.T, size, each int) {
+	const streams, maxCalls = 64, 64
 	s := newServer(t, server.WithMaxConcurrentCalls(maxCalls))
 	addr := listen(t, s)
-	g0, _ := settle()
+	g0, h0 := settle()
 	conn := rawSession(t, addr)
 	var got atomic.Int64
 	go func() {
@@ -53,14 +64,18 @@ func TestIdleHandlersBoundedPerConnection(t *testing.T) {
 	// stopped coming for 200 ms.
 	var peak atomic.Int64
 	sample := func() { raise(&peak, int64(runtime.NumGoroutine()-g0)) }
-	msg := wholeEcho(1, 1<<10)
+	msg := wholeEcho(1, size)
 	for i := range streams {
 		b = b[:0]
 		for range each {
 			b = append(b, msg...)
 		}
-		_, err := conn.Write(dataFrame(uint32(3+2*i), 0, b))
-		require.NoError(t, err)
+		if _, err := conn.Write(dataFrame(uint32(3+2*i), 0, b)); err != nil {
+			// The connection's memory budget ended the session (64
+			// streams of 1 MiB pass it).
+			require.Greater(t, size, 64<<10, "the session ended: %v", err)
+			break
+		}
 		sample()
 	}
 	last, quiet := int64(-1), time.Now()
@@ -70,9 +85,10 @@ func TestIdleHandlersBoundedPerConnection(t *testing.T) {
 			last, quiet = n, time.Now()
 		}
 		return last > 0 && time.Since(quiet) > 200*time.Millisecond
-	}, 10*time.Second, 2*time.Millisecond)
+	}, 20*time.Second, 2*time.Millisecond)
 	bound := int64(2*maxCalls + 2*streams + 128)
-	t.Logf("%d streams × %d calls: peak %d goroutines above the start (bound %d), %d bytes of replies",
-		streams, each, peak.Load(), bound, got.Load())
+	t.Logf("%d streams × %d calls of %d bytes: peak %d goroutines above the start (bound %d), %d bytes of replies",
+		streams, each, size, peak.Load(), bound, got.Load())
 	assert.LessOrEqual(t, peak.Load(), bound, "handler goroutines kept beyond the connection's limit")
+	released(t, s, conn, h0)
 }
