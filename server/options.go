@@ -124,7 +124,9 @@ func WithInterceptors(ics ...ferry.ServerInterceptor) Option {
 // passes, or whose caller cancels it, while it waits never runs); a call
 // beyond that is refused at once with CodeResourceExhausted and
 // ferry.NotExecuted true, so the caller may retry. Streaming calls take a
-// slot but never queue. Default 1024; range 1 to 1,048,576.
+// slot but never queue. The connection also keeps at most n handler
+// goroutines idle between calls, for its next ones (all its streams
+// together). Default 1024; range 1 to 1,048,576.
 func WithMaxConcurrentCalls(n int) Option {
 	return func(o *options) error {
 		if n < 1 || n > 1<<20 {
