@@ -1,0 +1,417 @@
+package e2e_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/transport"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+	"go.uber.org/goleak"
+)
+
+// The tests in this file audit a Ferry client against a hostile server:
+// a raw TCP listener that speaks the session framing by hand (PROTOCOL.md
+// 8: 12-byte headers, then a data frame's body), takes the client's hello
+// and then misbehaves. Each checks what README.md, PROTOCOL.md, SECURITY.md
+// or the client package doc promise a client does.
+
+// Session frame types and flags (PROTOCOL.md 8: yamux's spec).
+const (
+	v14Data   = 0
+	v14Window = 1
+	v14Ping   = 2
+	v14GoAway = 3
+	v14SYN    = 1
+	v14ACK    = 2
+	v14FIN    = 4
+)
+
+// v14Frame is one session frame the client sent.
+type v14Frame struct {
+	typ   byte
+	flags uint16
+	id    uint32
+	n     uint32 // length: the body's for data, the delta, the ping's value
+	body  []byte
+}
+
+// hostile is one connection of a hand-written server.
+type hostile struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+	wmu  sync.Mutex
+	data map[uint32][]byte // stream data not yet taken as messages
+}
+
+// v14Listen listens on loopback for hostile servers.
+func v14Listen(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// v14Accept takes the next connection on l, within 10 s.
+func v14Accept(t *testing.T, l net.Listener) *hostile {
+	t.Helper()
+	require.NoError(t, l.(*net.TCPListener).SetDeadline(time.Now().Add(10*time.Second)))
+	conn, err := l.Accept()
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	return &hostile{t: t, conn: conn, r: bufio.NewReaderSize(conn, 64<<10), data: map[uint32][]byte{}}
+}
+
+// write sends bytes to the client; an error is returned, not a failure
+// (the client may have ended the connection: that is often the point).
+func (h *hostile) write(b ...[]byte) error {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	_ = h.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	for _, p := range b {
+		if _, err := h.conn.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// must sends bytes the client must take.
+func (h *hostile) must(b ...[]byte) {
+	h.t.Helper()
+	require.NoError(h.t, h.write(b...))
+}
+
+// frame reads the client's next frame, within 10 s.
+func (h *hostile) frame() (v14Frame, error) {
+	_ = h.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var hd [12]byte
+	if _, err := io.ReadFull(h.r, hd[:]); err != nil {
+		return v14Frame{}, err
+	}
+	f := v14Frame{typ: hd[1], flags: binary.BigEndian.Uint16(hd[2:]), id: binary.BigEndian.Uint32(hd[4:]), n: binary.BigEndian.Uint32(hd[8:])}
+	if f.typ == v14Data && f.n > 0 {
+		if f.n > 16<<20 {
+			return f, errors.New("a data frame over 16 MiB")
+		}
+		f.body = make([]byte, f.n)
+		if _, err := io.ReadFull(h.r, f.body); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+// msg reads frames until a whole message arrived on stream id and returns
+// it (skip bytes are dropped first from a stream's data: its 0xc1). Frames
+// on other streams are kept; pings are answered.
+func (h *hostile) msg(id uint32) []any {
+	h.t.Helper()
+	for range 10000 {
+		if v, ok := h.take(id); ok {
+			return v
+		}
+		f, err := h.frame()
+		require.NoError(h.t, err)
+		switch {
+		case f.typ == v14Data:
+			h.data[f.id] = append(h.data[f.id], f.body...)
+		case f.typ == v14Ping && f.flags&v14SYN != 0:
+			_ = h.write(yamuxFrame(v14Ping, v14ACK, 0, f.n))
+		}
+	}
+	h.t.Fatal("no message within 10,000 frames")
+	return nil
+}
+
+// take returns the first whole message buffered for stream id.
+func (h *hostile) take(id uint32) ([]any, bool) {
+	b := h.data[id]
+	if len(b) > 0 && b[0] == 0xc1 {
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return nil, false
+	}
+	r := bytes.NewReader(b)
+	var v []any
+	if err := msgpack.NewDecoder(r).Decode(&v); err != nil {
+		return nil, false
+	}
+	h.data[id] = b[len(b)-r.Len():]
+	return v, true
+}
+
+// request reads the client's next request on its call stream and returns
+// its msgid and method.
+func (h *hostile) request() (uint64, string) {
+	h.t.Helper()
+	m := h.msg(1)
+	require.GreaterOrEqual(h.t, len(m), 4, "%v", m)
+	require.EqualValues(h.t, 0, m[0], "a request: %v", m)
+	id, ok := toUint(m[1])
+	require.True(h.t, ok)
+	method, _ := m[2].(string)
+	return id, method
+}
+
+// handshake takes the client's call stream and hello and answers it, and
+// grants the call stream 16 MiB more window.
+func (h *hostile) handshake() {
+	h.t.Helper()
+	id, method := h.request()
+	require.Equal(h.t, "$ferry.hello", method)
+	h.must(yamuxFrame(v14Window, v14ACK, 1, 16<<20), dataFrame(1, 0, enc([]any{1, id, nil, map[string]any{}})))
+}
+
+// drain reads and drops whatever the client sends until the connection
+// ends, answering pings; it returns when the connection ends.
+func (h *hostile) drain() {
+	for {
+		f, err := h.frame()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		if f.typ == v14Ping && f.flags&v14SYN != 0 {
+			_ = h.write(yamuxFrame(v14Ping, v14ACK, 0, f.n))
+		}
+	}
+}
+
+// v14Dial dials a hostile server on l with opts and returns the client
+// and the server's side, hello answered.
+func v14Dial(t *testing.T, opts ...client.Option) (*client.Client, *hostile) {
+	t.Helper()
+	l := v14Listen(t)
+	type dialed struct {
+		c   *client.Client
+		err error
+	}
+	done := make(chan dialed, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	go func() {
+		c, err := client.Dial(ctx, l.Addr().String(), opts...)
+		done <- dialed{c, err}
+	}()
+	h := v14Accept(t, l)
+	h.handshake()
+	d := <-done
+	require.NoError(t, d.err)
+	t.Cleanup(func() { d.c.Close() })
+	return d.c, h
+}
+
+// v14Config is the default transport config with short timeouts.
+func v14Config() transport.Config {
+	cfg := transport.DefaultConfig()
+	cfg.WriteTimeout = 500 * time.Millisecond
+	cfg.PartialMessageTimeout = 300 * time.Millisecond
+	cfg.SniffTimeout = 300 * time.Millisecond
+	cfg.KeepAliveInterval = 0
+	return cfg
+}
+
+// v14Reply is a response on the call stream.
+func v14Reply(id uint64, errv, result any, ext ...map[string]any) []byte {
+	m := []any{1, id, errv, result}
+	if len(ext) > 0 {
+		m = append(m, ext[0])
+	}
+	return dataFrame(1, 0, enc(m))
+}
+
+// v14Ended waits (at most d) for c's connection to end and returns how
+// long it took.
+func v14Ended(t *testing.T, c *client.Client, d time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	select {
+	case <-c.Done():
+	case <-time.After(d):
+		t.Fatalf("the client's connection did not end within %v", d)
+	}
+	return time.Since(start)
+}
+
+// v14Alive checks that c still calls: the hostile server answers one
+// more call.
+func v14Alive(t *testing.T, c *client.Client, h *hostile) {
+	t.Helper()
+	call := c.Go(t.Context(), "S.Ping", nil, new(string))
+	id, method := h.request()
+	require.Equal(t, "S.Ping", method)
+	h.must(v14Reply(id, nil, "pong"))
+	require.NoError(t, call.Wait())
+	assert.Equal(t, "pong", *call.Reply.(*string))
+}
+
+// v14Unknown asserts err is a lost call: CodeUnavailable, outcome unknown
+// (PROTOCOL.md 5: "every call still unanswered on it (outcome unknown,
+// unavailable)").
+func v14Unknown(t *testing.T, err error) {
+	t.Helper()
+	require.Error(t, err)
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+	assert.False(t, ferry.NotExecuted(err), "outcome unknown, not flagged: %v", err)
+}
+
+// v14NoLeak checks that closing c leaves none of its goroutines behind.
+func v14NoLeak(t *testing.T, c *client.Client, before []goleak.Option) {
+	t.Helper()
+	require.NoError(t, c.Close())
+	goleak.VerifyNone(t, before...)
+}
+
+// TestAttackVaudit14StrayReplies: replies for msgids the client never
+// sent, and a second reply to a call already answered (PROTOCOL.md 2:
+// "Responses may come in any order"). The client drops them: the call
+// gets its first reply, the connection goes on.
+func TestAttackVaudit14StrayReplies(t *testing.T) {
+	before := []goleak.Option{goleak.IgnoreCurrent()}
+	c, h := v14Dial(t, client.WithConfig(v14Config()))
+	var got int
+	call := c.Go(t.Context(), "S.M", nil, &got)
+	id, _ := h.request()
+	h.must(v14Reply(id+1000, nil, 5), v14Reply(0, nil, 6), v14Reply(1<<32-1, "stray", nil), v14Reply(id, nil, 7), v14Reply(id, nil, 8))
+	require.NoError(t, call.Wait())
+	assert.Equal(t, 7, got, "the first reply to the call, none other")
+	v14Alive(t, c, h)
+	v14Alive(t, c, h)
+	assert.NoError(t, c.Err())
+	v14NoLeak(t, c, before)
+}
+
+// TestAttackVaudit14HugeDeclaredReply: a reply whose result declares
+// 4 GiB (a bin, a str, an array, a map, an ext) and sends nothing more.
+// PROTOCOL.md 5: a message over MaxMessageSize "is rejected as soon as
+// its declared or received size passes the limit", "before anything is
+// allocated"; the call stream closes and "the client's connection ends,
+// with every call still unanswered on it (outcome unknown,
+// unavailable)". The client must not wait for the rest, nor allocate it.
+func TestAttackVaudit14HugeDeclaredReply(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		head  []byte
+		reply func() any
+	}{
+		{"bin32 into []byte", []byte{0xc6, 0xff, 0xff, 0xff, 0xff}, func() any { return new([]byte) }},
+		{"bin32 into any", []byte{0xc6, 0xff, 0xff, 0xff, 0xff}, func() any { return new(any) }},
+		{"str32", []byte{0xdb, 0xff, 0xff, 0xff, 0xff}, func() any { return new(string) }},
+		{"array32", []byte{0xdd, 0xff, 0xff, 0xff, 0xff}, func() any { return new([]int) }},
+		{"map32", []byte{0xdf, 0xff, 0xff, 0xff, 0xff}, func() any { return new(map[string]int) }},
+		{"ext32", []byte{0xc9, 0xff, 0xff, 0xff, 0xff, 0x01}, func() any { return new(any) }},
+		{"bin32 3 MiB into []byte, 1 KiB sent", []byte{0xc6, 0x00, 0x30, 0x00, 0x00}, func() any { return new([]byte) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, h := v14Dial(t, client.WithConfig(v14Config()))
+			other := c.Go(t.Context(), "S.Other", nil, nil)
+			h.request()
+			call := c.Go(t.Context(), "S.Big", nil, tc.reply())
+			id, _ := h.request()
+			msg := append([]byte{0x94, 0x01, 0xce, 0, 0, 0, 0, 0xc0}, tc.head...)
+			binary.BigEndian.PutUint32(msg[3:], uint32(id))
+			if strings.HasPrefix(tc.name, "bin32 3 MiB") {
+				msg = append(msg, make([]byte, 1024)...)
+			}
+			start := time.Now()
+			h.must(dataFrame(1, 0, msg))
+			go h.drain()
+			select {
+			case <-call.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("the call waits for a reply its size limit refuses")
+			}
+			took := time.Since(start)
+			if tc.head[1] == 0xff {
+				v14Unknown(t, call.Err())
+				assert.Less(t, took, time.Second, "refused on its declared size, not after the stall timeout")
+			} else {
+				// Within the size limit: the rest never comes, and the
+				// stall timeout (300 ms) ends the stream.
+				v14Unknown(t, call.Err())
+				assert.Less(t, took, 3*time.Second)
+			}
+			<-other.Done()
+			v14Unknown(t, other.Err())
+			v14Ended(t, c, time.Second)
+			t.Logf("%s: %v after %v", tc.name, call.Err(), took)
+		})
+	}
+}
+
+// TestAttackVaudit14StalledReply: a reply that stops half-way.
+// PROTOCOL.md 5: "A peer that holds part of a message without sending
+// more of it for PartialMessageTimeout has that stream ... closed", which
+// ends a client's connection, the calls on it unavailable, outcome
+// unknown. A call whose context ends first returns with the context's
+// error at its deadline (client.Conn.Call).
+func TestAttackVaudit14StalledReply(t *testing.T) {
+	t.Run("stall timeout", func(t *testing.T) {
+		c, h := v14Dial(t, client.WithConfig(v14Config()))
+		call := c.Go(t.Context(), "S.M", nil, new(string))
+		id, _ := h.request()
+		full := enc([]any{1, id, nil, string(make([]byte, 1000))})
+		start := time.Now()
+		h.must(dataFrame(1, 0, full[:len(full)/2]))
+		go h.drain()
+		<-call.Done()
+		took := time.Since(start)
+		v14Unknown(t, call.Err())
+		assert.GreaterOrEqual(t, took, 250*time.Millisecond, "not before the stall timeout")
+		assert.Less(t, took, 3*time.Second)
+		v14Ended(t, c, time.Second)
+	})
+	t.Run("deadline first", func(t *testing.T) {
+		cfg := v14Config()
+		cfg.PartialMessageTimeout = 5 * time.Second
+		for _, tc := range []struct {
+			reply any
+			sync  bool
+		}{{new(string), false}, {new([]byte), false}, {new(string), true}, {new([]byte), true}} {
+			c, h := v14Dial(t, client.WithConfig(cfg))
+			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+			start := time.Now()
+			done := make(chan error, 1)
+			if tc.sync {
+				go func() { done <- c.Call(ctx, "S.M", nil, tc.reply) }()
+			} else {
+				call := c.Go(ctx, "S.M", nil, tc.reply)
+				go func() { done <- call.Wait() }()
+			}
+			id, _ := h.request()
+			var full []byte
+			if _, ok := tc.reply.(*string); ok {
+				full = enc([]any{1, id, nil, string(make([]byte, 1000))})
+			} else {
+				full = enc([]any{1, id, nil, make([]byte, 256<<10)})
+			}
+			h.must(dataFrame(1, 0, full[:len(full)/2]))
+			err := <-done
+			cancel()
+			took := time.Since(start)
+			t.Logf("%T (sync %v): %v after %v", tc.reply, tc.sync, err, took)
+			assert.ErrorIs(t, err, context.DeadlineExceeded, "%T", tc.reply)
+			assert.Less(t, took, time.Second, "%T (sync %v): the call outlived its deadline", tc.reply, tc.sync)
+			require.NoError(t, c.Close())
+		}
+	})
+}
