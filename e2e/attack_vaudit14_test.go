@@ -415,3 +415,90 @@ func TestAttackVaudit14StalledReply(t *testing.T) {
 		}
 	})
 }
+
+// v14Nested is a result of n nested one-element arrays around nil.
+func v14Nested(n int) []byte {
+	return append(bytes.Repeat([]byte{0x91}, n), 0xc0)
+}
+
+// TestAttackVaudit14DeepReply: a reply nested past MaxDepth (64; the
+// message's own array is the first level, its result the second), and a
+// million levels deep. PROTOCOL.md 5: "nesting deeper than MaxDepth (64)
+// is rejected", which closes the call stream and so ends the client's
+// connection, its calls unavailable, outcome unknown; no stack overflow.
+func TestAttackVaudit14DeepReply(t *testing.T) {
+	for _, depth := range []int{63, 64, 900_000} {
+		c, h := v14Dial(t, client.WithConfig(v14Config()))
+		var got any
+		call := c.Go(t.Context(), "S.Deep", nil, &got)
+		id, _ := h.request()
+		msg := append([]byte{0x94, 0x01, 0xce, 0, 0, 0, 0, 0xc0}, v14Nested(depth)...)
+		binary.BigEndian.PutUint32(msg[3:], uint32(id))
+		h.must(dataFrame(1, 0, msg))
+		if depth == 63 {
+			require.NoError(t, call.Wait(), "63 arrays in the result: 64 levels with the message's own")
+			v14Alive(t, c, h)
+			require.NoError(t, c.Close())
+			continue
+		}
+		go h.drain()
+		v14Unknown(t, call.Wait())
+		t.Logf("%d levels: %v", depth, call.Err())
+		v14Ended(t, c, time.Second)
+		require.NoError(t, c.Close())
+	}
+}
+
+// TestAttackVaudit14WrongReply: replies that do not fit the caller's
+// reply value, and error fields of odd shapes. PROTOCOL.md 2.1: "Replies
+// are decoded by the same conversion rules on the caller's side"; 2: an
+// error of any shape is taken, "with code unknown". The call fails, the
+// handler ran (not flagged), and the connection stays open.
+func TestAttackVaudit14WrongReply(t *testing.T) {
+	before := []goleak.Option{goleak.IgnoreCurrent()}
+	c, h := v14Dial(t, client.WithConfig(v14Config()))
+	for _, tc := range []struct {
+		name   string
+		reply  any
+		errv   any
+		result any
+		ext    map[string]any
+		code   ferry.Code
+	}{
+		{"str into int", new(int), nil, "seven", nil, ferry.CodeInternal},
+		{"300 into uint8", new(uint8), nil, 300, nil, ferry.CodeInternal},
+		{"3.5 into int", new(int), nil, 3.5, nil, ferry.CodeInternal},
+		{"map into []int", new([]int), nil, map[string]any{"a": 1}, nil, ferry.CodeInternal},
+		{"error as an array", new(int), []any{0, "Vim:E121"}, nil, nil, ferry.CodeUnknown},
+		{"error as an int", new(int), 42, nil, nil, ferry.CodeUnknown},
+		{"error with a code past the set", new(int), "odd", nil, map[string]any{"c": 999}, ferry.CodeUnknown},
+		{"error with a str code", new(int), "odd", nil, map[string]any{"c": "x", "d": 5, "n": "yes"}, ferry.CodeUnknown},
+		{"ext not a map", new(int), "odd", nil, nil, ferry.CodeUnknown},
+	} {
+		call := c.Go(t.Context(), "S.M", nil, tc.reply)
+		id, _ := h.request()
+		if tc.name == "ext not a map" {
+			h.must(dataFrame(1, 0, enc([]any{1, id, tc.errv, tc.result, "notamap"})))
+		} else if tc.ext != nil {
+			h.must(v14Reply(id, tc.errv, tc.result, tc.ext))
+		} else {
+			h.must(v14Reply(id, tc.errv, tc.result))
+		}
+		err := call.Wait()
+		t.Logf("%s: %v", tc.name, err)
+		require.Error(t, err, tc.name)
+		assert.Equal(t, tc.code, ferry.CodeOf(err), "%s: %v", tc.name, err)
+		assert.False(t, ferry.NotExecuted(err), "%s: the handler ran", tc.name)
+		require.NoError(t, c.Err(), "%s: the connection stays open", tc.name)
+	}
+	// PROTOCOL.md 2.1 refuses arguments given as a map none of whose keys
+	// names a field; a reply is not refused so: it keeps the zero value.
+	var st struct{ A int }
+	call := c.Go(t.Context(), "S.M", nil, &st)
+	id, _ := h.request()
+	h.must(v14Reply(id, nil, map[string]any{"a": 1}))
+	require.NoError(t, call.Wait())
+	assert.Zero(t, st.A)
+	v14Alive(t, c, h)
+	v14NoLeak(t, c, before)
+}
