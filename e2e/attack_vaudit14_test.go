@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -500,5 +501,122 @@ func TestAttackVaudit14WrongReply(t *testing.T) {
 	require.NoError(t, call.Wait())
 	assert.Zero(t, st.A)
 	v14Alive(t, c, h)
+	v14NoLeak(t, c, before)
+}
+
+// TestAttackVaudit14ServerCallFlood: a server that sends its client
+// thousands of requests and notifications. PROTOCOL.md 4 and the client
+// package doc: a client answers a request for a method it did not
+// register with unimplemented, "n": true, and runs nothing for a
+// notification; with handlers, WithMaxConcurrentCalls bounds the running
+// handlers, "Up to n more wait in a queue ...; beyond that, calls are
+// refused with CodeResourceExhausted and ferry.NotExecuted true".
+func TestAttackVaudit14ServerCallFlood(t *testing.T) {
+	t.Run("no handlers", func(t *testing.T) {
+		before := []goleak.Option{goleak.IgnoreCurrent()}
+		c, h := v14Dial(t, client.WithConfig(v14Config()))
+		const n = 2000
+		var b []byte
+		for i := range n {
+			b = append(b, notification("C.Note", []any{i}, map[string]any{})...)
+			b = append(b, request(uint32(i), "C.Nope", []any{i}, map[string]any{})...)
+		}
+		go func() { _ = h.write(dataFrame(1, 0, b)) }()
+		for i := range n {
+			m := h.msg(1)
+			r := parseResponse(t, m)
+			require.EqualValues(t, i, r.msgid)
+			require.EqualValues(t, ferry.CodeUnimplemented, r.code(), "%v", m)
+			require.Equal(t, true, r.ext["n"])
+		}
+		v14Alive(t, c, h)
+		v14NoLeak(t, c, before)
+	})
+	t.Run("handlers at their limit", func(t *testing.T) {
+		release := make(chan struct{})
+		var running sync.WaitGroup
+		c, h := v14Dial(t, client.WithConfig(v14Config()), client.WithMaxConcurrentCalls(2),
+			client.WithHandlers(func(c *client.Client) error {
+				return client.Handle(c, "C.Block", func(ctx context.Context, _ *int) (*int, error) {
+					running.Done()
+					select {
+					case <-release:
+					case <-ctx.Done():
+					}
+					one := 1
+					return &one, nil
+				})
+			}))
+		running.Add(2)
+		var b []byte
+		for i := range 10 {
+			b = append(b, request(uint32(i), "C.Block", []any{i}, map[string]any{})...)
+		}
+		h.must(dataFrame(1, 0, b))
+		running.Wait()
+		refused := map[uint64]bool{}
+		for range 6 {
+			r := parseResponse(t, h.msg(1))
+			assert.EqualValues(t, ferry.CodeResourceExhausted, r.code())
+			assert.Equal(t, true, r.ext["n"], "refused, not executed")
+			refused[r.msgid] = true
+		}
+		running.Add(2) // the two queued calls run
+		close(release)
+		for range 4 {
+			r := parseResponse(t, h.msg(1))
+			assert.Nil(t, r.err)
+			assert.EqualValues(t, 1, r.result)
+			assert.False(t, refused[r.msgid])
+		}
+		v14Alive(t, c, h)
+	})
+}
+
+// TestAttackVaudit14ServerCallsUnread: a server that floods its client
+// with requests and never reads the answers. SECURITY.md: "a peer that
+// stops reading its socket loses the connection" (WriteTimeout), and the
+// replies waiting to be written are charged to the client's memory
+// budget. The client's heap stays bounded and its connection ends.
+func TestAttackVaudit14ServerCallsUnread(t *testing.T) {
+	before := []goleak.Option{goleak.IgnoreCurrent()}
+	cfg := v14Config()
+	cfg.MaxMessageSize = 64 << 10
+	cfg.MemoryBudget = 1 << 20
+	c, h := v14Dial(t, client.WithConfig(cfg), client.WithHandlers(func(c *client.Client) error {
+		return client.Handle(c, "C.Echo", func(_ context.Context, b *[]byte) (*[]byte, error) { return b, nil })
+	}))
+	require.NoError(t, h.conn.(*net.TCPConn).SetReadBuffer(4<<10))
+	req := request(1, "C.Echo", []any{make([]byte, 32<<10)}, map[string]any{})
+	var heap runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&heap)
+	base := heap.HeapAlloc
+	peak := base
+	start := time.Now()
+	sent := 0
+	for sent < 4000 && time.Since(start) < 8*time.Second {
+		select {
+		case <-c.Done():
+		default:
+		}
+		if c.Err() != nil {
+			break
+		}
+		// The window the client grants is its budget's guard too.
+		if h.write(dataFrame(1, 0, req)) != nil {
+			break
+		}
+		sent++
+		if sent%32 == 0 {
+			runtime.ReadMemStats(&heap)
+			peak = max(peak, heap.HeapAlloc)
+		}
+	}
+	took := v14Ended(t, c, 5*time.Second)
+	t.Logf("%d requests of 32 KiB sent in %v; connection ended %v later: %v; heap peak +%.1f MiB",
+		sent, time.Since(start), took, c.Err(), float64(peak-base)/(1<<20))
+	assert.Less(t, peak-base, uint64(16<<20), "heap held for the unread replies")
+	h.conn.Close()
 	v14NoLeak(t, c, before)
 }
