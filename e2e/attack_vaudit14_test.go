@@ -620,3 +620,67 @@ func TestAttackVaudit14ServerCallsUnread(t *testing.T) {
 	h.conn.Close()
 	v14NoLeak(t, c, before)
 }
+
+// TestAttackVaudit14StreamFlood: a server that opens streams toward its
+// client. PROTOCOL.md 7 (frames are checked on both sides of a session):
+// "more than 2,000 stream opens per second (burst 4,096) ... end the
+// session"; a client serves at most MaxStreams of them at once (more are
+// closed as they arrive), each must send its first byte within
+// SniffTimeout, and one that does not start with 0xc1 is closed.
+func TestAttackVaudit14StreamFlood(t *testing.T) {
+	t.Run("past the open burst", func(t *testing.T) {
+		before := []goleak.Option{goleak.IgnoreCurrent()}
+		c, h := v14Dial(t, client.WithConfig(v14Config()))
+		go h.drain()
+		var b []byte
+		for i := range 5000 {
+			b = append(b, yamuxFrame(v14Window, v14SYN, uint32(2+2*i), 0)...)
+		}
+		_ = h.write(b)
+		v14Ended(t, c, 5*time.Second)
+		assert.ErrorIs(t, c.Err(), transport.ErrHostilePeer, "%v", c.Err())
+		t.Logf("5,000 opens: %v", c.Err())
+		v14NoLeak(t, c, before)
+	})
+	t.Run("silent streams past MaxStreams", func(t *testing.T) {
+		before := []goleak.Option{goleak.IgnoreCurrent()}
+		cfg := v14Config()
+		cfg.MaxStreams = 16
+		cfg.SniffTimeout = 2 * time.Second
+		c, h := v14Dial(t, client.WithConfig(cfg))
+		g0 := runtime.NumGoroutine()
+		var b []byte
+		for i := range 1000 {
+			b = append(b, yamuxFrame(v14Window, v14SYN, uint32(2+2*i), 0)...)
+		}
+		h.must(b)
+		peak := 0
+		deadline := time.Now().Add(500 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			peak = max(peak, runtime.NumGoroutine()-g0)
+			runtime.Gosched()
+		}
+		t.Logf("1,000 silent streams, MaxStreams 16: at most %d more goroutines", peak)
+		assert.Less(t, peak, 16+16, "goroutines serving the server's streams")
+		v14Alive(t, c, h)
+		require.NoError(t, c.Err())
+		v14NoLeak(t, c, before)
+	})
+}
+
+// TestAttackVaudit14PingFlood: PROTOCOL.md 7: "more than 16 pings per
+// second (burst 64) ... end the session".
+func TestAttackVaudit14PingFlood(t *testing.T) {
+	before := []goleak.Option{goleak.IgnoreCurrent()}
+	c, h := v14Dial(t, client.WithConfig(v14Config()))
+	go h.drain()
+	var b []byte
+	for i := range 200 {
+		b = append(b, yamuxFrame(v14Ping, v14SYN, 0, uint32(i))...)
+	}
+	_ = h.write(b)
+	v14Ended(t, c, 5*time.Second)
+	assert.ErrorIs(t, c.Err(), transport.ErrHostilePeer, "%v", c.Err())
+	t.Logf("200 pings: %v", c.Err())
+	v14NoLeak(t, c, before)
+}
