@@ -51,11 +51,12 @@ type v14Frame struct {
 
 // hostile is one connection of a hand-written server.
 type hostile struct {
-	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
-	wmu  sync.Mutex
-	data map[uint32][]byte // stream data not yet taken as messages
+	t     *testing.T
+	conn  net.Conn
+	r     *bufio.Reader
+	wmu   sync.Mutex
+	data  map[uint32][]byte // stream data not yet taken as messages
+	notes [][]any           // notifications request skipped
 }
 
 // v14Listen listens on loopback for hostile servers.
@@ -158,10 +159,14 @@ func (h *hostile) take(id uint32) ([]any, bool) {
 }
 
 // request reads the client's next request on its call stream and returns
-// its msgid and method.
+// its msgid and method; notifications before it are kept in notes.
 func (h *hostile) request() (uint64, string) {
 	h.t.Helper()
 	m := h.msg(1)
+	for len(m) > 0 && m[0] == int8(2) {
+		h.notes = append(h.notes, m)
+		m = h.msg(1)
+	}
 	require.GreaterOrEqual(h.t, len(m), 4, "%v", m)
 	require.EqualValues(h.t, 0, m[0], "a request: %v", m)
 	id, ok := toUint(m[1])
@@ -682,5 +687,46 @@ func TestAttackVaudit14PingFlood(t *testing.T) {
 	v14Ended(t, c, 5*time.Second)
 	assert.ErrorIs(t, c.Err(), transport.ErrHostilePeer, "%v", c.Err())
 	t.Logf("200 pings: %v", c.Err())
+	v14NoLeak(t, c, before)
+}
+
+// TestAttackVaudit14NoWindow: a server that accepts a streaming call and
+// never grants it window. client.Stream.Send: "It blocks while the
+// server's window is full, for at most the connection's WriteTimeout ...:
+// a write that waits that long fails with CodeUnavailable ("stream write
+// timed out") and ends the call"; the connection and its other calls go
+// on (SECURITY.md: "one that grants a stream no window loses that
+// stream").
+func TestAttackVaudit14NoWindow(t *testing.T) {
+	before := []goleak.Option{goleak.IgnoreCurrent()}
+	c, h := v14Dial(t, client.WithConfig(v14Config()))
+	s, err := c.NewStream(t.Context(), "S.Upload")
+	require.NoError(t, err)
+	open := h.msg(3)
+	assert.Equal(t, "S.Upload", open[2])
+	h.must(yamuxFrame(v14Window, v14ACK, 3, 0))
+	msg := make([]byte, 60<<10)
+	var sendErr error
+	sent := 0
+	start := time.Now()
+	for range 64 {
+		if sendErr = s.Send(msg); sendErr != nil {
+			break
+		}
+		sent++
+		start = time.Now()
+	}
+	took := time.Since(start)
+	t.Logf("%d sends of 60 KiB, then %v after %v", sent, sendErr, took)
+	require.Error(t, sendErr, "256 KiB of window, never more")
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(sendErr), "%v", sendErr)
+	assert.Contains(t, sendErr.Error(), "stream write timed out")
+	assert.GreaterOrEqual(t, took, 7*500*time.Millisecond/8, "not before 7/8 of WriteTimeout")
+	assert.Less(t, took, 3*time.Second)
+	assert.Error(t, s.Send(msg), "the call has ended")
+	require.NoError(t, c.Err(), "the connection goes on")
+	v14Alive(t, c, h)
+	assert.Equal(t, [][]any{{int8(2), "$ferry.cancelstream", []any{int8(3)}}}, h.notes, "the server is told the call ended")
+	require.NoError(t, s.Close())
 	v14NoLeak(t, c, before)
 }
