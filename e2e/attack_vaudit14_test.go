@@ -730,3 +730,130 @@ func TestAttackVaudit14NoWindow(t *testing.T) {
 	require.NoError(t, s.Close())
 	v14NoLeak(t, c, before)
 }
+
+// v14DialOnly dials l with ctx and opts in a goroutine; the channel gets
+// Dial's error (closing the client if it succeeded) and how long it took.
+func v14DialOnly(ctx context.Context, l net.Listener, opts ...client.Option) <-chan v14Dialed {
+	done := make(chan v14Dialed, 1)
+	go func() {
+		start := time.Now()
+		c, err := client.Dial(ctx, l.Addr().String(), opts...)
+		if c != nil {
+			c.Close()
+		}
+		done <- v14Dialed{err, time.Since(start)}
+	}()
+	return done
+}
+
+// v14Dialed is what Dial returned, and when.
+type v14Dialed struct {
+	err  error
+	took time.Duration
+}
+
+// TestAttackVaudit14Hello: servers that never answer the hello, or answer
+// it with garbage. client.Dial: "ctx bounds the dial and the session
+// handshake"; client.New bounds it by StreamOpenTimeout; a server that
+// is no Ferry server fails Dial as not executed, unavailable; a hello
+// answered with an error fails Dial with that error ("unauthenticated
+// when it carries no code"). None may leave a goroutine behind.
+func TestAttackVaudit14Hello(t *testing.T) {
+	before := []goleak.Option{goleak.IgnoreCurrent()}
+	cfg := v14Config()
+	t.Run("silent, ctx", func(t *testing.T) {
+		l := v14Listen(t)
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		done := v14DialOnly(ctx, l, client.WithConfig(transport.DefaultConfig()))
+		h := v14Accept(t, l)
+		go h.drain()
+		d := <-done
+		t.Logf("silent server, ctx 300 ms: %v after %v", d.err, d.took)
+		require.ErrorIs(t, d.err, context.DeadlineExceeded)
+		assert.Equal(t, ferry.CodeDeadlineExceeded, ferry.CodeOf(d.err))
+		assert.Contains(t, d.err.Error(), "session handshake")
+		assert.True(t, ferry.NotExecuted(d.err), "%v", d.err)
+		assert.Less(t, d.took, 2*time.Second)
+	})
+	t.Run("silent, StreamOpenTimeout", func(t *testing.T) {
+		l := v14Listen(t)
+		c := cfg
+		c.StreamOpenTimeout = 300 * time.Millisecond
+		done := v14DialOnly(t.Context(), l, client.WithConfig(c))
+		h := v14Accept(t, l)
+		go h.drain()
+		d := <-done
+		t.Logf("silent server, no deadline, StreamOpenTimeout 300 ms: %v after %v", d.err, d.took)
+		require.Error(t, d.err)
+		assert.ErrorIs(t, d.err, transport.ErrOpenTimeout)
+		assert.True(t, ferry.NotExecuted(d.err), "%v", d.err)
+		assert.Less(t, d.took, 3*time.Second)
+	})
+	t.Run("stream acknowledged, hello never answered, New", func(t *testing.T) {
+		l := v14Listen(t)
+		c := cfg
+		c.StreamOpenTimeout = 300 * time.Millisecond
+		conn, err := net.Dial("tcp", l.Addr().String())
+		require.NoError(t, err)
+		h := v14Accept(t, l)
+		done := make(chan v14Dialed, 1)
+		go func() {
+			start := time.Now()
+			cl, err := client.New(conn, client.WithConfig(c))
+			if cl != nil {
+				cl.Close()
+			}
+			done <- v14Dialed{err, time.Since(start)}
+		}()
+		h.request()
+		h.must(yamuxFrame(v14Window, v14ACK, 1, 0))
+		go h.drain()
+		d := <-done
+		t.Logf("hello unanswered, client.New, StreamOpenTimeout 300 ms: %v after %v", d.err, d.took)
+		require.ErrorIs(t, d.err, context.DeadlineExceeded)
+		assert.Contains(t, d.err.Error(), "session handshake")
+		assert.True(t, ferry.NotExecuted(d.err), "%v", d.err)
+		assert.Less(t, d.took, 3*time.Second)
+	})
+	for _, tc := range []struct {
+		name   string
+		answer func(id uint64) []byte
+		code   ferry.Code
+	}{
+		{"HTTP", func(uint64) []byte { return []byte("HTTP/1.1 400 Bad Request\r\n\r\n") }, ferry.CodeUnavailable},
+		{"session version 1", func(uint64) []byte { return []byte{1, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0} }, ferry.CodeUnavailable},
+		{"a frame type past the spec", func(uint64) []byte { return yamuxFrame(9, 0, 1, 0) }, ferry.CodeUnavailable},
+		{"0xc1", func(uint64) []byte { return append(yamuxFrame(v14Window, v14ACK, 1, 0), dataFrame(1, 0, []byte{0xc1})...) }, ferry.CodeUnavailable},
+		{"a response of two elements", func(id uint64) []byte {
+			return append(yamuxFrame(v14Window, v14ACK, 1, 0), dataFrame(1, 0, enc([]any{1, id}))...)
+		}, ferry.CodeUnavailable},
+		{"data past the window", func(uint64) []byte {
+			return append(yamuxFrame(v14Window, v14ACK, 1, 0), dataFrame(1, 0, make([]byte, 2<<20))...)
+		}, ferry.CodeUnavailable},
+		{"refused, no code", func(id uint64) []byte {
+			return append(yamuxFrame(v14Window, v14ACK, 1, 0), v14Reply(id, "who are you", nil)...)
+		}, ferry.CodeUnknown},
+		{"refused, permission_denied", func(id uint64) []byte {
+			return append(yamuxFrame(v14Window, v14ACK, 1, 0), v14Reply(id, "no", nil, map[string]any{"c": 7})...)
+		}, ferry.CodePermissionDenied},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := v14Listen(t)
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+			defer cancel()
+			done := v14DialOnly(ctx, l, client.WithConfig(cfg))
+			h := v14Accept(t, l)
+			id, _ := h.request()
+			_ = h.write(tc.answer(id))
+			go h.drain()
+			d := <-done
+			t.Logf("%s: %v after %v", tc.name, d.err, d.took)
+			require.Error(t, d.err)
+			assert.Equal(t, tc.code, ferry.CodeOf(d.err), "%v", d.err)
+			assert.True(t, ferry.NotExecuted(d.err), "%v", d.err)
+			assert.Less(t, d.took, time.Second, "told at once, not at the deadline")
+		})
+	}
+	goleak.VerifyNone(t, before...)
+}
