@@ -824,7 +824,9 @@ func TestAttackVaudit14Hello(t *testing.T) {
 		{"HTTP", func(uint64) []byte { return []byte("HTTP/1.1 400 Bad Request\r\n\r\n") }, ferry.CodeUnavailable},
 		{"session version 1", func(uint64) []byte { return []byte{1, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0} }, ferry.CodeUnavailable},
 		{"a frame type past the spec", func(uint64) []byte { return yamuxFrame(9, 0, 1, 0) }, ferry.CodeUnavailable},
-		{"0xc1", func(uint64) []byte { return append(yamuxFrame(v14Window, v14ACK, 1, 0), dataFrame(1, 0, []byte{0xc1})...) }, ferry.CodeUnavailable},
+		{"0xc1", func(uint64) []byte {
+			return append(yamuxFrame(v14Window, v14ACK, 1, 0), dataFrame(1, 0, []byte{0xc1})...)
+		}, ferry.CodeUnavailable},
 		{"a response of two elements", func(id uint64) []byte {
 			return append(yamuxFrame(v14Window, v14ACK, 1, 0), dataFrame(1, 0, enc([]any{1, id}))...)
 		}, ferry.CodeUnavailable},
@@ -856,4 +858,48 @@ func TestAttackVaudit14Hello(t *testing.T) {
 		})
 	}
 	goleak.VerifyNone(t, before...)
+}
+
+// TestAttackVaudit14NeverReads: a server that grants window and then
+// never reads its socket. transport.Config.WriteTimeout: "a write that
+// cannot finish in time breaks ... the connection, for a write to the
+// socket"; client.Conn.Go waits for room in the write queue "for at most
+// the WriteTimeout". The connection ends with ErrWriteTimeout, calls that
+// were written fail with their outcome unknown, and none hangs.
+func TestAttackVaudit14NeverReads(t *testing.T) {
+	before := []goleak.Option{goleak.IgnoreCurrent()}
+	c, h := v14Dial(t, client.WithConfig(v14Config()))
+	require.NoError(t, h.conn.(*net.TCPConn).SetReadBuffer(4<<10))
+	args := make([]byte, 256<<10)
+	start := time.Now()
+	var calls []*ferry.Call
+	for range 64 {
+		calls = append(calls, c.Go(t.Context(), "S.Put", args, nil))
+		if c.Err() != nil {
+			break
+		}
+	}
+	took := v14Ended(t, c, 5*time.Second)
+	flagged, unknown := 0, 0
+	for _, call := range calls {
+		select {
+		case <-call.Done():
+		case <-time.After(2 * time.Second):
+			t.Fatal("a call outlived its connection")
+		}
+		require.Error(t, call.Err())
+		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(call.Err()), "%v", call.Err())
+		if ferry.NotExecuted(call.Err()) {
+			flagged++
+		} else {
+			unknown++
+		}
+	}
+	t.Logf("%d calls of 256 KiB in %v; connection ended %v later: %v; %d not executed, %d unknown",
+		len(calls), time.Since(start)-took, took, c.Err(), flagged, unknown)
+	assert.ErrorIs(t, c.Err(), transport.ErrWriteTimeout, "%v", c.Err())
+	assert.Less(t, time.Since(start), 4*time.Second, "within a few WriteTimeouts (500 ms)")
+	assert.Positive(t, unknown, "calls written before the stall: outcome unknown")
+	h.conn.Close()
+	v14NoLeak(t, c, before)
 }
