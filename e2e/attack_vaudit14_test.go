@@ -903,3 +903,137 @@ func TestAttackVaudit14NeverReads(t *testing.T) {
 	h.conn.Close()
 	v14NoLeak(t, c, before)
 }
+
+// v14Note is a notification on the call stream.
+func v14Note(method string, params ...any) []byte {
+	if params == nil {
+		params = []any{}
+	}
+	return dataFrame(1, 0, notification(method, params))
+}
+
+// TestAttackVaudit14GoAway: go-aways mid-call. PROTOCOL.md 4, "Going
+// away": after $ferry.goaway new calls "fail at once, not executed"; on
+// $ferry.drained [n] the client "fails every call numbered above n ...
+// with unavailable, not executed" (the hello is request 1); "a stream that
+// broke ends without it, and every call unanswered on it then has an
+// unknown outcome"; a yamux go-away stops new streams (their open fails
+// "as not executed") while the call stream goes on.
+func TestAttackVaudit14GoAway(t *testing.T) {
+	t.Run("goaway, then the connection drops", func(t *testing.T) {
+		before := []goleak.Option{goleak.IgnoreCurrent()}
+		c, h := v14Dial(t, client.WithConfig(v14Config()))
+		pending := c.Go(t.Context(), "S.Slow", nil, nil)
+		h.request()
+		h.must(v14Note("$ferry.goaway"))
+		select {
+		case <-c.GoingAway():
+		case <-time.After(5 * time.Second):
+			t.Fatal("GoingAway not closed")
+		}
+		err := c.Call(t.Context(), "S.New", nil, nil)
+		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+		assert.True(t, ferry.NotExecuted(err), "a call after the go-away: %v", err)
+		m := h.msg(1)
+		assert.Equal(t, "$ferry.settled", m[1], "%v", m)
+		h.conn.Close()
+		<-pending.Done()
+		v14Unknown(t, pending.Err())
+		v14Ended(t, c, time.Second)
+		v14NoLeak(t, c, before)
+	})
+	t.Run("drained", func(t *testing.T) {
+		before := []goleak.Option{goleak.IgnoreCurrent()}
+		c, h := v14Dial(t, client.WithConfig(v14Config()))
+		a := c.Go(t.Context(), "S.A", nil, nil) // request 2
+		h.request()
+		b := c.Go(t.Context(), "S.B", nil, nil) // request 3
+		h.request()
+		h.must(v14Note("$ferry.goaway"), v14Note("$ferry.drained", 2))
+		<-b.Done()
+		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(b.Err()), "%v", b.Err())
+		assert.True(t, ferry.NotExecuted(b.Err()), "numbered above n: %v", b.Err())
+		select {
+		case <-a.Done():
+			t.Fatalf("a call numbered n or below waits for its answer: %v", a.Err())
+		default:
+		}
+		// The server answers B anyway: it is dropped; then it ends the
+		// stream without answering A.
+		h.must(v14Reply(3, nil, nil), yamuxFrame(v14Window, v14FIN, 1, 0))
+		<-a.Done()
+		v14Unknown(t, a.Err())
+		v14NoLeak(t, c, before)
+	})
+	t.Run("malformed drained", func(t *testing.T) {
+		before := []goleak.Option{goleak.IgnoreCurrent()}
+		c, h := v14Dial(t, client.WithConfig(v14Config()))
+		a := c.Go(t.Context(), "S.A", nil, new(int))
+		id, _ := h.request()
+		h.must(v14Note("$ferry.drained", "x"), v14Note("$ferry.drained", -1), v14Note("$ferry.drained", 1, 2), v14Note("$ferry.unknown", 1))
+		h.must(v14Reply(id, nil, 1))
+		require.NoError(t, a.Wait(), "a drained whose count is no uint is ignored")
+		v14Alive(t, c, h)
+		// Params [] leave the count at its zero value (PROTOCOL.md 2.1):
+		// $ferry.drained [] is $ferry.drained [0].
+		b := c.Go(t.Context(), "S.B", nil, nil)
+		h.request()
+		h.must(v14Note("$ferry.drained"))
+		<-b.Done()
+		assert.True(t, ferry.NotExecuted(b.Err()), "%v", b.Err())
+		v14NoLeak(t, c, before)
+	})
+	t.Run("session go-away", func(t *testing.T) {
+		before := []goleak.Option{goleak.IgnoreCurrent()}
+		c, h := v14Dial(t, client.WithConfig(v14Config()))
+		pending := c.Go(t.Context(), "S.Slow", nil, new(int))
+		id, _ := h.request()
+		h.must(yamuxFrame(v14GoAway, 0, 0, 0))
+		var err error
+		for range 100 { // the go-away and the open race in the client
+			var s *client.Stream
+			if s, err = c.NewStream(t.Context(), "S.Chat"); err != nil {
+				break
+			}
+			s.Close()
+			runtime.Gosched()
+		}
+		require.Error(t, err)
+		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+		assert.True(t, ferry.NotExecuted(err), "a stream opened after the go-away: %v", err)
+		h.must(v14Reply(id, nil, 9))
+		require.NoError(t, pending.Wait(), "the call stream goes on")
+		v14Alive(t, c, h)
+		v14NoLeak(t, c, before)
+	})
+}
+
+// TestAttackVaudit14StreamReset: PROTOCOL.md 4: "A client whose stream is
+// reset before the server sent a byte on it ... fails that streaming call
+// as not executed"; once the server has sent on it, a reset is a call
+// lost mid-way (client.Stream: "a connection lost mid-call is
+// CodeUnavailable, outcome unknown").
+func TestAttackVaudit14StreamReset(t *testing.T) {
+	before := []goleak.Option{goleak.IgnoreCurrent()}
+	c, h := v14Dial(t, client.WithConfig(v14Config()))
+	for i, sendFirst := range []bool{false, true} {
+		id := uint32(3 + 2*i)
+		s, err := c.NewStream(t.Context(), "S.Chat")
+		require.NoError(t, err)
+		h.msg(id)
+		h.must(yamuxFrame(v14Window, v14ACK, id, 0))
+		if sendFirst {
+			h.must(dataFrame(id, 0, enc([]any{3, "hi"})))
+			var got string
+			require.NoError(t, s.Recv(&got))
+		}
+		h.must(yamuxFrame(v14Window, 8, id, 0)) // RST
+		err = s.Recv(new(string))
+		t.Logf("reset, server sent first %v: %v", sendFirst, err)
+		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+		assert.Equal(t, !sendFirst, ferry.NotExecuted(err), "%v", err)
+		require.NoError(t, s.Close())
+	}
+	v14Alive(t, c, h)
+	v14NoLeak(t, c, before)
+}
