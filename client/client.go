@@ -183,7 +183,7 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 			// The session works, but no answer came in time.
 			ce := ferry.FromError(ctx.Err())
 			return nil, ferry.MarkNotExecuted(ferry.WrapError(ce.Code, ctx.Err(),
-				"session handshake: the server did not answer the hello in time (is it a Ferry server?): "+ctx.Err().Error()))
+				"session handshake: the server had not answered the hello when ctx ended (is it a Ferry server?): "+ctx.Err().Error()))
 		case errors.As(err, &fe) && fe.Code != ferry.CodeUnavailable:
 			return nil, ferry.MarkNotExecuted(fe) // the server answered: refused authentication
 		case cause == nil:

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -497,11 +498,26 @@ func TestAttackVaudit14WrongReply(t *testing.T) {
 		assert.False(t, ferry.NotExecuted(err), "%s: the handler ran", tc.name)
 		require.NoError(t, c.Err(), "%s: the connection stays open", tc.name)
 	}
+	// PROTOCOL.md 5: details past the bounds of metadata (1,024 pairs):
+	// "a receiver drops such details too and keeps the code".
+	details := map[string]any{}
+	for i := range 1100 {
+		details[strconv.Itoa(i)] = "v"
+	}
+	call := c.Go(t.Context(), "S.M", nil, nil)
+	id, _ := h.request()
+	h.must(v14Reply(id, "gone", nil, map[string]any{"c": 5, "d": details}))
+	var fe *ferry.Error
+	require.ErrorAs(t, call.Wait(), &fe)
+	assert.Equal(t, ferry.CodeNotFound, fe.Code)
+	assert.Empty(t, fe.Details, "details past 1,024 pairs are dropped")
+	require.NoError(t, c.Err())
+
 	// PROTOCOL.md 2.1 refuses arguments given as a map none of whose keys
 	// names a field; a reply is not refused so: it keeps the zero value.
 	var st struct{ A int }
-	call := c.Go(t.Context(), "S.M", nil, &st)
-	id, _ := h.request()
+	call = c.Go(t.Context(), "S.M", nil, &st)
+	id, _ = h.request()
 	h.must(v14Reply(id, nil, map[string]any{"a": 1}))
 	require.NoError(t, call.Wait())
 	assert.Zero(t, st.A)
@@ -578,6 +594,47 @@ func TestAttackVaudit14ServerCallFlood(t *testing.T) {
 	})
 }
 
+// TestAttackVaudit14ServerNoteFlood: a thousand notifications to a
+// client handler that blocks. WithMaxConcurrentCalls bounds the handlers
+// running at once, "Up to n more wait in a queue"; beyond that a call is
+// refused, and a notification, which gets no answer, is dropped: the
+// client's goroutines stay bounded.
+func TestAttackVaudit14ServerNoteFlood(t *testing.T) {
+	before := []goleak.Option{goleak.IgnoreCurrent()}
+	release := make(chan struct{})
+	var mu sync.Mutex
+	ran := 0
+	c, h := v14Dial(t, client.WithConfig(v14Config()), client.WithMaxConcurrentCalls(2),
+		client.WithHandlers(func(c *client.Client) error {
+			return client.Handle(c, "C.Note", func(ctx context.Context, _ *int) (*int, error) {
+				mu.Lock()
+				ran++
+				mu.Unlock()
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+				return nil, nil
+			})
+		}))
+	g0 := runtime.NumGoroutine()
+	var b []byte
+	for i := range 1000 {
+		b = append(b, notification("C.Note", []any{i}, map[string]any{})...)
+	}
+	h.must(dataFrame(1, 0, b))
+	v14Alive(t, c, h) // the notifications before it have been read
+	g := runtime.NumGoroutine() - g0
+	close(release)
+	mu.Lock()
+	n := ran
+	mu.Unlock()
+	t.Logf("1,000 notifications, limit 2: %d handlers started, %d goroutines more", n, g)
+	assert.LessOrEqual(t, n, 4, "2 running, 2 queued")
+	assert.Less(t, g, 32)
+	v14NoLeak(t, c, before)
+}
+
 // TestAttackVaudit14ServerCallsUnread: a server that floods its client
 // with requests and never reads the answers. SECURITY.md: "a peer that
 // stops reading its socket loses the connection" (WriteTimeout), and the
@@ -645,6 +702,16 @@ func TestAttackVaudit14StreamFlood(t *testing.T) {
 		v14Ended(t, c, 5*time.Second)
 		assert.ErrorIs(t, c.Err(), transport.ErrHostilePeer, "%v", c.Err())
 		t.Logf("5,000 opens: %v", c.Err())
+		v14NoLeak(t, c, before)
+	})
+	t.Run("a stream with the client's parity", func(t *testing.T) {
+		before := []goleak.Option{goleak.IgnoreCurrent()}
+		c, h := v14Dial(t, client.WithConfig(v14Config()))
+		go h.drain()
+		_ = h.write(yamuxFrame(v14Window, v14SYN, 101, 0))
+		v14Ended(t, c, 5*time.Second)
+		assert.ErrorIs(t, c.Err(), transport.ErrHostilePeer, "%v", c.Err())
+		t.Logf("odd id: %v", c.Err())
 		v14NoLeak(t, c, before)
 	})
 	t.Run("silent streams past MaxStreams", func(t *testing.T) {
@@ -815,6 +882,28 @@ func TestAttackVaudit14Hello(t *testing.T) {
 		assert.Contains(t, d.err.Error(), "session handshake")
 		assert.True(t, ferry.NotExecuted(d.err), "%v", d.err)
 		assert.Less(t, d.took, 3*time.Second)
+	})
+	t.Run("stream acknowledged, hello never answered, Dial without deadline", func(t *testing.T) {
+		// Only ctx bounds Dial's handshake, not StreamOpenTimeout (which
+		// bounds New's): cancelled after a second, it was still waiting.
+		l := v14Listen(t)
+		c := cfg
+		c.StreamOpenTimeout = 300 * time.Millisecond
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		done := v14DialOnly(ctx, l, client.WithConfig(c))
+		h := v14Accept(t, l)
+		h.request()
+		h.must(yamuxFrame(v14Window, v14ACK, 1, 0))
+		go h.drain()
+		stop := time.AfterFunc(time.Second, cancel)
+		defer stop.Stop()
+		d := <-done
+		t.Logf("hello unanswered, Dial without deadline, cancelled after 1 s: %v after %v", d.err, d.took)
+		require.ErrorIs(t, d.err, context.Canceled)
+		assert.Equal(t, ferry.CodeCanceled, ferry.CodeOf(d.err))
+		assert.True(t, ferry.NotExecuted(d.err), "%v", d.err)
+		assert.GreaterOrEqual(t, d.took, time.Second)
 	})
 	for _, tc := range []struct {
 		name   string
@@ -1036,4 +1125,112 @@ func TestAttackVaudit14StreamReset(t *testing.T) {
 	}
 	v14Alive(t, c, h)
 	v14NoLeak(t, c, before)
+}
+
+// v14OpenStream opens a streaming call to the hostile server and
+// acknowledges it; id is the stream's id.
+func v14OpenStream(t *testing.T, c *client.Client, h *hostile, id uint32) *client.Stream {
+	t.Helper()
+	s, err := c.NewStream(t.Context(), "S.Chat")
+	require.NoError(t, err)
+	h.msg(id)
+	h.must(yamuxFrame(v14Window, v14ACK, id, 0))
+	return s
+}
+
+// TestAttackVaudit14StreamMessages: what a hostile server sends on a
+// streaming call. PROTOCOL.md 6: "a caller that receives [a frame over
+// its MaxMessageSize] cancels the call and reports resource_exhausted";
+// PROTOCOL.md 5 and transport.Config: a frame stalled mid-way for
+// PartialMessageTimeout ends the call, "Recv then fails with
+// CodeUnavailable"; a frame nested past MaxDepth ends the call as one
+// over the size limit does (as a server answers it), one that is no frame
+// as a protocol error. The connection and its other calls go on.
+func TestAttackVaudit14StreamMessages(t *testing.T) {
+	before := []goleak.Option{goleak.IgnoreCurrent()}
+	cfg := v14Config()
+	cfg.MaxMessageSize = 64 << 10
+	c, h := v14Dial(t, client.WithConfig(cfg))
+	big := enc([]any{3, make([]byte, 64<<10)})
+	for i, tc := range []struct {
+		name  string
+		frame []byte
+		code  ferry.Code
+	}{
+		{"over MaxMessageSize", big, ferry.CodeResourceExhausted},
+		{"declared 4 GiB", []byte{0x92, 0x03, 0xc6, 0xff, 0xff, 0xff, 0xff}, ferry.CodeResourceExhausted},
+		{"stalled half-way", enc([]any{3, make([]byte, 8<<10)})[:1000], ferry.CodeUnavailable},
+		{"nested past MaxDepth", append([]byte{0x92, 0x03}, v14Nested(80)...), ferry.CodeResourceExhausted},
+		{"not a frame", enc([]any{7, 1}), ferry.CodeInternal},
+	} {
+		id := uint32(3 + 2*i)
+		s := v14OpenStream(t, c, h, id)
+		start := time.Now()
+		h.must(dataFrame(id, 0, tc.frame))
+		err := s.Recv(new([]byte))
+		took := time.Since(start)
+		t.Logf("%s: %v after %v", tc.name, err, took)
+		require.Error(t, err, tc.name)
+		assert.Equal(t, tc.code, ferry.CodeOf(err), "%s: %v", tc.name, err)
+		assert.False(t, ferry.NotExecuted(err), "%s: %v", tc.name, err)
+		assert.Less(t, took, 3*time.Second, tc.name)
+		require.NoError(t, s.Close())
+		require.NoError(t, c.Err(), "%s: the connection goes on", tc.name)
+	}
+	v14Alive(t, c, h)
+	v14NoLeak(t, c, before)
+}
+
+// TestAttackVaudit14CloseNeverReads: Close while a server that never
+// reads holds the client's writes. client.Client.Close: "Calls in flight
+// fail at once with an error wrapping ferry.ErrClosed (a call still
+// waiting for room in a full write queue ... within Close's one second for
+// the last writes)"; it returns after the client's goroutines exit.
+func TestAttackVaudit14CloseNeverReads(t *testing.T) {
+	before := []goleak.Option{goleak.IgnoreCurrent()}
+	cfg := v14Config()
+	cfg.WriteTimeout = 10 * time.Second
+	c, h := v14Dial(t, client.WithConfig(cfg))
+	require.NoError(t, h.conn.(*net.TCPConn).SetReadBuffer(4<<10))
+	args := make([]byte, 256<<10)
+	calls := make(chan *ferry.Call, 64)
+	go func() {
+		defer close(calls)
+		for range 64 {
+			call := c.Go(t.Context(), "S.Put", args, nil)
+			calls <- call
+			if call.Err() != nil && ferry.NotExecuted(call.Err()) {
+				return
+			}
+		}
+	}()
+	// Wait until the writes are stuck: a Go call waits for room, and no
+	// call has started for 200 ms.
+	last, same := 0, 0
+	require.Eventually(t, func() bool {
+		if n := len(calls); n != last || n == 0 {
+			last, same = n, 0
+			return false
+		}
+		same++
+		return same >= 100
+	}, 5*time.Second, 2*time.Millisecond)
+	start := time.Now()
+	require.NoError(t, c.Close())
+	took := time.Since(start)
+	n := 0
+	for call := range calls {
+		select {
+		case <-call.Done():
+		case <-time.After(2 * time.Second):
+			t.Fatal("a call outlived Close")
+		}
+		require.Error(t, call.Err())
+		assert.ErrorIs(t, call.Err(), ferry.ErrClosed, "%v", call.Err())
+		n++
+	}
+	t.Logf("Close with %d calls of 256 KiB held by a server that never reads: %v", n, took)
+	assert.Less(t, took, 2*time.Second, "Close's one second for the last writes")
+	h.conn.Close()
+	goleak.VerifyNone(t, before...)
 }
