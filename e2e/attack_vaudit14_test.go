@@ -221,7 +221,12 @@ func v14Dial(t *testing.T, opts ...client.Option) (*client.Client, *hostile) {
 	}()
 	h := v14Accept(t, l)
 	h.handshake()
-	d := <-done
+	var d dialed
+	select {
+	case d = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Dial did not return")
+	}
 	require.NoError(t, d.err)
 	t.Cleanup(func() { d.c.Close() })
 	return d.c, h
@@ -267,7 +272,7 @@ func v14Alive(t *testing.T, c *client.Client, h *hostile) {
 	id, method := h.request()
 	require.Equal(t, "S.Ping", method)
 	h.must(v14Reply(id, nil, "pong"))
-	require.NoError(t, call.Wait())
+	require.NoError(t, v14Wait(t, call))
 	assert.Equal(t, "pong", *call.Reply.(*string))
 }
 
@@ -279,6 +284,33 @@ func v14Unknown(t *testing.T, err error) {
 	require.Error(t, err)
 	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
 	assert.False(t, ferry.NotExecuted(err), "outcome unknown, not flagged: %v", err)
+}
+
+// v14Wait waits (at most 5 s) for call to finish and returns its error.
+func v14Wait(t *testing.T, call *ferry.Call) error {
+	t.Helper()
+	select {
+	case <-call.Done():
+		return call.Err()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call did not finish within 5 s")
+		return nil
+	}
+}
+
+// v14Within runs fn and returns its error, failing the test if it takes
+// more than 5 s (fn's goroutine is left to the process then).
+func v14Within(t *testing.T, fn func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("blocked for 5 s")
+		return nil
+	}
 }
 
 // v14NoLeak checks that closing c leaves none of its goroutines behind.
@@ -299,7 +331,7 @@ func TestAttackVaudit14StrayReplies(t *testing.T) {
 	call := c.Go(t.Context(), "S.M", nil, &got)
 	id, _ := h.request()
 	h.must(v14Reply(id+1000, nil, 5), v14Reply(0, nil, 6), v14Reply(1<<32-1, "stray", nil), v14Reply(id, nil, 7), v14Reply(id, nil, 8))
-	require.NoError(t, call.Wait())
+	require.NoError(t, v14Wait(t, call))
 	assert.Equal(t, 7, got, "the first reply to the call, none other")
 	v14Alive(t, c, h)
 	v14Alive(t, c, h)
@@ -357,7 +389,7 @@ func TestAttackVaudit14HugeDeclaredReply(t *testing.T) {
 				v14Unknown(t, call.Err())
 				assert.Less(t, took, 3*time.Second)
 			}
-			<-other.Done()
+			_ = v14Wait(t, other)
 			v14Unknown(t, other.Err())
 			v14Ended(t, c, time.Second)
 			t.Logf("%s: %v after %v", tc.name, call.Err(), took)
@@ -380,7 +412,7 @@ func TestAttackVaudit14StalledReply(t *testing.T) {
 		start := time.Now()
 		h.must(dataFrame(1, 0, full[:len(full)/2]))
 		go h.drain()
-		<-call.Done()
+		_ = v14Wait(t, call)
 		took := time.Since(start)
 		v14Unknown(t, call.Err())
 		assert.GreaterOrEqual(t, took, 250*time.Millisecond, "not before the stall timeout")
@@ -412,7 +444,12 @@ func TestAttackVaudit14StalledReply(t *testing.T) {
 				full = enc([]any{1, id, nil, make([]byte, 256<<10)})
 			}
 			h.must(dataFrame(1, 0, full[:len(full)/2]))
-			err := <-done
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the call outlived its deadline by seconds")
+			}
 			cancel()
 			took := time.Since(start)
 			t.Logf("%T (sync %v): %v after %v", tc.reply, tc.sync, err, took)
@@ -443,13 +480,13 @@ func TestAttackVaudit14DeepReply(t *testing.T) {
 		binary.BigEndian.PutUint32(msg[3:], uint32(id))
 		h.must(dataFrame(1, 0, msg))
 		if depth == 63 {
-			require.NoError(t, call.Wait(), "63 arrays in the result: 64 levels with the message's own")
+			require.NoError(t, v14Wait(t, call), "63 arrays in the result: 64 levels with the message's own")
 			v14Alive(t, c, h)
 			require.NoError(t, c.Close())
 			continue
 		}
 		go h.drain()
-		v14Unknown(t, call.Wait())
+		v14Unknown(t, v14Wait(t, call))
 		t.Logf("%d levels: %v", depth, call.Err())
 		v14Ended(t, c, time.Second)
 		require.NoError(t, c.Close())
@@ -491,7 +528,7 @@ func TestAttackVaudit14WrongReply(t *testing.T) {
 		} else {
 			h.must(v14Reply(id, tc.errv, tc.result))
 		}
-		err := call.Wait()
+		err := v14Wait(t, call)
 		t.Logf("%s: %v", tc.name, err)
 		require.Error(t, err, tc.name)
 		assert.Equal(t, tc.code, ferry.CodeOf(err), "%s: %v", tc.name, err)
@@ -508,7 +545,7 @@ func TestAttackVaudit14WrongReply(t *testing.T) {
 	id, _ := h.request()
 	h.must(v14Reply(id, "gone", nil, map[string]any{"c": 5, "d": details}))
 	var fe *ferry.Error
-	require.ErrorAs(t, call.Wait(), &fe)
+	require.ErrorAs(t, v14Wait(t, call), &fe)
 	assert.Equal(t, ferry.CodeNotFound, fe.Code)
 	assert.Empty(t, fe.Details, "details past 1,024 pairs are dropped")
 	require.NoError(t, c.Err())
@@ -519,7 +556,7 @@ func TestAttackVaudit14WrongReply(t *testing.T) {
 	call = c.Go(t.Context(), "S.M", nil, &st)
 	id, _ = h.request()
 	h.must(v14Reply(id, nil, map[string]any{"a": 1}))
-	require.NoError(t, call.Wait())
+	require.NoError(t, v14Wait(t, call))
 	assert.Zero(t, st.A)
 	v14Alive(t, c, h)
 	v14NoLeak(t, c, before)
@@ -574,7 +611,7 @@ func TestAttackVaudit14ServerCallFlood(t *testing.T) {
 			b = append(b, request(uint32(i), "C.Block", []any{i}, map[string]any{})...)
 		}
 		h.must(dataFrame(1, 0, b))
-		running.Wait()
+		require.NoError(t, v14Within(t, func() error { running.Wait(); return nil }))
 		refused := map[uint64]bool{}
 		for range 6 {
 			r := parseResponse(t, h.msg(1))
@@ -777,7 +814,7 @@ func TestAttackVaudit14NoWindow(t *testing.T) {
 	sent := 0
 	start := time.Now()
 	for range 64 {
-		if sendErr = s.Send(msg); sendErr != nil {
+		if sendErr = v14Within(t, func() error { return s.Send(msg) }); sendErr != nil {
 			break
 		}
 		sent++
@@ -790,7 +827,7 @@ func TestAttackVaudit14NoWindow(t *testing.T) {
 	assert.Contains(t, sendErr.Error(), "stream write timed out")
 	assert.GreaterOrEqual(t, took, 7*500*time.Millisecond/8, "not before 7/8 of WriteTimeout")
 	assert.Less(t, took, 3*time.Second)
-	assert.Error(t, s.Send(msg), "the call has ended")
+	assert.Error(t, v14Within(t, func() error { return s.Send(msg) }), "the call has ended")
 	require.NoError(t, c.Err(), "the connection goes on")
 	v14Alive(t, c, h)
 	assert.Equal(t, [][]any{{int8(2), "$ferry.cancelstream", []any{int8(3)}}}, h.notes, "the server is told the call ended")
@@ -811,6 +848,18 @@ func v14DialOnly(ctx context.Context, l net.Listener, opts ...client.Option) <-c
 		done <- v14Dialed{err, time.Since(start)}
 	}()
 	return done
+}
+
+// v14Dialt waits (at most 5 s) for what Dial returned.
+func v14Dialt(t *testing.T, done <-chan v14Dialed) v14Dialed {
+	t.Helper()
+	select {
+	case d := <-done:
+		return d
+	case <-time.After(5 * time.Second):
+		t.Fatal("Dial did not return within 5 s")
+		return v14Dialed{}
+	}
 }
 
 // v14Dialed is what Dial returned, and when.
@@ -835,7 +884,7 @@ func TestAttackVaudit14Hello(t *testing.T) {
 		done := v14DialOnly(ctx, l, client.WithConfig(transport.DefaultConfig()))
 		h := v14Accept(t, l)
 		go h.drain()
-		d := <-done
+		d := v14Dialt(t, done)
 		t.Logf("silent server, ctx 300 ms: %v after %v", d.err, d.took)
 		require.ErrorIs(t, d.err, context.DeadlineExceeded)
 		assert.Equal(t, ferry.CodeDeadlineExceeded, ferry.CodeOf(d.err))
@@ -850,7 +899,7 @@ func TestAttackVaudit14Hello(t *testing.T) {
 		done := v14DialOnly(t.Context(), l, client.WithConfig(c))
 		h := v14Accept(t, l)
 		go h.drain()
-		d := <-done
+		d := v14Dialt(t, done)
 		t.Logf("silent server, no deadline, StreamOpenTimeout 300 ms: %v after %v", d.err, d.took)
 		require.Error(t, d.err)
 		assert.ErrorIs(t, d.err, transport.ErrOpenTimeout)
@@ -876,7 +925,7 @@ func TestAttackVaudit14Hello(t *testing.T) {
 		h.request()
 		h.must(yamuxFrame(v14Window, v14ACK, 1, 0))
 		go h.drain()
-		d := <-done
+		d := v14Dialt(t, done)
 		t.Logf("hello unanswered, client.New, StreamOpenTimeout 300 ms: %v after %v", d.err, d.took)
 		require.ErrorIs(t, d.err, context.DeadlineExceeded)
 		assert.Contains(t, d.err.Error(), "session handshake")
@@ -898,7 +947,7 @@ func TestAttackVaudit14Hello(t *testing.T) {
 		go h.drain()
 		stop := time.AfterFunc(time.Second, cancel)
 		defer stop.Stop()
-		d := <-done
+		d := v14Dialt(t, done)
 		t.Logf("hello unanswered, Dial without deadline, cancelled after 1 s: %v after %v", d.err, d.took)
 		require.ErrorIs(t, d.err, context.Canceled)
 		assert.Equal(t, ferry.CodeCanceled, ferry.CodeOf(d.err))
@@ -938,7 +987,7 @@ func TestAttackVaudit14Hello(t *testing.T) {
 			id, _ := h.request()
 			_ = h.write(tc.answer(id))
 			go h.drain()
-			d := <-done
+			d := v14Dialt(t, done)
 			t.Logf("%s: %v after %v", tc.name, d.err, d.took)
 			require.Error(t, d.err)
 			assert.Equal(t, tc.code, ferry.CodeOf(d.err), "%v", d.err)
@@ -1026,7 +1075,7 @@ func TestAttackVaudit14GoAway(t *testing.T) {
 		m := h.msg(1)
 		assert.Equal(t, "$ferry.settled", m[1], "%v", m)
 		h.conn.Close()
-		<-pending.Done()
+		_ = v14Wait(t, pending)
 		v14Unknown(t, pending.Err())
 		v14Ended(t, c, time.Second)
 		v14NoLeak(t, c, before)
@@ -1039,7 +1088,7 @@ func TestAttackVaudit14GoAway(t *testing.T) {
 		b := c.Go(t.Context(), "S.B", nil, nil) // request 3
 		h.request()
 		h.must(v14Note("$ferry.goaway"), v14Note("$ferry.drained", 2))
-		<-b.Done()
+		_ = v14Wait(t, b)
 		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(b.Err()), "%v", b.Err())
 		assert.True(t, ferry.NotExecuted(b.Err()), "numbered above n: %v", b.Err())
 		select {
@@ -1050,7 +1099,7 @@ func TestAttackVaudit14GoAway(t *testing.T) {
 		// The server answers B anyway: it is dropped; then it ends the
 		// stream without answering A.
 		h.must(v14Reply(3, nil, nil), yamuxFrame(v14Window, v14FIN, 1, 0))
-		<-a.Done()
+		_ = v14Wait(t, a)
 		v14Unknown(t, a.Err())
 		v14NoLeak(t, c, before)
 	})
@@ -1061,14 +1110,14 @@ func TestAttackVaudit14GoAway(t *testing.T) {
 		id, _ := h.request()
 		h.must(v14Note("$ferry.drained", "x"), v14Note("$ferry.drained", -1), v14Note("$ferry.drained", 1, 2), v14Note("$ferry.unknown", 1))
 		h.must(v14Reply(id, nil, 1))
-		require.NoError(t, a.Wait(), "a drained whose count is no uint is ignored")
+		require.NoError(t, v14Wait(t, a), "a drained whose count is no uint is ignored")
 		v14Alive(t, c, h)
 		// Params [] leave the count at its zero value (PROTOCOL.md 2.1):
 		// $ferry.drained [] is $ferry.drained [0].
 		b := c.Go(t.Context(), "S.B", nil, nil)
 		h.request()
 		h.must(v14Note("$ferry.drained"))
-		<-b.Done()
+		_ = v14Wait(t, b)
 		assert.True(t, ferry.NotExecuted(b.Err()), "%v", b.Err())
 		v14NoLeak(t, c, before)
 	})
@@ -1091,7 +1140,7 @@ func TestAttackVaudit14GoAway(t *testing.T) {
 		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
 		assert.True(t, ferry.NotExecuted(err), "a stream opened after the go-away: %v", err)
 		h.must(v14Reply(id, nil, 9))
-		require.NoError(t, pending.Wait(), "the call stream goes on")
+		require.NoError(t, v14Wait(t, pending), "the call stream goes on")
 		v14Alive(t, c, h)
 		v14NoLeak(t, c, before)
 	})
@@ -1114,10 +1163,10 @@ func TestAttackVaudit14StreamReset(t *testing.T) {
 		if sendFirst {
 			h.must(dataFrame(id, 0, enc([]any{3, "hi"})))
 			var got string
-			require.NoError(t, s.Recv(&got))
+			require.NoError(t, v14Within(t, func() error { return s.Recv(&got) }))
 		}
 		h.must(yamuxFrame(v14Window, 8, id, 0)) // RST
-		err = s.Recv(new(string))
+		err = v14Within(t, func() error { return s.Recv(new(string)) })
 		t.Logf("reset, server sent first %v: %v", sendFirst, err)
 		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
 		assert.Equal(t, !sendFirst, ferry.NotExecuted(err), "%v", err)
@@ -1167,7 +1216,7 @@ func TestAttackVaudit14StreamMessages(t *testing.T) {
 		s := v14OpenStream(t, c, h, id)
 		start := time.Now()
 		h.must(dataFrame(id, 0, tc.frame))
-		err := s.Recv(new([]byte))
+		err := v14Within(t, func() error { return s.Recv(new([]byte)) })
 		took := time.Since(start)
 		t.Logf("%s: %v after %v", tc.name, err, took)
 		require.Error(t, err, tc.name)
