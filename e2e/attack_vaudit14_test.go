@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -676,52 +677,81 @@ func TestAttackVaudit14ServerNoteFlood(t *testing.T) {
 	v14NoLeak(t, c, before)
 }
 
-// TestAttackVaudit14ServerCallsUnread: a server that floods its client
-// with requests and never reads the answers. SECURITY.md: "a peer that
-// stops reading its socket loses the connection" (WriteTimeout), and the
-// replies waiting to be written are charged to the client's memory
-// budget. The client's heap stays bounded and its connection ends.
+// TestAttackVaudit14ServerCallsUnread: a server that sends its client
+// requests and never reads the answers. It can send no more than the
+// call stream's window (1 MiB, PROTOCOL.md 8) without reading the
+// client's window updates; the replies then wait on a socket nobody
+// reads, and SECURITY.md: "a peer that stops reading its socket loses
+// the connection" (WriteTimeout). A server that sends past the window
+// breaks the session protocol, which ends the session too, unless its
+// own writes stall mid-frame: then the keepalive ends it (SECURITY.md: "A
+// session frame whose body stalls holds that session's whole input ...
+// until the keepalive ends the session"). Either way the client's heap
+// stays bounded.
 func TestAttackVaudit14ServerCallsUnread(t *testing.T) {
-	before := []goleak.Option{goleak.IgnoreCurrent()}
-	cfg := v14Config()
-	cfg.MaxMessageSize = 64 << 10
-	cfg.MemoryBudget = 1 << 20
-	c, h := v14Dial(t, client.WithConfig(cfg), client.WithHandlers(func(c *client.Client) error {
-		return client.Handle(c, "C.Echo", func(_ context.Context, b *[]byte) (*[]byte, error) { return b, nil })
-	}))
-	require.NoError(t, h.conn.(*net.TCPConn).SetReadBuffer(4<<10))
-	req := request(1, "C.Echo", []any{make([]byte, 32<<10)}, map[string]any{})
-	var heap runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&heap)
-	base := heap.HeapAlloc
-	peak := base
-	start := time.Now()
-	sent := 0
-	for sent < 4000 && time.Since(start) < 8*time.Second {
-		select {
-		case <-c.Done():
-		default:
+	for _, pastWindow := range []bool{false, true} {
+		before := []goleak.Option{goleak.IgnoreCurrent()}
+		l := v14Listen(t)
+		conn, err := net.Dial("tcp", l.Addr().String())
+		require.NoError(t, err)
+		require.NoError(t, conn.(*net.TCPConn).SetWriteBuffer(8<<10))
+		h := v14Accept(t, l)
+		require.NoError(t, h.conn.(*net.TCPConn).SetReadBuffer(8<<10))
+		done := make(chan v14Dialed, 1)
+		var c *client.Client
+		go func() {
+			var err error
+			cfg := v14Config()
+			cfg.KeepAliveInterval = time.Second
+			c, err = client.New(conn, client.WithConfig(cfg), client.WithHandlers(func(c *client.Client) error {
+				return client.Handle(c, "C.Echo", func(_ context.Context, b *[]byte) (*[]byte, error) { return b, nil })
+			}))
+			done <- v14Dialed{err: err}
+		}()
+		h.handshake()
+		require.NoError(t, v14Dialt(t, done).err)
+		req := request(1, "C.Echo", []any{make([]byte, 32<<10)}, map[string]any{})
+		n := (1<<20 - 64<<10) / len(req) // what the window takes, the hello's answer aside
+		if pastWindow {
+			n = 2000
 		}
-		if c.Err() != nil {
-			break
-		}
-		// The window the client grants is its budget's guard too.
-		if h.write(dataFrame(1, 0, req)) != nil {
-			break
-		}
-		sent++
-		if sent%32 == 0 {
+		var heap runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&heap)
+		base := heap.HeapAlloc
+		peak := base
+		start := time.Now()
+		var sent atomic.Int64
+		wrote := make(chan struct{})
+		go func() {
+			defer close(wrote)
+			for range n {
+				if h.write(dataFrame(1, 0, req)) != nil {
+					return
+				}
+				sent.Add(1)
+			}
+		}()
+		ended := false
+		for !ended && time.Since(start) < 5*time.Second {
+			select {
+			case <-c.Done():
+				ended = true
+			case <-time.After(time.Millisecond):
+			}
 			runtime.ReadMemStats(&heap)
 			peak = max(peak, heap.HeapAlloc)
 		}
+		took := time.Since(start)
+		h.conn.Close()
+		<-wrote
+		t.Logf("past the window %v: %d requests of 32 KiB sent; connection ended after %v: %v; heap peak +%.1f MiB",
+			pastWindow, sent.Load(), took, c.Err(), float64(peak-base)/(1<<20))
+		require.True(t, ended, "the connection did not end within 5 s")
+		assert.True(t, strings.HasPrefix(c.Err().Error(), "ferry: "), "Conn.Err names why in Ferry's words: %v", c.Err())
+		assert.Less(t, peak-base, uint64(16<<20), "heap held for the unread replies")
+		v14NoLeak(t, c, before)
 	}
-	took := v14Ended(t, c, 5*time.Second)
-	t.Logf("%d requests of 32 KiB sent in %v; connection ended %v later: %v; heap peak +%.1f MiB",
-		sent, time.Since(start), took, c.Err(), float64(peak-base)/(1<<20))
-	assert.Less(t, peak-base, uint64(16<<20), "heap held for the unread replies")
-	h.conn.Close()
-	v14NoLeak(t, c, before)
 }
 
 // TestAttackVaudit14StreamFlood: a server that opens streams toward its
@@ -1286,4 +1316,22 @@ func TestAttackVaudit14CloseNeverReads(t *testing.T) {
 	assert.Less(t, took, 2*time.Second, "Close's one second for the last writes")
 	h.conn.Close()
 	goleak.VerifyNone(t, before...)
+}
+
+// TestAttackVaudit14PastWindow: a server that sends more on the call
+// stream than its window (PROTOCOL.md 8: 1 MiB) breaks the session
+// protocol: the client ends the session at once, and Conn.Err says why
+// (transport.ErrHostilePeer), not what the socket said after.
+func TestAttackVaudit14PastWindow(t *testing.T) {
+	before := []goleak.Option{goleak.IgnoreCurrent()}
+	c, h := v14Dial(t, client.WithConfig(v14Config()))
+	pending := c.Go(t.Context(), "S.M", nil, nil)
+	h.request()
+	go h.drain()
+	_ = h.write(dataFrame(1, 0, make([]byte, 1<<20+64<<10)))
+	v14Ended(t, c, 5*time.Second)
+	v14Unknown(t, v14Wait(t, pending))
+	t.Logf("1 MiB + 64 KiB in one frame: %v", c.Err())
+	assert.ErrorIs(t, c.Err(), transport.ErrHostilePeer, "%v", c.Err())
+	v14NoLeak(t, c, before)
 }

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -380,7 +381,20 @@ func (st *Stream) Read(p []byte) (int, error) {
 	if err == io.EOF && (st.acc == nil || !st.acc.fin.Load()) && st.s.ended() {
 		err = st.s.endErr()
 	}
-	return n, err
+	return n, writeTimedOut(err) // a read sends window updates
+}
+
+// errFrameTimeout is what a stream's Read or Write returns when the
+// session did not take a frame of the stream (data, or a window update)
+// for the socket within WriteTimeout (yamux's ErrConnectionWriteTimeout).
+var errFrameTimeout = fmt.Errorf("%w: the session could not send a frame of this stream", ErrWriteTimeout)
+
+// writeTimedOut names yamux's write timeout as Ferry's.
+func writeTimedOut(err error) error {
+	if err == yamux.ErrConnectionWriteTimeout {
+		return errFrameTimeout
+	}
+	return err
 }
 
 // ErrSessionEnded is wrapped by what a stream's Read returns once its
@@ -464,8 +478,10 @@ func (st *Stream) Write(p []byte) (int, error) {
 		err = st.s.endErr()
 	case err == yamux.ErrStreamClosed && !st.localClosed.Load() && st.s.ended():
 		err = st.s.endErr() // the session's end closed it
+	case err != nil && err != yamux.ErrTimeout && err != yamux.ErrStreamClosed && st.s.ended():
+		err = st.s.endErr() // the connection's own error, once the session is over
 	}
-	return n, err
+	return n, writeTimedOut(err)
 }
 
 // SetWriteDeadline sets the write deadline.
