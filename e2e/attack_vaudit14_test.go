@@ -376,6 +376,9 @@ func TestAttackVaudit14HugeDeclaredReply(t *testing.T) {
 			if strings.HasPrefix(tc.name, "bin32 3 MiB") {
 				msg = append(msg, make([]byte, 1024)...)
 			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			alloc := ms.TotalAlloc
 			start := time.Now()
 			h.must(dataFrame(1, 0, msg))
 			go h.drain()
@@ -385,6 +388,11 @@ func TestAttackVaudit14HugeDeclaredReply(t *testing.T) {
 				t.Fatal("the call waits for a reply its size limit refuses")
 			}
 			took := time.Since(start)
+			runtime.ReadMemStats(&ms)
+			// SECURITY.md: a []byte reply's body is allocated "only once an
+			// eighth of it has arrived: a few bytes cannot make the server
+			// allocate 4 MiB"; nothing declared is allocated before that.
+			assert.Less(t, ms.TotalAlloc-alloc, uint64(1<<20), "bytes allocated for a reply that never came")
 			if tc.head[1] == 0xff {
 				v14Unknown(t, call.Err())
 				assert.Less(t, took, time.Second, "refused on its declared size, not after the stall timeout")
