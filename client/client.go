@@ -50,7 +50,10 @@ type Client struct {
 var _ ferry.Caller = (*Client)(nil)
 
 // Dial connects to a server at addr ("host:port") over TCP. ctx bounds the
-// dial and the session handshake.
+// dial and the session handshake: a server that accepts but never answers
+// the hello holds Dial until ctx ends (give it a deadline), and Dial then
+// fails with ctx's code. A connection or handshake that fails, or that the
+// server refuses, fails Dial with ferry.NotExecuted true.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
@@ -175,8 +178,19 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		cause := sess.Cause()
 		c.Close()
 		var fe *ferry.Error
-		if errors.As(err, &fe) && fe.Code != ferry.CodeUnavailable {
-			return nil, err // the server answered: refused authentication
+		switch {
+		case cause == nil && ctx.Err() != nil:
+			// The session works, but no answer came in time.
+			ce := ferry.FromError(ctx.Err())
+			return nil, ferry.MarkNotExecuted(ferry.WrapError(ce.Code, ctx.Err(),
+				"session handshake: the server had not answered the hello when ctx ended (is it a Ferry server?): "+ctx.Err().Error()))
+		case errors.As(err, &fe) && fe.Code != ferry.CodeUnavailable:
+			return nil, ferry.MarkNotExecuted(fe) // the server answered: refused authentication
+		case cause == nil:
+			// The session works, but what came on the call stream was no
+			// Ferry answer: this side closed it.
+			return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err,
+				"session handshake: the server's answer to the hello broke the protocol (is it a Ferry server?): "+strings.TrimPrefix(err.Error(), "ferry: ")))
 		}
 		return nil, handshakeError(err, cause)
 	}
@@ -229,7 +243,11 @@ func handshakeError(err, cause error) error {
 		cause = err
 	}
 	msg := "session handshake: " + strings.TrimPrefix(cause.Error(), "ferry: ")
-	if !tlsFailure(cause) && !localEnd(cause) {
+	switch {
+	case errors.Is(cause, transport.ErrHostilePeer):
+		// This side closed it: what the server sent is no Ferry session.
+		msg = "session handshake: the server does not speak Ferry's session protocol (is it a TLS-only port, or not a Ferry server?): " + cause.Error()
+	case !tlsFailure(cause) && !localEnd(cause):
 		// Closed, reset or broken before the hello's answer: the server
 		// refused the connection.
 		msg = "session handshake: the server closed the connection (is it a TLS-only port, at a connection limit, or not a Ferry server?): " + cause.Error()

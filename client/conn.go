@@ -29,7 +29,10 @@ func ConnFromContext(ctx context.Context) *Conn {
 // Call calls method with args and waits for the result, which is decoded
 // into reply (a pointer, or nil to discard it). The error is a
 // *ferry.Error; errors.Is(err, context.DeadlineExceeded) and
-// errors.Is(err, context.Canceled) hold when ctx ended the call. Arguments
+// errors.Is(err, context.Canceled) hold when ctx ended the call. A result
+// that does not fit reply (PROTOCOL.md 2.1) fails the call with
+// CodeInternal, not flagged ferry.NotExecuted (the handler ran), and the
+// connection goes on. Arguments
 // that are a []byte or codec.Raw of 64 KiB or more are written from args
 // itself, not copied: Call returns no earlier than that write ends (within
 // the WriteTimeout), unless ctx ends while they are still queued.

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -380,8 +381,24 @@ func (st *Stream) Read(p []byte) (int, error) {
 	if err == io.EOF && (st.acc == nil || !st.acc.fin.Load()) && st.s.ended() {
 		err = st.s.endErr()
 	}
+	if err == yamux.ErrConnectionWriteTimeout { // a read sends window updates
+		err = errFrameTimeout
+	}
 	return n, err
 }
+
+// errFrameTimeout is what a stream's Read returns when the session did not
+// take a frame of the stream (a window update) for the socket within
+// WriteTimeout (yamux's ErrConnectionWriteTimeout).
+var errFrameTimeout = fmt.Errorf("%w: the session could not send a frame of this stream", ErrWriteTimeout)
+
+// frameTimeout is errFrameTimeout as a Write returns it: a timeout, as the
+// write deadline's is, so that the stream's writer reports both alike.
+type frameTimeout struct{}
+
+func (frameTimeout) Error() string { return errFrameTimeout.Error() }
+func (frameTimeout) Timeout() bool { return true }
+func (frameTimeout) Unwrap() error { return errFrameTimeout }
 
 // ErrSessionEnded is wrapped by what a stream's Read returns once its
 // session ended before the peer closed the stream.
@@ -464,6 +481,10 @@ func (st *Stream) Write(p []byte) (int, error) {
 		err = st.s.endErr()
 	case err == yamux.ErrStreamClosed && !st.localClosed.Load() && st.s.ended():
 		err = st.s.endErr() // the session's end closed it
+	case err != nil && err != yamux.ErrTimeout && err != yamux.ErrStreamClosed && st.s.ended():
+		err = st.s.endErr() // the connection's own error, once the session is over
+	case err == yamux.ErrConnectionWriteTimeout:
+		err = frameTimeout{}
 	}
 	return n, err
 }

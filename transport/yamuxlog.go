@@ -63,9 +63,17 @@ func (y *yamuxLog) Println(v ...any) { y.emit(fmt.Sprintln(v...)) }
 // StreamOpenTimeout; it tells that end from others in no other way.
 const openTimeoutLine = "[ERR] yamux: aborted stream open (destination=%s): %v"
 
+// windowLine is the format of the line yamux v0.1.2 logs just before it
+// closes a session whose peer sent more on a stream than its window.
+const windowLine = "[ERR] yamux: receive window exceeded (stream: %d, remain: %d, recv: %d)"
+
+// errPastWindow is the cause of a session whose peer sent past a stream's
+// window.
+var errPastWindow = fmt.Errorf("%w: it sent more on a stream than the stream's window", ErrHostilePeer)
+
 // endLog is the yamux.Logger of every session: it records the session's
-// cause when yamux closes it for an unacknowledged stream, and passes
-// every line on to next (nil: none).
+// cause when yamux closes it for an unacknowledged stream or a peer that
+// sent past a window, and passes every line on to next (nil: none).
 type endLog struct {
 	g    *guard
 	next *yamuxLog
@@ -78,10 +86,14 @@ func (e endLog) Print(v ...any) {
 	}
 }
 
-// Printf notes an aborted stream open, and passes the line on.
+// Printf notes an aborted stream open or a peer that sent past a window,
+// and passes the line on.
 func (e endLog) Printf(format string, v ...any) {
-	if format == openTimeoutLine {
+	switch format {
+	case openTimeoutLine:
 		e.g.ended(ErrOpenTimeout)
+	case windowLine:
+		e.g.ended(errPastWindow)
 	}
 	if e.next != nil {
 		e.next.Printf(format, v...)
