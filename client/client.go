@@ -50,10 +50,15 @@ type Client struct {
 var _ ferry.Caller = (*Client)(nil)
 
 // Dial connects to a server at addr ("host:port") over TCP. ctx bounds the
-// dial and the session handshake: a server that accepts but never answers
-// the hello holds Dial until ctx ends (give it a deadline), and Dial then
-// fails with ctx's code. A connection or handshake that fails, or that the
-// server refuses, fails Dial with ferry.NotExecuted true.
+// dial and the session handshake; when ctx has no deadline, the handshake
+// (TLS, the hello and its answer) is also bounded by 1.25 ×
+// StreamOpenTimeout (transport.Config, 10 s by default: 12.5 s). A server
+// that accepts but never answers the hello fails Dial once the bound
+// passes, with ctx's code (CodeDeadlineExceeded for the default bound),
+// and one that does not acknowledge the session's first stream fails it
+// after StreamOpenTimeout, wrapping transport.ErrOpenTimeout. A
+// connection or handshake that fails, or that the server refuses, fails
+// Dial with ferry.NotExecuted true.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
@@ -65,6 +70,15 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 		return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err, "dial "+addr+": "+err.Error()))
 	}
 	_ = transport.SetUserTimeout(nc, o.cfg.DeadPeerTimeout())
+	if _, ok := ctx.Deadline(); !ok {
+		// A server that takes the connection but never answers the hello
+		// must not hold Dial forever. A quarter more than the bound: a
+		// server that does not even acknowledge the stream ends the
+		// session first (transport.ErrOpenTimeout names it better).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.cfg.StreamOpenTimeout+o.cfg.StreamOpenTimeout/4)
+		defer cancel()
+	}
 	c, err := newClient(ctx, nc, o)
 	if err != nil {
 		nc.Close()

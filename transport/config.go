@@ -46,8 +46,9 @@ type Config struct {
 	// unacknowledged by the peer: once it passes, the whole session is
 	// closed (yamux's rule; a Ferry peer acknowledges every stream as it
 	// arrives). Opening does not wait for the acknowledgement (see
-	// Session.Open). A client started with client.New also bounds its
-	// handshake by it. Default 10 s.
+	// Session.Open). A client also bounds its handshake by it: a client
+	// started with client.New by StreamOpenTimeout, client.Dial with a
+	// ctx that has no deadline by 1.25 × StreamOpenTimeout. Default 10 s.
 	StreamOpenTimeout time.Duration
 	// AcceptBacklog bounds streams opened by the peer and not yet
 	// accepted (more are refused), and the streams this side opens that
