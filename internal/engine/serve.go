@@ -435,19 +435,20 @@ func (c *Channel) refuse(m *wire.Message, err *ferry.Error) {
 	}
 }
 
-// decodeParams maps positional params onto one value: [] leaves it zero,
-// [x] decodes x, and [a, b, ...] decodes the whole array. Params that are
-// not an array decode as is. (Handler arguments go through
-// registry.Method.DecodeArgs.)
-func (c *Channel) decodeParams(p []byte, args any) error {
+// errOneParam is what a control notification whose params are not one
+// value gets: it is ignored.
+var errOneParam = errors.New("ferry: a control notification takes exactly one param")
+
+// decodeParam decodes the single param of a control notification
+// ($ferry.cancel [id], $ferry.drained [n]); params of any other shape
+// are an error, so that [] is not taken for [0]. (Handler arguments go
+// through registry.Method.DecodeArgs.)
+func (c *Channel) decodeParam(p []byte, v any) error {
 	n, hdr, ok := msgpack.ArrayLen(p)
-	switch {
-	case ok && n == 0:
-		return nil
-	case ok && n == 1:
-		return c.dec.Decode(p[hdr:], args)
+	if !ok || n != 1 {
+		return errOneParam
 	}
-	return c.dec.Decode(p, args)
+	return c.dec.Decode(p[hdr:], v)
 }
 
 // loop runs in's handler, then, in the same goroutine, queued calls that
@@ -536,7 +537,7 @@ func (c *Channel) control(m *wire.Message) {
 	switch string(m.Method) {
 	case wire.MethodCancel:
 		var id uint32
-		if c.decodeParams(m.Params, &id) != nil {
+		if c.decodeParam(m.Params, &id) != nil {
 			return
 		}
 		c.mu.Lock()
@@ -551,7 +552,7 @@ func (c *Channel) control(m *wire.Message) {
 		}
 	case wire.MethodDrained:
 		var n uint64
-		if c.decodeParams(m.Params, &n) == nil {
+		if c.decodeParam(m.Params, &n) == nil {
 			c.peerDrained(n)
 		}
 	case wire.MethodGoAway:
