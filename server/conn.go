@@ -52,6 +52,7 @@ type netConn struct {
 	nstreams       int
 	sess           *transport.Session
 	engines        map[*engine.Channel]struct{}
+	callStreams    int // session call streams set up so far (callStreamCost)
 	firstPeer      *Peer
 	streamCancels  stream.Cancels
 	opener         *stream.Dialer // the streams the server opens to the client (peerstream.go)

@@ -102,6 +102,7 @@ func (d *Decoder) slow() *vmsgpack.Decoder {
 func (d *Decoder) Decode(b []byte, v any) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
+			d.keepSmall(len(b))
 			err = fmt.Errorf("%w: %v", ErrDecode, p)
 		}
 	}()
@@ -127,9 +128,7 @@ func (d *Decoder) Decode(b []byte, v any) (err error) {
 		}
 	}
 	err = d.slow().Decode(v)
-	if cap(d.r.ext) > maxKeptSpans {
-		d.r.ext = nil // a long-lived Decoder keeps no large buffer
-	}
+	d.keepSmall(len(b))
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrDecode, Own(err))
 	}
@@ -157,6 +156,27 @@ func (f foreign) Unwrap() error { return f.err }
 
 // maxKeptSpans bounds the extension spans a Decoder keeps between calls.
 const maxKeptSpans = 64
+
+// maxKeptInput is the largest value after which a Decoder keeps the
+// library's decoder: that one keeps the buffer it read the value's
+// largest str or bin into, as large as that payload.
+const maxKeptInput = 64 << 10
+
+// keepSmall drops what the slow path would otherwise keep until the next
+// value: every connection's engine and every streaming call holds a
+// Decoder for its life, so a 4 MiB str or bin kept 4 MiB per stream, a
+// thousand streams to a session, charged to no budget (and the value's
+// bytes, a reader's buffer that has gone back to a shared pool). n is the
+// length of the value just decoded.
+func (d *Decoder) keepSmall(n int) {
+	d.r.b = nil
+	if cap(d.r.ext) > maxKeptSpans {
+		d.r.ext = nil
+	}
+	if n > maxKeptInput {
+		d.dec = nil // made again by the next value the fast path declines
+	}
+}
 
 func decodeAnyMap(d *vmsgpack.Decoder) (any, error) {
 	n, err := d.DecodeMapLen()
