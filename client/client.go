@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -75,8 +76,12 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 		// must not hold Dial forever. A quarter more than the bound: a
 		// server that does not even acknowledge the stream ends the
 		// session first (transport.ErrOpenTimeout names it better).
+		// Saturated: a StreamOpenTimeout near the largest Duration must
+		// not wrap around to a bound already past.
+		bound := o.cfg.StreamOpenTimeout
+		bound += min(bound/4, math.MaxInt64-bound)
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.cfg.StreamOpenTimeout+o.cfg.StreamOpenTimeout/4)
+		ctx, cancel = context.WithTimeout(ctx, bound)
 		defer cancel()
 	}
 	c, err := newClient(ctx, nc, o)
