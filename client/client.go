@@ -195,6 +195,10 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	}
 	if err := c.eng.ControlCall(ctx, wire.MethodHello, hello{Token: o.token, Settle: true}, nil); err != nil {
 		cause := sess.Cause()
+		ended := c.Err() // why the call stream ended, if it did
+		if ended == nil {
+			ended = err
+		}
 		c.Close()
 		var fe *ferry.Error
 		switch {
@@ -205,11 +209,17 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 				"session handshake: the server had not answered the hello when ctx ended (is it a Ferry server?): "+ctx.Err().Error()))
 		case errors.As(err, &fe) && fe.Code != ferry.CodeUnavailable:
 			return nil, ferry.MarkNotExecuted(fe) // the server answered: refused authentication
-		case cause == nil:
+		case cause == nil && brokeProtocol(ended):
 			// The session works, but what came on the call stream was no
 			// Ferry answer: this side closed it.
 			return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err,
-				"session handshake: the server's answer to the hello broke the protocol (is it a Ferry server?): "+strings.TrimPrefix(err.Error(), "ferry: ")))
+				"session handshake: the server's answer to the hello broke the protocol (is it a Ferry server?): "+strings.TrimPrefix(ended.Error(), "ferry: ")))
+		case cause == nil:
+			// The session works, but the server closed or reset the call
+			// stream unanswered (a Ferry server at its memory budget, or
+			// going away).
+			return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err,
+				"session handshake: the server closed the session's first stream without answering the hello (is it at a limit, or going away?): "+strings.TrimPrefix(ended.Error(), "ferry: ")))
 		}
 		return nil, handshakeError(err, cause)
 	}
@@ -272,6 +282,17 @@ func handshakeError(err, cause error) error {
 		msg = "session handshake: the server closed the connection (is it a TLS-only port, at a connection limit, or not a Ferry server?): " + cause.Error()
 	}
 	return ferry.MarkNotExecuted(ferry.WrapError(tlsCode(cause), cause, msg))
+}
+
+// brokeProtocol reports whether this side ended a call stream for what
+// the peer sent on it: a malformed message, or one past a limit.
+func brokeProtocol(err error) bool {
+	for _, e := range []error{wire.ErrMalformed, wire.ErrNotMessage, wire.ErrTooLarge, wire.ErrTooDeep, wire.ErrStalled, wire.ErrBudget} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // localEnd reports whether this side ended the session: the server did
