@@ -201,12 +201,14 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		}
 		c.Close()
 		var fe *ferry.Error
-		switch {
-		case cause == nil && ctx.Err() != nil:
+		switch done := ctxEnded(ctx, err); {
+		case done != nil && cause == nil:
 			// The session works, but no answer came in time.
-			ce := ferry.FromError(ctx.Err())
-			return nil, ferry.MarkNotExecuted(ferry.WrapError(ce.Code, ctx.Err(),
-				"session handshake: the server had not answered the hello when ctx ended (is it a Ferry server?): "+ctx.Err().Error()))
+			return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.FromError(done).Code, done,
+				"session handshake: the server had not answered the hello when ctx ended (is it a Ferry server?): "+done.Error()))
+		case done != nil:
+			// The session ended too (StreamOpenTimeout, which bounds
+			// New's ctx as well): its cause says more.
 		case errors.As(err, &fe) && fe.Code != ferry.CodeUnavailable:
 			return nil, ferry.MarkNotExecuted(fe) // the server answered: refused authentication
 		case cause == nil && brokeProtocol(ended):
@@ -282,6 +284,22 @@ func handshakeError(err, cause error) error {
 		msg = "session handshake: the server closed the connection (is it a TLS-only port, at a connection limit, or not a Ferry server?): " + cause.Error()
 	}
 	return ferry.MarkNotExecuted(ferry.WrapError(tlsCode(cause), cause, msg))
+}
+
+// ctxEnded returns ctx's error when err is the end of ctx (its deadline
+// may have passed before its timer fired), nil otherwise: a call's own
+// deadline error is no answer from the server.
+func ctxEnded(ctx context.Context, err error) error {
+	if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	if e := ctx.Err(); e != nil {
+		return e
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // brokeProtocol reports whether this side ended a call stream for what

@@ -2,13 +2,17 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
+	"net"
 	"testing"
 	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 // TestVreview12HelloStreamClosed: a server that closes or resets the
@@ -51,4 +55,47 @@ func TestVreview12HelloStreamClosed(t *testing.T) {
 			assert.NotContains(t, d.err.Error(), "may or may not have executed")
 		})
 	}
+}
+
+// TestVreview12NewSilentServer: client.New bounds its handshake by
+// StreamOpenTimeout, and so does the session the stream's acknowledgement:
+// against a server that never acknowledges the stream both end at once.
+// Whichever comes first, Dial's error is a session-handshake error, not
+// executed, saying so: the open timeout, or that no answer came before
+// ctx ended. When the session's end came with the deadline, it was the
+// hello's own "the call's deadline passed", as if the server had answered
+// (3 of 6 runs before the fix).
+func TestVreview12NewSilentServer(t *testing.T) {
+	before := []goleak.Option{goleak.IgnoreCurrent()}
+	for i := range 12 {
+		l := v14Listen(t)
+		cfg := v14Config()
+		cfg.StreamOpenTimeout = 100 * time.Millisecond
+		conn, err := net.Dial("tcp", l.Addr().String())
+		require.NoError(t, err)
+		h := v14Accept(t, l)
+		go h.drain()
+		done := make(chan error, 1)
+		go func() {
+			c, err := client.New(conn, client.WithConfig(cfg))
+			if c != nil {
+				c.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err = <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("New did not return within 5 s")
+		}
+		t.Logf("run %d: %v", i, err)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "session handshake", "run %d", i)
+		assert.True(t, ferry.NotExecuted(err), "run %d", i)
+		if !errors.Is(err, transport.ErrOpenTimeout) {
+			require.ErrorIs(t, err, context.DeadlineExceeded, "run %d", i)
+		}
+		h.conn.Close()
+	}
+	goleak.VerifyNone(t, before...)
 }
