@@ -194,36 +194,9 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		Settle bool   `msgpack:"settle"` // answers $ferry.goaway with $ferry.settled
 	}
 	if err := c.eng.ControlCall(ctx, wire.MethodHello, hello{Token: o.token, Settle: true}, nil); err != nil {
-		cause := sess.Cause()
-		ended := c.Err() // why the call stream ended, if it did
-		if ended == nil {
-			ended = err
-		}
+		cause, ended := sess.Cause(), c.Err()
 		c.Close()
-		var fe *ferry.Error
-		switch done := ctxEnded(ctx, err); {
-		case done != nil && cause == nil:
-			// The session works, but no answer came in time.
-			return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.FromError(done).Code, done,
-				"session handshake: the server had not answered the hello when ctx ended (is it a Ferry server?): "+done.Error()))
-		case done != nil:
-			// The session ended too (StreamOpenTimeout, which bounds
-			// New's ctx as well): its cause says more.
-		case errors.As(err, &fe) && fe.Code != ferry.CodeUnavailable:
-			return nil, ferry.MarkNotExecuted(fe) // the server answered: refused authentication
-		case cause == nil && brokeProtocol(ended):
-			// The session works, but what came on the call stream was no
-			// Ferry answer: this side closed it.
-			return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err,
-				"session handshake: the server's answer to the hello broke the protocol (is it a Ferry server?): "+strings.TrimPrefix(ended.Error(), "ferry: ")))
-		case cause == nil:
-			// The session works, but the server closed or reset the call
-			// stream unanswered (a Ferry server at its memory budget, or
-			// going away).
-			return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err,
-				"session handshake: the server closed the session's first stream without answering the hello (is it at a limit, or going away?): "+strings.TrimPrefix(ended.Error(), "ferry: ")))
-		}
-		return nil, handshakeError(err, cause)
+		return nil, helloError(ctx, err, cause, ended)
 	}
 	sess.OnOpen(c.opened) // the accept loop runs only while streams arrive
 	return c, nil
@@ -284,6 +257,40 @@ func handshakeError(err, cause error) error {
 		msg = "session handshake: the server closed the connection (is it a TLS-only port, at a connection limit, or not a Ferry server?): " + cause.Error()
 	}
 	return ferry.MarkNotExecuted(ferry.WrapError(tlsCode(cause), cause, msg))
+}
+
+// helloError explains a hello that failed with err: cause is the
+// session's (nil while it works), ended the call stream's (nil while it
+// works: err is then the server's answer, or ctx's end).
+func helloError(ctx context.Context, err, cause, ended error) error {
+	answered := ended == nil
+	if answered {
+		ended = err
+	}
+	var fe *ferry.Error
+	switch done := ctxEnded(ctx, err); {
+	case done != nil && cause == nil:
+		// The session works, but no answer came in time.
+		return ferry.MarkNotExecuted(ferry.WrapError(ferry.FromError(done).Code, done,
+			"session handshake: the server had not answered the hello when ctx ended (is it a Ferry server?): "+done.Error()))
+	case done != nil:
+		// The session ended too (StreamOpenTimeout, which bounds New's
+		// ctx as well): its cause says more.
+	case errors.As(err, &fe) && (answered || fe.Code != ferry.CodeUnavailable):
+		return ferry.MarkNotExecuted(fe) // the server answered: it refused the hello
+	case cause == nil && brokeProtocol(ended):
+		// The session works, but what came on the call stream was no
+		// Ferry answer: this side closed it.
+		return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err,
+			"session handshake: the server's answer to the hello broke the protocol (is it a Ferry server?): "+strings.TrimPrefix(ended.Error(), "ferry: ")))
+	case cause == nil:
+		// The session works, but the server closed or reset the call
+		// stream unanswered (a Ferry server at its memory budget, or
+		// going away).
+		return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err,
+			"session handshake: the server closed the session's first stream without answering the hello (is it at a limit, or going away?): "+strings.TrimPrefix(ended.Error(), "ferry: ")))
+	}
+	return handshakeError(err, cause)
 }
 
 // ctxEnded returns ctx's error when err is the end of ctx (its deadline
