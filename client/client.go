@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -75,8 +76,12 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 		// must not hold Dial forever. A quarter more than the bound: a
 		// server that does not even acknowledge the stream ends the
 		// session first (transport.ErrOpenTimeout names it better).
+		// Saturated: a StreamOpenTimeout near the largest Duration must
+		// not wrap around to a bound already past.
+		bound := o.cfg.StreamOpenTimeout
+		bound += min(bound/4, math.MaxInt64-bound)
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.cfg.StreamOpenTimeout+o.cfg.StreamOpenTimeout/4)
+		ctx, cancel = context.WithTimeout(ctx, bound)
 		defer cancel()
 	}
 	c, err := newClient(ctx, nc, o)
@@ -189,24 +194,9 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		Settle bool   `msgpack:"settle"` // answers $ferry.goaway with $ferry.settled
 	}
 	if err := c.eng.ControlCall(ctx, wire.MethodHello, hello{Token: o.token, Settle: true}, nil); err != nil {
-		cause := sess.Cause()
+		cause, ended := sess.Cause(), c.Err()
 		c.Close()
-		var fe *ferry.Error
-		switch {
-		case cause == nil && ctx.Err() != nil:
-			// The session works, but no answer came in time.
-			ce := ferry.FromError(ctx.Err())
-			return nil, ferry.MarkNotExecuted(ferry.WrapError(ce.Code, ctx.Err(),
-				"session handshake: the server had not answered the hello when ctx ended (is it a Ferry server?): "+ctx.Err().Error()))
-		case errors.As(err, &fe) && fe.Code != ferry.CodeUnavailable:
-			return nil, ferry.MarkNotExecuted(fe) // the server answered: refused authentication
-		case cause == nil:
-			// The session works, but what came on the call stream was no
-			// Ferry answer: this side closed it.
-			return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err,
-				"session handshake: the server's answer to the hello broke the protocol (is it a Ferry server?): "+strings.TrimPrefix(err.Error(), "ferry: ")))
-		}
-		return nil, handshakeError(err, cause)
+		return nil, helloError(ctx, err, cause, ended)
 	}
 	sess.OnOpen(c.opened) // the accept loop runs only while streams arrive
 	return c, nil
@@ -267,6 +257,67 @@ func handshakeError(err, cause error) error {
 		msg = "session handshake: the server closed the connection (is it a TLS-only port, at a connection limit, or not a Ferry server?): " + cause.Error()
 	}
 	return ferry.MarkNotExecuted(ferry.WrapError(tlsCode(cause), cause, msg))
+}
+
+// helloError explains a hello that failed with err: cause is the
+// session's (nil while it works), ended the call stream's (nil while it
+// works: err is then the server's answer, or ctx's end).
+func helloError(ctx context.Context, err, cause, ended error) error {
+	answered := ended == nil
+	if answered {
+		ended = err
+	}
+	var fe *ferry.Error
+	switch done := ctxEnded(ctx, err); {
+	case done != nil && cause == nil:
+		// The session works, but no answer came in time.
+		return ferry.MarkNotExecuted(ferry.WrapError(ferry.FromError(done).Code, done,
+			"session handshake: the server had not answered the hello when ctx ended (is it a Ferry server?): "+done.Error()))
+	case done != nil:
+		// The session ended too (StreamOpenTimeout, which bounds New's
+		// ctx as well): its cause says more.
+	case errors.As(err, &fe) && (answered || fe.Code != ferry.CodeUnavailable):
+		return ferry.MarkNotExecuted(fe) // the server answered: it refused the hello
+	case cause == nil && brokeProtocol(ended):
+		// The session works, but what came on the call stream was no
+		// Ferry answer: this side closed it.
+		return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err,
+			"session handshake: the server's answer to the hello broke the protocol (is it a Ferry server?): "+strings.TrimPrefix(ended.Error(), "ferry: ")))
+	case cause == nil:
+		// The session works, but the server closed or reset the call
+		// stream unanswered (a Ferry server at its memory budget, or
+		// going away).
+		return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err,
+			"session handshake: the server closed the session's first stream without answering the hello (is it at a limit, or going away?): "+strings.TrimPrefix(ended.Error(), "ferry: ")))
+	}
+	return handshakeError(err, cause)
+}
+
+// ctxEnded returns ctx's error when err is the end of ctx (its deadline
+// may have passed before its timer fired), nil otherwise: a call's own
+// deadline error is no answer from the server.
+func ctxEnded(ctx context.Context, err error) error {
+	if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	if e := ctx.Err(); e != nil {
+		return e
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// brokeProtocol reports whether this side ended a call stream for what
+// the peer sent on it: a malformed message, or one past a limit.
+func brokeProtocol(err error) bool {
+	for _, e := range []error{wire.ErrMalformed, wire.ErrNotMessage, wire.ErrTooLarge, wire.ErrTooDeep, wire.ErrStalled, wire.ErrBudget} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // localEnd reports whether this side ended the session: the server did

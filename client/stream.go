@@ -81,7 +81,9 @@ func (s *Stream) Send(v any) error { return s.cs.Send(v) }
 
 // CloseSend tells the server no more messages will come. Calling it again
 // does nothing. Once the stream's context has ended, or a failure ended
-// the stream, it sends nothing and returns that error, as Send does.
+// the stream, it sends nothing and returns that error, as Send does; once
+// the call has finished, it sends nothing and returns the call's error
+// status, or nil if it succeeded.
 func (s *Stream) CloseSend() error { return s.cs.CloseSend() }
 
 // Recv receives the next message into v. It returns io.EOF when the

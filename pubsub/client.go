@@ -228,8 +228,9 @@ func (s *Subscription) endedBy() error {
 }
 
 // Dropped returns how many messages the server dropped for this
-// subscription (its queue overflowed, or, with the Disconnect policy,
-// the messages lost when it was disconnected). While the subscription
+// subscription (its queue overflowed, a message was too large for the
+// subscription's stream, or, with the Disconnect policy, the messages
+// lost when it was disconnected). While the subscription
 // runs it is the count as of the last batch received; once it ended by
 // Close, by its ctx or by the server (Next returned the end), it is the
 // server's final count, drops after the last batch included. Only a lost

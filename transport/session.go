@@ -505,8 +505,10 @@ func (st *Stream) Write(p []byte) (int, error) {
 		err = st.s.endErr()
 	case err == yamux.ErrStreamClosed && !st.localClosed.Load() && st.s.ended():
 		err = st.s.endErr() // the session's end closed it
-	case err != nil && err != yamux.ErrTimeout && err != yamux.ErrStreamClosed && st.s.ended():
-		err = st.s.endErr() // the connection's own error, once the session is over
+	case err != nil && err != yamux.ErrTimeout && err != yamux.ErrStreamClosed && err != yamux.ErrConnectionReset && st.s.ended():
+		// The connection's own error, once the session is over; a reset
+		// stays the stream's own (the peer refused it), as Read says.
+		err = st.s.endErr()
 	case err == yamux.ErrConnectionWriteTimeout:
 		err = frameTimeout{}
 	}

@@ -113,6 +113,7 @@ func (d *Decoder) Decode(b []byte, v any) (err error) {
 		return nil
 	}
 	d.r.b, d.r.off, d.r.ext = b, 0, d.r.ext[:0]
+	defer d.keepSmall(len(b)) // a value refused below as well as one decoded
 	if t := reflect.TypeOf(v); t == nil || t.Kind() != reflect.Pointer || t.Elem() != rawType {
 		if d.r.ext, err = extSpans(d.r.ext, b); err != nil {
 			return fmt.Errorf("%w: %w", ErrDecode, err)
@@ -127,9 +128,7 @@ func (d *Decoder) Decode(b []byte, v any) (err error) {
 			return fmt.Errorf("%w: %w", ErrDecode, err)
 		}
 	}
-	err = d.slow().Decode(v)
-	d.keepSmall(len(b))
-	if err != nil {
+	if err = d.slow().Decode(v); err != nil {
 		return fmt.Errorf("%w: %w", ErrDecode, Own(err))
 	}
 	return nil
@@ -154,7 +153,8 @@ type foreign struct{ err error }
 func (f foreign) Error() string { return strings.TrimPrefix(f.err.Error(), foreignPrefix) }
 func (f foreign) Unwrap() error { return f.err }
 
-// maxKeptSpans bounds the extension spans a Decoder keeps between calls.
+// maxKeptSpans bounds the extension spans, and the edits, a Decoder keeps
+// between calls.
 const maxKeptSpans = 64
 
 // maxKeptInput is the largest value after which a Decoder keeps the
@@ -172,6 +172,9 @@ func (d *Decoder) keepSmall(n int) {
 	d.r.b = nil
 	if cap(d.r.ext) > maxKeptSpans {
 		d.r.ext = nil
+	}
+	if cap(d.fast.edits) > maxKeptSpans {
+		d.fast.edits = nil // one an element, for a large array
 	}
 	if n > maxKeptInput {
 		d.dec = nil // made again by the next value the fast path declines

@@ -146,12 +146,19 @@ func (s *call) Send(v any) error {
 
 // CloseSend tells the server no more messages will come. Calling it again
 // does nothing. Once the context has ended, or a failure ended the
-// stream, it sends nothing and returns that error, as Send does.
+// stream, it sends nothing and returns that error, as Send does; once the
+// call has finished, it sends nothing and returns its error status, or
+// nil if it succeeded.
 func (s *call) CloseSend() error {
 	if err := s.failed(); err != nil {
 		return err
 	}
-	if !s.c.Final() && s.ctxErr() != nil {
+	if s.c.Final() {
+		// The stream may be released already (Recv's end): nothing to
+		// tell a handler that has returned.
+		return s.c.Result(nil)
+	}
+	if s.ctxErr() != nil {
 		return s.wrap(nil)
 	}
 	if err := s.c.CloseSend(); err != nil {
