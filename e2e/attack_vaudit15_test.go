@@ -11,6 +11,7 @@ package e2e_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/auth"
 	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/debug"
 	"github.com/ferryrpc/ferry/examples/arith/arith"
 	"github.com/ferryrpc/ferry/health"
 	"github.com/ferryrpc/ferry/introspect"
@@ -28,6 +30,7 @@ import (
 	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // v15Server serves what examples/arith/server serves, plus opts, on
@@ -176,6 +179,8 @@ func TestAttackVaudit15BuiltinsNeedAuth(t *testing.T) {
 	_, addr := v15Server(t, server.WithAuth(authFn), server.WithInterceptors(policy.Interceptor()))
 
 	s := dialSessionWith(t, addr, false)
+	// PROTOCOL.md 4: a hello sent as a notification is ignored.
+	s.call.write(notification("$ferry.hello", []any{map[string]any{"token": good}}))
 	for name, req := range v15Builtins(3) {
 		v15Refused(t, parseResponse(t, s.call.read2(req)), ferry.CodeUnauthenticated, name+" before any hello")
 	}
@@ -183,7 +188,7 @@ func TestAttackVaudit15BuiltinsNeedAuth(t *testing.T) {
 		r := parseResponse(t, s.call.read2(request(uint32(10+i), "$ferry.hello", []any{map[string]any{"token": "wrong-token-" + strings.Repeat("x", 16)}}, map[string]any{})))
 		v15Refused(t, r, ferry.CodeUnauthenticated, "a bad hello")
 	}
-	assert.EqualValues(t, 3, runs.Load(), "the AuthFunc runs at most 3 times on a connection")
+	assert.EqualValues(t, 3, runs.Load(), "the AuthFunc runs at most 3 times on a connection (a hello notification not among them)")
 	r := parseResponse(t, s.call.read2(request(20, "$ferry.hello", []any{map[string]any{"token": good}}, map[string]any{})))
 	v15Refused(t, r, ferry.CodeUnauthenticated, "a good token after 3 failures")
 	for name, req := range v15Builtins(21) {
@@ -260,9 +265,14 @@ func TestAttackVaudit15ListingsDoNotGrow(t *testing.T) {
 	}
 
 	huge := strings.Repeat("\x01", 1<<20)
-	probe.write(request(2, introspect.DescribeMethod, []any{huge}))
-	r := probe.readRaw()
-	assert.Less(t, len(r), 1024, "Describe of an unknown 1 MiB name")
+	probe.write(request(2, introspect.DescribeMethod, []any{huge}, map[string]any{}))
+	raw := probe.readRaw()
+	assert.Less(t, len(raw), 1024, "Describe of an unknown 1 MiB name")
+	var msg []any
+	require.NoError(t, msgpack.Unmarshal(raw, &msg))
+	assert.EqualValues(t, ferry.CodeNotFound, parseResponse(t, msg).code(), "an unknown method is a not_found error")
+	r := probe.call(request(4, introspect.ListMethod, []any{map[string]any{}}))
+	assert.Nil(t, r.err, "List takes [{}] too")
 	hr := probe.call(request(3, health.Method, []any{map[string]any{"service": huge}}))
 	assert.Equal(t, map[string]any{"status": "UNKNOWN"}, hr.result)
 }
@@ -345,7 +355,18 @@ func TestAttackVaudit15CancelsStayInTheirSession(t *testing.T) {
 	next.write(enc([]any{3, "next"}))
 	assert.Equal(t, []any{int8(3), "next"}, next.read(), "the victim's next stream")
 
-	// From the victim's own session they work.
+	// From the victim's own session they work, with exactly one param.
+	victim.call.write(notification("$ferry.cancelstream", []any{}), notification("$ferry.cancelstream", []any{uint32(3), uint32(3)}),
+		notification("$ferry.cancel", []any{uint32(7), uint32(7)}))
+	r = parseResponse(t, victim.call.read2(request(8, "Arith.Add", []any{3, 4}, map[string]any{})))
+	require.Nil(t, r.err)
+	chat.write(enc([]any{3, "two params"}))
+	assert.Equal(t, []any{int8(3), "two params"}, chat.read(), "a cancel of params [] or [3, 3] is ignored")
+	select {
+	case err := <-ended:
+		t.Fatalf("$ferry.cancel [7, 7] ended the call: %v", err)
+	default:
+	}
 	victim.call.write(notification("$ferry.cancel", []any{uint32(7)}))
 	assert.ErrorIs(t, v15Recv(t, ended, "the victim's own cancel"), context.Canceled)
 	victim.call.write(notification("$ferry.cancelstream", []any{uint32(3)}))
@@ -427,4 +448,48 @@ func TestAttackVaudit15SettlePromisesBoundShutdown(t *testing.T) {
 	assert.Less(t, base, 900*time.Millisecond, "a hello notification promised a settle")
 	assert.GreaterOrEqual(t, promised, 900*time.Millisecond, "the server waits for a promised settle")
 	assert.Less(t, promised, 3*time.Second, "for at most the write timeout, for all sessions at once")
+}
+
+// TestAttackVaudit15DebugKeepsNoNames checks debug.Unregistered's doc,
+// "names from the network are not kept: they are unbounded", on a server
+// with debug.Stats installed: 1,000 calls to 1,000 names that are not
+// registered, each about 1 KiB, and a stream opened to one, leave one row
+// that counts them, and the snapshot stays small.
+func TestAttackVaudit15DebugKeepsNoNames(t *testing.T) {
+	st := debug.New()
+	srv, addr := v15Server(t, st.Option())
+	c := dialRaw(t, addr)
+	const n = 1000
+	var batch []byte
+	for i := range n {
+		batch = append(batch, request(uint32(i), fmt.Sprintf("Nope%d.%s", i, strings.Repeat("x", 1000)), []any{}, map[string]any{})...)
+	}
+	c.write(batch)
+	for range n {
+		assert.EqualValues(t, ferry.CodeUnimplemented, parseResponse(t, c.read()).code())
+	}
+	s := dialSession(t, addr)
+	_, status := s.openCall("Nope.Stream").status()
+	assert.EqualValues(t, ferry.CodeUnimplemented, status.code())
+
+	snap := st.Snapshot(srv)
+	var unregistered uint64
+	kept := 0
+	for _, m := range snap.Methods {
+		if m.Name == debug.Unregistered {
+			unregistered = m.Refused
+		}
+		if strings.HasPrefix(m.Name, "Nope") {
+			kept++
+		}
+	}
+	unary := 0
+	for _, m := range srv.Methods() {
+		if m.Kind == "unary" {
+			unary++
+		}
+	}
+	assert.Len(t, snap.Methods, unary+1, "a row per registered unary method and one for the rest")
+	assert.Zero(t, kept, "rows named by the network")
+	assert.EqualValues(t, n+1, unregistered, "the calls and the stream to names not registered")
 }
