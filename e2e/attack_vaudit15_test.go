@@ -374,8 +374,9 @@ func TestAttackVaudit15CancelsStayInTheirSession(t *testing.T) {
 }
 
 // TestAttackVaudit15ReservedFromAClient checks PROTOCOL.md 4 from a
-// client's side: a client's $ferry.goaway neither stops the server
-// serving it nor touches anyone else; a reserved notification sent as a
+// client's side: a client's $ferry.goaway, $ferry.drained [0] and an
+// unpromised $ferry.settled neither stop the server serving it nor touch
+// anyone else (they concern the server's own calls to that client); a reserved notification sent as a
 // request, and an unknown reserved request, get unimplemented, "n": true;
 // unknown reserved notifications and a hello sent as a notification are
 // ignored; 1,000 hellos in a row are each answered {} and leave the
@@ -383,7 +384,8 @@ func TestAttackVaudit15CancelsStayInTheirSession(t *testing.T) {
 func TestAttackVaudit15ReservedFromAClient(t *testing.T) {
 	_, addr := v15Server(t)
 	s := dialSession(t, addr)
-	s.call.write(notification("$ferry.goaway", []any{}), notification("$ferry.nope", []any{1}),
+	s.call.write(notification("$ferry.goaway", []any{}), notification("$ferry.drained", []any{0}),
+		notification("$ferry.settled", []any{}), notification("$ferry.nope", []any{1}),
 		notification("$ferry.hello", []any{map[string]any{"settle": true}}))
 	r := parseResponse(t, s.call.read2(request(2, "Arith.Add", []any{3, 4}, map[string]any{})))
 	require.Nil(t, r.err, "served after its own go-away")
