@@ -34,7 +34,7 @@ type Stats struct {
 	// connsDrop is the count of counters at which conn next drops closed
 	// connections' (under connMu).
 	connsDrop int
-	streams streamTable
+	streams   streamTable
 }
 
 // connCounts are one connection's calls.
