@@ -9,6 +9,7 @@ package e2e_test
 // server.New's defaults), so that the heap they allocate can be counted.
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -494,4 +495,47 @@ func TestAttackVaudit15DebugKeepsNoNames(t *testing.T) {
 	assert.Len(t, snap.Methods, unary+1, "a row per registered unary method and one for the rest")
 	assert.Zero(t, kept, "rows named by the network")
 	assert.EqualValues(t, n+1, unregistered, "the calls and the stream to names not registered")
+}
+
+// TestAttackVaudit15HelloFlood: the example server (192 MiB Go memory
+// limit) under four connections sending $ferry.hello requests of 4 MiB
+// whose params are 4 Mi nils, each waiting for its answer, for 3 s. When
+// the whole array was decoded (100 MiB a hello) its RSS peaked at 414
+// MiB and it used 6.2 s of CPU for 13 hellos (run of 2026-12-07); now
+// the siege's bounds hold (RSS under 256 MiB, fresh calls within 2 s).
+func TestAttackVaudit15HelloFlood(t *testing.T) {
+	needAttacks(t)
+	s := besiege(t)
+	hello := rawRequest(enc(uint32(1)), enc("$ferry.hello"), v15Array(4<<20-64, 0xc0))
+	var sent atomic.Int64
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			conn, err := net.Dial("tcp", s.p.addr)
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			r := bufio.NewReaderSize(conn, 64<<10)
+			until(3*time.Second, 10_000, func(int) bool {
+				_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := conn.Write(hello); err != nil {
+					return false
+				}
+				var reply msgpack.RawMessage
+				if msgpack.NewDecoder(r).Decode(&reply) != nil {
+					return false
+				}
+				sent.Add(1)
+				return true
+			})
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	t.Logf("%d hellos of 4 MiB answered", sent.Load())
+	assert.Positive(t, sent.Load())
+	s.finish()
 }
