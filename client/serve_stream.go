@@ -175,9 +175,9 @@ func (c *Client) serveStream(st net.Conn) {
 // stream: the cancel of a stream it opened.
 func (c *Client) control(method string, params []byte) (any, error) {
 	if method == wire.MethodCancelStream {
-		var ids []uint32
-		if codec.Unmarshal(params, &ids) == nil && len(ids) == 1 {
-			c.cancels.Cancel(ids[0])
+		var id uint32
+		if p, n, ok := wire.FirstParam(params); ok && n == 1 && codec.Unmarshal(p, &id) == nil {
+			c.cancels.Cancel(id)
 		}
 		return nil, nil
 	}

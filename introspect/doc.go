@@ -32,4 +32,10 @@
 // MessagePack-RPC client passes them as positional params ([a, b] for
 // Args{A, B}). "args" or "reply" is absent for methods registered without
 // types.
+//
+// Both are ordinary methods: a server's authentication (server.WithAuth)
+// and interceptors, an auth.Policy among them, apply to them as to any
+// other, so a policy that does not allow "Introspect.*" to an identity
+// keeps the method list from it. Their replies depend on the method table
+// alone, not on the connections or streams the server holds.
 package introspect

@@ -17,12 +17,14 @@ import (
 func (c *netConn) control(method string, params []byte) (any, error) {
 	switch method {
 	case wire.MethodHello:
-		var hello []struct {
+		var hello struct {
 			Token  string `msgpack:"token"`
 			Settle bool   `msgpack:"settle"`
 		}
-		_ = codec.Unmarshal(params, &hello)
-		if len(hello) > 0 && hello[0].Settle {
+		if p, _, ok := wire.FirstParam(params); ok { // the rest is never decoded
+			_ = codec.Unmarshal(p, &hello)
+		}
+		if hello.Settle {
 			c.mu.Lock()
 			if c.peerSettled == nil {
 				c.peerSettled = make(chan struct{})
@@ -32,11 +34,7 @@ func (c *netConn) control(method string, params []byte) (any, error) {
 		if c.s.opts.auth == nil {
 			return map[string]any{}, nil
 		}
-		token := ""
-		if len(hello) > 0 {
-			token = hello[0].Token
-		}
-		return c.authenticate(token)
+		return c.authenticate(hello.Token)
 	case wire.MethodSettled:
 		c.mu.Lock()
 		if ch := c.peerSettled; ch != nil {
@@ -45,11 +43,11 @@ func (c *netConn) control(method string, params []byte) (any, error) {
 		c.mu.Unlock()
 		return nil, nil
 	case wire.MethodCancelStream:
-		var ids []uint32
-		if codec.Unmarshal(params, &ids) != nil || len(ids) != 1 {
+		var id uint32
+		if p, n, ok := wire.FirstParam(params); !ok || n != 1 || codec.Unmarshal(p, &id) != nil {
 			return nil, nil
 		}
-		c.streamCancels.Cancel(ids[0])
+		c.streamCancels.Cancel(id)
 		return nil, nil
 	}
 	return nil, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "unknown method %q", wire.EchoName(method)))

@@ -71,6 +71,25 @@ func NotificationOnly(method []byte) bool {
 	return false
 }
 
+// FirstParam returns the first element of a control message's params,
+// which must be an array, and the array's length, scanning nothing past
+// that element: a control message's params are never decoded whole (a
+// 4 MiB $ferry.hello whose params were 4 Mi nils, decoded into a slice of
+// the hello's struct, allocated 96 MiB no budget counted). ok is false
+// when params is not an array, is empty, or its first element is not one
+// whole, bounded value.
+func FirstParam(params []byte) (first []byte, n int, ok bool) {
+	n, hdr, ok := msgpack.ArrayLen(params)
+	if !ok || n == 0 {
+		return nil, n, false
+	}
+	l, err := msgpack.Validate(params[hdr:])
+	if err != nil {
+		return nil, n, false
+	}
+	return params[hdr : hdr+l], n, true
+}
+
 // Keys of the Ferry extension maps (PROTOCOL.md section 3, "Extensions").
 const (
 	extTimeout     = "t" // request: relative deadline in nanoseconds
