@@ -263,8 +263,12 @@ func handshakeError(err, cause error) error {
 // session's (nil while it works), ended the call stream's (nil while it
 // works: err is then the server's answer, or ctx's end).
 func helloError(ctx context.Context, err, cause, ended error) error {
-	answered := ended == nil
-	if answered {
+	// The server's refusal of a hello is flagged not executed on the
+	// wire; the engine's own failure when the peer closed the stream
+	// ("may or may not have executed") can come before the call stream
+	// has recorded its end (a FIN is a graceful half-close).
+	answered := ended == nil && ferry.NotExecuted(err)
+	if ended == nil {
 		ended = err
 	}
 	var fe *ferry.Error
@@ -288,7 +292,8 @@ func helloError(ctx context.Context, err, cause, ended error) error {
 		// stream unanswered (a Ferry server at its memory budget, or
 		// going away).
 		return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err,
-			"session handshake: the server closed the session's first stream without answering the hello (is it at a limit, or going away?): "+strings.TrimPrefix(ended.Error(), "ferry: ")))
+			"session handshake: the server closed the session's first stream without answering the hello (is it at a limit, or going away?): "+
+				strings.TrimSuffix(strings.TrimPrefix(ended.Error(), "ferry: "), ": the call may or may not have executed")))
 	}
 	return handshakeError(err, cause)
 }
