@@ -264,9 +264,25 @@ func (p *pending) abandonAsync() {
 		return
 	}
 	id := p.id
+	if c.opts.FerryPeer && err != context.DeadlineExceeded &&
+		c.w.notify(endedCtx, wire.MethodCancel, id, nil) == nil {
+		// Queued ahead of whatever the caller sends once Wait returns,
+		// when the write queue had room (endedCtx: it does not wait for
+		// room); otherwise after, as below.
+		p.finish(status.Context(err))
+		return
+	}
 	p.finish(status.Context(err))
 	c.cancelPeer(id, err)
 }
+
+// endedCtx is a context that has ended: writes given it never wait for
+// room.
+var endedCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // abandon removes p if no response has claimed it yet, and tells a Ferry
 // peer to cancel the handler (not for a deadline: the peer enforces that
