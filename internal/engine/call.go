@@ -250,9 +250,11 @@ func (c *Channel) start(ctx context.Context, method string, args any, p *pending
 
 // abandonAsync ends an asynchronous call whose context ended. A call
 // whose request was still waiting for room in the write queue was not
-// sent: it fails flagged not executed, and the peer is told nothing. The
-// call ends before a cancel is queued for the peer, which can wait for
-// room itself.
+// sent: it fails flagged not executed, and the peer is told nothing.
+// Otherwise the peer's cancel is queued before the call ends when the
+// write queue has room, so that it goes out ahead of whatever the caller
+// sends once Wait returns; when the queue is full, the call ends first
+// and the cancel waits for room.
 func (p *pending) abandonAsync() {
 	c, err := p.conn, p.ctx.Err()
 	if !c.remove(p) {
@@ -264,16 +266,11 @@ func (p *pending) abandonAsync() {
 		return
 	}
 	id := p.id
-	if c.opts.FerryPeer && err != context.DeadlineExceeded &&
-		c.w.notify(endedCtx, wire.MethodCancel, id, nil) == nil {
-		// Queued ahead of whatever the caller sends once Wait returns,
-		// when the write queue had room (endedCtx: it does not wait for
-		// room); otherwise after, as below.
-		p.finish(status.Context(err))
-		return
-	}
+	queued := c.cancelPeer(endedCtx, id, err) // endedCtx: no waiting for room
 	p.finish(status.Context(err))
-	c.cancelPeer(id, err)
+	if !queued {
+		c.cancelPeer(context.Background(), id, err)
+	}
 }
 
 // endedCtx is a context that has ended: writes given it never wait for
@@ -291,17 +288,20 @@ func (c *Channel) abandon(p *pending, why error) bool {
 	if !c.remove(p) {
 		return false
 	}
-	c.cancelPeer(p.id, why)
+	c.cancelPeer(context.Background(), p.id, why)
 	return true
 }
 
 // cancelPeer tells a Ferry peer to cancel the handler of call id, whose
 // context ended for why (not for a deadline: the peer enforces that one
-// itself, and its handler then sees context.DeadlineExceeded).
-func (c *Channel) cancelPeer(id uint32, why error) {
-	if c.opts.FerryPeer && why != context.DeadlineExceeded {
-		_ = c.w.notify(context.Background(), wire.MethodCancel, id, nil)
+// itself, and its handler then sees context.DeadlineExceeded); ctx bounds
+// the wait for room in the write queue. It reports whether nothing is
+// left to send: the cancel was queued, or none is due.
+func (c *Channel) cancelPeer(ctx context.Context, id uint32, why error) bool {
+	if !c.opts.FerryPeer || why == context.DeadlineExceeded {
+		return true
 	}
+	return c.w.notify(ctx, wire.MethodCancel, id, nil) == nil
 }
 
 func (c *Channel) remove(p *pending) bool {
