@@ -20,9 +20,12 @@
 //
 // Authorization: a Policy allows or denies methods per identity (exact
 // method, "Service.*", or "*"; deny wins; anything not allowed is denied).
-// Its Interceptor refuses a call before its handler with
-// CodePermissionDenied and ferry.NotExecuted true; its Allow method is the
-// same decision as a plain function, for other kinds of interceptors.
+// Its Option installs it on a server for unary and streaming calls alike
+// (Interceptor and StreamInterceptor; either alone leaves the other kind
+// of method unpoliced): a denied call or stream is refused before its
+// handler with CodePermissionDenied and ferry.NotExecuted true. Its Allow
+// method is the same decision as a plain function, for other kinds of
+// interceptors.
 //
 //	tokens, _ := auth.LoadTokens("/etc/ferry/tokens", logger)
 //	policy, _ := auth.NewPolicy(
@@ -32,7 +35,8 @@
 //	s := server.New(
 //		server.WithTLS(tlsConfig),
 //		server.WithAuth(tokens.Authenticate),
-//		server.WithInterceptors(stats.Interceptor(), policy.Interceptor()),
+//		stats.Option(),  // debug.Stats first, so that /debug/ferry counts denials
+//		policy.Option(), // unary and streaming calls
 //	)
 //
 // examples/secure puts mutual TLS, tokens and a policy together.

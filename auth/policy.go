@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/server"
 )
 
 // Rule allows and denies methods to one identity. Its fields have JSON
@@ -41,9 +43,10 @@ type Rule struct {
 // names exactly; deny patterns ignore ASCII and Unicode case, so that a
 // deny rule written in the wrong case still denies.
 //
-// Install it with server.WithInterceptors(policy.Interceptor()) and, for
-// calls a server makes to a client (peer mode), on the client with
-// client.WithServerInterceptors(policy.Interceptor()); there the caller's
+// Install it with server.New(policy.Option()), which covers unary calls,
+// notifications and streaming calls alike, and, for calls and streams a
+// server makes to a client (peer mode), on the client with
+// client.Dial(ctx, addr, policy.ClientOption()); there the caller's
 // identity is what client.WithServerAuth returned for the server (none
 // without it: only "*" rules apply). It is safe for concurrent use.
 type Policy struct {
@@ -201,11 +204,42 @@ func (p *Policy) deny(name, method string) error {
 // Denied returns the number of calls the policy has denied.
 func (p *Policy) Denied() uint64 { return p.denied.Load() }
 
-// Interceptor returns a server interceptor that runs Allow for every call
-// before its handler, with the identity the server's AuthFunc gave the
-// connection: a denied call's handler never runs, and the caller gets
-// CodePermissionDenied with ferry.NotExecuted true. Put it after
-// debug.Stats' interceptor, so that /debug/ferry counts denials.
+// Option installs the policy on a server for every kind of call:
+// Interceptor for unary calls and notifications, StreamInterceptor for
+// streaming calls. Put it after debug.Stats' Option, so that /debug/ferry
+// counts denials:
+//
+//	s := server.New(server.WithAuth(tokens.Authenticate), stats.Option(), policy.Option())
+func (p *Policy) Option() server.Option {
+	return join(server.WithInterceptors(p.Interceptor()), server.WithStreamInterceptors(p.StreamInterceptor()))
+}
+
+// ClientOption is Option for the calls and streams a server makes to a
+// client (peer mode): it installs Interceptor with
+// client.WithServerInterceptors and StreamInterceptor with
+// client.WithStreamServerInterceptors.
+func (p *Policy) ClientOption() client.Option {
+	return join(client.WithServerInterceptors(p.Interceptor()), client.WithStreamServerInterceptors(p.StreamInterceptor()))
+}
+
+// join applies a, then b.
+func join[O ~func(P) error, P any](a, b O) O {
+	return func(o P) error {
+		if err := a(o); err != nil {
+			return err
+		}
+		return b(o)
+	}
+}
+
+// Interceptor returns a server interceptor that runs Allow for every
+// unary call and notification before its handler, with the identity the
+// server's AuthFunc gave the connection: a denied call's handler never
+// runs, and the caller gets CodePermissionDenied with ferry.NotExecuted
+// true. It does not see streaming calls: installed alone, it leaves
+// streaming methods open to every caller the server authenticates. Option
+// installs it with StreamInterceptor. Put it after debug.Stats'
+// interceptor, so that /debug/ferry counts denials.
 func (p *Policy) Interceptor() ferry.ServerInterceptor {
 	return func(ctx context.Context, info *ferry.CallInfo, args any, next ferry.Handler) (any, error) {
 		if err := p.Allow(ferry.IdentityFromContext(ctx), info.Method); err != nil {
@@ -218,7 +252,8 @@ func (p *Policy) Interceptor() ferry.ServerInterceptor {
 // StreamInterceptor is Interceptor for streaming calls: it runs Allow
 // before a stream's handler, and a denied stream is refused with
 // CodePermissionDenied and ferry.NotExecuted true before its handler runs.
-// Install it with server.WithStreamInterceptors (or, for streams a server
+// Option and ClientOption install it together with Interceptor; alone,
+// install it with server.WithStreamInterceptors (or, for streams a server
 // opens to a client, client.WithStreamServerInterceptors), after
 // debug.Stats' stream interceptor.
 func (p *Policy) StreamInterceptor() ferry.StreamServerInterceptor {

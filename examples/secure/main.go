@@ -211,8 +211,10 @@ func newServer(f *files) (*server.Server, *debug.Stats, error) {
 	s := server.New(
 		server.WithTLS(tlsConfig),
 		server.WithAuth(auth.Matching(auth.Certificates("spiffe://example.org/*"), tokens.Authenticate)),
-		// Stats first, so that /debug/ferry counts the policy's denials.
-		server.WithInterceptors(stats.Interceptor(), policy.Interceptor()),
+		// Stats first, so that /debug/ferry counts the policy's denials;
+		// the policy covers unary and streaming calls alike.
+		stats.Option(),
+		policy.Option(),
 	)
 	if err := server.Handle(s, "Greeter.Hello", func(ctx context.Context, name *string) (*string, error) {
 		f.handlerRuns.Add(1)
