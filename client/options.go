@@ -123,7 +123,9 @@ func WithTLS(cfg *tls.Config) Option {
 
 // WithToken sends token in the connection's hello, for a server that
 // authenticates connections (server.WithAuth). The token is never logged
-// or printed. Default: none.
+// or printed, but without WithTLS it crosses the network as plain bytes
+// that anyone on the path can read and replay: send it over TLS, or over
+// loopback only. Default: none.
 func WithToken(token string) Option {
 	return func(o *options) error {
 		o.token = token
