@@ -877,7 +877,12 @@ func TestAudit8StreamWriteMayBeCutAfterSevenEighths(t *testing.T) {
 	cfg := transport.DefaultConfig()
 	cfg.WriteTimeout = 2 * time.Second
 	s := newServer(t, server.WithConfig(cfg))
+	first := make(chan struct{})
 	require.NoError(t, server.HandleBidi(s, "Sink.Ignore", func(ctx context.Context, st *server.BidiStream[[]byte, []byte]) error {
+		if _, err := st.Recv(); err != nil {
+			return err
+		}
+		close(first) // then it receives no more
 		<-ctx.Done()
 		return ctx.Err()
 	}))
@@ -888,8 +893,13 @@ func TestAudit8StreamWriteMayBeCutAfterSevenEighths(t *testing.T) {
 	require.NoError(t, err)
 	defer st.Close()
 	small := []byte("x")
-	armed := time.Now()
 	require.NoError(t, st.Send(&small))
+	// The client's writer armed the deadline when it wrote the small
+	// message, which the handler has now received: by this time (on a
+	// loaded machine, a Send's write can come hundreds of milliseconds
+	// after the Send).
+	<-first
+	armed := time.Now()
 	<-time.After(cfg.WriteTimeout / 16) // the gap between the two writes
 	big := make([]byte, 2*int(cfg.StreamWindow))
 	began := time.Now()
