@@ -52,7 +52,7 @@ func TestPoolCrowd(t *testing.T) {
 	stop := make(chan struct{})
 	good := startInnocent(t, addr, stop)
 	var wg sync.WaitGroup
-	var innocentErrs, echoes, refusedEchoes atomic.Int64
+	var innocentErrs, echoes, refusedEchoes, slowEchoes atomic.Int64
 	var innocentLast atomic.Value
 	wg.Add(2)
 	go func() { // 32 KiB echoes
@@ -74,6 +74,9 @@ func TestPoolCrowd(t *testing.T) {
 				// The connection was the largest while the budget was
 				// full: its call is refused (server.WithMemoryBudget).
 				refusedEchoes.Add(1)
+			case ferry.CodeOf(err) == ferry.CodeDeadlineExceeded:
+				slowEchoes.Add(1) // bounded below, as the innocent's calls are (slowOK)
+				innocentLast.Store(fmt.Sprint("echo: ", err))
 			case err != nil || len(back) != len(arg):
 				innocentErrs.Add(1)
 				innocentLast.Store(fmt.Sprint("echo: ", err))
@@ -138,9 +141,10 @@ func TestPoolCrowd(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	good.finish(t)
-	t.Logf("attacker connections: %d; innocent's echoes %d, refused %d; echo and stream errors: %d (last: %v)",
-		conns.Load(), echoes.Load(), refusedEchoes.Load(), innocentErrs.Load(), innocentLast.Load())
+	t.Logf("attacker connections: %d; innocent's echoes %d, refused %d, past their deadline %d; echo and stream errors: %d (last: %v)",
+		conns.Load(), echoes.Load(), refusedEchoes.Load(), slowEchoes.Load(), innocentErrs.Load(), innocentLast.Load())
 	assert.Zero(t, innocentErrs.Load(), "the innocent connection's echoes and stream")
+	assert.LessOrEqual(t, int(slowEchoes.Load()), slowOK(echoes.Load()), "the innocent's echoes past their deadline")
 	assert.Less(t, 10*refusedEchoes.Load(), echoes.Load(), "echoes refused: at most a tenth")
 	var left atomic.Int64
 	assert.Eventually(t, func() bool { left.Store(memoryInUse(s)); return len(s.Conns()) == 1 && left.Load() <= idle.Load() },
