@@ -48,8 +48,9 @@ type Call struct {
 	w          flush.Writer
 	wacct      wire.Account    // charged for the bytes queued in w until they leave (BoundWrites); nil: none
 	dacct      wire.Account    // charged while Recv decodes a message, for what it decodes into (BoundWrites); nil: none
-	enc        *encode.Encoder // under w's lock
+	enc        *encode.Encoder // under wmu
 	sendClosed error           // under wmu: why Send refuses (after CloseSend or the final status)
+	sentOne    bool            // under wmu: Send has framed a message
 
 	// Set when the final status arrives (final last, so that a Close on
 	// another goroutine may read it).
@@ -191,13 +192,28 @@ func (c *Call) Send(v any) error {
 	if c.sendClosed != nil {
 		return c.sendClosed
 	}
-	return c.write(func(b []byte) ([]byte, error) {
+	frame := func(b []byte) ([]byte, error) {
 		b, err := c.enc.Append(append(msgpack.AppendArrayHeader(b, 2), wire.TypeStreamData), v)
 		if err != nil {
 			return b, ferry.Errorf(ferry.CodeInternal, "cannot encode the message: %v", err)
 		}
 		return b, nil
-	})
+	}
+	if !c.sentOne {
+		// The first message is framed apart, then appended: framed
+		// under the writer's lock, a message that takes long to encode
+		// held back the opening request queued before it, which the
+		// server needs within its SniffTimeout (1 MiB of small maps took
+		// 1.7 s under -race, and past 10 s on a loaded machine: the
+		// server closed the stream before its opening came).
+		c.sentOne = true
+		msg, err := frame(nil)
+		if err != nil {
+			return err
+		}
+		return c.write(func(b []byte) ([]byte, error) { return append(b, msg...), nil })
+	}
+	return c.write(frame)
 }
 
 // CloseSend writes the end-of-data frame, once: a second CloseSend does
