@@ -1,0 +1,207 @@
+package etcd_test
+
+// Tests of what the docs promise when etcd itself restarts or is out of
+// reach, against an etcd of the test's own (it needs the etcd binary, the
+// one .ci/etcd.sh installs, and runs only where FERRY_ETCD_ENDPOINTS is
+// set, like the other tests), and of many servers behind one registry.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry/discovery/etcd"
+	"github.com/ferryrpc/ferry/resolver"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// ownEtcd is an etcd process of one test, which the test may stop and
+// start again on the same ports, with or without its data.
+type ownEtcd struct {
+	t                  *testing.T
+	bin                string
+	dir                string
+	clientURL, peerURL string
+	cmd                *exec.Cmd
+	exited             chan struct{}
+}
+
+// freePort returns a loopback port that was free a moment ago: etcd takes
+// its ports by number, and keeps them across a restart.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startOwnEtcd starts an etcd of the test's own, or skips the test when
+// there is no etcd binary or no FERRY_ETCD_ENDPOINTS (the tests' signal
+// that etcd tests are wanted).
+func startOwnEtcd(t *testing.T) *ownEtcd {
+	t.Helper()
+	if os.Getenv("FERRY_ETCD_ENDPOINTS") == "" {
+		t.Skip("FERRY_ETCD_ENDPOINTS is unset: no etcd tests")
+	}
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		t.Skip("no etcd binary to restart")
+	}
+	e := &ownEtcd{t: t, bin: bin, dir: t.TempDir(),
+		clientURL: fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+		peerURL:   fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}
+	e.start()
+	t.Cleanup(e.stop)
+	return e
+}
+
+func (e *ownEtcd) start() {
+	e.t.Helper()
+	e.cmd = exec.Command(e.bin, "--name", "own", "--data-dir", filepath.Join(e.dir, "data"),
+		"--listen-client-urls", e.clientURL, "--advertise-client-urls", e.clientURL,
+		"--listen-peer-urls", e.peerURL, "--initial-advertise-peer-urls", e.peerURL,
+		"--initial-cluster", "own="+e.peerURL)
+	log, err := os.OpenFile(filepath.Join(e.dir, "etcd.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	require.NoError(e.t, err)
+	e.cmd.Stdout, e.cmd.Stderr = log, log
+	require.NoError(e.t, e.cmd.Start())
+	e.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, exited chan struct{}) {
+		_ = cmd.Wait()
+		log.Close()
+		close(exited)
+	}(e.cmd, e.exited)
+	hc := &http.Client{Timeout: time.Second}
+	require.Eventually(e.t, func() bool {
+		resp, err := hc.Get(e.clientURL + "/health")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var b [64]byte
+		n, _ := resp.Body.Read(b[:])
+		return strings.Contains(string(b[:n]), `"health":"true"`)
+	}, 30*time.Second, 20*time.Millisecond, "etcd did not become healthy")
+}
+
+// stop kills etcd (SIGKILL: a crash) and waits for it to exit.
+func (e *ownEtcd) stop() {
+	if e.cmd == nil {
+		return
+	}
+	_ = e.cmd.Process.Kill()
+	<-e.exited
+	e.cmd = nil
+}
+
+// wipe removes etcd's data: the next start is a new, empty etcd.
+func (e *ownEtcd) wipe() {
+	require.NoError(e.t, os.RemoveAll(filepath.Join(e.dir, "data")))
+}
+
+func (e *ownEtcd) client() *clientv3.Client {
+	e.t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{e.clientURL}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	require.NoError(e.t, err)
+	e.t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// nextWithin returns the next set, or nil and the error when none comes
+// within d.
+func nextWithin(t *testing.T, w resolver.Watcher, d time.Duration) ([]resolver.Endpoint, error) {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	return w.Next(ctx)
+}
+
+// waitSet calls Next until the set's addresses are want, for at most d,
+// and returns how long that took.
+func waitSet(t *testing.T, w resolver.Watcher, want []string, d time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var got []string
+	for time.Since(start) < d {
+		eps, err := nextWithin(t, w, d-time.Since(start))
+		if err != nil {
+			continue
+		}
+		got = addrsOf(eps)
+		if strings.Join(got, ",") == strings.Join(want, ",") {
+			return time.Since(start)
+		}
+	}
+	require.Failf(t, "the set never became the one wanted", "want %v, last %v", want, got)
+	return 0
+}
+
+// TestVcluster13EtcdRestartKeepsRegistrations: etcd crashes and comes back
+// with its data (a restart). The docs: a lost lease is noticed and the
+// server registers again; the resolver keeps following. A server that
+// registers after the restart, and one that deregisters, reach the client.
+func TestVcluster13EtcdRestartKeepsRegistrations(t *testing.T) {
+	e := startOwnEtcd(t)
+	srvCli, cliCli := e.client(), e.client()
+	w := watch(t, cliCli, "orders")
+	require.Empty(t, next(t, w))
+	a, err := etcd.Register(t.Context(), srvCli, "orders", "127.0.0.1:7001", etcd.WithTTL(3))
+	require.NoError(t, err)
+	defer a.Close(context.Background())
+	waitSet(t, w, []string{"127.0.0.1:7001"}, 10*time.Second)
+
+	e.stop()
+	e.start()
+	b, err := etcd.Register(t.Context(), srvCli, "orders", "127.0.0.1:7002", etcd.WithTTL(3))
+	require.NoError(t, err)
+	defer b.Close(context.Background())
+	took := waitSet(t, w, []string{"127.0.0.1:7001", "127.0.0.1:7002"}, 20*time.Second)
+	t.Logf("after an etcd restart, a new registration reached the watcher in %v", took)
+	require.NoError(t, a.Close(t.Context()))
+	waitSet(t, w, []string{"127.0.0.1:7002"}, 10*time.Second)
+}
+
+// TestVcluster13EtcdWipedRegistersAgain: etcd comes back empty (its data
+// lost: a throwaway etcd, a member rebuilt). The doc: "if the lease is ever
+// lost (etcd restarted, a long partition), it registers again", and the
+// resolver "follows etcd's watch, so a change reaches the client as soon
+// as etcd applies it": the server is registered again, and the watcher
+// sees it.
+func TestVcluster13EtcdWipedRegistersAgain(t *testing.T) {
+	e := startOwnEtcd(t)
+	srvCli, cliCli := e.client(), e.client()
+	w := watch(t, cliCli, "orders")
+	require.Empty(t, next(t, w))
+	// Some history, so that the old etcd's revision is ahead of the new one's.
+	for i := range 20 {
+		_, err := cliCli.Put(t.Context(), fmt.Sprintf("/other/%d", i), "x")
+		require.NoError(t, err)
+	}
+	a, err := etcd.Register(t.Context(), srvCli, "orders", "127.0.0.1:7001", etcd.WithTTL(3))
+	require.NoError(t, err)
+	defer a.Close(context.Background())
+	waitSet(t, w, []string{"127.0.0.1:7001"}, 10*time.Second)
+
+	e.stop()
+	e.wipe()
+	e.start()
+	require.Eventually(t, func() bool {
+		resp, err := cliCli.Get(t.Context(), a.Key())
+		return err == nil && len(resp.Kvs) == 1
+	}, 20*time.Second, 50*time.Millisecond, "the server registered again in the new etcd")
+	require.Eventually(t, func() bool { return a.Reregistrations() >= 1 }, 5*time.Second, time.Millisecond)
+	b, err := etcd.Register(t.Context(), srvCli, "orders", "127.0.0.1:7002", etcd.WithTTL(3))
+	require.NoError(t, err)
+	defer b.Close(context.Background())
+	took := waitSet(t, w, []string{"127.0.0.1:7001", "127.0.0.1:7002"}, 20*time.Second)
+	t.Logf("after etcd came back empty, the watcher saw the set in %v", took)
+}
