@@ -159,7 +159,12 @@ func (r *Registration) hold() {
 			}
 		case resp, ok := <-events:
 			if !ok || resp.Canceled {
-				events = nil // keep going on the keep-alive alone
+				// The watch could not resume (etcd compacted the history
+				// it missed while out of reach): look at the key, and
+				// watch again from there.
+				if events = r.rewatch(ctx); events == nil {
+					return
+				}
 				continue
 			}
 			for _, ev := range resp.Events {
@@ -169,6 +174,18 @@ func (r *Registration) hold() {
 			}
 		}
 	}
+}
+
+// rewatch reads the key and watches it from the revision read, or
+// returns nil when the key is gone or cannot be read (register again).
+func (r *Registration) rewatch(ctx context.Context) clientv3.WatchChan {
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	resp, err := r.cli.Get(gctx, r.key)
+	cancel()
+	if err != nil || len(resp.Kvs) == 0 {
+		return nil
+	}
+	return r.cli.Watch(ctx, r.key, clientv3.WithRev(resp.Header.Revision+1))
 }
 
 // Close deregisters: it stops the keep-alive and revokes the lease, which
