@@ -14,13 +14,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/balancer"
+	"github.com/ferryrpc/ferry/cluster"
 	"github.com/ferryrpc/ferry/discovery/etcd"
+	"github.com/ferryrpc/ferry/health"
 	"github.com/ferryrpc/ferry/resolver"
+	"github.com/ferryrpc/ferry/server"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -317,4 +325,182 @@ func TestVcluster13DeletedKeyNoticedAfterCompactedWatch(t *testing.T) {
 		return err == nil && len(resp.Kvs) == 1
 	}, 5*time.Second, 20*time.Millisecond, "the deleted key came back")
 	t.Logf("the deleted key came back after %v", time.Since(deleted))
+}
+
+// TestVcluster13LongPartitionRegistersAgain: the server loses etcd for
+// longer than its TTL while etcd runs on ("a long partition"): its lease
+// expires, so clients drop it; once the partition heals it registers
+// again, and clients see it.
+func TestVcluster13LongPartitionRegistersAgain(t *testing.T) {
+	e := startOwnEtcd(t)
+	admin := e.client()
+	proxy := newCutProxy(t, strings.TrimPrefix(e.clientURL, "http://"))
+	srvCli, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + proxy.l.Addr().String()},
+		DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	require.NoError(t, err)
+	defer srvCli.Close()
+	w := watch(t, admin, "orders")
+	require.Empty(t, next(t, w))
+	reg, err := etcd.Register(t.Context(), srvCli, "orders", "127.0.0.1:7001", etcd.WithTTL(2))
+	require.NoError(t, err)
+	defer reg.Close(context.Background())
+	waitSet(t, w, []string{"127.0.0.1:7001"}, 10*time.Second)
+
+	proxy.cut()
+	cut := time.Now()
+	waitSet(t, w, []string{}, 10*time.Second)
+	t.Logf("the partitioned server left the set after %v (TTL 2 s)", time.Since(cut))
+	proxy.mend()
+	mended := time.Now()
+	waitSet(t, w, []string{"127.0.0.1:7001"}, 30*time.Second)
+	t.Logf("after the partition healed, the server was back in the set in %v", time.Since(mended))
+}
+
+// crashable is a Ferry server registered in etcd through an etcd client
+// of its own, so that a crash (server.Close, the client closed without a
+// revoke) leaves its key to expire with its lease.
+type crashable struct {
+	name string
+	addr string
+	s    *server.Server
+	cli  *clientv3.Client
+	reg  *etcd.Registration
+	done chan error
+}
+
+// TestVcluster13ManyServersOverEtcd: eight servers registered in etcd, one
+// cluster client. Round-robin sends each endpoint its turn; when half the
+// servers crash under load, idempotent calls never fail, a call that may
+// have run is never run twice (not idempotent: not retried), every call
+// that succeeded ran once, and the crashed servers leave the registry
+// within their TTL.
+func TestVcluster13ManyServersOverEtcd(t *testing.T) {
+	eps := os.Getenv("FERRY_ETCD_ENDPOINTS")
+	cli := etcdClient(t)
+	p := prefix(t)
+	var runs sync.Map // call id → *atomic.Int64
+	start := func(name string) *crashable {
+		s := server.New()
+		require.NoError(t, health.NewServer().Register(s))
+		require.NoError(t, server.Handle(s, "Svc.Who", func(context.Context, *struct{}) (*string, error) { return &name, nil }))
+		require.NoError(t, server.Handle(s, "Svc.Do", func(_ context.Context, id *int64) (*string, error) {
+			n, _ := runs.LoadOrStore(*id, new(atomic.Int64))
+			n.(*atomic.Int64).Add(1)
+			time.Sleep(time.Millisecond) // some work, so that calls are in flight at the crash
+			return &name, nil
+		}))
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		c := &crashable{name: name, addr: l.Addr().String(), s: s, done: make(chan error, 1)}
+		go func() { c.done <- s.Serve(l) }()
+		c.cli, err = clientv3.New(clientv3.Config{Endpoints: strings.Split(eps, ","), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		require.NoError(t, err)
+		c.reg, err = etcd.Register(t.Context(), c.cli, "svc", c.addr, p, etcd.WithTTL(2))
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = c.reg.Close(ctx)
+			c.cli.Close()
+			s.Close()
+			<-c.done
+		})
+		return c
+	}
+	const n = 8
+	var srvs []*crashable
+	for i := range n {
+		srvs = append(srvs, start(fmt.Sprintf("s%d", i)))
+	}
+	r, err := etcd.NewResolver(cli, "svc", p)
+	require.NoError(t, err)
+	c, err := cluster.New(r, cluster.WithBalancer(balancer.RoundRobin()), cluster.WithIdempotent("Svc.Who"))
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	require.NoError(t, c.WaitReady(ctx, n))
+
+	per := map[string]int{}
+	for range 100 * n {
+		var who string
+		require.NoError(t, c.Call(t.Context(), "Svc.Who", struct{}{}, &who))
+		per[who]++
+	}
+	for _, s := range srvs {
+		assert.Equal(t, 100, per[s.name], "round-robin: %s's share of %d calls over %d servers", s.name, 100*n, n)
+	}
+
+	// Load: idempotent and not, from 16 callers, until the crash has been
+	// absorbed.
+	var nextID atomic.Int64
+	var whoFailed, doOK, doFailed atomic.Int64
+	var wrongErr sync.Map
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var who string
+				if err := c.Call(t.Context(), "Svc.Who", struct{}{}, &who); err != nil {
+					whoFailed.Add(1)
+					wrongErr.Store("Svc.Who: "+err.Error(), true)
+				}
+				id := nextID.Add(1)
+				if err := c.Call(t.Context(), "Svc.Do", id, &who); err != nil {
+					doFailed.Add(1)
+					if ferry.NotExecuted(err) {
+						if v, ok := runs.Load(id); ok && v.(*atomic.Int64).Load() > 0 {
+							wrongErr.Store("not executed, but ran: "+err.Error(), true)
+						}
+					} else if ferry.CodeOf(err) != ferry.CodeUnavailable {
+						wrongErr.Store("Svc.Do: "+err.Error(), true)
+					}
+				} else {
+					doOK.Add(1)
+					if v, ok := runs.Load(id); !ok || v.(*atomic.Int64).Load() != 1 {
+						wrongErr.Store(fmt.Sprintf("call %d succeeded but did not run once", id), true)
+					}
+				}
+			}
+		}()
+	}
+	require.Eventually(t, func() bool { return doOK.Load() > 500 }, 10*time.Second, time.Millisecond)
+	crashed := time.Now()
+	for _, s := range srvs[:n/2] {
+		s.cli.Close()
+		s.s.Close()
+	}
+	w := watch(t, cli, "svc", p)
+	waitSet(t, w, func() []string {
+		var out []string
+		for _, s := range srvs[n/2:] {
+			out = append(out, s.addr)
+		}
+		slices.Sort(out)
+		return out
+	}(), 15*time.Second)
+	t.Logf("the crashed servers left the registry %v after the crash (TTL 2 s)", time.Since(crashed))
+	okAtCrash := doOK.Load()
+	require.Eventually(t, func() bool { return doOK.Load() > okAtCrash+500 }, 10*time.Second, time.Millisecond)
+	close(stop)
+	wg.Wait()
+	assert.Zero(t, whoFailed.Load(), "idempotent calls never fail while half the servers remain")
+	runs.Range(func(k, v any) bool {
+		assert.LessOrEqual(t, v.(*atomic.Int64).Load(), int64(1), "call %v ran twice", k)
+		return true
+	})
+	wrongErr.Range(func(k, _ any) bool {
+		t.Errorf("%v", k)
+		return true
+	})
+	t.Logf("Svc.Do: %d ok, %d failed (in flight at the crash); Svc.Who: %d failed", doOK.Load(), doFailed.Load(), whoFailed.Load())
+	assert.LessOrEqual(t, doFailed.Load(), int64(16*2), "only calls in flight on a crashed server fail")
 }
