@@ -504,3 +504,55 @@ func TestVcluster13ManyServersOverEtcd(t *testing.T) {
 	t.Logf("Svc.Do: %d ok, %d failed (in flight at the crash); Svc.Who: %d failed", doOK.Load(), doFailed.Load(), whoFailed.Load())
 	assert.LessOrEqual(t, doFailed.Load(), int64(16*2), "only calls in flight on a crashed server fail")
 }
+
+// TestVcluster13ClientLosesEtcd: the client's etcd is out of reach. The
+// resolver docs: "An error from Next is transient: the client keeps the
+// last good set and asks again". Calls go on to the servers it knows, and
+// once etcd is back a server registered meanwhile is used.
+func TestVcluster13ClientLosesEtcd(t *testing.T) {
+	eps := os.Getenv("FERRY_ETCD_ENDPOINTS")
+	srvCli := etcdClient(t)
+	p := prefix(t)
+	proxy := newCutProxy(t, strings.TrimPrefix(strings.Split(eps, ",")[0], "http://"))
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + proxy.l.Addr().String()},
+		DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	require.NoError(t, err)
+	defer cli.Close()
+	start := func(name string) string {
+		s := server.New()
+		require.NoError(t, server.Handle(s, "Svc.Who", func(context.Context, *struct{}) (*string, error) { return &name, nil }))
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(l) }()
+		reg, err := etcd.Register(t.Context(), srvCli, "svc", l.Addr().String(), p)
+		require.NoError(t, err)
+		t.Cleanup(func() { reg.Close(context.Background()); s.Close(); <-done })
+		return l.Addr().String()
+	}
+	start("a")
+	r, err := etcd.NewResolver(cli, "svc", p)
+	require.NoError(t, err)
+	c, err := cluster.New(r)
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, c.WaitReady(ctx, 1))
+
+	proxy.cut()
+	start("b")
+	cut := time.Now()
+	for time.Since(cut) < 6*time.Second { // longer than the resolver's 5 s read timeout
+		var who string
+		require.NoError(t, c.Call(t.Context(), "Svc.Who", struct{}{}, &who))
+		require.Equal(t, "a", who)
+	}
+	require.Len(t, c.Endpoints(), 1)
+	proxy.mend()
+	mended := time.Now()
+	ctx2, cancel2 := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel2()
+	require.NoError(t, c.WaitReady(ctx2, 2))
+	t.Logf("etcd back: the server registered meanwhile was ready in %v", time.Since(mended))
+}
