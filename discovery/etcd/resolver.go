@@ -101,9 +101,12 @@ func (w *watcher) load(ctx context.Context) error {
 			return resolver.ErrClosed
 		}
 	}
-	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	gctx, cancel := w.readContext(ctx)
 	resp, err := w.r.cli.Get(gctx, w.r.prefix, clientv3.WithPrefix())
 	cancel()
+	if w.ctx.Err() != nil {
+		return resolver.ErrClosed
+	}
 	if err != nil {
 		w.failed++
 		return fmt.Errorf("ferry: etcd: read %s: %w", w.r.prefix, err)
@@ -118,6 +121,13 @@ func (w *watcher) load(ctx context.Context) error {
 	w.wch = w.r.cli.Watch(wctx, w.r.prefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
 	w.wstop = wstop
 	return nil
+}
+
+// readContext bounds one read of etcd: 5 s, ctx, and Close.
+func (w *watcher) readContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	stop := context.AfterFunc(w.ctx, cancel)
+	return rctx, func() { stop(); cancel() }
 }
 
 // follow applies the next batch of watch events. When the watch ends
@@ -169,7 +179,7 @@ func (w *watcher) follow(ctx context.Context) error {
 // watcher has seen. An etcd out of reach is not taken for one that went
 // back: the watch resumes on its own when etcd is back.
 func (w *watcher) wentBack(ctx context.Context) bool {
-	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	gctx, cancel := w.readContext(ctx)
 	defer cancel()
 	resp, err := w.r.cli.Get(gctx, w.r.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
 	return err == nil && resp.Header.Revision < w.rev

@@ -556,3 +556,40 @@ func TestVcluster13ClientLosesEtcd(t *testing.T) {
 	require.NoError(t, c.WaitReady(ctx2, 2))
 	t.Logf("etcd back: the server registered meanwhile was ready in %v", time.Since(mended))
 }
+
+// TestVcluster13CloseEndsNextWhileEtcdIsAway: resolver.Watcher's Next
+// "After Close, or when ctx ends, it returns an error at once", also when
+// it is waiting for an etcd out of reach.
+func TestVcluster13CloseEndsNextWhileEtcdIsAway(t *testing.T) {
+	eps := os.Getenv("FERRY_ETCD_ENDPOINTS")
+	etcdClient(t) // skips without etcd
+	proxy := newCutProxy(t, strings.TrimPrefix(strings.Split(eps, ",")[0], "http://"))
+	proxy.cut()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + proxy.l.Addr().String()},
+		DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	require.NoError(t, err)
+	defer cli.Close()
+	r, err := etcd.NewResolver(cli, "svc", prefix(t))
+	require.NoError(t, err)
+	w, err := r.Watch(t.Context())
+	require.NoError(t, err)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := w.Next(t.Context())
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		require.Failf(t, "Next returned with etcd out of reach", "%v", err)
+	case <-time.After(500 * time.Millisecond): // Next is waiting for etcd
+	}
+	closed := time.Now()
+	require.NoError(t, w.Close())
+	select {
+	case err := <-errc:
+		t.Logf("Next returned %v after Close", time.Since(closed))
+		require.ErrorIs(t, err, resolver.ErrClosed)
+	case <-time.After(time.Second):
+		require.Fail(t, "Next still waits 1 s after Close")
+	}
+}
