@@ -600,3 +600,124 @@ func TestVcluster13CloseEndsNextWhileEtcdIsAway(t *testing.T) {
 		require.Fail(t, "Next still waits 1 s after Close")
 	}
 }
+
+// TestVcluster13WeightAndPriorityFromEtcdAttrs: attributes registered with
+// WithAttrs reach the cluster client, which "understands, whatever the
+// resolver" resolver.AttrWeight and resolver.AttrPriority: calls go to
+// the lowest priority in proportion to weight, and to the backup only
+// when no primary is left.
+func TestVcluster13WeightAndPriorityFromEtcdAttrs(t *testing.T) {
+	cli := etcdClient(t)
+	p := prefix(t)
+	regs := map[string]*etcd.Registration{}
+	start := func(name string, attrs map[string]string) {
+		s := server.New()
+		require.NoError(t, server.Handle(s, "Svc.Who", func(context.Context, *struct{}) (*string, error) { return &name, nil }))
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(l) }()
+		reg, err := etcd.Register(t.Context(), cli, "svc", l.Addr().String(), p, etcd.WithAttrs(attrs))
+		require.NoError(t, err)
+		regs[name] = reg
+		t.Cleanup(func() { reg.Close(context.Background()); s.Close(); <-done })
+	}
+	start("heavy", map[string]string{resolver.AttrWeight: "3"})
+	start("light", map[string]string{resolver.AttrWeight: "1"})
+	start("backup", map[string]string{resolver.AttrPriority: "1"})
+	r, err := etcd.NewResolver(cli, "svc", p)
+	require.NoError(t, err)
+	c, err := cluster.New(r, cluster.WithBalancer(balancer.RoundRobin()))
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, c.WaitReady(ctx, 3))
+	count := func(n int) map[string]int {
+		per := map[string]int{}
+		for range n {
+			var who string
+			require.NoError(t, c.Call(t.Context(), "Svc.Who", struct{}{}, &who))
+			per[who]++
+		}
+		return per
+	}
+	per := count(400)
+	t.Logf("weights 3 and 1, and a backup: %v", per)
+	assert.InDelta(t, 300, per["heavy"], 8)
+	assert.InDelta(t, 100, per["light"], 8)
+	assert.Zero(t, per["backup"])
+
+	require.NoError(t, regs["heavy"].Close(t.Context()))
+	require.NoError(t, regs["light"].Close(t.Context()))
+	require.Eventually(t, func() bool { return len(c.Endpoints()) == 1 }, 5*time.Second, time.Millisecond)
+	assert.Equal(t, map[string]int{"backup": 50}, count(50))
+}
+
+// TestVcluster13EveryServerGone: what a caller sees when every server is
+// gone. cluster.WithWaitForReady's doc: without it, calls wait while an
+// endpoint is about to reconnect after losing a working connection, and
+// fail at once with ferry.CodeUnavailable, not executed, when every
+// endpoint is down; a set that etcd empties leaves nothing to wait for.
+func TestVcluster13EveryServerGone(t *testing.T) {
+	cli := etcdClient(t)
+	p := prefix(t)
+	type srv struct {
+		s    *server.Server
+		reg  *etcd.Registration
+		done chan error
+	}
+	var srvs []*srv
+	for range 2 {
+		s := server.New()
+		require.NoError(t, server.Handle(s, "Svc.Who", func(context.Context, *struct{}) (*string, error) { return new(string), nil }))
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		x := &srv{s: s, done: make(chan error, 1)}
+		go func() { x.done <- s.Serve(l) }()
+		x.reg, err = etcd.Register(t.Context(), cli, "svc", l.Addr().String(), p)
+		require.NoError(t, err)
+		srvs = append(srvs, x)
+		t.Cleanup(func() { x.reg.Close(context.Background()); s.Close(); <-x.done })
+	}
+	r, err := etcd.NewResolver(cli, "svc", p)
+	require.NoError(t, err)
+	c, err := cluster.New(r, cluster.WithIdempotent("Svc.Who"))
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, c.WaitReady(ctx, 2))
+
+	// Crashed: the keys stay (their leases live on), the servers are gone.
+	for _, x := range srvs {
+		x.s.Close()
+	}
+	call := func() (error, time.Duration) {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		start := time.Now()
+		err := c.Call(ctx, "Svc.Who", struct{}{}, nil)
+		return err, time.Since(start)
+	}
+	var err1 error
+	require.Eventually(t, func() bool {
+		var took time.Duration
+		err1, took = call()
+		return err1 != nil && took < 100*time.Millisecond
+	}, 10*time.Second, 10*time.Millisecond, "calls fail at once once every endpoint is down")
+	t.Logf("every server crashed: %v", err1)
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err1))
+	assert.True(t, ferry.NotExecuted(err1))
+
+	// Deregistered: the set is empty.
+	for _, x := range srvs {
+		require.NoError(t, x.reg.Close(t.Context()))
+	}
+	require.Eventually(t, func() bool { return len(c.Endpoints()) == 0 }, 5*time.Second, time.Millisecond)
+	err2, took := call()
+	t.Logf("every server deregistered: %v after %v", err2, took)
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err2))
+	assert.True(t, ferry.NotExecuted(err2))
+	assert.Less(t, took, 100*time.Millisecond)
+}
