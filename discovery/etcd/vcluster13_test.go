@@ -721,3 +721,39 @@ func TestVcluster13EveryServerGone(t *testing.T) {
 	assert.True(t, ferry.NotExecuted(err2))
 	assert.Less(t, took, 100*time.Millisecond)
 }
+
+// TestVcluster13HundredRegistrations: a hundred servers register at once
+// and leave at once; a watcher's sets end complete, sorted, then empty.
+func TestVcluster13HundredRegistrations(t *testing.T) {
+	cli := etcdClient(t)
+	p := prefix(t)
+	w := watch(t, cli, "orders", p)
+	require.Empty(t, next(t, w))
+	const n = 100
+	regs := make([]*etcd.Registration, n)
+	want := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		want[i] = fmt.Sprintf("127.0.0.1:%d", 10000+i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reg, err := etcd.Register(t.Context(), cli, "orders", want[i], p)
+			assert.NoError(t, err)
+			regs[i] = reg
+		}()
+	}
+	wg.Wait()
+	slices.Sort(want)
+	took := waitSet(t, w, want, 15*time.Second)
+	t.Logf("%d registrations at once reached the watcher %v after the last returned", n, took)
+	for _, reg := range regs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, reg.Close(t.Context()))
+		}()
+	}
+	wg.Wait()
+	waitSet(t, w, []string{}, 15*time.Second)
+}
