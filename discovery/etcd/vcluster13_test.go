@@ -757,3 +757,40 @@ func TestVcluster13HundredRegistrations(t *testing.T) {
 	wg.Wait()
 	waitSet(t, w, []string{}, 15*time.Second)
 }
+
+// TestVcluster13EtcdDownLongerThanTTL: etcd is down for 18 s, six TTLs,
+// then back with its data, which renews every lease for one TTL. The docs:
+// "if the lease is ever lost (etcd restarted, a long partition), it
+// registers again", and README.md: "a lost lease or a deleted key is
+// noticed at once". The server's etcd client must be back within that
+// TTL, or the lease expires and the server leaves the registry while it
+// runs; gRPC's reconnect backoff, after 18 s of failures, alone would
+// wait several seconds more.
+func TestVcluster13EtcdDownLongerThanTTL(t *testing.T) {
+	e := startOwnEtcd(t)
+	srvCli, cliCli := e.client(), e.client()
+	reg, err := etcd.Register(t.Context(), srvCli, "orders", "127.0.0.1:7001", etcd.WithTTL(3))
+	require.NoError(t, err)
+	defer reg.Close(context.Background())
+	before, err := cliCli.Get(t.Context(), reg.Key())
+	require.NoError(t, err)
+	require.Len(t, before.Kvs, 1)
+	e.stop()
+	down := time.NewTimer(18 * time.Second) // the scenario itself
+	<-down.C
+	e.start()
+	back := time.Now()
+	require.Eventually(t, func() bool { return reg.Reregistrations() >= 1 }, 20*time.Second, 10*time.Millisecond)
+	t.Logf("registered again %v after etcd was back", time.Since(back))
+	// Past the expiry of the old lease (renewed for a TTL at etcd's
+	// restart), the key is the one created before the outage: it was
+	// never deleted (a key put again after a delete has a new
+	// CreateRevision).
+	expired := time.NewTimer(time.Until(back.Add(5 * time.Second)))
+	<-expired.C
+	after, err := cliCli.Get(t.Context(), reg.Key())
+	require.NoError(t, err)
+	require.Len(t, after.Kvs, 1)
+	assert.Equal(t, before.Kvs[0].CreateRevision, after.Kvs[0].CreateRevision, "the key of a live server was deleted meanwhile")
+	assert.Equal(t, int64(reg.Lease()), after.Kvs[0].Lease, "on the new lease")
+}
