@@ -182,7 +182,8 @@ type dnsResolver struct {
 }
 
 func (r *dnsResolver) Watch(context.Context) (Watcher, error) {
-	return &dnsWatcher{r: r, hint: make(chan struct{}, 1), closed: make(chan struct{})}, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	return &dnsWatcher{r: r, hint: make(chan struct{}, 1), ctx: ctx, cancel: cancel}, nil
 }
 
 // dnsWatcher polls: a lookup every interval, and one soon after
@@ -190,8 +191,8 @@ func (r *dnsResolver) Watch(context.Context) (Watcher, error) {
 type dnsWatcher struct {
 	r      *dnsResolver
 	hint   chan struct{}
-	closed chan struct{}
-	once   sync.Once
+	ctx    context.Context // ends at Close, and with it a lookup under way
+	cancel context.CancelFunc
 
 	mu   sync.Mutex // one Next at a time
 	last []Endpoint
@@ -205,6 +206,9 @@ func (w *dnsWatcher) Next(ctx context.Context) ([]Endpoint, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for {
+		if w.ctx.Err() != nil {
+			return nil, ErrClosed
+		}
 		if !w.at.IsZero() {
 			if err := w.wait(ctx); err != nil {
 				return nil, err
@@ -212,8 +216,13 @@ func (w *dnsWatcher) Next(ctx context.Context) ([]Endpoint, error) {
 		}
 		w.at = time.Now()
 		lctx, cancel := context.WithTimeout(ctx, w.r.o.timeout)
+		stop := context.AfterFunc(w.ctx, cancel)
 		eps, err := w.r.lookup(lctx)
+		stop()
 		cancel()
+		if w.ctx.Err() != nil {
+			return nil, ErrClosed
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -240,7 +249,7 @@ func (w *dnsWatcher) wait(ctx context.Context) error {
 				return nil
 			}
 			poll.Reset(gap)
-		case <-w.closed:
+		case <-w.ctx.Done():
 			return ErrClosed
 		case <-ctx.Done():
 			return ctx.Err()
@@ -256,6 +265,6 @@ func (w *dnsWatcher) ResolveNow() {
 }
 
 func (w *dnsWatcher) Close() error {
-	w.once.Do(func() { close(w.closed) })
+	w.cancel()
 	return nil
 }

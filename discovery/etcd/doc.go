@@ -4,7 +4,10 @@
 //
 // A server registers its address under a lease that the Registration
 // keeps alive; if the lease is ever lost (etcd restarted, a long
-// partition), it registers again. A graceful shutdown revokes the lease,
+// partition), it registers again. While etcd does not answer, it asks its
+// etcd client to reconnect every second (gRPC's own backoff grows to
+// 2 min), so that it is back within the one TTL for which a restarted
+// etcd renews every lease. A graceful shutdown revokes the lease,
 // so clients drop the server at once; a crashed server drops out when its
 // lease expires (the TTL, 10 s by default).
 //

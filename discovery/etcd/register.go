@@ -35,6 +35,7 @@ type Registration struct {
 	lease  atomic.Int64 // the current clientv3.LeaseID
 	rev    int64        // the revision of the latest put, for run only
 	again  atomic.Int64 // registrations after the first
+	heard  atomic.Int64 // when etcd last answered a keep-alive or a registration (Unix ns)
 	once   sync.Once
 }
 
@@ -99,6 +100,7 @@ func (r *Registration) register(ctx context.Context) error {
 	}
 	r.lease.Store(int64(lease.ID))
 	r.rev = put.Header.Revision
+	r.heard.Store(time.Now().UnixNano())
 	return nil
 }
 
@@ -106,6 +108,9 @@ func (r *Registration) register(ctx context.Context) error {
 // registers again with backoff (200 ms doubling to 5 s, ±20 %).
 func (r *Registration) run() {
 	defer close(r.done)
+	nudged := make(chan struct{})
+	go r.nudge(nudged)
+	defer func() { <-nudged }()
 	for r.ctx.Err() == nil {
 		r.hold()
 		if r.ctx.Err() != nil {
@@ -139,6 +144,31 @@ func (r *Registration) run() {
 	}
 }
 
+// nudge asks the etcd client to reconnect at once, every second while
+// etcd has not answered for half a TTL: gRPC's reconnect backoff grows to
+// 2 min, and an etcd that restarts renews the lease for one TTL only, so
+// a client that waited it out would find the lease expired and the
+// server gone from the registry. It ends with run, or with the client.
+func (r *Registration) nudge(done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-r.ctx.Done():
+			return
+		case <-r.cli.Ctx().Done():
+			return
+		}
+		if time.Since(time.Unix(0, r.heard.Load())) > time.Duration(r.o.ttl)*time.Second/2 {
+			if conn := r.cli.ActiveConnection(); conn != nil {
+				conn.ResetConnectBackoff()
+			}
+		}
+	}
+}
+
 // hold keeps the current lease alive until it expires or is revoked
 // (the keep-alive stream ends), or the key is deleted (a watch on it sees
 // that at once, where the keep-alive would notice only at its next beat),
@@ -157,9 +187,15 @@ func (r *Registration) hold() {
 			if !ok {
 				return
 			}
+			r.heard.Store(time.Now().UnixNano())
 		case resp, ok := <-events:
 			if !ok || resp.Canceled {
-				events = nil // keep going on the keep-alive alone
+				// The watch could not resume (etcd compacted the history
+				// it missed while out of reach): look at the key, and
+				// watch again from there.
+				if events = r.rewatch(ctx); events == nil {
+					return
+				}
 				continue
 			}
 			for _, ev := range resp.Events {
@@ -169,6 +205,18 @@ func (r *Registration) hold() {
 			}
 		}
 	}
+}
+
+// rewatch reads the key and watches it from the revision read, or
+// returns nil when the key is gone or cannot be read (register again).
+func (r *Registration) rewatch(ctx context.Context) clientv3.WatchChan {
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	resp, err := r.cli.Get(gctx, r.key)
+	cancel()
+	if err != nil || len(resp.Kvs) == 0 {
+		return nil
+	}
+	return r.cli.Watch(ctx, r.key, clientv3.WithRev(resp.Header.Revision+1))
 }
 
 // Close deregisters: it stops the keep-alive and revokes the lease, which

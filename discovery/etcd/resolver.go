@@ -16,7 +16,11 @@ import (
 // NewResolver returns a resolver.Resolver of the servers registered under
 // service: each Watcher reads the keys once, then follows etcd's watch
 // from that revision, so a change reaches the client as soon as etcd
-// applies it. A key whose value does not parse is skipped.
+// applies it. A key whose value does not parse is skipped. Every 5 s
+// without news the Watcher also checks that etcd has not gone back to an
+// older revision (an etcd that came back without its data, or restored
+// from a backup), which a watch never reports, and then reads the keys
+// afresh.
 func NewResolver(cli *clientv3.Client, service string, opts ...Option) (resolver.Resolver, error) {
 	if err := validService(service); err != nil {
 		return nil, err
@@ -50,8 +54,14 @@ type watcher struct {
 	wstop  context.CancelFunc
 	last   []resolver.Endpoint
 	sent   bool
-	failed int // consecutive failures to (re)load
+	failed int       // consecutive failures to (re)load
+	rev    int64     // the newest revision seen: the read, or a watch reply
+	check  time.Time // when to check next that etcd has not gone back
 }
+
+// checkEvery is how often a quiet watch checks that etcd's revision has
+// not gone back.
+const checkEvery = 5 * time.Second
 
 func (w *watcher) Next(ctx context.Context) ([]resolver.Endpoint, error) {
 	w.mu.Lock()
@@ -91,14 +101,18 @@ func (w *watcher) load(ctx context.Context) error {
 			return resolver.ErrClosed
 		}
 	}
-	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	gctx, cancel := w.readContext(ctx)
 	resp, err := w.r.cli.Get(gctx, w.r.prefix, clientv3.WithPrefix())
 	cancel()
+	if w.ctx.Err() != nil {
+		return resolver.ErrClosed
+	}
 	if err != nil {
 		w.failed++
 		return fmt.Errorf("ferry: etcd: read %s: %w", w.r.prefix, err)
 	}
 	w.failed = 0
+	w.rev, w.check = resp.Header.Revision, time.Now().Add(checkEvery)
 	clear(w.eps)
 	for _, kv := range resp.Kvs {
 		w.put(string(kv.Key), kv.Value)
@@ -109,10 +123,29 @@ func (w *watcher) load(ctx context.Context) error {
 	return nil
 }
 
+// readContext bounds one read of etcd: 5 s, ctx, and Close.
+func (w *watcher) readContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	stop := context.AfterFunc(w.ctx, cancel)
+	return rctx, func() { stop(); cancel() }
+}
+
 // follow applies the next batch of watch events. When the watch ends
-// (compaction, lost leader, closed), it drops it, to be loaded afresh.
+// (compaction, lost leader, closed), or etcd's revision went back, it
+// drops it, to be loaded afresh.
 func (w *watcher) follow(ctx context.Context) error {
+	t := time.NewTimer(time.Until(w.check))
+	defer t.Stop()
 	select {
+	case <-t.C:
+		w.check = time.Now().Add(checkEvery)
+		if !w.wentBack(ctx) {
+			return nil
+		}
+		w.r.o.logger.Warn("ferry: etcd went back to an older revision; reading the keys afresh", "prefix", w.r.prefix)
+		w.wstop()
+		w.wch = nil
+		return w.load(ctx)
 	case resp, ok := <-w.wch:
 		if !ok || resp.Canceled || resp.Err() != nil {
 			err := fmt.Errorf("ferry: etcd: the watch of %s ended", w.r.prefix)
@@ -124,6 +157,8 @@ func (w *watcher) follow(ctx context.Context) error {
 			w.wch = nil
 			return w.load(ctx)
 		}
+		w.rev = max(w.rev, resp.Header.Revision)
+		w.check = time.Now().Add(checkEvery)
 		for _, ev := range resp.Events {
 			switch ev.Type {
 			case clientv3.EventTypePut:
@@ -138,6 +173,16 @@ func (w *watcher) follow(ctx context.Context) error {
 	case <-w.ctx.Done():
 		return resolver.ErrClosed
 	}
+}
+
+// wentBack reports whether etcd's revision is now older than one the
+// watcher has seen. An etcd out of reach is not taken for one that went
+// back: the watch resumes on its own when etcd is back.
+func (w *watcher) wentBack(ctx context.Context) bool {
+	gctx, cancel := w.readContext(ctx)
+	defer cancel()
+	resp, err := w.r.cli.Get(gctx, w.r.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	return err == nil && resp.Header.Revision < w.rev
 }
 
 func (w *watcher) put(key string, value []byte) {

@@ -20,7 +20,8 @@
 //
 // and its target is failed=0 duplicates=0.
 //
-// Without an etcd endpoint it falls back to a static list, and says so.
+// Without an etcd endpoint it falls back to a static list, and with -v
+// says so ("found through a static list").
 //
 //	cd discovery/etcd && bash ../../.ci/etcd.sh go run ./examples/cluster -v
 //	cd discovery/etcd && bash ../../.ci/etcd.sh go run ./examples/cluster -scenario rolling
