@@ -262,7 +262,8 @@ func (c *Call) Recv(v any) error {
 	if err != nil {
 		return err
 	}
-	if len(b) >= 2 && b[0] == dataHeader && b[1] == wire.TypeStreamData {
+	kind, payload := frameOf(b)
+	if kind == wire.TypeStreamData {
 		if v == nil {
 			return nil
 		}
@@ -270,18 +271,18 @@ func (c *Call) Recv(v any) error {
 			// What the message decodes into is charged while it is
 			// decoded: maps and boxed values make far more of a byte
 			// than the reader's buffer held (registry.DecodeCost).
-			cost := registry.DecodeCostOf(reflect.TypeOf(v), len(b)-2, c.rd.Items(), c.rd.MapItems())
+			cost := registry.DecodeCostOf(reflect.TypeOf(v), len(payload), c.rd.Items(), c.rd.MapItems())
 			if !c.dacct.Charge(cost) {
-				return ferry.Errorf(ferry.CodeResourceExhausted, "a message of %d bytes would decode into %T past the connection's memory budget", len(b)-2, v)
+				return ferry.Errorf(ferry.CodeResourceExhausted, "a message of %d bytes would decode into %T past the connection's memory budget", len(payload), v)
 			}
 			defer c.dacct.Release(cost)
 		}
-		if err := c.dec.Decode(b[2:], v); err != nil {
+		if err := c.dec.Decode(payload, v); err != nil {
 			return ferry.Errorf(ferry.CodeInvalidArgument, "cannot decode the message into %T: %v", v, err)
 		}
 		return nil
 	}
-	if len(b) == 2 && b[0] == endHeader && b[1] == wire.TypeStreamEnd {
+	if kind == wire.TypeStreamEnd {
 		return ErrEnd
 	}
 	m, err := wire.Parse(b)
@@ -296,6 +297,34 @@ func (c *Call) Recv(v any) error {
 	c.result = append([]byte(nil), m.Result...)
 	c.final.Store(true)
 	return io.EOF
+}
+
+// frameOf returns the type of a message frame ([3, payload], with its
+// payload) or of an end frame ([4]), or 0 for any other frame. The array
+// header and the type may come in any width (PROTOCOL.md 6: the frames
+// are msgpack arrays, and an integer's width is the encoder's choice);
+// the minimal encoding, which Ferry writes, is checked first.
+func frameOf(b []byte) (kind int, payload []byte) {
+	switch {
+	case len(b) >= 2 && b[0] == dataHeader && b[1] == wire.TypeStreamData:
+		return wire.TypeStreamData, b[2:]
+	case len(b) == 2 && b[0] == endHeader && b[1] == wire.TypeStreamEnd:
+		return wire.TypeStreamEnd, nil
+	}
+	n, off, ok := msgpack.ArrayLen(b)
+	if !ok || n < 1 || n > 2 {
+		return 0, nil
+	}
+	typ, tl, err := msgpack.ReadUint(b[off:])
+	switch {
+	case err != nil:
+		return 0, nil
+	case n == 2 && typ == wire.TypeStreamData:
+		return wire.TypeStreamData, b[off+tl:] // b is one whole value: the payload is the rest
+	case n == 1 && typ == wire.TypeStreamEnd && off+tl == len(b):
+		return wire.TypeStreamEnd, nil
+	}
+	return 0, nil
 }
 
 // Final reports whether the final status has arrived.
