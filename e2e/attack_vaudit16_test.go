@@ -5,7 +5,17 @@ package e2e_test
 // docs say about them, and attacked from a raw session.
 
 import (
+	"bytes"
+	"context"
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/examples/arith/arith"
+	"github.com/ferryrpc/ferry/server"
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+	"io"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 )
@@ -33,4 +43,278 @@ func TestVaudit16WideFrames(t *testing.T) {
 			st.ended()
 		})
 	}
+}
+
+// v16Bin encodes a frame [3, bin32 of n bytes] whose bytes count up from
+// seed: a 7-byte frame head, then the body.
+func v16Bin(n int, seed byte) []byte {
+	b := make([]byte, 7+n)
+	b[0], b[1], b[2] = 0x92, 0x03, 0xc6
+	b[3], b[4], b[5], b[6] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+	for i := range n {
+		b[7+i] = seed + byte(i)
+	}
+	return b
+}
+
+// TestVaudit16SizeClasses checks PROTOCOL.md 6 ("Size") and 5 from a raw
+// session against the example server's Echo.Chat: messages of 1 KiB,
+// 64 KiB, just under the stream window (1 MiB) and of the largest size
+// (the frame exactly MaxMessageSize, 4 MiB) come back whole and in
+// order; a frame one byte past the limit, or one whose declared length
+// passes it, ends the call with resource_exhausted as soon as its
+// declared size passes the limit, before its body is sent.
+func TestVaudit16SizeClasses(t *testing.T) {
+	_, addr := v15Server(t)
+	s := dialSession(t, addr)
+	const max = 4 << 20
+	sizes := []int{1 << 10, 64 << 10, 1<<20 - 64, max - 7}
+	st := s.openCall("Echo.Chat")
+	for i, n := range sizes {
+		st.write(v16Bin(n, byte(i)))
+		m := st.read()
+		require.Len(t, m, 2, "frame %d", i)
+		assert.EqualValues(t, 3, m[0])
+		assert.True(t, bytes.Equal(v16Bin(n, byte(i))[7:], m[1].([]byte)), "message %d of %d bytes came back changed", i, n)
+	}
+	st.write(closeSend)
+	msgs, r := st.status()
+	assert.Empty(t, msgs)
+	assert.Nil(t, r.err)
+	st.ended()
+
+	past := map[string][]byte{
+		"bin32 one byte past": v16Bin(max-6, 0)[:7],
+		"str32 past":          {0x92, 0x03, 0xdb, 0x00, 0x40, 0x00, 0x00},
+		"array32 of 2^32-1":   {0x92, 0x03, 0xdd, 0xff, 0xff, 0xff, 0xff},
+		"map32 of 2^32-1":     {0x92, 0x03, 0xdf, 0xff, 0xff, 0xff, 0xff},
+		"ext32 past":          {0x92, 0x03, 0xc9, 0x00, 0x40, 0x00, 0x00, 0x01},
+		"frame array32":       {0xdd, 0xff, 0xff, 0xff, 0xff},
+	}
+	for name, head := range past {
+		t.Run(name, func(t *testing.T) {
+			st := s.openCall("Echo.Chat")
+			st.write(frame("first"), head) // the body never follows
+			msgs, r := st.status()
+			assert.Equal(t, []any{"first"}, msgs)
+			assert.EqualValues(t, 8, r.code(), "status %v %v", r.err, r.ext)
+			st.ended()
+		})
+	}
+}
+
+// v16End is how a streaming handler's call ended.
+type v16End struct {
+	recv   error // the Recv that ended its loop
+	ctxErr error // its context's error once it returned
+	got    int   // messages it received
+}
+
+// v16Hold registers V16.Hold, a bidi handler that receives until Recv
+// fails and reports how it ended on the channel returned, and V16.Push, a
+// server-streaming handler that reads its request and then sends until
+// its context ends, reporting the same way.
+func v16Hold(t *testing.T, s *server.Server) <-chan v16End {
+	t.Helper()
+	ends := make(chan v16End, 64)
+	require.NoError(t, s.HandleStream("V16.Hold", server.Bidi, func(ctx context.Context, st *server.Stream) (any, error) {
+		e := v16End{}
+		for range 100_000 {
+			var m any
+			if e.recv = st.Recv(&m); e.recv != nil {
+				break
+			}
+			if e.got++; e.got == 1 {
+				v16First <- struct{}{}
+			}
+		}
+		e.ctxErr = ctx.Err()
+		ends <- e
+		return "done", nil
+	}))
+	require.NoError(t, s.HandleStream("V16.Push", server.ServerStream, func(ctx context.Context, st *server.Stream) (any, error) {
+		e := v16End{}
+		var req any
+		if e.recv = st.Recv(&req); e.recv != nil {
+			ends <- e
+			return nil, e.recv
+		}
+		for i := range 1_000_000 {
+			if err := st.Send(i); err != nil {
+				break
+			}
+			e.got++
+		}
+		e.ctxErr = ctx.Err()
+		ends <- e
+		return nil, nil
+	}))
+	return ends
+}
+
+// v16First receives a signal when a V16.Hold handler got its first
+// message.
+var v16First = make(chan struct{}, 64)
+
+// v16Server is an in-process server with the example's methods, V16.Hold
+// and V16.Push, on 127.0.0.1:0.
+func v16Server(t *testing.T, opts ...server.Option) (*server.Server, string, <-chan v16End) {
+	t.Helper()
+	s := server.New(opts...)
+	require.NoError(t, arith.Register(s))
+	ends := v16Hold(t, s)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	t.Cleanup(func() {
+		s.Close()
+		<-done
+	})
+	return s, l.Addr().String(), ends
+}
+
+// v16Stream reads session frames until stream id ends (FIN or RST) or d
+// passes, and returns the bytes that came on it and the flags that ended
+// it (0 when it did not end).
+func v16Stream(t *testing.T, c *rawConn, id uint32, d time.Duration) ([]byte, uint16) {
+	t.Helper()
+	var data []byte
+	deadline := time.Now().Add(d)
+	for range 10_000 {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return data, 0
+		}
+		f, _, err := gapFrame(c, left)
+		if isTimeout(err) {
+			return data, 0
+		}
+		require.NoError(t, err)
+		if f.stream != id {
+			continue
+		}
+		data = append(data, f.data...)
+		if end := f.flags & (4 | 8); end != 0 {
+			return data, end
+		}
+	}
+	t.Fatal("stream did not end within 10,000 frames")
+	return nil, 0
+}
+
+// v16NoStreams waits until no streaming call's handler runs on s: its
+// slot is free again.
+func v16NoStreams(t *testing.T, s *server.Server) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		for _, ci := range s.Conns() {
+			if ci.StreamingCalls != 0 {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, time.Millisecond)
+}
+
+// v16Ended waits for a handler's end.
+func v16Ended(t *testing.T, ends <-chan v16End) v16End {
+	t.Helper()
+	select {
+	case e := <-ends:
+		return e
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler did not return within 10 s")
+		return v16End{}
+	}
+}
+
+// TestVaudit16HalfCloseAndReset checks PROTOCOL.md 6 ("Cancel") from raw
+// yamux frames: a caller whose stream closes before its [4] has canceled
+// the call (the handler's context ends with Canceled, no status is sent,
+// the server closes its side); a caller that sends [4] and then closes
+// gets the final status before the server's close; a reset cancels the
+// handler too; and the handler's slot is given back each time (with
+// WithMaxConcurrentCalls(1), the next stream is served).
+func TestVaudit16HalfCloseAndReset(t *testing.T) {
+	s, addr, ends := v16Server(t, server.WithMaxConcurrentCalls(1))
+	c := helloRaw(t, addr)
+	id := uint32(3)
+	open := func() uint32 {
+		v16NoStreams(t, s)
+		for len(v16First) > 0 { // the earlier handlers' signals
+			<-v16First
+		}
+		id += 2
+		c.write(yamuxFrame(1, 1, id, 0), dataFrame(id, 0, append(streamOpening("V16.Hold"), frame("m")...)))
+		return id
+	}
+
+	t.Run("FIN before [4]", func(t *testing.T) {
+		sid := open()
+		c.write(dataFrame(sid, 4, nil))
+		e := v16Ended(t, ends)
+		assert.Equal(t, 1, e.got)
+		assert.ErrorIs(t, e.ctxErr, context.Canceled)
+		assert.Equal(t, ferry.CodeCanceled, ferry.CodeOf(e.recv), "%v", e.recv)
+		data, end := v16Stream(t, c, sid, 5*time.Second)
+		assert.Empty(t, data, "no status after the caller gave up")
+		assert.NotZero(t, end, "the server closes its side")
+	})
+
+	t.Run("[4] then FIN", func(t *testing.T) {
+		sid := open()
+		c.write(dataFrame(sid, 0, closeSend), dataFrame(sid, 4, nil)) // as Go's yamux closes: a frame of its own
+		e := v16Ended(t, ends)
+		assert.Equal(t, 1, e.got)
+		assert.Equal(t, io.EOF, e.recv)
+		assert.NoError(t, e.ctxErr)
+		data, end := v16Stream(t, c, sid, 5*time.Second)
+		assert.Equal(t, uint16(4), end, "FIN after the status")
+		var msg []any
+		require.NoError(t, msgpack.Unmarshal(data, &msg), "% x", data)
+		r := parseResponse(t, msg)
+		assert.Nil(t, r.err)
+		assert.Equal(t, "done", r.result)
+	})
+
+	t.Run("RST mid-call", func(t *testing.T) {
+		sid := open()
+		<-v16First // the handler runs: the reset cannot refuse the stream unserved
+		c.write(yamuxFrame(1, 8, sid, 0))
+		e := v16Ended(t, ends)
+		assert.ErrorIs(t, e.ctxErr, context.Canceled, "Recv returned %v", e.recv)
+		assert.Equal(t, ferry.CodeCanceled, ferry.CodeOf(e.recv), "%v", e.recv)
+		data, _ := v16Stream(t, c, sid, 200*time.Millisecond)
+		assert.Empty(t, data)
+	})
+
+	t.Run("RST of a server stream", func(t *testing.T) {
+		v16NoStreams(t, s)
+		id += 2
+		sid := id
+		c.write(yamuxFrame(1, 1, sid, 0), dataFrame(sid, 0, append(streamOpening("V16.Push"), append(frame(1), closeSend...)...)))
+		// Its first messages arrive, then the caller resets the stream.
+		for range 100 {
+			f, _, err := gapFrame(c, 5*time.Second)
+			require.NoError(t, err)
+			if f.stream == sid && len(f.data) > 0 {
+				break
+			}
+		}
+		c.write(yamuxFrame(1, 8, sid, 0))
+		e := v16Ended(t, ends)
+		assert.ErrorIs(t, e.ctxErr, context.Canceled, "a server-streaming handler sees a reset")
+	})
+
+	t.Run("slot given back", func(t *testing.T) {
+		sid := open()
+		c.write(dataFrame(sid, 0, closeSend), dataFrame(sid, 4, nil)) // as Go's yamux closes: a frame of its own
+		e := v16Ended(t, ends)
+		assert.Equal(t, io.EOF, e.recv, "%+v", e)
+		data, _ := v16Stream(t, c, sid, 5*time.Second)
+		var msg []any
+		require.NoError(t, msgpack.Unmarshal(data, &msg))
+		assert.Nil(t, parseResponse(t, msg).err, "served with the one slot free: %v", msg)
+	})
 }
