@@ -318,3 +318,49 @@ func TestVaudit16HalfCloseAndReset(t *testing.T) {
 		assert.Nil(t, parseResponse(t, msg).err, "served with the one slot free: %v", msg)
 	})
 }
+
+// TestVaudit16DataWithFIN sends a stream's last bytes and its close in one
+// yamux data frame (a FIN flag on a frame with a body), as yamux
+// implementations other than Go's may: the bytes count before the close.
+// On a streaming call, [4] with FIN is a CloseSend and then a close
+// (PROTOCOL.md 6: the handler sees io.EOF and the caller gets the final
+// status, not a cancel); on a call stream, the last request is answered.
+// Each is sent while the server's reader waits for more (100 and 40
+// times: without the fix, about one streaming call in 25 failed so).
+func TestVaudit16DataWithFIN(t *testing.T) {
+	s, addr, ends := v16Server(t)
+	c := helloRaw(t, addr)
+	id := uint32(1)
+	canceled := 0
+	for range 100 {
+		v16NoStreams(t, s)
+		for len(v16First) > 0 {
+			<-v16First
+		}
+		id += 2
+		c.write(yamuxFrame(1, 1, id, 0), dataFrame(id, 0, append(streamOpening("V16.Hold"), frame("m")...)))
+		<-v16First // its reader now waits for the next frame
+		c.write(dataFrame(id, 4, closeSend))
+		e := v16Ended(t, ends)
+		data, _ := v16Stream(t, c, id, 5*time.Second)
+		if e.recv != io.EOF {
+			canceled++
+			t.Logf("stream %d: the handler's Recv returned %v, the caller got % x", id, e.recv, data)
+		}
+	}
+	assert.Zero(t, canceled, "calls whose [4] sent with the close was taken for a cancel, of 100")
+
+	lost := 0
+	for range 40 {
+		id += 2
+		c.write(yamuxFrame(1, 1, id, 0), dataFrame(id, 0, request(1, "Arith.Add", []any{1, 2}, map[string]any{})))
+		f := c.frameWhere(func(f yamuxFrameSeen) bool { return f.stream == id && len(f.data) > 0 })
+		require.NotEmpty(t, f.data) // answered: its reader waits
+		c.write(dataFrame(id, 4, request(2, "Arith.Add", []any{3, 4}, map[string]any{})))
+		data, _ := v16Stream(t, c, id, 5*time.Second)
+		if len(data) == 0 {
+			lost++
+		}
+	}
+	assert.Zero(t, lost, "last requests sent with the close and never answered, of 40")
+}
