@@ -7,7 +7,9 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/examples/arith/arith"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/require"
@@ -363,4 +365,173 @@ func TestVaudit16DataWithFIN(t *testing.T) {
 		}
 	}
 	assert.Zero(t, lost, "last requests sent with the close and never answered, of 40")
+}
+
+// v16Shutdown runs s.Shutdown with a budget of d and returns a channel
+// that receives its error and how long it took.
+func v16Shutdown(s *server.Server, d time.Duration) <-chan v16Took {
+	done := make(chan v16Took, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		start := time.Now()
+		err := s.Shutdown(ctx)
+		done <- v16Took{err, time.Since(start)}
+	}()
+	return done
+}
+
+// v16Took is what Shutdown returned and when.
+type v16Took struct {
+	err  error
+	took time.Duration
+}
+
+func v16Wait[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(d):
+		t.Fatalf("%s: nothing within %v", what, d)
+		var zero T
+		return zero
+	}
+}
+
+// TestVaudit16DrainKeepsRunningStreams checks server.Shutdown's "waits
+// for running handlers (unary and streaming) to finish" and
+// client.Client.GoingAway's "calls started from then on fail at once with
+// CodeUnavailable and ferry.NotExecuted true" for streams, over a pipe
+// and loopback TCP: a bidi call running when the drain begins goes on
+// exchanging messages and ends successfully; a stream opened after the
+// go-away fails not executed; Shutdown returns nil once the call ended.
+func TestVaudit16DrainKeepsRunningStreams(t *testing.T) {
+	eachConduit(t, func(t *testing.T, tr conduit) {
+		if tr.plain {
+			t.Skip("bare MessagePack-RPC has no streams")
+		}
+		s := server.New()
+		t.Cleanup(func() { s.Close() })
+		require.NoError(t, arith.Register(s))
+		c := tr.dial(t, s)
+		st, err := client.OpenBidi[string, string](t.Context(), c, "Echo.Chat")
+		require.NoError(t, err)
+		require.NoError(t, st.Send(ptr("a")))
+		m, err := st.Recv()
+		require.NoError(t, err)
+		assert.Equal(t, "a", *m)
+
+		done := v16Shutdown(s, 10*time.Second)
+		v16Wait(t, c.GoingAway(), 10*time.Second, "the client's GoingAway")
+		late, err := c.NewStream(t.Context(), "Echo.Chat")
+		if err == nil {
+			err = late.Recv(new(string))
+			late.Close()
+		}
+		require.Error(t, err)
+		assert.True(t, ferry.NotExecuted(err), "a stream after the go-away: %v", err)
+		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+
+		for _, w := range []string{"b", "c"} {
+			require.NoError(t, st.Send(&w), "the running call goes on")
+			m, err := st.Recv()
+			require.NoError(t, err)
+			assert.Equal(t, w, *m)
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("Shutdown returned %v while a streaming handler ran", r.err)
+		default:
+		}
+		require.NoError(t, st.CloseSend())
+		_, err = st.Recv()
+		assert.Equal(t, io.EOF, err)
+		r := v16Wait(t, done, 10*time.Second, "Shutdown")
+		assert.NoError(t, r.err)
+	})
+}
+
+// TestVaudit16ShutdownBoundedByStreams checks server.Shutdown's "returns
+// at most 100 ms after ctx ends, whatever the handlers do" with streaming
+// handlers: one that ignores its context, and one blocked in Send to a
+// caller that never reads (a raw session that grants no window). The
+// caller of the first gets an outcome unknown (its handler ran), and
+// the second handler's Send is unblocked.
+func TestVaudit16ShutdownBoundedByStreams(t *testing.T) {
+	s, addr, ends := v16Server(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	started := make(chan struct{}, 1)
+	require.NoError(t, s.HandleStream("V16.Stuck", server.Bidi, func(ctx context.Context, st *server.Stream) (any, error) {
+		started <- struct{}{}
+		<-release // ignores ctx
+		return nil, nil
+	}))
+	c, err := client.Dial(t.Context(), addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	stuck, err := c.NewStream(t.Context(), "V16.Stuck")
+	require.NoError(t, err)
+	v16Wait(t, started, 10*time.Second, "V16.Stuck's handler")
+
+	raw := helloRaw(t, addr)
+	raw.write(yamuxFrame(1, 1, 3, 0), dataFrame(3, 0, append(streamOpening("V16.Push"), append(frame(1), closeSend...)...)))
+	// The window fills: 1 MiB of small messages.
+	require.Eventually(t, func() bool {
+		n := 0
+		for _, ci := range s.Conns() {
+			n += ci.StreamingCalls
+		}
+		return n == 2
+	}, 10*time.Second, time.Millisecond)
+
+	const budget = 300 * time.Millisecond
+	r := v16Wait(t, v16Shutdown(s, budget), 10*time.Second, "Shutdown")
+	assert.ErrorIs(t, r.err, context.DeadlineExceeded)
+	assert.Less(t, r.took, budget+100*time.Millisecond+150*time.Millisecond, "Shutdown took %v with a budget of %v", r.took, budget)
+	e := v16Ended(t, ends)
+	assert.NotZero(t, e.got, "V16.Push sent messages before it was stopped")
+	assert.ErrorIs(t, e.ctxErr, context.Canceled)
+
+	err = stuck.Recv(new(any))
+	require.Error(t, err)
+	assert.False(t, ferry.NotExecuted(err), "its handler ran: %v", err)
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+}
+
+// TestVaudit16DrainRefusesPartialOpening checks PROTOCOL.md 4, "Going
+// away", step 3, from a raw session that answers pings: a streaming call
+// whose opening request has only partly arrived when the client has seen
+// the go-away is refused at once with unavailable, "n": true, and
+// Shutdown does not wait for the rest.
+func TestVaudit16DrainRefusesPartialOpening(t *testing.T) {
+	s, addr, _ := v16Server(t)
+	c := helloRaw(t, addr)
+	opening := streamOpening("V16.Hold")
+	c.write(yamuxFrame(1, 1, 3, 0), dataFrame(3, 0, opening[:len(opening)/2]))
+	require.Eventually(t, func() bool { return len(s.Conns()) == 1 && s.Conns()[0].Memory > 0 }, 10*time.Second, time.Millisecond)
+	done := v16Shutdown(s, 10*time.Second)
+	f := c.frameWhere(func(f yamuxFrameSeen) bool { return f.stream == 3 && len(f.data) > 0 })
+	var msg []any
+	require.NoError(t, msgpack.Unmarshal(f.data, &msg))
+	r := parseResponse(t, msg)
+	assert.EqualValues(t, 14, r.code(), "%v", msg)
+	assert.Equal(t, true, r.ext["n"], "%v", msg)
+	for range 1000 { // read on, answering pings, until the server closes
+		c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		h := make([]byte, 12)
+		if _, err := io.ReadFull(c.r, h); err != nil {
+			break
+		}
+		length := binary.BigEndian.Uint32(h[8:])
+		if h[1] == 0 {
+			_, _ = io.CopyN(io.Discard, c.r, int64(length))
+		} else if h[1] == 2 && binary.BigEndian.Uint16(h[2:])&1 != 0 {
+			c.write(yamuxFrame(2, 2, 0, length))
+		}
+	}
+	res := v16Wait(t, done, 10*time.Second, "Shutdown")
+	assert.NoError(t, res.err)
+	assert.Less(t, res.took, 3*time.Second)
 }
