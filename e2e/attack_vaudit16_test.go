@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/examples/arith/arith"
@@ -16,6 +17,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -534,4 +536,129 @@ func TestVaudit16DrainRefusesPartialOpening(t *testing.T) {
 	res := v16Wait(t, done, 10*time.Second, "Shutdown")
 	assert.NoError(t, res.err)
 	assert.Less(t, res.took, 3*time.Second)
+}
+
+// v16Nest returns n arrays nested in one another around inner.
+func v16Nest(n int, inner []byte) []byte {
+	b := make([]byte, 0, n+len(inner))
+	for range n {
+		b = append(b, 0x91)
+	}
+	return append(b, inner...)
+}
+
+// TestVaudit16FrameDepth checks PROTOCOL.md 6 ("A frame nested deeper
+// than MaxDepth (the frame's own array is the first level) gets the same
+// status from a server", resource_exhausted) and 5 ("an empty array or
+// map adds no level") at the bounds, against Echo.Chat: a payload 63
+// levels deep comes back, one 64 deep ends the call; with an empty
+// innermost array, 64 comes back and 65 ends it.
+func TestVaudit16FrameDepth(t *testing.T) {
+	_, addr := v15Server(t)
+	s := dialSession(t, addr)
+	for _, tc := range []struct {
+		levels int
+		inner  []byte
+		ok     bool
+	}{
+		{63, []byte{0x01}, true},
+		{64, []byte{0x01}, false},
+		{63, []byte{0x90}, true}, // 63 levels and an empty array
+		{64, []byte{0x90}, false},
+	} {
+		t.Run(fmt.Sprintf("%d+% x", tc.levels, tc.inner), func(t *testing.T) {
+			st := s.openCall("Echo.Chat")
+			payload := v16Nest(tc.levels, tc.inner)
+			st.write(append([]byte{0x92, 0x03}, payload...), closeSend)
+			msgs, r := st.status()
+			if tc.ok {
+				assert.Nil(t, r.err, "%v %v", r.err, r.ext)
+				assert.Len(t, msgs, 1)
+			} else {
+				assert.Empty(t, msgs)
+				assert.EqualValues(t, 8, r.code(), "%v %v", r.err, r.ext)
+			}
+			st.ended()
+		})
+	}
+}
+
+// TestVaudit16MalformedFrames checks PROTOCOL.md 6: "Any other frame
+// (another type, a [3] without its payload, a value that is not an
+// array) is a protocol error: the server ends the call with the status
+// internal ("protocol error: …") and closes the stream; the session and
+// its other streams go on", for frames after a good message, and that a
+// caller's final status is such a frame too.
+func TestVaudit16MalformedFrames(t *testing.T) {
+	_, addr := v15Server(t)
+	s := dialSession(t, addr)
+	other := s.openCall("Echo.Chat") // a stream that goes on meanwhile
+	for name, bad := range map[string][]byte{
+		"[3] alone":            {0x91, 0x03},
+		"[3, a, b]":            {0x93, 0x03, 0x01, 0x02},
+		"[4, x]":               {0x92, 0x04, 0x01},
+		"[5, x]":               {0x92, 0x05, 0x01},
+		"[]":                   {0x90},
+		"a str":                {0xa1, 'x'},
+		"0xc1":                 {0xc1},
+		"a map":                {0x81, 0x03, 0x01},
+		"[-3, x]":              {0x92, 0xfd, 0x01},
+		"[3.0, x]":             {0x92, 0xcb, 0x40, 0x08, 0, 0, 0, 0, 0, 0, 0x01},
+		"a status [1,0,nil,1]": {0x94, 0x01, 0x00, 0xc0, 0x01},
+		"a request":            request(1, "Echo.Chat", []any{}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			st := s.openCall("Echo.Chat")
+			st.write(frame("ok"), bad)
+			msgs, r := st.status()
+			assert.Equal(t, []any{"ok"}, msgs)
+			assert.EqualValues(t, 13, r.code(), "%v %v", r.err, r.ext)
+			assert.Contains(t, fmt.Sprint(r.err), "protocol error")
+			st.ended()
+			other.write(frame(name))
+			assert.Equal(t, []any{int8(3), name}, other.read(), "the other stream goes on")
+		})
+	}
+}
+
+// TestVaudit16LargeResult checks PROTOCOL.md 6 ("The final status is
+// encoded exactly as a unary call's response") against 5 ("a reply past
+// [MaxMessageSize] is replaced by a resource_exhausted error (the handler
+// ran); an error's message is cut to 64 KiB"): a streaming handler whose
+// result is past the limit, or whose error message is 5 MiB, still ends
+// its call with a status the caller reads, over a pipe and loopback TCP.
+func TestVaudit16LargeResult(t *testing.T) {
+	eachConduit(t, func(t *testing.T, tr conduit) {
+		if tr.plain {
+			t.Skip("bare MessagePack-RPC has no streams")
+		}
+		s := server.New()
+		t.Cleanup(func() { s.Close() })
+		require.NoError(t, s.HandleStream("V16.BigResult", server.Bidi, func(ctx context.Context, st *server.Stream) (any, error) {
+			return make([]byte, 5<<20), nil
+		}))
+		require.NoError(t, s.HandleStream("V16.BigError", server.Bidi, func(ctx context.Context, st *server.Stream) (any, error) {
+			return nil, ferry.NewError(ferry.CodeAborted, strings.Repeat("x", 5<<20))
+		}))
+		c := tr.dial(t, s)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+
+		st, err := c.NewStream(ctx, "V16.BigResult")
+		require.NoError(t, err)
+		err = st.Recv(new(any))
+		assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "a result past the limit: %v", err)
+		assert.False(t, ferry.NotExecuted(err), "the handler ran")
+		st.Close()
+
+		st, err = c.NewStream(ctx, "V16.BigError")
+		require.NoError(t, err)
+		err = st.Recv(new(any))
+		assert.Equal(t, ferry.CodeAborted, ferry.CodeOf(err), "an error of 5 MiB: %.100v", err)
+		var fe *ferry.Error
+		if assert.ErrorAs(t, err, &fe) {
+			assert.LessOrEqual(t, len(fe.Message), 64<<10+8, "cut to 64 KiB")
+		}
+		st.Close()
+	})
 }

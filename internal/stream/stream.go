@@ -216,7 +216,9 @@ func (c *Call) CloseSend() error {
 
 // SendStatus writes the final frame: [1, 0, nil, result] on success,
 // [1, 0, error, nil, ext] on failure (internal/status encodes it as for a
-// unary call). Send fails after it.
+// unary call). A result past the message limit is replaced by a
+// CodeResourceExhausted error, as a unary call's reply is. Send fails
+// after it.
 func (c *Call) SendStatus(result any, herr error) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -226,11 +228,16 @@ func (c *Call) SendStatus(result any, herr error) error {
 		if herr == nil {
 			b = msgpack.AppendNil(append(msgpack.AppendArrayHeader(b, 4), wire.TypeResponse, 0))
 			var err error
-			if b, err = c.enc.Append(b, result); err == nil {
+			b, err = c.enc.Append(b, result)
+			switch size := len(b) - mark; {
+			case err != nil:
+				herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the result: %v", err)
+			case size > c.limit:
+				herr = ferry.Errorf(ferry.CodeResourceExhausted, "the result (%d bytes) is larger than the %d-byte message limit", size, c.limit)
+			default:
 				return b, nil
 			}
 			b = b[:mark]
-			herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the result: %v", err)
 		}
 		return status.AppendError(b, 0, herr, true), nil
 	})
