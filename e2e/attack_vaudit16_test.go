@@ -13,6 +13,7 @@ import (
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/examples/arith/arith"
 	"github.com/ferryrpc/ferry/server"
+	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
 	"io"
@@ -661,4 +662,30 @@ func TestVaudit16LargeResult(t *testing.T) {
 		}
 		st.Close()
 	})
+}
+
+// TestVaudit16OpeningPastLimit checks PROTOCOL.md 6's "One limit, one
+// code, whichever side enforces it" (and 5: a request past the sender's
+// MaxMessageSize "fails at the caller with resource_exhausted, not
+// executed") for a stream's opening request: metadata that makes it
+// larger than the client's limit fails the open with resource_exhausted,
+// not executed, and the connection goes on.
+func TestVaudit16OpeningPastLimit(t *testing.T) {
+	s := server.New()
+	t.Cleanup(func() { s.Close() })
+	require.NoError(t, arith.Register(s))
+	cfg := transport.DefaultConfig()
+	cfg.MaxMessageSize = 1 << 10
+	c := dialTCP(t, s, client.WithConfig(cfg))
+	ctx := ferry.WithOutgoingMetadata(t.Context(), ferry.Metadata{"k": strings.Repeat("v", 2<<10)})
+	st, err := c.NewStream(ctx, "Echo.Chat")
+	if err == nil {
+		err = st.Recv(new(any))
+		st.Close()
+	}
+	require.Error(t, err)
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
+	assert.True(t, ferry.NotExecuted(err), "%v", err)
+	var sum int64
+	require.NoError(t, c.Call(t.Context(), "Arith.Add", arith.Args{A: 1, B: 2}, &sum))
 }
