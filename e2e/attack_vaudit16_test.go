@@ -689,3 +689,47 @@ func TestVaudit16OpeningPastLimit(t *testing.T) {
 	var sum int64
 	require.NoError(t, c.Call(t.Context(), "Arith.Add", arith.Args{A: 1, B: 2}, &sum))
 }
+
+// TestVaudit16StalledStreamMessage checks server.Stream.Recv's "A caller
+// that holds part of a message past PartialMessageTimeout has the stream
+// closed: Recv returns CodeUnavailable, and no status is sent", from a raw
+// session, with the timeout at 200 ms.
+func TestVaudit16StalledStreamMessage(t *testing.T) {
+	cfg := transport.DefaultConfig()
+	cfg.PartialMessageTimeout = 200 * time.Millisecond
+	_, addr, ends := v16Server(t, server.WithConfig(cfg))
+	c := helloRaw(t, addr)
+	msg := frame(strings.Repeat("x", 100))
+	c.write(yamuxFrame(1, 1, 3, 0), dataFrame(3, 0, append(append(streamOpening("V16.Hold"), frame("m")...), msg[:50]...)))
+	start := time.Now()
+	e := v16Ended(t, ends)
+	assert.Equal(t, 1, e.got)
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(e.recv), "%v", e.recv)
+	assert.Less(t, time.Since(start), 5*time.Second)
+	data, end := v16Stream(t, c, 3, 5*time.Second)
+	assert.Empty(t, data, "no status")
+	assert.NotZero(t, end, "the stream is closed")
+}
+
+// TestVaudit16StreamDeadlineOnTheWire checks PROTOCOL.md 6 ("Deadline"):
+// the opening request's "t" bounds the handler, whose context ends with
+// DeadlineExceeded, and the server sends the status deadline_exceeded
+// and closes; a "t" that has already passed (negative) ends it the same
+// way.
+func TestVaudit16StreamDeadlineOnTheWire(t *testing.T) {
+	_, addr, ends := v16Server(t)
+	c := helloRaw(t, addr)
+	for i, tc := range []int64{int64(100 * time.Millisecond), -1} {
+		id := uint32(3 + 2*i)
+		opening := append([]byte{0xc1}, request(0, "V16.Hold", []any{}, map[string]any{"t": tc})...)
+		c.write(yamuxFrame(1, 1, id, 0), dataFrame(id, 0, opening))
+		e := v16Ended(t, ends)
+		assert.ErrorIs(t, e.ctxErr, context.DeadlineExceeded, "t=%d", tc)
+		assert.Equal(t, ferry.CodeDeadlineExceeded, ferry.CodeOf(e.recv), "t=%d: %v", tc, e.recv)
+		data, end := v16Stream(t, c, id, 5*time.Second)
+		var msg []any
+		require.NoError(t, msgpack.Unmarshal(data, &msg), "t=%d: % x", tc, data)
+		assert.EqualValues(t, 4, parseResponse(t, msg).code(), "t=%d: %v", tc, msg)
+		assert.NotZero(t, end, "t=%d: closed", tc)
+	}
+}
