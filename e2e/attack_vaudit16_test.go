@@ -492,7 +492,10 @@ func TestVaudit16ShutdownBoundedByStreams(t *testing.T) {
 	const budget = 300 * time.Millisecond
 	r := v16Wait(t, v16Shutdown(s, budget), 10*time.Second, "Shutdown")
 	assert.ErrorIs(t, r.err, context.DeadlineExceeded)
-	assert.Less(t, r.took, budget+100*time.Millisecond+150*time.Millisecond, "Shutdown took %v with a budget of %v", r.took, budget)
+	// 100 ms, and room for a loaded machine running the race detector:
+	// what this catches is a wait for a write timeout or a close timeout.
+	assert.Less(t, r.took, budget+100*time.Millisecond+500*time.Millisecond, "Shutdown took %v with a budget of %v", r.took, budget)
+	t.Logf("Shutdown returned after %v with a budget of %v", r.took, budget)
 	e := v16Ended(t, ends)
 	assert.NotZero(t, e.got, "V16.Push sent messages before it was stopped")
 	assert.ErrorIs(t, e.ctxErr, context.Canceled)
@@ -513,7 +516,9 @@ func TestVaudit16DrainRefusesPartialOpening(t *testing.T) {
 	c := helloRaw(t, addr)
 	opening := streamOpening("V16.Hold")
 	c.write(yamuxFrame(1, 1, 3, 0), dataFrame(3, 0, opening[:len(opening)/2]))
-	require.Eventually(t, func() bool { return len(s.Conns()) == 1 && s.Conns()[0].Memory > 0 }, 10*time.Second, time.Millisecond)
+	// The server accepted it (its acknowledgement), before the go-away:
+	// a stream opened after that is reset by yamux, unread.
+	c.frameWhere(func(f yamuxFrameSeen) bool { return f.stream == 3 && f.flags&2 != 0 })
 	done := v16Shutdown(s, 10*time.Second)
 	f := c.frameWhere(func(f yamuxFrameSeen) bool { return f.stream == 3 && len(f.data) > 0 })
 	var msg []any
@@ -732,4 +737,39 @@ func TestVaudit16StreamDeadlineOnTheWire(t *testing.T) {
 		assert.EqualValues(t, 4, parseResponse(t, msg).code(), "t=%d: %v", tc, msg)
 		assert.NotZero(t, end, "t=%d: closed", tc)
 	}
+}
+
+// TestVaudit16ShutdownWithin100ms checks server.Shutdown's "Shutdown
+// returns at most 100 ms after ctx ends, whatever the handlers do", with
+// a streaming handler that ignores its context and a ctx that ends by
+// its deadline: the best of three rounds (one round may be delayed by a
+// loaded machine; before the fix, every round took 101-105 ms).
+func TestVaudit16ShutdownWithin100ms(t *testing.T) {
+	best := time.Hour
+	for range 3 {
+		s, addr, _ := v16Server(t)
+		release := make(chan struct{})
+		started := make(chan struct{}, 1)
+		require.NoError(t, s.HandleStream("V16.Stuck", server.Bidi, func(ctx context.Context, st *server.Stream) (any, error) {
+			started <- struct{}{}
+			<-release // ignores ctx
+			return nil, nil
+		}))
+		c, err := client.Dial(t.Context(), addr)
+		require.NoError(t, err)
+		_, err = c.NewStream(t.Context(), "V16.Stuck")
+		require.NoError(t, err)
+		v16Wait(t, started, 10*time.Second, "V16.Stuck's handler")
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		dl, _ := ctx.Deadline()
+		err = s.Shutdown(ctx)
+		after := time.Since(dl)
+		cancel()
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		t.Logf("Shutdown returned %v after its ctx's deadline", after)
+		best = min(best, after)
+		close(release)
+		c.Close()
+	}
+	assert.LessOrEqual(t, best, 100*time.Millisecond)
 }
