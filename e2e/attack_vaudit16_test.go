@@ -14,11 +14,13 @@ import (
 	"github.com/ferryrpc/ferry/examples/arith/arith"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/ferryrpc/ferry/transport"
+	"github.com/hashicorp/yamux"
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -772,4 +774,73 @@ func TestVaudit16ShutdownWithin100ms(t *testing.T) {
 		c.Close()
 	}
 	assert.LessOrEqual(t, best, 100*time.Millisecond)
+}
+
+// v16Abuses are the ways TestAttackVaudit16StreamMix misuses a streaming
+// call, each after the opening request: it writes the bytes, then closes
+// its side (close) or leaves the stream open, unread.
+var v16Abuses = []struct {
+	name  string
+	bytes func() []byte
+	close bool
+}{
+	{"past the limit", func() []byte { return v16Bin(4<<20, 0)[:7] }, false},
+	{"malformed", func() []byte { return append(frame("a"), 0x92, 0x05, 0x01) }, true},
+	{"too deep", func() []byte { return append([]byte{0x92, 0x03}, v16Nest(70, []byte{0x01})...) }, true},
+	{"half a frame", func() []byte { return v16Bin(64<<10, 0)[:32<<10] }, false},
+	{"closed before [4]", func() []byte { return frame("a") }, true},
+	{"wide frames", func() []byte { return []byte{0xdc, 0x00, 0x02, 0xcc, 0x03, 0xa1, 'a', 0xdd, 0, 0, 0, 1, 0x04} }, true},
+	{"just under the window, unread", func() []byte { return v16Bin(1<<20-64, 1) }, false},
+	{"a status from the caller", func() []byte { return []byte{0x94, 0x01, 0x00, 0xc0, 0xc0} }, true},
+}
+
+// TestAttackVaudit16StreamMix: 8 sessions open Echo.Chat streams on the
+// example server as fast as they can for 5 s, each misused in one of
+// v16Abuses' ways (messages past the limit, malformed and too deep
+// frames, half frames held, closes before [4], wide frames, a window's
+// worth never read, a caller's status), never reading a reply. A fresh
+// client is served all along, the RSS stays under its bound, and the
+// server is alive after.
+func TestAttackVaudit16StreamMix(t *testing.T) {
+	needAttacks(t)
+	s := besiege(t)
+	var opened atomic.Int64
+	opening := append([]byte{0xc1}, request(0, "Echo.Chat", []any{}, map[string]any{})...)
+	writes := make([][]byte, len(v16Abuses))
+	for i, abuse := range v16Abuses {
+		writes[i] = append(append([]byte(nil), opening...), abuse.bytes()...)
+	}
+	sessionAttackers(t, s.p.addr, 8, func(i int, a *attackSession) string {
+		var held []*yamux.Stream
+		defer func() {
+			for _, st := range held {
+				st.Close()
+			}
+		}()
+		fails := map[string]int{}
+		n := until(5*time.Second, 20_000, func(k int) bool {
+			j := (i + k) % len(v16Abuses)
+			abuse := v16Abuses[j]
+			st, err := a.sess.OpenStream()
+			if err != nil {
+				fails["open: "+err.Error()]++
+				return !a.sess.IsClosed()
+			}
+			_ = st.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := st.Write(writes[j]); err != nil {
+				fails[abuse.name+": "+err.Error()]++
+			}
+			if abuse.close || len(held) >= 256 {
+				st.Close()
+			} else {
+				held = append(held, st)
+			}
+			return !a.sess.IsClosed()
+		})
+		opened.Add(int64(n))
+		return fmt.Sprintf("%d streams opened, session closed %t, failures %v", n, a.sess.IsClosed(), fails)
+	})
+	t.Logf("%d streams opened", opened.Load())
+	assert.Positive(t, opened.Load())
+	s.finish()
 }
