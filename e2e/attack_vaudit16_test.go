@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
@@ -843,4 +844,42 @@ func TestAttackVaudit16StreamMix(t *testing.T) {
 	t.Logf("%d streams opened", opened.Load())
 	assert.Positive(t, opened.Load())
 	s.finish()
+}
+
+// TestVaudit16CancelBeforeOpening checks PROTOCOL.md 6 ("Cancel"): "a
+// receiver remembers a cancel for a stream it has not started serving
+// yet (Ferry keeps the newest 64) and cancels that call as it starts",
+// from a raw session: a $ferry.cancelstream for stream 5 sent before
+// stream 5 opens cancels its handler as it starts; after cancels for the
+// 65 streams 135, 133, … 7, the one for 7 is forgotten (the smallest id
+// goes first) and stream 7 is served, while 135 is canceled.
+func TestVaudit16CancelBeforeOpening(t *testing.T) {
+	_, addr, ends := v16Server(t)
+	c := helloRaw(t, addr)
+	cancelOf := func(id uint32) []byte {
+		return dataFrame(1, 0, notification("$ferry.cancelstream", []any{id}, map[string]any{}))
+	}
+	open := func(id uint32) { // a whole call: a message and [4]
+		c.write(yamuxFrame(1, 1, id, 0), dataFrame(id, 0, append(append(streamOpening("V16.Hold"), frame("m")...), closeSend...)))
+	}
+	c.write(cancelOf(5))
+	open(5)
+	e := v16Ended(t, ends)
+	assert.ErrorIs(t, e.ctxErr, context.Canceled, "remembered: %+v", e)
+	data, _ := v16Stream(t, c, 5, 5*time.Second)
+	assert.Empty(t, data, "no status for a canceled call")
+
+	for id := uint32(135); id >= 7; id -= 2 { // 65 cancels, the smallest id evicted first
+		c.write(cancelOf(id))
+	}
+	open(7) // 7's cancel was the oldest: forgotten
+	open(135)
+	e1, e2 := v16Ended(t, ends), v16Ended(t, ends)
+	canceled := 0
+	for _, e := range []v16End{e1, e2} {
+		if errors.Is(e.ctxErr, context.Canceled) {
+			canceled++
+		}
+	}
+	assert.Equal(t, 1, canceled, "of streams 7 (forgotten) and 135 (remembered): %+v %+v", e1, e2)
 }
