@@ -883,3 +883,43 @@ func TestVaudit16CancelBeforeOpening(t *testing.T) {
 	}
 	assert.Equal(t, 1, canceled, "of streams 7 (forgotten) and 135 (remembered): %+v %+v", e1, e2)
 }
+
+// TestVaudit16StreamPastMaxStreams checks what a Ferry client sees when it
+// opens a streaming call past the server's MaxStreams: no handler runs
+// for it, so the call fails not executed (client.Stream: "a call the
+// server refused before running its handler (a limit, ...) carries
+// ferry.NotExecuted"), with resource_exhausted (PROTOCOL.md 7), and the
+// calls within the bound go on. Before, the stream was closed unanswered
+// and the call failed with its outcome unknown.
+func TestVaudit16StreamPastMaxStreams(t *testing.T) {
+	cfg := transport.DefaultConfig()
+	cfg.MaxStreams = 2 // the call stream and one streaming call
+	s := server.New(server.WithConfig(cfg))
+	t.Cleanup(func() { s.Close() })
+	require.NoError(t, arith.Register(s))
+	c := dialTCP(t, s)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	first, err := client.OpenBidi[string, string](ctx, c, "Echo.Chat")
+	require.NoError(t, err)
+	require.NoError(t, first.Send(ptr("a")))
+	_, err = first.Recv()
+	require.NoError(t, err)
+
+	second, err := c.NewStream(ctx, "Echo.Chat")
+	if err == nil {
+		err = second.Send("b")
+		if err == nil {
+			err = second.Recv(new(string))
+		}
+		second.Close()
+	}
+	require.Error(t, err)
+	assert.True(t, ferry.NotExecuted(err), "a stream past MaxStreams was never served: %v", err)
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
+
+	require.NoError(t, first.Send(ptr("c")))
+	m, err := first.Recv()
+	require.NoError(t, err)
+	assert.Equal(t, "c", *m)
+}
