@@ -923,3 +923,58 @@ func TestVaudit16StreamPastMaxStreams(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "c", *m)
 }
+
+// TestVaudit16PeerStreamPastMaxStreams is TestVaudit16StreamPastMaxStreams
+// with the roles swapped (PROTOCOL.md 6, "Either side opens"): a stream a
+// server opens past its client's MaxStreams fails not executed.
+func TestVaudit16PeerStreamPastMaxStreams(t *testing.T) {
+	s := server.New()
+	t.Cleanup(func() { s.Close() })
+	type opened struct {
+		first, second error
+	}
+	result := make(chan opened, 1)
+	require.NoError(t, server.Handle(s, "V16.OpenTwo", func(ctx context.Context, _ *struct{}) (*bool, error) {
+		p := server.PeerFromContext(ctx)
+		var o opened
+		first, err := p.NewStream(ctx, "C.Hold")
+		if err == nil {
+			if err = first.Send("a"); err == nil {
+				err = first.Recv(new(string)) // served: the echo
+			}
+			defer first.Close()
+		}
+		o.first = err
+		second, err := p.NewStream(ctx, "C.Hold")
+		if err == nil {
+			err = second.Recv(new(string))
+			second.Close()
+		}
+		o.second = err
+		result <- o
+		return ptr(true), nil
+	}))
+	cfg := transport.DefaultConfig()
+	cfg.MaxStreams = 1
+	c := dialTCP(t, s, client.WithConfig(cfg), client.WithHandlers(func(c *client.Client) error {
+		return client.HandleBidi(c, "C.Hold", func(ctx context.Context, recv func() (*string, error), send func(*string) error) error {
+			for range 100 {
+				m, err := recv()
+				if err != nil {
+					return nil
+				}
+				if err := send(m); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}))
+	var ok bool
+	require.NoError(t, c.Call(t.Context(), "V16.OpenTwo", struct{}{}, &ok))
+	o := v16Wait(t, result, 10*time.Second, "the server's streams")
+	require.NoError(t, o.first)
+	require.Error(t, o.second)
+	assert.True(t, ferry.NotExecuted(o.second), "%v", o.second)
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(o.second), "%v", o.second)
+}
