@@ -978,3 +978,47 @@ func TestVaudit16PeerStreamPastMaxStreams(t *testing.T) {
 	assert.True(t, ferry.NotExecuted(o.second), "%v", o.second)
 	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(o.second), "%v", o.second)
 }
+
+// TestVaudit16CountOnTheWire checks the example server's Counter.Count
+// (examples/arith: "one request n, then the messages 1, 2, ..., n
+// (int64), then the end; n outside 0..1,000,000 is
+// ferry.CodeInvalidArgument") from a raw session: 200,000 messages come
+// in order, none dropped or repeated, across many window updates; a bad
+// n, a request of the wrong type and a stream with no request each end
+// with invalid_argument.
+func TestVaudit16CountOnTheWire(t *testing.T) {
+	_, addr := v15Server(t)
+	s := dialSession(t, addr)
+	const n = 200_000
+	st := s.openCall("Counter.Count")
+	st.write(frame(n), closeSend)
+	dec := msgpack.NewDecoder(st.r)
+	require.NoError(t, st.st.SetReadDeadline(time.Now().Add(30*time.Second)))
+	for i := range n {
+		var m []int64
+		require.NoError(t, dec.Decode(&m), "message %d", i)
+		if !assert.Equal(t, []int64{3, int64(i + 1)}, m, "message %d", i) {
+			break
+		}
+	}
+	var r []any
+	require.NoError(t, dec.Decode(&r))
+	assert.Nil(t, parseResponse(t, r).err, "%v", r)
+	st.ended()
+
+	for name, frames := range map[string][][]byte{
+		"n = -1":        {frame(-1), closeSend},
+		"n = 1,000,001": {frame(1_000_001), closeSend},
+		"n a string":    {frame("3"), closeSend},
+		"no request":    {closeSend},
+	} {
+		t.Run(name, func(t *testing.T) {
+			st := s.openCall("Counter.Count")
+			st.write(frames...)
+			msgs, r := st.status()
+			assert.Empty(t, msgs)
+			assert.EqualValues(t, 3, r.code(), "%v %v", r.err, r.ext)
+			st.ended()
+		})
+	}
+}
