@@ -862,7 +862,15 @@ func TestVaudit16CancelBeforeOpening(t *testing.T) {
 	open := func(id uint32) { // a whole call: a message and [4]
 		c.write(yamuxFrame(1, 1, id, 0), dataFrame(id, 0, append(append(streamOpening("V16.Hold"), frame("m")...), closeSend...)))
 	}
+	// A call answered after the cancel: the server has read the cancel
+	// before the stream opens (they travel on two streams, read by two
+	// goroutines).
+	roundTrip := func(id uint32) {
+		c.write(dataFrame(1, 0, request(id, "Arith.Add", []any{1, 2}, map[string]any{})))
+		c.frameWhere(func(f yamuxFrameSeen) bool { return f.stream == 1 && len(f.data) > 0 })
+	}
 	c.write(cancelOf(5))
+	roundTrip(2)
 	open(5)
 	e := v16Ended(t, ends)
 	assert.ErrorIs(t, e.ctxErr, context.Canceled, "remembered: %+v", e)
@@ -872,6 +880,7 @@ func TestVaudit16CancelBeforeOpening(t *testing.T) {
 	for id := uint32(135); id >= 7; id -= 2 { // 65 cancels, the smallest id evicted first
 		c.write(cancelOf(id))
 	}
+	roundTrip(3)
 	open(7) // 7's cancel was the oldest: forgotten
 	open(135)
 	e1, e2 := v16Ended(t, ends), v16Ended(t, ends)
