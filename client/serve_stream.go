@@ -100,20 +100,43 @@ func (c *Client) acceptStreams() {
 			c.accepting = false
 		}
 		full := c.nserved >= c.cfg.MaxStreams
-		if !full {
+		refuse := full && c.refusing < stream.MaxRefusing
+		switch {
+		case !full:
 			c.nserved++
+			c.served.Add(1)
+		case refuse:
+			c.refusing++
 			c.served.Add(1)
 		}
 		c.smu.Unlock()
-		if full {
-			st.Close()
-		} else {
+		switch {
+		case !full:
 			go c.serveAccepted(st)
+		case refuse:
+			go c.refusePastMax(st)
+		default:
+			st.Close() // past MaxStreams, with refusals already being written
 		}
 		if idle {
 			return
 		}
 	}
+}
+
+// errPastMaxStreams refuses a stream the server opened past MaxStreams.
+var errPastMaxStreams = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "too many streams open on this connection (MaxStreams)"))
+
+// refusePastMax answers a stream the server opened past MaxStreams, unread,
+// with a final status refusing it, not executed, and closes it.
+func (c *Client) refusePastMax(st net.Conn) {
+	defer c.served.Done()
+	defer func() {
+		c.smu.Lock()
+		c.refusing--
+		c.smu.Unlock()
+	}()
+	stream.Refuse(st, c.limits, c.cfg.WriteTimeout, errPastMaxStreams)
 }
 
 // serveAccepted serves a stream the accept loop took, in a goroutine of

@@ -331,8 +331,9 @@ func (st *wireStream) read2(req []byte) []any {
 
 // TestDocsMaxStreams checks PROTOCOL.md 7 and SECURITY.md against the
 // example server: "At most MaxStreams (1,024) streams are served at once;
-// more are closed as they arrive", and the session keeps serving the
-// others.
+// more are refused as they arrive, unread: each is answered with a
+// streaming call's final status, resource_exhausted, "n": true, … and
+// closed", and the session keeps serving the others.
 func TestDocsMaxStreams(t *testing.T) {
 	const maxStreams = 1024
 	srv := startArith(t, buildArithServer(t))
@@ -355,9 +356,13 @@ func TestDocsMaxStreams(t *testing.T) {
 	extra := &wireStream{t: t, st: extraSt, r: bufio.NewReader(extraSt)}
 	_, err = extraSt.Write(append(append([]byte{0xc1}, request(0, "Echo.Chat", []any{}, map[string]any{})...), frame("more")...))
 	t.Logf("writing on the stream past the bound: %v", err)
+	msgs, refused := extra.status()
+	assert.Empty(t, msgs, "nothing of the stream past the bound is read")
+	assert.EqualValues(t, 8, refused.code(), "%v %v", refused.err, refused.ext)
+	assert.Equal(t, true, refused.ext["n"], "not executed")
 	require.NoError(t, extra.st.SetReadDeadline(time.Now().Add(10*time.Second)))
 	n, err := io.Copy(io.Discard, extra.r)
-	assert.Zero(t, n, "the stream past the bound is closed without an answer")
+	assert.Zero(t, n, "nothing follows the refusal")
 	t.Logf("the stream past the bound: %v", err)
 	var ne interface{ Timeout() bool }
 	if errorsAsTimeout(err, &ne) {

@@ -50,6 +50,7 @@ type netConn struct {
 	authFailures   int  // AuthFunc runs that did not succeed (or are running)
 	identity       any
 	nstreams       int
+	refusing       int // streams past MaxStreams being answered (refusePastMax)
 	sess           *transport.Session
 	engines        map[*engine.Channel]struct{}
 	callStreams    int // session call streams set up so far (callStreamCost)

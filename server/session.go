@@ -191,8 +191,12 @@ func (c *netConn) settle(st net.Conn, in bool) {
 // a graceful close taking the last ones from the backlog) in a goroutine
 // of its own.
 func (c *netConn) serveAccepted(st net.Conn) {
-	if !c.openStream() {
-		st.Close() // past MaxStreams
+	if ok, refuse := c.openStream(); !ok {
+		if refuse {
+			go c.refusePastMax(st)
+		} else {
+			st.Close() // past MaxStreams, with refusals already being written
+		}
 		return
 	}
 	go func() {
@@ -204,17 +208,46 @@ func (c *netConn) serveAccepted(st net.Conn) {
 }
 
 // openStream counts a session stream and its goroutine in, unless
-// MaxStreams are open or the session ended.
-func (c *netConn) openStream() bool {
+// MaxStreams are open or the session ended. Past MaxStreams, refuse says
+// that a refusal's goroutine (refusePastMax) is counted in instead, if
+// fewer than stream.MaxRefusing are running.
+func (c *netConn) openStream() (ok, refuse bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.nstreams >= c.s.opts.cfg.MaxStreams || c.acceptEnded {
-		return false
+	switch {
+	case c.acceptEnded:
+		return false, false
+	case c.nstreams >= c.s.opts.cfg.MaxStreams:
+		if c.refusing >= stream.MaxRefusing {
+			return false, false
+		}
+		c.refusing++
+		c.streams.Add(1)
+		return false, true
 	}
 	c.nstreams++
 	c.unsettled++ // until settle: counted from Accept, before its goroutine runs
 	c.streams.Add(1)
-	return true
+	return true, false
+}
+
+// errPastMaxStreams refuses a stream opened past MaxStreams.
+var errPastMaxStreams = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "too many streams open on this connection (MaxStreams)"))
+
+// refusePastMax answers a stream opened past MaxStreams, unread, with a
+// streaming call's final status refusing it (resource_exhausted, not
+// executed), and closes it. A Ferry client opens streaming calls on every
+// stream after its call stream: such a call fails not executed instead
+// of with its outcome unknown (a call stream would read the status as a
+// refusal of its msgid 0).
+func (c *netConn) refusePastMax(st net.Conn) {
+	defer c.streams.Done()
+	defer func() {
+		c.mu.Lock()
+		c.refusing--
+		c.mu.Unlock()
+	}()
+	stream.Refuse(st, engine.Limits(c.s.opts.cfg), c.s.opts.cfg.WriteTimeout, errPastMaxStreams)
 }
 
 // drainBacklog serves the streams the session accepted before its go-away

@@ -35,7 +35,8 @@ const (
 
 // StreamHandler serves one streaming call. Its returned value is sent to
 // the caller as the stream's result, and its error as the stream's status,
-// encoded as for a unary call (code, message, details). A ServerStream
+// encoded as for a unary call (code, message, details; a result past
+// MaxMessageSize is replaced by a CodeResourceExhausted error). A ServerStream
 // handler reads its single request with st.Recv: the caller sends it as
 // the stream's first message (client.Stream.Send, then CloseSend; the
 // opening request's params are always empty). If ctx's deadline passes

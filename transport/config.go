@@ -75,7 +75,10 @@ type Config struct {
 	SniffTimeout time.Duration
 	// MaxStreams bounds the streams a peer may keep open at once in one
 	// session (call streams and streaming calls); a stream beyond it is
-	// closed at once. Default 1024; range 1 to 65536.
+	// refused at once, unread: answered with the final status of a
+	// streaming call refused with CodeResourceExhausted, not executed (or,
+	// while 16 such answers are being written, closed unanswered).
+	// Default 1024; range 1 to 65536.
 	MaxStreams int
 	// MemoryBudget bounds the bytes one connection can make this side
 	// hold: data buffered for its streams (open ones, and ones closed or

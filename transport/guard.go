@@ -65,6 +65,7 @@ type guard struct {
 	acct       accounts
 	onOpen     func() // called for every stream the peer opens; under mu
 	early      int    // streams the peer opened before onOpen was set; under mu
+	fins              // data frames' closes, moved behind their bodies
 }
 
 func newGuard(c net.Conn, accepting bool, b *Budget, closeTimeout time.Duration) *guard {
@@ -74,14 +75,41 @@ func newGuard(c net.Conn, accepting bool, b *Budget, closeTimeout time.Duration)
 		acct:  accounts{budget: b, closeTimeout: closeTimeout, streams: map[uint32]*account{}}}
 }
 
+// Read returns the peer's bytes to yamux: frame headers only whole (a
+// header's first bytes wait for the rest), as the guard checked them,
+// with a data frame's close moved behind its body (splitFIN).
 func (g *guard) Read(p []byte) (int, error) {
-	if err := g.later; err != nil {
-		g.later = nil
-		return g.failed(0, err)
+	for range 2 * len(g.hdr) { // each read brings a byte at least, and a header has 12
+		if len(g.out) > 0 {
+			n := copy(p, g.out)
+			g.out = g.out[n:]
+			return n, nil
+		}
+		if err := g.later; err != nil {
+			g.later = nil
+			return g.failed(0, err)
+		}
+		read := g.readOnce
+		if len(p) < minGuardRead {
+			read = g.readSmall
+		}
+		if n, err := read(p); n > 0 || err != nil {
+			return n, err
+		}
 	}
-	n, err := g.Conn.Read(p)
-	if n > 0 {
-		if gerr := g.inspect(p[:n]); gerr != nil {
+	return 0, nil
+}
+
+// readOnce reads from the connection once, after the header bytes held
+// back by the last read, and returns what yamux may have of it: all but
+// the first bytes of a header still incomplete.
+func (g *guard) readOnce(p []byte) (int, error) {
+	k := copy(p, g.hdr[:g.hn]) // inspect collects them again, with the rest
+	g.hn = 0
+	n, err := g.Conn.Read(p[k:])
+	if n += k; n > 0 {
+		var gerr error
+		if n, gerr = g.pass(p, n); gerr != nil {
 			g.ended(gerr) // before the close, which fails a write in flight with an error of its own
 			g.Conn.Close()
 			n, err = 0, gerr
@@ -182,23 +210,33 @@ func (g *guard) ended(err error) {
 	g.mu.Unlock()
 }
 
+// inspect checks the frame headers in b, which holds every header that
+// starts in it whole but for the last one, and notes where a frame's
+// close goes (splitFIN).
 func (g *guard) inspect(b []byte) error {
-	for len(b) > 0 {
+	for i := 0; i < len(b); {
 		if g.body > 0 {
-			k := min(uint32(len(b)), g.body)
+			k := min(uint32(len(b)-i), g.body)
 			g.body -= k
-			b = b[k:]
+			i += int(k)
+			if g.body == 0 && g.finAfter {
+				g.finAfter = false
+				g.cuts = append(g.cuts, finCut{at: i, id: g.finID})
+			}
 			continue
 		}
-		k := copy(g.hdr[g.hn:], b)
+		k := copy(g.hdr[g.hn:], b[i:])
 		g.hn += k
-		b = b[k:]
+		i += k
 		if g.hn < len(g.hdr) {
 			return nil
 		}
 		g.hn = 0
 		if err := g.frame(); err != nil {
 			return err
+		}
+		if i >= len(g.hdr) { // the header is wholly in b, as Read passes it
+			g.splitFIN(b[i-len(g.hdr) : i])
 		}
 	}
 	return nil

@@ -78,6 +78,9 @@ func (d *Dialer) Open(ctx context.Context, info *ferry.StreamInfo) (ferry.Client
 	}
 	if err := sc.WriteOpen(method, ext); err != nil {
 		st.Close()
+		if fe, ok := err.(*ferry.Error); ok { //nolint:errorlint // the stream layer's own refusal (past the message limit), never wrapped
+			return nil, ferry.MarkNotExecuted(fe)
+		}
 		return nil, openError(ctx, err)
 	}
 	s := &call{c: sc, cnt: cnt, d: d, ctx: ctx, id: transport.StreamID(st), cut: make(chan struct{})}

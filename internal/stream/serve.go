@@ -13,6 +13,7 @@ import (
 	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/hashicorp/yamux"
 )
 
 // Serving runs streaming calls for one side: a server's for the streams
@@ -169,8 +170,10 @@ func (s *served) Recv(v any) error {
 }
 
 func (s *served) wrap(err error) *ferry.Error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		s.cancel() // the caller closed the stream without finishing: it gave up
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, yamux.ErrConnectionReset) {
+		// The caller closed or reset the stream without finishing: it
+		// gave up (PROTOCOL.md 6, "Cancel").
+		s.cancel()
 	}
 	if ctxErr := s.ctx.Err(); ctxErr != nil {
 		return status.Context(ctxErr)

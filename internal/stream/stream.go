@@ -232,7 +232,9 @@ func (c *Call) CloseSend() error {
 
 // SendStatus writes the final frame: [1, 0, nil, result] on success,
 // [1, 0, error, nil, ext] on failure (internal/status encodes it as for a
-// unary call). Send fails after it.
+// unary call). A result past the message limit is replaced by a
+// CodeResourceExhausted error, as a unary call's reply is. Send fails
+// after it.
 func (c *Call) SendStatus(result any, herr error) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -242,11 +244,16 @@ func (c *Call) SendStatus(result any, herr error) error {
 		if herr == nil {
 			b = msgpack.AppendNil(append(msgpack.AppendArrayHeader(b, 4), wire.TypeResponse, 0))
 			var err error
-			if b, err = c.enc.Append(b, result); err == nil {
+			b, err = c.enc.Append(b, result)
+			switch size := len(b) - mark; {
+			case err != nil:
+				herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the result: %v", err)
+			case size > c.limit:
+				herr = ferry.Errorf(ferry.CodeResourceExhausted, "the result (%d bytes) is larger than the %d-byte message limit", size, c.limit)
+			default:
 				return b, nil
 			}
 			b = b[:mark]
-			herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the result: %v", err)
 		}
 		return status.AppendError(b, 0, herr, true), nil
 	})
@@ -278,7 +285,8 @@ func (c *Call) Recv(v any) error {
 	if err != nil {
 		return err
 	}
-	if len(b) >= 2 && b[0] == dataHeader && b[1] == wire.TypeStreamData {
+	kind, payload := frameOf(b)
+	if kind == wire.TypeStreamData {
 		if v == nil {
 			return nil
 		}
@@ -286,18 +294,18 @@ func (c *Call) Recv(v any) error {
 			// What the message decodes into is charged while it is
 			// decoded: maps and boxed values make far more of a byte
 			// than the reader's buffer held (registry.DecodeCost).
-			cost := registry.DecodeCostOf(reflect.TypeOf(v), len(b)-2, c.rd.Items(), c.rd.MapItems())
+			cost := registry.DecodeCostOf(reflect.TypeOf(v), len(payload), c.rd.Items(), c.rd.MapItems())
 			if !c.dacct.Charge(cost) {
-				return ferry.Errorf(ferry.CodeResourceExhausted, "a message of %d bytes would decode into %T past the connection's memory budget", len(b)-2, v)
+				return ferry.Errorf(ferry.CodeResourceExhausted, "a message of %d bytes would decode into %T past the connection's memory budget", len(payload), v)
 			}
 			defer c.dacct.Release(cost)
 		}
-		if err := c.dec.Decode(b[2:], v); err != nil {
+		if err := c.dec.Decode(payload, v); err != nil {
 			return ferry.Errorf(ferry.CodeInvalidArgument, "cannot decode the message into %T: %v", v, err)
 		}
 		return nil
 	}
-	if len(b) == 2 && b[0] == endHeader && b[1] == wire.TypeStreamEnd {
+	if kind == wire.TypeStreamEnd {
 		return ErrEnd
 	}
 	m, err := wire.Parse(b)
@@ -312,6 +320,34 @@ func (c *Call) Recv(v any) error {
 	c.result = append([]byte(nil), m.Result...)
 	c.final.Store(true)
 	return io.EOF
+}
+
+// frameOf returns the type of a message frame ([3, payload], with its
+// payload) or of an end frame ([4]), or 0 for any other frame. The array
+// header and the type may come in any width (PROTOCOL.md 6: the frames
+// are msgpack arrays, and an integer's width is the encoder's choice);
+// the minimal encoding, which Ferry writes, is checked first.
+func frameOf(b []byte) (kind int, payload []byte) {
+	switch {
+	case len(b) >= 2 && b[0] == dataHeader && b[1] == wire.TypeStreamData:
+		return wire.TypeStreamData, b[2:]
+	case len(b) == 2 && b[0] == endHeader && b[1] == wire.TypeStreamEnd:
+		return wire.TypeStreamEnd, nil
+	}
+	n, off, ok := msgpack.ArrayLen(b)
+	if !ok || n < 1 || n > 2 {
+		return 0, nil
+	}
+	typ, tl, err := msgpack.ReadUint(b[off:])
+	switch {
+	case err != nil:
+		return 0, nil
+	case n == 2 && typ == wire.TypeStreamData:
+		return wire.TypeStreamData, b[off+tl:] // b is one whole value: the payload is the rest
+	case n == 1 && typ == wire.TypeStreamEnd && off+tl == len(b):
+		return wire.TypeStreamEnd, nil
+	}
+	return 0, nil
 }
 
 // Final reports whether the final status has arrived.
@@ -388,4 +424,24 @@ func (c *Call) Bound(acct wire.Account, stall time.Duration) {
 			c.rwc.Close()
 		})
 	}
+}
+
+// MaxRefusing bounds the streams past MaxStreams that one connection
+// answers at once with Refuse; beyond it they are closed unanswered, so
+// that a peer that does not read cannot make this side hold a goroutine
+// for each stream it opens.
+const MaxRefusing = 16
+
+// Refuse answers a stream that will not be served, unread, with a final
+// status refusing it (err, marked not executed by the caller), and closes
+// it, waiting at most timeout for the write: a caller then fails its call
+// as not executed, where a stream closed unanswered leaves its outcome
+// unknown (a call stream, which no Ferry peer opens past its first, would
+// read the status as a refusal of its msgid 0).
+func Refuse(st net.Conn, lim wire.Limits, timeout time.Duration, err *ferry.Error) {
+	sc := New(st, lim)
+	sc.BoundWrites(nil, timeout)
+	_ = sc.SendStatus(nil, err)
+	sc.Close()
+	st.Close()
 }
