@@ -89,13 +89,16 @@ func (s *Stream) CloseSend() error { return s.cs.CloseSend() }
 // Recv receives the next message into v. It returns io.EOF when the
 // handler finished successfully (its result is then available from
 // Result), and the handler's error as a *ferry.Error when it failed. A
-// message that does not decode into v is dropped with CodeInvalidArgument,
-// and the call goes on: the next Recv reads the next message.
+// message that does not decode into v is dropped with CodeInternal, not
+// flagged ferry.NotExecuted, as a unary reply that does not fit fails its
+// call (PROTOCOL.md 2.1), and the call goes on: the next Recv reads the
+// next message.
 func (s *Stream) Recv(v any) error { return s.cs.Recv(v) }
 
 // Result decodes the handler's returned value into v once Recv has
 // returned io.EOF; before that it returns a *ferry.Error with
-// CodeFailedPrecondition.
+// CodeFailedPrecondition. A result that does not fit v is CodeInternal, as
+// for Recv.
 func (s *Stream) Result(v any) error { return s.cs.Result(v) }
 
 // Close releases the stream, cancelling the call if it has not finished:
