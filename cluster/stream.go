@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
+	istream "github.com/ferryrpc/ferry/internal/stream"
 )
 
 // maxReplay bounds the messages a stream keeps to send again on another
@@ -268,14 +269,15 @@ func (s *stream) Recv(m any) error {
 		cs, gen := s.cs, s.gen
 		s.mu.Unlock()
 		err := cs.Recv(m)
+		dropped := errors.Is(err, istream.ErrDropped) // a message came that m cannot hold: the stream goes on
 		s.mu.Lock()
-		if gen == s.gen && (err == nil || err == io.EOF) {
+		if gen == s.gen && (err == nil || err == io.EOF || dropped) {
 			s.committed, s.sent = true, nil // the handler started
 		}
 		switch {
-		case err == nil:
+		case err == nil, dropped:
 			s.mu.Unlock()
-			return nil
+			return err
 		case err == io.EOF:
 			if gen == s.gen {
 				s.finish(nil)
