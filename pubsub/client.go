@@ -51,7 +51,7 @@ const unsubscribeWait = time.Second
 // server ends it, or when the connection ends. An empty topic is an error
 // of code ferry.CodeInvalidArgument.
 func Subscribe(ctx context.Context, c *client.Client, topic string, opts ...SubOption) (*Subscription, error) {
-	args := &SubscribeArgs{Topic: topic}
+	args := &SubscribeArgs{Topic: topic, Max: c.MaxMessageSize()}
 	for _, o := range opts {
 		o(args)
 	}
