@@ -41,7 +41,7 @@ func (c *Client) hedge(ctx context.Context, method string, args, reply any) erro
 			err := e.call(ctx, conn, method, args, &raw)
 			results <- hedgeResult{raw: raw, err: err}
 		}) {
-			e.done(conn, nil)
+			e.done(ctx, conn, nil)
 			last = errClientClosed
 			return false
 		}

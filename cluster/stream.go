@@ -109,7 +109,7 @@ func (s *stream) open(cause error) error {
 			s.gen++
 			return nil
 		}
-		e.done(conn, err)
+		e.done(s.ctx, conn, err)
 		s.tried = append(s.tried, e)
 		if !ferry.NotExecuted(err) || !s.c.retryable(s.ctx, s.method, err, s.attempt) {
 			if ferry.CodeOf(err) != ferry.CodeCanceled { // the caller's cancel is no failure
@@ -187,7 +187,7 @@ func (s *stream) fail(err error) error {
 func (s *stream) finish(err error) {
 	if !s.ended {
 		s.ended = true
-		s.e.done(s.conn, err)
+		s.e.done(s.ctx, s.conn, err)
 	}
 }
 

@@ -1,10 +1,14 @@
 package cluster_test
 
 import (
+	"context"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/cluster"
+	"github.com/ferryrpc/ferry/resolver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -32,4 +36,51 @@ func TestVreview13StreamMessageThatDoesNotFitKeepsTheCall(t *testing.T) {
 	require.NoError(t, st.CloseSend())
 	assert.Equal(t, io.EOF, st.Recv(&m))
 	assert.Equal(t, int64(0), c.StreamStats().Failed, "no stream failed")
+}
+
+// TestVreview13CallersMistakesOpenNoBreaker: the circuit breaker opens
+// "after failures consecutive failed calls (unavailable, deadline exceeded,
+// resource exhausted)" of an endpoint, and EndpointInfo.Failures counts
+// "attempts that failed for want of the endpoint". A request over the
+// caller's own MaxMessageSize fails at the caller (resource_exhausted, not
+// executed: PROTOCOL.md 5) without reaching any endpoint: it says nothing
+// of the endpoints, and must not take healthy ones out of rotation.
+func TestVreview13CallersMistakesOpenNoBreaker(t *testing.T) {
+	a, b := startNode(t, "a"), startNode(t, "b")
+	c := newClient(t, resolver.Static(addrs(a, b)...), cluster.WithCircuitBreaker(2, time.Minute))
+	waitReady(t, c, 2)
+	ctx := t.Context()
+	big := make([]byte, 5<<20) // over the default 4 MiB
+	for i := range 4 {
+		err := c.Call(ctx, "Svc.Who", big, nil)
+		require.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "call %d: %v", i, err)
+		assert.True(t, ferry.NotExecuted(err))
+	}
+	for _, n := range []*node{a, b} {
+		e := endpointInfo(c, n.addr)
+		assert.Equal(t, "ready", e.State, "%s", n.addr)
+		assert.Equal(t, int64(0), e.Failures, "%s", n.addr)
+	}
+	var who string
+	require.NoError(t, c.Call(ctx, "Svc.Who", nil, &who), "a healthy cluster still serves")
+}
+
+// TestVreview13ExpiredCallerOpensNoBreaker: a call whose context had
+// already ended when it was made never leaves the caller; it says nothing
+// of the endpoint either.
+func TestVreview13ExpiredCallerOpensNoBreaker(t *testing.T) {
+	a := startNode(t, "a")
+	c := newClient(t, resolver.Static(a.addr), cluster.WithCircuitBreaker(2, time.Minute))
+	waitReady(t, c, 1)
+	expired, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+	defer cancel()
+	for i := range 4 {
+		err := c.Call(expired, "Svc.Who", nil, nil)
+		require.Equal(t, ferry.CodeDeadlineExceeded, ferry.CodeOf(err), "call %d: %v", i, err)
+	}
+	e := endpointInfo(c, a.addr)
+	assert.Equal(t, "ready", e.State)
+	assert.Equal(t, int64(0), e.Failures)
+	var who string
+	require.NoError(t, c.Call(t.Context(), "Svc.Who", nil, &who), "a healthy cluster still serves")
 }
