@@ -9,6 +9,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/cluster"
 	"github.com/ferryrpc/ferry/resolver"
+	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -83,4 +84,44 @@ func TestVreview13ExpiredCallerOpensNoBreaker(t *testing.T) {
 	assert.Equal(t, int64(0), e.Failures)
 	var who string
 	require.NoError(t, c.Call(t.Context(), "Svc.Who", nil, &who), "a healthy cluster still serves")
+}
+
+// TestVreview13HedgedRepliesDecodeAsUnhedged: a hedged call decodes its
+// reply by the same rules as any call (PROTOCOL.md 2.1: "Replies are
+// decoded by the same conversion rules on the caller's side, but for one:
+// a map none of whose keys names a field of the reply's struct is not
+// refused"), with the same codes.
+func TestVreview13HedgedRepliesDecodeAsUnhedged(t *testing.T) {
+	a := startNodeWith(t, "a", func(*node) []server.Option { return nil }, func(n *node) {})
+	require.NoError(t, server.Handle(a.srv, "V13.Map", func(ctx context.Context, _ *struct{}) (*map[string]int, error) {
+		m := map[string]int{"x": 1}
+		return &m, nil
+	}))
+	require.NoError(t, server.Handle(a.srv, "V13.Frac", func(ctx context.Context, _ *struct{}) (*float64, error) {
+		f := 3.5
+		return &f, nil
+	}))
+	require.NoError(t, server.Handle(a.srv, "V13.Bytes", func(ctx context.Context, _ *struct{}) (*string, error) {
+		s := "abc"
+		return &s, nil
+	}))
+	plain := newClient(t, resolver.Static(a.addr))
+	hedged := newClient(t, resolver.Static(a.addr), cluster.WithHedging(time.Minute), cluster.WithIdempotent("V13.Map", "V13.Frac", "V13.Bytes"))
+	waitReady(t, plain, 1)
+	waitReady(t, hedged, 1)
+	ctx := t.Context()
+	for _, c := range []*cluster.Client{plain, hedged} {
+		var st struct{ A int }
+		assert.NoError(t, c.Call(ctx, "V13.Map", nil, &st), "a map with no field of the reply's struct")
+		var n int
+		err := c.Call(ctx, "V13.Frac", nil, &n)
+		assert.Equal(t, ferry.CodeInternal, ferry.CodeOf(err), "%v", err)
+		assert.False(t, ferry.NotExecuted(err))
+		b := make([]byte, 0, 8)
+		require.NoError(t, c.Call(ctx, "V13.Bytes", nil, &b))
+		assert.Equal(t, "abc", string(b))
+	}
+	errPlain := plain.Call(ctx, "V13.Frac", nil, new(int))
+	errHedged := hedged.Call(ctx, "V13.Frac", nil, new(int))
+	assert.Equal(t, errPlain.Error(), errHedged.Error())
 }

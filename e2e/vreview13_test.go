@@ -58,6 +58,8 @@ func TestVreview13ReplyThatDoesNotFitSameCodeOnAStream(t *testing.T) {
 	err = st.Recv(&n)
 	assert.Equal(t, ferry.CodeOf(unary), ferry.CodeOf(err), "Recv of a message that does not fit: %v", err)
 	assert.False(t, ferry.NotExecuted(err))
+	assert.Equal(t, `ferry: internal: cannot decode the result into *int: want an integer, got "seven"`, unary.Error())
+	assert.Equal(t, `ferry: internal: cannot decode the message into *int: want an integer, got "seven"`, err.Error(), "one \"ferry:\" prefix")
 	require.NoError(t, st.Recv(&n), "the call goes on")
 	assert.Equal(t, 8, n)
 	require.NoError(t, st.CloseSend())

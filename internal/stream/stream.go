@@ -292,7 +292,7 @@ func (c *Call) Recv(v any) error {
 			if c.serving {
 				code = ferry.CodeInvalidArgument
 			}
-			return ferry.WrapError(code, ErrDropped, fmt.Sprintf("cannot decode the message into %T: %v", v, err))
+			return ferry.WrapError(code, ErrDropped, fmt.Sprintf("cannot decode the message into %T: %s", v, msgpack.Reason(err)))
 		}
 		return nil
 	}
@@ -329,7 +329,7 @@ func (c *Call) Result(v any) error {
 		return nil
 	}
 	if err := c.dec.Decode(c.result, v); err != nil {
-		return ferry.Errorf(ferry.CodeInternal, "cannot decode the result into %T: %v", v, err)
+		return ferry.Errorf(ferry.CodeInternal, "cannot decode the result into %T: %s", v, msgpack.Reason(err))
 	}
 	return nil
 }
