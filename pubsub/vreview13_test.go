@@ -3,7 +3,9 @@ package pubsub_test
 import (
 	"testing"
 
+	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/ferrytest"
 	"github.com/ferryrpc/ferry/pubsub"
 	"github.com/ferryrpc/ferry/server"
@@ -56,4 +58,33 @@ func TestVreview13SubscriberWithASmallerLimit(t *testing.T) {
 		assert.Len(t, got, limit-12, "a frame of exactly the subscriber's limit arrives")
 		assert.Equal(t, uint64(2), sub.Dropped(), "one byte more is dropped")
 	})
+}
+
+// TestVreview13NextOfAMessageThatDoesNotFit: a message that does not
+// decode into Next's v is a reply that does not fit, as for client.Stream's
+// Recv: a *ferry.Error with CodeInternal (codec.ErrDecode still found with
+// errors.Is), that message dropped, and the subscription goes on.
+func TestVreview13NextOfAMessageThatDoesNotFit(t *testing.T) {
+	b := pubsub.NewBroker()
+	s := server.New()
+	require.NoError(t, b.Register(s))
+	t.Cleanup(func() { s.Close() })
+	c := ferrytest.Pipe(t, s)
+	ctx := t.Context()
+	sub, err := pubsub.Subscribe(ctx, c, "t")
+	require.NoError(t, err)
+	defer sub.Close()
+	_, err = b.Publish(ctx, "t", "seven")
+	require.NoError(t, err)
+	_, err = b.Publish(ctx, "t", 8)
+	require.NoError(t, err)
+	var n int
+	err = sub.Next(ctx, &n)
+	var fe *ferry.Error
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, ferry.CodeInternal, fe.Code)
+	assert.Equal(t, `ferry: internal: cannot decode the message into *int: want an integer, got "seven"`, err.Error())
+	assert.ErrorIs(t, err, codec.ErrDecode)
+	require.NoError(t, sub.Next(ctx, &n), "the subscription goes on")
+	assert.Equal(t, 8, n)
 }
