@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/stream"
 )
 
@@ -53,7 +54,7 @@ func (c *Client) newStream(ctx context.Context, method string, kind ferry.Stream
 	}
 	if err := c.Err(); err != nil {
 		// The session may take a moment longer to notice: open nothing.
-		return nil, ferry.MarkNotExecuted(ferry.FromError(err))
+		return nil, ferry.MarkNotExecuted(status.NotSent(err)) // as a unary call gets it
 	}
 	cs, err := stream.Open(ctx, c.sic, &ferry.StreamInfo{Method: method, Kind: kind}, c.dialer.Open)
 	if err != nil {
