@@ -21,8 +21,10 @@
 // Authorization: a Policy allows or denies methods per identity (exact
 // method, "Service.*", or "*"; deny wins; anything not allowed is denied).
 // Its Interceptor refuses a call before its handler with
-// CodePermissionDenied and ferry.NotExecuted true; its Allow method is the
-// same decision as a plain function, for other kinds of interceptors.
+// CodePermissionDenied and ferry.NotExecuted true, and its StreamInterceptor
+// does the same for streaming calls: install both, or a streaming method
+// is open to every identity; its Allow method is the same decision as a
+// plain function, for other kinds of interceptors.
 //
 //	tokens, _ := auth.LoadTokens("/etc/ferry/tokens", logger)
 //	policy, _ := auth.NewPolicy(
@@ -33,6 +35,7 @@
 //		server.WithTLS(tlsConfig),
 //		server.WithAuth(tokens.Authenticate),
 //		server.WithInterceptors(stats.Interceptor(), policy.Interceptor()),
+//		server.WithStreamInterceptors(policy.StreamInterceptor()),
 //	)
 //
 // examples/secure puts mutual TLS, tokens and a policy together.

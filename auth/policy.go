@@ -42,8 +42,11 @@ type Rule struct {
 // deny rule written in the wrong case still denies.
 //
 // Install it with server.WithInterceptors(policy.Interceptor()) and, for
-// calls a server makes to a client (peer mode), on the client with
-// client.WithServerInterceptors(policy.Interceptor()); there the caller's
+// streaming calls, server.WithStreamInterceptors(policy.StreamInterceptor())
+// (without it streaming methods are open to every identity); for calls a
+// server makes to a client (peer mode), on the client with
+// client.WithServerInterceptors(policy.Interceptor()) (and
+// client.WithStreamServerInterceptors); there the caller's
 // identity is what client.WithServerAuth returned for the server (none
 // without it: only "*" rules apply). It is safe for concurrent use.
 type Policy struct {
