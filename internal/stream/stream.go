@@ -217,7 +217,8 @@ func (c *Call) CloseSend() error {
 
 // SendStatus writes the final frame: [1, 0, nil, result] on success,
 // [1, 0, error, nil, ext] on failure (internal/status encodes it as for a
-// unary call). Send fails after it.
+// unary call), and in place of a result that does not encode or passes the
+// message limit. Send fails after it.
 func (c *Call) SendStatus(result any, herr error) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -227,11 +228,18 @@ func (c *Call) SendStatus(result any, herr error) error {
 		if herr == nil {
 			b = msgpack.AppendNil(append(msgpack.AppendArrayHeader(b, 4), wire.TypeResponse, 0))
 			var err error
-			if b, err = c.enc.Append(b, result); err == nil {
+			b, err = c.enc.Append(b, result)
+			switch size := len(b) - mark; {
+			case err != nil:
+				herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the result: %v", err)
+			case size > c.limit:
+				// Replaced, as a unary reply past the limit is (PROTOCOL.md 5):
+				// dropped, it would leave the caller without a status.
+				herr = ferry.Errorf(ferry.CodeResourceExhausted, "the result (%d bytes) is larger than the %d-byte message limit", size, c.limit)
+			default:
 				return b, nil
 			}
 			b = b[:mark]
-			herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the result: %v", err)
 		}
 		return status.AppendError(b, 0, herr, true), nil
 	})
