@@ -27,7 +27,8 @@ import (
 // server refused before running its handler (a limit, a shutdown, a
 // stream interceptor) carries ferry.NotExecuted; a message over either
 // side's MaxMessageSize is CodeResourceExhausted; a connection lost
-// mid-call is CodeUnavailable, outcome unknown.
+// mid-call is CodeUnavailable, outcome unknown; the Client's Close,
+// CodeCanceled wrapping ferry.ErrClosed, as for a unary call in flight.
 //
 // The stream's kind (ferry.StreamKind) is the server's declaration of
 // who sends what, reported by introspection; nothing on the wire enforces
