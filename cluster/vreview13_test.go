@@ -125,3 +125,31 @@ func TestVreview13HedgedRepliesDecodeAsUnhedged(t *testing.T) {
 	errHedged := hedged.Call(ctx, "V13.Frac", nil, new(int))
 	assert.Equal(t, errPlain.Error(), errHedged.Error())
 }
+
+// TestVreview13HedgedCallersMistakesOpenNoBreaker: the same through a
+// hedged idempotent call, and a Notify.
+func TestVreview13HedgedCallersMistakesOpenNoBreaker(t *testing.T) {
+	a, b := startNode(t, "a"), startNode(t, "b")
+	c := newClient(t, resolver.Static(addrs(a, b)...), cluster.WithCircuitBreaker(2, time.Minute),
+		cluster.WithHedging(time.Millisecond), cluster.WithIdempotent("Svc.Who"))
+	waitReady(t, c, 2)
+	ctx := t.Context()
+	big := make([]byte, 5<<20)
+	expired, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
+	defer cancel()
+	for i := range 4 {
+		err := c.Call(ctx, "Svc.Who", big, nil)
+		assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "call %d: %v", i, err)
+		err = c.Call(expired, "Svc.Who", nil, nil)
+		assert.Equal(t, ferry.CodeDeadlineExceeded, ferry.CodeOf(err), "call %d: %v", i, err)
+		err = c.Notify(ctx, "Svc.Who", big)
+		assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "notify %d: %v", i, err)
+	}
+	for _, n := range []*node{a, b} {
+		e := endpointInfo(c, n.addr)
+		assert.Equal(t, "ready", e.State, "%s", n.addr)
+		assert.Equal(t, int64(0), e.Failures, "%s", n.addr)
+	}
+	var who string
+	require.NoError(t, c.Call(ctx, "Svc.Who", nil, &who))
+}
