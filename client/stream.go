@@ -94,7 +94,7 @@ func (s *Stream) CloseSend() error { return s.cs.CloseSend() }
 // message that does not decode into v is dropped with CodeInternal, not
 // flagged ferry.NotExecuted, as a unary reply that does not fit fails its
 // call (PROTOCOL.md 2.1), and the call goes on: the next Recv reads the
-// next message.
+// next message (that error, unlike any other, wraps ferry.ErrDropped).
 func (s *Stream) Recv(v any) error { return s.cs.Recv(v) }
 
 // Result decodes the handler's returned value into v once Recv has

@@ -9,7 +9,6 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
-	istream "github.com/ferryrpc/ferry/internal/stream"
 )
 
 // maxReplay bounds the messages a stream keeps to send again on another
@@ -269,7 +268,7 @@ func (s *stream) Recv(m any) error {
 		cs, gen := s.cs, s.gen
 		s.mu.Unlock()
 		err := cs.Recv(m)
-		dropped := errors.Is(err, istream.ErrDropped) // a message came that m cannot hold: the stream goes on
+		dropped := errors.Is(err, ferry.ErrDropped) // a message came that m cannot hold: the stream goes on
 		s.mu.Lock()
 		if gen == s.gen && (err == nil || err == io.EOF || dropped) {
 			s.committed, s.sent = true, nil // the handler started

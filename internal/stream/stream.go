@@ -248,11 +248,6 @@ func (c *Call) SendStatus(result any, herr error) error {
 // ErrEnd is returned by Recv when the peer called CloseSend.
 var ErrEnd = errors.New("ferry: end of stream")
 
-// ErrDropped is the cause of Recv's error for a message it read but could
-// not deliver (it does not decode into v, or decoding it would pass the
-// memory budget): that message is dropped and the stream goes on.
-var ErrDropped = errors.New("ferry: the message was dropped")
-
 // Recv reads the next frame: a data frame is decoded into v (one that does
 // not fit v is dropped with CodeInvalidArgument on the serving end, where
 // it is an argument, and CodeInternal on the caller's, where it is a reply);
@@ -288,7 +283,7 @@ func (c *Call) Recv(v any) error {
 			// than the reader's buffer held (registry.DecodeCost).
 			cost := registry.DecodeCostOf(reflect.TypeOf(v), len(b)-2, c.rd.Items(), c.rd.MapItems())
 			if !c.dacct.Charge(cost) {
-				return ferry.WrapError(ferry.CodeResourceExhausted, ErrDropped,
+				return ferry.WrapError(ferry.CodeResourceExhausted, ferry.ErrDropped,
 					fmt.Sprintf("a message of %d bytes would decode into %T past the connection's memory budget", len(b)-2, v))
 			}
 			defer c.dacct.Release(cost)
@@ -300,7 +295,7 @@ func (c *Call) Recv(v any) error {
 			if c.serving {
 				code = ferry.CodeInvalidArgument
 			}
-			return ferry.WrapError(code, ErrDropped, fmt.Sprintf("cannot decode the message into %T: %s", v, msgpack.Reason(err)))
+			return ferry.WrapError(code, ferry.ErrDropped, fmt.Sprintf("cannot decode the message into %T: %s", v, msgpack.Reason(err)))
 		}
 		return nil
 	}
