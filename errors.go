@@ -184,3 +184,11 @@ func FromError(err error) *Error {
 // ErrClosed is wrapped by the error of every call that fails because this
 // side closed its client or connection.
 var ErrClosed = errors.New("ferry: closed")
+
+// ErrDropped is wrapped by the error of a stream's Recv that read a
+// message but could not deliver it (it does not decode into Recv's
+// argument, or decoding it would pass the memory budget): that message is
+// dropped and the stream goes on, unlike after any other error of Recv.
+// Interceptors that end something with the stream tell the two apart
+// with errors.Is.
+var ErrDropped = errors.New("ferry: the message was dropped")

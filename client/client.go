@@ -394,6 +394,12 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// MaxMessageSize returns the largest message the client sends or
+// receives: its transport.Config's MaxMessageSize (4 MiB by default).
+// Package pubsub tells the broker, so that no batch a subscriber could not
+// receive is sent to it.
+func (c *Client) MaxMessageSize() int { return c.cfg.MaxMessageSize }
+
 // GoingAway is closed when the server announces that it is shutting down:
 // calls started from then on fail at once with CodeUnavailable and
 // ferry.NotExecuted true, while each call already sent is answered or, if

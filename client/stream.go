@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/stream"
 )
 
@@ -26,7 +27,8 @@ import (
 // server refused before running its handler (a limit, a shutdown, a
 // stream interceptor) carries ferry.NotExecuted; a message over either
 // side's MaxMessageSize is CodeResourceExhausted; a connection lost
-// mid-call is CodeUnavailable, outcome unknown.
+// mid-call is CodeUnavailable, outcome unknown; the Client's Close,
+// CodeCanceled wrapping ferry.ErrClosed, as for a unary call in flight.
 //
 // The stream's kind (ferry.StreamKind) is the server's declaration of
 // who sends what, reported by introspection; nothing on the wire enforces
@@ -53,7 +55,7 @@ func (c *Client) newStream(ctx context.Context, method string, kind ferry.Stream
 	}
 	if err := c.Err(); err != nil {
 		// The session may take a moment longer to notice: open nothing.
-		return nil, ferry.MarkNotExecuted(ferry.FromError(err))
+		return nil, ferry.MarkNotExecuted(status.NotSent(err)) // as a unary call gets it
 	}
 	cs, err := stream.Open(ctx, c.sic, &ferry.StreamInfo{Method: method, Kind: kind}, c.dialer.Open)
 	if err != nil {
@@ -89,13 +91,16 @@ func (s *Stream) CloseSend() error { return s.cs.CloseSend() }
 // Recv receives the next message into v. It returns io.EOF when the
 // handler finished successfully (its result is then available from
 // Result), and the handler's error as a *ferry.Error when it failed. A
-// message that does not decode into v is dropped with CodeInvalidArgument,
-// and the call goes on: the next Recv reads the next message.
+// message that does not decode into v is dropped with CodeInternal, not
+// flagged ferry.NotExecuted, as a unary reply that does not fit fails its
+// call (PROTOCOL.md 2.1), and the call goes on: the next Recv reads the
+// next message (that error, unlike any other, wraps ferry.ErrDropped).
 func (s *Stream) Recv(v any) error { return s.cs.Recv(v) }
 
 // Result decodes the handler's returned value into v once Recv has
 // returned io.EOF; before that it returns a *ferry.Error with
-// CodeFailedPrecondition.
+// CodeFailedPrecondition. A result that does not fit v is CodeInternal, as
+// for Recv.
 func (s *Stream) Result(v any) error { return s.cs.Result(v) }
 
 // Close releases the stream, cancelling the call if it has not finished:

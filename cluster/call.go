@@ -7,6 +7,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/internal/async"
+	"github.com/ferryrpc/ferry/internal/wire"
 )
 
 var _ ferry.Caller = (*Client)(nil)
@@ -78,7 +79,7 @@ func finalError(err, last, unsure error) error {
 // call makes one attempt on e, which admitted it on conn.
 func (e *endpoint) call(ctx context.Context, conn *client.Client, method string, args, reply any) error {
 	err := conn.Call(ctx, method, args, reply)
-	e.done(conn, err)
+	e.done(ctx, conn, err)
 	return e.cut(ctx, err)
 }
 
@@ -108,6 +109,8 @@ func (c *Client) retryable(ctx context.Context, method string, err error, attemp
 	switch {
 	case code == ferry.CodePermissionDenied || code == ferry.CodeUnauthenticated:
 		return false // every server refuses the same credentials
+	case errors.Is(err, wire.ErrTooLarge):
+		return false // a request over this side's limit: never sent, on any endpoint
 	case ferry.NotExecuted(err) && code != ferry.CodeResourceExhausted:
 		return true // it ran nowhere and loaded nobody: free
 	case ferry.NotExecuted(err):
@@ -143,7 +146,7 @@ func (c *Client) Notify(ctx context.Context, method string, args any) error {
 			return err
 		}
 		err = conn.Notify(ctx, method, args)
-		e.done(conn, err)
+		e.done(ctx, conn, err)
 		if err == nil || !ferry.NotExecuted(err) || attempt >= c.o.maxAttempts || ctx.Err() != nil {
 			return err
 		}

@@ -48,8 +48,10 @@
 // consistent-hash keys included. A stream refused before its handler
 // started (ferry.NotExecuted) moves to another endpoint with the messages
 // already sent; once started, a broken stream fails to the caller with
-// the endpoint's address in the error. StreamStats counts streams opened,
-// failed and moved.
+// the endpoint's address in the error. A message that does not decode
+// into Recv's v breaks nothing: it is dropped, as by client.Stream.Recv,
+// and the stream goes on. StreamStats counts streams opened, failed and
+// moved.
 //
 // A connection failure also asks the resolver to look again, so a DNS
 // name that moved is followed at once rather than at the next poll.

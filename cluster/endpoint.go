@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/health"
+	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/resolver"
 )
 
@@ -162,9 +164,9 @@ func (e *endpoint) admit() *client.Client {
 }
 
 // done counts a call admitted by admit out, feeding the breaker and
-// noticing a server that is going away.
-func (e *endpoint) done(conn *client.Client, err error) {
-	o := classify(err)
+// noticing a server that is going away; ctx is the call's.
+func (e *endpoint) done(ctx context.Context, conn *client.Client, err error) {
+	o := classify(ctx, err)
 	if o == failure {
 		e.failures.Add(1)
 	}
@@ -204,10 +206,16 @@ func (e *endpoint) markDraining(conn *client.Client) {
 	}
 }
 
-// classify maps a call's result to what the breaker counts.
-func classify(err error) outcome {
+// classify maps a call's result, ctx being the call's, to what the
+// breaker counts. A call that never left this side for a reason of the
+// caller's own (its ctx had ended, its request was over the message limit)
+// says nothing of the endpoint.
+func classify(ctx context.Context, err error) outcome {
 	if err == nil {
 		return success
+	}
+	if ferry.NotExecuted(err) && (ctx.Err() != nil || errors.Is(err, wire.ErrTooLarge)) {
+		return neutral
 	}
 	switch ferry.CodeOf(err) {
 	case ferry.CodeUnavailable:

@@ -6,6 +6,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
 type hedgeResult struct {
@@ -41,7 +42,7 @@ func (c *Client) hedge(ctx context.Context, method string, args, reply any) erro
 			err := e.call(ctx, conn, method, args, &raw)
 			results <- hedgeResult{raw: raw, err: err}
 		}) {
-			e.done(conn, nil)
+			e.done(ctx, conn, nil)
 			last = errClientClosed
 			return false
 		}
@@ -72,7 +73,7 @@ func (c *Client) hedge(ctx context.Context, method string, args, reply any) erro
 					return nil
 				}
 				if err := codec.Unmarshal(r.raw, reply); err != nil {
-					return ferry.Errorf(ferry.CodeInternal, "cannot decode the result into %T: %v", reply, err)
+					return ferry.Errorf(ferry.CodeInternal, "cannot decode the result into %T: %s", reply, msgpack.Reason(err))
 				}
 				return nil
 			}

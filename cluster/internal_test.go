@@ -89,5 +89,5 @@ func TestBreakerTransitions(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
-	assert.Equal(t, success, classify(nil))
+	assert.Equal(t, success, classify(t.Context(), nil))
 }

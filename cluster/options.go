@@ -127,8 +127,11 @@ func WithHealthCheck(service string, interval, timeout time.Duration) Option {
 // failures consecutive failed calls (unavailable, deadline exceeded,
 // resource exhausted) the endpoint takes no calls for coolDown; then one
 // probe call decides whether it closes again or stays open for another
-// coolDown. failures 0 turns the breaker off. Default 5 failures and 5 s;
-// failures 0 to 1,000,000, coolDown 1 ms to 10 min.
+// coolDown. A call that never left the caller for a reason of its own
+// (its context had ended, its request was over the MaxMessageSize) is no
+// failure of the endpoint's, and such a request is not retried elsewhere.
+// failures 0 turns the breaker off. Default 5 failures and 5 s; failures 0
+// to 1,000,000, coolDown 1 ms to 10 min.
 func WithCircuitBreaker(failures int, coolDown time.Duration) Option {
 	return func(o *options) error {
 		if failures < 0 || failures > 1_000_000 {

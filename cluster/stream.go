@@ -108,7 +108,7 @@ func (s *stream) open(cause error) error {
 			s.gen++
 			return nil
 		}
-		e.done(conn, err)
+		e.done(s.ctx, conn, err)
 		s.tried = append(s.tried, e)
 		if !ferry.NotExecuted(err) || !s.c.retryable(s.ctx, s.method, err, s.attempt) {
 			if ferry.CodeOf(err) != ferry.CodeCanceled { // the caller's cancel is no failure
@@ -186,7 +186,7 @@ func (s *stream) fail(err error) error {
 func (s *stream) finish(err error) {
 	if !s.ended {
 		s.ended = true
-		s.e.done(s.conn, err)
+		s.e.done(s.ctx, s.conn, err)
 	}
 }
 
@@ -268,14 +268,15 @@ func (s *stream) Recv(m any) error {
 		cs, gen := s.cs, s.gen
 		s.mu.Unlock()
 		err := cs.Recv(m)
+		dropped := errors.Is(err, ferry.ErrDropped) // a message came that m cannot hold: the stream goes on
 		s.mu.Lock()
-		if gen == s.gen && (err == nil || err == io.EOF) {
+		if gen == s.gen && (err == nil || err == io.EOF || dropped) {
 			s.committed, s.sent = true, nil // the handler started
 		}
 		switch {
-		case err == nil:
+		case err == nil, dropped:
 			s.mu.Unlock()
-			return nil
+			return err
 		case err == io.EOF:
 			if gen == s.gen {
 				s.finish(nil)

@@ -162,8 +162,9 @@ func TestAudit10MessageSizeClasses(t *testing.T) {
 }
 
 // TestAudit10UndecodableMessageKeepsTheCall checks client.Stream (and its
-// Recv) and server.Stream.Recv: "A message that does not decode into v is
-// dropped with CodeInvalidArgument, and the call goes on". client.Stream
+// Recv: "A message that does not decode into v is dropped with
+// CodeInternal, ..., and the call goes on") and server.Stream.Recv (the
+// same with CodeInvalidArgument). client.Stream
 // used to say "Read until Recv returns io.EOF (or an error) ... to release
 // it", but this error releases nothing: the handler still runs.
 func TestAudit10UndecodableMessageKeepsTheCall(t *testing.T) {
@@ -192,7 +193,7 @@ func TestAudit10UndecodableMessageKeepsTheCall(t *testing.T) {
 	require.NoError(t, st.Send(&num{1}))
 	var bad struct{ N string }
 	err = st.Recv(&bad)
-	assert.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err), "%v", err)
+	assert.Equal(t, ferry.CodeInternal, ferry.CodeOf(err), "%v", err)
 	require.NoError(t, st.Send(&num{2}), "the call goes on")
 	var m num
 	require.NoError(t, st.Recv(&m))

@@ -8,8 +8,6 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/server"
-	"github.com/vmihailenco/msgpack/v5"
-	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // The methods Register publishes.
@@ -36,24 +34,12 @@ type Method struct {
 	Kind string `msgpack:"kind" json:"kind"` // "unary", "bidi", "server" or "client"
 }
 
-// DescribeArgs are the arguments of Introspect.Describe. A bare string
-// decodes as Method too, so ["Arith.Add"] works as params.
+// DescribeArgs are the arguments of Introspect.Describe. A bare string is
+// taken as Method, the struct's first field (PROTOCOL.md 2.1), so
+// ["Arith.Add"] works as params; they are taken or refused by the rules of
+// every method's arguments.
 type DescribeArgs struct {
 	Method string `msgpack:"method" json:"method"` // the full name, "Service.Method"
-}
-
-// DecodeMsgpack accepts {"method": NAME} or NAME.
-func (a *DescribeArgs) DecodeMsgpack(d *msgpack.Decoder) error {
-	c, err := d.PeekCode()
-	if err != nil {
-		return err
-	}
-	if msgpcode.IsString(c) {
-		a.Method, err = d.DecodeString()
-		return err
-	}
-	type plain DescribeArgs // without this method
-	return d.Decode((*plain)(a))
 }
 
 // Description is the reply of Introspect.Describe.

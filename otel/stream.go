@@ -2,6 +2,7 @@ package otel
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync/atomic"
 	"time"
@@ -251,7 +252,7 @@ func (s *clientStream) Recv(m any) error {
 	case err == io.EOF:
 		s.finish(nil)
 	default:
-		if ferry.CodeOf(err) != ferry.CodeInvalidArgument { // a message that did not decode leaves the stream usable
+		if !errors.Is(err, ferry.ErrDropped) { // a message that did not decode leaves the stream usable
 			s.finish(err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/encode"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/server"
 )
@@ -103,6 +104,11 @@ type SubscribeArgs struct {
 	Topic  string   `msgpack:"topic"`
 	Policy Overflow `msgpack:"policy"` // 0: the broker's default
 	Queue  int      `msgpack:"queue"`  // 0: the broker's default; capped by it
+	// Max is the largest message the subscriber receives, its
+	// transport.Config.MaxMessageSize (Subscribe sends it): the broker
+	// sends no batch past it, nor past the server's own limit. 0: only
+	// the server's limit.
+	Max int `msgpack:"max,omitempty"`
 }
 
 // Batch is one frame of a subscription's stream. The first, empty, says
@@ -328,6 +334,7 @@ func (b *Broker) serveSubscription(ctx context.Context, a *SubscribeArgs, send f
 	if err != nil {
 		return nil, err
 	}
+	send = limitTo(a.Max, send)
 	policy, qlen := b.policy, b.queue
 	if a.Policy >= Block && a.Policy <= Disconnect {
 		policy = a.Policy
@@ -430,6 +437,39 @@ func (s *sub) deliver(batch *Batch, send func(*Batch) error) error {
 	}
 	return nil
 }
+
+// limitTo bounds the batches send sends to limit bytes as a stream frame,
+// for a subscriber whose MaxMessageSize is below the server's: a batch
+// past it fails as one past the server's own limit does (wire.ErrTooLarge),
+// so that deliver splits it or drops its one message. A batch is encoded
+// to be measured only when it may be near the limit.
+func limitTo(limit int, send func(*Batch) error) func(*Batch) error {
+	if limit <= 0 {
+		return send
+	}
+	return func(m *Batch) error {
+		size := batchOverhead + len(m.ID)
+		for _, msg := range m.Messages {
+			size += len(msg)
+		}
+		if size > limit {
+			b, err := encode.New().Append(nil, m)
+			if err == nil && frameHeader+len(b) > limit {
+				return ferry.WrapError(ferry.CodeResourceExhausted, wire.ErrTooLarge,
+					fmt.Sprintf("a batch of %d bytes exceeds the subscriber's %d-byte limit", frameHeader+len(b), limit))
+			}
+		}
+		return send(m)
+	}
+}
+
+// frameHeader is the size of a stream data frame's header ([3, payload]),
+// and batchOverhead bounds a Batch's encoding beyond its messages and ID
+// (map, keys, array and str headers, the count) plus that header.
+const (
+	frameHeader   = 2
+	batchOverhead = 32
+)
 
 // newID returns an unguessable subscription ID.
 func newID() (string, error) {

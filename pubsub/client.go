@@ -3,6 +3,7 @@ package pubsub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
 // Subscription receives a topic's messages in the order they were
@@ -51,7 +53,7 @@ const unsubscribeWait = time.Second
 // server ends it, or when the connection ends. An empty topic is an error
 // of code ferry.CodeInvalidArgument.
 func Subscribe(ctx context.Context, c *client.Client, topic string, opts ...SubOption) (*Subscription, error) {
-	args := &SubscribeArgs{Topic: topic}
+	args := &SubscribeArgs{Topic: topic, Max: c.MaxMessageSize()}
 	for _, o := range opts {
 		o(args)
 	}
@@ -160,7 +162,9 @@ func (s *Subscription) noteDropped(n uint64) {
 }
 
 // Next decodes the next message into v, waiting for one until ctx ends
-// (then it returns ctx.Err()). Once the subscription has ended it returns
+// (then it returns ctx.Err()). A message that does not decode into v is
+// dropped with CodeInternal (wrapping codec.ErrDecode), as by
+// client.Stream's Recv, and the subscription goes on. Once the subscription has ended it returns
 // why, every time, whatever was still queued: after Close, an error
 // wrapping ferry.ErrClosed (CodeCanceled); after the subscription's ctx
 // ended, that ctx's Err (context.Canceled or context.DeadlineExceeded);
@@ -207,7 +211,10 @@ func (s *Subscription) Next(ctx context.Context, v any) error {
 	if v == nil {
 		return nil
 	}
-	return codec.Unmarshal(raw, v)
+	if err := codec.Unmarshal(raw, v); err != nil {
+		return ferry.WrapError(ferry.CodeInternal, err, fmt.Sprintf("cannot decode the message into %T: %s", v, msgpack.Reason(err)))
+	}
+	return nil
 }
 
 // endedBy returns why the subscription ended, once Close or its ctx ended

@@ -15,8 +15,9 @@
 // message and for whatever that publisher sends next.
 //
 // A message too large to reach the subscriber (over the server's
-// transport.Config.MaxMessageSize in a batch of its own) is dropped and
-// counted, and the subscription goes on.
+// transport.Config.MaxMessageSize, or the subscriber's, which Subscribe tells
+// the broker, in a batch of its own) is dropped and counted, and the
+// subscription goes on; batches of messages that fit are split to fit.
 //
 // The policies govern the queue on the server. Beyond it, the
 // subscription's stream holds what its flow-control window allows (1 MiB

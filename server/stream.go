@@ -76,8 +76,8 @@ func (s *Stream) Send(v any) error { return s.st.Send(v) }
 // CodeResourceExhausted for a message over the server's MaxMessageSize;
 // after that failure nothing more can be received, and the caller gets it
 // as the call's status even if the handler returns nil. A message that
-// does not decode into v is dropped with CodeInvalidArgument, and the call
-// goes on. A caller that
+// does not decode into v is dropped with CodeInvalidArgument (wrapping
+// ferry.ErrDropped), and the call goes on. A caller that
 // holds part of a message past PartialMessageTimeout (transport.Config)
 // has the stream closed: Recv returns CodeUnavailable, and no status is
 // sent.

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"strings"
 	"sync"
 
 	"github.com/ferryrpc/ferry"
@@ -350,8 +349,7 @@ func (c *Channel) complete(m *wire.Message) {
 		err = c.remoteError(m)
 	case p.reply != nil:
 		if derr := c.dec.Decode(m.Result, p.reply); derr != nil {
-			msg := strings.TrimPrefix(derr.Error(), msgpack.ErrDecode.Error()+": ") // one "ferry:" prefix
-			err = ferry.Errorf(ferry.CodeInternal, "cannot decode the result into %T: %s", p.reply, msg)
+			err = ferry.Errorf(ferry.CodeInternal, "cannot decode the result into %T: %s", p.reply, msgpack.Reason(derr))
 		}
 	}
 	p.finish(err)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -131,8 +132,8 @@ func (w *writer) request(ctx context.Context, sync bool, id uint32, method strin
 		size += len(eb.b)
 	}
 	if max := w.c.opts.Limits.MaxMessage; size > max {
-		return ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeResourceExhausted,
-			"%s: the request (%d bytes) is larger than the %d-byte message limit", method, size, max))
+		return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeResourceExhausted, wire.ErrTooLarge,
+			fmt.Sprintf("%s: the request (%d bytes) is larger than the %d-byte message limit", method, size, max)))
 	}
 	b, err := w.fw.BeginContext(ctx)
 	if err != nil {

@@ -134,6 +134,13 @@ func (d *Decoder) Decode(b []byte, v any) (err error) {
 	return nil
 }
 
+// Reason returns the text of a decoding failure without the
+// "ferry: cannot decode msgpack: " that starts it, for an error message
+// that says so in its own words and carries one "ferry:" prefix.
+func Reason(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrDecode.Error()+": ")
+}
+
 // Own returns err, an error of the msgpack library, without the
 // library's "msgpack: " prefix at the start of its text, which Ferry's
 // errors do not carry; errors.Is and errors.As still find err. nil stays

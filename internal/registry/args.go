@@ -84,7 +84,7 @@ func (m *Method) tooMany(got int) *ferry.Error {
 func (m *Method) argError(err error) *ferry.Error {
 	var ve *msgpack.ValueError
 	if !errors.As(err, &ve) {
-		msg := strings.TrimPrefix(err.Error(), msgpack.ErrDecode.Error()+": ")
+		msg := msgpack.Reason(err)
 		return ferry.Errorf(ferry.CodeInvalidArgument, "%s: cannot decode the arguments: %s", m.Name, msg)
 	}
 	where := ""

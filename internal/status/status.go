@@ -20,6 +20,7 @@ import (
 	"github.com/ferryrpc/ferry/internal/meta"
 	"github.com/ferryrpc/ferry/internal/msgpack"
 	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/ferryrpc/ferry/transport"
 )
 
 // AppendError appends the response [1, id, message, nil] carrying err, and
@@ -145,7 +146,8 @@ func NotSent(err error) *ferry.Error {
 // a message over the size or depth limit is CodeResourceExhausted (the
 // code the sending side's own limit check gives), a malformed frame is
 // CodeInternal (the peer broke the protocol), a context error its code,
-// a write that timed out CodeUnavailable saying so, anything else Lost.
+// a session this side closed CodeCanceled wrapping ferry.ErrClosed, a
+// write that timed out CodeUnavailable saying so, anything else Lost.
 func Received(err error) *ferry.Error {
 	var fe *ferry.Error
 	switch {
@@ -159,6 +161,10 @@ func Received(err error) *ferry.Error {
 		return ferry.WrapError(ferry.CodeInternal, err, "protocol error: "+strings.TrimPrefix(err.Error(), "ferry: "))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return Context(err)
+	case errors.Is(err, transport.ErrClosedHere):
+		// This side closed its client or connection: as for a unary call
+		// in flight then, ferry.ErrClosed.
+		return ferry.WrapError(ferry.CodeCanceled, ferry.ErrClosed, "the connection was closed by this side")
 	case errors.Is(err, wire.ErrStalled):
 		return ferry.WrapError(ferry.CodeUnavailable, err, "the peer held part of a message past the partial message timeout: the stream was closed")
 	case isTimeout(err):

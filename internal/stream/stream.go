@@ -59,7 +59,7 @@ type Call struct {
 	result   []byte
 
 	stalled atomic.Bool // the peer held part of a message too long (Bound): the stream is closed
-	serving bool        // the serving end (Serving.Run): a final status from the caller is a protocol error
+	serving bool        // the serving end (ReadOpen, Serving.Run): a final status from the caller is a protocol error
 }
 
 // New wraps a stream whose marker byte (if any) was already consumed.
@@ -162,6 +162,7 @@ func OpenRefusal(method string, err error) *ferry.Error {
 // ReadOpen reads the opening request. It returns the method with
 // wire.ErrMetadataTooLarge and ErrMalformedExt.
 func (c *Call) ReadOpen() (method string, ext wire.RequestExt, err error) {
+	c.serving = true // the end that reads the opening request serves the call
 	b, err := c.rd.Next()
 	if err != nil {
 		return "", ext, err
@@ -249,6 +250,8 @@ func (c *Call) SendStatus(result any, herr error) error {
 			case err != nil:
 				herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the result: %v", err)
 			case size > c.limit:
+				// Replaced, as a unary reply past the limit is (PROTOCOL.md 5):
+				// dropped, it would leave the caller without a status.
 				herr = ferry.Errorf(ferry.CodeResourceExhausted, "the result (%d bytes) is larger than the %d-byte message limit", size, c.limit)
 			default:
 				return b, nil
@@ -262,8 +265,10 @@ func (c *Call) SendStatus(result any, herr error) error {
 // ErrEnd is returned by Recv when the peer called CloseSend.
 var ErrEnd = errors.New("ferry: end of stream")
 
-// Recv reads the next frame: a data frame is decoded into v; the peer's
-// CloseSend is ErrEnd; the final status is io.EOF on success (the result
+// Recv reads the next frame: a data frame is decoded into v (one that does
+// not fit v is dropped with CodeInvalidArgument on the serving end, where
+// it is an argument, and CodeInternal on the caller's, where it is a reply);
+// the peer's CloseSend is ErrEnd; the final status is io.EOF on success (the result
 // is kept for Result) or the handler's error, a *ferry.Error with its
 // code, details and not-executed flag. A stream that ends without a final
 // status is io.ErrUnexpectedEOF; other failures are returned as the
@@ -296,12 +301,19 @@ func (c *Call) Recv(v any) error {
 			// than the reader's buffer held (registry.DecodeCost).
 			cost := registry.DecodeCostOf(reflect.TypeOf(v), len(payload), c.rd.Items(), c.rd.MapItems())
 			if !c.dacct.Charge(cost) {
-				return ferry.Errorf(ferry.CodeResourceExhausted, "a message of %d bytes would decode into %T past the connection's memory budget", len(payload), v)
+				return ferry.WrapError(ferry.CodeResourceExhausted, ferry.ErrDropped,
+					fmt.Sprintf("a message of %d bytes would decode into %T past the connection's memory budget", len(payload), v))
 			}
 			defer c.dacct.Release(cost)
 		}
 		if err := c.dec.Decode(payload, v); err != nil {
-			return ferry.Errorf(ferry.CodeInvalidArgument, "cannot decode the message into %T: %v", v, err)
+			// To the handler it is an argument refused; to the caller, a
+			// reply that does not fit, as for a unary call (PROTOCOL.md 2.1).
+			code := ferry.CodeInternal
+			if c.serving {
+				code = ferry.CodeInvalidArgument
+			}
+			return ferry.WrapError(code, ferry.ErrDropped, fmt.Sprintf("cannot decode the message into %T: %s", v, msgpack.Reason(err)))
 		}
 		return nil
 	}
@@ -366,7 +378,7 @@ func (c *Call) Result(v any) error {
 		return nil
 	}
 	if err := c.dec.Decode(c.result, v); err != nil {
-		return ferry.Errorf(ferry.CodeInternal, "cannot decode the result into %T: %v", v, err)
+		return ferry.Errorf(ferry.CodeInternal, "cannot decode the result into %T: %s", v, msgpack.Reason(err))
 	}
 	return nil
 }
