@@ -45,7 +45,7 @@ type Client struct {
 	accepting bool           // the accept loop runs
 	closing   bool           // Close waits for served: no accept loop starts
 	nserved   int            // streams being served
-	refusing  int            // streams past MaxStreams being refused (stream.Refuse)
+	refusing  int            // streams past MaxStreams being refused (stream.RefusePastMax)
 	cancels   stream.Cancels // by stream id, for $ferry.cancelstream
 }
 

@@ -124,9 +124,6 @@ func (c *Client) acceptStreams() {
 	}
 }
 
-// errPastMaxStreams refuses a stream the server opened past MaxStreams.
-var errPastMaxStreams = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "too many streams open on this connection (MaxStreams)"))
-
 // refusePastMax answers a stream the server opened past MaxStreams, unread,
 // with a final status refusing it, not executed, and closes it.
 func (c *Client) refusePastMax(st net.Conn) {
@@ -136,7 +133,7 @@ func (c *Client) refusePastMax(st net.Conn) {
 		c.refusing--
 		c.smu.Unlock()
 	}()
-	stream.Refuse(st, c.limits, c.cfg.WriteTimeout, errPastMaxStreams)
+	stream.RefusePastMax(st, c.limits, c.cfg.WriteTimeout)
 }
 
 // serveAccepted serves a stream the accept loop took, in a goroutine of

@@ -231,9 +231,6 @@ func (c *netConn) openStream() (ok, refuse bool) {
 	return true, false
 }
 
-// errPastMaxStreams refuses a stream opened past MaxStreams.
-var errPastMaxStreams = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "too many streams open on this connection (MaxStreams)"))
-
 // refusePastMax answers a stream opened past MaxStreams, unread, with a
 // streaming call's final status refusing it (resource_exhausted, not
 // executed), and closes it. A Ferry client opens streaming calls on every
@@ -247,7 +244,7 @@ func (c *netConn) refusePastMax(st net.Conn) {
 		c.refusing--
 		c.mu.Unlock()
 	}()
-	stream.Refuse(st, engine.Limits(c.s.opts.cfg), c.s.opts.cfg.WriteTimeout, errPastMaxStreams)
+	stream.RefusePastMax(st, engine.Limits(c.s.opts.cfg), c.s.opts.cfg.WriteTimeout)
 }
 
 // drainBacklog serves the streams the session accepted before its go-away

@@ -439,21 +439,24 @@ func (c *Call) Bound(acct wire.Account, stall time.Duration) {
 }
 
 // MaxRefusing bounds the streams past MaxStreams that one connection
-// answers at once with Refuse; beyond it they are closed unanswered, so
+// answers at once with RefusePastMax; beyond it they are closed unanswered, so
 // that a peer that does not read cannot make this side hold a goroutine
 // for each stream it opens.
 const MaxRefusing = 16
 
-// Refuse answers a stream that will not be served, unread, with a final
-// status refusing it (err, marked not executed by the caller), and closes
+// errPastMaxStreams refuses a stream opened past MaxStreams.
+var errPastMaxStreams = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceExhausted, "too many streams open on this connection (MaxStreams)"))
+
+// RefusePastMax answers a stream opened past MaxStreams, unread, with a
+// final status refusing it (resource_exhausted, not executed), and closes
 // it, waiting at most timeout for the write: a caller then fails its call
 // as not executed, where a stream closed unanswered leaves its outcome
 // unknown (a call stream, which no Ferry peer opens past its first, would
 // read the status as a refusal of its msgid 0).
-func Refuse(st net.Conn, lim wire.Limits, timeout time.Duration, err *ferry.Error) {
+func RefusePastMax(st net.Conn, lim wire.Limits, timeout time.Duration) {
 	sc := New(st, lim)
 	sc.BoundWrites(nil, timeout)
-	_ = sc.SendStatus(nil, err)
+	_ = sc.SendStatus(nil, errPastMaxStreams)
 	sc.Close()
 	st.Close()
 }
