@@ -158,6 +158,7 @@ func TestAudit13IdleSessionsKeepNoLargeFrame(t *testing.T) {
 // passed 170 MiB; before the decoder kept no large value too, 32 sessions
 // kept 367 MiB (with the default 192 MiB limit, RSS 379 MiB).
 func TestAttackAudit13LargeValuesLeaveNothing(t *testing.T) {
+	needAttacks(t)
 	if testing.Short() {
 		t.Skip("moves 256 MiB over loopback")
 	}

@@ -326,6 +326,7 @@ func v14NoLeak(t *testing.T, c *client.Client, before []goleak.Option) {
 // "Responses may come in any order"). The client drops them: the call
 // gets its first reply, the connection goes on.
 func TestAttackVaudit14StrayReplies(t *testing.T) {
+	needAttacks(t)
 	before := []goleak.Option{goleak.IgnoreCurrent()}
 	c, h := v14Dial(t, client.WithConfig(v14Config()))
 	var got int
@@ -348,6 +349,7 @@ func TestAttackVaudit14StrayReplies(t *testing.T) {
 // with every call still unanswered on it (outcome unknown,
 // unavailable)". The client must not wait for the rest, nor allocate it.
 func TestAttackVaudit14HugeDeclaredReply(t *testing.T) {
+	needAttacks(t)
 	for _, tc := range []struct {
 		name  string
 		head  []byte
@@ -417,6 +419,7 @@ func TestAttackVaudit14HugeDeclaredReply(t *testing.T) {
 // unknown. A call whose context ends first returns with the context's
 // error at its deadline (client.Conn.Call).
 func TestAttackVaudit14StalledReply(t *testing.T) {
+	needAttacks(t)
 	t.Run("stall timeout", func(t *testing.T) {
 		c, h := v14Dial(t, client.WithConfig(v14Config()))
 		call := c.Go(t.Context(), "S.M", nil, new(string))
@@ -484,6 +487,7 @@ func v14Nested(n int) []byte {
 // is rejected", which closes the call stream and so ends the client's
 // connection, its calls unavailable, outcome unknown; no stack overflow.
 func TestAttackVaudit14DeepReply(t *testing.T) {
+	needAttacks(t)
 	for _, depth := range []int{63, 64, 900_000} {
 		c, h := v14Dial(t, client.WithConfig(v14Config()))
 		var got any
@@ -512,6 +516,7 @@ func TestAttackVaudit14DeepReply(t *testing.T) {
 // error of any shape is taken, "with code unknown". The call fails, the
 // handler ran (not flagged), and the connection stays open.
 func TestAttackVaudit14WrongReply(t *testing.T) {
+	needAttacks(t)
 	before := []goleak.Option{goleak.IgnoreCurrent()}
 	c, h := v14Dial(t, client.WithConfig(v14Config()))
 	for _, tc := range []struct {
@@ -583,6 +588,7 @@ func TestAttackVaudit14WrongReply(t *testing.T) {
 // handlers, "Up to n more wait in a queue ...; beyond that, calls are
 // refused with CodeResourceExhausted and ferry.NotExecuted true".
 func TestAttackVaudit14ServerCallFlood(t *testing.T) {
+	needAttacks(t)
 	t.Run("no handlers", func(t *testing.T) {
 		before := []goleak.Option{goleak.IgnoreCurrent()}
 		c, h := v14Dial(t, client.WithConfig(v14Config()))
@@ -650,6 +656,7 @@ func TestAttackVaudit14ServerCallFlood(t *testing.T) {
 // refused, and a notification, which gets no answer, is dropped: the
 // client's goroutines stay bounded.
 func TestAttackVaudit14ServerNoteFlood(t *testing.T) {
+	needAttacks(t)
 	before := []goleak.Option{goleak.IgnoreCurrent()}
 	release := make(chan struct{})
 	var mu sync.Mutex
@@ -697,6 +704,7 @@ func TestAttackVaudit14ServerNoteFlood(t *testing.T) {
 // until the keepalive ends the session"). Either way the client's heap
 // stays bounded.
 func TestAttackVaudit14ServerCallsUnread(t *testing.T) {
+	needAttacks(t)
 	for _, pastWindow := range []bool{false, true} {
 		before := []goleak.Option{goleak.IgnoreCurrent()}
 		l := v14Listen(t)
@@ -769,6 +777,7 @@ func TestAttackVaudit14ServerCallsUnread(t *testing.T) {
 // closed as they arrive), each must send its first byte within
 // SniffTimeout, and one that does not start with 0xc1 is closed.
 func TestAttackVaudit14StreamFlood(t *testing.T) {
+	needAttacks(t)
 	t.Run("past the open burst", func(t *testing.T) {
 		before := []goleak.Option{goleak.IgnoreCurrent()}
 		c, h := v14Dial(t, client.WithConfig(v14Config()))
@@ -822,6 +831,7 @@ func TestAttackVaudit14StreamFlood(t *testing.T) {
 // TestAttackVaudit14PingFlood: PROTOCOL.md 7: "more than 16 pings per
 // second (burst 64) ... end the session".
 func TestAttackVaudit14PingFlood(t *testing.T) {
+	needAttacks(t)
 	before := []goleak.Option{goleak.IgnoreCurrent()}
 	c, h := v14Dial(t, client.WithConfig(v14Config()))
 	go h.drain()
@@ -844,6 +854,7 @@ func TestAttackVaudit14PingFlood(t *testing.T) {
 // on (SECURITY.md: "one that grants a stream no window loses that
 // stream").
 func TestAttackVaudit14NoWindow(t *testing.T) {
+	needAttacks(t)
 	before := []goleak.Option{goleak.IgnoreCurrent()}
 	c, h := v14Dial(t, client.WithConfig(v14Config()))
 	s, err := c.NewStream(t.Context(), "S.Upload")
@@ -917,6 +928,7 @@ type v14Dialed struct {
 // answered with an error fails Dial with that error ("unauthenticated
 // when it carries no code"). None may leave a goroutine behind.
 func TestAttackVaudit14Hello(t *testing.T) {
+	needAttacks(t)
 	before := []goleak.Option{goleak.IgnoreCurrent()}
 	cfg := v14Config()
 	t.Run("silent, ctx", func(t *testing.T) {
@@ -1050,6 +1062,7 @@ func TestAttackVaudit14Hello(t *testing.T) {
 // the WriteTimeout". The connection ends with ErrWriteTimeout, calls that
 // were written fail with their outcome unknown, and none hangs.
 func TestAttackVaudit14NeverReads(t *testing.T) {
+	needAttacks(t)
 	before := []goleak.Option{goleak.IgnoreCurrent()}
 	c, h := v14Dial(t, client.WithConfig(v14Config()))
 	require.NoError(t, h.conn.(*net.TCPConn).SetReadBuffer(4<<10))
@@ -1103,6 +1116,7 @@ func v14Note(method string, params ...any) []byte {
 // unknown outcome"; a yamux go-away stops new streams (their open fails
 // "as not executed") while the call stream goes on.
 func TestAttackVaudit14GoAway(t *testing.T) {
+	needAttacks(t)
 	t.Run("goaway, then the connection drops", func(t *testing.T) {
 		before := []goleak.Option{goleak.IgnoreCurrent()}
 		c, h := v14Dial(t, client.WithConfig(v14Config()))
@@ -1196,6 +1210,7 @@ func TestAttackVaudit14GoAway(t *testing.T) {
 // lost mid-way (client.Stream: "a connection lost mid-call is
 // CodeUnavailable, outcome unknown").
 func TestAttackVaudit14StreamReset(t *testing.T) {
+	needAttacks(t)
 	before := []goleak.Option{goleak.IgnoreCurrent()}
 	c, h := v14Dial(t, client.WithConfig(v14Config()))
 	for i, sendFirst := range []bool{false, true} {
@@ -1240,6 +1255,7 @@ func v14OpenStream(t *testing.T, c *client.Client, h *hostile, id uint32) *clien
 // over the size limit does (as a server answers it), one that is no frame
 // as a protocol error. The connection and its other calls go on.
 func TestAttackVaudit14StreamMessages(t *testing.T) {
+	needAttacks(t)
 	before := []goleak.Option{goleak.IgnoreCurrent()}
 	cfg := v14Config()
 	cfg.MaxMessageSize = 64 << 10
@@ -1280,6 +1296,7 @@ func TestAttackVaudit14StreamMessages(t *testing.T) {
 // waiting for room in a full write queue ... within Close's one second for
 // the last writes)"; it returns after the client's goroutines exit.
 func TestAttackVaudit14CloseNeverReads(t *testing.T) {
+	needAttacks(t)
 	before := []goleak.Option{goleak.IgnoreCurrent()}
 	cfg := v14Config()
 	cfg.WriteTimeout = 10 * time.Second
@@ -1333,6 +1350,7 @@ func TestAttackVaudit14CloseNeverReads(t *testing.T) {
 // protocol: the client ends the session at once, and Conn.Err says why
 // (transport.ErrHostilePeer), not what the socket said after.
 func TestAttackVaudit14PastWindow(t *testing.T) {
+	needAttacks(t)
 	before := []goleak.Option{goleak.IgnoreCurrent()}
 	c, h := v14Dial(t, client.WithConfig(v14Config()))
 	pending := c.Go(t.Context(), "S.M", nil, nil)

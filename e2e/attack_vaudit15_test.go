@@ -82,6 +82,7 @@ func v15Alloc(fn func()) uint64 {
 // goroutine. Now only the first param is decoded: each message costs
 // about what its bytes take to read.
 func TestAttackVaudit15ControlParamsNotDecodedWhole(t *testing.T) {
+	needAttacks(t)
 	_, addr := v15Server(t)
 	n := 4<<20 - 64
 	hello := rawRequest(enc(uint32(1)), enc("$ferry.hello"), v15Array(n, 0xc0))
@@ -166,6 +167,7 @@ func v15Refused(t *testing.T, r response, code ferry.Code, what string) {
 // allowing Health.Check; and a later hello with a bad token on an
 // authenticated connection changes nothing.
 func TestAttackVaudit15BuiltinsNeedAuth(t *testing.T) {
+	needAttacks(t)
 	const good = "vaudit15-good-token-0123456789"
 	var runs atomic.Int32
 	authFn := func(_ context.Context, info ferry.AuthInfo) (any, error) {
@@ -231,6 +233,7 @@ func TestAttackVaudit15BuiltinsNeedAuth(t *testing.T) {
 // had on an idle server (none lists connections or streams), and a name of
 // 1 MiB in Describe or Health.Check gets a reply of less than 1 KiB.
 func TestAttackVaudit15ListingsDoNotGrow(t *testing.T) {
+	needAttacks(t)
 	srv, addr := v15Server(t)
 	probe := dialRaw(t, addr)
 	reqs := v15Builtins(1)
@@ -328,6 +331,7 @@ func v15Recv[T any](t *testing.T, ch <-chan T, what string) T {
 // session's running call, nor its open stream, nor the stream it opens
 // next; the same cancels from the call's own session end them.
 func TestAttackVaudit15CancelsStayInTheirSession(t *testing.T) {
+	needAttacks(t)
 	srv, addr := v15Server(t)
 	started, ended, release := v15Blocker(t, srv)
 	defer close(release)
@@ -390,6 +394,7 @@ func TestAttackVaudit15CancelsStayInTheirSession(t *testing.T) {
 // ignored; 1,000 hellos in a row are each answered {} and leave the
 // connection usable.
 func TestAttackVaudit15ReservedFromAClient(t *testing.T) {
+	needAttacks(t)
 	_, addr := v15Server(t)
 	s := dialSession(t, addr)
 	s.call.write(notification("$ferry.goaway", []any{}), notification("$ferry.drained", []any{0}),
@@ -436,6 +441,7 @@ func TestAttackVaudit15ReservedFromAClient(t *testing.T) {
 // sent as a notification promises nothing (the baseline, whose sessions
 // send one, shuts down without that wait).
 func TestAttackVaudit15SettlePromisesBoundShutdown(t *testing.T) {
+	needAttacks(t)
 	cfg := transport.DefaultConfig()
 	cfg.WriteTimeout = time.Second
 	shutdown := func(settle bool) time.Duration {
@@ -466,6 +472,7 @@ func TestAttackVaudit15SettlePromisesBoundShutdown(t *testing.T) {
 // registered, each about 1 KiB, and a stream opened to one, leave one row
 // that counts them, and the snapshot stays small.
 func TestAttackVaudit15DebugKeepsNoNames(t *testing.T) {
+	needAttacks(t)
 	st := debug.New()
 	srv, addr := v15Server(t, st.Option())
 	c := dialRaw(t, addr)
