@@ -7,7 +7,9 @@
 //   - Tokens: static bearer tokens (client.WithToken), several valid at
 //     once for rotation, each mapped to an identity, compared in constant
 //     time; LoadTokens reads them from a file and reads it again when it
-//     changes, so a token is revoked without a restart.
+//     changes, so a token is revoked without a restart. A client sends
+//     its token only over TLS, or to a peer on its own machine (loopback,
+//     a unix socket), unless told otherwise (client.WithInsecureToken).
 //   - Certificates: a client certificate that the TLS handshake verified,
 //     mapped to an identity by its URI SANs (SPIFFE IDs), DNS SANs or
 //     subject common name; an unverified chain is refused. Package

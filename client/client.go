@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -115,7 +116,49 @@ func buildOptions(opts []Option) (options, error) {
 	return o, nil
 }
 
+// ErrTokenWithoutTLS is wrapped by the error of a Dial or New asked to
+// send a token (WithToken) in plain text to a peer that is not on this
+// machine; WithInsecureToken allows it.
+var ErrTokenWithoutTLS = errors.New("ferry: the token would cross the network in plain text")
+
+// exposesToken reports whether sending o's token on nc would put it on a
+// network in plain text: a token, no TLS, not allowed by
+// WithInsecureToken, and a peer address of an IP network that is not
+// loopback. Unix sockets and in-memory pipes stay on this machine.
+func exposesToken(nc net.Conn, o options) bool {
+	if o.token == "" || o.plain || o.tls != nil || o.insecureToken {
+		return false
+	}
+	if _, ok := nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		return false // TLS (a *tls.Conn handed to New)
+	}
+	a := nc.RemoteAddr()
+	if a == nil {
+		return false
+	}
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return !a.IP.IsLoopback()
+	case *net.UDPAddr:
+		return !a.IP.IsLoopback()
+	case *net.IPAddr:
+		return !a.IP.IsLoopback()
+	}
+	switch a.Network() {
+	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "ip", "ip4", "ip6":
+		ap, err := netip.ParseAddrPort(a.String())
+		return err != nil || !ap.Addr().IsLoopback() // unparsable: not known to be local
+	}
+	return false
+}
+
 func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
+	if exposesToken(nc, o) {
+		nc.Close()
+		return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnauthenticated, ErrTokenWithoutTLS,
+			"WithToken without WithTLS would send the token in plain text to "+nc.RemoteAddr().String()+
+				", which is not a loopback address: dial with WithTLS, or allow it with WithInsecureToken"))
+	}
 	if o.tls != nil {
 		tc := tls.Client(nc, o.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {

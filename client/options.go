@@ -24,6 +24,7 @@ type options struct {
 	logger             *slog.Logger
 	tls                *tls.Config
 	token              string
+	insecureToken      bool // WithInsecureToken
 	serverAuth         ferry.AuthFunc
 	handlers           []func(*Client) error // WithHandlers
 }
@@ -123,12 +124,32 @@ func WithTLS(cfg *tls.Config) Option {
 
 // WithToken sends token in the connection's hello, for a server that
 // authenticates connections (server.WithAuth). The token is never logged
-// or printed, but without WithTLS it crosses the network as plain bytes
-// that anyone on the path can read and replay: send it over TLS, or over
-// loopback only. Default: none.
+// or printed. Without WithTLS it would cross the network as plain bytes
+// that anyone on the path can read and replay, so Dial and New refuse to
+// send it to a peer that is not on this machine: a TCP or UDP address
+// that is not loopback, on a connection that is not TLS (one whose type
+// has a ConnectionState method, such as *tls.Conn). They fail before any
+// byte is written, with CodeUnauthenticated, ferry.NotExecuted true, and
+// an error wrapping ErrTokenWithoutTLS. Loopback, unix sockets and
+// in-memory pipes are allowed; WithInsecureToken allows the rest (a
+// connection secured some other way). A client that speaks bare
+// MessagePack-RPC (WithPlainMsgpackRPC) sends no hello and no token.
+// Default: none.
 func WithToken(token string) Option {
 	return func(o *options) error {
 		o.token = token
+		return nil
+	}
+}
+
+// WithInsecureToken lets WithToken's token go in plain text to a peer
+// that is not on this machine: for a connection secured below Ferry (a
+// VPN, an SSH tunnel, a conn handed to New that wraps TLS without being a
+// *tls.Conn), or a network where reading it is harmless. Default: such a
+// Dial or New fails with ErrTokenWithoutTLS.
+func WithInsecureToken() Option {
+	return func(o *options) error {
+		o.insecureToken = true
 		return nil
 	}
 }

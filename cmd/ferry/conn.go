@@ -55,7 +55,7 @@ func (cf *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&cf.serverName, "servername", "", "server name to verify and to send with SNI (default: ADDR's host)")
 	fs.BoolVar(&cf.insecure, "insecure", false, "TLS without verifying the server's certificate (testing only; refused on an\n"+
 		"address other than localhost or a loopback IP unless -yes-really is given too)")
-	fs.BoolVar(&cf.yesReally, "yes-really", false, "allow -insecure on a non-loopback address")
+	fs.BoolVar(&cf.yesReally, "yes-really", false, "allow -insecure, or -token-file without -tls, on a non-loopback address")
 	fs.StringVar(&cf.tokenFile, "token-file", "", "`file` holding the token to send (client.WithToken; Ferry servers only)")
 }
 
@@ -173,6 +173,11 @@ func (cf *connFlags) dial(ctx context.Context, addr string) (caller, error) {
 			return nil, err
 		}
 		opts = append(opts, client.WithToken(strings.TrimSpace(string(tok))))
+		if _, isTLS := nc.(*tls.Conn); isTLS || cf.yesReally {
+			// Secured by this tool's TLS (sniffConn hides the *tls.Conn
+			// from the client), or plain text on purpose.
+			opts = append(opts, client.WithInsecureToken())
+		}
 	}
 	// An HTTP server stays silent: Ferry's first bytes never complete its
 	// request line. After a little silence, ask it an HTTP question on a
@@ -188,6 +193,10 @@ func (cf *connFlags) dial(ctx context.Context, addr string) (caller, error) {
 		return &ferryConn{c: c, md: ferry.Metadata(cf.headers)}, nil
 	}
 	nc.Close()
+	if errors.Is(err, client.ErrTokenWithoutTLS) {
+		probe.stop()
+		return nil, tokenInPlainText(addr)
+	}
 	if code := ferry.CodeOf(err); code == ferry.CodeUnauthenticated || code == ferry.CodePermissionDenied {
 		return nil, err // the server answered: refused authentication
 	}
@@ -333,6 +342,11 @@ func (cf *connFlags) dialConn(ctx context.Context, addr string) (net.Conn, error
 	if err != nil {
 		return nil, err
 	}
+	if tcfg == nil && network == "tcp" && cf.tokenFile != "" && !cf.yesReally {
+		if host, _, err := net.SplitHostPort(address); err == nil && !isLoopback(host) {
+			return nil, tokenInPlainText(addr)
+		}
+	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, network, address)
 	if err != nil {
@@ -350,6 +364,12 @@ func (cf *connFlags) dialConn(ctx context.Context, addr string) (net.Conn, error
 		nc = tc
 	}
 	return nc, nil
+}
+
+// tokenInPlainText is the error of -token-file without TLS to addr, an
+// address that is not loopback.
+func tokenInPlainText(addr string) error {
+	return fmt.Errorf("ferry: -token-file without -tls would send the token in plain text to %s, where anyone on the path could read and replay it; connect with -tls, or give -yes-really too if that is what you want", addr)
 }
 
 // sniffConn keeps the first bytes a server sends, to tell what kind of

@@ -47,3 +47,21 @@ func TestCallWithTokenFile(t *testing.T) {
 	assert.Contains(t, r.stderr, "unauthenticated")
 	assert.NotContains(t, r.stderr, "-plain", "no misleading hint")
 }
+
+// TestTokenFileOnlyOnLoopbackUnlessToldTwice: -token-file without TLS is
+// refused before any connection is made on an address that is not
+// loopback (192.0.2.1 is a documentation address: nothing answers
+// there), and works on loopback.
+func TestTokenFileOnlyOnLoopbackUnlessToldTwice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(path, []byte("never-sent-token-0123456789\n"), 0o600))
+	r := ferryCmd(t, "call", "-token-file", path, "192.0.2.1:7000", "Arith.Add", "[1,2]")
+	assert.Equal(t, exitFail, r.code)
+	assert.Contains(t, r.stderr, "plain text")
+	assert.Contains(t, r.stderr, "-yes-really")
+	assert.NotContains(t, r.stderr, "never-sent-token")
+	cf := connFlags{tokenFile: path}
+	_, err := cf.dialConn(t.Context(), "192.0.2.1:7000")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "-tls")
+}
