@@ -16,7 +16,9 @@
 //	reg.Close(ctx)          // before srv.Shutdown: clients stop sending first
 //	srv.Shutdown(ctx)
 //
-// Clients watch the service's keys through a resolver.Resolver:
+// Clients watch the service's keys through a resolver.Resolver; while etcd
+// does not answer, the watcher too asks its etcd client to reconnect, so
+// that it follows the keys again within seconds of etcd's return:
 //
 //	r, err := etcd.NewResolver(cli, "orders")
 //	...

@@ -20,7 +20,11 @@ import (
 // without news the Watcher also checks that etcd has not gone back to an
 // older revision (an etcd that came back without its data, or restored
 // from a backup), which a watch never reports, and then reads the keys
-// afresh.
+// afresh. While etcd does not answer that check, the Watcher checks every
+// second (each check waits at most 5 s) and first asks the etcd client to
+// reconnect at once, so that the watch resumes within seconds of etcd's
+// return rather than after gRPC's reconnect backoff (up to 2 min after a
+// long outage).
 func NewResolver(cli *clientv3.Client, service string, opts ...Option) (resolver.Resolver, error) {
 	if err := validService(service); err != nil {
 		return nil, err
@@ -57,6 +61,9 @@ type watcher struct {
 	failed int       // consecutive failures to (re)load
 	rev    int64     // the newest revision seen: the read, or a watch reply
 	check  time.Time // when to check next that etcd has not gone back
+	// unheard: etcd did not answer the last check; the next one, a second
+	// later, first asks the client to reconnect at once.
+	unheard bool
 }
 
 // checkEvery is how often a quiet watch checks that etcd's revision has
@@ -138,8 +145,25 @@ func (w *watcher) follow(ctx context.Context) error {
 	defer t.Stop()
 	select {
 	case <-t.C:
+		if w.unheard {
+			// etcd did not answer the last check: gRPC's reconnect
+			// backoff grows to 2 min while etcd is out of reach, and the
+			// watch resumes only once the client reconnects. Ask for a
+			// reconnect now, so that it resumes soon after etcd is back.
+			if conn := w.r.cli.ActiveConnection(); conn != nil {
+				conn.ResetConnectBackoff()
+			}
+		}
+		back, err := w.wentBack(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		w.unheard = err != nil
 		w.check = time.Now().Add(checkEvery)
-		if !w.wentBack(ctx) {
+		if w.unheard {
+			w.check = time.Now().Add(time.Second)
+		}
+		if !back {
 			return nil
 		}
 		w.r.o.logger.Warn("ferry: etcd went back to an older revision; reading the keys afresh", "prefix", w.r.prefix)
@@ -176,13 +200,17 @@ func (w *watcher) follow(ctx context.Context) error {
 }
 
 // wentBack reports whether etcd's revision is now older than one the
-// watcher has seen. An etcd out of reach is not taken for one that went
-// back: the watch resumes on its own when etcd is back.
-func (w *watcher) wentBack(ctx context.Context) bool {
+// watcher has seen, or the error of a check etcd did not answer. An etcd
+// out of reach is not taken for one that went back: the watch resumes on
+// its own when etcd is back.
+func (w *watcher) wentBack(ctx context.Context) (bool, error) {
 	gctx, cancel := w.readContext(ctx)
 	defer cancel()
 	resp, err := w.r.cli.Get(gctx, w.r.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
-	return err == nil && resp.Header.Revision < w.rev
+	if err != nil {
+		return false, err
+	}
+	return resp.Header.Revision < w.rev, nil
 }
 
 func (w *watcher) put(key string, value []byte) {

@@ -7,6 +7,7 @@ package etcd_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -766,15 +767,39 @@ func TestVcluster13HundredRegistrations(t *testing.T) {
 // TTL, or the lease expires and the server leaves the registry while it
 // runs; gRPC's reconnect backoff, after 18 s of failures, alone would
 // wait several seconds more.
+//
+// A resolver's watch, on an etcd client of its own that lived through the
+// outage too, must see a server that registers after etcd is back within
+// seconds, not after the same backoff.
 func TestVcluster13EtcdDownLongerThanTTL(t *testing.T) {
 	e := startOwnEtcd(t)
-	srvCli, cliCli := e.client(), e.client()
+	srvCli, cliCli, watchCli := e.client(), e.client(), e.client()
 	reg, err := etcd.Register(t.Context(), srvCli, "orders", "127.0.0.1:7001", etcd.WithTTL(3))
 	require.NoError(t, err)
 	defer reg.Close(context.Background())
 	before, err := cliCli.Get(t.Context(), reg.Key())
 	require.NoError(t, err)
 	require.Len(t, before.Kvs, 1)
+	r, err := etcd.NewResolver(watchCli, "orders")
+	require.NoError(t, err)
+	w, err := r.Watch(t.Context())
+	require.NoError(t, err)
+	var latest atomic.Value // the last set the watcher returned, as "a,b"
+	following := make(chan struct{})
+	go func() {
+		defer close(following)
+		for range 100_000 {
+			eps, err := w.Next(t.Context())
+			if errors.Is(err, resolver.ErrClosed) || t.Context().Err() != nil {
+				return
+			}
+			if err == nil {
+				latest.Store(strings.Join(addrsOf(eps), ","))
+			}
+		}
+	}()
+	defer func() { w.Close(); <-following }()
+	require.Eventually(t, func() bool { return latest.Load() == "127.0.0.1:7001" }, 10*time.Second, 10*time.Millisecond)
 	e.stop()
 	down := time.NewTimer(18 * time.Second) // the scenario itself
 	<-down.C
@@ -782,6 +807,18 @@ func TestVcluster13EtcdDownLongerThanTTL(t *testing.T) {
 	back := time.Now()
 	require.Eventually(t, func() bool { return reg.Reregistrations() >= 1 }, 20*time.Second, 10*time.Millisecond)
 	t.Logf("registered again %v after etcd was back", time.Since(back))
+	// A server registering now, through a client that never saw the
+	// outage: the watcher must catch up within seconds. gRPC's backoff
+	// after 18 s of failures would have it wait for the next attempt,
+	// scheduled about 26 s (21-31 s) after the outage began.
+	late, err := etcd.Register(t.Context(), e.client(), "orders", "127.0.0.1:7002", etcd.WithTTL(30))
+	require.NoError(t, err)
+	defer late.Close(context.Background())
+	registered := time.Now()
+	assert.Eventually(t, func() bool { return strings.Contains(fmt.Sprint(latest.Load()), "127.0.0.1:7002") }, 4*time.Second,
+		10*time.Millisecond, "the watcher saw the new server; last set %v", latest.Load())
+	t.Logf("the watcher saw a server registered after the outage %v later (%v after etcd was back)",
+		time.Since(registered), time.Since(back))
 	// Past the expiry of the old lease (renewed for a TTL at etcd's
 	// restart), the key is the one created before the outage: it was
 	// never deleted (a key put again after a delete has a new
