@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,8 +133,12 @@ func FuzzPlainClientReplies(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, reply []byte) {
 		cc, sc := net.Pipe()
+		var served sync.WaitGroup
+		defer served.Wait()
 		defer sc.Close()
+		served.Add(1)
 		go func() {
+			defer served.Done()
 			defer sc.Close()
 			_ = sc.SetDeadline(time.Now().Add(10 * time.Second))
 			r := bufio.NewReader(sc)
@@ -143,7 +148,11 @@ func FuzzPlainClientReplies(f *testing.F) {
 			// Take whatever the client writes back (answers to requests
 			// in the reply) while the reply goes out: a pipe holds
 			// nothing, and a client blocked writing would stop reading.
-			go func() { _, _ = io.Copy(io.Discard, r) }()
+			served.Add(1)
+			go func() {
+				defer served.Done()
+				_, _ = io.Copy(io.Discard, r)
+			}()
 			_, _ = sc.Write(reply)
 		}()
 		c, err := client.New(cc, client.WithPlainMsgpackRPC())
@@ -193,9 +202,10 @@ func FuzzSessionClientReplies(f *testing.F) {
 		answerCall, bytes := input[0]&1 == 1, input[1:]
 		cc, sc := net.Pipe()
 		defer sc.Close()
-		served := make(chan struct{})
+		var served sync.WaitGroup
+		served.Add(1)
 		go func() {
-			defer close(served)
+			defer served.Done()
 			defer sc.Close()
 			cfg := yamux.DefaultConfig()
 			cfg.LogOutput = io.Discard
@@ -222,7 +232,11 @@ func FuzzSessionClientReplies(f *testing.F) {
 					return
 				}
 			}
-			go func() { _, _ = io.Copy(io.Discard, r) }() // whatever the client sends back
+			served.Add(1)
+			go func() { // whatever the client sends back
+				defer served.Done()
+				_, _ = io.Copy(io.Discard, r)
+			}()
 			_, _ = st.Write(bytes)
 			_ = st.Close()
 		}()
@@ -241,6 +255,6 @@ func FuzzSessionClientReplies(f *testing.F) {
 			closeBounded(t, c)
 		}
 		sc.Close()
-		<-served
+		served.Wait()
 	})
 }
