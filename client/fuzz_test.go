@@ -162,10 +162,23 @@ func FuzzPlainClientReplies(f *testing.F) {
 	})
 }
 
+// peerHandlers registers the methods a server may call on the fuzzed
+// session client: "Peer.Add" takes two ints, "Peer.Echo" any value.
+func peerHandlers(c *client.Client) error {
+	if err := client.Handle(c, "Peer.Add", func(_ context.Context, a *[2]int) (*int, error) {
+		sum := a[0] + a[1]
+		return &sum, nil
+	}); err != nil {
+		return err
+	}
+	return client.Handle(c, "Peer.Echo", func(_ context.Context, v *any) (*any, error) { return v, nil })
+}
+
 // FuzzSessionClientReplies: a session client dials a server that runs a
 // real session and reads the client's hello. The input's first byte
 // chooses what the fuzzer's bytes (the rest) answer: even, the hello
-// itself; odd, the call that follows a valid answer. Then the server ends
+// itself; odd, the call that follows a valid answer. The client serves
+// two methods the bytes may call (peer mode). Then the server ends
 // the call stream (a valid answer to the hello is then followed by a call
 // that fails: the odd inputs cover calls). The bytes may hold more than
 // one answer: requests, notifications, control messages, stray replies.
@@ -189,6 +202,10 @@ func FuzzSessionClientReplies(f *testing.F) {
 		append([]byte{1}, mp(f, []any{2, "$ferry.goaway", []any{}}, []any{1, 2, nil, 3})...),
 		append([]byte{1}, mp(f, []any{0, 5, "$ferry.hello", []any{map[string]any{}}}, []any{1, 2, nil, 3})...),
 		append([]byte{1}, mp(f, []any{0, 5, "Peer.Call", []any{1}}, []any{1, 2, nil, 3})...),
+		append([]byte{1}, mp(f, []any{0, 5, "Peer.Add", []any{[]any{1, 2}}}, []any{1, 2, nil, 3})...),
+		append([]byte{1}, mp(f, []any{0, 6, "Peer.Add", []any{"x"}, map[string]any{"t": 1000}}, []any{1, 2, nil, 3})...),
+		append([]byte{1}, mp(f, []any{0, 7, "Peer.Echo", []any{map[string]any{"a": []any{1, "b", nil}}}}, []any{1, 2, nil, 3})...),
+		append([]byte{1}, mp(f, []any{2, "Peer.Add", []any{[]any{1, 2}}}, []any{1, 2, nil, 3})...),
 		append([]byte{1}, mp(f, []any{2, "$ferry.cancel", []any{2}}, []any{1, 2, nil, 3})...),
 		{1, 0x95, 0x01, 0x02, 0xa1, 'x', 0xc0, 0xdf, 0xff, 0xff, 0xff, 0xff},
 		{1},
@@ -243,7 +260,7 @@ func FuzzSessionClientReplies(f *testing.F) {
 		cfg := transport.DefaultConfig()
 		cfg.StreamOpenTimeout = time.Second // New waits at most this for the hello's answer
 		start := time.Now()
-		c, err := client.New(cc, client.WithConfig(cfg))
+		c, err := client.New(cc, client.WithConfig(cfg), client.WithHandlers(peerHandlers))
 		if elapsed := time.Since(start); elapsed > 5*time.Second {
 			t.Fatalf("New took %v with a 1 s StreamOpenTimeout", elapsed)
 		}
