@@ -157,8 +157,14 @@ func WithClientInterceptors(ics ...ferry.ClientInterceptor) Option {
 }
 
 // WithConnHooks sets functions called when a client connects and after it
-// has gone; either may be nil. onConnect runs in its own goroutine per
-// connection while calls are already being served; it may keep the Peer
+// has gone; either may be nil. A client counts as connected once the
+// server knows what it speaks: a bare MessagePack-RPC client at its first
+// byte, a session at the first byte of each call stream it opens, each
+// with a Peer of its own (a Ferry client opens one, and says hello on it,
+// within Dial). A connection that sends nothing within
+// transport.Config.SniffTimeout is closed with neither hook called.
+// onConnect runs in its own goroutine per
+// connection (call stream) while calls are already being served; it may keep the Peer
 // and call the client at any time (push), from the start: a Ferry client
 // registers the handlers such calls need before it connects
 // (client.WithHandlers). onDisconnect runs once the
