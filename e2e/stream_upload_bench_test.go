@@ -17,6 +17,24 @@ type uploadBatch struct {
 	Records []benchMsg
 }
 
+// countUploads is a client-streaming handler that receives every message
+// and returns the sum of size over them.
+func countUploads[T any](size func(*T) int) func(context.Context, func() (*T, error)) (*int, error) {
+	return func(_ context.Context, recv func() (*T, error)) (*int, error) {
+		n := 0
+		for {
+			m, err := recv()
+			if err == io.EOF {
+				return &n, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			n += size(m)
+		}
+	}
+}
+
 // BenchmarkStreamUpload measures a client stream of large messages over
 // loopback TCP, sent one after another on one stream: 1 MiB byte slices
 // (encoding is a copy) and batches of 256 records of about 500 bytes
@@ -24,32 +42,8 @@ type uploadBatch struct {
 // before it may overlap, or not.
 func BenchmarkStreamUpload(b *testing.B) {
 	s := server.New()
-	require.NoError(b, server.HandleClientStream(s, "Bench.UploadBytes", func(ctx context.Context, recv func() (*[]byte, error)) (*int, error) {
-		n := 0
-		for {
-			m, err := recv()
-			if err == io.EOF {
-				return &n, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			n += len(*m)
-		}
-	}))
-	require.NoError(b, server.HandleClientStream(s, "Bench.UploadBatches", func(ctx context.Context, recv func() (*uploadBatch, error)) (*int, error) {
-		n := 0
-		for {
-			m, err := recv()
-			if err == io.EOF {
-				return &n, nil
-			}
-			if err != nil {
-				return nil, err
-			}
-			n += len(m.Records)
-		}
-	}))
+	require.NoError(b, server.HandleClientStream(s, "Bench.UploadBytes", countUploads(func(m *[]byte) int { return len(*m) })))
+	require.NoError(b, server.HandleClientStream(s, "Bench.UploadBatches", countUploads(func(m *uploadBatch) int { return len(m.Records) })))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(b, err)
 	go func() { _ = s.Serve(l) }()
