@@ -446,7 +446,8 @@ func TestPoolShedMemberReadingShedsNoOne(t *testing.T) {
 // the collector falling behind: the server used both cores (5.3 s of CPU
 // in 4.8 s). It runs with FERRY_ATTACK_KNOWN=1.
 //
-// Since then (2026-12-07, 13:20 UTC, an AMD EPYC 2-core VM, nine runs):
+// Since then (2026-12-07, 13:20 UTC, an AMD EPYC 2-core VM, twelve runs,
+// seven of them of a build that could profile or yield the guard):
 // the RSS peak is 196-197 MiB, well within the bound, but fresh calls
 // still miss the 2 s bound in most runs (slowest probe 2.07-5.03 s, 0-2
 // failed; the innocent client's slowest call 1.2-2.7 s, at most one past
