@@ -28,6 +28,7 @@ type Client struct {
 	sess      *transport.Session
 	reg       *registry.Registry
 	limits    wire.Limits
+	peerMax   wire.PeerMax // the server's message limit, from the hello's answer (limits.Peer)
 	once      sync.Once
 	bg        sync.WaitGroup // closes of abandoned streams
 	sic       ferry.StreamClientInterceptor
@@ -147,8 +148,15 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	}
 	c.serving = stream.Serving{Interceptor: ferry.ChainStreamServer(o.streamServerICs...), Logger: logger, CloseTimeout: o.cfg.StreamCloseTimeout}
 	var goAwayOnce sync.Once
+	// Dial returns after the hello's answer, which tells the server's
+	// limit: no call of this side waits for it. A call the server makes
+	// before its answer (it cannot: it holds them until the answer is
+	// queued) would be bounded by this side's limit alone.
+	c.peerMax.Settle()
+	lim := engine.Limits(o.cfg)
+	lim.Peer = &c.peerMax
 	eo := engine.Options{
-		Limits:    engine.Limits(o.cfg),
+		Limits:    lim,
 		FerryPeer: !o.plain,
 		Registry:  c.reg,
 		Client:    ferry.ChainClient(o.interceptors...),
@@ -190,11 +198,14 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	// Say hello at once: the server starts serving this stream (and runs
 	// its connect hook) and authenticates the connection, and its answer
 	// proves the session works before Dial returns.
+	// It tells the server this side's message limit, and the answer the
+	// server's (wire.HelloMax): neither sends the other a message past it.
 	type hello struct {
 		Token  string `msgpack:"token,omitempty"`
 		Settle bool   `msgpack:"settle"` // answers $ferry.goaway with $ferry.settled
+		Max    uint64 `msgpack:"max"`    // wire.HelloMaxKey
 	}
-	if err := c.eng.ControlCall(ctx, wire.MethodHello, hello{Token: o.token, Settle: true}, nil); err != nil {
+	if err := c.eng.ControlCall(ctx, wire.MethodHello, hello{Token: o.token, Settle: true, Max: uint64(o.cfg.MaxMessageSize)}, nil); err != nil {
 		cause, ended := sess.Cause(), c.Err()
 		c.Close()
 		return nil, helloError(ctx, err, cause, ended)

@@ -177,7 +177,7 @@ func HandleClientStream[Req, Resp any](s *Server, name string, fn func(ctx conte
 func (c *netConn) serveStream(st net.Conn, setUp func()) {
 	cfg := c.s.opts.cfg
 	cnt := stream.NewCounter(st, 1) // the marker byte was read
-	lim := engine.Limits(cfg)
+	lim := c.limits()
 	sc := stream.New(cnt, lim)
 	sc.Bound(c.budget, cfg.PartialMessageTimeout)
 	sc.BoundWrites(c.budget, cfg.WriteTimeout) // a peer that grants no window is cut off, and what waits for it is charged

@@ -59,6 +59,12 @@ type call struct {
 // calling side's interceptors.
 func (d *Dialer) Open(ctx context.Context, info *ferry.StreamInfo) (ferry.ClientStream, error) {
 	method := info.Method
+	if peer := d.Limits.Peer; !peer.Settled() {
+		// A server's stream to its client, opened before the client's
+		// hello was read (from the connect hook): its messages are
+		// bounded by the client's limit too, which the hello tells.
+		peer.Await(ctx.Done())
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, ferry.MarkNotExecuted(status.Context(err))
 	}
