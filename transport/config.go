@@ -144,7 +144,7 @@ func DefaultConfig() Config {
 // Validate reports the first field outside its documented range.
 func (c Config) Validate() error {
 	switch {
-	case c.MaxMessageSize < 1<<10 || c.MaxMessageSize > 1<<30:
+	case c.MaxMessageSize < wire.MinMaxMessage || c.MaxMessageSize > 1<<30:
 		return fmt.Errorf("ferry: MaxMessageSize %d is outside 1 KiB..1 GiB", c.MaxMessageSize)
 	case c.MaxDepth < 4 || c.MaxDepth > 1000:
 		return fmt.Errorf("ferry: MaxDepth %d is outside 4..1000", c.MaxDepth)

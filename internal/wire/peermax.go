@@ -77,11 +77,15 @@ func (p *PeerMax) Max() int {
 
 // Learn takes n, the limit the peer said (HelloMax), unless it is 0
 // (unknown) or above the one already learned. A value past any int is
-// as good as none: the side's own limit is smaller.
+// as good as none: the side's own limit is smaller. One below
+// MinMaxMessage is taken as MinMaxMessage, which no Ferry side can be
+// configured below: the hello's answer, and an error reply, must get
+// through.
 func (p *PeerMax) Learn(n uint64) {
 	if p == nil || n == 0 || n > math.MaxInt64 {
 		return
 	}
+	n = max(n, MinMaxMessage)
 	for {
 		cur := p.max.Load()
 		if cur != 0 && cur <= int64(n) {
