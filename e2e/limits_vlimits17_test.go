@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -459,6 +460,62 @@ func TestVlimits17StreamMessages(t *testing.T) {
 				assert.Equal(t, want, total)
 				v17Up(t, c)
 			})
+		})
+	}
+}
+
+// TestVlimits17LargeError: an error is cut to the caller's limit too. A
+// handler's error whose message (up to 64 KiB) and details would make a
+// response past a client's smaller MaxMessageSize goes without its
+// details and with its message cut ("…"); the code and the call in flight
+// beside it are kept, and the connection stays up. So does a streaming
+// call's final status. Before, the server sent the whole error and the
+// client closed its call stream on it.
+func TestVlimits17LargeError(t *testing.T) {
+	const limit = 16 << 10
+	for _, tr := range v17Conduits {
+		t.Run(tr.name, func(t *testing.T) {
+			s := server.New()
+			t.Cleanup(func() { s.Close() })
+			v := newV17Svc()
+			v.register(t, s)
+			bigErr := func(n int) error {
+				return &ferry.Error{Code: ferry.CodeFailedPrecondition, Message: strings.Repeat("é", n/2),
+					Details: map[string]string{"why": strings.Repeat("x", 8<<10)}}
+			}
+			require.NoError(t, server.Handle(s, "V17.Fail", func(_ context.Context, n *int) (*int, error) {
+				return nil, bigErr(*n)
+			}))
+			require.NoError(t, server.HandleServerStream(s, "V17.FailStream", func(_ context.Context, n *int, _ func(*int) error) error {
+				return bigErr(*n)
+			}))
+			c := tr.dial(t, s, client.WithConfig(v17Cfg(limit)))
+			for _, n := range []int{1 << 10, 4 << 10, limit - 128, limit + 1, 64 << 10} {
+				done := v17InFlight(t, c, v)
+				err := c.Call(t.Context(), "V17.Fail", n, nil)
+				require.Error(t, err)
+				assert.Equal(t, ferry.CodeFailedPrecondition, ferry.CodeOf(err), "%d bytes", n)
+				fe := ferry.FromError(err)
+				switch {
+				case n+8<<10 < limit-128:
+					assert.Equal(t, strings.Repeat("é", n/2), fe.Message)
+					assert.NotEmpty(t, fe.Details)
+				case n < limit-64:
+					assert.Equal(t, strings.Repeat("é", n/2), fe.Message, "the message fits")
+					assert.Empty(t, fe.Details, "without the details")
+				default:
+					t.Logf("%d bytes: message cut to %d bytes, details %v", n, len(fe.Message), fe.Details)
+					assert.Less(t, len(fe.Message), limit)
+					assert.True(t, strings.HasSuffix(fe.Message, "…"), "cut, marked")
+				}
+				done()
+				r, err := client.OpenServerStream[int, int](t.Context(), c, "V17.FailStream", &n)
+				require.NoError(t, err)
+				_, err = r.Recv()
+				assert.Equal(t, ferry.CodeFailedPrecondition, ferry.CodeOf(err), "%d bytes: %v", n, len(err.Error()))
+				r.Close()
+				v17Up(t, c)
+			}
 		})
 	}
 }

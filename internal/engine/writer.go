@@ -361,7 +361,8 @@ func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 	}
 	mark := len(b)
 	if herr != nil {
-		w.commit(status.AppendError(b, id, herr, ext), mark, 0)
+		max, _ := w.c.opts.Limits.SendMax()
+		w.commit(status.AppendErrorWithin(b, id, herr, ext, max), mark, 0)
 		return nil
 	}
 	b = msgpack.AppendArrayHeader(b, 4)

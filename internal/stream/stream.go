@@ -259,7 +259,8 @@ func (c *Call) SendStatus(result any, herr error) error {
 			}
 			b = b[:mark]
 		}
-		return status.AppendError(b, 0, herr, true), nil
+		max, _ := c.limit.SendMax()
+		return status.AppendErrorWithin(b, 0, herr, true, max), nil
 	})
 }
 
