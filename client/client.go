@@ -148,10 +148,10 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	}
 	c.serving = stream.Serving{Interceptor: ferry.ChainStreamServer(o.streamServerICs...), Logger: logger, CloseTimeout: o.cfg.StreamCloseTimeout}
 	var goAwayOnce sync.Once
-	// Dial returns after the hello's answer, which tells the server's
-	// limit: no call of this side waits for it. A call the server makes
-	// before its answer (it cannot: it holds them until the answer is
-	// queued) would be bounded by this side's limit alone.
+	// The hello's answer tells the server's limit, which the reader learns
+	// before it reads the next message. Nothing of this side waits for it:
+	// no call is made before Dial returns, after the answer, and the
+	// server's calls and streams come after its answer.
 	c.peerMax.Settle()
 	lim := engine.Limits(o.cfg)
 	lim.Peer = &c.peerMax
@@ -197,9 +197,9 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		Cancel: func(id uint32) error { return c.Conn.eng.SendControl(wire.MethodCancelStream, id) }}
 	// Say hello at once: the server starts serving this stream (and runs
 	// its connect hook) and authenticates the connection, and its answer
-	// proves the session works before Dial returns.
-	// It tells the server this side's message limit, and the answer the
-	// server's (wire.HelloMax): neither sends the other a message past it.
+	// proves the session works before Dial returns. It tells the server
+	// this side's message limit, and the answer the server's
+	// (wire.HelloMax): neither sends the other a message past either.
 	type hello struct {
 		Token  string `msgpack:"token,omitempty"`
 		Settle bool   `msgpack:"settle"` // answers $ferry.goaway with $ferry.settled

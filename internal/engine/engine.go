@@ -35,8 +35,12 @@ import (
 // Options configure a Conn. The zero value serves nothing and speaks the
 // plain spec.
 type Options struct {
-	Limits    wire.Limits // zero: wire.DefaultLimits
-	FerryPeer bool        // the peer is Ferry: send extensions and control notifications
+	// Limits bound what is read, and what is sent (Limits.SendMax: with
+	// Limits.Peer, by the peer's limit too, which a hello tells; while it
+	// is not settled, calls wait for it: awaitHello). Zero:
+	// wire.DefaultLimits.
+	Limits    wire.Limits
+	FerryPeer bool // the peer is Ferry: send extensions and control notifications
 	// Unauthenticated starts the channel unauthenticated: until
 	// Authenticate, requests are refused with CodeUnauthenticated without
 	// decoding, notifications are dropped, and messages are bounded by

@@ -71,10 +71,12 @@ func AppendErrorWithin(b []byte, id uint32, err error, ext bool, max int) []byte
 	if over <= 0 {
 		return b
 	}
-	if slim.Message == "" {
-		slim.Message = slim.Code.String()
+	msg := slim.Message
+	if msg == "" {
+		msg = slim.Code.String()
 	}
-	slim.Message = cutMessage(capMessage(slim.Message), len(capMessage(slim.Message))-over-len("…"))
+	msg = capMessage(msg) // as AppendError sent it
+	slim.Message = cutMessage(msg, len(msg)-over-len("…"))
 	return AppendError(b[:mark], id, &slim, ext)
 }
 
