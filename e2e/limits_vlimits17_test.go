@@ -519,3 +519,63 @@ func TestVlimits17LargeError(t *testing.T) {
 		})
 	}
 }
+
+// TestVlimits17BlockedSendGetsStatus: client.Stream.Send "once a failure
+// ended the stream (the handler's error status included), [returns]
+// that failure". A Send blocked on a full window when the handler's
+// error status arrives, read by Recv on another goroutine, returned
+// "unavailable: connection lost (use of closed network connection)": the
+// status's Recv released the stream under it.
+func TestVlimits17BlockedSendGetsStatus(t *testing.T) {
+	const size = 16 << 10
+	s := newServer(t)
+	fail := make(chan struct{})
+	require.NoError(t, server.HandleBidi(s, "Sink.Refuse", func(ctx context.Context, _ *server.BidiStream[[]byte, []byte]) error {
+		select {
+		case <-fail:
+			return ferry.NewError(ferry.CodeAborted, "no more")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}))
+	c, err := client.Dial(t.Context(), listen(t, s))
+	require.NoError(t, err)
+	defer c.Close()
+	st, err := client.OpenBidi[[]byte, []byte](t.Context(), c, "Sink.Refuse")
+	require.NoError(t, err)
+	defer st.Close()
+	window := int(transport.DefaultConfig().StreamWindow)
+	var sent atomic.Int64
+	sendErr := make(chan error, 1)
+	go func() {
+		m := make([]byte, size)
+		for range (64 << 20) / size {
+			if err := st.Send(&m); err != nil {
+				sendErr <- err
+				return
+			}
+			sent.Add(1)
+		}
+		sendErr <- nil
+	}()
+	require.Eventually(t, func() bool { return sent.Load() >= int64(window/size-8) }, 5*time.Second, time.Millisecond,
+		"the sender fills the window")
+	last, still := sent.Load(), time.Now()
+	require.Eventually(t, func() bool {
+		if n := sent.Load(); n != last {
+			last, still = n, time.Now()
+		}
+		return time.Since(still) > 50*time.Millisecond
+	}, 5*time.Second, 5*time.Millisecond, "Send blocks once the window is full")
+	close(fail)
+	_, err = st.Recv()
+	assert.Equal(t, ferry.CodeAborted, ferry.CodeOf(err), "Recv: %v", err)
+	select {
+	case err := <-sendErr:
+		require.Error(t, err)
+		assert.Equal(t, ferry.CodeAborted, ferry.CodeOf(err), "the blocked Send, after %d sent: %v", sent.Load(), err)
+		assert.Contains(t, err.Error(), "no more")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Send still blocks 5 s after the handler's status")
+	}
+}
