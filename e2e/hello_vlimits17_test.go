@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -360,4 +361,50 @@ func TestVlimits17ClientHello(t *testing.T) {
 			v14Alive(t, d.c, h)
 		})
 	}
+}
+
+// TestVlimits17RawStreamOverLimit: a peer that said no limit in its hello
+// (an older client) can still send a streaming frame past the server's
+// MaxMessageSize: the server rejects it as it reads it and ends that call
+// with the status resource_exhausted (PROTOCOL.md 6, "Size"); the session
+// and its call stream go on.
+func TestVlimits17RawStreamOverLimit(t *testing.T) {
+	s := server.New(server.WithConfig(v17Cfg(64 << 10)))
+	t.Cleanup(func() { s.Close() })
+	newV17Svc().register(t, s)
+	require.NoError(t, server.HandleClientStream(s, "V17.Sink", func(_ context.Context, recv func() (*[]byte, error)) (*int, error) {
+		n := 0
+		for range 100 {
+			m, err := recv()
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					return &n, nil
+				}
+				return nil, err
+			}
+			n += len(*m)
+		}
+		return &n, nil
+	}))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = s.Serve(l) }()
+	v := v17Dial(t, l.Addr().String())
+	v.hello(1, map[string]any{"settle": true})
+	st, err := v.sess.OpenStream()
+	require.NoError(t, err)
+	defer st.Close()
+	_ = st.SetDeadline(time.Now().Add(5 * time.Second))
+	open := append([]byte{0xc1}, request(0, "V17.Sink", []any{}, map[string]any{})...)
+	_, err = st.Write(append(open, enc([]any{3, make([]byte, 100<<10)})...))
+	require.NoError(t, err)
+	var final []any
+	require.NoError(t, msgpack.NewDecoder(st).Decode(&final))
+	require.Len(t, final, 5, "%v", v17Brief(final))
+	assert.EqualValues(t, 1, final[0])
+	ext, _ := final[4].(map[string]any)
+	assert.EqualValues(t, 8, ext["c"], "resource_exhausted: %v", final[2])
+	res, msg := v.blob(2, 16)
+	require.Empty(t, msg, "the call stream goes on")
+	assert.Len(t, res, 16)
 }
