@@ -29,6 +29,7 @@ type Client struct {
 	sess      *transport.Session
 	reg       *registry.Registry
 	limits    wire.Limits
+	peerMax   wire.PeerMax // the server's message limit, from the hello's answer (limits.Peer)
 	once      sync.Once
 	bg        sync.WaitGroup // closes of abandoned streams
 	sic       ferry.StreamClientInterceptor
@@ -190,8 +191,15 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	}
 	c.serving = stream.Serving{Interceptor: ferry.ChainStreamServer(o.streamServerICs...), Logger: logger, CloseTimeout: o.cfg.StreamCloseTimeout}
 	var goAwayOnce sync.Once
+	// The hello's answer tells the server's limit, which the reader learns
+	// before it reads the next message. Nothing of this side waits for it:
+	// no call is made before Dial returns, after the answer, and the
+	// server's calls and streams come after its answer.
+	c.peerMax.Settle()
+	lim := engine.Limits(o.cfg)
+	lim.Peer = &c.peerMax
 	eo := engine.Options{
-		Limits:    engine.Limits(o.cfg),
+		Limits:    lim,
 		FerryPeer: !o.plain,
 		Registry:  c.reg,
 		Client:    ferry.ChainClient(o.interceptors...),
@@ -232,12 +240,15 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		Cancel: func(id uint32) error { return c.Conn.eng.SendControl(wire.MethodCancelStream, id) }}
 	// Say hello at once: the server starts serving this stream (and runs
 	// its connect hook) and authenticates the connection, and its answer
-	// proves the session works before Dial returns.
+	// proves the session works before Dial returns. It tells the server
+	// this side's message limit, and the answer the server's
+	// (wire.HelloMax): neither sends the other a message past either.
 	type hello struct {
 		Token  string `msgpack:"token,omitempty"`
 		Settle bool   `msgpack:"settle"` // answers $ferry.goaway with $ferry.settled
+		Max    uint64 `msgpack:"max"`    // wire.HelloMaxKey
 	}
-	if err := c.eng.ControlCall(ctx, wire.MethodHello, hello{Token: o.token, Settle: true}, nil); err != nil {
+	if err := c.eng.ControlCall(ctx, wire.MethodHello, hello{Token: o.token, Settle: true, Max: uint64(o.cfg.MaxMessageSize)}, nil); err != nil {
 		cause, ended := sess.Cause(), c.Err()
 		c.Close()
 		return nil, helloError(ctx, err, cause, ended)
@@ -437,8 +448,11 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// MaxMessageSize returns the largest message the client sends or
-// receives: its transport.Config's MaxMessageSize (4 MiB by default).
+// MaxMessageSize returns the largest message the client receives: its
+// transport.Config's MaxMessageSize (4 MiB by default). It sends nothing
+// larger either, nor larger than the server's own limit, which the
+// server's answer to the client's hello tells (PROTOCOL.md section 4): a
+// request past either fails with CodeResourceExhausted, not executed.
 // Package pubsub tells the broker, so that no batch a subscriber could not
 // receive is sent to it.
 func (c *Client) MaxMessageSize() int { return c.cfg.MaxMessageSize }

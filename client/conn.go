@@ -32,7 +32,11 @@ func ConnFromContext(ctx context.Context) *Conn {
 // errors.Is(err, context.Canceled) hold when ctx ended the call. A result
 // that does not fit reply (PROTOCOL.md 2.1) fails the call with
 // CodeInternal, not flagged ferry.NotExecuted (the handler ran), and the
-// connection goes on. Arguments
+// connection goes on. A request past the message limit, the client's
+// MaxMessageSize or the server's (which the server told in its answer to
+// the hello), is not sent: CodeResourceExhausted, ferry.NotExecuted; a
+// reply past either is replaced by the server with CodeResourceExhausted
+// (the handler ran); the connection goes on. Arguments
 // that are a []byte or codec.Raw of 64 KiB or more are written from args
 // itself, not copied: Call returns no earlier than that write ends (within
 // the WriteTimeout), unless ctx ends while they are still queued.

@@ -26,7 +26,9 @@ import (
 // arrived before); a call the
 // server refused before running its handler (a limit, a shutdown, a
 // stream interceptor) carries ferry.NotExecuted; a message over either
-// side's MaxMessageSize is CodeResourceExhausted; a connection lost
+// side's MaxMessageSize is CodeResourceExhausted (Send refuses one over
+// the server's, which the server told in the hello, as one over the
+// client's own, and the stream goes on); a connection lost
 // mid-call is CodeUnavailable, outcome unknown; the Client's Close,
 // CodeCanceled wrapping ferry.ErrClosed, as for a unary call in flight.
 //

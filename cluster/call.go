@@ -110,7 +110,7 @@ func (c *Client) retryable(ctx context.Context, method string, err error, attemp
 	case code == ferry.CodePermissionDenied || code == ferry.CodeUnauthenticated:
 		return false // every server refuses the same credentials
 	case errors.Is(err, wire.ErrTooLarge):
-		return false // a request over this side's limit: never sent, on any endpoint
+		return false // a request over this side's limit, or the server's (which the hello told; a cluster's servers share theirs): never sent
 	case ferry.NotExecuted(err) && code != ferry.CodeResourceExhausted:
 		return true // it ran nowhere and loaded nobody: free
 	case ferry.NotExecuted(err):

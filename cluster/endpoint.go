@@ -208,7 +208,8 @@ func (e *endpoint) markDraining(conn *client.Client) {
 
 // classify maps a call's result, ctx being the call's, to what the
 // breaker counts. A call that never left this side for a reason of the
-// caller's own (its ctx had ended, its request was over the message limit)
+// caller's own (its ctx had ended, its request was over the message limit,
+// its own or the server's)
 // says nothing of the endpoint.
 func classify(ctx context.Context, err error) outcome {
 	if err == nil {

@@ -54,11 +54,16 @@ func dialSessionWith(t *testing.T, addr string, hello bool) *wireSession {
 	if !hello {
 		return s
 	}
-	// PROTOCOL.md 4: the hello's answer is {}.
+	// PROTOCOL.md 4: the hello's answer is {"max": the server's limit}.
 	s.call.write(request(1, "$ferry.hello", []any{map[string]any{}}, map[string]any{}))
 	r := parseResponse(t, s.call.read())
 	require.Nil(t, r.err)
-	require.Equal(t, map[string]any{}, r.result)
+	answer, ok := r.result.(map[string]any)
+	require.True(t, ok, "the hello's answer is a map: %v", r.result)
+	require.Len(t, answer, 1, "%v", answer)
+	max, ok := toUint(answer["max"])
+	require.True(t, ok, "%v", answer)
+	require.GreaterOrEqual(t, max, uint64(1<<10), "the server's MaxMessageSize")
 	return s
 }
 

@@ -80,7 +80,7 @@ func (f *fakeServer) next() []any {
 func TestProtocolAuditClientOnTheWire(t *testing.T) {
 	c, f, hello := dialFake(t)
 
-	// Section 4: [0, msgid, "$ferry.hello", [{"token": str, "settle": bool}], ext].
+	// Section 4: [0, msgid, "$ferry.hello", [{"token": str, "settle": bool, "max": uint}], ext].
 	assert.EqualValues(t, 0, hello[0])
 	assert.Equal(t, "$ferry.hello", hello[2])
 	params, ok := hello[3].([]any)
@@ -88,8 +88,10 @@ func TestProtocolAuditClientOnTheWire(t *testing.T) {
 	hm, ok := params[0].(map[string]any)
 	require.True(t, ok, "hello params %v", params)
 	for k := range hm {
-		assert.Contains(t, []string{"token", "settle"}, k)
+		assert.Contains(t, []string{"token", "settle", "max"}, k)
 	}
+	max, ok := toUint(hm["max"])
+	assert.True(t, ok && max == 4<<20, "the client's MaxMessageSize (section 4, \"Message size limits\"): %v", hm["max"])
 	assert.IsType(t, map[string]any{}, hello[4], "an ext map")
 	assert.Equal(t, true, hm["settle"], "a Ferry client settles after a go-away (section 4, step 2)")
 

@@ -253,7 +253,7 @@ func TestProtocolAuditAuthorization(t *testing.T) {
 	assert.Equal(t, true, r.ext["n"])
 	r = parseResponse(t, ws.call.read2(request(1, "$ferry.hello", []any{map[string]any{"token": "alice-token-of-16-bytes"}}, map[string]any{})))
 	require.Nil(t, r.err)
-	assert.Equal(t, map[string]any{}, r.result)
+	assert.EqualValues(t, map[string]any{"max": uint32(4 << 20)}, r.result, "the server's MaxMessageSize (PROTOCOL.md 4)")
 	r = parseResponse(t, ws.call.read2(request(2, "Arith.Add", []any{1, 2}, map[string]any{})))
 	assert.EqualValues(t, 3, r.result)
 	r = parseResponse(t, ws.call.read2(request(3, "Audit.Count", []any{}, map[string]any{})))

@@ -202,35 +202,31 @@ func TestStreamRefusedIsNotExecuted(t *testing.T) {
 }
 
 // TestStreamServerMessageLimit: a message over the server's
-// MaxMessageSize gets resource_exhausted, the code the client's own limit
-// gives, whether or not the handler passes its Recv error on.
+// MaxMessageSize, which the server told in its answer to the client's
+// hello (PROTOCOL.md 4, "Message size limits"), is refused by the
+// client's Send with resource_exhausted, the code the client's own limit
+// gives, before anything is sent: the stream stays usable. (A frame over
+// the server's limit from a peer that said nothing ends the call with
+// that status as the server reads it: TestVlimits17RawStreamOverLimit.)
 func TestStreamServerMessageLimit(t *testing.T) {
 	eachSessionConduit(t, func(t *testing.T, tr conduit) {
 		cfg := transport.DefaultConfig()
 		cfg.MaxMessageSize = 64 << 10
 		s := streamServer(t, server.WithConfig(cfg))
-		handlerErr := make(chan error, 1)
-		require.NoError(t, s.HandleStream("Swallow", server.ClientStream, func(ctx context.Context, st *server.Stream) (any, error) {
-			var v []byte
-			err := st.Recv(&v)
-			handlerErr <- err
-			return "fine", nil // ignores the failure
-		}))
 		c := tr.dial(t, s)
-		for _, method := range []string{"Num.Double", "Swallow"} {
-			st, err := c.NewStream(t.Context(), method)
-			require.NoError(t, err)
-			require.NoError(t, st.Send(make([]byte, 128<<10)), "under the client's limit")
-			err = st.Recv(nil)
-			assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%s: %v", method, err)
-			assert.False(t, ferry.NotExecuted(err))
-			require.NoError(t, st.Close())
-		}
-		herr := <-handlerErr
-		assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(herr), "the handler's Recv: %v", herr)
+		st, err := c.NewStream(t.Context(), "Num.Double")
+		require.NoError(t, err)
+		err = st.Send(make([]byte, 128<<10))
+		assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
+		assert.Contains(t, err.Error(), "the peer's 65536-byte limit")
+		require.NoError(t, st.Send(&num{3}), "the stream is still usable")
+		var got num
+		require.NoError(t, st.Recv(&got))
+		assert.Equal(t, 6, got.N)
+		require.NoError(t, st.Close())
 
 		// The client's own limit: the same code, before anything is sent.
-		st, err := c.NewStream(t.Context(), "Num.Double")
+		st, err = c.NewStream(t.Context(), "Num.Double")
 		require.NoError(t, err)
 		err = st.Send(make([]byte, 5<<20))
 		assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
@@ -243,19 +239,19 @@ func TestStreamServerMessageLimit(t *testing.T) {
 }
 
 // TestStreamClientMessageLimit: a message over the client's
-// MaxMessageSize is resource_exhausted for the caller too, and the handler
-// sees the call canceled.
+// MaxMessageSize, which the client told in its hello, is refused by the
+// handler's Send with resource_exhausted before anything is sent; a
+// handler that passes the error on gives the caller that status. (A
+// frame over the client's limit from a server that said nothing ends the
+// call as the client reads it: TestAttackVaudit14StreamMessages.)
 func TestStreamClientMessageLimit(t *testing.T) {
 	eachSessionConduit(t, func(t *testing.T, tr conduit) {
 		s := newServer(t)
 		ended := make(chan error, 1)
 		require.NoError(t, s.HandleStream("Big", server.ServerStream, func(ctx context.Context, st *server.Stream) (any, error) {
 			err := st.Send(make([]byte, 128<<10))
-			if err == nil {
-				<-ctx.Done()
-			}
-			ended <- ctx.Err()
-			return nil, ctx.Err()
+			ended <- err
+			return nil, err
 		}))
 		cfg := transport.DefaultConfig()
 		cfg.MaxMessageSize = 64 << 10
@@ -266,9 +262,10 @@ func TestStreamClientMessageLimit(t *testing.T) {
 		assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
 		select {
 		case got := <-ended:
-			assert.Equal(t, context.Canceled, got)
+			assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(got), "the handler's Send: %v", got)
+			assert.Contains(t, got.Error(), "the peer's 65536-byte limit")
 		case <-time.After(10 * time.Second):
-			t.Fatal("the handler was never told that the caller gave up")
+			t.Fatal("the handler's Send did not return")
 		}
 		assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(st.Recv(nil)), "later calls say the same")
 		require.NoError(t, st.Close())

@@ -191,10 +191,13 @@ func TestStreamCloseIsNoWriteTimeout(t *testing.T) {
 }
 
 // TestStreamSendCutByRecvFailure: a Send blocked on a full window, on one
-// goroutine, when Recv on another fails in a way that ends the call (a
-// message over the caller's MaxMessageSize): the Send returns that
-// failure, not the cut the failure's cancel made ("stream write timed
-// out" though nothing timed out).
+// goroutine, when Recv on another gets a failure that ends the call (the
+// handler's status, resource_exhausted: its message was over the caller's
+// MaxMessageSize, which the caller's hello told): the Send returns that
+// failure, not the cut the failure's release made ("stream write timed
+// out", or "connection lost", though nothing timed out nor was lost). A
+// frame over the caller's limit from a server that said none ends the
+// call in the caller's Recv: TestAttackVaudit14StreamMessages.
 func TestStreamSendCutByRecvFailure(t *testing.T) {
 	const size = 16 << 10
 	ccfg := transport.DefaultConfig()
@@ -207,9 +210,11 @@ func TestStreamSendCutByRecvFailure(t *testing.T) {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		big := make([]byte, 64<<10) // over the caller's MaxMessageSize
-		_ = st.Send(&big)
-		<-ctx.Done() // and never receives
+		big := make([]byte, 64<<10) // over the caller's MaxMessageSize, which its hello told
+		if err := st.Send(&big); err != nil {
+			return err // the call ends with it, never having received
+		}
+		<-ctx.Done()
 		return ctx.Err()
 	}))
 	c, err := client.Dial(t.Context(), listen(t, s), client.WithConfig(ccfg))

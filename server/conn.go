@@ -11,8 +11,17 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/internal/stream"
+	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
 )
+
+// limits returns the connection's message limits: the server's own, and
+// the client's, once its hello told it (wire.Limits.Peer).
+func (c *netConn) limits() wire.Limits {
+	lim := engine.Limits(c.s.opts.cfg)
+	lim.Peer = &c.peerMax
+	return lim
+}
 
 // netConn is one accepted connection: a yamux session with one engine per
 // stream, or a single engine on bare MessagePack-RPC.
@@ -38,6 +47,9 @@ type netConn struct {
 	peers       map[*netConn]struct{} // the connections open from ip (Server.perIP), under s.mu
 	limiter     *engine.Limiter
 	done        chan struct{}
+	// peerMax is the client's message limit, which its hello tells: no
+	// stream of the connection sends past it (PROTOCOL.md section 4).
+	peerMax wire.PeerMax
 
 	ctx    context.Context // parent of every handler context; canceled at close
 	cancel context.CancelFunc
@@ -161,6 +173,7 @@ func (c *netConn) handshakeTLS(deadline time.Time) bool {
 // serveBare serves a bare MessagePack-RPC connection: one engine over the
 // whole connection.
 func (c *netConn) serveBare(pc net.Conn) {
+	c.peerMax.Settle() // a bare client says no hello first: calls to it do not wait for one
 	if e, p := c.add(&lingerConn{Conn: pc, c: c}, false, nil); e != nil {
 		c.bare.Store(e)
 		c.run(e, p)

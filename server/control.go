@@ -32,7 +32,7 @@ func (c *netConn) control(method string, params []byte) (any, error) {
 			c.mu.Unlock()
 		}
 		if c.s.opts.auth == nil {
-			return map[string]any{}, nil
+			return c.helloAnswer(), nil
 		}
 		return c.authenticate(hello.Token)
 	case wire.MethodSettled:
@@ -73,7 +73,7 @@ func (c *netConn) authenticate(token string) (any, error) {
 	c.mu.Lock()
 	if c.authed {
 		c.mu.Unlock()
-		return map[string]any{}, nil
+		return c.helloAnswer(), nil
 	}
 	if c.authFailures >= maxAuthAttempts {
 		c.mu.Unlock()
@@ -101,5 +101,12 @@ func (c *netConn) authenticate(token string) (any, error) {
 	for _, e := range engines {
 		e.Authenticate(identity)
 	}
-	return map[string]any{}, nil
+	return c.helloAnswer(), nil
+}
+
+// helloAnswer is the answer to a hello the server accepts: its own message
+// limit, which the client's connection then sends nothing past (the
+// engine learned the client's from the hello before control ran).
+func (c *netConn) helloAnswer() wire.HelloAnswer {
+	return wire.HelloAnswer{Max: uint64(c.s.opts.cfg.MaxMessageSize)}
 }

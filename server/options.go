@@ -167,7 +167,11 @@ func WithClientInterceptors(ics ...ferry.ClientInterceptor) Option {
 // connection (call stream) while calls are already being served; it may keep the Peer
 // and call the client at any time (push), from the start: a Ferry client
 // registers the handlers such calls need before it connects
-// (client.WithHandlers). onDisconnect runs once the
+// (client.WithHandlers). A call or stream the server starts on a Ferry
+// session before the client's hello has arrived waits for it (it comes
+// with the session's first bytes; a session without a complete message
+// within SniffTimeout is closed), so that it keeps to the client's
+// MaxMessageSize, which the hello tells. onDisconnect runs once the
 // connection has ended and its handlers have returned. Unlike a handler's,
 // a panic in either is not recovered: it ends the program, as in any
 // goroutine of its own.

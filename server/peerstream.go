@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/ferryrpc/ferry"
-	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/internal/stream"
 	"github.com/ferryrpc/ferry/internal/wire"
 )
@@ -53,7 +52,7 @@ func (c *netConn) dialer() *stream.Dialer {
 		cfg := c.s.opts.cfg
 		c.opener = &stream.Dialer{
 			Session:      c.sess,
-			Limits:       engine.Limits(cfg),
+			Limits:       c.limits(),
 			WriteTimeout: cfg.WriteTimeout,
 			Budget:       c.budget,
 			Stall:        cfg.PartialMessageTimeout,

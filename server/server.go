@@ -517,7 +517,7 @@ func (s *Server) engineOptions(c *netConn, ferryPeer bool) engine.Options {
 	eo := engine.Options{
 		Control:          c.control,
 		UnauthMaxMessage: wire.UnauthMaxMessage,
-		Limits:           engine.Limits(cfg),
+		Limits:           c.limits(),
 		FerryPeer:        ferryPeer,
 		Registry:         s.reg,
 		Server:           s.ic,

@@ -90,7 +90,7 @@ func (c *netConn) serveSessionStream(st net.Conn) (handedOff bool) {
 	var b [1]byte
 	if _, err := io.ReadFull(st, b[:]); err != nil {
 		if c.setupWasCut(err) {
-			sc := stream.New(st, engine.Limits(c.s.opts.cfg))
+			sc := stream.New(st, c.limits())
 			_ = sc.SendStatus(nil, errDrainedSetup)
 			sc.Close()
 		}

@@ -36,7 +36,8 @@ const (
 // StreamHandler serves one streaming call. Its returned value is sent to
 // the caller as the stream's result, and its error as the stream's status,
 // encoded as for a unary call (code, message, details; a result past
-// MaxMessageSize is replaced by a CodeResourceExhausted error). A ServerStream
+// MaxMessageSize, the server's or the client's, is replaced by a
+// CodeResourceExhausted error). A ServerStream
 // handler reads its single request with st.Recv: the caller sends it as
 // the stream's first message (client.Stream.Send, then CloseSend; the
 // opening request's params are always empty). If ctx's deadline passes
@@ -67,7 +68,9 @@ func (s *Stream) Context() context.Context { return s.ctx }
 // a caller that reads less than that per WriteTimeout, however steadily,
 // ends the call so too once the window is full. Once ctx has ended it
 // sends nothing and returns CodeCanceled or CodeDeadlineExceeded. A
-// message over MaxMessageSize is not sent: CodeResourceExhausted.
+// message over MaxMessageSize, the server's or the client's (which a
+// Ferry client tells in its hello), is not sent: CodeResourceExhausted,
+// and the stream goes on.
 func (s *Stream) Send(v any) error { return s.st.Send(v) }
 
 // Recv receives the next message into v. It returns io.EOF once the caller
@@ -177,7 +180,7 @@ func HandleClientStream[Req, Resp any](s *Server, name string, fn func(ctx conte
 func (c *netConn) serveStream(st net.Conn, setUp func()) {
 	cfg := c.s.opts.cfg
 	cnt := stream.NewCounter(st, 1) // the marker byte was read
-	lim := engine.Limits(cfg)
+	lim := c.limits()
 	sc := stream.New(cnt, lim)
 	sc.Bound(c.budget, cfg.PartialMessageTimeout)
 	sc.BoundWrites(c.budget, cfg.WriteTimeout) // a peer that grants no window is cut off, and what waits for it is charged

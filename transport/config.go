@@ -15,8 +15,16 @@ import (
 // DefaultConfig and change fields; Validate reports values out of range.
 type Config struct {
 	// MaxMessageSize bounds one MessagePack-RPC message in bytes (a
-	// request's or response's whole envelope). Default 4 MiB; range
-	// 1 KiB to 1 GiB.
+	// request's or response's whole envelope), and one streaming
+	// message's frame. A side rejects a message it receives past its own
+	// limit, which closes the stream it came on. In a session the two
+	// sides tell each other their limits in the hello (PROTOCOL.md
+	// section 4) and each sends nothing past the smaller one: a request
+	// past it fails at the caller with CodeResourceExhausted, not
+	// executed, and a reply past it is replaced by a
+	// CodeResourceExhausted error (the handler ran), so that one message
+	// never ends the stream every unary call shares. Default 4 MiB;
+	// range 1 KiB to 1 GiB.
 	MaxMessageSize int
 	// MaxDepth bounds the nesting of arrays and maps in a message.
 	// Default 64; range 4 to 1000.
@@ -144,7 +152,7 @@ func DefaultConfig() Config {
 // Validate reports the first field outside its documented range.
 func (c Config) Validate() error {
 	switch {
-	case c.MaxMessageSize < 1<<10 || c.MaxMessageSize > 1<<30:
+	case c.MaxMessageSize < wire.MinMaxMessage || c.MaxMessageSize > 1<<30:
 		return fmt.Errorf("ferry: MaxMessageSize %d is outside 1 KiB..1 GiB", c.MaxMessageSize)
 	case c.MaxDepth < 4 || c.MaxDepth > 1000:
 		return fmt.Errorf("ferry: MaxDepth %d is outside 4..1000", c.MaxDepth)

@@ -24,6 +24,7 @@ type pending struct {
 	seq   uint64 // its place among the requests sent; 0 until queued
 	batch uint64 // the write queue's batch its request joined (flush.Writer.Batch)
 	ends  bool   // its context can end it (direct.go)
+	hello bool   // its reply is $ferry.hello's answer: the reader learns the peer's limit from it
 }
 
 func (p *pending) finish(err error) {
@@ -60,7 +61,7 @@ func (c *Channel) Call(ctx context.Context, method string, args, reply any) erro
 	if ic := c.opts.Client; ic != nil {
 		return ic(ctx, callInfo(method, false), args, reply, c.invoker)
 	}
-	return c.call(ctx, method, args, reply)
+	return c.call(ctx, method, args, reply, false)
 }
 
 // Notify sends a one-way notification. It returns once the message is
@@ -79,8 +80,10 @@ func (c *Channel) SendControl(method string, args any) error {
 }
 
 // ControlCall calls a reserved method ($...), bypassing interceptors.
+// The answer to $ferry.hello teaches the channel the peer's message limit
+// (Options.Limits.Peer), in the reader, before it reads the next message.
 func (c *Channel) ControlCall(ctx context.Context, method string, args, reply any) error {
-	return c.call(ctx, method, args, reply)
+	return c.call(ctx, method, args, reply, method == wire.MethodHello)
 }
 
 // Go starts an asynchronous call and returns its handle. It waits only
@@ -130,12 +133,12 @@ func (c *Channel) invoke(ctx context.Context, info *ferry.CallInfo, args, reply 
 	if info.Notify {
 		return c.notify(ctx, info.Method, args)
 	}
-	return c.call(ctx, info.Method, args, reply)
+	return c.call(ctx, info.Method, args, reply, false)
 }
 
-func (c *Channel) call(ctx context.Context, method string, args, reply any) error {
+func (c *Channel) call(ctx context.Context, method string, args, reply any, hello bool) error {
 	p := syncPool.Get().(*pending)
-	p.reply = reply
+	p.reply, p.hello = reply, hello
 	if err := c.start(ctx, method, args, p); err != nil {
 		p.reply = nil
 		syncPool.Put(p)
@@ -163,8 +166,8 @@ func (c *Channel) call(ctx context.Context, method string, args, reply any) erro
 }
 
 func (c *Channel) notify(ctx context.Context, method string, args any) error {
-	if err := ctx.Err(); err != nil {
-		return ferry.MarkNotExecuted(status.Context(err))
+	if err := c.awaitHello(ctx); err != nil {
+		return err
 	}
 	if err := c.Err(); err != nil {
 		// The conn has failed: its writer may not have latched the error
@@ -179,6 +182,25 @@ func (c *Channel) notify(ctx context.Context, method string, args any) error {
 		return notSent(c.w.notify(ctx, method, args, &ext))
 	}
 	return notSent(c.w.notify(ctx, method, args, nil))
+}
+
+// awaitHello returns ctx's error, not executed, when ctx has ended; else,
+// before the peer's hello was handled (Options.Limits.Peer: a server's
+// call to its client, from its connect hook, may come before the client's
+// hello is read), it waits for that, until ctx ends: a request is then
+// bounded by the peer's limit too, and goes out after the hello's answer.
+// The hello is a Ferry client's first message, sent as it connects: the
+// wait is bounded by the server's SniffTimeout, after which a session
+// that sent no complete message is closed (the end of a conn settles the
+// wait too).
+func (c *Channel) awaitHello(ctx context.Context) error {
+	if peer := c.opts.Limits.Peer; !peer.Settled() {
+		peer.Await(ctx.Done())
+	}
+	if err := ctx.Err(); err != nil {
+		return ferry.MarkNotExecuted(status.Context(err))
+	}
+	return nil
 }
 
 // notSent maps err, the reason a call or notification was never queued
@@ -196,8 +218,8 @@ func notSent(err error) error {
 // registered nor finished. If the conn fails after registration, p is
 // finished with that error and start returns nil.
 func (c *Channel) start(ctx context.Context, method string, args any, p *pending) error {
-	if err := ctx.Err(); err != nil {
-		return ferry.MarkNotExecuted(status.Context(err))
+	if err := c.awaitHello(ctx); err != nil {
+		return err
 	}
 	var ext *wire.RequestExt
 	if c.opts.FerryPeer {
@@ -344,6 +366,9 @@ func (c *Channel) complete(m *wire.Message) {
 		return // abandoned, or an id we never sent
 	}
 	var err error
+	if p.hello && m.Error == nil {
+		c.opts.Limits.Peer.Learn(wire.HelloMax(m.Result))
+	}
 	switch {
 	case m.Error != nil:
 		err = c.remoteError(m)

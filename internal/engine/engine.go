@@ -35,14 +35,26 @@ import (
 // Options configure a Conn. The zero value serves nothing and speaks the
 // plain spec.
 type Options struct {
-	Limits       wire.Limits             // zero: wire.DefaultLimits
-	FerryPeer    bool                    // the peer is Ferry: send extensions and control notifications
-	Registry     *registry.Registry      // methods served to the peer; nil serves none
-	Server       ferry.ServerInterceptor // wraps incoming calls
-	Client       ferry.ClientInterceptor // wraps outgoing calls
-	Limiter      *Limiter                // bounds running handlers; nil: unbounded
-	WriteTimeout time.Duration           // per flush, when the stream supports deadlines
-	OnGoAway     func()                  // the peer announced shutdown
+	// Limits bound what is read, and what is sent (Limits.SendMax: with
+	// Limits.Peer, by the peer's limit too, which a hello tells; while it
+	// is not settled, calls wait for it: awaitHello). Zero:
+	// wire.DefaultLimits.
+	Limits    wire.Limits
+	FerryPeer bool // the peer is Ferry: send extensions and control notifications
+	// Unauthenticated starts the channel unauthenticated: until
+	// Authenticate, requests are refused with CodeUnauthenticated without
+	// decoding, notifications are dropped, and messages are bounded by
+	// UnauthMaxMessage.
+	Unauthenticated bool
+	// DisallowUnknownFields refuses arguments with a map key that names
+	// no field (registry.Method.DecodeArgs); by default they are skipped.
+	DisallowUnknownFields bool
+	Registry              *registry.Registry      // methods served to the peer; nil serves none
+	Server                ferry.ServerInterceptor // wraps incoming calls
+	Client                ferry.ClientInterceptor // wraps outgoing calls
+	Limiter               *Limiter                // bounds running handlers; nil: unbounded
+	WriteTimeout          time.Duration           // per flush, when the stream supports deadlines
+	OnGoAway              func()                  // the peer announced shutdown
 	// ConnContext returns the parent of the conn's handler contexts; New
 	// calls it once with the conn it is creating, so that the context can
 	// carry the conn (net/http's Server.ConnContext). Nil: Background.
@@ -51,13 +63,8 @@ type Options struct {
 	// and go-away: the requests other than a notification-only method's
 	// (wire.NotificationOnly), answered with its reply or error, and the
 	// notifications. Nil: requests get CodeUnimplemented.
-	Control func(method string, params []byte) (reply any, err error)
-	// Unauthenticated starts the channel unauthenticated: until
-	// Authenticate, requests are refused with CodeUnauthenticated without
-	// decoding, notifications are dropped, and messages are bounded by
-	// UnauthMaxMessage.
-	Unauthenticated  bool
-	UnauthMaxMessage int
+	Control          func(method string, params []byte) (reply any, err error)
+	UnauthMaxMessage int          // see Unauthenticated
 	Logger           *slog.Logger // nil: silent
 	// Budget is charged for the reader's buffer, the estimated decoded size of
 	// every incoming call from its arrival until its reply is queued, and
@@ -69,9 +76,6 @@ type Options struct {
 	// OnMessage is called once, by the reader, after the first complete
 	// message. Nil: nothing.
 	OnMessage func()
-	// DisallowUnknownFields refuses arguments with a map key that names
-	// no field (registry.Method.DecodeArgs); by default they are skipped.
-	DisallowUnknownFields bool
 	// OnRefused is called for every incoming call refused before a
 	// handler ran (by the reader, or by the worker that took a call whose
 	// deadline passed or whose caller canceled it while it waited), with
@@ -152,6 +156,7 @@ type Channel struct {
 	goawayQueued chan struct{}
 	goawayTicket flush.Ticket
 	goawayOK     bool
+	helloDue     bool          // Limits.Peer is settled once the first message is handled; reader only
 	locked       atomic.Bool   // not yet authenticated
 	identity     any           // set by Authenticate, under mu
 	active       atomic.Int64  // handlers running; raised under mu (serve), lowered without it
@@ -190,6 +195,7 @@ func New(rwc io.ReadWriteCloser, opts Options) *Channel {
 		closed:   make(chan struct{}),
 		readDone: make(chan struct{}),
 		onFirst:  opts.OnMessage,
+		helloDue: !opts.Limits.Peer.Settled(),
 	}
 	c.pk, _ = rwc.(parker)
 	if c.pk == nil {
@@ -407,6 +413,7 @@ func (c *Channel) fail(err error, graceful bool) {
 		}
 		c.cancel()
 		close(c.closed)
+		c.opts.Limits.Peer.Settle() // no hello is coming on this conn: its waiting calls fail now
 		c.stopWorkers()
 		if err != errClosedLocally {
 			if !graceful {

@@ -118,6 +118,13 @@ func (c *Channel) handle(b []byte, err error, first *func()) bool {
 		}
 		c.serve(&m)
 	}
+	if c.helloDue {
+		// The first message was handled: the hello, whose answer is
+		// queued, or none is coming. Calls waiting for it go out now,
+		// behind the answer (awaitHello).
+		c.helloDue = false
+		c.opts.Limits.Peer.Settle()
+	}
 	return true
 }
 
@@ -529,6 +536,11 @@ func (c *Channel) control(m *wire.Message) {
 		case wire.NotificationOnly(m.Method):
 			err = ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeUnimplemented, "%s is a control notification: sent as a request, it is not executed", m.Method))
 		case c.opts.Control != nil:
+			if string(m.Method) == wire.MethodHello {
+				if p, _, ok := wire.FirstParam(m.Params); ok {
+					c.opts.Limits.Peer.Learn(wire.HelloMax(p))
+				}
+			}
 			reply, err = c.opts.Control(string(m.Method), m.Params)
 		}
 		_ = c.w.response(m.ID, reply, err, m.Ext != nil)

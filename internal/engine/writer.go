@@ -131,9 +131,9 @@ func (w *writer) request(ctx context.Context, sync bool, id uint32, method strin
 	} else {
 		size += len(eb.b)
 	}
-	if max := w.c.opts.Limits.MaxMessage; size > max {
+	if max, peers := w.c.opts.Limits.SendMax(); size > max {
 		return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeResourceExhausted, wire.ErrTooLarge,
-			fmt.Sprintf("%s: the request (%d bytes) is larger than the %d-byte message limit", method, size, max)))
+			fmt.Sprintf("%s: the request (%d bytes) is larger than %s", method, size, limitName(max, peers))))
 	}
 	b, err := w.fw.BeginContext(ctx)
 	if err != nil {
@@ -350,9 +350,9 @@ func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 		default:
 			size += len(body)
 		}
-		if max := w.c.opts.Limits.MaxMessage; size > max {
+		if max, peers := w.c.opts.Limits.SendMax(); size > max {
 			body = nil
-			herr = ferry.Errorf(ferry.CodeResourceExhausted, "the reply (%d bytes) is larger than the %d-byte message limit", size, max)
+			herr = ferry.Errorf(ferry.CodeResourceExhausted, "the reply (%d bytes) is larger than %s", size, limitName(max, peers))
 		}
 	}
 	b, err := w.fw.Begin()
@@ -361,7 +361,8 @@ func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 	}
 	mark := len(b)
 	if herr != nil {
-		w.commit(status.AppendError(b, id, herr, ext), mark, 0)
+		max, _ := w.c.opts.Limits.SendMax()
+		w.commit(status.AppendErrorWithin(b, id, herr, ext, max), mark, 0)
 		return nil
 	}
 	b = msgpack.AppendArrayHeader(b, 4)
@@ -376,6 +377,15 @@ func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 	w.commit(b, mark, len(body))
 	w.fw.Wait(context.Background(), ticket)
 	return nil
+}
+
+// limitName names the message limit a message passed (wire.Limits.SendMax):
+// this side's own, or the peer's, which it said in its hello.
+func limitName(max int, peers bool) string {
+	if peers {
+		return fmt.Sprintf("the peer's %d-byte message limit", max)
+	}
+	return fmt.Sprintf("the %d-byte message limit", max)
 }
 
 // uintSize is the size of v encoded by msgpack.AppendUint.

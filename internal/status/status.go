@@ -52,6 +52,47 @@ func AppendError(b []byte, id uint32, err error, ext bool) []byte {
 	return b
 }
 
+// AppendErrorWithin is AppendError for a receiver that takes messages of
+// at most max bytes (wire.Limits.SendMax): a response that would pass it
+// goes without its details, and then with its message cut, on a rune
+// boundary and marked "…", until it fits; the code and the not-executed
+// flag always go. The limit is never below wire.MinMaxMessage, which
+// leaves an error message at least 900 bytes.
+func AppendErrorWithin(b []byte, id uint32, err error, ext bool, max int) []byte {
+	mark := len(b)
+	b = AppendError(b, id, err, ext)
+	if len(b)-mark <= max {
+		return b
+	}
+	slim := *ferry.FromError(err) // keeps the not-executed flag
+	slim.Details = nil
+	b = AppendError(b[:mark], id, &slim, ext)
+	over := len(b) - mark - max
+	if over <= 0 {
+		return b
+	}
+	msg := slim.Message
+	if msg == "" {
+		msg = slim.Code.String()
+	}
+	msg = capMessage(msg) // as AppendError sent it
+	slim.Message = cutMessage(msg, len(msg)-over-len("…"))
+	return AppendError(b[:mark], id, &slim, ext)
+}
+
+// cutMessage cuts msg to at most n bytes, on a rune boundary, marking the
+// cut with "…"; msg is returned whole when it fits.
+func cutMessage(msg string, n int) string {
+	if len(msg) <= n {
+		return msg
+	}
+	cut := max(n, 0)
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + "…"
+}
+
 // Decode turns a response's error field of any shape, and its ext map if
 // any, into a *ferry.Error: a string (or bin) is the message, other
 // shapes are formatted; without a valid code in ext the code is

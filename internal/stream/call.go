@@ -59,6 +59,12 @@ type call struct {
 // calling side's interceptors.
 func (d *Dialer) Open(ctx context.Context, info *ferry.StreamInfo) (ferry.ClientStream, error) {
 	method := info.Method
+	if peer := d.Limits.Peer; !peer.Settled() {
+		// A server's stream to its client, opened before the client's
+		// hello was read (from the connect hook): its messages are
+		// bounded by the client's limit too, which the hello tells.
+		peer.Await(ctx.Done())
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, ferry.MarkNotExecuted(status.Context(err))
 	}
@@ -293,8 +299,8 @@ func (s *call) failed() error {
 // leaves the stream usable; anything else ends it: the context's error if
 // ctx ended, the failure (or Close) that already ended the stream if one
 // did (its abort cut the stream under this Send or Recv: the cut's
-// timeout is no failure of its own), otherwise the transport failure as
-// status maps it.
+// timeout is no failure of its own), the final status if it has arrived,
+// otherwise the transport failure as status maps it.
 func (s *call) wrap(err error) error {
 	if ctxErr := s.ctxErr(); ctxErr != nil {
 		return s.end(status.Context(ctxErr))
@@ -304,6 +310,15 @@ func (s *call) wrap(err error) error {
 	}
 	if ended := s.failed(); ended != nil {
 		return ended
+	}
+	if s.c.Final() {
+		// The final status arrived while this Send waited, and Recv
+		// released the stream under it: the call's status, as a Send
+		// after it gets, not the closed stream's error.
+		if ferr := s.c.Result(nil); ferr != nil {
+			return ferr
+		}
+		return ferry.NewError(ferry.CodeFailedPrecondition, "Send after the call finished: the message was not sent")
 	}
 	return s.end(status.Received(err))
 }

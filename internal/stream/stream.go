@@ -36,7 +36,7 @@ type Call struct {
 	rwc   net.Conn
 	rd    *wire.Reader
 	dec   *msgpack.Decoder
-	limit int
+	limit wire.Limits // what is sent is bounded by limit.SendMax()
 
 	// Write-behind: messages are framed straight into the pending bytes
 	// of w, whose flusher writes them while the sender goes on, so a
@@ -64,7 +64,7 @@ type Call struct {
 
 // New wraps a stream whose marker byte (if any) was already consumed.
 func New(rwc net.Conn, lim wire.Limits) *Call {
-	c := &Call{rwc: rwc, rd: wire.NewReader(rwc, lim), dec: msgpack.NewDecoder(), limit: lim.MaxMessage, enc: encode.New()}
+	c := &Call{rwc: rwc, rd: wire.NewReader(rwc, lim), dec: msgpack.NewDecoder(), limit: lim, enc: encode.New()}
 	c.w.Init(rwc, c.writerConfig(0))
 	return c
 }
@@ -112,9 +112,9 @@ func (c *Call) write(frame func(b []byte) ([]byte, error)) error {
 	}
 	mark := len(b)
 	b, err = frame(b)
-	if err == nil && len(b)-mark > c.limit {
+	if max, peers := c.limit.SendMax(); err == nil && len(b)-mark > max {
 		err = ferry.WrapError(ferry.CodeResourceExhausted, wire.ErrTooLarge,
-			fmt.Sprintf("message of %d bytes exceeds the %d-byte limit", len(b)-mark, c.limit))
+			fmt.Sprintf("message of %d bytes exceeds %s limit", len(b)-mark, limitName(max, peers)))
 	}
 	if err == nil && c.wacct != nil && !c.wacct.Charge(len(b)-mark) {
 		err = ferry.WrapError(ferry.CodeResourceExhausted, errWriteBudget, "messages the peer does not read")
@@ -246,20 +246,32 @@ func (c *Call) SendStatus(result any, herr error) error {
 			b = msgpack.AppendNil(append(msgpack.AppendArrayHeader(b, 4), wire.TypeResponse, 0))
 			var err error
 			b, err = c.enc.Append(b, result)
+			max, peers := c.limit.SendMax()
 			switch size := len(b) - mark; {
 			case err != nil:
 				herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the result: %v", err)
-			case size > c.limit:
+			case size > max:
 				// Replaced, as a unary reply past the limit is (PROTOCOL.md 5):
 				// dropped, it would leave the caller without a status.
-				herr = ferry.Errorf(ferry.CodeResourceExhausted, "the result (%d bytes) is larger than the %d-byte message limit", size, c.limit)
+				herr = ferry.Errorf(ferry.CodeResourceExhausted, "the result (%d bytes) is larger than %s message limit", size, limitName(max, peers))
 			default:
 				return b, nil
 			}
 			b = b[:mark]
 		}
-		return status.AppendError(b, 0, herr, true), nil
+		max, _ := c.limit.SendMax()
+		return status.AppendErrorWithin(b, 0, herr, true, max), nil
 	})
+}
+
+// limitName names the limit a message passed (wire.Limits.SendMax): this
+// side's own ("the 4194304-byte"), or the peer's, which it said in its
+// hello ("the peer's 1024-byte").
+func limitName(max int, peers bool) string {
+	if peers {
+		return fmt.Sprintf("the peer's %d-byte", max)
+	}
+	return fmt.Sprintf("the %d-byte", max)
 }
 
 // ErrEnd is returned by Recv when the peer called CloseSend.

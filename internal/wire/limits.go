@@ -7,10 +7,13 @@ import (
 	"github.com/ferryrpc/ferry/internal/msgpack"
 )
 
-// Limits bound what a peer can make us hold.
+// Limits bound what a peer can make us hold, and what we send it.
 type Limits struct {
 	MaxMessage int // largest message in bytes
 	MaxDepth   int // deepest nesting of arrays and maps
+	// Peer, when set, is the connection's record of the peer's own
+	// message limit: nothing is sent past it (SendMax). Readers ignore it.
+	Peer *PeerMax
 }
 
 // DefaultLimits are DefaultMaxMessage (4 MiB) messages nested at most

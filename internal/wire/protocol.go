@@ -103,8 +103,12 @@ const (
 // transport.DefaultConfig takes its defaults from them. The depth is
 // internal/msgpack's MaxDepth (64), which codec's Unmarshal applies too.
 const (
-	DefaultMaxMessage = 4 << 20          // bytes in one message
-	DefaultMaxDepth   = msgpack.MaxDepth // nesting of msgpack containers
+	DefaultMaxMessage = 4 << 20 // bytes in one message
+	// MinMaxMessage is the least message limit a side can be configured
+	// with (transport.Config), and the least a peer's hello is taken to
+	// say (PeerMax.Learn): what a hello's answer and an error reply need.
+	MinMaxMessage   = 1 << 10
+	DefaultMaxDepth = msgpack.MaxDepth // nesting of msgpack containers
 	// UnauthMaxMessage bounds messages on a connection that has not
 	// authenticated yet (PROTOCOL.md section 7, "Security").
 	UnauthMaxMessage = 4 << 10
