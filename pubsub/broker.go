@@ -181,6 +181,19 @@ func (b *Broker) Publish(ctx context.Context, topic string, v any) (int, error) 
 	return b.publishRaw(ctx, topic, raw)
 }
 
+// drop removes s from its topic; its handler's own removal, when it
+// ends, then finds it gone.
+func (b *Broker) drop(s *sub) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if subs := b.topics[s.topic]; subs != nil {
+		delete(subs, s)
+		if len(subs) == 0 {
+			delete(b.topics, s.topic)
+		}
+	}
+}
+
 // Subscribers returns how many subscriptions topic has now.
 func (b *Broker) Subscribers(topic string) int {
 	b.mu.RLock()
@@ -212,6 +225,7 @@ func (b *Broker) publishRaw(ctx context.Context, topic string, msg codec.Raw) (i
 
 // sub is one subscription: a bounded FIFO drained by its stream handler.
 type sub struct {
+	topic   string
 	mu      sync.Mutex
 	q       []codec.Raw // ring buffer
 	head, n int
@@ -254,6 +268,10 @@ func (s *sub) offer(ctx context.Context, msg codec.Raw, b *Broker) bool {
 			s.kicked = true
 			s.dropped.Add(uint64(1 + s.n))
 			s.mu.Unlock()
+			// It leaves the topic now (Subscribers, later messages), not
+			// when its handler notices: that may be writing a batch,
+			// waiting up to WriteTimeout for the subscriber's window.
+			b.drop(s)
 			signal(s.ready)
 			return false
 		}
@@ -342,7 +360,7 @@ func (b *Broker) serveSubscription(ctx context.Context, a *SubscribeArgs, send f
 	if a.Queue > 0 {
 		qlen = min(a.Queue, b.queue)
 	}
-	s := &sub{q: make([]codec.Raw, qlen), policy: policy, room: make(chan struct{}, 1), ready: make(chan struct{}, 1)}
+	s := &sub{topic: a.Topic, q: make([]codec.Raw, qlen), policy: policy, room: make(chan struct{}, 1), ready: make(chan struct{}, 1)}
 	b.mu.Lock()
 	if b.topics[a.Topic] == nil {
 		b.topics[a.Topic] = map[*sub]struct{}{}
