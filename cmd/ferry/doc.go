@@ -62,7 +62,10 @@
 // other extensions as {"$ext": TYPE, "data": "BASE64"} (Neovim's Buffer,
 // Window and Tabpage handles look like that); maps as objects in wire
 // order, with a key that is not a string written as its JSON text (1 →
-// "1", true → "true", [1,2] → "[1,2]").
+// "1", true → "true", [1,2] → "[1,2]"). A value whose JSON would be more
+// than 16 times its MessagePack size plus 1 MiB is not printed (exit
+// status 1): no value gets near that but maps used as keys of maps used
+// as keys, whose text doubles with each level.
 //
 // # Streaming methods
 //

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/msgpack"
+	"github.com/ferryrpc/ferry/internal/wire"
+	"github.com/ferryrpc/ferry/introspect"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// v17Server is a hostile bare MessagePack-RPC server: it answers every
+// request with the result reply(method), encoded, for as many connections
+// as the test makes.
+func v17Server(t *testing.T, reply func(method string) []byte) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 100 {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			v17Answer(nc, reply)
+		}
+	}()
+	t.Cleanup(func() { l.Close(); <-done })
+	return l.Addr().String()
+}
+
+// v17Answer answers the requests on nc until the client leaves.
+func v17Answer(nc net.Conn, reply func(method string) []byte) {
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	r := wire.NewReader(nc, wire.Limits{MaxMessage: 1 << 20, MaxDepth: 32})
+	for range 100 {
+		b, err := r.Next()
+		if err != nil {
+			return
+		}
+		m, err := wire.Parse(b)
+		if err != nil || m.Type != wire.TypeRequest {
+			continue
+		}
+		resp := msgpack.AppendUint(append(msgpack.AppendArrayHeader(nil, 4), wire.TypeResponse), uint64(m.ID))
+		if _, err := nc.Write(append(msgpack.AppendNil(resp), reply(string(m.Method))...)); err != nil {
+			return
+		}
+	}
+}
+
+// v17NestedKeys is {{…{{"a": 1}: 1}…: 1}: 1}, a map whose key is a map
+// whose key is a map, depth levels deep: 4 + 2 × depth bytes.
+func v17NestedKeys(depth int) []byte {
+	v := []byte{0x81, 0xa1, 'a', 0x01}
+	for range depth {
+		v = append(append([]byte{0x81}, v...), 0x01)
+	}
+	return v
+}
+
+// TestVaudit17NestedMapKeysBounded: a map key that is not a string prints
+// as its JSON text, so each map used as a key inside a key escapes the
+// text of the one inside it again: the text doubled with each level, and
+// a 44-byte result nested 20 deep printed 4 MiB (a 124-byte one, 60 deep,
+// would need exabytes). toJSON now refuses JSON more than 16 times the
+// value's size plus 1 MiB, at once, and `ferry call` exits 1 saying so.
+func TestVaudit17NestedMapKeysBounded(t *testing.T) {
+	for _, depth := range []int{20, 60} {
+		v := v17NestedKeys(depth)
+		start := time.Now()
+		out, err := toJSON(v, jsonOptions{})
+		require.Error(t, err, "%d levels, %d bytes: %d bytes of JSON", depth, len(v), len(out))
+		require.ErrorIs(t, err, errJSONSize)
+		assert.Less(t, time.Since(start), time.Second, "%d levels", depth)
+	}
+	// A few levels, and large values within the bound, still print.
+	out, err := toJSON(v17NestedKeys(2), jsonOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, `{"{\"{\\\"a\\\":1}\":1}":1}`, string(out))
+	nils := append([]byte{0xdd, 0, 0x10, 0, 0}, make([]byte, 1<<20)...)
+	for i := 5; i < len(nils); i++ {
+		nils[i] = 0xc0 // 1 Mi nils: "null," each, 5 bytes of JSON per byte
+	}
+	out, err = toJSON(nils, jsonOptions{})
+	require.NoError(t, err)
+	assert.Len(t, out, 5<<20+1)
+
+	addr := v17Server(t, func(string) []byte { return v17NestedKeys(60) })
+	start := time.Now()
+	r := ferryCmd(t, "call", "-plain", addr, "X.Y")
+	assert.Equal(t, exitFail, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "ferry: the result does not print: its JSON would be too large: more than")
+	assert.Empty(t, r.stdout)
+	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+// TestVaudit17CheckHostileIntFormat: `ferry call` checks params against
+// the description the server sends, whose integer format is the server's
+// word: "int-1" made the check panic (a negative shift), and
+// "int99999999999" made it allocate a 2^99999999998 bound: 24 GB and 3
+// minutes until the kernel killed it. A width other than 8, 16, 32 or 64
+// is now taken as 64, as an unknown format already was.
+func TestVaudit17CheckHostileIntFormat(t *testing.T) {
+	desc := func(format string) *introspect.Description {
+		return &introspect.Description{Name: "X.Y", Kind: "unary", Args: &introspect.Schema{Type: "integer", Format: format}}
+	}
+	for _, format := range []string{"int-1", "uint-1", "int0", "uint-64", "int70", "uint128"} {
+		var errs []string
+		require.NotPanics(t, func() { errs = checkParams(`[1e30]`, desc(format)) }, format)
+		assert.Len(t, errs, 1, format)
+		assert.NotPanics(t, func() { errs = checkParams(`[5]`, desc(format)) }, format)
+		assert.Empty(t, errs, format)
+	}
+	start := time.Now()
+	errs := checkParams(`[5]`, desc("int99999999999"))
+	assert.Empty(t, errs)
+	errs = checkParams(`[-5]`, desc("uint99999999999"))
+	assert.Equal(t, []string{"argument 1: want an integer from 0 to 18446744073709551615 (uint99999999999), got -5"}, errs)
+	assert.Less(t, time.Since(start), time.Second)
+
+	// The same through the CLI, against a server whose description says so.
+	addr := v17Server(t, func(method string) []byte {
+		if method != introspect.DescribeMethod {
+			return []byte{0x07}
+		}
+		b, err := codec.Marshal(desc("int99999999999"))
+		require.NoError(t, err)
+		return b
+	})
+	r := ferryCmd(t, "call", "-plain", addr, "X.Y", "[5]")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "7\n", r.stdout)
+	assert.False(t, strings.Contains(r.stderr, "panic"), r.stderr)
+}
