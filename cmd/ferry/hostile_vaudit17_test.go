@@ -141,3 +141,66 @@ func TestVaudit17CheckHostileIntFormat(t *testing.T) {
 	assert.Equal(t, "7\n", r.stdout)
 	assert.False(t, strings.Contains(r.stderr, "panic"), r.stderr)
 }
+
+// v17RepeatedFields is a description whose args nest depth structs, each
+// naming its one field twice in "order": {a: {a: …, a: …}, a: {…}}.
+func v17RepeatedFields(depth int) introspect.Description {
+	s := &introspect.Schema{Type: "integer", Format: "int64"}
+	for range depth {
+		s = &introspect.Schema{Type: "object", Properties: map[string]*introspect.Schema{"a": s}, Order: []string{"a", "a"}, Required: []string{"a"}}
+	}
+	return introspect.Description{Name: "X.Y", Kind: "unary", Args: s}
+}
+
+// TestVaudit17DescribeRepeatedFieldsBounded: describe printed a struct's
+// fields in the order the server listed them, and a field listed twice
+// printed its type twice: nested, the text doubled per level (876 bytes
+// of description, 22 levels, printed 80 MB with 400 MB of memory in 6.5
+// s; 28 levels would need 25 GB). A field is now printed once, as a Go
+// struct has it.
+func TestVaudit17DescribeRepeatedFieldsBounded(t *testing.T) {
+	for _, depth := range []int{12, 40} {
+		var out strings.Builder
+		writeDescription(&out, v17RepeatedFields(depth))
+		require.Less(t, out.Len(), 64*depth+200, "%d levels", depth)
+	}
+	var out strings.Builder
+	writeDescription(&out, v17RepeatedFields(2))
+	assert.Equal(t, "X.Y (unary)\n  args:  {a: {a: int64}}\n         positional params: [a, a]\n  reply: (untyped)\n", out.String())
+
+	addr := v17Server(t, func(string) []byte {
+		b, err := codec.Marshal(v17RepeatedFields(28))
+		require.NoError(t, err)
+		return b
+	})
+	start := time.Now()
+	r := ferryCmd(t, "describe", "-plain", addr, "X.Y")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Less(t, len(r.stdout), 4096)
+	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+// TestVaudit17ListWidthBounded: list padded every method name to the
+// longest one, so one long name from the server multiplied the output by
+// the number of methods (one 100 KiB name and 100 short ones printed 10
+// MB; a 32 MiB name and a million short ones, 32 TB). The padding now
+// stops at 64 bytes: a longer name only pushes its own kind out.
+func TestVaudit17ListWidthBounded(t *testing.T) {
+	long := "S." + strings.Repeat("x", 100<<10)
+	list := introspect.ListReply{Services: []introspect.Service{{Name: "S", Methods: []introspect.Method{{Name: long, Kind: "unary"}}}}}
+	for i := range 100 {
+		list.Services[0].Methods = append(list.Services[0].Methods, introspect.Method{Name: "S.M" + string(rune('a'+i%26)), Kind: "unary"})
+	}
+	addr := v17Server(t, func(string) []byte {
+		b, err := codec.Marshal(list)
+		require.NoError(t, err)
+		return b
+	})
+	r := ferryCmd(t, "list", "-plain", addr)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Less(t, len(r.stdout), len(long)+100*80, "bytes printed")
+	lines := strings.Split(r.stdout, "\n")
+	require.Greater(t, len(lines), 3)
+	assert.Equal(t, "  "+long+"  unary", lines[1])
+	assert.Equal(t, "  S.Ma"+strings.Repeat(" ", 60)+"  unary", lines[2])
+}

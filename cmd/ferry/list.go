@@ -92,6 +92,10 @@ func runList(ctx context.Context, e *env, args []string) int {
 			width = max(width, len(m.Name))
 		}
 	}
+	// Past maxListWidth a long name pushes its own kind out but pads no
+	// other: padding every line to one long name the server sent would
+	// multiply the output by the number of methods.
+	width = min(width, maxListWidth)
 	for _, s := range r.Services {
 		fmt.Fprintln(e.stdout, s.Name)
 		for _, m := range s.Methods {
@@ -100,6 +104,9 @@ func runList(ctx context.Context, e *env, args []string) int {
 	}
 	return exitOK
 }
+
+// maxListWidth is the widest list pads method names to.
+const maxListWidth = 64
 
 func runDescribe(ctx context.Context, e *env, args []string) int {
 	var asJSON bool
@@ -248,7 +255,14 @@ func fieldList(s *introspect.Schema, order []string, positional bool) string {
 		req[r] = true
 	}
 	parts := make([]string, 0, len(order))
+	seen := make(map[string]bool, len(order))
 	for _, name := range order {
+		// A field is printed once, as a Go struct has it: a name the
+		// server listed twice, nested, would double the text per level.
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
 		opt := ""
 		if !positional && !req[name] {
 			opt = "?"
