@@ -67,6 +67,11 @@
 // status 1): no value gets near that but maps used as keys of maps used
 // as keys, whose text doubles with each level.
 //
+// Control characters a terminal acts on (ESC, CR, DEL, C1) are escaped,
+// in JSON as \u001b and in what prints as text (errors, list, describe,
+// health) as \x1b, so that what a server sends cannot clear the screen
+// or rewrite what was printed.
+//
 // # Streaming methods
 //
 // call streams when the method does (the server's description says so, or

@@ -19,6 +19,13 @@ import (
 // as the test makes.
 func v17Server(t *testing.T, reply func(method string) []byte) string {
 	t.Helper()
+	return v17ServerRaw(t, func(method string) []byte { return append([]byte{0xc0}, reply(method)...) })
+}
+
+// v17ServerRaw is v17Server answering the error and the result
+// reply(method) returns, encoded one after the other.
+func v17ServerRaw(t *testing.T, reply func(method string) []byte) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	done := make(chan struct{})
@@ -51,7 +58,7 @@ func v17Answer(nc net.Conn, reply func(method string) []byte) {
 			continue
 		}
 		resp := msgpack.AppendUint(append(msgpack.AppendArrayHeader(nil, 4), wire.TypeResponse), uint64(m.ID))
-		if _, err := nc.Write(append(msgpack.AppendNil(resp), reply(string(m.Method))...)); err != nil {
+		if _, err := nc.Write(append(resp, reply(string(m.Method))...)); err != nil {
 			return
 		}
 	}
@@ -203,4 +210,57 @@ func TestVaudit17ListWidthBounded(t *testing.T) {
 	require.Greater(t, len(lines), 3)
 	assert.Equal(t, "  "+long+"  unary", lines[1])
 	assert.Equal(t, "  S.Ma"+strings.Repeat(" ", 60)+"  unary", lines[2])
+}
+
+// TestVaudit17ServerTextCannotDriveTheTerminal: what a server sends is
+// printed to a terminal: its error messages and details, method names
+// and kinds (list, describe) and a health status. Control characters in
+// them (ESC starts the sequences that clear the screen, move the cursor,
+// set the window title or rewrite what was printed) were printed as they
+// came; they are now shown escaped (\x1b), and JSON output escapes them
+// as JSON does.
+func TestVaudit17ServerTextCannotDriveTheTerminal(t *testing.T) {
+	const evil = "\x1b]0;owned\x07\x1b[2J\x1b[1A\rSERVING\u009b31m\x7f"
+	noControls := func(t *testing.T, what, s string) {
+		t.Helper()
+		control := func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' || r >= 0x7f && r < 0xa0 }
+		assert.Equal(t, -1, strings.IndexFunc(s, control), "%s: a control character in %q", what, s)
+	}
+	str := func(s string) []byte { return msgpack.AppendString(nil, s) }
+
+	addr := v17ServerRaw(t, func(string) []byte { return append(str("refused: "+evil), 0xc0) })
+	r := ferryCmd(t, "call", "-plain", addr, "X.Y")
+	assert.Equal(t, 12, r.code, r.stderr)
+	noControls(t, "call's error", r.stderr)
+	assert.Contains(t, r.stderr, `ferry: unknown: refused: \x1b]0;owned\a\x1b[2J\x1b[1A\rSERVING\u009b31m\x7f`)
+
+	addr = v17Server(t, func(string) []byte { return str(evil) })
+	r = ferryCmd(t, "call", "-plain", addr, "X.Y")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, `"\u001b]0;owned\u0007\u001b[2J\u001b[1A\rSERVING\u009b31m\u007f"`+"\n", r.stdout)
+
+	list := introspect.ListReply{Services: []introspect.Service{{Name: "S" + evil, Methods: []introspect.Method{{Name: "S.M" + evil, Kind: "unary" + evil}}}}}
+	desc := introspect.Description{Name: "S.M" + evil, Kind: "unary" + evil, Args: &introspect.Schema{Type: "object", Properties: map[string]*introspect.Schema{"A" + evil: {Type: "integer", Format: "int" + evil}}, Order: []string{"A" + evil, "B"}},
+		Defs: map[string]*introspect.Schema{"T" + evil: {Type: "string" + evil}}}
+	addr = v17Server(t, func(method string) []byte {
+		var v any = list
+		switch method {
+		case introspect.DescribeMethod:
+			v = desc
+		case healthMethod:
+			v = map[string]string{"status": "SERVING" + evil}
+		}
+		b, err := codec.Marshal(v)
+		require.NoError(t, err)
+		return b
+	})
+	for _, args := range [][]string{{"list"}, {"describe", "-plain", addr, "S.M"}, {"describe", "-plain", addr, "S" + evil}, {"health"}, {"list", "-json"}, {"describe", "-json", "-plain", addr, "S.M"}} {
+		if len(args) < 3 {
+			args = append(args, "-plain", addr)
+		}
+		r := ferryCmd(t, args...)
+		noControls(t, strings.Join(args[:1], " ")+" stdout", r.stdout)
+		noControls(t, strings.Join(args[:1], " ")+" stderr", r.stderr)
+		assert.NotEmpty(t, r.stdout+r.stderr, "%q", args)
+	}
 }

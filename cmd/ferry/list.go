@@ -97,9 +97,9 @@ func runList(ctx context.Context, e *env, args []string) int {
 	// multiply the output by the number of methods.
 	width = min(width, maxListWidth)
 	for _, s := range r.Services {
-		fmt.Fprintln(e.stdout, s.Name)
+		fmt.Fprintln(e.stdout, printable(s.Name))
 		for _, m := range s.Methods {
-			fmt.Fprintf(e.stdout, "  %-*s  %s\n", width, m.Name, m.Kind)
+			fmt.Fprintf(e.stdout, "  %-*s  %s\n", width, printable(m.Name), printable(m.Kind))
 		}
 	}
 	return exitOK
@@ -143,9 +143,11 @@ func runDescribe(ctx context.Context, e *env, args []string) int {
 		}
 		return printJSON(e, descs)
 	}
+	var out strings.Builder
 	for _, d := range descs {
-		writeDescription(e.stdout, d)
+		writeDescription(&out, d)
 	}
+	fmt.Fprint(e.stdout, printable(out.String()))
 	return exitOK
 }
 
@@ -168,7 +170,7 @@ func printJSON(e *env, v any) int {
 		e.printf("ferry: %v", err)
 		return exitFail
 	}
-	fmt.Fprintf(e.stdout, "%s\n", b)
+	fmt.Fprintf(e.stdout, "%s\n", jsonSafe(b))
 	return exitOK
 }
 

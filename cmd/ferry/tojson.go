@@ -335,7 +335,8 @@ func (w *jsonWriter) key(b []byte) (int, error) {
 }
 
 // appendJSONString appends s as a JSON string, escaping what JSON
-// requires (and nothing HTML-specific); invalid UTF-8 becomes U+FFFD.
+// requires and the controls a terminal acts on (nothing HTML-specific);
+// invalid UTF-8 becomes U+FFFD.
 func appendJSONString(b, s []byte) []byte {
 	const hexDigits = "0123456789abcdef"
 	b = append(b, '"')
@@ -352,7 +353,7 @@ func appendJSONString(b, s []byte) []byte {
 			b = append(b, `\r`...)
 		case r == '\t':
 			b = append(b, `\t`...)
-		case r < 0x20 || r == 0x2028 || r == 0x2029:
+		case r < 0x20 || r >= 0x7f && r < 0xa0 || r == 0x2028 || r == 0x2029: // DEL and C1 too: nothing for a terminal
 			b = append(b, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
 		default:
 			b = append(b, s[:size]...)
