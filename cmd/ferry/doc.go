@@ -32,7 +32,11 @@
 //
 // Integers stay exact (int64, or uint64 above MaxInt64; an integer beyond
 // 64 bits is an error, never a rounded float), other numbers are float64,
-// strings are MessagePack str, and object keys keep their order.
+// strings are MessagePack str, and object keys keep their order. Params
+// (the params array included) and streaming messages nest at most 63
+// arrays and objects deep, as a server with the default MaxDepth reads
+// them (PROTOCOL.md, section 5): deeper JSON is refused before sending,
+// with exit status 1, since the server would close the connection.
 //
 // Before sending, call checks the params against the method's description
 // when the server offers introspection (introspect.Register), mapping them

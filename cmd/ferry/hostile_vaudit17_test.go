@@ -264,3 +264,35 @@ func TestVaudit17ServerTextCannotDriveTheTerminal(t *testing.T) {
 		assert.NotEmpty(t, r.stdout+r.stderr, "%q", args)
 	}
 }
+
+// TestVaudit17DeepParamsRefused: params nested deeper than a message may
+// carry them went out, and the server, reading a protocol error, closed
+// the connection: the call failed as unavailable, "may or may not have
+// executed", with the hint to try -plain, though no server ever ran it.
+// JSON 3,000,000 arrays deep (6 MB) crashed the CLI itself (fatal stack
+// overflow). Both are now refused before connecting, with exit status 1
+// and a message that says why; 63 levels, the most the server reads,
+// still go out.
+func TestVaudit17DeepParamsRefused(t *testing.T) {
+	addr := arithServer(t, true)
+	nest := func(n int) string { return strings.Repeat("[", n) + "1" + strings.Repeat("]", n) }
+
+	r := ferryCmd(t, "call", "-compact", addr, "Echo.Echo", nest(63))
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, nest(62)+"\n", r.stdout, "the params array is the outer one")
+	r = ferryCmd(t, "call", "-compact", addr, "Echo.Echo", `{"a":`+nest(61)+`}`)
+	require.Equal(t, exitOK, r.code, r.stderr)
+
+	for _, js := range []string{nest(64), `{"a":` + nest(62) + `}`, nest(70)} {
+		r = ferryCmd(t, "call", addr, "Echo.Echo", js)
+		require.Equal(t, exitFail, r.code, "%d bytes: %s", len(js), r.stderr)
+		assert.Equal(t, "ferry: the JSON nests deeper than a message may carry it: 63 arrays and objects (PROTOCOL.md, section 5)\n", r.stderr)
+	}
+	r = ferryCmdIn(t, nest(3)+"\n"+nest(64)+"\n", "call", addr, "Echo.Chat")
+	assert.Equal(t, exitFail, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "line 2: the JSON nests deeper than a message may carry it")
+
+	_, err := fromJSON([]byte(nest(3_000_000)))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "nests deeper than a message may carry it")
+}
