@@ -296,3 +296,38 @@ func TestVaudit17DeepParamsRefused(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "nests deeper than a message may carry it")
 }
+
+// TestVaudit17NoPlainHintOncePlain: a call that fell back to bare
+// MessagePack-RPC (the server answered the session's first bytes as
+// Neovim does) and then lost its connection was told that such a server
+// "needs -plain": it had just been called plainly. The fallback now counts
+// as -plain, for the hint as for the rest.
+func TestVaudit17NoPlainHintOncePlain(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 10 {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+			first := make([]byte, 1)
+			if _, err := nc.Read(first); err == nil && first[0] == 0x00 {
+				// Neovim's answer to bytes it cannot read.
+				resp := msgpack.AppendArrayHeader(nil, 4)
+				resp = append(msgpack.AppendUint(append(resp, wire.TypeResponse), 0), 0x92, 0x01)
+				resp = msgpack.AppendNil(msgpack.AppendString(resp, "Message is not an array"))
+				_, _ = nc.Write(resp)
+			}
+			nc.Close() // a plain request is read, never answered
+		}
+	}()
+	t.Cleanup(func() { l.Close(); <-done })
+	r := ferryCmd(t, "call", "-timeout", "3s", l.Addr().String(), "X.Y")
+	assert.Equal(t, 24, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "ferry: unavailable")
+	assert.NotContains(t, r.stderr, "needs -plain")
+}
