@@ -18,7 +18,9 @@ type Config struct {
 	// request's or response's whole envelope). Default 4 MiB; range
 	// 1 KiB to 1 GiB.
 	MaxMessageSize int
-	// MaxDepth bounds the nesting of arrays and maps in a message.
+	// MaxDepth bounds the nesting of arrays and maps in a message, read
+	// or sent (a unary request nested deeper fails at the caller, not
+	// executed; a reply is replaced by a CodeResourceExhausted error).
 	// Default 64; range 4 to 1000.
 	MaxDepth int
 	// KeepAliveInterval is how often an idle session is pinged; a dead
