@@ -79,11 +79,28 @@ func typeDepth(t reflect.Type) int {
 	return e.d
 }
 
+// encodingMethods are the methods through which a type encodes itself,
+// in any shape.
+var encodingMethods = []string{"EncodeMsgpack", "MarshalMsgpack", "MarshalBinary", "MarshalText"}
+
+// encodesItself reports whether t, or *t, has one of encodingMethods.
+func encodesItself(t reflect.Type) bool {
+	pt := t
+	if t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface {
+		pt = reflect.PointerTo(t)
+	}
+	for _, name := range encodingMethods {
+		if _, ok := pt.MethodByName(name); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // depthOf computes typeDepth, visiting holding the structs being looked
-// into (a recursive type has no bound). It errs on the side of -1: a type
-// with methods may encode itself in any shape.
+// into (a recursive type has no bound). It errs on the side of -1.
 func depthOf(t reflect.Type, visiting map[reflect.Type]bool) int {
-	if t.NumMethod() > 0 || t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface && reflect.PointerTo(t).NumMethod() > 0 {
+	if encodesItself(t) {
 		return -1
 	}
 	switch t.Kind() {

@@ -28,7 +28,11 @@ type v17Tree struct {
 
 type v17Custom struct{ x int }
 
-func (v17Custom) EncodeMsgpack() {}
+func (*v17Custom) EncodeMsgpack() {}
+
+type v17Stringer struct{ A int }
+
+func (v17Stringer) String() string { return "" }
 
 // TestVaudit17TypeDepth: the types whose values are never scanned for
 // their depth are those whose nesting has a bound; everything that may
@@ -42,7 +46,8 @@ func TestVaudit17TypeDepth(t *testing.T) {
 		{v17Flat{}, 1}, {&v17Flat{}, 1}, {[]v17Flat{}, 2},
 		{v17Nested{}, 3}, {map[string]int{}, 1}, {[][]int{}, 2},
 		{v17Tree{}, -1}, {[]any{}, -1}, {map[string]any{}, -1},
-		{codec.Raw{}, -1}, {v17Custom{}, -1}, {time.Time{}, -1}, {struct{ E error }{}, -1},
+		{codec.Raw{}, -1}, {v17Custom{}, -1}, {&v17Custom{}, -1}, {time.Time{}, -1}, {struct{ E error }{}, -1},
+		{v17Stringer{}, 1},
 	} {
 		assert.Equal(t, tc.want, typeDepth(reflect.TypeOf(tc.v)), "%T", tc.v)
 	}
