@@ -21,6 +21,13 @@ func v17Deep(n int) codec.Raw {
 	return append(b, 0x01)
 }
 
+// v17DeepBin is a bin of size bytes inside n arrays: large enough to go
+// out from the caller's own slice.
+func v17DeepBin(n, size int) codec.Raw {
+	b := v17Deep(n)
+	return append(append(b[:n], binHeader(size)...), make([]byte, size)...)
+}
+
 // v17DeepAny is v17Deep as Go values.
 func v17DeepAny(n int) any {
 	var v any = 1
@@ -52,7 +59,7 @@ func TestVaudit17DeepArgumentFailsAlone(t *testing.T) {
 	eachConduit(t, func(t *testing.T, tr conduit) {
 		c := tr.dial(t, s)
 		slow := c.Go(t.Context(), "Echo.Sleep", int64(200), new(bool))
-		for _, deep := range []any{v17Deep(63), v17DeepAny(63), client.Params{v17Deep(63)}, v17Deep(70 << 10), codec.Raw(append(v17Deep(70), make([]byte, 100<<10)...))} {
+		for _, deep := range []any{v17Deep(63), v17DeepAny(63), client.Params{v17Deep(63)}, v17Deep(70 << 10), v17DeepBin(70, 100<<10)} {
 			var r codec.Raw
 			err := c.Call(t.Context(), "Echo.Echo", deep, &r)
 			require.Error(t, err)

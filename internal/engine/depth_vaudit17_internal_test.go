@@ -26,7 +26,7 @@ type v17Tree struct {
 	Kids []v17Tree
 }
 
-type v17Custom struct{ x int }
+type v17Custom struct{ X int }
 
 func (*v17Custom) EncodeMsgpack() {}
 
