@@ -26,7 +26,9 @@ type Config struct {
 	// never ends the stream every unary call shares. Default 4 MiB;
 	// range 1 KiB to 1 GiB.
 	MaxMessageSize int
-	// MaxDepth bounds the nesting of arrays and maps in a message.
+	// MaxDepth bounds the nesting of arrays and maps in a message, read
+	// or sent (a unary request nested deeper fails at the caller, not
+	// executed; a reply is replaced by a CodeResourceExhausted error).
 	// Default 64; range 4 to 1000.
 	MaxDepth int
 	// KeepAliveInterval is how often an idle session is pinged; a dead

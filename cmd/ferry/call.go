@@ -108,7 +108,10 @@ func runCall(ctx context.Context, e *env, args []string) int {
 		return callExit(e, &cf, err)
 	}
 	out, err := toJSON(res, jo)
-	if err != nil {
+	if errors.Is(err, errJSONSize) {
+		e.printf("ferry: the result does not print: %v", err)
+		return exitFail
+	} else if err != nil {
 		e.printf("ferry: the result is not valid MessagePack: %v", err)
 		return exitFail
 	}

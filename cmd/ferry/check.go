@@ -340,6 +340,10 @@ func (ck *checker) integer(p place, v any, format string) {
 	}
 }
 
+// intBounds returns the range of the integer type format names. The
+// format is the server's word: a width other than 8, 16, 32 or 64 (which
+// would make a bound of any size, or a negative shift) is taken as 64, as
+// an unknown format is.
 func intBounds(format string) (lo, hi *big.Int) {
 	bits, signed := 64, true
 	if rest, ok := strings.CutPrefix(format, "uint"); ok {
@@ -348,7 +352,7 @@ func intBounds(format string) (lo, hi *big.Int) {
 	} else if rest, ok := strings.CutPrefix(format, "int"); ok {
 		bits, _ = strconv.Atoi(rest)
 	}
-	if bits == 0 {
+	if bits != 8 && bits != 16 && bits != 32 {
 		bits = 64
 	}
 	one := big.NewInt(1)

@@ -222,6 +222,7 @@ func (cf *connFlags) dial(ctx context.Context, addr string) (caller, error) {
 		if perr != nil {
 			return nil, fmt.Errorf("%s answered as a plain MessagePack-RPC server, but calling it plainly failed: %w", addr, perr)
 		}
+		cf.plain = true // as if -plain was given: no streams, no hint to try it, later dials plain at once
 		return pc, nil
 	case len(answer) > 0:
 		return nil, fmt.Errorf("%s is not a Ferry or MessagePack-RPC server: %s", addr, describeAnswer(answer))

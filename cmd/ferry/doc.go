@@ -32,7 +32,11 @@
 //
 // Integers stay exact (int64, or uint64 above MaxInt64; an integer beyond
 // 64 bits is an error, never a rounded float), other numbers are float64,
-// strings are MessagePack str, and object keys keep their order.
+// strings are MessagePack str, and object keys keep their order. Params
+// (the params array included) and streaming messages nest at most 63
+// arrays and objects deep, as a server with the default MaxDepth reads
+// them (PROTOCOL.md, section 5): deeper JSON is refused before sending,
+// with exit status 1, since the server would close the connection.
 //
 // Before sending, call checks the params against the method's description
 // when the server offers introspection (introspect.Register), mapping them
@@ -62,7 +66,15 @@
 // other extensions as {"$ext": TYPE, "data": "BASE64"} (Neovim's Buffer,
 // Window and Tabpage handles look like that); maps as objects in wire
 // order, with a key that is not a string written as its JSON text (1 →
-// "1", true → "true", [1,2] → "[1,2]").
+// "1", true → "true", [1,2] → "[1,2]"). A value whose JSON would be more
+// than 16 times its MessagePack size plus 1 MiB is not printed (exit
+// status 1): no value gets near that but maps used as keys of maps used
+// as keys, whose text doubles with each level.
+//
+// Control characters a terminal acts on (ESC, CR, DEL, C1) are escaped,
+// in JSON as \u001b and in what prints as text (errors, list, describe,
+// health) as \x1b, so that what a server sends cannot clear the screen
+// or rewrite what was printed.
 //
 // # Streaming methods
 //

@@ -46,7 +46,7 @@ func runHealth(ctx context.Context, e *env, args []string) int {
 		e.printf("ferry: %s replied without a status: %v", healthMethod, err)
 		return exitFail
 	}
-	fmt.Fprintln(e.stdout, r.Status)
+	fmt.Fprintln(e.stdout, printable(r.Status))
 	if r.Status != "SERVING" {
 		return exitNotServing
 	}

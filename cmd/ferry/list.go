@@ -92,14 +92,21 @@ func runList(ctx context.Context, e *env, args []string) int {
 			width = max(width, len(m.Name))
 		}
 	}
+	// Past maxListWidth a long name pushes its own kind out but pads no
+	// other: padding every line to one long name the server sent would
+	// multiply the output by the number of methods.
+	width = min(width, maxListWidth)
 	for _, s := range r.Services {
-		fmt.Fprintln(e.stdout, s.Name)
+		fmt.Fprintln(e.stdout, printable(s.Name))
 		for _, m := range s.Methods {
-			fmt.Fprintf(e.stdout, "  %-*s  %s\n", width, m.Name, m.Kind)
+			fmt.Fprintf(e.stdout, "  %-*s  %s\n", width, printable(m.Name), printable(m.Kind))
 		}
 	}
 	return exitOK
 }
+
+// maxListWidth is the widest list pads method names to.
+const maxListWidth = 64
 
 func runDescribe(ctx context.Context, e *env, args []string) int {
 	var asJSON bool
@@ -136,9 +143,11 @@ func runDescribe(ctx context.Context, e *env, args []string) int {
 		}
 		return printJSON(e, descs)
 	}
+	var out strings.Builder
 	for _, d := range descs {
-		writeDescription(e.stdout, d)
+		writeDescription(&out, d)
 	}
+	fmt.Fprint(e.stdout, printable(out.String()))
 	return exitOK
 }
 
@@ -161,7 +170,7 @@ func printJSON(e *env, v any) int {
 		e.printf("ferry: %v", err)
 		return exitFail
 	}
-	fmt.Fprintf(e.stdout, "%s\n", b)
+	fmt.Fprintf(e.stdout, "%s\n", jsonSafe(b))
 	return exitOK
 }
 
@@ -248,7 +257,14 @@ func fieldList(s *introspect.Schema, order []string, positional bool) string {
 		req[r] = true
 	}
 	parts := make([]string, 0, len(order))
+	seen := make(map[string]bool, len(order))
 	for _, name := range order {
+		// A field is printed once, as a Go struct has it: a name the
+		// server listed twice, nested, would double the text per level.
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
 		opt := ""
 		if !positional && !req[name] {
 			opt = "?"

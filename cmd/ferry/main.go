@@ -48,7 +48,11 @@ type env struct {
 }
 
 // printf writes a line to stderr.
-func (e *env) printf(format string, args ...any) { fmt.Fprintf(e.stderr, format+"\n", args...) }
+// printf prints a message to standard error, through printable: its
+// arguments may hold what a server sent.
+func (e *env) printf(format string, args ...any) {
+	fmt.Fprintln(e.stderr, printable(fmt.Sprintf(format, args...)))
+}
 
 type command struct {
 	run     func(ctx context.Context, e *env, args []string) int

@@ -71,7 +71,7 @@ func writeTextReport(w io.Writer, r *benchResult) {
 	if len(r.messages) > 0 {
 		fmt.Fprintf(w, "\nError distribution:\n")
 		for _, m := range sortedKeys(r.messages) {
-			fmt.Fprintf(w, "  [%d] %s\n", r.messages[m], m)
+			fmt.Fprintf(w, "  [%d] %s\n", r.messages[m], printable(m))
 		}
 	}
 }
@@ -125,9 +125,12 @@ func writeJSONReport(w io.Writer, r *benchResult) error {
 	for _, b := range h.Log(10) {
 		rep.Histogram = append(rep.Histogram, jsonBucket{LoNS: int64(b.Lo), HiNS: int64(b.Hi), Count: b.Count})
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(rep)
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", jsonSafe(b))
+	return err
 }
 
 // writeCSVReport writes a header and one row, so that runs append to a

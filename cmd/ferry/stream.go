@@ -278,7 +278,10 @@ func printMessages(e *env, cf *connFlags, st *client.Stream, jo jsonOptions, inp
 
 func printValue(e *env, m []byte, jo jsonOptions) int {
 	out, err := toJSON(m, jo)
-	if err != nil {
+	if errors.Is(err, errJSONSize) {
+		e.printf("ferry: a message does not print: %v", err)
+		return exitFail
+	} else if err != nil {
 		e.printf("ferry: a message is not valid MessagePack: %v", err)
 		return exitFail
 	}

@@ -33,6 +33,10 @@ type jsonOptions struct {
 //   - maps print as objects in wire order; a key that is not a string
 //     prints as its JSON text ("1", "true", "null", "[1,2]"), or for bin
 //     keys as its base64 (or -bin) text.
+//
+// JSON longer than jsonLimit(len(v)) is an error: a map used as a key
+// prints as its JSON text, escaped, so such maps nested in one another
+// double the text at each level.
 func toJSON(v []byte, o jsonOptions) ([]byte, error) {
 	n, err := codec.Validate(v)
 	if err != nil {
@@ -41,8 +45,11 @@ func toJSON(v []byte, o jsonOptions) ([]byte, error) {
 	if n != len(v) {
 		return nil, errors.New("ferry: trailing bytes after the value")
 	}
-	w := jsonWriter{o: o}
+	w := jsonWriter{o: o, limit: jsonLimit(len(v))}
 	if _, err := w.value(v); err != nil {
+		if errors.Is(err, errJSONSize) {
+			return nil, fmt.Errorf("%w: more than %d bytes, 16 times its %d bytes of MessagePack plus 1 MiB (maps used as map keys, nested, double their text at each level)", err, w.limit, len(v))
+		}
 		return nil, err
 	}
 	if !o.indent {
@@ -56,11 +63,21 @@ func toJSON(v []byte, o jsonOptions) ([]byte, error) {
 }
 
 type jsonWriter struct {
-	o   jsonOptions
-	out []byte
+	o     jsonOptions
+	out   []byte
+	limit int // the most bytes out may hold
 }
 
-var errShort = errors.New("ferry: truncated msgpack value")
+// jsonLimit is the most JSON toJSON writes for n bytes of MessagePack:
+// far more than any value but nested map keys needs (at most about 10
+// bytes of JSON per byte: "null," for a nil, "\u0000" for a control
+// character, an extension's base64 in an object).
+func jsonLimit(n int) int { return 16*n + 1<<20 }
+
+var (
+	errShort    = errors.New("ferry: truncated msgpack value")
+	errJSONSize = errors.New("its JSON would be too large")
+)
 
 // need returns b[off:off+n] or an error when b is too short.
 func need(b []byte, off, n int) ([]byte, error) {
@@ -289,6 +306,9 @@ func (w *jsonWriter) container(b []byte, off, n int, isMap bool) (int, error) {
 			return 0, err
 		}
 		off += l
+		if len(w.out) > w.limit {
+			return 0, errJSONSize
+		}
 	}
 	w.out = append(w.out, close)
 	return off, nil
@@ -297,7 +317,7 @@ func (w *jsonWriter) container(b []byte, off, n int, isMap bool) (int, error) {
 // key writes a map key as a JSON string: strings as they are, anything
 // else as its JSON text (bin as its -bin text).
 func (w *jsonWriter) key(b []byte) (int, error) {
-	sub := jsonWriter{o: w.o}
+	sub := jsonWriter{o: w.o, limit: w.limit - len(w.out)}
 	l, err := sub.value(b)
 	if err != nil {
 		return 0, err
@@ -308,11 +328,15 @@ func (w *jsonWriter) key(b []byte) (int, error) {
 	} else {
 		w.out = appendJSONString(w.out, k)
 	}
+	if len(w.out) > w.limit {
+		return 0, errJSONSize
+	}
 	return l, nil
 }
 
 // appendJSONString appends s as a JSON string, escaping what JSON
-// requires (and nothing HTML-specific); invalid UTF-8 becomes U+FFFD.
+// requires and the controls a terminal acts on (nothing HTML-specific);
+// invalid UTF-8 becomes U+FFFD.
 func appendJSONString(b, s []byte) []byte {
 	const hexDigits = "0123456789abcdef"
 	b = append(b, '"')
@@ -329,7 +353,7 @@ func appendJSONString(b, s []byte) []byte {
 			b = append(b, `\r`...)
 		case r == '\t':
 			b = append(b, `\t`...)
-		case r < 0x20 || r == 0x2028 || r == 0x2029:
+		case r < 0x20 || r >= 0x7f && r < 0xa0 || r == 0x2028 || r == 0x2029: // DEL and C1 too: nothing for a terminal
 			b = append(b, '\\', 'u', hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
 		default:
 			b = append(b, s[:size]...)

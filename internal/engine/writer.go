@@ -135,6 +135,9 @@ func (w *writer) request(ctx context.Context, sync bool, id uint32, method strin
 		return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeResourceExhausted, wire.ErrTooLarge,
 			fmt.Sprintf("%s: the request (%d bytes) is larger than %s", method, size, limitName(max, peers))))
 	}
+	if err := w.checkDepth(method, args, body, bin, eb); err != nil {
+		return err
+	}
 	b, err := w.fw.BeginContext(ctx)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil && err == cerr { //nolint:errorlint // BeginContext returns ctx.Err() itself
@@ -353,6 +356,9 @@ func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 		if max, peers := w.c.opts.Limits.SendMax(); size > max {
 			body = nil
 			herr = ferry.Errorf(ferry.CodeResourceExhausted, "the reply (%d bytes) is larger than %s", size, limitName(max, peers))
+		} else if max := w.c.opts.Limits.MaxDepth; !bin && mayNest(reply, max-1) && tooDeep(replyBytes(body, eb), 2, max) {
+			body = nil
+			herr = ferry.Errorf(ferry.CodeResourceExhausted, "the reply nests deeper than the %d levels a message may have", max)
 		}
 	}
 	b, err := w.fw.Begin()
