@@ -137,13 +137,13 @@ func exposesToken(nc net.Conn, o options) bool {
 	if a == nil {
 		return false
 	}
-	switch a := a.(type) {
+	switch a := a.(type) { // a nil one: no address, not known to be local
 	case *net.TCPAddr:
-		return !a.IP.IsLoopback()
+		return a == nil || !a.IP.IsLoopback()
 	case *net.UDPAddr:
-		return !a.IP.IsLoopback()
+		return a == nil || !a.IP.IsLoopback()
 	case *net.IPAddr:
-		return !a.IP.IsLoopback()
+		return a == nil || !a.IP.IsLoopback()
 	}
 	switch a.Network() {
 	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "ip", "ip4", "ip6":

@@ -88,13 +88,14 @@ func (c *Channel) ControlCall(ctx context.Context, method string, args, reply an
 
 // Go starts an asynchronous call and returns its handle. It waits only
 // for room in the write queue (highWater), until ctx ends, not for the
-// network; interceptors, if any, run in a goroutine.
+// network; interceptors, if any, run in a goroutine, and so does the
+// wait for the peer's hello (awaitHello) while it has not been handled.
 func (c *Channel) Go(ctx context.Context, method string, args, reply any) *async.Call {
 	g := new(goCall)
 	async.Init(&g.call, method, args, reply)
 	p := &g.p
 	p.call = &g.call
-	if ic := c.opts.Client; ic != nil {
+	if ic := c.opts.Client; ic != nil || !c.opts.Limits.Peer.Settled() {
 		c.mu.Lock()
 		if c.err != nil {
 			c.mu.Unlock()
@@ -105,7 +106,14 @@ func (c *Channel) Go(ctx context.Context, method string, args, reply any) *async
 		c.mu.Unlock()
 		go func() {
 			defer c.asyncs.Done()
-			p.finish(c.goIntercepted(ctx, ic, method, args, reply))
+			if ic != nil {
+				p.finish(c.goIntercepted(ctx, ic, method, args, reply))
+				return
+			}
+			p.reply = reply
+			if err := c.start(ctx, method, args, p); err != nil {
+				p.finish(err)
+			}
 		}()
 		return p.call
 	}

@@ -31,17 +31,34 @@ type HelloAnswer struct {
 // non-negative integer (a negative one, a float, a str, nil, a
 // container), is as if absent. A duplicated key counts as its last.
 func HelloMax(m []byte) uint64 {
-	var max uint64
-	if walkMap(m, func(key string, val []byte) error {
-		if key == HelloMaxKey {
-			max, _, _ = msgpack.ReadUint(val) // 0 on any error
-		}
-		return nil
-	}) != nil {
+	n, off, ok := msgpack.MapLen(m)
+	if !ok {
 		return 0
+	}
+	var max uint64
+	for range n {
+		if off >= len(m) || !isStr(m[off]) {
+			return 0 // a key of another type (walkMap would take a bin)
+		}
+		key, kl, err := msgpack.ReadString(m[off:])
+		if err != nil {
+			return 0
+		}
+		off += kl
+		vl, err := msgpack.Skip(m[off:])
+		if err != nil {
+			return 0
+		}
+		if string(key) == HelloMaxKey {
+			max, _, _ = msgpack.ReadUint(m[off : off+vl]) // 0 on any error
+		}
+		off += vl
 	}
 	return max
 }
+
+// isStr reports whether c begins a msgpack str (fixstr, str 8, 16, 32).
+func isStr(c byte) bool { return c&0xe0 == 0xa0 || c >= 0xd9 && c <= 0xdb }
 
 // SendMax returns the largest message this side sends: MaxMessage, or
 // the peer's own limit when that is smaller (peer's set then).
