@@ -99,7 +99,7 @@ func (p *PeerMax) Max() int {
 // configured below: the hello's answer, and an error reply, must get
 // through.
 func (p *PeerMax) Learn(n uint64) {
-	if p == nil || n == 0 || n > math.MaxInt64 {
+	if p == nil || n == 0 || n > uint64(math.MaxInt) {
 		return
 	}
 	n = max(n, MinMaxMessage)
