@@ -544,29 +544,7 @@ func TestVlimits17BlockedSendGetsStatus(t *testing.T) {
 	st, err := client.OpenBidi[[]byte, []byte](t.Context(), c, "Sink.Refuse")
 	require.NoError(t, err)
 	defer st.Close()
-	window := int(transport.DefaultConfig().StreamWindow)
-	var sent atomic.Int64
-	sendErr := make(chan error, 1)
-	go func() {
-		m := make([]byte, size)
-		for range (64 << 20) / size {
-			if err := st.Send(&m); err != nil {
-				sendErr <- err
-				return
-			}
-			sent.Add(1)
-		}
-		sendErr <- nil
-	}()
-	require.Eventually(t, func() bool { return sent.Load() >= int64(window/size-8) }, 5*time.Second, time.Millisecond,
-		"the sender fills the window")
-	last, still := sent.Load(), time.Now()
-	require.Eventually(t, func() bool {
-		if n := sent.Load(); n != last {
-			last, still = n, time.Now()
-		}
-		return time.Since(still) > 50*time.Millisecond
-	}, 5*time.Second, 5*time.Millisecond, "Send blocks once the window is full")
+	sent, sendErr := sendUntilBlocked(t, st, size)
 	close(fail)
 	_, err = st.Recv()
 	assert.Equal(t, ferry.CodeAborted, ferry.CodeOf(err), "Recv: %v", err)

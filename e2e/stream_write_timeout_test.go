@@ -231,29 +231,7 @@ func TestStreamSendCutByRecvFailure(t *testing.T) {
 	// a margin and then returned from no Send for 50 ms: blocked. (Were
 	// it not yet, the Send would start after the failure and return it
 	// anyway: the test cannot then fail, but it cannot hang either.)
-	window := int(transport.DefaultConfig().StreamWindow)
-	var sent atomic.Int64
-	sendErr := make(chan error, 1)
-	go func() {
-		m := make([]byte, size)
-		for range (64 << 20) / size {
-			if err := st.Send(&m); err != nil {
-				sendErr <- err
-				return
-			}
-			sent.Add(1)
-		}
-		sendErr <- nil
-	}()
-	require.Eventually(t, func() bool { return sent.Load() >= int64(window/size-8) }, 5*time.Second, time.Millisecond,
-		"the sender fills the window")
-	last, still := sent.Load(), time.Now()
-	require.Eventually(t, func() bool {
-		if n := sent.Load(); n != last {
-			last, still = n, time.Now()
-		}
-		return time.Since(still) > 50*time.Millisecond
-	}, 5*time.Second, 5*time.Millisecond, "Send blocks once the window is full")
+	sent, sendErr := sendUntilBlocked(t, st, size)
 	close(sendBig)
 	_, err = st.Recv()
 	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "Recv: %v", err)
@@ -308,4 +286,37 @@ func TestStreamWriteTimeoutSlowSteadyReader(t *testing.T) {
 	t.Logf("Send failed after %v, the handler having read %d messages: %v", time.Since(t0), read.Load(), err)
 	checkWriteTimedOut(t, err)
 	assert.Positive(t, read.Load(), "the handler was reading")
+}
+
+// sendUntilBlocked sends messages of size bytes on st from a goroutine, up
+// to 64 MiB, and returns once the sender has passed the stream window's
+// worth less a margin and then returned from no Send for 50 ms: blocked,
+// waiting for a window the peer does not grant. sent counts the messages
+// sent; sendErr gets the error that ended the sender (nil after 64 MiB).
+func sendUntilBlocked(t *testing.T, st *client.BidiStream[[]byte, []byte], size int) (sent *atomic.Int64, sendErr <-chan error) {
+	t.Helper()
+	window := int(transport.DefaultConfig().StreamWindow)
+	sent = new(atomic.Int64)
+	errs := make(chan error, 1)
+	go func() {
+		m := make([]byte, size)
+		for range (64 << 20) / size {
+			if err := st.Send(&m); err != nil {
+				errs <- err
+				return
+			}
+			sent.Add(1)
+		}
+		errs <- nil
+	}()
+	require.Eventually(t, func() bool { return sent.Load() >= int64(window/size-8) }, 5*time.Second, time.Millisecond,
+		"the sender fills the window")
+	last, still := sent.Load(), time.Now()
+	require.Eventually(t, func() bool {
+		if n := sent.Load(); n != last {
+			last, still = n, time.Now()
+		}
+		return time.Since(still) > 50*time.Millisecond
+	}, 5*time.Second, 5*time.Millisecond, "Send blocks once the window is full")
+	return sent, errs
 }
