@@ -821,7 +821,11 @@ func TestAttackVaudit14StreamFlood(t *testing.T) {
 			runtime.Gosched()
 		}
 		t.Logf("1,000 silent streams, MaxStreams 16: at most %d more goroutines", peak)
-		assert.Less(t, peak, 16+16, "goroutines serving the server's streams")
+		// MaxStreams streams served, at most 16 refusals being written to
+		// the streams past it (PROTOCOL.md 7), and a few of the session's
+		// own: bounded, whatever the server opens. The bound was 16+16
+		// before refusals were answered; CI run 20d met exactly 32.
+		assert.Less(t, peak, 16+16+8, "goroutines serving the server's streams")
 		v14Alive(t, c, h)
 		require.NoError(t, c.Err())
 		v14NoLeak(t, c, before)
