@@ -241,14 +241,17 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 	// Say hello at once: the server starts serving this stream (and runs
 	// its connect hook) and authenticates the connection, and its answer
 	// proves the session works before Dial returns. It tells the server
-	// this side's message limit, and the answer the server's
-	// (wire.HelloMax): neither sends the other a message past either.
+	// this side's message and nesting limits, and the answer the server's
+	// (wire.HelloMax, wire.HelloDepth): neither sends the other a message
+	// past either.
 	type hello struct {
 		Token  string `msgpack:"token,omitempty"`
-		Settle bool   `msgpack:"settle"` // answers $ferry.goaway with $ferry.settled
-		Max    uint64 `msgpack:"max"`    // wire.HelloMaxKey
+		Settle bool   `msgpack:"settle"`          // answers $ferry.goaway with $ferry.settled
+		Max    uint64 `msgpack:"max"`             // wire.HelloMaxKey
+		Depth  uint64 `msgpack:"depth,omitempty"` // wire.HelloDepthKey, left out at the default
 	}
-	if err := c.eng.ControlCall(ctx, wire.MethodHello, hello{Token: o.token, Settle: true, Max: uint64(o.cfg.MaxMessageSize)}, nil); err != nil {
+	if err := c.eng.ControlCall(ctx, wire.MethodHello, hello{Token: o.token, Settle: true,
+		Max: uint64(o.cfg.MaxMessageSize), Depth: wire.SaidDepth(o.cfg.MaxDepth)}, nil); err != nil {
 		cause, ended := sess.Cause(), c.Err()
 		c.Close()
 		return nil, helloError(ctx, err, cause, ended)

@@ -105,8 +105,9 @@ func (c *netConn) authenticate(token string) (any, error) {
 }
 
 // helloAnswer is the answer to a hello the server accepts: its own message
-// limit, which the client's connection then sends nothing past (the
-// engine learned the client's from the hello before control ran).
+// and nesting limits, which the client's connection then sends nothing
+// past (the engine learned the client's from the hello before control
+// ran).
 func (c *netConn) helloAnswer() wire.HelloAnswer {
-	return wire.HelloAnswer{Max: uint64(c.s.opts.cfg.MaxMessageSize)}
+	return wire.HelloAnswer{Max: uint64(c.s.opts.cfg.MaxMessageSize), Depth: wire.SaidDepth(c.s.opts.cfg.MaxDepth)}
 }

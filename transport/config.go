@@ -28,8 +28,10 @@ type Config struct {
 	MaxMessageSize int
 	// MaxDepth bounds the nesting of arrays and maps in a message, read
 	// or sent (a unary request nested deeper fails at the caller, not
-	// executed; a reply is replaced by a CodeResourceExhausted error).
-	// Default 64; range 4 to 1000.
+	// executed; a reply is replaced by a CodeResourceExhausted error). In
+	// a session the two sides tell each other their MaxDepth in the hello
+	// too, and neither sends a unary message nested deeper than the
+	// smaller one. Default 64; range 4 to 1000.
 	MaxDepth int
 	// KeepAliveInterval is how often an idle session is pinged; a dead
 	// peer is noticed within about KeepAliveInterval + WriteTimeout.
@@ -156,7 +158,7 @@ func (c Config) Validate() error {
 	switch {
 	case c.MaxMessageSize < wire.MinMaxMessage || c.MaxMessageSize > 1<<30:
 		return fmt.Errorf("ferry: MaxMessageSize %d is outside 1 KiB..1 GiB", c.MaxMessageSize)
-	case c.MaxDepth < 4 || c.MaxDepth > 1000:
+	case c.MaxDepth < wire.MinMaxDepth || c.MaxDepth > 1000:
 		return fmt.Errorf("ferry: MaxDepth %d is outside 4..1000", c.MaxDepth)
 	case c.KeepAliveInterval < 0:
 		return errors.New("ferry: KeepAliveInterval is negative")

@@ -376,6 +376,7 @@ func (c *Channel) complete(m *wire.Message) {
 	var err error
 	if p.hello && m.Error == nil {
 		c.opts.Limits.Peer.Learn(wire.HelloMax(m.Result))
+		c.opts.Limits.Peer.LearnDepth(wire.HelloDepth(m.Result))
 	}
 	switch {
 	case m.Error != nil:

@@ -14,8 +14,9 @@ import (
 // A unary message nested deeper than the receiver's MaxDepth is a
 // protocol error that closes the stream every unary call shares, failing
 // every call on it with its outcome unknown. So, as for its size, the
-// engine does not send one past its own MaxDepth: a request fails at the
-// caller, not executed, and a reply is replaced by an error. Scanning
+// engine does not send one past its own MaxDepth, nor, in a session, past
+// the peer's, which the hello tells (wire.Limits.SendDepth): a request
+// fails at the caller, not executed, and a reply is replaced by an error. Scanning
 // every message for its depth would cost every call, so only values of a
 // type whose nesting has no bound below the limit are scanned (interfaces,
 // codec.Raw and other types with their own encoding, recursive types).
@@ -152,7 +153,7 @@ func max2(a, b int) int {
 // than the message limit allows (see tooDeep): its arguments encoded in
 // eb, or linked as body (a bin when bin is set).
 func (w *writer) checkDepth(method string, args any, body []byte, bin bool, eb *encBuf) error {
-	max := w.c.opts.Limits.MaxDepth
+	max, peers := w.c.opts.Limits.SendDepth()
 	switch {
 	case body != nil && (bin || !tooDeep(body, 3, max)): // the one element of the params array
 		return nil
@@ -160,7 +161,16 @@ func (w *writer) checkDepth(method string, args any, body []byte, bin bool, eb *
 		return nil
 	}
 	return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeResourceExhausted, msgpack.ErrTooDeep,
-		fmt.Sprintf("%s: the request nests deeper than the %d levels a message may have", method, max)))
+		fmt.Sprintf("%s: the request nests deeper than %s", method, depthName(max, peers))))
+}
+
+// depthName names a nesting limit in an error: this side's, or the peer's
+// when peers is set (wire.Limits.SendDepth).
+func depthName(max int, peers bool) string {
+	if peers {
+		return fmt.Sprintf("the %d levels the peer's messages may have", max)
+	}
+	return fmt.Sprintf("the %d levels a message may have", max)
 }
 
 // replyBytes is the encoded reply: linked as body, or in eb.

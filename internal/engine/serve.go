@@ -539,6 +539,7 @@ func (c *Channel) control(m *wire.Message) {
 			if string(m.Method) == wire.MethodHello {
 				if p, _, ok := wire.FirstParam(m.Params); ok {
 					c.opts.Limits.Peer.Learn(wire.HelloMax(p))
+					c.opts.Limits.Peer.LearnDepth(wire.HelloDepth(p))
 				}
 			}
 			reply, err = c.opts.Control(string(m.Method), m.Params)

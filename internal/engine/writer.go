@@ -356,9 +356,9 @@ func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 		if max, peers := w.c.opts.Limits.SendMax(); size > max {
 			body = nil
 			herr = ferry.Errorf(ferry.CodeResourceExhausted, "the reply (%d bytes) is larger than %s", size, limitName(max, peers))
-		} else if max := w.c.opts.Limits.MaxDepth; !bin && mayNest(reply, max-1) && tooDeep(replyBytes(body, eb), 2, max) {
+		} else if max, peers := w.c.opts.Limits.SendDepth(); !bin && mayNest(reply, max-1) && tooDeep(replyBytes(body, eb), 2, max) {
 			body = nil
-			herr = ferry.Errorf(ferry.CodeResourceExhausted, "the reply nests deeper than the %d levels a message may have", max)
+			herr = ferry.Errorf(ferry.CodeResourceExhausted, "the reply nests deeper than %s", depthName(max, peers))
 		}
 	}
 	b, err := w.fw.Begin()

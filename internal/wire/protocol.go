@@ -109,6 +109,10 @@ const (
 	// say (PeerMax.Learn): what a hello's answer and an error reply need.
 	MinMaxMessage   = 1 << 10
 	DefaultMaxDepth = msgpack.MaxDepth // nesting of msgpack containers
+	// MinMaxDepth is the least MaxDepth a side can be configured with,
+	// and the least a peer's hello is taken to say (PeerMax.LearnDepth):
+	// an error reply nests 3 levels deep.
+	MinMaxDepth = 4
 	// UnauthMaxMessage bounds messages on a connection that has not
 	// authenticated yet (PROTOCOL.md section 7, "Security").
 	UnauthMaxMessage = 4 << 10
