@@ -2,7 +2,9 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"sync/atomic"
@@ -272,4 +274,114 @@ func TestDepthHelloRaw(t *testing.T) {
 		require.True(t, ok, "%v", answer)
 		assert.Equal(t, uint64(depthSmall), d)
 	})
+}
+
+// TestDepthHelloStreamMessages: a streaming message nested past the
+// smaller MaxDepth is refused by its sender's Send (resource_exhausted;
+// the stream stays usable), as one past the smaller size limit is
+// (PROTOCOL.md 6, "Size"), and a handler's result nested past it is
+// replaced by a resource_exhausted status. Before, it went out and the
+// receiver ended the call.
+func TestDepthHelloStreamMessages(t *testing.T) {
+	for _, tr := range v17Conduits {
+		t.Run(tr.name, func(t *testing.T) {
+			t.Run("client sends past the server's depth", func(t *testing.T) {
+				s := server.New(server.WithConfig(depthCfg(depthSmall)))
+				t.Cleanup(func() { s.Close() })
+				require.NoError(t, server.HandleClientStream(s, "Depth.Count", func(_ context.Context, recv func() (*any, error)) (*int, error) {
+					n := 0
+					for range 100 {
+						if _, err := recv(); errors.Is(err, io.EOF) {
+							return &n, nil
+						} else if err != nil {
+							return nil, err
+						}
+						n++
+					}
+					return &n, nil
+				}))
+				c := tr.dial(t, s)
+				w, err := client.OpenClientStream[any, int](t.Context(), c, "Depth.Count")
+				require.NoError(t, err)
+				defer w.Close()
+				sent := 0
+				for _, n := range []int{1, depthSmall - 1, depthSmall, 62, depthSmall - 1} {
+					v := nestedValue(n)
+					err := w.Send(&v)
+					if n <= depthSmall-1 { // the frame's array is the first level
+						require.NoError(t, err, "%d levels", n)
+						sent++
+						continue
+					}
+					t.Logf("%d levels: %v", n, err)
+					require.Error(t, err, "%d levels", n)
+					assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%d levels: %v", n, err)
+					assert.Contains(t, err.Error(), fmt.Sprintf("the %d levels the peer's messages may have", depthSmall))
+				}
+				got, err := w.CloseAndRecv()
+				require.NoError(t, err, "the stream stayed usable")
+				assert.Equal(t, sent, *got)
+			})
+			t.Run("server sends past the client's depth", func(t *testing.T) {
+				sendErrs := make(chan error, 8)
+				s := server.New()
+				t.Cleanup(func() { s.Close() })
+				newV17Svc().register(t, s)
+				levels := []int{1, depthSmall - 1, depthSmall, 62, 2}
+				require.NoError(t, server.HandleServerStream(s, "Depth.Values", func(_ context.Context, _ *int, send func(*any) error) error {
+					for _, n := range levels {
+						v := nestedValue(n)
+						sendErrs <- send(&v)
+					}
+					return nil
+				}))
+				require.NoError(t, server.HandleClientStream(s, "Depth.Result", func(_ context.Context, recv func() (*int, error)) (*any, error) {
+					n, err := recv()
+					if err != nil {
+						return nil, err
+					}
+					v := nestedValue(*n)
+					return &v, nil
+				}))
+				c := tr.dial(t, s, client.WithConfig(depthCfg(depthSmall)))
+				r, err := client.OpenServerStream[int, any](t.Context(), c, "Depth.Values", new(int))
+				require.NoError(t, err)
+				defer r.Close()
+				received := 0
+				for {
+					_, err := r.Recv()
+					if errors.Is(err, io.EOF) {
+						break
+					}
+					require.NoError(t, err)
+					received++
+				}
+				assert.Equal(t, 3, received, "the messages within the client's depth")
+				for _, n := range levels {
+					err := <-sendErrs
+					if n <= depthSmall-1 {
+						assert.NoError(t, err, "%d levels", n)
+						continue
+					}
+					assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%d levels: %v", n, err)
+				}
+				// A handler's result: replaced past the client's depth.
+				for _, n := range []int{depthSmall - 1, depthSmall} {
+					w, err := client.OpenClientStream[int, any](t.Context(), c, "Depth.Result")
+					require.NoError(t, err)
+					require.NoError(t, w.Send(&n))
+					_, err = w.CloseAndRecv()
+					w.Close()
+					if n <= depthSmall-1 {
+						require.NoError(t, err, "%d levels", n)
+						continue
+					}
+					t.Logf("%d levels: %v", n, err)
+					assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%d levels: %v", n, err)
+					assert.Contains(t, err.Error(), fmt.Sprintf("the result nests deeper than the %d levels the peer's messages may have", depthSmall))
+				}
+				v17Up(t, c)
+			})
+		})
+	}
 }

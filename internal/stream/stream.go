@@ -18,6 +18,7 @@ import (
 	"github.com/ferryrpc/ferry/internal/encode"
 	"github.com/ferryrpc/ferry/internal/flush"
 	"github.com/ferryrpc/ferry/internal/msgpack"
+	"github.com/ferryrpc/ferry/internal/nest"
 	"github.com/ferryrpc/ferry/internal/registry"
 	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
@@ -194,9 +195,15 @@ func (c *Call) Send(v any) error {
 		return c.sendClosed
 	}
 	frame := func(b []byte) ([]byte, error) {
-		b, err := c.enc.Append(append(msgpack.AppendArrayHeader(b, 2), wire.TypeStreamData), v)
+		b = append(msgpack.AppendArrayHeader(b, 2), wire.TypeStreamData)
+		mark := len(b)
+		b, err := c.enc.Append(b, v)
 		if err != nil {
 			return b, ferry.Errorf(ferry.CodeInternal, "cannot encode the message: %v", err)
+		}
+		if max, peers := c.limit.SendDepth(); c.tooDeep(v, b[mark:], max) {
+			return b, ferry.WrapError(ferry.CodeResourceExhausted, wire.ErrTooDeep,
+				"the message nests deeper than "+depthName(max, peers))
 		}
 		return b, nil
 	}
@@ -245,8 +252,10 @@ func (c *Call) SendStatus(result any, herr error) error {
 		if herr == nil {
 			b = msgpack.AppendNil(append(msgpack.AppendArrayHeader(b, 4), wire.TypeResponse, 0))
 			var err error
+			start := len(b)
 			b, err = c.enc.Append(b, result)
 			max, peers := c.limit.SendMax()
+			depth, dpeers := c.limit.SendDepth()
 			switch size := len(b) - mark; {
 			case err != nil:
 				herr = ferry.Errorf(ferry.CodeInternal, "cannot encode the result: %v", err)
@@ -254,6 +263,8 @@ func (c *Call) SendStatus(result any, herr error) error {
 				// Replaced, as a unary reply past the limit is (PROTOCOL.md 5):
 				// dropped, it would leave the caller without a status.
 				herr = ferry.Errorf(ferry.CodeResourceExhausted, "the result (%d bytes) is larger than %s message limit", size, limitName(max, peers))
+			case c.tooDeep(result, b[start:], depth):
+				herr = ferry.Errorf(ferry.CodeResourceExhausted, "the result nests deeper than %s", depthName(depth, dpeers))
 			default:
 				return b, nil
 			}
@@ -262,6 +273,23 @@ func (c *Call) SendStatus(result any, herr error) error {
 		max, _ := c.limit.SendMax()
 		return status.AppendErrorWithin(b, 0, herr, true, max), nil
 	})
+}
+
+// tooDeep reports whether v, encoded as b, the second level of its frame
+// (the frame's own array being the first), nests deeper than depth
+// levels: the receiver would end the call on it (PROTOCOL.md 6). Only a
+// value whose type does not bound its nesting is scanned.
+func (c *Call) tooDeep(v any, b []byte, depth int) bool {
+	return nest.MayNest(v, depth-1) && nest.TooDeep(b, 2, depth)
+}
+
+// depthName names a nesting limit in an error: this side's, or the
+// peer's, which it said in its hello (wire.Limits.SendDepth).
+func depthName(depth int, peers bool) string {
+	if peers {
+		return fmt.Sprintf("the %d levels the peer's messages may have", depth)
+	}
+	return fmt.Sprintf("the %d levels a message may have", depth)
 }
 
 // limitName names the limit a message passed (wire.Limits.SendMax): this
