@@ -47,13 +47,20 @@ const connMemory = 64 << 10
 // not given: 10,000 in total and 2,500 per IP; or, when the process has a
 // Go memory limit (debug.SetMemoryLimit, GOMEMLIMIT) under 625 MiB, one
 // connection per 64 KiB of it (at least 256) in total, and a quarter of
-// that per IP. With a 192 MiB limit: 3,072 in total, 768 per IP.
+// that per IP. With a 192 MiB limit: 3,072 in total, 768 per IP. The
+// total is never more than the process's open-file limit (RLIMIT_NOFILE,
+// on Unix systems) less an eighth of it, at least 64, for the process's
+// other files: connections past that bound are shed by its rules instead
+// of failing the server's Accept for want of a file descriptor.
 func DefaultConnLimits() (total, perIP int) {
 	total = 10000
 	if lim := debug.SetMemoryLimit(-1); lim > 0 && lim < math.MaxInt64 {
 		total = int(min(max(lim/connMemory, 256), int64(total)))
 	}
-	return total, total / 4
+	if files := openFileLimit(); files > 0 {
+		total = max(min(total, files-max(files/8, 64)), 1)
+	}
+	return total, max(total/4, 1)
 }
 
 // DefaultMemoryBudget is the server-wide memory budget when WithMemoryBudget

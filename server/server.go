@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ferryrpc/ferry"
@@ -111,7 +112,10 @@ func Handle[Req, Resp any](s *Server, name string, fn func(context.Context, *Req
 }
 
 // Serve accepts connections on l until Shutdown or Close, and returns
-// ErrServerClosed then, or the listener's error. l is closed when Serve
+// ErrServerClosed then, or the listener's error. An Accept error that
+// passes (a timeout, or the want of file descriptors, buffer space or
+// memory) is logged, and Serve accepts again after a pause that doubles
+// from 5 ms to at most 1 s while the errors go on. l is closed when Serve
 // returns, even when the server was already shut down (a listener that
 // stayed open would keep receiving connections that nobody accepts, as
 // one sharing its port with ListenReusePort does).
@@ -146,9 +150,9 @@ func (s *Server) Serve(l net.Listener) error {
 			if closing {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if acceptRetryable(err) {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.opts.logger.Warn("ferry: accept failed; retrying", "error", err, "in", backoff)
 				time.Sleep(backoff)
 				s.mu.Lock()
 				s.listeners[l] = struct{}{}
@@ -162,6 +166,25 @@ func (s *Server) Serve(l net.Listener) error {
 		_ = transport.SetUserTimeout(nc, s.opts.cfg.DeadPeerTimeout())
 		s.startConn(nc, false)
 	}
+}
+
+// acceptRetryable reports whether an Accept error passes: a timeout, or
+// the want of a resource that frees up as connections close (file
+// descriptors, in the process or the system; buffer space; memory).
+// Serve pauses and accepts again after one, as net/http's server does, so
+// that a peer opening connections past the process's open-file limit
+// cannot end it.
+func acceptRetryable(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
 }
 
 // ServeConn serves one connection and returns when it ends. Use it for
