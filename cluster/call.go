@@ -111,6 +111,8 @@ func (c *Client) retryable(ctx context.Context, method string, err error, attemp
 		return false // every server refuses the same credentials
 	case errors.Is(err, wire.ErrTooLarge):
 		return false // a request over this side's limit, or the server's (which the hello told; a cluster's servers share theirs): never sent
+	case ferry.NotExecuted(err) && errors.Is(err, wire.ErrTooDeep):
+		return false // nested past this side's MaxDepth or the server's: never sent, as above
 	case ferry.NotExecuted(err) && code != ferry.CodeResourceExhausted:
 		return true // it ran nowhere and loaded nobody: free
 	case ferry.NotExecuted(err):

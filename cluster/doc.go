@@ -36,7 +36,11 @@
 //     lets one probe through after a cool-down.
 //   - A call that provably did not run (ferry.NotExecuted) is retried on
 //     another endpoint, unless its credentials were refused (permission
-//     denied, unauthenticated), which every endpoint would repeat. A call that may have run is retried only when it
+//     denied, unauthenticated) or its request was never sent for being
+//     larger, or nested deeper, than a message may be (this side's limits
+//     or the server's: resource_exhausted), which every endpoint would
+//     repeat; such a request counts as no failure of the endpoint. A call
+//     that may have run is retried only when it
 //     is idempotent (WithIdempotent, or Idempotent(ctx)); such retries
 //     spend a retry budget, so retries cannot multiply the load of an
 //     overloaded service. Idempotent calls may also be hedged

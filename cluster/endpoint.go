@@ -208,14 +208,14 @@ func (e *endpoint) markDraining(conn *client.Client) {
 
 // classify maps a call's result, ctx being the call's, to what the
 // breaker counts. A call that never left this side for a reason of the
-// caller's own (its ctx had ended, its request was over the message limit,
-// its own or the server's)
-// says nothing of the endpoint.
+// caller's own (its ctx had ended, its request was over the message limit
+// or nested past the depth limit, its own or the server's) says nothing
+// of the endpoint.
 func classify(ctx context.Context, err error) outcome {
 	if err == nil {
 		return success
 	}
-	if ferry.NotExecuted(err) && (ctx.Err() != nil || errors.Is(err, wire.ErrTooLarge)) {
+	if ferry.NotExecuted(err) && (ctx.Err() != nil || errors.Is(err, wire.ErrTooLarge) || errors.Is(err, wire.ErrTooDeep)) {
 		return neutral
 	}
 	switch ferry.CodeOf(err) {
