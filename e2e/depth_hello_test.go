@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
@@ -16,6 +18,7 @@ import (
 	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // The two ends of a session tell each other their MaxDepth in the hello,
@@ -384,4 +387,32 @@ func TestDepthHelloStreamMessages(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestDepthHelloBare: a bare MessagePack-RPC client that says hello
+// (PROTOCOL.md 4: "a bare client that says hello has its "max" taken the
+// same way") has its "depth" taken the same way: replies nested past it
+// are replaced by resource_exhausted, and the connection goes on.
+func TestDepthHelloBare(t *testing.T) {
+	addr := depthServer(t)
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+	dec := msgpack.NewDecoder(bufio.NewReader(conn))
+	call := func(id uint32, method string, params []any) []any {
+		_, err := conn.Write(request(id, method, params, map[string]any{}))
+		require.NoError(t, err)
+		var m []any
+		require.NoError(t, dec.Decode(&m))
+		require.GreaterOrEqual(t, len(m), 4, "%v", m)
+		return m
+	}
+	a := call(1, "$ferry.hello", []any{map[string]any{"depth": 8}})
+	require.Nil(t, a[2], "the hello's answer: %v", a)
+	assert.Nil(t, call(2, "Depth.Make", []any{7})[2], "7 levels fit under 8")
+	m := call(3, "Depth.Make", []any{8})
+	msg, _ := m[2].(string)
+	assert.Contains(t, msg, "the 8 levels the peer's messages may have", "%v", m[2])
+	assert.Nil(t, call(4, "Depth.Make", []any{1})[2], "the connection goes on")
 }
