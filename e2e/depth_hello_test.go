@@ -47,6 +47,20 @@ func nestedValue(n int) any {
 	return v
 }
 
+// requireTooDeep checks err, the failure of a message n levels deep:
+// resource_exhausted, flagged not executed when notExecuted, naming the
+// peer's limit of depthSmall levels when peers.
+func requireTooDeep(t *testing.T, err error, n int, notExecuted, peers bool) {
+	t.Helper()
+	t.Logf("%d levels: %v", n, err)
+	require.Error(t, err, "%d levels", n)
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%d levels: %v", n, err)
+	assert.Equal(t, notExecuted, ferry.NotExecuted(err), "%d levels: not executed? %v", n, err)
+	if peers {
+		assert.Contains(t, err.Error(), fmt.Sprintf("the %d levels the peer's messages may have", depthSmall))
+	}
+}
+
 // registerDepth puts Depth.Take (counts its runs, returns 1) and
 // Depth.Make (returns a value *n levels deep) on s, beside v's methods.
 func registerDepth(t *testing.T, s *server.Server, ran *atomic.Int64) {
@@ -89,11 +103,7 @@ func TestDepthHelloDeepRequestOverServer(t *testing.T) {
 					require.NoError(t, err, "%d levels", n)
 					assert.Equal(t, before+1, ran.Load())
 				} else {
-					t.Logf("%d levels: %v", n, err)
-					require.Error(t, err, "%d levels", n)
-					assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%d levels: %v", n, err)
-					assert.True(t, ferry.NotExecuted(err), "never sent: %v", err)
-					assert.Contains(t, err.Error(), fmt.Sprintf("the %d levels the peer's messages may have", depthSmall))
+					requireTooDeep(t, err, n, true, true)
 					assert.Equal(t, before, ran.Load(), "%d levels: the handler did not run", n)
 				}
 				done()
@@ -125,11 +135,7 @@ func TestDepthHelloDeepReplyToClient(t *testing.T) {
 				if n <= depthSmall-1 {
 					require.NoError(t, err, "%d levels", n)
 				} else {
-					t.Logf("%d levels: %v", n, err)
-					require.Error(t, err, "%d levels", n)
-					assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%d levels: %v", n, err)
-					assert.False(t, ferry.NotExecuted(err), "the handler ran: %v", err)
-					assert.Contains(t, err.Error(), fmt.Sprintf("the %d levels the peer's messages may have", depthSmall))
+					requireTooDeep(t, err, n, false, true)
 				}
 				assert.Equal(t, before+1, ran.Load(), "%d levels: the handler ran once", n)
 				done()
@@ -174,10 +180,7 @@ func TestDepthHelloPeerMode(t *testing.T) {
 					require.NoError(t, err, "%d levels", n)
 					assert.Equal(t, before+1, ran.Load())
 				} else {
-					t.Logf("%d levels: %v", n, err)
-					require.Error(t, err, "%d levels", n)
-					assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
-					assert.True(t, ferry.NotExecuted(err), "never sent: %v", err)
+					requireTooDeep(t, err, n, true, false)
 					assert.Equal(t, before, ran.Load(), "the client's handler did not run")
 				}
 				done()
@@ -201,21 +204,12 @@ func depthServer(t *testing.T, opts ...server.Option) string {
 	return l.Addr().String()
 }
 
-// make calls Depth.Make for a value n levels deep and returns the reply's
-// error message ("" on success).
+// depthMake calls Depth.Make for a value n levels deep and returns the
+// reply's error message ("" on success).
 func depthMake(v *v17Raw, id uint32, n int) string {
 	v.t.Helper()
-	v.write(request(id, "Depth.Make", []any{n}, map[string]any{}))
-	m := v.next()
-	require.GreaterOrEqual(v.t, len(m), 4, "%v", v17Brief(m))
-	id2, _ := toUint(m[1])
-	require.Equal(v.t, uint64(id), id2)
-	if m[2] != nil {
-		s, _ := m[2].(string)
-		require.NotEmpty(v.t, s, "%v", m[2])
-		return s
-	}
-	return ""
+	_, msg := v.do(id, "Depth.Make", n)
+	return msg
 }
 
 // TestDepthHelloRaw: a hello written by hand. A "depth" that is absent

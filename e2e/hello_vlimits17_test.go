@@ -82,7 +82,14 @@ func (v *v17Raw) hello(id uint32, m map[string]any) map[string]any {
 // error (the error's message, "" on success).
 func (v *v17Raw) blob(id uint32, n int) (result any, errMsg string) {
 	v.t.Helper()
-	v.write(request(id, "V17.Blob", []any{n}, map[string]any{}))
+	return v.do(id, "V17.Blob", n)
+}
+
+// do calls method with params and returns the reply's result and its
+// error (the error's message, "" on success).
+func (v *v17Raw) do(id uint32, method string, params ...any) (result any, errMsg string) {
+	v.t.Helper()
+	v.write(request(id, method, params, map[string]any{}))
 	m := v.next()
 	require.GreaterOrEqual(v.t, len(m), 4, "%v", v17Brief(m))
 	id2, _ := toUint(m[1])
