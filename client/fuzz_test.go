@@ -187,6 +187,8 @@ func FuzzSessionClientReplies(f *testing.F) {
 	for _, seed := range [][]byte{
 		append([]byte{0}, mp(f, hello)...),
 		append([]byte{0}, mp(f, hello, []any{2, "$ferry.goaway", []any{}})...),
+		append([]byte{0}, mp(f, []any{1, 1, nil, map[string]any{"max": 1024, "depth": 4}})...),
+		append([]byte{0}, mp(f, []any{1, 1, nil, map[string]any{"depth": []any{"x"}, "max": -1}})...),
 		append([]byte{0}, mp(f, []any{1, 1, "who are you", nil, map[string]any{"c": 16, "n": true}})...),
 		append([]byte{0}, mp(f, []any{1, 1, "refused", nil})...),
 		append([]byte{0}, mp(f, []any{1, 1, nil, "not a map"})...),

@@ -78,6 +78,8 @@ func fuzzSeeds() [][]byte {
 		bareRequest(6, "Echo.Echo", []byte{0xdd, 0xff, 0xff, 0xff, 0xff}),
 		bareRequest(7, "Echo.Echo", []byte{0x91, 0xc6, 0xff, 0xff, 0xff, 0xff}),
 		bareRequest(8, "Echo.Echo", rep([]byte{0x91}, 5000)),
+		cat(bareRequest(9, "$ferry.hello", []byte{0x91, 0x82, 0xa5, 'd', 'e', 'p', 't', 'h', 0x04, 0xa3, 'm', 'a', 'x', 0xcd, 0x04, 0x00}),
+			bareRequest(10, "Echo.Echo", []byte{0x91, 0x91, 0x91, 0x91, 0x01})),
 		{0xdf, 0xff, 0xff, 0xff, 0xff},
 		cat(yamuxFrame(1, 1, 1, nil), yamuxFrame(0, 0, 1, add), yamuxFrame(0, 4, 1, echo)),
 		cat(yamuxFrame(1, 1, 1, nil), yamuxFrame(0, 0, 1, open), yamuxFrame(0, 4, 1, streamData)),
