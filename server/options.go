@@ -49,9 +49,11 @@ const connMemory = 64 << 10
 // connection per 64 KiB of it (at least 256) in total, and a quarter of
 // that per IP. With a 192 MiB limit: 3,072 in total, 768 per IP. The
 // total is never more than the process's open-file limit (RLIMIT_NOFILE,
-// on Unix systems) less an eighth of it, at least 64, for the process's
-// other files: connections past that bound are shed by its rules instead
-// of failing the server's Accept for want of a file descriptor.
+// on Unix systems) less an eighth of it or less 64, whichever leaves
+// fewer, for the process's other files (and at least 1; the per-IP bound
+// too): connections past that bound are shed by its rules instead of
+// failing the server's Accept for want of a file descriptor. With a
+// limit of 256 files: 192 in total, 48 per IP.
 func DefaultConnLimits() (total, perIP int) {
 	total = 10000
 	if lim := debug.SetMemoryLimit(-1); lim > 0 && lim < math.MaxInt64 {

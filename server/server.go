@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ferryrpc/ferry"
@@ -145,18 +144,24 @@ func (s *Server) Serve(l net.Listener) error {
 		if err != nil {
 			s.mu.Lock()
 			closing := s.closing
-			delete(s.listeners, l)
+			if closing || !acceptRetryable(err) {
+				delete(s.listeners, l)
+			}
 			s.mu.Unlock()
 			if closing {
 				return ErrServerClosed
 			}
 			if acceptRetryable(err) {
+				// l stays among the listeners that Shutdown and Close
+				// close, and their start ends the pause.
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				s.opts.logger.Warn("ferry: accept failed; retrying", "error", err, "in", backoff)
-				time.Sleep(backoff)
-				s.mu.Lock()
-				s.listeners[l] = struct{}{}
-				s.mu.Unlock()
+				pause := time.NewTimer(backoff)
+				select {
+				case <-pause.C:
+				case <-s.serving.Draining.Done():
+					pause.Stop()
+				}
 				continue
 			}
 			l.Close()
@@ -179,8 +184,8 @@ func acceptRetryable(err error) bool {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return true
 	}
-	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM} {
-		if errors.Is(err, errno) {
+	for _, want := range resourceErrors {
+		if errors.Is(err, want) {
 			return true
 		}
 	}
