@@ -337,6 +337,17 @@ func (ck *checker) integer(p place, v any, format string) {
 			format = "int64"
 		}
 		ck.fail(p, "want an integer from %s to %s (%s), got %s", lo, hi, format, n)
+		return
+	}
+	// A fraction or an exponent makes it a float64 on the wire, which the
+	// server takes only as the integer that float64 is: refuse one that
+	// is not the integer written, rather than let a rounded one through.
+	if strings.ContainsAny(string(n), ".eE") {
+		x, _ := strconv.ParseFloat(string(n), 64)
+		if sent := new(big.Float).SetFloat64(x); sent.Cmp(f) != 0 {
+			ck.fail(p, "want an integer, got %s, which goes out as the float64 %s: write it without a fraction or an exponent",
+				n, sent.Text('f', 0))
+		}
 	}
 }
 
