@@ -4,8 +4,10 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/introspect"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestVaudit19FloatLiteralForAnInteger: a JSON number written with a
@@ -35,5 +37,30 @@ func TestVaudit19FloatLiteralForAnInteger(t *testing.T) {
 		{u64, `9223372036854775808.0`, nil},
 	} {
 		assert.Equal(t, tc.want, checkParams(tc.json, tc.d), "%s", tc.json)
+	}
+}
+
+// TestVaudit19Float32Bound: the check refuses for a float32 what the
+// server refuses, a float64 that float32 rounds to infinity, and no more:
+// 3.4028235e38, as Go prints float32's largest value, is above that value
+// as a float64 but rounds to it, and the server takes it.
+func TestVaudit19Float32Bound(t *testing.T) {
+	f32 := &introspect.Description{Name: "S.M", Args: introspect.NewGenerator().SchemaOf(reflect.TypeFor[float32]())}
+	for _, tc := range []struct {
+		json string
+		want []string
+	}{
+		{`3.4028235e38`, nil},
+		{`-3.4028235e38`, nil},
+		{`3.4028234663852886e38`, nil},
+		{`3.4028236e38`, []string{"argument 1: want a number within float32's range, got 3.4028236e38"}},
+		{`1e39`, []string{"argument 1: want a number within float32's range, got 1e39"}},
+		{`-1e300`, []string{"argument 1: want a number within float32's range, got -1e300"}},
+	} {
+		assert.Equal(t, tc.want, checkParams(tc.json, f32), "%s", tc.json)
+		p, err := paramsFromJSON(tc.json)
+		require.NoError(t, err)
+		var args []float32 // the params array, decoded as the server decodes values
+		assert.Equal(t, tc.want == nil, codec.Unmarshal(p, &args) == nil, "the server's decoding agrees: %s", tc.json)
 	}
 }
