@@ -121,6 +121,12 @@ func TestVaudit19DrainWithCallsBackInFlight(t *testing.T) {
 		id := nextID.Add(1)
 		calls = append(calls, c.Go(t.Context(), "D.Note", &drainArgs{ID: id}, new(uint64)))
 	}
+	if sawGoAway {
+		// A notification after the go-away is not sent: it fails not
+		// executed, like a call, rather than being queued to be dropped.
+		err := c.Notify(t.Context(), "D.Note", &drainArgs{ID: 1 << 41})
+		assert.True(t, ferry.NotExecuted(err), "a notification after the go-away: %v", err)
+	}
 	close(release)
 
 	require.NoError(t, relay.Wait(), "the relayed call is answered")
@@ -154,4 +160,60 @@ func TestVaudit19DrainWithCallsBackInFlight(t *testing.T) {
 	require.NoError(t, <-shut)
 	require.ErrorIs(t, <-served, server.ErrServerClosed)
 	t.Logf("%d calls during the drain: %d ok, %d not executed", len(calls), ok, notExec)
+}
+
+// TestVaudit19NotifyAfterGoAway: "calls started from then on fail at once
+// with CodeUnavailable and ferry.NotExecuted true" (Client.GoingAway)
+// holds for Notify, one of the three call styles, with and without an
+// interceptor: after the server's go-away a notification was queued, its
+// Notify returned nil, and the draining server dropped it unread.
+func TestVaudit19NotifyAfterGoAway(t *testing.T) {
+	s := server.New()
+	notes := make(chan uint64, 4)
+	require.NoError(t, server.Handle(s, "D.Note", func(ctx context.Context, a *drainArgs) (*uint64, error) {
+		notes <- a.ID
+		return &a.ID, nil
+	}))
+	entered, release := make(chan struct{}), make(chan struct{})
+	require.NoError(t, server.Handle(s, "D.Hold", func(ctx context.Context, _ *struct{}) (*int, error) {
+		close(entered)
+		<-release
+		return new(int), nil
+	}))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	plain, err := client.Dial(t.Context(), l.Addr().String())
+	require.NoError(t, err)
+	defer plain.Close()
+	seen := make(callRecorder, 4)
+	wrapped, err := client.Dial(t.Context(), l.Addr().String(), client.WithInterceptors(seen.intercept))
+	require.NoError(t, err)
+	defer wrapped.Close()
+
+	hold := plain.Go(t.Context(), "D.Hold", nil, nil)
+	<-entered
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- s.Shutdown(ctx)
+	}()
+	for i, c := range []*client.Client{plain, wrapped} {
+		select {
+		case <-c.GoingAway():
+		case <-time.After(5 * time.Second):
+			t.Fatal("no go-away")
+		}
+		err := c.Notify(t.Context(), "D.Note", &drainArgs{ID: uint64(i)})
+		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+		assert.True(t, ferry.NotExecuted(err), "a notification after the go-away: %v", err)
+	}
+	assert.True(t, seen.take(t, 1)["D.Note"].notExecuted, "the interceptor sees it not executed")
+	close(release)
+	require.NoError(t, hold.Wait())
+	require.NoError(t, <-shut)
+	require.ErrorIs(t, <-served, server.ErrServerClosed)
+	assert.Empty(t, notes, "no notification ran")
 }
