@@ -27,6 +27,9 @@ type Handler func(ctx context.Context, args any) (reply any, err error)
 
 // ServerInterceptor wraps every incoming call after its arguments are
 // decoded. It must call next to run the handler, or return an error instead.
+// A handler that panics makes next return the failure its caller gets
+// (CodeInternal, "the handler of M panicked"): the panic does not unwind
+// through the interceptors.
 type ServerInterceptor func(ctx context.Context, info *CallInfo, args any, next Handler) (reply any, err error)
 
 // Invoker performs an outgoing call: it sends args and decodes the result

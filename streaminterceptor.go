@@ -55,7 +55,9 @@ type StreamHandler func(ctx context.Context, st ServerStream) (result any, err e
 // metadata (IncomingMetadata). It must call next to run the handler, with
 // st or a ServerStream wrapping it; an error returned without calling next
 // refuses the stream, and the caller gets it with its code and
-// NotExecuted true.
+// NotExecuted true. A handler that panics makes next return the failure
+// its caller gets (CodeInternal): the panic does not unwind through the
+// interceptors.
 type StreamServerInterceptor func(ctx context.Context, info *StreamInfo, st ServerStream, next StreamHandler) (result any, err error)
 
 // ClientStream is the calling end of a streaming call as a stream

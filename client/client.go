@@ -231,6 +231,10 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		return nil, handshakeError(err, cause)
 	}
 	c.sess = sess
+	// The handlers of streams the server opened see their contexts end
+	// with the session, as the handlers of its calls do with the engine,
+	// not only when the application closes the client.
+	sess.OnEnd(c.cancelCtx)
 	eo.Budget = sess.Budget()
 	eo.StallTimeout = o.cfg.PartialMessageTimeout
 	engine.New(st, eo).Start()
@@ -425,8 +429,9 @@ func tlsFailure(err error) bool {
 // wrapping ferry.ErrClosed (a call still waiting for room in a full write
 // queue, behind writes the server does not take, within Close's one
 // second for the last writes), and the handlers of streams the server opened
-// see their contexts canceled. It returns after the client's goroutines
-// exit, those handlers included.
+// see their contexts canceled (as they do, without Close, once the
+// connection ends). It returns after the client's goroutines exit, those
+// handlers included.
 func (c *Client) Close() error {
 	c.once.Do(func() {
 		grace := time.AfterFunc(time.Second, func() {

@@ -337,6 +337,17 @@ func (ck *checker) integer(p place, v any, format string) {
 			format = "int64"
 		}
 		ck.fail(p, "want an integer from %s to %s (%s), got %s", lo, hi, format, n)
+		return
+	}
+	// A fraction or an exponent makes it a float64 on the wire, which the
+	// server takes only as the integer that float64 is: refuse one that
+	// is not the integer written, rather than let a rounded one through.
+	if strings.ContainsAny(string(n), ".eE") {
+		x, _ := strconv.ParseFloat(string(n), 64)
+		if sent := new(big.Float).SetFloat64(x); sent.Cmp(f) != 0 {
+			ck.fail(p, "want an integer, got %s, which goes out as the float64 %s: write it without a fraction or an exponent",
+				n, sent.Text('f', 0))
+		}
 	}
 }
 
@@ -388,7 +399,9 @@ func (ck *checker) number(p place, v any, format string) {
 		return
 	}
 	if format == "float32" {
-		if x, _ := f.Float64(); math.Abs(x) > math.MaxFloat32 {
+		// The server takes the float64 the CLI sends at the nearest
+		// float32, and refuses it only when that is infinite.
+		if x, _ := strconv.ParseFloat(string(n), 64); math.IsInf(float64(float32(x)), 0) {
 			ck.fail(p, "want a number within float32's range, got %s", n)
 		}
 	}

@@ -42,7 +42,9 @@
 // when the server offers introspection (introspect.Register), mapping them
 // onto the arguments as the server will. It refuses what the server would
 // refuse, and also a field name that no argument has (a server ignores
-// one unless built with server.WithDisallowUnknownFields), with exit
+// one unless built with server.WithDisallowUnknownFields) and an integer
+// argument written with a fraction or an exponent that float64 does not
+// hold exactly (9007199254740993.0 would arrive as 9007199254740992), with exit
 // status 13 (invalid_argument) and the near miss for a mistyped field
 // name:
 //

@@ -182,6 +182,11 @@ func (c *Channel) notify(ctx context.Context, method string, args any) error {
 		// yet (it learns of it on its next flush), so do not queue.
 		return notSent(err)
 	}
+	if c.goingAway() {
+		// As a call: the peer would drop it unread (PROTOCOL.md, "Going
+		// away").
+		return ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the peer is shutting down"))
+	}
 	if c.opts.FerryPeer {
 		ext, err := status.RequestExt(ctx)
 		if err != nil {
@@ -190,6 +195,13 @@ func (c *Channel) notify(ctx context.Context, method string, args any) error {
 		return notSent(c.w.notify(ctx, method, args, &ext))
 	}
 	return notSent(c.w.notify(ctx, method, args, nil))
+}
+
+// goingAway reports whether the peer announced it is going away.
+func (c *Channel) goingAway() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.goaway
 }
 
 // awaitHello returns ctx's error, not executed, when ctx has ended; else,

@@ -514,15 +514,33 @@ func (in *inbound) run() {
 
 func (in *inbound) invoke() (reply any, err error) {
 	defer func() {
-		if p := recover(); p != nil {
-			in.c.opts.Logger.Error("ferry: handler panicked", "method", in.info.Method, "panic", p)
-			reply, err = nil, ferry.Errorf(ferry.CodeInternal, "the handler of %s panicked", in.info.Method)
+		if p := recover(); p != nil { // in the handler, or in an interceptor
+			reply, err = in.panicked(p)
 		}
 	}()
 	if ic := in.c.opts.Server; ic != nil {
-		return ic(in.ctx, &in.info, in.args, in.meth.Call)
+		return ic(in.ctx, &in.info, in.args, in.handle)
 	}
 	return in.meth.Call(in.ctx, in.args)
+}
+
+// handle is the handler as the interceptors call it: a panic in it is the
+// call's failure, which next returns to each of them, so that every
+// interceptor sees the outcome the caller gets.
+func (in *inbound) handle(ctx context.Context, args any) (reply any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			reply, err = in.panicked(p)
+		}
+	}()
+	return in.meth.Call(ctx, args)
+}
+
+// panicked logs p, a panic recovered from in's handler, and returns the
+// failure the caller gets.
+func (in *inbound) panicked(p any) (any, error) {
+	in.c.opts.Logger.Error("ferry: handler panicked", "method", in.info.Method, "panic", p)
+	return nil, ferry.Errorf(ferry.CodeInternal, "the handler of %s panicked", in.info.Method)
 }
 
 // control handles Ferry's reserved methods. Unknown notifications are

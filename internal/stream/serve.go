@@ -101,12 +101,30 @@ func (o *Serving) Run(parent context.Context, st net.Conn, sc *Call, cnt *Counte
 
 func (o *Serving) run(ctx context.Context, info *ferry.StreamInfo, fn ferry.StreamHandler, st *served) (result any, err error) {
 	defer func() {
-		if p := recover(); p != nil {
-			o.Logger.Error("ferry: stream handler panicked", "method", info.Method, "panic", p)
-			result, err = nil, ferry.NewError(ferry.CodeInternal, "the stream handler panicked")
+		if p := recover(); p != nil { // in the handler, or in an interceptor
+			result, err = o.panicked(info, p)
 		}
 	}()
-	return Serve(ctx, o.Interceptor, info, st, fn)
+	if o.Interceptor == nil {
+		return fn(ctx, st)
+	}
+	// A panic in the handler is the call's failure, which next returns to
+	// each interceptor, so that every one sees the outcome the caller gets.
+	return Serve(ctx, o.Interceptor, info, st, func(ctx context.Context, st ferry.ServerStream) (result any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				result, err = o.panicked(info, p)
+			}
+		}()
+		return fn(ctx, st)
+	})
+}
+
+// panicked logs p, a panic recovered from the stream handler of info, and
+// returns the failure the caller gets.
+func (o *Serving) panicked(info *ferry.StreamInfo, p any) (any, error) {
+	o.Logger.Error("ferry: stream handler panicked", "method", info.Method, "panic", p)
+	return nil, ferry.NewError(ferry.CodeInternal, "the stream handler panicked")
 }
 
 // served is the serving end of a streaming call on the stream itself,
