@@ -29,7 +29,10 @@ type Handler func(ctx context.Context, args any) (reply any, err error)
 // decoded. It must call next to run the handler, or return an error instead.
 // A handler that panics makes next return the failure its caller gets
 // (CodeInternal, "the handler of M panicked"): the panic does not unwind
-// through the interceptors.
+// through the interceptors. The reply is encoded after the interceptors
+// return: one that cannot be encoded (CodeInternal) or that is past the
+// caller's message limit (CodeResourceExhausted) fails the call at the
+// caller, and no interceptor sees that failure.
 type ServerInterceptor func(ctx context.Context, info *CallInfo, args any, next Handler) (reply any, err error)
 
 // Invoker performs an outgoing call: it sends args and decodes the result

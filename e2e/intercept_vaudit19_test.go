@@ -8,6 +8,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/server"
+	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -188,4 +189,31 @@ func TestVaudit19InterceptorsOnEveryCallKind(t *testing.T) {
 	assert.Error(t, c.Notify(ctx, "Arith.Add", client.Params{1, 2}))
 	after := fromClient.take(t, 1)["Arith.Add"]
 	assert.True(t, after.notExecuted, "a notification on a closed client: %+v", after)
+}
+
+// TestVaudit19ReplyEncodedAfterTheInterceptors pins what the
+// ferry.ServerInterceptor doc says of a reply: it is encoded after the
+// interceptors return, so a reply past the caller's message limit, or one
+// that cannot be encoded, fails the call at the caller (resource_exhausted,
+// internal) while the interceptors saw the handler succeed.
+func TestVaudit19ReplyEncodedAfterTheInterceptors(t *testing.T) {
+	seen := make(outcomes, 2)
+	s := newServer(t, server.WithInterceptors(seen.unary))
+	require.NoError(t, server.Handle(s, "P.Big", func(ctx context.Context, _ *struct{}) (*[]byte, error) {
+		b := make([]byte, 2<<20)
+		return &b, nil
+	}))
+	require.NoError(t, server.Handle(s, "P.Chan", func(ctx context.Context, _ *struct{}) (*chan int, error) {
+		c := make(chan int)
+		return &c, nil
+	}))
+	cfg := transport.DefaultConfig()
+	cfg.MaxMessageSize = 1 << 20
+	c := dialTCP(t, s, client.WithConfig(cfg))
+	err := c.Call(t.Context(), "P.Big", nil, nil)
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
+	assert.Equal(t, ferry.Code(0), seen.next(t))
+	err = c.Call(t.Context(), "P.Chan", nil, nil)
+	assert.Equal(t, ferry.CodeInternal, ferry.CodeOf(err), "%v", err)
+	assert.Equal(t, ferry.Code(0), seen.next(t))
 }

@@ -33,6 +33,10 @@
 //     network.peer.port. Client spans are errors for every failure; server
 //     spans only for the codes that mean the server failed (unknown,
 //     deadline_exceeded, unimplemented, internal, unavailable, data_loss).
+//     On the serving side the code is the handler's outcome: a reply
+//     that then fails to encode, or is past the caller's message limit,
+//     reaches the caller as internal or resource_exhausted, and its span
+//     and duration say OK (ferry.ServerInterceptor).
 //   - the histograms rpc.client.call.duration and rpc.server.call.duration
 //     in seconds, with rpc.system.name, rpc.method,
 //     rpc.response.status_code and error.type, and the bucket boundaries

@@ -260,8 +260,12 @@ func (ck *checker) value(p place, v any, s *introspect.Schema) {
 	case "number":
 		ck.number(p, v, s.Format)
 	case "string", "binary":
-		if _, ok := v.(string); !ok {
+		str, ok := v.(string)
+		switch {
+		case !ok:
 			ck.fail(p, "want a string, got %s", gotJSON(v))
+		case s.MaxItems != nil && len(str) > *s.MaxItems: // a Go array of bytes
+			ck.fail(p, "want at most %d bytes, got %d", *s.MaxItems, len(str))
 		}
 	case "array":
 		ck.array(p, v, s)
@@ -280,6 +284,10 @@ func (ck *checker) array(p place, v any, s *introspect.Schema) {
 		ck.nestedPositional(p, list, s)
 		return
 	}
+	if s.MaxItems != nil && len(list) > *s.MaxItems { // a Go array
+		ck.fail(p, "too many values: want at most %d, got %d", *s.MaxItems, len(list))
+		return
+	}
 	for i, x := range list {
 		ck.value(p.child("["+strconv.Itoa(i)+"]"), x, s.Items)
 	}
@@ -293,7 +301,13 @@ func (ck *checker) objectValue(p place, v any, s *introspect.Schema) {
 			return
 		}
 		for k, x := range m {
-			ck.value(p.child("["+strconv.Quote(k)+"]"), x, s.AdditionalProperties)
+			at := p.child("[" + strconv.Quote(k) + "]")
+			if s.PropertyNames != nil {
+				// Keys that are not strings: JSON's always are, and the
+				// server takes a string key only for a string.
+				ck.value(at, k, s.PropertyNames)
+			}
+			ck.value(at, x, s.AdditionalProperties)
 		}
 		return
 	}

@@ -64,3 +64,39 @@ func TestVaudit19Float32Bound(t *testing.T) {
 		assert.Equal(t, tc.want == nil, codec.Unmarshal(p, &args) == nil, "the server's decoding agrees: %s", tc.json)
 	}
 }
+
+// v19Shapes has the shapes whose bounds the schema states (a Go array's
+// length, a map's key type) and JSON can miss.
+type v19Shapes struct {
+	M map[int]string
+	A [2]int
+	B [4]byte
+}
+
+// TestVaudit19ArraysAndKeysChecked: "It refuses what the server would
+// refuse": a Go array given more values than its length, and a map whose
+// keys are not strings (JSON's keys always are, and go out as strings),
+// which the server refuses, were passed by the check.
+func TestVaudit19ArraysAndKeysChecked(t *testing.T) {
+	g := introspect.NewGenerator()
+	d := &introspect.Description{Name: "S.M", Args: g.SchemaOf(reflect.TypeFor[v19Shapes]())}
+	d.Defs = g.Defs()
+	for _, tc := range []struct {
+		json string
+		want []string
+	}{
+		{`{"M": {"1": "a"}}`, []string{`field M["1"]: want an integer, got "1"`}},
+		{`{"M": {}}`, nil},
+		{`{"A": [1, 2, 3]}`, []string{"field A: too many values: want at most 2, got 3"}},
+		{`{"A": [1, 2]}`, nil},
+		{`{"A": [1]}`, nil},
+		{`{"B": "abcde"}`, []string{"field B: want at most 4 bytes, got 5"}},
+		{`{"B": "abcd"}`, nil},
+	} {
+		assert.Equal(t, tc.want, checkParams(tc.json, d), "%s", tc.json)
+		p, err := paramsFromJSON(tc.json)
+		require.NoError(t, err)
+		var args []v19Shapes // the params array, decoded as the server decodes values
+		assert.Equal(t, tc.want == nil, codec.Unmarshal(p, &args) == nil, "the server's decoding agrees: %s", tc.json)
+	}
+}
