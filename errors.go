@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 )
 
 // Code classifies an error. The values match gRPC's status codes so that
@@ -84,7 +85,8 @@ func NewError(code Code, message string) *Error {
 	return &Error{Code: code, Message: message}
 }
 
-// Error formats the error as "ferry: <code>: <message>".
+// Error formats the error as "ferry: <code>: <message>", or "ferry: <code>"
+// when the message is empty.
 func (e *Error) Error() string {
 	if e.Message == "" {
 		return "ferry: " + e.Code.String()
@@ -153,10 +155,12 @@ func NotExecuted(err error) bool {
 // own server and transports (limits, shutdown, calls never sent), and a
 // user's server interceptor that refuses a call it did not run (a rate
 // limit), so that callers and cluster retry it safely. The flag crosses
-// the wire.
+// the wire. The copy's Details are its own: adding a detail to it leaves e
+// as it was, so one shared *Error may be marked by concurrent calls.
 func MarkNotExecuted(e *Error) *Error {
 	c := *e
 	c.notExecuted = true
+	c.Details = maps.Clone(e.Details)
 	return &c
 }
 
