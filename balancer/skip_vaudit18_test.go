@@ -55,4 +55,3 @@ func TestVaudit18SkipUnderEveryPolicy(t *testing.T) {
 		}
 	}
 }
-
