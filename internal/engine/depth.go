@@ -97,11 +97,21 @@ func encodesItself(t reflect.Type) bool {
 	return false
 }
 
-// depthOf computes typeDepth, visiting holding the structs being looked
+// depthOf computes typeDepth, visiting holding the types being looked
 // into (a recursive type has no bound). It errs on the side of -1.
 func depthOf(t reflect.Type, visiting map[reflect.Type]bool) int {
 	if encodesItself(t) {
 		return -1
+	}
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map, reflect.Struct:
+		// A type met again inside itself is recursive: a struct, or a
+		// named slice, array, map or pointer of itself (type T []T).
+		if visiting[t] {
+			return -1
+		}
+		visiting[t] = true
+		defer delete(visiting, t)
 	}
 	switch t.Kind() {
 	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
@@ -118,11 +128,6 @@ func depthOf(t reflect.Type, visiting map[reflect.Type]bool) int {
 	case reflect.Map:
 		return nested(max2(depthOf(t.Key(), visiting), depthOf(t.Elem(), visiting)))
 	case reflect.Struct:
-		if visiting[t] {
-			return -1
-		}
-		visiting[t] = true
-		defer delete(visiting, t)
 		d := 0
 		for i := range t.NumField() {
 			d = max2(d, depthOf(t.Field(i).Type, visiting)) // unexported fields too: the bound only grows

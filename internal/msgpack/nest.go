@@ -50,6 +50,11 @@ func reaches(t reflect.Type, path map[reflect.Type]bool) bool {
 	if opaque(t) {
 		return false
 	}
+	if path[t] { // a recursive type: a struct, or a slice, map or pointer of itself
+		return true
+	}
+	path[t] = true
+	defer delete(path, t)
 	switch t.Kind() {
 	case reflect.Interface:
 		return true
@@ -58,11 +63,6 @@ func reaches(t reflect.Type, path map[reflect.Type]bool) bool {
 	case reflect.Map:
 		return reaches(t.Key(), path) || reaches(t.Elem(), path)
 	case reflect.Struct:
-		if path[t] {
-			return true
-		}
-		path[t] = true
-		defer delete(path, t)
 		for i := range t.NumField() {
 			if f := t.Field(i); encoded(f) && reaches(f.Type, path) {
 				return true
