@@ -183,12 +183,18 @@ func WrapError(code Code, cause error, message string) *Error {
 // errors.As is returned as is; context errors map to their codes; anything
 // else becomes CodeUnknown with err's message. A nil *Error in a non-nil
 // error (a handler's typed nil: var e *ferry.Error; return e) becomes
-// CodeInternal, as any other broken invariant does.
-func FromError(err error) *Error {
+// CodeInternal, as any other broken invariant does, and so does an error
+// whose methods panic when read (a nil *MyError whose Error reads a
+// field), so that a handler's slip fails its call, not the server.
+func FromError(err error) (fe *Error) {
 	if err == nil {
 		return nil
 	}
-	var fe *Error
+	defer func() {
+		if p := recover(); p != nil {
+			fe = &Error{Code: CodeInternal, Message: fmt.Sprintf("reading a %T error panicked: %v", err, p)}
+		}
+	}()
 	if errors.As(err, &fe) {
 		if fe == nil {
 			return &Error{Code: CodeInternal, Message: nilErrorMessage}

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"github.com/ferryrpc/ferry/debug"
+	"io"
+	"log/slog"
 	"testing"
 
 	"github.com/ferryrpc/ferry"
@@ -91,4 +94,46 @@ func TestVaudit18TypedNilError(t *testing.T) {
 
 	err = c.Call(t.Context(), "Gen.Maybe", false, &n)
 	assert.Equal(t, ferry.CodeInternal, ferry.CodeOf(err), "the server goes on")
+}
+
+// v18MyErr is a user's error type whose Error reads a field through its
+// pointer receiver.
+type v18MyErr struct{ msg string }
+
+func (e *v18MyErr) Error() string { return e.msg }
+
+// TestVaudit18TypedNilOfAnErrorType: the same slip with a user's own
+// error type, whose Error panics on a nil receiver. The server read the
+// error's message in its writer, outside any recover, and died; with
+// debug.ServerLogger and a server logger installed, the server's log
+// lines read it too. The call fails with CodeInternal naming the type,
+// unary or streaming, and the server goes on.
+func TestVaudit18TypedNilOfAnErrorType(t *testing.T) {
+	var typedNil *v18MyErr
+	s := server.New(
+		server.WithLogger(slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+		server.WithInterceptors(debug.ServerLogger(slog.New(slog.NewJSONHandler(io.Discard, nil)))),
+	)
+	require.NoError(t, server.Handle(s, "My.Fail", func(context.Context, *int) (*int, error) { return nil, typedNil }))
+	require.NoError(t, server.Handle(s, "My.Ok", func(_ context.Context, x *int) (*int, error) { return x, nil }))
+	require.NoError(t, server.HandleBidi(s, "My.Stream", func(context.Context, *server.BidiStream[int, int]) error {
+		return typedNil
+	}))
+	c, _ := ferrytest.ServeAndDial(t, s)
+
+	var n int
+	err := c.Call(t.Context(), "My.Fail", 1, &n)
+	require.Error(t, err)
+	assert.Equal(t, ferry.CodeInternal, ferry.CodeOf(err), "%v", err)
+	assert.Contains(t, err.Error(), "v18MyErr")
+
+	st, err := client.OpenBidi[int, int](t.Context(), c, "My.Stream")
+	require.NoError(t, err)
+	_, err = st.Recv()
+	require.Error(t, err)
+	assert.Equal(t, ferry.CodeInternal, ferry.CodeOf(err), "%v", err)
+	require.NoError(t, st.Close())
+
+	require.NoError(t, c.Call(t.Context(), "My.Ok", 7, &n), "the server goes on")
+	assert.Equal(t, 7, n)
 }
