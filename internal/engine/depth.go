@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -22,16 +23,30 @@ import (
 
 // tooDeep reports whether the encoded value b, whose first level is the
 // message's level-th (the message's own array being the first), nests
-// deeper than maxDepth.
-func tooDeep(b []byte, level, maxDepth int) bool {
+// deeper than maxDepth, or is no single msgpack value (see badValue).
+func tooDeep(b []byte, level, maxDepth int) bool { return badValue(b, level, maxDepth) != nil }
+
+// badValue reports why the encoded value b, whose first level is the
+// message's level-th, may not be sent: an error wrapping
+// msgpack.ErrTooDeep when it nests deeper than maxDepth, or another
+// error when it is not one whole msgpack value, which a codec.Raw or a
+// type with its own encoder can hold (the peer would take it for a broken
+// stream and close the one every unary call shares). Short values are
+// scanned too: a few bytes of a Raw can be malformed.
+func badValue(b []byte, level, maxDepth int) error {
 	if maxDepth <= 0 {
 		maxDepth = wire.DefaultMaxDepth
 	}
-	if len(b) <= maxDepth-level+1 { // each level takes a byte
-		return false
-	}
 	n, err := msgpack.NewScanner(len(b), maxDepth-level+1).Scan(b)
-	return err != nil || n != len(b)
+	switch {
+	case err != nil:
+		return err
+	case n == 0:
+		return errors.New("an incomplete value")
+	case n != len(b):
+		return fmt.Errorf("%d bytes after the value", len(b)-n)
+	}
+	return nil
 }
 
 // mayNest reports whether a value of v's type may nest deeper than depth
@@ -158,14 +173,26 @@ func max2(a, b int) int {
 // eb, or linked as body (a bin when bin is set).
 func (w *writer) checkDepth(method string, args any, body []byte, bin bool, eb *encBuf) error {
 	max := w.c.opts.Limits.MaxDepth
+	var err error
 	switch {
-	case body != nil && (bin || !tooDeep(body, 3, max)): // the one element of the params array
+	case body != nil && bin:
 		return nil
-	case body == nil && (!mayNest(args, max-2) || !tooDeep(eb.b, 2, max)): // the params array
+	case body != nil: // the one element of the params array
+		err = badValue(body, 3, max)
+	case !mayNest(args, max-2):
 		return nil
+	default: // the params array
+		err = badValue(eb.b, 2, max)
 	}
-	return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeResourceExhausted, msgpack.ErrTooDeep,
-		fmt.Sprintf("%s: the request nests deeper than the %d levels a message may have", method, max)))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, msgpack.ErrTooDeep):
+		return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeResourceExhausted, msgpack.ErrTooDeep,
+			fmt.Sprintf("%s: the request nests deeper than the %d levels a message may have", method, max)))
+	}
+	return ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInternal,
+		"%s: the arguments are not msgpack values (%v): a codec.Raw or a custom encoder wrote malformed bytes", method, err))
 }
 
 // replyBytes is the encoded reply: linked as body, or in eb.
