@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 )
 
 // Code classifies an error. The values match gRPC's status codes so that
@@ -64,7 +65,8 @@ func (c Code) Valid() bool { return c > 0 && int(c) < len(codeNames) }
 
 // Error is the error type of every call that fails. A handler's *Error
 // reaches the caller with its code, message and details intact; any other
-// handler error arrives as CodeUnknown carrying its message.
+// handler error arrives as CodeUnknown carrying its message, and a nil
+// *Error returned as a non-nil error as CodeInternal (see FromError).
 type Error struct {
 	Code    Code              // what kind of failure
 	Message string            // human-readable, sent as the MessagePack-RPC error string
@@ -84,8 +86,13 @@ func NewError(code Code, message string) *Error {
 	return &Error{Code: code, Message: message}
 }
 
-// Error formats the error as "ferry: <code>: <message>".
+// Error formats the error as "ferry: <code>: <message>", or "ferry: <code>"
+// when the message is empty. A nil *Error returned as an error (a typed
+// nil, a common slip) reads as the internal error FromError makes of it.
 func (e *Error) Error() string {
+	if e == nil {
+		return "ferry: internal: " + nilErrorMessage
+	}
 	if e.Message == "" {
 		return "ferry: " + e.Code.String()
 	}
@@ -96,6 +103,9 @@ func (e *Error) Error() string {
 // context.Canceled and context.DeadlineExceeded, and through a local error
 // to its cause.
 func (e *Error) Unwrap() error {
+	if e == nil {
+		return nil
+	}
 	if e.cause != nil {
 		return e.cause
 	}
@@ -126,7 +136,7 @@ func CodeOf(err error) Code {
 	}
 	var fe *Error
 	if errors.As(err, &fe) {
-		return fe.Code
+		return FromError(fe).Code
 	}
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -145,7 +155,7 @@ func CodeOf(err error) Code {
 // class: its outcome is unknown.
 func NotExecuted(err error) bool {
 	var fe *Error
-	return errors.As(err, &fe) && fe.notExecuted
+	return errors.As(err, &fe) && fe != nil && fe.notExecuted
 }
 
 // MarkNotExecuted returns a copy of e flagged so that NotExecuted reports
@@ -153,10 +163,12 @@ func NotExecuted(err error) bool {
 // own server and transports (limits, shutdown, calls never sent), and a
 // user's server interceptor that refuses a call it did not run (a rate
 // limit), so that callers and cluster retry it safely. The flag crosses
-// the wire.
+// the wire. The copy's Details are its own: adding a detail to it leaves e
+// as it was, so one shared *Error may be marked by concurrent calls.
 func MarkNotExecuted(e *Error) *Error {
 	c := *e
 	c.notExecuted = true
+	c.Details = maps.Clone(e.Details)
 	return &c
 }
 
@@ -169,17 +181,32 @@ func WrapError(code Code, cause error, message string) *Error {
 
 // FromError converts any error into an *Error: an *Error found with
 // errors.As is returned as is; context errors map to their codes; anything
-// else becomes CodeUnknown with err's message.
-func FromError(err error) *Error {
+// else becomes CodeUnknown with err's message. A nil *Error in a non-nil
+// error (a handler's typed nil: var e *ferry.Error; return e) becomes
+// CodeInternal, as any other broken invariant does, and so does an error
+// whose methods panic when read (a nil *MyError whose Error reads a
+// field), so that a handler's slip fails its call, not the server.
+func FromError(err error) (fe *Error) {
 	if err == nil {
 		return nil
 	}
-	var fe *Error
+	defer func() {
+		if p := recover(); p != nil {
+			fe = &Error{Code: CodeInternal, Message: fmt.Sprintf("reading a %T error panicked: %v", err, p)}
+		}
+	}()
 	if errors.As(err, &fe) {
+		if fe == nil {
+			return &Error{Code: CodeInternal, Message: nilErrorMessage}
+		}
 		return fe
 	}
 	return &Error{Code: CodeOf(err), Message: err.Error()}
 }
+
+// nilErrorMessage is the message of what FromError makes of a nil *Error
+// in a non-nil error.
+const nilErrorMessage = "a nil *ferry.Error was returned as an error"
 
 // ErrClosed is wrapped by the error of every call that fails because this
 // side closed its client or connection.

@@ -40,7 +40,10 @@ func (r *Raw) DecodeMsgpack(dec *vmsgpack.Decoder) error {
 // `msgpack` tag). Struct tags mean what they mean to msgpack v5: as_array
 // on a `_msgpack` field, omitempty, alias, inline and noinline, embedded
 // structs inlined; plain structs with these options are encoded without
-// msgpack's reflection, to the same bytes.
+// msgpack's reflection, to the same bytes. A value that contains itself
+// (through a pointer, map, slice or interface) is an error, as is one more
+// than 10,000 pointers and containers deep; Ferry's calls and streams
+// refuse such arguments, replies and messages the same way.
 func Marshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
 
 // Unmarshal validates b (at most one value, nested at most MaxDepth, no

@@ -54,7 +54,19 @@ func logCall(ctx context.Context, l *slog.Logger, msg string, info *ferry.CallIn
 	level := slog.LevelDebug
 	if err != nil {
 		level = slog.LevelWarn
-		attrs = append(attrs, slog.String("code", ferry.CodeOf(err).String()), slog.String("err", err.Error()))
+		attrs = append(attrs, slog.String("code", ferry.CodeOf(err).String()), slog.String("err", errText(err)))
 	}
 	l.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// errText is err's message. An error whose Error panics (a nil *MyError
+// reading a field) reads as ferry.FromError describes it, so that logging
+// the call does not turn its failure into a panic of the interceptor.
+func errText(err error) (s string) {
+	defer func() {
+		if recover() != nil {
+			s = ferry.FromError(err).Error()
+		}
+	}()
+	return err.Error()
 }

@@ -85,7 +85,8 @@ func (f *Faults) Blackhole() { f.Drop(Both) }
 // SetBandwidth limits the throughput of dir to bytesPerSecond; 0 removes
 // the limit. The limit is shared by all of f's connections, as if they
 // went through one link, and passes bursts of up to 1/20 s of traffic at
-// once.
+// once, or 1 KiB when that is more (a second's worth below 1 KiB/s), so
+// that a slow link still moves whole small messages.
 func (f *Faults) SetBandwidth(dir Dir, bytesPerSecond int) {
 	f.update(func() {
 		now := time.Now()

@@ -63,9 +63,16 @@ func (h *Server) Status(service string) Status {
 	return Unknown
 }
 
-// SetStatus sets the status of service ("" for the whole server). After
-// Shutdown it does nothing: a server going away stays NOT_SERVING.
+// SetStatus sets the status of service ("" for the whole server). A value
+// other than Serving, NotServing and Unknown is taken as Unknown, so that
+// checks only ever see those three. After Shutdown it does nothing: a
+// server going away stays NOT_SERVING.
 func (h *Server) SetStatus(service string, s Status) {
+	switch s {
+	case Serving, NotServing, Unknown:
+	default:
+		s = Unknown
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.shutdown {

@@ -60,7 +60,9 @@ func parseTag(s string) tag {
 // omitempty applies to the fields after it and its as_array makes the
 // struct an array, and embedded structs are inlined unless tagged
 // noinline, unless (without an inline tag) one of their fields would be
-// shadowed, in which case the embedded struct is one field.
+// shadowed, in which case the embedded struct is one field. The fields of
+// a struct embedded through a pointer are never required: a nil pointer
+// writes none of them.
 // stack holds the structs being flattened, so that a struct embedding
 // itself through a pointer ends as an ordinary field.
 func fieldsOf(t reflect.Type, stack map[reflect.Type]bool) (fs []field, asArray bool) {
@@ -89,6 +91,9 @@ func fieldsOf(t reflect.Type, stack map[reflect.Type]bool) (fs []field, asArray 
 			inner, _ := fieldsOf(derefStruct(f.Type), stack)
 			if tg.opts["inline"] || !shadows(inner, seen) {
 				for _, in := range inner {
+					// Through a nil pointer the encoder writes none of
+					// them: they are not always there.
+					in.omitEmpty = in.omitEmpty || f.Type.Kind() == reflect.Pointer
 					if !seen[in.name] {
 						seen[in.name] = true
 						fs = append(fs, in)

@@ -73,9 +73,21 @@ var (
 	textType          = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
-// schema follows the msgpack encoder's own order of checks: registered
-// time, custom encoders, marshalers, then the kind.
+// schema describes t; a named pointer, slice, array or map type goes
+// through ref, as a struct does, since it may contain itself (type T []T).
 func (g *Generator) schema(t reflect.Type) *Schema {
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+		if t.Name() != "" {
+			return g.ref(t, func() *Schema { return g.plain(t) })
+		}
+	}
+	return g.plain(t)
+}
+
+// plain follows the msgpack encoder's own order of checks: registered
+// time, custom encoders, marshalers, then the kind.
+func (g *Generator) plain(t reflect.Type) *Schema {
 	if t.Kind() == reflect.Pointer {
 		s := g.schema(t.Elem())
 		if s.Ref != "" {
@@ -142,7 +154,7 @@ func (g *Generator) kind(t reflect.Type) *Schema {
 		}
 		return s
 	case reflect.Struct:
-		return g.structRef(t)
+		return g.ref(t, func() *Schema { return g.structSchema(t) })
 	}
 	return &Schema{} // interfaces (any value); chan and func do not encode
 }
@@ -159,9 +171,9 @@ func intFormat(k reflect.Kind) string {
 
 func ptr(n int) *int { return &n }
 
-// structRef describes a struct inline, or, when it turns out to be
+// ref describes t inline with build, or, when t turns out to be
 // recursive, once under $defs with a $ref in its place.
-func (g *Generator) structRef(t reflect.Type) *Schema {
+func (g *Generator) ref(t reflect.Type, build func() *Schema) *Schema {
 	if g.visiting[t] {
 		g.refs[t] = true
 		return &Schema{Ref: "#/$defs/" + g.defName(t)}
@@ -170,7 +182,7 @@ func (g *Generator) structRef(t reflect.Type) *Schema {
 		return &Schema{Ref: "#/$defs/" + g.defName(t)}
 	}
 	g.visiting[t] = true
-	s := g.structSchema(t)
+	s := build()
 	delete(g.visiting, t)
 	if g.refs[t] {
 		s.GoType = t.String()

@@ -197,8 +197,12 @@ func (b *Budget) Limit() int64 {
 }
 
 // OnShed sets the function that ends the connection when its pool sheds
-// it. It is called at most once, in its own goroutine.
+// it. It is called at most once, in its own goroutine. On a nil Budget,
+// which no pool sheds, it does nothing.
 func (b *Budget) OnShed(fn func()) {
+	if b == nil {
+		return
+	}
 	if b.pool != nil {
 		b.pool.mu.Lock()
 		defer b.pool.mu.Unlock()

@@ -35,7 +35,7 @@ type Config struct {
 	MaxDepth int
 	// KeepAliveInterval is how often an idle session is pinged; a dead
 	// peer is noticed within about KeepAliveInterval + WriteTimeout.
-	// Default 15 s; zero disables keepalives.
+	// Default 15 s; zero disables keepalives (negative is invalid).
 	KeepAliveInterval time.Duration
 	// WriteTimeout bounds every write; a write that cannot finish in time
 	// breaks what it writes to: the connection, for a write to the socket;
@@ -52,7 +52,8 @@ type Config struct {
 	// StreamCloseTimeout is how long a stream this side closed may keep
 	// what the peer sends on it while waiting for the peer's close; then
 	// that data is dropped (a stream the peer never closes keeps about
-	// 1 KiB, charged to MemoryBudget, until the session ends). Default 15 s.
+	// 1 KiB, charged to MemoryBudget, until the session ends). Default 15 s;
+	// must be positive.
 	StreamCloseTimeout time.Duration
 	// StreamOpenTimeout bounds how long a stream this side opened may go
 	// unacknowledged by the peer: once it passes, the whole session is
@@ -60,14 +61,15 @@ type Config struct {
 	// arrives). Opening does not wait for the acknowledgement (see
 	// Session.Open). A client also bounds its handshake by it: a client
 	// started with client.New by StreamOpenTimeout, client.Dial with a
-	// ctx that has no deadline by 1.25 × StreamOpenTimeout. Default 10 s.
+	// ctx that has no deadline by 1.25 × StreamOpenTimeout. Default 10 s;
+	// must be positive.
 	StreamOpenTimeout time.Duration
 	// AcceptBacklog bounds streams opened by the peer and not yet
 	// accepted (more are refused), and the streams this side opens that
 	// the peer has not accepted yet (more wait). Default 64: Ferry accepts
 	// every stream as it arrives, and a Ferry peer with the same backlog
 	// never has more than that many unaccepted; each unit costs 8 bytes
-	// per session, idle or not.
+	// per session, idle or not. Range 1 to 65536.
 	AcceptBacklog int
 	// StreamWindow is the per-stream flow-control window in bytes: more
 	// window means more bulk throughput and more memory per busy stream.
@@ -83,7 +85,7 @@ type Config struct {
 	// client's hello; and, in a session, the set-up of each stream the
 	// client opens: its first byte and, for a streaming call, its whole
 	// opening request must arrive within SniffTimeout of its accept.
-	// Default 10 s.
+	// Default 10 s; must be positive.
 	SniffTimeout time.Duration
 	// MaxStreams bounds the streams a peer may keep open at once in one
 	// session (call streams and streaming calls); a stream beyond it is
@@ -166,8 +168,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ferry: WriteTimeout %v is outside 100ms..10m", c.WriteTimeout)
 	case c.StreamCloseTimeout <= 0 || c.StreamOpenTimeout <= 0 || c.SniffTimeout <= 0:
 		return errors.New("ferry: stream and sniff timeouts must be positive")
-	case c.AcceptBacklog < 1:
-		return errors.New("ferry: AcceptBacklog must be at least 1")
+	case c.AcceptBacklog < 1 || c.AcceptBacklog > 65536:
+		return fmt.Errorf("ferry: AcceptBacklog %d is outside 1..65536", c.AcceptBacklog)
 	case c.MaxStreams < 1 || c.MaxStreams > 65536:
 		return fmt.Errorf("ferry: MaxStreams %d is outside 1..65536", c.MaxStreams)
 	case c.StreamWindow < 256<<10 || c.StreamWindow > 64<<20:

@@ -17,10 +17,15 @@ import (
 // define it, and golang.org/x/sys is not a dependency of Ferry.
 const tcpUserTimeout = 18
 
+// maxKeepAlive is the longest keepalive idle time and interval Linux
+// takes (MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL: 32,767 s).
+const maxKeepAlive = 32767 * time.Second
+
 // SetUserTimeout makes the kernel break c when data it sent stays
-// unacknowledged for d (TCP_USER_TIMEOUT, rounded up to a millisecond),
-// and turns on kernel keepalive probes, starting after d/3 idle (at least
-// 1 s) and repeated every d/3, so that a peer that vanished is noticed on
+// unacknowledged for d (TCP_USER_TIMEOUT, rounded up to a millisecond;
+// at most 2^31-1 ms), and turns on kernel keepalive probes, starting
+// after d/3 idle and repeated every d/3 (at least 1 s, and at most
+// 32,767 s, Linux's limit), so that a peer that vanished is noticed on
 // an idle connection too. Kernel keepalive alone misses a dead peer while
 // unacknowledged data is in flight; the user timeout catches that case.
 // d = 0 restores the kernel's default user timeout and leaves keepalive
@@ -54,7 +59,7 @@ func SetUserTimeout(c net.Conn, d time.Duration) error {
 	if d == 0 {
 		return nil
 	}
-	probe := max(d/3, time.Second)
+	probe := min(max(d/3, time.Second), maxKeepAlive)
 	if err := tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: probe, Interval: probe, Count: 3}); err != nil {
 		return fmt.Errorf("ferry: TCP keepalive: %w", err)
 	}

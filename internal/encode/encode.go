@@ -53,6 +53,9 @@ func (e *Encoder) Append(b []byte, v any) (out []byte, err error) {
 		e.buf.B = fb
 		return nil, nil // the deferred function sets out
 	}
+	if err := msgpack.CheckNesting(v); err != nil {
+		return nil, err // the library would recurse until the stack overflows
+	}
 	if e.enc == nil {
 		e.enc = msgpack.NewEncoder(&e.buf)
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 
@@ -20,8 +21,12 @@ import (
 // scanned (interfaces, codec.Raw and other types with their own encoding,
 // recursive types): internal/nest.
 
-// tooDeep is nest.TooDeep.
+// tooDeep is nest.TooDeep: too deep, or no single msgpack value.
 func tooDeep(b []byte, level, maxDepth int) bool { return nest.TooDeep(b, level, maxDepth) }
+
+// badValue is nest.BadValue: why b may not be sent (too deep, wrapping
+// msgpack.ErrTooDeep, or not one whole msgpack value), or nil.
+func badValue(b []byte, level, maxDepth int) error { return nest.BadValue(b, level, maxDepth) }
 
 // typeDepth is nest.TypeDepth.
 func typeDepth(t reflect.Type) int { return nest.TypeDepth(t) }
@@ -42,18 +47,32 @@ func mayNest(v any, depth int) bool {
 }
 
 // checkDepth refuses, not executed, a request whose params nest deeper
-// than the message limit allows (see tooDeep): its arguments encoded in
-// eb, or linked as body (a bin when bin is set).
+// than the smaller depth limit allows (wire.Limits.SendDepth), or that a
+// codec.Raw or a custom encoder made no whole msgpack value (see
+// badValue): its arguments encoded in eb, or linked as body (a bin when
+// bin is set).
 func (w *writer) checkDepth(method string, args any, body []byte, bin bool, eb *encBuf) error {
 	max, peers := w.c.opts.Limits.SendDepth()
+	var err error
 	switch {
-	case body != nil && (bin || !tooDeep(body, 3, max)): // the one element of the params array
+	case body != nil && bin:
 		return nil
-	case body == nil && (!mayNest(args, max-2) || !tooDeep(eb.b, 2, max)): // the params array
+	case body != nil: // the one element of the params array
+		err = badValue(body, 3, max)
+	case !mayNest(args, max-2):
 		return nil
+	default: // the params array
+		err = badValue(eb.b, 2, max)
 	}
-	return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeResourceExhausted, msgpack.ErrTooDeep,
-		fmt.Sprintf("%s: the request nests deeper than %s", method, depthName(max, peers))))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, msgpack.ErrTooDeep):
+		return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeResourceExhausted, msgpack.ErrTooDeep,
+			fmt.Sprintf("%s: the request nests deeper than %s", method, depthName(max, peers))))
+	}
+	return ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInternal,
+		"%s: the arguments are not msgpack values (%v): a codec.Raw or a custom encoder wrote malformed bytes", method, err))
 }
 
 // depthName names a nesting limit in an error: this side's, or the peer's

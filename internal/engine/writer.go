@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -356,9 +357,14 @@ func (w *writer) response(id uint32, reply any, herr error, ext bool) error {
 		if max, peers := w.c.opts.Limits.SendMax(); size > max {
 			body = nil
 			herr = ferry.Errorf(ferry.CodeResourceExhausted, "the reply (%d bytes) is larger than %s", size, limitName(max, peers))
-		} else if max, peers := w.c.opts.Limits.SendDepth(); !bin && mayNest(reply, max-1) && tooDeep(replyBytes(body, eb), 2, max) {
-			body = nil
-			herr = ferry.Errorf(ferry.CodeResourceExhausted, "the reply nests deeper than %s", depthName(max, peers))
+		} else if max, peers := w.c.opts.Limits.SendDepth(); !bin && mayNest(reply, max-1) {
+			if err := badValue(replyBytes(body, eb), 2, max); errors.Is(err, msgpack.ErrTooDeep) {
+				body = nil
+				herr = ferry.Errorf(ferry.CodeResourceExhausted, "the reply nests deeper than %s", depthName(max, peers))
+			} else if err != nil {
+				body = nil
+				herr = ferry.Errorf(ferry.CodeInternal, "the reply is not one msgpack value (%v): a codec.Raw or a custom encoder wrote malformed bytes", err)
+			}
 		}
 	}
 	b, err := w.fw.Begin()

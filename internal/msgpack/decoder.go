@@ -29,6 +29,9 @@ func Marshal(v any) ([]byte, error) {
 	if b, ok := AppendFast(nil, v); ok {
 		return b, nil
 	}
+	if err := CheckNesting(v); err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	if err := NewEncoder(&buf).Encode(v); err != nil {
 		return nil, Own(err)

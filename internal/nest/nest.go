@@ -6,6 +6,8 @@
 package nest
 
 import (
+	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -15,16 +17,30 @@ import (
 
 // TooDeep reports whether the encoded value b, whose first level is the
 // message's level-th (the message's own array being the first), nests
-// deeper than maxDepth.
-func TooDeep(b []byte, level, maxDepth int) bool {
+// deeper than maxDepth, or is no single msgpack value (see BadValue).
+func TooDeep(b []byte, level, maxDepth int) bool { return BadValue(b, level, maxDepth) != nil }
+
+// BadValue reports why the encoded value b, whose first level is the
+// message's level-th, may not be sent: an error wrapping
+// msgpack.ErrTooDeep when it nests deeper than maxDepth, or another
+// error when it is not one whole msgpack value, which a codec.Raw or a
+// type with its own encoder can hold (the peer would take it for a broken
+// stream and close it). Short values are scanned too: a few bytes of a
+// Raw can be malformed.
+func BadValue(b []byte, level, maxDepth int) error {
 	if maxDepth <= 0 {
 		maxDepth = msgpack.MaxDepth
 	}
-	if len(b) <= maxDepth-level+1 { // each level takes a byte
-		return false
-	}
 	n, err := msgpack.NewScanner(len(b), maxDepth-level+1).Scan(b)
-	return err != nil || n != len(b)
+	switch {
+	case err != nil:
+		return err
+	case n == 0:
+		return errors.New("an incomplete value")
+	case n != len(b):
+		return fmt.Errorf("%d bytes after the value", len(b)-n)
+	}
+	return nil
 }
 
 // MayNest reports whether a value of v's type may nest deeper than depth
@@ -82,11 +98,21 @@ func encodesItself(t reflect.Type) bool {
 	return false
 }
 
-// depthOf computes typeDepth, visiting holding the structs being looked
+// depthOf computes TypeDepth, visiting holding the types being looked
 // into (a recursive type has no bound). It errs on the side of -1.
 func depthOf(t reflect.Type, visiting map[reflect.Type]bool) int {
 	if encodesItself(t) {
 		return -1
+	}
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map, reflect.Struct:
+		// A type met again inside itself is recursive: a struct, or a
+		// named slice, array, map or pointer of itself (type T []T).
+		if visiting[t] {
+			return -1
+		}
+		visiting[t] = true
+		defer delete(visiting, t)
 	}
 	switch t.Kind() {
 	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
@@ -103,11 +129,6 @@ func depthOf(t reflect.Type, visiting map[reflect.Type]bool) int {
 	case reflect.Map:
 		return nested(max2(depthOf(t.Key(), visiting), depthOf(t.Elem(), visiting)))
 	case reflect.Struct:
-		if visiting[t] {
-			return -1
-		}
-		visiting[t] = true
-		defer delete(visiting, t)
 		d := 0
 		for i := range t.NumField() {
 			d = max2(d, depthOf(t.Field(i).Type, visiting)) // unexported fields too: the bound only grows

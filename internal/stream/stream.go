@@ -201,9 +201,12 @@ func (c *Call) Send(v any) error {
 		if err != nil {
 			return b, ferry.Errorf(ferry.CodeInternal, "cannot encode the message: %v", err)
 		}
-		if max, peers := c.limit.SendDepth(); c.tooDeep(v, b[mark:], max) {
+		max, peers := c.limit.SendDepth()
+		if err := c.badValue(v, b[mark:], max); errors.Is(err, wire.ErrTooDeep) {
 			return b, ferry.WrapError(ferry.CodeResourceExhausted, wire.ErrTooDeep,
 				"the message nests deeper than "+depthName(max, peers))
+		} else if err != nil {
+			return b, ferry.Errorf(ferry.CodeInternal, "the message is not one msgpack value (%v): a codec.Raw or a custom encoder wrote malformed bytes", err)
 		}
 		return b, nil
 	}
@@ -263,10 +266,15 @@ func (c *Call) SendStatus(result any, herr error) error {
 				// Replaced, as a unary reply past the limit is (PROTOCOL.md 5):
 				// dropped, it would leave the caller without a status.
 				herr = ferry.Errorf(ferry.CodeResourceExhausted, "the result (%d bytes) is larger than %s message limit", size, limitName(max, peers))
-			case c.tooDeep(result, b[start:], depth):
-				herr = ferry.Errorf(ferry.CodeResourceExhausted, "the result nests deeper than %s", depthName(depth, dpeers))
 			default:
-				return b, nil
+				bad := c.badValue(result, b[start:], depth)
+				if bad == nil {
+					return b, nil
+				}
+				herr = ferry.Errorf(ferry.CodeInternal, "the result is not one msgpack value (%v): a codec.Raw or a custom encoder wrote malformed bytes", bad)
+				if errors.Is(bad, wire.ErrTooDeep) {
+					herr = ferry.Errorf(ferry.CodeResourceExhausted, "the result nests deeper than %s", depthName(depth, dpeers))
+				}
 			}
 			b = b[:mark]
 		}
@@ -275,12 +283,17 @@ func (c *Call) SendStatus(result any, herr error) error {
 	})
 }
 
-// tooDeep reports whether v, encoded as b, the second level of its frame
-// (the frame's own array being the first), nests deeper than depth
-// levels: the receiver would end the call on it (PROTOCOL.md 6). Only a
-// value whose type does not bound its nesting is scanned.
-func (c *Call) tooDeep(v any, b []byte, depth int) bool {
-	return nest.MayNest(v, depth-1) && nest.TooDeep(b, 2, depth)
+// badValue reports why v, encoded as b, the second level of its frame
+// (the frame's own array being the first), may not be sent: it nests
+// deeper than depth levels (an error wrapping wire.ErrTooDeep), or a
+// codec.Raw or a custom encoder made it no whole msgpack value; the
+// receiver would end the call on either (PROTOCOL.md 6). Only a value
+// whose type does not bound its nesting is scanned.
+func (c *Call) badValue(v any, b []byte, depth int) error {
+	if !nest.MayNest(v, depth-1) {
+		return nil
+	}
+	return nest.BadValue(b, 2, depth)
 }
 
 // depthName names a nesting limit in an error: this side's, or the
