@@ -1,0 +1,91 @@
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestVreview15DepthPeerModeReply: a client's reply to its server's call
+// keeps to the server's smaller MaxDepth, which the hello's answer told:
+// one nested past it is replaced by resource_exhausted (the handler ran),
+// and the connection stays up; one within it arrives.
+func TestVreview15DepthPeerModeReply(t *testing.T) {
+	for _, tr := range v17Conduits {
+		t.Run(tr.name, func(t *testing.T) {
+			seen := make(chan error, 1)
+			s := server.New(server.WithConfig(depthCfg(depthSmall)))
+			t.Cleanup(func() { s.Close() })
+			v := newV17Svc()
+			v.register(t, s)
+			require.NoError(t, server.Handle(s, "Depth.CallBack", func(ctx context.Context, n *int) (*int, error) {
+				var got any
+				seen <- server.PeerFromContext(ctx).Call(ctx, "C.Make", *n, &got)
+				return n, nil
+			}))
+			c := tr.dial(t, s, client.WithHandlers(func(c *client.Client) error {
+				return client.Handle(c, "C.Make", func(_ context.Context, n *int) (*any, error) {
+					v := nestedValue(*n)
+					return &v, nil
+				})
+			}))
+			for _, n := range []int{depthSmall - 1, depthSmall, 62} {
+				var echoed int
+				require.NoError(t, c.Call(t.Context(), "Depth.CallBack", n, &echoed))
+				err := <-seen
+				if n <= depthSmall-1 {
+					require.NoError(t, err, "%d levels", n)
+				} else {
+					require.Error(t, err, "%d levels", n)
+					assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
+					assert.False(t, ferry.NotExecuted(err), "the handler ran: %v", err)
+				}
+				v17Up(t, c)
+			}
+		})
+	}
+}
+
+// TestVreview15DepthFirstStreamMessage: the first message of a stream,
+// framed apart from the others, is checked against the peer's MaxDepth
+// too: Send refuses it (resource_exhausted) and the stream goes on.
+func TestVreview15DepthFirstStreamMessage(t *testing.T) {
+	for _, tr := range v17Conduits {
+		t.Run(tr.name, func(t *testing.T) {
+			s := server.New(server.WithConfig(depthCfg(depthSmall)))
+			t.Cleanup(func() { s.Close() })
+			require.NoError(t, server.HandleClientStream(s, "Depth.Count", func(_ context.Context, recv func() (*any, error)) (*int, error) {
+				n := 0
+				for range 100 {
+					if _, err := recv(); errors.Is(err, io.EOF) {
+						return &n, nil
+					} else if err != nil {
+						return nil, err
+					}
+					n++
+				}
+				return &n, nil
+			}))
+			c := tr.dial(t, s)
+			w, err := client.OpenClientStream[any, int](t.Context(), c, "Depth.Count")
+			require.NoError(t, err)
+			defer w.Close()
+			deep := nestedValue(depthSmall)
+			err = w.Send(&deep)
+			require.Error(t, err)
+			assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
+			fits := nestedValue(depthSmall - 1)
+			require.NoError(t, w.Send(&fits))
+			got, err := w.CloseAndRecv()
+			require.NoError(t, err, "the stream stayed usable")
+			assert.Equal(t, 1, *got)
+		})
+	}
+}
