@@ -89,3 +89,14 @@ func TestVreview15DepthFirstStreamMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestVreview15DepthOlderPeerAbove64: a hello without "depth", as an
+// older client sends whatever its MaxDepth, is taken as 64 by a server
+// configured above it: a reply nested past 64 is replaced (CHANGELOG:
+// upgrade both sides before relying on a limit above 64).
+func TestVreview15DepthOlderPeerAbove64(t *testing.T) {
+	v := v17Dial(t, depthServer(t, server.WithConfig(depthCfg(100))))
+	v.hello(1, map[string]any{"max": 4 << 20})
+	require.Empty(t, depthMake(v, 2, 63))
+	assert.Contains(t, depthMake(v, 3, 64), "the 64 levels the peer's messages may have")
+}
