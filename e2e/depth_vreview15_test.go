@@ -100,3 +100,60 @@ func TestVreview15DepthOlderPeerAbove64(t *testing.T) {
 	require.Empty(t, depthMake(v, 2, 63))
 	assert.Contains(t, depthMake(v, 3, 64), "the 64 levels the peer's messages may have")
 }
+
+// TestVreview15DepthFour: a side at the least MaxDepth, 4, still dials,
+// calls with metadata, gets errors with details and runs streams,
+// whichever side it is: the hello, its answer, error replies (their
+// details nest 3 levels) and stream statuses fit.
+func TestVreview15DepthFour(t *testing.T) {
+	for _, small := range []string{"client", "server"} {
+		t.Run(small, func(t *testing.T) {
+			var sopts []server.Option
+			var copts []client.Option
+			if small == "server" {
+				sopts = append(sopts, server.WithConfig(depthCfg(4)))
+			} else {
+				copts = append(copts, client.WithConfig(depthCfg(4)))
+			}
+			s := server.New(sopts...)
+			t.Cleanup(func() { s.Close() })
+			require.NoError(t, server.Handle(s, "D.Fail", func(_ context.Context, n *int) (*int, error) {
+				return nil, ferry.NewError(ferry.CodeNotFound, "no such thing").WithDetail("what", "thing")
+			}))
+			require.NoError(t, server.Handle(s, "D.Echo", func(_ context.Context, v *[]int) (*[]int, error) { return v, nil }))
+			require.NoError(t, server.HandleServerStream(s, "D.Count", func(_ context.Context, n *int, send func(*[]int) error) error {
+				for i := range *n {
+					if err := send(&[]int{i}); err != nil {
+						return err
+					}
+				}
+				return ferry.NewError(ferry.CodeAborted, "done").WithDetail("k", "v")
+			}))
+			for _, tr := range v17Conduits {
+				c := tr.dial(t, s, copts...)
+				ctx := ferry.AppendOutgoingMetadata(t.Context(), "k", "v")
+				var got []int
+				require.NoError(t, c.Call(ctx, "D.Echo", []int{1, 2}, &got), tr.name)
+				assert.Equal(t, []int{1, 2}, got)
+				err := c.Call(ctx, "D.Fail", 1, new(int))
+				assert.Equal(t, ferry.CodeNotFound, ferry.CodeOf(err), "%s: %v", tr.name, err)
+				var fe *ferry.Error
+				require.ErrorAs(t, err, &fe)
+				assert.Equal(t, "thing", fe.Details["what"], tr.name)
+				n := 3
+				r, err := client.OpenServerStream[int, []int](ctx, c, "D.Count", &n)
+				require.NoError(t, err, tr.name)
+				for i := range n {
+					v, err := r.Recv()
+					require.NoError(t, err, "%s: message %d", tr.name, i)
+					assert.Equal(t, []int{i}, *v)
+				}
+				_, err = r.Recv()
+				assert.Equal(t, ferry.CodeAborted, ferry.CodeOf(err), "%s: %v", tr.name, err)
+				require.ErrorAs(t, err, &fe)
+				assert.Equal(t, "v", fe.Details["k"], tr.name)
+				r.Close()
+			}
+		})
+	}
+}
