@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
@@ -154,6 +156,48 @@ func TestVreview15DepthFour(t *testing.T) {
 				assert.Equal(t, "v", fe.Details["k"], tr.name)
 				r.Close()
 			}
+		})
+	}
+}
+
+// TestVreview15DepthConnectHook: a call from the connect hook, which may
+// start before the client's hello is read, waits for it and keeps to the
+// client's MaxDepth: nested past it, it fails at the server, not
+// executed; within it, it runs.
+func TestVreview15DepthConnectHook(t *testing.T) {
+	for _, tr := range v17Conduits {
+		t.Run(tr.name, func(t *testing.T) {
+			var ran atomic.Int64
+			seen := make(chan [2]error, 1)
+			s := server.New(server.WithConnHooks(func(p *server.Peer) {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				var got int
+				deep := p.Call(ctx, "C.Take", nestedValue(depthSmall-1), &got)
+				fits := p.Call(ctx, "C.Take", nestedValue(depthSmall-2), &got)
+				seen <- [2]error{deep, fits}
+			}, nil))
+			t.Cleanup(func() { s.Close() })
+			newV17Svc().register(t, s)
+			c := tr.dial(t, s, client.WithConfig(depthCfg(depthSmall)), client.WithHandlers(func(c *client.Client) error {
+				return client.Handle(c, "C.Take", func(_ context.Context, _ *any) (*int, error) {
+					ran.Add(1)
+					one := 1
+					return &one, nil
+				})
+			}))
+			var errs [2]error
+			select {
+			case errs = <-seen:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the connect hook's calls did not end")
+			}
+			require.Error(t, errs[0])
+			assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(errs[0]), "%v", errs[0])
+			assert.True(t, ferry.NotExecuted(errs[0]), "%v", errs[0])
+			require.NoError(t, errs[1])
+			assert.EqualValues(t, 1, ran.Load())
+			v17Up(t, c)
 		})
 	}
 }

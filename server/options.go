@@ -180,7 +180,7 @@ func WithClientInterceptors(ics ...ferry.ClientInterceptor) Option {
 // session before the client's hello has arrived waits for it (it comes
 // with the session's first bytes; a session without a complete message
 // within SniffTimeout is closed), so that it keeps to the client's
-// MaxMessageSize, which the hello tells. onDisconnect runs once the
+// MaxMessageSize and MaxDepth, which the hello tells. onDisconnect runs once the
 // connection has ended and its handlers have returned. Unlike a handler's,
 // a panic in either is not recovered: it ends the program, as in any
 // goroutine of its own.
