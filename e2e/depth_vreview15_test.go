@@ -201,3 +201,39 @@ func TestVreview15DepthConnectHook(t *testing.T) {
 		})
 	}
 }
+
+// TestVreview15DepthServerStreamRequest: a server-streaming call's request,
+// its first message, nested past the server's MaxDepth fails the open
+// with resource_exhausted; the handler does not run, and the connection
+// and its next stream go on.
+func TestVreview15DepthServerStreamRequest(t *testing.T) {
+	for _, tr := range v17Conduits {
+		t.Run(tr.name, func(t *testing.T) {
+			var ran atomic.Int64
+			s := server.New(server.WithConfig(depthCfg(depthSmall)))
+			t.Cleanup(func() { s.Close() })
+			newV17Svc().register(t, s)
+			require.NoError(t, server.HandleServerStream(s, "D.Values", func(_ context.Context, _ *any, send func(*int) error) error {
+				ran.Add(1)
+				one := 1
+				return send(&one)
+			}))
+			c := tr.dial(t, s)
+			deep := nestedValue(depthSmall)
+			_, err := client.OpenServerStream[any, int](t.Context(), c, "D.Values", &deep)
+			if err == nil {
+				t.Fatal("a request past the server's depth opened the stream")
+			}
+			assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
+			fits := nestedValue(depthSmall - 1)
+			r, err := client.OpenServerStream[any, int](t.Context(), c, "D.Values", &fits)
+			require.NoError(t, err)
+			got, err := r.Recv()
+			require.NoError(t, err)
+			assert.Equal(t, 1, *got)
+			r.Close()
+			assert.EqualValues(t, 1, ran.Load())
+			v17Up(t, c)
+		})
+	}
+}
