@@ -430,14 +430,14 @@ func (b *Broker) serveSubscription(ctx context.Context, a *SubscribeArgs, send f
 }
 
 // deliver sends batch. A batch over the stream's message limit
-// (transport.Config.MaxMessageSize; the stream stays usable) goes out in
-// halves, and a message that is alone over it is dropped and counted:
-// one message the subscriber can never receive does not end its
-// subscription.
+// (transport.Config.MaxMessageSize; the stream stays usable), or nested
+// past the smaller MaxDepth, goes out in halves, and a message that is
+// alone over it is dropped and counted: one message the subscriber can
+// never receive does not end its subscription.
 func (s *sub) deliver(batch *Batch, send func(*Batch) error) error {
 	batch.Dropped = s.dropped.Load()
 	err := send(batch)
-	if err == nil || !errors.Is(err, wire.ErrTooLarge) {
+	if err == nil || !errors.Is(err, wire.ErrTooLarge) && !errors.Is(err, wire.ErrTooDeep) {
 		return err
 	}
 	msgs := batch.Messages

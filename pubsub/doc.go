@@ -16,7 +16,9 @@
 //
 // A message too large to reach the subscriber (over the server's
 // transport.Config.MaxMessageSize, or the subscriber's, which Subscribe tells
-// the broker, in a batch of its own) is dropped and counted, and the
+// the broker, in a batch of its own), or nested deeper than the smaller
+// transport.Config.MaxDepth of the two sides allows (the subscriber's
+// hello tells the server its own), is dropped and counted, and the
 // subscription goes on; batches of messages that fit are split to fit.
 //
 // The policies govern the queue on the server. Beyond it, the

@@ -180,7 +180,7 @@ func WithClientInterceptors(ics ...ferry.ClientInterceptor) Option {
 // session before the client's hello has arrived waits for it (it comes
 // with the session's first bytes; a session without a complete message
 // within SniffTimeout is closed), so that it keeps to the client's
-// MaxMessageSize, which the hello tells. onDisconnect runs once the
+// MaxMessageSize and MaxDepth, which the hello tells. onDisconnect runs once the
 // connection has ended and its handlers have returned. Unlike a handler's,
 // a panic in either is not recovered: it ends the program, as in any
 // goroutine of its own.
@@ -283,8 +283,9 @@ func WithAuth(fn ferry.AuthFunc) Option {
 // more than the new one's is it closed at accept. Past 1,024 connections, the choice is
 // made among 1,024 taken from a random place. Zero disables a bound.
 // Default DefaultConnLimits(): 10,000 in total and 2,500 per IP without a
-// Go memory limit, so that one source cannot take more than a quarter of
-// the server. Clients behind one NAT share their address's bound: raise
+// Go memory limit or an open-file limit below 11,428 (fewer under
+// either), so that one source cannot take more than a quarter of the
+// server. Clients behind one NAT share their address's bound: raise
 // perIP (or set 0) for such fleets.
 func WithConnLimits(total, perIP int) Option {
 	return func(o *options) error {

@@ -30,7 +30,9 @@ func TestVreview15DefaultConnLimitsTinyOpenFileLimit(t *testing.T) {
 		{65, 1, 1},
 		{64, 1, 1},
 		{200, 136, 34},
-		{600, 525, 131}, // 600 - 75
+		{600, 525, 131},      // 600 - 75
+		{11427, 9999, 2499},  // WithConnLimits: fewer below 11,428 files
+		{11428, 10000, 2500}, // 11428 - 1428
 	} {
 		if c.files > was.Max {
 			continue

@@ -30,8 +30,8 @@ type Config struct {
 	// or sent (a unary request nested deeper fails at the caller, not
 	// executed; a reply is replaced by a CodeResourceExhausted error). In
 	// a session the two sides tell each other their MaxDepth in the hello
-	// too, and neither sends a unary message nested deeper than the
-	// smaller one. Default 64; range 4 to 1000.
+	// too, and neither sends a message, unary or streaming, nested
+	// deeper than the smaller one. Default 64; range 4 to 1000.
 	MaxDepth int
 	// KeepAliveInterval is how often an idle session is pinged; a dead
 	// peer is noticed within about KeepAliveInterval + WriteTimeout.
