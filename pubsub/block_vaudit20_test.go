@@ -2,6 +2,7 @@ package pubsub_test
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"time"
 
@@ -78,4 +79,55 @@ func TestVaudit20BlockedPublisherFreedWhenSubscriberLeaves(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVaudit20ShutdownFreesEveryBlockedPublisher checks the package doc's
+// "When the server begins a graceful Shutdown [...] the broker delivers
+// what each subscription has queued then and ends it, so that the
+// shutdown does not wait for subscribers", with the Block policy and
+// several clients' publishes waiting for a stalled subscriber's room:
+// every one of them returns, and Shutdown returns nil well before the
+// block timeout (a minute).
+func TestVaudit20ShutdownFreesEveryBlockedPublisher(t *testing.T) {
+	b := pubsub.NewBroker(pubsub.WithQueue(1, pubsub.Block), pubsub.WithBlockTimeout(time.Minute))
+	s := server.New()
+	require.NoError(t, b.Register(s))
+	addr := ferrytest.Serve(t, s)
+	sc := ferrytest.Dial(t, addr)
+	_, err := pubsub.Subscribe(t.Context(), sc, "t")
+	require.NoError(t, err)
+
+	msg := bytes.Repeat([]byte{'x'}, 512<<10)
+	const publishers = 3
+	published := make(chan error, 64)
+	for range publishers {
+		pc := ferrytest.Dial(t, addr)
+		go func() {
+			for range 20 {
+				_, err := pubsub.Publish(t.Context(), pc, "t", msg)
+				published <- err
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	blocked := false
+	for i := 0; i < 3*20 && !blocked; i++ {
+		select {
+		case err := <-published:
+			require.NoError(t, err)
+		case <-time.After(500 * time.Millisecond):
+			blocked = true
+		}
+	}
+	require.True(t, blocked, "the publishers wait for the stalled subscriber's room")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = s.Shutdown(ctx)
+	t.Logf("Shutdown returned %v after %v", err, time.Since(start))
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), 5*time.Second)
 }
