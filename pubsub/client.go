@@ -169,10 +169,11 @@ func (s *Subscription) noteDropped(n uint64) {
 // wrapping ferry.ErrClosed (CodeCanceled); after the subscription's ctx
 // ended, that ctx's Err (context.Canceled or context.DeadlineExceeded);
 // after the messages that arrived before it, CodeResourceExhausted when
-// the server disconnected a slow subscriber, and CodeUnavailable when the
-// server shut down, or the connection or the subscription's stream ended
-// (a subscriber that reads nothing for the server's write timeout: see
-// the package doc).
+// the server disconnected a slow subscriber, an error wrapping
+// ferry.ErrClosed (CodeCanceled) when its client was closed, and
+// CodeUnavailable when the server shut down, or the connection was lost or
+// the subscription's stream ended (a subscriber that reads nothing for the
+// server's write timeout: see the package doc).
 func (s *Subscription) Next(ctx context.Context, v any) error {
 	for {
 		if err := s.endedBy(); err != nil {

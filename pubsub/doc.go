@@ -30,11 +30,12 @@
 // batch.
 //
 // A subscription ends for one reason, which Next then returns every time:
-// an error wrapping ferry.ErrClosed after Close, the ctx's error
+// an error wrapping ferry.ErrClosed after Close (the Subscription's, or its
+// client's, as client.Stream's Recv returns), the ctx's error
 // (context.Canceled or context.DeadlineExceeded) after the ctx given to
 // Subscribe ended, CodeResourceExhausted when the broker disconnected a
 // slow subscriber, CodeUnavailable when the server shut down, or the
-// connection or the subscription's stream ended.
+// connection was lost or the subscription's stream ended.
 //
 // When the server begins a graceful Shutdown (or a Close), the broker
 // delivers what each subscription has queued then and ends it, so that
