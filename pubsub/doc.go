@@ -39,7 +39,10 @@
 //
 // When the server begins a graceful Shutdown (or a Close), the broker
 // delivers what each subscription has queued then and ends it, so that
-// the shutdown does not wait for subscribers: Next returns those messages
+// the shutdown does not wait for subscribers beyond the batch each is
+// being sent then: one that reads nothing holds the shutdown until that
+// write times out (transport.Config.WriteTimeout, 10 s by default), or
+// Shutdown's ctx ends, whichever comes first. Next returns those messages
 // (and perhaps a few published meanwhile), then CodeUnavailable ("the
 // server is shutting down"), and Dropped is final (it counts any left
 // queued; later messages are not offered to the ended subscription).
