@@ -165,6 +165,10 @@ func (b *Broker) unsubscribe(id string) bool {
 		return false
 	}
 	s.mu.Lock()
+	if s.left || s.kicked || s.ended {
+		s.mu.Unlock()
+		return false // it had ended already: this call ends nothing
+	}
 	s.left = true
 	s.mu.Unlock()
 	signal(s.ready)

@@ -276,14 +276,16 @@ func (s *Subscription) end(reason error) {
 		close(s.quit)
 		timer := time.NewTimer(unsubscribeWait)
 		defer timer.Stop()
-		ok := false
+		asked := false
 		if s.id != "" {
+			// The answer is false when the server had ended the
+			// subscription already: its final status is on its way too.
+			var ended bool
 			ctx, cancel := context.WithTimeout(context.Background(), unsubscribeWait)
-			err := s.c.Call(ctx, UnsubscribeMethod, s.id, &ok)
+			asked = s.c.Call(ctx, UnsubscribeMethod, s.id, &ended) == nil
 			cancel()
-			ok = ok && err == nil
 		}
-		if ok {
+		if asked {
 			select {
 			case <-s.done:
 			case <-timer.C:
