@@ -253,6 +253,7 @@ func (s *sub) offer(ctx context.Context, msg codec.Raw, b *Broker) bool {
 		s.mu.Lock()
 		if s.kicked || s.left || s.ended {
 			s.mu.Unlock()
+			signal(s.room) // pass the wake-up on to the next waiting publisher
 			return false
 		}
 		if s.n < len(s.q) {
