@@ -25,7 +25,9 @@ type Overflow int
 // The overflow policies.
 const (
 	// Block makes the publisher wait for room, up to the block timeout;
-	// a message that still does not fit is dropped and counted.
+	// a message that still does not fit is dropped and counted. The wait
+	// ends too when the subscription ends (Close, its ctx, its connection):
+	// the message is then not offered to it.
 	Block Overflow = iota + 1
 	// DropOldest discards the oldest queued message to make room.
 	DropOldest
@@ -163,9 +165,14 @@ func (b *Broker) unsubscribe(id string) bool {
 		return false
 	}
 	s.mu.Lock()
+	if s.left || s.kicked || s.ended {
+		s.mu.Unlock()
+		return false // it had ended already: this call ends nothing
+	}
 	s.left = true
 	s.mu.Unlock()
 	signal(s.ready)
+	signal(s.room) // a publisher waiting for room gives up
 	return true
 }
 
@@ -231,6 +238,7 @@ type sub struct {
 	head, n int
 	room    chan struct{} // signaled when the sender takes messages
 	ready   chan struct{} // signaled when a message is queued
+	gone    chan struct{} // closed when its handler returns: no room ever comes
 	kicked  bool          // the Disconnect policy ended it
 	left    bool          // the subscriber unsubscribed
 	ended   bool          // the server's shutdown ended it
@@ -245,6 +253,7 @@ func (s *sub) offer(ctx context.Context, msg codec.Raw, b *Broker) bool {
 		s.mu.Lock()
 		if s.kicked || s.left || s.ended {
 			s.mu.Unlock()
+			signal(s.room) // pass the wake-up on to the next waiting publisher
 			return false
 		}
 		if s.n < len(s.q) {
@@ -287,6 +296,10 @@ func (s *sub) offer(ctx context.Context, msg codec.Raw, b *Broker) bool {
 			return false
 		case <-ctx.Done():
 			s.dropped.Add(1)
+			return false
+		case <-s.gone:
+			// The subscription ended (its ctx, its connection): the room
+			// the publisher waits for never comes.
 			return false
 		}
 	}
@@ -360,7 +373,7 @@ func (b *Broker) serveSubscription(ctx context.Context, a *SubscribeArgs, send f
 	if a.Queue > 0 {
 		qlen = min(a.Queue, b.queue)
 	}
-	s := &sub{topic: a.Topic, q: make([]codec.Raw, qlen), policy: policy, room: make(chan struct{}, 1), ready: make(chan struct{}, 1)}
+	s := &sub{topic: a.Topic, q: make([]codec.Raw, qlen), policy: policy, room: make(chan struct{}, 1), ready: make(chan struct{}, 1), gone: make(chan struct{})}
 	b.mu.Lock()
 	if b.topics[a.Topic] == nil {
 		b.topics[a.Topic] = map[*sub]struct{}{}
@@ -369,6 +382,7 @@ func (b *Broker) serveSubscription(ctx context.Context, a *SubscribeArgs, send f
 	b.byID[id] = s
 	b.mu.Unlock()
 	defer func() {
+		close(s.gone)
 		b.mu.Lock()
 		delete(b.byID, id)
 		delete(b.topics[a.Topic], s)

@@ -169,10 +169,11 @@ func (s *Subscription) noteDropped(n uint64) {
 // wrapping ferry.ErrClosed (CodeCanceled); after the subscription's ctx
 // ended, that ctx's Err (context.Canceled or context.DeadlineExceeded);
 // after the messages that arrived before it, CodeResourceExhausted when
-// the server disconnected a slow subscriber, and CodeUnavailable when the
-// server shut down, or the connection or the subscription's stream ended
-// (a subscriber that reads nothing for the server's write timeout: see
-// the package doc).
+// the server disconnected a slow subscriber, an error wrapping
+// ferry.ErrClosed (CodeCanceled) when its client was closed, and
+// CodeUnavailable when the server shut down, or the connection was lost or
+// the subscription's stream ended (a subscriber that reads nothing for the
+// server's write timeout: see the package doc).
 func (s *Subscription) Next(ctx context.Context, v any) error {
 	for {
 		if err := s.endedBy(); err != nil {
@@ -275,14 +276,16 @@ func (s *Subscription) end(reason error) {
 		close(s.quit)
 		timer := time.NewTimer(unsubscribeWait)
 		defer timer.Stop()
-		ok := false
+		asked := false
 		if s.id != "" {
+			// The answer is false when the server had ended the
+			// subscription already: its final status is on its way too.
+			var ended bool
 			ctx, cancel := context.WithTimeout(context.Background(), unsubscribeWait)
-			err := s.c.Call(ctx, UnsubscribeMethod, s.id, &ok)
+			asked = s.c.Call(ctx, UnsubscribeMethod, s.id, &ended) == nil
 			cancel()
-			ok = ok && err == nil
 		}
-		if ok {
+		if asked {
 			select {
 			case <-s.done:
 			case <-timer.C:

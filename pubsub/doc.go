@@ -32,15 +32,19 @@
 // batch.
 //
 // A subscription ends for one reason, which Next then returns every time:
-// an error wrapping ferry.ErrClosed after Close, the ctx's error
+// an error wrapping ferry.ErrClosed after Close (the Subscription's, or its
+// client's, as client.Stream's Recv returns), the ctx's error
 // (context.Canceled or context.DeadlineExceeded) after the ctx given to
 // Subscribe ended, CodeResourceExhausted when the broker disconnected a
 // slow subscriber, CodeUnavailable when the server shut down, or the
-// connection or the subscription's stream ended.
+// connection was lost or the subscription's stream ended.
 //
 // When the server begins a graceful Shutdown (or a Close), the broker
 // delivers what each subscription has queued then and ends it, so that
-// the shutdown does not wait for subscribers: Next returns those messages
+// the shutdown does not wait for subscribers beyond the batch each is
+// being sent then: one that reads nothing holds the shutdown until that
+// write times out (transport.Config.WriteTimeout, 10 s by default), or
+// Shutdown's ctx ends, whichever comes first. Next returns those messages
 // (and perhaps a few published meanwhile), then CodeUnavailable ("the
 // server is shutting down"), and Dropped is final (it counts any left
 // queued; later messages are not offered to the ended subscription).
