@@ -7,7 +7,7 @@ import (
 	"sync"
 )
 
-// maxNest bounds how many pointers, interfaces and containers deep the
+// maxNest bounds how many pointers and containers deep the
 // msgpack library is let follow a value. A value that contains itself
 // would otherwise make it recurse until the goroutine's stack overflows,
 // which ends the process (no recover catches it). It lies far past any
@@ -113,7 +113,11 @@ func fits(v reflect.Value, left int) bool {
 		return true // scalars
 	}
 	switch v.Kind() {
-	case reflect.Pointer, reflect.Interface:
+	case reflect.Interface:
+		// No level of its own: it holds a concrete value, never another
+		// interface, so a cycle passes a pointer or a container too.
+		return v.IsNil() || fits(v.Elem(), left)
+	case reflect.Pointer:
 		return v.IsNil() || fits(v.Elem(), left-1)
 	case reflect.Slice, reflect.Array:
 		if v.Type().Elem().Kind() == reflect.Uint8 {
