@@ -55,3 +55,23 @@ func TestVreview16TypedNilWrapper(t *testing.T) {
 		})
 	}
 }
+
+// TestVreview16TypedNilFromANotification: the same slip in the handler of
+// a notification, whose error the server only logs (at debug level, with
+// a JSON handler, which calls Error itself): the server goes on.
+func TestVreview16TypedNilFromANotification(t *testing.T) {
+	var typedNil *vr16Wrap
+	s := server.New(server.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	ran := make(chan struct{}, 1)
+	require.NoError(t, server.Handle(s, "W.Note", func(context.Context, *int) (*int, error) {
+		ran <- struct{}{}
+		return nil, typedNil
+	}))
+	require.NoError(t, server.Handle(s, "W.Ok", func(_ context.Context, x *int) (*int, error) { return x, nil }))
+	c, _ := ferrytest.ServeAndDial(t, s)
+	require.NoError(t, c.Notify(t.Context(), "W.Note", 1))
+	<-ran
+	var n int
+	require.NoError(t, c.Call(t.Context(), "W.Ok", 7, &n), "the server goes on")
+	assert.Equal(t, 7, n)
+}
