@@ -21,8 +21,8 @@ func (vr16Self) MarshalMsgpack() ([]byte, error) { return []byte{0xc0}, nil }
 // TestVreview16MarshalNestingBound pins Marshal's doc: "A value that
 // contains itself ... is an error, as is one more than 10,000 pointers and
 // containers deep". Containers nested through interfaces (a []any in a
-// []any) count once each, the interface holding them no level of its own;
-// a value reached twice without a cycle, nil containers and a type with
+// []any) count once each, the interface holding them no level of its own,
+// and the scalar in the last is no level either; a value reached twice without a cycle, nil containers and a type with
 // its own encoder whose fields point at itself are no error.
 func TestVreview16MarshalNestingBound(t *testing.T) {
 	nestAny := func(n int) any {
@@ -43,15 +43,19 @@ func TestVreview16MarshalNestingBound(t *testing.T) {
 	}
 	_, err = codec.Marshal(nestMap(9_000))
 	require.NoError(t, err, "9,000 maps deep")
+	_, err = codec.Marshal(nestAny(10_000))
+	require.NoError(t, err, "10,000 slices deep, a scalar in the last")
 	_, err = codec.Marshal(nestAny(10_001))
 	require.Error(t, err, "10,001 slices deep")
 
 	var list *vr16Node
-	for i := range 4_000 {
+	for i := range 5_000 {
 		list = &vr16Node{V: i, Next: list}
 	}
 	_, err = codec.Marshal(list)
-	require.NoError(t, err, "4,000 nodes: 8,000 pointers and structs")
+	require.NoError(t, err, "5,000 nodes: 10,000 pointers and structs")
+	_, err = codec.Marshal(&vr16Node{Next: list})
+	require.Error(t, err, "5,001 nodes: 10,002 pointers and structs")
 
 	shared := map[string]any{"k": []any{1, 2}}
 	dag := []any{shared, shared, map[string]any{"x": shared, "y": shared}}

@@ -97,11 +97,11 @@ func encoded(f reflect.StructField) bool {
 	return (f.IsExported() || f.Anonymous) && name != "-"
 }
 
-// fits reports whether v goes at most left levels deep.
+// fits reports whether v goes at most left pointers and containers deep:
+// a scalar, a nil and what encodes itself take no level, an interface
+// takes none of its own (it holds a concrete value, never another
+// interface, so a cycle passes a pointer or a container too).
 func fits(v reflect.Value, left int) bool {
-	if left == 0 {
-		return false
-	}
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map, reflect.Struct:
 		// Only these may nest; an unnamed slice or map has no methods.
@@ -109,20 +109,26 @@ func fits(v reflect.Value, left int) bool {
 			return true
 		}
 	case reflect.Interface:
+		return v.IsNil() || fits(v.Elem(), left)
 	default:
 		return true // scalars
 	}
 	switch v.Kind() {
-	case reflect.Interface:
-		// No level of its own: it holds a concrete value, never another
-		// interface, so a cycle passes a pointer or a container too.
-		return v.IsNil() || fits(v.Elem(), left)
-	case reflect.Pointer:
-		return v.IsNil() || fits(v.Elem(), left-1)
-	case reflect.Slice, reflect.Array:
-		if v.Type().Elem().Kind() == reflect.Uint8 {
+	case reflect.Pointer, reflect.Slice, reflect.Map:
+		if v.IsNil() {
 			return true
 		}
+	}
+	if (v.Kind() == reflect.Slice || v.Kind() == reflect.Array) && v.Type().Elem().Kind() == reflect.Uint8 {
+		return true // bin
+	}
+	if left == 0 {
+		return false
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		return fits(v.Elem(), left-1)
+	case reflect.Slice, reflect.Array:
 		for i := range v.Len() {
 			if !fits(v.Index(i), left-1) {
 				return false
