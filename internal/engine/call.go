@@ -58,6 +58,9 @@ var syncPool = sync.Pool{New: func() any { return &pending{done: make(chan struc
 // direct.go): then Call returns once the read under way ends, which the
 // stall timeout bounds.
 func (c *Channel) Call(ctx context.Context, method string, args, reply any) error {
+	if err := status.CheckCall(ctx, method, reply); err != nil {
+		return err
+	}
 	if ic := c.opts.Client; ic != nil {
 		return ic(ctx, callInfo(method, false), args, reply, c.invoker)
 	}
@@ -67,6 +70,9 @@ func (c *Channel) Call(ctx context.Context, method string, args, reply any) erro
 // Notify sends a one-way notification. It returns once the message is
 // queued for writing; no response ever comes.
 func (c *Channel) Notify(ctx context.Context, method string, args any) error {
+	if err := status.CheckContext(ctx, method); err != nil {
+		return err
+	}
 	if ic := c.opts.Client; ic != nil {
 		return ic(ctx, callInfo(method, true), args, nil, c.invoker)
 	}
@@ -95,6 +101,10 @@ func (c *Channel) Go(ctx context.Context, method string, args, reply any) *async
 	async.Init(&g.call, method, args, reply)
 	p := &g.p
 	p.call = &g.call
+	if err := status.CheckCall(ctx, method, reply); err != nil {
+		p.finish(err)
+		return p.call
+	}
 	if ic := c.opts.Client; ic != nil || !c.opts.Limits.Peer.Settled() {
 		c.mu.Lock()
 		if c.err != nil {
@@ -138,6 +148,9 @@ func (c *Channel) goIntercepted(ctx context.Context, ic ferry.ClientInterceptor,
 }
 
 func (c *Channel) invoke(ctx context.Context, info *ferry.CallInfo, args, reply any) error {
+	if err := status.CheckCall(ctx, info.Method, reply); err != nil {
+		return err // an interceptor passed them on
+	}
 	if info.Notify {
 		return c.notify(ctx, info.Method, args)
 	}
