@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync/atomic"
@@ -176,4 +177,43 @@ func TestVaudit21NilContext(t *testing.T) {
 	assert.Zero(t, v.sRuns.Load(), "the server's handler ran")
 	assert.Zero(t, v.cRuns.Load(), "the client's handler ran")
 	require.NoError(t, v.c.Call(ctx, "S.Count", nil, nil), "the connection goes on")
+}
+
+// TestVaudit21AuthFuncErrorCode: what the root package's AuthFunc doc
+// says of a failing AuthFunc: a Ferry client's Dial fails, not executed,
+// with the AuthFunc's code when its error carries one (an *Error, a
+// context error) and CodeUnauthenticated for any other error; no handler
+// runs. The doc said calls then fail with CodeUnauthenticated, whatever
+// the error.
+func TestVaudit21AuthFuncErrorCode(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want ferry.Code
+	}{
+		{errors.New("bad token"), ferry.CodeUnauthenticated},
+		{ferry.NewError(ferry.CodeUnavailable, "the token service is down"), ferry.CodeUnavailable},
+		{fmt.Errorf("checking: %w", ferry.NewError(ferry.CodePermissionDenied, "revoked")), ferry.CodePermissionDenied},
+		{context.DeadlineExceeded, ferry.CodeDeadlineExceeded},
+	} {
+		var runs atomic.Int64
+		s := server.New(server.WithAuth(func(context.Context, ferry.AuthInfo) (any, error) { return nil, tc.err }))
+		require.NoError(t, server.Handle(s, "S.Count", func(context.Context, *struct{}) (*int, error) {
+			runs.Add(1)
+			return nil, nil
+		}))
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		served := make(chan error, 1)
+		go func() { served <- s.Serve(l) }()
+		c, err := client.Dial(t.Context(), l.Addr().String(), client.WithToken("t"))
+		if c != nil {
+			c.Close()
+		}
+		require.Error(t, err, "%v", tc.err)
+		assert.Equal(t, tc.want, ferry.CodeOf(err), "%v: %v", tc.err, err)
+		assert.True(t, ferry.NotExecuted(err), "%v: %v", tc.err, err)
+		assert.Zero(t, runs.Load())
+		require.NoError(t, s.Shutdown(context.Background()))
+		<-served
+	}
 }
