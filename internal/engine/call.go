@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/async"
@@ -137,14 +138,24 @@ func (c *Channel) Go(ctx context.Context, method string, args, reply any) *async
 // goIntercepted runs a Go call through the client interceptors. A panic
 // in one becomes the call's CodeInternal error: it happens in a goroutine
 // the caller cannot recover in, and Go never panics nor drops a result.
+// The error is flagged not executed when the panic came before any
+// interceptor called next: nothing was sent.
 func (c *Channel) goIntercepted(ctx context.Context, ic ferry.ClientInterceptor, method string, args, reply any) (err error) {
+	var sent atomic.Bool // next was called: the call may have gone out
 	defer func() {
 		if r := recover(); r != nil {
 			c.opts.Logger.Error("ferry: client interceptor panicked", "method", method, "panic", r)
-			err = ferry.Errorf(ferry.CodeInternal, "a client interceptor of %s panicked", method)
+			fe := ferry.Errorf(ferry.CodeInternal, "a client interceptor of %s panicked", method)
+			if !sent.Load() {
+				fe = ferry.MarkNotExecuted(fe)
+			}
+			err = fe
 		}
 	}()
-	return ic(ctx, callInfo(method, false), args, reply, c.invoker)
+	return ic(ctx, callInfo(method, false), args, reply, func(ctx context.Context, info *ferry.CallInfo, args, reply any) error {
+		sent.Store(true)
+		return c.invoker(ctx, info, args, reply)
+	})
 }
 
 func (c *Channel) invoke(ctx context.Context, info *ferry.CallInfo, args, reply any) error {
