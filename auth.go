@@ -38,9 +38,14 @@ func boolString(b bool) string {
 }
 
 // AuthFunc authenticates a connection. It returns the identity that the
-// connection's handlers find with IdentityFromContext, or an error: the
-// connection's calls then fail with CodeUnauthenticated and no handler
-// runs. Package auth has ready ones: static tokens, client certificates.
+// connection's handlers find with IdentityFromContext, or an error: no
+// handler runs for the connection, and a Ferry client's Dial fails, not
+// executed, with that error's code when it carries one (an *Error, or an
+// error wrapping one: CodeUnavailable, say, when the token service is
+// down; a context error) and with CodeUnauthenticated for any other
+// error. The calls of a connection not authenticated (a bare
+// MessagePack-RPC client's) fail with CodeUnauthenticated. Package auth
+// has ready ones: static tokens, client certificates.
 type AuthFunc func(ctx context.Context, info AuthInfo) (identity any, err error)
 
 type identityKey struct{}

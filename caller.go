@@ -19,7 +19,10 @@ type Caller interface {
 	// reply arrives into it, the call ends after the read under way, which
 	// the stall timeout bounds). The error is
 	// an *Error; errors.Is(err, context.DeadlineExceeded) and
-	// errors.Is(err, context.Canceled) hold when ctx ended the call.
+	// errors.Is(err, context.Canceled) hold when ctx ended the call. A
+	// nil ctx, or a reply that is neither nil nor a non-nil pointer, is
+	// refused before anything is sent: CodeInvalidArgument, NotExecuted
+	// (so too a nil ctx given to Go, Notify or a stream opener).
 	Call(ctx context.Context, method string, args, reply any) error
 	// Go starts a call and returns at once. reply must not be touched
 	// until the call's Done channel is closed. Go never panics and never

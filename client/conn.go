@@ -29,7 +29,10 @@ func ConnFromContext(ctx context.Context) *Conn {
 // Call calls method with args and waits for the result, which is decoded
 // into reply (a pointer, or nil to discard it). The error is a
 // *ferry.Error; errors.Is(err, context.DeadlineExceeded) and
-// errors.Is(err, context.Canceled) hold when ctx ended the call. A result
+// errors.Is(err, context.Canceled) hold when ctx ended the call. A nil
+// ctx, or a reply that is neither nil nor a non-nil pointer, is refused
+// before anything is sent: CodeInvalidArgument, ferry.NotExecuted (a nil
+// ctx given to Go, Notify, NewStream or a typed opener too). A result
 // that does not fit reply (PROTOCOL.md 2.1) fails the call with
 // CodeInternal, not flagged ferry.NotExecuted (the handler ran), and the
 // connection goes on. A request past the message limit, the client's

@@ -47,8 +47,9 @@ func WithConfig(cfg transport.Config) Option {
 
 // WithInterceptors appends client interceptors; the first is outermost.
 // An interceptor that panics in a Go call (which runs the interceptors in
-// a goroutine of its own) fails that call with CodeInternal; in Call, the
-// panic reaches the caller.
+// a goroutine of its own) fails that call with CodeInternal, flagged
+// ferry.NotExecuted when no interceptor had called next yet (nothing was
+// sent); in Call, the panic reaches the caller.
 func WithInterceptors(ics ...ferry.ClientInterceptor) Option {
 	return func(o *options) error {
 		o.interceptors = append(o.interceptors, ics...)

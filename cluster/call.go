@@ -7,6 +7,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/internal/async"
+	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 )
 
@@ -38,6 +39,9 @@ func (c *Client) idempotent(ctx context.Context, method string) bool {
 // is idempotent (WithIdempotent, Idempotent). Errors are *ferry.Error, as
 // from client.Client.Call.
 func (c *Client) Call(ctx context.Context, method string, args, reply any) error {
+	if err := status.CheckCall(ctx, method, reply); err != nil {
+		return err
+	}
 	c.budget.deposit()
 	if c.o.hedgeDelay > 0 && c.o.maxAttempts > 1 && c.idempotent(ctx, method) {
 		return c.hedge(ctx, method, args, reply)
@@ -127,6 +131,10 @@ func (c *Client) retryable(ctx context.Context, method string, err error, attemp
 // not be touched until the call's Done channel is closed.
 func (c *Client) Go(ctx context.Context, method string, args, reply any) *ferry.Call {
 	call := async.New(method, args, reply)
+	if err := status.CheckCall(ctx, method, reply); err != nil {
+		async.Finish(call, err)
+		return call
+	}
 	if !c.spawn(func() { async.Finish(call, c.Call(ctx, method, args, reply)) }) {
 		async.Finish(call, errClientClosed)
 	}
@@ -137,6 +145,9 @@ func (c *Client) Go(ctx context.Context, method string, args, reply any) *ferry.
 // comes; a notification that could not be sent (the endpoint was going
 // away) is sent to another. It returns once the message is queued.
 func (c *Client) Notify(ctx context.Context, method string, args any) error {
+	if err := status.CheckContext(ctx, method); err != nil {
+		return err
+	}
 	var tried []*endpoint
 	var last error
 	for attempt := 1; ; attempt++ {

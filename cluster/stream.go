@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/internal/status"
 )
 
 // maxReplay bounds the messages a stream keeps to send again on another
@@ -51,6 +52,9 @@ func (c *Client) NewStream(ctx context.Context, method string) (ferry.ClientStre
 // OpenStream is NewStream with the kind that stream interceptors see
 // (ferry.StreamOpener).
 func (c *Client) OpenStream(ctx context.Context, method string, kind ferry.StreamKind) (ferry.ClientStream, error) {
+	if err := status.CheckContext(ctx, method); err != nil {
+		return nil, err
+	}
 	c.budget.deposit()
 	s := &stream{c: c, ctx: ctx, method: method, kind: kind}
 	s.mu.Lock()

@@ -7,10 +7,11 @@ import (
 )
 
 // Manual is a Resolver whose set is pushed by code: tests, and registries
-// that are not built in. Every Watcher sees every Update and Fail made
-// after its previous Next returned (updates in between coalesce into the
-// latest); its first Next returns the current set, even when a Fail came
-// after it.
+// that are not built in. Every Watcher sees every Fail, and every Update
+// whose set differs from the one its Next returned last (Equal: the same
+// addresses with the same Attrs, in any order), made after its previous
+// Next returned (updates in between coalesce into the latest); its first
+// Next returns the current set, even when a Fail came after it.
 type Manual struct {
 	mu      sync.Mutex
 	set     []Endpoint
@@ -67,16 +68,19 @@ func (m *Manual) Watch(context.Context) (Watcher, error) {
 type manualWatcher struct {
 	m       *Manual
 	mu      sync.Mutex
-	started bool   // Next returned something
-	seenSet uint64 // the version of the last set Next returned
-	seenErr uint64 // the version of the last Fail Next returned or passed over
+	started bool       // Next returned something
+	seenSet uint64     // the version of the last set Next returned
+	seenErr uint64     // the version of the last Fail Next returned or passed over
+	last    []Endpoint // the set Next returned last (the Manual's, never changed)
+	gotSet  bool       // Next returned a set
 	once    sync.Once
 	closed  chan struct{}
 }
 
 // Next returns what was published since its previous call: the latest
-// set and the latest Fail, each once, in the order they were made; the
-// first call returns the current set even when a Fail came after it.
+// set, unless it is the one it returned last, and the latest Fail, each
+// once, in the order they were made; the first call returns the current
+// set even when a Fail came after it.
 func (w *manualWatcher) Next(ctx context.Context) ([]Endpoint, error) {
 	for {
 		select {
@@ -107,9 +111,13 @@ func (w *manualWatcher) pending(set []Endpoint, hasSet bool, setVer uint64, err 
 	defer w.mu.Unlock()
 	if !w.started && hasSet {
 		w.started, w.seenSet, w.seenErr = true, setVer, max(w.seenErr, errVer)
+		w.last, w.gotSet = set, true
 		return clone(set), true, nil
 	}
 	newSet := hasSet && setVer > w.seenSet
+	if newSet && w.gotSet && Equal(set, w.last) {
+		w.seenSet, newSet = setVer, false // the Watcher contract: only a set that differs
+	}
 	newErr := errVer > w.seenErr
 	switch {
 	case newErr && (!newSet || errVer < setVer):
@@ -117,6 +125,7 @@ func (w *manualWatcher) pending(set []Endpoint, hasSet bool, setVer uint64, err 
 		return nil, true, err
 	case newSet:
 		w.started, w.seenSet = true, setVer
+		w.last, w.gotSet = set, true
 		return clone(set), true, nil
 	}
 	return nil, false, nil

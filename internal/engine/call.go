@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/async"
@@ -58,6 +59,9 @@ var syncPool = sync.Pool{New: func() any { return &pending{done: make(chan struc
 // direct.go): then Call returns once the read under way ends, which the
 // stall timeout bounds.
 func (c *Channel) Call(ctx context.Context, method string, args, reply any) error {
+	if err := status.CheckCall(ctx, method, reply); err != nil {
+		return err
+	}
 	if ic := c.opts.Client; ic != nil {
 		return ic(ctx, callInfo(method, false), args, reply, c.invoker)
 	}
@@ -67,6 +71,9 @@ func (c *Channel) Call(ctx context.Context, method string, args, reply any) erro
 // Notify sends a one-way notification. It returns once the message is
 // queued for writing; no response ever comes.
 func (c *Channel) Notify(ctx context.Context, method string, args any) error {
+	if err := status.CheckContext(ctx, method); err != nil {
+		return err
+	}
 	if ic := c.opts.Client; ic != nil {
 		return ic(ctx, callInfo(method, true), args, nil, c.invoker)
 	}
@@ -95,6 +102,10 @@ func (c *Channel) Go(ctx context.Context, method string, args, reply any) *async
 	async.Init(&g.call, method, args, reply)
 	p := &g.p
 	p.call = &g.call
+	if err := status.CheckCall(ctx, method, reply); err != nil {
+		p.finish(err)
+		return p.call
+	}
 	if ic := c.opts.Client; ic != nil || !c.opts.Limits.Peer.Settled() {
 		c.mu.Lock()
 		if c.err != nil {
@@ -127,17 +138,30 @@ func (c *Channel) Go(ctx context.Context, method string, args, reply any) *async
 // goIntercepted runs a Go call through the client interceptors. A panic
 // in one becomes the call's CodeInternal error: it happens in a goroutine
 // the caller cannot recover in, and Go never panics nor drops a result.
+// The error is flagged not executed when the panic came before any
+// interceptor called next: nothing was sent.
 func (c *Channel) goIntercepted(ctx context.Context, ic ferry.ClientInterceptor, method string, args, reply any) (err error) {
+	var sent atomic.Bool // next was called: the call may have gone out
 	defer func() {
 		if r := recover(); r != nil {
 			c.opts.Logger.Error("ferry: client interceptor panicked", "method", method, "panic", r)
-			err = ferry.Errorf(ferry.CodeInternal, "a client interceptor of %s panicked", method)
+			fe := ferry.Errorf(ferry.CodeInternal, "a client interceptor of %s panicked", method)
+			if !sent.Load() {
+				fe = ferry.MarkNotExecuted(fe)
+			}
+			err = fe
 		}
 	}()
-	return ic(ctx, callInfo(method, false), args, reply, c.invoker)
+	return ic(ctx, callInfo(method, false), args, reply, func(ctx context.Context, info *ferry.CallInfo, args, reply any) error {
+		sent.Store(true)
+		return c.invoker(ctx, info, args, reply)
+	})
 }
 
 func (c *Channel) invoke(ctx context.Context, info *ferry.CallInfo, args, reply any) error {
+	if err := status.CheckCall(ctx, info.Method, reply); err != nil {
+		return err // an interceptor passed them on
+	}
 	if info.Notify {
 		return c.notify(ctx, info.Method, args)
 	}

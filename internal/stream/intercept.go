@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/internal/status"
 )
 
 // Serve runs handler on st through the serving side's stream interceptor
@@ -30,8 +31,12 @@ func Serve(ctx context.Context, ic ferry.StreamServerInterceptor, info *ferry.St
 // an interceptor refused the stream before it reached the network. A
 // failure after it was called closes the streams open gave it (one still
 // opening, once open returns), cancelling their calls: the caller has no
-// stream to close.
+// stream to close. A nil ctx is refused before anything runs
+// (status.CheckContext).
 func Open(ctx context.Context, ic ferry.StreamClientInterceptor, info *ferry.StreamInfo, open ferry.Streamer) (ferry.ClientStream, error) {
+	if err := status.CheckContext(ctx, info.Method); err != nil {
+		return nil, err
+	}
 	if ic == nil {
 		return open(ctx, info)
 	}
