@@ -64,7 +64,13 @@ func TestCallHTTPServerSaysWhatItFound(t *testing.T) {
 	r := ferryCmd(t, "call", "-timeout", "1s", strings.TrimPrefix(hs.URL, "http://"), "Arith.Add", "[1,2]")
 	assert.Equal(t, exitFail, r.code)
 	assert.Contains(t, r.stderr, "is not a Ferry or MessagePack-RPC server: it is an HTTP server")
-	assert.Contains(t, r.stderr, `(it answered "HTTP/1.0 404 Not Found")`)
+	// The HEAD question gets a 404. The session's own bytes may get an
+	// answer first: its hello carries the call's remaining time, and when
+	// one of those bytes is '\n' they end a request line that the HTTP
+	// server refuses (CI run 21b).
+	if !strings.Contains(r.stderr, `(it answered "HTTP/1.1 400 Bad Request")`) {
+		assert.Contains(t, r.stderr, `(it answered "HTTP/1.0 404 Not Found")`)
+	}
 }
 
 func TestCallNoParamsOverASession(t *testing.T) {
