@@ -77,6 +77,24 @@ func registerDepth(t *testing.T, s *server.Server, ran *atomic.Int64) {
 	}))
 }
 
+// registerDepthCount puts Depth.Count on s: a client stream that counts
+// the messages it receives (at most 100).
+func registerDepthCount(t *testing.T, s *server.Server) {
+	t.Helper()
+	require.NoError(t, server.HandleClientStream(s, "Depth.Count", func(_ context.Context, recv func() (*any, error)) (*int, error) {
+		n := 0
+		for range 100 {
+			if _, err := recv(); errors.Is(err, io.EOF) {
+				return &n, nil
+			} else if err != nil {
+				return nil, err
+			}
+			n++
+		}
+		return &n, nil
+	}))
+}
+
 // TestDepthHelloDeepRequestOverServer: a client whose MaxDepth is above
 // its server's sends no request nested past the server's: it fails at
 // the caller with resource_exhausted, not executed, naming the peer's
@@ -285,18 +303,7 @@ func TestDepthHelloStreamMessages(t *testing.T) {
 			t.Run("client sends past the server's depth", func(t *testing.T) {
 				s := server.New(server.WithConfig(depthCfg(depthSmall)))
 				t.Cleanup(func() { s.Close() })
-				require.NoError(t, server.HandleClientStream(s, "Depth.Count", func(_ context.Context, recv func() (*any, error)) (*int, error) {
-					n := 0
-					for range 100 {
-						if _, err := recv(); errors.Is(err, io.EOF) {
-							return &n, nil
-						} else if err != nil {
-							return nil, err
-						}
-						n++
-					}
-					return &n, nil
-				}))
+				registerDepthCount(t, s)
 				c := tr.dial(t, s)
 				w, err := client.OpenClientStream[any, int](t.Context(), c, "Depth.Count")
 				require.NoError(t, err)

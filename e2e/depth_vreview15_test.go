@@ -2,8 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"errors"
-	"io"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,18 +61,7 @@ func TestVreview15DepthFirstStreamMessage(t *testing.T) {
 		t.Run(tr.name, func(t *testing.T) {
 			s := server.New(server.WithConfig(depthCfg(depthSmall)))
 			t.Cleanup(func() { s.Close() })
-			require.NoError(t, server.HandleClientStream(s, "Depth.Count", func(_ context.Context, recv func() (*any, error)) (*int, error) {
-				n := 0
-				for range 100 {
-					if _, err := recv(); errors.Is(err, io.EOF) {
-						return &n, nil
-					} else if err != nil {
-						return nil, err
-					}
-					n++
-				}
-				return &n, nil
-			}))
+			registerDepthCount(t, s)
 			c := tr.dial(t, s)
 			w, err := client.OpenClientStream[any, int](t.Context(), c, "Depth.Count")
 			require.NoError(t, err)

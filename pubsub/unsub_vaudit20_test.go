@@ -5,12 +5,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/internal/ferrytest"
 	"github.com/ferryrpc/ferry/pubsub"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+// vaudit20Subscribe serves b and subscribes to topic "t" through a raw
+// stream that then reads nothing more; it returns the client and the
+// first batch (its ID names the subscription). The stream closes at t's
+// cleanup.
+func vaudit20Subscribe(t *testing.T, b *pubsub.Broker) (*client.Client, pubsub.Batch) {
+	t.Helper()
+	s := server.New()
+	require.NoError(t, b.Register(s))
+	c := ferrytest.Dial(t, ferrytest.Serve(t, s))
+	st, err := c.NewStream(t.Context(), pubsub.SubscribeMethod)
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	require.NoError(t, st.Send(&pubsub.SubscribeArgs{Topic: "t"}))
+	require.NoError(t, st.CloseSend())
+	var first pubsub.Batch
+	require.NoError(t, st.Recv(&first))
+	return c, first
+}
 
 // TestVaudit20UnsubscribeTrueOnce checks Broker.Register's
 // "PubSub.Unsubscribe (the ID of the first Batch; true if it ended a
@@ -20,16 +40,7 @@ import (
 // already ended, answers false, as does an ID that names nothing.
 func TestVaudit20UnsubscribeTrueOnce(t *testing.T) {
 	b := pubsub.NewBroker()
-	s := server.New()
-	require.NoError(t, b.Register(s))
-	c := ferrytest.Dial(t, ferrytest.Serve(t, s))
-	st, err := c.NewStream(t.Context(), pubsub.SubscribeMethod)
-	require.NoError(t, err)
-	defer st.Close()
-	require.NoError(t, st.Send(&pubsub.SubscribeArgs{Topic: "t"}))
-	require.NoError(t, st.CloseSend())
-	var first pubsub.Batch
-	require.NoError(t, st.Recv(&first))
+	c, first := vaudit20Subscribe(t, b)
 	require.NotEmpty(t, first.ID)
 
 	// More than the stream's window: the handler waits to write.
@@ -56,16 +67,7 @@ func TestVaudit20UnsubscribeTrueOnce(t *testing.T) {
 // written timed out, or for the block timeout).
 func TestVaudit20UnsubscribeFreesEveryBlockedPublisher(t *testing.T) {
 	b := pubsub.NewBroker(pubsub.WithQueue(1, pubsub.Block), pubsub.WithBlockTimeout(time.Minute))
-	s := server.New()
-	require.NoError(t, b.Register(s))
-	c := ferrytest.Dial(t, ferrytest.Serve(t, s))
-	st, err := c.NewStream(t.Context(), pubsub.SubscribeMethod)
-	require.NoError(t, err)
-	defer st.Close()
-	require.NoError(t, st.Send(&pubsub.SubscribeArgs{Topic: "t"}))
-	require.NoError(t, st.CloseSend())
-	var first pubsub.Batch
-	require.NoError(t, st.Recv(&first))
+	c, first := vaudit20Subscribe(t, b)
 
 	msg := bytes.Repeat([]byte{'x'}, 256<<10)
 	// Fill the stream's window and the queue of one: then publishes wait.
