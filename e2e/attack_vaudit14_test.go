@@ -823,9 +823,14 @@ func TestAttackVaudit14StreamFlood(t *testing.T) {
 		t.Logf("1,000 silent streams, MaxStreams 16: at most %d more goroutines", peak)
 		// MaxStreams streams served, at most 16 refusals being written to
 		// the streams past it (PROTOCOL.md 7), and a few of the session's
-		// own: bounded, whatever the server opens. The bound was 16+16
-		// before refusals were answered; CI run 20d met exactly 32.
-		assert.Less(t, peak, 16+16+8, "goroutines serving the server's streams")
+		// own: bounded, whatever the server opens (1,000 here). The count
+		// is the process's, sampled while refusals come and go: a refusal
+		// that has given its slot back to the next one but not yet exited
+		// is counted too (100 runs: 32 or 33 in 94, 41-43 in 4; CI run 22
+		// met 41 when each refusal also kept a writer goroutine). The
+		// bound was 16+16 before refusals were answered; CI run 20d met
+		// exactly 32.
+		assert.Less(t, peak, 2*(16+16), "goroutines serving the server's streams")
 		v14Alive(t, c, h)
 		require.NoError(t, c.Err())
 		v14NoLeak(t, c, before)

@@ -506,10 +506,16 @@ var errPastMaxStreams = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeResourceE
 // as not executed, where a stream closed unanswered leaves its outcome
 // unknown (a call stream, which no Ferry peer opens past its first, would
 // read the status as a refusal of its msgid 0).
+//
+// The status is written in the calling goroutine, without a Call and its
+// writer's goroutine: a peer opening streams past MaxStreams makes this
+// side hold one goroutine per refusal (at most MaxRefusing), not two.
 func RefusePastMax(st net.Conn, lim wire.Limits, timeout time.Duration) {
-	sc := New(st, lim)
-	sc.BoundWrites(nil, timeout)
-	_ = sc.SendStatus(nil, errPastMaxStreams)
-	sc.Close()
+	max, _ := lim.SendMax()
+	b := status.AppendErrorWithin(nil, 0, errPastMaxStreams, true, max)
+	if timeout > 0 {
+		_ = st.SetWriteDeadline(time.Now().Add(timeout))
+	}
+	_, _ = st.Write(b)
 	st.Close()
 }
