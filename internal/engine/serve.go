@@ -514,8 +514,10 @@ func (in *inbound) run() {
 
 func (in *inbound) invoke() (reply any, err error) {
 	defer func() {
-		if p := recover(); p != nil { // in the handler, or in an interceptor
-			reply, err = in.panicked(p)
+		if p := recover(); p != nil {
+			// in the handler, or, when there are interceptors, in one of
+			// them (handle recovers the handler's own)
+			reply, err = in.panicked(p, in.c.opts.Server != nil)
 		}
 	}()
 	if ic := in.c.opts.Server; ic != nil {
@@ -530,15 +532,19 @@ func (in *inbound) invoke() (reply any, err error) {
 func (in *inbound) handle(ctx context.Context, args any) (reply any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			reply, err = in.panicked(p)
+			reply, err = in.panicked(p, false)
 		}
 	}()
 	return in.meth.Call(ctx, args)
 }
 
-// panicked logs p, a panic recovered from in's handler, and returns the
-// failure the caller gets.
-func (in *inbound) panicked(p any) (any, error) {
+// panicked logs p, a panic recovered from in's handler (or from a server
+// interceptor, when interceptor), and returns the failure the caller gets.
+func (in *inbound) panicked(p any, interceptor bool) (any, error) {
+	if interceptor {
+		in.c.opts.Logger.Error("ferry: server interceptor panicked", "method", in.info.Method, "panic", p)
+		return nil, ferry.Errorf(ferry.CodeInternal, "a server interceptor of %s panicked", in.info.Method)
+	}
 	in.c.opts.Logger.Error("ferry: handler panicked", "method", in.info.Method, "panic", p)
 	return nil, ferry.Errorf(ferry.CodeInternal, "the handler of %s panicked", in.info.Method)
 }

@@ -101,8 +101,10 @@ func (o *Serving) Run(parent context.Context, st net.Conn, sc *Call, cnt *Counte
 
 func (o *Serving) run(ctx context.Context, info *ferry.StreamInfo, fn ferry.StreamHandler, st *served) (result any, err error) {
 	defer func() {
-		if p := recover(); p != nil { // in the handler, or in an interceptor
-			result, err = o.panicked(info, p)
+		if p := recover(); p != nil {
+			// in the handler, or, when there are interceptors, in one of
+			// them (the handler's own is recovered below)
+			result, err = o.panicked(info, p, o.Interceptor != nil)
 		}
 	}()
 	if o.Interceptor == nil {
@@ -113,16 +115,21 @@ func (o *Serving) run(ctx context.Context, info *ferry.StreamInfo, fn ferry.Stre
 	return Serve(ctx, o.Interceptor, info, st, func(ctx context.Context, st ferry.ServerStream) (result any, err error) {
 		defer func() {
 			if p := recover(); p != nil {
-				result, err = o.panicked(info, p)
+				result, err = o.panicked(info, p, false)
 			}
 		}()
 		return fn(ctx, st)
 	})
 }
 
-// panicked logs p, a panic recovered from the stream handler of info, and
-// returns the failure the caller gets.
-func (o *Serving) panicked(info *ferry.StreamInfo, p any) (any, error) {
+// panicked logs p, a panic recovered from the stream handler of info (or
+// from a stream interceptor, when interceptor), and returns the failure
+// the caller gets.
+func (o *Serving) panicked(info *ferry.StreamInfo, p any, interceptor bool) (any, error) {
+	if interceptor {
+		o.Logger.Error("ferry: stream interceptor panicked", "method", info.Method, "panic", p)
+		return nil, ferry.Errorf(ferry.CodeInternal, "a stream interceptor of %s panicked", info.Method)
+	}
 	o.Logger.Error("ferry: stream handler panicked", "method", info.Method, "panic", p)
 	return nil, ferry.NewError(ferry.CodeInternal, "the stream handler panicked")
 }
