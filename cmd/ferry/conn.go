@@ -59,6 +59,15 @@ func (cf *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&cf.tokenFile, "token-file", "", "`file` holding the token to send (client.WithToken; Ferry servers only)")
 }
 
+// check refuses flag values that parse but mean nothing: a negative
+// -timeout (0 is the way to ask for none).
+func (cf *connFlags) check() error {
+	if cf.timeout < 0 {
+		return fmt.Errorf("-timeout %v must not be negative (0: none)", cf.timeout)
+	}
+	return nil
+}
+
 // isLoopback reports whether host is localhost or a loopback IP address.
 func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
