@@ -227,6 +227,10 @@ func lowestPriority(ready []balancer.Endpoint) []balancer.Endpoint {
 // errNoEndpoint is returned when no endpoint is ready and none is coming.
 var errNoEndpoint = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "no endpoint is available"))
 
+// errNoPick is returned when a custom policy's Picker returns nil, or an
+// Endpoint it was not built with, while endpoints are ready.
+var errNoPick = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the balancer picked no endpoint"))
+
 var errClientClosed = ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeCanceled, ferry.ErrClosed, "the cluster client was closed"))
 
 // pick chooses an endpoint for a call, avoiding those in tried when it
@@ -238,15 +242,20 @@ func (c *Client) pick(ctx context.Context, method string, tried []*endpoint) (*e
 	for {
 		st := c.state.Load()
 		if st.picker != nil {
+			refused := false // the policy picked nil, or none of its endpoints
 			// First avoid the endpoints already tried; then take any that
 			// admits the call.
 			for pass := range 2 {
 				info := &balancer.Info{Ctx: ctx, Method: method, Skip: func(be balancer.Endpoint) bool {
-					e := be.(*endpoint)
-					return slices.Contains(busy, e) || (pass == 0 && slices.Contains(tried, e))
+					e, ok := be.(*endpoint)
+					return !ok || slices.Contains(busy, e) || (pass == 0 && slices.Contains(tried, e))
 				}}
 				for range st.ready + 1 {
-					e := st.picker.Pick(info).(*endpoint)
+					e, ok := st.picker.Pick(info).(*endpoint)
+					if !ok {
+						refused = true
+						break
+					}
 					if info.Skip(e) {
 						break // nothing else to offer
 					}
@@ -255,6 +264,9 @@ func (c *Client) pick(ctx context.Context, method string, tried []*endpoint) (*e
 					}
 					busy = append(busy, e)
 				}
+			}
+			if refused && len(busy) == 0 {
+				return nil, nil, errNoPick
 			}
 		}
 		if c.ctx.Err() != nil {

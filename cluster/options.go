@@ -52,6 +52,8 @@ func defaultOptions() options {
 }
 
 // WithBalancer sets the load-balancing policy. Default balancer.P2C().
+// A call for which the policy's Picker returns nil (or an Endpoint it was
+// not built with) fails at once, not executed, with code unavailable.
 func WithBalancer(b balancer.Balancer) Option {
 	return func(o *options) error {
 		if b == nil {
