@@ -234,10 +234,11 @@ var errNoPick = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the
 var errClientClosed = ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeCanceled, ferry.ErrClosed, "the cluster client was closed"))
 
 // pick chooses an endpoint for a call, avoiding those in tried when it
-// can, and waits while none is ready but one may become so. The returned
-// endpoint has admitted the call on the returned connection; the caller
-// must end it with e.done.
-func (c *Client) pick(ctx context.Context, method string, tried []*endpoint) (*endpoint, *client.Client, error) {
+// can, and waits while none is ready but one may become so (unless wait
+// is false: a hedge must not keep its call from collecting the answers of
+// the attempts already running). The returned endpoint has admitted the
+// call on the returned connection; the caller must end it with e.done.
+func (c *Client) pick(ctx context.Context, method string, tried []*endpoint, wait bool) (*endpoint, *client.Client, error) {
 	var busy []*endpoint // not admitting now: a half-open probe is out, or the snapshot lags
 	for {
 		st := c.state.Load()
@@ -272,7 +273,7 @@ func (c *Client) pick(ctx context.Context, method string, tried []*endpoint) (*e
 		if c.ctx.Err() != nil {
 			return nil, nil, errClientClosed
 		}
-		if st.picker == nil && !st.waiting {
+		if !wait || (st.picker == nil && !st.waiting) {
 			return nil, nil, errNoEndpoint
 		}
 		select {

@@ -194,10 +194,11 @@ func WithIdempotent(methods ...string) Option {
 }
 
 // WithHedging sends a second attempt of an idempotent call to another
-// endpoint (the same one when no other is ready) when the first has not
-// answered after delay, a third after another delay, and so on up to the
-// max attempts; the first success wins and the others are canceled.
-// Hedges spend the retry budget. Default off; range 1 ms to 1 min.
+// endpoint (the same one when no other is ready; none, until the next
+// delay, when no endpoint is ready then) when the first has not answered
+// after delay, a third after another delay, and so on up to the max
+// attempts; the first success wins and the others are canceled. Hedges
+// spend the retry budget. Default off; range 1 ms to 1 min.
 func WithHedging(delay time.Duration) Option {
 	return func(o *options) error {
 		if delay < time.Millisecond || delay > time.Minute {
