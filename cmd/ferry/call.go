@@ -96,7 +96,7 @@ func runCall(ctx context.Context, e *env, args []string) int {
 		}
 		sc.check = desc // and each message read from standard input
 	}
-	if kind := streamKind(&cf, desc); kind != "" {
+	if kind := streamKind(desc); kind != "" {
 		sc.kind = kind
 		return runStreamCall(ctx, e, &cf, c, sc)
 	}

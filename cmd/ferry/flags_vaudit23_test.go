@@ -36,3 +36,31 @@ func TestVaudit23NegativeDurationsRefused(t *testing.T) {
 		assert.Less(t, time.Since(start), 2*time.Second, "%q", args)
 	}
 }
+
+// TestVaudit23PlainStreamsRefusedByName: "Streams need Ferry's session
+// protocol: they are refused with -plain." With -plain, call and bench
+// never asked what kind the method is, so a streaming method went out as
+// a unary call: call exited 12 (unknown) with the server's "open a stream
+// to call it", which no flag of the CLI does, and bench ran its whole
+// load of such failures. Now both say that streams need the session
+// protocol, with exit status 1, whether the kind comes from introspection
+// or from the server's refusal.
+func TestVaudit23PlainStreamsRefusedByName(t *testing.T) {
+	for _, introspection := range []bool{true, false} {
+		addr := arithServer(t, introspection)
+		for _, args := range [][]string{
+			{"call", "-plain", addr, "Counter.Count", "[3]"},
+			{"call", "-plain", "-nocheck", addr, "Counter.Count", "[3]"},
+			{"call", "-plain", addr, "Echo.Chat", `["a"]`},
+			{"bench", "-plain", "-n", "5", addr, "Echo.Chat", `"hi"`},
+		} {
+			if !introspection && args[0] == "bench" {
+				continue // bench learns a kind from the description only
+			}
+			r := ferryCmd(t, args...)
+			assert.Equal(t, exitFail, r.code, "%q (introspection %v): %s", args, introspection, r.stderr)
+			assert.Contains(t, r.stderr, "streams need Ferry's session protocol, not -plain", "%q (introspection %v)", args, introspection)
+			assert.Empty(t, r.stdout, "%q (introspection %v)", args, introspection)
+		}
+	}
+}
