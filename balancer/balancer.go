@@ -51,9 +51,7 @@ func (roundRobin) Build(ready []Endpoint) Picker {
 		return nonePicker{}
 	}
 	if w := weights(ready); w != nil {
-		p := &wrrPicker{eps: ready, turns: schedule(w)}
-		p.next.Store(rand.Uint64())
-		return p
+		return newWRR(ready, w)
 	}
 	p := &rrPicker{eps: ready}
 	p.next.Store(rand.Uint64())
