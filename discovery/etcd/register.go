@@ -43,6 +43,9 @@ type Registration struct {
 // lease alive in the background, registering again whenever it is lost.
 // ctx bounds the first registration, which Register waits for.
 func Register(ctx context.Context, cli *clientv3.Client, service, addr string, opts ...Option) (*Registration, error) {
+	if cli == nil {
+		return nil, errNilClient
+	}
 	if err := validService(service); err != nil {
 		return nil, err
 	}

@@ -27,6 +27,9 @@ import (
 // return rather than after gRPC's reconnect backoff (up to 2 min after a
 // long outage).
 func NewResolver(cli *clientv3.Client, service string, opts ...Option) (resolver.Resolver, error) {
+	if cli == nil {
+		return nil, errNilClient
+	}
 	if err := validService(service); err != nil {
 		return nil, err
 	}
