@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -227,6 +228,22 @@ func lowestPriority(ready []balancer.Endpoint) []balancer.Endpoint {
 // errNoEndpoint is returned when no endpoint is ready and none is coming.
 var errNoEndpoint = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "no endpoint is available"))
 
+// noEndpoint is errNoEndpoint with the failure of the last dial of the
+// first endpoint (by address) whose last dial failed, so that a refused
+// token, a TLS mismatch or a client option Dial refuses does not read as
+// servers that are down.
+func (c *Client) noEndpoint() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, addr := range slices.Sorted(maps.Keys(c.eps)) {
+		if err := c.eps[addr].lastDialErr(); err != nil {
+			return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err,
+				fmt.Sprintf("%s (the last dial of %s failed: %v)", errNoEndpoint.Message, addr, err)))
+		}
+	}
+	return errNoEndpoint
+}
+
 // errNoPick is returned when a custom policy's Picker returns nil, or an
 // Endpoint it was not built with, while endpoints are ready.
 var errNoPick = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the balancer picked no endpoint"))
@@ -274,7 +291,7 @@ func (c *Client) pick(ctx context.Context, method string, tried []*endpoint, wai
 			return nil, nil, errClientClosed
 		}
 		if !wait || (st.picker == nil && !st.waiting) {
-			return nil, nil, errNoEndpoint
+			return nil, nil, c.noEndpoint()
 		}
 		select {
 		case <-st.changed:

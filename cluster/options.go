@@ -241,7 +241,7 @@ func WithDrainTimeout(d time.Duration) Option {
 }
 
 // WithLogger sends the Client's log lines (endpoints coming and going,
-// resolver errors) to l. Default: silent.
+// failed dials, resolver errors) to l. Default: silent.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
 		if l == nil {
