@@ -137,7 +137,11 @@ func runDescribe(ctx context.Context, e *env, args []string) int {
 		descs = append(descs, d)
 	}
 	if len(descs) == 0 {
-		e.printf("ferry: no service %q", pos[1])
+		if len(pos) < 2 {
+			e.printf("ferry: the server lists no method")
+		} else {
+			e.printf("ferry: no service %q", pos[1])
+		}
 		return exitCodeBase + int(ferry.CodeNotFound)
 	}
 	if asJSON {
