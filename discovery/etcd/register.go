@@ -43,9 +43,6 @@ type Registration struct {
 // lease alive in the background, registering again whenever it is lost.
 // ctx bounds the first registration, which Register waits for.
 func Register(ctx context.Context, cli *clientv3.Client, service, addr string, opts ...Option) (*Registration, error) {
-	if cli == nil {
-		return nil, errNilClient
-	}
 	if err := validService(service); err != nil {
 		return nil, err
 	}
@@ -55,6 +52,9 @@ func Register(ctx context.Context, cli *clientv3.Client, service, addr string, o
 	o, err := buildOptions(opts)
 	if err != nil {
 		return nil, err
+	}
+	if cli == nil {
+		return nil, errNilClient
 	}
 	attrs := maps.Clone(o.attrs)
 	if attrs == nil {

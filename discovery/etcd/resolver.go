@@ -27,9 +27,6 @@ import (
 // return rather than after gRPC's reconnect backoff (up to 2 min after a
 // long outage).
 func NewResolver(cli *clientv3.Client, service string, opts ...Option) (resolver.Resolver, error) {
-	if cli == nil {
-		return nil, errNilClient
-	}
 	if err := validService(service); err != nil {
 		return nil, err
 	}
@@ -46,7 +43,12 @@ type etcdResolver struct {
 	prefix string
 }
 
+// Watch starts a Watcher; with a nil etcd client it fails (so does
+// cluster.New given the Resolver).
 func (r *etcdResolver) Watch(context.Context) (resolver.Watcher, error) {
+	if r.cli == nil {
+		return nil, errNilClient
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &watcher{r: r, ctx: ctx, cancel: cancel, eps: map[string]resolver.Endpoint{}}, nil
 }
