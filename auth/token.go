@@ -31,7 +31,7 @@ const maxTokenFile = 1 << 20
 // rotated by adding the new one before removing the old. Its Authenticate
 // method is a ferry.AuthFunc:
 //
-//	tokens, err := auth.LoadTokens("/etc/ferry/tokens")
+//	tokens, err := auth.LoadTokens("/etc/ferry/tokens", logger)
 //	s := server.New(server.WithAuth(tokens.Authenticate))
 //
 // A presented token is compared with every known token in constant time:

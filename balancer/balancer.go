@@ -47,10 +47,11 @@ func RoundRobin() Balancer { return roundRobin{} }
 type roundRobin struct{}
 
 func (roundRobin) Build(ready []Endpoint) Picker {
+	if len(ready) == 0 {
+		return nonePicker{}
+	}
 	if w := weights(ready); w != nil {
-		p := &wrrPicker{eps: ready, turns: schedule(w)}
-		p.next.Store(rand.Uint64())
-		return p
+		return newWRR(ready, w)
 	}
 	p := &rrPicker{eps: ready}
 	p.next.Store(rand.Uint64())
@@ -84,6 +85,9 @@ func P2C() Balancer { return p2c{} }
 type p2c struct{}
 
 func (p2c) Build(ready []Endpoint) Picker {
+	if len(ready) == 0 {
+		return nonePicker{}
+	}
 	if w := weights(ready); w != nil {
 		return &wp2cPicker{eps: ready, w: w}
 	}
@@ -119,6 +123,13 @@ func (p p2cPicker) Pick(info *Info) Endpoint {
 	}
 	return a
 }
+
+// nonePicker is what the built-in policies build over an empty set (which
+// the cluster client never passes, but a policy wrapping one may): Pick
+// returns nil, as Picker says.
+type nonePicker struct{}
+
+func (nonePicker) Pick(*Info) Endpoint { return nil }
 
 func skipped(info *Info, e Endpoint) bool {
 	return info != nil && info.Skip != nil && info.Skip(e)

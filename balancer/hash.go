@@ -80,6 +80,9 @@ type ring struct {
 }
 
 func (b consistentHash) Build(ready []Endpoint) Picker {
+	if len(ready) == 0 {
+		return nonePicker{}
+	}
 	r := &ring{eps: ready, points: make([]point, 0, len(ready)*replicas), bound: b.bound}
 	for i, e := range ready {
 		for v := range replicas {

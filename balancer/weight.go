@@ -1,7 +1,9 @@
 package balancer
 
 import (
+	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 )
 
@@ -37,65 +39,74 @@ func weights(eps []Endpoint) []int {
 	return w
 }
 
-// scheduleLen bounds a weighted round robin's schedule.
-const scheduleLen = 4096
-
-// schedule interleaves the endpoints in proportion to w (smooth weighted
-// round robin: each endpoint's turns are spread out, not in a block),
-// scaled down to at most scheduleLen turns.
-func schedule(w []int) []int {
-	total := 0
-	for _, x := range w {
-		total += x
-	}
-	if total > scheduleLen {
-		scaled := 0
-		for i, x := range w {
-			if x > 0 {
-				w[i] = max(1, x*scheduleLen/total)
-			}
-			scaled += w[i]
-		}
-		total = scaled
-	}
-	out := make([]int, 0, total)
-	cur := make([]int, len(w))
-	for range total {
-		best := -1
-		for i, x := range w {
-			cur[i] += x
-			if x > 0 && (best < 0 || cur[i] > cur[best]) {
-				best = i
-			}
-		}
-		cur[best] -= total
-		out = append(out, best)
-	}
-	return out
-}
-
-// wrrPicker is RoundRobin over weighted endpoints.
+// wrrPicker is RoundRobin over weighted endpoints. Turn n goes to the
+// endpoint that owns slot n×stride mod total of the endpoints' weights
+// laid end to end (cum): stride is coprime with total, so every total
+// turns in a row visit each slot once and give each endpoint exactly its
+// weight's turns, and stride near total/φ spreads an endpoint's turns
+// over the cycle instead of bunching them. Exact for any set, with no
+// schedule to build.
 type wrrPicker struct {
-	eps   []Endpoint
-	turns []int // indexes into eps
-	next  atomic.Uint64
+	eps    []Endpoint
+	cum    []uint64 // cum[i]: the weights of eps[0..i]
+	total  uint64
+	stride uint64
+	next   atomic.Uint64
 }
+
+func newWRR(eps []Endpoint, w []int) *wrrPicker {
+	p := &wrrPicker{eps: eps, cum: make([]uint64, len(w))}
+	for i, x := range w {
+		p.total += uint64(x)
+		p.cum[i] = p.total
+	}
+	p.stride = max(1, uint64(float64(p.total)*0.6180339887498949))
+	for gcd(p.stride, p.total) != 1 {
+		p.stride++
+	}
+	p.next.Store(rand.Uint64())
+	return p
+}
+
+func gcd(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// owner returns the index of the endpoint whose turn n is.
+func (p *wrrPicker) owner(n uint64) int {
+	hi, lo := bits.Mul64(n%p.total, p.stride)
+	slot := bits.Rem64(hi, lo, p.total)
+	i, _ := slices.BinarySearch(p.cum, slot+1) // the first with cum > slot
+	return i
+}
+
+// wrrSkipTurns bounds the turns a pick looks ahead past skipped endpoints
+// before it walks the set.
+const wrrSkipTurns = 64
 
 func (p *wrrPicker) Pick(info *Info) Endpoint {
-	n := uint64(len(p.turns))
 	start := p.next.Add(1)
-	for i := range n {
-		e := p.eps[p.turns[(start+i)%n]]
-		if !skipped(info, e) {
+	first := p.eps[p.owner(start)]
+	if !skipped(info, first) {
+		return first
+	}
+	for i := range min(p.total, wrrSkipTurns) {
+		if e := p.eps[p.owner(start+1+i)]; !skipped(info, e) {
 			return e
 		}
 	}
-	for _, e := range p.eps { // only weight-0 endpoints are left
-		if !skipped(info, e) {
-			return e
+	for _, pass := range []bool{true, false} { // weighted endpoints, then weight 0
+		for i, e := range p.eps {
+			heavy := p.cum[i] > 0 && (i == 0 || p.cum[i] > p.cum[i-1])
+			if heavy == pass && !skipped(info, e) {
+				return e
+			}
 		}
 	}
-	return p.eps[p.turns[start%n]]
+	return first
 }
 
 // wp2cPicker is P2C over weighted endpoints: two candidates drawn in

@@ -39,3 +39,10 @@ func (b *budget) withdraw() bool {
 	b.tokens--
 	return true
 }
+
+// refund gives back a token withdrawn for a retry that was not sent.
+func (b *budget) refund() {
+	b.mu.Lock()
+	b.tokens = min(b.cap, b.tokens+1)
+	b.mu.Unlock()
+}

@@ -49,7 +49,7 @@ func (c *Client) Call(ctx context.Context, method string, args, reply any) error
 	var tried []*endpoint
 	var last, unsure error
 	for attempt := 1; ; attempt++ {
-		e, conn, err := c.pick(ctx, method, tried)
+		e, conn, err := c.pick(ctx, method, tried, true)
 		if err != nil {
 			return finalError(err, last, unsure)
 		}
@@ -151,7 +151,7 @@ func (c *Client) Notify(ctx context.Context, method string, args any) error {
 	var tried []*endpoint
 	var last error
 	for attempt := 1; ; attempt++ {
-		e, conn, err := c.pick(ctx, method, tried)
+		e, conn, err := c.pick(ctx, method, tried, true)
 		if err != nil {
 			if last != nil {
 				return last

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -227,26 +228,52 @@ func lowestPriority(ready []balancer.Endpoint) []balancer.Endpoint {
 // errNoEndpoint is returned when no endpoint is ready and none is coming.
 var errNoEndpoint = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "no endpoint is available"))
 
+// noEndpoint is errNoEndpoint with the failure of the last dial of the
+// first endpoint (by address) whose last dial failed, so that a refused
+// token, a TLS mismatch or a client option Dial refuses does not read as
+// servers that are down.
+func (c *Client) noEndpoint() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, addr := range slices.Sorted(maps.Keys(c.eps)) {
+		if err := c.eps[addr].lastDialErr(); err != nil {
+			return ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err,
+				fmt.Sprintf("%s (the last dial of %s failed: %v)", errNoEndpoint.Message, addr, err)))
+		}
+	}
+	return errNoEndpoint
+}
+
+// errNoPick is returned when a custom policy's Picker returns nil, or an
+// Endpoint it was not built with, while endpoints are ready.
+var errNoPick = ferry.MarkNotExecuted(ferry.NewError(ferry.CodeUnavailable, "the balancer picked no endpoint"))
+
 var errClientClosed = ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeCanceled, ferry.ErrClosed, "the cluster client was closed"))
 
 // pick chooses an endpoint for a call, avoiding those in tried when it
-// can, and waits while none is ready but one may become so. The returned
-// endpoint has admitted the call on the returned connection; the caller
-// must end it with e.done.
-func (c *Client) pick(ctx context.Context, method string, tried []*endpoint) (*endpoint, *client.Client, error) {
+// can, and waits while none is ready but one may become so (unless wait
+// is false: a hedge must not keep its call from collecting the answers of
+// the attempts already running). The returned endpoint has admitted the
+// call on the returned connection; the caller must end it with e.done.
+func (c *Client) pick(ctx context.Context, method string, tried []*endpoint, wait bool) (*endpoint, *client.Client, error) {
 	var busy []*endpoint // not admitting now: a half-open probe is out, or the snapshot lags
 	for {
 		st := c.state.Load()
 		if st.picker != nil {
+			refused := false // the policy picked nil, or none of its endpoints
 			// First avoid the endpoints already tried; then take any that
 			// admits the call.
 			for pass := range 2 {
 				info := &balancer.Info{Ctx: ctx, Method: method, Skip: func(be balancer.Endpoint) bool {
-					e := be.(*endpoint)
-					return slices.Contains(busy, e) || (pass == 0 && slices.Contains(tried, e))
+					e, ok := be.(*endpoint)
+					return !ok || slices.Contains(busy, e) || (pass == 0 && slices.Contains(tried, e))
 				}}
 				for range st.ready + 1 {
-					e := st.picker.Pick(info).(*endpoint)
+					e, ok := st.picker.Pick(info).(*endpoint)
+					if !ok {
+						refused = true
+						break
+					}
 					if info.Skip(e) {
 						break // nothing else to offer
 					}
@@ -256,12 +283,15 @@ func (c *Client) pick(ctx context.Context, method string, tried []*endpoint) (*e
 					busy = append(busy, e)
 				}
 			}
+			if refused && len(busy) == 0 {
+				return nil, nil, errNoPick
+			}
 		}
 		if c.ctx.Err() != nil {
 			return nil, nil, errClientClosed
 		}
-		if st.picker == nil && !st.waiting {
-			return nil, nil, errNoEndpoint
+		if !wait || (st.picker == nil && !st.waiting) {
+			return nil, nil, c.noEndpoint()
 		}
 		select {
 		case <-st.changed:

@@ -54,6 +54,7 @@ type endpoint struct {
 	suspect   *client.Client // refused a call as not executed: admits none until a check clears it
 	state     connState
 	unhealthy bool
+	dialErr   error // the last dial's failure, nil once a dial succeeds
 }
 
 func newEndpoint(c *Client, re resolver.Endpoint) *endpoint {
@@ -98,6 +99,23 @@ func attrInt(a map[string]string, key string, def, lo, hi int64) int64 {
 		return def
 	}
 	return v
+}
+
+// noteDial keeps a dial's failure for the error of a call that finds no
+// endpoint (Client.noEndpoint), and logs it.
+func (e *endpoint) noteDial(err error) {
+	e.mu.Lock()
+	e.dialErr = err
+	e.mu.Unlock()
+	if err != nil && e.ctx.Err() == nil {
+		e.c.o.logger.Warn("ferry: dial failed", "addr", e.addr, "err", err)
+	}
+}
+
+func (e *endpoint) lastDialErr() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.dialErr
 }
 
 func (e *endpoint) kickNow() {
@@ -248,6 +266,7 @@ func (e *endpoint) run() {
 		dctx, cancel := context.WithTimeout(e.ctx, e.c.o.dialTimeout)
 		conn, err := client.Dial(dctx, e.addr, e.c.o.clientOpts...)
 		cancel()
+		e.noteDial(err)
 		wasReady, away := false, false
 		if err == nil {
 			e.br.reset()

@@ -29,7 +29,7 @@ func (c *Client) hedge(ctx context.Context, method string, args, reply any) erro
 	var last, unsure error
 	launched, running := 0, 0
 	launch := func() bool {
-		e, conn, err := c.pick(ctx, method, tried)
+		e, conn, err := c.pick(ctx, method, tried, running == 0)
 		if err != nil {
 			if last == nil {
 				last = err
@@ -59,8 +59,8 @@ func (c *Client) hedge(ctx context.Context, method string, args, reply any) erro
 	for running > 0 {
 		select {
 		case <-timer.C:
-			if launched < c.o.maxAttempts && c.budget.withdraw() {
-				launch()
+			if launched < c.o.maxAttempts && c.budget.withdraw() && !launch() {
+				c.budget.refund() // no endpoint was ready: no hedge was sent
 			}
 			if launched < c.o.maxAttempts {
 				timer.Reset(c.o.hedgeDelay)

@@ -52,6 +52,8 @@ func defaultOptions() options {
 }
 
 // WithBalancer sets the load-balancing policy. Default balancer.P2C().
+// A call for which the policy's Picker returns nil (or an Endpoint it was
+// not built with) fails at once, not executed, with code unavailable.
 func WithBalancer(b balancer.Balancer) Option {
 	return func(o *options) error {
 		if b == nil {
@@ -192,10 +194,11 @@ func WithIdempotent(methods ...string) Option {
 }
 
 // WithHedging sends a second attempt of an idempotent call to another
-// endpoint (the same one when no other is ready) when the first has not
-// answered after delay, a third after another delay, and so on up to the
-// max attempts; the first success wins and the others are canceled.
-// Hedges spend the retry budget. Default off; range 1 ms to 1 min.
+// endpoint (the same one when no other is ready; none, until the next
+// delay, when no endpoint is ready then) when the first has not answered
+// after delay, a third after another delay, and so on up to the max
+// attempts; the first success wins and the others are canceled. Hedges
+// spend the retry budget. Default off; range 1 ms to 1 min.
 func WithHedging(delay time.Duration) Option {
 	return func(o *options) error {
 		if delay < time.Millisecond || delay > time.Minute {
@@ -238,7 +241,7 @@ func WithDrainTimeout(d time.Duration) Option {
 }
 
 // WithLogger sends the Client's log lines (endpoints coming and going,
-// resolver errors) to l. Default: silent.
+// failed dials, resolver errors) to l. Default: silent.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
 		if l == nil {

@@ -95,7 +95,7 @@ type stream struct {
 func (s *stream) open(cause error) error {
 	for {
 		s.attempt++
-		e, conn, err := s.c.pick(s.ctx, s.method, s.tried)
+		e, conn, err := s.c.pick(s.ctx, s.method, s.tried, true)
 		if err != nil {
 			return finalError(err, cause, nil)
 		}

@@ -68,6 +68,10 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	switch {
 	case cfg.concurrency < 1 || cfg.conns < 1:
 		return usageError(e, fs, "-c and -conns must be at least 1")
+	case cfg.duration < 0:
+		return usageError(e, fs, "-d %v must not be negative", cfg.duration)
+	case cf.check() != nil:
+		return usageError(e, fs, "%v", cf.check())
 	case cfg.output != "text" && cfg.output != "json" && cfg.output != "csv":
 		return usageError(e, fs, "-o %q: want text, json or csv", cfg.output)
 	}

@@ -23,7 +23,7 @@ func (cfg *benchConfig) detectStream(ctx context.Context, e *env, cf *connFlags,
 		e.printf("ferry: bench drives unary and bidi methods; %s is %s-streaming", cfg.method, kind)
 		return exitFail
 	}
-	if _, ok := c.(streamer); !ok {
+	if _, ok := asStreamer(c); !ok {
 		e.printf("ferry: %s is a bidi method: streams need Ferry's session protocol, not -plain", cfg.method)
 		return exitFail
 	}

@@ -52,6 +52,9 @@ func runCall(ctx context.Context, e *env, args []string) int {
 	if len(pos) < 2 || len(pos) > 3 {
 		return usageError(e, fs, "want ADDR, METHOD and optionally the JSON params, got %d arguments", len(pos))
 	}
+	if err := cf.check(); err != nil {
+		return usageError(e, fs, "%v", err)
+	}
 	jo, err := of.options()
 	if err != nil {
 		return usageError(e, fs, "%v", err)
@@ -93,7 +96,7 @@ func runCall(ctx context.Context, e *env, args []string) int {
 		}
 		sc.check = desc // and each message read from standard input
 	}
-	if kind := streamKind(&cf, desc); kind != "" {
+	if kind := streamKind(desc); kind != "" {
 		sc.kind = kind
 		return runStreamCall(ctx, e, &cf, c, sc)
 	}

@@ -54,9 +54,18 @@ func (cf *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&cf.key, "key", "", "PEM `file` of the client certificate's private key")
 	fs.StringVar(&cf.serverName, "servername", "", "server name to verify and to send with SNI (default: ADDR's host)")
 	fs.BoolVar(&cf.insecure, "insecure", false, "TLS without verifying the server's certificate (testing only; refused on an\n"+
-		"address other than localhost or a loopback IP unless -yes-really is given too)")
+		"address other than localhost, a loopback IP or a unix socket unless -yes-really is given too)")
 	fs.BoolVar(&cf.yesReally, "yes-really", false, "allow -insecure, or -token-file without -tls, on a non-loopback address")
 	fs.StringVar(&cf.tokenFile, "token-file", "", "`file` holding the token to send (client.WithToken; Ferry servers only)")
+}
+
+// check refuses flag values that parse but mean nothing: a negative
+// -timeout (0 is the way to ask for none).
+func (cf *connFlags) check() error {
+	if cf.timeout < 0 {
+		return fmt.Errorf("-timeout %v must not be negative (0: none)", cf.timeout)
+	}
+	return nil
 }
 
 // isLoopback reports whether host is localhost or a loopback IP address.
@@ -87,16 +96,27 @@ func (h *headerFlag) Set(s string) error {
 	return nil
 }
 
-// tlsConfig builds the TLS configuration, or nil for plain TCP.
+// tlsConfig builds the TLS configuration for ADDR, or nil for no TLS. A
+// unix socket has no host name to verify: -servername names the server
+// there, and -insecure is allowed as on loopback (it stays on the machine).
 func (cf *connFlags) tlsConfig(addr string) (*tls.Config, error) {
 	if !cf.useTLS && cf.caCert == "" && cf.cert == "" && cf.key == "" && cf.serverName == "" && !cf.insecure {
 		return nil, nil
 	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, err
+	var host string
+	_, local := unixPath(addr)
+	if local {
+		if cf.serverName == "" && !cf.insecure {
+			return nil, fmt.Errorf("ferry: %s is a unix socket, with no host name to verify the server's certificate for: give -servername", addr)
+		}
+	} else {
+		var err error
+		if host, _, err = net.SplitHostPort(addr); err != nil {
+			return nil, err
+		}
+		local = isLoopback(host)
 	}
-	if cf.insecure && !cf.yesReally && !isLoopback(host) {
+	if cf.insecure && !cf.yesReally && !local {
 		return nil, fmt.Errorf("ferry: -insecure turns off the check of the server's certificate: on %s, anyone on the path could read and change the calls; give -yes-really too if that is what you want", host)
 	}
 	cfg := &tls.Config{ServerName: cf.serverName, InsecureSkipVerify: cf.insecure, MinVersion: tls.VersionTLS12}
@@ -334,12 +354,10 @@ func (cf *connFlags) dialPlain(ctx context.Context, addr string) (caller, error)
 // ask for.
 func (cf *connFlags) dialConn(ctx context.Context, addr string) (net.Conn, error) {
 	network, address := "tcp", addr
-	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+	if path, ok := unixPath(addr); ok {
 		network, address = "unix", path
-	} else if strings.HasPrefix(addr, "/") {
-		network = "unix" // an absolute path, such as Neovim's v:servername
 	}
-	tcfg, err := cf.tlsConfig(address)
+	tcfg, err := cf.tlsConfig(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -365,6 +383,15 @@ func (cf *connFlags) dialConn(ctx context.Context, addr string) (net.Conn, error
 		nc = tc
 	}
 	return nc, nil
+}
+
+// unixPath returns the socket path of a unix socket's ADDR: "unix:PATH",
+// or an absolute path (such as Neovim's v:servername).
+func unixPath(addr string) (string, bool) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		return path, true
+	}
+	return addr, strings.HasPrefix(addr, "/")
 }
 
 // tokenInPlainText is the error of -token-file without TLS to addr, an

@@ -141,11 +141,12 @@
 // # TLS
 //
 // -tls connects with TLS, verifying the server against the system's CAs or
-// -cacert FILE, for the name in ADDR or -servername; -cert and -key present
-// a client certificate; -insecure skips verification (testing only). Any
-// of these flags implies -tls. -insecure is refused on an address other
-// than localhost or a loopback IP, where anyone on the path could read and
-// change the calls, unless -yes-really is given too:
+// -cacert FILE, for the name in ADDR or -servername (which a unix socket,
+// having no host name, needs); -cert and -key present a client
+// certificate; -insecure skips verification (testing only). Any of these
+// flags implies -tls. -insecure is refused on an address other than
+// localhost, a loopback IP or a unix socket, where anyone on the path
+// could read and change the calls, unless -yes-really is given too:
 //
 //	ferry call -insecure 127.0.0.1:7000 Arith.Add '[3,4]'                     # allowed
 //	ferry call -insecure -yes-really 10.0.0.5:7000 Arith.Add '[3,4]'          # told twice

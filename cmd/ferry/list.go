@@ -61,6 +61,9 @@ func connect(ctx context.Context, e *env, name, argsUsage string, args []string,
 	if len(pos) < 1 || len(pos) > want {
 		return nil, nil, nil, usageError(e, fs, "want %s, got %d arguments", argsUsage, len(pos))
 	}
+	if err := cf.check(); err != nil {
+		return nil, nil, nil, usageError(e, fs, "%v", err)
+	}
 	c, err := cf.dial(ctx, pos[0])
 	if err != nil {
 		e.printf("ferry: connect to %s: %v", pos[0], err)
@@ -134,7 +137,11 @@ func runDescribe(ctx context.Context, e *env, args []string) int {
 		descs = append(descs, d)
 	}
 	if len(descs) == 0 {
-		e.printf("ferry: no service %q", pos[1])
+		if len(pos) < 2 {
+			e.printf("ferry: the server lists no method")
+		} else {
+			e.printf("ferry: no service %q", pos[1])
+		}
 		return exitCodeBase + int(ferry.CodeNotFound)
 	}
 	if asJSON {

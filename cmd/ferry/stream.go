@@ -25,6 +25,17 @@ type streamer interface {
 	openStream(ctx context.Context, method string) (*client.Stream, error)
 }
 
+// asStreamer returns c as a streamer when it speaks Ferry's session
+// protocol: a connection speaking bare MessagePack-RPC (-plain, or the
+// fallback for a server that answers as one) cannot open streams.
+func asStreamer(c caller) (streamer, bool) {
+	if fc, ok := c.(*ferryConn); ok && fc.plain {
+		return nil, false
+	}
+	s, ok := c.(streamer)
+	return s, ok
+}
+
 // openStream opens a streaming call with the -H metadata.
 func (f *ferryConn) openStream(ctx context.Context, method string) (*client.Stream, error) {
 	if len(f.md) > 0 {
@@ -35,19 +46,17 @@ func (f *ferryConn) openStream(ctx context.Context, method string) (*client.Stre
 
 // streamKindOf returns method's streaming kind ("bidi", "server" or
 // "client") from the server's description, or "" for a unary method or
-// a server without introspection.
+// a server without introspection. It asks with -plain too, so that a
+// stream is refused for what it is (runStreamCall, detectStream).
 func streamKindOf(ctx context.Context, cf *connFlags, c caller, method string) string {
-	if cf.plain {
-		return ""
-	}
 	d, _ := describe(ctx, cf, c, method)
-	return streamKind(cf, d)
+	return streamKind(d)
 }
 
 // streamKind returns the streaming kind d describes, or "" for a unary
-// method, no description, or -plain (no streams).
-func streamKind(cf *connFlags, d *introspect.Description) string {
-	if cf.plain || d == nil || d.Kind == "unary" {
+// method or no description.
+func streamKind(d *introspect.Description) string {
+	if d == nil || d.Kind == "unary" {
 		return ""
 	}
 	return d.Kind
@@ -57,8 +66,10 @@ func streamKind(cf *connFlags, d *introspect.Description) string {
 // streams (a server without introspection says so), and returns its kind.
 var refusedStream = regexp.MustCompile(` is a (bidi|server|client)-streaming method`)
 
+// kindFromRefusal returns the kind a refusal names: unimplemented over a
+// session, unknown (every error's code) over bare MessagePack-RPC.
 func kindFromRefusal(err error) string {
-	if ferry.CodeOf(err) != ferry.CodeUnimplemented {
+	if code := ferry.CodeOf(err); code != ferry.CodeUnimplemented && code != ferry.CodeUnknown {
 		return ""
 	}
 	if m := refusedStream.FindStringSubmatch(err.Error()); m != nil {
@@ -134,7 +145,7 @@ type streamCall struct {
 // standard input, and ends its side at the end of the input.
 func runStreamCall(ctx context.Context, e *env, cf *connFlags, c caller, sc streamCall) int {
 	method, kind, jo := sc.method, sc.kind, sc.jo
-	s, ok := c.(streamer)
+	s, ok := asStreamer(c)
 	if !ok {
 		e.printf("ferry: %s is a %s-streaming method: streams need Ferry's session protocol, not -plain", method, kind)
 		return exitFail

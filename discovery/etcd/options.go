@@ -1,6 +1,7 @@
 package etcd
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -76,6 +77,9 @@ func WithLogger(l *slog.Logger) Option {
 		return nil
 	}
 }
+
+// errNilClient refuses a nil *clientv3.Client.
+var errNilClient = errors.New("ferry: nil etcd client")
 
 func validService(s string) error {
 	if s == "" || strings.Contains(s, "/") {

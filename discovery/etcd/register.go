@@ -53,6 +53,9 @@ func Register(ctx context.Context, cli *clientv3.Client, service, addr string, o
 	if err != nil {
 		return nil, err
 	}
+	if cli == nil {
+		return nil, errNilClient
+	}
 	attrs := maps.Clone(o.attrs)
 	if attrs == nil {
 		attrs = map[string]string{}

@@ -16,7 +16,8 @@ import (
 // NewResolver returns a resolver.Resolver of the servers registered under
 // service: each Watcher reads the keys once, then follows etcd's watch
 // from that revision, so a change reaches the client as soon as etcd
-// applies it. A key whose value does not parse is skipped. Every 5 s
+// applies it. A key whose value does not parse is skipped; of two keys
+// that name the same address, the first in key order counts. Every 5 s
 // without news the Watcher also checks that etcd has not gone back to an
 // older revision (an etcd that came back without its data, or restored
 // from a backup), which a watch never reports, and then reads the keys
@@ -42,7 +43,12 @@ type etcdResolver struct {
 	prefix string
 }
 
+// Watch starts a Watcher; with a nil etcd client it fails (so does
+// cluster.New given the Resolver).
 func (r *etcdResolver) Watch(context.Context) (resolver.Watcher, error) {
+	if r.cli == nil {
+		return nil, errNilClient
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &watcher{r: r, ctx: ctx, cancel: cancel, eps: map[string]resolver.Endpoint{}}, nil
 }
@@ -84,12 +90,23 @@ func (w *watcher) Next(ctx context.Context) ([]resolver.Endpoint, error) {
 		} else if err := w.follow(ctx); err != nil {
 			return nil, err
 		}
-		set := resolver.Sort(slices.Collect(maps.Values(w.eps)))
+		set := w.set()
 		if !w.sent || !resolver.Equal(set, w.last) {
 			w.sent, w.last = true, set
 			return set, nil
 		}
 	}
+}
+
+// set returns the endpoints in key order, sorted by Addr: of two keys
+// that name the same address, the first in key order counts, every time
+// (in a Go map's order, unrelated changes flipped its Attrs).
+func (w *watcher) set() []resolver.Endpoint {
+	eps := make([]resolver.Endpoint, 0, len(w.eps))
+	for _, k := range slices.Sorted(maps.Keys(w.eps)) {
+		eps = append(eps, w.eps[k])
+	}
+	return resolver.Sort(eps)
 }
 
 // load reads every key and starts a watch from the next revision. After a

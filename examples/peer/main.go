@@ -58,6 +58,10 @@ func main() {
 	defer stop()
 	var err error
 	switch {
+	case *listen != "" && *dial != "":
+		fmt.Fprintln(os.Stderr, "peer: -listen or -dial, not both")
+		flag.Usage()
+		os.Exit(2)
 	case *listen != "":
 		err = runListener(ctx, *listen, or(*name, "listener"), os.Stdout, nil)
 	case *dial != "":
