@@ -1,0 +1,389 @@
+package e2e_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// v22Opens writes, on a raw session to addr, the opening of stream after
+// stream (odd ids from 3), each carrying first, at about rate opens a
+// second for d, reading and discarding what the server sends; it returns
+// the streams whose frames were written.
+func v22Opens(addr string, first []byte, rate int, d time.Duration) int {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return 0
+	}
+	defer conn.Close()
+	go func() { _, _ = io.Copy(io.Discard, bufio.NewReader(conn)) }()
+	hello := helloSession()
+	if _, err := conn.Write(hello); err != nil {
+		return 0
+	}
+	opened := 0
+	start := time.Now()
+	id := uint32(3)
+	batch := max(1, rate/50) // every 20 ms
+	for range 100_000 {
+		if time.Since(start) > d {
+			break
+		}
+		var b []byte
+		for range batch {
+			b = append(b, yamuxFrame(1, 1, id, 0)...)
+			b = append(b, dataFrame(id, 0, first)...)
+			id += 2
+		}
+		_ = conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		if _, err := conn.Write(b); err != nil {
+			break
+		}
+		opened += batch
+		due := start.Add(time.Duration(opened) * time.Second / time.Duration(rate))
+		if w := time.Until(due); w > 0 {
+			time.Sleep(w) // pacing the attack, not waiting for an event
+		}
+	}
+	return opened
+}
+
+// TestAttackVaudit22StreamsNeverClosed: PROTOCOL.md 8, "a stream the peer
+// never closes costs about 1 KiB of the budget until the session ends".
+// Eight sessions open streaming calls to an unknown method just under the
+// open rate (2,000/s): each is refused (a final status) and closed by the
+// server, and the attacker never closes its side. The server must stay
+// within its RSS bound and serve fresh clients.
+func TestAttackVaudit22StreamsNeverClosed(t *testing.T) {
+	needAttacks(t)
+	s := besiege(t)
+	first := streamOpening("Nope.Nope")
+	var wg sync.WaitGroup
+	var total atomic.Int64
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			total.Add(int64(v22Opens(s.p.addr, first, 1800, 8*time.Second)))
+		}()
+	}
+	peak := int64(0)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for stop := false; !stop; {
+		select {
+		case <-done:
+			stop = true
+		case <-tick.C:
+			peak = max(peak, s.rss())
+		}
+	}
+	t.Logf("%d streams opened, RSS sampled peak %.0f MiB", total.Load(), float64(peak)/(1<<20))
+	require.Positive(t, total.Load())
+	s.finish()
+}
+
+// TestVaudit22BarePipelineAtShutdown: PROTOCOL.md 4, "Going away": a bare
+// peer's requests during a drain are answered (a sum, or "the server is
+// shutting down"), and "the server half-closes the connection after its
+// last reply, so that the peer reads every reply before the end of input,
+// and discards what the peer still sends for up to 250 ms". Bare peers
+// that pipeline Arith.Add without pause when the example server gets
+// SIGTERM, and stop writing once they read the end, must read every
+// answer and then a clean end of input, never a reset.
+func TestVaudit22BarePipelineAtShutdown(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	const conns = 4
+	type outcome struct {
+		sent, sums, refused int
+		end                 error
+	}
+	out := make(chan outcome, conns)
+	started := make(chan struct{}, conns)
+	for range conns {
+		go func() {
+			o := outcome{}
+			conn, err := net.Dial("tcp", srv.addr)
+			if err != nil {
+				o.end = err
+				out <- o
+				return
+			}
+			defer conn.Close()
+			eof := make(chan struct{})
+			var sent, got atomic.Int64
+			go func() { // the writer: batches of 64 requests until the end is read
+				for i := 0; i < 1_000_000; i += 64 {
+					select {
+					case <-eof:
+						return
+					default:
+					}
+					// At most 512 requests in flight, as in
+					// v22PipelineSession.
+					for j := 0; j < 10_000 && sent.Load()-got.Load() > 512-64; j++ {
+						runtime.Gosched()
+					}
+					var b []byte
+					for j := range 64 {
+						b = append(b, request(uint32(i+j), "Arith.Add", []any{i + j, 1})...)
+					}
+					_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+					if _, err := conn.Write(b); err != nil {
+						return
+					}
+					sent.Add(64)
+				}
+			}()
+			r := bufio.NewReader(conn)
+			_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			dec := msgpack.NewDecoder(r)
+			for i := range 10_000_000 {
+				if i == 100 {
+					started <- struct{}{}
+				}
+				var msg []any
+				if err := dec.Decode(&msg); err != nil {
+					o.end = err
+					break
+				}
+				got.Add(1)
+				switch {
+				case len(msg) == 4 && msg[2] == nil:
+					o.sums++
+				case len(msg) == 4 && msg[2] == "the server is shutting down":
+					o.refused++
+				default:
+					o.end = fmt.Errorf("unexpected message %v", msg)
+				}
+			}
+			close(eof)
+			o.sent = int(sent.Load())
+			out <- o
+		}()
+	}
+	for range conns {
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no answers")
+		}
+	}
+	require.NoError(t, srv.cmd.Process.Signal(sigterm))
+	for range conns {
+		o := <-out
+		t.Logf("sent %d, answered %d sums and %d refusals, then %v", o.sent, o.sums, o.refused, o.end)
+		assert.ErrorIs(t, o.end, io.EOF, "the end of input after the last reply, not a reset")
+	}
+	require.NoError(t, srv.wait(t, 15*time.Second), "stderr: %s", srv.stderr)
+}
+
+// TestVaudit22SessionPipelineAtShutdown: PROTOCOL.md 4, "Going away",
+// steps 1 and 3, on raw sessions that pipeline Arith.Add on their call
+// stream without pause when the example server gets SIGTERM: every
+// request the server read is answered (a sum, or unavailable with "n":
+// true), "$ferry.drained [n]" counts exactly those (the hello included,
+// in the order written), nothing is answered after it, and then the
+// stream ends.
+func TestVaudit22SessionPipelineAtShutdown(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	const conns = 3
+	out := make(chan v22Drain, conns)
+	started := make(chan struct{}, conns)
+	for range conns {
+		go func() { out <- v22PipelineSession(srv.addr, started, 20*time.Second) }()
+	}
+	for range conns {
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no answers")
+		}
+	}
+	require.NoError(t, srv.cmd.Process.Signal(sigterm))
+	for range conns {
+		o := <-out
+		t.Logf("%+v", o)
+		require.NoError(t, o.err)
+		assert.True(t, o.goaway, "$ferry.goaway came")
+		assert.EqualValues(t, 1+o.sums+o.refused, o.drained, "$ferry.drained counts every request read: the hello and each one answered")
+		assert.EqualValues(t, o.drained, o.maxID, "the answered requests are the first n written")
+		assert.Zero(t, o.after, "answers after $ferry.drained")
+	}
+	require.NoError(t, srv.wait(t, 15*time.Second), "stderr: %s", srv.stderr)
+}
+
+// v22Drain is what a raw session pipelining Arith.Add saw of a drain.
+type v22Drain struct {
+	sent, sums, refused int
+	maxID               uint64 // the largest msgid answered
+	goaway              bool
+	drained             int64 // $ferry.drained's n; -1 if none came
+	after               int   // responses after $ferry.drained
+	err                 error
+	frames              []string // the frames other than data and window updates on stream 1, in order
+}
+
+// v22PipelineSession opens a raw session to addr, says hello and writes
+// Arith.Add requests (msgids 2, 3, ...) on its call stream without pause,
+// within the window the server grants, until the stream ends; it signals
+// started once 100 were answered.
+func v22PipelineSession(addr string, started chan<- struct{}, d time.Duration) v22Drain {
+	o := v22Drain{drained: -1}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		o.err = err
+		return o
+	}
+	defer conn.Close()
+	var (
+		wmu    sync.Mutex
+		credit atomic.Int64
+		done   = make(chan struct{})
+		sent   atomic.Int64
+		got    atomic.Int64 // answers read
+	)
+	credit.Store(256<<10 - int64(len(helloFrame)))
+	write := func(b ...[]byte) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		for _, p := range b {
+			if _, err := conn.Write(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if o.err = write(yamuxFrame(1, 1, 1, 0), dataFrame(1, 0, helloFrame)); o.err != nil {
+		return o
+	}
+	go func() { // the writer
+		id := uint32(2)
+		for range 1_000_000 {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			var b []byte
+			for range 64 {
+				b = append(b, request(id, "Arith.Add", []any{id, 1}, map[string]any{})...)
+				id++
+			}
+			// At most 512 requests in flight: more would be charged past
+			// the example server's budget (16 KiB for each call's handler)
+			// and end the session, not the drain under test.
+			if credit.Load() < int64(len(b)) || sent.Load()-got.Load() > 512-64 {
+				id -= 64
+				runtime.Gosched()
+				continue
+			}
+			credit.Add(-int64(len(b)))
+			if write(dataFrame(1, 0, b)) != nil {
+				return
+			}
+			sent.Add(64)
+		}
+	}()
+	defer close(done)
+	r := bufio.NewReaderSize(conn, 1<<20)
+	end := time.Now().Add(d)
+	var in []byte
+	answered := 0
+	for range 10_000_000 {
+		_ = conn.SetReadDeadline(end)
+		var h [12]byte
+		if _, err := io.ReadFull(r, h[:]); err != nil {
+			o.err = fmt.Errorf("before the call stream ended: %w", err)
+			break
+		}
+		typ, flags := h[1], binary.BigEndian.Uint16(h[2:])
+		stream, length := binary.BigEndian.Uint32(h[4:]), binary.BigEndian.Uint32(h[8:])
+		if typ == 2 && flags&1 != 0 {
+			_ = write(yamuxFrame(2, 2, 0, length))
+			o.frames = append(o.frames, fmt.Sprintf("ping %d", length))
+			continue
+		}
+		if typ > 1 || stream != 1 || flags != 0 {
+			o.frames = append(o.frames, fmt.Sprintf("type %d flags %d stream %d length %d after %d answers", typ, flags, stream, length, answered))
+		}
+		if typ == 1 && stream == 1 {
+			credit.Add(int64(length))
+		}
+		if typ == 0 && length > 0 {
+			p := make([]byte, length)
+			if _, err := io.ReadFull(r, p); err != nil {
+				o.err = err
+				break
+			}
+			if stream == 1 {
+				in = append(in, p...)
+				_ = write(yamuxFrame(1, 0, 1, length))
+			}
+		}
+		for len(in) > 0 {
+			br := bytes.NewReader(in)
+			var msg []any
+			if msgpack.NewDecoder(br).Decode(&msg) != nil {
+				break // a message split across frames
+			}
+			in = in[len(in)-br.Len():]
+			switch {
+			case len(msg) >= 3 && msg[0] == int8(2) && msg[1] == "$ferry.goaway":
+				o.goaway = true
+			case len(msg) >= 3 && msg[0] == int8(2) && msg[1] == "$ferry.drained":
+				if ps, ok := msg[2].([]any); ok && len(ps) == 1 {
+					n, _ := toUint(ps[0])
+					o.drained = int64(n)
+				}
+			case len(msg) >= 4 && msg[0] == int8(1):
+				if o.drained >= 0 {
+					o.after++
+				}
+				id, _ := toUint(msg[1])
+				o.maxID = max(o.maxID, id)
+				if id == 1 { // the hello's answer
+					continue
+				}
+				if msg[2] == nil {
+					o.sums++
+				} else if len(msg) == 5 {
+					if ext, _ := msg[4].(map[string]any); ext["n"] == true {
+						o.refused++
+					} else {
+						o.err = fmt.Errorf("refusal without n: %v", msg)
+					}
+				} else {
+					o.err = fmt.Errorf("unexpected answer %v", msg)
+				}
+				got.Add(1)
+				if answered++; answered == 100 {
+					started <- struct{}{}
+				}
+			}
+		}
+		if stream == 1 && flags&(4|8) != 0 { // FIN or RST: the call stream ended
+			break
+		}
+		if typ == 3 && o.drained >= 0 {
+			break
+		}
+	}
+	o.sent = int(sent.Load())
+	return o
+}
