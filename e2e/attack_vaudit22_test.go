@@ -387,3 +387,151 @@ func v22PipelineSession(addr string, started chan<- struct{}, d time.Duration) v
 	o.sent = int(sent.Load())
 	return o
 }
+
+// v22Echo is a request [0, id, "Echo.Echo", [bin], {}] of exactly size
+// bytes, and the bin's length.
+func v22Echo(id uint32, size int) ([]byte, int) {
+	k := size - len(chargeRequest(id, "Echo.Echo", append([]byte{0x91}, mpBin(0, 0)...)))
+	return chargeRequest(id, "Echo.Echo", append([]byte{0x91}, mpBin(k, byte(id))...)), k
+}
+
+// v22BareEcho is a spec-only request [0, id, "Echo.Echo", [bin]] of
+// exactly size bytes, and the bin's length.
+func v22BareEcho(id uint32, size int) ([]byte, int) {
+	req, k := v22Echo(id, size+1) // less the ext, 0x80
+	req = append([]byte{0x94}, req[1:len(req)-1]...)
+	return req, k
+}
+
+// v22Sizes are the size classes of a whole message: 1 KiB, 64 KiB, just
+// under the window a stream starts with (256 KiB) and under the window it
+// is raised to (1 MiB), and the largest message, MaxMessageSize (4 MiB).
+var v22Sizes = []int{1 << 10, 64 << 10, 256<<10 - 1, 1<<20 - 1, docMaxMessage}
+
+// TestAttackVaudit22UnarySizeClasses: PROTOCOL.md 5, "a message larger
+// than MaxMessageSize (4 MiB by default) is rejected as soon as its
+// declared or received size passes the limit" and "close[s] the stream
+// (bare MessagePack-RPC: the connection)", against the example server
+// from raw bytes: Echo.Echo requests of every size class up to exactly
+// 4 MiB come back whole, on a session's call stream and on a bare
+// connection; one byte past, declared (a bin32 header) or received (two
+// bins of 2 MiB), ends that stream or connection without an answer,
+// while a fresh client is served.
+func TestAttackVaudit22UnarySizeClasses(t *testing.T) {
+	needAttacks(t)
+	s := besiege(t)
+	sess := dialCharge(t, s.p.addr)
+	bare := dialRaw(t, s.p.addr)
+	for i, n := range v22Sizes {
+		req, k := v22Echo(uint32(10+i), n)
+		require.Len(t, req, n)
+		r := sess.call(req)
+		require.Nil(t, r.err, "%d bytes on the call stream", n)
+		assert.Equal(t, k, len(r.result.([]byte)), "%d bytes on the call stream", n)
+		req, k = v22BareEcho(uint32(10+i), n)
+		require.Len(t, req, n)
+		bare.write(req)
+		r = parseResponse(t, bare.read())
+		require.Nil(t, r.err, "%d bytes on a bare connection", n)
+		assert.Equal(t, k, len(r.result.([]byte)), "%d bytes on a bare connection", n)
+	}
+
+	// One byte past, declared: the bin's header, whose length takes the
+	// message one byte past the limit (before the ext, the request's last
+	// byte), and one byte of its body.
+	past, _ := v22Echo(30, docMaxMessage+2)
+	head := past[:len(chargeRequest(30, "Echo.Echo", nil))+1+5]
+	t.Run("declared on a call stream", func(t *testing.T) {
+		c := dialCharge(t, s.p.addr)
+		c.send(1, head)
+		start := time.Now()
+		v22Closed(t, c, 1)
+		t.Logf("stream 1 closed %v after the header", time.Since(start).Round(time.Millisecond))
+		v22StillServes(t, c)
+	})
+	t.Run("received on a call stream", func(t *testing.T) {
+		c := dialCharge(t, s.p.addr)
+		// An array of bins of 250 bytes, 4 MiB and 64 KiB of them: no
+		// length declared passes the limit.
+		n := (4<<20 + 64<<10) / 252
+		many := append([]byte{0x91}, mpArray(n)...)
+		for range n {
+			many = append(many, 0xc4, 250)
+			many = append(many, make([]byte, 250)...)
+		}
+		req := chargeRequest(31, "Echo.Echo", many)
+		sent := v22SendUntilClosed(t, c, 1, req)
+		t.Logf("stream 1 closed after %d of the request's %d bytes", sent, len(req))
+		v22StillServes(t, c)
+	})
+	bareHead, _ := v22BareEcho(30, docMaxMessage+1)
+	bareHead = bareHead[:len(head)-1]
+	t.Run("declared on a bare connection", func(t *testing.T) {
+		c := dialRaw(t, s.p.addr)
+		c.write(bareHead)
+		t.Logf("closed %v after the header", c.closedWithin(5*time.Second).Round(time.Millisecond))
+	})
+	t.Run("received on a bare connection", func(t *testing.T) {
+		c := dialRaw(t, s.p.addr)
+		n := (4<<20 + 64<<10) / 252
+		req := append([]byte{0x94, 0x00, 0x1f}, mpStr("Echo.Echo")...)
+		req = append(append(req, 0x91), mpArray(n)...)
+		for range n {
+			req = append(req, 0xc4, 250)
+			req = append(req, make([]byte, 250)...)
+		}
+		go func() { _ = c.writeMay(req) }()
+		took, got := c.discardUntilClosed(10 * time.Second)
+		assert.Zero(t, got, "bytes the server sent before closing")
+		t.Logf("closed after %v", took.Round(time.Millisecond))
+	})
+	s.finish()
+}
+
+// v22Closed waits until the server closes stream id of c, sending nothing
+// on it.
+func v22Closed(t *testing.T, c *chargeSession, id uint32) {
+	t.Helper()
+	for range 10_000 {
+		if c.closed[id] {
+			assert.Empty(t, c.in[id], "what the server sent on stream %d before closing it", id)
+			return
+		}
+		c.frame()
+	}
+	t.Fatalf("stream %d not closed", id)
+}
+
+// v22SendUntilClosed writes b on stream id of c within the window the
+// server grants until the server closes the stream, and returns how many
+// bytes were written.
+func v22SendUntilClosed(t *testing.T, c *chargeSession, id uint32, b []byte) int {
+	t.Helper()
+	sent := 0
+	for range 100_000 {
+		if c.closed[id] {
+			return sent
+		}
+		if len(b) == sent || c.credit[id] <= 0 {
+			c.frame()
+			continue
+		}
+		k := min(int(c.credit[id]), len(b)-sent, 64<<10)
+		c.c.write(yamuxFrame(0, 0, id, uint32(k)), b[sent:sent+k])
+		c.credit[id] -= int64(k)
+		sent += k
+	}
+	t.Fatalf("stream %d not closed", id)
+	return sent
+}
+
+// v22StillServes checks that the session of c still serves: a ping is
+// answered, and a new call stream answers Arith.Add.
+func v22StillServes(t *testing.T, c *chargeSession) {
+	t.Helper()
+	id := c.open()
+	c.send(id, chargeRequest(1, "Arith.Add", []byte{0x92, 0x03, 0x04}))
+	r := parseResponse(t, c.read(id))
+	assert.Nil(t, r.err)
+	assert.EqualValues(t, 7, r.result, "a new call stream on the same session")
+}
