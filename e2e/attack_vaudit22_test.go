@@ -535,3 +535,56 @@ func v22StillServes(t *testing.T, c *chargeSession) {
 	assert.Nil(t, r.err)
 	assert.EqualValues(t, 7, r.result, "a new call stream on the same session")
 }
+
+// TestAttackVaudit22TrickledOpenings: PROTOCOL.md 7, "Each stream a
+// client opens must send its first byte, and a streaming call its whole
+// opening request, within SniffTimeout of the stream's accept, or it is
+// closed": streaming calls whose opening request trickles in a byte a
+// second, never pausing long enough for the partial-message timeout, are
+// closed 10 s after they were opened, without a status, and the session
+// goes on.
+func TestAttackVaudit22TrickledOpenings(t *testing.T) {
+	needAttacks(t)
+	srv := startArith(t, buildArithServer(t))
+	c := dialCharge(t, srv.addr)
+	open := streamOpening("Echo.Chat")
+	ids := []uint32{c.open(), c.open(), c.open()}
+	start := time.Now()
+	for _, id := range ids {
+		c.send(id, open[:1])
+	}
+	closedAt := map[uint32]time.Duration{}
+	for i := 1; i < len(open) && len(closedAt) < len(ids); i++ {
+		for _, id := range ids {
+			if !c.closed[id] {
+				c.c.write(dataFrame(id, 0, open[i:i+1]))
+			}
+		}
+		next := start.Add(time.Duration(i) * time.Second)
+		for time.Now().Before(next) {
+			f, length, err := gapFrame(c.c, time.Until(next))
+			if isTimeout(err) {
+				break
+			}
+			require.NoError(t, err)
+			if f.typ == 2 && f.flags&1 != 0 {
+				c.c.write(yamuxFrame(2, 2, 0, length))
+			}
+			if f.flags&(4|8) != 0 && closedAt[f.stream] == 0 {
+				c.closed[f.stream] = true
+				closedAt[f.stream] = time.Since(start)
+			}
+			if f.typ == 1 {
+				c.credit[f.stream] += int64(length)
+			}
+			c.in[f.stream] = append(c.in[f.stream], f.data...)
+		}
+	}
+	t.Logf("opening of %d bytes; closed at %v", len(open), closedAt)
+	require.Len(t, closedAt, len(ids), "every trickled stream closed")
+	for _, id := range ids {
+		assert.Less(t, closedAt[id], 11500*time.Millisecond, "stream %d closed within SniffTimeout of its accept", id)
+		assert.Empty(t, c.in[id], "stream %d: nothing before the close", id)
+	}
+	v22StillServes(t, c)
+}
