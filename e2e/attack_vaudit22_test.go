@@ -588,3 +588,42 @@ func TestAttackVaudit22TrickledOpenings(t *testing.T) {
 	}
 	v22StillServes(t, c)
 }
+
+// TestVaudit22OpeningWindow: PROTOCOL.md 8, "each stream starts at
+// yamux's 256 KiB; ... an opener may send 256 KiB before the accept
+// arrives and 1 MiB outstanding after", against the example server from
+// raw frames: a stream opened by a data frame of exactly 256 KiB (an
+// Echo.Echo request) is answered, and one more byte in it ends the
+// session; after the accept, a frame of exactly 1 MiB is taken whole.
+func TestVaudit22OpeningWindow(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	c := dialCharge(t, srv.addr)
+	req, k := v22Echo(7, 256<<10)
+	id := c.next
+	c.next += 2
+	c.c.write(dataFrame(id, 1, req)) // SYN and the whole request in one frame
+	c.credit[id] = 256<<10 - int64(len(req))
+	r := parseResponse(t, c.read(id))
+	require.Nil(t, r.err)
+	assert.Len(t, r.result, k, "256 KiB in the frame that opens the stream")
+
+	// After the accept (read above), 1 MiB in one frame.
+	id = c.open()
+	for c.credit[id] < 1<<20 {
+		c.frame()
+	}
+	req, k = v22Echo(8, 1<<20)
+	c.c.write(dataFrame(id, 0, req))
+	c.credit[id] -= int64(len(req))
+	r = parseResponse(t, c.read(id))
+	require.Nil(t, r.err)
+	assert.Len(t, r.result, k, "1 MiB outstanding after the accept")
+
+	req, _ = v22Echo(9, 256<<10+1)
+	_ = c.c.writeMay(dataFrame(c.next, 1, req))
+	_ = c.c.writeMay(yamuxFrame(2, 1, 0, 77))
+	assert.False(t, readPingAck(t, c.c, 77), "a byte past 256 KiB before the accept ends the session")
+	c.c.discardUntilClosed(5 * time.Second)
+	took, err := probeAdd(srv.addr)
+	require.NoError(t, err, "a fresh client after %v", took)
+}
