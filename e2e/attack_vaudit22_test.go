@@ -627,3 +627,53 @@ func TestVaudit22OpeningWindow(t *testing.T) {
 	took, err := probeAdd(srv.addr)
 	require.NoError(t, err, "a fresh client after %v", took)
 }
+
+// TestAttackVaudit22PartialStalls: PROTOCOL.md 5, "A peer that holds part
+// of a message without sending more of it for PartialMessageTimeout
+// (10 s) has that stream (bare: the connection) closed", against the
+// example server: Echo.Echo requests of every size class, each missing
+// its last byte, on call streams of one session and on bare connections.
+// Each stream and connection is closed about 10 s after its last byte,
+// without an answer; the session goes on serving, and so does the server.
+func TestAttackVaudit22PartialStalls(t *testing.T) {
+	needAttacks(t)
+	s := besiege(t)
+	c := dialCharge(t, s.p.addr)
+	sent := map[uint32]time.Time{}
+	size := map[uint32]int{}
+	for _, n := range v22Sizes {
+		id := c.open()
+		req, _ := v22Echo(1, n)
+		c.send(id, req[:n-1])
+		sent[id], size[id] = time.Now(), n
+	}
+	bares := make([]chan time.Duration, len(v22Sizes))
+	for i, n := range v22Sizes {
+		bares[i] = make(chan time.Duration, 1)
+		b := dialRaw(t, s.p.addr)
+		req, _ := v22BareEcho(1, n)
+		go func() {
+			if b.writeMay(req[:n-1]) != nil {
+				bares[i] <- -1
+				return
+			}
+			took, _ := b.discardUntilClosed(20 * time.Second)
+			bares[i] <- took
+		}()
+	}
+	for id := range sent {
+		v22Closed(t, c, id)
+		took := time.Since(sent[id])
+		t.Logf("call stream with %d of %d bytes closed %v after its last byte", size[id]-1, size[id], took.Round(time.Millisecond))
+		assert.Greater(t, took, 9*time.Second, "%d bytes", size[id])
+		assert.Less(t, took, 13*time.Second, "%d bytes", size[id])
+	}
+	v22StillServes(t, c)
+	for i, ch := range bares {
+		took := <-ch
+		t.Logf("bare connection with %d of %d bytes closed %v after its last byte", v22Sizes[i]-1, v22Sizes[i], took.Round(time.Millisecond))
+		assert.Greater(t, took, 9*time.Second, "%d bytes", v22Sizes[i])
+		assert.Less(t, took, 13*time.Second, "%d bytes", v22Sizes[i])
+	}
+	s.finish()
+}
