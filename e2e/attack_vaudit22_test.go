@@ -677,3 +677,47 @@ func TestAttackVaudit22PartialStalls(t *testing.T) {
 	}
 	s.finish()
 }
+
+// TestAttackVaudit22Keepalive: PROTOCOL.md 8, "keepalive every 15 s,
+// write timeout 10 s (a dead peer is noticed within about 25 s)", against
+// the example server: a raw session that reads everything but never
+// answers a ping is closed about 25 s after its hello; one that answers
+// them is still served after 30 s of silence (no idle timeout ends it).
+func TestAttackVaudit22Keepalive(t *testing.T) {
+	needAttacks(t)
+	srv := startArith(t, buildArithServer(t))
+	deaf := helloRaw(t, srv.addr)
+	start := time.Now()
+	live := dialCharge(t, srv.addr)
+	deadAfter := make(chan time.Duration, 1)
+	pings := make(chan int, 1)
+	go func() {
+		n := 0
+		for range 1000 {
+			f, _, err := gapFrame(deaf, 40*time.Second)
+			if err != nil {
+				break
+			}
+			if f.typ == 2 && f.flags&1 != 0 {
+				n++
+			}
+		}
+		pings <- n
+		deadAfter <- time.Since(start)
+	}()
+	// The live session answers pings (chargeSession.frame does) until 30 s
+	// have passed.
+	for time.Since(start) < 30*time.Second {
+		_, length, err := gapFrame(live.c, 31*time.Second-time.Since(start))
+		if isTimeout(err) {
+			break
+		}
+		require.NoError(t, err, "the live session")
+		live.c.write(yamuxFrame(2, 2, 0, length)) // every frame from an idle server is a ping
+	}
+	took := <-deadAfter
+	t.Logf("the session that answers no ping was closed after %v, having got %d pings", took.Round(time.Millisecond), <-pings)
+	assert.Greater(t, took, 20*time.Second)
+	assert.Less(t, took, 28*time.Second)
+	v22StillServes(t, live)
+}
