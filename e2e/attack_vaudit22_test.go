@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -720,4 +721,144 @@ func TestAttackVaudit22Keepalive(t *testing.T) {
 	assert.Greater(t, took, 20*time.Second)
 	assert.Less(t, took, 28*time.Second)
 	v22StillServes(t, live)
+}
+
+// TestVaudit22DrainSkipsPartialRequests: PROTOCOL.md 4, "Going away",
+// step 3 ("a request that has only partly arrived is not read, nor waited
+// for") and the bare peer's end, against the example server stopped with
+// SIGTERM while raw peers hold Echo.Echo requests of 1 KiB and of 4 MiB
+// one byte short: each session gets $ferry.drained [2] (the hello and one
+// answered call), each bare connection its end with no answer, and the
+// process exits 0 well before the partial-message timeout (10 s).
+func TestVaudit22DrainSkipsPartialRequests(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	var sessions []*chargeSession
+	var bares []*rawConn
+	for _, n := range []int{1 << 10, docMaxMessage} {
+		c := dialCharge(t, srv.addr)
+		r := c.call(chargeRequest(2, "Arith.Add", []byte{0x92, 0x03, 0x04}))
+		require.EqualValues(t, 7, r.result)
+		req, _ := v22Echo(3, n)
+		c.send(1, req[:n-1])
+		sessions = append(sessions, c)
+
+		b := dialRaw(t, srv.addr)
+		require.EqualValues(t, 7, b.call(request(2, "Arith.Add", []any{3, 4})).result)
+		req, _ = v22BareEcho(3, n)
+		b.write(req[:n-1])
+		bares = append(bares, b)
+	}
+	// Whatever is still in flight has arrived once a call behind it on
+	// another connection is answered; the partial requests are being held.
+	_, err := probeAdd(srv.addr)
+	require.NoError(t, err)
+	start := time.Now()
+	require.NoError(t, srv.cmd.Process.Signal(sigterm))
+	type drained struct {
+		msgs  [][]any
+		ended bool
+		err   error
+		at    time.Duration
+	}
+	seen := make([]chan drained, len(sessions))
+	for i, c := range sessions {
+		seen[i] = make(chan drained, 1)
+		go func() {
+			msgs, ended, err := v22Drained(c)
+			seen[i] <- drained{msgs, ended, err, time.Since(start)}
+		}()
+	}
+	for i, ch := range seen {
+		d := <-ch
+		require.NoError(t, d.err, "session %d", i)
+		msgs, ended := d.msgs, d.ended
+		require.NotEmpty(t, msgs, "session %d", i)
+		assert.Equal(t, "$ferry.goaway", msgs[0][1], "session %d", i)
+		last := msgs[len(msgs)-1]
+		assert.Equal(t, []any{int8(2), "$ferry.drained", []any{int8(2)}}, last, "session %d: the hello and the call answered", i)
+		assert.True(t, ended, "session %d: the call stream ended", i)
+		t.Logf("session %d: %v, ended %v after SIGTERM", i, msgs, d.at.Round(time.Millisecond))
+	}
+	for i, b := range bares {
+		took, n := b.discardUntilClosed(10 * time.Second)
+		assert.Zero(t, n, "bare %d: no answer to the partial request", i)
+		t.Logf("bare %d: closed %v after SIGTERM", i, took.Round(time.Millisecond))
+	}
+	require.NoError(t, srv.wait(t, 15*time.Second), "stderr: %s", srv.stderr)
+	took := time.Since(start)
+	t.Logf("exited %v after SIGTERM", took.Round(time.Millisecond))
+	assert.Less(t, took, 5*time.Second, "the drain waited for the partial requests")
+}
+
+// v22Drained reads what the server sends on c's call stream until it
+// ends (a FIN or RST, or the connection's end), answering pings and
+// tolerating the session's go-away, and returns the messages, whether the
+// stream ended by a FIN or RST, and a read's error other than the end.
+func v22Drained(c *chargeSession) ([][]any, bool, error) {
+	var in []byte
+	for range 100_000 {
+		f, length, err := gapFrame(c.c, 20*time.Second)
+		if err != nil {
+			if isTimeout(err) {
+				return v22Split(in), false, err
+			}
+			return v22Split(in), false, nil
+		}
+		switch {
+		case f.typ == 2 && f.flags&1 != 0:
+			if err := c.c.writeMay(yamuxFrame(2, 2, 0, length)); err != nil {
+				return v22Split(in), false, err
+			}
+		case f.stream == 1:
+			in = append(in, f.data...)
+			if f.flags&(4|8) != 0 {
+				return v22Split(in), true, nil
+			}
+		}
+	}
+	return v22Split(in), false, errors.New("the call stream did not end within 100,000 frames")
+}
+
+// v22Split decodes the whole messages at the start of b.
+func v22Split(b []byte) [][]any {
+	var out [][]any
+	d := msgpack.NewDecoder(bytes.NewReader(b))
+	for range 10_000 {
+		var m []any
+		if d.Decode(&m) != nil {
+			return out
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestVaudit22DeafPeerHoldsNoOtherDrain: PROTOCOL.md 4, "Going away": the
+// server "drains each connection in this order", and server.Shutdown's
+// own rule, "a stalled peer must not hold the others' drain". Against
+// the example server stopped with SIGTERM while one raw session reads
+// nothing at all (it answers no ping), another session that answers its
+// ping at once must get its $ferry.drained and the end of its call stream
+// at once, and a bare connection its end. Before, every connection waited
+// for the deaf one's ping to time out (10 s, the example's whole -grace):
+// $ferry.drained came 10 s after SIGTERM.
+func TestVaudit22DeafPeerHoldsNoOtherDrain(t *testing.T) {
+	srv := startArith(t, buildArithServer(t))
+	live := dialCharge(t, srv.addr)
+	_ = dialCharge(t, srv.addr) // deaf: reads nothing after its hello
+	bare := dialRaw(t, srv.addr)
+	require.EqualValues(t, 7, bare.call(request(2, "Arith.Add", []any{3, 4})).result)
+	start := time.Now()
+	require.NoError(t, srv.cmd.Process.Signal(sigterm))
+	msgs, ended, err := v22Drained(live)
+	took := time.Since(start)
+	require.NoError(t, err)
+	t.Logf("the live session: %v, its call stream ended %v after SIGTERM", msgs, took.Round(time.Millisecond))
+	assert.True(t, ended, "the live session's call stream ended")
+	assert.Equal(t, []any{int8(2), "$ferry.drained", []any{int8(1)}}, msgs[len(msgs)-1])
+	assert.Less(t, took, 3*time.Second, "the live session's drain waited for the deaf one")
+	took, _ = bare.discardUntilClosed(15 * time.Second)
+	t.Logf("the bare connection ended %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	_ = srv.wait(t, 15*time.Second)
+	t.Logf("the server exited %v after SIGTERM; stderr: %s", time.Since(start).Round(time.Millisecond), srv.stderr)
 }
