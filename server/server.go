@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferryrpc/ferry"
@@ -423,46 +424,29 @@ func (s *Server) quietest(ip string, sameIP bool) *netConn {
 // Shutdown does not wait for it until ctx ends; pubsub's broker does.
 func (s *Server) Shutdown(ctx context.Context) error {
 	conns := s.beginClose()
-	// A go-away waits for the session's send loop: a stalled peer must
-	// not hold the others' drain, nor the deadline in ctx.
-	var drains sync.WaitGroup
+	// Every connection closes once no handler runs on any of them and its
+	// own peer has seen the go-away: a stalled peer (a go-away waits for
+	// the session's send loop, and the ping after it for the peer's
+	// answer) must not hold the others' drain, nor the deadline in ctx.
+	b := &quietBarrier{all: make(chan struct{})}
+	b.left.Store(int64(len(conns)))
+	errs := make(chan error, len(conns))
 	for _, c := range conns {
-		drains.Add(1)
-		go func() {
-			defer drains.Done()
-			c.drain()
-		}()
+		go func() { errs <- s.shutdownConn(ctx, c, b) }()
 	}
 	var err error
-	for _, c := range conns {
-		if err = c.waitIdle(ctx); err != nil {
-			break
+	for range conns {
+		if e := <-errs; err == nil {
+			err = e
 		}
 	}
-	// Idle: close gracefully, flushing the last replies within closeGrace,
-	// but not past ctx's deadline by more than forceGrace. Forced: cancel
-	// everything and close within forceGrace.
-	grace := forceGrace
-	if err == nil {
-		grace = closeGrace
-		if dl, ok := ctx.Deadline(); ok {
-			grace = min(grace, max(time.Until(dl), forceGrace))
-		}
-	}
-	end := time.Now().Add(grace)
-	if err != nil {
-		end = forcedEnd(ctx)
-		s.cancel() // every handler's context, at once
-	}
-	closeAll(conns, end)
-	drains.Wait() // the sessions are closed: go-aways return at once
 	exited := make(chan struct{})
 	go func() {
 		s.wg.Wait()
 		close(exited)
 	}()
 	// Handlers that ignore their context keep their goroutines: wait for
-	// them only until ctx ends, then until end.
+	// them only until ctx ends, then for at most forceGrace.
 	if err == nil {
 		select {
 		case <-exited:
@@ -471,7 +455,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		timer := time.NewTimer(time.Until(end))
+		timer := time.NewTimer(time.Until(forcedEnd(ctx)))
 		select {
 		case <-exited:
 		case <-timer.C:
@@ -479,6 +463,60 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		timer.Stop()
 	}
 	s.cancel()
+	return err
+}
+
+// quietBarrier is passed once every connection being shut down has no
+// handler running.
+type quietBarrier struct {
+	left atomic.Int64  // connections not quiet yet
+	all  chan struct{} // closed when left reaches 0
+}
+
+// quiet counts one connection in.
+func (b *quietBarrier) quiet() {
+	if b.left.Add(-1) == 0 {
+		close(b.all)
+	}
+}
+
+// shutdownConn drains c and closes it once no handler runs on any
+// connection (b) and c is idle: its peer has seen the go-away, and no
+// handler started meanwhile runs. It closes c gracefully, flushing its
+// last replies within closeGrace but not past ctx's deadline by more than
+// forceGrace. If ctx ends first, it cancels every handler's context,
+// closes c within forceGrace and returns ctx's error.
+func (s *Server) shutdownConn(ctx context.Context, c *netConn, b *quietBarrier) error {
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		c.drain()
+	}()
+	err := c.waitRunning(ctx)
+	b.quiet()
+	if err == nil {
+		select {
+		case <-b.all:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err == nil {
+		err = c.waitIdle(ctx)
+	}
+	var end time.Time
+	if err == nil {
+		grace := closeGrace
+		if dl, ok := ctx.Deadline(); ok {
+			grace = min(grace, max(time.Until(dl), forceGrace))
+		}
+		end = time.Now().Add(grace)
+	} else {
+		end = forcedEnd(ctx)
+		s.cancel() // every handler's context, at once
+	}
+	c.close(end)
+	<-drained // the session is closed: its go-away returns at once
 	return err
 }
 

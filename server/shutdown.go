@@ -83,20 +83,8 @@ func (c *netConn) waitIdle(ctx context.Context) error {
 	}
 	for range 1000 {
 		c.drainBacklog()
-		if err := c.waitSettled(ctx); err != nil {
+		if err := c.waitRunning(ctx); err != nil {
 			return err
-		}
-		for _, e := range c.snapshot() {
-			if err := e.WaitHandlers(ctx); err != nil {
-				return err
-			}
-		}
-		done := make(chan struct{})
-		go func() { c.streamHandlers.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return ctx.Err()
 		}
 		c.mu.Lock()
 		idle := c.unsettled == 0
@@ -106,6 +94,28 @@ func (c *netConn) waitIdle(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// waitRunning waits, until ctx ends, until no session stream is being
+// set up and no handler runs on c, whether or not its peer has seen the
+// go-away yet.
+func (c *netConn) waitRunning(ctx context.Context) error {
+	if err := c.waitSettled(ctx); err != nil {
+		return err
+	}
+	for _, e := range c.snapshot() {
+		if err := e.WaitHandlers(ctx); err != nil {
+			return err
+		}
+	}
+	done := make(chan struct{})
+	go func() { c.streamHandlers.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // waitSettled waits until no session stream is being set up, or ctx ends.
