@@ -419,6 +419,11 @@ func (s *Server) quietest(ip string, sameIP bool) *netConn {
 // and their replies are dropped. Otherwise Shutdown returns nil once every
 // goroutine the server started has exited.
 //
+// A peer that does not acknowledge the go-away (it answers no ping)
+// holds up its own connection only, until ctx ends: that connection is
+// then closed within the same 100 ms, and, no handler running on it, it
+// is no cause for an error (no call was cut off).
+//
 // A handler that would otherwise run until its caller ends it (a
 // subscription, a watch) should watch ShuttingDown and return, so that
 // Shutdown does not wait for it until ctx ends; pubsub's broker does.
@@ -451,16 +456,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		select {
 		case <-exited:
 		case <-ctx.Done():
-			err = ctx.Err()
+			// A connection closed because its peer did not acknowledge
+			// the go-away (shutdownConn) ends within forceGrace after ctx.
+			if !waitUntil(exited, forcedEnd(ctx)) {
+				err = ctx.Err()
+			}
 		}
-	}
-	if err != nil {
-		timer := time.NewTimer(time.Until(forcedEnd(ctx)))
-		select {
-		case <-exited:
-		case <-timer.C:
-		}
-		timer.Stop()
+	} else {
+		waitUntil(exited, forcedEnd(ctx))
 	}
 	s.cancel()
 	return err
@@ -501,23 +504,46 @@ func (s *Server) shutdownConn(ctx context.Context, c *netConn, b *quietBarrier) 
 			err = ctx.Err()
 		}
 	}
+	unacked := false
 	if err == nil {
 		err = c.waitIdle(ctx)
+		// ctx ended while c's peer had not acknowledged the go-away (it
+		// answers no ping, or sends no $ferry.settled) and no handler
+		// runs on c: no call is cut off, so this is no failure of
+		// Shutdown's. c closes within forceGrace, answering what it read.
+		unacked = err != nil && !c.handling()
 	}
 	var end time.Time
-	if err == nil {
+	switch {
+	case unacked:
+		// Closed by half of forceGrace before Shutdown stops waiting for
+		// the server's goroutines, so that c's have exited by then.
+		end, err = forcedEnd(ctx).Add(-forceGrace/2), nil
+	case err == nil:
 		grace := closeGrace
 		if dl, ok := ctx.Deadline(); ok {
 			grace = min(grace, max(time.Until(dl), forceGrace))
 		}
 		end = time.Now().Add(grace)
-	} else {
+	default:
 		end = forcedEnd(ctx)
 		s.cancel() // every handler's context, at once
 	}
 	c.close(end)
 	<-drained // the session is closed: its go-away returns at once
 	return err
+}
+
+// waitUntil waits for done until end, and reports whether it came.
+func waitUntil(done <-chan struct{}, end time.Time) bool {
+	timer := time.NewTimer(time.Until(end))
+	defer timer.Stop()
+	select {
+	case <-done:
+		return true
+	case <-timer.C:
+		return false
+	}
 }
 
 // forceGrace is how long Shutdown, once its ctx ended, spends answering

@@ -118,6 +118,19 @@ func (c *netConn) waitRunning(ctx context.Context) error {
 	}
 }
 
+// handling reports whether a handler (unary or streaming) runs on c.
+func (c *netConn) handling() bool {
+	if c.streamCalls.Load() > 0 {
+		return true
+	}
+	for _, e := range c.snapshot() {
+		if e.Running() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // waitSettled waits until no session stream is being set up, or ctx ends.
 func (c *netConn) waitSettled(ctx context.Context) error {
 	c.mu.Lock()
