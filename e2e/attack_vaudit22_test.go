@@ -546,6 +546,9 @@ func v22StillServes(t *testing.T, c *chargeSession) {
 // goes on.
 func TestAttackVaudit22TrickledOpenings(t *testing.T) {
 	needAttacks(t)
+	// Mostly waiting for the server's timeouts: run beside the other
+	// waiting tests, after the attacks that load the machine.
+	t.Parallel()
 	srv := startArith(t, buildArithServer(t))
 	c := dialCharge(t, srv.addr)
 	open := streamOpening("Echo.Chat")
@@ -638,6 +641,9 @@ func TestVaudit22OpeningWindow(t *testing.T) {
 // without an answer; the session goes on serving, and so does the server.
 func TestAttackVaudit22PartialStalls(t *testing.T) {
 	needAttacks(t)
+	// Mostly waiting for the server's timeouts: run beside the other
+	// waiting tests, after the attacks that load the machine.
+	t.Parallel()
 	s := besiege(t)
 	c := dialCharge(t, s.p.addr)
 	sent := map[uint32]time.Time{}
@@ -686,6 +692,9 @@ func TestAttackVaudit22PartialStalls(t *testing.T) {
 // them is still served after 30 s of silence (no idle timeout ends it).
 func TestAttackVaudit22Keepalive(t *testing.T) {
 	needAttacks(t)
+	// Mostly waiting for the server's timeouts: run beside the other
+	// waiting tests, after the attacks that load the machine.
+	t.Parallel()
 	srv := startArith(t, buildArithServer(t))
 	deaf := helloRaw(t, srv.addr)
 	start := time.Now()
