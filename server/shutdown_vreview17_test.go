@@ -1,0 +1,49 @@
+package server_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ferryrpc/ferry/internal/ferrytest"
+	"github.com/ferryrpc/ferry/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestVreview17CanceledShutdownBounded checks Shutdown's "returns at most
+// 100 ms after ctx ends, whatever the handlers do" with a ctx that has no
+// deadline, canceled while a handler that ignores its context runs: the
+// 100 ms count from the cancel, not from when the connection was closed.
+func TestVreview17CanceledShutdownBounded(t *testing.T) {
+	s := server.New()
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	require.NoError(t, server.Handle(s, "V17.Stuck", func(ctx context.Context, _ *struct{}) (*bool, error) {
+		started <- struct{}{}
+		<-release // ignores ctx
+		return new(bool), nil
+	}))
+	c, _ := ferrytest.ServeAndDial(t, s)
+	t.Cleanup(func() { close(release) }) // before the server's Close
+	go func() { _ = c.Call(context.Background(), "V17.Stuck", struct{}{}, new(bool)) }()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler did not start")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	canceled := make(chan time.Time, 1)
+	timer := time.AfterFunc(200*time.Millisecond, func() {
+		canceled <- time.Now()
+		cancel()
+	})
+	defer timer.Stop()
+	err := s.Shutdown(ctx)
+	returned := time.Now()
+	require.ErrorIs(t, err, context.Canceled)
+	took := returned.Sub(<-canceled)
+	t.Logf("Shutdown returned %v after its ctx was canceled", took)
+	// 100 ms, and 20 ms for the race detector on a loaded machine.
+	assert.Less(t, took, 120*time.Millisecond)
+}
