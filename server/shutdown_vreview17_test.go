@@ -47,3 +47,47 @@ func TestVreview17CanceledShutdownBounded(t *testing.T) {
 	// 100 ms, and 20 ms for the race detector on a loaded machine.
 	assert.Less(t, took, 120*time.Millisecond)
 }
+
+// TestVreview17ShutdownTwiceAtOnce: two Shutdowns at once (a second
+// signal, a supervisor and main both stopping the server) both end, the
+// second's like the first's, without a panic.
+func TestVreview17ShutdownTwiceAtOnce(t *testing.T) {
+	s := server.New()
+	started := make(chan struct{}, 1)
+	require.NoError(t, server.Handle(s, "V17.Short", func(ctx context.Context, _ *struct{}) (*bool, error) {
+		started <- struct{}{}
+		select {
+		case <-server.ShuttingDown(ctx):
+		case <-ctx.Done():
+		}
+		return new(bool), nil
+	}))
+	c, _ := ferrytest.ServeAndDial(t, s)
+	called := make(chan error, 1)
+	go func() { called <- c.Call(context.Background(), "V17.Short", struct{}{}, new(bool)) }()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler did not start")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- s.Shutdown(ctx) }()
+	}
+	for range 2 {
+		select {
+		case err := <-errs:
+			assert.NoError(t, err)
+		case <-time.After(15 * time.Second):
+			t.Fatal("Shutdown did not return")
+		}
+	}
+	select {
+	case err := <-called:
+		assert.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call did not end")
+	}
+}
