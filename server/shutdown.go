@@ -110,6 +110,14 @@ func (c *netConn) waitRunning(ctx context.Context) error {
 	if err := c.waitSettled(ctx); err != nil {
 		return err
 	}
+	return c.waitHandlers(ctx)
+}
+
+// waitHandlers waits, until ctx ends, until no handler runs on c. A
+// stream being set up is not waited for: until c's peer has seen the
+// go-away, its setup may be part of a message that never ends (waitIdle
+// waits for setups once drain cut them).
+func (c *netConn) waitHandlers(ctx context.Context) error {
 	for _, e := range c.snapshot() {
 		if err := e.WaitHandlers(ctx); err != nil {
 			return err
