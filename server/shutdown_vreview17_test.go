@@ -91,3 +91,45 @@ func TestVreview17ShutdownTwiceAtOnce(t *testing.T) {
 		t.Fatal("the call did not end")
 	}
 }
+
+// TestVreview17CloseDuringShutdown: Close while Shutdown waits for a
+// handler (that honours its context) ends both at once: Close cancels the
+// handler, and Shutdown returns without waiting for its ctx.
+func TestVreview17CloseDuringShutdown(t *testing.T) {
+	s := server.New()
+	started := make(chan struct{}, 1)
+	require.NoError(t, server.Handle(s, "V17.Wait", func(ctx context.Context, _ *struct{}) (*bool, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}))
+	c, _ := ferrytest.ServeAndDial(t, s)
+	c2, _ := ferrytest.ServeAndDial(t, s) // a second, idle connection
+	_ = c2.Call(context.Background(), "V17.Nothing", struct{}{}, nil) // connected (unknown method)
+	called := make(chan error, 1)
+	go func() { called <- c.Call(context.Background(), "V17.Wait", struct{}{}, new(bool)) }()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler did not start")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(ctx) }()
+	start := time.Now()
+	require.NoError(t, s.Close())
+	select {
+	case err := <-shut:
+		t.Logf("Shutdown returned %v %v after Close began", err, time.Since(start))
+		assert.Less(t, time.Since(start), 5*time.Second)
+	case <-time.After(15 * time.Second):
+		t.Fatal("Shutdown did not return after Close")
+	}
+	select {
+	case err := <-called:
+		assert.Error(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call did not end")
+	}
+}
