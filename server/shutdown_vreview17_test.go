@@ -104,7 +104,7 @@ func TestVreview17CloseDuringShutdown(t *testing.T) {
 		return nil, ctx.Err()
 	}))
 	c, _ := ferrytest.ServeAndDial(t, s)
-	c2, _ := ferrytest.ServeAndDial(t, s) // a second, idle connection
+	c2, _ := ferrytest.ServeAndDial(t, s)                             // a second, idle connection
 	_ = c2.Call(context.Background(), "V17.Nothing", struct{}{}, nil) // connected (unknown method)
 	called := make(chan error, 1)
 	go func() { called <- c.Call(context.Background(), "V17.Wait", struct{}{}, new(bool)) }()
