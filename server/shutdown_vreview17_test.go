@@ -44,8 +44,10 @@ func TestVreview17CanceledShutdownBounded(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	took := returned.Sub(<-canceled)
 	t.Logf("Shutdown returned %v after its ctx was canceled", took)
-	// 100 ms, and 20 ms for the race detector on a loaded machine.
-	assert.Less(t, took, 120*time.Millisecond)
+	// 100 ms, and 30 ms for the race detector on a loaded machine: counted
+	// anew after the connection closed (its handlers waited for half of
+	// the 90 ms), they made at least 135 ms.
+	assert.Less(t, took, 130*time.Millisecond)
 }
 
 // TestVreview17ShutdownTwiceAtOnce: two Shutdowns at once (a second
