@@ -71,6 +71,7 @@ type netConn struct {
 	opener         *stream.Dialer // the streams the server opens to the client (peerstream.go)
 	opened         sync.WaitGroup // closes of those streams, abandoned
 	draining       bool
+	drainStarted   bool // drain ran: it closes drained, once
 	closed         bool
 	streams        sync.WaitGroup // goroutines per stream and hook
 	streamHandlers sync.WaitGroup // running streaming handlers

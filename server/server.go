@@ -435,9 +435,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// answer) must not hold the others' drain, nor the deadline in ctx.
 	b := &quietBarrier{all: make(chan struct{})}
 	b.left.Store(int64(len(conns)))
+	forced := &forcedAt{ctx: ctx}
 	errs := make(chan error, len(conns))
 	for _, c := range conns {
-		go func() { errs <- s.shutdownConn(ctx, c, b) }()
+		go func() { errs <- s.shutdownConn(ctx, c, b, forced) }()
 	}
 	var err error
 	for range conns {
@@ -458,12 +459,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			// A connection closed because its peer did not acknowledge
 			// the go-away (shutdownConn) ends within forceGrace after ctx.
-			if !waitUntil(exited, forcedEnd(ctx)) {
+			if !waitUntil(exited, forced.end()) {
 				err = ctx.Err()
 			}
 		}
 	} else {
-		waitUntil(exited, forcedEnd(ctx))
+		waitUntil(exited, forced.end())
 	}
 	s.cancel()
 	return err
@@ -488,14 +489,17 @@ func (b *quietBarrier) quiet() {
 // handler started meanwhile runs. It closes c gracefully, flushing its
 // last replies within closeGrace but not past ctx's deadline by more than
 // forceGrace. If ctx ends first, it cancels every handler's context,
-// closes c within forceGrace and returns ctx's error.
-func (s *Server) shutdownConn(ctx context.Context, c *netConn, b *quietBarrier) error {
+// closes c by forced.end() and returns ctx's error.
+func (s *Server) shutdownConn(ctx context.Context, c *netConn, b *quietBarrier, forced *forcedAt) error {
 	drained := make(chan struct{})
 	go func() {
 		defer close(drained)
 		c.drain()
 	}()
-	err := c.waitRunning(ctx)
+	// Not waitRunning: a deaf peer's partial stream opening, cut only once
+	// its peer has seen the go-away, would hold every connection's close
+	// until ctx ends (TestVreview17DeafPartialOpeningHoldsNoOtherDrain).
+	err := c.waitHandlers(ctx)
 	b.quiet()
 	if err == nil {
 		select {
@@ -518,7 +522,7 @@ func (s *Server) shutdownConn(ctx context.Context, c *netConn, b *quietBarrier) 
 	case unacked:
 		// Closed by half of forceGrace before Shutdown stops waiting for
 		// the server's goroutines, so that c's have exited by then.
-		end, err = forcedEnd(ctx).Add(-forceGrace/2), nil
+		end, err = forced.end().Add(-forceGrace/2), nil
 	case err == nil:
 		grace := closeGrace
 		if dl, ok := ctx.Deadline(); ok {
@@ -526,7 +530,7 @@ func (s *Server) shutdownConn(ctx context.Context, c *netConn, b *quietBarrier) 
 		}
 		end = time.Now().Add(grace)
 	default:
-		end = forcedEnd(ctx)
+		end = forced.end()
 		s.cancel() // every handler's context, at once
 	}
 	c.close(end)
@@ -565,6 +569,23 @@ func forcedEnd(ctx context.Context) time.Time {
 		from = dl
 	}
 	return from.Add(forceGrace - returnSlack)
+}
+
+// forcedAt is forcedEnd for one Shutdown, fixed the first time it is
+// asked for, once ctx ended: each connection and Shutdown itself then
+// count forceGrace from the same moment. Counted anew after a connection
+// closed, from a ctx without a deadline, it made Shutdown return 135 ms
+// after the cancel (TestVreview17CanceledShutdownBounded).
+type forcedAt struct {
+	ctx  context.Context
+	once sync.Once
+	at   time.Time
+}
+
+// end returns forcedEnd(ctx) as of its first call; ctx has ended.
+func (f *forcedAt) end() time.Time {
+	f.once.Do(func() { f.at = forcedEnd(f.ctx) })
+	return f.at
 }
 
 // Close closes every listener and connection at once; running handlers see

@@ -16,13 +16,20 @@ import (
 // promised it in its hello, once its $ferry.settled arrived (within the
 // write timeout), so that every stream the client opened before then has
 // reached the server: accepted, or reset by yamux as refused. Then the
-// streams still being set up are refused (cutSetup).
+// streams still being set up are refused (cutSetup). A second drain (two
+// Shutdowns at once) waits for the first.
 func (c *netConn) drain() {
 	c.mu.Lock()
 	c.draining = true
 	sess := c.sess
 	done := c.drainDone()
+	again := c.drainStarted
+	c.drainStarted = true
 	c.mu.Unlock()
+	if again { // another Shutdown drains c: done is closed once, by it
+		<-done
+		return
+	}
 	defer close(done)
 	defer c.cutSetup() // the client has seen the go-away: a partial opening is no call
 	c.drainEngines(c.s.opts.cfg.WriteTimeout)
@@ -103,6 +110,14 @@ func (c *netConn) waitRunning(ctx context.Context) error {
 	if err := c.waitSettled(ctx); err != nil {
 		return err
 	}
+	return c.waitHandlers(ctx)
+}
+
+// waitHandlers waits, until ctx ends, until no handler runs on c. A
+// stream being set up is not waited for: until c's peer has seen the
+// go-away, its setup may be part of a message that never ends (waitIdle
+// waits for setups once drain cut them).
+func (c *netConn) waitHandlers(ctx context.Context) error {
 	for _, e := range c.snapshot() {
 		if err := e.WaitHandlers(ctx); err != nil {
 			return err
