@@ -71,11 +71,16 @@ func besiege(t *testing.T) *siege {
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		t.Skip("reads the server's RSS from /proc")
 	}
-	s := &siege{t: t, p: startArith(t, buildArithServer(t)), stop: make(chan struct{})}
-	s.pid = s.p.cmd.Process.Pid
-	p, err := startProber(s.p.addr)
+	return siegeOn(t, startArith(t, buildArithServer(t)))
+}
+
+// siegeOn starts the probing client of p, the example server.
+func siegeOn(t *testing.T, p *arithProc) *siege {
+	t.Helper()
+	s := &siege{t: t, p: p, pid: p.cmd.Process.Pid, stop: make(chan struct{})}
+	pr, err := startProber(p.addr)
 	require.NoError(t, err)
-	s.prober = p
+	s.prober = pr
 	s.done.Add(1)
 	go s.probeLoop()
 	t.Cleanup(s.halt)
