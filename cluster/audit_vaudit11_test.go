@@ -27,11 +27,11 @@ import (
 )
 
 // storeServer serves Store.Put, which records the call id of its
-// metadata in l, on a loopback listener wrapped by f (nil: none), and
-// returns its address and the server.
-func storeServer(t *testing.T, l *ledger, f *faultnet.Faults) (string, *server.Server) {
+// metadata in l, on a loopback listener wrapped by f (nil: none), with
+// opts, and returns its address and the server.
+func storeServer(t *testing.T, l *ledger, f *faultnet.Faults, opts ...server.Option) (string, *server.Server) {
 	t.Helper()
-	s := server.New()
+	s := server.New(opts...)
 	require.NoError(t, server.Handle(s, "Store.Put", func(ctx context.Context, _ *[]byte) (*bool, error) {
 		l.record(ferry.IncomingMetadata(ctx)["call-id"])
 		ok := true
@@ -71,9 +71,16 @@ func TestAuditV11StalledEndpointFailsOver(t *testing.T) {
 	l := newLedger()
 	f := faultnet.New()
 	frozen, frozenSrv := storeServer(t, l, f)
-	other, _ := storeServer(t, l, nil)
+	var otherConns atomic.Int64
+	other, _ := storeServer(t, l, nil, server.WithConnHooks(func(*server.Peer) { otherConns.Add(1) }, nil))
 	cfg := transport.DefaultConfig()
-	cfg.WriteTimeout = 300 * time.Millisecond
+	// The write timeout applies to both endpoints' connections, and this
+	// test's premise is that only the frozen one breaks: the other, served
+	// by this -race process on a loaded machine, must never look stalled.
+	// At 300 ms (a write is cut after 7/8 of it), beside a busy loop, the
+	// other connection broke too in 4 of 20 runs: 25 to 55 calls failed,
+	// and calls never sent reached the caller; at 1 s, in none of 20.
+	cfg.WriteTimeout = time.Second
 	var unsent atomic.Int64 // attempts that failed flagged not executed
 	count := func(ctx context.Context, info *ferry.CallInfo, args, reply any, next ferry.Invoker) error {
 		err := next(ctx, info, args, reply)
@@ -136,6 +143,7 @@ func TestAuditV11StalledEndpointFailsOver(t *testing.T) {
 	}, 10*time.Second, time.Millisecond)
 	close(stopped)
 	wg.Wait()
+	assert.EqualValues(t, 1, otherConns.Load(), "the other endpoint's connection broke too (the machine stalled the test past the write timeout)")
 
 	// What reached the frozen server before the break may run now; its
 	// connections then end.

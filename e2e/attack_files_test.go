@@ -80,11 +80,7 @@ func TestAttackOpenFileLimit(t *testing.T) {
 	t.Run("started under the limit", func(t *testing.T) {
 		wrapper := filepath.Join(t.TempDir(), "arith-256-files")
 		require.NoError(t, os.WriteFile(wrapper, []byte("#!/bin/sh\nulimit -n 256 || exit 1\nexec "+bin+" \"$@\"\n"), 0o755))
-		s := &siege{t: t, p: startArith(t, wrapper), stop: make(chan struct{})}
-		s.pid = s.p.cmd.Process.Pid
-		s.done.Add(1)
-		go s.probeLoop()
-		t.Cleanup(s.halt)
+		s := siegeOn(t, startArith(t, wrapper))
 		conns := holdConns(t, s.p.addr, attackerIPs(10), 600)
 		t.Logf("%d attacking connections opened; the server holds %d files", len(conns), openFDs(t, s.pid))
 		// Ten probes more with the connections held.

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/examples/arith/arith"
 	"github.com/stretchr/testify/assert"
@@ -32,13 +31,15 @@ const (
 )
 
 // siege is the example server under attack, with a fresh client calling
-// Arith.Add every 200 ms until finish.
+// Arith.Add every 200 ms until finish, from a process of its own
+// (startProber).
 type siege struct {
-	t    *testing.T
-	p    *arithProc
-	pid  int
-	stop chan struct{}
-	done sync.WaitGroup
+	t      *testing.T
+	p      *arithProc
+	pid    int
+	prober *prober // the fresh client, in a process of its own
+	stop   chan struct{}
+	done   sync.WaitGroup
 
 	mu      sync.Mutex
 	probes  int
@@ -47,6 +48,7 @@ type siege struct {
 	retried []error // probes closed during their handshake, then served on a second try
 	streak  int     // probes failed in a row, now
 	worst   int     // the longest such run
+	broken  error   // the probing process failed: no more probes
 }
 
 // besiege starts the example server and the probing client.
@@ -69,8 +71,16 @@ func besiege(t *testing.T) *siege {
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		t.Skip("reads the server's RSS from /proc")
 	}
-	s := &siege{t: t, p: startArith(t, buildArithServer(t)), stop: make(chan struct{})}
-	s.pid = s.p.cmd.Process.Pid
+	return siegeOn(t, startArith(t, buildArithServer(t)))
+}
+
+// siegeOn starts the probing client of p, the example server.
+func siegeOn(t *testing.T, p *arithProc) *siege {
+	t.Helper()
+	s := &siege{t: t, p: p, pid: p.cmd.Process.Pid, stop: make(chan struct{})}
+	pr, err := startProber(p.addr)
+	require.NoError(t, err)
+	s.prober = pr
 	s.done.Add(1)
 	go s.probeLoop()
 	t.Cleanup(s.halt)
@@ -88,6 +98,7 @@ func (s *siege) halt() {
 
 func (s *siege) probeLoop() {
 	defer s.done.Done()
+	defer s.prober.stop()
 	tick := time.NewTicker(siegeProbeEvery)
 	defer tick.Stop()
 	for range 1000 { // at most 200 s
@@ -96,27 +107,21 @@ func (s *siege) probeLoop() {
 			return
 		case <-tick.C:
 		}
-		took, err := probeAdd(s.p.addr)
-		var first error
-		if err != nil && ferry.NotExecuted(err) && strings.Contains(err.Error(), "session handshake") {
-			// At a connection bound, a fresh client whose hello the
-			// loaded server has not read yet can be the "oldest that sent
-			// none yet" another newcomer closes (SECURITY.md): Dial fails
-			// not executed, and a client may dial again. Once, here: a
-			// lockout fails the second try too.
-			first = err
-			var again time.Duration
-			again, err = probeAdd(s.p.addr)
-			took += again
+		r, err := s.prober.probe()
+		if err != nil {
+			s.mu.Lock()
+			s.broken = err
+			s.mu.Unlock()
+			return
 		}
 		s.mu.Lock()
 		s.probes++
-		s.slowest = max(s.slowest, took)
-		if first != nil && err == nil {
-			s.retried = append(s.retried, fmt.Errorf("probe %d: %w", s.probes, first))
+		s.slowest = max(s.slowest, r.Took)
+		if r.First != "" && r.Err == "" {
+			s.retried = append(s.retried, fmt.Errorf("probe %d: %s", s.probes, r.First))
 		}
-		if err != nil {
-			s.errs = append(s.errs, fmt.Errorf("probe %d after %v: %w", s.probes, took.Round(time.Millisecond), err))
+		if r.Err != "" {
+			s.errs = append(s.errs, fmt.Errorf("probe %d after %v: %s", s.probes, r.Took.Round(time.Millisecond), r.Err))
 			s.streak++
 			s.worst = max(s.worst, s.streak)
 		} else {
@@ -213,6 +218,7 @@ func (s *siege) finish() {
 	require.NoError(s.t, err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	require.NoError(s.t, s.broken, "the probing process")
 	s.t.Logf("figures: RSS peak %.0f MiB (now %.0f MiB), server CPU %.2f s, %d probes, slowest %v, %d failed, %d served on a second dial, last %v",
 		float64(hwm)/(1<<20), float64(s.rss())/(1<<20), cpu.Seconds(), s.probes,
 		s.slowest.Round(time.Millisecond), len(s.errs), len(s.retried), took.Round(time.Millisecond))

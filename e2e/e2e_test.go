@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -18,7 +19,12 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(cleanupM{m}) }
+func TestMain(m *testing.M) {
+	if addr := os.Getenv(probeEnv); addr != "" {
+		os.Exit(serveProbes(addr, os.Stdin, os.Stdout)) // the siege's fresh client
+	}
+	goleak.VerifyTestMain(cleanupM{m})
+}
 
 func TestCallStyles(t *testing.T) {
 	eachConduit(t, func(t *testing.T, tr conduit) {
