@@ -45,15 +45,14 @@ func TestVreview17RoundRobinWeightsExact(t *testing.T) {
 				uniform = uniform && w == ws[0]
 			}
 			for i, e := range eps {
-				want := ws[i]
 				if uniform {
-					want = 1 // equal weights: plain round robin, one turn each per n
+					// equal weights: plain round robin, one turn each per n
 					if counts[e]*n != total {
 						t.Fatalf("weights %v: %d turns for %d in %d", ws, counts[e], i, total)
 					}
 					continue
 				}
-				require.Equal(t, want, counts[e], "weights %v: endpoint %d", ws, i)
+				require.Equal(t, ws[i], counts[e], "weights %v: endpoint %d", ws, i)
 			}
 		}
 		var heavy, zero []balancer.Endpoint
