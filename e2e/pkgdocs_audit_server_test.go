@@ -657,22 +657,80 @@ func TestAuditQueuedCallExpires(t *testing.T) {
 	<-refused
 	cancel()
 	assert.ErrorIs(t, queued.Wait(), context.Canceled)
-	// The cancel travels ahead of this call: once it is refused, the
-	// server has seen the cancel.
-	err = c.Call(t.Context(), "A.Hold", false, nil)
-	require.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
-	<-refused
-	close(release)
-	require.NoError(t, first.Wait())
-	// The canceled call leaves the queue when the first one's slot comes
-	// free, which may be after its reply reached the caller: a call sent
-	// before that found the slot taken and the queue full (CI run 22d).
+	// The canceled call leaves the queue at once, while the first call
+	// still holds the slot: it is reported, and its place takes the next
+	// call, which runs once the slot comes free.
 	select {
 	case got := <-refused:
 		assert.Equal(t, "A.Hold canceled", got)
 	case <-time.After(5 * time.Second):
-		t.Fatal("the canceled call was not reported")
+		t.Fatal("the canceled call was not reported while the first one held the slot")
 	}
-	require.NoError(t, c.Call(t.Context(), "A.Hold", false, nil), "runs after the canceled one left the queue")
+	next := c.Go(t.Context(), "A.Hold", false, nil)
+	select {
+	case <-next.Done():
+		t.Fatalf("the call after the canceled one ended before the slot came free: %v", next.Err())
+	case got := <-refused:
+		t.Fatalf("the call after the canceled one was refused: %s", got)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	require.NoError(t, first.Wait())
+	require.NoError(t, next.Wait(), "queued in the canceled call's place, it runs once the slot comes free")
 	assert.Equal(t, int32(2), runs.Load(), "the canceled call never ran")
+}
+
+// TestQueuedCallDeadlineLeavesQueue: WithMaxConcurrentCalls' "a call whose
+// deadline passes while it waits never runs, and leaves the queue at
+// once": its caller is answered deadline_exceeded, not executed, while the
+// slot is still held, and the next call takes its place in the queue.
+func TestQueuedCallDeadlineLeavesQueue(t *testing.T) {
+	var runs atomic.Int32
+	release := make(chan struct{})
+	started := make(chan struct{}, 4)
+	refused := make(chan string, 4)
+	_, c := auditServer(t, func(s *server.Server) {
+		require.NoError(t, server.Handle(s, "A.Hold", func(ctx context.Context, hold *bool) (*int, error) {
+			runs.Add(1)
+			if *hold {
+				started <- struct{}{}
+				<-release
+			}
+			return nil, nil
+		}))
+	}, server.WithMaxConcurrentCalls(1), server.WithRefused(func(method string, err *ferry.Error) {
+		refused <- method + " " + err.Code.String()
+	}))
+	first := c.Go(t.Context(), "A.Hold", true, nil)
+	<-started
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	err := c.Call(ctx, "A.Hold", false, nil)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	// The server gives it up while the slot is still held (the client's
+	// own timer may end the call first: wait for the server's report), and
+	// the queue has room again for the next call, which is not refused.
+	select {
+	case got := <-refused:
+		assert.Equal(t, "A.Hold deadline_exceeded", got)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the expired call was not reported while the first one held the slot")
+	}
+	next := c.Go(t.Context(), "A.Hold", false, nil)
+	select {
+	case <-next.Done():
+		t.Fatalf("the next call ended before the slot came free: %v", next.Err())
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	require.NoError(t, first.Wait())
+	require.NoError(t, next.Wait())
+	assert.Equal(t, int32(2), runs.Load(), "the expired call never ran")
 }

@@ -130,7 +130,8 @@ func WithInterceptors(ics ...ferry.ServerInterceptor) Option {
 // WithMaxConcurrentCalls bounds the handlers running at once for one
 // connection (all its streams together). Up to n more calls wait in a
 // queue for a slot (their deadlines keep running: a call whose deadline
-// passes, or whose caller cancels it, while it waits never runs); a call
+// passes, or whose caller cancels it, while it waits never runs, and
+// leaves the queue at once, its place free for the next call); a call
 // beyond that is refused at once with CodeResourceExhausted and
 // ferry.NotExecuted true, so the caller may retry. Streaming calls take a
 // slot but never queue. The connection also keeps at most n handler

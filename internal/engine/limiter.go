@@ -80,6 +80,37 @@ func (l *Limiter) enqueue(in *inbound) {
 	}
 	l.queue = append(l.queue, in)
 	l.mu.Unlock()
+	if in.cancelable {
+		// A call whose context ends while it waits (its deadline, the
+		// peer's cancel, the connection's end) leaves the queue at once,
+		// answered without running, so that its place serves the next
+		// call instead of being held until a slot comes free. Once a slot
+		// took it, the hook finds it gone and does nothing.
+		in.call.AfterFunc(func() {
+			if l.remove(in) {
+				in.run()
+			}
+		})
+	}
+}
+
+// remove takes a queued call out of the queue; false if it is not there
+// (it took a slot, or left already).
+func (l *Limiter) remove(in *inbound) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, q := range l.queue {
+		if q == in {
+			copy(l.queue[i:], l.queue[i+1:])
+			l.queue[len(l.queue)-1] = nil
+			l.queue = l.queue[:len(l.queue)-1]
+			if len(l.queue) == 0 {
+				l.queue = nil
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // Queued reports how many calls wait for a slot.
