@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"github.com/ferryrpc/ferry/internal/bgroup"
 	"log/slog"
 	"math"
 	"net"
@@ -31,7 +32,7 @@ type Client struct {
 	limits    wire.Limits
 	peerMax   wire.PeerMax // the server's message limit, from the hello's answer (limits.Peer)
 	once      sync.Once
-	bg        sync.WaitGroup // closes of abandoned streams
+	bg        bgroup.Group // closes of abandoned streams, the answer to a go-away
 	sic       ferry.StreamClientInterceptor
 	dialer    stream.Dialer // opens streaming calls
 
@@ -275,12 +276,11 @@ func (c *Client) onGoAway() {
 	if c.sess == nil {
 		return
 	}
-	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
+	// Nothing to answer once Close has begun: the session is closing.
+	c.bg.Go(func() {
 		c.sess.Seal()
 		_ = c.Conn.eng.SendControl(wire.MethodSettled, nil)
-	}()
+	})
 }
 
 // authenticateServer runs fn on the server's side of nc (its TLS state,

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"github.com/ferryrpc/ferry/internal/bgroup"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -69,7 +70,7 @@ type netConn struct {
 	firstPeer      *Peer
 	streamCancels  stream.Cancels
 	opener         *stream.Dialer // the streams the server opens to the client (peerstream.go)
-	opened         sync.WaitGroup // closes of those streams, abandoned
+	opened         bgroup.Group   // closes of those streams, abandoned
 	draining       bool
 	drainStarted   bool // drain ran: it closes drained, once
 	closed         bool

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"github.com/ferryrpc/ferry/internal/bgroup"
 	"io"
 	"net"
 	"sync"
@@ -35,7 +36,7 @@ type Dialer struct {
 	Budget     wire.Account
 	Stall      time.Duration
 	Cancel     func(id uint32) error // tells the peer that the call on stream id was canceled ($ferry.cancelstream)
-	Background *sync.WaitGroup       // counts the closes of abandoned streams; its owner waits for it
+	Background *bgroup.Group         // runs the closes of abandoned streams; its owner waits for it
 }
 
 // call is the caller's end of a streaming call on the stream itself,
@@ -240,10 +241,10 @@ func (s *call) release() {
 			s.c.Close()
 			return
 		}
-		// Abandoned: closing may wait for a stalled connection.
-		s.d.Background.Add(1)
-		go func() {
-			defer s.d.Background.Done()
+		// Abandoned: closing may wait for a stalled connection. Once the
+		// owner closes (its session is closed then), Go runs nothing and
+		// the stream closes here, at once.
+		if !s.d.Background.Go(func() {
 			if expired {
 				if !stopped {
 					// The context's abort is cutting the stream: linger
@@ -254,7 +255,9 @@ func (s *call) release() {
 				s.linger()
 			}
 			s.c.Close()
-		}()
+		}) {
+			s.c.Close()
+		}
 	})
 }
 

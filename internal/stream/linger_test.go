@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"context"
+	"github.com/ferryrpc/ferry/internal/bgroup"
 	"io"
 	"net"
 	"sync"
@@ -140,7 +141,7 @@ func TestExpiredStreamLingersAfterTheCut(t *testing.T) {
 		_, err := io.Copy(io.Discard, b)
 		peerDone <- err
 	}()
-	var bg sync.WaitGroup
+	var bg bgroup.Group
 	var cancels atomic.Int32
 	d := &stream.Dialer{Session: oneStream{gate}, Limits: wire.DefaultLimits, Background: &bg,
 		Cancel: func(uint32) error { cancels.Add(1); return nil }}
