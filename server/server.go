@@ -508,15 +508,17 @@ func (s *Server) shutdownConn(ctx context.Context, c *netConn, b *quietBarrier, 
 			err = ctx.Err()
 		}
 	}
-	unacked := false
 	if err == nil {
 		err = c.waitIdle(ctx)
-		// ctx ended while c's peer had not acknowledged the go-away (it
-		// answers no ping, or sends no $ferry.settled) and no handler
-		// runs on c: no call is cut off, so this is no failure of
-		// Shutdown's. c closes within forceGrace, answering what it read.
-		unacked = err != nil && !c.handling()
 	}
+	// ctx ended (before Shutdown or during it) while no handler runs on
+	// c: its peer had not acknowledged the go-away (it answers no ping,
+	// or sends no $ferry.settled), or other connections' handlers held
+	// the barrier. No call of c's is cut off, so this is no failure of
+	// Shutdown's: c closes within forceGrace, answering what it read. (A
+	// ctx canceled before Shutdown made it return ctx's error for an idle
+	// server, or nil, by which of two ready channels a select took.)
+	unacked := err != nil && !c.handling()
 	var end time.Time
 	switch {
 	case unacked:
