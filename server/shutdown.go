@@ -58,13 +58,22 @@ func (c *netConn) drain() {
 // drainEngines sends $ferry.goaway on every call stream and waits, for at
 // most d in all, until each has been written: the session's go-away and
 // ping, sent next, follow them on the wire (PROTOCOL.md 4, "Going away",
-// step 1).
+// step 1). The call streams drain side by side: one whose go-away waits
+// for room in a full window must not leave the others taking new calls
+// (and starting handlers) meanwhile.
 func (c *netConn) drainEngines(d time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	for _, e := range c.snapshot() {
-		e.DrainWritten(ctx)
+	engines := c.snapshot()
+	if len(engines) == 1 {
+		engines[0].DrainWritten(ctx)
+		return
 	}
+	var wg sync.WaitGroup
+	for _, e := range engines {
+		wg.Go(func() { e.DrainWritten(ctx) })
+	}
+	wg.Wait()
 }
 
 // drainDone returns the channel drain closes when it returns; mu is held.
