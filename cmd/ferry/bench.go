@@ -41,15 +41,21 @@ type benchResult struct {
 
 const maxMessages = 20
 
+// maxWorkers and maxConns bound bench's -c and -conns.
+const (
+	maxWorkers = 10000
+	maxConns   = 1000
+)
+
 func runBench(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "bench", "ADDR Service.Method ['<json params>' | @FILE | @-]")
 	var cf connFlags
 	cf.register(fs)
 	cfg := benchConfig{}
-	fs.IntVar(&cfg.concurrency, "c", 16, "calls in flight at once (workers)")
+	fs.IntVar(&cfg.concurrency, "c", 16, "calls in flight at once (workers, at most 10000)")
 	n := fs.Uint64("n", 0, "number of calls (default 1000 unless -d is set)")
 	fs.DurationVar(&cfg.duration, "d", 0, "run for this long (with -n: whichever ends first)")
-	fs.IntVar(&cfg.conns, "conns", 1, "connections to spread the workers over")
+	fs.IntVar(&cfg.conns, "conns", 1, "connections to spread the workers over (at most 1000)")
 	fs.StringVar(&cfg.output, "o", "text", "report format: text, json or csv")
 	fs.BoolVar(&cfg.progress, "progress", false, "show a progress bar on stderr even when it is not a terminal")
 	pos, err := parseFlags(fs, args)
@@ -68,6 +74,10 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	switch {
 	case cfg.concurrency < 1 || cfg.conns < 1:
 		return usageError(e, fs, "-c and -conns must be at least 1")
+	case cfg.concurrency > maxWorkers || cfg.conns > maxConns:
+		// Each worker holds a goroutine and its buffers, each connection
+		// a session: -c 1000000 took 416 MB before a single call.
+		return usageError(e, fs, "-c must be at most %d and -conns at most %d", maxWorkers, maxConns)
 	case cfg.duration < 0:
 		return usageError(e, fs, "-d %v must not be negative", cfg.duration)
 	case cf.check() != nil:

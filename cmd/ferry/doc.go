@@ -181,7 +181,8 @@
 //
 // # Load tests
 //
-// bench runs -c workers (default 16) over -conns connections (default 1),
+// bench runs -c workers (default 16, at most 10,000) over -conns
+// connections (default 1, at most 1,000),
 // each making one call after another, for -n calls in total (default 1000
 // when -d is not given) or for -d, whichever ends first. Ctrl-C stops sending, waits for the
 // calls in flight (each bounded by -timeout), prints the report of the

@@ -64,3 +64,26 @@ func TestVaudit23PlainStreamsRefusedByName(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchWorkersBounded: bench's -c and -conns have upper bounds (10,000
+// and 1,000, as its doc and usage say): -c 1000000 -n 1 took 416 MB of
+// memory before its one call. Past the bounds is a usage error, refused
+// before connecting; the bounds themselves are accepted.
+func TestBenchWorkersBounded(t *testing.T) {
+	addr := serve(t, newTestServer(t))
+	for _, args := range [][]string{
+		{"bench", "-c", "10001", "-n", "1", addr, "Arith.Add", "[1,2]"},
+		{"bench", "-c", "1000000", "-n", "1", addr, "Arith.Add", "[1,2]"},
+		{"bench", "-conns", "1001", "-n", "1", addr, "Arith.Add", "[1,2]"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(t.Context(), args, &env{stdout: &out, stderr: &errb})
+		assert.Equal(t, exitFail, code, "%q: %s%s", args, out.String(), errb.String())
+		assert.Contains(t, errb.String(), "-c must be at most 10000 and -conns at most 1000", "%q", args)
+		assert.Empty(t, out.String(), "%q", args)
+	}
+	var out, errb bytes.Buffer
+	code := run(t.Context(), []string{"bench", "-c", "10000", "-conns", "2", "-n", "2", "-o", "json", addr, "Arith.Add", "[1,2]"}, &env{stdout: &out, stderr: &errb})
+	assert.Equal(t, exitOK, code, "%s%s", out.String(), errb.String())
+	assert.Contains(t, out.String(), `"concurrency": 10000`)
+}
