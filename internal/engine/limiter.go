@@ -78,9 +78,12 @@ func (l *Limiter) enqueue(in *inbound) {
 		go in.loop()
 		return
 	}
+	// Read before in is published: once queued, a slot may take it, run
+	// it and recycle its record (a call that cannot end early) at once.
+	cancelable := in.cancelable
 	l.queue = append(l.queue, in)
 	l.mu.Unlock()
-	if in.cancelable {
+	if cancelable {
 		// A call whose context ends while it waits (its deadline, the
 		// peer's cancel, the connection's end) leaves the queue at once,
 		// answered without running, so that its place serves the next
