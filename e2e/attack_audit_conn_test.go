@@ -62,6 +62,10 @@ func TestAuditHalfClose(t *testing.T) {
 // every 5 ms is served.
 func TestAttackAuditSlowPreface(t *testing.T) {
 	needAttacks(t)
+	// Mostly waiting (a byte every 250 ms until the server's 10 s bound):
+	// run beside the other waiting tests, after the attacks that load the
+	// machine.
+	t.Parallel()
 	srv := startArith(t, buildArithServer(t))
 	drip := func(c *rawConn, every time.Duration) (time.Duration, error) {
 		tick := time.NewTicker(every)
