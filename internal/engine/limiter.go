@@ -85,11 +85,17 @@ func (l *Limiter) enqueue(in *inbound) {
 	l.mu.Unlock()
 	if cancelable {
 		// A call whose context ends while it waits (its deadline, the
-		// peer's cancel, the connection's end) leaves the queue at once,
+		// peer's cancel) leaves the queue at once,
 		// answered without running, so that its place serves the next
 		// call instead of being held until a slot comes free. Once a slot
 		// took it, the hook finds it gone and does nothing.
 		in.call.AfterFunc(func() {
+			if in.call.parent.Err() != nil {
+				// The connection's end, not the call's: Close answers
+				// the calls that did not start as the connection's
+				// (refuseUnstarted), not as canceled by their callers.
+				return
+			}
 			if l.remove(in) {
 				in.run()
 			}
