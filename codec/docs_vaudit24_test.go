@@ -105,3 +105,60 @@ func TestVaudit24UnmarshalContract(t *testing.T) {
 	require.NoError(t, codec.Unmarshal(mustMarshal(t, map[string]any{"A": 1, "Z": 2}), &u), "unknown keys beside a known one are skipped")
 	assert.Equal(t, 1, u.A)
 }
+
+// TestVaudit24MarshalShapes: Marshal's promises: smallest integers,
+// structs as maps keyed by field name or tag, msgpack's tag options, a
+// depth bound of 10,000; Unmarshal's strings never share the input.
+func TestVaudit24MarshalShapes(t *testing.T) {
+	b, err := codec.Marshal(int64(1))
+	require.NoError(t, err)
+	assert.Equal(t, []byte{0x01}, b)
+	b, err = codec.Marshal(uint64(200))
+	require.NoError(t, err)
+	assert.Equal(t, []byte{0xcc, 200}, b)
+	b, err = codec.Marshal(int32(-1))
+	require.NoError(t, err)
+	assert.Equal(t, []byte{0xff}, b)
+
+	type tagged struct {
+		A    int    `msgpack:"a"`
+		B    string `msgpack:",omitempty"`
+		Skip int    `msgpack:"-"`
+	}
+	b, err = codec.Marshal(tagged{A: 1, Skip: 9})
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, msgpack.Unmarshal(b, &m))
+	assert.Equal(t, map[string]any{"a": int8(1)}, m)
+	via, err := msgpack.Marshal(tagged{A: 1, Skip: 9})
+	require.NoError(t, err)
+	assert.Equal(t, via, b, "the same bytes as msgpack's reflection")
+
+	type arr struct {
+		_msgpack struct{} `msgpack:",as_array"`
+		X, Y     int
+	}
+	b, err = codec.Marshal(arr{X: 1, Y: 2})
+	require.NoError(t, err)
+	assert.Equal(t, []byte{0x92, 0x01, 0x02}, b)
+
+	deep := func(n int) any {
+		var v any = 1
+		for range n {
+			v = []any{v}
+		}
+		return v
+	}
+	_, err = codec.Marshal(deep(10_000))
+	assert.NoError(t, err, "10,000 deep")
+	_, err = codec.Marshal(deep(10_001))
+	assert.Error(t, err, "10,001 deep")
+
+	in := mustMarshal(t, map[string]string{"k": "value"})
+	var out map[string]string
+	require.NoError(t, codec.Unmarshal(in, &out))
+	for i := range in {
+		in[i] = 'X'
+	}
+	assert.Equal(t, map[string]string{"k": "value"}, out, "strings never share memory with the input")
+}
