@@ -50,3 +50,35 @@ func TestVaudit24RecvOversize(t *testing.T) {
 	assert.Empty(t, msgs)
 	assert.EqualValues(t, ferry.CodeResourceExhausted, resp.code(), "the caller gets it as the call's status: %+v", resp)
 }
+
+// TestVaudit24RecvPartialStall: "A caller that holds part of a message
+// past PartialMessageTimeout (transport.Config) has the stream closed:
+// Recv returns CodeUnavailable, and no status is sent."
+func TestVaudit24RecvPartialStall(t *testing.T) {
+	cfg := transport.DefaultConfig()
+	cfg.PartialMessageTimeout = 200 * time.Millisecond
+	got := make(chan error, 1)
+	s := server.New(server.WithConfig(cfg))
+	require.NoError(t, s.HandleStream("S.Take", server.Bidi, func(ctx context.Context, st *server.Stream) (any, error) {
+		var v string
+		err := st.Recv(&v)
+		got <- err
+		return "ignored", err
+	}))
+	addr := ferrytest.Serve(t, s)
+	sess := dialSession(t, addr)
+	st := sess.openCall("S.Take")
+	whole := frame(strings.Repeat("x", 1000))
+	st.write(whole[:20])
+	select {
+	case err := <-got:
+		assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "%v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Recv did not return")
+	}
+	require.NoError(t, st.st.SetReadDeadline(time.Now().Add(5*time.Second)))
+	buf := make([]byte, 64)
+	n, err := st.r.Read(buf)
+	assert.Error(t, err, "no status is sent: got %x", buf[:n])
+	assert.Zero(t, n)
+}
