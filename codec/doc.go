@@ -42,5 +42,6 @@
 //
 // Raw carries a msgpack value through unchanged, so a handler can accept
 // and return values of any shape (str and bin kept apart, integer map keys,
-// extension types).
+// extension types). A nil arrives as the empty Raw, which is sent as nil
+// again.
 package codec
