@@ -162,3 +162,49 @@ func TestVaudit24MarshalShapes(t *testing.T) {
 	}
 	assert.Equal(t, map[string]string{"k": "value"}, out, "strings never share memory with the input")
 }
+
+// TestVaudit24ReusedAnyTarget: Unmarshal into a variable that holds an
+// earlier value takes the new one where the target is (or holds) an any:
+// the any's old content is replaced, as encoding/json replaces it, unless
+// it is a non-nil pointer, which is decoded through. Each case failed
+// before ("Decode(non-pointer int64)", "unaddressable value").
+func TestVaudit24ReusedAnyTarget(t *testing.T) {
+	var a any
+	for _, in := range []any{1, "two", []any{3}, map[string]any{"k": "v"}, nil, 2.5} {
+		require.NoError(t, codec.Unmarshal(mustMarshal(t, in), &a), "%v", in)
+		want, err := codec.Marshal(in)
+		require.NoError(t, err)
+		got, err := codec.Marshal(a)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "%v", in)
+	}
+
+	var l []any
+	require.NoError(t, codec.Unmarshal(mustMarshal(t, []any{1, 2, 3}), &l))
+	require.NoError(t, codec.Unmarshal(mustMarshal(t, []any{"x"}), &l))
+	assert.Equal(t, []any{"x"}, l)
+	require.NoError(t, codec.Unmarshal(mustMarshal(t, []any{4, 5}), &l), "elements past len, within cap")
+	assert.Equal(t, []any{int64(4), int64(5)}, l)
+
+	type doc struct {
+		K    string
+		D    any
+		Next *doc
+	}
+	d := doc{K: "a", D: 1}
+	d.Next = &d // a cycle through the target
+	require.NoError(t, codec.Unmarshal(mustMarshal(t, map[string]any{"K": "b", "D": "two"}), &d))
+	assert.Equal(t, "b", d.K)
+	assert.Equal(t, "two", d.D)
+
+	n := 1
+	var p any = &n
+	require.NoError(t, codec.Unmarshal(mustMarshal(t, 7), &p))
+	assert.Equal(t, 7, n, "a non-nil pointer is decoded through")
+	arr := [2]any{1, 2}
+	require.NoError(t, codec.Unmarshal(mustMarshal(t, []any{"a", "b"}), &arr))
+	assert.Equal(t, [2]any{"a", "b"}, arr)
+	m := map[string]any{"k": 1}
+	require.NoError(t, codec.Unmarshal(mustMarshal(t, map[string]any{"k": "s"}), &m))
+	assert.Equal(t, map[string]any{"k": "s"}, m)
+}
