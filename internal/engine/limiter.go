@@ -78,9 +78,12 @@ func (l *Limiter) enqueue(in *inbound) {
 		go in.loop()
 		return
 	}
+	// Read before the lock goes: a slot that comes free may then run the
+	// call and recycle in (which clears it) before this goroutine goes on.
+	cancelable := in.cancelable
 	l.queue = append(l.queue, in)
 	l.mu.Unlock()
-	if in.cancelable {
+	if cancelable {
 		// A call whose context ends while it waits (its deadline, the
 		// peer's cancel, the connection's end) leaves the queue at once,
 		// answered without running, so that its place serves the next
