@@ -64,9 +64,10 @@ func (c Code) String() string {
 func (c Code) Valid() bool { return c > 0 && int(c) < len(codeNames) }
 
 // Error is the error type of every call that fails. A handler's *Error
-// reaches the caller with its code, message and details intact; any other
-// handler error arrives as CodeUnknown carrying its message, and a nil
-// *Error returned as a non-nil error as CodeInternal (see FromError).
+// reaches the caller with its code, message and details intact (a code
+// outside the set, 0 included, arrives as CodeUnknown); any other handler
+// error arrives as CodeUnknown carrying its message, and a nil *Error
+// returned as a non-nil error as CodeInternal (see FromError).
 type Error struct {
 	Code    Code              // what kind of failure
 	Message string            // human-readable, sent as the MessagePack-RPC error string

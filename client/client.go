@@ -61,9 +61,12 @@ var _ ferry.Caller = (*Client)(nil)
 // that accepts but never answers the hello fails Dial once the bound
 // passes, with ctx's code (CodeDeadlineExceeded for the default bound),
 // and one that does not acknowledge the session's first stream fails it
-// after StreamOpenTimeout, wrapping transport.ErrOpenTimeout. A
-// connection or handshake that fails, or that the server refuses, fails
-// Dial with ferry.NotExecuted true.
+// after StreamOpenTimeout, wrapping transport.ErrOpenTimeout. A ctx that
+// ends before the connection is made fails Dial with its code too
+// (CodeCanceled or CodeDeadlineExceeded); a connection that cannot be made
+// for any other reason, with CodeUnavailable. A connection or handshake
+// that fails, or that the server refuses, fails Dial with
+// ferry.NotExecuted true.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
@@ -72,7 +75,11 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, ferry.MarkNotExecuted(ferry.WrapError(ferry.CodeUnavailable, err, "dial "+addr+": "+err.Error()))
+		code := ferry.CodeUnavailable
+		if ctx.Err() != nil { // ctx ended the dial: its code, as in the handshake
+			code = ferry.CodeOf(ctx.Err())
+		}
+		return nil, ferry.MarkNotExecuted(ferry.WrapError(code, err, "dial "+addr+": "+err.Error()))
 	}
 	_ = transport.SetUserTimeout(nc, o.cfg.DeadPeerTimeout())
 	if _, ok := ctx.Deadline(); !ok {

@@ -14,7 +14,7 @@ const MaxDepth = msgpack.MaxDepth
 var ErrDecode = msgpack.ErrDecode
 
 // Raw is an encoded msgpack value, passed through without decoding. A nil
-// Raw encodes as msgpack nil.
+// Raw encodes as msgpack nil, and msgpack nil decodes into the empty Raw.
 type Raw []byte
 
 func init() { msgpack.SetRawType(reflect.TypeFor[Raw]()) }
@@ -28,7 +28,10 @@ func (r Raw) EncodeMsgpack(enc *vmsgpack.Encoder) error {
 	return err
 }
 
-// DecodeMsgpack copies the next value's bytes.
+// DecodeMsgpack copies the next value's bytes. A msgpack nil never
+// reaches it: nil decodes into a Raw as the empty Raw (nil leaves the zero
+// value, as for any type), which encodes as nil again but is no value to
+// Unmarshal (check len(r) == 0 first).
 func (r *Raw) DecodeMsgpack(dec *vmsgpack.Decoder) error {
 	b, err := dec.DecodeRaw()
 	*r = Raw(b)

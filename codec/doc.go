@@ -25,8 +25,10 @@
 // float32: taken at the nearest float32 (0.1 is 0.1f), refused past
 // float32's range. nil leaves the zero value; a struct
 // takes a map keyed by field name or an array of its fields in order, no
-// longer than the struct. Ferry's server decodes call arguments with the
-// same rules.
+// longer than the struct. An any that holds an earlier value (a variable
+// reused for the next message, an element or field of one) takes the new
+// value in its place, unless it holds a non-nil pointer, which is decoded
+// through. Ferry's server decodes call arguments with the same rules.
 //
 // Decoding allocates in proportion to its input. Into any and its
 // containers it allocates at most about 170 bytes per input byte (a
@@ -42,5 +44,6 @@
 //
 // Raw carries a msgpack value through unchanged, so a handler can accept
 // and return values of any shape (str and bin kept apart, integer map keys,
-// extension types).
+// extension types). A nil arrives as the empty Raw, which is sent as nil
+// again.
 package codec

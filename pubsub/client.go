@@ -212,6 +212,9 @@ func (s *Subscription) Next(ctx context.Context, v any) error {
 	if v == nil {
 		return nil
 	}
+	if len(raw) == 0 { // a nil message: msgpack nil decodes into a Raw as the empty Raw
+		raw = codec.Raw{0xc0}
+	}
 	if err := codec.Unmarshal(raw, v); err != nil {
 		return ferry.WrapError(ferry.CodeInternal, err, fmt.Sprintf("cannot decode the message into %T: %s", v, msgpack.Reason(err)))
 	}

@@ -481,6 +481,11 @@ func (in *inbound) run() {
 		// Its deadline passed or its caller gave up while it waited for
 		// a slot: run no handler for a call nobody waits for.
 		fe := ferry.MarkNotExecuted(status.Context(ended))
+		if c.Err() != nil {
+			// The connection's end canceled it (Close): refused as
+			// refuseUnstarted refuses the calls it reaches first.
+			fe = errNotStarted
+		}
 		if c.opts.OnRefused != nil {
 			c.opts.OnRefused(in.info.Method, fe)
 		}

@@ -131,6 +131,7 @@ func (d *Decoder) Decode(b []byte, v any) (err error) {
 			return fmt.Errorf("%w: %w", ErrDecode, err)
 		}
 	}
+	loosen(v)
 	if err = d.slow().Decode(v); err != nil {
 		return fmt.Errorf("%w: %w", ErrDecode, Own(err))
 	}
