@@ -479,8 +479,14 @@ func (in *inbound) run() {
 	var err error
 	if ended := in.ctx.Err(); ended != nil {
 		// Its deadline passed or its caller gave up while it waited for
-		// a slot: run no handler for a call nobody waits for.
+		// a slot: run no handler for a call nobody waits for. When the
+		// connection ended instead (its context is the call's parent),
+		// the call is answered as Close answers it (refuseUnstarted),
+		// not as canceled by its caller.
 		fe := ferry.MarkNotExecuted(status.Context(ended))
+		if c.baseCtx.Err() != nil {
+			fe = errNotStarted
+		}
 		if c.opts.OnRefused != nil {
 			c.opts.OnRefused(in.info.Method, fe)
 		}
