@@ -133,13 +133,15 @@ func (c *netConn) waitHandlers(ctx context.Context) error {
 	}
 }
 
-// handling reports whether a handler (unary or streaming) runs on c.
+// handling reports whether a handler (unary or streaming) runs on c: a
+// unary handler that returned is not counted while its reply is queued,
+// which its caller may have received already.
 func (c *netConn) handling() bool {
 	if c.streamCalls.Load() > 0 {
 		return true
 	}
 	for _, e := range c.snapshot() {
-		if e.Running() > 0 {
+		if e.Invoking() > 0 {
 			return true
 		}
 	}

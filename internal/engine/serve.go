@@ -284,6 +284,7 @@ func (c *Channel) serve(m *wire.Message) {
 		return
 	}
 	c.active.Add(1)
+	c.invoking.Add(1)
 	if in.cancelable && isReq {
 		if c.running == nil {
 			c.running = make(map[uint32]*inbound) // dropped while the reader is parked
@@ -473,6 +474,7 @@ func (in *inbound) run() {
 	defer c.handlerDone()
 	defer c.opts.Budget.Release(in.cost)
 	if !in.state.CompareAndSwap(admitted, started) {
+		c.invoking.Add(-1)
 		return // refused when the conn closed (refuseUnstarted)
 	}
 	var reply any
@@ -494,6 +496,7 @@ func (in *inbound) run() {
 	} else {
 		reply, err = in.invoke()
 	}
+	c.invoking.Add(-1) // before the reply: its caller may get it at once
 	canceledByPeer := false
 	if in.cancelable {
 		if in.isReq {
