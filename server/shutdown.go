@@ -133,11 +133,11 @@ func (c *netConn) waitHandlers(ctx context.Context) error {
 	}
 }
 
-// handling reports whether a handler (unary or streaming) runs on c: a
-// unary handler that returned is not counted while its reply is queued,
-// which its caller may have received already.
+// handling reports whether a handler (unary or streaming) runs on c: one
+// that returned is not counted while its reply or final status is
+// written, which its caller may have received already.
 func (c *netConn) handling() bool {
-	if c.streamCalls.Load() > 0 {
+	if c.streamInvoking.Load() > 0 {
 		return true
 	}
 	for _, e := range c.snapshot() {

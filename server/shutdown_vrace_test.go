@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferryrpc/ferry/codec"
+	"github.com/ferryrpc/ferry/internal/ferrytest"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -48,4 +49,26 @@ func TestVraceShutdownCanceledCtxReplyInFlight(t *testing.T) {
 	_, err = io.ReadFull(cc, make([]byte, 4<<10))
 	require.NoError(t, err)
 	assert.NoError(t, s.Shutdown(ctx), "the handler had returned: no call was cut off")
+}
+
+// TestVraceShutdownCanceledCtxStreamEnded: the same for a streaming call
+// whose handler returned and whose final status its caller received: no
+// handler runs, so nil. A streaming call was counted until its stream
+// was released, which waits for the caller to close its side.
+func TestVraceShutdownCanceledCtxStreamEnded(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 20 {
+		s := server.New()
+		require.NoError(t, s.HandleStream("S.Done", server.Bidi, func(context.Context, *server.Stream) (any, error) {
+			return nil, nil
+		}))
+		c, _ := ferrytest.ServeAndDial(t, s)
+		st, err := c.NewStream(t.Context(), "S.Done")
+		require.NoError(t, err)
+		require.ErrorIs(t, st.Recv(nil), io.EOF)
+		if !assert.NoError(t, s.Shutdown(ctx), "run %d: the handler returned and its status arrived", i) {
+			return
+		}
+	}
 }
