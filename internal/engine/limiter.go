@@ -78,9 +78,13 @@ func (l *Limiter) enqueue(in *inbound) {
 		go in.loop()
 		return
 	}
+	// Read before in is in the queue: a handler's goroutine may take it
+	// from there, run it and recycle it (a call that is not cancelable)
+	// at once.
+	cancelable := in.cancelable
 	l.queue = append(l.queue, in)
 	l.mu.Unlock()
-	if in.cancelable {
+	if cancelable {
 		// A call whose context ends while it waits (its deadline, the
 		// peer's cancel, the connection's end) leaves the queue at once,
 		// answered without running, so that its place serves the next
