@@ -473,6 +473,10 @@ func (in *inbound) run() {
 	c := in.c
 	defer c.handlerDone()
 	defer c.opts.Budget.Release(in.cost)
+	if c.baseCtx.Err() != nil && in.unstartedRefused() {
+		c.invoking.Add(-1)
+		return // the conn ended first: refuseUnstarted answers it
+	}
 	if !in.state.CompareAndSwap(admitted, started) {
 		c.invoking.Add(-1)
 		return // refused when the conn closed (refuseUnstarted)
@@ -519,6 +523,21 @@ func (in *inbound) run() {
 		c.opts.Logger.Debug("ferry: handler failed", "method", in.info.Method, "err", err)
 	}
 	in.recycle()
+}
+
+// unstartedRefused reports whether refuseUnstarted answers in, a call
+// whose conn ended before it started: a request from a Ferry peer, still
+// in running. It answers it before $ferry.drained counts it (PROTOCOL.md
+// 4); in's own goroutine (a queued call's, which a slot or the hook of
+// Limiter.enqueue took) could answer it after the count.
+func (in *inbound) unstartedRefused() bool {
+	if !in.cancelable || !in.isReq {
+		return false
+	}
+	c := in.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.running[in.id] == in
 }
 
 func (in *inbound) invoke() (reply any, err error) {
