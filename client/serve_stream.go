@@ -188,7 +188,7 @@ func (c *Client) serveStream(st net.Conn) {
 	id := transport.StreamID(st)
 	c.serving.Run(c.ctx, st, sc, cnt, m, ext, func(cancel context.CancelFunc) func() {
 		return c.cancels.Track(id, cancel)
-	})
+	}, nil)
 }
 
 // control serves the reserved methods the server sends on the call

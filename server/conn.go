@@ -41,13 +41,15 @@ type netConn struct {
 	bare      atomic.Pointer[engine.Channel]
 	busyUntil atomic.Int64
 	// streamCalls counts the streaming calls whose handler runs
-	// (ConnInfo.StreamingCalls).
-	streamCalls atomic.Int32
-	evicted     bool // closed to make room; under s.mu
-	ip          string
-	peers       map[*netConn]struct{} // the connections open from ip (Server.perIP), under s.mu
-	limiter     *engine.Limiter
-	done        chan struct{}
+	// (ConnInfo.StreamingCalls), until their streams are released;
+	// streamInvoking those whose handler has not returned (handling).
+	streamCalls    atomic.Int32
+	streamInvoking atomic.Int32
+	evicted        bool // closed to make room; under s.mu
+	ip             string
+	peers          map[*netConn]struct{} // the connections open from ip (Server.perIP), under s.mu
+	limiter        *engine.Limiter
+	done           chan struct{}
 	// peerMax is the client's message limit, which its hello tells: no
 	// stream of the connection sends past it (PROTOCOL.md section 4).
 	peerMax wire.PeerMax

@@ -142,13 +142,15 @@ func (c *netConn) waitHandlers(ctx context.Context) error {
 	}
 }
 
-// handling reports whether a handler (unary or streaming) runs on c.
+// handling reports whether a handler (unary or streaming) runs on c: one
+// that returned is not counted while its reply or final status is
+// written, which its caller may have received already.
 func (c *netConn) handling() bool {
-	if c.streamCalls.Load() > 0 {
+	if c.streamInvoking.Load() > 0 {
 		return true
 	}
 	for _, e := range c.snapshot() {
-		if e.Running() > 0 {
+		if e.Invoking() > 0 {
 			return true
 		}
 	}

@@ -249,6 +249,7 @@ func (c *netConn) serveStream(st net.Conn, setUp func()) {
 	defer c.streamHandlers.Done()
 	c.streamCalls.Add(1)
 	defer c.streamCalls.Add(-1)
+	c.streamInvoking.Add(1) // until the handler returns (Run's returned)
 	defer c.limiter.Release()
 	defer c.budget.Release(engine.CallOverhead)
 	// The final status is written before a graceful shutdown, which waits
@@ -258,5 +259,8 @@ func (c *netConn) serveStream(st net.Conn, setUp func()) {
 	track := func(cancel context.CancelFunc) func() {
 		return c.streamCancels.Track(transport.StreamID(st), cancel)
 	}
-	c.s.serving.Run(c.streamContext(), st, sc, cnt, sm, ext, track)
+	// streamInvoking drops when the handler returns, before its final
+	// status is sent, not once the caller closed its side too: a caller
+	// that has the status finds no handler running (handling).
+	c.s.serving.Run(c.streamContext(), st, sc, cnt, sm, ext, track, func() { c.streamInvoking.Add(-1) })
 }

@@ -160,6 +160,7 @@ type Channel struct {
 	locked       atomic.Bool   // not yet authenticated
 	identity     any           // set by Authenticate, under mu
 	active       atomic.Int64  // handlers running; raised under mu (serve), lowered without it
+	invoking     atomic.Int64  // of those, the ones whose handler has not returned (Invoking)
 	waiting      atomic.Bool   // idle is set: the handler that brings active to 0 closes it
 	idle         chan struct{} // closed when active drops to 0, if someone waits (under mu)
 	baseCtx      context.Context
@@ -511,6 +512,12 @@ func (c *Channel) startDrain() bool {
 
 // Running reports how many handlers this conn is running.
 func (c *Channel) Running() int { return int(c.active.Load()) }
+
+// Invoking reports how many calls this conn admitted whose handler has not
+// returned: running, or waiting to start. Unlike Running, it no longer
+// counts a call whose handler returned and whose reply is being queued,
+// which its caller may have received already.
+func (c *Channel) Invoking() int { return int(c.invoking.Load()) }
 
 // WaitHandlers blocks until no handler runs or ctx ends. Call it after
 // Drain or Close, or new handlers may start at any time.

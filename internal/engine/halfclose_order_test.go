@@ -3,6 +3,7 @@ package engine_test
 import (
 	"io"
 	"testing"
+	"time"
 
 	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/internal/wire"
@@ -19,10 +20,11 @@ func TestCloseDuringHalfCloseRefusesBeforeTheCount(t *testing.T) {
 	s := newSvc()
 	inR, inW := io.Pipe()   // peer → engine
 	outR, outW := io.Pipe() // engine → peer
+	lim := engine.NewLimiter(1, 1)
 	c := engine.New(deadlinePipe{halfPipe{inR, outW, func() error {
 		inR.Close()
 		return outW.Close()
-	}}}, engine.Options{Registry: s.registry(t), FerryPeer: true, Limiter: engine.NewLimiter(1, 1)})
+	}}}, engine.Options{Registry: s.registry(t), FerryPeer: true, Limiter: lim})
 	c.Start()
 	t.Cleanup(func() { c.Close() })
 
@@ -57,6 +59,9 @@ func TestCloseDuringHalfCloseRefusesBeforeTheCount(t *testing.T) {
 	recv(t, s.entered)
 	_, err = inW.Write(request(2, "T.Block", params(2), noExt)) // queued: the limiter's one slot is taken
 	require.NoError(t, err)
+	// Read and queued, not only written: a request the reader has not
+	// taken yet when Close stops it is counted out instead.
+	require.Eventually(t, func() bool { return lim.Queued() == 1 }, 5*time.Second, time.Millisecond)
 	require.NoError(t, inW.Close()) // the half-close: the reader waits for the handlers
 	require.NoError(t, c.Close())
 

@@ -284,6 +284,7 @@ func (c *Channel) serve(m *wire.Message) {
 		return
 	}
 	c.active.Add(1)
+	c.invoking.Add(1)
 	if in.cancelable && isReq {
 		if c.running == nil {
 			c.running = make(map[uint32]*inbound) // dropped while the reader is parked
@@ -472,18 +473,24 @@ func (in *inbound) run() {
 	c := in.c
 	defer c.handlerDone()
 	defer c.opts.Budget.Release(in.cost)
+	if c.baseCtx.Err() != nil && in.unstartedRefused() {
+		c.invoking.Add(-1)
+		return // the conn ended first: refuseUnstarted answers it
+	}
 	if !in.state.CompareAndSwap(admitted, started) {
+		c.invoking.Add(-1)
 		return // refused when the conn closed (refuseUnstarted)
 	}
 	var reply any
 	var err error
 	if ended := in.ctx.Err(); ended != nil {
 		// Its deadline passed or its caller gave up while it waited for
-		// a slot: run no handler for a call nobody waits for.
+		// a slot: run no handler for a call nobody waits for. When the
+		// connection ended instead (its context is the call's parent),
+		// the call is answered as Close answers it (refuseUnstarted),
+		// not as canceled by its caller.
 		fe := ferry.MarkNotExecuted(status.Context(ended))
-		if c.Err() != nil {
-			// The connection's end canceled it (Close): refused as
-			// refuseUnstarted refuses the calls it reaches first.
+		if c.baseCtx.Err() != nil {
 			fe = errNotStarted
 		}
 		if c.opts.OnRefused != nil {
@@ -493,6 +500,7 @@ func (in *inbound) run() {
 	} else {
 		reply, err = in.invoke()
 	}
+	c.invoking.Add(-1) // before the reply: its caller may get it at once
 	canceledByPeer := false
 	if in.cancelable {
 		if in.isReq {
@@ -515,6 +523,21 @@ func (in *inbound) run() {
 		c.opts.Logger.Debug("ferry: handler failed", "method", in.info.Method, "err", err)
 	}
 	in.recycle()
+}
+
+// unstartedRefused reports whether refuseUnstarted answers in, a call
+// whose conn ended before it started: a request from a Ferry peer, still
+// in running. It answers it before $ferry.drained counts it (PROTOCOL.md
+// 4); in's own goroutine (a queued call's, which a slot or the hook of
+// Limiter.enqueue took) could answer it after the count.
+func (in *inbound) unstartedRefused() bool {
+	if !in.cancelable || !in.isReq {
+		return false
+	}
+	c := in.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.running[in.id] == in
 }
 
 func (in *inbound) invoke() (reply any, err error) {

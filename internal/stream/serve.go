@@ -33,9 +33,10 @@ type Serving struct {
 // ext. parent is the handler's parent
 // context (the connection's, with its identity and peer); track records
 // the call's cancel for the peer's $ferry.cancelstream and returns the
-// function that forgets it. Run sends the final status and returns when
-// the call is over.
-func (o *Serving) Run(parent context.Context, st net.Conn, sc *Call, cnt *Counter, m *registry.Method, ext wire.RequestExt, track func(context.CancelFunc) func()) {
+// function that forgets it. returned, if not nil, is called once the
+// handler (and its interceptors) returned, before the final status is
+// sent. Run sends the final status and returns when the call is over.
+func (o *Serving) Run(parent context.Context, st net.Conn, sc *Call, cnt *Counter, m *registry.Method, ext wire.RequestExt, track func(context.CancelFunc) func(), returned func()) {
 	sc.serving = true // before the handler reads
 	ctx := parent
 	if ext.Incoming != nil {
@@ -58,6 +59,9 @@ func (o *Serving) Run(parent context.Context, st net.Conn, sc *Call, cnt *Counte
 	sst := &served{c: sc, ctx: ctx, cancel: cancel, cnt: cnt}
 	info := &ferry.StreamInfo{Method: m.Name, Kind: m.Kind}
 	result, herr := o.run(ctx, info, m.Stream, sst)
+	if returned != nil {
+		returned()
+	}
 	if !stop() {
 		<-unblocked // it set the deadlines: let it finish first
 	}

@@ -66,7 +66,7 @@ func TestServeDeadlineCutsLaterWrites(t *testing.T) {
 	go func() {
 		defer close(ran)
 		ext := wire.RequestExt{Timeout: int64(10 * time.Millisecond)}
-		o.Run(context.Background(), st, sc, cnt, m, ext, func(context.CancelFunc) func() { return func() {} })
+		o.Run(context.Background(), st, sc, cnt, m, ext, func(context.CancelFunc) func() { return func() {} }, nil)
 	}()
 	select {
 	case <-ran:

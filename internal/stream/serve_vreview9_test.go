@@ -32,7 +32,7 @@ func runServed(t *testing.T, lim wire.Limits, handler ferry.StreamHandler) (net.
 	go func() {
 		defer close(ran)
 		defer sc.Close()
-		o.Run(context.Background(), b, sc, cnt, m, wire.RequestExt{}, func(context.CancelFunc) func() { return func() {} })
+		o.Run(context.Background(), b, sc, cnt, m, wire.RequestExt{}, func(context.CancelFunc) func() { return func() {} }, nil)
 	}()
 	return caller, ran
 }
