@@ -135,6 +135,7 @@ func TestVaudit24MarshalShapes(t *testing.T) {
 	assert.Equal(t, via, b, "the same bytes as msgpack's reflection")
 
 	type arr struct {
+		//lint:ignore U1000 read by msgpack through its tag
 		_msgpack struct{} `msgpack:",as_array"`
 		X, Y     int
 	}

@@ -130,9 +130,12 @@ func TestVaudit24GoCallNotify(t *testing.T) {
 
 	var notNil int64
 	for name, err := range map[string]error{
-		"nil ctx Call":          c.Call(nil, "Arith.Add", []int{1, 2}, &notNil),      //nolint:staticcheck // the doc's case
-		"nil ctx Go":            c.Go(nil, "Arith.Add", []int{1, 2}, &notNil).Wait(), //nolint:staticcheck // the doc's case
-		"nil ctx Notify":        c.Notify(nil, "Arith.Add", []int{1, 2}),             //nolint:staticcheck // the doc's case
+		//lint:ignore SA1012 the doc's case: a nil ctx is refused
+		"nil ctx Call": c.Call(nil, "Arith.Add", []int{1, 2}, &notNil), //nolint:staticcheck // the doc's case
+		//lint:ignore SA1012 the doc's case: a nil ctx is refused
+		"nil ctx Go": c.Go(nil, "Arith.Add", []int{1, 2}, &notNil).Wait(), //nolint:staticcheck // the doc's case
+		//lint:ignore SA1012 the doc's case: a nil ctx is refused
+		"nil ctx Notify":        c.Notify(nil, "Arith.Add", []int{1, 2}), //nolint:staticcheck // the doc's case
 		"non-pointer reply":     c.Call(ctx, "Arith.Add", []int{1, 2}, notNil),
 		"nil pointer reply":     c.Call(ctx, "Arith.Add", []int{1, 2}, (*int64)(nil)),
 		"nil ctx Go, bad reply": c.Go(ctx, "Arith.Add", []int{1, 2}, notNil).Wait(),
@@ -140,8 +143,10 @@ func TestVaudit24GoCallNotify(t *testing.T) {
 		assert.Equal(t, ferry.CodeInvalidArgument, ferry.CodeOf(err), "%s: %v", name, err)
 		assert.True(t, ferry.NotExecuted(err), "%s: %v", name, err)
 	}
+	//lint:ignore SA1012 the doc's case: a nil ctx is refused
 	_, err = c.NewStream(nil, "S.Echo") //nolint:staticcheck // the doc's case
 	assert.True(t, ferry.NotExecuted(err), "nil ctx NewStream: %v", err)
+	//lint:ignore SA1012 the doc's case: a nil ctx is refused
 	_, err = client.OpenBidi[int, int](nil, c, "S.Echo") //nolint:staticcheck // the doc's case
 	assert.True(t, ferry.NotExecuted(err), "nil ctx OpenBidi: %v", err)
 

@@ -62,7 +62,7 @@ func TestVaudit24RawUnchanged(t *testing.T) {
 	// nil is the one value a Raw does not hold as its bytes: msgpack nil
 	// decodes into a Raw as the empty Raw (nil leaves the zero value),
 	// which encodes as nil again.
-	var got codec.Raw = codec.Raw{1}
+	got := codec.Raw{1}
 	require.NoError(t, c.Call(t.Context(), "Echo.Echo", codec.Raw{0xc0}, &got))
 	assert.Empty(t, got)
 	b, err := codec.Marshal(got)
