@@ -40,13 +40,15 @@ type Session struct {
 const quietStreams = 4
 
 // Client starts the dialing side of a session over conn, with a budget of
-// cfg.MemoryBudget bytes.
+// cfg.ConnBudget() bytes (MemoryBudget, raised so that one message of
+// the largest size fits). It fails if cfg does not pass Validate.
 func Client(conn net.Conn, cfg Config) (*Session, error) {
 	return newSession(conn, cfg, false, NewBudget(cfg.ConnBudget(), nil))
 }
 
 // Server starts the accepting side of a session over conn, with a budget
-// of cfg.MemoryBudget bytes.
+// of cfg.ConnBudget() bytes (MemoryBudget, raised so that one message of
+// the largest size fits). It fails if cfg does not pass Validate.
 func Server(conn net.Conn, cfg Config) (*Session, error) {
 	return newSession(conn, cfg, true, NewBudget(cfg.ConnBudget(), nil))
 }
