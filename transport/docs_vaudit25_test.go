@@ -134,3 +134,26 @@ func TestVaudit25StreamHalfClose(t *testing.T) {
 	assert.Equal(t, "after", string(got))
 	assert.False(t, errors.Is(err, transport.ErrSessionEnded))
 }
+
+// TestVaudit25OpenWaitsForBacklog checks Open's "While AcceptBacklog
+// streams this side opened are still unacknowledged, Open waits for one
+// of them to be; ctx bounds that wait".
+func TestVaudit25OpenWaitsForBacklog(t *testing.T) {
+	cfg := quickConfig()
+	cfg.AcceptBacklog = 2
+	cfg.StreamOpenTimeout = time.Minute
+	cs, err := transport.Client(deafPeer(t, false), cfg)
+	require.NoError(t, err)
+	defer cs.Close()
+	for range 2 {
+		_, err := cs.Open(t.Context())
+		require.NoError(t, err, "within the backlog, Open does not wait")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = cs.Open(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.Nil(t, cs.Cause(), "the session lives on")
+}
