@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -380,7 +381,8 @@ const maxFrameBody = 1 << 20
 // Read reads data the peer sent, and after the data that had arrived
 // returns io.EOF once the peer closed the stream, or, once the session
 // ended without that, an error wrapping ErrSessionEnded and saying why
-// (Session.Cause).
+// (Session.Cause). Past the read deadline it returns
+// os.ErrDeadlineExceeded, as net.Conn's contract says.
 func (st *Stream) Read(p []byte) (int, error) {
 	st.rmu.Lock()
 	n, err := st.ys.Read(p)
@@ -398,8 +400,11 @@ func (st *Stream) Read(p []byte) (int, error) {
 	if err == io.EOF && (st.acc == nil || !st.acc.fin.Load()) && st.s.ended() {
 		err = st.s.endErr()
 	}
-	if err == yamux.ErrConnectionWriteTimeout { // a read sends window updates
+	switch err {
+	case yamux.ErrConnectionWriteTimeout: // a read sends window updates
 		err = errFrameTimeout
+	case yamux.ErrTimeout:
+		err = os.ErrDeadlineExceeded
 	}
 	return n, err
 }
@@ -487,7 +492,8 @@ func (st *Stream) Park(resume func()) bool {
 }
 
 // Write writes data to the stream; it blocks while the peer's window is
-// full, until the write deadline.
+// full, until the write deadline, past which it returns
+// os.ErrDeadlineExceeded, as net.Conn's contract says.
 //
 // Once the session has ended, it fails with an error wrapping
 // ErrSessionEnded and saying why (Session.Cause).
@@ -513,6 +519,8 @@ func (st *Stream) Write(p []byte) (int, error) {
 		err = st.s.endErr()
 	case err == yamux.ErrConnectionWriteTimeout:
 		err = frameTimeout{}
+	case err == yamux.ErrTimeout:
+		err = os.ErrDeadlineExceeded
 	}
 	return n, err
 }
