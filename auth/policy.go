@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode"
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
@@ -102,7 +103,7 @@ func checkPattern(pat string) error {
 		return fmt.Errorf("empty method pattern")
 	}
 	for _, c := range pat {
-		if c < 0x21 || c == 0x7f || c == 0x85 || c == 0xa0 || c == 0xfeff {
+		if unicode.IsSpace(c) || unicode.IsControl(c) || c == 0xfeff {
 			return fmt.Errorf("method pattern %q holds white space or a control character", pat)
 		}
 	}
@@ -128,13 +129,18 @@ func matches(pat, method string, fold bool) bool {
 		return true
 	}
 	if svc, ok := strings.CutSuffix(pat, "*"); ok {
-		if len(method) <= len(svc) {
-			return false
+		if !fold {
+			return len(method) > len(svc) && strings.HasPrefix(method, svc)
 		}
-		if fold {
-			return strings.EqualFold(method[:len(svc)], svc) // svc ends in "."
+		// svc ends in ".", which folds to nothing else, but its other
+		// letters may fold to letters of another length in bytes (K, the
+		// Kelvin sign, is k): try every prefix of method ending in ".".
+		for i := range len(method) - 1 {
+			if method[i] == '.' && strings.EqualFold(method[:i+1], svc) {
+				return true
+			}
 		}
-		return strings.HasPrefix(method, svc)
+		return false
 	}
 	if fold {
 		return strings.EqualFold(pat, method)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,13 +41,15 @@ type Session struct {
 const quietStreams = 4
 
 // Client starts the dialing side of a session over conn, with a budget of
-// cfg.MemoryBudget bytes.
+// cfg.ConnBudget() bytes (MemoryBudget, raised so that one message of
+// the largest size fits). It fails if cfg does not pass Validate.
 func Client(conn net.Conn, cfg Config) (*Session, error) {
 	return newSession(conn, cfg, false, NewBudget(cfg.ConnBudget(), nil))
 }
 
 // Server starts the accepting side of a session over conn, with a budget
-// of cfg.MemoryBudget bytes.
+// of cfg.ConnBudget() bytes (MemoryBudget, raised so that one message of
+// the largest size fits). It fails if cfg does not pass Validate.
 func Server(conn net.Conn, cfg Config) (*Session, error) {
 	return newSession(conn, cfg, true, NewBudget(cfg.ConnBudget(), nil))
 }
@@ -378,7 +381,8 @@ const maxFrameBody = 1 << 20
 // Read reads data the peer sent, and after the data that had arrived
 // returns io.EOF once the peer closed the stream, or, once the session
 // ended without that, an error wrapping ErrSessionEnded and saying why
-// (Session.Cause).
+// (Session.Cause). Past the read deadline it returns
+// os.ErrDeadlineExceeded, as net.Conn's contract says.
 func (st *Stream) Read(p []byte) (int, error) {
 	st.rmu.Lock()
 	n, err := st.ys.Read(p)
@@ -396,8 +400,11 @@ func (st *Stream) Read(p []byte) (int, error) {
 	if err == io.EOF && (st.acc == nil || !st.acc.fin.Load()) && st.s.ended() {
 		err = st.s.endErr()
 	}
-	if err == yamux.ErrConnectionWriteTimeout { // a read sends window updates
+	switch err {
+	case yamux.ErrConnectionWriteTimeout: // a read sends window updates
 		err = errFrameTimeout
+	case yamux.ErrTimeout:
+		err = os.ErrDeadlineExceeded
 	}
 	return n, err
 }
@@ -485,7 +492,8 @@ func (st *Stream) Park(resume func()) bool {
 }
 
 // Write writes data to the stream; it blocks while the peer's window is
-// full, until the write deadline.
+// full, until the write deadline, past which it returns
+// os.ErrDeadlineExceeded, as net.Conn's contract says.
 //
 // Once the session has ended, it fails with an error wrapping
 // ErrSessionEnded and saying why (Session.Cause).
@@ -511,6 +519,8 @@ func (st *Stream) Write(p []byte) (int, error) {
 		err = st.s.endErr()
 	case err == yamux.ErrConnectionWriteTimeout:
 		err = frameTimeout{}
+	case err == yamux.ErrTimeout:
+		err = os.ErrDeadlineExceeded
 	}
 	return n, err
 }
