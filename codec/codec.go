@@ -46,7 +46,9 @@ func (r *Raw) DecodeMsgpack(dec *vmsgpack.Decoder) error {
 // msgpack's reflection, to the same bytes. A value that contains itself
 // (through a pointer, map, slice or interface) is an error, as is one more
 // than 10,000 pointers and containers deep; Ferry's calls and streams
-// refuse such arguments, replies and messages the same way.
+// refuse such arguments, replies and messages the same way. So is a value
+// of a kind MessagePack has no form for (a chan, a func, a complex number,
+// an unsafe.Pointer, a uintptr), wherever it sits in v.
 func Marshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
 
 // Unmarshal validates b (at most one value, nested at most MaxDepth, no

@@ -25,13 +25,22 @@ func SetRawType(t reflect.Type) { rawType = t }
 // Marshal encodes v the way Ferry puts arguments and results on the wire
 // (integers in their smallest form, structs as maps keyed by field name or
 // `msgpack` tag).
-func Marshal(v any) ([]byte, error) {
+func Marshal(v any) (b []byte, err error) {
 	if b, ok := AppendFast(nil, v); ok {
 		return b, nil
 	}
 	if err := CheckNesting(v); err != nil {
 		return nil, err
 	}
+	// The library panics on some values it does not support (a uintptr,
+	// alone or inside a struct, slice or map: it has no encoder for that
+	// kind) where it returns an error for others (a chan, a func):
+	// an error here too, as the engine's encoder gives (internal/encode).
+	defer func() {
+		if p := recover(); p != nil {
+			b, err = nil, fmt.Errorf("panic while encoding %T: %v", v, p)
+		}
+	}()
 	var buf bytes.Buffer
 	if err := NewEncoder(&buf).Encode(v); err != nil {
 		return nil, Own(err)
