@@ -17,6 +17,25 @@ import (
 // PROTOCOL.md 4 orders them (the count came first, and the answer after
 // it, if at all).
 func TestCloseDuringHalfCloseRefusesBeforeTheCount(t *testing.T) {
+	got, answered2, drained := closeDuringHalfClose(t)
+	require.NotEqual(t, -1, answered2, "the queued call is answered: %v", got)
+	if drained >= 0 {
+		assert.Less(t, answered2, drained, "answered before the count: %v", got)
+	}
+}
+
+// halfCloseSeen is what the peer read: a response (its msgid) or the
+// count.
+type halfCloseSeen struct {
+	id      uint32
+	drained bool
+}
+
+// closeDuringHalfClose runs the scenario once: call 1 holds the
+// limiter's one slot, call 2 is queued, the peer half-closes and Close
+// ends the wait. It returns what the peer read, in order, and the places
+// of call 2's answer and of $ferry.drained in it (-1: not read).
+func closeDuringHalfClose(t *testing.T) (got []halfCloseSeen, answered2, drained int) {
 	s := newSvc()
 	inR, inW := io.Pipe()   // peer → engine
 	outR, outW := io.Pipe() // engine → peer
@@ -28,11 +47,7 @@ func TestCloseDuringHalfCloseRefusesBeforeTheCount(t *testing.T) {
 	c.Start()
 	t.Cleanup(func() { c.Close() })
 
-	type seen struct {
-		id      uint32
-		drained bool
-	}
-	order := make(chan seen, 16)
+	order := make(chan halfCloseSeen, 16)
 	go func() {
 		defer close(order)
 		rd := wire.NewReader(outR, wire.DefaultLimits)
@@ -47,9 +62,9 @@ func TestCloseDuringHalfCloseRefusesBeforeTheCount(t *testing.T) {
 			}
 			switch {
 			case m.Type == wire.TypeResponse:
-				order <- seen{id: m.ID}
+				order <- halfCloseSeen{id: m.ID}
 			case string(m.Method) == wire.MethodDrained:
-				order <- seen{drained: true}
+				order <- halfCloseSeen{drained: true}
 			}
 		}
 	}()
@@ -65,11 +80,10 @@ func TestCloseDuringHalfCloseRefusesBeforeTheCount(t *testing.T) {
 	require.NoError(t, inW.Close()) // the half-close: the reader waits for the handlers
 	require.NoError(t, c.Close())
 
-	var got []seen
 	for m := range order {
 		got = append(got, m)
 	}
-	drained, answered2 := -1, -1
+	drained, answered2 = -1, -1
 	for i, m := range got {
 		switch {
 		case m.drained:
@@ -78,8 +92,5 @@ func TestCloseDuringHalfCloseRefusesBeforeTheCount(t *testing.T) {
 			answered2 = i
 		}
 	}
-	require.NotEqual(t, -1, answered2, "the queued call is answered: %v", got)
-	if drained >= 0 {
-		assert.Less(t, answered2, drained, "answered before the count: %v", got)
-	}
+	return got, answered2, drained
 }
