@@ -161,6 +161,7 @@ func waitSet(t *testing.T, w resolver.Watcher, want []string, d time.Duration) t
 // server registers again; the resolver keeps following. A server that
 // registers after the restart, and one that deregisters, reach the client.
 func TestVcluster13EtcdRestartKeepsRegistrations(t *testing.T) {
+	t.Parallel() // it mostly waits on an etcd of its own or behind its own proxy
 	e := startOwnEtcd(t)
 	srvCli, cliCli := e.client(), e.client()
 	w := watch(t, cliCli, "orders")
@@ -188,6 +189,7 @@ func TestVcluster13EtcdRestartKeepsRegistrations(t *testing.T) {
 // as etcd applies it": the server is registered again, and the watcher
 // sees it.
 func TestVcluster13EtcdWipedRegistersAgain(t *testing.T) {
+	t.Parallel() // it mostly waits on an etcd of its own or behind its own proxy
 	e := startOwnEtcd(t)
 	srvCli, cliCli := e.client(), e.client()
 	w := watch(t, cliCli, "orders")
@@ -289,6 +291,7 @@ func (p *cutProxy) mend() {
 // deleted key is noticed at once and the server registers again". A key
 // deleted after that must still come back.
 func TestVcluster13DeletedKeyNoticedAfterCompactedWatch(t *testing.T) {
+	t.Parallel() // it mostly waits on an etcd of its own or behind its own proxy
 	e := startOwnEtcd(t)
 	admin := e.client()
 	proxy := newCutProxy(t, strings.TrimPrefix(e.clientURL, "http://"))
@@ -333,6 +336,7 @@ func TestVcluster13DeletedKeyNoticedAfterCompactedWatch(t *testing.T) {
 // expires, so clients drop it; once the partition heals it registers
 // again, and clients see it.
 func TestVcluster13LongPartitionRegistersAgain(t *testing.T) {
+	t.Parallel() // it mostly waits on an etcd of its own or behind its own proxy
 	e := startOwnEtcd(t)
 	admin := e.client()
 	proxy := newCutProxy(t, strings.TrimPrefix(e.clientURL, "http://"))
@@ -518,6 +522,7 @@ func TestVcluster13ManyServersOverEtcd(t *testing.T) {
 // last good set and asks again". Calls go on to the servers it knows, and
 // once etcd is back a server registered meanwhile is used.
 func TestVcluster13ClientLosesEtcd(t *testing.T) {
+	t.Parallel() // it mostly waits on an etcd of its own or behind its own proxy
 	eps := os.Getenv("FERRY_ETCD_ENDPOINTS")
 	srvCli := etcdClient(t)
 	p := prefix(t)
@@ -772,6 +777,7 @@ func TestVcluster13HundredRegistrations(t *testing.T) {
 // outage too, must see a server that registers after etcd is back within
 // seconds, not after the same backoff.
 func TestVcluster13EtcdDownLongerThanTTL(t *testing.T) {
+	t.Parallel() // it mostly waits on an etcd of its own or behind its own proxy
 	e := startOwnEtcd(t)
 	srvCli, cliCli, watchCli := e.client(), e.client(), e.client()
 	reg, err := etcd.Register(t.Context(), srvCli, "orders", "127.0.0.1:7001", etcd.WithTTL(3))
