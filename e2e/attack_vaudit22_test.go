@@ -547,7 +547,9 @@ func v22StillServes(t *testing.T, c *chargeSession) {
 func TestAttackVaudit22TrickledOpenings(t *testing.T) {
 	needAttacks(t)
 	// Mostly waiting for the server's timeouts: run beside the other
-	// waiting tests, after the attacks that load the machine.
+	// waiting tests, after the attacks that load the machine (.ci/run
+	// runs it in a process of its own beside the attacks: it loads
+	// neither core, and its bounds are seconds wide).
 	t.Parallel()
 	srv := startArith(t, buildArithServer(t))
 	c := dialCharge(t, srv.addr)
@@ -693,7 +695,9 @@ func TestAttackVaudit22PartialStalls(t *testing.T) {
 func TestAttackVaudit22Keepalive(t *testing.T) {
 	needAttacks(t)
 	// Mostly waiting for the server's timeouts: run beside the other
-	// waiting tests, after the attacks that load the machine.
+	// waiting tests, after the attacks that load the machine (.ci/run
+	// runs it in a process of its own beside the attacks: it loads
+	// neither core, and its bounds are seconds wide).
 	t.Parallel()
 	srv := startArith(t, buildArithServer(t))
 	deaf := helloRaw(t, srv.addr)
