@@ -120,6 +120,15 @@ func New(conn net.Conn, opts ...Option) (*Client, error) {
 	return newClient(ctx, conn, o)
 }
 
+// ValidateOptions returns the error Dial and New would return for the
+// first of opts they refuse (an out-of-range value, a nil function or
+// config), or nil, without connecting: for code that keeps options for
+// later dials, as cluster.WithClientOptions does.
+func ValidateOptions(opts ...Option) error {
+	_, err := buildOptions(opts)
+	return err
+}
+
 func buildOptions(opts []Option) (options, error) {
 	o := options{cfg: transport.DefaultConfig(), maxCalls: 1024}
 	for _, opt := range opts {
