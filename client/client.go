@@ -16,6 +16,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/internal/engine"
 	"github.com/ferryrpc/ferry/internal/registry"
+	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/stream"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/transport"
@@ -66,8 +67,12 @@ var _ ferry.Caller = (*Client)(nil)
 // (CodeCanceled or CodeDeadlineExceeded); a connection that cannot be made
 // for any other reason, with CodeUnavailable. A connection or handshake
 // that fails, or that the server refuses, fails Dial with
-// ferry.NotExecuted true.
+// ferry.NotExecuted true. A nil ctx is refused before anything is
+// dialled: CodeInvalidArgument, ferry.NotExecuted.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
+	if err := status.CheckContext(ctx, "dial "+addr); err != nil {
+		return nil, err
+	}
 	o, err := buildOptions(opts)
 	if err != nil {
 		return nil, err
@@ -113,6 +118,15 @@ func New(conn net.Conn, opts ...Option) (*Client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.cfg.StreamOpenTimeout)
 	defer cancel()
 	return newClient(ctx, conn, o)
+}
+
+// ValidateOptions returns the error Dial and New would return for the
+// first of opts they refuse (an out-of-range value, a nil function or
+// config), or nil, without connecting: for code that keeps options for
+// later dials, as cluster.WithClientOptions does.
+func ValidateOptions(opts ...Option) error {
+	_, err := buildOptions(opts)
+	return err
 }
 
 func buildOptions(opts []Option) (options, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/balancer"
 	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/resolver"
 )
 
@@ -330,8 +331,12 @@ func (c *Client) Endpoints() []EndpointInfo {
 }
 
 // WaitReady blocks until at least n endpoints are ready, ctx ends (its
-// error is returned) or the Client closes (ferry.ErrClosed, wrapped).
+// error is returned) or the Client closes (ferry.ErrClosed, wrapped). A
+// nil ctx is refused at once: CodeInvalidArgument.
 func (c *Client) WaitReady(ctx context.Context, n int) error {
+	if err := status.CheckContext(ctx, "WaitReady"); err != nil {
+		return err
+	}
 	for {
 		st := c.state.Load()
 		if st.ready >= n {

@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -17,8 +18,8 @@ import (
 
 // TestVaudit23NoEndpointSaysWhy: when every dial fails, a call fails with
 // "no endpoint is available", and that was all: not logged, not in the
-// error. A client option Dial refuses (cluster.WithClientOptions, whose
-// values New does not see), a token the servers refuse, a TLS mismatch all
+// error. A server this side's client options refuse (WithServerAuth), a
+// token the servers refuse, a TLS mismatch all
 // read as servers that are down. The error now names the last dial's
 // failure and wraps it (code unavailable, not executed, as before).
 func TestVaudit23NoEndpointSaysWhy(t *testing.T) {
@@ -32,7 +33,8 @@ func TestVaudit23NoEndpointSaysWhy(t *testing.T) {
 		opts []cluster.Option
 		want string
 	}{
-		{"bad client option", open.addr, []cluster.Option{cluster.WithClientOptions(client.WithMaxConcurrentCalls(-1))}, "-1"},
+		{"server refused", open.addr, []cluster.Option{cluster.WithClientOptions(client.WithServerAuth(
+			func(context.Context, ferry.AuthInfo) (any, error) { return nil, errors.New("not the server we want") }))}, "not the server we want"},
 		{"token refused", guarded.addr, nil, "no token"},
 	} {
 		c := newClient(t, resolver.Static(tc.addr), tc.opts...)

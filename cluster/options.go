@@ -65,9 +65,14 @@ func WithBalancer(b balancer.Balancer) Option {
 }
 
 // WithClientOptions sets the options of every connection the Client
-// makes (transport tuning, interceptors, a logger). Default none.
+// makes (transport tuning, interceptors, a logger). Default none. New
+// returns the error client.Dial would return for an option it refuses
+// (client.ValidateOptions), at once rather than at each dial.
 func WithClientOptions(opts ...client.Option) Option {
 	return func(o *options) error {
+		if err := client.ValidateOptions(opts...); err != nil {
+			return err
+		}
 		o.clientOpts = append(o.clientOpts, opts...)
 		return nil
 	}

@@ -254,7 +254,11 @@ type Snapshot struct {
 	Methods []MethodStats `json:"methods"`                  // calls served; handler time
 	Client  []MethodStats `json:"client_methods,omitempty"` // calls made (ClientInterceptor); round-trip time
 	Rate    []RatePoint   `json:"rate"`                     // the last 60 seconds, oldest first, the current second last
-	Latency []Bucket      `json:"latency"`                  // handler time, all methods together, in 20 log-scaled buckets (hist.Histogram.Log)
+	// Latency is the handler time of all methods together, in 20
+	// log-scaled buckets (hist.Histogram.Log) once a call has finished;
+	// before that it is empty ([] in JSON, not null): there are no
+	// times to scale buckets by.
+	Latency []Bucket      `json:"latency"`
 	Conns   []ConnStats   `json:"conns,omitempty"`
 	Streams []StreamStats `json:"streams,omitempty"` // streaming methods
 	// Denied counts the calls and streams refused with permission_denied:
@@ -321,6 +325,9 @@ type RatePoint struct {
 func (st *Stats) Snapshot(s *server.Server) Snapshot {
 	now := time.Now()
 	snap := Snapshot{Uptime: now.Sub(st.start), Latency: st.all.Log(20), Denied: st.denied.Load()}
+	if snap.Latency == nil {
+		snap.Latency = []Bucket{} // "latency": [], which a reader can iterate
+	}
 	kinds := map[string]string{}
 	streamKinds := map[string]string{}
 	if s != nil {

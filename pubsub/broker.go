@@ -15,6 +15,7 @@ import (
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/encode"
+	"github.com/ferryrpc/ferry/internal/status"
 	"github.com/ferryrpc/ferry/internal/wire"
 	"github.com/ferryrpc/ferry/server"
 )
@@ -178,9 +179,12 @@ func (b *Broker) unsubscribe(id string) bool {
 
 // Publish sends v to every subscriber of topic and returns how many
 // subscribers it was queued for. ctx bounds the Block policy's wait. An
-// empty topic, or a v that does not encode, is an error of code
-// ferry.CodeInvalidArgument.
+// empty topic, a v that does not encode, or a nil ctx, is an error of
+// code ferry.CodeInvalidArgument (nothing is queued).
 func (b *Broker) Publish(ctx context.Context, topic string, v any) (int, error) {
+	if err := status.CheckContext(ctx, "Publish"); err != nil {
+		return 0, err
+	}
 	raw, err := codec.Marshal(v)
 	if err != nil {
 		return 0, ferry.Errorf(ferry.CodeInvalidArgument, "cannot encode the message: %v", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/ferryrpc/ferry/client"
 	"github.com/ferryrpc/ferry/codec"
 	"github.com/ferryrpc/ferry/internal/msgpack"
+	"github.com/ferryrpc/ferry/internal/status"
 )
 
 // Subscription receives a topic's messages in the order they were
@@ -51,8 +52,12 @@ const unsubscribeWait = time.Second
 // registered the subscription, so anything published afterwards is
 // delivered. The subscription ends when ctx ends, on Close, when the
 // server ends it, or when the connection ends. An empty topic is an error
-// of code ferry.CodeInvalidArgument.
+// of code ferry.CodeInvalidArgument, and so is a nil ctx (refused before
+// anything is sent, ferry.NotExecuted).
 func Subscribe(ctx context.Context, c *client.Client, topic string, opts ...SubOption) (*Subscription, error) {
+	if err := status.CheckContext(ctx, SubscribeMethod); err != nil {
+		return nil, err
+	}
 	args := &SubscribeArgs{Topic: topic, Max: c.MaxMessageSize()}
 	for _, o := range opts {
 		o(args)
@@ -173,8 +178,12 @@ func (s *Subscription) noteDropped(n uint64) {
 // ferry.ErrClosed (CodeCanceled) when its client was closed, and
 // CodeUnavailable when the server shut down, or the connection was lost or
 // the subscription's stream ended (a subscriber that reads nothing for the
-// server's write timeout: see the package doc).
+// server's write timeout: see the package doc). A nil ctx is refused at
+// once with CodeInvalidArgument, and nothing is taken.
 func (s *Subscription) Next(ctx context.Context, v any) error {
+	if err := status.CheckContext(ctx, "Next"); err != nil {
+		return err
+	}
 	for {
 		if err := s.endedBy(); err != nil {
 			select {

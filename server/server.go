@@ -89,10 +89,13 @@ func ShuttingDown(ctx context.Context) <-chan struct{} {
 // Register publishes the exported methods of rcvr as "Type.Method". Each
 // must have the shape M(ctx context.Context, args A, reply *R) error or
 // M(args A, reply *R) error; any other exported method is an error naming
-// it.
+// it. Type is the name of rcvr's type (of what it points to): a type that
+// is not exported, or has no name (a struct literal embedding one with
+// methods), is an error saying to use RegisterName.
 func (s *Server) Register(rcvr any) error { return s.RegisterName("", rcvr) }
 
-// RegisterName is Register with name in place of the type's name.
+// RegisterName is Register with name in place of the type's name, so that
+// it takes a receiver of any type, exported or not.
 func (s *Server) RegisterName(name string, rcvr any) error {
 	ms, err := registry.Reflect(name, rcvr)
 	if err != nil {

@@ -6,6 +6,7 @@ package chat
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -24,6 +25,9 @@ const Topic = "chat.room"
 type Line struct {
 	From string `msgpack:"from"`
 	Text string `msgpack:"text"`
+	// Sender tells one member from another: random, drawn by each Member
+	// call, so that members who share a name each count their own lines.
+	Sender string `msgpack:"sender,omitempty"`
 }
 
 // NewServer returns a server that relays the room.
@@ -81,7 +85,8 @@ func Serve(ctx context.Context, addr string, ready chan<- string) error {
 // Member joins the room at addr as name: it prints "[joined]" once it
 // listens, then every line of in is published, and every line the room
 // receives is printed to out as "from: text", until in ends and the member
-// has seen all its own lines come back.
+// has seen all its own lines come back (the lines it published: another
+// member of the same name has lines of its own).
 func Member(ctx context.Context, addr, name string, in io.Reader, out io.Writer) error {
 	c, err := client.Dial(ctx, addr)
 	if err != nil {
@@ -95,6 +100,7 @@ func Member(ctx context.Context, addr, name string, in io.Reader, out io.Writer)
 	defer sub.Close()
 	fmt.Fprintln(out, "[joined]")
 
+	sender := rand.Text() // this member's lines, whatever the others are named
 	var published atomic.Int64
 	var sendErr error
 	inputDone := make(chan struct{})
@@ -105,7 +111,7 @@ func Member(ctx context.Context, addr, name string, in io.Reader, out io.Writer)
 		defer close(inputDone)
 		sc := bufio.NewScanner(in)
 		for sc.Scan() {
-			if _, err := pubsub.Publish(ctx, c, Topic, Line{From: name, Text: sc.Text()}); err != nil {
+			if _, err := pubsub.Publish(ctx, c, Topic, Line{From: name, Text: sc.Text(), Sender: sender}); err != nil {
 				sendErr = err
 				return
 			}
@@ -131,7 +137,7 @@ func Member(ctx context.Context, addr, name string, in io.Reader, out io.Writer)
 			return err
 		}
 		fmt.Fprintf(out, "%s: %s\n", l.From, l.Text)
-		if l.From == name {
+		if l.Sender == sender {
 			seenOwn++
 		}
 	}
