@@ -466,8 +466,10 @@ func (c *Client) Close() error {
 // MaxMessageSize returns the largest message the client receives: its
 // transport.Config's MaxMessageSize (4 MiB by default). It sends nothing
 // larger either, nor larger than the server's own limit, which the
-// server's answer to the client's hello tells (PROTOCOL.md section 4): a
-// request past either fails with CodeResourceExhausted, not executed.
+// server's answer to the client's hello tells (PROTOCOL.md section 4;
+// with WithPlainMsgpackRPC there is no hello, and the server's limit is
+// unknown): a request past either fails with CodeResourceExhausted, not
+// executed.
 // Package pubsub tells the broker, so that no batch a subscriber could not
 // receive is sent to it.
 func (c *Client) MaxMessageSize() int { return c.cfg.MaxMessageSize }

@@ -1,9 +1,17 @@
 package e2e_test
 
 import (
+	"context"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/ferryrpc/ferry"
+	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/server"
+	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestVaudit27NonArrayParams: PROTOCOL.md 2.1, params that are not an
@@ -23,4 +31,44 @@ func TestVaudit27NonArrayParams(t *testing.T) {
 	r = c.call(enc([]any{0, 4, "Echo.Echo", []byte("abc")}))
 	assert.Nil(t, r.err)
 	assert.Equal(t, []byte("abc"), r.result, "a bin reaches a codec.Raw whole")
+}
+
+// TestVaudit27PlainClientMessageLimits: client.WithPlainMsgpackRPC sends
+// no hello, so neither side learns the other's MaxMessageSize: a reply
+// past the client's own limit, and a request past the server's, end the
+// connection (every call on it fails with CodeUnavailable), where over a
+// session the reply is replaced by CodeResourceExhausted and the request
+// is not sent. A request past the client's own limit is still refused
+// before it is sent, not executed.
+func TestVaudit27PlainClientMessageLimits(t *testing.T) {
+	small := transport.DefaultConfig()
+	small.MaxMessageSize = 1 << 10
+
+	s := newServer(t)
+	require.NoError(t, server.Handle(s, "Big.Get", func(_ context.Context, n *int) (*string, error) {
+		r := strings.Repeat("x", *n)
+		return &r, nil
+	}))
+	c := dialTCP(t, s, client.WithPlainMsgpackRPC(), client.WithConfig(small))
+	var r string
+	err := c.Call(t.Context(), "Echo.Echo", strings.Repeat("y", 2000), &r)
+	assert.Equal(t, ferry.CodeResourceExhausted, ferry.CodeOf(err), "%v", err)
+	assert.True(t, ferry.NotExecuted(err))
+	err = c.Call(t.Context(), "Big.Get", 4000, &r)
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "a reply past the plain client's limit: %v", err)
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection did not end")
+	}
+
+	s = newServer(t, server.WithConfig(small))
+	c = dialTCP(t, s, client.WithPlainMsgpackRPC())
+	err = c.Call(t.Context(), "Echo.Echo", strings.Repeat("y", 2000), &r)
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(err), "a request past the server's limit: %v", err)
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection did not end")
+	}
 }
