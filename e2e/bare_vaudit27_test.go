@@ -72,3 +72,44 @@ func TestVaudit27PlainClientMessageLimits(t *testing.T) {
 		t.Fatal("the connection did not end")
 	}
 }
+
+// TestVaudit27PeerCallsABareClient: a server.Peer calls a client that
+// speaks bare MessagePack-RPC with the spec's shapes only: a request of
+// four elements and a notification of three, carrying none of the call's
+// deadline or metadata (not even once the client has sent an ext map
+// itself), and nothing when the call is canceled; the client's error, of
+// any shape, arrives as CodeUnknown; a response for a call that is no
+// longer waited for is dropped, the connection open; a stream is refused
+// at once, not executed.
+func TestVaudit27PeerCallsABareClient(t *testing.T) {
+	peers := make(chan *server.Peer, 1)
+	s := newServer(t, server.WithConnHooks(func(p *server.Peer) { peers <- p }, nil))
+	c := dialRaw(t, listen(t, s))
+	r := c.call(request(1, "Arith.Add", []any{1, 2}, map[string]any{}))
+	require.EqualValues(t, 3, r.result)
+	p := <-peers
+
+	ctx, cancel := context.WithTimeout(ferry.WithOutgoingMetadata(t.Context(), ferry.Metadata{"k": "v"}), time.Minute)
+	call := p.Go(ctx, "Cli.Do", []int{1, 2}, nil)
+	assert.Equal(t, append([]byte{0x94, 0x00, 0x01}, enc([]any{"Cli.Do", []any{[]int{1, 2}}})[1:]...), c.readRaw(),
+		"[0, 1, \"Cli.Do\", [[1, 2]]]: no ext")
+	cancel()
+	<-call.Done()
+	assert.Equal(t, ferry.CodeCanceled, ferry.CodeOf(call.Err()))
+	c.write(enc([]any{1, 1, nil, 5})) // too late: dropped
+	require.NoError(t, p.Notify(t.Context(), "Cli.Note", 5))
+	assert.Equal(t, enc([]any{2, "Cli.Note", []any{5}}), c.readRaw(), "no $ferry.cancel came before it")
+
+	call = p.Go(t.Context(), "Cli.Do", 1, nil)
+	msg := c.read()
+	c.write(enc([]any{1, msg[1], []any{0, "Vim:E121"}, nil}))
+	<-call.Done()
+	assert.Equal(t, ferry.CodeUnknown, ferry.CodeOf(call.Err()))
+	assert.Equal(t, `ferry: unknown: [0,"Vim:E121"]`, call.Err().Error())
+
+	_, err := p.OpenStream(t.Context(), "Cli.Stream", ferry.BidiStreaming)
+	assert.Equal(t, ferry.CodeUnimplemented, ferry.CodeOf(err))
+	assert.True(t, ferry.NotExecuted(err))
+	r = c.call(request(2, "Arith.Add", []any{3, 4}))
+	assert.EqualValues(t, 7, r.result, "the connection is still open")
+}
