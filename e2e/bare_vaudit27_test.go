@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,4 +113,34 @@ func TestVaudit27PeerCallsABareClient(t *testing.T) {
 	assert.True(t, ferry.NotExecuted(err))
 	r = c.call(request(2, "Arith.Add", []any{3, 4}))
 	assert.EqualValues(t, 7, r.result, "the connection is still open")
+}
+
+// TestVaudit27MalformedExtMessages: PROTOCOL.md 3, an ext that is not a
+// map, or whose keys are not str or whose known keys hold the wrong types,
+// gets invalid_argument ("malformed extensions"): the message says what
+// is wrong, once, without a second "ferry:" prefix inside it. A streaming
+// call's opening request is refused with the same message.
+func TestVaudit27MalformedExtMessages(t *testing.T) {
+	var runs atomic.Int64
+	addr := protoAuditServer(t, &runs)
+	c := dialRaw(t, addr)
+	ws := dialSession(t, addr)
+	for i, tc := range []struct {
+		ext any
+		msg string
+	}{
+		{5, "malformed extensions: expected a map"},
+		{map[int]any{1: 1}, "malformed extensions: a key that is not a str"},
+		{map[string]any{"t": "soon"}, `malformed extensions: "t" is not an integer`},
+		{map[string]any{"m": []any{"k"}}, "malformed extensions: metadata is not a map of strings"},
+	} {
+		r := c.call(enc([]any{0, i, "Arith.Add", []any{1, 2}, tc.ext}))
+		assert.Equal(t, tc.msg, r.err, "%v", tc.ext)
+		assert.EqualValues(t, ferry.CodeInvalidArgument, r.code(), "%v", tc.ext)
+		st := ws.open()
+		st.write(append([]byte{0xc1}, enc([]any{0, 0, "Audit.Sum", []any{}, tc.ext})...), closeSend)
+		_, r = st.status()
+		assert.Equal(t, tc.msg, r.err, "a stream's opening, %v", tc.ext)
+		st.ended()
+	}
 }
