@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"math"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/ferryrpc/ferry"
 	"github.com/ferryrpc/ferry/client"
+	"github.com/ferryrpc/ferry/examples/arith/arith"
 	"github.com/ferryrpc/ferry/server"
 	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
@@ -142,5 +144,29 @@ func TestVaudit27MalformedExtMessages(t *testing.T) {
 		_, r = st.status()
 		assert.Equal(t, tc.msg, r.err, "a stream's opening, %v", tc.ext)
 		st.ended()
+	}
+}
+
+// TestVaudit27ArithWrapsAround: package arith's doc, Add and Mul wrap
+// around on int64 overflow, as Go's arithmetic does, and Div(MinInt64,
+// -1) is MinInt64: a bare client's params reach them unchanged.
+func TestVaudit27ArithWrapsAround(t *testing.T) {
+	s := server.New()
+	require.NoError(t, arith.Register(s))
+	t.Cleanup(func() { s.Close() })
+	c := dialRaw(t, listen(t, s))
+	for i, tc := range []struct {
+		method string
+		a, b   int64
+		want   int64
+	}{
+		{"Arith.Add", math.MaxInt64, 1, math.MinInt64},
+		{"Arith.Mul", math.MaxInt64, 2, -2},
+		{"Arith.Mul", 1 << 62, 4, 0},
+		{"Arith.Div", math.MinInt64, -1, math.MinInt64},
+	} {
+		r := c.call(request(uint32(i), tc.method, []any{tc.a, tc.b}))
+		assert.Nil(t, r.err, "%s %d %d", tc.method, tc.a, tc.b)
+		assert.EqualValues(t, tc.want, r.result, "%s %d %d", tc.method, tc.a, tc.b)
 	}
 }
