@@ -223,6 +223,11 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		Logger:       o.logger,
 	}
 	if o.plain {
+		// No session below: the engine's reader bounds what the server
+		// makes it hold, and how long part of a message may stall, as a
+		// server's does on a bare connection.
+		eo.Budget = transport.NewBudget(o.cfg.ConnBudget(), nil)
+		eo.StallTimeout = o.cfg.PartialMessageTimeout
 		engine.New(nc, eo).Start()
 		return c, nil
 	}

@@ -1,8 +1,10 @@
 package e2e_test
 
 import (
+	"bufio"
 	"context"
 	"math"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -169,4 +171,48 @@ func TestVaudit27ArithWrapsAround(t *testing.T) {
 		assert.Nil(t, r.err, "%s %d %d", tc.method, tc.a, tc.b)
 		assert.EqualValues(t, tc.want, r.result, "%s %d %d", tc.method, tc.a, tc.b)
 	}
+}
+
+// TestVaudit27PlainClientPartialMessageStall: SECURITY.md, "A client
+// applies the same limits to what the server it dialed sends (...
+// partial-message stalls ...)", and transport.Config.PartialMessageTimeout
+// bounds how long "a stream or bare connection may hold part of a
+// message": a client speaking bare MessagePack-RPC whose server sends
+// part of a reply and stops closes the connection after that bound, and
+// the call fails with CodeUnavailable, as over a session.
+func TestVaudit27PlainClientPartialMessageStall(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	conns := make(chan net.Conn, 1)
+	go func() {
+		if nc, err := l.Accept(); err == nil {
+			conns <- nc
+		}
+	}()
+	cfg := transport.DefaultConfig()
+	cfg.PartialMessageTimeout = 200 * time.Millisecond
+	c, err := client.Dial(t.Context(), l.Addr().String(), client.WithPlainMsgpackRPC(), client.WithConfig(cfg))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	nc := <-conns
+	t.Cleanup(func() { nc.Close() })
+	srv := &rawConn{t: t, conn: nc, r: bufio.NewReader(nc)}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	call := c.Go(ctx, "Slow.Reply", 1, nil)
+	msg := srv.read()
+	id, ok := toUint(msg[1])
+	require.True(t, ok)
+	srv.write(append([]byte{0x94, 0x01, byte(id), 0xc0}, binHeader(1000)...), make([]byte, 10)) // 10 of 1,000 bytes
+	start := time.Now()
+	select {
+	case <-call.Done():
+	case <-ctx.Done():
+	}
+	took := time.Since(start)
+	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(call.Err()), "%v", call.Err())
+	assert.Less(t, took, 3*time.Second, "the stall ended the connection, not the call's deadline")
+	t.Logf("the call failed %v after the partial reply: %v", took, call.Err())
 }
