@@ -237,6 +237,11 @@ func newClient(ctx context.Context, nc net.Conn, o options) (*Client, error) {
 		Logger:       o.logger,
 	}
 	if o.plain {
+		// No session below: the engine's reader bounds what the server
+		// makes it hold, and how long part of a message may stall, as a
+		// server's does on a bare connection.
+		eo.Budget = transport.NewBudget(o.cfg.ConnBudget(), nil)
+		eo.StallTimeout = o.cfg.PartialMessageTimeout
 		engine.New(nc, eo).Start()
 		return c, nil
 	}
@@ -480,8 +485,10 @@ func (c *Client) Close() error {
 // MaxMessageSize returns the largest message the client receives: its
 // transport.Config's MaxMessageSize (4 MiB by default). It sends nothing
 // larger either, nor larger than the server's own limit, which the
-// server's answer to the client's hello tells (PROTOCOL.md section 4): a
-// request past either fails with CodeResourceExhausted, not executed.
+// server's answer to the client's hello tells (PROTOCOL.md section 4;
+// with WithPlainMsgpackRPC there is no hello, and the server's limit is
+// unknown): a request past either fails with CodeResourceExhausted, not
+// executed.
 // Package pubsub tells the broker, so that no batch a subscriber could not
 // receive is sent to it.
 func (c *Client) MaxMessageSize() int { return c.cfg.MaxMessageSize }

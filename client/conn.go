@@ -39,7 +39,8 @@ func ConnFromContext(ctx context.Context) *Conn {
 // MaxMessageSize or the server's (which the server told in its answer to
 // the hello), is not sent: CodeResourceExhausted, ferry.NotExecuted; a
 // reply past either is replaced by the server with CodeResourceExhausted
-// (the handler ran); the connection goes on. Arguments
+// (the handler ran); the connection goes on (over bare MessagePack-RPC,
+// which tells no limit, see WithPlainMsgpackRPC). Arguments
 // that are a []byte or codec.Raw of 64 KiB or more are written from args
 // itself, not copied: Call returns no earlier than that write ends (within
 // the WriteTimeout), unless ctx ends while they are still queued.

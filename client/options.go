@@ -61,6 +61,10 @@ func WithInterceptors(ics ...ferry.ClientInterceptor) Option {
 // no session and no Ferry extensions, so the client can call any
 // MessagePack-RPC server (Neovim, a Python or Node server). Deadlines then
 // bound only the local wait, and cancellation does not reach the server.
+// With no hello, neither side learns the other's message size limit: a
+// request past the client's own MaxMessageSize is still refused before it
+// is sent, but one past the server's limit, or a reply past the client's,
+// ends the connection, every call on it failing with CodeUnavailable.
 // Default off: Ferry's session protocol.
 func WithPlainMsgpackRPC() Option {
 	return func(o *options) error {

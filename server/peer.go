@@ -12,9 +12,11 @@ import (
 // Peer is a connected client as the server sees it. It is a ferry.Caller:
 // Call, Go and Notify call the client's registered handlers over the same
 // connection, with the same deadlines, cancellation, errors, metadata,
-// interceptors and limits as calls in the other direction. A Peer may be
-// kept and used after the handler that found it returns, until Done is
-// closed.
+// interceptors and limits as calls in the other direction. To a client
+// speaking bare MessagePack-RPC they are the spec's messages alone, with
+// no deadline, metadata or cancellation (ctx bounds only the server's
+// wait), and its errors arrive as CodeUnknown. A Peer may be kept and
+// used after the handler that found it returns, until Done is closed.
 type Peer struct {
 	eng    *engine.Channel
 	id     uint64

@@ -445,8 +445,15 @@ func (cf *connFlags) callContext(ctx context.Context) (context.Context, context.
 
 // warnPlain says what a plain connection does not carry.
 func (cf *connFlags) warnPlain(e *env, c caller) {
-	if fc, ok := c.(*ferryConn); ok && fc.plain && len(cf.headers) > 0 {
+	fc, ok := c.(*ferryConn)
+	if !ok || !fc.plain {
+		return
+	}
+	if len(cf.headers) > 0 {
 		e.printf("ferry: warning: plain MessagePack-RPC sends no metadata; -H ignored")
+	}
+	if cf.tokenFile != "" {
+		e.printf("ferry: warning: plain MessagePack-RPC sends no token; -token-file ignored")
 	}
 }
 

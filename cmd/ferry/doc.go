@@ -152,7 +152,9 @@
 //	ferry call -insecure -yes-really 10.0.0.5:7000 Arith.Add '[3,4]'          # told twice
 //
 // -token-file FILE sends the token in FILE (white space around it is
-// dropped) to a server that authenticates connections with tokens. Without
+// dropped) to a server that authenticates connections with tokens (not
+// over plain MessagePack-RPC, which carries no token: ferry warns that it
+// is ignored, as it does for -H). Without
 // -tls it is refused on an address other than localhost, a loopback IP or
 // a unix socket, where anyone on the path could read and replay the token,
 // unless -yes-really is given too.

@@ -261,7 +261,7 @@ func (c *Channel) serve(m *wire.Message) {
 			if errors.Is(err, wire.ErrMetadataTooLarge) {
 				c.refuse(m, ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInvalidArgument, "%s: %v", meth.Name, err)))
 			} else {
-				c.refuse(m, ferry.Errorf(ferry.CodeInvalidArgument, "malformed extensions: %v", err))
+				c.refuse(m, ferry.Errorf(ferry.CodeInvalidArgument, "malformed extensions: %s", wire.ExtReason(err)))
 			}
 			return
 		}

@@ -155,7 +155,7 @@ func OpenRefusal(method string, err error) *ferry.Error {
 	case errors.Is(err, wire.ErrMetadataTooLarge):
 		return ferry.MarkNotExecuted(ferry.Errorf(ferry.CodeInvalidArgument, "%s: %v", wire.EchoName(method), err))
 	case errors.Is(err, ErrMalformedExt):
-		return ferry.NewError(ferry.CodeInvalidArgument, err.Error())
+		return ferry.NewError(ferry.CodeInvalidArgument, wire.ExtReason(err))
 	}
 	return nil
 }

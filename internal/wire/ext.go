@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/ferryrpc/ferry/internal/meta"
 	"github.com/ferryrpc/ferry/internal/msgpack"
@@ -87,6 +88,7 @@ func ParseRequestExtInto(b []byte, md *meta.Incoming) (RequestExt, error) {
 			v, _, err = msgpack.ReadInt(val)
 			switch {
 			case err != nil:
+				err = fmt.Errorf("%w: \"t\" is not an integer", ErrMalformed)
 			case v.Kind == msgpack.Int:
 				e.Timeout = -1 // already expired
 			case v.U <= math.MaxInt64:
@@ -94,12 +96,20 @@ func ParseRequestExtInto(b []byte, md *meta.Incoming) (RequestExt, error) {
 			} // larger than any duration: no deadline
 		case key == extMetadata:
 			if e.Incoming, err = meta.ParseInto(md, val); err != nil && !errors.Is(err, ErrMetadataTooLarge) {
-				err = fmt.Errorf("%w: metadata: %v", ErrMalformed, err)
+				err = fmt.Errorf("%w: %v", ErrMalformed, err)
 			}
 		}
 		return err
 	})
 	return e, err
+}
+
+// ExtReason returns the text of err, an error of ParseRequestExt, without
+// ErrMalformed's own, for the message that refuses the request: "malformed
+// extensions: expected a map", not "malformed extensions: ferry: malformed
+// msgpack: expected a map".
+func ExtReason(err error) string {
+	return strings.Replace(err.Error(), ErrMalformed.Error()+": ", "", 1)
 }
 
 // ParseResponseExt reads a response's extension map.
@@ -141,7 +151,7 @@ func walkMap(b []byte, fn func(key string, val []byte) error) error {
 		}
 		key, err := msgpack.ReadStringBytes(b[off : off+kl])
 		if err != nil {
-			return fmt.Errorf("%w: extension key", ErrMalformed)
+			return fmt.Errorf("%w: a key that is not a str", ErrMalformed)
 		}
 		off += kl
 		vl, err := msgpack.Skip(b[off:])

@@ -5,10 +5,11 @@
 //
 //	Echo.Echo [x]     -> x, unchanged (any msgpack value)
 //	Echo.Map [m]      -> m, a map with str keys, decoded and encoded again
-//	Arith.Add [a, b]  -> a+b (int64)
+//	Arith.Add [a, b]  -> a+b (int64, wrapping around on overflow)
 //	Arith.Div [a, b]  -> a/b truncated toward zero; b = 0 is an error
 //	                     (ferry.CodeInvalidArgument, "division by zero")
-//	Arith.Mul [a, b]  -> a*b (int64), a typed handler registered with server.Handle
+//	Arith.Mul [a, b]  -> a*b (int64, wrapping around as Add does), a typed
+//	                     handler registered with server.Handle
 //
 // Streaming methods (Ferry clients only: they need a session):
 //
@@ -58,7 +59,8 @@ func (Arith) Div(ctx context.Context, args Args, reply *int64) error {
 	return nil
 }
 
-// Mul returns A*B. It is the typed form of a handler: Register publishes
+// Mul returns A*B; like Add, it wraps around on int64 overflow
+// (MaxInt64 * 2 = -2). It is the typed form of a handler: Register publishes
 // it as "Arith.Mul" with server.Handle, so its types are checked at compile
 // time.
 func Mul(ctx context.Context, args *Args) (*int64, error) {
