@@ -181,7 +181,12 @@ func (w *writer) request(ctx context.Context, sync bool, id uint32, method strin
 		w.sent++
 		*seq, *batch = w.sent, w.fw.Batch()
 	}
-	w.commit(b, mark, linked)
+	// This side's own requests are not charged: the budget bounds what
+	// the peer makes this side hold, and the write queue's high water
+	// bounds them. Charged, a few callers' large requests left the reader
+	// no room for a reply of the largest size, which ended the conn.
+	w.fw.Exempt(len(b) - mark + linked)
+	w.fw.End(b)
 	if body != nil {
 		w.fw.Wait(ctx, ticket)
 	}

@@ -68,8 +68,9 @@ type Config struct {
 	// other write starts). It may call Shutdown, but not Close.
 	OnError func(error)
 	// Flushed is called, without the lock, with the size of every batch
-	// that leaves the writer: written, failed or dropped. The engine
-	// releases the memory budget it charged for queued bytes with it.
+	// that leaves the writer (written, failed or dropped), less the bytes
+	// Exempt left out. The engine releases the memory budget it charged
+	// for queued bytes with it.
 	Flushed func(n int)
 	// Discard receives flushed buffers larger than KeepSpare (a pool's
 	// Put). Nil: the garbage collector takes them.
@@ -88,7 +89,7 @@ type Writer struct {
 	spare    []byte
 	links    []link // bodies queued by reference among the pending bytes
 	linked   int    // their bytes
-	linkKick bool   // a body was linked since Begin
+	exempt   int    // of the pending bytes, those Flushed does not report (Exempt)
 	spareLnk []link
 	vec      net.Buffers // the flusher's scratch for a batch with links
 	// batch is the number of the pending batch (Link's ticket); batches
@@ -100,6 +101,7 @@ type Writer struct {
 	running         bool      // the flusher goroutine exists
 	closing         bool      // Shutdown began
 	awaiting        bool      // the flusher waits for a caller's write to end: the caller kicks
+	linkKick        bool      // a body was linked since Begin
 	final           int64     // the final flush's bound (Unix nanoseconds), 0 for none
 	armed           time.Time // the write deadline last set on dst
 	expired         bool      // Expire cut the writes: set no deadline over it until Renew
@@ -204,12 +206,18 @@ func (w *Writer) left(t Ticket) bool { return t.batch < w.batch && t.batch != w.
 // held.
 func (w *Writer) pending() int { return len(w.buf) + w.linked }
 
+// Exempt leaves n of the bytes appended since Begin (linked bodies
+// included) out of the size that Config.Flushed reports for their batch:
+// bytes the caller did not charge to what Flushed releases. Call it
+// before End, with the writer locked.
+func (w *Writer) Exempt(n int) { w.exempt += n }
+
 // take empties the pending bytes and returns them, for a write or to drop
-// them; mu is held.
+// them, with their size less what was exempted; mu is held.
 func (w *Writer) take() (buf []byte, links []link, n int) {
-	buf, links, n = w.buf, w.links, len(w.buf)+w.linked
+	buf, links, n = w.buf, w.links, len(w.buf)+w.linked-w.exempt
 	w.buf, w.spare = w.spare[:0], nil
-	w.links, w.spareLnk, w.linked = w.spareLnk[:0], nil, 0
+	w.links, w.spareLnk, w.linked, w.exempt = w.spareLnk[:0], nil, 0, 0
 	w.batch++
 	return buf, links, n
 }
