@@ -547,9 +547,9 @@ func v22StillServes(t *testing.T, c *chargeSession) {
 func TestAttackVaudit22TrickledOpenings(t *testing.T) {
 	needAttacks(t)
 	// Mostly waiting for the server's timeouts: run beside the other
-	// waiting tests, after the attacks that load the machine (.ci/run
-	// runs it in a process of its own beside the attacks: it loads
-	// neither core, and its bounds are seconds wide).
+	// waiting tests, after the attacks that load the machine (in the
+	// attacks' own process: .ci/run runs only TestAttackVaudit22Keepalive
+	// in a second one).
 	t.Parallel()
 	srv := startArith(t, buildArithServer(t))
 	c := dialCharge(t, srv.addr)
