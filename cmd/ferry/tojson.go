@@ -311,6 +311,9 @@ func (w *jsonWriter) container(b []byte, off, n int, isMap bool) (int, error) {
 		}
 	}
 	w.out = append(w.out, close)
+	if len(w.out) > w.limit { // the bracket too: a last element may end at the limit
+		return 0, errJSONSize
+	}
 	return off, nil
 }
 
