@@ -80,9 +80,19 @@ func refHelloUint(b []byte, key string) uint64 {
 		if err != nil {
 			return 0
 		}
-		if k != key {
+		c, err = d.PeekCode()
+		if err != nil {
+			return 0
+		}
+		if k != key || !isIntCode(c) {
+			// Decoded, a container would be allocated at its declared
+			// size (the reason Ferry checks bytes before msgpack sees
+			// them): skipped, it is read.
 			if d.Skip() != nil {
 				return 0
+			}
+			if k == key {
+				v = 0
 			}
 			continue
 		}
@@ -108,6 +118,12 @@ func refHelloUint(b []byte, key string) uint64 {
 	return v
 }
 
+// isIntCode reports whether c starts a msgpack integer.
+func isIntCode(c byte) bool {
+	return msgpcode.IsFixedNum(c) || c >= msgpcode.Uint8 && c <= msgpcode.Uint64 || c >= msgpcode.Int8 && c <= msgpcode.Int64
+}
+
+// toInt64 returns a signed integer as an int64, anything else as -1.
 func toInt64(x any) int64 {
 	switch x := x.(type) {
 	case int8:
