@@ -160,11 +160,27 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte{0xc0})
 	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff, 0xa1, 'k', 0xa1, 'v'})
 	f.Add([]byte{0x82, 0xa1, 'k', 0xc4, 1, 'x', 0xa1, 'k', 0xa0})
+	// At the pair limit and one past it (empty keys and values, about
+	// 2 KiB), keys and values in str 8, str 16 and str 32, a map followed
+	// by more bytes, a pair cut short.
+	pairs := func(n int) []byte {
+		b := msgpack.AppendMapHeader(nil, n)
+		for range n {
+			b = append(b, 0xa0, 0xa0)
+		}
+		return b
+	}
+	f.Add(pairs(MaxPairs))
+	f.Add(pairs(MaxPairs + 1))
+	f.Add([]byte{0x82, 0xd9, 0x01, 'k', 0xda, 0x00, 0x01, 'v', 0xdb, 0, 0, 0, 1, 'x', 0xa0, 0xc0, 0x81})
+	f.Add([]byte{0x81, 0xa1, 'k', 0xda, 0x00, 0x05, 'v'})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		in, err := Parse(b)
 		if err != nil || in == nil {
 			return
 		}
+		require.LessOrEqual(t, in.Len(), MaxPairs)
+		require.LessOrEqual(t, len(in.raw), MaxBytes)
 		got := map[string]string{}
 		_, _, err = scan(in.bytes(), func(k, _ span) bool {
 			key := in.raw[k.start:k.end]

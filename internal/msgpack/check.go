@@ -102,8 +102,12 @@ func (d *fastDecoder) check(t reflect.Type, depth int) error {
 	case reflect.Float32, reflect.Float64:
 		start := d.off
 		f, err := d.floatFor(k)
-		if err == nil && k == reflect.Float32 && c == 0xcb { // nor a float64 for a float32
+		switch {
+		case err != nil:
+		case k == reflect.Float32 && (c == 0xcb || c == 0xcf): // nor a float64 for a float32; a uint64: below
 			d.edits = append(d.edits, edit{pos: start, end: d.off, repl: AppendFloat32(nil, float32(f))})
+		case c == 0xcf: // msgpack reads a uint64 as an int64: 2^63 and up turned negative
+			d.edits = append(d.edits, edit{pos: start, end: d.off, repl: AppendFloat64(nil, f)})
 		}
 		return err
 	case reflect.String:

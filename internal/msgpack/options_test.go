@@ -155,7 +155,10 @@ func refMarshal(v any) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-// slowDecode decodes b into a new value of t with msgpack alone.
+// slowDecode decodes b into a new value of t as the slow path does:
+// msgpack, on the bytes check gives it. (msgpack alone reads a uint64 of
+// 2^63 and up into a float as a negative number; check edits it into a
+// float: FuzzOptionsAgree's seed 79404dde85139c6d.)
 func slowDecode(b []byte, t reflect.Type) (v reflect.Value, err error) {
 	v = reflect.New(t)
 	defer func() {
@@ -163,6 +166,9 @@ func slowDecode(b []byte, t reflect.Type) (v reflect.Value, err error) {
 			err = ErrDecode
 		}
 	}()
+	if b, err = (&fastDecoder{}).checkSlow(b, v.Interface()); err != nil {
+		return v, err
+	}
 	return v, vmsgpack.Unmarshal(b, v.Interface())
 }
 
