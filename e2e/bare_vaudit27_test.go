@@ -181,23 +181,7 @@ func TestVaudit27ArithWrapsAround(t *testing.T) {
 // part of a reply and stops closes the connection after that bound, and
 // the call fails with CodeUnavailable, as over a session.
 func TestVaudit27PlainClientPartialMessageStall(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { l.Close() })
-	conns := make(chan net.Conn, 1)
-	go func() {
-		if nc, err := l.Accept(); err == nil {
-			conns <- nc
-		}
-	}()
-	cfg := transport.DefaultConfig()
-	cfg.PartialMessageTimeout = 200 * time.Millisecond
-	c, err := client.Dial(t.Context(), l.Addr().String(), client.WithPlainMsgpackRPC(), client.WithConfig(cfg))
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	nc := <-conns
-	t.Cleanup(func() { nc.Close() })
-	srv := &rawConn{t: t, conn: nc, r: bufio.NewReader(nc)}
+	c, srv := plainClientAndRawServer(t, 200*time.Millisecond)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
@@ -215,4 +199,28 @@ func TestVaudit27PlainClientPartialMessageStall(t *testing.T) {
 	assert.Equal(t, ferry.CodeUnavailable, ferry.CodeOf(call.Err()), "%v", call.Err())
 	assert.Less(t, took, 3*time.Second, "the stall ended the connection, not the call's deadline")
 	t.Logf("the call failed %v after the partial reply: %v", took, call.Err())
+}
+
+// plainClientAndRawServer dials a client speaking bare MessagePack-RPC,
+// with stall as its PartialMessageTimeout, to a raw loopback listener, and
+// returns the client and the server's end of the connection.
+func plainClientAndRawServer(t *testing.T, stall time.Duration) (*client.Client, *rawConn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	conns := make(chan net.Conn, 1)
+	go func() {
+		if nc, err := l.Accept(); err == nil {
+			conns <- nc
+		}
+	}()
+	cfg := transport.DefaultConfig()
+	cfg.PartialMessageTimeout = stall
+	c, err := client.Dial(t.Context(), l.Addr().String(), client.WithPlainMsgpackRPC(), client.WithConfig(cfg))
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	nc := <-conns
+	t.Cleanup(func() { nc.Close() })
+	return c, &rawConn{t: t, conn: nc, r: bufio.NewReader(nc)}
 }

@@ -1,14 +1,10 @@
 package e2e_test
 
 import (
-	"bufio"
 	"encoding/binary"
-	"net"
 	"testing"
 	"time"
 
-	"github.com/ferryrpc/ferry/client"
-	"github.com/ferryrpc/ferry/transport"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -22,25 +18,10 @@ import (
 // than the timeout in all: into a []byte (read straight into it) and
 // into an any (decoded from the whole message).
 func TestVreview18PlainClientStallTimerOnlyStalls(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { l.Close() })
-	conns := make(chan net.Conn, 1)
-	go func() {
-		if nc, err := l.Accept(); err == nil {
-			conns <- nc
-		}
-	}()
-	cfg := transport.DefaultConfig()
-	cfg.PartialMessageTimeout = 300 * time.Millisecond
-	c, err := client.Dial(t.Context(), l.Addr().String(), client.WithPlainMsgpackRPC(), client.WithConfig(cfg))
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	nc := <-conns
-	t.Cleanup(func() { nc.Close() })
-	srv := &rawConn{t: t, conn: nc, r: bufio.NewReader(nc)}
+	stall := 300 * time.Millisecond
+	c, srv := plainClientAndRawServer(t, stall)
 
-	<-time.After(3 * cfg.PartialMessageTimeout) // idle: nothing is partial
+	<-time.After(3 * stall) // idle: nothing is partial
 	const size, pieces = 256 << 10, 16
 	reply := func(head []byte) {
 		msg := srv.read()
@@ -49,7 +30,7 @@ func TestVreview18PlainClientStallTimerOnlyStalls(t *testing.T) {
 		srv.write(append([]byte{0x94, 0x01, byte(id), 0xc0}, head...))
 		piece := make([]byte, size/pieces)
 		for range pieces {
-			<-time.After(cfg.PartialMessageTimeout / 6)
+			<-time.After(stall / 6)
 			srv.write(piece)
 		}
 	}
